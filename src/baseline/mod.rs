@@ -1,0 +1,190 @@
+//! The baseline: a previous run's `results.json`, and the per-endpoint comparison of the current
+//! run against it. Loading refuses files it cannot compare honestly (another schema version).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    gate::{metric_value, Metric},
+    stats::{EndpointStats, RunResult, SCHEMA},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BaselineError {
+    #[error("cannot read results file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not a loadforge-gate results file: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error("{} has schema `{found}`, this version reads `{SCHEMA}`; regenerate it with this version or pass --baseline none", path.display())]
+    Schema { path: PathBuf, found: String },
+}
+
+/// Where the baseline comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BaselineSource {
+    None,
+    /// The previous pipeline's run when inside GitLab; none elsewhere.
+    Auto,
+    File(PathBuf),
+}
+
+impl BaselineSource {
+    pub fn parse(text: &str) -> BaselineSource {
+        match text.trim() {
+            "" | "none" => BaselineSource::None,
+            "auto" => BaselineSource::Auto,
+            path => BaselineSource::File(PathBuf::from(path)),
+        }
+    }
+}
+
+/// Reads a `results.json` (also used for `report` and `compare`).
+pub fn load_results(path: &Path) -> Result<RunResult, BaselineError> {
+    let text = std::fs::read_to_string(path).map_err(|source| BaselineError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| BaselineError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    match value.get("schema").and_then(|s| s.as_str()) {
+        Some(SCHEMA) => {}
+        Some(other) => {
+            return Err(BaselineError::Schema {
+                path: path.to_path_buf(),
+                found: other.to_string(),
+            })
+        }
+        None => {
+            return Err(BaselineError::Parse {
+                path: path.to_path_buf(),
+                message: "no `schema` field".into(),
+            })
+        }
+    }
+    serde_json::from_value(value).map_err(|e| BaselineError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// Figures compared per endpoint, in display order.
+pub const COMPARED: &[(&str, Metric)] = &[
+    ("p50", Metric::Percentile(50.0)),
+    ("p95", Metric::Percentile(95.0)),
+    ("p99", Metric::Percentile(99.0)),
+    ("error_rate", Metric::ErrorRate),
+    ("rps", Metric::Rps),
+];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricDelta {
+    pub metric: String,
+    pub unit: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<f64>,
+}
+
+impl MetricDelta {
+    /// Relative change in percent, when both sides exist and the baseline is not zero.
+    pub fn change_pct(&self) -> Option<f64> {
+        match (self.current, self.baseline) {
+            (Some(c), Some(b)) if b != 0.0 => Some((c - b) / b.abs() * 100.0),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComparisonRow {
+    pub endpoint: String,
+    pub metrics: Vec<MetricDelta>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    /// Where the baseline came from (file path or pipeline).
+    pub source: String,
+    pub baseline_started_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_commit: Option<String>,
+    pub engine_changed: bool,
+    /// The aggregate first, then endpoints present in either run.
+    pub rows: Vec<ComparisonRow>,
+}
+
+fn row(name: &str, cur: Option<&EndpointStats>, base: Option<&EndpointStats>) -> ComparisonRow {
+    ComparisonRow {
+        endpoint: name.to_string(),
+        metrics: COMPARED
+            .iter()
+            .map(|(label, m)| MetricDelta {
+                metric: label.to_string(),
+                unit: m.kind().unit().into(),
+                current: cur.and_then(|s| metric_value(s, *m)),
+                baseline: base.and_then(|s| metric_value(s, *m)),
+            })
+            .collect(),
+    }
+}
+
+pub fn compare(source: &str, base: &RunResult, current: &RunResult) -> Comparison {
+    let mut rows = vec![row(
+        "all requests",
+        Some(&current.aggregate),
+        Some(&base.aggregate),
+    )];
+    for e in &current.endpoints {
+        rows.push(row(&e.name, Some(e), base.endpoint(&e.name)));
+    }
+    for e in &base.endpoints {
+        if current.endpoint(&e.name).is_none() {
+            rows.push(row(&e.name, None, Some(e)));
+        }
+    }
+    Comparison {
+        source: source.to_string(),
+        baseline_started_at: base.run.started_at.clone(),
+        baseline_commit: base.ci.as_ref().and_then(|c| c.commit_sha.clone()),
+        engine_changed: base.run.engine != current.run.engine,
+        rows,
+    }
+}
+
+/// Plain-text rendering for `loadforge-gate compare`.
+pub fn render_text(c: &Comparison) -> String {
+    let mut out = format!("baseline: {} ({})\n", c.source, c.baseline_started_at);
+    if c.engine_changed {
+        out.push_str("note: the baseline was measured by a different engine\n");
+    }
+    for r in &c.rows {
+        out.push_str(&format!("\n{}\n", r.endpoint));
+        for m in &r.metrics {
+            let fmt = |v: Option<f64>| {
+                v.map(|v| crate::gate::format_value(v, &m.unit))
+                    .unwrap_or_else(|| "-".into())
+            };
+            let change = m
+                .change_pct()
+                .map(|p| format!("{p:+.1}%"))
+                .unwrap_or_else(|| "".into());
+            out.push_str(&format!(
+                "  {:<11} {:>14} -> {:<14} {}\n",
+                m.metric,
+                fmt(m.baseline),
+                fmt(m.current),
+                change
+            ));
+        }
+    }
+    out
+}

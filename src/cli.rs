@@ -1,0 +1,153 @@
+//! Raw command-line arguments, each CI-relevant one with its environment variable. Nothing here
+//! is validated beyond what clap does: `settings` turns these into typed settings.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "loadforge-gate",
+    version,
+    about = "A performance gate for GitLab CI: run a load test, judge it against thresholds and the previous run, publish reports.",
+    after_help = "Exit codes: 0 passed, 1 gate failed, 2 usage or configuration error, 3 the test could not run, 4 interrupted."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a load test, judge it and publish every report.
+    Run(RunArgs),
+    /// Start the sample app in-process, run a gate against it and publish every report.
+    Demo(DemoArgs),
+    /// Serve the built-in sample app (the seed's endpoints) until Ctrl-C.
+    SampleApp(SampleAppArgs),
+    /// Diff two results files per endpoint and apply regression rules.
+    Compare(CompareArgs),
+    /// Re-publish every report from a results.json.
+    Report(ReportArgs),
+    /// Check configuration, scenario and thresholds without running anything.
+    Validate(RunArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EngineArg {
+    /// The embedded Rust engine driven by a YAML scenario.
+    Native,
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct RunArgs {
+    /// Load engine.
+    #[arg(long, env = "LOADFORGE_GATE_ENGINE", value_enum)]
+    pub engine: Option<EngineArg>,
+    /// Native scenario file (YAML).
+    #[arg(long, env = "LOADFORGE_GATE_SCENARIO", value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+    /// Target base URL, e.g. https://review-123.example.com (also read from TARGET_HOST).
+    #[arg(long, env = "LOADFORGE_GATE_HOST", value_name = "URL")]
+    pub host: Option<String>,
+    /// Number of concurrent virtual users.
+    #[arg(long, env = "LOADFORGE_GATE_USERS", value_name = "N")]
+    pub users: Option<u32>,
+    /// Users started per second.
+    #[arg(long, env = "LOADFORGE_GATE_SPAWN_RATE", value_name = "N")]
+    pub spawn_rate: Option<f64>,
+    /// Test length: 30s, 5m, 1h30m.
+    #[arg(long, env = "LOADFORGE_GATE_RUN_TIME", value_name = "DUR")]
+    pub run_time: Option<String>,
+    /// Threshold, repeatable: `p95<500ms`, `error_rate<1%`, `GET /api/*: p99<1s` (env: `;`-separated).
+    #[arg(
+        long = "threshold",
+        env = "LOADFORGE_GATE_THRESHOLD",
+        value_name = "EXPR",
+        value_delimiter = ';'
+    )]
+    pub thresholds: Vec<String>,
+    /// Regression rule against the baseline, repeatable: `p95 +20% +10ms`, `rps -10%` (env: `;`-separated).
+    #[arg(
+        long = "regression",
+        env = "LOADFORGE_GATE_REGRESSION",
+        value_name = "EXPR",
+        value_delimiter = ';'
+    )]
+    pub regressions: Vec<String>,
+    /// Baseline results: a results.json path, `auto` (previous pipeline in GitLab) or `none`.
+    #[arg(long, env = "LOADFORGE_GATE_BASELINE", value_name = "FILE|auto|none")]
+    pub baseline: Option<String>,
+    /// Output directory for every report [default: loadforge-gate/].
+    #[arg(long, env = "LOADFORGE_GATE_OUT", value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Config file [default: ./loadforge-gate.yml when present].
+    #[arg(long, env = "LOADFORGE_GATE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Named profile of the config file (e.g. smoke, load, stress).
+    #[arg(long, env = "LOADFORGE_GATE_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Worker threads of the native engine [default: number of CPUs].
+    #[arg(long, env = "LOADFORGE_GATE_WORKERS", value_name = "N")]
+    pub workers: Option<usize>,
+    /// Seconds between progress lines in the log (0 for none).
+    #[arg(long, env = "LOADFORGE_GATE_PROGRESS", value_name = "SECS")]
+    pub progress: Option<u64>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Which seed flow to run: login, oauth, shop or admin.
+    #[arg(long, default_value = "shop")]
+    pub flow: String,
+    /// Output directory.
+    #[arg(long, default_value = "loadforge-gate")]
+    pub out: PathBuf,
+    /// Test length.
+    #[arg(long, default_value = "10s")]
+    pub run_time: String,
+    /// Virtual users.
+    #[arg(long, default_value_t = 20)]
+    pub users: u32,
+    /// Extra thresholds.
+    #[arg(long = "threshold", value_name = "EXPR")]
+    pub thresholds: Vec<String>,
+    /// Sample-app latency in milliseconds.
+    #[arg(long, default_value_t = 5)]
+    pub latency_ms: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SampleAppArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Added latency per request, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Random extra latency up to this many milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub jitter_ms: u64,
+    /// Fraction of requests (0..1) answered with HTTP 500.
+    #[arg(long, default_value_t = 0.0)]
+    pub error_rate: f64,
+    /// Extra latency for matching paths, repeatable: `/api/catalog/search=200`.
+    #[arg(long = "slow-endpoint", value_name = "PATH=MS")]
+    pub slow_endpoints: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompareArgs {
+    pub baseline: PathBuf,
+    pub current: PathBuf,
+    /// Regression rules (default: the built-in ones).
+    #[arg(long = "regression", value_name = "EXPR")]
+    pub regressions: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    pub results: PathBuf,
+    #[arg(long, default_value = "loadforge-gate")]
+    pub out: PathBuf,
+}

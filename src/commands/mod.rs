@@ -1,0 +1,82 @@
+//! One module per subcommand; this one parses arguments, dispatches, and turns every outcome
+//! into an exit code (printing errors as one line).
+
+mod compare;
+mod demo;
+mod pipeline;
+mod report;
+mod run;
+mod validate;
+
+use std::ffi::OsString;
+
+use clap::Parser;
+
+use crate::{
+    cli::{Cli, Command},
+    error::{Error, ExitStatus},
+};
+
+pub use pipeline::{run_gate, GateOutcome};
+
+/// Reads the process environment; injected everywhere else so tests stay hermetic.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// The whole program: parse, run, report, map to an exit code.
+pub fn main_with_args<I, T>(args: I) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => return clap_error(e),
+    };
+    match dispatch(cli) {
+        Ok(status) => status.code(),
+        Err(e) => {
+            eprintln!("loadforge-gate: error: {e}");
+            e.exit_status().code()
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<ExitStatus, Error> {
+    match cli.command {
+        Command::Run(args) => run::execute(&args),
+        Command::Demo(args) => demo::execute(&args),
+        Command::SampleApp(args) => demo::sample_app(&args),
+        Command::Compare(args) => compare::execute(&args),
+        Command::Report(args) => report::execute(&args),
+        Command::Validate(args) => validate::execute(&args),
+    }
+}
+
+/// Help and version go to stdout with exit 0; usage errors become one line and exit 2.
+fn clap_error(e: clap::Error) -> u8 {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                ExitStatus::Usage.code()
+            } else {
+                ExitStatus::Passed.code()
+            }
+        }
+        _ => {
+            let rendered = e.render().to_string();
+            let first = rendered
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ");
+            eprintln!("loadforge-gate: error: {first}; see `loadforge-gate --help`");
+            ExitStatus::Usage.code()
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! Engines turn a plan into a [`RunResult`]. They know nothing of gates or reports. Only the
+//! native engine exists so far; Locust, LoadForge and shard merges plug in beside it.
+
+pub mod native;
+
+use std::{sync::Arc, time::Duration};
+
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use crate::scenario::Scenario;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("cannot start the engine: {0}")]
+    Start(String),
+    #[error("a worker thread of the native engine crashed: {0}")]
+    WorkerPanicked(String),
+}
+
+/// Where requests go, split once so the hot loop never parses URLs.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub url: Url,
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    /// `Host` header value (host, plus the port when it is not the scheme's default).
+    pub authority: String,
+    /// Path prefix from the host URL, without a trailing slash (`http://h/app` -> `/app`).
+    pub base_path: String,
+}
+
+impl Target {
+    pub fn from_url(url: &Url) -> Result<Target, String> {
+        let tls = match url.scheme() {
+            "http" => false,
+            "https" => true,
+            other => {
+                return Err(format!(
+                    "scheme `{other}` is not supported (use http or https)"
+                ))
+            }
+        };
+        let host = url
+            .host_str()
+            .ok_or_else(|| "the URL has no host".to_string())?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let port = url
+            .port_or_known_default()
+            .ok_or_else(|| "the URL has no port".to_string())?;
+        let authority = match url.port() {
+            Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
+            None => url.host_str().unwrap_or_default().to_string(),
+        };
+        Ok(Target {
+            url: url.clone(),
+            tls,
+            host,
+            port,
+            authority,
+            base_path: url.path().trim_end_matches('/').to_string(),
+        })
+    }
+}
+
+/// Everything the native engine needs, already validated.
+#[derive(Debug, Clone)]
+pub struct NativePlan {
+    pub scenario: Arc<Scenario>,
+    pub scenario_name: String,
+    pub target: Target,
+    pub users: u32,
+    pub spawn_rate: f64,
+    pub run_time: Duration,
+    /// Worker threads; each runs its own single-threaded event loop, as wrk does.
+    pub workers: usize,
+    /// Print a progress line this often (none when zero).
+    pub progress_every: Duration,
+}
+
+/// Cancelled on SIGINT/SIGTERM; engines stop early and return what they measured.
+pub fn install_stop_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    let spawned = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                #[cfg(unix)]
+                {
+                    use tokio::signal::unix::{signal, SignalKind};
+                    let Ok(mut term) = signal(SignalKind::terminate()) else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                #[cfg(not(unix))]
+                let _ = tokio::signal::ctrl_c().await;
+                eprintln!(
+                    "loadforge-gate: interrupted; stopping the load and publishing partial results"
+                );
+                t.cancel();
+            });
+        });
+    if spawned.is_err() {
+        eprintln!("loadforge-gate: warning: could not install the signal handler");
+    }
+    token
+}

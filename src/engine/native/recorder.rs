@@ -1,0 +1,116 @@
+//! Per-worker measurements. Each worker thread owns one recorder (no locks on the request path);
+//! workers merge once at the end, and hand finished seconds to the shared series sink.
+
+use std::{borrow::Cow, collections::HashMap, sync::Arc, time::Instant};
+
+use crate::stats::{LatencyHistogram, SecondSample, SeriesSink, SERIES_SIGFIG};
+
+/// Distinct failure reasons kept per endpoint; beyond it they count as "other", so a server
+/// that returns a new error text per request cannot grow memory without bound.
+const MAX_REASONS: usize = 64;
+
+pub type Reason = Cow<'static, str>;
+
+#[derive(Debug)]
+pub struct EndpointRec {
+    pub histogram: LatencyHistogram,
+    pub requests: u64,
+    pub reasons: HashMap<Reason, u64>,
+}
+
+#[derive(Debug)]
+pub struct Recorder {
+    worker: usize,
+    start: Instant,
+    pub endpoints: Vec<EndpointRec>,
+    second: u32,
+    second_requests: u64,
+    second_failures: u64,
+    second_histogram: LatencyHistogram,
+    pub active_users: u32,
+    sink: Arc<SeriesSink>,
+}
+
+impl Recorder {
+    pub fn new(worker: usize, endpoints: usize, start: Instant, sink: Arc<SeriesSink>) -> Self {
+        Self {
+            worker,
+            start,
+            endpoints: (0..endpoints)
+                .map(|_| EndpointRec {
+                    histogram: LatencyHistogram::new(),
+                    requests: 0,
+                    reasons: HashMap::new(),
+                })
+                .collect(),
+            second: 0,
+            second_requests: 0,
+            second_failures: 0,
+            second_histogram: LatencyHistogram::with_sigfig(SERIES_SIGFIG),
+            active_users: 0,
+            sink,
+        }
+    }
+
+    /// Records one finished request. `latency` is absent when no response could even be
+    /// attempted (connection refused): such a failure says nothing about the server's speed.
+    pub fn record(
+        &mut self,
+        endpoint: usize,
+        latency_micros: Option<u64>,
+        failure: Option<Reason>,
+        now: Instant,
+    ) {
+        self.roll(now);
+        let e = &mut self.endpoints[endpoint];
+        e.requests += 1;
+        self.second_requests += 1;
+        if let Some(us) = latency_micros {
+            e.histogram.record_micros(us);
+            self.second_histogram.record_micros(us);
+        }
+        if let Some(reason) = failure {
+            self.second_failures += 1;
+            let key = if e.reasons.len() < MAX_REASONS || e.reasons.contains_key(&reason) {
+                reason
+            } else {
+                Cow::Borrowed("other (too many distinct failure reasons)")
+            };
+            *e.reasons.entry(key).or_default() += 1;
+        }
+    }
+
+    fn second_of(&self, now: Instant) -> u32 {
+        now.saturating_duration_since(self.start).as_secs() as u32
+    }
+
+    /// Closes the current second if `now` is past it, handing it to the sink.
+    pub fn roll(&mut self, now: Instant) {
+        let sec = self.second_of(now);
+        if sec > self.second {
+            self.flush(sec);
+        }
+    }
+
+    /// Hands over the current second and promises nothing below `watermark` follows.
+    pub fn flush(&mut self, watermark: u32) {
+        let mut samples = Vec::new();
+        if self.second_requests > 0 || self.active_users > 0 {
+            let histogram = std::mem::replace(
+                &mut self.second_histogram,
+                LatencyHistogram::with_sigfig(SERIES_SIGFIG),
+            );
+            samples.push(SecondSample {
+                t: self.second,
+                requests: self.second_requests,
+                failures: self.second_failures,
+                histogram,
+                users: self.active_users,
+            });
+        }
+        self.second_requests = 0;
+        self.second_failures = 0;
+        self.second = watermark.max(self.second);
+        self.sink.submit(self.worker, samples, watermark);
+    }
+}

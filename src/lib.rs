@@ -1,0 +1,20 @@
+//! loadforge-gate: a performance gate for GitLab CI.
+//!
+//! The flow, once: settings -> engine -> [`stats::RunResult`] -> gate -> verdict -> publishers
+//! -> exit code. Each stage takes the previous stage's value and returns a new one; only the
+//! engine is async.
+
+pub mod baseline;
+pub mod cli;
+pub mod commands;
+pub mod duration;
+pub mod engine;
+pub mod error;
+pub mod gate;
+pub mod report;
+pub mod sample_app;
+pub mod scenario;
+pub mod settings;
+pub mod stats;
+
+pub use commands::main_with_args;

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    std::process::ExitCode::from(loadforge_gate::main_with_args(std::env::args_os()))
+}

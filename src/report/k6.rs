@@ -1,0 +1,48 @@
+//! `load-performance.json`: k6's legacy `--summary-export` shape, which is what GitLab's
+//! merge-request widget reads (`metrics.http_reqs.rate`, `http_req_waiting` p(90)/p(95),
+//! `checks.passes/fails`). Numbers sit directly under each metric, not under `values`.
+//!
+//! `checks` counts requests that passed or failed their checks (every request is checked at
+//! least for its status), which is what k6's checks mean; it is omitted when nothing ran, since
+//! the widget would show NaN%.
+
+use serde_json::{json, Map, Value};
+
+use super::Document;
+
+pub fn render(doc: &Document) -> String {
+    let a = &doc.run.aggregate;
+    let l = &a.latency_ms;
+    let mut waiting = Map::new();
+    for (k, v) in [
+        ("avg", l.avg),
+        ("min", l.min),
+        ("med", l.p50),
+        ("max", l.max),
+        ("p(90)", l.p90),
+        ("p(95)", l.p95),
+    ] {
+        if let Some(v) = v {
+            waiting.insert(k.into(), json!(round2(v)));
+        }
+    }
+    let mut metrics = Map::new();
+    metrics.insert(
+        "http_reqs".into(),
+        json!({"count": a.requests, "rate": round2(a.rps)}),
+    );
+    metrics.insert("http_req_waiting".into(), Value::Object(waiting));
+    if a.requests > 0 {
+        metrics.insert(
+            "checks".into(),
+            json!({"passes": a.requests - a.failures, "fails": a.failures}),
+        );
+    }
+    let mut s = serde_json::to_string_pretty(&json!({ "metrics": metrics })).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}

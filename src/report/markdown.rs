@@ -1,0 +1,264 @@
+//! `summary.md`: what a reviewer reads in the merge request. Verdict first, then the checks,
+//! then the endpoints (with the baseline beside them when there is one). All user and server
+//! text is escaped so an endpoint name cannot break the table or inject markup.
+
+use std::fmt::Write;
+
+use super::Document;
+use crate::{
+    baseline::MetricDelta,
+    gate::{format_value, CheckKind},
+};
+
+/// Escapes text for a GitHub-flavoured-markdown table cell.
+pub fn escape_markdown(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '|' => out.push_str("\\|"),
+            '\n' | '\r' => out.push(' '),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '~' | '!' | '$' => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "–".into())
+}
+
+/// `▲ +12.3%` style change for a metric where growth is bad (latency, errors) or good (rps).
+fn arrow(d: &MetricDelta) -> String {
+    match d.change_pct() {
+        Some(p) if p.abs() < 0.05 => "±0%".into(),
+        Some(p) => {
+            let up = p > 0.0;
+            let bad = if d.metric == "rps" { !up } else { up };
+            let sym = match (up, bad) {
+                (true, true) => "🔺",
+                (false, true) => "🔻",
+                (true, false) => "⬆️",
+                (false, false) => "⬇️",
+            };
+            format!("{sym} {p:+.1}%")
+        }
+        None => "–".into(),
+    }
+}
+
+pub fn render_summary(doc: &Document) -> String {
+    let mut out = String::new();
+    let run = &doc.run.run;
+    let agg = &doc.run.aggregate;
+
+    match &doc.verdict {
+        Some(v) if v.passed => {
+            let _ = writeln!(
+                out,
+                "### ✅ Performance gate passed ({} checks)",
+                v.checks.len()
+            );
+        }
+        Some(v) => {
+            let failed = v.failed_checks().count();
+            let _ = writeln!(
+                out,
+                "### ❌ Performance gate failed: {failed} of {} checks failed",
+                v.checks.len()
+            );
+        }
+        None => {
+            let _ = writeln!(out, "### ⚠️ Performance gate not judged");
+        }
+    }
+    out.push('\n');
+    let _ = writeln!(
+        out,
+        "**{}** engine ({} model) · {} users · {:.0}s{} · `{}` · {} requests · {:.1} req/s · {:.2}% errors",
+        escape_markdown(&run.engine),
+        match run.model {
+            crate::stats::LoadModel::Closed => "closed",
+            crate::stats::LoadModel::Open => "open",
+        },
+        run.users,
+        run.duration_s,
+        if run.interrupted { " (interrupted)" } else { "" },
+        run.target.replace('`', ""),
+        agg.requests,
+        agg.rps,
+        agg.error_rate
+    );
+    for note in &doc.notes {
+        let _ = writeln!(out, "\n> {}", escape_markdown(note));
+    }
+
+    if let Some(v) = &doc.verdict {
+        out.push_str("\n| | Check | Value | Limit | Baseline |\n|---|---|---|---|---|\n");
+        // Failed checks first: they are why the reader is here.
+        let mut checks: Vec<_> = v.checks.iter().collect();
+        checks.sort_by_key(|c| c.passed);
+        for c in checks {
+            let mark = if c.passed { "✅" } else { "❌" };
+            let name = match &c.endpoint {
+                Some(e) if !c.expression.contains(e.as_str()) => {
+                    format!(
+                        "{} ({})",
+                        escape_markdown(&c.expression),
+                        escape_markdown(e)
+                    )
+                }
+                _ => escape_markdown(&c.expression),
+            };
+            let name = if c.passed {
+                name
+            } else {
+                format!("**{name}**")
+            };
+            let kind = match c.kind {
+                CheckKind::Threshold => "",
+                CheckKind::Regression => " _(regression)_",
+            };
+            let value = c
+                .value
+                .map(|v| format_value(v, &c.unit))
+                .unwrap_or_else(|| "not measured".into());
+            let baseline = c
+                .baseline
+                .map(|b| format_value(b, &c.unit))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "| {mark} | {name}{kind} | {value} | {} {} | {baseline} |",
+                c.op.replace('<', "&lt;").replace('>', "&gt;"),
+                format_value(c.limit, &c.unit)
+            );
+        }
+    }
+
+    out.push_str("\n#### Endpoints\n\n");
+    match &doc.comparison {
+        None => {
+            out.push_str("| Endpoint | Requests | Failures | req/s | p50 ms | p95 ms | p99 ms | max ms |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
+            for e in std::iter::once(agg).chain(doc.run.endpoints.iter()) {
+                let l = &e.latency_ms;
+                let name = if std::ptr::eq(e, agg) {
+                    "**all requests**".to_string()
+                } else {
+                    escape_markdown(&e.name)
+                };
+                let _ = writeln!(
+                    out,
+                    "| {name} | {} | {} | {:.1} | {} | {} | {} | {} |",
+                    e.requests,
+                    e.failures,
+                    e.rps,
+                    ms(l.p50),
+                    ms(l.p95),
+                    ms(l.p99),
+                    ms(l.max)
+                );
+            }
+        }
+        Some(c) => {
+            let _ = writeln!(
+                out,
+                "Compared with the baseline from {} ({}{}).\n",
+                escape_markdown(&c.source),
+                escape_markdown(&c.baseline_started_at),
+                c.baseline_commit
+                    .as_deref()
+                    .map(|s| format!(", commit {}", escape_markdown(&s[..s.len().min(8)])))
+                    .unwrap_or_default()
+            );
+            if c.engine_changed {
+                out.push_str(
+                    "> The baseline was measured by a different engine: compare with care.\n\n",
+                );
+            }
+            out.push_str("| Endpoint | p95 ms | Δ p95 | p99 ms | Δ p99 | error rate | Δ errors | req/s | Δ req/s |\n|---|---:|---|---:|---|---:|---|---:|---|\n");
+            for (i, r) in c.rows.iter().enumerate() {
+                let get = |m: &str| r.metrics.iter().find(|d| d.metric == m);
+                let name = if i == 0 {
+                    "**all requests**".to_string()
+                } else {
+                    escape_markdown(&r.endpoint)
+                };
+                let cell = |m: &str| {
+                    get(m)
+                        .map(|d| {
+                            let v = d
+                                .current
+                                .map(|v| match d.unit.as_str() {
+                                    "%" => format!("{v:.2}%"),
+                                    _ => format!("{v:.1}"),
+                                })
+                                .unwrap_or_else(|| "–".into());
+                            (v, arrow(d))
+                        })
+                        .unwrap_or_else(|| ("–".into(), "–".into()))
+                };
+                let (p95, d95) = cell("p95");
+                let (p99, d99) = cell("p99");
+                let (er, der) = cell("error_rate");
+                let (rps, drps) = cell("rps");
+                let _ = writeln!(
+                    out,
+                    "| {name} | {p95} | {d95} | {p99} | {d99} | {er} | {der} | {rps} | {drps} |"
+                );
+            }
+        }
+    }
+
+    let reasons: Vec<_> = doc
+        .run
+        .endpoints
+        .iter()
+        .flat_map(|e| e.failures_by_reason.iter().map(move |(r, n)| (e, r, n)))
+        .collect();
+    if !reasons.is_empty() {
+        out.push_str(
+            "\n#### Failures by reason\n\n| Endpoint | Reason | Count |\n|---|---|---:|\n",
+        );
+        for (e, r, n) in reasons {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {n} |",
+                escape_markdown(&e.name),
+                escape_markdown(r)
+            );
+        }
+    }
+
+    if let Some(ci) = &doc.run.ci {
+        let mut links = Vec::new();
+        if let Some(u) = &ci.job_url {
+            links.push(format!("[job]({u})"));
+        }
+        if let Some(u) = &ci.pipeline_url {
+            links.push(format!("[pipeline]({u})"));
+        }
+        if !links.is_empty() {
+            let _ = writeln!(out, "\n{}", links.join(" · "));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_markdown;
+
+    #[test]
+    fn hostile_names_cannot_break_a_table() {
+        let s = escape_markdown("GET /x|<script>alert(1)</script>`*");
+        assert!(!s.contains('<') && !s.contains("|<"), "{s}");
+        assert!(s.contains("\\|") && s.contains("&lt;script&gt;") && s.contains("\\`"));
+    }
+}

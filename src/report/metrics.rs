@@ -1,0 +1,72 @@
+//! `metrics.txt` for GitLab's metrics report. GitLab shell-splits each line and compares values
+//! as strings, so names are plain (no labels) and values use a fixed number of decimals.
+
+use std::fmt::Write;
+
+use super::Document;
+use crate::stats::EndpointStats;
+
+/// `GET /api/v1/projects` -> `get_api_v1_projects`.
+fn slug(name: &str) -> String {
+    let mut s = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            s.push(c.to_ascii_lowercase());
+        } else if !s.ends_with('_') {
+            s.push('_');
+        }
+    }
+    s.trim_matches('_').to_string()
+}
+
+fn lines(out: &mut String, prefix: &str, e: &EndpointStats) {
+    let _ = writeln!(out, "{prefix}_requests {}", e.requests);
+    let _ = writeln!(out, "{prefix}_failures {}", e.failures);
+    let _ = writeln!(out, "{prefix}_error_rate_percent {:.2}", e.error_rate);
+    let _ = writeln!(out, "{prefix}_rps {:.2}", e.rps);
+    let l = &e.latency_ms;
+    for (name, v) in [
+        ("avg", l.avg),
+        ("p50", l.p50),
+        ("p90", l.p90),
+        ("p95", l.p95),
+        ("p99", l.p99),
+        ("max", l.max),
+    ] {
+        if let Some(v) = v {
+            let _ = writeln!(out, "{prefix}_latency_{name}_ms {v:.2}");
+        }
+    }
+}
+
+pub fn render(doc: &Document) -> String {
+    let mut out = String::new();
+    lines(&mut out, "loadforge", &doc.run.aggregate);
+    for e in &doc.run.endpoints {
+        lines(
+            &mut out,
+            &format!("loadforge_endpoint_{}", slug(&e.name)),
+            e,
+        );
+    }
+    if let Some(v) = &doc.verdict {
+        let failed = v.failed_checks().count();
+        let _ = writeln!(out, "loadforge_checks_total {}", v.checks.len());
+        let _ = writeln!(out, "loadforge_checks_failed {failed}");
+        let _ = writeln!(out, "loadforge_gate_passed {}", u8::from(v.passed));
+    }
+    out.push_str("# EOF\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn slugs_are_plain_metric_names() {
+        assert_eq!(
+            super::slug("GET /api/catalog/products/:id"),
+            "get_api_catalog_products_id"
+        );
+        assert_eq!(super::slug("<script>x</script>"), "script_x_script");
+    }
+}

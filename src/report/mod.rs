@@ -1,0 +1,133 @@
+//! Publishers: one module per output file, each a pure function from the finished [`Document`]
+//! to bytes. `publish_all` writes them all into the output directory, whatever the verdict.
+
+mod annotations;
+mod junit;
+mod k6;
+mod markdown;
+mod metrics;
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{baseline::Comparison, gate::Verdict, stats::RunResult};
+
+pub use markdown::{escape_markdown, render_summary};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("output directory {} is not writable: {source}; pass a writable --out DIR", path.display())]
+    OutDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot serialize {file}: {message}")]
+    Serialize { file: String, message: String },
+    #[error("cannot read results {}: {message}", path.display())]
+    ReadResults { path: PathBuf, message: String },
+}
+
+/// What `results.json` holds: the run, its verdict and, when there was a baseline, the
+/// comparison. Everything any publisher needs is in here, so `report` can re-publish from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Document {
+    #[serde(flatten)]
+    pub run: RunResult,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<Comparison>,
+    /// Things a reader should know (default thresholds used, no baseline yet, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+pub const RESULTS_JSON: &str = "results.json";
+pub const JUNIT_XML: &str = "junit.xml";
+pub const METRICS_TXT: &str = "metrics.txt";
+pub const LOAD_PERFORMANCE_JSON: &str = "load-performance.json";
+pub const SUMMARY_MD: &str = "summary.md";
+pub const ANNOTATIONS_JSON: &str = "annotations.json";
+
+/// Creates the directory and proves it is writable before any load is generated, so a bad
+/// `--out` costs nothing.
+pub fn prepare_out_dir(dir: &Path) -> Result<(), ReportError> {
+    let err = |source| ReportError::OutDir {
+        path: dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let probe = dir.join(".loadforge-gate-write-test");
+    std::fs::File::create(&probe)
+        .and_then(|mut f| f.write_all(b"ok"))
+        .map_err(err)?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, ReportError> {
+    let path = dir.join(name);
+    // Write then rename, so a reader (or the next pipeline) never sees half a file.
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, bytes)
+        .and_then(|_| std::fs::rename(&tmp, &path))
+        .map_err(|source| ReportError::Write {
+            path: path.clone(),
+            source,
+        })?;
+    Ok(path)
+}
+
+pub fn results_json(doc: &Document) -> Result<String, ReportError> {
+    serde_json::to_string_pretty(doc).map_err(|e| ReportError::Serialize {
+        file: RESULTS_JSON.into(),
+        message: e.to_string(),
+    })
+}
+
+/// Writes every report. `results.json` goes first: it is the one the next pipeline needs, and
+/// the one a later `report` command can rebuild the rest from.
+pub fn publish_all(dir: &Path, doc: &Document) -> Result<Vec<PathBuf>, ReportError> {
+    std::fs::create_dir_all(dir).map_err(|source| ReportError::OutDir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut written = vec![write(dir, RESULTS_JSON, results_json(doc)?.as_bytes())?];
+    written.push(write(dir, JUNIT_XML, junit::render(doc)?.as_bytes())?);
+    written.push(write(dir, METRICS_TXT, metrics::render(doc).as_bytes())?);
+    written.push(write(
+        dir,
+        LOAD_PERFORMANCE_JSON,
+        k6::render(doc).as_bytes(),
+    )?);
+    written.push(write(dir, SUMMARY_MD, render_summary(doc).as_bytes())?);
+    written.push(write(
+        dir,
+        ANNOTATIONS_JSON,
+        annotations::render(doc).as_bytes(),
+    )?);
+    Ok(written)
+}
+
+/// Reads a `results.json` back, verdict and comparison included.
+pub fn load_document(path: &Path) -> Result<Document, ReportError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ReportError::ReadResults {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    serde_json::from_str(&text).map_err(|e| ReportError::ReadResults {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}

@@ -1,0 +1,155 @@
+//! The built-in target: the endpoints of the seed's four user flows with real behaviour (tokens
+//! issued on login and checked on every protected route, carts that keep their items, reports
+//! that are queued and then complete), plus knobs that make it slow or failing on purpose so
+//! demos and tests can produce regressions.
+
+mod routes;
+
+use std::{
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use tokio::net::TcpListener;
+
+pub use routes::router;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SampleAppError {
+    #[error("cannot listen on {addr}: {source}; pick a free port with --listen 127.0.0.1:PORT")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the sample app stopped: {0}")]
+    Serve(String),
+}
+
+/// Behaviour knobs. Latency applies to every request, before the handler runs.
+#[derive(Debug, Clone, Default)]
+pub struct Knobs {
+    pub latency: Duration,
+    pub jitter: Duration,
+    /// Fraction (0..=1) of requests answered with a 500.
+    pub error_rate: f64,
+    /// Extra latency for paths matching a glob (`/api/catalog/*`).
+    pub slow: Vec<(glob::Pattern, Duration)>,
+}
+
+impl Knobs {
+    /// Parses `PATH=MS` as given to `--slow-endpoint`.
+    pub fn parse_slow(spec: &str) -> Result<(glob::Pattern, Duration), String> {
+        let (path, ms) = spec.rsplit_once('=').ok_or_else(|| {
+            format!("`{spec}` must look like PATH=MS, e.g. /api/catalog/search=200")
+        })?;
+        let ms: u64 = ms
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{ms}` in `{spec}` is not a whole number of milliseconds"))?;
+        let pattern =
+            glob::Pattern::new(path.trim()).map_err(|e| format!("bad path glob `{path}`: {e}"))?;
+        Ok((pattern, Duration::from_millis(ms)))
+    }
+}
+
+/// A running sample app. Dropping it (or calling `stop`) shuts it down.
+pub struct SampleApp {
+    pub addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SampleApp {
+    /// Starts the app on its own thread and runtime, so it can serve a load test that runs on
+    /// the caller's threads. `listen` may use port 0 for a free port.
+    pub fn start(listen: &str, knobs: Knobs) -> Result<SampleApp, SampleAppError> {
+        let std_listener =
+            std::net::TcpListener::bind(listen).map_err(|source| SampleAppError::Bind {
+                addr: listen.to_string(),
+                source,
+            })?;
+        std_listener
+            .set_nonblocking(true)
+            .map_err(|e| SampleAppError::Serve(e.to_string()))?;
+        let addr = std_listener
+            .local_addr()
+            .map_err(|e| SampleAppError::Serve(e.to_string()))?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("sample-app".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("the sample app's runtime starts");
+                rt.block_on(async move {
+                    let listener =
+                        TcpListener::from_std(std_listener).expect("listener converts to tokio");
+                    let app = router(knobs);
+                    let _ = axum::serve(listener, app)
+                        .with_graceful_shutdown(async {
+                            let _ = rx.await;
+                        })
+                        .await;
+                });
+            })
+            .map_err(|e| SampleAppError::Serve(e.to_string()))?;
+        Ok(SampleApp {
+            addr,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn stop(mut self) {
+        self.shutdown_now();
+    }
+
+    fn shutdown_now(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for SampleApp {
+    fn drop(&mut self) {
+        self.shutdown_now();
+    }
+}
+
+/// Serves in the foreground until Ctrl-C (the `sample-app` command).
+pub fn serve_forever(listen: &str, knobs: Knobs) -> Result<(), SampleAppError> {
+    let app = SampleApp::start(listen, knobs)?;
+    println!("sample app listening on {}", app.url());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| SampleAppError::Serve(e.to_string()))?;
+    rt.block_on(async {
+        let _ = tokio::signal::ctrl_c().await;
+    });
+    app.stop();
+    Ok(())
+}
+
+/// Shared state: issued tokens, carts and queued reports.
+#[derive(Default)]
+pub(crate) struct State {
+    pub tokens: Mutex<std::collections::HashSet<String>>,
+    pub carts: Mutex<std::collections::HashMap<String, Vec<serde_json::Value>>>,
+    pub reports: Mutex<std::collections::HashMap<String, std::time::Instant>>,
+    pub next_id: std::sync::atomic::AtomicU64,
+}
+
+pub(crate) type Shared = Arc<(State, Knobs)>;

@@ -1,0 +1,602 @@
+//! The native scenario: a YAML description of what a virtual user does, rich enough for the
+//! seed's four Locust flows (log in once, keep a token, weighted tasks, multi-step tasks with
+//! sleeps, random choices, checks). Loading compiles it into a form the engine runs without
+//! re-parsing anything: templates pre-split, JSON paths pre-compiled, endpoints numbered.
+
+mod raw;
+mod template;
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use serde_json::Value;
+use serde_json_path::JsonPath;
+
+pub use template::{RenderError, Template, Vars};
+
+use crate::duration::parse_duration;
+use raw::{RawDuration, RawRequest, RawScenario, RawStatus, RawStep, RawWait};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("cannot read scenario {}: {source}; check the --scenario path", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("scenario {}: {message}", path.display())]
+    Yaml { path: PathBuf, message: String },
+    #[error("scenario {}: {at}: {message}", path.display())]
+    Invalid {
+        path: PathBuf,
+        at: String,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Wait {
+    None,
+    Constant(Duration),
+    Between(Duration, Duration),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointDef {
+    pub name: String,
+    pub method: String,
+}
+
+#[derive(Debug)]
+pub struct Scenario {
+    pub name: String,
+    pub endpoints: Vec<EndpointDef>,
+    pub variables: Vars,
+    pub default_headers: Vec<(String, Template)>,
+    pub timeout: Duration,
+    pub wait: Wait,
+    pub on_start: Vec<Step>,
+    pub tasks: Vec<Task>,
+    /// Running sums of task weights, for a weighted pick with one random number.
+    pub cumulative_weights: Vec<u32>,
+}
+
+#[derive(Debug)]
+pub struct Task {
+    pub name: String,
+    pub weight: u32,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug)]
+pub enum Step {
+    Request(Box<Request>),
+    Sleep(Wait),
+    SetHeaders(Vec<(String, Template)>),
+    Set(Vec<(String, JsonTemplate)>),
+}
+
+#[derive(Debug)]
+pub struct Request {
+    pub endpoint: usize,
+    pub method: String,
+    pub path: Template,
+    pub headers: Vec<(String, Template)>,
+    pub body: Body,
+    pub check: Check,
+    pub extract: Vec<(String, String, JsonPath)>,
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug)]
+pub enum Body {
+    None,
+    Json(JsonTemplate),
+    Text(Template),
+}
+
+#[derive(Debug, Default)]
+pub struct Check {
+    /// Accepted statuses; `None` means any status below 400, as Locust judges by default.
+    pub status: Option<Vec<u16>>,
+    pub body_contains: Option<String>,
+    pub json_path: Option<(String, JsonPath)>,
+}
+
+/// A JSON value whose strings may hold templates; fully static bodies are kept as one value.
+#[derive(Debug, Clone)]
+pub enum JsonTemplate {
+    Static(Value),
+    Str(Template),
+    Array(Vec<JsonTemplate>),
+    Object(Vec<(String, JsonTemplate)>),
+}
+
+impl JsonTemplate {
+    fn compile(v: &Value, env: &dyn Fn(&str) -> Option<String>) -> Result<JsonTemplate, String> {
+        let t = match v {
+            Value::String(s) => {
+                let t = Template::parse(s, env)?;
+                if t.is_static() {
+                    JsonTemplate::Static(Value::String(
+                        t.render(&Vars::new(), &mut seedless()).unwrap_or_default(),
+                    ))
+                } else {
+                    JsonTemplate::Str(t)
+                }
+            }
+            Value::Array(items) => JsonTemplate::Array(
+                items
+                    .iter()
+                    .map(|i| JsonTemplate::compile(i, env))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Value::Object(map) => JsonTemplate::Object(
+                map.iter()
+                    .map(|(k, v)| Ok((k.clone(), JsonTemplate::compile(v, env)?)))
+                    .collect::<Result<_, String>>()?,
+            ),
+            other => JsonTemplate::Static(other.clone()),
+        };
+        Ok(t.simplify())
+    }
+
+    /// Collapses containers whose members are all static into one static value.
+    fn simplify(self) -> JsonTemplate {
+        match self {
+            JsonTemplate::Array(items)
+                if items.iter().all(|i| matches!(i, JsonTemplate::Static(_))) =>
+            {
+                JsonTemplate::Static(Value::Array(
+                    items
+                        .into_iter()
+                        .map(|i| match i {
+                            JsonTemplate::Static(v) => v,
+                            _ => unreachable!("checked above"),
+                        })
+                        .collect(),
+                ))
+            }
+            JsonTemplate::Object(members)
+                if members
+                    .iter()
+                    .all(|(_, m)| matches!(m, JsonTemplate::Static(_))) =>
+            {
+                JsonTemplate::Static(Value::Object(
+                    members
+                        .into_iter()
+                        .map(|(k, m)| match m {
+                            JsonTemplate::Static(v) => (k, v),
+                            _ => unreachable!("checked above"),
+                        })
+                        .collect(),
+                ))
+            }
+            other => other,
+        }
+    }
+
+    pub fn render(
+        &self,
+        vars: &Vars,
+        rng: &mut rand::rngs::SmallRng,
+    ) -> Result<Value, RenderError> {
+        Ok(match self {
+            JsonTemplate::Static(v) => v.clone(),
+            JsonTemplate::Str(t) => t.render_value(vars, rng)?,
+            JsonTemplate::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|i| i.render(vars, rng))
+                    .collect::<Result<_, _>>()?,
+            ),
+            JsonTemplate::Object(members) => Value::Object(
+                members
+                    .iter()
+                    .map(|(k, m)| Ok((k.clone(), m.render(vars, rng)?)))
+                    .collect::<Result<_, RenderError>>()?,
+            ),
+        })
+    }
+
+    fn variables<'a>(&'a self, out: &mut Vec<&'a str>) {
+        match self {
+            JsonTemplate::Static(_) => {}
+            JsonTemplate::Str(t) => out.extend(t.variables()),
+            JsonTemplate::Array(items) => items.iter().for_each(|i| i.variables(out)),
+            JsonTemplate::Object(members) => members.iter().for_each(|(_, m)| m.variables(out)),
+        }
+    }
+}
+
+fn seedless() -> rand::rngs::SmallRng {
+    use rand::SeedableRng;
+    rand::rngs::SmallRng::seed_from_u64(0)
+}
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Scenario {
+    /// Reads, parses and compiles a scenario file, resolving `${env.*}` through `env`.
+    pub fn load(
+        path: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path, env)
+    }
+
+    pub fn parse(
+        text: &str,
+        path: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Scenario, ScenarioError> {
+        let raw: RawScenario = serde_yaml::from_str(text).map_err(|e| ScenarioError::Yaml {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let fallback_name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "scenario".into());
+        Compiler {
+            path,
+            env,
+            endpoints: Vec::new(),
+            defined: raw.variables.keys().cloned().collect(),
+            used: Vec::new(),
+        }
+        .compile(raw, fallback_name)
+    }
+
+    pub fn endpoint_names(&self) -> Vec<&str> {
+        self.endpoints.iter().map(|e| e.name.as_str()).collect()
+    }
+}
+
+struct Compiler<'a> {
+    path: &'a Path,
+    env: &'a dyn Fn(&str) -> Option<String>,
+    endpoints: Vec<EndpointDef>,
+    /// Variables that something defines (`variables:`, `extract:`, `set:`).
+    defined: BTreeSet<String>,
+    /// Variables read, with where they are read, checked once everything is compiled.
+    used: Vec<(String, String)>,
+}
+
+impl Compiler<'_> {
+    fn err(&self, at: &str, message: impl Into<String>) -> ScenarioError {
+        ScenarioError::Invalid {
+            path: self.path.to_path_buf(),
+            at: at.to_string(),
+            message: message.into(),
+        }
+    }
+
+    fn compile(
+        mut self,
+        raw: RawScenario,
+        fallback_name: String,
+    ) -> Result<Scenario, ScenarioError> {
+        let _ = raw.description;
+        if raw.tasks.is_empty() {
+            return Err(self.err("tasks", "a scenario needs at least one task"));
+        }
+        let timeout = match &raw.defaults.timeout {
+            Some(d) => self.duration(d, "defaults.timeout")?,
+            None => DEFAULT_TIMEOUT,
+        };
+        let default_headers = self.headers(&raw.defaults.headers, "defaults.headers")?;
+        let wait = match &raw.wait {
+            Some(w) => self.wait(w, "wait")?,
+            None => Wait::None,
+        };
+        let on_start = self.steps(raw.on_start, "on_start")?;
+        let mut tasks = Vec::new();
+        for (i, t) in raw.tasks.into_iter().enumerate() {
+            let at = format!("tasks[{i}]");
+            let weight = t.weight.unwrap_or(1);
+            if weight == 0 {
+                return Err(self.err(&at, "weight must be at least 1"));
+            }
+            let steps = match (t.request, t.steps) {
+                (Some(r), None) => vec![Step::Request(Box::new(
+                    self.request(r, &format!("{at}.request"))?,
+                ))],
+                (None, Some(s)) if !s.is_empty() => self.steps(s, &format!("{at}.steps"))?,
+                (None, Some(_)) => return Err(self.err(&at, "`steps` is empty")),
+                (Some(_), Some(_)) => {
+                    return Err(self.err(&at, "give either `request` or `steps`, not both"))
+                }
+                (None, None) => return Err(self.err(&at, "a task needs `request` or `steps`")),
+            };
+            let name = t.name.unwrap_or_else(|| format!("task {}", i + 1));
+            tasks.push(Task {
+                name,
+                weight,
+                steps,
+            });
+        }
+        for (var, at) in &self.used {
+            if !self.defined.contains(var) {
+                return Err(self.err(
+                    at,
+                    format!("unknown variable `{var}`; define it under `variables:`, `extract:` or `set:`"),
+                ));
+            }
+        }
+        let mut variables = Vars::new();
+        for (k, v) in raw.variables {
+            variables.insert(k, v);
+        }
+        let cumulative_weights = tasks
+            .iter()
+            .scan(0u32, |acc, t| {
+                *acc += t.weight;
+                Some(*acc)
+            })
+            .collect();
+        Ok(Scenario {
+            name: raw.name.unwrap_or(fallback_name),
+            endpoints: self.endpoints,
+            variables,
+            default_headers,
+            timeout,
+            wait,
+            on_start,
+            tasks,
+            cumulative_weights,
+        })
+    }
+
+    fn duration(&self, d: &RawDuration, at: &str) -> Result<Duration, ScenarioError> {
+        match d {
+            RawDuration::Seconds(s) if *s >= 0.0 && s.is_finite() => {
+                Ok(Duration::from_secs_f64(*s))
+            }
+            RawDuration::Seconds(s) => Err(self.err(at, format!("`{s}` is not a valid duration"))),
+            RawDuration::Text(t) => parse_duration(t).map_err(|e| self.err(at, e)),
+        }
+    }
+
+    fn wait(&self, w: &RawWait, at: &str) -> Result<Wait, ScenarioError> {
+        match w {
+            RawWait::Fixed(d) => Ok(Wait::Constant(self.duration(d, at)?)),
+            RawWait::Spec(spec) => match (&spec.constant, &spec.between) {
+                (Some(d), None) => Ok(Wait::Constant(self.duration(d, at)?)),
+                (None, Some((a, b))) => {
+                    let (a, b) = (self.duration(a, at)?, self.duration(b, at)?);
+                    if a > b {
+                        return Err(self.err(at, "`between: [a, b]` needs a <= b"));
+                    }
+                    Ok(Wait::Between(a, b))
+                }
+                _ => Err(self.err(
+                    at,
+                    "give one of `constant: SECONDS` or `between: [MIN, MAX]`",
+                )),
+            },
+        }
+    }
+
+    fn template(&mut self, text: &str, at: &str) -> Result<Template, ScenarioError> {
+        let t = Template::parse(text, self.env).map_err(|e| self.err(at, e))?;
+        for v in t.variables() {
+            self.used.push((v.to_string(), at.to_string()));
+        }
+        Ok(t)
+    }
+
+    fn headers(
+        &mut self,
+        map: &BTreeMap<String, String>,
+        at: &str,
+    ) -> Result<Vec<(String, Template)>, ScenarioError> {
+        let mut out = Vec::new();
+        for (k, v) in map {
+            if hyper::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
+                return Err(self.err(at, format!("`{k}` is not a valid header name")));
+            }
+            out.push((k.clone(), self.template(v, &format!("{at}.{k}"))?));
+        }
+        Ok(out)
+    }
+
+    fn steps(&mut self, raw: Vec<RawStep>, at: &str) -> Result<Vec<Step>, ScenarioError> {
+        let mut out = Vec::new();
+        for (i, s) in raw.into_iter().enumerate() {
+            let at = format!("{at}[{i}]");
+            let step = match (s.request, s.sleep, s.set_headers, s.set) {
+                (Some(r), None, None, None) => {
+                    Step::Request(Box::new(self.request(r, &format!("{at}.request"))?))
+                }
+                (None, Some(w), None, None) => Step::Sleep(self.wait(&w, &format!("{at}.sleep"))?),
+                (None, None, Some(h), None) => {
+                    Step::SetHeaders(self.headers(&h, &format!("{at}.set_headers"))?)
+                }
+                (None, None, None, Some(vars)) => {
+                    let mut out = Vec::new();
+                    for (k, v) in vars {
+                        let t = JsonTemplate::compile(&v, self.env)
+                            .map_err(|e| self.err(&format!("{at}.set.{k}"), e))?;
+                        let mut used = Vec::new();
+                        t.variables(&mut used);
+                        for u in used {
+                            self.used.push((u.to_string(), format!("{at}.set.{k}")));
+                        }
+                        self.defined.insert(k.clone());
+                        out.push((k, t));
+                    }
+                    Step::Set(out)
+                }
+                _ => {
+                    return Err(self.err(
+                        &at,
+                        "a step has exactly one of `request`, `sleep`, `set_headers` or `set`",
+                    ))
+                }
+            };
+            out.push(step);
+        }
+        Ok(out)
+    }
+
+    fn request(&mut self, r: RawRequest, at: &str) -> Result<Request, ScenarioError> {
+        let method = r.method.to_ascii_uppercase();
+        if hyper::Method::from_bytes(method.as_bytes()).is_err() {
+            return Err(self.err(at, format!("`{}` is not an HTTP method", r.method)));
+        }
+        if !r.path.starts_with('/') && !r.path.starts_with("${") {
+            return Err(self.err(
+                &format!("{at}.path"),
+                format!(
+                    "`{}` must start with `/` (it is joined to the host)",
+                    r.path
+                ),
+            ));
+        }
+        let path = self.template(&r.path, &format!("{at}.path"))?;
+        let name = r.name.unwrap_or_else(|| {
+            let shown = path.literal_prefix();
+            let shown = shown.split('?').next().unwrap_or_default().to_string();
+            format!("{method} {shown}")
+        });
+        let endpoint = match self.endpoints.iter().position(|e| e.name == name) {
+            Some(i) => i,
+            None => {
+                self.endpoints.push(EndpointDef {
+                    name: name.clone(),
+                    method: method.clone(),
+                });
+                self.endpoints.len() - 1
+            }
+        };
+        let headers = self.headers(&r.headers, &format!("{at}.headers"))?;
+        let body = match (r.json, r.body) {
+            (Some(_), Some(_)) => {
+                return Err(self.err(at, "give either `json` or `body`, not both"))
+            }
+            (Some(v), None) => {
+                let t = JsonTemplate::compile(&v, self.env)
+                    .map_err(|e| self.err(&format!("{at}.json"), e))?;
+                let mut used = Vec::new();
+                t.variables(&mut used);
+                for u in used {
+                    self.used.push((u.to_string(), format!("{at}.json")));
+                }
+                Body::Json(t)
+            }
+            (None, Some(b)) => Body::Text(self.template(&b, &format!("{at}.body"))?),
+            (None, None) => Body::None,
+        };
+        let json_path = |c: &Compiler, p: &str, at: &str| {
+            JsonPath::parse(p).map_err(|e| c.err(at, format!("invalid JSON path `{p}`: {e}")))
+        };
+        let check = Check {
+            status: r.check.status.map(|s| match s {
+                RawStatus::One(c) => vec![c],
+                RawStatus::Many(v) => v,
+            }),
+            body_contains: r.check.body_contains,
+            json_path: match r.check.json_path {
+                Some(p) => Some((
+                    p.clone(),
+                    json_path(self, &p, &format!("{at}.check.json_path"))?,
+                )),
+                None => None,
+            },
+        };
+        let mut extract = Vec::new();
+        for (var, p) in r.extract {
+            let compiled = json_path(self, &p, &format!("{at}.extract.{var}"))?;
+            self.defined.insert(var.clone());
+            extract.push((var, p, compiled));
+        }
+        let timeout = match &r.timeout {
+            Some(d) => Some(self.duration(d, &format!("{at}.timeout"))?),
+            None => None,
+        };
+        Ok(Request {
+            endpoint,
+            method,
+            path,
+            headers,
+            body,
+            check,
+            extract,
+            timeout,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::parse(text, Path::new("t.yml"), &|_| None)
+    }
+
+    #[test]
+    fn smallest_scenario_is_one_get() {
+        let s = parse("tasks: [{request: {method: GET, path: /}}]").unwrap();
+        assert_eq!(s.endpoint_names(), ["GET /"]);
+        assert_eq!(s.wait, Wait::None);
+        assert_eq!(s.cumulative_weights, [1]);
+    }
+
+    #[test]
+    fn unknown_field_error_has_line_and_column() {
+        let err = parse("tasks:\n  - request:\n      methd: GET\n      path: /\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `methd`"), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn yaml_syntax_error_has_line_and_column() {
+        let err = parse("tasks: [\n  {request: {path: /}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line") && err.contains("column"), "{err}");
+    }
+
+    #[test]
+    fn undefined_variable_is_named_with_its_place() {
+        let err = parse("tasks: [{request: {path: '/x/${nope}'}}]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown variable `nope`") && err.contains("tasks[0].request.path"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn extracted_variables_and_shared_names_compile() {
+        let s = parse(
+            r#"
+on_start:
+  - request: {method: POST, path: /login, json: {u: a}, extract: {token: $.token}}
+  - set_headers: {Authorization: "Bearer ${token}"}
+tasks:
+  - weight: 3
+    request: {path: "/p/${random.int(1, 9)}", name: "GET /p/:id"}
+  - steps:
+      - request: {path: "/p/1", name: "GET /p/:id"}
+      - sleep: {between: [0.1, 0.2]}
+"#,
+        )
+        .unwrap();
+        assert_eq!(s.endpoint_names(), ["POST /login", "GET /p/:id"]);
+        assert_eq!(s.cumulative_weights, [3, 4]);
+    }
+}

@@ -1,0 +1,127 @@
+//! GitLab's predefined `CI_*` variables, read once into one typed value. GitLab is detected by
+//! `GITLAB_CI=true` (plain `CI=true` is set by every CI system).
+
+use std::fmt;
+
+use crate::stats::CiInfo;
+
+/// A credential that must never reach a log, report or comment: `Debug` and `Display` redact it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: String) -> Self {
+        Self(s)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CiContext {
+    pub gitlab: bool,
+    pub api_url: Option<String>,
+    pub server_url: Option<String>,
+    pub project_id: Option<String>,
+    pub job_id: Option<String>,
+    pub job_name: Option<String>,
+    pub job_url: Option<String>,
+    pub job_token: Option<Secret>,
+    pub pipeline_id: Option<String>,
+    pub pipeline_url: Option<String>,
+    pub pipeline_source: Option<String>,
+    pub commit_sha: Option<String>,
+    pub ref_name: Option<String>,
+    pub default_branch: Option<String>,
+    pub merge_request_iid: Option<String>,
+    pub merge_request_target_branch: Option<String>,
+    pub merge_request_diff_base_sha: Option<String>,
+}
+
+impl CiContext {
+    pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> CiContext {
+        let get = |k: &str| env(k).filter(|v| !v.is_empty());
+        CiContext {
+            gitlab: get("GITLAB_CI").as_deref() == Some("true"),
+            api_url: get("CI_API_V4_URL"),
+            server_url: get("CI_SERVER_URL"),
+            project_id: get("CI_PROJECT_ID"),
+            job_id: get("CI_JOB_ID"),
+            job_name: get("CI_JOB_NAME"),
+            job_url: get("CI_JOB_URL"),
+            job_token: get("CI_JOB_TOKEN").map(Secret::new),
+            pipeline_id: get("CI_PIPELINE_ID"),
+            pipeline_url: get("CI_PIPELINE_URL"),
+            pipeline_source: get("CI_PIPELINE_SOURCE"),
+            commit_sha: get("CI_COMMIT_SHA"),
+            ref_name: get("CI_COMMIT_REF_NAME"),
+            default_branch: get("CI_DEFAULT_BRANCH"),
+            merge_request_iid: get("CI_MERGE_REQUEST_IID"),
+            merge_request_target_branch: get("CI_MERGE_REQUEST_TARGET_BRANCH_NAME"),
+            merge_request_diff_base_sha: get("CI_MERGE_REQUEST_DIFF_BASE_SHA"),
+        }
+    }
+
+    /// What `results.json` records about where the run happened (never the token).
+    pub fn info(&self) -> Option<CiInfo> {
+        if !self.gitlab {
+            return None;
+        }
+        Some(CiInfo {
+            commit_sha: self.commit_sha.clone(),
+            ref_name: self.ref_name.clone(),
+            pipeline_id: self.pipeline_id.clone(),
+            pipeline_url: self.pipeline_url.clone(),
+            job_id: self.job_id.clone(),
+            job_name: self.job_name.clone(),
+            job_url: self.job_url.clone(),
+            merge_request_iid: self.merge_request_iid.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_gitlab_variables_and_hides_the_token() {
+        let env = |k: &str| {
+            Some(
+                match k {
+                    "GITLAB_CI" => "true",
+                    "CI_COMMIT_SHA" => "abc123",
+                    "CI_JOB_TOKEN" => "glcbt-secret",
+                    "CI_MERGE_REQUEST_IID" => "7",
+                    _ => return None,
+                }
+                .to_string(),
+            )
+        };
+        let ci = CiContext::from_env(&env);
+        assert!(ci.gitlab);
+        assert_eq!(ci.info().unwrap().commit_sha.as_deref(), Some("abc123"));
+        assert!(!format!("{ci:?}").contains("glcbt-secret"));
+    }
+
+    #[test]
+    fn plain_ci_is_not_gitlab() {
+        let env = |k: &str| (k == "CI").then(|| "true".to_string());
+        let ci = CiContext::from_env(&env);
+        assert!(!ci.gitlab);
+        assert!(ci.info().is_none());
+    }
+}

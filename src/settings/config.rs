@@ -1,0 +1,157 @@
+//! `loadforge-gate.yml`: project defaults plus named profiles (`smoke`, `load`, `stress`, ...),
+//! so the same repository can run a light gate on merge requests and a heavy one on tags.
+//!
+//! ```yaml
+//! scenario: perf/shop.yml
+//! host: https://staging.example.com
+//! thresholds: ["p95<500ms", "error_rate<1%"]
+//! profiles:
+//!   smoke: {users: 5, run_time: 30s}
+//!   stress: {users: 500, spawn_rate: 50, run_time: 10m}
+//! ```
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
+
+use serde::Deserialize;
+
+use super::SettingsError;
+
+/// One layer of settings: the file's top level, or one profile. Every field is optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Layer {
+    pub engine: Option<String>,
+    pub scenario: Option<PathBuf>,
+    pub host: Option<String>,
+    pub users: Option<u32>,
+    pub spawn_rate: Option<f64>,
+    pub run_time: Option<String>,
+    pub thresholds: Option<Vec<String>>,
+    pub regressions: Option<Vec<String>>,
+    pub baseline: Option<String>,
+    pub out: Option<PathBuf>,
+    pub workers: Option<usize>,
+}
+
+impl Layer {
+    /// `self` wins where it has a value.
+    pub fn over(self, below: Layer) -> Layer {
+        Layer {
+            engine: self.engine.or(below.engine),
+            scenario: self.scenario.or(below.scenario),
+            host: self.host.or(below.host),
+            users: self.users.or(below.users),
+            spawn_rate: self.spawn_rate.or(below.spawn_rate),
+            run_time: self.run_time.or(below.run_time),
+            thresholds: self.thresholds.or(below.thresholds),
+            regressions: self.regressions.or(below.regressions),
+            baseline: self.baseline.or(below.baseline),
+            out: self.out.or(below.out),
+            workers: self.workers.or(below.workers),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ConfigFile {
+    pub path: PathBuf,
+    pub base: Layer,
+    pub profiles: BTreeMap<String, Layer>,
+}
+
+pub const DEFAULT_CONFIG: &str = "loadforge-gate.yml";
+
+impl ConfigFile {
+    pub fn load(path: &Path) -> Result<ConfigFile, SettingsError> {
+        let text = std::fs::read_to_string(path).map_err(|e| SettingsError::ConfigRead {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        Self::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<ConfigFile, SettingsError> {
+        let bad = |message: String| SettingsError::ConfigParse {
+            path: path.to_path_buf(),
+            message,
+        };
+        let mut map: serde_yaml::Mapping = match serde_yaml::from_str(text) {
+            Ok(serde_yaml::Value::Mapping(m)) => m,
+            Ok(serde_yaml::Value::Null) => serde_yaml::Mapping::new(),
+            Ok(_) => return Err(bad("the top level must be a mapping of settings".into())),
+            Err(e) => return Err(bad(e.to_string())),
+        };
+        let profiles_value = map.remove("profiles");
+        let mut base: Layer = serde_yaml::from_value(serde_yaml::Value::Mapping(map))
+            .map_err(|e| bad(e.to_string()))?;
+        let mut profiles: BTreeMap<String, Layer> = match profiles_value {
+            Some(v) => serde_yaml::from_value(v).map_err(|e| bad(format!("profiles: {e}")))?,
+            None => BTreeMap::new(),
+        };
+        // Relative paths in the file are relative to the file, not to wherever the job runs.
+        let dir = path.parent().unwrap_or(Path::new(""));
+        let rebase = |l: &mut Layer| {
+            if let Some(s) = &l.scenario {
+                if s.is_relative() {
+                    l.scenario = Some(dir.join(s));
+                }
+            }
+        };
+        rebase(&mut base);
+        profiles.values_mut().for_each(rebase);
+        Ok(ConfigFile {
+            path: path.to_path_buf(),
+            base,
+            profiles,
+        })
+    }
+
+    /// The merged layer for a profile (or the base alone).
+    pub fn layer(&self, profile: Option<&str>) -> Result<Layer, SettingsError> {
+        match profile {
+            None => Ok(self.base.clone()),
+            Some(name) => match self.profiles.get(name) {
+                Some(p) => Ok(p.clone().over(self.base.clone())),
+                None => Err(SettingsError::UnknownProfile {
+                    name: name.to_string(),
+                    path: self.path.clone(),
+                    known: if self.profiles.is_empty() {
+                        "(none)".into()
+                    } else {
+                        self.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
+                    },
+                }),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profile_overrides_base_and_paths_are_relative_to_the_file() {
+        let c = ConfigFile::parse(
+            "scenario: s.yml\nusers: 5\nprofiles:\n  stress: {users: 500}\n",
+            Path::new("conf/loadforge-gate.yml"),
+        )
+        .unwrap();
+        let l = c.layer(Some("stress")).unwrap();
+        assert_eq!(l.users, Some(500));
+        assert_eq!(l.scenario, Some(PathBuf::from("conf/s.yml")));
+        assert_eq!(c.layer(None).unwrap().users, Some(5));
+    }
+
+    #[test]
+    fn unknown_keys_and_profiles_are_errors() {
+        let err = ConfigFile::parse("usres: 5\n", Path::new("c.yml")).unwrap_err();
+        assert!(err.to_string().contains("usres"), "{err}");
+        let c = ConfigFile::parse("profiles: {smoke: {}}\n", Path::new("c.yml")).unwrap();
+        let err = c.layer(Some("soak")).unwrap_err().to_string();
+        assert!(err.contains("soak") && err.contains("smoke"), "{err}");
+    }
+}

@@ -1,0 +1,313 @@
+//! Raw arguments + environment + config file -> validated [`Settings`], before any I/O beyond
+//! reading the config file. Precedence: flag > environment variable > profile > config file >
+//! built-in default.
+
+mod ci;
+mod config;
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use url::Url;
+
+pub use ci::{CiContext, Secret};
+pub use config::{ConfigFile, Layer, DEFAULT_CONFIG};
+
+use crate::{
+    baseline::BaselineSource,
+    cli::{EngineArg, RunArgs},
+    duration::parse_duration,
+    gate::{self, GateError, Regression, Threshold},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read config file {}: {message}", path.display())]
+    ConfigRead { path: PathBuf, message: String },
+    #[error("config file {}: {message}", path.display())]
+    ConfigParse { path: PathBuf, message: String },
+    #[error("profile `{name}` is not defined in {}; defined profiles: {known}", path.display())]
+    UnknownProfile {
+        name: String,
+        path: PathBuf,
+        known: String,
+    },
+    #[error("--profile {0} was given but there is no config file; create loadforge-gate.yml or pass --config FILE")]
+    ProfileWithoutConfig(String),
+    #[error("{setting}: {message}")]
+    Invalid {
+        setting: &'static str,
+        message: String,
+    },
+    #[error("{0} is required; {1}")]
+    Missing(&'static str, &'static str),
+    #[error(transparent)]
+    Gate(#[from] GateError),
+}
+
+#[derive(Debug, Clone)]
+pub enum EngineSettings {
+    Native { scenario: PathBuf },
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub engine: EngineSettings,
+    pub host: Url,
+    pub users: u32,
+    pub spawn_rate: f64,
+    pub run_time: Duration,
+    pub thresholds: Vec<Threshold>,
+    /// True when no threshold was configured and the built-in ones apply.
+    pub default_thresholds: bool,
+    pub regressions: Vec<Regression>,
+    pub default_regressions: bool,
+    pub baseline: BaselineSource,
+    pub out: PathBuf,
+    pub profile: Option<String>,
+    pub workers: usize,
+    pub progress_every: Duration,
+    pub ci: CiContext,
+}
+
+pub const DEFAULT_OUT: &str = "loadforge-gate";
+pub const DEFAULT_USERS: u32 = 10;
+pub const DEFAULT_SPAWN_RATE: f64 = 10.0;
+pub const DEFAULT_RUN_TIME: &str = "30s";
+
+fn invalid(setting: &'static str, message: impl Into<String>) -> SettingsError {
+    SettingsError::Invalid {
+        setting,
+        message: message.into(),
+    }
+}
+
+/// Checks that a host is an absolute http(s) URL with a host part.
+pub fn parse_host(text: &str) -> Result<Url, SettingsError> {
+    let url = Url::parse(text.trim()).map_err(|e| {
+        invalid(
+            "--host",
+            format!("`{text}` is not a URL ({e}); pass e.g. --host https://review.example.com"),
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(invalid(
+            "--host",
+            format!("`{text}` must be an http:// or https:// URL with a host"),
+        ));
+    }
+    Ok(url)
+}
+
+impl Settings {
+    /// `env` reads environment variables not already handled by clap (the seed's `TARGET_HOST`,
+    /// GitLab's `CI_*`); `config_dir` is where the default config file is looked for (none: no
+    /// default config).
+    pub fn from_args(
+        args: &RunArgs,
+        env: &dyn Fn(&str) -> Option<String>,
+        config_dir: Option<&Path>,
+    ) -> Result<Settings, SettingsError> {
+        let config = match (&args.config, config_dir) {
+            (Some(p), _) => Some(ConfigFile::load(p)?),
+            (None, Some(dir)) if dir.join(DEFAULT_CONFIG).is_file() => {
+                Some(ConfigFile::load(&dir.join(DEFAULT_CONFIG))?)
+            }
+            (None, _) => None,
+        };
+        let file_layer = match (&config, &args.profile) {
+            (Some(c), p) => c.layer(p.as_deref())?,
+            (None, Some(p)) => return Err(SettingsError::ProfileWithoutConfig(p.clone())),
+            (None, None) => Layer::default(),
+        };
+        let cli_layer = Layer {
+            engine: args.engine.map(|e| match e {
+                EngineArg::Native => "native".to_string(),
+            }),
+            scenario: args.scenario.clone(),
+            host: args.host.clone().or_else(|| env("TARGET_HOST")),
+            users: args.users,
+            spawn_rate: args.spawn_rate,
+            run_time: args.run_time.clone(),
+            thresholds: (!args.thresholds.is_empty()).then(|| args.thresholds.clone()),
+            regressions: (!args.regressions.is_empty()).then(|| args.regressions.clone()),
+            baseline: args.baseline.clone(),
+            out: args.out.clone(),
+            workers: args.workers,
+        };
+        let l = cli_layer.over(file_layer);
+
+        let engine = match l.engine.as_deref().unwrap_or("native") {
+            "native" => EngineSettings::Native {
+                scenario: l.scenario.clone().ok_or(SettingsError::Missing(
+                    "--scenario",
+                    "the native engine needs a scenario file (see examples/scenarios/)",
+                ))?,
+            },
+            other => {
+                return Err(invalid(
+                    "--engine",
+                    format!("unknown engine `{other}` (available: native)"),
+                ))
+            }
+        };
+        let host = parse_host(l.host.as_deref().ok_or(SettingsError::Missing(
+            "--host",
+            "pass --host URL or set TARGET_HOST",
+        ))?)?;
+        let users = l.users.unwrap_or(DEFAULT_USERS);
+        if users == 0 {
+            return Err(invalid("--users", "must be at least 1"));
+        }
+        let spawn_rate = l.spawn_rate.unwrap_or(DEFAULT_SPAWN_RATE);
+        if !(spawn_rate.is_finite() && spawn_rate > 0.0) {
+            return Err(invalid(
+                "--spawn-rate",
+                format!("`{spawn_rate}` must be a positive number of users per second"),
+            ));
+        }
+        let run_time_text = l.run_time.as_deref().unwrap_or(DEFAULT_RUN_TIME);
+        let run_time = parse_duration(run_time_text).map_err(|e| invalid("--run-time", e))?;
+        if run_time.is_zero() {
+            return Err(invalid(
+                "--run-time",
+                format!("`{run_time_text}` is zero; give a positive duration such as 30s"),
+            ));
+        }
+        let threshold_exprs = l.thresholds.clone().unwrap_or_default();
+        let default_thresholds = threshold_exprs.is_empty();
+        let threshold_exprs = if default_thresholds {
+            gate::DEFAULT_THRESHOLDS
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        } else {
+            threshold_exprs
+        };
+        let thresholds = gate::parse_thresholds(&threshold_exprs)?;
+        let regression_exprs = l.regressions.clone().unwrap_or_default();
+        let default_regressions = regression_exprs.is_empty();
+        let regression_exprs = if default_regressions {
+            gate::DEFAULT_REGRESSIONS
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        } else {
+            regression_exprs
+        };
+        let regressions = gate::parse_regressions(&regression_exprs)?;
+        let ci = CiContext::from_env(env);
+        let baseline = BaselineSource::parse(l.baseline.as_deref().unwrap_or("auto"));
+        let workers = l
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        if workers == 0 {
+            return Err(invalid("--workers", "must be at least 1"));
+        }
+        Ok(Settings {
+            engine,
+            host,
+            users,
+            spawn_rate,
+            run_time,
+            thresholds,
+            default_thresholds,
+            regressions,
+            default_regressions,
+            baseline,
+            out: l.out.unwrap_or_else(|| PathBuf::from(DEFAULT_OUT)),
+            profile: args.profile.clone(),
+            workers,
+            progress_every: Duration::from_secs(args.progress.unwrap_or(5)),
+            ci,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> RunArgs {
+        RunArgs {
+            scenario: Some("s.yml".into()),
+            host: Some("http://127.0.0.1:1".into()),
+            ..RunArgs::default()
+        }
+    }
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn defaults_apply_and_say_so() {
+        let s = Settings::from_args(&args(), &no_env, None).unwrap();
+        assert_eq!(s.users, DEFAULT_USERS);
+        assert!(s.default_thresholds);
+        assert_eq!(s.thresholds[0].source, "error_rate<1%");
+        assert_eq!(s.out, PathBuf::from("loadforge-gate"));
+    }
+
+    #[test]
+    fn target_host_is_the_fallback() {
+        let mut a = args();
+        a.host = None;
+        let env = |k: &str| (k == "TARGET_HOST").then(|| "https://staging.example.com".to_string());
+        let s = Settings::from_args(&a, &env, None).unwrap();
+        assert_eq!(s.host.as_str(), "https://staging.example.com/");
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        for (tweak, needle) in [
+            (
+                RunArgs {
+                    host: Some("not a url".into()),
+                    ..args()
+                },
+                "--host",
+            ),
+            (
+                RunArgs {
+                    host: Some("ftp://x".into()),
+                    ..args()
+                },
+                "--host",
+            ),
+            (
+                RunArgs {
+                    run_time: Some("0s".into()),
+                    ..args()
+                },
+                "--run-time",
+            ),
+            (
+                RunArgs {
+                    users: Some(0),
+                    ..args()
+                },
+                "--users",
+            ),
+            (
+                RunArgs {
+                    spawn_rate: Some(-1.0),
+                    ..args()
+                },
+                "--spawn-rate",
+            ),
+            (
+                RunArgs {
+                    thresholds: vec!["p95<<3".into()],
+                    ..args()
+                },
+                "p95<<3",
+            ),
+        ] {
+            let err = Settings::from_args(&tweak, &no_env, None).unwrap_err();
+            assert!(err.to_string().contains(needle), "{err}");
+        }
+    }
+}

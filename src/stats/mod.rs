@@ -1,0 +1,224 @@
+//! The canonical result of a run, whatever engine produced it. Engines build a [`RunResult`];
+//! the gate, the baseline comparison and every publisher read it; `results.json` is its
+//! serialized form and the next pipeline's baseline, so its shape is versioned.
+
+mod histogram;
+mod timeseries;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use histogram::LatencyHistogram;
+pub use timeseries::{SecondPoint, SecondSample, SeriesSink, SERIES_SIGFIG};
+
+pub const SCHEMA: &str = "loadforge-gate/results/v1";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunResult {
+    pub schema: String,
+    pub tool: ToolInfo,
+    pub run: RunMeta,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci: Option<CiInfo>,
+    pub aggregate: EndpointStats,
+    pub endpoints: Vec<EndpointStats>,
+    #[serde(default)]
+    pub timeseries: Vec<SecondPoint>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ToolInfo {
+    pub name: String,
+    pub version: String,
+}
+
+impl ToolInfo {
+    pub fn current() -> Self {
+        Self {
+            name: env!("CARGO_PKG_NAME").into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+}
+
+/// How load was applied. A closed model's latencies are understated when the server stalls
+/// (users wait instead of arriving), so reports must say which model produced them.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadModel {
+    Closed,
+    Open,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunMeta {
+    pub engine: String,
+    pub model: LoadModel,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<String>,
+    pub target: String,
+    pub users: u32,
+    pub spawn_rate: f64,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub duration_s: f64,
+    #[serde(default)]
+    pub warmup_s: f64,
+    #[serde(default)]
+    pub interrupted: bool,
+    /// True when latencies were rounded by the engine (Locust keeps ~2 significant digits), so
+    /// comparisons must allow one bucket of tolerance.
+    #[serde(default)]
+    pub quantised: bool,
+}
+
+/// Where the run happened, for links in reports and for choosing a baseline.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct CiInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit_sha: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ref_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge_request_iid: Option<String>,
+}
+
+/// Latency figures in milliseconds. Each is optional: an engine that cannot supply one (the
+/// LoadForge API gives only an average) leaves it absent rather than zero.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct LatencySummary {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avg: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p50: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p90: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p95: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "p99.9")]
+    pub p99_9: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+}
+
+impl LatencySummary {
+    pub fn from_histogram(h: &LatencyHistogram) -> Self {
+        Self {
+            min: h.min_ms(),
+            avg: h.mean_ms(),
+            p50: h.percentile_ms(50.0),
+            p90: h.percentile_ms(90.0),
+            p95: h.percentile_ms(95.0),
+            p99: h.percentile_ms(99.0),
+            p99_9: h.percentile_ms(99.9),
+            max: h.max_ms(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EndpointStats {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    pub requests: u64,
+    pub failures: u64,
+    pub rps: f64,
+    /// Failed requests as a percentage of all requests (0 when there were none).
+    pub error_rate: f64,
+    pub latency_ms: LatencySummary,
+    #[serde(default)]
+    pub failures_by_reason: BTreeMap<String, u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub histogram: Option<LatencyHistogram>,
+}
+
+impl EndpointStats {
+    /// Builds the stats of one endpoint from its raw counters; every derived figure (rates,
+    /// percentiles) is computed here, once, so publishers never disagree.
+    pub fn from_counts(
+        name: String,
+        method: Option<String>,
+        histogram: LatencyHistogram,
+        requests: u64,
+        failures_by_reason: BTreeMap<String, u64>,
+        duration_s: f64,
+    ) -> Self {
+        let failures = failures_by_reason.values().sum();
+        Self {
+            name,
+            method,
+            requests,
+            failures,
+            rps: rate(requests, duration_s),
+            error_rate: percent(failures, requests),
+            latency_ms: LatencySummary::from_histogram(&histogram),
+            failures_by_reason,
+            histogram: Some(histogram),
+        }
+    }
+
+    /// The aggregate of several endpoints: counts and histograms add exactly.
+    pub fn aggregate<'a>(
+        name: &str,
+        parts: impl IntoIterator<Item = &'a EndpointStats>,
+        duration_s: f64,
+    ) -> Self {
+        let mut hist = LatencyHistogram::new();
+        let mut requests = 0;
+        let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
+        for p in parts {
+            requests += p.requests;
+            if let Some(h) = &p.histogram {
+                hist.add(h);
+            }
+            for (r, n) in &p.failures_by_reason {
+                *reasons.entry(r.clone()).or_default() += n;
+            }
+        }
+        Self::from_counts(name.into(), None, hist, requests, reasons, duration_s)
+    }
+
+    /// The key thresholds and selectors match: the request name, which by convention already
+    /// carries the method ("GET /dashboard").
+    pub fn display_name(&self) -> &str {
+        &self.name
+    }
+}
+
+pub fn rate(count: u64, duration_s: f64) -> f64 {
+    if duration_s > 0.0 {
+        count as f64 / duration_s
+    } else {
+        0.0
+    }
+}
+
+pub fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 * 100.0 / whole as f64
+    }
+}
+
+impl RunResult {
+    pub fn endpoint(&self, name: &str) -> Option<&EndpointStats> {
+        self.endpoints.iter().find(|e| e.name == name)
+    }
+}

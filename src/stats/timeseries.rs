@@ -1,0 +1,181 @@
+//! The per-second time series. Workers keep only the current second locally and hand it to a
+//! shared [`SeriesSink`], which merges the seconds of all workers and reduces each to a few
+//! numbers once every worker has moved past it. Memory is therefore bounded by the run's length
+//! in seconds, never by the number of requests.
+
+use std::{collections::BTreeMap, sync::Mutex};
+
+use serde::{Deserialize, Serialize};
+
+use super::LatencyHistogram;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SecondPoint {
+    /// Seconds since the start of the run.
+    pub t: u32,
+    pub requests: u64,
+    pub failures: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p50_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p95_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99_ms: Option<f64>,
+    pub users: u32,
+}
+
+/// One worker's share of one second.
+#[derive(Debug)]
+pub struct SecondSample {
+    pub t: u32,
+    pub requests: u64,
+    pub failures: u64,
+    pub histogram: LatencyHistogram,
+    pub users: u32,
+}
+
+/// Time-series buckets are coarse on purpose: two significant digits is plenty for a chart and
+/// keeps each in-flight second small.
+pub const SERIES_SIGFIG: u8 = 2;
+
+#[derive(Debug)]
+struct Pending {
+    requests: u64,
+    failures: u64,
+    histogram: LatencyHistogram,
+    users: u32,
+}
+
+#[derive(Debug)]
+struct SinkState {
+    /// Per worker: every second below this one has been handed over.
+    watermarks: Vec<u32>,
+    pending: BTreeMap<u32, Pending>,
+    points: Vec<SecondPoint>,
+}
+
+#[derive(Debug)]
+pub struct SeriesSink {
+    state: Mutex<SinkState>,
+}
+
+impl SeriesSink {
+    pub fn new(workers: usize) -> Self {
+        Self {
+            state: Mutex::new(SinkState {
+                watermarks: vec![0; workers],
+                pending: BTreeMap::new(),
+                points: Vec::new(),
+            }),
+        }
+    }
+
+    /// Hands over a worker's finished seconds and declares that it will send nothing below
+    /// `watermark` any more.
+    pub fn submit(&self, worker: usize, samples: Vec<SecondSample>, watermark: u32) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        for s in samples {
+            let p = st.pending.entry(s.t).or_insert_with(|| Pending {
+                requests: 0,
+                failures: 0,
+                histogram: LatencyHistogram::with_sigfig(SERIES_SIGFIG),
+                users: 0,
+            });
+            p.requests += s.requests;
+            p.failures += s.failures;
+            p.histogram.add(&s.histogram);
+            p.users += s.users;
+        }
+        st.watermarks[worker] = st.watermarks[worker].max(watermark);
+        let done_below = st.watermarks.iter().copied().min().unwrap_or(0);
+        let ready: Vec<u32> = st.pending.range(..done_below).map(|(t, _)| *t).collect();
+        for t in ready {
+            if let Some(p) = st.pending.remove(&t) {
+                st.points.push(SecondPoint {
+                    t,
+                    requests: p.requests,
+                    failures: p.failures,
+                    p50_ms: p.histogram.percentile_ms(50.0),
+                    p95_ms: p.histogram.percentile_ms(95.0),
+                    p99_ms: p.histogram.percentile_ms(99.0),
+                    users: p.users,
+                });
+            }
+        }
+    }
+
+    /// The most recent finished second, for live progress lines.
+    pub fn latest(&self) -> Option<SecondPoint> {
+        let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.points.last().cloned()
+    }
+
+    /// All finished seconds, with gaps (seconds in which nothing completed) filled with zeros so
+    /// charts and shard merges align by index.
+    pub fn finish(self) -> Vec<SecondPoint> {
+        let st = self.state.into_inner().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<SecondPoint> = Vec::with_capacity(st.points.len());
+        for p in st.points {
+            while let Some(last) = out.last() {
+                if last.t + 1 >= p.t {
+                    break;
+                }
+                let t = last.t + 1;
+                let users = last.users;
+                out.push(SecondPoint {
+                    t,
+                    requests: 0,
+                    failures: 0,
+                    p50_ms: None,
+                    p95_ms: None,
+                    p99_ms: None,
+                    users,
+                });
+            }
+            out.push(p);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(t: u32, requests: u64, micros: u64) -> SecondSample {
+        let mut h = LatencyHistogram::with_sigfig(SERIES_SIGFIG);
+        for _ in 0..requests {
+            h.record_micros(micros);
+        }
+        SecondSample {
+            t,
+            requests,
+            failures: 0,
+            histogram: h,
+            users: 1,
+        }
+    }
+
+    #[test]
+    fn a_second_is_final_only_when_every_worker_moved_past_it() {
+        let sink = SeriesSink::new(2);
+        sink.submit(0, vec![sample(0, 5, 1000)], 1);
+        assert!(
+            sink.latest().is_none(),
+            "worker 1 has not reported second 0"
+        );
+        sink.submit(1, vec![sample(0, 3, 3000)], 1);
+        let p = sink.latest().unwrap();
+        assert_eq!((p.t, p.requests, p.users), (0, 8, 2));
+        assert!(p.p95_ms.unwrap() > 2.9);
+    }
+
+    #[test]
+    fn gaps_are_filled_with_empty_seconds() {
+        let sink = SeriesSink::new(1);
+        sink.submit(0, vec![sample(0, 1, 10), sample(3, 1, 10)], u32::MAX);
+        let points = sink.finish();
+        assert_eq!(points.iter().map(|p| p.t).collect::<Vec<_>>(), [0, 1, 2, 3]);
+        assert_eq!(points[1].requests, 0);
+    }
+}
