@@ -71,6 +71,29 @@ pub fn resolve_selector<'a>(
     Ok(hits)
 }
 
+/// For a glob, endpoints that received no request are left out (the glob still judges the ones
+/// that did); when none did, all stay in and fail as "not measured". An exact name is always
+/// judged: naming an endpoint that got no traffic is a failure worth seeing.
+fn judged_endpoints<'a>(
+    result: &RunResult,
+    selector: Option<&Selector>,
+    hits: Vec<Option<&'a str>>,
+) -> Vec<Option<&'a str>> {
+    if !selector.is_some_and(Selector::is_glob) {
+        return hits;
+    }
+    let with_traffic: Vec<Option<&str>> = hits
+        .iter()
+        .copied()
+        .filter(|e| stats_for(result, *e).is_some_and(|s| s.requests > 0))
+        .collect();
+    if with_traffic.is_empty() {
+        hits
+    } else {
+        with_traffic
+    }
+}
+
 fn stats_for<'a>(result: &'a RunResult, endpoint: Option<&str>) -> Option<&'a EndpointStats> {
     match endpoint {
         None => Some(&result.aggregate),
@@ -117,7 +140,8 @@ pub fn evaluate(
     let mut checks = Vec::new();
 
     for t in thresholds {
-        for endpoint in resolve_selector(&t.source, t.selector.as_ref(), &names)? {
+        let hits = resolve_selector(&t.source, t.selector.as_ref(), &names)?;
+        for endpoint in judged_endpoints(result, t.selector.as_ref(), hits) {
             let kind = t.metric.kind();
             let unit = kind.unit();
             let value = stats_for(result, endpoint).and_then(|s| metric_value(s, t.metric));
@@ -160,7 +184,8 @@ pub fn evaluate(
     if let Some(base) = baseline {
         let quantised = result.run.quantised || base.result.run.quantised;
         for r in regressions {
-            for endpoint in resolve_selector(&r.source, r.selector.as_ref(), &names)? {
+            let hits = resolve_selector(&r.source, r.selector.as_ref(), &names)?;
+            for endpoint in judged_endpoints(result, r.selector.as_ref(), hits) {
                 checks.push(regression_check(
                     &mut unique,
                     r,
@@ -251,5 +276,206 @@ fn regression_check(
         passed,
         detail,
         default_rule,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::stats::{LatencyHistogram, LoadModel, RunMeta, ToolInfo, SCHEMA};
+
+    /// A result whose endpoints each saw `n` requests at `ms` milliseconds, `failed` of them failed.
+    fn result(endpoints: &[(&str, u64, f64, u64)]) -> RunResult {
+        let eps: Vec<EndpointStats> = endpoints
+            .iter()
+            .map(|(name, n, ms, failed)| {
+                let mut h = LatencyHistogram::new();
+                for _ in 0..*n {
+                    h.record_micros((*ms * 1000.0) as u64);
+                }
+                let mut reasons = BTreeMap::new();
+                if *failed > 0 {
+                    reasons.insert("HTTP 500".to_string(), *failed);
+                }
+                EndpointStats::from_counts(name.to_string(), None, h, *n, reasons, 10.0)
+            })
+            .collect();
+        RunResult {
+            schema: SCHEMA.into(),
+            tool: ToolInfo::current(),
+            run: RunMeta {
+                engine: "native".into(),
+                model: LoadModel::Closed,
+                scenario: None,
+                target: "http://x".into(),
+                users: 1,
+                spawn_rate: 1.0,
+                started_at: "2026-01-01T00:00:00Z".into(),
+                duration_s: 10.0,
+                warmup_s: 0.0,
+                interrupted: false,
+                quantised: false,
+            },
+            ci: None,
+            aggregate: EndpointStats::aggregate("all requests", &eps, 10.0),
+            endpoints: eps,
+            timeseries: vec![],
+        }
+    }
+
+    fn t(e: &str) -> Threshold {
+        Threshold::parse(e).unwrap()
+    }
+
+    #[test]
+    fn thresholds_judge_the_measured_value() {
+        let r = result(&[("GET /a", 100, 20.0, 0), ("GET /b", 100, 200.0, 2)]);
+        let v = evaluate(
+            &r,
+            &[t("p95<100ms"), t("GET /a: p95<100ms"), t("error_rate<1.5%")],
+            false,
+            &[],
+            false,
+            None,
+        )
+        .unwrap();
+        let passed: Vec<bool> = v.checks.iter().map(|c| c.passed).collect();
+        assert_eq!(passed, [false, true, true]);
+        assert!(!v.passed);
+        assert!(
+            v.checks[0].detail.contains("p95 of all requests = 200."),
+            "{}",
+            v.checks[0].detail
+        );
+        assert_eq!(v.checks[2].value, Some(1.0));
+    }
+
+    #[test]
+    fn a_glob_judges_each_endpoint_with_traffic_and_names_are_unique() {
+        let r = result(&[
+            ("GET /api/a", 10, 5.0, 0),
+            ("GET /api/b", 0, 0.0, 0),
+            ("POST /api/c", 10, 5.0, 0),
+        ]);
+        let v = evaluate(
+            &r,
+            &[t("GET /api/*: p95<10ms"), t("p95<10ms"), t("p95<10ms")],
+            false,
+            &[],
+            false,
+            None,
+        )
+        .unwrap();
+        let names: Vec<&str> = v.checks.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "threshold: GET /api/*: p95<10ms [GET /api/a]",
+                "threshold: p95<10ms",
+                "threshold: p95<10ms #2"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_exact_endpoint_without_requests_fails_as_not_measured() {
+        let r = result(&[("GET /a", 0, 0.0, 0)]);
+        let v = evaluate(
+            &r,
+            &[t("GET /a: p95<10ms"), t("error_rate<1%")],
+            false,
+            &[],
+            false,
+            None,
+        )
+        .unwrap();
+        assert!(v.checks.iter().all(|c| !c.passed && c.value.is_none()));
+    }
+
+    #[test]
+    fn a_selector_matching_nothing_is_an_error() {
+        let r = result(&[("GET /a", 1, 1.0, 0)]);
+        let err = evaluate(&r, &[t("GET /b*: p95<10ms")], false, &[], false, None).unwrap_err();
+        assert!(err.to_string().contains("`GET /a`"), "{err}");
+    }
+
+    #[test]
+    fn a_regression_needs_both_margins() {
+        let base = result(&[("GET /a", 100, 10.0, 0)]);
+        let rule = [Regression::parse("p95 +20% +10ms").unwrap()];
+        let judge = |ms: f64| {
+            let cur = result(&[("GET /a", 100, ms, 0)]);
+            evaluate(
+                &cur,
+                &[],
+                false,
+                &rule,
+                false,
+                Some(Baseline { result: &base }),
+            )
+            .unwrap()
+            .checks[0]
+                .passed
+        };
+        assert!(judge(15.0), "+50% but only +5 ms");
+        assert!(judge(19.9), "+99% but under +10 ms");
+        assert!(!judge(25.0), "+150% and +15 ms");
+        let base = result(&[("GET /a", 100, 200.0, 0)]);
+        let cur = result(&[("GET /a", 100, 230.0, 0)]);
+        assert!(
+            evaluate(
+                &cur,
+                &[],
+                false,
+                &rule,
+                false,
+                Some(Baseline { result: &base })
+            )
+            .unwrap()
+            .passed,
+            "+15% < 20%"
+        );
+    }
+
+    #[test]
+    fn throughput_regressions_look_at_drops() {
+        let base = result(&[("GET /a", 1000, 10.0, 0)]);
+        let cur = result(&[("GET /a", 800, 10.0, 0)]);
+        let rule = [Regression::parse("rps -10%").unwrap()];
+        let v = evaluate(
+            &cur,
+            &[],
+            false,
+            &rule,
+            false,
+            Some(Baseline { result: &base }),
+        )
+        .unwrap();
+        assert!(!v.passed, "{}", v.checks[0].detail);
+        assert_eq!(v.checks[0].limit, 90.0);
+    }
+
+    #[test]
+    fn quantised_results_get_one_bucket_of_tolerance() {
+        let base = result(&[("GET /a", 100, 150.0, 0)]);
+        let mut cur = result(&[("GET /a", 100, 158.0, 0)]);
+        let rule = [Regression::parse("p95 +5%").unwrap()];
+        let judge = |cur: &RunResult| {
+            evaluate(
+                cur,
+                &[],
+                false,
+                &rule,
+                false,
+                Some(Baseline { result: &base }),
+            )
+            .unwrap()
+            .passed
+        };
+        assert!(!judge(&cur), "+5.3% fails on exact numbers");
+        cur.run.quantised = true;
+        assert!(judge(&cur), "one 10 ms Locust bucket is noise");
     }
 }

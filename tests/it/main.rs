@@ -1,1 +1,9 @@
+//! One integration-test binary: real processes of the real binary against a real sample app
+//! over loopback.
 
+mod bad_input;
+mod commands;
+mod harness;
+mod sample_app;
+mod scenarios;
+mod schema;

@@ -1,0 +1,171 @@
+//! The other subcommands: validate, report, compare, config profiles, help.
+
+use loadforge_gate::sample_app::Knobs;
+
+use crate::harness::{example, sample_app, slow_app, Gate, REPORTS};
+
+#[test]
+fn validate_checks_without_sending_a_request() {
+    let out = Gate::new()
+        .args([
+            "validate",
+            "--scenario",
+            &example("shop-cart.yml"),
+            "--host",
+            "http://127.0.0.1:9",
+        ])
+        .args(["--threshold", "GET /api/catalog/*: p95<300ms"])
+        .run()
+        .expect_exit(0);
+    assert!(out.stdout.contains("4 endpoints"), "{}", out.stdout);
+    assert!(!out.out_dir().exists(), "validate writes nothing");
+    let out = Gate::new()
+        .args([
+            "validate",
+            "--scenario",
+            &example("shop-cart.yml"),
+            "--host",
+            "http://127.0.0.1:9",
+        ])
+        .args(["--threshold", "GET /nowhere/*: p95<300ms"])
+        .run()
+        .expect_exit(2);
+    assert!(out.one_line_error().contains("GET /nowhere/*"));
+}
+
+#[test]
+fn report_republishes_every_file_from_results_json() {
+    let app = sample_app(Knobs::default());
+    let first = Gate::new()
+        .args([
+            "run",
+            "--scenario",
+            &example("shop-cart.yml"),
+            "--host",
+            &app.url(),
+        ])
+        .args([
+            "--users",
+            "3",
+            "--run-time",
+            "2s",
+            "--progress",
+            "0",
+            "--threshold",
+            "p95<1ms",
+        ])
+        .run()
+        .expect_exit(1);
+    let results = first.out_dir().join("results.json");
+    let again = Gate::new()
+        .args(["report"])
+        .arg_path(&results)
+        .args(["--out", "again"])
+        .run()
+        .expect_exit(1);
+    for f in REPORTS {
+        let a = first.file(f);
+        let b = std::fs::read_to_string(again.dir.path().join("again").join(f)).unwrap();
+        assert_eq!(a, b, "{f} differs when re-published");
+    }
+}
+
+#[test]
+fn compare_applies_regression_rules() {
+    let fast = slow_app(2);
+    let slow = slow_app(60);
+    let run = |url: &str| {
+        Gate::new()
+            .args([
+                "run",
+                "--scenario",
+                &example("oauth-api.yml"),
+                "--host",
+                url,
+            ])
+            .args([
+                "--users",
+                "4",
+                "--run-time",
+                "2s",
+                "--progress",
+                "0",
+                "--baseline",
+                "none",
+            ])
+            .run()
+            .expect_exit(0)
+    };
+    let base = run(&fast.url());
+    let cur = run(&slow.url());
+    let b = base.out_dir().join("results.json");
+    let c = cur.out_dir().join("results.json");
+    let out = Gate::new()
+        .args(["compare"])
+        .arg_path(&b)
+        .arg_path(&c)
+        .args(["--regression", "p95 +20% +10ms"])
+        .run()
+        .expect_exit(1);
+    assert!(
+        out.stdout.contains("✗ regression: p95 +20% +10ms"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("GET /api/v2/orders"), "{}", out.stdout);
+    // The other way round is an improvement, not a regression.
+    Gate::new()
+        .args(["compare"])
+        .arg_path(&c)
+        .arg_path(&b)
+        .args(["--regression", "p95 +20% +10ms"])
+        .run()
+        .expect_exit(0);
+}
+
+#[test]
+fn config_profiles_apply_under_flags() {
+    let app = sample_app(Knobs::default());
+    let config = format!(
+        "scenario: {}\nhost: {}\nusers: 1\nrun_time: 1s\nthresholds: [\"error_rate<1%\"]\nprofiles:\n  smoke:\n    users: 3\n    thresholds: [\"p95<2s\", \"error_rate<5%\"]\n",
+        example("oauth-api.yml"),
+        app.url()
+    );
+    let out = Gate::new()
+        .write("loadforge-gate.yml", &config)
+        .args(["run", "--profile", "smoke", "--progress", "0"])
+        .run()
+        .expect_exit(0);
+    let r = out.results();
+    assert_eq!(
+        r["run"]["users"], 3,
+        "the profile beats the file's top level"
+    );
+    assert_eq!(r["verdict"]["checks"].as_array().unwrap().len(), 2);
+    let out = Gate::new()
+        .write("loadforge-gate.yml", &config)
+        .args([
+            "run",
+            "--profile",
+            "smoke",
+            "--users",
+            "2",
+            "--progress",
+            "0",
+        ])
+        .run()
+        .expect_exit(0);
+    assert_eq!(out.results()["run"]["users"], 2, "a flag beats the profile");
+}
+
+#[test]
+fn help_lists_the_exit_codes() {
+    let out = Gate::new().args(["--help"]).run().expect_exit(0);
+    assert!(out.stdout.contains("4  interrupted"), "{}", out.stdout);
+    let out = Gate::new().args(["run", "--help"]).run().expect_exit(0);
+    assert!(
+        out.stdout.contains("LOADFORGE_GATE_THRESHOLD"),
+        "{}",
+        out.stdout
+    );
+}

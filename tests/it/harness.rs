@@ -1,0 +1,226 @@
+//! A fluent harness around the real binary: `Gate::new().args([..]).env(..).run().expect_exit(1)`.
+
+use std::{
+    collections::BTreeMap,
+    io::{Read, Write},
+    net::{SocketAddr, TcpStream},
+    path::{Path, PathBuf},
+    process::Command,
+    time::Duration,
+};
+
+use loadforge_gate::sample_app::{Knobs, SampleApp};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_loadforge-gate");
+
+pub fn example(name: &str) -> String {
+    format!("{}/examples/scenarios/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn sample_app(knobs: Knobs) -> SampleApp {
+    SampleApp::start("127.0.0.1:0", knobs).expect("sample app starts")
+}
+
+pub fn slow_app(latency_ms: u64) -> SampleApp {
+    sample_app(Knobs {
+        latency: Duration::from_millis(latency_ms),
+        ..Knobs::default()
+    })
+}
+
+pub struct Gate {
+    cmd: Command,
+    dir: tempfile::TempDir,
+}
+
+impl Gate {
+    /// A gate process in a fresh temporary directory, with an environment free of anything the
+    /// developer's shell or this project's own CI might set.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut cmd = Command::new(BIN);
+        cmd.current_dir(dir.path());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("LOADFORGE_")
+                || k.starts_with("CI_")
+                || k.starts_with("GITLAB")
+                || k == "TARGET_HOST"
+                || k.starts_with("APP_")
+                || k.starts_with("API_CLIENT")
+            {
+                cmd.env_remove(k);
+            }
+        }
+        Self { cmd, dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(self, name: &str, contents: &str) -> Self {
+        let p = self.dir.path().join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(p, contents).unwrap();
+        self
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.cmd.args(args);
+        self
+    }
+
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.cmd.env(k, v);
+        self
+    }
+
+    pub fn run(mut self) -> Output {
+        let out = self.cmd.output().expect("binary runs");
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            dir: self.dir,
+        }
+    }
+}
+
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Output {
+    #[track_caller]
+    pub fn expect_exit(self, code: i32) -> Self {
+        assert_eq!(
+            self.code, code,
+            "unexpected exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    pub fn out_dir(&self) -> PathBuf {
+        self.dir.path().join("loadforge-gate")
+    }
+
+    pub fn file(&self, name: &str) -> String {
+        let p = self.out_dir().join(name);
+        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    }
+
+    pub fn results(&self) -> serde_json::Value {
+        serde_json::from_str(&self.file("results.json")).expect("results.json is JSON")
+    }
+
+    /// The error line: exactly one line on stderr that names the problem.
+    #[track_caller]
+    pub fn one_line_error(&self) -> &str {
+        let lines: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "expected a one-line error, got:\n{}",
+            self.stderr
+        );
+        assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
+        lines[0]
+    }
+}
+
+pub const REPORTS: &[&str] = &[
+    "results.json",
+    "junit.xml",
+    "metrics.txt",
+    "load-performance.json",
+    "summary.md",
+    "annotations.json",
+];
+
+/// A minimal HTTP/1.1 client for poking the sample app directly.
+pub fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let body = body.unwrap_or("");
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if !body.is_empty() {
+        req.push_str("Content-Type: application/json\r\n");
+    }
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let status: u16 = resp[9..12].parse().unwrap();
+    let body = resp.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    // The sample app answers small bodies without chunking; strip chunk framing if present.
+    let body = if resp
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    (status, body)
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = &rest[n + 2..];
+    }
+    out
+}
+
+pub fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// Failure reasons of every endpoint, merged.
+pub fn reasons(results: &serde_json::Value) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for e in results["endpoints"].as_array().unwrap() {
+        for (r, n) in e["failures_by_reason"].as_object().unwrap() {
+            *out.entry(r.clone()).or_default() += n.as_u64().unwrap();
+        }
+    }
+    out
+}
+
+impl Gate {
+    pub fn arg_path(mut self, p: &Path) -> Self {
+        self.cmd.arg(p);
+        self
+    }
+}

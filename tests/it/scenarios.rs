@@ -1,0 +1,271 @@
+//! Whole gate runs of the real binary against the real sample app.
+
+use crate::harness::{example, reasons, sample_app, slow_app, Gate, REPORTS};
+use loadforge_gate::sample_app::Knobs;
+
+fn run_flow(file: &str) {
+    let app = sample_app(Knobs::default());
+    let out = Gate::new()
+        .args(["run", "--scenario", &example(file), "--host", &app.url()])
+        .args([
+            "--users",
+            "6",
+            "--spawn-rate",
+            "20",
+            "--run-time",
+            "5s",
+            "--progress",
+            "0",
+        ])
+        .args(["--threshold", "error_rate<0.001%", "--baseline", "none"])
+        .run()
+        .expect_exit(0);
+    let r = out.results();
+    let requests = r["aggregate"]["requests"].as_u64().unwrap();
+    assert!(requests >= 6, "{file}: only {requests} requests");
+    assert_eq!(r["aggregate"]["failures"], 0, "{file}: {:?}", reasons(&r));
+    for e in r["endpoints"].as_array().unwrap() {
+        assert_eq!(e["failures"], 0, "{file}: {e}");
+    }
+}
+
+#[test]
+fn login_dashboard_flow_runs_clean() {
+    run_flow("login-dashboard.yml");
+}
+
+#[test]
+fn oauth_api_flow_runs_clean() {
+    run_flow("oauth-api.yml");
+}
+
+#[test]
+fn shop_cart_flow_runs_clean() {
+    run_flow("shop-cart.yml");
+}
+
+#[test]
+fn admin_reports_flow_runs_clean_including_the_polled_status() {
+    let app = sample_app(Knobs::default());
+    let out = Gate::new()
+        .args([
+            "run",
+            "--scenario",
+            &example("admin-reports.yml"),
+            "--host",
+            &app.url(),
+        ])
+        .args([
+            "--users",
+            "20",
+            "--spawn-rate",
+            "50",
+            "--run-time",
+            "6s",
+            "--progress",
+            "0",
+        ])
+        .args(["--baseline", "none"])
+        .run()
+        .expect_exit(0);
+    let r = out.results();
+    assert_eq!(r["aggregate"]["failures"], 0, "{:?}", reasons(&r));
+    let status = r["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "GET /api/admin/reports/:id/status")
+        .unwrap();
+    assert!(
+        status["requests"].as_u64().unwrap() > 0,
+        "the multi-step task reached its poll"
+    );
+}
+
+#[test]
+fn demo_passes_and_writes_every_report() {
+    let out = Gate::new()
+        .args(["demo", "--run-time", "3s", "--users", "10"])
+        .run()
+        .expect_exit(0);
+    for f in REPORTS {
+        assert!(out.out_dir().join(f).is_file(), "{f} missing");
+    }
+    assert!(out.stdout.contains("PASSED"), "{}", out.stdout);
+    let r = out.results();
+    assert!(r["aggregate"]["requests"].as_u64().unwrap() > 0);
+    assert_eq!(r["verdict"]["passed"], true);
+}
+
+#[test]
+fn a_second_demo_compares_with_the_first() {
+    let first = Gate::new()
+        .args(["demo", "--run-time", "2s", "--users", "5"])
+        .run()
+        .expect_exit(0);
+    // Run again in the same directory: the first results.json becomes the baseline.
+    let out = std::process::Command::new(crate::harness::BIN)
+        .current_dir(first.dir.path())
+        .args(["demo", "--run-time", "2s", "--users", "5"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = first.results();
+    assert!(r["comparison"]["rows"].as_array().unwrap().len() > 1);
+    let kinds: Vec<&str> = r["verdict"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"regression"), "{kinds:?}");
+    assert!(first
+        .file("summary.md")
+        .contains("Compared with the baseline"));
+}
+
+#[test]
+fn a_tight_threshold_fails_the_gate_and_every_report_says_so() {
+    let app = slow_app(20);
+    let out = Gate::new()
+        .args([
+            "run",
+            "--scenario",
+            &example("login-dashboard.yml"),
+            "--host",
+            &app.url(),
+        ])
+        .args([
+            "--users",
+            "4",
+            "--spawn-rate",
+            "20",
+            "--run-time",
+            "3s",
+            "--progress",
+            "0",
+        ])
+        .args(["--threshold", "p95<1ms", "--threshold", "error_rate<1%"])
+        .run()
+        .expect_exit(1);
+    let junit = out.file("junit.xml");
+    assert!(junit.contains(r#"name="threshold: p95&lt;1ms""#), "{junit}");
+    assert!(junit.contains("<failure"), "{junit}");
+    assert!(junit.contains("limit &lt; 1.00 ms"), "{junit}");
+    let summary = out.file("summary.md");
+    assert!(
+        summary.starts_with("### ❌ Performance gate failed: 1 of 2 checks failed"),
+        "{summary}"
+    );
+    assert!(summary.contains("| ❌ | **p95&lt;1ms** |"), "{summary}");
+    let r = out.results();
+    let failed: Vec<_> = r["verdict"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["passed"] == false)
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert!(
+        failed[0]["value"].as_f64().unwrap() >= 20.0,
+        "the imposed latency shows"
+    );
+    assert!(out.stdout.contains("FAILED"), "{}", out.stdout);
+}
+
+#[test]
+fn an_unreachable_host_fails_every_request_and_still_reports() {
+    // Bind then drop a listener: the port is free and nothing accepts on it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = Gate::new()
+        .args([
+            "run",
+            "--scenario",
+            &example("shop-cart.yml"),
+            "--host",
+            &format!("http://127.0.0.1:{port}"),
+        ])
+        .args(["--users", "3", "--run-time", "2s", "--progress", "0"])
+        .run()
+        .expect_exit(1);
+    for f in REPORTS {
+        assert!(out.out_dir().join(f).is_file(), "{f} missing");
+    }
+    let r = out.results();
+    let reasons = reasons(&r);
+    assert!(
+        reasons.get("connection refused").copied().unwrap_or(0) > 0,
+        "{reasons:?}"
+    );
+    assert_eq!(r["aggregate"]["requests"], r["aggregate"]["failures"]);
+    assert!(out
+        .file("junit.xml")
+        .contains("error_rate of all requests = 100.00%"));
+}
+
+#[test]
+fn a_json_path_that_matches_nothing_fails_the_request_with_that_reason() {
+    let app = sample_app(Knobs::default());
+    let scenario = r#"
+on_start:
+  - request:
+      name: login
+      method: POST
+      path: /api/v1/auth/login
+      json: {email: a@example.com, password: pw}
+      extract: {token: $.no_such_field}
+  - set_headers: {Authorization: "Bearer ${token}"}
+tasks:
+  - request: {name: profile, path: /api/v1/account/profile}
+    weight: 1
+wait: 0.2
+"#;
+    let out = Gate::new()
+        .write("s.yml", scenario)
+        .args(["run", "--scenario", "s.yml", "--host", &app.url()])
+        .args(["--users", "2", "--run-time", "2s", "--progress", "0"])
+        .run()
+        .expect_exit(1);
+    let r = out.results();
+    let reasons = reasons(&r);
+    assert_eq!(
+        reasons.get("extract token: JSON path $.no_such_field matched nothing"),
+        Some(&2),
+        "{reasons:?}"
+    );
+    // The token never arrived, so the tasks ran without it and were refused.
+    assert!(
+        reasons.get("HTTP 401").copied().unwrap_or(0) > 0,
+        "{reasons:?}"
+    );
+}
+
+#[test]
+fn environment_variables_reach_the_scenario_and_settings() {
+    let app = sample_app(Knobs::default());
+    let scenario = "tasks: [{request: {name: hit, path: \"${env.PROBE_PATH}\"}}]\nwait: 0.1\n";
+    let out = Gate::new()
+        .write("s.yml", scenario)
+        .env("PROBE_PATH", "/health")
+        .env("TARGET_HOST", &app.url())
+        .env("LOADFORGE_GATE_SCENARIO", "s.yml")
+        .env("LOADFORGE_GATE_USERS", "2")
+        .env("LOADFORGE_GATE_RUN_TIME", "1s")
+        .env("LOADFORGE_GATE_THRESHOLD", "error_rate<1%;hit: p95<1s")
+        .args(["run", "--progress", "0"])
+        .run()
+        .expect_exit(0);
+    let r = out.results();
+    assert_eq!(r["run"]["users"], 2);
+    assert_eq!(r["verdict"]["checks"].as_array().unwrap().len(), 2);
+    assert!(r["aggregate"]["requests"].as_u64().unwrap() > 0);
+}

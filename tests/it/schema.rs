@@ -1,0 +1,94 @@
+//! results.json is a contract with the next pipeline: real output must validate against the
+//! committed JSON Schema, and the schema must reject what is not a result.
+
+use loadforge_gate::sample_app::Knobs;
+
+use crate::harness::{example, sample_app, Gate};
+
+fn schema() -> jsonschema::Validator {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/schema/results-v1.json"
+    ))
+    .unwrap();
+    jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).expect("the schema compiles")
+}
+
+#[test]
+fn real_results_validate_against_the_schema() {
+    let app = sample_app(Knobs {
+        error_rate: 0.5,
+        ..Knobs::default()
+    });
+    let base = Gate::new()
+        .args([
+            "run",
+            "--scenario",
+            &example("oauth-api.yml"),
+            "--host",
+            &app.url(),
+        ])
+        .args([
+            "--users",
+            "8",
+            "--spawn-rate",
+            "50",
+            "--run-time",
+            "3s",
+            "--progress",
+            "0",
+            "--baseline",
+            "none",
+        ])
+        .run()
+        .expect_exit(1);
+    let baseline_path = base.out_dir().join("results.json");
+    let out = Gate::new()
+        .args([
+            "run",
+            "--scenario",
+            &example("oauth-api.yml"),
+            "--host",
+            &app.url(),
+        ])
+        .args([
+            "--users",
+            "8",
+            "--spawn-rate",
+            "50",
+            "--run-time",
+            "3s",
+            "--progress",
+            "0",
+            "--baseline",
+        ])
+        .arg_path(&baseline_path)
+        .run()
+        .expect_exit(1);
+    let validator = schema();
+    for results in [base.results(), out.results()] {
+        let errors: Vec<String> = validator
+            .iter_errors(&results)
+            .map(|e| format!("{} at {}", e, e.instance_path))
+            .collect();
+        assert!(errors.is_empty(), "{errors:#?}");
+    }
+    // The second run had a baseline, failures and regressions: every optional part is exercised.
+    let r = out.results();
+    assert!(r["comparison"].is_object());
+    assert!(
+        r["endpoints"][0]["histogram"]["data"]
+            .as_str()
+            .unwrap()
+            .len()
+            > 10
+    );
+    assert!(!r["timeseries"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn the_schema_rejects_a_wrong_document() {
+    let v = schema();
+    assert!(!v.is_valid(&serde_json::json!({"schema": "loadforge-gate/results/v1"})));
+    assert!(!v.is_valid(&serde_json::json!({"schema": "something-else"})));
+}
