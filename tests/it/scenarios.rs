@@ -269,3 +269,49 @@ fn environment_variables_reach_the_scenario_and_settings() {
     assert_eq!(r["verdict"]["checks"].as_array().unwrap().len(), 2);
     assert!(r["aggregate"]["requests"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn sigterm_stops_the_run_publishes_partial_results_and_exits_4() {
+    let app = sample_app(Knobs::default());
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(crate::harness::BIN)
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "--scenario",
+            &example("oauth-api.yml"),
+            "--host",
+            &app.url(),
+        ])
+        .args([
+            "--users",
+            "5",
+            "--run-time",
+            "60s",
+            "--progress",
+            "0",
+            "--baseline",
+            "none",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(4));
+    let r: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("loadforge-gate/results.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(r["run"]["interrupted"], true);
+    assert!(r["aggregate"]["requests"].as_u64().unwrap() > 0);
+    assert!(r["run"]["duration_s"].as_f64().unwrap() < 30.0);
+    let junit = std::fs::read_to_string(dir.path().join("loadforge-gate/junit.xml")).unwrap();
+    assert!(junit.contains("results are partial"), "{junit}");
+}
