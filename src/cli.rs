@@ -39,6 +39,13 @@ pub enum EngineArg {
     Native,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CommentArg {
+    Auto,
+    Always,
+    Never,
+}
+
 #[derive(Debug, Clone, Default, Args)]
 pub struct RunArgs {
     /// Load engine.
@@ -78,6 +85,13 @@ pub struct RunArgs {
     /// Baseline results: a results.json path, `auto` (previous pipeline in GitLab) or `none`.
     #[arg(long, env = "LOADFORGE_GATE_BASELINE", value_name = "FILE|auto|none")]
     pub baseline: Option<String>,
+    /// How many earlier successful runs form the noise band (needs LOADFORGE_GATE_GITLAB_TOKEN).
+    #[arg(long, env = "LOADFORGE_GATE_BASELINE_HISTORY", value_name = "N")]
+    pub baseline_history: Option<usize>,
+    /// Merge-request comment: auto (MR pipelines, when LOADFORGE_GATE_GITLAB_TOKEN is set),
+    /// always (also from branch pipelines with an open MR), never.
+    #[arg(long, env = "LOADFORGE_GATE_COMMENT", value_enum)]
+    pub comment: Option<CommentArg>,
     /// Output directory for every report [default: loadforge-gate/].
     #[arg(long, env = "LOADFORGE_GATE_OUT", value_name = "DIR")]
     pub out: Option<PathBuf>,

@@ -11,6 +11,7 @@ pub mod duration;
 pub mod engine;
 pub mod error;
 pub mod gate;
+pub mod gitlab;
 pub mod report;
 pub mod sample_app;
 pub mod scenario;

@@ -1,7 +1,11 @@
 //! The baseline: a previous run's `results.json`, and the per-endpoint comparison of the current
 //! run against it. Loading refuses files it cannot compare honestly (another schema version).
 
+mod remote;
+
 use std::path::{Path, PathBuf};
+
+pub use remote::{find_previous, Previous};
 
 use serde::{Deserialize, Serialize};
 
@@ -49,8 +53,13 @@ pub fn load_results(path: &Path) -> Result<RunResult, BaselineError> {
         path: path.to_path_buf(),
         source,
     })?;
+    parse_results(&text, path)
+}
+
+/// Parses a `results.json`; `path` names its origin in errors (a file, or an artifact).
+pub fn parse_results(text: &str, path: &Path) -> Result<RunResult, BaselineError> {
     let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| BaselineError::Parse {
+        serde_json::from_str(text).map_err(|e| BaselineError::Parse {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;

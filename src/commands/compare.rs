@@ -29,7 +29,10 @@ pub fn execute(args: &CompareArgs) -> Result<ExitStatus, Error> {
         false,
         &rules,
         defaults,
-        Some(Baseline { result: &base }),
+        Some(Baseline {
+            result: &base,
+            history: &[],
+        }),
     )?;
     println!();
     for c in &verdict.checks {

@@ -24,6 +24,19 @@ pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
+/// Treats an empty `LOADFORGE_GATE_*` variable as unset. A CI/CD component passes every input
+/// as a variable, and an input left at its empty default must mean "not given", not "given as
+/// an empty value". Called once at the start of `main`, before any thread exists.
+pub fn scrub_empty_env() {
+    let empty: Vec<OsString> = std::env::vars_os()
+        .filter(|(k, v)| k.to_string_lossy().starts_with("LOADFORGE_GATE_") && v.is_empty())
+        .map(|(k, _)| k)
+        .collect();
+    for k in empty {
+        std::env::remove_var(k);
+    }
+}
+
 /// The whole program: parse, run, report, map to an exit code.
 pub fn main_with_args<I, T>(args: I) -> u8
 where

@@ -5,10 +5,12 @@ use std::path::Path;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    baseline::{self, BaselineSource},
+    baseline::{self, BaselineSource, Previous},
+    cli::CommentArg,
     engine::{self, NativePlan, Target},
     error::{Error, ExitStatus},
     gate::{self, Baseline},
+    gitlab::{self, ApiClient, Auth, NoteAction, RetryPolicy},
     report::{self, Document},
     scenario::Scenario,
     settings::{Settings, SettingsError},
@@ -33,25 +35,77 @@ fn check_selectors(settings: &Settings, scenario: &Scenario) -> Result<(), Error
     Ok(())
 }
 
-/// Resolves the baseline; `notes` collects what the report should say about it.
-fn load_baseline(
-    settings: &Settings,
-    notes: &mut Vec<String>,
-) -> Result<Option<(String, RunResult)>, Error> {
+/// Resolves the baseline; `notes` collects what the report should say about it. A GitLab
+/// lookup that fails is a note, not an error: a missing baseline never fails a gate.
+fn load_baseline(settings: &Settings, notes: &mut Vec<String>) -> Result<Option<Previous>, Error> {
     match &settings.baseline {
         BaselineSource::None => Ok(None),
-        BaselineSource::File(path) => {
-            let r = baseline::load_results(path)?;
-            Ok(Some((path.display().to_string(), r)))
-        }
-        BaselineSource::Auto => {
-            if settings.ci.gitlab {
-                notes.push("No baseline: fetching the previous pipeline's results from GitLab is not available in this version; pass --baseline FILE.".into());
-            } else {
-                notes.push("No baseline yet: regressions were not checked (outside GitLab, pass --baseline FILE to compare).".into());
-            }
+        BaselineSource::File(path) => Ok(Some(Previous {
+            source: path.display().to_string(),
+            result: baseline::load_results(path)?,
+            history: Vec::new(),
+        })),
+        BaselineSource::Auto if !settings.ci.gitlab => {
+            notes.push("No baseline yet: regressions were not checked (outside GitLab, pass --baseline FILE to compare).".into());
             Ok(None)
         }
+        BaselineSource::Auto => {
+            let Some(api_url) = settings.ci.api_url.as_deref() else {
+                notes.push("No baseline: CI_API_V4_URL is not set.".into());
+                return Ok(None);
+            };
+            let client = |auth| ApiClient::new(api_url, auth, RetryPolicy::default()).ok();
+            let job_client = settings
+                .ci
+                .job_token
+                .clone()
+                .and_then(|t| client(Auth::Job(t)));
+            let api_client = settings
+                .gitlab_token
+                .clone()
+                .and_then(|t| client(Auth::Private(t)));
+            let artifact = artifact_path(&settings.out);
+            match baseline::find_previous(
+                &settings.ci,
+                job_client.as_ref(),
+                api_client.as_ref(),
+                &artifact,
+                settings.baseline_history,
+            ) {
+                Ok(lookup) => {
+                    notes.extend(lookup.notes);
+                    if let Some(b) = &lookup.baseline {
+                        eprintln!(
+                            "loadforge-gate: baseline: {} ({} earlier runs for the noise band)",
+                            b.source,
+                            b.history.len()
+                        );
+                    }
+                    Ok(lookup.baseline)
+                }
+                Err(e) => {
+                    eprintln!("loadforge-gate: warning: no baseline: {e}");
+                    notes.push(format!("No baseline: {e}."));
+                    Ok(None)
+                }
+            }
+        }
+    }
+}
+
+/// Where results.json sits inside the job's artifacts.
+fn artifact_path(out: &Path) -> String {
+    if out.is_relative() {
+        let p = out.join(crate::report::RESULTS_JSON);
+        p.to_string_lossy()
+            .trim_start_matches("./")
+            .replace('\\', "/")
+    } else {
+        format!(
+            "{}/{}",
+            crate::settings::DEFAULT_OUT,
+            crate::report::RESULTS_JSON
+        )
     }
 }
 
@@ -96,7 +150,7 @@ pub fn run_gate(
 pub fn judge_and_publish(
     settings: &Settings,
     result: RunResult,
-    baseline: Option<(String, RunResult)>,
+    baseline: Option<Previous>,
     mut notes: Vec<String>,
     out: &Path,
 ) -> Result<GateOutcome, Error> {
@@ -115,14 +169,29 @@ pub fn judge_and_publish(
     }
     let comparison = baseline
         .as_ref()
-        .map(|(source, base)| baseline::compare(source, base, &result));
+        .map(|b| baseline::compare(&b.source, &b.result, &result));
+    // Numbers from another engine are shown side by side but not judged against each other.
+    let judged_baseline = match &baseline {
+        Some(b) if b.result.run.engine != result.run.engine => {
+            notes.push(format!(
+                "The baseline was measured by the {} engine and this run by {}: shown for reference, regressions not checked.",
+                b.result.run.engine, result.run.engine
+            ));
+            None
+        }
+        Some(b) => Some(Baseline {
+            result: &b.result,
+            history: &b.history,
+        }),
+        None => None,
+    };
     let verdict = gate::evaluate(
         &result,
         &settings.thresholds,
         settings.default_thresholds,
         &settings.regressions,
         settings.default_regressions,
-        baseline.as_ref().map(|(_, r)| Baseline { result: r }),
+        judged_baseline,
     );
     let (verdict, gate_error) = match verdict {
         Ok(v) => (Some(v), None),
@@ -136,6 +205,7 @@ pub fn judge_and_publish(
     };
     let written = report::publish_all(out, &document)?;
     print_outcome(&document, out, &written);
+    post_comment(settings, &document);
     if let Some(e) = gate_error {
         return Err(e.into());
     }
@@ -180,4 +250,51 @@ fn print_outcome(doc: &Document, out: &Path, written: &[std::path::PathBuf]) {
         .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .collect();
     println!("reports written to {}/: {}", out.display(), names.join(" "));
+}
+
+/// Creates or updates the merge-request note. Whatever happens here, the verdict and the exit
+/// code stay as they are: the comment is a courtesy, the gate is the contract.
+fn post_comment(settings: &Settings, doc: &Document) {
+    let ci = &settings.ci;
+    if settings.comment == CommentArg::Never || !ci.gitlab {
+        return;
+    }
+    let say = |msg: &str| eprintln!("loadforge-gate: comment: {msg}");
+    let (Some(api_url), Some(project)) = (ci.api_url.as_deref(), ci.project_id.as_deref()) else {
+        say("skipped: CI_API_V4_URL or CI_PROJECT_ID is not set");
+        return;
+    };
+    let Some(token) = settings.gitlab_token.clone() else {
+        if ci.merge_request_iid.is_some() || settings.comment == CommentArg::Always {
+            say("skipped: set LOADFORGE_GATE_GITLAB_TOKEN to a token with api scope (CI_JOB_TOKEN cannot write notes)");
+        }
+        return;
+    };
+    let client = match ApiClient::new(api_url, Auth::Private(token), RetryPolicy::default()) {
+        Ok(c) => c,
+        Err(e) => return say(&format!("skipped: {e}")),
+    };
+    let mrs: Vec<u64> = match (ci.merge_request_iid.as_deref(), settings.comment) {
+        (Some(iid), _) => iid.parse().ok().into_iter().collect(),
+        (None, CommentArg::Always) => match ci.ref_name.as_deref() {
+            Some(branch) => match gitlab::open_merge_requests(&client, project, branch) {
+                Ok(mrs) => mrs.into_iter().map(|m| m.iid).collect(),
+                Err(e) => return say(&format!("failed: {e}; the verdict is unaffected")),
+            },
+            None => Vec::new(),
+        },
+        (None, _) => return,
+    };
+    if mrs.is_empty() {
+        return say("no open merge request for this pipeline");
+    }
+    let job = ci.job_name.as_deref().unwrap_or("loadforge-gate");
+    let body = report::render_comment(doc, job);
+    for mr in mrs {
+        match gitlab::upsert_note(&client, project, mr, &report::marker(job), &body) {
+            Ok(NoteAction::Created(id)) => say(&format!("created note {id} on !{mr}")),
+            Ok(NoteAction::Updated(id)) => say(&format!("updated note {id} on !{mr}")),
+            Err(e) => say(&format!("failed: {e}; the verdict is unaffected")),
+        }
+    }
 }

@@ -6,9 +6,10 @@ use super::{
 };
 use crate::stats::{EndpointStats, RunResult};
 
-/// The baseline a regression rule compares against.
+/// The baseline a regression rule compares against, and earlier runs whose spread is noise.
 pub struct Baseline<'a> {
     pub result: &'a RunResult,
+    pub history: &'a [RunResult],
 }
 
 /// Reads one metric off an endpoint. `None` means not measured (no requests, or an engine that
@@ -101,6 +102,25 @@ fn stats_for<'a>(result: &'a RunResult, endpoint: Option<&str>) -> Option<&'a En
     }
 }
 
+/// The lowest and highest value of a metric over the baseline and the history, when there is a
+/// history at all.
+fn noise_band(
+    baseline: &Baseline<'_>,
+    endpoint: Option<&str>,
+    metric: Metric,
+) -> Option<(f64, f64)> {
+    if baseline.history.is_empty() {
+        return None;
+    }
+    let values: Vec<f64> = std::iter::once(baseline.result)
+        .chain(baseline.history.iter())
+        .filter_map(|r| stats_for(r, endpoint).and_then(|s| metric_value(s, metric)))
+        .collect();
+    let lo = values.iter().copied().reduce(f64::min)?;
+    let hi = values.iter().copied().reduce(f64::max)?;
+    Some((lo, hi))
+}
+
 /// Locust stores latencies rounded to about two significant digits; a comparison must not call a
 /// change of less than one such bucket a regression.
 fn quantisation_step(value_ms: f64) -> f64 {
@@ -191,7 +211,7 @@ pub fn evaluate(
                     r,
                     endpoint,
                     result,
-                    base.result,
+                    &base,
                     quantised,
                     default_regressions,
                 ));
@@ -210,10 +230,11 @@ fn regression_check(
     r: &Regression,
     endpoint: Option<&str>,
     current: &RunResult,
-    base: &RunResult,
+    baseline: &Baseline<'_>,
     quantised: bool,
     default_rule: bool,
 ) -> Check {
+    let base = baseline.result;
     let kind = r.metric.kind();
     let unit = kind.unit();
     let value = stats_for(current, endpoint).and_then(|s| metric_value(s, r.metric));
@@ -232,18 +253,32 @@ fn regression_check(
                 Direction::Growth => (b + allowed, "<=", v - b <= allowed),
                 Direction::Drop => (b - allowed, ">=", b - v <= allowed),
             };
+            // With history, a value the recent runs already reached is noise, not a change.
+            let band = noise_band(baseline, endpoint, r.metric);
+            let in_band = band.is_some_and(|(lo, hi)| match r.direction {
+                Direction::Growth => v <= hi,
+                Direction::Drop => v >= lo,
+            });
             let change = if b != 0.0 {
                 format!(" ({:+.1}%)", (v - b) / b.abs() * 100.0)
             } else {
                 String::new()
             };
-            let detail = format!(
+            let mut detail = format!(
                 "{label} of {subject} = {} vs baseline {}{change}, allowed {op} {}",
                 format_value(v, unit),
                 format_value(b, unit),
                 format_value(limit, unit)
             );
-            (ok, limit, op, detail)
+            if let (false, true, Some((lo, hi))) = (ok, in_band, band) {
+                detail.push_str(&format!(
+                    "; within the range of the last {} runs ({} to {}), so treated as noise",
+                    baseline.history.len() + 1,
+                    format_value(lo, unit),
+                    format_value(hi, unit)
+                ));
+            }
+            (ok || in_band, limit, op, detail)
         }
         (_, None) => (
             true,
@@ -323,6 +358,10 @@ mod tests {
             endpoints: eps,
             timeseries: vec![],
         }
+    }
+
+    pub(super) fn result_for_noise(ms: f64) -> RunResult {
+        result(&[("GET /a", 100, ms, 0)])
     }
 
     fn t(e: &str) -> Threshold {
@@ -413,7 +452,10 @@ mod tests {
                 false,
                 &rule,
                 false,
-                Some(Baseline { result: &base }),
+                Some(Baseline {
+                    result: &base,
+                    history: &[],
+                }),
             )
             .unwrap()
             .checks[0]
@@ -431,7 +473,10 @@ mod tests {
                 false,
                 &rule,
                 false,
-                Some(Baseline { result: &base })
+                Some(Baseline {
+                    result: &base,
+                    history: &[]
+                })
             )
             .unwrap()
             .passed,
@@ -450,7 +495,10 @@ mod tests {
             false,
             &rule,
             false,
-            Some(Baseline { result: &base }),
+            Some(Baseline {
+                result: &base,
+                history: &[],
+            }),
         )
         .unwrap();
         assert!(!v.passed, "{}", v.checks[0].detail);
@@ -469,7 +517,10 @@ mod tests {
                 false,
                 &rule,
                 false,
-                Some(Baseline { result: &base }),
+                Some(Baseline {
+                    result: &base,
+                    history: &[],
+                }),
             )
             .unwrap()
             .passed
@@ -477,5 +528,77 @@ mod tests {
         assert!(!judge(&cur), "+5.3% fails on exact numbers");
         cur.run.quantised = true;
         assert!(judge(&cur), "one 10 ms Locust bucket is noise");
+    }
+}
+
+#[cfg(test)]
+mod noise_tests {
+    use super::*;
+
+    #[test]
+    fn a_change_inside_the_spread_of_past_runs_is_not_a_regression() {
+        let mk = |ms: f64| {
+            let mut r = super::tests::result_for_noise(ms);
+            r.run.engine = "native".into();
+            r
+        };
+        let base = mk(10.0);
+        let history = [mk(18.0), mk(12.0)];
+        let cur = mk(25.0);
+        let rule = [Regression::parse("p95 +20% +5ms").unwrap()];
+        let alone = evaluate(
+            &cur,
+            &[],
+            false,
+            &rule,
+            false,
+            Some(Baseline {
+                result: &base,
+                history: &[],
+            }),
+        )
+        .unwrap();
+        assert!(!alone.passed, "+150% and +15 ms against one run");
+        let with = evaluate(
+            &cur,
+            &[],
+            false,
+            &rule,
+            false,
+            Some(Baseline {
+                result: &base,
+                history: &history,
+            }),
+        )
+        .unwrap();
+        assert!(!with.passed, "25 ms is above every past run");
+        let cur = mk(17.0);
+        let alone = evaluate(
+            &cur,
+            &[],
+            false,
+            &rule,
+            false,
+            Some(Baseline {
+                result: &base,
+                history: &[],
+            }),
+        )
+        .unwrap();
+        assert!(!alone.passed);
+        let with = evaluate(
+            &cur,
+            &[],
+            false,
+            &rule,
+            false,
+            Some(Baseline {
+                result: &base,
+                history: &history,
+            }),
+        )
+        .unwrap();
+        assert!(with.passed, "{}", with.checks[0].detail);
+        assert!(with.checks[0].detail.contains("treated as noise"));
     }
 }

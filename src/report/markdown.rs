@@ -34,21 +34,35 @@ fn ms(v: Option<f64>) -> String {
     v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "–".into())
 }
 
-/// `▲ +12.3%` style change for a metric where growth is bad (latency, errors) or good (rps).
+/// Changes smaller than this (relative) are shown without an arrow: run-to-run noise.
+const NOTICEABLE_PCT: f64 = 5.0;
+
+/// `🔺 +12.3%` style change. Red for worse (latency and errors up, throughput down), plain
+/// arrows for better, `≈` for changes too small to mean anything. Error rates change in
+/// percentage points, since a relative change from 0 % is undefined.
 fn arrow(d: &MetricDelta) -> String {
+    let (Some(c), Some(b)) = (d.current, d.baseline) else {
+        return "–".into();
+    };
+    let worse_when_up = d.metric != "rps";
+    let mark = |up: bool| match (up, up == worse_when_up) {
+        (true, true) => "🔺",
+        (false, true) => "🔻",
+        (true, false) => "⬆️",
+        (false, false) => "⬇️",
+    };
+    if d.unit == "%" {
+        let pp = c - b;
+        return if pp.abs() < 0.005 {
+            "±0".into()
+        } else {
+            format!("{} {pp:+.2} pp", mark(pp > 0.0))
+        };
+    }
     match d.change_pct() {
         Some(p) if p.abs() < 0.05 => "±0%".into(),
-        Some(p) => {
-            let up = p > 0.0;
-            let bad = if d.metric == "rps" { !up } else { up };
-            let sym = match (up, bad) {
-                (true, true) => "🔺",
-                (false, true) => "🔻",
-                (true, false) => "⬆️",
-                (false, false) => "⬇️",
-            };
-            format!("{sym} {p:+.1}%")
-        }
+        Some(p) if p.abs() < NOTICEABLE_PCT => format!("≈ {p:+.1}%"),
+        Some(p) => format!("{} {p:+.1}%", mark(p > 0.0)),
         None => "–".into(),
     }
 }
@@ -260,5 +274,116 @@ mod tests {
         let s = escape_markdown("GET /x|<script>alert(1)</script>`*");
         assert!(!s.contains('<') && !s.contains("|<"), "{s}");
         assert!(s.contains("\\|") && s.contains("&lt;script&gt;") && s.contains("\\`"));
+    }
+}
+
+#[cfg(test)]
+mod snapshot_tests {
+    use std::collections::BTreeMap;
+
+    use crate::{
+        baseline,
+        gate::{self, Baseline, Regression, Threshold},
+        report::Document,
+        stats::{
+            CiInfo, EndpointStats, LatencyHistogram, LoadModel, RunMeta, RunResult, ToolInfo,
+            SCHEMA,
+        },
+    };
+
+    fn endpoint(name: &str, n: u64, ms: f64, failed: u64) -> EndpointStats {
+        let mut h = LatencyHistogram::new();
+        for i in 0..n {
+            // A spread around `ms` so percentiles differ.
+            h.record_micros(((ms * 1000.0) * (0.8 + 0.4 * i as f64 / n as f64)) as u64);
+        }
+        let mut reasons = BTreeMap::new();
+        if failed > 0 {
+            reasons.insert("HTTP 503".to_string(), failed);
+        }
+        EndpointStats::from_counts(name.into(), Some("GET".into()), h, n, reasons, 60.0)
+    }
+
+    fn run(endpoints: Vec<EndpointStats>, started: &str) -> RunResult {
+        RunResult {
+            schema: SCHEMA.into(),
+            tool: ToolInfo {
+                name: "loadforge-gate".into(),
+                version: "0.0.0".into(),
+            },
+            run: RunMeta {
+                engine: "native".into(),
+                model: LoadModel::Closed,
+                scenario: Some("shop-cart".into()),
+                target: "https://review-7.example.com/".into(),
+                users: 20,
+                spawn_rate: 10.0,
+                started_at: started.into(),
+                duration_s: 60.0,
+                warmup_s: 0.0,
+                interrupted: false,
+                quantised: false,
+            },
+            ci: Some(CiInfo {
+                commit_sha: Some("feedbeef12345678".into()),
+                job_url: Some("https://gitlab.example.com/shop/-/jobs/555".into()),
+                pipeline_url: Some("https://gitlab.example.com/shop/-/pipelines/9000".into()),
+                ..CiInfo::default()
+            }),
+            aggregate: EndpointStats::aggregate("all requests", &endpoints, 60.0),
+            endpoints,
+            timeseries: vec![],
+        }
+    }
+
+    #[test]
+    fn summary_of_a_regression_run() {
+        let base = run(
+            vec![
+                endpoint("GET /api/catalog/search", 600, 40.0, 0),
+                endpoint("GET /api/catalog/products/:id", 400, 20.0, 0),
+                endpoint("POST /api/carts/:id/items | <b>x</b>", 200, 30.0, 0),
+            ],
+            "2026-11-20T10:00:00Z",
+        );
+        let current = run(
+            vec![
+                endpoint("GET /api/catalog/search", 540, 95.0, 12),
+                endpoint("GET /api/catalog/products/:id", 420, 21.0, 0),
+                endpoint("POST /api/carts/:id/items | <b>x</b>", 190, 29.0, 0),
+            ],
+            "2026-11-23T10:00:00Z",
+        );
+        let thresholds = [
+            Threshold::parse("p95<250ms").unwrap(),
+            Threshold::parse("error_rate<1%").unwrap(),
+        ];
+        let regressions: Vec<Regression> = gate::DEFAULT_REGRESSIONS
+            .iter()
+            .map(|r| Regression::parse(r).unwrap())
+            .collect();
+        let verdict = gate::evaluate(
+            &current,
+            &thresholds,
+            false,
+            &regressions,
+            true,
+            Some(Baseline {
+                result: &base,
+                history: &[],
+            }),
+        )
+        .unwrap();
+        let doc = Document {
+            comparison: Some(baseline::compare(
+                "pipeline #8990 on main at the merge base 0ff1ce00",
+                &base,
+                &current,
+            )),
+            run: current,
+            verdict: Some(verdict),
+            notes: vec![],
+        };
+        insta::assert_snapshot!(super::render_summary(&doc));
     }
 }

@@ -2,6 +2,7 @@
 //! to bytes. `publish_all` writes them all into the output directory, whatever the verdict.
 
 mod annotations;
+mod comment;
 mod junit;
 mod k6;
 mod markdown;
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{baseline::Comparison, gate::Verdict, stats::RunResult};
 
+pub use comment::{marker, render_comment};
 pub use markdown::{escape_markdown, render_summary};
 
 #[derive(Debug, thiserror::Error)]

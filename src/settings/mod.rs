@@ -17,7 +17,7 @@ pub use config::{ConfigFile, Layer, DEFAULT_CONFIG};
 
 use crate::{
     baseline::BaselineSource,
-    cli::{EngineArg, RunArgs},
+    cli::{CommentArg, EngineArg, RunArgs},
     duration::parse_duration,
     gate::{self, GateError, Regression, Threshold},
 };
@@ -70,12 +70,17 @@ pub struct Settings {
     pub workers: usize,
     pub progress_every: Duration,
     pub ci: CiContext,
+    pub comment: CommentArg,
+    /// `LOADFORGE_GATE_GITLAB_TOKEN`: an API token for notes and pipeline history.
+    pub gitlab_token: Option<Secret>,
+    pub baseline_history: usize,
 }
 
 pub const DEFAULT_OUT: &str = "loadforge-gate";
 pub const DEFAULT_USERS: u32 = 10;
 pub const DEFAULT_SPAWN_RATE: f64 = 10.0;
 pub const DEFAULT_RUN_TIME: &str = "30s";
+pub const DEFAULT_BASELINE_HISTORY: usize = 5;
 
 fn invalid(setting: &'static str, message: impl Into<String>) -> SettingsError {
     SettingsError::Invalid {
@@ -99,6 +104,29 @@ pub fn parse_host(text: &str) -> Result<Url, SettingsError> {
         ));
     }
     Ok(url)
+}
+
+/// Rules arrive as repeated flags, as `;`-separated text, or as a JSON array: a GitLab `array`
+/// input interpolated into a variable becomes `["p95<500ms", "error_rate<1%"]`. Blank entries
+/// are dropped; an empty result means "not given".
+fn expand_list(values: &[String]) -> Result<Option<Vec<String>>, SettingsError> {
+    let mut out = Vec::new();
+    for v in values {
+        let t = v.trim();
+        if t.starts_with('[') {
+            let items: Vec<String> = serde_json::from_str(t).map_err(|e| {
+                invalid(
+                    "--threshold/--regression",
+                    format!("`{t}` looks like a JSON array but is not one of strings: {e}"),
+                )
+            })?;
+            out.extend(items.into_iter().map(|i| i.trim().to_string()));
+        } else {
+            out.push(t.to_string());
+        }
+    }
+    out.retain(|s| !s.is_empty());
+    Ok((!out.is_empty()).then_some(out))
 }
 
 impl Settings {
@@ -131,8 +159,8 @@ impl Settings {
             users: args.users,
             spawn_rate: args.spawn_rate,
             run_time: args.run_time.clone(),
-            thresholds: (!args.thresholds.is_empty()).then(|| args.thresholds.clone()),
-            regressions: (!args.regressions.is_empty()).then(|| args.regressions.clone()),
+            thresholds: expand_list(&args.thresholds)?,
+            regressions: expand_list(&args.regressions)?,
             baseline: args.baseline.clone(),
             out: args.out.clone(),
             workers: args.workers,
@@ -222,6 +250,11 @@ impl Settings {
             workers,
             progress_every: Duration::from_secs(args.progress.unwrap_or(5)),
             ci,
+            comment: args.comment.unwrap_or(CommentArg::Auto),
+            gitlab_token: env("LOADFORGE_GATE_GITLAB_TOKEN")
+                .filter(|t| !t.trim().is_empty())
+                .map(Secret::new),
+            baseline_history: args.baseline_history.unwrap_or(DEFAULT_BASELINE_HISTORY),
         })
     }
 }
@@ -249,6 +282,31 @@ mod tests {
         assert!(s.default_thresholds);
         assert_eq!(s.thresholds[0].source, "error_rate<1%");
         assert_eq!(s.out, PathBuf::from("loadforge-gate"));
+    }
+
+    #[test]
+    fn rule_lists_accept_a_json_array_from_a_component_input() {
+        let a = RunArgs {
+            thresholds: vec![r#"["p95<500ms", "GET /a: p99<1s"]"#.into(), " ".into()],
+            ..args()
+        };
+        let s = Settings::from_args(&a, &no_env, None).unwrap();
+        let exprs: Vec<&str> = s.thresholds.iter().map(|t| t.source.as_str()).collect();
+        assert_eq!(exprs, ["p95<500ms", "GET /a: p99<1s"]);
+        let a = RunArgs {
+            thresholds: vec!["[]".into()],
+            ..args()
+        };
+        assert!(
+            Settings::from_args(&a, &no_env, None)
+                .unwrap()
+                .default_thresholds
+        );
+        let a = RunArgs {
+            thresholds: vec!["[1, 2".into()],
+            ..args()
+        };
+        assert!(Settings::from_args(&a, &no_env, None).is_err());
     }
 
     #[test]

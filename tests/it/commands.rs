@@ -169,3 +169,47 @@ fn help_lists_the_exit_codes() {
         out.stdout
     );
 }
+
+#[test]
+fn a_baseline_from_another_engine_is_shown_but_not_judged() {
+    let app = sample_app(Knobs::default());
+    let run = |extra: &[&str]| {
+        Gate::new()
+            .args([
+                "run",
+                "--scenario",
+                &example("oauth-api.yml"),
+                "--host",
+                &app.url(),
+            ])
+            .args(["--users", "3", "--run-time", "1s", "--progress", "0"])
+            .args(extra)
+    };
+    let base = run(&["--baseline", "none"]).run().expect_exit(0);
+    let text = base
+        .file("results.json")
+        .replace(r#""engine": "native""#, r#""engine": "locust""#);
+    let out = run(&["--baseline", "other.json"])
+        .write("other.json", &text)
+        .run()
+        .expect_exit(0);
+    let r = out.results();
+    assert_eq!(r["comparison"]["engine_changed"], true);
+    assert!(
+        r["notes"]
+            .to_string()
+            .contains("measured by the locust engine"),
+        "{}",
+        r["notes"]
+    );
+    let kinds: Vec<_> = r["verdict"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["kind"].clone())
+        .collect();
+    assert!(
+        !kinds.contains(&serde_json::json!("regression")),
+        "{kinds:?}"
+    );
+}

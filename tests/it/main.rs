@@ -3,6 +3,9 @@
 
 mod bad_input;
 mod commands;
+mod component;
+mod fake_gitlab;
+mod gitlab;
 mod harness;
 mod sample_app;
 mod scenarios;

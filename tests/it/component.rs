@@ -1,0 +1,361 @@
+//! The Catalog component: the template validates against GitLab's own CI schema (each YAML
+//! document, after interpolating inputs as GitLab would), and templates/, component.yml and the
+//! CLI agree on every input.
+
+use std::collections::BTreeMap;
+
+use clap::CommandFactory;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(format!("{ROOT}/{path}")).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn gitlab_schema() -> jsonschema::Validator {
+    // GitLab's own JSON schema for .gitlab-ci.yml (draft-07), vendored from gitlab-org/gitlab.
+    let text = read("schema/gitlab-ci-schema.json");
+    jsonschema::validator_for(&serde_json::from_str(&text).unwrap())
+        .expect("GitLab's schema compiles")
+}
+
+/// Every YAML document of a file, as JSON values.
+fn documents(text: &str) -> Vec<Value> {
+    serde_yaml::Deserializer::from_str(text)
+        .map(|d| {
+            let v = serde_yaml::Value::deserialize(d).unwrap();
+            serde_json::to_value(v).unwrap()
+        })
+        .collect()
+}
+
+#[track_caller]
+fn assert_valid(schema: &jsonschema::Validator, doc: &Value, what: &str) {
+    let errors: Vec<String> = schema
+        .iter_errors(doc)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{what} is not valid GitLab CI:\n{errors:#?}\n{doc:#}"
+    );
+}
+
+/// `$[[ inputs.x ]]` as GitLab interpolates it: a whole value keeps the input's type, inside a
+/// longer string the value is stringified (arrays as JSON).
+fn interpolate(v: &Value, inputs: &BTreeMap<String, Value>) -> Value {
+    fn text(s: &str, inputs: &BTreeMap<String, Value>) -> Value {
+        if let Some(name) = s
+            .strip_prefix("$[[ inputs.")
+            .and_then(|r| r.strip_suffix(" ]]"))
+        {
+            if !name.contains("]]") {
+                return inputs
+                    .get(name)
+                    .unwrap_or_else(|| panic!("unknown input {name}"))
+                    .clone();
+            }
+        }
+        let mut out = s.to_string();
+        while let Some(start) = out.find("$[[ inputs.") {
+            let end = out[start..].find(" ]]").unwrap() + start;
+            let name = &out[start + 11..end];
+            let value = match inputs
+                .get(name)
+                .unwrap_or_else(|| panic!("unknown input {name}"))
+            {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            out.replace_range(start..end + 3, &value);
+        }
+        Value::String(out)
+    }
+    match v {
+        Value::String(s) => text(s, inputs),
+        Value::Array(a) => Value::Array(a.iter().map(|i| interpolate(i, inputs)).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    let key = match text(k, inputs) {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    (key, interpolate(v, inputs))
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn template_inputs(spec: &Value) -> BTreeMap<String, Value> {
+    spec["spec"]["inputs"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+#[test]
+fn the_template_validates_against_gitlab_schema_with_default_and_custom_inputs() {
+    let schema = gitlab_schema();
+    let docs = documents(&read("templates/loadforge-gate.yml"));
+    assert_eq!(docs.len(), 2, "a spec header, then the jobs");
+    assert_valid(&schema, &docs[0], "the spec header");
+    let inputs = template_inputs(&docs[0]);
+    for (name, def) in &inputs {
+        assert!(def.get("type").is_some(), "input {name} declares no type");
+        assert!(def
+            .get("description")
+            .and_then(Value::as_str)
+            .is_some_and(|d| !d.is_empty() && d.len() <= 1024));
+    }
+    let defaults: BTreeMap<String, Value> = inputs
+        .iter()
+        .map(|(k, v)| (k.clone(), v["default"].clone()))
+        .collect();
+    let jobs = interpolate(&docs[1], &defaults);
+    assert_valid(&schema, &jobs, "the jobs with default inputs");
+    assert!(jobs.get("loadforge-gate").is_some(), "{jobs:#}");
+    let job = &jobs["loadforge-gate"];
+    assert_eq!(job["interruptible"], true);
+    assert_eq!(
+        job["allow_failure"], false,
+        "a boolean input stays a boolean"
+    );
+    assert_eq!(job["artifacts"]["when"], "always");
+    for report in ["junit", "metrics", "load_performance", "annotations"] {
+        assert!(
+            job["artifacts"]["reports"][report].is_string(),
+            "{report} report missing"
+        );
+    }
+    for global in [
+        "default",
+        "image",
+        "variables",
+        "stages",
+        "workflow",
+        "before_script",
+    ] {
+        assert!(
+            jobs.get(global).is_none(),
+            "the template sets global `{global}`"
+        );
+    }
+
+    let mut custom = defaults.clone();
+    custom.insert("job-prefix".into(), json!("perf-smoke"));
+    custom.insert("allow-failure".into(), json!(true));
+    custom.insert("users".into(), json!(50));
+    custom.insert("thresholds".into(), json!(["p95<500ms", "error_rate<1%"]));
+    let jobs = interpolate(&docs[1], &custom);
+    assert_valid(&schema, &jobs, "the jobs with custom inputs");
+    let vars = &jobs["perf-smoke"]["variables"];
+    assert_eq!(
+        vars["LOADFORGE_GATE_THRESHOLD"],
+        "[\"p95<500ms\",\"error_rate<1%\"]\n"
+    );
+    assert_eq!(
+        vars["LOADFORGE_GATE_USERS"], 50,
+        "a number input stays a number (GitLab accepts numeric variables)"
+    );
+}
+
+#[test]
+fn the_example_pipelines_and_our_own_validate() {
+    let schema = gitlab_schema();
+    for path in [
+        "examples/gitlab/merge-request-smoke.gitlab-ci.yml",
+        "examples/gitlab/default-branch-load.gitlab-ci.yml",
+        "examples/gitlab/release-stress.gitlab-ci.yml",
+        ".gitlab-ci.yml",
+    ] {
+        let docs = documents(&read(path));
+        assert_eq!(docs.len(), 1);
+        assert_valid(&schema, &docs[0], path);
+        let include = docs[0]["include"][0]["component"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            include.ends_with("/loadforge-gate@1.0.0")
+                || include.ends_with("loadforge-gate@$CI_COMMIT_SHA"),
+            "{path}: {include}"
+        );
+        let inputs = docs[0]["include"][0]["inputs"].as_object().unwrap();
+        let known = template_inputs(&documents(&read("templates/loadforge-gate.yml"))[0]);
+        for name in inputs.keys() {
+            assert!(
+                known.contains_key(name),
+                "{path} passes unknown input `{name}`"
+            );
+        }
+    }
+    let release = &documents(&read(".gitlab-ci.yml"))[0]["release"];
+    assert_eq!(release["release"]["tag_name"], "$CI_COMMIT_TAG");
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Descriptor {
+    name: String,
+    description: String,
+    version: String,
+    template: String,
+    inputs: Vec<DescribedInput>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DescribedInput {
+    name: String,
+    #[serde(rename = "type")]
+    kind: String,
+    default: serde_yaml::Value,
+    description: String,
+    env: Option<String>,
+    flag: Option<String>,
+    job_keyword: Option<String>,
+}
+
+#[test]
+fn template_descriptor_and_cli_agree_on_every_input() {
+    let d: Descriptor = serde_yaml::from_str(&read("component.yml")).unwrap();
+    assert_eq!(d.name, "loadforge-gate");
+    assert!(!d.description.is_empty());
+    assert!(
+        d.version.split('.').count() == 3,
+        "semantic version without a v"
+    );
+    let docs = documents(&read(&d.template));
+    let inputs = template_inputs(&docs[0]);
+    let job = docs[1].as_object().unwrap().values().next().unwrap();
+
+    let described: Vec<&str> = d.inputs.iter().map(|i| i.name.as_str()).collect();
+    let templated: Vec<&str> = inputs.keys().map(String::as_str).collect();
+    let mut a = described.clone();
+    a.sort();
+    assert_eq!(
+        a, templated,
+        "component.yml and the template list different inputs"
+    );
+
+    let cli = loadforge_gate::cli::Cli::command();
+    let run = cli.find_subcommand("run").unwrap();
+    for i in &d.inputs {
+        let t = &inputs[&i.name];
+        assert_eq!(t["type"], i.kind.as_str(), "{}: type", i.name);
+        assert_eq!(
+            t["default"],
+            serde_json::to_value(&i.default).unwrap(),
+            "{}: default",
+            i.name
+        );
+        assert_eq!(
+            t["description"],
+            i.description.as_str(),
+            "{}: description",
+            i.name
+        );
+        let placeholder = format!("$[[ inputs.{} ]]", i.name);
+        match (&i.env, &i.flag, &i.job_keyword) {
+            (Some(env), Some(flag), None) => {
+                let value = job["variables"][env].as_str().unwrap_or_default();
+                assert_eq!(
+                    value.trim_end(),
+                    placeholder,
+                    "{}: the template must set {env}",
+                    i.name
+                );
+                let arg = run
+                    .get_arguments()
+                    .find(|a| a.get_long().map(|l| format!("--{l}")) == Some(flag.clone()))
+                    .unwrap_or_else(|| panic!("{}: `run` has no flag {flag}", i.name));
+                assert_eq!(
+                    arg.get_env().and_then(|e| e.to_str()),
+                    Some(env.as_str()),
+                    "{}: {flag} reads another variable",
+                    i.name
+                );
+            }
+            (None, None, Some(keyword)) => {
+                let used = match keyword.as_str() {
+                    "name" => docs[1].as_object().unwrap().contains_key(&placeholder),
+                    "image" => job["image"]["name"] == placeholder.as_str(),
+                    k => job[k] == placeholder.as_str(),
+                };
+                assert!(
+                    used,
+                    "{}: the template does not use it as `{keyword}`",
+                    i.name
+                );
+            }
+            _ => panic!(
+                "{}: an input maps either to env+flag or to a job keyword",
+                i.name
+            ),
+        }
+    }
+}
+
+/// Passing an input's default as a flag must change nothing: the component and the CLI agree on
+/// what "not set" means.
+#[test]
+fn component_defaults_are_the_cli_defaults() {
+    use clap::Parser;
+    use loadforge_gate::{
+        cli::{Cli, Command},
+        settings::Settings,
+    };
+    let d: Descriptor = serde_yaml::from_str(&read("component.yml")).unwrap();
+    let fingerprint = |extra: &[String]| {
+        let mut argv = vec![
+            "loadforge-gate".to_string(),
+            "run".into(),
+            "--scenario".into(),
+            "s.yml".into(),
+            "--host".into(),
+            "http://h".into(),
+        ];
+        argv.extend(extra.iter().cloned());
+        let Command::Run(args) = Cli::try_parse_from(argv).unwrap().command else {
+            unreachable!()
+        };
+        let s = Settings::from_args(&args, &|_| None, None).unwrap();
+        format!(
+            "{:?} {} {} {:?} {:?} {:?} {:?}",
+            s.engine,
+            s.users,
+            s.spawn_rate,
+            s.run_time,
+            s.baseline,
+            s.comment,
+            s.thresholds.iter().map(|t| &t.source).collect::<Vec<_>>()
+        )
+    };
+    let plain = fingerprint(&[]);
+    for i in &d.inputs {
+        let (Some(flag), Some(default)) = (
+            &i.flag,
+            i.default
+                .as_str()
+                .map(str::to_string)
+                .or_else(|| i.default.as_u64().map(|n| n.to_string())),
+        ) else {
+            continue;
+        };
+        if default.is_empty() || matches!(flag.as_str(), "--scenario" | "--host") {
+            continue;
+        }
+        assert_eq!(
+            fingerprint(&[flag.clone(), default.clone()]),
+            plain,
+            "{}: default {default} is not the CLI's default",
+            i.name
+        );
+    }
+}

@@ -1,0 +1,353 @@
+//! The GitLab side against the fake GitLab: baseline from the previous pipeline, the sticky
+//! merge-request note, API faults that never change the verdict, tokens that never leak.
+
+use axum::http::Method;
+
+use crate::{
+    fake_gitlab::{FakeGitlab, JOB_TOKEN, PRIVATE_TOKEN, PROJECT},
+    harness::{example, slow_app, Gate, Output},
+};
+
+const BASE_SHA: &str = "b45e0000c0ffee";
+const MR: u64 = 7;
+
+/// A merge-request pipeline of job `perf` on branch `feature` targeting `main`.
+fn mr_gate(gl: &FakeGitlab, host: &str, api_token: bool) -> Gate {
+    let mut g = Gate::new()
+        .env("GITLAB_CI", "true")
+        .env("CI", "true")
+        .env("CI_API_V4_URL", &gl.api_url())
+        .env("CI_SERVER_URL", "http://gitlab.example")
+        .env("CI_PROJECT_ID", PROJECT)
+        .env("CI_JOB_NAME", "perf")
+        .env("CI_JOB_ID", "555")
+        .env("CI_JOB_URL", "http://gitlab.example/p/-/jobs/555")
+        .env("CI_JOB_TOKEN", JOB_TOKEN)
+        .env("CI_PIPELINE_ID", "9000")
+        .env(
+            "CI_PIPELINE_URL",
+            "http://gitlab.example/p/-/pipelines/9000",
+        )
+        .env("CI_PIPELINE_SOURCE", "merge_request_event")
+        .env("CI_COMMIT_SHA", "feed000000000000000000000000000000000000")
+        .env("CI_COMMIT_REF_NAME", "feature")
+        .env("CI_DEFAULT_BRANCH", "main")
+        .env("CI_MERGE_REQUEST_IID", &MR.to_string())
+        .env("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "main")
+        .env("CI_MERGE_REQUEST_DIFF_BASE_SHA", BASE_SHA)
+        .args([
+            "run",
+            "--scenario",
+            &example("oauth-api.yml"),
+            "--host",
+            host,
+        ])
+        .args([
+            "--users",
+            "4",
+            "--spawn-rate",
+            "50",
+            "--run-time",
+            "2s",
+            "--progress",
+            "0",
+        ]);
+    if api_token {
+        g = g.env("LOADFORGE_GATE_GITLAB_TOKEN", PRIVATE_TOKEN);
+    }
+    g
+}
+
+#[track_caller]
+fn assert_no_secret(out: &Output) {
+    for secret in [PRIVATE_TOKEN, JOB_TOKEN] {
+        assert!(
+            !out.stdout.contains(secret) && !out.stderr.contains(secret),
+            "token printed"
+        );
+        for f in crate::harness::REPORTS {
+            if let Ok(text) = std::fs::read_to_string(out.out_dir().join(f)) {
+                assert!(!text.contains(secret), "token in {f}");
+            }
+        }
+    }
+}
+
+#[test]
+fn merge_request_runs_create_then_update_one_note_and_catch_a_regression() {
+    let gl = FakeGitlab::start();
+    let fast = slow_app(2);
+
+    // First run: nothing on main yet.
+    let first = mr_gate(&gl, &fast.url(), true).run().expect_exit(0);
+    assert_no_secret(&first);
+    let notes = gl.notes(MR);
+    assert_eq!(notes.len(), 1, "{}", first.stderr);
+    assert!(notes[0].body.starts_with("<!-- loadforge-gate:perf -->"));
+    assert!(
+        notes[0].body.contains("No baseline yet"),
+        "{}",
+        notes[0].body
+    );
+    assert!(
+        first
+            .stderr
+            .contains(&format!("created note {} on !{MR}", notes[0].id)),
+        "{}",
+        first.stderr
+    );
+    let r = first.results();
+    assert_eq!(r["ci"]["merge_request_iid"], "7");
+    assert_eq!(r["ci"]["job_url"], "http://gitlab.example/p/-/jobs/555");
+
+    // The target branch's pipeline at the merge base ran the same job: that is the baseline.
+    gl.add_pipeline(
+        "main",
+        BASE_SHA,
+        "success",
+        "perf",
+        Some(&first.file("results.json")),
+    );
+    let slow = slow_app(80);
+    let second = mr_gate(&gl, &slow.url(), true).run().expect_exit(1);
+    assert_no_secret(&second);
+    assert!(
+        second.stderr.contains("at the merge base"),
+        "{}",
+        second.stderr
+    );
+    let notes = gl.notes(MR);
+    assert_eq!(notes.len(), 1, "the note is updated in place");
+    let body = &notes[0].body;
+    assert!(body.contains("❌ Performance gate failed"), "{body}");
+    assert!(body.contains("**p95 +20% +10ms** _(regression)_"), "{body}");
+    assert!(body.contains("🔺"), "{body}");
+    assert!(
+        body.contains(
+            "[All reports](http://gitlab.example/p/-/jobs/555/artifacts/browse/loadforge-gate/)"
+        ),
+        "{body}"
+    );
+    let log = gl.log();
+    assert!(log.iter().any(|l| l.method == Method::PUT), "{log:?}");
+    assert_eq!(
+        gl.with(|s| s.leaked_to_storage),
+        0,
+        "a token followed the redirect to object storage"
+    );
+}
+
+#[test]
+fn without_an_api_token_the_gate_still_judges_and_skips_the_comment() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    let base = Gate::new()
+        .args([
+            "run",
+            "--scenario",
+            &example("oauth-api.yml"),
+            "--host",
+            &app.url(),
+        ])
+        .args([
+            "--users",
+            "4",
+            "--run-time",
+            "2s",
+            "--progress",
+            "0",
+            "--baseline",
+            "none",
+        ])
+        .run()
+        .expect_exit(0);
+    gl.add_pipeline(
+        "main",
+        "0ld",
+        "success",
+        "perf",
+        Some(&base.file("results.json")),
+    );
+    let out = mr_gate(&gl, &app.url(), false).run().expect_exit(0);
+    assert_no_secret(&out);
+    assert!(
+        out.stderr
+            .contains("comment: skipped: set LOADFORGE_GATE_GITLAB_TOKEN"),
+        "{}",
+        out.stderr
+    );
+    assert!(gl.notes(MR).is_empty());
+    // The job token fetched the baseline through the artifacts-by-ref endpoint.
+    let log = gl.log();
+    let by_ref = log
+        .iter()
+        .find(|l| l.path.contains("/jobs/artifacts/main/raw/"))
+        .expect("by-ref call");
+    assert_eq!((by_ref.auth, by_ref.status), (Some("JOB-TOKEN"), 200));
+    assert!(out.results()["comparison"]["source"]
+        .as_str()
+        .unwrap()
+        .contains("latest successful pipeline on main"));
+}
+
+#[test]
+fn a_notes_endpoint_failing_twice_with_500_still_ends_with_exactly_one_note() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    gl.fail_next(Method::GET, "/merge_requests/7/notes", 500, 2, None);
+    let out = mr_gate(&gl, &app.url(), true).run().expect_exit(0);
+    assert_eq!(gl.notes(MR).len(), 1, "{}", out.stderr);
+    let failures = gl
+        .log()
+        .iter()
+        .filter(|l| l.path.ends_with("/notes") && l.status == 500)
+        .count();
+    assert_eq!(failures, 2);
+}
+
+#[test]
+fn rate_limits_are_waited_out_and_api_errors_never_change_the_verdict() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    gl.fail_next(Method::POST, "/merge_requests/7/notes", 429, 1, Some(1));
+    let out = mr_gate(&gl, &app.url(), true).run().expect_exit(0);
+    assert_eq!(gl.notes(MR).len(), 1, "{}", out.stderr);
+
+    // A wrong token: the comment fails, loudly but harmlessly.
+    let out = mr_gate(&gl, &app.url(), false)
+        .env("LOADFORGE_GATE_GITLAB_TOKEN", "glpat-wrong-token-xyz")
+        .run()
+        .expect_exit(0);
+    assert!(
+        out.stderr
+            .contains("comment: failed: GitLab answered HTTP 401"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("glpat-wrong-token-xyz"));
+
+    // Notes that keep failing: bounded retries, then a notice; still exit 0.
+    gl.fail_next(Method::GET, "/merge_requests/7/notes", 503, 10, None);
+    let out = mr_gate(&gl, &app.url(), true).run().expect_exit(0);
+    assert!(
+        out.stderr
+            .contains("comment: failed: GitLab answered HTTP 503"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn the_note_is_found_across_pages_and_system_notes_are_never_edited() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    let ours = gl.with(|s| {
+        let notes = s.notes.entry(MR).or_default();
+        // A system note quoting the marker must not be mistaken for ours.
+        notes.push(crate::fake_gitlab::FakeNote {
+            id: 1,
+            body: "<!-- loadforge-gate:perf --> changed the description".into(),
+            system: true,
+        });
+        for i in 0..130 {
+            notes.push(crate::fake_gitlab::FakeNote {
+                id: 10 + i,
+                body: format!("review comment {i}"),
+                system: false,
+            });
+        }
+        notes.push(crate::fake_gitlab::FakeNote {
+            id: 500,
+            body: "<!-- loadforge-gate:perf -->\nold summary".into(),
+            system: false,
+        });
+        500
+    });
+    mr_gate(&gl, &app.url(), true).run().expect_exit(0);
+    let notes = gl.notes(MR);
+    assert_eq!(notes.len(), 132, "no new note");
+    let updated = notes.iter().find(|n| n.id == ours).unwrap();
+    assert!(
+        updated.body.contains("Performance gate passed"),
+        "{}",
+        updated.body
+    );
+    assert!(notes
+        .iter()
+        .find(|n| n.id == 1)
+        .unwrap()
+        .body
+        .contains("changed the description"));
+    let pages = gl
+        .log()
+        .iter()
+        .filter(|l| l.method == Method::GET && l.path.ends_with("/notes"))
+        .count();
+    assert!(pages >= 2, "paginated ({pages} pages)");
+}
+
+#[test]
+fn comment_always_finds_the_merge_request_of_a_branch_pipeline() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    gl.with(|s| s.merge_requests.push((11, "feature".into())));
+    let out = mr_gate(&gl, &app.url(), true)
+        .env("CI_MERGE_REQUEST_IID", "")
+        .env("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "")
+        .env("CI_PIPELINE_SOURCE", "push")
+        .args(["--comment", "always"])
+        .run()
+        .expect_exit(0);
+    assert_eq!(gl.notes(11).len(), 1, "{}", out.stderr);
+}
+
+#[test]
+fn history_from_earlier_pipelines_is_a_noise_band() {
+    let gl = FakeGitlab::start();
+    let run_at = |ms: u64| {
+        let app = slow_app(ms);
+        Gate::new()
+            .args([
+                "run",
+                "--scenario",
+                &example("oauth-api.yml"),
+                "--host",
+                &app.url(),
+            ])
+            .args([
+                "--users",
+                "4",
+                "--run-time",
+                "2s",
+                "--progress",
+                "0",
+                "--baseline",
+                "none",
+            ])
+            .run()
+            .expect_exit(0)
+            .file("results.json")
+    };
+    // Older runs reached 60 ms; the newest (the baseline) was fast.
+    gl.add_pipeline("main", "a1", "success", "perf", Some(&run_at(60)));
+    gl.add_pipeline("main", "a2", "success", "perf", Some(&run_at(30)));
+    gl.add_pipeline("main", "a3", "success", "perf", Some(&run_at(5)));
+    let app = slow_app(40);
+    let out = mr_gate(&gl, &app.url(), true)
+        .env("CI_MERGE_REQUEST_DIFF_BASE_SHA", "not-on-main")
+        .run()
+        .expect_exit(0);
+    let r = out.results();
+    let p95 = r["verdict"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["expression"] == "p95 +20% +10ms")
+        .unwrap()
+        .clone();
+    assert_eq!(p95["passed"], true, "{p95}");
+    assert!(
+        p95["detail"].as_str().unwrap().contains("treated as noise"),
+        "{p95}"
+    );
+}
