@@ -37,6 +37,8 @@ pub enum Command {
 pub enum EngineArg {
     /// The embedded Rust engine driven by a YAML scenario.
     Native,
+    /// Real Locust running the team's locustfile.
+    Locust,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -54,6 +56,33 @@ pub struct RunArgs {
     /// Native scenario file (YAML).
     #[arg(long, env = "LOADFORGE_GATE_SCENARIO", value_name = "FILE")]
     pub scenario: Option<PathBuf>,
+    /// Locustfile for the locust engine.
+    #[arg(long, env = "LOADFORGE_GATE_LOCUSTFILE", value_name = "FILE")]
+    pub locustfile: Option<PathBuf>,
+    /// Extra argument passed to Locust as is, repeatable (env: `;`-separated).
+    #[arg(
+        long = "locust-arg",
+        env = "LOADFORGE_GATE_LOCUST_ARGS",
+        value_name = "ARG",
+        value_delimiter = ';',
+        allow_hyphen_values = true
+    )]
+    pub locust_args: Vec<String>,
+    /// The locust executable [default: locust on PATH].
+    #[arg(long, env = "LOADFORGE_GATE_LOCUST_BIN", value_name = "PATH")]
+    pub locust_bin: Option<PathBuf>,
+    /// Locust distributed mode on this host: a master and N worker processes.
+    #[arg(long, env = "LOADFORGE_GATE_WORKERS", value_name = "N")]
+    pub workers: Option<u32>,
+    /// Locust distributed mode across hosts: the master waits for N workers started elsewhere.
+    #[arg(long, env = "LOADFORGE_GATE_REMOTE_WORKERS", value_name = "N")]
+    pub remote_workers: Option<u32>,
+    /// Seconds the Locust master waits for its workers before failing [default: 60].
+    #[arg(long, env = "LOADFORGE_GATE_WORKERS_MAX_WAIT", value_name = "SECS")]
+    pub workers_max_wait: Option<u64>,
+    /// Seconds Locust gives users to finish their task when stopping [default: 10].
+    #[arg(long, env = "LOADFORGE_GATE_STOP_TIMEOUT", value_name = "SECS")]
+    pub stop_timeout: Option<u64>,
     /// Target base URL, e.g. https://review-123.example.com (also read from TARGET_HOST).
     #[arg(long, env = "LOADFORGE_GATE_HOST", value_name = "URL")]
     pub host: Option<String>,
@@ -101,9 +130,9 @@ pub struct RunArgs {
     /// Named profile of the config file (e.g. smoke, load, stress).
     #[arg(long, env = "LOADFORGE_GATE_PROFILE", value_name = "NAME")]
     pub profile: Option<String>,
-    /// Worker threads of the native engine [default: number of CPUs].
-    #[arg(long, env = "LOADFORGE_GATE_WORKERS", value_name = "N")]
-    pub workers: Option<usize>,
+    /// Threads of the native engine [default: number of CPUs].
+    #[arg(long, env = "LOADFORGE_GATE_THREADS", value_name = "N")]
+    pub threads: Option<usize>,
     /// Seconds between progress lines in the log (0 for none).
     #[arg(long, env = "LOADFORGE_GATE_PROGRESS", value_name = "SECS")]
     pub progress: Option<u64>,

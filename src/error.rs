@@ -58,6 +58,7 @@ impl Error {
                     ExitStatus::Infrastructure
                 }
             },
+            Error::Engine(EngineError::Config(_)) => ExitStatus::Usage,
             Error::Engine(_) => ExitStatus::Infrastructure,
             Error::SampleApp(_) => ExitStatus::Infrastructure,
         }

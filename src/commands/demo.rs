@@ -98,7 +98,11 @@ pub fn execute(args: &DemoArgs) -> Result<ExitStatus, Error> {
     // The demo ignores any loadforge-gate.yml in the current directory: it is self-contained.
     let settings = Settings::from_args(&run_args, &process_env, None)?;
     let stop = engine::install_stop_signal();
-    let outcome = run_gate(&settings, scenario, &stop);
+    let outcome = run_gate(
+        &settings,
+        super::Workload::Native(Box::new(scenario)),
+        &stop,
+    );
     app.stop();
     Ok(outcome?.status)
 }

@@ -17,7 +17,7 @@ use crate::{
     error::{Error, ExitStatus},
 };
 
-pub use pipeline::{run_gate, GateOutcome};
+pub use pipeline::{prepare, run_gate, GateOutcome, Workload};
 
 /// Reads the process environment; injected everywhere else so tests stay hermetic.
 pub fn process_env(name: &str) -> Option<String> {

@@ -1,19 +1,23 @@
 //! The shared tail of every gate run: engine result -> verdict -> reports -> exit status.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     baseline::{self, BaselineSource, Previous},
     cli::CommentArg,
-    engine::{self, NativePlan, Target},
+    engine::{
+        self,
+        locust::{self, LocustPlan},
+        EngineError, NativePlan, Target,
+    },
     error::{Error, ExitStatus},
     gate::{self, Baseline},
     gitlab::{self, ApiClient, Auth, NoteAction, RetryPolicy},
     report::{self, Document},
     scenario::Scenario,
-    settings::{Settings, SettingsError},
+    settings::{EngineSettings, Settings, SettingsError},
     stats::RunResult,
 };
 
@@ -23,8 +27,29 @@ pub struct GateOutcome {
     pub document: Document,
 }
 
+/// What will generate the load, checked and loaded before any load is sent.
+pub enum Workload {
+    Native(Box<Scenario>),
+    Locust(PathBuf),
+}
+
+/// Loads the scenario or checks the locustfile named by the settings.
+pub fn prepare(settings: &Settings) -> Result<Workload, Error> {
+    match &settings.engine {
+        EngineSettings::Native { scenario, .. } => Ok(Workload::Native(Box::new(Scenario::load(
+            scenario,
+            &super::process_env,
+        )?))),
+        EngineSettings::Locust(l) => {
+            let file = locust::check_locustfile(&l.locustfile)?;
+            locust::find_bin(&l.bin)?;
+            Ok(Workload::Locust(file))
+        }
+    }
+}
+
 /// Every rule's selector must name an endpoint of the scenario: checked before any load.
-fn check_selectors(settings: &Settings, scenario: &Scenario) -> Result<(), Error> {
+pub fn check_selectors(settings: &Settings, scenario: &Scenario) -> Result<(), Error> {
     let names = scenario.endpoint_names();
     for t in &settings.thresholds {
         gate::resolve_selector(&t.source, t.selector.as_ref(), &names)?;
@@ -109,39 +134,88 @@ fn artifact_path(out: &Path) -> String {
     }
 }
 
-/// Runs the native engine with `scenario`, judges and publishes. Reports are written whatever
-/// the verdict; the returned status is the process exit status.
+/// Runs the workload, judges and publishes. Reports are written whatever the verdict (and, when
+/// the engine crashed, from what it measured before); the returned status is the exit status.
 pub fn run_gate(
     settings: &Settings,
-    scenario: Scenario,
+    workload: Workload,
     stop: &CancellationToken,
 ) -> Result<GateOutcome, Error> {
-    check_selectors(settings, &scenario)?;
+    if let Workload::Native(scenario) = &workload {
+        check_selectors(settings, scenario)?;
+    }
     report::prepare_out_dir(&settings.out)?;
     let mut notes = Vec::new();
     let baseline = load_baseline(settings, &mut notes)?;
-    let target = Target::from_url(&settings.host).map_err(|message| SettingsError::Invalid {
-        setting: "--host",
-        message,
-    })?;
-    let plan = NativePlan {
-        scenario_name: scenario.name.clone(),
-        scenario: std::sync::Arc::new(scenario),
-        target,
-        users: settings.users,
-        spawn_rate: settings.spawn_rate,
-        run_time: settings.run_time,
-        workers: settings.workers,
-        progress_every: settings.progress_every,
-    };
     eprintln!(
         "loadforge-gate: {} users ({} per second) against {} for {}",
-        plan.users,
-        plan.spawn_rate,
+        settings.users,
+        settings.spawn_rate,
         settings.host,
-        crate::duration::format_duration(plan.run_time)
+        crate::duration::format_duration(settings.run_time)
     );
-    let mut result = engine::native::run(&plan, stop)?;
+    let outcome = match (workload, &settings.engine) {
+        (Workload::Native(scenario), EngineSettings::Native { threads, .. }) => {
+            let target =
+                Target::from_url(&settings.host).map_err(|message| SettingsError::Invalid {
+                    setting: "--host",
+                    message,
+                })?;
+            engine::native::run(
+                &NativePlan {
+                    scenario_name: scenario.name.clone(),
+                    scenario: std::sync::Arc::new(*scenario),
+                    target,
+                    users: settings.users,
+                    spawn_rate: settings.spawn_rate,
+                    run_time: settings.run_time,
+                    workers: *threads,
+                    progress_every: settings.progress_every,
+                },
+                stop,
+            )
+        }
+        (Workload::Locust(locustfile), EngineSettings::Locust(l)) => locust::run(
+            &LocustPlan {
+                bin: l.bin.clone(),
+                locustfile,
+                host: settings.host.as_str().trim_end_matches('/').to_string(),
+                users: settings.users,
+                spawn_rate: settings.spawn_rate,
+                run_time: settings.run_time,
+                stop_timeout: l.stop_timeout,
+                workers: l.workers,
+                remote_workers: l.remote_workers,
+                workers_max_wait: l.workers_max_wait,
+                extra_args: l.extra_args.clone(),
+                out_dir: settings.out.clone(),
+                progress_every: settings.progress_every,
+            },
+            stop,
+        ),
+        _ => unreachable!("prepare() builds the workload from the same settings"),
+    };
+    let mut result = match outcome {
+        Ok(r) => r,
+        Err(EngineError::Crashed {
+            message,
+            partial: Some(partial),
+        }) => {
+            // Publish what was measured before the crash, then report the crash itself.
+            let mut partial = *partial;
+            partial.ci = settings.ci.info();
+            notes.push(format!(
+                "The engine stopped early: {message}. These results are partial."
+            ));
+            judge_and_publish(settings, partial, baseline, notes, &settings.out)?;
+            return Err(EngineError::Crashed {
+                message,
+                partial: None,
+            }
+            .into());
+        }
+        Err(e) => return Err(e.into()),
+    };
     result.ci = settings.ci.info();
     judge_and_publish(settings, result, baseline, notes, &settings.out)
 }

@@ -1,34 +1,38 @@
 use crate::{
     cli::RunArgs,
     error::{Error, ExitStatus},
-    gate,
-    scenario::Scenario,
-    settings::{EngineSettings, Settings},
+    settings::Settings,
 };
 
-use super::process_env;
+use super::{pipeline::check_selectors, prepare, process_env, Workload};
 
 /// Everything `run` checks before generating load, and nothing more.
 pub fn execute(args: &RunArgs) -> Result<ExitStatus, Error> {
     let cwd = std::env::current_dir().unwrap_or_default();
     let settings = Settings::from_args(args, &process_env, Some(&cwd))?;
-    let EngineSettings::Native { scenario: path } = &settings.engine;
-    let scenario = Scenario::load(path, &process_env)?;
-    let names = scenario.endpoint_names();
-    for t in &settings.thresholds {
-        gate::resolve_selector(&t.source, t.selector.as_ref(), &names)?;
-    }
-    for r in &settings.regressions {
-        gate::resolve_selector(&r.source, r.selector.as_ref(), &names)?;
-    }
+    let what = match prepare(&settings)? {
+        Workload::Native(scenario) => {
+            check_selectors(&settings, &scenario)?;
+            let names = scenario.endpoint_names();
+            format!(
+                "scenario `{}` ({} tasks, {} endpoints: {})",
+                scenario.name,
+                scenario.tasks.len(),
+                names.len(),
+                names.join(", ")
+            )
+        }
+        // Locust's endpoints are only known once it runs; selectors are checked then.
+        Workload::Locust(path) => format!("locustfile {}", path.display()),
+    };
     println!(
-        "ok: scenario `{}` ({} tasks, {} endpoints: {}); {} thresholds{}; {} users at {}/s for {} against {}",
-        scenario.name,
-        scenario.tasks.len(),
-        names.len(),
-        names.join(", "),
+        "ok: {what}; {} thresholds{}; {} users at {}/s for {} against {}",
         settings.thresholds.len(),
-        if settings.default_thresholds { " (default)" } else { "" },
+        if settings.default_thresholds {
+            " (default)"
+        } else {
+            ""
+        },
         settings.users,
         settings.spawn_rate,
         crate::duration::format_duration(settings.run_time),

@@ -1,6 +1,7 @@
 //! Engines turn a plan into a [`RunResult`]. They know nothing of gates or reports. Only the
 //! native engine exists so far; Locust, LoadForge and shard merges plug in beside it.
 
+pub mod locust;
 pub mod native;
 
 use std::{sync::Arc, time::Duration};
@@ -14,6 +15,19 @@ use crate::scenario::Scenario;
 pub enum EngineError {
     #[error("cannot start the engine: {0}")]
     Start(String),
+    /// The test definition is wrong (a locustfile that does not load): a usage error.
+    #[error("{0}")]
+    Config(String),
+    /// The engine itself is not available.
+    #[error("{0}")]
+    Missing(String),
+    /// The engine stopped before the end; what it measured so far, if anything, comes along so
+    /// it can still be published.
+    #[error("{message}")]
+    Crashed {
+        message: String,
+        partial: Option<Box<crate::stats::RunResult>>,
+    },
     #[error("a worker thread of the native engine crashed: {0}")]
     WorkerPanicked(String),
 }

@@ -33,7 +33,9 @@ pub struct Layer {
     pub regressions: Option<Vec<String>>,
     pub baseline: Option<String>,
     pub out: Option<PathBuf>,
-    pub workers: Option<usize>,
+    pub threads: Option<usize>,
+    pub locustfile: Option<PathBuf>,
+    pub workers: Option<u32>,
 }
 
 impl Layer {
@@ -50,6 +52,8 @@ impl Layer {
             regressions: self.regressions.or(below.regressions),
             baseline: self.baseline.or(below.baseline),
             out: self.out.or(below.out),
+            threads: self.threads.or(below.threads),
+            locustfile: self.locustfile.or(below.locustfile),
             workers: self.workers.or(below.workers),
         }
     }
@@ -94,9 +98,9 @@ impl ConfigFile {
         // Relative paths in the file are relative to the file, not to wherever the job runs.
         let dir = path.parent().unwrap_or(Path::new(""));
         let rebase = |l: &mut Layer| {
-            if let Some(s) = &l.scenario {
-                if s.is_relative() {
-                    l.scenario = Some(dir.join(s));
+            for p in [&mut l.scenario, &mut l.locustfile].into_iter().flatten() {
+                if p.is_relative() {
+                    *p = dir.join(&*p);
                 }
             }
         };

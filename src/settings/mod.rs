@@ -49,7 +49,19 @@ pub enum SettingsError {
 
 #[derive(Debug, Clone)]
 pub enum EngineSettings {
-    Native { scenario: PathBuf },
+    Native { scenario: PathBuf, threads: usize },
+    Locust(LocustSettings),
+}
+
+#[derive(Debug, Clone)]
+pub struct LocustSettings {
+    pub locustfile: PathBuf,
+    pub bin: PathBuf,
+    pub extra_args: Vec<String>,
+    pub workers: Option<u32>,
+    pub remote_workers: Option<u32>,
+    pub workers_max_wait: Duration,
+    pub stop_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -67,7 +79,6 @@ pub struct Settings {
     pub baseline: BaselineSource,
     pub out: PathBuf,
     pub profile: Option<String>,
-    pub workers: usize,
     pub progress_every: Duration,
     pub ci: CiContext,
     pub comment: CommentArg,
@@ -153,7 +164,10 @@ impl Settings {
         let cli_layer = Layer {
             engine: args.engine.map(|e| match e {
                 EngineArg::Native => "native".to_string(),
+                EngineArg::Locust => "locust".to_string(),
             }),
+            locustfile: args.locustfile.clone(),
+            threads: args.threads,
             scenario: args.scenario.clone(),
             host: args.host.clone().or_else(|| env("TARGET_HOST")),
             users: args.users,
@@ -168,16 +182,62 @@ impl Settings {
         let l = cli_layer.over(file_layer);
 
         let engine = match l.engine.as_deref().unwrap_or("native") {
-            "native" => EngineSettings::Native {
-                scenario: l.scenario.clone().ok_or(SettingsError::Missing(
-                    "--scenario",
-                    "the native engine needs a scenario file (see examples/scenarios/)",
-                ))?,
-            },
+            "native" => {
+                if l.locustfile.is_some() {
+                    return Err(invalid(
+                        "--locustfile",
+                        "needs --engine locust (the native engine runs --scenario)",
+                    ));
+                }
+                let threads = l
+                    .threads
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+                if threads == 0 {
+                    return Err(invalid("--threads", "must be at least 1"));
+                }
+                EngineSettings::Native {
+                    scenario: l.scenario.clone().ok_or(SettingsError::Missing(
+                        "--scenario",
+                        "the native engine needs a scenario file (see examples/scenarios/)",
+                    ))?,
+                    threads,
+                }
+            }
+            "locust" => {
+                if l.workers.is_some() && args.remote_workers.is_some() {
+                    return Err(invalid(
+                        "--workers",
+                        "give either --workers (on this host) or --remote-workers, not both",
+                    ));
+                }
+                if l.workers == Some(0) || args.remote_workers == Some(0) {
+                    return Err(invalid("--workers", "must be at least 1"));
+                }
+                EngineSettings::Locust(LocustSettings {
+                    locustfile: l.locustfile.clone().ok_or(SettingsError::Missing(
+                        "--locustfile",
+                        "the locust engine needs a locustfile (see examples/locustfiles/)",
+                    ))?,
+                    bin: args
+                        .locust_bin
+                        .clone()
+                        .unwrap_or_else(|| PathBuf::from("locust")),
+                    extra_args: args
+                        .locust_args
+                        .iter()
+                        .filter(|a| !a.is_empty())
+                        .cloned()
+                        .collect(),
+                    workers: l.workers,
+                    remote_workers: args.remote_workers,
+                    workers_max_wait: Duration::from_secs(args.workers_max_wait.unwrap_or(60)),
+                    stop_timeout: Duration::from_secs(args.stop_timeout.unwrap_or(10)),
+                })
+            }
             other => {
                 return Err(invalid(
                     "--engine",
-                    format!("unknown engine `{other}` (available: native)"),
+                    format!("unknown engine `{other}` (available: native, locust)"),
                 ))
             }
         };
@@ -228,12 +288,6 @@ impl Settings {
         let regressions = gate::parse_regressions(&regression_exprs)?;
         let ci = CiContext::from_env(env);
         let baseline = BaselineSource::parse(l.baseline.as_deref().unwrap_or("auto"));
-        let workers = l
-            .workers
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        if workers == 0 {
-            return Err(invalid("--workers", "must be at least 1"));
-        }
         Ok(Settings {
             engine,
             host,
@@ -247,7 +301,6 @@ impl Settings {
             baseline,
             out: l.out.unwrap_or_else(|| PathBuf::from(DEFAULT_OUT)),
             profile: args.profile.clone(),
-            workers,
             progress_every: Duration::from_secs(args.progress.unwrap_or(5)),
             ci,
             comment: args.comment.unwrap_or(CommentArg::Auto),

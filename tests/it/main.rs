@@ -7,6 +7,7 @@ mod component;
 mod fake_gitlab;
 mod gitlab;
 mod harness;
+mod locust;
 mod sample_app;
 mod scenarios;
 mod schema;

@@ -1,0 +1,449 @@
+//! The locust engine with real Locust processes against the real sample app.
+
+use std::path::PathBuf;
+
+use loadforge_gate::sample_app::Knobs;
+
+use crate::harness::{example, reasons, sample_app, Gate, Output, REPORTS};
+
+/// Locust from the repository's virtual environment (what .ci/run installs), else from PATH.
+fn locust_bin() -> String {
+    if let Ok(p) = std::env::var("LOADFORGE_GATE_TEST_LOCUST") {
+        return p;
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/locust");
+    if venv.is_file() {
+        return venv.display().to_string();
+    }
+    "locust".into()
+}
+
+fn locustfile(name: &str) -> String {
+    format!("{}/examples/locustfiles/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn locust_gate(file: &str, host: &str) -> Gate {
+    Gate::new()
+        .args([
+            "run",
+            "--engine",
+            "locust",
+            "--locustfile",
+            file,
+            "--host",
+            host,
+        ])
+        .args([
+            "--locust-bin",
+            &locust_bin(),
+            "--progress",
+            "0",
+            "--baseline",
+            "none",
+        ])
+}
+
+fn clean_run(file: &str, users: &str, run_time: &str) -> Output {
+    let app = sample_app(Knobs::default());
+    let out = locust_gate(&locustfile(file), &app.url())
+        .args([
+            "--users",
+            users,
+            "--spawn-rate",
+            "50",
+            "--run-time",
+            run_time,
+        ])
+        .args(["--threshold", "error_rate<0.001%"])
+        .run()
+        .expect_exit(0);
+    for f in REPORTS {
+        assert!(out.out_dir().join(f).is_file(), "{f} missing");
+    }
+    let r = out.results();
+    assert_eq!(r["run"]["engine"], "locust");
+    assert_eq!(r["run"]["quantised"], true);
+    assert!(r["aggregate"]["requests"].as_u64().unwrap() > 0);
+    assert_eq!(r["aggregate"]["failures"], 0, "{:?}", reasons(&r));
+    assert!(
+        r["endpoints"][0]["histogram"]["data"].is_string(),
+        "Locust buckets become histograms"
+    );
+    assert!(!r["timeseries"].as_array().unwrap().is_empty());
+    out
+}
+
+#[test]
+fn login_dashboard_locustfile_runs_clean() {
+    clean_run("login_dashboard.py", "5", "4s");
+}
+
+#[test]
+fn oauth_api_locustfile_runs_clean() {
+    clean_run("oauth_api.py", "5", "4s");
+}
+
+#[test]
+fn shop_cart_locustfile_runs_clean() {
+    clean_run("shop_cart.py", "5", "4s");
+}
+
+#[test]
+fn admin_reports_locustfile_runs_clean() {
+    let out = clean_run("admin_reports.py", "12", "6s");
+    let r = out.results();
+    let names: Vec<&str> = r["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"GET /api/admin/reports/:id/status"),
+        "{names:?}"
+    );
+}
+
+/// Share of each endpoint in all requests.
+fn mix(r: &serde_json::Value) -> std::collections::BTreeMap<String, f64> {
+    let total = r["aggregate"]["requests"].as_f64().unwrap();
+    r["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().to_string(),
+                e["requests"].as_f64().unwrap() / total,
+            )
+        })
+        .collect()
+}
+
+/// Each seed flow on both engines: the same endpoint names, and a request mix that agrees
+/// within 15 percentage points per endpoint (three standard deviations of a weighted random
+/// pick over the ~100 tasks these short runs execute).
+fn parity(scenario: &str, locustfile_name: &str) {
+    let app = sample_app(Knobs::default());
+    let args = ["--users", "30", "--spawn-rate", "100", "--run-time", "8s"];
+    let native = Gate::new()
+        .args([
+            "run",
+            "--scenario",
+            &example(scenario),
+            "--host",
+            &app.url(),
+            "--progress",
+            "0",
+            "--baseline",
+            "none",
+        ])
+        .args(args)
+        .run()
+        .expect_exit(0);
+    let locust = locust_gate(&locustfile(locustfile_name), &app.url())
+        .args(args)
+        .run()
+        .expect_exit(0);
+    let (n, l) = (mix(&native.results()), mix(&locust.results()));
+    assert_eq!(
+        n.keys().collect::<Vec<_>>(),
+        l.keys().collect::<Vec<_>>(),
+        "endpoint names differ"
+    );
+    for (name, share) in &n {
+        let other = l[name];
+        assert!(
+            (share - other).abs() <= 0.15,
+            "{scenario}: {name} is {:.0}% natively and {:.0}% on Locust",
+            share * 100.0,
+            other * 100.0
+        );
+    }
+}
+
+#[test]
+fn parity_login_dashboard() {
+    parity("login-dashboard.yml", "login_dashboard.py");
+}
+
+#[test]
+fn parity_oauth_api() {
+    parity("oauth-api.yml", "oauth_api.py");
+}
+
+#[test]
+fn parity_shop_cart() {
+    parity("shop-cart.yml", "shop_cart.py");
+}
+
+#[test]
+fn parity_admin_reports() {
+    parity("admin-reports.yml", "admin_reports.py");
+}
+
+#[test]
+fn locust_not_installed() {
+    let out = Gate::new()
+        .args([
+            "run",
+            "--engine",
+            "locust",
+            "--locustfile",
+            &locustfile("shop_cart.py"),
+            "--host",
+            "http://127.0.0.1:9",
+        ])
+        .args([
+            "--locust-bin",
+            "/nonexistent/bin/locust",
+            "--run-time",
+            "1s",
+        ])
+        .run()
+        .expect_exit(3);
+    assert!(
+        out.one_line_error().contains("pip install locust"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn locustfile_missing() {
+    let out = locust_gate("nope.py", "http://127.0.0.1:9")
+        .args(["--run-time", "1s"])
+        .run()
+        .expect_exit(2);
+    assert!(out.one_line_error().contains("nope.py"), "{}", out.stderr);
+}
+
+#[test]
+fn locustfile_with_a_python_error() {
+    let gate = Gate::new().write(
+        "bad.py",
+        "from locust import HttpUser\nclass U(HttpUser):\n    def broken(self)\n        pass\n",
+    );
+    let file = gate.path().join("bad.py").display().to_string();
+    let out = gate
+        .args([
+            "run",
+            "--engine",
+            "locust",
+            "--locustfile",
+            &file,
+            "--host",
+            "http://127.0.0.1:9",
+        ])
+        .args([
+            "--locust-bin",
+            &locust_bin(),
+            "--run-time",
+            "2s",
+            "--progress",
+            "0",
+        ])
+        .run()
+        .expect_exit(2);
+    let line = out.stderr.lines().last().unwrap_or_default().to_string();
+    assert!(
+        line.contains("failed to load") && line.contains("SyntaxError"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn locustfile_without_a_user_class() {
+    let gate = Gate::new().write("empty.py", "import locust\nVALUE = 1\n");
+    let file = gate.path().join("empty.py").display().to_string();
+    let out = gate
+        .args([
+            "run",
+            "--engine",
+            "locust",
+            "--locustfile",
+            &file,
+            "--host",
+            "http://127.0.0.1:9",
+        ])
+        .args([
+            "--locust-bin",
+            &locust_bin(),
+            "--run-time",
+            "2s",
+            "--progress",
+            "0",
+        ])
+        .run()
+        .expect_exit(2);
+    assert!(
+        out.stderr.contains("defines no User class"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn locust_crashing_mid_run_publishes_partial_results_and_exits_3() {
+    let app = sample_app(Knobs::default());
+    let crashing = r#"
+import os, time
+from locust import HttpUser, task, constant, events
+
+START = time.time()
+
+class U(HttpUser):
+    wait_time = constant(0.05)
+
+    @task
+    def hit(self):
+        self.client.get("/health", name="GET /health")
+        if time.time() - START > 2.5:
+            os._exit(70)
+"#;
+    let gate = Gate::new().write("crash.py", crashing);
+    let file = gate.path().join("crash.py").display().to_string();
+    let out = gate
+        .args([
+            "run",
+            "--engine",
+            "locust",
+            "--locustfile",
+            &file,
+            "--host",
+            &app.url(),
+        ])
+        .args([
+            "--locust-bin",
+            &locust_bin(),
+            "--users",
+            "3",
+            "--run-time",
+            "20s",
+            "--progress",
+            "0",
+        ])
+        .run()
+        .expect_exit(3);
+    assert!(out.stderr.contains("Locust stopped with"), "{}", out.stderr);
+    let r = out.results();
+    assert!(
+        r["aggregate"]["requests"].as_u64().unwrap() > 0,
+        "partial results were published"
+    );
+    assert!(r["notes"].to_string().contains("partial"), "{}", r["notes"]);
+}
+
+#[test]
+fn a_refused_target_fails_the_gate_with_reasons() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = locust_gate(
+        &locustfile("oauth_api.py"),
+        &format!("http://127.0.0.1:{port}"),
+    )
+    .args(["--users", "2", "--run-time", "2s"])
+    .run()
+    .expect_exit(1);
+    let r = out.results();
+    assert!(
+        reasons(&r).get("connection refused").copied().unwrap_or(0) > 0,
+        "{:?}",
+        reasons(&r)
+    );
+}
+
+#[test]
+fn sigterm_is_forwarded_and_partial_results_exit_4() {
+    let app = sample_app(Knobs::default());
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(crate::harness::BIN)
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "--engine",
+            "locust",
+            "--locustfile",
+            &locustfile("oauth_api.py"),
+            "--host",
+            &app.url(),
+        ])
+        .args([
+            "--locust-bin",
+            &locust_bin(),
+            "--users",
+            "5",
+            "--spawn-rate",
+            "50",
+            "--run-time",
+            "60s",
+            "--progress",
+            "0",
+            "--baseline",
+            "none",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    assert_eq!(child.wait().unwrap().code(), Some(4));
+    let r: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("loadforge-gate/results.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(r["run"]["interrupted"], true);
+    assert!(r["aggregate"]["requests"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn distributed_mode_runs_local_workers() {
+    let app = sample_app(Knobs::default());
+    let out = locust_gate(&locustfile("oauth_api.py"), &app.url())
+        .args([
+            "--users",
+            "6",
+            "--spawn-rate",
+            "50",
+            "--run-time",
+            "4s",
+            "--workers",
+            "2",
+        ])
+        .run()
+        .expect_exit(0);
+    let r = out.results();
+    assert!(r["aggregate"]["requests"].as_u64().unwrap() > 6);
+    assert!(out.out_dir().join("locust/worker-1.log").is_file());
+}
+
+#[test]
+fn missing_remote_workers_fail_fast() {
+    let out = locust_gate(&locustfile("oauth_api.py"), "http://127.0.0.1:9")
+        .args([
+            "--users",
+            "2",
+            "--run-time",
+            "30s",
+            "--remote-workers",
+            "1",
+            "--workers-max-wait",
+            "2",
+        ])
+        .run()
+        .expect_exit(3);
+    assert!(
+        out.stderr.contains("did not connect within 2s"),
+        "{}",
+        out.stderr
+    );
+}
