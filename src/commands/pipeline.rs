@@ -17,7 +17,7 @@ use crate::{
     gitlab::{self, ApiClient, Auth, NoteAction, RetryPolicy},
     report::{self, Document},
     scenario::Scenario,
-    settings::{EngineSettings, Settings, SettingsError},
+    settings::{EngineSettings, GateSettings, Settings, SettingsError},
     stats::RunResult,
 };
 
@@ -51,10 +51,10 @@ pub fn prepare(settings: &Settings) -> Result<Workload, Error> {
 /// Every rule's selector must name an endpoint of the scenario: checked before any load.
 pub fn check_selectors(settings: &Settings, scenario: &Scenario) -> Result<(), Error> {
     let names = scenario.endpoint_names();
-    for t in &settings.thresholds {
+    for t in &settings.gate.thresholds {
         gate::resolve_selector(&t.source, t.selector.as_ref(), &names)?;
     }
-    for r in &settings.regressions {
+    for r in &settings.gate.regressions {
         gate::resolve_selector(&r.source, r.selector.as_ref(), &names)?;
     }
     Ok(())
@@ -62,7 +62,10 @@ pub fn check_selectors(settings: &Settings, scenario: &Scenario) -> Result<(), E
 
 /// Resolves the baseline; `notes` collects what the report should say about it. A GitLab
 /// lookup that fails is a note, not an error: a missing baseline never fails a gate.
-fn load_baseline(settings: &Settings, notes: &mut Vec<String>) -> Result<Option<Previous>, Error> {
+fn load_baseline(
+    settings: &GateSettings,
+    notes: &mut Vec<String>,
+) -> Result<Option<Previous>, Error> {
     match &settings.baseline {
         BaselineSource::None => Ok(None),
         BaselineSource::File(path) => Ok(Some(Previous {
@@ -144,9 +147,9 @@ pub fn run_gate(
     if let Workload::Native(scenario) = &workload {
         check_selectors(settings, scenario)?;
     }
-    report::prepare_out_dir(&settings.out)?;
+    report::prepare_out_dir(&settings.gate.out)?;
     let mut notes = Vec::new();
-    let baseline = load_baseline(settings, &mut notes)?;
+    let baseline = load_baseline(&settings.gate, &mut notes)?;
     eprintln!(
         "loadforge-gate: {} users ({} per second) against {} for {}",
         settings.users,
@@ -188,7 +191,7 @@ pub fn run_gate(
                 remote_workers: l.remote_workers,
                 workers_max_wait: l.workers_max_wait,
                 extra_args: l.extra_args.clone(),
-                out_dir: settings.out.clone(),
+                out_dir: settings.gate.out.clone(),
                 progress_every: settings.progress_every,
             },
             stop,
@@ -203,11 +206,11 @@ pub fn run_gate(
         }) => {
             // Publish what was measured before the crash, then report the crash itself.
             let mut partial = *partial;
-            partial.ci = settings.ci.info();
+            partial.ci = settings.gate.ci.info();
             notes.push(format!(
                 "The engine stopped early: {message}. These results are partial."
             ));
-            judge_and_publish(settings, partial, baseline, notes, &settings.out)?;
+            judge_and_publish(&settings.gate, partial, baseline, notes, &settings.gate.out)?;
             return Err(EngineError::Crashed {
                 message,
                 partial: None,
@@ -216,13 +219,13 @@ pub fn run_gate(
         }
         Err(e) => return Err(e.into()),
     };
-    result.ci = settings.ci.info();
-    judge_and_publish(settings, result, baseline, notes, &settings.out)
+    result.ci = settings.gate.ci.info();
+    judge_and_publish(&settings.gate, result, baseline, notes, &settings.gate.out)
 }
 
 /// Judges a finished result and writes every report into `out`.
 pub fn judge_and_publish(
-    settings: &Settings,
+    settings: &GateSettings,
     result: RunResult,
     baseline: Option<Previous>,
     mut notes: Vec<String>,
@@ -328,7 +331,7 @@ fn print_outcome(doc: &Document, out: &Path, written: &[std::path::PathBuf]) {
 
 /// Creates or updates the merge-request note. Whatever happens here, the verdict and the exit
 /// code stay as they are: the comment is a courtesy, the gate is the contract.
-fn post_comment(settings: &Settings, doc: &Document) {
+fn post_comment(settings: &GateSettings, doc: &Document) {
     let ci = &settings.ci;
     if settings.comment == CommentArg::Never || !ci.gitlab {
         return;

@@ -27,8 +27,8 @@ pub fn execute(args: &RunArgs) -> Result<ExitStatus, Error> {
     };
     println!(
         "ok: {what}; {} thresholds{}; {} users at {}/s for {} against {}",
-        settings.thresholds.len(),
-        if settings.default_thresholds {
+        settings.gate.thresholds.len(),
+        if settings.gate.default_thresholds {
             " (default)"
         } else {
             ""

@@ -71,6 +71,15 @@ pub struct Settings {
     pub users: u32,
     pub spawn_rate: f64,
     pub run_time: Duration,
+    pub profile: Option<String>,
+    pub progress_every: Duration,
+    pub gate: GateSettings,
+}
+
+/// What judging and publishing need, apart from how the load was made: also what `merge`
+/// needs, which judges shards it did not run.
+#[derive(Debug, Clone)]
+pub struct GateSettings {
     pub thresholds: Vec<Threshold>,
     /// True when no threshold was configured and the built-in ones apply.
     pub default_thresholds: bool,
@@ -78,8 +87,6 @@ pub struct Settings {
     pub default_regressions: bool,
     pub baseline: BaselineSource,
     pub out: PathBuf,
-    pub profile: Option<String>,
-    pub progress_every: Duration,
     pub ci: CiContext,
     pub comment: CommentArg,
     /// `LOADFORGE_GATE_GITLAB_TOKEN`: an API token for notes and pipeline history.
@@ -140,6 +147,102 @@ fn expand_list(values: &[String]) -> Result<Option<Vec<String>>, SettingsError> 
     Ok((!out.is_empty()).then_some(out))
 }
 
+/// Flags and environment over the config file's profile over its top level.
+fn layered(
+    args: &RunArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+    config_dir: Option<&Path>,
+) -> Result<Layer, SettingsError> {
+    let config = match (&args.config, config_dir) {
+        (Some(p), _) => Some(ConfigFile::load(p)?),
+        (None, Some(dir)) if dir.join(DEFAULT_CONFIG).is_file() => {
+            Some(ConfigFile::load(&dir.join(DEFAULT_CONFIG))?)
+        }
+        (None, _) => None,
+    };
+    let file_layer = match (&config, &args.profile) {
+        (Some(c), p) => c.layer(p.as_deref())?,
+        (None, Some(p)) => return Err(SettingsError::ProfileWithoutConfig(p.clone())),
+        (None, None) => Layer::default(),
+    };
+    let cli_layer = Layer {
+        engine: args.engine.map(|e| match e {
+            EngineArg::Native => "native".to_string(),
+            EngineArg::Locust => "locust".to_string(),
+        }),
+        locustfile: args.locustfile.clone(),
+        threads: args.threads,
+        scenario: args.scenario.clone(),
+        host: args.host.clone().or_else(|| env("TARGET_HOST")),
+        users: args.users,
+        spawn_rate: args.spawn_rate,
+        run_time: args.run_time.clone(),
+        thresholds: expand_list(&args.thresholds)?,
+        regressions: expand_list(&args.regressions)?,
+        baseline: args.baseline.clone(),
+        out: args.out.clone(),
+        workers: args.workers,
+    };
+    Ok(cli_layer.over(file_layer))
+}
+
+impl GateSettings {
+    /// The judging part alone (for `merge`): no engine, host or scenario needed.
+    pub fn from_args(
+        args: &RunArgs,
+        env: &dyn Fn(&str) -> Option<String>,
+        config_dir: Option<&Path>,
+    ) -> Result<GateSettings, SettingsError> {
+        let l = layered(args, env, config_dir)?;
+        Self::from_layer(&l, args, env)
+    }
+
+    fn from_layer(
+        l: &Layer,
+        args: &RunArgs,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<GateSettings, SettingsError> {
+        let threshold_exprs = l.thresholds.clone().unwrap_or_default();
+        let default_thresholds = threshold_exprs.is_empty();
+        let threshold_exprs = if default_thresholds {
+            gate::DEFAULT_THRESHOLDS
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        } else {
+            threshold_exprs
+        };
+        let thresholds = gate::parse_thresholds(&threshold_exprs)?;
+        let regression_exprs = l.regressions.clone().unwrap_or_default();
+        let default_regressions = regression_exprs.is_empty();
+        let regression_exprs = if default_regressions {
+            gate::DEFAULT_REGRESSIONS
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        } else {
+            regression_exprs
+        };
+        let regressions = gate::parse_regressions(&regression_exprs)?;
+        let ci = CiContext::from_env(env);
+        let baseline = BaselineSource::parse(l.baseline.as_deref().unwrap_or("auto"));
+        Ok(GateSettings {
+            thresholds,
+            default_thresholds,
+            regressions,
+            default_regressions,
+            baseline,
+            out: l.out.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_OUT)),
+            ci,
+            comment: args.comment.unwrap_or(CommentArg::Auto),
+            gitlab_token: env("LOADFORGE_GATE_GITLAB_TOKEN")
+                .filter(|t| !t.trim().is_empty())
+                .map(Secret::new),
+            baseline_history: args.baseline_history.unwrap_or(DEFAULT_BASELINE_HISTORY),
+        })
+    }
+}
+
 impl Settings {
     /// `env` reads environment variables not already handled by clap (the seed's `TARGET_HOST`,
     /// GitLab's `CI_*`); `config_dir` is where the default config file is looked for (none: no
@@ -149,37 +252,16 @@ impl Settings {
         env: &dyn Fn(&str) -> Option<String>,
         config_dir: Option<&Path>,
     ) -> Result<Settings, SettingsError> {
-        let config = match (&args.config, config_dir) {
-            (Some(p), _) => Some(ConfigFile::load(p)?),
-            (None, Some(dir)) if dir.join(DEFAULT_CONFIG).is_file() => {
-                Some(ConfigFile::load(&dir.join(DEFAULT_CONFIG))?)
-            }
-            (None, _) => None,
-        };
-        let file_layer = match (&config, &args.profile) {
-            (Some(c), p) => c.layer(p.as_deref())?,
-            (None, Some(p)) => return Err(SettingsError::ProfileWithoutConfig(p.clone())),
-            (None, None) => Layer::default(),
-        };
-        let cli_layer = Layer {
-            engine: args.engine.map(|e| match e {
-                EngineArg::Native => "native".to_string(),
-                EngineArg::Locust => "locust".to_string(),
-            }),
-            locustfile: args.locustfile.clone(),
-            threads: args.threads,
-            scenario: args.scenario.clone(),
-            host: args.host.clone().or_else(|| env("TARGET_HOST")),
-            users: args.users,
-            spawn_rate: args.spawn_rate,
-            run_time: args.run_time.clone(),
-            thresholds: expand_list(&args.thresholds)?,
-            regressions: expand_list(&args.regressions)?,
-            baseline: args.baseline.clone(),
-            out: args.out.clone(),
-            workers: args.workers,
-        };
-        let l = cli_layer.over(file_layer);
+        let l = layered(args, env, config_dir)?;
+        Self::from_layer(l, args, env)
+    }
+
+    fn from_layer(
+        l: Layer,
+        args: &RunArgs,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Settings, SettingsError> {
+        let gate = GateSettings::from_layer(&l, args, env)?;
 
         let engine = match l.engine.as_deref().unwrap_or("native") {
             "native" => {
@@ -264,50 +346,15 @@ impl Settings {
                 format!("`{run_time_text}` is zero; give a positive duration such as 30s"),
             ));
         }
-        let threshold_exprs = l.thresholds.clone().unwrap_or_default();
-        let default_thresholds = threshold_exprs.is_empty();
-        let threshold_exprs = if default_thresholds {
-            gate::DEFAULT_THRESHOLDS
-                .iter()
-                .map(|s| s.to_string())
-                .collect()
-        } else {
-            threshold_exprs
-        };
-        let thresholds = gate::parse_thresholds(&threshold_exprs)?;
-        let regression_exprs = l.regressions.clone().unwrap_or_default();
-        let default_regressions = regression_exprs.is_empty();
-        let regression_exprs = if default_regressions {
-            gate::DEFAULT_REGRESSIONS
-                .iter()
-                .map(|s| s.to_string())
-                .collect()
-        } else {
-            regression_exprs
-        };
-        let regressions = gate::parse_regressions(&regression_exprs)?;
-        let ci = CiContext::from_env(env);
-        let baseline = BaselineSource::parse(l.baseline.as_deref().unwrap_or("auto"));
         Ok(Settings {
             engine,
             host,
             users,
             spawn_rate,
             run_time,
-            thresholds,
-            default_thresholds,
-            regressions,
-            default_regressions,
-            baseline,
-            out: l.out.unwrap_or_else(|| PathBuf::from(DEFAULT_OUT)),
             profile: args.profile.clone(),
             progress_every: Duration::from_secs(args.progress.unwrap_or(5)),
-            ci,
-            comment: args.comment.unwrap_or(CommentArg::Auto),
-            gitlab_token: env("LOADFORGE_GATE_GITLAB_TOKEN")
-                .filter(|t| !t.trim().is_empty())
-                .map(Secret::new),
-            baseline_history: args.baseline_history.unwrap_or(DEFAULT_BASELINE_HISTORY),
+            gate,
         })
     }
 }
@@ -332,9 +379,9 @@ mod tests {
     fn defaults_apply_and_say_so() {
         let s = Settings::from_args(&args(), &no_env, None).unwrap();
         assert_eq!(s.users, DEFAULT_USERS);
-        assert!(s.default_thresholds);
-        assert_eq!(s.thresholds[0].source, "error_rate<1%");
-        assert_eq!(s.out, PathBuf::from("loadforge-gate"));
+        assert!(s.gate.default_thresholds);
+        assert_eq!(s.gate.thresholds[0].source, "error_rate<1%");
+        assert_eq!(s.gate.out, PathBuf::from("loadforge-gate"));
     }
 
     #[test]
@@ -344,7 +391,12 @@ mod tests {
             ..args()
         };
         let s = Settings::from_args(&a, &no_env, None).unwrap();
-        let exprs: Vec<&str> = s.thresholds.iter().map(|t| t.source.as_str()).collect();
+        let exprs: Vec<&str> = s
+            .gate
+            .thresholds
+            .iter()
+            .map(|t| t.source.as_str())
+            .collect();
         assert_eq!(exprs, ["p95<500ms", "GET /a: p99<1s"]);
         let a = RunArgs {
             thresholds: vec!["[]".into()],
@@ -353,6 +405,7 @@ mod tests {
         assert!(
             Settings::from_args(&a, &no_env, None)
                 .unwrap()
+                .gate
                 .default_thresholds
         );
         let a = RunArgs {

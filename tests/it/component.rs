@@ -332,9 +332,13 @@ fn component_defaults_are_the_cli_defaults() {
             s.users,
             s.spawn_rate,
             s.run_time,
-            s.baseline,
-            s.comment,
-            s.thresholds.iter().map(|t| &t.source).collect::<Vec<_>>()
+            s.gate.baseline,
+            s.gate.comment,
+            s.gate
+                .thresholds
+                .iter()
+                .map(|t| &t.source)
+                .collect::<Vec<_>>()
         )
     };
     let plain = fingerprint(&[]);
