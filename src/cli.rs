@@ -31,6 +31,18 @@ pub enum Command {
     Report(ReportArgs),
     /// Check configuration, scenario and thresholds without running anything.
     Validate(RunArgs),
+    /// Combine shard results exactly, then judge and publish like `run`.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MergeArgs {
+    /// Shard results (shard-I-of-N.json files, or directories holding them).
+    #[arg(required = true, value_name = "SHARD.json")]
+    pub shards: Vec<PathBuf>,
+    /// Judging and publishing flags, as for `run`.
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -121,6 +133,18 @@ pub struct RunArgs {
     /// always (also from branch pipelines with an open MR), never.
     #[arg(long, env = "LOADFORGE_GATE_COMMENT", value_enum)]
     pub comment: Option<CommentArg>,
+    /// Run only shard I of N (e.g. 2/3): its share of the users, written for a later `merge`.
+    #[arg(long, env = "LOADFORGE_GATE_SHARD", value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Identifies the run the shards belong to [default: CI_PIPELINE_ID, else "local"].
+    #[arg(long, env = "LOADFORGE_GATE_RUN_ID", value_name = "ID")]
+    pub run_id: Option<String>,
+    /// Start the load at this time (RFC 3339), so shards on several runners overlap.
+    #[arg(long, env = "LOADFORGE_GATE_START_AT", value_name = "TIME")]
+    pub start_at: Option<String>,
+    /// Start the load this long after the pipeline was created (CI_PIPELINE_CREATED_AT).
+    #[arg(long, env = "LOADFORGE_GATE_START_DELAY", value_name = "DUR")]
+    pub start_delay: Option<String>,
     /// Output directory for every report [default: loadforge-gate/].
     #[arg(long, env = "LOADFORGE_GATE_OUT", value_name = "DIR")]
     pub out: Option<PathBuf>,

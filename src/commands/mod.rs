@@ -3,6 +3,7 @@
 
 mod compare;
 mod demo;
+mod merge;
 mod pipeline;
 mod report;
 mod run;
@@ -64,6 +65,7 @@ fn dispatch(cli: Cli) -> Result<ExitStatus, Error> {
         Command::Compare(args) => compare::execute(&args),
         Command::Report(args) => report::execute(&args),
         Command::Validate(args) => validate::execute(&args),
+        Command::Merge(args) => merge::execute(&args),
     }
 }
 

@@ -62,7 +62,7 @@ pub fn check_selectors(settings: &Settings, scenario: &Scenario) -> Result<(), E
 
 /// Resolves the baseline; `notes` collects what the report should say about it. A GitLab
 /// lookup that fails is a note, not an error: a missing baseline never fails a gate.
-fn load_baseline(
+pub fn load_baseline(
     settings: &GateSettings,
     notes: &mut Vec<String>,
 ) -> Result<Option<Previous>, Error> {
@@ -150,12 +150,27 @@ pub fn run_gate(
     report::prepare_out_dir(&settings.gate.out)?;
     let mut notes = Vec::new();
     let baseline = load_baseline(&settings.gate, &mut notes)?;
+    // A shard runs its share of the users and of the arrival rate.
+    let (users, spawn_rate) = match &settings.shard {
+        Some(s) => {
+            let base = settings.users / s.count;
+            let extra = u32::from(s.index <= settings.users % s.count);
+            (base + extra, settings.spawn_rate / s.count as f64)
+        }
+        None => (settings.users, settings.spawn_rate),
+    };
+    if let Some(at) = settings.start_at {
+        wait_until(at, stop);
+    }
     eprintln!(
-        "loadforge-gate: {} users ({} per second) against {} for {}",
-        settings.users,
-        settings.spawn_rate,
+        "loadforge-gate: {users} users ({spawn_rate} per second) against {} for {}{}",
         settings.host,
-        crate::duration::format_duration(settings.run_time)
+        crate::duration::format_duration(settings.run_time),
+        settings
+            .shard
+            .as_ref()
+            .map(|s| format!(" (shard {}/{} of run {})", s.index, s.count, s.run_id))
+            .unwrap_or_default()
     );
     let outcome = match (workload, &settings.engine) {
         (Workload::Native(scenario), EngineSettings::Native { threads, .. }) => {
@@ -169,8 +184,8 @@ pub fn run_gate(
                     scenario_name: scenario.name.clone(),
                     scenario: std::sync::Arc::new(*scenario),
                     target,
-                    users: settings.users,
-                    spawn_rate: settings.spawn_rate,
+                    users,
+                    spawn_rate,
                     run_time: settings.run_time,
                     workers: *threads,
                     progress_every: settings.progress_every,
@@ -183,8 +198,8 @@ pub fn run_gate(
                 bin: l.bin.clone(),
                 locustfile,
                 host: settings.host.as_str().trim_end_matches('/').to_string(),
-                users: settings.users,
-                spawn_rate: settings.spawn_rate,
+                users,
+                spawn_rate,
                 run_time: settings.run_time,
                 stop_timeout: l.stop_timeout,
                 workers: l.workers,
@@ -220,7 +235,70 @@ pub fn run_gate(
         Err(e) => return Err(e.into()),
     };
     result.ci = settings.gate.ci.info();
+    if let Some(shard) = &settings.shard {
+        result.run.shard = Some(shard.clone());
+        return write_shard(&settings.gate.out, result);
+    }
     judge_and_publish(&settings.gate, result, baseline, notes, &settings.gate.out)
+}
+
+/// Sleeps until the common start time (or an interruption), so shards' windows overlap.
+fn wait_until(at: std::time::SystemTime, stop: &CancellationToken) {
+    match at.duration_since(std::time::SystemTime::now()) {
+        Ok(wait) => {
+            eprintln!(
+                "loadforge-gate: waiting {:.1}s for the common start time",
+                wait.as_secs_f64()
+            );
+            let until = std::time::Instant::now() + wait;
+            while std::time::Instant::now() < until && !stop.is_cancelled() {
+                std::thread::sleep(
+                    (until - std::time::Instant::now()).min(std::time::Duration::from_millis(100)),
+                );
+            }
+        }
+        Err(late) => eprintln!(
+            "loadforge-gate: warning: the common start time passed {:.1}s ago; starting now",
+            late.duration().as_secs_f64()
+        ),
+    }
+}
+
+/// A shard publishes only its result, for `merge`: the verdict is made once, on the whole.
+fn write_shard(out: &Path, result: RunResult) -> Result<GateOutcome, Error> {
+    let shard = result
+        .run
+        .shard
+        .clone()
+        .expect("shard runs carry their shard info");
+    let dir = out.join("shards");
+    report::prepare_out_dir(&dir)?;
+    let path = dir.join(format!("shard-{}-of-{}.json", shard.index, shard.count));
+    let document = Document {
+        run: result,
+        verdict: None,
+        comparison: None,
+        notes: Vec::new(),
+    };
+    std::fs::write(&path, report::results_json(&document)?).map_err(|source| {
+        report::ReportError::Write {
+            path: path.clone(),
+            source,
+        }
+    })?;
+    println!(
+        "loadforge-gate: shard {}/{} done · {} requests · written to {}",
+        shard.index,
+        shard.count,
+        document.run.aggregate.requests,
+        path.display()
+    );
+    let status = if document.run.run.interrupted {
+        ExitStatus::Interrupted
+    } else {
+        ExitStatus::Passed
+    };
+    Ok(GateOutcome { status, document })
 }
 
 /// Judges a finished result and writes every report into `out`.

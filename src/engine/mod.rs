@@ -2,6 +2,7 @@
 //! native engine exists so far; Locust, LoadForge and shard merges plug in beside it.
 
 pub mod locust;
+pub mod merge;
 pub mod native;
 
 use std::{sync::Arc, time::Duration};

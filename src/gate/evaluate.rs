@@ -352,6 +352,8 @@ mod tests {
                 warmup_s: 0.0,
                 interrupted: false,
                 quantised: false,
+                shard: None,
+                cloud_url: None,
             },
             ci: None,
             aggregate: EndpointStats::aggregate("all requests", &eps, 10.0),

@@ -323,6 +323,8 @@ mod snapshot_tests {
                 warmup_s: 0.0,
                 interrupted: false,
                 quantised: false,
+                shard: None,
+                cloud_url: None,
             },
             ci: Some(CiInfo {
                 commit_sha: Some("feedbeef12345678".into()),

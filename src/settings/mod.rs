@@ -7,7 +7,7 @@ mod config;
 
 use std::{
     path::{Path, PathBuf},
-    time::Duration,
+    time::{Duration, SystemTime},
 };
 
 use url::Url;
@@ -20,6 +20,7 @@ use crate::{
     cli::{CommentArg, EngineArg, RunArgs},
     duration::parse_duration,
     gate::{self, GateError, Regression, Threshold},
+    stats::ShardInfo,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +74,45 @@ pub struct Settings {
     pub run_time: Duration,
     pub profile: Option<String>,
     pub progress_every: Duration,
+    /// Set when this process runs one shard of a larger run.
+    pub shard: Option<ShardInfo>,
+    /// Wall-clock time to start the load at (shards overlap by starting together).
+    pub start_at: Option<SystemTime>,
     pub gate: GateSettings,
+}
+
+/// Parses `I/N` (1-based).
+pub fn parse_shard(text: &str, run_id: String) -> Result<ShardInfo, SettingsError> {
+    let bad = || {
+        invalid(
+            "--shard",
+            format!("`{text}` must look like I/N with 1 <= I <= N, e.g. 2/3"),
+        )
+    };
+    let (i, n) = text.trim().split_once('/').ok_or_else(bad)?;
+    let (index, count): (u32, u32) = (
+        i.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if index == 0 || index > count {
+        return Err(bad());
+    }
+    Ok(ShardInfo {
+        index,
+        count,
+        run_id,
+    })
+}
+
+fn parse_time(setting: &'static str, text: &str) -> Result<SystemTime, SettingsError> {
+    humantime::parse_rfc3339_weak(text.trim().trim_end_matches('Z'))
+        .or_else(|_| humantime::parse_rfc3339(text.trim()))
+        .map_err(|e| {
+            invalid(
+                setting,
+                format!("`{text}` is not an RFC 3339 time ({e}), e.g. 2026-11-23T10:00:00Z"),
+            )
+        })
 }
 
 /// What judging and publishing need, apart from how the load was made: also what `merge`
@@ -346,12 +385,49 @@ impl Settings {
                 format!("`{run_time_text}` is zero; give a positive duration such as 30s"),
             ));
         }
+        let shard = match &args.shard {
+            Some(text) => {
+                let run_id = args
+                    .run_id
+                    .clone()
+                    .or_else(|| gate.ci.pipeline_id.clone())
+                    .unwrap_or_else(|| "local".into());
+                let shard = parse_shard(text, run_id)?;
+                if users < shard.count {
+                    return Err(invalid(
+                        "--shard",
+                        format!("{users} users cannot be split into {} shards; give at least one user per shard", shard.count),
+                    ));
+                }
+                Some(shard)
+            }
+            None => None,
+        };
+        let start_at = match (&args.start_at, &args.start_delay) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "--start-at",
+                    "give either --start-at or --start-delay, not both",
+                ))
+            }
+            (Some(t), None) => Some(parse_time("--start-at", t)?),
+            (None, Some(d)) => {
+                let delay = parse_duration(d).map_err(|e| invalid("--start-delay", e))?;
+                let created = env("CI_PIPELINE_CREATED_AT").ok_or_else(|| {
+                    invalid("--start-delay", "needs CI_PIPELINE_CREATED_AT (set by GitLab); outside GitLab use --start-at")
+                })?;
+                Some(parse_time("--start-delay", &created)? + delay)
+            }
+            (None, None) => None,
+        };
         Ok(Settings {
             engine,
             host,
             users,
             spawn_rate,
             run_time,
+            shard,
+            start_at,
             profile: args.profile.clone(),
             progress_every: Duration::from_secs(args.progress.unwrap_or(5)),
             gate,

@@ -71,6 +71,20 @@ pub struct RunMeta {
     /// comparisons must allow one bucket of tolerance.
     #[serde(default)]
     pub quantised: bool,
+    /// Set on a shard's result: which share of a larger run it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardInfo>,
+    /// The run's page in a cloud service (LoadForge), for links in reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_url: Option<String>,
+}
+
+/// Shard `index` (1-based) of `count`, all sharing `run_id` (the pipeline, by default).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ShardInfo {
+    pub index: u32,
+    pub count: u32,
+    pub run_id: String,
 }
 
 /// Where the run happened, for links in reports and for choosing a baseline.

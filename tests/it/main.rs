@@ -11,3 +11,4 @@ mod locust;
 mod sample_app;
 mod scenarios;
 mod schema;
+mod shards;

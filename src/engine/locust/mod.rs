@@ -189,11 +189,13 @@ pub fn run(plan: &LocustPlan, stop: &CancellationToken) -> Result<RunResult, Eng
         target: plan.host.clone(),
         users: plan.users,
         spawn_rate: plan.spawn_rate,
-        started_at: humantime::format_rfc3339_seconds(started_at).to_string(),
+        started_at: humantime::format_rfc3339_millis(started_at).to_string(),
         duration_s,
         warmup_s: 0.0,
         interrupted,
         quantised: true,
+        shard: None,
+        cloud_url: None,
     };
     let build = |endpoints: Vec<EndpointStats>| {
         let aggregate = parse::aggregate_from_stats_csv(&files, &endpoints, duration_s);

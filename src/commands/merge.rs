@@ -1,0 +1,66 @@
+//! `merge`: the final job of a sharded run. Combines the shards exactly, then judges, publishes
+//! and comments like `run`, once, on the whole.
+
+use std::path::PathBuf;
+
+use crate::{
+    baseline,
+    cli::MergeArgs,
+    engine::merge::merge,
+    error::{Error, ExitStatus},
+    report::ReportError,
+    settings::GateSettings,
+};
+
+use super::{
+    pipeline::{judge_and_publish, load_baseline},
+    process_env,
+};
+
+/// Shard files named directly, or every `*.json` in a named directory.
+fn shard_files(args: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
+    let mut out = Vec::new();
+    for p in args {
+        if p.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| ReportError::ReadResults {
+                    path: p.clone(),
+                    message: e.to_string(),
+                })?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x == "json"))
+                .collect();
+            found.sort();
+            out.extend(found);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+pub fn execute(args: &MergeArgs) -> Result<ExitStatus, Error> {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let gate = GateSettings::from_args(&args.run, &process_env, Some(&cwd))?;
+    let mut shards = Vec::new();
+    for f in shard_files(&args.shards)? {
+        let r = baseline::load_results(&f)?;
+        shards.push((f.display().to_string(), r));
+    }
+    let count = shards.len();
+    let mut merged = merge(shards).map_err(|e| crate::settings::SettingsError::Invalid {
+        setting: "merge",
+        message: e.to_string(),
+    })?;
+    merged.ci = gate.ci.info().or(merged.ci);
+    eprintln!(
+        "loadforge-gate: merged {count} shards · {} requests",
+        merged.aggregate.requests
+    );
+    crate::report::prepare_out_dir(&gate.out)?;
+    let mut notes = vec![format!(
+        "Merged from {count} shards: counts and histograms add exactly; per-second percentiles in the time series are request-weighted averages."
+    )];
+    let baseline = load_baseline(&gate, &mut notes)?;
+    Ok(judge_and_publish(&gate, merged, baseline, notes, &gate.out)?.status)
+}

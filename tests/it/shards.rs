@@ -1,0 +1,221 @@
+//! Shards and merge: three shard processes against the sample app, merged exactly.
+
+use loadforge_gate::{sample_app::Knobs, stats::LatencyHistogram};
+
+use crate::harness::{example, sample_app, Gate};
+
+fn histogram(endpoint: &serde_json::Value) -> LatencyHistogram {
+    serde_json::from_value(endpoint["histogram"].clone()).unwrap()
+}
+
+#[test]
+fn three_shards_merge_into_the_exact_union_and_are_judged_once() {
+    let app = sample_app(Knobs::default());
+    let dir = tempfile::tempdir().unwrap();
+    let start = humantime::format_rfc3339_millis(
+        std::time::SystemTime::now() + std::time::Duration::from_secs(2),
+    )
+    .to_string();
+    // Three processes at once, as three parallel jobs would be, all starting at the same time.
+    let shards: Vec<_> = (1..=3)
+        .map(|i| {
+            std::process::Command::new(crate::harness::BIN)
+                .current_dir(dir.path())
+                .args([
+                    "run",
+                    "--scenario",
+                    &example("oauth-api.yml"),
+                    "--host",
+                    &app.url(),
+                ])
+                .args([
+                    "--users",
+                    "10",
+                    "--spawn-rate",
+                    "30",
+                    "--run-time",
+                    "3s",
+                    "--progress",
+                    "0",
+                    "--baseline",
+                    "none",
+                ])
+                .args([
+                    "--shard",
+                    &format!("{i}/3"),
+                    "--run-id",
+                    "pipeline-77",
+                    "--start-at",
+                    &start,
+                ])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for s in shards {
+        let out = s.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("waiting"),
+            "each shard waited for the common start"
+        );
+    }
+    let shard_dir = dir.path().join("loadforge-gate/shards");
+    let files: Vec<_> = (1..=3)
+        .map(|i| shard_dir.join(format!("shard-{i}-of-3.json")))
+        .collect();
+    let parts: Vec<serde_json::Value> = files
+        .iter()
+        .map(|f| serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap())
+        .collect();
+    let users: Vec<u64> = parts
+        .iter()
+        .map(|p| p["run"]["users"].as_u64().unwrap())
+        .collect();
+    assert_eq!(users, [4, 3, 3], "10 users split over 3 shards");
+    assert!(
+        parts.iter().all(|p| p.get("verdict").is_none()),
+        "shards are not judged"
+    );
+
+    let out = Gate::new()
+        .args(["merge"])
+        .arg_path(&shard_dir)
+        .args([
+            "--threshold",
+            "p95<500ms",
+            "--threshold",
+            "error_rate<1%",
+            "--baseline",
+            "none",
+        ])
+        .run()
+        .expect_exit(0);
+    let merged = out.results();
+    let sum: u64 = parts
+        .iter()
+        .map(|p| p["aggregate"]["requests"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        merged["aggregate"]["requests"].as_u64().unwrap(),
+        sum,
+        "total requests are the shards' sum"
+    );
+    assert_eq!(merged["run"]["users"], 10);
+    let mut union = LatencyHistogram::new();
+    for p in &parts {
+        for e in p["endpoints"].as_array().unwrap() {
+            union.add(&histogram(e));
+        }
+    }
+    for (q, key) in [(50.0, "p50"), (95.0, "p95"), (99.0, "p99")] {
+        assert_eq!(
+            merged["aggregate"]["latency_ms"][key].as_f64(),
+            union.percentile_ms(q),
+            "{key} of the union"
+        );
+    }
+    assert_eq!(
+        merged["verdict"]["checks"].as_array().unwrap().len(),
+        2,
+        "judged once, on the whole"
+    );
+    assert!(merged["run"].get("shard").is_none());
+
+    // The same load as one process gives the same order of magnitude of requests.
+    let single = Gate::new()
+        .args([
+            "run",
+            "--scenario",
+            &example("oauth-api.yml"),
+            "--host",
+            &app.url(),
+        ])
+        .args([
+            "--users",
+            "10",
+            "--spawn-rate",
+            "30",
+            "--run-time",
+            "3s",
+            "--progress",
+            "0",
+            "--baseline",
+            "none",
+        ])
+        .run()
+        .expect_exit(0);
+    let one = single.results()["aggregate"]["requests"].as_f64().unwrap();
+    let ratio = sum as f64 / one;
+    assert!(
+        (0.5..2.0).contains(&ratio),
+        "shards {sum} vs one process {one}"
+    );
+}
+
+#[test]
+fn merge_refuses_shards_of_different_runs() {
+    let app = sample_app(Knobs::default());
+    let gate = Gate::new();
+    let root = gate.path().to_path_buf();
+    for (i, run) in [(1, "a"), (2, "b")] {
+        let out = std::process::Command::new(crate::harness::BIN)
+            .current_dir(&root)
+            .args([
+                "run",
+                "--scenario",
+                &example("oauth-api.yml"),
+                "--host",
+                &app.url(),
+            ])
+            .args([
+                "--users",
+                "2",
+                "--run-time",
+                "1s",
+                "--progress",
+                "0",
+                "--baseline",
+                "none",
+            ])
+            .args(["--shard", &format!("{i}/2"), "--run-id", run])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+    }
+    let out = gate
+        .args(["merge", "loadforge-gate/shards"])
+        .run()
+        .expect_exit(2);
+    assert!(
+        out.one_line_error().contains("shards of different runs"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn bad_shard_specs_are_usage_errors() {
+    for spec in ["0/3", "4/3", "x", "1/0"] {
+        let out = Gate::new()
+            .args([
+                "run",
+                "--scenario",
+                &example("oauth-api.yml"),
+                "--host",
+                "http://127.0.0.1:9",
+                "--shard",
+                spec,
+            ])
+            .run()
+            .expect_exit(2);
+        assert!(out.one_line_error().contains("--shard"), "{}", out.stderr);
+    }
+}
