@@ -51,6 +51,8 @@ pub enum EngineArg {
     Native,
     /// Real Locust running the team's locustfile.
     Locust,
+    /// Dispatch to the LoadForge cloud (LOADFORGE_API_TOKEN, LOADFORGE_TEST_ID).
+    Loadforge,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -95,6 +97,18 @@ pub struct RunArgs {
     /// Seconds Locust gives users to finish their task when stopping [default: 10].
     #[arg(long, env = "LOADFORGE_GATE_STOP_TIMEOUT", value_name = "SECS")]
     pub stop_timeout: Option<u64>,
+    /// LoadForge test to start.
+    #[arg(long, env = "LOADFORGE_TEST_ID", value_name = "ID")]
+    pub loadforge_test_id: Option<String>,
+    /// LoadForge API base URL [default: https://app.loadforge.com].
+    #[arg(long, env = "LOADFORGE_GATE_LOADFORGE_URL", value_name = "URL")]
+    pub loadforge_url: Option<String>,
+    /// How often to poll a LoadForge run [default: 15s].
+    #[arg(long, env = "LOADFORGE_GATE_POLL_INTERVAL", value_name = "DUR")]
+    pub poll_interval: Option<String>,
+    /// Longest wait for a LoadForge run to finish [default: run time + 15m].
+    #[arg(long, env = "LOADFORGE_GATE_MAX_WAIT", value_name = "DUR")]
+    pub max_wait: Option<String>,
     /// Target base URL, e.g. https://review-123.example.com (also read from TARGET_HOST).
     #[arg(long, env = "LOADFORGE_GATE_HOST", value_name = "URL")]
     pub host: Option<String>,

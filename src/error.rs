@@ -59,6 +59,7 @@ impl Error {
                 }
             },
             Error::Engine(EngineError::Config(_)) => ExitStatus::Usage,
+            Error::Engine(EngineError::Interrupted(_)) => ExitStatus::Interrupted,
             Error::Engine(_) => ExitStatus::Infrastructure,
             Error::SampleApp(_) => ExitStatus::Infrastructure,
         }

@@ -9,6 +9,7 @@ use crate::{
     cli::CommentArg,
     engine::{
         self,
+        loadforge::{self, LoadForgePlan},
         locust::{self, LocustPlan},
         EngineError, NativePlan, Target,
     },
@@ -31,6 +32,7 @@ pub struct GateOutcome {
 pub enum Workload {
     Native(Box<Scenario>),
     Locust(PathBuf),
+    LoadForge,
 }
 
 /// Loads the scenario or checks the locustfile named by the settings.
@@ -44,6 +46,10 @@ pub fn prepare(settings: &Settings) -> Result<Workload, Error> {
             let file = locust::check_locustfile(&l.locustfile)?;
             locust::find_bin(&l.bin)?;
             Ok(Workload::Locust(file))
+        }
+        EngineSettings::LoadForge(_) => {
+            loadforge::check_thresholds(&settings.gate.thresholds)?;
+            Ok(Workload::LoadForge)
         }
     }
 }
@@ -211,6 +217,22 @@ pub fn run_gate(
             },
             stop,
         ),
+        (Workload::LoadForge, EngineSettings::LoadForge(lf)) => loadforge::run(
+            &LoadForgePlan {
+                base_url: lf.base_url.clone(),
+                token: lf.token.clone(),
+                test_id: lf.test_id.clone(),
+                host: settings.host.as_str().trim_end_matches('/').to_string(),
+                users,
+                spawn_rate,
+                run_time: settings.run_time,
+                poll_interval: lf.poll_interval,
+                max_wait: lf.max_wait,
+                backoff: std::time::Duration::from_secs(1),
+                max_retries: 4,
+            },
+            stop,
+        ),
         _ => unreachable!("prepare() builds the workload from the same settings"),
     };
     let mut result = match outcome {
@@ -349,7 +371,24 @@ pub fn judge_and_publish(
         judged_baseline,
     );
     let (verdict, gate_error) = match verdict {
-        Ok(v) => (Some(v), None),
+        Ok(v) => {
+            // For an engine that reports only some metrics, a rule on one it left out is a
+            // configuration problem, not a failed check.
+            let unreported = (!result.aggregate.counts_reported
+                || result.run.engine == "loadforge")
+                .then(|| {
+                    v.checks
+                        .iter()
+                        .find(|c| c.value.is_none() && c.kind == gate::CheckKind::Threshold)
+                })
+                .flatten()
+                .map(|c| gate::GateError::NotReported {
+                    expr: c.expression.clone(),
+                    metric: c.metric.clone(),
+                    engine: result.run.engine.clone(),
+                });
+            (Some(v), unreported)
+        }
         Err(e) => (None, Some(e)),
     };
     let document = Document {
@@ -385,12 +424,18 @@ fn print_outcome(doc: &Document, out: &Path, written: &[std::path::PathBuf]) {
         ),
         None => "NOT JUDGED".into(),
     };
+    let counts = match a.counts() {
+        Some((n, _, rps)) => format!("{n} requests · {rps:.1} req/s"),
+        None => "request counts not reported".into(),
+    };
     println!(
-        "loadforge-gate: {verdict} · {} requests · {:.1} req/s · p95 {} · {:.2}% errors",
-        a.requests,
-        a.rps,
+        "loadforge-gate: {verdict} · {counts} · p95 {} · avg {} · {:.2}% errors",
         a.latency_ms
             .p95
+            .map(|v| format!("{v:.1} ms"))
+            .unwrap_or_else(|| "-".into()),
+        a.latency_ms
+            .avg
             .map(|v| format!("{v:.1} ms"))
             .unwrap_or_else(|| "-".into()),
         a.error_rate

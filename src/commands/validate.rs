@@ -24,6 +24,9 @@ pub fn execute(args: &RunArgs) -> Result<ExitStatus, Error> {
         }
         // Locust's endpoints are only known once it runs; selectors are checked then.
         Workload::Locust(path) => format!("locustfile {}", path.display()),
+        Workload::LoadForge => {
+            "LoadForge test (thresholds checked against what LoadForge reports)".to_string()
+        }
     };
     println!(
         "ok: {what}; {} thresholds{}; {} users at {}/s for {} against {}",

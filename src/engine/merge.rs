@@ -217,6 +217,7 @@ fn merge_endpoints(shards: &[(String, RunResult)], duration_s: f64) -> Vec<Endpo
                     },
                     failures_by_reason: reasons,
                     histogram: None,
+                    counts_reported: parts.iter().all(|p| p.counts_reported),
                 }
             }
         })

@@ -1,6 +1,7 @@
 //! Engines turn a plan into a [`RunResult`]. They know nothing of gates or reports. Only the
 //! native engine exists so far; Locust, LoadForge and shard merges plug in beside it.
 
+pub mod loadforge;
 pub mod locust;
 pub mod merge;
 pub mod native;
@@ -29,6 +30,9 @@ pub enum EngineError {
         message: String,
         partial: Option<Box<crate::stats::RunResult>>,
     },
+    /// Stopped by SIGINT/SIGTERM with nothing measured to publish.
+    #[error("{0}")]
+    Interrupted(String),
     #[error("a worker thread of the native engine crashed: {0}")]
     WorkerPanicked(String),
 }

@@ -16,7 +16,10 @@ pub struct Baseline<'a> {
 /// does not provide that figure): a check on it fails rather than passing silently.
 pub fn metric_value(stats: &EndpointStats, metric: Metric) -> Option<f64> {
     let l = &stats.latency_ms;
-    let has_requests = stats.requests > 0;
+    let counts = stats.counts_reported.then_some(stats);
+    // An error rate means something only over some requests; without counts the engine's own
+    // figure is taken as given.
+    let has_requests = stats.requests > 0 || !stats.counts_reported;
     match metric {
         Metric::Avg => l.avg,
         Metric::Min => l.min,
@@ -33,9 +36,9 @@ pub fn metric_value(stats: &EndpointStats, metric: Metric) -> Option<f64> {
             known.or_else(|| stats.histogram.as_ref().and_then(|h| h.percentile_ms(q)))
         }
         Metric::ErrorRate => has_requests.then_some(stats.error_rate),
-        Metric::Errors => Some(stats.failures as f64),
-        Metric::Rps => Some(stats.rps),
-        Metric::Requests => Some(stats.requests as f64),
+        Metric::Errors => counts.map(|s| s.failures as f64),
+        Metric::Rps => counts.map(|s| s.rps),
+        Metric::Requests => counts.map(|s| s.requests as f64),
     }
 }
 

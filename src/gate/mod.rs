@@ -26,6 +26,12 @@ pub enum GateError {
         "invalid regression rule `{expr}`: {reason}; expected e.g. `p95 +20% +10ms` or `rps -10%`"
     )]
     Regression { expr: String, reason: String },
+    #[error("`{expr}` cannot be judged: the {engine} engine did not report {metric} for this run; remove the rule or use a metric it reports")]
+    NotReported {
+        expr: String,
+        metric: String,
+        engine: String,
+    },
     #[error("selector `{selector}` in `{expr}` matches no endpoint; known endpoints: {known}")]
     SelectorMatchesNothing {
         expr: String,

@@ -15,6 +15,9 @@ pub fn render(doc: &Document) -> String {
         links.push(json!({"external_link": {"label": "Performance summary", "url": format!("{base}/{SUMMARY_MD}")}}));
         links.push(json!({"external_link": {"label": "results.json", "url": format!("{base}/results.json")}}));
     }
+    if let Some(url) = &doc.run.run.cloud_url {
+        links.push(json!({"external_link": {"label": "LoadForge cloud run", "url": url}}));
+    }
     let mut s =
         serde_json::to_string_pretty(&json!({ "loadforge-gate": links })).unwrap_or_default();
     s.push('\n');

@@ -15,10 +15,9 @@ pub fn render(doc: &Document) -> Result<String, ReportError> {
     suite.add_property(Property::new("engine", run.engine.as_str()));
     suite.add_property(Property::new("target", run.target.as_str()));
     suite.add_property(Property::new("users", run.users.to_string()));
-    suite.add_property(Property::new(
-        "requests",
-        doc.run.aggregate.requests.to_string(),
-    ));
+    if let Some((requests, _, _)) = doc.run.aggregate.counts() {
+        suite.add_property(Property::new("requests", requests.to_string()));
+    }
     if let Some(sha) = doc.run.ci.as_ref().and_then(|c| c.commit_sha.as_deref()) {
         suite.add_property(Property::new("commit", sha));
     }

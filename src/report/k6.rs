@@ -27,17 +27,21 @@ pub fn render(doc: &Document) -> String {
         }
     }
     let mut metrics = Map::new();
-    metrics.insert(
-        "http_reqs".into(),
-        json!({"count": a.requests, "rate": round2(a.rps)}),
-    );
-    metrics.insert("http_req_waiting".into(), Value::Object(waiting));
-    if a.requests > 0 {
+    // Without request counts (a cloud run that reports only averages) the widget gets no
+    // throughput rather than a zero.
+    if let Some((requests, failures, rps)) = a.counts() {
         metrics.insert(
-            "checks".into(),
-            json!({"passes": a.requests - a.failures, "fails": a.failures}),
+            "http_reqs".into(),
+            json!({"count": requests, "rate": round2(rps)}),
         );
+        if requests > 0 {
+            metrics.insert(
+                "checks".into(),
+                json!({"passes": requests - failures, "fails": failures}),
+            );
+        }
     }
+    metrics.insert("http_req_waiting".into(), Value::Object(waiting));
     let mut s = serde_json::to_string_pretty(&json!({ "metrics": metrics })).unwrap_or_default();
     s.push('\n');
     s

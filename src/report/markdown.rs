@@ -95,7 +95,7 @@ pub fn render_summary(doc: &Document) -> String {
     out.push('\n');
     let _ = writeln!(
         out,
-        "**{}** engine ({} model) · {} users · {:.0}s{} · `{}` · {} requests · {:.1} req/s · {:.2}% errors",
+        "**{}** engine ({} model) · {} users · {:.0}s{} · `{}` · {} · {:.2}% errors",
         escape_markdown(&run.engine),
         match run.model {
             crate::stats::LoadModel::Closed => "closed",
@@ -103,12 +103,21 @@ pub fn render_summary(doc: &Document) -> String {
         },
         run.users,
         run.duration_s,
-        if run.interrupted { " (interrupted)" } else { "" },
+        if run.interrupted {
+            " (interrupted)"
+        } else {
+            ""
+        },
         run.target.replace('`', ""),
-        agg.requests,
-        agg.rps,
+        match agg.counts() {
+            Some((n, _, rps)) => format!("{n} requests · {rps:.1} req/s"),
+            None => "request counts not reported".into(),
+        },
         agg.error_rate
     );
+    if let Some(url) = &run.cloud_url {
+        let _ = writeln!(out, "\n[Cloud run]({url})");
+    }
     for note in &doc.notes {
         let _ = writeln!(out, "\n> {}", escape_markdown(note));
     }
@@ -167,12 +176,13 @@ pub fn render_summary(doc: &Document) -> String {
                 } else {
                     escape_markdown(&e.name)
                 };
+                let (requests, failures, rps) = match e.counts() {
+                    Some((n, f, r)) => (n.to_string(), f.to_string(), format!("{r:.1}")),
+                    None => ("–".into(), "–".into(), "–".into()),
+                };
                 let _ = writeln!(
                     out,
-                    "| {name} | {} | {} | {:.1} | {} | {} | {} | {} |",
-                    e.requests,
-                    e.failures,
-                    e.rps,
+                    "| {name} | {requests} | {failures} | {rps} | {} | {} | {} | {} |",
                     ms(l.p50),
                     ms(l.p95),
                     ms(l.p99),

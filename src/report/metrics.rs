@@ -20,10 +20,12 @@ fn slug(name: &str) -> String {
 }
 
 fn lines(out: &mut String, prefix: &str, e: &EndpointStats) {
-    let _ = writeln!(out, "{prefix}_requests {}", e.requests);
-    let _ = writeln!(out, "{prefix}_failures {}", e.failures);
+    if let Some((requests, failures, rps)) = e.counts() {
+        let _ = writeln!(out, "{prefix}_requests {requests}");
+        let _ = writeln!(out, "{prefix}_failures {failures}");
+        let _ = writeln!(out, "{prefix}_rps {rps:.2}");
+    }
     let _ = writeln!(out, "{prefix}_error_rate_percent {:.2}", e.error_rate);
-    let _ = writeln!(out, "{prefix}_rps {:.2}", e.rps);
     let l = &e.latency_ms;
     for (name, v) in [
         ("avg", l.avg),

@@ -52,6 +52,16 @@ pub enum SettingsError {
 pub enum EngineSettings {
     Native { scenario: PathBuf, threads: usize },
     Locust(LocustSettings),
+    LoadForge(LoadForgeSettings),
+}
+
+#[derive(Debug, Clone)]
+pub struct LoadForgeSettings {
+    pub base_url: Url,
+    pub token: Secret,
+    pub test_id: String,
+    pub poll_interval: Duration,
+    pub max_wait: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -208,6 +218,7 @@ fn layered(
         engine: args.engine.map(|e| match e {
             EngineArg::Native => "native".to_string(),
             EngineArg::Locust => "locust".to_string(),
+            EngineArg::Loadforge => "loadforge".to_string(),
         }),
         locustfile: args.locustfile.clone(),
         threads: args.threads,
@@ -355,10 +366,57 @@ impl Settings {
                     stop_timeout: Duration::from_secs(args.stop_timeout.unwrap_or(10)),
                 })
             }
+            "loadforge" => {
+                let token = env("LOADFORGE_API_TOKEN")
+                    .filter(|t| !t.trim().is_empty())
+                    .map(Secret::new)
+                    .ok_or(SettingsError::Missing(
+                        "LOADFORGE_API_TOKEN",
+                        "store your LoadForge API token as a masked CI/CD variable",
+                    ))?;
+                let test_id = args
+                    .loadforge_test_id
+                    .clone()
+                    .filter(|t| !t.trim().is_empty())
+                    .ok_or(SettingsError::Missing(
+                        "LOADFORGE_TEST_ID",
+                        "set it (or --loadforge-test-id) to the LoadForge test to start",
+                    ))?;
+                let base = args
+                    .loadforge_url
+                    .clone()
+                    .unwrap_or_else(|| crate::engine::loadforge::DEFAULT_URL.to_string());
+                let mut base_url = parse_host(&base).map_err(|_| {
+                    invalid("--loadforge-url", format!("`{base}` is not an http(s) URL"))
+                })?;
+                if !base_url.path().ends_with('/') {
+                    base_url.set_path(&format!("{}/", base_url.path()));
+                }
+                let dur = |setting: &'static str, v: &Option<String>, default: Duration| match v {
+                    Some(t) => parse_duration(t).map_err(|e| invalid(setting, e)),
+                    None => Ok(default),
+                };
+                let poll_interval = dur(
+                    "--poll-interval",
+                    &args.poll_interval,
+                    Duration::from_secs(15),
+                )?;
+                if poll_interval.is_zero() {
+                    return Err(invalid("--poll-interval", "must be positive"));
+                }
+                EngineSettings::LoadForge(LoadForgeSettings {
+                    base_url,
+                    token,
+                    test_id,
+                    poll_interval,
+                    // Filled in below, once the run time is known.
+                    max_wait: dur("--max-wait", &args.max_wait, Duration::ZERO)?,
+                })
+            }
             other => {
                 return Err(invalid(
                     "--engine",
-                    format!("unknown engine `{other}` (available: native, locust)"),
+                    format!("unknown engine `{other}` (available: native, locust, loadforge)"),
                 ))
             }
         };
@@ -384,6 +442,12 @@ impl Settings {
                 "--run-time",
                 format!("`{run_time_text}` is zero; give a positive duration such as 30s"),
             ));
+        }
+        let mut engine = engine;
+        if let EngineSettings::LoadForge(lf) = &mut engine {
+            if lf.max_wait.is_zero() {
+                lf.max_wait = run_time + Duration::from_secs(15 * 60);
+            }
         }
         let shard = match &args.shard {
             Some(text) => {

@@ -146,9 +146,9 @@ impl LatencySummary {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(from = "EndpointWire", into = "EndpointWire")]
 pub struct EndpointStats {
     pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
     pub requests: u64,
     pub failures: u64,
@@ -156,10 +156,66 @@ pub struct EndpointStats {
     /// Failed requests as a percentage of all requests (0 when there were none).
     pub error_rate: f64,
     pub latency_ms: LatencySummary,
-    #[serde(default)]
     pub failures_by_reason: BTreeMap<String, u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub histogram: Option<LatencyHistogram>,
+    /// False when the engine gave no request counts (a cloud API that reports only averages
+    /// and an error rate): `requests`, `failures` and `rps` are then unknown, and they are left
+    /// out of results.json rather than written as zeros.
+    pub counts_reported: bool,
+}
+
+/// The on-disk form of [`EndpointStats`]: counts are optional there.
+#[derive(Serialize, Deserialize)]
+struct EndpointWire {
+    name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    method: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    requests: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    failures: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rps: Option<f64>,
+    error_rate: f64,
+    latency_ms: LatencySummary,
+    #[serde(default)]
+    failures_by_reason: BTreeMap<String, u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    histogram: Option<LatencyHistogram>,
+}
+
+impl From<EndpointWire> for EndpointStats {
+    fn from(w: EndpointWire) -> Self {
+        Self {
+            counts_reported: w.requests.is_some(),
+            name: w.name,
+            method: w.method,
+            requests: w.requests.unwrap_or(0),
+            failures: w.failures.unwrap_or(0),
+            rps: w.rps.unwrap_or(0.0),
+            error_rate: w.error_rate,
+            latency_ms: w.latency_ms,
+            failures_by_reason: w.failures_by_reason,
+            histogram: w.histogram,
+        }
+    }
+}
+
+impl From<EndpointStats> for EndpointWire {
+    fn from(e: EndpointStats) -> Self {
+        let known = e.counts_reported;
+        Self {
+            name: e.name,
+            method: e.method,
+            requests: known.then_some(e.requests),
+            failures: known.then_some(e.failures),
+            rps: known.then_some(e.rps),
+            error_rate: e.error_rate,
+            latency_ms: e.latency_ms,
+            failures_by_reason: e.failures_by_reason,
+            histogram: e.histogram,
+        }
+    }
 }
 
 impl EndpointStats {
@@ -184,6 +240,7 @@ impl EndpointStats {
             latency_ms: LatencySummary::from_histogram(&histogram),
             failures_by_reason,
             histogram: Some(histogram),
+            counts_reported: true,
         }
     }
 
@@ -206,6 +263,12 @@ impl EndpointStats {
             }
         }
         Self::from_counts(name.into(), None, hist, requests, reasons, duration_s)
+    }
+
+    /// `(requests, failures, rps)` when the engine reported them.
+    pub fn counts(&self) -> Option<(u64, u64, f64)> {
+        self.counts_reported
+            .then_some((self.requests, self.failures, self.rps))
     }
 
     /// The key thresholds and selectors match: the request name, which by convention already

@@ -207,6 +207,14 @@ struct Descriptor {
     version: String,
     template: String,
     inputs: Vec<DescribedInput>,
+    sharded: Sharded,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Sharded {
+    template: String,
+    inputs: Vec<DescribedInput>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -362,4 +370,59 @@ fn component_defaults_are_the_cli_defaults() {
             i.name
         );
     }
+}
+
+#[test]
+fn the_sharded_component_validates_and_agrees_with_the_descriptor() {
+    let schema = gitlab_schema();
+    let d: Descriptor = serde_yaml::from_str(&read("component.yml")).unwrap();
+    let docs = documents(&read(&d.sharded.template));
+    assert_valid(&schema, &docs[0], "the sharded spec header");
+    let inputs = template_inputs(&docs[0]);
+    let main = template_inputs(&documents(&read(&d.template))[0]);
+    // Every input of the main component, identical, plus the sharded ones.
+    for (name, def) in &main {
+        assert_eq!(
+            inputs.get(name),
+            Some(def),
+            "{name} differs between the two components"
+        );
+    }
+    for i in &d.sharded.inputs {
+        let t = &inputs[&i.name];
+        assert_eq!(t["type"], i.kind.as_str());
+        assert_eq!(t["default"], serde_json::to_value(&i.default).unwrap());
+        assert_eq!(t["description"], i.description.as_str());
+    }
+    assert_eq!(inputs.len(), main.len() + d.sharded.inputs.len());
+    let cli = loadforge_gate::cli::Cli::command();
+    let run = cli.find_subcommand("run").unwrap();
+    assert!(run
+        .get_arguments()
+        .any(|a| a.get_long() == Some("start-delay")
+            && a.get_env().and_then(|e| e.to_str()) == Some("LOADFORGE_GATE_START_DELAY")));
+
+    let defaults: BTreeMap<String, Value> = inputs
+        .iter()
+        .map(|(k, v)| (k.clone(), v["default"].clone()))
+        .collect();
+    let jobs = interpolate(&docs[1], &defaults);
+    assert_valid(&schema, &jobs, "the sharded jobs");
+    assert_eq!(
+        jobs["loadforge-gate-shard"]["parallel"], 3,
+        "parallel: takes the number input"
+    );
+    assert_eq!(
+        jobs["loadforge-gate"]["needs"][0]["job"],
+        "loadforge-gate-shard"
+    );
+    assert!(jobs["loadforge-gate-shard"]["script"][0]
+        .as_str()
+        .unwrap()
+        .contains("--shard \"$CI_NODE_INDEX/$CI_NODE_TOTAL\""));
+    assert!(jobs["loadforge-gate"]["script"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("loadforge-gate merge"));
+    assert!(jobs["loadforge-gate"]["artifacts"]["reports"]["load_performance"].is_string());
 }

@@ -142,6 +142,27 @@ impl Output {
     }
 }
 
+impl Output {
+    /// The error line of a run that got going before it failed: exactly one `error:` line, after
+    /// whatever progress was printed.
+    #[track_caller]
+    pub fn error_line(&self) -> &str {
+        let errors: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("loadforge-gate: error:"))
+            .collect();
+        assert_eq!(
+            errors.len(),
+            1,
+            "expected one error line, got:\n{}",
+            self.stderr
+        );
+        assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
+        errors[0]
+    }
+}
+
 pub const REPORTS: &[&str] = &[
     "results.json",
     "junit.xml",

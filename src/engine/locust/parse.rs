@@ -221,6 +221,7 @@ pub fn endpoints_from_stats_csv(files: &OutputFiles, duration_s: f64) -> Vec<End
                 failed,
             ),
             histogram: None,
+            counts_reported: true,
         });
     }
     out
