@@ -129,6 +129,12 @@ pub struct Comparison {
     pub engine_changed: bool,
     /// The aggregate first, then endpoints present in either run.
     pub rows: Vec<ComparisonRow>,
+    /// The baseline's aggregate latency histogram and time series, for the overlays of the
+    /// HTML report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_histogram: Option<crate::stats::LatencyHistogram>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub baseline_timeseries: Vec<crate::stats::SecondPoint>,
 }
 
 fn row(name: &str, cur: Option<&EndpointStats>, base: Option<&EndpointStats>) -> ComparisonRow {
@@ -166,6 +172,8 @@ pub fn compare(source: &str, base: &RunResult, current: &RunResult) -> Compariso
         baseline_commit: base.ci.as_ref().and_then(|c| c.commit_sha.clone()),
         engine_changed: base.run.engine != current.run.engine,
         rows,
+        baseline_histogram: base.aggregate.histogram.clone(),
+        baseline_timeseries: base.timeseries.clone(),
     }
 }
 

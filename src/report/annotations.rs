@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{Document, SUMMARY_MD};
+use super::{Document, REPORT_HTML, SUMMARY_MD};
 
 pub fn render(doc: &Document) -> String {
     let mut links = Vec::new();
@@ -12,6 +12,7 @@ pub fn render(doc: &Document) -> String {
             "{}/artifacts/file/loadforge-gate",
             job_url.trim_end_matches('/')
         );
+        links.push(json!({"external_link": {"label": "Performance report (HTML)", "url": format!("{base}/{REPORT_HTML}")}}));
         links.push(json!({"external_link": {"label": "Performance summary", "url": format!("{base}/{SUMMARY_MD}")}}));
         links.push(json!({"external_link": {"label": "results.json", "url": format!("{base}/results.json")}}));
     }

@@ -15,9 +15,9 @@ pub fn marker(job: &str) -> String {
 pub fn render_comment(doc: &Document, job: &str) -> String {
     let mut body = format!("{}\n{}", marker(job), render_summary(doc));
     if let Some(job_url) = doc.run.ci.as_ref().and_then(|c| c.job_url.as_deref()) {
+        let job = job_url.trim_end_matches('/');
         body.push_str(&format!(
-            "\n[All reports]({}/artifacts/browse/loadforge-gate/)\n",
-            job_url.trim_end_matches('/')
+            "\n[HTML report]({job}/artifacts/file/loadforge-gate/report.html) · [All reports]({job}/artifacts/browse/loadforge-gate/)\n"
         ));
     }
     if body.len() > MAX_BODY {

@@ -2,7 +2,9 @@
 //! to bytes. `publish_all` writes them all into the output directory, whatever the verdict.
 
 mod annotations;
+mod charts;
 mod comment;
+mod html;
 mod junit;
 mod k6;
 mod markdown;
@@ -18,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::{baseline::Comparison, gate::Verdict, stats::RunResult};
 
 pub use comment::{marker, render_comment};
+pub use html::esc as escape_html;
 pub use markdown::{escape_markdown, render_summary};
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +64,7 @@ pub const METRICS_TXT: &str = "metrics.txt";
 pub const LOAD_PERFORMANCE_JSON: &str = "load-performance.json";
 pub const SUMMARY_MD: &str = "summary.md";
 pub const ANNOTATIONS_JSON: &str = "annotations.json";
+pub const REPORT_HTML: &str = "report.html";
 
 /// Creates the directory and proves it is writable before any load is generated, so a bad
 /// `--out` costs nothing.
@@ -119,6 +123,7 @@ pub fn publish_all(dir: &Path, doc: &Document) -> Result<Vec<PathBuf>, ReportErr
         ANNOTATIONS_JSON,
         annotations::render(doc).as_bytes(),
     )?);
+    written.push(write(dir, REPORT_HTML, html::render(doc).as_bytes())?);
     Ok(written)
 }
 

@@ -170,6 +170,7 @@ pub const REPORTS: &[&str] = &[
     "load-performance.json",
     "summary.md",
     "annotations.json",
+    "report.html",
 ];
 
 /// A minimal HTTP/1.1 client for poking the sample app directly.

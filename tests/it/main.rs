@@ -8,6 +8,7 @@ mod fake_gitlab;
 mod fake_loadforge;
 mod gitlab;
 mod harness;
+mod html_report;
 mod loadforge;
 mod locust;
 mod sample_app;

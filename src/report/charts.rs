@@ -1,0 +1,368 @@
+//! The report's charts, drawn by plotters into SVG strings that are inlined into report.html
+//! (no script, no network). Each function returns `None` when there is nothing to draw.
+
+use plotters::prelude::*;
+
+use crate::stats::{LatencyHistogram, SecondPoint};
+
+const W: u32 = 720;
+const H: u32 = 320;
+const CURRENT: RGBColor = RGBColor(0x1f, 0x6f, 0xeb);
+const P95: RGBColor = RGBColor(0xe0, 0x7b, 0x00);
+const P99: RGBColor = RGBColor(0xb3, 0x1d, 0x8f);
+const FAIL: RGBColor = RGBColor(0xcf, 0x22, 0x2e);
+const BASE: RGBColor = RGBColor(0x8c, 0x95, 0x9f);
+
+fn max_of(values: impl Iterator<Item = f64>) -> f64 {
+    values.fold(0.0, f64::max).max(1e-9)
+}
+
+/// Draws with `draw` into an SVG string; plotters errors become `None` (a missing chart is
+/// better than a missing report).
+fn svg(
+    draw: impl FnOnce(
+        DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    ) -> Result<(), Box<dyn std::error::Error + '_>>,
+) -> Option<String> {
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (W, H)).into_drawing_area();
+        root.fill(&WHITE).ok()?;
+        draw(root).ok()?;
+    }
+    // Scale to the page: the fixed size becomes a viewBox.
+    Some(out.replacen(
+        &format!("width=\"{W}\" height=\"{H}\""),
+        &format!("viewBox=\"0 0 {W} {H}\" role=\"img\""),
+        1,
+    ))
+}
+
+fn legend(c: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+    move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2))
+}
+
+/// Requests and failures per second, with the baseline's requests dashed behind.
+pub fn throughput(series: &[SecondPoint], baseline: &[SecondPoint]) -> Option<String> {
+    if series.is_empty() {
+        return None;
+    }
+    let x_max = series
+        .iter()
+        .chain(baseline)
+        .map(|p| p.t)
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
+    let y_max = max_of(series.iter().chain(baseline).map(|p| p.requests as f64)) * 1.1;
+    svg(|root| {
+        let mut c = ChartBuilder::on(&root)
+            .caption("Requests and failures per second", ("sans-serif", 16))
+            .margin(12)
+            .x_label_area_size(32)
+            .y_label_area_size(48)
+            .build_cartesian_2d(0f64..x_max, 0f64..y_max)?;
+        c.configure_mesh()
+            .x_desc("seconds")
+            .y_desc("per second")
+            .light_line_style(WHITE)
+            .draw()?;
+        if !baseline.is_empty() {
+            c.draw_series(DashedLineSeries::new(
+                baseline.iter().map(|p| (p.t as f64, p.requests as f64)),
+                6,
+                4,
+                BASE.stroke_width(2),
+            ))?
+            .label("baseline requests")
+            .legend(legend(BASE));
+        }
+        c.draw_series(LineSeries::new(
+            series.iter().map(|p| (p.t as f64, p.requests as f64)),
+            CURRENT.stroke_width(2),
+        ))?
+        .label("requests")
+        .legend(legend(CURRENT));
+        c.draw_series(LineSeries::new(
+            series.iter().map(|p| (p.t as f64, p.failures as f64)),
+            FAIL.stroke_width(2),
+        ))?
+        .label("failures")
+        .legend(legend(FAIL));
+        c.configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BASE)
+            .draw()?;
+        root.present()?;
+        Ok(())
+    })
+}
+
+/// p50, p95 and p99 per second, with the baseline's p95 dashed behind.
+pub fn latency_over_time(series: &[SecondPoint], baseline: &[SecondPoint]) -> Option<String> {
+    if series.iter().all(|p| p.p95_ms.is_none()) {
+        return None;
+    }
+    let x_max = series
+        .iter()
+        .chain(baseline)
+        .map(|p| p.t)
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
+    let y_max = max_of(
+        series
+            .iter()
+            .chain(baseline)
+            .filter_map(|p| p.p99_ms.or(p.p95_ms)),
+    ) * 1.1;
+    let line = |f: fn(&SecondPoint) -> Option<f64>, s: &[SecondPoint]| -> Vec<(f64, f64)> {
+        s.iter()
+            .filter_map(|p| f(p).map(|v| (p.t as f64, v)))
+            .collect()
+    };
+    svg(|root| {
+        let mut c = ChartBuilder::on(&root)
+            .caption("Latency percentiles per second (ms)", ("sans-serif", 16))
+            .margin(12)
+            .x_label_area_size(32)
+            .y_label_area_size(48)
+            .build_cartesian_2d(0f64..x_max, 0f64..y_max)?;
+        c.configure_mesh()
+            .x_desc("seconds")
+            .y_desc("ms")
+            .light_line_style(WHITE)
+            .draw()?;
+        if baseline.iter().any(|p| p.p95_ms.is_some()) {
+            c.draw_series(DashedLineSeries::new(
+                line(|p| p.p95_ms, baseline),
+                6,
+                4,
+                BASE.stroke_width(2),
+            ))?
+            .label("baseline p95")
+            .legend(legend(BASE));
+        }
+        for (name, f, color) in [
+            (
+                "p50",
+                (|p: &SecondPoint| p.p50_ms) as fn(&SecondPoint) -> Option<f64>,
+                CURRENT,
+            ),
+            ("p95", |p: &SecondPoint| p.p95_ms, P95),
+            ("p99", |p: &SecondPoint| p.p99_ms, P99),
+        ] {
+            c.draw_series(LineSeries::new(line(f, series), color.stroke_width(2)))?
+                .label(name)
+                .legend(legend(color));
+        }
+        c.configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BASE)
+            .draw()?;
+        root.present()?;
+        Ok(())
+    })
+}
+
+/// Percentile on a log scale: x = -log10(1 - q), so 90 % is 1, 99 % is 2, 99.9 % is 3.
+fn nines(q: f64) -> f64 {
+    -(1.0 - q.min(0.99999)).log10()
+}
+
+fn curve(h: &LatencyHistogram) -> Vec<(f64, f64)> {
+    let mut pts = Vec::new();
+    let mut x = 0.0;
+    while x <= 4.0 {
+        let q = 1.0 - 10f64.powf(-x);
+        if let Some(v) = h.percentile_ms(q * 100.0) {
+            pts.push((x, v));
+        }
+        x += 0.05;
+    }
+    pts
+}
+
+/// The latency distribution as a percentile curve (HdrHistogram style), current against the
+/// baseline. Without a histogram, the known percentiles are drawn as points.
+pub fn distribution(
+    current: Option<&LatencyHistogram>,
+    known: &[(f64, f64)],
+    baseline: Option<&LatencyHistogram>,
+) -> Option<String> {
+    let cur: Vec<(f64, f64)> = match current {
+        Some(h) if !h.is_empty() => curve(h),
+        _ => known.iter().map(|(q, v)| (nines(q / 100.0), *v)).collect(),
+    };
+    if cur.is_empty() {
+        return None;
+    }
+    let base: Vec<(f64, f64)> = baseline
+        .filter(|h| !h.is_empty())
+        .map(curve)
+        .unwrap_or_default();
+    let y_max = max_of(cur.iter().chain(&base).map(|p| p.1)) * 1.1;
+    svg(|root| {
+        let mut c = ChartBuilder::on(&root)
+            .caption("Latency by percentile (ms)", ("sans-serif", 16))
+            .margin(12)
+            .x_label_area_size(32)
+            .y_label_area_size(48)
+            .build_cartesian_2d(0f64..4f64, 0f64..y_max)?;
+        c.configure_mesh()
+            .x_labels(5)
+            .x_label_formatter(&|x| match x.round() as i32 {
+                0 => "0%".into(),
+                1 => "90%".into(),
+                2 => "99%".into(),
+                3 => "99.9%".into(),
+                _ => "99.99%".into(),
+            })
+            .y_desc("ms")
+            .light_line_style(WHITE)
+            .draw()?;
+        if !base.is_empty() {
+            c.draw_series(DashedLineSeries::new(
+                base.clone(),
+                6,
+                4,
+                BASE.stroke_width(2),
+            ))?
+            .label("baseline")
+            .legend(legend(BASE));
+        }
+        c.draw_series(LineSeries::new(cur.clone(), CURRENT.stroke_width(2)))?
+            .label("this run")
+            .legend(legend(CURRENT));
+        c.draw_series(cur.iter().map(|p| Circle::new(*p, 2, CURRENT.filled())))?;
+        c.configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BASE)
+            .draw()?;
+        root.present()?;
+        Ok(())
+    })
+}
+
+/// One bar per endpoint: p95 now, the baseline's p95 as a thin grey bar, the threshold as a red
+/// tick.
+pub struct Bar {
+    pub label: String,
+    pub value: Option<f64>,
+    pub baseline: Option<f64>,
+    pub limit: Option<f64>,
+}
+
+pub fn p95_bars(bars: &[Bar]) -> Option<String> {
+    if bars.iter().all(|b| b.value.is_none()) {
+        return None;
+    }
+    let n = bars.len();
+    let x_max = max_of(
+        bars.iter()
+            .flat_map(|b| [b.value, b.baseline, b.limit])
+            .flatten(),
+    ) * 1.15;
+    let height = (70 + 44 * n as u32).max(160);
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (W, height)).into_drawing_area();
+        root.fill(&WHITE).ok()?;
+        let draw = || -> Result<(), Box<dyn std::error::Error + '_>> {
+            let mut c = ChartBuilder::on(&root)
+                .caption(
+                    "p95 per endpoint (ms): blue = this run, grey = baseline, red = limit",
+                    ("sans-serif", 15),
+                )
+                .margin(12)
+                .x_label_area_size(28)
+                .y_label_area_size(8)
+                .build_cartesian_2d(0f64..x_max, 0f64..n as f64)?;
+            c.configure_mesh()
+                .disable_y_mesh()
+                .y_labels(0)
+                .light_line_style(WHITE)
+                .draw()?;
+            let font = ("sans-serif", 13).into_font().color(&BLACK);
+            for (i, b) in bars.iter().enumerate() {
+                let top = n as f64 - i as f64;
+                // The name above its bar: long names are cut, the table has them whole.
+                let mut label: String = b.label.chars().take(60).collect();
+                if b.label.chars().count() > 60 {
+                    label.push('…');
+                }
+                if let Some(v) = b.value {
+                    label.push_str(&format!("  {v:.1}"));
+                }
+                c.draw_series(std::iter::once(Text::new(
+                    label,
+                    (0.0, top - 0.08),
+                    font.clone(),
+                )))?;
+                if let Some(v) = b.value {
+                    c.draw_series(std::iter::once(Rectangle::new(
+                        [(0.0, top - 0.78), (v, top - 0.42)],
+                        CURRENT.filled(),
+                    )))?;
+                }
+                if let Some(v) = b.baseline {
+                    c.draw_series(std::iter::once(Rectangle::new(
+                        [(0.0, top - 0.92), (v, top - 0.82)],
+                        BASE.filled(),
+                    )))?;
+                }
+                if let Some(l) = b.limit {
+                    c.draw_series(std::iter::once(PathElement::new(
+                        vec![(l, top - 0.95), (l, top - 0.35)],
+                        FAIL.stroke_width(3),
+                    )))?;
+                }
+            }
+            root.present()?;
+            Ok(())
+        };
+        draw().ok()?;
+    }
+    Some(out.replacen(
+        &format!("width=\"{W}\" height=\"{height}\""),
+        &format!("viewBox=\"0 0 {W} {height}\" role=\"img\""),
+        1,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn charts_are_svg_with_escaped_text() {
+        let series: Vec<SecondPoint> = (0..5)
+            .map(|t| SecondPoint {
+                t,
+                requests: 10 + t as u64,
+                failures: 1,
+                p50_ms: Some(5.0),
+                p95_ms: Some(9.0),
+                p99_ms: Some(12.0),
+                users: 3,
+            })
+            .collect();
+        let s = throughput(&series, &[]).unwrap();
+        assert!(
+            s.starts_with("<svg") && s.contains("viewBox") && s.contains("<polyline"),
+            "{s}"
+        );
+        let bars = p95_bars(&[Bar {
+            label: "<script>alert(1)</script>".into(),
+            value: Some(5.0),
+            baseline: Some(4.0),
+            limit: Some(8.0),
+        }])
+        .unwrap();
+        assert!(
+            !bars.contains("<script>") && bars.contains("&lt;script&gt;"),
+            "{bars}"
+        );
+        assert!(throughput(&[], &[]).is_none());
+    }
+}
