@@ -121,6 +121,16 @@ pub struct RunArgs {
     /// Test length: 30s, 5m, 1h30m.
     #[arg(long, env = "LOADFORGE_GATE_RUN_TIME", value_name = "DUR")]
     pub run_time: Option<String>,
+    /// Open model (native engine): task iterations per second on a fixed schedule, latency
+    /// measured from when each was due; --users is then the pool of concurrent users.
+    #[arg(long, env = "LOADFORGE_GATE_RATE", value_name = "PER_SEC")]
+    pub rate: Option<f64>,
+    /// Open model: raise the rate linearly from zero over this long.
+    #[arg(long, env = "LOADFORGE_GATE_RAMP", value_name = "DUR")]
+    pub ramp: Option<String>,
+    /// Leave requests of the first DUR out of the verdict (they stay in the time series).
+    #[arg(long, env = "LOADFORGE_GATE_WARMUP", value_name = "DUR")]
+    pub warmup: Option<String>,
     /// Threshold, repeatable: `p95<500ms`, `error_rate<1%`, `GET /api/*: p99<1s` (env: `;`-separated).
     #[arg(
         long = "threshold",

@@ -195,6 +195,12 @@ pub fn run_gate(
                     run_time: settings.run_time,
                     workers: *threads,
                     progress_every: settings.progress_every,
+                    warmup: settings.warmup,
+                    rate: settings.rate.map(|r| match &settings.shard {
+                        Some(s) => r / s.count as f64,
+                        None => r,
+                    }),
+                    ramp: settings.ramp,
                 },
                 stop,
             )

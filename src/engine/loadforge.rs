@@ -276,6 +276,7 @@ pub fn to_result(
             quantised: true,
             shard: None,
             cloud_url,
+            rate: None,
         },
         ci: None,
         aggregate,

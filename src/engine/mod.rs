@@ -5,6 +5,7 @@ pub mod loadforge;
 pub mod locust;
 pub mod merge;
 pub mod native;
+pub mod progress;
 
 use std::{sync::Arc, time::Duration};
 
@@ -98,6 +99,12 @@ pub struct NativePlan {
     pub workers: usize,
     /// Print a progress line this often (none when zero).
     pub progress_every: Duration,
+    /// Requests finishing this early are left out of the statistics (still in the time series).
+    pub warmup: Duration,
+    /// Open model: task iterations per second, on a schedule independent of response times.
+    pub rate: Option<f64>,
+    /// Open model: the rate rises linearly from zero over this long.
+    pub ramp: Duration,
 }
 
 /// Cancelled on SIGINT/SIGTERM; engines stop early and return what they measured.

@@ -357,6 +357,7 @@ mod tests {
                 quantised: false,
                 shard: None,
                 cloud_url: None,
+                rate: None,
             },
             ci: None,
             aggregate: EndpointStats::aggregate("all requests", &eps, 10.0),

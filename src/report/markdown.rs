@@ -335,6 +335,7 @@ mod snapshot_tests {
                 quantised: false,
                 shard: None,
                 cloud_url: None,
+                rate: None,
             },
             ci: Some(CiInfo {
                 commit_sha: Some("feedbeef12345678".into()),

@@ -82,6 +82,8 @@ pub enum Step {
 
 #[derive(Debug)]
 pub struct Request {
+    /// Position among all requests of the scenario, for per-request caches in the engine.
+    pub id: usize,
     pub endpoint: usize,
     pub method: String,
     pub path: Template,
@@ -250,10 +252,26 @@ impl Scenario {
             path,
             env,
             endpoints: Vec::new(),
+            requests: 0,
             defined: raw.variables.keys().cloned().collect(),
             used: Vec::new(),
         }
         .compile(raw, fallback_name)
+    }
+
+    /// Every request of the scenario, indexed by `Request::id`.
+    pub fn requests(&self) -> Vec<&Request> {
+        let mut out: Vec<&Request> = self
+            .on_start
+            .iter()
+            .chain(self.tasks.iter().flat_map(|t| t.steps.iter()))
+            .filter_map(|s| match s {
+                Step::Request(r) => Some(r.as_ref()),
+                _ => None,
+            })
+            .collect();
+        out.sort_by_key(|r| r.id);
+        out
     }
 
     pub fn endpoint_names(&self) -> Vec<&str> {
@@ -265,6 +283,8 @@ struct Compiler<'a> {
     path: &'a Path,
     env: &'a dyn Fn(&str) -> Option<String>,
     endpoints: Vec<EndpointDef>,
+    /// Requests compiled so far (each gets the next id).
+    requests: usize,
     /// Variables that something defines (`variables:`, `extract:`, `set:`).
     defined: BTreeSet<String>,
     /// Variables read, with where they are read, checked once everything is compiled.
@@ -523,7 +543,10 @@ impl Compiler<'_> {
             Some(d) => Some(self.duration(d, &format!("{at}.timeout"))?),
             None => None,
         };
+        let id = self.requests;
+        self.requests += 1;
         Ok(Request {
+            id,
             endpoint,
             method,
             path,

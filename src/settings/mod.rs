@@ -82,6 +82,10 @@ pub struct Settings {
     pub users: u32,
     pub spawn_rate: f64,
     pub run_time: Duration,
+    /// Open model: task iterations per second (native engine only).
+    pub rate: Option<f64>,
+    pub ramp: Duration,
+    pub warmup: Duration,
     pub profile: Option<String>,
     pub progress_every: Duration,
     /// Set when this process runs one shard of a larger run.
@@ -443,6 +447,40 @@ impl Settings {
                 format!("`{run_time_text}` is zero; give a positive duration such as 30s"),
             ));
         }
+        let native = matches!(engine, EngineSettings::Native { .. });
+        let rate = match args.rate {
+            Some(r) if !(r.is_finite() && r > 0.0) => {
+                return Err(invalid(
+                    "--rate",
+                    format!("`{r}` must be a positive number of iterations per second"),
+                ))
+            }
+            Some(_) if !native => {
+                return Err(invalid("--rate", "the open model needs the native engine"))
+            }
+            r => r,
+        };
+        let ramp = match &args.ramp {
+            Some(_) if rate.is_none() => {
+                return Err(invalid(
+                    "--ramp",
+                    "only applies to the open model; give --rate too",
+                ))
+            }
+            Some(t) => parse_duration(t).map_err(|e| invalid("--ramp", e))?,
+            None => Duration::ZERO,
+        };
+        let warmup = match &args.warmup {
+            Some(_) if !native => return Err(invalid("--warmup", "needs the native engine")),
+            Some(t) => parse_duration(t).map_err(|e| invalid("--warmup", e))?,
+            None => Duration::ZERO,
+        };
+        if warmup >= run_time {
+            return Err(invalid(
+                "--warmup",
+                format!("must be shorter than the run time ({run_time_text})"),
+            ));
+        }
         let mut engine = engine;
         if let EngineSettings::LoadForge(lf) = &mut engine {
             if lf.max_wait.is_zero() {
@@ -490,6 +528,9 @@ impl Settings {
             users,
             spawn_rate,
             run_time,
+            rate,
+            ramp,
+            warmup,
             shard,
             start_at,
             profile: args.profile.clone(),

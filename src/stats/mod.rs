@@ -77,6 +77,9 @@ pub struct RunMeta {
     /// The run's page in a cloud service (LoadForge), for links in reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloud_url: Option<String>,
+    /// Open model: the target arrival rate (task iterations per second).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
 }
 
 /// Shard `index` (1-based) of `count`, all sharing `run_id` (the pipeline, by default).

@@ -197,6 +197,9 @@ async fn start(
         run_time: Duration::from_secs(run_time),
         workers: 1,
         progress_every: Duration::ZERO,
+        warmup: Duration::ZERO,
+        rate: None,
+        ramp: Duration::ZERO,
     };
     {
         let result = result.clone();

@@ -11,6 +11,7 @@ mod harness;
 mod html_report;
 mod loadforge;
 mod locust;
+mod measurement;
 mod sample_app;
 mod scenarios;
 mod schema;

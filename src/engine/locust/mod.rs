@@ -196,6 +196,7 @@ pub fn run(plan: &LocustPlan, stop: &CancellationToken) -> Result<RunResult, Eng
         quantised: true,
         shard: None,
         cloud_url: None,
+        rate: None,
     };
     let build = |endpoints: Vec<EndpointStats>| {
         let aggregate = parse::aggregate_from_stats_csv(&files, &endpoints, duration_s);

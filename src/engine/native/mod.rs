@@ -1,9 +1,16 @@
-//! The native engine, closed model: `users` virtual users started at `spawn_rate` per second,
-//! spread over worker threads that each run a single-threaded event loop (wrk's design: no
-//! work stealing, no locks on the request path, per-thread recorders merged once at the end).
+//! The native engine: `users` virtual users spread over worker threads that each run a
+//! single-threaded event loop (wrk's design: no work stealing, no locks on the request path,
+//! per-thread recorders merged once at the end).
+//!
+//! Closed model (default): users start at `spawn_rate` per second and run their tasks back to
+//! back (with the scenario's waits). Open model (`rate`): task iterations are due on a fixed
+//! schedule, independent of response times, and latency is measured from each iteration's
+//! *intended* start, as wrk2 does: when the server stalls, the backlog shows in the percentiles
+//! instead of silently lowering the request rate (coordinated omission).
 
 mod http;
 mod recorder;
+mod schedule;
 mod vu;
 
 use std::{
@@ -16,10 +23,26 @@ use std::{
 
 use tokio_util::sync::CancellationToken;
 
-use super::{EngineError, NativePlan};
+use super::{
+    progress::{Progress, Snapshot},
+    EngineError, NativePlan,
+};
 use crate::stats::{EndpointStats, LoadModel, RunMeta, RunResult, SeriesSink, ToolInfo, SCHEMA};
 use recorder::Recorder;
+use schedule::Schedule;
 use vu::{VirtualUser, WorkerCtx};
+
+/// What one worker thread needs.
+struct WorkerSetup {
+    index: usize,
+    /// (user id, start offset, open-model schedule)
+    users: Vec<(u64, Duration, Option<Schedule>)>,
+    plan: NativePlan,
+    connector: Arc<http::Connector>,
+    sink: Arc<SeriesSink>,
+    token: CancellationToken,
+    start: Instant,
+}
 
 /// Runs the plan to its end (or until `stop` is cancelled) and returns what was measured.
 pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, EngineError> {
@@ -33,30 +56,41 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
 
     let mut handles = Vec::with_capacity(workers);
     for w in 0..workers {
-        // User i starts at i / spawn_rate seconds; users are dealt round-robin to workers so
-        // each worker ramps up evenly.
-        let starts: Vec<(u64, Duration)> = (0..plan.users)
+        // Users are dealt round-robin to workers so each worker ramps up evenly. In the closed
+        // model user i starts at i / spawn_rate seconds; in the open model all start at once
+        // and their schedules interleave.
+        let users = (0..plan.users)
             .filter(|i| *i as usize % workers == w)
-            .map(|i| {
-                (
+            .map(|i| match plan.rate {
+                None => (
                     i as u64,
                     Duration::from_secs_f64(i as f64 / plan.spawn_rate),
-                )
+                    None,
+                ),
+                Some(rate) => (
+                    i as u64,
+                    Duration::ZERO,
+                    Some(Schedule::new(
+                        start,
+                        rate / plan.users as f64,
+                        plan.ramp,
+                        i as f64 / plan.users as f64,
+                    )),
+                ),
             })
             .collect();
-        let scenario = plan.scenario.clone();
-        let connector = connector.clone();
-        let sink = sink.clone();
-        let token = token.clone();
-        let authority = plan.target.authority.clone();
-        let base_path = plan.target.base_path.clone();
+        let setup = WorkerSetup {
+            index: w,
+            users,
+            plan: plan.clone(),
+            connector: connector.clone(),
+            sink: sink.clone(),
+            token: token.clone(),
+            start,
+        };
         let handle = std::thread::Builder::new()
             .name(format!("load-worker-{w}"))
-            .spawn(move || {
-                worker(
-                    w, starts, scenario, connector, sink, token, start, authority, base_path,
-                )
-            })
+            .spawn(move || worker(setup))
             .map_err(|e| EngineError::Start(format!("cannot spawn a worker thread: {e}")))?;
         handles.push(handle);
     }
@@ -80,7 +114,9 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
         .elapsed()
         .min(plan.run_time.max(Duration::from_millis(1)));
     let interrupted = stop.is_cancelled();
-    let duration_s = elapsed.as_secs_f64();
+    // Rates are over the measured window: the warm-up is not part of it.
+    let warmup = plan.warmup.min(elapsed);
+    let duration_s = (elapsed - warmup).as_secs_f64().max(1e-3);
 
     let endpoints: Vec<EndpointStats> = plan
         .scenario
@@ -120,18 +156,23 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
         tool: ToolInfo::current(),
         run: RunMeta {
             engine: "native".into(),
-            model: LoadModel::Closed,
+            model: if plan.rate.is_some() {
+                LoadModel::Open
+            } else {
+                LoadModel::Closed
+            },
             scenario: Some(plan.scenario_name.clone()),
             target: plan.target.url.to_string(),
             users: plan.users,
             spawn_rate: plan.spawn_rate,
             started_at: humantime::format_rfc3339_millis(started_at).to_string(),
             duration_s,
-            warmup_s: 0.0,
+            warmup_s: warmup.as_secs_f64(),
             interrupted,
             quantised: false,
             shard: None,
             cloud_url: None,
+            rate: plan.rate,
         },
         ci: None,
         aggregate,
@@ -140,8 +181,7 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
     })
 }
 
-/// Waits for the deadline or an interruption, printing a progress line now and then. Plain
-/// lines (not a redrawn bar) because the main audience is a CI job log.
+/// Waits for the deadline or an interruption, reporting progress.
 fn supervise(
     plan: &NativePlan,
     token: &CancellationToken,
@@ -149,46 +189,53 @@ fn supervise(
     start: Instant,
     sink: &SeriesSink,
 ) {
+    let mut progress = Progress::new(plan.run_time);
+    progress.section_start(
+        "loadforge_gate_load",
+        &format!("loadforge-gate: load phase ({})", plan.scenario_name),
+    );
     let mut next_progress = start + plan.progress_every;
+    let mut failures = 0u64;
+    let mut last_t = None;
     loop {
         let now = Instant::now();
         if now >= deadline || token.is_cancelled() {
-            return;
+            break;
         }
         std::thread::sleep((deadline - now).min(Duration::from_millis(50)));
+        if let Some(p) = sink.latest() {
+            if last_t != Some(p.t) {
+                failures += p.failures;
+                last_t = Some(p.t);
+            }
+        }
         if !plan.progress_every.is_zero() && Instant::now() >= next_progress {
             next_progress += plan.progress_every;
             if let Some(p) = sink.latest() {
-                let p95 = p
-                    .p95_ms
-                    .map(|v| format!("{v:.1} ms"))
-                    .unwrap_or_else(|| "-".into());
-                eprintln!(
-                    "[{:>5.0}s] users {:>4}/{} · {:>7} req/s · {} failed/s · p95 {}",
-                    start.elapsed().as_secs_f64(),
-                    p.users,
-                    plan.users,
-                    p.requests,
-                    p.failures,
-                    p95
-                );
+                progress.report(&Snapshot {
+                    elapsed: start.elapsed(),
+                    users: p.users,
+                    max_users: plan.users,
+                    rps: p.requests as f64,
+                    failures,
+                    p95_ms: p.p95_ms,
+                });
             }
         }
     }
+    progress.section_end("loadforge_gate_load");
 }
 
-#[allow(clippy::too_many_arguments)]
-fn worker(
-    index: usize,
-    starts: Vec<(u64, Duration)>,
-    scenario: Arc<crate::scenario::Scenario>,
-    connector: Arc<http::Connector>,
-    sink: Arc<SeriesSink>,
-    token: CancellationToken,
-    start: Instant,
-    authority: String,
-    base_path: String,
-) -> Result<Recorder, EngineError> {
+fn worker(setup: WorkerSetup) -> Result<Recorder, EngineError> {
+    let WorkerSetup {
+        index,
+        users,
+        plan,
+        connector,
+        sink,
+        token,
+        start,
+    } = setup;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -196,17 +243,21 @@ fn worker(
     let local = tokio::task::LocalSet::new();
     let recorder = Rc::new(RefCell::new(Recorder::new(
         index,
-        scenario.endpoints.len(),
+        plan.scenario.endpoints.len(),
         start,
+        plan.warmup,
         sink,
     )));
-    let ctx = Rc::new(WorkerCtx {
-        scenario,
-        connector,
-        recorder: recorder.clone(),
-        authority,
-        base_path,
-    });
+    let ctx = Rc::new(
+        WorkerCtx::new(
+            plan.scenario.clone(),
+            connector,
+            recorder.clone(),
+            &plan.target.authority,
+            plan.target.base_path.clone(),
+        )
+        .map_err(EngineError::Start)?,
+    );
     local.block_on(&rt, async {
         let ticker = {
             let recorder = recorder.clone();
@@ -225,12 +276,12 @@ fn worker(
                 }
             })
         };
-        let mut users = Vec::with_capacity(starts.len());
-        for (id, offset) in starts {
+        let mut tasks = Vec::with_capacity(users.len());
+        for (id, offset, schedule) in users {
             let ctx = ctx.clone();
             let token = token.clone();
             let recorder = recorder.clone();
-            users.push(tokio::task::spawn_local(async move {
+            tasks.push(tokio::task::spawn_local(async move {
                 let at = tokio::time::Instant::from_std(start + offset);
                 tokio::select! {
                     _ = token.cancelled() => return,
@@ -242,21 +293,20 @@ fn worker(
                 let user = VirtualUser::new(ctx, seed);
                 tokio::select! {
                     _ = token.cancelled() => {}
-                    _ = user.run() => {}
+                    _ = user.run(schedule) => {}
                 }
                 recorder.borrow_mut().active_users -= 1;
             }));
         }
-        for u in users {
-            let _ = u.await;
+        for t in tasks {
+            let _ = t.await;
         }
         let _ = ticker.await;
     });
     drop(ctx);
-    let rec = Rc::try_unwrap(recorder)
+    let mut rec = Rc::try_unwrap(recorder)
         .map(RefCell::into_inner)
         .map_err(|_| EngineError::Start("recorder still shared at the end of the run".into()))?;
-    let mut rec = rec;
     rec.flush(u32::MAX);
     Ok(rec)
 }

@@ -29,10 +29,18 @@ pub struct Recorder {
     second_histogram: LatencyHistogram,
     pub active_users: u32,
     sink: Arc<SeriesSink>,
+    /// Until then, requests count only in the time series (warm-up).
+    warmup_until: Instant,
 }
 
 impl Recorder {
-    pub fn new(worker: usize, endpoints: usize, start: Instant, sink: Arc<SeriesSink>) -> Self {
+    pub fn new(
+        worker: usize,
+        endpoints: usize,
+        start: Instant,
+        warmup: std::time::Duration,
+        sink: Arc<SeriesSink>,
+    ) -> Self {
         Self {
             worker,
             start,
@@ -49,6 +57,7 @@ impl Recorder {
             second_histogram: LatencyHistogram::with_sigfig(SERIES_SIGFIG),
             active_users: 0,
             sink,
+            warmup_until: start + warmup,
         }
     }
 
@@ -62,15 +71,22 @@ impl Recorder {
         now: Instant,
     ) {
         self.roll(now);
-        let e = &mut self.endpoints[endpoint];
-        e.requests += 1;
         self.second_requests += 1;
         if let Some(us) = latency_micros {
-            e.histogram.record_micros(us);
             self.second_histogram.record_micros(us);
         }
-        if let Some(reason) = failure {
+        if failure.is_some() {
             self.second_failures += 1;
+        }
+        if now < self.warmup_until {
+            return;
+        }
+        let e = &mut self.endpoints[endpoint];
+        e.requests += 1;
+        if let Some(us) = latency_micros {
+            e.histogram.record_micros(us);
+        }
+        if let Some(reason) = failure {
             let key = if e.reasons.len() < MAX_REASONS || e.reasons.contains_key(&reason) {
                 reason
             } else {

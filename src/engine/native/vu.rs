@@ -5,7 +5,10 @@ use std::{borrow::Cow, cell::RefCell, rc::Rc, time::Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::{header, Request as HttpRequest};
+use hyper::{
+    header::{self, HeaderName, HeaderValue},
+    Method, Request as HttpRequest, Uri,
+};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 use serde_json::Value;
 
@@ -19,18 +22,98 @@ pub struct WorkerCtx {
     pub scenario: Arc<Scenario>,
     pub connector: Arc<Connector>,
     pub recorder: Rc<RefCell<Recorder>>,
-    pub authority: String,
     pub base_path: String,
+    host: HeaderValue,
+    /// Per request (by id): everything about it that does not change between sends, parsed
+    /// once. Most requests in most scenarios are entirely static.
+    prepared: Vec<Prepared>,
+    default_headers: Vec<(HeaderName, HeaderSource)>,
 }
 
 use std::sync::Arc;
 
+/// A header value known in advance, or a template rendered per send.
+enum HeaderSource {
+    Fixed(HeaderValue),
+    Template(crate::scenario::Template),
+}
+
+struct Prepared {
+    method: Method,
+    uri: Option<Uri>,
+    headers: Vec<(HeaderName, HeaderSource)>,
+    body: Option<Bytes>,
+    json: bool,
+}
+
+fn header_value(name: &str, t: &crate::scenario::Template) -> (HeaderName, HeaderSource) {
+    let name = HeaderName::from_bytes(name.as_bytes()).expect("validated when the scenario loaded");
+    let value = match t.as_static().map(HeaderValue::from_str) {
+        Some(Ok(v)) => HeaderSource::Fixed(v),
+        _ => HeaderSource::Template(t.clone()),
+    };
+    (name, value)
+}
+
+impl WorkerCtx {
+    pub fn new(
+        scenario: Arc<Scenario>,
+        connector: Arc<Connector>,
+        recorder: Rc<RefCell<Recorder>>,
+        authority: &str,
+        base_path: String,
+    ) -> Result<WorkerCtx, String> {
+        let host =
+            HeaderValue::from_str(authority).map_err(|e| format!("bad host `{authority}`: {e}"))?;
+        let prepared = scenario
+            .requests()
+            .into_iter()
+            .map(|r| Prepared {
+                method: Method::from_bytes(r.method.as_bytes())
+                    .expect("validated when the scenario loaded"),
+                uri: r
+                    .path
+                    .as_static()
+                    .and_then(|p| requote(&format!("{base_path}{p}")).parse::<Uri>().ok()),
+                headers: r.headers.iter().map(|(n, t)| header_value(n, t)).collect(),
+                body: match &r.body {
+                    Body::None => Some(Bytes::new()),
+                    Body::Json(crate::scenario::JsonTemplate::Static(v)) => {
+                        Some(Bytes::from(v.to_string()))
+                    }
+                    Body::Text(t) => t.as_static().map(|s| Bytes::from(s.to_string())),
+                    Body::Json(_) => None,
+                },
+                json: matches!(r.body, Body::Json(_)),
+            })
+            .collect();
+        let default_headers = scenario
+            .default_headers
+            .iter()
+            .map(|(n, t)| header_value(n, t))
+            .collect();
+        Ok(WorkerCtx {
+            scenario,
+            connector,
+            recorder,
+            base_path,
+            host,
+            prepared,
+            default_headers,
+        })
+    }
+}
+
 pub struct VirtualUser {
     ctx: Rc<WorkerCtx>,
     vars: Vars,
-    headers: Vec<(String, String)>,
+    /// Headers set by `set_headers`, parsed once when set.
+    headers: Vec<(HeaderName, HeaderValue)>,
     rng: SmallRng,
     conn: Option<Sender>,
+    /// Open model: when the current iteration was due. Its first request's latency counts from
+    /// here, so time spent behind a stalled server is not hidden.
+    intended: Option<Instant>,
 }
 
 /// What the rest of a task does after a step.
@@ -52,19 +135,29 @@ impl VirtualUser {
             headers: Vec::new(),
             rng: SmallRng::seed_from_u64(seed),
             conn: None,
+            intended: None,
         }
     }
 
-    /// Runs until the caller drops the future (at the deadline or on interruption).
-    pub async fn run(mut self) {
+    /// Runs until the caller drops the future (at the deadline or on interruption). With a
+    /// schedule (open model) iterations start when due and the scenario's waits are not used:
+    /// the schedule is the pacing.
+    pub async fn run(mut self, mut schedule: Option<super::schedule::Schedule>) {
         let scenario = self.ctx.scenario.clone();
         self.run_steps(&scenario.on_start).await;
         let total = *scenario.cumulative_weights.last().unwrap_or(&1);
         loop {
+            if let Some(s) = schedule.as_mut() {
+                let due = s.next_due();
+                tokio::time::sleep_until(tokio::time::Instant::from_std(due)).await;
+                self.intended = Some(due);
+            }
             let pick = self.rng.random_range(0..total);
             let idx = scenario.cumulative_weights.partition_point(|&w| w <= pick);
             self.run_steps(&scenario.tasks[idx].steps).await;
-            self.wait(scenario.wait).await;
+            if schedule.is_none() {
+                self.wait(scenario.wait).await;
+            }
         }
     }
 
@@ -104,13 +197,17 @@ impl VirtualUser {
     }
 
     fn set_header(&mut self, name: &str, value: String) {
-        match self
-            .headers
-            .iter_mut()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        {
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) else {
+            // An extracted value that cannot be a header (a newline in a token) is dropped;
+            // the requests that needed it then fail visibly (401 and the like).
+            return;
+        };
+        match self.headers.iter_mut().find(|(n, _)| *n == name) {
             Some(slot) => slot.1 = value,
-            None => self.headers.push((name.to_string(), value)),
+            None => self.headers.push((name, value)),
         }
     }
 
@@ -138,65 +235,64 @@ impl VirtualUser {
 
     fn build(&mut self, req: &Request) -> Result<HttpRequest<Full<Bytes>>, Reason> {
         let render_err = |e: crate::scenario::RenderError| Cow::Owned(e.reason());
-        let path = req
-            .path
-            .render(&self.vars, &mut self.rng)
-            .map_err(render_err)?;
-        let uri = requote(&format!("{}{}", self.ctx.base_path, path));
-        let mut builder = HttpRequest::builder()
-            .method(req.method.as_str())
-            .uri(uri)
-            .header(header::HOST, &self.ctx.authority)
-            .header(header::USER_AGENT, USER_AGENT);
-        let (body, content_type) = match &req.body {
-            Body::None => (Bytes::new(), None),
-            Body::Json(t) => {
-                let v = t.render(&self.vars, &mut self.rng).map_err(render_err)?;
-                (Bytes::from(v.to_string()), Some("application/json"))
+        let ctx = self.ctx.clone();
+        let p = &ctx.prepared[req.id];
+        let uri = match &p.uri {
+            Some(u) => u.clone(),
+            None => {
+                let path = req
+                    .path
+                    .render(&self.vars, &mut self.rng)
+                    .map_err(render_err)?;
+                requote(&format!("{}{}", ctx.base_path, path))
+                    .parse::<Uri>()
+                    .map_err(|e| Cow::Owned(format!("cannot build the request: {e}")))?
             }
-            Body::Text(t) => (
-                Bytes::from(t.render(&self.vars, &mut self.rng).map_err(render_err)?),
-                None,
-            ),
         };
-        let mut has_content_type = false;
-        let scenario = self.ctx.scenario.clone();
-        for (name, t) in &scenario.default_headers {
-            let v = t.render(&self.vars, &mut self.rng).map_err(render_err)?;
-            has_content_type |= name.eq_ignore_ascii_case("content-type");
-            if !self
-                .headers
-                .iter()
-                .any(|(n, _)| n.eq_ignore_ascii_case(name))
-                && !req
-                    .headers
-                    .iter()
-                    .any(|(n, _)| n.eq_ignore_ascii_case(name))
-            {
-                builder = builder.header(name.as_str(), v);
-            }
+        let body = match &p.body {
+            Some(b) => b.clone(),
+            None => match &req.body {
+                Body::Json(t) => Bytes::from(
+                    t.render(&self.vars, &mut self.rng)
+                        .map_err(render_err)?
+                        .to_string(),
+                ),
+                Body::Text(t) => {
+                    Bytes::from(t.render(&self.vars, &mut self.rng).map_err(render_err)?)
+                }
+                Body::None => Bytes::new(),
+            },
+        };
+        let mut request = HttpRequest::new(Full::new(body));
+        *request.method_mut() = p.method.clone();
+        *request.uri_mut() = uri;
+        let h = request.headers_mut();
+        h.insert(header::HOST, ctx.host.clone());
+        h.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
+        // Later inserts win: scenario defaults, then the user's session headers, then the
+        // request's own.
+        for (name, value) in &ctx.default_headers {
+            h.insert(
+                name.clone(),
+                render_header(value, &self.vars, &mut self.rng).map_err(render_err)?,
+            );
         }
-        for (name, v) in &self.headers {
-            has_content_type |= name.eq_ignore_ascii_case("content-type");
-            if !req
-                .headers
-                .iter()
-                .any(|(n, _)| n.eq_ignore_ascii_case(name))
-            {
-                builder = builder.header(name.as_str(), v.as_str());
-            }
+        for (name, value) in &self.headers {
+            h.insert(name.clone(), value.clone());
         }
-        for (name, t) in &req.headers {
-            has_content_type |= name.eq_ignore_ascii_case("content-type");
-            let v = t.render(&self.vars, &mut self.rng).map_err(render_err)?;
-            builder = builder.header(name.as_str(), v);
+        for (name, value) in &p.headers {
+            h.insert(
+                name.clone(),
+                render_header(value, &self.vars, &mut self.rng).map_err(render_err)?,
+            );
         }
-        if let (Some(ct), false) = (content_type, has_content_type) {
-            builder = builder.header(header::CONTENT_TYPE, ct);
+        if p.json && !h.contains_key(header::CONTENT_TYPE) {
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
         }
-        builder
-            .body(Full::new(body))
-            .map_err(|e| Cow::Owned(format!("cannot build the request: {e}")))
+        Ok(request)
     }
 
     async fn request(&mut self, req: &Request) -> Flow {
@@ -208,7 +304,7 @@ impl VirtualUser {
             }
         };
         let timeout = req.timeout.unwrap_or(self.ctx.scenario.timeout);
-        let started = Instant::now();
+        let started = self.intended.take().unwrap_or_else(Instant::now);
         let mut sender = match self.conn.take() {
             Some(s) if !s.is_closed() => s,
             _ => match self.ctx.connector.connect().await {
@@ -312,6 +408,21 @@ fn requote(uri: &str) -> String {
         }
     }
     out
+}
+
+/// A prepared header value, rendering its template when it has one.
+fn render_header(
+    v: &HeaderSource,
+    vars: &Vars,
+    rng: &mut SmallRng,
+) -> Result<HeaderValue, crate::scenario::RenderError> {
+    match v {
+        HeaderSource::Fixed(h) => Ok(h.clone()),
+        HeaderSource::Template(t) => {
+            let s = t.render(vars, rng)?;
+            Ok(HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static("")))
+        }
+    }
 }
 
 fn memchr_contains(haystack: &[u8], needle: &[u8]) -> bool {
