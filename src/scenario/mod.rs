@@ -421,7 +421,7 @@ impl Compiler<'_> {
     ) -> Result<Vec<(String, Template)>, ScenarioError> {
         let mut out = Vec::new();
         for (k, v) in map {
-            if hyper::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
+            if http::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
                 return Err(self.err(at, format!("`{k}` is not a valid header name")));
             }
             out.push((k.clone(), self.template(v, &format!("{at}.{k}"))?));
@@ -470,7 +470,7 @@ impl Compiler<'_> {
 
     fn request(&mut self, r: RawRequest, at: &str) -> Result<Request, ScenarioError> {
         let method = r.method.to_ascii_uppercase();
-        if hyper::Method::from_bytes(method.as_bytes()).is_err() {
+        if http::Method::from_bytes(method.as_bytes()).is_err() {
             return Err(self.err(at, format!("`{}` is not an HTTP method", r.method)));
         }
         if !r.path.starts_with('/') && !r.path.starts_with("${") {

@@ -120,9 +120,9 @@ fn mix(r: &serde_json::Value) -> std::collections::BTreeMap<String, f64> {
         .collect()
 }
 
-/// Each seed flow on both engines: the same endpoint names, and a request mix that agrees
-/// within 15 percentage points per endpoint (three standard deviations of a weighted random
-/// pick over the ~100 tasks these short runs execute).
+/// Each seed flow on both engines: the same endpoint names, and a request mix that agrees per
+/// endpoint within four standard deviations of the difference of two proportions (the tasks
+/// are weighted random picks, so short runs vary), plus two percentage points.
 fn parity(scenario: &str, locustfile_name: &str) {
     let app = sample_app(Knobs::default());
     let args = ["--users", "30", "--spawn-rate", "100", "--run-time", "8s"];

@@ -3,17 +3,16 @@
 
 use std::{borrow::Cow, cell::RefCell, rc::Rc, time::Instant};
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::{
+use ::http::{
     header::{self, HeaderName, HeaderValue},
-    Method, Request as HttpRequest, Uri,
+    Method, Uri,
 };
+use bytes::Bytes;
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 use serde_json::Value;
 
 use super::{
-    http::{self, Connector, Sender},
+    http::{self, Conn, Connector},
     recorder::{Reason, Recorder},
 };
 use crate::scenario::{Body, Request, Scenario, Step, Vars, Wait};
@@ -110,7 +109,9 @@ pub struct VirtualUser {
     /// Headers set by `set_headers`, parsed once when set.
     headers: Vec<(HeaderName, HeaderValue)>,
     rng: SmallRng,
-    conn: Option<Sender>,
+    conn: Option<Conn>,
+    /// The serialised request, reused from one send to the next.
+    out: Vec<u8>,
     /// Open model: when the current iteration was due. Its first request's latency counts from
     /// here, so time spent behind a stalled server is not hidden.
     intended: Option<Instant>,
@@ -135,6 +136,7 @@ impl VirtualUser {
             headers: Vec::new(),
             rng: SmallRng::seed_from_u64(seed),
             conn: None,
+            out: Vec::with_capacity(1024),
             intended: None,
         }
     }
@@ -233,20 +235,29 @@ impl VirtualUser {
             .record(endpoint, latency, failure, Instant::now());
     }
 
-    fn build(&mut self, req: &Request) -> Result<HttpRequest<Full<Bytes>>, Reason> {
+    /// Serialises the request into `self.out` (a buffer the user reuses): the request line,
+    /// the headers (scenario defaults, then the user's session headers, then the request's own,
+    /// later ones replacing earlier ones of the same name) and the body.
+    fn build(&mut self, req: &Request) -> Result<(), Reason> {
         let render_err = |e: crate::scenario::RenderError| Cow::Owned(e.reason());
         let ctx = self.ctx.clone();
         let p = &ctx.prepared[req.id];
-        let uri = match &p.uri {
-            Some(u) => u.clone(),
+        let rendered_path;
+        let target: &str = match &p.uri {
+            Some(u) => u.path_and_query().map(|pq| pq.as_str()).unwrap_or("/"),
             None => {
                 let path = req
                     .path
                     .render(&self.vars, &mut self.rng)
                     .map_err(render_err)?;
-                requote(&format!("{}{}", ctx.base_path, path))
+                let uri = requote(&format!("{}{}", ctx.base_path, path))
                     .parse::<Uri>()
-                    .map_err(|e| Cow::Owned(format!("cannot build the request: {e}")))?
+                    .map_err(|e| Cow::Owned(format!("cannot build the request: {e}")))?;
+                rendered_path = uri
+                    .path_and_query()
+                    .map(|pq| pq.as_str().to_string())
+                    .unwrap_or_else(|| "/".into());
+                &rendered_path
             }
         };
         let body = match &p.body {
@@ -263,67 +274,93 @@ impl VirtualUser {
                 Body::None => Bytes::new(),
             },
         };
-        let mut request = HttpRequest::new(Full::new(body));
-        *request.method_mut() = p.method.clone();
-        *request.uri_mut() = uri;
-        let h = request.headers_mut();
-        h.insert(header::HOST, ctx.host.clone());
-        h.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
-        // Later inserts win: scenario defaults, then the user's session headers, then the
-        // request's own.
+        let mut headers: Vec<(HeaderName, HeaderValue)> =
+            Vec::with_capacity(ctx.default_headers.len() + self.headers.len() + p.headers.len());
+        let mut set = |name: &HeaderName, value: HeaderValue| match headers
+            .iter_mut()
+            .find(|(n, _)| n == name)
+        {
+            Some(slot) => slot.1 = value,
+            None => headers.push((name.clone(), value)),
+        };
         for (name, value) in &ctx.default_headers {
-            h.insert(
-                name.clone(),
+            set(
+                name,
                 render_header(value, &self.vars, &mut self.rng).map_err(render_err)?,
             );
         }
         for (name, value) in &self.headers {
-            h.insert(name.clone(), value.clone());
+            set(name, value.clone());
         }
         for (name, value) in &p.headers {
-            h.insert(
-                name.clone(),
+            set(
+                name,
                 render_header(value, &self.vars, &mut self.rng).map_err(render_err)?,
             );
         }
-        if p.json && !h.contains_key(header::CONTENT_TYPE) {
-            h.insert(
+        if p.json && !headers.iter().any(|(n, _)| n == header::CONTENT_TYPE) {
+            headers.push((
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
-            );
+            ));
         }
-        Ok(request)
+
+        let out = &mut self.out;
+        out.clear();
+        out.extend_from_slice(p.method.as_str().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(target.as_bytes());
+        out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+        out.extend_from_slice(ctx.host.as_bytes());
+        if !headers.iter().any(|(n, _)| n == header::USER_AGENT) {
+            out.extend_from_slice(b"\r\nuser-agent: ");
+            out.extend_from_slice(USER_AGENT.as_bytes());
+        }
+        for (name, value) in &headers {
+            if name == header::HOST
+                || name == header::CONTENT_LENGTH
+                || name == header::TRANSFER_ENCODING
+            {
+                continue;
+            }
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(name.as_str().as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+        }
+        if !body.is_empty() || matches!(p.method, Method::POST | Method::PUT | Method::PATCH) {
+            out.extend_from_slice(b"\r\ncontent-length: ");
+            out.extend_from_slice(body.len().to_string().as_bytes());
+        }
+        out.extend_from_slice(b"\r\n\r\n");
+        out.extend_from_slice(&body);
+        Ok(())
     }
 
     async fn request(&mut self, req: &Request) -> Flow {
-        let http_req = match self.build(req) {
-            Ok(r) => r,
-            Err(reason) => {
-                self.record(req.endpoint, None, Some(reason));
-                return Flow::EndTask;
-            }
-        };
+        if let Err(reason) = self.build(req) {
+            self.record(req.endpoint, None, Some(reason));
+            return Flow::EndTask;
+        }
         let timeout = req.timeout.unwrap_or(self.ctx.scenario.timeout);
         let started = self.intended.take().unwrap_or_else(Instant::now);
-        let mut sender = match self.conn.take() {
-            Some(s) if !s.is_closed() => s,
-            _ => match self.ctx.connector.connect().await {
-                Ok(s) => s,
+        let ctx = self.ctx.clone();
+        if self.conn.is_none() {
+            match ctx.connector.connect().await {
+                Ok(c) => self.conn = Some(c),
                 Err(reason) => {
+                    // No connection, no response: this failure says nothing about latency.
                     self.record(req.endpoint, None, Some(reason));
                     return Flow::EndTask;
                 }
-            },
-        };
-        let result = http::send(&mut sender, http_req, timeout).await;
+            }
+        }
+        let head = ctx.prepared[req.id].method == Method::HEAD;
+        let result = http::send(&ctx.connector, &mut self.conn, &self.out, head, timeout).await;
         let latency = started.elapsed().as_micros() as u64;
         let response = match result {
-            Ok(r) => {
-                self.conn = Some(sender);
-                r
-            }
+            Ok(r) => r,
             Err(reason) => {
-                // The connection is in an unknown state; the next request opens a new one.
                 self.record(req.endpoint, Some(latency), Some(reason));
                 return Flow::EndTask;
             }
@@ -340,7 +377,7 @@ impl VirtualUser {
 
     /// Applies the request's checks, then its extractions; the first problem is the reason.
     fn judge(&mut self, req: &Request, resp: &http::Response) -> Option<Reason> {
-        let status = resp.status.as_u16();
+        let status = resp.status;
         match &req.check.status {
             Some(allowed) if !allowed.contains(&status) => {
                 return Some(Cow::Owned(format!(

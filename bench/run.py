@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""Benchmark loadforge-gate's native engine against wrk, oha and Locust (FastHttpUser).
+
+Prints figures; it is not a test and asserts nothing. Usage (from the repository root):
+
+    python3 bench/run.py                    # 5 rounds of 10 s, 50 connections, plus memory
+    python3 bench/run.py --rounds 3 --duration 5 --memory-requests 1000000
+
+What it does: installs or finds wrk and nginx (Debian), oha (crates.io, into bench/.tools),
+Locust (PyPI, into .venv); builds loadforge-gate in release mode; starts nginx as a fast static
+target (one worker, no logs, a small JSON body) pinned to one core and every generator pinned to
+another with taskset; runs each generator for the same time with the same number of connections,
+interleaved, for several rounds; prints the medians (requests per second, p50, p99, generator
+CPU and peak memory) and loadforge-gate's ratio to each peer. Then the memory figures: the
+resident size per idle virtual user with 10,000 users, and peak memory after 100 thousand and
+after many million requests (flat when statistics are histograms, not sample lists).
+"""
+
+import argparse
+import csv
+import json
+import os
+import re
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+TOOLS = BENCH / ".tools"
+PORT = 18090
+URL = f"http://127.0.0.1:{PORT}/"
+PLAIN = "tasks: [{request: {method: GET, path: /}}]\n"
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, check=True, **kw)
+
+
+def sudo():
+    return [] if os.geteuid() == 0 else (["sudo"] if shutil.which("sudo") else [])
+
+
+def ensure_tools():
+    missing = [p for p, b in (("nginx-light", "nginx"), ("wrk", "wrk")) if not shutil.which(b) and not Path(f"/usr/sbin/{b}").exists()]
+    if missing:
+        print(f"installing {' '.join(missing)} from Debian ...", flush=True)
+        sh(sudo() + ["apt-get", "install", "-y", "-qq", *missing], env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    oha = shutil.which("oha") or (str(TOOLS / "bin/oha") if (TOOLS / "bin/oha").exists() else None)
+    if not oha:
+        print("installing oha from crates.io (a few minutes) ...", flush=True)
+        sh(["cargo", "install", "oha", "--locked", "--root", str(TOOLS)])
+        oha = str(TOOLS / "bin/oha")
+    locust = str(ROOT / ".venv/bin/locust") if (ROOT / ".venv/bin/locust").exists() else shutil.which("locust")
+    if not locust:
+        print("installing Locust from PyPI into .venv ...", flush=True)
+        sh([sys.executable, "-m", "venv", str(ROOT / ".venv")])
+        sh([str(ROOT / ".venv/bin/pip"), "install", "-q", "locust>=2.20,<3"])
+        locust = str(ROOT / ".venv/bin/locust")
+    print("building loadforge-gate (release) ...", flush=True)
+    sh(["cargo", "build", "--release", "-q"], cwd=ROOT)
+    return {"oha": oha, "locust": locust, "lfg": str(ROOT / "target/release/loadforge-gate")}
+
+
+def raise_fd_limit():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
+
+
+def cores():
+    n = os.cpu_count() or 1
+    return ("0", "1") if n >= 2 else ("0", "0")
+
+
+def start_nginx(core):
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    p = subprocess.Popen(["taskset", "-c", core, nginx, "-c", str(BENCH / "nginx.conf"), "-p", "/tmp"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", PORT), timeout=0.2).close()
+            return p
+        except OSError:
+            time.sleep(0.1)
+    p.kill()
+    sys.exit("nginx did not start on port %d" % PORT)
+
+
+def timed(cmd, core, cwd=None):
+    """Runs cmd pinned to `core`; returns (stdout, cpu seconds, peak RSS KiB, wall seconds)."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
+        full = ["/usr/bin/time", "-f", "%U %S %M %e", "-o", tf.name, "taskset", "-c", core, *cmd]
+        out = subprocess.run(full, capture_output=True, text=True, cwd=cwd, preexec_fn=raise_fd_limit)
+        user, system, rss, wall = tf.read().split()[-4:]
+    if out.returncode not in (0, 1):
+        print(out.stderr[-2000:], file=sys.stderr)
+    return out.stdout, float(user) + float(system), int(rss), float(wall)
+
+
+def ms(text):
+    m = re.match(r"([\d.]+)(us|ms|s)", text)
+    v, unit = float(m.group(1)), m.group(2)
+    return {"us": v / 1000, "ms": v, "s": v * 1000}[unit]
+
+
+def run_wrk(core, conns, dur, tools, tmp):
+    out, cpu, rss, wall = timed(["wrk", "-t1", f"-c{conns}", f"-d{dur}s", "--latency", URL], core)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = ms(re.search(r"50%\s+(\S+)", out).group(1))
+    p99 = ms(re.search(r"99%\s+(\S+)", out).group(1))
+    return rps, p50, p99, cpu, rss, wall
+
+
+def run_oha(core, conns, dur, tools, tmp):
+    out, cpu, rss, wall = timed([tools["oha"], "-z", f"{dur}s", "-c", str(conns), "--no-tui", "--output-format", "json", URL], core)
+    d = json.loads(out)
+    return d["summary"]["requestsPerSec"], d["latencyPercentiles"]["p50"] * 1000, d["latencyPercentiles"]["p99"] * 1000, cpu, rss, wall
+
+
+def run_lfg(core, conns, dur, tools, tmp):
+    scenario = Path(tmp) / "plain.yml"
+    scenario.write_text(PLAIN)
+    out_dir = Path(tmp) / "lfg"
+    _, cpu, rss, wall = timed([tools["lfg"], "run", "--scenario", str(scenario), "--host", URL, "--users", str(conns), "--spawn-rate", "1000000", "--run-time", f"{dur}s", "--threads", "1", "--progress", "0", "--baseline", "none", "--out", str(out_dir)], core)
+    a = json.loads((out_dir / "results.json").read_text())["aggregate"]
+    return a["rps"], a["latency_ms"]["p50"], a["latency_ms"]["p99"], cpu, rss, wall
+
+
+def run_locust(core, conns, dur, tools, tmp):
+    prefix = Path(tmp) / "locust"
+    _, cpu, rss, wall = timed([tools["locust"], "-f", str(BENCH / "locust_fast.py"), "--headless", "-H", URL.rstrip("/"), "-u", str(conns), "-r", str(conns), "-t", f"{dur}s", "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING"], core, cwd=tmp)
+    with open(f"{prefix}_stats.csv") as f:
+        row = next(r for r in csv.DictReader(f) if r["Name"] == "Aggregated")
+    return float(row["Requests/s"]), float(row["50%"]), float(row["99%"]), cpu, rss, wall
+
+
+RUNNERS = {"loadforge-gate": run_lfg, "wrk": run_wrk, "oha": run_oha, "locust (FastHttpUser)": run_locust}
+
+
+def peak_rss(tools, core, users, run_time, scenario_text, tmp):
+    scenario = Path(tmp) / "mem.yml"
+    scenario.write_text(scenario_text)
+    _, _, rss, _ = timed([tools["lfg"], "run", "--scenario", str(scenario), "--host", URL, "--users", str(users), "--spawn-rate", "1000000", "--run-time", run_time, "--threads", "1", "--progress", "0", "--baseline", "none", "--out", str(Path(tmp) / "mem")], core)
+    result = json.loads((Path(tmp) / "mem/results.json").read_text())["aggregate"]
+    return rss, result["requests"]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--duration", type=int, default=10, help="seconds per run")
+    ap.add_argument("--connections", type=int, default=50)
+    ap.add_argument("--memory-requests", type=int, default=10_000_000, help="requests for the memory-flatness run")
+    ap.add_argument("--skip-memory", action="store_true")
+    args = ap.parse_args()
+
+    tools = ensure_tools()
+    target_core, gen_core = cores()
+    nginx = start_nginx(target_core)
+    results = {name: [] for name in RUNNERS}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for r in range(args.rounds):
+                for name, fn in RUNNERS.items():
+                    results[name].append(fn(gen_core, args.connections, args.duration, tools, tmp))
+                    print(f"round {r + 1}/{args.rounds} {name}: {results[name][-1][0]:,.0f} req/s", flush=True)
+
+            med = {n: [statistics.median(v[i] for v in runs) for i in range(6)] for n, runs in results.items()}
+            print(f"\nThroughput: {args.connections} connections, {args.duration} s per run, median of {args.rounds} rounds;"
+                  f" target nginx on core {target_core}, generator on core {gen_core}\n")
+            print(f"| generator | req/s | p50 ms | p99 ms | CPU % | peak RSS MiB | req per CPU-second |")
+            print("|---|---:|---:|---:|---:|---:|---:|")
+            for n, (rps, p50, p99, cpu, rss, wall) in med.items():
+                print(f"| {n} | {rps:,.0f} | {p50:.3f} | {p99:.3f} | {cpu / wall * 100:.0f} | {rss / 1024:.1f} | {rps * wall / max(cpu, 1e-9):,.0f} |")
+            lfg = med["loadforge-gate"][0]
+            print()
+            for n in RUNNERS:
+                if n != "loadforge-gate":
+                    print(f"loadforge-gate / {n}: {lfg / med[n][0]:.2f}x requests per second")
+
+            if not args.skip_memory:
+                print("\nMemory")
+                idle = "tasks: [{request: {method: GET, path: /}}]\nwait: 3600\n"
+                one, _ = peak_rss(tools, gen_core, 1, "5s", idle, tmp)
+                many, _ = peak_rss(tools, gen_core, 10_000, "10s", idle, tmp)
+                print(f"idle virtual users (one request each, then waiting, each with its own open connection):"
+                      f" 1 user {one / 1024:.1f} MiB, 10,000 users {many / 1024:.1f} MiB"
+                      f" -> {(many - one) / 10_000:.1f} KiB per user (target: 64 KiB)")
+                rps = max(lfg, 1)
+                short = max(1, round(100_000 / rps))
+                long = max(short + 1, round(args.memory_requests / rps))
+                rss_a, n_a = peak_rss(tools, gen_core, args.connections, f"{short}s", PLAIN, tmp)
+                rss_b, n_b = peak_rss(tools, gen_core, args.connections, f"{long}s", PLAIN, tmp)
+                print(f"peak RSS after {n_a:,} requests: {rss_a / 1024:.1f} MiB; after {n_b:,} requests: {rss_b / 1024:.1f} MiB")
+    finally:
+        nginx.terminate()
+        nginx.wait()
+
+
+if __name__ == "__main__":
+    main()
