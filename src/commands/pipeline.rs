@@ -201,6 +201,13 @@ pub fn run_gate(
                         None => r,
                     }),
                     ramp: settings.ramp,
+                    abort_rules: settings
+                        .gate
+                        .thresholds
+                        .iter()
+                        .filter(|t| t.abort_after.is_some())
+                        .cloned()
+                        .collect(),
                 },
                 stop,
             )
@@ -349,6 +356,9 @@ pub fn judge_and_publish(
     }
     if result.run.interrupted {
         notes.push("The run was interrupted: these results are partial.".into());
+    }
+    if let Some(reason) = &result.run.aborted {
+        notes.push(format!("Aborted early: {reason}."));
     }
     let comparison = baseline
         .as_ref()

@@ -277,6 +277,7 @@ pub fn to_result(
             shard: None,
             cloud_url,
             rate: None,
+            aborted: None,
         },
         ci: None,
         aggregate,

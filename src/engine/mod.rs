@@ -105,6 +105,8 @@ pub struct NativePlan {
     pub rate: Option<f64>,
     /// Open model: the rate rises linearly from zero over this long.
     pub ramp: Duration,
+    /// Thresholds that stop the run as soon as they fail (after their delay).
+    pub abort_rules: Vec<crate::gate::Threshold>,
 }
 
 /// Cancelled on SIGINT/SIGTERM; engines stop early and return what they measured.

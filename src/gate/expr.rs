@@ -178,6 +178,9 @@ pub struct Threshold {
     pub op: Op,
     /// In the metric kind's canonical unit (ms, percent, count, per second).
     pub limit: f64,
+    /// `abort-on-fail[=DELAY]`: stop the run as soon as this fails (not before DELAY), as k6's
+    /// `abortOnFail` with `delayAbortEval`.
+    pub abort_after: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -266,7 +269,18 @@ impl Threshold {
             expr: expr.to_string(),
             reason,
         };
-        let (selector, rest) = split_selector(expr).map_err(bad)?;
+        let (rule, abort_after) = match expr.trim_end().rsplit_once(" abort-on-fail") {
+            Some((rule, "")) => (rule, Some(std::time::Duration::ZERO)),
+            Some((rule, delay)) if delay.starts_with('=') => (
+                rule,
+                Some(
+                    crate::duration::parse_duration(&delay[1..])
+                        .map_err(|e| bad(format!("abort-on-fail delay: {e}")))?,
+                ),
+            ),
+            _ => (expr, None),
+        };
+        let (selector, rest) = split_selector(rule).map_err(bad)?;
         let op_at = rest
             .find(['<', '>'])
             .ok_or_else(|| bad("no comparison operator (<, <=, >, >=)".into()))?;
@@ -288,11 +302,12 @@ impl Threshold {
         })?;
         let limit = parse_value(value_text, metric.kind()).map_err(bad)?;
         Ok(Threshold {
-            source: expr.trim().to_string(),
+            source: rule.trim().to_string(),
             selector,
             metric,
             op,
             limit,
+            abort_after,
         })
     }
 }
@@ -382,6 +397,21 @@ mod tests {
             Metric::Percentile(99.9)
         );
         assert_eq!(Threshold::parse("rps>=100").unwrap().op, Op::Ge);
+    }
+
+    #[test]
+    fn abort_on_fail_takes_an_optional_delay() {
+        let t = Threshold::parse("error_rate<5% abort-on-fail=10s").unwrap();
+        assert_eq!(t.abort_after, Some(std::time::Duration::from_secs(10)));
+        assert_eq!(t.source, "error_rate<5%");
+        assert_eq!(
+            Threshold::parse("p95<1s abort-on-fail")
+                .unwrap()
+                .abort_after,
+            Some(std::time::Duration::ZERO)
+        );
+        assert_eq!(Threshold::parse("p95<1s").unwrap().abort_after, None);
+        assert!(Threshold::parse("p95<1s abort-on-fail=soon").is_err());
     }
 
     #[test]

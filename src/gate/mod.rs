@@ -7,7 +7,7 @@ mod expr;
 
 use serde::{Deserialize, Serialize};
 
-pub use evaluate::{evaluate, metric_value, resolve_selector, Baseline};
+pub use evaluate::{evaluate, live_value, metric_value, resolve_selector, Baseline};
 pub use expr::{Direction, Metric, MetricKind, Op, Regression, Selector, Threshold};
 
 /// Without any threshold a gate always passes, which is reporting rather than gating; this is

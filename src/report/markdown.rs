@@ -336,6 +336,7 @@ mod snapshot_tests {
                 shard: None,
                 cloud_url: None,
                 rate: None,
+                aborted: None,
             },
             ci: Some(CiInfo {
                 commit_sha: Some("feedbeef12345678".into()),

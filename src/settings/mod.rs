@@ -475,6 +475,23 @@ impl Settings {
             Some(t) => parse_duration(t).map_err(|e| invalid("--warmup", e))?,
             None => Duration::ZERO,
         };
+        for t in gate.thresholds.iter().filter(|t| t.abort_after.is_some()) {
+            if !native {
+                return Err(invalid(
+                    "--threshold",
+                    format!("`{} abort-on-fail` needs the native engine", t.source),
+                ));
+            }
+            if t.selector.is_some() {
+                return Err(invalid(
+                    "--threshold",
+                    format!(
+                        "`{}`: abort-on-fail judges all requests; drop the selector",
+                        t.source
+                    ),
+                ));
+            }
+        }
         if warmup >= run_time {
             return Err(invalid(
                 "--warmup",

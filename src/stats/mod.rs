@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use histogram::LatencyHistogram;
-pub use timeseries::{SecondPoint, SecondSample, SeriesSink, SERIES_SIGFIG};
+pub use timeseries::{SecondPoint, SecondSample, SeriesSink, Totals, SERIES_SIGFIG};
 
 pub const SCHEMA: &str = "loadforge-gate/results/v1";
 
@@ -80,6 +80,9 @@ pub struct RunMeta {
     /// Open model: the target arrival rate (task iterations per second).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate: Option<f64>,
+    /// Set when an abort-on-fail threshold stopped the run early: which, and when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aborted: Option<String>,
 }
 
 /// Shard `index` (1-based) of `count`, all sharing `run_id` (the pipeline, by default).

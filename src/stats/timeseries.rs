@@ -52,6 +52,18 @@ struct SinkState {
     watermarks: Vec<u32>,
     pending: BTreeMap<u32, Pending>,
     points: Vec<SecondPoint>,
+    /// Everything finished so far, for live decisions (abort-on-fail): coarse, but whole.
+    so_far: Totals,
+}
+
+/// Running totals over all finished seconds.
+#[derive(Debug, Clone)]
+pub struct Totals {
+    pub requests: u64,
+    pub failures: u64,
+    pub histogram: LatencyHistogram,
+    /// Seconds covered.
+    pub seconds: u32,
 }
 
 #[derive(Debug)]
@@ -66,6 +78,12 @@ impl SeriesSink {
                 watermarks: vec![0; workers],
                 pending: BTreeMap::new(),
                 points: Vec::new(),
+                so_far: Totals {
+                    requests: 0,
+                    failures: 0,
+                    histogram: LatencyHistogram::with_sigfig(SERIES_SIGFIG),
+                    seconds: 0,
+                },
             }),
         }
     }
@@ -91,6 +109,10 @@ impl SeriesSink {
         let ready: Vec<u32> = st.pending.range(..done_below).map(|(t, _)| *t).collect();
         for t in ready {
             if let Some(p) = st.pending.remove(&t) {
+                st.so_far.requests += p.requests;
+                st.so_far.failures += p.failures;
+                st.so_far.histogram.add(&p.histogram);
+                st.so_far.seconds = t + 1;
                 st.points.push(SecondPoint {
                     t,
                     requests: p.requests,
@@ -108,6 +130,12 @@ impl SeriesSink {
     pub fn latest(&self) -> Option<SecondPoint> {
         let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         st.points.last().cloned()
+    }
+
+    /// Totals over every finished second.
+    pub fn totals(&self) -> Totals {
+        let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.so_far.clone()
     }
 
     /// All finished seconds, with gaps (seconds in which nothing completed) filled with zeros so

@@ -200,6 +200,7 @@ async fn start(
         warmup: Duration::ZERO,
         rate: None,
         ramp: Duration::ZERO,
+        abort_rules: Vec::new(),
     };
     {
         let result = result.clone();

@@ -201,3 +201,36 @@ fn warm_up_requests_are_left_out_of_the_verdict_but_kept_in_the_time_series() {
         "the slow start is in the time series: {first}"
     );
 }
+
+#[test]
+fn an_abort_on_fail_threshold_stops_the_run_early_and_says_so() {
+    let app = crate::harness::sample_app(loadforge_gate::sample_app::Knobs {
+        error_rate: 1.0,
+        ..Default::default()
+    });
+    let out = plain_gate(&app.url())
+        .args(["--users", "5", "--spawn-rate", "100", "--run-time", "60s"])
+        .args(["--threshold", "error_rate<5% abort-on-fail=2s"])
+        .run()
+        .expect_exit(1);
+    let r = out.results();
+    let aborted = r["run"]["aborted"]
+        .as_str()
+        .expect("the run records why it stopped");
+    assert!(aborted.contains("error_rate<5%"), "{aborted}");
+    assert!(
+        r["run"]["duration_s"].as_f64().unwrap() < 30.0,
+        "stopped well before its 60 s"
+    );
+    assert!(out.file("summary.md").contains("Aborted early"));
+    // A rule on one endpoint cannot abort (it would need per-endpoint live statistics).
+    let out = plain_gate(&app.url())
+        .args(["--threshold", "GET /: p95<1ms abort-on-fail"])
+        .run()
+        .expect_exit(2);
+    assert!(
+        out.one_line_error().contains("drop the selector"),
+        "{}",
+        out.stderr
+    );
+}

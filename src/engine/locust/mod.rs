@@ -197,6 +197,7 @@ pub fn run(plan: &LocustPlan, stop: &CancellationToken) -> Result<RunResult, Eng
         shard: None,
         cloud_url: None,
         rate: None,
+        aborted: None,
     };
     let build = |endpoints: Vec<EndpointStats>| {
         let aggregate = parse::aggregate_from_stats_csv(&files, &endpoints, duration_s);

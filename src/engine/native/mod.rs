@@ -95,7 +95,7 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
         handles.push(handle);
     }
 
-    supervise(plan, &token, deadline, start, &sink);
+    let aborted = supervise(plan, &token, deadline, start, &sink);
     token.cancel();
 
     let mut recorders = Vec::with_capacity(workers);
@@ -173,6 +173,7 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
             shard: None,
             cloud_url: None,
             rate: plan.rate,
+            aborted: aborted.clone(),
         },
         ci: None,
         aggregate,
@@ -181,14 +182,15 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
     })
 }
 
-/// Waits for the deadline or an interruption, reporting progress.
+/// Waits for the deadline, an interruption or a failing abort-on-fail threshold (whose
+/// description it returns), reporting progress.
 fn supervise(
     plan: &NativePlan,
     token: &CancellationToken,
     deadline: Instant,
     start: Instant,
     sink: &SeriesSink,
-) {
+) -> Option<String> {
     let mut progress = Progress::new(plan.run_time);
     progress.section_start(
         "loadforge_gate_load",
@@ -197,10 +199,36 @@ fn supervise(
     let mut next_progress = start + plan.progress_every;
     let mut failures = 0u64;
     let mut last_t = None;
+    let mut aborted = None;
+    let mut next_abort_check = start + Duration::from_secs(1);
     loop {
         let now = Instant::now();
         if now >= deadline || token.is_cancelled() {
             break;
+        }
+        if !plan.abort_rules.is_empty() && now >= next_abort_check {
+            next_abort_check += Duration::from_secs(1);
+            let totals = sink.totals();
+            let elapsed = start.elapsed();
+            let failing = plan.abort_rules.iter().find_map(|t| {
+                let v = crate::gate::live_value(&totals, t.metric)?;
+                (elapsed >= t.abort_after.unwrap_or_default() && !t.op.holds(v, t.limit)).then(
+                    || {
+                        format!(
+                            "`{}` failed after {:.0}s ({} = {}), so the run was stopped early",
+                            t.source,
+                            elapsed.as_secs_f64(),
+                            t.metric.label(),
+                            crate::gate::format_value(v, t.metric.kind().unit())
+                        )
+                    },
+                )
+            });
+            if let Some(reason) = failing {
+                eprintln!("loadforge-gate: abort-on-fail: {reason}");
+                aborted = Some(reason);
+                break;
+            }
         }
         std::thread::sleep((deadline - now).min(Duration::from_millis(50)));
         if let Some(p) = sink.latest() {
@@ -224,6 +252,7 @@ fn supervise(
         }
     }
     progress.section_end("loadforge_gate_load");
+    aborted
 }
 
 fn worker(setup: WorkerSetup) -> Result<Recorder, EngineError> {
