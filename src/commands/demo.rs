@@ -69,7 +69,7 @@ pub fn execute(args: &DemoArgs) -> Result<ExitStatus, Error> {
         None
     };
 
-    let app = SampleApp::start(
+    let app = SampleApp::sample_app(
         "127.0.0.1:0",
         Knobs {
             latency: Duration::from_millis(args.latency_ms),

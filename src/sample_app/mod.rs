@@ -54,17 +54,23 @@ impl Knobs {
     }
 }
 
-/// A running sample app. Dropping it (or calling `stop`) shuts it down.
-pub struct SampleApp {
+/// An axum router served on its own thread and runtime (the sample app here, the fake GitLab
+/// and LoadForge in the tests), so it can answer a load test running on the caller's threads.
+/// Dropping it (or calling `stop`) shuts it down.
+pub struct Served {
     pub addr: SocketAddr,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl SampleApp {
-    /// Starts the app on its own thread and runtime, so it can serve a load test that runs on
-    /// the caller's threads. `listen` may use port 0 for a free port.
-    pub fn start(listen: &str, knobs: Knobs) -> Result<SampleApp, SampleAppError> {
+impl Served {
+    /// Binds `listen` (port 0 for a free port) and serves `router` with `threads` runtime
+    /// threads.
+    pub fn start(
+        listen: &str,
+        router: axum::Router,
+        threads: usize,
+    ) -> Result<Served, SampleAppError> {
         let std_listener =
             std::net::TcpListener::bind(listen).map_err(|source| SampleAppError::Bind {
                 addr: listen.to_string(),
@@ -78,18 +84,17 @@ impl SampleApp {
             .map_err(|e| SampleAppError::Serve(e.to_string()))?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
-            .name("sample-app".into())
+            .name(format!("serve-{}", addr.port()))
             .spawn(move || {
                 let rt = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
+                    .worker_threads(threads.max(1))
                     .enable_all()
                     .build()
-                    .expect("the sample app's runtime starts");
+                    .expect("the server's runtime starts");
                 rt.block_on(async move {
                     let listener =
                         TcpListener::from_std(std_listener).expect("listener converts to tokio");
-                    let app = router(knobs);
-                    let _ = axum::serve(listener, app)
+                    let _ = axum::serve(listener, router)
                         .with_graceful_shutdown(async {
                             let _ = rx.await;
                         })
@@ -97,7 +102,7 @@ impl SampleApp {
                 });
             })
             .map_err(|e| SampleAppError::Serve(e.to_string()))?;
-        Ok(SampleApp {
+        Ok(Served {
             addr,
             shutdown: Some(tx),
             thread: Some(thread),
@@ -122,15 +127,25 @@ impl SampleApp {
     }
 }
 
-impl Drop for SampleApp {
+impl Drop for Served {
     fn drop(&mut self) {
         self.shutdown_now();
     }
 }
 
+/// The running sample app.
+pub type SampleApp = Served;
+
+impl Served {
+    /// Starts the sample app (see [`router`]) with its behaviour knobs.
+    pub fn sample_app(listen: &str, knobs: Knobs) -> Result<SampleApp, SampleAppError> {
+        Served::start(listen, router(knobs), 2)
+    }
+}
+
 /// Serves in the foreground until Ctrl-C (the `sample-app` command).
 pub fn serve_forever(listen: &str, knobs: Knobs) -> Result<(), SampleAppError> {
-    let app = SampleApp::start(listen, knobs)?;
+    let app = SampleApp::sample_app(listen, knobs)?;
     println!("sample app listening on {}", app.url());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -19,6 +19,7 @@ use axum::{
     routing::{get, put},
     Form, Json, Router,
 };
+use loadforge_gate::sample_app::Served;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -92,37 +93,22 @@ type Shared = Arc<(Mutex<Inner>, SocketAddr)>;
 pub struct FakeGitlab {
     pub addr: SocketAddr,
     state: Shared,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: Served,
 }
 
 impl FakeGitlab {
     pub fn start() -> FakeGitlab {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
+        // The routes need the address (redirects to "object storage" on another host name), so
+        // bind first and hand the listener's address to the state.
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = probe.local_addr().unwrap();
+        drop(probe);
         let state: Shared = Arc::new((Mutex::new(Inner::default()), addr));
-        let app = router(state.clone());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = rx.await;
-                    })
-                    .await;
-            });
-        });
+        let server = Served::start(&addr.to_string(), router(state.clone()), 1).unwrap();
         FakeGitlab {
-            addr,
+            addr: server.addr,
             state,
-            shutdown: Some(tx),
-            thread: Some(thread),
+            _server: server,
         }
     }
 
@@ -195,17 +181,6 @@ impl FakeGitlab {
 
     pub fn log(&self) -> Vec<Logged> {
         self.with(|s| s.log.clone())
-    }
-}
-
-impl Drop for FakeGitlab {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

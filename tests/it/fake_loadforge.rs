@@ -18,6 +18,7 @@ use axum::{
     routing::{get, post},
     Json, Router,
 };
+use loadforge_gate::sample_app::Served;
 use loadforge_gate::{
     engine::{native, NativePlan, Target},
     scenario::Scenario,
@@ -66,15 +67,11 @@ type Shared = Arc<Mutex<Inner>>;
 pub struct FakeLoadForge {
     pub addr: SocketAddr,
     state: Shared,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    server: Option<Served>,
 }
 
 impl FakeLoadForge {
     pub fn start(behaviour: Behaviour) -> FakeLoadForge {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
         let state: Shared = Arc::new(Mutex::new(Inner {
             behaviour,
             ..Inner::default()
@@ -84,26 +81,11 @@ impl FakeLoadForge {
             .route("/api/v1/test-runs/{run}/", get(poll))
             .route("/api/v1/test-runs/{run}/stop/", post(stop))
             .with_state(state.clone());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = rx.await;
-                    })
-                    .await;
-            });
-        });
+        let server = Served::start("127.0.0.1:0", app, 1).unwrap();
         FakeLoadForge {
-            addr,
+            addr: server.addr,
             state,
-            shutdown: Some(tx),
-            thread: Some(thread),
+            server: Some(server),
         }
     }
 
@@ -118,15 +100,11 @@ impl FakeLoadForge {
 
 impl Drop for FakeLoadForge {
     fn drop(&mut self) {
+        // Stop the load runs first, then the server.
         for r in self.state.lock().unwrap().runs.values() {
             r.stop.cancel();
         }
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        drop(self.server.take());
     }
 }
 

@@ -18,7 +18,7 @@ pub fn example(name: &str) -> String {
 }
 
 pub fn sample_app(knobs: Knobs) -> SampleApp {
-    SampleApp::start("127.0.0.1:0", knobs).expect("sample app starts")
+    SampleApp::sample_app("127.0.0.1:0", knobs).expect("sample app starts")
 }
 
 pub fn slow_app(latency_ms: u64) -> SampleApp {
