@@ -1,7 +1,7 @@
 //! The report's charts, drawn by plotters into SVG strings that are inlined into report.html
 //! (no script, no network). Each function returns `None` when there is nothing to draw.
 
-use plotters::prelude::*;
+use plotters::{coord::types::RangedCoordf64, prelude::*};
 
 use crate::stats::{LatencyHistogram, SecondPoint};
 
@@ -22,7 +22,7 @@ fn max_of(values: impl Iterator<Item = f64>) -> f64 {
 fn svg(
     draw: impl FnOnce(
         DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
-    ) -> Result<(), Box<dyn std::error::Error + '_>>,
+    ) -> Result<(), Box<dyn std::error::Error>>,
 ) -> Option<String> {
     let mut out = String::new();
     {
@@ -42,6 +42,45 @@ fn legend(c: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
     move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2))
 }
 
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// The frame every chart shares: caption, margins, axes with light grid lines.
+fn frame<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    caption: &str,
+    (x_max, y_max): (f64, f64),
+    x_desc: Option<&str>,
+    y_desc: &str,
+) -> Result<Chart<'a, 'b>, Box<dyn std::error::Error>> {
+    let mut c = ChartBuilder::on(root)
+        .caption(caption, ("sans-serif", 16))
+        .margin(12)
+        .x_label_area_size(32)
+        .y_label_area_size(48)
+        .build_cartesian_2d(0f64..x_max, 0f64..y_max)?;
+    if let Some(x) = x_desc {
+        c.configure_mesh()
+            .x_desc(x)
+            .y_desc(y_desc)
+            .light_line_style(WHITE)
+            .draw()?;
+    }
+    Ok(c)
+}
+
+/// Draws the legend box and writes the chart out.
+fn finish<'a, 'b: 'a>(
+    c: &mut Chart<'a, 'b>,
+    root: &DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    c.configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BASE)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
 /// Requests and failures per second, with the baseline's requests dashed behind.
 pub fn throughput(series: &[SecondPoint], baseline: &[SecondPoint]) -> Option<String> {
     if series.is_empty() {
@@ -56,17 +95,13 @@ pub fn throughput(series: &[SecondPoint], baseline: &[SecondPoint]) -> Option<St
         .max(1) as f64;
     let y_max = max_of(series.iter().chain(baseline).map(|p| p.requests as f64)) * 1.1;
     svg(|root| {
-        let mut c = ChartBuilder::on(&root)
-            .caption("Requests and failures per second", ("sans-serif", 16))
-            .margin(12)
-            .x_label_area_size(32)
-            .y_label_area_size(48)
-            .build_cartesian_2d(0f64..x_max, 0f64..y_max)?;
-        c.configure_mesh()
-            .x_desc("seconds")
-            .y_desc("per second")
-            .light_line_style(WHITE)
-            .draw()?;
+        let mut c = frame(
+            &root,
+            "Requests and failures per second",
+            (x_max, y_max),
+            Some("seconds"),
+            "per second",
+        )?;
         if !baseline.is_empty() {
             c.draw_series(DashedLineSeries::new(
                 baseline.iter().map(|p| (p.t as f64, p.requests as f64)),
@@ -89,12 +124,7 @@ pub fn throughput(series: &[SecondPoint], baseline: &[SecondPoint]) -> Option<St
         ))?
         .label("failures")
         .legend(legend(FAIL));
-        c.configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BASE)
-            .draw()?;
-        root.present()?;
-        Ok(())
+        finish(&mut c, &root)
     })
 }
 
@@ -122,17 +152,13 @@ pub fn latency_over_time(series: &[SecondPoint], baseline: &[SecondPoint]) -> Op
             .collect()
     };
     svg(|root| {
-        let mut c = ChartBuilder::on(&root)
-            .caption("Latency percentiles per second (ms)", ("sans-serif", 16))
-            .margin(12)
-            .x_label_area_size(32)
-            .y_label_area_size(48)
-            .build_cartesian_2d(0f64..x_max, 0f64..y_max)?;
-        c.configure_mesh()
-            .x_desc("seconds")
-            .y_desc("ms")
-            .light_line_style(WHITE)
-            .draw()?;
+        let mut c = frame(
+            &root,
+            "Latency percentiles per second (ms)",
+            (x_max, y_max),
+            Some("seconds"),
+            "ms",
+        )?;
         if baseline.iter().any(|p| p.p95_ms.is_some()) {
             c.draw_series(DashedLineSeries::new(
                 line(|p| p.p95_ms, baseline),
@@ -156,12 +182,7 @@ pub fn latency_over_time(series: &[SecondPoint], baseline: &[SecondPoint]) -> Op
                 .label(name)
                 .legend(legend(color));
         }
-        c.configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BASE)
-            .draw()?;
-        root.present()?;
-        Ok(())
+        finish(&mut c, &root)
     })
 }
 
@@ -203,12 +224,13 @@ pub fn distribution(
         .unwrap_or_default();
     let y_max = max_of(cur.iter().chain(&base).map(|p| p.1)) * 1.1;
     svg(|root| {
-        let mut c = ChartBuilder::on(&root)
-            .caption("Latency by percentile (ms)", ("sans-serif", 16))
-            .margin(12)
-            .x_label_area_size(32)
-            .y_label_area_size(48)
-            .build_cartesian_2d(0f64..4f64, 0f64..y_max)?;
+        let mut c = frame(
+            &root,
+            "Latency by percentile (ms)",
+            (4.0, y_max),
+            None,
+            "ms",
+        )?;
         c.configure_mesh()
             .x_labels(5)
             .x_label_formatter(&|x| match x.round() as i32 {
@@ -235,12 +257,7 @@ pub fn distribution(
             .label("this run")
             .legend(legend(CURRENT));
         c.draw_series(cur.iter().map(|p| Circle::new(*p, 2, CURRENT.filled())))?;
-        c.configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BASE)
-            .draw()?;
-        root.present()?;
-        Ok(())
+        finish(&mut c, &root)
     })
 }
 
@@ -268,7 +285,7 @@ pub fn p95_bars(bars: &[Bar]) -> Option<String> {
     {
         let root = SVGBackend::with_string(&mut out, (W, height)).into_drawing_area();
         root.fill(&WHITE).ok()?;
-        let draw = || -> Result<(), Box<dyn std::error::Error + '_>> {
+        let draw = || -> Result<(), Box<dyn std::error::Error>> {
             let mut c = ChartBuilder::on(&root)
                 .caption(
                     "p95 per endpoint (ms): blue = this run, grey = baseline, red = limit",
