@@ -305,3 +305,23 @@ impl RunResult {
         self.endpoints.iter().find(|e| e.name == name)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// results.json is read back (re-publishing, baselines, merges): a float must come back as the
+    /// same float, which needs serde_json's exact (`float_roundtrip`) parser.
+    #[test]
+    fn floats_survive_a_json_round_trip_exactly() {
+        for v in [
+            0.9586666666666667f64,
+            1.2586666666666666,
+            0.1 + 0.2,
+            1e-7 / 3.0,
+            123456.789012345,
+        ] {
+            let text = serde_json::to_string(&v).unwrap();
+            let back: f64 = serde_json::from_str(&text).unwrap();
+            assert_eq!(back.to_bits(), v.to_bits(), "{text}");
+        }
+    }
+}
