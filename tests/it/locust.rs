@@ -145,19 +145,25 @@ fn parity(scenario: &str, locustfile_name: &str) {
         .args(args)
         .run()
         .expect_exit(0);
-    let (n, l) = (mix(&native.results()), mix(&locust.results()));
+    let (nr, lr) = (native.results(), locust.results());
+    let (n, l) = (mix(&nr), mix(&lr));
     assert_eq!(
         n.keys().collect::<Vec<_>>(),
         l.keys().collect::<Vec<_>>(),
         "endpoint names differ"
     );
+    let total = |r: &serde_json::Value| r["aggregate"]["requests"].as_f64().unwrap();
+    let (nn, ln) = (total(&nr), total(&lr));
     for (name, share) in &n {
         let other = l[name];
+        let p = (share + other) / 2.0;
+        let tolerance = 4.0 * (p * (1.0 - p) * (1.0 / nn + 1.0 / ln)).sqrt() + 0.02;
         assert!(
-            (share - other).abs() <= 0.15,
-            "{scenario}: {name} is {:.0}% natively and {:.0}% on Locust",
+            (share - other).abs() <= tolerance,
+            "{scenario}: {name} is {:.1}% natively ({nn} requests) and {:.1}% on Locust ({ln}), tolerance {:.1} points",
             share * 100.0,
-            other * 100.0
+            other * 100.0,
+            tolerance * 100.0
         );
     }
 }
