@@ -287,7 +287,7 @@ fn merge_series(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::{LoadModel, ShardInfo};
+    use crate::stats::ShardInfo;
 
     fn shard(index: u32, count: u32, run: &str, ms: &[u64]) -> (String, RunResult) {
         let mut h = LatencyHistogram::new();
@@ -302,46 +302,25 @@ mod tests {
             BTreeMap::new(),
             10.0,
         );
-        (
-            format!("shard-{index}.json"),
-            RunResult {
-                schema: SCHEMA.into(),
-                tool: ToolInfo::current(),
-                run: RunMeta {
-                    engine: "native".into(),
-                    model: LoadModel::Closed,
-                    scenario: Some("s".into()),
-                    target: "http://t/".into(),
-                    users: 2,
-                    spawn_rate: 1.0,
-                    started_at: format!("2026-11-23T10:00:0{index}.000Z"),
-                    duration_s: 10.0,
-                    warmup_s: 0.0,
-                    interrupted: false,
-                    quantised: false,
-                    shard: Some(ShardInfo {
-                        index,
-                        count,
-                        run_id: run.into(),
-                    }),
-                    cloud_url: None,
-                    rate: None,
-                    aborted: None,
-                },
-                ci: None,
-                aggregate: EndpointStats::aggregate("all requests", std::slice::from_ref(&e), 10.0),
-                endpoints: vec![e],
-                timeseries: vec![SecondPoint {
-                    t: 0,
-                    requests: ms.len() as u64,
-                    failures: 0,
-                    p50_ms: None,
-                    p95_ms: None,
-                    p99_ms: None,
-                    users: 2,
-                }],
-            },
-        )
+        let mut r = crate::stats::fixture(vec![e], 10.0);
+        r.run.scenario = Some("s".into());
+        r.run.users = 2;
+        r.run.started_at = format!("2026-11-23T10:00:0{index}.000Z");
+        r.run.shard = Some(ShardInfo {
+            index,
+            count,
+            run_id: run.into(),
+        });
+        r.timeseries = vec![SecondPoint {
+            t: 0,
+            requests: ms.len() as u64,
+            failures: 0,
+            p50_ms: None,
+            p95_ms: None,
+            p99_ms: None,
+            users: 2,
+        }];
+        (format!("shard-{index}.json"), r)
     }
 
     #[test]

@@ -341,7 +341,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::stats::{LatencyHistogram, LoadModel, RunMeta, ToolInfo, SCHEMA};
+    use crate::stats::LatencyHistogram;
 
     /// A result whose endpoints each saw `n` requests at `ms` milliseconds, `failed` of them failed.
     fn result(endpoints: &[(&str, u64, f64, u64)]) -> RunResult {
@@ -359,31 +359,28 @@ mod tests {
                 EndpointStats::from_counts(name.to_string(), None, h, *n, reasons, 10.0)
             })
             .collect();
-        RunResult {
-            schema: SCHEMA.into(),
-            tool: ToolInfo::current(),
-            run: RunMeta {
-                engine: "native".into(),
-                model: LoadModel::Closed,
-                scenario: None,
-                target: "http://x".into(),
-                users: 1,
-                spawn_rate: 1.0,
-                started_at: "2026-01-01T00:00:00Z".into(),
-                duration_s: 10.0,
-                warmup_s: 0.0,
-                interrupted: false,
-                quantised: false,
-                shard: None,
-                cloud_url: None,
-                rate: None,
-                aborted: None,
-            },
-            ci: None,
-            aggregate: EndpointStats::aggregate("all requests", &eps, 10.0),
-            endpoints: eps,
-            timeseries: vec![],
-        }
+        crate::stats::fixture(eps, 10.0)
+    }
+
+    /// Judges `current` against `base` (and `history`) with regression rules only.
+    pub(super) fn regress(
+        current: &RunResult,
+        base: &RunResult,
+        history: &[RunResult],
+        rules: &[Regression],
+    ) -> Verdict {
+        evaluate(
+            current,
+            &[],
+            false,
+            rules,
+            false,
+            Some(Baseline {
+                result: base,
+                history,
+            }),
+        )
+        .unwrap()
     }
 
     pub(super) fn result_for_noise(ms: f64) -> RunResult {
@@ -472,42 +469,14 @@ mod tests {
         let rule = [Regression::parse("p95 +20% +10ms").unwrap()];
         let judge = |ms: f64| {
             let cur = result(&[("GET /a", 100, ms, 0)]);
-            evaluate(
-                &cur,
-                &[],
-                false,
-                &rule,
-                false,
-                Some(Baseline {
-                    result: &base,
-                    history: &[],
-                }),
-            )
-            .unwrap()
-            .checks[0]
-                .passed
+            regress(&cur, &base, &[], &rule).checks[0].passed
         };
         assert!(judge(15.0), "+50% but only +5 ms");
         assert!(judge(19.9), "+99% but under +10 ms");
         assert!(!judge(25.0), "+150% and +15 ms");
         let base = result(&[("GET /a", 100, 200.0, 0)]);
         let cur = result(&[("GET /a", 100, 230.0, 0)]);
-        assert!(
-            evaluate(
-                &cur,
-                &[],
-                false,
-                &rule,
-                false,
-                Some(Baseline {
-                    result: &base,
-                    history: &[]
-                })
-            )
-            .unwrap()
-            .passed,
-            "+15% < 20%"
-        );
+        assert!(regress(&cur, &base, &[], &rule).passed, "+15% < 20%");
     }
 
     #[test]
@@ -515,18 +484,7 @@ mod tests {
         let base = result(&[("GET /a", 1000, 10.0, 0)]);
         let cur = result(&[("GET /a", 800, 10.0, 0)]);
         let rule = [Regression::parse("rps -10%").unwrap()];
-        let v = evaluate(
-            &cur,
-            &[],
-            false,
-            &rule,
-            false,
-            Some(Baseline {
-                result: &base,
-                history: &[],
-            }),
-        )
-        .unwrap();
+        let v = regress(&cur, &base, &[], &rule);
         assert!(!v.passed, "{}", v.checks[0].detail);
         assert_eq!(v.checks[0].limit, 90.0);
     }
@@ -559,7 +517,7 @@ mod tests {
 
 #[cfg(test)]
 mod noise_tests {
-    use super::*;
+    use super::{tests::regress, *};
 
     #[test]
     fn a_change_inside_the_spread_of_past_runs_is_not_a_regression() {
@@ -572,58 +530,14 @@ mod noise_tests {
         let history = [mk(18.0), mk(12.0)];
         let cur = mk(25.0);
         let rule = [Regression::parse("p95 +20% +5ms").unwrap()];
-        let alone = evaluate(
-            &cur,
-            &[],
-            false,
-            &rule,
-            false,
-            Some(Baseline {
-                result: &base,
-                history: &[],
-            }),
-        )
-        .unwrap();
+        let alone = regress(&cur, &base, &[], &rule);
         assert!(!alone.passed, "+150% and +15 ms against one run");
-        let with = evaluate(
-            &cur,
-            &[],
-            false,
-            &rule,
-            false,
-            Some(Baseline {
-                result: &base,
-                history: &history,
-            }),
-        )
-        .unwrap();
+        let with = regress(&cur, &base, &history, &rule);
         assert!(!with.passed, "25 ms is above every past run");
         let cur = mk(17.0);
-        let alone = evaluate(
-            &cur,
-            &[],
-            false,
-            &rule,
-            false,
-            Some(Baseline {
-                result: &base,
-                history: &[],
-            }),
-        )
-        .unwrap();
+        let alone = regress(&cur, &base, &[], &rule);
         assert!(!alone.passed);
-        let with = evaluate(
-            &cur,
-            &[],
-            false,
-            &rule,
-            false,
-            Some(Baseline {
-                result: &base,
-                history: &history,
-            }),
-        )
-        .unwrap();
+        let with = regress(&cur, &base, &history, &rule);
         assert!(with.passed, "{}", with.checks[0].detail);
         assert!(with.checks[0].detail.contains("treated as noise"));
     }

@@ -295,10 +295,7 @@ mod snapshot_tests {
         baseline,
         gate::{self, Baseline, Regression, Threshold},
         report::Document,
-        stats::{
-            CiInfo, EndpointStats, LatencyHistogram, LoadModel, RunMeta, RunResult, ToolInfo,
-            SCHEMA,
-        },
+        stats::{CiInfo, EndpointStats, LatencyHistogram, RunResult},
     };
 
     fn endpoint(name: &str, n: u64, ms: f64, failed: u64) -> EndpointStats {
@@ -315,39 +312,19 @@ mod snapshot_tests {
     }
 
     fn run(endpoints: Vec<EndpointStats>, started: &str) -> RunResult {
-        RunResult {
-            schema: SCHEMA.into(),
-            tool: ToolInfo {
-                name: "loadforge-gate".into(),
-                version: "0.0.0".into(),
-            },
-            run: RunMeta {
-                engine: "native".into(),
-                model: LoadModel::Closed,
-                scenario: Some("shop-cart".into()),
-                target: "https://review-7.example.com/".into(),
-                users: 20,
-                spawn_rate: 10.0,
-                started_at: started.into(),
-                duration_s: 60.0,
-                warmup_s: 0.0,
-                interrupted: false,
-                quantised: false,
-                shard: None,
-                cloud_url: None,
-                rate: None,
-                aborted: None,
-            },
-            ci: Some(CiInfo {
-                commit_sha: Some("feedbeef12345678".into()),
-                job_url: Some("https://gitlab.example.com/shop/-/jobs/555".into()),
-                pipeline_url: Some("https://gitlab.example.com/shop/-/pipelines/9000".into()),
-                ..CiInfo::default()
-            }),
-            aggregate: EndpointStats::aggregate("all requests", &endpoints, 60.0),
-            endpoints,
-            timeseries: vec![],
-        }
+        let mut r = crate::stats::fixture(endpoints, 60.0);
+        r.run.scenario = Some("shop-cart".into());
+        r.run.target = "https://review-7.example.com/".into();
+        r.run.users = 20;
+        r.run.spawn_rate = 10.0;
+        r.run.started_at = started.into();
+        r.ci = Some(CiInfo {
+            commit_sha: Some("feedbeef12345678".into()),
+            job_url: Some("https://gitlab.example.com/shop/-/jobs/555".into()),
+            pipeline_url: Some("https://gitlab.example.com/shop/-/pipelines/9000".into()),
+            ..CiInfo::default()
+        });
+        r
     }
 
     #[test]

@@ -306,6 +306,37 @@ impl RunResult {
     }
 }
 
+/// A finished native run over `endpoints`, for the tests of everything that reads results;
+/// callers adjust the fields their case is about.
+#[cfg(test)]
+pub(crate) fn fixture(endpoints: Vec<EndpointStats>, duration_s: f64) -> RunResult {
+    RunResult {
+        schema: SCHEMA.into(),
+        tool: ToolInfo::current(),
+        run: RunMeta {
+            engine: "native".into(),
+            model: LoadModel::Closed,
+            scenario: None,
+            target: "http://x/".into(),
+            users: 1,
+            spawn_rate: 1.0,
+            started_at: "2026-01-01T00:00:00Z".into(),
+            duration_s,
+            warmup_s: 0.0,
+            interrupted: false,
+            quantised: false,
+            shard: None,
+            cloud_url: None,
+            rate: None,
+            aborted: None,
+        },
+        ci: None,
+        aggregate: EndpointStats::aggregate("all requests", &endpoints, duration_s),
+        endpoints,
+        timeseries: vec![],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// results.json is read back (re-publishing, baselines, merges): a float must come back as the

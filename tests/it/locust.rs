@@ -224,33 +224,24 @@ fn locustfile_missing() {
     assert!(out.one_line_error().contains("nope.py"), "{}", out.stderr);
 }
 
+/// Runs the gate on a locustfile written into the test's directory.
+fn own_locustfile(name: &str, text: &str, extra: &[&str]) -> Gate {
+    let gate = Gate::new().write(name, text);
+    let file = gate.path().join(name).display().to_string();
+    gate.args(["run", "--engine", "locust", "--locustfile", &file])
+        .args(["--locust-bin", &locust_bin(), "--progress", "0"])
+        .args(extra)
+}
+
 #[test]
 fn locustfile_with_a_python_error() {
-    let gate = Gate::new().write(
+    let out = own_locustfile(
         "bad.py",
         "from locust import HttpUser\nclass U(HttpUser):\n    def broken(self)\n        pass\n",
-    );
-    let file = gate.path().join("bad.py").display().to_string();
-    let out = gate
-        .args([
-            "run",
-            "--engine",
-            "locust",
-            "--locustfile",
-            &file,
-            "--host",
-            "http://127.0.0.1:9",
-        ])
-        .args([
-            "--locust-bin",
-            &locust_bin(),
-            "--run-time",
-            "2s",
-            "--progress",
-            "0",
-        ])
-        .run()
-        .expect_exit(2);
+        &["--host", "http://127.0.0.1:9", "--run-time", "2s"],
+    )
+    .run()
+    .expect_exit(2);
     let line = out.stderr.lines().last().unwrap_or_default().to_string();
     assert!(
         line.contains("failed to load") && line.contains("SyntaxError"),
@@ -261,28 +252,13 @@ fn locustfile_with_a_python_error() {
 
 #[test]
 fn locustfile_without_a_user_class() {
-    let gate = Gate::new().write("empty.py", "import locust\nVALUE = 1\n");
-    let file = gate.path().join("empty.py").display().to_string();
-    let out = gate
-        .args([
-            "run",
-            "--engine",
-            "locust",
-            "--locustfile",
-            &file,
-            "--host",
-            "http://127.0.0.1:9",
-        ])
-        .args([
-            "--locust-bin",
-            &locust_bin(),
-            "--run-time",
-            "2s",
-            "--progress",
-            "0",
-        ])
-        .run()
-        .expect_exit(2);
+    let out = own_locustfile(
+        "empty.py",
+        "import locust\nVALUE = 1\n",
+        &["--host", "http://127.0.0.1:9", "--run-time", "2s"],
+    )
+    .run()
+    .expect_exit(2);
     assert!(
         out.stderr.contains("defines no User class"),
         "{}",
@@ -308,30 +284,13 @@ class U(HttpUser):
         if time.time() - START > 2.5:
             os._exit(70)
 "#;
-    let gate = Gate::new().write("crash.py", crashing);
-    let file = gate.path().join("crash.py").display().to_string();
-    let out = gate
-        .args([
-            "run",
-            "--engine",
-            "locust",
-            "--locustfile",
-            &file,
-            "--host",
-            &app.url(),
-        ])
-        .args([
-            "--locust-bin",
-            &locust_bin(),
-            "--users",
-            "3",
-            "--run-time",
-            "20s",
-            "--progress",
-            "0",
-        ])
-        .run()
-        .expect_exit(3);
+    let out = own_locustfile(
+        "crash.py",
+        crashing,
+        &["--host", &app.url(), "--users", "3", "--run-time", "20s"],
+    )
+    .run()
+    .expect_exit(3);
     assert!(out.stderr.contains("Locust stopped with"), "{}", out.stderr);
     let r = out.results();
     assert!(
