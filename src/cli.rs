@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::modes::{CommentMode, EngineKind};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "loadforge-gate",
@@ -42,7 +44,7 @@ pub struct MergeArgs {
     pub shards: Vec<PathBuf>,
     /// Judging and publishing flags, as for `run`.
     #[command(flatten)]
-    pub run: RunArgs,
+    pub judge: JudgeArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -55,15 +57,51 @@ pub enum EngineArg {
     Loadforge,
 }
 
+impl From<EngineArg> for EngineKind {
+    fn from(e: EngineArg) -> EngineKind {
+        match e {
+            EngineArg::Native => EngineKind::Native,
+            EngineArg::Locust => EngineKind::Locust,
+            EngineArg::Loadforge => EngineKind::LoadForge,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CommentArg {
+    /// From merge-request pipelines, when LOADFORGE_GATE_GITLAB_TOKEN is set.
     Auto,
+    /// Also from branch pipelines that have an open merge request.
     Always,
+    /// Never.
     Never,
 }
 
+impl From<CommentArg> for CommentMode {
+    fn from(c: CommentArg) -> CommentMode {
+        match c {
+            CommentArg::Auto => CommentMode::Auto,
+            CommentArg::Always => CommentMode::Always,
+            CommentArg::Never => CommentMode::Never,
+        }
+    }
+}
+
+/// `run` and `validate`: how the load is made, then how it is judged.
 #[derive(Debug, Clone, Default, Args)]
 pub struct RunArgs {
+    /// How the load is generated.
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// How the result is judged and published.
+    #[command(flatten)]
+    pub judge: JudgeArgs,
+}
+
+/// Flags that shape the load: used by `run` and `validate`, never by `merge`.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Load")]
+pub struct LoadArgs {
     /// Load engine.
     #[arg(long, env = "LOADFORGE_GATE_ENGINE", value_enum)]
     pub engine: Option<EngineArg>,
@@ -131,6 +169,30 @@ pub struct RunArgs {
     /// Leave requests of the first DUR out of the verdict (they stay in the time series).
     #[arg(long, env = "LOADFORGE_GATE_WARMUP", value_name = "DUR")]
     pub warmup: Option<String>,
+    /// Run only shard I of N (e.g. 2/3): its share of the users, written for a later `merge`.
+    #[arg(long, env = "LOADFORGE_GATE_SHARD", value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Identifies the run the shards belong to [default: CI_PIPELINE_ID, else "local"].
+    #[arg(long, env = "LOADFORGE_GATE_RUN_ID", value_name = "ID")]
+    pub run_id: Option<String>,
+    /// Start the load at this time (RFC 3339), so shards on several runners overlap.
+    #[arg(long, env = "LOADFORGE_GATE_START_AT", value_name = "TIME")]
+    pub start_at: Option<String>,
+    /// Start the load this long after the pipeline was created (CI_PIPELINE_CREATED_AT).
+    #[arg(long, env = "LOADFORGE_GATE_START_DELAY", value_name = "DUR")]
+    pub start_delay: Option<String>,
+    /// Threads of the native engine [default: number of CPUs].
+    #[arg(long, env = "LOADFORGE_GATE_THREADS", value_name = "N")]
+    pub threads: Option<usize>,
+    /// Seconds between progress lines in the log (0 for none).
+    #[arg(long, env = "LOADFORGE_GATE_PROGRESS", value_name = "SECS")]
+    pub progress: Option<u64>,
+}
+
+/// Flags that judge and publish a result: shared by `run`, `validate` and `merge`.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Judging and publishing")]
+pub struct JudgeArgs {
     /// Threshold, repeatable: `p95<500ms`, `error_rate<1%`, `GET /api/*: p99<1s` (env: `;`-separated).
     #[arg(
         long = "threshold",
@@ -157,18 +219,6 @@ pub struct RunArgs {
     /// always (also from branch pipelines with an open MR), never.
     #[arg(long, env = "LOADFORGE_GATE_COMMENT", value_enum)]
     pub comment: Option<CommentArg>,
-    /// Run only shard I of N (e.g. 2/3): its share of the users, written for a later `merge`.
-    #[arg(long, env = "LOADFORGE_GATE_SHARD", value_name = "I/N")]
-    pub shard: Option<String>,
-    /// Identifies the run the shards belong to [default: CI_PIPELINE_ID, else "local"].
-    #[arg(long, env = "LOADFORGE_GATE_RUN_ID", value_name = "ID")]
-    pub run_id: Option<String>,
-    /// Start the load at this time (RFC 3339), so shards on several runners overlap.
-    #[arg(long, env = "LOADFORGE_GATE_START_AT", value_name = "TIME")]
-    pub start_at: Option<String>,
-    /// Start the load this long after the pipeline was created (CI_PIPELINE_CREATED_AT).
-    #[arg(long, env = "LOADFORGE_GATE_START_DELAY", value_name = "DUR")]
-    pub start_delay: Option<String>,
     /// Output directory for every report [default: loadforge-gate/].
     #[arg(long, env = "LOADFORGE_GATE_OUT", value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -178,12 +228,6 @@ pub struct RunArgs {
     /// Named profile of the config file (e.g. smoke, load, stress).
     #[arg(long, env = "LOADFORGE_GATE_PROFILE", value_name = "NAME")]
     pub profile: Option<String>,
-    /// Threads of the native engine [default: number of CPUs].
-    #[arg(long, env = "LOADFORGE_GATE_THREADS", value_name = "N")]
-    pub threads: Option<usize>,
-    /// Seconds between progress lines in the log (0 for none).
-    #[arg(long, env = "LOADFORGE_GATE_PROGRESS", value_name = "SECS")]
-    pub progress: Option<u64>,
 }
 
 #[derive(Debug, Clone, Args)]

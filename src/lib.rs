@@ -5,16 +5,20 @@
 //! engine is async.
 
 pub mod baseline;
+pub mod ci;
 pub mod cli;
 pub mod commands;
+pub mod defaults;
 pub mod duration;
 pub mod engine;
 pub mod error;
 pub mod gate;
 pub mod gitlab;
+pub mod modes;
 pub mod report;
 pub mod sample_app;
 pub mod scenario;
+pub mod secret;
 pub mod settings;
 pub mod stats;
 

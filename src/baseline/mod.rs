@@ -28,25 +28,6 @@ pub enum BaselineError {
     Schema { path: PathBuf, found: String },
 }
 
-/// Where the baseline comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BaselineSource {
-    None,
-    /// The previous pipeline's run when inside GitLab; none elsewhere.
-    Auto,
-    File(PathBuf),
-}
-
-impl BaselineSource {
-    pub fn parse(text: &str) -> BaselineSource {
-        match text.trim() {
-            "" | "none" => BaselineSource::None,
-            "auto" => BaselineSource::Auto,
-            path => BaselineSource::File(PathBuf::from(path)),
-        }
-    }
-}
-
 /// Reads a `results.json` (also used for `report` and `compare`).
 pub fn load_results(path: &Path) -> Result<RunResult, BaselineError> {
     let text = std::fs::read_to_string(path).map_err(|source| BaselineError::Read {

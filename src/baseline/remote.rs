@@ -10,8 +10,8 @@ use std::path::Path;
 
 use super::parse_results;
 use crate::{
+    ci::CiContext,
     gitlab::{self, ApiClient, GitlabError},
-    settings::CiContext,
     stats::RunResult,
 };
 

@@ -5,7 +5,7 @@
 use std::{path::Path, time::Duration};
 
 use crate::{
-    cli::{DemoArgs, RunArgs, SampleAppArgs},
+    cli::{DemoArgs, JudgeArgs, LoadArgs, RunArgs, SampleAppArgs},
     engine,
     error::{Error, ExitStatus},
     report::RESULTS_JSON,
@@ -85,15 +85,20 @@ pub fn execute(args: &DemoArgs) -> Result<ExitStatus, Error> {
     let mut thresholds: Vec<String> = DEMO_THRESHOLDS.iter().map(|s| s.to_string()).collect();
     thresholds.extend(args.thresholds.iter().cloned());
     let run_args = RunArgs {
-        host: Some(app.url()),
-        users: Some(args.users),
-        spawn_rate: Some((args.users as f64 / 2.0).max(1.0)),
-        run_time: Some(args.run_time.clone()),
-        thresholds,
-        baseline: Some(baseline.unwrap_or_else(|| "none".into())),
-        out: Some(args.out.clone()),
-        scenario: Some(file.into()),
-        ..RunArgs::default()
+        load: LoadArgs {
+            host: Some(app.url()),
+            users: Some(args.users),
+            spawn_rate: Some((args.users as f64 / 2.0).max(1.0)),
+            run_time: Some(args.run_time.clone()),
+            scenario: Some(file.into()),
+            ..LoadArgs::default()
+        },
+        judge: JudgeArgs {
+            thresholds,
+            baseline: Some(baseline.unwrap_or_else(|| "none".into())),
+            out: Some(args.out.clone()),
+            ..JudgeArgs::default()
+        },
     };
     // The demo ignores any loadforge-gate.yml in the current directory: it is self-contained.
     let settings = Settings::from_args(&run_args, &process_env, None)?;

@@ -12,10 +12,7 @@ use crate::{
     settings::GateSettings,
 };
 
-use super::{
-    pipeline::{judge_and_publish, load_baseline},
-    process_env,
-};
+use super::{lookup::load_baseline, pipeline::judge_and_publish, process_env};
 
 /// Shard files named directly, or every `*.json` in a named directory.
 fn shard_files(args: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
@@ -41,7 +38,7 @@ fn shard_files(args: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
 
 pub fn execute(args: &MergeArgs) -> Result<ExitStatus, Error> {
     let cwd = std::env::current_dir().unwrap_or_default();
-    let gate = GateSettings::from_args(&args.run, &process_env, Some(&cwd))?;
+    let gate = GateSettings::from_args(&args.judge, &process_env, Some(&cwd))?;
     let mut shards = Vec::new();
     for f in shard_files(&args.shards)? {
         let r = baseline::load_results(&f)?;
@@ -52,7 +49,7 @@ pub fn execute(args: &MergeArgs) -> Result<ExitStatus, Error> {
         setting: "merge",
         message: e.to_string(),
     })?;
-    merged.ci = gate.ci.info().or(merged.ci);
+    merged.ci = crate::stats::CiInfo::from_context(&gate.ci).or(merged.ci);
     eprintln!(
         "loadforge-gate: merged {count} shards · {} requests",
         merged.aggregate.requests

@@ -3,11 +3,13 @@
 
 mod compare;
 mod demo;
+mod lookup;
 mod merge;
 mod pipeline;
 mod report;
 mod run;
 mod validate;
+mod workload;
 
 use std::ffi::OsString;
 
@@ -18,7 +20,8 @@ use crate::{
     error::{Error, ExitStatus},
 };
 
-pub use pipeline::{prepare, run_gate, GateOutcome, Workload};
+pub use pipeline::{run_gate, GateOutcome};
+pub use workload::{prepare, Workload};
 
 /// Reads the process environment; injected everywhere else so tests stay hermetic.
 pub fn process_env(name: &str) -> Option<String> {

@@ -1,146 +1,29 @@
 //! The shared tail of every gate run: engine result -> verdict -> reports -> exit status.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use tokio_util::sync::CancellationToken;
 
+use super::{
+    lookup::load_baseline,
+    workload::{check_selectors, run_engine, Share, Workload},
+};
 use crate::{
-    baseline::{self, BaselineSource, Previous},
-    cli::CommentArg,
-    engine::{
-        self,
-        loadforge::{self, LoadForgePlan},
-        locust::{self, LocustPlan},
-        EngineError, NativePlan, Target,
-    },
+    baseline::{self, Previous},
+    engine::EngineError,
     error::{Error, ExitStatus},
     gate::{self, Baseline},
     gitlab::{self, ApiClient, Auth, NoteAction, RetryPolicy},
+    modes::CommentMode,
     report::{self, Document},
-    scenario::Scenario,
-    settings::{EngineSettings, GateSettings, Settings, SettingsError},
-    stats::RunResult,
+    settings::{GateSettings, Settings},
+    stats::{CiInfo, RunResult},
 };
 
 #[derive(Debug)]
 pub struct GateOutcome {
     pub status: ExitStatus,
     pub document: Document,
-}
-
-/// What will generate the load, checked and loaded before any load is sent.
-pub enum Workload {
-    Native(Box<Scenario>),
-    Locust(PathBuf),
-    LoadForge,
-}
-
-/// Loads the scenario or checks the locustfile named by the settings.
-pub fn prepare(settings: &Settings) -> Result<Workload, Error> {
-    match &settings.engine {
-        EngineSettings::Native { scenario, .. } => Ok(Workload::Native(Box::new(Scenario::load(
-            scenario,
-            &super::process_env,
-        )?))),
-        EngineSettings::Locust(l) => {
-            let file = locust::check_locustfile(&l.locustfile)?;
-            locust::find_bin(&l.bin)?;
-            Ok(Workload::Locust(file))
-        }
-        EngineSettings::LoadForge(_) => {
-            loadforge::check_thresholds(&settings.gate.thresholds)?;
-            Ok(Workload::LoadForge)
-        }
-    }
-}
-
-/// Every rule's selector must name an endpoint of the scenario: checked before any load.
-pub fn check_selectors(settings: &Settings, scenario: &Scenario) -> Result<(), Error> {
-    let names = scenario.endpoint_names();
-    for t in &settings.gate.thresholds {
-        gate::resolve_selector(&t.source, t.selector.as_ref(), &names)?;
-    }
-    for r in &settings.gate.regressions {
-        gate::resolve_selector(&r.source, r.selector.as_ref(), &names)?;
-    }
-    Ok(())
-}
-
-/// Resolves the baseline; `notes` collects what the report should say about it. A GitLab
-/// lookup that fails is a note, not an error: a missing baseline never fails a gate.
-pub fn load_baseline(
-    settings: &GateSettings,
-    notes: &mut Vec<String>,
-) -> Result<Option<Previous>, Error> {
-    match &settings.baseline {
-        BaselineSource::None => Ok(None),
-        BaselineSource::File(path) => Ok(Some(Previous {
-            source: path.display().to_string(),
-            result: baseline::load_results(path)?,
-            history: Vec::new(),
-        })),
-        BaselineSource::Auto if !settings.ci.gitlab => {
-            notes.push("No baseline yet: regressions were not checked (outside GitLab, pass --baseline FILE to compare).".into());
-            Ok(None)
-        }
-        BaselineSource::Auto => {
-            let Some(api_url) = settings.ci.api_url.as_deref() else {
-                notes.push("No baseline: CI_API_V4_URL is not set.".into());
-                return Ok(None);
-            };
-            let client = |auth| ApiClient::new(api_url, auth, RetryPolicy::default()).ok();
-            let job_client = settings
-                .ci
-                .job_token
-                .clone()
-                .and_then(|t| client(Auth::Job(t)));
-            let api_client = settings
-                .gitlab_token
-                .clone()
-                .and_then(|t| client(Auth::Private(t)));
-            let artifact = artifact_path(&settings.out);
-            match baseline::find_previous(
-                &settings.ci,
-                job_client.as_ref(),
-                api_client.as_ref(),
-                &artifact,
-                settings.baseline_history,
-            ) {
-                Ok(lookup) => {
-                    notes.extend(lookup.notes);
-                    if let Some(b) = &lookup.baseline {
-                        eprintln!(
-                            "loadforge-gate: baseline: {} ({} earlier runs for the noise band)",
-                            b.source,
-                            b.history.len()
-                        );
-                    }
-                    Ok(lookup.baseline)
-                }
-                Err(e) => {
-                    eprintln!("loadforge-gate: warning: no baseline: {e}");
-                    notes.push(format!("No baseline: {e}."));
-                    Ok(None)
-                }
-            }
-        }
-    }
-}
-
-/// Where results.json sits inside the job's artifacts.
-fn artifact_path(out: &Path) -> String {
-    if out.is_relative() {
-        let p = out.join(crate::report::RESULTS_JSON);
-        p.to_string_lossy()
-            .trim_start_matches("./")
-            .replace('\\', "/")
-    } else {
-        format!(
-            "{}/{}",
-            crate::settings::DEFAULT_OUT,
-            crate::report::RESULTS_JSON
-        )
-    }
 }
 
 /// Runs the workload, judges and publishes. Reports are written whatever the verdict (and, when
@@ -156,99 +39,13 @@ pub fn run_gate(
     report::prepare_out_dir(&settings.gate.out)?;
     let mut notes = Vec::new();
     let baseline = load_baseline(&settings.gate, &mut notes)?;
-    // A shard runs its share of the users and of the arrival rate.
-    let (users, spawn_rate) = match &settings.shard {
-        Some(s) => {
-            let base = settings.users / s.count;
-            let extra = u32::from(s.index <= settings.users % s.count);
-            (base + extra, settings.spawn_rate / s.count as f64)
-        }
-        None => (settings.users, settings.spawn_rate),
-    };
+    let share = Share::of(settings);
     if let Some(at) = settings.start_at {
         wait_until(at, stop);
     }
-    eprintln!(
-        "loadforge-gate: {users} users ({spawn_rate} per second) against {} for {}{}",
-        settings.host,
-        crate::duration::format_duration(settings.run_time),
-        settings
-            .shard
-            .as_ref()
-            .map(|s| format!(" (shard {}/{} of run {})", s.index, s.count, s.run_id))
-            .unwrap_or_default()
-    );
-    let outcome = match (workload, &settings.engine) {
-        (Workload::Native(scenario), EngineSettings::Native { threads, .. }) => {
-            let target =
-                Target::from_url(&settings.host).map_err(|message| SettingsError::Invalid {
-                    setting: "--host",
-                    message,
-                })?;
-            engine::native::run(
-                &NativePlan {
-                    scenario_name: scenario.name.clone(),
-                    scenario: std::sync::Arc::new(*scenario),
-                    target,
-                    users,
-                    spawn_rate,
-                    run_time: settings.run_time,
-                    workers: *threads,
-                    progress_every: settings.progress_every,
-                    warmup: settings.warmup,
-                    rate: settings.rate.map(|r| match &settings.shard {
-                        Some(s) => r / s.count as f64,
-                        None => r,
-                    }),
-                    ramp: settings.ramp,
-                    abort_rules: settings
-                        .gate
-                        .thresholds
-                        .iter()
-                        .filter(|t| t.abort_after.is_some())
-                        .cloned()
-                        .collect(),
-                },
-                stop,
-            )
-        }
-        (Workload::Locust(locustfile), EngineSettings::Locust(l)) => locust::run(
-            &LocustPlan {
-                bin: l.bin.clone(),
-                locustfile,
-                host: settings.host.as_str().trim_end_matches('/').to_string(),
-                users,
-                spawn_rate,
-                run_time: settings.run_time,
-                stop_timeout: l.stop_timeout,
-                workers: l.workers,
-                remote_workers: l.remote_workers,
-                workers_max_wait: l.workers_max_wait,
-                extra_args: l.extra_args.clone(),
-                out_dir: settings.gate.out.clone(),
-                progress_every: settings.progress_every,
-            },
-            stop,
-        ),
-        (Workload::LoadForge, EngineSettings::LoadForge(lf)) => loadforge::run(
-            &LoadForgePlan {
-                base_url: lf.base_url.clone(),
-                token: lf.token.clone(),
-                test_id: lf.test_id.clone(),
-                host: settings.host.as_str().trim_end_matches('/').to_string(),
-                users,
-                spawn_rate,
-                run_time: settings.run_time,
-                poll_interval: lf.poll_interval,
-                max_wait: lf.max_wait,
-                backoff: std::time::Duration::from_secs(1),
-                max_retries: 4,
-            },
-            stop,
-        ),
-        _ => unreachable!("prepare() builds the workload from the same settings"),
-    };
-    let mut result = match outcome {
+    announce(settings, share);
+    let gate = &settings.gate;
+    let mut result = match run_engine(settings, workload, share, stop)? {
         Ok(r) => r,
         Err(EngineError::Crashed {
             message,
@@ -256,11 +53,11 @@ pub fn run_gate(
         }) => {
             // Publish what was measured before the crash, then report the crash itself.
             let mut partial = *partial;
-            partial.ci = settings.gate.ci.info();
+            partial.ci = CiInfo::from_context(&gate.ci);
             notes.push(format!(
                 "The engine stopped early: {message}. These results are partial."
             ));
-            judge_and_publish(&settings.gate, partial, baseline, notes, &settings.gate.out)?;
+            judge_and_publish(gate, partial, baseline, notes, &gate.out)?;
             return Err(EngineError::Crashed {
                 message,
                 partial: None,
@@ -269,12 +66,28 @@ pub fn run_gate(
         }
         Err(e) => return Err(e.into()),
     };
-    result.ci = settings.gate.ci.info();
+    result.ci = CiInfo::from_context(&gate.ci);
     if let Some(shard) = &settings.shard {
         result.run.shard = Some(shard.clone());
-        return write_shard(&settings.gate.out, result);
+        return write_shard(&gate.out, result);
     }
-    judge_and_publish(&settings.gate, result, baseline, notes, &settings.gate.out)
+    judge_and_publish(gate, result, baseline, notes, &gate.out)
+}
+
+/// One line before the load starts: who, how much, against what.
+fn announce(settings: &Settings, share: Share) {
+    let shard = settings
+        .shard
+        .as_ref()
+        .map(|s| format!(" (shard {}/{} of run {})", s.index, s.count, s.run_id))
+        .unwrap_or_default();
+    eprintln!(
+        "loadforge-gate: {} users ({} per second) against {} for {}{shard}",
+        share.users,
+        share.spawn_rate,
+        settings.host,
+        crate::duration::format_duration(settings.run_time),
+    );
 }
 
 /// Sleeps until the common start time (or an interruption), so shards' windows overlap.
@@ -472,7 +285,7 @@ fn print_outcome(doc: &Document, out: &Path, written: &[std::path::PathBuf]) {
 /// code stay as they are: the comment is a courtesy, the gate is the contract.
 fn post_comment(settings: &GateSettings, doc: &Document) {
     let ci = &settings.ci;
-    if settings.comment == CommentArg::Never || !ci.gitlab {
+    if settings.comment == CommentMode::Never || !ci.gitlab {
         return;
     }
     let say = |msg: &str| eprintln!("loadforge-gate: comment: {msg}");
@@ -481,7 +294,7 @@ fn post_comment(settings: &GateSettings, doc: &Document) {
         return;
     };
     let Some(token) = settings.gitlab_token.clone() else {
-        if ci.merge_request_iid.is_some() || settings.comment == CommentArg::Always {
+        if ci.merge_request_iid.is_some() || settings.comment == CommentMode::Always {
             say("skipped: set LOADFORGE_GATE_GITLAB_TOKEN to a token with api scope (CI_JOB_TOKEN cannot write notes)");
         }
         return;
@@ -492,7 +305,7 @@ fn post_comment(settings: &GateSettings, doc: &Document) {
     };
     let mrs: Vec<u64> = match (ci.merge_request_iid.as_deref(), settings.comment) {
         (Some(iid), _) => iid.parse().ok().into_iter().collect(),
-        (None, CommentArg::Always) => match ci.ref_name.as_deref() {
+        (None, CommentMode::Always) => match ci.ref_name.as_deref() {
             Some(branch) => match gitlab::open_merge_requests(&client, project, branch) {
                 Ok(mrs) => mrs.into_iter().map(|m| m.iid).collect(),
                 Err(e) => return say(&format!("failed: {e}; the verdict is unaffected")),

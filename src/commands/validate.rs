@@ -4,7 +4,7 @@ use crate::{
     settings::Settings,
 };
 
-use super::{pipeline::check_selectors, prepare, process_env, Workload};
+use super::{prepare, process_env, workload::check_selectors, Workload};
 
 /// Everything `run` checks before generating load, and nothing more.
 pub fn execute(args: &RunArgs) -> Result<ExitStatus, Error> {

@@ -12,12 +12,9 @@ use url::Url;
 
 use super::EngineError;
 use crate::{
-    gate::{Metric, Threshold},
-    settings::Secret,
+    secret::Secret,
     stats::{EndpointStats, LatencySummary, LoadModel, RunMeta, RunResult, ToolInfo, SCHEMA},
 };
-
-pub const DEFAULT_URL: &str = "https://app.loadforge.com";
 
 #[derive(Debug, Clone)]
 pub struct LoadForgePlan {
@@ -35,28 +32,9 @@ pub struct LoadForgePlan {
     pub max_retries: u32,
 }
 
-/// Metrics a LoadForge run can carry: average and error rate always, the rest when present.
-fn can_report(metric: Metric) -> bool {
-    match metric {
-        Metric::Percentile(q) => [50.0, 90.0, 95.0, 99.0].contains(&q),
-        _ => true,
-    }
-}
-
-/// Thresholds LoadForge can never satisfy are configuration errors, found before a cloud run is
-/// started (and paid for).
-pub fn check_thresholds(thresholds: &[Threshold]) -> Result<(), EngineError> {
-    for t in thresholds {
-        if !can_report(t.metric) {
-            return Err(EngineError::Config(format!(
-                "threshold `{}`: LoadForge reports avg and error_rate, and at most p50, p90, p95, p99, min, max, requests, rps and errors; `{}` can never be judged",
-                t.source,
-                t.metric.label()
-            )));
-        }
-    }
-    Ok(())
-}
+/// The percentiles a LoadForge run can carry (the average and error rate always; counts,
+/// minimum and maximum when present).
+pub const REPORTED_PERCENTILES: &[f64] = &[50.0, 90.0, 95.0, 99.0];
 
 struct Api<'a> {
     plan: &'a LoadForgePlan,

@@ -1,5 +1,8 @@
-//! Engines turn a plan into a [`RunResult`]. They know nothing of gates or reports. Only the
-//! native engine exists so far; Locust, LoadForge and shard merges plug in beside it.
+//! Engines turn a plan into a [`crate::stats::RunResult`]. They know nothing of gates, settings
+//! or reports: a plan comes in, samples are measured, a stop signal and an optional
+//! [`Watchdog`] are obeyed, a result goes out. Four live here: the native engine (`native/`),
+//! real Locust (`locust/`), the LoadForge cloud (`loadforge.rs`) and the exact merge of shards
+//! (`merge.rs`).
 
 pub mod loadforge;
 pub mod locust;
@@ -12,7 +15,15 @@ use std::{sync::Arc, time::Duration};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use crate::scenario::Scenario;
+use crate::{scenario::Scenario, stats::Totals};
+
+/// Asked about once a second while a run is under way, with what has finished so far; a reason
+/// returned stops the run early. The gate supplies it (abort-on-fail thresholds): the engine
+/// only measures and obeys.
+pub trait Watchdog: Send + Sync + std::fmt::Debug {
+    /// `Some(reason)` stops the run; `elapsed` counts from the start of the load.
+    fn check(&self, totals: &Totals, elapsed: Duration) -> Option<String>;
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -97,16 +108,16 @@ pub struct NativePlan {
     pub run_time: Duration,
     /// Worker threads; each runs its own single-threaded event loop, as wrk does.
     pub workers: usize,
-    /// Print a progress line this often (none when zero).
-    pub progress_every: Duration,
+    /// Print a progress line this often (`None`: never).
+    pub progress_every: Option<Duration>,
     /// Requests finishing this early are left out of the statistics (still in the time series).
     pub warmup: Duration,
     /// Open model: task iterations per second, on a schedule independent of response times.
     pub rate: Option<f64>,
     /// Open model: the rate rises linearly from zero over this long.
     pub ramp: Duration,
-    /// Thresholds that stop the run as soon as they fail (after their delay).
-    pub abort_rules: Vec<crate::gate::Threshold>,
+    /// Stops the run as soon as it names a reason (abort-on-fail).
+    pub watchdog: Option<Arc<dyn Watchdog>>,
 }
 
 /// Cancelled on SIGINT/SIGTERM; engines stop early and return what they measured.

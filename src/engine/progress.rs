@@ -98,3 +98,31 @@ impl Progress {
         }
     }
 }
+
+/// A periodic deadline for a polling loop: due once per period, never when there is no period.
+#[derive(Debug)]
+pub struct Every {
+    period: Option<Duration>,
+    next: std::time::Instant,
+}
+
+impl Every {
+    /// First due one period after `start`.
+    pub fn new(start: std::time::Instant, period: Option<Duration>) -> Every {
+        Every {
+            next: start + period.unwrap_or_default(),
+            period: period.filter(|p| !p.is_zero()),
+        }
+    }
+
+    /// True once per period, from the first call at or after the deadline.
+    pub fn due(&mut self, now: std::time::Instant) -> bool {
+        match self.period {
+            Some(p) if now >= self.next => {
+                self.next += p;
+                true
+            }
+            _ => false,
+        }
+    }
+}

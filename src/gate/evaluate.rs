@@ -42,25 +42,6 @@ pub fn metric_value(stats: &EndpointStats, metric: Metric) -> Option<f64> {
     }
 }
 
-/// A metric over the totals finished so far in a running test (abort-on-fail); `None` before
-/// there is anything to judge.
-pub fn live_value(totals: &crate::stats::Totals, metric: Metric) -> Option<f64> {
-    if totals.requests == 0 {
-        return None;
-    }
-    let h = &totals.histogram;
-    match metric {
-        Metric::Avg => h.mean_ms(),
-        Metric::Min => h.min_ms(),
-        Metric::Max => h.max_ms(),
-        Metric::Percentile(q) => h.percentile_ms(q),
-        Metric::ErrorRate => Some(crate::stats::percent(totals.failures, totals.requests)),
-        Metric::Errors => Some(totals.failures as f64),
-        Metric::Requests => Some(totals.requests as f64),
-        Metric::Rps => Some(crate::stats::rate(totals.requests, totals.seconds as f64)),
-    }
-}
-
 /// The endpoints a selector stands for. `None` stands for the aggregate. An exact name or a glob
 /// that matches nothing is an error: a rule that judges nothing would pass silently.
 pub fn resolve_selector<'a>(

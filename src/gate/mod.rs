@@ -2,21 +2,17 @@
 //! becoming one [`Check`] with its measured value, its limit and (for regressions) the baseline
 //! value. Plain synchronous functions over immutable results.
 
+mod abort;
 mod evaluate;
 mod expr;
 
 use serde::{Deserialize, Serialize};
 
-pub use evaluate::{evaluate, live_value, metric_value, resolve_selector, Baseline};
+pub use abort::{check_reportable, AbortRules};
+pub use evaluate::{evaluate, metric_value, resolve_selector, Baseline};
 pub use expr::{Direction, Metric, MetricKind, Op, Regression, Selector, Threshold};
 
-/// Without any threshold a gate always passes, which is reporting rather than gating; this is
-/// the rule applied when none are configured, and the report says so.
-pub const DEFAULT_THRESHOLDS: &[&str] = &["error_rate<1%"];
-
-/// Applied when a baseline exists and no regression rule was given: p95 may grow by 20 % *and*
-/// 10 ms before it counts, the error rate by one percentage point (and half again).
-pub const DEFAULT_REGRESSIONS: &[&str] = &["p95 +20% +10ms", "error_rate +50% +1%"];
+pub use crate::defaults::{REGRESSIONS as DEFAULT_REGRESSIONS, THRESHOLDS as DEFAULT_THRESHOLDS};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GateError {
@@ -28,6 +24,12 @@ pub enum GateError {
     Regression { expr: String, reason: String },
     #[error("`{expr}` cannot be judged: the {engine} engine did not report {metric} for this run; remove the rule or use a metric it reports")]
     NotReported {
+        expr: String,
+        metric: String,
+        engine: String,
+    },
+    #[error("threshold `{expr}`: the {engine} engine never reports {metric}; use a metric it reports (avg, min, max, p50, p90, p95, p99, error_rate, errors, requests, rps)")]
+    NeverReported {
         expr: String,
         metric: String,
         engine: String,

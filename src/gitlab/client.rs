@@ -10,7 +10,7 @@ use bytes::Bytes;
 use gitlab::api::{ApiError, Client, RestClient};
 use url::Url;
 
-use crate::settings::Secret;
+use crate::secret::Secret;
 
 /// Which header carries the credential.
 #[derive(Debug, Clone)]

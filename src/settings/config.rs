@@ -1,6 +1,10 @@
 //! `loadforge-gate.yml`: project defaults plus named profiles (`smoke`, `load`, `stress`, ...),
 //! so the same repository can run a light gate on merge requests and a heavy one on tags.
 //!
+//! Every key of [`super::layer::FILE_KEYS`] may appear at the top level and in a profile; the
+//! choices that belong to one job, not to the project (`config`, `profile`, `shard`, `run_id`,
+//! `start_at`, `start_delay`), are flags and variables only.
+//!
 //! ```yaml
 //! scenario: perf/shop.yml
 //! host: https://staging.example.com
@@ -15,49 +19,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use serde::Deserialize;
-
-use super::SettingsError;
-
-/// One layer of settings: the file's top level, or one profile. Every field is optional.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Layer {
-    pub engine: Option<String>,
-    pub scenario: Option<PathBuf>,
-    pub host: Option<String>,
-    pub users: Option<u32>,
-    pub spawn_rate: Option<f64>,
-    pub run_time: Option<String>,
-    pub thresholds: Option<Vec<String>>,
-    pub regressions: Option<Vec<String>>,
-    pub baseline: Option<String>,
-    pub out: Option<PathBuf>,
-    pub threads: Option<usize>,
-    pub locustfile: Option<PathBuf>,
-    pub workers: Option<u32>,
-}
-
-impl Layer {
-    /// `self` wins where it has a value.
-    pub fn over(self, below: Layer) -> Layer {
-        Layer {
-            engine: self.engine.or(below.engine),
-            scenario: self.scenario.or(below.scenario),
-            host: self.host.or(below.host),
-            users: self.users.or(below.users),
-            spawn_rate: self.spawn_rate.or(below.spawn_rate),
-            run_time: self.run_time.or(below.run_time),
-            thresholds: self.thresholds.or(below.thresholds),
-            regressions: self.regressions.or(below.regressions),
-            baseline: self.baseline.or(below.baseline),
-            out: self.out.or(below.out),
-            threads: self.threads.or(below.threads),
-            locustfile: self.locustfile.or(below.locustfile),
-            workers: self.workers.or(below.workers),
-        }
-    }
-}
+use super::{layer::Layer, SettingsError};
 
 #[derive(Debug, Clone, Default)]
 pub struct ConfigFile {
@@ -66,13 +28,11 @@ pub struct ConfigFile {
     pub profiles: BTreeMap<String, Layer>,
 }
 
-pub const DEFAULT_CONFIG: &str = "loadforge-gate.yml";
-
 impl ConfigFile {
     pub fn load(path: &Path) -> Result<ConfigFile, SettingsError> {
-        let text = std::fs::read_to_string(path).map_err(|e| SettingsError::ConfigRead {
+        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::ConfigRead {
             path: path.to_path_buf(),
-            message: e.to_string(),
+            source,
         })?;
         Self::parse(&text, path)
     }
@@ -101,6 +61,12 @@ impl ConfigFile {
             for p in [&mut l.scenario, &mut l.locustfile].into_iter().flatten() {
                 if p.is_relative() {
                     *p = dir.join(&*p);
+                }
+            }
+            // A bare command name (`locust`) is looked up on PATH; a path is the file's.
+            if let Some(bin) = l.locust_bin.as_mut().filter(|b| b.components().count() > 1) {
+                if bin.is_relative() {
+                    *bin = dir.join(&*bin);
                 }
             }
         };

@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::ci::CiContext;
+
 pub use histogram::LatencyHistogram;
 pub use timeseries::{SecondPoint, SecondSample, SeriesSink, Totals, SERIES_SIGFIG};
 
@@ -112,6 +114,25 @@ pub struct CiInfo {
     pub job_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merge_request_iid: Option<String>,
+}
+
+impl CiInfo {
+    /// What `results.json` records about where the run happened (never the token).
+    pub fn from_context(ci: &CiContext) -> Option<CiInfo> {
+        if !ci.gitlab {
+            return None;
+        }
+        Some(CiInfo {
+            commit_sha: ci.commit_sha.clone(),
+            ref_name: ci.ref_name.clone(),
+            pipeline_id: ci.pipeline_id.clone(),
+            pipeline_url: ci.pipeline_url.clone(),
+            job_id: ci.job_id.clone(),
+            job_name: ci.job_name.clone(),
+            job_url: ci.job_url.clone(),
+            merge_request_iid: ci.merge_request_iid.clone(),
+        })
+    }
 }
 
 /// Latency figures in milliseconds. Each is optional: an engine that cannot supply one (the

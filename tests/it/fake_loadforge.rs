@@ -174,11 +174,11 @@ async fn start(
         spawn_rate,
         run_time: Duration::from_secs(run_time),
         workers: 1,
-        progress_every: Duration::ZERO,
+        progress_every: None,
         warmup: Duration::ZERO,
         rate: None,
         ramp: Duration::ZERO,
-        abort_rules: Vec::new(),
+        watchdog: None,
     };
     {
         let result = result.clone();

@@ -129,7 +129,7 @@ mod tests {
             workers_max_wait: Duration::from_secs(60),
             extra_args: vec!["--loglevel".into(), "WARNING".into()],
             out_dir: "/out".into(),
-            progress_every: Duration::ZERO,
+            progress_every: None,
         }
     }
 

@@ -41,7 +41,8 @@ pub struct LocustPlan {
     pub workers_max_wait: Duration,
     pub extra_args: Vec<String>,
     pub out_dir: PathBuf,
-    pub progress_every: Duration,
+    /// Print a progress line this often (`None`: never).
+    pub progress_every: Option<Duration>,
 }
 
 const INSTALL_HINT: &str =
@@ -287,7 +288,7 @@ fn supervise(
         };
     let deadline = start + plan.run_time + allowance;
     let mut terminated_at: Option<Instant> = None;
-    let mut next_progress = start + plan.progress_every;
+    let mut progress = super::progress::Every::new(start, plan.progress_every);
     loop {
         match master.try_wait() {
             Ok(Some(status)) => return Ok(status),
@@ -318,8 +319,7 @@ fn supervise(
                 partial: None,
             });
         }
-        if !plan.progress_every.is_zero() && now >= next_progress {
-            next_progress += plan.progress_every;
+        if progress.due(now) {
             if let Some((total, failed, rps, p95)) = parse::latest_progress(files) {
                 eprintln!(
                     "[{:>5.0}s] {:>8} requests · {:>7.1} req/s · {} failed · p95 {}",

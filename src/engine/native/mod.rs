@@ -24,7 +24,7 @@ use std::{
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    progress::{Progress, Snapshot},
+    progress::{Every, Progress, Snapshot},
     EngineError, NativePlan,
 };
 use crate::stats::{EndpointStats, LoadModel, RunMeta, RunResult, SeriesSink, ToolInfo, SCHEMA};
@@ -32,11 +32,13 @@ use recorder::Recorder;
 use schedule::Schedule;
 use vu::{VirtualUser, WorkerCtx};
 
+/// A user's id, its start offset and, in the open model, its schedule.
+type UserStart = (u64, Duration, Option<Schedule>);
+
 /// What one worker thread needs.
 struct WorkerSetup {
     index: usize,
-    /// (user id, start offset, open-model schedule)
-    users: Vec<(u64, Duration, Option<Schedule>)>,
+    users: Vec<UserStart>,
     plan: NativePlan,
     connector: Arc<http::Connector>,
     sink: Arc<SeriesSink>,
@@ -51,106 +53,22 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
     let sink = Arc::new(SeriesSink::new(workers));
     let started_at = SystemTime::now();
     let start = Instant::now();
-    let deadline = start + plan.run_time;
     let token = stop.child_token();
-
-    let mut handles = Vec::with_capacity(workers);
-    for w in 0..workers {
-        // Users are dealt round-robin to workers so each worker ramps up evenly. In the closed
-        // model user i starts at i / spawn_rate seconds; in the open model all start at once
-        // and their schedules interleave.
-        let users = (0..plan.users)
-            .filter(|i| *i as usize % workers == w)
-            .map(|i| match plan.rate {
-                None => (
-                    i as u64,
-                    Duration::from_secs_f64(i as f64 / plan.spawn_rate),
-                    None,
-                ),
-                Some(rate) => (
-                    i as u64,
-                    Duration::ZERO,
-                    Some(Schedule::new(
-                        start,
-                        rate / plan.users as f64,
-                        plan.ramp,
-                        i as f64 / plan.users as f64,
-                    )),
-                ),
-            })
-            .collect();
-        let setup = WorkerSetup {
-            index: w,
-            users,
-            plan: plan.clone(),
-            connector: connector.clone(),
-            sink: sink.clone(),
-            token: token.clone(),
-            start,
-        };
-        let handle = std::thread::Builder::new()
-            .name(format!("load-worker-{w}"))
-            .spawn(move || worker(setup))
-            .map_err(|e| EngineError::Start(format!("cannot spawn a worker thread: {e}")))?;
-        handles.push(handle);
-    }
-
-    let aborted = supervise(plan, &token, deadline, start, &sink);
+    let handles = spawn_workers(plan, workers, &connector, &sink, &token, start)?;
+    let aborted = supervise(plan, &token, start, &sink);
     token.cancel();
-
-    let mut recorders = Vec::with_capacity(workers);
-    for h in handles {
-        let rec = h.join().map_err(|p| {
-            EngineError::WorkerPanicked(
-                p.downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_else(|| "unknown panic".into()),
-            )
-        })??;
-        recorders.push(rec);
-    }
+    let recorders = join_workers(handles)?;
     let elapsed = start
         .elapsed()
         .min(plan.run_time.max(Duration::from_millis(1)));
-    let interrupted = stop.is_cancelled();
     // Rates are over the measured window: the warm-up is not part of it.
     let warmup = plan.warmup.min(elapsed);
     let duration_s = (elapsed - warmup).as_secs_f64().max(1e-3);
-
-    let endpoints: Vec<EndpointStats> = plan
-        .scenario
-        .endpoints
-        .iter()
-        .enumerate()
-        .map(|(i, def)| {
-            let mut histogram = crate::stats::LatencyHistogram::new();
-            let mut requests = 0;
-            let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
-            for r in &recorders {
-                let e = &r.endpoints[i];
-                histogram.add(&e.histogram);
-                requests += e.requests;
-                for (reason, n) in &e.reasons {
-                    *reasons.entry(reason.to_string()).or_default() += n;
-                }
-            }
-            EndpointStats::from_counts(
-                def.name.clone(),
-                Some(def.method.clone()),
-                histogram,
-                requests,
-                reasons,
-                duration_s,
-            )
-        })
-        .collect();
-    let aggregate = EndpointStats::aggregate("all requests", &endpoints, duration_s);
+    let endpoints = merge_endpoints(plan, &recorders, duration_s);
     drop(recorders);
     let timeseries = Arc::try_unwrap(sink)
         .map(SeriesSink::finish)
         .unwrap_or_default();
-
     Ok(RunResult {
         schema: SCHEMA.into(),
         tool: ToolInfo::current(),
@@ -168,91 +86,204 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
             started_at: humantime::format_rfc3339_millis(started_at).to_string(),
             duration_s,
             warmup_s: warmup.as_secs_f64(),
-            interrupted,
+            interrupted: stop.is_cancelled(),
             quantised: false,
             shard: None,
             cloud_url: None,
             rate: plan.rate,
-            aborted: aborted.clone(),
+            aborted,
         },
         ci: None,
-        aggregate,
+        aggregate: EndpointStats::aggregate("all requests", &endpoints, duration_s),
         endpoints,
         timeseries,
     })
 }
 
-/// Waits for the deadline, an interruption or a failing abort-on-fail threshold (whose
-/// description it returns), reporting progress.
+/// The users one worker runs: dealt round-robin so each worker ramps up evenly. In the closed
+/// model user i starts at i / spawn_rate seconds; in the open model all start at once and
+/// their schedules interleave.
+fn users_of(plan: &NativePlan, w: usize, workers: usize, start: Instant) -> Vec<UserStart> {
+    (0..plan.users)
+        .filter(|i| *i as usize % workers == w)
+        .map(|i| match plan.rate {
+            None => (
+                i as u64,
+                Duration::from_secs_f64(i as f64 / plan.spawn_rate),
+                None,
+            ),
+            Some(rate) => (
+                i as u64,
+                Duration::ZERO,
+                Some(Schedule::new(
+                    start,
+                    rate / plan.users as f64,
+                    plan.ramp,
+                    i as f64 / plan.users as f64,
+                )),
+            ),
+        })
+        .collect()
+}
+
+type WorkerHandle = std::thread::JoinHandle<Result<Recorder, EngineError>>;
+
+fn spawn_workers(
+    plan: &NativePlan,
+    workers: usize,
+    connector: &Arc<http::Connector>,
+    sink: &Arc<SeriesSink>,
+    token: &CancellationToken,
+    start: Instant,
+) -> Result<Vec<WorkerHandle>, EngineError> {
+    (0..workers)
+        .map(|w| {
+            let setup = WorkerSetup {
+                index: w,
+                users: users_of(plan, w, workers, start),
+                plan: plan.clone(),
+                connector: connector.clone(),
+                sink: sink.clone(),
+                token: token.clone(),
+                start,
+            };
+            std::thread::Builder::new()
+                .name(format!("load-worker-{w}"))
+                .spawn(move || worker(setup))
+                .map_err(|e| EngineError::Start(format!("cannot spawn a worker thread: {e}")))
+        })
+        .collect()
+}
+
+/// Waits for every worker; a panic in one is an error naming it, never a silent gap.
+fn join_workers(handles: Vec<WorkerHandle>) -> Result<Vec<Recorder>, EngineError> {
+    handles
+        .into_iter()
+        .map(|h| {
+            h.join().map_err(|p| {
+                EngineError::WorkerPanicked(
+                    p.downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_else(|| "unknown panic".into()),
+                )
+            })?
+        })
+        .collect()
+}
+
+/// Adds every worker's recorder into one set of per-endpoint statistics.
+fn merge_endpoints(
+    plan: &NativePlan,
+    recorders: &[Recorder],
+    duration_s: f64,
+) -> Vec<EndpointStats> {
+    plan.scenario
+        .endpoints
+        .iter()
+        .enumerate()
+        .map(|(i, def)| {
+            let mut histogram = crate::stats::LatencyHistogram::new();
+            let mut requests = 0;
+            let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
+            for r in recorders {
+                let e = &r.endpoints[i];
+                histogram.add(&e.histogram);
+                requests += e.requests;
+                for (reason, n) in &e.reasons {
+                    *reasons.entry(reason.to_string()).or_default() += n;
+                }
+            }
+            EndpointStats::from_counts(
+                def.name.clone(),
+                Some(def.method.clone()),
+                histogram,
+                requests,
+                reasons,
+                duration_s,
+            )
+        })
+        .collect()
+}
+
+/// Waits for the end of the run, an interruption or the watchdog's reason to stop (which it
+/// returns), reporting progress.
 fn supervise(
     plan: &NativePlan,
     token: &CancellationToken,
-    deadline: Instant,
     start: Instant,
     sink: &SeriesSink,
 ) -> Option<String> {
+    let deadline = start + plan.run_time;
     let mut progress = Progress::new(plan.run_time);
     progress.section_start(
         "loadforge_gate_load",
         &format!("loadforge-gate: load phase ({})", plan.scenario_name),
     );
-    let mut next_progress = start + plan.progress_every;
-    let mut failures = 0u64;
-    let mut last_t = None;
+    let mut lines = Every::new(start, plan.progress_every);
+    let mut watch = Every::new(start, Some(Duration::from_secs(1)));
+    let mut failures = FailureCount::default();
     let mut aborted = None;
-    let mut next_abort_check = start + Duration::from_secs(1);
     loop {
         let now = Instant::now();
         if now >= deadline || token.is_cancelled() {
             break;
         }
-        if !plan.abort_rules.is_empty() && now >= next_abort_check {
-            next_abort_check += Duration::from_secs(1);
-            let totals = sink.totals();
-            let elapsed = start.elapsed();
-            let failing = plan.abort_rules.iter().find_map(|t| {
-                let v = crate::gate::live_value(&totals, t.metric)?;
-                (elapsed >= t.abort_after.unwrap_or_default() && !t.op.holds(v, t.limit)).then(
-                    || {
-                        format!(
-                            "`{}` failed after {:.0}s ({} = {}), so the run was stopped early",
-                            t.source,
-                            elapsed.as_secs_f64(),
-                            t.metric.label(),
-                            crate::gate::format_value(v, t.metric.kind().unit())
-                        )
-                    },
-                )
-            });
-            if let Some(reason) = failing {
-                eprintln!("loadforge-gate: abort-on-fail: {reason}");
-                aborted = Some(reason);
-                break;
-            }
+        if let Some(reason) = plan
+            .watchdog
+            .as_ref()
+            .filter(|_| watch.due(now))
+            .and_then(|w| w.check(&sink.totals(), start.elapsed()))
+        {
+            eprintln!("loadforge-gate: abort-on-fail: {reason}");
+            aborted = Some(reason);
+            break;
         }
         std::thread::sleep((deadline - now).min(Duration::from_millis(50)));
-        if let Some(p) = sink.latest() {
-            if last_t != Some(p.t) {
-                failures += p.failures;
-                last_t = Some(p.t);
-            }
-        }
-        if !plan.progress_every.is_zero() && Instant::now() >= next_progress {
-            next_progress += plan.progress_every;
-            if let Some(p) = sink.latest() {
-                progress.report(&Snapshot {
-                    elapsed: start.elapsed(),
-                    users: p.users,
-                    max_users: plan.users,
-                    rps: p.requests as f64,
-                    failures,
-                    p95_ms: p.p95_ms,
-                });
-            }
+        failures.update(sink);
+        if lines.due(Instant::now()) {
+            report_progress(&mut progress, plan, start, sink, failures.total);
         }
     }
     progress.section_end("loadforge_gate_load");
     aborted
+}
+
+/// Failures over the finished seconds, each second counted once.
+#[derive(Default)]
+struct FailureCount {
+    total: u64,
+    last_t: Option<u32>,
+}
+
+impl FailureCount {
+    fn update(&mut self, sink: &SeriesSink) {
+        if let Some(p) = sink.latest() {
+            if self.last_t != Some(p.t) {
+                self.total += p.failures;
+                self.last_t = Some(p.t);
+            }
+        }
+    }
+}
+
+fn report_progress(
+    progress: &mut Progress,
+    plan: &NativePlan,
+    start: Instant,
+    sink: &SeriesSink,
+    failures: u64,
+) {
+    if let Some(p) = sink.latest() {
+        progress.report(&Snapshot {
+            elapsed: start.elapsed(),
+            users: p.users,
+            max_users: plan.users,
+            rps: p.requests as f64,
+            failures,
+            p95_ms: p.p95_ms,
+        });
+    }
 }
 
 fn worker(setup: WorkerSetup) -> Result<Recorder, EngineError> {

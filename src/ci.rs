@@ -1,34 +1,7 @@
 //! GitLab's predefined `CI_*` variables, read once into one typed value. GitLab is detected by
 //! `GITLAB_CI=true` (plain `CI=true` is set by every CI system).
 
-use std::fmt;
-
-use crate::stats::CiInfo;
-
-/// A credential that must never reach a log, report or comment: `Debug` and `Display` redact it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: String) -> Self {
-        Self(s)
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
+use crate::secret::Secret;
 
 #[derive(Debug, Clone, Default)]
 pub struct CiContext {
@@ -74,23 +47,6 @@ impl CiContext {
             merge_request_diff_base_sha: get("CI_MERGE_REQUEST_DIFF_BASE_SHA"),
         }
     }
-
-    /// What `results.json` records about where the run happened (never the token).
-    pub fn info(&self) -> Option<CiInfo> {
-        if !self.gitlab {
-            return None;
-        }
-        Some(CiInfo {
-            commit_sha: self.commit_sha.clone(),
-            ref_name: self.ref_name.clone(),
-            pipeline_id: self.pipeline_id.clone(),
-            pipeline_url: self.pipeline_url.clone(),
-            job_id: self.job_id.clone(),
-            job_name: self.job_name.clone(),
-            job_url: self.job_url.clone(),
-            merge_request_iid: self.merge_request_iid.clone(),
-        })
-    }
 }
 
 #[cfg(test)]
@@ -113,7 +69,7 @@ mod tests {
         };
         let ci = CiContext::from_env(&env);
         assert!(ci.gitlab);
-        assert_eq!(ci.info().unwrap().commit_sha.as_deref(), Some("abc123"));
+        assert_eq!(ci.commit_sha.as_deref(), Some("abc123"));
         assert!(!format!("{ci:?}").contains("glcbt-secret"));
     }
 
@@ -122,6 +78,6 @@ mod tests {
         let env = |k: &str| (k == "CI").then(|| "true".to_string());
         let ci = CiContext::from_env(&env);
         assert!(!ci.gitlab);
-        assert!(ci.info().is_none());
+        assert!(ci.commit_sha.is_none());
     }
 }

@@ -1,0 +1,89 @@
+//! Finding the baseline named by the settings: a file, the previous pipeline, or none.
+
+use std::path::Path;
+
+use crate::{
+    baseline::{self, Previous},
+    defaults,
+    error::Error,
+    gitlab::{ApiClient, Auth, RetryPolicy},
+    modes::BaselineSource,
+    report,
+    settings::GateSettings,
+};
+
+/// Resolves the baseline; `notes` collects what the report should say about it. A GitLab
+/// lookup that fails is a note, not an error: a missing baseline never fails a gate.
+pub fn load_baseline(
+    settings: &GateSettings,
+    notes: &mut Vec<String>,
+) -> Result<Option<Previous>, Error> {
+    match &settings.baseline {
+        BaselineSource::None => Ok(None),
+        BaselineSource::File(path) => Ok(Some(Previous {
+            source: path.display().to_string(),
+            result: baseline::load_results(path)?,
+            history: Vec::new(),
+        })),
+        BaselineSource::Auto if !settings.ci.gitlab => {
+            notes.push("No baseline yet: regressions were not checked (outside GitLab, pass --baseline FILE to compare).".into());
+            Ok(None)
+        }
+        BaselineSource::Auto => Ok(from_gitlab(settings, notes)),
+    }
+}
+
+/// The previous pipeline's results, through the job token and, when set, the API token.
+fn from_gitlab(settings: &GateSettings, notes: &mut Vec<String>) -> Option<Previous> {
+    let Some(api_url) = settings.ci.api_url.as_deref() else {
+        notes.push("No baseline: CI_API_V4_URL is not set.".into());
+        return None;
+    };
+    let client = |auth| ApiClient::new(api_url, auth, RetryPolicy::default()).ok();
+    let job_client = settings
+        .ci
+        .job_token
+        .clone()
+        .and_then(|t| client(Auth::Job(t)));
+    let api_client = settings
+        .gitlab_token
+        .clone()
+        .and_then(|t| client(Auth::Private(t)));
+    let found = baseline::find_previous(
+        &settings.ci,
+        job_client.as_ref(),
+        api_client.as_ref(),
+        &artifact_path(&settings.out),
+        settings.baseline_history,
+    );
+    match found {
+        Ok(lookup) => {
+            notes.extend(lookup.notes);
+            if let Some(b) = &lookup.baseline {
+                eprintln!(
+                    "loadforge-gate: baseline: {} ({} earlier runs for the noise band)",
+                    b.source,
+                    b.history.len()
+                );
+            }
+            lookup.baseline
+        }
+        Err(e) => {
+            eprintln!("loadforge-gate: warning: no baseline: {e}");
+            notes.push(format!("No baseline: {e}."));
+            None
+        }
+    }
+}
+
+/// Where results.json sits inside the job's artifacts.
+fn artifact_path(out: &Path) -> String {
+    if out.is_relative() {
+        let p = out.join(report::RESULTS_JSON);
+        p.to_string_lossy()
+            .trim_start_matches("./")
+            .replace('\\', "/")
+    } else {
+        format!("{}/{}", defaults::OUT_DIR, report::RESULTS_JSON)
+    }
+}

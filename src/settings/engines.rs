@@ -1,0 +1,177 @@
+//! Per-engine settings, each built by its own function from the stacked [`Layer`].
+
+use std::{path::PathBuf, time::Duration};
+
+use url::Url;
+
+use super::{invalid, load::duration, parse_host, Env, Layer, SettingsError};
+use crate::{defaults, modes::EngineKind, secret::Secret};
+
+/// The engine and what only it needs.
+#[derive(Debug, Clone)]
+pub enum EngineSettings {
+    Native(NativeSettings),
+    Locust(LocustSettings),
+    LoadForge(LoadForgeSettings),
+}
+
+impl EngineSettings {
+    /// Which engine these settings are for.
+    pub fn kind(&self) -> EngineKind {
+        match self {
+            EngineSettings::Native(_) => EngineKind::Native,
+            EngineSettings::Locust(_) => EngineKind::Locust,
+            EngineSettings::LoadForge(_) => EngineKind::LoadForge,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NativeSettings {
+    pub scenario: PathBuf,
+    pub threads: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct LocustSettings {
+    pub locustfile: PathBuf,
+    pub bin: PathBuf,
+    pub extra_args: Vec<String>,
+    pub workers: Option<u32>,
+    pub remote_workers: Option<u32>,
+    pub workers_max_wait: Duration,
+    pub stop_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoadForgeSettings {
+    pub base_url: Url,
+    pub token: Secret,
+    pub test_id: String,
+    pub poll_interval: Duration,
+    pub max_wait: Duration,
+}
+
+/// The chosen engine's settings; `run_time` bounds the LoadForge wait by default.
+pub(super) fn from_layer(
+    l: &Layer,
+    env: Env<'_>,
+    run_time: Duration,
+) -> Result<EngineSettings, SettingsError> {
+    Ok(match l.engine.unwrap_or(EngineKind::Native) {
+        EngineKind::Native => EngineSettings::Native(native(l)?),
+        EngineKind::Locust => EngineSettings::Locust(locust(l)?),
+        EngineKind::LoadForge => EngineSettings::LoadForge(loadforge(l, env, run_time)?),
+    })
+}
+
+fn native(l: &Layer) -> Result<NativeSettings, SettingsError> {
+    if l.locustfile.is_some() {
+        return Err(invalid(
+            "--locustfile",
+            "needs --engine locust (the native engine runs --scenario)",
+        ));
+    }
+    let threads = l
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if threads == 0 {
+        return Err(invalid("--threads", "must be at least 1"));
+    }
+    Ok(NativeSettings {
+        scenario: l.scenario.clone().ok_or(SettingsError::Missing(
+            "--scenario",
+            "the native engine needs a scenario file (see examples/scenarios/)",
+        ))?,
+        threads,
+    })
+}
+
+fn locust(l: &Layer) -> Result<LocustSettings, SettingsError> {
+    if l.workers.is_some() && l.remote_workers.is_some() {
+        return Err(invalid(
+            "--workers",
+            "give either --workers (on this host) or --remote-workers, not both",
+        ));
+    }
+    if l.workers == Some(0) || l.remote_workers == Some(0) {
+        return Err(invalid("--workers", "must be at least 1"));
+    }
+    let workers_max_wait = l
+        .workers_max_wait
+        .map_or(defaults::LOCUST_WORKERS_MAX_WAIT, Duration::from_secs);
+    if workers_max_wait.is_zero() {
+        return Err(invalid(
+            "--workers-max-wait",
+            "must be at least 1 second; the master needs time for its workers to connect",
+        ));
+    }
+    Ok(LocustSettings {
+        locustfile: l.locustfile.clone().ok_or(SettingsError::Missing(
+            "--locustfile",
+            "the locust engine needs a locustfile (see examples/locustfiles/)",
+        ))?,
+        bin: l
+            .locust_bin
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(defaults::LOCUST_BIN)),
+        extra_args: l.locust_args.clone().unwrap_or_default(),
+        workers: l.workers,
+        remote_workers: l.remote_workers,
+        workers_max_wait,
+        stop_timeout: l
+            .stop_timeout
+            .map_or(defaults::LOCUST_STOP_TIMEOUT, Duration::from_secs),
+    })
+}
+
+fn loadforge(
+    l: &Layer,
+    env: Env<'_>,
+    run_time: Duration,
+) -> Result<LoadForgeSettings, SettingsError> {
+    let poll_interval =
+        duration(&l.poll_interval, "--poll-interval")?.unwrap_or(defaults::LOADFORGE_POLL_INTERVAL);
+    let max_wait =
+        duration(&l.max_wait, "--max-wait")?.unwrap_or(run_time + defaults::LOADFORGE_WAIT_MARGIN);
+    for (setting, value) in [("--poll-interval", poll_interval), ("--max-wait", max_wait)] {
+        if value.is_zero() {
+            return Err(invalid(setting, "must be positive, e.g. 15s or 20m"));
+        }
+    }
+    Ok(LoadForgeSettings {
+        base_url: loadforge_url(l.loadforge_url.as_deref())?,
+        token: loadforge_token(env)?,
+        test_id: l
+            .loadforge_test_id
+            .clone()
+            .filter(|t| !t.trim().is_empty())
+            .ok_or(SettingsError::Missing(
+                "LOADFORGE_TEST_ID",
+                "set it (or --loadforge-test-id) to the LoadForge test to start",
+            ))?,
+        poll_interval,
+        max_wait,
+    })
+}
+
+fn loadforge_token(env: Env<'_>) -> Result<Secret, SettingsError> {
+    env("LOADFORGE_API_TOKEN")
+        .filter(|t| !t.trim().is_empty())
+        .map(Secret::new)
+        .ok_or(SettingsError::Missing(
+            "LOADFORGE_API_TOKEN",
+            "store your LoadForge API token as a masked CI/CD variable",
+        ))
+}
+
+/// The API base, with a trailing slash so relative joins keep its path.
+fn loadforge_url(given: Option<&str>) -> Result<Url, SettingsError> {
+    let base = given.unwrap_or(defaults::LOADFORGE_URL);
+    let mut url = parse_host(base)
+        .map_err(|_| invalid("--loadforge-url", format!("`{base}` is not an http(s) URL")))?;
+    if !url.path().ends_with('/') {
+        url.set_path(&format!("{}/", url.path()));
+    }
+    Ok(url)
+}

@@ -1,0 +1,140 @@
+//! One layer of settings: the command line, the config file's top level, or one of its
+//! profiles. Every field is optional; layers stack with [`Layer::over`], and what is still unset
+//! at the bottom takes its value from [`crate::defaults`].
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::modes::{CommentMode, EngineKind};
+
+/// A duration as the user wrote it (`30s`, `5m`, or a bare number of seconds), parsed when
+/// settings are validated so the error can name the setting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DurationText(pub String);
+
+impl<'de> Deserialize<'de> for DurationText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        /// YAML reads `run_time: 30` as a number: accept it as seconds, like the flag does.
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Number(f64),
+        }
+        Ok(DurationText(match Raw::deserialize(d)? {
+            Raw::Text(t) => t,
+            Raw::Number(n) => n.to_string(),
+        }))
+    }
+}
+
+/// Declares [`Layer`], its stacking and the list of keys a config file may hold, from one list
+/// of fields, so the three cannot drift apart.
+macro_rules! layer {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty,)*) => {
+        /// Settings from one source; `None` means "this source does not say".
+        #[derive(Debug, Clone, Default, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct Layer {
+            $($(#[$doc])* pub $name: Option<$ty>,)*
+        }
+
+        impl Layer {
+            /// `self` wins where it has a value.
+            pub fn over(self, below: Layer) -> Layer {
+                Layer { $($name: self.$name.or(below.$name),)* }
+            }
+        }
+
+        /// Every key a config file (or one of its profiles) may set.
+        pub const FILE_KEYS: &[&str] = &[$(stringify!($name)),*];
+    };
+}
+
+layer! {
+    /// `native`, `locust` or `loadforge`.
+    engine: EngineKind,
+    /// Native scenario file (YAML).
+    scenario: PathBuf,
+    /// Locustfile for the locust engine.
+    locustfile: PathBuf,
+    /// Extra arguments passed to Locust as they are.
+    locust_args: Vec<String>,
+    /// The locust executable.
+    locust_bin: PathBuf,
+    /// Locust worker processes on this host.
+    workers: u32,
+    /// Locust workers started elsewhere that the master waits for.
+    remote_workers: u32,
+    /// Seconds the Locust master waits for its workers.
+    workers_max_wait: u64,
+    /// Seconds Locust gives users to finish their task when stopping.
+    stop_timeout: u64,
+    /// LoadForge test to start.
+    loadforge_test_id: String,
+    /// LoadForge API base URL.
+    loadforge_url: String,
+    /// How often a LoadForge run is polled.
+    poll_interval: DurationText,
+    /// Longest wait for a LoadForge run.
+    max_wait: DurationText,
+    /// Target base URL.
+    host: String,
+    /// Concurrent virtual users.
+    users: u32,
+    /// Users started per second.
+    spawn_rate: f64,
+    /// Test length.
+    run_time: DurationText,
+    /// Open model: task iterations per second.
+    rate: f64,
+    /// Open model: ramp-up of the rate.
+    ramp: DurationText,
+    /// Requests of the first part of the run left out of the verdict.
+    warmup: DurationText,
+    /// Threshold expressions.
+    thresholds: Vec<String>,
+    /// Regression rules.
+    regressions: Vec<String>,
+    /// `auto`, `none` or a results.json path.
+    baseline: String,
+    /// Earlier runs forming the noise band.
+    baseline_history: usize,
+    /// When to comment on the merge request.
+    comment: CommentMode,
+    /// Output directory.
+    out: PathBuf,
+    /// Threads of the native engine.
+    threads: usize,
+    /// Seconds between progress lines (0 for none).
+    progress: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_upper_layer_wins_and_gaps_fall_through() {
+        let top = Layer {
+            users: Some(5),
+            ..Layer::default()
+        };
+        let below = Layer {
+            users: Some(50),
+            host: Some("http://h".into()),
+            ..Layer::default()
+        };
+        let l = top.over(below);
+        assert_eq!(l.users, Some(5));
+        assert_eq!(l.host.as_deref(), Some("http://h"));
+    }
+
+    #[test]
+    fn durations_may_be_bare_numbers_in_yaml() {
+        let l: Layer = serde_yaml::from_str("run_time: 30\nramp: 5s\n").unwrap();
+        assert_eq!(l.run_time, Some(DurationText("30".into())));
+        assert_eq!(l.ramp, Some(DurationText("5s".into())));
+    }
+}

@@ -1,0 +1,251 @@
+//! The shape of the load (users, arrival, length, open model, warm-up), the target, and the
+//! per-job timing of sharded runs.
+
+use std::time::{Duration, SystemTime};
+
+use url::Url;
+
+use super::{invalid, layer::DurationText, EngineSettings, GateSettings, Layer, SettingsError};
+use crate::{
+    ci::CiContext, cli::LoadArgs, defaults, duration::parse_duration, modes::EngineKind,
+    stats::ShardInfo,
+};
+
+/// A duration setting, parsed; `None` when not given.
+pub(super) fn duration(
+    text: &Option<DurationText>,
+    setting: &'static str,
+) -> Result<Option<Duration>, SettingsError> {
+    text.as_ref()
+        .map(|t| parse_duration(&t.0).map_err(|e| invalid(setting, e)))
+        .transpose()
+}
+
+/// Users, arrival and length, validated against each other.
+pub(super) struct LoadShape {
+    pub users: u32,
+    pub spawn_rate: f64,
+    pub run_time: Duration,
+    pub rate: Option<f64>,
+    pub ramp: Duration,
+    pub warmup: Duration,
+}
+
+impl LoadShape {
+    pub fn from_layer(l: &Layer) -> Result<LoadShape, SettingsError> {
+        let users = l.users.unwrap_or(defaults::USERS);
+        if users == 0 {
+            return Err(invalid("--users", "must be at least 1"));
+        }
+        let spawn_rate = l.spawn_rate.unwrap_or(defaults::SPAWN_RATE);
+        if !(spawn_rate.is_finite() && spawn_rate > 0.0) {
+            return Err(invalid(
+                "--spawn-rate",
+                format!("`{spawn_rate}` must be a positive number of users per second"),
+            ));
+        }
+        let run_time = run_time(l)?;
+        let rate = match l.rate {
+            Some(r) if !(r.is_finite() && r > 0.0) => {
+                return Err(invalid(
+                    "--rate",
+                    format!("`{r}` must be a positive number of iterations per second"),
+                ))
+            }
+            r => r,
+        };
+        let ramp = match duration(&l.ramp, "--ramp")? {
+            Some(_) if rate.is_none() => {
+                return Err(invalid(
+                    "--ramp",
+                    "only applies to the open model; give --rate too",
+                ))
+            }
+            ramp => ramp.unwrap_or_default(),
+        };
+        let warmup = duration(&l.warmup, "--warmup")?.unwrap_or_default();
+        if warmup >= run_time {
+            return Err(invalid(
+                "--warmup",
+                format!(
+                    "must be shorter than the run time ({})",
+                    crate::duration::format_duration(run_time)
+                ),
+            ));
+        }
+        Ok(LoadShape {
+            users,
+            spawn_rate,
+            run_time,
+            rate,
+            ramp,
+            warmup,
+        })
+    }
+
+    /// The open model, the warm-up and abort-on-fail rules are the native engine's alone.
+    pub fn check_engine(
+        &self,
+        engine: &EngineSettings,
+        gate: &GateSettings,
+    ) -> Result<(), SettingsError> {
+        if engine.kind() == EngineKind::Native {
+            return check_abort_rules(gate, true);
+        }
+        if self.rate.is_some() {
+            return Err(invalid("--rate", "the open model needs the native engine"));
+        }
+        if !self.warmup.is_zero() {
+            return Err(invalid("--warmup", "needs the native engine"));
+        }
+        check_abort_rules(gate, false)
+    }
+}
+
+fn run_time(l: &Layer) -> Result<Duration, SettingsError> {
+    let text = l
+        .run_time
+        .clone()
+        .unwrap_or_else(|| DurationText(defaults::RUN_TIME.into()));
+    let run_time = parse_duration(&text.0).map_err(|e| invalid("--run-time", e))?;
+    if run_time.is_zero() {
+        return Err(invalid(
+            "--run-time",
+            format!("`{}` is zero; give a positive duration such as 30s", text.0),
+        ));
+    }
+    Ok(run_time)
+}
+
+/// Abort-on-fail is judged live by the native engine over all requests.
+fn check_abort_rules(gate: &GateSettings, native: bool) -> Result<(), SettingsError> {
+    for t in gate.thresholds.iter().filter(|t| t.abort_after.is_some()) {
+        if !native {
+            return Err(invalid(
+                "--threshold",
+                format!("`{} abort-on-fail` needs the native engine", t.source),
+            ));
+        }
+        if t.selector.is_some() {
+            return Err(invalid(
+                "--threshold",
+                format!(
+                    "`{}`: abort-on-fail judges all requests; drop the selector",
+                    t.source
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The target, required.
+pub(super) fn host(l: &Layer) -> Result<Url, SettingsError> {
+    parse_host(l.host.as_deref().ok_or(SettingsError::Missing(
+        "--host",
+        "pass --host URL or set TARGET_HOST",
+    ))?)
+}
+
+/// Checks that a host is an absolute http(s) URL with a host part.
+pub fn parse_host(text: &str) -> Result<Url, SettingsError> {
+    let url = Url::parse(text.trim()).map_err(|e| {
+        invalid(
+            "--host",
+            format!("`{text}` is not a URL ({e}); pass e.g. --host https://review.example.com"),
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(invalid(
+            "--host",
+            format!("`{text}` must be an http:// or https:// URL with a host"),
+        ));
+    }
+    Ok(url)
+}
+
+/// This job's shard, when it runs one; the run id defaults to the pipeline's.
+pub(super) fn shard(
+    a: &LoadArgs,
+    ci: &CiContext,
+    users: u32,
+) -> Result<Option<ShardInfo>, SettingsError> {
+    let Some(text) = &a.shard else {
+        return Ok(None);
+    };
+    let run_id = a
+        .run_id
+        .clone()
+        .or_else(|| ci.pipeline_id.clone())
+        .unwrap_or_else(|| "local".into());
+    let shard = parse_shard(text, run_id)?;
+    if users < shard.count {
+        return Err(invalid(
+            "--shard",
+            format!(
+                "{users} users cannot be split into {} shards; give at least one user per shard",
+                shard.count
+            ),
+        ));
+    }
+    Ok(Some(shard))
+}
+
+/// Parses `I/N` (1-based).
+pub fn parse_shard(text: &str, run_id: String) -> Result<ShardInfo, SettingsError> {
+    let bad = || {
+        invalid(
+            "--shard",
+            format!("`{text}` must look like I/N with 1 <= I <= N, e.g. 2/3"),
+        )
+    };
+    let (i, n) = text.trim().split_once('/').ok_or_else(bad)?;
+    let (index, count): (u32, u32) = (
+        i.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if index == 0 || index > count {
+        return Err(bad());
+    }
+    Ok(ShardInfo {
+        index,
+        count,
+        run_id,
+    })
+}
+
+/// The common start time of a sharded run: given, or the pipeline's creation plus a delay.
+pub(super) fn start_at(
+    a: &LoadArgs,
+    env: super::Env<'_>,
+) -> Result<Option<SystemTime>, SettingsError> {
+    match (&a.start_at, &a.start_delay) {
+        (Some(_), Some(_)) => Err(invalid(
+            "--start-at",
+            "give either --start-at or --start-delay, not both",
+        )),
+        (Some(t), None) => Ok(Some(parse_time("--start-at", t)?)),
+        (None, Some(d)) => {
+            let delay = parse_duration(d).map_err(|e| invalid("--start-delay", e))?;
+            let created = env("CI_PIPELINE_CREATED_AT").ok_or_else(|| {
+                invalid(
+                    "--start-delay",
+                    "needs CI_PIPELINE_CREATED_AT (set by GitLab); outside GitLab use --start-at",
+                )
+            })?;
+            Ok(Some(parse_time("--start-delay", &created)? + delay))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+fn parse_time(setting: &'static str, text: &str) -> Result<SystemTime, SettingsError> {
+    humantime::parse_rfc3339_weak(text.trim().trim_end_matches('Z'))
+        .or_else(|_| humantime::parse_rfc3339(text.trim()))
+        .map_err(|e| {
+            invalid(
+                setting,
+                format!("`{text}` is not an RFC 3339 time ({e}), e.g. 2026-11-23T10:00:00Z"),
+            )
+        })
+}

@@ -1,0 +1,160 @@
+use super::*;
+use crate::cli::LoadArgs;
+
+fn args() -> RunArgs {
+    RunArgs {
+        load: LoadArgs {
+            scenario: Some("s.yml".into()),
+            host: Some("http://127.0.0.1:1".into()),
+            ..LoadArgs::default()
+        },
+        judge: JudgeArgs::default(),
+    }
+}
+
+fn with_load(f: impl FnOnce(&mut LoadArgs)) -> RunArgs {
+    let mut a = args();
+    f(&mut a.load);
+    a
+}
+
+fn with_thresholds(t: &[&str]) -> RunArgs {
+    let mut a = args();
+    a.judge.thresholds = t.iter().map(|s| s.to_string()).collect();
+    a
+}
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+#[test]
+fn defaults_apply_and_say_so() {
+    let s = Settings::from_args(&args(), &no_env, None).unwrap();
+    assert_eq!(s.users, defaults::USERS);
+    assert!(s.gate.default_thresholds);
+    assert_eq!(s.gate.thresholds[0].source, "error_rate<1%");
+    assert_eq!(s.gate.out, PathBuf::from("loadforge-gate"));
+    assert_eq!(s.progress_every, Some(defaults::PROGRESS_EVERY));
+}
+
+#[test]
+fn rule_lists_accept_a_json_array_from_a_component_input() {
+    let a = with_thresholds(&[r#"["p95<500ms", "GET /a: p99<1s"]"#, " "]);
+    let s = Settings::from_args(&a, &no_env, None).unwrap();
+    let exprs: Vec<&str> = s
+        .gate
+        .thresholds
+        .iter()
+        .map(|t| t.source.as_str())
+        .collect();
+    assert_eq!(exprs, ["p95<500ms", "GET /a: p99<1s"]);
+    let a = with_thresholds(&["[]"]);
+    assert!(
+        Settings::from_args(&a, &no_env, None)
+            .unwrap()
+            .gate
+            .default_thresholds
+    );
+    let a = with_thresholds(&["[1, 2"]);
+    assert!(Settings::from_args(&a, &no_env, None).is_err());
+}
+
+#[test]
+fn target_host_is_the_fallback() {
+    let a = with_load(|l| l.host = None);
+    let env = |k: &str| (k == "TARGET_HOST").then(|| "https://staging.example.com".to_string());
+    let s = Settings::from_args(&a, &env, None).unwrap();
+    assert_eq!(s.host.as_str(), "https://staging.example.com/");
+}
+
+#[test]
+fn bad_values_name_the_setting() {
+    for (tweak, needle) in [
+        (with_load(|l| l.host = Some("not a url".into())), "--host"),
+        (with_load(|l| l.host = Some("ftp://x".into())), "--host"),
+        (with_load(|l| l.run_time = Some("0s".into())), "--run-time"),
+        (with_load(|l| l.users = Some(0)), "--users"),
+        (with_load(|l| l.spawn_rate = Some(-1.0)), "--spawn-rate"),
+        (with_thresholds(&["p95<<3"]), "p95<<3"),
+    ] {
+        let err = Settings::from_args(&tweak, &no_env, None).unwrap_err();
+        assert!(err.to_string().contains(needle), "{err}");
+    }
+}
+
+fn loadforge_env(k: &str) -> Option<String> {
+    (k == "LOADFORGE_API_TOKEN").then(|| "lf-token".to_string())
+}
+
+fn loadforge(f: impl FnOnce(&mut LoadArgs)) -> RunArgs {
+    with_load(|l| {
+        l.engine = Some(crate::cli::EngineArg::Loadforge);
+        l.scenario = None;
+        l.loadforge_test_id = Some("42".into());
+        f(l);
+    })
+}
+
+/// "Unset" is `None`, never zero: a zero wait is refused, not silently replaced.
+#[test]
+fn a_zero_wait_is_refused_and_an_absent_one_defaults_from_the_run_time() {
+    for flag in ["--max-wait", "--poll-interval"] {
+        let a = loadforge(|l| match flag {
+            "--max-wait" => l.max_wait = Some("0s".into()),
+            _ => l.poll_interval = Some("0".into()),
+        });
+        let err = Settings::from_args(&a, &loadforge_env, None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("{flag}: must be positive, e.g. 15s or 20m")
+        );
+    }
+    let a = loadforge(|l| l.run_time = Some("2m".into()));
+    let s = Settings::from_args(&a, &loadforge_env, None).unwrap();
+    let EngineSettings::LoadForge(lf) = s.engine else {
+        panic!("{:?}", s.engine)
+    };
+    assert_eq!(
+        lf.max_wait,
+        Duration::from_secs(120) + defaults::LOADFORGE_WAIT_MARGIN
+    );
+}
+
+#[test]
+fn progress_zero_means_no_progress_lines() {
+    let a = with_load(|l| l.progress = Some(0));
+    let s = Settings::from_args(&a, &no_env, None).unwrap();
+    assert_eq!(s.progress_every, None);
+}
+
+/// Every option that makes sense in a file can be set there, with flags still on top.
+#[test]
+fn the_config_file_sets_every_file_key_and_flags_win() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(defaults::CONFIG_FILE),
+        "engine: locust\nlocustfile: l.py\nlocust_args: [--tags, a]\nworkers: 2\n\
+         workers_max_wait: 30\nstop_timeout: 3\nhost: http://h\nusers: 7\nrun_time: 45\n\
+         comment: never\nbaseline_history: 2\nprogress: 0\n",
+    )
+    .unwrap();
+    let mut a = args();
+    a.load.scenario = None;
+    a.load.host = None;
+    a.load.users = Some(9);
+    let s = Settings::from_args(&a, &no_env, Some(dir.path())).unwrap();
+    let EngineSettings::Locust(l) = &s.engine else {
+        panic!("{:?}", s.engine)
+    };
+    assert_eq!(l.locustfile, dir.path().join("l.py"));
+    assert_eq!(l.extra_args, ["--tags", "a"]);
+    assert_eq!(l.workers, Some(2));
+    assert_eq!(l.workers_max_wait, Duration::from_secs(30));
+    assert_eq!(l.stop_timeout, Duration::from_secs(3));
+    assert_eq!(s.users, 9, "the flag wins over the file");
+    assert_eq!(s.run_time, Duration::from_secs(45));
+    assert_eq!(s.gate.comment, CommentMode::Never);
+    assert_eq!(s.gate.baseline_history, 2);
+    assert_eq!(s.progress_every, None);
+}
