@@ -4,11 +4,14 @@
 mod annotations;
 mod charts;
 mod comment;
+mod console;
 mod html;
 mod junit;
 mod k6;
 mod markdown;
 mod metrics;
+#[cfg(test)]
+mod snapshot_tests;
 
 use std::{
     io::Write,
@@ -20,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::{baseline::Comparison, gate::Verdict, stats::RunResult};
 
 pub use comment::{marker, render_comment};
+pub(crate) use console::render_outcome;
 pub use html::esc as escape_html;
 pub use markdown::{escape_markdown, render_summary};
 
