@@ -400,7 +400,7 @@ pub fn judge_and_publish(
                 .flatten()
                 .map(|c| gate::GateError::NotReported {
                     expr: c.expression.clone(),
-                    metric: c.metric.clone(),
+                    metric: c.metric.label(),
                     engine: result.run.engine.clone(),
                 });
             (Some(v), unreported)

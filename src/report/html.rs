@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use super::{charts, Document};
 use crate::{
-    gate::{format_value, CheckKind},
+    gate::{CheckKind, Metric},
     stats::EndpointStats,
 };
 
@@ -141,10 +141,10 @@ pub fn render(doc: &Document) -> String {
                     CheckKind::Regression => " <em>(regression)</em>",
                 },
                 esc(c.endpoint.as_deref().unwrap_or("all requests")),
-                c.value.map(|x| format_value(x, &c.unit)).unwrap_or_else(|| "not measured".into()),
+                c.value.map(|x| c.unit.format(x)).unwrap_or_else(|| "not measured".into()),
                 esc(&c.op),
-                format_value(c.limit, &c.unit),
-                c.baseline.map(|b| format_value(b, &c.unit)).unwrap_or_default(),
+                c.unit.format(c.limit),
+                c.baseline.map(|b| c.unit.format(b)).unwrap_or_default(),
                 esc(&c.detail)
             );
         }
@@ -307,7 +307,10 @@ fn baseline_p95(doc: &Document, name: &str, aggregate: bool) -> Option<f64> {
     } else {
         c.rows.iter().find(|r| r.endpoint == name)
     }?;
-    row.metrics.iter().find(|m| m.metric == "p95")?.baseline
+    row.metrics
+        .iter()
+        .find(|m| m.metric == Metric::Percentile(95.0))?
+        .baseline
 }
 
 fn p95_bar(doc: &Document, e: &EndpointStats, aggregate: bool) -> charts::Bar {
@@ -315,7 +318,9 @@ fn p95_bar(doc: &Document, e: &EndpointStats, aggregate: bool) -> charts::Bar {
         v.checks
             .iter()
             .filter(|c| {
-                c.kind == CheckKind::Threshold && c.metric == "p95" && c.op.starts_with('<')
+                c.kind == CheckKind::Threshold
+                    && c.metric == Metric::Percentile(95.0)
+                    && c.op.starts_with('<')
             })
             .find(|c| {
                 if aggregate {

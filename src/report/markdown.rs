@@ -7,7 +7,7 @@ use std::fmt::Write;
 use super::Document;
 use crate::{
     baseline::MetricDelta,
-    gate::{format_value, CheckKind},
+    gate::{CheckKind, Metric, Unit},
 };
 
 /// Escapes text for a GitHub-flavoured-markdown table cell.
@@ -44,14 +44,14 @@ fn arrow(d: &MetricDelta) -> String {
     let (Some(c), Some(b)) = (d.current, d.baseline) else {
         return "–".into();
     };
-    let worse_when_up = d.metric != "rps";
+    let worse_when_up = d.metric != Metric::Rps;
     let mark = |up: bool| match (up, up == worse_when_up) {
         (true, true) => "🔺",
         (false, true) => "🔻",
         (true, false) => "⬆️",
         (false, false) => "⬇️",
     };
-    if d.unit == "%" {
+    if d.unit == Unit::Percent {
         let pp = c - b;
         return if pp.abs() < 0.005 {
             "±0".into()
@@ -150,17 +150,14 @@ pub fn render_summary(doc: &Document) -> String {
             };
             let value = c
                 .value
-                .map(|v| format_value(v, &c.unit))
+                .map(|v| c.unit.format(v))
                 .unwrap_or_else(|| "not measured".into());
-            let baseline = c
-                .baseline
-                .map(|b| format_value(b, &c.unit))
-                .unwrap_or_default();
+            let baseline = c.baseline.map(|b| c.unit.format(b)).unwrap_or_default();
             let _ = writeln!(
                 out,
                 "| {mark} | {name}{kind} | {value} | {} {} | {baseline} |",
                 c.op.replace('<', "&lt;").replace('>', "&gt;"),
-                format_value(c.limit, &c.unit)
+                c.unit.format(c.limit)
             );
         }
     }
@@ -208,19 +205,19 @@ pub fn render_summary(doc: &Document) -> String {
             }
             out.push_str("| Endpoint | p95 ms | Δ p95 | p99 ms | Δ p99 | error rate | Δ errors | req/s | Δ req/s |\n|---|---:|---|---:|---|---:|---|---:|---|\n");
             for (i, r) in c.rows.iter().enumerate() {
-                let get = |m: &str| r.metrics.iter().find(|d| d.metric == m);
+                let get = |m: Metric| r.metrics.iter().find(|d| d.metric == m);
                 let name = if i == 0 {
                     "**all requests**".to_string()
                 } else {
                     escape_markdown(&r.endpoint)
                 };
-                let cell = |m: &str| {
+                let cell = |m: Metric| {
                     get(m)
                         .map(|d| {
                             let v = d
                                 .current
-                                .map(|v| match d.unit.as_str() {
-                                    "%" => format!("{v:.2}%"),
+                                .map(|v| match d.unit {
+                                    Unit::Percent => format!("{v:.2}%"),
                                     _ => format!("{v:.1}"),
                                 })
                                 .unwrap_or_else(|| "–".into());
@@ -228,10 +225,10 @@ pub fn render_summary(doc: &Document) -> String {
                         })
                         .unwrap_or_else(|| ("–".into(), "–".into()))
                 };
-                let (p95, d95) = cell("p95");
-                let (p99, d99) = cell("p99");
-                let (er, der) = cell("error_rate");
-                let (rps, drps) = cell("rps");
+                let (p95, d95) = cell(Metric::Percentile(95.0));
+                let (p99, d99) = cell(Metric::Percentile(99.0));
+                let (er, der) = cell(Metric::ErrorRate);
+                let (rps, drps) = cell(Metric::Rps);
                 let _ = writeln!(
                     out,
                     "| {name} | {p95} | {d95} | {p99} | {d99} | {er} | {der} | {rps} | {drps} |"

@@ -343,3 +343,20 @@ fn the_fixed_documents_round_trip_through_results_json() {
         assert_eq!(back, doc);
     }
 }
+
+/// The fixed documents exercise every optional part of results.json: each must validate against
+/// the committed schema.
+#[test]
+fn the_fixed_documents_validate_against_the_schema() {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../schema/results-v1.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    for doc in [judged(), not_judged(), loadforge()] {
+        let value: serde_json::Value = serde_json::from_str(&results_json(&doc).unwrap()).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| format!("{e} at {}", e.instance_path))
+            .collect();
+        assert!(errors.is_empty(), "{errors:#?}");
+    }
+}
