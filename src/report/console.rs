@@ -1,44 +1,22 @@
 //! The lines `run` prints once the gate is done: the verdict with the key figures, each failed
 //! check, and where the reports went. Rendered to a string so tests can pin it.
 
-use std::{fmt::Write, path::Path};
+use std::{
+    fmt::Write,
+    path::{Path, PathBuf},
+};
 
-use super::Document;
+use super::{
+    view::{Outcome, View},
+    Document,
+};
 
 /// The console outcome, line by line, each line ending in a newline.
-pub(crate) fn render_outcome(doc: &Document, out: &Path, written: &[std::path::PathBuf]) -> String {
-    let mut s = String::new();
-    let a = &doc.run.aggregate;
-    let verdict = match &doc.verdict {
-        Some(v) if v.passed => format!("PASSED ({} checks)", v.checks.len()),
-        Some(v) => format!(
-            "FAILED ({} of {} checks failed)",
-            v.failed_checks().count(),
-            v.checks.len()
-        ),
-        None => "NOT JUDGED".into(),
-    };
-    let counts = match a.counts() {
-        Some((n, _, rps)) => format!("{n} requests · {rps:.1} req/s"),
-        None => "request counts not reported".into(),
-    };
-    let _ = writeln!(
-        s,
-        "loadforge-gate: {verdict} · {counts} · p95 {} · avg {} · {:.2}% errors",
-        a.latency_ms
-            .p95
-            .map(|v| format!("{v:.1} ms"))
-            .unwrap_or_else(|| "-".into()),
-        a.latency_ms
-            .avg
-            .map(|v| format!("{v:.1} ms"))
-            .unwrap_or_else(|| "-".into()),
-        a.error_rate
-    );
-    if let Some(v) = &doc.verdict {
-        for c in v.failed_checks() {
-            let _ = writeln!(s, "  ✗ {}: {}", c.name, c.detail);
-        }
+pub(crate) fn render_outcome(doc: &Document, out: &Path, written: &[PathBuf]) -> String {
+    let view = View::new(doc);
+    let mut s = headline(&view);
+    for c in view.checks.iter().filter(|c| !c.passed) {
+        let _ = writeln!(s, "  ✗ {}: {}", c.name, c.detail);
     }
     let names: Vec<String> = written
         .iter()
@@ -51,4 +29,24 @@ pub(crate) fn render_outcome(doc: &Document, out: &Path, written: &[std::path::P
         names.join(" ")
     );
     s
+}
+
+/// The verdict in capitals, so it stands out in a job log, and the key figures.
+fn headline(view: &View<'_>) -> String {
+    let verdict = match view.outcome {
+        Outcome::Passed { checks } => format!("PASSED ({checks} checks)"),
+        Outcome::Failed { failed, checks } => {
+            format!("FAILED ({failed} of {checks} checks failed)")
+        }
+        Outcome::NotJudged => "NOT JUDGED".into(),
+    };
+    let ms = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.1} ms"));
+    let run = &view.run;
+    format!(
+        "loadforge-gate: {verdict} · {} · p95 {} · avg {} · {:.2}% errors\n",
+        run.counts_text(),
+        ms(run.p95),
+        ms(run.avg),
+        run.error_rate
+    )
 }

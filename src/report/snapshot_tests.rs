@@ -3,16 +3,9 @@
 //! The writers are refactored against these snapshots: a changed byte is either a deliberate
 //! fix or a regression.
 
-use std::{
-    collections::BTreeMap,
-    path::{Path, PathBuf},
-};
+use std::{collections::BTreeMap, path::Path};
 
-use super::{
-    annotations, html, junit, k6, metrics, render_comment, render_outcome, render_summary,
-    results_json, Document, ANNOTATIONS_JSON, JUNIT_XML, LOAD_PERFORMANCE_JSON, METRICS_TXT,
-    REPORT_HTML, RESULTS_JSON, SUMMARY_MD,
-};
+use super::{publish_all, render_comment, render_outcome, results_json, Document};
 use crate::{
     baseline,
     gate::{self, Baseline, Regression, Threshold, Verdict},
@@ -122,7 +115,7 @@ fn judge(
 
 /// Passing and failing thresholds (one a glob) and regressions, failures by reason, an endpoint
 /// only in the baseline and one only in this run, hostile names, CI links and notes.
-fn judged() -> Document {
+pub(super) fn judged() -> Document {
     let mut base = native_run(
         vec![
             endpoint("GET /api/catalog/search", 600, 40.0, &[]),
@@ -190,7 +183,7 @@ fn judged() -> Document {
 }
 
 /// No baseline and no verdict (the rules could not be judged), interrupted, open model, no CI.
-fn not_judged() -> Document {
+pub(super) fn not_judged() -> Document {
     let mut run = native_run(
         vec![
             endpoint("GET /", 300, 12.0, &[("HTTP 502", 4)]),
@@ -252,7 +245,7 @@ fn loadforge_run(
     r
 }
 
-fn loadforge() -> Document {
+pub(super) fn loadforge() -> Document {
     let base = loadforge_run(
         "2026-11-20T09:00:00.000Z",
         vec![counts_unknown("GET /", 100.0, Some(180.0), 0.2)],
@@ -285,32 +278,24 @@ fn loadforge() -> Document {
     }
 }
 
-/// Every report of `doc`, by file name, plus the comment and the console outcome.
-fn reports(doc: &Document) -> Vec<(&'static str, String)> {
-    let out = Path::new("loadforge-gate");
-    let written: Vec<PathBuf> = [
-        RESULTS_JSON,
-        JUNIT_XML,
-        METRICS_TXT,
-        LOAD_PERFORMANCE_JSON,
-        SUMMARY_MD,
-        ANNOTATIONS_JSON,
-        REPORT_HTML,
-    ]
-    .iter()
-    .map(|f| out.join(f))
-    .collect();
-    vec![
-        (RESULTS_JSON, results_json(doc).unwrap()),
-        (JUNIT_XML, junit::render(doc).unwrap()),
-        (METRICS_TXT, metrics::render(doc)),
-        (LOAD_PERFORMANCE_JSON, k6::render(doc)),
-        (SUMMARY_MD, render_summary(doc)),
-        (ANNOTATIONS_JSON, annotations::render(doc)),
-        (REPORT_HTML, html::render(doc)),
-        ("comment.md", render_comment(doc, "perf")),
-        ("console.txt", render_outcome(doc, out, &written)),
-    ]
+/// Every report of `doc` as `publish_all` writes it, by file name, plus the comment and the
+/// console outcome (for an output directory named `loadforge-gate`).
+fn reports(doc: &Document) -> Vec<(String, String)> {
+    let dir = tempfile::tempdir().unwrap();
+    let written = publish_all(dir.path(), doc).unwrap();
+    let mut reports: Vec<(String, String)> = written
+        .iter()
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(p).unwrap())
+        })
+        .collect();
+    reports.push(("comment.md".into(), render_comment(doc, "perf")));
+    reports.push((
+        "console.txt".into(),
+        render_outcome(doc, Path::new("loadforge-gate"), &written),
+    ));
+    reports
 }
 
 fn assert_reports(case: &str, doc: &Document) {
