@@ -10,7 +10,7 @@ pub use remote::{find_previous, Previous};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    gate::{metric_value, Metric},
+    gate::{metric_value, Metric, Unit},
     stats::{EndpointStats, RunResult, SCHEMA},
 };
 
@@ -66,18 +66,19 @@ pub fn parse_results(text: &str, path: &Path) -> Result<RunResult, BaselineError
 }
 
 /// Figures compared per endpoint, in display order.
-pub const COMPARED: &[(&str, Metric)] = &[
-    ("p50", Metric::Percentile(50.0)),
-    ("p95", Metric::Percentile(95.0)),
-    ("p99", Metric::Percentile(99.0)),
-    ("error_rate", Metric::ErrorRate),
-    ("rps", Metric::Rps),
+pub const COMPARED: &[Metric] = &[
+    Metric::Percentile(50.0),
+    Metric::Percentile(95.0),
+    Metric::Percentile(99.0),
+    Metric::ErrorRate,
+    Metric::Rps,
 ];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricDelta {
-    pub metric: String,
-    pub unit: String,
+    /// Written to results.json as its label (`p95`, `rps`).
+    pub metric: Metric,
+    pub unit: Unit,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -123,11 +124,11 @@ fn row(name: &str, cur: Option<&EndpointStats>, base: Option<&EndpointStats>) ->
         endpoint: name.to_string(),
         metrics: COMPARED
             .iter()
-            .map(|(label, m)| MetricDelta {
-                metric: label.to_string(),
-                unit: m.kind().unit().into(),
-                current: cur.and_then(|s| metric_value(s, *m)),
-                baseline: base.and_then(|s| metric_value(s, *m)),
+            .map(|&m| MetricDelta {
+                metric: m,
+                unit: m.kind().into(),
+                current: cur.and_then(|s| metric_value(s, m)),
+                baseline: base.and_then(|s| metric_value(s, m)),
             })
             .collect(),
     }
@@ -167,10 +168,7 @@ pub fn render_text(c: &Comparison) -> String {
     for r in &c.rows {
         out.push_str(&format!("\n{}\n", r.endpoint));
         for m in &r.metrics {
-            let fmt = |v: Option<f64>| {
-                v.map(|v| crate::gate::format_value(v, &m.unit))
-                    .unwrap_or_else(|| "-".into())
-            };
+            let fmt = |v: Option<f64>| v.map(|v| m.unit.format(v)).unwrap_or_else(|| "-".into());
             let change = m
                 .change_pct()
                 .map(|p| format!("{p:+.1}%"))

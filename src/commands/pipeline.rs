@@ -213,7 +213,7 @@ pub fn judge_and_publish(
                 .flatten()
                 .map(|c| gate::GateError::NotReported {
                     expr: c.expression.clone(),
-                    metric: c.metric.clone(),
+                    metric: c.metric.label(),
                     engine: result.run.engine.clone(),
                 });
             (Some(v), unreported)
@@ -243,42 +243,7 @@ pub fn judge_and_publish(
 }
 
 fn print_outcome(doc: &Document, out: &Path, written: &[std::path::PathBuf]) {
-    let a = &doc.run.aggregate;
-    let verdict = match &doc.verdict {
-        Some(v) if v.passed => format!("PASSED ({} checks)", v.checks.len()),
-        Some(v) => format!(
-            "FAILED ({} of {} checks failed)",
-            v.failed_checks().count(),
-            v.checks.len()
-        ),
-        None => "NOT JUDGED".into(),
-    };
-    let counts = match a.counts() {
-        Some((n, _, rps)) => format!("{n} requests · {rps:.1} req/s"),
-        None => "request counts not reported".into(),
-    };
-    println!(
-        "loadforge-gate: {verdict} · {counts} · p95 {} · avg {} · {:.2}% errors",
-        a.latency_ms
-            .p95
-            .map(|v| format!("{v:.1} ms"))
-            .unwrap_or_else(|| "-".into()),
-        a.latency_ms
-            .avg
-            .map(|v| format!("{v:.1} ms"))
-            .unwrap_or_else(|| "-".into()),
-        a.error_rate
-    );
-    if let Some(v) = &doc.verdict {
-        for c in v.failed_checks() {
-            println!("  ✗ {}: {}", c.name, c.detail);
-        }
-    }
-    let names: Vec<String> = written
-        .iter()
-        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .collect();
-    println!("reports written to {}/: {}", out.display(), names.join(" "));
+    print!("{}", report::render_outcome(doc, out, written));
 }
 
 /// Creates or updates the merge-request note. Whatever happens here, the verdict and the exit

@@ -1,8 +1,8 @@
 use std::collections::HashMap;
 
 use super::{
-    format_value, Check, CheckKind, Direction, GateError, Metric, MetricKind, Regression, Selector,
-    Threshold, Verdict,
+    Check, CheckKind, Direction, GateError, Metric, MetricKind, Regression, Selector, Threshold,
+    Unit, Verdict,
 };
 use crate::stats::{EndpointStats, RunResult};
 
@@ -165,17 +165,16 @@ pub fn evaluate(
     for t in thresholds {
         let hits = resolve_selector(&t.source, t.selector.as_ref(), &names)?;
         for endpoint in judged_endpoints(result, t.selector.as_ref(), hits) {
-            let kind = t.metric.kind();
-            let unit = kind.unit();
+            let unit = Unit::from(t.metric.kind());
             let value = stats_for(result, endpoint).and_then(|s| metric_value(s, t.metric));
             let passed = value.is_some_and(|v| t.op.holds(v, t.limit));
-            let limit_text = format!("{} {}", t.op.symbol(), format_value(t.limit, unit));
+            let limit_text = format!("{} {}", t.op.symbol(), unit.format(t.limit));
             let subject = endpoint.unwrap_or("all requests");
             let detail = match value {
                 Some(v) => format!(
                     "{} of {subject} = {}, limit {limit_text}",
                     t.metric.label(),
-                    format_value(v, unit)
+                    unit.format(v)
                 ),
                 None => format!(
                     "{} of {subject} was not measured (no requests completed or the engine does not report it), limit {limit_text}",
@@ -191,8 +190,8 @@ pub fn evaluate(
                 kind: CheckKind::Threshold,
                 expression: t.source.clone(),
                 endpoint: endpoint.map(str::to_string),
-                metric: t.metric.label(),
-                unit: unit.into(),
+                metric: t.metric,
+                unit,
                 value,
                 op: t.op.symbol().into(),
                 limit: t.limit,
@@ -239,7 +238,7 @@ fn regression_check(
 ) -> Check {
     let base = baseline.result;
     let kind = r.metric.kind();
-    let unit = kind.unit();
+    let unit = Unit::from(kind);
     let value = stats_for(current, endpoint).and_then(|s| metric_value(s, r.metric));
     let base_value = stats_for(base, endpoint).and_then(|s| metric_value(s, r.metric));
     let subject = endpoint.unwrap_or("all requests");
@@ -269,16 +268,16 @@ fn regression_check(
             };
             let mut detail = format!(
                 "{label} of {subject} = {} vs baseline {}{change}, allowed {op} {}",
-                format_value(v, unit),
-                format_value(b, unit),
-                format_value(limit, unit)
+                unit.format(v),
+                unit.format(b),
+                unit.format(limit)
             );
             if let (false, true, Some((lo, hi))) = (ok, in_band, band) {
                 detail.push_str(&format!(
                     "; within the range of the last {} runs ({} to {}), so treated as noise",
                     baseline.history.len() + 1,
-                    format_value(lo, unit),
-                    format_value(hi, unit)
+                    unit.format(lo),
+                    unit.format(hi)
                 ));
             }
             (ok || in_band, limit, op, detail)
@@ -305,8 +304,8 @@ fn regression_check(
         kind: CheckKind::Regression,
         expression: r.source.clone(),
         endpoint: endpoint.map(str::to_string),
-        metric: label,
-        unit: unit.into(),
+        metric: r.metric,
+        unit,
         value,
         op: op.into(),
         limit,

@@ -6,7 +6,9 @@ mod abort;
 mod evaluate;
 mod expr;
 
-use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use abort::{check_reportable, AbortRules};
 pub use evaluate::{evaluate, metric_value, resolve_selector, Baseline};
@@ -59,9 +61,9 @@ pub struct Check {
     /// The endpoint judged; absent for the aggregate of all requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
-    pub metric: String,
-    /// `ms`, `%`, `/s` or empty.
-    pub unit: String,
+    /// Written to results.json as its label (`p95`, `error_rate`).
+    pub metric: Metric,
+    pub unit: Unit,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<f64>,
     /// The value must satisfy `op limit`.
@@ -98,12 +100,130 @@ pub fn parse_regressions(exprs: &[String]) -> Result<Vec<Regression>, GateError>
     exprs.iter().map(|e| Regression::parse(e)).collect()
 }
 
-/// Formats a value in a metric's unit for humans: `12.34 ms`, `0.50%`, `41.2/s`, `1234`.
+/// The unit of a metric's values, written to results.json as `ms`, `%`, `/s` or empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Unit {
+    #[serde(rename = "ms")]
+    Millis,
+    #[serde(rename = "%")]
+    Percent,
+    #[serde(rename = "/s")]
+    PerSecond,
+    #[serde(rename = "")]
+    Count,
+}
+
+impl Unit {
+    const ALL: [Unit; 4] = [Unit::Millis, Unit::Percent, Unit::PerSecond, Unit::Count];
+
+    /// The unit as written after a number and in results.json.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Unit::Millis => "ms",
+            Unit::Percent => "%",
+            Unit::PerSecond => "/s",
+            Unit::Count => "",
+        }
+    }
+
+    /// Formats a value in this unit for humans: `12.34 ms`, `0.50%`, `41.2/s`, `1234`.
+    pub fn format(self, value: f64) -> String {
+        match self {
+            Unit::Millis => format!("{value:.2} ms"),
+            Unit::Percent => format!("{value:.2}%"),
+            Unit::PerSecond => format!("{value:.1}/s"),
+            Unit::Count => format!("{value:.0}"),
+        }
+    }
+}
+
+impl From<MetricKind> for Unit {
+    fn from(kind: MetricKind) -> Self {
+        match kind {
+            MetricKind::Latency => Unit::Millis,
+            MetricKind::Ratio => Unit::Percent,
+            MetricKind::Rate => Unit::PerSecond,
+            MetricKind::Count => Unit::Count,
+        }
+    }
+}
+
+/// Formats a value given its unit's symbol (what [`MetricKind::unit`] returns); an unknown
+/// symbol is a plain count. Prefer [`Unit::format`] when the unit is typed.
 pub fn format_value(value: f64, unit: &str) -> String {
-    match unit {
-        "ms" => format!("{value:.2} ms"),
-        "%" => format!("{value:.2}%"),
-        "/s" => format!("{value:.1}/s"),
-        _ => format!("{value:.0}"),
+    Unit::ALL
+        .into_iter()
+        .find(|u| u.symbol() == unit)
+        .unwrap_or(Unit::Count)
+        .format(value)
+}
+
+/// A metric is stored in results.json as its label, the same text a rule names it by, so a
+/// reader of the file needs no second vocabulary.
+impl Serialize for Metric {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.label())
+    }
+}
+
+/// Only a label this version writes is accepted (`p95`, not `P95` or `p(95)`), so a file
+/// that reads back also writes back byte for byte.
+impl<'de> Deserialize<'de> for Metric {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let label = String::deserialize(deserializer)?;
+        Metric::parse(&label)
+            .filter(|m| m.label() == label)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown metric `{label}`")))
+    }
+}
+
+/// The label, padded as asked (`{:<11}` lines up a table).
+impl fmt::Display for Metric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(&self.label())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Metric, Unit};
+
+    #[test]
+    fn metrics_are_written_as_their_labels_and_read_back_strictly() {
+        for label in [
+            "avg",
+            "min",
+            "max",
+            "p50",
+            "p95",
+            "p99.9",
+            "error_rate",
+            "errors",
+            "rps",
+            "requests",
+        ] {
+            let json = format!("\"{label}\"");
+            let metric: Metric = serde_json::from_str(&json).unwrap();
+            assert_eq!(serde_json::to_string(&metric).unwrap(), json);
+        }
+        // Spellings a rule accepts but this version never writes are refused.
+        for bad in ["P95", "p(95)", "med", "mean", "latency", ""] {
+            let err = serde_json::from_str::<Metric>(&format!("\"{bad}\"")).unwrap_err();
+            assert!(err.to_string().contains("unknown metric"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn units_are_written_as_their_symbols() {
+        for (unit, json) in [
+            (Unit::Millis, "\"ms\""),
+            (Unit::Percent, "\"%\""),
+            (Unit::PerSecond, "\"/s\""),
+            (Unit::Count, "\"\""),
+        ] {
+            assert_eq!(serde_json::to_string(&unit).unwrap(), json);
+            assert_eq!(serde_json::from_str::<Unit>(json).unwrap(), unit);
+        }
+        assert!(serde_json::from_str::<Unit>("\"s\"").is_err());
     }
 }

@@ -5,48 +5,21 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
-use super::{Document, ReportError, JUNIT_XML};
+use super::{
+    view::{CheckRow, View},
+    ReportError, JUNIT_XML,
+};
 use crate::gate::CheckKind;
 
-pub fn render(doc: &Document) -> Result<String, ReportError> {
-    let run = &doc.run.run;
+pub(crate) fn render(view: &View<'_>) -> Result<String, ReportError> {
     let mut suite = TestSuite::new("loadforge-gate");
-    suite.set_time(Duration::from_secs_f64(run.duration_s));
-    suite.add_property(Property::new("engine", run.engine.as_str()));
-    suite.add_property(Property::new("target", run.target.as_str()));
-    suite.add_property(Property::new("users", run.users.to_string()));
-    if let Some((requests, _, _)) = doc.run.aggregate.counts() {
-        suite.add_property(Property::new("requests", requests.to_string()));
+    suite.set_time(Duration::from_secs_f64(view.run.duration_s));
+    properties(&mut suite, view);
+    // In the order the gate judged them, as the verdict in results.json lists them.
+    for check in &view.checks {
+        suite.add_test_case(test_case(check));
     }
-    if let Some(sha) = doc.run.ci.as_ref().and_then(|c| c.commit_sha.as_deref()) {
-        suite.add_property(Property::new("commit", sha));
-    }
-    if let Some(c) = &doc.comparison {
-        suite.add_property(Property::new("baseline", c.source.as_str()));
-    }
-    if let Some(verdict) = &doc.verdict {
-        for check in &verdict.checks {
-            let status = if check.passed {
-                TestCaseStatus::success()
-            } else {
-                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                // GitLab shows the element text, not the message attribute: put it in both.
-                s.set_message(check.detail.as_str());
-                s.set_description(check.detail.as_str());
-                s
-            };
-            let mut case = TestCase::new(check.name.as_str(), status);
-            case.set_classname(match check.kind {
-                CheckKind::Threshold => "loadforge-gate.thresholds",
-                CheckKind::Regression => "loadforge-gate.regressions",
-            });
-            if check.passed {
-                case.set_system_out(check.detail.as_str());
-            }
-            suite.add_test_case(case);
-        }
-    }
-    if run.interrupted {
+    if view.run.interrupted {
         let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
         s.set_description("the run was interrupted; results are partial");
         suite.add_test_case(TestCase::new("run completed", s));
@@ -57,4 +30,41 @@ pub fn render(doc: &Document) -> Result<String, ReportError> {
         file: JUNIT_XML.into(),
         message: e.to_string(),
     })
+}
+
+fn properties(suite: &mut TestSuite, view: &View<'_>) {
+    let run = &view.run;
+    suite.add_property(Property::new("engine", run.engine));
+    suite.add_property(Property::new("target", run.target));
+    suite.add_property(Property::new("users", run.users.to_string()));
+    if let Some(c) = run.counts {
+        suite.add_property(Property::new("requests", c.requests.to_string()));
+    }
+    if let Some(sha) = view.commit {
+        suite.add_property(Property::new("commit", sha));
+    }
+    if let Some(b) = &view.baseline {
+        suite.add_property(Property::new("baseline", b.source));
+    }
+}
+
+fn test_case(check: &CheckRow<'_>) -> TestCase {
+    let status = if check.passed {
+        TestCaseStatus::success()
+    } else {
+        let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+        // GitLab shows the element text, not the message attribute: put it in both.
+        s.set_message(check.detail);
+        s.set_description(check.detail);
+        s
+    };
+    let mut case = TestCase::new(check.name, status);
+    case.set_classname(match check.kind {
+        CheckKind::Threshold => "loadforge-gate.thresholds",
+        CheckKind::Regression => "loadforge-gate.regressions",
+    });
+    if check.passed {
+        case.set_system_out(check.detail);
+    }
+    case
 }

@@ -8,10 +8,10 @@
 
 use serde_json::{json, Map, Value};
 
-use super::Document;
+use crate::stats::EndpointStats;
 
-pub fn render(doc: &Document) -> String {
-    let a = &doc.run.aggregate;
+/// Renders from the aggregate of all requests: the widget shows nothing per endpoint.
+pub(crate) fn render(a: &EndpointStats) -> String {
     let l = &a.latency_ms;
     let mut waiting = Map::new();
     for (k, v) in [

@@ -4,10 +4,13 @@
 
 use std::fmt::Write;
 
-use super::Document;
+use super::{
+    view::{count_cells, ms, BaselineInfo, CheckRow, EndpointRow, Outcome, View, P95},
+    Document,
+};
 use crate::{
     baseline::MetricDelta,
-    gate::{format_value, CheckKind},
+    gate::{CheckKind, Metric, Unit},
 };
 
 /// Escapes text for a GitHub-flavoured-markdown table cell.
@@ -30,10 +33,6 @@ pub fn escape_markdown(s: &str) -> String {
     out
 }
 
-fn ms(v: Option<f64>) -> String {
-    v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "–".into())
-}
-
 /// Changes smaller than this (relative) are shown without an arrow: run-to-run noise.
 const NOTICEABLE_PCT: f64 = 5.0;
 
@@ -44,14 +43,14 @@ fn arrow(d: &MetricDelta) -> String {
     let (Some(c), Some(b)) = (d.current, d.baseline) else {
         return "–".into();
     };
-    let worse_when_up = d.metric != "rps";
+    let worse_when_up = d.metric != Metric::Rps;
     let mark = |up: bool| match (up, up == worse_when_up) {
         (true, true) => "🔺",
         (false, true) => "🔻",
         (true, false) => "⬆️",
         (false, false) => "⬇️",
     };
-    if d.unit == "%" {
+    if d.unit == Unit::Percent {
         let pp = c - b;
         return if pp.abs() < 0.005 {
             "±0".into()
@@ -67,212 +66,191 @@ fn arrow(d: &MetricDelta) -> String {
     }
 }
 
+/// `summary.md` for a document; the merge-request comment embeds the same text.
 pub fn render_summary(doc: &Document) -> String {
-    let mut out = String::new();
-    let run = &doc.run.run;
-    let agg = &doc.run.aggregate;
+    render(&View::new(doc))
+}
 
-    match &doc.verdict {
-        Some(v) if v.passed => {
-            let _ = writeln!(
-                out,
-                "### ✅ Performance gate passed ({} checks)",
-                v.checks.len()
-            );
-        }
-        Some(v) => {
-            let failed = v.failed_checks().count();
-            let _ = writeln!(
-                out,
-                "### ❌ Performance gate failed: {failed} of {} checks failed",
-                v.checks.len()
-            );
-        }
-        None => {
-            let _ = writeln!(out, "### ⚠️ Performance gate not judged");
-        }
+/// The summary, section by section.
+pub(crate) fn render(view: &View<'_>) -> String {
+    let mut out = String::new();
+    headline(&mut out, view);
+    notes(&mut out, view);
+    if view.outcome != Outcome::NotJudged {
+        checks(&mut out, view);
     }
-    out.push('\n');
+    out.push_str("\n#### Endpoints\n\n");
+    match &view.baseline {
+        None => endpoints(&mut out, view),
+        Some(b) => compared_endpoints(&mut out, view, b),
+    }
+    failures(&mut out, view);
+    links(&mut out, view);
+    out
+}
+
+fn headline(out: &mut String, view: &View<'_>) {
+    let mark = match view.outcome {
+        Outcome::Passed { .. } => "✅",
+        Outcome::Failed { .. } => "❌",
+        Outcome::NotJudged => "⚠️",
+    };
+    let run = &view.run;
+    let _ = writeln!(out, "### {mark} {}\n", view.outcome.title());
     let _ = writeln!(
         out,
         "**{}** engine ({} model) · {} users · {:.0}s{} · `{}` · {} · {:.2}% errors",
-        escape_markdown(&run.engine),
-        match run.model {
-            crate::stats::LoadModel::Closed => "closed",
-            crate::stats::LoadModel::Open => "open",
-        },
+        escape_markdown(run.engine),
+        run.model,
         run.users,
         run.duration_s,
-        if run.interrupted {
-            " (interrupted)"
-        } else {
-            ""
-        },
+        run.interrupted_text(),
         run.target.replace('`', ""),
-        match agg.counts() {
-            Some((n, _, rps)) => format!("{n} requests · {rps:.1} req/s"),
-            None => "request counts not reported".into(),
-        },
-        agg.error_rate
+        run.counts_text(),
+        run.error_rate
     );
-    if let Some(url) = &run.cloud_url {
+    if let Some(url) = view.links.cloud {
         let _ = writeln!(out, "\n[Cloud run]({url})");
     }
-    for note in &doc.notes {
+}
+
+fn notes(out: &mut String, view: &View<'_>) {
+    for note in view.notes {
         let _ = writeln!(out, "\n> {}", escape_markdown(note));
     }
+}
 
-    if let Some(v) = &doc.verdict {
-        out.push_str("\n| | Check | Value | Limit | Baseline |\n|---|---|---|---|---|\n");
-        // Failed checks first: they are why the reader is here.
-        let mut checks: Vec<_> = v.checks.iter().collect();
-        checks.sort_by_key(|c| c.passed);
-        for c in checks {
-            let mark = if c.passed { "✅" } else { "❌" };
-            let name = match &c.endpoint {
-                Some(e) if !c.expression.contains(e.as_str()) => {
-                    format!(
-                        "{} ({})",
-                        escape_markdown(&c.expression),
-                        escape_markdown(e)
-                    )
-                }
-                _ => escape_markdown(&c.expression),
-            };
-            let name = if c.passed {
-                name
-            } else {
-                format!("**{name}**")
-            };
-            let kind = match c.kind {
+fn checks(out: &mut String, view: &View<'_>) {
+    out.push_str("\n| | Check | Value | Limit | Baseline |\n|---|---|---|---|---|\n");
+    for c in view.checks_failed_first() {
+        let _ = writeln!(
+            out,
+            "| {} | {}{} | {} | {} {} | {} |",
+            if c.passed { "✅" } else { "❌" },
+            check_name(c),
+            match c.kind {
                 CheckKind::Threshold => "",
                 CheckKind::Regression => " _(regression)_",
-            };
-            let value = c
-                .value
-                .map(|v| format_value(v, &c.unit))
-                .unwrap_or_else(|| "not measured".into());
-            let baseline = c
-                .baseline
-                .map(|b| format_value(b, &c.unit))
-                .unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "| {mark} | {name}{kind} | {value} | {} {} | {baseline} |",
-                c.op.replace('<', "&lt;").replace('>', "&gt;"),
-                format_value(c.limit, &c.unit)
-            );
-        }
-    }
-
-    out.push_str("\n#### Endpoints\n\n");
-    match &doc.comparison {
-        None => {
-            out.push_str("| Endpoint | Requests | Failures | req/s | p50 ms | p95 ms | p99 ms | max ms |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
-            for e in std::iter::once(agg).chain(doc.run.endpoints.iter()) {
-                let l = &e.latency_ms;
-                let name = if std::ptr::eq(e, agg) {
-                    "**all requests**".to_string()
-                } else {
-                    escape_markdown(&e.name)
-                };
-                let (requests, failures, rps) = match e.counts() {
-                    Some((n, f, r)) => (n.to_string(), f.to_string(), format!("{r:.1}")),
-                    None => ("–".into(), "–".into(), "–".into()),
-                };
-                let _ = writeln!(
-                    out,
-                    "| {name} | {requests} | {failures} | {rps} | {} | {} | {} | {} |",
-                    ms(l.p50),
-                    ms(l.p95),
-                    ms(l.p99),
-                    ms(l.max)
-                );
-            }
-        }
-        Some(c) => {
-            let _ = writeln!(
-                out,
-                "Compared with the baseline from {} ({}{}).\n",
-                escape_markdown(&c.source),
-                escape_markdown(&c.baseline_started_at),
-                c.baseline_commit
-                    .as_deref()
-                    .map(|s| format!(", commit {}", escape_markdown(&s[..s.len().min(8)])))
-                    .unwrap_or_default()
-            );
-            if c.engine_changed {
-                out.push_str(
-                    "> The baseline was measured by a different engine: compare with care.\n\n",
-                );
-            }
-            out.push_str("| Endpoint | p95 ms | Δ p95 | p99 ms | Δ p99 | error rate | Δ errors | req/s | Δ req/s |\n|---|---:|---|---:|---|---:|---|---:|---|\n");
-            for (i, r) in c.rows.iter().enumerate() {
-                let get = |m: &str| r.metrics.iter().find(|d| d.metric == m);
-                let name = if i == 0 {
-                    "**all requests**".to_string()
-                } else {
-                    escape_markdown(&r.endpoint)
-                };
-                let cell = |m: &str| {
-                    get(m)
-                        .map(|d| {
-                            let v = d
-                                .current
-                                .map(|v| match d.unit.as_str() {
-                                    "%" => format!("{v:.2}%"),
-                                    _ => format!("{v:.1}"),
-                                })
-                                .unwrap_or_else(|| "–".into());
-                            (v, arrow(d))
-                        })
-                        .unwrap_or_else(|| ("–".into(), "–".into()))
-                };
-                let (p95, d95) = cell("p95");
-                let (p99, d99) = cell("p99");
-                let (er, der) = cell("error_rate");
-                let (rps, drps) = cell("rps");
-                let _ = writeln!(
-                    out,
-                    "| {name} | {p95} | {d95} | {p99} | {d99} | {er} | {der} | {rps} | {drps} |"
-                );
-            }
-        }
-    }
-
-    let reasons: Vec<_> = doc
-        .run
-        .endpoints
-        .iter()
-        .flat_map(|e| e.failures_by_reason.iter().map(move |(r, n)| (e, r, n)))
-        .collect();
-    if !reasons.is_empty() {
-        out.push_str(
-            "\n#### Failures by reason\n\n| Endpoint | Reason | Count |\n|---|---|---:|\n",
+            },
+            c.value,
+            c.op.replace('<', "&lt;").replace('>', "&gt;"),
+            c.limit,
+            c.baseline
         );
-        for (e, r, n) in reasons {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {n} |",
-                escape_markdown(&e.name),
-                escape_markdown(r)
-            );
-        }
     }
+}
 
-    if let Some(ci) = &doc.run.ci {
-        let mut links = Vec::new();
-        if let Some(u) = &ci.job_url {
-            links.push(format!("[job]({u})"));
-        }
-        if let Some(u) = &ci.pipeline_url {
-            links.push(format!("[pipeline]({u})"));
-        }
-        if !links.is_empty() {
-            let _ = writeln!(out, "\n{}", links.join(" · "));
-        }
+/// The rule, with the endpoint a glob expanded to; bold when it failed.
+fn check_name(c: &CheckRow<'_>) -> String {
+    let name = match c.expanded_endpoint() {
+        Some(e) => format!("{} ({})", escape_markdown(c.expression), escape_markdown(e)),
+        None => escape_markdown(c.expression),
+    };
+    if c.passed {
+        name
+    } else {
+        format!("**{name}**")
     }
-    out
+}
+
+fn endpoint_name(row: &EndpointRow<'_>) -> String {
+    if row.aggregate {
+        format!("**{}**", row.label())
+    } else {
+        escape_markdown(row.name)
+    }
+}
+
+/// Without a baseline: this run's counts and latencies.
+fn endpoints(out: &mut String, view: &View<'_>) {
+    out.push_str("| Endpoint | Requests | Failures | req/s | p50 ms | p95 ms | p99 ms | max ms |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (row, e) in view.measured() {
+        let l = &e.latency_ms;
+        let [requests, failures, rps] = count_cells(e);
+        let _ = writeln!(
+            out,
+            "| {} | {requests} | {failures} | {rps} | {} | {} | {} | {} |",
+            endpoint_name(row),
+            ms(l.p50),
+            ms(l.p95),
+            ms(l.p99),
+            ms(l.max)
+        );
+    }
+}
+
+/// With a baseline: the key figures of both runs and how they changed, for every endpoint of
+/// either run.
+fn compared_endpoints(out: &mut String, view: &View<'_>, b: &BaselineInfo<'_>) {
+    let _ = writeln!(
+        out,
+        "Compared with the baseline from {} ({}{}).\n",
+        escape_markdown(b.source),
+        escape_markdown(b.started_at),
+        b.short_commit
+            .map(|s| format!(", commit {}", escape_markdown(s)))
+            .unwrap_or_default()
+    );
+    if b.engine_changed {
+        out.push_str("> The baseline was measured by a different engine: compare with care.\n\n");
+    }
+    out.push_str("| Endpoint | p95 ms | Δ p95 | p99 ms | Δ p99 | error rate | Δ errors | req/s | Δ req/s |\n|---|---:|---|---:|---|---:|---|---:|---|\n");
+    for row in &view.endpoints {
+        let cells: Vec<String> = COMPARED_COLUMNS
+            .into_iter()
+            .map(|m| delta_cells(row.delta(m)))
+            .collect();
+        let _ = writeln!(out, "| {} | {} |", endpoint_name(row), cells.join(" | "));
+    }
+}
+
+/// The figures the comparison table shows, in column order.
+const COMPARED_COLUMNS: [Metric; 4] = [
+    P95,
+    Metric::Percentile(99.0),
+    Metric::ErrorRate,
+    Metric::Rps,
+];
+
+/// `value | change` for one metric of one row.
+fn delta_cells(d: Option<&MetricDelta>) -> String {
+    let Some(d) = d else {
+        return "– | –".into();
+    };
+    let value = d
+        .current
+        .map(|v| match d.unit {
+            Unit::Percent => format!("{v:.2}%"),
+            _ => format!("{v:.1}"),
+        })
+        .unwrap_or_else(|| "–".into());
+    format!("{value} | {}", arrow(d))
+}
+
+fn failures(out: &mut String, view: &View<'_>) {
+    if view.failures.is_empty() {
+        return;
+    }
+    out.push_str("\n#### Failures by reason\n\n| Endpoint | Reason | Count |\n|---|---|---:|\n");
+    for f in &view.failures {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} |",
+            escape_markdown(f.endpoint),
+            escape_markdown(f.reason),
+            f.count
+        );
+    }
+}
+
+fn links(out: &mut String, view: &View<'_>) {
+    let links: Vec<String> = [("job", view.links.job), ("pipeline", view.links.pipeline)]
+        .into_iter()
+        .filter_map(|(text, url)| url.map(|u| format!("[{text}]({u})")))
+        .collect();
+    if !links.is_empty() {
+        let _ = writeln!(out, "\n{}", links.join(" · "));
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::Document;
+use super::view::{Outcome, View};
 use crate::stats::EndpointStats;
 
 /// `GET /api/v1/projects` -> `get_api_v1_projects`.
@@ -41,21 +41,22 @@ fn lines(out: &mut String, prefix: &str, e: &EndpointStats) {
     }
 }
 
-pub fn render(doc: &Document) -> String {
+pub(crate) fn render(view: &View<'_>) -> String {
     let mut out = String::new();
-    lines(&mut out, "loadforge", &doc.run.aggregate);
-    for e in &doc.run.endpoints {
-        lines(
-            &mut out,
-            &format!("loadforge_endpoint_{}", slug(&e.name)),
-            e,
-        );
+    for (row, e) in view.measured() {
+        let prefix = if row.aggregate {
+            "loadforge".to_string()
+        } else {
+            format!("loadforge_endpoint_{}", slug(row.name))
+        };
+        lines(&mut out, &prefix, e);
     }
-    if let Some(v) = &doc.verdict {
-        let failed = v.failed_checks().count();
-        let _ = writeln!(out, "loadforge_checks_total {}", v.checks.len());
+    if view.outcome != Outcome::NotJudged {
+        let failed = view.checks.iter().filter(|c| !c.passed).count();
+        let passed = matches!(view.outcome, Outcome::Passed { .. });
+        let _ = writeln!(out, "loadforge_checks_total {}", view.checks.len());
         let _ = writeln!(out, "loadforge_checks_failed {failed}");
-        let _ = writeln!(out, "loadforge_gate_passed {}", u8::from(v.passed));
+        let _ = writeln!(out, "loadforge_gate_passed {}", u8::from(passed));
     }
     out.push_str("# EOF\n");
     out

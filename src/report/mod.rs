@@ -4,11 +4,15 @@
 mod annotations;
 mod charts;
 mod comment;
+mod console;
 mod html;
 mod junit;
 mod k6;
 mod markdown;
 mod metrics;
+#[cfg(test)]
+mod snapshot_tests;
+mod view;
 
 use std::{
     io::Write,
@@ -18,8 +22,10 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 use crate::{baseline::Comparison, gate::Verdict, stats::RunResult};
+use view::View;
 
 pub use comment::{marker, render_comment};
+pub(crate) use console::render_outcome;
 pub use html::esc as escape_html;
 pub use markdown::{escape_markdown, render_summary};
 
@@ -103,28 +109,27 @@ pub fn results_json(doc: &Document) -> Result<String, ReportError> {
 }
 
 /// Writes every report. `results.json` goes first: it is the one the next pipeline needs, and
-/// the one a later `report` command can rebuild the rest from.
+/// the one a later `report` command can rebuild the rest from. The others render one [`View`]
+/// of the document, so they cannot disagree.
 pub fn publish_all(dir: &Path, doc: &Document) -> Result<Vec<PathBuf>, ReportError> {
     std::fs::create_dir_all(dir).map_err(|source| ReportError::OutDir {
         path: dir.to_path_buf(),
         source,
     })?;
-    let mut written = vec![write(dir, RESULTS_JSON, results_json(doc)?.as_bytes())?];
-    written.push(write(dir, JUNIT_XML, junit::render(doc)?.as_bytes())?);
-    written.push(write(dir, METRICS_TXT, metrics::render(doc).as_bytes())?);
-    written.push(write(
-        dir,
-        LOAD_PERFORMANCE_JSON,
-        k6::render(doc).as_bytes(),
-    )?);
-    written.push(write(dir, SUMMARY_MD, render_summary(doc).as_bytes())?);
-    written.push(write(
-        dir,
-        ANNOTATIONS_JSON,
-        annotations::render(doc).as_bytes(),
-    )?);
-    written.push(write(dir, REPORT_HTML, html::render(doc).as_bytes())?);
-    Ok(written)
+    let view = View::new(doc);
+    let files = [
+        (RESULTS_JSON, results_json(doc)?),
+        (JUNIT_XML, junit::render(&view)?),
+        (METRICS_TXT, metrics::render(&view)),
+        (LOAD_PERFORMANCE_JSON, k6::render(view.aggregate)),
+        (SUMMARY_MD, markdown::render(&view)),
+        (ANNOTATIONS_JSON, annotations::render(&view)),
+        (REPORT_HTML, html::render(&view)),
+    ];
+    files
+        .iter()
+        .map(|(name, text)| write(dir, name, text.as_bytes()))
+        .collect()
 }
 
 /// Reads a `results.json` back, verdict and comparison included.

@@ -1,0 +1,52 @@
+//! The lines `run` prints once the gate is done: the verdict with the key figures, each failed
+//! check, and where the reports went. Rendered to a string so tests can pin it.
+
+use std::{
+    fmt::Write,
+    path::{Path, PathBuf},
+};
+
+use super::{
+    view::{Outcome, View},
+    Document,
+};
+
+/// The console outcome, line by line, each line ending in a newline.
+pub(crate) fn render_outcome(doc: &Document, out: &Path, written: &[PathBuf]) -> String {
+    let view = View::new(doc);
+    let mut s = headline(&view);
+    for c in view.checks.iter().filter(|c| !c.passed) {
+        let _ = writeln!(s, "  ✗ {}: {}", c.name, c.detail);
+    }
+    let names: Vec<String> = written
+        .iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    let _ = writeln!(
+        s,
+        "reports written to {}/: {}",
+        out.display(),
+        names.join(" ")
+    );
+    s
+}
+
+/// The verdict in capitals, so it stands out in a job log, and the key figures.
+fn headline(view: &View<'_>) -> String {
+    let verdict = match view.outcome {
+        Outcome::Passed { checks } => format!("PASSED ({checks} checks)"),
+        Outcome::Failed { failed, checks } => {
+            format!("FAILED ({failed} of {checks} checks failed)")
+        }
+        Outcome::NotJudged => "NOT JUDGED".into(),
+    };
+    let ms = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.1} ms"));
+    let run = &view.run;
+    format!(
+        "loadforge-gate: {verdict} · {} · p95 {} · avg {} · {:.2}% errors\n",
+        run.counts_text(),
+        ms(run.p95),
+        ms(run.avg),
+        run.error_rate
+    )
+}

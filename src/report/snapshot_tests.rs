@@ -1,0 +1,347 @@
+//! Every report, pinned byte for byte for three fixed results: a judged run with a baseline, a
+//! run that was neither compared nor judged, and a LoadForge-like run without request counts.
+//! The writers are refactored against these snapshots: a changed byte is either a deliberate
+//! fix or a regression.
+
+use std::{collections::BTreeMap, path::Path};
+
+use super::{publish_all, render_comment, render_outcome, results_json, Document};
+use crate::{
+    baseline,
+    gate::{self, Baseline, Regression, Threshold, Verdict},
+    stats::{
+        CiInfo, EndpointStats, LatencyHistogram, LatencySummary, LoadModel, RunResult, SecondPoint,
+        ToolInfo,
+    },
+};
+
+/// A fixed tool, so a version bump does not touch the snapshots.
+fn tool() -> ToolInfo {
+    ToolInfo {
+        name: "loadforge-gate".into(),
+        version: "0.0.0-snapshot".into(),
+    }
+}
+
+/// `n` requests spread from 0.8 to 1.2 times `ms`, with failures by reason.
+fn endpoint(name: &str, n: u64, ms: f64, failures: &[(&str, u64)]) -> EndpointStats {
+    let mut h = LatencyHistogram::new();
+    for i in 0..n {
+        h.record_micros(((ms * 1000.0) * (0.8 + 0.4 * i as f64 / n as f64)) as u64);
+    }
+    let reasons: BTreeMap<String, u64> =
+        failures.iter().map(|(r, k)| (r.to_string(), *k)).collect();
+    let method = name.split_whitespace().next().map(str::to_string);
+    EndpointStats::from_counts(name.into(), method, h, n, reasons, 60.0)
+}
+
+/// A per-second series with a ramp-up and a slow middle, so the charts have a shape.
+fn series(rps: u64, ms: f64, seconds: u32) -> Vec<SecondPoint> {
+    (0..seconds)
+        .map(|t| {
+            let ramp = u64::from(t.min(10)) * rps / 10;
+            let slow = if (20..30).contains(&t) { 1.5 } else { 1.0 };
+            SecondPoint {
+                t,
+                requests: ramp,
+                failures: u64::from(t % 17 == 3),
+                p50_ms: Some(ms * slow),
+                p95_ms: Some(ms * slow * 1.6),
+                p99_ms: Some(ms * slow * 2.1),
+                users: (t.min(10) * 2).max(1),
+            }
+        })
+        .collect()
+}
+
+fn ci() -> CiInfo {
+    CiInfo {
+        commit_sha: Some("feedbeef12345678".into()),
+        ref_name: Some("feature/cart".into()),
+        pipeline_id: Some("9000".into()),
+        pipeline_url: Some("https://gitlab.example.com/shop/-/pipelines/9000".into()),
+        job_id: Some("555".into()),
+        job_name: Some("perf".into()),
+        job_url: Some("https://gitlab.example.com/shop/-/jobs/555".into()),
+        merge_request_iid: Some("42".into()),
+    }
+}
+
+fn native_run(endpoints: Vec<EndpointStats>, started: &str, ms: f64) -> RunResult {
+    let mut r = crate::stats::fixture(endpoints, 60.0);
+    r.tool = tool();
+    r.run.scenario = Some("shop-cart".into());
+    r.run.target = "https://review-7.example.com/".into();
+    r.run.users = 20;
+    r.run.spawn_rate = 10.0;
+    r.run.started_at = started.into();
+    r.timeseries = series(20, ms, 60);
+    r
+}
+
+fn parse_rules(thresholds: &[&str], regressions: &[&str]) -> (Vec<Threshold>, Vec<Regression>) {
+    (
+        thresholds
+            .iter()
+            .map(|t| Threshold::parse(t).unwrap())
+            .collect(),
+        regressions
+            .iter()
+            .map(|r| Regression::parse(r).unwrap())
+            .collect(),
+    )
+}
+
+fn judge(
+    current: &RunResult,
+    base: &RunResult,
+    thresholds: &[&str],
+    regressions: &[&str],
+) -> Verdict {
+    let (t, r) = parse_rules(thresholds, regressions);
+    gate::evaluate(
+        current,
+        &t,
+        false,
+        &r,
+        false,
+        Some(Baseline {
+            result: base,
+            history: &[],
+        }),
+    )
+    .unwrap()
+}
+
+/// Passing and failing thresholds (one a glob) and regressions, failures by reason, an endpoint
+/// only in the baseline and one only in this run, hostile names, CI links and notes.
+pub(super) fn judged() -> Document {
+    let mut base = native_run(
+        vec![
+            endpoint("GET /api/catalog/search", 600, 40.0, &[]),
+            endpoint("GET /api/catalog/products/:id", 400, 20.0, &[]),
+            endpoint("POST /api/carts/:id/items | <b>x</b>", 200, 30.0, &[]),
+            endpoint("GET /api/legacy", 100, 5.0, &[]),
+        ],
+        "2026-11-20T10:00:00Z",
+        30.0,
+    );
+    base.ci = Some(CiInfo {
+        commit_sha: Some("0ff1ce0012345678".into()),
+        ..ci()
+    });
+    let mut current = native_run(
+        vec![
+            endpoint(
+                "GET /api/catalog/search",
+                540,
+                95.0,
+                &[("HTTP 503", 12), ("connection reset", 3)],
+            ),
+            endpoint("GET /api/catalog/products/:id", 420, 21.0, &[]),
+            endpoint(
+                "POST /api/carts/:id/items | <b>x</b>",
+                190,
+                29.0,
+                &[("HTTP 500 | <i>oops</i>", 2)],
+            ),
+            endpoint("GET /api/recommendations", 50, 60.0, &[]),
+        ],
+        "2026-11-23T10:00:00Z",
+        45.0,
+    );
+    current.ci = Some(ci());
+    let verdict = judge(
+        &current,
+        &base,
+        &[
+            "p95<250ms",
+            "error_rate<1%",
+            "GET /api/catalog/*: p95<100ms",
+            "rps>=10",
+        ],
+        &[
+            "p95 +20% +10ms",
+            "error_rate +50% +1%",
+            "rps -10%",
+            "GET /api/catalog/products/:id: p95 +20%",
+        ],
+    );
+    Document {
+        comparison: Some(baseline::compare(
+            "pipeline #8990 on main at the merge base 0ff1ce00",
+            &base,
+            &current,
+        )),
+        run: current,
+        verdict: Some(verdict),
+        notes: vec![
+            "Baseline *chosen* from pipeline #8990 | main.".into(),
+            "Aborted early: `error_rate<5%` failed after 30s.".into(),
+        ],
+    }
+}
+
+/// No baseline and no verdict (the rules could not be judged), interrupted, open model, no CI.
+pub(super) fn not_judged() -> Document {
+    let mut run = native_run(
+        vec![
+            endpoint("GET /", 300, 12.0, &[("HTTP 502", 4)]),
+            endpoint("POST /login", 100, 80.0, &[]),
+        ],
+        "2026-11-23T11:00:00Z",
+        20.0,
+    );
+    run.run.model = LoadModel::Open;
+    run.run.rate = Some(15.0);
+    run.run.warmup_s = 5.0;
+    run.run.interrupted = true;
+    run.run.duration_s = 41.5;
+    Document {
+        run,
+        verdict: None,
+        comparison: None,
+        notes: vec!["The run was interrupted: these results are partial.".into()],
+    }
+}
+
+/// What the LoadForge API gives: averages, some percentiles and an error rate, no counts.
+fn counts_unknown(name: &str, avg: f64, p95: Option<f64>, error_rate: f64) -> EndpointStats {
+    EndpointStats {
+        name: name.into(),
+        method: name.split_whitespace().next().map(str::to_string),
+        requests: 0,
+        failures: 0,
+        rps: 0.0,
+        error_rate,
+        latency_ms: LatencySummary {
+            avg: Some(avg),
+            p95,
+            ..LatencySummary::default()
+        },
+        failures_by_reason: BTreeMap::new(),
+        histogram: None,
+        counts_reported: false,
+    }
+}
+
+fn loadforge_run(
+    started: &str,
+    endpoints: Vec<EndpointStats>,
+    aggregate: EndpointStats,
+) -> RunResult {
+    let mut r = crate::stats::fixture(vec![], 300.0);
+    r.tool = tool();
+    r.run.engine = "loadforge".into();
+    r.run.scenario = Some("LoadForge test 77".into());
+    r.run.target = "https://staging.example.com".into();
+    r.run.users = 200;
+    r.run.spawn_rate = 20.0;
+    r.run.started_at = started.into();
+    r.run.quantised = true;
+    r.run.cloud_url = Some("https://app.loadforge.com/runs/777".into());
+    r.aggregate = aggregate;
+    r.endpoints = endpoints;
+    r
+}
+
+pub(super) fn loadforge() -> Document {
+    let base = loadforge_run(
+        "2026-11-20T09:00:00.000Z",
+        vec![counts_unknown("GET /", 100.0, Some(180.0), 0.2)],
+        counts_unknown("all requests", 100.0, Some(180.0), 0.2),
+    );
+    let mut current = loadforge_run(
+        "2026-11-23T09:00:00.000Z",
+        vec![
+            counts_unknown("GET /", 130.0, None, 0.7),
+            counts_unknown("GET /search", 210.0, None, 0.9),
+        ],
+        counts_unknown("all requests", 150.0, Some(240.0), 0.8),
+    );
+    current.ci = Some(CiInfo {
+        job_url: Some("https://gitlab.example.com/shop/-/jobs/556/".into()),
+        job_name: Some("perf-cloud".into()),
+        ..CiInfo::default()
+    });
+    let verdict = judge(
+        &current,
+        &base,
+        &["avg<200ms", "p95<250ms", "error_rate<0.5%"],
+        &["p95 +20% +10ms", "error_rate +50% +1%", "rps -10%"],
+    );
+    Document {
+        comparison: Some(baseline::compare("baseline.json", &base, &current)),
+        run: current,
+        verdict: Some(verdict),
+        notes: vec![],
+    }
+}
+
+/// Every report of `doc` as `publish_all` writes it, by file name, plus the comment and the
+/// console outcome (for an output directory named `loadforge-gate`).
+fn reports(doc: &Document) -> Vec<(String, String)> {
+    let dir = tempfile::tempdir().unwrap();
+    let written = publish_all(dir.path(), doc).unwrap();
+    let mut reports: Vec<(String, String)> = written
+        .iter()
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(p).unwrap())
+        })
+        .collect();
+    reports.push(("comment.md".into(), render_comment(doc, "perf")));
+    reports.push((
+        "console.txt".into(),
+        render_outcome(doc, Path::new("loadforge-gate"), &written),
+    ));
+    reports
+}
+
+fn assert_reports(case: &str, doc: &Document) {
+    for (file, text) in reports(doc) {
+        insta::assert_snapshot!(format!("{case}-{file}"), text);
+    }
+}
+
+#[test]
+fn every_report_of_a_judged_run_with_a_baseline() {
+    assert_reports("judged", &judged());
+}
+
+#[test]
+fn every_report_of_a_run_neither_compared_nor_judged() {
+    assert_reports("not_judged", &not_judged());
+}
+
+#[test]
+fn every_report_of_a_run_without_request_counts() {
+    assert_reports("loadforge", &loadforge());
+}
+
+/// results.json is read back by `report` and as the next baseline: the fixed documents must
+/// survive the round trip, or the snapshots above would pin something a reader cannot rebuild.
+#[test]
+fn the_fixed_documents_round_trip_through_results_json() {
+    for doc in [judged(), not_judged(), loadforge()] {
+        let back: Document = serde_json::from_str(&results_json(&doc).unwrap()).unwrap();
+        assert_eq!(back, doc);
+    }
+}
+
+/// The fixed documents exercise every optional part of results.json: each must validate against
+/// the committed schema.
+#[test]
+fn the_fixed_documents_validate_against_the_schema() {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../schema/results-v1.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    for doc in [judged(), not_judged(), loadforge()] {
+        let value: serde_json::Value = serde_json::from_str(&results_json(&doc).unwrap()).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| format!("{e} at {}", e.instance_path))
+            .collect();
+        assert!(errors.is_empty(), "{errors:#?}");
+    }
+}

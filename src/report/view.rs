@@ -1,0 +1,604 @@
+//! One view of a finished result, computed once from a [`Document`] and rendered by every
+//! writer: the headline, the check rows, the endpoint rows with their baseline figures, the
+//! failures, the run's metadata and its links. Deciding *what* a report says happens here;
+//! the writers only decide how it looks (Markdown, HTML, JUnit, ...), so two reports cannot
+//! disagree about a number or an order.
+//!
+//! Values are formatted here only where every writer formats them alike (a check's value in its
+//! unit); figures whose look differs by writer stay numbers.
+
+use super::Document;
+use crate::{
+    baseline::{Comparison, MetricDelta},
+    gate::{Check, CheckKind, Metric, Verdict},
+    stats::{CiInfo, EndpointStats, LatencyHistogram, LoadModel, SecondPoint, ToolInfo},
+};
+
+/// The name every report gives the aggregate of all requests.
+pub(crate) const ALL_REQUESTS: &str = "all requests";
+
+/// Where the gate stands: the first thing every report says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Passed {
+        checks: usize,
+    },
+    Failed {
+        failed: usize,
+        checks: usize,
+    },
+    /// No verdict: the rules could not be judged (or were never applied).
+    NotJudged,
+}
+
+impl Outcome {
+    fn of(verdict: Option<&Verdict>) -> Self {
+        match verdict {
+            Some(v) if v.passed => Outcome::Passed {
+                checks: v.checks.len(),
+            },
+            Some(v) => Outcome::Failed {
+                failed: v.failed_checks().count(),
+                checks: v.checks.len(),
+            },
+            None => Outcome::NotJudged,
+        }
+    }
+
+    /// The title the reports share, without their own mark (emoji, symbol).
+    pub(crate) fn title(self) -> String {
+        match self {
+            Outcome::Passed { checks } => format!("Performance gate passed ({checks} checks)"),
+            Outcome::Failed { failed, checks } => {
+                format!("Performance gate failed: {failed} of {checks} checks failed")
+            }
+            Outcome::NotJudged => "Performance gate not judged".into(),
+        }
+    }
+}
+
+/// Request counts, when the engine reported them.
+#[derive(Clone, Copy)]
+pub(crate) struct Counts {
+    pub(crate) requests: u64,
+    pub(crate) rps: f64,
+}
+
+impl Counts {
+    fn of(stats: &EndpointStats) -> Option<Self> {
+        stats
+            .counts()
+            .map(|(requests, _, rps)| Counts { requests, rps })
+    }
+}
+
+/// A latency in a table cell: milliseconds with one decimal, `–` when not measured.
+pub(crate) fn ms(v: Option<f64>) -> String {
+    v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "–".into())
+}
+
+/// Requests, failures and req/s in table cells; `–` each when the engine gave no counts.
+pub(crate) fn count_cells(stats: &EndpointStats) -> [String; 3] {
+    match stats.counts() {
+        Some((n, f, r)) => [n.to_string(), f.to_string(), format!("{r:.1}")],
+        None => ["–".into(), "–".into(), "–".into()],
+    }
+}
+
+/// The one line under the title: how the load was applied and what came of it.
+pub(crate) struct RunLine<'a> {
+    pub(crate) engine: &'a str,
+    /// `closed` or `open`.
+    pub(crate) model: &'static str,
+    pub(crate) users: u32,
+    pub(crate) duration_s: f64,
+    pub(crate) interrupted: bool,
+    pub(crate) target: &'a str,
+    pub(crate) counts: Option<Counts>,
+    pub(crate) error_rate: f64,
+    pub(crate) p95: Option<f64>,
+    pub(crate) avg: Option<f64>,
+}
+
+impl RunLine<'_> {
+    /// `1200 requests · 20.0 req/s`, or why there is no such figure.
+    pub(crate) fn counts_text(&self) -> String {
+        match self.counts {
+            Some(c) => format!("{} requests · {:.1} req/s", c.requests, c.rps),
+            None => "request counts not reported".into(),
+        }
+    }
+
+    /// ` (interrupted)` after the duration, or nothing.
+    pub(crate) fn interrupted_text(&self) -> &'static str {
+        if self.interrupted {
+            " (interrupted)"
+        } else {
+            ""
+        }
+    }
+}
+
+/// One check, its figures already in its unit.
+pub(crate) struct CheckRow<'a> {
+    /// Unique within the verdict.
+    pub(crate) name: &'a str,
+    pub(crate) kind: CheckKind,
+    pub(crate) passed: bool,
+    pub(crate) expression: &'a str,
+    /// `None` for the aggregate of all requests.
+    pub(crate) endpoint: Option<&'a str>,
+    pub(crate) metric: Metric,
+    pub(crate) op: &'a str,
+    /// `not measured` when there was no value.
+    pub(crate) value: String,
+    pub(crate) limit: String,
+    pub(crate) limit_value: f64,
+    /// Empty when the check has no baseline (every threshold).
+    pub(crate) baseline: String,
+    pub(crate) detail: &'a str,
+}
+
+impl<'a> CheckRow<'a> {
+    fn of(c: &'a Check) -> Self {
+        CheckRow {
+            name: &c.name,
+            kind: c.kind,
+            passed: c.passed,
+            expression: &c.expression,
+            endpoint: c.endpoint.as_deref(),
+            metric: c.metric,
+            op: &c.op,
+            value: c
+                .value
+                .map(|v| c.unit.format(v))
+                .unwrap_or_else(|| "not measured".into()),
+            limit: c.unit.format(c.limit),
+            limit_value: c.limit,
+            baseline: c.baseline.map(|b| c.unit.format(b)).unwrap_or_default(),
+            detail: &c.detail,
+        }
+    }
+
+    /// The endpoint a glob rule was expanded to, which the expression alone does not name.
+    pub(crate) fn expanded_endpoint(&self) -> Option<&'a str> {
+        self.endpoint.filter(|e| !self.expression.contains(e))
+    }
+}
+
+/// One endpoint (or the aggregate), with its baseline figures when there is a baseline.
+pub(crate) struct EndpointRow<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) aggregate: bool,
+    /// `None` for an endpoint only the baseline has.
+    pub(crate) stats: Option<&'a EndpointStats>,
+    deltas: &'a [MetricDelta],
+}
+
+impl<'a> EndpointRow<'a> {
+    /// This run against the baseline for one metric; `None` without a baseline.
+    pub(crate) fn delta(&self, metric: Metric) -> Option<&'a MetricDelta> {
+        self.deltas.iter().find(|d| d.metric == metric)
+    }
+
+    /// The baseline's value of one metric.
+    pub(crate) fn baseline(&self, metric: Metric) -> Option<f64> {
+        self.delta(metric)?.baseline
+    }
+
+    /// The name as reports show it (`all requests` for the aggregate).
+    pub(crate) fn label(&self) -> &'a str {
+        if self.aggregate {
+            ALL_REQUESTS
+        } else {
+            self.name
+        }
+    }
+}
+
+/// Where the baseline came from.
+pub(crate) struct BaselineInfo<'a> {
+    pub(crate) source: &'a str,
+    pub(crate) started_at: &'a str,
+    /// The first eight characters of the baseline's commit.
+    pub(crate) short_commit: Option<&'a str>,
+    pub(crate) engine_changed: bool,
+}
+
+pub(crate) struct FailureRow<'a> {
+    pub(crate) endpoint: &'a str,
+    pub(crate) reason: &'a str,
+    pub(crate) count: u64,
+}
+
+/// A value in the run's metadata: text, or a link with its text.
+pub(crate) enum MetaValue<'a> {
+    Text(String),
+    Link { url: &'a str, text: &'a str },
+}
+
+pub(crate) struct MetaRow<'a> {
+    pub(crate) key: &'static str,
+    pub(crate) value: MetaValue<'a>,
+}
+
+/// Links out of the reports.
+pub(crate) struct Links<'a> {
+    pub(crate) job: Option<&'a str>,
+    pub(crate) pipeline: Option<&'a str>,
+    pub(crate) cloud: Option<&'a str>,
+}
+
+impl Links<'_> {
+    fn job_base(&self) -> Option<&str> {
+        self.job.map(|j| j.trim_end_matches('/'))
+    }
+
+    /// One report file among the job's artifacts, when inside GitLab.
+    pub(crate) fn artifact(&self, file: &str) -> Option<String> {
+        self.job_base()
+            .map(|job| format!("{job}/artifacts/file/loadforge-gate/{file}"))
+    }
+
+    /// The folder of all reports among the job's artifacts.
+    pub(crate) fn artifacts_folder(&self) -> Option<String> {
+        self.job_base()
+            .map(|job| format!("{job}/artifacts/browse/loadforge-gate/"))
+    }
+}
+
+/// What the charts draw, this run's and the baseline's.
+pub(crate) struct ChartData<'a> {
+    pub(crate) series: &'a [SecondPoint],
+    pub(crate) baseline_series: &'a [SecondPoint],
+    pub(crate) histogram: Option<&'a LatencyHistogram>,
+    pub(crate) baseline_histogram: Option<&'a LatencyHistogram>,
+}
+
+/// Everything a report says, in the order reports say it.
+pub(crate) struct View<'a> {
+    pub(crate) outcome: Outcome,
+    pub(crate) run: RunLine<'a>,
+    /// The aggregate of all requests (also the first endpoint row).
+    pub(crate) aggregate: &'a EndpointStats,
+    pub(crate) notes: &'a [String],
+    /// In the order the gate judged them; [`View::checks_failed_first`] for reading order.
+    pub(crate) checks: Vec<CheckRow<'a>>,
+    /// The aggregate first, then this run's endpoints, then those only the baseline has.
+    pub(crate) endpoints: Vec<EndpointRow<'a>>,
+    pub(crate) baseline: Option<BaselineInfo<'a>>,
+    pub(crate) failures: Vec<FailureRow<'a>>,
+    pub(crate) meta: Vec<MetaRow<'a>>,
+    pub(crate) links: Links<'a>,
+    pub(crate) commit: Option<&'a str>,
+    pub(crate) charts: ChartData<'a>,
+    pub(crate) tool: &'a ToolInfo,
+}
+
+impl<'a> View<'a> {
+    pub(crate) fn new(doc: &'a Document) -> Self {
+        let run = &doc.run;
+        let ci = run.ci.as_ref();
+        View {
+            outcome: Outcome::of(doc.verdict.as_ref()),
+            run: run_line(doc),
+            aggregate: &run.aggregate,
+            notes: &doc.notes,
+            checks: doc
+                .verdict
+                .iter()
+                .flat_map(|v| &v.checks)
+                .map(CheckRow::of)
+                .collect(),
+            endpoints: endpoint_rows(doc),
+            baseline: doc.comparison.as_ref().map(baseline_info),
+            failures: failure_rows(doc),
+            meta: meta_rows(doc),
+            links: Links {
+                job: ci.and_then(|c| c.job_url.as_deref()),
+                pipeline: ci.and_then(|c| c.pipeline_url.as_deref()),
+                cloud: run.run.cloud_url.as_deref(),
+            },
+            commit: ci.and_then(|c| c.commit_sha.as_deref()),
+            charts: ChartData {
+                series: &run.timeseries,
+                baseline_series: doc
+                    .comparison
+                    .as_ref()
+                    .map_or(&[], |c| c.baseline_timeseries.as_slice()),
+                histogram: run.aggregate.histogram.as_ref(),
+                baseline_histogram: doc
+                    .comparison
+                    .as_ref()
+                    .and_then(|c| c.baseline_histogram.as_ref()),
+            },
+            tool: &run.tool,
+        }
+    }
+
+    /// Failed checks first (they are why the reader is here), otherwise in judging order.
+    pub(crate) fn checks_failed_first(&self) -> Vec<&CheckRow<'a>> {
+        let mut rows: Vec<_> = self.checks.iter().collect();
+        rows.sort_by_key(|c| c.passed);
+        rows
+    }
+
+    /// Rows this run measured (the aggregate and its endpoints), with their stats.
+    pub(crate) fn measured(&self) -> impl Iterator<Item = (&EndpointRow<'a>, &'a EndpointStats)> {
+        self.endpoints
+            .iter()
+            .filter_map(|r| r.stats.map(|s| (r, s)))
+    }
+
+    /// The p95 an endpoint is held to by a `p95 <`/`<=` threshold (the first such rule).
+    pub(crate) fn p95_limit(&self, row: &EndpointRow<'_>) -> Option<f64> {
+        let endpoint = (!row.aggregate).then_some(row.name);
+        self.checks
+            .iter()
+            .filter(|c| c.kind == CheckKind::Threshold && c.metric == P95 && c.op.starts_with('<'))
+            .find(|c| c.endpoint == endpoint)
+            .map(|c| c.limit_value)
+    }
+}
+
+/// The percentile every report leads with.
+pub(crate) const P95: Metric = Metric::Percentile(95.0);
+
+fn run_line(doc: &Document) -> RunLine<'_> {
+    let meta = &doc.run.run;
+    let agg = &doc.run.aggregate;
+    RunLine {
+        engine: &meta.engine,
+        model: match meta.model {
+            LoadModel::Closed => "closed",
+            LoadModel::Open => "open",
+        },
+        users: meta.users,
+        duration_s: meta.duration_s,
+        interrupted: meta.interrupted,
+        target: &meta.target,
+        counts: Counts::of(agg),
+        error_rate: agg.error_rate,
+        p95: agg.latency_ms.p95,
+        avg: agg.latency_ms.avg,
+    }
+}
+
+/// The aggregate, this run's endpoints, then the endpoints only the baseline has; each with its
+/// comparison row (the aggregate's is the comparison's first).
+fn endpoint_rows(doc: &Document) -> Vec<EndpointRow<'_>> {
+    let rows = doc.comparison.as_ref().map_or(&[][..], |c| &c.rows[..]);
+    let deltas = |name: &str| {
+        rows.iter()
+            .skip(1)
+            .find(|r| r.endpoint == name)
+            .map_or(&[][..], |r| &r.metrics[..])
+    };
+    let mut out = vec![EndpointRow {
+        name: &doc.run.aggregate.name,
+        aggregate: true,
+        stats: Some(&doc.run.aggregate),
+        deltas: rows.first().map_or(&[][..], |r| &r.metrics[..]),
+    }];
+    out.extend(doc.run.endpoints.iter().map(|e| EndpointRow {
+        name: &e.name,
+        aggregate: false,
+        stats: Some(e),
+        deltas: deltas(&e.name),
+    }));
+    out.extend(
+        rows.iter()
+            .skip(1)
+            .filter(|r| doc.run.endpoint(&r.endpoint).is_none())
+            .map(|r| EndpointRow {
+                name: &r.endpoint,
+                aggregate: false,
+                stats: None,
+                deltas: &r.metrics,
+            }),
+    );
+    out
+}
+
+fn baseline_info(c: &Comparison) -> BaselineInfo<'_> {
+    BaselineInfo {
+        source: &c.source,
+        started_at: &c.baseline_started_at,
+        // By characters, not bytes: a hand-edited file must not make a report panic.
+        short_commit: c
+            .baseline_commit
+            .as_deref()
+            .map(|s| s.char_indices().nth(8).map_or(s, |(i, _)| &s[..i])),
+        engine_changed: c.engine_changed,
+    }
+}
+
+fn failure_rows(doc: &Document) -> Vec<FailureRow<'_>> {
+    doc.run
+        .endpoints
+        .iter()
+        .flat_map(|e| {
+            e.failures_by_reason.iter().map(move |(r, n)| FailureRow {
+                endpoint: &e.name,
+                reason: r,
+                count: *n,
+            })
+        })
+        .collect()
+}
+
+fn text(key: &'static str, value: String) -> MetaRow<'static> {
+    MetaRow {
+        key,
+        value: MetaValue::Text(value),
+    }
+}
+
+fn link<'a>(key: &'static str, url: &'a str, text: &'a str) -> MetaRow<'a> {
+    MetaRow {
+        key,
+        value: MetaValue::Link { url, text },
+    }
+}
+
+/// The run's metadata: what ran, where, when, from which commit, against which baseline.
+fn meta_rows(doc: &Document) -> Vec<MetaRow<'_>> {
+    let run = &doc.run.run;
+    let mut rows = vec![
+        text("engine", run.engine.clone()),
+        text("scenario", run.scenario.as_deref().unwrap_or("–").into()),
+        text("target", run.target.clone()),
+        text(
+            "users",
+            format!("{} (spawn rate {}/s)", run.users, run.spawn_rate),
+        ),
+        text("started", run.started_at.clone()),
+        text("duration", format!("{:.1} s", run.duration_s)),
+    ];
+    if run.quantised {
+        rows.push(text(
+            "latencies",
+            "rounded by the engine (about two significant digits)".into(),
+        ));
+    }
+    if let Some(url) = &run.cloud_url {
+        rows.push(link("cloud run", url, url));
+    }
+    if let Some(ci) = &doc.run.ci {
+        rows.extend(ci_rows(ci));
+    }
+    if let Some(c) = &doc.comparison {
+        rows.push(text(
+            "baseline",
+            format!("{} ({})", c.source, c.baseline_started_at),
+        ));
+    }
+    rows
+}
+
+fn ci_rows(ci: &CiInfo) -> Vec<MetaRow<'_>> {
+    let mut rows = Vec::new();
+    if let Some(sha) = &ci.commit_sha {
+        rows.push(text("commit", sha.clone()));
+    }
+    if let Some(r) = &ci.ref_name {
+        rows.push(text("ref", r.clone()));
+    }
+    if let Some(u) = &ci.pipeline_url {
+        rows.push(link("pipeline", u, ci.pipeline_id.as_deref().unwrap_or(u)));
+    }
+    if let Some(u) = &ci.job_url {
+        rows.push(link("job", u, ci.job_name.as_deref().unwrap_or(u)));
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Outcome, View, P95};
+    use crate::{
+        gate::{CheckKind, Metric},
+        report::snapshot_tests::{judged, loadforge, not_judged},
+    };
+
+    #[test]
+    fn checks_read_failed_first_and_keep_judging_order_otherwise() {
+        let doc = judged();
+        let view = View::new(&doc);
+        assert_eq!(
+            view.outcome,
+            Outcome::Failed {
+                failed: 4,
+                checks: 9
+            }
+        );
+        let names: Vec<&str> = view.checks.iter().map(|c| c.name).collect();
+        let judged: Vec<&str> = doc
+            .verdict
+            .iter()
+            .flat_map(|v| &v.checks)
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(names, judged);
+        let order: Vec<(bool, &str)> = view
+            .checks_failed_first()
+            .iter()
+            .map(|c| (c.passed, c.name))
+            .collect();
+        let mut expected: Vec<(bool, &str)> =
+            view.checks.iter().map(|c| (c.passed, c.name)).collect();
+        expected.sort_by_key(|(passed, _)| *passed);
+        assert_eq!(order, expected);
+        let glob = view
+            .checks
+            .iter()
+            .find(|c| c.name.ends_with("[GET /api/catalog/search]"))
+            .unwrap();
+        assert_eq!(glob.expanded_endpoint(), Some("GET /api/catalog/search"));
+        assert_eq!((glob.metric, glob.kind), (P95, CheckKind::Threshold));
+        assert_eq!(glob.value, "112.06 ms");
+    }
+
+    #[test]
+    fn endpoint_rows_put_the_aggregate_first_and_baseline_only_endpoints_last() {
+        let doc = judged();
+        let view = View::new(&doc);
+        let rows: Vec<(&str, bool, bool)> = view
+            .endpoints
+            .iter()
+            .map(|r| (r.label(), r.aggregate, r.stats.is_some()))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("all requests", true, true),
+                ("GET /api/catalog/search", false, true),
+                ("GET /api/catalog/products/:id", false, true),
+                ("POST /api/carts/:id/items | <b>x</b>", false, true),
+                ("GET /api/recommendations", false, true),
+                ("GET /api/legacy", false, false),
+            ]
+        );
+        let search = &view.endpoints[1];
+        let d = search.delta(Metric::Rps).unwrap();
+        assert_eq!((d.current, d.baseline), (Some(9.0), Some(10.0)));
+        assert_eq!(view.endpoints[4].baseline(P95), None, "new endpoint");
+        assert_eq!(view.measured().count(), 5);
+        assert_eq!(view.p95_limit(search), Some(100.0), "the glob threshold");
+        assert_eq!(view.p95_limit(&view.endpoints[0]), Some(250.0));
+    }
+
+    #[test]
+    fn without_baseline_or_verdict_there_is_nothing_to_compare_or_list() {
+        let doc = not_judged();
+        let view = View::new(&doc);
+        assert_eq!(view.outcome, Outcome::NotJudged);
+        assert!(view.checks.is_empty() && view.baseline.is_none());
+        assert!(view.endpoints.iter().all(|r| r.delta(P95).is_none()));
+        assert_eq!(view.links.artifact("report.html"), None);
+    }
+
+    #[test]
+    fn counts_an_engine_did_not_report_stay_unknown() {
+        let doc = loadforge();
+        let view = View::new(&doc);
+        assert!(view.run.counts.is_none());
+        assert_eq!(view.run.counts_text(), "request counts not reported");
+        // The job URL ends in a slash; artifact links do not double it.
+        assert_eq!(
+            view.links.artifact("summary.md").as_deref(),
+            Some("https://gitlab.example.com/shop/-/jobs/556/artifacts/file/loadforge-gate/summary.md")
+        );
+    }
+
+    #[test]
+    fn a_baseline_commit_is_shortened_by_characters() {
+        let mut doc = judged();
+        if let Some(c) = doc.comparison.as_mut() {
+            // Byte 8 falls inside an `é`: slicing by bytes would panic.
+            c.baseline_commit = Some("aééééééééé".into());
+        }
+        let view = View::new(&doc);
+        assert_eq!(view.baseline.unwrap().short_commit, Some("aééééééé"));
+    }
+}
