@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{format_value, Metric, Threshold};
+use super::{Metric, Threshold, Unit};
 use crate::{engine::Watchdog, stats::Totals};
 
 /// A metric over the totals finished so far in a running test (abort-on-fail); `None` before
@@ -52,7 +52,7 @@ impl Watchdog for AbortRules {
                     t.source,
                     elapsed.as_secs_f64(),
                     t.metric.label(),
-                    format_value(v, t.metric.kind().unit())
+                    Unit::from(t.metric.kind()).format(v)
                 )
             })
         })

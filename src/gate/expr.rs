@@ -88,17 +88,6 @@ impl Metric {
     }
 }
 
-impl MetricKind {
-    pub fn unit(self) -> &'static str {
-        match self {
-            MetricKind::Latency => "ms",
-            MetricKind::Ratio => "%",
-            MetricKind::Count => "",
-            MetricKind::Rate => "/s",
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     Lt,

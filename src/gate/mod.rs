@@ -114,8 +114,6 @@ pub enum Unit {
 }
 
 impl Unit {
-    const ALL: [Unit; 4] = [Unit::Millis, Unit::Percent, Unit::PerSecond, Unit::Count];
-
     /// The unit as written after a number and in results.json.
     pub fn symbol(self) -> &'static str {
         match self {
@@ -146,16 +144,6 @@ impl From<MetricKind> for Unit {
             MetricKind::Count => Unit::Count,
         }
     }
-}
-
-/// Formats a value given its unit's symbol (what [`MetricKind::unit`] returns); an unknown
-/// symbol is a plain count. Prefer [`Unit::format`] when the unit is typed.
-pub fn format_value(value: f64, unit: &str) -> String {
-    Unit::ALL
-        .into_iter()
-        .find(|u| u.symbol() == unit)
-        .unwrap_or(Unit::Count)
-        .format(value)
 }
 
 /// A metric is stored in results.json as its label, the same text a rule names it by, so a
