@@ -12,7 +12,7 @@ use crate::modes::{CommentMode, EngineKind};
     name = "loadforge-gate",
     version,
     about = "A performance gate for GitLab CI: run a load test, judge it against thresholds and the previous run, publish reports.",
-    after_help = "Exit codes:\n  0  gate passed\n  1  gate failed: a threshold or regression check failed\n  2  usage or configuration error\n  3  the test could not run (engine or infrastructure error)\n  4  interrupted: partial results were published"
+    after_help = crate::exit::EXIT_CODES_HELP
 )]
 pub struct Cli {
     #[command(subcommand)]

@@ -1,33 +1,20 @@
 //! The top tier of errors: every module's typed error folds into [`Error`], and each maps to one
-//! documented exit code. The mapping is an exhaustive `match` so a new error cannot ship without
-//! deciding what the pipeline sees.
+//! documented exit code in [`Error::exit_status`], one exhaustive `match` with no catch-all, so a
+//! new error cannot ship without deciding what the pipeline sees. The exit codes themselves, and
+//! their help text, are defined once in [`crate::exit`].
 
 use crate::{
-    baseline::BaselineError, engine::EngineError, gate::GateError, report::ReportError,
-    sample_app::SampleAppError, scenario::ScenarioError, settings::SettingsError,
+    baseline::BaselineError, engine::merge::MergeError, engine::EngineError, gate::GateError,
+    report::ReportError, sample_app::SampleAppError, scenario::ScenarioError,
+    settings::SettingsError,
 };
 
-/// The exit codes are a public contract (README, DESIGN.md): pipelines branch on them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitStatus {
-    /// Every check passed.
-    Passed = 0,
-    /// A threshold or regression check failed.
-    GateFailed = 1,
-    /// Usage or configuration error: nothing was (or could be) judged.
-    Usage = 2,
-    /// The test could not run: engine or infrastructure failure.
-    Infrastructure = 3,
-    /// Interrupted by SIGINT/SIGTERM; partial results were published.
-    Interrupted = 4,
-}
+pub use crate::{
+    chain::{one_line, print, render},
+    exit::{ExitStatus, EXIT_CODES_HELP},
+};
 
-impl ExitStatus {
-    pub fn code(self) -> u8 {
-        self as u8
-    }
-}
-
+/// Every way a command can fail, each keeping its cause.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
@@ -39,6 +26,8 @@ pub enum Error {
     #[error(transparent)]
     Engine(#[from] EngineError),
     #[error(transparent)]
+    Merge(#[from] MergeError),
+    #[error(transparent)]
     Baseline(#[from] BaselineError),
     #[error(transparent)]
     Report(#[from] ReportError),
@@ -47,21 +36,67 @@ pub enum Error {
 }
 
 impl Error {
+    /// What the pipeline sees: bad input is a usage error (2), a run that could not happen is an
+    /// infrastructure error (3), an interruption is 4.
     pub fn exit_status(&self) -> ExitStatus {
+        use ExitStatus::{Infrastructure, Interrupted, Usage};
         match self {
-            Error::Settings(_) | Error::Scenario(_) | Error::Gate(_) | Error::Baseline(_) => {
-                ExitStatus::Usage
-            }
-            Error::Report(e) => match e {
-                ReportError::OutDir { .. } | ReportError::ReadResults { .. } => ExitStatus::Usage,
-                ReportError::Write { .. } | ReportError::Serialize { .. } => {
-                    ExitStatus::Infrastructure
-                }
-            },
-            Error::Engine(EngineError::Config(_)) => ExitStatus::Usage,
-            Error::Engine(EngineError::Interrupted(_)) => ExitStatus::Interrupted,
-            Error::Engine(_) => ExitStatus::Infrastructure,
-            Error::SampleApp(_) => ExitStatus::Infrastructure,
+            Error::Settings(_)
+            | Error::Scenario(_)
+            | Error::Gate(_)
+            | Error::Merge(_)
+            | Error::Baseline(_) => Usage,
+            Error::Report(ReportError::OutDir { .. })
+            | Error::Report(ReportError::ReadResults { .. })
+            | Error::Report(ReportError::ParseResults { .. }) => Usage,
+            Error::Report(ReportError::Write { .. })
+            | Error::Report(ReportError::Serialize { .. }) => Infrastructure,
+            Error::Engine(EngineError::Config(_)) => Usage,
+            Error::Engine(EngineError::Interrupted(_)) => Interrupted,
+            Error::Engine(EngineError::Start(_))
+            | Error::Engine(EngineError::Missing(_))
+            | Error::Engine(EngineError::Crashed { .. })
+            | Error::Engine(EngineError::WorkerPanicked(_)) => Infrastructure,
+            Error::SampleApp(SampleAppError::Bind { .. })
+            | Error::SampleApp(SampleAppError::Serve(_)) => Infrastructure,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_help_lists_every_exit_status() {
+        for s in [
+            ExitStatus::Passed,
+            ExitStatus::GateFailed,
+            ExitStatus::Usage,
+            ExitStatus::Infrastructure,
+            ExitStatus::Interrupted,
+        ] {
+            assert!(
+                EXIT_CODES_HELP.contains(&format!("\n  {}  ", s.code())),
+                "{s:?} is missing from the help"
+            );
+        }
+    }
+
+    #[test]
+    fn causes_follow_the_message_one_per_line() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
+        let e = Error::Baseline(BaselineError::Read {
+            path: "b.json".into(),
+            source: io,
+        });
+        assert_eq!(
+            render(&e),
+            "loadforge-gate: error: cannot read results file b.json; check the --baseline path\n  caused by: gone"
+        );
+        assert_eq!(
+            one_line(&e),
+            "cannot read results file b.json; check the --baseline path: gone"
+        );
     }
 }

@@ -5,6 +5,7 @@
 //! engine is async.
 
 pub mod baseline;
+pub mod chain;
 pub mod ci;
 pub mod cli;
 pub mod commands;
@@ -12,6 +13,7 @@ pub mod defaults;
 pub mod duration;
 pub mod engine;
 pub mod error;
+pub mod exit;
 pub mod gate;
 pub mod gitlab;
 pub mod modes;

@@ -16,14 +16,20 @@ use crate::{
 
 #[derive(Debug, thiserror::Error)]
 pub enum BaselineError {
-    #[error("cannot read results file {}: {source}", path.display())]
+    #[error("cannot read results file {}; check the --baseline path", path.display())]
     Read {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("{} is not a loadforge-gate results file: {message}", path.display())]
-    Parse { path: PathBuf, message: String },
+    #[error("{} is not a loadforge-gate results file", path.display())]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{} is not a loadforge-gate results file: it has no `schema` field", path.display())]
+    NoSchema { path: PathBuf },
     #[error("{} has schema `{found}`, this version reads `{SCHEMA}`; regenerate it with this version or pass --baseline none", path.display())]
     Schema { path: PathBuf, found: String },
 }
@@ -40,9 +46,9 @@ pub fn load_results(path: &Path) -> Result<RunResult, BaselineError> {
 /// Parses a `results.json`; `path` names its origin in errors (a file, or an artifact).
 pub fn parse_results(text: &str, path: &Path) -> Result<RunResult, BaselineError> {
     let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| BaselineError::Parse {
+        serde_json::from_str(text).map_err(|source| BaselineError::Parse {
             path: path.to_path_buf(),
-            message: e.to_string(),
+            source,
         })?;
     match value.get("schema").and_then(|s| s.as_str()) {
         Some(SCHEMA) => {}
@@ -53,15 +59,14 @@ pub fn parse_results(text: &str, path: &Path) -> Result<RunResult, BaselineError
             })
         }
         None => {
-            return Err(BaselineError::Parse {
+            return Err(BaselineError::NoSchema {
                 path: path.to_path_buf(),
-                message: "no `schema` field".into(),
             })
         }
     }
-    serde_json::from_value(value).map_err(|e| BaselineError::Parse {
+    serde_json::from_value(value).map_err(|source| BaselineError::Parse {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        source,
     })
 }
 

@@ -69,6 +69,7 @@ fn from_gitlab(settings: &GateSettings, notes: &mut Vec<String>) -> Option<Previ
             lookup.baseline
         }
         Err(e) => {
+            let e = crate::error::one_line(&e);
             eprintln!("loadforge-gate: warning: no baseline: {e}");
             notes.push(format!("No baseline: {e}."));
             None

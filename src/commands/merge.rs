@@ -20,9 +20,9 @@ fn shard_files(args: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
     for p in args {
         if p.is_dir() {
             let mut found: Vec<PathBuf> = std::fs::read_dir(p)
-                .map_err(|e| ReportError::ReadResults {
+                .map_err(|source| ReportError::ReadResults {
                     path: p.clone(),
-                    message: e.to_string(),
+                    source,
                 })?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|f| f.extension().is_some_and(|x| x == "json"))
@@ -45,10 +45,7 @@ pub fn execute(args: &MergeArgs) -> Result<ExitStatus, Error> {
         shards.push((f.display().to_string(), r));
     }
     let count = shards.len();
-    let mut merged = merge(shards).map_err(|e| crate::settings::SettingsError::Invalid {
-        setting: "merge",
-        message: e.to_string(),
-    })?;
+    let mut merged = merge(shards)?;
     merged.ci = crate::stats::CiInfo::from_context(&gate.ci).or(merged.ci);
     eprintln!(
         "loadforge-gate: merged {count} shards · {} requests",

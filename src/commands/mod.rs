@@ -54,7 +54,7 @@ where
     match dispatch(cli) {
         Ok(status) => status.code(),
         Err(e) => {
-            eprintln!("loadforge-gate: error: {e}");
+            crate::error::print(&e);
             e.exit_status().code()
         }
     }

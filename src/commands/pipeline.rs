@@ -266,14 +266,19 @@ fn post_comment(settings: &GateSettings, doc: &Document) {
     };
     let client = match ApiClient::new(api_url, Auth::Private(token), RetryPolicy::default()) {
         Ok(c) => c,
-        Err(e) => return say(&format!("skipped: {e}")),
+        Err(e) => return say(&format!("skipped: {}", crate::error::one_line(&e))),
     };
     let mrs: Vec<u64> = match (ci.merge_request_iid.as_deref(), settings.comment) {
         (Some(iid), _) => iid.parse().ok().into_iter().collect(),
         (None, CommentMode::Always) => match ci.ref_name.as_deref() {
             Some(branch) => match gitlab::open_merge_requests(&client, project, branch) {
                 Ok(mrs) => mrs.into_iter().map(|m| m.iid).collect(),
-                Err(e) => return say(&format!("failed: {e}; the verdict is unaffected")),
+                Err(e) => {
+                    return say(&format!(
+                        "failed: {}; the verdict is unaffected",
+                        crate::error::one_line(&e)
+                    ))
+                }
             },
             None => Vec::new(),
         },
@@ -288,7 +293,10 @@ fn post_comment(settings: &GateSettings, doc: &Document) {
         match gitlab::upsert_note(&client, project, mr, &report::marker(job), &body) {
             Ok(NoteAction::Created(id)) => say(&format!("created note {id} on !{mr}")),
             Ok(NoteAction::Updated(id)) => say(&format!("updated note {id} on !{mr}")),
-            Err(e) => say(&format!("failed: {e}; the verdict is unaffected")),
+            Err(e) => say(&format!(
+                "failed: {}; the verdict is unaffected",
+                crate::error::one_line(&e)
+            )),
         }
     }
 }

@@ -27,8 +27,8 @@ pub(crate) fn render(view: &View<'_>) -> Result<String, ReportError> {
     let mut report = Report::new("loadforge-gate");
     report.add_test_suite(suite);
     report.to_string().map_err(|e| ReportError::Serialize {
-        file: JUNIT_XML.into(),
-        message: e.to_string(),
+        file: JUNIT_XML,
+        source: Box::new(e),
     })
 }
 

@@ -31,22 +31,36 @@ pub use markdown::{escape_markdown, render_summary};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("output directory {} is not writable: {source}; pass a writable --out DIR", path.display())]
+    #[error("output directory {} is not writable; pass a writable --out DIR", path.display())]
     OutDir {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}", path.display())]
     Write {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot serialize {file}: {message}")]
-    Serialize { file: String, message: String },
-    #[error("cannot read results {}: {message}", path.display())]
-    ReadResults { path: PathBuf, message: String },
+    #[error("cannot serialize {file}")]
+    Serialize {
+        file: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("cannot read results {}; check the path", path.display())]
+    ReadResults {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not a loadforge-gate results file", path.display())]
+    ParseResults {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 /// What `results.json` holds: the run, its verdict and, when there was a baseline, the
@@ -103,8 +117,8 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, ReportError> {
 
 pub fn results_json(doc: &Document) -> Result<String, ReportError> {
     serde_json::to_string_pretty(doc).map_err(|e| ReportError::Serialize {
-        file: RESULTS_JSON.into(),
-        message: e.to_string(),
+        file: RESULTS_JSON,
+        source: Box::new(e),
     })
 }
 
@@ -134,12 +148,12 @@ pub fn publish_all(dir: &Path, doc: &Document) -> Result<Vec<PathBuf>, ReportErr
 
 /// Reads a `results.json` back, verdict and comparison included.
 pub fn load_document(path: &Path) -> Result<Document, ReportError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ReportError::ReadResults {
+    let text = std::fs::read_to_string(path).map_err(|source| ReportError::ReadResults {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        source,
     })?;
-    serde_json::from_str(&text).map_err(|e| ReportError::ReadResults {
+    serde_json::from_str(&text).map_err(|source| ReportError::ParseResults {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        source,
     })
 }

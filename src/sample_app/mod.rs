@@ -17,14 +17,14 @@ pub use routes::router;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SampleAppError {
-    #[error("cannot listen on {addr}: {source}; pick a free port with --listen 127.0.0.1:PORT")]
+    #[error("cannot listen on {addr}; pick a free port with --listen 127.0.0.1:PORT")]
     Bind {
         addr: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("the sample app stopped: {0}")]
-    Serve(String),
+    #[error("the sample app cannot serve")]
+    Serve(#[source] std::io::Error),
 }
 
 /// Behaviour knobs. Latency applies to every request, before the handler runs.
@@ -78,10 +78,8 @@ impl Served {
             })?;
         std_listener
             .set_nonblocking(true)
-            .map_err(|e| SampleAppError::Serve(e.to_string()))?;
-        let addr = std_listener
-            .local_addr()
-            .map_err(|e| SampleAppError::Serve(e.to_string()))?;
+            .map_err(SampleAppError::Serve)?;
+        let addr = std_listener.local_addr().map_err(SampleAppError::Serve)?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name(format!("serve-{}", addr.port()))
@@ -101,7 +99,7 @@ impl Served {
                         .await;
                 });
             })
-            .map_err(|e| SampleAppError::Serve(e.to_string()))?;
+            .map_err(SampleAppError::Serve)?;
         Ok(Served {
             addr,
             shutdown: Some(tx),
@@ -150,7 +148,7 @@ pub fn serve_forever(listen: &str, knobs: Knobs) -> Result<(), SampleAppError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| SampleAppError::Serve(e.to_string()))?;
+        .map_err(SampleAppError::Serve)?;
     rt.block_on(async {
         let _ = tokio::signal::ctrl_c().await;
     });

@@ -22,14 +22,18 @@ use raw::{RawDuration, RawRequest, RawScenario, RawStatus, RawStep, RawWait};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    #[error("cannot read scenario {}: {source}; check the --scenario path", path.display())]
+    #[error("cannot read scenario {}; check the --scenario path", path.display())]
     Read {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("scenario {}: {message}", path.display())]
-    Yaml { path: PathBuf, message: String },
+    #[error("scenario {} does not parse; fix it where the cause below points", path.display())]
+    Yaml {
+        path: PathBuf,
+        #[source]
+        source: serde_yaml::Error,
+    },
     #[error("scenario {}: {at}: {message}", path.display())]
     Invalid {
         path: PathBuf,
@@ -240,10 +244,11 @@ impl Scenario {
         path: &Path,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Scenario, ScenarioError> {
-        let raw: RawScenario = serde_yaml::from_str(text).map_err(|e| ScenarioError::Yaml {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        let raw: RawScenario =
+            serde_yaml::from_str(text).map_err(|source| ScenarioError::Yaml {
+                path: path.to_path_buf(),
+                source,
+            })?;
         let fallback_name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -578,8 +583,8 @@ mod tests {
     #[test]
     fn unknown_field_error_has_line_and_column() {
         let err = parse("tasks:\n  - request:\n      methd: GET\n      path: /\n")
-            .unwrap_err()
-            .to_string();
+            .map(|_| String::new())
+            .unwrap_or_else(|e| crate::error::one_line(&e));
         assert!(err.contains("unknown field `methd`"), "{err}");
         assert!(err.contains("line 3"), "{err}");
     }
@@ -587,8 +592,8 @@ mod tests {
     #[test]
     fn yaml_syntax_error_has_line_and_column() {
         let err = parse("tasks: [\n  {request: {path: /}\n")
-            .unwrap_err()
-            .to_string();
+            .map(|_| String::new())
+            .unwrap_or_else(|e| crate::error::one_line(&e));
         assert!(err.contains("line") && err.contains("column"), "{err}");
     }
 

@@ -38,21 +38,26 @@ impl ConfigFile {
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<ConfigFile, SettingsError> {
-        let bad = |message: String| SettingsError::ConfigParse {
+        let bad = |section, source| SettingsError::ConfigParse {
             path: path.to_path_buf(),
-            message,
+            section,
+            source,
         };
         let mut map: serde_yaml::Mapping = match serde_yaml::from_str(text) {
             Ok(serde_yaml::Value::Mapping(m)) => m,
             Ok(serde_yaml::Value::Null) => serde_yaml::Mapping::new(),
-            Ok(_) => return Err(bad("the top level must be a mapping of settings".into())),
-            Err(e) => return Err(bad(e.to_string())),
+            Ok(_) => {
+                return Err(SettingsError::ConfigShape {
+                    path: path.to_path_buf(),
+                })
+            }
+            Err(e) => return Err(bad(None, e)),
         };
         let profiles_value = map.remove("profiles");
-        let mut base: Layer = serde_yaml::from_value(serde_yaml::Value::Mapping(map))
-            .map_err(|e| bad(e.to_string()))?;
+        let mut base: Layer =
+            serde_yaml::from_value(serde_yaml::Value::Mapping(map)).map_err(|e| bad(None, e))?;
         let mut profiles: BTreeMap<String, Layer> = match profiles_value {
-            Some(v) => serde_yaml::from_value(v).map_err(|e| bad(format!("profiles: {e}")))?,
+            Some(v) => serde_yaml::from_value(v).map_err(|e| bad(Some("profiles"), e))?,
             None => BTreeMap::new(),
         };
         // Relative paths in the file are relative to the file, not to wherever the job runs.
@@ -119,7 +124,8 @@ mod tests {
     #[test]
     fn unknown_keys_and_profiles_are_errors() {
         let err = ConfigFile::parse("usres: 5\n", Path::new("c.yml")).unwrap_err();
-        assert!(err.to_string().contains("usres"), "{err}");
+        let cause = std::error::Error::source(&err).map(ToString::to_string);
+        assert!(cause.is_some_and(|c| c.contains("usres")), "{err:?}");
         let c = ConfigFile::parse("profiles: {smoke: {}}\n", Path::new("c.yml")).unwrap();
         let err = c.layer(Some("soak")).unwrap_err().to_string();
         assert!(err.contains("soak") && err.contains("smoke"), "{err}");

@@ -37,14 +37,22 @@ pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
-    #[error("cannot read config file {}: {source}", path.display())]
+    #[error("cannot read config file {}; check the --config path", path.display())]
     ConfigRead {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("config file {}: {message}", path.display())]
-    ConfigParse { path: PathBuf, message: String },
+    #[error("config file {} is not valid{}", path.display(), section.map(|s| format!(" (in `{s}`)")).unwrap_or_default())]
+    ConfigParse {
+        path: PathBuf,
+        /// The part of the file at fault, when not the top level.
+        section: Option<&'static str>,
+        #[source]
+        source: serde_yaml::Error,
+    },
+    #[error("config file {}: the top level must be a mapping of settings", path.display())]
+    ConfigShape { path: PathBuf },
     #[error("profile `{name}` is not defined in {}; defined profiles: {known}", path.display())]
     UnknownProfile {
         name: String,

@@ -23,13 +23,16 @@ fn run_with(extra: &[&str]) -> crate::harness::Output {
     gate.run()
 }
 
+/// Exit 2 with the error naming every needle; the whole text (message and causes) is pinned by
+/// the snapshot `name`, so a message cannot decay unnoticed.
 #[track_caller]
-fn expect_usage_error(out: crate::harness::Output, needles: &[&str]) {
+fn expect_usage_error(name: &str, out: crate::harness::Output, needles: &[&str]) {
     let out = out.expect_exit(2);
-    let line = out.one_line_error().to_string();
+    let line = out.error_text().to_string();
     for n in needles {
         assert!(line.contains(n), "`{n}` not in: {line}");
     }
+    insta::assert_snapshot!(name, out.error_snapshot());
     assert!(
         !out.out_dir().join("results.json").exists(),
         "no load may run on a usage error"
@@ -38,17 +41,22 @@ fn expect_usage_error(out: crate::harness::Output, needles: &[&str]) {
 
 #[test]
 fn unknown_flag() {
-    expect_usage_error(run_with(&["--userz", "3"]), &["--userz"]);
+    expect_usage_error("unknown_flag", run_with(&["--userz", "3"]), &["--userz"]);
 }
 
 #[test]
 fn non_numeric_flag_value() {
-    expect_usage_error(run_with(&["--users", "many"]), &["many", "--users"]);
+    expect_usage_error(
+        "non_numeric_flag_value",
+        run_with(&["--users", "many"]),
+        &["many", "--users"],
+    );
 }
 
 #[test]
 fn unknown_metric() {
     expect_usage_error(
+        "unknown_metric",
         run_with(&["--threshold", "p42x<3ms"]),
         &["p42x<3ms", "unknown metric"],
     );
@@ -56,18 +64,26 @@ fn unknown_metric() {
 
 #[test]
 fn malformed_thresholds() {
-    for (expr, why) in [
+    for (i, (expr, why)) in [
         ("p95<<3", "not a number"),
         ("p95<abc", "not a number"),
         ("error_rate<150%", "more than 100%"),
-    ] {
-        expect_usage_error(run_with(&["--threshold", expr]), &[expr, why]);
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        expect_usage_error(
+            &format!("malformed_thresholds_{i}"),
+            run_with(&["--threshold", expr]),
+            &[expr, why],
+        );
     }
 }
 
 #[test]
 fn malformed_regression_rule() {
     expect_usage_error(
+        "malformed_regression_rule",
         run_with(&["--regression", "p95 20%"]),
         &["p95 20%", "+ (growth)"],
     );
@@ -76,6 +92,7 @@ fn malformed_regression_rule() {
 #[test]
 fn selector_that_matches_no_endpoint() {
     expect_usage_error(
+        "selector_that_matches_no_endpoint",
         run_with(&["--threshold", "GET /nope: p95<1s"]),
         &[
             "GET /nope",
@@ -98,7 +115,7 @@ fn scenario_file_missing() {
             "1s",
         ])
         .run();
-    expect_usage_error(out, &["missing.yml", "--scenario"]);
+    expect_usage_error("scenario_file_missing", out, &["missing.yml", "--scenario"]);
 }
 
 #[test]
@@ -115,7 +132,11 @@ fn yaml_syntax_error_has_line_and_column() {
             "1s",
         ])
         .run();
-    expect_usage_error(out, &["s.yml", "line", "column"]);
+    expect_usage_error(
+        "yaml_syntax_error_has_line_and_column",
+        out,
+        &["s.yml", "line", "column"],
+    );
 }
 
 #[test]
@@ -135,7 +156,11 @@ fn unknown_scenario_field() {
             "1s",
         ])
         .run();
-    expect_usage_error(out, &["unknown field `metod`", "line 4"]);
+    expect_usage_error(
+        "unknown_scenario_field",
+        out,
+        &["unknown field `metod`", "line 4"],
+    );
 }
 
 #[test]
@@ -155,16 +180,22 @@ fn env_template_without_default_and_unset() {
             "1s",
         ])
         .run();
-    expect_usage_error(out, &["LFG_SURELY_UNSET", "tasks[0].request.path"]);
+    expect_usage_error(
+        "env_template_without_default_and_unset",
+        out,
+        &["LFG_SURELY_UNSET", "tasks[0].request.path"],
+    );
 }
 
 #[test]
 fn host_not_a_url() {
     expect_usage_error(
+        "host_not_a_url",
         run_with(&["--host", "not a host"]),
         &["--host", "not a host"],
     );
     expect_usage_error(
+        "host_not_a_url_2",
         run_with(&["--host", "ftp://example.com"]),
         &["--host", "http"],
     );
@@ -181,13 +212,21 @@ fn host_missing() {
             "1s",
         ])
         .run();
-    expect_usage_error(out, &["--host", "TARGET_HOST"]);
+    expect_usage_error("host_missing", out, &["--host", "TARGET_HOST"]);
 }
 
 #[test]
 fn zero_run_time() {
-    expect_usage_error(run_with(&["--run-time", "0s"]), &["--run-time", "0s"]);
-    expect_usage_error(run_with(&["--run-time", "5 parsecs"]), &["--run-time"]);
+    expect_usage_error(
+        "zero_run_time",
+        run_with(&["--run-time", "0s"]),
+        &["--run-time", "0s"],
+    );
+    expect_usage_error(
+        "zero_run_time_2",
+        run_with(&["--run-time", "5 parsecs"]),
+        &["--run-time"],
+    );
 }
 
 #[test]
@@ -207,11 +246,12 @@ fn out_dir_not_writable() {
         .arg_path(&target)
         .run()
         .expect_exit(2);
-    let line = out.one_line_error();
+    let line = out.error_text();
     assert!(
         line.contains("blocker/reports") && line.contains("--out"),
         "{line}"
     );
+    insta::assert_snapshot!(out.error_snapshot());
 }
 
 #[test]
@@ -227,7 +267,11 @@ fn unknown_profile_and_profile_without_config() {
         ])
         .args(["--profile", "soak"])
         .run();
-    expect_usage_error(out, &["soak", "smoke"]);
+    expect_usage_error(
+        "unknown_profile_and_profile_without_config",
+        out,
+        &["soak", "smoke"],
+    );
     let out = Gate::new()
         .args([
             "run",
@@ -238,7 +282,11 @@ fn unknown_profile_and_profile_without_config() {
         ])
         .args(["--profile", "smoke"])
         .run();
-    expect_usage_error(out, &["--profile smoke", "loadforge-gate.yml"]);
+    expect_usage_error(
+        "unknown_profile_and_profile_without_config_2",
+        out,
+        &["--profile smoke", "loadforge-gate.yml"],
+    );
 }
 
 #[test]
@@ -254,5 +302,69 @@ fn baseline_of_another_schema_is_refused() {
         ])
         .args(["--run-time", "1s", "--baseline", "old.json"])
         .run();
-    expect_usage_error(out, &["old.json", "results/v0", "--baseline none"]);
+    expect_usage_error(
+        "baseline_of_another_schema_is_refused",
+        out,
+        &["old.json", "results/v0", "--baseline none"],
+    );
+}
+
+#[test]
+fn unreadable_baseline_file_prints_its_cause() {
+    expect_usage_error(
+        "unreadable_baseline_file_prints_its_cause",
+        run_with(&["--baseline", "missing.json"]),
+        &[
+            "missing.json",
+            "--baseline",
+            "caused by: No such file or directory",
+        ],
+    );
+}
+
+/// A zero wait is refused before anything is sent: the LoadForge URL here is a closed port, so a
+/// network call would end in exit 3, not 2.
+#[test]
+fn a_zero_max_wait_is_refused_before_any_network_call() {
+    let out = Gate::new()
+        .env("LOADFORGE_API_TOKEN", "lf-secret")
+        .env("LOADFORGE_TEST_ID", "42")
+        .args([
+            "run",
+            "--engine",
+            "loadforge",
+            "--host",
+            "http://127.0.0.1:9",
+        ])
+        .args(["--loadforge-url", "http://127.0.0.1:9", "--max-wait", "0s"])
+        .run();
+    expect_usage_error(
+        "a_zero_max_wait_is_refused_before_any_network_call",
+        out,
+        &["--max-wait"],
+    );
+}
+
+/// `merge` judges shards it did not run: it takes only the judging flags.
+#[test]
+fn merge_help_lists_no_load_flags() {
+    let out = Gate::new().args(["merge", "--help"]).run().expect_exit(0);
+    for flag in ["--threshold", "--baseline", "--out", "--comment"] {
+        assert!(out.stdout.contains(flag), "{flag} missing:\n{}", out.stdout);
+    }
+    for flag in [
+        "--scenario",
+        "--users",
+        "--locust-arg",
+        "--host",
+        "--run-time",
+        "--shard",
+    ] {
+        assert!(!out.stdout.contains(flag), "{flag} listed:\n{}", out.stdout);
+    }
+    let out = Gate::new()
+        .args(["merge", "x.json", "--users", "3"])
+        .run()
+        .expect_exit(2);
+    assert!(out.one_line_error().contains("--users"), "{}", out.stderr);
 }

@@ -126,19 +126,43 @@ impl Output {
     /// The error line: exactly one line on stderr that names the problem.
     #[track_caller]
     pub fn one_line_error(&self) -> &str {
-        let lines: Vec<&str> = self
-            .stderr
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .collect();
-        assert_eq!(
-            lines.len(),
-            1,
+        let text = self.error_text();
+        assert!(
+            !text.contains('\n'),
             "expected a one-line error, got:\n{}",
             self.stderr
         );
+        text
+    }
+
+    /// The whole error as printed: its message line, then one `  caused by:` line per cause,
+    /// and nothing else on stderr (no panic, no backtrace).
+    #[track_caller]
+    pub fn error_text(&self) -> &str {
+        let text = self.stderr.trim();
+        let mut lines = text.lines();
+        let first = lines.next().unwrap_or_default();
+        assert!(
+            first.starts_with("loadforge-gate: error: "),
+            "expected an error, got:\n{}",
+            self.stderr
+        );
+        assert!(
+            lines.all(|l| l.starts_with("  caused by: ")),
+            "expected only causes after the error line, got:\n{}",
+            self.stderr
+        );
         assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
-        lines[0]
+        text
+    }
+
+    /// [`Self::error_text`] with this run's temporary directory and the repository's path
+    /// replaced, so a snapshot pins the words and not the machine.
+    #[track_caller]
+    pub fn error_snapshot(&self) -> String {
+        self.error_text()
+            .replace(&self.dir.path().display().to_string(), "[TMP]")
+            .replace(env!("CARGO_MANIFEST_DIR"), "[REPO]")
     }
 }
 

@@ -9,6 +9,7 @@ mod fake_loadforge;
 mod gitlab;
 mod harness;
 mod html_report;
+mod layers;
 mod loadforge;
 mod locust;
 mod measurement;

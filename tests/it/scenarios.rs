@@ -315,3 +315,33 @@ fn sigterm_stops_the_run_publishes_partial_results_and_exits_4() {
     let junit = std::fs::read_to_string(dir.path().join("loadforge-gate/junit.xml")).unwrap();
     assert!(junit.contains("results are partial"), "{junit}");
 }
+
+/// A `set_headers` or `set` step whose variable went missing ends its task as a counted failure
+/// (on the request it was preparing), never as a silent skip that sends nothing.
+#[test]
+fn a_set_step_that_cannot_render_is_a_counted_failure() {
+    let app = sample_app(Knobs::default());
+    let scenario = "on_start:\n  - request:\n      name: GET /health\n      path: /health\n      extract: {token: $.token}\n\
+tasks:\n  - steps:\n      - set_headers: {Authorization: \"Bearer ${token}\"}\n      - set: {id: \"${token}\"}\n      - request: {name: GET /api/v1/projects, path: /api/v1/projects}\n";
+    let out = Gate::new()
+        .write("s.yml", scenario)
+        .args(["run", "--scenario", "s.yml", "--host", &app.url()])
+        .args(["--users", "2", "--run-time", "2s", "--progress", "0"])
+        .args(["--baseline", "none"])
+        .run()
+        .expect_exit(1);
+    let r = out.results();
+    let projects = r["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "GET /api/v1/projects")
+        .unwrap();
+    let reasons = projects["failures_by_reason"].as_object().unwrap();
+    let unset = reasons
+        .get("variable `token` is not set (its extraction failed earlier)")
+        .and_then(|n| n.as_u64())
+        .unwrap_or(0);
+    assert!(unset >= 2, "{projects}");
+    assert_eq!(projects["failures"], projects["requests"], "{projects}");
+}

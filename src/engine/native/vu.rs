@@ -15,7 +15,10 @@ use super::{
     http::{self, Conn, Connector},
     recorder::{Reason, Recorder},
 };
-use crate::scenario::{Body, Request, Scenario, Step, Vars, Wait};
+use crate::{
+    defaults::USER_AGENT,
+    scenario::{Body, JsonTemplate, Request, Scenario, Step, Template, Vars, Wait},
+};
 
 pub struct WorkerCtx {
     pub scenario: Arc<Scenario>,
@@ -123,9 +126,9 @@ enum Flow {
     /// A request failed: later steps of the same task usually depend on it (a token, an id), so
     /// they are skipped, as a Locust task that hits a failed `catch_response` guard would.
     EndTask,
+    /// A `set` or `set_headers` step could not render: the task ends, counted as a failure.
+    SetFailed(Reason),
 }
-
-const USER_AGENT: &str = concat!("loadforge-gate/", env!("CARGO_PKG_VERSION"));
 
 impl VirtualUser {
     pub fn new(ctx: Rc<WorkerCtx>, seed: u64) -> Self {
@@ -160,41 +163,68 @@ impl VirtualUser {
             if schedule.is_none() {
                 self.wait(scenario.wait).await;
             }
+            // A task that ends before any I/O (a variable that never got set) and no wait
+            // would otherwise spin without yielding, and the worker would never see the
+            // deadline: this yields once the task's cooperative budget is spent.
+            tokio::task::consume_budget().await;
         }
     }
 
     async fn run_steps(&mut self, steps: &[Step]) {
-        for step in steps {
+        for (i, step) in steps.iter().enumerate() {
             let flow = match step {
                 Step::Request(r) => self.request(r).await,
                 Step::Sleep(w) => {
                     self.wait(*w).await;
                     Flow::Continue
                 }
-                Step::SetHeaders(hs) => {
-                    for (name, t) in hs {
-                        match t.render(&self.vars, &mut self.rng) {
-                            Ok(v) => self.set_header(name, v),
-                            Err(_) => return,
-                        }
-                    }
-                    Flow::Continue
-                }
-                Step::Set(vars) => {
-                    for (name, t) in vars {
-                        match t.render(&self.vars, &mut self.rng) {
-                            Ok(v) => {
-                                self.vars.insert(name.clone(), v);
-                            }
-                            Err(_) => return,
-                        }
-                    }
-                    Flow::Continue
-                }
+                Step::SetHeaders(hs) => self.set_headers(hs),
+                Step::Set(vars) => self.set_vars(vars),
             };
-            if let Flow::EndTask = flow {
-                return;
+            match flow {
+                Flow::Continue => {}
+                Flow::EndTask => return,
+                Flow::SetFailed(reason) => return self.count_set_failure(steps, i, reason),
             }
+        }
+    }
+
+    fn set_headers(&mut self, headers: &[(String, Template)]) -> Flow {
+        for (name, t) in headers {
+            match t.render(&self.vars, &mut self.rng) {
+                Ok(v) => self.set_header(name, v),
+                Err(e) => return Flow::SetFailed(Cow::Owned(e.reason())),
+            }
+        }
+        Flow::Continue
+    }
+
+    fn set_vars(&mut self, vars: &[(String, JsonTemplate)]) -> Flow {
+        for (name, t) in vars {
+            match t.render(&self.vars, &mut self.rng) {
+                Ok(v) => {
+                    self.vars.insert(name.clone(), v);
+                }
+                Err(e) => return Flow::SetFailed(Cow::Owned(e.reason())),
+            }
+        }
+        Flow::Continue
+    }
+
+    /// A `set` or `set_headers` step that cannot render ends its task like a failed request,
+    /// and is counted as one: against the request it was preparing (the next one in the task,
+    /// else the task's last), so a scenario whose variables went missing cannot pass silently.
+    fn count_set_failure(&self, steps: &[Step], at: usize, reason: Reason) {
+        let request_endpoint = |s: &Step| match s {
+            Step::Request(r) => Some(r.endpoint),
+            _ => None,
+        };
+        let endpoint = steps[at..]
+            .iter()
+            .find_map(request_endpoint)
+            .or_else(|| steps[..at].iter().rev().find_map(request_endpoint));
+        if let Some(endpoint) = endpoint {
+            self.record(endpoint, None, Some(reason));
         }
     }
 
