@@ -2,33 +2,20 @@ use crate::{
     baseline,
     cli::CompareArgs,
     error::{Error, ExitStatus},
-    gate::{self, Baseline},
+    gate::{self, Baseline, Rules},
 };
 
 /// Prints the per-endpoint diff, then applies the regression rules; exit 1 when one fails.
 pub fn execute(args: &CompareArgs) -> Result<ExitStatus, Error> {
     let base = baseline::load_results(&args.baseline)?;
     let current = baseline::load_results(&args.current)?;
-    let (exprs, defaults) = if args.regressions.is_empty() {
-        (
-            gate::DEFAULT_REGRESSIONS
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-            true,
-        )
-    } else {
-        (args.regressions.clone(), false)
-    };
-    let rules = gate::parse_regressions(&exprs)?;
+    let rules = gate::regressions_or_builtin(&args.regressions)?;
     let comparison = baseline::compare(&args.baseline.display().to_string(), &base, &current);
     print!("{}", baseline::render_text(&comparison));
     let verdict = gate::evaluate(
         &current,
-        &[],
-        false,
+        &Rules::configured(Vec::new()),
         &rules,
-        defaults,
         Some(Baseline {
             result: &base,
             history: &[],

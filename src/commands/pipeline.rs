@@ -157,10 +157,10 @@ pub fn judge_and_publish(
     mut notes: Vec<String>,
     out: &Path,
 ) -> Result<GateOutcome, Error> {
-    if settings.default_thresholds {
+    if settings.thresholds.is_built_in() {
         notes.push(format!(
             "No thresholds configured: applied the default {}.",
-            gate::DEFAULT_THRESHOLDS
+            crate::defaults::THRESHOLDS
                 .iter()
                 .map(|t| format!("`{t}`"))
                 .collect::<Vec<_>>()
@@ -194,9 +194,7 @@ pub fn judge_and_publish(
     let verdict = gate::evaluate(
         &result,
         &settings.thresholds,
-        settings.default_thresholds,
         &settings.regressions,
-        settings.default_regressions,
         judged_baseline,
     );
     let (verdict, gate_error) = match verdict {

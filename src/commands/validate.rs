@@ -31,7 +31,7 @@ pub fn execute(args: &RunArgs) -> Result<ExitStatus, Error> {
     println!(
         "ok: {what}; {} thresholds{}; {} users at {}/s for {} against {}",
         settings.gate.thresholds.len(),
-        if settings.gate.default_thresholds {
+        if settings.gate.thresholds.is_built_in() {
             " (default)"
         } else {
             ""

@@ -53,10 +53,10 @@ pub fn prepare(settings: &Settings) -> Result<Workload, Error> {
 /// Every rule's selector must name an endpoint of the scenario: checked before any load.
 pub fn check_selectors(settings: &Settings, scenario: &Scenario) -> Result<(), Error> {
     let names = scenario.endpoint_names();
-    for t in &settings.gate.thresholds {
+    for t in settings.gate.thresholds.iter() {
         gate::resolve_selector(&t.source, t.selector.as_ref(), &names)?;
     }
-    for r in &settings.gate.regressions {
+    for r in settings.gate.regressions.iter() {
         gate::resolve_selector(&r.source, r.selector.as_ref(), &names)?;
     }
     Ok(())

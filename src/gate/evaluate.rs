@@ -1,8 +1,8 @@
 use std::collections::HashMap;
 
 use super::{
-    Check, CheckKind, Direction, GateError, Metric, MetricKind, Regression, Selector, Threshold,
-    Unit, Verdict,
+    Check, CheckKind, Direction, GateError, Metric, MetricKind, Regression, Rules, Selector,
+    Threshold, Unit, Verdict,
 };
 use crate::stats::{EndpointStats, RunResult};
 
@@ -150,62 +150,29 @@ impl Names {
     }
 }
 
+/// Judges a run: every threshold on the run itself and, with a baseline, every regression rule
+/// against it. A selector that names no endpoint is an error, not a silent pass.
 pub fn evaluate(
     result: &RunResult,
-    thresholds: &[Threshold],
-    default_thresholds: bool,
-    regressions: &[Regression],
-    default_regressions: bool,
+    thresholds: &Rules<Threshold>,
+    regressions: &Rules<Regression>,
     baseline: Option<Baseline<'_>>,
 ) -> Result<Verdict, GateError> {
     let names: Vec<&str> = result.endpoints.iter().map(|e| e.name.as_str()).collect();
     let mut unique = Names(HashMap::new());
     let mut checks = Vec::new();
-
-    for t in thresholds {
+    for t in thresholds.iter() {
         let hits = resolve_selector(&t.source, t.selector.as_ref(), &names)?;
         for endpoint in judged_endpoints(result, t.selector.as_ref(), hits) {
-            let unit = Unit::from(t.metric.kind());
-            let value = stats_for(result, endpoint).and_then(|s| metric_value(s, t.metric));
-            let passed = value.is_some_and(|v| t.op.holds(v, t.limit));
-            let limit_text = format!("{} {}", t.op.symbol(), unit.format(t.limit));
-            let subject = endpoint.unwrap_or("all requests");
-            let detail = match value {
-                Some(v) => format!(
-                    "{} of {subject} = {}, limit {limit_text}",
-                    t.metric.label(),
-                    unit.format(v)
-                ),
-                None => format!(
-                    "{} of {subject} was not measured (no requests completed or the engine does not report it), limit {limit_text}",
-                    t.metric.label()
-                ),
-            };
-            let base_name = match (endpoint, t.selector.as_ref()) {
-                (Some(e), Some(sel)) if sel.is_glob() => format!("{} [{e}]", t.source),
-                _ => t.source.clone(),
-            };
-            checks.push(Check {
-                name: unique.unique(format!("threshold: {base_name}")),
-                kind: CheckKind::Threshold,
-                expression: t.source.clone(),
-                endpoint: endpoint.map(str::to_string),
-                metric: t.metric,
-                unit,
-                value,
-                op: t.op.symbol().into(),
-                limit: t.limit,
-                baseline: None,
-                passed,
-                detail,
-                default_rule: default_thresholds,
-            });
+            let mut check = threshold_check(t, endpoint, result);
+            check.name = unique.unique(check.name);
+            check.default_rule = thresholds.is_built_in();
+            checks.push(check);
         }
     }
-
     if let Some(base) = baseline {
         let quantised = result.run.quantised || base.result.run.quantised;
-        for r in regressions {
+        for r in regressions.iter() {
             let hits = resolve_selector(&r.source, r.selector.as_ref(), &names)?;
             for endpoint in judged_endpoints(result, r.selector.as_ref(), hits) {
                 checks.push(regression_check(
@@ -215,16 +182,54 @@ pub fn evaluate(
                     result,
                     &base,
                     quantised,
-                    default_regressions,
+                    regressions.is_built_in(),
                 ));
             }
         }
     }
-
     Ok(Verdict {
         passed: checks.iter().all(|c| c.passed),
         checks,
     })
+}
+
+/// One threshold on one endpoint (or the aggregate); its name is made unique by the caller.
+fn threshold_check(t: &Threshold, endpoint: Option<&str>, result: &RunResult) -> Check {
+    let unit = Unit::from(t.metric.kind());
+    let value = stats_for(result, endpoint).and_then(|s| metric_value(s, t.metric));
+    let passed = value.is_some_and(|v| t.op.holds(v, t.limit));
+    let limit_text = format!("{} {}", t.op.symbol(), unit.format(t.limit));
+    let subject = endpoint.unwrap_or("all requests");
+    let detail = match value {
+        Some(v) => format!(
+            "{} of {subject} = {}, limit {limit_text}",
+            t.metric.label(),
+            unit.format(v)
+        ),
+        None => format!(
+            "{} of {subject} was not measured (no requests completed or the engine does not report it), limit {limit_text}",
+            t.metric.label()
+        ),
+    };
+    let base_name = match (endpoint, t.selector.as_ref()) {
+        (Some(e), Some(sel)) if sel.is_glob() => format!("{} [{e}]", t.source),
+        _ => t.source.clone(),
+    };
+    Check {
+        name: format!("threshold: {base_name}"),
+        kind: CheckKind::Threshold,
+        expression: t.source.clone(),
+        endpoint: endpoint.map(str::to_string),
+        metric: t.metric,
+        unit,
+        value,
+        op: t.op.symbol().into(),
+        limit: t.limit,
+        baseline: None,
+        passed,
+        detail,
+        default_rule: false,
+    }
 }
 
 fn regression_check(
@@ -321,6 +326,21 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+
+    /// `evaluate` with configured rules.
+    fn judge(
+        r: &RunResult,
+        thresholds: &[Threshold],
+        regressions: &[Regression],
+        baseline: Option<Baseline<'_>>,
+    ) -> Result<Verdict, GateError> {
+        evaluate(
+            r,
+            &Rules::configured(thresholds.to_vec()),
+            &Rules::configured(regressions.to_vec()),
+            baseline,
+        )
+    }
     use crate::stats::LatencyHistogram;
 
     /// A result whose endpoints each saw `n` requests at `ms` milliseconds, `failed` of them failed.
@@ -349,12 +369,10 @@ mod tests {
         history: &[RunResult],
         rules: &[Regression],
     ) -> Verdict {
-        evaluate(
+        judge(
             current,
             &[],
-            false,
             rules,
-            false,
             Some(Baseline {
                 result: base,
                 history,
@@ -374,12 +392,10 @@ mod tests {
     #[test]
     fn thresholds_judge_the_measured_value() {
         let r = result(&[("GET /a", 100, 20.0, 0), ("GET /b", 100, 200.0, 2)]);
-        let v = evaluate(
+        let v = judge(
             &r,
             &[t("p95<100ms"), t("GET /a: p95<100ms"), t("error_rate<1.5%")],
-            false,
             &[],
-            false,
             None,
         )
         .unwrap();
@@ -401,12 +417,10 @@ mod tests {
             ("GET /api/b", 0, 0.0, 0),
             ("POST /api/c", 10, 5.0, 0),
         ]);
-        let v = evaluate(
+        let v = judge(
             &r,
             &[t("GET /api/*: p95<10ms"), t("p95<10ms"), t("p95<10ms")],
-            false,
             &[],
-            false,
             None,
         )
         .unwrap();
@@ -424,22 +438,14 @@ mod tests {
     #[test]
     fn an_exact_endpoint_without_requests_fails_as_not_measured() {
         let r = result(&[("GET /a", 0, 0.0, 0)]);
-        let v = evaluate(
-            &r,
-            &[t("GET /a: p95<10ms"), t("error_rate<1%")],
-            false,
-            &[],
-            false,
-            None,
-        )
-        .unwrap();
+        let v = judge(&r, &[t("GET /a: p95<10ms"), t("error_rate<1%")], &[], None).unwrap();
         assert!(v.checks.iter().all(|c| !c.passed && c.value.is_none()));
     }
 
     #[test]
     fn a_selector_matching_nothing_is_an_error() {
         let r = result(&[("GET /a", 1, 1.0, 0)]);
-        let err = evaluate(&r, &[t("GET /b*: p95<10ms")], false, &[], false, None).unwrap_err();
+        let err = judge(&r, &[t("GET /b*: p95<10ms")], &[], None).unwrap_err();
         assert!(err.to_string().contains("`GET /a`"), "{err}");
     }
 
@@ -475,12 +481,10 @@ mod tests {
         let mut cur = result(&[("GET /a", 100, 158.0, 0)]);
         let rule = [Regression::parse("p95 +5%").unwrap()];
         let judge = |cur: &RunResult| {
-            evaluate(
+            judge(
                 cur,
                 &[],
-                false,
                 &rule,
-                false,
                 Some(Baseline {
                     result: &base,
                     history: &[],

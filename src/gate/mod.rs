@@ -14,8 +14,6 @@ pub use abort::{check_reportable, AbortRules};
 pub use evaluate::{evaluate, metric_value, resolve_selector, Baseline};
 pub use expr::{Direction, Metric, MetricKind, Op, Regression, Selector, Threshold};
 
-pub use crate::defaults::{REGRESSIONS as DEFAULT_REGRESSIONS, THRESHOLDS as DEFAULT_THRESHOLDS};
-
 #[derive(Debug, thiserror::Error)]
 pub enum GateError {
     #[error("invalid threshold `{expr}`: {reason}; expected e.g. `p95<500ms` or `GET /api/*: error_rate<1%`")]
@@ -91,13 +89,76 @@ impl Verdict {
     }
 }
 
-/// Parses every rule, reporting the first malformed one.
-pub fn parse_thresholds(exprs: &[String]) -> Result<Vec<Threshold>, GateError> {
-    exprs.iter().map(|e| Threshold::parse(e)).collect()
+/// Where a set of rules came from. Built-in rules are applied when none were configured, and
+/// every report says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Given by the user (flag, variable, config file).
+    Configured,
+    /// The defaults of [`crate::defaults`], because none were given.
+    BuiltIn,
 }
 
-pub fn parse_regressions(exprs: &[String]) -> Result<Vec<Regression>, GateError> {
-    exprs.iter().map(|e| Regression::parse(e)).collect()
+/// A list of rules and where it came from; derefs to the rules.
+#[derive(Debug, Clone)]
+pub struct Rules<T> {
+    list: Vec<T>,
+    /// Configured or built in.
+    pub origin: Origin,
+}
+
+impl<T> Rules<T> {
+    /// Rules the user gave.
+    pub fn configured(list: Vec<T>) -> Self {
+        Rules {
+            list,
+            origin: Origin::Configured,
+        }
+    }
+
+    /// The built-in rules, applied because none were given.
+    pub fn built_in(list: Vec<T>) -> Self {
+        Rules {
+            list,
+            origin: Origin::BuiltIn,
+        }
+    }
+
+    /// True for the built-in rules.
+    pub fn is_built_in(&self) -> bool {
+        self.origin == Origin::BuiltIn
+    }
+}
+
+impl<T> std::ops::Deref for Rules<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.list
+    }
+}
+
+/// The given thresholds, or the built-in ones when none are given.
+pub fn thresholds_or_builtin(given: &[String]) -> Result<Rules<Threshold>, GateError> {
+    or_builtin(given, crate::defaults::THRESHOLDS, Threshold::parse)
+}
+
+/// The given regression rules, or the built-in ones when none are given.
+pub fn regressions_or_builtin(given: &[String]) -> Result<Rules<Regression>, GateError> {
+    or_builtin(given, crate::defaults::REGRESSIONS, Regression::parse)
+}
+
+fn or_builtin<T>(
+    given: &[String],
+    builtin: &[&str],
+    parse: impl Fn(&str) -> Result<T, GateError>,
+) -> Result<Rules<T>, GateError> {
+    if given.is_empty() {
+        let list = builtin.iter().map(|e| parse(e)).collect::<Result<_, _>>()?;
+        return Ok(Rules::built_in(list));
+    }
+    Ok(Rules::configured(
+        given.iter().map(|e| parse(e)).collect::<Result<_, _>>()?,
+    ))
 }
 
 /// The unit of a metric's values, written to results.json as `ms`, `%`, `/s` or empty.

@@ -271,7 +271,7 @@ mod snapshot_tests {
 
     use crate::{
         baseline,
-        gate::{self, Baseline, Regression, Threshold},
+        gate::{self, Baseline, Threshold},
         report::Document,
         stats::{CiInfo, EndpointStats, LatencyHistogram, RunResult},
     };
@@ -327,16 +327,11 @@ mod snapshot_tests {
             Threshold::parse("p95<250ms").unwrap(),
             Threshold::parse("error_rate<1%").unwrap(),
         ];
-        let regressions: Vec<Regression> = gate::DEFAULT_REGRESSIONS
-            .iter()
-            .map(|r| Regression::parse(r).unwrap())
-            .collect();
+        let regressions = gate::regressions_or_builtin(&[]).unwrap();
         let verdict = gate::evaluate(
             &current,
-            &thresholds,
-            false,
+            &gate::Rules::configured(thresholds.to_vec()),
             &regressions,
-            true,
             Some(Baseline {
                 result: &base,
                 history: &[],

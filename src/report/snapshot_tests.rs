@@ -101,10 +101,8 @@ fn judge(
     let (t, r) = parse_rules(thresholds, regressions);
     gate::evaluate(
         current,
-        &t,
-        false,
-        &r,
-        false,
+        &gate::Rules::configured(t),
+        &gate::Rules::configured(r),
         Some(Baseline {
             result: base,
             history: &[],

@@ -18,7 +18,7 @@ use serde_json_path::JsonPath;
 pub use template::{RenderError, Template, Vars};
 
 use crate::duration::parse_duration;
-use raw::{RawDuration, RawRequest, RawScenario, RawStatus, RawStep, RawWait};
+use raw::{RawCheck, RawDuration, RawRequest, RawScenario, RawStatus, RawStep, RawWait};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
@@ -257,6 +257,7 @@ impl Scenario {
             path,
             env,
             endpoints: Vec::new(),
+            endpoint_ids: std::collections::HashMap::new(),
             requests: 0,
             defined: raw.variables.keys().cloned().collect(),
             used: Vec::new(),
@@ -288,6 +289,8 @@ struct Compiler<'a> {
     path: &'a Path,
     env: &'a dyn Fn(&str) -> Option<String>,
     endpoints: Vec<EndpointDef>,
+    /// Each endpoint's position in `endpoints`, so thousands of names stay linear to compile.
+    endpoint_ids: std::collections::HashMap<String, usize>,
     /// Requests compiled so far (each gets the next id).
     requests: usize,
     /// Variables that something defines (`variables:`, `extract:`, `set:`).
@@ -493,54 +496,13 @@ impl Compiler<'_> {
             let shown = shown.split('?').next().unwrap_or_default().to_string();
             format!("{method} {shown}")
         });
-        let endpoint = match self.endpoints.iter().position(|e| e.name == name) {
-            Some(i) => i,
-            None => {
-                self.endpoints.push(EndpointDef {
-                    name: name.clone(),
-                    method: method.clone(),
-                });
-                self.endpoints.len() - 1
-            }
-        };
+        let endpoint = self.endpoint(name, &method);
         let headers = self.headers(&r.headers, &format!("{at}.headers"))?;
-        let body = match (r.json, r.body) {
-            (Some(_), Some(_)) => {
-                return Err(self.err(at, "give either `json` or `body`, not both"))
-            }
-            (Some(v), None) => {
-                let t = JsonTemplate::compile(&v, self.env)
-                    .map_err(|e| self.err(&format!("{at}.json"), e))?;
-                let mut used = Vec::new();
-                t.variables(&mut used);
-                for u in used {
-                    self.used.push((u.to_string(), format!("{at}.json")));
-                }
-                Body::Json(t)
-            }
-            (None, Some(b)) => Body::Text(self.template(&b, &format!("{at}.body"))?),
-            (None, None) => Body::None,
-        };
-        let json_path = |c: &Compiler, p: &str, at: &str| {
-            JsonPath::parse(p).map_err(|e| c.err(at, format!("invalid JSON path `{p}`: {e}")))
-        };
-        let check = Check {
-            status: r.check.status.map(|s| match s {
-                RawStatus::One(c) => vec![c],
-                RawStatus::Many(v) => v,
-            }),
-            body_contains: r.check.body_contains,
-            json_path: match r.check.json_path {
-                Some(p) => Some((
-                    p.clone(),
-                    json_path(self, &p, &format!("{at}.check.json_path"))?,
-                )),
-                None => None,
-            },
-        };
+        let body = self.body(r.json, r.body, at)?;
+        let check = self.check(r.check, at)?;
         let mut extract = Vec::new();
         for (var, p) in r.extract {
-            let compiled = json_path(self, &p, &format!("{at}.extract.{var}"))?;
+            let compiled = self.json_path(&p, &format!("{at}.extract.{var}"))?;
             self.defined.insert(var.clone());
             extract.push((var, p, compiled));
         }
@@ -561,6 +523,63 @@ impl Compiler<'_> {
             extract,
             timeout,
         })
+    }
+
+    /// The endpoint a request is recorded under, created on first use.
+    fn endpoint(&mut self, name: String, method: &str) -> usize {
+        if let Some(&i) = self.endpoint_ids.get(&name) {
+            return i;
+        }
+        self.endpoints.push(EndpointDef {
+            name: name.clone(),
+            method: method.to_string(),
+        });
+        self.endpoint_ids.insert(name, self.endpoints.len() - 1);
+        self.endpoints.len() - 1
+    }
+
+    fn body(
+        &mut self,
+        json: Option<serde_json::Value>,
+        text: Option<String>,
+        at: &str,
+    ) -> Result<Body, ScenarioError> {
+        match (json, text) {
+            (Some(_), Some(_)) => Err(self.err(at, "give either `json` or `body`, not both")),
+            (Some(v), None) => {
+                let t = JsonTemplate::compile(&v, self.env)
+                    .map_err(|e| self.err(&format!("{at}.json"), e))?;
+                let mut used = Vec::new();
+                t.variables(&mut used);
+                for u in used {
+                    self.used.push((u.to_string(), format!("{at}.json")));
+                }
+                Ok(Body::Json(t))
+            }
+            (None, Some(b)) => Ok(Body::Text(self.template(&b, &format!("{at}.body"))?)),
+            (None, None) => Ok(Body::None),
+        }
+    }
+
+    fn check(&self, c: RawCheck, at: &str) -> Result<Check, ScenarioError> {
+        Ok(Check {
+            status: c.status.map(|s| match s {
+                RawStatus::One(c) => vec![c],
+                RawStatus::Many(v) => v,
+            }),
+            body_contains: c.body_contains,
+            json_path: match c.json_path {
+                Some(p) => {
+                    let compiled = self.json_path(&p, &format!("{at}.check.json_path"))?;
+                    Some((p, compiled))
+                }
+                None => None,
+            },
+        })
+    }
+
+    fn json_path(&self, p: &str, at: &str) -> Result<JsonPath, ScenarioError> {
+        JsonPath::parse(p).map_err(|e| self.err(at, format!("invalid JSON path `{p}`: {e}")))
     }
 }
 

@@ -25,7 +25,7 @@ use crate::{
     ci::CiContext,
     cli::{JudgeArgs, RunArgs},
     defaults,
-    gate::{self, GateError, Regression, Threshold},
+    gate::{self, GateError, Regression, Rules, Threshold},
     modes::{BaselineSource, CommentMode},
     secret::Secret,
     stats::ShardInfo,
@@ -100,11 +100,8 @@ pub struct Settings {
 /// needs, which judges shards it did not run.
 #[derive(Debug, Clone)]
 pub struct GateSettings {
-    pub thresholds: Vec<Threshold>,
-    /// True when no threshold was configured and the built-in ones apply.
-    pub default_thresholds: bool,
-    pub regressions: Vec<Regression>,
-    pub default_regressions: bool,
+    pub thresholds: Rules<Threshold>,
+    pub regressions: Rules<Regression>,
     pub baseline: BaselineSource,
     pub out: PathBuf,
     pub ci: CiContext,
@@ -137,14 +134,6 @@ fn file_layer(judge: &JudgeArgs, config_dir: Option<&Path>) -> Result<Layer, Set
     }
 }
 
-/// Rules as given, or the built-in ones (and whether they were).
-fn rules_or_default(given: Option<Vec<String>>, builtin: &[&str]) -> (Vec<String>, bool) {
-    match given.filter(|g| !g.is_empty()) {
-        Some(g) => (g, false),
-        None => (builtin.iter().map(|s| s.to_string()).collect(), true),
-    }
-}
-
 impl GateSettings {
     /// The judging part alone (for `merge`): no engine, host or scenario needed.
     pub fn from_args(
@@ -157,15 +146,11 @@ impl GateSettings {
     }
 
     fn from_layer(l: &Layer, env: Env<'_>) -> Result<GateSettings, SettingsError> {
-        let (thresholds, default_thresholds) =
-            rules_or_default(l.thresholds.clone(), defaults::THRESHOLDS);
-        let (regressions, default_regressions) =
-            rules_or_default(l.regressions.clone(), defaults::REGRESSIONS);
         Ok(GateSettings {
-            thresholds: gate::parse_thresholds(&thresholds)?,
-            default_thresholds,
-            regressions: gate::parse_regressions(&regressions)?,
-            default_regressions,
+            thresholds: gate::thresholds_or_builtin(l.thresholds.as_deref().unwrap_or_default())?,
+            regressions: gate::regressions_or_builtin(
+                l.regressions.as_deref().unwrap_or_default(),
+            )?,
             baseline: BaselineSource::parse(l.baseline.as_deref().unwrap_or("auto")),
             out: l
                 .out

@@ -32,7 +32,7 @@ fn no_env(_: &str) -> Option<String> {
 fn defaults_apply_and_say_so() {
     let s = Settings::from_args(&args(), &no_env, None).unwrap();
     assert_eq!(s.users, defaults::USERS);
-    assert!(s.gate.default_thresholds);
+    assert!(s.gate.thresholds.is_built_in());
     assert_eq!(s.gate.thresholds[0].source, "error_rate<1%");
     assert_eq!(s.gate.out, PathBuf::from("loadforge-gate"));
     assert_eq!(s.progress_every, Some(defaults::PROGRESS_EVERY));
@@ -50,12 +50,11 @@ fn rule_lists_accept_a_json_array_from_a_component_input() {
         .collect();
     assert_eq!(exprs, ["p95<500ms", "GET /a: p99<1s"]);
     let a = with_thresholds(&["[]"]);
-    assert!(
-        Settings::from_args(&a, &no_env, None)
-            .unwrap()
-            .gate
-            .default_thresholds
-    );
+    assert!(Settings::from_args(&a, &no_env, None)
+        .unwrap()
+        .gate
+        .thresholds
+        .is_built_in());
     let a = with_thresholds(&["[1, 2"]);
     assert!(Settings::from_args(&a, &no_env, None).is_err());
 }

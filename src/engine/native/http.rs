@@ -174,52 +174,7 @@ impl Conn {
             });
         }
         self.read.clear();
-        // Head.
-        let (status, header_len, framing, close) = loop {
-            // Parse what is there first: an interim response may be followed by the real one in
-            // the same read.
-            if !self.read.is_empty() {
-                let mut headers = [httparse::EMPTY_HEADER; 64];
-                let mut resp = httparse::Response::new(&mut headers);
-                match resp.parse(&self.read) {
-                    Ok(httparse::Status::Complete(len)) => {
-                        let status = resp.code.unwrap_or(0);
-                        if (100..200).contains(&status) {
-                            // An interim response (100 Continue): the real one follows.
-                            self.read.advance(len);
-                            continue;
-                        }
-                        let (framing, close) = framing_of(&resp, head, status)?;
-                        break (status, len, framing, close);
-                    }
-                    Ok(httparse::Status::Partial) => {}
-                    Err(_) => {
-                        return Err(Failure::Failed(Cow::Borrowed("malformed HTTP response")))
-                    }
-                }
-            }
-            if self.read.capacity() - self.read.len() < 1024 {
-                self.read.reserve(8 * 1024);
-            }
-            let n = self.stream.read_buf(&mut self.read).await.map_err(|e| {
-                if reused && self.read.is_empty() {
-                    Failure::Stale
-                } else {
-                    Failure::Failed(io_reason(&e))
-                }
-            })?;
-            if n == 0 {
-                return Err(if reused && self.read.is_empty() {
-                    Failure::Stale
-                } else {
-                    Failure::Failed(Cow::Borrowed(
-                        "connection closed before the response completed",
-                    ))
-                });
-            }
-        };
-        self.read.advance(header_len);
-        // Body.
+        let (status, framing, close) = self.read_head(head, reused).await?;
         let body = match framing {
             Framing::Length(len) => {
                 while self.read.len() < len {
@@ -229,22 +184,11 @@ impl Conn {
             }
             Framing::Chunked => self.chunked().await?,
             Framing::UntilClose => {
-                loop {
-                    self.read.reserve(8 * 1024);
-                    let n = self
-                        .stream
-                        .read_buf(&mut self.read)
-                        .await
-                        .map_err(|e| Failure::Failed(io_reason(&e)))?;
-                    if n == 0 {
-                        break;
-                    }
-                }
                 return Ok(Response {
                     status,
-                    body: self.read.split().freeze(),
+                    body: self.read_to_close().await?,
                     close: true,
-                });
+                })
             }
         };
         Ok(Response {
@@ -252,6 +196,81 @@ impl Conn {
             body,
             close,
         })
+    }
+
+    /// Reads up to the end of the response head and consumes it: the status, how the body is
+    /// framed, and whether the server closes the connection after it. Interim responses
+    /// (`100 Continue`) are skipped.
+    async fn read_head(
+        &mut self,
+        head: bool,
+        reused: bool,
+    ) -> Result<(u16, Framing, bool), Failure> {
+        loop {
+            // Parse what is there first: an interim response may be followed by the real one in
+            // the same read.
+            if !self.read.is_empty() {
+                let mut headers = [httparse::EMPTY_HEADER; 64];
+                let mut resp = httparse::Response::new(&mut headers);
+                match resp.parse(&self.read) {
+                    Ok(httparse::Status::Complete(len)) => {
+                        let status = resp.code.unwrap_or(0);
+                        if (100..200).contains(&status) {
+                            self.read.advance(len);
+                            continue;
+                        }
+                        let (framing, close) = framing_of(&resp, head, status)?;
+                        self.read.advance(len);
+                        return Ok((status, framing, close));
+                    }
+                    Ok(httparse::Status::Partial) => {}
+                    Err(_) => {
+                        return Err(Failure::Failed(Cow::Borrowed("malformed HTTP response")))
+                    }
+                }
+            }
+            self.read_more_of_head(reused).await?;
+        }
+    }
+
+    /// One more read while the head is incomplete. On a reused connection, nothing at all
+    /// means the server had closed it (stale), which the caller retries on a fresh one.
+    async fn read_more_of_head(&mut self, reused: bool) -> Result<(), Failure> {
+        if self.read.capacity() - self.read.len() < 1024 {
+            self.read.reserve(8 * 1024);
+        }
+        let n = self.stream.read_buf(&mut self.read).await.map_err(|e| {
+            if reused && self.read.is_empty() {
+                Failure::Stale
+            } else {
+                Failure::Failed(io_reason(&e))
+            }
+        })?;
+        if n == 0 {
+            return Err(if reused && self.read.is_empty() {
+                Failure::Stale
+            } else {
+                Failure::Failed(Cow::Borrowed(
+                    "connection closed before the response completed",
+                ))
+            });
+        }
+        Ok(())
+    }
+
+    /// A body without length or chunking ends when the server closes the connection.
+    async fn read_to_close(&mut self) -> Result<Bytes, Failure> {
+        loop {
+            self.read.reserve(8 * 1024);
+            let n = self
+                .stream
+                .read_buf(&mut self.read)
+                .await
+                .map_err(|e| Failure::Failed(io_reason(&e)))?;
+            if n == 0 {
+                return Ok(self.read.split().freeze());
+            }
+        }
     }
 
     async fn fill(&mut self) -> Result<(), Failure> {

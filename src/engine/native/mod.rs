@@ -160,14 +160,8 @@ fn join_workers(handles: Vec<WorkerHandle>) -> Result<Vec<Recorder>, EngineError
     handles
         .into_iter()
         .map(|h| {
-            h.join().map_err(|p| {
-                EngineError::WorkerPanicked(
-                    p.downcast_ref::<String>()
-                        .cloned()
-                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                        .unwrap_or_else(|| "unknown panic".into()),
-                )
-            })?
+            h.join()
+                .map_err(|p| EngineError::WorkerPanicked(panic_message(p)))?
         })
         .collect()
 }
@@ -286,6 +280,60 @@ fn report_progress(
     }
 }
 
+/// Rolls the recorder's per-second window once a second, until the run is stopped.
+fn spawn_ticker(
+    recorder: Rc<RefCell<Recorder>>,
+    token: CancellationToken,
+    start: Instant,
+) -> tokio::task::JoinHandle<()> {
+    tokio::task::spawn_local(async move {
+        let mut tick = tokio::time::interval_at(
+            tokio::time::Instant::from_std(start + Duration::from_secs(1)),
+            Duration::from_secs(1),
+        );
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = token.cancelled() => return,
+                _ = tick.tick() => recorder.borrow_mut().roll(Instant::now()),
+            }
+        }
+    })
+}
+
+/// One virtual user: waits for its start, then runs until the run is stopped.
+fn spawn_user(
+    (id, offset, schedule): UserStart,
+    ctx: Rc<WorkerCtx>,
+    recorder: Rc<RefCell<Recorder>>,
+    token: CancellationToken,
+    start: Instant,
+) -> tokio::task::JoinHandle<()> {
+    tokio::task::spawn_local(async move {
+        let at = tokio::time::Instant::from_std(start + offset);
+        tokio::select! {
+            _ = token.cancelled() => return,
+            _ = tokio::time::sleep_until(at) => {}
+        }
+        recorder.borrow_mut().active_users += 1;
+        let seed = id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ start.elapsed().as_nanos() as u64;
+        let user = VirtualUser::new(ctx, seed);
+        tokio::select! {
+            _ = token.cancelled() => {}
+            _ = user.run(schedule) => {}
+        }
+        recorder.borrow_mut().active_users -= 1;
+    })
+}
+
+/// The text of a panic payload (a `String` or a `&str`; anything else is unnamed).
+fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
 fn worker(setup: WorkerSetup) -> Result<Recorder, EngineError> {
     let WorkerSetup {
         index,
@@ -318,51 +366,28 @@ fn worker(setup: WorkerSetup) -> Result<Recorder, EngineError> {
         )
         .map_err(EngineError::Start)?,
     );
-    local.block_on(&rt, async {
-        let ticker = {
-            let recorder = recorder.clone();
-            let token = token.clone();
-            tokio::task::spawn_local(async move {
-                let mut tick = tokio::time::interval_at(
-                    tokio::time::Instant::from_std(start + Duration::from_secs(1)),
-                    Duration::from_secs(1),
-                );
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-                loop {
-                    tokio::select! {
-                        _ = token.cancelled() => return,
-                        _ = tick.tick() => recorder.borrow_mut().roll(Instant::now()),
-                    }
-                }
-            })
-        };
-        let mut tasks = Vec::with_capacity(users.len());
-        for (id, offset, schedule) in users {
-            let ctx = ctx.clone();
-            let token = token.clone();
-            let recorder = recorder.clone();
-            tasks.push(tokio::task::spawn_local(async move {
-                let at = tokio::time::Instant::from_std(start + offset);
-                tokio::select! {
-                    _ = token.cancelled() => return,
-                    _ = tokio::time::sleep_until(at) => {}
-                }
-                recorder.borrow_mut().active_users += 1;
-                let seed =
-                    id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ start.elapsed().as_nanos() as u64;
-                let user = VirtualUser::new(ctx, seed);
-                tokio::select! {
-                    _ = token.cancelled() => {}
-                    _ = user.run(schedule) => {}
-                }
-                recorder.borrow_mut().active_users -= 1;
-            }));
-        }
+    let panicked = local.block_on(&rt, async {
+        let ticker = spawn_ticker(recorder.clone(), token.clone(), start);
+        let tasks: Vec<_> = users
+            .into_iter()
+            .map(|u| spawn_user(u, ctx.clone(), recorder.clone(), token.clone(), start))
+            .collect();
+        let mut panicked = None;
         for t in tasks {
-            let _ = t.await;
+            // A user that panicked must not vanish silently: its requests would be missing
+            // from a result that still passes.
+            if let Err(e) = t.await {
+                if e.is_panic() {
+                    panicked.get_or_insert_with(|| panic_message(e.into_panic()));
+                }
+            }
         }
         let _ = ticker.await;
+        panicked
     });
+    if let Some(message) = panicked {
+        return Err(EngineError::WorkerPanicked(message));
+    }
     drop(ctx);
     let mut rec = Rc::try_unwrap(recorder)
         .map(RefCell::into_inner)

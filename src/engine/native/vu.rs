@@ -269,41 +269,64 @@ impl VirtualUser {
     /// the headers (scenario defaults, then the user's session headers, then the request's own,
     /// later ones replacing earlier ones of the same name) and the body.
     fn build(&mut self, req: &Request) -> Result<(), Reason> {
-        let render_err = |e: crate::scenario::RenderError| Cow::Owned(e.reason());
         let ctx = self.ctx.clone();
         let p = &ctx.prepared[req.id];
-        let rendered_path;
-        let target: &str = match &p.uri {
-            Some(u) => u.path_and_query().map(|pq| pq.as_str()).unwrap_or("/"),
-            None => {
-                let path = req
-                    .path
-                    .render(&self.vars, &mut self.rng)
-                    .map_err(render_err)?;
-                let uri = requote(&format!("{}{}", ctx.base_path, path))
-                    .parse::<Uri>()
-                    .map_err(|e| Cow::Owned(format!("cannot build the request: {e}")))?;
-                rendered_path = uri
-                    .path_and_query()
-                    .map(|pq| pq.as_str().to_string())
-                    .unwrap_or_else(|| "/".into());
-                &rendered_path
-            }
-        };
-        let body = match &p.body {
-            Some(b) => b.clone(),
-            None => match &req.body {
-                Body::Json(t) => Bytes::from(
-                    t.render(&self.vars, &mut self.rng)
-                        .map_err(render_err)?
-                        .to_string(),
-                ),
-                Body::Text(t) => {
-                    Bytes::from(t.render(&self.vars, &mut self.rng).map_err(render_err)?)
-                }
-                Body::None => Bytes::new(),
-            },
-        };
+        let target = self.target(req, p, &ctx.base_path)?;
+        let body = self.body(req, p)?;
+        let headers = self.headers_for(p, &ctx)?;
+        write_request(&mut self.out, p, &target, &ctx.host, &headers, &body);
+        Ok(())
+    }
+
+    /// The request target: prepared once when the path has no template, else rendered now.
+    fn target<'p>(
+        &mut self,
+        req: &Request,
+        p: &'p Prepared,
+        base_path: &str,
+    ) -> Result<Cow<'p, str>, Reason> {
+        if let Some(u) = &p.uri {
+            return Ok(Cow::Borrowed(
+                u.path_and_query().map(|pq| pq.as_str()).unwrap_or("/"),
+            ));
+        }
+        let path = req
+            .path
+            .render(&self.vars, &mut self.rng)
+            .map_err(render_err)?;
+        let uri = requote(&format!("{base_path}{path}"))
+            .parse::<Uri>()
+            .map_err(|e| Cow::Owned(format!("cannot build the request: {e}")))?;
+        Ok(Cow::Owned(
+            uri.path_and_query()
+                .map(|pq| pq.as_str().to_string())
+                .unwrap_or_else(|| "/".into()),
+        ))
+    }
+
+    /// The body: prepared once when static, else rendered now.
+    fn body(&mut self, req: &Request, p: &Prepared) -> Result<Bytes, Reason> {
+        if let Some(b) = &p.body {
+            return Ok(b.clone());
+        }
+        Ok(match &req.body {
+            Body::Json(t) => Bytes::from(
+                t.render(&self.vars, &mut self.rng)
+                    .map_err(render_err)?
+                    .to_string(),
+            ),
+            Body::Text(t) => Bytes::from(t.render(&self.vars, &mut self.rng).map_err(render_err)?),
+            Body::None => Bytes::new(),
+        })
+    }
+
+    /// The scenario's default headers, then the user's session headers, then the request's
+    /// own, later ones replacing earlier ones of the same name.
+    fn headers_for(
+        &mut self,
+        p: &Prepared,
+        ctx: &WorkerCtx,
+    ) -> Result<Vec<(HeaderName, HeaderValue)>, Reason> {
         let mut headers: Vec<(HeaderName, HeaderValue)> =
             Vec::with_capacity(ctx.default_headers.len() + self.headers.len() + p.headers.len());
         let mut set = |name: &HeaderName, value: HeaderValue| match headers
@@ -334,37 +357,7 @@ impl VirtualUser {
                 HeaderValue::from_static("application/json"),
             ));
         }
-
-        let out = &mut self.out;
-        out.clear();
-        out.extend_from_slice(p.method.as_str().as_bytes());
-        out.push(b' ');
-        out.extend_from_slice(target.as_bytes());
-        out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
-        out.extend_from_slice(ctx.host.as_bytes());
-        if !headers.iter().any(|(n, _)| n == header::USER_AGENT) {
-            out.extend_from_slice(b"\r\nuser-agent: ");
-            out.extend_from_slice(USER_AGENT.as_bytes());
-        }
-        for (name, value) in &headers {
-            if name == header::HOST
-                || name == header::CONTENT_LENGTH
-                || name == header::TRANSFER_ENCODING
-            {
-                continue;
-            }
-            out.extend_from_slice(b"\r\n");
-            out.extend_from_slice(name.as_str().as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(value.as_bytes());
-        }
-        if !body.is_empty() || matches!(p.method, Method::POST | Method::PUT | Method::PATCH) {
-            out.extend_from_slice(b"\r\ncontent-length: ");
-            out.extend_from_slice(body.len().to_string().as_bytes());
-        }
-        out.extend_from_slice(b"\r\n\r\n");
-        out.extend_from_slice(&body);
-        Ok(())
+        Ok(headers)
     }
 
     async fn request(&mut self, req: &Request) -> Flow {
@@ -475,6 +468,50 @@ fn requote(uri: &str) -> String {
         }
     }
     out
+}
+
+fn render_err(e: crate::scenario::RenderError) -> Reason {
+    Cow::Owned(e.reason())
+}
+
+/// Serialises a request into `out` (a buffer the user reuses): one write per request.
+/// `Host`, `Content-Length` and `Transfer-Encoding` are the engine's to set.
+fn write_request(
+    out: &mut Vec<u8>,
+    p: &Prepared,
+    target: &str,
+    host: &HeaderValue,
+    headers: &[(HeaderName, HeaderValue)],
+    body: &[u8],
+) {
+    out.clear();
+    out.extend_from_slice(p.method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+    out.extend_from_slice(host.as_bytes());
+    if !headers.iter().any(|(n, _)| n == header::USER_AGENT) {
+        out.extend_from_slice(b"\r\nuser-agent: ");
+        out.extend_from_slice(USER_AGENT.as_bytes());
+    }
+    for (name, value) in headers {
+        if name == header::HOST
+            || name == header::CONTENT_LENGTH
+            || name == header::TRANSFER_ENCODING
+        {
+            continue;
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+    }
+    if !body.is_empty() || matches!(p.method, Method::POST | Method::PUT | Method::PATCH) {
+        out.extend_from_slice(b"\r\ncontent-length: ");
+        out.extend_from_slice(body.len().to_string().as_bytes());
+    }
+    out.extend_from_slice(b"\r\n\r\n");
+    out.extend_from_slice(body);
 }
 
 /// A prepared header value, rendering its template when it has one.
