@@ -72,6 +72,13 @@ pub fn parse_retry_after(value: &str, now: SystemTime, cap: Duration) -> Option<
     Some(at.duration_since(now).unwrap_or_default().min(cap))
 }
 
+/// The wait an answer's `Retry-After` header asks for, capped by the policy's budget (see
+/// [`parse_retry_after`]).
+pub fn retry_after(headers: &http::HeaderMap, policy: &Policy) -> Option<Duration> {
+    let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;
+    parse_retry_after(value, SystemTime::now(), policy.budget)
+}
+
 /// Why a call was not tried again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GiveUp {
@@ -324,6 +331,23 @@ mod tests {
             parse_retry_after(&u64::MAX.to_string(), now, secs(60)),
             Some(secs(60))
         );
+    }
+
+    #[test]
+    fn retry_after_from_headers() {
+        let p = policy(3, secs(30));
+        let mut h = http::HeaderMap::new();
+        assert_eq!(retry_after(&h, &p), None);
+        h.insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from_static("7"),
+        );
+        assert_eq!(retry_after(&h, &p), Some(secs(7)));
+        h.insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from_static("3600"),
+        );
+        assert_eq!(retry_after(&h, &p), Some(secs(30)), "capped by the budget");
     }
 
     #[test]
