@@ -58,7 +58,9 @@ impl Error {
                     ExitStatus::Infrastructure
                 }
             },
-            Error::Engine(EngineError::Config(_)) => ExitStatus::Usage,
+            Error::Engine(EngineError::Config(_) | EngineError::Invalid { .. }) => {
+                ExitStatus::Usage
+            }
             Error::Engine(EngineError::Interrupted(_)) => ExitStatus::Interrupted,
             Error::Engine(_) => ExitStatus::Infrastructure,
             Error::SampleApp(_) => ExitStatus::Infrastructure,
