@@ -86,7 +86,8 @@ pub enum GiveUp {
     Attempts,
     /// The next backoff would end beyond the time budget.
     Budget,
-    /// The server asked (`Retry-After`) for a wait that would end beyond the time budget.
+    /// The server asked (`Retry-After`) for a wait that would end beyond the time budget; the
+    /// wait it asked for, at most the budget.
     RetryAfter(Duration),
     /// The wait was cut short: the run is being stopped.
     Stopped,

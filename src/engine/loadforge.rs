@@ -325,11 +325,10 @@ impl<'a> Api<'a> {
             )),
             _ => {
                 let asked = match gave_up {
-                    Some(GiveUp::RetryAfter(wait)) => format!(
-                        "; it asked to wait {}s more, beyond the retry budget",
-                        wait.as_secs()
-                    ),
-                    _ => String::new(),
+                    Some(GiveUp::RetryAfter(_)) => {
+                        "; LoadForge asked for a longer wait than the retry budget allows"
+                    }
+                    _ => "",
                 };
                 crashed(format!(
                     "LoadForge API {what} failed with HTTP {status} after {retries} retries{asked}"

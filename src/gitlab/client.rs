@@ -78,8 +78,8 @@ pub enum TransportError {
     #[error("cannot pass on the answer")]
     Response(#[source] http::Error),
     /// GitLab asked (`Retry-After`) for a wait longer than the retry budget allows.
-    #[error("GitLab asked to wait {}s before retrying, longer than we wait", .0.as_secs())]
-    RetryAfterTooLong(Duration),
+    #[error("GitLab asked for a longer wait before a retry than the retry budget allows")]
+    RetryAfterTooLong,
     /// Redirected more than [`MAX_REDIRECTS`] times.
     #[error("too many redirects")]
     TooManyRedirects,
@@ -167,7 +167,7 @@ impl ApiClient {
         };
         let outcome = retry::call(&self.retry, sleep, || self.attempt(req));
         match outcome.gave_up {
-            Some(GiveUp::RetryAfter(wait)) => Err(TransportError::RetryAfterTooLong(wait)),
+            Some(GiveUp::RetryAfter(_)) => Err(TransportError::RetryAfterTooLong),
             _ => outcome.value,
         }
     }

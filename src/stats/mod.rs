@@ -53,20 +53,31 @@ pub enum LoadModel {
     Open,
 }
 
+/// What was run, how and when: the `run` object of results.json. Build it with
+/// [`RunMeta::new`].
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RunMeta {
+    /// The engine that produced the result (`native`, `locust`, `loadforge`).
     pub engine: String,
+    /// Closed (users wait for answers) or open (arrivals on a schedule).
     pub model: LoadModel,
+    /// The scenario's or locustfile's name, or the cloud test.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scenario: Option<String>,
+    /// The host under load.
     pub target: String,
+    /// Concurrent users.
     pub users: u32,
+    /// Users started per second.
     pub spawn_rate: f64,
     /// RFC 3339, UTC.
     pub started_at: String,
+    /// The measured window in seconds (the warm-up excluded): rates are over it.
     pub duration_s: f64,
+    /// Seconds at the start left out of the statistics.
     #[serde(default)]
     pub warmup_s: f64,
+    /// Stopped early by SIGINT/SIGTERM.
     #[serde(default)]
     pub interrupted: bool,
     /// True when latencies were rounded by the engine (Locust keeps ~2 significant digits), so
