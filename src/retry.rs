@@ -93,9 +93,9 @@ pub enum GiveUp {
     Stopped,
 }
 
-/// The retries of one call under a [`Policy`]: attempts made and time spent.
+/// The retries of one call under a [`Policy`]: retries granted and time spent.
 #[derive(Debug, Clone)]
-pub struct Schedule {
+struct Schedule {
     policy: Policy,
     started: Instant,
     retries: u32,
@@ -103,7 +103,7 @@ pub struct Schedule {
 
 impl Schedule {
     /// A call whose first attempt starts now.
-    pub fn start(policy: Policy) -> Schedule {
+    fn start(policy: Policy) -> Schedule {
         Schedule::starting_at(policy, Instant::now())
     }
 
@@ -115,14 +115,9 @@ impl Schedule {
         }
     }
 
-    /// Retries granted so far.
-    pub fn retries(&self) -> u32 {
-        self.retries
-    }
-
     /// The wait before the next attempt, or why there is none; `asked` is the server's
     /// `Retry-After`, which replaces the backoff.
-    pub fn next_wait(&mut self, asked: Option<Duration>) -> Result<Duration, GiveUp> {
+    fn next_wait(&mut self, asked: Option<Duration>) -> Result<Duration, GiveUp> {
         self.next_wait_at(asked, Instant::now())
     }
 
@@ -249,7 +244,7 @@ mod tests {
                 Err(GiveUp::Attempts)
             ]
         );
-        assert_eq!(s.retries(), 3);
+        assert_eq!(s.retries, 3);
         let mut once = Schedule::starting_at(policy(1, secs(600)), t0);
         assert_eq!(once.next_wait_at(None, t0), Err(GiveUp::Attempts));
     }
@@ -261,7 +256,7 @@ mod tests {
         assert_eq!(s.next_wait_at(None, t0 + secs(9)), Ok(ms(500)));
         assert_eq!(s.next_wait_at(None, t0 + secs(9)), Ok(secs(1)));
         assert_eq!(s.next_wait_at(None, t0 + ms(9_500)), Err(GiveUp::Budget));
-        assert_eq!(s.retries(), 2, "a refused wait is no retry");
+        assert_eq!(s.retries, 2, "a refused wait is no retry");
     }
 
     #[test]

@@ -4,9 +4,9 @@
 //! real Locust (`locust/`), the LoadForge cloud (`loadforge.rs`) and the exact merge of shards
 //! (`merge.rs`).
 
-pub mod loadforge;
-pub mod locust;
-pub mod merge;
+pub(crate) mod loadforge;
+pub(crate) mod locust;
+pub(crate) mod merge;
 pub mod native;
 pub mod progress;
 
