@@ -301,3 +301,55 @@ pub(crate) fn upsert_note(
         None => create_note(c, project, mr, body).map(|n| NoteAction::Created(n.id)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+    use crate::secret::Secret;
+
+    /// The message, then each cause on its own line, as the top level prints them.
+    fn chain(e: &dyn std::error::Error) -> Vec<String> {
+        let mut lines = vec![e.to_string()];
+        let mut cause = e.source();
+        while let Some(c) = cause {
+            lines.push(c.to_string());
+            cause = c.source();
+        }
+        lines
+    }
+
+    #[test]
+    fn a_failed_request_keeps_its_causes_and_never_the_token() {
+        let token = "glpat-secret-in-test-0001";
+        let once = RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::DEFAULT
+        };
+        // Nothing listens on port 9 here: the connection is refused.
+        let c = ApiClient::new(
+            "http://127.0.0.1:9/api/v4",
+            Auth::Private(Secret::new(token.into())),
+            once,
+        )
+        .unwrap();
+        let e = pipeline_jobs(&c, "42", 7).unwrap_err();
+        let lines = chain(&e);
+        assert_eq!(lines[0], "GitLab request to the jobs of pipeline 7 failed");
+        assert_eq!(
+            lines[1],
+            "could not connect: http://127.0.0.1:9/api/v4/projects/42/pipelines/7/jobs"
+        );
+        assert!(
+            lines.len() > 2,
+            "the HTTP client's own causes follow: {lines:?}"
+        );
+        assert!(!lines.concat().contains(token));
+        let GitlabError::Request { source, .. } = &e else {
+            panic!("{e:?}");
+        };
+        assert!(matches!(source, TransportError::Send { .. }));
+        assert!(e.source().is_some());
+    }
+}

@@ -448,3 +448,41 @@ pub fn check_locustfile(path: &Path) -> Result<PathBuf, EngineError> {
         source: e.into(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn an_unreadable_locustfile_is_a_usage_error_with_its_cause() {
+        let e = check_locustfile(Path::new("/no/such/dir/locustfile.py")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "cannot read locustfile /no/such/dir/locustfile.py; check --locustfile"
+        );
+        let cause = e.source().and_then(|c| c.downcast_ref::<std::io::Error>());
+        assert_eq!(
+            cause.map(std::io::Error::kind),
+            Some(std::io::ErrorKind::NotFound),
+            "{e:?}"
+        );
+        assert!(matches!(e, EngineError::Invalid { .. }));
+    }
+
+    #[test]
+    fn an_output_directory_that_cannot_be_made_keeps_the_os_error() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        // A file where the output directory should be: `locust/` cannot go under it.
+        let e = prepare_output(file.path()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("cannot create {}", file.path().join("locust").display())
+        );
+        assert!(
+            e.source().is_some_and(|c| c.is::<std::io::Error>()),
+            "{e:?}"
+        );
+    }
+}
