@@ -51,9 +51,13 @@ impl Error {
             | Error::Report(ReportError::ParseResults { .. }) => Usage,
             Error::Report(ReportError::Write { .. })
             | Error::Report(ReportError::Serialize { .. }) => Infrastructure,
-            Error::Engine(EngineError::Config(_)) => Usage,
+            Error::Engine(EngineError::Config(_)) | Error::Engine(EngineError::Invalid { .. }) => {
+                Usage
+            }
             Error::Engine(EngineError::Interrupted(_)) => Interrupted,
             Error::Engine(EngineError::Start(_))
+            | Error::Engine(EngineError::Setup { .. })
+            | Error::Engine(EngineError::Api { .. })
             | Error::Engine(EngineError::Missing(_))
             | Error::Engine(EngineError::Crashed { .. })
             | Error::Engine(EngineError::WorkerPanicked(_)) => Infrastructure,

@@ -20,6 +20,7 @@ use crate::{
 pub struct Previous {
     /// Human description: which file or pipeline the baseline comes from.
     pub source: String,
+    /// The baseline run.
     pub result: RunResult,
     /// Earlier successful runs (newest first), for the noise band; may be empty.
     pub history: Vec<RunResult>,
@@ -28,7 +29,9 @@ pub struct Previous {
 /// What a lookup found besides the baseline, for the report's notes.
 #[derive(Debug, Default)]
 pub struct Lookup {
+    /// The baseline, when one was found.
     pub baseline: Option<Previous>,
+    /// What the report should say about the lookup (why there is no baseline, what was skipped).
     pub notes: Vec<String>,
 }
 
@@ -42,117 +45,169 @@ pub fn find_previous(
     history: usize,
 ) -> Result<Lookup, GitlabError> {
     let mut lookup = Lookup::default();
-    let (Some(project), Some(job)) = (ci.project_id.as_deref(), ci.job_name.as_deref()) else {
-        lookup
-            .notes
-            .push("No baseline: CI_PROJECT_ID or CI_JOB_NAME is not set.".into());
+    let Some(search) = Search::of(ci, artifact, &mut lookup.notes) else {
         return Ok(lookup);
     };
-    let base_ref = ci
-        .merge_request_target_branch
-        .as_deref()
-        .or(ci.ref_name.as_deref());
-    let Some(base_ref) = base_ref else {
-        lookup
-            .notes
-            .push("No baseline: no branch to compare with (CI_COMMIT_REF_NAME is not set).".into());
-        return Ok(lookup);
-    };
-
+    let notes = &mut lookup.notes;
     if let Some(api) = api_client {
-        if let (Some(_), Some(sha)) = (
-            &ci.merge_request_target_branch,
-            ci.merge_request_diff_base_sha.as_deref(),
-        ) {
-            for p in gitlab::pipelines(api, project, base_ref, Some(sha), false, 5)? {
-                if let Some(r) =
-                    from_pipeline(api, project, p.id, job, artifact, &mut lookup.notes)?
-                {
-                    lookup.baseline = Some(Previous {
-                        source: format!(
-                            "pipeline #{} on {base_ref} at the merge base {}",
-                            p.id,
-                            &sha[..sha.len().min(8)]
-                        ),
-                        result: r,
-                        history: Vec::new(),
-                    });
-                    break;
-                }
-            }
-        }
+        lookup.baseline = search.at_merge_base(api, ci, notes)?;
     }
-
     if lookup.baseline.is_none() {
-        let client = job_client.or(api_client);
-        if let Some(c) = client {
-            if let Some(bytes) = gitlab::artifact_by_ref(c, project, base_ref, job, artifact)? {
-                if let Some(r) = decode(
-                    &bytes,
-                    &format!("the latest successful `{job}` on `{base_ref}`"),
-                    &mut lookup.notes,
-                ) {
-                    lookup.baseline = Some(Previous {
-                        source: format!("the latest successful pipeline on {base_ref}"),
-                        result: r,
-                        history: Vec::new(),
-                    });
-                }
-            }
+        if let Some(c) = job_client.or(api_client) {
+            lookup.baseline = search.latest(c, notes)?;
         }
     }
-
     match (&mut lookup.baseline, api_client) {
         (Some(b), Some(api)) if history > 0 => {
-            let current = ci.pipeline_id.as_deref().and_then(|p| p.parse::<u64>().ok());
-            for p in gitlab::pipelines(api, project, base_ref, None, true, history + 1)? {
-                if Some(p.id) == current {
-                    continue;
-                }
-                if let Some(r) = from_pipeline(api, project, p.id, job, artifact, &mut lookup.notes)? {
-                    // The baseline's own pipeline is usually among the recent successful ones.
-                    if r.run.started_at != b.result.run.started_at {
-                        b.history.push(r);
-                    }
-                }
-                if b.history.len() >= history {
-                    break;
-                }
-            }
+            let current = ci
+                .pipeline_id
+                .as_deref()
+                .and_then(|p| p.parse::<u64>().ok());
+            search.add_history(api, b, current, history, notes)?;
         }
-        (None, _) => lookup.notes.push(format!(
-            "No baseline yet: no earlier `{job}` results on `{base_ref}`; regressions were not checked."
+        (None, _) => notes.push(format!(
+            "No baseline yet: no earlier `{}` results on `{}`; regressions were not checked.",
+            search.job, search.base_ref
         )),
         _ => {}
     }
     Ok(lookup)
 }
 
-/// The results of job `job` in one pipeline, if it ran there and kept them.
-fn from_pipeline(
-    api: &ApiClient,
-    project: &str,
-    pipeline: u64,
-    job: &str,
-    artifact: &str,
-    notes: &mut Vec<String>,
-) -> Result<Option<RunResult>, GitlabError> {
-    let jobs = gitlab::pipeline_jobs(api, project, pipeline)?;
-    // A failed gate still wrote results.json (artifacts: when: always), and it is still the
-    // truth about that commit's performance.
-    let Some(j) = jobs
-        .iter()
-        .find(|j| j.name == job && matches!(j.status.as_str(), "success" | "failed"))
-    else {
-        return Ok(None);
-    };
-    match gitlab::job_artifact(api, project, j.id, artifact)? {
-        Some(bytes) => Ok(decode(
-            &bytes,
-            &format!("job {} of pipeline #{pipeline}", j.id),
-            notes,
-        )),
-        None => Ok(None),
+/// What a lookup searches for: the results of job `job` on `base_ref` in `project`.
+struct Search<'a> {
+    project: &'a str,
+    job: &'a str,
+    base_ref: &'a str,
+    artifact: &'a str,
+}
+
+impl<'a> Search<'a> {
+    /// The search the CI context allows; `None`, with a note saying why, when it allows none.
+    fn of(ci: &'a CiContext, artifact: &'a str, notes: &mut Vec<String>) -> Option<Search<'a>> {
+        let (Some(project), Some(job)) = (ci.project_id.as_deref(), ci.job_name.as_deref()) else {
+            notes.push("No baseline: CI_PROJECT_ID or CI_JOB_NAME is not set.".into());
+            return None;
+        };
+        let base_ref = ci
+            .merge_request_target_branch
+            .as_deref()
+            .or(ci.ref_name.as_deref());
+        let Some(base_ref) = base_ref else {
+            notes.push(
+                "No baseline: no branch to compare with (CI_COMMIT_REF_NAME is not set).".into(),
+            );
+            return None;
+        };
+        Some(Search {
+            project,
+            job,
+            base_ref,
+            artifact,
+        })
+    }
+
+    /// In a merge request: the target branch's pipeline at the merge base.
+    fn at_merge_base(
+        &self,
+        api: &ApiClient,
+        ci: &CiContext,
+        notes: &mut Vec<String>,
+    ) -> Result<Option<Previous>, GitlabError> {
+        let (Some(_), Some(sha)) = (
+            &ci.merge_request_target_branch,
+            ci.merge_request_diff_base_sha.as_deref(),
+        ) else {
+            return Ok(None);
+        };
+        for p in gitlab::pipelines(api, self.project, self.base_ref, Some(sha), false, 5)? {
+            if let Some(r) = self.in_pipeline(api, p.id, notes)? {
+                return Ok(Some(Previous {
+                    source: format!(
+                        "pipeline #{} on {} at the merge base {}",
+                        p.id,
+                        self.base_ref,
+                        &sha[..sha.len().min(8)]
+                    ),
+                    result: r,
+                    history: Vec::new(),
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The artifact of the latest successful pipeline on the base branch (a job token is
+    /// enough).
+    fn latest(
+        &self,
+        c: &ApiClient,
+        notes: &mut Vec<String>,
+    ) -> Result<Option<Previous>, GitlabError> {
+        let (job, base_ref) = (self.job, self.base_ref);
+        let Some(bytes) = gitlab::artifact_by_ref(c, self.project, base_ref, job, self.artifact)?
+        else {
+            return Ok(None);
+        };
+        let origin = format!("the latest successful `{job}` on `{base_ref}`");
+        Ok(decode(&bytes, &origin, notes).map(|r| Previous {
+            source: format!("the latest successful pipeline on {base_ref}"),
+            result: r,
+            history: Vec::new(),
+        }))
+    }
+
+    /// Up to `history` earlier successful runs (not this pipeline's, not the baseline itself),
+    /// newest first, for the noise band.
+    fn add_history(
+        &self,
+        api: &ApiClient,
+        baseline: &mut Previous,
+        current: Option<u64>,
+        history: usize,
+        notes: &mut Vec<String>,
+    ) -> Result<(), GitlabError> {
+        for p in gitlab::pipelines(api, self.project, self.base_ref, None, true, history + 1)? {
+            if Some(p.id) == current {
+                continue;
+            }
+            if let Some(r) = self.in_pipeline(api, p.id, notes)? {
+                // The baseline's own pipeline is usually among the recent successful ones.
+                if r.run.started_at != baseline.result.run.started_at {
+                    baseline.history.push(r);
+                }
+            }
+            if baseline.history.len() >= history {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The results of the job in one pipeline, if it ran there and kept them.
+    fn in_pipeline(
+        &self,
+        api: &ApiClient,
+        pipeline: u64,
+        notes: &mut Vec<String>,
+    ) -> Result<Option<RunResult>, GitlabError> {
+        let jobs = gitlab::pipeline_jobs(api, self.project, pipeline)?;
+        // A failed gate still wrote results.json (artifacts: when: always), and it is still the
+        // truth about that commit's performance.
+        let Some(j) = jobs
+            .iter()
+            .find(|j| j.name == self.job && matches!(j.status.as_str(), "success" | "failed"))
+        else {
+            return Ok(None);
+        };
+        match gitlab::job_artifact(api, self.project, j.id, self.artifact)? {
+            Some(bytes) => Ok(decode(
+                &bytes,
+                &format!("job {} of pipeline #{pipeline}", j.id),
+                notes,
+            )),
+            None => Ok(None),
+        }
     }
 }
 
@@ -162,7 +217,7 @@ fn decode(bytes: &[u8], origin: &str, notes: &mut Vec<String>) -> Option<RunResu
     match parse_results(&text, Path::new(origin)) {
         Ok(r) => Some(r),
         Err(e) => {
-            notes.push(format!("Baseline skipped: {e}"));
+            notes.push(format!("Baseline skipped: {}", crate::chain::one_line(&e)));
             None
         }
     }

@@ -98,12 +98,7 @@ fn wait_until(at: std::time::SystemTime, stop: &CancellationToken) {
                 "loadforge-gate: waiting {:.1}s for the common start time",
                 wait.as_secs_f64()
             );
-            let until = std::time::Instant::now() + wait;
-            while std::time::Instant::now() < until && !stop.is_cancelled() {
-                std::thread::sleep(
-                    (until - std::time::Instant::now()).min(std::time::Duration::from_millis(100)),
-                );
-            }
+            crate::pause::pause(wait, stop);
         }
         Err(late) => eprintln!(
             "loadforge-gate: warning: the common start time passed {:.1}s ago; starting now",

@@ -1,7 +1,7 @@
 //! What generates the load: checked and loaded before any load is sent, then run by its engine
 //! with a plan built from the settings. The only place that turns settings into engine plans.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{path::PathBuf, sync::Arc};
 
 use tokio_util::sync::CancellationToken;
 
@@ -174,7 +174,6 @@ fn loadforge_plan(settings: &Settings, lf: &LoadForgeSettings, share: Share) -> 
         run_time: settings.run_time,
         poll_interval: lf.poll_interval,
         max_wait: lf.max_wait,
-        backoff: Duration::from_secs(1),
-        max_retries: 4,
+        retry: loadforge::RETRY,
     }
 }

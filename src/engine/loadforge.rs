@@ -6,140 +6,343 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use reqwest::{blocking::Response, header, Method};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use super::EngineError;
 use crate::{
+    defaults::USER_AGENT,
+    pause::pause,
+    retry::{self, Attempt, GiveUp, Outcome, Policy},
     secret::Secret,
-    stats::{EndpointStats, LatencySummary, LoadModel, RunMeta, RunResult, ToolInfo, SCHEMA},
+    stats::{EndpointStats, LatencySummary, RunMeta, RunResult, ToolInfo, SCHEMA},
 };
 
+/// Everything the LoadForge engine needs, already validated.
 #[derive(Debug, Clone)]
 pub struct LoadForgePlan {
+    /// LoadForge's API.
     pub base_url: Url,
+    /// The API token; it goes only into the `Authorization` header, never into a message.
     pub token: Secret,
+    /// The LoadForge test to run.
     pub test_id: String,
+    /// The host the test loads, without a trailing slash.
     pub host: String,
+    /// Concurrent users.
     pub users: u32,
+    /// Users started per second.
     pub spawn_rate: f64,
+    /// Test length (LoadForge takes whole seconds).
     pub run_time: Duration,
+    /// How often the run is polled.
     pub poll_interval: Duration,
+    /// How long to wait for the run to finish before giving up.
     pub max_wait: Duration,
-    /// First backoff after a 429/5xx; doubles per retry.
-    pub backoff: Duration,
-    pub max_retries: u32,
+    /// Retries of each API call (429 honouring `Retry-After`, 5xx, connection errors).
+    pub retry: Policy,
 }
+
+/// Retries of LoadForge API calls: a second of backoff doubling to at most 30 s, five tries,
+/// two minutes in all.
+pub const RETRY: Policy = Policy {
+    first_backoff: Duration::from_secs(1),
+    max_backoff: Duration::from_secs(30),
+    max_attempts: 5,
+    budget: Duration::from_secs(120),
+};
 
 /// The percentiles a LoadForge run can carry (the average and error rate always; counts,
 /// minimum and maximum when present).
 pub const REPORTED_PERCENTILES: &[f64] = &[50.0, 90.0, 95.0, 99.0];
 
+/// How long one API request may take.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Starts a run of the plan's test on LoadForge, waits for it to complete, and maps what it
+/// reports. SIGINT/SIGTERM (`stop`) asks LoadForge to stop the run and ends with
+/// [`EngineError::Interrupted`].
+pub fn run(plan: &LoadForgePlan, stop: &CancellationToken) -> Result<RunResult, EngineError> {
+    let api = Api::new(plan, stop)?;
+    let started_at = SystemTime::now();
+    let start = Instant::now();
+    let run_id = api.start()?;
+    eprintln!(
+        "loadforge-gate: LoadForge run {run_id} started for test {}",
+        plan.test_id
+    );
+    let run = api.wait_for(&run_id, start)?;
+    to_result(plan, &run, started_at, plan.run_time)
+}
+
+/// LoadForge's REST API, as this engine calls it.
 struct Api<'a> {
     plan: &'a LoadForgePlan,
     http: reqwest::blocking::Client,
+    /// `Token ...`, marked sensitive.
+    auth: header::HeaderValue,
+    stop: &'a CancellationToken,
 }
 
-impl Api<'_> {
-    fn url(&self, path: &str) -> Result<Url, EngineError> {
-        self.plan
-            .base_url
-            .join(path)
-            .map_err(|e| EngineError::Config(format!("bad LoadForge URL: {e}")))
+/// One API call; `what` names it in messages.
+struct Call<'a> {
+    method: Method,
+    path: String,
+    body: Option<&'a Value>,
+    what: String,
+}
+
+type Sent = Result<Response, reqwest::Error>;
+
+impl<'a> Api<'a> {
+    fn new(plan: &'a LoadForgePlan, stop: &'a CancellationToken) -> Result<Api<'a>, EngineError> {
+        let http = reqwest::blocking::Client::builder()
+            .timeout(TIMEOUT)
+            .user_agent(USER_AGENT)
+            .build()
+            .map_err(|e| EngineError::Setup {
+                action: "set up the HTTP client for LoadForge".into(),
+                source: e.into(),
+            })?;
+        // The parse error is dropped on purpose: nothing of the token may reach a message.
+        let mut auth = header::HeaderValue::from_str(&format!("Token {}", plan.token.expose()))
+            .map_err(|_| {
+                EngineError::Config(
+                    "LOADFORGE_API_TOKEN is not a valid header value; check the token".into(),
+                )
+            })?;
+        auth.set_sensitive(true);
+        Ok(Api {
+            plan,
+            http,
+            auth,
+            stop,
+        })
     }
 
-    /// One API call with bounded retries on 429 (honouring `Retry-After`), 5xx and network
-    /// errors. 401/403/404 are configuration errors; the token is never part of a message.
-    fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&Value>,
-        what: &str,
-    ) -> Result<Value, EngineError> {
-        let url = self.url(path)?;
-        let mut attempt = 0;
-        loop {
-            let mut req = self
-                .http
-                .request(method.clone(), url.clone())
-                .header(
-                    "Authorization",
-                    format!("Token {}", self.plan.token.expose()),
-                )
-                .header("Accept", "application/json");
-            if let Some(b) = body {
-                req = req.json(b);
-            }
-            let retry_in = self.plan.backoff * 2u32.saturating_pow(attempt);
-            let resp = match req.send() {
-                Ok(r) => r,
-                Err(e) if attempt < self.plan.max_retries => {
-                    let _ = e;
-                    attempt += 1;
-                    std::thread::sleep(retry_in);
-                    continue;
-                }
-                Err(e) => {
-                    let kind = if e.is_timeout() {
-                        "timed out"
-                    } else {
-                        "could not connect"
-                    };
-                    return Err(EngineError::Crashed {
-                        message: format!(
-                            "LoadForge API {what}: {kind} ({})",
-                            url.origin().ascii_serialization()
-                        ),
-                        partial: None,
-                    });
-                }
-            };
-            let status = resp.status();
-            if (status.as_u16() == 429 || status.is_server_error())
-                && attempt < self.plan.max_retries
-            {
-                let wait = resp
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs)
-                    .unwrap_or(retry_in)
-                    .min(Duration::from_secs(60));
-                attempt += 1;
-                std::thread::sleep(wait);
-                continue;
-            }
-            match status.as_u16() {
-                401 | 403 => {
-                    return Err(EngineError::Config(format!(
-                        "LoadForge refused {what} (HTTP {}): check LOADFORGE_API_TOKEN and that it may run test {}",
-                        status.as_u16(),
-                        self.plan.test_id
-                    )))
-                }
-                404 => {
-                    return Err(EngineError::Config(format!(
-                        "LoadForge found no {what} (HTTP 404): check LOADFORGE_TEST_ID ({})",
-                        self.plan.test_id
-                    )))
-                }
-                _ if !status.is_success() => {
-                    return Err(EngineError::Crashed {
-                        message: format!("LoadForge API {what} failed with HTTP {} after {attempt} retries", status.as_u16()),
-                        partial: None,
-                    })
-                }
-                _ => {}
-            }
-            let text = resp.text().unwrap_or_default();
-            return serde_json::from_str(&text).map_err(|e| EngineError::Crashed {
-                message: format!("LoadForge sent invalid JSON for {what}: {e}"),
-                partial: None,
-            });
+    /// Starts the test; returns the id of the new run.
+    fn start(&self) -> Result<String, EngineError> {
+        let plan = self.plan;
+        let body = json!({
+            "host": plan.host,
+            "users": plan.users,
+            "spawn_rate": plan.spawn_rate,
+            "run_time": plan.run_time.as_secs().max(1),
+        });
+        let started = self.call(
+            &Call {
+                method: Method::POST,
+                path: format!("api/v1/tests/{}/start/", plan.test_id),
+                body: Some(&body),
+                what: format!("the start of test {}", plan.test_id),
+            },
+            true,
+        )?;
+        match started.get("id") {
+            Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+            Some(Value::Number(n)) => Ok(n.to_string()),
+            _ => Err(crashed(
+                "LoadForge started the test but returned no run `id`".into(),
+            )),
         }
+    }
+
+    /// Polls the run until it completes and returns what LoadForge reports of it. A failed or
+    /// stalled run is an error; an interruption stops the run in the cloud.
+    fn wait_for(&self, run_id: &str, start: Instant) -> Result<Value, EngineError> {
+        let deadline = start + self.plan.max_wait;
+        let mut status = String::from("unknown");
+        loop {
+            if !pause(self.plan.poll_interval, self.stop) {
+                return Err(self.stop_run(run_id, &status));
+            }
+            if Instant::now() > deadline {
+                return Err(crashed(format!(
+                    "gave up after waiting {}s for LoadForge run {run_id} (last status: {status}); raise --max-wait",
+                    start.elapsed().as_secs()
+                )));
+            }
+            let run = match self.poll(run_id) {
+                Err(_) if self.stop.is_cancelled() => return Err(self.stop_run(run_id, &status)),
+                polled => polled?,
+            };
+            status = run
+                .get("status")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown")
+                .to_string();
+            match status.as_str() {
+                "completed" => return Ok(run),
+                "failed" => return Err(crashed(format!("the LoadForge run {run_id} failed"))),
+                other => eprintln!(
+                    "[{:>5.0}s] LoadForge run {run_id}: {other}",
+                    start.elapsed().as_secs_f64()
+                ),
+            }
+        }
+    }
+
+    fn poll(&self, run_id: &str) -> Result<Value, EngineError> {
+        self.call(
+            &Call {
+                method: Method::GET,
+                path: format!("api/v1/test-runs/{run_id}/"),
+                body: None,
+                what: format!("run {run_id}"),
+            },
+            true,
+        )
+    }
+
+    /// Asks LoadForge to stop the run (where it can) and says what became of it.
+    fn stop_run(&self, run_id: &str, status: &str) -> EngineError {
+        let stopped = self.call(
+            &Call {
+                method: Method::POST,
+                path: format!("api/v1/test-runs/{run_id}/stop/"),
+                body: None,
+                what: "the stop request".into(),
+            },
+            // The run is already being stopped: this call's waits must not be cut short.
+            false,
+        );
+        match stopped {
+            Ok(_) => eprintln!("loadforge-gate: asked LoadForge to stop run {run_id}"),
+            Err(_) => eprintln!(
+                "loadforge-gate: LoadForge offers no way to stop run {run_id} here: it keeps running in the cloud until its run time ends"
+            ),
+        }
+        EngineError::Interrupted(format!(
+            "interrupted while LoadForge run {run_id} was {status}"
+        ))
+    }
+
+    /// One call, retried as the plan's policy allows; its waits end early on a stop when
+    /// `interruptible`. 401/403/404 are configuration errors.
+    fn call(&self, call: &Call<'_>, interruptible: bool) -> Result<Value, EngineError> {
+        let url = self.plan.base_url.join(&call.path).map_err(|e| EngineError::Invalid {
+            message: format!(
+                "cannot make a LoadForge URL for {}; check LOADFORGE_GATE_LOADFORGE_URL and LOADFORGE_TEST_ID",
+                call.what
+            ),
+            source: e.into(),
+        })?;
+        let wait = |d| {
+            if interruptible {
+                pause(d, self.stop)
+            } else {
+                std::thread::sleep(d);
+                true
+            }
+        };
+        let outcome = retry::call(&self.plan.retry, wait, || self.attempt(call, &url));
+        self.answer(call, &url, outcome)
+    }
+
+    /// One try, and whether another may fare better.
+    fn attempt(&self, call: &Call<'_>, url: &Url) -> Attempt<Sent> {
+        let mut req = self
+            .http
+            .request(call.method.clone(), url.clone())
+            .header(header::AUTHORIZATION, self.auth.clone())
+            .header(header::ACCEPT, "application/json");
+        if let Some(body) = call.body {
+            req = req.json(body);
+        }
+        let sent = req.send();
+        let again = match &sent {
+            Ok(r) if retry::is_transient_status(r.status().as_u16()) => {
+                Some(retry::retry_after(r.headers(), &self.plan.retry))
+            }
+            Err(e) if retry::is_transient_error(e) => Some(None),
+            _ => None,
+        };
+        match again {
+            Some(retry_after) => Attempt::Again {
+                last: sent,
+                retry_after,
+            },
+            None => Attempt::Done(sent),
+        }
+    }
+
+    /// What the last try got, as the call's JSON answer or an error.
+    fn answer(
+        &self,
+        call: &Call<'_>,
+        url: &Url,
+        outcome: Outcome<Sent>,
+    ) -> Result<Value, EngineError> {
+        let what = &call.what;
+        if outcome.gave_up == Some(GiveUp::Stopped) {
+            return Err(EngineError::Interrupted(format!(
+                "interrupted while retrying {what}"
+            )));
+        }
+        let resp = outcome.value.map_err(|e| EngineError::Api {
+            message: format!(
+                "LoadForge API {what}: {} ({})",
+                if e.is_timeout() {
+                    "timed out"
+                } else {
+                    "could not connect"
+                },
+                url.origin().ascii_serialization()
+            ),
+            source: e.without_url().into(),
+        })?;
+        let status = resp.status().as_u16();
+        if !resp.status().is_success() {
+            return Err(self.refused(what, status, outcome.retries, outcome.gave_up));
+        }
+        let text = resp.text().map_err(|e| EngineError::Api {
+            message: format!("LoadForge's answer to {what} could not be read"),
+            source: e.without_url().into(),
+        })?;
+        serde_json::from_str(&text).map_err(|e| EngineError::Api {
+            message: format!("LoadForge sent invalid JSON for {what}"),
+            source: e.into(),
+        })
+    }
+
+    /// The error for an answer with an error status.
+    fn refused(
+        &self,
+        what: &str,
+        status: u16,
+        retries: u32,
+        gave_up: Option<GiveUp>,
+    ) -> EngineError {
+        let test = &self.plan.test_id;
+        match status {
+            401 | 403 => EngineError::Config(format!(
+                "LoadForge refused {what} (HTTP {status}): check LOADFORGE_API_TOKEN and that it may run test {test}"
+            )),
+            404 => EngineError::Config(format!(
+                "LoadForge found no {what} (HTTP 404): check LOADFORGE_TEST_ID ({test})"
+            )),
+            _ => {
+                let asked = match gave_up {
+                    Some(GiveUp::RetryAfter(_)) => {
+                        "; LoadForge asked for a longer wait than the retry budget allows"
+                    }
+                    _ => "",
+                };
+                crashed(format!(
+                    "LoadForge API {what} failed with HTTP {status} after {retries} retries{asked}"
+                ))
+            }
+        }
+    }
+}
+
+/// A failure with nothing measured.
+fn crashed(message: String) -> EngineError {
+    EngineError::Crashed {
+        message,
+        partial: None,
     }
 }
 
@@ -198,167 +401,64 @@ fn stats_from(
 }
 
 /// Maps a completed run into a result.
-pub fn to_result(
+fn to_result(
     plan: &LoadForgePlan,
     run: &Value,
     started_at: SystemTime,
-    interrupted: bool,
     duration: Duration,
 ) -> Result<RunResult, EngineError> {
     let duration_s = duration.as_secs_f64();
-    let aggregate = stats_from("all requests".into(), None, run, duration_s).ok_or_else(|| {
-        EngineError::Crashed {
-            message: "the completed LoadForge run has no error_rate".into(),
-            partial: None,
-        }
-    })?;
+    let aggregate = stats_from("all requests".into(), None, run, duration_s)
+        .ok_or_else(|| crashed("the completed LoadForge run has no error_rate".into()))?;
     if aggregate.latency_ms.avg.is_none() {
-        return Err(EngineError::Crashed {
-            message: "the completed LoadForge run has no avg_response_time".into(),
-            partial: None,
-        });
+        return Err(crashed(
+            "the completed LoadForge run has no avg_response_time".into(),
+        ));
     }
-    let endpoints = run
-        .get("endpoints")
-        .and_then(Value::as_array)
-        .map(|list| {
-            list.iter()
-                .filter_map(|e| {
-                    let raw = e.get("name").and_then(Value::as_str)?;
-                    let method = e.get("method").and_then(Value::as_str).map(str::to_string);
-                    let name = super::locust::endpoint_name(method.as_deref().unwrap_or(""), raw);
-                    stats_from(name, method, e, duration_s)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let cloud_url = ["url", "web_url", "report_url"]
-        .iter()
-        .find_map(|k| run.get(*k).and_then(Value::as_str))
-        .map(str::to_string);
+    let meta = RunMeta {
+        scenario: Some(format!("LoadForge test {}", plan.test_id)),
+        // LoadForge runs Locust: its percentiles carry Locust's rounding.
+        quantised: true,
+        cloud_url: cloud_url(run),
+        ..RunMeta::new(
+            "loadforge",
+            plan.host.clone(),
+            plan.users,
+            plan.spawn_rate,
+            RunMeta::timestamp(started_at),
+            duration_s,
+        )
+    };
     Ok(RunResult {
         schema: SCHEMA.into(),
         tool: ToolInfo::current(),
-        run: RunMeta {
-            engine: "loadforge".into(),
-            model: LoadModel::Closed,
-            scenario: Some(format!("LoadForge test {}", plan.test_id)),
-            target: plan.host.clone(),
-            users: plan.users,
-            spawn_rate: plan.spawn_rate,
-            started_at: humantime::format_rfc3339_millis(started_at).to_string(),
-            duration_s,
-            warmup_s: 0.0,
-            interrupted,
-            // LoadForge runs Locust: its percentiles carry Locust's rounding.
-            quantised: true,
-            shard: None,
-            cloud_url,
-            rate: None,
-            aborted: None,
-        },
+        run: meta,
         ci: None,
         aggregate,
-        endpoints,
+        endpoints: endpoints(run, duration_s),
         timeseries: Vec::new(),
     })
 }
 
-pub fn run(plan: &LoadForgePlan, stop: &CancellationToken) -> Result<RunResult, EngineError> {
-    let api = Api {
-        plan,
-        http: reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .user_agent(concat!("loadforge-gate/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| EngineError::Start(e.to_string()))?,
+/// The per-endpoint figures, when the run carries them.
+fn endpoints(run: &Value, duration_s: f64) -> Vec<EndpointStats> {
+    let Some(list) = run.get("endpoints").and_then(Value::as_array) else {
+        return Vec::new();
     };
-    let started_at = SystemTime::now();
-    let start = Instant::now();
-    let body = json!({
-        "host": plan.host,
-        "users": plan.users,
-        "spawn_rate": plan.spawn_rate,
-        "run_time": plan.run_time.as_secs().max(1),
-    });
-    let started = api.call(
-        reqwest::Method::POST,
-        &format!("api/v1/tests/{}/start/", plan.test_id),
-        Some(&body),
-        &format!("the start of test {}", plan.test_id),
-    )?;
-    let run_id = match started.get("id") {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        Some(Value::Number(n)) => n.to_string(),
-        _ => {
-            return Err(EngineError::Crashed {
-                message: "LoadForge started the test but returned no run `id`".into(),
-                partial: None,
-            })
-        }
-    };
-    eprintln!(
-        "loadforge-gate: LoadForge run {run_id} started for test {}",
-        plan.test_id
-    );
-    let poll_path = format!("api/v1/test-runs/{run_id}/");
-    let deadline = start + plan.max_wait;
-    let mut last_status = String::from("unknown");
-    loop {
-        // Sleep in small steps so an interruption is seen at once.
-        let next = Instant::now() + plan.poll_interval;
-        while Instant::now() < next && !stop.is_cancelled() {
-            std::thread::sleep((next - Instant::now()).min(Duration::from_millis(100)));
-        }
-        if stop.is_cancelled() {
-            let stopped = api.call(
-                reqwest::Method::POST,
-                &format!("api/v1/test-runs/{run_id}/stop/"),
-                None,
-                "the stop request",
-            );
-            match stopped {
-                Ok(_) => eprintln!("loadforge-gate: asked LoadForge to stop run {run_id}"),
-                Err(_) => eprintln!(
-                    "loadforge-gate: LoadForge offers no way to stop run {run_id} here: it keeps running in the cloud until its run time ends"
-                ),
-            }
-            return Err(EngineError::Interrupted(format!(
-                "interrupted while LoadForge run {run_id} was {last_status}"
-            )));
-        }
-        if Instant::now() > deadline {
-            return Err(EngineError::Crashed {
-                message: format!(
-                    "gave up after waiting {}s for LoadForge run {run_id} (last status: {last_status}); raise --max-wait",
-                    start.elapsed().as_secs()
-                ),
-                partial: None,
-            });
-        }
-        let run = api.call(
-            reqwest::Method::GET,
-            &poll_path,
-            None,
-            &format!("run {run_id}"),
-        )?;
-        last_status = run
-            .get("status")
-            .and_then(Value::as_str)
-            .unwrap_or("unknown")
-            .to_string();
-        match last_status.as_str() {
-            "completed" => return to_result(plan, &run, started_at, false, plan.run_time),
-            "failed" => {
-                return Err(EngineError::Crashed {
-                    message: format!("the LoadForge run {run_id} failed"),
-                    partial: None,
-                })
-            }
-            other => eprintln!(
-                "[{:>5.0}s] LoadForge run {run_id}: {other}",
-                start.elapsed().as_secs_f64()
-            ),
-        }
-    }
+    list.iter()
+        .filter_map(|e| {
+            let raw = e.get("name").and_then(Value::as_str)?;
+            let method = e.get("method").and_then(Value::as_str).map(str::to_string);
+            let name = super::locust::endpoint_name(method.as_deref().unwrap_or(""), raw);
+            stats_from(name, method, e, duration_s)
+        })
+        .collect()
+}
+
+/// The run's page in LoadForge, for links in reports.
+fn cloud_url(run: &Value) -> Option<String> {
+    ["url", "web_url", "report_url"]
+        .iter()
+        .find_map(|k| run.get(*k).and_then(Value::as_str))
+        .map(str::to_string)
 }

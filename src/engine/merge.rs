@@ -7,26 +7,104 @@
 use std::collections::BTreeMap;
 
 use crate::stats::{
-    EndpointStats, LatencyHistogram, LatencySummary, RunMeta, RunResult, SecondPoint, ToolInfo,
-    SCHEMA,
+    EndpointStats, LatencyHistogram, LatencySummary, RunMeta, RunResult, SecondPoint, ShardInfo,
+    ToolInfo, SCHEMA,
 };
 
+/// Why shard results cannot be merged: they are not every shard of one run, each once.
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
+    /// Nothing was given.
     #[error("no shard results to merge")]
     Empty,
+    /// A result that is not a shard's.
     #[error("{file} is not a shard result (it has no `run.shard`); produce shards with `run --shard I/N`")]
-    NotAShard { file: String },
+    NotAShard {
+        /// The file it came from.
+        file: String,
+    },
+    /// Two shards that cannot belong to one run.
     #[error("shards of different {what}: `{a}` and `{b}`; merge only the shards of one run")]
     Mismatch {
+        /// What differs ("runs", "scenarios", "shard numbering"...).
         what: &'static str,
+        /// One value.
         a: String,
+        /// The other.
         b: String,
     },
+    /// The same shard twice.
     #[error("shard {index}/{count} appears twice")]
-    Duplicate { index: u32, count: u32 },
+    Duplicate {
+        /// The shard's number.
+        index: u32,
+        /// Shards in the run.
+        count: u32,
+    },
+    /// Shards that did not come.
     #[error("shards missing: {missing} of {count}; every shard must finish before the merge")]
-    Missing { missing: String, count: u32 },
+    Missing {
+        /// Their numbers, comma-separated.
+        missing: String,
+        /// Shards in the run.
+        count: u32,
+    },
+}
+
+/// Merges `shards` (with the file each came from, for messages) into one result.
+pub fn merge(shards: Vec<(String, RunResult)>) -> Result<RunResult, MergeError> {
+    check(&shards)?;
+    let duration_s = shards
+        .iter()
+        .map(|(_, r)| r.run.duration_s)
+        .fold(0.0, f64::max);
+    let endpoints = merge_endpoints(&shards, duration_s);
+    let starts: Vec<Option<i128>> = shards
+        .iter()
+        .map(|(_, r)| millis(&r.run.started_at))
+        .collect();
+    let earliest = starts.iter().flatten().min().copied();
+    Ok(RunResult {
+        schema: SCHEMA.into(),
+        tool: ToolInfo::current(),
+        run: merged_meta(
+            &shards,
+            earliest_start(&shards, &starts, earliest),
+            duration_s,
+        ),
+        ci: shards[0].1.ci.clone(),
+        aggregate: EndpointStats::aggregate("all requests", &endpoints, duration_s),
+        endpoints,
+        timeseries: merge_series(&shards, &starts, earliest),
+    })
+}
+
+/// The shards are every shard of one run, each once.
+fn check(shards: &[(String, RunResult)]) -> Result<(), MergeError> {
+    if shards.is_empty() {
+        return Err(MergeError::Empty);
+    }
+    let infos = shards
+        .iter()
+        .map(|(file, r)| {
+            r.run
+                .shard
+                .clone()
+                .ok_or_else(|| MergeError::NotAShard { file: file.clone() })
+        })
+        .collect::<Result<Vec<ShardInfo>, _>>()?;
+    same("runs", infos.iter().map(|i| i.run_id.as_str()))?;
+    same(
+        "scenarios",
+        shards
+            .iter()
+            .map(|(_, r)| r.run.scenario.as_deref().unwrap_or("")),
+    )?;
+    same("engines", shards.iter().map(|(_, r)| r.run.engine.as_str()))?;
+    same("targets", shards.iter().map(|(_, r)| r.run.target.as_str()))?;
+    let counts: Vec<String> = infos.iter().map(|i| i.count.to_string()).collect();
+    same("shard counts", counts.iter().map(String::as_str))?;
+    check_numbering(&infos)
 }
 
 fn same<'a>(what: &'static str, values: impl Iterator<Item = &'a str>) -> Result<(), MergeError> {
@@ -47,42 +125,11 @@ fn same<'a>(what: &'static str, values: impl Iterator<Item = &'a str>) -> Result
     Ok(())
 }
 
-fn millis(rfc3339: &str) -> Option<i128> {
-    humantime::parse_rfc3339_weak(rfc3339.trim_end_matches('Z'))
-        .or_else(|_| humantime::parse_rfc3339(rfc3339))
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_millis() as i128)
-}
-
-/// Merges `shards` (with the file each came from, for messages) into one result.
-pub fn merge(shards: Vec<(String, RunResult)>) -> Result<RunResult, MergeError> {
-    if shards.is_empty() {
-        return Err(MergeError::Empty);
-    }
-    let mut infos = Vec::new();
-    for (file, r) in &shards {
-        let info = r
-            .run
-            .shard
-            .clone()
-            .ok_or_else(|| MergeError::NotAShard { file: file.clone() })?;
-        infos.push(info);
-    }
-    same("runs", infos.iter().map(|i| i.run_id.as_str()))?;
-    same(
-        "scenarios",
-        shards
-            .iter()
-            .map(|(_, r)| r.run.scenario.as_deref().unwrap_or("")),
-    )?;
-    same("engines", shards.iter().map(|(_, r)| r.run.engine.as_str()))?;
-    same("targets", shards.iter().map(|(_, r)| r.run.target.as_str()))?;
-    let counts: Vec<String> = infos.iter().map(|i| i.count.to_string()).collect();
-    same("shard counts", counts.iter().map(String::as_str))?;
+/// Shards 1 to N of the same count N, each exactly once.
+fn check_numbering(infos: &[ShardInfo]) -> Result<(), MergeError> {
     let count = infos[0].count;
     let mut seen = vec![false; count as usize + 1];
-    for i in &infos {
+    for i in infos {
         if i.index == 0 || i.index > count {
             return Err(MergeError::Mismatch {
                 what: "shard numbering",
@@ -101,62 +148,65 @@ pub fn merge(shards: Vec<(String, RunResult)>) -> Result<RunResult, MergeError> 
         .filter(|i| !seen[*i as usize])
         .map(|i| i.to_string())
         .collect();
-    if !missing.is_empty() {
-        return Err(MergeError::Missing {
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(MergeError::Missing {
             missing: missing.join(", "),
             count,
-        });
+        })
     }
-
-    let duration_s = shards
-        .iter()
-        .map(|(_, r)| r.run.duration_s)
-        .fold(0.0, f64::max);
-    let endpoints = merge_endpoints(&shards, duration_s);
-    let aggregate = EndpointStats::aggregate("all requests", &endpoints, duration_s);
-    let first = &shards[0].1;
-    let starts: Vec<Option<i128>> = shards
-        .iter()
-        .map(|(_, r)| millis(&r.run.started_at))
-        .collect();
-    let earliest = starts.iter().flatten().min().copied();
-    let started_at = shards
-        .iter()
-        .zip(&starts)
-        .find(|(_, s)| **s == earliest)
-        .map(|((_, r), _)| r.run.started_at.clone())
-        .unwrap_or_else(|| first.run.started_at.clone());
-    let timeseries = merge_series(&shards, &starts, earliest);
-
-    Ok(RunResult {
-        schema: SCHEMA.into(),
-        tool: ToolInfo::current(),
-        run: RunMeta {
-            engine: first.run.engine.clone(),
-            model: first.run.model,
-            scenario: first.run.scenario.clone(),
-            target: first.run.target.clone(),
-            users: shards.iter().map(|(_, r)| r.run.users).sum(),
-            spawn_rate: shards.iter().map(|(_, r)| r.run.spawn_rate).sum(),
-            started_at,
-            duration_s,
-            warmup_s: first.run.warmup_s,
-            interrupted: shards.iter().any(|(_, r)| r.run.interrupted),
-            quantised: shards.iter().any(|(_, r)| r.run.quantised),
-            shard: None,
-            cloud_url: None,
-            rate: shards.iter().map(|(_, r)| r.run.rate).sum::<Option<f64>>(),
-            aborted: shards.iter().find_map(|(_, r)| r.run.aborted.clone()),
-        },
-        ci: first.ci.clone(),
-        aggregate,
-        endpoints,
-        timeseries,
-    })
 }
 
+fn millis(rfc3339: &str) -> Option<i128> {
+    humantime::parse_rfc3339_weak(rfc3339.trim_end_matches('Z'))
+        .or_else(|_| humantime::parse_rfc3339(rfc3339))
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_millis() as i128)
+}
+
+/// The earliest shard's start, as that shard wrote it (the first shard's if none parses).
+fn earliest_start(
+    shards: &[(String, RunResult)],
+    starts: &[Option<i128>],
+    earliest: Option<i128>,
+) -> String {
+    shards
+        .iter()
+        .zip(starts)
+        .find(|(_, s)| **s == earliest)
+        .map(|((_, r), _)| r.run.started_at.clone())
+        .unwrap_or_else(|| shards[0].1.run.started_at.clone())
+}
+
+/// The whole run: the load adds up, the longest shard is its length, and a shard that was
+/// interrupted, quantised or aborted makes the whole so.
+fn merged_meta(shards: &[(String, RunResult)], started_at: String, duration_s: f64) -> RunMeta {
+    let runs = || shards.iter().map(|(_, r)| &r.run);
+    let first = &shards[0].1.run;
+    RunMeta {
+        model: first.model,
+        scenario: first.scenario.clone(),
+        warmup_s: first.warmup_s,
+        interrupted: runs().any(|r| r.interrupted),
+        quantised: runs().any(|r| r.quantised),
+        rate: runs().map(|r| r.rate).sum::<Option<f64>>(),
+        aborted: runs().find_map(|r| r.aborted.clone()),
+        ..RunMeta::new(
+            &first.engine,
+            first.target.clone(),
+            runs().map(|r| r.users).sum(),
+            runs().map(|r| r.spawn_rate).sum(),
+            started_at,
+            duration_s,
+        )
+    }
+}
+
+/// One endpoint per name across the shards: the first shard's order, then any endpoint only
+/// later shards saw.
 fn merge_endpoints(shards: &[(String, RunResult)], duration_s: f64) -> Vec<EndpointStats> {
-    // Keep the first shard's endpoint order, then any endpoint only later shards saw.
     let mut order: Vec<String> = Vec::new();
     let mut by_name: BTreeMap<String, Vec<&EndpointStats>> = BTreeMap::new();
     for (_, r) in shards {
@@ -171,59 +221,73 @@ fn merge_endpoints(shards: &[(String, RunResult)], duration_s: f64) -> Vec<Endpo
         .into_iter()
         .map(|name| {
             let parts = &by_name[&name];
-            let method = parts.iter().find_map(|p| p.method.clone());
-            let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
-            for p in parts {
-                for (r, n) in &p.failures_by_reason {
-                    *reasons.entry(r.clone()).or_default() += n;
-                }
-            }
-            let requests: u64 = parts.iter().map(|p| p.requests).sum();
-            if parts.iter().all(|p| p.histogram.is_some()) {
-                let mut h = LatencyHistogram::new();
-                for p in parts {
-                    h.add(p.histogram.as_ref().expect("checked"));
-                }
-                EndpointStats::from_counts(name, method, h, requests, reasons, duration_s)
-            } else {
-                // Without histograms percentiles cannot be merged exactly: only what adds up is kept.
-                let failures: u64 = parts.iter().map(|p| p.failures).sum();
-                let weighted_avg = {
-                    let (sum, n) =
-                        parts
-                            .iter()
-                            .fold((0.0, 0u64), |(s, n), p| match p.latency_ms.avg {
-                                Some(a) => (s + a * p.requests as f64, n + p.requests),
-                                None => (s, n),
-                            });
-                    (n > 0).then(|| sum / n as f64)
-                };
-                EndpointStats {
-                    name,
-                    method,
-                    requests,
-                    failures,
-                    rps: crate::stats::rate(requests, duration_s),
-                    error_rate: crate::stats::percent(failures, requests),
-                    latency_ms: LatencySummary {
-                        avg: weighted_avg,
-                        min: parts
-                            .iter()
-                            .filter_map(|p| p.latency_ms.min)
-                            .reduce(f64::min),
-                        max: parts
-                            .iter()
-                            .filter_map(|p| p.latency_ms.max)
-                            .reduce(f64::max),
-                        ..LatencySummary::default()
-                    },
-                    failures_by_reason: reasons,
-                    histogram: None,
-                    counts_reported: parts.iter().all(|p| p.counts_reported),
-                }
-            }
+            merge_endpoint(name, parts, duration_s)
         })
         .collect()
+}
+
+/// One endpoint from its shards' parts: exact when every part has its histogram.
+fn merge_endpoint(name: String, parts: &[&EndpointStats], duration_s: f64) -> EndpointStats {
+    let method = parts.iter().find_map(|p| p.method.clone());
+    let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
+    for p in parts {
+        for (r, n) in &p.failures_by_reason {
+            *reasons.entry(r.clone()).or_default() += n;
+        }
+    }
+    let requests: u64 = parts.iter().map(|p| p.requests).sum();
+    let histograms: Option<Vec<&LatencyHistogram>> =
+        parts.iter().map(|p| p.histogram.as_ref()).collect();
+    let Some(histograms) = histograms else {
+        return without_histograms(name, method, parts, reasons, duration_s);
+    };
+    let mut h = LatencyHistogram::new();
+    for part in histograms {
+        h.add(part);
+    }
+    EndpointStats::from_counts(name, method, h, requests, reasons, duration_s)
+}
+
+/// Without histograms percentiles cannot be merged exactly: only what adds up is kept (counts,
+/// the request-weighted average, the extremes).
+fn without_histograms(
+    name: String,
+    method: Option<String>,
+    parts: &[&EndpointStats],
+    failures_by_reason: BTreeMap<String, u64>,
+    duration_s: f64,
+) -> EndpointStats {
+    let requests: u64 = parts.iter().map(|p| p.requests).sum();
+    let failures: u64 = parts.iter().map(|p| p.failures).sum();
+    let (sum, n) = parts
+        .iter()
+        .fold((0.0, 0u64), |(s, n), p| match p.latency_ms.avg {
+            Some(a) => (s + a * p.requests as f64, n + p.requests),
+            None => (s, n),
+        });
+    EndpointStats {
+        name,
+        method,
+        requests,
+        failures,
+        rps: crate::stats::rate(requests, duration_s),
+        error_rate: crate::stats::percent(failures, requests),
+        latency_ms: LatencySummary {
+            avg: (n > 0).then(|| sum / n as f64),
+            min: parts
+                .iter()
+                .filter_map(|p| p.latency_ms.min)
+                .reduce(f64::min),
+            max: parts
+                .iter()
+                .filter_map(|p| p.latency_ms.max)
+                .reduce(f64::max),
+            ..LatencySummary::default()
+        },
+        failures_by_reason,
+        histogram: None,
+        counts_reported: parts.iter().all(|p| p.counts_reported),
+    }
 }
 
 /// Aligns each shard's seconds by wall clock (their start times) and adds them up.
@@ -287,7 +351,6 @@ fn merge_series(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::ShardInfo;
 
     fn shard(index: u32, count: u32, run: &str, ms: &[u64]) -> (String, RunResult) {
         let mut h = LatencyHistogram::new();

@@ -4,9 +4,9 @@
 //! real Locust (`locust/`), the LoadForge cloud (`loadforge.rs`) and the exact merge of shards
 //! (`merge.rs`).
 
-pub mod loadforge;
-pub mod locust;
-pub mod merge;
+pub(crate) mod loadforge;
+pub(crate) mod locust;
+pub(crate) mod merge;
 pub mod native;
 pub mod progress;
 
@@ -25,13 +25,39 @@ pub trait Watchdog: Send + Sync + std::fmt::Debug {
     fn check(&self, totals: &Totals, elapsed: Duration) -> Option<String>;
 }
 
+/// An underlying error, kept as the cause of an [`EngineError`] so it prints on its own line.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why an engine returned no result, or only a partial one. Messages are fragments that never
+/// repeat their cause's text; the cause, when there is one, is the error's `source`.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
+    /// The engine could not be started; the message says why (nothing underlies it).
     #[error("cannot start the engine: {0}")]
     Start(String),
+    /// A step the engine needs failed because of `source`: creating its directory or log,
+    /// starting or watching its process, setting up its HTTP client.
+    #[error("cannot {action}")]
+    Setup {
+        /// What could not be done, as a verb phrase ("start `locust`").
+        action: String,
+        /// Why.
+        #[source]
+        source: Cause,
+    },
     /// The test definition is wrong (a locustfile that does not load): a usage error.
     #[error("{0}")]
     Config(String),
+    /// The test definition or an engine setting cannot be used because of `source` (an
+    /// unreadable locustfile, a LoadForge URL that does not resolve): a usage error.
+    #[error("{message}")]
+    Invalid {
+        /// What cannot be used, and the flag or variable to check.
+        message: String,
+        /// Why.
+        #[source]
+        source: Cause,
+    },
     /// The engine itself is not available.
     #[error("{0}")]
     Missing(String),
@@ -39,12 +65,25 @@ pub enum EngineError {
     /// it can still be published.
     #[error("{message}")]
     Crashed {
+        /// What happened.
         message: String,
+        /// The result up to the crash, when there is one worth publishing.
         partial: Option<Box<crate::stats::RunResult>>,
+    },
+    /// A cloud engine's API could not be reached, or its answer could not be read; nothing
+    /// was measured.
+    #[error("{message}")]
+    Api {
+        /// Which call, and what went wrong with it.
+        message: String,
+        /// The HTTP client's or the JSON parser's error.
+        #[source]
+        source: Cause,
     },
     /// Stopped by SIGINT/SIGTERM with nothing measured to publish.
     #[error("{0}")]
     Interrupted(String),
+    /// A worker thread of the native engine panicked; the panic's message comes along.
     #[error("a worker thread of the native engine crashed: {0}")]
     WorkerPanicked(String),
 }
@@ -52,9 +91,13 @@ pub enum EngineError {
 /// Where requests go, split once so the hot loop never parses URLs.
 #[derive(Debug, Clone)]
 pub struct Target {
+    /// The URL as given.
     pub url: Url,
+    /// `https`: the connection is TLS.
     pub tls: bool,
+    /// The host to connect to (an IPv6 address without its brackets).
     pub host: String,
+    /// The port to connect to (the scheme's default when the URL has none).
     pub port: u16,
     /// `Host` header value (host, plus the port when it is not the scheme's default).
     pub authority: String,
@@ -63,6 +106,8 @@ pub struct Target {
 }
 
 impl Target {
+    /// Splits `url`; the error names what is wrong with it (a scheme other than http(s), no
+    /// host, no port).
     pub fn from_url(url: &Url) -> Result<Target, String> {
         let tls = match url.scheme() {
             "http" => false,

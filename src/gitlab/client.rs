@@ -1,8 +1,8 @@
 //! The transport under the `gitlab` crate's endpoint builders: the crate builds paths, query
 //! parameters, form bodies and pagination; this client adds what a CI job needs around them:
-//! the right auth header, bounded retries (429 honouring `Retry-After`, 5xx with backoff,
-//! network errors), timeouts, and redirects that never carry a token to another host (artifact
-//! downloads redirect to object storage).
+//! the right auth header, bounded retries ([`crate::retry`]: 429 and 5xx honouring
+//! `Retry-After`, connection errors, within a time budget), timeouts, and redirects that never
+//! carry a token to another host (artifact downloads redirect to object storage).
 
 use std::time::Duration;
 
@@ -10,7 +10,16 @@ use bytes::Bytes;
 use gitlab::api::{ApiError, Client, RestClient};
 use url::Url;
 
-use crate::secret::Secret;
+use crate::{
+    defaults::USER_AGENT,
+    retry::{self, Attempt, GiveUp, Policy},
+    secret::Secret,
+};
+
+/// How long one request may take.
+const TIMEOUT: Duration = Duration::from_secs(30);
+/// Redirects followed for one request (an artifact download redirects once, to storage).
+const MAX_REDIRECTS: usize = 5;
 
 /// Which header carries the credential.
 #[derive(Debug, Clone)]
@@ -22,56 +31,92 @@ pub enum Auth {
 }
 
 impl Auth {
-    fn header(&self) -> (&'static str, &str) {
-        match self {
-            Auth::Private(s) => ("PRIVATE-TOKEN", s.expose()),
-            Auth::Job(s) => ("JOB-TOKEN", s.expose()),
-        }
-    }
-
-    pub fn is_job_token(&self) -> bool {
-        matches!(self, Auth::Job(_))
-    }
-}
-
-/// Retry policy; the defaults suit a CI job (a few seconds at most, never minutes).
-#[derive(Debug, Clone)]
-pub struct RetryPolicy {
-    pub max_retries: u32,
-    pub first_backoff: Duration,
-    /// A `Retry-After` longer than this is not waited for: the call fails instead.
-    pub max_retry_after: Duration,
-    pub timeout: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_retries: 3,
-            first_backoff: Duration::from_millis(500),
-            max_retry_after: Duration::from_secs(60),
-            timeout: Duration::from_secs(30),
-        }
+    /// The header, marked sensitive so it is never logged.
+    fn header(&self) -> Result<(&'static str, http::HeaderValue), TransportError> {
+        let (name, secret) = match self {
+            Auth::Private(s) => ("PRIVATE-TOKEN", s),
+            Auth::Job(s) => ("JOB-TOKEN", s),
+        };
+        // The parse error is dropped on purpose: nothing of the token may reach a message.
+        let mut value = http::HeaderValue::from_str(secret.expose())
+            .map_err(|_| TransportError::InvalidToken)?;
+        value.set_sensitive(true);
+        Ok((name, value))
     }
 }
 
+/// Why a request got no answer from GitLab. No variant carries the token.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
-    #[error("invalid URL: {0}")]
+    /// A URL that does not parse: the API URL, an endpoint's, or a redirect's `Location`.
+    #[error("invalid URL")]
     Url(#[from] url::ParseError),
-    #[error("request failed: {0}")]
-    Http(String),
-    #[error("rate limited: GitLab asked to wait {0}s, longer than we wait")]
-    RateLimitedTooLong(u64),
+    /// The HTTP client could not be set up.
+    #[error("cannot build the HTTP client")]
+    Client(#[source] reqwest::Error),
+    /// The token is not a valid header value.
+    #[error("the token is not a valid header value")]
+    InvalidToken,
+    /// The endpoint's request could not be assembled.
+    #[error("cannot build the request")]
+    Request(#[source] http::Error),
+    /// No answer: the connection failed, timed out or broke (`kind` says which).
+    #[error("{kind}: {target}")]
+    Send {
+        /// "could not connect", "timed out" or "failed".
+        kind: &'static str,
+        /// The origin and path asked for (no query, no token).
+        target: String,
+        /// What the HTTP client reported.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// A redirect whose `Location` is not text.
+    #[error("a redirect has an unreadable Location header")]
+    Location(#[source] http::header::ToStrError),
+    /// The answer could not be handed to the endpoint.
+    #[error("cannot pass on the answer")]
+    Response(#[source] http::Error),
+    /// GitLab asked (`Retry-After`) for a wait longer than the retry budget allows.
+    #[error("GitLab asked for a longer wait before a retry than the retry budget allows")]
+    RetryAfterTooLong,
+    /// Redirected more than [`MAX_REDIRECTS`] times.
     #[error("too many redirects")]
     TooManyRedirects,
 }
 
+impl TransportError {
+    fn send(e: reqwest::Error) -> TransportError {
+        let kind = if e.is_timeout() {
+            "timed out"
+        } else if e.is_connect() {
+            "could not connect"
+        } else {
+            "failed"
+        };
+        let target = e
+            .url()
+            .map(|u| format!("{}{}", u.origin().ascii_serialization(), u.path()))
+            .unwrap_or_default();
+        TransportError::Send {
+            kind,
+            target,
+            source: e.without_url(),
+        }
+    }
+
+    /// A failure another try may not meet: a connection that failed, broke or timed out.
+    fn is_transient(&self) -> bool {
+        matches!(self, TransportError::Send { source, .. } if retry::is_transient_error(source))
+    }
+}
+
+/// The GitLab REST client under the `gitlab` crate's endpoints.
 pub struct ApiClient {
     base: Url,
     auth: Auth,
     http: reqwest::blocking::Client,
-    retry: RetryPolicy,
+    retry: Policy,
 }
 
 impl std::fmt::Debug for ApiClient {
@@ -83,19 +128,29 @@ impl std::fmt::Debug for ApiClient {
     }
 }
 
+/// One request as an endpoint built it.
+struct Request<'a> {
+    method: &'a http::Method,
+    url: Url,
+    headers: &'a http::HeaderMap,
+    body: &'a [u8],
+}
+
+type Answer = Result<http::Response<Bytes>, TransportError>;
+
 impl ApiClient {
     /// `api_url` is `CI_API_V4_URL` (e.g. `https://gitlab.example.com/api/v4`).
-    pub fn new(api_url: &str, auth: Auth, retry: RetryPolicy) -> Result<ApiClient, TransportError> {
+    pub fn new(api_url: &str, auth: Auth, retry: Policy) -> Result<ApiClient, TransportError> {
         let mut base = Url::parse(api_url)?;
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
         }
         let http = reqwest::blocking::Client::builder()
-            .timeout(retry.timeout)
+            .timeout(TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("loadforge-gate/", env!("CARGO_PKG_VERSION")))
+            .user_agent(USER_AGENT)
             .build()
-            .map_err(|e| TransportError::Http(e.to_string()))?;
+            .map_err(TransportError::Client)?;
         Ok(ApiClient {
             base,
             auth,
@@ -104,111 +159,72 @@ impl ApiClient {
         })
     }
 
-    pub fn auth(&self) -> &Auth {
-        &self.auth
-    }
-
-    fn backoff(&self, attempt: u32) -> Duration {
-        self.retry.first_backoff * 2u32.saturating_pow(attempt)
-    }
-
-    fn send(
-        &self,
-        method: &http::Method,
-        url: Url,
-        headers: &http::HeaderMap,
-        body: &[u8],
-    ) -> Result<http::Response<Bytes>, TransportError> {
-        let origin = url.origin();
-        let mut url = url;
-        let mut redirects = 0;
-        let mut attempt = 0;
-        loop {
-            let mut req = self
-                .http
-                .request(method.clone(), url.clone())
-                .headers(headers.clone())
-                .body(body.to_vec());
-            // The token goes only to the GitLab host itself, never along a redirect elsewhere.
-            if url.origin() == origin {
-                let (name, value) = self.auth.header();
-                let mut v = http::HeaderValue::from_str(value).map_err(|_| {
-                    TransportError::Http("the token is not a valid header value".into())
-                })?;
-                v.set_sensitive(true);
-                req = req.header(name, v);
-            }
-            let resp = match req.send() {
-                Ok(r) => r,
-                Err(e) if attempt < self.retry.max_retries => {
-                    let _ = e;
-                    std::thread::sleep(self.backoff(attempt));
-                    attempt += 1;
-                    continue;
-                }
-                Err(e) => return Err(TransportError::Http(strip_url(&e))),
-            };
-            let status = resp.status();
-            if status.is_redirection() {
-                if let Some(loc) = resp.headers().get(http::header::LOCATION) {
-                    redirects += 1;
-                    if redirects > 5 {
-                        return Err(TransportError::TooManyRedirects);
-                    }
-                    let loc = loc
-                        .to_str()
-                        .map_err(|e| TransportError::Http(e.to_string()))?;
-                    url = url.join(loc)?;
-                    continue;
-                }
-            }
-            if status == http::StatusCode::TOO_MANY_REQUESTS && attempt < self.retry.max_retries {
-                let wait = resp
-                    .headers()
-                    .get(http::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs)
-                    .unwrap_or_else(|| self.backoff(attempt));
-                if wait > self.retry.max_retry_after {
-                    return Err(TransportError::RateLimitedTooLong(wait.as_secs()));
-                }
-                std::thread::sleep(wait);
-                attempt += 1;
-                continue;
-            }
-            if status.is_server_error() && attempt < self.retry.max_retries {
-                std::thread::sleep(self.backoff(attempt));
-                attempt += 1;
-                continue;
-            }
-            let mut builder = http::Response::builder().status(status);
-            for (k, v) in resp.headers() {
-                builder = builder.header(k, v);
-            }
-            let bytes = resp
-                .bytes()
-                .map_err(|e| TransportError::Http(strip_url(&e)))?;
-            return builder
-                .body(bytes)
-                .map_err(|e| TransportError::Http(e.to_string()));
+    /// The request, tried again as the retry policy allows.
+    fn send(&self, req: &Request<'_>) -> Answer {
+        let sleep = |wait| {
+            std::thread::sleep(wait);
+            true
+        };
+        let outcome = retry::call(&self.retry, sleep, || self.attempt(req));
+        match outcome.gave_up {
+            Some(GiveUp::RetryAfter(_)) => Err(TransportError::RetryAfterTooLong),
+            _ => outcome.value,
         }
+    }
+
+    /// One try, and whether another may fare better.
+    fn attempt(&self, req: &Request<'_>) -> Attempt<Answer> {
+        let answer = self.follow(req).and_then(into_http);
+        let again = match &answer {
+            Ok(r) if retry::is_transient_status(r.status().as_u16()) => {
+                Some(retry::retry_after(r.headers(), &self.retry))
+            }
+            Err(e) if e.is_transient() => Some(None),
+            _ => None,
+        };
+        match again {
+            Some(retry_after) => Attempt::Again {
+                last: answer,
+                retry_after,
+            },
+            None => Attempt::Done(answer),
+        }
+    }
+
+    /// Sends the request, following redirects; the token goes only to the GitLab host itself,
+    /// never along a redirect elsewhere.
+    fn follow(&self, req: &Request<'_>) -> Result<reqwest::blocking::Response, TransportError> {
+        let origin = req.url.origin();
+        let mut url = req.url.clone();
+        for _ in 0..=MAX_REDIRECTS {
+            let mut r = self
+                .http
+                .request(req.method.clone(), url.clone())
+                .headers(req.headers.clone())
+                .body(req.body.to_vec());
+            if url.origin() == origin {
+                let (name, value) = self.auth.header()?;
+                r = r.header(name, value);
+            }
+            let resp = r.send().map_err(TransportError::send)?;
+            let location = match resp.headers().get(http::header::LOCATION) {
+                Some(loc) if resp.status().is_redirection() => loc,
+                _ => return Ok(resp),
+            };
+            url = url.join(location.to_str().map_err(TransportError::Location)?)?;
+        }
+        Err(TransportError::TooManyRedirects)
     }
 }
 
-/// reqwest errors name the URL; ours never carry a token in the URL, but keep messages short.
-fn strip_url(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else {
-        "failed"
-    };
-    match e.url() {
-        Some(u) => format!("{kind}: {}{}", u.origin().ascii_serialization(), u.path()),
-        None => kind.to_string(),
+/// The answer as the `gitlab` crate takes it.
+fn into_http(resp: reqwest::blocking::Response) -> Answer {
+    let mut builder = http::Response::builder().status(resp.status());
+    for (k, v) in resp.headers() {
+        builder = builder.header(k, v);
     }
+    let bytes = resp.bytes().map_err(TransportError::send)?;
+    builder.body(bytes).map_err(TransportError::Response)
 }
 
 impl RestClient for ApiClient {
@@ -227,12 +243,17 @@ impl Client for ApiClient {
         request: http::request::Builder,
         body: Vec<u8>,
     ) -> Result<http::Response<Bytes>, ApiError<Self::Error>> {
-        let req = request
+        let built = request
             .body(())
-            .map_err(|e| ApiError::client(TransportError::Http(e.to_string())))?;
-        let url = Url::parse(&req.uri().to_string())
+            .map_err(|e| ApiError::client(TransportError::Request(e)))?;
+        let url = Url::parse(&built.uri().to_string())
             .map_err(|e| ApiError::client(TransportError::Url(e)))?;
-        self.send(req.method(), url, req.headers(), &body)
-            .map_err(ApiError::client)
+        let req = Request {
+            method: built.method(),
+            url,
+            headers: built.headers(),
+            body: &body,
+        };
+        self.send(&req).map_err(ApiError::client)
     }
 }

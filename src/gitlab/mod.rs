@@ -1,6 +1,6 @@
 //! The few GitLab API calls loadforge-gate makes: artifacts (the baseline), pipelines and jobs
 //! (the merge-base baseline and history), merge-request notes (the sticky comment). Endpoints
-//! come from the `gitlab` crate; [`client::ApiClient`] is the transport under them.
+//! come from the `gitlab` crate; [`ApiClient`] is the transport under them.
 
 mod client;
 
@@ -18,19 +18,52 @@ use gitlab::api::{
 };
 use serde::Deserialize;
 
-pub use client::{ApiClient, Auth, RetryPolicy, TransportError};
+pub use crate::retry::Policy as RetryPolicy;
+pub use client::{ApiClient, Auth, TransportError};
 
+/// A GitLab call that failed. `what` names the call in words ("the notes of merge request
+/// !7"); no variant carries a token.
 #[derive(Debug, thiserror::Error)]
 pub enum GitlabError {
+    /// GitLab answered with an error status (a 404 is often a normal answer: see `found`).
     #[error("GitLab answered HTTP {status} to {what}")]
-    Status { what: String, status: u16 },
-    #[error("GitLab request to {what} failed: {message}")]
-    Request { what: String, message: String },
-    #[error("cannot build the GitLab request for {what}: {message}")]
-    Build { what: String, message: String },
+    Status {
+        /// The call.
+        what: String,
+        /// The HTTP status.
+        status: u16,
+    },
+    /// No answer came: the transport failed.
+    #[error("GitLab request to {what} failed")]
+    Request {
+        /// The call.
+        what: String,
+        /// Why no answer came.
+        #[source]
+        source: TransportError,
+    },
+    /// An answer came that could not be read (JSON of another shape, pagination).
+    #[error("GitLab's answer to {what} could not be read")]
+    Answer {
+        /// The call.
+        what: String,
+        /// What the `gitlab` crate could not read.
+        #[source]
+        source: ApiError<TransportError>,
+    },
+    /// The endpoint could not be built from its parameters.
+    #[error("cannot build the GitLab request for {what}")]
+    Build {
+        /// The call.
+        what: String,
+        /// The endpoint builder's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl GitlabError {
+    /// The HTTP status GitLab answered with, if it answered with an error status.
     pub fn status(&self) -> Option<u16> {
         match self {
             GitlabError::Status { status, .. } => Some(*status),
@@ -40,28 +73,23 @@ impl GitlabError {
 }
 
 fn api_error(what: &str, e: ApiError<TransportError>) -> GitlabError {
-    let status = match &e {
+    let what = what.to_string();
+    match e {
         ApiError::GitlabService { status, .. }
         | ApiError::GitlabWithStatus { status, .. }
-        | ApiError::GitlabUnrecognizedWithStatus { status, .. } => Some(status.as_u16()),
-        _ => None,
-    };
-    match status {
-        Some(status) => GitlabError::Status {
-            what: what.to_string(),
-            status,
+        | ApiError::GitlabUnrecognizedWithStatus { status, .. } => GitlabError::Status {
+            what,
+            status: status.as_u16(),
         },
-        None => GitlabError::Request {
-            what: what.to_string(),
-            message: e.to_string(),
-        },
+        ApiError::Client { source } => GitlabError::Request { what, source },
+        source => GitlabError::Answer { what, source },
     }
 }
 
-fn build_error(what: &str, e: impl std::fmt::Display) -> GitlabError {
+fn build_error(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> GitlabError {
     GitlabError::Build {
         what: what.to_string(),
-        message: e.to_string(),
+        source: Box::new(e),
     }
 }
 
@@ -74,46 +102,40 @@ fn found<T>(r: Result<T, GitlabError>) -> Result<Option<T>, GitlabError> {
     }
 }
 
+/// A pipeline, as far as the baseline lookup reads it.
 #[derive(Debug, Clone, Deserialize)]
-pub struct Pipeline {
-    pub id: u64,
-    #[serde(default)]
-    pub sha: String,
-    #[serde(default, rename = "ref")]
-    pub ref_name: String,
-    #[serde(default)]
-    pub status: String,
-    #[serde(default)]
-    pub web_url: Option<String>,
+pub(crate) struct Pipeline {
+    pub(crate) id: u64,
 }
 
+/// A job of a pipeline.
 #[derive(Debug, Clone, Deserialize)]
-pub struct Job {
-    pub id: u64,
-    pub name: String,
+pub(crate) struct Job {
+    pub(crate) id: u64,
+    pub(crate) name: String,
     #[serde(default)]
-    pub status: String,
-    #[serde(default)]
-    pub web_url: Option<String>,
+    pub(crate) status: String,
 }
 
+/// A merge-request note.
 #[derive(Debug, Clone, Deserialize)]
-pub struct Note {
-    pub id: u64,
+struct Note {
+    id: u64,
     #[serde(default)]
-    pub body: String,
+    body: String,
     #[serde(default)]
-    pub system: bool,
+    system: bool,
 }
 
+/// A merge request, as far as the comment needs it.
 #[derive(Debug, Clone, Deserialize)]
-pub struct MergeRequest {
-    pub iid: u64,
+pub(crate) struct MergeRequest {
+    pub(crate) iid: u64,
 }
 
 /// A file from the job `job` of the latest successful pipeline on `ref_name` (job token is
 /// enough). `None` when there is none.
-pub fn artifact_by_ref(
+pub(crate) fn artifact_by_ref(
     c: &ApiClient,
     project: &str,
     ref_name: &str,
@@ -131,7 +153,8 @@ pub fn artifact_by_ref(
     found(api::raw(ep).query(c).map_err(|e| api_error(&what, e)))
 }
 
-pub fn job_artifact(
+/// A file from the artifacts of job `job_id`; `None` when there is none.
+pub(crate) fn job_artifact(
     c: &ApiClient,
     project: &str,
     job_id: u64,
@@ -148,7 +171,7 @@ pub fn job_artifact(
 }
 
 /// Pipelines on `ref_name`, newest first; optionally only at `sha` or only successful ones.
-pub fn pipelines(
+pub(crate) fn pipelines(
     c: &ApiClient,
     project: &str,
     ref_name: &str,
@@ -174,7 +197,12 @@ pub fn pipelines(
         .map_err(|e| api_error(&what, e))
 }
 
-pub fn pipeline_jobs(c: &ApiClient, project: &str, pipeline: u64) -> Result<Vec<Job>, GitlabError> {
+/// Every job of one pipeline (all pages).
+pub(crate) fn pipeline_jobs(
+    c: &ApiClient,
+    project: &str,
+    pipeline: u64,
+) -> Result<Vec<Job>, GitlabError> {
     let what = format!("the jobs of pipeline {pipeline}");
     let ep = PipelineJobs::builder()
         .project(project)
@@ -187,7 +215,7 @@ pub fn pipeline_jobs(c: &ApiClient, project: &str, pipeline: u64) -> Result<Vec<
 }
 
 /// Every note of a merge request (all pages).
-pub fn notes(c: &ApiClient, project: &str, mr: u64) -> Result<Vec<Note>, GitlabError> {
+fn notes(c: &ApiClient, project: &str, mr: u64) -> Result<Vec<Note>, GitlabError> {
     let what = format!("the notes of merge request !{mr}");
     let ep = MergeRequestNotes::builder()
         .project(project)
@@ -199,7 +227,8 @@ pub fn notes(c: &ApiClient, project: &str, mr: u64) -> Result<Vec<Note>, GitlabE
         .map_err(|e| api_error(&what, e))
 }
 
-pub fn create_note(c: &ApiClient, project: &str, mr: u64, body: &str) -> Result<Note, GitlabError> {
+/// Adds a note to a merge request.
+fn create_note(c: &ApiClient, project: &str, mr: u64, body: &str) -> Result<Note, GitlabError> {
     let what = format!("a new note on merge request !{mr}");
     let ep = CreateMergeRequestNote::builder()
         .project(project)
@@ -210,7 +239,8 @@ pub fn create_note(c: &ApiClient, project: &str, mr: u64, body: &str) -> Result<
     ep.query(c).map_err(|e| api_error(&what, e))
 }
 
-pub fn edit_note(
+/// Replaces the body of one note.
+fn edit_note(
     c: &ApiClient,
     project: &str,
     mr: u64,
@@ -229,7 +259,7 @@ pub fn edit_note(
 }
 
 /// Open merge requests from `branch`, for comments from branch pipelines.
-pub fn open_merge_requests(
+pub(crate) fn open_merge_requests(
     c: &ApiClient,
     project: &str,
     branch: &str,
@@ -248,13 +278,15 @@ pub fn open_merge_requests(
 
 /// What happened to the sticky note.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NoteAction {
+pub(crate) enum NoteAction {
+    /// A new note, with its id.
     Created(u64),
+    /// The existing note, with its id, was edited.
     Updated(u64),
 }
 
 /// Creates or updates the one note carrying `marker` (system notes are never ours).
-pub fn upsert_note(
+pub(crate) fn upsert_note(
     c: &ApiClient,
     project: &str,
     mr: u64,
@@ -267,5 +299,57 @@ pub fn upsert_note(
     match existing {
         Some(n) => edit_note(c, project, mr, n.id, body).map(|n| NoteAction::Updated(n.id)),
         None => create_note(c, project, mr, body).map(|n| NoteAction::Created(n.id)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+    use crate::secret::Secret;
+
+    /// The message, then each cause on its own line, as the top level prints them.
+    fn chain(e: &dyn std::error::Error) -> Vec<String> {
+        let mut lines = vec![e.to_string()];
+        let mut cause = e.source();
+        while let Some(c) = cause {
+            lines.push(c.to_string());
+            cause = c.source();
+        }
+        lines
+    }
+
+    #[test]
+    fn a_failed_request_keeps_its_causes_and_never_the_token() {
+        let token = "glpat-secret-in-test-0001";
+        let once = RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::DEFAULT
+        };
+        // Nothing listens on port 9 here: the connection is refused.
+        let c = ApiClient::new(
+            "http://127.0.0.1:9/api/v4",
+            Auth::Private(Secret::new(token.into())),
+            once,
+        )
+        .unwrap();
+        let e = pipeline_jobs(&c, "42", 7).unwrap_err();
+        let lines = chain(&e);
+        assert_eq!(lines[0], "GitLab request to the jobs of pipeline 7 failed");
+        assert_eq!(
+            lines[1],
+            "could not connect: http://127.0.0.1:9/api/v4/projects/42/pipelines/7/jobs"
+        );
+        assert!(
+            lines.len() > 2,
+            "the HTTP client's own causes follow: {lines:?}"
+        );
+        assert!(!lines.concat().contains(token));
+        let GitlabError::Request { source, .. } = &e else {
+            panic!("{e:?}");
+        };
+        assert!(matches!(source, TransportError::Send { .. }));
+        assert!(e.source().is_some());
     }
 }

@@ -53,20 +53,31 @@ pub enum LoadModel {
     Open,
 }
 
+/// What was run, how and when: the `run` object of results.json. Build it with
+/// [`RunMeta::new`].
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RunMeta {
+    /// The engine that produced the result (`native`, `locust`, `loadforge`).
     pub engine: String,
+    /// Closed (users wait for answers) or open (arrivals on a schedule).
     pub model: LoadModel,
+    /// The scenario's or locustfile's name, or the cloud test.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scenario: Option<String>,
+    /// The host under load.
     pub target: String,
+    /// Concurrent users.
     pub users: u32,
+    /// Users started per second.
     pub spawn_rate: f64,
     /// RFC 3339, UTC.
     pub started_at: String,
+    /// The measured window in seconds (the warm-up excluded): rates are over it.
     pub duration_s: f64,
+    /// Seconds at the start left out of the statistics.
     #[serde(default)]
     pub warmup_s: f64,
+    /// Stopped early by SIGINT/SIGTERM.
     #[serde(default)]
     pub interrupted: bool,
     /// True when latencies were rounded by the engine (Locust keeps ~2 significant digits), so
@@ -85,6 +96,45 @@ pub struct RunMeta {
     /// Set when an abort-on-fail threshold stopped the run early: which, and when.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aborted: Option<String>,
+}
+
+impl RunMeta {
+    /// A closed-model run of `engine` against `target` with `users` users started at
+    /// `spawn_rate` per second, from `started_at` (see [`RunMeta::timestamp`]) for
+    /// `duration_s` seconds. What a run seldom sets stays empty: no scenario name, warm-up,
+    /// interruption, quantised latencies, shard, cloud page, arrival rate or abort. Set those
+    /// with struct update syntax: `RunMeta { interrupted, ..RunMeta::new(..) }`.
+    pub fn new(
+        engine: &str,
+        target: String,
+        users: u32,
+        spawn_rate: f64,
+        started_at: String,
+        duration_s: f64,
+    ) -> RunMeta {
+        RunMeta {
+            engine: engine.to_string(),
+            model: LoadModel::Closed,
+            scenario: None,
+            target,
+            users,
+            spawn_rate,
+            started_at,
+            duration_s,
+            warmup_s: 0.0,
+            interrupted: false,
+            quantised: false,
+            shard: None,
+            cloud_url: None,
+            rate: None,
+            aborted: None,
+        }
+    }
+
+    /// `t` as `started_at` records it: RFC 3339 in UTC, to the millisecond.
+    pub fn timestamp(t: std::time::SystemTime) -> String {
+        humantime::format_rfc3339_millis(t).to_string()
+    }
 }
 
 /// Shard `index` (1-based) of `count`, all sharing `run_id` (the pipeline, by default).
@@ -334,23 +384,14 @@ pub(crate) fn fixture(endpoints: Vec<EndpointStats>, duration_s: f64) -> RunResu
     RunResult {
         schema: SCHEMA.into(),
         tool: ToolInfo::current(),
-        run: RunMeta {
-            engine: "native".into(),
-            model: LoadModel::Closed,
-            scenario: None,
-            target: "http://x/".into(),
-            users: 1,
-            spawn_rate: 1.0,
-            started_at: "2026-01-01T00:00:00Z".into(),
+        run: RunMeta::new(
+            "native",
+            "http://x/".into(),
+            1,
+            1.0,
+            "2026-01-01T00:00:00Z".into(),
             duration_s,
-            warmup_s: 0.0,
-            interrupted: false,
-            quantised: false,
-            shard: None,
-            cloud_url: None,
-            rate: None,
-            aborted: None,
-        },
+        ),
         ci: None,
         aggregate: EndpointStats::aggregate("all requests", &endpoints, duration_s),
         endpoints,
@@ -362,6 +403,31 @@ pub(crate) fn fixture(endpoints: Vec<EndpointStats>, duration_s: f64) -> RunResu
 mod tests {
     /// results.json is read back (re-publishing, baselines, merges): a float must come back as the
     /// same float, which needs serde_json's exact (`float_roundtrip`) parser.
+    use super::*;
+
+    #[test]
+    fn a_new_run_leaves_what_it_seldom_sets_empty() {
+        let started = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_500);
+        let meta = RunMeta::new(
+            "locust",
+            "http://h".into(),
+            3,
+            1.5,
+            RunMeta::timestamp(started),
+            9.0,
+        );
+        assert_eq!(meta.started_at, "1970-01-01T00:00:01.500Z");
+        let json = serde_json::to_value(&meta).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "engine": "locust", "model": "closed", "target": "http://h", "users": 3,
+                "spawn_rate": 1.5, "started_at": "1970-01-01T00:00:01.500Z", "duration_s": 9.0,
+                "warmup_s": 0.0, "interrupted": false, "quantised": false,
+            })
+        );
+    }
+
     #[test]
     fn floats_survive_a_json_round_trip_exactly() {
         for v in [

@@ -238,6 +238,26 @@ fn rate_limits_are_waited_out_and_api_errors_never_change_the_verdict() {
 }
 
 #[test]
+fn a_retry_after_beyond_the_retry_budget_fails_the_comment_at_once() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    gl.fail_next(Method::POST, "/merge_requests/7/notes", 429, 1, Some(3600));
+    let begun = std::time::Instant::now();
+    let out = mr_gate(&gl, &app.url(), true).run().expect_exit(0);
+    assert!(
+        begun.elapsed() < std::time::Duration::from_secs(60),
+        "waited"
+    );
+    assert!(
+        out.stderr
+            .contains("comment: failed: GitLab request to a new note on merge request !7 failed"),
+        "{}",
+        out.stderr
+    );
+    assert!(gl.notes(MR).is_empty());
+}
+
+#[test]
 fn the_note_is_found_across_pages_and_system_notes_are_never_edited() {
     let gl = FakeGitlab::start();
     let app = slow_app(2);

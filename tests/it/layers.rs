@@ -14,6 +14,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("duration", &[]),
     ("exit", &[]),
     ("chain", &[]),
+    ("retry", &[]),
+    ("pause", &[]),
     ("ci", &["secret"]),
     ("stats", &["ci"]),
     ("scenario", &["duration"]),

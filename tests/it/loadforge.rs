@@ -181,6 +181,27 @@ fn server_errors_and_rate_limits_are_retried() {
 }
 
 #[test]
+fn a_retry_after_beyond_the_retry_budget_is_not_waited_for() {
+    let app = sample_app(Knobs::default());
+    let lf = FakeLoadForge::start(Behaviour {
+        rate_limit: Some(3600),
+        ..Behaviour::default()
+    });
+    let begun = std::time::Instant::now();
+    let out = dispatch(&lf, &app.url()).run().expect_exit(3);
+    assert!(
+        begun.elapsed() < std::time::Duration::from_secs(60),
+        "waited"
+    );
+    let line = out.error_line();
+    assert!(
+        line.contains("HTTP 429 after 0 retries") && line.contains("retry budget"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
 fn garbage_a_failed_run_and_a_stalled_run_cannot_be_judged() {
     let app = sample_app(Knobs::default());
     let lf = FakeLoadForge::start(Behaviour {

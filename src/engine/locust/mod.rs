@@ -8,38 +8,51 @@ mod command;
 mod parse;
 
 use std::{
-    ffi::OsStr,
+    ffi::{OsStr, OsString},
     fs::File,
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Stdio},
     time::{Duration, Instant, SystemTime},
 };
 
+use nix::sys::signal::Signal;
 use tokio_util::sync::CancellationToken;
 
-pub use command::OutputFiles;
-pub use parse::{endpoint_name, normalise_reason};
+use command::OutputFiles;
+pub(crate) use parse::endpoint_name;
 
-use super::EngineError;
-use crate::stats::{EndpointStats, LoadModel, RunMeta, RunResult, ToolInfo, SCHEMA};
+use super::{progress::Every, EngineError};
+use crate::{
+    pause::pause,
+    stats::{EndpointStats, RunMeta, RunResult, ToolInfo, SCHEMA},
+};
 
+/// Everything the Locust engine needs, already validated.
 #[derive(Debug, Clone)]
 pub struct LocustPlan {
     /// The `locust` executable.
     pub bin: PathBuf,
     /// Absolute path: Locust runs with its own working directory.
     pub locustfile: PathBuf,
+    /// The host under test, without a trailing slash.
     pub host: String,
+    /// Concurrent users.
     pub users: u32,
+    /// Users started per second.
     pub spawn_rate: f64,
+    /// Test length.
     pub run_time: Duration,
+    /// How long Locust gives users to finish their task when stopping.
     pub stop_timeout: Duration,
     /// Local worker processes (master + N workers on this host).
     pub workers: Option<u32>,
     /// Workers expected from other hosts (`locust --worker --master-host THIS_HOST`).
     pub remote_workers: Option<u32>,
+    /// How long the master waits for its workers.
     pub workers_max_wait: Duration,
+    /// Passed to Locust after every flag of ours.
     pub extra_args: Vec<String>,
+    /// The output directory; Locust's files go into its `locust/` folder.
     pub out_dir: PathBuf,
     /// Print a progress line this often (`None`: never).
     pub progress_every: Option<Duration>,
@@ -48,18 +61,132 @@ pub struct LocustPlan {
 const INSTALL_HINT: &str =
     "install it with `pip install locust` (or point LOADFORGE_GATE_LOCUST_BIN at the locust executable)";
 
-fn spawn(
-    bin: &PathBuf,
-    args: &[std::ffi::OsString],
-    dir: &PathBuf,
-    log: &str,
-) -> Result<Child, EngineError> {
-    let log_file = File::create(dir.join(log)).map_err(|e| {
-        EngineError::Start(format!("cannot create {}: {e}", dir.join(log).display()))
-    })?;
+/// How often the master is checked on.
+const TICK: Duration = Duration::from_millis(100);
+/// How long Locust may take beyond its stop timeout to exit after SIGTERM.
+const TERM_GRACE: Duration = Duration::from_secs(10);
+/// How long a local worker may take to exit after SIGTERM.
+const WORKER_GRACE: Duration = Duration::from_secs(5);
+
+/// Runs the plan's locustfile with Locust and parses what it wrote. On SIGINT/SIGTERM (`stop`)
+/// Locust is stopped and what it measured so far is the (interrupted) result.
+pub fn run(plan: &LocustPlan, stop: &CancellationToken) -> Result<RunResult, EngineError> {
+    let files = prepare_output(&plan.out_dir)?;
+    let started_at = SystemTime::now();
+    let start = Instant::now();
+    let mut procs = Processes::start(plan, &files)?;
+    let status = supervise(plan, &mut procs, stop, &files, start);
+    procs.stop_workers();
+    let ending = Ending {
+        status: status?,
+        interrupted: stop.is_cancelled(),
+        elapsed: start.elapsed(),
+        started_at,
+    };
+    collect(plan, &files, &ending)
+}
+
+/// The `locust/` folder of the output directory, emptied of an earlier run's results.
+fn prepare_output(out_dir: &Path) -> Result<OutputFiles, EngineError> {
+    let dir = out_dir.join("locust");
+    std::fs::create_dir_all(&dir).map_err(|e| setup(format!("create {}", dir.display()), e))?;
+    // Absolute, because Locust runs with this directory as its working directory.
+    let files = OutputFiles {
+        dir: std::fs::canonicalize(&dir)
+            .map_err(|e| setup(format!("resolve {}", dir.display()), e))?,
+    };
+    for stale in [
+        files.json(),
+        files.stats(),
+        files.history(),
+        files.failures(),
+    ] {
+        let _ = std::fs::remove_file(stale);
+    }
+    Ok(files)
+}
+
+fn setup(action: String, e: std::io::Error) -> EngineError {
+    EngineError::Setup {
+        action,
+        source: e.into(),
+    }
+}
+
+/// The Locust processes of one run: the master (or only) process and its local workers.
+struct Processes {
+    master: Child,
+    workers: Vec<Child>,
+}
+
+impl Processes {
+    /// Starts the master, then its local workers (killing the master if one cannot start).
+    fn start(plan: &LocustPlan, files: &OutputFiles) -> Result<Processes, EngineError> {
+        let master_port = match plan.workers {
+            Some(_) => Some(free_port()?),
+            None => None,
+        };
+        let args = command::master_args(plan, files, master_port);
+        let mut procs = Processes {
+            master: spawn(&plan.bin, &args, &files.dir, "locust.log")?,
+            workers: Vec::new(),
+        };
+        if let (Some(n), Some(port)) = (plan.workers, master_port) {
+            for i in 0..n {
+                let args = command::worker_args(&plan.locustfile, port);
+                match spawn(&plan.bin, &args, &files.dir, &format!("worker-{i}.log")) {
+                    Ok(w) => procs.workers.push(w),
+                    Err(e) => {
+                        signal(&procs.master, Signal::SIGKILL);
+                        let _ = procs.master.wait();
+                        procs.stop_workers();
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        if let Some(n) = plan.remote_workers {
+            eprintln!(
+                "loadforge-gate: Locust master waits up to {}s for {n} workers: run `locust -f {} --worker --master-host <this host>` on each",
+                plan.workers_max_wait.as_secs(),
+                plan.locustfile.file_name().map(|f| f.to_string_lossy()).unwrap_or_default()
+            );
+        }
+        Ok(procs)
+    }
+
+    /// Forwards a stop to every process.
+    fn terminate(&self) {
+        signal(&self.master, Signal::SIGTERM);
+        for w in &self.workers {
+            signal(w, Signal::SIGTERM);
+        }
+    }
+
+    /// Stops the local workers: SIGTERM, a short grace, then SIGKILL.
+    fn stop_workers(&mut self) {
+        for w in &self.workers {
+            signal(w, Signal::SIGTERM);
+        }
+        for mut w in self.workers.drain(..) {
+            let deadline = Instant::now() + WORKER_GRACE;
+            while Instant::now() < deadline && matches!(w.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = w.kill();
+            let _ = w.wait();
+        }
+    }
+}
+
+/// Starts one Locust process, its output going to `log` in `dir`.
+fn spawn(bin: &Path, args: &[OsString], dir: &Path, log: &str) -> Result<Child, EngineError> {
+    let log_path = dir.join(log);
+    let log_file =
+        File::create(&log_path).map_err(|e| setup(format!("create {}", log_path.display()), e))?;
     let err_file = log_file
         .try_clone()
-        .map_err(|e| EngineError::Start(e.to_string()))?;
+        .map_err(|e| setup(format!("share {}", log_path.display()), e))?;
     let mut cmd = Command::new(bin);
     cmd.args(args)
         .current_dir(dir)
@@ -74,15 +201,19 @@ fn spawn(
         }
     }
     cmd.spawn().map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => EngineError::Missing(format!(
-            "Locust is not installed (`{}` not found): {INSTALL_HINT}",
-            bin.display()
-        )),
-        _ => EngineError::Start(format!("cannot start `{}`: {e}", bin.display())),
+        std::io::ErrorKind::NotFound => not_installed(bin),
+        _ => setup(format!("start `{}`", bin.display()), e),
     })
 }
 
-fn signal(child: &Child, sig: nix::sys::signal::Signal) {
+fn not_installed(bin: &Path) -> EngineError {
+    EngineError::Missing(format!(
+        "Locust is not installed (`{}` not found): {INSTALL_HINT}",
+        bin.display()
+    ))
+}
+
+fn signal(child: &Child, sig: Signal) {
     if let Ok(pid) = i32::try_from(child.id()) {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
     }
@@ -92,7 +223,183 @@ fn free_port() -> Result<u16, EngineError> {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
-        .map_err(|e| EngineError::Start(format!("no free port for the Locust master: {e}")))
+        .map_err(|e| setup("find a free port for the Locust master".into(), e))
+}
+
+/// Waits for the master, forwarding an interruption as SIGTERM and enforcing a hard deadline.
+fn supervise(
+    plan: &LocustPlan,
+    procs: &mut Processes,
+    stop: &CancellationToken,
+    files: &OutputFiles,
+    start: Instant,
+) -> Result<ExitStatus, EngineError> {
+    let allowance = allowance(plan);
+    let deadline = start + plan.run_time + allowance;
+    let mut terminated_at: Option<Instant> = None;
+    let mut progress = Every::new(start, plan.progress_every);
+    loop {
+        let exited = procs.master.try_wait();
+        if let Some(status) = exited.map_err(|e| setup("watch Locust".into(), e))? {
+            return Ok(status);
+        }
+        let now = Instant::now();
+        if stop.is_cancelled() && terminated_at.is_none() {
+            procs.terminate();
+            terminated_at = Some(now);
+        }
+        if terminated_at.is_some_and(|t| now > t + plan.stop_timeout + TERM_GRACE) {
+            let _ = procs.master.kill();
+            return procs
+                .master
+                .wait()
+                .map_err(|e| setup("wait for Locust to stop".into(), e));
+        }
+        if now > deadline {
+            let _ = procs.master.kill();
+            let _ = procs.master.wait();
+            return Err(EngineError::Crashed {
+                message: format!(
+                    "Locust was still running {}s after its run time ended and was killed",
+                    allowance.as_secs()
+                ),
+                partial: None,
+            });
+        }
+        if progress.due(now) {
+            print_progress(files, start);
+        }
+        // Once stopping, only the master's exit is awaited.
+        if terminated_at.is_some() {
+            std::thread::sleep(TICK);
+        } else {
+            pause(TICK, stop);
+        }
+    }
+}
+
+/// Locust needs time to start, to wait for workers and to stop users; beyond that it hangs.
+fn allowance(plan: &LocustPlan) -> Duration {
+    let workers = if plan.workers.is_some() || plan.remote_workers.is_some() {
+        plan.workers_max_wait
+    } else {
+        Duration::ZERO
+    };
+    Duration::from_secs(60) + plan.stop_timeout + workers
+}
+
+fn print_progress(files: &OutputFiles, start: Instant) {
+    if let Some((total, failed, rps, p95)) = parse::latest_progress(files) {
+        eprintln!(
+            "[{:>5.0}s] {:>8} requests · {:>7.1} req/s · {} failed · p95 {}",
+            start.elapsed().as_secs_f64(),
+            total,
+            rps,
+            failed,
+            p95.map(|v| format!("{v:.0} ms"))
+                .unwrap_or_else(|| "-".into())
+        );
+    }
+}
+
+/// How the master ended.
+struct Ending {
+    status: ExitStatus,
+    interrupted: bool,
+    elapsed: Duration,
+    started_at: SystemTime,
+}
+
+/// The result from Locust's files, or why there is none (with what it measured, if anything).
+fn collect(plan: &LocustPlan, files: &OutputFiles, end: &Ending) -> Result<RunResult, EngineError> {
+    let duration = if end.interrupted {
+        end.elapsed.min(plan.run_time)
+    } else {
+        plan.run_time
+    };
+    let meta = RunMeta {
+        scenario: plan
+            .locustfile
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned()),
+        interrupted: end.interrupted,
+        quantised: true,
+        ..RunMeta::new(
+            "locust",
+            plan.host.clone(),
+            plan.users,
+            plan.spawn_rate,
+            RunMeta::timestamp(end.started_at),
+            duration.as_secs_f64(),
+        )
+    };
+    let log = std::fs::read_to_string(files.dir.join("locust.log")).unwrap_or_default();
+    if let Some(endpoints) = parse::endpoints_from_json(files, meta.duration_s) {
+        if !end.status.success() && !end.interrupted {
+            eprintln!(
+                "loadforge-gate: warning: Locust exited with {} after writing its results: {}",
+                end.status,
+                last_error_line(&log)
+            );
+        }
+        return Ok(result(files, meta, endpoints));
+    }
+    let partial = parse::endpoints_from_stats_csv(files, meta.duration_s);
+    if !partial.iter().any(|e| e.requests > 0) {
+        return Err(no_results(plan, &log, end.status));
+    }
+    if end.interrupted {
+        return Ok(result(files, meta, partial));
+    }
+    let mut r = result(files, meta, partial);
+    r.run.duration_s = end.elapsed.min(plan.run_time).as_secs_f64();
+    Err(EngineError::Crashed {
+        message: format!(
+            "Locust stopped with {} before the end of the run: {}",
+            end.status,
+            last_error_line(&log)
+        ),
+        partial: Some(Box::new(r)),
+    })
+}
+
+fn result(files: &OutputFiles, run: RunMeta, endpoints: Vec<EndpointStats>) -> RunResult {
+    RunResult {
+        schema: SCHEMA.into(),
+        tool: ToolInfo::current(),
+        aggregate: parse::aggregate_from_stats_csv(files, &endpoints, run.duration_s),
+        run,
+        ci: None,
+        endpoints,
+        timeseries: parse::timeseries(files),
+    }
+}
+
+/// Why Locust measured nothing, read from its log.
+fn no_results(plan: &LocustPlan, log: &str, status: ExitStatus) -> EngineError {
+    let file = plan.locustfile.display();
+    let last = last_error_line(log);
+    if log.contains("No User class found") {
+        return EngineError::Config(format!(
+            "locustfile {file} defines no User class; add a class that extends HttpUser (or User)"
+        ));
+    }
+    if log.contains("Gave up waiting for workers") || log.contains("workers to connect") {
+        return EngineError::Crashed {
+            message: format!(
+                "the Locust workers did not connect within {}s: {last}",
+                plan.workers_max_wait.as_secs()
+            ),
+            partial: None,
+        };
+    }
+    if log.contains("Traceback") || log.contains("Error") {
+        return EngineError::Config(format!("locustfile {file} failed to load: {last}"));
+    }
+    EngineError::Crashed {
+        message: format!("Locust exited with {status} and wrote no results: {last}"),
+        partial: None,
+    }
 }
 
 /// The last meaningful line Locust logged: its own error message.
@@ -107,243 +414,9 @@ fn last_error_line(log: &str) -> String {
         .collect()
 }
 
-pub fn run(plan: &LocustPlan, stop: &CancellationToken) -> Result<RunResult, EngineError> {
-    let dir = plan.out_dir.join("locust");
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| EngineError::Start(format!("cannot create {}: {e}", dir.display())))?;
-    // Absolute, because Locust runs with this directory as its working directory.
-    let files = OutputFiles {
-        dir: std::fs::canonicalize(&dir)
-            .map_err(|e| EngineError::Start(format!("cannot resolve {}: {e}", dir.display())))?,
-    };
-    for stale in [
-        files.json(),
-        files.stats(),
-        files.history(),
-        files.failures(),
-    ] {
-        let _ = std::fs::remove_file(stale);
-    }
-    let master_port = match plan.workers {
-        Some(_) => Some(free_port()?),
-        None => None,
-    };
-    let started_at = SystemTime::now();
-    let start = Instant::now();
-    let mut master = spawn(
-        &plan.bin,
-        &command::master_args(plan, &files, master_port),
-        &files.dir,
-        "locust.log",
-    )?;
-    let mut workers = Vec::new();
-    if let (Some(n), Some(port)) = (plan.workers, master_port) {
-        for i in 0..n {
-            let args = command::worker_args(&plan.locustfile, port);
-            match spawn(&plan.bin, &args, &files.dir, &format!("worker-{i}.log")) {
-                Ok(w) => workers.push(w),
-                Err(e) => {
-                    signal(&master, nix::sys::signal::Signal::SIGKILL);
-                    let _ = master.wait();
-                    return Err(e);
-                }
-            }
-        }
-    }
-    if let Some(n) = plan.remote_workers {
-        eprintln!(
-            "loadforge-gate: Locust master waits up to {}s for {n} workers: run `locust -f {} --worker --master-host <this host>` on each",
-            plan.workers_max_wait.as_secs(),
-            plan.locustfile.file_name().map(|f| f.to_string_lossy()).unwrap_or_default()
-        );
-    }
-
-    let status = supervise(plan, &mut master, &workers, stop, &files, start)?;
-    for w in &workers {
-        signal(w, nix::sys::signal::Signal::SIGTERM);
-    }
-    for mut w in workers {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline && matches!(w.try_wait(), Ok(None)) {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = w.kill();
-        let _ = w.wait();
-    }
-
-    let interrupted = stop.is_cancelled();
-    let elapsed = start.elapsed();
-    let duration = if interrupted {
-        elapsed.min(plan.run_time)
-    } else {
-        plan.run_time
-    };
-    let duration_s = duration.as_secs_f64();
-    let log = std::fs::read_to_string(files.dir.join("locust.log")).unwrap_or_default();
-    let meta = RunMeta {
-        engine: "locust".into(),
-        model: LoadModel::Closed,
-        scenario: plan
-            .locustfile
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned()),
-        target: plan.host.clone(),
-        users: plan.users,
-        spawn_rate: plan.spawn_rate,
-        started_at: humantime::format_rfc3339_millis(started_at).to_string(),
-        duration_s,
-        warmup_s: 0.0,
-        interrupted,
-        quantised: true,
-        shard: None,
-        cloud_url: None,
-        rate: None,
-        aborted: None,
-    };
-    let build = |endpoints: Vec<EndpointStats>| {
-        let aggregate = parse::aggregate_from_stats_csv(&files, &endpoints, duration_s);
-        RunResult {
-            schema: SCHEMA.into(),
-            tool: ToolInfo::current(),
-            run: meta.clone(),
-            ci: None,
-            aggregate,
-            endpoints,
-            timeseries: parse::timeseries(&files),
-        }
-    };
-
-    if let Some(endpoints) = parse::endpoints_from_json(&files, duration_s) {
-        if !status.success() && !interrupted {
-            eprintln!(
-                "loadforge-gate: warning: Locust exited with {status} after writing its results: {}",
-                last_error_line(&log)
-            );
-        }
-        return Ok(build(endpoints));
-    }
-    let partial = parse::endpoints_from_stats_csv(&files, duration_s);
-    let ran = partial.iter().any(|e| e.requests > 0);
-    if interrupted && ran {
-        return Ok(build(partial));
-    }
-    if ran {
-        let mut r = build(partial);
-        r.run.duration_s = elapsed.min(plan.run_time).as_secs_f64();
-        return Err(EngineError::Crashed {
-            message: format!(
-                "Locust stopped with {status} before the end of the run: {}",
-                last_error_line(&log)
-            ),
-            partial: Some(Box::new(r)),
-        });
-    }
-    let file = plan.locustfile.display();
-    if log.contains("No User class found") {
-        return Err(EngineError::Config(format!(
-            "locustfile {file} defines no User class; add a class that extends HttpUser (or User)"
-        )));
-    }
-    if log.contains("Gave up waiting for workers") || log.contains("workers to connect") {
-        return Err(EngineError::Crashed {
-            message: format!(
-                "the Locust workers did not connect within {}s: {}",
-                plan.workers_max_wait.as_secs(),
-                last_error_line(&log)
-            ),
-            partial: None,
-        });
-    }
-    if log.contains("Traceback") || log.contains("Error") {
-        return Err(EngineError::Config(format!(
-            "locustfile {file} failed to load: {}",
-            last_error_line(&log)
-        )));
-    }
-    Err(EngineError::Crashed {
-        message: format!(
-            "Locust exited with {status} and wrote no results: {}",
-            last_error_line(&log)
-        ),
-        partial: None,
-    })
-}
-
-/// Waits for the master, forwarding an interruption as SIGTERM and enforcing a hard deadline.
-fn supervise(
-    plan: &LocustPlan,
-    master: &mut Child,
-    workers: &[Child],
-    stop: &CancellationToken,
-    files: &OutputFiles,
-    start: Instant,
-) -> Result<ExitStatus, EngineError> {
-    // Locust needs time to start, to wait for workers and to stop users; beyond that it hangs.
-    let allowance = Duration::from_secs(60)
-        + plan.stop_timeout
-        + if plan.workers.is_some() || plan.remote_workers.is_some() {
-            plan.workers_max_wait
-        } else {
-            Duration::ZERO
-        };
-    let deadline = start + plan.run_time + allowance;
-    let mut terminated_at: Option<Instant> = None;
-    let mut progress = super::progress::Every::new(start, plan.progress_every);
-    loop {
-        match master.try_wait() {
-            Ok(Some(status)) => return Ok(status),
-            Ok(None) => {}
-            Err(e) => return Err(EngineError::Start(format!("cannot watch Locust: {e}"))),
-        }
-        let now = Instant::now();
-        if stop.is_cancelled() && terminated_at.is_none() {
-            signal(master, nix::sys::signal::Signal::SIGTERM);
-            for w in workers {
-                signal(w, nix::sys::signal::Signal::SIGTERM);
-            }
-            terminated_at = Some(now);
-        }
-        let killed_after_term =
-            terminated_at.is_some_and(|t| now > t + plan.stop_timeout + Duration::from_secs(10));
-        if killed_after_term || now > deadline {
-            let _ = master.kill();
-            let status = master.wait().ok();
-            if killed_after_term {
-                return status.ok_or_else(|| EngineError::Start("Locust did not stop".into()));
-            }
-            return Err(EngineError::Crashed {
-                message: format!(
-                    "Locust was still running {}s after its run time ended and was killed",
-                    allowance.as_secs()
-                ),
-                partial: None,
-            });
-        }
-        if progress.due(now) {
-            if let Some((total, failed, rps, p95)) = parse::latest_progress(files) {
-                eprintln!(
-                    "[{:>5.0}s] {:>8} requests · {:>7.1} req/s · {} failed · p95 {}",
-                    start.elapsed().as_secs_f64(),
-                    total,
-                    rps,
-                    failed,
-                    p95.map(|v| format!("{v:.0} ms"))
-                        .unwrap_or_else(|| "-".into())
-                );
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// Finds the locust executable before anything runs, so a missing Locust is one clear error.
-pub fn find_bin(bin: &std::path::Path) -> Result<PathBuf, EngineError> {
-    let missing = || {
-        EngineError::Missing(format!(
-            "Locust is not installed (`{}` not found): {INSTALL_HINT}",
-            bin.display()
-        ))
-    };
+pub fn find_bin(bin: &Path) -> Result<PathBuf, EngineError> {
+    let missing = || not_installed(bin);
     if bin.components().count() > 1 {
         return if bin.is_file() {
             Ok(bin.to_path_buf())
@@ -360,17 +433,56 @@ pub fn find_bin(bin: &std::path::Path) -> Result<PathBuf, EngineError> {
 }
 
 /// Checks a locustfile before anything runs.
-pub fn check_locustfile(path: &std::path::Path) -> Result<PathBuf, EngineError> {
+pub fn check_locustfile(path: &Path) -> Result<PathBuf, EngineError> {
     if path.extension() != Some(OsStr::new("py")) && !path.is_dir() {
         return Err(EngineError::Config(format!(
             "locustfile {} must be a .py file (or a directory of them)",
             path.display()
         )));
     }
-    std::fs::canonicalize(path).map_err(|e| {
-        EngineError::Config(format!(
-            "cannot read locustfile {}: {e}; check --locustfile",
+    std::fs::canonicalize(path).map_err(|e| EngineError::Invalid {
+        message: format!(
+            "cannot read locustfile {}; check --locustfile",
             path.display()
-        ))
+        ),
+        source: e.into(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn an_unreadable_locustfile_is_a_usage_error_with_its_cause() {
+        let e = check_locustfile(Path::new("/no/such/dir/locustfile.py")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "cannot read locustfile /no/such/dir/locustfile.py; check --locustfile"
+        );
+        let cause = e.source().and_then(|c| c.downcast_ref::<std::io::Error>());
+        assert_eq!(
+            cause.map(std::io::Error::kind),
+            Some(std::io::ErrorKind::NotFound),
+            "{e:?}"
+        );
+        assert!(matches!(e, EngineError::Invalid { .. }));
+    }
+
+    #[test]
+    fn an_output_directory_that_cannot_be_made_keeps_the_os_error() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        // A file where the output directory should be: `locust/` cannot go under it.
+        let e = prepare_output(file.path()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("cannot create {}", file.path().join("locust").display())
+        );
+        assert!(
+            e.source().is_some_and(|c| c.is::<std::io::Error>()),
+            "{e:?}"
+        );
+    }
 }

@@ -73,25 +73,24 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
         schema: SCHEMA.into(),
         tool: ToolInfo::current(),
         run: RunMeta {
-            engine: "native".into(),
             model: if plan.rate.is_some() {
                 LoadModel::Open
             } else {
                 LoadModel::Closed
             },
             scenario: Some(plan.scenario_name.clone()),
-            target: plan.target.url.to_string(),
-            users: plan.users,
-            spawn_rate: plan.spawn_rate,
-            started_at: humantime::format_rfc3339_millis(started_at).to_string(),
-            duration_s,
             warmup_s: warmup.as_secs_f64(),
             interrupted: stop.is_cancelled(),
-            quantised: false,
-            shard: None,
-            cloud_url: None,
             rate: plan.rate,
             aborted,
+            ..RunMeta::new(
+                "native",
+                plan.target.url.to_string(),
+                plan.users,
+                plan.spawn_rate,
+                RunMeta::timestamp(started_at),
+                duration_s,
+            )
         },
         ci: None,
         aggregate: EndpointStats::aggregate("all requests", &endpoints, duration_s),
@@ -150,7 +149,10 @@ fn spawn_workers(
             std::thread::Builder::new()
                 .name(format!("load-worker-{w}"))
                 .spawn(move || worker(setup))
-                .map_err(|e| EngineError::Start(format!("cannot spawn a worker thread: {e}")))
+                .map_err(|e| EngineError::Setup {
+                    action: "spawn a worker thread".into(),
+                    source: e.into(),
+                })
         })
         .collect()
 }
@@ -233,7 +235,7 @@ fn supervise(
             aborted = Some(reason);
             break;
         }
-        std::thread::sleep((deadline - now).min(Duration::from_millis(50)));
+        crate::pause::pause((deadline - now).min(Duration::from_millis(50)), token);
         failures.update(sink);
         if lines.due(Instant::now()) {
             report_progress(&mut progress, plan, start, sink, failures.total);
@@ -347,7 +349,10 @@ fn worker(setup: WorkerSetup) -> Result<Recorder, EngineError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| EngineError::Start(format!("cannot build a runtime: {e}")))?;
+        .map_err(|e| EngineError::Setup {
+            action: "build a runtime".into(),
+            source: e.into(),
+        })?;
     let local = tokio::task::LocalSet::new();
     let recorder = Rc::new(RefCell::new(Recorder::new(
         index,
