@@ -22,7 +22,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "engine",
         &[
-            "stats", "scenario", "secret", "duration", "defaults", "retry",
+            "stats", "scenario", "secret", "duration", "defaults", "retry", "pause",
         ],
     ),
     ("gate", &["stats", "duration", "defaults", "engine"]),

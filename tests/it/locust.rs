@@ -221,7 +221,7 @@ fn locustfile_missing() {
         .args(["--run-time", "1s"])
         .run()
         .expect_exit(2);
-    assert!(out.one_line_error().contains("nope.py"), "{}", out.stderr);
+    assert!(out.error_text().contains("nope.py"), "{}", out.stderr);
 }
 
 /// Runs the gate on a locustfile written into the test's directory.

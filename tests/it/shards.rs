@@ -8,46 +8,41 @@ fn histogram(endpoint: &serde_json::Value) -> LatencyHistogram {
     serde_json::from_value(endpoint["histogram"].clone()).unwrap()
 }
 
-#[test]
-fn three_shards_merge_into_the_exact_union_and_are_judged_once() {
-    let app = sample_app(Knobs::default());
-    let dir = tempfile::tempdir().unwrap();
+/// The load of every run in these tests: the OAuth flow, 10 users for 3 s.
+const LOAD: &[&str] = &[
+    "--users",
+    "10",
+    "--spawn-rate",
+    "30",
+    "--run-time",
+    "3s",
+    "--progress",
+    "0",
+    "--baseline",
+    "none",
+];
+
+/// Three shard processes at once, as three parallel jobs would be, all starting at the same
+/// time; each must succeed after waiting for the common start.
+fn run_three_shards(dir: &std::path::Path, host: &str) {
     let start = humantime::format_rfc3339_millis(
         std::time::SystemTime::now() + std::time::Duration::from_secs(2),
     )
     .to_string();
-    // Three processes at once, as three parallel jobs would be, all starting at the same time.
     let shards: Vec<_> = (1..=3)
         .map(|i| {
             std::process::Command::new(crate::harness::BIN)
-                .current_dir(dir.path())
+                .current_dir(dir)
                 .args([
                     "run",
                     "--scenario",
                     &example("oauth-api.yml"),
                     "--host",
-                    &app.url(),
+                    host,
                 ])
-                .args([
-                    "--users",
-                    "10",
-                    "--spawn-rate",
-                    "30",
-                    "--run-time",
-                    "3s",
-                    "--progress",
-                    "0",
-                    "--baseline",
-                    "none",
-                ])
-                .args([
-                    "--shard",
-                    &format!("{i}/3"),
-                    "--run-id",
-                    "pipeline-77",
-                    "--start-at",
-                    &start,
-                ])
+                .args(LOAD)
+                .args(["--shard", &format!("{i}/3"), "--run-id", "pipeline-77"])
+                .args(["--start-at", &start])
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
@@ -67,6 +62,36 @@ fn three_shards_merge_into_the_exact_union_and_are_judged_once() {
             "each shard waited for the common start"
         );
     }
+}
+
+/// The merged result adds the shards exactly: counts sum, percentiles are the union's.
+fn assert_exact_union(merged: &serde_json::Value, parts: &[serde_json::Value], sum: u64) {
+    assert_eq!(
+        merged["aggregate"]["requests"].as_u64().unwrap(),
+        sum,
+        "total requests are the shards' sum"
+    );
+    assert_eq!(merged["run"]["users"], 10);
+    let mut union = LatencyHistogram::new();
+    for p in parts {
+        for e in p["endpoints"].as_array().unwrap() {
+            union.add(&histogram(e));
+        }
+    }
+    for (q, key) in [(50.0, "p50"), (95.0, "p95"), (99.0, "p99")] {
+        assert_eq!(
+            merged["aggregate"]["latency_ms"][key].as_f64(),
+            union.percentile_ms(q),
+            "{key} of the union"
+        );
+    }
+}
+
+#[test]
+fn three_shards_merge_into_the_exact_union_and_are_judged_once() {
+    let app = sample_app(Knobs::default());
+    let dir = tempfile::tempdir().unwrap();
+    run_three_shards(dir.path(), &app.url());
     let shard_dir = dir.path().join("loadforge-gate/shards");
     let files: Vec<_> = (1..=3)
         .map(|i| shard_dir.join(format!("shard-{i}-of-3.json")))
@@ -88,14 +113,8 @@ fn three_shards_merge_into_the_exact_union_and_are_judged_once() {
     let out = Gate::new()
         .args(["merge"])
         .arg_path(&shard_dir)
-        .args([
-            "--threshold",
-            "p95<500ms",
-            "--threshold",
-            "error_rate<1%",
-            "--baseline",
-            "none",
-        ])
+        .args(["--threshold", "p95<500ms", "--threshold", "error_rate<1%"])
+        .args(["--baseline", "none"])
         .run()
         .expect_exit(0);
     let merged = out.results();
@@ -103,25 +122,7 @@ fn three_shards_merge_into_the_exact_union_and_are_judged_once() {
         .iter()
         .map(|p| p["aggregate"]["requests"].as_u64().unwrap())
         .sum();
-    assert_eq!(
-        merged["aggregate"]["requests"].as_u64().unwrap(),
-        sum,
-        "total requests are the shards' sum"
-    );
-    assert_eq!(merged["run"]["users"], 10);
-    let mut union = LatencyHistogram::new();
-    for p in &parts {
-        for e in p["endpoints"].as_array().unwrap() {
-            union.add(&histogram(e));
-        }
-    }
-    for (q, key) in [(50.0, "p50"), (95.0, "p95"), (99.0, "p99")] {
-        assert_eq!(
-            merged["aggregate"]["latency_ms"][key].as_f64(),
-            union.percentile_ms(q),
-            "{key} of the union"
-        );
-    }
+    assert_exact_union(&merged, &parts, sum);
     assert_eq!(
         merged["verdict"]["checks"].as_array().unwrap().len(),
         2,
@@ -138,18 +139,7 @@ fn three_shards_merge_into_the_exact_union_and_are_judged_once() {
             "--host",
             &app.url(),
         ])
-        .args([
-            "--users",
-            "10",
-            "--spawn-rate",
-            "30",
-            "--run-time",
-            "3s",
-            "--progress",
-            "0",
-            "--baseline",
-            "none",
-        ])
+        .args(LOAD)
         .run()
         .expect_exit(0);
     let one = single.results()["aggregate"]["requests"].as_f64().unwrap();
