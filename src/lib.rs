@@ -4,25 +4,25 @@
 //! -> exit code. Each stage takes the previous stage's value and returns a new one; only the
 //! engine is async.
 
-pub mod baseline;
-pub mod chain;
-pub mod ci;
+pub(crate) mod baseline;
+pub(crate) mod chain;
+pub(crate) mod ci;
 pub mod cli;
 pub mod commands;
-pub mod defaults;
-pub mod duration;
+pub(crate) mod defaults;
+pub(crate) mod duration;
 pub mod engine;
 pub mod error;
 pub mod exit;
-pub mod gate;
-pub mod gitlab;
-pub mod modes;
+pub(crate) mod gate;
+pub(crate) mod gitlab;
+pub(crate) mod modes;
 pub(crate) mod pause;
-pub mod report;
+pub(crate) mod report;
 pub(crate) mod retry;
 pub mod sample_app;
 pub mod scenario;
-pub mod secret;
+pub(crate) mod secret;
 pub mod settings;
 pub mod stats;
 

@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use abort::{check_reportable, AbortRules};
 pub use evaluate::{evaluate, metric_value, resolve_selector, Baseline};
-pub use expr::{Direction, Metric, MetricKind, Op, Regression, Selector, Threshold};
+pub use expr::{Direction, Metric, MetricKind, Regression, Selector, Threshold};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GateError {

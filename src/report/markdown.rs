@@ -4,10 +4,7 @@
 
 use std::fmt::Write;
 
-use super::{
-    view::{count_cells, ms, BaselineInfo, CheckRow, EndpointRow, Outcome, View, P95},
-    Document,
-};
+use super::view::{count_cells, ms, BaselineInfo, CheckRow, EndpointRow, Outcome, View, P95};
 use crate::{
     baseline::MetricDelta,
     gate::{CheckKind, Metric, Unit},
@@ -66,8 +63,9 @@ fn arrow(d: &MetricDelta) -> String {
     }
 }
 
-/// `summary.md` for a document; the merge-request comment embeds the same text.
-pub fn render_summary(doc: &Document) -> String {
+/// `summary.md` for a document (the tests' entry point; `publish_all` renders its one view).
+#[cfg(test)]
+pub(crate) fn render_summary(doc: &super::Document) -> String {
     render(&View::new(doc))
 }
 

@@ -26,8 +26,6 @@ use view::View;
 
 pub use comment::{marker, render_comment};
 pub(crate) use console::render_outcome;
-pub use html::esc as escape_html;
-pub use markdown::{escape_markdown, render_summary};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
