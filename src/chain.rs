@@ -2,12 +2,12 @@
 //! importing the errors of the layers above it.
 
 /// Prints an error as the user sees it: the message, then each cause on its own line.
-pub fn print(e: &(dyn std::error::Error + 'static)) {
+pub(crate) fn print(e: &(dyn std::error::Error + 'static)) {
     eprintln!("{}", render(e));
 }
 
 /// The message and its causes, one per line (`  caused by: ...`).
-pub fn render(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn render(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = format!("loadforge-gate: error: {e}");
     let mut cause = e.source();
     while let Some(c) = cause {
@@ -18,7 +18,7 @@ pub fn render(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// The message and its causes on one line, for notes and comments.
-pub fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {

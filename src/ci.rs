@@ -4,33 +4,29 @@
 use crate::secret::Secret;
 
 #[derive(Debug, Clone, Default)]
-pub struct CiContext {
-    pub gitlab: bool,
-    pub api_url: Option<String>,
-    pub server_url: Option<String>,
-    pub project_id: Option<String>,
-    pub job_id: Option<String>,
-    pub job_name: Option<String>,
-    pub job_url: Option<String>,
-    pub job_token: Option<Secret>,
-    pub pipeline_id: Option<String>,
-    pub pipeline_url: Option<String>,
-    pub pipeline_source: Option<String>,
-    pub commit_sha: Option<String>,
-    pub ref_name: Option<String>,
-    pub default_branch: Option<String>,
-    pub merge_request_iid: Option<String>,
-    pub merge_request_target_branch: Option<String>,
-    pub merge_request_diff_base_sha: Option<String>,
+pub(crate) struct CiContext {
+    pub(crate) gitlab: bool,
+    pub(crate) api_url: Option<String>,
+    pub(crate) project_id: Option<String>,
+    pub(crate) job_id: Option<String>,
+    pub(crate) job_name: Option<String>,
+    pub(crate) job_url: Option<String>,
+    pub(crate) job_token: Option<Secret>,
+    pub(crate) pipeline_id: Option<String>,
+    pub(crate) pipeline_url: Option<String>,
+    pub(crate) commit_sha: Option<String>,
+    pub(crate) ref_name: Option<String>,
+    pub(crate) merge_request_iid: Option<String>,
+    pub(crate) merge_request_target_branch: Option<String>,
+    pub(crate) merge_request_diff_base_sha: Option<String>,
 }
 
 impl CiContext {
-    pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> CiContext {
+    pub(crate) fn from_env(env: &dyn Fn(&str) -> Option<String>) -> CiContext {
         let get = |k: &str| env(k).filter(|v| !v.is_empty());
         CiContext {
             gitlab: get("GITLAB_CI").as_deref() == Some("true"),
             api_url: get("CI_API_V4_URL"),
-            server_url: get("CI_SERVER_URL"),
             project_id: get("CI_PROJECT_ID"),
             job_id: get("CI_JOB_ID"),
             job_name: get("CI_JOB_NAME"),
@@ -38,10 +34,8 @@ impl CiContext {
             job_token: get("CI_JOB_TOKEN").map(Secret::new),
             pipeline_id: get("CI_PIPELINE_ID"),
             pipeline_url: get("CI_PIPELINE_URL"),
-            pipeline_source: get("CI_PIPELINE_SOURCE"),
             commit_sha: get("CI_COMMIT_SHA"),
             ref_name: get("CI_COMMIT_REF_NAME"),
-            default_branch: get("CI_DEFAULT_BRANCH"),
             merge_request_iid: get("CI_MERGE_REQUEST_IID"),
             merge_request_target_branch: get("CI_MERGE_REQUEST_TARGET_BRANCH_NAME"),
             merge_request_diff_base_sha: get("CI_MERGE_REQUEST_DIFF_BASE_SHA"),

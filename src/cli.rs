@@ -41,14 +41,14 @@ pub enum Command {
 pub struct MergeArgs {
     /// Shard results (shard-I-of-N.json files, or directories holding them).
     #[arg(required = true, value_name = "SHARD.json")]
-    pub shards: Vec<PathBuf>,
+    pub(crate) shards: Vec<PathBuf>,
     /// Judging and publishing flags, as for `run`.
     #[command(flatten)]
-    pub judge: JudgeArgs,
+    pub(crate) judge: JudgeArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum EngineArg {
+pub(crate) enum EngineArg {
     /// The embedded Rust engine driven by a YAML scenario.
     Native,
     /// Real Locust running the team's locustfile.
@@ -68,7 +68,7 @@ impl From<EngineArg> for EngineKind {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum CommentArg {
+pub(crate) enum CommentArg {
     /// From merge-request pipelines, when LOADFORGE_GATE_GITLAB_TOKEN is set.
     Auto,
     /// Also from branch pipelines that have an open merge request.
@@ -92,25 +92,25 @@ impl From<CommentArg> for CommentMode {
 pub struct RunArgs {
     /// How the load is generated.
     #[command(flatten)]
-    pub load: LoadArgs,
+    pub(crate) load: LoadArgs,
     /// How the result is judged and published.
     #[command(flatten)]
-    pub judge: JudgeArgs,
+    pub(crate) judge: JudgeArgs,
 }
 
 /// Flags that shape the load: used by `run` and `validate`, never by `merge`.
 #[derive(Debug, Clone, Default, Args)]
 #[command(next_help_heading = "Load")]
-pub struct LoadArgs {
+pub(crate) struct LoadArgs {
     /// Load engine.
     #[arg(long, env = "LOADFORGE_GATE_ENGINE", value_enum)]
-    pub engine: Option<EngineArg>,
+    pub(crate) engine: Option<EngineArg>,
     /// Native scenario file (YAML).
     #[arg(long, env = "LOADFORGE_GATE_SCENARIO", value_name = "FILE")]
-    pub scenario: Option<PathBuf>,
+    pub(crate) scenario: Option<PathBuf>,
     /// Locustfile for the locust engine.
     #[arg(long, env = "LOADFORGE_GATE_LOCUSTFILE", value_name = "FILE")]
-    pub locustfile: Option<PathBuf>,
+    pub(crate) locustfile: Option<PathBuf>,
     /// Extra argument passed to Locust as is, repeatable (env: `;`-separated).
     #[arg(
         long = "locust-arg",
@@ -119,80 +119,80 @@ pub struct LoadArgs {
         value_delimiter = ';',
         allow_hyphen_values = true
     )]
-    pub locust_args: Vec<String>,
+    pub(crate) locust_args: Vec<String>,
     /// The locust executable [default: locust on PATH].
     #[arg(long, env = "LOADFORGE_GATE_LOCUST_BIN", value_name = "PATH")]
-    pub locust_bin: Option<PathBuf>,
+    pub(crate) locust_bin: Option<PathBuf>,
     /// Locust distributed mode on this host: a master and N worker processes.
     #[arg(long, env = "LOADFORGE_GATE_WORKERS", value_name = "N")]
-    pub workers: Option<u32>,
+    pub(crate) workers: Option<u32>,
     /// Locust distributed mode across hosts: the master waits for N workers started elsewhere.
     #[arg(long, env = "LOADFORGE_GATE_REMOTE_WORKERS", value_name = "N")]
-    pub remote_workers: Option<u32>,
+    pub(crate) remote_workers: Option<u32>,
     /// Seconds the Locust master waits for its workers before failing [default: 60].
     #[arg(long, env = "LOADFORGE_GATE_WORKERS_MAX_WAIT", value_name = "SECS")]
-    pub workers_max_wait: Option<u64>,
+    pub(crate) workers_max_wait: Option<u64>,
     /// Seconds Locust gives users to finish their task when stopping [default: 10].
     #[arg(long, env = "LOADFORGE_GATE_STOP_TIMEOUT", value_name = "SECS")]
-    pub stop_timeout: Option<u64>,
+    pub(crate) stop_timeout: Option<u64>,
     /// LoadForge test to start.
     #[arg(long, env = "LOADFORGE_TEST_ID", value_name = "ID")]
-    pub loadforge_test_id: Option<String>,
+    pub(crate) loadforge_test_id: Option<String>,
     /// LoadForge API base URL [default: https://app.loadforge.com].
     #[arg(long, env = "LOADFORGE_GATE_LOADFORGE_URL", value_name = "URL")]
-    pub loadforge_url: Option<String>,
+    pub(crate) loadforge_url: Option<String>,
     /// How often to poll a LoadForge run [default: 15s].
     #[arg(long, env = "LOADFORGE_GATE_POLL_INTERVAL", value_name = "DUR")]
-    pub poll_interval: Option<String>,
+    pub(crate) poll_interval: Option<String>,
     /// Longest wait for a LoadForge run to finish [default: run time + 15m].
     #[arg(long, env = "LOADFORGE_GATE_MAX_WAIT", value_name = "DUR")]
-    pub max_wait: Option<String>,
+    pub(crate) max_wait: Option<String>,
     /// Target base URL, e.g. https://review-123.example.com (also read from TARGET_HOST).
     #[arg(long, env = "LOADFORGE_GATE_HOST", value_name = "URL")]
-    pub host: Option<String>,
+    pub(crate) host: Option<String>,
     /// Number of concurrent virtual users.
     #[arg(long, env = "LOADFORGE_GATE_USERS", value_name = "N")]
-    pub users: Option<u32>,
+    pub(crate) users: Option<u32>,
     /// Users started per second.
     #[arg(long, env = "LOADFORGE_GATE_SPAWN_RATE", value_name = "N")]
-    pub spawn_rate: Option<f64>,
+    pub(crate) spawn_rate: Option<f64>,
     /// Test length: 30s, 5m, 1h30m.
     #[arg(long, env = "LOADFORGE_GATE_RUN_TIME", value_name = "DUR")]
-    pub run_time: Option<String>,
+    pub(crate) run_time: Option<String>,
     /// Open model (native engine): task iterations per second on a fixed schedule, latency
     /// measured from when each was due; --users is then the pool of concurrent users.
     #[arg(long, env = "LOADFORGE_GATE_RATE", value_name = "PER_SEC")]
-    pub rate: Option<f64>,
+    pub(crate) rate: Option<f64>,
     /// Open model: raise the rate linearly from zero over this long.
     #[arg(long, env = "LOADFORGE_GATE_RAMP", value_name = "DUR")]
-    pub ramp: Option<String>,
+    pub(crate) ramp: Option<String>,
     /// Leave requests of the first DUR out of the verdict (they stay in the time series).
     #[arg(long, env = "LOADFORGE_GATE_WARMUP", value_name = "DUR")]
-    pub warmup: Option<String>,
+    pub(crate) warmup: Option<String>,
     /// Run only shard I of N (e.g. 2/3): its share of the users, written for a later `merge`.
     #[arg(long, env = "LOADFORGE_GATE_SHARD", value_name = "I/N")]
-    pub shard: Option<String>,
+    pub(crate) shard: Option<String>,
     /// Identifies the run the shards belong to [default: CI_PIPELINE_ID, else "local"].
     #[arg(long, env = "LOADFORGE_GATE_RUN_ID", value_name = "ID")]
-    pub run_id: Option<String>,
+    pub(crate) run_id: Option<String>,
     /// Start the load at this time (RFC 3339), so shards on several runners overlap.
     #[arg(long, env = "LOADFORGE_GATE_START_AT", value_name = "TIME")]
-    pub start_at: Option<String>,
+    pub(crate) start_at: Option<String>,
     /// Start the load this long after the pipeline was created (CI_PIPELINE_CREATED_AT).
     #[arg(long, env = "LOADFORGE_GATE_START_DELAY", value_name = "DUR")]
-    pub start_delay: Option<String>,
+    pub(crate) start_delay: Option<String>,
     /// Threads of the native engine [default: number of CPUs].
     #[arg(long, env = "LOADFORGE_GATE_THREADS", value_name = "N")]
-    pub threads: Option<usize>,
+    pub(crate) threads: Option<usize>,
     /// Seconds between progress lines in the log (0 for none).
     #[arg(long, env = "LOADFORGE_GATE_PROGRESS", value_name = "SECS")]
-    pub progress: Option<u64>,
+    pub(crate) progress: Option<u64>,
 }
 
 /// Flags that judge and publish a result: shared by `run`, `validate` and `merge`.
 #[derive(Debug, Clone, Default, Args)]
 #[command(next_help_heading = "Judging and publishing")]
-pub struct JudgeArgs {
+pub(crate) struct JudgeArgs {
     /// Threshold, repeatable: `p95<500ms`, `error_rate<1%`, `GET /api/*: p99<1s` (env: `;`-separated).
     #[arg(
         long = "threshold",
@@ -200,7 +200,7 @@ pub struct JudgeArgs {
         value_name = "EXPR",
         value_delimiter = ';'
     )]
-    pub thresholds: Vec<String>,
+    pub(crate) thresholds: Vec<String>,
     /// Regression rule against the baseline, repeatable: `p95 +20% +10ms`, `rps -10%` (env: `;`-separated).
     #[arg(
         long = "regression",
@@ -208,81 +208,81 @@ pub struct JudgeArgs {
         value_name = "EXPR",
         value_delimiter = ';'
     )]
-    pub regressions: Vec<String>,
+    pub(crate) regressions: Vec<String>,
     /// Baseline results: a results.json path, `auto` (previous pipeline in GitLab) or `none`.
     #[arg(long, env = "LOADFORGE_GATE_BASELINE", value_name = "FILE|auto|none")]
-    pub baseline: Option<String>,
+    pub(crate) baseline: Option<String>,
     /// How many earlier successful runs form the noise band (needs LOADFORGE_GATE_GITLAB_TOKEN).
     #[arg(long, env = "LOADFORGE_GATE_BASELINE_HISTORY", value_name = "N")]
-    pub baseline_history: Option<usize>,
+    pub(crate) baseline_history: Option<usize>,
     /// Merge-request comment: auto (MR pipelines, when LOADFORGE_GATE_GITLAB_TOKEN is set),
     /// always (also from branch pipelines with an open MR), never.
     #[arg(long, env = "LOADFORGE_GATE_COMMENT", value_enum)]
-    pub comment: Option<CommentArg>,
+    pub(crate) comment: Option<CommentArg>,
     /// Output directory for every report [default: loadforge-gate/].
     #[arg(long, env = "LOADFORGE_GATE_OUT", value_name = "DIR")]
-    pub out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
     /// Config file [default: ./loadforge-gate.yml when present].
     #[arg(long, env = "LOADFORGE_GATE_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// Named profile of the config file (e.g. smoke, load, stress).
     #[arg(long, env = "LOADFORGE_GATE_PROFILE", value_name = "NAME")]
-    pub profile: Option<String>,
+    pub(crate) profile: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
     /// Which seed flow to run: login, oauth, shop or admin.
     #[arg(long, default_value = "shop")]
-    pub flow: String,
+    pub(crate) flow: String,
     /// Output directory.
     #[arg(long, default_value = "loadforge-gate")]
-    pub out: PathBuf,
+    pub(crate) out: PathBuf,
     /// Test length.
     #[arg(long, default_value = "10s")]
-    pub run_time: String,
+    pub(crate) run_time: String,
     /// Virtual users.
     #[arg(long, default_value_t = 20)]
-    pub users: u32,
+    pub(crate) users: u32,
     /// Extra thresholds.
     #[arg(long = "threshold", value_name = "EXPR")]
-    pub thresholds: Vec<String>,
+    pub(crate) thresholds: Vec<String>,
     /// Sample-app latency in milliseconds.
     #[arg(long, default_value_t = 5)]
-    pub latency_ms: u64,
+    pub(crate) latency_ms: u64,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct SampleAppArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
-    pub listen: String,
+    pub(crate) listen: String,
     /// Added latency per request, in milliseconds.
     #[arg(long, default_value_t = 0)]
-    pub latency_ms: u64,
+    pub(crate) latency_ms: u64,
     /// Random extra latency up to this many milliseconds.
     #[arg(long, default_value_t = 0)]
-    pub jitter_ms: u64,
+    pub(crate) jitter_ms: u64,
     /// Fraction of requests (0..1) answered with HTTP 500.
     #[arg(long, default_value_t = 0.0)]
-    pub error_rate: f64,
+    pub(crate) error_rate: f64,
     /// Extra latency for matching paths, repeatable: `/api/catalog/search=200`.
     #[arg(long = "slow-endpoint", value_name = "PATH=MS")]
-    pub slow_endpoints: Vec<String>,
+    pub(crate) slow_endpoints: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct CompareArgs {
-    pub baseline: PathBuf,
-    pub current: PathBuf,
+    pub(crate) baseline: PathBuf,
+    pub(crate) current: PathBuf,
     /// Regression rules (default: the built-in ones).
     #[arg(long = "regression", value_name = "EXPR")]
-    pub regressions: Vec<String>,
+    pub(crate) regressions: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct ReportArgs {
-    pub results: PathBuf,
+    pub(crate) results: PathBuf,
     #[arg(long, default_value = "loadforge-gate")]
-    pub out: PathBuf,
+    pub(crate) out: PathBuf,
 }

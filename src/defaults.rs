@@ -5,41 +5,41 @@
 use std::time::Duration;
 
 /// Output directory for every report.
-pub const OUT_DIR: &str = "loadforge-gate";
+pub(crate) const OUT_DIR: &str = "loadforge-gate";
 /// The config file looked for in the working directory.
-pub const CONFIG_FILE: &str = "loadforge-gate.yml";
+pub(crate) const CONFIG_FILE: &str = "loadforge-gate.yml";
 /// Concurrent virtual users.
-pub const USERS: u32 = 10;
+pub(crate) const USERS: u32 = 10;
 /// Users started per second.
-pub const SPAWN_RATE: f64 = 10.0;
+pub(crate) const SPAWN_RATE: f64 = 10.0;
 /// Test length, as a user would write it.
-pub const RUN_TIME: &str = "30s";
+pub(crate) const RUN_TIME: &str = "30s";
 /// Earlier runs that form the noise band of regression checks.
-pub const BASELINE_HISTORY: usize = 5;
+pub(crate) const BASELINE_HISTORY: usize = 5;
 /// How often a progress line is printed.
-pub const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+pub(crate) const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 /// The locust executable, looked up on `PATH`.
-pub const LOCUST_BIN: &str = "locust";
+pub(crate) const LOCUST_BIN: &str = "locust";
 /// How long a Locust master waits for its workers.
-pub const LOCUST_WORKERS_MAX_WAIT: Duration = Duration::from_secs(60);
+pub(crate) const LOCUST_WORKERS_MAX_WAIT: Duration = Duration::from_secs(60);
 /// How long Locust gives users to finish their task when stopping.
-pub const LOCUST_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const LOCUST_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// LoadForge's API.
-pub const LOADFORGE_URL: &str = "https://app.loadforge.com";
+pub(crate) const LOADFORGE_URL: &str = "https://app.loadforge.com";
 /// How often a LoadForge run is polled.
-pub const LOADFORGE_POLL_INTERVAL: Duration = Duration::from_secs(15);
+pub(crate) const LOADFORGE_POLL_INTERVAL: Duration = Duration::from_secs(15);
 /// How long a LoadForge run may take beyond its run time (queueing, start-up, reporting).
-pub const LOADFORGE_WAIT_MARGIN: Duration = Duration::from_secs(15 * 60);
+pub(crate) const LOADFORGE_WAIT_MARGIN: Duration = Duration::from_secs(15 * 60);
 
 /// Without any threshold a gate always passes, which is reporting rather than gating; this is
 /// the rule applied when none are configured, and the report says so.
-pub const THRESHOLDS: &[&str] = &["error_rate<1%"];
+pub(crate) const THRESHOLDS: &[&str] = &["error_rate<1%"];
 
 /// Applied when a baseline exists and no regression rule was given: p95 may grow by 20 % *and*
 /// 10 ms before it counts, the error rate by one percentage point (and half again).
-pub const REGRESSIONS: &[&str] = &["p95 +20% +10ms", "error_rate +50% +1%"];
+pub(crate) const REGRESSIONS: &[&str] = &["p95 +20% +10ms", "error_rate +50% +1%"];
 
 /// The `User-Agent` of every request the tool makes: to targets, GitLab and LoadForge.
-pub const USER_AGENT: &str = concat!("loadforge-gate/", env!("CARGO_PKG_VERSION"));
+pub(crate) const USER_AGENT: &str = concat!("loadforge-gate/", env!("CARGO_PKG_VERSION"));

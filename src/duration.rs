@@ -4,7 +4,7 @@ use std::time::Duration;
 
 /// Parses a duration; a bare number means seconds (Locust's `-t 30` and the LoadForge API both
 /// count in seconds).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     if t.is_empty() {
         return Err("empty duration (write e.g. 30s, 5m or 1h30m)".into());
@@ -56,7 +56,7 @@ fn seconds(secs: f64, text: &str) -> Result<Duration, String> {
 }
 
 /// Formats like the input grammar, so messages echo what users would write.
-pub fn format_duration(d: Duration) -> String {
+pub(crate) fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
     if ms % 1000 != 0 {
         return format!("{:.1}s", d.as_secs_f64());

@@ -9,14 +9,14 @@ use crate::{
     settings::SettingsError,
 };
 
-pub use crate::{
-    chain::{one_line, print, render},
-    exit::{ExitStatus, EXIT_CODES_HELP},
+pub(crate) use crate::{
+    chain::{one_line, print},
+    exit::ExitStatus,
 };
 
 /// Every way a command can fail, each keeping its cause.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     #[error(transparent)]
     Settings(#[from] SettingsError),
     #[error(transparent)]
@@ -38,7 +38,7 @@ pub enum Error {
 impl Error {
     /// What the pipeline sees: bad input is a usage error (2), a run that could not happen is an
     /// infrastructure error (3), an interruption is 4.
-    pub fn exit_status(&self) -> ExitStatus {
+    pub(crate) fn exit_status(&self) -> ExitStatus {
         use ExitStatus::{Infrastructure, Interrupted, Usage};
         match self {
             Error::Settings(_)
@@ -70,6 +70,7 @@ impl Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{chain::render, exit::EXIT_CODES_HELP};
 
     #[test]
     fn the_help_lists_every_exit_status() {

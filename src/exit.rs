@@ -3,7 +3,7 @@
 
 /// The exit codes are a public contract (README, DESIGN.md): pipelines branch on them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitStatus {
+pub(crate) enum ExitStatus {
     /// Every check passed.
     Passed = 0,
     /// A threshold or regression check failed.
@@ -17,7 +17,7 @@ pub enum ExitStatus {
 }
 
 /// `--help`'s table of exit codes; a test checks that it lists every [`ExitStatus`].
-pub const EXIT_CODES_HELP: &str = "Exit codes:
+pub(crate) const EXIT_CODES_HELP: &str = "Exit codes:
   0  gate passed
   1  gate failed: a threshold or regression check failed
   2  usage or configuration error
@@ -26,7 +26,7 @@ pub const EXIT_CODES_HELP: &str = "Exit codes:
 
 impl ExitStatus {
     /// The process exit code.
-    pub fn code(self) -> u8 {
+    pub(crate) fn code(self) -> u8 {
         self as u8
     }
 }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 /// Which engine generates (or dispatches) the load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum EngineKind {
+pub(crate) enum EngineKind {
     /// The embedded Rust engine driven by a YAML scenario.
     Native,
     /// Real Locust running the team's locustfile.
@@ -22,7 +22,7 @@ pub enum EngineKind {
 
 impl EngineKind {
     /// The name results.json records for runs of this engine.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             EngineKind::Native => "native",
             EngineKind::Locust => "locust",
@@ -63,7 +63,7 @@ pub enum BaselineSource {
 
 impl BaselineSource {
     /// `none` (or empty), `auto`, or a path.
-    pub fn parse(text: &str) -> BaselineSource {
+    pub(crate) fn parse(text: &str) -> BaselineSource {
         match text.trim() {
             "" | "none" => BaselineSource::None,
             "auto" => BaselineSource::Auto,

@@ -11,7 +11,7 @@ const STEP: Duration = Duration::from_millis(20);
 
 /// Sleeps for `duration` unless `stop` is cancelled first. Returns `true` when the whole
 /// duration passed, `false` when `stop` was cancelled (at once if it already was).
-pub fn pause(duration: Duration, stop: &CancellationToken) -> bool {
+pub(crate) fn pause(duration: Duration, stop: &CancellationToken) -> bool {
     // A duration too long for the clock is a wait that only a cancellation ends.
     let until = Instant::now().checked_add(duration);
     loop {

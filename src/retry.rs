@@ -10,21 +10,21 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// When and how often a failed call is tried again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Policy {
+pub(crate) struct Policy {
     /// The wait before the first retry; each further retry waits twice as long.
-    pub first_backoff: Duration,
+    pub(crate) first_backoff: Duration,
     /// No backoff is longer than this (a server's `Retry-After` may be).
-    pub max_backoff: Duration,
+    pub(crate) max_backoff: Duration,
     /// Tries in all, the first included: 1 never retries.
-    pub max_attempts: u32,
+    pub(crate) max_attempts: u32,
     /// How long the whole call may take, waits included: a wait that would end beyond it is
     /// not made, and the call fails with what the last attempt got.
-    pub budget: Duration,
+    pub(crate) budget: Duration,
 }
 
 impl Policy {
     /// For a CI job's calls to GitLab: a few seconds of backoff, never minutes.
-    pub const DEFAULT: Policy = Policy {
+    pub(crate) const DEFAULT: Policy = Policy {
         first_backoff: Duration::from_millis(500),
         max_backoff: Duration::from_secs(8),
         max_attempts: 4,
@@ -33,7 +33,7 @@ impl Policy {
 
     /// The backoff before retry `n` (0 for the first): `first_backoff * 2^n`, at most
     /// `max_backoff`.
-    pub fn backoff(&self, n: u32) -> Duration {
+    pub(crate) fn backoff(&self, n: u32) -> Duration {
         self.first_backoff
             .saturating_mul(2u32.saturating_pow(n))
             .min(self.max_backoff)
@@ -48,20 +48,20 @@ impl Default for Policy {
 
 /// Whether an HTTP status is worth another try: 429 (rate limited) and every 5xx (the server
 /// may recover); any other status will not change by asking again.
-pub fn is_transient_status(status: u16) -> bool {
+pub(crate) fn is_transient_status(status: u16) -> bool {
     status == 429 || (500..600).contains(&status)
 }
 
 /// Whether a failed request is worth another try: the connection could not be made, broke, or
 /// timed out. A request that could not be built, or a redirect refused, is not.
-pub fn is_transient_error(e: &reqwest::Error) -> bool {
+pub(crate) fn is_transient_error(e: &reqwest::Error) -> bool {
     e.is_connect() || e.is_timeout() || e.is_request()
 }
 
 /// The wait a `Retry-After` header value asks for, at most `cap`: delay-seconds (`120`) or an
 /// HTTP date (`Wed, 21 Oct 2015 07:28:00 GMT`, a date already past meaning no wait). `None`
 /// when the value is neither, so the policy's own backoff applies.
-pub fn parse_retry_after(value: &str, now: SystemTime, cap: Duration) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime, cap: Duration) -> Option<Duration> {
     let value = value.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         // Too many digits for a u64 is still a (very long) number of seconds.
@@ -74,14 +74,14 @@ pub fn parse_retry_after(value: &str, now: SystemTime, cap: Duration) -> Option<
 
 /// The wait an answer's `Retry-After` header asks for, capped by the policy's budget (see
 /// [`parse_retry_after`]).
-pub fn retry_after(headers: &http::HeaderMap, policy: &Policy) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &http::HeaderMap, policy: &Policy) -> Option<Duration> {
     let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;
     parse_retry_after(value, SystemTime::now(), policy.budget)
 }
 
 /// Why a call was not tried again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GiveUp {
+pub(crate) enum GiveUp {
     /// Every attempt the policy allows was made.
     Attempts,
     /// The next backoff would end beyond the time budget.
@@ -140,7 +140,7 @@ impl Schedule {
 
 /// What one attempt came to.
 #[derive(Debug)]
-pub enum Attempt<T> {
+pub(crate) enum Attempt<T> {
     /// Final: a success, or a failure another try would not change.
     Done(T),
     /// A transient failure (429, 5xx, a connection error): tried again if the policy allows,
@@ -156,19 +156,19 @@ pub enum Attempt<T> {
 /// What a call came to: the last attempt's value and, when that was a transient failure, why
 /// it was not tried again.
 #[derive(Debug)]
-pub struct Outcome<T> {
+pub(crate) struct Outcome<T> {
     /// The last attempt's value.
-    pub value: T,
+    pub(crate) value: T,
     /// Retries made (attempts minus one).
-    pub retries: u32,
+    pub(crate) retries: u32,
     /// `None` when the last attempt was final ([`Attempt::Done`]).
-    pub gave_up: Option<GiveUp>,
+    pub(crate) gave_up: Option<GiveUp>,
 }
 
 /// Makes `attempt` until it is done or the policy gives up. Between attempts `wait` is called
 /// with the wait; it returns `false` when it was cut short (a stop signal), which ends the call
 /// at once with [`GiveUp::Stopped`].
-pub fn call<T>(
+pub(crate) fn call<T>(
     policy: &Policy,
     mut wait: impl FnMut(Duration) -> bool,
     mut attempt: impl FnMut() -> Attempt<T>,

@@ -5,7 +5,7 @@ mod remote;
 
 use std::path::{Path, PathBuf};
 
-pub use remote::{find_previous, Previous};
+pub(crate) use remote::{find_previous, Previous};
 
 use serde::{Deserialize, Serialize};
 
@@ -15,7 +15,7 @@ use crate::{
 };
 
 #[derive(Debug, thiserror::Error)]
-pub enum BaselineError {
+pub(crate) enum BaselineError {
     #[error("cannot read results file {}; check the --baseline path", path.display())]
     Read {
         path: PathBuf,
@@ -35,7 +35,7 @@ pub enum BaselineError {
 }
 
 /// Reads a `results.json` (also used for `report` and `compare`).
-pub fn load_results(path: &Path) -> Result<RunResult, BaselineError> {
+pub(crate) fn load_results(path: &Path) -> Result<RunResult, BaselineError> {
     let text = std::fs::read_to_string(path).map_err(|source| BaselineError::Read {
         path: path.to_path_buf(),
         source,
@@ -44,7 +44,7 @@ pub fn load_results(path: &Path) -> Result<RunResult, BaselineError> {
 }
 
 /// Parses a `results.json`; `path` names its origin in errors (a file, or an artifact).
-pub fn parse_results(text: &str, path: &Path) -> Result<RunResult, BaselineError> {
+pub(crate) fn parse_results(text: &str, path: &Path) -> Result<RunResult, BaselineError> {
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|source| BaselineError::Parse {
             path: path.to_path_buf(),
@@ -71,7 +71,7 @@ pub fn parse_results(text: &str, path: &Path) -> Result<RunResult, BaselineError
 }
 
 /// Figures compared per endpoint, in display order.
-pub const COMPARED: &[Metric] = &[
+pub(crate) const COMPARED: &[Metric] = &[
     Metric::Percentile(50.0),
     Metric::Percentile(95.0),
     Metric::Percentile(99.0),
@@ -80,19 +80,19 @@ pub const COMPARED: &[Metric] = &[
 ];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MetricDelta {
+pub(crate) struct MetricDelta {
     /// Written to results.json as its label (`p95`, `rps`).
-    pub metric: Metric,
-    pub unit: Unit,
+    pub(crate) metric: Metric,
+    pub(crate) unit: Unit,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub current: Option<f64>,
+    pub(crate) current: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub baseline: Option<f64>,
+    pub(crate) baseline: Option<f64>,
 }
 
 impl MetricDelta {
     /// Relative change in percent, when both sides exist and the baseline is not zero.
-    pub fn change_pct(&self) -> Option<f64> {
+    pub(crate) fn change_pct(&self) -> Option<f64> {
         match (self.current, self.baseline) {
             (Some(c), Some(b)) if b != 0.0 => Some((c - b) / b.abs() * 100.0),
             _ => None,
@@ -101,27 +101,27 @@ impl MetricDelta {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ComparisonRow {
-    pub endpoint: String,
-    pub metrics: Vec<MetricDelta>,
+pub(crate) struct ComparisonRow {
+    pub(crate) endpoint: String,
+    pub(crate) metrics: Vec<MetricDelta>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Comparison {
+pub(crate) struct Comparison {
     /// Where the baseline came from (file path or pipeline).
-    pub source: String,
-    pub baseline_started_at: String,
+    pub(crate) source: String,
+    pub(crate) baseline_started_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub baseline_commit: Option<String>,
-    pub engine_changed: bool,
+    pub(crate) baseline_commit: Option<String>,
+    pub(crate) engine_changed: bool,
     /// The aggregate first, then endpoints present in either run.
-    pub rows: Vec<ComparisonRow>,
+    pub(crate) rows: Vec<ComparisonRow>,
     /// The baseline's aggregate latency histogram and time series, for the overlays of the
     /// HTML report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub baseline_histogram: Option<crate::stats::LatencyHistogram>,
+    pub(crate) baseline_histogram: Option<crate::stats::LatencyHistogram>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub baseline_timeseries: Vec<crate::stats::SecondPoint>,
+    pub(crate) baseline_timeseries: Vec<crate::stats::SecondPoint>,
 }
 
 fn row(name: &str, cur: Option<&EndpointStats>, base: Option<&EndpointStats>) -> ComparisonRow {
@@ -139,7 +139,7 @@ fn row(name: &str, cur: Option<&EndpointStats>, base: Option<&EndpointStats>) ->
     }
 }
 
-pub fn compare(source: &str, base: &RunResult, current: &RunResult) -> Comparison {
+pub(crate) fn compare(source: &str, base: &RunResult, current: &RunResult) -> Comparison {
     let mut rows = vec![row(
         "all requests",
         Some(&current.aggregate),
@@ -165,7 +165,7 @@ pub fn compare(source: &str, base: &RunResult, current: &RunResult) -> Compariso
 }
 
 /// Plain-text rendering for `loadforge-gate compare`.
-pub fn render_text(c: &Comparison) -> String {
+pub(crate) fn render_text(c: &Comparison) -> String {
     let mut out = format!("baseline: {} ({})\n", c.source, c.baseline_started_at);
     if c.engine_changed {
         out.push_str("note: the baseline was measured by a different engine\n");

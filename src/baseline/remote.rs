@@ -17,27 +17,27 @@ use crate::{
 
 /// A baseline, wherever it came from (a file or a previous pipeline).
 #[derive(Debug)]
-pub struct Previous {
+pub(crate) struct Previous {
     /// Human description: which file or pipeline the baseline comes from.
-    pub source: String,
+    pub(crate) source: String,
     /// The baseline run.
-    pub result: RunResult,
+    pub(crate) result: RunResult,
     /// Earlier successful runs (newest first), for the noise band; may be empty.
-    pub history: Vec<RunResult>,
+    pub(crate) history: Vec<RunResult>,
 }
 
 /// What a lookup found besides the baseline, for the report's notes.
 #[derive(Debug, Default)]
-pub struct Lookup {
+pub(crate) struct Lookup {
     /// The baseline, when one was found.
-    pub baseline: Option<Previous>,
+    pub(crate) baseline: Option<Previous>,
     /// What the report should say about the lookup (why there is no baseline, what was skipped).
-    pub notes: Vec<String>,
+    pub(crate) notes: Vec<String>,
 }
 
 /// Finds the baseline. `job_client` authenticates with the job token, `api_client` (if any)
 /// with an API token; `artifact` is the path of results.json inside the job's artifacts.
-pub fn find_previous(
+pub(crate) fn find_previous(
     ci: &CiContext,
     job_client: Option<&ApiClient>,
     api_client: Option<&ApiClient>,

@@ -6,7 +6,7 @@ use crate::{
 };
 
 /// Prints the per-endpoint diff, then applies the regression rules; exit 1 when one fails.
-pub fn execute(args: &CompareArgs) -> Result<ExitStatus, Error> {
+pub(crate) fn execute(args: &CompareArgs) -> Result<ExitStatus, Error> {
     let base = baseline::load_results(&args.baseline)?;
     let current = baseline::load_results(&args.current)?;
     let rules = gate::regressions_or_builtin(&args.regressions)?;

@@ -17,7 +17,7 @@ use crate::{
 use super::{process_env, run_gate};
 
 /// The seed's four flows, compiled into the binary so the demo runs from any directory.
-pub const FLOWS: &[(&str, &str, &str)] = &[
+pub(crate) const FLOWS: &[(&str, &str, &str)] = &[
     (
         "login",
         "login-dashboard.yml",
@@ -43,7 +43,7 @@ pub const FLOWS: &[(&str, &str, &str)] = &[
 /// Thresholds that fit every flow against the sample app at its default latency.
 const DEMO_THRESHOLDS: &[&str] = &["p95<250ms", "error_rate<1%", "GET /api/*: p99<500ms"];
 
-pub fn execute(args: &DemoArgs) -> Result<ExitStatus, Error> {
+pub(crate) fn execute(args: &DemoArgs) -> Result<ExitStatus, Error> {
     let (_, file, text) = FLOWS
         .iter()
         .find(|(name, _, _)| *name == args.flow)
@@ -109,10 +109,10 @@ pub fn execute(args: &DemoArgs) -> Result<ExitStatus, Error> {
         &stop,
     );
     app.stop();
-    Ok(outcome?.status)
+    outcome
 }
 
-pub fn sample_app(args: &SampleAppArgs) -> Result<ExitStatus, Error> {
+pub(crate) fn sample_app(args: &SampleAppArgs) -> Result<ExitStatus, Error> {
     let bad = |message: String| SettingsError::Invalid {
         setting: "--slow-endpoint",
         message,

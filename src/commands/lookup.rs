@@ -14,7 +14,7 @@ use crate::{
 
 /// Resolves the baseline; `notes` collects what the report should say about it. A GitLab
 /// lookup that fails is a note, not an error: a missing baseline never fails a gate.
-pub fn load_baseline(
+pub(crate) fn load_baseline(
     settings: &GateSettings,
     notes: &mut Vec<String>,
 ) -> Result<Option<Previous>, Error> {

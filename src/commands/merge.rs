@@ -36,7 +36,7 @@ fn shard_files(args: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
     Ok(out)
 }
 
-pub fn execute(args: &MergeArgs) -> Result<ExitStatus, Error> {
+pub(crate) fn execute(args: &MergeArgs) -> Result<ExitStatus, Error> {
     let cwd = std::env::current_dir().unwrap_or_default();
     let gate = GateSettings::from_args(&args.judge, &process_env, Some(&cwd))?;
     let mut shards = Vec::new();
@@ -56,5 +56,5 @@ pub fn execute(args: &MergeArgs) -> Result<ExitStatus, Error> {
         "Merged from {count} shards: counts and histograms add exactly; per-second percentiles in the time series are request-weighted averages."
     )];
     let baseline = load_baseline(&gate, &mut notes)?;
-    Ok(judge_and_publish(&gate, merged, baseline, notes, &gate.out)?.status)
+    judge_and_publish(&gate, merged, baseline, notes, &gate.out)
 }

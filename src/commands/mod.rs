@@ -20,11 +20,11 @@ use crate::{
     error::{Error, ExitStatus},
 };
 
-pub use pipeline::{run_gate, GateOutcome};
-pub use workload::{prepare, Workload};
+pub(crate) use pipeline::run_gate;
+pub(crate) use workload::{prepare, Workload};
 
 /// Reads the process environment; injected everywhere else so tests stay hermetic.
-pub fn process_env(name: &str) -> Option<String> {
+pub(crate) fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 

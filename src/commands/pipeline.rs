@@ -20,19 +20,13 @@ use crate::{
     stats::{CiInfo, RunResult},
 };
 
-#[derive(Debug)]
-pub struct GateOutcome {
-    pub status: ExitStatus,
-    pub document: Document,
-}
-
 /// Runs the workload, judges and publishes. Reports are written whatever the verdict (and, when
-/// the engine crashed, from what it measured before); the returned status is the exit status.
-pub fn run_gate(
+/// the engine crashed, from what it measured before); returns the exit status.
+pub(crate) fn run_gate(
     settings: &Settings,
     workload: Workload,
     stop: &CancellationToken,
-) -> Result<GateOutcome, Error> {
+) -> Result<ExitStatus, Error> {
     if let Workload::Native(scenario) = &workload {
         check_selectors(settings, scenario)?;
     }
@@ -108,7 +102,7 @@ fn wait_until(at: std::time::SystemTime, stop: &CancellationToken) {
 }
 
 /// A shard publishes only its result, for `merge`: the verdict is made once, on the whole.
-fn write_shard(out: &Path, result: RunResult) -> Result<GateOutcome, Error> {
+fn write_shard(out: &Path, result: RunResult) -> Result<ExitStatus, Error> {
     let shard = result
         .run
         .shard
@@ -136,22 +130,21 @@ fn write_shard(out: &Path, result: RunResult) -> Result<GateOutcome, Error> {
         document.run.aggregate.requests,
         path.display()
     );
-    let status = if document.run.run.interrupted {
+    Ok(if document.run.run.interrupted {
         ExitStatus::Interrupted
     } else {
         ExitStatus::Passed
-    };
-    Ok(GateOutcome { status, document })
+    })
 }
 
 /// Judges a finished result and writes every report into `out`.
-pub fn judge_and_publish(
+pub(crate) fn judge_and_publish(
     settings: &GateSettings,
     result: RunResult,
     baseline: Option<Previous>,
     mut notes: Vec<String>,
     out: &Path,
-) -> Result<GateOutcome, Error> {
+) -> Result<ExitStatus, Error> {
     if settings.thresholds.is_built_in() {
         notes.push(format!(
             "No thresholds configured: applied the default {}.",
@@ -225,14 +218,13 @@ pub fn judge_and_publish(
     if let Some(e) = gate_error {
         return Err(e.into());
     }
-    let status = if document.run.run.interrupted {
+    Ok(if document.run.run.interrupted {
         ExitStatus::Interrupted
     } else if document.verdict.as_ref().is_some_and(|v| v.passed) {
         ExitStatus::Passed
     } else {
         ExitStatus::GateFailed
-    };
-    Ok(GateOutcome { status, document })
+    })
 }
 
 fn print_outcome(doc: &Document, out: &Path, written: &[std::path::PathBuf]) {

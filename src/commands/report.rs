@@ -5,7 +5,7 @@ use crate::{
 };
 
 /// Re-publishes every file from a results.json; the verdict stored in it decides the exit code.
-pub fn execute(args: &ReportArgs) -> Result<ExitStatus, Error> {
+pub(crate) fn execute(args: &ReportArgs) -> Result<ExitStatus, Error> {
     let doc = report::load_document(&args.results)?;
     report::prepare_out_dir(&args.out)?;
     let written = report::publish_all(&args.out, &doc)?;

@@ -7,10 +7,10 @@ use crate::{
 
 use super::{prepare, process_env, run_gate};
 
-pub fn execute(args: &RunArgs) -> Result<ExitStatus, Error> {
+pub(crate) fn execute(args: &RunArgs) -> Result<ExitStatus, Error> {
     let cwd = std::env::current_dir().unwrap_or_default();
     let settings = Settings::from_args(args, &process_env, Some(&cwd))?;
     let workload = prepare(&settings)?;
     let stop = engine::install_stop_signal();
-    Ok(run_gate(&settings, workload, &stop)?.status)
+    run_gate(&settings, workload, &stop)
 }

@@ -7,7 +7,7 @@ use crate::{
 use super::{prepare, process_env, workload::check_selectors, Workload};
 
 /// Everything `run` checks before generating load, and nothing more.
-pub fn execute(args: &RunArgs) -> Result<ExitStatus, Error> {
+pub(crate) fn execute(args: &RunArgs) -> Result<ExitStatus, Error> {
     let cwd = std::env::current_dir().unwrap_or_default();
     let settings = Settings::from_args(args, &process_env, Some(&cwd))?;
     let what = match prepare(&settings)? {

@@ -21,14 +21,14 @@ use crate::{
 };
 
 /// What will generate the load, checked and loaded before any load is sent.
-pub enum Workload {
+pub(crate) enum Workload {
     Native(Box<Scenario>),
     Locust(PathBuf),
     LoadForge,
 }
 
 /// Loads the scenario or checks the locustfile named by the settings.
-pub fn prepare(settings: &Settings) -> Result<Workload, Error> {
+pub(crate) fn prepare(settings: &Settings) -> Result<Workload, Error> {
     match &settings.engine {
         EngineSettings::Native(n) => Ok(Workload::Native(Box::new(Scenario::load(
             &n.scenario,
@@ -51,7 +51,7 @@ pub fn prepare(settings: &Settings) -> Result<Workload, Error> {
 }
 
 /// Every rule's selector must name an endpoint of the scenario: checked before any load.
-pub fn check_selectors(settings: &Settings, scenario: &Scenario) -> Result<(), Error> {
+pub(crate) fn check_selectors(settings: &Settings, scenario: &Scenario) -> Result<(), Error> {
     let names = scenario.endpoint_names();
     for t in settings.gate.thresholds.iter() {
         gate::resolve_selector(&t.source, t.selector.as_ref(), &names)?;
@@ -65,14 +65,14 @@ pub fn check_selectors(settings: &Settings, scenario: &Scenario) -> Result<(), E
 /// This process's share of the load: a shard runs its part of the users, of the arrival rate
 /// and of the open model's rate.
 #[derive(Debug, Clone, Copy)]
-pub struct Share {
-    pub users: u32,
-    pub spawn_rate: f64,
-    pub rate: Option<f64>,
+pub(crate) struct Share {
+    pub(crate) users: u32,
+    pub(crate) spawn_rate: f64,
+    pub(crate) rate: Option<f64>,
 }
 
 impl Share {
-    pub fn of(settings: &Settings) -> Share {
+    pub(crate) fn of(settings: &Settings) -> Share {
         let Some(s) = &settings.shard else {
             return Share {
                 users: settings.users,
@@ -91,7 +91,7 @@ impl Share {
 }
 
 /// Runs the workload on its engine.
-pub fn run_engine(
+pub(crate) fn run_engine(
     settings: &Settings,
     workload: Workload,
     share: Share,

@@ -22,32 +22,32 @@ use crate::{
 
 /// Everything the LoadForge engine needs, already validated.
 #[derive(Debug, Clone)]
-pub struct LoadForgePlan {
+pub(crate) struct LoadForgePlan {
     /// LoadForge's API.
-    pub base_url: Url,
+    pub(crate) base_url: Url,
     /// The API token; it goes only into the `Authorization` header, never into a message.
-    pub token: Secret,
+    pub(crate) token: Secret,
     /// The LoadForge test to run.
-    pub test_id: String,
+    pub(crate) test_id: String,
     /// The host the test loads, without a trailing slash.
-    pub host: String,
+    pub(crate) host: String,
     /// Concurrent users.
-    pub users: u32,
+    pub(crate) users: u32,
     /// Users started per second.
-    pub spawn_rate: f64,
+    pub(crate) spawn_rate: f64,
     /// Test length (LoadForge takes whole seconds).
-    pub run_time: Duration,
+    pub(crate) run_time: Duration,
     /// How often the run is polled.
-    pub poll_interval: Duration,
+    pub(crate) poll_interval: Duration,
     /// How long to wait for the run to finish before giving up.
-    pub max_wait: Duration,
+    pub(crate) max_wait: Duration,
     /// Retries of each API call (429 honouring `Retry-After`, 5xx, connection errors).
-    pub retry: Policy,
+    pub(crate) retry: Policy,
 }
 
 /// Retries of LoadForge API calls: a second of backoff doubling to at most 30 s, five tries,
 /// two minutes in all.
-pub const RETRY: Policy = Policy {
+pub(crate) const RETRY: Policy = Policy {
     first_backoff: Duration::from_secs(1),
     max_backoff: Duration::from_secs(30),
     max_attempts: 5,
@@ -56,7 +56,7 @@ pub const RETRY: Policy = Policy {
 
 /// The percentiles a LoadForge run can carry (the average and error rate always; counts,
 /// minimum and maximum when present).
-pub const REPORTED_PERCENTILES: &[f64] = &[50.0, 90.0, 95.0, 99.0];
+pub(crate) const REPORTED_PERCENTILES: &[f64] = &[50.0, 90.0, 95.0, 99.0];
 
 /// How long one API request may take.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -64,7 +64,10 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 /// Starts a run of the plan's test on LoadForge, waits for it to complete, and maps what it
 /// reports. SIGINT/SIGTERM (`stop`) asks LoadForge to stop the run and ends with
 /// [`EngineError::Interrupted`].
-pub fn run(plan: &LoadForgePlan, stop: &CancellationToken) -> Result<RunResult, EngineError> {
+pub(crate) fn run(
+    plan: &LoadForgePlan,
+    stop: &CancellationToken,
+) -> Result<RunResult, EngineError> {
     let api = Api::new(plan, stop)?;
     let started_at = SystemTime::now();
     let start = Instant::now();

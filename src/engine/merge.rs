@@ -13,7 +13,7 @@ use crate::stats::{
 
 /// Why shard results cannot be merged: they are not every shard of one run, each once.
 #[derive(Debug, thiserror::Error)]
-pub enum MergeError {
+pub(crate) enum MergeError {
     /// Nothing was given.
     #[error("no shard results to merge")]
     Empty,
@@ -52,7 +52,7 @@ pub enum MergeError {
 }
 
 /// Merges `shards` (with the file each came from, for messages) into one result.
-pub fn merge(shards: Vec<(String, RunResult)>) -> Result<RunResult, MergeError> {
+pub(crate) fn merge(shards: Vec<(String, RunResult)>) -> Result<RunResult, MergeError> {
     check(&shards)?;
     let duration_s = shards
         .iter()

@@ -8,7 +8,7 @@ pub(crate) mod loadforge;
 pub(crate) mod locust;
 pub(crate) mod merge;
 pub mod native;
-pub mod progress;
+pub(crate) mod progress;
 
 use std::{sync::Arc, time::Duration};
 
@@ -92,17 +92,17 @@ pub enum EngineError {
 #[derive(Debug, Clone)]
 pub struct Target {
     /// The URL as given.
-    pub url: Url,
+    pub(crate) url: Url,
     /// `https`: the connection is TLS.
-    pub tls: bool,
+    pub(crate) tls: bool,
     /// The host to connect to (an IPv6 address without its brackets).
-    pub host: String,
+    pub(crate) host: String,
     /// The port to connect to (the scheme's default when the URL has none).
-    pub port: u16,
+    pub(crate) port: u16,
     /// `Host` header value (host, plus the port when it is not the scheme's default).
-    pub authority: String,
+    pub(crate) authority: String,
     /// Path prefix from the host URL, without a trailing slash (`http://h/app` -> `/app`).
-    pub base_path: String,
+    pub(crate) base_path: String,
 }
 
 impl Target {
@@ -166,7 +166,7 @@ pub struct NativePlan {
 }
 
 /// Cancelled on SIGINT/SIGTERM; engines stop early and return what they measured.
-pub fn install_stop_signal() -> CancellationToken {
+pub(crate) fn install_stop_signal() -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
     let spawned = std::thread::Builder::new()

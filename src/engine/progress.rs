@@ -7,7 +7,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-pub struct Progress {
+pub(crate) struct Progress {
     tty: bool,
     gitlab: bool,
     total: Duration,
@@ -15,13 +15,13 @@ pub struct Progress {
 }
 
 /// The counters a progress line shows.
-pub struct Snapshot {
-    pub elapsed: Duration,
-    pub users: u32,
-    pub max_users: u32,
-    pub rps: f64,
-    pub failures: u64,
-    pub p95_ms: Option<f64>,
+pub(crate) struct Snapshot {
+    pub(crate) elapsed: Duration,
+    pub(crate) users: u32,
+    pub(crate) max_users: u32,
+    pub(crate) rps: f64,
+    pub(crate) failures: u64,
+    pub(crate) p95_ms: Option<f64>,
 }
 
 fn unix_now() -> u64 {
@@ -32,7 +32,7 @@ fn unix_now() -> u64 {
 }
 
 impl Progress {
-    pub fn new(total: Duration) -> Progress {
+    pub(crate) fn new(total: Duration) -> Progress {
         Progress {
             tty: std::io::stderr().is_terminal(),
             gitlab: std::env::var("GITLAB_CI").is_ok_and(|v| v == "true"),
@@ -42,7 +42,7 @@ impl Progress {
     }
 
     /// Opens a collapsible section in GitLab's job log (a no-op elsewhere).
-    pub fn section_start(&self, name: &str, title: &str) {
+    pub(crate) fn section_start(&self, name: &str, title: &str) {
         if self.gitlab {
             eprintln!(
                 "\x1b[0Ksection_start:{}:{name}[collapsed=false]\r\x1b[0K{title}",
@@ -53,14 +53,14 @@ impl Progress {
         }
     }
 
-    pub fn section_end(&mut self, name: &str) {
+    pub(crate) fn section_end(&mut self, name: &str) {
         self.finish_bar();
         if self.gitlab {
             eprintln!("\x1b[0Ksection_end:{}:{name}\r\x1b[0K", unix_now());
         }
     }
 
-    pub fn line(&mut self, s: &Snapshot) -> String {
+    pub(crate) fn line(&mut self, s: &Snapshot) -> String {
         format!(
             "[{:>5.0}s] users {:>5}/{} · {:>9.1} req/s · {} failed · p95 {}",
             s.elapsed.as_secs_f64(),
@@ -74,7 +74,7 @@ impl Progress {
         )
     }
 
-    pub fn report(&mut self, s: &Snapshot) {
+    pub(crate) fn report(&mut self, s: &Snapshot) {
         let line = self.line(s);
         if self.tty {
             let width = 24usize;
@@ -101,14 +101,14 @@ impl Progress {
 
 /// A periodic deadline for a polling loop: due once per period, never when there is no period.
 #[derive(Debug)]
-pub struct Every {
+pub(crate) struct Every {
     period: Option<Duration>,
     next: std::time::Instant,
 }
 
 impl Every {
     /// First due one period after `start`.
-    pub fn new(start: std::time::Instant, period: Option<Duration>) -> Every {
+    pub(crate) fn new(start: std::time::Instant, period: Option<Duration>) -> Every {
         Every {
             next: start + period.unwrap_or_default(),
             period: period.filter(|p| !p.is_zero()),
@@ -116,7 +116,7 @@ impl Every {
     }
 
     /// True once per period, from the first call at or after the deadline.
-    pub fn due(&mut self, now: std::time::Instant) -> bool {
+    pub(crate) fn due(&mut self, now: std::time::Instant) -> bool {
         match self.period {
             Some(p) if now >= self.next => {
                 self.next += p;

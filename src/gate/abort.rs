@@ -27,11 +27,11 @@ fn live_value(totals: &Totals, metric: Metric) -> Option<f64> {
 
 /// The thresholds marked `abort-on-fail`, as the engine's watchdog.
 #[derive(Debug, Clone)]
-pub struct AbortRules(Vec<Threshold>);
+pub(crate) struct AbortRules(Vec<Threshold>);
 
 impl AbortRules {
     /// The abort-on-fail rules among `thresholds`; `None` when there are none.
-    pub fn from_thresholds(thresholds: &[Threshold]) -> Option<AbortRules> {
+    pub(crate) fn from_thresholds(thresholds: &[Threshold]) -> Option<AbortRules> {
         let rules: Vec<Threshold> = thresholds
             .iter()
             .filter(|t| t.abort_after.is_some())
@@ -61,7 +61,7 @@ impl Watchdog for AbortRules {
 
 /// Thresholds on metrics an engine can never report are configuration errors, found before a
 /// run is started (and, for a cloud run, paid for). `percentiles` are those the engine reports.
-pub fn check_reportable(
+pub(crate) fn check_reportable(
     thresholds: &[Threshold],
     engine: &str,
     percentiles: &[f64],

@@ -7,14 +7,14 @@ use super::{
 use crate::stats::{EndpointStats, RunResult};
 
 /// The baseline a regression rule compares against, and earlier runs whose spread is noise.
-pub struct Baseline<'a> {
-    pub result: &'a RunResult,
-    pub history: &'a [RunResult],
+pub(crate) struct Baseline<'a> {
+    pub(crate) result: &'a RunResult,
+    pub(crate) history: &'a [RunResult],
 }
 
 /// Reads one metric off an endpoint. `None` means not measured (no requests, or an engine that
 /// does not provide that figure): a check on it fails rather than passing silently.
-pub fn metric_value(stats: &EndpointStats, metric: Metric) -> Option<f64> {
+pub(crate) fn metric_value(stats: &EndpointStats, metric: Metric) -> Option<f64> {
     let l = &stats.latency_ms;
     let counts = stats.counts_reported.then_some(stats);
     // An error rate means something only over some requests; without counts the engine's own
@@ -44,7 +44,7 @@ pub fn metric_value(stats: &EndpointStats, metric: Metric) -> Option<f64> {
 
 /// The endpoints a selector stands for. `None` stands for the aggregate. An exact name or a glob
 /// that matches nothing is an error: a rule that judges nothing would pass silently.
-pub fn resolve_selector<'a>(
+pub(crate) fn resolve_selector<'a>(
     expr: &str,
     selector: Option<&Selector>,
     names: &[&'a str],
@@ -152,7 +152,7 @@ impl Names {
 
 /// Judges a run: every threshold on the run itself and, with a baseline, every regression rule
 /// against it. A selector that names no endpoint is an error, not a silent pass.
-pub fn evaluate(
+pub(crate) fn evaluate(
     result: &RunResult,
     thresholds: &Rules<Threshold>,
     regressions: &Rules<Regression>,

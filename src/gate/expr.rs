@@ -14,7 +14,7 @@ use std::fmt;
 use super::GateError;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Metric {
+pub(crate) enum Metric {
     Avg,
     Min,
     Max,
@@ -27,7 +27,7 @@ pub enum Metric {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MetricKind {
+pub(crate) enum MetricKind {
     /// Milliseconds.
     Latency,
     /// Percent of requests.
@@ -39,7 +39,7 @@ pub enum MetricKind {
 }
 
 impl Metric {
-    pub fn parse(text: &str) -> Option<Metric> {
+    pub(crate) fn parse(text: &str) -> Option<Metric> {
         let t = text.trim().to_ascii_lowercase();
         Some(match t.as_str() {
             "avg" | "mean" => Metric::Avg,
@@ -64,7 +64,7 @@ impl Metric {
         })
     }
 
-    pub fn kind(self) -> MetricKind {
+    pub(crate) fn kind(self) -> MetricKind {
         match self {
             Metric::Avg | Metric::Min | Metric::Max | Metric::Percentile(_) => MetricKind::Latency,
             Metric::ErrorRate => MetricKind::Ratio,
@@ -74,7 +74,7 @@ impl Metric {
     }
 
     /// Short label used in check names and reports (`p95`, `p99.9`, `error_rate`).
-    pub fn label(self) -> String {
+    pub(crate) fn label(self) -> String {
         match self {
             Metric::Avg => "avg".into(),
             Metric::Min => "min".into(),
@@ -89,7 +89,7 @@ impl Metric {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
+pub(crate) enum Op {
     Lt,
     Le,
     Gt,
@@ -97,7 +97,7 @@ pub enum Op {
 }
 
 impl Op {
-    pub fn holds(self, value: f64, limit: f64) -> bool {
+    pub(crate) fn holds(self, value: f64, limit: f64) -> bool {
         match self {
             Op::Lt => value < limit,
             Op::Le => value <= limit,
@@ -106,7 +106,7 @@ impl Op {
         }
     }
 
-    pub fn symbol(self) -> &'static str {
+    pub(crate) fn symbol(self) -> &'static str {
         match self {
             Op::Lt => "<",
             Op::Le => "<=",
@@ -118,7 +118,7 @@ impl Op {
 
 /// Which endpoints a rule applies to: none means the aggregate of all requests.
 #[derive(Debug, Clone)]
-pub struct Selector {
+pub(crate) struct Selector {
     raw: String,
     pattern: Option<glob::Pattern>,
 }
@@ -130,7 +130,7 @@ impl PartialEq for Selector {
 }
 
 impl Selector {
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    pub(crate) fn parse(raw: &str) -> Result<Self, String> {
         let raw = raw.trim().to_string();
         if raw.is_empty() {
             return Err("empty selector before `:`".into());
@@ -143,15 +143,15 @@ impl Selector {
         Ok(Self { raw, pattern })
     }
 
-    pub fn raw(&self) -> &str {
+    pub(crate) fn raw(&self) -> &str {
         &self.raw
     }
 
-    pub fn is_glob(&self) -> bool {
+    pub(crate) fn is_glob(&self) -> bool {
         self.pattern.is_some()
     }
 
-    pub fn matches(&self, name: &str) -> bool {
+    pub(crate) fn matches(&self, name: &str) -> bool {
         match &self.pattern {
             Some(p) => p.matches(name),
             None => self.raw == name,
@@ -162,18 +162,18 @@ impl Selector {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Threshold {
     pub source: String,
-    pub selector: Option<Selector>,
-    pub metric: Metric,
-    pub op: Op,
+    pub(crate) selector: Option<Selector>,
+    pub(crate) metric: Metric,
+    pub(crate) op: Op,
     /// In the metric kind's canonical unit (ms, percent, count, per second).
-    pub limit: f64,
+    pub(crate) limit: f64,
     /// `abort-on-fail[=DELAY]`: stop the run as soon as this fails (not before DELAY), as k6's
     /// `abortOnFail` with `delayAbortEval`.
-    pub abort_after: Option<std::time::Duration>,
+    pub(crate) abort_after: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
+pub(crate) enum Direction {
     /// Fails when the value grew too much (latency, error rate).
     Growth,
     /// Fails when the value dropped too much (throughput).
@@ -181,15 +181,15 @@ pub enum Direction {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Regression {
-    pub source: String,
-    pub selector: Option<Selector>,
-    pub metric: Metric,
-    pub direction: Direction,
+pub(crate) struct Regression {
+    pub(crate) source: String,
+    pub(crate) selector: Option<Selector>,
+    pub(crate) metric: Metric,
+    pub(crate) direction: Direction,
     /// Allowed relative change as a fraction (0.2 for 20 %).
-    pub relative: f64,
+    pub(crate) relative: f64,
     /// Allowed absolute change in the metric's canonical unit; both margins must be exceeded.
-    pub absolute: Option<f64>,
+    pub(crate) absolute: Option<f64>,
 }
 
 fn trim_float(v: f64) -> String {
@@ -253,7 +253,7 @@ fn parse_value(text: &str, kind: MetricKind) -> Result<f64, String> {
 }
 
 impl Threshold {
-    pub fn parse(expr: &str) -> Result<Threshold, GateError> {
+    pub(crate) fn parse(expr: &str) -> Result<Threshold, GateError> {
         let bad = |reason: String| GateError::Threshold {
             expr: expr.to_string(),
             reason,
@@ -302,7 +302,7 @@ impl Threshold {
 }
 
 impl Regression {
-    pub fn parse(expr: &str) -> Result<Regression, GateError> {
+    pub(crate) fn parse(expr: &str) -> Result<Regression, GateError> {
         let bad = |reason: String| GateError::Regression {
             expr: expr.to_string(),
             reason,

@@ -10,9 +10,9 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-pub use abort::{check_reportable, AbortRules};
-pub use evaluate::{evaluate, metric_value, resolve_selector, Baseline};
-pub use expr::{Direction, Metric, MetricKind, Regression, Selector, Threshold};
+pub(crate) use abort::{check_reportable, AbortRules};
+pub(crate) use evaluate::{evaluate, metric_value, resolve_selector, Baseline};
+pub(crate) use expr::{Direction, Metric, MetricKind, Regression, Selector, Threshold};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GateError {
@@ -44,47 +44,47 @@ pub enum GateError {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum CheckKind {
+pub(crate) enum CheckKind {
     Threshold,
     Regression,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Check {
+pub(crate) struct Check {
     /// Unique within a verdict (JUnit drops duplicate names).
-    pub name: String,
-    pub kind: CheckKind,
+    pub(crate) name: String,
+    pub(crate) kind: CheckKind,
     /// The rule as written by the user.
-    pub expression: String,
+    pub(crate) expression: String,
     /// The endpoint judged; absent for the aggregate of all requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub endpoint: Option<String>,
+    pub(crate) endpoint: Option<String>,
     /// Written to results.json as its label (`p95`, `error_rate`).
-    pub metric: Metric,
-    pub unit: Unit,
+    pub(crate) metric: Metric,
+    pub(crate) unit: Unit,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<f64>,
+    pub(crate) value: Option<f64>,
     /// The value must satisfy `op limit`.
-    pub op: String,
-    pub limit: f64,
+    pub(crate) op: String,
+    pub(crate) limit: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub baseline: Option<f64>,
-    pub passed: bool,
+    pub(crate) baseline: Option<f64>,
+    pub(crate) passed: bool,
     /// One human sentence: what was measured against what.
-    pub detail: String,
+    pub(crate) detail: String,
     /// True for the built-in rules applied because none were configured.
     #[serde(default)]
-    pub default_rule: bool,
+    pub(crate) default_rule: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Verdict {
-    pub passed: bool,
-    pub checks: Vec<Check>,
+pub(crate) struct Verdict {
+    pub(crate) passed: bool,
+    pub(crate) checks: Vec<Check>,
 }
 
 impl Verdict {
-    pub fn failed_checks(&self) -> impl Iterator<Item = &Check> {
+    pub(crate) fn failed_checks(&self) -> impl Iterator<Item = &Check> {
         self.checks.iter().filter(|c| !c.passed)
     }
 }
@@ -92,7 +92,7 @@ impl Verdict {
 /// Where a set of rules came from. Built-in rules are applied when none were configured, and
 /// every report says so.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
+pub(crate) enum Origin {
     /// Given by the user (flag, variable, config file).
     Configured,
     /// The defaults of [`crate::defaults`], because none were given.
@@ -104,12 +104,12 @@ pub enum Origin {
 pub struct Rules<T> {
     list: Vec<T>,
     /// Configured or built in.
-    pub origin: Origin,
+    pub(crate) origin: Origin,
 }
 
 impl<T> Rules<T> {
     /// Rules the user gave.
-    pub fn configured(list: Vec<T>) -> Self {
+    pub(crate) fn configured(list: Vec<T>) -> Self {
         Rules {
             list,
             origin: Origin::Configured,
@@ -117,7 +117,7 @@ impl<T> Rules<T> {
     }
 
     /// The built-in rules, applied because none were given.
-    pub fn built_in(list: Vec<T>) -> Self {
+    pub(crate) fn built_in(list: Vec<T>) -> Self {
         Rules {
             list,
             origin: Origin::BuiltIn,
@@ -125,7 +125,7 @@ impl<T> Rules<T> {
     }
 
     /// True for the built-in rules.
-    pub fn is_built_in(&self) -> bool {
+    pub(crate) fn is_built_in(&self) -> bool {
         self.origin == Origin::BuiltIn
     }
 }
@@ -138,12 +138,12 @@ impl<T> std::ops::Deref for Rules<T> {
 }
 
 /// The given thresholds, or the built-in ones when none are given.
-pub fn thresholds_or_builtin(given: &[String]) -> Result<Rules<Threshold>, GateError> {
+pub(crate) fn thresholds_or_builtin(given: &[String]) -> Result<Rules<Threshold>, GateError> {
     or_builtin(given, crate::defaults::THRESHOLDS, Threshold::parse)
 }
 
 /// The given regression rules, or the built-in ones when none are given.
-pub fn regressions_or_builtin(given: &[String]) -> Result<Rules<Regression>, GateError> {
+pub(crate) fn regressions_or_builtin(given: &[String]) -> Result<Rules<Regression>, GateError> {
     or_builtin(given, crate::defaults::REGRESSIONS, Regression::parse)
 }
 
@@ -163,7 +163,7 @@ fn or_builtin<T>(
 
 /// The unit of a metric's values, written to results.json as `ms`, `%`, `/s` or empty.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Unit {
+pub(crate) enum Unit {
     #[serde(rename = "ms")]
     Millis,
     #[serde(rename = "%")]
@@ -175,18 +175,8 @@ pub enum Unit {
 }
 
 impl Unit {
-    /// The unit as written after a number and in results.json.
-    pub fn symbol(self) -> &'static str {
-        match self {
-            Unit::Millis => "ms",
-            Unit::Percent => "%",
-            Unit::PerSecond => "/s",
-            Unit::Count => "",
-        }
-    }
-
     /// Formats a value in this unit for humans: `12.34 ms`, `0.50%`, `41.2/s`, `1234`.
-    pub fn format(self, value: f64) -> String {
+    pub(crate) fn format(self, value: f64) -> String {
         match self {
             Unit::Millis => format!("{value:.2} ms"),
             Unit::Percent => format!("{value:.2}%"),

@@ -23,7 +23,7 @@ const MAX_REDIRECTS: usize = 5;
 
 /// Which header carries the credential.
 #[derive(Debug, Clone)]
-pub enum Auth {
+pub(crate) enum Auth {
     /// A project or personal access token with `api` scope: `PRIVATE-TOKEN`.
     Private(Secret),
     /// `CI_JOB_TOKEN`: can read artifacts, cannot list pipelines or write notes.
@@ -47,7 +47,7 @@ impl Auth {
 
 /// Why a request got no answer from GitLab. No variant carries the token.
 #[derive(Debug, thiserror::Error)]
-pub enum TransportError {
+pub(crate) enum TransportError {
     /// A URL that does not parse: the API URL, an endpoint's, or a redirect's `Location`.
     #[error("invalid URL")]
     Url(#[from] url::ParseError),
@@ -112,7 +112,7 @@ impl TransportError {
 }
 
 /// The GitLab REST client under the `gitlab` crate's endpoints.
-pub struct ApiClient {
+pub(crate) struct ApiClient {
     base: Url,
     auth: Auth,
     http: reqwest::blocking::Client,
@@ -140,7 +140,11 @@ type Answer = Result<http::Response<Bytes>, TransportError>;
 
 impl ApiClient {
     /// `api_url` is `CI_API_V4_URL` (e.g. `https://gitlab.example.com/api/v4`).
-    pub fn new(api_url: &str, auth: Auth, retry: Policy) -> Result<ApiClient, TransportError> {
+    pub(crate) fn new(
+        api_url: &str,
+        auth: Auth,
+        retry: Policy,
+    ) -> Result<ApiClient, TransportError> {
         let mut base = Url::parse(api_url)?;
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));

@@ -18,13 +18,13 @@ use gitlab::api::{
 };
 use serde::Deserialize;
 
-pub use crate::retry::Policy as RetryPolicy;
-pub use client::{ApiClient, Auth, TransportError};
+pub(crate) use crate::retry::Policy as RetryPolicy;
+pub(crate) use client::{ApiClient, Auth, TransportError};
 
 /// A GitLab call that failed. `what` names the call in words ("the notes of merge request
 /// !7"); no variant carries a token.
 #[derive(Debug, thiserror::Error)]
-pub enum GitlabError {
+pub(crate) enum GitlabError {
     /// GitLab answered with an error status (a 404 is often a normal answer: see `found`).
     #[error("GitLab answered HTTP {status} to {what}")]
     Status {
@@ -64,7 +64,7 @@ pub enum GitlabError {
 
 impl GitlabError {
     /// The HTTP status GitLab answered with, if it answered with an error status.
-    pub fn status(&self) -> Option<u16> {
+    pub(crate) fn status(&self) -> Option<u16> {
         match self {
             GitlabError::Status { status, .. } => Some(*status),
             _ => None,

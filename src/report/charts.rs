@@ -82,7 +82,7 @@ fn finish<'a, 'b: 'a>(
 }
 
 /// Requests and failures per second, with the baseline's requests dashed behind.
-pub fn throughput(series: &[SecondPoint], baseline: &[SecondPoint]) -> Option<String> {
+pub(crate) fn throughput(series: &[SecondPoint], baseline: &[SecondPoint]) -> Option<String> {
     if series.is_empty() {
         return None;
     }
@@ -129,7 +129,10 @@ pub fn throughput(series: &[SecondPoint], baseline: &[SecondPoint]) -> Option<St
 }
 
 /// p50, p95 and p99 per second, with the baseline's p95 dashed behind.
-pub fn latency_over_time(series: &[SecondPoint], baseline: &[SecondPoint]) -> Option<String> {
+pub(crate) fn latency_over_time(
+    series: &[SecondPoint],
+    baseline: &[SecondPoint],
+) -> Option<String> {
     if series.iter().all(|p| p.p95_ms.is_none()) {
         return None;
     }
@@ -206,7 +209,7 @@ fn curve(h: &LatencyHistogram) -> Vec<(f64, f64)> {
 
 /// The latency distribution as a percentile curve (HdrHistogram style), current against the
 /// baseline. Without a histogram, the known percentiles are drawn as points.
-pub fn distribution(
+pub(crate) fn distribution(
     current: Option<&LatencyHistogram>,
     known: &[(f64, f64)],
     baseline: Option<&LatencyHistogram>,
@@ -263,14 +266,14 @@ pub fn distribution(
 
 /// One bar per endpoint: p95 now, the baseline's p95 as a thin grey bar, the threshold as a red
 /// tick.
-pub struct Bar {
-    pub label: String,
-    pub value: Option<f64>,
-    pub baseline: Option<f64>,
-    pub limit: Option<f64>,
+pub(crate) struct Bar {
+    pub(crate) label: String,
+    pub(crate) value: Option<f64>,
+    pub(crate) baseline: Option<f64>,
+    pub(crate) limit: Option<f64>,
 }
 
-pub fn p95_bars(bars: &[Bar]) -> Option<String> {
+pub(crate) fn p95_bars(bars: &[Bar]) -> Option<String> {
     if bars.iter().all(|b| b.value.is_none()) {
         return None;
     }

@@ -7,13 +7,13 @@ use super::{markdown, view::View, Document, REPORT_HTML};
 const MAX_BODY: usize = 900_000;
 
 /// The marker that identifies our note for a given job: one note per merge request and job.
-pub fn marker(job: &str) -> String {
+pub(crate) fn marker(job: &str) -> String {
     // `--` would end the HTML comment early; job names may contain it.
     format!("<!-- loadforge-gate:{} -->", job.replace("--", "-\u{2010}"))
 }
 
 /// The note body for a document, marked as the note of `job`.
-pub fn render_comment(doc: &Document, job: &str) -> String {
+pub(crate) fn render_comment(doc: &Document, job: &str) -> String {
     render(&View::new(doc), job)
 }
 

@@ -11,7 +11,7 @@ use crate::{
 };
 
 /// Escapes text for a GitHub-flavoured-markdown table cell.
-pub fn escape_markdown(s: &str) -> String {
+pub(crate) fn escape_markdown(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -24,11 +24,11 @@ use serde::{Deserialize, Serialize};
 use crate::{baseline::Comparison, gate::Verdict, stats::RunResult};
 use view::View;
 
-pub use comment::{marker, render_comment};
+pub(crate) use comment::{marker, render_comment};
 pub(crate) use console::render_outcome;
 
 #[derive(Debug, thiserror::Error)]
-pub enum ReportError {
+pub(crate) enum ReportError {
     #[error("output directory {} is not writable; pass a writable --out DIR", path.display())]
     OutDir {
         path: PathBuf,
@@ -64,29 +64,29 @@ pub enum ReportError {
 /// What `results.json` holds: the run, its verdict and, when there was a baseline, the
 /// comparison. Everything any publisher needs is in here, so `report` can re-publish from it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Document {
+pub(crate) struct Document {
     #[serde(flatten)]
-    pub run: RunResult,
+    pub(crate) run: RunResult,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub verdict: Option<Verdict>,
+    pub(crate) verdict: Option<Verdict>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub comparison: Option<Comparison>,
+    pub(crate) comparison: Option<Comparison>,
     /// Things a reader should know (default thresholds used, no baseline yet, ...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<String>,
+    pub(crate) notes: Vec<String>,
 }
 
-pub const RESULTS_JSON: &str = "results.json";
-pub const JUNIT_XML: &str = "junit.xml";
-pub const METRICS_TXT: &str = "metrics.txt";
-pub const LOAD_PERFORMANCE_JSON: &str = "load-performance.json";
-pub const SUMMARY_MD: &str = "summary.md";
-pub const ANNOTATIONS_JSON: &str = "annotations.json";
-pub const REPORT_HTML: &str = "report.html";
+pub(crate) const RESULTS_JSON: &str = "results.json";
+pub(crate) const JUNIT_XML: &str = "junit.xml";
+pub(crate) const METRICS_TXT: &str = "metrics.txt";
+pub(crate) const LOAD_PERFORMANCE_JSON: &str = "load-performance.json";
+pub(crate) const SUMMARY_MD: &str = "summary.md";
+pub(crate) const ANNOTATIONS_JSON: &str = "annotations.json";
+pub(crate) const REPORT_HTML: &str = "report.html";
 
 /// Creates the directory and proves it is writable before any load is generated, so a bad
 /// `--out` costs nothing.
-pub fn prepare_out_dir(dir: &Path) -> Result<(), ReportError> {
+pub(crate) fn prepare_out_dir(dir: &Path) -> Result<(), ReportError> {
     let err = |source| ReportError::OutDir {
         path: dir.to_path_buf(),
         source,
@@ -113,7 +113,7 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, ReportError> {
     Ok(path)
 }
 
-pub fn results_json(doc: &Document) -> Result<String, ReportError> {
+pub(crate) fn results_json(doc: &Document) -> Result<String, ReportError> {
     serde_json::to_string_pretty(doc).map_err(|e| ReportError::Serialize {
         file: RESULTS_JSON,
         source: Box::new(e),
@@ -123,7 +123,7 @@ pub fn results_json(doc: &Document) -> Result<String, ReportError> {
 /// Writes every report. `results.json` goes first: it is the one the next pipeline needs, and
 /// the one a later `report` command can rebuild the rest from. The others render one [`View`]
 /// of the document, so they cannot disagree.
-pub fn publish_all(dir: &Path, doc: &Document) -> Result<Vec<PathBuf>, ReportError> {
+pub(crate) fn publish_all(dir: &Path, doc: &Document) -> Result<Vec<PathBuf>, ReportError> {
     std::fs::create_dir_all(dir).map_err(|source| ReportError::OutDir {
         path: dir.to_path_buf(),
         source,
@@ -145,7 +145,7 @@ pub fn publish_all(dir: &Path, doc: &Document) -> Result<Vec<PathBuf>, ReportErr
 }
 
 /// Reads a `results.json` back, verdict and comparison included.
-pub fn load_document(path: &Path) -> Result<Document, ReportError> {
+pub(crate) fn load_document(path: &Path) -> Result<Document, ReportError> {
     let text = std::fs::read_to_string(path).map_err(|source| ReportError::ReadResults {
         path: path.to_path_buf(),
         source,

@@ -13,7 +13,7 @@ use std::{
 
 use tokio::net::TcpListener;
 
-pub use routes::router;
+pub(crate) use routes::router;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SampleAppError {
@@ -111,7 +111,7 @@ impl Served {
         format!("http://{}", self.addr)
     }
 
-    pub fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         self.shutdown_now();
     }
 
@@ -142,7 +142,7 @@ impl Served {
 }
 
 /// Serves in the foreground until Ctrl-C (the `sample-app` command).
-pub fn serve_forever(listen: &str, knobs: Knobs) -> Result<(), SampleAppError> {
+pub(crate) fn serve_forever(listen: &str, knobs: Knobs) -> Result<(), SampleAppError> {
     let app = SampleApp::sample_app(listen, knobs)?;
     println!("sample app listening on {}", app.url());
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -159,10 +159,10 @@ pub fn serve_forever(listen: &str, knobs: Knobs) -> Result<(), SampleAppError> {
 /// Shared state: issued tokens, carts and queued reports.
 #[derive(Default)]
 pub(crate) struct State {
-    pub tokens: Mutex<std::collections::HashSet<String>>,
-    pub carts: Mutex<std::collections::HashMap<String, Vec<serde_json::Value>>>,
-    pub reports: Mutex<std::collections::HashMap<String, std::time::Instant>>,
-    pub next_id: std::sync::atomic::AtomicU64,
+    pub(crate) tokens: Mutex<std::collections::HashSet<String>>,
+    pub(crate) carts: Mutex<std::collections::HashMap<String, Vec<serde_json::Value>>>,
+    pub(crate) reports: Mutex<std::collections::HashMap<String, std::time::Instant>>,
+    pub(crate) next_id: std::sync::atomic::AtomicU64,
 }
 
 pub(crate) type Shared = Arc<(State, Knobs)>;

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use super::{Knobs, Shared, State};
 
-pub fn router(knobs: Knobs) -> Router {
+pub(crate) fn router(knobs: Knobs) -> Router {
     let shared: Shared = Arc::new((State::default(), knobs));
     Router::new()
         .route(

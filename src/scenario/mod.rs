@@ -15,7 +15,7 @@ use std::{
 use serde_json::Value;
 use serde_json_path::JsonPath;
 
-pub use template::{RenderError, Template, Vars};
+pub(crate) use template::{RenderError, Template, Vars};
 
 use crate::duration::parse_duration;
 use raw::{RawCheck, RawDuration, RawRequest, RawScenario, RawStatus, RawStep, RawWait};
@@ -43,41 +43,40 @@ pub enum ScenarioError {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Wait {
+pub(crate) enum Wait {
     None,
     Constant(Duration),
     Between(Duration, Duration),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EndpointDef {
-    pub name: String,
-    pub method: String,
+pub(crate) struct EndpointDef {
+    pub(crate) name: String,
+    pub(crate) method: String,
 }
 
 #[derive(Debug)]
 pub struct Scenario {
-    pub name: String,
-    pub endpoints: Vec<EndpointDef>,
-    pub variables: Vars,
-    pub default_headers: Vec<(String, Template)>,
-    pub timeout: Duration,
-    pub wait: Wait,
-    pub on_start: Vec<Step>,
-    pub tasks: Vec<Task>,
+    pub(crate) name: String,
+    pub(crate) endpoints: Vec<EndpointDef>,
+    pub(crate) variables: Vars,
+    pub(crate) default_headers: Vec<(String, Template)>,
+    pub(crate) timeout: Duration,
+    pub(crate) wait: Wait,
+    pub(crate) on_start: Vec<Step>,
+    pub(crate) tasks: Vec<Task>,
     /// Running sums of task weights, for a weighted pick with one random number.
-    pub cumulative_weights: Vec<u32>,
+    pub(crate) cumulative_weights: Vec<u32>,
 }
 
 #[derive(Debug)]
-pub struct Task {
-    pub name: String,
-    pub weight: u32,
-    pub steps: Vec<Step>,
+pub(crate) struct Task {
+    pub(crate) weight: u32,
+    pub(crate) steps: Vec<Step>,
 }
 
 #[derive(Debug)]
-pub enum Step {
+pub(crate) enum Step {
     Request(Box<Request>),
     Sleep(Wait),
     SetHeaders(Vec<(String, Template)>),
@@ -85,37 +84,37 @@ pub enum Step {
 }
 
 #[derive(Debug)]
-pub struct Request {
+pub(crate) struct Request {
     /// Position among all requests of the scenario, for per-request caches in the engine.
-    pub id: usize,
-    pub endpoint: usize,
-    pub method: String,
-    pub path: Template,
-    pub headers: Vec<(String, Template)>,
-    pub body: Body,
-    pub check: Check,
-    pub extract: Vec<(String, String, JsonPath)>,
-    pub timeout: Option<Duration>,
+    pub(crate) id: usize,
+    pub(crate) endpoint: usize,
+    pub(crate) method: String,
+    pub(crate) path: Template,
+    pub(crate) headers: Vec<(String, Template)>,
+    pub(crate) body: Body,
+    pub(crate) check: Check,
+    pub(crate) extract: Vec<(String, String, JsonPath)>,
+    pub(crate) timeout: Option<Duration>,
 }
 
 #[derive(Debug)]
-pub enum Body {
+pub(crate) enum Body {
     None,
     Json(JsonTemplate),
     Text(Template),
 }
 
 #[derive(Debug, Default)]
-pub struct Check {
+pub(crate) struct Check {
     /// Accepted statuses; `None` means any status below 400, as Locust judges by default.
-    pub status: Option<Vec<u16>>,
-    pub body_contains: Option<String>,
-    pub json_path: Option<(String, JsonPath)>,
+    pub(crate) status: Option<Vec<u16>>,
+    pub(crate) body_contains: Option<String>,
+    pub(crate) json_path: Option<(String, JsonPath)>,
 }
 
 /// A JSON value whose strings may hold templates; fully static bodies are kept as one value.
 #[derive(Debug, Clone)]
-pub enum JsonTemplate {
+pub(crate) enum JsonTemplate {
     Static(Value),
     Str(Template),
     Array(Vec<JsonTemplate>),
@@ -186,7 +185,7 @@ impl JsonTemplate {
         }
     }
 
-    pub fn render(
+    pub(crate) fn render(
         &self,
         vars: &Vars,
         rng: &mut rand::rngs::SmallRng,
@@ -228,7 +227,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Scenario {
     /// Reads, parses and compiles a scenario file, resolving `${env.*}` through `env`.
-    pub fn load(
+    pub(crate) fn load(
         path: &Path,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Scenario, ScenarioError> {
@@ -266,7 +265,7 @@ impl Scenario {
     }
 
     /// Every request of the scenario, indexed by `Request::id`.
-    pub fn requests(&self) -> Vec<&Request> {
+    pub(crate) fn requests(&self) -> Vec<&Request> {
         let mut out: Vec<&Request> = self
             .on_start
             .iter()
@@ -280,7 +279,7 @@ impl Scenario {
         out
     }
 
-    pub fn endpoint_names(&self) -> Vec<&str> {
+    pub(crate) fn endpoint_names(&self) -> Vec<&str> {
         self.endpoints.iter().map(|e| e.name.as_str()).collect()
     }
 }
@@ -313,7 +312,6 @@ impl Compiler<'_> {
         raw: RawScenario,
         fallback_name: String,
     ) -> Result<Scenario, ScenarioError> {
-        let _ = raw.description;
         if raw.tasks.is_empty() {
             return Err(self.err("tasks", "a scenario needs at least one task"));
         }
@@ -345,12 +343,7 @@ impl Compiler<'_> {
                 }
                 (None, None) => return Err(self.err(&at, "a task needs `request` or `steps`")),
             };
-            let name = t.name.unwrap_or_else(|| format!("task {}", i + 1));
-            tasks.push(Task {
-                name,
-                weight,
-                steps,
-            });
+            tasks.push(Task { weight, steps });
         }
         for (var, at) in &self.used {
             if !self.defined.contains(var) {

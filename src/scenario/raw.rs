@@ -8,31 +8,33 @@ use serde_json::Value;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawScenario {
-    pub name: Option<String>,
-    pub description: Option<String>,
+pub(crate) struct RawScenario {
+    pub(crate) name: Option<String>,
+    /// For whoever reads the file: accepted, and read by nothing.
+    #[serde(rename = "description")]
+    _description: Option<String>,
     #[serde(default)]
-    pub variables: BTreeMap<String, Value>,
+    pub(crate) variables: BTreeMap<String, Value>,
     #[serde(default)]
-    pub defaults: RawDefaults,
-    pub wait: Option<RawWait>,
+    pub(crate) defaults: RawDefaults,
+    pub(crate) wait: Option<RawWait>,
     #[serde(default)]
-    pub on_start: Vec<RawStep>,
-    pub tasks: Vec<RawTask>,
+    pub(crate) on_start: Vec<RawStep>,
+    pub(crate) tasks: Vec<RawTask>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawDefaults {
+pub(crate) struct RawDefaults {
     #[serde(default)]
-    pub headers: BTreeMap<String, String>,
-    pub timeout: Option<RawDuration>,
+    pub(crate) headers: BTreeMap<String, String>,
+    pub(crate) timeout: Option<RawDuration>,
 }
 
 /// Seconds as a number (`1.5`) or a duration string (`1500ms`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
-pub enum RawDuration {
+pub(crate) enum RawDuration {
     Seconds(f64),
     Text(String),
 }
@@ -40,54 +42,56 @@ pub enum RawDuration {
 /// `wait: 1`, `wait: {constant: 1}` or `wait: {between: [1, 3]}`.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-pub enum RawWait {
+pub(crate) enum RawWait {
     Fixed(RawDuration),
     Spec(RawWaitSpec),
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawWaitSpec {
-    pub constant: Option<RawDuration>,
-    pub between: Option<(RawDuration, RawDuration)>,
+pub(crate) struct RawWaitSpec {
+    pub(crate) constant: Option<RawDuration>,
+    pub(crate) between: Option<(RawDuration, RawDuration)>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawTask {
-    pub name: Option<String>,
-    pub weight: Option<u32>,
-    pub request: Option<RawRequest>,
-    pub steps: Option<Vec<RawStep>>,
+pub(crate) struct RawTask {
+    /// A label for whoever reads the file: accepted, and read by nothing.
+    #[serde(rename = "name")]
+    _name: Option<String>,
+    pub(crate) weight: Option<u32>,
+    pub(crate) request: Option<RawRequest>,
+    pub(crate) steps: Option<Vec<RawStep>>,
 }
 
 /// Exactly one of the fields is set; a struct (rather than an enum) keeps serde's "unknown
 /// field" messages precise.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawStep {
-    pub request: Option<RawRequest>,
-    pub sleep: Option<RawWait>,
-    pub set_headers: Option<BTreeMap<String, String>>,
-    pub set: Option<BTreeMap<String, Value>>,
+pub(crate) struct RawStep {
+    pub(crate) request: Option<RawRequest>,
+    pub(crate) sleep: Option<RawWait>,
+    pub(crate) set_headers: Option<BTreeMap<String, String>>,
+    pub(crate) set: Option<BTreeMap<String, Value>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawRequest {
-    pub name: Option<String>,
+pub(crate) struct RawRequest {
+    pub(crate) name: Option<String>,
     #[serde(default = "default_method")]
-    pub method: String,
-    pub path: String,
+    pub(crate) method: String,
+    pub(crate) path: String,
     #[serde(default)]
-    pub headers: BTreeMap<String, String>,
-    pub json: Option<Value>,
-    pub body: Option<String>,
+    pub(crate) headers: BTreeMap<String, String>,
+    pub(crate) json: Option<Value>,
+    pub(crate) body: Option<String>,
     #[serde(default)]
-    pub check: RawCheck,
+    pub(crate) check: RawCheck,
     #[serde(default)]
-    pub extract: BTreeMap<String, String>,
-    pub timeout: Option<RawDuration>,
+    pub(crate) extract: BTreeMap<String, String>,
+    pub(crate) timeout: Option<RawDuration>,
 }
 
 fn default_method() -> String {
@@ -96,15 +100,15 @@ fn default_method() -> String {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawCheck {
-    pub status: Option<RawStatus>,
-    pub body_contains: Option<String>,
-    pub json_path: Option<String>,
+pub(crate) struct RawCheck {
+    pub(crate) status: Option<RawStatus>,
+    pub(crate) body_contains: Option<String>,
+    pub(crate) json_path: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-pub enum RawStatus {
+pub(crate) enum RawStatus {
     One(u16),
     Many(Vec<u16>),
 }

@@ -17,7 +17,7 @@ use rand::{rngs::SmallRng, Rng};
 use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Part {
+pub(crate) enum Part {
     Lit(String),
     Var(String),
     RandomInt(i64, i64),
@@ -25,19 +25,19 @@ pub enum Part {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Template {
+pub(crate) struct Template {
     parts: Vec<Part>,
 }
 
 /// Why a template cannot be rendered at run time.
 #[derive(Debug, Clone, PartialEq)]
-pub enum RenderError {
+pub(crate) enum RenderError {
     Unset(String),
     NotAList(String),
 }
 
 impl RenderError {
-    pub fn reason(&self) -> String {
+    pub(crate) fn reason(&self) -> String {
         match self {
             RenderError::Unset(v) => {
                 format!("variable `{v}` is not set (its extraction failed earlier)")
@@ -47,12 +47,15 @@ impl RenderError {
     }
 }
 
-pub type Vars = HashMap<String, Value>;
+pub(crate) type Vars = HashMap<String, Value>;
 
 impl Template {
     /// Parses `text`; `env` looks up environment variables (injected so tests need not mutate the
     /// process environment).
-    pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Template, String> {
+    pub(crate) fn parse(
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Template, String> {
         let mut parts = Vec::new();
         let mut lit = String::new();
         let mut rest = text;
@@ -90,7 +93,7 @@ impl Template {
     }
 
     /// Variables this template reads, for load-time validation.
-    pub fn variables(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn variables(&self) -> impl Iterator<Item = &str> {
         self.parts.iter().filter_map(|p| match p {
             Part::Var(v) | Part::RandomChoice(v) => Some(v.as_str()),
             _ => None,
@@ -98,7 +101,7 @@ impl Template {
     }
 
     /// The text of a template without expressions.
-    pub fn as_static(&self) -> Option<&str> {
+    pub(crate) fn as_static(&self) -> Option<&str> {
         match self.parts.as_slice() {
             [] => Some(""),
             [Part::Lit(s)] => Some(s),
@@ -106,12 +109,12 @@ impl Template {
         }
     }
 
-    pub fn is_static(&self) -> bool {
+    pub(crate) fn is_static(&self) -> bool {
         self.parts.iter().all(|p| matches!(p, Part::Lit(_)))
     }
 
     /// The template text with expressions shown, for default request names.
-    pub fn literal_prefix(&self) -> String {
+    pub(crate) fn literal_prefix(&self) -> String {
         let mut s = String::new();
         for p in &self.parts {
             match p {
@@ -125,7 +128,11 @@ impl Template {
 
     /// A template that is one single expression renders to a typed value (a number stays a
     /// number in a JSON body); anything else renders to a string.
-    pub fn render_value(&self, vars: &Vars, rng: &mut SmallRng) -> Result<Value, RenderError> {
+    pub(crate) fn render_value(
+        &self,
+        vars: &Vars,
+        rng: &mut SmallRng,
+    ) -> Result<Value, RenderError> {
         if let [single] = self.parts.as_slice() {
             if !matches!(single, Part::Lit(_)) {
                 return render_part(single, vars, rng);
@@ -134,7 +141,7 @@ impl Template {
         self.render(vars, rng).map(Value::String)
     }
 
-    pub fn render(&self, vars: &Vars, rng: &mut SmallRng) -> Result<String, RenderError> {
+    pub(crate) fn render(&self, vars: &Vars, rng: &mut SmallRng) -> Result<String, RenderError> {
         if let [Part::Lit(s)] = self.parts.as_slice() {
             return Ok(s.clone());
         }

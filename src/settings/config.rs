@@ -1,7 +1,7 @@
 //! `loadforge-gate.yml`: project defaults plus named profiles (`smoke`, `load`, `stress`, ...),
 //! so the same repository can run a light gate on merge requests and a heavy one on tags.
 //!
-//! Every key of [`super::layer::FILE_KEYS`] may appear at the top level and in a profile; the
+//! Every field of [`Layer`] is a key that may appear at the top level and in a profile; the
 //! choices that belong to one job, not to the project (`config`, `profile`, `shard`, `run_id`,
 //! `start_at`, `start_delay`), are flags and variables only.
 //!
@@ -22,14 +22,14 @@ use std::{
 use super::{layer::Layer, SettingsError};
 
 #[derive(Debug, Clone, Default)]
-pub struct ConfigFile {
-    pub path: PathBuf,
-    pub base: Layer,
-    pub profiles: BTreeMap<String, Layer>,
+pub(crate) struct ConfigFile {
+    pub(crate) path: PathBuf,
+    pub(crate) base: Layer,
+    pub(crate) profiles: BTreeMap<String, Layer>,
 }
 
 impl ConfigFile {
-    pub fn load(path: &Path) -> Result<ConfigFile, SettingsError> {
+    pub(crate) fn load(path: &Path) -> Result<ConfigFile, SettingsError> {
         let text = std::fs::read_to_string(path).map_err(|source| SettingsError::ConfigRead {
             path: path.to_path_buf(),
             source,
@@ -37,7 +37,7 @@ impl ConfigFile {
         Self::parse(&text, path)
     }
 
-    pub fn parse(text: &str, path: &Path) -> Result<ConfigFile, SettingsError> {
+    pub(crate) fn parse(text: &str, path: &Path) -> Result<ConfigFile, SettingsError> {
         let bad = |section, source| SettingsError::ConfigParse {
             path: path.to_path_buf(),
             section,
@@ -85,7 +85,7 @@ impl ConfigFile {
     }
 
     /// The merged layer for a profile (or the base alone).
-    pub fn layer(&self, profile: Option<&str>) -> Result<Layer, SettingsError> {
+    pub(crate) fn layer(&self, profile: Option<&str>) -> Result<Layer, SettingsError> {
         match profile {
             None => Ok(self.base.clone()),
             Some(name) => match self.profiles.get(name) {

@@ -17,7 +17,7 @@ pub enum EngineSettings {
 
 impl EngineSettings {
     /// Which engine these settings are for.
-    pub fn kind(&self) -> EngineKind {
+    pub(crate) fn kind(&self) -> EngineKind {
         match self {
             EngineSettings::Native(_) => EngineKind::Native,
             EngineSettings::Locust(_) => EngineKind::Locust,
@@ -28,28 +28,28 @@ impl EngineSettings {
 
 #[derive(Debug, Clone)]
 pub struct NativeSettings {
-    pub scenario: PathBuf,
-    pub threads: usize,
+    pub(crate) scenario: PathBuf,
+    pub(crate) threads: usize,
 }
 
 #[derive(Debug, Clone)]
 pub struct LocustSettings {
-    pub locustfile: PathBuf,
-    pub bin: PathBuf,
-    pub extra_args: Vec<String>,
-    pub workers: Option<u32>,
-    pub remote_workers: Option<u32>,
-    pub workers_max_wait: Duration,
-    pub stop_timeout: Duration,
+    pub(crate) locustfile: PathBuf,
+    pub(crate) bin: PathBuf,
+    pub(crate) extra_args: Vec<String>,
+    pub(crate) workers: Option<u32>,
+    pub(crate) remote_workers: Option<u32>,
+    pub(crate) workers_max_wait: Duration,
+    pub(crate) stop_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
 pub struct LoadForgeSettings {
-    pub base_url: Url,
-    pub token: Secret,
-    pub test_id: String,
-    pub poll_interval: Duration,
-    pub max_wait: Duration,
+    pub(crate) base_url: Url,
+    pub(crate) token: Secret,
+    pub(crate) test_id: String,
+    pub(crate) poll_interval: Duration,
+    pub(crate) max_wait: Duration,
 }
 
 /// The chosen engine's settings; `run_time` bounds the LoadForge wait by default.

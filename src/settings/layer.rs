@@ -11,7 +11,7 @@ use crate::modes::{CommentMode, EngineKind};
 /// A duration as the user wrote it (`30s`, `5m`, or a bare number of seconds), parsed when
 /// settings are validated so the error can name the setting.
 #[derive(Debug, Clone, PartialEq)]
-pub struct DurationText(pub String);
+pub(crate) struct DurationText(pub String);
 
 impl<'de> Deserialize<'de> for DurationText {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -29,26 +29,23 @@ impl<'de> Deserialize<'de> for DurationText {
     }
 }
 
-/// Declares [`Layer`], its stacking and the list of keys a config file may hold, from one list
-/// of fields, so the three cannot drift apart.
+/// Declares [`Layer`] and its stacking from one list of fields, so the two cannot drift apart.
+/// The fields are also the keys a config file may hold: serde refuses any other.
 macro_rules! layer {
     ($($(#[$doc:meta])* $name:ident: $ty:ty,)*) => {
         /// Settings from one source; `None` means "this source does not say".
         #[derive(Debug, Clone, Default, Deserialize)]
         #[serde(deny_unknown_fields)]
-        pub struct Layer {
-            $($(#[$doc])* pub $name: Option<$ty>,)*
+        pub(crate) struct Layer {
+            $($(#[$doc])* pub(crate) $name: Option<$ty>,)*
         }
 
         impl Layer {
             /// `self` wins where it has a value.
-            pub fn over(self, below: Layer) -> Layer {
+            pub(crate) fn over(self, below: Layer) -> Layer {
                 Layer { $($name: self.$name.or(below.$name),)* }
             }
         }
-
-        /// Every key a config file (or one of its profiles) may set.
-        pub const FILE_KEYS: &[&str] = &[$(stringify!($name)),*];
     };
 }
 

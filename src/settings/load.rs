@@ -23,16 +23,16 @@ pub(super) fn duration(
 
 /// Users, arrival and length, validated against each other.
 pub(super) struct LoadShape {
-    pub users: u32,
-    pub spawn_rate: f64,
-    pub run_time: Duration,
-    pub rate: Option<f64>,
-    pub ramp: Duration,
-    pub warmup: Duration,
+    pub(crate) users: u32,
+    pub(crate) spawn_rate: f64,
+    pub(crate) run_time: Duration,
+    pub(crate) rate: Option<f64>,
+    pub(crate) ramp: Duration,
+    pub(crate) warmup: Duration,
 }
 
 impl LoadShape {
-    pub fn from_layer(l: &Layer) -> Result<LoadShape, SettingsError> {
+    pub(crate) fn from_layer(l: &Layer) -> Result<LoadShape, SettingsError> {
         let users = l.users.unwrap_or(defaults::USERS);
         if users == 0 {
             return Err(invalid("--users", "must be at least 1"));
@@ -84,7 +84,7 @@ impl LoadShape {
     }
 
     /// The open model, the warm-up and abort-on-fail rules are the native engine's alone.
-    pub fn check_engine(
+    pub(crate) fn check_engine(
         &self,
         engine: &EngineSettings,
         gate: &GateSettings,
@@ -148,7 +148,7 @@ pub(super) fn host(l: &Layer) -> Result<Url, SettingsError> {
 }
 
 /// Checks that a host is an absolute http(s) URL with a host part.
-pub fn parse_host(text: &str) -> Result<Url, SettingsError> {
+pub(crate) fn parse_host(text: &str) -> Result<Url, SettingsError> {
     let url = Url::parse(text.trim()).map_err(|e| {
         invalid(
             "--host",
@@ -192,7 +192,7 @@ pub(super) fn shard(
 }
 
 /// Parses `I/N` (1-based).
-pub fn parse_shard(text: &str, run_id: String) -> Result<ShardInfo, SettingsError> {
+pub(crate) fn parse_shard(text: &str, run_id: String) -> Result<ShardInfo, SettingsError> {
     let bad = || {
         invalid(
             "--shard",

@@ -16,10 +16,10 @@ use std::{
 
 use url::Url;
 
-pub use config::ConfigFile;
+pub(crate) use config::ConfigFile;
 pub use engines::{EngineSettings, LoadForgeSettings, LocustSettings, NativeSettings};
-pub use layer::{DurationText, Layer, FILE_KEYS};
-pub use load::{parse_host, parse_shard};
+pub(crate) use layer::Layer;
+pub(crate) use load::parse_host;
 
 use crate::{
     ci::CiContext,
@@ -33,7 +33,7 @@ use crate::{
 
 /// Reads environment variables that clap does not handle (`TARGET_HOST`, `CI_*`, tokens);
 /// injected so tests stay hermetic.
-pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -76,23 +76,22 @@ pub enum SettingsError {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub engine: EngineSettings,
-    pub host: Url,
+    pub(crate) host: Url,
     pub users: u32,
     pub spawn_rate: f64,
     pub run_time: Duration,
     /// Open model: task iterations per second (native engine only).
-    pub rate: Option<f64>,
+    pub(crate) rate: Option<f64>,
     /// Open model: the rate rises from zero over this long (zero: no ramp).
-    pub ramp: Duration,
+    pub(crate) ramp: Duration,
     /// Requests of this first stretch are left out of the verdict (zero: none).
-    pub warmup: Duration,
-    pub profile: Option<String>,
+    pub(crate) warmup: Duration,
     /// How often a progress line is printed; `None` prints none.
-    pub progress_every: Option<Duration>,
+    pub(crate) progress_every: Option<Duration>,
     /// Set when this process runs one shard of a larger run.
-    pub shard: Option<ShardInfo>,
+    pub(crate) shard: Option<ShardInfo>,
     /// Wall-clock time to start the load at (shards overlap by starting together).
-    pub start_at: Option<SystemTime>,
+    pub(crate) start_at: Option<SystemTime>,
     pub gate: GateSettings,
 }
 
@@ -101,14 +100,14 @@ pub struct Settings {
 #[derive(Debug, Clone)]
 pub struct GateSettings {
     pub thresholds: Rules<Threshold>,
-    pub regressions: Rules<Regression>,
+    pub(crate) regressions: Rules<Regression>,
     pub baseline: BaselineSource,
-    pub out: PathBuf,
-    pub ci: CiContext,
+    pub(crate) out: PathBuf,
+    pub(crate) ci: CiContext,
     pub comment: CommentMode,
     /// `LOADFORGE_GATE_GITLAB_TOKEN`: an API token for notes and pipeline history.
-    pub gitlab_token: Option<Secret>,
-    pub baseline_history: usize,
+    pub(crate) gitlab_token: Option<Secret>,
+    pub(crate) baseline_history: usize,
 }
 
 fn invalid(setting: &'static str, message: impl Into<String>) -> SettingsError {
@@ -136,7 +135,7 @@ fn file_layer(judge: &JudgeArgs, config_dir: Option<&Path>) -> Result<Layer, Set
 
 impl GateSettings {
     /// The judging part alone (for `merge`): no engine, host or scenario needed.
-    pub fn from_args(
+    pub(crate) fn from_args(
         judge: &JudgeArgs,
         env: Env<'_>,
         config_dir: Option<&Path>,
@@ -194,7 +193,6 @@ impl Settings {
             warmup: shape.warmup,
             shard,
             start_at,
-            profile: args.judge.profile.clone(),
             progress_every: (progress > 0).then(|| Duration::from_secs(progress)),
             gate,
         })

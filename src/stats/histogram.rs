@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 /// 1 µs to one hour at three significant digits: enough resolution for a 2 % accuracy target at
 /// any latency, with memory fixed up front (no growth with the number of requests).
-pub const MAX_MICROS: u64 = 3_600_000_000;
+pub(crate) const MAX_MICROS: u64 = 3_600_000_000;
 const SIGFIG: u8 = 3;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -29,11 +29,11 @@ impl LatencyHistogram {
     }
 
     /// A coarser histogram, for per-second time-series buckets where memory matters more.
-    pub fn with_sigfig(sigfig: u8) -> Self {
+    pub(crate) fn with_sigfig(sigfig: u8) -> Self {
         Self(Histogram::new_with_bounds(1, MAX_MICROS, sigfig).expect("static bounds are valid"))
     }
 
-    pub fn record_micros(&mut self, micros: u64) {
+    pub(crate) fn record_micros(&mut self, micros: u64) {
         self.0.saturating_record(micros.clamp(1, MAX_MICROS));
     }
 
@@ -48,11 +48,12 @@ impl LatencyHistogram {
         }
     }
 
-    pub fn count(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn count(&self) -> u64 {
         self.0.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
@@ -61,27 +62,19 @@ impl LatencyHistogram {
         (!self.is_empty()).then(|| self.0.value_at_percentile(q) as f64 / 1000.0)
     }
 
-    pub fn min_ms(&self) -> Option<f64> {
+    pub(crate) fn min_ms(&self) -> Option<f64> {
         (!self.is_empty()).then(|| self.0.min() as f64 / 1000.0)
     }
 
-    pub fn max_ms(&self) -> Option<f64> {
+    pub(crate) fn max_ms(&self) -> Option<f64> {
         (!self.is_empty()).then(|| self.0.max() as f64 / 1000.0)
     }
 
-    pub fn mean_ms(&self) -> Option<f64> {
+    pub(crate) fn mean_ms(&self) -> Option<f64> {
         (!self.is_empty()).then(|| self.0.mean() / 1000.0)
     }
 
-    pub fn inner(&self) -> &Histogram<u64> {
-        &self.0
-    }
-
-    pub fn reset(&mut self) {
-        self.0.reset();
-    }
-
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         let mut buf = Vec::new();
         V2DeflateSerializer::new()
             .serialize(&self.0, &mut buf)
@@ -89,7 +82,7 @@ impl LatencyHistogram {
         base64::engine::general_purpose::STANDARD.encode(buf)
     }
 
-    pub fn decode(text: &str) -> Result<Self, String> {
+    pub(crate) fn decode(text: &str) -> Result<Self, String> {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(text)
             .map_err(|e| format!("histogram is not base64: {e}"))?;

@@ -12,9 +12,10 @@ use serde::{Deserialize, Serialize};
 use crate::ci::CiContext;
 
 pub use histogram::LatencyHistogram;
-pub use timeseries::{SecondPoint, SecondSample, SeriesSink, Totals, SERIES_SIGFIG};
+pub use timeseries::{SecondPoint, Totals};
+pub(crate) use timeseries::{SecondSample, SeriesSink, SERIES_SIGFIG};
 
-pub const SCHEMA: &str = "loadforge-gate/results/v1";
+pub(crate) const SCHEMA: &str = "loadforge-gate/results/v1";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RunResult {
@@ -36,7 +37,7 @@ pub struct ToolInfo {
 }
 
 impl ToolInfo {
-    pub fn current() -> Self {
+    pub(crate) fn current() -> Self {
         Self {
             name: env!("CARGO_PKG_NAME").into(),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -104,7 +105,7 @@ impl RunMeta {
     /// `duration_s` seconds. What a run seldom sets stays empty: no scenario name, warm-up,
     /// interruption, quantised latencies, shard, cloud page, arrival rate or abort. Set those
     /// with struct update syntax: `RunMeta { interrupted, ..RunMeta::new(..) }`.
-    pub fn new(
+    pub(crate) fn new(
         engine: &str,
         target: String,
         users: u32,
@@ -132,7 +133,7 @@ impl RunMeta {
     }
 
     /// `t` as `started_at` records it: RFC 3339 in UTC, to the millisecond.
-    pub fn timestamp(t: std::time::SystemTime) -> String {
+    pub(crate) fn timestamp(t: std::time::SystemTime) -> String {
         humantime::format_rfc3339_millis(t).to_string()
     }
 }
@@ -168,7 +169,7 @@ pub struct CiInfo {
 
 impl CiInfo {
     /// What `results.json` records about where the run happened (never the token).
-    pub fn from_context(ci: &CiContext) -> Option<CiInfo> {
+    pub(crate) fn from_context(ci: &CiContext) -> Option<CiInfo> {
         if !ci.gitlab {
             return None;
         }
@@ -208,7 +209,7 @@ pub struct LatencySummary {
 }
 
 impl LatencySummary {
-    pub fn from_histogram(h: &LatencyHistogram) -> Self {
+    pub(crate) fn from_histogram(h: &LatencyHistogram) -> Self {
         Self {
             min: h.min_ms(),
             avg: h.mean_ms(),
@@ -298,7 +299,7 @@ impl From<EndpointStats> for EndpointWire {
 impl EndpointStats {
     /// Builds the stats of one endpoint from its raw counters; every derived figure (rates,
     /// percentiles) is computed here, once, so publishers never disagree.
-    pub fn from_counts(
+    pub(crate) fn from_counts(
         name: String,
         method: Option<String>,
         histogram: LatencyHistogram,
@@ -322,7 +323,7 @@ impl EndpointStats {
     }
 
     /// The aggregate of several endpoints: counts and histograms add exactly.
-    pub fn aggregate<'a>(
+    pub(crate) fn aggregate<'a>(
         name: &str,
         parts: impl IntoIterator<Item = &'a EndpointStats>,
         duration_s: f64,
@@ -343,19 +344,13 @@ impl EndpointStats {
     }
 
     /// `(requests, failures, rps)` when the engine reported them.
-    pub fn counts(&self) -> Option<(u64, u64, f64)> {
+    pub(crate) fn counts(&self) -> Option<(u64, u64, f64)> {
         self.counts_reported
             .then_some((self.requests, self.failures, self.rps))
     }
-
-    /// The key thresholds and selectors match: the request name, which by convention already
-    /// carries the method ("GET /dashboard").
-    pub fn display_name(&self) -> &str {
-        &self.name
-    }
 }
 
-pub fn rate(count: u64, duration_s: f64) -> f64 {
+pub(crate) fn rate(count: u64, duration_s: f64) -> f64 {
     if duration_s > 0.0 {
         count as f64 / duration_s
     } else {
@@ -363,7 +358,7 @@ pub fn rate(count: u64, duration_s: f64) -> f64 {
     }
 }
 
-pub fn percent(part: u64, whole: u64) -> f64 {
+pub(crate) fn percent(part: u64, whole: u64) -> f64 {
     if whole == 0 {
         0.0
     } else {
@@ -372,7 +367,7 @@ pub fn percent(part: u64, whole: u64) -> f64 {
 }
 
 impl RunResult {
-    pub fn endpoint(&self, name: &str) -> Option<&EndpointStats> {
+    pub(crate) fn endpoint(&self, name: &str) -> Option<&EndpointStats> {
         self.endpoints.iter().find(|e| e.name == name)
     }
 }

@@ -26,17 +26,17 @@ pub struct SecondPoint {
 
 /// One worker's share of one second.
 #[derive(Debug)]
-pub struct SecondSample {
-    pub t: u32,
-    pub requests: u64,
-    pub failures: u64,
-    pub histogram: LatencyHistogram,
-    pub users: u32,
+pub(crate) struct SecondSample {
+    pub(crate) t: u32,
+    pub(crate) requests: u64,
+    pub(crate) failures: u64,
+    pub(crate) histogram: LatencyHistogram,
+    pub(crate) users: u32,
 }
 
 /// Time-series buckets are coarse on purpose: two significant digits is plenty for a chart and
 /// keeps each in-flight second small.
-pub const SERIES_SIGFIG: u8 = 2;
+pub(crate) const SERIES_SIGFIG: u8 = 2;
 
 #[derive(Debug)]
 struct Pending {
@@ -59,20 +59,20 @@ struct SinkState {
 /// Running totals over all finished seconds.
 #[derive(Debug, Clone)]
 pub struct Totals {
-    pub requests: u64,
-    pub failures: u64,
-    pub histogram: LatencyHistogram,
+    pub(crate) requests: u64,
+    pub(crate) failures: u64,
+    pub(crate) histogram: LatencyHistogram,
     /// Seconds covered.
-    pub seconds: u32,
+    pub(crate) seconds: u32,
 }
 
 #[derive(Debug)]
-pub struct SeriesSink {
+pub(crate) struct SeriesSink {
     state: Mutex<SinkState>,
 }
 
 impl SeriesSink {
-    pub fn new(workers: usize) -> Self {
+    pub(crate) fn new(workers: usize) -> Self {
         Self {
             state: Mutex::new(SinkState {
                 watermarks: vec![0; workers],
@@ -90,7 +90,7 @@ impl SeriesSink {
 
     /// Hands over a worker's finished seconds and declares that it will send nothing below
     /// `watermark` any more.
-    pub fn submit(&self, worker: usize, samples: Vec<SecondSample>, watermark: u32) {
+    pub(crate) fn submit(&self, worker: usize, samples: Vec<SecondSample>, watermark: u32) {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         for s in samples {
             let p = st.pending.entry(s.t).or_insert_with(|| Pending {
@@ -127,20 +127,20 @@ impl SeriesSink {
     }
 
     /// The most recent finished second, for live progress lines.
-    pub fn latest(&self) -> Option<SecondPoint> {
+    pub(crate) fn latest(&self) -> Option<SecondPoint> {
         let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         st.points.last().cloned()
     }
 
     /// Totals over every finished second.
-    pub fn totals(&self) -> Totals {
+    pub(crate) fn totals(&self) -> Totals {
         let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         st.so_far.clone()
     }
 
     /// All finished seconds, with gaps (seconds in which nothing completed) filled with zeros so
     /// charts and shard merges align by index.
-    pub fn finish(self) -> Vec<SecondPoint> {
+    pub(crate) fn finish(self) -> Vec<SecondPoint> {
         let st = self.state.into_inner().unwrap_or_else(|p| p.into_inner());
         let mut out: Vec<SecondPoint> = Vec::with_capacity(st.points.len());
         for p in st.points {

@@ -12,30 +12,30 @@ use super::LocustPlan;
 
 /// Where Locust writes its files, inside the output directory (kept as artifacts).
 #[derive(Debug, Clone)]
-pub struct OutputFiles {
-    pub dir: PathBuf,
+pub(crate) struct OutputFiles {
+    pub(crate) dir: PathBuf,
 }
 
 impl OutputFiles {
-    pub const PREFIX: &'static str = "locust";
+    pub(crate) const PREFIX: &'static str = "locust";
 
-    pub fn csv_prefix(&self) -> PathBuf {
+    pub(crate) fn csv_prefix(&self) -> PathBuf {
         self.dir.join(Self::PREFIX)
     }
-    pub fn stats(&self) -> PathBuf {
+    pub(crate) fn stats(&self) -> PathBuf {
         self.dir.join(format!("{}_stats.csv", Self::PREFIX))
     }
-    pub fn history(&self) -> PathBuf {
+    pub(crate) fn history(&self) -> PathBuf {
         self.dir.join(format!("{}_stats_history.csv", Self::PREFIX))
     }
-    pub fn failures(&self) -> PathBuf {
+    pub(crate) fn failures(&self) -> PathBuf {
         self.dir.join(format!("{}_failures.csv", Self::PREFIX))
     }
     /// `--json-file NAME` writes `NAME.json`.
-    pub fn json_name(&self) -> PathBuf {
+    pub(crate) fn json_name(&self) -> PathBuf {
         self.dir.join(Self::PREFIX)
     }
-    pub fn json(&self) -> PathBuf {
+    pub(crate) fn json(&self) -> PathBuf {
         self.dir.join(format!("{}.json", Self::PREFIX))
     }
 }
@@ -45,7 +45,7 @@ fn secs(d: Duration) -> String {
 }
 
 /// The master (or the only) Locust process.
-pub fn master_args(
+pub(crate) fn master_args(
     plan: &LocustPlan,
     files: &OutputFiles,
     master_port: Option<u16>,
@@ -99,7 +99,7 @@ pub fn master_args(
 }
 
 /// One local worker process.
-pub fn worker_args(locustfile: &Path, master_port: u16) -> Vec<OsString> {
+pub(crate) fn worker_args(locustfile: &Path, master_port: u16) -> Vec<OsString> {
     vec![
         "-f".into(),
         locustfile.as_os_str().to_owned(),

@@ -29,33 +29,33 @@ use crate::{
 
 /// Everything the Locust engine needs, already validated.
 #[derive(Debug, Clone)]
-pub struct LocustPlan {
+pub(crate) struct LocustPlan {
     /// The `locust` executable.
-    pub bin: PathBuf,
+    pub(crate) bin: PathBuf,
     /// Absolute path: Locust runs with its own working directory.
-    pub locustfile: PathBuf,
+    pub(crate) locustfile: PathBuf,
     /// The host under test, without a trailing slash.
-    pub host: String,
+    pub(crate) host: String,
     /// Concurrent users.
-    pub users: u32,
+    pub(crate) users: u32,
     /// Users started per second.
-    pub spawn_rate: f64,
+    pub(crate) spawn_rate: f64,
     /// Test length.
-    pub run_time: Duration,
+    pub(crate) run_time: Duration,
     /// How long Locust gives users to finish their task when stopping.
-    pub stop_timeout: Duration,
+    pub(crate) stop_timeout: Duration,
     /// Local worker processes (master + N workers on this host).
-    pub workers: Option<u32>,
+    pub(crate) workers: Option<u32>,
     /// Workers expected from other hosts (`locust --worker --master-host THIS_HOST`).
-    pub remote_workers: Option<u32>,
+    pub(crate) remote_workers: Option<u32>,
     /// How long the master waits for its workers.
-    pub workers_max_wait: Duration,
+    pub(crate) workers_max_wait: Duration,
     /// Passed to Locust after every flag of ours.
-    pub extra_args: Vec<String>,
+    pub(crate) extra_args: Vec<String>,
     /// The output directory; Locust's files go into its `locust/` folder.
-    pub out_dir: PathBuf,
+    pub(crate) out_dir: PathBuf,
     /// Print a progress line this often (`None`: never).
-    pub progress_every: Option<Duration>,
+    pub(crate) progress_every: Option<Duration>,
 }
 
 const INSTALL_HINT: &str =
@@ -70,7 +70,7 @@ const WORKER_GRACE: Duration = Duration::from_secs(5);
 
 /// Runs the plan's locustfile with Locust and parses what it wrote. On SIGINT/SIGTERM (`stop`)
 /// Locust is stopped and what it measured so far is the (interrupted) result.
-pub fn run(plan: &LocustPlan, stop: &CancellationToken) -> Result<RunResult, EngineError> {
+pub(crate) fn run(plan: &LocustPlan, stop: &CancellationToken) -> Result<RunResult, EngineError> {
     let files = prepare_output(&plan.out_dir)?;
     let started_at = SystemTime::now();
     let start = Instant::now();
@@ -415,7 +415,7 @@ fn last_error_line(log: &str) -> String {
 }
 
 /// Finds the locust executable before anything runs, so a missing Locust is one clear error.
-pub fn find_bin(bin: &Path) -> Result<PathBuf, EngineError> {
+pub(crate) fn find_bin(bin: &Path) -> Result<PathBuf, EngineError> {
     let missing = || not_installed(bin);
     if bin.components().count() > 1 {
         return if bin.is_file() {
@@ -433,7 +433,7 @@ pub fn find_bin(bin: &Path) -> Result<PathBuf, EngineError> {
 }
 
 /// Checks a locustfile before anything runs.
-pub fn check_locustfile(path: &Path) -> Result<PathBuf, EngineError> {
+pub(crate) fn check_locustfile(path: &Path) -> Result<PathBuf, EngineError> {
     if path.extension() != Some(OsStr::new("py")) && !path.is_dir() {
         return Err(EngineError::Config(format!(
             "locustfile {} must be a .py file (or a directory of them)",

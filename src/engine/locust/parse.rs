@@ -29,7 +29,7 @@ struct Entry {
 
 /// The endpoint name the gate uses: Locust's name, prefixed with the method unless the name
 /// already starts with it (the seed's convention is `name="GET /dashboard"`).
-pub fn endpoint_name(method: &str, name: &str) -> String {
+pub(crate) fn endpoint_name(method: &str, name: &str) -> String {
     if method.is_empty() || name.starts_with(&format!("{method} ")) {
         name.to_string()
     } else {
@@ -39,7 +39,7 @@ pub fn endpoint_name(method: &str, name: &str) -> String {
 
 /// Locust's error texts as stable reasons, matching the native engine's words where they mean
 /// the same thing.
-pub fn normalise_reason(error: &str) -> String {
+pub(crate) fn normalise_reason(error: &str) -> String {
     let e = error.trim();
     if e.contains("ConnectionRefusedError") || e.contains("Connection refused") {
         return "connection refused".into();
@@ -120,7 +120,10 @@ fn reconcile(mut reasons: BTreeMap<String, u64>, failures: u64) -> BTreeMap<Stri
 }
 
 /// Per-endpoint stats from the JSON file; `None` when Locust did not write it.
-pub fn endpoints_from_json(files: &OutputFiles, duration_s: f64) -> Option<Vec<EndpointStats>> {
+pub(crate) fn endpoints_from_json(
+    files: &OutputFiles,
+    duration_s: f64,
+) -> Option<Vec<EndpointStats>> {
     let text = std::fs::read_to_string(files.json()).ok()?;
     let entries: Vec<Entry> = serde_json::from_str(&text).ok()?;
     let reasons = failures(files);
@@ -176,7 +179,7 @@ fn num(v: Option<&str>) -> Option<f64> {
 
 /// Per-endpoint stats from the last `_stats.csv` (no histograms): the partial result after a
 /// crash.
-pub fn endpoints_from_stats_csv(files: &OutputFiles, duration_s: f64) -> Vec<EndpointStats> {
+pub(crate) fn endpoints_from_stats_csv(files: &OutputFiles, duration_s: f64) -> Vec<EndpointStats> {
     let Some(mut r) = csv_reader(&files.stats()) else {
         return Vec::new();
     };
@@ -228,7 +231,7 @@ pub fn endpoints_from_stats_csv(files: &OutputFiles, duration_s: f64) -> Vec<End
 }
 
 /// The aggregate row of `_stats.csv`, for the aggregate when there are no histograms.
-pub fn aggregate_from_stats_csv(
+pub(crate) fn aggregate_from_stats_csv(
     files: &OutputFiles,
     endpoints: &[EndpointStats],
     duration_s: f64,
@@ -261,7 +264,7 @@ pub fn aggregate_from_stats_csv(
 }
 
 /// The aggregate rows of `_stats_history.csv`, one a second, as our time series.
-pub fn timeseries(files: &OutputFiles) -> Vec<SecondPoint> {
+pub(crate) fn timeseries(files: &OutputFiles) -> Vec<SecondPoint> {
     let Some(mut r) = csv_reader(&files.history()) else {
         return Vec::new();
     };
@@ -310,7 +313,7 @@ pub fn timeseries(files: &OutputFiles) -> Vec<SecondPoint> {
 
 /// Live progress: (total requests, failures, current rps, p95) from the aggregate row of
 /// `_stats.csv`, which Locust rewrites every second (its history file is buffered).
-pub fn latest_progress(files: &OutputFiles) -> Option<(u64, u64, f64, Option<f64>)> {
+pub(crate) fn latest_progress(files: &OutputFiles) -> Option<(u64, u64, f64, Option<f64>)> {
     let mut r = csv_reader(&files.stats())?;
     let headers = r.headers().cloned().ok()?;
     let col = |name: &str| headers.iter().position(|h| h == name);

@@ -30,7 +30,7 @@ use crate::engine::Target;
 
 /// Opens connections to the target. DNS is resolved once, up front: a load test measures the
 /// server, not the resolver, and a failed lookup then fails every request with one clear reason.
-pub struct Connector {
+pub(crate) struct Connector {
     addrs: Result<Vec<SocketAddr>, String>,
     tls: Option<(TlsConnector, rustls::pki_types::ServerName<'static>)>,
 }
@@ -79,7 +79,7 @@ impl AsyncWrite for Stream {
 }
 
 /// A kept-alive connection with its reused buffers.
-pub struct Conn {
+pub(crate) struct Conn {
     stream: Stream,
     read: BytesMut,
     /// Whether a response was already read on this connection (a reused connection that the
@@ -88,7 +88,7 @@ pub struct Conn {
 }
 
 impl Connector {
-    pub fn new(target: &Target) -> Result<Connector, String> {
+    pub(crate) fn new(target: &Target) -> Result<Connector, String> {
         use std::net::ToSocketAddrs;
         let addrs = (target.host.as_str(), target.port)
             .to_socket_addrs()
@@ -113,7 +113,7 @@ impl Connector {
         Ok(Connector { addrs, tls })
     }
 
-    pub async fn connect(&self) -> Result<Conn, Reason> {
+    pub(crate) async fn connect(&self) -> Result<Conn, Reason> {
         let addrs = self.addrs.as_ref().map_err(|e| Cow::Owned(e.clone()))?;
         let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
         let mut stream = None;
@@ -146,15 +146,15 @@ impl Connector {
 }
 
 #[derive(Debug)]
-pub struct Response {
-    pub status: u16,
-    pub body: Bytes,
+pub(crate) struct Response {
+    pub(crate) status: u16,
+    pub(crate) body: Bytes,
     /// The server asked to close (or the body ran to the end of the stream).
-    pub close: bool,
+    pub(crate) close: bool,
 }
 
 /// Why an exchange failed, and whether a fresh connection may simply retry it.
-pub enum Failure {
+pub(crate) enum Failure {
     /// A reused connection was already closed by the server: nothing was processed.
     Stale,
     Failed(Reason),
@@ -163,7 +163,11 @@ pub enum Failure {
 impl Conn {
     /// Sends one serialised request and reads the whole response (the body is part of the
     /// response time, as in Locust, and must be read for the connection to be reused).
-    pub async fn exchange(&mut self, request: &[u8], head: bool) -> Result<Response, Failure> {
+    pub(crate) async fn exchange(
+        &mut self,
+        request: &[u8],
+        head: bool,
+    ) -> Result<Response, Failure> {
         let reused = self.used;
         self.used = true;
         if let Err(e) = self.stream.write_all(request).await {
@@ -380,7 +384,7 @@ enum Framing {
 /// Sends one request, retrying once on a fresh connection when a reused one turns out to have
 /// been closed by the server while idle. `conn` is left empty when the connection may not be
 /// reused.
-pub async fn send(
+pub(crate) async fn send(
     connector: &Connector,
     conn: &mut Option<Conn>,
     request: &[u8],

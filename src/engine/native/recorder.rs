@@ -9,32 +9,32 @@ use crate::stats::{LatencyHistogram, SecondSample, SeriesSink, SERIES_SIGFIG};
 /// that returns a new error text per request cannot grow memory without bound.
 const MAX_REASONS: usize = 64;
 
-pub type Reason = Cow<'static, str>;
+pub(crate) type Reason = Cow<'static, str>;
 
 #[derive(Debug)]
-pub struct EndpointRec {
-    pub histogram: LatencyHistogram,
-    pub requests: u64,
-    pub reasons: HashMap<Reason, u64>,
+pub(crate) struct EndpointRec {
+    pub(crate) histogram: LatencyHistogram,
+    pub(crate) requests: u64,
+    pub(crate) reasons: HashMap<Reason, u64>,
 }
 
 #[derive(Debug)]
-pub struct Recorder {
+pub(crate) struct Recorder {
     worker: usize,
     start: Instant,
-    pub endpoints: Vec<EndpointRec>,
+    pub(crate) endpoints: Vec<EndpointRec>,
     second: u32,
     second_requests: u64,
     second_failures: u64,
     second_histogram: LatencyHistogram,
-    pub active_users: u32,
+    pub(crate) active_users: u32,
     sink: Arc<SeriesSink>,
     /// Until then, requests count only in the time series (warm-up).
     warmup_until: Instant,
 }
 
 impl Recorder {
-    pub fn new(
+    pub(crate) fn new(
         worker: usize,
         endpoints: usize,
         start: Instant,
@@ -63,7 +63,7 @@ impl Recorder {
 
     /// Records one finished request. `latency` is absent when no response could even be
     /// attempted (connection refused): such a failure says nothing about the server's speed.
-    pub fn record(
+    pub(crate) fn record(
         &mut self,
         endpoint: usize,
         latency_micros: Option<u64>,
@@ -101,7 +101,7 @@ impl Recorder {
     }
 
     /// Closes the current second if `now` is past it, handing it to the sink.
-    pub fn roll(&mut self, now: Instant) {
+    pub(crate) fn roll(&mut self, now: Instant) {
         let sec = self.second_of(now);
         if sec > self.second {
             self.flush(sec);
@@ -109,7 +109,7 @@ impl Recorder {
     }
 
     /// Hands over the current second and promises nothing below `watermark` follows.
-    pub fn flush(&mut self, watermark: u32) {
+    pub(crate) fn flush(&mut self, watermark: u32) {
         let mut samples = Vec::new();
         if self.second_requests > 0 || self.active_users > 0 {
             let histogram = std::mem::replace(

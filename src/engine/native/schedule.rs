@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
-pub struct Schedule {
+pub(crate) struct Schedule {
     start: Instant,
     /// Iterations per second for this user once ramped up.
     rate: f64,
@@ -15,7 +15,7 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    pub fn new(start: Instant, rate: f64, ramp: Duration, phase: f64) -> Schedule {
+    pub(crate) fn new(start: Instant, rate: f64, ramp: Duration, phase: f64) -> Schedule {
         Schedule {
             start,
             rate: rate.max(1e-9),
@@ -27,7 +27,7 @@ impl Schedule {
 
     /// Seconds after the start at which arrival `k` is due. During the ramp the cumulative
     /// number of arrivals is `rate * t^2 / (2 * ramp)`; after it, `rate` per second.
-    pub fn offset(&self, k: u64) -> f64 {
+    pub(crate) fn offset(&self, k: u64) -> f64 {
         let k = k as f64 + self.phase;
         let in_ramp = self.rate * self.ramp / 2.0;
         if self.ramp > 0.0 && k < in_ramp {
@@ -38,7 +38,7 @@ impl Schedule {
     }
 
     /// The intended start of the next iteration.
-    pub fn next_due(&mut self) -> Instant {
+    pub(crate) fn next_due(&mut self) -> Instant {
         let at = self.start + Duration::from_secs_f64(self.offset(self.next));
         self.next += 1;
         at

@@ -20,11 +20,11 @@ use crate::{
     scenario::{Body, JsonTemplate, Request, Scenario, Step, Template, Vars, Wait},
 };
 
-pub struct WorkerCtx {
-    pub scenario: Arc<Scenario>,
-    pub connector: Arc<Connector>,
-    pub recorder: Rc<RefCell<Recorder>>,
-    pub base_path: String,
+pub(crate) struct WorkerCtx {
+    pub(crate) scenario: Arc<Scenario>,
+    pub(crate) connector: Arc<Connector>,
+    pub(crate) recorder: Rc<RefCell<Recorder>>,
+    pub(crate) base_path: String,
     host: HeaderValue,
     /// Per request (by id): everything about it that does not change between sends, parsed
     /// once. Most requests in most scenarios are entirely static.
@@ -58,7 +58,7 @@ fn header_value(name: &str, t: &crate::scenario::Template) -> (HeaderName, Heade
 }
 
 impl WorkerCtx {
-    pub fn new(
+    pub(crate) fn new(
         scenario: Arc<Scenario>,
         connector: Arc<Connector>,
         recorder: Rc<RefCell<Recorder>>,
@@ -106,7 +106,7 @@ impl WorkerCtx {
     }
 }
 
-pub struct VirtualUser {
+pub(crate) struct VirtualUser {
     ctx: Rc<WorkerCtx>,
     vars: Vars,
     /// Headers set by `set_headers`, parsed once when set.
@@ -131,7 +131,7 @@ enum Flow {
 }
 
 impl VirtualUser {
-    pub fn new(ctx: Rc<WorkerCtx>, seed: u64) -> Self {
+    pub(crate) fn new(ctx: Rc<WorkerCtx>, seed: u64) -> Self {
         let vars = ctx.scenario.variables.clone();
         Self {
             ctx,
@@ -147,7 +147,7 @@ impl VirtualUser {
     /// Runs until the caller drops the future (at the deadline or on interruption). With a
     /// schedule (open model) iterations start when due and the scenario's waits are not used:
     /// the schedule is the pacing.
-    pub async fn run(mut self, mut schedule: Option<super::schedule::Schedule>) {
+    pub(crate) async fn run(mut self, mut schedule: Option<super::schedule::Schedule>) {
         let scenario = self.ctx.scenario.clone();
         self.run_steps(&scenario.on_start).await;
         let total = *scenario.cumulative_weights.last().unwrap_or(&1);
