@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::modes::{CommentMode, EngineKind};
 
+/// The command line as clap parses it, before any validation.
 #[derive(Debug, Parser)]
 #[command(
     name = "loadforge-gate",
@@ -15,10 +16,12 @@ use crate::modes::{CommentMode, EngineKind};
     after_help = crate::exit::EXIT_CODES_HELP
 )]
 pub struct Cli {
+    /// The subcommand and its arguments.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The subcommands; each variant's comment is its line in `--help`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a load test, judge it and publish every report.
@@ -37,6 +40,7 @@ pub enum Command {
     Merge(MergeArgs),
 }
 
+/// `merge`: the shard results to combine, then how to judge the whole.
 #[derive(Debug, Clone, Args)]
 pub struct MergeArgs {
     /// Shard results (shard-I-of-N.json files, or directories holding them).
@@ -230,6 +234,7 @@ pub(crate) struct JudgeArgs {
     pub(crate) profile: Option<String>,
 }
 
+/// `demo`: which seed flow to run against the in-process sample app, and how hard.
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
     /// Which seed flow to run: login, oauth, shop or admin.
@@ -252,6 +257,7 @@ pub struct DemoArgs {
     pub(crate) latency_ms: u64,
 }
 
+/// `sample-app`: where to listen, and how slow or failing to be.
 #[derive(Debug, Clone, Args)]
 pub struct SampleAppArgs {
     /// Address to listen on.
@@ -271,6 +277,7 @@ pub struct SampleAppArgs {
     pub(crate) slow_endpoints: Vec<String>,
 }
 
+/// `compare`: the two results files and the regression rules to apply.
 #[derive(Debug, Clone, Args)]
 pub struct CompareArgs {
     pub(crate) baseline: PathBuf,
@@ -280,6 +287,7 @@ pub struct CompareArgs {
     pub(crate) regressions: Vec<String>,
 }
 
+/// `report`: the results file to publish from, and where to.
 #[derive(Debug, Clone, Args)]
 pub struct ReportArgs {
     pub(crate) results: PathBuf,

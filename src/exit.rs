@@ -1,7 +1,7 @@
-//! The exit codes, a public contract (README, DESIGN.md): pipelines branch on them. A leaf, so
+//! The exit codes, a public contract (the README's table): pipelines branch on them. A leaf, so
 //! the command line's help can quote the table without importing the errors.
 
-/// The exit codes are a public contract (README, DESIGN.md): pipelines branch on them.
+/// What the process tells the pipeline; every error maps to one (`Error::exit_status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ExitStatus {
     /// Every check passed.

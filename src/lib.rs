@@ -1,8 +1,15 @@
 //! loadforge-gate: a performance gate for GitLab CI.
 //!
 //! The flow, once: settings -> engine -> [`stats::RunResult`] -> gate -> verdict -> publishers
-//! -> exit code. Each stage takes the previous stage's value and returns a new one; only the
-//! engine is async.
+//! -> exit code. Each stage takes the previous stage's value and returns a new one. Only the
+//! native engine and the sample app's server run async tasks, each behind a blocking call.
+//! `ARCHITECTURE.md` shows the layers and where new things go.
+//!
+//! The library exists for the binary (`src/main.rs`) and the integration tests (`tests/it/`):
+//! what they use, and the types those items name, is `pub` and documented; everything else is
+//! `pub(crate)`, so the compiler reports what nothing uses.
+
+#![warn(missing_docs)]
 
 pub(crate) mod baseline;
 pub(crate) mod chain;

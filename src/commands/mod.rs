@@ -1,5 +1,5 @@
 //! One module per subcommand; this one parses arguments, dispatches, and turns every outcome
-//! into an exit code (printing errors as one line).
+//! into an exit code (printing an error with each of its causes on a line of its own).
 
 mod compare;
 mod demo;

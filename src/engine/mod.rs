@@ -145,11 +145,17 @@ impl Target {
 /// Everything the native engine needs, already validated.
 #[derive(Debug, Clone)]
 pub struct NativePlan {
+    /// What every virtual user does; shared by all workers.
     pub scenario: Arc<Scenario>,
+    /// The name recorded in the result and shown in progress lines.
     pub scenario_name: String,
+    /// Where the requests go.
     pub target: Target,
+    /// Concurrent virtual users (in the open model, the pool that serves the arrivals).
     pub users: u32,
+    /// Users started per second until all are running.
     pub spawn_rate: f64,
+    /// How long the load runs, warm-up included.
     pub run_time: Duration,
     /// Worker threads; each runs its own single-threaded event loop, as wrk does.
     pub workers: usize,

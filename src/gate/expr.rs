@@ -1,4 +1,4 @@
-//! The one grammar for thresholds and regression rules (DESIGN.md):
+//! The one grammar for thresholds and regression rules (the README, "Thresholds and regressions"):
 //!
 //! ```text
 //! threshold:  [SELECTOR ":"] METRIC OP VALUE[UNIT]          p95<500ms   GET /api/*: error_rate<1%

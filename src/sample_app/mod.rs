@@ -15,14 +15,19 @@ use tokio::net::TcpListener;
 
 pub(crate) use routes::router;
 
+/// Why a server could not start; an infrastructure error (exit 3).
 #[derive(Debug, thiserror::Error)]
 pub enum SampleAppError {
+    /// The address could not be bound (taken, or not an address of this host).
     #[error("cannot listen on {addr}; pick a free port with --listen 127.0.0.1:PORT")]
     Bind {
+        /// The address as given.
         addr: String,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
+    /// The bound socket, its thread or its runtime could not be set up.
     #[error("the sample app cannot serve")]
     Serve(#[source] std::io::Error),
 }
@@ -30,7 +35,9 @@ pub enum SampleAppError {
 /// Behaviour knobs. Latency applies to every request, before the handler runs.
 #[derive(Debug, Clone, Default)]
 pub struct Knobs {
+    /// Added to every request: how demos and tests stage a slower build.
     pub latency: Duration,
+    /// A random extra delay up to this long, so percentiles spread as they do in real life.
     pub jitter: Duration,
     /// Fraction (0..=1) of requests answered with a 500.
     pub error_rate: f64,
@@ -56,8 +63,9 @@ impl Knobs {
 
 /// An axum router served on its own thread and runtime (the sample app here, the fake GitLab
 /// and LoadForge in the tests), so it can answer a load test running on the caller's threads.
-/// Dropping it (or calling `stop`) shuts it down.
+/// Dropping it shuts it down.
 pub struct Served {
+    /// The address it listens on, with the port the system chose when asked for port 0.
     pub addr: SocketAddr,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -107,10 +115,12 @@ impl Served {
         })
     }
 
+    /// The base URL to aim a load test at: `http://` and [`Served::addr`].
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
+    /// Shuts the server down and waits for its thread, as dropping it does.
     pub(crate) fn stop(mut self) {
         self.shutdown_now();
     }
@@ -135,7 +145,8 @@ impl Drop for Served {
 pub type SampleApp = Served;
 
 impl Served {
-    /// Starts the sample app (see [`router`]) with its behaviour knobs.
+    /// Starts the sample app (the routes of `router`) with its behaviour knobs, on `listen`
+    /// (port 0 for a free port).
     pub fn sample_app(listen: &str, knobs: Knobs) -> Result<SampleApp, SampleAppError> {
         Served::start(listen, router(knobs), 2)
     }

@@ -20,24 +20,37 @@ pub(crate) use template::{RenderError, Template, Vars};
 use crate::duration::parse_duration;
 use raw::{RawCheck, RawDuration, RawRequest, RawScenario, RawStatus, RawStep, RawWait};
 
+/// Why a scenario file cannot be run; a usage error (exit 2) that names the file and the place
+/// in it.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
+    /// The file could not be read.
     #[error("cannot read scenario {}; check the --scenario path", path.display())]
     Read {
+        /// The scenario file.
         path: PathBuf,
+        /// Why it could not be read.
         #[source]
         source: std::io::Error,
     },
+    /// The file is not YAML, or not the scenario's shape (an unknown key, a wrong type).
     #[error("scenario {} does not parse; fix it where the cause below points", path.display())]
     Yaml {
+        /// The scenario file.
         path: PathBuf,
+        /// The parser's error, with its line and column.
         #[source]
         source: serde_yaml::Error,
     },
+    /// The file parses but does not make sense (no tasks, a zero weight, an undefined
+    /// variable, a bad JSON path).
     #[error("scenario {}: {at}: {message}", path.display())]
     Invalid {
+        /// The scenario file.
         path: PathBuf,
+        /// Where in the file, as a path of keys (`tasks[2].request`).
         at: String,
+        /// What is wrong there.
         message: String,
     },
 }
@@ -55,6 +68,8 @@ pub(crate) struct EndpointDef {
     pub(crate) method: String,
 }
 
+/// A compiled scenario: what each virtual user does, ready for the native engine to run
+/// without parsing anything again.
 #[derive(Debug)]
 pub struct Scenario {
     pub(crate) name: String,
@@ -238,6 +253,8 @@ impl Scenario {
         Self::parse(&text, path, env)
     }
 
+    /// Compiles scenario `text`; `path` names the file in errors and, without a `name` key,
+    /// gives the scenario its name. `${env.*}` is resolved through `env`.
     pub fn parse(
         text: &str,
         path: &Path,

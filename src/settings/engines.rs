@@ -10,8 +10,11 @@ use crate::{defaults, modes::EngineKind, secret::Secret};
 /// The engine and what only it needs.
 #[derive(Debug, Clone)]
 pub enum EngineSettings {
+    /// The embedded engine, driven by a YAML scenario.
     Native(NativeSettings),
+    /// Real Locust running the team's locustfile.
     Locust(LocustSettings),
+    /// A test dispatched to the LoadForge cloud.
     LoadForge(LoadForgeSettings),
 }
 
@@ -26,12 +29,14 @@ impl EngineSettings {
     }
 }
 
+/// The native engine's scenario file and how many threads drive it.
 #[derive(Debug, Clone)]
 pub struct NativeSettings {
     pub(crate) scenario: PathBuf,
     pub(crate) threads: usize,
 }
 
+/// Which locustfile and locust executable to run, with its distributed mode and stop timing.
 #[derive(Debug, Clone)]
 pub struct LocustSettings {
     pub(crate) locustfile: PathBuf,
@@ -43,6 +48,7 @@ pub struct LocustSettings {
     pub(crate) stop_timeout: Duration,
 }
 
+/// Where the LoadForge API is, which test to start with which token, and how long to wait.
 #[derive(Debug, Clone)]
 pub struct LoadForgeSettings {
     pub(crate) base_url: Url,

@@ -1,6 +1,6 @@
 //! Raw arguments + environment + config file -> validated [`Settings`], before any I/O beyond
 //! reading the config file. Precedence: flag > environment variable > profile > config file >
-//! built-in default ([`crate::defaults`]). "Not given" is `None` all the way down; a value that
+//! built-in default (`crate::defaults`). "Not given" is `None` all the way down; a value that
 //! cannot work (a zero wait, a negative rate) is refused here, naming its flag.
 
 mod args;
@@ -35,39 +35,62 @@ use crate::{
 /// injected so tests stay hermetic.
 pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
+/// Why the arguments, variables and config file do not make valid settings: always a usage
+/// error (exit 2), each message naming the flag or file to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
+    /// The config file could not be read.
     #[error("cannot read config file {}; check the --config path", path.display())]
     ConfigRead {
+        /// The file given or found.
         path: PathBuf,
+        /// Why it could not be read.
         #[source]
         source: std::io::Error,
     },
+    /// The config file is not valid YAML, or holds a key or value no setting accepts.
     #[error("config file {} is not valid{}", path.display(), section.map(|s| format!(" (in `{s}`)")).unwrap_or_default())]
     ConfigParse {
+        /// The config file.
         path: PathBuf,
         /// The part of the file at fault, when not the top level.
         section: Option<&'static str>,
+        /// The parser's error, with its line and column.
         #[source]
         source: serde_yaml::Error,
     },
+    /// The config file is YAML but not a mapping of settings (a list, a bare value).
     #[error("config file {}: the top level must be a mapping of settings", path.display())]
-    ConfigShape { path: PathBuf },
+    ConfigShape {
+        /// The config file.
+        path: PathBuf,
+    },
+    /// `--profile` names a profile the config file does not define.
     #[error("profile `{name}` is not defined in {}; defined profiles: {known}", path.display())]
     UnknownProfile {
+        /// The profile asked for.
         name: String,
+        /// The config file.
         path: PathBuf,
+        /// The profiles it does define, listed for the message.
         known: String,
     },
+    /// `--profile` (the name given) without a config file to take it from.
     #[error("--profile {0} was given but there is no config file; create loadforge-gate.yml or pass --config FILE")]
     ProfileWithoutConfig(String),
+    /// A value, or a combination of values, that cannot work (a zero wait, a malformed URL,
+    /// `--rate` with an engine other than native).
     #[error("{setting}: {message}")]
     Invalid {
+        /// The flag (or variable) at fault, as the user would write it.
         setting: &'static str,
+        /// What is wrong with its value.
         message: String,
     },
+    /// A setting the chosen engine cannot do without: the flag, then how to give it.
     #[error("{0} is required; {1}")]
     Missing(&'static str, &'static str),
+    /// A threshold or regression rule that does not parse.
     #[error(transparent)]
     Gate(#[from] GateError),
 }
@@ -75,10 +98,14 @@ pub enum SettingsError {
 /// Everything a `run` needs, validated.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// The engine that makes the load, with what only it needs.
     pub engine: EngineSettings,
     pub(crate) host: Url,
+    /// Concurrent virtual users of the whole run (a shard runs its share).
     pub users: u32,
+    /// Users started per second while ramping up (a shard uses its share).
     pub spawn_rate: f64,
+    /// How long the load runs, warm-up included.
     pub run_time: Duration,
     /// Open model: task iterations per second (native engine only).
     pub(crate) rate: Option<f64>,
@@ -92,6 +119,7 @@ pub struct Settings {
     pub(crate) shard: Option<ShardInfo>,
     /// Wall-clock time to start the load at (shards overlap by starting together).
     pub(crate) start_at: Option<SystemTime>,
+    /// How the result is judged and published.
     pub gate: GateSettings,
 }
 
@@ -99,11 +127,14 @@ pub struct Settings {
 /// needs, which judges shards it did not run.
 #[derive(Debug, Clone)]
 pub struct GateSettings {
+    /// Absolute limits on this run (`p95<500ms`), or the built-in ones when none are given.
     pub thresholds: Rules<Threshold>,
     pub(crate) regressions: Rules<Regression>,
+    /// Where the run to compare against comes from.
     pub baseline: BaselineSource,
     pub(crate) out: PathBuf,
     pub(crate) ci: CiContext,
+    /// When the merge-request comment is written.
     pub comment: CommentMode,
     /// `LOADFORGE_GATE_GITLAB_TOKEN`: an API token for notes and pipeline history.
     pub(crate) gitlab_token: Option<Secret>,

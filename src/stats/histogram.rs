@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 pub(crate) const MAX_MICROS: u64 = 3_600_000_000;
 const SIGFIG: u8 = 3;
 
+/// Request latencies in microseconds, from 1 µs to one hour. In results.json it is an
+/// HdrHistogram (V2, deflated, base64) with its unit and encoding named beside it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LatencyHistogram(Histogram<u64>);
 
@@ -24,6 +26,7 @@ impl Default for LatencyHistogram {
 }
 
 impl LatencyHistogram {
+    /// An empty histogram at full resolution (three significant digits).
     pub fn new() -> Self {
         Self::with_sigfig(SIGFIG)
     }
@@ -33,10 +36,12 @@ impl LatencyHistogram {
         Self(Histogram::new_with_bounds(1, MAX_MICROS, sigfig).expect("static bounds are valid"))
     }
 
+    /// Records one latency, clamped into the histogram's range rather than dropped.
     pub(crate) fn record_micros(&mut self, micros: u64) {
         self.0.saturating_record(micros.clamp(1, MAX_MICROS));
     }
 
+    /// Adds every value of `other`: how endpoints, seconds and shards combine exactly.
     pub fn add(&mut self, other: &LatencyHistogram) {
         // Both sides share the same bounds, so `add` cannot fail; saturating keeps it infallible
         // even for a histogram decoded from a foreign file with other bounds.

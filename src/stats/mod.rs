@@ -15,24 +15,41 @@ pub use histogram::LatencyHistogram;
 pub use timeseries::{SecondPoint, Totals};
 pub(crate) use timeseries::{SecondSample, SeriesSink, SERIES_SIGFIG};
 
+/// The value of [`RunResult::schema`] this version writes; bump it when the shape changes.
 pub(crate) const SCHEMA: &str = "loadforge-gate/results/v1";
 
+/// One measured run: the part of `results.json` an engine produces (the verdict, comparison and
+/// notes are added around it when it is published). Its fields are the file's contract,
+/// `schema/results-v1.json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RunResult {
+    /// The version of this shape, `loadforge-gate/results/v1`, so a reader can refuse a file
+    /// it does not understand.
     pub schema: String,
+    /// Which loadforge-gate wrote the file.
     pub tool: ToolInfo,
+    /// What was run, how and when.
     pub run: RunMeta,
+    /// The GitLab job that ran it; absent outside GitLab CI.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ci: Option<CiInfo>,
+    /// Every request of the run together (named "all requests").
     pub aggregate: EndpointStats,
+    /// One entry per request name: what thresholds with a selector and the per-endpoint
+    /// comparison read.
     pub endpoints: Vec<EndpointStats>,
+    /// Per-second counts and percentiles, warm-up included, for the charts; empty when the
+    /// engine reports none.
     #[serde(default)]
     pub timeseries: Vec<SecondPoint>,
 }
 
+/// The program that wrote a results file, for whoever reads it later.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ToolInfo {
+    /// The crate's name, `loadforge-gate`.
     pub name: String,
+    /// Its version (`CARGO_PKG_VERSION`).
     pub version: String,
 }
 
@@ -50,12 +67,15 @@ impl ToolInfo {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum LoadModel {
+    /// A fixed number of users, each sending its next request when the previous one answered.
     Closed,
+    /// Task iterations start on a fixed schedule (`--rate`), whether or not earlier ones have
+    /// answered; latency counts from when each was due.
     Open,
 }
 
-/// What was run, how and when: the `run` object of results.json. Build it with
-/// [`RunMeta::new`].
+/// What was run, how and when: the `run` object of results.json. Engines build it with
+/// `RunMeta::new`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RunMeta {
     /// The engine that produced the result (`native`, `locust`, `loadforge`).
@@ -141,28 +161,39 @@ impl RunMeta {
 /// Shard `index` (1-based) of `count`, all sharing `run_id` (the pipeline, by default).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ShardInfo {
+    /// Which shard this is, from 1.
     pub index: u32,
+    /// How many shards the run has in all.
     pub count: u32,
+    /// What the shards of one run share, so `merge` does not mix runs.
     pub run_id: String,
 }
 
-/// Where the run happened, for links in reports and for choosing a baseline.
+/// Where the run happened, for links in reports and for naming the commit a baseline came from.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct CiInfo {
+    /// The commit under test (`CI_COMMIT_SHA`), shown beside a baseline's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit_sha: Option<String>,
+    /// The branch or tag (`CI_COMMIT_REF_NAME`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ref_name: Option<String>,
+    /// The pipeline (`CI_PIPELINE_ID`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pipeline_id: Option<String>,
+    /// The pipeline's page (`CI_PIPELINE_URL`), linked from reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pipeline_url: Option<String>,
+    /// The job (`CI_JOB_ID`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_id: Option<String>,
+    /// The job's name (`CI_JOB_NAME`), the link text for the job's page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_name: Option<String>,
+    /// The job's page (`CI_JOB_URL`), linked from reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_url: Option<String>,
+    /// The merge request of a merge-request pipeline (`CI_MERGE_REQUEST_IID`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merge_request_iid: Option<String>,
 }
@@ -190,25 +221,34 @@ impl CiInfo {
 /// LoadForge API gives only an average) leaves it absent rather than zero.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct LatencySummary {
+    /// The fastest request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min: Option<f64>,
+    /// The mean: the only figure some cloud APIs give.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub avg: Option<f64>,
+    /// The median.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p50: Option<f64>,
+    /// 90th percentile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p90: Option<f64>,
+    /// 95th percentile, what the built-in regression rule compares.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p95: Option<f64>,
+    /// 99th percentile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p99: Option<f64>,
+    /// 99.9th percentile, written `p99.9` in the file.
     #[serde(default, skip_serializing_if = "Option::is_none", rename = "p99.9")]
     pub p99_9: Option<f64>,
+    /// The slowest request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<f64>,
 }
 
 impl LatencySummary {
+    /// Every figure read from one histogram, so they cannot disagree with each other.
     pub(crate) fn from_histogram(h: &LatencyHistogram) -> Self {
         Self {
             min: h.min_ms(),
@@ -223,18 +263,31 @@ impl LatencySummary {
     }
 }
 
+/// The figures of one endpoint, or of every request together (the aggregate): an entry of
+/// `endpoints` in results.json.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(from = "EndpointWire", into = "EndpointWire")]
 pub struct EndpointStats {
+    /// The request name, which by convention carries the method (`GET /dashboard`): what
+    /// threshold selectors match and the comparison pairs endpoints by.
     pub name: String,
+    /// The HTTP method, when the engine reports it apart from the name.
     pub method: Option<String>,
+    /// Requests measured (the warm-up excluded).
     pub requests: u64,
+    /// Requests that failed: an error status, a failed check, a timeout or a broken connection.
     pub failures: u64,
+    /// Requests per second over the measured window ([`RunMeta::duration_s`]).
     pub rps: f64,
     /// Failed requests as a percentage of all requests (0 when there were none).
     pub error_rate: f64,
+    /// Latency figures in milliseconds.
     pub latency_ms: LatencySummary,
+    /// Failures counted by reason (`HTTP 503`, a timeout, a failed check), so a report can say
+    /// why and not only how many.
     pub failures_by_reason: BTreeMap<String, u64>,
+    /// Every latency, so shards merge and baselines compare exactly; absent when the engine
+    /// gives only summary figures.
     pub histogram: Option<LatencyHistogram>,
     /// False when the engine gave no request counts (a cloud API that reports only averages
     /// and an error rate): `requests`, `failures` and `rps` are then unknown, and they are left
@@ -350,6 +403,7 @@ impl EndpointStats {
     }
 }
 
+/// `count` per second over `duration_s` (0 for an empty window).
 pub(crate) fn rate(count: u64, duration_s: f64) -> f64 {
     if duration_s > 0.0 {
         count as f64 / duration_s
@@ -358,6 +412,7 @@ pub(crate) fn rate(count: u64, duration_s: f64) -> f64 {
     }
 }
 
+/// `part` as a percentage of `whole` (0 when `whole` is 0).
 pub(crate) fn percent(part: u64, whole: u64) -> f64 {
     if whole == 0 {
         0.0
@@ -396,8 +451,6 @@ pub(crate) fn fixture(endpoints: Vec<EndpointStats>, duration_s: f64) -> RunResu
 
 #[cfg(test)]
 mod tests {
-    /// results.json is read back (re-publishing, baselines, merges): a float must come back as the
-    /// same float, which needs serde_json's exact (`float_roundtrip`) parser.
     use super::*;
 
     #[test]
@@ -423,6 +476,8 @@ mod tests {
         );
     }
 
+    /// results.json is read back (re-publishing, baselines, merges): a float must come back as the
+    /// same float, which needs serde_json's exact (`float_roundtrip`) parser.
     #[test]
     fn floats_survive_a_json_round_trip_exactly() {
         for v in [

@@ -9,18 +9,26 @@ use serde::{Deserialize, Serialize};
 
 use super::LatencyHistogram;
 
+/// One second of a run, reduced to what the charts draw: an entry of `timeseries` in
+/// results.json.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SecondPoint {
     /// Seconds since the start of the run.
     pub t: u32,
+    /// Requests that finished in this second.
     pub requests: u64,
+    /// Of those, the ones that failed.
     pub failures: u64,
+    /// Median latency in milliseconds; absent when nothing finished or the engine gave none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p50_ms: Option<f64>,
+    /// 95th percentile in milliseconds; absent when nothing finished or the engine gave none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p95_ms: Option<f64>,
+    /// 99th percentile in milliseconds; absent when nothing finished or the engine gave none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p99_ms: Option<f64>,
+    /// Virtual users running in that second.
     pub users: u32,
 }
 
@@ -56,7 +64,8 @@ struct SinkState {
     so_far: Totals,
 }
 
-/// Running totals over all finished seconds.
+/// Running totals over all finished seconds: what an engine's `Watchdog` judges while the run
+/// is under way.
 #[derive(Debug, Clone)]
 pub struct Totals {
     pub(crate) requests: u64,

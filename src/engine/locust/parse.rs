@@ -1,8 +1,8 @@
-//! Turns what Locust writes into a [`RunResult`]: the JSON file's per-entry buckets become our
-//! histograms (so Locust baselines merge and compare like native ones), `_failures.csv` gives
-//! failures by reason, `_stats_history.csv` the time series. When the JSON file is missing (Locust
-//! crashed), the last `_stats.csv` is the partial result. Locust keeps about two significant
-//! digits per response time, so the result is marked `quantised`.
+//! Turns what Locust writes into a [`crate::stats::RunResult`]: the JSON file's per-entry buckets
+//! become our histograms (so Locust baselines merge and compare like native ones),
+//! `_failures.csv` gives failures by reason, `_stats_history.csv` the time series. When the JSON
+//! file is missing (Locust crashed), the last `_stats.csv` is the partial result. Locust keeps
+//! about two significant digits per response time, so the result is marked `quantised`.
 
 use std::{
     collections::{BTreeMap, HashMap},
