@@ -255,3 +255,59 @@ fn a_slowloris_server_times_out() {
 fn a_reset_after_the_headers_is_a_counted_failure() {
     run_against(Mode::ResetAfterHeaders, 1, Some("reset"));
 }
+
+/// A deflated HdrHistogram V2 blob declaring 1 µs to 2^62 µs at five digits: a few bytes that
+/// a trusting decoder turns into gigabytes of counts.
+fn histogram_bomb() -> String {
+    use base64::Engine as _;
+    use std::io::Write as _;
+    let mut inner = Vec::new();
+    for word in [0x1c84_9313u32, 0, 0, 5] {
+        inner.extend_from_slice(&word.to_be_bytes());
+    }
+    for long in [1u64, 1 << 62] {
+        inner.extend_from_slice(&long.to_be_bytes());
+    }
+    inner.extend_from_slice(&1.0f64.to_be_bytes());
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    z.write_all(&inner).unwrap();
+    let deflated = z.finish().unwrap();
+    let mut outer = 0x1c84_9314u32.to_be_bytes().to_vec();
+    outer.extend_from_slice(&(deflated.len() as u32).to_be_bytes());
+    outer.extend_from_slice(&deflated);
+    base64::engine::general_purpose::STANDARD.encode(outer)
+}
+
+/// A previous pipeline's results.json is input from outside: a histogram bomb in it is refused
+/// with a clear error (exit 2), in bounded memory.
+#[test]
+fn a_histogram_bomb_in_a_results_file_is_refused() {
+    let app = crate::harness::sample_app(loadforge_gate::sample_app::Knobs::default());
+    let out = Gate::new()
+        .args([
+            "run",
+            "--scenario",
+            &crate::harness::example("shop-cart.yml"),
+        ])
+        .args(["--host", &app.url(), "--users", "2", "--run-time", "1s"])
+        .args(["--progress", "0", "--baseline", "none"])
+        .run()
+        .expect_exit(0);
+    let mut doc = out.results();
+    doc["aggregate"]["histogram"]["data"] = serde_json::Value::String(histogram_bomb());
+    let (out, peak_mib) = Gate::new()
+        .write("bomb.json", &doc.to_string())
+        .args(["compare", "bomb.json", "bomb.json"])
+        .run_measuring_memory();
+    let out = out.expect_exit(2);
+    assert!(
+        peak_mib < MEMORY_LIMIT_MIB,
+        "compare peaked at {peak_mib:.0} MiB"
+    );
+    let text = out.error_text();
+    assert!(
+        text.contains("bomb.json is not a loadforge-gate results file"),
+        "{text}"
+    );
+    assert!(text.contains("histogram refused"), "{text}");
+}
