@@ -182,7 +182,9 @@ impl Settings {
         shape.check_engine(&engine, &gate)?;
         let shard = load::shard(&args.load, &gate.ci, shape.users)?;
         let start_at = load::start_at(&args.load, env)?;
-        let progress = layer.progress.unwrap_or(defaults::PROGRESS_EVERY.as_secs());
+        let progress =
+            load::whole_seconds(layer.progress, "--progress")?.unwrap_or(defaults::PROGRESS_EVERY);
+        load::check_native_users(&engine, shape.users, shard.as_ref())?;
         Ok(Settings {
             engine,
             host: load::host(&layer)?,
@@ -195,7 +197,7 @@ impl Settings {
             shard,
             start_at,
             profile: args.judge.profile.clone(),
-            progress_every: (progress > 0).then(|| Duration::from_secs(progress)),
+            progress_every: (!progress.is_zero()).then_some(progress),
             gate,
         })
     }
