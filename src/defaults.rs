@@ -41,5 +41,9 @@ pub(crate) const THRESHOLDS: &[&str] = &["error_rate<1%"];
 /// 10 ms before it counts, the error rate by one percentage point (and half again).
 pub(crate) const REGRESSIONS: &[&str] = &["p95 +20% +10ms", "error_rate +50% +1%"];
 
+/// The largest `results.json` read back (a baseline, a shard, `report`, `compare`): a run with
+/// thousands of endpoints stays far below it, and a file beyond it is refused before parsing.
+pub const MAX_RESULTS_BYTES: usize = 64 * 1024 * 1024;
+
 /// The `User-Agent` of every request the tool makes: to targets, GitLab and LoadForge.
 pub(crate) const USER_AGENT: &str = concat!("loadforge-gate/", env!("CARGO_PKG_VERSION"));

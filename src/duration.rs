@@ -48,9 +48,20 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     seconds(total, t)
 }
 
-fn seconds(secs: f64, text: &str) -> Result<Duration, String> {
+/// The longest duration accepted anywhere: nothing a gate waits for takes a year, and every
+/// deadline computed from a duration then stays far inside what the clock can represent.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// A number of seconds as a duration, refusing what is negative, not a number, or longer than
+/// [`MAX_DURATION`]; `text` is what the user wrote, for the message.
+pub fn seconds(secs: f64, text: &str) -> Result<Duration, String> {
     if !secs.is_finite() || secs < 0.0 {
         return Err(format!("`{text}` is not a valid duration"));
+    }
+    if secs > MAX_DURATION.as_secs_f64() {
+        return Err(format!(
+            "`{text}` is longer than a year; give a shorter duration"
+        ));
     }
     Ok(Duration::from_secs_f64(secs))
 }
@@ -92,7 +103,7 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["", "abc", "5x", "-3s", "1h30"] {
+        for bad in ["", "abc", "5x", "-3s", "1h30", "1e20", "9000000h", "1e308s"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }

@@ -10,6 +10,7 @@ pub(crate) use remote::{find_previous, Previous};
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    defaults,
     gate::{metric_value, Metric, Unit},
     stats::{EndpointStats, RunResult, SCHEMA},
 };
@@ -28,46 +29,63 @@ pub(crate) enum BaselineError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("{} is {size} bytes; results files over {} MiB are refused", path.display(), defaults::MAX_RESULTS_BYTES >> 20)]
+    TooLarge { path: PathBuf, size: u64 },
     #[error("{} is not a loadforge-gate results file: it has no `schema` field", path.display())]
     NoSchema { path: PathBuf },
     #[error("{} has schema `{found}`, this version reads `{SCHEMA}`; regenerate it with this version or pass --baseline none", path.display())]
     Schema { path: PathBuf, found: String },
 }
 
-/// Reads a `results.json` (also used for `report` and `compare`).
+/// Reads a `results.json` (also used for `report` and `compare`), refusing one larger than
+/// [`defaults::MAX_RESULTS_BYTES`] before reading it.
 pub(crate) fn load_results(path: &Path) -> Result<RunResult, BaselineError> {
-    let text = std::fs::read_to_string(path).map_err(|source| BaselineError::Read {
+    let read_err = |source| BaselineError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let size = std::fs::metadata(path).map_err(read_err)?.len();
+    if size > defaults::MAX_RESULTS_BYTES as u64 {
+        return Err(BaselineError::TooLarge {
+            path: path.to_path_buf(),
+            size,
+        });
+    }
+    let text = std::fs::read_to_string(path).map_err(read_err)?;
     parse_results(&text, path)
 }
 
-/// Parses a `results.json`; `path` names its origin in errors (a file, or an artifact).
+/// Parses a `results.json`; `path` names its origin in errors (a file, or an artifact). The
+/// schema is checked first; the file is then read straight into its types, never into a
+/// generic JSON tree, which costs ten times the file's size.
 pub(crate) fn parse_results(text: &str, path: &Path) -> Result<RunResult, BaselineError> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|source| BaselineError::Parse {
+    if text.len() > defaults::MAX_RESULTS_BYTES {
+        return Err(BaselineError::TooLarge {
             path: path.to_path_buf(),
-            source,
-        })?;
-    match value.get("schema").and_then(|s| s.as_str()) {
-        Some(SCHEMA) => {}
-        Some(other) => {
-            return Err(BaselineError::Schema {
-                path: path.to_path_buf(),
-                found: other.to_string(),
-            })
-        }
-        None => {
-            return Err(BaselineError::NoSchema {
-                path: path.to_path_buf(),
-            })
-        }
+            size: text.len() as u64,
+        });
     }
-    serde_json::from_value(value).map_err(|source| BaselineError::Parse {
+    /// Just the schema, so a file of another version is named as such rather than failing on
+    /// whichever field changed.
+    #[derive(Deserialize)]
+    struct Header {
+        schema: Option<String>,
+    }
+    let parse_err = |source| BaselineError::Parse {
         path: path.to_path_buf(),
         source,
-    })
+    };
+    let header: Header = serde_json::from_str(text).map_err(parse_err)?;
+    match header.schema.as_deref() {
+        Some(SCHEMA) => serde_json::from_str(text).map_err(parse_err),
+        Some(other) => Err(BaselineError::Schema {
+            path: path.to_path_buf(),
+            found: other.to_string(),
+        }),
+        None => Err(BaselineError::NoSchema {
+            path: path.to_path_buf(),
+        }),
+    }
 }
 
 /// Figures compared per endpoint, in display order.

@@ -234,54 +234,83 @@ fn print_outcome(doc: &Document, out: &Path, written: &[std::path::PathBuf]) {
 /// Creates or updates the merge-request note. Whatever happens here, the verdict and the exit
 /// code stay as they are: the comment is a courtesy, the gate is the contract.
 fn post_comment(settings: &GateSettings, doc: &Document) {
+    let Some((client, project)) = comment_client(settings) else {
+        return;
+    };
+    let failed = |e: &(dyn std::error::Error + 'static)| {
+        say(&format!(
+            "failed: {}; the verdict is unaffected",
+            crate::chain::one_line(e)
+        ))
+    };
+    let mrs = match target_merge_requests(settings, &client, project) {
+        Ok(mrs) if mrs.is_empty() => return say("no open merge request for this pipeline"),
+        Ok(mrs) => mrs,
+        Err(e) => return failed(&e),
+    };
+    // Only a note this token's own user wrote is ever edited: a marker quoted in someone
+    // else's note must neither be overwritten nor stop the gate from commenting.
+    let me = match gitlab::current_user(&client) {
+        Ok(id) => id,
+        Err(e) => return failed(&e),
+    };
+    let job = settings.ci.job_name.as_deref().unwrap_or("loadforge-gate");
+    let body = report::render_comment(doc, job);
+    for mr in mrs {
+        match gitlab::upsert_note(&client, project, mr, me, &report::marker(job), &body) {
+            Ok(NoteAction::Created(id)) => say(&format!("created note {id} on !{mr}")),
+            Ok(NoteAction::Updated(id)) => say(&format!("updated note {id} on !{mr}")),
+            Err(e) => failed(&e),
+        }
+    }
+}
+
+fn say(msg: &str) {
+    eprintln!("loadforge-gate: comment: {msg}");
+}
+
+/// The API client and project to comment with, when commenting applies and is possible.
+fn comment_client(settings: &GateSettings) -> Option<(ApiClient, &str)> {
     let ci = &settings.ci;
     if settings.comment == CommentMode::Never || !ci.gitlab {
-        return;
+        return None;
     }
-    let say = |msg: &str| eprintln!("loadforge-gate: comment: {msg}");
     let (Some(api_url), Some(project)) = (ci.api_url.as_deref(), ci.project_id.as_deref()) else {
         say("skipped: CI_API_V4_URL or CI_PROJECT_ID is not set");
-        return;
+        return None;
     };
     let Some(token) = settings.gitlab_token.clone() else {
         if ci.merge_request_iid.is_some() || settings.comment == CommentMode::Always {
             say("skipped: set LOADFORGE_GATE_GITLAB_TOKEN to a token with api scope (CI_JOB_TOKEN cannot write notes)");
         }
-        return;
+        return None;
     };
-    let client = match ApiClient::new(api_url, Auth::Private(token), RetryPolicy::default()) {
-        Ok(c) => c,
-        Err(e) => return say(&format!("skipped: {}", crate::error::one_line(&e))),
-    };
-    let mrs: Vec<u64> = match (ci.merge_request_iid.as_deref(), settings.comment) {
-        (Some(iid), _) => iid.parse().ok().into_iter().collect(),
-        (None, CommentMode::Always) => match ci.ref_name.as_deref() {
-            Some(branch) => match gitlab::open_merge_requests(&client, project, branch) {
-                Ok(mrs) => mrs.into_iter().map(|m| m.iid).collect(),
-                Err(e) => {
-                    return say(&format!(
-                        "failed: {}; the verdict is unaffected",
-                        crate::error::one_line(&e)
-                    ))
-                }
-            },
-            None => Vec::new(),
-        },
-        (None, _) => return,
-    };
-    if mrs.is_empty() {
-        return say("no open merge request for this pipeline");
-    }
-    let job = ci.job_name.as_deref().unwrap_or("loadforge-gate");
-    let body = report::render_comment(doc, job);
-    for mr in mrs {
-        match gitlab::upsert_note(&client, project, mr, &report::marker(job), &body) {
-            Ok(NoteAction::Created(id)) => say(&format!("created note {id} on !{mr}")),
-            Ok(NoteAction::Updated(id)) => say(&format!("updated note {id} on !{mr}")),
-            Err(e) => say(&format!(
-                "failed: {}; the verdict is unaffected",
-                crate::error::one_line(&e)
-            )),
+    match ApiClient::new(api_url, Auth::Private(token), RetryPolicy::default()) {
+        Ok(c) => Some((c, project)),
+        Err(e) => {
+            say(&format!("skipped: {}", crate::chain::one_line(&e)));
+            None
         }
     }
+}
+
+/// The merge request of a merge-request pipeline; with `comment: always`, the open ones whose
+/// source branch this pipeline runs on.
+fn target_merge_requests(
+    settings: &GateSettings,
+    client: &ApiClient,
+    project: &str,
+) -> Result<Vec<u64>, gitlab::GitlabError> {
+    let ci = &settings.ci;
+    Ok(match (ci.merge_request_iid.as_deref(), settings.comment) {
+        (Some(iid), _) => iid.parse().ok().into_iter().collect(),
+        (None, CommentMode::Always) => match ci.ref_name.as_deref() {
+            Some(branch) => gitlab::open_merge_requests(client, project, branch)?
+                .into_iter()
+                .map(|m| m.iid)
+                .collect(),
+            None => Vec::new(),
+        },
+        (None, _) => Vec::new(),
+    })
 }

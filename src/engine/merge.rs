@@ -128,7 +128,8 @@ fn same<'a>(what: &'static str, values: impl Iterator<Item = &'a str>) -> Result
 /// Shards 1 to N of the same count N, each exactly once.
 fn check_numbering(infos: &[ShardInfo]) -> Result<(), MergeError> {
     let count = infos[0].count;
-    let mut seen = vec![false; count as usize + 1];
+    // A set of what is there, not a table sized by the count a file declares.
+    let mut seen = std::collections::BTreeSet::new();
     for i in infos {
         if i.index == 0 || i.index > count {
             return Err(MergeError::Mismatch {
@@ -137,25 +138,29 @@ fn check_numbering(infos: &[ShardInfo]) -> Result<(), MergeError> {
                 b: format!("1..{count}"),
             });
         }
-        if std::mem::replace(&mut seen[i.index as usize], true) {
+        if !seen.insert(i.index) {
             return Err(MergeError::Duplicate {
                 index: i.index,
                 count,
             });
         }
     }
-    let missing: Vec<String> = (1..=count)
-        .filter(|i| !seen[*i as usize])
+    let absent = count as usize - seen.len();
+    if absent == 0 {
+        return Ok(());
+    }
+    let mut missing: Vec<String> = (1..=count)
+        .filter(|i| !seen.contains(i))
+        .take(10)
         .map(|i| i.to_string())
         .collect();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(MergeError::Missing {
-            missing: missing.join(", "),
-            count,
-        })
+    if absent > missing.len() {
+        missing.push(format!("and {} more", absent - missing.len()));
     }
+    Err(MergeError::Missing {
+        missing: missing.join(", "),
+        count,
+    })
 }
 
 fn millis(rfc3339: &str) -> Option<i128> {

@@ -125,6 +125,25 @@ struct Note {
     body: String,
     #[serde(default)]
     system: bool,
+    /// Who wrote it; a note without an author is never taken for ours.
+    #[serde(default)]
+    author: Option<User>,
+}
+
+/// A GitLab user, as far as telling our notes from others' needs.
+#[derive(Debug, Clone, Deserialize)]
+struct User {
+    id: u64,
+}
+
+/// The id of the user the API token belongs to (`GET /user`).
+pub(crate) fn current_user(c: &ApiClient) -> Result<u64, GitlabError> {
+    let what = "the token's own user";
+    let ep = gitlab::api::users::CurrentUser::builder()
+        .build()
+        .map_err(|e| build_error(what, e))?;
+    let user: User = ep.query(c).map_err(|e| api_error(what, e))?;
+    Ok(user.id)
 }
 
 /// A merge request, as far as the comment needs it.
@@ -285,17 +304,19 @@ pub(crate) enum NoteAction {
     Updated(u64),
 }
 
-/// Creates or updates the one note carrying `marker` (system notes are never ours).
+/// Creates or updates the one note carrying `marker` that user `me` wrote: system notes and
+/// other people's notes are never ours, whatever they quote.
 pub(crate) fn upsert_note(
     c: &ApiClient,
     project: &str,
     mr: u64,
+    me: u64,
     marker: &str,
     body: &str,
 ) -> Result<NoteAction, GitlabError> {
-    let existing = notes(c, project, mr)?
-        .into_iter()
-        .find(|n| !n.system && n.body.contains(marker));
+    let existing = notes(c, project, mr)?.into_iter().find(|n| {
+        !n.system && n.author.as_ref().is_some_and(|a| a.id == me) && n.body.contains(marker)
+    });
     match existing {
         Some(n) => edit_note(c, project, mr, n.id, body).map(|n| NoteAction::Updated(n.id)),
         None => create_note(c, project, mr, body).map(|n| NoteAction::Created(n.id)),

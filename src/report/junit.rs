@@ -13,7 +13,8 @@ use crate::gate::CheckKind;
 
 pub(crate) fn render(view: &View<'_>) -> Result<String, ReportError> {
     let mut suite = TestSuite::new("loadforge-gate");
-    suite.set_time(Duration::from_secs_f64(view.run.duration_s));
+    // A results file from outside may carry any number here.
+    suite.set_time(Duration::try_from_secs_f64(view.run.duration_s).unwrap_or_default());
     properties(&mut suite, view);
     // In the order the gate judged them, as the verdict in results.json lists them.
     for check in &view.checks {

@@ -377,10 +377,19 @@ impl Compiler<'_> {
         let cumulative_weights = tasks
             .iter()
             .scan(0u32, |acc, t| {
-                *acc += t.weight;
+                *acc = acc.checked_add(t.weight)?;
                 Some(*acc)
             })
-            .collect();
+            .collect::<Vec<u32>>();
+        if cumulative_weights.len() < tasks.len() {
+            return Err(self.err(
+                "tasks",
+                format!(
+                    "the task weights add up past {}; use smaller weights",
+                    u32::MAX
+                ),
+            ));
+        }
         Ok(Scenario {
             name: raw.name.unwrap_or(fallback_name),
             endpoints: self.endpoints,
@@ -396,10 +405,9 @@ impl Compiler<'_> {
 
     fn duration(&self, d: &RawDuration, at: &str) -> Result<Duration, ScenarioError> {
         match d {
-            RawDuration::Seconds(s) if *s >= 0.0 && s.is_finite() => {
-                Ok(Duration::from_secs_f64(*s))
+            RawDuration::Seconds(s) => {
+                crate::duration::seconds(*s, &s.to_string()).map_err(|e| self.err(at, e))
             }
-            RawDuration::Seconds(s) => Err(self.err(at, format!("`{s}` is not a valid duration"))),
             RawDuration::Text(t) => parse_duration(t).map_err(|e| self.err(at, e)),
         }
     }

@@ -4,7 +4,11 @@ use std::{path::PathBuf, time::Duration};
 
 use url::Url;
 
-use super::{invalid, load::duration, parse_host, Env, Layer, SettingsError};
+use super::{
+    invalid,
+    load::{duration, whole_seconds},
+    parse_host, Env, Layer, SettingsError,
+};
 use crate::{defaults, modes::EngineKind, secret::Secret};
 
 /// The engine and what only it needs.
@@ -103,9 +107,8 @@ fn locust(l: &Layer) -> Result<LocustSettings, SettingsError> {
     if l.workers == Some(0) || l.remote_workers == Some(0) {
         return Err(invalid("--workers", "must be at least 1"));
     }
-    let workers_max_wait = l
-        .workers_max_wait
-        .map_or(defaults::LOCUST_WORKERS_MAX_WAIT, Duration::from_secs);
+    let workers_max_wait = whole_seconds(l.workers_max_wait, "--workers-max-wait")?
+        .unwrap_or(defaults::LOCUST_WORKERS_MAX_WAIT);
     if workers_max_wait.is_zero() {
         return Err(invalid(
             "--workers-max-wait",
@@ -125,9 +128,8 @@ fn locust(l: &Layer) -> Result<LocustSettings, SettingsError> {
         workers: l.workers,
         remote_workers: l.remote_workers,
         workers_max_wait,
-        stop_timeout: l
-            .stop_timeout
-            .map_or(defaults::LOCUST_STOP_TIMEOUT, Duration::from_secs),
+        stop_timeout: whole_seconds(l.stop_timeout, "--stop-timeout")?
+            .unwrap_or(defaults::LOCUST_STOP_TIMEOUT),
     })
 }
 

@@ -21,6 +21,23 @@ pub(super) fn duration(
         .transpose()
 }
 
+/// The slowest arrival accepted (one a day): slower ones would schedule users beyond any run.
+const MIN_RATE: f64 = 1.0 / 86_400.0;
+
+/// A whole number of seconds from a flag, refused beyond [`crate::duration::MAX_DURATION`].
+pub(super) fn whole_seconds(
+    value: Option<u64>,
+    setting: &'static str,
+) -> Result<Option<Duration>, SettingsError> {
+    match value {
+        Some(s) if s > crate::duration::MAX_DURATION.as_secs() => Err(invalid(
+            setting,
+            format!("{s} seconds is longer than a year; give a shorter time"),
+        )),
+        other => Ok(other.map(Duration::from_secs)),
+    }
+}
+
 /// Users, arrival and length, validated against each other.
 pub(super) struct LoadShape {
     pub(crate) users: u32,
@@ -38,18 +55,18 @@ impl LoadShape {
             return Err(invalid("--users", "must be at least 1"));
         }
         let spawn_rate = l.spawn_rate.unwrap_or(defaults::SPAWN_RATE);
-        if !(spawn_rate.is_finite() && spawn_rate > 0.0) {
+        if !(spawn_rate.is_finite() && spawn_rate >= MIN_RATE) {
             return Err(invalid(
                 "--spawn-rate",
-                format!("`{spawn_rate}` must be a positive number of users per second"),
+                format!("`{spawn_rate:?}` is slower than one user a day; give a larger rate"),
             ));
         }
         let run_time = run_time(l)?;
         let rate = match l.rate {
-            Some(r) if !(r.is_finite() && r > 0.0) => {
+            Some(r) if !(r.is_finite() && r >= MIN_RATE) => {
                 return Err(invalid(
                     "--rate",
-                    format!("`{r}` must be a positive number of iterations per second"),
+                    format!("`{r:?}` is slower than one iteration a day; give a larger rate"),
                 ))
             }
             r => r,
@@ -135,6 +152,29 @@ fn check_abort_rules(gate: &GateSettings, native: bool) -> Result<(), SettingsEr
                 ),
             ));
         }
+    }
+    Ok(())
+}
+
+/// Virtual users the native engine runs in one process. Each idle user costs about 8 KiB and
+/// its schedule is made up front, so a typo (`--users 1000000000`) must not take the runner's
+/// memory; beyond this, shard the run over several jobs.
+pub const MAX_NATIVE_USERS: u32 = 200_000;
+
+/// This process's share of the users must fit [`MAX_NATIVE_USERS`] for the native engine.
+pub(super) fn check_native_users(
+    engine: &EngineSettings,
+    users: u32,
+    shard: Option<&ShardInfo>,
+) -> Result<(), SettingsError> {
+    let share = users.div_ceil(shard.map_or(1, |s| s.count));
+    if engine.kind() == EngineKind::Native && share > MAX_NATIVE_USERS {
+        return Err(invalid(
+            "--users",
+            format!(
+                "{users} users is more than one native engine runs ({MAX_NATIVE_USERS}); shard the run with --shard I/N or use fewer users"
+            ),
+        ));
     }
     Ok(())
 }

@@ -212,7 +212,9 @@ impl Settings {
         shape.check_engine(&engine, &gate)?;
         let shard = load::shard(&args.load, &gate.ci, shape.users)?;
         let start_at = load::start_at(&args.load, env)?;
-        let progress = layer.progress.unwrap_or(defaults::PROGRESS_EVERY.as_secs());
+        let progress =
+            load::whole_seconds(layer.progress, "--progress")?.unwrap_or(defaults::PROGRESS_EVERY);
+        load::check_native_users(&engine, shape.users, shard.as_ref())?;
         Ok(Settings {
             engine,
             host: load::host(&layer)?,
@@ -224,7 +226,7 @@ impl Settings {
             warmup: shape.warmup,
             shard,
             start_at,
-            progress_every: (progress > 0).then(|| Duration::from_secs(progress)),
+            progress_every: (!progress.is_zero()).then_some(progress),
             gate,
         })
     }

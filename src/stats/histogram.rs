@@ -87,15 +87,84 @@ impl LatencyHistogram {
         base64::engine::general_purpose::STANDARD.encode(buf)
     }
 
+    /// Decodes a histogram from a results file. The file comes from outside (a previous
+    /// pipeline's artifact), so the blob is checked before the decoder trusts the sizes inside
+    /// it: a few bytes could otherwise declare gigabytes of counts.
     pub(crate) fn decode(text: &str) -> Result<Self, String> {
+        if text.len() > MAX_ENCODED_CHARS {
+            return Err(format!(
+                "histogram is {} characters long; at most {MAX_ENCODED_CHARS} are accepted",
+                text.len()
+            ));
+        }
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(text)
             .map_err(|e| format!("histogram is not base64: {e}"))?;
+        check_encoded(&bytes)?;
         let h: Histogram<u64> = Deserializer::new()
             .deserialize(&mut bytes.as_slice())
             .map_err(|e| format!("histogram does not decode: {e:?}"))?;
         Ok(Self(h))
     }
+}
+
+/// A full-range histogram at three significant digits encodes to a few kilobytes; anything
+/// far beyond is not one of ours.
+const MAX_ENCODED_CHARS: usize = 1024 * 1024;
+/// The most bytes a histogram may inflate to: every count of a full-range, three-digit
+/// histogram at the longest varint is under 250 KB.
+const MAX_INFLATED: u64 = 4 * 1024 * 1024;
+/// HdrHistogram's V2 cookies, deflated envelope and inner payload.
+const V2_DEFLATE_COOKIE: u32 = 0x1c84_9314;
+const V2_COOKIE: u32 = 0x1c84_9313;
+/// The inner V2 header: cookie, payload length, normalizing offset, significant digits, lowest
+/// and highest trackable value, integer-to-double ratio.
+const V2_HEADER: usize = 4 + 4 + 4 + 4 + 8 + 8 + 8;
+
+/// Checks an encoded histogram's envelope and header against what this tool writes (deflated
+/// V2, 1 µs to one hour, at most three significant digits) and that it inflates to a bounded
+/// size whose declared payload is really there, before any allocation sized by the blob.
+fn check_encoded(bytes: &[u8]) -> Result<(), String> {
+    use std::io::Read;
+    let bad = |why: &str| Err(format!("histogram refused: {why}"));
+    let word = |b: &[u8], at: usize| {
+        b.get(at..at + 4)
+            .map(|w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]))
+    };
+    let long = |b: &[u8], at: usize| {
+        b.get(at..at + 8).map(|w| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(w);
+            u64::from_be_bytes(a)
+        })
+    };
+    if word(bytes, 0) != Some(V2_DEFLATE_COOKIE) {
+        return bad("not a deflated HdrHistogram V2 blob");
+    }
+    let mut inflated = Vec::new();
+    flate2::read::ZlibDecoder::new(bytes.get(8..).unwrap_or_default())
+        .take(MAX_INFLATED + 1)
+        .read_to_end(&mut inflated)
+        .map_err(|e| format!("histogram refused: it does not inflate ({e})"))?;
+    if inflated.len() as u64 > MAX_INFLATED {
+        return bad("it inflates past 4 MiB");
+    }
+    let (Some(V2_COOKIE), Some(payload), Some(digits), Some(low), Some(high)) = (
+        word(&inflated, 0),
+        word(&inflated, 4),
+        word(&inflated, 12),
+        long(&inflated, 16),
+        long(&inflated, 24),
+    ) else {
+        return bad("its header is incomplete");
+    };
+    if payload as usize > inflated.len().saturating_sub(V2_HEADER) {
+        return bad("it declares more counts than it holds");
+    }
+    if !(1..=3).contains(&digits) || low < 1 || high > MAX_MICROS || low > high {
+        return bad("its range or precision is not 1 µs to 1 h at up to 3 digits");
+    }
+    Ok(())
 }
 
 /// On disk a histogram is `{"unit": "us", "encoding": "hdr-v2-deflate-base64", "data": "..."}`:
@@ -167,6 +236,54 @@ mod tests {
     #[test]
     fn empty_histogram_has_no_percentiles() {
         assert_eq!(LatencyHistogram::new().percentile_ms(95.0), None);
+    }
+
+    /// A deflated V2 blob with the given header, as a results file would carry it.
+    fn blob(digits: u32, low: u64, high: u64, payload_len: u32, payload: &[u8]) -> String {
+        use std::io::Write;
+        let mut inner = Vec::new();
+        inner.extend_from_slice(&V2_COOKIE.to_be_bytes());
+        inner.extend_from_slice(&payload_len.to_be_bytes());
+        inner.extend_from_slice(&0u32.to_be_bytes());
+        inner.extend_from_slice(&digits.to_be_bytes());
+        inner.extend_from_slice(&low.to_be_bytes());
+        inner.extend_from_slice(&high.to_be_bytes());
+        inner.extend_from_slice(&1.0f64.to_be_bytes());
+        inner.extend_from_slice(payload);
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        z.write_all(&inner).unwrap();
+        let deflated = z.finish().unwrap();
+        let mut outer = V2_DEFLATE_COOKIE.to_be_bytes().to_vec();
+        outer.extend_from_slice(&(deflated.len() as u32).to_be_bytes());
+        outer.extend_from_slice(&deflated);
+        base64::engine::general_purpose::STANDARD.encode(outer)
+    }
+
+    /// Each of these would make the decoder allocate gigabytes from a few bytes.
+    #[test]
+    fn bombs_are_refused_before_decoding() {
+        for (what, text) in [
+            ("huge range", blob(5, 1, 1 << 62, 0, &[])),
+            ("declared payload", blob(3, 1, MAX_MICROS, u32::MAX, &[])),
+            (
+                "zeros that inflate",
+                blob(3, 1, MAX_MICROS, 0, &vec![0u8; 8 << 20]),
+            ),
+        ] {
+            let err = LatencyHistogram::decode(&text).unwrap_err();
+            assert!(err.starts_with("histogram refused"), "{what}: {err}");
+        }
+        assert!(LatencyHistogram::decode(&"A".repeat(MAX_ENCODED_CHARS + 4)).is_err());
+    }
+
+    #[test]
+    fn what_we_write_passes_the_checks() {
+        let mut h = LatencyHistogram::with_sigfig(2);
+        h.record_micros(MAX_MICROS);
+        h.record_micros(1);
+        assert_eq!(LatencyHistogram::decode(&h.encode()).unwrap(), h);
+        let full = LatencyHistogram::new();
+        assert_eq!(LatencyHistogram::decode(&full.encode()).unwrap(), full);
     }
 
     #[test]

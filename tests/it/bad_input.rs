@@ -368,3 +368,139 @@ fn merge_help_lists_no_load_flags() {
         .expect_exit(2);
     assert!(out.one_line_error().contains("--users"), "{}", out.stderr);
 }
+
+/// Values that once panicked (overflowing durations, rates that schedule users past any run,
+/// counts that allocate without bound): each is a usage error naming its flag, and `validate`
+/// refuses exactly what `run` refuses, with the same words.
+#[test]
+fn huge_and_tiny_values_are_usage_errors_in_run_and_validate() {
+    let weights = "tasks:\n  - {weight: 4294967295, request: {path: /a}}\n  - {weight: 2, request: {path: /b}}\n";
+    let rows: &[(&str, &[&str], &str)] = &[
+        ("run_time_1e20", &["--run-time", "1e20"], "--run-time"),
+        ("warmup_1e20", &["--warmup", "1e20"], "--warmup"),
+        ("ramp_1e20", &["--rate", "5", "--ramp", "1e20"], "--ramp"),
+        (
+            "abort_on_fail_1e20",
+            &["--threshold", "error_rate<1% abort-on-fail=1e20"],
+            "abort-on-fail",
+        ),
+        (
+            "progress_u64_max",
+            &["--progress", "18446744073709551615"],
+            "--progress",
+        ),
+        (
+            "spawn_rate_1e-20",
+            &["--spawn-rate", "1e-20"],
+            "--spawn-rate",
+        ),
+        ("rate_1e-20", &["--rate", "1e-20"], "--rate"),
+        ("users_a_billion", &["--users", "1000000000"], "--users"),
+        (
+            "start_delay_1e20",
+            &["--start-delay", "1e20"],
+            "--start-delay",
+        ),
+        (
+            "stop_timeout_u64_max",
+            &[
+                "--engine",
+                "locust",
+                "--locustfile",
+                "l.py",
+                "--stop-timeout",
+                "18446744073709551615",
+            ],
+            "--stop-timeout",
+        ),
+        (
+            "max_wait_1e20",
+            &["--engine", "loadforge", "--max-wait", "1e20"],
+            "--max-wait",
+        ),
+        ("weights_past_u32", &["--scenario", "w.yml"], "task weights"),
+    ];
+    for (name, extra, needle) in rows {
+        let mut texts = Vec::new();
+        for command in ["run", "validate"] {
+            let mut args = vec![command, "--host", "http://127.0.0.1:9"];
+            if !extra.contains(&"--scenario") && !extra.contains(&"--engine") {
+                args.extend(["--scenario", "s.yml"]);
+            }
+            let out = Gate::new()
+                .write("s.yml", "tasks: [{request: {path: /}}]\n")
+                .write("w.yml", weights)
+                .env("CI_PIPELINE_CREATED_AT", "2026-11-29T10:00:00Z")
+                .env("LOADFORGE_API_TOKEN", "lf-token")
+                .env("LOADFORGE_TEST_ID", "42")
+                .args(args)
+                .args(extra.iter())
+                .run()
+                .expect_exit(2);
+            let text = out.error_text().to_string();
+            assert!(
+                text.contains(needle),
+                "{name} ({command}): `{needle}` not in {text}"
+            );
+            texts.push(out.error_snapshot());
+        }
+        assert_eq!(texts[0], texts[1], "{name}: run and validate disagree");
+        insta::assert_snapshot!(format!("huge_or_tiny_{name}"), texts[0]);
+    }
+}
+
+/// Shard and results files come from other jobs: a declared shard count of u32::MAX is a clear
+/// "shards missing" (not a 4 GB table), and a negative duration re-publishes without a panic.
+#[test]
+fn shard_and_results_files_with_absurd_numbers() {
+    let app = crate::harness::sample_app(loadforge_gate::sample_app::Knobs::default());
+    let out = Gate::new()
+        .args([
+            "run",
+            "--scenario",
+            &example("shop-cart.yml"),
+            "--host",
+            &app.url(),
+        ])
+        .args([
+            "--users",
+            "2",
+            "--run-time",
+            "1s",
+            "--progress",
+            "0",
+            "--shard",
+            "1/2",
+        ])
+        .run()
+        .expect_exit(0);
+    let shard = out.out_dir().join("shards/shard-1-of-2.json");
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&shard).unwrap()).unwrap();
+    doc["run"]["shard"]["count"] = serde_json::json!(u32::MAX);
+    let (out, peak_mib) = Gate::new()
+        .write("s.json", &doc.to_string())
+        .args(["merge", "s.json", "--baseline", "none"])
+        .run_measuring_memory();
+    let out = out.expect_exit(2);
+    assert!(peak_mib < 200.0, "merge peaked at {peak_mib:.0} MiB");
+    assert!(
+        out.one_line_error()
+            .contains("shards missing: 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, and 4294967284 more"),
+        "{}",
+        out.stderr
+    );
+    doc["run"]["shard"] = serde_json::Value::Null;
+    doc["run"]["duration_s"] = serde_json::json!(-5.0);
+    // A shard carries no verdict, so its re-published reports say "not judged" (exit 1).
+    let out = Gate::new()
+        .write("r.json", &doc.to_string())
+        .args(["report", "r.json"])
+        .run()
+        .expect_exit(1);
+    assert!(
+        out.file("junit.xml").contains("loadforge-gate"),
+        "{}",
+        out.stderr
+    );
+}

@@ -26,6 +26,10 @@ use serde_json::{json, Value};
 pub const PRIVATE_TOKEN: &str = "glpat-fake-private-token-1234";
 pub const JOB_TOKEN: &str = "glcbt-fake-job-token-5678";
 pub const PROJECT: &str = "42";
+/// The user the private token belongs to (a project bot, as GitLab creates for project tokens).
+pub const BOT_USER: u64 = 7;
+/// Somebody else on the merge request.
+pub const HUMAN_USER: u64 = 99;
 
 #[derive(Debug, Clone)]
 pub struct FakeJob {
@@ -49,6 +53,8 @@ pub struct FakeNote {
     pub id: u64,
     pub body: String,
     pub system: bool,
+    /// The author's user id.
+    pub author: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -195,6 +201,7 @@ fn router(state: Shared) -> Router {
             &format!("{p}/jobs/{{job}}/artifacts/{{*path}}"),
             get(job_artifact),
         )
+        .route("/api/v4/user", get(current_user))
         .route(&format!("{p}/pipelines"), get(pipelines))
         .route(
             &format!("{p}/pipelines/{{pipeline}}/jobs"),
@@ -507,8 +514,22 @@ async fn merge_requests(State(s): State<Shared>, Query(q): Query<MrQuery>) -> Re
     )
 }
 
+fn user_json(id: u64) -> Value {
+    let username = if id == BOT_USER {
+        "project_42_bot"
+    } else {
+        "reviewer"
+    };
+    json!({"id": id, "username": username, "name": username, "state": "active"})
+}
+
 fn note_json(n: &FakeNote) -> Value {
-    json!({"id": n.id, "body": n.body, "system": n.system, "noteable_type": "MergeRequest", "author": {"id": 1, "username": "project_42_bot"}})
+    json!({"id": n.id, "body": n.body, "system": n.system, "noteable_type": "MergeRequest", "author": user_json(n.author)})
+}
+
+/// `GET /user`: the token's own user (the job token is refused here, as on GitLab).
+async fn current_user() -> Response {
+    Json(user_json(BOT_USER)).into_response()
 }
 
 async fn list_notes(
@@ -568,6 +589,7 @@ async fn create_note(
         id,
         body: f.body,
         system: false,
+        author: BOT_USER,
     };
     let json = note_json(&note);
     st.notes.entry(mr).or_default().push(note);

@@ -268,18 +268,21 @@ fn the_note_is_found_across_pages_and_system_notes_are_never_edited() {
             id: 1,
             body: "<!-- loadforge-gate:perf --> changed the description".into(),
             system: true,
+            author: crate::fake_gitlab::HUMAN_USER,
         });
         for i in 0..130 {
             notes.push(crate::fake_gitlab::FakeNote {
                 id: 10 + i,
                 body: format!("review comment {i}"),
                 system: false,
+                author: crate::fake_gitlab::HUMAN_USER,
             });
         }
         notes.push(crate::fake_gitlab::FakeNote {
             id: 500,
             body: "<!-- loadforge-gate:perf -->\nold summary".into(),
             system: false,
+            author: crate::fake_gitlab::BOT_USER,
         });
         500
     });
@@ -370,4 +373,40 @@ fn history_from_earlier_pipelines_is_a_noise_band() {
         p95["detail"].as_str().unwrap().contains("treated as noise"),
         "{p95}"
     );
+}
+
+/// A person who quotes the marker in their own note keeps their note, and the gate still
+/// writes its own: only notes by the token's user are ever edited.
+#[test]
+fn a_marker_quoted_by_someone_else_is_never_edited() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    let quoted = "I copied this from the bot: <!-- loadforge-gate:perf --> looks slow?";
+    gl.with(|s| {
+        s.notes
+            .entry(MR)
+            .or_default()
+            .push(crate::fake_gitlab::FakeNote {
+                id: 1,
+                body: quoted.into(),
+                system: false,
+                author: crate::fake_gitlab::HUMAN_USER,
+            })
+    });
+    let out = mr_gate(&gl, &app.url(), true).run().expect_exit(0);
+    let notes = gl.notes(MR);
+    assert_eq!(
+        notes.len(),
+        2,
+        "a new note beside the human's: {}",
+        out.stderr
+    );
+    assert_eq!(notes[0].body, quoted, "the human's note is untouched");
+    assert!(notes[1].body.contains("Performance gate passed"));
+    assert_eq!(notes[1].author, crate::fake_gitlab::BOT_USER);
+    // The second run finds its own note (not the human's) and edits it in place.
+    mr_gate(&gl, &app.url(), true).run().expect_exit(0);
+    let notes = gl.notes(MR);
+    assert_eq!(notes.len(), 2);
+    assert_eq!(notes[0].body, quoted);
 }

@@ -270,3 +270,55 @@ impl Gate {
         self
     }
 }
+
+impl Gate {
+    /// Runs like [`Gate::run`], also sampling the child's peak resident memory (`VmHWM` in
+    /// `/proc/PID/status`, which only grows) until it exits. Returns the output and the peak
+    /// in MiB: memory measured from the kernel, not inferred from time.
+    pub fn run_measuring_memory(mut self) -> (Output, f64) {
+        use std::process::Stdio;
+        let mut child = self
+            .cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("binary runs");
+        let status_file = format!("/proc/{}/status", child.id());
+        let mut peak_kib = 0u64;
+        // The pipes are drained by threads so a chatty child cannot block on a full pipe.
+        let mut stdout = child.stdout.take().expect("stdout piped");
+        let mut stderr = child.stderr.take().expect("stderr piped");
+        let out_reader = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stdout.read_to_string(&mut s);
+            s
+        });
+        let err_reader = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            s
+        });
+        let status = loop {
+            if let Ok(text) = std::fs::read_to_string(&status_file) {
+                if let Some(kib) = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                {
+                    peak_kib = peak_kib.max(kib);
+                }
+            }
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let output = Output {
+            code: status.code().unwrap_or(-1),
+            stdout: out_reader.join().unwrap_or_default(),
+            stderr: err_reader.join().unwrap_or_default(),
+            dir: self.dir,
+        };
+        (output, peak_kib as f64 / 1024.0)
+    }
+}

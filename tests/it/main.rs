@@ -8,6 +8,7 @@ mod fake_gitlab;
 mod fake_loadforge;
 mod gitlab;
 mod harness;
+mod hostile;
 mod html_report;
 mod layers;
 mod loadforge;

@@ -166,7 +166,7 @@ impl Conn {
     pub(crate) async fn exchange(
         &mut self,
         request: &[u8],
-        head: bool,
+        read: Reading,
     ) -> Result<Response, Failure> {
         let reused = self.used;
         self.used = true;
@@ -178,23 +178,9 @@ impl Conn {
             });
         }
         self.read.clear();
-        let (status, framing, close) = self.read_head(head, reused).await?;
-        let body = match framing {
-            Framing::Length(len) => {
-                while self.read.len() < len {
-                    self.fill().await?;
-                }
-                self.read.split_to(len).freeze()
-            }
-            Framing::Chunked => self.chunked().await?,
-            Framing::UntilClose => {
-                return Ok(Response {
-                    status,
-                    body: self.read_to_close().await?,
-                    close: true,
-                })
-            }
-        };
+        let (status, framing, close) = self.read_head(read.head, reused).await?;
+        let close = close || matches!(framing, Framing::UntilClose);
+        let body = self.read_body(framing, read.keep_body).await?;
         Ok(Response {
             status,
             body,
@@ -202,36 +188,81 @@ impl Conn {
         })
     }
 
+    /// The body, kept when a check or extraction reads it (up to [`MAX_BODY`]), else counted
+    /// and dropped as it arrives, so a large or endless body costs no memory.
+    async fn read_body(&mut self, framing: Framing, keep: bool) -> Result<Bytes, Failure> {
+        let mut sink = Sink::new(keep);
+        match framing {
+            Framing::Length(len) if keep => {
+                if len > MAX_BODY {
+                    return Err(too_large());
+                }
+                while self.read.len() < len {
+                    self.fill().await?;
+                }
+                return Ok(self.read.split_to(len).freeze());
+            }
+            Framing::Length(len) => self.copy_exactly(len, &mut sink).await?,
+            Framing::Chunked => self.chunked(&mut sink).await?,
+            Framing::UntilClose => self.copy_to_close(&mut sink).await?,
+        }
+        Ok(sink.finish())
+    }
+
+    /// Moves exactly `len` body bytes from the connection into `sink`.
+    async fn copy_exactly(&mut self, mut left: usize, sink: &mut Sink) -> Result<(), Failure> {
+        loop {
+            let n = left.min(self.read.len());
+            sink.push(&self.read[..n])?;
+            self.read.advance(n);
+            left -= n;
+            if left == 0 {
+                return Ok(());
+            }
+            self.fill().await?;
+        }
+    }
+
+    /// A body without length or chunking ends when the server closes the connection.
+    async fn copy_to_close(&mut self, sink: &mut Sink) -> Result<(), Failure> {
+        loop {
+            sink.push(&self.read)?;
+            self.read.clear();
+            self.read.reserve(8 * 1024);
+            let n = self
+                .stream
+                .read_buf(&mut self.read)
+                .await
+                .map_err(|e| Failure::Failed(io_reason(&e)))?;
+            if n == 0 {
+                return Ok(());
+            }
+        }
+    }
+
     /// Reads up to the end of the response head and consumes it: the status, how the body is
     /// framed, and whether the server closes the connection after it. Interim responses
-    /// (`100 Continue`) are skipped.
+    /// (`100 Continue`) are skipped. The head is parsed once it is complete, not on every read,
+    /// and may not grow past [`MAX_HEAD`].
     async fn read_head(
         &mut self,
         head: bool,
         reused: bool,
     ) -> Result<(u16, Framing, bool), Failure> {
+        let mut scanned = 0;
         loop {
-            // Parse what is there first: an interim response may be followed by the real one in
-            // the same read.
-            if !self.read.is_empty() {
-                let mut headers = [httparse::EMPTY_HEADER; 64];
-                let mut resp = httparse::Response::new(&mut headers);
-                match resp.parse(&self.read) {
-                    Ok(httparse::Status::Complete(len)) => {
-                        let status = resp.code.unwrap_or(0);
-                        if (100..200).contains(&status) {
-                            self.read.advance(len);
-                            continue;
-                        }
-                        let (framing, close) = framing_of(&resp, head, status)?;
-                        self.read.advance(len);
-                        return Ok((status, framing, close));
-                    }
-                    Ok(httparse::Status::Partial) => {}
-                    Err(_) => {
-                        return Err(Failure::Failed(Cow::Borrowed("malformed HTTP response")))
-                    }
+            if let Some(end) = head_end(&self.read, &mut scanned) {
+                let (status, framing, close) = parse_head(&self.read[..end], head)?;
+                self.read.advance(end);
+                scanned = 0;
+                match (status, framing) {
+                    (100..=199, _) => continue,
+                    (status, Some(framing)) => return Ok((status, framing, close)),
+                    (_, None) => return Err(malformed("malformed HTTP response")),
                 }
+            }
+            if self.read.len() > MAX_HEAD {
+                return Err(malformed("header too large"));
             }
             self.read_more_of_head(reused).await?;
         }
@@ -262,21 +293,6 @@ impl Conn {
         Ok(())
     }
 
-    /// A body without length or chunking ends when the server closes the connection.
-    async fn read_to_close(&mut self) -> Result<Bytes, Failure> {
-        loop {
-            self.read.reserve(8 * 1024);
-            let n = self
-                .stream
-                .read_buf(&mut self.read)
-                .await
-                .map_err(|e| Failure::Failed(io_reason(&e)))?;
-            if n == 0 {
-                return Ok(self.read.split().freeze());
-            }
-        }
-    }
-
     async fn fill(&mut self) -> Result<(), Failure> {
         self.read.reserve(8 * 1024);
         let n = self
@@ -292,44 +308,177 @@ impl Conn {
         Ok(())
     }
 
-    /// Decodes a chunked body.
-    async fn chunked(&mut self) -> Result<Bytes, Failure> {
-        let malformed = || Failure::Failed(Cow::Borrowed("malformed chunked body"));
-        let mut body = BytesMut::new();
+    /// Decodes a chunked body into `sink`.
+    async fn chunked(&mut self, sink: &mut Sink) -> Result<(), Failure> {
         loop {
-            let line_end = loop {
-                if let Some(i) = self.read.windows(2).position(|w| w == b"\r\n") {
-                    break i;
-                }
-                if self.read.len() > 4096 {
-                    return Err(malformed());
-                }
-                self.fill().await?;
-            };
-            let size_text = std::str::from_utf8(&self.read[..line_end]).map_err(|_| malformed())?;
-            let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-                .map_err(|_| malformed())?;
+            let line_end = self.line_end().await?;
+            let size = chunk_size(&self.read[..line_end])?;
             self.read.advance(line_end + 2);
             if size == 0 {
-                // Trailers, then the final empty line.
-                loop {
-                    if let Some(i) = self.read.windows(2).position(|w| w == b"\r\n") {
-                        let empty = i == 0;
-                        self.read.advance(i + 2);
-                        if empty {
-                            return Ok(body.freeze());
-                        }
-                    } else {
-                        self.fill().await?;
-                    }
-                }
+                return self.trailers().await;
             }
-            while self.read.len() < size + 2 {
+            self.copy_exactly(size, sink).await?;
+            while self.read.len() < 2 {
                 self.fill().await?;
             }
-            body.extend_from_slice(&self.read[..size]);
-            self.read.advance(size + 2);
+            if &self.read[..2] != b"\r\n" {
+                return Err(malformed("malformed chunked body"));
+            }
+            self.read.advance(2);
         }
+    }
+
+    /// Where the next line ends (its `\r\n`); a chunk-size line is short.
+    async fn line_end(&mut self) -> Result<usize, Failure> {
+        loop {
+            if let Some(i) = self.read.windows(2).position(|w| w == b"\r\n") {
+                return Ok(i);
+            }
+            if self.read.len() > 4096 {
+                return Err(malformed("malformed chunk size"));
+            }
+            self.fill().await?;
+        }
+    }
+
+    /// Trailer fields after the last chunk, then the final empty line; no bigger than a head.
+    async fn trailers(&mut self) -> Result<(), Failure> {
+        let mut seen = 0usize;
+        loop {
+            if let Some(i) = self.read.windows(2).position(|w| w == b"\r\n") {
+                self.read.advance(i + 2);
+                if i == 0 {
+                    return Ok(());
+                }
+                seen += i + 2;
+            } else {
+                self.fill().await?;
+            }
+            if seen + self.read.len() > MAX_HEAD {
+                return Err(malformed("header too large"));
+            }
+        }
+    }
+}
+
+/// Response heads (status line and headers) larger than this are refused: no server needs
+/// more, and a server that never ends its head must not grow the buffer without end.
+pub const MAX_HEAD: usize = 64 * 1024;
+/// Bodies kept for checks and extractions are capped here; bodies nothing reads are counted
+/// and dropped, whatever their size.
+pub const MAX_BODY: usize = 64 * 1024 * 1024;
+/// The most response headers a head may carry.
+const MAX_HEADERS: usize = 256;
+/// No real chunk is a terabyte; a size beyond this is a malformed (or hostile) response.
+const MAX_CHUNK: u64 = 1 << 40;
+
+/// How a response is to be read.
+#[derive(Debug, Clone, Copy)]
+pub struct Reading {
+    /// The request was a `HEAD`: no body follows, whatever the headers say.
+    pub head: bool,
+    /// A check or extraction reads the body, so it is kept.
+    pub keep_body: bool,
+}
+
+impl Reading {
+    /// A `GET`-like request whose body is kept.
+    #[cfg(test)]
+    pub const WHOLE: Reading = Reading {
+        head: false,
+        keep_body: true,
+    };
+}
+
+fn malformed(reason: &'static str) -> Failure {
+    Failure::Failed(Cow::Borrowed(reason))
+}
+
+fn too_large() -> Failure {
+    Failure::Failed(Cow::Owned(format!(
+        "response too large (a body that a check reads is capped at {} MiB)",
+        MAX_BODY / (1024 * 1024)
+    )))
+}
+
+/// Where body bytes go.
+enum Sink {
+    Keep(BytesMut),
+    Discard,
+}
+
+impl Sink {
+    fn new(keep: bool) -> Sink {
+        if keep {
+            Sink::Keep(BytesMut::new())
+        } else {
+            Sink::Discard
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) -> Result<(), Failure> {
+        if let Sink::Keep(body) = self {
+            if body.len() + bytes.len() > MAX_BODY {
+                return Err(too_large());
+            }
+            body.extend_from_slice(bytes);
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Bytes {
+        match self {
+            Sink::Keep(body) => body.freeze(),
+            Sink::Discard => Bytes::new(),
+        }
+    }
+}
+
+/// The end of the head (just past its empty line) once it has arrived. `scanned` remembers how
+/// far earlier calls looked, so each byte is searched about once.
+fn head_end(buf: &[u8], scanned: &mut usize) -> Option<usize> {
+    let from = scanned.saturating_sub(3);
+    *scanned = buf.len();
+    let mut i = from;
+    while let Some(off) = buf.get(i..)?.iter().position(|&b| b == b'\n') {
+        let nl = i + off;
+        match (buf.get(nl + 1), buf.get(nl + 2)) {
+            (Some(b'\n'), _) => return Some(nl + 2),
+            (Some(b'\r'), Some(b'\n')) => return Some(nl + 3),
+            _ => i = nl + 1,
+        }
+    }
+    None
+}
+
+/// The status, framing and `Connection: close` of a complete head; `None` framing for an
+/// interim response.
+fn parse_head(bytes: &[u8], head: bool) -> Result<(u16, Option<Framing>, bool), Failure> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut headers);
+    match resp.parse(bytes) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) => return Err(malformed("malformed HTTP response")),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(malformed("too many response headers (more than 256)"))
+        }
+        Err(_) => return Err(malformed("malformed HTTP response")),
+    }
+    let status = resp.code.unwrap_or(0);
+    if (100..200).contains(&status) {
+        return Ok((status, None, false));
+    }
+    let (framing, close) = framing_of(&resp, head, status)?;
+    Ok((status, Some(framing), close))
+}
+
+/// A chunk-size line: hexadecimal, optionally followed by `;extensions`.
+fn chunk_size(line: &[u8]) -> Result<usize, Failure> {
+    let text = std::str::from_utf8(line).map_err(|_| malformed("malformed chunk size"))?;
+    let digits = text.split(';').next().unwrap_or_default().trim();
+    match u64::from_str_radix(digits, 16) {
+        Ok(n) if n <= MAX_CHUNK => Ok(n as usize),
+        _ => Err(malformed("malformed chunk size")),
     }
 }
 
@@ -388,7 +537,7 @@ pub(crate) async fn send(
     connector: &Connector,
     conn: &mut Option<Conn>,
     request: &[u8],
-    head: bool,
+    read: Reading,
     timeout: Duration,
 ) -> Result<Response, Reason> {
     let exchange = async {
@@ -397,7 +546,7 @@ pub(crate) async fn send(
                 Some(c) => c,
                 None => connector.connect().await?,
             };
-            match c.exchange(request, head).await {
+            match c.exchange(request, read).await {
                 Ok(r) => {
                     if !r.close {
                         *conn = Some(c);
@@ -493,11 +642,17 @@ mod tests {
         run(async {
             let mut conn = None;
             let t = Duration::from_secs(5);
-            let a = send(&connector, &mut conn, GET, false, t).await.unwrap();
+            let a = send(&connector, &mut conn, GET, Reading::WHOLE, t)
+                .await
+                .unwrap();
             assert_eq!((a.status, &a.body[..]), (200, &b"hello"[..]));
-            let b = send(&connector, &mut conn, GET, false, t).await.unwrap();
+            let b = send(&connector, &mut conn, GET, Reading::WHOLE, t)
+                .await
+                .unwrap();
             assert_eq!((b.status, &b.body[..]), (201, &b"abcde"[..]));
-            let c = send(&connector, &mut conn, GET, false, t).await.unwrap();
+            let c = send(&connector, &mut conn, GET, Reading::WHOLE, t)
+                .await
+                .unwrap();
             assert_eq!((c.status, c.body.len()), (204, 0));
             assert!(conn.is_some(), "kept alive across all three");
         });
@@ -513,7 +668,9 @@ mod tests {
             let mut conn = None;
             let t = Duration::from_secs(5);
             for _ in 0..3 {
-                let r = send(&connector, &mut conn, GET, false, t).await.unwrap();
+                let r = send(&connector, &mut conn, GET, Reading::WHOLE, t)
+                    .await
+                    .unwrap();
                 assert_eq!(&r.body[..], b"ok");
             }
         });
@@ -527,9 +684,15 @@ mod tests {
         let connector = Connector::new(&target).unwrap();
         run(async {
             let mut conn = None;
-            let r = send(&connector, &mut conn, GET, false, Duration::from_secs(5))
-                .await
-                .unwrap();
+            let r = send(
+                &connector,
+                &mut conn,
+                GET,
+                Reading::WHOLE,
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
             assert_eq!(&r.body[..], b"until the end");
             assert!(conn.is_none(), "not reused after Connection: close");
         });
@@ -541,9 +704,15 @@ mod tests {
         let connector = Connector::new(&target).unwrap();
         run(async {
             let mut conn = None;
-            let e = send(&connector, &mut conn, GET, false, Duration::from_secs(5))
-                .await
-                .unwrap_err();
+            let e = send(
+                &connector,
+                &mut conn,
+                GET,
+                Reading::WHOLE,
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap_err();
             assert_eq!(e, "malformed HTTP response");
         });
         let port = std::net::TcpListener::bind("127.0.0.1:0")

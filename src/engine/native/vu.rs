@@ -378,8 +378,14 @@ impl VirtualUser {
                 }
             }
         }
-        let head = ctx.prepared[req.id].method == Method::HEAD;
-        let result = http::send(&ctx.connector, &mut self.conn, &self.out, head, timeout).await;
+        let read = http::Reading {
+            head: ctx.prepared[req.id].method == Method::HEAD,
+            // Only a check or an extraction reads the body; otherwise it is counted and dropped.
+            keep_body: req.check.body_contains.is_some()
+                || req.check.json_path.is_some()
+                || !req.extract.is_empty(),
+        };
+        let result = http::send(&ctx.connector, &mut self.conn, &self.out, read, timeout).await;
         let latency = started.elapsed().as_micros() as u64;
         let response = match result {
             Ok(r) => r,

@@ -1,0 +1,313 @@
+//! A hostile server: every way a target can answer badly, on loopback. Whatever it sends, the
+//! run completes, each bad answer is a counted failure with a reason that names it, the
+//! gate's memory stays bounded by its own caps, and the verdict fails where requests failed.
+
+use std::{
+    io::{Read, Write},
+    net::{TcpListener, TcpStream},
+    time::Duration,
+};
+
+use crate::harness::Gate;
+
+/// How the server answers every request.
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    ChunkSizeOverflow,
+    ChunkSizeGarbage,
+    TruncatedChunk,
+    HugeContentLength,
+    EndlessHeaders,
+    EndlessBody,
+    ManyHeaders,
+    InvalidStatusLine,
+    Http10UntilClose,
+    CloseMidBody,
+    Slowloris,
+    ResetAfterHeaders,
+}
+
+/// Serves `mode` on a loopback port until the test process ends; returns the base URL.
+fn serve(mode: Mode) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let _ = answer(conn, mode);
+            });
+        }
+    });
+    url
+}
+
+/// Reads one request head, then misbehaves. Errors end the connection quietly: the client
+/// hanging up is the expected end of the endless modes.
+fn answer(mut conn: TcpStream, mode: Mode) -> std::io::Result<()> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if conn.read(&mut byte)? == 0 {
+            return Ok(());
+        }
+        head.push(byte[0]);
+    }
+    let ok = "HTTP/1.1 200 OK\r\n";
+    match mode {
+        Mode::ChunkSizeOverflow => conn.write_all(
+            format!("{ok}Transfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nabc\r\n0\r\n\r\n")
+                .as_bytes(),
+        ),
+        Mode::ChunkSizeGarbage => conn.write_all(
+            format!("{ok}Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n").as_bytes(),
+        ),
+        Mode::TruncatedChunk => conn.write_all(
+            format!("{ok}Transfer-Encoding: chunked\r\n\r\n64\r\n0123456789").as_bytes(),
+        ),
+        Mode::HugeContentLength => {
+            conn.write_all(format!("{ok}Content-Length: 100000000000\r\n\r\n").as_bytes())?;
+            endless(&mut conn)
+        }
+        Mode::EndlessHeaders => {
+            conn.write_all(ok.as_bytes())?;
+            let line = b"X-Filler: 0123456789012345678901234567890123456789\r\n".repeat(64);
+            loop {
+                conn.write_all(&line)?;
+            }
+        }
+        Mode::EndlessBody => {
+            conn.write_all(format!("{ok}Connection: close\r\n\r\n").as_bytes())?;
+            endless(&mut conn)
+        }
+        Mode::ManyHeaders => {
+            let headers: String = (0..100).map(|i| format!("X-Header-{i}: {i}\r\n")).collect();
+            conn.write_all(format!("{ok}{headers}Content-Length: 2\r\n\r\nok").as_bytes())
+        }
+        Mode::InvalidStatusLine => conn.write_all(b"HTTP/1.1 abc\r\nContent-Length: 0\r\n\r\n"),
+        Mode::Http10UntilClose => conn.write_all(b"HTTP/1.0 200 OK\r\n\r\nfine"),
+        Mode::CloseMidBody => {
+            conn.write_all(format!("{ok}Content-Length: 100\r\n\r\n0123456789").as_bytes())
+        }
+        Mode::Slowloris => {
+            for b in ok.bytes() {
+                conn.write_all(&[b])?;
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            Ok(())
+        }
+        Mode::ResetAfterHeaders => {
+            conn.write_all(format!("{ok}Content-Length: 100\r\n\r\n").as_bytes())?;
+            reset(conn)
+        }
+    }
+}
+
+/// Closes with a reset (`SO_LINGER` zero) instead of an orderly close.
+fn reset(conn: TcpStream) -> std::io::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    rt.block_on(async {
+        conn.set_nonblocking(true)?;
+        let conn = tokio::net::TcpStream::from_std(conn)?;
+        conn.set_zero_linger()
+    })
+}
+
+fn endless(conn: &mut TcpStream) -> std::io::Result<()> {
+    let block = vec![b'x'; 64 * 1024];
+    loop {
+        conn.write_all(&block)?;
+    }
+}
+
+/// The gate's own memory may not grow with what a server sends.
+const MEMORY_LIMIT_MIB: f64 = 200.0;
+
+/// A scenario of one `GET /` with a 1 s timeout; `check` adds a body check, so the body is kept.
+fn scenario(check: bool) -> String {
+    let check = if check {
+        ", check: {body_contains: x}"
+    } else {
+        ""
+    };
+    format!("defaults: {{timeout: 1s}}\ntasks:\n  - request: {{name: GET /, path: /{check}}}\n")
+}
+
+/// One run against `mode`, 2 users for 3 s; `expect` is the exit code and `reason` a
+/// fragment of the failure reason when requests must fail.
+fn run_against(mode: Mode, expect: i32, reason: Option<&str>) {
+    run_with(mode, &scenario(false), expect, reason);
+}
+
+fn run_with(mode: Mode, scenario: &str, expect: i32, reason: Option<&str>) {
+    let url = serve(mode);
+    let (out, peak_mib) = Gate::new()
+        .write("s.yml", scenario)
+        .args(["run", "--scenario", "s.yml", "--host", &url])
+        .args(["--users", "2", "--run-time", "3s", "--progress", "0"])
+        .args(["--baseline", "none", "--threshold", "error_rate<1%"])
+        .run_measuring_memory();
+    assert!(!out.stderr.contains("panicked"), "{mode:?}: {}", out.stderr);
+    let out = out.expect_exit(expect);
+    assert!(
+        peak_mib < MEMORY_LIMIT_MIB,
+        "{mode:?}: the gate peaked at {peak_mib:.0} MiB"
+    );
+    let r = out.results();
+    let requests = r["aggregate"]["requests"].as_u64().unwrap_or(0);
+    assert!(
+        requests > 0,
+        "{mode:?}: no request was recorded: {}",
+        out.stdout
+    );
+    if let Some(reason) = reason {
+        let reasons = crate::harness::reasons(&r);
+        assert!(
+            reasons.keys().any(|k| k.contains(reason)),
+            "{mode:?}: no failure reason contains `{reason}`: {reasons:?}"
+        );
+        assert_eq!(
+            r["aggregate"]["failures"], r["aggregate"]["requests"],
+            "{mode:?}: every request must fail"
+        );
+    }
+}
+
+#[test]
+fn an_overflowing_chunk_size_is_a_counted_failure() {
+    run_against(Mode::ChunkSizeOverflow, 1, Some("malformed chunk size"));
+}
+
+#[test]
+fn a_garbage_chunk_size_is_a_counted_failure() {
+    run_against(Mode::ChunkSizeGarbage, 1, Some("malformed chunk size"));
+}
+
+#[test]
+fn a_truncated_chunk_is_a_counted_failure() {
+    run_against(Mode::TruncatedChunk, 1, Some("closed"));
+}
+
+/// Nothing reads the body: it streams through without being buffered, until the timeout.
+#[test]
+fn a_huge_content_length_streams_without_buffering() {
+    run_against(Mode::HugeContentLength, 1, Some("timeout"));
+}
+
+/// A check reads the body: a length past the cap fails at once, before any body is read.
+#[test]
+fn a_huge_content_length_that_a_check_would_read_is_too_large() {
+    run_with(
+        Mode::HugeContentLength,
+        &scenario(true),
+        1,
+        Some("response too large"),
+    );
+}
+
+#[test]
+fn endless_headers_are_cut_at_the_header_cap() {
+    run_against(Mode::EndlessHeaders, 1, Some("header too large"));
+}
+
+#[test]
+fn an_endless_body_nothing_reads_streams_until_the_timeout() {
+    run_against(Mode::EndlessBody, 1, Some("timeout"));
+}
+
+#[test]
+fn an_endless_body_that_a_check_reads_is_cut_at_the_body_cap() {
+    run_with(
+        Mode::EndlessBody,
+        &scenario(true),
+        1,
+        Some("response too large"),
+    );
+}
+
+#[test]
+fn a_hundred_headers_are_a_valid_response() {
+    run_against(Mode::ManyHeaders, 0, None);
+}
+
+#[test]
+fn an_invalid_status_line_is_a_counted_failure() {
+    run_against(Mode::InvalidStatusLine, 1, Some("malformed"));
+}
+
+#[test]
+fn an_http_1_0_body_until_close_is_a_valid_response() {
+    run_against(Mode::Http10UntilClose, 0, None);
+}
+
+#[test]
+fn a_close_mid_body_is_a_counted_failure() {
+    run_against(Mode::CloseMidBody, 1, Some("closed"));
+}
+
+#[test]
+fn a_slowloris_server_times_out() {
+    run_against(Mode::Slowloris, 1, Some("timeout"));
+}
+
+#[test]
+fn a_reset_after_the_headers_is_a_counted_failure() {
+    run_against(Mode::ResetAfterHeaders, 1, Some("reset"));
+}
+
+/// A deflated HdrHistogram V2 blob declaring 1 µs to 2^62 µs at five digits: a few bytes that
+/// a trusting decoder turns into gigabytes of counts.
+fn histogram_bomb() -> String {
+    use base64::Engine as _;
+    use std::io::Write as _;
+    let mut inner = Vec::new();
+    for word in [0x1c84_9313u32, 0, 0, 5] {
+        inner.extend_from_slice(&word.to_be_bytes());
+    }
+    for long in [1u64, 1 << 62] {
+        inner.extend_from_slice(&long.to_be_bytes());
+    }
+    inner.extend_from_slice(&1.0f64.to_be_bytes());
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    z.write_all(&inner).unwrap();
+    let deflated = z.finish().unwrap();
+    let mut outer = 0x1c84_9314u32.to_be_bytes().to_vec();
+    outer.extend_from_slice(&(deflated.len() as u32).to_be_bytes());
+    outer.extend_from_slice(&deflated);
+    base64::engine::general_purpose::STANDARD.encode(outer)
+}
+
+/// A previous pipeline's results.json is input from outside: a histogram bomb in it is refused
+/// with a clear error (exit 2), in bounded memory.
+#[test]
+fn a_histogram_bomb_in_a_results_file_is_refused() {
+    let app = crate::harness::sample_app(loadforge_gate::sample_app::Knobs::default());
+    let out = Gate::new()
+        .args([
+            "run",
+            "--scenario",
+            &crate::harness::example("shop-cart.yml"),
+        ])
+        .args(["--host", &app.url(), "--users", "2", "--run-time", "1s"])
+        .args(["--progress", "0", "--baseline", "none"])
+        .run()
+        .expect_exit(0);
+    let mut doc = out.results();
+    doc["aggregate"]["histogram"]["data"] = serde_json::Value::String(histogram_bomb());
+    let (out, peak_mib) = Gate::new()
+        .write("bomb.json", &doc.to_string())
+        .args(["compare", "bomb.json", "bomb.json"])
+        .run_measuring_memory();
+    let out = out.expect_exit(2);
+    assert!(
+        peak_mib < MEMORY_LIMIT_MIB,
+        "compare peaked at {peak_mib:.0} MiB"
+    );
+    let text = out.error_text();
+    assert!(
+        text.contains("bomb.json is not a loadforge-gate results file"),
+        "{text}"
+    );
+    assert!(text.contains("histogram refused"), "{text}");
+}
