@@ -27,7 +27,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     ("gate", &["stats", "duration", "defaults", "engine"]),
     ("gitlab", &["secret", "defaults", "retry"]),
-    ("baseline", &["stats", "gate", "gitlab", "ci", "chain"]),
+    (
+        "baseline",
+        &["stats", "gate", "gitlab", "ci", "chain", "defaults"],
+    ),
     ("report", &["stats", "gate", "baseline"]),
     ("sample_app", &[]),
     ("cli", &["modes", "exit"]),
