@@ -634,6 +634,23 @@ mod tests {
         assert!(err.contains("line") && err.contains("column"), "{err}");
     }
 
+    /// A default endpoint name shows `${env.NAME}`, never the variable's value: a key in a path
+    /// would otherwise reach every report and the merge-request comment.
+    #[test]
+    fn an_environment_value_never_reaches_an_endpoint_name() {
+        let env = |k: &str| (k == "MY_API_KEY").then(|| "canary-secret-value".to_string());
+        let s = Scenario::parse(
+            "tasks: [{request: {path: '/api/${env.MY_API_KEY}/items/${env.NOPE:-x}?k=${id}'}}]\nvariables: {id: 1}\n",
+            Path::new("t.yml"),
+            &env,
+        )
+        .unwrap();
+        assert_eq!(
+            s.endpoint_names(),
+            ["GET /api/${env.MY_API_KEY}/items/${env.NOPE}"]
+        );
+    }
+
     #[test]
     fn undefined_variable_is_named_with_its_place() {
         let err = parse("tasks: [{request: {path: '/x/${nope}'}}]")

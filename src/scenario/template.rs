@@ -27,6 +27,9 @@ pub(crate) enum Part {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Template {
     parts: Vec<Part>,
+    /// The template as a name shows it: literals, `:var` and `:random` for expressions, and
+    /// `${env.NAME}` for an environment variable, never its value (which may be a secret).
+    shown: String,
 }
 
 /// Why a template cannot be rendered at run time.
@@ -58,19 +61,24 @@ impl Template {
     ) -> Result<Template, String> {
         let mut parts = Vec::new();
         let mut lit = String::new();
+        let mut shown = String::new();
         let mut rest = text;
         while let Some(i) = rest.find('$') {
             lit.push_str(&rest[..i]);
+            shown.push_str(&rest[..i]);
             let after = &rest[i..];
             if let Some(r) = after.strip_prefix("$${") {
                 lit.push_str("${");
+                shown.push_str("${");
                 rest = r;
             } else if let Some(r) = after.strip_prefix("${") {
                 let end = r
                     .find('}')
                     .ok_or_else(|| format!("unclosed `${{` in `{text}`"))?;
                 let expr = r[..end].trim();
-                match parse_expr(expr, env)? {
+                let part = parse_expr(expr, env)?;
+                shown.push_str(&shown_expr(expr, &part));
+                match part {
                     Part::Lit(s) => lit.push_str(&s),
                     part => {
                         if !lit.is_empty() {
@@ -82,14 +90,16 @@ impl Template {
                 rest = &r[end + 1..];
             } else {
                 lit.push('$');
+                shown.push('$');
                 rest = &after[1..];
             }
         }
         lit.push_str(rest);
+        shown.push_str(rest);
         if !lit.is_empty() {
             parts.push(Part::Lit(lit));
         }
-        Ok(Template { parts })
+        Ok(Template { parts, shown })
     }
 
     /// Variables this template reads, for load-time validation.
@@ -113,17 +123,10 @@ impl Template {
         self.parts.iter().all(|p| matches!(p, Part::Lit(_)))
     }
 
-    /// The template text with expressions shown, for default request names.
+    /// The template text with expressions shown, for default request names: an environment
+    /// variable appears as `${env.NAME}`, so a secret in it never reaches a report.
     pub(crate) fn literal_prefix(&self) -> String {
-        let mut s = String::new();
-        for p in &self.parts {
-            match p {
-                Part::Lit(l) => s.push_str(l),
-                Part::Var(v) => s.push_str(&format!(":{v}")),
-                Part::RandomInt(..) | Part::RandomChoice(_) => s.push_str(":random"),
-            }
-        }
-        s
+        self.shown.clone()
     }
 
     /// A template that is one single expression renders to a typed value (a number stays a
@@ -172,6 +175,18 @@ fn render_part(part: &Part, vars: &Vars, rng: &mut SmallRng) -> Result<Value, Re
             None => return Err(RenderError::Unset(v.clone())),
         },
     })
+}
+
+/// How an expression appears in a name.
+fn shown_expr(expr: &str, part: &Part) -> String {
+    match part {
+        _ if expr.starts_with("env.") => {
+            let name = expr["env.".len()..].split(":-").next().unwrap_or_default();
+            format!("${{env.{}}}", name.trim())
+        }
+        Part::Var(v) => format!(":{v}"),
+        _ => ":random".into(),
+    }
 }
 
 fn is_ident(s: &str) -> bool {

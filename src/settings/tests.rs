@@ -157,3 +157,24 @@ fn the_config_file_sets_every_file_key_and_flags_win() {
     assert_eq!(s.gate.baseline_history, 2);
     assert_eq!(s.progress_every, None);
 }
+
+/// Credentials in the target URL are refused, and the message never shows them.
+#[test]
+fn a_host_with_credentials_is_refused_without_echoing_them() {
+    for host in [
+        "https://deploy:hunter2@review.example.com/app",
+        "http://hunter2@review.example.com",
+        "https://deploy:hunter2 @bad host",
+    ] {
+        let a = with_load(|l| l.host = Some(host.into()));
+        let err = Settings::from_args(&a, &no_env, None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("--host: `http"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+    assert_eq!(
+        load::redact_userinfo("https://a:b@h.example/x@y"),
+        "https://***@h.example/x@y"
+    );
+}

@@ -412,3 +412,36 @@ fn missing_remote_workers_fail_fast() {
         out.stderr
     );
 }
+
+/// Locust runs the team's code: it gets the job's environment without the gate's tokens and
+/// GitLab's credentials, while the team's own variables still reach it.
+#[test]
+fn locust_never_sees_the_gates_secrets() {
+    let app = sample_app(Knobs::default());
+    let dump = "import os\nfrom locust import HttpUser, task, constant\n\
+with open('env.txt', 'w') as f:\n    f.write('\\n'.join(f'{k}={v}' for k, v in os.environ.items()))\n\
+class U(HttpUser):\n    wait_time = constant(1)\n    @task\n    def t(self):\n        self.client.get('/health')\n";
+    let canary = "canary-9f3b2c";
+    let out = own_locustfile("dump.py", dump, &["--host", &app.url(), "--run-time", "2s"])
+        .args(["--users", "1", "--baseline", "none"])
+        .env("CI_JOB_TOKEN", canary)
+        .env(
+            "CI_REPOSITORY_URL",
+            &format!("https://gitlab-ci-token:{canary}@gitlab.example.com/x.git"),
+        )
+        .env("CI_REGISTRY_PASSWORD", canary)
+        .env("CI_JOB_JWT_V2", canary)
+        .env("LOADFORGE_GATE_GITLAB_TOKEN", canary)
+        .env("LOADFORGE_API_TOKEN", canary)
+        .env("APP_USERNAME", "team-value")
+        .run()
+        .expect_exit(0);
+    let env = std::fs::read_to_string(out.out_dir().join("locust/env.txt"))
+        .or_else(|_| std::fs::read_to_string(out.dir.path().join("env.txt")))
+        .unwrap_or_else(|e| panic!("the locustfile wrote no env.txt ({e}): {}", out.stderr));
+    assert!(!env.contains(canary), "a secret reached Locust");
+    assert!(
+        env.contains("APP_USERNAME=team-value"),
+        "the team's variable is missing"
+    );
+}

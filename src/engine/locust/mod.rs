@@ -179,6 +179,25 @@ impl Processes {
     }
 }
 
+/// Variables Locust does not get. `LOCUST_*` would override our flags; `LOADFORGE_*` holds the
+/// gate's own settings and tokens (LoadForge's API token, the GitLab API token); and GitLab's
+/// credentials are the job's, not the locustfile's (`CI_REPOSITORY_URL` embeds the job token).
+/// Everything else (the team's own `APP_*` or `API_*` variables, `CI_*` context) passes through.
+fn withheld(name: &str) -> bool {
+    const CREDENTIALS: &[&str] = &[
+        "CI_JOB_TOKEN",
+        "CI_BUILD_TOKEN",
+        "CI_REGISTRY_PASSWORD",
+        "CI_DEPENDENCY_PROXY_PASSWORD",
+        "CI_DEPLOY_PASSWORD",
+        "CI_REPOSITORY_URL",
+    ];
+    name.starts_with("LOCUST_")
+        || name.starts_with("LOADFORGE_")
+        || name.starts_with("CI_JOB_JWT")
+        || CREDENTIALS.contains(&name)
+}
+
 /// Starts one Locust process, its output going to `log` in `dir`.
 fn spawn(bin: &Path, args: &[OsString], dir: &Path, log: &str) -> Result<Child, EngineError> {
     let log_path = dir.join(log);
@@ -194,9 +213,8 @@ fn spawn(bin: &Path, args: &[OsString], dir: &Path, log: &str) -> Result<Child, 
         .stdout(Stdio::from(log_file))
         .stderr(Stdio::from(err_file))
         .env("PYTHONUNBUFFERED", "1");
-    // Locust reads LOCUST_* variables as settings; only our flags may decide what runs.
     for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("LOCUST_") {
+        if withheld(&k.to_string_lossy()) {
             cmd.env_remove(k);
         }
     }
