@@ -20,9 +20,10 @@ pub(crate) fn render_comment(doc: &Document, job: &str) -> String {
 /// The marker, the summary, the links to the reports, cut to what GitLab accepts.
 pub(crate) fn render(view: &View<'_>, job: &str) -> String {
     let mut body = format!("{}\n{}", marker(job), markdown::render(view));
+    let url = |u: Option<String>| u.as_deref().and_then(markdown::markdown_url);
     if let (Some(html), Some(all)) = (
-        view.links.artifact(REPORT_HTML),
-        view.links.artifacts_folder(),
+        url(view.links.artifact(REPORT_HTML)),
+        url(view.links.artifacts_folder()),
     ) {
         body.push_str(&format!("\n[HTML report]({html}) · [All reports]({all})\n"));
     }
@@ -41,4 +42,63 @@ fn truncate(body: &mut String) {
     }
     body.truncate(cut);
     body.push_str("\n\n_(truncated: see the job's summary.md for the rest)_\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::stats::{CiInfo, EndpointStats, LatencyHistogram};
+
+    /// GitLab runs quick actions (`/close`, `/label`) found at the start of a line of a note, and
+    /// notifies `@user`: nothing from a server, a results file or a cloud API may do either.
+    #[test]
+    fn hostile_text_cannot_start_a_line_or_mention_anyone() {
+        let mut h = LatencyHistogram::new();
+        h.record_micros(1_000);
+        let mut reasons = BTreeMap::new();
+        reasons.insert("/close\n/label ~bug @ops-team".to_string(), 1);
+        let e = EndpointStats::from_counts(
+            "GET /x\n/unassign @admin".into(),
+            Some("GET".into()),
+            h,
+            1,
+            reasons,
+            1.0,
+        );
+        let mut run = crate::stats::fixture(vec![e], 1.0);
+        run.run.cloud_url =
+            Some("https://app.loadforge.com/r/1)\n\n/close\n[x](javascript:alert(1)".into());
+        run.run.target = "https://t.example/\n/merge".into();
+        run.ci = Some(CiInfo {
+            job_url: Some("javascript:alert(1)//".into()),
+            pipeline_url: Some("https://gitlab.example.com/p/1) /approve".into()),
+            ..CiInfo::default()
+        });
+        let doc = Document {
+            run,
+            verdict: None,
+            comparison: None,
+            notes: vec!["note\n/close".into()],
+        };
+        let body = render_comment(&doc, "perf");
+        for line in body.lines() {
+            assert!(
+                !line.trim_start().starts_with('/'),
+                "a line starts a quick action: {line}"
+            );
+        }
+        for mention in ["@admin", "@ops-team"] {
+            assert!(!body.contains(mention), "{mention} would notify: {body}");
+        }
+        assert!(
+            !body.contains("[job]"),
+            "a javascript: link was kept: {body}"
+        );
+        assert!(
+            body.contains("(https://app.loadforge.com/r/1%29/close%5Bx%5D%28javascript"),
+            "the link is not closed early: {body}"
+        );
+    }
 }

@@ -20,6 +20,8 @@ pub(crate) fn escape_markdown(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '|' => out.push_str("\\|"),
             '\n' | '\r' => out.push(' '),
+            // A zero-width space after `@` keeps `@user` from notifying anybody.
+            '@' => out.push_str("@\u{200B}"),
             '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '~' | '!' | '$' => {
                 out.push('\\');
                 out.push(c);
@@ -28,6 +30,29 @@ pub(crate) fn escape_markdown(s: &str) -> String {
         }
     }
     out
+}
+
+/// A URL as a markdown link target: only an absolute http(s) URL, re-serialised and with every
+/// character that could end the link or start a line percent-encoded; anything else is no link.
+pub(crate) fn markdown_url(raw: &str) -> Option<String> {
+    let url = url::Url::parse(raw.trim()).ok()?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return None;
+    }
+    let mut out = String::with_capacity(raw.len());
+    for c in url.as_str().chars() {
+        match c {
+            '(' => out.push_str("%28"),
+            ')' => out.push_str("%29"),
+            '<' => out.push_str("%3C"),
+            '>' => out.push_str("%3E"),
+            '[' => out.push_str("%5B"),
+            ']' => out.push_str("%5D"),
+            c if c.is_whitespace() || c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    Some(out)
 }
 
 /// Changes smaller than this (relative) are shown without an arrow: run-to-run noise.
@@ -103,11 +128,11 @@ fn headline(out: &mut String, view: &View<'_>) {
         run.users,
         run.duration_s,
         run.interrupted_text(),
-        run.target.replace('`', ""),
+        run.target.replace(['`', '\n', '\r'], ""),
         run.counts_text(),
         run.error_rate
     );
-    if let Some(url) = view.links.cloud {
+    if let Some(url) = view.links.cloud.and_then(markdown_url) {
         let _ = writeln!(out, "\n[Cloud run]({url})");
     }
 }
@@ -244,7 +269,7 @@ fn failures(out: &mut String, view: &View<'_>) {
 fn links(out: &mut String, view: &View<'_>) {
     let links: Vec<String> = [("job", view.links.job), ("pipeline", view.links.pipeline)]
         .into_iter()
-        .filter_map(|(text, url)| url.map(|u| format!("[{text}]({u})")))
+        .filter_map(|(text, url)| url.and_then(markdown_url).map(|u| format!("[{text}]({u})")))
         .collect();
     if !links.is_empty() {
         let _ = writeln!(out, "\n{}", links.join(" · "));
