@@ -201,16 +201,14 @@ pub(crate) struct JudgeArgs {
     #[arg(
         long = "threshold",
         env = "LOADFORGE_GATE_THRESHOLD",
-        value_name = "EXPR",
-        value_delimiter = ';'
+        value_name = "EXPR"
     )]
     pub(crate) thresholds: Vec<String>,
     /// Regression rule against the baseline, repeatable: `p95 +20% +10ms`, `rps -10%` (env: `;`-separated).
     #[arg(
         long = "regression",
         env = "LOADFORGE_GATE_REGRESSION",
-        value_name = "EXPR",
-        value_delimiter = ';'
+        value_name = "EXPR"
     )]
     pub(crate) regressions: Vec<String>,
     /// Baseline results: a results.json path, `auto` (previous pipeline in GitLab) or `none`.

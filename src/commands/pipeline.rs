@@ -110,19 +110,15 @@ fn write_shard(out: &Path, result: RunResult) -> Result<ExitStatus, Error> {
         .expect("shard runs carry their shard info");
     let dir = out.join("shards");
     report::prepare_out_dir(&dir)?;
-    let path = dir.join(format!("shard-{}-of-{}.json", shard.index, shard.count));
+    let name = format!("shard-{}-of-{}.json", shard.index, shard.count);
     let document = Document {
         run: result,
         verdict: None,
         comparison: None,
         notes: Vec::new(),
     };
-    std::fs::write(&path, report::results_json(&document)?).map_err(|source| {
-        report::ReportError::Write {
-            path: path.clone(),
-            source,
-        }
-    })?;
+    // Written whole then renamed, like results.json: `merge` never reads half a shard.
+    let path = report::write_atomically(&dir, &name, report::results_json(&document)?.as_bytes())?;
     println!(
         "loadforge-gate: shard {}/{} done · {} requests · written to {}",
         shard.index,

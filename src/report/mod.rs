@@ -100,7 +100,12 @@ pub(crate) fn prepare_out_dir(dir: &Path) -> Result<(), ReportError> {
     Ok(())
 }
 
-fn write(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, ReportError> {
+/// Writes `name` into `dir` through a temporary file and a rename.
+pub(crate) fn write_atomically(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+) -> Result<PathBuf, ReportError> {
     let path = dir.join(name);
     // Write then rename, so a reader (or the next pipeline) never sees half a file.
     let tmp = dir.join(format!(".{name}.tmp"));
@@ -140,7 +145,7 @@ pub(crate) fn publish_all(dir: &Path, doc: &Document) -> Result<Vec<PathBuf>, Re
     ];
     files
         .iter()
-        .map(|(name, text)| write(dir, name, text.as_bytes()))
+        .map(|(name, text)| write_atomically(dir, name, text.as_bytes()))
         .collect()
 }
 

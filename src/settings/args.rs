@@ -5,8 +5,9 @@ use super::{invalid, layer::DurationText, Env, Layer, SettingsError};
 use crate::cli::{JudgeArgs, LoadArgs, RunArgs};
 
 /// Rules arrive as repeated flags, as `;`-separated text, or as a JSON array: a GitLab `array`
-/// input interpolated into a variable becomes `["p95<500ms", "error_rate<1%"]`. Blank entries
-/// are dropped; an empty result means "not given".
+/// input interpolated into a variable becomes `["p95<500ms", "error_rate<1%"]`. The JSON is
+/// parsed whole before anything is split, so a `;` inside one of its rules stays there. Blank
+/// entries are dropped; an empty result means "not given".
 fn expand_list(values: &[String]) -> Result<Option<Vec<String>>, SettingsError> {
     let mut out = Vec::new();
     for v in values {
@@ -20,7 +21,7 @@ fn expand_list(values: &[String]) -> Result<Option<Vec<String>>, SettingsError> 
             })?;
             out.extend(items.into_iter().map(|i| i.trim().to_string()));
         } else {
-            out.push(t.to_string());
+            out.extend(t.split(';').map(|i| i.trim().to_string()));
         }
     }
     out.retain(|s| !s.is_empty());

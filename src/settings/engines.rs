@@ -120,10 +120,7 @@ fn locust(l: &Layer) -> Result<LocustSettings, SettingsError> {
             "--locustfile",
             "the locust engine needs a locustfile (see examples/locustfiles/)",
         ))?,
-        bin: l
-            .locust_bin
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(defaults::LOCUST_BIN)),
+        bin: locust_bin(l.locust_bin.clone()),
         extra_args: l.locust_args.clone().unwrap_or_default(),
         workers: l.workers,
         remote_workers: l.remote_workers,
@@ -131,6 +128,18 @@ fn locust(l: &Layer) -> Result<LocustSettings, SettingsError> {
         stop_timeout: whole_seconds(l.stop_timeout, "--stop-timeout")?
             .unwrap_or(defaults::LOCUST_STOP_TIMEOUT),
     })
+}
+
+/// The locust executable: a bare name is looked up on `PATH`; a relative path is this
+/// directory's, not Locust's working directory (where it runs, it would not be found).
+fn locust_bin(given: Option<PathBuf>) -> PathBuf {
+    match given {
+        Some(p) if p.is_relative() && p.components().count() > 1 => {
+            std::env::current_dir().map(|cwd| cwd.join(&p)).unwrap_or(p)
+        }
+        Some(p) => p,
+        None => PathBuf::from(defaults::LOCUST_BIN),
+    }
 }
 
 fn loadforge(

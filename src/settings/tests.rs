@@ -178,3 +178,37 @@ fn a_host_with_credentials_is_refused_without_echoing_them() {
         "https://***@h.example/x@y"
     );
 }
+
+/// A `;` inside a JSON array's rule stays in the rule; plain text still splits on `;`.
+#[test]
+fn json_arrays_are_parsed_before_anything_is_split() {
+    let a = with_thresholds(&[r#"["GET /a;b: p95<1s", "error_rate<1%"]"#, "p99<2s;avg<1s"]);
+    let s = Settings::from_args(&a, &no_env, None).unwrap();
+    let exprs: Vec<&str> = s
+        .gate
+        .thresholds
+        .iter()
+        .map(|t| t.source.as_str())
+        .collect();
+    assert_eq!(
+        exprs,
+        ["GET /a;b: p95<1s", "error_rate<1%", "p99<2s", "avg<1s"]
+    );
+}
+
+/// A relative `--locust-bin` is this directory's, not Locust's working directory's.
+#[test]
+fn a_relative_locust_bin_is_made_absolute() {
+    let a = with_load(|l| {
+        l.engine = Some(crate::cli::EngineArg::Locust);
+        l.scenario = None;
+        l.locustfile = Some("l.py".into());
+        l.locust_bin = Some("./venv/bin/locust".into());
+    });
+    let s = Settings::from_args(&a, &no_env, None).unwrap();
+    let EngineSettings::Locust(l) = s.engine else {
+        panic!("{:?}", s.engine)
+    };
+    assert!(l.bin.is_absolute(), "{}", l.bin.display());
+    assert!(l.bin.ends_with("venv/bin/locust"));
+}
