@@ -29,6 +29,34 @@ pub(crate) fn pause(duration: Duration, stop: &CancellationToken) -> bool {
     }
 }
 
+/// Runs `work` (a blocking network call) on its own thread and waits for it unless `stop` is
+/// cancelled first: a server that never answers must not keep the gate from honouring a signal.
+/// `None` when interrupted (the thread is left to end with the process) or when `work` panicked.
+pub(crate) fn interruptible<T: Send + 'static>(
+    stop: &CancellationToken,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("network".into())
+        .spawn(move || {
+            let _ = tx.send(work());
+        });
+    if spawned.is_err() {
+        return None;
+    }
+    loop {
+        if stop.is_cancelled() {
+            return None;
+        }
+        match rx.recv_timeout(STEP) {
+            Ok(value) => return Some(value),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

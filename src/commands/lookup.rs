@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::{
     baseline::{self, Previous},
     defaults,
@@ -17,6 +19,7 @@ use crate::{
 pub(crate) fn load_baseline(
     settings: &GateSettings,
     notes: &mut Vec<String>,
+    stop: &CancellationToken,
 ) -> Result<Option<Previous>, Error> {
     match &settings.baseline {
         BaselineSource::None => Ok(None),
@@ -29,7 +32,26 @@ pub(crate) fn load_baseline(
             notes.push("No baseline yet: regressions were not checked (outside GitLab, pass --baseline FILE to compare).".into());
             Ok(None)
         }
-        BaselineSource::Auto => Ok(from_gitlab(settings, notes)),
+        BaselineSource::Auto => {
+            // The lookup runs on its own thread so a signal ends the wait for a server that
+            // never answers.
+            let settings = settings.clone();
+            let found = crate::pause::interruptible(stop, move || {
+                let mut notes = Vec::new();
+                let found = from_gitlab(&settings, &mut notes);
+                (found, notes)
+            });
+            match found {
+                Some((found, more)) => {
+                    notes.extend(more);
+                    Ok(found)
+                }
+                None => {
+                    notes.push("No baseline: the lookup was interrupted.".into());
+                    Ok(None)
+                }
+            }
+        }
     }
 }
 

@@ -55,6 +55,7 @@ pub(crate) fn execute(args: &MergeArgs) -> Result<ExitStatus, Error> {
     let mut notes = vec![format!(
         "Merged from {count} shards: counts and histograms add exactly; per-second percentiles in the time series are request-weighted averages."
     )];
-    let baseline = load_baseline(&gate, &mut notes)?;
-    judge_and_publish(&gate, merged, baseline, notes, &gate.out)
+    let stop = crate::engine::install_stop_signal();
+    let baseline = load_baseline(&gate, &mut notes, &stop)?;
+    judge_and_publish(&gate, merged, baseline, notes, &stop)
 }

@@ -32,7 +32,11 @@ pub(crate) fn run_gate(
     }
     report::prepare_out_dir(&settings.gate.out)?;
     let mut notes = Vec::new();
-    let baseline = load_baseline(&settings.gate, &mut notes)?;
+    let baseline = load_baseline(&settings.gate, &mut notes, stop)?;
+    if stop.is_cancelled() {
+        eprintln!("loadforge-gate: interrupted before the load started; nothing was measured");
+        return Ok(ExitStatus::Interrupted);
+    }
     let share = Share::of(settings);
     if let Some(at) = settings.start_at {
         wait_until(at, stop);
@@ -51,7 +55,7 @@ pub(crate) fn run_gate(
             notes.push(format!(
                 "The engine stopped early: {message}. These results are partial."
             ));
-            judge_and_publish(gate, partial, baseline, notes, &gate.out)?;
+            judge_and_publish(gate, partial, baseline, notes, stop)?;
             return Err(EngineError::Crashed {
                 message,
                 partial: None,
@@ -65,7 +69,7 @@ pub(crate) fn run_gate(
         result.run.shard = Some(shard.clone());
         return write_shard(&gate.out, result);
     }
-    judge_and_publish(gate, result, baseline, notes, &gate.out)
+    judge_and_publish(gate, result, baseline, notes, stop)
 }
 
 /// One line before the load starts: who, how much, against what.
@@ -133,30 +137,16 @@ fn write_shard(out: &Path, result: RunResult) -> Result<ExitStatus, Error> {
     })
 }
 
-/// Judges a finished result and writes every report into `out`.
+/// Judges a finished result, writes every report into `out` and comments. A signal during the
+/// comment ends it at once: the reports are written by then, and the exit status says 4.
 pub(crate) fn judge_and_publish(
     settings: &GateSettings,
     result: RunResult,
     baseline: Option<Previous>,
     mut notes: Vec<String>,
-    out: &Path,
+    stop: &CancellationToken,
 ) -> Result<ExitStatus, Error> {
-    if settings.thresholds.is_built_in() {
-        notes.push(format!(
-            "No thresholds configured: applied the default {}.",
-            crate::defaults::THRESHOLDS
-                .iter()
-                .map(|t| format!("`{t}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    if result.run.interrupted {
-        notes.push("The run was interrupted: these results are partial.".into());
-    }
-    if let Some(reason) = &result.run.aborted {
-        notes.push(format!("Aborted early: {reason}."));
-    }
+    standing_notes(settings, &result, &mut notes);
     let comparison = baseline
         .as_ref()
         .map(|b| baseline::compare(&b.source, &b.result, &result));
@@ -175,16 +165,63 @@ pub(crate) fn judge_and_publish(
         }),
         None => None,
     };
-    let verdict = gate::evaluate(
-        &result,
+    let (verdict, gate_error) = judge(settings, &result, judged_baseline);
+    let document = Document {
+        run: result,
+        verdict,
+        comparison,
+        notes,
+    };
+    let written = report::publish_all(&settings.out, &document)?;
+    print_outcome(&document, &settings.out, &written);
+    let interrupted = comment_unless_stopped(settings, &document, stop);
+    if let Some(e) = gate_error {
+        return Err(e.into());
+    }
+    Ok(if document.run.run.interrupted || interrupted {
+        ExitStatus::Interrupted
+    } else if document.verdict.as_ref().is_some_and(|v| v.passed) {
+        ExitStatus::Passed
+    } else {
+        ExitStatus::GateFailed
+    })
+}
+
+/// What every report should say about how the run was judged.
+fn standing_notes(settings: &GateSettings, result: &RunResult, notes: &mut Vec<String>) {
+    if settings.thresholds.is_built_in() {
+        notes.push(format!(
+            "No thresholds configured: applied the default {}.",
+            crate::defaults::THRESHOLDS
+                .iter()
+                .map(|t| format!("`{t}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if result.run.interrupted {
+        notes.push("The run was interrupted: these results are partial.".into());
+    }
+    if let Some(reason) = &result.run.aborted {
+        notes.push(format!("Aborted early: {reason}."));
+    }
+}
+
+/// The verdict, and the configuration error to report after publishing, if any: for an engine
+/// that reports only some metrics, a rule on one it left out is a configuration problem, not a
+/// failed check.
+fn judge(
+    settings: &GateSettings,
+    result: &RunResult,
+    baseline: Option<Baseline<'_>>,
+) -> (Option<gate::Verdict>, Option<gate::GateError>) {
+    match gate::evaluate(
+        result,
         &settings.thresholds,
         &settings.regressions,
-        judged_baseline,
-    );
-    let (verdict, gate_error) = match verdict {
+        baseline,
+    ) {
         Ok(v) => {
-            // For an engine that reports only some metrics, a rule on one it left out is a
-            // configuration problem, not a failed check.
             let unreported = (!result.aggregate.counts_reported
                 || result.run.engine == "loadforge")
                 .then(|| {
@@ -201,26 +238,22 @@ pub(crate) fn judge_and_publish(
             (Some(v), unreported)
         }
         Err(e) => (None, Some(e)),
-    };
-    let document = Document {
-        run: result,
-        verdict,
-        comparison,
-        notes,
-    };
-    let written = report::publish_all(out, &document)?;
-    print_outcome(&document, out, &written);
-    post_comment(settings, &document);
-    if let Some(e) = gate_error {
-        return Err(e.into());
     }
-    Ok(if document.run.run.interrupted {
-        ExitStatus::Interrupted
-    } else if document.verdict.as_ref().is_some_and(|v| v.passed) {
-        ExitStatus::Passed
-    } else {
-        ExitStatus::GateFailed
-    })
+}
+
+/// Comments on its own thread; true when a signal cut it short.
+fn comment_unless_stopped(
+    settings: &GateSettings,
+    document: &Document,
+    stop: &CancellationToken,
+) -> bool {
+    let (settings, document) = (settings.clone(), document.clone());
+    let done = crate::pause::interruptible(stop, move || post_comment(&settings, &document));
+    if done.is_none() && stop.is_cancelled() {
+        say("interrupted; the reports are written");
+        return true;
+    }
+    false
 }
 
 fn print_outcome(doc: &Document, out: &Path, written: &[std::path::PathBuf]) {

@@ -410,3 +410,54 @@ fn a_marker_quoted_by_someone_else_is_never_edited() {
     assert_eq!(notes.len(), 2);
     assert_eq!(notes[0].body, quoted);
 }
+
+/// A GitLab that accepts connections and never answers.
+fn black_hole() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/api/v4", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().flatten() {
+            held.push(conn);
+        }
+    });
+    url
+}
+
+/// A signal during the baseline lookup ends the gate (exit 4), however long the server takes.
+#[test]
+fn a_signal_during_the_baseline_lookup_is_honoured() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    let out = mr_gate(&gl, &app.url(), true)
+        .env("CI_API_V4_URL", &black_hole())
+        .run_and_terminate_when({
+            let started = std::time::Instant::now();
+            move |_| started.elapsed() > std::time::Duration::from_millis(1500)
+        })
+        .expect_exit(4);
+    assert!(
+        out.stderr.contains("interrupted before the load started"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// A signal while the comment waits on GitLab ends the gate (exit 4) with every report written.
+#[test]
+fn a_signal_during_the_comment_is_honoured_after_the_reports() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    let out = mr_gate(&gl, &app.url(), true)
+        .env("CI_API_V4_URL", &black_hole())
+        .args(["--baseline", "none"])
+        // Once the reports are written, the gate is waiting on the comment.
+        .run_and_terminate_when(|dir| dir.join("loadforge-gate/report.html").exists())
+        .expect_exit(4);
+    assert!(out.out_dir().join("report.html").exists(), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("comment: interrupted"),
+        "{}",
+        out.stderr
+    );
+}

@@ -322,3 +322,44 @@ impl Gate {
         (output, peak_kib as f64 / 1024.0)
     }
 }
+
+impl Gate {
+    /// Starts the gate, sends it SIGTERM once `ready` holds for its working directory, and waits
+    /// for it to end. A gate still alive long after the signal is killed and the test fails:
+    /// liveness, not speed.
+    pub fn run_and_terminate_when(mut self, ready: impl Fn(&Path) -> bool) -> Output {
+        use std::process::Stdio;
+        let mut child = self
+            .cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("binary runs");
+        for _ in 0..600 {
+            if ready(self.dir.path()) || child.try_wait().expect("wait").is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let pid = child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "SIGTERM could not be sent");
+        for _ in 0..600 {
+            if child.try_wait().expect("wait").is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if child.try_wait().expect("wait").is_none() {
+            let _ = child.kill();
+            panic!("the gate ignored SIGTERM for 30 s");
+        }
+        let out = child.wait_with_output().expect("output");
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            dir: self.dir,
+        }
+    }
+}
