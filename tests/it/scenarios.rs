@@ -345,3 +345,33 @@ tasks:\n  - steps:\n      - set_headers: {Authorization: \"Bearer ${token}\"}\n 
     assert!(unset >= 2, "{projects}");
     assert_eq!(projects["failures"], projects["requests"], "{projects}");
 }
+
+/// A panicking virtual user ends the run as a crash (exit 3) naming it, and what the other
+/// users measured is still published: never a pass with requests silently missing.
+#[test]
+fn a_panicking_user_is_a_crash_with_partial_reports() {
+    let app = sample_app(Knobs::default());
+    let out = Gate::new()
+        .env("LOADFORGE_GATE_FAIL_POINT", "user-panic")
+        .args([
+            "run",
+            "--scenario",
+            &example("shop-cart.yml"),
+            "--host",
+            &app.url(),
+        ])
+        .args(["--users", "3", "--run-time", "2s", "--progress", "0"])
+        .args(["--baseline", "none", "--threads", "1"])
+        .run()
+        .expect_exit(3);
+    assert!(
+        out.stderr
+            .contains("a virtual user panicked (fail point: user 0 panics)"),
+        "{}",
+        out.stderr
+    );
+    let r = out.results();
+    assert!(r["aggregate"]["requests"].as_u64().unwrap() > 0, "{r}");
+    let notes = r["notes"].to_string();
+    assert!(notes.contains("These results are partial"), "{notes}");
+}

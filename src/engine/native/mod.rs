@@ -57,7 +57,7 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
     let handles = spawn_workers(plan, workers, &connector, &sink, &token, start)?;
     let aborted = supervise(plan, &token, start, &sink);
     token.cancel();
-    let recorders = join_workers(handles)?;
+    let (recorders, panics) = join_workers(handles)?;
     let elapsed = start
         .elapsed()
         .min(plan.run_time.max(Duration::from_millis(1)));
@@ -69,7 +69,7 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
     let timeseries = Arc::try_unwrap(sink)
         .map(SeriesSink::finish)
         .unwrap_or_default();
-    Ok(RunResult {
+    let result = RunResult {
         schema: SCHEMA.into(),
         tool: ToolInfo::current(),
         run: RunMeta {
@@ -96,7 +96,15 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
         aggregate: EndpointStats::aggregate("all requests", &endpoints, duration_s),
         endpoints,
         timeseries,
-    })
+    };
+    match panics.first() {
+        // What the other users measured is published; the run itself is a crash (exit 3).
+        Some(message) => Err(EngineError::Crashed {
+            message: format!("a virtual user panicked ({message}), so requests may be missing"),
+            partial: Some(Box::new(result)),
+        }),
+        None => Ok(result),
+    }
 }
 
 /// The users one worker runs: dealt round-robin so each worker ramps up evenly. In the closed
@@ -125,7 +133,7 @@ fn users_of(plan: &NativePlan, w: usize, workers: usize, start: Instant) -> Vec<
         .collect()
 }
 
-type WorkerHandle = std::thread::JoinHandle<Result<Recorder, EngineError>>;
+type WorkerHandle = std::thread::JoinHandle<Result<(Recorder, Option<String>), EngineError>>;
 
 fn spawn_workers(
     plan: &NativePlan,
@@ -157,15 +165,22 @@ fn spawn_workers(
         .collect()
 }
 
-/// Waits for every worker; a panic in one is an error naming it, never a silent gap.
-fn join_workers(handles: Vec<WorkerHandle>) -> Result<Vec<Recorder>, EngineError> {
-    handles
-        .into_iter()
-        .map(|h| {
-            h.join()
-                .map_err(|p| EngineError::WorkerPanicked(panic_message(p)))?
-        })
-        .collect()
+/// Waits for every worker: their recorders, and the message of every panic (of a worker thread
+/// or of a user task), which must end the run as a crash, never as a silent gap.
+fn join_workers(handles: Vec<WorkerHandle>) -> Result<(Vec<Recorder>, Vec<String>), EngineError> {
+    let mut recorders = Vec::with_capacity(handles.len());
+    let mut panics = Vec::new();
+    for h in handles {
+        match h.join() {
+            Ok(done) => {
+                let (recorder, panicked) = done?;
+                recorders.push(recorder);
+                panics.extend(panicked);
+            }
+            Err(p) => panics.push(panic_message(p)),
+        }
+    }
+    Ok((recorders, panics))
 }
 
 /// Adds every worker's recorder into one set of per-endpoint statistics.
@@ -320,12 +335,23 @@ fn spawn_user(
         recorder.borrow_mut().active_users += 1;
         let seed = id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ start.elapsed().as_nanos() as u64;
         let user = VirtualUser::new(ctx, seed);
+        #[cfg(debug_assertions)]
+        fail_point(id);
         tokio::select! {
             _ = token.cancelled() => {}
             _ = user.run(schedule) => {}
         }
         recorder.borrow_mut().active_users -= 1;
     })
+}
+
+/// Tests make user 0 panic (debug builds only, with `LOADFORGE_GATE_FAIL_POINT=user-panic`) to
+/// prove that a panic ends the run as a crash with its partial results, never as a silent gap.
+#[cfg(debug_assertions)]
+fn fail_point(user: u64) {
+    if user == 0 && std::env::var("LOADFORGE_GATE_FAIL_POINT").as_deref() == Ok("user-panic") {
+        panic!("fail point: user 0 panics");
+    }
 }
 
 /// The text of a panic payload (a `String` or a `&str`; anything else is unnamed).
@@ -336,7 +362,8 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "unknown panic".into())
 }
 
-fn worker(setup: WorkerSetup) -> Result<Recorder, EngineError> {
+/// Runs one worker's users; returns its recorder and, if a user panicked, the panic's message.
+fn worker(setup: WorkerSetup) -> Result<(Recorder, Option<String>), EngineError> {
     let WorkerSetup {
         index,
         users,
@@ -390,13 +417,10 @@ fn worker(setup: WorkerSetup) -> Result<Recorder, EngineError> {
         let _ = ticker.await;
         panicked
     });
-    if let Some(message) = panicked {
-        return Err(EngineError::WorkerPanicked(message));
-    }
     drop(ctx);
     let mut rec = Rc::try_unwrap(recorder)
         .map(RefCell::into_inner)
         .map_err(|_| EngineError::Start("recorder still shared at the end of the run".into()))?;
     rec.flush(u32::MAX);
-    Ok(rec)
+    Ok((rec, panicked))
 }
