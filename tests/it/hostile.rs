@@ -149,6 +149,8 @@ fn run_with(mode: Mode, scenario: &str, expect: i32, reason: Option<&str>) {
         .args(["--baseline", "none", "--threshold", "error_rate<1%"])
         .run_measuring_memory();
     assert!(!out.stderr.contains("panicked"), "{mode:?}: {}", out.stderr);
+    // A figure, not a pass mark: `cargo test --test it hostile -- --nocapture` prints them.
+    eprintln!("hostile {mode:?}: peak {peak_mib:.1} MiB");
     let out = out.expect_exit(expect);
     assert!(
         peak_mib < MEMORY_LIMIT_MIB,
