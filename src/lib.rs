@@ -34,3 +34,6 @@ pub mod settings;
 pub mod stats;
 
 pub use commands::main_with_args;
+
+#[cfg(test)]
+mod proptests;

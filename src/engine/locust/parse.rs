@@ -419,4 +419,31 @@ mod tests {
         .unwrap();
         assert_eq!(latest_progress(&files).unwrap(), (25, 1, 12.5, Some(8.0)));
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn junk() -> impl Strategy<Value = String> {
+            "(Type|Name|GET|/x|Request Count|Failure Count|50%|95%|Timestamp|Requests/s|,|\n|\"|[0-9.e-]{1,8}|\\{|\\}|\\[|\\]|\"response_times\"|: ){0,30}"
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+            /// Locust's CSV and JSON files are read back from disk: whatever they hold, the
+            /// parsers return what they can and never panic.
+            #[test]
+            fn locust_files_never_panic(json in junk(), failures in junk(), history in junk()) {
+                let (_dir, files) = files_with(&json, &failures, &history);
+                std::fs::write(files.stats(), &history).unwrap();
+                let _ = endpoints_from_json(&files, 1.0);
+                let endpoints = endpoints_from_stats_csv(&files, 1.0);
+                let _ = aggregate_from_stats_csv(&files, &endpoints, 1.0);
+                let _ = timeseries(&files);
+                let _ = latest_progress(&files);
+            }
+        }
+    }
 }

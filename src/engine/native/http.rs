@@ -729,4 +729,47 @@ mod tests {
             assert_eq!(e, "connection refused");
         });
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::{chunk_size, head_end, parse_head};
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+            /// Whatever bytes a server sends, parsing a head or a chunk size never panics.
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+                let mut scanned = 0;
+                if let Some(end) = head_end(&bytes, &mut scanned) {
+                    let _ = parse_head(&bytes[..end], false);
+                }
+                let _ = chunk_size(&bytes);
+            }
+
+            /// The head is found at the same place however the bytes arrive: scanning a prefix
+            /// first, then the whole, agrees with scanning the whole at once.
+            #[test]
+            fn a_head_split_anywhere_ends_at_the_same_place(
+                headers in proptest::collection::vec(("[A-Za-z-]{1,12}", "[ -~]{0,20}"), 0..20),
+                body in "[a-z]{0,20}",
+                cut in any::<prop::sample::Index>(),
+            ) {
+                let mut text = String::from("HTTP/1.1 200 OK\r\n");
+                for (k, v) in &headers {
+                    text.push_str(&format!("{k}: {}\r\n", v.trim()));
+                }
+                text.push_str("\r\n");
+                let head_len = text.len();
+                text.push_str(&body);
+                let bytes = text.as_bytes();
+                let at = cut.index(bytes.len() + 1);
+                let mut scanned = 0;
+                let early = head_end(&bytes[..at], &mut scanned);
+                let whole = head_end(bytes, &mut scanned);
+                prop_assert_eq!(early.or(whole), Some(head_len));
+            }
+        }
+    }
 }
