@@ -45,5 +45,9 @@ pub(crate) const REGRESSIONS: &[&str] = &["p95 +20% +10ms", "error_rate +50% +1%
 /// thousands of endpoints stays far below it, and a file beyond it is refused before parsing.
 pub const MAX_RESULTS_BYTES: usize = 64 * 1024 * 1024;
 
+/// The most bytes read from one answer of GitLab's or LoadForge's API (an artifact included):
+/// a results file is capped at [`MAX_RESULTS_BYTES`], and no other answer comes near it.
+pub const MAX_API_ANSWER_BYTES: usize = MAX_RESULTS_BYTES + 1024 * 1024;
+
 /// The `User-Agent` of every request the tool makes: to targets, GitLab and LoadForge.
 pub(crate) const USER_AGENT: &str = concat!("loadforge-gate/", env!("CARGO_PKG_VERSION"));

@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub(crate) mod baseline;
+pub(crate) mod capped;
 pub(crate) mod chain;
 pub(crate) mod ci;
 pub mod cli;

@@ -300,11 +300,20 @@ impl<'a> Api<'a> {
         if !resp.status().is_success() {
             return Err(self.refused(what, status, outcome.retries, outcome.gave_up));
         }
-        let text = resp.text().map_err(|e| EngineError::Api {
-            message: format!("LoadForge's answer to {what} could not be read"),
-            source: e.without_url().into(),
-        })?;
-        serde_json::from_str(&text).map_err(|e| EngineError::Api {
+        let cap = crate::defaults::MAX_API_ANSWER_BYTES;
+        let text = crate::capped::read_capped(resp, cap)
+            .map_err(|e| EngineError::Api {
+                message: format!("LoadForge's answer to {what} could not be read"),
+                source: e.into(),
+            })?
+            .ok_or_else(|| EngineError::Api {
+                message: format!(
+                    "LoadForge's answer to {what} is larger than {} MiB",
+                    cap >> 20
+                ),
+                source: "refused unread".into(),
+            })?;
+        serde_json::from_slice(&text).map_err(|e| EngineError::Api {
             message: format!("LoadForge sent invalid JSON for {what}"),
             source: e.into(),
         })

@@ -81,6 +81,14 @@ pub(crate) enum TransportError {
     #[error("GitLab asked for a longer wait before a retry than the retry budget allows")]
     RetryAfterTooLong,
     /// Redirected more than [`MAX_REDIRECTS`] times.
+    #[error("the answer could not be read")]
+    Read(#[source] std::io::Error),
+    /// GitLab (or whatever answers in its place) sent more than this side reads.
+    #[error("the answer is larger than {} MiB", cap >> 20)]
+    TooLarge {
+        /// The cap, in bytes.
+        cap: usize,
+    },
     #[error("too many redirects")]
     TooManyRedirects,
 }
@@ -227,8 +235,13 @@ fn into_http(resp: reqwest::blocking::Response) -> Answer {
     for (k, v) in resp.headers() {
         builder = builder.header(k, v);
     }
-    let bytes = resp.bytes().map_err(TransportError::send)?;
-    builder.body(bytes).map_err(TransportError::Response)
+    let cap = crate::defaults::MAX_API_ANSWER_BYTES;
+    let bytes = crate::capped::read_capped(resp, cap)
+        .map_err(TransportError::Read)?
+        .ok_or(TransportError::TooLarge { cap })?;
+    builder
+        .body(bytes::Bytes::from(bytes))
+        .map_err(TransportError::Response)
 }
 
 impl RestClient for ApiClient {

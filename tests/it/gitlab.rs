@@ -461,3 +461,16 @@ fn a_signal_during_the_comment_is_honoured_after_the_reports() {
         out.stderr
     );
 }
+
+/// An artifact larger than any results file is not read whole: the baseline is skipped with a
+/// note and the gate still judges (the memory it may take is set by this side, not the server).
+#[test]
+fn an_oversized_baseline_artifact_is_skipped_with_a_note() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    let huge = format!("{{\"schema\": \"{}\"}}", "x".repeat(66 << 20));
+    gl.add_pipeline("main", "0ld", "success", "perf", Some(&huge));
+    let out = mr_gate(&gl, &app.url(), false).run().expect_exit(0);
+    let notes = out.results()["notes"].to_string();
+    assert!(notes.contains("larger than 65 MiB"), "{notes}");
+}

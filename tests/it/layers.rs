@@ -15,6 +15,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("exit", &[]),
     ("chain", &[]),
     ("retry", &[]),
+    ("capped", &[]),
     ("pause", &[]),
     ("ci", &["secret"]),
     ("stats", &["ci"]),
@@ -22,11 +23,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "engine",
         &[
-            "stats", "scenario", "secret", "duration", "defaults", "retry", "pause",
+            "stats", "scenario", "secret", "duration", "defaults", "retry", "pause", "capped",
         ],
     ),
     ("gate", &["stats", "duration", "defaults", "engine"]),
-    ("gitlab", &["secret", "defaults", "retry"]),
+    ("gitlab", &["secret", "defaults", "retry", "capped"]),
     (
         "baseline",
         &["stats", "gate", "gitlab", "ci", "chain", "defaults"],
