@@ -179,6 +179,21 @@ impl Processes {
     }
 }
 
+/// The end of Locust's log, where its errors are: a locustfile that prints in a loop must not
+/// make the gate read gigabytes.
+fn log_tail(path: &Path) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    const TAIL: u64 = 64 * 1024;
+    let Ok(mut f) = File::open(path) else {
+        return String::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(TAIL)));
+    let mut bytes = Vec::new();
+    let _ = f.take(TAIL).read_to_end(&mut bytes);
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
 /// Variables Locust does not get. `LOCUST_*` would override our flags; `LOADFORGE_*` holds the
 /// gate's own settings and tokens (LoadForge's API token, the GitLab API token); and GitLab's
 /// credentials are the job's, not the locustfile's (`CI_REPOSITORY_URL` embeds the job token).
@@ -351,7 +366,7 @@ fn collect(plan: &LocustPlan, files: &OutputFiles, end: &Ending) -> Result<RunRe
             duration.as_secs_f64(),
         )
     };
-    let log = std::fs::read_to_string(files.dir.join("locust.log")).unwrap_or_default();
+    let log = log_tail(&files.dir.join("locust.log"));
     if let Some(endpoints) = parse::endpoints_from_json(files, meta.duration_s) {
         if !end.status.success() && !end.interrupted {
             eprintln!(
@@ -502,5 +517,23 @@ mod tests {
             e.source().is_some_and(|c| c.is::<std::io::Error>()),
             "{e:?}"
         );
+    }
+}
+
+#[cfg(test)]
+mod log_tests {
+    use super::*;
+
+    #[test]
+    fn only_the_end_of_a_huge_log_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("locust.log");
+        let mut text = "noise\n".repeat(100_000);
+        text.push_str("ImportError: the real problem\n");
+        std::fs::write(&path, &text).unwrap();
+        let tail = log_tail(&path);
+        assert!(tail.len() <= 64 * 1024, "{}", tail.len());
+        assert!(tail.ends_with("ImportError: the real problem\n"));
+        assert_eq!(log_tail(&dir.path().join("missing.log")), "");
     }
 }

@@ -119,12 +119,18 @@ fn reconcile(mut reasons: BTreeMap<String, u64>, failures: u64) -> BTreeMap<Stri
     reasons
 }
 
+/// Locust's JSON file is read whole only up to this size.
+const MAX_JSON_BYTES: usize = 256 * 1024 * 1024;
+
 /// Per-endpoint stats from the JSON file; `None` when Locust did not write it.
 pub(crate) fn endpoints_from_json(
     files: &OutputFiles,
     duration_s: f64,
 ) -> Option<Vec<EndpointStats>> {
-    let text = std::fs::read_to_string(files.json()).ok()?;
+    // Beyond the cap the per-second CSVs (read as streams) stand in for the JSON.
+    let file = std::fs::File::open(files.json()).ok()?;
+    let bytes = crate::capped::read_capped(file, MAX_JSON_BYTES).ok()??;
+    let text = String::from_utf8(bytes).ok()?;
     let entries: Vec<Entry> = serde_json::from_str(&text).ok()?;
     let reasons = failures(files);
     let mut out = Vec::with_capacity(entries.len());
