@@ -49,5 +49,13 @@ pub const MAX_RESULTS_BYTES: usize = 64 * 1024 * 1024;
 /// a results file is capped at [`MAX_RESULTS_BYTES`], and no other answer comes near it.
 pub const MAX_API_ANSWER_BYTES: usize = MAX_RESULTS_BYTES + 1024 * 1024;
 
+/// The largest response head (status line and headers) the native engine reads; a scenario
+/// may raise it (`defaults.max_head_kib`).
+pub const RESPONSE_HEAD_CAP: usize = 64 * 1024;
+/// The largest response body the native engine keeps for a check or extraction (bodies that
+/// nothing reads are counted and dropped, whatever their size); a scenario may change it
+/// (`defaults.max_body_mib`).
+pub const RESPONSE_BODY_CAP: usize = 64 * 1024 * 1024;
+
 /// The `User-Agent` of every request the tool makes: to targets, GitLab and LoadForge.
 pub(crate) const USER_AGENT: &str = concat!("loadforge-gate/", env!("CARGO_PKG_VERSION"));

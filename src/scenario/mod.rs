@@ -77,6 +77,10 @@ pub struct Scenario {
     pub(crate) variables: Vars,
     pub(crate) default_headers: Vec<(String, Template)>,
     pub(crate) timeout: Duration,
+    /// The largest response head read, in bytes.
+    pub(crate) max_head: usize,
+    /// The largest body kept for a check or extraction, in bytes.
+    pub(crate) max_body: usize,
     pub(crate) wait: Wait,
     pub(crate) on_start: Vec<Step>,
     pub(crate) tasks: Vec<Task>,
@@ -337,6 +341,7 @@ impl Compiler<'_> {
             None => DEFAULT_TIMEOUT,
         };
         let default_headers = self.headers(&raw.defaults.headers, "defaults.headers")?;
+        let (max_head, max_body) = self.caps(&raw.defaults)?;
         let wait = match &raw.wait {
             Some(w) => self.wait(w, "wait")?,
             None => Wait::None,
@@ -400,6 +405,8 @@ impl Compiler<'_> {
             on_start,
             tasks,
             cumulative_weights,
+            max_head,
+            max_body,
         })
     }
 
@@ -541,6 +548,25 @@ impl Compiler<'_> {
             extract,
             timeout,
         })
+    }
+
+    /// The response caps: bounded so a typo cannot hand a server the runner's memory.
+    fn caps(&self, d: &raw::RawDefaults) -> Result<(usize, usize), ScenarioError> {
+        let head = match d.max_head_kib {
+            Some(k @ 1..=1024) => k as usize * 1024,
+            Some(k) => {
+                return Err(self.err("defaults.max_head_kib", format!("{k} must be 1 to 1024")))
+            }
+            None => crate::defaults::RESPONSE_HEAD_CAP,
+        };
+        let body = match d.max_body_mib {
+            Some(m @ 1..=1024) => m as usize * 1024 * 1024,
+            Some(m) => {
+                return Err(self.err("defaults.max_body_mib", format!("{m} must be 1 to 1024")))
+            }
+            None => crate::defaults::RESPONSE_BODY_CAP,
+        };
+        Ok((head, body))
     }
 
     /// The endpoint a request is recorded under, created on first use.

@@ -29,6 +29,10 @@ pub(crate) struct RawDefaults {
     #[serde(default)]
     pub(crate) headers: BTreeMap<String, String>,
     pub(crate) timeout: Option<RawDuration>,
+    /// The largest response head read, in KiB.
+    pub(crate) max_head_kib: Option<u32>,
+    /// The largest body kept for a check or extraction, in MiB.
+    pub(crate) max_body_mib: Option<u32>,
 }
 
 /// Seconds as a number (`1.5`) or a duration string (`1500ms`).

@@ -25,6 +25,7 @@ enum Mode {
     CloseMidBody,
     Slowloris,
     ResetAfterHeaders,
+    TwoMebibytes,
 }
 
 /// Serves `mode` on a loopback port until the test process ends; returns the base URL.
@@ -94,6 +95,10 @@ fn answer(mut conn: TcpStream, mode: Mode) -> std::io::Result<()> {
                 std::thread::sleep(Duration::from_secs(1));
             }
             Ok(())
+        }
+        Mode::TwoMebibytes => {
+            conn.write_all(format!("{ok}Content-Length: {}\r\n\r\n", 2 << 20).as_bytes())?;
+            conn.write_all(&vec![b'x'; 2 << 20])
         }
         Mode::ResetAfterHeaders => {
             conn.write_all(format!("{ok}Content-Length: 100\r\n\r\n").as_bytes())?;
@@ -312,4 +317,13 @@ fn a_histogram_bomb_in_a_results_file_is_refused() {
         "{text}"
     );
     assert!(text.contains("histogram refused"), "{text}");
+}
+
+/// The cap on kept bodies is the scenario's to set: a 2 MiB body passes its check under the
+/// default cap and is `response too large` under `max_body_mib: 1`.
+#[test]
+fn the_body_cap_is_set_by_the_scenario() {
+    run_with(Mode::TwoMebibytes, &scenario(true), 0, None);
+    let capped = scenario(true).replace("{timeout: 1s}", "{timeout: 1s, max_body_mib: 1}");
+    run_with(Mode::TwoMebibytes, &capped, 1, Some("response too large"));
 }

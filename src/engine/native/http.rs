@@ -33,6 +33,26 @@ use crate::engine::Target;
 pub(crate) struct Connector {
     addrs: Result<Vec<SocketAddr>, String>,
     tls: Option<(TlsConnector, rustls::pki_types::ServerName<'static>)>,
+    limits: Limits,
+}
+
+/// How much of a response this side reads: the scenario's `defaults.max_head_kib` and
+/// `defaults.max_body_mib`, else [`crate::defaults`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// The most bytes a response head (status line, headers, trailers) may take.
+    pub(crate) max_head: usize,
+    /// The most bytes of a body kept for checks and extractions.
+    pub(crate) max_body: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_head: crate::defaults::RESPONSE_HEAD_CAP,
+            max_body: crate::defaults::RESPONSE_BODY_CAP,
+        }
+    }
 }
 
 enum Stream {
@@ -85,10 +105,11 @@ pub(crate) struct Conn {
     /// Whether a response was already read on this connection (a reused connection that the
     /// server closed while idle is retried once on a fresh one).
     used: bool,
+    limits: Limits,
 }
 
 impl Connector {
-    pub(crate) fn new(target: &Target) -> Result<Connector, String> {
+    pub(crate) fn new(target: &Target, limits: Limits) -> Result<Connector, String> {
         use std::net::ToSocketAddrs;
         let addrs = (target.host.as_str(), target.port)
             .to_socket_addrs()
@@ -110,7 +131,7 @@ impl Connector {
         } else {
             None
         };
-        Ok(Connector { addrs, tls })
+        Ok(Connector { addrs, tls, limits })
     }
 
     pub(crate) async fn connect(&self) -> Result<Conn, Reason> {
@@ -141,6 +162,7 @@ impl Connector {
             stream,
             read: BytesMut::with_capacity(8 * 1024),
             used: false,
+            limits: self.limits,
         })
     }
 }
@@ -188,14 +210,15 @@ impl Conn {
         })
     }
 
-    /// The body, kept when a check or extraction reads it (up to [`MAX_BODY`]), else counted
+    /// The body, kept when a check or extraction reads it (up to the body cap), else counted
     /// and dropped as it arrives, so a large or endless body costs no memory.
     async fn read_body(&mut self, framing: Framing, keep: bool) -> Result<Bytes, Failure> {
-        let mut sink = Sink::new(keep);
+        let max_body = self.limits.max_body;
+        let mut sink = Sink::new(keep, max_body);
         match framing {
             Framing::Length(len) if keep => {
-                if len > MAX_BODY {
-                    return Err(too_large());
+                if len > max_body {
+                    return Err(too_large(max_body));
                 }
                 while self.read.len() < len {
                     self.fill().await?;
@@ -243,7 +266,7 @@ impl Conn {
     /// Reads up to the end of the response head and consumes it: the status, how the body is
     /// framed, and whether the server closes the connection after it. Interim responses
     /// (`100 Continue`) are skipped. The head is parsed once it is complete, not on every read,
-    /// and may not grow past [`MAX_HEAD`].
+    /// and may not grow past the head cap.
     async fn read_head(
         &mut self,
         head: bool,
@@ -261,7 +284,7 @@ impl Conn {
                     (_, None) => return Err(malformed("malformed HTTP response")),
                 }
             }
-            if self.read.len() > MAX_HEAD {
+            if self.read.len() > self.limits.max_head {
                 return Err(malformed("header too large"));
             }
             self.read_more_of_head(reused).await?;
@@ -354,19 +377,13 @@ impl Conn {
             } else {
                 self.fill().await?;
             }
-            if seen + self.read.len() > MAX_HEAD {
+            if seen + self.read.len() > self.limits.max_head {
                 return Err(malformed("header too large"));
             }
         }
     }
 }
 
-/// Response heads (status line and headers) larger than this are refused: no server needs
-/// more, and a server that never ends its head must not grow the buffer without end.
-pub const MAX_HEAD: usize = 64 * 1024;
-/// Bodies kept for checks and extractions are capped here; bodies nothing reads are counted
-/// and dropped, whatever their size.
-pub const MAX_BODY: usize = 64 * 1024 * 1024;
 /// The most response headers a head may carry.
 const MAX_HEADERS: usize = 256;
 /// No real chunk is a terabyte; a size beyond this is a malformed (or hostile) response.
@@ -394,32 +411,32 @@ fn malformed(reason: &'static str) -> Failure {
     Failure::Failed(Cow::Borrowed(reason))
 }
 
-fn too_large() -> Failure {
+fn too_large(cap: usize) -> Failure {
     Failure::Failed(Cow::Owned(format!(
-        "response too large (a body that a check reads is capped at {} MiB)",
-        MAX_BODY / (1024 * 1024)
+        "response too large (a body that a check reads is capped at {} KiB; raise defaults.max_body_mib)",
+        cap / 1024
     )))
 }
 
-/// Where body bytes go.
+/// Where body bytes go: kept up to a cap, or dropped.
 enum Sink {
-    Keep(BytesMut),
+    Keep(BytesMut, usize),
     Discard,
 }
 
 impl Sink {
-    fn new(keep: bool) -> Sink {
+    fn new(keep: bool, cap: usize) -> Sink {
         if keep {
-            Sink::Keep(BytesMut::new())
+            Sink::Keep(BytesMut::new(), cap)
         } else {
             Sink::Discard
         }
     }
 
     fn push(&mut self, bytes: &[u8]) -> Result<(), Failure> {
-        if let Sink::Keep(body) = self {
-            if body.len() + bytes.len() > MAX_BODY {
-                return Err(too_large());
+        if let Sink::Keep(body, cap) = self {
+            if body.len() + bytes.len() > *cap {
+                return Err(too_large(*cap));
             }
             body.extend_from_slice(bytes);
         }
@@ -428,7 +445,7 @@ impl Sink {
 
     fn finish(self) -> Bytes {
         match self {
-            Sink::Keep(body) => body.freeze(),
+            Sink::Keep(body, _) => body.freeze(),
             Sink::Discard => Bytes::new(),
         }
     }
@@ -638,7 +655,7 @@ mod tests {
             b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\n\r\n",
             b"HTTP/1.1 204 No Content\r\n\r\n",
         ]);
-        let connector = Connector::new(&target).unwrap();
+        let connector = Connector::new(&target, Limits::default()).unwrap();
         run(async {
             let mut conn = None;
             let t = Duration::from_secs(5);
@@ -663,7 +680,7 @@ mod tests {
         // One reply per connection, then the server closes it: the second request finds the
         // connection stale and must succeed on a new one.
         let target = canned(vec![b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"]);
-        let connector = Connector::new(&target).unwrap();
+        let connector = Connector::new(&target, Limits::default()).unwrap();
         run(async {
             let mut conn = None;
             let t = Duration::from_secs(5);
@@ -681,7 +698,7 @@ mod tests {
         let target = canned(vec![
             b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end",
         ]);
-        let connector = Connector::new(&target).unwrap();
+        let connector = Connector::new(&target, Limits::default()).unwrap();
         run(async {
             let mut conn = None;
             let r = send(
@@ -701,7 +718,7 @@ mod tests {
     #[test]
     fn garbage_and_refusals_are_reasons() {
         let target = canned(vec![b"SMTP ready\r\n\r\n"]);
-        let connector = Connector::new(&target).unwrap();
+        let connector = Connector::new(&target, Limits::default()).unwrap();
         run(async {
             let mut conn = None;
             let e = send(
@@ -723,7 +740,7 @@ mod tests {
         let target =
             Target::from_url(&url::Url::parse(&format!("http://127.0.0.1:{port}")).unwrap())
                 .unwrap();
-        let connector = Connector::new(&target).unwrap();
+        let connector = Connector::new(&target, Limits::default()).unwrap();
         run(async {
             let e = connector.connect().await.err().unwrap();
             assert_eq!(e, "connection refused");

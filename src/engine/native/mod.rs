@@ -48,7 +48,12 @@ struct WorkerSetup {
 
 /// Runs the plan to its end (or until `stop` is cancelled) and returns what was measured.
 pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, EngineError> {
-    let connector = Arc::new(http::Connector::new(&plan.target).map_err(EngineError::Start)?);
+    let limits = http::Limits {
+        max_head: plan.scenario.max_head,
+        max_body: plan.scenario.max_body,
+    };
+    let connector =
+        Arc::new(http::Connector::new(&plan.target, limits).map_err(EngineError::Start)?);
     let workers = plan.workers.clamp(1, plan.users.max(1) as usize);
     let sink = Arc::new(SeriesSink::new(workers));
     let started_at = SystemTime::now();
