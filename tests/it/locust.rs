@@ -445,3 +445,44 @@ class U(HttpUser):\n    wait_time = constant(1)\n    @task\n    def t(self):\n  
         "the team's variable is missing"
     );
 }
+
+/// Whether a process is still running (a zombie waiting for its reaper counts as ended).
+fn alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            let state = s.rsplit(')').next().unwrap_or_default().trim_start();
+            !state.starts_with('Z')
+        })
+        .unwrap_or(false)
+}
+
+/// Whatever a locustfile starts is ended with the run: every Locust process leads its own
+/// process group, and the gate ends the groups on every exit path.
+#[test]
+fn nothing_a_locustfile_starts_outlives_the_run() {
+    let app = sample_app(Knobs::default());
+    let file = "import subprocess\nfrom locust import HttpUser, task, constant\n\
+child = subprocess.Popen(['sleep', '300'])\n\
+open('grandchild.pid', 'w').write(str(child.pid))\n\
+class U(HttpUser):\n    wait_time = constant(1)\n    @task\n    def t(self):\n        self.client.get('/health')\n";
+    let out = own_locustfile(
+        "spawns.py",
+        file,
+        &["--host", &app.url(), "--run-time", "2s"],
+    )
+    .args(["--users", "1", "--baseline", "none"])
+    .run()
+    .expect_exit(0);
+    let pid = std::fs::read_to_string(out.out_dir().join("locust/grandchild.pid"))
+        .unwrap_or_else(|e| panic!("no grandchild.pid ({e}): {}", out.stderr));
+    for _ in 0..100 {
+        if !alive(&pid) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-9", &pid])
+        .status();
+    panic!("the locustfile's child {pid} outlived the run");
+}

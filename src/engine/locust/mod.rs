@@ -119,6 +119,17 @@ struct Processes {
     workers: Vec<Child>,
 }
 
+/// Every exit path, error or not, ends every process group the run started: nothing Locust
+/// or a locustfile spawned outlives the gate's run.
+impl Drop for Processes {
+    fn drop(&mut self) {
+        end_group(&mut self.master);
+        for w in &mut self.workers {
+            end_group(w);
+        }
+    }
+}
+
 impl Processes {
     /// Starts the master, then its local workers (killing the master if one cannot start).
     fn start(plan: &LocustPlan, files: &OutputFiles) -> Result<Processes, EngineError> {
@@ -222,6 +233,9 @@ fn spawn(bin: &Path, args: &[OsString], dir: &Path, log: &str) -> Result<Child, 
         .try_clone()
         .map_err(|e| setup(format!("share {}", log_path.display()), e))?;
     let mut cmd = Command::new(bin);
+    // Its own process group, so whatever it starts (Locust's `--processes`, a locustfile's own
+    // subprocesses) can be ended together with it.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     cmd.args(args)
         .current_dir(dir)
         .stdin(Stdio::null())
@@ -246,10 +260,35 @@ fn not_installed(bin: &Path) -> EngineError {
     ))
 }
 
+/// Signals a child's whole process group (it leads its own, see [`spawn`]).
 fn signal(child: &Child, sig: Signal) {
     if let Ok(pid) = i32::try_from(child.id()) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), sig);
     }
+}
+
+/// How long a process group gets between SIGTERM and SIGKILL when the gate cleans up.
+const GROUP_GRACE: Duration = Duration::from_secs(2);
+
+/// Ends a child's process group, whatever is left in it: SIGTERM, a grace, then SIGKILL; and
+/// reaps the child itself.
+fn end_group(child: &mut Child) {
+    use nix::{sys::signal::killpg, unistd::Pid};
+    let Ok(pid) = i32::try_from(child.id()) else {
+        return;
+    };
+    let group = Pid::from_raw(pid);
+    if killpg(group, Signal::SIGTERM).is_ok() {
+        let deadline = Instant::now() + GROUP_GRACE;
+        // `None` probes whether anyone is left in the group.
+        while Instant::now() < deadline && killpg(group, None).is_ok() {
+            let _ = child.try_wait();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = killpg(group, Signal::SIGKILL);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 fn free_port() -> Result<u16, EngineError> {
