@@ -19,7 +19,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("pause", &[]),
     ("ci", &["secret"]),
     ("stats", &["ci"]),
-    ("scenario", &["duration"]),
+    ("scenario", &["duration", "defaults"]),
     (
         "engine",
         &[
