@@ -211,12 +211,11 @@ fn threshold_check(t: &Threshold, endpoint: Option<&str>, result: &RunResult) ->
             t.metric.label()
         ),
     };
-    let base_name = match (endpoint, t.selector.as_ref()) {
-        (Some(e), Some(sel)) if sel.is_glob() => format!("{} [{e}]", t.source),
-        _ => t.source.clone(),
-    };
     Check {
-        name: format!("threshold: {base_name}"),
+        name: format!(
+            "threshold: {}",
+            check_name(&t.source, endpoint, t.selector.as_ref())
+        ),
         kind: CheckKind::Threshold,
         expression: t.source.clone(),
         endpoint: endpoint.map(str::to_string),
@@ -241,83 +240,131 @@ fn regression_check(
     quantised: bool,
     default_rule: bool,
 ) -> Check {
-    let base = baseline.result;
     let kind = r.metric.kind();
     let unit = Unit::from(kind);
     let value = stats_for(current, endpoint).and_then(|s| metric_value(s, r.metric));
-    let base_value = stats_for(base, endpoint).and_then(|s| metric_value(s, r.metric));
-    let subject = endpoint.unwrap_or("all requests");
-    let label = r.metric.label();
+    let base_value = stats_for(baseline.result, endpoint).and_then(|s| metric_value(s, r.metric));
+    let subject = format!(
+        "{} of {}",
+        r.metric.label(),
+        endpoint.unwrap_or("all requests")
+    );
     let mut absolute = r.absolute.unwrap_or(0.0);
     if quantised && kind == MetricKind::Latency {
         let biggest = value.unwrap_or(0.0).max(base_value.unwrap_or(0.0));
         absolute = absolute.max(quantisation_step(biggest));
     }
-    let (passed, limit, op, detail) = match (value, base_value) {
+    let judged = match (value, base_value) {
         (Some(v), Some(b)) => {
-            let allowed = (b.abs() * r.relative).max(absolute);
-            let (limit, op, ok) = match r.direction {
-                Direction::Growth => (b + allowed, "<=", v - b <= allowed),
-                Direction::Drop => (b - allowed, ">=", b - v <= allowed),
+            let noise = Noise {
+                band: noise_band(baseline, endpoint, r.metric),
+                runs: baseline.history.len() + 1,
             };
-            // With history, a value the recent runs already reached is noise, not a change.
-            let band = noise_band(baseline, endpoint, r.metric);
-            let in_band = band.is_some_and(|(lo, hi)| match r.direction {
-                Direction::Growth => v <= hi,
-                Direction::Drop => v >= lo,
-            });
-            let change = if b != 0.0 {
-                format!(" ({:+.1}%)", (v - b) / b.abs() * 100.0)
-            } else {
-                String::new()
-            };
-            let mut detail = format!(
-                "{label} of {subject} = {} vs baseline {}{change}, allowed {op} {}",
-                unit.format(v),
-                unit.format(b),
-                unit.format(limit)
-            );
-            if let (false, true, Some((lo, hi))) = (ok, in_band, band) {
-                detail.push_str(&format!(
-                    "; within the range of the last {} runs ({} to {}), so treated as noise",
-                    baseline.history.len() + 1,
-                    unit.format(lo),
-                    unit.format(hi)
-                ));
-            }
-            (ok || in_band, limit, op, detail)
+            compare(r, v, b, absolute, &noise, unit, &subject)
         }
-        (_, None) => (
-            true,
-            0.0,
-            "<=",
-            format!("{label} of {subject}: no baseline value to compare with"),
-        ),
-        (None, Some(b)) => (
-            true,
-            b,
-            "<=",
-            format!("{label} of {subject}: not measured in this run"),
-        ),
-    };
-    let base_name = match (endpoint, r.selector.as_ref()) {
-        (Some(e), Some(sel)) if sel.is_glob() => format!("{} [{e}]", r.source),
-        _ => r.source.clone(),
+        (_, None) => Judged::skipped(0.0, format!("{subject}: no baseline value to compare with")),
+        (None, Some(b)) => Judged::skipped(b, format!("{subject}: not measured in this run")),
     };
     Check {
-        name: unique.unique(format!("regression: {base_name}")),
+        name: unique.unique(format!(
+            "regression: {}",
+            check_name(&r.source, endpoint, r.selector.as_ref())
+        )),
         kind: CheckKind::Regression,
         expression: r.source.clone(),
         endpoint: endpoint.map(str::to_string),
         metric: r.metric,
         unit,
         value,
-        op: op.into(),
-        limit,
+        op: judged.op.into(),
+        limit: judged.limit,
         baseline: base_value,
-        passed,
-        detail,
+        passed: judged.passed,
+        detail: judged.detail,
         default_rule,
+    }
+}
+
+/// A rule's name in a verdict: a glob judges each endpoint it matches, named after the rule.
+fn check_name(source: &str, endpoint: Option<&str>, selector: Option<&Selector>) -> String {
+    match (endpoint, selector) {
+        (Some(e), Some(sel)) if sel.is_glob() => format!("{source} [{e}]"),
+        _ => source.to_string(),
+    }
+}
+
+/// The outcome of one regression rule on one value.
+struct Judged {
+    passed: bool,
+    limit: f64,
+    op: &'static str,
+    detail: String,
+}
+
+impl Judged {
+    /// Nothing to compare: passes, and says why.
+    fn skipped(limit: f64, detail: String) -> Judged {
+        Judged {
+            passed: true,
+            limit,
+            op: "<=",
+            detail,
+        }
+    }
+}
+
+/// The range a metric took over the baseline and its history, and how many runs that is.
+#[derive(Clone, Copy)]
+struct Noise {
+    band: Option<(f64, f64)>,
+    runs: usize,
+}
+
+/// Current value `v` against baseline `b`: it may move by the larger of the relative and the
+/// absolute margin. With history, a value the recent runs already reached is noise, not a
+/// change.
+fn compare(
+    r: &Regression,
+    v: f64,
+    b: f64,
+    absolute: f64,
+    noise: &Noise,
+    unit: Unit,
+    subject: &str,
+) -> Judged {
+    let Noise { band, runs } = *noise;
+    let allowed = (b.abs() * r.relative).max(absolute);
+    let (limit, op, ok) = match r.direction {
+        Direction::Growth => (b + allowed, "<=", v - b <= allowed),
+        Direction::Drop => (b - allowed, ">=", b - v <= allowed),
+    };
+    let in_band = band.is_some_and(|(lo, hi)| match r.direction {
+        Direction::Growth => v <= hi,
+        Direction::Drop => v >= lo,
+    });
+    let change = if b != 0.0 {
+        format!(" ({:+.1}%)", (v - b) / b.abs() * 100.0)
+    } else {
+        String::new()
+    };
+    let mut detail = format!(
+        "{subject} = {} vs baseline {}{change}, allowed {op} {}",
+        unit.format(v),
+        unit.format(b),
+        unit.format(limit)
+    );
+    if let (false, true, Some((lo, hi))) = (ok, in_band, band) {
+        detail.push_str(&format!(
+            "; within the range of the last {runs} runs ({} to {}), so treated as noise",
+            unit.format(lo),
+            unit.format(hi)
+        ));
+    }
+    Judged {
+        passed: ok || in_band,
+        limit,
+        op,
+        detail,
     }
 }
 

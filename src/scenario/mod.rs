@@ -347,26 +347,12 @@ impl Compiler<'_> {
             None => Wait::None,
         };
         let on_start = self.steps(raw.on_start, "on_start")?;
-        let mut tasks = Vec::new();
-        for (i, t) in raw.tasks.into_iter().enumerate() {
-            let at = format!("tasks[{i}]");
-            let weight = t.weight.unwrap_or(1);
-            if weight == 0 {
-                return Err(self.err(&at, "weight must be at least 1"));
-            }
-            let steps = match (t.request, t.steps) {
-                (Some(r), None) => vec![Step::Request(Box::new(
-                    self.request(r, &format!("{at}.request"))?,
-                ))],
-                (None, Some(s)) if !s.is_empty() => self.steps(s, &format!("{at}.steps"))?,
-                (None, Some(_)) => return Err(self.err(&at, "`steps` is empty")),
-                (Some(_), Some(_)) => {
-                    return Err(self.err(&at, "give either `request` or `steps`, not both"))
-                }
-                (None, None) => return Err(self.err(&at, "a task needs `request` or `steps`")),
-            };
-            tasks.push(Task { weight, steps });
-        }
+        let tasks = raw
+            .tasks
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| self.task(t, &format!("tasks[{i}]")))
+            .collect::<Result<Vec<_>, _>>()?;
         for (var, at) in &self.used {
             if !self.defined.contains(var) {
                 return Err(self.err(
@@ -379,22 +365,7 @@ impl Compiler<'_> {
         for (k, v) in raw.variables {
             variables.insert(k, v);
         }
-        let cumulative_weights = tasks
-            .iter()
-            .scan(0u32, |acc, t| {
-                *acc = acc.checked_add(t.weight)?;
-                Some(*acc)
-            })
-            .collect::<Vec<u32>>();
-        if cumulative_weights.len() < tasks.len() {
-            return Err(self.err(
-                "tasks",
-                format!(
-                    "the task weights add up past {}; use smaller weights",
-                    u32::MAX
-                ),
-            ));
-        }
+        let cumulative_weights = self.cumulative_weights(&tasks)?;
         Ok(Scenario {
             name: raw.name.unwrap_or(fallback_name),
             endpoints: self.endpoints,
@@ -408,6 +379,46 @@ impl Compiler<'_> {
             max_head,
             max_body,
         })
+    }
+
+    fn task(&mut self, t: raw::RawTask, at: &str) -> Result<Task, ScenarioError> {
+        let weight = t.weight.unwrap_or(1);
+        if weight == 0 {
+            return Err(self.err(at, "weight must be at least 1"));
+        }
+        let steps = match (t.request, t.steps) {
+            (Some(r), None) => vec![Step::Request(Box::new(
+                self.request(r, &format!("{at}.request"))?,
+            ))],
+            (None, Some(s)) if !s.is_empty() => self.steps(s, &format!("{at}.steps"))?,
+            (None, Some(_)) => return Err(self.err(at, "`steps` is empty")),
+            (Some(_), Some(_)) => {
+                return Err(self.err(at, "give either `request` or `steps`, not both"))
+            }
+            (None, None) => return Err(self.err(at, "a task needs `request` or `steps`")),
+        };
+        Ok(Task { weight, steps })
+    }
+
+    /// Running sums of the weights, for a weighted pick with one random number.
+    fn cumulative_weights(&self, tasks: &[Task]) -> Result<Vec<u32>, ScenarioError> {
+        let sums = tasks
+            .iter()
+            .scan(0u32, |acc, t| {
+                *acc = acc.checked_add(t.weight)?;
+                Some(*acc)
+            })
+            .collect::<Vec<u32>>();
+        if sums.len() < tasks.len() {
+            return Err(self.err(
+                "tasks",
+                format!(
+                    "the task weights add up past {}; use smaller weights",
+                    u32::MAX
+                ),
+            ));
+        }
+        Ok(sums)
     }
 
     fn duration(&self, d: &RawDuration, at: &str) -> Result<Duration, ScenarioError> {
