@@ -228,12 +228,17 @@ pub(crate) fn pipeline_jobs(
         .pipeline(pipeline)
         .build()
         .map_err(|e| build_error(&what, e))?;
-    api::paged(ep, Pagination::All)
+    api::paged(ep, Pagination::Limit(MAX_JOBS))
         .query(c)
         .map_err(|e| api_error(&what, e))
 }
 
-/// Every note of a merge request (all pages).
+/// The most jobs read from one pipeline, and notes from one merge request: pages are followed
+/// as the server links them, so a server that links forever must not be followed forever.
+const MAX_JOBS: usize = 2_000;
+const MAX_NOTES: usize = 10_000;
+
+/// The notes of a merge request, up to [`MAX_NOTES`].
 fn notes(c: &ApiClient, project: &str, mr: u64) -> Result<Vec<Note>, GitlabError> {
     let what = format!("the notes of merge request !{mr}");
     let ep = MergeRequestNotes::builder()
@@ -241,7 +246,7 @@ fn notes(c: &ApiClient, project: &str, mr: u64) -> Result<Vec<Note>, GitlabError
         .merge_request(mr)
         .build()
         .map_err(|e| build_error(&what, e))?;
-    api::paged(ep, Pagination::All)
+    api::paged(ep, Pagination::Limit(MAX_NOTES))
         .query(c)
         .map_err(|e| api_error(&what, e))
 }

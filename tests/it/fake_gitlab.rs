@@ -82,6 +82,8 @@ pub struct Inner {
     pub merge_requests: Vec<(u64, String)>,
     pub faults: VecDeque<Fault>,
     pub log: Vec<Logged>,
+    /// A hostile mode: the notes list always links one more page.
+    pub endless_note_pages: bool,
     /// Requests that reached object storage with a GitLab token attached (must stay empty).
     pub leaked_to_storage: usize,
     next_id: u64,
@@ -537,13 +539,24 @@ async fn list_notes(
     Path((_project, mr)): Path<(String, u64)>,
     Query(q): Query<PageQuery>,
 ) -> Response {
-    let items =
-        s.0.lock()
-            .unwrap()
-            .notes
-            .get(&mr)
-            .map(|v| v.iter().map(note_json).collect())
-            .unwrap_or_default();
+    let st = s.0.lock().unwrap();
+    let mut items: Vec<Value> = st
+        .notes
+        .get(&mr)
+        .map(|v| v.iter().map(note_json).collect())
+        .unwrap_or_default();
+    if st.endless_note_pages {
+        // Always one page more than the one asked for.
+        let per_page = q.per_page.unwrap_or(20).clamp(1, 100);
+        let filler = FakeNote {
+            id: 1,
+            body: "filler".into(),
+            system: false,
+            author: HUMAN_USER,
+        };
+        items.resize((q.page.unwrap_or(1) + 1) * per_page, note_json(&filler));
+    }
+    drop(st);
     paginate(
         items,
         &q,

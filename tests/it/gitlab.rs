@@ -474,3 +474,16 @@ fn an_oversized_baseline_artifact_is_skipped_with_a_note() {
     let notes = out.results()["notes"].to_string();
     assert!(notes.contains("larger than 65 MiB"), "{notes}");
 }
+
+/// A server that links one more page of notes forever is followed only so far: the gate
+/// still ends, judges and writes its note.
+#[test]
+fn endless_note_pages_are_not_followed_forever() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    gl.with(|s| s.endless_note_pages = true);
+    let out = mr_gate(&gl, &app.url(), true).run().expect_exit(0);
+    assert!(out.stderr.contains("created note"), "{}", out.stderr);
+    let pages = gl.with(|s| s.log.iter().filter(|l| l.path.ends_with("/notes")).count());
+    assert!(pages <= 101, "{pages} pages of notes were read");
+}
