@@ -24,6 +24,15 @@ fn with_thresholds(t: &[&str]) -> RunArgs {
     a
 }
 
+/// The thresholds as written.
+fn sources(s: &Settings) -> Vec<&str> {
+    s.gate
+        .thresholds
+        .iter()
+        .map(|t| t.source.as_str())
+        .collect()
+}
+
 fn no_env(_: &str) -> Option<String> {
     None
 }
@@ -42,12 +51,7 @@ fn defaults_apply_and_say_so() {
 fn rule_lists_accept_a_json_array_from_a_component_input() {
     let a = with_thresholds(&[r#"["p95<500ms", "GET /a: p99<1s"]"#, " "]);
     let s = Settings::from_args(&a, &no_env, None).unwrap();
-    let exprs: Vec<&str> = s
-        .gate
-        .thresholds
-        .iter()
-        .map(|t| t.source.as_str())
-        .collect();
+    let exprs = sources(&s);
     assert_eq!(exprs, ["p95<500ms", "GET /a: p99<1s"]);
     let a = with_thresholds(&["[]"]);
     assert!(Settings::from_args(&a, &no_env, None)
@@ -184,12 +188,7 @@ fn a_host_with_credentials_is_refused_without_echoing_them() {
 fn json_arrays_are_parsed_before_anything_is_split() {
     let a = with_thresholds(&[r#"["GET /a;b: p95<1s", "error_rate<1%"]"#, "p99<2s;avg<1s"]);
     let s = Settings::from_args(&a, &no_env, None).unwrap();
-    let exprs: Vec<&str> = s
-        .gate
-        .thresholds
-        .iter()
-        .map(|t| t.source.as_str())
-        .collect();
+    let exprs = sources(&s);
     assert_eq!(
         exprs,
         ["GET /a;b: p95<1s", "error_rate<1%", "p99<2s", "avg<1s"]

@@ -272,17 +272,21 @@ impl Gate {
 }
 
 impl Gate {
+    /// Starts the binary with its output piped, for the runs that watch it while it works.
+    fn spawn_piped(&mut self) -> std::process::Child {
+        use std::process::Stdio;
+        self.cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("binary runs")
+    }
+
     /// Runs like [`Gate::run`], also sampling the child's peak resident memory (`VmHWM` in
     /// `/proc/PID/status`, which only grows) until it exits. Returns the output and the peak
     /// in MiB: memory measured from the kernel, not inferred from time.
     pub fn run_measuring_memory(mut self) -> (Output, f64) {
-        use std::process::Stdio;
-        let mut child = self
-            .cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("binary runs");
+        let mut child = self.spawn_piped();
         let status_file = format!("/proc/{}/status", child.id());
         let mut peak_kib = 0u64;
         // The pipes are drained by threads so a chatty child cannot block on a full pipe.
@@ -328,13 +332,7 @@ impl Gate {
     /// for it to end. A gate still alive long after the signal is killed and the test fails:
     /// liveness, not speed.
     pub fn run_and_terminate_when(mut self, ready: impl Fn(&Path) -> bool) -> Output {
-        use std::process::Stdio;
-        let mut child = self
-            .cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("binary runs");
+        let mut child = self.spawn_piped();
         for _ in 0..600 {
             if ready(self.dir.path()) || child.try_wait().expect("wait").is_some() {
                 break;
