@@ -96,6 +96,12 @@ mod tests {
             !body.contains("[job]"),
             "a javascript: link was kept: {body}"
         );
+        // The job link is a `javascript:` URL: no report may link it.
+        let annotations = super::super::annotations::render(&View::new(&doc));
+        assert!(
+            !annotations.contains("\"url\": \"javascript"),
+            "{annotations}"
+        );
         assert!(
             body.contains("(https://app.loadforge.com/r/1%29/close%5Bx%5D%28javascript"),
             "the link is not closed early: {body}"

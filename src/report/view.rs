@@ -223,6 +223,12 @@ pub(crate) struct MetaRow<'a> {
 }
 
 /// Links out of the reports.
+/// An absolute `http://` or `https://` URL with a host.
+fn is_web_url(text: &str) -> bool {
+    url::Url::parse(text.trim())
+        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+}
+
 pub(crate) struct Links<'a> {
     pub(crate) job: Option<&'a str>,
     pub(crate) pipeline: Option<&'a str>,
@@ -294,10 +300,16 @@ impl<'a> View<'a> {
             baseline: doc.comparison.as_ref().map(baseline_info),
             failures: failure_rows(doc),
             meta: meta_rows(doc),
+            // A results file may come from outside: only web addresses become links, in every
+            // report (each writer still escapes them for its own format).
             links: Links {
-                job: ci.and_then(|c| c.job_url.as_deref()),
-                pipeline: ci.and_then(|c| c.pipeline_url.as_deref()),
-                cloud: run.run.cloud_url.as_deref(),
+                job: ci
+                    .and_then(|c| c.job_url.as_deref())
+                    .filter(|u| is_web_url(u)),
+                pipeline: ci
+                    .and_then(|c| c.pipeline_url.as_deref())
+                    .filter(|u| is_web_url(u)),
+                cloud: run.run.cloud_url.as_deref().filter(|u| is_web_url(u)),
             },
             commit: ci.and_then(|c| c.commit_sha.as_deref()),
             charts: ChartData {
