@@ -9,11 +9,12 @@ use crate::{
 };
 
 const BASE_SHA: &str = "b45e0000c0ffee";
-const MR: u64 = 7;
+pub(crate) const MR: u64 = 7;
 
-/// A merge-request pipeline of job `perf` on branch `feature` targeting `main`.
-fn mr_gate(gl: &FakeGitlab, host: &str, api_token: bool) -> Gate {
-    let mut g = Gate::new()
+/// The CI variables of a merge-request pipeline of job `perf` on branch `feature` targeting
+/// `main`, pointed at the fake GitLab; no command yet.
+pub(crate) fn mr_env(gl: &FakeGitlab) -> Gate {
+    Gate::new()
         .env("GITLAB_CI", "true")
         .env("CI", "true")
         .env("CI_API_V4_URL", &gl.api_url())
@@ -35,6 +36,11 @@ fn mr_gate(gl: &FakeGitlab, host: &str, api_token: bool) -> Gate {
         .env("CI_MERGE_REQUEST_IID", &MR.to_string())
         .env("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "main")
         .env("CI_MERGE_REQUEST_DIFF_BASE_SHA", BASE_SHA)
+}
+
+/// [`mr_env`] running the OAuth scenario against `host`.
+fn mr_gate(gl: &FakeGitlab, host: &str, api_token: bool) -> Gate {
+    let mut g = mr_env(gl)
         .args([
             "run",
             "--scenario",

@@ -7,7 +7,7 @@ use loadforge_gate::sample_app::Knobs;
 use crate::harness::{example, reasons, sample_app, Gate, Output, REPORTS};
 
 /// Locust from the repository's virtual environment (what .ci/run installs), else from PATH.
-fn locust_bin() -> String {
+pub(crate) fn locust_bin() -> String {
     if let Ok(p) = std::env::var("LOADFORGE_GATE_TEST_LOCUST") {
         return p;
     }

@@ -17,4 +17,5 @@ mod measurement;
 mod sample_app;
 mod scenarios;
 mod schema;
+mod secrets;
 mod shards;
