@@ -28,6 +28,11 @@ pub(crate) fn execute(args: &RunArgs) -> Result<ExitStatus, Error> {
             "LoadForge test (thresholds checked against what LoadForge reports)".to_string()
         }
     };
+    // A baseline file is read now, as `run` reads it before any load: a file `run` refuses is
+    // refused here too.
+    if let crate::modes::BaselineSource::File(path) = &settings.gate.baseline {
+        crate::baseline::load_results(path)?;
+    }
     println!(
         "ok: {what}; {} thresholds{}; {} users at {}/s for {} against {}",
         settings.gate.thresholds.len(),

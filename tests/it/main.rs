@@ -2,6 +2,7 @@
 //! over loopback.
 
 mod bad_input;
+mod bad_input_table;
 mod commands;
 mod component;
 mod fake_gitlab;
