@@ -2,7 +2,7 @@
 //! grammar, durations, scenario YAML, templates, results files and histograms. The property is
 //! always "never a panic", and, where valid input can be generated, "valid input round-trips".
 //! The HTTP response parser and Locust's files have theirs beside their code. `cargo test` runs
-//! a bounded number of cases; a longer run: `PROPTEST_CASES=100000 cargo test --lib proptest`.
+//! a bounded number of cases; a longer run: `PROPTEST_CASES=100000 cargo test --lib prop`.
 
 use std::path::Path;
 
@@ -16,11 +16,9 @@ use crate::{
     stats::LatencyHistogram,
 };
 
+/// 256 cases, or `PROPTEST_CASES` when set (proptest's default reads it).
 fn config() -> ProptestConfig {
-    ProptestConfig {
-        cases: 256,
-        ..ProptestConfig::default()
-    }
+    ProptestConfig::default()
 }
 
 /// Text that looks enough like the grammar to reach deep into the parsers.

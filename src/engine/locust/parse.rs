@@ -436,7 +436,8 @@ mod tests {
         }
 
         proptest! {
-            #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+            // Half the usual cases (each writes three files), scaled by `PROPTEST_CASES` when set.
+            #![proptest_config(ProptestConfig { cases: ProptestConfig::default().cases / 2, ..ProptestConfig::default() })]
 
             /// Locust's CSV and JSON files are read back from disk: whatever they hold, the
             /// parsers return what they can and never panic.
