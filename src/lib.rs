@@ -35,6 +35,8 @@ pub mod settings;
 pub mod stats;
 
 pub use commands::main_with_args;
+/// The statistics behind a regression verdict, public for the trust benchmark (`bench/gate_trust`).
+pub use gate::judgement;
 
 #[cfg(test)]
 mod proptests;

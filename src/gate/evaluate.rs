@@ -1,8 +1,7 @@
 use std::collections::HashMap;
 
 use super::{
-    Check, CheckKind, Direction, GateError, Metric, MetricKind, Regression, Rules, Selector,
-    Threshold, Unit, Verdict,
+    Check, CheckKind, GateError, Metric, Regression, Rules, Selector, Threshold, Unit, Verdict,
 };
 use crate::stats::{EndpointStats, RunResult};
 
@@ -98,35 +97,31 @@ fn judged_endpoints<'a>(
     }
 }
 
-fn stats_for<'a>(result: &'a RunResult, endpoint: Option<&str>) -> Option<&'a EndpointStats> {
+/// A rule's name in a verdict: a glob judges each endpoint it matches, named after the rule.
+pub(super) fn check_name(
+    source: &str,
+    endpoint: Option<&str>,
+    selector: Option<&Selector>,
+) -> String {
+    match (endpoint, selector) {
+        (Some(e), Some(sel)) if sel.is_glob() => format!("{source} [{e}]"),
+        _ => source.to_string(),
+    }
+}
+
+pub(super) fn stats_for<'a>(
+    result: &'a RunResult,
+    endpoint: Option<&str>,
+) -> Option<&'a EndpointStats> {
     match endpoint {
         None => Some(&result.aggregate),
         Some(name) => result.endpoint(name),
     }
 }
 
-/// The lowest and highest value of a metric over the baseline and the history, when there is a
-/// history at all.
-fn noise_band(
-    baseline: &Baseline<'_>,
-    endpoint: Option<&str>,
-    metric: Metric,
-) -> Option<(f64, f64)> {
-    if baseline.history.is_empty() {
-        return None;
-    }
-    let values: Vec<f64> = std::iter::once(baseline.result)
-        .chain(baseline.history.iter())
-        .filter_map(|r| stats_for(r, endpoint).and_then(|s| metric_value(s, metric)))
-        .collect();
-    let lo = values.iter().copied().reduce(f64::min)?;
-    let hi = values.iter().copied().reduce(f64::max)?;
-    Some((lo, hi))
-}
-
 /// Locust stores latencies rounded to about two significant digits; a comparison must not call a
 /// change of less than one such bucket a regression.
-fn quantisation_step(value_ms: f64) -> f64 {
+pub(super) fn quantisation_step(value_ms: f64) -> f64 {
     if value_ms < 100.0 {
         1.0
     } else if value_ms < 1000.0 {
@@ -136,10 +131,10 @@ fn quantisation_step(value_ms: f64) -> f64 {
     }
 }
 
-struct Names(HashMap<String, usize>);
+pub(super) struct Names(HashMap<String, usize>);
 
 impl Names {
-    fn unique(&mut self, base: String) -> String {
+    pub(super) fn unique(&mut self, base: String) -> String {
         let n = self.0.entry(base.clone()).or_insert(0);
         *n += 1;
         if *n == 1 {
@@ -175,7 +170,7 @@ pub(crate) fn evaluate(
         for r in regressions.iter() {
             let hits = resolve_selector(&r.source, r.selector.as_ref(), &names)?;
             for endpoint in judged_endpoints(result, r.selector.as_ref(), hits) {
-                checks.push(regression_check(
+                checks.push(super::regression::regression_check(
                     &mut unique,
                     r,
                     endpoint,
@@ -231,145 +226,8 @@ fn threshold_check(t: &Threshold, endpoint: Option<&str>, result: &RunResult) ->
     }
 }
 
-fn regression_check(
-    unique: &mut Names,
-    r: &Regression,
-    endpoint: Option<&str>,
-    current: &RunResult,
-    baseline: &Baseline<'_>,
-    quantised: bool,
-    default_rule: bool,
-) -> Check {
-    let kind = r.metric.kind();
-    let unit = Unit::from(kind);
-    let value = stats_for(current, endpoint).and_then(|s| metric_value(s, r.metric));
-    let base_value = stats_for(baseline.result, endpoint).and_then(|s| metric_value(s, r.metric));
-    let subject = format!(
-        "{} of {}",
-        r.metric.label(),
-        endpoint.unwrap_or("all requests")
-    );
-    let mut absolute = r.absolute.unwrap_or(0.0);
-    if quantised && kind == MetricKind::Latency {
-        let biggest = value.unwrap_or(0.0).max(base_value.unwrap_or(0.0));
-        absolute = absolute.max(quantisation_step(biggest));
-    }
-    let judged = match (value, base_value) {
-        (Some(v), Some(b)) => {
-            let noise = Noise {
-                band: noise_band(baseline, endpoint, r.metric),
-                runs: baseline.history.len() + 1,
-            };
-            compare(r, v, b, absolute, &noise, unit, &subject)
-        }
-        (_, None) => Judged::skipped(0.0, format!("{subject}: no baseline value to compare with")),
-        (None, Some(b)) => Judged::skipped(b, format!("{subject}: not measured in this run")),
-    };
-    Check {
-        name: unique.unique(format!(
-            "regression: {}",
-            check_name(&r.source, endpoint, r.selector.as_ref())
-        )),
-        kind: CheckKind::Regression,
-        expression: r.source.clone(),
-        endpoint: endpoint.map(str::to_string),
-        metric: r.metric,
-        unit,
-        value,
-        op: judged.op.into(),
-        limit: judged.limit,
-        baseline: base_value,
-        passed: judged.passed,
-        detail: judged.detail,
-        default_rule,
-    }
-}
-
-/// A rule's name in a verdict: a glob judges each endpoint it matches, named after the rule.
-fn check_name(source: &str, endpoint: Option<&str>, selector: Option<&Selector>) -> String {
-    match (endpoint, selector) {
-        (Some(e), Some(sel)) if sel.is_glob() => format!("{source} [{e}]"),
-        _ => source.to_string(),
-    }
-}
-
-/// The outcome of one regression rule on one value.
-struct Judged {
-    passed: bool,
-    limit: f64,
-    op: &'static str,
-    detail: String,
-}
-
-impl Judged {
-    /// Nothing to compare: passes, and says why.
-    fn skipped(limit: f64, detail: String) -> Judged {
-        Judged {
-            passed: true,
-            limit,
-            op: "<=",
-            detail,
-        }
-    }
-}
-
-/// The range a metric took over the baseline and its history, and how many runs that is.
-#[derive(Clone, Copy)]
-struct Noise {
-    band: Option<(f64, f64)>,
-    runs: usize,
-}
-
-/// Current value `v` against baseline `b`: it may move by the larger of the relative and the
-/// absolute margin. With history, a value the recent runs already reached is noise, not a
-/// change.
-fn compare(
-    r: &Regression,
-    v: f64,
-    b: f64,
-    absolute: f64,
-    noise: &Noise,
-    unit: Unit,
-    subject: &str,
-) -> Judged {
-    let Noise { band, runs } = *noise;
-    let allowed = (b.abs() * r.relative).max(absolute);
-    let (limit, op, ok) = match r.direction {
-        Direction::Growth => (b + allowed, "<=", v - b <= allowed),
-        Direction::Drop => (b - allowed, ">=", b - v <= allowed),
-    };
-    let in_band = band.is_some_and(|(lo, hi)| match r.direction {
-        Direction::Growth => v <= hi,
-        Direction::Drop => v >= lo,
-    });
-    let change = if b != 0.0 {
-        format!(" ({:+.1}%)", (v - b) / b.abs() * 100.0)
-    } else {
-        String::new()
-    };
-    let mut detail = format!(
-        "{subject} = {} vs baseline {}{change}, allowed {op} {}",
-        unit.format(v),
-        unit.format(b),
-        unit.format(limit)
-    );
-    if let (false, true, Some((lo, hi))) = (ok, in_band, band) {
-        detail.push_str(&format!(
-            "; within the range of the last {runs} runs ({} to {}), so treated as noise",
-            unit.format(lo),
-            unit.format(hi)
-        ));
-    }
-    Judged {
-        passed: ok || in_band,
-        limit,
-        op,
-        detail,
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
@@ -410,7 +268,7 @@ mod tests {
     }
 
     /// Judges `current` against `base` (and `history`) with regression rules only.
-    pub(super) fn regress(
+    pub(in crate::gate) fn regress(
         current: &RunResult,
         base: &RunResult,
         history: &[RunResult],
@@ -428,7 +286,7 @@ mod tests {
         .unwrap()
     }
 
-    pub(super) fn result_for_noise(ms: f64) -> RunResult {
+    pub(in crate::gate) fn result_for_noise(ms: f64) -> RunResult {
         result(&[("GET /a", 100, ms, 0)])
     }
 
@@ -543,33 +401,5 @@ mod tests {
         assert!(!judge(&cur), "+5.3% fails on exact numbers");
         cur.run.quantised = true;
         assert!(judge(&cur), "one 10 ms Locust bucket is noise");
-    }
-}
-
-#[cfg(test)]
-mod noise_tests {
-    use super::{tests::regress, *};
-
-    #[test]
-    fn a_change_inside_the_spread_of_past_runs_is_not_a_regression() {
-        let mk = |ms: f64| {
-            let mut r = super::tests::result_for_noise(ms);
-            r.run.engine = "native".into();
-            r
-        };
-        let base = mk(10.0);
-        let history = [mk(18.0), mk(12.0)];
-        let cur = mk(25.0);
-        let rule = [Regression::parse("p95 +20% +5ms").unwrap()];
-        let alone = regress(&cur, &base, &[], &rule);
-        assert!(!alone.passed, "+150% and +15 ms against one run");
-        let with = regress(&cur, &base, &history, &rule);
-        assert!(!with.passed, "25 ms is above every past run");
-        let cur = mk(17.0);
-        let alone = regress(&cur, &base, &[], &rule);
-        assert!(!alone.passed);
-        let with = regress(&cur, &base, &history, &rule);
-        assert!(with.passed, "{}", with.checks[0].detail);
-        assert!(with.checks[0].detail.contains("treated as noise"));
     }
 }

@@ -5,6 +5,8 @@
 mod abort;
 mod evaluate;
 mod expr;
+pub mod judgement;
+mod regression;
 
 use std::fmt;
 

@@ -75,6 +75,11 @@ impl LatencyHistogram {
         (!self.is_empty()).then(|| self.0.max() as f64 / 1000.0)
     }
 
+    /// The standard deviation in milliseconds: with the count, the sampling error of the mean.
+    pub(crate) fn stdev_ms(&self) -> Option<f64> {
+        (!self.is_empty()).then(|| self.0.stdev() / 1000.0)
+    }
+
     pub(crate) fn mean_ms(&self) -> Option<f64> {
         (!self.is_empty()).then(|| self.0.mean() / 1000.0)
     }

@@ -20,3 +20,4 @@ mod scenarios;
 mod schema;
 mod secrets;
 mod shards;
+mod trust;

@@ -1,0 +1,309 @@
+//! One regression rule on one endpoint: against the history's centre when there is a history
+//! of at least [`judgement::MIN_HISTORY`] runs (see `judgement.rs` for why), else against the
+//! previous run alone, saying so.
+
+use super::{
+    evaluate::{check_name, metric_value, quantisation_step, stats_for, Baseline, Names},
+    judgement::{self, Current, Judgement, Point, Worse},
+    Check, CheckKind, Direction, Metric, MetricKind, Regression, Unit,
+};
+use crate::stats::{EndpointStats, RunResult};
+
+/// What a rule needs to know about the run it judges.
+struct Subject {
+    text: String,
+    unit: Unit,
+    /// The rounding step of the values (Locust's latencies), 0 when exact.
+    step: f64,
+}
+
+pub(super) fn regression_check(
+    unique: &mut Names,
+    r: &Regression,
+    endpoint: Option<&str>,
+    current: &RunResult,
+    baseline: &Baseline<'_>,
+    quantised: bool,
+    default_rule: bool,
+) -> Check {
+    let kind = r.metric.kind();
+    let stats = stats_for(current, endpoint);
+    let value = stats.and_then(|s| metric_value(s, r.metric));
+    let history = points(baseline, endpoint, r.metric);
+    let step = match (quantised, kind) {
+        (true, MetricKind::Latency) => quantisation_step(
+            value
+                .unwrap_or(0.0)
+                .max(history.iter().map(|p| p.value).fold(0.0, f64::max)),
+        ),
+        _ => 0.0,
+    };
+    let subject = Subject {
+        text: format!(
+            "{} of {}",
+            r.metric.label(),
+            endpoint.unwrap_or("all requests")
+        ),
+        unit: Unit::from(kind),
+        step,
+    };
+    let judged = match (value, history.first()) {
+        (Some(v), Some(_)) => judge(r, v, stats, &history, &subject),
+        (_, None) => Judged::skipped(
+            None,
+            format!("{}: no baseline value to compare with", subject.text),
+        ),
+        (None, Some(b)) => Judged::skipped(
+            Some(b.value),
+            format!("{}: not measured in this run", subject.text),
+        ),
+    };
+    Check {
+        name: unique.unique(format!(
+            "regression: {}",
+            check_name(&r.source, endpoint, r.selector.as_ref())
+        )),
+        kind: CheckKind::Regression,
+        expression: r.source.clone(),
+        endpoint: endpoint.map(str::to_string),
+        metric: r.metric,
+        unit: subject.unit,
+        value,
+        op: judged.op.into(),
+        limit: judged.limit,
+        baseline: judged.baseline,
+        passed: judged.passed,
+        detail: judged.detail,
+        default_rule,
+    }
+}
+
+/// The metric over the baseline run and the runs before it, newest first; runs where it was
+/// not measured are left out.
+fn points(baseline: &Baseline<'_>, endpoint: Option<&str>, metric: Metric) -> Vec<Point> {
+    std::iter::once(baseline.result)
+        .chain(baseline.history.iter())
+        .filter_map(|r| {
+            let s = stats_for(r, endpoint)?;
+            Some(Point {
+                value: metric_value(s, metric)?,
+                requests: s.counts_reported.then_some(s.requests),
+            })
+        })
+        .collect()
+}
+
+/// The outcome of one regression rule on one value.
+struct Judged {
+    passed: bool,
+    limit: f64,
+    op: &'static str,
+    baseline: Option<f64>,
+    detail: String,
+}
+
+impl Judged {
+    /// Nothing to compare: passes, and says why.
+    fn skipped(baseline: Option<f64>, detail: String) -> Judged {
+        Judged {
+            passed: true,
+            limit: baseline.unwrap_or(0.0),
+            op: "<=",
+            baseline,
+            detail,
+        }
+    }
+}
+
+fn judge(
+    r: &Regression,
+    v: f64,
+    stats: Option<&EndpointStats>,
+    history: &[Point],
+    subject: &Subject,
+) -> Judged {
+    let margin = |centre: f64| {
+        (centre.abs() * r.relative)
+            .max(r.absolute.unwrap_or(0.0))
+            .max(subject.step)
+    };
+    let worse = match r.direction {
+        Direction::Growth => Worse::Up,
+        Direction::Drop => Worse::Down,
+    };
+    let current = Current {
+        value: v,
+        requests: stats.filter(|s| s.counts_reported).map(|s| s.requests),
+        sampling_error: stats.and_then(|s| sampling_error(s, r.metric)),
+    };
+    match judgement::judge(worse, margin, current, history, subject.step) {
+        Some(j) => by_history(r, v, &j, margin(j.centre), subject),
+        None => by_previous_run(r, v, history, margin, subject),
+    }
+}
+
+/// One standard error of this run's value from sampling alone, where it can be estimated.
+fn sampling_error(stats: &EndpointStats, metric: Metric) -> Option<f64> {
+    let requests = stats.counts_reported.then_some(stats.requests)?;
+    match metric {
+        Metric::Percentile(q) => {
+            let h = stats.histogram.as_ref()?;
+            judgement::percentile_sampling_error(q, requests, |x| h.percentile_ms(x))
+        }
+        Metric::Avg => {
+            let h = stats.histogram.as_ref()?;
+            Some(h.stdev_ms()? / (requests as f64).sqrt())
+        }
+        Metric::ErrorRate => judgement::rate_sampling_error(stats.error_rate, requests),
+        _ => None,
+    }
+}
+
+/// Against the history's centre, with the decision point the noise allows.
+fn by_history(r: &Regression, v: f64, j: &Judgement, margin: f64, s: &Subject) -> Judged {
+    let u = s.unit;
+    let (limit, op) = match r.direction {
+        Direction::Growth => (j.centre + j.decision, "<="),
+        Direction::Drop => (j.centre - j.decision, ">="),
+    };
+    let word = if j.regressed {
+        "regression"
+    } else {
+        "within noise"
+    };
+    let mut detail = format!(
+        "{} = {} vs {} (median of {} runs, spread ±{}), {}: {word}, decision point {}",
+        s.text,
+        u.format(v),
+        u.format(j.centre),
+        j.runs,
+        u.format(j.spread),
+        change_text(j.change, j.centre, u),
+        change_text(j.decision, j.centre, u),
+    );
+    if j.too_noisy(margin) {
+        detail.push_str(&format!(
+            "; too noisy to judge below {} (the rule asks for {})",
+            change_text(j.detectable, j.centre, u),
+            change_text(margin, j.centre, u)
+        ));
+    }
+    Judged {
+        passed: !j.regressed,
+        limit,
+        op,
+        baseline: Some(j.centre),
+        detail,
+    }
+}
+
+/// A change as a percentage of `centre` (and in the unit when the centre is zero).
+fn change_text(change: f64, centre: f64, unit: Unit) -> String {
+    if centre != 0.0 {
+        format!("{:+.1}%", change / centre.abs() * 100.0)
+    } else {
+        format!("+{}", unit.format(change))
+    }
+}
+
+/// Too little history: the previous run is the baseline, and the value may move by the larger
+/// of the relative and the absolute margin.
+fn by_previous_run(
+    r: &Regression,
+    v: f64,
+    history: &[Point],
+    margin: impl Fn(f64) -> f64,
+    s: &Subject,
+) -> Judged {
+    let b = history[0].value;
+    let allowed = margin(b);
+    let (limit, op, ok) = match r.direction {
+        Direction::Growth => (b + allowed, "<=", v - b <= allowed),
+        Direction::Drop => (b - allowed, ">=", b - v <= allowed),
+    };
+    let change = if b != 0.0 {
+        format!(" ({:+.1}%)", (v - b) / b.abs() * 100.0)
+    } else {
+        String::new()
+    };
+    let mut detail = format!(
+        "{} = {} vs baseline {}{change}, allowed {op} {}",
+        s.text,
+        s.unit.format(v),
+        s.unit.format(b),
+        s.unit.format(limit)
+    );
+    if history.len() > 1 {
+        detail.push_str(&format!(
+            " (a history of {} runs is too short to judge noise: compared with the previous run only)",
+            history.len()
+        ));
+    }
+    Judged {
+        passed: ok,
+        limit,
+        op,
+        baseline: Some(b),
+        detail,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::evaluate::tests::{regress, result_for_noise};
+    use super::*;
+
+    fn runs(ms: &[f64]) -> Vec<RunResult> {
+        ms.iter().map(|&m| result_for_noise(m)).collect()
+    }
+
+    fn detail(current: f64, base: f64, history: &[f64], rule: &str) -> (bool, String) {
+        let v = regress(
+            &result_for_noise(current),
+            &result_for_noise(base),
+            &runs(history),
+            &[Regression::parse(rule).unwrap()],
+        );
+        (v.passed, v.checks[0].detail.clone())
+    }
+
+    #[test]
+    fn a_quiet_history_is_the_baseline_and_its_centre_is_reported() {
+        let history = [10.2, 9.8, 10.1, 9.9, 10.0];
+        let (passed, text) = detail(12.5, 10.0, &history, "p95 +20% +1ms");
+        assert!(!passed, "{text}");
+        assert!(text.contains("median of 6 runs"), "{text}");
+        assert!(text.contains(": regression, decision point +"), "{text}");
+        let (passed, text) = detail(10.3, 10.0, &history, "p95 +20% +1ms");
+        assert!(passed && text.contains("within noise"), "{text}");
+    }
+
+    #[test]
+    fn a_creep_is_judged_against_the_older_runs() {
+        // Against the previous run (11.6) the last step is +4 %; against the history's centre
+        // it is +22 %.
+        let history = [11.0, 10.5, 10.0, 10.1, 9.9, 10.0, 10.2];
+        let (passed, text) = detail(12.2, 11.6, &history, "p95 +20%");
+        assert!(!passed, "{text}");
+    }
+
+    #[test]
+    fn a_short_history_compares_with_the_previous_run_and_says_so() {
+        let (passed, text) = detail(13.0, 10.0, &[10.0], "p95 +20%");
+        assert!(!passed);
+        assert!(
+            text.contains("compared with the previous run only"),
+            "{text}"
+        );
+        let (_, alone) = detail(13.0, 10.0, &[], "p95 +20%");
+        assert!(!alone.contains("history"), "{alone}");
+    }
+
+    #[test]
+    fn a_noisy_history_says_what_it_cannot_see() {
+        let history = [14.0, 7.0, 12.0, 8.0, 13.0, 6.0];
+        let (passed, text) = detail(12.0, 10.0, &history, "p95 +20%");
+        assert!(passed, "{text}");
+        assert!(text.contains("too noisy to judge below +"), "{text}");
+    }
+}

@@ -1,0 +1,42 @@
+//! The trust goals of the regression judgement, on the benchmark's noise model with a fixed
+//! seed: the table `cargo run --release --example gate_trust` prints cannot silently get worse.
+
+#[path = "../../bench/gate_trust/sim.rs"]
+mod sim;
+
+use sim::Model;
+
+const TRIALS: usize = 1000;
+
+#[test]
+fn at_8_percent_noise_and_75_requests_few_false_alarms_and_most_slowdowns_caught() {
+    let m = Model {
+        noise: 0.08,
+        requests: 75,
+    };
+    let same = m.pairs(1.0, TRIALS, 11);
+    assert!(same.new <= 0.01, "false alarms: {same:?}");
+    let slower = m.pairs(1.25, TRIALS, 12);
+    assert!(slower.new >= 0.95, "+25% caught: {slower:?}");
+    assert!(
+        slower.new > slower.old,
+        "no better than the old rule: {slower:?}"
+    );
+    let creep = m.creep(0.05, 5, TRIALS, 13);
+    assert!(creep.new >= 0.95, "creep caught: {creep:?}");
+}
+
+#[test]
+fn at_20_percent_noise_the_gate_does_not_flap_and_says_so() {
+    let m = Model {
+        noise: 0.20,
+        requests: 75,
+    };
+    let same = m.pairs(1.0, TRIALS, 21);
+    assert!(same.new <= 0.01, "false alarms: {same:?}");
+    assert!(same.old > same.new, "the old rule flapped less: {same:?}");
+    assert!(
+        same.too_noisy >= 0.9,
+        "the verdict must say it is too noisy: {same:?}"
+    );
+}
