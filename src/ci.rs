@@ -19,6 +19,10 @@ pub(crate) struct CiContext {
     pub(crate) merge_request_iid: Option<String>,
     pub(crate) merge_request_target_branch: Option<String>,
     pub(crate) merge_request_diff_base_sha: Option<String>,
+    /// `CI_COMMIT_BRANCH`: set in branch pipelines only (not in merge-request pipelines).
+    pub(crate) commit_branch: Option<String>,
+    /// `CI_DEFAULT_BRANCH`.
+    pub(crate) default_branch: Option<String>,
 }
 
 impl CiContext {
@@ -39,7 +43,14 @@ impl CiContext {
             merge_request_iid: get("CI_MERGE_REQUEST_IID"),
             merge_request_target_branch: get("CI_MERGE_REQUEST_TARGET_BRANCH_NAME"),
             merge_request_diff_base_sha: get("CI_MERGE_REQUEST_DIFF_BASE_SHA"),
+            commit_branch: get("CI_COMMIT_BRANCH"),
+            default_branch: get("CI_DEFAULT_BRANCH"),
         }
+    }
+
+    /// A run on the default branch: it joins the run history the next runs are judged by.
+    pub(crate) fn on_default_branch(&self) -> bool {
+        self.commit_branch.is_some() && self.commit_branch == self.default_branch
     }
 }
 

@@ -214,7 +214,8 @@ pub(crate) struct JudgeArgs {
     /// Baseline results: a results.json path, `auto` (previous pipeline in GitLab) or `none`.
     #[arg(long, env = "LOADFORGE_GATE_BASELINE", value_name = "FILE|auto|none")]
     pub(crate) baseline: Option<String>,
-    /// How many earlier successful runs form the noise band (needs LOADFORGE_GATE_GITLAB_TOKEN).
+    /// Runs kept in the run history that regressions are judged by (default 20); with
+    /// LOADFORGE_GATE_GITLAB_TOKEN and a baseline that carries no history, pipelines read.
     #[arg(long, env = "LOADFORGE_GATE_BASELINE_HISTORY", value_name = "N")]
     pub(crate) baseline_history: Option<usize>,
     /// Merge-request comment: auto (MR pipelines, when LOADFORGE_GATE_GITLAB_TOKEN is set),

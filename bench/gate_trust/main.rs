@@ -12,18 +12,26 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(10_000);
-    println!(
-        "rule p95 +20% +10ms; history of {} runs; {trials} trials per row",
-        sim::HISTORY
-    );
+    println!("rule p95 +20% +10ms; {trials} trials per row");
     println!();
-    println!("| run noise | requests/run | case | old rule (previous run) | history judgement | said too noisy |");
-    println!("|---|---|---|---|---|---|");
-    for (noise, requests) in [(0.08, 75), (0.08, 780), (0.20, 75)] {
-        let m = Model { noise, requests };
+    println!("| run noise | requests/run | history | case | old rule (previous run) | history judgement | said too noisy |");
+    println!("|---|---|---|---|---|---|---|");
+    let models = [
+        (0.08, 75, 20),
+        (0.08, 780, 20),
+        (0.20, 75, 20),
+        (0.08, 75, 5),
+        (0.08, 75, 3),
+    ];
+    for (noise, requests, history) in models {
+        let m = Model {
+            noise,
+            requests,
+            history,
+        };
         let row = |case: &str, r: Rates| {
             println!(
-                "| ±{:.0}% | {requests} | {case} | {:.1}% | {:.1}% | {:.1}% |",
+                "| ±{:.0}% | {requests} | {history} | {case} | {:.1}% | {:.1}% | {:.1}% |",
                 noise * 100.0,
                 r.old * 100.0,
                 r.new * 100.0,

@@ -10,9 +10,6 @@
 use loadforge_gate::judgement::{self, Current, Point, Worse};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 
-/// History runs the judgement sees (the default chain length).
-pub const HISTORY: usize = 20;
-
 /// One scenario of the model.
 #[derive(Debug, Clone, Copy)]
 pub struct Model {
@@ -20,6 +17,8 @@ pub struct Model {
     pub noise: f64,
     /// Requests per run.
     pub requests: usize,
+    /// Runs in the history the judgement sees (the default chain holds 20).
+    pub history: usize,
 }
 
 /// How often each judgement said "regression".
@@ -80,9 +79,9 @@ impl Model {
     }
 
     fn history(&self, rng: &mut SmallRng) -> (Vec<Point>, Run) {
-        let mut points = Vec::with_capacity(HISTORY + 5);
+        let mut points = Vec::with_capacity(self.history + 5);
         let mut last = self.run(rng, 1.0);
-        for _ in 0..HISTORY {
+        for _ in 0..self.history {
             last = self.run(rng, 1.0);
             points.push(self.point(&last));
         }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     defaults,
     gate::{metric_value, Metric, Unit},
-    stats::{EndpointStats, RunResult, SCHEMA},
+    stats::{EndpointStats, HistoryEntry, RunResult, SCHEMA},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +86,56 @@ pub(crate) fn parse_results(text: &str, path: &Path) -> Result<RunResult, Baseli
             path: path.to_path_buf(),
         }),
     }
+}
+
+/// The run history a results file carries (see `stats::HistoryEntry`), newest first. A file
+/// without one has none; one whose history cannot be read is judged without it, and says so.
+pub(crate) fn parse_history(text: &str, path: &Path) -> Result<Vec<HistoryEntry>, BaselineError> {
+    #[derive(Deserialize)]
+    struct Chain {
+        #[serde(default)]
+        history: Vec<HistoryEntry>,
+    }
+    serde_json::from_str::<Chain>(text)
+        .map(|c| c.history)
+        .map_err(|source| BaselineError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// A results file and the history it carries, for `--baseline FILE`.
+pub(crate) fn load_baseline_file(path: &Path) -> Result<Previous, BaselineError> {
+    let result = load_results(path)?;
+    // The file was just read whole and within its cap; reading it again for the history costs
+    // less than keeping a generic JSON tree of it.
+    let text = std::fs::read_to_string(path).map_err(|source| BaselineError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut notes = Vec::new();
+    let history = history_or_note(&text, path, &mut notes);
+    Ok(Previous {
+        source: path.display().to_string(),
+        result,
+        history,
+        notes,
+    })
+}
+
+/// The history in `text`, or none and a note saying why.
+pub(crate) fn history_or_note(
+    text: &str,
+    path: &Path,
+    notes: &mut Vec<String>,
+) -> Vec<HistoryEntry> {
+    parse_history(text, path).unwrap_or_else(|e| {
+        notes.push(format!(
+            "The baseline's run history was not usable ({}): regressions compared with the baseline run only.",
+            crate::chain::one_line(&e)
+        ));
+        Vec::new()
+    })
 }
 
 /// Figures compared per endpoint, in display order.

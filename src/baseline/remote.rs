@@ -8,11 +8,11 @@
 
 use std::path::Path;
 
-use super::parse_results;
+use super::{history_or_note, parse_results};
 use crate::{
     ci::CiContext,
     gitlab::{self, ApiClient, GitlabError},
-    stats::RunResult,
+    stats::{HistoryEntry, RunResult},
 };
 
 /// A baseline, wherever it came from (a file or a previous pipeline).
@@ -22,8 +22,12 @@ pub(crate) struct Previous {
     pub(crate) source: String,
     /// The baseline run.
     pub(crate) result: RunResult,
-    /// Earlier successful runs (newest first), for the noise band; may be empty.
-    pub(crate) history: Vec<RunResult>,
+    /// The run history regressions are judged against (newest first): the chain the baseline
+    /// carried or, with an API token and no chain, the last successful pipelines' runs. Empty:
+    /// the baseline run alone.
+    pub(crate) history: Vec<HistoryEntry>,
+    /// What the report should say about how the baseline was read.
+    pub(crate) notes: Vec<String>,
 }
 
 /// What a lookup found besides the baseline, for the report's notes.
@@ -58,7 +62,7 @@ pub(crate) fn find_previous(
         }
     }
     match (&mut lookup.baseline, api_client) {
-        (Some(b), Some(api)) if history > 0 => {
+        (Some(b), Some(api)) if history > 0 && b.history.is_empty() => {
             let current = ci
                 .pipeline_id
                 .as_deref()
@@ -121,7 +125,7 @@ impl<'a> Search<'a> {
             return Ok(None);
         };
         for p in gitlab::pipelines(api, self.project, self.base_ref, Some(sha), false, 5)? {
-            if let Some(r) = self.in_pipeline(api, p.id, notes)? {
+            if let Some((result, history)) = self.in_pipeline(api, p.id, notes)? {
                 return Ok(Some(Previous {
                     source: format!(
                         "pipeline #{} on {} at the merge base {}",
@@ -129,8 +133,9 @@ impl<'a> Search<'a> {
                         self.base_ref,
                         &sha[..sha.len().min(8)]
                     ),
-                    result: r,
-                    history: Vec::new(),
+                    result,
+                    history,
+                    notes: Vec::new(),
                 }));
             }
         }
@@ -150,15 +155,18 @@ impl<'a> Search<'a> {
             return Ok(None);
         };
         let origin = format!("the latest successful `{job}` on `{base_ref}`");
-        Ok(decode(&bytes, &origin, notes).map(|r| Previous {
-            source: format!("the latest successful pipeline on {base_ref}"),
-            result: r,
-            history: Vec::new(),
-        }))
+        Ok(
+            decode(&bytes, &origin, notes).map(|(result, history)| Previous {
+                source: format!("the latest successful pipeline on {base_ref}"),
+                result,
+                history,
+                notes: Vec::new(),
+            }),
+        )
     }
 
-    /// Up to `history` earlier successful runs (not this pipeline's, not the baseline itself),
-    /// newest first, for the noise band.
+    /// A history for a baseline that carried none: the baseline run, then up to `history`
+    /// earlier successful runs (not this pipeline's), newest first.
     fn add_history(
         &self,
         api: &ApiClient,
@@ -167,20 +175,22 @@ impl<'a> Search<'a> {
         history: usize,
         notes: &mut Vec<String>,
     ) -> Result<(), GitlabError> {
+        let mut runs = vec![HistoryEntry::of(&baseline.result)];
         for p in gitlab::pipelines(api, self.project, self.base_ref, None, true, history + 1)? {
             if Some(p.id) == current {
                 continue;
             }
-            if let Some(r) = self.in_pipeline(api, p.id, notes)? {
+            if let Some((r, _)) = self.in_pipeline(api, p.id, notes)? {
                 // The baseline's own pipeline is usually among the recent successful ones.
                 if r.run.started_at != baseline.result.run.started_at {
-                    baseline.history.push(r);
+                    runs.push(HistoryEntry::of(&r));
                 }
             }
-            if baseline.history.len() >= history {
+            if runs.len() >= history {
                 break;
             }
         }
+        baseline.history = runs;
         Ok(())
     }
 
@@ -190,7 +200,7 @@ impl<'a> Search<'a> {
         api: &ApiClient,
         pipeline: u64,
         notes: &mut Vec<String>,
-    ) -> Result<Option<RunResult>, GitlabError> {
+    ) -> Result<Option<(RunResult, Vec<HistoryEntry>)>, GitlabError> {
         let jobs = gitlab::pipeline_jobs(api, self.project, pipeline)?;
         // A failed gate still wrote results.json (artifacts: when: always), and it is still the
         // truth about that commit's performance.
@@ -212,10 +222,14 @@ impl<'a> Search<'a> {
 }
 
 /// A baseline from another schema version is not misread: it is skipped with a note.
-fn decode(bytes: &[u8], origin: &str, notes: &mut Vec<String>) -> Option<RunResult> {
+fn decode(
+    bytes: &[u8],
+    origin: &str,
+    notes: &mut Vec<String>,
+) -> Option<(RunResult, Vec<HistoryEntry>)> {
     let text = String::from_utf8_lossy(bytes);
     match parse_results(&text, Path::new(origin)) {
-        Ok(r) => Some(r),
+        Ok(r) => Some((r, history_or_note(&text, Path::new(origin), notes))),
         Err(e) => {
             notes.push(format!("Baseline skipped: {}", crate::chain::one_line(&e)));
             None

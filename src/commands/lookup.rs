@@ -23,11 +23,11 @@ pub(crate) fn load_baseline(
 ) -> Result<Option<Previous>, Error> {
     match &settings.baseline {
         BaselineSource::None => Ok(None),
-        BaselineSource::File(path) => Ok(Some(Previous {
-            source: path.display().to_string(),
-            result: baseline::load_results(path)?,
-            history: Vec::new(),
-        })),
+        BaselineSource::File(path) => {
+            let mut found = baseline::load_baseline_file(path)?;
+            notes.append(&mut found.notes);
+            Ok(Some(found))
+        }
         BaselineSource::Auto if !settings.ci.gitlab => {
             notes.push("No baseline yet: regressions were not checked (outside GitLab, pass --baseline FILE to compare).".into());
             Ok(None)
@@ -83,7 +83,7 @@ fn from_gitlab(settings: &GateSettings, notes: &mut Vec<String>) -> Option<Previ
             notes.extend(lookup.notes);
             if let Some(b) = &lookup.baseline {
                 eprintln!(
-                    "loadforge-gate: baseline: {} ({} earlier runs for the noise band)",
+                    "loadforge-gate: baseline: {} (a history of {} runs)",
                     b.source,
                     b.history.len()
                 );

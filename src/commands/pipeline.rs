@@ -120,6 +120,7 @@ fn write_shard(out: &Path, result: RunResult) -> Result<ExitStatus, Error> {
         verdict: None,
         comparison: None,
         notes: Vec::new(),
+        history: Vec::new(),
     };
     // Written whole then renamed, like results.json: `merge` never reads half a shard.
     let path = report::write_atomically(&dir, &name, report::results_json(&document)?.as_bytes())?;
@@ -166,11 +167,19 @@ pub(crate) fn judge_and_publish(
         None => None,
     };
     let (verdict, gate_error) = judge(settings, &result, judged_baseline);
+    let read = baseline.as_ref().map_or(&[][..], |b| &b.history[..]);
+    let history = crate::stats::pass_on_history(
+        read,
+        &result,
+        settings.ci.on_default_branch(),
+        settings.baseline_history,
+    );
     let document = Document {
         run: result,
         verdict,
         comparison,
         notes,
+        history,
     };
     let written = report::publish_all(&settings.out, &document)?;
     print_outcome(&document, &settings.out, &written);

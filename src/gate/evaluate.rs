@@ -3,12 +3,13 @@ use std::collections::HashMap;
 use super::{
     Check, CheckKind, GateError, Metric, Regression, Rules, Selector, Threshold, Unit, Verdict,
 };
-use crate::stats::{EndpointStats, RunResult};
+use crate::stats::{EndpointStats, HistoryEntry, RunResult};
 
-/// The baseline a regression rule compares against, and earlier runs whose spread is noise.
+/// The baseline a regression rule compares against, and the run history it is judged by
+/// (newest first; empty: the baseline run alone).
 pub(crate) struct Baseline<'a> {
     pub(crate) result: &'a RunResult,
-    pub(crate) history: &'a [RunResult],
+    pub(crate) history: &'a [HistoryEntry],
 }
 
 /// Reads one metric off an endpoint. `None` means not measured (no requests, or an engine that
@@ -267,20 +268,29 @@ pub(super) mod tests {
         crate::stats::fixture(eps, 10.0)
     }
 
-    /// Judges `current` against `base` (and `history`) with regression rules only.
+    /// Judges `current` against `base` (and, when `earlier` is not empty, the history of
+    /// `base` then `earlier`) with regression rules only.
     pub(in crate::gate) fn regress(
         current: &RunResult,
         base: &RunResult,
-        history: &[RunResult],
+        earlier: &[RunResult],
         rules: &[Regression],
     ) -> Verdict {
+        let history: Vec<HistoryEntry> = if earlier.is_empty() {
+            Vec::new()
+        } else {
+            std::iter::once(base)
+                .chain(earlier)
+                .map(HistoryEntry::of)
+                .collect()
+        };
         judge(
             current,
             &[],
             rules,
             Some(Baseline {
                 result: base,
-                history,
+                history: &history,
             }),
         )
         .unwrap()

@@ -108,6 +108,15 @@ pub fn judge(
         Worse::Up => current.value - centre,
         Worse::Down => centre - current.value,
     };
+    // Figures from an artifact are outside input: arithmetic that overflowed must not turn into
+    // a comparison that is never true (a silent pass). The caller then compares with the
+    // previous run alone.
+    if ![centre, spread, sigma, decision, change]
+        .iter()
+        .all(|v| v.is_finite())
+    {
+        return None;
+    }
     Some(Judgement {
         centre,
         spread,
@@ -324,6 +333,12 @@ mod tests {
         };
         let short = judge(Worse::Up, |c| c * 0.05, short, &h, 0.0).unwrap();
         assert!(short.decision > long.decision + 5.0, "{long:?} {short:?}");
+    }
+
+    #[test]
+    fn overflowing_figures_are_no_judgement_rather_than_a_pass() {
+        let h = points(&[1e308, -1e308, 1e308, 5.0]);
+        assert_eq!(judge(Worse::Up, |c| c * 0.2, now(10.0), &h, 0.0), None);
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub(super) fn regression_check(
     let kind = r.metric.kind();
     let stats = stats_for(current, endpoint);
     let value = stats.and_then(|s| metric_value(s, r.metric));
-    let history = points(baseline, endpoint, r.metric);
+    let history = points(baseline, &current.run.engine, endpoint, r.metric);
     let step = match (quantised, kind) {
         (true, MetricKind::Latency) => quantisation_step(
             value
@@ -78,18 +78,31 @@ pub(super) fn regression_check(
     }
 }
 
-/// The metric over the baseline run and the runs before it, newest first; runs where it was
-/// not measured are left out.
-fn points(baseline: &Baseline<'_>, endpoint: Option<&str>, metric: Metric) -> Vec<Point> {
-    std::iter::once(baseline.result)
-        .chain(baseline.history.iter())
-        .filter_map(|r| {
-            let s = stats_for(r, endpoint)?;
-            Some(Point {
-                value: metric_value(s, metric)?,
-                requests: s.counts_reported.then_some(s.requests),
-            })
+/// The metric over the history's runs of the same engine (newest first), or over the baseline
+/// run alone when there is no history; runs where it was not measured are left out.
+fn points(
+    baseline: &Baseline<'_>,
+    engine: &str,
+    endpoint: Option<&str>,
+    metric: Metric,
+) -> Vec<Point> {
+    let point = |s: &EndpointStats| {
+        Some(Point {
+            value: metric_value(s, metric)?,
+            requests: s.counts_reported.then_some(s.requests),
         })
+    };
+    if baseline.history.is_empty() {
+        return stats_for(baseline.result, endpoint)
+            .and_then(point)
+            .into_iter()
+            .collect();
+    }
+    baseline
+        .history
+        .iter()
+        .filter(|h| h.engine == engine)
+        .filter_map(|h| h.endpoint(endpoint).and_then(point))
         .collect()
 }
 

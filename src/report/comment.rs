@@ -81,6 +81,7 @@ mod tests {
             verdict: None,
             comparison: None,
             notes: vec!["note\n/close".into()],
+            history: Vec::new(),
         };
         let body = render_comment(&doc, "perf");
         for line in body.lines() {

@@ -370,6 +370,7 @@ mod snapshot_tests {
             run: current,
             verdict: Some(verdict),
             notes: vec![],
+            history: Vec::new(),
         };
         insta::assert_snapshot!(super::render_summary(&doc));
     }

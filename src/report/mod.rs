@@ -74,6 +74,9 @@ pub(crate) struct Document {
     /// Things a reader should know (default thresholds used, no baseline yet, ...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) notes: Vec<String>,
+    /// The run history the next run is judged by (see `stats::HistoryEntry`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) history: Vec<crate::stats::HistoryEntry>,
 }
 
 pub(crate) const RESULTS_JSON: &str = "results.json";

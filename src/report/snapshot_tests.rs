@@ -177,6 +177,7 @@ pub(super) fn judged() -> Document {
             "Baseline *chosen* from pipeline #8990 | main.".into(),
             "Aborted early: `error_rate<5%` failed after 30s.".into(),
         ],
+        history: Vec::new(),
     }
 }
 
@@ -200,6 +201,7 @@ pub(super) fn not_judged() -> Document {
         verdict: None,
         comparison: None,
         notes: vec!["The run was interrupted: these results are partial.".into()],
+        history: Vec::new(),
     }
 }
 
@@ -273,6 +275,7 @@ pub(super) fn loadforge() -> Document {
         run: current,
         verdict: Some(verdict),
         notes: vec![],
+        history: Vec::new(),
     }
 }
 

@@ -3,6 +3,7 @@
 //! serialized form and the next pipeline's baseline, so its shape is versioned.
 
 mod histogram;
+mod history;
 mod timeseries;
 
 use std::collections::BTreeMap;
@@ -12,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use crate::ci::CiContext;
 
 pub use histogram::LatencyHistogram;
+pub(crate) use history::pass_on as pass_on_history;
+pub use history::HistoryEntry;
 pub use timeseries::{SecondPoint, Totals};
 pub(crate) use timeseries::{SecondSample, SeriesSink, SERIES_SIGFIG};
 

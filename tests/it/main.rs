@@ -9,6 +9,7 @@ mod fake_gitlab;
 mod fake_loadforge;
 mod gitlab;
 mod harness;
+mod history;
 mod hostile;
 mod html_report;
 mod layers;

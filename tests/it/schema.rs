@@ -21,6 +21,9 @@ fn real_results_validate_against_the_schema() {
         ..Knobs::default()
     });
     let base = Gate::new()
+        // On the default branch, so the history is written and validated too.
+        .env("CI_COMMIT_BRANCH", "main")
+        .env("CI_DEFAULT_BRANCH", "main")
         .args([
             "run",
             "--scenario",
@@ -44,6 +47,9 @@ fn real_results_validate_against_the_schema() {
         .expect_exit(1);
     let baseline_path = base.out_dir().join("results.json");
     let out = Gate::new()
+        // On the default branch, so the history is written and validated too.
+        .env("CI_COMMIT_BRANCH", "main")
+        .env("CI_DEFAULT_BRANCH", "main")
         .args([
             "run",
             "--scenario",
@@ -76,6 +82,7 @@ fn real_results_validate_against_the_schema() {
     // The second run had a baseline, failures and regressions: every optional part is exercised.
     let r = out.results();
     assert!(r["comparison"].is_object());
+    assert_eq!(r["history"].as_array().map(Vec::len), Some(2));
     assert!(
         r["endpoints"][0]["histogram"]["data"]
             .as_str()

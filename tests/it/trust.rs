@@ -13,6 +13,7 @@ fn at_8_percent_noise_and_75_requests_few_false_alarms_and_most_slowdowns_caught
     let m = Model {
         noise: 0.08,
         requests: 75,
+        history: 20,
     };
     let same = m.pairs(1.0, TRIALS, 11);
     assert!(same.new <= 0.01, "false alarms: {same:?}");
@@ -31,6 +32,7 @@ fn at_20_percent_noise_the_gate_does_not_flap_and_says_so() {
     let m = Model {
         noise: 0.20,
         requests: 75,
+        history: 20,
     };
     let same = m.pairs(1.0, TRIALS, 21);
     assert!(same.new <= 0.01, "false alarms: {same:?}");

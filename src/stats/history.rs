@@ -1,0 +1,147 @@
+//! The run history that travels inside `results.json`: a compact record of the last runs of the
+//! same job on the baseline branch, newest first. It is what the regression judgement weighs a
+//! run against, and it needs no API token: the previous run's artifact carries the whole chain.
+//!
+//! A run on the default branch puts itself at the head of the chain it read; any other run (a
+//! merge request, a feature branch) passes the chain on unchanged, so a branch's runs never
+//! become the baseline of the default branch's.
+
+use serde::{Deserialize, Serialize};
+
+use super::{EndpointStats, RunResult};
+
+/// Endpoints kept per run in the history, the busiest first: a scenario with thousands of
+/// request names must not make every later results.json grow by its size times the chain.
+pub(crate) const MAX_ENDPOINTS: usize = 1000;
+
+/// One earlier run: who ran it and its summary figures (no histograms, no failure reasons).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// The commit the run measured, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// The pipeline it ran in, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<String>,
+    /// When it started (RFC 3339).
+    pub started_at: String,
+    /// The engine that measured it: runs of different engines are not compared.
+    pub engine: String,
+    /// Every request together.
+    pub aggregate: EndpointStats,
+    /// Per request name, at most [`MAX_ENDPOINTS`].
+    #[serde(default)]
+    pub endpoints: Vec<EndpointStats>,
+}
+
+impl HistoryEntry {
+    /// The record of `run`: its figures without the parts that make a run large.
+    pub(crate) fn of(run: &RunResult) -> HistoryEntry {
+        let mut endpoints: Vec<&EndpointStats> = run.endpoints.iter().collect();
+        endpoints.sort_by(|a, b| b.requests.cmp(&a.requests).then(a.name.cmp(&b.name)));
+        endpoints.truncate(MAX_ENDPOINTS);
+        HistoryEntry {
+            commit: run.ci.as_ref().and_then(|c| c.commit_sha.clone()),
+            pipeline: run.ci.as_ref().and_then(|c| c.pipeline_id.clone()),
+            started_at: run.run.started_at.clone(),
+            engine: run.run.engine.clone(),
+            aggregate: summary(&run.aggregate),
+            endpoints: endpoints.into_iter().map(summary).collect(),
+        }
+    }
+
+    /// The figures of one endpoint (`None`: every request together).
+    pub(crate) fn endpoint(&self, name: Option<&str>) -> Option<&EndpointStats> {
+        match name {
+            None => Some(&self.aggregate),
+            Some(n) => self.endpoints.iter().find(|e| e.name == n),
+        }
+    }
+}
+
+fn summary(e: &EndpointStats) -> EndpointStats {
+    EndpointStats {
+        histogram: None,
+        failures_by_reason: Default::default(),
+        ..e.clone()
+    }
+}
+
+/// The chain the next run reads: `run` at the head of `read` when it belongs to the chain (a
+/// default-branch run), else `read` unchanged; at most `len` runs either way.
+pub(crate) fn pass_on(
+    read: &[HistoryEntry],
+    run: &RunResult,
+    member: bool,
+    len: usize,
+) -> Vec<HistoryEntry> {
+    let head = member.then(|| HistoryEntry::of(run));
+    head.into_iter()
+        .chain(read.iter().cloned())
+        .take(len)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::{fixture, LatencyHistogram};
+
+    fn run(endpoints: usize, started: &str) -> RunResult {
+        let eps = (0..endpoints)
+            .map(|i| {
+                let mut h = LatencyHistogram::new();
+                for v in 0..50 {
+                    h.record_micros(1000 + v * 37 + i as u64);
+                }
+                let reasons = [("HTTP 500".to_string(), 1)].into_iter().collect();
+                EndpointStats::from_counts(format!("GET /api/item/{i}"), None, h, 50, reasons, 10.0)
+            })
+            .collect();
+        let mut r = fixture(eps, 10.0);
+        r.run.started_at = started.into();
+        r
+    }
+
+    #[test]
+    fn a_member_heads_the_chain_and_others_pass_it_on() {
+        let first = pass_on(&[], &run(2, "t1"), true, 20);
+        assert_eq!(first.len(), 1);
+        let second = pass_on(&first, &run(2, "t2"), true, 20);
+        let times: Vec<&str> = second.iter().map(|e| e.started_at.as_str()).collect();
+        assert_eq!(times, ["t2", "t1"]);
+        let branch = pass_on(&second, &run(2, "t3"), false, 20);
+        assert_eq!(
+            branch, second,
+            "a branch run reads the chain, never extends it"
+        );
+        let capped = pass_on(&second, &run(2, "t4"), true, 2);
+        let times: Vec<&str> = capped.iter().map(|e| e.started_at.as_str()).collect();
+        assert_eq!(times, ["t4", "t2"]);
+    }
+
+    #[test]
+    fn entries_keep_figures_and_drop_what_makes_a_run_large() {
+        let r = run(3, "t");
+        let e = HistoryEntry::of(&r);
+        let ep = e.endpoint(Some("GET /api/item/1")).unwrap();
+        assert!(ep.histogram.is_none() && ep.failures_by_reason.is_empty());
+        assert_eq!(ep.latency_ms, r.endpoints[1].latency_ms);
+        assert_eq!(ep.requests, 50);
+        assert_eq!(e.endpoint(None).unwrap().requests, r.aggregate.requests);
+    }
+
+    /// 200 endpoints over 20 runs: the chain stays a small part of a results file.
+    #[test]
+    fn a_full_chain_of_a_wide_scenario_stays_small() {
+        let mut chain = Vec::new();
+        for i in 0..25 {
+            chain = pass_on(&chain, &run(200, &format!("t{i}")), true, 20);
+        }
+        assert_eq!(chain.len(), 20);
+        let bytes = serde_json::to_string_pretty(&chain).unwrap().len();
+        assert!(bytes < 3 << 20, "{bytes} bytes");
+        let wide = HistoryEntry::of(&run(MAX_ENDPOINTS + 5, "t"));
+        assert_eq!(wide.endpoints.len(), MAX_ENDPOINTS);
+    }
+}

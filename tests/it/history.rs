@@ -1,0 +1,87 @@
+//! The run history inside results.json: default-branch runs extend it, other runs read it and
+//! pass it on, and regressions are judged against it. Outside GitLab, through `--baseline FILE`
+//! and the two variables GitLab sets.
+
+use crate::harness::{slow_app, Gate, Output};
+
+/// A short run against an app answering in `ms`, on `branch` of a project
+/// whose default branch is `main`, judged against `baseline` (a results.json) when given.
+fn run_on(branch: Option<&str>, ms: u64, baseline: Option<&str>) -> Output {
+    let app = slow_app(ms);
+    // No waits: a few hundred requests, so the verdicts do not hang on a dozen samples.
+    let mut gate = Gate::new()
+        .env("CI_DEFAULT_BRANCH", "main")
+        .write("s.yml", "tasks: [{request: {path: /health}}]\n")
+        .args(["run", "--scenario", "s.yml"])
+        .args(["--host", &app.url(), "--users", "4", "--spawn-rate", "50"])
+        .args(["--run-time", "2s", "--progress", "0"])
+        // Wide margins: a loaded test machine adds tens of milliseconds to an unchanged app.
+        .args(["--regression", RULE]);
+    if let Some(b) = branch {
+        gate = gate.env("CI_COMMIT_BRANCH", b);
+    }
+    gate = match baseline {
+        Some(text) => gate
+            .write("base.json", text)
+            .args(["--baseline", "base.json"]),
+        None => gate.args(["--baseline", "none"]),
+    };
+    gate.run()
+}
+
+const RULE: &str = "p95 +50% +40ms";
+
+fn history_len(out: &Output) -> usize {
+    out.results()["history"].as_array().map_or(0, |h| h.len())
+}
+
+fn p95_detail(out: &Output) -> String {
+    out.results()["verdict"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["expression"] == RULE)
+        .map(|c| c["detail"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| panic!("no p95 regression check: {}", out.stderr))
+}
+
+#[test]
+fn default_branch_runs_extend_the_chain_and_branch_runs_only_read_it() {
+    let first = run_on(Some("main"), 50, None).expect_exit(0);
+    assert_eq!(history_len(&first), 1, "the first run starts the chain");
+    let second = run_on(Some("main"), 50, Some(&first.file("results.json"))).expect_exit(0);
+    assert_eq!(history_len(&second), 2);
+    assert!(p95_detail(&second).contains("vs baseline"));
+    let third = run_on(Some("main"), 50, Some(&second.file("results.json"))).expect_exit(0);
+    assert_eq!(history_len(&third), 3);
+    let detail = p95_detail(&third);
+    assert!(
+        detail.contains("a history of 2 runs is too short"),
+        "{detail}"
+    );
+    let chain = third.file("results.json");
+
+    // A feature branch (or a merge request: no CI_COMMIT_BRANCH) is judged by the chain and
+    // passes it on unchanged.
+    for branch in [Some("feature"), None] {
+        let same = run_on(branch, 50, Some(&chain)).expect_exit(0);
+        assert_eq!(history_len(&same), 3, "a branch run extended the chain");
+        assert_eq!(same.results()["history"], third.results()["history"]);
+        let detail = p95_detail(&same);
+        assert!(detail.contains("median of 3 runs"), "{detail}");
+    }
+    let slow = run_on(Some("feature"), 400, Some(&chain)).expect_exit(1);
+    let detail = p95_detail(&slow);
+    assert!(detail.contains(": regression"), "{detail}");
+}
+
+#[test]
+fn a_history_that_cannot_be_read_is_a_note_not_a_failure() {
+    let first = run_on(Some("main"), 50, None).expect_exit(0);
+    let mut doc = first.results();
+    doc["history"] = serde_json::json!([{"engine": 5}]);
+    let out = run_on(Some("feature"), 50, Some(&doc.to_string())).expect_exit(0);
+    let notes = out.results()["notes"].to_string();
+    assert!(notes.contains("run history was not usable"), "{notes}");
+    assert!(p95_detail(&out).contains("vs baseline"));
+}
