@@ -433,3 +433,42 @@ fn the_sample_apps_web_pages_need_the_session_cookie_from_the_login_form() {
     );
     assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
 }
+
+/// `validate` refuses what `run` refuses, in the same one line naming the field and the fix.
+#[test]
+fn cookie_steps_without_the_jar_are_refused_by_run_and_validate_alike() {
+    let rows = [
+        (
+            "defaults: {cookies: false}\ntasks: [{request: {path: /, extract: {s: 'cookie:sid'}}}]\n",
+            "tasks[0].request.extract.s: `cookie:` extraction needs the cookie jar; remove `defaults.cookies: false`",
+        ),
+        (
+            "defaults: {cookies: false}\ntasks: [{steps: [{set_cookies: {a: b}}]}]\n",
+            "tasks[0].steps[0].set_cookies: `set_cookies` needs the cookie jar",
+        ),
+        (
+            "tasks: [{request: {path: /, json: {}, form: {a: b}}}]\n",
+            "tasks[0].request: give one of `json`, `body` or `form`, not several",
+        ),
+    ];
+    for (scenario, needle) in rows {
+        let mut lines = Vec::new();
+        for command in ["run", "validate"] {
+            let out = Gate::new()
+                .write("s.yml", scenario)
+                .args([
+                    command,
+                    "--scenario",
+                    "s.yml",
+                    "--host",
+                    "http://127.0.0.1:9",
+                ])
+                .run()
+                .expect_exit(2);
+            let line = out.one_line_error().to_string();
+            assert!(line.contains(needle), "{command}: {line}");
+            lines.push(line);
+        }
+        assert_eq!(lines[0], lines[1], "run and validate disagree");
+    }
+}
