@@ -801,6 +801,28 @@ mod tests {
         });
     }
 
+    #[test]
+    fn set_cookie_and_location_are_collected_only_when_asked() {
+        const REDIRECT: &[u8] = b"HTTP/1.1 302 Found\r\nSet-Cookie: a=1; Path=/\r\nlocation:  /next \r\nSet-Cookie: b=2\r\nContent-Length: 0\r\n\r\n";
+        let target = canned(vec![REDIRECT, REDIRECT]);
+        let connector = Connector::new(&target, Limits::default()).unwrap();
+        run(async {
+            let mut conn = None;
+            let t = Duration::from_secs(5);
+            let plain = send(&connector, &mut conn, GET, Reading::WHOLE, t)
+                .await
+                .unwrap();
+            assert!(plain.meta.set_cookies.is_empty() && plain.meta.location.is_none());
+            let asked = Reading {
+                meta: true,
+                ..Reading::WHOLE
+            };
+            let r = send(&connector, &mut conn, GET, asked, t).await.unwrap();
+            assert_eq!(r.meta.set_cookies, ["a=1; Path=/", "b=2"]);
+            assert_eq!(r.meta.location.as_deref(), Some("/next"));
+        });
+    }
+
     mod properties {
         use proptest::prelude::*;
 
