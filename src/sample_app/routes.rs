@@ -6,7 +6,7 @@ use std::{
 };
 
 use axum::{
-    extract::{Path, Query, Request, State as AxState},
+    extract::{Form, Path, Query, Request, State as AxState},
     http::{header, HeaderMap, StatusCode},
     middleware::{self, Next},
     response::{Html, IntoResponse, Response},
@@ -47,6 +47,11 @@ pub(crate) fn router(knobs: Knobs) -> Router {
         .route("/api/admin/audit-logs", get(audit_logs))
         .route("/api/admin/reports", post(create_report))
         .route("/api/admin/reports/{id}/status", get(report_status))
+        // Flow 1, web variant: a login form, a session cookie, pages behind it.
+        .route("/login", get(login_form).post(web_login))
+        .route("/web/dashboard", get(web_page))
+        .route("/web/projects", get(web_page))
+        .route("/web/profile", get(web_page))
         .layer(middleware::from_fn_with_state(shared.clone(), knobs_layer))
         .with_state(shared)
 }
@@ -448,4 +453,85 @@ async fn report_status(
         )
             .into_response(),
     }
+}
+
+/// The session cookie of the web login.
+const SESSION_COOKIE: &str = "session";
+
+async fn login_form() -> Html<&'static str> {
+    Html(concat!(
+        "<!doctype html><html><head><title>Sign in</title></head><body><h1>Sign in</h1>",
+        "<form method=\"post\" action=\"/login\">",
+        "<input name=\"username\"><input name=\"password\" type=\"password\">",
+        "<button>Sign in</button></form></body></html>"
+    ))
+}
+
+#[derive(serde::Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// A browser's login: the form posted, a session cookie set, and a `302` to the dashboard (the
+/// pattern a load tool must follow with cookies and redirects on).
+async fn web_login(AxState(s): AxState<Shared>, Form(f): Form<LoginForm>) -> Response {
+    if f.username.is_empty() || f.password.is_empty() {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Html("<!doctype html><p>username and password are required</p>"),
+        )
+            .into_response();
+    }
+    let session = new_token(&s.0, "web");
+    (
+        StatusCode::FOUND,
+        [
+            (header::LOCATION, "/web/dashboard".to_string()),
+            (
+                header::SET_COOKIE,
+                format!("{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Lax"),
+            ),
+        ],
+    )
+        .into_response()
+}
+
+/// The session id in a `Cookie` header, if the request carries one.
+fn session_of(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == SESSION_COOKIE).then_some(value)
+        })
+}
+
+/// A page behind the web login: its title from the path, a `401` without a known session.
+async fn web_page(AxState(s): AxState<Shared>, req: Request) -> Response {
+    let known = session_of(req.headers()).is_some_and(|id| {
+        id.starts_with("web_")
+            && s.0
+                .tokens
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(id)
+    });
+    if !known {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Html("<!doctype html><p>sign in first: <a href=\"/login\">/login</a></p>"),
+        )
+            .into_response();
+    }
+    let page = req.uri().path().trim_start_matches("/web/");
+    Html(format!(
+        "<!doctype html><html><head><title>{page}</title></head><body><h1>{page}</h1><p>signed in</p></body></html>"
+    ))
+    .into_response()
 }

@@ -81,6 +81,8 @@ pub struct Scenario {
     pub(crate) max_head: usize,
     /// The largest body kept for a check or extraction, in bytes.
     pub(crate) max_body: usize,
+    /// Each virtual user keeps a cookie jar (`defaults.cookies`, on unless turned off).
+    pub(crate) cookies: bool,
     pub(crate) wait: Wait,
     pub(crate) on_start: Vec<Step>,
     pub(crate) tasks: Vec<Task>,
@@ -100,6 +102,8 @@ pub(crate) enum Step {
     Sleep(Wait),
     SetHeaders(Vec<(String, Template)>),
     Set(Vec<(String, JsonTemplate)>),
+    /// Cookies put into the user's jar for the target's host.
+    SetCookies(Vec<(String, Template)>),
 }
 
 #[derive(Debug)]
@@ -112,15 +116,37 @@ pub(crate) struct Request {
     pub(crate) headers: Vec<(String, Template)>,
     pub(crate) body: Body,
     pub(crate) check: Check,
-    pub(crate) extract: Vec<(String, String, JsonPath)>,
+    pub(crate) extract: Vec<Extract>,
     pub(crate) timeout: Option<Duration>,
+    /// Redirects are followed (up to 10 hops) unless the scenario says otherwise.
+    pub(crate) follow_redirects: bool,
 }
+
+/// Where an `extract:` takes its value from: the JSON body, or the user's cookie jar
+/// (`cookie:NAME`, after the response's `Set-Cookie` headers were stored).
+#[derive(Debug)]
+pub(crate) enum Extract {
+    Json {
+        var: String,
+        text: String,
+        path: JsonPath,
+    },
+    Cookie {
+        var: String,
+        name: String,
+    },
+}
+
+/// The prefix of an extraction that reads a cookie rather than a JSON path.
+const COOKIE_PREFIX: &str = "cookie:";
 
 #[derive(Debug)]
 pub(crate) enum Body {
     None,
     Json(JsonTemplate),
     Text(Template),
+    /// An urlencoded form: each field's value is a template.
+    Form(Vec<(String, Template)>),
 }
 
 #[derive(Debug, Default)]
@@ -279,6 +305,8 @@ impl Scenario {
             endpoints: Vec::new(),
             endpoint_ids: std::collections::HashMap::new(),
             requests: 0,
+            cookies: raw.defaults.cookies.unwrap_or(true),
+            follow_redirects: raw.defaults.follow_redirects.unwrap_or(true),
             defined: raw.variables.keys().cloned().collect(),
             used: Vec::new(),
         }
@@ -313,6 +341,10 @@ struct Compiler<'a> {
     endpoint_ids: std::collections::HashMap<String, usize>,
     /// Requests compiled so far (each gets the next id).
     requests: usize,
+    /// `defaults.cookies`: whether cookie steps and extractions have a jar to work with.
+    cookies: bool,
+    /// `defaults.follow_redirects`, which a request may override.
+    follow_redirects: bool,
     /// Variables that something defines (`variables:`, `extract:`, `set:`).
     defined: BTreeSet<String>,
     /// Variables read, with where they are read, checked once everything is compiled.
@@ -378,6 +410,7 @@ impl Compiler<'_> {
             cumulative_weights,
             max_head,
             max_body,
+            cookies: self.cookies,
         })
     }
 
@@ -474,42 +507,95 @@ impl Compiler<'_> {
     }
 
     fn steps(&mut self, raw: Vec<RawStep>, at: &str) -> Result<Vec<Step>, ScenarioError> {
+        raw.into_iter()
+            .enumerate()
+            .map(|(i, s)| self.step(s, &format!("{at}[{i}]")))
+            .collect()
+    }
+
+    fn step(&mut self, s: RawStep, at: &str) -> Result<Step, ScenarioError> {
+        Ok(match (s.request, s.sleep, s.set_headers, s.set, s.set_cookies) {
+            (Some(r), None, None, None, None) => {
+                Step::Request(Box::new(self.request(r, &format!("{at}.request"))?))
+            }
+            (None, Some(w), None, None, None) => Step::Sleep(self.wait(&w, &format!("{at}.sleep"))?),
+            (None, None, Some(h), None, None) => {
+                Step::SetHeaders(self.headers(&h, &format!("{at}.set_headers"))?)
+            }
+            (None, None, None, Some(vars), None) => Step::Set(self.set_vars(vars, at)?),
+            (None, None, None, None, Some(c)) => {
+                Step::SetCookies(self.set_cookies(&c, &format!("{at}.set_cookies"))?)
+            }
+            _ => {
+                return Err(self.err(
+                    at,
+                    "a step has exactly one of `request`, `sleep`, `set_headers`, `set` or `set_cookies`",
+                ))
+            }
+        })
+    }
+
+    fn set_vars(
+        &mut self,
+        vars: BTreeMap<String, Value>,
+        at: &str,
+    ) -> Result<Vec<(String, JsonTemplate)>, ScenarioError> {
         let mut out = Vec::new();
-        for (i, s) in raw.into_iter().enumerate() {
-            let at = format!("{at}[{i}]");
-            let step = match (s.request, s.sleep, s.set_headers, s.set) {
-                (Some(r), None, None, None) => {
-                    Step::Request(Box::new(self.request(r, &format!("{at}.request"))?))
-                }
-                (None, Some(w), None, None) => Step::Sleep(self.wait(&w, &format!("{at}.sleep"))?),
-                (None, None, Some(h), None) => {
-                    Step::SetHeaders(self.headers(&h, &format!("{at}.set_headers"))?)
-                }
-                (None, None, None, Some(vars)) => {
-                    let mut out = Vec::new();
-                    for (k, v) in vars {
-                        let t = JsonTemplate::compile(&v, self.env)
-                            .map_err(|e| self.err(&format!("{at}.set.{k}"), e))?;
-                        let mut used = Vec::new();
-                        t.variables(&mut used);
-                        for u in used {
-                            self.used.push((u.to_string(), format!("{at}.set.{k}")));
-                        }
-                        self.defined.insert(k.clone());
-                        out.push((k, t));
-                    }
-                    Step::Set(out)
-                }
-                _ => {
-                    return Err(self.err(
-                        &at,
-                        "a step has exactly one of `request`, `sleep`, `set_headers` or `set`",
-                    ))
-                }
-            };
-            out.push(step);
+        for (k, v) in vars {
+            let t = JsonTemplate::compile(&v, self.env)
+                .map_err(|e| self.err(&format!("{at}.set.{k}"), e))?;
+            let mut used = Vec::new();
+            t.variables(&mut used);
+            for u in used {
+                self.used.push((u.to_string(), format!("{at}.set.{k}")));
+            }
+            self.defined.insert(k.clone());
+            out.push((k, t));
         }
         Ok(out)
+    }
+
+    /// `set_cookies:` needs the jar, and names a cookie can carry (RFC 6265 tokens).
+    fn set_cookies(
+        &mut self,
+        map: &BTreeMap<String, String>,
+        at: &str,
+    ) -> Result<Vec<(String, Template)>, ScenarioError> {
+        if !self.cookies {
+            return Err(self.err(
+                at,
+                "`set_cookies` needs the cookie jar; remove `defaults.cookies: false`",
+            ));
+        }
+        let mut out = Vec::new();
+        for (k, v) in map {
+            if !is_cookie_name(k) {
+                return Err(self.err(at, format!("`{k}` is not a valid cookie name")));
+            }
+            out.push((k.clone(), self.template(v, &format!("{at}.{k}"))?));
+        }
+        Ok(out)
+    }
+
+    /// One `extract:` entry: `cookie:NAME` reads the jar, anything else is a JSON path.
+    fn extract(&mut self, var: String, p: String, at: &str) -> Result<Extract, ScenarioError> {
+        let at = format!("{at}.extract.{var}");
+        self.defined.insert(var.clone());
+        match p.strip_prefix(COOKIE_PREFIX) {
+            Some(_) if !self.cookies => Err(self.err(
+                &at,
+                "`cookie:` extraction needs the cookie jar; remove `defaults.cookies: false`",
+            )),
+            Some(name) if is_cookie_name(name.trim()) => Ok(Extract::Cookie {
+                var,
+                name: name.trim().to_string(),
+            }),
+            Some(name) => Err(self.err(&at, format!("`{name}` is not a valid cookie name"))),
+            None => {
+                let path = self.json_path(&p, &at)?;
+                Ok(Extract::Json { var, text: p, path })
+            }
+        }
     }
 
     fn request(&mut self, r: RawRequest, at: &str) -> Result<Request, ScenarioError> {
@@ -534,14 +620,13 @@ impl Compiler<'_> {
         });
         let endpoint = self.endpoint(name, &method);
         let headers = self.headers(&r.headers, &format!("{at}.headers"))?;
-        let body = self.body(r.json, r.body, at)?;
+        let body = self.body(r.json, r.body, r.form, at)?;
         let check = self.check(r.check, at)?;
-        let mut extract = Vec::new();
-        for (var, p) in r.extract {
-            let compiled = self.json_path(&p, &format!("{at}.extract.{var}"))?;
-            self.defined.insert(var.clone());
-            extract.push((var, p, compiled));
-        }
+        let extract = r
+            .extract
+            .into_iter()
+            .map(|(var, p)| self.extract(var, p, at))
+            .collect::<Result<Vec<_>, _>>()?;
         let timeout = match &r.timeout {
             Some(d) => Some(self.duration(d, &format!("{at}.timeout"))?),
             None => None,
@@ -558,6 +643,7 @@ impl Compiler<'_> {
             check,
             extract,
             timeout,
+            follow_redirects: r.follow_redirects.unwrap_or(self.follow_redirects),
         })
     }
 
@@ -597,10 +683,23 @@ impl Compiler<'_> {
         &mut self,
         json: Option<serde_json::Value>,
         text: Option<String>,
+        form: Option<BTreeMap<String, String>>,
         at: &str,
     ) -> Result<Body, ScenarioError> {
+        if let Some(form) = form {
+            if json.is_some() || text.is_some() {
+                return Err(self.err(at, "give one of `json`, `body` or `form`, not several"));
+            }
+            let fields = form
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), self.template(v, &format!("{at}.form.{k}"))?)))
+                .collect::<Result<Vec<_>, ScenarioError>>()?;
+            return Ok(Body::Form(fields));
+        }
         match (json, text) {
-            (Some(_), Some(_)) => Err(self.err(at, "give either `json` or `body`, not both")),
+            (Some(_), Some(_)) => {
+                Err(self.err(at, "give one of `json`, `body` or `form`, not several"))
+            }
             (Some(v), None) => {
                 let t = JsonTemplate::compile(&v, self.env)
                     .map_err(|e| self.err(&format!("{at}.json"), e))?;
@@ -636,6 +735,14 @@ impl Compiler<'_> {
     fn json_path(&self, p: &str, at: &str) -> Result<JsonPath, ScenarioError> {
         JsonPath::parse(p).map_err(|e| self.err(at, format!("invalid JSON path `{p}`: {e}")))
     }
+}
+
+/// A cookie name is an RFC 6265 token: visible ASCII without separators.
+fn is_cookie_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
 }
 
 #[cfg(test)]
@@ -717,5 +824,58 @@ tasks:
         .unwrap();
         assert_eq!(s.endpoint_names(), ["POST /login", "GET /p/:id"]);
         assert_eq!(s.cumulative_weights, [3, 4]);
+    }
+
+    #[test]
+    fn cookies_redirects_and_forms_compile() {
+        let s = parse(
+            r#"
+on_start:
+  - set_cookies: {consent: "yes"}
+  - request:
+      method: POST
+      path: /login
+      form: {username: u, password: "${pw}"}
+      follow_redirects: false
+      extract: {sid: "cookie:session", user: $.user}
+variables: {pw: x}
+tasks: [{request: {path: "/p?s=${sid}"}}]
+"#,
+        )
+        .unwrap();
+        assert!(s.cookies);
+        let reqs = s.requests();
+        assert!(matches!(&reqs[0].body, Body::Form(f) if f.len() == 2));
+        assert!(!reqs[0].follow_redirects && reqs[1].follow_redirects);
+        assert!(matches!(&reqs[0].extract[1], Extract::Json { var, .. } if var == "user"));
+        assert!(
+            matches!(&reqs[0].extract[0], Extract::Cookie { var, name } if var == "sid" && name == "session")
+        );
+    }
+
+    #[test]
+    fn cookie_steps_need_the_jar_and_bodies_are_exclusive() {
+        let err = |text: &str| parse(text).unwrap_err().to_string();
+        let off = "defaults: {cookies: false}\n";
+        let e = err(&format!(
+            "{off}tasks: [{{request: {{path: /, extract: {{a: 'cookie:s'}}}}}}]"
+        ));
+        assert!(
+            e.contains("tasks[0].request.extract.a") && e.contains("cookies: false"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{off}tasks: [{{steps: [{{set_cookies: {{a: b}}}}]}}]"
+        ));
+        assert!(e.contains("tasks[0].steps[0].set_cookies"), "{e}");
+        let e = err("tasks: [{steps: [{set_cookies: {'a b': c}}]}]");
+        assert!(e.contains("`a b` is not a valid cookie name"), "{e}");
+        let e = err("tasks: [{request: {path: /, body: x, form: {a: b}}}]");
+        assert!(e.contains("one of `json`, `body` or `form`"), "{e}");
+        let s = parse(
+            "defaults: {cookies: false, follow_redirects: false}\ntasks: [{request: {path: /}}]",
+        )
+        .unwrap();
+        assert!(!s.cookies && !s.requests()[0].follow_redirects);
     }
 }

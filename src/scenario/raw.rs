@@ -33,6 +33,10 @@ pub(crate) struct RawDefaults {
     pub(crate) max_head_kib: Option<u32>,
     /// The largest body kept for a check or extraction, in MiB.
     pub(crate) max_body_mib: Option<u32>,
+    /// One cookie jar per virtual user (default on, as in Locust and k6); `false` turns it off.
+    pub(crate) cookies: Option<bool>,
+    /// Whether requests follow redirects (default on, up to 10 hops); a request may override.
+    pub(crate) follow_redirects: Option<bool>,
 }
 
 /// Seconds as a number (`1.5`) or a duration string (`1500ms`).
@@ -78,6 +82,8 @@ pub(crate) struct RawStep {
     pub(crate) sleep: Option<RawWait>,
     pub(crate) set_headers: Option<BTreeMap<String, String>>,
     pub(crate) set: Option<BTreeMap<String, Value>>,
+    /// Cookies put into the user's jar for the target's host, as `set_headers` does for headers.
+    pub(crate) set_cookies: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -91,6 +97,10 @@ pub(crate) struct RawRequest {
     pub(crate) headers: BTreeMap<String, String>,
     pub(crate) json: Option<Value>,
     pub(crate) body: Option<String>,
+    /// An urlencoded form body (`application/x-www-form-urlencoded`); values are templates.
+    pub(crate) form: Option<BTreeMap<String, String>>,
+    /// Overrides `defaults.follow_redirects` for this request.
+    pub(crate) follow_redirects: Option<bool>,
     #[serde(default)]
     pub(crate) check: RawCheck,
     #[serde(default)]

@@ -84,6 +84,11 @@ fn oauth_api_locustfile_runs_clean() {
 }
 
 #[test]
+fn web_login_locustfile_runs_clean() {
+    clean_run("web_login.py", "5", "4s");
+}
+
+#[test]
 fn shop_cart_locustfile_runs_clean() {
     clean_run("shop_cart.py", "5", "4s");
 }
@@ -186,6 +191,13 @@ fn parity_shop_cart() {
 #[test]
 fn parity_admin_reports() {
     parity("admin-reports.yml", "admin_reports.py");
+}
+
+/// The web login relies on the session cookie and the redirect after the form on both engines
+/// (Locust's `HttpUser` has both by default): any 401 would fail the run here.
+#[test]
+fn parity_web_login() {
+    parity("web-login.yml", "web_login.py");
 }
 
 #[test]

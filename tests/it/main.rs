@@ -22,3 +22,4 @@ mod schema;
 mod secrets;
 mod shards;
 mod trust;
+mod web;

@@ -173,6 +173,46 @@ pub(crate) struct Response {
     pub(crate) body: Bytes,
     /// The server asked to close (or the body ran to the end of the stream).
     pub(crate) close: bool,
+    /// `Set-Cookie` and `Location`, when [`Reading::meta`] asked for them.
+    pub(crate) meta: Meta,
+}
+
+/// The response headers a cookie jar and a redirect need. Collected only when asked, and
+/// empty (no allocation) when the response has none, so the plain path costs one scan of the
+/// header names that the framing loop already touches.
+#[derive(Debug, Default)]
+pub(crate) struct Meta {
+    /// Every `Set-Cookie` value that is text; a value that is not UTF-8 is ignored.
+    pub(crate) set_cookies: Vec<String>,
+    /// The first `Location` that is text.
+    pub(crate) location: Option<String>,
+}
+
+impl Meta {
+    fn of(headers: &[httparse::Header<'_>]) -> Meta {
+        let mut meta = Meta::default();
+        for h in headers {
+            if h.name.eq_ignore_ascii_case("set-cookie") {
+                if let Ok(v) = std::str::from_utf8(h.value) {
+                    meta.set_cookies.push(v.to_string());
+                }
+            } else if meta.location.is_none() && h.name.eq_ignore_ascii_case("location") {
+                meta.location = std::str::from_utf8(h.value)
+                    .ok()
+                    .map(|v| v.trim().to_string());
+            }
+        }
+        meta
+    }
+}
+
+/// A parsed response head.
+struct Head {
+    status: u16,
+    /// `None` for an interim (1xx) response.
+    framing: Option<Framing>,
+    close: bool,
+    meta: Meta,
 }
 
 /// Why an exchange failed, and whether a fresh connection may simply retry it.
@@ -200,13 +240,14 @@ impl Conn {
             });
         }
         self.read.clear();
-        let (status, framing, close) = self.read_head(read.head, reused).await?;
-        let close = close || matches!(framing, Framing::UntilClose);
+        let (head, framing) = self.read_head(read, reused).await?;
+        let close = head.close || matches!(framing, Framing::UntilClose);
         let body = self.read_body(framing, read.keep_body).await?;
         Ok(Response {
-            status,
+            status: head.status,
             body,
             close,
+            meta: head.meta,
         })
     }
 
@@ -267,20 +308,16 @@ impl Conn {
     /// framed, and whether the server closes the connection after it. Interim responses
     /// (`100 Continue`) are skipped. The head is parsed once it is complete, not on every read,
     /// and may not grow past the head cap.
-    async fn read_head(
-        &mut self,
-        head: bool,
-        reused: bool,
-    ) -> Result<(u16, Framing, bool), Failure> {
+    async fn read_head(&mut self, read: Reading, reused: bool) -> Result<(Head, Framing), Failure> {
         let mut scanned = 0;
         loop {
             if let Some(end) = head_end(&self.read, &mut scanned) {
-                let (status, framing, close) = parse_head(&self.read[..end], head)?;
+                let mut head = parse_head(&self.read[..end], read.head, read.meta)?;
                 self.read.advance(end);
                 scanned = 0;
-                match (status, framing) {
+                match (head.status, head.framing.take()) {
                     (100..=199, _) => continue,
-                    (status, Some(framing)) => return Ok((status, framing, close)),
+                    (_, Some(framing)) => return Ok((head, framing)),
                     (_, None) => return Err(malformed("malformed HTTP response")),
                 }
             }
@@ -396,6 +433,8 @@ pub struct Reading {
     pub head: bool,
     /// A check or extraction reads the body, so it is kept.
     pub keep_body: bool,
+    /// A cookie jar or a redirect needs `Set-Cookie` and `Location` ([`Response::meta`]).
+    pub meta: bool,
 }
 
 impl Reading {
@@ -404,6 +443,7 @@ impl Reading {
     pub const WHOLE: Reading = Reading {
         head: false,
         keep_body: true,
+        meta: false,
     };
 }
 
@@ -468,9 +508,9 @@ fn head_end(buf: &[u8], scanned: &mut usize) -> Option<usize> {
     None
 }
 
-/// The status, framing and `Connection: close` of a complete head; `None` framing for an
-/// interim response.
-fn parse_head(bytes: &[u8], head: bool) -> Result<(u16, Option<Framing>, bool), Failure> {
+/// The status, framing and `Connection: close` of a complete head (and, when `meta` asks, its
+/// `Set-Cookie` and `Location`); `None` framing for an interim response.
+fn parse_head(bytes: &[u8], head: bool, meta: bool) -> Result<Head, Failure> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut headers);
     match resp.parse(bytes) {
@@ -483,10 +523,24 @@ fn parse_head(bytes: &[u8], head: bool) -> Result<(u16, Option<Framing>, bool), 
     }
     let status = resp.code.unwrap_or(0);
     if (100..200).contains(&status) {
-        return Ok((status, None, false));
+        return Ok(Head {
+            status,
+            framing: None,
+            close: false,
+            meta: Meta::default(),
+        });
     }
     let (framing, close) = framing_of(&resp, head, status)?;
-    Ok((status, Some(framing), close))
+    Ok(Head {
+        status,
+        framing: Some(framing),
+        close,
+        meta: if meta {
+            Meta::of(resp.headers)
+        } else {
+            Meta::default()
+        },
+    })
 }
 
 /// A chunk-size line: hexadecimal, optionally followed by `;extensions`.
@@ -747,6 +801,28 @@ mod tests {
         });
     }
 
+    #[test]
+    fn set_cookie_and_location_are_collected_only_when_asked() {
+        const REDIRECT: &[u8] = b"HTTP/1.1 302 Found\r\nSet-Cookie: a=1; Path=/\r\nlocation:  /next \r\nSet-Cookie: b=2\r\nContent-Length: 0\r\n\r\n";
+        let target = canned(vec![REDIRECT, REDIRECT]);
+        let connector = Connector::new(&target, Limits::default()).unwrap();
+        run(async {
+            let mut conn = None;
+            let t = Duration::from_secs(5);
+            let plain = send(&connector, &mut conn, GET, Reading::WHOLE, t)
+                .await
+                .unwrap();
+            assert!(plain.meta.set_cookies.is_empty() && plain.meta.location.is_none());
+            let asked = Reading {
+                meta: true,
+                ..Reading::WHOLE
+            };
+            let r = send(&connector, &mut conn, GET, asked, t).await.unwrap();
+            assert_eq!(r.meta.set_cookies, ["a=1; Path=/", "b=2"]);
+            assert_eq!(r.meta.location.as_deref(), Some("/next"));
+        });
+    }
+
     mod properties {
         use proptest::prelude::*;
 
@@ -761,7 +837,7 @@ mod tests {
             fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
                 let mut scanned = 0;
                 if let Some(end) = head_end(&bytes, &mut scanned) {
-                    let _ = parse_head(&bytes[..end], false);
+                    let _ = parse_head(&bytes[..end], false, true);
                 }
                 let _ = chunk_size(&bytes);
             }

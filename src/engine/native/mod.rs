@@ -8,8 +8,10 @@
 //! *intended* start, as wrk2 does: when the server stalls, the backlog shows in the percentiles
 //! instead of silently lowering the request rate (coordinated omission).
 
+mod cookies;
 mod http;
 mod recorder;
+mod redirect;
 mod schedule;
 mod vu;
 
@@ -398,8 +400,7 @@ fn worker(setup: WorkerSetup) -> Result<(Recorder, Option<String>), EngineError>
             plan.scenario.clone(),
             connector,
             recorder.clone(),
-            &plan.target.authority,
-            plan.target.base_path.clone(),
+            &plan.target,
         )
         .map_err(EngineError::Start)?,
     );

@@ -11,13 +11,18 @@ use bytes::Bytes;
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 use serde_json::Value;
 
+use url::Url;
+
 use super::{
+    cookies::Jar,
     http::{self, Conn, Connector},
     recorder::{Reason, Recorder},
+    redirect::{self, Hop, Origins},
 };
 use crate::{
     defaults::USER_AGENT,
-    scenario::{Body, JsonTemplate, Request, Scenario, Step, Template, Vars, Wait},
+    engine::Target,
+    scenario::{Body, Extract, JsonTemplate, Request, Scenario, Step, Template, Vars, Wait},
 };
 
 pub(crate) struct WorkerCtx {
@@ -26,6 +31,10 @@ pub(crate) struct WorkerCtx {
     pub(crate) recorder: Rc<RefCell<Recorder>>,
     pub(crate) base_path: String,
     host: HeaderValue,
+    /// The target's URL: cookies and redirects resolve against it.
+    origin: Url,
+    /// Connectors to the other origins that redirects lead to.
+    origins: Origins,
     /// Per request (by id): everything about it that does not change between sends, parsed
     /// once. Most requests in most scenarios are entirely static.
     prepared: Vec<Prepared>,
@@ -45,7 +54,8 @@ struct Prepared {
     uri: Option<Uri>,
     headers: Vec<(HeaderName, HeaderSource)>,
     body: Option<Bytes>,
-    json: bool,
+    /// The body's content type unless the request sets its own (JSON and form bodies).
+    content_type: Option<HeaderValue>,
 }
 
 fn header_value(name: &str, t: &crate::scenario::Template) -> (HeaderName, HeaderSource) {
@@ -62,33 +72,21 @@ impl WorkerCtx {
         scenario: Arc<Scenario>,
         connector: Arc<Connector>,
         recorder: Rc<RefCell<Recorder>>,
-        authority: &str,
-        base_path: String,
+        target: &Target,
     ) -> Result<WorkerCtx, String> {
+        let authority = &target.authority;
+        let base_path = target.base_path.clone();
         let host =
             HeaderValue::from_str(authority).map_err(|e| format!("bad host `{authority}`: {e}"))?;
         let prepared = scenario
             .requests()
             .into_iter()
-            .map(|r| Prepared {
-                method: Method::from_bytes(r.method.as_bytes())
-                    .expect("validated when the scenario loaded"),
-                uri: r
-                    .path
-                    .as_static()
-                    .and_then(|p| requote(&format!("{base_path}{p}")).parse::<Uri>().ok()),
-                headers: r.headers.iter().map(|(n, t)| header_value(n, t)).collect(),
-                body: match &r.body {
-                    Body::None => Some(Bytes::new()),
-                    Body::Json(crate::scenario::JsonTemplate::Static(v)) => {
-                        Some(Bytes::from(v.to_string()))
-                    }
-                    Body::Text(t) => t.as_static().map(|s| Bytes::from(s.to_string())),
-                    Body::Json(_) => None,
-                },
-                json: matches!(r.body, Body::Json(_)),
-            })
+            .map(|r| prepare(r, &base_path))
             .collect();
+        let origins = Origins::new(http::Limits {
+            max_head: scenario.max_head,
+            max_body: scenario.max_body,
+        });
         let default_headers = scenario
             .default_headers
             .iter()
@@ -100,10 +98,52 @@ impl WorkerCtx {
             recorder,
             base_path,
             host,
+            origin: target.url.clone(),
+            origins,
             prepared,
             default_headers,
         })
     }
+}
+
+/// What does not change between sends of `r`, worked out once.
+fn prepare(r: &Request, base_path: &str) -> Prepared {
+    Prepared {
+        method: Method::from_bytes(r.method.as_bytes())
+            .expect("validated when the scenario loaded"),
+        uri: r
+            .path
+            .as_static()
+            .and_then(|p| requote(&format!("{base_path}{p}")).parse::<Uri>().ok()),
+        headers: r.headers.iter().map(|(n, t)| header_value(n, t)).collect(),
+        body: match &r.body {
+            Body::None => Some(Bytes::new()),
+            Body::Json(crate::scenario::JsonTemplate::Static(v)) => {
+                Some(Bytes::from(v.to_string()))
+            }
+            Body::Text(t) => t.as_static().map(|s| Bytes::from(s.to_string())),
+            Body::Form(fields) => fields
+                .iter()
+                .map(|(k, t)| t.as_static().map(|v| (k.as_str(), v)))
+                .collect::<Option<Vec<_>>>()
+                .map(|pairs| Bytes::from(urlencode(pairs.into_iter()))),
+            Body::Json(_) => None,
+        },
+        content_type: match r.body {
+            Body::Json(_) => Some(HeaderValue::from_static("application/json")),
+            Body::Form(_) => Some(HeaderValue::from_static(
+                "application/x-www-form-urlencoded",
+            )),
+            _ => None,
+        },
+    }
+}
+
+/// `application/x-www-form-urlencoded`, as a browser (and `requests`' `data=`) encodes a form.
+fn urlencode<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
 }
 
 pub(crate) struct VirtualUser {
@@ -113,6 +153,10 @@ pub(crate) struct VirtualUser {
     headers: Vec<(HeaderName, HeaderValue)>,
     rng: SmallRng,
     conn: Option<Conn>,
+    /// The user's cookies (used only when the scenario keeps cookies).
+    jar: Jar,
+    /// A kept-alive connection to the last other origin a redirect led to, with its origin.
+    foreign: Option<(String, Conn)>,
     /// The serialised request, reused from one send to the next.
     out: Vec<u8>,
     /// Open model: when the current iteration was due. Its first request's latency counts from
@@ -139,6 +183,8 @@ impl VirtualUser {
             headers: Vec::new(),
             rng: SmallRng::seed_from_u64(seed),
             conn: None,
+            jar: Jar::default(),
+            foreign: None,
             out: Vec::with_capacity(1024),
             intended: None,
         }
@@ -180,6 +226,7 @@ impl VirtualUser {
                 }
                 Step::SetHeaders(hs) => self.set_headers(hs),
                 Step::Set(vars) => self.set_vars(vars),
+                Step::SetCookies(cookies) => self.set_cookies(cookies),
             };
             match flow {
                 Flow::Continue => {}
@@ -193,6 +240,16 @@ impl VirtualUser {
         for (name, t) in headers {
             match t.render(&self.vars, &mut self.rng) {
                 Ok(v) => self.set_header(name, v),
+                Err(e) => return Flow::SetFailed(Cow::Owned(e.reason())),
+            }
+        }
+        Flow::Continue
+    }
+
+    fn set_cookies(&mut self, cookies: &[(String, Template)]) -> Flow {
+        for (name, t) in cookies {
+            match t.render(&self.vars, &mut self.rng) {
+                Ok(v) => self.jar.set(name, &v, &self.ctx.origin),
                 Err(e) => return Flow::SetFailed(Cow::Owned(e.reason())),
             }
         }
@@ -273,8 +330,59 @@ impl VirtualUser {
         let p = &ctx.prepared[req.id];
         let target = self.target(req, p, &ctx.base_path)?;
         let body = self.body(req, p)?;
-        let headers = self.headers_for(p, &ctx)?;
-        write_request(&mut self.out, p, &target, &ctx.host, &headers, &body);
+        let mut headers = self.headers_for(p, &ctx)?;
+        if !self.jar.is_empty() {
+            if let Ok(url) = ctx.origin.join(&target) {
+                self.add_cookies(&mut headers, &url);
+            }
+        }
+        write_request(
+            &mut self.out,
+            &p.method,
+            &target,
+            &ctx.host,
+            &headers,
+            &body,
+        );
+        Ok(())
+    }
+
+    /// Adds the jar's cookies for `url` to the `Cookie` header (after one the scenario set).
+    fn add_cookies(&self, headers: &mut Vec<(HeaderName, HeaderValue)>, url: &Url) {
+        let Some(jar) = self.jar.header(url) else {
+            return;
+        };
+        match headers.iter_mut().find(|(n, _)| n == header::COOKIE) {
+            Some(slot) => {
+                let mut joined = slot.1.as_bytes().to_vec();
+                joined.extend_from_slice(b"; ");
+                joined.extend_from_slice(jar.as_bytes());
+                if let Ok(v) = HeaderValue::from_bytes(&joined) {
+                    slot.1 = v;
+                }
+            }
+            None => headers.push((header::COOKIE, jar)),
+        }
+    }
+
+    /// Serialises the next request of a redirect chain into `self.out`: the request's headers
+    /// again, less what must not follow (see [`redirect::strip_headers`]), the jar's cookies
+    /// for the new URL, and the previous body when the method is kept.
+    fn build_hop(&mut self, req: &Request, hop: &Hop, drop_auth: bool) -> Result<(), Reason> {
+        let ctx = self.ctx.clone();
+        let p = &ctx.prepared[req.id];
+        let body = if hop.keep_body {
+            Bytes::copy_from_slice(body_of(&self.out))
+        } else {
+            Bytes::new()
+        };
+        let mut headers = self.headers_for(p, &ctx)?;
+        redirect::strip_headers(&mut headers, drop_auth, hop.keep_body);
+        self.add_cookies(&mut headers, &hop.url);
+        let host = redirect::authority(&hop.url)
+            .ok_or(Cow::Borrowed("redirect to an invalid Location"))?;
+        let target = redirect::target(&hop.url);
+        write_request(&mut self.out, &hop.method, target, &host, &headers, &body);
         Ok(())
     }
 
@@ -316,6 +424,16 @@ impl VirtualUser {
                     .to_string(),
             ),
             Body::Text(t) => Bytes::from(t.render(&self.vars, &mut self.rng).map_err(render_err)?),
+            Body::Form(fields) => {
+                let mut pairs = Vec::with_capacity(fields.len());
+                for (k, t) in fields {
+                    pairs.push((
+                        k.as_str(),
+                        t.render(&self.vars, &mut self.rng).map_err(render_err)?,
+                    ));
+                }
+                Bytes::from(urlencode(pairs.iter().map(|(k, v)| (*k, v.as_str()))))
+            }
             Body::None => Bytes::new(),
         })
     }
@@ -351,11 +469,10 @@ impl VirtualUser {
                 render_header(value, &self.vars, &mut self.rng).map_err(render_err)?,
             );
         }
-        if p.json && !headers.iter().any(|(n, _)| n == header::CONTENT_TYPE) {
-            headers.push((
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            ));
+        if let Some(ct) = &p.content_type {
+            if !headers.iter().any(|(n, _)| n == header::CONTENT_TYPE) {
+                headers.push((header::CONTENT_TYPE, ct.clone()));
+            }
         }
         Ok(headers)
     }
@@ -378,14 +495,14 @@ impl VirtualUser {
                 }
             }
         }
-        let read = http::Reading {
-            head: ctx.prepared[req.id].method == Method::HEAD,
-            // Only a check or an extraction reads the body; otherwise it is counted and dropped.
-            keep_body: req.check.body_contains.is_some()
-                || req.check.json_path.is_some()
-                || !req.extract.is_empty(),
-        };
-        let result = http::send(&ctx.connector, &mut self.conn, &self.out, read, timeout).await;
+        let method = &ctx.prepared[req.id].method;
+        let read = self.reading(req, method);
+        let result =
+            match http::send(&ctx.connector, &mut self.conn, &self.out, read, timeout).await {
+                Ok(r) => self.after_first(req, r, method, timeout).await,
+                Err(reason) => Err(reason),
+            };
+        // The whole chain's time: a redirect is part of what the user waits for.
         let latency = started.elapsed().as_micros() as u64;
         let response = match result {
             Ok(r) => r,
@@ -402,6 +519,107 @@ impl VirtualUser {
         } else {
             Flow::Continue
         }
+    }
+
+    /// How to read a response to `req` sent as `method`.
+    fn reading(&self, req: &Request, method: &Method) -> http::Reading {
+        http::Reading {
+            head: *method == Method::HEAD,
+            // Only a check or an extraction reads the body; otherwise it is counted and dropped.
+            keep_body: req.check.body_contains.is_some()
+                || req.check.json_path.is_some()
+                || req
+                    .extract
+                    .iter()
+                    .any(|e| matches!(e, Extract::Json { .. })),
+            meta: self.ctx.scenario.cookies || req.follow_redirects,
+        }
+    }
+
+    /// Stores the first response's cookies and follows its redirect, if it is one. The URL is
+    /// built only when something needs it, so a plain request allocates nothing here.
+    async fn after_first(
+        &mut self,
+        req: &Request,
+        resp: http::Response,
+        method: &Method,
+        timeout: std::time::Duration,
+    ) -> Result<http::Response, Reason> {
+        let redirects = req.follow_redirects
+            && redirect::is_redirect(resp.status)
+            && resp.meta.location.is_some();
+        let cookies = self.ctx.scenario.cookies && !resp.meta.set_cookies.is_empty();
+        if !redirects && !cookies {
+            return Ok(resp);
+        }
+        let Ok(url) = self.ctx.origin.join(sent_target(&self.out)) else {
+            return Ok(resp);
+        };
+        self.store_cookies(&resp, &url);
+        if !redirects {
+            return Ok(resp);
+        }
+        self.follow(req, resp, url, method.clone(), timeout).await
+    }
+
+    fn store_cookies(&mut self, resp: &http::Response, url: &Url) {
+        if self.ctx.scenario.cookies {
+            self.jar.store(&resp.meta.set_cookies, url);
+        }
+    }
+
+    /// Follows a redirect chain to its end: at most [`redirect::MAX_REDIRECTS`] hops, each
+    /// with the request's timeout. `Authorization` stops at the first hop to another origin
+    /// and stays dropped for the rest of the chain, as `requests` does.
+    async fn follow(
+        &mut self,
+        req: &Request,
+        mut resp: http::Response,
+        mut url: Url,
+        mut method: Method,
+        timeout: std::time::Duration,
+    ) -> Result<http::Response, Reason> {
+        let mut drop_auth = false;
+        for _ in 0..redirect::MAX_REDIRECTS {
+            let location = match &resp.meta.location {
+                Some(l) if redirect::is_redirect(resp.status) => l,
+                _ => return Ok(resp),
+            };
+            let hop = redirect::next_hop(&url, &method, resp.status, location)?;
+            drop_auth |= !redirect::same_origin(&self.ctx.origin, &hop.url);
+            self.build_hop(req, &hop, drop_auth)?;
+            let read = self.reading(req, &hop.method);
+            resp = self.send_to(&hop.url, read, timeout).await?;
+            self.store_cookies(&resp, &hop.url);
+            (url, method) = (hop.url, hop.method);
+        }
+        if redirect::is_redirect(resp.status) && resp.meta.location.is_some() {
+            return Err(Cow::Borrowed(redirect::TOO_MANY));
+        }
+        Ok(resp)
+    }
+
+    /// Sends `self.out` to `url`'s origin: the target's on the user's connection, another on
+    /// the user's one kept connection to the last other origin.
+    async fn send_to(
+        &mut self,
+        url: &Url,
+        read: http::Reading,
+        timeout: std::time::Duration,
+    ) -> Result<http::Response, Reason> {
+        let ctx = self.ctx.clone();
+        if redirect::same_origin(&ctx.origin, url) {
+            return http::send(&ctx.connector, &mut self.conn, &self.out, read, timeout).await;
+        }
+        let key = url.origin().ascii_serialization();
+        let connector = ctx.origins.connector(&key, url)?;
+        let mut conn = match self.foreign.take() {
+            Some((k, c)) if k == key => Some(c),
+            _ => None,
+        };
+        let result = http::send(&connector, &mut conn, &self.out, read, timeout).await;
+        self.foreign = conn.map(|c| (key, c));
+        result
     }
 
     /// Applies the request's checks, then its extractions; the first problem is the reason.
@@ -426,9 +644,13 @@ impl VirtualUser {
                 return Some(Cow::Owned(format!("body does not contain {needle:?}")));
             }
         }
-        let needs_json = req.check.json_path.is_some() || !req.extract.is_empty();
+        let needs_json = req.check.json_path.is_some()
+            || req
+                .extract
+                .iter()
+                .any(|e| matches!(e, Extract::Json { .. }));
         if !needs_json {
-            return None;
+            return self.extract_cookies(req);
         }
         let json: Value = match serde_json::from_slice(&resp.body) {
             Ok(v) => v,
@@ -439,7 +661,10 @@ impl VirtualUser {
                 return Some(Cow::Owned(format!("JSON path {text} matched nothing")));
             }
         }
-        for (var, text, path) in &req.extract {
+        for e in &req.extract {
+            let Extract::Json { var, text, path } = e else {
+                continue;
+            };
             match path.query(&json).first() {
                 Some(v) => {
                     self.vars.insert(var.clone(), v.clone());
@@ -449,6 +674,23 @@ impl VirtualUser {
                         "extract {var}: JSON path {text} matched nothing"
                     )))
                 }
+            }
+        }
+        self.extract_cookies(req)
+    }
+
+    /// `extract: {var: "cookie:NAME"}`: the value of a cookie in the jar, which already holds
+    /// what the response (and every redirect before it) set.
+    fn extract_cookies(&mut self, req: &Request) -> Option<Reason> {
+        for e in &req.extract {
+            let Extract::Cookie { var, name } = e else {
+                continue;
+            };
+            match self.jar.value(name) {
+                Some(v) => {
+                    self.vars.insert(var.clone(), Value::String(v.to_string()));
+                }
+                None => return Some(Cow::Owned(format!("extract {var}: no cookie {name}"))),
             }
         }
         None
@@ -484,14 +726,14 @@ fn render_err(e: crate::scenario::RenderError) -> Reason {
 /// `Host`, `Content-Length` and `Transfer-Encoding` are the engine's to set.
 fn write_request(
     out: &mut Vec<u8>,
-    p: &Prepared,
+    method: &Method,
     target: &str,
     host: &HeaderValue,
     headers: &[(HeaderName, HeaderValue)],
     body: &[u8],
 ) {
     out.clear();
-    out.extend_from_slice(p.method.as_str().as_bytes());
+    out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
@@ -512,7 +754,7 @@ fn write_request(
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
     }
-    if !body.is_empty() || matches!(p.method, Method::POST | Method::PUT | Method::PATCH) {
+    if !body.is_empty() || matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
         out.extend_from_slice(b"\r\ncontent-length: ");
         out.extend_from_slice(body.len().to_string().as_bytes());
     }
@@ -533,6 +775,21 @@ fn render_header(
             Ok(HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static("")))
         }
     }
+}
+
+/// The request target of the serialised request in `out` (between the method and the version).
+fn sent_target(out: &[u8]) -> &str {
+    let line = out.split(|&b| b == b'\r').next().unwrap_or_default();
+    let mut parts = line.splitn(3, |&b| b == b' ');
+    let target = parts.nth(1).unwrap_or(b"/");
+    std::str::from_utf8(target).unwrap_or("/")
+}
+
+/// The body of the serialised request in `out` (after its empty line).
+fn body_of(out: &[u8]) -> &[u8] {
+    out.windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(&[][..], |i| &out[i + 4..])
 }
 
 fn memchr_contains(haystack: &[u8], needle: &[u8]) -> bool {
