@@ -34,6 +34,18 @@ const FIXTURES: &[(&str, &str)] = &[
         "tasks:\n  - steps:\n      - sleep: 1e20\n      - request: {path: /}\n",
     ),
     ("old.json", r#"{"schema": "loadforge-gate/results/v0"}"#),
+    (
+        "cookie_without_jar.yml",
+        "defaults: {cookies: false}\ntasks: [{request: {path: /, extract: {s: 'cookie:sid'}}}]\n",
+    ),
+    (
+        "set_cookies_without_jar.yml",
+        "defaults: {cookies: false}\ntasks: [{steps: [{set_cookies: {a: b}}]}]\n",
+    ),
+    (
+        "two_bodies.yml",
+        "tasks: [{request: {path: /, json: {}, form: {a: b}}}]\n",
+    ),
     ("profiles.yml", "profiles:\n  smoke: {users: 1}\n"),
 ];
 
@@ -122,6 +134,21 @@ const USAGE_ERRORS: &[(&str, &[&str], &str)] = &[
         "timeout",
     ),
     ("sleep 1e20", &["--scenario", "huge_sleep.yml"], "sleep"),
+    (
+        "cookie extraction without the jar",
+        &["--scenario", "cookie_without_jar.yml"],
+        "tasks[0].request.extract.s: `cookie:` extraction needs the cookie jar; remove `defaults.cookies: false`",
+    ),
+    (
+        "set_cookies without the jar",
+        &["--scenario", "set_cookies_without_jar.yml"],
+        "tasks[0].steps[0].set_cookies: `set_cookies` needs the cookie jar",
+    ),
+    (
+        "two bodies",
+        &["--scenario", "two_bodies.yml"],
+        "tasks[0].request: give one of `json`, `body` or `form`, not several",
+    ),
     (
         "baseline of schema v0",
         &["--baseline", "old.json"],
