@@ -409,6 +409,7 @@ fn stats_from(
         failures_by_reason: Default::default(),
         histogram: None,
         counts_reported: requests.is_some(),
+        received: None,
     })
 }
 

@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 
 use crate::stats::{
-    EndpointStats, LatencyHistogram, LatencySummary, RunMeta, RunResult, SecondPoint, ShardInfo,
-    ToolInfo, SCHEMA,
+    EndpointStats, LatencyHistogram, LatencySummary, Received, RunMeta, RunResult, SecondPoint,
+    ShardInfo, ToolInfo, SCHEMA,
 };
 
 /// Why shard results cannot be merged: they are not every shard of one run, each once.
@@ -250,7 +250,10 @@ fn merge_endpoint(name: String, parts: &[&EndpointStats], duration_s: f64) -> En
     for part in histograms {
         h.add(part);
     }
-    EndpointStats::from_counts(name, method, h, requests, reasons, duration_s)
+    EndpointStats {
+        received: Received::total(parts.iter().map(|p| p.received)),
+        ..EndpointStats::from_counts(name, method, h, requests, reasons, duration_s)
+    }
 }
 
 /// Without histograms percentiles cannot be merged exactly: only what adds up is kept (counts,
@@ -292,6 +295,7 @@ fn without_histograms(
         failures_by_reason,
         histogram: None,
         counts_reported: parts.iter().all(|p| p.counts_reported),
+        received: Received::total(parts.iter().map(|p| p.received)),
     }
 }
 

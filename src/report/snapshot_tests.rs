@@ -222,6 +222,7 @@ fn counts_unknown(name: &str, avg: f64, p95: Option<f64>, error_rate: f64) -> En
         failures_by_reason: BTreeMap::new(),
         histogram: None,
         counts_reported: false,
+        received: None,
     }
 }
 

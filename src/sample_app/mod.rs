@@ -3,6 +3,7 @@
 //! that are queued and then complete), plus knobs that make it slow or failing on purpose so
 //! demos and tests can produce regressions.
 
+mod gzip;
 mod routes;
 
 use std::{

@@ -53,6 +53,7 @@ pub(crate) fn router(knobs: Knobs) -> Router {
         .route("/web/projects", get(web_page))
         .route("/web/profile", get(web_page))
         .layer(middleware::from_fn_with_state(shared.clone(), knobs_layer))
+        .layer(middleware::from_fn(super::gzip::layer))
         .with_state(shared)
 }
 

@@ -269,6 +269,8 @@ fn seedless() -> rand::rngs::SmallRng {
 }
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The encodings the native engine decodes, asked for by default.
+const ACCEPT_ENCODING: &str = "gzip, deflate, br";
 
 impl Scenario {
     /// Reads, parses and compiles a scenario file, resolving `${env.*}` through `env`.
@@ -372,7 +374,16 @@ impl Compiler<'_> {
             Some(d) => self.duration(d, "defaults.timeout")?,
             None => DEFAULT_TIMEOUT,
         };
-        let default_headers = self.headers(&raw.defaults.headers, "defaults.headers")?;
+        let mut default_headers = self.headers(&raw.defaults.headers, "defaults.headers")?;
+        // Compressed answers, as Locust's clients and browsers ask for them (`compression:
+        // false` turns it off; a scenario's own Accept-Encoding wins).
+        if raw.defaults.compression.unwrap_or(true)
+            && !default_headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("accept-encoding"))
+        {
+            default_headers.push(("accept-encoding".into(), Template::literal(ACCEPT_ENCODING)));
+        }
         let (max_head, max_body) = self.caps(&raw.defaults)?;
         let wait = match &raw.wait {
             Some(w) => self.wait(w, "wait")?,

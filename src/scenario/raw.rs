@@ -37,6 +37,8 @@ pub(crate) struct RawDefaults {
     pub(crate) cookies: Option<bool>,
     /// Whether requests follow redirects (default on, up to 10 hops); a request may override.
     pub(crate) follow_redirects: Option<bool>,
+    /// Whether requests ask for compressed answers (default on); they are decoded either way.
+    pub(crate) compression: Option<bool>,
 }
 
 /// Seconds as a number (`1.5`) or a duration string (`1500ms`).

@@ -53,6 +53,14 @@ impl RenderError {
 pub(crate) type Vars = HashMap<String, Value>;
 
 impl Template {
+    /// A fixed text, no placeholders.
+    pub(crate) fn literal(text: &str) -> Template {
+        Template {
+            parts: vec![Part::Lit(text.to_string())],
+            shown: text.to_string(),
+        }
+    }
+
     /// Parses `text`; `env` looks up environment variables (injected so tests need not mutate the
     /// process environment).
     pub(crate) fn parse(

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::ci::CiContext;
 
 pub use histogram::LatencyHistogram;
+
 pub(crate) use history::pass_on as pass_on_history;
 pub use history::HistoryEntry;
 pub use timeseries::{SecondPoint, Totals};
@@ -296,6 +297,36 @@ pub struct EndpointStats {
     /// and an error rate): `requests`, `failures` and `rps` are then unknown, and they are left
     /// out of results.json rather than written as zeros.
     pub counts_reported: bool,
+    /// Response body bytes received, when the engine counts them.
+    pub received: Option<Received>,
+}
+
+/// Response body bytes, as they crossed the wire and once decoded (`Content-Encoding` undone;
+/// equal when nothing was compressed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Received {
+    /// Bytes on the wire.
+    pub wire: u64,
+    /// Bytes after decoding.
+    pub decoded: u64,
+}
+
+impl Received {
+    /// The sum of the parts that were counted; `None` when none was.
+    pub(crate) fn total(parts: impl IntoIterator<Item = Option<Received>>) -> Option<Received> {
+        parts.into_iter().flatten().fold(None, |sum, r| {
+            let mut total = sum.unwrap_or_default();
+            total += r;
+            Some(total)
+        })
+    }
+}
+
+impl std::ops::AddAssign for Received {
+    fn add_assign(&mut self, o: Received) {
+        self.wire = self.wire.saturating_add(o.wire);
+        self.decoded = self.decoded.saturating_add(o.decoded);
+    }
 }
 
 /// The on-disk form of [`EndpointStats`]: counts are optional there.
@@ -316,6 +347,10 @@ struct EndpointWire {
     failures_by_reason: BTreeMap<String, u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     histogram: Option<LatencyHistogram>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bytes_received: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bytes_received_decoded: Option<u64>,
 }
 
 impl From<EndpointWire> for EndpointStats {
@@ -331,6 +366,10 @@ impl From<EndpointWire> for EndpointStats {
             latency_ms: w.latency_ms,
             failures_by_reason: w.failures_by_reason,
             histogram: w.histogram,
+            received: w.bytes_received.map(|wire| Received {
+                wire,
+                decoded: w.bytes_received_decoded.unwrap_or(wire),
+            }),
         }
     }
 }
@@ -348,6 +387,8 @@ impl From<EndpointStats> for EndpointWire {
             latency_ms: e.latency_ms,
             failures_by_reason: e.failures_by_reason,
             histogram: e.histogram,
+            bytes_received: e.received.map(|r| r.wire),
+            bytes_received_decoded: e.received.map(|r| r.decoded),
         }
     }
 }
@@ -375,6 +416,7 @@ impl EndpointStats {
             failures_by_reason,
             histogram: Some(histogram),
             counts_reported: true,
+            received: None,
         }
     }
 
@@ -387,7 +429,9 @@ impl EndpointStats {
         let mut hist = LatencyHistogram::new();
         let mut requests = 0;
         let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
+        let mut received = Vec::new();
         for p in parts {
+            received.push(p.received);
             requests += p.requests;
             if let Some(h) = &p.histogram {
                 hist.add(h);
@@ -396,7 +440,10 @@ impl EndpointStats {
                 *reasons.entry(r.clone()).or_default() += n;
             }
         }
-        Self::from_counts(name.into(), None, hist, requests, reasons, duration_s)
+        Self {
+            received: Received::total(received),
+            ..Self::from_counts(name.into(), None, hist, requests, reasons, duration_s)
+        }
     }
 
     /// `(requests, failures, rps)` when the engine reported them.

@@ -5,6 +5,7 @@ mod bad_input;
 mod bad_input_table;
 mod commands;
 mod component;
+mod compression;
 mod fake_gitlab;
 mod fake_loadforge;
 mod gitlab;

@@ -231,6 +231,7 @@ pub(crate) fn endpoints_from_stats_csv(files: &OutputFiles, duration_s: f64) -> 
             ),
             histogram: None,
             counts_reported: true,
+            received: None,
         });
     }
     out

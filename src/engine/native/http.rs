@@ -25,8 +25,11 @@ use tokio::{
 };
 use tokio_rustls::{client::TlsStream, rustls, TlsConnector};
 
-use super::recorder::Reason;
-use crate::engine::Target;
+use super::{
+    decode::{DecodeError, Decoder, Encoding, Out},
+    recorder::Reason,
+};
+use crate::{engine::Target, stats::Received};
 
 /// Opens connections to the target. DNS is resolved once, up front: a load test measures the
 /// server, not the resolver, and a failed lookup then fails every request with one clear reason.
@@ -170,7 +173,10 @@ impl Connector {
 #[derive(Debug)]
 pub(crate) struct Response {
     pub(crate) status: u16,
+    /// The body when kept, decoded.
     pub(crate) body: Bytes,
+    /// Body bytes on the wire and decoded.
+    pub(crate) received: Received,
     /// The server asked to close (or the body ran to the end of the stream).
     pub(crate) close: bool,
     /// `Set-Cookie` and `Location`, when [`Reading::meta`] asked for them.
@@ -212,6 +218,8 @@ struct Head {
     /// `None` for an interim (1xx) response.
     framing: Option<Framing>,
     close: bool,
+    /// The body's `Content-Encoding`, when this client undoes it.
+    encoding: Encoding,
     meta: Meta,
 }
 
@@ -242,35 +250,49 @@ impl Conn {
         self.read.clear();
         let (head, framing) = self.read_head(read, reused).await?;
         let close = head.close || matches!(framing, Framing::UntilClose);
-        let body = self.read_body(framing, read.keep_body).await?;
+        let (body, received) = self
+            .read_body(framing, read.keep_body, head.encoding)
+            .await?;
         Ok(Response {
             status: head.status,
             body,
+            received,
             close,
             meta: head.meta,
         })
     }
 
     /// The body, kept when a check or extraction reads it (up to the body cap), else counted
-    /// and dropped as it arrives, so a large or endless body costs no memory.
-    async fn read_body(&mut self, framing: Framing, keep: bool) -> Result<Bytes, Failure> {
+    /// and dropped as it arrives, so a large or endless body costs no memory. A compressed
+    /// body is decoded as it arrives (see `decode.rs`).
+    async fn read_body(
+        &mut self,
+        framing: Framing,
+        keep: bool,
+        encoding: Encoding,
+    ) -> Result<(Bytes, Received), Failure> {
         let max_body = self.limits.max_body;
-        let mut sink = Sink::new(keep, max_body);
+        let mut sink = Sink::new(keep, max_body, encoding);
         match framing {
-            Framing::Length(len) if keep => {
+            Framing::Length(len) if keep && encoding == Encoding::Identity => {
                 if len > max_body {
                     return Err(too_large(max_body));
                 }
                 while self.read.len() < len {
                     self.fill().await?;
                 }
-                return Ok(self.read.split_to(len).freeze());
+                let wire = len as u64;
+                let received = Received {
+                    wire,
+                    decoded: wire,
+                };
+                return Ok((self.read.split_to(len).freeze(), received));
             }
             Framing::Length(len) => self.copy_exactly(len, &mut sink).await?,
             Framing::Chunked => self.chunked(&mut sink).await?,
             Framing::UntilClose => self.copy_to_close(&mut sink).await?,
         }
-        Ok(sink.finish())
+        sink.finish()
     }
 
     /// Moves exactly `len` body bytes from the connection into `sink`.
@@ -458,36 +480,73 @@ fn too_large(cap: usize) -> Failure {
     )))
 }
 
-/// Where body bytes go: kept up to a cap, or dropped.
-enum Sink {
+/// Where body bytes go: kept up to a cap, dropped, or decoded (and then kept or dropped);
+/// counted on the wire either way.
+struct Sink {
+    wire: u64,
+    to: SinkTo,
+}
+
+enum SinkTo {
     Keep(BytesMut, usize),
     Discard,
+    /// Boxed: a decoder's state is a few hundred bytes, and most bodies are not encoded.
+    Decode(Box<Decoder>, usize),
 }
 
 impl Sink {
-    fn new(keep: bool, cap: usize) -> Sink {
-        if keep {
-            Sink::Keep(BytesMut::new(), cap)
-        } else {
-            Sink::Discard
-        }
+    fn new(keep: bool, cap: usize, encoding: Encoding) -> Sink {
+        let to = match Decoder::new(encoding, Out::new(keep, cap)) {
+            Some(d) => SinkTo::Decode(Box::new(d), cap),
+            None if keep => SinkTo::Keep(BytesMut::new(), cap),
+            None => SinkTo::Discard,
+        };
+        Sink { wire: 0, to }
     }
 
     fn push(&mut self, bytes: &[u8]) -> Result<(), Failure> {
-        if let Sink::Keep(body, cap) = self {
-            if body.len() + bytes.len() > *cap {
-                return Err(too_large(*cap));
+        self.wire += bytes.len() as u64;
+        match &mut self.to {
+            SinkTo::Keep(body, cap) => {
+                if body.len() + bytes.len() > *cap {
+                    return Err(too_large(*cap));
+                }
+                body.extend_from_slice(bytes);
             }
-            body.extend_from_slice(bytes);
+            SinkTo::Discard => {}
+            SinkTo::Decode(d, cap) => d.write(bytes).map_err(|e| decode_failure(e, *cap))?,
         }
         Ok(())
     }
 
-    fn finish(self) -> Bytes {
-        match self {
-            Sink::Keep(body, _) => body.freeze(),
-            Sink::Discard => Bytes::new(),
+    fn finish(self) -> Result<(Bytes, Received), Failure> {
+        let wire = self.wire;
+        let plain = |body: Bytes| {
+            let received = Received {
+                wire,
+                decoded: wire,
+            };
+            Ok((body, received))
+        };
+        match self.to {
+            SinkTo::Keep(body, _) => plain(body.freeze()),
+            SinkTo::Discard => plain(Bytes::new()),
+            SinkTo::Decode(d, cap) => {
+                let out = d.finish().map_err(|e| decode_failure(e, cap))?;
+                let received = Received {
+                    wire,
+                    decoded: out.decoded,
+                };
+                Ok((out.kept.map(BytesMut::freeze).unwrap_or_default(), received))
+            }
         }
+    }
+}
+
+fn decode_failure(e: DecodeError, cap: usize) -> Failure {
+    match e {
+        DecodeError::TooLarge => too_large(cap),
+        DecodeError::Corrupt => malformed("malformed compressed body"),
     }
 }
 
@@ -527,14 +586,16 @@ fn parse_head(bytes: &[u8], head: bool, meta: bool) -> Result<Head, Failure> {
             status,
             framing: None,
             close: false,
+            encoding: Encoding::Identity,
             meta: Meta::default(),
         });
     }
-    let (framing, close) = framing_of(&resp, head, status)?;
+    let (framing, close, encoding) = framing_of(&resp, head, status)?;
     Ok(Head {
         status,
         framing: Some(framing),
         close,
+        encoding,
         meta: if meta {
             Meta::of(resp.headers)
         } else {
@@ -553,15 +614,21 @@ fn chunk_size(line: &[u8]) -> Result<usize, Failure> {
     }
 }
 
-/// How the body is delimited, and whether the connection closes after it.
+/// How the body is delimited, whether the connection closes after it, and how the body is
+/// encoded (identity for an encoding this client cannot undo: the body stays as it came).
 fn framing_of(
     resp: &httparse::Response<'_, '_>,
     head: bool,
     status: u16,
-) -> Result<(Framing, bool), Failure> {
+) -> Result<(Framing, bool, Encoding), Failure> {
     let mut framing = Framing::UntilClose;
     let mut close = resp.version == Some(0);
+    let mut encoding = Encoding::Identity;
     for h in resp.headers.iter() {
+        if h.name.eq_ignore_ascii_case("content-encoding") {
+            encoding = Encoding::parse(h.value).unwrap_or(Encoding::Identity);
+            continue;
+        }
         if h.name.eq_ignore_ascii_case("content-length") {
             let len = std::str::from_utf8(h.value)
                 .ok()
@@ -592,7 +659,11 @@ fn framing_of(
     if head || status == 204 || status == 304 {
         framing = Framing::Length(0);
     }
-    Ok((framing, close))
+    if matches!(framing, Framing::Length(0)) {
+        // Nothing to decode (an empty gzip stream would read as a corrupt one).
+        encoding = Encoding::Identity;
+    }
+    Ok((framing, close, encoding))
 }
 
 enum Framing {

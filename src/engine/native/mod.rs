@@ -9,6 +9,7 @@
 //! instead of silently lowering the request rate (coordinated omission).
 
 mod cookies;
+mod decode;
 mod http;
 mod recorder;
 mod redirect;
@@ -204,22 +205,27 @@ fn merge_endpoints(
             let mut histogram = crate::stats::LatencyHistogram::new();
             let mut requests = 0;
             let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
+            let mut received = crate::stats::Received::default();
             for r in recorders {
                 let e = &r.endpoints[i];
                 histogram.add(&e.histogram);
                 requests += e.requests;
+                received += e.received;
                 for (reason, n) in &e.reasons {
                     *reasons.entry(reason.to_string()).or_default() += n;
                 }
             }
-            EndpointStats::from_counts(
-                def.name.clone(),
-                Some(def.method.clone()),
-                histogram,
-                requests,
-                reasons,
-                duration_s,
-            )
+            EndpointStats {
+                received: Some(received),
+                ..EndpointStats::from_counts(
+                    def.name.clone(),
+                    Some(def.method.clone()),
+                    histogram,
+                    requests,
+                    reasons,
+                    duration_s,
+                )
+            }
         })
         .collect()
 }

@@ -3,7 +3,7 @@
 
 use std::{borrow::Cow, collections::HashMap, sync::Arc, time::Instant};
 
-use crate::stats::{LatencyHistogram, SecondSample, SeriesSink, SERIES_SIGFIG};
+use crate::stats::{LatencyHistogram, Received, SecondSample, SeriesSink, SERIES_SIGFIG};
 
 /// Distinct failure reasons kept per endpoint; beyond it they count as "other", so a server
 /// that returns a new error text per request cannot grow memory without bound.
@@ -16,6 +16,7 @@ pub(crate) struct EndpointRec {
     pub(crate) histogram: LatencyHistogram,
     pub(crate) requests: u64,
     pub(crate) reasons: HashMap<Reason, u64>,
+    pub(crate) received: Received,
 }
 
 #[derive(Debug)]
@@ -49,6 +50,7 @@ impl Recorder {
                     histogram: LatencyHistogram::new(),
                     requests: 0,
                     reasons: HashMap::new(),
+                    received: Received::default(),
                 })
                 .collect(),
             second: 0,
@@ -63,11 +65,13 @@ impl Recorder {
 
     /// Records one finished request. `latency` is absent when no response could even be
     /// attempted (connection refused): such a failure says nothing about the server's speed.
+    /// `received` is what its responses' bodies held (zero when none arrived).
     pub(crate) fn record(
         &mut self,
         endpoint: usize,
         latency_micros: Option<u64>,
         failure: Option<Reason>,
+        received: Received,
         now: Instant,
     ) {
         self.roll(now);
@@ -83,6 +87,7 @@ impl Recorder {
         }
         let e = &mut self.endpoints[endpoint];
         e.requests += 1;
+        e.received += received;
         if let Some(us) = latency_micros {
             e.histogram.record_micros(us);
         }

@@ -23,6 +23,7 @@ use crate::{
     defaults::USER_AGENT,
     engine::Target,
     scenario::{Body, Extract, JsonTemplate, Request, Scenario, Step, Template, Vars, Wait},
+    stats::Received,
 };
 
 pub(crate) struct WorkerCtx {
@@ -316,10 +317,20 @@ impl VirtualUser {
     }
 
     fn record(&self, endpoint: usize, latency: Option<u64>, failure: Option<Reason>) {
+        self.record_response(endpoint, latency, failure, Received::default());
+    }
+
+    fn record_response(
+        &self,
+        endpoint: usize,
+        latency: Option<u64>,
+        failure: Option<Reason>,
+        received: Received,
+    ) {
         self.ctx
             .recorder
             .borrow_mut()
-            .record(endpoint, latency, failure, Instant::now());
+            .record(endpoint, latency, failure, received, Instant::now());
     }
 
     /// Serialises the request into `self.out` (a buffer the user reuses): the request line,
@@ -513,7 +524,7 @@ impl VirtualUser {
         };
         let failure = self.judge(req, &response);
         let failed = failure.is_some();
-        self.record(req.endpoint, Some(latency), failure);
+        self.record_response(req.endpoint, Some(latency), failure, response.received);
         if failed {
             Flow::EndTask
         } else {
@@ -589,7 +600,10 @@ impl VirtualUser {
             drop_auth |= !redirect::same_origin(&self.ctx.origin, &hop.url);
             self.build_hop(req, &hop, drop_auth)?;
             let read = self.reading(req, &hop.method);
+            let before = resp.received;
             resp = self.send_to(&hop.url, read, timeout).await?;
+            // The chain's bytes, as its latency: all of it is what the user waited for.
+            resp.received += before;
             self.store_cookies(&resp, &hop.url);
             (url, method) = (hop.url, hop.method);
         }
