@@ -3,6 +3,7 @@
 //! sleeps, random choices, checks). Loading compiles it into a form the engine runs without
 //! re-parsing anything: templates pre-split, JSON paths pre-compiled, endpoints numbered.
 
+mod multipart;
 mod raw;
 mod template;
 
@@ -147,6 +148,16 @@ pub(crate) enum Body {
     Text(Template),
     /// An urlencoded form: each field's value is a template.
     Form(Vec<(String, Template)>),
+    /// `multipart/form-data`: text fields and files.
+    Multipart(multipart::Multipart),
+}
+
+/// The body fields of a request as the YAML gives them; at most one may be set.
+struct Bodies {
+    json: Option<serde_json::Value>,
+    text: Option<String>,
+    form: Option<BTreeMap<String, String>>,
+    multipart: Option<BTreeMap<String, multipart::RawPart>>,
 }
 
 #[derive(Debug, Default)]
@@ -631,7 +642,15 @@ impl Compiler<'_> {
         });
         let endpoint = self.endpoint(name, &method);
         let headers = self.headers(&r.headers, &format!("{at}.headers"))?;
-        let body = self.body(r.json, r.body, r.form, at)?;
+        let body = self.body(
+            Bodies {
+                json: r.json,
+                text: r.body,
+                form: r.form,
+                multipart: r.multipart,
+            },
+            at,
+        )?;
         let check = self.check(r.check, at)?;
         let extract = r
             .extract
@@ -690,28 +709,31 @@ impl Compiler<'_> {
         self.endpoints.len() - 1
     }
 
-    fn body(
-        &mut self,
-        json: Option<serde_json::Value>,
-        text: Option<String>,
-        form: Option<BTreeMap<String, String>>,
-        at: &str,
-    ) -> Result<Body, ScenarioError> {
-        if let Some(form) = form {
-            if json.is_some() || text.is_some() {
-                return Err(self.err(at, "give one of `json`, `body` or `form`, not several"));
-            }
+    fn body(&mut self, b: Bodies, at: &str) -> Result<Body, ScenarioError> {
+        let given = [
+            b.json.is_some(),
+            b.text.is_some(),
+            b.form.is_some(),
+            b.multipart.is_some(),
+        ];
+        if given.iter().filter(|g| **g).count() > 1 {
+            return Err(self.err(
+                at,
+                "give one of `json`, `body`, `form` or `multipart`, not several",
+            ));
+        }
+        if let Some(form) = b.form {
             let fields = form
                 .iter()
                 .map(|(k, v)| Ok((k.clone(), self.template(v, &format!("{at}.form.{k}"))?)))
                 .collect::<Result<Vec<_>, ScenarioError>>()?;
             return Ok(Body::Form(fields));
         }
-        match (json, text) {
-            (Some(_), Some(_)) => {
-                Err(self.err(at, "give one of `json`, `body` or `form`, not several"))
-            }
-            (Some(v), None) => {
+        if let Some(parts) = b.multipart {
+            return self.multipart(parts, at);
+        }
+        match (b.json, b.text) {
+            (Some(v), _) => {
                 let t = JsonTemplate::compile(&v, self.env)
                     .map_err(|e| self.err(&format!("{at}.json"), e))?;
                 let mut used = Vec::new();
@@ -723,6 +745,29 @@ impl Compiler<'_> {
             }
             (None, Some(b)) => Ok(Body::Text(self.template(&b, &format!("{at}.body"))?)),
             (None, None) => Ok(Body::None),
+        }
+    }
+
+    /// `multipart:`, its files read relative to the scenario file.
+    fn multipart(
+        &mut self,
+        parts: BTreeMap<String, multipart::RawPart>,
+        at: &str,
+    ) -> Result<Body, ScenarioError> {
+        let base = self.path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let mut failed = None;
+        let compiled = multipart::compile(parts, &base, |text, name| {
+            self.template(text, &format!("{at}.multipart.{name}"))
+                .map_err(|e| {
+                    let line = e.to_string();
+                    failed = Some(e);
+                    line
+                })
+        });
+        match (compiled, failed) {
+            (Ok(m), _) => Ok(Body::Multipart(m)),
+            (Err(_), Some(e)) => Err(e),
+            (Err((name, e)), None) => Err(self.err(&format!("{at}.multipart.{name}"), e)),
         }
     }
 
@@ -882,7 +927,10 @@ tasks: [{request: {path: "/p?s=${sid}"}}]
         let e = err("tasks: [{steps: [{set_cookies: {'a b': c}}]}]");
         assert!(e.contains("`a b` is not a valid cookie name"), "{e}");
         let e = err("tasks: [{request: {path: /, body: x, form: {a: b}}}]");
-        assert!(e.contains("one of `json`, `body` or `form`"), "{e}");
+        assert!(
+            e.contains("one of `json`, `body`, `form` or `multipart`"),
+            "{e}"
+        );
         let s = parse(
             "defaults: {cookies: false, follow_redirects: false}\ntasks: [{request: {path: /}}]",
         )

@@ -101,6 +101,8 @@ pub(crate) struct RawRequest {
     pub(crate) body: Option<String>,
     /// An urlencoded form body (`application/x-www-form-urlencoded`); values are templates.
     pub(crate) form: Option<BTreeMap<String, String>>,
+    /// A `multipart/form-data` body: text fields (templates) and files from the repository.
+    pub(crate) multipart: Option<BTreeMap<String, super::multipart::RawPart>>,
     /// Overrides `defaults.follow_redirects` for this request.
     pub(crate) follow_redirects: Option<bool>,
     #[serde(default)]

@@ -147,7 +147,7 @@ const USAGE_ERRORS: &[(&str, &[&str], &str)] = &[
     (
         "two bodies",
         &["--scenario", "two_bodies.yml"],
-        "tasks[0].request: give one of `json`, `body` or `form`, not several",
+        "tasks[0].request: give one of `json`, `body`, `form` or `multipart`, not several",
     ),
     (
         "baseline of schema v0",

@@ -433,3 +433,112 @@ fn the_sample_apps_web_pages_need_the_session_cookie_from_the_login_form() {
     );
     assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
 }
+
+/// Requests a recording server saw: `Content-Type` and body.
+type Bodies = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// A server that keeps every request's `Content-Type` and body, answering 200.
+fn recording_server() -> (String, Bodies) {
+    use std::io::{BufRead, BufReader};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut conn = conn;
+                loop {
+                    let (mut length, mut kind) = (0usize, String::new());
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let lower = line.to_ascii_lowercase();
+                        if let Some(v) = lower.strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                        if lower.starts_with("content-type:") {
+                            kind = line["content-type:".len()..].trim().to_string();
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    log.lock().unwrap().push((kind, body));
+                    let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                    if conn.write_all(reply).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, seen)
+}
+
+#[test]
+fn multipart_sends_text_fields_and_files_from_beside_the_scenario() {
+    let (url, seen) = recording_server();
+    let scenario = "tasks:\n  - request:\n      method: POST\n      path: /upload\n      \
+                    multipart:\n        title: \"Q${random.int(1, 4)}\"\n        \
+                    report: {file: fixtures/r.csv, content_type: text/csv}\n";
+    Gate::new()
+        .write("s.yml", scenario)
+        .write("fixtures/r.csv", "region,total\nnorth,12\n")
+        .args(["run", "--scenario", "s.yml", "--host", &url])
+        .args(["--users", "1", "--run-time", "1s", "--progress", "0"])
+        .args(["--baseline", "none"])
+        .run()
+        .expect_exit(0);
+    let seen = seen.lock().unwrap();
+    let (kind, body) = seen.first().expect("no request arrived");
+    let boundary = kind
+        .strip_prefix("multipart/form-data; boundary=")
+        .unwrap_or_else(|| panic!("{kind}"));
+    let body = String::from_utf8_lossy(body);
+    assert!(body.starts_with(&format!("--{boundary}\r\n")), "{body}");
+    assert!(body.ends_with(&format!("--{boundary}--\r\n")), "{body}");
+    assert!(
+        body.contains("name=\"report\"; filename=\"r.csv\"\r\nContent-Type: text/csv\r\n\r\nregion,total\nnorth,12\n\r\n"),
+        "{body}"
+    );
+    let title = body
+        .split("name=\"title\"\r\n\r\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\r\n").next())
+        .unwrap_or_default();
+    assert!(["Q1", "Q2", "Q3", "Q4"].contains(&title), "{body}");
+}
+
+#[test]
+fn a_multipart_file_that_is_missing_is_refused_when_the_scenario_loads() {
+    let scenario = "tasks:\n  - request:\n      method: POST\n      path: /upload\n      \
+                    multipart: {report: {file: nope.csv}}\n";
+    for command in ["run", "validate"] {
+        let out = Gate::new()
+            .write("s.yml", scenario)
+            .args([
+                command,
+                "--scenario",
+                "s.yml",
+                "--host",
+                "http://127.0.0.1:9",
+            ])
+            .run()
+            .expect_exit(2);
+        let line = out.one_line_error();
+        assert!(
+            line.contains("tasks[0].request.multipart.report")
+                && line.contains("relative to the scenario file"),
+            "{line}"
+        );
+    }
+}

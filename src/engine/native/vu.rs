@@ -128,13 +128,17 @@ fn prepare(r: &Request, base_path: &str) -> Prepared {
                 .map(|(k, t)| t.as_static().map(|v| (k.as_str(), v)))
                 .collect::<Option<Vec<_>>>()
                 .map(|pairs| Bytes::from(urlencode(pairs.into_iter()))),
-            Body::Json(_) => None,
+            Body::Multipart(m) if m.is_static() => m
+                .encode(|t| t.as_static().map(str::to_string).ok_or(()))
+                .ok(),
+            Body::Json(_) | Body::Multipart(_) => None,
         },
-        content_type: match r.body {
+        content_type: match &r.body {
             Body::Json(_) => Some(HeaderValue::from_static("application/json")),
             Body::Form(_) => Some(HeaderValue::from_static(
                 "application/x-www-form-urlencoded",
             )),
+            Body::Multipart(m) => HeaderValue::from_str(&m.content_type()).ok(),
             _ => None,
         },
     }
@@ -445,6 +449,9 @@ impl VirtualUser {
                 }
                 Bytes::from(urlencode(pairs.iter().map(|(k, v)| (*k, v.as_str()))))
             }
+            Body::Multipart(m) => m
+                .encode(|t| t.render(&self.vars, &mut self.rng))
+                .map_err(render_err)?,
             Body::None => Bytes::new(),
         })
     }
