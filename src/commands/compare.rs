@@ -7,18 +7,26 @@ use crate::{
 
 /// Prints the per-endpoint diff, then applies the regression rules; exit 1 when one fails.
 pub(crate) fn execute(args: &CompareArgs) -> Result<ExitStatus, Error> {
-    let base = baseline::load_results(&args.baseline)?;
+    let base = baseline::load_baseline_file(&args.baseline)?;
     let current = baseline::load_results(&args.current)?;
     let rules = gate::regressions_or_builtin(&args.regressions)?;
-    let comparison = baseline::compare(&args.baseline.display().to_string(), &base, &current);
+    let comparison = baseline::compare(&base.source, &base.result, &current);
     print!("{}", baseline::render_text(&comparison));
+    for note in &base.notes {
+        println!("note: {note}");
+    }
+    let trend = crate::report::trend_text(&base.history, &current);
+    if !trend.is_empty() {
+        print!("\n{trend}");
+    }
+    // Judged as `run` judges: against the baseline's history when it carries one.
     let verdict = gate::evaluate(
         &current,
         &Rules::configured(Vec::new()),
         &rules,
         Some(Baseline {
-            result: &base,
-            history: &[],
+            result: &base.result,
+            history: &base.history,
         }),
     )?;
     println!();

@@ -350,6 +350,52 @@ pub(crate) fn p95_bars(bars: &[Bar]) -> Option<String> {
     ))
 }
 
+/// A metric per run over the history, this run last and marked, the earlier runs' band (median
+/// ± one standard deviation) shaded behind. `None` with fewer than three runs.
+pub(crate) fn trend(caption: &str, unit: &str, values: &[Option<f64>]) -> Option<String> {
+    let points: Vec<(f64, f64)> = values
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| v.map(|v| ((i + 1) as f64, v)))
+        .collect();
+    let (&last, earlier) = points.split_last()?;
+    if earlier.len() < 2 {
+        return None;
+    }
+    let band = band(earlier.iter().map(|p| p.1));
+    let x_max = values.len() as f64 + 0.5;
+    let y_max = max_of(points.iter().map(|p| p.1).chain([band.1])) * 1.15;
+    svg(|root| {
+        let mut c = frame(&root, caption, (x_max, y_max), Some("run"), unit)?;
+        c.draw_series(std::iter::once(Rectangle::new(
+            [(0.5, band.0), (x_max, band.1)],
+            BASE.mix(0.2).filled(),
+        )))?
+        .label("earlier runs: median ± 1 sd")
+        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], BASE.mix(0.3).filled()));
+        c.draw_series(LineSeries::new(
+            points.iter().copied(),
+            BASE.stroke_width(2),
+        ))?;
+        c.draw_series(earlier.iter().map(|&p| Circle::new(p, 3, BASE.filled())))?;
+        c.draw_series(std::iter::once(Circle::new(last, 6, CURRENT.filled())))?
+            .label("this run")
+            .legend(|(x, y)| Circle::new((x + 8, y), 5, CURRENT.filled()));
+        finish(&mut c, &root)
+    })
+}
+
+/// Median ± one standard deviation of `values`.
+fn band(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let mut v: Vec<f64> = values.collect();
+    v.sort_by(f64::total_cmp);
+    let n = v.len().max(1) as f64;
+    let median = v.get(v.len() / 2).copied().unwrap_or(0.0);
+    let mean = v.iter().sum::<f64>() / n;
+    let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
+    ((median - sd).max(0.0), median + sd)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,5 +430,12 @@ mod tests {
             "{bars}"
         );
         assert!(throughput(&[], &[]).is_none());
+    }
+
+    #[test]
+    fn a_trend_needs_three_runs_and_marks_this_one() {
+        assert!(super::trend("p95", "ms", &[Some(1.0), Some(2.0)]).is_none());
+        let svg = super::trend("p95", "ms", &[Some(1.0), None, Some(2.0), Some(3.0)]).unwrap();
+        assert!(svg.contains("this run") && svg.contains("median"), "{svg}");
     }
 }

@@ -180,6 +180,19 @@ fn charts_section(h: &mut String, view: &View<'_>) {
             limit: view.p95_limit(row),
         })
         .collect();
+    let trend = &view.trend;
+    let trends = [
+        charts::trend("p95 per run", "ms", &trend.series(None, P95)),
+        charts::trend(
+            "Error rate per run",
+            "%",
+            &trend.series(None, crate::gate::Metric::ErrorRate),
+        ),
+    ];
+    // Drawn only with a history; the other charts always (saying when there is no data).
+    for svg in trends.into_iter().flatten() {
+        let _ = write!(h, "<figure>{svg}</figure>");
+    }
     for svg in [
         charts::throughput(data.series, data.baseline_series),
         charts::latency_over_time(data.series, data.baseline_series),

@@ -4,10 +4,14 @@
 
 use std::fmt::Write;
 
-use super::view::{count_cells, ms, BaselineInfo, CheckRow, EndpointRow, Outcome, View, P95};
+use super::{
+    trend::sparkline,
+    view::{count_cells, ms, BaselineInfo, CheckRow, EndpointRow, Outcome, View, P95},
+};
 use crate::{
     baseline::MetricDelta,
     gate::{CheckKind, Metric, Unit},
+    stats::EndpointStats,
 };
 
 /// Escapes text for a GitHub-flavoured-markdown table cell.
@@ -143,9 +147,33 @@ fn notes(out: &mut String, view: &View<'_>) {
     }
 }
 
+/// Tables longer than this fold what needs no attention into `<details>`.
+const FOLD_AFTER: usize = 10;
+/// The most rows one table shows; report.html has them all.
+const MAX_ROWS: usize = 250;
+
+/// Failed checks in the open; passing ones folded once there are many.
 fn checks(out: &mut String, view: &View<'_>) {
+    let rows = view.checks_failed_first();
+    if rows.len() <= FOLD_AFTER {
+        check_table(out, &rows);
+        return;
+    }
+    let (failed, passed): (Vec<&CheckRow<'_>>, Vec<&CheckRow<'_>>) =
+        rows.into_iter().partition(|c| !c.passed);
+    if !failed.is_empty() {
+        check_table(out, &failed);
+    }
+    if !passed.is_empty() {
+        let mut table = String::new();
+        check_table(&mut table, &passed);
+        details(out, &format!("{} passing checks", passed.len()), &table);
+    }
+}
+
+fn check_table(out: &mut String, rows: &[&CheckRow<'_>]) {
     out.push_str("\n| | Check | Value | Limit | Baseline |\n|---|---|---|---|---|\n");
-    for c in view.checks_failed_first() {
+    for c in rows.iter().take(MAX_ROWS) {
         let _ = writeln!(
             out,
             "| {} | {}{} | {} | {} {} | {} |",
@@ -161,6 +189,22 @@ fn checks(out: &mut String, view: &View<'_>) {
             c.baseline
         );
     }
+    more(out, rows.len());
+}
+
+/// Says how many rows a capped table left out.
+fn more(out: &mut String, rows: usize) {
+    if rows > MAX_ROWS {
+        let _ = writeln!(out, "\n_…and {} more in report.html_", rows - MAX_ROWS);
+    }
+}
+
+/// `body` folded under `summary`.
+fn details(out: &mut String, summary: &str, body: &str) {
+    let _ = writeln!(
+        out,
+        "\n<details><summary>{summary}</summary>\n{body}\n</details>"
+    );
 }
 
 /// The rule, with the endpoint a glob expanded to; bold when it failed.
@@ -184,10 +228,27 @@ fn endpoint_name(row: &EndpointRow<'_>) -> String {
     }
 }
 
-/// Without a baseline: this run's counts and latencies.
+/// Without a baseline: this run's counts and latencies; past [`FOLD_AFTER`] endpoints the
+/// busiest stay in the open and the rest are folded.
 fn endpoints(out: &mut String, view: &View<'_>) {
+    let mut rows: Vec<_> = view.measured().collect();
+    rows[1..].sort_by_key(|r| std::cmp::Reverse(r.1.requests));
+    let shown = rows.len().min(FOLD_AFTER + 1);
+    plain_table(out, &rows[..shown]);
+    if rows.len() > shown {
+        let mut table = String::new();
+        plain_table(&mut table, &rows[shown..]);
+        details(
+            out,
+            &format!("{} more endpoints", rows.len() - shown),
+            &table,
+        );
+    }
+}
+
+fn plain_table(out: &mut String, rows: &[(&EndpointRow<'_>, &EndpointStats)]) {
     out.push_str("| Endpoint | Requests | Failures | req/s | p50 ms | p95 ms | p99 ms | max ms |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
-    for (row, e) in view.measured() {
+    for (row, e) in rows.iter().take(MAX_ROWS) {
         let l = &e.latency_ms;
         let [requests, failures, rps] = count_cells(e);
         let _ = writeln!(
@@ -200,10 +261,12 @@ fn endpoints(out: &mut String, view: &View<'_>) {
             ms(l.max)
         );
     }
+    more(out, rows.len());
 }
 
 /// With a baseline: the key figures of both runs and how they changed, for every endpoint of
-/// either run.
+/// either run, the most changed first; past [`FOLD_AFTER`] endpoints the unchanged ones are
+/// folded. With a history of three runs or more, a sparkline of p95 over it.
 fn compared_endpoints(out: &mut String, view: &View<'_>, b: &BaselineInfo<'_>) {
     let _ = writeln!(
         out,
@@ -217,14 +280,66 @@ fn compared_endpoints(out: &mut String, view: &View<'_>, b: &BaselineInfo<'_>) {
     if b.engine_changed {
         out.push_str("> The baseline was measured by a different engine: compare with care.\n\n");
     }
-    out.push_str("| Endpoint | p95 ms | Δ p95 | p99 ms | Δ p99 | error rate | Δ errors | req/s | Δ req/s |\n|---|---:|---|---:|---|---:|---|---:|---|\n");
-    for row in &view.endpoints {
+    let mut rows: Vec<&EndpointRow<'_>> = view.endpoints.iter().collect();
+    rows[1..].sort_by(|a, b| change(b).total_cmp(&change(a)));
+    if rows.len() <= FOLD_AFTER + 1 {
+        compared_table(out, view, &rows);
+        return;
+    }
+    let (open, folded): (Vec<_>, Vec<_>) =
+        rows.into_iter().partition(|r| r.aggregate || changed(r));
+    compared_table(out, view, &open);
+    if !folded.is_empty() {
+        let mut table = String::new();
+        compared_table(&mut table, view, &folded);
+        details(
+            out,
+            &format!("{} unchanged endpoints", folded.len()),
+            &table,
+        );
+    }
+}
+
+fn compared_table(out: &mut String, view: &View<'_>, rows: &[&EndpointRow<'_>]) {
+    let spark = view.trend.len() >= 3;
+    out.push_str(
+        "| Endpoint | p95 ms | Δ p95 | p99 ms | Δ p99 | error rate | Δ errors | req/s | Δ req/s |",
+    );
+    out.push_str(if spark { " p95 trend |\n" } else { "\n" });
+    out.push_str("|---|---:|---|---:|---|---:|---|---:|---|");
+    out.push_str(if spark { "---|\n" } else { "\n" });
+    for row in rows.iter().take(MAX_ROWS) {
         let cells: Vec<String> = COMPARED_COLUMNS
             .into_iter()
             .map(|m| delta_cells(row.delta(m)))
             .collect();
-        let _ = writeln!(out, "| {} | {} |", endpoint_name(row), cells.join(" | "));
+        let _ = write!(out, "| {} | {} |", endpoint_name(row), cells.join(" | "));
+        if spark {
+            let endpoint = (!row.aggregate).then_some(row.name);
+            let _ = write!(out, " `{}` |", sparkline(&view.trend.series(endpoint, P95)));
+        }
+        out.push('\n');
     }
+    more(out, rows.len());
+}
+
+/// How much an endpoint changed, for ordering: p95's relative change, or 100 % for an
+/// endpoint only one run has.
+fn change(row: &EndpointRow<'_>) -> f64 {
+    match row.delta(P95).and_then(MetricDelta::change_pct) {
+        Some(p) => p.abs(),
+        None => 100.0,
+    }
+}
+
+/// Worth a reader's eye: a noticeable p95 change, any error-rate change, or an endpoint only
+/// one of the runs has.
+fn changed(row: &EndpointRow<'_>) -> bool {
+    let errors = row
+        .delta(Metric::ErrorRate)
+        .and_then(|d| Some((d.current? - d.baseline?).abs()))
+        .unwrap_or(0.0);
+    change(row) >= NOTICEABLE_PCT || errors >= 0.005 || row.stats.is_none()
 }
 
 /// The figures the comparison table shows, in column order.
@@ -255,7 +370,7 @@ fn failures(out: &mut String, view: &View<'_>) {
         return;
     }
     out.push_str("\n#### Failures by reason\n\n| Endpoint | Reason | Count |\n|---|---|---:|\n");
-    for f in &view.failures {
+    for f in view.failures.iter().take(MAX_ROWS) {
         let _ = writeln!(
             out,
             "| {} | {} | {} |",
@@ -264,6 +379,7 @@ fn failures(out: &mut String, view: &View<'_>) {
             f.count
         );
     }
+    more(out, view.failures.len());
 }
 
 fn links(out: &mut String, view: &View<'_>) {

@@ -12,6 +12,7 @@ mod markdown;
 mod metrics;
 #[cfg(test)]
 mod snapshot_tests;
+mod trend;
 mod view;
 
 use std::{
@@ -77,6 +78,11 @@ pub(crate) struct Document {
     /// The run history the next run is judged by (see `stats::HistoryEntry`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) history: Vec<crate::stats::HistoryEntry>,
+}
+
+/// The p95 trend of `run` after `history` as `compare` prints it (empty below three runs).
+pub(crate) fn trend_text(history: &[crate::stats::HistoryEntry], run: &RunResult) -> String {
+    trend::render_text(&trend::Trend::new(history, run))
 }
 
 pub(crate) const RESULTS_JSON: &str = "results.json";

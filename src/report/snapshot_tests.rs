@@ -347,3 +347,80 @@ fn the_fixed_documents_validate_against_the_schema() {
         assert!(errors.is_empty(), "{errors:#?}");
     }
 }
+
+/// 1,000 endpoints, a glob threshold on each, a baseline: the comment leads with the verdict
+/// and what failed, folds the rest, and stays far below GitLab's note limit.
+#[test]
+fn a_comment_on_a_thousand_endpoints_stays_readable() {
+    let names: Vec<String> = (0..1000).map(|i| format!("GET /api/item/{i:04}")).collect();
+    let at = |ms: fn(usize) -> f64| {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| endpoint(n, 50, ms(i), &[]))
+            .collect::<Vec<_>>()
+    };
+    let base = native_run(at(|_| 20.0), "2026-11-20T10:00:00Z", 20.0);
+    // Three endpoints got slow; the rest did not move.
+    let current = native_run(
+        at(|i| if i % 400 == 7 { 90.0 } else { 20.0 }),
+        "2026-11-23T10:00:00Z",
+        20.0,
+    );
+    let verdict = judge(
+        &current,
+        &base,
+        &["GET /api/*: p95<50ms"],
+        &["p95 +20% +10ms"],
+    );
+    let doc = Document {
+        comparison: Some(baseline::compare("pipeline #1", &base, &current)),
+        run: current,
+        verdict: Some(verdict),
+        notes: Vec::new(),
+        history: Vec::new(),
+    };
+    let body = render_comment(&doc, "perf");
+    assert!(body.len() < 200_000, "{} bytes", body.len());
+    let top: String = body.lines().take(20).collect::<Vec<_>>().join("\n");
+    assert!(top.contains("❌ Performance gate failed"), "{top}");
+    assert!(
+        top.contains("GET /api/item/0007"),
+        "failed checks first: {top}"
+    );
+    let failed_table = top.split("<details>").next().unwrap();
+    assert!(
+        !failed_table.contains("✅"),
+        "no passing check before the failed ones: {top}"
+    );
+    assert!(body.contains("<details><summary>998 passing checks</summary>"));
+    assert!(body.contains("<details><summary>997 unchanged endpoints</summary>"));
+    let endpoints = &body[body.find("#### Endpoints").unwrap()..];
+    let first_row = endpoints.lines().find(|l| l.starts_with("| GET")).unwrap();
+    assert!(first_row.contains("0007") || first_row.contains("0407") || first_row.contains("0807"));
+}
+
+/// With a chain of earlier runs, the comparison table gets a p95 sparkline per endpoint.
+#[test]
+fn a_history_draws_a_sparkline_per_endpoint() {
+    let mut doc = judged();
+    let mut earlier: Vec<RunResult> = [30.0, 40.0, 35.0]
+        .iter()
+        .map(|ms| {
+            native_run(
+                vec![endpoint("GET /api/catalog/search", 600, *ms, &[])],
+                "2026-11-19T10:00:00Z",
+                *ms,
+            )
+        })
+        .collect();
+    earlier.reverse();
+    doc.history = earlier.iter().map(crate::stats::HistoryEntry::of).collect();
+    let body = render_comment(&doc, "perf");
+    let row = body
+        .lines()
+        .find(|l| l.starts_with("| GET /api/catalog/search"))
+        .unwrap();
+    assert!(row.ends_with("`▁▂▂█` |"), "{row}");
+    assert!(body.contains("| p95 trend |"), "{body}");
+}

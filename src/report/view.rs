@@ -279,6 +279,8 @@ pub(crate) struct View<'a> {
     pub(crate) commit: Option<&'a str>,
     pub(crate) charts: ChartData<'a>,
     pub(crate) tool: &'a ToolInfo,
+    /// The run history with this run last.
+    pub(crate) trend: super::trend::Trend<'a>,
 }
 
 impl<'a> View<'a> {
@@ -325,6 +327,7 @@ impl<'a> View<'a> {
                     .and_then(|c| c.baseline_histogram.as_ref()),
             },
             tool: &run.tool,
+            trend: super::trend::Trend::of(doc),
         }
     }
 
@@ -380,12 +383,15 @@ fn run_line(doc: &Document) -> RunLine<'_> {
 /// comparison row (the aggregate's is the comparison's first).
 fn endpoint_rows(doc: &Document) -> Vec<EndpointRow<'_>> {
     let rows = doc.comparison.as_ref().map_or(&[][..], |c| &c.rows[..]);
-    let deltas = |name: &str| {
-        rows.iter()
-            .skip(1)
-            .find(|r| r.endpoint == name)
-            .map_or(&[][..], |r| &r.metrics[..])
-    };
+    // By name, once: thousands of endpoints must not cost a scan each.
+    let by_name: std::collections::HashMap<&str, &[MetricDelta]> = rows
+        .iter()
+        .skip(1)
+        .map(|r| (r.endpoint.as_str(), &r.metrics[..]))
+        .collect();
+    let deltas = |name: &str| by_name.get(name).copied().unwrap_or(&[]);
+    let measured: std::collections::HashSet<&str> =
+        doc.run.endpoints.iter().map(|e| e.name.as_str()).collect();
     let mut out = vec![EndpointRow {
         name: &doc.run.aggregate.name,
         aggregate: true,
@@ -401,7 +407,7 @@ fn endpoint_rows(doc: &Document) -> Vec<EndpointRow<'_>> {
     out.extend(
         rows.iter()
             .skip(1)
-            .filter(|r| doc.run.endpoint(&r.endpoint).is_none())
+            .filter(|r| !measured.contains(r.endpoint.as_str()))
             .map(|r| EndpointRow {
                 name: &r.endpoint,
                 aggregate: false,

@@ -85,3 +85,62 @@ fn a_history_that_cannot_be_read_is_a_note_not_a_failure() {
     assert!(notes.contains("run history was not usable"), "{notes}");
     assert!(p95_detail(&out).contains("vs baseline"));
 }
+
+/// Pipelines on `main` with only the job token: each downloads the previous one's results by
+/// ref and extends the chain; the third pipeline's merge-request comment (its summary.md, and
+/// the note itself when an API token is there to post it) draws a three-point sparkline.
+#[test]
+fn with_only_the_job_token_the_third_pipeline_shows_a_three_point_trend() {
+    use crate::fake_gitlab::{FakeGitlab, JOB_TOKEN, PRIVATE_TOKEN, PROJECT};
+    let gl = FakeGitlab::start();
+    let app = slow_app(30);
+    let pipeline = |branch: &str, id: &str| {
+        Gate::new()
+            .env("GITLAB_CI", "true")
+            .env("CI_API_V4_URL", &gl.api_url())
+            .env("CI_PROJECT_ID", PROJECT)
+            .env("CI_JOB_NAME", "perf")
+            .env("CI_JOB_TOKEN", JOB_TOKEN)
+            .env("CI_PIPELINE_ID", id)
+            .env("CI_COMMIT_SHA", &format!("{id:0>40}"))
+            .env("CI_DEFAULT_BRANCH", "main")
+            .env("CI_COMMIT_REF_NAME", branch)
+            .write("s.yml", "tasks: [{request: {path: /health}}]\n")
+            .args(["run", "--scenario", "s.yml", "--host", &app.url()])
+            .args(["--users", "2", "--run-time", "1s", "--progress", "0"])
+            .args(["--regression", RULE])
+    };
+    for id in ["101", "102"] {
+        let out = pipeline("main", id)
+            .env("CI_COMMIT_BRANCH", "main")
+            .run()
+            .expect_exit(0);
+        gl.add_pipeline(
+            "main",
+            id,
+            "success",
+            "perf",
+            Some(&out.file("results.json")),
+        );
+    }
+    let mr = pipeline("feature", "103")
+        .env("CI_PIPELINE_SOURCE", "merge_request_event")
+        .env("CI_MERGE_REQUEST_IID", "7")
+        .env("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "main")
+        .env("LOADFORGE_GATE_GITLAB_TOKEN", PRIVATE_TOKEN)
+        .run()
+        .expect_exit(0);
+    assert_eq!(history_len(&mr), 2, "{}", mr.stderr);
+    let summary = mr.file("summary.md");
+    let row = summary
+        .lines()
+        .find(|l| l.starts_with("| **all requests**"))
+        .unwrap_or_else(|| panic!("{summary}"));
+    let spark = row.rsplit('`').nth(1).unwrap_or_default();
+    assert_eq!(spark.chars().count(), 3, "{row}");
+    let notes = gl.notes(7);
+    assert!(
+        notes.first().is_some_and(|n| n.body.contains(spark)),
+        "{notes:?}"
+    );
+}
