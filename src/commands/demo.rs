@@ -135,6 +135,10 @@ pub(crate) fn sample_app(args: &SampleAppArgs) -> Result<ExitStatus, Error> {
         error_rate: args.error_rate,
         slow,
     };
-    sample_app::serve_forever(&args.listen, knobs)?;
+    sample_app::serve_forever(
+        &args.listen,
+        knobs,
+        args.tls.then_some(args.tls_dir.as_path()),
+    )?;
     Ok(ExitStatus::Passed)
 }

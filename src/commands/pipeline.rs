@@ -189,6 +189,9 @@ pub(crate) fn judge_and_publish(
 
 /// What every report should say about how the run was judged.
 fn standing_notes(settings: &GateSettings, result: &RunResult, notes: &mut Vec<String>) {
+    if result.run.tls_insecure {
+        notes.push(format!("Warning: TLS {}.", report::INSECURE));
+    }
     if settings.thresholds.is_built_in() {
         notes.push(format!(
             "No thresholds configured: applied the default {}.",
@@ -314,7 +317,12 @@ fn comment_client(settings: &GateSettings) -> Option<(ApiClient, &str)> {
         }
         return None;
     };
-    match ApiClient::new(api_url, Auth::Private(token), RetryPolicy::default()) {
+    match ApiClient::new(
+        api_url,
+        Auth::Private(token),
+        RetryPolicy::default(),
+        &settings.net,
+    ) {
         Ok(c) => Some((c, project)),
         Err(e) => {
             say(&format!("skipped: {}", crate::chain::one_line(&e)));

@@ -14,6 +14,7 @@ use crate::{
     defaults::USER_AGENT,
     retry::{self, Attempt, GiveUp, Policy},
     secret::Secret,
+    tls::{ClientNet, TlsError},
 };
 
 /// How long one request may take.
@@ -54,6 +55,15 @@ pub(crate) enum TransportError {
     /// The HTTP client could not be set up.
     #[error("cannot build the HTTP client")]
     Client(#[source] reqwest::Error),
+    /// An extra CA file (`CI_SERVER_TLS_CA_FILE`, `SSL_CERT_FILE`) could not be used.
+    #[error("cannot use the CA file of {variable}")]
+    CaFile {
+        /// The variable that names the file.
+        variable: &'static str,
+        /// Why the file could not be used.
+        #[source]
+        source: TlsError,
+    },
     /// The token is not a valid header value.
     #[error("the token is not a valid header value")]
     InvalidToken,
@@ -147,20 +157,29 @@ struct Request<'a> {
 type Answer = Result<http::Response<Bytes>, TransportError>;
 
 impl ApiClient {
-    /// `api_url` is `CI_API_V4_URL` (e.g. `https://gitlab.example.com/api/v4`).
+    /// `api_url` is `CI_API_V4_URL` (e.g. `https://gitlab.example.com/api/v4`); `net` adds
+    /// the instance's CA (`CI_SERVER_TLS_CA_FILE`) to the system's roots and may turn proxies
+    /// off.
     pub(crate) fn new(
         api_url: &str,
         auth: Auth,
         retry: Policy,
+        net: &ClientNet,
     ) -> Result<ApiClient, TransportError> {
         let mut base = Url::parse(api_url)?;
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
         }
-        let http = reqwest::blocking::Client::builder()
+        let builder = reqwest::blocking::Client::builder()
             .timeout(TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(USER_AGENT)
+            .user_agent(USER_AGENT);
+        let http = net
+            .apply(builder)
+            .map_err(|source| TransportError::CaFile {
+                variable: source_variable(net, &source),
+                source,
+            })?
             .build()
             .map_err(TransportError::Client)?;
         Ok(ApiClient {
@@ -227,6 +246,22 @@ impl ApiClient {
         }
         Err(TransportError::TooManyRedirects)
     }
+}
+
+/// Which variable named the file a [`TlsError`] is about.
+fn source_variable(net: &ClientNet, e: &TlsError) -> &'static str {
+    let path = match e {
+        TlsError::Read { path, .. }
+        | TlsError::Pem { path, .. }
+        | TlsError::NoCertificate { path }
+        | TlsError::NoKey { path }
+        | TlsError::Client { path, .. } => Some(path),
+        TlsError::Config(_) => None,
+    };
+    net.ca_files
+        .iter()
+        .find(|(_, p)| Some(p) == path)
+        .map_or("a CA variable", |(v, _)| v)
 }
 
 /// The answer as the `gitlab` crate takes it.

@@ -453,6 +453,10 @@ fn link<'a>(key: &'static str, url: &'a str, text: &'a str) -> MetaRow<'a> {
     }
 }
 
+/// What every report says of a run made with `--insecure`.
+pub(crate) const INSECURE: &str =
+    "certificate NOT verified (--insecure): the responses may not come from the intended server";
+
 /// The run's metadata: what ran, where, when, from which commit, against which baseline.
 fn meta_rows(doc: &Document) -> Vec<MetaRow<'_>> {
     let run = &doc.run.run;
@@ -472,6 +476,9 @@ fn meta_rows(doc: &Document) -> Vec<MetaRow<'_>> {
             "latencies",
             "rounded by the engine (about two significant digits)".into(),
         ));
+    }
+    if run.tls_insecure {
+        rows.push(text("tls", INSECURE.into()));
     }
     if let Some(url) = &run.cloud_url {
         rows.push(link("cloud run", url, url));

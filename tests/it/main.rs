@@ -18,3 +18,4 @@ mod sample_app;
 mod scenarios;
 mod schema;
 mod shards;
+mod tls;
