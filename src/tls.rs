@@ -280,8 +280,28 @@ const ALL: &[Failure] = &[
 
 /// The category of a failed handshake or TLS read, when the I/O error carries a rustls error.
 pub(crate) fn failure(e: &io::Error) -> Option<Failure> {
-    let tls = e.get_ref()?.downcast_ref::<rustls::Error>()?;
-    Some(categorise(tls))
+    let inner = e.get_ref()?;
+    match inner.downcast_ref::<rustls::Error>() {
+        Some(tls) => Some(categorise(tls)),
+        // HTTP clients wrap the TLS library's I/O error in one of their own.
+        None => inner.downcast_ref::<io::Error>().and_then(failure),
+    }
+}
+
+/// The category of the first TLS failure among `e` and its causes (an HTTP client's error
+/// wraps the rustls error a few levels down).
+pub(crate) fn failure_in(e: &(dyn std::error::Error + 'static)) -> Option<Failure> {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if let Some(tls) = c.downcast_ref::<rustls::Error>() {
+            return Some(categorise(tls));
+        }
+        if let Some(f) = c.downcast_ref::<io::Error>().and_then(failure) {
+            return Some(f);
+        }
+        cause = c.source();
+    }
+    None
 }
 
 /// The fix for a reason that [`failure`] gave, for the one log line that explains it.

@@ -81,6 +81,17 @@ pub(crate) enum TransportError {
         #[source]
         source: reqwest::Error,
     },
+    /// The TLS handshake with GitLab failed (`reason` names why, e.g. an unknown authority).
+    #[error("{reason}: {target}; for a private CA, point CI_SERVER_TLS_CA_FILE or SSL_CERT_FILE at its PEM file")]
+    Tls {
+        /// The category, as the native engine counts it.
+        reason: &'static str,
+        /// The origin and path asked for (no query, no token).
+        target: String,
+        /// What the HTTP client reported.
+        #[source]
+        source: reqwest::Error,
+    },
     /// A redirect whose `Location` is not text.
     #[error("a redirect has an unreadable Location header")]
     Location(#[source] http::header::ToStrError),
@@ -105,6 +116,17 @@ pub(crate) enum TransportError {
 
 impl TransportError {
     fn send(e: reqwest::Error) -> TransportError {
+        let target = e
+            .url()
+            .map(|u| format!("{}{}", u.origin().ascii_serialization(), u.path()))
+            .unwrap_or_default();
+        if let Some(failure) = crate::tls::failure_in(&e) {
+            return TransportError::Tls {
+                reason: failure.reason,
+                target,
+                source: e.without_url(),
+            };
+        }
         let kind = if e.is_timeout() {
             "timed out"
         } else if e.is_connect() {
@@ -112,10 +134,6 @@ impl TransportError {
         } else {
             "failed"
         };
-        let target = e
-            .url()
-            .map(|u| format!("{}{}", u.origin().ascii_serialization(), u.path()))
-            .unwrap_or_default();
         TransportError::Send {
             kind,
             target,

@@ -93,6 +93,8 @@ pub(crate) struct RunLine<'a> {
     pub(crate) users: u32,
     pub(crate) duration_s: f64,
     pub(crate) interrupted: bool,
+    /// `--insecure`: the target's certificate was not verified.
+    pub(crate) insecure: bool,
     pub(crate) target: &'a str,
     pub(crate) counts: Option<Counts>,
     pub(crate) error_rate: f64,
@@ -368,6 +370,7 @@ fn run_line(doc: &Document) -> RunLine<'_> {
         users: meta.users,
         duration_s: meta.duration_s,
         interrupted: meta.interrupted,
+        insecure: meta.tls_insecure,
         target: &meta.target,
         counts: Counts::of(agg),
         error_rate: agg.error_rate,

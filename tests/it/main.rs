@@ -14,6 +14,7 @@ mod layers;
 mod loadforge;
 mod locust;
 mod measurement;
+mod proxy;
 mod sample_app;
 mod scenarios;
 mod schema;
