@@ -242,9 +242,11 @@ impl Settings {
             load::whole_seconds(layer.progress, "--progress")?.unwrap_or(defaults::PROGRESS_EVERY);
         load::check_native_users(&engine, shape.users, shard.as_ref())?;
         let host = load::host(&layer)?;
-        let proxy = match layer.no_proxy {
-            Some(true) => None,
-            _ => proxy::for_target(&host, env)?,
+        // Only the native engine connects to the target itself; Locust reads the proxy
+        // variables on its own.
+        let proxy = match (&engine, layer.no_proxy) {
+            (EngineSettings::Native(_), None | Some(false)) => proxy::for_target(&host, env)?,
+            _ => None,
         };
         Ok(Settings {
             engine,

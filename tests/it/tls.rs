@@ -414,3 +414,14 @@ mod gitlab {
         assert!(gl.notes(MR).is_empty());
     }
 }
+
+#[test]
+fn tls_flags_belong_to_the_native_engine() {
+    let out = Gate::new()
+        .write("ca.pem", "x")
+        .args(["validate", "--engine", "locust", "--locustfile", "l.py"])
+        .args(["--host", "https://h", "--insecure"])
+        .run()
+        .expect_exit(2);
+    assert!(out.one_line_error().contains("native engine only"));
+}
