@@ -79,8 +79,13 @@ fn announce(settings: &Settings, share: Share) {
         .as_ref()
         .map(|s| format!(" (shard {}/{} of run {})", s.index, s.count, s.run_id))
         .unwrap_or_default();
+    let proxy = settings
+        .proxy
+        .as_ref()
+        .map(|p| format!(" through the proxy {}", p.display()))
+        .unwrap_or_default();
     eprintln!(
-        "loadforge-gate: {} users ({} per second) against {} for {}{shard}",
+        "loadforge-gate: {} users ({} per second) against {}{proxy} for {}{shard}",
         share.users,
         share.spawn_rate,
         settings.host,

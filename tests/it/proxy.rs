@@ -165,6 +165,12 @@ fn http_goes_to_the_proxy_in_absolute_form_with_its_credentials() {
         .expect_exit(0);
     assert_clean(&out);
     assert_no_password(&out, "s3cret-pw");
+    assert!(
+        out.stderr
+            .contains(&format!("through the proxy {}", proxy.url)),
+        "{}",
+        out.stderr
+    );
     let seen = proxy.seen();
     assert!(!seen.is_empty(), "nothing went through the proxy");
     let (line, auth) = &seen[0];
