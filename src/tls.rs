@@ -414,6 +414,11 @@ mod tests {
             Some("tls: client certificate required")
         );
         assert_eq!(failure(&io::Error::other("plain")), None);
+        // HTTP clients wrap the TLS library's I/O error in one of their own.
+        let nested = io::Error::other(io(rustls::Error::InvalidCertificate(
+            CertificateError::UnknownIssuer,
+        )));
+        assert_eq!(failure_in(&nested).map(|f| f.fix), Some(FIX_CA));
     }
 
     #[test]
