@@ -160,9 +160,9 @@ def run_lfg(core, conns, dur, tools, tmp, url=URL):
     return a["rps"], a["latency_ms"]["p50"], a["latency_ms"]["p99"], cpu, rss, wall
 
 
-def run_locust(core, conns, dur, tools, tmp):
+def run_locust(core, conns, dur, tools, tmp, url=URL):
     prefix = Path(tmp) / "locust"
-    _, cpu, rss, wall = timed([tools["locust"], "-f", str(BENCH / "locust_fast.py"), "--headless", "-H", URL.rstrip("/"), "-u", str(conns), "-r", str(conns), "-t", f"{dur}s", "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING"], core, cwd=tmp)
+    _, cpu, rss, wall = timed([tools["locust"], "-f", str(BENCH / "locust_fast.py"), "--headless", "-H", url.rstrip("/"), "-u", str(conns), "-r", str(conns), "-t", f"{dur}s", "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING"], core, cwd=tmp)
     with open(f"{prefix}_stats.csv") as f:
         row = next(r for r in csv.DictReader(f) if r["Name"] == "Aggregated")
     return float(row["Requests/s"]), float(row["50%"]), float(row["99%"]), cpu, rss, wall
