@@ -175,6 +175,24 @@ fn a_server_that_requires_a_client_certificate_gets_one_with_client_cert() {
 }
 
 #[test]
+fn a_client_certificate_from_another_ca_is_rejected() {
+    let server = TlsServer::start(LOOPBACK, Validity::Current, true);
+    let stranger = Pki::new("another CA").unwrap().client_cert("intruder").unwrap();
+    let g = gate(&server.url(), server.pki.ca_pem(), &["--ca-cert", "ca.pem"]);
+    let out = with_client_cert(g, &stranger).run().expect_exit(1);
+    assert_all_failed_with(&out, "tls: client certificate rejected");
+}
+
+#[test]
+fn ssl_cert_file_is_trusted_like_the_system_roots() {
+    let server = TlsServer::valid();
+    gate(&server.url(), server.pki.ca_pem(), &[])
+        .env("SSL_CERT_FILE", "ca.pem")
+        .run()
+        .expect_exit(0);
+}
+
+#[test]
 fn insecure_skips_verification_and_every_report_says_so() {
     let server = TlsServer::start(&["other.example"], Validity::Expired, false);
     let out = gate(&server.url(), "", &["--insecure"])
