@@ -201,6 +201,8 @@ fn insecure_skips_verification_and_every_report_says_so() {
     let r = out.results();
     assert_eq!(r["aggregate"]["failures"], 0);
     assert_eq!(r["run"]["tls_insecure"], true);
+    let schema = crate::schema::schema();
+    assert!(schema.is_valid(&r), "{:?}", schema.iter_errors(&r).next());
     assert!(out.stderr.contains("--insecure"), "{}", out.stderr);
     assert!(out.stdout.contains("NOT verified"), "{}", out.stdout);
     for f in ["summary.md", "report.html", "junit.xml"] {
