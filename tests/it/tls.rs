@@ -177,7 +177,10 @@ fn a_server_that_requires_a_client_certificate_gets_one_with_client_cert() {
 #[test]
 fn a_client_certificate_from_another_ca_is_rejected() {
     let server = TlsServer::start(LOOPBACK, Validity::Current, true);
-    let stranger = Pki::new("another CA").unwrap().client_cert("intruder").unwrap();
+    let stranger = Pki::new("another CA")
+        .unwrap()
+        .client_cert("intruder")
+        .unwrap();
     let g = gate(&server.url(), server.pki.ca_pem(), &["--ca-cert", "ca.pem"]);
     let out = with_client_cert(g, &stranger).run().expect_exit(1);
     assert_all_failed_with(&out, "tls: client certificate rejected");
