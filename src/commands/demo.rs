@@ -97,6 +97,8 @@ pub(crate) fn execute(args: &DemoArgs) -> Result<ExitStatus, Error> {
             thresholds,
             baseline: Some(baseline.unwrap_or_else(|| "none".into())),
             out: Some(args.out.clone()),
+            // The sample app is on loopback: a proxy in the environment must not carry the load.
+            no_proxy: true,
             ..JudgeArgs::default()
         },
     };

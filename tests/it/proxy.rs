@@ -315,3 +315,18 @@ mod gitlab {
         assert_eq!(gl.notes(MR).len(), 1, "the note was updated directly");
     }
 }
+
+#[test]
+fn the_demo_ignores_a_proxy_in_the_environment() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = Gate::new()
+        .env("HTTP_PROXY", &format!("http://127.0.0.1:{port}"))
+        .args(["demo", "--run-time", "3s", "--users", "10"])
+        .run()
+        .expect_exit(0);
+    assert_clean(&out);
+}
