@@ -292,6 +292,14 @@ fn the_sample_app_serves_https_with_a_ca_written_for_ca_cert() {
         .local_addr()
         .unwrap()
         .port();
+    /// Ends the sample app however the test ends.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
     let mut child = std::process::Command::new(crate::harness::BIN)
         .args([
             "sample-app",
@@ -304,7 +312,9 @@ fn the_sample_app_serves_https_with_a_ca_written_for_ca_cert() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let stdout = child.stdout.take().unwrap();
+    let _child = Killed(child);
+    let mut lines = BufReader::new(stdout).lines();
     let mut url = None;
     for line in lines.by_ref() {
         let line = line.unwrap();
@@ -324,12 +334,19 @@ fn the_sample_app_serves_https_with_a_ca_written_for_ca_cert() {
             &crate::harness::example("shop-cart.yml"),
         ])
         .args(["--host", &url, "--ca-cert", "ca.pem"])
-        .args(["--users", "2", "--run-time", "1s", "--progress", "0"])
+        .args([
+            "--users",
+            "4",
+            "--spawn-rate",
+            "50",
+            "--run-time",
+            "2s",
+            "--progress",
+            "0",
+        ])
         .args(["--baseline", "none", "--threshold", "error_rate<1%"])
-        .run();
-    let _ = child.kill();
-    let _ = child.wait();
-    let out = out.expect_exit(0);
+        .run()
+        .expect_exit(0);
     assert_eq!(out.results()["aggregate"]["failures"], 0);
 }
 
