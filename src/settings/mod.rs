@@ -242,8 +242,8 @@ impl Settings {
             load::whole_seconds(layer.progress, "--progress")?.unwrap_or(defaults::PROGRESS_EVERY);
         load::check_native_users(&engine, shape.users, shard.as_ref())?;
         let host = load::host(&layer)?;
-        // Only the native engine connects to the target itself; Locust reads the proxy
-        // variables on its own.
+        // Only the native engine's connections to the target are ours to route; Locust and
+        // LoadForge make their own.
         let proxy = match (&engine, layer.no_proxy) {
             (EngineSettings::Native(_), None | Some(false)) => proxy::for_target(&host, env)?,
             _ => None,
