@@ -5,6 +5,7 @@ Prints figures; it is not a test and asserts nothing. Usage (from the repository
 
     python3 bench/run.py                    # 5 rounds of 10 s, 50 connections, plus memory
     python3 bench/run.py --rounds 3 --duration 5 --memory-requests 1000000
+    python3 bench/run.py --https-only       # only the HTTPS row (nginx with TLS 1.3)
 
 What it does: installs or finds wrk and nginx (Debian), oha (crates.io, into bench/.tools),
 Locust (PyPI, into .venv); builds loadforge-gate in release mode; starts nginx as a fast static
@@ -35,7 +36,9 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 TOOLS = BENCH / ".tools"
 PORT = 18090
+TLS_PORT = 18443
 URL = f"http://127.0.0.1:{PORT}/"
+TLS_URL = f"https://127.0.0.1:{TLS_PORT}/"
 PLAIN = "tasks: [{request: {method: GET, path: /}}]\n"
 
 
@@ -78,17 +81,41 @@ def cores():
     return ("0", "1") if n >= 2 else ("0", "0")
 
 
-def start_nginx(core):
+def tls_conf(tmp):
+    """nginx.conf plus a TLS server on TLS_PORT with a self-signed certificate made now."""
+    cert, key = Path(tmp) / "bench.crt", Path(tmp) / "bench.key"
+    sh(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    conf = (BENCH / "nginx.conf").read_text()
+    tls_server = f"""    server {{
+        listen 127.0.0.1:{TLS_PORT} ssl;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        ssl_protocols TLSv1.3;
+        location / {{
+            default_type application/json;
+            return 200 '{{"status":"ok","items":[1,2,3]}}';
+        }}
+    }}
+}}
+"""
+    path = Path(tmp) / "nginx-tls.conf"
+    path.write_text(conf.rstrip().rstrip("}") + tls_server)
+    return path
+
+
+def start_nginx(core, conf=None, port=PORT):
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    p = subprocess.Popen(["taskset", "-c", core, nginx, "-c", str(BENCH / "nginx.conf"), "-p", "/tmp"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(["taskset", "-c", core, nginx, "-c", str(conf or BENCH / "nginx.conf"), "-p", "/tmp"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(100):
         try:
-            socket.create_connection(("127.0.0.1", PORT), timeout=0.2).close()
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             return p
         except OSError:
             time.sleep(0.1)
     p.kill()
-    sys.exit("nginx did not start on port %d" % PORT)
+    sys.exit("nginx did not start on port %d" % port)
 
 
 def timed(cmd, core, cwd=None):
@@ -108,38 +135,42 @@ def ms(text):
     return {"us": v / 1000, "ms": v, "s": v * 1000}[unit]
 
 
-def run_wrk(core, conns, dur, tools, tmp):
-    out, cpu, rss, wall = timed(["wrk", "-t1", f"-c{conns}", f"-d{dur}s", "--latency", URL], core)
+def run_wrk(core, conns, dur, tools, tmp, url=URL):
+    out, cpu, rss, wall = timed(["wrk", "-t1", f"-c{conns}", f"-d{dur}s", "--latency", url], core)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p50 = ms(re.search(r"50%\s+(\S+)", out).group(1))
     p99 = ms(re.search(r"99%\s+(\S+)", out).group(1))
     return rps, p50, p99, cpu, rss, wall
 
 
-def run_oha(core, conns, dur, tools, tmp):
-    out, cpu, rss, wall = timed([tools["oha"], "-z", f"{dur}s", "-c", str(conns), "--no-tui", "--output-format", "json", URL], core)
+def run_oha(core, conns, dur, tools, tmp, url=URL):
+    insecure = ["--insecure"] if url.startswith("https") else []
+    out, cpu, rss, wall = timed([tools["oha"], "-z", f"{dur}s", "-c", str(conns), "--no-tui", "--output-format", "json", *insecure, url], core)
     d = json.loads(out)
     return d["summary"]["requestsPerSec"], d["latencyPercentiles"]["p50"] * 1000, d["latencyPercentiles"]["p99"] * 1000, cpu, rss, wall
 
 
-def run_lfg(core, conns, dur, tools, tmp):
+def run_lfg(core, conns, dur, tools, tmp, url=URL):
     scenario = Path(tmp) / "plain.yml"
     scenario.write_text(PLAIN)
     out_dir = Path(tmp) / "lfg"
-    _, cpu, rss, wall = timed([tools["lfg"], "run", "--scenario", str(scenario), "--host", URL, "--users", str(conns), "--spawn-rate", "1000000", "--run-time", f"{dur}s", "--threads", "1", "--progress", "0", "--baseline", "none", "--out", str(out_dir)], core)
+    insecure = ["--insecure"] if url.startswith("https") else []
+    _, cpu, rss, wall = timed([tools["lfg"], "run", *insecure, "--scenario", str(scenario), "--host", url, "--users", str(conns), "--spawn-rate", "1000000", "--run-time", f"{dur}s", "--threads", "1", "--progress", "0", "--baseline", "none", "--out", str(out_dir)], core)
     a = json.loads((out_dir / "results.json").read_text())["aggregate"]
     return a["rps"], a["latency_ms"]["p50"], a["latency_ms"]["p99"], cpu, rss, wall
 
 
-def run_locust(core, conns, dur, tools, tmp):
+def run_locust(core, conns, dur, tools, tmp, url=URL):
     prefix = Path(tmp) / "locust"
-    _, cpu, rss, wall = timed([tools["locust"], "-f", str(BENCH / "locust_fast.py"), "--headless", "-H", URL.rstrip("/"), "-u", str(conns), "-r", str(conns), "-t", f"{dur}s", "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING"], core, cwd=tmp)
+    _, cpu, rss, wall = timed([tools["locust"], "-f", str(BENCH / "locust_fast.py"), "--headless", "-H", url.rstrip("/"), "-u", str(conns), "-r", str(conns), "-t", f"{dur}s", "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING"], core, cwd=tmp)
     with open(f"{prefix}_stats.csv") as f:
         row = next(r for r in csv.DictReader(f) if r["Name"] == "Aggregated")
     return float(row["Requests/s"]), float(row["50%"]), float(row["99%"]), cpu, rss, wall
 
 
 RUNNERS = {"loadforge-gate": run_lfg, "wrk": run_wrk, "oha": run_oha, "locust (FastHttpUser)": run_locust}
+# HTTPS (TLS 1.3, keep-alive, so handshakes are amortised): the generators that speak TLS.
+TLS_RUNNERS = {"loadforge-gate": run_lfg, "wrk": run_wrk, "oha": run_oha}
 
 
 def peak_rss(tools, core, users, run_time, scenario_text, tmp):
@@ -150,6 +181,45 @@ def peak_rss(tools, core, users, run_time, scenario_text, tmp):
     return rss, result["requests"]
 
 
+def throughput(runners, url, args, tools, cores_, tmp, label):
+    """Runs every generator of `runners` against `url`, interleaved, and prints the medians."""
+    target_core, gen_core = cores_
+    results = {name: [] for name in runners}
+    for r in range(args.rounds):
+        for name, fn in runners.items():
+            results[name].append(fn(gen_core, args.connections, args.duration, tools, tmp, url))
+            print(f"{label} round {r + 1}/{args.rounds} {name}: {results[name][-1][0]:,.0f} req/s", flush=True)
+    med = {n: [statistics.median(v[i] for v in runs) for i in range(6)] for n, runs in results.items()}
+    print(f"\n{label} throughput: {args.connections} connections, {args.duration} s per run, median of {args.rounds} rounds;"
+          f" target nginx on core {target_core}, generator on core {gen_core}\n")
+    print(f"| generator | req/s | p50 ms | p99 ms | CPU % | peak RSS MiB | req per CPU-second |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for n, (rps, p50, p99, cpu, rss, wall) in med.items():
+        print(f"| {n} | {rps:,.0f} | {p50:.3f} | {p99:.3f} | {cpu / wall * 100:.0f} | {rss / 1024:.1f} | {rps * wall / max(cpu, 1e-9):,.0f} |")
+    lfg = med["loadforge-gate"][0]
+    print()
+    for n in runners:
+        if n != "loadforge-gate":
+            print(f"loadforge-gate / {n}: {lfg / med[n][0]:.2f}x requests per second")
+    return lfg
+
+
+def memory(args, tools, gen_core, lfg, tmp):
+    print("\nMemory")
+    idle = "tasks: [{request: {method: GET, path: /}}]\nwait: 3600\n"
+    one, _ = peak_rss(tools, gen_core, 1, "5s", idle, tmp)
+    many, _ = peak_rss(tools, gen_core, 10_000, "10s", idle, tmp)
+    print(f"idle virtual users (one request each, then waiting, each with its own open connection):"
+          f" 1 user {one / 1024:.1f} MiB, 10,000 users {many / 1024:.1f} MiB"
+          f" -> {(many - one) / 10_000:.1f} KiB per user (target: 64 KiB)")
+    rps = max(lfg, 1)
+    short = max(1, round(100_000 / rps))
+    long = max(short + 1, round(args.memory_requests / rps))
+    rss_a, n_a = peak_rss(tools, gen_core, args.connections, f"{short}s", PLAIN, tmp)
+    rss_b, n_b = peak_rss(tools, gen_core, args.connections, f"{long}s", PLAIN, tmp)
+    print(f"peak RSS after {n_a:,} requests: {rss_a / 1024:.1f} MiB; after {n_b:,} requests: {rss_b / 1024:.1f} MiB")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=5)
@@ -157,49 +227,26 @@ def main():
     ap.add_argument("--connections", type=int, default=50)
     ap.add_argument("--memory-requests", type=int, default=10_000_000, help="requests for the memory-flatness run")
     ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--skip-https", action="store_true", help="no HTTPS row (nginx with TLS 1.3 against wrk and oha)")
+    ap.add_argument("--https-only", action="store_true", help="only the HTTPS row")
     args = ap.parse_args()
 
     tools = ensure_tools()
-    target_core, gen_core = cores()
-    nginx = start_nginx(target_core)
-    results = {name: [] for name in RUNNERS}
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            for r in range(args.rounds):
-                for name, fn in RUNNERS.items():
-                    results[name].append(fn(gen_core, args.connections, args.duration, tools, tmp))
-                    print(f"round {r + 1}/{args.rounds} {name}: {results[name][-1][0]:,.0f} req/s", flush=True)
-
-            med = {n: [statistics.median(v[i] for v in runs) for i in range(6)] for n, runs in results.items()}
-            print(f"\nThroughput: {args.connections} connections, {args.duration} s per run, median of {args.rounds} rounds;"
-                  f" target nginx on core {target_core}, generator on core {gen_core}\n")
-            print(f"| generator | req/s | p50 ms | p99 ms | CPU % | peak RSS MiB | req per CPU-second |")
-            print("|---|---:|---:|---:|---:|---:|---:|")
-            for n, (rps, p50, p99, cpu, rss, wall) in med.items():
-                print(f"| {n} | {rps:,.0f} | {p50:.3f} | {p99:.3f} | {cpu / wall * 100:.0f} | {rss / 1024:.1f} | {rps * wall / max(cpu, 1e-9):,.0f} |")
-            lfg = med["loadforge-gate"][0]
-            print()
-            for n in RUNNERS:
-                if n != "loadforge-gate":
-                    print(f"loadforge-gate / {n}: {lfg / med[n][0]:.2f}x requests per second")
-
-            if not args.skip_memory:
-                print("\nMemory")
-                idle = "tasks: [{request: {method: GET, path: /}}]\nwait: 3600\n"
-                one, _ = peak_rss(tools, gen_core, 1, "5s", idle, tmp)
-                many, _ = peak_rss(tools, gen_core, 10_000, "10s", idle, tmp)
-                print(f"idle virtual users (one request each, then waiting, each with its own open connection):"
-                      f" 1 user {one / 1024:.1f} MiB, 10,000 users {many / 1024:.1f} MiB"
-                      f" -> {(many - one) / 10_000:.1f} KiB per user (target: 64 KiB)")
-                rps = max(lfg, 1)
-                short = max(1, round(100_000 / rps))
-                long = max(short + 1, round(args.memory_requests / rps))
-                rss_a, n_a = peak_rss(tools, gen_core, args.connections, f"{short}s", PLAIN, tmp)
-                rss_b, n_b = peak_rss(tools, gen_core, args.connections, f"{long}s", PLAIN, tmp)
-                print(f"peak RSS after {n_a:,} requests: {rss_a / 1024:.1f} MiB; after {n_b:,} requests: {rss_b / 1024:.1f} MiB")
-    finally:
-        nginx.terminate()
-        nginx.wait()
+    cores_ = cores()
+    with tempfile.TemporaryDirectory() as tmp:
+        conf = None if args.skip_https else tls_conf(tmp)
+        nginx = start_nginx(cores_[0], conf)
+        try:
+            lfg = None
+            if not args.https_only:
+                lfg = throughput(RUNNERS, URL, args, tools, cores_, tmp, "HTTP")
+            if not args.skip_https:
+                throughput(TLS_RUNNERS, TLS_URL, args, tools, cores_, tmp, "HTTPS")
+            if lfg is not None and not args.skip_memory:
+                memory(args, tools, cores_[1], lfg, tmp)
+        finally:
+            nginx.terminate()
+            nginx.wait()
 
 
 if __name__ == "__main__":

@@ -191,6 +191,19 @@ pub(crate) struct LoadArgs {
     /// Seconds between progress lines in the log (0 for none).
     #[arg(long, env = "LOADFORGE_GATE_PROGRESS", value_name = "SECS")]
     pub(crate) progress: Option<u64>,
+    /// Also trust the CA certificates of this PEM file for the target (a private CA).
+    #[arg(long, env = "LOADFORGE_GATE_CA_CERT", value_name = "FILE")]
+    pub(crate) ca_cert: Option<PathBuf>,
+    /// Client certificate (PEM) for targets that require mutual TLS; needs --client-key.
+    #[arg(long, env = "LOADFORGE_GATE_CLIENT_CERT", value_name = "FILE")]
+    pub(crate) client_cert: Option<PathBuf>,
+    /// Private key (PEM) of --client-cert.
+    #[arg(long, env = "LOADFORGE_GATE_CLIENT_KEY", value_name = "FILE")]
+    pub(crate) client_key: Option<PathBuf>,
+    /// Do not verify the target's TLS certificate; every report then says so. Never for
+    /// production.
+    #[arg(long, env = "LOADFORGE_GATE_INSECURE")]
+    pub(crate) insecure: bool,
 }
 
 /// Flags that judge and publish a result: shared by `run`, `validate` and `merge`.
@@ -231,6 +244,10 @@ pub(crate) struct JudgeArgs {
     /// Named profile of the config file (e.g. smoke, load, stress).
     #[arg(long, env = "LOADFORGE_GATE_PROFILE", value_name = "NAME")]
     pub(crate) profile: Option<String>,
+    /// Ignore HTTP_PROXY, HTTPS_PROXY and NO_PROXY: connect directly to the target, GitLab and
+    /// LoadForge.
+    #[arg(long, env = "LOADFORGE_GATE_NO_PROXY")]
+    pub(crate) no_proxy: bool,
 }
 
 /// `demo`: which seed flow to run against the in-process sample app, and how hard.
@@ -274,6 +291,13 @@ pub struct SampleAppArgs {
     /// Extra latency for matching paths, repeatable: `/api/catalog/search=200`.
     #[arg(long = "slow-endpoint", value_name = "PATH=MS")]
     pub(crate) slow_endpoints: Vec<String>,
+    /// Serve HTTPS with a private CA made at start; its certificate is written to
+    /// `sample-app-ca.pem` in --tls-dir, for the gate's --ca-cert.
+    #[arg(long)]
+    pub(crate) tls: bool,
+    /// Where --tls writes the CA certificate.
+    #[arg(long, value_name = "DIR", default_value = ".", requires = "tls")]
+    pub(crate) tls_dir: PathBuf,
 }
 
 /// `compare`: the two results files and the regression rules to apply.

@@ -61,8 +61,10 @@ impl Error {
             | Error::Engine(EngineError::Missing(_))
             | Error::Engine(EngineError::Crashed { .. })
             | Error::Engine(EngineError::WorkerPanicked(_)) => Infrastructure,
+            Error::SampleApp(SampleAppError::WriteCa { .. }) => Usage,
             Error::SampleApp(SampleAppError::Bind { .. })
-            | Error::SampleApp(SampleAppError::Serve(_)) => Infrastructure,
+            | Error::SampleApp(SampleAppError::Serve(_))
+            | Error::SampleApp(SampleAppError::Tls(_)) => Infrastructure,
         }
     }
 }

@@ -26,6 +26,7 @@ pub(crate) mod gate;
 pub(crate) mod gitlab;
 pub(crate) mod modes;
 pub(crate) mod pause;
+pub(crate) mod proxy;
 pub(crate) mod report;
 pub(crate) mod retry;
 pub mod sample_app;
@@ -33,6 +34,7 @@ pub mod scenario;
 pub(crate) mod secret;
 pub mod settings;
 pub mod stats;
+pub(crate) mod tls;
 
 pub use commands::main_with_args;
 /// The statistics behind a regression verdict, public for the trust benchmark (`bench/gate_trust`).

@@ -97,6 +97,8 @@ pub(crate) fn execute(args: &DemoArgs) -> Result<ExitStatus, Error> {
             thresholds,
             baseline: Some(baseline.unwrap_or_else(|| "none".into())),
             out: Some(args.out.clone()),
+            // The sample app is on loopback: a proxy in the environment must not carry the load.
+            no_proxy: true,
             ..JudgeArgs::default()
         },
     };
@@ -135,6 +137,10 @@ pub(crate) fn sample_app(args: &SampleAppArgs) -> Result<ExitStatus, Error> {
         error_rate: args.error_rate,
         slow,
     };
-    sample_app::serve_forever(&args.listen, knobs)?;
+    sample_app::serve_forever(
+        &args.listen,
+        knobs,
+        args.tls.then_some(args.tls_dir.as_path()),
+    )?;
     Ok(ExitStatus::Passed)
 }

@@ -61,7 +61,21 @@ fn from_gitlab(settings: &GateSettings, notes: &mut Vec<String>) -> Option<Previ
         notes.push("No baseline: CI_API_V4_URL is not set.".into());
         return None;
     };
-    let client = |auth| ApiClient::new(api_url, auth, RetryPolicy::default()).ok();
+    // A client that cannot be built (an unreadable CI_SERVER_TLS_CA_FILE) is said once; the
+    // lookup then goes on without it, as without a token.
+    let mut said = false;
+    let mut client =
+        |auth| match ApiClient::new(api_url, auth, RetryPolicy::default(), &settings.net) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                if !std::mem::replace(&mut said, true) {
+                    let e = crate::error::one_line(&e);
+                    eprintln!("loadforge-gate: warning: no baseline from GitLab: {e}");
+                    notes.push(format!("No baseline from GitLab: {e}."));
+                }
+                None
+            }
+        };
     let job_client = settings
         .ci
         .job_token

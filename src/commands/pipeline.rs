@@ -79,8 +79,13 @@ fn announce(settings: &Settings, share: Share) {
         .as_ref()
         .map(|s| format!(" (shard {}/{} of run {})", s.index, s.count, s.run_id))
         .unwrap_or_default();
+    let proxy = settings
+        .proxy
+        .as_ref()
+        .map(|p| format!(" through the proxy {}", p.display()))
+        .unwrap_or_default();
     eprintln!(
-        "loadforge-gate: {} users ({} per second) against {} for {}{shard}",
+        "loadforge-gate: {} users ({} per second) against {}{proxy} for {}{shard}",
         share.users,
         share.spawn_rate,
         settings.host,
@@ -198,6 +203,9 @@ pub(crate) fn judge_and_publish(
 
 /// What every report should say about how the run was judged.
 fn standing_notes(settings: &GateSettings, result: &RunResult, notes: &mut Vec<String>) {
+    if result.run.tls_insecure {
+        notes.push(format!("Warning: TLS {}.", report::INSECURE));
+    }
     if settings.thresholds.is_built_in() {
         notes.push(format!(
             "No thresholds configured: applied the default {}.",
@@ -323,7 +331,12 @@ fn comment_client(settings: &GateSettings) -> Option<(ApiClient, &str)> {
         }
         return None;
     };
-    match ApiClient::new(api_url, Auth::Private(token), RetryPolicy::default()) {
+    match ApiClient::new(
+        api_url,
+        Auth::Private(token),
+        RetryPolicy::default(),
+        &settings.net,
+    ) {
         Ok(c) => Some((c, project)),
         Err(e) => {
             say(&format!("skipped: {}", crate::chain::one_line(&e)));

@@ -16,7 +16,9 @@ use crate::{
     gate::{self, AbortRules},
     modes::EngineKind,
     scenario::Scenario,
-    settings::{EngineSettings, LoadForgeSettings, LocustSettings, Settings, SettingsError},
+    settings::{
+        EngineSettings, LoadForgeSettings, LocustSettings, NativeSettings, Settings, SettingsError,
+    },
     stats::RunResult,
 };
 
@@ -99,7 +101,7 @@ pub(crate) fn run_engine(
 ) -> Result<Result<RunResult, EngineError>, Error> {
     Ok(match (workload, &settings.engine) {
         (Workload::Native(scenario), EngineSettings::Native(n)) => {
-            let plan = native_plan(settings, *scenario, n.threads, share)?;
+            let plan = native_plan(settings, *scenario, n, share)?;
             engine::native::run(&plan, stop)
         }
         (Workload::Locust(file), EngineSettings::Locust(l)) => {
@@ -115,13 +117,15 @@ pub(crate) fn run_engine(
 fn native_plan(
     settings: &Settings,
     scenario: Scenario,
-    threads: usize,
+    native: &NativeSettings,
     share: Share,
 ) -> Result<NativePlan, Error> {
-    let target = Target::from_url(&settings.host).map_err(|message| SettingsError::Invalid {
-        setting: "--host",
-        message,
-    })?;
+    let target = Target::from_url(&settings.host)
+        .map_err(|message| SettingsError::Invalid {
+            setting: "--host",
+            message,
+        })?
+        .with_network(native.tls.clone(), settings.proxy.clone());
     let watchdog = AbortRules::from_thresholds(&settings.gate.thresholds)
         .map(|rules| Arc::new(rules) as Arc<dyn Watchdog>);
     Ok(NativePlan {
@@ -131,7 +135,7 @@ fn native_plan(
         users: share.users,
         spawn_rate: share.spawn_rate,
         run_time: settings.run_time,
-        workers: threads,
+        workers: native.threads,
         progress_every: settings.progress_every,
         warmup: settings.warmup,
         rate: share.rate,
@@ -175,5 +179,6 @@ fn loadforge_plan(settings: &Settings, lf: &LoadForgeSettings, share: Share) -> 
         poll_interval: lf.poll_interval,
         max_wait: lf.max_wait,
         retry: loadforge::RETRY,
+        net: settings.gate.net.clone(),
     }
 }

@@ -7,6 +7,8 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::{blocking::Response, header, Method};
+
+use crate::tls::ClientNet;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 use url::Url;
@@ -43,6 +45,8 @@ pub(crate) struct LoadForgePlan {
     pub(crate) max_wait: Duration,
     /// Retries of each API call (429 honouring `Retry-After`, 5xx, connection errors).
     pub(crate) retry: Policy,
+    /// Extra CAs (`SSL_CERT_FILE`) and `--no-proxy` for the API client.
+    pub(crate) net: ClientNet,
 }
 
 /// Retries of LoadForge API calls: a second of backoff doubling to at most 30 s, five tries,
@@ -101,9 +105,16 @@ type Sent = Result<Response, reqwest::Error>;
 
 impl<'a> Api<'a> {
     fn new(plan: &'a LoadForgePlan, stop: &'a CancellationToken) -> Result<Api<'a>, EngineError> {
-        let http = reqwest::blocking::Client::builder()
+        let builder = reqwest::blocking::Client::builder()
             .timeout(TIMEOUT)
-            .user_agent(USER_AGENT)
+            .user_agent(USER_AGENT);
+        let http = plan
+            .net
+            .apply(builder)
+            .map_err(|e| EngineError::Setup {
+                action: "set up TLS for the LoadForge client".into(),
+                source: e.into(),
+            })?
             .build()
             .map_err(|e| EngineError::Setup {
                 action: "set up the HTTP client for LoadForge".into(),

@@ -186,7 +186,7 @@ fn earliest_start(
 }
 
 /// The whole run: the load adds up, the longest shard is its length, and a shard that was
-/// interrupted, quantised or aborted makes the whole so.
+/// interrupted, quantised, aborted or unverified (`--insecure`) makes the whole so.
 fn merged_meta(shards: &[(String, RunResult)], started_at: String, duration_s: f64) -> RunMeta {
     let runs = || shards.iter().map(|(_, r)| &r.run);
     let first = &shards[0].1.run;
@@ -198,6 +198,7 @@ fn merged_meta(shards: &[(String, RunResult)], started_at: String, duration_s: f
         quantised: runs().any(|r| r.quantised),
         rate: runs().map(|r| r.rate).sum::<Option<f64>>(),
         aborted: runs().find_map(|r| r.aborted.clone()),
+        tls_insecure: runs().any(|r| r.tls_insecure),
         ..RunMeta::new(
             &first.engine,
             first.target.clone(),

@@ -15,7 +15,7 @@ use std::{sync::Arc, time::Duration};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use crate::{scenario::Scenario, stats::Totals};
+use crate::{proxy::Proxy, scenario::Scenario, stats::Totals, tls::TlsOptions};
 
 /// Asked about once a second while a run is under way, with what has finished so far; a reason
 /// returned stops the run early. The gate supplies it (abort-on-fail thresholds): the engine
@@ -103,6 +103,10 @@ pub struct Target {
     pub(crate) authority: String,
     /// Path prefix from the host URL, without a trailing slash (`http://h/app` -> `/app`).
     pub(crate) base_path: String,
+    /// Trust, client identity and `--insecure`, for an `https` target.
+    pub(crate) tls_options: TlsOptions,
+    /// The forward proxy to go through, chosen once from the proxy variables.
+    pub(crate) proxy: Option<Proxy>,
 }
 
 impl Target {
@@ -138,7 +142,18 @@ impl Target {
             port,
             authority,
             base_path: url.path().trim_end_matches('/').to_string(),
+            tls_options: TlsOptions::default(),
+            proxy: None,
         })
+    }
+
+    /// The same target reached with these TLS options and through this proxy.
+    pub(crate) fn with_network(self, tls_options: TlsOptions, proxy: Option<Proxy>) -> Target {
+        Target {
+            tls_options,
+            proxy,
+            ..self
+        }
     }
 }
 

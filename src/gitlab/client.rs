@@ -14,6 +14,7 @@ use crate::{
     defaults::USER_AGENT,
     retry::{self, Attempt, GiveUp, Policy},
     secret::Secret,
+    tls::{ClientNet, TlsError},
 };
 
 /// How long one request may take.
@@ -54,6 +55,15 @@ pub(crate) enum TransportError {
     /// The HTTP client could not be set up.
     #[error("cannot build the HTTP client")]
     Client(#[source] reqwest::Error),
+    /// An extra CA file (`CI_SERVER_TLS_CA_FILE`, `SSL_CERT_FILE`) could not be used.
+    #[error("cannot use the CA file of {variable}")]
+    CaFile {
+        /// The variable that names the file.
+        variable: &'static str,
+        /// Why the file could not be used.
+        #[source]
+        source: TlsError,
+    },
     /// The token is not a valid header value.
     #[error("the token is not a valid header value")]
     InvalidToken,
@@ -65,6 +75,17 @@ pub(crate) enum TransportError {
     Send {
         /// "could not connect", "timed out" or "failed".
         kind: &'static str,
+        /// The origin and path asked for (no query, no token).
+        target: String,
+        /// What the HTTP client reported.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The TLS handshake with GitLab failed (`reason` names why, e.g. an unknown authority).
+    #[error("{reason}: {target}; for a private CA, point CI_SERVER_TLS_CA_FILE or SSL_CERT_FILE at its PEM file")]
+    Tls {
+        /// The category, as the native engine counts it.
+        reason: &'static str,
         /// The origin and path asked for (no query, no token).
         target: String,
         /// What the HTTP client reported.
@@ -95,6 +116,17 @@ pub(crate) enum TransportError {
 
 impl TransportError {
     fn send(e: reqwest::Error) -> TransportError {
+        let target = e
+            .url()
+            .map(|u| format!("{}{}", u.origin().ascii_serialization(), u.path()))
+            .unwrap_or_default();
+        if let Some(failure) = crate::tls::failure_in(&e) {
+            return TransportError::Tls {
+                reason: failure.reason,
+                target,
+                source: e.without_url(),
+            };
+        }
         let kind = if e.is_timeout() {
             "timed out"
         } else if e.is_connect() {
@@ -102,10 +134,6 @@ impl TransportError {
         } else {
             "failed"
         };
-        let target = e
-            .url()
-            .map(|u| format!("{}{}", u.origin().ascii_serialization(), u.path()))
-            .unwrap_or_default();
         TransportError::Send {
             kind,
             target,
@@ -147,20 +175,29 @@ struct Request<'a> {
 type Answer = Result<http::Response<Bytes>, TransportError>;
 
 impl ApiClient {
-    /// `api_url` is `CI_API_V4_URL` (e.g. `https://gitlab.example.com/api/v4`).
+    /// `api_url` is `CI_API_V4_URL` (e.g. `https://gitlab.example.com/api/v4`); `net` adds
+    /// the instance's CA (`CI_SERVER_TLS_CA_FILE`) to the system's roots and may turn proxies
+    /// off.
     pub(crate) fn new(
         api_url: &str,
         auth: Auth,
         retry: Policy,
+        net: &ClientNet,
     ) -> Result<ApiClient, TransportError> {
         let mut base = Url::parse(api_url)?;
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
         }
-        let http = reqwest::blocking::Client::builder()
+        let builder = reqwest::blocking::Client::builder()
             .timeout(TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(USER_AGENT)
+            .user_agent(USER_AGENT);
+        let http = net
+            .apply(builder)
+            .map_err(|source| TransportError::CaFile {
+                variable: source_variable(net, &source),
+                source,
+            })?
             .build()
             .map_err(TransportError::Client)?;
         Ok(ApiClient {
@@ -227,6 +264,22 @@ impl ApiClient {
         }
         Err(TransportError::TooManyRedirects)
     }
+}
+
+/// Which variable named the file a [`TlsError`] is about.
+fn source_variable(net: &ClientNet, e: &TlsError) -> &'static str {
+    let path = match e {
+        TlsError::Read { path, .. }
+        | TlsError::Pem { path, .. }
+        | TlsError::NoCertificate { path }
+        | TlsError::NoKey { path }
+        | TlsError::Client { path, .. } => Some(path),
+        TlsError::Config(_) => None,
+    };
+    net.ca_files
+        .iter()
+        .find(|(_, p)| Some(p) == path)
+        .map_or("a CA variable", |(v, _)| v)
 }
 
 /// The answer as the `gitlab` crate takes it.

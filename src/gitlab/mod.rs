@@ -358,6 +358,7 @@ mod tests {
             "http://127.0.0.1:9/api/v4",
             Auth::Private(Secret::new(token.into())),
             once,
+            &crate::tls::ClientNet::default(),
         )
         .unwrap();
         let e = pipeline_jobs(&c, "42", 7).unwrap_err();

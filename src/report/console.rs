@@ -15,6 +15,9 @@ use super::{
 pub(crate) fn render_outcome(doc: &Document, out: &Path, written: &[PathBuf]) -> String {
     let view = View::new(doc);
     let mut s = headline(&view);
+    if view.run.insecure {
+        let _ = writeln!(s, "  ⚠ TLS {}", super::INSECURE);
+    }
     for c in view.checks.iter().filter(|c| !c.passed) {
         let _ = writeln!(s, "  ✗ {}: {}", c.name, c.detail);
     }

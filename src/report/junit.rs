@@ -38,6 +38,9 @@ fn properties(suite: &mut TestSuite, view: &View<'_>) {
     suite.add_property(Property::new("engine", run.engine));
     suite.add_property(Property::new("target", run.target));
     suite.add_property(Property::new("users", run.users.to_string()));
+    if run.insecure {
+        suite.add_property(Property::new("tls", super::INSECURE));
+    }
     if let Some(c) = run.counts {
         suite.add_property(Property::new("requests", c.requests.to_string()));
     }

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{baseline::Comparison, gate::Verdict, stats::RunResult};
 use view::View;
+pub(crate) use view::INSECURE;
 
 pub(crate) use comment::{marker, render_comment};
 pub(crate) use console::render_outcome;

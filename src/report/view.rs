@@ -93,6 +93,8 @@ pub(crate) struct RunLine<'a> {
     pub(crate) users: u32,
     pub(crate) duration_s: f64,
     pub(crate) interrupted: bool,
+    /// `--insecure`: the target's certificate was not verified.
+    pub(crate) insecure: bool,
     pub(crate) target: &'a str,
     pub(crate) counts: Option<Counts>,
     pub(crate) error_rate: f64,
@@ -371,6 +373,7 @@ fn run_line(doc: &Document) -> RunLine<'_> {
         users: meta.users,
         duration_s: meta.duration_s,
         interrupted: meta.interrupted,
+        insecure: meta.tls_insecure,
         target: &meta.target,
         counts: Counts::of(agg),
         error_rate: agg.error_rate,
@@ -459,6 +462,10 @@ fn link<'a>(key: &'static str, url: &'a str, text: &'a str) -> MetaRow<'a> {
     }
 }
 
+/// What every report says of a run made with `--insecure`.
+pub(crate) const INSECURE: &str =
+    "certificate NOT verified (--insecure): the responses may not come from the intended server";
+
 /// The run's metadata: what ran, where, when, from which commit, against which baseline.
 fn meta_rows(doc: &Document) -> Vec<MetaRow<'_>> {
     let run = &doc.run.run;
@@ -478,6 +485,9 @@ fn meta_rows(doc: &Document) -> Vec<MetaRow<'_>> {
             "latencies",
             "rounded by the engine (about two significant digits)".into(),
         ));
+    }
+    if run.tls_insecure {
+        rows.push(text("tls", INSECURE.into()));
     }
     if let Some(url) = &run.cloud_url {
         rows.push(link("cloud run", url, url));

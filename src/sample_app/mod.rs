@@ -5,9 +5,11 @@
 
 mod gzip;
 mod routes;
+pub mod tls;
 
 use std::{
     net::SocketAddr,
+    path::{Path, PathBuf},
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -31,6 +33,18 @@ pub enum SampleAppError {
     /// The bound socket, its thread or its runtime could not be set up.
     #[error("the sample app cannot serve")]
     Serve(#[source] std::io::Error),
+    /// The private CA, a certificate or the TLS configuration could not be made.
+    #[error("cannot set up TLS")]
+    Tls(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The CA certificate could not be written for clients to trust.
+    #[error("cannot write the CA certificate to {}; pick a writable --tls-dir", path.display())]
+    WriteCa {
+        /// Where it was to go.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Behaviour knobs. Latency applies to every request, before the handler runs.
@@ -68,6 +82,8 @@ impl Knobs {
 pub struct Served {
     /// The address it listens on, with the port the system chose when asked for port 0.
     pub addr: SocketAddr,
+    /// Served over TLS.
+    https: bool,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -80,6 +96,26 @@ impl Served {
         router: axum::Router,
         threads: usize,
     ) -> Result<Served, SampleAppError> {
+        Served::start_with(listen, router, threads, None)
+    }
+
+    /// As [`Served::start`], over TLS with `config` (see [`tls::server_config`]).
+    pub fn start_tls(
+        listen: &str,
+        router: axum::Router,
+        threads: usize,
+        config: Arc<tokio_rustls::rustls::ServerConfig>,
+    ) -> Result<Served, SampleAppError> {
+        Served::start_with(listen, router, threads, Some(config))
+    }
+
+    fn start_with(
+        listen: &str,
+        router: axum::Router,
+        threads: usize,
+        tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    ) -> Result<Served, SampleAppError> {
+        let https = tls.is_some();
         let std_listener =
             std::net::TcpListener::bind(listen).map_err(|source| SampleAppError::Bind {
                 addr: listen.to_string(),
@@ -101,24 +137,36 @@ impl Served {
                 rt.block_on(async move {
                     let listener =
                         TcpListener::from_std(std_listener).expect("listener converts to tokio");
-                    let _ = axum::serve(listener, router)
-                        .with_graceful_shutdown(async {
-                            let _ = rx.await;
-                        })
-                        .await;
+                    let stopped = async {
+                        let _ = rx.await;
+                    };
+                    let _ = match tls {
+                        None => {
+                            axum::serve(listener, router)
+                                .with_graceful_shutdown(stopped)
+                                .await
+                        }
+                        Some(config) => {
+                            axum::serve(tls::TlsListener::new(listener, config), router)
+                                .with_graceful_shutdown(stopped)
+                                .await
+                        }
+                    };
                 });
             })
             .map_err(SampleAppError::Serve)?;
         Ok(Served {
             addr,
+            https,
             shutdown: Some(tx),
             thread: Some(thread),
         })
     }
 
-    /// The base URL to aim a load test at: `http://` and [`Served::addr`].
+    /// The base URL to aim a load test at: `http://` (or `https://`) and [`Served::addr`].
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Shuts the server down and waits for its thread, as dropping it does.
@@ -153,9 +201,55 @@ impl Served {
     }
 }
 
-/// Serves in the foreground until Ctrl-C (the `sample-app` command).
-pub(crate) fn serve_forever(listen: &str, knobs: Knobs) -> Result<(), SampleAppError> {
-    let app = SampleApp::sample_app(listen, knobs)?;
+/// The CA file `sample-app --tls` writes for clients to pass as `--ca-cert`.
+pub(crate) const CA_FILE: &str = "sample-app-ca.pem";
+
+/// HTTPS with a private CA made now: the CA certificate is written to `dir/sample-app-ca.pem`
+/// (returned), and the server's certificate names localhost, the loopback addresses and the
+/// host it listens on.
+fn tls_config(
+    listen: &str,
+    dir: &Path,
+) -> Result<(Arc<tokio_rustls::rustls::ServerConfig>, PathBuf), SampleAppError> {
+    let pki = tls::Pki::new("loadforge-gate sample app CA")?;
+    let host = listen
+        .rsplit_once(':')
+        .map_or(listen, |(h, _)| h)
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let mut names = vec!["localhost", "127.0.0.1", "::1"];
+    if !names.contains(&host) && !host.is_empty() && host != "0.0.0.0" && host != "::" {
+        names.push(host);
+    }
+    let server = pki.server_cert(&names, tls::Validity::Current)?;
+    let path = dir.join(CA_FILE);
+    std::fs::write(&path, pki.ca_pem()).map_err(|source| SampleAppError::WriteCa {
+        path: path.clone(),
+        source,
+    })?;
+    Ok((tls::server_config(&server, None)?, path))
+}
+
+/// Serves in the foreground until Ctrl-C (the `sample-app` command); with `tls_dir`, over
+/// HTTPS with a CA whose certificate is written there.
+pub(crate) fn serve_forever(
+    listen: &str,
+    knobs: Knobs,
+    tls_dir: Option<&Path>,
+) -> Result<(), SampleAppError> {
+    let app = match tls_dir {
+        None => SampleApp::sample_app(listen, knobs)?,
+        Some(dir) => {
+            let (config, ca) = tls_config(listen, dir)?;
+            let app = Served::start_tls(listen, router(knobs), 2, config)?;
+            println!(
+                "sample app CA certificate written to {}; pass --ca-cert {} to trust it",
+                ca.display(),
+                ca.display()
+            );
+            app
+        }
+    };
     println!("sample app listening on {}", app.url());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -41,6 +41,7 @@ pub(super) fn judge_layer(a: &JudgeArgs) -> Result<Layer, SettingsError> {
         baseline_history: a.baseline_history,
         comment: a.comment.map(Into::into),
         out: a.out.clone(),
+        no_proxy: a.no_proxy.then_some(true),
         ..Layer::default()
     })
 }
@@ -81,6 +82,10 @@ fn load_layer(a: &LoadArgs, env: Env<'_>) -> Layer {
         warmup: text(&a.warmup),
         threads: a.threads,
         progress: a.progress,
+        ca_cert: a.ca_cert.clone(),
+        client_cert: a.client_cert.clone(),
+        client_key: a.client_key.clone(),
+        insecure: a.insecure.then_some(true),
         ..Layer::default()
     }
 }

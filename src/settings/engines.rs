@@ -9,7 +9,13 @@ use super::{
     load::{duration, whole_seconds},
     parse_host, Env, Layer, SettingsError,
 };
-use crate::{defaults, modes::EngineKind, secret::Secret};
+use crate::{
+    chain::one_line,
+    defaults,
+    modes::EngineKind,
+    secret::Secret,
+    tls::{self, TlsOptions},
+};
 
 /// The engine and what only it needs.
 #[derive(Debug, Clone)]
@@ -38,6 +44,8 @@ impl EngineSettings {
 pub struct NativeSettings {
     pub(crate) scenario: PathBuf,
     pub(crate) threads: usize,
+    /// How TLS to the target is verified, and the client certificate offered.
+    pub(crate) tls: TlsOptions,
 }
 
 /// Which locustfile and locust executable to run, with its distributed mode and stop timing.
@@ -68,7 +76,18 @@ pub(super) fn from_layer(
     env: Env<'_>,
     run_time: Duration,
 ) -> Result<EngineSettings, SettingsError> {
-    Ok(match l.engine.unwrap_or(EngineKind::Native) {
+    let kind = l.engine.unwrap_or(EngineKind::Native);
+    let tls_flags = l.ca_cert.is_some()
+        || l.client_cert.is_some()
+        || l.client_key.is_some()
+        || l.insecure == Some(true);
+    if kind != EngineKind::Native && tls_flags {
+        return Err(invalid(
+            "--ca-cert/--client-cert/--client-key/--insecure",
+            "apply to the native engine only (for Locust, set REQUESTS_CA_BUNDLE to the CA file)",
+        ));
+    }
+    Ok(match kind {
         EngineKind::Native => EngineSettings::Native(native(l)?),
         EngineKind::Locust => EngineSettings::Locust(locust(l)?),
         EngineKind::LoadForge => EngineSettings::LoadForge(loadforge(l, env, run_time)?),
@@ -94,6 +113,56 @@ fn native(l: &Layer) -> Result<NativeSettings, SettingsError> {
             "the native engine needs a scenario file (see examples/scenarios/)",
         ))?,
         threads,
+        tls: tls_options(l)?,
+    })
+}
+
+/// The target's TLS options, each file read now: a wrong path is a usage error before any
+/// load, and `validate` finds it too.
+fn tls_options(l: &Layer) -> Result<TlsOptions, SettingsError> {
+    let bad = |flag: &'static str, e: tls::TlsError, fix: &str| {
+        invalid(flag, format!("{}; {fix}", one_line(&e)))
+    };
+    if let Some(path) = &l.ca_cert {
+        tls::read_certs(path).map_err(|e| {
+            bad(
+                "--ca-cert",
+                e,
+                "give a PEM file with the CA certificate(s) that signed the target's certificate",
+            )
+        })?;
+    }
+    let client_identity = match (&l.client_cert, &l.client_key) {
+        (Some(cert), Some(key)) => {
+            tls::read_certs(cert)
+                .map_err(|e| bad("--client-cert", e, "give the client certificate as PEM"))?;
+            tls::read_key(key).map_err(|e| {
+                bad(
+                    "--client-key",
+                    e,
+                    "give the client certificate's key as PEM",
+                )
+            })?;
+            Some((cert.clone(), key.clone()))
+        }
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(invalid(
+                "--client-cert",
+                "needs --client-key FILE, the certificate's private key (PEM)",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(invalid(
+                "--client-key",
+                "needs --client-cert FILE, the client certificate (PEM)",
+            ))
+        }
+    };
+    Ok(TlsOptions {
+        ca_cert: l.ca_cert.clone(),
+        client_identity,
+        insecure: l.insecure.unwrap_or(false),
     })
 }
 

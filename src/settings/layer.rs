@@ -106,6 +106,16 @@ layer! {
     threads: usize,
     /// Seconds between progress lines (0 for none).
     progress: u64,
+    /// PEM bundle of extra CAs trusted for the target.
+    ca_cert: PathBuf,
+    /// PEM client certificate (chain) for mutual TLS with the target.
+    client_cert: PathBuf,
+    /// PEM private key of `client_cert`.
+    client_key: PathBuf,
+    /// Skip verification of the target's certificate (never a default).
+    insecure: bool,
+    /// Ignore the proxy variables for every connection.
+    no_proxy: bool,
 }
 
 #[cfg(test)]

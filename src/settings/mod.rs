@@ -27,8 +27,10 @@ use crate::{
     defaults,
     gate::{self, GateError, Regression, Rules, Threshold},
     modes::{BaselineSource, CommentMode},
+    proxy::{self, Proxy, ProxyError},
     secret::Secret,
     stats::ShardInfo,
+    tls::ClientNet,
 };
 
 /// Reads environment variables that clap does not handle (`TARGET_HOST`, `CI_*`, tokens);
@@ -93,6 +95,9 @@ pub enum SettingsError {
     /// A threshold or regression rule that does not parse.
     #[error(transparent)]
     Gate(#[from] GateError),
+    /// A proxy variable this client cannot use.
+    #[error(transparent)]
+    Proxy(#[from] ProxyError),
 }
 
 /// Everything a `run` needs, validated.
@@ -119,6 +124,8 @@ pub struct Settings {
     pub(crate) shard: Option<ShardInfo>,
     /// Wall-clock time to start the load at (shards overlap by starting together).
     pub(crate) start_at: Option<SystemTime>,
+    /// The forward proxy to the target, from the proxy variables (none with `--no-proxy`).
+    pub(crate) proxy: Option<Proxy>,
     /// How the result is judged and published.
     pub gate: GateSettings,
 }
@@ -139,6 +146,8 @@ pub struct GateSettings {
     /// `LOADFORGE_GATE_GITLAB_TOKEN`: an API token for notes and pipeline history.
     pub(crate) gitlab_token: Option<Secret>,
     pub(crate) baseline_history: usize,
+    /// Extra CAs and proxy choice for the GitLab (and LoadForge) API clients.
+    pub(crate) net: ClientNet,
 }
 
 fn invalid(setting: &'static str, message: impl Into<String>) -> SettingsError {
@@ -161,6 +170,22 @@ fn file_layer(judge: &JudgeArgs, config_dir: Option<&Path>) -> Result<Layer, Set
         (Some(c), p) => c.layer(p.as_deref()),
         (None, Some(p)) => Err(SettingsError::ProfileWithoutConfig(p.clone())),
         (None, None) => Ok(Layer::default()),
+    }
+}
+
+/// The API clients trust the system's roots, plus the CA GitLab Runner names for a
+/// self-managed instance and `SSL_CERT_FILE` (read again so it adds to the system's roots).
+fn client_net(l: &Layer, env: Env<'_>) -> ClientNet {
+    ClientNet {
+        ca_files: ["CI_SERVER_TLS_CA_FILE", "SSL_CERT_FILE"]
+            .into_iter()
+            .filter_map(|v| {
+                env(v)
+                    .filter(|p| !p.trim().is_empty())
+                    .map(|p| (v, PathBuf::from(p)))
+            })
+            .collect(),
+        no_proxy: l.no_proxy.unwrap_or(false),
     }
 }
 
@@ -192,6 +217,7 @@ impl GateSettings {
                 .filter(|t| !t.trim().is_empty())
                 .map(Secret::new),
             baseline_history: l.baseline_history.unwrap_or(defaults::BASELINE_HISTORY),
+            net: client_net(l, env),
         })
     }
 }
@@ -215,9 +241,17 @@ impl Settings {
         let progress =
             load::whole_seconds(layer.progress, "--progress")?.unwrap_or(defaults::PROGRESS_EVERY);
         load::check_native_users(&engine, shape.users, shard.as_ref())?;
+        let host = load::host(&layer)?;
+        // Only the native engine's connections to the target are ours to route; Locust and
+        // LoadForge make their own.
+        let proxy = match (&engine, layer.no_proxy) {
+            (EngineSettings::Native(_), None | Some(false)) => proxy::for_target(&host, env)?,
+            _ => None,
+        };
         Ok(Settings {
             engine,
-            host: load::host(&layer)?,
+            host,
+            proxy,
             users: shape.users,
             spawn_rate: shape.spawn_rate,
             run_time: shape.run_time,

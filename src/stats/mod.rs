@@ -121,6 +121,10 @@ pub struct RunMeta {
     /// Set when an abort-on-fail threshold stopped the run early: which, and when.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aborted: Option<String>,
+    /// `--insecure`: the target's TLS certificate was not verified, so the run may not have
+    /// measured the server it meant to. Written only when true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls_insecure: bool,
 }
 
 impl RunMeta {
@@ -153,6 +157,7 @@ impl RunMeta {
             cloud_url: None,
             rate: None,
             aborted: None,
+            tls_insecure: false,
         }
     }
 

@@ -22,6 +22,7 @@ use axum::{
 use loadforge_gate::sample_app::Served;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use tokio_rustls::rustls;
 
 pub const PRIVATE_TOKEN: &str = "glpat-fake-private-token-1234";
 pub const JOB_TOKEN: &str = "glcbt-fake-job-token-5678";
@@ -96,7 +97,8 @@ impl Inner {
     }
 }
 
-type Shared = Arc<(Mutex<Inner>, SocketAddr)>;
+/// The state, the address and the scheme (`http` or `https`).
+type Shared = Arc<(Mutex<Inner>, SocketAddr, &'static str)>;
 
 pub struct FakeGitlab {
     pub addr: SocketAddr,
@@ -106,13 +108,28 @@ pub struct FakeGitlab {
 
 impl FakeGitlab {
     pub fn start() -> FakeGitlab {
+        Self::start_with(None)
+    }
+
+    /// Served over TLS with `config` (a certificate for 127.0.0.1 and localhost).
+    pub fn start_tls(config: Arc<rustls::ServerConfig>) -> FakeGitlab {
+        Self::start_with(Some(config))
+    }
+
+    fn start_with(tls: Option<Arc<rustls::ServerConfig>>) -> FakeGitlab {
         // The routes need the address (redirects to "object storage" on another host name), so
         // bind first and hand the listener's address to the state.
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = probe.local_addr().unwrap();
         drop(probe);
-        let state: Shared = Arc::new((Mutex::new(Inner::default()), addr));
-        let server = Served::start(&addr.to_string(), router(state.clone()), 1).unwrap();
+        // `https` when served over TLS: the links and redirects it writes use it.
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let state: Shared = Arc::new((Mutex::new(Inner::default()), addr, scheme));
+        let server = match tls {
+            None => Served::start(&addr.to_string(), router(state.clone()), 1),
+            Some(c) => Served::start_tls(&addr.to_string(), router(state.clone()), 1, c),
+        }
+        .unwrap();
         FakeGitlab {
             addr: server.addr,
             state,
@@ -121,7 +138,7 @@ impl FakeGitlab {
     }
 
     pub fn api_url(&self) -> String {
-        format!("http://{}/api/v4", self.addr)
+        format!("{}://{}/api/v4", self.state.2, self.addr)
     }
 
     pub fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
@@ -288,7 +305,8 @@ struct PageQuery {
 }
 
 /// GitLab's offset pagination: a page of items plus `x-*` and `Link` headers.
-fn paginate(items: Vec<Value>, q: &PageQuery, uri_path: &str, addr: SocketAddr) -> Response {
+fn paginate(items: Vec<Value>, q: &PageQuery, uri_path: &str, s: &Shared) -> Response {
+    let (addr, scheme) = (s.1, s.2);
     let per_page = q.per_page.unwrap_or(20).clamp(1, 100);
     let page = q.page.unwrap_or(1).max(1);
     let total = items.len();
@@ -322,7 +340,7 @@ fn paginate(items: Vec<Value>, q: &PageQuery, uri_path: &str, addr: SocketAddr) 
         },
     );
     let link = |p: usize, rel: &str| {
-        format!("<http://{addr}{uri_path}?page={p}&per_page={per_page}>; rel=\"{rel}\"")
+        format!("<{scheme}://{addr}{uri_path}?page={p}&per_page={per_page}>; rel=\"{rel}\"")
     };
     let mut links = Vec::new();
     if page < pages {
@@ -387,11 +405,12 @@ async fn job_artifact(
         return message(StatusCode::NOT_FOUND, "404 Not Found");
     }
     let port = s.1.port();
+    let scheme = s.2;
     let mut r = StatusCode::FOUND.into_response();
     r.headers_mut().insert(
         header::LOCATION,
         HeaderValue::from_str(&format!(
-            "http://localhost:{port}/storage/{job}/{path}?X-Amz-Signature=abc"
+            "{scheme}://localhost:{port}/storage/{job}/{path}?X-Amz-Signature=abc"
         ))
         .unwrap(),
     );
@@ -449,7 +468,6 @@ async fn pipelines(
         .iter()
         .map(|p| json!({"id": p.id, "iid": p.id, "project_id": 42, "sha": p.sha, "ref": p.ref_name, "status": p.status, "source": "push", "web_url": format!("http://gitlab.example/p/-/pipelines/{}", p.id)}))
         .collect();
-    let addr = s.1;
     paginate(
         items,
         &PageQuery {
@@ -457,7 +475,7 @@ async fn pipelines(
             per_page: q.per_page,
         },
         &format!("/api/v4/projects/{PROJECT}/pipelines"),
-        addr,
+        &s,
     )
 }
 
@@ -482,7 +500,7 @@ async fn pipeline_jobs(
         items,
         &q,
         &format!("/api/v4/projects/{PROJECT}/pipelines/{pipeline}/jobs"),
-        s.1,
+        &s,
     )
 }
 
@@ -512,7 +530,7 @@ async fn merge_requests(State(s): State<Shared>, Query(q): Query<MrQuery>) -> Re
             per_page: q.per_page,
         },
         &format!("/api/v4/projects/{PROJECT}/merge_requests"),
-        s.1,
+        &s,
     )
 }
 
@@ -561,7 +579,7 @@ async fn list_notes(
         items,
         &q,
         &format!("/api/v4/projects/{PROJECT}/merge_requests/{mr}/notes"),
-        s.1,
+        &s,
     )
 }
 

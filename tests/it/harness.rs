@@ -47,6 +47,9 @@ impl Gate {
                 || k == "TARGET_HOST"
                 || k.starts_with("APP_")
                 || k.starts_with("API_CLIENT")
+                || k.starts_with("SSL_CERT_")
+                || ["http_proxy", "https_proxy", "all_proxy", "no_proxy"]
+                    .contains(&k.to_ascii_lowercase().as_str())
             {
                 cmd.env_remove(k);
             }

@@ -18,27 +18,31 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("capped", &[]),
     ("pause", &[]),
     ("ci", &["secret"]),
+    ("tls", &[]),
+    ("proxy", &["secret"]),
     ("stats", &["ci"]),
     ("scenario", &["duration", "defaults"]),
     (
         "engine",
         &[
             "stats", "scenario", "secret", "duration", "defaults", "retry", "pause", "capped",
+            "tls", "proxy",
         ],
     ),
     ("gate", &["stats", "duration", "defaults", "engine"]),
-    ("gitlab", &["secret", "defaults", "retry", "capped"]),
+    ("gitlab", &["secret", "defaults", "retry", "capped", "tls"]),
     (
         "baseline",
         &["stats", "gate", "gitlab", "ci", "chain", "defaults"],
     ),
     ("report", &["stats", "gate", "baseline"]),
-    ("sample_app", &[]),
+    ("sample_app", &["tls"]),
     ("cli", &["modes", "exit"]),
     (
         "settings",
         &[
-            "cli", "gate", "ci", "modes", "secret", "defaults", "duration", "stats",
+            "cli", "gate", "ci", "modes", "secret", "defaults", "duration", "stats", "tls",
+            "proxy", "chain",
         ],
     ),
 ];

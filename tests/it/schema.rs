@@ -5,7 +5,7 @@ use loadforge_gate::sample_app::Knobs;
 
 use crate::harness::{example, sample_app, Gate};
 
-fn schema() -> jsonschema::Validator {
+pub fn schema() -> jsonschema::Validator {
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/schema/results-v1.json"

@@ -13,7 +13,10 @@ use std::{
     io,
     net::SocketAddr,
     pin::Pin,
-    sync::Arc,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
     task::{Context, Poll},
     time::Duration,
 };
@@ -27,16 +30,27 @@ use tokio_rustls::{client::TlsStream, rustls, TlsConnector};
 
 use super::{
     decode::{DecodeError, Decoder, Encoding, Out},
+    proxy::{self, ViaProxy},
     recorder::Reason,
 };
-use crate::{engine::Target, stats::Received};
+use crate::{
+    engine::{EngineError, Target},
+    stats::Received,
+    tls,
+};
 
 /// Opens connections to the target. DNS is resolved once, up front: a load test measures the
 /// server, not the resolver, and a failed lookup then fails every request with one clear reason.
+/// Through a proxy, the proxy's name is the one resolved; the target's is the proxy's to look up.
 pub(crate) struct Connector {
     addrs: Result<Vec<SocketAddr>, String>,
     tls: Option<(TlsConnector, rustls::pki_types::ServerName<'static>)>,
     limits: Limits,
+    /// Set when a forward proxy carries the requests.
+    proxy: Option<ViaProxy>,
+    /// The first TLS or proxy failure has been explained in the log: each is counted per
+    /// request, but printed once.
+    explained: AtomicBool,
 }
 
 /// How much of a response this side reads: the scenario's `defaults.max_head_kib` and
@@ -112,32 +126,56 @@ pub(crate) struct Conn {
 }
 
 impl Connector {
-    pub(crate) fn new(target: &Target, limits: Limits) -> Result<Connector, String> {
+    pub(crate) fn new(target: &Target, limits: Limits) -> Result<Connector, EngineError> {
         use std::net::ToSocketAddrs;
-        let addrs = (target.host.as_str(), target.port)
+        let (host, port) = match &target.proxy {
+            Some(p) => (p.host.as_str(), p.port),
+            None => (target.host.as_str(), target.port),
+        };
+        let addrs = (host, port)
             .to_socket_addrs()
             .map(|a| a.collect::<Vec<_>>())
-            .map_err(|e| format!("dns lookup failed for {}: {e}", target.host));
+            .map_err(|e| match &target.proxy {
+                Some(_) => format!("proxy: dns lookup failed for {host}: {e}"),
+                None => format!("dns lookup failed for {host}: {e}"),
+            });
         let tls = if target.tls {
-            let mut roots = rustls::RootCertStore::empty();
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let mut config = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map_err(|e| format!("tls setup: {e}"))?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            config.alpn_protocols = vec![b"http/1.1".to_vec()];
-            let name = rustls::pki_types::ServerName::try_from(target.host.clone())
-                .map_err(|e| format!("`{}` is not a valid TLS server name: {e}", target.host))?;
+            let config =
+                tls::client_config(&target.tls_options).map_err(|e| EngineError::Setup {
+                    action: "set up TLS for the target".into(),
+                    source: e.into(),
+                })?;
+            let name =
+                rustls::pki_types::ServerName::try_from(target.host.clone()).map_err(|e| {
+                    EngineError::Start(format!(
+                        "`{}` is not a valid TLS server name: {e}",
+                        target.host
+                    ))
+                })?;
             Some((TlsConnector::from(Arc::new(config)), name))
         } else {
             None
         };
-        Ok(Connector { addrs, tls, limits })
+        Ok(Connector {
+            addrs,
+            tls,
+            limits,
+            proxy: target.proxy.as_ref().map(|p| ViaProxy::new(p, target)),
+            explained: AtomicBool::new(false),
+        })
     }
 
+    /// A new connection, through the proxy and TLS as configured; a failure that a flag fixes
+    /// is explained in the log the first time.
     pub(crate) async fn connect(&self) -> Result<Conn, Reason> {
+        let conn = self.open().await;
+        if let Err(reason) = &conn {
+            self.explain(reason);
+        }
+        conn
+    }
+
+    async fn open(&self) -> Result<Conn, Reason> {
         let addrs = self.addrs.as_ref().map_err(|e| Cow::Owned(e.clone()))?;
         let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
         let mut stream = None;
@@ -150,15 +188,21 @@ impl Connector {
                 Err(e) => last = e,
             }
         }
-        let stream = stream.ok_or_else(|| io_reason(&last))?;
+        let mut stream = stream.ok_or_else(|| match &self.proxy {
+            Some(_) => proxy::io_reason(&last),
+            None => io_reason(&last),
+        })?;
         let _ = stream.set_nodelay(true);
+        if let Some(via) = &self.proxy {
+            via.tunnel(&mut stream).await?;
+        }
         let stream = match &self.tls {
             None => Stream::Plain(stream),
             Some((connector, name)) => Stream::Tls(Box::new(
                 connector
                     .connect(name.clone(), stream)
                     .await
-                    .map_err(|e| Cow::Owned(format!("tls handshake failed: {}", short(&e))))?,
+                    .map_err(|e| handshake_reason(&e))?,
             )),
         };
         Ok(Conn {
@@ -167,6 +211,50 @@ impl Connector {
             used: false,
             limits: self.limits,
         })
+    }
+
+    /// The request as this connection sends it: as serialised, or in absolute form for a
+    /// forward proxy (the only case that copies it).
+    fn form<'r>(&self, request: &'r [u8]) -> Cow<'r, [u8]> {
+        match &self.proxy {
+            Some(via) => via.forward_form(request),
+            None => Cow::Borrowed(request),
+        }
+    }
+
+    /// Prints what a TLS or proxy failure means and how to fix it, once per run; the failure
+    /// itself is counted per request by its reason.
+    fn explain(&self, reason: &str) {
+        let fix = if reason.starts_with("tls: ") {
+            tls::fix_for(reason)
+        } else if reason.starts_with("proxy") {
+            Some(proxy::FIX)
+        } else {
+            None
+        };
+        if let Some(fix) = fix {
+            if !self.explained.swap(true, Ordering::Relaxed) {
+                let via = self
+                    .proxy
+                    .as_ref()
+                    .map(|p| format!(" (through the proxy {})", p.name))
+                    .unwrap_or_default();
+                eprintln!("loadforge-gate: warning: requests fail with `{reason}`{via}: {fix}");
+            }
+        }
+    }
+}
+
+/// A failed TLS handshake as a category that names its cause.
+fn handshake_reason(e: &io::Error) -> Reason {
+    match tls::failure(e) {
+        Some(f) => Cow::Borrowed(f.reason),
+        None => match e.kind() {
+            io::ErrorKind::UnexpectedEof => {
+                Cow::Borrowed("tls: connection closed during the handshake")
+            }
+            _ => Cow::Owned(format!("tls: handshake failed: {}", io_reason(e))),
+        },
     }
 }
 
@@ -682,13 +770,14 @@ pub(crate) async fn send(
     read: Reading,
     timeout: Duration,
 ) -> Result<Response, Reason> {
+    let request = connector.form(request);
     let exchange = async {
         for _ in 0..2 {
             let mut c = match conn.take() {
                 Some(c) => c,
                 None => connector.connect().await?,
             };
-            match c.exchange(request, read).await {
+            match c.exchange(&request, read).await {
                 Ok(r) => {
                     if !r.close {
                         *conn = Some(c);
@@ -704,6 +793,10 @@ pub(crate) async fn send(
         ))
     };
     match tokio::time::timeout(timeout, exchange).await {
+        Ok(Err(reason)) => {
+            connector.explain(&reason);
+            Err(reason)
+        }
         Ok(r) => r,
         Err(_) => {
             // The connection is in an unknown state; the next request opens a new one.
@@ -723,7 +816,12 @@ fn short(e: &dyn std::fmt::Display) -> String {
 
 /// Failure reasons are categories, not raw messages: they are counted and grouped, so they must
 /// repeat exactly.
-fn io_reason(e: &io::Error) -> Reason {
+pub(super) fn io_reason(e: &io::Error) -> Reason {
+    // A TLS alert after the handshake (TLS 1.3 servers refuse a missing client certificate
+    // only once the client has finished) arrives as a read error.
+    if let Some(f) = tls::failure(e) {
+        return Cow::Borrowed(f.reason);
+    }
     match e.kind() {
         io::ErrorKind::ConnectionRefused => Cow::Borrowed("connection refused"),
         io::ErrorKind::ConnectionReset => Cow::Borrowed("connection reset"),

@@ -11,6 +11,7 @@
 mod cookies;
 mod decode;
 mod http;
+mod proxy;
 mod recorder;
 mod redirect;
 mod schedule;
@@ -55,8 +56,14 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
         max_head: plan.scenario.max_head,
         max_body: plan.scenario.max_body,
     };
-    let connector =
-        Arc::new(http::Connector::new(&plan.target, limits).map_err(EngineError::Start)?);
+    let connector = Arc::new(http::Connector::new(&plan.target, limits)?);
+    let insecure = plan.target.tls && plan.target.tls_options.insecure;
+    if insecure {
+        eprintln!(
+            "loadforge-gate: warning: --insecure: the certificate of {} is not verified; every report says so",
+            plan.target.host
+        );
+    }
     let workers = plan.workers.clamp(1, plan.users.max(1) as usize);
     let sink = Arc::new(SeriesSink::new(workers));
     let started_at = SystemTime::now();
@@ -91,6 +98,7 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
             interrupted: stop.is_cancelled(),
             rate: plan.rate,
             aborted,
+            tls_insecure: insecure,
             ..RunMeta::new(
                 "native",
                 plan.target.url.to_string(),

@@ -108,13 +108,16 @@ const MAX_ORIGINS: usize = 32;
 /// (DNS is resolved then, once per origin and worker) and kept for the run.
 pub(crate) struct Origins {
     limits: Limits,
+    /// The target's TLS options and proxy, which every other origin is reached with too.
+    network: Target,
     connectors: RefCell<HashMap<String, Rc<Connector>>>,
 }
 
 impl Origins {
-    pub(crate) fn new(limits: Limits) -> Origins {
+    pub(crate) fn new(limits: Limits, target: &Target) -> Origins {
         Origins {
             limits,
+            network: target.clone(),
             connectors: RefCell::new(HashMap::new()),
         }
     }
@@ -124,7 +127,7 @@ impl Origins {
         if let Some(c) = self.connectors.borrow().get(key) {
             return Ok(c.clone());
         }
-        let made = Rc::new(new_connector(url, self.limits)?);
+        let made = Rc::new(new_connector(url, &self.network, self.limits)?);
         let mut map = self.connectors.borrow_mut();
         if map.len() < MAX_ORIGINS {
             map.insert(key.to_string(), made.clone());
@@ -133,11 +136,13 @@ impl Origins {
     }
 }
 
-/// The one place a connector to another origin is made, so a change to
-/// [`Connector::new`]'s parameters (TLS options) touches one call.
-fn new_connector(url: &Url, limits: Limits) -> Result<Connector, Reason> {
-    let target = Target::from_url(url).map_err(Cow::Owned)?;
-    Connector::new(&target, limits).map_err(Cow::Owned)
+/// The one place a connector to another origin is made: with the target's trust, client
+/// identity and proxy (the proxy chosen for the target's host, not re-chosen per origin).
+fn new_connector(url: &Url, network: &Target, limits: Limits) -> Result<Connector, Reason> {
+    let target = Target::from_url(url)
+        .map_err(Cow::Owned)?
+        .with_network(network.tls_options.clone(), network.proxy.clone());
+    Connector::new(&target, limits).map_err(|e| Cow::Owned(crate::chain::one_line(&e)))
 }
 
 #[cfg(test)]

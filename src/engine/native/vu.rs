@@ -84,10 +84,11 @@ impl WorkerCtx {
             .into_iter()
             .map(|r| prepare(r, &base_path))
             .collect();
-        let origins = Origins::new(http::Limits {
+        let limits = http::Limits {
             max_head: scenario.max_head,
             max_body: scenario.max_body,
-        });
+        };
+        let origins = Origins::new(limits, target);
         let default_headers = scenario
             .default_headers
             .iter()
