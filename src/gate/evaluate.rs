@@ -224,6 +224,7 @@ fn threshold_check(t: &Threshold, endpoint: Option<&str>, result: &RunResult) ->
         passed,
         detail,
         default_rule: false,
+        judgement: None,
     }
 }
 

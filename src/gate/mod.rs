@@ -77,6 +77,10 @@ pub(crate) struct Check {
     /// True for the built-in rules applied because none were configured.
     #[serde(default)]
     pub(crate) default_rule: bool,
+    /// A regression judged against a history: `regression`, `within noise`, and when the noise
+    /// hides changes of the rule's size, `too noisy to judge below +X%`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) judgement: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -75,6 +75,7 @@ pub(super) fn regression_check(
         passed: judged.passed,
         detail: judged.detail,
         default_rule,
+        judgement: judged.word,
     }
 }
 
@@ -113,6 +114,8 @@ struct Judged {
     op: &'static str,
     baseline: Option<f64>,
     detail: String,
+    /// The history judgement's word, for the reports' check tables.
+    word: Option<String>,
 }
 
 impl Judged {
@@ -124,6 +127,7 @@ impl Judged {
             op: "<=",
             baseline,
             detail,
+            word: None,
         }
     }
 }
@@ -194,12 +198,14 @@ fn by_history(r: &Regression, v: f64, j: &Judgement, margin: f64, s: &Subject) -
         change_text(j.change, j.centre, u),
         change_text(j.decision, j.centre, u),
     );
+    let mut word = word.to_string();
     if j.too_noisy(margin) {
+        let below = change_text(j.detectable, j.centre, u);
         detail.push_str(&format!(
-            "; too noisy to judge below {} (the rule asks for {})",
-            change_text(j.detectable, j.centre, u),
+            "; too noisy to judge below {below} (the rule asks for {})",
             change_text(margin, j.centre, u)
         ));
+        word.push_str(&format!("; too noisy to judge below {below}"));
     }
     Judged {
         passed: !j.regressed,
@@ -207,6 +213,7 @@ fn by_history(r: &Regression, v: f64, j: &Judgement, margin: f64, s: &Subject) -
         op,
         baseline: Some(j.centre),
         detail,
+        word: Some(word),
     }
 }
 
@@ -258,6 +265,7 @@ fn by_previous_run(
         op,
         baseline: Some(b),
         detail,
+        word: None,
     }
 }
 

@@ -179,9 +179,11 @@ fn check_table(out: &mut String, rows: &[&CheckRow<'_>]) {
             "| {} | {}{} | {} | {} {} | {} |",
             if c.passed { "✅" } else { "❌" },
             check_name(c),
-            match c.kind {
-                CheckKind::Threshold => "",
-                CheckKind::Regression => " _(regression)_",
+            match (c.kind, c.judgement) {
+                (CheckKind::Threshold, _) => String::new(),
+                (CheckKind::Regression, None) => " _(regression)_".into(),
+                (CheckKind::Regression, Some(word)) =>
+                    format!(" _(regression: {})_", escape_markdown(word)),
             },
             c.value,
             c.op.replace('<', "&lt;").replace('>', "&gt;"),

@@ -69,6 +69,10 @@ fn default_branch_runs_extend_the_chain_and_branch_runs_only_read_it() {
         assert_eq!(same.results()["history"], third.results()["history"]);
         let detail = p95_detail(&same);
         assert!(detail.contains("median of 3 runs"), "{detail}");
+        // The comment says how sure the verdict is, and report.html draws the trend.
+        let summary = same.file("summary.md");
+        assert!(summary.contains("_(regression: within noise"), "{summary}");
+        assert!(same.file("report.html").contains("p95 per run"));
     }
     let slow = run_on(Some("feature"), 400, Some(&chain)).expect_exit(1);
     let detail = p95_detail(&slow);

@@ -26,7 +26,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "engine",
         &[
             "stats", "scenario", "secret", "duration", "defaults", "retry", "pause", "capped",
-            "tls", "proxy",
+            "tls", "proxy", "chain",
         ],
     ),
     ("gate", &["stats", "duration", "defaults", "engine"]),
