@@ -130,16 +130,23 @@ def timed(cmd, core, cwd=None):
 
 
 def ms(text):
-    m = re.match(r"([\d.]+)(us|ms|s)", text)
+    m = re.match(r"([\d.]+)(us|ms|s|m)$", text)
+    if m is None:
+        raise ValueError(f"not a wrk duration: {text!r}")
     v, unit = float(m.group(1)), m.group(2)
+    if unit == "m":
+        return v * 60_000
     return {"us": v / 1000, "ms": v, "s": v * 1000}[unit]
 
 
 def run_wrk(core, conns, dur, tools, tmp, url=URL):
     out, cpu, rss, wall = timed(["wrk", "-t1", f"-c{conns}", f"-d{dur}s", "--latency", url], core)
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p50 = ms(re.search(r"50%\s+(\S+)", out).group(1))
-    p99 = ms(re.search(r"99%\s+(\S+)", out).group(1))
+    # Anchored at line starts: the "+/- Stdev" column of the thread stats may also read `99%`.
+    patterns = (r"Requests/sec:\s+([\d.]+)", r"^\s+50%\s+(\S+)", r"^\s+99%\s+(\S+)")
+    found = [re.search(p, out, re.M) for p in patterns]
+    if not all(found):
+        sys.exit(f"wrk printed no figures:\n{out[-2000:]}")
+    rps, p50, p99 = float(found[0].group(1)), ms(found[1].group(1)), ms(found[2].group(1))
     return rps, p50, p99, cpu, rss, wall
 
 
