@@ -332,6 +332,12 @@ fn a_refused_target_fails_the_gate_with_reasons() {
         "{:?}",
         reasons(&r)
     );
+    // Every failure is itemised: the gate's plugin wrote Locust's final list at quit.
+    assert!(!reasons(&r).contains_key("failure not itemised by Locust"));
+    assert!(out
+        .out_dir()
+        .join("locust/locust_failures_final.json")
+        .is_file());
 }
 
 #[test]

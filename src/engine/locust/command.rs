@@ -38,6 +38,14 @@ impl OutputFiles {
     pub(crate) fn json(&self) -> PathBuf {
         self.dir.join(format!("{}.json", Self::PREFIX))
     }
+    /// The gate's small Locust plugin (see `final_failures.py`), loaded by the master.
+    pub(crate) fn plugin(&self) -> PathBuf {
+        self.dir.join("loadforge_gate_final_failures.py")
+    }
+    /// What the plugin writes at quit: every failure, final.
+    pub(crate) fn final_failures(&self) -> PathBuf {
+        self.dir.join("locust_failures_final.json")
+    }
 }
 
 fn secs(d: Duration) -> String {
@@ -53,7 +61,11 @@ pub(crate) fn master_args(
     let mut a: Vec<OsString> = Vec::new();
     let mut push = |s: &str| a.push(s.into());
     push("-f");
-    a.push(plan.locustfile.clone().into_os_string());
+    // The team's locustfile, then the gate's plugin that writes the final failures at quit.
+    let mut locustfiles = plan.locustfile.clone().into_os_string();
+    locustfiles.push(",");
+    locustfiles.push(files.plugin());
+    a.push(locustfiles);
     let mut rest: Vec<OsString> = vec![
         "--headless".into(),
         "--host".into(),
@@ -145,7 +157,7 @@ mod tests {
         let a = strings(master_args(&plan(), &files, None)).join(" ");
         assert_eq!(
             a,
-            "-f /repo/perf/locustfile.py --headless --host https://app.example.com --users 20 --spawn-rate 2.5 \
+            "-f /repo/perf/locustfile.py,/out/locust/loadforge_gate_final_failures.py --headless --host https://app.example.com --users 20 --spawn-rate 2.5 \
              --run-time 90s --csv /out/locust/locust --csv-full-history --json-file /out/locust/locust \
              --exit-code-on-error 0 --only-summary --stop-timeout 10 --loglevel WARNING"
         );

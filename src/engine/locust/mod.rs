@@ -86,6 +86,9 @@ pub(crate) fn run(plan: &LocustPlan, stop: &CancellationToken) -> Result<RunResu
     collect(plan, &files, &ending)
 }
 
+/// The plugin that writes Locust's final failures at quit (its CSV lags by up to a second).
+const FINAL_FAILURES_PLUGIN: &str = include_str!("final_failures.py");
+
 /// The `locust/` folder of the output directory, emptied of an earlier run's results.
 fn prepare_output(out_dir: &Path) -> Result<OutputFiles, EngineError> {
     let dir = out_dir.join("locust");
@@ -100,9 +103,12 @@ fn prepare_output(out_dir: &Path) -> Result<OutputFiles, EngineError> {
         files.stats(),
         files.history(),
         files.failures(),
+        files.final_failures(),
     ] {
         let _ = std::fs::remove_file(stale);
     }
+    std::fs::write(files.plugin(), FINAL_FAILURES_PLUGIN)
+        .map_err(|e| setup(format!("write {}", files.plugin().display()), e))?;
     Ok(files)
 }
 

@@ -72,8 +72,33 @@ fn csv_reader(path: &Path) -> Option<csv::Reader<std::fs::File>> {
         .ok()
 }
 
-/// (method, name) -> reason -> count.
+/// (method, name) -> reason -> count: from the plugin's final list when Locust wrote it, else
+/// from `_failures.csv` (which may lag by a second).
 fn failures(files: &OutputFiles) -> HashMap<(String, String), BTreeMap<String, u64>> {
+    final_failures(files).unwrap_or_else(|| csv_failures(files))
+}
+
+/// Locust's final list is read only up to this size (an entry per endpoint and error text).
+const MAX_FINAL_FAILURES_BYTES: u64 = 64 << 20;
+
+fn final_failures(files: &OutputFiles) -> Option<HashMap<(String, String), BTreeMap<String, u64>>> {
+    let path = files.final_failures();
+    if std::fs::metadata(&path).ok()?.len() > MAX_FINAL_FAILURES_BYTES {
+        return None;
+    }
+    let rows: Vec<(String, String, String, u64)> =
+        serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
+    let mut out: HashMap<(String, String), BTreeMap<String, u64>> = HashMap::new();
+    for (method, name, error, n) in rows {
+        *out.entry((method, name))
+            .or_default()
+            .entry(normalise_reason(&error))
+            .or_default() += n;
+    }
+    Some(out)
+}
+
+fn csv_failures(files: &OutputFiles) -> HashMap<(String, String), BTreeMap<String, u64>> {
     let mut out: HashMap<(String, String), BTreeMap<String, u64>> = HashMap::new();
     let Some(mut r) = csv_reader(&files.failures()) else {
         return out;
@@ -361,6 +386,32 @@ mod tests {
        "total_response_time": 18.0, "min_response_time": 5.0, "max_response_time": 7.0,
        "response_times": {"6": 3}, "num_reqs_per_sec": {}, "num_fail_per_sec": {}}
     ]"#;
+
+    /// The CSV lags a second behind; the plugin's list, written at quit, is final and wins.
+    #[test]
+    fn the_final_failure_list_wins_over_the_lagging_csv() {
+        let csv = "Method,Name,Error,Occurrences,First Seen,Last Seen\n";
+        let (_d, files) = files_with(JSON, csv, "");
+        std::fs::write(
+            files.final_failures(),
+            r#"[["GET", "/nope", "ConnectionRefusedError(111, 'Connection refused')", 3]]"#,
+        )
+        .unwrap();
+        let eps = endpoints_from_json(&files, 1.0).unwrap();
+        let nope = eps.iter().find(|e| e.name == "GET /nope").unwrap();
+        assert_eq!(
+            nope.failures_by_reason.get("connection refused"),
+            Some(&3),
+            "{:?}",
+            nope.failures_by_reason
+        );
+        std::fs::write(files.final_failures(), "not json").unwrap();
+        let eps = endpoints_from_json(&files, 1.0).unwrap();
+        let nope = eps.iter().find(|e| e.name == "GET /nope").unwrap();
+        assert!(nope
+            .failures_by_reason
+            .contains_key("failure not itemised by Locust"));
+    }
 
     #[test]
     fn json_buckets_become_histograms_and_exact_figures_stay_exact() {
