@@ -567,7 +567,7 @@ mod tests {
             .unwrap();
         assert_eq!(glob.expanded_endpoint(), Some("GET /api/catalog/search"));
         assert_eq!((glob.metric, glob.kind), (P95, CheckKind::Threshold));
-        assert_eq!(glob.value, "112.06 ms");
+        assert_eq!(glob.value, "112.13 ms");
     }
 
     #[test]

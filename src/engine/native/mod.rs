@@ -79,8 +79,7 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
     // Rates are over the measured window: the warm-up is not part of it.
     let warmup = plan.warmup.min(elapsed);
     let duration_s = (elapsed - warmup).as_secs_f64().max(1e-3);
-    let endpoints = merge_endpoints(plan, &recorders, duration_s);
-    drop(recorders);
+    let endpoints = merge_endpoints(plan, recorders, duration_s);
     let timeseries = Arc::try_unwrap(sink)
         .map(SeriesSink::finish)
         .unwrap_or_default();
@@ -199,37 +198,45 @@ fn join_workers(handles: Vec<WorkerHandle>) -> Result<(Vec<Recorder>, Vec<String
     Ok((recorders, panics))
 }
 
-/// Adds every worker's recorder into one set of per-endpoint statistics.
+/// Adds every worker's recorder into one set of per-endpoint statistics, consuming them: each
+/// endpoint's first worker histogram becomes the sum and the others are freed as it goes, so the
+/// merge allocates no histogram of its own (with a thousand endpoints, a copy of every one of
+/// them would be most of the run's memory).
 fn merge_endpoints(
     plan: &NativePlan,
-    recorders: &[Recorder],
+    recorders: Vec<Recorder>,
     duration_s: f64,
 ) -> Vec<EndpointStats> {
+    let mut per_worker: Vec<_> = recorders
+        .into_iter()
+        .map(|r| r.endpoints.into_iter())
+        .collect();
     plan.scenario
         .endpoints
         .iter()
-        .enumerate()
-        .map(|(i, def)| {
-            let mut histogram = crate::stats::LatencyHistogram::new();
-            let mut requests = 0;
+        .map(|def| {
+            let mut parts = per_worker.iter_mut().filter_map(Iterator::next);
+            let mut sum = parts.next().unwrap_or_else(recorder::EndpointRec::empty);
             let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
-            let mut received = crate::stats::Received::default();
-            for r in recorders {
-                let e = &r.endpoints[i];
-                histogram.add(&e.histogram);
-                requests += e.requests;
-                received += e.received;
-                for (reason, n) in &e.reasons {
+            let mut add_reasons = |rec: &recorder::EndpointRec| {
+                for (reason, n) in &rec.reasons {
                     *reasons.entry(reason.to_string()).or_default() += n;
                 }
+            };
+            add_reasons(&sum);
+            for part in parts {
+                sum.histogram.add(&part.histogram);
+                sum.requests += part.requests;
+                sum.received += part.received;
+                add_reasons(&part);
             }
             EndpointStats {
-                received: Some(received),
+                received: Some(sum.received),
                 ..EndpointStats::from_counts(
                     def.name.clone(),
                     Some(def.method.clone()),
-                    histogram,
-                    requests,
+                    sum.histogram,
+                    sum.requests,
                     reasons,
                     duration_s,
                 )

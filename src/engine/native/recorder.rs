@@ -19,6 +19,17 @@ pub(crate) struct EndpointRec {
     pub(crate) received: Received,
 }
 
+impl EndpointRec {
+    pub(crate) fn empty() -> EndpointRec {
+        EndpointRec {
+            histogram: LatencyHistogram::new(),
+            requests: 0,
+            reasons: HashMap::new(),
+            received: Received::default(),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Recorder {
     worker: usize,
@@ -45,14 +56,7 @@ impl Recorder {
         Self {
             worker,
             start,
-            endpoints: (0..endpoints)
-                .map(|_| EndpointRec {
-                    histogram: LatencyHistogram::new(),
-                    requests: 0,
-                    reasons: HashMap::new(),
-                    received: Received::default(),
-                })
-                .collect(),
+            endpoints: (0..endpoints).map(|_| EndpointRec::empty()).collect(),
             second: 0,
             second_requests: 0,
             second_failures: 0,
