@@ -231,6 +231,10 @@ pub(crate) struct JudgeArgs {
     /// LOADFORGE_GATE_GITLAB_TOKEN and a baseline that carries no history, pipelines read.
     #[arg(long, env = "LOADFORGE_GATE_BASELINE_HISTORY", value_name = "N")]
     pub(crate) baseline_history: Option<usize>,
+    /// Distinct endpoint names kept; the least busy past it are counted as one
+    /// `(other endpoints)` row, with a warning saying how to name them [default: 1000].
+    #[arg(long, env = "LOADFORGE_GATE_MAX_ENDPOINTS", value_name = "N")]
+    pub(crate) max_endpoints: Option<usize>,
     /// Merge-request comment: auto (MR pipelines, when LOADFORGE_GATE_GITLAB_TOKEN is set),
     /// always (also from branch pipelines with an open MR), never.
     #[arg(long, env = "LOADFORGE_GATE_COMMENT", value_enum)]

@@ -17,6 +17,8 @@ pub(crate) const RUN_TIME: &str = "30s";
 /// Runs in the history regressions are judged by (the chain in results.json; with an API token
 /// and no chain, the pipelines read).
 pub(crate) const BASELINE_HISTORY: usize = 20;
+/// Distinct endpoint names kept before the rest are folded into `(other endpoints)`.
+pub(crate) const MAX_ENDPOINTS: usize = 1000;
 /// How often a progress line is printed.
 pub(crate) const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 

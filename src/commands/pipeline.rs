@@ -17,18 +17,20 @@ use crate::{
     modes::CommentMode,
     report::{self, Document},
     settings::{GateSettings, Settings},
-    stats::{CiInfo, RunResult},
+    stats::{CiInfo, Folded, RunResult, OTHER_ENDPOINTS},
 };
 
 /// Runs the workload, judges and publishes. Reports are written whatever the verdict (and, when
 /// the engine crashed, from what it measured before); returns the exit status.
 pub(crate) fn run_gate(
     settings: &Settings,
-    workload: Workload,
+    mut workload: Workload,
     stop: &CancellationToken,
 ) -> Result<ExitStatus, Error> {
-    if let Workload::Native(scenario) = &workload {
+    let mut folded = None;
+    if let Workload::Native(scenario) = &mut workload {
         check_selectors(settings, scenario)?;
+        folded = fold_scenario(&settings.gate, scenario);
     }
     report::prepare_out_dir(&settings.gate.out)?;
     let mut notes = Vec::new();
@@ -65,8 +67,14 @@ pub(crate) fn run_gate(
         Err(e) => return Err(e.into()),
     };
     result.ci = CiInfo::from_context(&gate.ci);
+    if let Some(f) = folded {
+        notes.push(format!("{}.", f.warning()));
+        result.run.folded = Some(f);
+    }
     if let Some(shard) = &settings.shard {
         result.run.shard = Some(shard.clone());
+        // A shard folds too: its file stays small, and `merge` adds the folded rows up.
+        fold_endpoints(gate, &mut result, &mut Vec::new());
         return write_shard(&gate.out, result);
     }
     judge_and_publish(gate, result, baseline, notes, stop)
@@ -143,15 +151,39 @@ fn write_shard(out: &Path, result: RunResult) -> Result<ExitStatus, Error> {
     })
 }
 
+/// The cardinality guard for a scenario, before the run: names past `--max-endpoints` (in the
+/// order the scenario declares them) are counted under one row, so memory stays bounded.
+fn fold_scenario(gate: &GateSettings, scenario: &mut crate::scenario::Scenario) -> Option<Folded> {
+    let names = scenario.fold_endpoints(gate.max_endpoints, OTHER_ENDPOINTS);
+    if names.is_empty() {
+        return None;
+    }
+    let folded = Folded::of_names(gate.max_endpoints, names);
+    eprintln!("loadforge-gate: warning: {}", folded.warning());
+    Some(folded)
+}
+
+/// The cardinality guard after the run (Locust's names, merged shards): past `--max-endpoints`
+/// names, the least busy share one row; said once in the log and in every report.
+fn fold_endpoints(settings: &GateSettings, result: &mut RunResult, notes: &mut Vec<String>) {
+    if let Some(folded) = crate::stats::cap_endpoints(result, settings.max_endpoints) {
+        let warning = folded.warning();
+        eprintln!("loadforge-gate: warning: {warning}");
+        notes.push(format!("{warning}."));
+        result.run.folded = Some(folded);
+    }
+}
+
 /// Judges a finished result, writes every report into `out` and comments. A signal during the
 /// comment ends it at once: the reports are written by then, and the exit status says 4.
 pub(crate) fn judge_and_publish(
     settings: &GateSettings,
-    result: RunResult,
+    mut result: RunResult,
     baseline: Option<Previous>,
     mut notes: Vec<String>,
     stop: &CancellationToken,
 ) -> Result<ExitStatus, Error> {
+    fold_endpoints(settings, &mut result, &mut notes);
     standing_notes(settings, &result, &mut notes);
     let comparison = baseline
         .as_ref()

@@ -158,6 +158,16 @@ pub(crate) fn evaluate(
     let mut unique = Names(HashMap::new());
     let mut checks = Vec::new();
     for t in thresholds.iter() {
+        if let Some(name) = folded(result, t.selector.as_ref()) {
+            checks.push(folded_check(
+                &mut unique,
+                &t.source,
+                name,
+                t.metric,
+                CheckKind::Threshold,
+            ));
+            continue;
+        }
         let hits = resolve_selector(&t.source, t.selector.as_ref(), &names)?;
         for endpoint in judged_endpoints(result, t.selector.as_ref(), hits) {
             let mut check = threshold_check(t, endpoint, result);
@@ -169,6 +179,16 @@ pub(crate) fn evaluate(
     if let Some(base) = baseline {
         let quantised = result.run.quantised || base.result.run.quantised;
         for r in regressions.iter() {
+            if let Some(name) = folded(result, r.selector.as_ref()) {
+                checks.push(folded_check(
+                    &mut unique,
+                    &r.source,
+                    name,
+                    r.metric,
+                    CheckKind::Regression,
+                ));
+                continue;
+            }
             let hits = resolve_selector(&r.source, r.selector.as_ref(), &names)?;
             for endpoint in judged_endpoints(result, r.selector.as_ref(), hits) {
                 checks.push(super::regression::regression_check(
@@ -187,6 +207,47 @@ pub(crate) fn evaluate(
         passed: checks.iter().all(|c| c.passed),
         checks,
     })
+}
+
+/// The endpoint an exact selector names when the cardinality guard folded it away.
+fn folded<'a>(result: &RunResult, selector: Option<&'a Selector>) -> Option<&'a str> {
+    let sel = selector.filter(|s| !s.is_glob())?;
+    let folded = result.run.folded.as_ref()?;
+    folded.folded_names.contains(sel.raw()).then(|| sel.raw())
+}
+
+/// A rule on a folded endpoint fails: it was not measured on its own, and a gate must not
+/// pass what it could not see.
+fn folded_check(
+    unique: &mut Names,
+    source: &str,
+    endpoint: &str,
+    metric: Metric,
+    kind: CheckKind,
+) -> Check {
+    let prefix = match kind {
+        CheckKind::Threshold => "threshold",
+        CheckKind::Regression => "regression",
+    };
+    Check {
+        name: unique.unique(format!("{prefix}: {source}")),
+        kind,
+        expression: source.to_string(),
+        endpoint: Some(endpoint.to_string()),
+        metric,
+        unit: Unit::from(metric.kind()),
+        value: None,
+        op: "<".into(),
+        limit: 0.0,
+        baseline: None,
+        passed: false,
+        detail: format!(
+            "{} of {endpoint}: not measured (folded into `(other endpoints)` by --max-endpoints; raise it or name the requests)",
+            metric.label()
+        ),
+        default_rule: false,
+        judgement: None,
+    }
 }
 
 /// One threshold on one endpoint (or the aggregate); its name is made unique by the caller.

@@ -341,6 +341,30 @@ impl Scenario {
         out
     }
 
+    /// Keeps the first `cap` endpoint names and counts the requests of every later one under
+    /// one endpoint named `other` (the cardinality guard, applied before the run so memory stays
+    /// bounded by the cap); returns the folded names.
+    pub(crate) fn fold_endpoints(&mut self, cap: usize, other: &str) -> Vec<String> {
+        if self.endpoints.len() <= cap {
+            return Vec::new();
+        }
+        let folded = self.endpoints.split_off(cap);
+        self.endpoints.push(EndpointDef {
+            name: other.to_string(),
+            method: String::new(),
+        });
+        let steps = self
+            .on_start
+            .iter_mut()
+            .chain(self.tasks.iter_mut().flat_map(|t| t.steps.iter_mut()));
+        for step in steps {
+            if let Step::Request(r) = step {
+                r.endpoint = r.endpoint.min(cap);
+            }
+        }
+        folded.into_iter().map(|e| e.name).collect()
+    }
+
     pub(crate) fn endpoint_names(&self) -> Vec<&str> {
         self.endpoints.iter().map(|e| e.name.as_str()).collect()
     }

@@ -39,6 +39,7 @@ pub(super) fn judge_layer(a: &JudgeArgs) -> Result<Layer, SettingsError> {
         regressions: expand_list(&a.regressions)?,
         baseline: a.baseline.clone(),
         baseline_history: a.baseline_history,
+        max_endpoints: a.max_endpoints,
         comment: a.comment.map(Into::into),
         out: a.out.clone(),
         no_proxy: a.no_proxy.then_some(true),

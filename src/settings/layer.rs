@@ -98,6 +98,8 @@ layer! {
     baseline: String,
     /// Earlier runs forming the noise band.
     baseline_history: usize,
+    /// Distinct endpoint names kept before the rest are folded into one row.
+    max_endpoints: usize,
     /// When to comment on the merge request.
     comment: CommentMode,
     /// Output directory.

@@ -146,6 +146,8 @@ pub struct GateSettings {
     /// `LOADFORGE_GATE_GITLAB_TOKEN`: an API token for notes and pipeline history.
     pub(crate) gitlab_token: Option<Secret>,
     pub(crate) baseline_history: usize,
+    /// `--max-endpoints`: the cardinality guard's cap.
+    pub(crate) max_endpoints: usize,
     /// Extra CAs and proxy choice for the GitLab (and LoadForge) API clients.
     pub(crate) net: ClientNet,
 }
@@ -217,6 +219,10 @@ impl GateSettings {
                 .filter(|t| !t.trim().is_empty())
                 .map(Secret::new),
             baseline_history: l.baseline_history.unwrap_or(defaults::BASELINE_HISTORY),
+            max_endpoints: match l.max_endpoints {
+                Some(0) => return Err(invalid("--max-endpoints", "must be at least 1")),
+                n => n.unwrap_or(defaults::MAX_ENDPOINTS),
+            },
             net: client_net(l, env),
         })
     }

@@ -2,6 +2,7 @@
 //! the gate, the baseline comparison and every publisher read it; `results.json` is its
 //! serialized form and the next pipeline's baseline, so its shape is versioned.
 
+mod fold;
 mod histogram;
 mod history;
 mod timeseries;
@@ -12,6 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::ci::CiContext;
 
+pub(crate) use fold::cap_endpoints;
+pub use fold::{Folded, OTHER_ENDPOINTS};
 pub use histogram::LatencyHistogram;
 
 pub(crate) use history::pass_on as pass_on_history;
@@ -125,6 +128,9 @@ pub struct RunMeta {
     /// measured the server it meant to. Written only when true.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub tls_insecure: bool,
+    /// Set when the cardinality guard folded endpoints past `--max-endpoints` into one row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folded: Option<Folded>,
 }
 
 impl RunMeta {
@@ -158,6 +164,7 @@ impl RunMeta {
             rate: None,
             aborted: None,
             tls_insecure: false,
+            folded: None,
         }
     }
 

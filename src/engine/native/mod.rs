@@ -234,7 +234,7 @@ fn merge_endpoints(
                 received: Some(sum.received),
                 ..EndpointStats::from_counts(
                     def.name.clone(),
-                    Some(def.method.clone()),
+                    (!def.method.is_empty()).then(|| def.method.clone()),
                     sum.histogram,
                     sum.requests,
                     reasons,

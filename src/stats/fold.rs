@@ -1,0 +1,168 @@
+//! The cardinality guard. A locustfile that requests `f"/orders/{id}"` without `name=`, or a
+//! scenario whose names carry ids, makes one endpoint per id: thousands of rows that drown the
+//! reports, grow every later results.json and cost memory. Past `--max-endpoints` names, the
+//! least busy are counted together under one `(other endpoints)` row (counts and histograms add
+//! exactly), and the run says how many were folded, which path prefixes they share, and how to
+//! name them instead.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::{EndpointStats, RunResult};
+
+/// The row the folded endpoints are counted under.
+pub const OTHER_ENDPOINTS: &str = "(other endpoints)";
+
+/// Path prefixes named in the warning, the most frequent first.
+const PREFIXES_SHOWN: usize = 3;
+
+/// What the guard folded.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Folded {
+    /// The cap (`--max-endpoints`).
+    pub cap: usize,
+    /// Distinct names counted under [`OTHER_ENDPOINTS`].
+    pub names: usize,
+    /// The most frequent path prefixes among them (`GET /orders/`), with how many names each.
+    pub prefixes: Vec<(String, usize)>,
+    /// The folded names themselves, so a rule that names one is "not measured (folded)" rather
+    /// than an unknown endpoint; not written to results.json (there may be thousands).
+    #[serde(skip)]
+    pub folded_names: HashSet<String>,
+}
+
+impl Folded {
+    /// The one warning line: the cap, how many names, the prefixes, the fix.
+    pub(crate) fn warning(&self) -> String {
+        let prefixes: Vec<String> = self
+            .prefixes
+            .iter()
+            .map(|(p, n)| format!("`{p}` ({n})"))
+            .collect();
+        format!(
+            "{} endpoint names past --max-endpoints {} were counted as `{OTHER_ENDPOINTS}` (most common prefixes: {}); give such requests one name (`name:` in a scenario, `name=` in Locust) or raise --max-endpoints",
+            self.names,
+            self.cap,
+            prefixes.join(", ")
+        )
+    }
+}
+
+impl Folded {
+    /// What folding `names` past `cap` amounts to.
+    pub(crate) fn of_names(cap: usize, names: Vec<String>) -> Folded {
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for n in &names {
+            *counts.entry(prefix(n)).or_default() += 1;
+        }
+        Folded {
+            cap,
+            names: names.len(),
+            prefixes: most_common(counts),
+            folded_names: names.into_iter().collect(),
+        }
+    }
+}
+
+/// Keeps the `cap` busiest named endpoints of `result` and folds the rest (with any
+/// `(other endpoints)` row already there, from a shard or the scenario) into one row.
+pub(crate) fn cap_endpoints(result: &mut RunResult, cap: usize) -> Option<Folded> {
+    let named = result
+        .endpoints
+        .iter()
+        .filter(|e| e.name != OTHER_ENDPOINTS)
+        .count();
+    if named <= cap {
+        return None;
+    }
+    let duration_s = result.run.duration_s;
+    let (mut rest, mut all): (Vec<EndpointStats>, Vec<EndpointStats>) =
+        std::mem::take(&mut result.endpoints)
+            .into_iter()
+            .partition(|e| e.name == OTHER_ENDPOINTS);
+    all.sort_by(|a, b| {
+        b.requests
+            .cmp(&a.requests)
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    let folded_rows = all.split_off(cap);
+    let folded = Folded::of_names(cap, folded_rows.iter().map(|e| e.name.clone()).collect());
+    rest.extend(folded_rows);
+    let mut other = EndpointStats::aggregate(OTHER_ENDPOINTS, &rest, duration_s);
+    other.counts_reported = rest.iter().all(|e| e.counts_reported);
+    all.push(other);
+    result.endpoints = all;
+    Some(folded)
+}
+
+/// The most frequent prefixes, with how many names each.
+fn most_common(counts: BTreeMap<String, usize>) -> Vec<(String, usize)> {
+    let mut v: Vec<(String, usize)> = counts.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v.truncate(PREFIXES_SHOWN);
+    v
+}
+
+/// A name up to its first path segment that holds a digit (an id, the usual cause), else up to
+/// its last `/` (`GET /users/3/cart` -> `GET /users/`).
+fn prefix(name: &str) -> String {
+    let mut out = String::new();
+    for (i, segment) in name.split('/').enumerate() {
+        if i > 0 && segment.bytes().any(|b| b.is_ascii_digit()) {
+            return out;
+        }
+        out.push_str(segment);
+        out.push('/');
+    }
+    match name.rfind('/') {
+        Some(i) if i > 0 => name[..=i].to_string(),
+        _ => name.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::{fixture, LatencyHistogram};
+
+    fn endpoint(name: &str, n: u64) -> EndpointStats {
+        let mut h = LatencyHistogram::new();
+        for i in 0..n {
+            h.record_micros(1000 + i);
+        }
+        EndpointStats::from_counts(name.into(), None, h, n, Default::default(), 10.0)
+    }
+
+    #[test]
+    fn the_busiest_stay_and_the_rest_add_up_in_one_row() {
+        let mut eps = vec![endpoint("GET /health", 500)];
+        eps.extend((0..50).map(|i| endpoint(&format!("GET /orders/{i}"), 2)));
+        eps.extend((0..10).map(|i| endpoint(&format!("GET /users/{i}/cart"), 1)));
+        let mut r = fixture(eps, 10.0);
+        let folded = cap_endpoints(&mut r, 5).unwrap();
+        assert_eq!(r.endpoints.len(), 6);
+        assert_eq!(r.endpoints[0].name, "GET /health");
+        let other = r.endpoint(OTHER_ENDPOINTS).unwrap();
+        assert_eq!(other.requests, 46 * 2 + 10);
+        assert_eq!(
+            other.histogram.as_ref().map(|h| h.count()),
+            Some(other.requests)
+        );
+        assert_eq!(folded.names, 56);
+        assert_eq!(folded.prefixes[0], ("GET /orders/".to_string(), 46));
+        assert!(folded.folded_names.contains("GET /users/3/cart"));
+        assert_eq!(
+            folded.warning(),
+            "56 endpoint names past --max-endpoints 5 were counted as `(other endpoints)` (most common prefixes: `GET /orders/` (46), `GET /users/` (10)); give such requests one name (`name:` in a scenario, `name=` in Locust) or raise --max-endpoints"
+        );
+    }
+
+    #[test]
+    fn under_the_cap_nothing_changes() {
+        let mut r = fixture(vec![endpoint("GET /a", 1), endpoint("GET /b", 1)], 10.0);
+        let before = r.clone();
+        assert!(cap_endpoints(&mut r, 2).is_none());
+        assert_eq!(r, before);
+    }
+}
