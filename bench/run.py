@@ -118,14 +118,19 @@ def start_nginx(core, conf=None, port=PORT):
     sys.exit("nginx did not start on port %d" % port)
 
 
+WAKEUPS = {}
+
+
 def timed(cmd, core, cwd=None):
-    """Runs cmd pinned to `core`; returns (stdout, cpu seconds, peak RSS KiB, wall seconds)."""
+    """Runs cmd pinned to `core`; returns (stdout, cpu seconds, peak RSS KiB, wall seconds).
+    Its voluntary context switches (each one a wake-up after blocking) go to WAKEUPS["last"]."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
-        full = ["/usr/bin/time", "-f", "%U %S %M %e", "-o", tf.name, "taskset", "-c", core, *cmd]
+        full = ["/usr/bin/time", "-f", "%U %S %M %e %w", "-o", tf.name, "taskset", "-c", core, *cmd]
         out = subprocess.run(full, capture_output=True, text=True, cwd=cwd, preexec_fn=raise_fd_limit)
-        user, system, rss, wall = tf.read().split()[-4:]
+        user, system, rss, wall, wake = tf.read().split()[-5:]
     if out.returncode not in (0, 1):
         print(out.stderr[-2000:], file=sys.stderr)
+    WAKEUPS["last"] = int(wake)
     return out.stdout, float(user) + float(system), int(rss), float(wall)
 
 
@@ -194,20 +199,23 @@ def throughput(runners, url, args, tools, cores_, tmp, label):
     results = {name: [] for name in runners}
     for r in range(args.rounds):
         for name, fn in runners.items():
-            results[name].append(fn(gen_core, args.connections, args.duration, tools, tmp, url))
+            results[name].append((*fn(gen_core, args.connections, args.duration, tools, tmp, url), WAKEUPS["last"]))
             print(f"{label} round {r + 1}/{args.rounds} {name}: {results[name][-1][0]:,.0f} req/s", flush=True)
-    med = {n: [statistics.median(v[i] for v in runs) for i in range(6)] for n, runs in results.items()}
+    med = {n: [statistics.median(v[i] for v in runs) for i in range(7)] for n, runs in results.items()}
     print(f"\n{label} throughput: {args.connections} connections, {args.duration} s per run, median of {args.rounds} rounds;"
           f" target nginx on core {target_core}, generator on core {gen_core}\n")
-    print(f"| generator | req/s | p50 ms | p99 ms | CPU % | peak RSS MiB | req per CPU-second |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for n, (rps, p50, p99, cpu, rss, wall) in med.items():
-        print(f"| {n} | {rps:,.0f} | {p50:.3f} | {p99:.3f} | {cpu / wall * 100:.0f} | {rss / 1024:.1f} | {rps * wall / max(cpu, 1e-9):,.0f} |")
+    print(f"| generator | req/s | p50 ms | p99 ms | CPU % | peak RSS MiB | req per CPU-second | wake-ups per 1,000 requests |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    cpu_per_req = {}
+    for n, (rps, p50, p99, cpu, rss, wall, wake) in med.items():
+        cpu_per_req[n] = cpu / max(rps * wall, 1e-9)
+        print(f"| {n} | {rps:,.0f} | {p50:.3f} | {p99:.3f} | {cpu / wall * 100:.0f} | {rss / 1024:.1f} | {rps * wall / max(cpu, 1e-9):,.0f} | {wake / max(rps * wall, 1) * 1000:.0f} |")
     lfg = med["loadforge-gate"][0]
     print()
     for n in runners:
         if n != "loadforge-gate":
-            print(f"loadforge-gate / {n}: {lfg / med[n][0]:.2f}x requests per second")
+            print(f"loadforge-gate / {n}: {lfg / med[n][0]:.2f}x requests per second, "
+                  f"{cpu_per_req['loadforge-gate'] / cpu_per_req[n]:.2f}x CPU per request")
     return lfg
 
 
@@ -225,6 +233,11 @@ def memory(args, tools, gen_core, lfg, tmp):
     rss_a, n_a = peak_rss(tools, gen_core, args.connections, f"{short}s", PLAIN, tmp)
     rss_b, n_b = peak_rss(tools, gen_core, args.connections, f"{long}s", PLAIN, tmp)
     print(f"peak RSS after {n_a:,} requests: {rss_a / 1024:.1f} MiB; after {n_b:,} requests: {rss_b / 1024:.1f} MiB")
+    endpoints = lambda n: "tasks:\n" + "".join(f"  - request: {{name: GET /e/{i}, path: /}}\n" for i in range(n))
+    one, _ = peak_rss(tools, gen_core, args.connections, "5s", endpoints(1), tmp)
+    many, _ = peak_rss(tools, gen_core, args.connections, "5s", endpoints(1000), tmp)
+    print(f"endpoints (one worker thread): 1 endpoint {one / 1024:.1f} MiB, 1,000 endpoints {many / 1024:.1f} MiB"
+          f" -> {(many - one) / 999:.1f} KiB per endpoint (target: 64 KB)")
 
 
 def main():
