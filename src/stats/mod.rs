@@ -4,6 +4,7 @@
 
 mod histogram;
 mod history;
+mod host;
 mod timeseries;
 
 use std::collections::BTreeMap;
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::ci::CiContext;
 
 pub use histogram::LatencyHistogram;
+pub use host::HostInfo;
 
 pub(crate) use history::pass_on as pass_on_history;
 pub use history::HistoryEntry;
@@ -125,6 +127,9 @@ pub struct RunMeta {
     /// measured the server it meant to. Written only when true.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub tls_insecure: bool,
+    /// How quiet the host was, when the run was made under `loadforge-gate executor`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<HostInfo>,
 }
 
 impl RunMeta {
@@ -158,6 +163,7 @@ impl RunMeta {
             rate: None,
             aborted: None,
             tls_insecure: false,
+            host: None,
         }
     }
 
