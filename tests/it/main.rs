@@ -6,6 +6,7 @@ mod bad_input_table;
 mod commands;
 mod component;
 mod compression;
+mod executor;
 mod fake_gitlab;
 mod fake_loadforge;
 mod gitlab;
