@@ -78,7 +78,12 @@ pub(crate) fn run(ctx: &Context, script: &Path, stage: &str) -> Result<Outcome, 
         source,
     })?;
     let group = i32::try_from(child.id()).unwrap_or(0);
-    job.record_group(group)?;
+    if let Err(e) = job.record_group(group) {
+        // Unrecorded, the group would escape cleanup: end it now rather than leave it behind.
+        procs::end_groups(&[group], Duration::ZERO);
+        let _ = child.wait();
+        return Err(e);
+    }
     let status = wait(&mut child, group, &terminated, script)?;
     // Whatever the script left behind in its group ends with it.
     procs::end_groups(&[group], Duration::from_secs(1));
