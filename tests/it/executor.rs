@@ -32,7 +32,9 @@ enum Verdict {
     SystemFailure,
     /// Any other exit code, or an unreadable exit-code file: an unknown failure.
     Unknown(i32),
-    /// Killed on a timeout (SIGTERM, then SIGKILL).
+    /// Ended by the SIGTERM of a timeout, within the graceful-kill timeout.
+    Terminated,
+    /// Still running after the graceful-kill timeout, so SIGKILLed.
     Killed,
 }
 
@@ -144,23 +146,22 @@ impl Runner {
         let err = drain(child.stderr.take());
         let group = -i32::try_from(child.id()).expect("pid");
         let mut status = wait_for(&mut child, timeout);
-        let mut killed = false;
-        for (signal, patience) in [("-TERM", self.graceful_kill), ("-KILL", self.force_kill)] {
+        let mut signalled = None;
+        for (signal, patience, verdict) in [
+            ("-TERM", self.graceful_kill, Verdict::Terminated),
+            ("-KILL", self.force_kill, Verdict::Killed),
+        ] {
             if status.is_some() {
                 break;
             }
-            killed = true;
+            signalled = Some(verdict);
             let _ = Command::new("kill")
                 .args([signal, "--", &group.to_string()])
                 .status();
             status = wait_for(&mut child, patience);
         }
         let status = status.expect("the driver ended after SIGKILL");
-        let verdict = if killed {
-            Verdict::Killed
-        } else {
-            self.read_verdict(status.code().unwrap_or(-1))
-        };
+        let verdict = signalled.unwrap_or_else(|| self.read_verdict(status.code().unwrap_or(-1)));
         // A process left holding the driver's output would keep it open for ever: like the
         // Runner (which gives up after the force-kill timeout), the double stops reading then.
         Call {
@@ -608,4 +609,32 @@ fn a_job_killed_on_timeout_leaves_no_process_behind() {
         Vec::<i32>::new(),
         "the job's processes survived cleanup"
     );
+}
+
+#[test]
+fn a_timeout_sigterm_reaches_the_script_and_its_children() {
+    let state = tempfile::tempdir().unwrap();
+    let marks = tempfile::tempdir().unwrap();
+    let pid_file = marks.path().join("pid");
+    let mut runner = Runner::new(state.path(), "502");
+    runner.config();
+    runner.stage_timeout = Duration::from_secs(1);
+    runner.graceful_kill = Duration::from_secs(30);
+    let script = format!("sleep 300 &\necho $$ > '{}'\nsleep 300", pid_file.display());
+    let build = runner.run("build_script", &script);
+    // The driver ended within the graceful timeout: it passed the SIGTERM on to the script's
+    // group, which the Runner's signal to the driver's own group does not reach.
+    assert_eq!(build.verdict, Verdict::Terminated);
+    assert!(build.stderr.contains("terminated"), "{}", build.stderr);
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        group_members(pid),
+        Vec::<i32>::new(),
+        "the script's group outlived its driver"
+    );
+    assert_eq!(runner.cleanup().verdict, Verdict::Success);
 }
