@@ -38,6 +38,67 @@ pub enum Command {
     Validate(RunArgs),
     /// Combine shard results exactly, then judge and publish like `run`.
     Merge(MergeArgs),
+    /// GitLab Runner custom executor driver: config, prepare, run and cleanup stages.
+    Executor(ExecutorArgs),
+}
+
+/// `executor`: one stage of GitLab Runner's custom executor protocol, and where its state lives.
+#[derive(Debug, Clone, Args)]
+pub struct ExecutorArgs {
+    /// The stage GitLab Runner calls.
+    #[command(subcommand)]
+    pub(crate) stage: ExecutorStage,
+    /// Where the host lock and each job's files live.
+    #[arg(
+        long,
+        global = true,
+        env = "LOADFORGE_GATE_EXECUTOR_DIR",
+        value_name = "DIR",
+        default_value = "/tmp/loadforge-gate-executor"
+    )]
+    pub(crate) state_dir: PathBuf,
+}
+
+/// The custom executor's stages (`config_exec`, `prepare_exec`, `run_exec`, `cleanup_exec`).
+#[derive(Debug, Clone, Subcommand)]
+pub(crate) enum ExecutorStage {
+    /// Print the JSON configuration GitLab Runner reads (config_exec).
+    Config,
+    /// Take the host lock, measure how quiet the host is, refuse a busy one (prepare_exec).
+    Prepare(ExecutorPrepareArgs),
+    /// Run one script GitLab Runner generated, in the job's own process group (run_exec).
+    Run {
+        /// The script file GitLab Runner wrote.
+        script: PathBuf,
+        /// The stage's name (prepare_script, get_sources, build_script, ...).
+        stage: String,
+    },
+    /// End the job's processes, release the lock, remove the job's files (cleanup_exec).
+    Cleanup,
+}
+
+/// `executor prepare`: how long to wait for the host and how quiet it must be.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ExecutorPrepareArgs {
+    /// Longest wait for another job's host lock before failing as a system failure.
+    #[arg(long, env = "LOADFORGE_GATE_EXECUTOR_LOCK_WAIT", default_value = "10m")]
+    pub(crate) lock_wait: String,
+    /// A lock older than this is taken to be left by a runner that died, and is broken.
+    #[arg(long, env = "LOADFORGE_GATE_EXECUTOR_LOCK_TTL", default_value = "3h")]
+    pub(crate) lock_ttl: String,
+    /// How long to watch the host before judging its quietness.
+    #[arg(long, env = "LOADFORGE_GATE_EXECUTOR_WINDOW", default_value = "3s")]
+    pub(crate) window: String,
+    /// Refuse the host when other processes use more CPU than this, in percent of one core.
+    #[arg(
+        long,
+        env = "LOADFORGE_GATE_EXECUTOR_MAX_OTHER_CPU",
+        default_value_t = 50.0
+    )]
+    pub(crate) max_other_cpu: f64,
+    /// Refuse the host when the hypervisor steals more than this percentage of CPU time.
+    #[arg(long, env = "LOADFORGE_GATE_EXECUTOR_MAX_STEAL", default_value_t = 5.0)]
+    pub(crate) max_steal: f64,
 }
 
 /// `merge`: the shard results to combine, then how to judge the whole.

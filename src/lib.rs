@@ -21,6 +21,7 @@ pub(crate) mod defaults;
 pub(crate) mod duration;
 pub mod engine;
 pub(crate) mod error;
+pub(crate) mod executor;
 pub(crate) mod exit;
 pub(crate) mod gate;
 pub(crate) mod gitlab;

@@ -3,6 +3,7 @@
 
 mod compare;
 mod demo;
+mod executor;
 mod lookup;
 mod merge;
 mod pipeline;
@@ -52,7 +53,7 @@ where
         Err(e) => return clap_error(e),
     };
     match dispatch(cli) {
-        Ok(status) => status.code(),
+        Ok(code) => code,
         Err(e) => {
             crate::error::print(&e);
             e.exit_status().code()
@@ -60,8 +61,11 @@ where
     }
 }
 
-fn dispatch(cli: Cli) -> Result<ExitStatus, Error> {
-    match cli.command {
+/// The exit code of a command. The executor's codes are GitLab Runner's contract, not the
+/// gate's table, so it returns its own.
+fn dispatch(cli: Cli) -> Result<u8, Error> {
+    let status = match cli.command {
+        Command::Executor(args) => return Ok(executor::execute(&args)),
         Command::Run(args) => run::execute(&args),
         Command::Demo(args) => demo::execute(&args),
         Command::SampleApp(args) => demo::sample_app(&args),
@@ -69,7 +73,8 @@ fn dispatch(cli: Cli) -> Result<ExitStatus, Error> {
         Command::Report(args) => report::execute(&args),
         Command::Validate(args) => validate::execute(&args),
         Command::Merge(args) => merge::execute(&args),
-    }
+    }?;
+    Ok(status.code())
 }
 
 /// Help and version go to stdout with exit 0; usage errors become one line and exit 2.

@@ -17,7 +17,7 @@ use crate::{
     modes::CommentMode,
     report::{self, Document},
     settings::{GateSettings, Settings},
-    stats::{CiInfo, Folded, RunResult, OTHER_ENDPOINTS},
+    stats::{CiInfo, Folded, HostInfo, RunResult, OTHER_ENDPOINTS},
 };
 
 /// Runs the workload, judges and publishes. Reports are written whatever the verdict (and, when
@@ -71,6 +71,7 @@ pub(crate) fn run_gate(
         notes.push(format!("{}.", f.warning()));
         result.run.folded = Some(f);
     }
+    result.run.host = host_findings(&mut notes);
     if let Some(shard) = &settings.shard {
         result.run.shard = Some(shard.clone());
         // A shard folds too: its file stays small, and `merge` adds the folded rows up.
@@ -78,6 +79,25 @@ pub(crate) fn run_gate(
         return write_shard(&gate.out, result);
     }
     judge_and_publish(gate, result, baseline, notes, stop)
+}
+
+/// What `loadforge-gate executor prepare` measured of this host, when the job runs under it
+/// (the executor names the file in `LOADFORGE_GATE_HOST_REPORT`). A file that cannot be read
+/// costs a note, not the run: the measurement stands without it.
+fn host_findings(notes: &mut Vec<String>) -> Option<HostInfo> {
+    let path = super::process_env(crate::executor::HOST_REPORT_VAR)?;
+    let parsed = std::fs::read_to_string(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()));
+    match parsed {
+        Ok(host) => Some(host),
+        Err(e) => {
+            notes.push(format!(
+                "The executor's host findings ({path}) could not be read: {e}."
+            ));
+            None
+        }
+    }
 }
 
 /// One line before the load starts: who, how much, against what.

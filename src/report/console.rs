@@ -18,6 +18,9 @@ pub(crate) fn render_outcome(doc: &Document, out: &Path, written: &[PathBuf]) ->
     if view.run.insecure {
         let _ = writeln!(s, "  ⚠ TLS {}", super::INSECURE);
     }
+    if let Some(host) = &view.run.host {
+        let _ = writeln!(s, "  host {host}");
+    }
     for c in view.checks.iter().filter(|c| !c.passed) {
         let _ = writeln!(s, "  ✗ {}: {}", c.name, c.detail);
     }

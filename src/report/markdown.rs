@@ -136,6 +136,9 @@ fn headline(out: &mut String, view: &View<'_>) {
         run.counts_text(),
         run.error_rate
     );
+    if let Some(host) = &run.host {
+        let _ = writeln!(out, "\nHost: {}", escape_markdown(host));
+    }
     if let Some(url) = view.links.cloud.and_then(markdown_url) {
         let _ = writeln!(out, "\n[Cloud run]({url})");
     }

@@ -11,7 +11,7 @@ use super::Document;
 use crate::{
     baseline::{Comparison, MetricDelta},
     gate::{Check, CheckKind, Metric, Verdict},
-    stats::{CiInfo, EndpointStats, LatencyHistogram, LoadModel, SecondPoint, ToolInfo},
+    stats::{CiInfo, EndpointStats, HostInfo, LatencyHistogram, LoadModel, SecondPoint, ToolInfo},
 };
 
 /// The name every report gives the aggregate of all requests.
@@ -96,6 +96,8 @@ pub(crate) struct RunLine<'a> {
     /// `--insecure`: the target's certificate was not verified.
     pub(crate) insecure: bool,
     pub(crate) target: &'a str,
+    /// How quiet the load generator's host was, when the executor measured it.
+    pub(crate) host: Option<String>,
     pub(crate) counts: Option<Counts>,
     pub(crate) error_rate: f64,
     pub(crate) p95: Option<f64>,
@@ -378,6 +380,7 @@ fn run_line(doc: &Document) -> RunLine<'_> {
         interrupted: meta.interrupted,
         insecure: meta.tls_insecure,
         target: &meta.target,
+        host: meta.host.as_ref().map(host_text),
         counts: Counts::of(agg),
         error_rate: agg.error_rate,
         p95: agg.latency_ms.p95,
@@ -465,6 +468,21 @@ fn link<'a>(key: &'static str, url: &'a str, text: &'a str) -> MetaRow<'a> {
     }
 }
 
+/// The host line of a run made under `loadforge-gate executor`: what its prepare stage measured
+/// just before the job, so a reader can tell a noisy host from a slower build.
+fn host_text(h: &HostInfo) -> String {
+    format!(
+        "{}: other processes {:.0}% of a core, steal {:.1}%, iowait {:.1}%, load {:.2} on {} CPUs, {}",
+        if h.hostname.is_empty() { "–" } else { &h.hostname },
+        h.other_cpu_pct,
+        h.steal_pct,
+        h.iowait_pct,
+        h.load_1m,
+        h.cpus,
+        if h.exclusive { "host held exclusively" } else { "host NOT held exclusively" }
+    )
+}
+
 /// What every report says of a run made with `--insecure`.
 pub(crate) const INSECURE: &str =
     "certificate NOT verified (--insecure): the responses may not come from the intended server";
@@ -491,6 +509,9 @@ fn meta_rows(doc: &Document) -> Vec<MetaRow<'_>> {
     }
     if run.tls_insecure {
         rows.push(text("tls", INSECURE.into()));
+    }
+    if let Some(host) = &run.host {
+        rows.push(text("host", host_text(host)));
     }
     if let Some(url) = &run.cloud_url {
         rows.push(link("cloud run", url, url));
@@ -631,5 +652,32 @@ mod tests {
         }
         let view = View::new(&doc);
         assert_eq!(view.baseline.unwrap().short_commit, Some("aééééééé"));
+    }
+
+    #[test]
+    fn a_run_under_the_executor_says_how_quiet_its_host_was() {
+        let mut doc = not_judged();
+        assert!(View::new(&doc).run.host.is_none());
+        doc.run.run.host = Some(crate::stats::HostInfo {
+            hostname: "lg-1".into(),
+            cpus: 8,
+            load_1m: 0.25,
+            steal_pct: 0.5,
+            iowait_pct: 0.1,
+            other_cpu_pct: 3.0,
+            mem_available_mib: 4096,
+            open_files: Some(65536),
+            exclusive: true,
+            window_s: 3.0,
+        });
+        let view = View::new(&doc);
+        let line = "lg-1: other processes 3% of a core, steal 0.5%, iowait 0.1%, load 0.25 on 8 CPUs, host held exclusively";
+        assert_eq!(view.run.host.as_deref(), Some(line));
+        assert!(view.meta.iter().any(|r| r.key == "host"));
+        let summary = crate::report::markdown::render(&view);
+        assert!(
+            summary.contains("Host: lg-1: other processes 3%"),
+            "{summary}"
+        );
     }
 }

@@ -5,6 +5,7 @@
 mod fold;
 mod histogram;
 mod history;
+mod host;
 mod timeseries;
 
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ use crate::ci::CiContext;
 pub(crate) use fold::cap_endpoints;
 pub use fold::{Folded, OTHER_ENDPOINTS};
 pub use histogram::LatencyHistogram;
+pub use host::HostInfo;
 
 pub(crate) use history::pass_on as pass_on_history;
 pub use history::HistoryEntry;
@@ -131,6 +133,9 @@ pub struct RunMeta {
     /// Set when the cardinality guard folded endpoints past `--max-endpoints` into one row.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub folded: Option<Folded>,
+    /// How quiet the host was, when the run was made under `loadforge-gate executor`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<HostInfo>,
 }
 
 impl RunMeta {
@@ -165,6 +170,7 @@ impl RunMeta {
             aborted: None,
             tls_insecure: false,
             folded: None,
+            host: None,
         }
     }
 

@@ -7,6 +7,7 @@ mod cardinality;
 mod commands;
 mod component;
 mod compression;
+mod executor;
 mod fake_gitlab;
 mod fake_loadforge;
 mod gitlab;

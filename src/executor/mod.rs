@@ -1,0 +1,183 @@
+//! `loadforge-gate executor`: a driver for GitLab Runner's custom executor that turns a
+//! dedicated host into a measurement-grade load generator. One job at a time holds the host
+//! (prepare takes an exclusive lock), the host's quietness is measured before the job starts and
+//! handed to the gate (`run.host` in results.json), each script runs in a process group of its
+//! own, and cleanup leaves nothing behind.
+//!
+//! The protocol as GitLab Runner's source implements it (repository `gitlab-org/gitlab-runner`):
+//! - `executors/custom/custom.go`: the stages (config, prepare, run once per script, cleanup),
+//!   every job variable passed as `CUSTOM_ENV_<name>`, `job_env` added to later driver calls,
+//!   `run_exec <script> <stage>` with `step_script` sent as `build_script`, cleanup always run.
+//! - `executors/custom/api/config.go`: the JSON `config_exec` prints (`builds_dir`, `cache_dir`,
+//!   `builds_dir_is_shared`, `hostname`, `driver.name`/`driver.version`, `job_env`).
+//! - `executors/custom/api/const.go` and `executors/custom/command/command.go`:
+//!   `BUILD_FAILURE_EXIT_CODE` (1) and `SYSTEM_FAILURE_EXIT_CODE` (2) given to every call; any
+//!   other exit code is an "unknown failure". On a build failure the Runner reads the first line
+//!   of `BUILD_EXIT_CODE_FILE` as the job's exit code (what `allow_failure: exit_codes` sees); a
+//!   line that is not an integer makes it a system failure, so only the integer is written.
+//! - `helpers/process/job_unix.go`, `killer_unix.go`, `killer.go`: the driver is started as the
+//!   leader of its own process group; on a timeout or cancel the Runner sends SIGTERM to that
+//!   group, then SIGKILL after `graceful_kill_timeout`. Since the job's scripts run in groups of
+//!   their own (so the driver can end them as a whole), `run` forwards the SIGTERM, and cleanup
+//!   ends whatever a SIGKILLed driver could not.
+//! - `docs/executors/custom.md`: system failures of `prepare_exec` are retried (3 attempts), so a
+//!   busy host is refused as a system failure; cleanup's result does not change the job's.
+
+mod cleanup;
+mod config;
+mod job;
+mod lock;
+mod prepare;
+mod procs;
+mod quiet;
+mod run;
+
+use std::path::PathBuf;
+
+pub(crate) use cleanup::cleanup;
+pub(crate) use config::config;
+pub(crate) use prepare::{prepare, PrepareOptions};
+pub(crate) use run::run;
+
+/// The variable through which `run` tells the job's `loadforge-gate run` where prepare's
+/// findings are; the gate copies them into `run.host`.
+pub(crate) const HOST_REPORT_VAR: &str = "LOADFORGE_GATE_HOST_REPORT";
+/// The `job_env` entry that carries the directory of this binary to later stages.
+pub(crate) const BIN_DIR_VAR: &str = "LOADFORGE_GATE_EXECUTOR_BIN_DIR";
+/// The state directory's variable (also the `--state-dir` flag's), carried by `job_env` too.
+pub(crate) const STATE_DIR_VAR: &str = "LOADFORGE_GATE_EXECUTOR_DIR";
+
+/// What a stage ended with, when the driver itself did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The stage did its work (for `run`: the script exited 0).
+    Done,
+    /// The job's script failed with this exit code: a build failure.
+    BuildFailed(i32),
+}
+
+/// Everything a stage learns from its environment, read once.
+#[derive(Debug, Clone)]
+pub(crate) struct Context {
+    /// Where the host lock and the jobs' directories live.
+    pub(crate) state_dir: PathBuf,
+    /// `CUSTOM_ENV_CI_JOB_ID`: which job the call belongs to.
+    pub(crate) job_id: Option<String>,
+    /// `BUILD_FAILURE_EXIT_CODE`, 1 when unset (the Runner's value).
+    pub(crate) build_failure: u8,
+    /// `SYSTEM_FAILURE_EXIT_CODE`, 2 when unset (the Runner's value).
+    pub(crate) system_failure: u8,
+    /// `BUILD_EXIT_CODE_FILE`, when the Runner provides one.
+    pub(crate) exit_code_file: Option<PathBuf>,
+}
+
+impl Context {
+    /// Reads the protocol's variables through `env` (the process environment in production).
+    pub(crate) fn from_env(state_dir: PathBuf, env: &dyn Fn(&str) -> Option<String>) -> Self {
+        let code = |name: &str, default: u8| {
+            env(name)
+                .and_then(|v| v.trim().parse::<u8>().ok())
+                .unwrap_or(default)
+        };
+        Context {
+            state_dir,
+            job_id: env("CUSTOM_ENV_CI_JOB_ID").filter(|j| !j.trim().is_empty()),
+            build_failure: code("BUILD_FAILURE_EXIT_CODE", 1),
+            system_failure: code("SYSTEM_FAILURE_EXIT_CODE", 2),
+            exit_code_file: env("BUILD_EXIT_CODE_FILE")
+                .filter(|f| !f.is_empty())
+                .map(PathBuf::from),
+        }
+    }
+
+    /// The job's identity, which prepare, run and cleanup need to find its lock and files.
+    pub(crate) fn job(&self) -> Result<job::Job, ExecutorError> {
+        let id = self
+            .job_id
+            .as_deref()
+            .ok_or(ExecutorError::MissingVariable {
+                name: "CUSTOM_ENV_CI_JOB_ID",
+            })?;
+        job::Job::new(&self.state_dir, id)
+    }
+
+    /// The process exit code for a stage's result, as the Runner reads it. A build failure's
+    /// own code goes to `BUILD_EXIT_CODE_FILE` (the integer alone, which the Runner requires);
+    /// the driver's own errors are printed and become system failures.
+    pub(crate) fn exit_code(&self, result: Result<Outcome, ExecutorError>) -> u8 {
+        match result {
+            Ok(Outcome::Done) => 0,
+            Ok(Outcome::BuildFailed(code)) => {
+                if let Some(file) = &self.exit_code_file {
+                    if let Err(e) = std::fs::write(file, format!("{code}\n")) {
+                        let e = ExecutorError::Io {
+                            action: "write the build exit code to",
+                            path: file.clone(),
+                            source: e,
+                        };
+                        crate::chain::print(&e);
+                        return self.system_failure;
+                    }
+                }
+                self.build_failure
+            }
+            Err(e) => {
+                crate::chain::print(&e);
+                self.system_failure
+            }
+        }
+    }
+}
+
+/// Why a stage could not do its work: every one is a system failure for the Runner.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ExecutorError {
+    #[error("{name} is not set: `loadforge-gate executor` is meant to be called by GitLab Runner's custom executor")]
+    MissingVariable { name: &'static str },
+    #[error("invalid --{flag} `{value}`: {reason}")]
+    Invalid {
+        flag: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("cannot {action} {}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot lock {}", path.display())]
+    Flock {
+        path: PathBuf,
+        #[source]
+        source: nix::errno::Errno,
+    },
+    #[error("the host is still held by job {holder} after waiting {waited}: no second load job may run beside it; GitLab can retry the job on another runner")]
+    LockTimeout { holder: String, waited: String },
+    #[error("the host is too busy to measure on ({reasons}); GitLab can retry the job on another runner")]
+    TooBusy { reasons: String },
+    #[error("cannot start bash for {}", script.display())]
+    Spawn {
+        script: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot serialise {what}")]
+    Json {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl ExecutorError {
+    /// An I/O error on `path` while doing `action` ("read", "create", ...).
+    pub(crate) fn io(action: &'static str, path: &std::path::Path, source: std::io::Error) -> Self {
+        ExecutorError::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! `run_exec <script> <stage>`: runs one script the Runner generated with bash, in a process
+//! group of its own, its output streaming straight to the job log (the driver's stdout and
+//! stderr are the log's). A non-zero exit is a build failure whose code goes to
+//! `BUILD_EXIT_CODE_FILE`; not being able to run the script is a system failure.
+//!
+//! When the script ends, what it left running in its group is ended too: the Runner reads the
+//! driver's output until every writer has closed it, so a forgotten background process would
+//! hold the stage open for ever. A SIGTERM from the Runner (timeout, cancel) is passed on to the
+//! script's group, which then gets [`GRACE`] before SIGKILL.
+
+use std::{
+    os::unix::process::CommandExt,
+    path::Path,
+    process::{Command, ExitStatus, Stdio},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use nix::sys::{
+    resource::{getrlimit, setrlimit, Resource},
+    signal::Signal,
+};
+
+use super::{procs, Context, ExecutorError, Outcome, BIN_DIR_VAR, HOST_REPORT_VAR};
+
+/// Between SIGTERM and SIGKILL for the script's group.
+const GRACE: Duration = Duration::from_secs(5);
+
+/// The protocol's variables, which are the driver's business and not the job's: a script must
+/// not write its own exit code file.
+const PROTOCOL_VARS: &[&str] = &[
+    "BUILD_FAILURE_EXIT_CODE",
+    "SYSTEM_FAILURE_EXIT_CODE",
+    "BUILD_EXIT_CODE_FILE",
+    "JOB_RESPONSE_FILE",
+];
+
+/// Runs `script` for `stage`.
+pub(crate) fn run(ctx: &Context, script: &Path, stage: &str) -> Result<Outcome, ExecutorError> {
+    let job = ctx.job()?;
+    job.create()?;
+    if !script.is_file() {
+        return Err(ExecutorError::io(
+            "read the script",
+            script,
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        ));
+    }
+    raise_open_files();
+    let terminated = watch_sigterm();
+    let mut cmd = Command::new("bash");
+    cmd.arg(script)
+        .process_group(0)
+        .stdin(Stdio::null())
+        .env("TMPDIR", job.tmp_dir())
+        .env("LOADFORGE_GATE_EXECUTOR_STAGE", stage);
+    for var in PROTOCOL_VARS {
+        cmd.env_remove(var);
+    }
+    if let Some(dir) = std::env::var_os(BIN_DIR_VAR) {
+        let mut path = vec![std::path::PathBuf::from(dir)];
+        path.extend(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        ));
+        if let Ok(joined) = std::env::join_paths(path) {
+            cmd.env("PATH", joined);
+        }
+    }
+    let report = job.host_report();
+    if report.is_file() {
+        cmd.env(HOST_REPORT_VAR, report);
+    }
+    let mut child = cmd.spawn().map_err(|source| ExecutorError::Spawn {
+        script: script.to_path_buf(),
+        source,
+    })?;
+    let group = i32::try_from(child.id()).unwrap_or(0);
+    if let Err(e) = job.record_group(group) {
+        // Unrecorded, the group would escape cleanup: end it now rather than leave it behind.
+        procs::end_groups(&[group], Duration::ZERO);
+        let _ = child.wait();
+        return Err(e);
+    }
+    let status = wait(&mut child, group, &terminated, script)?;
+    // Whatever the script left behind in its group ends with it.
+    procs::end_groups(&[group], Duration::from_secs(1));
+    Ok(match exit_code(status) {
+        0 => Outcome::Done,
+        code => Outcome::BuildFailed(code),
+    })
+}
+
+/// Waits for the script; on SIGTERM passes it on to the group, then SIGKILLs after [`GRACE`].
+fn wait(
+    child: &mut std::process::Child,
+    group: i32,
+    terminated: &AtomicBool,
+    script: &Path,
+) -> Result<ExitStatus, ExecutorError> {
+    let mut deadline: Option<Instant> = None;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Ok(status),
+            Ok(None) => {}
+            Err(e) => return Err(ExecutorError::io("wait for the script", script, e)),
+        }
+        if terminated.load(Ordering::Relaxed) {
+            match deadline {
+                None => {
+                    eprintln!("loadforge-gate executor: terminated; ending the job's processes");
+                    procs::signal_group(group, Signal::SIGTERM);
+                    deadline = Some(Instant::now() + GRACE);
+                }
+                Some(d) if Instant::now() >= d => procs::signal_group(group, Signal::SIGKILL),
+                Some(_) => {}
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The exit code bash would report: its own, or 128 + the signal that ended it.
+fn exit_code(status: ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(1)
+}
+
+/// Sets a flag on SIGTERM instead of dying, so the script's group can be ended first. Returns
+/// once the handler is in place, so no early signal finds the default action.
+fn watch_sigterm() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let set = flag.clone();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("sigterm".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                let _ = ready_tx.send(());
+                return;
+            };
+            rt.block_on(async move {
+                use tokio::signal::unix::{signal, SignalKind};
+                let term = signal(SignalKind::terminate());
+                let _ = ready_tx.send(());
+                if let Ok(mut term) = term {
+                    term.recv().await;
+                    set.store(true, Ordering::Relaxed);
+                }
+            });
+        });
+    if spawned.is_ok() {
+        let _ = ready_rx.recv_timeout(Duration::from_secs(5));
+    }
+    flag
+}
+
+/// Raises this process's soft open-files limit to the hard one; the script and everything it
+/// starts inherit it. A load generator holds a socket per user, and the usual soft limit
+/// (1024) caps the users long before the machine does.
+fn raise_open_files() {
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                eprintln!("loadforge-gate executor: warning: cannot raise the open-files limit to {hard}: {e}");
+            }
+        }
+    }
+}
+
+/// The open-files limit the job's scripts will get (the hard limit, which `run` raises to).
+pub(crate) fn open_files_limit() -> Option<u64> {
+    getrlimit(Resource::RLIMIT_NOFILE)
+        .ok()
+        .map(|(_, hard)| hard)
+}
