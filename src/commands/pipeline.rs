@@ -258,6 +258,14 @@ fn standing_notes(settings: &GateSettings, result: &RunResult, notes: &mut Vec<S
     if result.run.tls_insecure {
         notes.push(format!("Warning: TLS {}.", report::INSECURE));
     }
+    if let Some(why) = result.run.host.as_ref().map(HostInfo::busy) {
+        if !why.is_empty() {
+            notes.push(format!(
+                "The load generator's host was busy ({}): a regression may be the host's noise; re-run on a quiet host before trusting it.",
+                why.join(", ")
+            ));
+        }
+    }
     if settings.thresholds.is_built_in() {
         notes.push(format!(
             "No thresholds configured: applied the default {}.",

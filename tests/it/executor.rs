@@ -638,3 +638,32 @@ fn a_timeout_sigterm_reaches_the_script_and_its_children() {
     );
     assert_eq!(runner.cleanup().verdict, Verdict::Success);
 }
+
+/// A run whose host findings say the host was busy is flagged in every report: its regressions
+/// are not taken at face value.
+#[test]
+fn a_run_on_a_busy_host_is_flagged() {
+    let app = sample_app(Knobs::default());
+    let host = r#"{"hostname": "lg-1", "cpus": 2, "load_1m": 3.5, "steal_pct": 17.0,
+        "iowait_pct": 0.4, "other_cpu_pct": 12.0, "mem_available_mib": 2048,
+        "exclusive": true, "window_s": 2.0}"#;
+    let gate = crate::harness::Gate::new().write("host.json", host);
+    let path = gate.path().join("host.json").display().to_string();
+    let out = gate
+        .env("LOADFORGE_GATE_HOST_REPORT", &path)
+        .args([
+            "run",
+            "--scenario",
+            &crate::harness::example("shop-cart.yml"),
+        ])
+        .args(["--host", &app.url(), "--users", "2", "--run-time", "1s"])
+        .args(["--progress", "0", "--baseline", "none"])
+        .run()
+        .expect_exit(0);
+    let summary = out.file("summary.md");
+    assert!(
+        summary.contains("host was busy (17.0 % CPU steal)"),
+        "{summary}"
+    );
+    assert_eq!(out.results()["run"]["host"]["steal_pct"], 17.0);
+}
