@@ -173,6 +173,7 @@ fn the_example_pipelines_and_our_own_validate() {
         "examples/gitlab/merge-request-smoke.gitlab-ci.yml",
         "examples/gitlab/default-branch-load.gitlab-ci.yml",
         "examples/gitlab/release-stress.gitlab-ci.yml",
+        "examples/gitlab/loadforge-cloud.gitlab-ci.yml",
         ".gitlab-ci.yml",
     ] {
         let docs = documents(&read(path));
@@ -182,7 +183,7 @@ fn the_example_pipelines_and_our_own_validate() {
             .as_str()
             .unwrap_or_default();
         assert!(
-            include.ends_with("/loadforge-gate@1.0.0")
+            include.ends_with(&format!("/loadforge-gate@{}", env!("CARGO_PKG_VERSION")))
                 || include.ends_with("loadforge-gate@$CI_COMMIT_SHA"),
             "{path}: {include}"
         );
@@ -425,4 +426,112 @@ fn the_sharded_component_validates_and_agrees_with_the_descriptor() {
         .unwrap()
         .starts_with("loadforge-gate merge"));
     assert!(jobs["loadforge-gate"]["artifacts"]["reports"]["load_performance"].is_string());
+}
+
+/// Both templates offer the seed's own engine, and its test id and API base as inputs; the token
+/// never is one.
+#[test]
+fn both_templates_offer_the_loadforge_engine_and_its_inputs() {
+    for path in [
+        "templates/loadforge-gate.yml",
+        "templates/loadforge-gate-sharded.yml",
+    ] {
+        let inputs = template_inputs(&documents(&read(path))[0]);
+        assert_eq!(
+            inputs["engine"]["options"],
+            json!(["native", "locust", "loadforge"]),
+            "{path}"
+        );
+        for name in ["loadforge-test-id", "loadforge-url"] {
+            assert_eq!(inputs[name]["type"], "string", "{path}: {name}");
+            assert_eq!(inputs[name]["default"], "", "{path}: {name}");
+        }
+        assert!(
+            !inputs.keys().any(|k| k.contains("token")),
+            "{path}: a token is a masked variable, never an input"
+        );
+    }
+    let docs = documents(&read("examples/gitlab/loadforge-cloud.gitlab-ci.yml"));
+    let inputs = &docs[0]["include"][0]["inputs"];
+    assert_eq!(inputs["engine"], "loadforge");
+    assert_eq!(
+        inputs["thresholds"],
+        json!(["avg<800ms", "error_rate<1.5%"])
+    );
+}
+
+/// `allow-failure` and `rules` reach every job of the sharded component, so a failing shard
+/// cannot fail the pipeline (or starve the merge job) and one input restricts them all.
+#[test]
+fn sharded_jobs_all_take_allow_failure_and_rules() {
+    let docs = documents(&read("templates/loadforge-gate-sharded.yml"));
+    let mut inputs: BTreeMap<String, Value> = template_inputs(&docs[0])
+        .into_iter()
+        .map(|(k, v)| (k, v["default"].clone()))
+        .collect();
+    let jobs = interpolate(&docs[1], &inputs);
+    for job in jobs.as_object().unwrap().values() {
+        assert_eq!(job["rules"], json!([{"when": "on_success"}]), "{job:#}");
+    }
+    let rules = json!([{"if": "$CI_PIPELINE_SOURCE == \"merge_request_event\""}]);
+    inputs.insert("allow-failure".into(), json!(true));
+    inputs.insert("rules".into(), rules.clone());
+    let jobs = interpolate(&docs[1], &inputs);
+    assert_valid(&gitlab_schema(), &jobs, "the sharded jobs with rules");
+    assert_eq!(jobs.as_object().unwrap().len(), 2);
+    for (name, job) in jobs.as_object().unwrap() {
+        assert_eq!(job["allow_failure"], true, "{name}");
+        assert_eq!(job["rules"], rules, "{name}");
+    }
+}
+
+/// One version, set in Cargo.toml: the descriptor, both templates' image tags, the README's and
+/// the examples' include lines all say it.
+#[test]
+fn one_version_everywhere() {
+    let version = env!("CARGO_PKG_VERSION");
+    let d: Descriptor = serde_yaml::from_str(&read("component.yml")).unwrap();
+    assert_eq!(d.version, version, "component.yml");
+    let image = format!("registry.gitlab.com/loadforge/loadforge-gate:{version}");
+    for path in [d.template.as_str(), d.sharded.template.as_str()] {
+        let inputs = template_inputs(&documents(&read(path))[0]);
+        assert_eq!(inputs["image"]["default"], image.as_str(), "{path}");
+    }
+    let readme = read("README.md");
+    let mut includes = 0;
+    for line in readme.lines().filter(|l| l.contains("- component:")) {
+        includes += 1;
+        assert!(
+            line.trim_end().ends_with(&format!("@{version}")),
+            "README: {line}"
+        );
+    }
+    assert!(includes >= 2, "the README shows both components");
+    assert!(
+        !readme.contains("loadforge-gate:0."),
+        "README names another image tag"
+    );
+}
+
+/// A background process in this project's pipeline sends its output to a file: one that holds
+/// the job's output open keeps a shell runner's job from ending.
+#[test]
+fn background_processes_in_our_pipeline_redirect_their_output() {
+    let doc = &documents(&read(".gitlab-ci.yml"))[0];
+    let mut background = 0;
+    for job in doc.as_object().unwrap().values() {
+        for key in ["before_script", "script", "after_script"] {
+            for line in job[key].as_array().into_iter().flatten() {
+                let line = line.as_str().unwrap_or_default().trim();
+                if line.ends_with('&') {
+                    background += 1;
+                    assert!(
+                        line.contains(">") && line.contains("2>&1"),
+                        "`{line}` keeps the job's output open"
+                    );
+                }
+            }
+        }
+    }
+    assert!(background > 0, "the self-test starts the sample app");
 }
