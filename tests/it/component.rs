@@ -535,3 +535,88 @@ fn background_processes_in_our_pipeline_redirect_their_output() {
     }
     assert!(background > 0, "the self-test starts the sample app");
 }
+
+/// The README's test command, as `.ci/run` reads it.
+fn readme_test_command() -> String {
+    let readme = read("README.md");
+    let after = readme
+        .split_once("\n<!-- test-command")
+        .expect("README.md marks its test command")
+        .1;
+    let block = after.split_once("```sh\n").unwrap().1;
+    block.split_once("\n```").unwrap().0.to_string()
+}
+
+/// Runs the README's test command with `id`, `sudo`, `apt-get`, `python3`, `pip` and `cargo`
+/// replaced by scripts that log their calls; returns the log.
+fn dry_run_test_command(uid: u32, with_sudo: bool) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let stubs = dir.path().join("stubs");
+    std::fs::create_dir_all(&stubs).unwrap();
+    let log = dir.path().join("calls.log");
+    let logger = format!(
+        "#!/bin/sh\necho \"$(basename \"$0\") $*\" >> {}\n",
+        log.display()
+    );
+    let mut scripts = vec![
+        ("id", format!("#!/bin/sh\necho {uid}\n")),
+        ("apt-get", logger.clone()),
+        ("cargo", logger.clone()),
+        (
+            "python3",
+            format!(
+                "{logger}mkdir -p .venv/bin && cp \"$(dirname \"$0\")/apt-get\" .venv/bin/pip\n"
+            ),
+        ),
+    ];
+    if with_sudo {
+        scripts.push(("sudo", format!("{logger}exec \"$@\"\n")));
+    }
+    for (name, text) in scripts {
+        let p = stubs.join(name);
+        std::fs::write(&p, text).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    // Only the stubs and the shell's own tools: no real sudo, apt-get or cargo is reachable.
+    let path = format!("{}:/bin:/usr/bin", stubs.display());
+    let status = std::process::Command::new("/bin/bash")
+        .arg("-c")
+        .arg(readme_test_command())
+        .current_dir(dir.path())
+        .env("PATH", path)
+        .status()
+        .unwrap();
+    assert!(status.success(), "uid {uid}: the test command failed");
+    std::fs::read_to_string(log).unwrap()
+}
+
+/// The README's test command works as root without sudo and as a user through sudo, updates
+/// the package lists before installing, and ends in `cargo test`; `.ci/run` runs that very
+/// command rather than a copy of its steps.
+#[test]
+fn the_readme_test_command_works_as_root_and_with_sudo_and_ci_runs_it() {
+    let root = dry_run_test_command(0, false);
+    let lines: Vec<&str> = root.lines().collect();
+    assert!(lines[0].starts_with("apt-get update"), "{root}");
+    assert!(lines[1].starts_with("apt-get install"), "{root}");
+    assert!(!root.contains("sudo"), "{root}");
+    assert_eq!(lines.last(), Some(&"cargo test"), "{root}");
+
+    let user = dry_run_test_command(1000, true);
+    assert!(user.starts_with("sudo apt-get update"), "{user}");
+    assert!(
+        user.contains("sudo env DEBIAN_FRONTEND=noninteractive apt-get install"),
+        "{user}"
+    );
+    assert!(
+        !user.contains("sudo cargo") && !user.contains("sudo python3"),
+        "{user}"
+    );
+
+    let ci = read(".ci/run");
+    assert!(ci.contains("test-command") && ci.contains("bash -c \"$test_command\""));
+    for step in ["apt-get", "pip install", "cargo test"] {
+        assert!(!ci.contains(step), ".ci/run copies the step `{step}`");
+    }
+}
