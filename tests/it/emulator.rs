@@ -12,7 +12,7 @@ use std::{
     io::Write,
     path::{Path, PathBuf},
     process::Command,
-    sync::OnceLock,
+    sync::{Mutex, MutexGuard, OnceLock, PoisonError},
 };
 
 use loadforge_gate::sample_app::Knobs;
@@ -27,11 +27,17 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const EMULATOR_VERSION: &str = "4.70.1";
 const REQUIRED: &str = "LOADFORGE_GATE_REQUIRE_EMULATOR";
 
-/// The emulator's executable, installed once per test process; `None` when it cannot be had
-/// here and [`REQUIRED`] is not set.
-fn emulator() -> Option<PathBuf> {
+/// The emulator's executable, installed once per test process, and a turn to use it: these
+/// tests run one at a time, so a pipeline's jobs (up to four processes, plus Node) do not pile
+/// onto the timing-sensitive tests running beside them on two cores. `None` when the emulator
+/// cannot be had here and [`REQUIRED`] is not set.
+fn emulator() -> Option<(PathBuf, MutexGuard<'static, ()>)> {
     static ONCE: OnceLock<Option<PathBuf>> = OnceLock::new();
-    ONCE.get_or_init(install).clone()
+    static TURN: Mutex<()> = Mutex::new(());
+    let bin = ONCE.get_or_init(install).clone()?;
+    // A test that failed while holding the turn does not make the others fail.
+    let turn = TURN.lock().unwrap_or_else(PoisonError::into_inner);
+    Some((bin, turn))
 }
 
 fn install() -> Option<PathBuf> {
@@ -289,7 +295,9 @@ fn checks(results: &serde_json::Value) -> Vec<String> {
 
 #[test]
 fn the_single_job_passes_and_fails_with_every_report_written() {
-    let Some(emulator) = emulator() else { return };
+    let Some((emulator, _turn)) = emulator() else {
+        return;
+    };
     let app = sample_app(Knobs::default());
     let forge = Forge::new();
     let pass = single(
@@ -341,7 +349,9 @@ fn array_inputs_parse_as_gitlab_and_the_emulator_write_them() {
 
 #[test]
 fn allow_failure_turns_a_failing_gate_into_a_warning_in_both_templates() {
-    let Some(emulator) = emulator() else { return };
+    let Some((emulator, _turn)) = emulator() else {
+        return;
+    };
     let app = sample_app(Knobs::default());
     let forge = Forge::new();
     let extra = "      thresholds: [\"p95<1ms\"]\n      allow-failure: true\n";
@@ -369,7 +379,9 @@ fn allow_failure_turns_a_failing_gate_into_a_warning_in_both_templates() {
 
 #[test]
 fn three_shards_and_the_merge_job_add_up() {
-    let Some(emulator) = emulator() else { return };
+    let Some((emulator, _turn)) = emulator() else {
+        return;
+    };
     let app = sample_app(Knobs::default());
     let forge = Forge::new();
     let pipeline = sharded(
@@ -403,7 +415,9 @@ fn three_shards_and_the_merge_job_add_up() {
 
 #[test]
 fn the_rules_input_restricts_every_job_of_the_sharded_component() {
-    let Some(emulator) = emulator() else { return };
+    let Some((emulator, _turn)) = emulator() else {
+        return;
+    };
     let forge = Forge::new();
     let rules = "      rules:\n        - if: $RUN_PERF == \"yes\"\n";
     let project = forge.project(&sharded(&forge, "http://127.0.0.1:9", rules));
@@ -416,7 +430,9 @@ fn the_rules_input_restricts_every_job_of_the_sharded_component() {
 
 #[test]
 fn typed_input_errors_are_rejected_before_any_job_runs() {
-    let Some(emulator) = emulator() else { return };
+    let Some((emulator, _turn)) = emulator() else {
+        return;
+    };
     let forge = Forge::new();
     for (bad, says) in [
         ("users: 2", "`users` input: provided value is not a number"),
@@ -441,7 +457,9 @@ fn typed_input_errors_are_rejected_before_any_job_runs() {
 /// but for the include's host, a shorter and smaller run and the fake LoadForge's URL.
 #[test]
 fn the_loadforge_example_dispatches_through_the_component() {
-    let Some(emulator) = emulator() else { return };
+    let Some((emulator, _turn)) = emulator() else {
+        return;
+    };
     let app = sample_app(Knobs::default());
     let lf = FakeLoadForge::start(Behaviour::default());
     let forge = Forge::new();
