@@ -104,7 +104,8 @@ pub(crate) struct ExecutorPrepareArgs {
 /// `merge`: the shard results to combine, then how to judge the whole.
 #[derive(Debug, Clone, Args)]
 pub struct MergeArgs {
-    /// Shard results (shard-I-of-N.json files, or directories holding them).
+    /// Shard results (shard-I-of-N.json files, directories holding them, or a job's out folder
+    /// with its `shards/`).
     #[arg(required = true, value_name = "SHARD.json")]
     pub(crate) shards: Vec<PathBuf>,
     /// Judging and publishing flags, as for `run`.
@@ -200,8 +201,8 @@ pub(crate) struct LoadArgs {
     /// Seconds Locust gives users to finish their task when stopping [default: 10].
     #[arg(long, env = "LOADFORGE_GATE_STOP_TIMEOUT", value_name = "SECS")]
     pub(crate) stop_timeout: Option<u64>,
-    /// LoadForge test to start.
-    #[arg(long, env = "LOADFORGE_TEST_ID", value_name = "ID")]
+    /// LoadForge test to start [falls back to LOADFORGE_TEST_ID, the seed's variable].
+    #[arg(long, env = "LOADFORGE_GATE_LOADFORGE_TEST_ID", value_name = "ID")]
     pub(crate) loadforge_test_id: Option<String>,
     /// LoadForge API base URL [default: https://app.loadforge.com].
     #[arg(long, env = "LOADFORGE_GATE_LOADFORGE_URL", value_name = "URL")]

@@ -14,10 +14,14 @@ use crate::{
 
 use super::{lookup::load_baseline, pipeline::judge_and_publish, process_env};
 
-/// Shard files named directly, or every `*.json` in a named directory.
+/// Shard files named directly, or every `*.json` in a named directory. A job's out folder (one
+/// holding `shards/`, where `run --shard` writes) stands for that `shards/` folder, so its other
+/// JSON reports are never read as shards.
 fn shard_files(args: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
     let mut out = Vec::new();
     for p in args {
+        let nested = p.join("shards");
+        let p = if nested.is_dir() { &nested } else { p };
         if p.is_dir() {
             let mut found: Vec<PathBuf> = std::fs::read_dir(p)
                 .map_err(|source| ReportError::ReadResults {

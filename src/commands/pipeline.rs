@@ -115,10 +115,21 @@ fn announce(settings: &Settings, share: Share) {
     eprintln!(
         "loadforge-gate: {} users ({} per second) against {}{proxy} for {}{shard}",
         share.users,
-        share.spawn_rate,
+        short_number(share.spawn_rate),
         settings.host,
         crate::duration::format_duration(settings.run_time),
     );
+}
+
+/// A rate for people: at most two decimals, no trailing zeros (`3.33`, `0.5`, `10`).
+fn short_number(x: f64) -> String {
+    let text = format!("{x:.2}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text == "-0" {
+        "0".into()
+    } else {
+        text.into()
+    }
 }
 
 /// Sleeps until the common start time (or an interruption), so shards' windows overlap.
@@ -424,4 +435,17 @@ fn target_merge_requests(
         },
         (None, _) => Vec::new(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_number;
+
+    #[test]
+    fn rates_print_short() {
+        assert_eq!(short_number(10.0 / 3.0), "3.33");
+        assert_eq!(short_number(10.0), "10");
+        assert_eq!(short_number(0.5), "0.5");
+        assert_eq!(short_number(0.001), "0");
+    }
 }

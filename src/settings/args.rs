@@ -47,8 +47,8 @@ pub(super) fn judge_layer(a: &JudgeArgs) -> Result<Layer, SettingsError> {
     })
 }
 
-/// The load flags over the judging ones. `TARGET_HOST` (the seed's variable) stands in for an
-/// absent `--host`, above the config file.
+/// The load flags over the judging ones. `TARGET_HOST` and `LOADFORGE_TEST_ID` (the seed's
+/// variables) stand in for an absent `--host` and `--loadforge-test-id`, above the config file.
 pub(super) fn run_layer(a: &RunArgs, env: Env<'_>) -> Result<Layer, SettingsError> {
     Ok(load_layer(&a.load, env).over(judge_layer(&a.judge)?))
 }
@@ -70,7 +70,10 @@ fn load_layer(a: &LoadArgs, env: Env<'_>) -> Layer {
         remote_workers: a.remote_workers,
         workers_max_wait: a.workers_max_wait,
         stop_timeout: a.stop_timeout,
-        loadforge_test_id: a.loadforge_test_id.clone(),
+        loadforge_test_id: a
+            .loadforge_test_id
+            .clone()
+            .or_else(|| env("LOADFORGE_TEST_ID").filter(|t| !t.trim().is_empty())),
         loadforge_url: a.loadforge_url.clone(),
         poll_interval: text(&a.poll_interval),
         max_wait: text(&a.max_wait),

@@ -173,6 +173,7 @@ fn the_example_pipelines_and_our_own_validate() {
         "examples/gitlab/merge-request-smoke.gitlab-ci.yml",
         "examples/gitlab/default-branch-load.gitlab-ci.yml",
         "examples/gitlab/release-stress.gitlab-ci.yml",
+        "examples/gitlab/loadforge-cloud.gitlab-ci.yml",
         ".gitlab-ci.yml",
     ] {
         let docs = documents(&read(path));
@@ -182,7 +183,7 @@ fn the_example_pipelines_and_our_own_validate() {
             .as_str()
             .unwrap_or_default();
         assert!(
-            include.ends_with("/loadforge-gate@1.0.0")
+            include.ends_with(&format!("/loadforge-gate@{}", env!("CARGO_PKG_VERSION")))
                 || include.ends_with("loadforge-gate@$CI_COMMIT_SHA"),
             "{path}: {include}"
         );
@@ -425,4 +426,197 @@ fn the_sharded_component_validates_and_agrees_with_the_descriptor() {
         .unwrap()
         .starts_with("loadforge-gate merge"));
     assert!(jobs["loadforge-gate"]["artifacts"]["reports"]["load_performance"].is_string());
+}
+
+/// Both templates offer the seed's own engine, and its test id and API base as inputs; the token
+/// never is one.
+#[test]
+fn both_templates_offer_the_loadforge_engine_and_its_inputs() {
+    for path in [
+        "templates/loadforge-gate.yml",
+        "templates/loadforge-gate-sharded.yml",
+    ] {
+        let inputs = template_inputs(&documents(&read(path))[0]);
+        assert_eq!(
+            inputs["engine"]["options"],
+            json!(["native", "locust", "loadforge"]),
+            "{path}"
+        );
+        for name in ["loadforge-test-id", "loadforge-url"] {
+            assert_eq!(inputs[name]["type"], "string", "{path}: {name}");
+            assert_eq!(inputs[name]["default"], "", "{path}: {name}");
+        }
+        assert!(
+            !inputs.keys().any(|k| k.contains("token")),
+            "{path}: a token is a masked variable, never an input"
+        );
+    }
+    let docs = documents(&read("examples/gitlab/loadforge-cloud.gitlab-ci.yml"));
+    let inputs = &docs[0]["include"][0]["inputs"];
+    assert_eq!(inputs["engine"], "loadforge");
+    assert_eq!(
+        inputs["thresholds"],
+        json!(["avg<800ms", "error_rate<1.5%"])
+    );
+}
+
+/// `allow-failure` and `rules` reach every job of the sharded component, so a failing shard
+/// cannot fail the pipeline (or starve the merge job) and one input restricts them all.
+#[test]
+fn sharded_jobs_all_take_allow_failure_and_rules() {
+    let docs = documents(&read("templates/loadforge-gate-sharded.yml"));
+    let mut inputs: BTreeMap<String, Value> = template_inputs(&docs[0])
+        .into_iter()
+        .map(|(k, v)| (k, v["default"].clone()))
+        .collect();
+    let jobs = interpolate(&docs[1], &inputs);
+    for job in jobs.as_object().unwrap().values() {
+        assert_eq!(job["rules"], json!([{"when": "on_success"}]), "{job:#}");
+    }
+    let rules = json!([{"if": "$CI_PIPELINE_SOURCE == \"merge_request_event\""}]);
+    inputs.insert("allow-failure".into(), json!(true));
+    inputs.insert("rules".into(), rules.clone());
+    let jobs = interpolate(&docs[1], &inputs);
+    assert_valid(&gitlab_schema(), &jobs, "the sharded jobs with rules");
+    assert_eq!(jobs.as_object().unwrap().len(), 2);
+    for (name, job) in jobs.as_object().unwrap() {
+        assert_eq!(job["allow_failure"], true, "{name}");
+        assert_eq!(job["rules"], rules, "{name}");
+    }
+}
+
+/// One version, set in Cargo.toml: the descriptor, both templates' image tags, the README's and
+/// the examples' include lines all say it.
+#[test]
+fn one_version_everywhere() {
+    let version = env!("CARGO_PKG_VERSION");
+    let d: Descriptor = serde_yaml::from_str(&read("component.yml")).unwrap();
+    assert_eq!(d.version, version, "component.yml");
+    let image = format!("registry.gitlab.com/loadforge/loadforge-gate:{version}");
+    for path in [d.template.as_str(), d.sharded.template.as_str()] {
+        let inputs = template_inputs(&documents(&read(path))[0]);
+        assert_eq!(inputs["image"]["default"], image.as_str(), "{path}");
+    }
+    let readme = read("README.md");
+    let mut includes = 0;
+    for line in readme.lines().filter(|l| l.contains("- component:")) {
+        includes += 1;
+        assert!(
+            line.trim_end().ends_with(&format!("@{version}")),
+            "README: {line}"
+        );
+    }
+    assert!(includes >= 2, "the README shows both components");
+    assert!(
+        !readme.contains("loadforge-gate:0."),
+        "README names another image tag"
+    );
+}
+
+/// A background process in this project's pipeline sends its output to a file: one that holds
+/// the job's output open keeps a shell runner's job from ending.
+#[test]
+fn background_processes_in_our_pipeline_redirect_their_output() {
+    let doc = &documents(&read(".gitlab-ci.yml"))[0];
+    let mut background = 0;
+    for job in doc.as_object().unwrap().values() {
+        for key in ["before_script", "script", "after_script"] {
+            for line in job[key].as_array().into_iter().flatten() {
+                let line = line.as_str().unwrap_or_default().trim();
+                if line.ends_with('&') {
+                    background += 1;
+                    assert!(
+                        line.contains(">") && line.contains("2>&1"),
+                        "`{line}` keeps the job's output open"
+                    );
+                }
+            }
+        }
+    }
+    assert!(background > 0, "the self-test starts the sample app");
+}
+
+/// The README's test command, as `.ci/run` reads it.
+fn readme_test_command() -> String {
+    let readme = read("README.md");
+    let after = readme
+        .split_once("\n<!-- test-command")
+        .expect("README.md marks its test command")
+        .1;
+    let block = after.split_once("```sh\n").unwrap().1;
+    block.split_once("\n```").unwrap().0.to_string()
+}
+
+/// Runs the README's test command with `id`, `sudo`, `apt-get`, `python3`, `pip` and `cargo`
+/// replaced by scripts that log their calls; returns the log.
+fn dry_run_test_command(uid: u32, with_sudo: bool) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let stubs = dir.path().join("stubs");
+    std::fs::create_dir_all(&stubs).unwrap();
+    let log = dir.path().join("calls.log");
+    let logger = format!(
+        "#!/bin/sh\necho \"$(basename \"$0\") $*\" >> {}\n",
+        log.display()
+    );
+    let mut scripts = vec![
+        ("id", format!("#!/bin/sh\necho {uid}\n")),
+        ("apt-get", logger.clone()),
+        ("cargo", logger.clone()),
+        (
+            "python3",
+            format!(
+                "{logger}mkdir -p .venv/bin && cp \"$(dirname \"$0\")/apt-get\" .venv/bin/pip\n"
+            ),
+        ),
+    ];
+    if with_sudo {
+        scripts.push(("sudo", format!("{logger}exec \"$@\"\n")));
+    }
+    for (name, text) in scripts {
+        let p = stubs.join(name);
+        std::fs::write(&p, text).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    // Only the stubs and the shell's own tools: no real sudo, apt-get or cargo is reachable.
+    let path = format!("{}:/bin:/usr/bin", stubs.display());
+    let status = std::process::Command::new("/bin/bash")
+        .arg("-c")
+        .arg(readme_test_command())
+        .current_dir(dir.path())
+        .env("PATH", path)
+        .status()
+        .unwrap();
+    assert!(status.success(), "uid {uid}: the test command failed");
+    std::fs::read_to_string(log).unwrap()
+}
+
+/// The README's test command works as root without sudo and as a user through sudo, updates
+/// the package lists before installing, and ends in `cargo test`; `.ci/run` runs that very
+/// command rather than a copy of its steps.
+#[test]
+fn the_readme_test_command_works_as_root_and_with_sudo_and_ci_runs_it() {
+    let root = dry_run_test_command(0, false);
+    let lines: Vec<&str> = root.lines().collect();
+    assert!(lines[0].starts_with("apt-get update"), "{root}");
+    assert!(lines[1].starts_with("apt-get install"), "{root}");
+    assert!(!root.contains("sudo"), "{root}");
+    assert_eq!(lines.last(), Some(&"cargo test"), "{root}");
+
+    let user = dry_run_test_command(1000, true);
+    assert!(user.starts_with("sudo apt-get update"), "{user}");
+    assert!(
+        user.contains("sudo env DEBIAN_FRONTEND=noninteractive apt-get install"),
+        "{user}"
+    );
+    assert!(
+        !user.contains("sudo cargo") && !user.contains("sudo python3"),
+        "{user}"
+    );
+
+    let ci = read(".ci/run");
+    assert!(ci.contains("test-command") && ci.contains("bash -c \"$test_command\""));
+    for step in ["apt-get", "pip install", "cargo test"] {
+        assert!(!ci.contains(step), ".ci/run copies the step `{step}`");
+    }
 }

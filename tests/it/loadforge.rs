@@ -286,3 +286,21 @@ fn sigterm_while_polling_stops_the_cloud_run_and_exits_4() {
         }
     }
 }
+
+/// The component's `loadforge-test-id` input arrives as LOADFORGE_GATE_LOADFORGE_TEST_ID and wins
+/// over the seed's LOADFORGE_TEST_ID; left empty, it gives way to it.
+#[test]
+fn the_component_input_for_the_test_id_wins_and_empty_gives_way() {
+    let lf = FakeLoadForge::start(Behaviour::default());
+    let out = dispatch(&lf, "http://127.0.0.1:9")
+        .env("LOADFORGE_GATE_LOADFORGE_TEST_ID", "998")
+        .run()
+        .expect_exit(2);
+    assert!(out.stderr.contains("998"), "{}", out.stderr);
+    let out = dispatch(&lf, "http://127.0.0.1:9")
+        .env("LOADFORGE_GATE_LOADFORGE_TEST_ID", "")
+        .env("LOADFORGE_TEST_ID", "997")
+        .run()
+        .expect_exit(2);
+    assert!(out.stderr.contains("997"), "{}", out.stderr);
+}

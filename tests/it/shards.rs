@@ -13,7 +13,7 @@ const LOAD: &[&str] = &[
     "--users",
     "10",
     "--spawn-rate",
-    "30",
+    "10",
     "--run-time",
     "3s",
     "--progress",
@@ -57,9 +57,14 @@ fn run_three_shards(dir: &std::path::Path, host: &str) {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
+        let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
-            String::from_utf8_lossy(&out.stderr).contains("waiting"),
+            stderr.contains("waiting"),
             "each shard waited for the common start"
+        );
+        assert!(
+            !stderr.contains("333"),
+            "the spawn rate prints short: {stderr}"
         );
     }
 }
@@ -129,6 +134,15 @@ fn three_shards_merge_into_the_exact_union_and_are_judged_once() {
         "judged once, on the whole"
     );
     assert!(merged["run"].get("shard").is_none());
+
+    // The job's out folder stands for its shards/ folder.
+    let from_out = Gate::new()
+        .args(["merge"])
+        .arg_path(&dir.path().join("loadforge-gate"))
+        .args(["--baseline", "none"])
+        .run()
+        .expect_exit(0);
+    assert_eq!(from_out.results()["aggregate"]["requests"], sum);
 
     // The same load as one process gives the same order of magnitude of requests.
     let single = Gate::new()

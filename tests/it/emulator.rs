@@ -1,0 +1,501 @@
+//! The component the way users run it: both templates through gitlab-ci-local (a third-party
+//! GitLab CI emulator from npm), shell executor, included by `include: component:` from a
+//! loopback git server holding a tagged copy of this repository, the built binary on `PATH`
+//! and the sample app on a loopback port.
+//!
+//! gitlab-ci-local is pinned to 4.70.1, the last release that runs on Node 20 (4.73 and later
+//! call `Set.prototype.union`, which Node 20 lacks), and installed on first use into
+//! `target/gitlab-ci-local/`. Without Node, npm, git or rsync these tests say so loudly and
+//! pass; `.ci/run` sets `LOADFORGE_GATE_REQUIRE_EMULATOR`, which makes that a failure.
+
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+    process::Command,
+    sync::{Mutex, MutexGuard, OnceLock, PoisonError},
+};
+
+use loadforge_gate::sample_app::Knobs;
+
+use crate::{
+    fake_loadforge::{Behaviour, FakeLoadForge, TEST_ID, TOKEN},
+    git_server::GitServer,
+    harness::{sample_app, Gate, BIN, REPORTS},
+};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+const EMULATOR_VERSION: &str = "4.70.1";
+const REQUIRED: &str = "LOADFORGE_GATE_REQUIRE_EMULATOR";
+
+/// The emulator's executable, installed once per test process, and a turn to use it: these
+/// tests run one at a time, so a pipeline's jobs (up to four processes, plus Node) do not pile
+/// onto the timing-sensitive tests running beside them on two cores. `None` when the emulator
+/// cannot be had here and [`REQUIRED`] is not set.
+fn emulator() -> Option<(PathBuf, MutexGuard<'static, ()>)> {
+    static ONCE: OnceLock<Option<PathBuf>> = OnceLock::new();
+    static TURN: Mutex<()> = Mutex::new(());
+    let bin = ONCE.get_or_init(install).clone()?;
+    // A test that failed while holding the turn does not make the others fail.
+    let turn = TURN.lock().unwrap_or_else(PoisonError::into_inner);
+    Some((bin, turn))
+}
+
+fn install() -> Option<PathBuf> {
+    let works = |tool: &str| {
+        Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let missing: Vec<&str> = ["node", "npm", "git", "rsync"]
+        .into_iter()
+        .filter(|t| !works(t))
+        .collect();
+    if !missing.is_empty() {
+        let message = format!(
+            "\n\n*** SKIPPED: the gitlab-ci-local emulator tests need {} (the README's test command installs them) ***\n\n",
+            missing.join(", ")
+        );
+        assert!(std::env::var_os(REQUIRED).is_none(), "{message}");
+        // Straight to the terminal: the test harness captures only the print macros.
+        let _ = std::io::stderr().write_all(message.as_bytes());
+        return None;
+    }
+    let dir = Path::new(ROOT).join("target/gitlab-ci-local");
+    let bin = dir.join("node_modules/.bin/gitlab-ci-local");
+    let installed = std::fs::read_to_string(dir.join("node_modules/gitlab-ci-local/package.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .is_some_and(|p| p["version"] == EMULATOR_VERSION);
+    if !installed {
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&dir)
+            .arg(format!("gitlab-ci-local@{EMULATOR_VERSION}"))
+            .output()
+            .expect("npm runs");
+        assert!(
+            out.status.success(),
+            "npm install gitlab-ci-local failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Some(bin)
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(["-c", "user.name=test", "-c", "user.email=test@example.com"])
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A loopback GitLab as far as the emulator needs one: the component's project
+/// `loadforge/loadforge-gate`, tagged with this crate's version, served over smart HTTP.
+struct Forge {
+    repos: tempfile::TempDir,
+    server: GitServer,
+}
+
+impl Forge {
+    fn new() -> Forge {
+        let repos = tempfile::tempdir().unwrap();
+        let work = repos.path().join("work");
+        std::fs::create_dir_all(work.join("templates")).unwrap();
+        for f in [
+            "templates/loadforge-gate.yml",
+            "templates/loadforge-gate-sharded.yml",
+            "component.yml",
+            "README.md",
+        ] {
+            std::fs::copy(Path::new(ROOT).join(f), work.join(f)).unwrap();
+        }
+        git(&work, &["init", "-q", "-b", "main"]);
+        git(&work, &["add", "."]);
+        git(&work, &["commit", "-q", "-m", "component"]);
+        git(&work, &["tag", env!("CARGO_PKG_VERSION")]);
+        let bare = repos.path().join("loadforge/loadforge-gate.git");
+        let bare = bare.to_str().unwrap();
+        git(repos.path(), &["clone", "-q", "--bare", "work", bare]);
+        let server = GitServer::start(repos.path());
+        Forge { repos, server }
+    }
+
+    /// The `component:` value for one of the two templates at this crate's version.
+    fn component(&self, template: &str) -> String {
+        format!(
+            "{}/loadforge/loadforge-gate/{template}@{}",
+            self.server.authority(),
+            env!("CARGO_PKG_VERSION")
+        )
+    }
+
+    /// A consumer project: `.gitlab-ci.yml` and a scenario, committed on `main`, with an origin
+    /// on this server (the emulator clones includes from its origin's host).
+    fn project(&self, pipeline: &str) -> Project {
+        let dir = tempfile::tempdir_in(self.repos.path()).unwrap();
+        std::fs::write(dir.path().join(".gitlab-ci.yml"), pipeline).unwrap();
+        std::fs::copy(
+            crate::harness::example("shop-cart.yml"),
+            dir.path().join("shop-cart.yml"),
+        )
+        .unwrap();
+        git(dir.path(), &["init", "-q", "-b", "main"]);
+        git(dir.path(), &["add", "."]);
+        git(dir.path(), &["commit", "-q", "-m", "pipeline"]);
+        let origin = format!("http://{}/consumer/app.git", self.server.authority());
+        git(dir.path(), &["remote", "add", "origin", &origin]);
+        Project { dir }
+    }
+}
+
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+struct Run {
+    code: i32,
+    log: String,
+    dir: PathBuf,
+    _project: Option<Project>,
+}
+
+impl Project {
+    /// The whole pipeline through the emulator, with `variables` as `--variable` and an
+    /// environment free of anything the developer's shell or this project's CI might set.
+    fn run(&self, emulator: &Path, variables: &[(&str, &str)]) -> Run {
+        let bin_dir = Path::new(BIN).parent().unwrap();
+        let path = format!(
+            "{}:{}",
+            bin_dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut cmd = Command::new(emulator);
+        cmd.current_dir(self.dir.path())
+            .arg("--force-shell-executor")
+            .env("PATH", path)
+            .env("NO_COLOR", "1")
+            .env("FORCE_COLOR", "0");
+        for (k, _) in std::env::vars() {
+            if k.starts_with("LOADFORGE_")
+                || k.starts_with("CI_")
+                || k.starts_with("GITLAB")
+                || k == "CI"
+                || k == "TARGET_HOST"
+            {
+                cmd.env_remove(k);
+            }
+        }
+        for (k, v) in variables {
+            cmd.arg("--variable").arg(format!("{k}={v}"));
+        }
+        let out = cmd.output().expect("gitlab-ci-local runs");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            log: format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            dir: self.dir.path().to_path_buf(),
+            _project: None,
+        }
+    }
+
+    /// [`Self::run`] for a project run once: its folder lives as long as the answer.
+    fn run_once(self, emulator: &Path, variables: &[(&str, &str)]) -> Run {
+        let mut run = self.run(emulator, variables);
+        run._project = Some(self);
+        run
+    }
+}
+
+impl Run {
+    #[track_caller]
+    fn expect(self, success: bool) -> Self {
+        assert_eq!(self.code == 0, success, "exit {}:\n{}", self.code, self.log);
+        self
+    }
+
+    /// A file of a job's `loadforge-gate/` artifacts, as the emulator exported them.
+    fn artifact(&self, job: &str, file: &str) -> PathBuf {
+        self.dir
+            .join(".gitlab-ci-local/artifacts")
+            .join(job)
+            .join("loadforge-gate")
+            .join(file)
+    }
+
+    #[track_caller]
+    fn results(&self, job: &str) -> serde_json::Value {
+        let p = self.artifact(job, "results.json");
+        let text = std::fs::read_to_string(&p)
+            .unwrap_or_else(|e| panic!("{}: {e}\n{}", p.display(), self.log));
+        serde_json::from_str(&text).unwrap()
+    }
+
+    #[track_caller]
+    fn every_report(&self, job: &str) {
+        for f in REPORTS {
+            assert!(
+                self.artifact(job, f).is_file(),
+                "{job}: {f} missing\n{}\n{}",
+                self.log,
+                listing(&self.dir)
+            );
+        }
+    }
+
+    fn jobs_started(&self) -> usize {
+        self.log.matches("starting shell").count()
+    }
+}
+
+/// What the project folder holds, for failure messages.
+fn listing(dir: &Path) -> String {
+    let out = Command::new("find")
+        .arg(dir)
+        .args(["-not", "-path", "*/.git/*"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    out.unwrap_or_default()
+}
+
+/// The single-job component: `extra` lines are added to its inputs.
+fn single(forge: &Forge, host: &str, extra: &str) -> String {
+    format!(
+        "include:\n  - component: {}\n    inputs:\n      scenario: shop-cart.yml\n      host: {host}\n      users: 2\n      run-time: 2s\n      baseline: none\n{extra}",
+        forge.component("loadforge-gate")
+    )
+}
+
+fn sharded(forge: &Forge, host: &str, extra: &str) -> String {
+    format!(
+        "include:\n  - component: {}\n    inputs:\n      scenario: shop-cart.yml\n      host: {host}\n      users: 3\n      run-time: 2s\n      start-delay: 1s\n      shards: 3\n      baseline: none\n{extra}",
+        forge.component("loadforge-gate-sharded")
+    )
+}
+
+fn checks(results: &serde_json::Value) -> Vec<String> {
+    results["verdict"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["expression"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn the_single_job_passes_and_fails_with_every_report_written() {
+    let Some((emulator, _turn)) = emulator() else {
+        return;
+    };
+    let app = sample_app(Knobs::default());
+    let forge = Forge::new();
+    let pass = single(
+        &forge,
+        &app.url(),
+        "      thresholds: [\"p95<10s\", \"error_rate<50%\"]\n",
+    );
+    let run = forge.project(&pass).run_once(&emulator, &[]).expect(true);
+    run.every_report("loadforge-gate");
+    let results = run.results("loadforge-gate");
+    assert_eq!(results["verdict"]["passed"], true, "{results:#}");
+    assert_eq!(
+        checks(&results),
+        ["p95<10s", "error_rate<50%"],
+        "the array input reached the binary as JSON"
+    );
+
+    let fail = single(&forge, &app.url(), "      thresholds: [\"p95<1ms\"]\n");
+    let run = forge.project(&fail).run_once(&emulator, &[]).expect(false);
+    run.every_report("loadforge-gate");
+    assert_eq!(run.results("loadforge-gate")["verdict"]["passed"], false);
+    assert!(run.log.contains("FAIL"), "{}", run.log);
+}
+
+/// GitLab writes an array input as `["a", "b"]`, the emulator as `["a","b"]`: both parse.
+#[test]
+fn array_inputs_parse_as_gitlab_and_the_emulator_write_them() {
+    for written in [
+        "[\"p95<500ms\", \"error_rate<1%\"]\n",
+        "[\"p95<500ms\",\"error_rate<1%\"]\n",
+    ] {
+        let out = Gate::new()
+            .args([
+                "validate",
+                "--scenario",
+                &crate::harness::example("shop-cart.yml"),
+            ])
+            .args(["--host", "http://127.0.0.1:9"])
+            .env("LOADFORGE_GATE_THRESHOLD", written)
+            .run()
+            .expect_exit(0);
+        assert!(
+            out.stdout.contains("2 thresholds"),
+            "{written}: {}",
+            out.stdout
+        );
+    }
+}
+
+#[test]
+fn allow_failure_turns_a_failing_gate_into_a_warning_in_both_templates() {
+    let Some((emulator, _turn)) = emulator() else {
+        return;
+    };
+    let app = sample_app(Knobs::default());
+    let forge = Forge::new();
+    let extra = "      thresholds: [\"p95<1ms\"]\n      allow-failure: true\n";
+    let run = forge
+        .project(&single(&forge, &app.url(), extra))
+        .run_once(&emulator, &[])
+        .expect(true);
+    assert!(run.log.contains("WARN"), "{}", run.log);
+    run.every_report("loadforge-gate");
+
+    // Every shard fails (its scenario is missing): warnings, and the merge job still runs.
+    let pipeline = sharded(&forge, &app.url(), "      allow-failure: true\n")
+        .replace("scenario: shop-cart.yml", "scenario: missing.yml");
+    let run = forge
+        .project(&pipeline)
+        .run_once(&emulator, &[])
+        .expect(true);
+    assert!(run.log.contains("WARN"), "{}", run.log);
+    assert!(
+        run.log.contains("$ loadforge-gate merge"),
+        "the merge job ran:\n{}",
+        run.log
+    );
+}
+
+#[test]
+fn three_shards_and_the_merge_job_add_up() {
+    let Some((emulator, _turn)) = emulator() else {
+        return;
+    };
+    let app = sample_app(Knobs::default());
+    let forge = Forge::new();
+    let pipeline = sharded(
+        &forge,
+        &app.url(),
+        "      thresholds: [\"error_rate<50%\"]\n",
+    );
+    let run = forge
+        .project(&pipeline)
+        .run_once(&emulator, &[])
+        .expect(true);
+    assert_eq!(
+        run.jobs_started(),
+        4,
+        "three shards and a merge:\n{}",
+        run.log
+    );
+    run.every_report("loadforge-gate");
+    let merged = run.results("loadforge-gate");
+    let mut sum = 0;
+    for i in 1..=3 {
+        let shard = run.artifact("loadforge-gate", &format!("shards/shard-{i}-of-3.json"));
+        let shard: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(shard).unwrap()).unwrap();
+        sum += shard["aggregate"]["requests"].as_u64().unwrap();
+    }
+    assert!(sum > 0);
+    assert_eq!(merged["aggregate"]["requests"], sum, "{}", run.log);
+    assert_eq!(checks(&merged), ["error_rate<50%"]);
+}
+
+#[test]
+fn the_rules_input_restricts_every_job_of_the_sharded_component() {
+    let Some((emulator, _turn)) = emulator() else {
+        return;
+    };
+    let forge = Forge::new();
+    let rules = "      rules:\n        - if: $RUN_PERF == \"yes\"\n";
+    let project = forge.project(&sharded(&forge, "http://127.0.0.1:9", rules));
+    let run = project.run(&emulator, &[]).expect(true);
+    assert_eq!(run.jobs_started(), 0, "no job may run:\n{}", run.log);
+    // The same pipeline with the rule met runs all four jobs (against nothing: they fail).
+    let run = project.run(&emulator, &[("RUN_PERF", "yes")]);
+    assert_eq!(run.jobs_started(), 4, "{}", run.log);
+}
+
+#[test]
+fn typed_input_errors_are_rejected_before_any_job_runs() {
+    let Some((emulator, _turn)) = emulator() else {
+        return;
+    };
+    let forge = Forge::new();
+    for (bad, says) in [
+        ("users: 2", "`users` input: provided value is not a number"),
+        ("run-time: 2s", "`engine` input: `k6` cannot be used"),
+    ] {
+        let replacement = if bad.starts_with("users") {
+            "users: \"abc\"".to_string()
+        } else {
+            format!("{bad}\n      engine: k6")
+        };
+        let pipeline = single(&forge, "http://127.0.0.1:9", "").replace(bad, &replacement);
+        let run = forge
+            .project(&pipeline)
+            .run_once(&emulator, &[])
+            .expect(false);
+        assert!(run.log.contains(says), "{says}:\n{}", run.log);
+        assert_eq!(run.jobs_started(), 0, "{}", run.log);
+    }
+}
+
+/// The seed's LoadForge pipeline, `examples/gitlab/loadforge-cloud.gitlab-ci.yml`, as written
+/// but for the include's host, a shorter and smaller run and the fake LoadForge's URL.
+#[test]
+fn the_loadforge_example_dispatches_through_the_component() {
+    let Some((emulator, _turn)) = emulator() else {
+        return;
+    };
+    let app = sample_app(Knobs::default());
+    let lf = FakeLoadForge::start(Behaviour::default());
+    let forge = Forge::new();
+    let example = std::fs::read_to_string(format!(
+        "{ROOT}/examples/gitlab/loadforge-cloud.gitlab-ci.yml"
+    ))
+    .unwrap();
+    let published = format!(
+        "$CI_SERVER_FQDN/loadforge/loadforge-gate/loadforge-gate@{}",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(example.contains(&published));
+    let pipeline = example
+        .replace(&published, &forge.component("loadforge-gate"))
+        .replace("users: 200", "users: 4")
+        .replace("run-time: 10m", "run-time: 2s")
+        .replace(
+            "engine: loadforge\n",
+            &format!("engine: loadforge\n      loadforge-url: {}\n", lf.url()),
+        );
+    assert!(pipeline.contains("run-time: 2s") && pipeline.contains("loadforge-url"));
+    let run = forge.project(&pipeline).run_once(
+        &emulator,
+        &[
+            ("LOADFORGE_API_TOKEN", TOKEN),
+            ("LOADFORGE_TEST_ID", TEST_ID),
+            ("TARGET_HOST", &app.url()),
+            ("LOADFORGE_GATE_POLL_INTERVAL", "200ms"),
+            ("LOADFORGE_GATE_BASELINE", "none"),
+        ],
+    );
+    let run = run.expect(true);
+    assert_eq!(lf.with(|s| s.starts.len()), 1, "{}", run.log);
+    run.every_report("performance_gate");
+    let results = run.results("performance_gate");
+    assert_eq!(results["run"]["engine"], "loadforge", "{results:#}");
+    assert_eq!(checks(&results), ["avg<800ms", "error_rate<1.5%"]);
+    assert!(!run.log.contains(TOKEN), "the token was printed");
+}
