@@ -29,7 +29,7 @@ fn run_on(branch: Option<&str>, ms: u64, baseline: Option<&str>) -> Output {
     gate.run()
 }
 
-const RULE: &str = "p95 +50% +40ms";
+const RULE: &str = "p95 +200% +200ms";
 
 fn history_len(out: &Output) -> usize {
     out.results()["history"].as_array().map_or(0, |h| h.len())
@@ -74,7 +74,7 @@ fn default_branch_runs_extend_the_chain_and_branch_runs_only_read_it() {
         assert!(summary.contains("_(regression: within noise"), "{summary}");
         assert!(same.file("report.html").contains("p95 per run"));
     }
-    let slow = run_on(Some("feature"), 400, Some(&chain)).expect_exit(1);
+    let slow = run_on(Some("feature"), 1500, Some(&chain)).expect_exit(1);
     let detail = p95_detail(&slow);
     assert!(detail.contains(": regression"), "{detail}");
 }
