@@ -86,9 +86,13 @@ pub(crate) fn run_gate(
 /// costs a note, not the run: the measurement stands without it.
 fn host_findings(notes: &mut Vec<String>) -> Option<HostInfo> {
     let path = super::process_env(crate::executor::HOST_REPORT_VAR)?;
-    let parsed = std::fs::read_to_string(&path)
+    // The path comes from the environment: read at most a small file's worth.
+    const MAX_HOST_REPORT: usize = 64 * 1024;
+    let parsed = std::fs::File::open(&path)
+        .and_then(|f| crate::capped::read_capped(f, MAX_HOST_REPORT))
         .map_err(|e| e.to_string())
-        .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()));
+        .and_then(|bytes| bytes.ok_or_else(|| format!("larger than {MAX_HOST_REPORT} bytes")))
+        .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| e.to_string()));
     match parsed {
         Ok(host) => Some(host),
         Err(e) => {

@@ -667,3 +667,21 @@ fn a_run_on_a_busy_host_is_flagged() {
     );
     assert_eq!(out.results()["run"]["host"]["steal_pct"], 17.0);
 }
+
+/// The host report's path comes from the environment: an oversized file is a note, not read.
+#[test]
+fn an_oversized_host_report_is_a_note() {
+    let app = sample_app(Knobs::default());
+    let gate = crate::harness::Gate::new().write("host.json", &" ".repeat(100_000));
+    let path = gate.path().join("host.json").display().to_string();
+    let out = gate
+        .env("LOADFORGE_GATE_HOST_REPORT", &path)
+        .args(["run", "--scenario", &crate::harness::example("shop-cart.yml")])
+        .args(["--host", &app.url(), "--users", "1", "--run-time", "1s"])
+        .args(["--progress", "0", "--baseline", "none"])
+        .run()
+        .expect_exit(0);
+    let notes = out.results()["notes"].to_string();
+    assert!(notes.contains("larger than 65536 bytes"), "{notes}");
+    assert!(out.results()["run"].get("host").is_none());
+}
