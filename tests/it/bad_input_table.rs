@@ -3,8 +3,7 @@
 //! input, the exit code it must give and a fragment of the one-line error; `run` and `validate`
 //! must refuse the same inputs with the same words; no output may hold a panic.
 //!
-//! The full text of most of these errors is pinned by snapshots in `bad_input.rs`; this table is
-//! the inventory that keeps the class closed.
+//! Each row's full text is pinned by a snapshot (`snapshots/it__bad_input_table__usage_*`).
 
 use crate::harness::{example, Gate, Output};
 
@@ -214,6 +213,7 @@ const USAGE_ERRORS: &[(&str, &[&str], &str)] = &[
 /// port) so LoadForge rows fail on their flag, not on a missing credential.
 fn gate() -> Gate {
     let mut gate = Gate::new()
+        .env("CI_PIPELINE_CREATED_AT", "2026-11-29T10:00:00Z")
         .env("LOADFORGE_API_TOKEN", "lf-table-token")
         .env("LOADFORGE_TEST_ID", "42")
         .env("LOADFORGE_GATE_LOADFORGE_URL", "http://127.0.0.1:9");
@@ -257,6 +257,8 @@ fn every_usage_error_is_one_line_exit_2_in_run_and_validate() {
             texts.push(out.error_snapshot());
         }
         assert_eq!(texts[0], texts[1], "{name}: run and validate disagree");
+        // The whole text (message and causes) is pinned, so a message cannot decay unnoticed.
+        insta::assert_snapshot!(format!("usage_{}", name.replace(' ', "_")), texts[0]);
     }
 }
 

@@ -676,7 +676,11 @@ fn an_oversized_host_report_is_a_note() {
     let path = gate.path().join("host.json").display().to_string();
     let out = gate
         .env("LOADFORGE_GATE_HOST_REPORT", &path)
-        .args(["run", "--scenario", &crate::harness::example("shop-cart.yml")])
+        .args([
+            "run",
+            "--scenario",
+            &crate::harness::example("shop-cart.yml"),
+        ])
         .args(["--host", &app.url(), "--users", "1", "--run-time", "1s"])
         .args(["--progress", "0", "--baseline", "none"])
         .run()
