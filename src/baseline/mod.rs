@@ -40,6 +40,11 @@ pub(crate) enum BaselineError {
 /// Reads a `results.json` (also used for `report` and `compare`), refusing one larger than
 /// [`defaults::MAX_RESULTS_BYTES`] before reading it.
 pub(crate) fn load_results(path: &Path) -> Result<RunResult, BaselineError> {
+    parse_results(&read_results_text(path)?, path)
+}
+
+/// The text of a results file, after its size is checked against the cap.
+fn read_results_text(path: &Path) -> Result<String, BaselineError> {
     let read_err = |source| BaselineError::Read {
         path: path.to_path_buf(),
         source,
@@ -51,8 +56,16 @@ pub(crate) fn load_results(path: &Path) -> Result<RunResult, BaselineError> {
             size,
         });
     }
-    let text = std::fs::read_to_string(path).map_err(read_err)?;
-    parse_results(&text, path)
+    // Capped as it is read too: a file that grows after the size check is still cut off.
+    let bytes = std::fs::File::open(path)
+        .and_then(|f| crate::capped::read_capped(f, defaults::MAX_RESULTS_BYTES))
+        .map_err(read_err)?
+        .ok_or_else(|| BaselineError::TooLarge {
+            path: path.to_path_buf(),
+            size: defaults::MAX_RESULTS_BYTES as u64 + 1,
+        })?;
+    String::from_utf8(bytes)
+        .map_err(|e| read_err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
 }
 
 /// Parses a `results.json`; `path` names its origin in errors (a file, or an artifact). The
@@ -106,13 +119,10 @@ pub(crate) fn parse_history(text: &str, path: &Path) -> Result<Vec<HistoryEntry>
 
 /// A results file and the history it carries, for `--baseline FILE`.
 pub(crate) fn load_baseline_file(path: &Path) -> Result<Previous, BaselineError> {
-    let result = load_results(path)?;
-    // The file was just read whole and within its cap; reading it again for the history costs
-    // less than keeping a generic JSON tree of it.
-    let text = std::fs::read_to_string(path).map_err(|source| BaselineError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    // Read once; parsed twice (the run, then its history), which costs less than a generic
+    // JSON tree of the file.
+    let text = read_results_text(path)?;
+    let result = parse_results(&text, path)?;
     let mut notes = Vec::new();
     let history = history_or_note(&text, path, &mut notes);
     Ok(Previous {

@@ -33,7 +33,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("gitlab", &["secret", "defaults", "retry", "capped", "tls"]),
     (
         "baseline",
-        &["stats", "gate", "gitlab", "ci", "chain", "defaults"],
+        &[
+            "stats", "gate", "gitlab", "ci", "chain", "defaults", "capped",
+        ],
     ),
     ("report", &["stats", "gate", "baseline"]),
     ("sample_app", &["tls"]),
