@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use crate::{
     baseline,
     cli::MergeArgs,
-    engine::merge::merge,
+    engine::merge::merge_partial,
     error::{Error, ExitStatus},
     report::ReportError,
     settings::GateSettings,
@@ -49,7 +49,7 @@ pub(crate) fn execute(args: &MergeArgs) -> Result<ExitStatus, Error> {
         shards.push((f.display().to_string(), r));
     }
     let count = shards.len();
-    let mut merged = merge(shards)?;
+    let (mut merged, missing) = merge_partial(shards)?;
     merged.ci = crate::stats::CiInfo::from_context(&gate.ci).or(merged.ci);
     eprintln!(
         "loadforge-gate: merged {count} shards · {} requests",
@@ -59,7 +59,19 @@ pub(crate) fn execute(args: &MergeArgs) -> Result<ExitStatus, Error> {
     let mut notes = vec![format!(
         "Merged from {count} shards: counts and histograms add exactly; per-second percentiles in the time series are request-weighted averages."
     )];
+    if let Some(m) = &missing {
+        // Published anyway (nothing measured is lost), judged on what arrived, and still an
+        // error, so the pipeline does not take a part for the whole.
+        let line = crate::chain::one_line(m);
+        notes.push(format!(
+            "Partial results: {line}. Only the shards that finished are merged here."
+        ));
+    }
     let stop = crate::engine::install_stop_signal();
     let baseline = load_baseline(&gate, &mut notes, &stop)?;
-    judge_and_publish(&gate, merged, baseline, notes, &stop)
+    let status = judge_and_publish(&gate, merged, baseline, notes, &stop)?;
+    match missing {
+        Some(m) => Err(m.into()),
+        None => Ok(status),
+    }
 }

@@ -51,32 +51,55 @@ pub(crate) enum MergeError {
     },
 }
 
-/// Merges `shards` (with the file each came from, for messages) into one result.
+/// Merges `shards` (with the file each came from, for messages) into one result; every shard
+/// must be there.
+#[cfg(test)]
 pub(crate) fn merge(shards: Vec<(String, RunResult)>) -> Result<RunResult, MergeError> {
-    check(&shards)?;
+    match merge_partial(shards)? {
+        (_, Some(missing)) => Err(missing),
+        (merged, None) => Ok(merged),
+    }
+}
+
+/// Like [`merge`], but shards that never arrived (a failed shard job under `allow-failure`) do
+/// not stop the merge: what the others measured is merged, and the missing-shards error comes
+/// back beside it, so the caller can publish partial results and still fail.
+pub(crate) fn merge_partial(
+    shards: Vec<(String, RunResult)>,
+) -> Result<(RunResult, Option<MergeError>), MergeError> {
+    let missing = match check(&shards) {
+        Ok(()) => None,
+        Err(e @ MergeError::Missing { .. }) => Some(e),
+        Err(e) => return Err(e),
+    };
+    Ok((combine(&shards), missing))
+}
+
+/// Adds up shards that passed [`check`] (all of them, or all that arrived).
+fn combine(shards: &[(String, RunResult)]) -> RunResult {
     let duration_s = shards
         .iter()
         .map(|(_, r)| r.run.duration_s)
         .fold(0.0, f64::max);
-    let endpoints = merge_endpoints(&shards, duration_s);
+    let endpoints = merge_endpoints(shards, duration_s);
     let starts: Vec<Option<i128>> = shards
         .iter()
         .map(|(_, r)| millis(&r.run.started_at))
         .collect();
     let earliest = starts.iter().flatten().min().copied();
-    Ok(RunResult {
+    RunResult {
         schema: SCHEMA.into(),
         tool: ToolInfo::current(),
         run: merged_meta(
-            &shards,
-            earliest_start(&shards, &starts, earliest),
+            shards,
+            earliest_start(shards, &starts, earliest),
             duration_s,
         ),
         ci: shards[0].1.ci.clone(),
         aggregate: EndpointStats::aggregate("all requests", &endpoints, duration_s),
         endpoints,
-        timeseries: merge_series(&shards, &starts, earliest),
-    })
+        timeseries: merge_series(shards, &starts, earliest),
+    }
 }
 
 /// The shards are every shard of one run, each once.

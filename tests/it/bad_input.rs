@@ -405,7 +405,7 @@ fn shard_and_results_files_with_absurd_numbers() {
     let out = out.expect_exit(2);
     assert!(peak_mib < 200.0, "merge peaked at {peak_mib:.0} MiB");
     assert!(
-        out.one_line_error()
+        out.error_line()
             .contains("shards missing: 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, and 4294967284 more"),
         "{}",
         out.stderr

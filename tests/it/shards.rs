@@ -223,3 +223,51 @@ fn bad_shard_specs_are_usage_errors() {
         assert!(out.one_line_error().contains("--shard"), "{}", out.stderr);
     }
 }
+
+/// A shard that never finished (its job failed under `allow-failure`) does not cost the others
+/// their reports: `merge` publishes what arrived, says it is partial, and still fails.
+#[test]
+fn a_missing_shard_leaves_partial_reports_and_an_error() {
+    let app = sample_app(Knobs::default());
+    let shard = Gate::new()
+        .args([
+            "run",
+            "--scenario",
+            &example("shop-cart.yml"),
+            "--host",
+            &app.url(),
+        ])
+        .args(["--users", "2", "--run-time", "1s", "--progress", "0"])
+        .args(["--shard", "1/2", "--run-id", "r9"])
+        .run()
+        .expect_exit(0);
+    let file = shard.out_dir().join("shards/shard-1-of-2.json");
+    let part: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let out = Gate::new()
+        .args(["merge"])
+        .arg_path(&file)
+        .args(["--baseline", "none"])
+        .run()
+        .expect_exit(2);
+    assert!(
+        out.error_line().contains("shards missing: 2 of 2"),
+        "{}",
+        out.stderr
+    );
+    for f in crate::harness::REPORTS {
+        assert!(out.out_dir().join(f).is_file(), "{f} missing");
+    }
+    let merged = out.results();
+    assert_eq!(
+        merged["aggregate"]["requests"],
+        part["aggregate"]["requests"]
+    );
+    assert!(
+        merged["notes"]
+            .to_string()
+            .contains("Partial results: shards missing: 2 of 2"),
+        "{}",
+        merged["notes"]
+    );
+}
