@@ -50,25 +50,27 @@ def sudo():
     return [] if os.geteuid() == 0 else (["sudo"] if shutil.which("sudo") else [])
 
 
-def ensure_tools():
+def ensure_tools(peers):
     missing = [p for p, b in (("nginx-light", "nginx"), ("wrk", "wrk")) if not shutil.which(b) and not Path(f"/usr/sbin/{b}").exists()]
     if missing:
         print(f"installing {' '.join(missing)} from Debian ...", flush=True)
         sh(sudo() + ["apt-get", "install", "-y", "-qq", *missing], env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
     oha = shutil.which("oha") or (str(TOOLS / "bin/oha") if (TOOLS / "bin/oha").exists() else None)
-    if not oha:
+    if not oha and "oha" in peers:
         print("installing oha from crates.io (a few minutes) ...", flush=True)
         sh(["cargo", "install", "oha", "--locked", "--root", str(TOOLS)])
         oha = str(TOOLS / "bin/oha")
     locust = str(ROOT / ".venv/bin/locust") if (ROOT / ".venv/bin/locust").exists() else shutil.which("locust")
-    if not locust:
+    if not locust and "locust" in peers:
         print("installing Locust from PyPI into .venv ...", flush=True)
         sh([sys.executable, "-m", "venv", str(ROOT / ".venv")])
         sh([str(ROOT / ".venv/bin/pip"), "install", "-q", "locust>=2.20,<3"])
         locust = str(ROOT / ".venv/bin/locust")
-    print("building loadforge-gate (release) ...", flush=True)
+    print("building loadforge-gate and the floor (release) ...", flush=True)
     sh(["cargo", "build", "--release", "-q"], cwd=ROOT)
-    return {"oha": oha, "locust": locust, "lfg": str(ROOT / "target/release/loadforge-gate")}
+    sh(["cargo", "build", "--release", "-q", "--example", "floor"], cwd=ROOT)
+    return {"oha": oha, "locust": locust, "lfg": str(ROOT / "target/release/loadforge-gate"),
+            "floor": str(ROOT / "target/release/examples/floor")}
 
 
 def raise_fd_limit():
@@ -123,7 +125,8 @@ WAKEUPS = {}
 
 def timed(cmd, core, cwd=None):
     """Runs cmd pinned to `core`; returns (stdout, cpu seconds, peak RSS KiB, wall seconds).
-    Its voluntary context switches (each one a wake-up after blocking) go to WAKEUPS["last"]."""
+    Its voluntary context switches (each one a wake-up after blocking) go to WAKEUPS["last"],
+    its kernel CPU seconds to WAKEUPS["sys"]."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
         full = ["/usr/bin/time", "-f", "%U %S %M %e %w", "-o", tf.name, "taskset", "-c", core, *cmd]
         out = subprocess.run(full, capture_output=True, text=True, cwd=cwd, preexec_fn=raise_fd_limit)
@@ -131,6 +134,7 @@ def timed(cmd, core, cwd=None):
     if out.returncode not in (0, 1):
         print(out.stderr[-2000:], file=sys.stderr)
     WAKEUPS["last"] = int(wake)
+    WAKEUPS["sys"] = float(system)
     return out.stdout, float(user) + float(system), int(rss), float(wall)
 
 
@@ -180,9 +184,23 @@ def run_locust(core, conns, dur, tools, tmp, url=URL):
     return float(row["Requests/s"]), float(row["50%"]), float(row["99%"]), cpu, rss, wall
 
 
-RUNNERS = {"loadforge-gate": run_lfg, "wrk": run_wrk, "oha": run_oha, "locust (FastHttpUser)": run_locust}
+def run_floor(core, conns, dur, tools, tmp, url=URL):
+    out, cpu, rss, wall = timed([tools["floor"], f"127.0.0.1:{PORT}", str(conns), str(dur)], core)
+    m = re.search(r"requests (\d+) seconds ([\d.]+)", out)
+    if m is None:
+        sys.exit(f"the floor printed no figures:\n{out[-2000:]}")
+    # Nothing is timed there: the floor has no percentiles.
+    return int(m.group(1)) / float(m.group(2)), float("nan"), float("nan"), cpu, rss, wall
+
+
+RUNNERS = {"loadforge-gate": run_lfg, "wrk": run_wrk, "floor": run_floor, "oha": run_oha, "locust (FastHttpUser)": run_locust}
 # HTTPS (TLS 1.3, keep-alive, so handshakes are amortised): the generators that speak TLS.
 TLS_RUNNERS = {"loadforge-gate": run_lfg, "wrk": run_wrk, "oha": run_oha}
+
+
+def chosen(runners, peers):
+    """loadforge-gate and the peers asked for (`locust` stands for Locust's FastHttpUser)."""
+    return {n: f for n, f in runners.items() if n == "loadforge-gate" or n.split()[0] in peers}
 
 
 def peak_rss(tools, core, users, run_time, scenario_text, tmp):
@@ -199,24 +217,37 @@ def throughput(runners, url, args, tools, cores_, tmp, label):
     results = {name: [] for name in runners}
     for r in range(args.rounds):
         for name, fn in runners.items():
-            results[name].append((*fn(gen_core, args.connections, args.duration, tools, tmp, url), WAKEUPS["last"]))
+            results[name].append((*fn(gen_core, args.connections, args.duration, tools, tmp, url), WAKEUPS["last"], WAKEUPS["sys"]))
             print(f"{label} round {r + 1}/{args.rounds} {name}: {results[name][-1][0]:,.0f} req/s", flush=True)
-    med = {n: [statistics.median(v[i] for v in runs) for i in range(7)] for n, runs in results.items()}
+    med = {n: [statistics.median(v[i] for v in runs) for i in range(8)] for n, runs in results.items()}
     print(f"\n{label} throughput: {args.connections} connections, {args.duration} s per run, median of {args.rounds} rounds;"
           f" target nginx on core {target_core}, generator on core {gen_core}\n")
-    print(f"| generator | req/s | p50 ms | p99 ms | CPU % | peak RSS MiB | req per CPU-second | wake-ups per 1,000 requests |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"| generator | req/s | p50 ms | p99 ms | CPU % | peak RSS MiB | req per CPU-second | µs CPU per request (of it kernel) | wake-ups per 1,000 requests |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     cpu_per_req = {}
-    for n, (rps, p50, p99, cpu, rss, wall, wake) in med.items():
+    for n, (rps, p50, p99, cpu, rss, wall, wake, system) in med.items():
         cpu_per_req[n] = cpu / max(rps * wall, 1e-9)
-        print(f"| {n} | {rps:,.0f} | {p50:.3f} | {p99:.3f} | {cpu / wall * 100:.0f} | {rss / 1024:.1f} | {rps * wall / max(cpu, 1e-9):,.0f} | {wake / max(rps * wall, 1) * 1000:.0f} |")
+        print(f"| {n} | {rps:,.0f} | {p50:.3f} | {p99:.3f} | {cpu / wall * 100:.0f} | {rss / 1024:.1f} | {rps * wall / max(cpu, 1e-9):,.0f}"
+              f" | {cpu_per_req[n] * 1e6:.2f} ({system / max(rps * wall, 1e-9) * 1e6:.2f}) | {wake / max(rps * wall, 1) * 1000:.0f} |")
     lfg = med["loadforge-gate"][0]
     print()
     for n in runners:
         if n != "loadforge-gate":
-            print(f"loadforge-gate / {n}: {lfg / med[n][0]:.2f}x requests per second, "
-                  f"{cpu_per_req['loadforge-gate'] / cpu_per_req[n]:.2f}x CPU per request")
+            print(same_round_ratios(results["loadforge-gate"], results[n], n))
     return lfg
+
+
+def same_round_ratios(ours, theirs, name):
+    """Ratios taken within each round (both generators saw the same machine state), then the
+    median over rounds: requests per second, CPU per request, wake-ups per request."""
+    def per_req(run, i):
+        rps, wall = run[0], run[5]
+        return run[i] / max(rps * wall, 1e-9)
+    rps = statistics.median(a[0] / max(b[0], 1e-9) for a, b in zip(ours, theirs))
+    cpu = statistics.median(per_req(a, 3) / max(per_req(b, 3), 1e-12) for a, b in zip(ours, theirs))
+    wake = statistics.median(per_req(a, 6) / max(per_req(b, 6), 1e-12) for a, b in zip(ours, theirs))
+    return (f"loadforge-gate / {name} (same-round ratios, median of {len(ours)} rounds): {rps:.2f}x requests per second, "
+            f"{cpu:.2f}x CPU per request, {wake:.2f}x wake-ups per request")
 
 
 def memory(args, tools, gen_core, lfg, tmp):
@@ -249,9 +280,12 @@ def main():
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--skip-https", action="store_true", help="no HTTPS row (nginx with TLS 1.3 against wrk and oha)")
     ap.add_argument("--https-only", action="store_true", help="only the HTTPS row")
+    ap.add_argument("--peers", default="wrk,floor,oha,locust",
+                    help="comma-separated peers to run beside loadforge-gate (wrk, floor, oha, locust)")
     args = ap.parse_args()
 
-    tools = ensure_tools()
+    peers = {p.strip() for p in args.peers.split(",") if p.strip()}
+    tools = ensure_tools(peers)
     cores_ = cores()
     with tempfile.TemporaryDirectory() as tmp:
         conf = None if args.skip_https else tls_conf(tmp)
@@ -259,9 +293,9 @@ def main():
         try:
             lfg = None
             if not args.https_only:
-                lfg = throughput(RUNNERS, URL, args, tools, cores_, tmp, "HTTP")
+                lfg = throughput(chosen(RUNNERS, peers), URL, args, tools, cores_, tmp, "HTTP")
             if not args.skip_https:
-                throughput(TLS_RUNNERS, TLS_URL, args, tools, cores_, tmp, "HTTPS")
+                throughput(chosen(TLS_RUNNERS, peers), TLS_URL, args, tools, cores_, tmp, "HTTPS")
             if lfg is not None and not args.skip_memory:
                 memory(args, tools, cores_[1], lfg, tmp)
         finally:

@@ -346,31 +346,43 @@ fn spawn_ticker(
     })
 }
 
-/// One virtual user: waits for its start, then runs until the run is stopped.
+/// One virtual user: waits for its start, then runs until the worker aborts its task at the
+/// end of the run. Aborting, rather than racing every poll against the stop token, keeps the
+/// token's lock and waker off the request path (one poll per response, thousands a second).
 fn spawn_user(
     (id, offset, schedule): UserStart,
     ctx: Rc<WorkerCtx>,
     recorder: Rc<RefCell<Recorder>>,
-    token: CancellationToken,
     start: Instant,
 ) -> tokio::task::JoinHandle<()> {
     tokio::task::spawn_local(async move {
-        let at = tokio::time::Instant::from_std(start + offset);
-        tokio::select! {
-            _ = token.cancelled() => return,
-            _ = tokio::time::sleep_until(at) => {}
-        }
-        recorder.borrow_mut().active_users += 1;
+        tokio::time::sleep_until(tokio::time::Instant::from_std(start + offset)).await;
+        let _active = Active::enter(recorder);
         let seed = id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ start.elapsed().as_nanos() as u64;
         let user = VirtualUser::new(ctx, seed);
         #[cfg(debug_assertions)]
         fail_point(id);
-        tokio::select! {
-            _ = token.cancelled() => {}
-            _ = user.run(schedule) => {}
-        }
-        recorder.borrow_mut().active_users -= 1;
+        user.run(schedule).await;
     })
+}
+
+/// A started user, counted in the recorder's active users until its task ends or is aborted.
+struct Active(Rc<RefCell<Recorder>>);
+
+impl Active {
+    fn enter(recorder: Rc<RefCell<Recorder>>) -> Active {
+        recorder.borrow_mut().active_users += 1;
+        Active(recorder)
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        // Never a second panic while a panicking user unwinds.
+        if let Ok(mut recorder) = self.0.try_borrow_mut() {
+            recorder.active_users -= 1;
+        }
+    }
 }
 
 /// Tests make user 0 panic (debug builds only, with `LOADFORGE_GATE_FAIL_POINT=user-panic`) to
@@ -429,8 +441,12 @@ fn worker(setup: WorkerSetup) -> Result<(Recorder, Option<String>), EngineError>
         let ticker = spawn_ticker(recorder.clone(), token.clone(), start);
         let tasks: Vec<_> = users
             .into_iter()
-            .map(|u| spawn_user(u, ctx.clone(), recorder.clone(), token.clone(), start))
+            .map(|u| spawn_user(u, ctx.clone(), recorder.clone(), start))
             .collect();
+        token.cancelled().await;
+        for t in &tasks {
+            t.abort();
+        }
         let mut panicked = None;
         for t in tasks {
             // A user that panicked must not vanish silently: its requests would be missing

@@ -165,6 +165,8 @@ pub(crate) struct VirtualUser {
     foreign: Option<(String, Conn)>,
     /// The serialised request, reused from one send to the next.
     out: Vec<u8>,
+    /// The request timer, re-armed for each exchange.
+    deadline: http::Deadline,
     /// Open model: when the current iteration was due. Its first request's latency counts from
     /// here, so time spent behind a stalled server is not hidden.
     intended: Option<Instant>,
@@ -192,6 +194,7 @@ impl VirtualUser {
             jar: Jar::default(),
             foreign: None,
             out: Vec::with_capacity(1024),
+            deadline: http::Deadline::new(),
             intended: None,
         }
     }
@@ -322,20 +325,29 @@ impl VirtualUser {
     }
 
     fn record(&self, endpoint: usize, latency: Option<u64>, failure: Option<Reason>) {
-        self.record_response(endpoint, latency, failure, Received::default());
+        self.record_response(
+            endpoint,
+            latency,
+            failure,
+            Received::default(),
+            Instant::now(),
+        );
     }
 
+    /// Records a request that ended at `now` (the instant its latency was measured to: one
+    /// clock read per request serves both).
     fn record_response(
         &self,
         endpoint: usize,
         latency: Option<u64>,
         failure: Option<Reason>,
         received: Received,
+        now: Instant,
     ) {
         self.ctx
             .recorder
             .borrow_mut()
-            .record(endpoint, latency, failure, received, Instant::now());
+            .record(endpoint, latency, failure, received, now);
     }
 
     /// Serialises the request into `self.out` (a buffer the user reuses): the request line,
@@ -516,23 +528,43 @@ impl VirtualUser {
         }
         let method = &ctx.prepared[req.id].method;
         let read = self.reading(req, method);
-        let result =
-            match http::send(&ctx.connector, &mut self.conn, &self.out, read, timeout).await {
-                Ok(r) => self.after_first(req, r, method, timeout).await,
-                Err(reason) => Err(reason),
-            };
+        let result = match http::send(
+            &ctx.connector,
+            &mut self.conn,
+            &self.out,
+            read,
+            (timeout, &mut self.deadline),
+        )
+        .await
+        {
+            Ok(r) => self.after_first(req, r, method, timeout).await,
+            Err(reason) => Err(reason),
+        };
         // The whole chain's time: a redirect is part of what the user waits for.
-        let latency = started.elapsed().as_micros() as u64;
+        let done = Instant::now();
+        let latency = done.saturating_duration_since(started).as_micros() as u64;
         let response = match result {
             Ok(r) => r,
             Err(reason) => {
-                self.record(req.endpoint, Some(latency), Some(reason));
+                self.record_response(
+                    req.endpoint,
+                    Some(latency),
+                    Some(reason),
+                    Received::default(),
+                    done,
+                );
                 return Flow::EndTask;
             }
         };
         let failure = self.judge(req, &response);
         let failed = failure.is_some();
-        self.record_response(req.endpoint, Some(latency), failure, response.received);
+        self.record_response(
+            req.endpoint,
+            Some(latency),
+            failure,
+            response.received,
+            done,
+        );
         if failed {
             Flow::EndTask
         } else {
@@ -631,7 +663,14 @@ impl VirtualUser {
     ) -> Result<http::Response, Reason> {
         let ctx = self.ctx.clone();
         if redirect::same_origin(&ctx.origin, url) {
-            return http::send(&ctx.connector, &mut self.conn, &self.out, read, timeout).await;
+            return http::send(
+                &ctx.connector,
+                &mut self.conn,
+                &self.out,
+                read,
+                (timeout, &mut self.deadline),
+            )
+            .await;
         }
         let key = url.origin().ascii_serialization();
         let connector = ctx.origins.connector(&key, url)?;
@@ -639,7 +678,14 @@ impl VirtualUser {
             Some((k, c)) if k == key => Some(c),
             _ => None,
         };
-        let result = http::send(&connector, &mut conn, &self.out, read, timeout).await;
+        let result = http::send(
+            &connector,
+            &mut conn,
+            &self.out,
+            read,
+            (timeout, &mut self.deadline),
+        )
+        .await;
         self.foreign = conn.map(|c| (key, c));
         result
     }
