@@ -170,10 +170,11 @@ fn a_closed_model_hides_the_stall_and_says_it_is_closed() {
 
 #[test]
 fn warm_up_requests_are_left_out_of_the_verdict_but_kept_in_the_time_series() {
-    // Slow for the first second (a cold cache), fast after.
+    // Slow for the first second (a cold cache), fast after. The gap between the slow answers
+    // (400 ms) and the limit (300 ms) is wide, so a loaded runner's stall cannot fail the run.
     let host = target(|_, born| {
         if born.elapsed() < Duration::from_millis(1000) {
-            Duration::from_millis(150)
+            Duration::from_millis(400)
         } else {
             Duration::from_millis(2)
         }
@@ -189,7 +190,7 @@ fn warm_up_requests_are_left_out_of_the_verdict_but_kept_in_the_time_series() {
             "--warmup",
             "1500ms",
             "--threshold",
-            "max<100ms",
+            "max<300ms",
         ])
         .run()
         .expect_exit(0);
@@ -197,7 +198,7 @@ fn warm_up_requests_are_left_out_of_the_verdict_but_kept_in_the_time_series() {
     assert_eq!(r["run"]["warmup_s"], 1.5);
     let first = &r["timeseries"][0];
     assert!(
-        first["p95_ms"].as_f64().unwrap() >= 100.0,
+        first["p95_ms"].as_f64().unwrap() >= 300.0,
         "the slow start is in the time series: {first}"
     );
 }
