@@ -54,6 +54,7 @@ pub(crate) fn run_gate(
             // Publish what was measured before the crash, then report the crash itself.
             let mut partial = *partial;
             partial.ci = CiInfo::from_context(&gate.ci);
+            record_fold(folded, &mut partial, &mut notes);
             notes.push(format!(
                 "The engine stopped early: {message}. These results are partial."
             ));
@@ -67,10 +68,7 @@ pub(crate) fn run_gate(
         Err(e) => return Err(e.into()),
     };
     result.ci = CiInfo::from_context(&gate.ci);
-    if let Some(f) = folded {
-        notes.push(format!("{}.", f.warning()));
-        result.run.folded = Some(f);
-    }
+    record_fold(folded, &mut result, &mut notes);
     result.run.host = host_findings(&mut notes);
     if let Some(shard) = &settings.shard {
         result.run.shard = Some(shard.clone());
@@ -198,8 +196,25 @@ fn fold_scenario(gate: &GateSettings, scenario: &mut crate::scenario::Scenario) 
     Some(folded)
 }
 
-/// The cardinality guard after the run (Locust's names, merged shards): past `--max-endpoints`
-/// names, the least busy share one row; said once in the log and in every report.
+/// What the guard folded before or during the run, in the result and its notes: the scenario's
+/// fold (said before the run), else the engine's own (Locust's parser folds as it reads).
+fn record_fold(scenario: Option<Folded>, result: &mut RunResult, notes: &mut Vec<String>) {
+    match scenario {
+        Some(f) => result.run.folded = Some(f),
+        None => {
+            if let Some(f) = &result.run.folded {
+                eprintln!("loadforge-gate: warning: {}", f.warning());
+            }
+        }
+    }
+    if let Some(f) = &result.run.folded {
+        notes.push(format!("{}.", f.warning()));
+    }
+}
+
+/// The cardinality guard after the run (merged shards, and any engine that did not fold):
+/// past `--max-endpoints` names, the least busy share one row; said once in the log and in
+/// every report.
 fn fold_endpoints(settings: &GateSettings, result: &mut RunResult, notes: &mut Vec<String>) {
     if let Some(folded) = crate::stats::cap_endpoints(result, settings.max_endpoints) {
         let warning = folded.warning();

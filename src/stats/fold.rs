@@ -68,32 +68,69 @@ impl Folded {
 /// Keeps the `cap` busiest named endpoints of `result` and folds the rest (with any
 /// `(other endpoints)` row already there, from a shard or the scenario) into one row.
 pub(crate) fn cap_endpoints(result: &mut RunResult, cap: usize) -> Option<Folded> {
-    let named = result
-        .endpoints
-        .iter()
-        .filter(|e| e.name != OTHER_ENDPOINTS)
-        .count();
-    if named <= cap {
+    cap_rows(&mut result.endpoints, cap, result.run.duration_s)
+}
+
+/// [`cap_endpoints`] on rows alone, for an engine that folds while it parses.
+pub(crate) fn cap_rows(
+    rows: &mut Vec<EndpointStats>,
+    cap: usize,
+    duration_s: f64,
+) -> Option<Folded> {
+    let Split {
+        mut kept,
+        folded,
+        mut others,
+    } = split_busiest(rows, cap, |e| (e.name.as_str(), e.requests))?;
+    let folded_names = folded.iter().map(|e| e.name.clone()).collect();
+    others.extend(folded);
+    kept.push(other_row(&others, duration_s));
+    *rows = kept;
+    Some(Folded::of_names(cap, folded_names))
+}
+
+/// The one `(other endpoints)` row of `parts`: counts, failures and histograms add exactly.
+fn other_row(parts: &[EndpointStats], duration_s: f64) -> EndpointStats {
+    let mut other = EndpointStats::aggregate(OTHER_ENDPOINTS, parts, duration_s);
+    other.counts_reported = parts.iter().all(|e| e.counts_reported);
+    other
+}
+
+/// Items cut at the cap by [`split_busiest`].
+pub(crate) struct Split<T> {
+    /// The `cap` busiest named items, the busiest first (equal counts by name).
+    pub(crate) kept: Vec<T>,
+    /// The other named items, in the same order: their names are what the guard folded.
+    pub(crate) folded: Vec<T>,
+    /// Items already named [`OTHER_ENDPOINTS`], which join the folded ones.
+    pub(crate) others: Vec<T>,
+}
+
+/// Which items stay and which fold, by name and request count alone: `key` gives both, so a
+/// parser can choose before it builds any histogram. `None`, with `items` untouched, when at
+/// most `cap` are named.
+pub(crate) fn split_busiest<T>(
+    items: &mut Vec<T>,
+    cap: usize,
+    key: impl Fn(&T) -> (&str, u64),
+) -> Option<Split<T>> {
+    let is_other = |item: &T| key(item).0 == OTHER_ENDPOINTS;
+    if items.iter().filter(|i| !is_other(i)).count() <= cap {
         return None;
     }
-    let duration_s = result.run.duration_s;
-    let (mut rest, mut all): (Vec<EndpointStats>, Vec<EndpointStats>) =
-        std::mem::take(&mut result.endpoints)
-            .into_iter()
-            .partition(|e| e.name == OTHER_ENDPOINTS);
-    all.sort_by(|a, b| {
-        b.requests
-            .cmp(&a.requests)
-            .then_with(|| a.name.cmp(&b.name))
+    let (others, mut kept): (Vec<T>, Vec<T>) =
+        std::mem::take(items).into_iter().partition(is_other);
+    // Stable, so names counted twice keep their order whichever side does the cutting.
+    kept.sort_by(|a, b| {
+        let ((a_name, a_requests), (b_name, b_requests)) = (key(a), key(b));
+        b_requests.cmp(&a_requests).then_with(|| a_name.cmp(b_name))
     });
-    let folded_rows = all.split_off(cap);
-    let folded = Folded::of_names(cap, folded_rows.iter().map(|e| e.name.clone()).collect());
-    rest.extend(folded_rows);
-    let mut other = EndpointStats::aggregate(OTHER_ENDPOINTS, &rest, duration_s);
-    other.counts_reported = rest.iter().all(|e| e.counts_reported);
-    all.push(other);
-    result.endpoints = all;
-    Some(folded)
+    let folded = kept.split_off(cap);
+    Some(Split {
+        kept,
+        folded,
+        others,
+    })
 }
 
 /// The most frequent prefixes, with how many names each.

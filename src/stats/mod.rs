@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ci::CiContext;
 
-pub(crate) use fold::cap_endpoints;
+pub(crate) use fold::{cap_endpoints, cap_rows, split_busiest};
 pub use fold::{Folded, OTHER_ENDPOINTS};
 pub use histogram::LatencyHistogram;
 pub use host::HostInfo;

@@ -3,7 +3,10 @@
 
 use loadforge_gate::sample_app::Knobs;
 
-use crate::harness::{sample_app, Gate, Output};
+use crate::{
+    harness::{sample_app, Gate, Output},
+    locust::locust_bin,
+};
 
 /// Ten busy endpoints (`GET /busy/N`) and twenty rare ones (`GET /rare/N`).
 fn scenario() -> String {
@@ -147,5 +150,102 @@ fn zero_is_not_a_cap() {
         out.one_line_error().contains("--max-endpoints"),
         "{}",
         out.stderr
+    );
+}
+
+/// A locustfile as teams write one by mistake: one busy name, and an id in most requests' URL
+/// (no `name=`), so Locust writes an entry for nearly every request.
+const ID_PER_REQUEST: &str = r#"
+import itertools
+from locust import HttpUser, task, constant
+
+ids = itertools.count()
+
+class Ids(HttpUser):
+    wait_time = constant(0)
+
+    @task(1)
+    def busy(self):
+        self.client.get("/health")
+
+    @task(3)
+    def one_id(self):
+        # The sample app has no such route: a 404, counted as a failure, as good as any.
+        self.client.get(f"/e/{next(ids)}")
+"#;
+
+/// Locust's thousands of entries are folded as they are read: the gate's own memory stays
+/// far below a histogram per entry (about 50 KB each), the warning is said once, and a rule on
+/// a folded name fails as not measured.
+#[test]
+fn locust_entries_past_the_cap_fold_while_read_and_memory_stays_bounded() {
+    let app = sample_app(Knobs::default());
+    let (out, peak_mib) = Gate::new()
+        .write("ids.py", ID_PER_REQUEST)
+        .args(["run", "--engine", "locust", "--locustfile", "ids.py"])
+        .args(["--host", &app.url(), "--locust-bin", &locust_bin()])
+        .args(["--users", "4", "--spawn-rate", "50", "--run-time", "5s"])
+        .args([
+            "--progress",
+            "0",
+            "--baseline",
+            "none",
+            "--max-endpoints",
+            "1",
+        ])
+        .args(["--threshold", "GET /e/0: p95<10s"])
+        .args(["--threshold", "GET /health: p95<10s"])
+        .run_measuring_memory();
+    let out = out.expect_exit(1);
+    let r = out.results();
+    let names: Vec<&str> = r["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["GET /health", "(other endpoints)"]);
+    let folded = r["run"]["folded"]["names"].as_u64().unwrap();
+    // Enough entries that a histogram each would cost far more than the bound below.
+    assert!(
+        folded >= 1000,
+        "only {folded} names folded: too few to measure"
+    );
+    // A few KiB per entry (Locust's JSON text, its parsed entries, the folded names) over a
+    // fixed base; a histogram per entry cost about 32 KiB each (98 MiB for 2,759 entries).
+    let bound = 24.0 + folded as f64 * 10.0 / 1024.0;
+    assert!(
+        peak_mib < bound,
+        "the gate peaked at {peak_mib:.1} MiB for {folded} Locust entries (bound {bound:.1} MiB)"
+    );
+    let warnings: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("past --max-endpoints 1 "))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", out.stderr);
+    assert!(out.file("summary.md").contains("past --max-endpoints 1 "));
+    let checks = r["verdict"]["checks"].as_array().unwrap();
+    assert_eq!(checks[0]["passed"], false, "{}", checks[0]);
+    assert!(
+        checks[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not measured (folded into `(other endpoints)`"),
+        "{}",
+        checks[0]
+    );
+    assert_eq!(checks[1]["passed"], true, "{}", checks[1]);
+    assert_eq!(
+        r["aggregate"]["requests"].as_u64(),
+        Some(
+            r["endpoints"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["requests"].as_u64().unwrap())
+                .sum::<u64>()
+        ),
+        "nothing lost in the fold"
     );
 }
