@@ -17,7 +17,7 @@ use crate::{
     modes::CommentMode,
     report::{self, Document},
     settings::{GateSettings, Settings},
-    stats::{CiInfo, Folded, HostInfo, RunResult, OTHER_ENDPOINTS},
+    stats::{CiInfo, Folded, FoldedNames, HostInfo, RunResult, OTHER_ENDPOINTS},
 };
 
 /// Runs the workload, judges and publishes. Reports are written whatever the verdict (and, when
@@ -72,7 +72,7 @@ pub(crate) fn run_gate(
     result.run.host = host_findings(&mut notes);
     if let Some(shard) = &settings.shard {
         result.run.shard = Some(shard.clone());
-        // A shard folds too: its file stays small, and `merge` adds the folded rows up.
+        // A shard folds too: its file stays small, and `merge` folds what any shard folded.
         fold_endpoints(gate, &mut result, &mut Vec::new());
         return write_shard(&gate.out, result);
     }
@@ -151,8 +151,12 @@ fn wait_until(at: std::time::SystemTime, stop: &CancellationToken) {
     }
 }
 
-/// A shard publishes only its result, for `merge`: the verdict is made once, on the whole.
-fn write_shard(out: &Path, result: RunResult) -> Result<ExitStatus, Error> {
+/// A shard publishes only its result, for `merge`: the verdict is made once, on the whole. It
+/// lists the names it folded, so that `merge` folds them in every shard's part.
+fn write_shard(out: &Path, mut result: RunResult) -> Result<ExitStatus, Error> {
+    if let (Some(shard), Some(folded)) = (&mut result.run.shard, &result.run.folded) {
+        shard.folded_names = FoldedNames::of(folded);
+    }
     let shard = result
         .run
         .shard
