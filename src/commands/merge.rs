@@ -6,10 +6,11 @@ use std::path::PathBuf;
 use crate::{
     baseline,
     cli::MergeArgs,
-    engine::merge::merge_partial,
+    engine::merge::{lists_all_folds, merge_partial},
     error::{Error, ExitStatus},
     report::ReportError,
     settings::GateSettings,
+    stats::OTHER_ENDPOINTS,
 };
 
 use super::{lookup::load_baseline, pipeline::judge_and_publish, process_env};
@@ -40,6 +41,24 @@ fn shard_files(args: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
     Ok(out)
 }
 
+/// A note for each shard whose file cannot list every name it folded, said in the log too: its
+/// folded names are then every name it did not keep, so none is judged on partial counts.
+fn unlisted_folds(shards: &[(String, crate::stats::RunResult)]) -> Vec<String> {
+    let unlisted = shards.iter().filter(|(_, r)| !lists_all_folds(r));
+    unlisted
+        .map(|(file, r)| {
+            let folded = r.run.folded.as_ref().map_or(0, |f| f.names);
+            let listed = r.run.shard.as_ref().map_or(0, |s| s.folded_names.names.len());
+            let note = format!(
+                "{file} folded {folded} endpoint names but lists {listed} (a list is read up to {} names; older shard files list none): every name it did not measure on its own is counted under `{OTHER_ENDPOINTS}` in the merge.",
+                crate::stats::MAX_LISTED_NAMES
+            );
+            eprintln!("loadforge-gate: warning: {note}");
+            note
+        })
+        .collect()
+}
+
 pub(crate) fn execute(args: &MergeArgs) -> Result<ExitStatus, Error> {
     let cwd = std::env::current_dir().unwrap_or_default();
     let gate = GateSettings::from_args(&args.judge, &process_env, Some(&cwd))?;
@@ -49,7 +68,8 @@ pub(crate) fn execute(args: &MergeArgs) -> Result<ExitStatus, Error> {
         shards.push((f.display().to_string(), r));
     }
     let count = shards.len();
-    let (mut merged, missing) = merge_partial(shards)?;
+    let unlisted = unlisted_folds(&shards);
+    let (mut merged, missing) = merge_partial(shards, gate.max_endpoints)?;
     merged.ci = crate::stats::CiInfo::from_context(&gate.ci).or(merged.ci);
     eprintln!(
         "loadforge-gate: merged {count} shards · {} requests",
@@ -59,6 +79,7 @@ pub(crate) fn execute(args: &MergeArgs) -> Result<ExitStatus, Error> {
     let mut notes = vec![format!(
         "Merged from {count} shards: counts and histograms add exactly; per-second percentiles in the time series are request-weighted averages."
     )];
+    notes.extend(unlisted);
     if let Some(m) = &missing {
         // Published anyway (nothing measured is lost), judged on what arrived, and still an
         // error, so the pipeline does not take a part for the whole.

@@ -17,7 +17,7 @@ use crate::{
     modes::CommentMode,
     report::{self, Document},
     settings::{GateSettings, Settings},
-    stats::{CiInfo, Folded, HostInfo, RunResult, OTHER_ENDPOINTS},
+    stats::{CiInfo, Folded, FoldedNames, HostInfo, RunResult, OTHER_ENDPOINTS},
 };
 
 /// Runs the workload, judges and publishes. Reports are written whatever the verdict (and, when
@@ -54,6 +54,7 @@ pub(crate) fn run_gate(
             // Publish what was measured before the crash, then report the crash itself.
             let mut partial = *partial;
             partial.ci = CiInfo::from_context(&gate.ci);
+            record_fold(folded, &mut partial, &mut notes);
             notes.push(format!(
                 "The engine stopped early: {message}. These results are partial."
             ));
@@ -67,14 +68,11 @@ pub(crate) fn run_gate(
         Err(e) => return Err(e.into()),
     };
     result.ci = CiInfo::from_context(&gate.ci);
-    if let Some(f) = folded {
-        notes.push(format!("{}.", f.warning()));
-        result.run.folded = Some(f);
-    }
+    record_fold(folded, &mut result, &mut notes);
     result.run.host = host_findings(&mut notes);
     if let Some(shard) = &settings.shard {
         result.run.shard = Some(shard.clone());
-        // A shard folds too: its file stays small, and `merge` adds the folded rows up.
+        // A shard folds too: its file stays small, and `merge` folds what any shard folded.
         fold_endpoints(gate, &mut result, &mut Vec::new());
         return write_shard(&gate.out, result);
     }
@@ -153,8 +151,12 @@ fn wait_until(at: std::time::SystemTime, stop: &CancellationToken) {
     }
 }
 
-/// A shard publishes only its result, for `merge`: the verdict is made once, on the whole.
-fn write_shard(out: &Path, result: RunResult) -> Result<ExitStatus, Error> {
+/// A shard publishes only its result, for `merge`: the verdict is made once, on the whole. It
+/// lists the names it folded, so that `merge` folds them in every shard's part.
+fn write_shard(out: &Path, mut result: RunResult) -> Result<ExitStatus, Error> {
+    if let (Some(shard), Some(folded)) = (&mut result.run.shard, &result.run.folded) {
+        shard.folded_names = FoldedNames::of(folded);
+    }
     let shard = result
         .run
         .shard
@@ -198,8 +200,25 @@ fn fold_scenario(gate: &GateSettings, scenario: &mut crate::scenario::Scenario) 
     Some(folded)
 }
 
-/// The cardinality guard after the run (Locust's names, merged shards): past `--max-endpoints`
-/// names, the least busy share one row; said once in the log and in every report.
+/// What the guard folded before or during the run, in the result and its notes: the scenario's
+/// fold (said before the run), else the engine's own (Locust's parser folds as it reads).
+fn record_fold(scenario: Option<Folded>, result: &mut RunResult, notes: &mut Vec<String>) {
+    match scenario {
+        Some(f) => result.run.folded = Some(f),
+        None => {
+            if let Some(f) = &result.run.folded {
+                eprintln!("loadforge-gate: warning: {}", f.warning());
+            }
+        }
+    }
+    if let Some(f) = &result.run.folded {
+        notes.push(format!("{}.", f.warning()));
+    }
+}
+
+/// The cardinality guard after the run (merged shards, and any engine that did not fold):
+/// past `--max-endpoints` names, the least busy share one row; said once in the log and in
+/// every report.
 fn fold_endpoints(settings: &GateSettings, result: &mut RunResult, notes: &mut Vec<String>) {
     if let Some(folded) = crate::stats::cap_endpoints(result, settings.max_endpoints) {
         let warning = folded.warning();

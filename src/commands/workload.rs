@@ -164,6 +164,7 @@ fn locust_plan(settings: &Settings, l: &LocustSettings, file: PathBuf, share: Sh
         extra_args: l.extra_args.clone(),
         out_dir: settings.gate.out.clone(),
         progress_every: settings.progress_every,
+        max_endpoints: settings.gate.max_endpoints,
     }
 }
 

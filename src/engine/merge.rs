@@ -2,13 +2,14 @@
 //! add, and every percentile of the merged run is read from the merged histograms, so it equals
 //! the percentile of the union of all shards' requests. Only the per-second time series is
 //! approximate (per-second percentiles are averaged, weighted by requests): the verdict never
-//! reads it.
+//! reads it. A name that any shard folded into `(other endpoints)` is folded in every shard's
+//! part, so no merged row holds some shards' counts only.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use crate::stats::{
-    EndpointStats, LatencyHistogram, LatencySummary, Received, RunMeta, RunResult, SecondPoint,
-    ShardInfo, ToolInfo, SCHEMA,
+    fold_named, EndpointStats, Folded, LatencyHistogram, LatencySummary, Received, RunMeta,
+    RunResult, SecondPoint, ShardInfo, ToolInfo, OTHER_ENDPOINTS, SCHEMA,
 };
 
 /// Why shard results cannot be merged: they are not every shard of one run, each once.
@@ -54,8 +55,8 @@ pub(crate) enum MergeError {
 /// Merges `shards` (with the file each came from, for messages) into one result; every shard
 /// must be there.
 #[cfg(test)]
-pub(crate) fn merge(shards: Vec<(String, RunResult)>) -> Result<RunResult, MergeError> {
-    match merge_partial(shards)? {
+pub(crate) fn merge(shards: Vec<(String, RunResult)>, cap: usize) -> Result<RunResult, MergeError> {
+    match merge_partial(shards, cap)? {
         (_, Some(missing)) => Err(missing),
         (merged, None) => Ok(merged),
     }
@@ -63,43 +64,98 @@ pub(crate) fn merge(shards: Vec<(String, RunResult)>) -> Result<RunResult, Merge
 
 /// Like [`merge`], but shards that never arrived (a failed shard job under `allow-failure`) do
 /// not stop the merge: what the others measured is merged, and the missing-shards error comes
-/// back beside it, so the caller can publish partial results and still fail.
+/// back beside it, so the caller can publish partial results and still fail. `cap` is the
+/// merge's `--max-endpoints`, named in the merged fold.
 pub(crate) fn merge_partial(
     shards: Vec<(String, RunResult)>,
+    cap: usize,
 ) -> Result<(RunResult, Option<MergeError>), MergeError> {
     let missing = match check(&shards) {
         Ok(()) => None,
         Err(e @ MergeError::Missing { .. }) => Some(e),
         Err(e) => return Err(e),
     };
-    Ok((combine(&shards), missing))
+    Ok((combine(&shards, cap), missing))
 }
 
 /// Adds up shards that passed [`check`] (all of them, or all that arrived).
-fn combine(shards: &[(String, RunResult)]) -> RunResult {
+fn combine(shards: &[(String, RunResult)], cap: usize) -> RunResult {
     let duration_s = shards
         .iter()
         .map(|(_, r)| r.run.duration_s)
         .fold(0.0, f64::max);
-    let endpoints = merge_endpoints(shards, duration_s);
+    let mut endpoints = merge_endpoints(shards, duration_s);
+    let folded = folded_anywhere(shards);
+    fold_named(&mut endpoints, &folded, duration_s);
     let starts: Vec<Option<i128>> = shards
         .iter()
         .map(|(_, r)| millis(&r.run.started_at))
         .collect();
     let earliest = starts.iter().flatten().min().copied();
+    let mut folded: Vec<String> = folded.into_iter().collect();
+    folded.sort();
     RunResult {
         schema: SCHEMA.into(),
         tool: ToolInfo::current(),
-        run: merged_meta(
-            shards,
-            earliest_start(shards, &starts, earliest),
-            duration_s,
-        ),
+        run: RunMeta {
+            folded: (!folded.is_empty()).then(|| Folded::of_names(cap, folded)),
+            ..merged_meta(
+                shards,
+                earliest_start(shards, &starts, earliest),
+                duration_s,
+            )
+        },
         ci: shards[0].1.ci.clone(),
         aggregate: EndpointStats::aggregate("all requests", &endpoints, duration_s),
         endpoints,
         timeseries: merge_series(shards, &starts, earliest),
     }
+}
+
+/// Every name that any shard folded: the names its file lists and, for a shard whose list
+/// cannot be complete ([`lists_all_folds`]), every name it did not keep as its own row. Folding
+/// a name that shard merely never requested costs a row; keeping one it folded would judge the
+/// name on some shards' counts.
+fn folded_anywhere(shards: &[(String, RunResult)]) -> HashSet<String> {
+    let mut names: HashSet<String> = shards
+        .iter()
+        .filter_map(|(_, r)| r.run.shard.as_ref())
+        .flat_map(|s| s.folded_names.names.iter().cloned())
+        .collect();
+    let unlisted: Vec<&RunResult> = shards
+        .iter()
+        .map(|(_, r)| r)
+        .filter(|r| !lists_all_folds(r))
+        .collect();
+    // A hostile list may name the fold row itself: it is no endpoint of its own.
+    names.remove(OTHER_ENDPOINTS);
+    if unlisted.is_empty() {
+        return names;
+    }
+    let measured: HashSet<&str> = shards
+        .iter()
+        .flat_map(|(_, r)| r.endpoints.iter().map(|e| e.name.as_str()))
+        .filter(|n| *n != OTHER_ENDPOINTS)
+        .collect();
+    for r in unlisted {
+        let kept: HashSet<&str> = r.endpoints.iter().map(|e| e.name.as_str()).collect();
+        names.extend(
+            measured
+                .iter()
+                .filter(|n| !kept.contains(*n))
+                .map(|n| n.to_string()),
+        );
+    }
+    names
+}
+
+/// Whether a shard's file lists every name it folded: not when its list was cut at
+/// [`crate::stats::MAX_LISTED_NAMES`], nor when it was written by a gate that listed none.
+pub(crate) fn lists_all_folds(shard: &RunResult) -> bool {
+    let listed = shard.run.shard.as_ref().map(|s| &s.folded_names);
+    listed.map_or(shard.run.folded.is_none(), |l| {
+        l.lists_all(shard.run.folded.as_ref())
+    })
 }
 
 /// The shards are every shard of one run, each once.
@@ -406,6 +462,7 @@ mod tests {
             index,
             count,
             run_id: run.into(),
+            folded_names: Default::default(),
         });
         r.timeseries = vec![SecondPoint {
             t: 0,
@@ -423,7 +480,7 @@ mod tests {
     fn merged_percentiles_are_those_of_the_union() {
         let a: Vec<u64> = (1..=100).collect();
         let b: Vec<u64> = (500..=549).collect();
-        let m = merge(vec![shard(1, 2, "r", &a), shard(2, 2, "r", &b)]).unwrap();
+        let m = merge(vec![shard(1, 2, "r", &a), shard(2, 2, "r", &b)], 1000).unwrap();
         assert_eq!(m.aggregate.requests, 150);
         let mut union = LatencyHistogram::new();
         for v in a.iter().chain(&b) {
@@ -442,17 +499,98 @@ mod tests {
         );
     }
 
+    /// A row of `n` requests at 1 ms each, `failed` of them failed.
+    fn row(name: &str, n: u64, failed: u64) -> EndpointStats {
+        let mut h = LatencyHistogram::new();
+        h.record_micros_n(1000, n);
+        let reasons = BTreeMap::from([("HTTP 503".to_string(), failed)]);
+        EndpointStats::from_counts(name.into(), None, h, n, reasons, 10.0)
+    }
+
+    /// A shard that kept `rows` and folded `folded` (name, requests) into its other row.
+    fn folding_shard(
+        index: u32,
+        rows: &[(&str, u64)],
+        folded: &[(&str, u64)],
+    ) -> (String, RunResult) {
+        let (file, mut r) = shard(index, 2, "r", &[]);
+        r.endpoints = rows.iter().map(|(n, k)| row(n, *k, 1)).collect();
+        let parts: Vec<EndpointStats> = folded.iter().map(|(n, k)| row(n, *k, 1)).collect();
+        r.endpoints
+            .push(EndpointStats::aggregate(OTHER_ENDPOINTS, &parts, 10.0));
+        let f = Folded::of_names(2, folded.iter().map(|(n, _)| n.to_string()).collect());
+        r.run.shard.as_mut().unwrap().folded_names = crate::stats::FoldedNames::of(&f);
+        r.run.folded = Some(f);
+        r.aggregate = EndpointStats::aggregate("all requests", &r.endpoints, 10.0);
+        (file, r)
+    }
+
+    fn requests(r: &RunResult, name: &str) -> Option<u64> {
+        r.endpoint(name).map(|e| e.requests)
+    }
+
+    /// Shard 1 kept `GET /x` and folded `GET /y`, shard 2 the other way round: merged, neither
+    /// has a row of one shard's counts; both are in `(other endpoints)`, each request once.
+    #[test]
+    fn a_name_folded_in_any_shard_is_folded_in_every_shard() {
+        let a = folding_shard(1, &[("GET /k", 10), ("GET /x", 4)], &[("GET /y", 3)]);
+        let b = folding_shard(
+            2,
+            &[("GET /k", 8), ("GET /y", 5)],
+            &[("GET /x", 6), ("GET /z", 2)],
+        );
+        let total = a.1.aggregate.requests + b.1.aggregate.requests;
+        let m = merge(vec![a, b], 2).unwrap();
+        let names: Vec<&str> = m.endpoints.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["GET /k", OTHER_ENDPOINTS]);
+        assert_eq!(requests(&m, "GET /k"), Some(18));
+        let other = m.endpoint(OTHER_ENDPOINTS).unwrap();
+        assert_eq!(other.requests, 3 + 4 + 6 + 2 + 5);
+        assert_eq!(other.failures, 5, "one failure in each folded part");
+        assert_eq!(
+            other.histogram.as_ref().map(LatencyHistogram::count),
+            Some(20)
+        );
+        assert_eq!(m.aggregate.requests, total);
+        let folded = m.run.folded.as_ref().unwrap();
+        assert_eq!(folded.names, 3);
+        for name in ["GET /x", "GET /y", "GET /z"] {
+            assert!(folded.folded_names.contains(name), "{name}: {folded:?}");
+        }
+        assert!(
+            m.run.shard.is_none(),
+            "the merged result lists no shard's names"
+        );
+    }
+
+    /// A shard that folded names but lists none (written before shard files listed them, or
+    /// a list cut at the cap) cannot say which: every name it did not keep is folded.
+    #[test]
+    fn a_shard_that_cannot_list_its_folds_folds_every_name_it_did_not_keep() {
+        let a = folding_shard(1, &[("GET /k", 10), ("GET /x", 4)], &[]);
+        let mut b = folding_shard(2, &[("GET /k", 8)], &[("GET /x", 6)]);
+        b.1.run.shard.as_mut().unwrap().folded_names = Default::default();
+        assert!(!lists_all_folds(&b.1));
+        let m = merge(vec![a, b], 2).unwrap();
+        assert_eq!(requests(&m, "GET /x"), None);
+        assert_eq!(requests(&m, OTHER_ENDPOINTS), Some(10));
+        assert_eq!(m.aggregate.requests, 28);
+        // A shard that folded nothing lists nothing, and that is all it folded.
+        let (_, plain) = shard(1, 2, "r", &[1]);
+        assert!(lists_all_folds(&plain));
+    }
+
     #[test]
     fn foreign_missing_and_duplicate_shards_are_refused() {
-        let err = merge(vec![shard(1, 2, "r1", &[1]), shard(2, 2, "r2", &[1])]).unwrap_err();
+        let err = merge(vec![shard(1, 2, "r1", &[1]), shard(2, 2, "r2", &[1])], 1000).unwrap_err();
         assert!(err.to_string().contains("different runs"), "{err}");
-        let err = merge(vec![shard(1, 3, "r", &[1]), shard(3, 3, "r", &[1])]).unwrap_err();
+        let err = merge(vec![shard(1, 3, "r", &[1]), shard(3, 3, "r", &[1])], 1000).unwrap_err();
         assert!(err.to_string().contains("missing: 2 of 3"), "{err}");
-        let err = merge(vec![shard(1, 2, "r", &[1]), shard(1, 2, "r", &[1])]).unwrap_err();
+        let err = merge(vec![shard(1, 2, "r", &[1]), shard(1, 2, "r", &[1])], 1000).unwrap_err();
         assert!(err.to_string().contains("appears twice"), "{err}");
         let mut other = shard(2, 2, "r", &[1]);
         other.1.run.scenario = Some("other".into());
-        let err = merge(vec![shard(1, 2, "r", &[1]), other]).unwrap_err();
+        let err = merge(vec![shard(1, 2, "r", &[1]), other], 1000).unwrap_err();
         assert!(err.to_string().contains("different scenarios"), "{err}");
     }
 }

@@ -275,6 +275,8 @@ pub(crate) fn parse_shard(text: &str, run_id: String) -> Result<ShardInfo, Setti
         index,
         count,
         run_id,
+        // Filled in when the shard's file is written, with what it folded.
+        folded_names: Default::default(),
     })
 }
 

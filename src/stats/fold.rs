@@ -50,6 +50,15 @@ impl Folded {
 }
 
 impl Folded {
+    /// This fold and a later one (`then`, past its cap) together: every name either folded.
+    fn joined(&self, then: Folded) -> Folded {
+        let mut names: HashSet<String> = then.folded_names;
+        names.extend(self.folded_names.iter().cloned());
+        let mut names: Vec<String> = names.into_iter().collect();
+        names.sort();
+        Folded::of_names(then.cap, names)
+    }
+
     /// What folding `names` past `cap` amounts to.
     pub(crate) fn of_names(cap: usize, names: Vec<String>) -> Folded {
         let mut counts: BTreeMap<String, usize> = BTreeMap::new();
@@ -66,34 +75,165 @@ impl Folded {
 }
 
 /// Keeps the `cap` busiest named endpoints of `result` and folds the rest (with any
-/// `(other endpoints)` row already there, from a shard or the scenario) into one row.
+/// `(other endpoints)` row already there, from a shard or the scenario) into one row. What was
+/// folded before (by the shards, the scenario or Locust's parser) stays folded: the answer
+/// lists those names too.
 pub(crate) fn cap_endpoints(result: &mut RunResult, cap: usize) -> Option<Folded> {
-    let named = result
-        .endpoints
-        .iter()
-        .filter(|e| e.name != OTHER_ENDPOINTS)
-        .count();
-    if named <= cap {
+    let folded = cap_rows(&mut result.endpoints, cap, result.run.duration_s)?;
+    Some(match &result.run.folded {
+        Some(before) => before.joined(folded),
+        None => folded,
+    })
+}
+
+/// [`cap_endpoints`] on rows alone, for an engine that folds while it parses.
+pub(crate) fn cap_rows(
+    rows: &mut Vec<EndpointStats>,
+    cap: usize,
+    duration_s: f64,
+) -> Option<Folded> {
+    let Split {
+        mut kept,
+        folded,
+        mut others,
+    } = split_busiest(rows, cap, |e| (e.name.as_str(), e.requests))?;
+    let folded_names = folded.iter().map(|e| e.name.clone()).collect();
+    others.extend(folded);
+    kept.push(other_row(&others, duration_s));
+    *rows = kept;
+    Some(Folded::of_names(cap, folded_names))
+}
+
+/// Moves every row named in `names` into the `(other endpoints)` row (joining one already
+/// there, which then comes last): how `merge` folds, in every shard's part, a name that any
+/// shard folded. Rows stay as they are when none is named.
+pub(crate) fn fold_named(rows: &mut Vec<EndpointStats>, names: &HashSet<String>, duration_s: f64) {
+    if !rows.iter().any(|e| names.contains(&e.name)) {
+        return;
+    }
+    let (others, kept): (Vec<EndpointStats>, Vec<EndpointStats>) = std::mem::take(rows)
+        .into_iter()
+        .partition(|e| e.name == OTHER_ENDPOINTS || names.contains(&e.name));
+    *rows = kept;
+    rows.push(other_row(&others, duration_s));
+}
+
+/// The one `(other endpoints)` row of `parts`: counts, failures and histograms add exactly.
+fn other_row(parts: &[EndpointStats], duration_s: f64) -> EndpointStats {
+    let mut other = EndpointStats::aggregate(OTHER_ENDPOINTS, parts, duration_s);
+    other.counts_reported = parts.iter().all(|e| e.counts_reported);
+    other
+}
+
+/// Items cut at the cap by [`split_busiest`].
+pub(crate) struct Split<T> {
+    /// The `cap` busiest named items, the busiest first (equal counts by name).
+    pub(crate) kept: Vec<T>,
+    /// The other named items, in the same order: their names are what the guard folded.
+    pub(crate) folded: Vec<T>,
+    /// Items already named [`OTHER_ENDPOINTS`], which join the folded ones.
+    pub(crate) others: Vec<T>,
+}
+
+/// Which items stay and which fold, by name and request count alone: `key` gives both, so a
+/// parser can choose before it builds any histogram. `None`, with `items` untouched, when at
+/// most `cap` are named.
+pub(crate) fn split_busiest<T>(
+    items: &mut Vec<T>,
+    cap: usize,
+    key: impl Fn(&T) -> (&str, u64),
+) -> Option<Split<T>> {
+    let is_other = |item: &T| key(item).0 == OTHER_ENDPOINTS;
+    if items.iter().filter(|i| !is_other(i)).count() <= cap {
         return None;
     }
-    let duration_s = result.run.duration_s;
-    let (mut rest, mut all): (Vec<EndpointStats>, Vec<EndpointStats>) =
-        std::mem::take(&mut result.endpoints)
-            .into_iter()
-            .partition(|e| e.name == OTHER_ENDPOINTS);
-    all.sort_by(|a, b| {
-        b.requests
-            .cmp(&a.requests)
-            .then_with(|| a.name.cmp(&b.name))
+    let (others, mut kept): (Vec<T>, Vec<T>) =
+        std::mem::take(items).into_iter().partition(is_other);
+    // Stable, so names counted twice keep their order whichever side does the cutting.
+    kept.sort_by(|a, b| {
+        let ((a_name, a_requests), (b_name, b_requests)) = (key(a), key(b));
+        b_requests.cmp(&a_requests).then_with(|| a_name.cmp(b_name))
     });
-    let folded_rows = all.split_off(cap);
-    let folded = Folded::of_names(cap, folded_rows.iter().map(|e| e.name.clone()).collect());
-    rest.extend(folded_rows);
-    let mut other = EndpointStats::aggregate(OTHER_ENDPOINTS, &rest, duration_s);
-    other.counts_reported = rest.iter().all(|e| e.counts_reported);
-    all.push(other);
-    result.endpoints = all;
-    Some(folded)
+    let folded = kept.split_off(cap);
+    Some(Split {
+        kept,
+        folded,
+        others,
+    })
+}
+
+/// The most folded names a shard file lists, and the most `merge` reads from one: enough for
+/// a hundred times the default cap, little memory even when the file is hostile.
+pub const MAX_LISTED_NAMES: usize = 100_000;
+
+/// The names a shard folded, as its file lists them (`run.shard.folded_names`), so that
+/// `merge` folds them in every shard's part and never judges a name on some shards' counts.
+/// The file is another job's artifact: at most [`MAX_LISTED_NAMES`] are read, the rest is
+/// skipped unread and the list marked cut.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FoldedNames {
+    /// The names, sorted as written.
+    pub names: Vec<String>,
+    /// The file listed more than [`MAX_LISTED_NAMES`]; not written.
+    pub cut: bool,
+}
+
+impl FoldedNames {
+    /// The list a shard writes for what it folded (sorted, at most [`MAX_LISTED_NAMES`]).
+    pub(crate) fn of(folded: &Folded) -> FoldedNames {
+        let mut names: Vec<String> = folded.folded_names.iter().cloned().collect();
+        names.sort();
+        let cut = names.len() > MAX_LISTED_NAMES;
+        names.truncate(MAX_LISTED_NAMES);
+        FoldedNames { names, cut }
+    }
+
+    /// Whether these are every name that `folded` counts: a shard that folded more than it
+    /// lists (a cut list, or a file from a gate that wrote no list) cannot say which.
+    pub(crate) fn lists_all(&self, folded: Option<&Folded>) -> bool {
+        !self.cut && folded.is_none_or(|f| self.names.len() >= f.names)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+impl Serialize for FoldedNames {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.names.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for FoldedNames {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_seq(UpToTheCap)
+    }
+}
+
+/// Reads a list of names up to [`MAX_LISTED_NAMES`] and skips the rest without keeping it.
+struct UpToTheCap;
+
+impl<'de> serde::de::Visitor<'de> for UpToTheCap {
+    type Value = FoldedNames;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of endpoint names")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<FoldedNames, A::Error> {
+        let mut out = FoldedNames::default();
+        while out.names.len() < MAX_LISTED_NAMES {
+            match seq.next_element::<String>()? {
+                Some(name) => out.names.push(name),
+                None => return Ok(out),
+            }
+        }
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+            out.cut = true;
+        }
+        Ok(out)
+    }
 }
 
 /// The most frequent prefixes, with how many names each.
@@ -156,6 +296,42 @@ mod tests {
             folded.warning(),
             "56 endpoint names past --max-endpoints 5 were counted as `(other endpoints)` (most common prefixes: `GET /orders/` (46), `GET /users/` (10)); give such requests one name (`name:` in a scenario, `name=` in Locust) or raise --max-endpoints"
         );
+    }
+
+    /// A shard file's list of folded names comes from another job: a list past the cap is read
+    /// up to it and marked cut, the rest skipped unkept; a list that is not one is refused.
+    #[test]
+    fn a_folded_list_is_read_up_to_the_cap() {
+        let long: Vec<String> = (0..MAX_LISTED_NAMES + 5)
+            .map(|i| format!("GET /{i}"))
+            .collect();
+        let read: FoldedNames = serde_json::from_value(serde_json::json!(long)).unwrap();
+        assert_eq!(read.names.len(), MAX_LISTED_NAMES);
+        assert!(read.cut);
+        assert!(!read.lists_all(None));
+        let short: FoldedNames = serde_json::from_str(r#"["GET /a", "GET /b"]"#).unwrap();
+        assert_eq!((short.names.len(), short.cut), (2, false));
+        let folded = Folded::of_names(1, vec!["GET /a".into(), "GET /b".into(), "GET /c".into()]);
+        assert!(!short.lists_all(Some(&folded)), "three folded, two listed");
+        assert!(serde_json::from_str::<FoldedNames>(r#"{"a": 1}"#).is_err());
+        assert!(serde_json::from_str::<FoldedNames>(r#"[1, 2]"#).is_err());
+    }
+
+    /// A later fold keeps the names folded before it.
+    #[test]
+    fn a_second_fold_keeps_the_first_ones_names() {
+        let mut r = fixture(
+            vec![
+                endpoint("GET /a", 3),
+                endpoint("GET /b", 2),
+                endpoint("GET /c", 1),
+            ],
+            10.0,
+        );
+        r.run.folded = Some(Folded::of_names(2, vec!["GET /d".into()]));
+        let folded = cap_endpoints(&mut r, 2).unwrap();
+        assert_eq!(folded.names, 2);
+        assert!(folded.folded_names.contains("GET /c") && folded.folded_names.contains("GET /d"));
     }
 
     #[test]

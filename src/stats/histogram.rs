@@ -48,6 +48,12 @@ impl LatencyHistogram {
         self.0.saturating_record(micros.clamp(1, MAX_MICROS));
     }
 
+    /// Records `n` requests of one latency at once: how another tool's buckets (Locust's) are
+    /// read without a loop per request.
+    pub(crate) fn record_micros_n(&mut self, micros: u64, n: u64) {
+        self.0.saturating_record_n(micros.clamp(1, MAX_MICROS), n);
+    }
+
     /// Adds every value of `other`: how endpoints, seconds and shards combine exactly.
     pub fn add(&mut self, other: &LatencyHistogram) {
         // Both sides share the same bounds, so `add` cannot fail; saturating keeps it infallible

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::ci::CiContext;
 
-pub(crate) use fold::cap_endpoints;
-pub use fold::{Folded, OTHER_ENDPOINTS};
+pub(crate) use fold::{cap_endpoints, cap_rows, fold_named, split_busiest};
+pub use fold::{Folded, FoldedNames, MAX_LISTED_NAMES, OTHER_ENDPOINTS};
 pub use histogram::LatencyHistogram;
 pub use host::HostInfo;
 
@@ -189,6 +189,10 @@ pub struct ShardInfo {
     pub count: u32,
     /// What the shards of one run share, so `merge` does not mix runs.
     pub run_id: String,
+    /// The names this shard folded into `(other endpoints)`: in shard files only (a run's
+    /// results.json has no `shard`), so `merge` folds each of them in every shard.
+    #[serde(default, skip_serializing_if = "FoldedNames::is_empty")]
+    pub folded_names: FoldedNames,
 }
 
 /// Where the run happened, for links in reports and for naming the commit a baseline came from.

@@ -142,6 +142,7 @@ mod tests {
             extra_args: vec!["--loglevel".into(), "WARNING".into()],
             out_dir: "/out".into(),
             progress_every: None,
+            max_endpoints: 1000,
         }
     }
 

@@ -24,7 +24,7 @@ pub(crate) use parse::endpoint_name;
 use super::{progress::Every, EngineError};
 use crate::{
     pause::pause,
-    stats::{EndpointStats, RunMeta, RunResult, ToolInfo, SCHEMA},
+    stats::{RunMeta, RunResult, ToolInfo, SCHEMA},
 };
 
 /// Everything the Locust engine needs, already validated.
@@ -56,6 +56,10 @@ pub(crate) struct LocustPlan {
     pub(crate) out_dir: PathBuf,
     /// Print a progress line this often (`None`: never).
     pub(crate) progress_every: Option<Duration>,
+    /// Distinct endpoint names measured on their own (`--max-endpoints`); Locust's other
+    /// entries are counted together while its files are read, so the gate's memory is bounded
+    /// by this and not by how many names a locustfile makes.
+    pub(crate) max_endpoints: usize,
 }
 
 const INSTALL_HINT: &str =
@@ -412,7 +416,7 @@ fn collect(plan: &LocustPlan, files: &OutputFiles, end: &Ending) -> Result<RunRe
         )
     };
     let log = log_tail(&files.dir.join("locust.log"));
-    if let Some(endpoints) = parse::endpoints_from_json(files, meta.duration_s) {
+    if let Some(rows) = parse::endpoints_from_json(files, meta.duration_s, plan.max_endpoints) {
         if !end.status.success() && !end.interrupted {
             eprintln!(
                 "loadforge-gate: warning: Locust exited with {} after writing its results: {}",
@@ -420,10 +424,10 @@ fn collect(plan: &LocustPlan, files: &OutputFiles, end: &Ending) -> Result<RunRe
                 last_error_line(&log)
             );
         }
-        return Ok(result(files, meta, endpoints));
+        return Ok(result(files, meta, rows));
     }
-    let partial = parse::endpoints_from_stats_csv(files, meta.duration_s);
-    if !partial.iter().any(|e| e.requests > 0) {
+    let partial = parse::endpoints_from_stats_csv(files, meta.duration_s, plan.max_endpoints);
+    if !partial.endpoints.iter().any(|e| e.requests > 0) {
         return Err(no_results(plan, &log, end.status));
     }
     if end.interrupted {
@@ -441,12 +445,13 @@ fn collect(plan: &LocustPlan, files: &OutputFiles, end: &Ending) -> Result<RunRe
     })
 }
 
-fn result(files: &OutputFiles, run: RunMeta, endpoints: Vec<EndpointStats>) -> RunResult {
+fn result(files: &OutputFiles, run: RunMeta, rows: parse::Rows) -> RunResult {
+    let parse::Rows { endpoints, folded } = rows;
     RunResult {
         schema: SCHEMA.into(),
         tool: ToolInfo::current(),
         aggregate: parse::aggregate_from_stats_csv(files, &endpoints, run.duration_s),
-        run,
+        run: RunMeta { folded, ..run },
         ci: None,
         endpoints,
         timeseries: parse::timeseries(files),

@@ -2,17 +2,27 @@
 //! become our histograms (so Locust baselines merge and compare like native ones),
 //! `_failures.csv` gives failures by reason, `_stats_history.csv` the time series. When the JSON
 //! file is missing (Locust crashed), the last `_stats.csv` is the partial result. Locust keeps
-//! about two significant digits per response time, so the result is marked `quantised`.
+//! about two significant digits per response time, so the result is marked `quantised`. Past
+//! `--max-endpoints` names, entries are folded into `(other endpoints)` as they are read, so a
+//! locustfile with an id in every URL cannot make the gate build a histogram per id.
 
 use std::{
     collections::{BTreeMap, HashMap},
+    io::Read,
+    marker::PhantomData,
     path::Path,
 };
 
-use serde::Deserialize;
+use serde::{
+    de::{DeserializeOwned, SeqAccess, Visitor},
+    Deserialize, Deserializer,
+};
 
 use super::command::OutputFiles;
-use crate::stats::{EndpointStats, LatencyHistogram, LatencySummary, SecondPoint};
+use crate::stats::{
+    cap_rows, split_busiest, EndpointStats, Folded, LatencyHistogram, LatencySummary, SecondPoint,
+    OTHER_ENDPOINTS,
+};
 
 #[derive(Debug, Deserialize)]
 struct Entry {
@@ -144,64 +154,220 @@ fn reconcile(mut reasons: BTreeMap<String, u64>, failures: u64) -> BTreeMap<Stri
     reasons
 }
 
-/// Locust's JSON file is read whole only up to this size.
-const MAX_JSON_BYTES: usize = 256 * 1024 * 1024;
+/// Locust's JSON file is read only up to this size.
+const MAX_JSON_BYTES: u64 = 256 * 1024 * 1024;
 
-/// Per-endpoint stats from the JSON file; `None` when Locust did not write it.
+/// The endpoint rows of a run, at most the cap of them named, and what the cardinality guard
+/// folded into `(other endpoints)` to keep them so.
+#[derive(Debug)]
+pub(crate) struct Rows {
+    pub(crate) endpoints: Vec<EndpointStats>,
+    pub(crate) folded: Option<Folded>,
+}
+
+/// What the first reading keeps of an entry: enough to choose which entries stay.
+#[derive(Deserialize)]
+struct Head {
+    name: String,
+    method: Option<String>,
+    num_requests: u64,
+}
+
+/// An entry by its place in the file, under the name the gate gives it.
+struct Choice {
+    index: usize,
+    name: String,
+    requests: u64,
+}
+
+/// One JSON entry under the name the gate gives it.
+struct Named {
+    name: String,
+    method: String,
+    entry: Entry,
+}
+
+impl Named {
+    fn of(entry: Entry) -> Named {
+        let method = entry.method.clone().unwrap_or_default();
+        Named {
+            name: endpoint_name(&method, &entry.name),
+            method,
+            entry,
+        }
+    }
+}
+
+/// Per-endpoint stats from the JSON file; `None` when Locust did not write it. A locustfile
+/// that requests `f"/orders/{id}"` without `name=` makes thousands of entries, and a histogram
+/// is tens of kilobytes: so the file is read twice, one entry at a time. The first reading
+/// keeps only names and request counts, to choose the `cap` busiest; the second gives those
+/// a histogram each and counts every other entry straight into one `(other endpoints)` row.
+/// The rows equal what [`cap_rows`] makes of every entry's row, at a memory bounded by the cap
+/// (and the folded names, which the gate must keep to judge a rule that names one).
 pub(crate) fn endpoints_from_json(
     files: &OutputFiles,
     duration_s: f64,
-) -> Option<Vec<EndpointStats>> {
-    // Beyond the cap the per-second CSVs (read as streams) stand in for the JSON.
-    let file = std::fs::File::open(files.json()).ok()?;
-    let bytes = crate::capped::read_capped(file, MAX_JSON_BYTES).ok()??;
-    let text = String::from_utf8(bytes).ok()?;
-    let entries: Vec<Entry> = serde_json::from_str(&text).ok()?;
+    cap: usize,
+) -> Option<Rows> {
+    let mut choices = Vec::new();
+    each_entry(files, |h: Head| {
+        let method = h.method.unwrap_or_default();
+        choices.push(Choice {
+            index: choices.len(),
+            name: endpoint_name(&method, &h.name),
+            requests: h.num_requests,
+        });
+    })?;
     let reasons = failures(files);
-    let mut out = Vec::with_capacity(entries.len());
-    for e in entries {
-        let method = e.method.clone().unwrap_or_default();
-        let mut h = LatencyHistogram::new();
-        for (ms, n) in &e.response_times {
-            if let Ok(ms) = ms.parse::<f64>() {
-                for _ in 0..*n {
-                    h.record_micros((ms * 1000.0).round() as u64);
-                }
-            }
+    let reasons_of = |n: &Named| {
+        let listed = reasons.get(&(n.method.clone(), n.entry.name.clone()));
+        reconcile(listed.cloned().unwrap_or_default(), n.entry.num_failures)
+    };
+    let row = |n: Named| {
+        let by_reason = reasons_of(&n);
+        entry_row(n, by_reason, duration_s)
+    };
+    let Some(split) = split_busiest(&mut choices, cap, |c| (c.name.as_str(), c.requests)) else {
+        let mut endpoints = Vec::with_capacity(choices.len());
+        each_entry(files, |e: Entry| endpoints.push(row(Named::of(e))))?;
+        return Some(Rows {
+            endpoints,
+            folded: None,
+        });
+    };
+    // Where each kept entry goes among the rows: the busiest first, as the split chose.
+    let place: HashMap<usize, usize> = (split.kept.iter().enumerate())
+        .map(|(at, c)| (c.index, at))
+        .collect();
+    let mut kept: Vec<Option<EndpointStats>> = (0..place.len()).map(|_| None).collect();
+    let mut other = OtherRow::default();
+    let mut index = 0;
+    each_entry(files, |e: Entry| {
+        let n = Named::of(e);
+        match place.get(&index).and_then(|&at| kept.get_mut(at)) {
+            Some(slot) => *slot = Some(row(n)),
+            None => other.add(&n.entry, reasons_of(&n)),
         }
-        let by_reason = reconcile(
-            reasons
-                .get(&(method.clone(), e.name.clone()))
-                .cloned()
-                .unwrap_or_default(),
-            e.num_failures,
-        );
-        let mut s = EndpointStats::from_counts(
-            endpoint_name(&method, &e.name),
-            (!method.is_empty()).then_some(method),
-            h,
-            e.num_requests,
-            by_reason,
-            duration_s,
-        );
-        // Average, min and max are exact in Locust's data; only percentiles are bucketed.
-        if e.num_requests > 0 {
-            let l = &mut s.latency_ms;
-            l.avg = Some(e.total_response_time / e.num_requests as f64);
-            l.min = e.min_response_time;
-            l.max = Some(e.max_response_time);
-            // A bucketed percentile can round past the exact extremes; keep them consistent.
-            let (lo, hi) = (l.min.unwrap_or(0.0), e.max_response_time);
-            for p in [&mut l.p50, &mut l.p90, &mut l.p95, &mut l.p99, &mut l.p99_9]
-                .into_iter()
-                .flatten()
-            {
-                *p = p.clamp(lo, hi);
-            }
-        }
-        out.push(s);
+        index += 1;
+    })?;
+    let mut endpoints: Vec<EndpointStats> = kept.into_iter().flatten().collect();
+    endpoints.push(other.finish(duration_s));
+    let names = split.folded.into_iter().map(|c| c.name).collect();
+    Some(Rows {
+        endpoints,
+        folded: Some(Folded::of_names(cap, names)),
+    })
+}
+
+/// Reads Locust's JSON file (an array of entries) one entry at a time, handing each to `f`:
+/// neither the file's text nor all its entries are ever held at once. `None` when the file is
+/// missing, larger than [`MAX_JSON_BYTES`] or not an array of entries; beyond the cap the
+/// per-second CSVs (read as streams) stand in for it.
+fn each_entry<T: DeserializeOwned>(files: &OutputFiles, f: impl FnMut(T)) -> Option<()> {
+    let file = std::fs::File::open(files.json()).ok()?;
+    if file.metadata().ok()?.len() > MAX_JSON_BYTES {
+        return None;
     }
-    Some(out)
+    // Capped as it is read too: a file that grows past the cap is cut off and fails to parse.
+    let reader = std::io::BufReader::new(file.take(MAX_JSON_BYTES));
+    let mut json = serde_json::Deserializer::from_reader(reader);
+    (&mut json)
+        .deserialize_seq(EachEntry(f, PhantomData))
+        .ok()?;
+    json.end().ok()
+}
+
+/// The visitor behind [`each_entry`].
+struct EachEntry<T, F>(F, PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>, F: FnMut(T)> Visitor<'de> for EachEntry<T, F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of Locust entries")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(entry) = seq.next_element::<T>()? {
+            (self.0)(entry);
+        }
+        Ok(())
+    }
+}
+
+/// Records Locust's buckets (`{"<ms>": count}`) into `h`.
+fn record_buckets(h: &mut LatencyHistogram, response_times: &BTreeMap<String, u64>) {
+    for (ms, n) in response_times {
+        if let Ok(ms) = ms.parse::<f64>() {
+            h.record_micros_n((ms * 1000.0).round() as u64, *n);
+        }
+    }
+}
+
+/// One kept entry's row, with its own histogram.
+fn entry_row(n: Named, by_reason: BTreeMap<String, u64>, duration_s: f64) -> EndpointStats {
+    let Named {
+        name,
+        method,
+        entry: e,
+    } = n;
+    let mut h = LatencyHistogram::new();
+    record_buckets(&mut h, &e.response_times);
+    let mut s = EndpointStats::from_counts(
+        name,
+        (!method.is_empty()).then_some(method),
+        h,
+        e.num_requests,
+        by_reason,
+        duration_s,
+    );
+    // Average, min and max are exact in Locust's data; only percentiles are bucketed.
+    if e.num_requests > 0 {
+        let l = &mut s.latency_ms;
+        l.avg = Some(e.total_response_time / e.num_requests as f64);
+        l.min = e.min_response_time;
+        l.max = Some(e.max_response_time);
+        // A bucketed percentile can round past the exact extremes; keep them consistent.
+        let (lo, hi) = (l.min.unwrap_or(0.0), e.max_response_time);
+        for p in [&mut l.p50, &mut l.p90, &mut l.p95, &mut l.p99, &mut l.p99_9]
+            .into_iter()
+            .flatten()
+        {
+            *p = p.clamp(lo, hi);
+        }
+    }
+    s
+}
+
+/// The folded entries added up as they are read: one histogram for all of them.
+#[derive(Default)]
+struct OtherRow {
+    histogram: LatencyHistogram,
+    requests: u64,
+    by_reason: BTreeMap<String, u64>,
+}
+
+impl OtherRow {
+    fn add(&mut self, e: &Entry, by_reason: BTreeMap<String, u64>) {
+        record_buckets(&mut self.histogram, &e.response_times);
+        self.requests += e.num_requests;
+        for (reason, n) in by_reason {
+            *self.by_reason.entry(reason).or_default() += n;
+        }
+    }
+
+    /// The row, as [`cap_rows`] would add up the folded entries' rows.
+    fn finish(self, duration_s: f64) -> EndpointStats {
+        EndpointStats::from_counts(
+            OTHER_ENDPOINTS.into(),
+            None,
+            self.histogram,
+            self.requests,
+            self.by_reason,
+            duration_s,
+        )
+    }
 }
 
 fn num(v: Option<&str>) -> Option<f64> {
@@ -209,8 +375,15 @@ fn num(v: Option<&str>) -> Option<f64> {
 }
 
 /// Per-endpoint stats from the last `_stats.csv` (no histograms): the partial result after a
-/// crash.
-pub(crate) fn endpoints_from_stats_csv(files: &OutputFiles, duration_s: f64) -> Vec<EndpointStats> {
+/// crash, folded past `cap` like the JSON's.
+pub(crate) fn endpoints_from_stats_csv(files: &OutputFiles, duration_s: f64, cap: usize) -> Rows {
+    let mut endpoints = stats_csv_rows(files, duration_s);
+    let folded = cap_rows(&mut endpoints, cap, duration_s);
+    Rows { endpoints, folded }
+}
+
+/// Every row of `_stats.csv` but the aggregate (small: no histogram).
+fn stats_csv_rows(files: &OutputFiles, duration_s: f64) -> Vec<EndpointStats> {
     let Some(mut r) = csv_reader(&files.stats()) else {
         return Vec::new();
     };
@@ -397,7 +570,7 @@ mod tests {
             r#"[["GET", "/nope", "ConnectionRefusedError(111, 'Connection refused')", 3]]"#,
         )
         .unwrap();
-        let eps = endpoints_from_json(&files, 1.0).unwrap();
+        let eps = endpoints_from_json(&files, 1.0, 1000).unwrap().endpoints;
         let nope = eps.iter().find(|e| e.name == "GET /nope").unwrap();
         assert_eq!(
             nope.failures_by_reason.get("connection refused"),
@@ -406,7 +579,7 @@ mod tests {
             nope.failures_by_reason
         );
         std::fs::write(files.final_failures(), "not json").unwrap();
-        let eps = endpoints_from_json(&files, 1.0).unwrap();
+        let eps = endpoints_from_json(&files, 1.0, 1000).unwrap().endpoints;
         let nope = eps.iter().find(|e| e.name == "GET /nope").unwrap();
         assert!(nope
             .failures_by_reason
@@ -420,7 +593,7 @@ mod tests {
             "Method,Name,Error,Occurrences,First Seen,Last Seen\nGET,/nope,\"HTTPError('404 Client Error: Not Found for url: /nope')\",2,a,b\n",
             "",
         );
-        let eps = endpoints_from_json(&files, 2.0).unwrap();
+        let eps = endpoints_from_json(&files, 2.0, 1000).unwrap().endpoints;
         assert_eq!(eps[0].name, "GET /health");
         assert_eq!(
             eps[1].name, "GET /nope",
@@ -437,6 +610,101 @@ mod tests {
         );
         // The failures CSV listed 2 of 3 failures; the one reason takes the rest.
         assert_eq!(eps[1].failures_by_reason.get("HTTP 404"), Some(&3));
+    }
+
+    /// Fifty entries as a locustfile without `name=` makes them: request counts with ties,
+    /// failures by reason, one entry Locust names `GET /p/7` and one named like the fold row.
+    fn many_entries() -> (String, String) {
+        let mut entries = Vec::new();
+        let mut failures = String::from("Method,Name,Error,Occurrences,First Seen,Last Seen\n");
+        for i in 0..50u64 {
+            let requests = 3 + (i * 7) % 11;
+            let failed = i % 4;
+            let name = match i {
+                7 => "GET /p/7".to_string(),
+                _ => format!("/p/{i}"),
+            };
+            entries.push(serde_json::json!({
+                "name": name, "method": "GET", "num_requests": requests, "num_failures": failed,
+                "total_response_time": 10.0 * requests as f64, "min_response_time": 1.0 + i as f64,
+                "max_response_time": 90.0 + i as f64,
+                "response_times": {(1 + i).to_string(): requests - 1, (90 + i).to_string(): 1},
+                "num_reqs_per_sec": {}, "num_fail_per_sec": {}
+            }));
+            if failed > 0 {
+                failures.push_str(&format!(
+                    "GET,{name},\"HTTPError('503 Server Error')\",{failed},a,b\n"
+                ));
+            }
+        }
+        entries.push(serde_json::json!({
+            "name": OTHER_ENDPOINTS, "method": "", "num_requests": 2, "num_failures": 0,
+            "total_response_time": 4.0, "min_response_time": 2.0, "max_response_time": 2.0,
+            "response_times": {"2": 2}
+        }));
+        (serde_json::Value::Array(entries).to_string(), failures)
+    }
+
+    /// Folding while parsing builds histograms only for the kept entries, yet gives exactly
+    /// the rows, counts, histograms and warning of folding every entry's row afterwards.
+    #[test]
+    fn folding_while_parsing_equals_folding_every_row_afterwards() {
+        let (json, failures) = many_entries();
+        let (_d, files) = files_with(&json, &failures, "");
+        let bounded = endpoints_from_json(&files, 10.0, 5).unwrap();
+        let mut unbounded = endpoints_from_json(&files, 10.0, usize::MAX).unwrap();
+        assert_eq!(unbounded.endpoints.len(), 51);
+        assert!(unbounded.folded.is_none());
+        let folded = cap_rows(&mut unbounded.endpoints, 5, 10.0).unwrap();
+        assert_eq!(bounded.endpoints, unbounded.endpoints);
+        assert_eq!(bounded.folded.as_ref(), Some(&folded));
+        let folded = bounded.folded.unwrap();
+        assert_eq!(folded.names, 45);
+        assert!(folded.folded_names.contains("GET /p/0"));
+        assert_eq!(
+            folded.warning(),
+            "45 endpoint names past --max-endpoints 5 were counted as `(other endpoints)` (most common prefixes: `GET /p/` (45)); give such requests one name (`name:` in a scenario, `name=` in Locust) or raise --max-endpoints"
+        );
+        let eps = &bounded.endpoints;
+        assert_eq!(eps.len(), 6);
+        let other = &eps[5];
+        assert_eq!(other.name, OTHER_ENDPOINTS);
+        let all: u64 = unbounded_requests(&files);
+        assert_eq!(eps.iter().map(|e| e.requests).sum::<u64>(), all);
+        assert_eq!(
+            other.histogram.as_ref().map(LatencyHistogram::count),
+            Some(other.requests)
+        );
+        assert_eq!(
+            other.failures_by_reason.get("HTTP 503").copied(),
+            Some(other.failures)
+        );
+        assert!(other.failures > 0);
+    }
+
+    fn unbounded_requests(files: &OutputFiles) -> u64 {
+        let rows = endpoints_from_json(files, 10.0, usize::MAX).unwrap();
+        rows.endpoints.iter().map(|e| e.requests).sum()
+    }
+
+    /// Without the JSON file (Locust crashed), the partial rows from `_stats.csv` fold too.
+    #[test]
+    fn the_partial_csv_rows_fold_past_the_cap() {
+        let (_d, files) = files_with("not json", "", "");
+        let mut csv = String::from("Type,Name,Request Count,Failure Count,Average Response Time,Min Response Time,Max Response Time\n");
+        for i in 0..20 {
+            csv.push_str(&format!("GET,/p/{i},{},0,5,1,9\n", 10 + i));
+        }
+        csv.push_str(",Aggregated,390,0,5,1,9\n");
+        std::fs::write(files.stats(), csv).unwrap();
+        let rows = endpoints_from_stats_csv(&files, 1.0, 3);
+        let names: Vec<&str> = rows.endpoints.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["GET /p/19", "GET /p/18", "GET /p/17", OTHER_ENDPOINTS]
+        );
+        assert_eq!(rows.endpoints[3].requests, (10..27).sum::<u64>());
+        assert_eq!(rows.folded.map(|f| f.names), Some(17));
     }
 
     #[test]
@@ -497,8 +765,8 @@ mod tests {
             fn locust_files_never_panic(json in junk(), failures in junk(), history in junk()) {
                 let (_dir, files) = files_with(&json, &failures, &history);
                 std::fs::write(files.stats(), &history).unwrap();
-                let _ = endpoints_from_json(&files, 1.0);
-                let endpoints = endpoints_from_stats_csv(&files, 1.0);
+                let _ = endpoints_from_json(&files, 1.0, 1);
+                let endpoints = endpoints_from_stats_csv(&files, 1.0, 1).endpoints;
                 let _ = aggregate_from_stats_csv(&files, &endpoints, 1.0);
                 let _ = timeseries(&files);
                 let _ = latest_progress(&files);
