@@ -3,7 +3,7 @@ use std::collections::HashMap;
 use super::{
     Check, CheckKind, GateError, Metric, Regression, Rules, Selector, Threshold, Unit, Verdict,
 };
-use crate::stats::{EndpointStats, HistoryEntry, RunResult};
+use crate::stats::{EndpointStats, HistoryEntry, RunResult, OTHER_ENDPOINTS};
 
 /// The baseline a regression rule compares against, and the run history it is judged by
 /// (newest first; empty: the baseline run alone).
@@ -144,6 +144,11 @@ impl Names {
             format!("{base} #{n}")
         }
     }
+
+    fn named(&mut self, mut check: Check) -> Check {
+        check.name = self.unique(check.name);
+        check
+    }
 }
 
 /// Judges a run: every threshold on the run itself and, with a baseline, every regression rule
@@ -158,18 +163,10 @@ pub(crate) fn evaluate(
     let mut unique = Names(HashMap::new());
     let mut checks = Vec::new();
     for t in thresholds.iter() {
-        if let Some(name) = folded(result, t.selector.as_ref()) {
-            checks.push(folded_check(
-                &mut unique,
-                &t.source,
-                name,
-                t.metric,
-                CheckKind::Threshold,
-            ));
-            continue;
-        }
-        let hits = resolve_selector(&t.source, t.selector.as_ref(), &names)?;
-        for endpoint in judged_endpoints(result, t.selector.as_ref(), hits) {
+        let rule = (t.source.as_str(), t.selector.as_ref(), t.metric);
+        let (folded, judged) = rule_endpoints(result, &names, rule, CheckKind::Threshold)?;
+        checks.extend(folded.map(|c| unique.named(c)));
+        for endpoint in judged {
             let mut check = threshold_check(t, endpoint, result);
             check.name = unique.unique(check.name);
             check.default_rule = thresholds.is_built_in();
@@ -179,18 +176,10 @@ pub(crate) fn evaluate(
     if let Some(base) = baseline {
         let quantised = result.run.quantised || base.result.run.quantised;
         for r in regressions.iter() {
-            if let Some(name) = folded(result, r.selector.as_ref()) {
-                checks.push(folded_check(
-                    &mut unique,
-                    &r.source,
-                    name,
-                    r.metric,
-                    CheckKind::Regression,
-                ));
-                continue;
-            }
-            let hits = resolve_selector(&r.source, r.selector.as_ref(), &names)?;
-            for endpoint in judged_endpoints(result, r.selector.as_ref(), hits) {
+            let rule = (r.source.as_str(), r.selector.as_ref(), r.metric);
+            let (folded, judged) = rule_endpoints(result, &names, rule, CheckKind::Regression)?;
+            checks.extend(folded.map(|c| unique.named(c)));
+            for endpoint in judged {
                 checks.push(super::regression::regression_check(
                     &mut unique,
                     r,
@@ -209,31 +198,85 @@ pub(crate) fn evaluate(
     })
 }
 
-/// The endpoint an exact selector names when the cardinality guard folded it away.
-fn folded<'a>(result: &RunResult, selector: Option<&'a Selector>) -> Option<&'a str> {
-    let sel = selector.filter(|s| !s.is_glob())?;
-    let folded = result.run.folded.as_ref()?;
-    folded.folded_names.contains(sel.raw()).then(|| sel.raw())
+/// A rule's source text, selector and metric.
+type Rule<'r> = (&'r str, Option<&'r Selector>, Metric);
+
+/// The failing check for what of a rule the cardinality guard folded away, and the endpoints
+/// the rule judges besides. An exact name that was folded is judged no further; a glob still
+/// judges the kept endpoints it matches (and matching only folded ones is no error).
+fn rule_endpoints<'a>(
+    result: &RunResult,
+    names: &[&'a str],
+    (source, selector, metric): Rule<'_>,
+    kind: CheckKind,
+) -> Result<(Option<Check>, Vec<Option<&'a str>>), GateError> {
+    let Some(part) = folded_part(result, selector) else {
+        let hits = resolve_selector(source, selector, names)?;
+        return Ok((None, judged_endpoints(result, selector, hits)));
+    };
+    let judged = match resolve_selector(source, selector, names) {
+        Ok(hits) if part.glob => judged_endpoints(result, selector, hits),
+        _ => Vec::new(),
+    };
+    Ok((Some(folded_check(source, &part, metric, kind)), judged))
+}
+
+/// What of a selector the cardinality guard folded away.
+struct FoldedPart {
+    /// Whom the check names: the endpoint, or the glob.
+    subject: String,
+    glob: bool,
+}
+
+/// The part of `selector` that was folded: the endpoint an exact name names, or the folded
+/// names a glob matches. A glob on a run whose folded names are not all known (a results.json
+/// read back keeps only their count) may match any of them, so it counts as folded too: a
+/// glob must not pass on the endpoints that happened to stay.
+fn folded_part(result: &RunResult, selector: Option<&Selector>) -> Option<FoldedPart> {
+    let sel = selector?;
+    let folded = result.run.folded.as_ref().filter(|f| f.names > 0)?;
+    if !sel.is_glob() {
+        return folded.folded_names.contains(sel.raw()).then(|| FoldedPart {
+            subject: sel.raw().to_string(),
+            glob: false,
+        });
+    }
+    let mut matching: Vec<&str> = (folded.folded_names.iter())
+        .filter(|n| sel.matches(n))
+        .map(String::as_str)
+        .collect();
+    matching.sort_unstable();
+    let subject = match (matching.first(), folded.folded_names.len() < folded.names) {
+        (Some(first), _) => format!(
+            "{} folded endpoints matching `{}` (`{first}`, ...)",
+            matching.len(),
+            sel.raw()
+        ),
+        (None, true) => format!("the folded endpoints `{}` may match", sel.raw()),
+        (None, false) => return None,
+    };
+    Some(FoldedPart {
+        subject,
+        glob: true,
+    })
 }
 
 /// A rule on a folded endpoint fails: it was not measured on its own, and a gate must not
 /// pass what it could not see.
-fn folded_check(
-    unique: &mut Names,
-    source: &str,
-    endpoint: &str,
-    metric: Metric,
-    kind: CheckKind,
-) -> Check {
+fn folded_check(source: &str, part: &FoldedPart, metric: Metric, kind: CheckKind) -> Check {
     let prefix = match kind {
         CheckKind::Threshold => "threshold",
         CheckKind::Regression => "regression",
     };
+    let name = match part.glob {
+        true => format!("{prefix}: {source} [{OTHER_ENDPOINTS}]"),
+        false => format!("{prefix}: {source}"),
+    };
     Check {
-        name: unique.unique(format!("{prefix}: {source}")),
+        name,
         kind,
         expression: source.to_string(),
-        endpoint: Some(endpoint.to_string()),
+        endpoint: Some(part.subject.clone()),
         metric,
         unit: Unit::from(metric.kind()),
         value: None,
@@ -242,8 +285,9 @@ fn folded_check(
         baseline: None,
         passed: false,
         detail: format!(
-            "{} of {endpoint}: not measured (folded into `(other endpoints)` by --max-endpoints; raise it or name the requests)",
-            metric.label()
+            "{} of {}: not measured (folded into `{OTHER_ENDPOINTS}` by --max-endpoints; raise it or name the requests)",
+            metric.label(),
+            part.subject
         ),
         default_rule: false,
         judgement: None,
@@ -385,6 +429,95 @@ pub(super) mod tests {
             v.checks[0].detail
         );
         assert_eq!(v.checks[2].value, Some(1.0));
+    }
+
+    /// A result whose endpoints past the first `kept` were folded (their names recorded, or,
+    /// as in a results.json read back, only counted).
+    fn folded_result(kept: usize, names_known: bool) -> RunResult {
+        let all = [
+            ("GET /e/1", 10, 5.0, 0),
+            ("GET /e/2", 10, 900.0, 0),
+            ("GET /f/1", 10, 900.0, 0),
+        ];
+        let mut r = result(&all[..kept]);
+        let names = all[kept..].iter().map(|e| e.0.to_string()).collect();
+        let mut folded = crate::stats::Folded::of_names(kept, names);
+        if !names_known {
+            folded.folded_names.clear();
+        }
+        r.run.folded = Some(folded);
+        r
+    }
+
+    #[test]
+    fn a_glob_that_matches_folded_names_fails_as_not_measured_beside_the_kept_ones() {
+        // `GET /e/2` (slow) was folded: the glob must not pass on `GET /e/1` alone.
+        let v = judge(
+            &folded_result(1, true),
+            &[t("GET /e/*: p95<100ms")],
+            &[],
+            None,
+        )
+        .unwrap();
+        assert!(!v.passed);
+        let details: Vec<(&str, bool)> = v
+            .checks
+            .iter()
+            .map(|c| (c.detail.as_str(), c.passed))
+            .collect();
+        assert_eq!(
+            details,
+            [
+                ("p95 of 1 folded endpoints matching `GET /e/*` (`GET /e/2`, ...): not measured (folded into `(other endpoints)` by --max-endpoints; raise it or name the requests)", false),
+                ("p95 of GET /e/1 = 5.02 ms, limit < 100.00 ms", true),
+            ]
+        );
+        // Only folded names match: no "matches nothing" error, a failure.
+        let v = judge(
+            &folded_result(0, true),
+            &[t("GET /f/*: p95<100ms")],
+            &[],
+            None,
+        )
+        .unwrap();
+        assert_eq!(v.checks.len(), 1);
+        assert!(
+            !v.passed
+                && v.checks[0]
+                    .detail
+                    .contains("1 folded endpoints matching `GET /f/*`")
+        );
+        // A glob no folded name matches is judged as before.
+        let v = judge(&folded_result(2, true), &[t("GET /e/*: p95<1s")], &[], None).unwrap();
+        assert!(v.passed, "{:?}", v.checks);
+    }
+
+    #[test]
+    fn a_glob_on_a_run_whose_folded_names_are_unknown_fails() {
+        let v = judge(
+            &folded_result(2, false),
+            &[t("GET /e/*: p95<1s")],
+            &[],
+            None,
+        )
+        .unwrap();
+        assert!(!v.passed);
+        assert!(
+            v.checks[0]
+                .detail
+                .contains("the folded endpoints `GET /e/*` may match"),
+            "{}",
+            v.checks[0].detail
+        );
+        // An exact name that stayed is judged as before.
+        let v = judge(
+            &folded_result(2, false),
+            &[t("GET /e/1: p95<1s")],
+            &[],
+            None,
+        )
+        .unwrap();
+        assert!(v.passed);
     }
 
     #[test]

@@ -60,16 +60,19 @@ impl Folded {
     }
 
     /// What folding `names` past `cap` amounts to.
+    /// Names are counted once each: Locust's `/x` and `GET /x` are both `GET /x` here, and a
+    /// count above the set's size means names that are not known (see `gate::evaluate`).
     pub(crate) fn of_names(cap: usize, names: Vec<String>) -> Folded {
+        let folded_names: HashSet<String> = names.into_iter().collect();
         let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-        for n in &names {
+        for n in &folded_names {
             *counts.entry(prefix(n)).or_default() += 1;
         }
         Folded {
             cap,
-            names: names.len(),
+            names: folded_names.len(),
             prefixes: most_common(counts),
-            folded_names: names.into_iter().collect(),
+            folded_names,
         }
     }
 }
