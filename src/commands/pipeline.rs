@@ -358,8 +358,14 @@ fn comment_unless_stopped(
     document: &Document,
     stop: &CancellationToken,
 ) -> bool {
-    let (settings, document) = (settings.clone(), document.clone());
-    let done = crate::pause::interruptible(stop, move || post_comment(&settings, &document));
+    if settings.comment == CommentMode::Never || !settings.ci.gitlab {
+        return false;
+    }
+    // Rendered here, so the network thread takes the comment's text, not a copy of the whole
+    // document (a histogram per endpoint: tens of megabytes with a thousand endpoints).
+    let body = report::render_comment(document, job_of(settings));
+    let settings = settings.clone();
+    let done = crate::pause::interruptible(stop, move || post_comment(&settings, &body));
     if done.is_none() && stop.is_cancelled() {
         say("interrupted; the reports are written");
         return true;
@@ -373,7 +379,7 @@ fn print_outcome(doc: &Document, out: &Path, written: &[std::path::PathBuf]) {
 
 /// Creates or updates the merge-request note. Whatever happens here, the verdict and the exit
 /// code stay as they are: the comment is a courtesy, the gate is the contract.
-fn post_comment(settings: &GateSettings, doc: &Document) {
+fn post_comment(settings: &GateSettings, body: &str) {
     let Some((client, project)) = comment_client(settings) else {
         return;
     };
@@ -394,15 +400,19 @@ fn post_comment(settings: &GateSettings, doc: &Document) {
         Ok(id) => id,
         Err(e) => return failed(&e),
     };
-    let job = settings.ci.job_name.as_deref().unwrap_or("loadforge-gate");
-    let body = report::render_comment(doc, job);
+    let job = job_of(settings);
     for mr in mrs {
-        match gitlab::upsert_note(&client, project, mr, me, &report::marker(job), &body) {
+        match gitlab::upsert_note(&client, project, mr, me, &report::marker(job), body) {
             Ok(NoteAction::Created(id)) => say(&format!("created note {id} on !{mr}")),
             Ok(NoteAction::Updated(id)) => say(&format!("updated note {id} on !{mr}")),
             Err(e) => failed(&e),
         }
     }
+}
+
+/// The job whose comment this is: its marker finds the note to update.
+fn job_of(settings: &GateSettings) -> &str {
+    settings.ci.job_name.as_deref().unwrap_or("loadforge-gate")
 }
 
 fn say(msg: &str) {
