@@ -39,12 +39,7 @@ fn the_least_busy_names_are_folded_and_the_run_says_how_to_fix_it() {
     let app = sample_app(Knobs::default());
     let out = run(&app.url(), &[]).expect_exit(0);
     let r = out.results();
-    let names: Vec<&str> = r["endpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["name"].as_str().unwrap())
-        .collect();
+    let names = endpoint_names(&r);
     assert_eq!(names.len(), 11, "{names:?}");
     assert!(
         names.iter().all(|n| !n.starts_with("GET /rare/")),
@@ -68,14 +63,7 @@ fn the_least_busy_names_are_folded_and_the_run_says_how_to_fix_it() {
     assert_eq!(r["run"]["folded"]["names"], 20);
     assert_eq!(
         r["aggregate"]["requests"].as_u64(),
-        Some(
-            r["endpoints"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|e| e["requests"].as_u64().unwrap())
-                .sum::<u64>()
-        ),
+        Some(rows_requests(&r)),
         "nothing lost in the fold"
     );
 }
@@ -353,12 +341,7 @@ fn locust_entries_past_the_cap_fold_while_read_and_memory_stays_bounded() {
         .run_measuring_memory();
     let out = out.expect_exit(1);
     let r = out.results();
-    let names: Vec<&str> = r["endpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["name"].as_str().unwrap())
-        .collect();
+    let names = endpoint_names(&r);
     assert_eq!(names, ["GET /health", "(other endpoints)"]);
     let folded = r["run"]["folded"]["names"].as_u64().unwrap();
     // Enough entries that a histogram each would cost far more than the bound below.
@@ -393,14 +376,27 @@ fn locust_entries_past_the_cap_fold_while_read_and_memory_stays_bounded() {
     assert_eq!(checks[1]["passed"], true, "{}", checks[1]);
     assert_eq!(
         r["aggregate"]["requests"].as_u64(),
-        Some(
-            r["endpoints"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|e| e["requests"].as_u64().unwrap())
-                .sum::<u64>()
-        ),
+        Some(rows_requests(&r)),
         "nothing lost in the fold"
     );
+}
+
+/// The endpoint rows' names, in order.
+fn endpoint_names(r: &serde_json::Value) -> Vec<&str> {
+    r["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect()
+}
+
+/// The endpoint rows' requests added up (the aggregate must equal it: nothing lost in a fold).
+fn rows_requests(r: &serde_json::Value) -> u64 {
+    r["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["requests"].as_u64().unwrap())
+        .sum()
 }
