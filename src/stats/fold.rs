@@ -40,8 +40,12 @@ impl Folded {
             .iter()
             .map(|(p, n)| format!("`{p}` ({n})"))
             .collect();
+        let (names, were) = match self.names {
+            1 => ("endpoint name", "was"),
+            _ => ("endpoint names", "were"),
+        };
         format!(
-            "{} endpoint names past --max-endpoints {} were counted as `{OTHER_ENDPOINTS}` (most common prefixes: {}); give such requests one name (`name:` in a scenario, `name=` in Locust) or raise --max-endpoints",
+            "{} {names} past --max-endpoints {} {were} counted as `{OTHER_ENDPOINTS}` (most common prefixes: {}); give such requests one name (`name:` in a scenario, `name=` in Locust) or raise --max-endpoints",
             self.names,
             self.cap,
             prefixes.join(", ")
@@ -335,6 +339,15 @@ mod tests {
         let folded = cap_endpoints(&mut r, 2).unwrap();
         assert_eq!(folded.names, 2);
         assert!(folded.folded_names.contains("GET /c") && folded.folded_names.contains("GET /d"));
+    }
+
+    #[test]
+    fn one_folded_name_reads_as_one() {
+        let folded = Folded::of_names(1, vec!["GET /orders/7".into()]);
+        assert_eq!(
+            folded.warning(),
+            "1 endpoint name past --max-endpoints 1 was counted as `(other endpoints)` (most common prefixes: `GET /orders/` (1)); give such requests one name (`name:` in a scenario, `name=` in Locust) or raise --max-endpoints"
+        );
     }
 
     #[test]
