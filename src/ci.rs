@@ -17,12 +17,20 @@ pub(crate) struct CiContext {
     pub(crate) commit_sha: Option<String>,
     pub(crate) ref_name: Option<String>,
     pub(crate) merge_request_iid: Option<String>,
+    /// `CI_MERGE_REQUEST_PROJECT_ID`: the project the merge request belongs to (its target).
+    /// In a fork's merge-request pipeline it differs from `CI_PROJECT_ID`, and the merge
+    /// request, its notes and the target branch's pipelines all live there.
+    pub(crate) merge_request_project_id: Option<String>,
+    /// `CI_MERGE_REQUEST_SOURCE_PROJECT_ID`: the project the merge request's branch lives in.
+    pub(crate) merge_request_source_project_id: Option<String>,
     pub(crate) merge_request_target_branch: Option<String>,
     pub(crate) merge_request_diff_base_sha: Option<String>,
     /// `CI_COMMIT_BRANCH`: set in branch pipelines only (not in merge-request pipelines).
     pub(crate) commit_branch: Option<String>,
     /// `CI_DEFAULT_BRANCH`.
     pub(crate) default_branch: Option<String>,
+    /// `CI_COMMIT_TAG`: set in tag pipelines only.
+    pub(crate) commit_tag: Option<String>,
 }
 
 impl CiContext {
@@ -41,11 +49,33 @@ impl CiContext {
             commit_sha: get("CI_COMMIT_SHA"),
             ref_name: get("CI_COMMIT_REF_NAME"),
             merge_request_iid: get("CI_MERGE_REQUEST_IID"),
+            merge_request_project_id: get("CI_MERGE_REQUEST_PROJECT_ID"),
+            merge_request_source_project_id: get("CI_MERGE_REQUEST_SOURCE_PROJECT_ID"),
             merge_request_target_branch: get("CI_MERGE_REQUEST_TARGET_BRANCH_NAME"),
             merge_request_diff_base_sha: get("CI_MERGE_REQUEST_DIFF_BASE_SHA"),
             commit_branch: get("CI_COMMIT_BRANCH"),
             default_branch: get("CI_DEFAULT_BRANCH"),
+            commit_tag: get("CI_COMMIT_TAG"),
         }
+    }
+
+    /// The project that holds the merge request, its notes and the target branch's
+    /// pipelines: `CI_MERGE_REQUEST_PROJECT_ID` in a merge-request pipeline (a fork's pipeline
+    /// runs in the fork, whose `CI_PROJECT_ID` is not the merge request's project), else
+    /// `CI_PROJECT_ID`.
+    pub(crate) fn merge_request_project(&self) -> Option<&str> {
+        self.merge_request_project_id
+            .as_deref()
+            .or(self.project_id.as_deref())
+    }
+
+    /// A merge-request pipeline whose branch lives in another project than the merge request
+    /// (a fork's).
+    pub(crate) fn is_fork_pipeline(&self) -> bool {
+        matches!(
+            (&self.merge_request_source_project_id, &self.merge_request_project_id),
+            (Some(source), Some(target)) if source != target
+        )
     }
 
     /// A run on the default branch: it joins the run history the next runs are judged by.

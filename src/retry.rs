@@ -23,12 +23,16 @@ pub(crate) struct Policy {
 }
 
 impl Policy {
-    /// For a CI job's calls to GitLab: a few seconds of backoff, never minutes.
+    /// For a CI job's calls to GitLab: a few seconds of backoff of its own, but room for the
+    /// wait GitLab itself asks for. GitLab's rate limits count over windows of up to 60 s, so
+    /// a 429's `Retry-After` reaches 60 s; the budget holds that wait, the request before it
+    /// and the one after it (each up to the client's 30 s timeout), so one such wait is always
+    /// honoured before the call gives up.
     pub(crate) const DEFAULT: Policy = Policy {
         first_backoff: Duration::from_millis(500),
         max_backoff: Duration::from_secs(8),
         max_attempts: 4,
-        budget: Duration::from_secs(60),
+        budget: Duration::from_secs(150),
     };
 
     /// The backoff before retry `n` (0 for the first): `first_backoff * 2^n`, at most
@@ -247,6 +251,17 @@ mod tests {
         assert_eq!(s.retries, 3);
         let mut once = Schedule::starting_at(policy(1, secs(600)), t0);
         assert_eq!(once.next_wait_at(None, t0), Err(GiveUp::Attempts));
+    }
+
+    #[test]
+    fn the_default_policy_honours_a_full_rate_limit_window_after_a_slow_request() {
+        // GitLab's longest Retry-After is a whole 60 s window; the 429 itself may come after a
+        // request that took up to the 30 s timeout.
+        let t0 = Instant::now();
+        let mut s = Schedule::starting_at(Policy::DEFAULT, t0);
+        assert_eq!(s.next_wait_at(Some(secs(60)), t0 + secs(30)), Ok(secs(60)));
+        let asked = parse_retry_after("60", SystemTime::now(), Policy::DEFAULT.budget);
+        assert_eq!(asked, Some(secs(60)), "not cut down by the budget");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The baseline: a previous run's `results.json`, and the per-endpoint comparison of the current
 //! run against it. Loading refuses files it cannot compare honestly (another schema version).
 
+mod diagnose;
 mod remote;
 
 use std::path::{Path, PathBuf};

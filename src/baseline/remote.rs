@@ -1,19 +1,30 @@
 //! The previous pipeline's `results.json`, fetched from GitLab.
 //!
-//! With only `CI_JOB_TOKEN`: the artifact of this job in the latest successful pipeline of the
-//! merge request's target branch (or of this branch), through the artifacts-by-ref endpoint.
-//! With an API token: the target branch's pipeline at the merge base first (the rule GitLab's
-//! own merge-request widgets use), then the latest successful one; plus the last few successful
-//! runs, whose spread is the noise band for regression checks.
+//! Where it is looked for: a merge request compares with its target branch, in the project
+//! that holds the merge request (`CI_MERGE_REQUEST_PROJECT_ID`: a fork's pipeline runs in the
+//! fork); a tag compares with the default branch (a tag pipeline's own ref is a tag nobody ran
+//! before); any other pipeline with its own branch.
+//!
+//! With only `CI_JOB_TOKEN`: the job's artifact in the latest successful pipeline of that ref,
+//! through the artifacts-by-ref endpoint, which looks at that one pipeline only. With an API
+//! token: the target branch's pipeline at the merge base first (the rule GitLab's own
+//! merge-request widgets use); for a tag, the previous release tag's run; then the newest
+//! successful pipeline of the ref that ran the job (a newer pipeline that skipped it hides the
+//! artifact from the by-ref endpoint: gitlab-org/gitlab#349316); plus the last few successful
+//! runs, whose spread is the noise band. When nothing is found, [`super::diagnose`] says why.
 
 use std::path::Path;
 
-use super::{history_or_note, parse_results};
+use super::{diagnose, history_or_note, parse_results};
 use crate::{
     ci::CiContext,
-    gitlab::{self, ApiClient, GitlabError},
+    gitlab::{self, ApiClient, GitlabError, PipelineFilter},
     stats::{HistoryEntry, RunResult},
 };
+
+/// How many recent successful pipelines of the ref are searched for the job, with an API
+/// token, when the latest one did not run it.
+pub(super) const RECENT_PIPELINES: usize = 20;
 
 /// A baseline, wherever it came from (a file or a previous pipeline).
 #[derive(Debug)]
@@ -52,54 +63,69 @@ pub(crate) fn find_previous(
     let Some(search) = Search::of(ci, artifact, &mut lookup.notes) else {
         return Ok(lookup);
     };
-    let notes = &mut lookup.notes;
-    if let Some(api) = api_client {
-        lookup.baseline = search.at_merge_base(api, ci, notes)?;
-    }
-    if lookup.baseline.is_none() {
-        if let Some(c) = job_client.or(api_client) {
-            lookup.baseline = search.latest(c, notes)?;
-        }
-    }
+    let mut misses = Vec::new();
+    lookup.baseline = search.find(ci, job_client, api_client, &mut misses, &mut lookup.notes)?;
     match (&mut lookup.baseline, api_client) {
         (Some(b), Some(api)) if history > 0 && b.history.is_empty() => {
             let current = ci
                 .pipeline_id
                 .as_deref()
                 .and_then(|p| p.parse::<u64>().ok());
-            search.add_history(api, b, current, history, notes)?;
+            search.add_history(api, b, current, history, &mut lookup.notes)?;
         }
-        (None, _) => notes.push(format!(
-            "No baseline yet: no earlier `{}` results on `{}`; regressions were not checked.",
-            search.job, search.base_ref
-        )),
+        (None, _) => {
+            let why = diagnose::why_none(&search, ci, api_client, &misses);
+            lookup.notes.push(why);
+        }
         _ => {}
     }
     Ok(lookup)
 }
 
 /// What a lookup searches for: the results of job `job` on `base_ref` in `project`.
-struct Search<'a> {
-    project: &'a str,
-    job: &'a str,
-    base_ref: &'a str,
-    artifact: &'a str,
+pub(super) struct Search<'a> {
+    pub(super) project: &'a str,
+    pub(super) job: &'a str,
+    pub(super) base_ref: &'a str,
+    pub(super) artifact: &'a str,
+    /// This pipeline's tag, when it is a tag pipeline.
+    pub(super) tag: Option<&'a str>,
+}
+
+/// Why a pipeline that was looked at gave no baseline, for the diagnosis.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Miss {
+    /// The pipeline did not run the job (or not to the end).
+    NotRun { pipeline: u64 },
+    /// The job ran but its artifact is not there: expired (with the date) or never kept.
+    NoArtifact {
+        pipeline: u64,
+        job: u64,
+        expired_at: Option<String>,
+    },
+    /// The artifact was there but not a results file this version reads.
+    Unreadable { pipeline: u64 },
+    /// GitLab refused the token (401/403) for the by-ref lookup.
+    Refused { status: u16 },
 }
 
 impl<'a> Search<'a> {
     /// The search the CI context allows; `None`, with a note saying why, when it allows none.
     fn of(ci: &'a CiContext, artifact: &'a str, notes: &mut Vec<String>) -> Option<Search<'a>> {
-        let (Some(project), Some(job)) = (ci.project_id.as_deref(), ci.job_name.as_deref()) else {
+        let (Some(project), Some(job)) = (ci.merge_request_project(), ci.job_name.as_deref())
+        else {
             notes.push("No baseline: CI_PROJECT_ID or CI_JOB_NAME is not set.".into());
             return None;
         };
-        let base_ref = ci
-            .merge_request_target_branch
-            .as_deref()
-            .or(ci.ref_name.as_deref());
+        let tag = ci.commit_tag.as_deref();
+        let base_ref = match (&ci.merge_request_target_branch, tag) {
+            (Some(target), _) => Some(target.as_str()),
+            (None, Some(_)) => ci.default_branch.as_deref(),
+            (None, None) => ci.ref_name.as_deref(),
+        };
         let Some(base_ref) = base_ref else {
             notes.push(
-                "No baseline: no branch to compare with (CI_COMMIT_REF_NAME is not set).".into(),
+                "No baseline: no branch to compare with (CI_COMMIT_REF_NAME, or CI_DEFAULT_BRANCH for a tag, is not set).".into(),
             );
             return None;
         };
@@ -108,7 +134,36 @@ impl<'a> Search<'a> {
             job,
             base_ref,
             artifact,
+            tag,
         })
+    }
+
+    /// Each place in turn, best first.
+    fn find(
+        &self,
+        ci: &CiContext,
+        job_client: Option<&ApiClient>,
+        api_client: Option<&ApiClient>,
+        misses: &mut Vec<Miss>,
+        notes: &mut Vec<String>,
+    ) -> Result<Option<Previous>, GitlabError> {
+        if let Some(api) = api_client {
+            if let Some(found) = self.at_merge_base(api, ci, misses, notes)? {
+                return Ok(Some(found));
+            }
+            if let Some(found) = self.previous_tag(api, ci, misses, notes)? {
+                return Ok(Some(found));
+            }
+        }
+        if let Some(c) = job_client.or(api_client) {
+            if let Some(found) = self.latest(c, misses, notes)? {
+                return Ok(Some(found));
+            }
+        }
+        match api_client {
+            Some(api) => self.newest_that_ran(api, ci, misses, notes),
+            None => Ok(None),
+        }
     }
 
     /// In a merge request: the target branch's pipeline at the merge base.
@@ -116,6 +171,7 @@ impl<'a> Search<'a> {
         &self,
         api: &ApiClient,
         ci: &CiContext,
+        misses: &mut Vec<Miss>,
         notes: &mut Vec<String>,
     ) -> Result<Option<Previous>, GitlabError> {
         let (Some(_), Some(sha)) = (
@@ -124,14 +180,19 @@ impl<'a> Search<'a> {
         ) else {
             return Ok(None);
         };
-        for p in gitlab::pipelines(api, self.project, self.base_ref, Some(sha), false, 5)? {
-            if let Some((result, history)) = self.in_pipeline(api, p.id, notes)? {
+        let filter = PipelineFilter {
+            ref_name: Some(self.base_ref),
+            sha: Some(sha),
+            ..PipelineFilter::default()
+        };
+        for p in gitlab::pipelines(api, self.project, filter, 5)? {
+            if let Some((result, history)) = self.in_pipeline(api, p.id, misses, notes)? {
                 return Ok(Some(Previous {
                     source: format!(
                         "pipeline #{} on {} at the merge base {}",
                         p.id,
                         self.base_ref,
-                        &sha[..sha.len().min(8)]
+                        short_sha(sha)
                     ),
                     result,
                     history,
@@ -142,27 +203,123 @@ impl<'a> Search<'a> {
         Ok(None)
     }
 
+    /// In a tag pipeline: the same job in the newest successful pipeline of another tag (the
+    /// previous release), which runs the same release job; the default branch comes next.
+    fn previous_tag(
+        &self,
+        api: &ApiClient,
+        ci: &CiContext,
+        misses: &mut Vec<Miss>,
+        notes: &mut Vec<String>,
+    ) -> Result<Option<Previous>, GitlabError> {
+        let Some(tag) = self.tag else {
+            return Ok(None);
+        };
+        let current = ci.pipeline_id.as_deref().and_then(|p| p.parse().ok());
+        let filter = PipelineFilter {
+            successful: true,
+            tags: true,
+            ..PipelineFilter::default()
+        };
+        for p in gitlab::pipelines(api, self.project, filter, RECENT_PIPELINES)? {
+            if p.ref_name == tag || Some(p.id) == current {
+                continue;
+            }
+            if let Some((result, history)) = self.in_pipeline(api, p.id, misses, notes)? {
+                return Ok(Some(Previous {
+                    source: format!("pipeline #{} of the previous tag {}", p.id, p.ref_name),
+                    result,
+                    history,
+                    notes: Vec::new(),
+                }));
+            }
+        }
+        Ok(None)
+    }
+
     /// The artifact of the latest successful pipeline on the base branch (a job token is
-    /// enough).
+    /// enough). A token GitLab refuses here (a fork's job token on the parent project) is a
+    /// miss to explain, not an error.
     fn latest(
         &self,
         c: &ApiClient,
+        misses: &mut Vec<Miss>,
         notes: &mut Vec<String>,
     ) -> Result<Option<Previous>, GitlabError> {
         let (job, base_ref) = (self.job, self.base_ref);
-        let Some(bytes) = gitlab::artifact_by_ref(c, self.project, base_ref, job, self.artifact)?
-        else {
-            return Ok(None);
+        let bytes = match gitlab::artifact_by_ref(c, self.project, base_ref, job, self.artifact) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Ok(None),
+            Err(e) if matches!(e.status(), Some(401 | 403)) => {
+                misses.push(Miss::Refused {
+                    status: e.status().unwrap_or_default(),
+                });
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
         };
         let origin = format!("the latest successful `{job}` on `{base_ref}`");
         Ok(
             decode(&bytes, &origin, notes).map(|(result, history)| Previous {
-                source: format!("the latest successful pipeline on {base_ref}"),
+                source: format!(
+                    "{}the latest successful pipeline on {base_ref}",
+                    self.tag_prefix()
+                ),
                 result,
                 history,
                 notes: Vec::new(),
             }),
         )
+    }
+
+    /// "for tag 1.2.0, " when the base is the default branch because this is a tag pipeline:
+    /// the source then says why a tag is compared with a branch.
+    fn tag_prefix(&self) -> String {
+        self.tag
+            .map(|t| format!("for tag {t}, "))
+            .unwrap_or_default()
+    }
+
+    /// With an API token, when the latest successful pipeline did not have the job's results:
+    /// the newest recent successful pipeline of the ref that did.
+    fn newest_that_ran(
+        &self,
+        api: &ApiClient,
+        ci: &CiContext,
+        misses: &mut Vec<Miss>,
+        notes: &mut Vec<String>,
+    ) -> Result<Option<Previous>, GitlabError> {
+        let current = ci.pipeline_id.as_deref().and_then(|p| p.parse().ok());
+        let filter = PipelineFilter {
+            ref_name: Some(self.base_ref),
+            successful: true,
+            ..PipelineFilter::default()
+        };
+        let recent = gitlab::pipelines(api, self.project, filter, RECENT_PIPELINES)?;
+        for (n, p) in recent.iter().enumerate() {
+            if Some(p.id) == current {
+                continue;
+            }
+            if let Some((result, history)) = self.in_pipeline(api, p.id, misses, notes)? {
+                let skipped = if n == 0 {
+                    String::new()
+                } else {
+                    format!("; the {n} newer successful pipeline(s) did not keep `{}` results, which hides it from GitLab's latest-artifact lookup", self.job)
+                };
+                return Ok(Some(Previous {
+                    source: format!(
+                        "{}pipeline #{} on {}{skipped}",
+                        self.tag_prefix(),
+                        p.id,
+                        self.base_ref
+                    ),
+                    result,
+                    history,
+                    notes: Vec::new(),
+                }));
+            }
+        }
+        Ok(None)
     }
 
     /// A history for a baseline that carried none: the baseline run, then up to `history`
@@ -176,11 +333,17 @@ impl<'a> Search<'a> {
         notes: &mut Vec<String>,
     ) -> Result<(), GitlabError> {
         let mut runs = vec![HistoryEntry::of(&baseline.result)];
-        for p in gitlab::pipelines(api, self.project, self.base_ref, None, true, history + 1)? {
+        let filter = PipelineFilter {
+            ref_name: Some(self.base_ref),
+            successful: true,
+            ..PipelineFilter::default()
+        };
+        let mut misses = Vec::new();
+        for p in gitlab::pipelines(api, self.project, filter, history + 1)? {
             if Some(p.id) == current {
                 continue;
             }
-            if let Some((r, _)) = self.in_pipeline(api, p.id, notes)? {
+            if let Some((r, _)) = self.in_pipeline(api, p.id, &mut misses, notes)? {
                 // The baseline's own pipeline is usually among the recent successful ones.
                 if r.run.started_at != baseline.result.run.started_at {
                     runs.push(HistoryEntry::of(&r));
@@ -194,11 +357,13 @@ impl<'a> Search<'a> {
         Ok(())
     }
 
-    /// The results of the job in one pipeline, if it ran there and kept them.
-    fn in_pipeline(
+    /// The results of the job in one pipeline, if it ran there and kept them; a miss says why
+    /// not.
+    pub(super) fn in_pipeline(
         &self,
         api: &ApiClient,
         pipeline: u64,
+        misses: &mut Vec<Miss>,
         notes: &mut Vec<String>,
     ) -> Result<Option<(RunResult, Vec<HistoryEntry>)>, GitlabError> {
         let jobs = gitlab::pipeline_jobs(api, self.project, pipeline)?;
@@ -208,17 +373,37 @@ impl<'a> Search<'a> {
             .iter()
             .find(|j| j.name == self.job && matches!(j.status.as_str(), "success" | "failed"))
         else {
+            misses.push(Miss::NotRun { pipeline });
             return Ok(None);
         };
-        match gitlab::job_artifact(api, self.project, j.id, self.artifact)? {
-            Some(bytes) => Ok(decode(
-                &bytes,
-                &format!("job {} of pipeline #{pipeline}", j.id),
-                notes,
-            )),
-            None => Ok(None),
+        let Some(bytes) = gitlab::job_artifact(api, self.project, j.id, self.artifact)? else {
+            misses.push(Miss::NoArtifact {
+                pipeline,
+                job: j.id,
+                expired_at: j
+                    .artifacts_expire_at
+                    .clone()
+                    .filter(|at| diagnose::is_past(at)),
+            });
+            return Ok(None);
+        };
+        let found = decode(
+            &bytes,
+            &format!("job {} of pipeline #{pipeline}", j.id),
+            notes,
+        );
+        if found.is_none() {
+            misses.push(Miss::Unreadable { pipeline });
         }
+        Ok(found)
     }
+}
+
+/// The first eight characters of a commit SHA, cut on a character boundary: the variable is
+/// the environment's, so it may hold anything.
+fn short_sha(sha: &str) -> &str {
+    let end = sha.char_indices().nth(8).map_or(sha.len(), |(i, _)| i);
+    &sha[..end]
 }
 
 /// A baseline from another schema version is not misread: it is skipped with a note.
@@ -234,5 +419,17 @@ fn decode(
             notes.push(format!("Baseline skipped: {}", crate::chain::one_line(&e)));
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_sha;
+
+    #[test]
+    fn a_short_sha_never_cuts_a_character() {
+        assert_eq!(short_sha("b45e0000c0ffee"), "b45e0000");
+        assert_eq!(short_sha("abc"), "abc");
+        assert_eq!(short_sha("ééééééééé"), "éééééééé");
     }
 }

@@ -13,7 +13,7 @@ use crate::{
     engine::EngineError,
     error::{Error, ExitStatus},
     gate::{self, Baseline},
-    gitlab::{self, ApiClient, Auth, NoteAction, RetryPolicy},
+    gitlab::{self, comment::CommentSettings},
     modes::CommentMode,
     report::{self, Document},
     settings::{GateSettings, Settings},
@@ -364,10 +364,16 @@ fn comment_unless_stopped(
     // Rendered here, so the network thread takes the comment's text, not a copy of the whole
     // document (a histogram per endpoint: tens of megabytes with a thousand endpoints).
     let body = report::render_comment(document, job_of(settings));
-    let settings = settings.clone();
-    let done = crate::pause::interruptible(stop, move || post_comment(&settings, &body));
+    let comment = CommentSettings {
+        ci: settings.ci.clone(),
+        mode: settings.comment,
+        token: settings.gitlab_token.clone(),
+        net: settings.net.clone(),
+        marker: report::marker(job_of(settings)),
+    };
+    let done = crate::pause::interruptible(stop, move || gitlab::comment::post(&comment, &body));
     if done.is_none() && stop.is_cancelled() {
-        say("interrupted; the reports are written");
+        eprintln!("loadforge-gate: comment: interrupted; the reports are written");
         return true;
     }
     false
@@ -377,97 +383,9 @@ fn print_outcome(doc: &Document, out: &Path, written: &[std::path::PathBuf]) {
     print!("{}", report::render_outcome(doc, out, written));
 }
 
-/// Creates or updates the merge-request note. Whatever happens here, the verdict and the exit
-/// code stay as they are: the comment is a courtesy, the gate is the contract.
-fn post_comment(settings: &GateSettings, body: &str) {
-    let Some((client, project)) = comment_client(settings) else {
-        return;
-    };
-    let failed = |e: &(dyn std::error::Error + 'static)| {
-        say(&format!(
-            "failed: {}; the verdict is unaffected",
-            crate::chain::one_line(e)
-        ))
-    };
-    let mrs = match target_merge_requests(settings, &client, project) {
-        Ok(mrs) if mrs.is_empty() => return say("no open merge request for this pipeline"),
-        Ok(mrs) => mrs,
-        Err(e) => return failed(&e),
-    };
-    // Only a note this token's own user wrote is ever edited: a marker quoted in someone
-    // else's note must neither be overwritten nor stop the gate from commenting.
-    let me = match gitlab::current_user(&client) {
-        Ok(id) => id,
-        Err(e) => return failed(&e),
-    };
-    let job = job_of(settings);
-    for mr in mrs {
-        match gitlab::upsert_note(&client, project, mr, me, &report::marker(job), body) {
-            Ok(NoteAction::Created(id)) => say(&format!("created note {id} on !{mr}")),
-            Ok(NoteAction::Updated(id)) => say(&format!("updated note {id} on !{mr}")),
-            Err(e) => failed(&e),
-        }
-    }
-}
-
 /// The job whose comment this is: its marker finds the note to update.
 fn job_of(settings: &GateSettings) -> &str {
     settings.ci.job_name.as_deref().unwrap_or("loadforge-gate")
-}
-
-fn say(msg: &str) {
-    eprintln!("loadforge-gate: comment: {msg}");
-}
-
-/// The API client and project to comment with, when commenting applies and is possible.
-fn comment_client(settings: &GateSettings) -> Option<(ApiClient, &str)> {
-    let ci = &settings.ci;
-    if settings.comment == CommentMode::Never || !ci.gitlab {
-        return None;
-    }
-    let (Some(api_url), Some(project)) = (ci.api_url.as_deref(), ci.project_id.as_deref()) else {
-        say("skipped: CI_API_V4_URL or CI_PROJECT_ID is not set");
-        return None;
-    };
-    let Some(token) = settings.gitlab_token.clone() else {
-        if ci.merge_request_iid.is_some() || settings.comment == CommentMode::Always {
-            say("skipped: set LOADFORGE_GATE_GITLAB_TOKEN to a token with api scope (CI_JOB_TOKEN cannot write notes)");
-        }
-        return None;
-    };
-    match ApiClient::new(
-        api_url,
-        Auth::Private(token),
-        RetryPolicy::default(),
-        &settings.net,
-    ) {
-        Ok(c) => Some((c, project)),
-        Err(e) => {
-            say(&format!("skipped: {}", crate::chain::one_line(&e)));
-            None
-        }
-    }
-}
-
-/// The merge request of a merge-request pipeline; with `comment: always`, the open ones whose
-/// source branch this pipeline runs on.
-fn target_merge_requests(
-    settings: &GateSettings,
-    client: &ApiClient,
-    project: &str,
-) -> Result<Vec<u64>, gitlab::GitlabError> {
-    let ci = &settings.ci;
-    Ok(match (ci.merge_request_iid.as_deref(), settings.comment) {
-        (Some(iid), _) => iid.parse().ok().into_iter().collect(),
-        (None, CommentMode::Always) => match ci.ref_name.as_deref() {
-            Some(branch) => gitlab::open_merge_requests(client, project, branch)?
-                .into_iter()
-                .map(|m| m.iid)
-                .collect(),
-            None => Vec::new(),
-        },
-        (None, _) => Vec::new(),
-    })
 }
 
 #[cfg(test)]

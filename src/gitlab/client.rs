@@ -145,6 +145,17 @@ impl TransportError {
     fn is_transient(&self) -> bool {
         matches!(self, TransportError::Send { source, .. } if retry::is_transient_error(source))
     }
+
+    /// A request that never reached GitLab: the connection could not be made.
+    fn is_unsent(&self) -> bool {
+        matches!(self, TransportError::Send { source, .. } if source.is_connect())
+    }
+
+    /// A failure after which GitLab may or may not have acted on the request: the answer did
+    /// not come (a timeout, a broken connection) though the request may have arrived.
+    pub(crate) fn is_uncertain(&self) -> bool {
+        self.is_transient() && !self.is_unsent()
+    }
 }
 
 /// The GitLab REST client under the `gitlab` crate's endpoints.
@@ -221,14 +232,21 @@ impl ApiClient {
         }
     }
 
-    /// One try, and whether another may fare better.
+    /// One try, and whether another may fare better. A `POST` is tried again only when GitLab
+    /// surely did not act on it: a 429 (the rate limiter answers before any endpoint runs) or
+    /// a connection that was never made. After a 5xx or a timeout the note may be saved
+    /// already, so the caller, who can look, decides (see `upsert_note`).
     fn attempt(&self, req: &Request<'_>) -> Attempt<Answer> {
         let answer = self.follow(req).and_then(into_http);
+        let repeatable = *req.method != http::Method::POST;
         let again = match &answer {
-            Ok(r) if retry::is_transient_status(r.status().as_u16()) => {
+            Ok(r)
+                if r.status().as_u16() == 429
+                    || (repeatable && retry::is_transient_status(r.status().as_u16())) =>
+            {
                 Some(retry::retry_after(r.headers(), &self.retry))
             }
-            Err(e) if e.is_transient() => Some(None),
+            Err(e) if e.is_unsent() || (repeatable && e.is_transient()) => Some(None),
             _ => None,
         };
         match again {

@@ -3,16 +3,17 @@
 //! come from the `gitlab` crate; [`ApiClient`] is the transport under them.
 
 mod client;
+pub(crate) mod comment;
 
 use gitlab::api::{
     self,
     projects::{
         jobs::artifacts::{DownloadJobArtifactFile, DownloadRefJobArtifactFile},
         merge_requests::{
-            notes::{CreateMergeRequestNote, EditMergeRequestNote, MergeRequestNotes},
+            notes::{CreateMergeRequestNote, EditMergeRequestNote, MergeRequestNotes, NoteOrderBy},
             MergeRequestState, MergeRequests,
         },
-        pipelines::{PipelineJobs, PipelineOrderBy, PipelineStatus, Pipelines},
+        pipelines::{PipelineJobs, PipelineOrderBy, PipelineScope, PipelineStatus, Pipelines},
     },
     ApiError, Pagination, Query,
 };
@@ -70,6 +71,18 @@ impl GitlabError {
             _ => None,
         }
     }
+
+    /// A failed write that GitLab may have carried out all the same: it answered 5xx (a proxy
+    /// in front of Rails gives up while Rails goes on and saves), or no answer came. A 4xx,
+    /// 429 included, is an answer of a request not acted upon.
+    fn may_have_landed(&self) -> bool {
+        match self {
+            GitlabError::Status { status, .. } => *status >= 500,
+            GitlabError::Request { source, .. } => source.is_uncertain(),
+            GitlabError::Answer { .. } => true,
+            GitlabError::Build { .. } => false,
+        }
+    }
 }
 
 fn api_error(what: &str, e: ApiError<TransportError>) -> GitlabError {
@@ -106,6 +119,20 @@ fn found<T>(r: Result<T, GitlabError>) -> Result<Option<T>, GitlabError> {
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct Pipeline {
     pub(crate) id: u64,
+    /// The branch or tag, or `refs/merge-requests/IID/head` for a merge-request pipeline.
+    #[serde(default, rename = "ref")]
+    pub(crate) ref_name: String,
+    /// What started it: `push`, `merge_request_event`, `schedule`, ...
+    #[serde(default)]
+    pub(crate) source: String,
+}
+
+impl Pipeline {
+    /// A merge-request pipeline: its ref is the merge request's, not a branch's, so the
+    /// artifacts-by-ref lookup of a branch never sees it.
+    pub(crate) fn for_merge_request(&self) -> bool {
+        self.source == "merge_request_event" || self.ref_name.starts_with("refs/merge-requests/")
+    }
 }
 
 /// A job of a pipeline.
@@ -115,6 +142,22 @@ pub(crate) struct Job {
     pub(crate) name: String,
     #[serde(default)]
     pub(crate) status: String,
+    /// When the job's artifacts expire (ISO 8601, UTC), if they do.
+    #[serde(default)]
+    pub(crate) artifacts_expire_at: Option<String>,
+}
+
+/// Which pipelines of a project to list (newest first).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PipelineFilter<'a> {
+    /// Only those of this branch or tag.
+    pub(crate) ref_name: Option<&'a str>,
+    /// Only those at this commit.
+    pub(crate) sha: Option<&'a str>,
+    /// Only successful ones.
+    pub(crate) successful: bool,
+    /// Only tag pipelines.
+    pub(crate) tags: bool,
 }
 
 /// A merge-request note.
@@ -150,6 +193,9 @@ pub(crate) fn current_user(c: &ApiClient) -> Result<u64, GitlabError> {
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct MergeRequest {
     pub(crate) iid: u64,
+    /// The project its branch lives in: another one for a fork's merge request.
+    #[serde(default)]
+    pub(crate) source_project_id: Option<u64>,
 }
 
 /// A file from the job `job` of the latest successful pipeline on `ref_name` (job token is
@@ -189,26 +235,33 @@ pub(crate) fn job_artifact(
     found(api::raw(ep).query(c).map_err(|e| api_error(&what, e)))
 }
 
-/// Pipelines on `ref_name`, newest first; optionally only at `sha` or only successful ones.
+/// Pipelines of `project` that pass `filter`, newest first, at most `limit`.
 pub(crate) fn pipelines(
     c: &ApiClient,
     project: &str,
-    ref_name: &str,
-    sha: Option<&str>,
-    successful_only: bool,
+    filter: PipelineFilter<'_>,
     limit: usize,
 ) -> Result<Vec<Pipeline>, GitlabError> {
-    let what = format!("the pipelines of `{ref_name}`");
+    let what = match (filter.ref_name, filter.tags) {
+        (Some(r), _) => format!("the pipelines of `{r}`"),
+        (None, true) => "the tag pipelines".to_string(),
+        (None, false) => "the pipelines".to_string(),
+    };
     let mut b = Pipelines::builder();
     b.project(project)
-        .ref_(ref_name)
         .order_by(PipelineOrderBy::Id)
         .sort(api::common::SortOrder::Descending);
-    if let Some(sha) = sha {
+    if let Some(r) = filter.ref_name {
+        b.ref_(r);
+    }
+    if let Some(sha) = filter.sha {
         b.sha(sha);
     }
-    if successful_only {
+    if filter.successful {
         b.status(PipelineStatus::Success);
+    }
+    if filter.tags {
+        b.scope(PipelineScope::Tags);
     }
     let ep = b.build().map_err(|e| build_error(&what, e))?;
     api::paged(ep, Pagination::Limit(limit.max(1)))
@@ -238,17 +291,30 @@ pub(crate) fn pipeline_jobs(
 const MAX_JOBS: usize = 2_000;
 const MAX_NOTES: usize = 10_000;
 
-/// The notes of a merge request, up to [`MAX_NOTES`].
-fn notes(c: &ApiClient, project: &str, mr: u64) -> Result<Vec<Note>, GitlabError> {
+/// The first note of a merge request, most recently updated first, that `mine` accepts;
+/// pages are read only until it is found, and never past [`MAX_NOTES`]. The gate's note is
+/// edited by every pipeline, so it sits on the first page however long the discussion.
+fn find_note(
+    c: &ApiClient,
+    project: &str,
+    mr: u64,
+    mine: impl Fn(&Note) -> bool,
+) -> Result<Option<Note>, GitlabError> {
     let what = format!("the notes of merge request !{mr}");
     let ep = MergeRequestNotes::builder()
         .project(project)
         .merge_request(mr)
+        .order_by(NoteOrderBy::UpdatedAt)
+        .sort(api::common::SortOrder::Descending)
         .build()
         .map_err(|e| build_error(&what, e))?;
-    api::paged(ep, Pagination::Limit(MAX_NOTES))
-        .query(c)
-        .map_err(|e| api_error(&what, e))
+    for note in api::paged(ep, Pagination::Limit(MAX_NOTES)).iter::<_, Note>(c) {
+        let note = note.map_err(|e| api_error(&what, e))?;
+        if mine(&note) {
+            return Ok(Some(note));
+        }
+    }
+    Ok(None)
 }
 
 /// Adds a note to a merge request.
@@ -307,7 +373,14 @@ pub(crate) enum NoteAction {
     Created(u64),
     /// The existing note, with its id, was edited.
     Updated(u64),
+    /// A POST failed, but GitLab had saved the note: it was found, with its id, and edited
+    /// rather than posted twice.
+    Recovered(u64),
 }
+
+/// How often a note is posted at most: a POST that may have landed is followed by a look at
+/// the notes, and posted again only when it did not land.
+const MAX_NOTE_POSTS: u32 = 3;
 
 /// Creates or updates the one note carrying `marker` that user `me` wrote: system notes and
 /// other people's notes are never ours, whatever they quote.
@@ -319,12 +392,30 @@ pub(crate) fn upsert_note(
     marker: &str,
     body: &str,
 ) -> Result<NoteAction, GitlabError> {
-    let existing = notes(c, project, mr)?.into_iter().find(|n| {
+    let mine = |n: &Note| {
         !n.system && n.author.as_ref().is_some_and(|a| a.id == me) && n.body.contains(marker)
-    });
-    match existing {
-        Some(n) => edit_note(c, project, mr, n.id, body).map(|n| NoteAction::Updated(n.id)),
-        None => create_note(c, project, mr, body).map(|n| NoteAction::Created(n.id)),
+    };
+    if let Some(n) = find_note(c, project, mr, mine)? {
+        return edit_note(c, project, mr, n.id, body).map(|n| NoteAction::Updated(n.id));
+    }
+    let mut posts = 0;
+    loop {
+        posts += 1;
+        let err = match create_note(c, project, mr, body) {
+            Ok(n) => return Ok(NoteAction::Created(n.id)),
+            Err(e) if !e.may_have_landed() || posts >= MAX_NOTE_POSTS => return Err(e),
+            Err(e) => e,
+        };
+        // GitLab may have saved the note before the error: a second POST would be a second
+        // note. Look first; a note of ours is now the one the failed POST created.
+        if let Some(n) = find_note(c, project, mr, mine)? {
+            return edit_note(c, project, mr, n.id, body).map(|n| NoteAction::Recovered(n.id));
+        }
+        eprintln!(
+            "loadforge-gate: comment: {}; the note did not land, posting again",
+            crate::chain::one_line(&err)
+        );
+        std::thread::sleep(RetryPolicy::DEFAULT.backoff(posts - 1));
     }
 }
 

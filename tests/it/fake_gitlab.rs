@@ -1,9 +1,46 @@
-//! An in-process GitLab that implements the REST endpoints loadforge-gate calls the way the API
-//! documents them: `/api/v4` paths, `PRIVATE-TOKEN` and `JOB-TOKEN` headers (401 on a wrong
-//! one; the job token only where GitLab accepts it), offset pagination with the `x-*` headers
-//! and `Link`, JSON 404s for missing artifacts, artifact downloads that redirect to object
-//! storage on another host, form-encoded note bodies, and faults on demand (a status, with an
-//! optional `Retry-After`, for the next N matching requests).
+//! An in-process GitLab that implements the REST endpoints loadforge-gate calls as strictly as
+//! GitLab does. Each rule names the GitLab source (gitlabhq) or doc it follows:
+//!
+//! - Authentication (`lib/api/api_guard.rb`, `lib/api/helpers.rb` `unauthorized!`): a wrong or
+//!   missing token is `401 {"message":"401 Unauthorized"}`. `PRIVATE_TOKEN` is project 42's
+//!   project access token (a bot user, role Developer here: GitLab's default is Maintainer,
+//!   who may edit others' notes; the gate must not rely on that). A job token may only call
+//!   the artifact endpoints (`doc/ci/jobs/ci_job_token.md`), of its own project, or of a
+//!   project whose allowlist admits it; refused across projects with
+//!   `403 Forbidden - Authentication by CI/CD job token not allowed from X to Y.`
+//!   (`handle_job_token_failure!`). A project access token sees its own project only:
+//!   another is `404 Project Not Found` (`find_project!`).
+//! - Merge requests and notes belong to a project (`app/finders/notes_finder.rb`
+//!   `find_by!`): an unknown iid is `404 {"message":"404 Not found"}` (ActiveRecord's
+//!   `RecordNotFound`, rescued in `lib/api/api.rb`).
+//! - Notes (`lib/api/notes.rb`): listed newest first by default (`sort` default `desc`,
+//!   `order_by` `created_at`, which `order_options_with_tie_breaker` turns into `id`),
+//!   `order_by=updated_at` and `sort=asc` honoured, any other value
+//!   `400 {"error":"sort does not have a valid value"}` (Grape). System notes are listed.
+//!   `POST` answers 201; no `body` is `400 {"error":"body is missing"}`; over 1,000,000
+//!   characters is `400 Bad request - Note {:note=>["is too long ..."]}`
+//!   (`Gitlab::Database::MAX_TEXT_SIZE_LIMIT`). `PUT` by anyone but the author, or of a system
+//!   note, is `403 {"message":"403 Forbidden"}` (`app/policies/note_policy.rb`); a note of
+//!   another merge request is `404 Not found` (`noteable.notes.find`).
+//! - Pagination (`lib/gitlab/pagination/offset_pagination.rb`): `x-page`, `x-per-page`,
+//!   `x-next-page`, `x-prev-page` and `Link`; `x-total`, `x-total-pages` and `rel="last"`
+//!   only up to 10,000 items (`MAX_COUNT_LIMIT`), left out above.
+//! - Artifacts by ref (`lib/api/ci/job_artifacts.rb`, `Project#latest_successful_build_for_ref`):
+//!   the latest successful pipeline of the ref, then the job of that name in it that was not
+//!   retried (`.latest`) and has artifacts; a newer successful pipeline without the job hides
+//!   older ones (gitlab-org/gitlab#349316). A miss is `404 Not found`; a path missing from the
+//!   archive is Workhorse's plain-text `404 page not found`.
+//! - A job's artifact file (`GET /jobs/:id/artifacts/*path`): `404 Not Found` unless
+//!   `available_artifacts?` (not expired); streamed by Workhorse, not redirected. The
+//!   `redirect_job_artifacts` mode redirects to "object storage" on another host, as the
+//!   archive endpoint and proxies do, so tests can prove no token follows a redirect.
+//! - Pipelines (`lib/api/ci/pipelines.rb`): `ref`, `sha`, `status`, `scope=tags|branches`
+//!   (the newest pipeline per ref), newest id first; items carry `ref` and `source`.
+//! - Rate limits (`lib/gitlab/rack_attack.rb`): 429, `text/plain` `Retry later\n`, the
+//!   `RateLimit-*` headers and `Retry-After`.
+//! - Faults on demand: a status for the next N matching requests, struck before the handler
+//!   runs or after it (the state changed, then the answer was lost: GitLab saved, a proxy
+//!   answered 502).
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -26,11 +63,19 @@ use tokio_rustls::rustls;
 
 pub const PRIVATE_TOKEN: &str = "glpat-fake-private-token-1234";
 pub const JOB_TOKEN: &str = "glcbt-fake-job-token-5678";
+/// The job token of a pipeline in the fork.
+pub const FORK_JOB_TOKEN: &str = "glcbt-fake-fork-job-token-9012";
 pub const PROJECT: &str = "42";
+/// A fork of [`PROJECT`].
+pub const FORK: &str = "43";
 /// The user the private token belongs to (a project bot, as GitLab creates for project tokens).
 pub const BOT_USER: u64 = 7;
 /// Somebody else on the merge request.
 pub const HUMAN_USER: u64 = 99;
+/// GitLab counts at most this many items for the `x-total` headers.
+const MAX_COUNT_LIMIT: usize = 10_000;
+/// `Gitlab::Database::MAX_TEXT_SIZE_LIMIT`.
+const MAX_NOTE_CHARS: usize = 1_000_000;
 
 #[derive(Debug, Clone)]
 pub struct FakeJob {
@@ -38,14 +83,23 @@ pub struct FakeJob {
     pub name: String,
     pub status: String,
     pub artifacts: HashMap<String, Vec<u8>>,
+    /// A retry replaced this job: GitLab's `.latest` scope skips it.
+    pub retried: bool,
+    /// The artifacts expired and were removed by the expiry worker.
+    pub expired: bool,
 }
 
 #[derive(Debug, Clone)]
 pub struct FakePipeline {
     pub id: u64,
+    pub project: String,
     pub ref_name: String,
     pub sha: String,
     pub status: String,
+    /// `push`, `merge_request_event`, `schedule`, ...
+    pub source: String,
+    /// A tag pipeline (`ref` is a tag).
+    pub tag: bool,
     pub jobs: Vec<FakeJob>,
 }
 
@@ -56,6 +110,31 @@ pub struct FakeNote {
     pub system: bool,
     /// The author's user id.
     pub author: u64,
+    /// A sequence number standing for `updated_at`.
+    pub updated: u64,
+}
+
+impl FakeNote {
+    /// A note by `author`, written before any the gate writes.
+    pub fn by(author: u64, id: u64, body: &str) -> FakeNote {
+        FakeNote {
+            id,
+            body: body.into(),
+            system: false,
+            author,
+            updated: id,
+        }
+    }
+}
+
+/// A merge request: it lives in `project` (its target), its branch in `source_project`.
+#[derive(Debug, Clone)]
+pub struct FakeMergeRequest {
+    pub project: String,
+    pub iid: u64,
+    pub source_branch: String,
+    pub source_project: String,
+    pub notes: Vec<FakeNote>,
 }
 
 #[derive(Debug, Clone)]
@@ -64,30 +143,58 @@ pub struct Fault {
     pub path_contains: String,
     pub status: u16,
     pub retry_after: Option<u64>,
+    /// Struck after the handler ran: the state changed, the answer was lost.
+    pub after: bool,
 }
 
 #[derive(Debug, Clone)]
 pub struct Logged {
     pub method: Method,
     pub path: String,
+    /// The query string, if any.
+    pub query: String,
     /// Which credential header the request carried, if any.
     pub auth: Option<&'static str>,
     pub status: u16,
 }
 
-#[derive(Default)]
 pub struct Inner {
     pub pipelines: Vec<FakePipeline>,
-    pub notes: HashMap<u64, Vec<FakeNote>>,
-    /// (iid, source branch)
-    pub merge_requests: Vec<(u64, String)>,
+    pub merge_requests: Vec<FakeMergeRequest>,
     pub faults: VecDeque<Fault>,
     pub log: Vec<Logged>,
     /// A hostile mode: the notes list always links one more page.
     pub endless_note_pages: bool,
+    /// Job artifact files are redirected to object storage instead of streamed.
+    pub redirect_job_artifacts: bool,
+    /// Projects whose job token allowlist admits the fork's job token.
+    pub fork_allowed: bool,
     /// Requests that reached object storage with a GitLab token attached (must stay empty).
     pub leaked_to_storage: usize,
     next_id: u64,
+}
+
+impl Default for Inner {
+    /// A project 42 with one open merge request, !7 from its own branch `feature`.
+    fn default() -> Inner {
+        Inner {
+            pipelines: Vec::new(),
+            merge_requests: vec![FakeMergeRequest {
+                project: PROJECT.into(),
+                iid: 7,
+                source_branch: "feature".into(),
+                source_project: PROJECT.into(),
+                notes: Vec::new(),
+            }],
+            faults: VecDeque::new(),
+            log: Vec::new(),
+            endless_note_pages: false,
+            redirect_job_artifacts: false,
+            fork_allowed: false,
+            leaked_to_storage: 0,
+            next_id: 0,
+        }
+    }
 }
 
 impl Inner {
@@ -95,6 +202,74 @@ impl Inner {
         self.next_id += 1;
         1000 + self.next_id
     }
+
+    fn mr_mut(&mut self, project: &str, iid: u64) -> Option<&mut FakeMergeRequest> {
+        self.merge_requests
+            .iter_mut()
+            .find(|m| m.project == project && m.iid == iid)
+    }
+
+    /// The notes of merge request `iid` of project 42, created on first use.
+    pub fn notes_of(&mut self, iid: u64) -> &mut Vec<FakeNote> {
+        if self.mr_mut(PROJECT, iid).is_none() {
+            self.add_merge_request(PROJECT, iid, "feature", PROJECT);
+        }
+        &mut self.mr_mut(PROJECT, iid).unwrap().notes
+    }
+
+    pub fn add_merge_request(&mut self, project: &str, iid: u64, branch: &str, source: &str) {
+        self.merge_requests.push(FakeMergeRequest {
+            project: project.into(),
+            iid,
+            source_branch: branch.into(),
+            source_project: source.into(),
+            notes: Vec::new(),
+        });
+    }
+
+    /// A pipeline of `project` with one job `job`; its id.
+    pub fn add_pipeline_to(&mut self, project: &str, p: PipelineSpec<'_>) -> u64 {
+        let id = self.id();
+        let job_id = self.id();
+        let mut artifacts = HashMap::new();
+        if let Some(r) = p.results {
+            artifacts.insert(
+                "loadforge-gate/results.json".to_string(),
+                r.as_bytes().to_vec(),
+            );
+        }
+        self.pipelines.push(FakePipeline {
+            id,
+            project: project.into(),
+            ref_name: p.ref_name.into(),
+            sha: p.sha.into(),
+            status: p.status.into(),
+            source: p.source.into(),
+            tag: p.tag,
+            jobs: vec![FakeJob {
+                id: job_id,
+                name: p.job.into(),
+                status: p.status.into(),
+                artifacts,
+                retried: false,
+                expired: false,
+            }],
+        });
+        id
+    }
+}
+
+/// A pipeline to add: ref, commit, status, source, and its one job's name and results.
+#[derive(Debug, Clone, Copy)]
+pub struct PipelineSpec<'a> {
+    pub ref_name: &'a str,
+    pub sha: &'a str,
+    pub status: &'a str,
+    pub source: &'a str,
+    /// Whether `ref_name` is a tag.
+    pub tag: bool,
+    pub job: &'a str,
+    pub results: Option<&'a str>,
 }
 
 /// The state, the address and the scheme (`http` or `https`).
@@ -117,12 +292,11 @@ impl FakeGitlab {
     }
 
     fn start_with(tls: Option<Arc<rustls::ServerConfig>>) -> FakeGitlab {
-        // The routes need the address (redirects to "object storage" on another host name), so
-        // bind first and hand the listener's address to the state.
+        // The routes need the address (links, redirects to "object storage" on another host
+        // name), so bind first and hand the listener's address to the state.
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = probe.local_addr().unwrap();
         drop(probe);
-        // `https` when served over TLS: the links and redirects it writes use it.
         let scheme = if tls.is_some() { "https" } else { "http" };
         let state: Shared = Arc::new((Mutex::new(Inner::default()), addr, scheme));
         let server = match tls {
@@ -145,7 +319,8 @@ impl FakeGitlab {
         f(&mut self.state.0.lock().unwrap())
     }
 
-    /// Registers a finished pipeline whose job `job` kept `results` as loadforge-gate/results.json.
+    /// Registers a finished push pipeline of project 42 whose job `job` kept `results` as
+    /// loadforge-gate/results.json.
     pub fn add_pipeline(
         &self,
         ref_name: &str,
@@ -155,31 +330,22 @@ impl FakeGitlab {
         results: Option<&str>,
     ) -> u64 {
         self.with(|s| {
-            let id = s.id();
-            let job_id = s.id();
-            let mut artifacts = HashMap::new();
-            if let Some(r) = results {
-                artifacts.insert(
-                    "loadforge-gate/results.json".to_string(),
-                    r.as_bytes().to_vec(),
-                );
-            }
-            s.pipelines.push(FakePipeline {
-                id,
-                ref_name: ref_name.into(),
-                sha: sha.into(),
-                status: status.into(),
-                jobs: vec![FakeJob {
-                    id: job_id,
-                    name: job.into(),
-                    status: status.into(),
-                    artifacts,
-                }],
-            });
-            id
+            s.add_pipeline_to(
+                PROJECT,
+                PipelineSpec {
+                    ref_name,
+                    sha,
+                    status,
+                    source: "push",
+                    tag: false,
+                    job,
+                    results,
+                },
+            )
         })
     }
 
+    /// The next `times` requests matching `method` and `path_contains` get `status`.
     pub fn fail_next(
         &self,
         method: Method,
@@ -188,6 +354,23 @@ impl FakeGitlab {
         times: usize,
         retry_after: Option<u64>,
     ) {
+        self.push_faults(method, path_contains, status, times, retry_after, false);
+    }
+
+    /// The next `times` matching requests are carried out, then answered with `status`.
+    pub fn fail_after(&self, method: Method, path_contains: &str, status: u16, times: usize) {
+        self.push_faults(method, path_contains, status, times, None, true);
+    }
+
+    fn push_faults(
+        &self,
+        method: Method,
+        path_contains: &str,
+        status: u16,
+        times: usize,
+        retry_after: Option<u64>,
+        after: bool,
+    ) {
         self.with(|s| {
             for _ in 0..times {
                 s.faults.push_back(Fault {
@@ -195,13 +378,24 @@ impl FakeGitlab {
                     path_contains: path_contains.into(),
                     status,
                     retry_after,
+                    after,
                 });
             }
         })
     }
 
+    /// The notes of merge request `mr` of project 42, oldest first.
     pub fn notes(&self, mr: u64) -> Vec<FakeNote> {
-        self.with(|s| s.notes.get(&mr).cloned().unwrap_or_default())
+        self.notes_in(PROJECT, mr)
+    }
+
+    /// The notes of merge request `mr` of `project`, oldest first.
+    pub fn notes_in(&self, project: &str, mr: u64) -> Vec<FakeNote> {
+        self.with(|s| {
+            s.mr_mut(project, mr)
+                .map(|m| m.notes.clone())
+                .unwrap_or_default()
+        })
     }
 
     pub fn log(&self) -> Vec<Logged> {
@@ -240,14 +434,110 @@ fn router(state: Shared) -> Router {
         .with_state(state)
 }
 
+/// `{"message": text}` with `status`, as `render_api_error!` sends it.
 fn message(status: StatusCode, text: &str) -> Response {
     (status, Json(json!({"message": text}))).into_response()
+}
+
+/// `{"error": text}`, as Grape's own validation errors are sent.
+fn grape_error(text: &str) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({"error": text}))).into_response()
+}
+
+fn not_found() -> Response {
+    message(StatusCode::NOT_FOUND, "404 Not found")
+}
+
+fn project_not_found() -> Response {
+    message(StatusCode::NOT_FOUND, "404 Project Not Found")
+}
+
+/// Who is calling: the bot of project 42, or a job of project 42 or of the fork.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Caller {
+    Bot,
+    Job(&'static str),
+}
+
+fn caller(headers: &HeaderMap) -> Option<Caller> {
+    let value = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    match (value("PRIVATE-TOKEN"), value("JOB-TOKEN")) {
+        (Some(PRIVATE_TOKEN), _) => Some(Caller::Bot),
+        (_, Some(JOB_TOKEN)) => Some(Caller::Job(PROJECT)),
+        (_, Some(FORK_JOB_TOKEN)) => Some(Caller::Job(FORK)),
+        _ => None,
+    }
+}
+
+/// The project a path names, if any.
+fn project_of(path: &str) -> Option<&str> {
+    path.strip_prefix("/api/v4/projects/")?.split('/').next()
+}
+
+/// Whether `who` may call `method path`; the refusal GitLab sends otherwise.
+fn authorize(who: Option<Caller>, method: &Method, path: &str, s: &Shared) -> Option<Response> {
+    let Some(who) = who else {
+        return Some(message(StatusCode::UNAUTHORIZED, "401 Unauthorized"));
+    };
+    let project = project_of(path);
+    match who {
+        // A project access token sees its own project only.
+        Caller::Bot => (project.is_some() && project != Some(PROJECT)).then(project_not_found),
+        Caller::Job(own) => {
+            if *method != Method::GET || !path.contains("/artifacts/") {
+                return Some(message(StatusCode::UNAUTHORIZED, "401 Unauthorized"));
+            }
+            let target = project.unwrap_or_default();
+            let allowed = target == own || s.0.lock().unwrap().fork_allowed;
+            (!allowed).then(|| {
+                message(
+                    StatusCode::FORBIDDEN,
+                    &format!("403 Forbidden - Authentication by CI/CD job token not allowed from {own} to {target}."),
+                )
+            })
+        }
+    }
+}
+
+/// Rack::Attack's throttled answer.
+fn throttled(retry_after: Option<u64>) -> Response {
+    let mut r = (StatusCode::TOO_MANY_REQUESTS, "Retry later\n").into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    for (k, v) in [
+        ("RateLimit-Name", "throttle_authenticated_api"),
+        ("RateLimit-Limit", "60"),
+        ("RateLimit-Observed", "61"),
+        ("RateLimit-Remaining", "0"),
+    ] {
+        h.insert(k, HeaderValue::from_static(v));
+    }
+    if let Some(secs) = retry_after {
+        h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    r
+}
+
+fn fault_response(f: &Fault) -> Response {
+    match f.status {
+        429 => throttled(f.retry_after),
+        502 => (StatusCode::BAD_GATEWAY, "<html>502 Bad Gateway</html>").into_response(),
+        s => message(
+            StatusCode::from_u16(s).unwrap(),
+            "500 Internal Server Error",
+        ),
+    }
 }
 
 /// Authentication, injected faults and the request log, in front of every route.
 async fn gatekeeper(State(s): State<Shared>, req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or_default().to_string();
     let headers = req.headers();
     let auth = if headers.get("PRIVATE-TOKEN").is_some() {
         Some("PRIVATE-TOKEN")
@@ -270,28 +560,22 @@ async fn gatekeeper(State(s): State<Shared>, req: Request, next: Next) -> Respon
                 .position(|f| f.method == method && path.contains(&f.path_contains));
             pos.and_then(|i| st.faults.remove(i))
         };
-        let private_ok =
-            headers.get("PRIVATE-TOKEN").and_then(|v| v.to_str().ok()) == Some(PRIVATE_TOKEN);
-        let job_ok = headers.get("JOB-TOKEN").and_then(|v| v.to_str().ok()) == Some(JOB_TOKEN);
-        // The job token authenticates artifact downloads only (and reads); notes, pipelines and
-        // jobs need a real API token.
-        let job_token_allowed = method == Method::GET && path.contains("/artifacts/");
-        if let Some(f) = fault {
-            let mut r = message(StatusCode::from_u16(f.status).unwrap(), "injected fault");
-            if let Some(secs) = f.retry_after {
-                r.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        let refused = authorize(caller(headers), &method, &path, &s);
+        match (fault, refused) {
+            (Some(f), _) if !f.after => fault_response(&f),
+            (_, Some(refusal)) => refusal,
+            (Some(f), None) => {
+                // Carried out, then the answer lost.
+                let _ = next.run(req).await;
+                fault_response(&f)
             }
-            r
-        } else if !(private_ok || (job_ok && job_token_allowed)) {
-            message(StatusCode::UNAUTHORIZED, "401 Unauthorized")
-        } else {
-            next.run(req).await
+            (None, None) => next.run(req).await,
         }
     };
     s.0.lock().unwrap().log.push(Logged {
         method,
         path,
+        query,
         auth,
         status: response.status().as_u16(),
     });
@@ -304,13 +588,15 @@ struct PageQuery {
     per_page: Option<usize>,
 }
 
-/// GitLab's offset pagination: a page of items plus `x-*` and `Link` headers.
+/// GitLab's offset pagination: a page of items plus `x-*` and `Link` headers; the totals only
+/// when GitLab would count them.
 fn paginate(items: Vec<Value>, q: &PageQuery, uri_path: &str, s: &Shared) -> Response {
     let (addr, scheme) = (s.1, s.2);
     let per_page = q.per_page.unwrap_or(20).clamp(1, 100);
     let page = q.page.unwrap_or(1).max(1);
     let total = items.len();
     let pages = total.div_ceil(per_page).max(1);
+    let counted = total <= MAX_COUNT_LIMIT;
     let slice: Vec<Value> = items
         .into_iter()
         .skip((page - 1) * per_page)
@@ -319,26 +605,15 @@ fn paginate(items: Vec<Value>, q: &PageQuery, uri_path: &str, s: &Shared) -> Res
     let mut r = Json(Value::Array(slice)).into_response();
     let h = r.headers_mut();
     let num = |n: usize| HeaderValue::from_str(&n.to_string()).unwrap();
+    let or_empty = |n: Option<usize>| n.map_or(HeaderValue::from_static(""), num);
     h.insert("x-page", num(page));
     h.insert("x-per-page", num(per_page));
-    h.insert("x-total", num(total));
-    h.insert("x-total-pages", num(pages));
-    h.insert(
-        "x-next-page",
-        if page < pages {
-            num(page + 1)
-        } else {
-            HeaderValue::from_static("")
-        },
-    );
-    h.insert(
-        "x-prev-page",
-        if page > 1 {
-            num(page - 1)
-        } else {
-            HeaderValue::from_static("")
-        },
-    );
+    h.insert("x-next-page", or_empty((page < pages).then_some(page + 1)));
+    h.insert("x-prev-page", or_empty((page > 1).then(|| page - 1)));
+    if counted {
+        h.insert("x-total", num(total));
+        h.insert("x-total-pages", num(pages));
+    }
     let link = |p: usize, rel: &str| {
         format!("<{scheme}://{addr}{uri_path}?page={p}&per_page={per_page}>; rel=\"{rel}\"")
     };
@@ -350,7 +625,9 @@ fn paginate(items: Vec<Value>, q: &PageQuery, uri_path: &str, s: &Shared) -> Res
         links.push(link(page - 1, "prev"));
     }
     links.push(link(1, "first"));
-    links.push(link(pages, "last"));
+    if counted {
+        links.push(link(pages, "last"));
+    }
     h.insert(
         header::LINK,
         HeaderValue::from_str(&links.join(", ")).unwrap(),
@@ -363,49 +640,64 @@ struct JobQuery {
     job: String,
 }
 
+fn known_project(project: &str) -> bool {
+    project == PROJECT || project == FORK
+}
+
 async fn artifact_by_ref(
     State(s): State<Shared>,
     Path((project, ref_name, path)): Path<(String, String, String)>,
     Query(q): Query<JobQuery>,
 ) -> Response {
-    if project != PROJECT {
-        return message(StatusCode::NOT_FOUND, "404 Project Not Found");
+    if !known_project(&project) {
+        return project_not_found();
     }
     let st = s.0.lock().unwrap();
-    // The latest successful pipeline of the ref that has the job.
-    let hit = st
+    // `latest_successful_for_ref`: one pipeline, the newest successful one of the ref.
+    let latest = st
         .pipelines
         .iter()
-        .filter(|p| p.ref_name == ref_name && p.status == "success")
-        .max_by_key(|p| p.id)
-        .and_then(|p| p.jobs.iter().find(|j| j.name == q.job))
-        .and_then(|j| j.artifacts.get(&path).cloned());
-    match hit {
-        Some(bytes) => bytes.into_response(),
-        None => message(StatusCode::NOT_FOUND, "404 Not Found"),
+        .filter(|p| p.project == project && p.ref_name == ref_name && p.status == "success")
+        .max_by_key(|p| p.id);
+    // `build_with_artifacts_in_self_and_project_descendants`: not retried, with artifacts.
+    let job = latest.and_then(|p| {
+        p.jobs
+            .iter()
+            .find(|j| j.name == q.job && !j.retried && !j.expired && !j.artifacts.is_empty())
+    });
+    let Some(job) = job else {
+        return not_found();
+    };
+    match job.artifacts.get(&path) {
+        Some(bytes) => bytes.clone().into_response(),
+        // Workhorse, not Rails, answers for a path missing from the archive.
+        None => (StatusCode::NOT_FOUND, "404 page not found\n").into_response(),
     }
 }
 
-/// Like GitLab with object storage: a redirect to a pre-signed URL on another host.
+/// A job's artifact file: streamed, or (in the redirect mode) sent to object storage.
 async fn job_artifact(
     State(s): State<Shared>,
     Path((project, job, path)): Path<(String, u64, String)>,
 ) -> Response {
-    if project != PROJECT {
-        return message(StatusCode::NOT_FOUND, "404 Project Not Found");
-    }
-    let exists =
-        s.0.lock()
-            .unwrap()
-            .pipelines
-            .iter()
-            .flat_map(|p| &p.jobs)
-            .any(|j| j.id == job && j.artifacts.contains_key(&path));
-    if !exists {
+    let st = s.0.lock().unwrap();
+    let Some(j) = st
+        .pipelines
+        .iter()
+        .filter(|p| p.project == project)
+        .flat_map(|p| &p.jobs)
+        .find(|j| j.id == job)
+    else {
+        return not_found();
+    };
+    // `available_artifacts?`: not expired.
+    let Some(bytes) = j.artifacts.get(&path).filter(|_| !j.expired) else {
         return message(StatusCode::NOT_FOUND, "404 Not Found");
+    };
+    if !st.redirect_job_artifacts {
+        return bytes.clone().into_response();
     }
-    let port = s.1.port();
-    let scheme = s.2;
+    let (port, scheme) = (s.1.port(), s.2);
     let mut r = StatusCode::FOUND.into_response();
     r.headers_mut().insert(
         header::LOCATION,
@@ -437,9 +729,14 @@ struct PipelineQuery {
     ref_name: Option<String>,
     sha: Option<String>,
     status: Option<String>,
+    scope: Option<String>,
     sort: Option<String>,
     page: Option<usize>,
     per_page: Option<usize>,
+}
+
+fn pipeline_json(p: &FakePipeline) -> Value {
+    json!({"id": p.id, "iid": p.id, "project_id": p.project.parse::<u64>().unwrap(), "sha": p.sha, "ref": p.ref_name, "status": p.status, "source": p.source, "web_url": format!("http://gitlab.example/p/-/pipelines/{}", p.id)})
 }
 
 async fn pipelines(
@@ -447,34 +744,42 @@ async fn pipelines(
     Path(project): Path<String>,
     Query(q): Query<PipelineQuery>,
 ) -> Response {
-    if project != PROJECT {
-        return message(StatusCode::NOT_FOUND, "404 Project Not Found");
+    if !known_project(&project) {
+        return project_not_found();
     }
     let mut list: Vec<FakePipeline> =
         s.0.lock()
             .unwrap()
             .pipelines
             .iter()
+            .filter(|p| p.project == project)
             .filter(|p| q.ref_name.as_ref().is_none_or(|r| &p.ref_name == r))
             .filter(|p| q.sha.as_ref().is_none_or(|sha| &p.sha == sha))
             .filter(|p| q.status.as_ref().is_none_or(|st| &p.status == st))
+            .filter(|p| match q.scope.as_deref() {
+                Some("tags") => p.tag,
+                Some("branches") => !p.tag,
+                _ => true,
+            })
             .cloned()
             .collect();
-    list.sort_by_key(|p| p.id);
-    if q.sort.as_deref() != Some("asc") {
+    list.sort_by_key(|p| std::cmp::Reverse(p.id));
+    if q.scope.as_deref() == Some("tags") {
+        // `pipeline_for_ref_subquery`: the newest pipeline of each tag.
+        let mut seen = std::collections::HashSet::new();
+        list.retain(|p| seen.insert(p.ref_name.clone()));
+    }
+    if q.sort.as_deref() == Some("asc") {
         list.reverse();
     }
-    let items = list
-        .iter()
-        .map(|p| json!({"id": p.id, "iid": p.id, "project_id": 42, "sha": p.sha, "ref": p.ref_name, "status": p.status, "source": "push", "web_url": format!("http://gitlab.example/p/-/pipelines/{}", p.id)}))
-        .collect();
+    let items = list.iter().map(pipeline_json).collect();
     paginate(
         items,
         &PageQuery {
             page: q.page,
             per_page: q.per_page,
         },
-        &format!("/api/v4/projects/{PROJECT}/pipelines"),
+        &format!("/api/v4/projects/{project}/pipelines"),
         &s,
     )
 }
@@ -484,22 +789,35 @@ async fn pipeline_jobs(
     Path((project, pipeline)): Path<(String, u64)>,
     Query(q): Query<PageQuery>,
 ) -> Response {
-    if project != PROJECT {
-        return message(StatusCode::NOT_FOUND, "404 Project Not Found");
+    if !known_project(&project) {
+        return project_not_found();
     }
     let st = s.0.lock().unwrap();
-    let Some(p) = st.pipelines.iter().find(|p| p.id == pipeline) else {
-        return message(StatusCode::NOT_FOUND, "404 Not found");
+    let Some(p) = st
+        .pipelines
+        .iter()
+        .find(|p| p.id == pipeline && p.project == project)
+    else {
+        return not_found();
     };
+    // Retried jobs are left out unless `include_retried` (not asked for by the gate).
     let items = p
         .jobs
         .iter()
-        .map(|j| json!({"id": j.id, "name": j.name, "status": j.status, "stage": "test", "web_url": format!("http://gitlab.example/p/-/jobs/{}", j.id)}))
+        .filter(|j| !j.retried)
+        .map(|j| {
+            let expire = if j.expired {
+                "2020-01-01T00:00:00.000Z"
+            } else {
+                "2999-01-01T00:00:00.000Z"
+            };
+            json!({"id": j.id, "name": j.name, "status": j.status, "stage": "test", "artifacts_expire_at": expire, "web_url": format!("http://gitlab.example/p/-/jobs/{}", j.id)})
+        })
         .collect();
     paginate(
         items,
         &q,
-        &format!("/api/v4/projects/{PROJECT}/pipelines/{pipeline}/jobs"),
+        &format!("/api/v4/projects/{project}/pipelines/{pipeline}/jobs"),
         &s,
     )
 }
@@ -512,24 +830,29 @@ struct MrQuery {
     per_page: Option<usize>,
 }
 
-async fn merge_requests(State(s): State<Shared>, Query(q): Query<MrQuery>) -> Response {
+async fn merge_requests(
+    State(s): State<Shared>,
+    Path(project): Path<String>,
+    Query(q): Query<MrQuery>,
+) -> Response {
     let st = s.0.lock().unwrap();
+    let num = |p: &str| p.parse::<u64>().unwrap();
     let items = st
         .merge_requests
         .iter()
-        .filter(|(_, b)| q.source_branch.as_ref().is_none_or(|sb| sb == b))
+        .filter(|m| m.project == project)
+        .filter(|m| q.source_branch.as_ref().is_none_or(|b| *b == m.source_branch))
         .filter(|_| q.state.as_deref().is_none_or(|s| s == "opened"))
-        .map(
-            |(iid, b)| json!({"iid": iid, "id": iid + 5000, "source_branch": b, "state": "opened"}),
-        )
+        .map(|m| json!({"iid": m.iid, "id": m.iid + 5000, "project_id": num(&m.project), "source_branch": m.source_branch, "target_branch": "main", "source_project_id": num(&m.source_project), "target_project_id": num(&m.project), "state": "opened"}))
         .collect();
+    drop(st);
     paginate(
         items,
         &PageQuery {
             page: q.page,
             per_page: q.per_page,
         },
-        &format!("/api/v4/projects/{PROJECT}/merge_requests"),
+        &format!("/api/v4/projects/{project}/merge_requests"),
         &s,
     )
 }
@@ -552,100 +875,136 @@ async fn current_user() -> Response {
     Json(user_json(BOT_USER)).into_response()
 }
 
+#[derive(Deserialize)]
+struct NotesQuery {
+    order_by: Option<String>,
+    sort: Option<String>,
+    page: Option<usize>,
+    per_page: Option<usize>,
+}
+
 async fn list_notes(
     State(s): State<Shared>,
-    Path((_project, mr)): Path<(String, u64)>,
-    Query(q): Query<PageQuery>,
+    Path((project, mr)): Path<(String, u64)>,
+    Query(q): Query<NotesQuery>,
 ) -> Response {
-    let st = s.0.lock().unwrap();
-    let mut items: Vec<Value> = st
-        .notes
-        .get(&mr)
-        .map(|v| v.iter().map(note_json).collect())
-        .unwrap_or_default();
-    if st.endless_note_pages {
+    let updated = match q.order_by.as_deref() {
+        None | Some("created_at") => false,
+        Some("updated_at") => true,
+        Some(_) => return grape_error("order_by does not have a valid value"),
+    };
+    let ascending = match q.sort.as_deref() {
+        None | Some("desc") => false,
+        Some("asc") => true,
+        Some(_) => return grape_error("sort does not have a valid value"),
+    };
+    let mut st = s.0.lock().unwrap();
+    let endless = st.endless_note_pages;
+    let Some(m) = st.mr_mut(&project, mr) else {
+        return not_found();
+    };
+    let mut notes = m.notes.clone();
+    drop(st);
+    notes.sort_by_key(|n| {
+        if updated {
+            (n.updated, n.id)
+        } else {
+            (n.id, 0)
+        }
+    });
+    if !ascending {
+        notes.reverse();
+    }
+    let mut items: Vec<Value> = notes.iter().map(note_json).collect();
+    if endless {
         // Always one page more than the one asked for.
         let per_page = q.per_page.unwrap_or(20).clamp(1, 100);
-        let filler = FakeNote {
-            id: 1,
-            body: "filler".into(),
-            system: false,
-            author: HUMAN_USER,
-        };
+        let filler = FakeNote::by(HUMAN_USER, 1, "filler");
         items.resize((q.page.unwrap_or(1) + 1) * per_page, note_json(&filler));
     }
-    drop(st);
     paginate(
         items,
-        &q,
-        &format!("/api/v4/projects/{PROJECT}/merge_requests/{mr}/notes"),
+        &PageQuery {
+            page: q.page,
+            per_page: q.per_page,
+        },
+        &format!("/api/v4/projects/{project}/merge_requests/{mr}/notes"),
         &s,
     )
 }
 
 #[derive(Deserialize)]
 struct NoteForm {
-    body: String,
+    body: Option<String>,
 }
 
-fn body_ok(headers: &HeaderMap, body: &str) -> Option<Response> {
-    if !headers
+/// The body's checks: form-encoded, present, within GitLab's note size.
+fn body_of(headers: &HeaderMap, f: NoteForm) -> Result<String, Box<Response>> {
+    let form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
-    {
-        return Some(message(
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let Some(body) = f.body.filter(|_| form) else {
+        return Err(Box::new(grape_error("body is missing")));
+    };
+    if body.chars().count() > MAX_NOTE_CHARS {
+        return Err(Box::new(message(
             StatusCode::BAD_REQUEST,
-            "400 Bad request - body is missing",
-        ));
+            "400 Bad request - Note {:note=>[\"is too long (maximum is 1000000 characters)\"]}",
+        )));
     }
-    if body.len() > 1_000_000 {
-        return Some(message(StatusCode::BAD_REQUEST, "Note is too long"));
-    }
-    None
+    Ok(body)
 }
 
 async fn create_note(
     State(s): State<Shared>,
-    Path((_project, mr)): Path<(String, u64)>,
+    Path((project, mr)): Path<(String, u64)>,
     headers: HeaderMap,
     Form(f): Form<NoteForm>,
 ) -> Response {
-    if let Some(r) = body_ok(&headers, &f.body) {
-        return r;
-    }
+    let body = match body_of(&headers, f) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
     let mut st = s.0.lock().unwrap();
     let id = st.id();
+    let Some(m) = st.mr_mut(&project, mr) else {
+        return not_found();
+    };
     let note = FakeNote {
         id,
-        body: f.body,
+        body,
         system: false,
         author: BOT_USER,
+        updated: id,
     };
     let json = note_json(&note);
-    st.notes.entry(mr).or_default().push(note);
+    m.notes.push(note);
     (StatusCode::CREATED, Json(json)).into_response()
 }
 
 async fn edit_note(
     State(s): State<Shared>,
-    Path((_project, mr, note)): Path<(String, u64, u64)>,
+    Path((project, mr, note)): Path<(String, u64, u64)>,
     headers: HeaderMap,
     Form(f): Form<NoteForm>,
 ) -> Response {
-    if let Some(r) = body_ok(&headers, &f.body) {
-        return r;
-    }
+    let body = match body_of(&headers, f) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
     let mut st = s.0.lock().unwrap();
-    match st
-        .notes
-        .get_mut(&mr)
-        .and_then(|v| v.iter_mut().find(|n| n.id == note))
-    {
-        Some(n) => {
-            n.body = f.body;
-            Json(note_json(n)).into_response()
-        }
-        None => message(StatusCode::NOT_FOUND, "404 Note Not Found"),
+    let stamp = st.id();
+    let Some(m) = st.mr_mut(&project, mr) else {
+        return not_found();
+    };
+    let Some(n) = m.notes.iter_mut().find(|n| n.id == note) else {
+        return not_found();
+    };
+    if n.system || n.author != BOT_USER {
+        return message(StatusCode::FORBIDDEN, "403 Forbidden");
     }
+    n.body = body;
+    n.updated = stamp;
+    Json(note_json(n)).into_response()
 }

@@ -4,7 +4,10 @@
 use axum::http::Method;
 
 use crate::{
-    fake_gitlab::{FakeGitlab, JOB_TOKEN, PRIVATE_TOKEN, PROJECT},
+    fake_gitlab::{
+        FakeGitlab, FakeNote, BOT_USER, FORK, FORK_JOB_TOKEN, HUMAN_USER, JOB_TOKEN, PRIVATE_TOKEN,
+        PROJECT,
+    },
     harness::{example, slow_app, Gate, Output},
 };
 
@@ -82,6 +85,8 @@ fn assert_no_secret(out: &Output) {
 #[test]
 fn merge_request_runs_create_then_update_one_note_and_catch_a_regression() {
     let gl = FakeGitlab::start();
+    // Artifacts sent to object storage on another host: the token must not follow.
+    gl.with(|s| s.redirect_job_artifacts = true);
     let fast = slow_app(2);
 
     // First run: nothing on main yet.
@@ -178,7 +183,7 @@ fn without_an_api_token_the_gate_still_judges_and_skips_the_comment() {
     assert_no_secret(&out);
     assert!(
         out.stderr
-            .contains("comment: skipped: set LOADFORGE_GATE_GITLAB_TOKEN"),
+            .contains("comment: skipped: LOADFORGE_GATE_GITLAB_TOKEN is not set in this pipeline"),
         "{}",
         out.stderr
     );
@@ -268,29 +273,31 @@ fn the_note_is_found_across_pages_and_system_notes_are_never_edited() {
     let gl = FakeGitlab::start();
     let app = slow_app(2);
     let ours = gl.with(|s| {
-        let notes = s.notes.entry(MR).or_default();
+        let notes = s.notes_of(MR);
+        // The gate's own note, written long ago and buried under a long review: found all
+        // the same, through the pages.
+        notes.push(FakeNote::by(
+            BOT_USER,
+            5,
+            "<!-- loadforge-gate:perf -->\nold summary",
+        ));
         // A system note quoting the marker must not be mistaken for ours.
-        notes.push(crate::fake_gitlab::FakeNote {
-            id: 1,
-            body: "<!-- loadforge-gate:perf --> changed the description".into(),
+        notes.push(FakeNote {
             system: true,
-            author: crate::fake_gitlab::HUMAN_USER,
+            ..FakeNote::by(
+                HUMAN_USER,
+                6,
+                "<!-- loadforge-gate:perf --> changed the description",
+            )
         });
         for i in 0..130 {
-            notes.push(crate::fake_gitlab::FakeNote {
-                id: 10 + i,
-                body: format!("review comment {i}"),
-                system: false,
-                author: crate::fake_gitlab::HUMAN_USER,
-            });
+            notes.push(FakeNote::by(
+                HUMAN_USER,
+                10 + i,
+                &format!("review comment {i}"),
+            ));
         }
-        notes.push(crate::fake_gitlab::FakeNote {
-            id: 500,
-            body: "<!-- loadforge-gate:perf -->\nold summary".into(),
-            system: false,
-            author: crate::fake_gitlab::BOT_USER,
-        });
-        500
+        5
     });
     mr_gate(&gl, &app.url(), true).run().expect_exit(0);
     let notes = gl.notes(MR);
@@ -303,31 +310,128 @@ fn the_note_is_found_across_pages_and_system_notes_are_never_edited() {
     );
     assert!(notes
         .iter()
-        .find(|n| n.id == 1)
+        .find(|n| n.id == 6)
         .unwrap()
         .body
         .contains("changed the description"));
-    let pages = gl
+    let pages: Vec<_> = gl
         .log()
-        .iter()
+        .into_iter()
         .filter(|l| l.method == Method::GET && l.path.ends_with("/notes"))
-        .count();
-    assert!(pages >= 2, "paginated ({pages} pages)");
+        .collect();
+    assert!(pages.len() >= 2, "paginated ({} pages)", pages.len());
+    // Most recently updated first: the note the gate edits every pipeline comes early.
+    assert!(
+        pages[0].query.contains("order_by=updated_at") && pages[0].query.contains("sort=desc"),
+        "{}",
+        pages[0].query
+    );
 }
 
+/// `comment: always` in a branch pipeline writes on the open merge requests of its branch in
+/// its own project, never on a fork's whose branch has the same name.
 #[test]
-fn comment_always_finds_the_merge_request_of_a_branch_pipeline() {
+fn comment_always_finds_the_merge_request_of_a_branch_pipeline_and_never_a_forks() {
     let gl = FakeGitlab::start();
     let app = slow_app(2);
-    gl.with(|s| s.merge_requests.push((11, "feature".into())));
-    let out = mr_gate(&gl, &app.url(), true)
-        .env("CI_MERGE_REQUEST_IID", "")
-        .env("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "")
-        .env("CI_PIPELINE_SOURCE", "push")
+    gl.with(|s| {
+        s.add_merge_request(PROJECT, 11, "feature", PROJECT);
+        // A fork's merge request into this project, from its own `feature`.
+        s.add_merge_request(PROJECT, 12, "feature", FORK);
+    });
+    let out = branch_pipeline(&gl, &app.url(), "feature")
         .args(["--comment", "always"])
         .run()
         .expect_exit(0);
     assert_eq!(gl.notes(11).len(), 1, "{}", out.stderr);
+    assert_eq!(gl.notes(MR).len(), 1, "!7 is from `feature` too");
+    assert!(
+        gl.notes(12).is_empty(),
+        "the fork's merge request was touched"
+    );
+}
+
+/// A branch pipeline of `branch` (no merge request variables), with the API token.
+fn branch_pipeline(gl: &FakeGitlab, host: &str, branch: &str) -> Gate {
+    mr_gate(gl, host, true)
+        .env("CI_MERGE_REQUEST_IID", "")
+        .env("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "")
+        .env("CI_MERGE_REQUEST_DIFF_BASE_SHA", "")
+        .env("CI_PIPELINE_SOURCE", "push")
+        .env("CI_COMMIT_BRANCH", branch)
+        .env("CI_COMMIT_REF_NAME", branch)
+}
+
+/// A fork's merge-request pipeline runs in the fork (`CI_PROJECT_ID` 43) with the merge
+/// request in the target project (`CI_MERGE_REQUEST_PROJECT_ID` 42): the note lands there, not
+/// on the fork's own merge request that happens to share the iid.
+#[test]
+fn a_fork_pipelines_note_lands_on_the_target_projects_merge_request() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    gl.with(|s| s.add_merge_request(FORK, MR, "unrelated", FORK));
+    let out = fork_pipeline(&gl, &app.url())
+        .env("LOADFORGE_GATE_GITLAB_TOKEN", PRIVATE_TOKEN)
+        .run()
+        .expect_exit(0);
+    let notes = gl.notes_in(PROJECT, MR);
+    assert_eq!(notes.len(), 1, "{}", out.stderr);
+    assert!(notes[0].body.contains("Performance gate passed"));
+    assert!(gl.notes_in(FORK, MR).is_empty());
+    assert!(
+        gl.log()
+            .iter()
+            .all(|l| !l.path.contains(&format!("/projects/{FORK}/"))),
+        "nothing was asked of the fork: {:?}",
+        gl.log()
+    );
+}
+
+/// [`mr_env`] as a fork's pipeline: in project 43, with its own job token, for !7 of 42.
+pub(crate) fn fork_pipeline(gl: &FakeGitlab, host: &str) -> Gate {
+    mr_gate(gl, host, false)
+        .env("CI_PROJECT_ID", FORK)
+        .env("CI_JOB_TOKEN", FORK_JOB_TOKEN)
+        .env("CI_MERGE_REQUEST_PROJECT_ID", PROJECT)
+        .env("CI_MERGE_REQUEST_SOURCE_PROJECT_ID", FORK)
+}
+
+/// GitLab saved the note, then the answer was lost (a 502 from the proxy in front of it): the
+/// gate finds the saved note and edits it instead of posting a second one.
+#[test]
+fn a_note_saved_before_a_502_is_not_posted_twice() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    gl.fail_after(Method::POST, "/merge_requests/7/notes", 502, 1);
+    let out = mr_gate(&gl, &app.url(), true).run().expect_exit(0);
+    let notes = gl.notes(MR);
+    assert_eq!(notes.len(), 1, "{}", out.stderr);
+    assert!(notes[0].body.contains("Performance gate passed"));
+    assert!(
+        out.stderr.contains("found and updated, not posted twice"),
+        "{}",
+        out.stderr
+    );
+    let posts = gl.log().iter().filter(|l| l.method == Method::POST).count();
+    assert_eq!(posts, 1, "the POST was not repeated");
+}
+
+/// A POST that failed before GitLab saved anything (a 502 in front of Rails) is posted again
+/// after a look at the notes, and ends as one note.
+#[test]
+fn a_note_refused_with_a_502_is_posted_again_once_after_a_look() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    gl.fail_next(Method::POST, "/merge_requests/7/notes", 502, 1, None);
+    let out = mr_gate(&gl, &app.url(), true).run().expect_exit(0);
+    assert_eq!(gl.notes(MR).len(), 1, "{}", out.stderr);
+    let calls: Vec<String> = gl
+        .log()
+        .iter()
+        .filter(|l| l.path.ends_with("/notes"))
+        .map(|l| format!("{} {}", l.method, l.status))
+        .collect();
+    assert_eq!(calls, ["GET 200", "POST 502", "GET 200", "POST 201"]);
 }
 
 #[test]
@@ -388,17 +492,7 @@ fn a_marker_quoted_by_someone_else_is_never_edited() {
     let gl = FakeGitlab::start();
     let app = slow_app(2);
     let quoted = "I copied this from the bot: <!-- loadforge-gate:perf --> looks slow?";
-    gl.with(|s| {
-        s.notes
-            .entry(MR)
-            .or_default()
-            .push(crate::fake_gitlab::FakeNote {
-                id: 1,
-                body: quoted.into(),
-                system: false,
-                author: crate::fake_gitlab::HUMAN_USER,
-            })
-    });
+    gl.with(|s| s.notes_of(MR).push(FakeNote::by(HUMAN_USER, 1, quoted)));
     let out = mr_gate(&gl, &app.url(), true).run().expect_exit(0);
     let notes = gl.notes(MR);
     assert_eq!(

@@ -1,0 +1,176 @@
+//! Why a GitLab lookup found no baseline, in one note: what was looked up (job, ref, project,
+//! token) and, as far as the token lets GitLab tell, the cause and its fix. "No baseline yet"
+//! alone, forever, is how a gate that can never judge a regression looks like a working one.
+
+use super::remote::{Miss, Search, RECENT_PIPELINES};
+use crate::{
+    ci::CiContext,
+    gitlab::{self, ApiClient, PipelineFilter},
+};
+
+/// Merge-request pipelines whose jobs are read to tell "ran only in merge requests": a few
+/// calls at most, on a path that has already failed to find anything.
+const MR_PIPELINES_READ: usize = 5;
+
+/// The note for a lookup that found nothing.
+pub(super) fn why_none(
+    search: &Search<'_>,
+    ci: &CiContext,
+    api: Option<&ApiClient>,
+    misses: &[Miss],
+) -> String {
+    let token = if api.is_some() {
+        "LOADFORGE_GATE_GITLAB_TOKEN"
+    } else {
+        "CI_JOB_TOKEN"
+    };
+    let tag = search
+        .tag
+        .map(|t| format!(" (this is tag {t}'s pipeline: a tag compares with the default branch)"))
+        .unwrap_or_default();
+    let mut text = format!(
+        "No baseline yet: no `{}` results on `{}` in project {}{tag}, looked up with {token}; regressions were not checked.",
+        search.job, search.base_ref, search.project
+    );
+    for cause in causes(search, ci, api, misses) {
+        text.push(' ');
+        text.push_str(&cause);
+    }
+    text
+}
+
+/// Each cause found, one sentence each.
+fn causes(
+    search: &Search<'_>,
+    ci: &CiContext,
+    api: Option<&ApiClient>,
+    misses: &[Miss],
+) -> Vec<String> {
+    let mut causes = Vec::new();
+    if let Some(status) = misses.iter().find_map(|m| match m {
+        Miss::Refused { status } => Some(*status),
+        _ => None,
+    }) {
+        causes.push(refused(search, ci, status));
+    } else if ci.is_fork_pipeline() {
+        causes.push(format!(
+            "This merge request comes from a fork (project {}): the baseline is looked for in the target project {}, whose `{}` runs on `{}` give it.",
+            ci.merge_request_source_project_id.as_deref().unwrap_or("?"),
+            search.project,
+            search.job,
+            search.base_ref
+        ));
+    }
+    let Some(api) = api else {
+        causes.push(
+            "LOADFORGE_GATE_GITLAB_TOKEN is not set in this pipeline (missing, or a protected variable, which reaches only protected branches and tags): with it the gate looks further back and names the cause. Usual causes: the job runs only in merge-request pipelines or under another name on the target branch, or its artifacts expired.".into(),
+        );
+        return causes;
+    };
+    causes.extend(artifact_causes(search, misses));
+    if !misses
+        .iter()
+        .any(|m| matches!(m, Miss::NoArtifact { .. } | Miss::Unreadable { .. }))
+    {
+        causes.push(not_run(search, api, misses));
+    }
+    causes
+}
+
+/// The job token was refused: a fork's, or a project's allowlist.
+fn refused(search: &Search<'_>, ci: &CiContext, status: u16) -> String {
+    if ci.is_fork_pipeline() {
+        format!(
+            "GitLab refused this fork pipeline's job token (HTTP {status}) for project {}: a fork's job token reads the target project's artifacts only when that project's job token allowlist admits the fork; or run the merge request's pipeline in the target project.",
+            search.project
+        )
+    } else {
+        format!(
+            "GitLab refused CI_JOB_TOKEN (HTTP {status}) for the artifacts of project {}: check its job token allowlist (Settings > CI/CD > Job token permissions).",
+            search.project
+        )
+    }
+}
+
+/// Jobs that ran but left no usable artifact.
+fn artifact_causes(search: &Search<'_>, misses: &[Miss]) -> Vec<String> {
+    misses
+        .iter()
+        .filter_map(|m| match m {
+            Miss::NoArtifact { pipeline, job, expired_at: Some(at) } => Some(format!(
+                "The artifacts of job {job} (pipeline #{pipeline}) expired at {at}: raise `expire_in`, or run `{}` on `{}` more often.",
+                search.job, search.base_ref
+            )),
+            Miss::NoArtifact { pipeline, job, expired_at: None } => Some(format!(
+                "Job {job} (pipeline #{pipeline}) kept no `{}`: check its `artifacts: paths` and `--out`.",
+                search.artifact
+            )),
+            _ => None,
+        })
+        .take(1)
+        .collect()
+}
+
+/// The job never ran where it was looked for: on no pipeline at all, only in merge-request
+/// pipelines, or not under this name.
+fn not_run(search: &Search<'_>, api: &ApiClient, misses: &[Miss]) -> String {
+    let (job, base_ref) = (search.job, search.base_ref);
+    let looked = misses
+        .iter()
+        .filter(|m| matches!(m, Miss::NotRun { .. }))
+        .count();
+    if looked == 0 {
+        return format!("`{base_ref}` has no successful pipeline yet.");
+    }
+    match ran_in_merge_requests(search, api) {
+        Some(pipeline) => format!(
+            "`{job}` ran only in merge-request pipelines (such as #{pipeline}), which a lookup on `{base_ref}` never sees: run the same job on `{base_ref}` too (the component's default rules do)."
+        ),
+        None => format!(
+            "None of the last {} successful pipelines on `{base_ref}` ran `{job}`: the baseline is the results of a job of the same name on `{base_ref}`, so give this gate a twin there with the same job-prefix, scenario and load.",
+            looked.min(RECENT_PIPELINES)
+        ),
+    }
+}
+
+/// A recent merge-request pipeline of the project that ran the job, if any. Errors only cost
+/// the finer diagnosis.
+fn ran_in_merge_requests(search: &Search<'_>, api: &ApiClient) -> Option<u64> {
+    let recent = gitlab::pipelines(
+        api,
+        search.project,
+        PipelineFilter::default(),
+        RECENT_PIPELINES,
+    )
+    .ok()?;
+    recent
+        .iter()
+        .filter(|p| p.for_merge_request())
+        .take(MR_PIPELINES_READ)
+        .find(|p| {
+            gitlab::pipeline_jobs(api, search.project, p.id)
+                .is_ok_and(|jobs| jobs.iter().any(|j| j.name == search.job))
+        })
+        .map(|p| p.id)
+}
+
+/// Whether GitLab's timestamp (`2026-01-02T03:04:05.678Z`) lies in the past; one that does not
+/// parse is not taken for past.
+pub(super) fn is_past(at: &str) -> bool {
+    humantime::parse_rfc3339_weak(at.trim_end_matches('Z'))
+        .or_else(|_| humantime::parse_rfc3339(at))
+        .is_ok_and(|t| t < std::time::SystemTime::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_past;
+
+    #[test]
+    fn gitlab_timestamps_are_read_as_past_or_not() {
+        assert!(is_past("2020-01-02T03:04:05.678Z"));
+        assert!(!is_past("2999-01-02T03:04:05.678Z"));
+        assert!(!is_past("yesterday"));
+        assert!(!is_past(""));
+    }
+}
