@@ -370,7 +370,7 @@ fn a_fork_pipelines_note_lands_on_the_target_projects_merge_request() {
     let gl = FakeGitlab::start();
     let app = slow_app(2);
     gl.with(|s| s.add_merge_request(FORK, MR, "unrelated", FORK));
-    let out = fork_pipeline(&gl, &app.url())
+    let out = as_fork(mr_gate(&gl, &app.url(), false))
         .env("LOADFORGE_GATE_GITLAB_TOKEN", PRIVATE_TOKEN)
         .run()
         .expect_exit(0);
@@ -387,10 +387,10 @@ fn a_fork_pipelines_note_lands_on_the_target_projects_merge_request() {
     );
 }
 
-/// [`mr_env`] as a fork's pipeline: in project 43, with its own job token, for !7 of 42.
-pub(crate) fn fork_pipeline(gl: &FakeGitlab, host: &str) -> Gate {
-    mr_gate(gl, host, false)
-        .env("CI_PROJECT_ID", FORK)
+/// `gate` as a fork's merge-request pipeline: in project 43, with its own job token, for !7
+/// of project 42.
+pub(crate) fn as_fork(gate: Gate) -> Gate {
+    gate.env("CI_PROJECT_ID", FORK)
         .env("CI_JOB_TOKEN", FORK_JOB_TOKEN)
         .env("CI_MERGE_REQUEST_PROJECT_ID", PROJECT)
         .env("CI_MERGE_REQUEST_SOURCE_PROJECT_ID", FORK)
@@ -586,4 +586,35 @@ fn endless_note_pages_are_not_followed_forever() {
     assert!(out.stderr.contains("created note"), "{}", out.stderr);
     let pages = gl.with(|s| s.log.iter().filter(|l| l.path.ends_with("/notes")).count());
     assert!(pages <= 101, "{pages} pages of notes were read");
+}
+
+/// Past 10,000 notes GitLab sends no `x-total`, `x-total-pages` or `rel="last"`; the gate's
+/// note, which every pipeline edits, is found on the first page of the most recently updated.
+#[test]
+fn among_ten_thousand_notes_without_totals_the_gates_note_is_found_first() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    gl.with(|s| {
+        let notes = s.notes_of(MR);
+        notes.push(FakeNote::by(
+            BOT_USER,
+            1,
+            "<!-- loadforge-gate:perf -->\nold",
+        ));
+        for i in 0..10_050 {
+            notes.push(FakeNote::by(HUMAN_USER, 10 + i, "lgtm"));
+        }
+        // The gate's note was edited by the last pipeline, after every review comment.
+        notes[0].updated = 1_000_000;
+    });
+    mr_gate(&gl, &app.url(), true).run().expect_exit(0);
+    let notes = gl.notes(MR);
+    assert_eq!(notes.len(), 10_051, "no second note");
+    assert!(notes[0].body.contains("Performance gate passed"));
+    let listed = gl
+        .log()
+        .iter()
+        .filter(|l| l.method == Method::GET && l.path.ends_with("/notes"))
+        .count();
+    assert_eq!(listed, 1, "one page was enough");
 }

@@ -20,6 +20,7 @@ mod html_report;
 mod layers;
 mod loadforge;
 mod locust;
+mod lookup;
 mod measurement;
 mod proxy;
 mod sample_app;

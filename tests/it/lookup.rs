@@ -1,0 +1,248 @@
+//! Which previous run a pipeline is compared with, in GitLab as it really is, and what the
+//! gate says when there is none: the job name, ref, project and token it looked up with, and
+//! the cause as far as the token lets GitLab tell.
+
+use crate::{
+    fake_gitlab::{FakeGitlab, PipelineSpec, FORK, PRIVATE_TOKEN, PROJECT},
+    gitlab::{as_fork, mr_env},
+    harness::{slow_app, Gate, Output},
+};
+
+/// A scenario of one endpoint, so that runs are short and alike.
+const SCENARIO: &str = "tasks: [{request: {path: /health}}]\n";
+
+/// `gate` running the one-endpoint scenario against `host` for a second.
+fn short_run(gate: Gate, host: &str) -> Gate {
+    gate.write("s.yml", SCENARIO)
+        .args(["run", "--scenario", "s.yml", "--host", host])
+        .args(["--users", "1", "--run-time", "1s", "--progress", "0"])
+}
+
+/// A results.json of job `perf`, as a default-branch pipeline would have kept it.
+fn earlier_results(host: &str) -> String {
+    short_run(Gate::new(), host)
+        .args(["--baseline", "none"])
+        .run()
+        .expect_exit(0)
+        .file("results.json")
+}
+
+/// The notes of a run, as one text.
+fn notes(out: &Output) -> String {
+    out.results()["notes"].to_string()
+}
+
+/// The baseline a run was compared with, if any.
+fn source(out: &Output) -> String {
+    out.results()["comparison"]["source"]
+        .as_str()
+        .unwrap_or("(none)")
+        .to_string()
+}
+
+fn mr_run(gl: &FakeGitlab, host: &str, api_token: bool) -> Output {
+    let mut g = short_run(mr_env(gl), host);
+    if api_token {
+        g = g.env("LOADFORGE_GATE_GITLAB_TOKEN", PRIVATE_TOKEN);
+    }
+    g.run().expect_exit(0)
+}
+
+/// gitlab-org/gitlab#349316: a newer successful pipeline on `main` that did not run `perf`
+/// hides the older artifact from the by-ref lookup. The job token can only say so; an API
+/// token finds the older run and says why it is not the latest.
+#[test]
+fn a_newer_pipeline_without_the_job_hides_the_baseline_from_the_job_token_only() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    let older = gl.add_pipeline(
+        "main",
+        "a1",
+        "success",
+        "perf",
+        Some(&earlier_results(&app.url())),
+    );
+    gl.add_pipeline("main", "a2", "success", "docs", None);
+
+    let out = mr_run(&gl, &app.url(), false);
+    let text = notes(&out);
+    assert!(
+        text.contains("No baseline yet: no `perf` results on `main` in project 42, looked up with CI_JOB_TOKEN"),
+        "{text}"
+    );
+    assert!(
+        text.contains("LOADFORGE_GATE_GITLAB_TOKEN is not set in this pipeline (missing, or a protected variable"),
+        "{text}"
+    );
+    let summary = out.file("summary.md");
+    assert!(
+        summary.contains(r"looked up with CI\_JOB\_TOKEN"),
+        "{summary}"
+    );
+
+    let out = mr_run(&gl, &app.url(), true);
+    let found = source(&out);
+    assert!(
+        found.contains(&format!("pipeline #{older} on main; the 1 newer successful pipeline(s) did not keep `perf` results")),
+        "{found}"
+    );
+}
+
+#[test]
+fn a_job_that_ran_only_in_merge_request_pipelines_is_named_as_the_cause() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    let results = earlier_results(&app.url());
+    let mr_pipeline = gl.with(|s| {
+        s.add_pipeline_to(
+            PROJECT,
+            PipelineSpec {
+                ref_name: "refs/merge-requests/7/head",
+                sha: "m1",
+                status: "success",
+                source: "merge_request_event",
+                tag: false,
+                job: "perf",
+                results: Some(&results),
+            },
+        )
+    });
+    gl.add_pipeline("main", "a1", "success", "build", None);
+    let text = notes(&mr_run(&gl, &app.url(), true));
+    assert!(
+        text.contains("looked up with LOADFORGE_GATE_GITLAB_TOKEN"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "`perf` ran only in merge-request pipelines (such as #{mr_pipeline})"
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn expired_artifacts_and_a_branch_without_pipelines_are_named_as_causes() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    let text = notes(&mr_run(&gl, &app.url(), true));
+    assert!(
+        text.contains("`main` has no successful pipeline yet."),
+        "{text}"
+    );
+
+    let results = earlier_results(&app.url());
+    gl.add_pipeline("main", "a1", "success", "perf", Some(&results));
+    gl.with(|s| s.pipelines.last_mut().unwrap().jobs[0].expired = true);
+    let text = notes(&mr_run(&gl, &app.url(), true));
+    assert!(
+        text.contains("expired at 2020-01-01T00:00:00.000Z: raise `expire_in`"),
+        "{text}"
+    );
+}
+
+/// The twin rule: a job of another name on `main` is no baseline, and the note says what to do.
+#[test]
+fn a_default_branch_that_never_ran_the_job_asks_for_a_twin() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    gl.add_pipeline(
+        "main",
+        "a1",
+        "success",
+        "perf-load",
+        Some(&earlier_results(&app.url())),
+    );
+    let text = notes(&mr_run(&gl, &app.url(), true));
+    assert!(
+        text.contains("None of the last 1 successful pipelines on `main` ran `perf`")
+            && text.contains("give this gate a twin there with the same job-prefix"),
+        "{text}"
+    );
+}
+
+/// A fork's job token is refused by the target project unless its allowlist admits the fork;
+/// the note says which, and with the allowlist the baseline comes from the target project.
+#[test]
+fn a_fork_pipeline_looks_in_the_target_project_and_explains_a_refusal() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    gl.add_pipeline(
+        "main",
+        "a1",
+        "success",
+        "perf",
+        Some(&earlier_results(&app.url())),
+    );
+    let fork = || {
+        short_run(as_fork(mr_env(&gl)), &app.url())
+            .run()
+            .expect_exit(0)
+    };
+    let text = notes(&fork());
+    assert!(
+        text.contains("GitLab refused this fork pipeline's job token (HTTP 403) for project 42"),
+        "{text}"
+    );
+    gl.with(|s| s.fork_allowed = true);
+    let out = fork();
+    assert!(
+        source(&out).contains("latest successful pipeline on main"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        gl.log()
+            .iter()
+            .all(|l| !l.path.contains(&format!("/projects/{FORK}/"))),
+        "the fork's own project was searched"
+    );
+}
+
+/// A tag pipeline's own ref is a tag nobody ran before: it compares with the default branch
+/// with the job token, and with the previous release tag's run when an API token can find it.
+#[test]
+fn a_tag_pipeline_compares_with_the_default_branch_or_the_previous_tag() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    let results = earlier_results(&app.url());
+    gl.add_pipeline("main", "a1", "success", "perf", Some(&results));
+    let tag_run = |api: bool| {
+        let mut g = short_run(mr_env(&gl), &app.url())
+            .env("CI_MERGE_REQUEST_IID", "")
+            .env("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "")
+            .env("CI_MERGE_REQUEST_DIFF_BASE_SHA", "")
+            .env("CI_PIPELINE_SOURCE", "push")
+            .env("CI_COMMIT_TAG", "1.1.0")
+            .env("CI_COMMIT_REF_NAME", "1.1.0");
+        if api {
+            g = g.env("LOADFORGE_GATE_GITLAB_TOKEN", PRIVATE_TOKEN);
+        }
+        g.run().expect_exit(0)
+    };
+    let out = tag_run(false);
+    assert_eq!(
+        source(&out),
+        "for tag 1.1.0, the latest successful pipeline on main"
+    );
+
+    let previous = gl.with(|s| {
+        s.add_pipeline_to(
+            PROJECT,
+            PipelineSpec {
+                ref_name: "1.0.0",
+                sha: "t1",
+                status: "success",
+                source: "push",
+                tag: true,
+                job: "perf",
+                results: Some(&results),
+            },
+        )
+    });
+    let out = tag_run(true);
+    assert_eq!(
+        source(&out),
+        format!("pipeline #{previous} of the previous tag 1.0.0")
+    );
+}
