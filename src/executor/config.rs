@@ -1,7 +1,9 @@
 //! `config_exec`: the JSON GitLab Runner reads from stdout (`api.ConfigExecOutput`). Builds and
 //! caches live under the state dir; `job_env` carries this binary's directory and the state
 //! dir to the later stages, since the Runner adds it to every later driver call (not to the
-//! job: `run` puts the directory on the script's `PATH` itself).
+//! job: `run` puts the directory on the script's `PATH` itself). `shell` names bash, the shell
+//! `run` runs every script with: the Runner generates the scripts for the shell this names,
+//! else for config.toml's `shell` (which could say `sh` or `pwsh`).
 
 use std::{collections::BTreeMap, path::Path};
 
@@ -19,6 +21,9 @@ struct ConfigOutput {
     hostname: String,
     driver: Driver,
     job_env: BTreeMap<&'static str, String>,
+    /// The shell the Runner writes the scripts for (`custom.go`'s `InjectInto` sets it over
+    /// config.toml's `shell`): `run` hands every script to bash, so no other may be chosen.
+    shell: &'static str,
 }
 
 #[derive(Serialize)]
@@ -54,6 +59,7 @@ fn output(ctx: &Context, bin_dir: &Path) -> ConfigOutput {
             (BIN_DIR_VAR, bin_dir.display().to_string()),
             (STATE_DIR_VAR, state.display().to_string()),
         ]),
+        shell: "bash",
     }
 }
 
@@ -89,5 +95,8 @@ mod tests {
         assert_eq!(v["driver"]["name"], "loadforge-gate");
         assert_eq!(v["job_env"]["LOADFORGE_GATE_EXECUTOR_BIN_DIR"], "/opt/bin");
         assert_eq!(v["job_env"]["LOADFORGE_GATE_EXECUTOR_DIR"], "/srv/lf");
+        // `run` hands every script to bash: the Runner must generate bash, whatever
+        // config.toml's `shell` says.
+        assert_eq!(v["shell"], "bash");
     }
 }

@@ -9,7 +9,7 @@
 //!   every job variable passed as `CUSTOM_ENV_<name>`, `job_env` added to later driver calls,
 //!   `run_exec <script> <stage>` with `step_script` sent as `build_script`, cleanup always run.
 //! - `executors/custom/api/config.go`: the JSON `config_exec` prints (`builds_dir`, `cache_dir`,
-//!   `builds_dir_is_shared`, `hostname`, `driver.name`/`driver.version`, `job_env`).
+//!   `builds_dir_is_shared`, `hostname`, `driver.name`/`driver.version`, `job_env`, `shell`).
 //! - `executors/custom/api/const.go` and `executors/custom/command/command.go`:
 //!   `BUILD_FAILURE_EXIT_CODE` (1) and `SYSTEM_FAILURE_EXIT_CODE` (2) given to every call; any
 //!   other exit code is an "unknown failure". On a build failure the Runner reads the first line
@@ -20,8 +20,14 @@
 //!   group, then SIGKILL after `graceful_kill_timeout`. Since the job's scripts run in groups of
 //!   their own (so the driver can end them as a whole), `run` forwards the SIGTERM, and cleanup
 //!   ends whatever a SIGKILLed driver could not.
-//! - `docs/executors/custom.md`: system failures of `prepare_exec` are retried (3 attempts), so a
-//!   busy host is refused as a system failure; cleanup's result does not change the job's.
+//! - `common/build.go` (`retryCreateExecutor`), `common/consts.go`: preparing is tried up to
+//!   `PreparationRetries` (3) times, `PreparationRetryInterval` (3 s) apart, on any failure but
+//!   a build failure; each attempt is a new executor that calls `config_exec` and then
+//!   `prepare_exec`, and a failed attempt is followed by `cleanup_exec`. So a busy host is
+//!   refused as a system failure, and cleanup must undo whatever a refused prepare left. After
+//!   the last attempt the job fails as a runner system failure, which GitLab runs again (on
+//!   any runner with the job's tags) only under `retry: when: runner_system_failure`;
+//!   cleanup's result does not change the job's (`docs/executors/custom.md`).
 
 mod cleanup;
 mod config;
@@ -153,9 +159,9 @@ pub(crate) enum ExecutorError {
         #[source]
         source: nix::errno::Errno,
     },
-    #[error("the host is still held by job {holder} after waiting {waited}: no second load job may run beside it; GitLab can retry the job on another runner")]
+    #[error("the host is still held by job {holder} after waiting {waited}: no second load job may run beside it; a job with `retry: when: [runner_system_failure]` is run again, possibly on another runner")]
     LockTimeout { holder: String, waited: String },
-    #[error("the host is too busy to measure on ({reasons}); GitLab can retry the job on another runner")]
+    #[error("the host is too busy to measure on ({reasons}); a job with `retry: when: [runner_system_failure]` is run again, possibly on another runner")]
     TooBusy { reasons: String },
     #[error("cannot start bash for {}", script.display())]
     Spawn {

@@ -1,7 +1,9 @@
 //! `prepare_exec`: take the host, watch it for a moment, write down how quiet it was, refuse it
-//! when it is too busy to measure on. Refusals are system failures, which the Runner retries
-//! (three attempts) and which let GitLab run the job elsewhere; the lock is released first so a
-//! refused job does not keep the host from a later one.
+//! when it is too busy to measure on. Refusals are system failures: the Runner tries again
+//! (three attempts in all, each with config before and cleanup after a refusal), and a job that
+//! declares `retry: when: [runner_system_failure]` is then run again by GitLab, possibly on
+//! another runner. The lock is released before refusing, so a refused job does not keep the
+//! host from a later one even if its cleanup never comes.
 
 use std::time::Duration;
 

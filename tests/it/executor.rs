@@ -1,49 +1,106 @@
 //! `loadforge-gate executor` driven the way GitLab Runner drives a custom executor. No Runner can
-//! be installed here, so [`Runner`] plays its part as its source does (gitlab-runner
-//! `executors/custom/custom.go`, `command/command.go`, `helpers/process/`): every call gets
-//! `BUILD_FAILURE_EXIT_CODE=1`, `SYSTEM_FAILURE_EXIT_CODE=2`, `BUILD_EXIT_CODE_FILE`,
-//! `JOB_RESPONSE_FILE`, `TMPDIR`, the `job_env` of `config` and the job's variables as
-//! `CUSTOM_ENV_*`; the driver is started as the leader of its own process group, which gets
-//! SIGTERM on a timeout and SIGKILL after the graceful-kill timeout; `run` is called once per
-//! stage with a generated script file; prepare is retried on a system failure; cleanup always
-//! runs. Exit codes are read as `command.go` reads them.
+//! be installed here, so [`Runner`] plays its part as its source does (repository
+//! `gitlab-org/gitlab-runner`; each rule's comment names the file and function it follows):
+//! - preparing is tried up to three times on any failure but a build failure, each attempt a new
+//!   executor that calls `config` then `prepare`, a failed attempt followed by `cleanup`
+//!   (`common/build.go` `retryCreateExecutor`, `executors/custom/custom.go` `Prepare`);
+//! - every call gets the runner service's environment, then `TMPDIR`, `BUILD_FAILURE_EXIT_CODE=1`,
+//!   `SYSTEM_FAILURE_EXIT_CODE=2`, `BUILD_EXIT_CODE_FILE`, `JOB_RESPONSE_FILE`
+//!   (`command/command.go` `New`), then the `job_env` of this executor's `config` once it has
+//!   been read, and the job's variables as `CUSTOM_ENV_*` (`custom.go` `prepareCommand`);
+//! - the exit-code file is one path per executor, in its temporary directory: the Runner never
+//!   writes or deletes it between calls, only removes the directory in `Cleanup` (`custom.go`);
+//! - exit codes are read as `command.go`'s `waitForCommand` reads them; a call that outlives its
+//!   timeout gets SIGTERM to its process group, SIGKILL after the graceful-kill timeout, and is
+//!   reported as `KillAndWait` reports it (`helpers/process/killer.go`, `killer_unix.go`);
+//! - `run` is called once per stage with a generated bash script; cleanup always runs.
 
 use std::{
+    cell::RefCell,
     collections::BTreeMap,
     io::Read,
-    os::unix::process::CommandExt,
+    os::unix::{fs::PermissionsExt, process::CommandExt},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    sync::mpsc,
+    process::{Child, Command, ExitStatus, Stdio},
+    sync::{mpsc, Arc, Mutex},
     time::{Duration, Instant},
 };
 
 use loadforge_gate::sample_app::Knobs;
+use nix::{
+    sys::signal::{killpg, Signal},
+    unistd::Pid,
+};
 
 use super::harness::{example, sample_app, BIN};
 
-/// What the Runner makes of a driver call (`command.go`'s `waitForCommand`).
+/// `common/consts.go` `PreparationRetries`: how many times `retryCreateExecutor` tries.
+const PREPARATION_RETRIES: usize = 3;
+/// `common/consts.go` `PreparationRetryInterval`: the Runner pauses 3 s between attempts. It
+/// is a `var` there so that the Runner's own tests can shorten it; the double shortens it too,
+/// since the pause decides nothing (a host busy for 3 s is as busy for 0.3 s).
+const PREPARATION_RETRY_INTERVAL: Duration = Duration::from_millis(300);
+
+/// What the Runner makes of a driver call: `command.go`'s `waitForCommand` maps how the driver
+/// ended; after a timeout, `KillAndWait` (`helpers/process/killer.go`) returns that same mapping
+/// of how it ended, or a `KillProcessError` when it never did.
 #[derive(Debug, Clone, PartialEq)]
 enum Verdict {
     Success,
-    /// Exit code 1: the job failed, with the code from `BUILD_EXIT_CODE_FILE` (1 without it).
+    /// Exit code 1, a `common.BuildError`: the job failed, with the code from the first line of
+    /// `BUILD_EXIT_CODE_FILE` (1 without the file, `parseBuildFailure`).
     BuildFailure(i32),
-    /// Exit code 2.
+    /// Exit code 2: the bare `exec.ExitError`, a system failure.
     SystemFailure,
-    /// Any other exit code, or an unreadable exit-code file: an unknown failure.
+    /// An `UnknownFailureError`: any other exit code (-1 for a driver a signal ended, as Go's
+    /// `ExitError.ExitCode` says), or 2 for exit 1 with an exit-code file that is not an integer.
     Unknown(i32),
-    /// Ended by the SIGTERM of a timeout, within the graceful-kill timeout.
-    Terminated,
-    /// Still running after the graceful-kill timeout, so SIGKILLed.
-    Killed,
+    /// `KillProcessError`: not ended (exited, and its output closed) within the force-kill
+    /// timeout after SIGKILL, so the Runner abandons it.
+    Abandoned,
 }
 
-/// One driver call: how it ended and what it printed.
+/// One driver call: how it ended, the signals the Runner had to send, and what it printed.
 #[derive(Debug)]
 struct Call {
     verdict: Verdict,
+    /// Sent to the driver's process group: none, `TERM`, or `TERM` then `KILL`.
+    signals: Vec<&'static str>,
     stdout: String,
     stderr: String,
+}
+
+/// How one attempt to prepare ended, as `retryCreateExecutor` tells them apart: only a
+/// `BuildError` stops the retries.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Prepared {
+    Ready,
+    BuildFailed,
+    Failed,
+}
+
+impl From<&Verdict> for Prepared {
+    fn from(v: &Verdict) -> Prepared {
+        match v {
+            Verdict::Success => Prepared::Ready,
+            Verdict::BuildFailure(_) => Prepared::BuildFailed,
+            _ => Prepared::Failed,
+        }
+    }
+}
+
+/// `executors/custom/api/config.go` `ConfigExecOutput`: the keys the Runner reads from
+/// `config`'s stdout; others are ignored, a wrong type fails the attempt.
+#[derive(Debug, serde::Deserialize)]
+#[allow(dead_code)] // read like the Runner reads them; not every key is looked at afterwards
+struct ConfigExecOutput {
+    builds_dir: Option<String>,
+    cache_dir: Option<String>,
+    builds_dir_is_shared: Option<bool>,
+    hostname: Option<String>,
+    driver: Option<serde_json::Value>,
+    job_env: Option<BTreeMap<String, String>>,
+    shell: Option<String>,
 }
 
 /// The stages a job's scripts are sent in (`docs/executors/custom.md`, with `step_script` sent
@@ -59,16 +116,31 @@ const BEFORE: &[&str] = &[
 struct Runner {
     state_dir: PathBuf,
     job_id: String,
-    /// The Runner's own temporary directory for the job (scripts, exit-code file).
-    tmp: tempfile::TempDir,
+    /// The program every `*_exec` of config.toml names, and what every `*_args` starts with
+    /// (the README's config.toml: `loadforge-gate executor <stage> ...`).
+    driver: PathBuf,
+    driver_args: Vec<String>,
+    /// The current executor's temporary directory, `None` before its `config` and after its
+    /// `cleanup`. `custom.go`'s `Prepare` makes one per executor (`os.MkdirTemp`) for `TMPDIR`,
+    /// the job response file, the exit-code file and the scripts; its `Cleanup` removes it.
+    tmp: Option<tempfile::TempDir>,
+    /// The current executor's `jobEnv` (`custom.go`): empty until its `config` has been read.
     job_env: BTreeMap<String, String>,
     builds_dir: PathBuf,
+    /// config.toml's `shell`, which `config`'s `shell` overrides (`custom.go` `InjectInto`,
+    /// `executors/abstract.go` `updateShell`); bash when neither names one
+    /// (`common.GetDefaultShell` on Linux).
+    toml_shell: Option<String>,
+    /// The shell the current executor generates scripts for.
+    shell: String,
     variables: Vec<(String, String)>,
     /// Flags after `executor prepare` (the `prepare_args` of config.toml).
     prepare_args: Vec<String>,
     stage_timeout: Duration,
     graceful_kill: Duration,
     force_kill: Duration,
+    /// Every call so far, as `config`, `prepare`, `run <stage>` or `cleanup`.
+    history: RefCell<Vec<String>>,
 }
 
 impl Runner {
@@ -76,9 +148,13 @@ impl Runner {
         Runner {
             state_dir: state_dir.to_path_buf(),
             job_id: job_id.into(),
-            tmp: tempfile::tempdir().expect("temp dir"),
+            driver: PathBuf::from(BIN),
+            driver_args: vec!["executor".into()],
+            tmp: None,
             job_env: BTreeMap::new(),
             builds_dir: PathBuf::new(),
+            toml_shell: None,
+            shell: String::new(),
             variables: vec![
                 ("CI_JOB_ID".into(), job_id.into()),
                 ("CI_JOB_NAME".into(), "load-test".into()),
@@ -98,6 +174,16 @@ impl Runner {
             stage_timeout: Duration::from_secs(120),
             graceful_kill: Duration::from_secs(1),
             force_kill: Duration::from_secs(2),
+            history: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// The Runner driving `driver` with no arguments of its own: the double's own tests.
+    fn with_driver(state_dir: &Path, job_id: &str, driver: &Path) -> Runner {
+        Runner {
+            driver: driver.to_path_buf(),
+            driver_args: Vec::new(),
+            ..Runner::new(state_dir, job_id)
         }
     }
 
@@ -105,30 +191,61 @@ impl Runner {
         self.builds_dir.join(&self.job_id).join("project")
     }
 
-    fn exit_code_file(&self) -> PathBuf {
-        self.tmp.path().join("build_exit_code")
+    fn tmp(&self) -> &Path {
+        self.tmp
+            .as_ref()
+            .expect("a driver call outside an executor: call config first")
+            .path()
     }
 
-    /// Starts `loadforge-gate executor <args>` as the Runner starts a driver.
+    /// `custom.go` `Prepare`: the exit-code file's path, in the executor's temporary
+    /// directory. The Runner only names it; the driver writes it.
+    fn exit_code_file(&self) -> PathBuf {
+        self.tmp().join("build_exit_code")
+    }
+
+    /// A new executor, as each attempt to prepare makes (`build.go` `retryCreateExecutor`:
+    /// `provider.Create()`; `custom.go` `Prepare`): a temporary directory of its own with the
+    /// job response file in it, no `job_env` until its `config` has been read, and the shell
+    /// of config.toml.
+    fn new_executor(&mut self) {
+        let tmp = tempfile::Builder::new()
+            .prefix("custom-executor")
+            .tempdir()
+            .expect("temp dir");
+        let response = serde_json::json!({ "id": self.job_id }).to_string();
+        std::fs::write(tmp.path().join("response.json"), response).expect("job response file");
+        self.tmp = Some(tmp);
+        self.job_env.clear();
+        self.shell = self.toml_shell.clone().unwrap_or_else(|| "bash".into());
+    }
+
+    /// Starts the driver as `command.go`'s `New` and `custom.go`'s `prepareCommand` do.
     fn spawn(&self, args: &[&str]) -> Child {
-        let mut cmd = Command::new(BIN);
-        cmd.arg("executor").args(args).env_clear();
+        let tmp = self.tmp();
+        let mut cmd = Command::new(&self.driver);
+        cmd.args(&self.driver_args).args(args).env_clear();
+        // The runner service's environment (`os.Environ()`), with the state dir the README
+        // has the service set.
         for k in ["PATH", "HOME", "LANG"] {
             if let Ok(v) = std::env::var(k) {
                 cmd.env(k, v);
             }
         }
-        cmd.env("TMPDIR", self.tmp.path())
+        cmd.env("LOADFORGE_GATE_EXECUTOR_DIR", &self.state_dir);
+        // `command.go` `New`: the protocol's variables; `TMPDIR` is the executor's directory.
+        cmd.env("TMPDIR", tmp)
             .env("BUILD_FAILURE_EXIT_CODE", "1")
             .env("SYSTEM_FAILURE_EXIT_CODE", "2")
             .env("BUILD_EXIT_CODE_FILE", self.exit_code_file())
-            .env("JOB_RESPONSE_FILE", self.tmp.path().join("response.json"))
-            .env("LOADFORGE_GATE_EXECUTOR_DIR", &self.state_dir);
+            .env("JOB_RESPONSE_FILE", tmp.join("response.json"));
+        // `custom.go` `prepareCommand`: this executor's `job_env`, then the job's variables.
         cmd.envs(&self.job_env);
         for (k, v) in &self.variables {
             cmd.env(format!("CUSTOM_ENV_{k}"), v);
         }
-        cmd.current_dir(self.tmp.path())
+        // `helpers/process/job_unix.go` `setProcessGroup`: the driver leads a group of its own.
+        cmd.current_dir(tmp)
             .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -137,43 +254,49 @@ impl Runner {
             .expect("driver starts")
     }
 
-    /// One driver call under `timeout`: SIGTERM to the driver's group when it passes, SIGKILL
-    /// after the graceful-kill timeout (`helpers/process/killer_unix.go`).
+    /// One driver call under `timeout` (`command.go` `Run`). When it passes, `KillAndWait`
+    /// (`helpers/process/killer.go`): SIGTERM to the driver's group, SIGKILL after the
+    /// graceful-kill timeout (`killer_unix.go`), and the call is abandoned when even that has
+    /// not ended it within the force-kill timeout.
     fn call(&self, args: &[&str], timeout: Duration) -> Call {
-        let _ = std::fs::remove_file(self.exit_code_file());
-        let mut child = self.spawn(args);
-        let out = drain(child.stdout.take());
-        let err = drain(child.stderr.take());
-        let group = -i32::try_from(child.id()).expect("pid");
-        let mut status = wait_for(&mut child, timeout);
-        let mut signalled = None;
-        for (signal, patience, verdict) in [
-            ("-TERM", self.graceful_kill, Verdict::Terminated),
-            ("-KILL", self.force_kill, Verdict::Killed),
-        ] {
-            if status.is_some() {
+        let verb = match args {
+            ["run", _, stage, ..] => format!("run {stage}"),
+            _ => args.first().copied().unwrap_or_default().to_string(),
+        };
+        self.history.borrow_mut().push(verb);
+        let mut driver = Driver::start(self.spawn(args));
+        let mut ended = driver.wait(timeout);
+        let mut signals = Vec::new();
+        for (signal, patience) in [("TERM", self.graceful_kill), ("KILL", self.force_kill)] {
+            if ended.is_some() {
                 break;
             }
-            signalled = Some(verdict);
-            let _ = Command::new("kill")
-                .args([signal, "--", &group.to_string()])
-                .status();
-            status = wait_for(&mut child, patience);
+            signals.push(signal);
+            let signal = if signal == "TERM" {
+                Signal::SIGTERM
+            } else {
+                Signal::SIGKILL
+            };
+            let _ = killpg(driver.pid(), signal);
+            ended = driver.wait(patience);
         }
-        let status = status.expect("the driver ended after SIGKILL");
-        let verdict = signalled.unwrap_or_else(|| self.read_verdict(status.code().unwrap_or(-1)));
-        // A process left holding the driver's output would keep it open for ever: like the
-        // Runner (which gives up after the force-kill timeout), the double stops reading then.
+        // `KillAndWait` returns what `waitForCommand` made of the exit, whoever caused it.
+        let verdict = match ended {
+            Some(status) => self.read_verdict(status.code().unwrap_or(-1)),
+            None => Verdict::Abandoned,
+        };
+        let (stdout, stderr) = driver.output();
         Call {
             verdict,
-            stdout: out.recv_timeout(self.force_kill).unwrap_or_default(),
-            stderr: err.recv_timeout(self.force_kill).unwrap_or_default(),
+            signals,
+            stdout,
+            stderr,
         }
     }
 
-    /// `command.go`: 1 is a build failure whose code is the exit-code file's first line (1 when
-    /// there is no file, an unknown failure when the line is not an integer); 2 a system
-    /// failure; anything else unknown.
+    /// `command.go` `waitForCommand` and `parseBuildFailure`: 1 is a build failure whose code is
+    /// the exit-code file's first line (1 when there is no file, an unknown failure when the
+    /// line is not an integer); 2 a system failure; anything else unknown.
     fn read_verdict(&self, code: i32) -> Verdict {
         match code {
             0 => Verdict::Success,
@@ -190,43 +313,92 @@ impl Runner {
         }
     }
 
-    /// `config_exec`: reads the JSON, takes `builds_dir` and `job_env` from it.
-    fn config(&mut self) -> serde_json::Value {
+    /// A new executor's `config_exec` (`custom.go` `dynamicConfig`, 1 h timeout by default in
+    /// `consts.go`): on success its JSON, if it printed any, is injected (`InjectInto`). `Err`
+    /// when the output is not the JSON the Runner reads, which fails the attempt.
+    fn config_exec(&mut self) -> (Call, Result<(), String>) {
+        self.new_executor();
         let call = self.call(&["config"], Duration::from_secs(30));
-        assert_eq!(call.verdict, Verdict::Success, "{}", call.stderr);
-        let v: serde_json::Value = serde_json::from_str(&call.stdout).expect("config prints JSON");
-        self.builds_dir = PathBuf::from(v["builds_dir"].as_str().expect("builds_dir"));
-        for (k, val) in v["job_env"].as_object().expect("job_env") {
-            self.job_env
-                .insert(k.clone(), val.as_str().expect("string").into());
+        if call.verdict != Verdict::Success || call.stdout.is_empty() {
+            return (call, Ok(()));
         }
-        v
+        let parsed = serde_json::from_str::<ConfigExecOutput>(&call.stdout);
+        let output = match parsed {
+            Ok(output) => output,
+            Err(e) => return (call, Err(format!("error while parsing JSON output: {e}"))),
+        };
+        if let Some(dir) = output.builds_dir {
+            self.builds_dir = PathBuf::from(dir);
+        }
+        if let Some(env) = output.job_env {
+            self.job_env = env;
+        }
+        if let Some(shell) = output.shell {
+            self.shell = shell;
+        }
+        (call, Ok(()))
     }
 
-    /// `prepare_exec`, with the Runner's three attempts on a system failure (it waits 3 s
-    /// between them; the double waits less).
-    fn prepare(&self) -> Vec<Call> {
-        let mut args = vec!["prepare"];
-        args.extend(self.prepare_args.iter().map(String::as_str));
-        let mut calls = Vec::new();
-        for _ in 0..3 {
-            let call = self.call(&args, Duration::from_secs(60));
-            let retry = call.verdict == Verdict::SystemFailure;
-            calls.push(call);
-            if !retry {
+    /// A new executor and its `config` alone, for tests that go straight to `run`.
+    fn config(&mut self) -> Call {
+        let (call, read) = self.config_exec();
+        assert_eq!(call.verdict, Verdict::Success, "{}", call.stderr);
+        read.expect("config prints the Runner's JSON");
+        call
+    }
+
+    /// `build.go` `retryCreateExecutor`: up to [`PREPARATION_RETRIES`] attempts, each a new
+    /// executor's `config` then `prepare` (`custom.go` `Prepare`). After a failed attempt the
+    /// Runner calls that executor's `Cleanup` (so `cleanup_exec` runs), then stops on a
+    /// `BuildError` (exit 1) and otherwise, whatever the failure, tries again after
+    /// [`PREPARATION_RETRY_INTERVAL`].
+    fn prepare_executor(&mut self) -> Preparation {
+        let mut p = Preparation::default();
+        for attempt in 0..PREPARATION_RETRIES {
+            if attempt > 0 {
+                std::thread::sleep(PREPARATION_RETRY_INTERVAL);
+            }
+            if self.attempt(&mut p) == Prepared::Ready {
+                p.ready = true;
+                return p;
+            }
+            p.cleanups.push(self.cleanup());
+            if p.last_failure == Some(Prepared::BuildFailed) {
                 break;
             }
-            std::thread::sleep(Duration::from_millis(200));
         }
-        calls
+        p
     }
 
-    /// `run_exec <script> <stage>` with a script as the Runner generates one for bash: the
-    /// job's variables exported, then the commands, stopping at the first failure.
+    /// One attempt: `config`, then, if its call and its JSON were good, `prepare` (with the
+    /// `prepare_exec_timeout` of the README's config.toml).
+    fn attempt(&mut self, p: &mut Preparation) -> Prepared {
+        let (config, read) = self.config_exec();
+        let mut outcome = Prepared::from(&config.verdict);
+        if outcome == Prepared::Ready && read.is_err() {
+            outcome = Prepared::Failed;
+        }
+        if outcome == Prepared::Ready {
+            let mut args = vec!["prepare"];
+            args.extend(self.prepare_args.iter().map(String::as_str));
+            let prepare = self.call(&args, Duration::from_secs(60));
+            outcome = Prepared::from(&prepare.verdict);
+            p.prepares.push(prepare);
+        }
+        if outcome != Prepared::Ready {
+            p.last_failure = Some(outcome);
+        }
+        outcome
+    }
+
+    /// `custom.go` `Run`: `run_exec <script> <stage>`, the script in a new directory of the
+    /// executor's (`os.MkdirTemp(tempDir, "script")`, mode 0700) as the bash shell generates
+    /// one: the job's variables exported, then the commands, stopping at the first failure.
     fn run(&self, stage: &str, commands: &str) -> Call {
+        assert_eq!(self.shell, "bash", "the double generates bash scripts only");
         let dir = tempfile::Builder::new()
             .prefix("script")
-            .tempdir_in(self.tmp.path())
+            .tempdir_in(self.tmp())
             .expect("script dir")
             .keep();
         let script = dir.join("script");
@@ -240,24 +412,30 @@ impl Runner {
             project.display()
         ));
         std::fs::write(&script, text).expect("script written");
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700))
+            .expect("script mode");
         let script = script.display().to_string();
         self.call(&["run", &script, stage], self.stage_timeout)
     }
 
-    fn cleanup(&self) -> Call {
-        self.call(&["cleanup"], Duration::from_secs(60))
+    /// `custom.go` `Cleanup`: `cleanup_exec` (its own timeout, not the job's), then the
+    /// executor's temporary directory, exit-code file and all, is removed.
+    fn cleanup(&mut self) -> Call {
+        let call = self.call(&["cleanup"], Duration::from_secs(60));
+        self.tmp = None;
+        call
     }
 
-    /// A whole job: config, prepare, the stages around `script`, cleanup (always).
+    /// A whole job: the executor prepared (`retryCreateExecutor`), the stages around `script`,
+    /// and, once prepared, its cleanup (`build.go` `Run`: `defer executor.Cleanup()`).
     fn job(&mut self, script: &str) -> Job {
-        self.config();
-        let prepare = self.prepare();
-        let prepared = prepare.last().map(|c| c.verdict.clone());
+        let prepare = self.prepare_executor();
         let mut stages = Vec::new();
-        if prepared == Some(Verdict::Success) {
+        let mut cleanup = None;
+        if prepare.ready {
             stages = self.stages(script);
+            cleanup = Some(self.cleanup());
         }
-        let cleanup = self.cleanup();
         Job {
             prepare,
             stages,
@@ -300,13 +478,30 @@ impl Runner {
         ));
         stages
     }
+
+    /// The calls made so far, in order.
+    fn history(&self) -> Vec<String> {
+        self.history.borrow().clone()
+    }
+}
+
+/// What preparing the executor took.
+#[derive(Debug, Default)]
+struct Preparation {
+    /// Every attempt's `prepare`, when its `config` was good.
+    prepares: Vec<Call>,
+    /// One after each failed attempt.
+    cleanups: Vec<Call>,
+    last_failure: Option<Prepared>,
+    ready: bool,
 }
 
 /// What became of a job.
 struct Job {
-    prepare: Vec<Call>,
+    prepare: Preparation,
     stages: Vec<(String, Call)>,
-    cleanup: Call,
+    /// The prepared executor's cleanup; a job never prepared had its cleanups in `prepare`.
+    cleanup: Option<Call>,
 }
 
 impl Job {
@@ -321,30 +516,101 @@ impl Job {
     fn names(&self) -> Vec<&str> {
         self.stages.iter().map(|(n, _)| n.as_str()).collect()
     }
+
+    fn cleanup(&self) -> &Call {
+        self.cleanup.as_ref().expect("the job was prepared")
+    }
 }
 
-fn drain(pipe: Option<impl Read + Send + 'static>) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut s = String::new();
-        if let Some(mut p) = pipe {
-            let _ = p.read_to_string(&mut s);
-        }
-        let _ = tx.send(s);
-    });
-    rx
+/// A started driver as Go's `exec.Cmd` sees it: the Runner's log writers are not files, so
+/// the output goes through pipes, and `Wait` returns only once the process has exited *and*
+/// every holder of those pipes has closed them (`helpers/process/commander.go` sets no
+/// `WaitDelay`). A background process that keeps the driver's output keeps the call running.
+struct Driver {
+    child: Child,
+    status: Option<ExitStatus>,
+    stdout: Pipe,
+    stderr: Pipe,
 }
 
-fn wait_for(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
-    let until = Instant::now() + within;
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return Some(status);
+/// One of the driver's output pipes, read as it arrives.
+struct Pipe {
+    text: Arc<Mutex<Vec<u8>>>,
+    closed: mpsc::Receiver<()>,
+    is_closed: bool,
+}
+
+impl Pipe {
+    fn drain(mut pipe: Option<impl Read + Send + 'static>) -> Pipe {
+        let text = Arc::new(Mutex::new(Vec::new()));
+        let (tx, closed) = mpsc::channel();
+        let sink = text.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Some(n) = pipe.as_mut().and_then(|p| p.read(&mut buf).ok()) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().expect("output").extend_from_slice(&buf[..n]);
+            }
+            let _ = tx.send(());
+        });
+        Pipe {
+            text,
+            closed,
+            is_closed: false,
         }
-        if Instant::now() >= until {
-            return None;
+    }
+
+    fn closed(&mut self) -> bool {
+        if !self.is_closed {
+            self.is_closed = !matches!(self.closed.try_recv(), Err(mpsc::TryRecvError::Empty));
         }
-        std::thread::sleep(Duration::from_millis(20));
+        self.is_closed
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.text.lock().expect("output")).into_owned()
+    }
+}
+
+impl Driver {
+    fn start(mut child: Child) -> Driver {
+        let stdout = Pipe::drain(child.stdout.take());
+        let stderr = Pipe::drain(child.stderr.take());
+        Driver {
+            child,
+            status: None,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// The driver's pid, which is its process group's id too.
+    fn pid(&self) -> Pid {
+        Pid::from_raw(i32::try_from(self.child.id()).expect("pid"))
+    }
+
+    /// How the driver ended, once `exec.Cmd.Wait` would return, or `None` after `within`.
+    fn wait(&mut self, within: Duration) -> Option<ExitStatus> {
+        let until = Instant::now() + within;
+        loop {
+            if self.status.is_none() {
+                self.status = self.child.try_wait().expect("wait");
+            }
+            if self.status.is_some() && self.stdout.closed() && self.stderr.closed() {
+                return self.status;
+            }
+            if Instant::now() >= until {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// What the driver printed so far (all of it, once it has ended).
+    fn output(&self) -> (String, String) {
+        (self.stdout.text(), self.stderr.text())
     }
 }
 
@@ -367,6 +633,48 @@ fn group_members(pgid: i32) -> Vec<i32> {
         .collect()
 }
 
+/// A driver in bash for the double's own tests. It logs every call to `calls` (the verb, the
+/// stage, whether `job_env` reached it and its exit-code file), prints a `config` with a
+/// `job_env`, does `prepare` as `prepare` says, and runs `run`'s script as its own body (so the
+/// script's exit code is the driver's). `config` is the body of the config call.
+fn fake_driver(dir: &Path, config: &str, prepare: &str) -> PathBuf {
+    let path = dir.join("driver");
+    let text = format!(
+        r#"#!/usr/bin/env bash
+line=$1
+[ "$1" = run ] && line="run $3"
+echo "$line job_env=${{FAKE_JOB_ENV:-unset}} exit_code_file=$BUILD_EXIT_CODE_FILE" >> '{calls}'
+case "$1" in
+  config) {config} ;;
+  prepare) {prepare} ;;
+  run) exec bash "$2" ;;
+  *) exit 0 ;;
+esac
+"#,
+        calls = dir.join("calls").display(),
+    );
+    std::fs::write(&path, text).expect("fake driver");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("mode");
+    path
+}
+
+/// The fake driver's config: a `job_env` entry the later calls log, bash, builds under `dir`.
+fn fake_config(dir: &Path) -> String {
+    format!(
+        r#"echo '{{"builds_dir": "{}", "job_env": {{"FAKE_JOB_ENV": "set"}}, "shell": "bash"}}'"#,
+        dir.join("builds").display()
+    )
+}
+
+/// The fake driver's log: one line per call.
+fn fake_calls(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("calls"))
+        .unwrap_or_default()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
 /// A gate run as a job's script would call it: `loadforge-gate` from `PATH` (the executor puts
 /// its own directory first).
 fn gate_script(url: &str, threshold: &str) -> String {
@@ -382,17 +690,18 @@ fn a_job_runs_a_passing_gate_and_its_reports_say_how_quiet_the_host_was() {
     let app = sample_app(Knobs::default());
     let mut runner = Runner::new(state.path(), "101");
     let job = runner.job(&gate_script(&app.url(), "error_rate<50%"));
-    assert_eq!(job.prepare.len(), 1);
+    let prepare = &job.prepare.prepares;
+    assert_eq!(prepare.len(), 1);
     assert_eq!(
-        job.prepare[0].verdict,
+        prepare[0].verdict,
         Verdict::Success,
         "{}",
-        job.prepare[0].stderr
+        prepare[0].stderr
     );
     assert!(
-        job.prepare[0].stdout.contains("held by job 101"),
+        prepare[0].stdout.contains("held by job 101"),
         "{}",
-        job.prepare[0].stdout
+        prepare[0].stdout
     );
     let build = job.stage("build_script");
     assert_eq!(
@@ -404,10 +713,10 @@ fn a_job_runs_a_passing_gate_and_its_reports_say_how_quiet_the_host_was() {
     );
     job.stage("upload_artifacts_on_success");
     assert_eq!(
-        job.cleanup.verdict,
+        job.cleanup().verdict,
         Verdict::Success,
         "{}",
-        job.cleanup.stderr
+        job.cleanup().stderr
     );
     let out = runner.project_dir().join("loadforge-gate");
     let results: serde_json::Value =
@@ -441,7 +750,7 @@ fn a_failing_gate_is_a_build_failure_with_its_exit_code_in_the_file() {
     // The Runner goes on with the failure stages, and after_script still runs.
     assert_eq!(job.stage("after_script").verdict, Verdict::Success);
     job.stage("upload_artifacts_on_failure");
-    assert_eq!(job.cleanup.verdict, Verdict::Success);
+    assert_eq!(job.cleanup().verdict, Verdict::Success);
 }
 
 #[test]
@@ -452,6 +761,12 @@ fn a_script_exit_code_passes_through_and_a_missing_script_is_a_system_failure() 
     assert_eq!(
         runner.run("build_script", "exit 3").verdict,
         Verdict::BuildFailure(3)
+    );
+    // The Runner keeps the exit-code file between stages: a later failure reports its own code,
+    // not the one an earlier stage left there.
+    assert_eq!(
+        runner.run("after_script", "exit 5").verdict,
+        Verdict::BuildFailure(5)
     );
     let missing = runner.call(
         &["run", "/nonexistent/script", "build_script"],
@@ -464,7 +779,25 @@ fn a_script_exit_code_passes_through_and_a_missing_script_is_a_system_failure() 
         missing.stderr
     );
     assert_eq!(runner.cleanup().verdict, Verdict::Success);
-    // Cleanup is idempotent: the Runner may call it for a job that never prepared.
+    // Cleanup is idempotent: after a failed attempt to prepare, the next attempt's executor
+    // cleans up after a job that is already cleaned up.
+    runner.config();
+    assert_eq!(runner.cleanup().verdict, Verdict::Success);
+}
+
+#[test]
+fn config_makes_the_runner_write_bash_whatever_config_toml_says() {
+    let state = tempfile::tempdir().unwrap();
+    let mut runner = Runner::new(state.path(), "104");
+    // A runner registered with `shell = "sh"`: `config`'s `shell` overrides it, as `run` hands
+    // every script to bash.
+    runner.toml_shell = Some("sh".into());
+    runner.config();
+    assert_eq!(runner.shell, "bash");
+    assert_eq!(
+        runner.run("build_script", "[[ -n $BASH_VERSION ]]").verdict,
+        Verdict::Success
+    );
     assert_eq!(runner.cleanup().verdict, Verdict::Success);
 }
 
@@ -475,14 +808,8 @@ fn a_second_job_on_the_host_waits_for_the_first_then_runs() {
     let dir = state.path().to_path_buf();
     let first = std::thread::spawn(move || {
         let mut runner = Runner::new(&dir, "201");
-        runner.config();
-        let prepare = runner.prepare();
-        assert_eq!(
-            prepare[0].verdict,
-            Verdict::Success,
-            "{}",
-            prepare[0].stderr
-        );
+        let prepare = runner.prepare_executor();
+        assert!(prepare.ready, "{:?}", prepare.prepares);
         prepared_tx.send(()).unwrap();
         let build = runner.run("build_script", "sleep 1");
         assert_eq!(build.verdict, Verdict::Success);
@@ -491,10 +818,10 @@ fn a_second_job_on_the_host_waits_for_the_first_then_runs() {
     });
     prepared_rx.recv().expect("the first job prepared");
     let mut second = Runner::new(state.path(), "202");
-    second.config();
-    let prepare = second.prepare();
+    let prepare = second.prepare_executor();
     let second_prepared = Instant::now();
     let first_cleaned = first.join().expect("first job");
+    let prepare = &prepare.prepares;
     assert_eq!(prepare.len(), 1);
     assert_eq!(
         prepare[0].verdict,
@@ -517,29 +844,40 @@ fn a_second_job_on_the_host_waits_for_the_first_then_runs() {
     assert_eq!(second.cleanup().verdict, Verdict::Success);
 }
 
+/// The calls of a job whose every attempt to prepare failed: config, prepare and cleanup,
+/// three times.
+fn three_refused_attempts() -> Vec<&'static str> {
+    ["config", "prepare", "cleanup"].repeat(3)
+}
+
 #[test]
 fn a_second_job_gives_up_waiting_as_a_system_failure() {
     let state = tempfile::tempdir().unwrap();
     let mut first = Runner::new(state.path(), "301");
-    first.config();
-    assert_eq!(first.prepare()[0].verdict, Verdict::Success);
+    assert!(first.prepare_executor().ready);
     let mut second = Runner::new(state.path(), "302");
     second
         .prepare_args
         .extend(["--lock-wait", "200ms"].map(String::from));
     let job = second.job("true");
-    assert_eq!(job.prepare.len(), 3, "the Runner retries a system failure");
+    assert_eq!(second.history(), three_refused_attempts());
     assert!(job
         .prepare
+        .prepares
         .iter()
         .all(|c| c.verdict == Verdict::SystemFailure));
     assert!(
-        job.prepare[0].stderr.contains("held by job 301"),
+        job.prepare.prepares[0].stderr.contains("held by job 301"),
         "{}",
-        job.prepare[0].stderr
+        job.prepare.prepares[0].stderr
     );
     assert!(job.stages.is_empty());
-    // The waiting job's cleanup does not free the host of the job that holds it.
+    // The waiting job's cleanups do not free the host of the job that holds it.
+    assert!(job
+        .prepare
+        .cleanups
+        .iter()
+        .all(|c| c.verdict == Verdict::Success));
     assert!(state.path().join("host.owner").exists());
     assert_eq!(first.cleanup().verdict, Verdict::Success);
 }
@@ -560,8 +898,12 @@ fn a_busy_host_is_refused_as_a_system_failure() {
     let job = runner.job("true");
     let _ = burner.kill();
     let _ = burner.wait();
-    assert_eq!(job.prepare.len(), 3, "the Runner retries a system failure");
-    let refusal = &job.prepare[0];
+    assert_eq!(
+        runner.history(),
+        three_refused_attempts(),
+        "the Runner retries a system failure, with config before and cleanup after each attempt"
+    );
+    let refusal = &job.prepare.prepares[0];
     assert_eq!(
         refusal.verdict,
         Verdict::SystemFailure,
@@ -569,12 +911,22 @@ fn a_busy_host_is_refused_as_a_system_failure() {
         refusal.stdout
     );
     assert!(refusal.stderr.contains("too busy"), "{}", refusal.stderr);
+    assert!(
+        refusal.stderr.contains("runner_system_failure"),
+        "{}",
+        refusal.stderr
+    );
     assert!(job.stages.is_empty(), "no script runs on a refused host");
-    assert_eq!(job.cleanup.verdict, Verdict::Success);
+    assert!(job
+        .prepare
+        .cleanups
+        .iter()
+        .all(|c| c.verdict == Verdict::Success));
     assert!(
         !state.path().join("host.owner").exists(),
         "a refused job keeps no lock"
     );
+    assert!(!state.path().join("jobs/401").exists());
 }
 
 #[test]
@@ -583,8 +935,7 @@ fn a_job_killed_on_timeout_leaves_no_process_behind() {
     let marks = tempfile::tempdir().unwrap();
     let pid_file = marks.path().join("pid");
     let mut runner = Runner::new(state.path(), "501");
-    runner.config();
-    assert_eq!(runner.prepare()[0].verdict, Verdict::Success);
+    assert!(runner.prepare_executor().ready);
     runner.stage_timeout = Duration::from_secs(2);
     // A script that ignores SIGTERM, and so do its children: only SIGKILL ends them.
     let script = format!(
@@ -592,17 +943,20 @@ fn a_job_killed_on_timeout_leaves_no_process_behind() {
         pid_file.display()
     );
     let build = runner.run("build_script", &script);
-    assert_eq!(build.verdict, Verdict::Killed);
+    // The SIGKILLed driver is gone, but the script's group, out of the Runner's reach, still
+    // holds the driver's output: `KillAndWait` gives up on it.
+    assert_eq!(build.signals, ["TERM", "KILL"]);
+    assert_eq!(build.verdict, Verdict::Abandoned);
     let pid: i32 = std::fs::read_to_string(&pid_file)
         .unwrap()
         .trim()
         .parse()
         .unwrap();
-    // The script's group outlived its SIGKILLed driver; cleanup ends it.
     assert!(
         !group_members(pid).is_empty(),
         "the script should still be running"
     );
+    // Cleanup ends the group the SIGKILLed driver left.
     assert_eq!(runner.cleanup().verdict, Verdict::Success);
     assert_eq!(
         group_members(pid),
@@ -622,9 +976,16 @@ fn a_timeout_sigterm_reaches_the_script_and_its_children() {
     runner.graceful_kill = Duration::from_secs(30);
     let script = format!("sleep 300 &\necho $$ > '{}'\nsleep 300", pid_file.display());
     let build = runner.run("build_script", &script);
-    // The driver ended within the graceful timeout: it passed the SIGTERM on to the script's
-    // group, which the Runner's signal to the driver's own group does not reach.
-    assert_eq!(build.verdict, Verdict::Terminated);
+    // The driver passed the SIGTERM on to the script's group, which the Runner's signal to the
+    // driver's own group does not reach, and reported the script's end (143: SIGTERM) as a
+    // build failure, which is what `KillAndWait` hands on.
+    assert_eq!(build.signals, ["TERM"]);
+    assert_eq!(
+        build.verdict,
+        Verdict::BuildFailure(143),
+        "{}",
+        build.stderr
+    );
     assert!(build.stderr.contains("terminated"), "{}", build.stderr);
     let pid: i32 = std::fs::read_to_string(&pid_file)
         .unwrap()
@@ -637,6 +998,122 @@ fn a_timeout_sigterm_reaches_the_script_and_its_children() {
         "the script's group outlived its driver"
     );
     assert_eq!(runner.cleanup().verdict, Verdict::Success);
+}
+
+/// The double itself, against a driver in bash: every failure of an attempt but a build
+/// failure is retried (`build.go` `retryCreateExecutor`), a failed `config` as much as a failed
+/// `prepare`, with a cleanup after each failed attempt; a build failure ends the job at once.
+#[test]
+fn the_double_retries_preparing_on_any_failure_but_a_build_failure() {
+    let cases: [(&str, &str, Vec<&str>); 4] = [
+        ("", "exit 3", ["config", "prepare", "cleanup"].repeat(3)),
+        ("", "exit 1", vec!["config", "prepare", "cleanup"]),
+        ("exit 2", "exit 0", ["config", "cleanup"].repeat(3)),
+        ("echo not-json", "exit 0", ["config", "cleanup"].repeat(3)),
+    ];
+    for (config, prepare, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let config = if config.is_empty() {
+            fake_config(dir.path())
+        } else {
+            config.to_string()
+        };
+        let driver = fake_driver(dir.path(), &config, prepare);
+        let mut runner = Runner::with_driver(dir.path(), "601", &driver);
+        let job = runner.job("true");
+        assert_eq!(
+            runner.history(),
+            expected,
+            "config {config:?}, prepare {prepare:?}"
+        );
+        assert!(job.stages.is_empty() && job.cleanup.is_none());
+    }
+}
+
+/// `job_env` reaches the calls after the `config` of the same executor, never a `config`: each
+/// attempt is a new executor (`custom.go` `prepareCommand` adds its `jobEnv`, empty until
+/// `dynamicConfig` has read the JSON).
+#[test]
+fn the_double_gives_job_env_only_to_calls_after_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let counter = dir.path().join("attempts");
+    // The first prepare is refused, the second goes through.
+    let prepare = format!(
+        "echo x >> '{0}'; [ \"$(wc -l < '{0}')\" -ge 2 ] || exit 2",
+        counter.display()
+    );
+    let driver = fake_driver(dir.path(), &fake_config(dir.path()), &prepare);
+    let mut runner = Runner::with_driver(dir.path(), "602", &driver);
+    let job = runner.job("true");
+    assert!(job.prepare.ready);
+    let calls: Vec<String> = fake_calls(dir.path())
+        .iter()
+        .map(|l| {
+            l.split(" exit_code_file=")
+                .next()
+                .unwrap_or_default()
+                .into()
+        })
+        .collect();
+    let mut expected = vec![
+        "config job_env=unset",
+        "prepare job_env=set",
+        "cleanup job_env=set",
+        "config job_env=unset",
+        "prepare job_env=set",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect::<Vec<_>>();
+    expected.extend(job.names().iter().map(|s| format!("run {s} job_env=set")));
+    expected.push("cleanup job_env=set".into());
+    assert_eq!(calls, expected);
+}
+
+/// The exit-code file is one path per executor that the Runner neither writes nor deletes
+/// between stages; only its `Cleanup` removes it, with the executor's temporary directory.
+#[test]
+fn the_double_keeps_the_exit_code_file_until_cleanup() {
+    let dir = tempfile::tempdir().unwrap();
+    let driver = fake_driver(dir.path(), &fake_config(dir.path()), "exit 0");
+    let mut runner = Runner::with_driver(dir.path(), "603", &driver);
+    runner.config();
+    let write = runner.run("build_script", "echo 7 > \"$BUILD_EXIT_CODE_FILE\"");
+    assert_eq!(write.verdict, Verdict::Success);
+    // A stage that exits 1 without writing the file gets the code an earlier stage left.
+    assert_eq!(
+        runner.run("after_script", "exit 1").verdict,
+        Verdict::BuildFailure(7)
+    );
+    let file = runner.exit_code_file();
+    runner.cleanup();
+    assert!(!file.exists(), "cleanup removes the executor's directory");
+    runner.config();
+    assert_ne!(runner.exit_code_file(), file, "a new executor, a new file");
+    let files: Vec<String> = fake_calls(dir.path())
+        .iter()
+        .filter_map(|l| l.split(" exit_code_file=").nth(1).map(String::from))
+        .collect();
+    assert_eq!(files.len(), 5);
+    assert!(files[..4].iter().all(|f| *f == file.display().to_string()));
+}
+
+/// After a timeout the Runner reports how the driver then ended, as for any call: a driver that
+/// exits 2 on SIGTERM is a system failure, one that ignores it dies of SIGKILL (-1).
+#[test]
+fn the_double_reports_a_timeout_as_kill_and_wait_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let driver = fake_driver(dir.path(), &fake_config(dir.path()), "exit 0");
+    let mut runner = Runner::with_driver(dir.path(), "604", &driver);
+    runner.config();
+    runner.stage_timeout = Duration::from_secs(2);
+    let graceful = runner.run("build_script", "trap 'exit 2' TERM\nsleep 300 &\nwait");
+    assert_eq!(graceful.signals, ["TERM"]);
+    assert_eq!(graceful.verdict, Verdict::SystemFailure);
+    let stubborn = runner.run("build_script", "trap '' TERM\nsleep 300");
+    assert_eq!(stubborn.signals, ["TERM", "KILL"]);
+    assert_eq!(stubborn.verdict, Verdict::Unknown(-1));
+    runner.cleanup();
 }
 
 /// A run whose host findings say the host was busy is flagged in every report: its regressions
