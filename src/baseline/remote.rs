@@ -262,7 +262,7 @@ impl<'a> Search<'a> {
         Ok(
             decode(&bytes, &origin, notes).map(|(result, history)| Previous {
                 source: format!(
-                    "{}the latest successful pipeline on {base_ref}",
+                    "{}the latest successful pipeline on {base_ref} with `{job}` results",
                     self.tag_prefix()
                 ),
                 result,

@@ -15,7 +15,7 @@ use gitlab::api::{
         },
         pipelines::{PipelineJobs, PipelineOrderBy, PipelineScope, PipelineStatus, Pipelines},
     },
-    ApiError, Pagination, Query,
+    ApiError, Endpoint, Pagination, Query, QueryParams,
 };
 use serde::Deserialize;
 
@@ -198,8 +198,8 @@ pub(crate) struct MergeRequest {
     pub(crate) source_project_id: Option<u64>,
 }
 
-/// A file from the job `job` of the latest successful pipeline on `ref_name` (job token is
-/// enough). `None` when there is none.
+/// A file from the job `job` of the latest successful pipeline on `ref_name` that has its
+/// artifacts (job token is enough). `None` when there is none.
 pub(crate) fn artifact_by_ref(
     c: &ApiClient,
     project: &str,
@@ -215,7 +215,34 @@ pub(crate) fn artifact_by_ref(
         .path(path)
         .build()
         .map_err(|e| build_error(&what, e))?;
-    found(api::raw(ep).query(c).map_err(|e| api_error(&what, e)))
+    found(
+        api::raw(SearchingRecent(ep))
+            .query(c)
+            .map_err(|e| api_error(&what, e)),
+    )
+}
+
+/// The by-ref artifact download with `search_recent_successful_pipelines=true` (GitLab 18.7,
+/// generally available in 18.10; `lib/api/ci/job_artifacts.rb`): the newest of the recent
+/// successful pipelines that ran the job, not only the latest pipeline, which may have skipped
+/// it (gitlab-org/gitlab#349316). An older GitLab ignores the parameter, as Grape ignores any
+/// it does not declare, and looks at the latest pipeline alone.
+struct SearchingRecent<'a>(DownloadRefJobArtifactFile<'a>);
+
+impl Endpoint for SearchingRecent<'_> {
+    fn method(&self) -> http::Method {
+        self.0.method()
+    }
+
+    fn endpoint(&self) -> std::borrow::Cow<'static, str> {
+        self.0.endpoint()
+    }
+
+    fn parameters(&self) -> QueryParams<'_> {
+        let mut params = self.0.parameters();
+        params.push("search_recent_successful_pipelines", true);
+        params
+    }
 }
 
 /// A file from the artifacts of job `job_id`; `None` when there is none.

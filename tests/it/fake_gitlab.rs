@@ -28,8 +28,9 @@
 //! - Artifacts by ref (`lib/api/ci/job_artifacts.rb`, `Project#latest_successful_build_for_ref`):
 //!   the latest successful pipeline of the ref, then the job of that name in it that was not
 //!   retried (`.latest`) and has artifacts; a newer successful pipeline without the job hides
-//!   older ones (gitlab-org/gitlab#349316). A miss is `404 Not found`; a path missing from the
-//!   archive is Workhorse's plain-text `404 page not found`.
+//!   older ones (gitlab-org/gitlab#349316) unless `search_recent_successful_pipelines=true`
+//!   (18.7 on: the recent successful pipelines, newest first). A miss is `404 Not found`; a
+//!   path missing from the archive is Workhorse's plain-text `404 page not found`.
 //! - A job's artifact file (`GET /jobs/:id/artifacts/*path`): `404 Not Found` unless
 //!   `available_artifacts?` (not expired); streamed by Workhorse, not redirected. The
 //!   `redirect_job_artifacts` mode redirects to "object storage" on another host, as the
@@ -169,6 +170,9 @@ pub struct Inner {
     pub redirect_job_artifacts: bool,
     /// Projects whose job token allowlist admits the fork's job token.
     pub fork_allowed: bool,
+    /// A GitLab before 18.7: the by-ref download ignores `search_recent_successful_pipelines`
+    /// (Grape ignores undeclared parameters) and looks at the latest pipeline only.
+    pub before_18_7: bool,
     /// Requests that reached object storage with a GitLab token attached (must stay empty).
     pub leaked_to_storage: usize,
     next_id: u64,
@@ -191,6 +195,7 @@ impl Default for Inner {
             endless_note_pages: false,
             redirect_job_artifacts: false,
             fork_allowed: false,
+            before_18_7: false,
             leaked_to_storage: 0,
             next_id: 0,
         }
@@ -638,7 +643,12 @@ fn paginate(items: Vec<Value>, q: &PageQuery, uri_path: &str, s: &Shared) -> Res
 #[derive(Deserialize)]
 struct JobQuery {
     job: String,
+    #[serde(default)]
+    search_recent_successful_pipelines: bool,
 }
+
+/// How many recent successful pipelines `search_recent_successful_pipelines` reads.
+const RECENT_PIPELINES_SEARCHED: usize = 100;
 
 fn known_project(project: &str) -> bool {
     project == PROJECT || project == FORK
@@ -653,14 +663,21 @@ async fn artifact_by_ref(
         return project_not_found();
     }
     let st = s.0.lock().unwrap();
-    // `latest_successful_for_ref`: one pipeline, the newest successful one of the ref.
-    let latest = st
+    let mut successful: Vec<&FakePipeline> = st
         .pipelines
         .iter()
         .filter(|p| p.project == project && p.ref_name == ref_name && p.status == "success")
-        .max_by_key(|p| p.id);
+        .collect();
+    successful.sort_by_key(|p| std::cmp::Reverse(p.id));
+    // `latest_successful_for_ref`: one pipeline, the newest successful one of the ref; with
+    // `search_recent_successful_pipelines` (18.7 on) the recent ones, newest first.
+    let searched = if q.search_recent_successful_pipelines && !st.before_18_7 {
+        RECENT_PIPELINES_SEARCHED
+    } else {
+        1
+    };
     // `build_with_artifacts_in_self_and_project_descendants`: not retried, with artifacts.
-    let job = latest.and_then(|p| {
+    let job = successful.iter().take(searched).find_map(|p| {
         p.jobs
             .iter()
             .find(|j| j.name == q.job && !j.retried && !j.expired && !j.artifacts.is_empty())

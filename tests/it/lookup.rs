@@ -49,8 +49,8 @@ fn mr_run(gl: &FakeGitlab, host: &str, api_token: bool) -> Output {
 }
 
 /// gitlab-org/gitlab#349316: a newer successful pipeline on `main` that did not run `perf`
-/// hides the older artifact from the by-ref lookup. The job token can only say so; an API
-/// token finds the older run and says why it is not the latest.
+/// hides the older artifact from the by-ref lookup before GitLab 18.7. There the job token can
+/// only say so; an API token finds the older run and says why it is not the latest.
 #[test]
 fn a_newer_pipeline_without_the_job_hides_the_baseline_from_the_job_token_only() {
     let gl = FakeGitlab::start();
@@ -64,6 +64,22 @@ fn a_newer_pipeline_without_the_job_hides_the_baseline_from_the_job_token_only()
     );
     gl.add_pipeline("main", "a2", "success", "docs", None);
 
+    // GitLab 18.7 on searches the recent pipelines when asked to, and the gate asks.
+    let out = mr_run(&gl, &app.url(), false);
+    assert_eq!(
+        source(&out),
+        "the latest successful pipeline on main with `perf` results"
+    );
+    let by_ref = gl
+        .log()
+        .into_iter()
+        .find(|l| l.path.contains("/raw/"))
+        .unwrap();
+    assert!(by_ref
+        .query
+        .contains("search_recent_successful_pipelines=true"));
+
+    gl.with(|s| s.before_18_7 = true);
     let out = mr_run(&gl, &app.url(), false);
     let text = notes(&out);
     assert!(
@@ -223,7 +239,7 @@ fn a_tag_pipeline_compares_with_the_default_branch_or_the_previous_tag() {
     let out = tag_run(false);
     assert_eq!(
         source(&out),
-        "for tag 1.1.0, the latest successful pipeline on main"
+        "for tag 1.1.0, the latest successful pipeline on main with `perf` results"
     );
 
     let previous = gl.with(|s| {
