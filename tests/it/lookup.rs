@@ -262,3 +262,30 @@ fn a_tag_pipeline_compares_with_the_default_branch_or_the_previous_tag() {
         format!("pipeline #{previous} of the previous tag 1.0.0")
     );
 }
+
+/// A retried job's first attempt is not the baseline: GitLab's `.latest` scope skips it for
+/// the by-ref download and the pipeline's job list leaves it out.
+#[test]
+fn a_retried_jobs_first_attempt_is_never_the_baseline() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    let results = earlier_results(&app.url());
+    gl.add_pipeline("main", "a1", "success", "perf", Some("not a results file"));
+    gl.with(|s| {
+        let p = s.pipelines.last_mut().unwrap();
+        p.jobs[0].retried = true;
+        let mut retry = p.jobs[0].clone();
+        retry.id += 500;
+        retry.retried = false;
+        retry.artifacts.insert(
+            "loadforge-gate/results.json".into(),
+            results.as_bytes().to_vec(),
+        );
+        p.jobs.push(retry);
+    });
+    for api in [false, true] {
+        let out = mr_run(&gl, &app.url(), api);
+        assert!(!notes(&out).contains("Baseline skipped"), "{}", notes(&out));
+        assert!(source(&out).contains("on main"), "{}", out.stderr);
+    }
+}
