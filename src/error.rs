@@ -48,7 +48,9 @@ impl Error {
             | Error::Baseline(_) => Usage,
             Error::Report(ReportError::OutDir { .. })
             | Error::Report(ReportError::ReadResults { .. })
-            | Error::Report(ReportError::ParseResults { .. }) => Usage,
+            | Error::Report(ReportError::ParseResults { .. })
+            | Error::Report(ReportError::HistogramBudget { .. })
+            | Error::Report(ReportError::TooLarge { .. }) => Usage,
             Error::Report(ReportError::Write { .. })
             | Error::Report(ReportError::Serialize { .. }) => Infrastructure,
             Error::Engine(EngineError::Config(_)) | Error::Engine(EngineError::Invalid { .. }) => {

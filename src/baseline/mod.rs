@@ -36,6 +36,25 @@ pub(crate) enum BaselineError {
     NoSchema { path: PathBuf },
     #[error("{} has schema `{found}`, this version reads `{SCHEMA}`; regenerate it with this version or pass --baseline none", path.display())]
     Schema { path: PathBuf, found: String },
+    #[error("{} is refused: its histograms need more than {} MiB of memory decoded, the budget of one results file", path.display(), crate::stats::HISTOGRAM_BUDGET_BYTES >> 20)]
+    HistogramBudget { path: PathBuf },
+}
+
+/// Parses `text` as `T` within one file's histogram budget, naming the file in either error.
+fn parse_budgeted<T: serde::de::DeserializeOwned>(
+    text: &str,
+    path: &Path,
+) -> Result<T, BaselineError> {
+    let (parsed, spent) = crate::stats::within_budget(|| serde_json::from_str(text));
+    parsed.map_err(|source| match spent {
+        true => BaselineError::HistogramBudget {
+            path: path.to_path_buf(),
+        },
+        false => BaselineError::Parse {
+            path: path.to_path_buf(),
+            source,
+        },
+    })
 }
 
 /// Reads a `results.json` (also used for `report` and `compare`), refusing one larger than
@@ -91,7 +110,7 @@ pub(crate) fn parse_results(text: &str, path: &Path) -> Result<RunResult, Baseli
     };
     let header: Header = serde_json::from_str(text).map_err(parse_err)?;
     match header.schema.as_deref() {
-        Some(SCHEMA) => serde_json::from_str(text).map_err(parse_err),
+        Some(SCHEMA) => parse_budgeted(text, path),
         Some(other) => Err(BaselineError::Schema {
             path: path.to_path_buf(),
             found: other.to_string(),
@@ -110,12 +129,7 @@ pub(crate) fn parse_history(text: &str, path: &Path) -> Result<Vec<HistoryEntry>
         #[serde(default)]
         history: Vec<HistoryEntry>,
     }
-    serde_json::from_str::<Chain>(text)
-        .map(|c| c.history)
-        .map_err(|source| BaselineError::Parse {
-            path: path.to_path_buf(),
-            source,
-        })
+    parse_budgeted::<Chain>(text, path).map(|c| c.history)
 }
 
 /// A results file and the history it carries, for `--baseline FILE`.

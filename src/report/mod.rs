@@ -61,6 +61,10 @@ pub(crate) enum ReportError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("{} is refused: its histograms need more than {} MiB of memory decoded, the budget of one results file", path.display(), crate::stats::HISTOGRAM_BUDGET_BYTES >> 20)]
+    HistogramBudget { path: PathBuf },
+    #[error("{} is larger than {} MiB; results files over that are refused", path.display(), crate::defaults::MAX_RESULTS_BYTES >> 20)]
+    TooLarge { path: PathBuf },
 }
 
 /// What `results.json` holds: the run, its verdict and, when there was a baseline, the
@@ -161,12 +165,24 @@ pub(crate) fn publish_all(dir: &Path, doc: &Document) -> Result<Vec<PathBuf>, Re
 
 /// Reads a `results.json` back, verdict and comparison included.
 pub(crate) fn load_document(path: &Path) -> Result<Document, ReportError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ReportError::ReadResults {
+    let read_err = |source| ReportError::ReadResults {
         path: path.to_path_buf(),
         source,
-    })?;
-    serde_json::from_str(&text).map_err(|source| ReportError::ParseResults {
-        path: path.to_path_buf(),
-        source,
+    };
+    let bytes = std::fs::File::open(path)
+        .and_then(|f| crate::capped::read_capped(f, crate::defaults::MAX_RESULTS_BYTES))
+        .map_err(read_err)?
+        .ok_or_else(|| ReportError::TooLarge {
+            path: path.to_path_buf(),
+        })?;
+    let (parsed, spent) = crate::stats::within_budget(|| serde_json::from_slice(&bytes));
+    parsed.map_err(|source| match spent {
+        true => ReportError::HistogramBudget {
+            path: path.to_path_buf(),
+        },
+        false => ReportError::ParseResults {
+            path: path.to_path_buf(),
+            source,
+        },
     })
 }

@@ -118,12 +118,77 @@ impl LatencyHistogram {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(text)
             .map_err(|e| format!("histogram is not base64: {e}"))?;
-        check_encoded(&bytes)?;
+        let (digits, low, high) = check_encoded(&bytes)?;
+        charge_budget(counts_bytes(digits, low, high))?;
         let h: Histogram<u64> = Deserializer::new()
             .deserialize(&mut bytes.as_slice())
             .map_err(|e| format!("histogram does not decode: {e:?}"))?;
         Ok(Self(h))
     }
+}
+
+/// The memory the decoded histograms of one results file may take together. One blob is
+/// checked alone, but a 48-character blob declares a full-range, three-digit histogram of
+/// 188 KB; 40,000 of them in a 6.7 MB file would take 7.5 GB. A file this tool writes holds
+/// at most `--max-endpoints` + 2 histograms at two digits (27 KB each): 27 MB at the default
+/// 1,000 names, well within.
+pub const HISTOGRAM_BUDGET_BYTES: u64 = 256 << 20;
+
+thread_local! {
+    /// What is left of the budget of the file being read on this thread; `None` outside
+    /// [`within_budget`].
+    static BUDGET_LEFT: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+    /// Set when a decode was refused for the budget, so the reader can say so.
+    static BUDGET_SPENT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `read` (the parse of one results file) with a fresh [`HISTOGRAM_BUDGET_BYTES`] for
+/// the histograms it decodes; the flag tells whether a histogram was refused for the budget.
+pub(crate) fn within_budget<T>(read: impl FnOnce() -> T) -> (T, bool) {
+    let outer = BUDGET_LEFT.replace(Some(HISTOGRAM_BUDGET_BYTES));
+    let outer_spent = BUDGET_SPENT.replace(false);
+    let value = read();
+    let spent = BUDGET_SPENT.replace(outer_spent);
+    BUDGET_LEFT.set(outer);
+    (value, spent)
+}
+
+/// Takes `bytes` from the budget of the file being read, if one is being read.
+fn charge_budget(bytes: u64) -> Result<(), String> {
+    match BUDGET_LEFT.get() {
+        None => Ok(()),
+        Some(left) if left >= bytes => {
+            BUDGET_LEFT.set(Some(left - bytes));
+            Ok(())
+        }
+        Some(_) => {
+            BUDGET_SPENT.set(true);
+            Err(format!(
+                "its histograms need more than {} MiB decoded",
+                HISTOGRAM_BUDGET_BYTES >> 20
+            ))
+        }
+    }
+}
+
+/// The bytes of counts HdrHistogram allocates for a histogram of `digits` significant digits
+/// from `low` to `high` (its own sizing rule: sub-buckets for the precision, one bucket per
+/// doubling up to `high`, eight-byte counts).
+fn counts_bytes(digits: u32, low: u64, high: u64) -> u64 {
+    let largest_single_unit = 2 * 10u64.pow(digits);
+    let sub_bucket_count = largest_single_unit.next_power_of_two();
+    let unit_magnitude = 63 - u64::from(low.max(1).leading_zeros());
+    let mut smallest_untrackable = sub_bucket_count << unit_magnitude;
+    let mut buckets = 1u64;
+    while smallest_untrackable <= high {
+        if smallest_untrackable > u64::MAX / 2 {
+            buckets += 1;
+            break;
+        }
+        smallest_untrackable <<= 1;
+        buckets += 1;
+    }
+    (buckets + 1) * (sub_bucket_count / 2) * 8
 }
 
 /// A full-range histogram at three significant digits encodes to a few kilobytes; anything
@@ -142,7 +207,7 @@ const V2_HEADER: usize = 4 + 4 + 4 + 4 + 8 + 8 + 8;
 /// Checks an encoded histogram's envelope and header against what this tool writes (deflated
 /// V2, 1 µs to one hour, at most three significant digits) and that it inflates to a bounded
 /// size whose declared payload is really there, before any allocation sized by the blob.
-fn check_encoded(bytes: &[u8]) -> Result<(), String> {
+fn check_encoded(bytes: &[u8]) -> Result<(u32, u64, u64), String> {
     use std::io::Read;
     let bad = |why: &str| Err(format!("histogram refused: {why}"));
     let word = |b: &[u8], at: usize| {
@@ -182,7 +247,7 @@ fn check_encoded(bytes: &[u8]) -> Result<(), String> {
     if !(1..=3).contains(&digits) || low < 1 || high > MAX_MICROS || low > high {
         return bad("its range or precision is not 1 µs to 1 h at up to 3 digits");
     }
-    Ok(())
+    Ok((digits, low, high))
 }
 
 /// On disk a histogram is `{"unit": "us", "encoding": "hdr-v2-deflate-base64", "data": "..."}`:
@@ -331,6 +396,39 @@ mod tests {
         assert_eq!(LatencyHistogram::decode(&h.encode()).unwrap(), h);
         let full = LatencyHistogram::new();
         assert_eq!(LatencyHistogram::decode(&full.encode()).unwrap(), full);
+    }
+
+    #[test]
+    fn the_budget_counts_what_hdrhistogram_allocates() {
+        for digits in 1..=3u8 {
+            for (low, high) in [(1, MAX_MICROS), (1, 1000), (1000, MAX_MICROS)] {
+                let h = Histogram::<u64>::new_with_bounds(low, high, digits).unwrap();
+                assert_eq!(
+                    counts_bytes(u32::from(digits), low, high),
+                    h.distinct_values() as u64 * 8,
+                    "{digits} digits, {low}..{high}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn many_small_blobs_of_one_file_are_held_to_the_budget() {
+        let big = blob(3, 1, MAX_MICROS, 0, &[]);
+        let each = counts_bytes(3, 1, MAX_MICROS);
+        let fits = (HISTOGRAM_BUDGET_BYTES / each) as usize;
+        let (decoded, spent) = within_budget(|| {
+            (0..fits + 1)
+                .map(|_| LatencyHistogram::decode(&big))
+                .filter(Result::is_ok)
+                .count()
+        });
+        assert_eq!((decoded, spent), (fits, true));
+        // Another file starts with the whole budget again; outside any file, blobs are
+        // checked alone.
+        let (again, spent) = within_budget(|| LatencyHistogram::decode(&big).is_ok());
+        assert!(again && !spent);
+        assert!(LatencyHistogram::decode(&big).is_ok());
     }
 
     #[test]

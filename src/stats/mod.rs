@@ -16,7 +16,8 @@ use crate::ci::CiContext;
 
 pub(crate) use fold::{cap_endpoints, cap_rows, fold_named, split_busiest};
 pub use fold::{Folded, FoldedNames, MAX_LISTED_NAMES, OTHER_ENDPOINTS};
-pub use histogram::LatencyHistogram;
+pub(crate) use histogram::within_budget;
+pub use histogram::{LatencyHistogram, HISTOGRAM_BUDGET_BYTES};
 pub use host::HostInfo;
 
 pub(crate) use history::pass_on as pass_on_history;
