@@ -622,3 +622,16 @@ fn the_readme_test_command_works_as_root_and_with_sudo_and_ci_runs_it() {
         ".ci/run does not run the README's test command `{command}`"
     );
 }
+
+/// The license Cargo.toml names is the one the repository ships (the Catalog shows the file).
+#[test]
+fn the_license_file_is_the_mit_license_cargo_toml_names() {
+    assert_eq!(env!("CARGO_PKG_LICENSE"), "MIT");
+    let license = read("LICENSE");
+    assert!(license.starts_with("MIT License\n"), "{license}");
+    assert!(
+        license.contains("Copyright (c) 2026 loadforge-gate contributors"),
+        "{license}"
+    );
+    assert!(license.contains("THE SOFTWARE IS PROVIDED \"AS IS\""));
+}
