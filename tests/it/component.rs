@@ -43,8 +43,60 @@ fn assert_valid(schema: &jsonschema::Validator, doc: &Value, what: &str) {
     );
 }
 
-/// `$[[ inputs.x ]]` as GitLab interpolates it: a whole value keeps the input's type, inside a
-/// longer string the value is stringified (arrays as JSON).
+/// Ruby's `inspect` of a YAML value, as GitLab's `Array#to_s` writes each element (MRI's
+/// `rb_str_inspect`: `"`, `\\` and `#` before `{`/`$`/`@` escaped, named escapes for
+/// `\n \r \t \f \v \b \a \e`, `\uXXXX` or `\u{X}` for other control characters; hashes as
+/// Ruby 3.4 writes them). Printable is approximated as "not a control character", so the
+/// `\u{X}` Ruby writes for unprintable characters past U+FFFF is left out.
+fn ruby_inspect(v: &Value) -> String {
+    match v {
+        Value::Null => "nil".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => {
+            let mut out = String::from('"');
+            let mut chars = s.chars().peekable();
+            while let Some(c) = chars.next() {
+                match c {
+                    '"' | '\\' => {
+                        out.push('\\');
+                        out.push(c);
+                    }
+                    '#' if matches!(chars.peek(), Some('{' | '$' | '@')) => out.push_str("\\#"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    '\x0c' => out.push_str("\\f"),
+                    '\x0b' => out.push_str("\\v"),
+                    '\x08' => out.push_str("\\b"),
+                    '\x07' => out.push_str("\\a"),
+                    '\x1b' => out.push_str("\\e"),
+                    // Control characters are all below U+10000, where Ruby writes `\uXXXX`.
+                    c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+            out
+        }
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(ruby_inspect).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!("{} => {}", ruby_inspect(&json!(k)), ruby_inspect(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// `$[[ inputs.x ]]` as GitLab interpolates it (gitlabhq
+/// `lib/gitlab/ci/config/interpolation/template.rb`): a whole value keeps the input's type,
+/// inside a longer string the value is written with Ruby's `to_s` (strings as they are, `nil`
+/// as nothing, arrays with `Array#inspect`, not JSON).
 fn interpolate(v: &Value, inputs: &BTreeMap<String, Value>) -> Value {
     fn text(s: &str, inputs: &BTreeMap<String, Value>) -> Value {
         if let Some(name) = s
@@ -67,7 +119,8 @@ fn interpolate(v: &Value, inputs: &BTreeMap<String, Value>) -> Value {
                 .unwrap_or_else(|| panic!("unknown input {name}"))
             {
                 Value::String(s) => s.clone(),
-                other => other.to_string(),
+                Value::Null => String::new(),
+                other => ruby_inspect(other),
             };
             out.replace_range(start..end + 3, &value);
         }
@@ -157,13 +210,71 @@ fn the_template_validates_against_gitlab_schema_with_default_and_custom_inputs()
     assert_valid(&schema, &jobs, "the jobs with custom inputs");
     let vars = &jobs["perf-smoke"]["variables"];
     assert_eq!(
-        vars["LOADFORGE_GATE_THRESHOLD"],
-        "[\"p95<500ms\",\"error_rate<1%\"]\n"
+        vars["LOADFORGE_GATE_THRESHOLD"], "[\"p95<500ms\", \"error_rate<1%\"]\n",
+        "Array#inspect, as GitLab writes an array inside a string"
     );
     assert_eq!(
         vars["LOADFORGE_GATE_USERS"], 50,
         "a number input stays a number (GitLab accepts numeric variables)"
     );
+}
+
+/// An array input of strings reaches the CLI intact however GitLab writes it into the
+/// variable: with `Array#inspect` (quotes, `#{`, backslashes and control characters escaped the
+/// Ruby way) or as JSON (`ci_text_interpolation`, gitlab-ci-local).
+#[test]
+fn array_inputs_reach_the_cli_intact_as_gitlab_writes_them() {
+    use clap::Parser;
+    use loadforge_gate::{
+        cli::{Cli, Command},
+        settings::Settings,
+    };
+    let docs = documents(&read("templates/loadforge-gate.yml"));
+    let mut inputs: BTreeMap<String, Value> = template_inputs(&docs[0])
+        .into_iter()
+        .map(|(k, v)| (k, v["default"].clone()))
+        .collect();
+    let rules = [
+        "GET /search?q=\"shoes\":p95<1s",
+        "GET /api/#{id}/#$x/#@y:p99<2s",
+        "GET /a\\b/café:p95<500ms",
+        "error_rate<1%",
+    ];
+    inputs.insert("thresholds".into(), json!(rules));
+    let jobs = interpolate(&docs[1], &inputs);
+    let ruby = jobs["loadforge-gate"]["variables"]["LOADFORGE_GATE_THRESHOLD"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        ruby.contains("\\#{id}") && ruby.contains("\\\"shoes\\\""),
+        "{ruby}"
+    );
+    let json = format!("{}\n", json!(rules));
+    for written in [ruby, json] {
+        let argv = [
+            "loadforge-gate",
+            "run",
+            "--scenario",
+            "s.yml",
+            "--host",
+            "http://h",
+            "--threshold",
+            &written,
+        ];
+        let Command::Run(args) = Cli::try_parse_from(argv).unwrap().command else {
+            unreachable!()
+        };
+        let s = Settings::from_args(&args, &|_| None, None)
+            .unwrap_or_else(|e| panic!("{written}: {e}"));
+        let read: Vec<&str> = s
+            .gate
+            .thresholds
+            .iter()
+            .map(|t| t.source.as_str())
+            .collect();
+        assert_eq!(read, rules, "{written}");
+    }
 }
 
 #[test]

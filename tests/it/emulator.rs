@@ -312,7 +312,7 @@ fn the_single_job_passes_and_fails_with_every_report_written() {
     assert_eq!(
         checks(&results),
         ["p95<10s", "error_rate<50%"],
-        "the array input reached the binary as JSON"
+        "the array input reached the binary (gitlab-ci-local writes it as JSON)"
     );
 
     let fail = single(&forge, &app.url(), "      thresholds: [\"p95<1ms\"]\n");
@@ -322,19 +322,31 @@ fn the_single_job_passes_and_fails_with_every_report_written() {
     assert!(run.log.contains("FAIL"), "{}", run.log);
 }
 
-/// GitLab writes an array input as `["a", "b"]`, the emulator as `["a","b"]`: both parse.
+/// A one-request scenario whose endpoint name holds what Ruby's inspect escapes.
+const RUBY_NAMED_SCENARIO: &str = r#"name: ruby-escapes
+tasks:
+  - name: t
+    request:
+      name: 'GET /q="x"/#{id}/\b'
+      path: /
+"#;
+
+/// GitLab writes an array input inside a string with Ruby's `Array#inspect` (`["a", "b"]`,
+/// `#{` as `\#{`; gitlabhq `lib/gitlab/ci/config/interpolation/template.rb`), or with `to_json`
+/// behind `ci_text_interpolation` (Rails escapes `<` as `\u003c`), the emulator with
+/// `JSON.stringify` (`["a","b"]`): all parse. A non-string element is a one-line error, exit 2.
 #[test]
 fn array_inputs_parse_as_gitlab_and_the_emulator_write_them() {
     for written in [
         "[\"p95<500ms\", \"error_rate<1%\"]\n",
         "[\"p95<500ms\",\"error_rate<1%\"]\n",
+        "[\"p95\\u003c500ms\",\"error_rate\\u003c1%\"]\n",
+        // An endpoint named with a quote, `#{` and a backslash, as Ruby writes them.
+        "[\"GET /q=\\\"x\\\"/\\#{id}/\\\\b:p95<500ms\", \"error_rate<1%\"]\n",
     ] {
         let out = Gate::new()
-            .args([
-                "validate",
-                "--scenario",
-                &crate::harness::example("shop-cart.yml"),
-            ])
+            .write("s.yml", RUBY_NAMED_SCENARIO)
+            .args(["validate", "--scenario", "s.yml"])
             .args(["--host", "http://127.0.0.1:9"])
             .env("LOADFORGE_GATE_THRESHOLD", written)
             .run()
@@ -345,6 +357,21 @@ fn array_inputs_parse_as_gitlab_and_the_emulator_write_them() {
             out.stdout
         );
     }
+    let out = Gate::new()
+        .args([
+            "validate",
+            "--scenario",
+            &crate::harness::example("shop-cart.yml"),
+        ])
+        .args(["--host", "http://127.0.0.1:9"])
+        .env("LOADFORGE_GATE_THRESHOLD", "[\"p95<500ms\", 500]\n")
+        .run()
+        .expect_exit(2);
+    let line = out.one_line_error();
+    assert!(
+        line.contains("`thresholds` input") && line.contains("not a string"),
+        "{line}"
+    );
 }
 
 #[test]
