@@ -571,6 +571,34 @@ fn both_templates_offer_the_loadforge_engine_and_its_inputs() {
     );
 }
 
+/// The default `rules`: GitLab's documented switch between branch and merge-request pipelines
+/// (doc/ci/yaml/workflow.md, "Switch between branch pipelines and merge request pipelines";
+/// doc/ci/jobs/job_rules.md, "Avoid duplicate pipelines"), so one push never runs the gate twice
+/// and the default branch always builds the baseline. tests/it/emulator.rs runs them.
+fn default_rules() -> Value {
+    json!([
+        {"if": "$CI_PIPELINE_SOURCE == \"merge_request_event\""},
+        {"if": "$CI_COMMIT_BRANCH && $CI_OPEN_MERGE_REQUESTS", "when": "never"},
+        {"if": "$CI_COMMIT_BRANCH"},
+    ])
+}
+
+#[test]
+fn both_templates_default_to_rules_that_never_run_twice_for_one_push() {
+    for path in [
+        "templates/loadforge-gate.yml",
+        "templates/loadforge-gate-sharded.yml",
+    ] {
+        let inputs = template_inputs(&documents(&read(path))[0]);
+        assert_eq!(inputs["rules"]["default"], default_rules(), "{path}");
+        let description = inputs["rules"]["description"].as_str().unwrap();
+        assert!(
+            description.contains("never twice") && description.contains("tag"),
+            "{path}: {description}"
+        );
+    }
+}
+
 /// `allow-failure` and `rules` reach every job of the sharded component, so a failing shard
 /// cannot fail the pipeline (or starve the merge job) and one input restricts them all.
 #[test]
@@ -582,7 +610,7 @@ fn sharded_jobs_all_take_allow_failure_and_rules() {
         .collect();
     let jobs = interpolate(&docs[1], &inputs);
     for job in jobs.as_object().unwrap().values() {
-        assert_eq!(job["rules"], json!([{"when": "on_success"}]), "{job:#}");
+        assert_eq!(job["rules"], default_rules(), "{job:#}");
     }
     let rules = json!([{"if": "$CI_PIPELINE_SOURCE == \"merge_request_event\""}]);
     inputs.insert("allow-failure".into(), json!(true));
