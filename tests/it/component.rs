@@ -1203,3 +1203,39 @@ fn the_rules_evaluator_reads_the_default_rules_as_gitlab_does() {
         assert_eq!(IfExpr::eval(expr, &vars), want, "{expr}");
     }
 }
+
+/// This project's release job publishes to the CI/CD Catalog the documented way: the `release`
+/// keyword in a job with the GitLab CLI image (doc/ci/components/_index.md, "Publish a new
+/// release"), not the release-cli image deprecated in GitLab 18.0
+/// (doc/user/project/releases/release_cli.md); and a release tag is self-tested first.
+#[test]
+fn our_release_job_publishes_with_the_gitlab_cli_after_the_self_test() {
+    let doc = &documents(&read(".gitlab-ci.yml"))[0];
+    let release = &doc["release"];
+    assert_eq!(
+        release["image"],
+        "registry.gitlab.com/gitlab-org/cli:latest"
+    );
+    assert_eq!(release["release"]["tag_name"], "$CI_COMMIT_TAG");
+    assert_eq!(
+        release["rules"],
+        json!([{"if": "$CI_COMMIT_TAG =~ /^\\d+\\.\\d+\\.\\d+$/"}])
+    );
+    // GitLab generates `glab release create ... --publish-to-catalog` from the keyword: a
+    // script of our own that creates the release as well would make the keyword's fail.
+    let script = release["script"].to_string();
+    assert!(!script.contains("glab release create"), "{script}");
+    assert_eq!(
+        doc["stages"].as_array().unwrap().last(),
+        Some(&json!("release"))
+    );
+
+    let gates = included_gates(doc);
+    assert_eq!(gates.len(), 1);
+    let tag = BTreeMap::from([("CI_PIPELINE_SOURCE", "push"), ("CI_COMMIT_TAG", "1.2.3")]);
+    assert!(
+        rules_run(&gates[0].rules, &tag),
+        "the self-test runs in tag pipelines"
+    );
+    assert!(rules_run(&gates[0].rules, &default_branch_pipelines()[0]));
+}
