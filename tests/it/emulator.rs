@@ -503,6 +503,10 @@ fn the_rules_input_restricts_every_job_of_the_sharded_component() {
     assert_eq!(run.jobs_started(), 4, "{}", run.log);
 }
 
+/// A pipeline of the default-rules matrix: what it is, the branch checked out, the variables
+/// the emulator gets, and whether the gate runs in it.
+type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], bool);
+
 /// The default `rules` of both templates, in the pipelines one push can make (GitLab's
 /// doc/ci/yaml/workflow.md, "Switch between branch pipelines and merge request pipelines"):
 /// the gate runs once for a push to the default branch, once in a merge-request pipeline, once
@@ -527,7 +531,7 @@ fn default_rules_run_the_gate_once_per_push_in_both_templates() {
         open_mr,
     ];
     let tag: &[(&str, &str)] = &[("CI_COMMIT_BRANCH", ""), ("CI_COMMIT_TAG", "1.0.0")];
-    let cases: [(&str, &str, &[(&str, &str)], bool); 6] = [
+    let cases: [Case; 6] = [
         ("a push to the default branch", "main", &[], true),
         (
             "a scheduled pipeline on the default branch",
