@@ -43,8 +43,60 @@ fn assert_valid(schema: &jsonschema::Validator, doc: &Value, what: &str) {
     );
 }
 
-/// `$[[ inputs.x ]]` as GitLab interpolates it: a whole value keeps the input's type, inside a
-/// longer string the value is stringified (arrays as JSON).
+/// Ruby's `inspect` of a YAML value, as GitLab's `Array#to_s` writes each element (MRI's
+/// `rb_str_inspect`: `"`, `\\` and `#` before `{`/`$`/`@` escaped, named escapes for
+/// `\n \r \t \f \v \b \a \e`, `\uXXXX` or `\u{X}` for other control characters; hashes as
+/// Ruby 3.4 writes them). Printable is approximated as "not a control character", so the
+/// `\u{X}` Ruby writes for unprintable characters past U+FFFF is left out.
+fn ruby_inspect(v: &Value) -> String {
+    match v {
+        Value::Null => "nil".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => {
+            let mut out = String::from('"');
+            let mut chars = s.chars().peekable();
+            while let Some(c) = chars.next() {
+                match c {
+                    '"' | '\\' => {
+                        out.push('\\');
+                        out.push(c);
+                    }
+                    '#' if matches!(chars.peek(), Some('{' | '$' | '@')) => out.push_str("\\#"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    '\x0c' => out.push_str("\\f"),
+                    '\x0b' => out.push_str("\\v"),
+                    '\x08' => out.push_str("\\b"),
+                    '\x07' => out.push_str("\\a"),
+                    '\x1b' => out.push_str("\\e"),
+                    // Control characters are all below U+10000, where Ruby writes `\uXXXX`.
+                    c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+            out
+        }
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(ruby_inspect).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!("{} => {}", ruby_inspect(&json!(k)), ruby_inspect(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// `$[[ inputs.x ]]` as GitLab interpolates it (gitlabhq
+/// `lib/gitlab/ci/config/interpolation/template.rb`): a whole value keeps the input's type,
+/// inside a longer string the value is written with Ruby's `to_s` (strings as they are, `nil`
+/// as nothing, arrays with `Array#inspect`, not JSON).
 fn interpolate(v: &Value, inputs: &BTreeMap<String, Value>) -> Value {
     fn text(s: &str, inputs: &BTreeMap<String, Value>) -> Value {
         if let Some(name) = s
@@ -67,7 +119,8 @@ fn interpolate(v: &Value, inputs: &BTreeMap<String, Value>) -> Value {
                 .unwrap_or_else(|| panic!("unknown input {name}"))
             {
                 Value::String(s) => s.clone(),
-                other => other.to_string(),
+                Value::Null => String::new(),
+                other => ruby_inspect(other),
             };
             out.replace_range(start..end + 3, &value);
         }
@@ -157,8 +210,8 @@ fn the_template_validates_against_gitlab_schema_with_default_and_custom_inputs()
     assert_valid(&schema, &jobs, "the jobs with custom inputs");
     let vars = &jobs["perf-smoke"]["variables"];
     assert_eq!(
-        vars["LOADFORGE_GATE_THRESHOLD"],
-        "[\"p95<500ms\",\"error_rate<1%\"]\n"
+        vars["LOADFORGE_GATE_THRESHOLD"], "[\"p95<500ms\", \"error_rate<1%\"]\n",
+        "Array#inspect, as GitLab writes an array inside a string"
     );
     assert_eq!(
         vars["LOADFORGE_GATE_USERS"], 50,
@@ -166,38 +219,106 @@ fn the_template_validates_against_gitlab_schema_with_default_and_custom_inputs()
     );
 }
 
+/// An array input of strings reaches the CLI intact however GitLab writes it into the
+/// variable: with `Array#inspect` (quotes, `#{`, backslashes and control characters escaped the
+/// Ruby way) or as JSON (`ci_text_interpolation`, gitlab-ci-local).
+#[test]
+fn array_inputs_reach_the_cli_intact_as_gitlab_writes_them() {
+    use clap::Parser;
+    use loadforge_gate::{
+        cli::{Cli, Command},
+        settings::Settings,
+    };
+    let docs = documents(&read("templates/loadforge-gate.yml"));
+    let mut inputs: BTreeMap<String, Value> = template_inputs(&docs[0])
+        .into_iter()
+        .map(|(k, v)| (k, v["default"].clone()))
+        .collect();
+    let rules = [
+        "GET /search?q=\"shoes\":p95<1s",
+        "GET /api/#{id}/#$x/#@y:p99<2s",
+        "GET /a\\b/café:p95<500ms",
+        "error_rate<1%",
+    ];
+    inputs.insert("thresholds".into(), json!(rules));
+    let jobs = interpolate(&docs[1], &inputs);
+    let ruby = jobs["loadforge-gate"]["variables"]["LOADFORGE_GATE_THRESHOLD"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        ruby.contains("\\#{id}") && ruby.contains("\\\"shoes\\\""),
+        "{ruby}"
+    );
+    let json = format!("{}\n", json!(rules));
+    for written in [ruby, json] {
+        let argv = [
+            "loadforge-gate",
+            "run",
+            "--scenario",
+            "s.yml",
+            "--host",
+            "http://h",
+            "--threshold",
+            &written,
+        ];
+        let Command::Run(args) = Cli::try_parse_from(argv).unwrap().command else {
+            unreachable!()
+        };
+        let s = Settings::from_args(&args, &|_| None, None)
+            .unwrap_or_else(|e| panic!("{written}: {e}"));
+        let read: Vec<&str> = s
+            .gate
+            .thresholds
+            .iter()
+            .map(|t| t.source.as_str())
+            .collect();
+        assert_eq!(read, rules, "{written}");
+    }
+}
+
+/// Every example pipeline in `examples/gitlab/`.
+fn example_paths() -> Vec<String> {
+    let mut paths: Vec<String> = std::fs::read_dir(format!("{ROOT}/examples/gitlab"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".gitlab-ci.yml"))
+        .map(|n| format!("examples/gitlab/{n}"))
+        .collect();
+    paths.sort();
+    assert!(paths.len() >= 4, "{paths:?}");
+    paths
+}
+
 #[test]
 fn the_example_pipelines_and_our_own_validate() {
     let schema = gitlab_schema();
-    for path in [
-        "examples/gitlab/merge-request-smoke.gitlab-ci.yml",
-        "examples/gitlab/default-branch-load.gitlab-ci.yml",
-        "examples/gitlab/release-stress.gitlab-ci.yml",
-        "examples/gitlab/loadforge-cloud.gitlab-ci.yml",
-        ".gitlab-ci.yml",
-    ] {
+    let known = template_inputs(&documents(&read("templates/loadforge-gate.yml"))[0]);
+    for path in example_paths()
+        .iter()
+        .map(String::as_str)
+        .chain([".gitlab-ci.yml"])
+    {
         let docs = documents(&read(path));
         assert_eq!(docs.len(), 1);
         assert_valid(&schema, &docs[0], path);
-        let include = docs[0]["include"][0]["component"]
-            .as_str()
-            .unwrap_or_default();
-        assert!(
-            include.ends_with(&format!("/loadforge-gate@{}", env!("CARGO_PKG_VERSION")))
-                || include.ends_with("loadforge-gate@$CI_COMMIT_SHA"),
-            "{path}: {include}"
-        );
-        let inputs = docs[0]["include"][0]["inputs"].as_object().unwrap();
-        let known = template_inputs(&documents(&read("templates/loadforge-gate.yml"))[0]);
-        for name in inputs.keys() {
+        let includes = docs[0]["include"].as_array().unwrap();
+        assert!(!includes.is_empty(), "{path}");
+        for include in includes {
+            let component = include["component"].as_str().unwrap_or_default();
             assert!(
-                known.contains_key(name),
-                "{path} passes unknown input `{name}`"
+                component.ends_with(&format!("/loadforge-gate@{}", env!("CARGO_PKG_VERSION")))
+                    || component.ends_with("loadforge-gate@$CI_COMMIT_SHA"),
+                "{path}: {component}"
             );
+            for name in include["inputs"].as_object().unwrap().keys() {
+                assert!(
+                    known.contains_key(name),
+                    "{path} passes unknown input `{name}`"
+                );
+            }
         }
     }
-    let release = &documents(&read(".gitlab-ci.yml"))[0]["release"];
-    assert_eq!(release["release"]["tag_name"], "$CI_COMMIT_TAG");
 }
 
 #[derive(Debug, Deserialize)]
@@ -460,6 +581,34 @@ fn both_templates_offer_the_loadforge_engine_and_its_inputs() {
     );
 }
 
+/// The default `rules`: GitLab's documented switch between branch and merge-request pipelines
+/// (doc/ci/yaml/workflow.md, "Switch between branch pipelines and merge request pipelines";
+/// doc/ci/jobs/job_rules.md, "Avoid duplicate pipelines"), so one push never runs the gate twice
+/// and the default branch always builds the baseline. tests/it/emulator.rs runs them.
+fn default_rules() -> Value {
+    json!([
+        {"if": "$CI_PIPELINE_SOURCE == \"merge_request_event\""},
+        {"if": "$CI_COMMIT_BRANCH && $CI_OPEN_MERGE_REQUESTS", "when": "never"},
+        {"if": "$CI_COMMIT_BRANCH"},
+    ])
+}
+
+#[test]
+fn both_templates_default_to_rules_that_never_run_twice_for_one_push() {
+    for path in [
+        "templates/loadforge-gate.yml",
+        "templates/loadforge-gate-sharded.yml",
+    ] {
+        let inputs = template_inputs(&documents(&read(path))[0]);
+        assert_eq!(inputs["rules"]["default"], default_rules(), "{path}");
+        let description = inputs["rules"]["description"].as_str().unwrap();
+        assert!(
+            description.contains("never twice") && description.contains("tag"),
+            "{path}: {description}"
+        );
+    }
+}
+
 /// `allow-failure` and `rules` reach every job of the sharded component, so a failing shard
 /// cannot fail the pipeline (or starve the merge job) and one input restricts them all.
 #[test]
@@ -471,7 +620,7 @@ fn sharded_jobs_all_take_allow_failure_and_rules() {
         .collect();
     let jobs = interpolate(&docs[1], &inputs);
     for job in jobs.as_object().unwrap().values() {
-        assert_eq!(job["rules"], json!([{"when": "on_success"}]), "{job:#}");
+        assert_eq!(job["rules"], default_rules(), "{job:#}");
     }
     let rules = json!([{"if": "$CI_PIPELINE_SOURCE == \"merge_request_event\""}]);
     inputs.insert("allow-failure".into(), json!(true));
@@ -621,4 +770,472 @@ fn the_readme_test_command_works_as_root_and_with_sudo_and_ci_runs_it() {
         ci.lines().any(|l| l == command.trim()),
         ".ci/run does not run the README's test command `{command}`"
     );
+}
+
+/// The license Cargo.toml names is the one the repository ships (the Catalog shows the file).
+#[test]
+fn the_license_file_is_the_mit_license_cargo_toml_names() {
+    assert_eq!(env!("CARGO_PKG_LICENSE"), "MIT");
+    let license = read("LICENSE");
+    assert!(license.starts_with("MIT License\n"), "{license}");
+    assert!(
+        license.contains("Copyright (c) 2026 loadforge-gate contributors"),
+        "{license}"
+    );
+    assert!(license.contains("THE SOFTWARE IS PROVIDED \"AS IS\""));
+}
+
+/// A token of a `rules:if` expression.
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Var(String),
+    Str(String),
+    Regex,
+    Null,
+    Op(&'static str),
+    Open,
+    Close,
+}
+
+fn if_tokens(expr: &str) -> Vec<Tok> {
+    let chars: Vec<char> = expr.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_whitespace() {
+            i += 1;
+        } else if c == '$' {
+            i += 1;
+            let braced = chars.get(i) == Some(&'{');
+            i += usize::from(braced);
+            let start = i;
+            while chars
+                .get(i)
+                .is_some_and(|c| c.is_ascii_alphanumeric() || *c == '_')
+            {
+                i += 1;
+            }
+            out.push(Tok::Var(chars[start..i].iter().collect()));
+            if braced {
+                assert_eq!(chars.get(i), Some(&'}'), "{expr}");
+                i += 1;
+            }
+        } else if c == '"' || c == '\'' {
+            let start = i + 1;
+            i = start;
+            while chars.get(i).is_some_and(|q| *q != c) {
+                i += 1;
+            }
+            assert!(i < chars.len(), "unterminated string in `{expr}`");
+            out.push(Tok::Str(chars[start..i].iter().collect()));
+            i += 1;
+        } else if c == '/' {
+            i += 1;
+            while chars.get(i).is_some_and(|c| *c != '/') {
+                i += if chars[i] == '\\' { 2 } else { 1 };
+            }
+            i += 1;
+            while chars.get(i).is_some_and(char::is_ascii_alphabetic) {
+                i += 1;
+            }
+            out.push(Tok::Regex);
+        } else if c == '(' || c == ')' {
+            out.push(if c == '(' { Tok::Open } else { Tok::Close });
+            i += 1;
+        } else if chars[i..].starts_with(&['n', 'u', 'l', 'l']) {
+            out.push(Tok::Null);
+            i += 4;
+        } else {
+            let two: String = chars[i..(i + 2).min(chars.len())].iter().collect();
+            let op = ["==", "!=", "=~", "!~", "&&", "||"]
+                .into_iter()
+                .find(|o| *o == two)
+                .unwrap_or_else(|| panic!("the rules evaluator cannot read `{two}` in `{expr}`"));
+            out.push(Tok::Op(op));
+            i += 2;
+        }
+    }
+    out
+}
+
+/// A `rules:if` expression as GitLab evaluates it (doc/ci/jobs/job_rules.md, "CI/CD variable
+/// expressions"), for what pipelines of this project use: `$VAR` alone (set and not empty),
+/// `==`/`!=` between variables, strings and `null`, `&&`, `||`, parentheses, and `=~`/`!~`
+/// against a variable that is not set (the test has no regex engine: one that is set panics).
+struct IfExpr<'a> {
+    toks: Vec<Tok>,
+    pos: usize,
+    vars: &'a BTreeMap<&'a str, &'a str>,
+    expr: &'a str,
+}
+
+impl IfExpr<'_> {
+    fn eval(expr: &str, vars: &BTreeMap<&str, &str>) -> bool {
+        let mut e = IfExpr {
+            toks: if_tokens(expr),
+            pos: 0,
+            vars,
+            expr,
+        };
+        let v = e.or();
+        assert_eq!(e.pos, e.toks.len(), "`{expr}`: trailing tokens");
+        v
+    }
+
+    fn next(&mut self) -> Option<Tok> {
+        let t = self.toks.get(self.pos).cloned();
+        self.pos += 1;
+        t
+    }
+
+    fn eat(&mut self, t: &Tok) -> bool {
+        let hit = self.toks.get(self.pos) == Some(t);
+        self.pos += usize::from(hit);
+        hit
+    }
+
+    fn or(&mut self) -> bool {
+        let mut v = self.and();
+        while self.eat(&Tok::Op("||")) {
+            v |= self.and();
+        }
+        v
+    }
+
+    fn and(&mut self) -> bool {
+        let mut v = self.term();
+        while self.eat(&Tok::Op("&&")) {
+            v &= self.term();
+        }
+        v
+    }
+
+    fn term(&mut self) -> bool {
+        if self.eat(&Tok::Open) {
+            let v = self.or();
+            assert!(self.eat(&Tok::Close), "`{}`: no `)`", self.expr);
+            return v;
+        }
+        let left = self.operand();
+        match self.toks.get(self.pos).cloned() {
+            Some(Tok::Op(op @ ("==" | "!="))) => {
+                self.pos += 1;
+                let right = self.operand();
+                (left == right) == (op == "==")
+            }
+            Some(Tok::Op(op @ ("=~" | "!~"))) => {
+                self.pos += 1;
+                assert_eq!(self.next(), Some(Tok::Regex), "`{}`", self.expr);
+                assert!(
+                    left.is_none(),
+                    "`{}`: the rules evaluator matches regexes only against unset variables",
+                    self.expr
+                );
+                op == "!~"
+            }
+            _ => left.is_some_and(|v| !v.is_empty()),
+        }
+    }
+
+    fn operand(&mut self) -> Option<String> {
+        match self.next() {
+            Some(Tok::Var(name)) => self.vars.get(name.as_str()).map(|v| v.to_string()),
+            Some(Tok::Str(s)) => Some(s),
+            Some(Tok::Null) => None,
+            t => panic!("`{}`: {t:?} where a value belongs", self.expr),
+        }
+    }
+}
+
+/// Whether `rules` put the job in a pipeline with these variables and run it unattended: the
+/// first rule that matches decides; `never` and `manual` do not run it; no match, no job.
+fn rules_run(rules: &Value, vars: &BTreeMap<&str, &str>) -> bool {
+    for rule in rules.as_array().expect("rules is an array") {
+        let rule = rule.as_object().expect("a rule is a mapping");
+        for key in rule.keys() {
+            assert!(
+                ["if", "when", "allow_failure", "variables", "needs"].contains(&key.as_str()),
+                "the rules evaluator does not know rules:{key}"
+            );
+        }
+        let hit = rule
+            .get("if")
+            .is_none_or(|e| IfExpr::eval(e.as_str().unwrap(), vars));
+        if hit {
+            let when = rule.get("when").and_then(Value::as_str);
+            return !matches!(when, Some("never" | "manual"));
+        }
+    }
+    false
+}
+
+/// A merge-request pipeline: CI_COMMIT_BRANCH unset, CI_OPEN_MERGE_REQUESTS set
+/// (doc/ci/variables/predefined_variables.md).
+fn merge_request_pipeline() -> BTreeMap<&'static str, &'static str> {
+    BTreeMap::from([
+        ("CI_PIPELINE_SOURCE", "merge_request_event"),
+        ("CI_MERGE_REQUEST_IID", "7"),
+        ("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", "feature"),
+        ("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "main"),
+        ("CI_OPEN_MERGE_REQUESTS", "group/app!7"),
+        ("CI_COMMIT_REF_NAME", "feature"),
+        ("CI_COMMIT_REF_SLUG", "feature"),
+        ("CI_DEFAULT_BRANCH", "main"),
+    ])
+}
+
+/// The pipelines of the default branch: a push, a schedule, one run from the UI or the API.
+fn default_branch_pipelines() -> Vec<BTreeMap<&'static str, &'static str>> {
+    ["push", "schedule", "web", "api"]
+        .into_iter()
+        .map(|source| {
+            BTreeMap::from([
+                ("CI_PIPELINE_SOURCE", source),
+                ("CI_COMMIT_BRANCH", "main"),
+                ("CI_COMMIT_REF_NAME", "main"),
+                ("CI_COMMIT_REF_SLUG", "main"),
+                ("CI_DEFAULT_BRANCH", "main"),
+            ])
+        })
+        .collect()
+}
+
+/// A gate job a pipeline file includes: its name, every input (defaults filled in) and the
+/// rules it runs by.
+struct IncludedGate {
+    job: String,
+    inputs: BTreeMap<String, Value>,
+    rules: Value,
+}
+
+fn included_gates(doc: &Value) -> Vec<IncludedGate> {
+    let spec = |path| template_inputs(&documents(&read(path))[0]);
+    let (single, sharded) = (
+        spec("templates/loadforge-gate.yml"),
+        spec("templates/loadforge-gate-sharded.yml"),
+    );
+    let mut gates = Vec::new();
+    for include in doc["include"].as_array().into_iter().flatten() {
+        let component = include["component"].as_str().unwrap_or_default();
+        let template = if component.contains("/loadforge-gate-sharded@") {
+            &sharded
+        } else if component.contains("/loadforge-gate@") {
+            &single
+        } else {
+            continue;
+        };
+        let mut inputs: BTreeMap<String, Value> = template
+            .iter()
+            .map(|(k, v)| (k.clone(), v["default"].clone()))
+            .collect();
+        for (k, v) in include["inputs"].as_object().into_iter().flatten() {
+            inputs.insert(k.clone(), v.clone());
+        }
+        let job = inputs["job-prefix"].as_str().unwrap().to_string();
+        // A job of that name in the file overrides the component's keys, `rules` included
+        // (doc/ci/yaml/includes.md, "Override included configuration values").
+        let rules = doc
+            .get(&job)
+            .and_then(|j| j.get("rules"))
+            .unwrap_or(&inputs["rules"])
+            .clone();
+        gates.push(IncludedGate { job, inputs, rules });
+    }
+    gates
+}
+
+/// What shapes a run, and so must be the same for a merge request and its baseline.
+const LOAD_INPUTS: [&str; 11] = [
+    "engine",
+    "scenario",
+    "locustfile",
+    "loadforge-test-id",
+    "loadforge-url",
+    "host",
+    "users",
+    "spawn-rate",
+    "run-time",
+    "profile",
+    "config",
+];
+
+/// Why a pipeline's merge-request gates would have no fair baseline. The gate takes its baseline
+/// BY JOB NAME from the latest successful pipeline of the target branch
+/// (`/jobs/artifacts/:ref/raw/*path?job=NAME`; gitlabhq app/models/project.rb,
+/// `latest_successful_build_for_ref`), so every gate that runs in merge-request pipelines needs
+/// a twin of the same name that runs in the default branch's pipelines with the same scenario,
+/// load and kind of host. In one file a name is one job (GitLab merges two includes of it), so
+/// the twin is the gate itself, and none of its load inputs may name a merge-request-only
+/// variable, which is empty on the default branch.
+fn twin_problems(what: &str, doc: &Value) -> Vec<String> {
+    let gates = included_gates(doc);
+    let (mr, defaults) = (merge_request_pipeline(), default_branch_pipelines());
+    let mut problems = Vec::new();
+    for (i, g) in gates.iter().enumerate() {
+        if gates[..i].iter().any(|o| o.job == g.job) {
+            problems.push(format!(
+                "{what}: two includes make the job `{}`; GitLab merges them into one",
+                g.job
+            ));
+        }
+    }
+    for g in gates.iter().filter(|g| rules_run(&g.rules, &mr)) {
+        let twins: Vec<&IncludedGate> = gates
+            .iter()
+            .filter(|t| t.job == g.job && defaults.iter().any(|p| rules_run(&t.rules, p)))
+            .collect();
+        if twins.is_empty() {
+            problems.push(format!(
+                "{what}: `{}` runs in merge-request pipelines but never on the default branch, \
+                 so it never finds a baseline",
+                g.job
+            ));
+        }
+        for t in twins {
+            for k in LOAD_INPUTS
+                .into_iter()
+                .filter(|k| t.inputs[*k] != g.inputs[*k])
+            {
+                problems.push(format!("{what}: `{}`'s twin has another {k}", g.job));
+            }
+        }
+        for k in LOAD_INPUTS {
+            let text = g.inputs[k].to_string();
+            if ["CI_MERGE_REQUEST_", "CI_EXTERNAL_PULL_REQUEST_"]
+                .iter()
+                .any(|v| text.contains(v))
+            {
+                problems.push(format!(
+                    "{what}: `{}`'s {k} {text} names a merge-request variable, empty on the \
+                     default branch: its baseline would measure another target",
+                    g.job
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// The README's YAML examples that include the component.
+fn readme_pipelines() -> Vec<Value> {
+    let readme = read("README.md");
+    readme
+        .split("```yaml\n")
+        .skip(1)
+        .filter_map(|b| b.split_once("\n```").map(|(yaml, _)| yaml))
+        .filter(|yaml| yaml.contains("- component:"))
+        .map(|yaml| documents(yaml).remove(0))
+        .collect()
+}
+
+/// Every example (and the README's, and our own pipeline) gives each merge-request gate a
+/// default-branch twin: same job name, scenario, load and kind of host.
+#[test]
+fn every_merge_request_gate_has_a_default_branch_twin() {
+    let mut problems = Vec::new();
+    let mut merge_request_gates = 0;
+    for path in example_paths()
+        .iter()
+        .map(String::as_str)
+        .chain([".gitlab-ci.yml"])
+    {
+        let doc = &documents(&read(path))[0];
+        problems.extend(twin_problems(path, doc));
+        merge_request_gates += included_gates(doc)
+            .iter()
+            .filter(|g| rules_run(&g.rules, &merge_request_pipeline()))
+            .count();
+    }
+    let readme = readme_pipelines();
+    assert!(readme.len() >= 3, "the README's pipelines");
+    for (i, doc) in readme.iter().enumerate() {
+        problems.extend(twin_problems(&format!("README.md pipeline {}", i + 1), doc));
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert!(merge_request_gates >= 2, "the examples gate merge requests");
+
+    // It catches what it is for: a gate on merge requests only, a gate whose target names the
+    // merge request, and a name shared by two includes.
+    let gate = |inputs: &str| {
+        documents(&format!(
+            "include:\n  - component: x/loadforge/loadforge-gate/loadforge-gate@1.0.0\n    \
+             inputs:\n      job-prefix: perf-smoke\n{inputs}"
+        ))
+        .remove(0)
+    };
+    let mr_only =
+        gate("      rules:\n        - if: $CI_PIPELINE_SOURCE == \"merge_request_event\"\n");
+    assert_eq!(twin_problems("mr-only", &mr_only).len(), 1);
+    let review = gate("      host: https://review-$CI_MERGE_REQUEST_IID.example.com\n");
+    assert_eq!(twin_problems("review", &review).len(), 1);
+    let mut twice = gate("");
+    let again = twice["include"][0].clone();
+    twice["include"].as_array_mut().unwrap().push(again);
+    assert!(twin_problems("twice", &twice)[0].contains("merges them"));
+}
+
+/// The evaluator reads the default rules as GitLab does (the emulator test runs them for real).
+#[test]
+fn the_rules_evaluator_reads_the_default_rules_as_gitlab_does() {
+    let rules = default_rules();
+    assert!(rules_run(&rules, &merge_request_pipeline()));
+    for p in default_branch_pipelines() {
+        assert!(rules_run(&rules, &p), "{p:?}");
+    }
+    let mut open_mr = default_branch_pipelines().remove(0);
+    open_mr.insert("CI_COMMIT_BRANCH", "feature");
+    open_mr.insert("CI_OPEN_MERGE_REQUESTS", "group/app!7");
+    assert!(!rules_run(&rules, &open_mr));
+    let tag = BTreeMap::from([("CI_PIPELINE_SOURCE", "push"), ("CI_COMMIT_TAG", "1.2.3")]);
+    assert!(!rules_run(&rules, &tag));
+    let vars = BTreeMap::from([("A", "x"), ("B", "")]);
+    for (expr, want) in [
+        ("$A", true),
+        ("$B", false),
+        ("$C", false),
+        ("$A == \"x\" && ($B || $A != 'y')", true),
+        ("$C == null", true),
+        ("${A} == $A", true),
+        ("$C =~ /^\\d+$/ || $B", false),
+        ("$C !~ /x/", true),
+    ] {
+        assert_eq!(IfExpr::eval(expr, &vars), want, "{expr}");
+    }
+}
+
+/// This project's release job publishes to the CI/CD Catalog the documented way: the `release`
+/// keyword in a job with the GitLab CLI image (doc/ci/components/_index.md, "Publish a new
+/// release"), not the release-cli image deprecated in GitLab 18.0
+/// (doc/user/project/releases/release_cli.md); and a release tag is self-tested first.
+#[test]
+fn our_release_job_publishes_with_the_gitlab_cli_after_the_self_test() {
+    let doc = &documents(&read(".gitlab-ci.yml"))[0];
+    let release = &doc["release"];
+    assert_eq!(
+        release["image"],
+        "registry.gitlab.com/gitlab-org/cli:latest"
+    );
+    assert_eq!(release["release"]["tag_name"], "$CI_COMMIT_TAG");
+    assert_eq!(
+        release["rules"],
+        json!([{"if": "$CI_COMMIT_TAG =~ /^\\d+\\.\\d+\\.\\d+$/"}])
+    );
+    // GitLab generates `glab release create ... --publish-to-catalog` from the keyword: a
+    // script of our own that creates the release as well would make the keyword's fail.
+    let script = release["script"].to_string();
+    assert!(!script.contains("glab release create"), "{script}");
+    assert_eq!(
+        doc["stages"].as_array().unwrap().last(),
+        Some(&json!("release"))
+    );
+
+    let gates = included_gates(doc);
+    assert_eq!(gates.len(), 1);
+    let tag = BTreeMap::from([("CI_PIPELINE_SOURCE", "push"), ("CI_COMMIT_TAG", "1.2.3")]);
+    assert!(
+        rules_run(&gates[0].rules, &tag),
+        "the self-test runs in tag pipelines"
+    );
+    assert!(rules_run(&gates[0].rules, &default_branch_pipelines()[0]));
 }

@@ -169,9 +169,9 @@ struct Run {
 }
 
 impl Project {
-    /// The whole pipeline through the emulator, with `variables` as `--variable` and an
-    /// environment free of anything the developer's shell or this project's CI might set.
-    fn run(&self, emulator: &Path, variables: &[(&str, &str)]) -> Run {
+    /// The emulator in this project, with `variables` as `--variable` and an environment free
+    /// of anything the developer's shell or this project's CI might set.
+    fn emulator(&self, emulator: &Path, variables: &[(&str, &str)]) -> Command {
         let bin_dir = Path::new(BIN).parent().unwrap();
         let path = format!(
             "{}:{}",
@@ -197,7 +197,15 @@ impl Project {
         for (k, v) in variables {
             cmd.arg("--variable").arg(format!("{k}={v}"));
         }
-        let out = cmd.output().expect("gitlab-ci-local runs");
+        cmd
+    }
+
+    /// The whole pipeline through the emulator.
+    fn run(&self, emulator: &Path, variables: &[(&str, &str)]) -> Run {
+        let out = self
+            .emulator(emulator, variables)
+            .output()
+            .expect("gitlab-ci-local runs");
         Run {
             code: out.status.code().unwrap_or(-1),
             log: format!(
@@ -208,6 +216,46 @@ impl Project {
             dir: self.dir.path().to_path_buf(),
             _project: None,
         }
+    }
+
+    /// The jobs the pipeline would run, without running any: `--list-json` lists every job
+    /// with the `when` its rules give under `variables` (`never`: not in the pipeline).
+    fn jobs(&self, emulator: &Path, variables: &[(&str, &str)]) -> Vec<String> {
+        let mut cmd = self.emulator(emulator, variables);
+        cmd.arg("--list-json");
+        // Overriding a predefined variable is the point here: without this the emulator
+        // prints its warning about it to stdout, before the JSON.
+        let predefined: Vec<&str> = variables
+            .iter()
+            .map(|(k, _)| *k)
+            .filter(|k| k.starts_with("CI_"))
+            .collect();
+        if !predefined.is_empty() {
+            cmd.arg("--ignore-predefined-vars")
+                .arg(predefined.join(","));
+        }
+        let out = cmd.output().expect("gitlab-ci-local runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let jobs: Vec<serde_json::Value> =
+            serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("--list-json: {e}:\n{stdout}"));
+        jobs.iter()
+            .filter(|j| j["when"] != "never")
+            .map(|j| j["name"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    /// Check out branch `name`, made at `main` if new (the emulator takes `CI_COMMIT_BRANCH`
+    /// from `HEAD`), with `origin/HEAD` naming `main` (it takes `CI_DEFAULT_BRANCH` from there).
+    fn checkout(&self, name: &str) {
+        let dir = self.dir.path();
+        git(dir, &["update-ref", "refs/remotes/origin/main", "main"]);
+        git(dir, &["remote", "set-head", "origin", "main"]);
+        git(dir, &["checkout", "-q", "-B", name, "main"]);
     }
 
     /// [`Self::run`] for a project run once: its folder lives as long as the answer.
@@ -312,7 +360,7 @@ fn the_single_job_passes_and_fails_with_every_report_written() {
     assert_eq!(
         checks(&results),
         ["p95<10s", "error_rate<50%"],
-        "the array input reached the binary as JSON"
+        "the array input reached the binary (gitlab-ci-local writes it as JSON)"
     );
 
     let fail = single(&forge, &app.url(), "      thresholds: [\"p95<1ms\"]\n");
@@ -322,19 +370,31 @@ fn the_single_job_passes_and_fails_with_every_report_written() {
     assert!(run.log.contains("FAIL"), "{}", run.log);
 }
 
-/// GitLab writes an array input as `["a", "b"]`, the emulator as `["a","b"]`: both parse.
+/// A one-request scenario whose endpoint name holds what Ruby's inspect escapes.
+const RUBY_NAMED_SCENARIO: &str = r#"name: ruby-escapes
+tasks:
+  - name: t
+    request:
+      name: 'GET /q="x"/#{id}/\b'
+      path: /
+"#;
+
+/// GitLab writes an array input inside a string with Ruby's `Array#inspect` (`["a", "b"]`,
+/// `#{` as `\#{`; gitlabhq `lib/gitlab/ci/config/interpolation/template.rb`), or with `to_json`
+/// behind `ci_text_interpolation` (Rails escapes `<` as `\u003c`), the emulator with
+/// `JSON.stringify` (`["a","b"]`): all parse. A non-string element is a one-line error, exit 2.
 #[test]
 fn array_inputs_parse_as_gitlab_and_the_emulator_write_them() {
     for written in [
         "[\"p95<500ms\", \"error_rate<1%\"]\n",
         "[\"p95<500ms\",\"error_rate<1%\"]\n",
+        "[\"p95\\u003c500ms\",\"error_rate\\u003c1%\"]\n",
+        // An endpoint named with a quote, `#{` and a backslash, as Ruby writes them.
+        "[\"GET /q=\\\"x\\\"/\\#{id}/\\\\b:p95<500ms\", \"error_rate<1%\"]\n",
     ] {
         let out = Gate::new()
-            .args([
-                "validate",
-                "--scenario",
-                &crate::harness::example("shop-cart.yml"),
-            ])
+            .write("s.yml", RUBY_NAMED_SCENARIO)
+            .args(["validate", "--scenario", "s.yml"])
             .args(["--host", "http://127.0.0.1:9"])
             .env("LOADFORGE_GATE_THRESHOLD", written)
             .run()
@@ -345,6 +405,21 @@ fn array_inputs_parse_as_gitlab_and_the_emulator_write_them() {
             out.stdout
         );
     }
+    let out = Gate::new()
+        .args([
+            "validate",
+            "--scenario",
+            &crate::harness::example("shop-cart.yml"),
+        ])
+        .args(["--host", "http://127.0.0.1:9"])
+        .env("LOADFORGE_GATE_THRESHOLD", "[\"p95<500ms\", 500]\n")
+        .run()
+        .expect_exit(2);
+    let line = out.one_line_error();
+    assert!(
+        line.contains("`thresholds` input") && line.contains("not a string"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -426,6 +501,86 @@ fn the_rules_input_restricts_every_job_of_the_sharded_component() {
     // The same pipeline with the rule met runs all four jobs (against nothing: they fail).
     let run = project.run(&emulator, &[("RUN_PERF", "yes")]);
     assert_eq!(run.jobs_started(), 4, "{}", run.log);
+}
+
+/// A pipeline of the default-rules matrix: what it is, the branch checked out, the variables
+/// the emulator gets, and whether the gate runs in it.
+type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], bool);
+
+/// The default `rules` of both templates, in the pipelines one push can make (GitLab's
+/// doc/ci/yaml/workflow.md, "Switch between branch pipelines and merge request pipelines"):
+/// the gate runs once for a push to the default branch, once in a merge-request pipeline, once
+/// for a push to a branch without a merge request, and not at all in the branch pipeline of a
+/// branch with an open merge request (its merge-request pipeline runs it) or in a tag pipeline.
+/// The emulator sets `CI_PIPELINE_SOURCE=push` and `CI_COMMIT_BRANCH` from `HEAD`; a
+/// `--variable` overrides them (an empty value stands for "unset", which `if: $VAR` reads the
+/// same way). `--list-json` evaluates the rules without running any load.
+#[test]
+fn default_rules_run_the_gate_once_per_push_in_both_templates() {
+    let Some((emulator, _turn)) = emulator() else {
+        return;
+    };
+    let forge = Forge::new();
+    let open_mr = ("CI_OPEN_MERGE_REQUESTS", "consumer/app!7");
+    let merge_request: &[(&str, &str)] = &[
+        ("CI_PIPELINE_SOURCE", "merge_request_event"),
+        ("CI_COMMIT_BRANCH", ""),
+        ("CI_MERGE_REQUEST_IID", "7"),
+        ("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", "feature"),
+        ("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "main"),
+        open_mr,
+    ];
+    let tag: &[(&str, &str)] = &[("CI_COMMIT_BRANCH", ""), ("CI_COMMIT_TAG", "1.0.0")];
+    let cases: [Case; 6] = [
+        ("a push to the default branch", "main", &[], true),
+        (
+            "a scheduled pipeline on the default branch",
+            "main",
+            &[("CI_PIPELINE_SOURCE", "schedule")],
+            true,
+        ),
+        ("a merge-request pipeline", "feature", merge_request, true),
+        (
+            "a push to a branch without a merge request",
+            "feature",
+            &[],
+            true,
+        ),
+        (
+            "the branch pipeline of a branch with an open merge request",
+            "feature",
+            &[open_mr],
+            false,
+        ),
+        ("a tag pipeline", "main", tag, false),
+    ];
+    for (template, pipeline, gate) in [
+        (
+            "loadforge-gate",
+            single(&forge, "http://127.0.0.1:9", ""),
+            vec!["loadforge-gate"],
+        ),
+        (
+            "loadforge-gate-sharded",
+            sharded(&forge, "http://127.0.0.1:9", ""),
+            vec!["loadforge-gate-shard", "loadforge-gate"],
+        ),
+    ] {
+        // One project per template: the emulator fetches the include once.
+        let project = forge.project(&pipeline);
+        for (case, branch, variables, runs) in cases {
+            project.checkout(branch);
+            // A `parallel:` job is listed once per index, as `NAME: [i/N]`.
+            let mut jobs: Vec<String> = project
+                .jobs(&emulator, variables)
+                .into_iter()
+                .map(|j| j.split(": [").next().unwrap_or_default().to_string())
+                .collect();
+            jobs.dedup();
+            let want: Vec<&str> = if runs { gate.clone() } else { Vec::new() };
+            assert_eq!(jobs, want, "{template}, {case}");
+        }
+    }
 }
 
 #[test]
