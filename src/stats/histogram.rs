@@ -131,8 +131,8 @@ impl LatencyHistogram {
 /// checked alone, but a 48-character blob declares a full-range, three-digit histogram of
 /// 188 KB; 40,000 of them in a 6.7 MB file would take 7.5 GB. A file this tool writes holds
 /// at most `--max-endpoints` + 2 histograms at two digits (27 KB each): 27 MB at the default
-/// 1,000 names, well within.
-pub const HISTOGRAM_BUDGET_BYTES: u64 = 256 << 20;
+/// 1,000 names, and the budget admits some 4,800 names.
+pub const HISTOGRAM_BUDGET_BYTES: u64 = 128 << 20;
 
 thread_local! {
     /// What is left of the budget of the file being read on this thread; `None` outside

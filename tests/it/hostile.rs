@@ -327,3 +327,66 @@ fn the_body_cap_is_set_by_the_scenario() {
     let capped = scenario(true).replace("{timeout: 1s}", "{timeout: 1s, max_body_mib: 1}");
     run_with(Mode::TwoMebibytes, &capped, 1, Some("response too large"));
 }
+
+/// A blob of a full-range, three-digit histogram: 48 characters that decode to 188 KB.
+fn full_range_blob() -> String {
+    use base64::Engine as _;
+    use std::io::Write as _;
+    let mut inner = Vec::new();
+    for word in [0x1c84_9313u32, 0, 0, 3] {
+        inner.extend_from_slice(&word.to_be_bytes());
+    }
+    for long in [1u64, 3_600_000_000] {
+        inner.extend_from_slice(&long.to_be_bytes());
+    }
+    inner.extend_from_slice(&1.0f64.to_be_bytes());
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    z.write_all(&inner).unwrap();
+    let deflated = z.finish().unwrap();
+    let mut outer = 0x1c84_9314u32.to_be_bytes().to_vec();
+    outer.extend_from_slice(&(deflated.len() as u32).to_be_bytes());
+    outer.extend_from_slice(&deflated);
+    base64::engine::general_purpose::STANDARD.encode(outer)
+}
+
+/// Each blob passes its own checks, but 3,000 of them in one baseline would take 560 MB:
+/// the file is refused for the histogram budget, naming the file and the budget, before any
+/// load, in bounded memory.
+#[test]
+fn many_small_histograms_in_one_results_file_are_held_to_a_budget() {
+    let app = crate::harness::sample_app(loadforge_gate::sample_app::Knobs::default());
+    let gate = || {
+        Gate::new()
+            .write("s.yml", "tasks: [{request: {path: /health}}]\n")
+            .args(["run", "--scenario", "s.yml", "--host", &app.url()])
+            .args(["--users", "1", "--run-time", "1s", "--progress", "0"])
+    };
+    let mut doc = gate()
+        .args(["--baseline", "none"])
+        .run()
+        .expect_exit(0)
+        .results();
+    let mut endpoint = doc["endpoints"][0].clone();
+    endpoint["histogram"]["data"] = serde_json::Value::String(full_range_blob());
+    let endpoints: Vec<_> = (0..3_000)
+        .map(|i| {
+            let mut e = endpoint.clone();
+            e["name"] = serde_json::Value::String(format!("GET /{i}"));
+            e
+        })
+        .collect();
+    doc["endpoints"] = serde_json::Value::Array(endpoints);
+    let (out, peak_mib) = gate()
+        .write("many.json", &doc.to_string())
+        .args(["--baseline", "many.json"])
+        .run_measuring_memory();
+    let out = out.expect_exit(2);
+    assert!(peak_mib < MEMORY_LIMIT_MIB, "peaked at {peak_mib:.0} MiB");
+    assert!(
+        out.one_line_error()
+            .contains("many.json is refused: its histograms need more than 128 MiB"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.out_dir().join("results.json").exists(), "no load ran");
+}
