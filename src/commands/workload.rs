@@ -91,27 +91,29 @@ pub(crate) fn fingerprint(settings: &Settings, workload: &Workload) -> LoadFinge
 /// only its name is compared.
 const MAX_LOCUSTFILE_BYTES: usize = 16 << 20;
 
-/// SHA-256 of a locustfile, or of a folder's `.py` files (by name, then content, in name
-/// order: what Locust imports from it). `None` when unreadable or too large: the fingerprint
-/// then says nothing of the content rather than something wrong.
+/// SHA-256 of a locustfile (what `sha256sum` prints), or of a folder's `.py` files (each
+/// name, a NUL, then its content, in name order: what Locust imports from it). `None` when
+/// unreadable or too large: the fingerprint then says nothing of the content rather than
+/// something wrong.
 fn locustfile_sha256(path: &std::path::Path) -> Option<String> {
-    let mut files = if path.is_dir() {
-        let mut py: Vec<PathBuf> = std::fs::read_dir(path)
-            .ok()?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "py"))
-            .collect();
-        py.sort();
-        py
-    } else {
-        vec![path.to_path_buf()]
+    let read = |f: &std::path::Path, cap: usize| {
+        std::fs::File::open(f)
+            .and_then(|file| crate::capped::read_capped(file, cap))
+            .ok()
+            .flatten()
     };
+    if !path.is_dir() {
+        return read(path, MAX_LOCUSTFILE_BYTES).map(|bytes| sha256_hex(&bytes));
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "py"))
+        .collect();
+    files.sort();
     let mut all = Vec::new();
-    for f in files.drain(..) {
-        let left = MAX_LOCUSTFILE_BYTES.checked_sub(all.len())?;
-        let bytes = std::fs::File::open(&f)
-            .and_then(|file| crate::capped::read_capped(file, left))
-            .ok()??;
+    for f in files {
+        let bytes = read(&f, MAX_LOCUSTFILE_BYTES.checked_sub(all.len())?)?;
         all.extend_from_slice(f.file_name()?.as_encoded_bytes());
         all.push(0);
         all.extend_from_slice(&bytes);
@@ -275,5 +277,79 @@ fn loadforge_plan(settings: &Settings, lf: &LoadForgeSettings, share: Share) -> 
         max_wait: lf.max_wait,
         retry: loadforge::RETRY,
         net: settings.gate.net.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A locustfile is named by the hash `sha256sum` prints; a folder by all its `.py` files,
+    /// so an edit to any of them is a changed scenario.
+    #[test]
+    fn a_locustfile_or_a_folder_of_them_is_hashed_by_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.py");
+        std::fs::write(&file, "print(1)\n").unwrap();
+        assert_eq!(locustfile_sha256(&file), Some(sha256_hex(b"print(1)\n")));
+        std::fs::write(dir.path().join("notes.txt"), "not imported").unwrap();
+        let folder = locustfile_sha256(dir.path()).unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "changed").unwrap();
+        assert_eq!(locustfile_sha256(dir.path()).as_ref(), Some(&folder));
+        std::fs::write(dir.path().join("b.py"), "print(2)\n").unwrap();
+        assert_ne!(locustfile_sha256(dir.path()).as_ref(), Some(&folder));
+        assert_eq!(locustfile_sha256(&dir.path().join("missing.py")), None);
+    }
+
+    /// A shard runs its share but records the whole run's load, the target as its origin.
+    #[test]
+    fn a_shard_records_the_whole_runs_load() {
+        let args = crate::cli::RunArgs {
+            load: crate::cli::LoadArgs {
+                host: Some("HTTP://User@Shop.Example:80/api?q=1".into()),
+                users: Some(10),
+                spawn_rate: Some(5.0),
+                run_time: Some("1m".into()),
+                warmup: Some("5s".into()),
+                scenario: Some("s.yml".into()),
+                shard: Some("2/3".into()),
+                ..Default::default()
+            },
+            judge: Default::default(),
+        };
+        let settings = Settings::from_args(&args, &|_| None, None);
+        // Credentials in --host are refused before any fingerprint could keep them.
+        assert!(settings.is_err());
+        let args = crate::cli::RunArgs {
+            load: crate::cli::LoadArgs {
+                host: Some("HTTP://Shop.Example:80/api?q=1".into()),
+                ..args.load
+            },
+            ..args
+        };
+        let settings = Settings::from_args(&args, &|_| None, None).unwrap();
+        let scenario = Scenario::parse("tasks: [{request: {path: /}}]", "s.yml".as_ref(), &|_| {
+            None
+        })
+        .unwrap();
+        let hash = scenario.source_sha256.clone();
+        assert_eq!(Share::of(&settings).users, 3);
+        let load = fingerprint(&settings, &Workload::Native(Box::new(scenario)));
+        assert_eq!(
+            load,
+            LoadFingerprint {
+                engine: "native".into(),
+                model: LoadModel::Closed,
+                users: 10,
+                rate: None,
+                spawn_rate: 5.0,
+                run_time_s: 60.0,
+                warmup_s: 5.0,
+                ramp_s: 0.0,
+                target: "http://shop.example".into(),
+                scenario: Some("s".into()),
+                scenario_sha256: Some(hash),
+            }
+        );
     }
 }
