@@ -417,7 +417,8 @@ mod tests {
         let c = compare("b", &base, &smoke);
         assert_eq!(c.load, LoadMatch::Different);
         assert_eq!(c.load_differences, ["users 50 → 5"]);
-        assert!(render_text(&c).contains("not comparable: the baseline ran another load (users 50 → 5)"));
+        assert!(render_text(&c)
+            .contains("not comparable: the baseline ran another load (users 50 → 5)"));
         let mut edited = current(|l| l.scenario_sha256 = Some("0".repeat(64)));
         let aggregate = base.aggregate.clone();
         let endpoint = |name: &str| crate::stats::EndpointStats {
@@ -430,8 +431,11 @@ mod tests {
         base.endpoints = vec![endpoint("GET /gone")];
         let c = compare("b", &base, &edited);
         assert_eq!(c.load, LoadMatch::ScenarioChanged);
-        let presence: Vec<(&str, Presence)> =
-            c.rows.iter().map(|r| (r.endpoint.as_str(), r.presence)).collect();
+        let presence: Vec<(&str, Presence)> = c
+            .rows
+            .iter()
+            .map(|r| (r.endpoint.as_str(), r.presence))
+            .collect();
         assert_eq!(
             presence,
             [
@@ -441,7 +445,10 @@ mod tests {
             ]
         );
         let text = render_text(&c);
-        assert!(text.contains("GET /new (new)") && text.contains("GET /gone (gone)"), "{text}");
+        assert!(
+            text.contains("GET /new (new)") && text.contains("GET /gone (gone)"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -451,8 +458,13 @@ mod tests {
         let history = [entry(50), entry(5), entry(5), entry(5)];
         let c = compare("b", &base, &base);
         let note = history_note(&history, &c, &base).unwrap();
-        assert!(note.starts_with("3 history runs with another load shape were left out"), "{note}");
-        assert!(history_note(&history[..2], &c, &base).unwrap().starts_with("1 history run "));
+        assert!(
+            note.starts_with("3 history runs with another load shape were left out"),
+            "{note}"
+        );
+        assert!(history_note(&history[..2], &c, &base)
+            .unwrap()
+            .starts_with("1 history run "));
         // Against a baseline of another load nothing is judged: no count to give.
         let other = compare("b", &current(|l| l.users = 1), &base);
         assert_eq!(history_note(&history, &other, &base), None);

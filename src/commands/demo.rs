@@ -126,7 +126,9 @@ fn previous_port(results: &Path) -> Option<u16> {
     }
     let run = crate::baseline::load_results(results).ok()?.run;
     let url = url::Url::parse(&run.target).ok()?;
-    (url.host_str() == Some("127.0.0.1")).then(|| url.port()).flatten()
+    (url.host_str() == Some("127.0.0.1"))
+        .then(|| url.port())
+        .flatten()
 }
 
 pub(crate) fn sample_app(args: &SampleAppArgs) -> Result<ExitStatus, Error> {

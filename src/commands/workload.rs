@@ -328,10 +328,8 @@ mod tests {
             ..args
         };
         let settings = Settings::from_args(&args, &|_| None, None).unwrap();
-        let scenario = Scenario::parse("tasks: [{request: {path: /}}]", "s.yml".as_ref(), &|_| {
-            None
-        })
-        .unwrap();
+        let scenario =
+            Scenario::parse("tasks: [{request: {path: /}}]", "s.yml".as_ref(), &|_| None).unwrap();
         let hash = scenario.source_sha256.clone();
         assert_eq!(Share::of(&settings).users, 3);
         let load = fingerprint(&settings, &Workload::Native(Box::new(scenario)));

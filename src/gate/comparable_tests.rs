@@ -2,8 +2,9 @@
 //! thresholds alone decide; against a changed scenario: the endpoints both runs have are judged.
 
 use super::{
+    evaluate,
     evaluate::tests::{regress, result},
-    evaluate, Baseline, CheckKind, CheckState, Regression, Rules, Threshold, Verdict,
+    Baseline, CheckKind, CheckState, Regression, Rules, Threshold, Verdict,
 };
 use crate::stats::{load_fixture, HistoryEntry, LoadFingerprint, RunResult};
 
@@ -58,7 +59,10 @@ fn a_baseline_of_other_users_is_not_comparable_and_the_thresholds_decide() {
     assert_not_comparable(&v, "users 50 → 5");
     assert!(v.passed, "a changed load is no regression: {:#?}", v.checks);
     let threshold = &v.checks[0];
-    assert_eq!((threshold.kind, threshold.state()), (CheckKind::Threshold, CheckState::Passed));
+    assert_eq!(
+        (threshold.kind, threshold.state()),
+        (CheckKind::Threshold, CheckState::Passed)
+    );
     let v = verdict(&smoke, &base, &["p95<20ms"]);
     assert!(!v.passed, "the thresholds still decide");
     assert_eq!(v.failed_checks().count(), 1);
@@ -114,15 +118,20 @@ fn a_changed_scenario_is_judged_on_the_endpoints_both_runs_have() {
     assert_eq!(state("GET /a").0, CheckState::Failed);
     let (new, detail) = state("GET /new");
     assert_eq!(new, CheckState::NotComparable);
-    assert!(detail.contains("new endpoint, not in the baseline"), "{detail}");
-    assert!(v.checks.iter().all(|c| c.endpoint.as_deref() != Some("GET /gone")));
+    assert!(
+        detail.contains("new endpoint, not in the baseline"),
+        "{detail}"
+    );
+    assert!(v
+        .checks
+        .iter()
+        .all(|c| c.endpoint.as_deref() != Some("GET /gone")));
 }
 
 #[test]
 fn history_runs_of_another_load_are_left_out_of_the_band() {
-    let at = |ms: f64, users: u32| {
-        with_load(result(&[("GET /a", 100, ms, 0)]), |l| l.users = users)
-    };
+    let at =
+        |ms: f64, users: u32| with_load(result(&[("GET /a", 100, ms, 0)]), |l| l.users = users);
     let base = at(10.0, 50);
     let earlier = [
         at(10.2, 50),

@@ -48,10 +48,15 @@ pub(super) fn regression_check(
     let judged = match (&against.other_load, value, history.first()) {
         (Some(why), _, _) => Judged::other_load(value, history.first(), why, &subject),
         (None, Some(v), Some(_)) => judge(r, v, stats, &history, &subject),
-        (None, _, None) => Judged::not_comparable(None, nothing_to_compare(against, endpoint, &subject)),
+        (None, _, None) => {
+            Judged::not_comparable(None, nothing_to_compare(against, endpoint, &subject))
+        }
         (None, None, Some(b)) => Judged::not_comparable(
             Some(b.value),
-            format!("{}: not measured in this run, nothing to compare", subject.text),
+            format!(
+                "{}: not measured in this run, nothing to compare",
+                subject.text
+            ),
         ),
     };
     Check {

@@ -134,7 +134,11 @@ fn comparability(h: &mut String, view: &View<'_>) {
     let Some(text) = view.baseline.as_ref().and_then(BaselineInfo::load_text) else {
         return;
     };
-    let _ = write!(h, "<div class=\"notes\"><p><strong>{}</strong></p>", esc(&text.title));
+    let _ = write!(
+        h,
+        "<div class=\"notes\"><p><strong>{}</strong></p>",
+        esc(text.title)
+    );
     if !text.differences.is_empty() {
         h.push_str("<ul>");
         for d in text.differences {

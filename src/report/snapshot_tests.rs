@@ -237,11 +237,7 @@ pub(super) fn not_comparable() -> Document {
         &current,
         &base,
         &["p95<250ms", "error_rate<1%"],
-        &[
-            "p95 +20% +10ms",
-            "rps -10%",
-            "GET /api/catalog/*: p95 +20%",
-        ],
+        &["p95 +20% +10ms", "rps -10%", "GET /api/catalog/*: p95 +20%"],
     );
     Document {
         comparison: Some(baseline::compare("pipeline #8990 on main", &base, &current)),
@@ -522,7 +518,13 @@ fn a_changed_scenario_is_said_and_its_new_and_gone_endpoints_marked() {
         body.contains("> **The scenario changed since the baseline.**\n> - scenario changed (sha256 ccc95919 → 0a1b2c3d)\n"),
         "{body}"
     );
-    assert!(body.contains("| GET /api/recommendations _(new)_ |"), "{body}");
+    assert!(
+        body.contains("| GET /api/recommendations _(new)_ |"),
+        "{body}"
+    );
     assert!(body.contains("| GET /api/legacy _(gone)_ |"), "{body}");
-    assert!(body.contains("❌ Performance gate failed"), "still judged: {body}");
+    assert!(
+        body.contains("❌ Performance gate failed"),
+        "still judged: {body}"
+    );
 }

@@ -192,7 +192,11 @@ impl<'a> CheckRow<'a> {
                 .map(|v| c.unit.format(v))
                 .unwrap_or_else(|| "not measured".into()),
             // A check that compared nothing has no limit to show, only its two values.
-            limit: if nc { "–".into() } else { c.unit.format(c.limit) },
+            limit: if nc {
+                "–".into()
+            } else {
+                c.unit.format(c.limit)
+            },
             limit_value: c.limit,
             baseline: c.baseline.map(|b| c.unit.format(b)).unwrap_or_default(),
             detail: &c.detail,

@@ -169,7 +169,10 @@ mod tests {
         let mut edited = r.run.clone();
         edited.load.as_mut().unwrap().scenario_sha256 = Some("0".repeat(64));
         assert_eq!(chain[0].same_load(&edited), Some(true));
-        let old = HistoryEntry { load: None, ..chain[0].clone() };
+        let old = HistoryEntry {
+            load: None,
+            ..chain[0].clone()
+        };
         assert_eq!(old.same_load(&r.run), None);
         let mut locust = r.run.clone();
         locust.engine = "locust".into();

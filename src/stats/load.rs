@@ -51,11 +51,7 @@ pub struct LoadFingerprint {
     #[serde(default, deserialize_with = "seconds")]
     pub warmup_s: f64,
     /// Open model: seconds over which the rate rose from zero.
-    #[serde(
-        default,
-        skip_serializing_if = "is_zero",
-        deserialize_with = "seconds"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "seconds")]
     pub ramp_s: f64,
     /// The target's origin, `scheme://host[:port]` (see [`origin`]): no path, no credentials.
     #[serde(deserialize_with = "target_origin")]
@@ -340,9 +336,18 @@ pub(crate) mod tests {
     #[test]
     fn origins_are_normalised_and_never_carry_credentials_or_paths() {
         for (url, want) in [
-            ("HTTP://Shop.Example.COM:80/api?x=1", "http://shop.example.com"),
-            ("https://u:p@shop.example.com:443/", "https://shop.example.com"),
-            ("https://shop.example.com:8443/x", "https://shop.example.com:8443"),
+            (
+                "HTTP://Shop.Example.COM:80/api?x=1",
+                "http://shop.example.com",
+            ),
+            (
+                "https://u:p@shop.example.com:443/",
+                "https://shop.example.com",
+            ),
+            (
+                "https://shop.example.com:8443/x",
+                "https://shop.example.com:8443",
+            ),
             ("http://[::1]:9090", "http://[::1]:9090"),
         ] {
             assert_eq!(origin(&url::Url::parse(url).unwrap()), want, "{url}");
@@ -381,7 +386,10 @@ pub(crate) mod tests {
         let c = compare_loads(&meta(Some(fingerprint())), &meta(Some(cur.clone())));
         assert_eq!(c.matched, LoadMatch::ScenarioChanged);
         assert_eq!(c.differences.len(), 1);
-        assert!(c.differences[0].starts_with("scenario changed (sha256 "), "{c:?}");
+        assert!(
+            c.differences[0].starts_with("scenario changed (sha256 "),
+            "{c:?}"
+        );
         // With another load too, the change is listed beside it.
         let other = LoadFingerprint { users: 1, ..cur };
         let c = compare_loads(&meta(Some(fingerprint())), &meta(Some(other)));

@@ -19,9 +19,9 @@ pub(crate) use fold::{cap_endpoints, cap_rows, fold_named, split_busiest};
 pub use fold::{Folded, FoldedNames, MAX_LISTED_NAMES, OTHER_ENDPOINTS};
 pub use histogram::LatencyHistogram;
 pub use host::HostInfo;
-pub use load::LoadFingerprint;
 #[cfg(test)]
 pub(crate) use load::tests::fingerprint as load_fixture;
+pub use load::LoadFingerprint;
 pub(crate) use load::{compare_loads, origin, sha256_hex, LoadMatch};
 
 pub(crate) use history::pass_on as pass_on_history;

@@ -211,7 +211,11 @@ fn a_baseline_from_another_engine_is_shown_but_not_comparable() {
         .collect();
     assert!(!regressions.is_empty(), "{}", r["verdict"]);
     for c in regressions {
-        assert_eq!((&c["passed"], &c["not_comparable"]), (&false.into(), &true.into()), "{c}");
+        assert_eq!(
+            (&c["passed"], &c["not_comparable"]),
+            (&false.into(), &true.into()),
+            "{c}"
+        );
     }
     assert!(
         out.file("summary.md").contains("- engine locust → native"),

@@ -51,7 +51,10 @@ fn a_baseline_of_other_users_and_another_target_is_not_comparable() {
     ];
     let r = out.results();
     assert_eq!(r["comparison"]["load"], "different");
-    assert_eq!(r["comparison"]["load_differences"], serde_json::json!(differences));
+    assert_eq!(
+        r["comparison"]["load_differences"],
+        serde_json::json!(differences)
+    );
     let checks = regression_checks(&out);
     assert!(!checks.is_empty());
     for c in &checks {
@@ -60,14 +63,23 @@ fn a_baseline_of_other_users_and_another_target_is_not_comparable() {
     }
     assert_eq!(r["verdict"]["passed"], true, "the thresholds decide");
     let summary = out.file("summary.md");
-    assert!(summary.contains("Not comparable with the baseline"), "{summary}");
+    assert!(
+        summary.contains("Not comparable with the baseline"),
+        "{summary}"
+    );
     for d in &differences {
         assert!(summary.contains(&format!("> - {d}")), "{d}: {summary}");
     }
-    assert!(summary.contains("_(regression: not comparable)_"), "{summary}");
+    assert!(
+        summary.contains("_(regression: not comparable)_"),
+        "{summary}"
+    );
     assert!(!summary.contains("| ✅ | p95 +20% +1ms"), "{summary}");
     let junit = out.file("junit.xml");
-    assert!(junit.contains("<skipped message=\"not comparable: "), "{junit}");
+    assert!(
+        junit.contains("<skipped message=\"not comparable: "),
+        "{junit}"
+    );
     assert!(out.stdout.contains("not comparable"), "{}", out.stdout);
 }
 
@@ -92,6 +104,12 @@ fn history_runs_of_another_load_are_left_out_and_counted() {
         notes.contains("2 history runs with another load shape were left out"),
         "{notes}"
     );
-    let detail = regression_checks(&out)[0]["detail"].as_str().unwrap().to_string();
-    assert!(detail.contains("a history of 2 runs is too short"), "{detail}");
+    let detail = regression_checks(&out)[0]["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        detail.contains("a history of 2 runs is too short"),
+        "{detail}"
+    );
 }

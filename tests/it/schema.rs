@@ -113,7 +113,11 @@ fn a_results_file_of_the_previous_version_still_validates_and_reads() {
         .args(["report", path, "--out", "again"])
         .run()
         .expect_exit(0);
-    assert!(out.stdout.contains("reports written to again/"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("reports written to again/"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
