@@ -3,11 +3,11 @@
 //! previous run alone, saying so.
 
 use super::{
-    evaluate::{check_name, metric_value, quantisation_step, stats_for, Against, Baseline, Names},
+    evaluate::{check_name, metric_value, quantisation_step, stats_for, Against, Names},
     judgement::{self, Current, Judgement, Point, Worse},
     Check, CheckKind, Direction, Metric, MetricKind, Regression, Unit,
 };
-use crate::stats::{EndpointStats, HistoryEntry, RunMeta, RunResult};
+use crate::stats::{EndpointStats, RunResult};
 
 /// What a rule needs to know about the run it judges.
 struct Subject {
@@ -27,7 +27,7 @@ pub(super) fn regression_check(
     let kind = r.metric.kind();
     let stats = stats_for(current, endpoint);
     let value = stats.and_then(|s| metric_value(s, r.metric));
-    let history = points(against.baseline, &current.run, endpoint, r.metric);
+    let history = points(against, endpoint, r.metric);
     let step = match (against.quantised, kind) {
         (true, MetricKind::Latency) => quantisation_step(
             value
@@ -94,34 +94,23 @@ fn nothing_to_compare(against: &Against<'_>, endpoint: Option<&str>, subject: &S
     }
 }
 
-/// The metric over the history's runs of the same load (newest first), or over the baseline
-/// run alone when there is no history or none of it ran this load; runs where it was not
-/// measured are left out.
-fn points(
-    baseline: &Baseline<'_>,
-    current: &RunMeta,
-    endpoint: Option<&str>,
-    metric: Metric,
-) -> Vec<Point> {
+/// The metric over the band (the history's runs of the same load, newest first), or over the
+/// baseline run alone when there is no history or none of it ran this load; runs where it was
+/// not measured are left out.
+fn points(against: &Against<'_>, endpoint: Option<&str>, metric: Metric) -> Vec<Point> {
     let point = |s: &EndpointStats| {
         Some(Point {
             value: metric_value(s, metric)?,
             requests: s.counts_reported.then_some(s.requests),
         })
     };
-    let same_load: Vec<&HistoryEntry> = baseline
-        .history
-        .iter()
-        .filter(|h| h.same_load(current) != Some(false))
-        .collect();
-    if same_load.is_empty() {
-        return stats_for(baseline.result, endpoint)
+    if against.band.is_empty() {
+        return stats_for(against.baseline.result, endpoint)
             .and_then(point)
             .into_iter()
             .collect();
     }
-    same_load
-        .into_iter()
+    (against.band.iter())
         .filter_map(|h| h.endpoint(endpoint).and_then(point))
         .collect()
 }
