@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     defaults,
     gate::{metric_value, Metric, Unit},
-    stats::{EndpointStats, HistoryEntry, RunResult, SCHEMA},
+    stats::{compare_loads, EndpointStats, HistoryEntry, LoadMatch, RunResult, SCHEMA},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -197,6 +197,51 @@ impl MetricDelta {
 pub(crate) struct ComparisonRow {
     pub(crate) endpoint: String,
     pub(crate) metrics: Vec<MetricDelta>,
+    /// Whether both runs have the endpoint; written only for one that is `new` or `gone`.
+    #[serde(default, skip_serializing_if = "Presence::is_both")]
+    pub(crate) presence: Presence,
+}
+
+/// An endpoint in both runs, or in one of them only (the scenario changed, or the traffic did).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Presence {
+    #[default]
+    Both,
+    /// Only this run has it: nothing to compare it with.
+    New,
+    /// Only the baseline has it.
+    Gone,
+}
+
+impl Presence {
+    fn is_both(&self) -> bool {
+        *self == Presence::Both
+    }
+
+    /// `new`, `gone`, or nothing: the word every report puts beside the endpoint.
+    pub(crate) fn word(self) -> Option<&'static str> {
+        match self {
+            Presence::Both => None,
+            Presence::New => Some("new"),
+            Presence::Gone => Some("gone"),
+        }
+    }
+}
+
+/// The most load differences read back from a results file, and the longest of them: they
+/// are derived from bounded fingerprints, but `report` reads files it did not write.
+const MAX_DIFFERENCES: usize = 16;
+const MAX_DIFFERENCE_LEN: usize = 4608;
+
+fn differences<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let list = Vec::<String>::deserialize(d)?;
+    if list.len() > MAX_DIFFERENCES || list.iter().any(|s| s.len() > MAX_DIFFERENCE_LEN) {
+        return Err(serde::de::Error::custom(format!(
+            "comparison.load_differences: at most {MAX_DIFFERENCES} of {MAX_DIFFERENCE_LEN} bytes each"
+        )));
+    }
+    Ok(list)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -207,6 +252,17 @@ pub(crate) struct Comparison {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) baseline_commit: Option<String>,
     pub(crate) engine_changed: bool,
+    /// Whether the baseline ran this run's load (`unknown` for a baseline without a
+    /// fingerprint, and in files written before this field).
+    #[serde(default)]
+    pub(crate) load: LoadMatch,
+    /// Each difference of load or scenario, baseline first (`users 50 → 5`).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "differences"
+    )]
+    pub(crate) load_differences: Vec<String>,
     /// The aggregate first, then endpoints present in either run.
     pub(crate) rows: Vec<ComparisonRow>,
     /// The baseline's aggregate latency histogram and time series, for the overlays of the
@@ -220,6 +276,11 @@ pub(crate) struct Comparison {
 fn row(name: &str, cur: Option<&EndpointStats>, base: Option<&EndpointStats>) -> ComparisonRow {
     ComparisonRow {
         endpoint: name.to_string(),
+        presence: match (cur, base) {
+            (Some(_), None) => Presence::New,
+            (None, Some(_)) => Presence::Gone,
+            _ => Presence::Both,
+        },
         metrics: COMPARED
             .iter()
             .map(|&m| MetricDelta {
@@ -232,7 +293,10 @@ fn row(name: &str, cur: Option<&EndpointStats>, base: Option<&EndpointStats>) ->
     }
 }
 
+/// The current run against the baseline, endpoint by endpoint, and whether the baseline ran the
+/// same load (the gate judges regressions only then; see `stats::compare_loads`).
 pub(crate) fn compare(source: &str, base: &RunResult, current: &RunResult) -> Comparison {
+    let load = compare_loads(&base.run, &current.run);
     let mut rows = vec![row(
         "all requests",
         Some(&current.aggregate),
@@ -251,6 +315,8 @@ pub(crate) fn compare(source: &str, base: &RunResult, current: &RunResult) -> Co
         baseline_started_at: base.run.started_at.clone(),
         baseline_commit: base.ci.as_ref().and_then(|c| c.commit_sha.clone()),
         engine_changed: base.run.engine != current.run.engine,
+        load: load.matched,
+        load_differences: load.differences,
         rows,
         baseline_histogram: base.aggregate.histogram.clone(),
         baseline_timeseries: base.timeseries.clone(),
@@ -260,11 +326,14 @@ pub(crate) fn compare(source: &str, base: &RunResult, current: &RunResult) -> Co
 /// Plain-text rendering for `loadforge-gate compare`.
 pub(crate) fn render_text(c: &Comparison) -> String {
     let mut out = format!("baseline: {} ({})\n", c.source, c.baseline_started_at);
-    if c.engine_changed {
-        out.push_str("note: the baseline was measured by a different engine\n");
+    if let Some(note) = load_note(c) {
+        out.push_str(&format!("note: {note}\n"));
     }
     for r in &c.rows {
-        out.push_str(&format!("\n{}\n", r.endpoint));
+        match r.presence.word() {
+            Some(word) => out.push_str(&format!("\n{} ({word})\n", r.endpoint)),
+            None => out.push_str(&format!("\n{}\n", r.endpoint)),
+        }
         for m in &r.metrics {
             let fmt = |v: Option<f64>| v.map(|v| m.unit.format(v)).unwrap_or_else(|| "-".into());
             let change = m
@@ -281,4 +350,138 @@ pub(crate) fn render_text(c: &Comparison) -> String {
         }
     }
     out
+}
+
+/// How many runs of the baseline's history ran another load and were left out of the band the
+/// regressions are judged by (see `gate::regression`), said once; nothing when every run
+/// matched, or when the baseline itself ran another load (no regression is judged then).
+pub(crate) fn history_note(
+    history: &[HistoryEntry],
+    comparison: &Comparison,
+    current: &RunResult,
+) -> Option<String> {
+    if comparison.load == LoadMatch::Different {
+        return None;
+    }
+    let left_out = (history.iter())
+        .filter(|h| h.same_load(&current.run) == Some(false))
+        .count();
+    match left_out {
+        0 => None,
+        1 => Some("1 history run with another load shape was left out of the band regressions are judged by.".into()),
+        n => Some(format!("{n} history runs with another load shape were left out of the band regressions are judged by.")),
+    }
+}
+
+/// What a reader must know about the baseline's load, in one sentence; `None` when it matched.
+pub(crate) fn load_note(c: &Comparison) -> Option<String> {
+    let listed = c.load_differences.join("; ");
+    match c.load {
+        LoadMatch::Same => None,
+        LoadMatch::Different => Some(format!(
+            "not comparable: the baseline ran another load ({listed}); regressions not judged"
+        )),
+        LoadMatch::ScenarioChanged => Some(format!(
+            "{listed}: the endpoints both runs have are compared; new ones are marked new, missing ones gone"
+        )),
+        LoadMatch::Unknown => Some(
+            "the baseline has no load fingerprint (an older loadforge-gate wrote it): whether it ran the same load could not be checked".into(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::{fixture, load_fixture, LoadFingerprint};
+
+    /// A results.json written by the version before load fingerprints (a real run on the
+    /// default branch against a baseline, so it has a verdict, a comparison and a history).
+    const WITHOUT_LOAD: &str = include_str!("../../tests/fixtures/results-v1-without-load.json");
+
+    fn current(change: impl FnOnce(&mut LoadFingerprint)) -> RunResult {
+        let mut r = fixture(vec![], 1.0);
+        let mut load = load_fixture();
+        change(&mut load);
+        r.run.load = Some(load);
+        r
+    }
+
+    #[test]
+    fn a_file_without_a_fingerprint_still_reads_and_says_it_could_not_be_checked() {
+        let path = Path::new("old.json");
+        let old = parse_results(WITHOUT_LOAD, path).unwrap();
+        assert!(old.run.load.is_none());
+        let history = parse_history(WITHOUT_LOAD, path).unwrap();
+        assert_eq!(history.len(), 2);
+        assert!(history.iter().all(|h| h.load.is_none()));
+        // `report` reads the whole document, verdict and comparison included.
+        let doc: crate::report::Document = serde_json::from_str(WITHOUT_LOAD).unwrap();
+        assert_eq!(doc.comparison.map(|c| c.load), Some(LoadMatch::Unknown));
+        let c = compare("old.json", &old, &current(|_| {}));
+        assert_eq!(c.load, LoadMatch::Unknown);
+        assert!(load_note(&c).unwrap().contains("could not be checked"));
+        // Its history stays in the band: whether it matched cannot be told.
+        assert_eq!(history_note(&history, &c, &current(|_| {})), None);
+    }
+
+    #[test]
+    fn the_comparison_lists_each_difference_and_marks_new_and_gone_endpoints() {
+        let base = current(|l| l.users = 50);
+        let smoke = current(|l| l.users = 5);
+        let c = compare("b", &base, &smoke);
+        assert_eq!(c.load, LoadMatch::Different);
+        assert_eq!(c.load_differences, ["users 50 → 5"]);
+        assert!(render_text(&c)
+            .contains("not comparable: the baseline ran another load (users 50 → 5)"));
+        let mut edited = current(|l| l.scenario_sha256 = Some("0".repeat(64)));
+        let aggregate = base.aggregate.clone();
+        let endpoint = |name: &str| crate::stats::EndpointStats {
+            name: name.into(),
+            ..aggregate.clone()
+        };
+        edited.endpoints = vec![endpoint("GET /new")];
+        let mut base = base;
+        base.run.load = Some(load_fixture());
+        base.endpoints = vec![endpoint("GET /gone")];
+        let c = compare("b", &base, &edited);
+        assert_eq!(c.load, LoadMatch::ScenarioChanged);
+        let presence: Vec<(&str, Presence)> = c
+            .rows
+            .iter()
+            .map(|r| (r.endpoint.as_str(), r.presence))
+            .collect();
+        assert_eq!(
+            presence,
+            [
+                ("all requests", Presence::Both),
+                ("GET /new", Presence::New),
+                ("GET /gone", Presence::Gone),
+            ]
+        );
+        let text = render_text(&c);
+        assert!(
+            text.contains("GET /new (new)") && text.contains("GET /gone (gone)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn history_runs_of_another_load_are_counted_once() {
+        let base = current(|_| {});
+        let entry = |users| HistoryEntry::of(&current(|l| l.users = users));
+        let history = [entry(50), entry(5), entry(5), entry(5)];
+        let c = compare("b", &base, &base);
+        let note = history_note(&history, &c, &base).unwrap();
+        assert!(
+            note.starts_with("3 history runs with another load shape were left out"),
+            "{note}"
+        );
+        assert!(history_note(&history[..2], &c, &base)
+            .unwrap()
+            .starts_with("1 history run "));
+        // Against a baseline of another load nothing is judged: no count to give.
+        let other = compare("b", &current(|l| l.users = 1), &base);
+        assert_eq!(history_note(&history, &other, &base), None);
+    }
 }

@@ -15,6 +15,9 @@ pub(crate) fn execute(args: &CompareArgs) -> Result<ExitStatus, Error> {
     for note in &base.notes {
         println!("note: {note}");
     }
+    if let Some(note) = baseline::history_note(&base.history, &comparison, &current) {
+        println!("note: {note}");
+    }
     let trend = crate::report::trend_text(&base.history, &current);
     if !trend.is_empty() {
         print!("\n{trend}");
@@ -33,7 +36,11 @@ pub(crate) fn execute(args: &CompareArgs) -> Result<ExitStatus, Error> {
     for c in &verdict.checks {
         println!(
             "{} {}: {}",
-            if c.passed { "✓" } else { "✗" },
+            match c.state() {
+                gate::CheckState::Passed => "✓",
+                gate::CheckState::Failed => "✗",
+                gate::CheckState::NotComparable => "–",
+            },
             c.name,
             c.detail
         );

@@ -69,14 +69,19 @@ pub(crate) fn execute(args: &DemoArgs) -> Result<ExitStatus, Error> {
         None
     };
 
-    let app = SampleApp::sample_app(
-        "127.0.0.1:0",
-        Knobs {
-            latency: Duration::from_millis(args.latency_ms),
-            jitter: Duration::from_millis(args.latency_ms.max(1)),
-            ..Knobs::default()
-        },
-    )?;
+    let knobs = Knobs {
+        latency: Duration::from_millis(args.latency_ms),
+        jitter: Duration::from_millis(args.latency_ms.max(1)),
+        ..Knobs::default()
+    };
+    // The previous demo's port when it is free: the target is part of the load, and a
+    // baseline of another port would not be comparable.
+    let app = match previous_port(&previous)
+        .and_then(|port| SampleApp::sample_app(&format!("127.0.0.1:{port}"), knobs.clone()).ok())
+    {
+        Some(app) => app,
+        None => SampleApp::sample_app("127.0.0.1:0", knobs)?,
+    };
     println!(
         "sample app listening on {} (flow: {}, scenario {file})",
         app.url(),
@@ -114,6 +119,18 @@ pub(crate) fn execute(args: &DemoArgs) -> Result<ExitStatus, Error> {
     outcome
 }
 
+/// The loopback port the demo whose results are in `results` ran against, if any.
+fn previous_port(results: &Path) -> Option<u16> {
+    if !results.is_file() {
+        return None;
+    }
+    let run = crate::baseline::load_results(results).ok()?.run;
+    let url = url::Url::parse(&run.target).ok()?;
+    (url.host_str() == Some("127.0.0.1"))
+        .then(|| url.port())
+        .flatten()
+}
+
 pub(crate) fn sample_app(args: &SampleAppArgs) -> Result<ExitStatus, Error> {
     let bad = |message: String| SettingsError::Invalid {
         setting: "--slow-endpoint",
@@ -136,6 +153,7 @@ pub(crate) fn sample_app(args: &SampleAppArgs) -> Result<ExitStatus, Error> {
         jitter: Duration::from_millis(args.jitter_ms),
         error_rate: args.error_rate,
         slow,
+        extra: Default::default(),
     };
     sample_app::serve_forever(
         &args.listen,

@@ -242,21 +242,15 @@ pub(crate) fn judge_and_publish(
     let comparison = baseline
         .as_ref()
         .map(|b| baseline::compare(&b.source, &b.result, &result));
-    // Numbers from another engine are shown side by side but not judged against each other.
-    let judged_baseline = match &baseline {
-        Some(b) if b.result.run.engine != result.run.engine => {
-            notes.push(format!(
-                "The baseline was measured by the {} engine and this run by {}: shown for reference, regressions not checked.",
-                b.result.run.engine, result.run.engine
-            ));
-            None
-        }
-        Some(b) => Some(Baseline {
-            result: &b.result,
-            history: &b.history,
-        }),
-        None => None,
-    };
+    // A baseline of another load (engine, users, target...) is shown side by side, and the
+    // gate reports its regression checks as not comparable: see `gate::evaluate`.
+    if let (Some(b), Some(c)) = (&baseline, &comparison) {
+        notes.extend(baseline::history_note(&b.history, c, &result));
+    }
+    let judged_baseline = baseline.as_ref().map(|b| Baseline {
+        result: &b.result,
+        history: &b.history,
+    });
     let (verdict, gate_error) = judge(settings, &result, judged_baseline);
     let read = baseline.as_ref().map_or(&[][..], |b| &b.history[..]);
     let history = crate::stats::pass_on_history(

@@ -19,7 +19,7 @@ use crate::{
     settings::{
         EngineSettings, LoadForgeSettings, LocustSettings, NativeSettings, Settings, SettingsError,
     },
-    stats::RunResult,
+    stats::{origin, sha256_hex, LoadFingerprint, LoadModel, RunResult},
 };
 
 /// What will generate the load, checked and loaded before any load is sent.
@@ -50,6 +50,75 @@ pub(crate) fn prepare(settings: &Settings) -> Result<Workload, Error> {
             Ok(Workload::LoadForge)
         }
     }
+}
+
+/// The load this run asks for, as results.json records it (`run.load`): the whole run's
+/// settings (a shard records its run's, not its share, so `merge` keeps it as it is), the
+/// target's origin and the scenario's identity. Made here because the engines know only
+/// their plan, and a later run needs all of it to know whether the two are comparable.
+pub(crate) fn fingerprint(settings: &Settings, workload: &Workload) -> LoadFingerprint {
+    let (scenario, scenario_sha256) = match (workload, &settings.engine) {
+        (Workload::Native(s), _) => (Some(s.name.clone()), Some(s.source_sha256.clone())),
+        (Workload::Locust(file), _) => (
+            file.file_name().map(|f| f.to_string_lossy().into_owned()),
+            locustfile_sha256(file),
+        ),
+        // The cloud test is the scenario; its content is LoadForge's to know.
+        (Workload::LoadForge, EngineSettings::LoadForge(lf)) => {
+            (Some(format!("LoadForge test {}", lf.test_id)), None)
+        }
+        (Workload::LoadForge, _) => (None, None),
+    };
+    LoadFingerprint {
+        engine: settings.engine.kind().name().into(),
+        model: match settings.rate {
+            Some(_) => LoadModel::Open,
+            None => LoadModel::Closed,
+        },
+        users: settings.users,
+        rate: settings.rate,
+        spawn_rate: settings.spawn_rate,
+        run_time_s: settings.run_time.as_secs_f64(),
+        warmup_s: settings.warmup.as_secs_f64(),
+        ramp_s: settings.ramp.as_secs_f64(),
+        target: origin(&settings.host),
+        scenario,
+        scenario_sha256,
+    }
+}
+
+/// The most locustfile bytes hashed; a larger one (or a folder of them) goes unhashed, and
+/// only its name is compared.
+const MAX_LOCUSTFILE_BYTES: usize = 16 << 20;
+
+/// SHA-256 of a locustfile (what `sha256sum` prints), or of a folder's `.py` files (each
+/// name, a NUL, then its content, in name order: what Locust imports from it). `None` when
+/// unreadable or too large: the fingerprint then says nothing of the content rather than
+/// something wrong.
+fn locustfile_sha256(path: &std::path::Path) -> Option<String> {
+    let read = |f: &std::path::Path, cap: usize| {
+        std::fs::File::open(f)
+            .and_then(|file| crate::capped::read_capped(file, cap))
+            .ok()
+            .flatten()
+    };
+    if !path.is_dir() {
+        return read(path, MAX_LOCUSTFILE_BYTES).map(|bytes| sha256_hex(&bytes));
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "py"))
+        .collect();
+    files.sort();
+    let mut all = Vec::new();
+    for f in files {
+        let bytes = read(&f, MAX_LOCUSTFILE_BYTES.checked_sub(all.len())?)?;
+        all.extend_from_slice(f.file_name()?.as_encoded_bytes());
+        all.push(0);
+        all.extend_from_slice(&bytes);
+    }
+    Some(sha256_hex(&all))
 }
 
 /// Every rule's selector must name an endpoint of the scenario: checked before any load.
@@ -92,14 +161,16 @@ impl Share {
     }
 }
 
-/// Runs the workload on its engine.
+/// Runs the workload on its engine; the result (or what a crashed engine measured) carries the
+/// run's load fingerprint, which the engine itself does not know.
 pub(crate) fn run_engine(
     settings: &Settings,
     workload: Workload,
     share: Share,
     stop: &CancellationToken,
 ) -> Result<Result<RunResult, EngineError>, Error> {
-    Ok(match (workload, &settings.engine) {
+    let load = fingerprint(settings, &workload);
+    let outcome = match (workload, &settings.engine) {
         (Workload::Native(scenario), EngineSettings::Native(n)) => {
             let plan = native_plan(settings, *scenario, n, share)?;
             engine::native::run(&plan, stop)
@@ -111,7 +182,32 @@ pub(crate) fn run_engine(
             loadforge::run(&loadforge_plan(settings, lf, share), stop)
         }
         _ => unreachable!("prepare() builds the workload from the same settings"),
-    })
+    };
+    Ok(with_load(outcome, load))
+}
+
+/// `outcome` with the fingerprint in its result, or in the partial result of a crash.
+fn with_load(
+    outcome: Result<RunResult, EngineError>,
+    load: LoadFingerprint,
+) -> Result<RunResult, EngineError> {
+    match outcome {
+        Ok(mut result) => {
+            result.run.load = Some(load);
+            Ok(result)
+        }
+        Err(EngineError::Crashed {
+            message,
+            partial: Some(mut partial),
+        }) => {
+            partial.run.load = Some(load);
+            Err(EngineError::Crashed {
+                message,
+                partial: Some(partial),
+            })
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn native_plan(
@@ -181,5 +277,77 @@ fn loadforge_plan(settings: &Settings, lf: &LoadForgeSettings, share: Share) -> 
         max_wait: lf.max_wait,
         retry: loadforge::RETRY,
         net: settings.gate.net.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A locustfile is named by the hash `sha256sum` prints; a folder by all its `.py` files,
+    /// so an edit to any of them is a changed scenario.
+    #[test]
+    fn a_locustfile_or_a_folder_of_them_is_hashed_by_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.py");
+        std::fs::write(&file, "print(1)\n").unwrap();
+        assert_eq!(locustfile_sha256(&file), Some(sha256_hex(b"print(1)\n")));
+        std::fs::write(dir.path().join("notes.txt"), "not imported").unwrap();
+        let folder = locustfile_sha256(dir.path()).unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "changed").unwrap();
+        assert_eq!(locustfile_sha256(dir.path()).as_ref(), Some(&folder));
+        std::fs::write(dir.path().join("b.py"), "print(2)\n").unwrap();
+        assert_ne!(locustfile_sha256(dir.path()).as_ref(), Some(&folder));
+        assert_eq!(locustfile_sha256(&dir.path().join("missing.py")), None);
+    }
+
+    /// A shard runs its share but records the whole run's load, the target as its origin.
+    #[test]
+    fn a_shard_records_the_whole_runs_load() {
+        let args = crate::cli::RunArgs {
+            load: crate::cli::LoadArgs {
+                host: Some("HTTP://User@Shop.Example:80/api?q=1".into()),
+                users: Some(10),
+                spawn_rate: Some(5.0),
+                run_time: Some("1m".into()),
+                warmup: Some("5s".into()),
+                scenario: Some("s.yml".into()),
+                shard: Some("2/3".into()),
+                ..Default::default()
+            },
+            judge: Default::default(),
+        };
+        let settings = Settings::from_args(&args, &|_| None, None);
+        // Credentials in --host are refused before any fingerprint could keep them.
+        assert!(settings.is_err());
+        let args = crate::cli::RunArgs {
+            load: crate::cli::LoadArgs {
+                host: Some("HTTP://Shop.Example:80/api?q=1".into()),
+                ..args.load
+            },
+            ..args
+        };
+        let settings = Settings::from_args(&args, &|_| None, None).unwrap();
+        let scenario =
+            Scenario::parse("tasks: [{request: {path: /}}]", "s.yml".as_ref(), &|_| None).unwrap();
+        let hash = scenario.source_sha256.clone();
+        assert_eq!(Share::of(&settings).users, 3);
+        let load = fingerprint(&settings, &Workload::Native(Box::new(scenario)));
+        assert_eq!(
+            load,
+            LoadFingerprint {
+                engine: "native".into(),
+                model: LoadModel::Closed,
+                users: 10,
+                rate: None,
+                spawn_rate: 5.0,
+                run_time_s: 60.0,
+                warmup_s: 5.0,
+                ramp_s: 0.0,
+                target: "http://shop.example".into(),
+                scenario: Some("s".into()),
+                scenario_sha256: Some(hash),
+            }
+        );
     }
 }

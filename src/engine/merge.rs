@@ -181,6 +181,12 @@ fn check(shards: &[(String, RunResult)]) -> Result<(), MergeError> {
     )?;
     same("engines", shards.iter().map(|(_, r)| r.run.engine.as_str()))?;
     same("targets", shards.iter().map(|(_, r)| r.run.target.as_str()))?;
+    // Each shard records its whole run's load, so the shards of one run record the same.
+    let loads: Vec<String> = shards
+        .iter()
+        .map(|(_, r)| serde_json::to_string(&r.run.load).unwrap_or_default())
+        .collect();
+    same("loads", loads.iter().map(String::as_str))?;
     let counts: Vec<String> = infos.iter().map(|i| i.count.to_string()).collect();
     same("shard counts", counts.iter().map(String::as_str))?;
     check_numbering(&infos)
@@ -265,7 +271,8 @@ fn earliest_start(
 }
 
 /// The whole run: the load adds up, the longest shard is its length, and a shard that was
-/// interrupted, quantised, aborted or unverified (`--insecure`) makes the whole so.
+/// interrupted, quantised, aborted or unverified (`--insecure`) makes the whole so. The load
+/// fingerprint is the shards' own: each recorded the whole run's.
 fn merged_meta(shards: &[(String, RunResult)], started_at: String, duration_s: f64) -> RunMeta {
     let runs = || shards.iter().map(|(_, r)| &r.run);
     let first = &shards[0].1.run;
@@ -278,6 +285,8 @@ fn merged_meta(shards: &[(String, RunResult)], started_at: String, duration_s: f
         rate: runs().map(|r| r.rate).sum::<Option<f64>>(),
         aborted: runs().find_map(|r| r.aborted.clone()),
         tls_insecure: runs().any(|r| r.tls_insecure),
+        // The whole run's load, which every shard recorded (not its share).
+        load: first.load.clone(),
         ..RunMeta::new(
             &first.engine,
             first.target.clone(),
@@ -592,5 +601,25 @@ mod tests {
         other.1.run.scenario = Some("other".into());
         let err = merge(vec![shard(1, 2, "r", &[1]), other], 1000).unwrap_err();
         assert!(err.to_string().contains("different scenarios"), "{err}");
+    }
+
+    /// Each shard ran a share of the users but recorded the whole run's load: the merge keeps
+    /// it as it is (a sum would make two shards of 50 users a run of 100), and refuses shards
+    /// that recorded different loads.
+    #[test]
+    fn the_merge_carries_the_whole_runs_load() {
+        let with_load = |index: u32, users: u32| {
+            let mut s = shard(index, 2, "r", &[1]);
+            s.1.run.load = Some(crate::stats::LoadFingerprint {
+                users,
+                ..crate::stats::load_fixture()
+            });
+            s
+        };
+        let m = merge(vec![with_load(1, 50), with_load(2, 50)], 1000).unwrap();
+        assert_eq!(m.run.users, 4, "the shares add up");
+        assert_eq!(m.run.load.as_ref().map(|l| l.users), Some(50));
+        let err = merge(vec![with_load(1, 50), with_load(2, 5)], 1000).unwrap_err();
+        assert!(err.to_string().contains("different loads"), "{err}");
     }
 }

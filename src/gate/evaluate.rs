@@ -1,9 +1,12 @@
 use std::collections::HashMap;
 
 use super::{
-    Check, CheckKind, GateError, Metric, Regression, Rules, Selector, Threshold, Unit, Verdict,
+    Check, CheckKind, CheckState, GateError, Metric, Regression, Rules, Selector, Threshold, Unit,
+    Verdict,
 };
-use crate::stats::{EndpointStats, HistoryEntry, RunResult, OTHER_ENDPOINTS};
+use crate::stats::{
+    compare_loads, EndpointStats, HistoryEntry, LoadMatch, RunResult, OTHER_ENDPOINTS,
+};
 
 /// The baseline a regression rule compares against, and the run history it is judged by
 /// (newest first; empty: the baseline run alone).
@@ -174,7 +177,7 @@ pub(crate) fn evaluate(
         }
     }
     if let Some(base) = baseline {
-        let quantised = result.run.quantised || base.result.run.quantised;
+        let against = Against::new(&base, result, regressions.is_built_in());
         for r in regressions.iter() {
             let rule = (r.source.as_str(), r.selector.as_ref(), r.metric);
             let (folded, judged) = rule_endpoints(result, &names, rule, CheckKind::Regression)?;
@@ -185,17 +188,45 @@ pub(crate) fn evaluate(
                     r,
                     endpoint,
                     result,
-                    &base,
-                    quantised,
-                    regressions.is_built_in(),
+                    &against,
                 ));
             }
         }
     }
     Ok(Verdict {
-        passed: checks.iter().all(|c| c.passed),
+        passed: checks.iter().all(|c| c.state() != CheckState::Failed),
         checks,
     })
+}
+
+/// What every regression rule of one verdict is judged against, worked out once.
+pub(super) struct Against<'a> {
+    pub(super) baseline: &'a Baseline<'a>,
+    /// Either run's latencies were rounded by the engine.
+    pub(super) quantised: bool,
+    /// The rules are the built-in ones.
+    pub(super) default_rule: bool,
+    /// Set when the baseline ran another load: each difference, for the checks' detail.
+    /// Computed here, from the two runs, so no caller can judge across loads by forgetting to.
+    pub(super) other_load: Option<String>,
+    /// The history's runs of this run's load (or whose load is unknown), newest first: the
+    /// band every rule is judged by. Runs of another load are left out.
+    pub(super) band: Vec<&'a HistoryEntry>,
+}
+
+impl<'a> Against<'a> {
+    fn new(baseline: &'a Baseline<'a>, current: &RunResult, default_rule: bool) -> Self {
+        let load = compare_loads(&baseline.result.run, &current.run);
+        Against {
+            baseline,
+            quantised: current.run.quantised || baseline.result.run.quantised,
+            default_rule,
+            other_load: (load.matched == LoadMatch::Different).then(|| load.summary()),
+            band: (baseline.history.iter())
+                .filter(|h| h.same_load(&current.run) != Some(false))
+                .collect(),
+        }
+    }
 }
 
 /// A rule's source text, selector and metric.
@@ -291,6 +322,7 @@ fn folded_check(source: &str, part: &FoldedPart, metric: Metric, kind: CheckKind
         ),
         default_rule: false,
         judgement: None,
+        not_comparable: false,
     }
 }
 
@@ -330,6 +362,7 @@ fn threshold_check(t: &Threshold, endpoint: Option<&str>, result: &RunResult) ->
         detail,
         default_rule: false,
         judgement: None,
+        not_comparable: false,
     }
 }
 
@@ -356,7 +389,7 @@ pub(super) mod tests {
     use crate::stats::LatencyHistogram;
 
     /// A result whose endpoints each saw `n` requests at `ms` milliseconds, `failed` of them failed.
-    fn result(endpoints: &[(&str, u64, f64, u64)]) -> RunResult {
+    pub(in crate::gate) fn result(endpoints: &[(&str, u64, f64, u64)]) -> RunResult {
         let eps: Vec<EndpointStats> = endpoints
             .iter()
             .map(|(name, n, ms, failed)| {

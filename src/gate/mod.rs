@@ -3,6 +3,8 @@
 //! value. Plain synchronous functions over immutable results.
 
 mod abort;
+#[cfg(test)]
+mod comparable_tests;
 mod evaluate;
 mod expr;
 pub mod judgement;
@@ -71,6 +73,8 @@ pub(crate) struct Check {
     pub(crate) limit: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) baseline: Option<f64>,
+    /// False for a failed check, and also for one that is [`Check::not_comparable`]: a check
+    /// that compared nothing must never read as passed, even to a reader that knows no more.
     pub(crate) passed: bool,
     /// One human sentence: what was measured against what.
     pub(crate) detail: String,
@@ -81,17 +85,54 @@ pub(crate) struct Check {
     /// hides changes of the rule's size, `too noisy to judge below +X%`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) judgement: Option<String>,
+    /// A regression rule that could not compare: the baseline ran another load, or has no
+    /// value for this endpoint (a new endpoint). Neither passed nor failed: it does not fail
+    /// the gate (a changed load is no regression) and never shows as passed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) not_comparable: bool,
+}
+
+/// Where a check stands: the two outcomes of a judgement, and the third of a comparison that
+/// could not be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum CheckState {
+    /// Failed: first in every report, it is why the reader is there.
+    Failed,
+    /// Compared nothing: neither passed nor failed.
+    NotComparable,
+    Passed,
+}
+
+impl Check {
+    /// Failed, not comparable or passed; `not_comparable` wins over a stray `passed` in a file.
+    pub(crate) fn state(&self) -> CheckState {
+        match (self.not_comparable, self.passed) {
+            (true, _) => CheckState::NotComparable,
+            (false, true) => CheckState::Passed,
+            (false, false) => CheckState::Failed,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Verdict {
+    /// No check failed (checks that were not comparable do not fail the gate).
     pub(crate) passed: bool,
     pub(crate) checks: Vec<Check>,
 }
 
 impl Verdict {
     pub(crate) fn failed_checks(&self) -> impl Iterator<Item = &Check> {
-        self.checks.iter().filter(|c| !c.passed)
+        self.checks
+            .iter()
+            .filter(|c| c.state() == CheckState::Failed)
+    }
+
+    /// Checks that compared nothing (see [`Check::not_comparable`]).
+    pub(crate) fn not_comparable_checks(&self) -> impl Iterator<Item = &Check> {
+        self.checks
+            .iter()
+            .filter(|c| c.state() == CheckState::NotComparable)
     }
 }
 

@@ -3,7 +3,7 @@
 //! previous run alone, saying so.
 
 use super::{
-    evaluate::{check_name, metric_value, quantisation_step, stats_for, Baseline, Names},
+    evaluate::{check_name, metric_value, quantisation_step, stats_for, Against, Names},
     judgement::{self, Current, Judgement, Point, Worse},
     Check, CheckKind, Direction, Metric, MetricKind, Regression, Unit,
 };
@@ -22,15 +22,13 @@ pub(super) fn regression_check(
     r: &Regression,
     endpoint: Option<&str>,
     current: &RunResult,
-    baseline: &Baseline<'_>,
-    quantised: bool,
-    default_rule: bool,
+    against: &Against<'_>,
 ) -> Check {
     let kind = r.metric.kind();
     let stats = stats_for(current, endpoint);
     let value = stats.and_then(|s| metric_value(s, r.metric));
-    let history = points(baseline, &current.run.engine, endpoint, r.metric);
-    let step = match (quantised, kind) {
+    let history = points(against, endpoint, r.metric);
+    let step = match (against.quantised, kind) {
         (true, MetricKind::Latency) => quantisation_step(
             value
                 .unwrap_or(0.0)
@@ -47,15 +45,18 @@ pub(super) fn regression_check(
         unit: Unit::from(kind),
         step,
     };
-    let judged = match (value, history.first()) {
-        (Some(v), Some(_)) => judge(r, v, stats, &history, &subject),
-        (_, None) => Judged::skipped(
-            None,
-            format!("{}: no baseline value to compare with", subject.text),
-        ),
-        (None, Some(b)) => Judged::skipped(
+    let judged = match (&against.other_load, value, history.first()) {
+        (Some(why), _, _) => Judged::other_load(value, history.first(), why, &subject),
+        (None, Some(v), Some(_)) => judge(r, v, stats, &history, &subject),
+        (None, _, None) => {
+            Judged::not_comparable(None, nothing_to_compare(against, endpoint, &subject))
+        }
+        (None, None, Some(b)) => Judged::not_comparable(
             Some(b.value),
-            format!("{}: not measured in this run", subject.text),
+            format!(
+                "{}: not measured in this run, nothing to compare",
+                subject.text
+            ),
         ),
     };
     Check {
@@ -74,35 +75,42 @@ pub(super) fn regression_check(
         baseline: judged.baseline,
         passed: judged.passed,
         detail: judged.detail,
-        default_rule,
+        default_rule: against.default_rule,
         judgement: judged.word,
+        not_comparable: judged.not_comparable,
     }
 }
 
-/// The metric over the history's runs of the same engine (newest first), or over the baseline
-/// run alone when there is no history; runs where it was not measured are left out.
-fn points(
-    baseline: &Baseline<'_>,
-    engine: &str,
-    endpoint: Option<&str>,
-    metric: Metric,
-) -> Vec<Point> {
+/// Why the baseline has no value: the endpoint is new (the scenario changed), or the baseline
+/// did not measure the metric.
+fn nothing_to_compare(against: &Against<'_>, endpoint: Option<&str>, subject: &Subject) -> String {
+    if stats_for(against.baseline.result, endpoint).is_none() {
+        format!(
+            "{}: new endpoint, not in the baseline: nothing to compare with",
+            subject.text
+        )
+    } else {
+        format!("{}: no baseline value to compare with", subject.text)
+    }
+}
+
+/// The metric over the band (the history's runs of the same load, newest first), or over the
+/// baseline run alone when there is no history or none of it ran this load; runs where it was
+/// not measured are left out.
+fn points(against: &Against<'_>, endpoint: Option<&str>, metric: Metric) -> Vec<Point> {
     let point = |s: &EndpointStats| {
         Some(Point {
             value: metric_value(s, metric)?,
             requests: s.counts_reported.then_some(s.requests),
         })
     };
-    if baseline.history.is_empty() {
-        return stats_for(baseline.result, endpoint)
+    if against.band.is_empty() {
+        return stats_for(against.baseline.result, endpoint)
             .and_then(point)
             .into_iter()
             .collect();
     }
-    baseline
-        .history
-        .iter()
-        .filter(|h| h.engine == engine)
+    (against.band.iter())
         .filter_map(|h| h.endpoint(endpoint).and_then(point))
         .collect()
 }
@@ -110,6 +118,7 @@ fn points(
 /// The outcome of one regression rule on one value.
 struct Judged {
     passed: bool,
+    not_comparable: bool,
     limit: f64,
     op: &'static str,
     baseline: Option<f64>,
@@ -119,16 +128,31 @@ struct Judged {
 }
 
 impl Judged {
-    /// Nothing to compare: passes, and says why.
-    fn skipped(baseline: Option<f64>, detail: String) -> Judged {
+    /// Nothing to compare: neither passed nor failed, and says why.
+    fn not_comparable(baseline: Option<f64>, detail: String) -> Judged {
         Judged {
-            passed: true,
+            passed: false,
+            not_comparable: true,
             limit: baseline.unwrap_or(0.0),
             op: "<=",
             baseline,
             detail,
             word: None,
         }
+    }
+
+    /// The baseline ran another load: both values are shown, neither judged.
+    fn other_load(value: Option<f64>, base: Option<&Point>, why: &str, s: &Subject) -> Judged {
+        let shown = |v: Option<f64>| v.map_or_else(|| "not measured".into(), |v| s.unit.format(v));
+        Judged::not_comparable(
+            base.map(|b| b.value),
+            format!(
+                "{} = {} vs baseline {}: not comparable, the baseline ran another load ({why})",
+                s.text,
+                shown(value),
+                shown(base.map(|b| b.value)),
+            ),
+        )
     }
 }
 
@@ -209,6 +233,7 @@ fn by_history(r: &Regression, v: f64, j: &Judgement, margin: f64, s: &Subject) -
     }
     Judged {
         passed: !j.regressed,
+        not_comparable: false,
         limit,
         op,
         baseline: Some(j.centre),
@@ -261,6 +286,7 @@ fn by_previous_run(
     }
     Judged {
         passed: ok,
+        not_comparable: false,
         limit,
         op,
         baseline: Some(b),

@@ -10,6 +10,7 @@ use super::{
     view::{Outcome, View},
     Document,
 };
+use crate::gate::CheckState;
 
 /// The console outcome, line by line, each line ending in a newline.
 pub(crate) fn render_outcome(doc: &Document, out: &Path, written: &[PathBuf]) -> String {
@@ -21,7 +22,13 @@ pub(crate) fn render_outcome(doc: &Document, out: &Path, written: &[PathBuf]) ->
     if let Some(host) = &view.run.host {
         let _ = writeln!(s, "  host {host}");
     }
-    for c in view.checks.iter().filter(|c| !c.passed) {
+    if let Some(text) = view.baseline.as_ref().and_then(|b| b.load_text()) {
+        let _ = match text.differences {
+            [] => writeln!(s, "  ⚠ {}", text.title),
+            listed => writeln!(s, "  ⚠ {}: {}", text.title, listed.join("; ")),
+        };
+    }
+    for c in view.checks.iter().filter(|c| c.state == CheckState::Failed) {
         let _ = writeln!(s, "  ✗ {}: {}", c.name, c.detail);
     }
     let names: Vec<String> = written
@@ -40,10 +47,28 @@ pub(crate) fn render_outcome(doc: &Document, out: &Path, written: &[PathBuf]) ->
 /// The verdict in capitals, so it stands out in a job log, and the key figures.
 fn headline(view: &View<'_>) -> String {
     let verdict = match view.outcome {
-        Outcome::Passed { checks } => format!("PASSED ({checks} checks)"),
-        Outcome::Failed { failed, checks } => {
-            format!("FAILED ({failed} of {checks} checks failed)")
-        }
+        Outcome::Passed {
+            checks,
+            not_comparable: 0,
+        } => format!("PASSED ({checks} checks)"),
+        Outcome::Passed {
+            checks,
+            not_comparable,
+        } => format!(
+            "PASSED ({} checks passed, {not_comparable} not comparable)",
+            checks - not_comparable
+        ),
+        Outcome::Failed {
+            failed,
+            checks,
+            not_comparable,
+        } => format!(
+            "FAILED ({failed} of {checks} checks failed{})",
+            match not_comparable {
+                0 => String::new(),
+                n => format!(", {n} not comparable"),
+            }
+        ),
         Outcome::NotJudged => "NOT JUDGED".into(),
     };
     let ms = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.1} ms"));

@@ -6,9 +6,12 @@ use std::fmt::Write;
 
 use super::{
     charts,
-    view::{count_cells, ms, MetaValue, Outcome, View, ALL_REQUESTS, P95},
+    view::{count_cells, ms, BaselineInfo, MetaValue, Outcome, View, ALL_REQUESTS, P95},
 };
-use crate::gate::CheckKind;
+use crate::{
+    baseline::Presence,
+    gate::{CheckKind, CheckState},
+};
 
 /// HTML-escapes text for element content and attribute values.
 pub(crate) fn esc(s: &str) -> String {
@@ -52,7 +55,7 @@ td.num, th.num { text-align: right; }
 td.name { white-space: normal; word-break: break-word; min-width: 12em; }
 tr.failed td { background: #ffebe9; }
 .pill { display: inline-block; border-radius: 10px; padding: 0 8px; font-size: .8rem; color: #fff; }
-.pill.ok { background: var(--ok); } .pill.bad { background: var(--bad); }
+.pill.ok { background: var(--ok); } .pill.bad { background: var(--bad); } .pill.nc { background: var(--muted); }
 .worse { color: var(--bad); } .better { color: var(--ok); }
 .charts { display: grid; grid-template-columns: 1fr; gap: 16px; }
 @media (min-width: 900px) { .charts { grid-template-columns: 1fr 1fr; } .charts figure.wide { grid-column: 1 / -1; } }
@@ -72,6 +75,7 @@ pub(crate) fn render(view: &View<'_>) -> String {
     let (class, title) = title(view.outcome);
     head(&mut h, &title);
     header(&mut h, view, class, &title);
+    comparability(&mut h, view);
     notes(&mut h, view);
     if view.outcome != Outcome::NotJudged {
         checks(&mut h, view);
@@ -125,6 +129,26 @@ fn header(h: &mut String, view: &View<'_>, class: &str, title: &str) {
     );
 }
 
+/// Whether the baseline ran this run's load, and each difference when it did not.
+fn comparability(h: &mut String, view: &View<'_>) {
+    let Some(text) = view.baseline.as_ref().and_then(BaselineInfo::load_text) else {
+        return;
+    };
+    let _ = write!(
+        h,
+        "<div class=\"notes\"><p><strong>{}</strong></p>",
+        esc(text.title)
+    );
+    if !text.differences.is_empty() {
+        h.push_str("<ul>");
+        for d in text.differences {
+            let _ = write!(h, "<li>{}</li>", esc(d));
+        }
+        h.push_str("</ul>");
+    }
+    let _ = write!(h, "<p>{}</p></div>", esc(text.consequence));
+}
+
 fn notes(h: &mut String, view: &View<'_>) {
     if view.notes.is_empty() {
         return;
@@ -139,14 +163,14 @@ fn notes(h: &mut String, view: &View<'_>) {
 fn checks(h: &mut String, view: &View<'_>) {
     h.push_str("<h2>Checks</h2><div class=\"scroll\"><table><thead><tr><th></th><th>Check</th><th>Endpoint</th><th class=\"num\">Value</th><th class=\"num\">Limit</th><th class=\"num\">Baseline</th><th>Detail</th></tr></thead><tbody>");
     for c in view.checks_failed_first() {
-        let (row, pill, word) = if c.passed {
-            ("", "ok", "pass")
-        } else {
-            ("failed", "bad", "fail")
+        let (row, pill, word) = match c.state {
+            CheckState::Passed => ("", "ok", "pass"),
+            CheckState::Failed => ("failed", "bad", "fail"),
+            CheckState::NotComparable => ("", "nc", "not comparable"),
         };
         let _ = write!(
             h,
-            "<tr class=\"{row}\"><td><span class=\"pill {pill}\">{word}</span></td><td class=\"name\">{}{}</td><td class=\"name\">{}</td><td class=\"num\">{}</td><td class=\"num\">{} {}</td><td class=\"num\">{}</td><td class=\"name\">{}</td></tr>",
+            "<tr class=\"{row}\"><td><span class=\"pill {pill}\">{word}</span></td><td class=\"name\">{}{}</td><td class=\"name\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"name\">{}</td></tr>",
             esc(c.expression),
             match c.kind {
                 CheckKind::Threshold => "",
@@ -154,8 +178,7 @@ fn checks(h: &mut String, view: &View<'_>) {
             },
             esc(c.endpoint.unwrap_or(ALL_REQUESTS)),
             c.value,
-            esc(c.op),
-            c.limit,
+            esc(&c.limit_text()),
             c.baseline,
             esc(c.detail)
         );
@@ -229,19 +252,33 @@ fn p95_change(current: Option<f64>, base: Option<f64>) -> String {
 
 fn endpoints(h: &mut String, view: &View<'_>) {
     h.push_str("<h2>Endpoints</h2><div class=\"scroll\"><table><thead><tr><th>Endpoint</th><th class=\"num\">Requests</th><th class=\"num\">Failures</th><th class=\"num\">req/s</th><th class=\"num\">avg</th><th class=\"num\">p50</th><th class=\"num\">p95</th><th class=\"num\">p99</th><th class=\"num\">max</th><th class=\"num\">baseline p95</th><th class=\"num\">Δ p95</th></tr></thead><tbody>");
-    for (row, e) in view.measured() {
-        let l = &e.latency_ms;
-        let base = row.baseline(P95);
-        let [n, f, r] = count_cells(e);
+    for row in &view.endpoints {
         let name = if row.aggregate {
             format!("<strong>{}</strong>", row.label())
         } else {
             esc(row.name)
         };
+        let base = row.baseline(P95);
+        let Some(e) = row.stats else {
+            // Only the baseline has it.
+            let _ = write!(
+                h,
+                "<tr><td class=\"name\">{name}</td>{}<td class=\"num\">{}</td><td class=\"num\">gone</td></tr>",
+                "<td class=\"num\">–</td>".repeat(8),
+                ms(base)
+            );
+            continue;
+        };
+        let l = &e.latency_ms;
+        let [n, f, r] = count_cells(e);
+        let change = match row.presence {
+            Presence::New => "new".into(),
+            _ => p95_change(l.p95, base),
+        };
         let _ = write!(
             h,
-            "<tr><td class=\"name\">{name}</td><td class=\"num\">{n}</td><td class=\"num\">{f}</td><td class=\"num\">{r}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-            ms(l.avg), ms(l.p50), ms(l.p95), ms(l.p99), ms(l.max), ms(base), p95_change(l.p95, base)
+            "<tr><td class=\"name\">{name}</td><td class=\"num\">{n}</td><td class=\"num\">{f}</td><td class=\"num\">{r}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{change}</td></tr>",
+            ms(l.avg), ms(l.p50), ms(l.p95), ms(l.p99), ms(l.max), ms(base)
         );
     }
     h.push_str("</tbody></table></div><p><small>Latencies in milliseconds.</small></p>");

@@ -9,7 +9,7 @@ use super::{
     view::{CheckRow, View},
     ReportError, JUNIT_XML,
 };
-use crate::gate::CheckKind;
+use crate::gate::{CheckKind, CheckState};
 
 pub(crate) fn render(view: &View<'_>) -> Result<String, ReportError> {
     let mut suite = TestSuite::new("loadforge-gate");
@@ -53,21 +53,28 @@ fn properties(suite: &mut TestSuite, view: &View<'_>) {
 }
 
 fn test_case(check: &CheckRow<'_>) -> TestCase {
-    let status = if check.passed {
-        TestCaseStatus::success()
-    } else {
-        let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-        // GitLab shows the element text, not the message attribute: put it in both.
-        s.set_message(check.detail);
-        s.set_description(check.detail);
-        s
+    let status = match check.state {
+        CheckState::Passed => TestCaseStatus::success(),
+        CheckState::Failed => {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            // GitLab shows the element text, not the message attribute: put it in both.
+            s.set_message(check.detail);
+            s.set_description(check.detail);
+            s
+        }
+        // Neither passed nor failed: GitLab lists a skipped test apart from both.
+        CheckState::NotComparable => {
+            let mut s = TestCaseStatus::skipped();
+            s.set_message(format!("not comparable: {}", check.detail));
+            s
+        }
     };
     let mut case = TestCase::new(check.name, status);
     case.set_classname(match check.kind {
         CheckKind::Threshold => "loadforge-gate.thresholds",
         CheckKind::Regression => "loadforge-gate.regressions",
     });
-    if check.passed {
+    if check.passed() {
         case.set_system_out(check.detail);
     }
     case

@@ -10,7 +10,7 @@ use super::{
 };
 use crate::{
     baseline::MetricDelta,
-    gate::{CheckKind, Metric, Unit},
+    gate::{CheckKind, CheckState, Metric, Unit},
     stats::EndpointStats,
 };
 
@@ -102,6 +102,7 @@ pub(crate) fn render_summary(doc: &super::Document) -> String {
 pub(crate) fn render(view: &View<'_>) -> String {
     let mut out = String::new();
     headline(&mut out, view);
+    comparability(&mut out, view);
     notes(&mut out, view);
     if view.outcome != Outcome::NotJudged {
         checks(&mut out, view);
@@ -144,6 +145,24 @@ fn headline(out: &mut String, view: &View<'_>) {
     }
 }
 
+/// Whether the baseline ran this run's load: each difference on its own line, then what it
+/// means for the verdict. Said before the notes: it decides how to read every check.
+fn comparability(out: &mut String, view: &View<'_>) {
+    let Some(text) = view.baseline.as_ref().and_then(|b| b.load_text()) else {
+        return;
+    };
+    let mark = if view.baseline.as_ref().is_some_and(|b| b.not_comparable()) {
+        "⚠️ "
+    } else {
+        ""
+    };
+    let _ = writeln!(out, "\n> {mark}**{}.**", text.title);
+    for d in text.differences {
+        let _ = writeln!(out, "> - {}", escape_markdown(d));
+    }
+    let _ = writeln!(out, ">\n> {}", text.consequence);
+}
+
 fn notes(out: &mut String, view: &View<'_>) {
     for note in view.notes {
         let _ = writeln!(out, "\n> {}", escape_markdown(note));
@@ -155,22 +174,31 @@ const FOLD_AFTER: usize = 10;
 /// The most rows one table shows; report.html has them all.
 const MAX_ROWS: usize = 250;
 
-/// Failed checks in the open; passing ones folded once there are many.
+/// Failed checks in the open; those not comparable and the passing ones folded once there are
+/// many.
 fn checks(out: &mut String, view: &View<'_>) {
     let rows = view.checks_failed_first();
     if rows.len() <= FOLD_AFTER {
         check_table(out, &rows);
         return;
     }
-    let (failed, passed): (Vec<&CheckRow<'_>>, Vec<&CheckRow<'_>>) =
-        rows.into_iter().partition(|c| !c.passed);
+    let of = |state| -> Vec<&CheckRow<'_>> {
+        rows.iter().copied().filter(|c| c.state == state).collect()
+    };
+    let failed = of(CheckState::Failed);
     if !failed.is_empty() {
         check_table(out, &failed);
     }
-    if !passed.is_empty() {
-        let mut table = String::new();
-        check_table(&mut table, &passed);
-        details(out, &format!("{} passing checks", passed.len()), &table);
+    for (state, what) in [
+        (CheckState::NotComparable, "checks not comparable"),
+        (CheckState::Passed, "passing checks"),
+    ] {
+        let folded = of(state);
+        if !folded.is_empty() {
+            let mut table = String::new();
+            check_table(&mut table, &folded);
+            details(out, &format!("{} {what}", folded.len()), &table);
+        }
     }
 }
 
@@ -179,18 +207,23 @@ fn check_table(out: &mut String, rows: &[&CheckRow<'_>]) {
     for c in rows.iter().take(MAX_ROWS) {
         let _ = writeln!(
             out,
-            "| {} | {}{} | {} | {} {} | {} |",
-            if c.passed { "✅" } else { "❌" },
+            "| {} | {}{} | {} | {} | {} |",
+            match c.state {
+                CheckState::Passed => "✅",
+                CheckState::Failed => "❌",
+                CheckState::NotComparable => "➖",
+            },
             check_name(c),
-            match (c.kind, c.judgement) {
-                (CheckKind::Threshold, _) => String::new(),
-                (CheckKind::Regression, None) => " _(regression)_".into(),
-                (CheckKind::Regression, Some(word)) =>
+            match (c.kind, c.state, c.judgement) {
+                (CheckKind::Threshold, _, _) => String::new(),
+                (CheckKind::Regression, CheckState::NotComparable, _) =>
+                    " _(regression: not comparable)_".into(),
+                (CheckKind::Regression, _, None) => " _(regression)_".into(),
+                (CheckKind::Regression, _, Some(word)) =>
                     format!(" _(regression: {})_", escape_markdown(word)),
             },
             c.value,
-            c.op.replace('<', "&lt;").replace('>', "&gt;"),
-            c.limit,
+            c.limit_text().replace('<', "&lt;").replace('>', "&gt;"),
             c.baseline
         );
     }
@@ -218,18 +251,20 @@ fn check_name(c: &CheckRow<'_>) -> String {
         Some(e) => format!("{} ({})", escape_markdown(c.expression), escape_markdown(e)),
         None => escape_markdown(c.expression),
     };
-    if c.passed {
-        name
-    } else {
+    if c.state == CheckState::Failed {
         format!("**{name}**")
+    } else {
+        name
     }
 }
 
 fn endpoint_name(row: &EndpointRow<'_>) -> String {
     if row.aggregate {
-        format!("**{}**", row.label())
-    } else {
-        escape_markdown(row.name)
+        return format!("**{}**", row.label());
+    }
+    match row.presence.word() {
+        Some(word) => format!("{} _({word})_", escape_markdown(row.name)),
+        None => escape_markdown(row.name),
     }
 }
 
@@ -282,9 +317,6 @@ fn compared_endpoints(out: &mut String, view: &View<'_>, b: &BaselineInfo<'_>) {
             .map(|s| format!(", commit {}", escape_markdown(s)))
             .unwrap_or_default()
     );
-    if b.engine_changed {
-        out.push_str("> The baseline was measured by a different engine: compare with care.\n\n");
-    }
     let mut rows: Vec<&EndpointRow<'_>> = view.endpoints.iter().collect();
     rows[1..].sort_by(|a, b| change(b).total_cmp(&change(a)));
     if rows.len() <= FOLD_AFTER + 1 {
@@ -440,6 +472,7 @@ mod snapshot_tests {
         r.run.users = 20;
         r.run.spawn_rate = 10.0;
         r.run.started_at = started.into();
+        r.run.load = Some(crate::stats::load_fixture());
         r.ci = Some(CiInfo {
             commit_sha: Some("feedbeef12345678".into()),
             job_url: Some("https://gitlab.example.com/shop/-/jobs/555".into()),

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::view::{Outcome, View};
-use crate::stats::EndpointStats;
+use crate::{gate::CheckState, stats::EndpointStats};
 
 /// `GET /api/v1/projects` -> `get_api_v1_projects`.
 fn slug(name: &str) -> String {
@@ -52,10 +52,15 @@ pub(crate) fn render(view: &View<'_>) -> String {
         lines(&mut out, &prefix, e);
     }
     if view.outcome != Outcome::NotJudged {
-        let failed = view.checks.iter().filter(|c| !c.passed).count();
+        let count = |state| view.checks.iter().filter(|c| c.state == state).count();
         let passed = matches!(view.outcome, Outcome::Passed { .. });
         let _ = writeln!(out, "loadforge_checks_total {}", view.checks.len());
-        let _ = writeln!(out, "loadforge_checks_failed {failed}");
+        let _ = writeln!(out, "loadforge_checks_failed {}", count(CheckState::Failed));
+        let _ = writeln!(
+            out,
+            "loadforge_checks_not_comparable {}",
+            count(CheckState::NotComparable)
+        );
         let _ = writeln!(out, "loadforge_gate_passed {}", u8::from(passed));
     }
     out.push_str("# EOF\n");

@@ -1,5 +1,6 @@
-//! Every report, pinned byte for byte for three fixed results: a judged run with a baseline, a
-//! run that was neither compared nor judged, and a LoadForge-like run without request counts.
+//! Every report, pinned byte for byte for four fixed results: a judged run with a baseline, a
+//! run that was neither compared nor judged, a LoadForge-like run without request counts (and
+//! without a load fingerprint, as older files), and a run whose baseline ran another load.
 //! The writers are refactored against these snapshots: a changed byte is either a deliberate
 //! fix or a regression.
 
@@ -10,8 +11,8 @@ use crate::{
     baseline,
     gate::{self, Baseline, Regression, Threshold, Verdict},
     stats::{
-        CiInfo, EndpointStats, LatencyHistogram, LatencySummary, LoadModel, RunResult, SecondPoint,
-        ToolInfo,
+        sha256_hex, CiInfo, EndpointStats, LatencyHistogram, LatencySummary, LoadFingerprint,
+        LoadModel, RunResult, SecondPoint, ToolInfo,
     },
 };
 
@@ -67,6 +68,23 @@ fn ci() -> CiInfo {
     }
 }
 
+/// The load of the fixed native runs: 20 users for a minute against review-7.
+fn native_load() -> LoadFingerprint {
+    LoadFingerprint {
+        engine: "native".into(),
+        model: LoadModel::Closed,
+        users: 20,
+        rate: None,
+        spawn_rate: 10.0,
+        run_time_s: 60.0,
+        warmup_s: 0.0,
+        ramp_s: 0.0,
+        target: "https://review-7.example.com".into(),
+        scenario: Some("shop-cart".into()),
+        scenario_sha256: Some(sha256_hex(b"name: shop-cart")),
+    }
+}
+
 fn native_run(endpoints: Vec<EndpointStats>, started: &str, ms: f64) -> RunResult {
     let mut r = crate::stats::fixture(endpoints, 60.0);
     r.tool = tool();
@@ -75,6 +93,7 @@ fn native_run(endpoints: Vec<EndpointStats>, started: &str, ms: f64) -> RunResul
     r.run.users = 20;
     r.run.spawn_rate = 10.0;
     r.run.started_at = started.into();
+    r.run.load = Some(native_load());
     r.timeseries = series(20, ms, 60);
     r
 }
@@ -181,6 +200,54 @@ pub(super) fn judged() -> Document {
     }
 }
 
+/// A 5-user smoke against a baseline of 50 users on another target and engine: every regression
+/// check is not comparable, the thresholds decide, and every report lists the differences.
+pub(super) fn not_comparable() -> Document {
+    let mut base = native_run(
+        vec![
+            endpoint("GET /api/catalog/search", 6000, 80.0, &[]),
+            endpoint("GET /api/legacy", 1000, 5.0, &[]),
+        ],
+        "2026-11-20T10:00:00Z",
+        80.0,
+    );
+    base.run.engine = "locust".into();
+    base.run.users = 50;
+    base.run.load = Some(LoadFingerprint {
+        engine: "locust".into(),
+        users: 50,
+        target: "https://staging.example.com:8443".into(),
+        ..native_load()
+    });
+    let mut current = native_run(
+        vec![
+            endpoint("GET /api/catalog/search", 540, 30.0, &[]),
+            endpoint("GET /api/recommendations", 50, 20.0, &[]),
+        ],
+        "2026-11-23T10:00:00Z",
+        30.0,
+    );
+    current.run.users = 5;
+    current.run.load = Some(LoadFingerprint {
+        users: 5,
+        ..native_load()
+    });
+    current.ci = Some(ci());
+    let verdict = judge(
+        &current,
+        &base,
+        &["p95<250ms", "error_rate<1%"],
+        &["p95 +20% +10ms", "rps -10%", "GET /api/catalog/*: p95 +20%"],
+    );
+    Document {
+        comparison: Some(baseline::compare("pipeline #8990 on main", &base, &current)),
+        run: current,
+        verdict: Some(verdict),
+        notes: vec![],
+        history: Vec::new(),
+    }
+}
+
 /// No baseline and no verdict (the rules could not be judged), interrupted, open model, no CI.
 pub(super) fn not_judged() -> Document {
     let mut run = native_run(
@@ -194,6 +261,13 @@ pub(super) fn not_judged() -> Document {
     run.run.model = LoadModel::Open;
     run.run.rate = Some(15.0);
     run.run.warmup_s = 5.0;
+    run.run.load = Some(LoadFingerprint {
+        model: LoadModel::Open,
+        rate: Some(15.0),
+        warmup_s: 5.0,
+        ramp_s: 10.0,
+        ..native_load()
+    });
     run.run.interrupted = true;
     run.run.duration_s = 41.5;
     Document {
@@ -312,6 +386,11 @@ fn every_report_of_a_judged_run_with_a_baseline() {
 }
 
 #[test]
+fn every_report_of_a_run_whose_baseline_ran_another_load() {
+    assert_reports("not_comparable", &not_comparable());
+}
+
+#[test]
 fn every_report_of_a_run_neither_compared_nor_judged() {
     assert_reports("not_judged", &not_judged());
 }
@@ -325,7 +404,7 @@ fn every_report_of_a_run_without_request_counts() {
 /// survive the round trip, or the snapshots above would pin something a reader cannot rebuild.
 #[test]
 fn the_fixed_documents_round_trip_through_results_json() {
-    for doc in [judged(), not_judged(), loadforge()] {
+    for doc in [judged(), not_judged(), loadforge(), not_comparable()] {
         let back: Document = serde_json::from_str(&results_json(&doc).unwrap()).unwrap();
         assert_eq!(back, doc);
     }
@@ -338,7 +417,7 @@ fn the_fixed_documents_validate_against_the_schema() {
     let schema: serde_json::Value =
         serde_json::from_str(include_str!("../../schema/results-v1.json")).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
-    for doc in [judged(), not_judged(), loadforge()] {
+    for doc in [judged(), not_judged(), loadforge(), not_comparable()] {
         let value: serde_json::Value = serde_json::from_str(&results_json(&doc).unwrap()).unwrap();
         let errors: Vec<String> = validator
             .iter_errors(&value)
@@ -423,4 +502,29 @@ fn a_history_draws_a_sparkline_per_endpoint() {
         .unwrap();
     assert!(row.ends_with("`▁▂▂█` |"), "{row}");
     assert!(body.contains("| p95 trend |"), "{body}");
+}
+
+/// Only the scenario's content changed: the summary says so, the regressions on the endpoints
+/// both runs have are judged, and the others are marked new or gone.
+#[test]
+fn a_changed_scenario_is_said_and_its_new_and_gone_endpoints_marked() {
+    let mut doc = judged();
+    if let Some(c) = doc.comparison.as_mut() {
+        c.load = crate::stats::LoadMatch::ScenarioChanged;
+        c.load_differences = vec!["scenario changed (sha256 ccc95919 → 0a1b2c3d)".into()];
+    }
+    let body = render_comment(&doc, "perf");
+    assert!(
+        body.contains("> **The scenario changed since the baseline.**\n> - scenario changed (sha256 ccc95919 → 0a1b2c3d)\n"),
+        "{body}"
+    );
+    assert!(
+        body.contains("| GET /api/recommendations _(new)_ |"),
+        "{body}"
+    );
+    assert!(body.contains("| GET /api/legacy _(gone)_ |"), "{body}");
+    assert!(
+        body.contains("❌ Performance gate failed"),
+        "still judged: {body}"
+    );
 }

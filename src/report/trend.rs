@@ -1,5 +1,5 @@
 //! The run history as reports show it: per endpoint, a metric over the earlier runs of the same
-//! engine (oldest first) and this run last, for the comment's sparklines, the HTML trend chart
+//! engine and load (oldest first) and this run last, for the comment's sparklines, the HTML trend chart
 //! and `compare`'s text.
 
 use super::Document;
@@ -31,7 +31,8 @@ impl<'a> Trend<'a> {
         let mut earlier: Vec<&HistoryEntry> = history
             .iter()
             .skip_while(|h| is_this_run(h))
-            .filter(|h| h.engine == run.run.engine)
+            // The band's runs: the same engine, and the same load where both know it.
+            .filter(|h| h.same_load(&run.run) != Some(false))
             .collect();
         earlier.reverse();
         Trend {

@@ -9,9 +9,12 @@
 
 use super::Document;
 use crate::{
-    baseline::{Comparison, MetricDelta},
-    gate::{Check, CheckKind, Metric, Verdict},
-    stats::{CiInfo, EndpointStats, HostInfo, LatencyHistogram, LoadModel, SecondPoint, ToolInfo},
+    baseline::{Comparison, ComparisonRow, MetricDelta, Presence},
+    gate::{Check, CheckKind, CheckState, Metric, Verdict},
+    stats::{
+        CiInfo, EndpointStats, HostInfo, LatencyHistogram, LoadMatch, LoadModel, SecondPoint,
+        ToolInfo,
+    },
 };
 
 /// The name every report gives the aggregate of all requests.
@@ -22,10 +25,13 @@ pub(crate) const ALL_REQUESTS: &str = "all requests";
 pub(crate) enum Outcome {
     Passed {
         checks: usize,
+        /// Of the checks, those that compared nothing: never counted as passed.
+        not_comparable: usize,
     },
     Failed {
         failed: usize,
         checks: usize,
+        not_comparable: usize,
     },
     /// No verdict: the rules could not be judged (or were never applied).
     NotJudged,
@@ -33,25 +39,50 @@ pub(crate) enum Outcome {
 
 impl Outcome {
     fn of(verdict: Option<&Verdict>) -> Self {
-        match verdict {
-            Some(v) if v.passed => Outcome::Passed {
+        let Some(v) = verdict else {
+            return Outcome::NotJudged;
+        };
+        let not_comparable = v.not_comparable_checks().count();
+        if v.passed {
+            Outcome::Passed {
                 checks: v.checks.len(),
-            },
-            Some(v) => Outcome::Failed {
+                not_comparable,
+            }
+        } else {
+            Outcome::Failed {
                 failed: v.failed_checks().count(),
                 checks: v.checks.len(),
-            },
-            None => Outcome::NotJudged,
+                not_comparable,
+            }
         }
     }
 
     /// The title the reports share, without their own mark (emoji, symbol).
     pub(crate) fn title(self) -> String {
         match self {
-            Outcome::Passed { checks } => format!("Performance gate passed ({checks} checks)"),
-            Outcome::Failed { failed, checks } => {
-                format!("Performance gate failed: {failed} of {checks} checks failed")
-            }
+            Outcome::Passed {
+                checks,
+                not_comparable: 0,
+            } => format!("Performance gate passed ({checks} checks)"),
+            Outcome::Passed {
+                checks,
+                not_comparable,
+            } => format!(
+                "Performance gate passed ({} checks passed, {not_comparable} not comparable)",
+                checks - not_comparable
+            ),
+            Outcome::Failed {
+                failed,
+                checks,
+                not_comparable: 0,
+            } => format!("Performance gate failed: {failed} of {checks} checks failed"),
+            Outcome::Failed {
+                failed,
+                checks,
+                not_comparable,
+            } => format!(
+                "Performance gate failed: {failed} of {checks} checks failed, {not_comparable} not comparable"
+            ),
             Outcome::NotJudged => "Performance gate not judged".into(),
         }
     }
@@ -128,7 +159,7 @@ pub(crate) struct CheckRow<'a> {
     /// Unique within the verdict.
     pub(crate) name: &'a str,
     pub(crate) kind: CheckKind,
-    pub(crate) passed: bool,
+    pub(crate) state: CheckState,
     pub(crate) expression: &'a str,
     /// `None` for the aggregate of all requests.
     pub(crate) endpoint: Option<&'a str>,
@@ -147,10 +178,11 @@ pub(crate) struct CheckRow<'a> {
 
 impl<'a> CheckRow<'a> {
     fn of(c: &'a Check) -> Self {
+        let nc = c.state() == CheckState::NotComparable;
         CheckRow {
             name: &c.name,
             kind: c.kind,
-            passed: c.passed,
+            state: c.state(),
             expression: &c.expression,
             endpoint: c.endpoint.as_deref(),
             metric: c.metric,
@@ -159,12 +191,30 @@ impl<'a> CheckRow<'a> {
                 .value
                 .map(|v| c.unit.format(v))
                 .unwrap_or_else(|| "not measured".into()),
-            limit: c.unit.format(c.limit),
+            // A check that compared nothing has no limit to show, only its two values.
+            limit: if nc {
+                "–".into()
+            } else {
+                c.unit.format(c.limit)
+            },
             limit_value: c.limit,
             baseline: c.baseline.map(|b| c.unit.format(b)).unwrap_or_default(),
             detail: &c.detail,
             judgement: c.judgement.as_deref(),
         }
+    }
+
+    /// The limit with its operator (`<= 56.40 ms`); `–` for a check that compared nothing.
+    pub(crate) fn limit_text(&self) -> String {
+        match self.state {
+            CheckState::NotComparable => self.limit.clone(),
+            _ => format!("{} {}", self.op, self.limit),
+        }
+    }
+
+    /// Passed: only a check that was judged and held.
+    pub(crate) fn passed(&self) -> bool {
+        self.state == CheckState::Passed
     }
 
     /// The endpoint a glob rule was expanded to, which the expression alone does not name.
@@ -180,6 +230,8 @@ pub(crate) struct EndpointRow<'a> {
     /// `None` for an endpoint only the baseline has.
     pub(crate) stats: Option<&'a EndpointStats>,
     deltas: &'a [MetricDelta],
+    /// Against a baseline: in both runs, `new` or `gone`.
+    pub(crate) presence: Presence,
 }
 
 impl<'a> EndpointRow<'a> {
@@ -209,7 +261,51 @@ pub(crate) struct BaselineInfo<'a> {
     pub(crate) started_at: &'a str,
     /// The first eight characters of the baseline's commit.
     pub(crate) short_commit: Option<&'a str>,
-    pub(crate) engine_changed: bool,
+    /// Whether the baseline ran this run's load.
+    pub(crate) load: LoadMatch,
+    /// Each difference of load or scenario, baseline first (`users 50 → 5`).
+    pub(crate) differences: &'a [String],
+}
+
+/// What every report says of the baseline's load, when there is something to say.
+pub(crate) struct LoadText<'a> {
+    /// One line: how the loads relate.
+    pub(crate) title: &'static str,
+    /// Each difference, baseline first (`users 50 → 5`).
+    pub(crate) differences: &'a [String],
+    /// What that means for the verdict.
+    pub(crate) consequence: &'static str,
+}
+
+impl<'a> BaselineInfo<'a> {
+    /// The baseline ran another load: its regression checks compared nothing.
+    pub(crate) fn not_comparable(&self) -> bool {
+        self.load == LoadMatch::Different
+    }
+
+    /// The words every report uses for the baseline's load; `None` when it matched.
+    pub(crate) fn load_text(&self) -> Option<LoadText<'a>> {
+        let (title, consequence) = match self.load {
+            LoadMatch::Same => return None,
+            LoadMatch::Different => (
+                "Not comparable with the baseline: it ran another load",
+                "Regression checks are not judged (not comparable, never passed); thresholds are.",
+            ),
+            LoadMatch::ScenarioChanged => (
+                "The scenario changed since the baseline",
+                "The endpoints both runs have are compared; those only this run has are marked new, those only the baseline has gone.",
+            ),
+            LoadMatch::Unknown => (
+                "The baseline's load could not be checked",
+                "An older loadforge-gate wrote it, without a load fingerprint: it is compared as before, and other users or another target would go unnoticed.",
+            ),
+        };
+        Some(LoadText {
+            title,
+            differences: self.differences,
+            consequence,
+        })
+    }
 }
 
 pub(crate) struct FailureRow<'a> {
@@ -338,10 +434,11 @@ impl<'a> View<'a> {
         }
     }
 
-    /// Failed checks first (they are why the reader is here), otherwise in judging order.
+    /// Failed checks first (they are why the reader is here), then those not comparable, then
+    /// the passed ones, otherwise in judging order.
     pub(crate) fn checks_failed_first(&self) -> Vec<&CheckRow<'a>> {
         let mut rows: Vec<_> = self.checks.iter().collect();
-        rows.sort_by_key(|c| c.passed);
+        rows.sort_by_key(|c| c.state);
         rows
     }
 
@@ -393,12 +490,21 @@ fn run_line(doc: &Document) -> RunLine<'_> {
 fn endpoint_rows(doc: &Document) -> Vec<EndpointRow<'_>> {
     let rows = doc.comparison.as_ref().map_or(&[][..], |c| &c.rows[..]);
     // By name, once: thousands of endpoints must not cost a scan each.
-    let by_name: std::collections::HashMap<&str, &[MetricDelta]> = rows
+    let by_name: std::collections::HashMap<&str, &ComparisonRow> = rows
         .iter()
         .skip(1)
-        .map(|r| (r.endpoint.as_str(), &r.metrics[..]))
+        .map(|r| (r.endpoint.as_str(), r))
         .collect();
-    let deltas = |name: &str| by_name.get(name).copied().unwrap_or(&[]);
+    let deltas = |name: &str| by_name.get(name).map_or(&[][..], |r| &r.metrics[..]);
+    // A file written before rows said so still marks a row without a baseline value as new.
+    let presence = |name: &str| match by_name.get(name) {
+        Some(r)
+            if r.presence == Presence::New || r.metrics.iter().all(|m| m.baseline.is_none()) =>
+        {
+            Presence::New
+        }
+        _ => Presence::Both,
+    };
     let measured: std::collections::HashSet<&str> =
         doc.run.endpoints.iter().map(|e| e.name.as_str()).collect();
     let mut out = vec![EndpointRow {
@@ -406,12 +512,14 @@ fn endpoint_rows(doc: &Document) -> Vec<EndpointRow<'_>> {
         aggregate: true,
         stats: Some(&doc.run.aggregate),
         deltas: rows.first().map_or(&[][..], |r| &r.metrics[..]),
+        presence: Presence::Both,
     }];
     out.extend(doc.run.endpoints.iter().map(|e| EndpointRow {
         name: &e.name,
         aggregate: false,
         stats: Some(e),
         deltas: deltas(&e.name),
+        presence: presence(&e.name),
     }));
     out.extend(
         rows.iter()
@@ -422,6 +530,7 @@ fn endpoint_rows(doc: &Document) -> Vec<EndpointRow<'_>> {
                 aggregate: false,
                 stats: None,
                 deltas: &r.metrics,
+                presence: Presence::Gone,
             }),
     );
     out
@@ -436,7 +545,8 @@ fn baseline_info(c: &Comparison) -> BaselineInfo<'_> {
             .baseline_commit
             .as_deref()
             .map(|s| s.char_indices().nth(8).map_or(s, |(i, _)| &s[..i])),
-        engine_changed: c.engine_changed,
+        load: c.load,
+        differences: &c.load_differences,
     }
 }
 
@@ -561,7 +671,8 @@ mod tests {
             view.outcome,
             Outcome::Failed {
                 failed: 4,
-                checks: 9
+                checks: 9,
+                not_comparable: 0,
             }
         );
         let names: Vec<&str> = view.checks.iter().map(|c| c.name).collect();
@@ -575,10 +686,10 @@ mod tests {
         let order: Vec<(bool, &str)> = view
             .checks_failed_first()
             .iter()
-            .map(|c| (c.passed, c.name))
+            .map(|c| (c.passed(), c.name))
             .collect();
         let mut expected: Vec<(bool, &str)> =
-            view.checks.iter().map(|c| (c.passed, c.name)).collect();
+            view.checks.iter().map(|c| (c.passed(), c.name)).collect();
         expected.sort_by_key(|(passed, _)| *passed);
         assert_eq!(order, expected);
         let glob = view

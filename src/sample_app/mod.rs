@@ -58,6 +58,27 @@ pub struct Knobs {
     pub error_rate: f64,
     /// Extra latency for paths matching a glob (`/api/catalog/*`).
     pub slow: Vec<(glob::Pattern, Duration)>,
+    /// Added to every request on top of `latency`, and changeable while the app runs: a test
+    /// stages a slower build of the same server at the same address (another address would
+    /// make its runs not comparable).
+    pub extra: ExtraLatency,
+}
+
+/// A latency shared with a running app (see [`Knobs::extra`]); clones change the same value.
+#[derive(Debug, Clone, Default)]
+pub struct ExtraLatency(Arc<std::sync::atomic::AtomicU64>);
+
+impl ExtraLatency {
+    /// From now on, every request waits `d` more (whole microseconds).
+    pub fn set(&self, d: Duration) {
+        let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        self.0.store(micros, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The extra wait now.
+    pub(crate) fn get(&self) -> Duration {
+        Duration::from_micros(self.0.load(std::sync::atomic::Ordering::Relaxed))
+    }
 }
 
 impl Knobs {

@@ -60,7 +60,7 @@ pub(crate) fn router(knobs: Knobs) -> Router {
 /// Applies latency, jitter, slow endpoints and injected errors before any handler runs.
 async fn knobs_layer(AxState(s): AxState<Shared>, req: Request, next: Next) -> Response {
     let knobs = &s.1;
-    let mut delay = knobs.latency;
+    let mut delay = knobs.latency.saturating_add(knobs.extra.get());
     if !knobs.jitter.is_zero() {
         let j = rand::rng().random_range(0..=knobs.jitter.as_micros() as u64);
         delay += Duration::from_micros(j);

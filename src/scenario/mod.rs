@@ -19,6 +19,15 @@ use serde_json_path::JsonPath;
 pub(crate) use template::{RenderError, Template, Vars};
 
 use crate::duration::parse_duration;
+
+/// SHA-256 of `bytes` in lowercase hex (the same digest `stats` names a locustfile by).
+fn sha256_hex(bytes: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
 use raw::{RawCheck, RawDuration, RawRequest, RawScenario, RawStatus, RawStep, RawWait};
 
 /// Why a scenario file cannot be run; a usage error (exit 2) that names the file and the place
@@ -89,6 +98,9 @@ pub struct Scenario {
     pub(crate) tasks: Vec<Task>,
     /// Running sums of task weights, for a weighted pick with one random number.
     pub(crate) cumulative_weights: Vec<u32>,
+    /// SHA-256 (hex) of the scenario's text, for the load fingerprint: an edited scenario is
+    /// told apart from an unchanged one without keeping the text.
+    pub(crate) source_sha256: String,
 }
 
 #[derive(Debug)]
@@ -324,6 +336,10 @@ impl Scenario {
             used: Vec::new(),
         }
         .compile(raw, fallback_name)
+        .map(|scenario| Scenario {
+            source_sha256: sha256_hex(text.as_bytes()),
+            ..scenario
+        })
     }
 
     /// Every request of the scenario, indexed by `Request::id`.
@@ -457,6 +473,7 @@ impl Compiler<'_> {
             max_head,
             max_body,
             cookies: self.cookies,
+            source_sha256: String::new(),
         })
     }
 
@@ -839,6 +856,17 @@ mod tests {
         assert_eq!(s.endpoint_names(), ["GET /"]);
         assert_eq!(s.wait, Wait::None);
         assert_eq!(s.cumulative_weights, [1]);
+    }
+
+    /// The load fingerprint tells an edited scenario from an unchanged one by its text.
+    #[test]
+    fn a_scenario_is_named_by_the_hash_of_its_text() {
+        let a = parse("tasks: [{request: {method: GET, path: /}}]").unwrap();
+        let same = parse("tasks: [{request: {method: GET, path: /}}]").unwrap();
+        let edited = parse("tasks: [{request: {method: GET, path: /x}}]").unwrap();
+        assert_eq!(a.source_sha256.len(), 64);
+        assert_eq!(a.source_sha256, same.source_sha256);
+        assert_ne!(a.source_sha256, edited.source_sha256);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{EndpointStats, RunResult};
+use super::{load::LoadFingerprint, EndpointStats, RunMeta, RunResult};
 
 /// Endpoints kept per run in the history, the busiest first: a scenario with thousands of
 /// request names must not make every later results.json grow by its size times the chain.
@@ -27,6 +27,10 @@ pub struct HistoryEntry {
     pub started_at: String,
     /// The engine that measured it: runs of different engines are not compared.
     pub engine: String,
+    /// The load it applied: runs of another load are left out of the band a run is judged
+    /// by. Absent in entries written before fingerprints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<LoadFingerprint>,
     /// Every request together.
     pub aggregate: EndpointStats,
     /// Per request name, at most [`MAX_ENDPOINTS`].
@@ -45,8 +49,23 @@ impl HistoryEntry {
             pipeline: run.ci.as_ref().and_then(|c| c.pipeline_id.clone()),
             started_at: run.run.started_at.clone(),
             engine: run.run.engine.clone(),
+            load: run.run.load.clone(),
             aggregate: summary(&run.aggregate),
             endpoints: endpoints.into_iter().map(summary).collect(),
+        }
+    }
+
+    /// Whether this run applied the same load as `current` (the scenario's content aside, as
+    /// endpoints are judged by name): `None` when it cannot be told, for an entry or a run
+    /// without a fingerprint of the same engine, which stays in the band as it did before
+    /// fingerprints.
+    pub(crate) fn same_load(&self, current: &RunMeta) -> Option<bool> {
+        if self.engine != current.engine {
+            return Some(false);
+        }
+        match (&self.load, &current.load) {
+            (Some(mine), Some(theirs)) => Some(mine.differences(theirs).is_empty()),
+            _ => None,
         }
     }
 
@@ -129,6 +148,35 @@ mod tests {
         assert_eq!(ep.latency_ms, r.endpoints[1].latency_ms);
         assert_eq!(ep.requests, 50);
         assert_eq!(e.endpoint(None).unwrap().requests, r.aggregate.requests);
+    }
+
+    /// A run passes its load on with itself, so the next run can leave out the runs of another
+    /// load; an entry of an older version (no fingerprint) of the same engine stays in.
+    #[test]
+    fn entries_carry_their_load_and_say_whether_it_matches() {
+        let mut r = run(1, "t");
+        r.run.load = Some(crate::stats::load_fixture());
+        let chain = pass_on(&[], &r, true, 20);
+        assert_eq!(chain[0].load, r.run.load);
+        let back: Vec<HistoryEntry> =
+            serde_json::from_str(&serde_json::to_string(&chain).unwrap()).unwrap();
+        assert_eq!(back, chain);
+        assert_eq!(chain[0].same_load(&r.run), Some(true));
+        let mut smoke = r.run.clone();
+        smoke.load.as_mut().unwrap().users = 5;
+        assert_eq!(chain[0].same_load(&smoke), Some(false));
+        // Another scenario content is the same load: endpoints are judged by name.
+        let mut edited = r.run.clone();
+        edited.load.as_mut().unwrap().scenario_sha256 = Some("0".repeat(64));
+        assert_eq!(chain[0].same_load(&edited), Some(true));
+        let old = HistoryEntry {
+            load: None,
+            ..chain[0].clone()
+        };
+        assert_eq!(old.same_load(&r.run), None);
+        let mut locust = r.run.clone();
+        locust.engine = "locust".into();
+        assert_eq!(old.same_load(&locust), Some(false));
     }
 
     /// 200 endpoints over 20 runs: the chain stays a small part of a results file.

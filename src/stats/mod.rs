@@ -6,6 +6,7 @@ mod fold;
 mod histogram;
 mod history;
 mod host;
+mod load;
 mod timeseries;
 
 use std::collections::BTreeMap;
@@ -19,6 +20,10 @@ pub use fold::{Folded, FoldedNames, MAX_LISTED_NAMES, OTHER_ENDPOINTS};
 pub(crate) use histogram::within_budget;
 pub use histogram::{LatencyHistogram, HISTOGRAM_BUDGET_BYTES};
 pub use host::HostInfo;
+#[cfg(test)]
+pub(crate) use load::tests::fingerprint as load_fixture;
+pub use load::LoadFingerprint;
+pub(crate) use load::{compare_loads, origin, sha256_hex, LoadMatch};
 
 pub(crate) use history::pass_on as pass_on_history;
 pub use history::HistoryEntry;
@@ -137,13 +142,18 @@ pub struct RunMeta {
     /// How quiet the host was, when the run was made under `loadforge-gate executor`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<HostInfo>,
+    /// The load asked for, so a later run can tell whether it is comparable; absent in files
+    /// written before fingerprints (their comparability cannot be checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<LoadFingerprint>,
 }
 
 impl RunMeta {
     /// A closed-model run of `engine` against `target` with `users` users started at
     /// `spawn_rate` per second, from `started_at` (see [`RunMeta::timestamp`]) for
     /// `duration_s` seconds. What a run seldom sets stays empty: no scenario name, warm-up,
-    /// interruption, quantised latencies, shard, cloud page, arrival rate or abort. Set those
+    /// interruption, quantised latencies, shard, cloud page, arrival rate, abort or load
+    /// fingerprint (the commands layer adds that: an engine knows only its share). Set those
     /// with struct update syntax: `RunMeta { interrupted, ..RunMeta::new(..) }`.
     pub(crate) fn new(
         engine: &str,
@@ -172,6 +182,7 @@ impl RunMeta {
             tls_insecure: false,
             folded: None,
             host: None,
+            load: None,
         }
     }
 

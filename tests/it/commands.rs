@@ -2,7 +2,7 @@
 
 use loadforge_gate::sample_app::Knobs;
 
-use crate::harness::{example, sample_app, slow_app, Gate, REPORTS};
+use crate::harness::{adjustable_app, example, sample_app, Gate, REPORTS};
 
 #[test]
 fn validate_checks_without_sending_a_request() {
@@ -72,9 +72,9 @@ fn report_republishes_every_file_from_results_json() {
 
 #[test]
 fn compare_applies_regression_rules() {
-    let fast = slow_app(2);
-    // Far apart, so a loaded machine (which slows both) cannot close the gap.
-    let slow = slow_app(250);
+    // One server made slower between the runs: a baseline of another address would not be
+    // comparable. Far apart, so a loaded machine (which slows both) cannot close the gap.
+    let (app, extra) = adjustable_app(2);
     let run = |url: &str| {
         Gate::new()
             .args([
@@ -97,8 +97,9 @@ fn compare_applies_regression_rules() {
             .run()
             .expect_exit(0)
     };
-    let base = run(&fast.url());
-    let cur = run(&slow.url());
+    let base = run(&app.url());
+    extra.set(std::time::Duration::from_millis(248));
+    let cur = run(&app.url());
     let b = base.out_dir().join("results.json");
     let c = cur.out_dir().join("results.json");
     let out = Gate::new()
@@ -172,7 +173,7 @@ fn help_lists_the_exit_codes() {
 }
 
 #[test]
-fn a_baseline_from_another_engine_is_shown_but_not_judged() {
+fn a_baseline_from_another_engine_is_shown_but_not_comparable() {
     let app = sample_app(Knobs::default());
     let run = |extra: &[&str]| {
         Gate::new()
@@ -187,6 +188,7 @@ fn a_baseline_from_another_engine_is_shown_but_not_judged() {
             .args(extra)
     };
     let base = run(&["--baseline", "none"]).run().expect_exit(0);
+    // The run's engine and its load's.
     let text = base
         .file("results.json")
         .replace(r#""engine": "native""#, r#""engine": "locust""#);
@@ -196,21 +198,28 @@ fn a_baseline_from_another_engine_is_shown_but_not_judged() {
         .expect_exit(0);
     let r = out.results();
     assert_eq!(r["comparison"]["engine_changed"], true);
-    assert!(
-        r["notes"]
-            .to_string()
-            .contains("measured by the locust engine"),
-        "{}",
-        r["notes"]
+    assert_eq!(r["comparison"]["load"], "different");
+    assert_eq!(
+        r["comparison"]["load_differences"],
+        serde_json::json!(["engine locust → native"])
     );
-    let kinds: Vec<_> = r["verdict"]["checks"]
+    let regressions: Vec<&serde_json::Value> = r["verdict"]["checks"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| c["kind"].clone())
+        .filter(|c| c["kind"] == "regression")
         .collect();
+    assert!(!regressions.is_empty(), "{}", r["verdict"]);
+    for c in regressions {
+        assert_eq!(
+            (&c["passed"], &c["not_comparable"]),
+            (&false.into(), &true.into()),
+            "{c}"
+        );
+    }
     assert!(
-        !kinds.contains(&serde_json::json!("regression")),
-        "{kinds:?}"
+        out.file("summary.md").contains("- engine locust → native"),
+        "{}",
+        out.file("summary.md")
     );
 }

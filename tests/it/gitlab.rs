@@ -8,7 +8,7 @@ use crate::{
         FakeGitlab, FakeNote, BOT_USER, FORK, FORK_JOB_TOKEN, HUMAN_USER, JOB_TOKEN, PRIVATE_TOKEN,
         PROJECT,
     },
-    harness::{example, slow_app, Gate, Output},
+    harness::{adjustable_app, example, slow_app, Gate, Output},
 };
 
 const BASE_SHA: &str = "b45e0000c0ffee";
@@ -87,7 +87,8 @@ fn merge_request_runs_create_then_update_one_note_and_catch_a_regression() {
     let gl = FakeGitlab::start();
     // Artifacts sent to object storage on another host: the token must not follow.
     gl.with(|s| s.redirect_job_artifacts = true);
-    let fast = slow_app(2);
+    // One server, made slower for the second run: another address would not be comparable.
+    let (fast, extra) = adjustable_app(2);
 
     // First run: nothing on main yet.
     let first = mr_gate(&gl, &fast.url(), true).run().expect_exit(0);
@@ -119,8 +120,8 @@ fn merge_request_runs_create_then_update_one_note_and_catch_a_regression() {
         "perf",
         Some(&first.file("results.json")),
     );
-    let slow = slow_app(80);
-    let second = mr_gate(&gl, &slow.url(), true).run().expect_exit(1);
+    extra.set(std::time::Duration::from_millis(78));
+    let second = mr_gate(&gl, &fast.url(), true).run().expect_exit(1);
     assert_no_secret(&second);
     assert!(
         second.stderr.contains("at the merge base"),
@@ -437,8 +438,11 @@ fn a_note_refused_with_a_502_is_posted_again_once_after_a_look() {
 #[test]
 fn history_from_earlier_pipelines_is_judged_by_its_centre_and_spread() {
     let gl = FakeGitlab::start();
+    // One server at each latency in turn, run with the merge request's load: runs of another
+    // address or spawn rate would be left out of the band.
+    let (app, extra) = adjustable_app(0);
     let run_at = |ms: u64| {
-        let app = slow_app(ms);
+        extra.set(std::time::Duration::from_millis(ms));
         Gate::new()
             .args([
                 "run",
@@ -450,6 +454,8 @@ fn history_from_earlier_pipelines_is_judged_by_its_centre_and_spread() {
             .args([
                 "--users",
                 "4",
+                "--spawn-rate",
+                "50",
                 "--run-time",
                 "2s",
                 "--progress",
@@ -466,7 +472,7 @@ fn history_from_earlier_pipelines_is_judged_by_its_centre_and_spread() {
     gl.add_pipeline("main", "a1", "success", "perf", Some(&run_at(60)));
     gl.add_pipeline("main", "a2", "success", "perf", Some(&run_at(30)));
     gl.add_pipeline("main", "a3", "success", "perf", Some(&run_at(5)));
-    let app = slow_app(40);
+    extra.set(std::time::Duration::from_millis(40));
     let out = mr_gate(&gl, &app.url(), true)
         .env("CI_MERGE_REQUEST_DIFF_BASE_SHA", "not-on-main")
         .run()

@@ -9,7 +9,7 @@ use std::{
     time::Duration,
 };
 
-use loadforge_gate::sample_app::{Knobs, SampleApp};
+use loadforge_gate::sample_app::{ExtraLatency, Knobs, SampleApp};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_loadforge-gate");
 
@@ -26,6 +26,18 @@ pub fn slow_app(latency_ms: u64) -> SampleApp {
         latency: Duration::from_millis(latency_ms),
         ..Knobs::default()
     })
+}
+
+/// A sample app answering in `latency_ms`, and the handle that makes it slower while it runs:
+/// a slower build at the same address, so its runs stay comparable with the earlier ones.
+pub fn adjustable_app(latency_ms: u64) -> (SampleApp, ExtraLatency) {
+    let extra = ExtraLatency::default();
+    let app = sample_app(Knobs {
+        latency: Duration::from_millis(latency_ms),
+        extra: extra.clone(),
+        ..Knobs::default()
+    });
+    (app, extra)
 }
 
 pub struct Gate {

@@ -2,18 +2,21 @@
 //! pass it on, and regressions are judged against it. Outside GitLab, through `--baseline FILE`
 //! and the two variables GitLab sets.
 
-use crate::harness::{slow_app, Gate, Output};
+use std::time::Duration;
 
-/// A short run against an app answering in `ms`, on `branch` of a project
-/// whose default branch is `main`, judged against `baseline` (a results.json) when given.
-fn run_on(branch: Option<&str>, ms: u64, baseline: Option<&str>) -> Output {
-    let app = slow_app(ms);
+use crate::harness::{adjustable_app, slow_app, Gate, Output};
+
+/// A short run against `host`, on `branch` of a project whose default branch is `main`,
+/// judged against `baseline` (a results.json) when given. Runs judged against each other
+/// share one server (made slower between runs where a test needs it): another address is
+/// another load, and not comparable.
+fn run_on(host: &str, branch: Option<&str>, baseline: Option<&str>) -> Output {
     // No waits: a few hundred requests, so the verdicts do not hang on a dozen samples.
     let mut gate = Gate::new()
         .env("CI_DEFAULT_BRANCH", "main")
         .write("s.yml", "tasks: [{request: {path: /health}}]\n")
         .args(["run", "--scenario", "s.yml"])
-        .args(["--host", &app.url(), "--users", "4", "--spawn-rate", "50"])
+        .args(["--host", host, "--users", "4", "--spawn-rate", "50"])
         .args(["--run-time", "2s", "--progress", "0"])
         // Wide margins: a loaded test machine adds tens of milliseconds to an unchanged app.
         .args(["--regression", RULE]);
@@ -47,12 +50,14 @@ fn p95_detail(out: &Output) -> String {
 
 #[test]
 fn default_branch_runs_extend_the_chain_and_branch_runs_only_read_it() {
-    let first = run_on(Some("main"), 50, None).expect_exit(0);
+    let (app, extra) = adjustable_app(50);
+    let host = app.url();
+    let first = run_on(&host, Some("main"), None).expect_exit(0);
     assert_eq!(history_len(&first), 1, "the first run starts the chain");
-    let second = run_on(Some("main"), 50, Some(&first.file("results.json"))).expect_exit(0);
+    let second = run_on(&host, Some("main"), Some(&first.file("results.json"))).expect_exit(0);
     assert_eq!(history_len(&second), 2);
     assert!(p95_detail(&second).contains("vs baseline"));
-    let third = run_on(Some("main"), 50, Some(&second.file("results.json"))).expect_exit(0);
+    let third = run_on(&host, Some("main"), Some(&second.file("results.json"))).expect_exit(0);
     assert_eq!(history_len(&third), 3);
     let detail = p95_detail(&third);
     assert!(
@@ -64,7 +69,7 @@ fn default_branch_runs_extend_the_chain_and_branch_runs_only_read_it() {
     // A feature branch (or a merge request: no CI_COMMIT_BRANCH) is judged by the chain and
     // passes it on unchanged.
     for branch in [Some("feature"), None] {
-        let same = run_on(branch, 50, Some(&chain)).expect_exit(0);
+        let same = run_on(&host, branch, Some(&chain)).expect_exit(0);
         assert_eq!(history_len(&same), 3, "a branch run extended the chain");
         assert_eq!(same.results()["history"], third.results()["history"]);
         let detail = p95_detail(&same);
@@ -74,17 +79,19 @@ fn default_branch_runs_extend_the_chain_and_branch_runs_only_read_it() {
         assert!(summary.contains("_(regression: within noise"), "{summary}");
         assert!(same.file("report.html").contains("p95 per run"));
     }
-    let slow = run_on(Some("feature"), 1500, Some(&chain)).expect_exit(1);
+    extra.set(Duration::from_millis(1450));
+    let slow = run_on(&host, Some("feature"), Some(&chain)).expect_exit(1);
     let detail = p95_detail(&slow);
     assert!(detail.contains(": regression"), "{detail}");
 }
 
 #[test]
 fn a_history_that_cannot_be_read_is_a_note_not_a_failure() {
-    let first = run_on(Some("main"), 50, None).expect_exit(0);
+    let app = slow_app(50);
+    let first = run_on(&app.url(), Some("main"), None).expect_exit(0);
     let mut doc = first.results();
     doc["history"] = serde_json::json!([{"engine": 5}]);
-    let out = run_on(Some("feature"), 50, Some(&doc.to_string())).expect_exit(0);
+    let out = run_on(&app.url(), Some("feature"), Some(&doc.to_string())).expect_exit(0);
     let notes = out.results()["notes"].to_string();
     assert!(notes.contains("run history was not usable"), "{notes}");
     assert!(p95_detail(&out).contains("vs baseline"));

@@ -5,6 +5,7 @@ mod bad_input;
 mod bad_input_table;
 mod cardinality;
 mod commands;
+mod comparable;
 mod component;
 mod compression;
 mod emulator;

@@ -117,6 +117,12 @@ fn a_second_demo_compares_with_the_first() {
     );
     let r = first.results();
     assert!(r["comparison"]["rows"].as_array().unwrap().len() > 1);
+    // The second demo listens where the first did: the same load, so regressions are judged.
+    assert_eq!(
+        r["comparison"]["load"], "same",
+        "{}",
+        r["comparison"]["load_differences"]
+    );
     let kinds: Vec<&str> = r["verdict"]["checks"]
         .as_array()
         .unwrap()

@@ -93,6 +93,33 @@ fn real_results_validate_against_the_schema() {
     assert!(!r["timeseries"].as_array().unwrap().is_empty());
 }
 
+/// The fingerprint is optional: a results.json written before it (a real one, kept as a
+/// fixture) still validates, and is still read as a baseline.
+#[test]
+fn a_results_file_of_the_previous_version_still_validates_and_reads() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/results-v1-without-load.json"
+    );
+    let old: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert!(old["run"].get("load").is_none());
+    let errors: Vec<String> = schema()
+        .iter_errors(&old)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let out = Gate::new()
+        .args(["report", path, "--out", "again"])
+        .run()
+        .expect_exit(0);
+    assert!(
+        out.stdout.contains("reports written to again/"),
+        "{}",
+        out.stdout
+    );
+}
+
 #[test]
 fn the_schema_rejects_a_wrong_document() {
     let v = schema();

@@ -110,6 +110,10 @@ fn three_shards_merge_into_the_exact_union_and_are_judged_once() {
         .map(|p| p["run"]["users"].as_u64().unwrap())
         .collect();
     assert_eq!(users, [4, 3, 3], "10 users split over 3 shards");
+    // Each shard records the whole run's load, which the next run's comparison needs.
+    for p in &parts {
+        assert_eq!(p["run"]["load"]["users"], 10, "{}", p["run"]["load"]);
+    }
     assert!(
         parts.iter().all(|p| p.get("verdict").is_none()),
         "shards are not judged"
@@ -134,6 +138,7 @@ fn three_shards_merge_into_the_exact_union_and_are_judged_once() {
         "judged once, on the whole"
     );
     assert!(merged["run"].get("shard").is_none());
+    assert_eq!(merged["run"]["load"], parts[0]["run"]["load"]);
 
     // The job's out folder stands for its shards/ folder.
     let from_out = Gate::new()

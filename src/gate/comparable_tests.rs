@@ -1,0 +1,156 @@
+//! Regression rules against a baseline of another load: never passed, never failed, and the
+//! thresholds alone decide; against a changed scenario: the endpoints both runs have are judged.
+
+use super::{
+    evaluate,
+    evaluate::tests::{regress, result},
+    Baseline, CheckKind, CheckState, Regression, Rules, Threshold, Verdict,
+};
+use crate::stats::{load_fixture, HistoryEntry, LoadFingerprint, RunResult};
+
+/// `r` with the fixed load, changed by `change`.
+fn with_load(mut r: RunResult, change: impl FnOnce(&mut LoadFingerprint)) -> RunResult {
+    let mut load = load_fixture();
+    change(&mut load);
+    r.run.engine = load.engine.clone();
+    r.run.load = Some(load);
+    r
+}
+
+fn rules(list: &[&str]) -> Vec<Regression> {
+    list.iter().map(|r| Regression::parse(r).unwrap()).collect()
+}
+
+/// Thresholds and regression rules, against `base` alone.
+fn verdict(current: &RunResult, base: &RunResult, thresholds: &[&str]) -> Verdict {
+    let thresholds = thresholds.iter().map(|t| Threshold::parse(t).unwrap());
+    evaluate(
+        current,
+        &Rules::configured(thresholds.collect()),
+        &Rules::configured(rules(&["p95 +20% +1ms", "rps -10%", "GET /*: p95 +20%"])),
+        Some(Baseline {
+            result: base,
+            history: &[],
+        }),
+    )
+    .unwrap()
+}
+
+/// Every regression check is not comparable and says why; none passed, none failed.
+fn assert_not_comparable(v: &Verdict, difference: &str) {
+    let regressions: Vec<_> = (v.checks.iter())
+        .filter(|c| c.kind == CheckKind::Regression)
+        .collect();
+    assert_eq!(regressions.len(), 3, "{:#?}", v.checks);
+    for c in regressions {
+        assert_eq!(c.state(), CheckState::NotComparable, "{c:?}");
+        assert!(!c.passed, "a check that compared nothing reads as passed");
+        assert!(c.detail.contains("not comparable"), "{}", c.detail);
+        assert!(c.detail.contains(difference), "{}", c.detail);
+    }
+}
+
+#[test]
+fn a_baseline_of_other_users_is_not_comparable_and_the_thresholds_decide() {
+    let base = with_load(result(&[("GET /a", 1000, 10.0, 0)]), |l| l.users = 50);
+    // Three times slower and a tenth of the throughput: against 50 users, meaningless.
+    let smoke = with_load(result(&[("GET /a", 100, 30.0, 0)]), |l| l.users = 5);
+    let v = verdict(&smoke, &base, &["p95<100ms"]);
+    assert_not_comparable(&v, "users 50 → 5");
+    assert!(v.passed, "a changed load is no regression: {:#?}", v.checks);
+    let threshold = &v.checks[0];
+    assert_eq!(
+        (threshold.kind, threshold.state()),
+        (CheckKind::Threshold, CheckState::Passed)
+    );
+    let v = verdict(&smoke, &base, &["p95<20ms"]);
+    assert!(!v.passed, "the thresholds still decide");
+    assert_eq!(v.failed_checks().count(), 1);
+    assert_not_comparable(&v, "users 50 → 5");
+}
+
+#[test]
+fn a_baseline_of_another_target_is_not_comparable() {
+    let base = with_load(result(&[("GET /a", 100, 10.0, 0)]), |l| {
+        l.target = "http://a:9090".into()
+    });
+    let cur = with_load(result(&[("GET /a", 100, 10.0, 0)]), |_| {});
+    let v = verdict(&cur, &base, &[]);
+    assert_not_comparable(&v, "target http://a:9090 → http://a:8080");
+    assert!(v.passed);
+}
+
+#[test]
+fn a_baseline_of_another_engine_is_not_comparable_with_or_without_fingerprints() {
+    let base = with_load(result(&[("GET /a", 100, 10.0, 0)]), |l| {
+        l.engine = "locust".into()
+    });
+    let cur = with_load(result(&[("GET /a", 100, 50.0, 0)]), |_| {});
+    assert_not_comparable(&verdict(&cur, &base, &[]), "engine locust → native");
+    // Files written before fingerprints: the engine is all there is to compare.
+    let (mut old_base, mut old_cur) = (base, cur);
+    old_base.run.load = None;
+    old_cur.run.load = None;
+    assert_not_comparable(&verdict(&old_cur, &old_base, &[]), "engine locust → native");
+    // Same engine, no fingerprint: judged as before (it regressed).
+    old_base.run.engine = "native".into();
+    assert!(!verdict(&old_cur, &old_base, &[]).passed);
+}
+
+#[test]
+fn a_changed_scenario_is_judged_on_the_endpoints_both_runs_have() {
+    let base = with_load(
+        result(&[("GET /a", 100, 10.0, 0), ("GET /gone", 100, 10.0, 0)]),
+        |_| {},
+    );
+    let cur = with_load(
+        result(&[("GET /a", 100, 30.0, 0), ("GET /new", 100, 10.0, 0)]),
+        |l| l.scenario_sha256 = Some("0".repeat(64)),
+    );
+    let v = verdict(&cur, &base, &[]);
+    assert!(!v.passed, "GET /a regressed: {:#?}", v.checks);
+    let state = |endpoint: &str| {
+        (v.checks.iter())
+            .find(|c| c.endpoint.as_deref() == Some(endpoint))
+            .map(|c| (c.state(), c.detail.clone()))
+            .unwrap()
+    };
+    assert_eq!(state("GET /a").0, CheckState::Failed);
+    let (new, detail) = state("GET /new");
+    assert_eq!(new, CheckState::NotComparable);
+    assert!(
+        detail.contains("new endpoint, not in the baseline"),
+        "{detail}"
+    );
+    assert!(v
+        .checks
+        .iter()
+        .all(|c| c.endpoint.as_deref() != Some("GET /gone")));
+}
+
+#[test]
+fn history_runs_of_another_load_are_left_out_of_the_band() {
+    let at =
+        |ms: f64, users: u32| with_load(result(&[("GET /a", 100, ms, 0)]), |l| l.users = users);
+    let base = at(10.0, 50);
+    let earlier = [
+        at(10.2, 50),
+        at(40.0, 5),
+        at(9.9, 50),
+        at(41.0, 5),
+        at(10.1, 50),
+        at(39.0, 5),
+    ];
+    let v = regress(&at(10.3, 50), &base, &earlier, &rules(&["p95 +20% +1ms"]));
+    let detail = &v.checks[0].detail;
+    assert!(detail.contains("median of 4 runs"), "{detail}");
+    assert!(detail.contains("within noise"), "{detail}");
+    // The same band judges a slowdown the smoke runs would have hidden.
+    let v = regress(&at(14.0, 50), &base, &earlier, &rules(&["p95 +20% +1ms"]));
+    assert!(!v.passed, "{}", v.checks[0].detail);
+    let entries: Vec<HistoryEntry> = earlier.iter().map(HistoryEntry::of).collect();
+    let left_out = (entries.iter())
+        .filter(|h| h.same_load(&base.run) == Some(false))
+        .count();
+    assert_eq!(left_out, 3);
+}
