@@ -29,6 +29,9 @@ pub(crate) struct CiContext {
     pub(crate) commit_branch: Option<String>,
     /// `CI_DEFAULT_BRANCH`.
     pub(crate) default_branch: Option<String>,
+    /// `CI_COMMIT_REF_SLUG`: the branch or tag name as GitLab writes it into host names
+    /// (review apps per branch).
+    pub(crate) ref_slug: Option<String>,
     /// `CI_COMMIT_TAG`: set in tag pipelines only.
     pub(crate) commit_tag: Option<String>,
 }
@@ -55,6 +58,7 @@ impl CiContext {
             merge_request_diff_base_sha: get("CI_MERGE_REQUEST_DIFF_BASE_SHA"),
             commit_branch: get("CI_COMMIT_BRANCH"),
             default_branch: get("CI_DEFAULT_BRANCH"),
+            ref_slug: get("CI_COMMIT_REF_SLUG"),
             commit_tag: get("CI_COMMIT_TAG"),
         }
     }

@@ -19,7 +19,7 @@ use crate::{
     settings::{
         EngineSettings, LoadForgeSettings, LocustSettings, NativeSettings, Settings, SettingsError,
     },
-    stats::{origin, sha256_hex, LoadFingerprint, LoadModel, RunResult},
+    stats::{origin, ref_slug_in_host, sha256_hex, LoadFingerprint, LoadModel, RunResult},
 };
 
 /// What will generate the load, checked and loaded before any load is sent.
@@ -82,6 +82,12 @@ pub(crate) fn fingerprint(settings: &Settings, workload: &Workload) -> LoadFinge
         warmup_s: settings.warmup.as_secs_f64(),
         ramp_s: settings.ramp.as_secs_f64(),
         target: origin(&settings.host),
+        target_ref_slug: settings
+            .gate
+            .ci
+            .ref_slug
+            .as_deref()
+            .and_then(|slug| ref_slug_in_host(&origin(&settings.host), slug)),
         scenario,
         scenario_sha256,
     }
@@ -347,7 +353,15 @@ mod tests {
                 target: "http://shop.example".into(),
                 scenario: Some("s".into()),
                 scenario_sha256: Some(hash),
+                target_ref_slug: None,
             }
         );
+        // In a pipeline of branch `shop`, a host named after the branch is a review app.
+        let env = |k: &str| (k == "CI_COMMIT_REF_SLUG").then(|| "shop".to_string());
+        let settings = Settings::from_args(&args, &env, None).unwrap();
+        let scenario =
+            Scenario::parse("tasks: [{request: {path: /}}]", "s.yml".as_ref(), &|_| None).unwrap();
+        let load = fingerprint(&settings, &Workload::Native(Box::new(scenario)));
+        assert_eq!(load.target_ref_slug.as_deref(), Some("shop"));
     }
 }

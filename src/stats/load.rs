@@ -70,6 +70,87 @@ pub struct LoadFingerprint {
         deserialize_with = "sha256"
     )]
     pub scenario_sha256: Option<String>,
+    /// The pipeline's `CI_COMMIT_REF_SLUG`, when it is a part of the target's host (a review
+    /// app per branch, `review-$CI_COMMIT_REF_SLUG.example.com`): the same target for every
+    /// branch, so a merge request's review app is compared with the default branch's.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "ref_slug"
+    )]
+    pub target_ref_slug: Option<String>,
+}
+
+/// The longest `CI_COMMIT_REF_SLUG` GitLab writes.
+const MAX_REF_SLUG: usize = 63;
+
+/// `slug` when it stands in `origin`'s host as a whole part: between the start or a `.` or
+/// `-` and the end, a `.`, a `-` or the port. `None` otherwise, so that a short slug that
+/// happens to be inside a word (`a` in `staging`) never counts.
+pub(crate) fn ref_slug_in_host(origin: &str, slug: &str) -> Option<String> {
+    let valid = !slug.is_empty()
+        && slug.len() <= MAX_REF_SLUG
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    (valid && !host_parts_without(origin, slug).eq(origin)).then(|| slug.to_string())
+}
+
+/// `origin` with every whole-part occurrence of `slug` in its host written as `\0`.
+fn host_parts_without(origin: &str, slug: &str) -> String {
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return origin.to_string();
+    };
+    let (host, port) = match rest.rfind(':') {
+        Some(i) if !rest.starts_with('[') => rest.split_at(i),
+        _ => (rest, ""),
+    };
+    let bounded = |b: Option<u8>| b.is_none_or(|b| b == b'.' || b == b'-');
+    let mut out = String::new();
+    let mut at = 0;
+    while let Some(i) = host.get(at..).and_then(|h| h.find(slug)).map(|i| i + at) {
+        let before = i
+            .checked_sub(1)
+            .and_then(|j| host.as_bytes().get(j).copied());
+        let after = host.as_bytes().get(i + slug.len()).copied();
+        out.push_str(host.get(at..i).unwrap_or_default());
+        if bounded(before) && bounded(after) {
+            out.push('\0');
+        } else {
+            out.push_str(slug);
+        }
+        at = i + slug.len();
+    }
+    out.push_str(host.get(at..).unwrap_or_default());
+    format!("{scheme}://{out}{port}")
+}
+
+/// Whether two fingerprints name the same target: the same origin, or per-branch review
+/// hosts that are the same once each run's own ref slug is taken out.
+fn same_target(a: &LoadFingerprint, b: &LoadFingerprint) -> bool {
+    if a.target == b.target {
+        return true;
+    }
+    match (&a.target_ref_slug, &b.target_ref_slug) {
+        (Some(sa), Some(sb)) => {
+            host_parts_without(&a.target, sa) == host_parts_without(&b.target, sb)
+        }
+        _ => false,
+    }
+}
+
+fn ref_slug<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = bounded(d, MAX_REF_SLUG, "load.target_ref_slug")?;
+    if s.is_empty()
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(serde::de::Error::custom(
+            "load.target_ref_slug is not a ref slug",
+        ));
+    }
+    Ok(Some(s))
 }
 
 fn is_zero(x: &f64) -> bool {
@@ -171,7 +252,8 @@ impl LoadFingerprint {
         [
             change("engine", &self.engine, &other.engine),
             change("scenario", &name(&self.scenario), &name(&other.scenario)),
-            change("target", &self.target, &other.target),
+            (!same_target(self, other))
+                .then(|| format!("target {} → {}", self.target, other.target)),
             change("model", model(self.model), model(other.model)),
             change("users", &self.users, &other.users),
             change("rate", &per_second(self.rate), &per_second(other.rate)),
@@ -323,7 +405,44 @@ pub(crate) mod tests {
             target: "http://a:8080".into(),
             scenario: Some("shop".into()),
             scenario_sha256: Some(sha256_hex(b"tasks: []")),
+            target_ref_slug: None,
         }
+    }
+
+    /// A run of [`fingerprint`] against `target`, in a pipeline of the ref slugged `slug`.
+    fn on_review_app(target: &str, slug: &str) -> LoadFingerprint {
+        LoadFingerprint {
+            target: target.into(),
+            target_ref_slug: ref_slug_in_host(target, slug),
+            ..fingerprint()
+        }
+    }
+
+    #[test]
+    fn review_apps_per_branch_are_one_target_and_other_hosts_are_not() {
+        let main = on_review_app("https://review-main.example.com", "main");
+        let mr = on_review_app("https://review-feature-x.example.com", "feature-x");
+        assert_eq!(mr.target_ref_slug.as_deref(), Some("feature-x"));
+        assert!(
+            main.differences(&mr).is_empty(),
+            "{:?}",
+            main.differences(&mr)
+        );
+        // Another review domain, another port, or staging against a review app: different.
+        for other in [
+            on_review_app("https://review-feature-x.other.com", "feature-x"),
+            on_review_app("https://review-feature-x.example.com:8443", "feature-x"),
+            on_review_app("https://staging.example.com", "feature-x"),
+        ] {
+            assert_eq!(main.differences(&other).len(), 1, "{}", other.target);
+        }
+        // A slug inside a word is not the ref's part of the host.
+        assert_eq!(ref_slug_in_host("https://staging.example.com", "a"), None);
+        assert_eq!(
+            ref_slug_in_host("https://staging.example.com", "staging"),
+            Some("staging".into())
+        );
+        assert_eq!(ref_slug_in_host("https://x.example.com", "BAD SLUG"), None);
     }
 
     fn meta(load: Option<LoadFingerprint>) -> RunMeta {

@@ -23,7 +23,7 @@ pub use host::HostInfo;
 #[cfg(test)]
 pub(crate) use load::tests::fingerprint as load_fixture;
 pub use load::LoadFingerprint;
-pub(crate) use load::{compare_loads, origin, sha256_hex, LoadMatch};
+pub(crate) use load::{compare_loads, origin, ref_slug_in_host, sha256_hex, LoadMatch};
 
 pub(crate) use history::pass_on as pass_on_history;
 pub use history::HistoryEntry;

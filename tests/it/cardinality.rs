@@ -176,6 +176,15 @@ fn shards_folding_differently(host: &str) -> Vec<serde_json::Value> {
             let text = std::fs::read_to_string(out.out_dir().join("shards").join(name)).unwrap();
             serde_json::from_str(&text).unwrap()
         })
+        .collect::<Vec<serde_json::Value>>()
+        .into_iter()
+        .scan(None, |load, mut doc| {
+            // Two scenario files stand in for one whose shards fold differently: the shards
+            // of one run record one load, which `merge` insists on.
+            let first = load.get_or_insert_with(|| doc["run"]["load"].clone());
+            doc["run"]["load"] = first.clone();
+            Some(doc)
+        })
         .collect()
 }
 

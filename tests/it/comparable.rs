@@ -13,7 +13,7 @@ fn run(host: &str, users: &str, on_main: bool, baseline: Option<&str>) -> Output
         .write("s.yml", "tasks: [{request: {path: /health}}]\n")
         .args(["run", "--scenario", "s.yml", "--host", host])
         .args(["--users", users, "--spawn-rate", "50", "--run-time", "2s"])
-        .args(["--progress", "0", "--regression", "p95 +20% +1ms"]);
+        .args(["--progress", "0", "--regression", "p95 +20% +50ms"]);
     gate = if on_main {
         gate.env("CI_COMMIT_BRANCH", "main")
     } else {
@@ -74,7 +74,7 @@ fn a_baseline_of_other_users_and_another_target_is_not_comparable() {
         summary.contains("_(regression: not comparable)_"),
         "{summary}"
     );
-    assert!(!summary.contains("| ✅ | p95 +20% +1ms"), "{summary}");
+    assert!(!summary.contains("| ✅ | p95 +20% +50ms"), "{summary}");
     let junit = out.file("junit.xml");
     assert!(
         junit.contains("<skipped message=\"not comparable: "),

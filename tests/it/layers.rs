@@ -30,7 +30,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     ("gate", &["stats", "duration", "defaults", "engine"]),
-    ("gitlab", &["secret", "defaults", "retry", "capped", "tls"]),
+    (
+        "gitlab",
+        &[
+            "secret", "defaults", "retry", "capped", "tls", "chain", "ci", "modes",
+        ],
+    ),
     (
         "baseline",
         &[
