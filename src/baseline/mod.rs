@@ -363,14 +363,34 @@ pub(crate) fn history_note(
     if comparison.load == LoadMatch::Different {
         return None;
     }
-    let left_out = (history.iter())
+    let other_load = (history.iter())
         .filter(|h| h.same_load(&current.run) == Some(false))
         .count();
-    match left_out {
-        0 => None,
-        1 => Some("1 history run with another load shape was left out of the band regressions are judged by.".into()),
-        n => Some(format!("{n} history runs with another load shape were left out of the band regressions are judged by.")),
+    let flagged = (history.iter())
+        .filter(|h| h.flagged.is_some() && h.same_load(&current.run) != Some(false))
+        .count();
+    let runs = |n: usize| match n {
+        1 => "1 history run".to_string(),
+        n => format!("{n} history runs"),
+    };
+    let mut parts = Vec::new();
+    if other_load > 0 {
+        parts.push(format!("{} with another load shape", runs(other_load)));
     }
+    if flagged > 0 {
+        parts.push(format!("{} flagged (made on a busy host)", runs(flagged)));
+    }
+    (!parts.is_empty()).then(|| {
+        let verb = if other_load + flagged == 1 {
+            "was"
+        } else {
+            "were"
+        };
+        format!(
+            "{} {verb} left out of the band regressions are judged by.",
+            parts.join(" and ")
+        )
+    })
 }
 
 /// What a reader must know about the baseline's load, in one sentence; `None` when it matched.

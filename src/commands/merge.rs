@@ -80,6 +80,7 @@ pub(crate) fn execute(args: &MergeArgs) -> Result<ExitStatus, Error> {
         "Merged from {count} shards: counts and histograms add exactly; per-second percentiles in the time series are request-weighted averages."
     )];
     notes.extend(unlisted);
+    merged.run.partial = missing.is_some();
     if let Some(m) = &missing {
         // Published anyway (nothing measured is lost), judged on what arrived, and still an
         // error, so the pipeline does not take a part for the whole.

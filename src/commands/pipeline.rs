@@ -53,6 +53,7 @@ pub(crate) fn run_gate(
         }) => {
             // Publish what was measured before the crash, then report the crash itself.
             let mut partial = *partial;
+            partial.run.partial = true;
             partial.ci = CiInfo::from_context(&gate.ci);
             record_fold(folded, &mut partial, &mut notes);
             notes.push(format!(
@@ -306,6 +307,11 @@ fn standing_notes(settings: &GateSettings, result: &RunResult, notes: &mut Vec<S
     }
     if result.run.interrupted {
         notes.push("The run was interrupted: these results are partial.".into());
+    }
+    if let (true, Some(why)) = (settings.ci.on_default_branch(), result.run.incomplete()) {
+        notes.push(format!(
+            "This run does not join the default branch's run history: {why}."
+        ));
     }
     if let Some(reason) = &result.run.aborted {
         notes.push(format!("Aborted early: {reason}."));

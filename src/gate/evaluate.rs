@@ -209,8 +209,8 @@ pub(super) struct Against<'a> {
     /// Set when the baseline ran another load: each difference, for the checks' detail.
     /// Computed here, from the two runs, so no caller can judge across loads by forgetting to.
     pub(super) other_load: Option<String>,
-    /// The history's runs of this run's load (or whose load is unknown), newest first: the
-    /// band every rule is judged by. Runs of another load are left out.
+    /// The history's clean runs of this run's load (or whose load is unknown), newest first:
+    /// the band every rule is judged by. Runs of another load, or flagged, are left out.
     pub(super) band: Vec<&'a HistoryEntry>,
 }
 
@@ -223,7 +223,7 @@ impl<'a> Against<'a> {
             default_rule,
             other_load: (load.matched == LoadMatch::Different).then(|| load.summary()),
             band: (baseline.history.iter())
-                .filter(|h| h.same_load(&current.run) != Some(false))
+                .filter(|h| h.in_band(&current.run))
                 .collect(),
         }
     }

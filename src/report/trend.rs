@@ -31,8 +31,8 @@ impl<'a> Trend<'a> {
         let mut earlier: Vec<&HistoryEntry> = history
             .iter()
             .skip_while(|h| is_this_run(h))
-            // The band's runs: the same engine, and the same load where both know it.
-            .filter(|h| h.same_load(&run.run) != Some(false))
+            // The band's runs: clean, the same engine, and the same load where both know it.
+            .filter(|h| h.in_band(&run.run))
             .collect();
         earlier.reverse();
         Trend {

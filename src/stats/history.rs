@@ -31,6 +31,14 @@ pub struct HistoryEntry {
     /// by. Absent in entries written before fingerprints.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load: Option<LoadFingerprint>,
+    /// Why the run stays out of the band though it joined the chain: its load generator's host
+    /// was busy (`run.host`), so its figures may be the host's noise. Absent for a clean run.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "flag"
+    )]
+    pub flagged: Option<String>,
     /// Every request together.
     pub aggregate: EndpointStats,
     /// Per request name, at most [`MAX_ENDPOINTS`].
@@ -49,6 +57,9 @@ impl HistoryEntry {
             pipeline: run.ci.as_ref().and_then(|c| c.pipeline_id.clone()),
             started_at: run.run.started_at.clone(),
             engine: run.run.engine.clone(),
+            flagged: run.run.host.as_ref().map(|h| h.busy()).and_then(|why| {
+                (!why.is_empty()).then(|| format!("busy host: {}", why.join(", ")))
+            }),
             load: run.run.load.clone(),
             aggregate: summary(&run.aggregate),
             endpoints: endpoints.into_iter().map(summary).collect(),
@@ -69,6 +80,12 @@ impl HistoryEntry {
         }
     }
 
+    /// Whether this run belongs to the band `current` is judged by: a clean run of the same
+    /// load (or of a load it cannot tell, from before fingerprints).
+    pub(crate) fn in_band(&self, current: &RunMeta) -> bool {
+        self.flagged.is_none() && self.same_load(current) != Some(false)
+    }
+
     /// The figures of one endpoint (`None`: every request together).
     pub(crate) fn endpoint(&self, name: Option<&str>) -> Option<&EndpointStats> {
         match name {
@@ -86,15 +103,30 @@ fn summary(e: &EndpointStats) -> EndpointStats {
     }
 }
 
+/// The longest flag read back.
+const MAX_FLAG: usize = 1024;
+
+/// A flag as the history holds it: bounded, since a results file comes from outside.
+fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.len() > MAX_FLAG {
+        return Err(serde::de::Error::custom(format!(
+            "history flag longer than {MAX_FLAG} bytes"
+        )));
+    }
+    Ok(Some(s))
+}
+
 /// The chain the next run reads: `run` at the head of `read` when it belongs to the chain (a
-/// default-branch run), else `read` unchanged; at most `len` runs either way.
+/// whole default-branch run: see [`RunMeta::incomplete`]), else `read` unchanged; at most `len`
+/// runs either way.
 pub(crate) fn pass_on(
     read: &[HistoryEntry],
     run: &RunResult,
     member: bool,
     len: usize,
 ) -> Vec<HistoryEntry> {
-    let head = member.then(|| HistoryEntry::of(run));
+    let head = (member && run.run.incomplete().is_none()).then(|| HistoryEntry::of(run));
     head.into_iter()
         .chain(read.iter().cloned())
         .take(len)
@@ -120,6 +152,44 @@ mod tests {
         let mut r = fixture(eps, 10.0);
         r.run.started_at = started.into();
         r
+    }
+
+    #[test]
+    fn incomplete_runs_never_join_the_chain_and_busy_ones_join_flagged() {
+        let first = pass_on(&[], &run(2, "t1"), true, 20);
+        for spoil in [
+            |r: &mut RunResult| r.run.interrupted = true,
+            |r: &mut RunResult| r.run.aborted = Some("p95<1ms".into()),
+            |r: &mut RunResult| r.run.partial = true,
+        ] {
+            let mut r = run(2, "t2");
+            spoil(&mut r);
+            assert_eq!(
+                pass_on(&first, &r, true, 20),
+                first,
+                "{:?}",
+                r.run.incomplete()
+            );
+        }
+        let mut busy = run(2, "t3");
+        busy.run.host = Some(crate::stats::HostInfo {
+            hostname: "lg-1".into(),
+            cpus: 2,
+            load_1m: 0.1,
+            steal_pct: 0.0,
+            iowait_pct: 0.0,
+            other_cpu_pct: 0.0,
+            mem_available_mib: 1024,
+            open_files: None,
+            exclusive: false,
+            window_s: 1.0,
+        });
+        let chain = pass_on(&first, &busy, true, 20);
+        assert_eq!(chain.len(), 2);
+        let flag = chain[0].flagged.as_deref().unwrap_or_default();
+        assert!(flag.starts_with("busy host: no exclusive lock"), "{flag}");
+        assert!(!chain[0].in_band(&busy.run));
+        assert!(chain[1].in_band(&busy.run));
     }
 
     #[test]

@@ -116,6 +116,10 @@ pub struct RunMeta {
     /// Stopped early by SIGINT/SIGTERM.
     #[serde(default)]
     pub interrupted: bool,
+    /// What was measured before the engine crashed, or the shards that arrived when some did
+    /// not: published, judged, but never a default-branch history run. Written only when true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
     /// True when latencies were rounded by the engine (Locust keeps ~2 significant digits), so
     /// comparisons must allow one bucket of tolerance.
     #[serde(default)]
@@ -174,6 +178,7 @@ impl RunMeta {
             duration_s,
             warmup_s: 0.0,
             interrupted: false,
+            partial: false,
             quantised: false,
             shard: None,
             cloud_url: None,
@@ -183,6 +188,21 @@ impl RunMeta {
             folded: None,
             host: None,
             load: None,
+        }
+    }
+
+    /// Why the run is not a whole run, if it is not: interrupted, stopped by an abort rule, or
+    /// partial. Such a run is published and judged, but never joins the default branch's
+    /// history, whose runs are the measure of normal.
+    pub(crate) fn incomplete(&self) -> Option<&'static str> {
+        if self.interrupted {
+            Some("it was interrupted")
+        } else if self.aborted.is_some() {
+            Some("an abort rule stopped it early")
+        } else if self.partial {
+            Some("its results are partial")
+        } else {
+            None
         }
     }
 

@@ -155,3 +155,40 @@ fn with_only_the_job_token_the_third_pipeline_shows_a_three_point_trend() {
         "{notes:?}"
     );
 }
+
+/// Finding: an interrupted, aborted or partial default-branch run joined the history unflagged
+/// and became part of "normal". A run stopped by an abort rule is published and judged, but
+/// the chain it passes on is the one it read, and its notes say why.
+#[test]
+fn an_aborted_default_branch_run_never_joins_the_history() {
+    let app = slow_app(2);
+    let first = run_on(&app.url(), Some("main"), None).expect_exit(0);
+    assert_eq!(history_len(&first), 1);
+    let aborted = Gate::new()
+        .env("CI_DEFAULT_BRANCH", "main")
+        .env("CI_COMMIT_BRANCH", "main")
+        .write("s.yml", "tasks: [{request: {path: /health}}]\n")
+        .write("base.json", &first.file("results.json"))
+        .args(["run", "--scenario", "s.yml", "--baseline", "base.json"])
+        .args(["--host", &app.url(), "--users", "4", "--spawn-rate", "50"])
+        .args(["--run-time", "20s", "--progress", "0"])
+        .args(["--threshold", "p95<0.001ms abort-on-fail"])
+        .run()
+        .expect_exit(1);
+    let r = aborted.results();
+    assert!(r["run"]["aborted"].is_string(), "{}", r["run"]);
+    assert_eq!(
+        history_len(&aborted),
+        1,
+        "the chain it read, without itself"
+    );
+    assert_eq!(
+        r["history"][0]["started_at"],
+        first.results()["run"]["started_at"]
+    );
+    let notes = r["notes"].to_string();
+    assert!(
+        notes.contains("This run does not join the default branch's run history: an abort rule stopped it early."),
+        "{notes}"
+    );
+}
