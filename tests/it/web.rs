@@ -27,6 +27,7 @@ struct Seen {
     auth: Option<String>,
     content_type: Option<String>,
     body: String,
+    headers: HeaderMap,
 }
 
 #[derive(Clone, Default)]
@@ -86,6 +87,7 @@ async fn probe(State(p): State<Probe>, req: Request) -> Response {
         auth: header_of(&parts.headers, header::AUTHORIZATION),
         content_type: header_of(&parts.headers, header::CONTENT_TYPE),
         body: String::from_utf8_lossy(&body).into_owned(),
+        headers: parts.headers.clone(),
     });
     match path.as_str() {
         "/set" => set_cookies(&[
@@ -281,28 +283,68 @@ fn post_becomes_get_on_302_and_303_and_stays_post_on_307() {
     );
 }
 
+/// Canaries in every header that carries a credential: the scenario's own `Cookie`,
+/// `Authorization` (from a `set_headers` step), `Proxy-Authorization`, and headers whose values
+/// come from `${env.X}` (in `defaults.headers`, a request's `headers` and a `set_headers` step).
+const REDIRECT_CANARIES: &[(&str, &str)] = &[
+    ("authorization", "Bearer CANARY-redirect-authorization-61"),
+    ("cookie", "session=CANARY-redirect-cookie-62"),
+    ("proxy-authorization", "Basic CANARY-redirect-proxy-63"),
+    ("x-default-key", "CANARY-redirect-env-64"),
+    ("x-api-key", "CANARY-redirect-env-64"),
+    ("x-session-key", "s-CANARY-redirect-env-64"),
+];
+
+/// A redirect to another origin carries none of the request's credentials (as Go's client, and
+/// so k6, drops them across domains; `requests` drops `Cookie` on every hop): `Authorization`,
+/// the scenario's `Cookie`, `Proxy-Authorization` and every header whose value came from an
+/// environment variable. The same origin keeps them all, and a plain header goes everywhere.
 #[test]
-fn authorization_is_dropped_on_another_origin_and_kept_on_the_same() {
+fn a_scenario_cookie_and_every_credential_are_dropped_on_another_origin_and_kept_on_the_same() {
     let (p, server) = probe_server();
     let (other, other_server) = probe_server();
     *p.other.lock().unwrap() = other_server.url();
+    let headers = "{Cookie: session=CANARY-redirect-cookie-62, Proxy-Authorization: Basic CANARY-redirect-proxy-63, X-Api-Key: \"${env.LF_REDIRECT_KEY}\", X-Plain: plain}";
     let scenario = format!(
-        "on_start:\n  - set_headers: {{Authorization: Bearer secret}}\n  - request: {{path: /near}}\n  - request: {{path: /away}}\n{IDLE_TASK}"
+        "defaults: {{headers: {{X-Default-Key: \"${{env.LF_REDIRECT_KEY}}\"}}}}\non_start:\n  - set_headers: {{Authorization: Bearer CANARY-redirect-authorization-61, X-Session-Key: \"s-${{env.LF_REDIRECT_KEY}}\"}}\n  - request: {{path: /near, headers: {headers}}}\n  - request: {{path: /away, headers: {headers}}}\n{IDLE_TASK}"
     );
-    run_once(&scenario, &server.url(), 0);
+    Gate::new()
+        .env("LF_REDIRECT_KEY", "CANARY-redirect-env-64")
+        .write("s.yml", &scenario)
+        .args(["run", "--scenario", "s.yml", "--host", &server.url()])
+        .args(["--users", "1", "--spawn-rate", "10", "--run-time", "1s"])
+        .args(["--progress", "0", "--baseline", "none"])
+        .run()
+        .expect_exit(0);
+    let value = |seen: &Seen, name: &str| {
+        seen.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+    };
     let near = p.at("/method");
-    assert_eq!(near.len(), 1);
-    assert_eq!(
-        near[0].auth.as_deref(),
-        Some("Bearer secret"),
-        "same origin keeps it"
-    );
+    assert_eq!(near.len(), 1, "{:?}", p.seen());
+    for (name, canary) in REDIRECT_CANARIES {
+        assert_eq!(
+            value(&near[0], name).as_deref(),
+            Some(*canary),
+            "the same origin keeps {name}"
+        );
+    }
     let away = other.at("/method");
     assert_eq!(away.len(), 1, "followed to the other port");
-    assert_eq!(
-        away[0].auth, None,
-        "another origin never sees the credentials"
+    for (name, _) in REDIRECT_CANARIES {
+        assert_eq!(
+            value(&away[0], name),
+            None,
+            "another origin never sees {name}"
+        );
+    }
+    let everything = format!("{:?}", other.seen());
+    assert!(
+        !everything.contains("CANARY"),
+        "a canary reached the other origin: {everything}"
     );
+    assert_eq!(value(&away[0], "x-plain").as_deref(), Some("plain"));
 }
 
 #[test]
