@@ -121,7 +121,7 @@ impl Template {
     }
 
     /// Whether any of the text comes from `${env.NAME}` (with or without a default).
-    pub(crate) fn from_env(&self) -> bool {
+    pub(crate) fn uses_env(&self) -> bool {
         self.from_env
     }
 
@@ -304,9 +304,9 @@ mod tests {
             ("plain", false),
         ] {
             let t = Template::parse(text, &env).unwrap();
-            assert_eq!(t.from_env(), from_env, "{text}");
+            assert_eq!(t.uses_env(), from_env, "{text}");
         }
-        assert!(!Template::literal("x").from_env());
+        assert!(!Template::literal("x").uses_env());
     }
 
     #[test]

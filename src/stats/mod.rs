@@ -2,6 +2,7 @@
 //! the gate, the baseline comparison and every publisher read it; `results.json` is its
 //! serialized form and the next pipeline's baseline, so its shape is versioned.
 
+mod cookies;
 mod fold;
 mod histogram;
 mod history;
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ci::CiContext;
 
+pub use cookies::CookiesDropped;
 pub(crate) use fold::{cap_endpoints, cap_rows, fold_named, split_busiest};
 pub use fold::{Folded, FoldedNames, MAX_LISTED_NAMES, OTHER_ENDPOINTS};
 pub use histogram::LatencyHistogram;
@@ -136,6 +138,9 @@ pub struct RunMeta {
     /// How quiet the host was, when the run was made under `loadforge-gate executor`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<HostInfo>,
+    /// Cookies the native engine's jars dropped at their caps, by cap (not failed requests).
+    #[serde(default, skip_serializing_if = "CookiesDropped::is_empty")]
+    pub cookies_dropped: CookiesDropped,
 }
 
 impl RunMeta {
@@ -171,6 +176,7 @@ impl RunMeta {
             tls_insecure: false,
             folded: None,
             host: None,
+            cookies_dropped: CookiesDropped::default(),
         }
     }
 

@@ -24,7 +24,6 @@ struct Seen {
     method: String,
     path: String,
     cookie: Option<String>,
-    auth: Option<String>,
     content_type: Option<String>,
     body: String,
     headers: HeaderMap,
@@ -35,6 +34,8 @@ struct Probe {
     seen: Arc<Mutex<Vec<Seen>>>,
     /// Where `/away` redirects: another origin (another loopback port).
     other: Arc<Mutex<String>>,
+    /// How many cookies `/many` has set so far: each of its answers sets 100 new ones.
+    minted: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Probe {
@@ -84,7 +85,6 @@ async fn probe(State(p): State<Probe>, req: Request) -> Response {
             .map(|pq| pq.to_string())
             .unwrap_or_default(),
         cookie: header_of(&parts.headers, header::COOKIE),
-        auth: header_of(&parts.headers, header::AUTHORIZATION),
         content_type: header_of(&parts.headers, header::CONTENT_TYPE),
         body: String::from_utf8_lossy(&body).into_owned(),
         headers: parts.headers.clone(),
@@ -122,6 +122,20 @@ async fn probe(State(p): State<Probe>, req: Request) -> Response {
         "/near" => redirect(302, "/method"),
         "/away" => redirect(302, &format!("{}/method", p.other.lock().unwrap())),
         "/ftp" => redirect(302, "ftp://127.0.0.1/file"),
+        "/many" => {
+            use std::sync::atomic::Ordering;
+            let first = p.minted.fetch_add(100, Ordering::Relaxed);
+            let values: Vec<String> = (first..first + 100)
+                .map(|i| format!("tracker{i}={}; Path=/", "v".repeat(10)))
+                .collect();
+            set_cookies(&values.iter().map(String::as_str).collect::<Vec<_>>())
+        }
+        "/big" => set_cookies(&[&format!("big={}; Path=/", "b".repeat(5000))]),
+        "/fat" => set_cookies(&[
+            &format!("fat1={}; Path=/", "f".repeat(600)),
+            &format!("fat2={}; Path=/", "f".repeat(600)),
+        ]),
+        "/few" => set_cookies(&["a=1; Path=/", "b=1; Path=/", "c=1; Path=/"]),
         _ => (StatusCode::OK, Body::from("ok")).into_response(),
     }
 }
@@ -181,6 +195,76 @@ fn cookies_go_back_by_path_secure_and_expiry() {
         after.contains("plain=1") && !after.contains("old"),
         "expired: {after}"
     );
+}
+
+/// The jar is capped as a browser caps it, so memory is bounded by configuration and never by
+/// what the target sends: a target that sets 100 new cookies on every answer gets back at most
+/// 50 for its domain, and the cookies it set past that are counted in `run.cookies_dropped`,
+/// not as failed requests (the requests themselves succeeded).
+#[test]
+fn the_cookie_jar_is_capped_when_a_target_sets_100_new_cookies_per_response() {
+    let (p, server) = probe_server();
+    let scenario = "tasks: [{request: {name: many, path: /many}}]\n";
+    let out = run_once(scenario, &server.url(), 0);
+    let sent: Vec<Seen> = p.at("/many");
+    assert!(sent.len() >= 3, "only {} requests", sent.len());
+    let most = sent
+        .iter()
+        .map(|s| s.cookie.as_deref().map_or(0, |c| c.split("; ").count()))
+        .max()
+        .unwrap_or_default();
+    assert_eq!(most, 50, "cookies sent back at most, for one domain");
+    let longest = sent
+        .iter()
+        .map(|s| s.cookie.as_deref().map_or(0, str::len))
+        .max()
+        .unwrap_or_default();
+    assert!(longest < 2048, "a Cookie header of {longest} bytes");
+    let r = out.results();
+    assert_eq!(
+        endpoint(&r, "many")["failures"],
+        0,
+        "a dropped cookie is not a failure"
+    );
+    let dropped = &r["run"]["cookies_dropped"];
+    let requests = endpoint(&r, "many")["requests"].as_u64().unwrap();
+    assert!(
+        dropped["domain_full"].as_u64().unwrap_or_default() >= 50 * requests.saturating_sub(1),
+        "{dropped} after {requests} requests"
+    );
+    let notes = r["notes"].to_string();
+    assert!(
+        notes.contains("were dropped, as a browser drops them"),
+        "{notes}"
+    );
+    assert!(
+        crate::schema::schema().is_valid(&r),
+        "results.json with cookies_dropped is valid"
+    );
+}
+
+/// The other caps: one cookie's name and value at most 4096 bytes, and the user's jar at most
+/// `defaults.max_cookies` cookies and `defaults.max_cookies_kib` KiB; each drop counted under
+/// the cap that refused it.
+#[test]
+fn the_cookie_jar_caps_one_cookies_size_and_the_users_count_and_bytes() {
+    let (p, server) = probe_server();
+    let scenario = format!(
+        "defaults: {{max_cookies: 3, max_cookies_kib: 1}}\non_start:\n  - request: {{path: /big}}\n  - request: {{path: /fat}}\n  - request: {{path: /few}}\n  - request: {{path: /echo}}\n{IDLE_TASK}"
+    );
+    let out = run_once(&scenario, &server.url(), 0);
+    let echo = p.at("/echo")[0].cookie.clone().unwrap_or_default();
+    let mut names: Vec<&str> = echo
+        .split("; ")
+        .filter_map(|c| c.split('=').next())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["a", "b", "fat1"], "{echo}");
+    let dropped = &out.results()["run"]["cookies_dropped"];
+    assert_eq!(dropped["too_large"], 1, "{dropped}");
+    assert_eq!(dropped["max_cookies_kib"], 1, "{dropped}");
+    assert_eq!(dropped["max_cookies"], 1, "{dropped}");
+    assert_eq!(dropped.get("domain_full"), None, "{dropped}");
 }
 
 #[test]

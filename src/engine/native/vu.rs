@@ -14,7 +14,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::{
-    cookies::Jar,
+    cookies::{self, Jar},
     http::{self, Conn, Connector},
     recorder::{Reason, Recorder},
     redirect::{self, Hop, Origins},
@@ -63,7 +63,7 @@ fn header_value(name: &str, t: &crate::scenario::Template) -> (HeaderName, Heade
     let name = HeaderName::from_bytes(name.as_bytes()).expect("validated when the scenario loaded");
     let value = match t.as_static().map(HeaderValue::from_str) {
         Some(Ok(mut v)) => {
-            v.set_sensitive(t.from_env());
+            v.set_sensitive(t.uses_env());
             HeaderSource::Fixed(v)
         }
         _ => HeaderSource::Template(t.clone()),
@@ -188,13 +188,17 @@ enum Flow {
 impl VirtualUser {
     pub(crate) fn new(ctx: Rc<WorkerCtx>, seed: u64) -> Self {
         let vars = ctx.scenario.variables.clone();
+        let jar = Jar::new(cookies::Caps {
+            cookies: ctx.scenario.max_cookies,
+            bytes: ctx.scenario.max_cookie_bytes,
+        });
         Self {
             ctx,
             vars,
             headers: Vec::new(),
             rng: SmallRng::seed_from_u64(seed),
             conn: None,
-            jar: Jar::default(),
+            jar,
             foreign: None,
             out: Vec::with_capacity(1024),
             deadline: http::Deadline::new(),
@@ -251,7 +255,7 @@ impl VirtualUser {
     fn set_headers(&mut self, headers: &[(String, Template)]) -> Flow {
         for (name, t) in headers {
             match t.render(&self.vars, &mut self.rng) {
-                Ok(v) => self.set_header(name, v, t.from_env()),
+                Ok(v) => self.set_header(name, v, t.uses_env()),
                 Err(e) => return Flow::SetFailed(Cow::Owned(e.reason())),
             }
         }
@@ -261,7 +265,12 @@ impl VirtualUser {
     fn set_cookies(&mut self, cookies: &[(String, Template)]) -> Flow {
         for (name, t) in cookies {
             match t.render(&self.vars, &mut self.rng) {
-                Ok(v) => self.jar.set(name, &v, &self.ctx.origin),
+                Ok(v) => self.jar.set(
+                    name,
+                    &v,
+                    &self.ctx.origin,
+                    &mut self.ctx.recorder.borrow_mut().cookies_dropped,
+                ),
                 Err(e) => return Flow::SetFailed(Cow::Owned(e.reason())),
             }
         }
@@ -626,7 +635,11 @@ impl VirtualUser {
 
     fn store_cookies(&mut self, resp: &http::Response, url: &Url) {
         if self.ctx.scenario.cookies {
-            self.jar.store(&resp.meta.set_cookies, url);
+            self.jar.store(
+                &resp.meta.set_cookies,
+                url,
+                &mut self.ctx.recorder.borrow_mut().cookies_dropped,
+            );
         }
     }
 
@@ -853,7 +866,7 @@ fn render_header(
         HeaderSource::Template(t) => {
             let s = t.render(vars, rng)?;
             let mut v = HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static(""));
-            v.set_sensitive(t.from_env());
+            v.set_sensitive(t.uses_env());
             Ok(v)
         }
     }
