@@ -60,5 +60,21 @@ pub const RESPONSE_HEAD_CAP: usize = 64 * 1024;
 /// (`defaults.max_body_mib`).
 pub const RESPONSE_BODY_CAP: usize = 64 * 1024 * 1024;
 
+/// The largest cookie (name and value together) a virtual user's jar keeps, as browsers count
+/// it (RFC 6265 section 6.1 asks for at least 4096 bytes, and browsers keep no more); a larger
+/// one is dropped.
+pub const COOKIE_MAX_BYTES: usize = 4096;
+/// The most cookies one domain may have in a user's jar: RFC 6265's minimum, 50 (browsers keep
+/// 50 to 180). A new cookie beyond it is dropped, and those already kept (a session) stay.
+pub const COOKIES_PER_DOMAIN: usize = 50;
+/// The most cookies in one user's jar, all domains together (`defaults.max_cookies`): three
+/// domains' worth.
+pub const COOKIES_PER_USER: usize = 3 * COOKIES_PER_DOMAIN;
+/// The most bytes in one user's jar, counting every cookie's name, value, domain and path
+/// (`defaults.max_cookies_kib`): well above what one request's `Cookie` header can carry to
+/// most servers (8 to 16 KiB), so the cap only ever refuses a target that floods the jar. With
+/// [`COOKIES_PER_USER`] it bounds a jar's memory, whatever a target sends.
+pub const COOKIE_JAR_BYTES: usize = 64 * 1024;
+
 /// The `User-Agent` of every request the tool makes: to targets, GitLab and LoadForge.
 pub(crate) const USER_AGENT: &str = concat!("loadforge-gate/", env!("CARGO_PKG_VERSION"));

@@ -287,6 +287,7 @@ fn standing_notes(settings: &GateSettings, result: &RunResult, notes: &mut Vec<S
     if result.run.tls_insecure {
         notes.push(format!("Warning: TLS {}.", report::INSECURE));
     }
+    notes.extend(result.run.cookies_dropped.note());
     if let Some(why) = result.run.host.as_ref().map(HostInfo::busy) {
         if !why.is_empty() {
             notes.push(format!(

@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, HashSet};
 
 use crate::stats::{
-    fold_named, EndpointStats, Folded, LatencyHistogram, LatencySummary, Received, RunMeta,
-    RunResult, SecondPoint, ShardInfo, ToolInfo, OTHER_ENDPOINTS, SCHEMA,
+    fold_named, CookiesDropped, EndpointStats, Folded, LatencyHistogram, LatencySummary, Received,
+    RunMeta, RunResult, SecondPoint, ShardInfo, ToolInfo, OTHER_ENDPOINTS, SCHEMA,
 };
 
 /// Why shard results cannot be merged: they are not every shard of one run, each once.
@@ -270,9 +270,9 @@ fn earliest_start(
         .unwrap_or_else(|| shards[0].1.run.started_at.clone())
 }
 
-/// The whole run: the load adds up, the longest shard is its length, and a shard that was
-/// interrupted, quantised, aborted or unverified (`--insecure`) makes the whole so. The load
-/// fingerprint is the shards' own: each recorded the whole run's.
+/// The whole run: the load and the cookies dropped add up, the longest shard is its length, and
+/// a shard that was interrupted, quantised, aborted or unverified (`--insecure`) makes the
+/// whole so. The load fingerprint is the shards' own: each recorded the whole run's.
 fn merged_meta(shards: &[(String, RunResult)], started_at: String, duration_s: f64) -> RunMeta {
     let runs = || shards.iter().map(|(_, r)| &r.run);
     let first = &shards[0].1.run;
@@ -287,6 +287,10 @@ fn merged_meta(shards: &[(String, RunResult)], started_at: String, duration_s: f
         tls_insecure: runs().any(|r| r.tls_insecure),
         // The whole run's load, which every shard recorded (not its share).
         load: first.load.clone(),
+        cookies_dropped: runs().fold(CookiesDropped::default(), |mut sum, r| {
+            sum.add(&r.cookies_dropped);
+            sum
+        }),
         ..RunMeta::new(
             &first.engine,
             first.target.clone(),
@@ -587,6 +591,18 @@ mod tests {
         // A shard that folded nothing lists nothing, and that is all it folded.
         let (_, plain) = shard(1, 2, "r", &[1]);
         assert!(lists_all_folds(&plain));
+    }
+
+    #[test]
+    fn the_cookies_each_shard_dropped_add_up_and_saturate() {
+        let mut a = shard(1, 2, "r", &[1]);
+        let mut b = shard(2, 2, "r", &[1]);
+        a.1.run.cookies_dropped.domain_full = 7;
+        b.1.run.cookies_dropped.domain_full = 5;
+        b.1.run.cookies_dropped.max_cookies = u64::MAX;
+        let merged = merge(vec![a, b], 1000).unwrap().run.cookies_dropped;
+        assert_eq!(merged.domain_full, 12);
+        assert_eq!(merged.max_cookies, u64::MAX);
     }
 
     #[test]

@@ -93,6 +93,10 @@ pub struct Scenario {
     pub(crate) max_body: usize,
     /// Each virtual user keeps a cookie jar (`defaults.cookies`, on unless turned off).
     pub(crate) cookies: bool,
+    /// The most cookies in one user's jar (`defaults.max_cookies`).
+    pub(crate) max_cookies: usize,
+    /// The most bytes of cookies in one user's jar (`defaults.max_cookies_kib`).
+    pub(crate) max_cookie_bytes: usize,
     pub(crate) wait: Wait,
     pub(crate) on_start: Vec<Step>,
     pub(crate) tasks: Vec<Task>,
@@ -436,6 +440,7 @@ impl Compiler<'_> {
             default_headers.push(("accept-encoding".into(), Template::literal(ACCEPT_ENCODING)));
         }
         let (max_head, max_body) = self.caps(&raw.defaults)?;
+        let (max_cookies, max_cookie_bytes) = self.cookie_caps(&raw.defaults)?;
         let wait = match &raw.wait {
             Some(w) => self.wait(w, "wait")?,
             None => Wait::None,
@@ -474,6 +479,8 @@ impl Compiler<'_> {
             max_body,
             cookies: self.cookies,
             source_sha256: String::new(),
+            max_cookies,
+            max_cookie_bytes,
         })
     }
 
@@ -737,6 +744,26 @@ impl Compiler<'_> {
         Ok((head, body))
     }
 
+    /// A user's cookie jar caps, count and bytes: bounded so that a jar's memory is set by the
+    /// scenario, never by what a target sends.
+    fn cookie_caps(&self, d: &raw::RawDefaults) -> Result<(usize, usize), ScenarioError> {
+        let count = match d.max_cookies {
+            Some(n @ 1..=3000) => n as usize,
+            Some(n) => {
+                return Err(self.err("defaults.max_cookies", format!("{n} must be 1 to 3000")))
+            }
+            None => crate::defaults::COOKIES_PER_USER,
+        };
+        let bytes = match d.max_cookies_kib {
+            Some(k @ 1..=1024) => k as usize * 1024,
+            Some(k) => {
+                return Err(self.err("defaults.max_cookies_kib", format!("{k} must be 1 to 1024")))
+            }
+            None => crate::defaults::COOKIE_JAR_BYTES,
+        };
+        Ok((count, bytes))
+    }
+
     /// The endpoint a request is recorded under, created on first use.
     fn endpoint(&mut self, name: String, method: &str) -> usize {
         if let Some(&i) = self.endpoint_ids.get(&name) {
@@ -867,6 +894,35 @@ mod tests {
         assert_eq!(a.source_sha256.len(), 64);
         assert_eq!(a.source_sha256, same.source_sha256);
         assert_ne!(a.source_sha256, edited.source_sha256);
+    }
+
+    #[test]
+    fn cookie_jar_caps_default_to_a_browsers_and_are_bounded() {
+        let s = parse("tasks: [{request: {path: /}}]").unwrap();
+        assert_eq!(
+            (s.max_cookies, s.max_cookie_bytes),
+            (
+                crate::defaults::COOKIES_PER_USER,
+                crate::defaults::COOKIE_JAR_BYTES
+            )
+        );
+        let s =
+            parse("defaults: {max_cookies: 10, max_cookies_kib: 2}\ntasks: [{request: {path: /}}]")
+                .unwrap();
+        assert_eq!((s.max_cookies, s.max_cookie_bytes), (10, 2048));
+        for bad in [
+            "max_cookies: 0",
+            "max_cookies: 3001",
+            "max_cookies_kib: 0",
+            "max_cookies_kib: 1025",
+        ] {
+            let err = parse(&format!(
+                "defaults: {{{bad}}}\ntasks: [{{request: {{path: /}}}}]"
+            ))
+            .map(|_| String::new())
+            .unwrap_or_else(|e| e.to_string());
+            assert!(err.contains("must be 1 to"), "{bad}: {err}");
+        }
     }
 
     #[test]

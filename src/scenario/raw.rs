@@ -35,6 +35,10 @@ pub(crate) struct RawDefaults {
     pub(crate) max_body_mib: Option<u32>,
     /// One cookie jar per virtual user (default on, as in Locust and k6); `false` turns it off.
     pub(crate) cookies: Option<bool>,
+    /// The most cookies in one user's jar, all domains together.
+    pub(crate) max_cookies: Option<u32>,
+    /// The most KiB of cookies (names, values, domains, paths) in one user's jar.
+    pub(crate) max_cookies_kib: Option<u32>,
     /// Whether requests follow redirects (default on, up to 10 hops); a request may override.
     pub(crate) follow_redirects: Option<bool>,
     /// Whether requests ask for compressed answers (default on); they are decoded either way.

@@ -30,6 +30,9 @@ pub(crate) struct Template {
     /// The template as a name shows it: literals, `:var` and `:random` for expressions, and
     /// `${env.NAME}` for an environment variable, never its value (which may be a secret).
     shown: String,
+    /// Some of the text came from `${env.NAME}`: a header with this value is a credential,
+    /// which a redirect does not carry to another origin.
+    from_env: bool,
 }
 
 /// Why a template cannot be rendered at run time.
@@ -58,6 +61,7 @@ impl Template {
         Template {
             parts: vec![Part::Lit(text.to_string())],
             shown: text.to_string(),
+            from_env: false,
         }
     }
 
@@ -70,6 +74,7 @@ impl Template {
         let mut parts = Vec::new();
         let mut lit = String::new();
         let mut shown = String::new();
+        let mut from_env = false;
         let mut rest = text;
         while let Some(i) = rest.find('$') {
             lit.push_str(&rest[..i]);
@@ -85,6 +90,7 @@ impl Template {
                     .ok_or_else(|| format!("unclosed `${{` in `{text}`"))?;
                 let expr = r[..end].trim();
                 let part = parse_expr(expr, env)?;
+                from_env |= expr.starts_with("env.");
                 shown.push_str(&shown_expr(expr, &part));
                 match part {
                     Part::Lit(s) => lit.push_str(&s),
@@ -107,7 +113,16 @@ impl Template {
         if !lit.is_empty() {
             parts.push(Part::Lit(lit));
         }
-        Ok(Template { parts, shown })
+        Ok(Template {
+            parts,
+            shown,
+            from_env,
+        })
+    }
+
+    /// Whether any of the text comes from `${env.NAME}` (with or without a default).
+    pub(crate) fn uses_env(&self) -> bool {
+        self.from_env
     }
 
     /// Variables this template reads, for load-time validation.
@@ -276,6 +291,22 @@ mod tests {
         assert!(t.is_static());
         let mut rng = SmallRng::seed_from_u64(1);
         assert_eq!(t.render(&Vars::new(), &mut rng).unwrap(), "ada/x:y");
+    }
+
+    #[test]
+    fn a_template_knows_whether_its_text_came_from_the_environment() {
+        let env = |n: &str| (n == "KEY").then(|| "v".to_string());
+        for (text, from_env) in [
+            ("Bearer ${env.KEY}", true),
+            ("${env.NOPE:-x}", true),
+            ("Bearer ${token}", false),
+            ("$${env.KEY}", false),
+            ("plain", false),
+        ] {
+            let t = Template::parse(text, &env).unwrap();
+            assert_eq!(t.uses_env(), from_env, "{text}");
+        }
+        assert!(!Template::literal("x").uses_env());
     }
 
     #[test]

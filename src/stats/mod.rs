@@ -2,6 +2,7 @@
 //! the gate, the baseline comparison and every publisher read it; `results.json` is its
 //! serialized form and the next pipeline's baseline, so its shape is versioned.
 
+mod cookies;
 mod fold;
 mod histogram;
 mod history;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ci::CiContext;
 
+pub use cookies::CookiesDropped;
 pub(crate) use fold::{cap_endpoints, cap_rows, fold_named, split_busiest};
 pub use fold::{Folded, FoldedNames, MAX_LISTED_NAMES, OTHER_ENDPOINTS};
 pub(crate) use histogram::within_budget;
@@ -150,6 +152,9 @@ pub struct RunMeta {
     /// written before fingerprints (their comparability cannot be checked).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load: Option<LoadFingerprint>,
+    /// Cookies the native engine's jars dropped at their caps, by cap (not failed requests).
+    #[serde(default, skip_serializing_if = "CookiesDropped::is_empty")]
+    pub cookies_dropped: CookiesDropped,
 }
 
 impl RunMeta {
@@ -188,6 +193,7 @@ impl RunMeta {
             folded: None,
             host: None,
             load: None,
+            cookies_dropped: CookiesDropped::default(),
         }
     }
 

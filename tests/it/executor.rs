@@ -1166,3 +1166,79 @@ fn an_oversized_host_report_is_a_note() {
     assert!(notes.contains("larger than 65536 bytes"), "{notes}");
     assert!(out.results()["run"].get("host").is_none());
 }
+
+/// The Runner hands every job variable to the driver as `CUSTOM_ENV_<name>`, and the job's
+/// script inherits them: a Locust run in that job must get none of the twins of the variables
+/// the gate withholds from Locust (the job token, the gate's own tokens, the repository URL
+/// with its embedded token), whichever name they come under.
+#[test]
+fn locust_under_the_executor_gets_no_custom_env_twin_of_a_withheld_variable() {
+    const CANARIES: &[(&str, &str)] = &[
+        ("CI_JOB_TOKEN", "CANARY-executor-job-token-51"),
+        ("LOADFORGE_API_TOKEN", "CANARY-executor-loadforge-token-52"),
+        (
+            "CI_REPOSITORY_URL",
+            "https://gitlab-ci-token:CANARY-executor-repository-53@gitlab.example/p.git",
+        ),
+        ("CI_REGISTRY_PASSWORD", "CANARY-executor-registry-54"),
+        ("CI_JOB_JWT_V2", "CANARY-executor-jwt-55"),
+        (
+            "LOADFORGE_GATE_GITLAB_TOKEN",
+            "CANARY-executor-gitlab-token-56",
+        ),
+        ("LOCUST_RUN_TIME", "CANARY-executor-locust-57"),
+    ];
+    let state = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let app = sample_app(Knobs::default());
+    let dump = files.path().join("env.txt");
+    let locustfile = files.path().join("dump.py");
+    std::fs::write(
+        &locustfile,
+        format!(
+            "import os\nfrom locust import HttpUser, task, constant\n\
+with open('{}', 'w') as f:\n    f.write('\\n'.join(f'{{k}}={{v}}' for k, v in os.environ.items()))\n\
+class U(HttpUser):\n    wait_time = constant(1)\n    @task\n    def t(self):\n        self.client.get('/health')\n",
+            dump.display()
+        ),
+    )
+    .unwrap();
+    let mut runner = Runner::new(state.path(), "120");
+    runner
+        .variables
+        .extend(CANARIES.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let script = format!(
+        "loadforge-gate run --engine locust --locustfile '{}' --locust-bin '{}' --host '{}' --users 1 --run-time 2s --progress 0 --baseline none",
+        locustfile.display(),
+        crate::locust::locust_bin(),
+        app.url()
+    );
+    let job = runner.job(&script);
+    let build = job.stage("build_script");
+    assert_eq!(
+        build.verdict,
+        Verdict::Success,
+        "{}\n{}",
+        build.stdout,
+        build.stderr
+    );
+    let env = std::fs::read_to_string(&dump).unwrap_or_else(|e| {
+        panic!(
+            "the locustfile wrote no environment ({e}): {}",
+            build.stderr
+        )
+    });
+    assert!(
+        env.lines().any(|l| l == "CUSTOM_ENV_CI_JOB_NAME=load-test"),
+        "the dump is Locust's environment under the executor, twins included: {env}"
+    );
+    for (name, value) in CANARIES {
+        assert!(!env.contains(value), "{name}'s value reached Locust: {env}");
+        for key in [name.to_string(), format!("CUSTOM_ENV_{name}")] {
+            assert!(
+                !env.lines().any(|l| l.starts_with(&format!("{key}="))),
+                "{key} reached Locust"
+            );
+        }
+    }
+}

@@ -27,6 +27,16 @@ const SECRET_VARS: &[(&str, &str)] = &[
         "LOADFORGE_GATE_PRIVATE_NOTE",
         "CANARY-loadforge-prefixed-36",
     ),
+    // A custom executor's Runner passes every job variable again under this prefix.
+    ("CUSTOM_ENV_CI_JOB_TOKEN", "CANARY-custom-env-job-token-40"),
+    (
+        "CUSTOM_ENV_LOADFORGE_API_TOKEN",
+        "CANARY-custom-env-loadforge-token-41",
+    ),
+    (
+        "CUSTOM_ENV_CI_REPOSITORY_URL",
+        "https://gitlab-ci-token:CANARY-custom-env-repository-42@gitlab.example/p.git",
+    ),
 ];
 
 /// Credentials inside `CI_REPOSITORY_URL`, as GitLab Runner writes it.

@@ -24,9 +24,9 @@ struct Seen {
     method: String,
     path: String,
     cookie: Option<String>,
-    auth: Option<String>,
     content_type: Option<String>,
     body: String,
+    headers: HeaderMap,
 }
 
 #[derive(Clone, Default)]
@@ -34,6 +34,8 @@ struct Probe {
     seen: Arc<Mutex<Vec<Seen>>>,
     /// Where `/away` redirects: another origin (another loopback port).
     other: Arc<Mutex<String>>,
+    /// How many cookies `/many` has set so far: each of its answers sets 100 new ones.
+    minted: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Probe {
@@ -83,9 +85,9 @@ async fn probe(State(p): State<Probe>, req: Request) -> Response {
             .map(|pq| pq.to_string())
             .unwrap_or_default(),
         cookie: header_of(&parts.headers, header::COOKIE),
-        auth: header_of(&parts.headers, header::AUTHORIZATION),
         content_type: header_of(&parts.headers, header::CONTENT_TYPE),
         body: String::from_utf8_lossy(&body).into_owned(),
+        headers: parts.headers.clone(),
     });
     match path.as_str() {
         "/set" => set_cookies(&[
@@ -120,6 +122,20 @@ async fn probe(State(p): State<Probe>, req: Request) -> Response {
         "/near" => redirect(302, "/method"),
         "/away" => redirect(302, &format!("{}/method", p.other.lock().unwrap())),
         "/ftp" => redirect(302, "ftp://127.0.0.1/file"),
+        "/many" => {
+            use std::sync::atomic::Ordering;
+            let first = p.minted.fetch_add(100, Ordering::Relaxed);
+            let values: Vec<String> = (first..first + 100)
+                .map(|i| format!("tracker{i}={}; Path=/", "v".repeat(10)))
+                .collect();
+            set_cookies(&values.iter().map(String::as_str).collect::<Vec<_>>())
+        }
+        "/big" => set_cookies(&[&format!("big={}; Path=/", "b".repeat(5000))]),
+        "/fat" => set_cookies(&[
+            &format!("fat1={}; Path=/", "f".repeat(600)),
+            &format!("fat2={}; Path=/", "f".repeat(600)),
+        ]),
+        "/few" => set_cookies(&["a=1; Path=/", "b=1; Path=/", "c=1; Path=/"]),
         _ => (StatusCode::OK, Body::from("ok")).into_response(),
     }
 }
@@ -179,6 +195,76 @@ fn cookies_go_back_by_path_secure_and_expiry() {
         after.contains("plain=1") && !after.contains("old"),
         "expired: {after}"
     );
+}
+
+/// The jar is capped as a browser caps it, so memory is bounded by configuration and never by
+/// what the target sends: a target that sets 100 new cookies on every answer gets back at most
+/// 50 for its domain, and the cookies it set past that are counted in `run.cookies_dropped`,
+/// not as failed requests (the requests themselves succeeded).
+#[test]
+fn the_cookie_jar_is_capped_when_a_target_sets_100_new_cookies_per_response() {
+    let (p, server) = probe_server();
+    let scenario = "tasks: [{request: {name: many, path: /many}}]\n";
+    let out = run_once(scenario, &server.url(), 0);
+    let sent: Vec<Seen> = p.at("/many");
+    assert!(sent.len() >= 3, "only {} requests", sent.len());
+    let most = sent
+        .iter()
+        .map(|s| s.cookie.as_deref().map_or(0, |c| c.split("; ").count()))
+        .max()
+        .unwrap_or_default();
+    assert_eq!(most, 50, "cookies sent back at most, for one domain");
+    let longest = sent
+        .iter()
+        .map(|s| s.cookie.as_deref().map_or(0, str::len))
+        .max()
+        .unwrap_or_default();
+    assert!(longest < 2048, "a Cookie header of {longest} bytes");
+    let r = out.results();
+    assert_eq!(
+        endpoint(&r, "many")["failures"],
+        0,
+        "a dropped cookie is not a failure"
+    );
+    let dropped = &r["run"]["cookies_dropped"];
+    let requests = endpoint(&r, "many")["requests"].as_u64().unwrap();
+    assert!(
+        dropped["domain_full"].as_u64().unwrap_or_default() >= 50 * requests.saturating_sub(1),
+        "{dropped} after {requests} requests"
+    );
+    let notes = r["notes"].to_string();
+    assert!(
+        notes.contains("were dropped, as a browser drops them"),
+        "{notes}"
+    );
+    assert!(
+        crate::schema::schema().is_valid(&r),
+        "results.json with cookies_dropped is valid"
+    );
+}
+
+/// The other caps: one cookie's name and value at most 4096 bytes, and the user's jar at most
+/// `defaults.max_cookies` cookies and `defaults.max_cookies_kib` KiB; each drop counted under
+/// the cap that refused it.
+#[test]
+fn the_cookie_jar_caps_one_cookies_size_and_the_users_count_and_bytes() {
+    let (p, server) = probe_server();
+    let scenario = format!(
+        "defaults: {{max_cookies: 3, max_cookies_kib: 1}}\non_start:\n  - request: {{path: /big}}\n  - request: {{path: /fat}}\n  - request: {{path: /few}}\n  - request: {{path: /echo}}\n{IDLE_TASK}"
+    );
+    let out = run_once(&scenario, &server.url(), 0);
+    let echo = p.at("/echo")[0].cookie.clone().unwrap_or_default();
+    let mut names: Vec<&str> = echo
+        .split("; ")
+        .filter_map(|c| c.split('=').next())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["a", "b", "fat1"], "{echo}");
+    let dropped = &out.results()["run"]["cookies_dropped"];
+    assert_eq!(dropped["too_large"], 1, "{dropped}");
+    assert_eq!(dropped["max_cookies_kib"], 1, "{dropped}");
+    assert_eq!(dropped["max_cookies"], 1, "{dropped}");
+    assert_eq!(dropped.get("domain_full"), None, "{dropped}");
 }
 
 #[test]
@@ -281,28 +367,68 @@ fn post_becomes_get_on_302_and_303_and_stays_post_on_307() {
     );
 }
 
+/// Canaries in every header that carries a credential: the scenario's own `Cookie`,
+/// `Authorization` (from a `set_headers` step), `Proxy-Authorization`, and headers whose values
+/// come from `${env.X}` (in `defaults.headers`, a request's `headers` and a `set_headers` step).
+const REDIRECT_CANARIES: &[(&str, &str)] = &[
+    ("authorization", "Bearer CANARY-redirect-authorization-61"),
+    ("cookie", "session=CANARY-redirect-cookie-62"),
+    ("proxy-authorization", "Basic CANARY-redirect-proxy-63"),
+    ("x-default-key", "CANARY-redirect-env-64"),
+    ("x-api-key", "CANARY-redirect-env-64"),
+    ("x-session-key", "s-CANARY-redirect-env-64"),
+];
+
+/// A redirect to another origin carries none of the request's credentials (as Go's client, and
+/// so k6, drops them across domains; `requests` drops `Cookie` on every hop): `Authorization`,
+/// the scenario's `Cookie`, `Proxy-Authorization` and every header whose value came from an
+/// environment variable. The same origin keeps them all, and a plain header goes everywhere.
 #[test]
-fn authorization_is_dropped_on_another_origin_and_kept_on_the_same() {
+fn a_scenario_cookie_and_every_credential_are_dropped_on_another_origin_and_kept_on_the_same() {
     let (p, server) = probe_server();
     let (other, other_server) = probe_server();
     *p.other.lock().unwrap() = other_server.url();
+    let headers = "{Cookie: session=CANARY-redirect-cookie-62, Proxy-Authorization: Basic CANARY-redirect-proxy-63, X-Api-Key: \"${env.LF_REDIRECT_KEY}\", X-Plain: plain}";
     let scenario = format!(
-        "on_start:\n  - set_headers: {{Authorization: Bearer secret}}\n  - request: {{path: /near}}\n  - request: {{path: /away}}\n{IDLE_TASK}"
+        "defaults: {{headers: {{X-Default-Key: \"${{env.LF_REDIRECT_KEY}}\"}}}}\non_start:\n  - set_headers: {{Authorization: Bearer CANARY-redirect-authorization-61, X-Session-Key: \"s-${{env.LF_REDIRECT_KEY}}\"}}\n  - request: {{path: /near, headers: {headers}}}\n  - request: {{path: /away, headers: {headers}}}\n{IDLE_TASK}"
     );
-    run_once(&scenario, &server.url(), 0);
+    Gate::new()
+        .env("LF_REDIRECT_KEY", "CANARY-redirect-env-64")
+        .write("s.yml", &scenario)
+        .args(["run", "--scenario", "s.yml", "--host", &server.url()])
+        .args(["--users", "1", "--spawn-rate", "10", "--run-time", "1s"])
+        .args(["--progress", "0", "--baseline", "none"])
+        .run()
+        .expect_exit(0);
+    let value = |seen: &Seen, name: &str| {
+        seen.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+    };
     let near = p.at("/method");
-    assert_eq!(near.len(), 1);
-    assert_eq!(
-        near[0].auth.as_deref(),
-        Some("Bearer secret"),
-        "same origin keeps it"
-    );
+    assert_eq!(near.len(), 1, "{:?}", p.seen());
+    for (name, canary) in REDIRECT_CANARIES {
+        assert_eq!(
+            value(&near[0], name).as_deref(),
+            Some(*canary),
+            "the same origin keeps {name}"
+        );
+    }
     let away = other.at("/method");
     assert_eq!(away.len(), 1, "followed to the other port");
-    assert_eq!(
-        away[0].auth, None,
-        "another origin never sees the credentials"
+    for (name, _) in REDIRECT_CANARIES {
+        assert_eq!(
+            value(&away[0], name),
+            None,
+            "another origin never sees {name}"
+        );
+    }
+    let everything = format!("{:?}", other.seen());
+    assert!(
+        !everything.contains("CANARY"),
+        "a canary reached the other origin: {everything}"
     );
+    assert_eq!(value(&away[0], "x-plain").as_deref(), Some("plain"));
 }
 
 #[test]

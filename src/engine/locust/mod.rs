@@ -219,7 +219,12 @@ fn log_tail(path: &Path) -> String {
 /// gate's own settings and tokens (LoadForge's API token, the GitLab API token); and GitLab's
 /// credentials are the job's, not the locustfile's (`CI_REPOSITORY_URL` embeds the job token).
 /// Everything else (the team's own `APP_*` or `API_*` variables, `CI_*` context) passes through.
+///
+/// Under a GitLab Runner custom executor (`loadforge-gate executor`, or any other), the Runner
+/// hands every job variable to the job's processes a second time as `CUSTOM_ENV_<name>`: each
+/// withheld name is withheld under that prefix too.
 fn withheld(name: &str) -> bool {
+    let name = name.strip_prefix(CUSTOM_ENV).unwrap_or(name);
     const CREDENTIALS: &[&str] = &[
         "CI_JOB_TOKEN",
         "CI_BUILD_TOKEN",
@@ -233,6 +238,9 @@ fn withheld(name: &str) -> bool {
         || name.starts_with("CI_JOB_JWT")
         || CREDENTIALS.contains(&name)
 }
+
+/// The prefix under which a custom executor's Runner passes the job's variables.
+const CUSTOM_ENV: &str = "CUSTOM_ENV_";
 
 /// Starts one Locust process, its output going to `log` in `dir`.
 fn spawn(bin: &Path, args: &[OsString], dir: &Path, log: &str) -> Result<Child, EngineError> {
@@ -585,5 +593,27 @@ mod log_tests {
         assert!(tail.len() <= 64 * 1024, "{}", tail.len());
         assert!(tail.ends_with("ImportError: the real problem\n"));
         assert_eq!(log_tail(&dir.path().join("missing.log")), "");
+    }
+
+    #[test]
+    fn custom_env_twins_of_withheld_variables_are_withheld() {
+        for name in [
+            "CI_JOB_TOKEN",
+            "CI_REPOSITORY_URL",
+            "CI_JOB_JWT_V2",
+            "LOADFORGE_API_TOKEN",
+            "LOCUST_HOST",
+        ] {
+            assert!(withheld(name), "{name}");
+            assert!(withheld(&format!("CUSTOM_ENV_{name}")), "{name}");
+        }
+        for name in [
+            "CI_JOB_NAME",
+            "APP_USER",
+            "CUSTOM_ENV_CI_JOB_NAME",
+            "CUSTOM_ENV_",
+        ] {
+            assert!(!withheld(name), "{name}");
+        }
     }
 }

@@ -1,21 +1,95 @@
 //! A virtual user's cookie jar, as a browser or Locust's `HttpUser` session keeps one: cookies
 //! from `Set-Cookie` are stored and sent back by the RFC 6265 rules (domain, path, expiry,
-//! `Secure`), which `cookie_store` implements; this file only adapts it to the engine.
+//! `Secure`), which `cookie_store` implements; this file adapts it to the engine and caps it.
 //!
 //! The jar is created on the first cookie: a user whose target never sets one pays one
 //! `is_empty` check per request and allocates nothing.
+//!
+//! The caps are a browser's: one cookie's name and value at most [`COOKIE_MAX_BYTES`], at most
+//! [`COOKIES_PER_DOMAIN`] per domain, and a total per user in count and in bytes (names, values,
+//! domains and paths) that the scenario sets. A cookie past a cap is dropped, as a browser drops
+//! it, and counted by the cap that refused it ([`CookiesDropped`]); a new cookie is refused
+//! rather than an old one evicted, so the cookies a session began with (its login) stay. An
+//! update of a kept cookie is always allowed if it fits, and a cookie a `Set-Cookie` expires
+//! is removed from memory. So a jar's memory is bounded by its caps, whatever a target sends.
+
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
 
 use ::http::HeaderValue;
-use cookie_store::{CookieStore, RawCookie};
+use cookie_store::{Cookie, CookieStore, RawCookie, StoreAction};
 use url::Url;
 
+use crate::{
+    defaults::{COOKIES_PER_DOMAIN, COOKIE_MAX_BYTES},
+    stats::CookiesDropped,
+};
+
+/// One user's totals, from the scenario (`defaults.max_cookies`, `defaults.max_cookies_kib`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Caps {
+    pub(crate) cookies: usize,
+    pub(crate) bytes: usize,
+}
+
+/// The cap that refuses a cookie.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Refusal {
+    TooLarge,
+    DomainFull,
+    MaxCookies,
+    MaxBytes,
+}
+
+impl Refusal {
+    fn count(self, dropped: &mut CookiesDropped) {
+        let n = match self {
+            Refusal::TooLarge => &mut dropped.too_large,
+            Refusal::DomainFull => &mut dropped.domain_full,
+            Refusal::MaxCookies => &mut dropped.max_cookies,
+            Refusal::MaxBytes => &mut dropped.max_cookies_kib,
+        };
+        *n = n.saturating_add(1);
+    }
+}
+
 /// One user's cookies; empty (no store at all) until a cookie arrives or a step sets one.
-#[derive(Default)]
 pub(crate) struct Jar {
     store: Option<Box<CookieStore>>,
+    caps: Caps,
+    /// Cookies held, expired ones included until they are purged.
+    count: usize,
+    /// Their [`weight`]s together.
+    bytes: usize,
+    /// Cookies held per domain (the store's domain key).
+    domains: HashMap<String, usize>,
+    /// When the jar last looked for cookies whose time is up (see [`PURGE_EVERY`]).
+    purged: Option<Instant>,
+}
+
+/// How often a full jar looks for cookies whose time is up, at most: a target that floods a
+/// full jar costs it one scan a second, not one per cookie refused.
+const PURGE_EVERY: Duration = Duration::from_secs(1);
+
+/// What a cookie costs the jar: its name, value, domain and path.
+fn weight(c: &Cookie<'_>) -> usize {
+    c.name().len() + c.value().len() + c.domain.as_cow().map_or(0, |d| d.len()) + c.path.len()
 }
 
 impl Jar {
+    pub(crate) fn new(caps: Caps) -> Jar {
+        Jar {
+            store: None,
+            caps,
+            count: 0,
+            bytes: 0,
+            domains: HashMap::new(),
+            purged: None,
+        }
+    }
+
     /// Whether nothing was ever stored: then no request needs a `Cookie` header or a URL.
     pub(crate) fn is_empty(&self) -> bool {
         self.store.is_none()
@@ -23,29 +97,133 @@ impl Jar {
 
     /// Stores the `Set-Cookie` values of a response to `url`. A value that does not parse, or
     /// that the rules refuse (a domain the host does not match), is ignored, as a browser
-    /// ignores it; an expired one removes the cookie it names.
-    pub(crate) fn store(&mut self, set_cookies: &[String], url: &Url) {
-        if set_cookies.is_empty() {
-            return;
-        }
-        let store = self.store.get_or_insert_with(Box::default);
+    /// ignores it; an expired one removes the cookie it names; one past a cap is dropped and
+    /// counted in `dropped`.
+    pub(crate) fn store(
+        &mut self,
+        set_cookies: &[String],
+        url: &Url,
+        dropped: &mut CookiesDropped,
+    ) {
         for text in set_cookies {
             if let Ok(cookie) = RawCookie::parse(text.as_str()) {
-                // A refused cookie is not an error of the run: the server's next answer shows
-                // whether it mattered.
-                let _ = store.insert_raw(&cookie, url);
+                self.insert(&cookie, url, dropped);
             }
         }
     }
 
     /// Puts `name=value` into the jar as if the host of `url` had set it for every path
-    /// (`set_cookies:` in a scenario).
-    pub(crate) fn set(&mut self, name: &str, value: &str, url: &Url) {
+    /// (`set_cookies:` in a scenario), under the same caps.
+    pub(crate) fn set(&mut self, name: &str, value: &str, url: &Url, dropped: &mut CookiesDropped) {
         let cookie = RawCookie::build((name.to_string(), value.to_string()))
             .path("/")
             .build();
+        self.insert(&cookie, url, dropped);
+    }
+
+    /// Stores one cookie by the RFC's rules and the caps. A cookie the rules refuse is not a
+    /// drop: the server's next answer shows whether it mattered.
+    fn insert(&mut self, raw: &RawCookie<'_>, url: &Url, dropped: &mut CookiesDropped) {
+        let Ok(cookie) = Cookie::try_from_raw_cookie(raw, url) else {
+            return;
+        };
+        let Some(domain) = cookie.domain.as_cow().map(|d| d.into_owned()) else {
+            return;
+        };
+        let (path, name) = (&*cookie.path, cookie.name());
+        if cookie.is_expired() {
+            return self.remove(&domain, path, name);
+        }
+        if name.len() + cookie.value().len() > COOKIE_MAX_BYTES {
+            return Refusal::TooLarge.count(dropped);
+        }
+        let w = weight(&cookie);
+        if self.refusal(&domain, path, name, w).is_some() {
+            // Cookies that expired by time still hold their place until purged.
+            self.purge_expired();
+            if let Some(refusal) = self.refusal(&domain, path, name, w) {
+                return refusal.count(dropped);
+            }
+        }
+        let old = self.held(&domain, path, name);
         let store = self.store.get_or_insert_with(Box::default);
-        let _ = store.insert_raw(&cookie, url);
+        match store.insert(cookie.into_owned(), url) {
+            Ok(StoreAction::Inserted) => {
+                self.count += 1;
+                self.bytes += w;
+                *self.domains.entry(domain).or_default() += 1;
+            }
+            Ok(StoreAction::UpdatedExisting) => {
+                self.bytes = self.bytes.saturating_sub(old.unwrap_or(0)) + w;
+            }
+            Ok(StoreAction::ExpiredExisting) | Err(_) => {}
+        }
+    }
+
+    /// The weight of the cookie held under this key, if one is.
+    fn held(&self, domain: &str, path: &str, name: &str) -> Option<usize> {
+        self.store.as_ref()?.get_any(domain, path, name).map(weight)
+    }
+
+    /// The cap that a cookie of weight `w` under this key would break, if any: an update of a
+    /// held cookie only needs its new size to fit; a new one also needs a place.
+    fn refusal(&self, domain: &str, path: &str, name: &str, w: usize) -> Option<Refusal> {
+        match self.held(domain, path, name) {
+            Some(old) => {
+                (self.bytes.saturating_sub(old) + w > self.caps.bytes).then_some(Refusal::MaxBytes)
+            }
+            None if self.domains.get(domain).copied().unwrap_or(0) >= COOKIES_PER_DOMAIN => {
+                Some(Refusal::DomainFull)
+            }
+            None if self.count >= self.caps.cookies => Some(Refusal::MaxCookies),
+            None => (self.bytes + w > self.caps.bytes).then_some(Refusal::MaxBytes),
+        }
+    }
+
+    /// Forgets the cookie under this key, if one is held.
+    fn remove(&mut self, domain: &str, path: &str, name: &str) {
+        let Some(removed) = self
+            .store
+            .as_mut()
+            .and_then(|s| s.remove(domain, path, name))
+        else {
+            return;
+        };
+        self.count = self.count.saturating_sub(1);
+        self.bytes = self.bytes.saturating_sub(weight(&removed));
+        if let Some(n) = self.domains.get_mut(domain) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.domains.remove(domain);
+            }
+        }
+    }
+
+    /// Forgets every cookie whose time is up, unless the jar did so less than [`PURGE_EVERY`]
+    /// ago.
+    fn purge_expired(&mut self) {
+        let now = Instant::now();
+        if self
+            .purged
+            .is_some_and(|t| now.duration_since(t) < PURGE_EVERY)
+        {
+            return;
+        }
+        self.purged = Some(now);
+        let Some(store) = self.store.as_ref() else {
+            return;
+        };
+        let expired: Vec<(String, String, String)> = store
+            .iter_any()
+            .filter(|c| c.is_expired())
+            .filter_map(|c| {
+                let domain = c.domain.as_cow()?.into_owned();
+                Some((domain, String::from(&c.path), c.name().to_string()))
+            })
+            .collect();
+        for (domain, path, name) in expired {
+            self.remove(&domain, &path, &name);
+        }
     }
 
     /// The `Cookie` header for a request to `url`, if any cookie matches. `Secure` cookies go
@@ -91,22 +269,37 @@ mod tests {
         Url::parse(s).unwrap()
     }
 
+    /// A jar with the scenario's default caps.
+    fn jar() -> Jar {
+        Jar::new(Caps {
+            cookies: crate::defaults::COOKIES_PER_USER,
+            bytes: crate::defaults::COOKIE_JAR_BYTES,
+        })
+    }
+
+    fn store(jar: &mut Jar, set_cookies: &[String], u: &Url) -> CookiesDropped {
+        let mut dropped = CookiesDropped::default();
+        jar.store(set_cookies, u, &mut dropped);
+        dropped
+    }
+
     fn header(jar: &Jar, u: &str) -> Option<String> {
         jar.header(&url(u)).map(|h| h.to_str().unwrap().to_string())
     }
 
     #[test]
     fn an_empty_jar_has_no_store_and_no_header() {
-        let mut jar = Jar::default();
-        jar.store(&[], &url("http://a.test/"));
+        let mut jar = jar();
+        store(&mut jar, &[], &url("http://a.test/"));
         assert!(jar.is_empty());
         assert_eq!(header(&jar, "http://a.test/"), None);
     }
 
     #[test]
     fn cookies_go_back_to_their_host_and_path_only() {
-        let mut jar = Jar::default();
-        jar.store(
+        let mut jar = jar();
+        store(
+            &mut jar,
             &[
                 "sid=1; Path=/; HttpOnly".into(),
                 "cart=2; Path=/shop".into(),
@@ -121,8 +314,9 @@ mod tests {
 
     #[test]
     fn a_domain_cookie_reaches_subdomains_and_a_foreign_domain_is_refused() {
-        let mut jar = Jar::default();
-        jar.store(
+        let mut jar = jar();
+        store(
+            &mut jar,
             &[
                 "d=1; Domain=a.test; Path=/".into(),
                 "x=1; Domain=evil.test".into(),
@@ -135,33 +329,39 @@ mod tests {
 
     #[test]
     fn secure_cookies_go_over_https_only_even_on_loopback() {
-        let mut jar = Jar::default();
-        jar.store(&["s=1; Secure; Path=/".into()], &url("https://127.0.0.1/"));
+        let mut jar = jar();
+        store(
+            &mut jar,
+            &["s=1; Secure; Path=/".into()],
+            &url("https://127.0.0.1/"),
+        );
         assert_eq!(header(&jar, "https://127.0.0.1/"), Some("s=1".into()));
         assert_eq!(header(&jar, "http://127.0.0.1/"), None);
     }
 
     #[test]
     fn an_expired_cookie_removes_the_stored_one() {
-        let mut jar = Jar::default();
+        let mut jar = jar();
         let u = url("http://a.test/");
-        jar.store(&["sid=1; Path=/".into()], &u);
+        store(&mut jar, &["sid=1; Path=/".into()], &u);
         assert_eq!(jar.value("sid"), Some("1"));
-        jar.store(
+        store(
+            &mut jar,
             &["sid=gone; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT".into()],
             &u,
         );
         assert_eq!(jar.value("sid"), None);
         assert_eq!(header(&jar, "http://a.test/"), None);
-        jar.store(&["m=1; Max-Age=0".into()], &u);
+        store(&mut jar, &["m=1; Max-Age=0".into()], &u);
         assert_eq!(header(&jar, "http://a.test/"), None);
     }
 
     #[test]
     fn malformed_set_cookie_values_are_ignored() {
-        let mut jar = Jar::default();
+        let mut jar = jar();
         let u = url("http://a.test/");
-        jar.store(
+        store(
+            &mut jar,
             &["".into(), "=".into(), ";;;".into(), "\u{7f}=\u{0}".into()],
             &u,
         );
@@ -170,12 +370,130 @@ mod tests {
 
     #[test]
     fn a_set_cookie_goes_to_every_path_of_the_host() {
-        let mut jar = Jar::default();
-        jar.set("sid", "abc", &url("http://a.test/"));
+        let mut jar = jar();
+        jar.set(
+            "sid",
+            "abc",
+            &url("http://a.test/"),
+            &mut CookiesDropped::default(),
+        );
         assert_eq!(
             header(&jar, "http://a.test/deep/path"),
             Some("sid=abc".into())
         );
         assert_eq!(jar.value("sid"), Some("abc"));
+    }
+
+    fn many(prefix: &str, n: usize, size: usize) -> Vec<String> {
+        (0..n)
+            .map(|i| format!("{prefix}{i}={}; Path=/", "v".repeat(size)))
+            .collect()
+    }
+
+    fn count(jar: &Jar, u: &str) -> usize {
+        header(jar, u).map_or(0, |h| h.split("; ").count())
+    }
+
+    #[test]
+    fn a_domain_keeps_50_cookies_and_the_first_ones_stay() {
+        let mut jar = jar();
+        let u = url("http://a.test/");
+        store(&mut jar, &["sid=1; Path=/".into()], &u);
+        for round in 0..20 {
+            let dropped = store(&mut jar, &many(&format!("t{round}x"), 100, 10), &u);
+            assert_eq!(
+                dropped.domain_full,
+                if round == 0 { 51 } else { 100 },
+                "round {round}"
+            );
+        }
+        assert_eq!(count(&jar, "http://a.test/"), 50);
+        assert_eq!(jar.value("sid"), Some("1"), "the session stays");
+        assert_eq!((jar.count, jar.domains.len()), (50, 1));
+        // A kept cookie may still change, and another domain has room of its own.
+        let dropped = store(&mut jar, &["sid=2; Path=/".into()], &u);
+        assert!(dropped.is_empty());
+        assert_eq!(jar.value("sid"), Some("2"));
+        store(&mut jar, &many("b", 3, 1), &url("http://b.test/"));
+        assert_eq!(count(&jar, "http://b.test/"), 3);
+    }
+
+    #[test]
+    fn a_cookie_over_4096_bytes_is_dropped_and_one_at_4096_kept() {
+        let mut jar = jar();
+        let u = url("http://a.test/");
+        let at = format!("k={}; Path=/", "v".repeat(4095));
+        let over = format!("o={}; Path=/", "v".repeat(4096));
+        let dropped = store(&mut jar, &[at, over], &u);
+        assert_eq!(dropped.too_large, 1);
+        assert_eq!(jar.value("k").map(str::len), Some(4095));
+        assert_eq!(jar.value("o"), None);
+    }
+
+    #[test]
+    fn the_users_count_and_bytes_are_capped_and_freed_by_expiry() {
+        let mut jar = Jar::new(Caps {
+            cookies: 3,
+            bytes: 1024,
+        });
+        let u = url("http://a.test/");
+        let dropped = store(&mut jar, &many("c", 4, 1), &u);
+        assert_eq!(dropped.max_cookies, 1);
+        assert_eq!(count(&jar, "http://a.test/"), 3);
+        // Expiring one makes room for another.
+        store(&mut jar, &["c0=x; Path=/; Max-Age=0".into()], &u);
+        assert!(store(&mut jar, &["d=1; Path=/".into()], &u).is_empty());
+        // Bytes: names, values, domains and paths.
+        let mut jar = Jar::new(Caps {
+            cookies: 100,
+            bytes: 1024,
+        });
+        let dropped = store(&mut jar, &many("f", 2, 600), &u);
+        assert_eq!(dropped.max_cookies_kib, 1);
+        assert_eq!(jar.bytes, "f0".len() + 600 + "a.test".len() + "/".len());
+        // An update that would not fit is dropped too; the old value stays.
+        let dropped = store(&mut jar, &[format!("f0={}; Path=/", "w".repeat(1100))], &u);
+        assert_eq!(dropped.too_large + dropped.max_cookies_kib, 1);
+        assert_eq!(jar.value("f0").map(str::len), Some(600));
+    }
+
+    #[test]
+    fn cookies_expired_by_time_are_purged_when_the_jar_is_full() {
+        let mut jar = Jar::new(Caps {
+            cookies: 2,
+            bytes: 1024,
+        });
+        let u = url("http://a.test/");
+        store(
+            &mut jar,
+            &["old=1; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT".into()],
+            &u,
+        );
+        assert!(jar.is_empty(), "expired on arrival: never stored");
+        store(
+            &mut jar,
+            &["brief=1; Path=/; Max-Age=1".into(), "c=1; Path=/".into()],
+            &u,
+        );
+        assert_eq!(store(&mut jar, &["d=1; Path=/".into()], &u).max_cookies, 1);
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert!(store(&mut jar, &["d=1; Path=/".into()], &u).is_empty());
+        assert_eq!(jar.count, 2);
+        assert_eq!(jar.value("d"), Some("1"));
+    }
+
+    #[test]
+    fn a_set_cookie_step_is_capped_too() {
+        let mut jar = Jar::new(Caps {
+            cookies: 1,
+            bytes: 1024,
+        });
+        let u = url("http://a.test/");
+        let mut dropped = CookiesDropped::default();
+        jar.set("a", "1", &u, &mut dropped);
+        jar.set("b", "1", &u, &mut dropped);
+        jar.set("a", "2", &u, &mut dropped);
+        assert_eq!(dropped.max_cookies, 1);
+        assert_eq!(header(&jar, "http://a.test/"), Some("a=2".into()));
     }
 }

@@ -31,7 +31,9 @@ use super::{
     progress::{Every, Progress, Snapshot},
     EngineError, NativePlan,
 };
-use crate::stats::{EndpointStats, LoadModel, RunMeta, RunResult, SeriesSink, ToolInfo, SCHEMA};
+use crate::stats::{
+    CookiesDropped, EndpointStats, LoadModel, RunMeta, RunResult, SeriesSink, ToolInfo, SCHEMA,
+};
 use recorder::Recorder;
 use schedule::Schedule;
 use vu::{VirtualUser, WorkerCtx};
@@ -79,6 +81,10 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
     // Rates are over the measured window: the warm-up is not part of it.
     let warmup = plan.warmup.min(elapsed);
     let duration_s = (elapsed - warmup).as_secs_f64().max(1e-3);
+    let mut cookies_dropped = CookiesDropped::default();
+    for r in &recorders {
+        cookies_dropped.add(&r.cookies_dropped);
+    }
     let endpoints = merge_endpoints(plan, recorders, duration_s);
     let timeseries = Arc::try_unwrap(sink)
         .map(SeriesSink::finish)
@@ -98,6 +104,7 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
             rate: plan.rate,
             aborted,
             tls_insecure: insecure,
+            cookies_dropped,
             ..RunMeta::new(
                 "native",
                 plan.target.url.to_string(),

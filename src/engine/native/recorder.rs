@@ -3,7 +3,9 @@
 
 use std::{borrow::Cow, collections::HashMap, sync::Arc, time::Instant};
 
-use crate::stats::{LatencyHistogram, Received, SecondSample, SeriesSink, SERIES_SIGFIG};
+use crate::stats::{
+    CookiesDropped, LatencyHistogram, Received, SecondSample, SeriesSink, SERIES_SIGFIG,
+};
 
 /// Distinct failure reasons kept per endpoint; beyond it they count as "other", so a server
 /// that returns a new error text per request cannot grow memory without bound.
@@ -40,6 +42,9 @@ pub(crate) struct Recorder {
     second_failures: u64,
     second_histogram: LatencyHistogram,
     pub(crate) active_users: u32,
+    /// Cookies this worker's users' jars dropped at their caps: the run's count, warm-up
+    /// included (a drop is not a request).
+    pub(crate) cookies_dropped: CookiesDropped,
     sink: Arc<SeriesSink>,
     /// Until then, requests count only in the time series (warm-up).
     warmup_until: Instant,
@@ -62,6 +67,7 @@ impl Recorder {
             second_failures: 0,
             second_histogram: LatencyHistogram::with_sigfig(SERIES_SIGFIG),
             active_users: 0,
+            cookies_dropped: CookiesDropped::default(),
             sink,
             warmup_until: start + warmup,
         }

@@ -1,7 +1,8 @@
 //! Following redirects the way `requests` (Locust) and k6 do: up to ten hops, `301`/`302`/`303`
 //! turn a `POST` into a body-less `GET` (`303` any method but `HEAD`), `307`/`308` keep the
-//! method and the body, and `Authorization` is not carried to another origin. The engine
-//! records the whole chain as one request, under the first request's name.
+//! method and the body, and no credential is carried to another origin (see
+//! [`strip_headers`]). The engine records the whole chain as one request, under the first
+//! request's name.
 
 use std::{borrow::Cow, cell::RefCell, collections::HashMap, rc::Rc};
 
@@ -87,17 +88,29 @@ pub(crate) fn target(url: &Url) -> &str {
     &url[Position::BeforePath..Position::AfterQuery]
 }
 
-/// Drops what must not follow the hop: `Authorization` once the chain has left the first
-/// request's origin, and the body's headers when the body is dropped.
+/// Drops what must not follow the hop: every credential (see [`is_credential`]) once the chain
+/// has left the first request's origin, and the body's headers when the body is dropped. The
+/// jar's own cookies are added afterwards, by the cookie rules for the new URL.
 pub(crate) fn strip_headers(
     headers: &mut Vec<(HeaderName, HeaderValue)>,
-    drop_auth: bool,
+    drop_credentials: bool,
     keep_body: bool,
 ) {
-    headers.retain(|(name, _)| {
-        !(drop_auth && *name == header::AUTHORIZATION
+    headers.retain(|(name, value)| {
+        !(drop_credentials && is_credential(name, value)
             || !keep_body && (*name == header::CONTENT_TYPE || *name == header::CONTENT_ENCODING))
     });
+}
+
+/// A header that another origin must not see: `Authorization`, `Cookie` (the scenario's own;
+/// Go's client, and so k6, drops both across domains, `requests` drops `Cookie` on every hop),
+/// `Proxy-Authorization`, and any value marked sensitive, which the engine does for every value
+/// that came from `${env.NAME}` (the scenario's secrets).
+fn is_credential(name: &HeaderName, value: &HeaderValue) -> bool {
+    value.is_sensitive()
+        || *name == header::AUTHORIZATION
+        || *name == header::COOKIE
+        || *name == header::PROXY_AUTHORIZATION
 }
 
 /// The most other origins a worker keeps connectors for; past it, a connector is made per hop
@@ -214,6 +227,25 @@ mod tests {
         assert!(!same_origin(&a, &u("https://a.test/x")));
         assert!(!same_origin(&a, &u("http://a.test:81/x")));
         assert!(!same_origin(&a, &u("http://b.test/x")));
+    }
+
+    #[test]
+    fn credentials_cookies_and_sensitive_values_are_stripped_across_origins() {
+        let mut secret = HeaderValue::from_static("k");
+        secret.set_sensitive(true);
+        let mut headers = vec![
+            (header::COOKIE, HeaderValue::from_static("sid=1")),
+            (
+                header::PROXY_AUTHORIZATION,
+                HeaderValue::from_static("Basic x"),
+            ),
+            (HeaderName::from_static("x-api-key"), secret),
+            (header::ACCEPT, HeaderValue::from_static("*/*")),
+        ];
+        strip_headers(&mut headers, false, true);
+        assert_eq!(headers.len(), 4, "the same origin keeps them");
+        strip_headers(&mut headers, true, true);
+        assert_eq!(headers, [(header::ACCEPT, HeaderValue::from_static("*/*"))]);
     }
 
     #[test]

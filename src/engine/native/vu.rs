@@ -14,7 +14,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::{
-    cookies::Jar,
+    cookies::{self, Jar},
     http::{self, Conn, Connector},
     recorder::{Reason, Recorder},
     redirect::{self, Hop, Origins},
@@ -62,7 +62,10 @@ struct Prepared {
 fn header_value(name: &str, t: &crate::scenario::Template) -> (HeaderName, HeaderSource) {
     let name = HeaderName::from_bytes(name.as_bytes()).expect("validated when the scenario loaded");
     let value = match t.as_static().map(HeaderValue::from_str) {
-        Some(Ok(v)) => HeaderSource::Fixed(v),
+        Some(Ok(mut v)) => {
+            v.set_sensitive(t.uses_env());
+            HeaderSource::Fixed(v)
+        }
         _ => HeaderSource::Template(t.clone()),
     };
     (name, value)
@@ -185,13 +188,17 @@ enum Flow {
 impl VirtualUser {
     pub(crate) fn new(ctx: Rc<WorkerCtx>, seed: u64) -> Self {
         let vars = ctx.scenario.variables.clone();
+        let jar = Jar::new(cookies::Caps {
+            cookies: ctx.scenario.max_cookies,
+            bytes: ctx.scenario.max_cookie_bytes,
+        });
         Self {
             ctx,
             vars,
             headers: Vec::new(),
             rng: SmallRng::seed_from_u64(seed),
             conn: None,
-            jar: Jar::default(),
+            jar,
             foreign: None,
             out: Vec::with_capacity(1024),
             deadline: http::Deadline::new(),
@@ -248,7 +255,7 @@ impl VirtualUser {
     fn set_headers(&mut self, headers: &[(String, Template)]) -> Flow {
         for (name, t) in headers {
             match t.render(&self.vars, &mut self.rng) {
-                Ok(v) => self.set_header(name, v),
+                Ok(v) => self.set_header(name, v, t.uses_env()),
                 Err(e) => return Flow::SetFailed(Cow::Owned(e.reason())),
             }
         }
@@ -258,7 +265,12 @@ impl VirtualUser {
     fn set_cookies(&mut self, cookies: &[(String, Template)]) -> Flow {
         for (name, t) in cookies {
             match t.render(&self.vars, &mut self.rng) {
-                Ok(v) => self.jar.set(name, &v, &self.ctx.origin),
+                Ok(v) => self.jar.set(
+                    name,
+                    &v,
+                    &self.ctx.origin,
+                    &mut self.ctx.recorder.borrow_mut().cookies_dropped,
+                ),
                 Err(e) => return Flow::SetFailed(Cow::Owned(e.reason())),
             }
         }
@@ -294,8 +306,10 @@ impl VirtualUser {
         }
     }
 
-    fn set_header(&mut self, name: &str, value: String) {
-        let (Ok(name), Ok(value)) = (
+    /// Sets a session header; `secret` (its value came from `${env.NAME}`) marks it sensitive,
+    /// so a redirect does not carry it to another origin.
+    fn set_header(&mut self, name: &str, value: String, secret: bool) {
+        let (Ok(name), Ok(mut value)) = (
             HeaderName::from_bytes(name.as_bytes()),
             HeaderValue::from_str(&value),
         ) else {
@@ -303,6 +317,7 @@ impl VirtualUser {
             // the requests that needed it then fail visibly (401 and the like).
             return;
         };
+        value.set_sensitive(secret);
         match self.headers.iter_mut().find(|(n, _)| *n == name) {
             Some(slot) => slot.1 = value,
             None => self.headers.push((name, value)),
@@ -396,7 +411,12 @@ impl VirtualUser {
     /// Serialises the next request of a redirect chain into `self.out`: the request's headers
     /// again, less what must not follow (see [`redirect::strip_headers`]), the jar's cookies
     /// for the new URL, and the previous body when the method is kept.
-    fn build_hop(&mut self, req: &Request, hop: &Hop, drop_auth: bool) -> Result<(), Reason> {
+    fn build_hop(
+        &mut self,
+        req: &Request,
+        hop: &Hop,
+        drop_credentials: bool,
+    ) -> Result<(), Reason> {
         let ctx = self.ctx.clone();
         let p = &ctx.prepared[req.id];
         let body = if hop.keep_body {
@@ -405,7 +425,7 @@ impl VirtualUser {
             Bytes::new()
         };
         let mut headers = self.headers_for(p, &ctx)?;
-        redirect::strip_headers(&mut headers, drop_auth, hop.keep_body);
+        redirect::strip_headers(&mut headers, drop_credentials, hop.keep_body);
         self.add_cookies(&mut headers, &hop.url);
         let host = redirect::authority(&hop.url)
             .ok_or(Cow::Borrowed("redirect to an invalid Location"))?;
@@ -615,13 +635,18 @@ impl VirtualUser {
 
     fn store_cookies(&mut self, resp: &http::Response, url: &Url) {
         if self.ctx.scenario.cookies {
-            self.jar.store(&resp.meta.set_cookies, url);
+            self.jar.store(
+                &resp.meta.set_cookies,
+                url,
+                &mut self.ctx.recorder.borrow_mut().cookies_dropped,
+            );
         }
     }
 
     /// Follows a redirect chain to its end: at most [`redirect::MAX_REDIRECTS`] hops, each
-    /// with the request's timeout. `Authorization` stops at the first hop to another origin
-    /// and stays dropped for the rest of the chain, as `requests` does.
+    /// with the request's timeout. Credentials (`Authorization`, the scenario's `Cookie`,
+    /// `Proxy-Authorization`, values from `${env.NAME}`) stop at the first hop to another origin
+    /// and stay dropped for the rest of the chain, as `requests` does with `Authorization`.
     async fn follow(
         &mut self,
         req: &Request,
@@ -630,15 +655,15 @@ impl VirtualUser {
         mut method: Method,
         timeout: std::time::Duration,
     ) -> Result<http::Response, Reason> {
-        let mut drop_auth = false;
+        let mut drop_credentials = false;
         for _ in 0..redirect::MAX_REDIRECTS {
             let location = match &resp.meta.location {
                 Some(l) if redirect::is_redirect(resp.status) => l,
                 _ => return Ok(resp),
             };
             let hop = redirect::next_hop(&url, &method, resp.status, location)?;
-            drop_auth |= !redirect::same_origin(&self.ctx.origin, &hop.url);
-            self.build_hop(req, &hop, drop_auth)?;
+            drop_credentials |= !redirect::same_origin(&self.ctx.origin, &hop.url);
+            self.build_hop(req, &hop, drop_credentials)?;
             let read = self.reading(req, &hop.method);
             let before = resp.received;
             resp = self.send_to(&hop.url, read, timeout).await?;
@@ -840,7 +865,9 @@ fn render_header(
         HeaderSource::Fixed(h) => Ok(h.clone()),
         HeaderSource::Template(t) => {
             let s = t.render(vars, rng)?;
-            Ok(HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static("")))
+            let mut v = HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static(""));
+            v.set_sensitive(t.uses_env());
+            Ok(v)
         }
     }
 }
