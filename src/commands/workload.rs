@@ -92,14 +92,16 @@ impl Share {
     }
 }
 
-/// Runs the workload on its engine.
+/// Runs the workload on its engine. Whatever the engine, rows that share an endpoint name
+/// leave here merged into one (`stats::merge_same_names`), in a partial result too: nothing
+/// after this judges, compares or folds one row of a name and misses another.
 pub(crate) fn run_engine(
     settings: &Settings,
     workload: Workload,
     share: Share,
     stop: &CancellationToken,
 ) -> Result<Result<RunResult, EngineError>, Error> {
-    Ok(match (workload, &settings.engine) {
+    Ok(one_row_per_name(match (workload, &settings.engine) {
         (Workload::Native(scenario), EngineSettings::Native(n)) => {
             let plan = native_plan(settings, *scenario, n, share)?;
             engine::native::run(&plan, stop)
@@ -111,7 +113,28 @@ pub(crate) fn run_engine(
             loadforge::run(&loadforge_plan(settings, lf, share), stop)
         }
         _ => unreachable!("prepare() builds the workload from the same settings"),
-    })
+    }))
+}
+
+/// An engine's result, or the partial result of its crash, with one row per endpoint name.
+fn one_row_per_name(ran: Result<RunResult, EngineError>) -> Result<RunResult, EngineError> {
+    match ran {
+        Ok(mut result) => {
+            result.merge_same_names();
+            Ok(result)
+        }
+        Err(EngineError::Crashed {
+            message,
+            partial: Some(mut partial),
+        }) => {
+            partial.merge_same_names();
+            Err(EngineError::Crashed {
+                message,
+                partial: Some(partial),
+            })
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn native_plan(

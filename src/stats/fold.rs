@@ -93,12 +93,15 @@ pub(crate) fn cap_endpoints(result: &mut RunResult, cap: usize) -> Option<Folded
     })
 }
 
-/// [`cap_endpoints`] on rows alone, for an engine that folds while it parses.
+/// [`cap_endpoints`] on rows alone, for an engine that folds while it parses. Rows that share
+/// a name are merged first ([`super::merge_same_names`]): the cap counts names, and a name is
+/// kept or folded whole.
 pub(crate) fn cap_rows(
     rows: &mut Vec<EndpointStats>,
     cap: usize,
     duration_s: f64,
 ) -> Option<Folded> {
+    super::merge_same_names(rows, duration_s);
     let Split {
         mut kept,
         folded,

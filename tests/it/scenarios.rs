@@ -316,6 +316,32 @@ fn sigterm_stops_the_run_publishes_partial_results_and_exits_4() {
     assert!(junit.contains("results are partial"), "{junit}");
 }
 
+/// One rule for names: a request named `GET /health` and one left to its default name (also
+/// `GET /health`) are one endpoint, judged on both.
+#[test]
+fn rows_with_the_same_name_are_judged_together() {
+    let app = sample_app(Knobs::default());
+    let scenario = "tasks:\n  - request: {name: GET /health, path: /health}\n  - request: {path: /health, check: {status: 500}}\nwait: 0.05\n";
+    let out = Gate::new()
+        .write("s.yml", scenario)
+        .args(["run", "--scenario", "s.yml", "--host", &app.url()])
+        .args(["--users", "2", "--run-time", "2s", "--progress", "0"])
+        .args(["--baseline", "none", "--threshold", "GET /health: error_rate<1%"])
+        .run()
+        .expect_exit(1);
+    let r = out.results();
+    let rows: Vec<&serde_json::Value> = r["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["name"] == "GET /health")
+        .collect();
+    assert_eq!(rows.len(), 1, "{}", r["endpoints"]);
+    let failures = rows[0]["failures"].as_u64().unwrap();
+    assert!(failures > 0, "{}", rows[0]);
+    assert!(rows[0]["requests"].as_u64().unwrap() > failures, "{}", rows[0]);
+}
+
 /// A `set_headers` or `set` step whose variable went missing ends its task as a counted failure
 /// (on the request it was preparing), never as a silent skip that sends nothing.
 #[test]
