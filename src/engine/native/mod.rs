@@ -31,7 +31,10 @@ use super::{
     progress::{Every, Progress, Snapshot},
     EngineError, NativePlan,
 };
-use crate::stats::{EndpointStats, LoadModel, RunMeta, RunResult, SeriesSink, ToolInfo, SCHEMA};
+use crate::{
+    pause::panic_message,
+    stats::{EndpointStats, LoadModel, RunMeta, RunResult, SeriesSink, ToolInfo, SCHEMA},
+};
 use recorder::Recorder;
 use schedule::Schedule;
 use vu::{VirtualUser, WorkerCtx};
@@ -394,13 +397,6 @@ fn fail_point(user: u64) {
     }
 }
 
-/// The text of a panic payload (a `String` or a `&str`; anything else is unnamed).
-fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<String>()
-        .cloned()
-        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "unknown panic".into())
-}
 
 /// Runs one worker's users; returns its recorder and, if a user panicked, the panic's message.
 fn worker(setup: WorkerSetup) -> Result<(Recorder, Option<String>), EngineError> {
