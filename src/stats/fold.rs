@@ -265,8 +265,8 @@ fn prefix(name: &str) -> String {
         out.push_str(segment);
         out.push('/');
     }
-    match name.rfind('/') {
-        Some(i) if i > 0 => name[..=i].to_string(),
+    match name.rsplit_once('/') {
+        Some((before, _)) if !before.is_empty() => format!("{before}/"),
         _ => name.to_string(),
     }
 }
