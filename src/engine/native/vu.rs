@@ -248,7 +248,11 @@ impl VirtualUser {
     fn set_headers(&mut self, headers: &[(String, Template)]) -> Flow {
         for (name, t) in headers {
             match t.render(&self.vars, &mut self.rng) {
-                Ok(v) => self.set_header(name, v),
+                Ok(v) => {
+                    if let Err(reason) = self.set_header(name, v) {
+                        return Flow::SetFailed(reason);
+                    }
+                }
                 Err(e) => return Flow::SetFailed(Cow::Owned(e.reason())),
             }
         }
@@ -294,19 +298,17 @@ impl VirtualUser {
         }
     }
 
-    fn set_header(&mut self, name: &str, value: String) {
-        let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(&value),
-        ) else {
-            // An extracted value that cannot be a header (a newline in a token) is dropped;
-            // the requests that needed it then fail visibly (401 and the like).
-            return;
-        };
+    /// Sets a session header; a value no header may carry (a newline in an extracted token)
+    /// is a counted failure with its reason, never a header dropped or sent empty.
+    fn set_header(&mut self, name: &str, value: String) -> Result<(), Reason> {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| Cow::Owned(format!("`{name}` is not a valid header name")))?;
+        let value = HeaderValue::from_str(&value).map_err(|_| invalid_header(&name))?;
         match self.headers.iter_mut().find(|(n, _)| *n == name) {
             Some(slot) => slot.1 = value,
             None => self.headers.push((name, value)),
         }
+        Ok(())
     }
 
     async fn wait(&mut self, wait: Wait) {
@@ -486,19 +488,13 @@ impl VirtualUser {
             None => headers.push((name.clone(), value)),
         };
         for (name, value) in &ctx.default_headers {
-            set(
-                name,
-                render_header(value, &self.vars, &mut self.rng).map_err(render_err)?,
-            );
+            set(name, render_header(name, value, &self.vars, &mut self.rng)?);
         }
         for (name, value) in &self.headers {
             set(name, value.clone());
         }
         for (name, value) in &p.headers {
-            set(
-                name,
-                render_header(value, &self.vars, &mut self.rng).map_err(render_err)?,
-            );
+            set(name, render_header(name, value, &self.vars, &mut self.rng)?);
         }
         if let Some(ct) = &p.content_type {
             if !headers.iter().any(|(n, _)| n == header::CONTENT_TYPE) {
@@ -708,8 +704,17 @@ impl VirtualUser {
             _ => {}
         }
         if let Some(needle) = &req.check.body_contains {
-            if !memchr_contains(&resp.body, needle.as_bytes()) {
-                return Some(Cow::Owned(format!("body does not contain {needle:?}")));
+            let text = match needle.as_static() {
+                Some(text) => Cow::Borrowed(text),
+                None => match needle.render(&self.vars, &mut self.rng) {
+                    Ok(text) => Cow::Owned(text),
+                    Err(e) => return Some(render_err(e)),
+                },
+            };
+            if !memchr_contains(&resp.body, text.as_bytes()) {
+                // Named as written: `${env.X}` stays a name, its value is never printed.
+                let shown = needle.literal_prefix();
+                return Some(Cow::Owned(format!("body does not contain {shown:?}")));
             }
         }
         let needs_json = req.check.json_path.is_some()
@@ -830,19 +835,28 @@ fn write_request(
     out.extend_from_slice(body);
 }
 
-/// A prepared header value, rendering its template when it has one.
+/// A prepared header value, rendering its template when it has one. A rendered value no
+/// header may carry fails the request with its reason: it is never sent empty.
 fn render_header(
+    name: &HeaderName,
     v: &HeaderSource,
     vars: &Vars,
     rng: &mut SmallRng,
-) -> Result<HeaderValue, crate::scenario::RenderError> {
+) -> Result<HeaderValue, Reason> {
     match v {
         HeaderSource::Fixed(h) => Ok(h.clone()),
         HeaderSource::Template(t) => {
-            let s = t.render(vars, rng)?;
-            Ok(HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static("")))
+            let s = t.render(vars, rng).map_err(render_err)?;
+            HeaderValue::from_str(&s).map_err(|_| invalid_header(name))
         }
     }
+}
+
+/// The reason of a header whose value cannot be sent; the value is not shown (a token).
+fn invalid_header(name: &HeaderName) -> Reason {
+    Cow::Owned(format!(
+        "header `{name}` rendered to an invalid value (a newline or another control character)"
+    ))
 }
 
 /// The request target of the serialised request in `out` (between the method and the version).
