@@ -136,6 +136,21 @@ fn rows_with_the_same_name_are_judged_together() {
     no_token(&out);
 }
 
+/// GitLab's CA file (`CI_SERVER_TLS_CA_FILE`) is for the GitLab calls: one that cannot be
+/// used never stops the load test, on LoadForge either.
+#[test]
+fn a_bad_gitlab_ca_file_does_not_stop_the_load_test() {
+    let app = sample_app(Knobs::default());
+    let lf = FakeLoadForge::start(Behaviour::default());
+    let out = dispatch(&lf, &app.url())
+        .write("not-a-ca.pem", "not a certificate\n")
+        .env("CI_SERVER_TLS_CA_FILE", "not-a-ca.pem")
+        .run()
+        .expect_exit(0);
+    assert_eq!(out.results()["run"]["engine"], "loadforge");
+    assert_eq!(lf.with(|s| s.starts.len()), 1);
+}
+
 #[test]
 fn a_metric_loadforge_never_reports_is_refused_before_the_run() {
     let lf = FakeLoadForge::start(Behaviour::default());
