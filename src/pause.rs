@@ -146,7 +146,9 @@ mod tests {
     #[test]
     fn a_panic_in_the_helper_thread_is_an_error_with_its_cause_not_an_interruption() {
         let stop = CancellationToken::new();
-        let waited = interruptible(&stop, || -> u32 { panic!("byte index 8 is not a char boundary") });
+        let waited = interruptible(&stop, || -> u32 {
+            panic!("byte index 8 is not a char boundary")
+        });
         match waited {
             Waited::Failed(e) => assert_eq!(
                 e.to_string(),

@@ -65,6 +65,9 @@ mod tests {
             let redacted = redact_userinfo(plain);
             assert!(plain == redacted || redacted.contains("***@"), "{plain}");
         }
-        assert_eq!(redact_userinfo("https://h.example/a@b"), "https://h.example/a@b");
+        assert_eq!(
+            redact_userinfo("https://h.example/a@b"),
+            "https://h.example/a@b"
+        );
     }
 }

@@ -883,7 +883,10 @@ mod tests {
     #[test]
     fn an_invalid_header_value_is_never_sent_empty() {
         let env = |k: &str| (k == "API_TOKEN").then(|| "canary-token\n".to_string());
-        for at in ["defaults:\n  headers:", "tasks:\n  - request:\n      path: /\n      headers:"] {
+        for at in [
+            "defaults:\n  headers:",
+            "tasks:\n  - request:\n      path: /\n      headers:",
+        ] {
             let text = format!("{at} {{Authorization: \"Bearer ${{env.API_TOKEN}}\"}}\n");
             let text = if at.starts_with("defaults") {
                 format!("{text}tasks: [{{request: {{path: /}}}}]\n")
@@ -899,7 +902,10 @@ mod tests {
         }
         let steps = "tasks:\n  - steps:\n      - set_headers: {X-A: \"${env.API_TOKEN}\"}\n      - request: {path: /}\n";
         let err = Scenario::parse(steps, Path::new("t.yml"), &env).unwrap_err();
-        assert!(crate::error::one_line(&err).contains("set_headers.X-A"), "{err}");
+        assert!(
+            crate::error::one_line(&err).contains("set_headers.X-A"),
+            "{err}"
+        );
         // A value rendered per request is checked when it is rendered (a counted failure).
         let later = "tasks:\n  - request: {path: /, headers: {X-A: \"${v}\"}}\nvariables: {v: a}\n";
         assert!(Scenario::parse(later, Path::new("t.yml"), &env).is_ok());

@@ -192,7 +192,10 @@ fn weighted_avg(parts: &[&EndpointStats]) -> Option<f64> {
 }
 
 /// `pick` of every part, or `None` when a part lacks it (or there are none).
-fn every(parts: &[&EndpointStats], pick: impl Fn(&LatencySummary) -> Option<f64>) -> Option<Vec<f64>> {
+fn every(
+    parts: &[&EndpointStats],
+    pick: impl Fn(&LatencySummary) -> Option<f64>,
+) -> Option<Vec<f64>> {
     if parts.is_empty() {
         return None;
     }
@@ -217,7 +220,12 @@ mod tests {
     }
 
     /// What a cloud API gives: no histogram, perhaps no counts.
-    fn summary_row(name: &str, counts: Option<(u64, u64)>, error_rate: f64, p95: f64) -> EndpointStats {
+    fn summary_row(
+        name: &str,
+        counts: Option<(u64, u64)>,
+        error_rate: f64,
+        p95: f64,
+    ) -> EndpointStats {
         let (requests, failures) = counts.unwrap_or_default();
         EndpointStats {
             name: name.into(),
@@ -262,7 +270,10 @@ mod tests {
         assert!(d.latency_ms.p95.unwrap() > 4000.0, "{:?}", d.latency_ms);
         assert!(d.latency_ms.max.unwrap() >= 5000.0, "{:?}", d.latency_ms);
         assert!((d.rps - 10.0).abs() < 1e-9);
-        assert_eq!(r.aggregate, before, "the aggregate counted every request already");
+        assert_eq!(
+            r.aggregate, before,
+            "the aggregate counted every request already"
+        );
     }
 
     #[test]
@@ -286,7 +297,10 @@ mod tests {
         let m = &rows[0];
         assert_eq!((m.requests, m.failures, m.error_rate), (100, 10, 10.0));
         assert_eq!(m.latency_ms.p95, Some(5000.0));
-        assert_eq!(m.latency_ms.avg, Some((90.0 * 50.0 + 10.0 * 2500.0) / 100.0));
+        assert_eq!(
+            m.latency_ms.avg,
+            Some((90.0 * 50.0 + 10.0 * 2500.0) / 100.0)
+        );
         assert!(m.histogram.is_none() && m.counts_reported);
 
         let mut rows = vec![

@@ -265,7 +265,10 @@ fn every_usage_error_is_one_line_exit_2_in_run_and_validate() {
                 line.contains(fragment),
                 "{name} ({command}): `{fragment}` not in {line}"
             );
-            assert!(!line.contains("hunter2"), "{name}: a credential printed: {line}");
+            assert!(
+                !line.contains("hunter2"),
+                "{name}: a credential printed: {line}"
+            );
             assert!(
                 !out.out_dir().join("results.json").exists(),
                 "{name}: load ran on a usage error"

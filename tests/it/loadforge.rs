@@ -132,7 +132,10 @@ fn rows_with_the_same_name_are_judged_together() {
     let requests = row["requests"].as_u64().unwrap();
     assert!(requests > 50, "the real rows and the added one: {row}");
     assert!(row["failures"].as_u64().unwrap() >= 50, "{row}");
-    assert_eq!(row["latency_ms"]["p95"], 5000.0, "the worst part's p95: {row}");
+    assert_eq!(
+        row["latency_ms"]["p95"], 5000.0,
+        "the worst part's p95: {row}"
+    );
     no_token(&out);
 }
 

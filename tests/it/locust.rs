@@ -357,8 +357,14 @@ class U(HttpUser):
         row["failures"].as_u64().unwrap(),
     );
     assert!(failures > 0 && failures < requests, "{row}");
-    assert_eq!(row["failures_by_reason"]["forced failure"], failures, "{row}");
-    assert_eq!(r["aggregate"]["requests"], requests, "every request is in the one row");
+    assert_eq!(
+        row["failures_by_reason"]["forced failure"], failures,
+        "{row}"
+    );
+    assert_eq!(
+        r["aggregate"]["requests"], requests,
+        "every request is in the one row"
+    );
     assert!(
         row["histogram"]["data"].is_string(),
         "the entries' histograms add up"

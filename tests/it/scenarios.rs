@@ -326,7 +326,12 @@ fn rows_with_the_same_name_are_judged_together() {
         .write("s.yml", scenario)
         .args(["run", "--scenario", "s.yml", "--host", &app.url()])
         .args(["--users", "2", "--run-time", "2s", "--progress", "0"])
-        .args(["--baseline", "none", "--threshold", "GET /health: error_rate<1%"])
+        .args([
+            "--baseline",
+            "none",
+            "--threshold",
+            "GET /health: error_rate<1%",
+        ])
         .run()
         .expect_exit(1);
     let r = out.results();
@@ -339,7 +344,11 @@ fn rows_with_the_same_name_are_judged_together() {
     assert_eq!(rows.len(), 1, "{}", r["endpoints"]);
     let failures = rows[0]["failures"].as_u64().unwrap();
     assert!(failures > 0, "{}", rows[0]);
-    assert!(rows[0]["requests"].as_u64().unwrap() > failures, "{}", rows[0]);
+    assert!(
+        rows[0]["requests"].as_u64().unwrap() > failures,
+        "{}",
+        rows[0]
+    );
 }
 
 /// The audit's case: a header whose rendered value no header may carry (a variable holding a
@@ -357,7 +366,8 @@ fn an_invalid_header_value_is_never_sent_empty() {
         .run()
         .expect_exit(1);
     let r = out.results();
-    let reason = "header `x-probe` rendered to an invalid value (a newline or another control character)";
+    let reason =
+        "header `x-probe` rendered to an invalid value (a newline or another control character)";
     for name in ["own header", "session header"] {
         let e = r["endpoints"]
             .as_array()
@@ -399,7 +409,10 @@ fn body_contains_renders_environment_variables_and_never_prints_them() {
     };
     let found = row("found");
     assert!(found["requests"].as_u64().unwrap() > 0, "{found}");
-    assert_eq!(found["failures"], 0, "the value `ok` was looked for: {found}");
+    assert_eq!(
+        found["failures"], 0,
+        "the value `ok` was looked for: {found}"
+    );
     let missing = row("missing");
     assert_eq!(
         missing["failures_by_reason"]["body does not contain \"${env.NEEDLE_SECRET}\""],

@@ -397,7 +397,6 @@ fn fail_point(user: u64) {
     }
 }
 
-
 /// Runs one worker's users; returns its recorder and, if a user panicked, the panic's message.
 fn worker(setup: WorkerSetup) -> Result<(Recorder, Option<String>), EngineError> {
     let WorkerSetup {
