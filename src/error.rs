@@ -5,7 +5,7 @@
 
 use crate::{
     baseline::BaselineError, engine::merge::MergeError, engine::EngineError, gate::GateError,
-    report::ReportError, sample_app::SampleAppError, scenario::ScenarioError,
+    pause::ThreadError, report::ReportError, sample_app::SampleAppError, scenario::ScenarioError,
     settings::SettingsError,
 };
 
@@ -33,6 +33,10 @@ pub(crate) enum Error {
     Report(#[from] ReportError),
     #[error(transparent)]
     SampleApp(#[from] SampleAppError),
+    /// The baseline lookup's thread failed (it panicked, or could not start): regressions
+    /// could not be checked, so the run must not go on as if there were no baseline.
+    #[error("the baseline lookup failed, so regressions cannot be checked; nothing was run (pass --baseline none to run without a baseline)")]
+    Lookup(#[source] ThreadError),
 }
 
 impl Error {
@@ -64,6 +68,7 @@ impl Error {
             | Error::Engine(EngineError::Crashed { .. })
             | Error::Engine(EngineError::WorkerPanicked(_)) => Infrastructure,
             Error::SampleApp(SampleAppError::WriteCa { .. }) => Usage,
+            Error::Lookup(_) => Infrastructure,
             Error::SampleApp(SampleAppError::Bind { .. })
             | Error::SampleApp(SampleAppError::Serve(_))
             | Error::SampleApp(SampleAppError::Tls(_)) => Infrastructure,

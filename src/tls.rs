@@ -88,11 +88,29 @@ pub enum TlsError {
     },
 }
 
+/// The most a PEM file of certificates or a key is read to: a system bundle of every public
+/// root is about 200 KiB. Past it the file is refused unread, so a variable naming a device
+/// or a log (`CI_SERVER_TLS_CA_FILE=/dev/zero`) costs nothing.
+pub(crate) const MAX_PEM_BYTES: usize = 1 << 20;
+
+/// A PEM file's bytes, up to [`MAX_PEM_BYTES`]; a larger file is a read error that says so.
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read {
+    let read_err = |source| TlsError::Read {
         path: path.to_path_buf(),
         source,
-    })
+    };
+    std::fs::File::open(path)
+        .and_then(|f| crate::capped::read_capped(f, MAX_PEM_BYTES))
+        .map_err(read_err)?
+        .ok_or_else(|| {
+            read_err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "it is larger than {} MiB, more than any PEM file of certificates or a key; is it the right file?",
+                    MAX_PEM_BYTES >> 20
+                ),
+            ))
+        })
 }
 
 /// Every certificate of a PEM bundle; at least one, or the file is refused.
@@ -128,13 +146,29 @@ pub(crate) fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> 
 
 /// The bundled web roots, the system's, and `extra`. Unparsable system certificates are skipped,
 /// as every TLS client does: one broken file in `/etc/ssl/certs` must not stop a load test.
+/// `SSL_CERT_FILE` is read here, up to [`MAX_PEM_BYTES`] like every PEM file (a file it cannot
+/// use is skipped like a broken system file), rather than by `rustls-native-certs`, which would
+/// read whatever it names to its end.
 pub(crate) fn roots(extra: &[CertificateDer<'static>]) -> RootCertStore {
     let mut store = RootCertStore::empty();
     store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    store.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-    let env_replaces_system =
-        std::env::var_os("SSL_CERT_FILE").is_some() || std::env::var_os("SSL_CERT_DIR").is_some();
-    if env_replaces_system {
+    let file = std::env::var_os("SSL_CERT_FILE").map(PathBuf::from);
+    let dirs: Vec<PathBuf> = std::env::var_os("SSL_CERT_DIR")
+        .map(|d| std::env::split_paths(&d).collect())
+        .unwrap_or_default();
+    let env_replaces_system = file.is_some() || std::env::var_os("SSL_CERT_DIR").is_some();
+    if !env_replaces_system {
+        store.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    } else {
+        if let Some(bytes) = file.as_deref().and_then(|f| read(f).ok()) {
+            store.add_parsable_certificates(
+                CertificateDer::pem_slice_iter(&bytes).map_while(Result::ok),
+            );
+        }
+        for dir in dirs.iter().filter(|d| !d.as_os_str().is_empty()) {
+            let found = rustls_native_certs::load_certs_from_paths(None, Some(dir));
+            store.add_parsable_certificates(found.certs);
+        }
         for bundle in SYSTEM_BUNDLES.iter().map(Path::new).filter(|p| p.is_file()) {
             let found = rustls_native_certs::load_certs_from_paths(Some(bundle), None);
             store.add_parsable_certificates(found.certs);
@@ -345,6 +379,9 @@ fn alert(a: AlertDescription) -> Failure {
     }
 }
 
+/// The variable GitLab Runner sets to the instance's CA file: for the GitLab calls alone.
+pub(crate) const GITLAB_CA_FILE: &str = "CI_SERVER_TLS_CA_FILE";
+
 /// Trust and proxy choices for the GitLab and LoadForge clients (`reqwest`), which verify with
 /// the system's roots (`rustls-platform-verifier`) plus the files listed here.
 #[derive(Debug, Clone, Default)]
@@ -357,6 +394,18 @@ pub(crate) struct ClientNet {
 }
 
 impl ClientNet {
+    /// The same choices without the file `variable` names: the LoadForge client does without
+    /// GitLab's CA ([`GITLAB_CA_FILE`]), so the load test never depends on it.
+    pub(crate) fn without(&self, variable: &str) -> ClientNet {
+        ClientNet {
+            ca_files: (self.ca_files.iter())
+                .filter(|(v, _)| *v != variable)
+                .cloned()
+                .collect(),
+            no_proxy: self.no_proxy,
+        }
+    }
+
     /// `builder` with the extra roots added to the system's and, with `--no-proxy`, no
     /// proxies (reqwest otherwise reads the proxy variables itself).
     pub(crate) fn apply(
@@ -419,6 +468,39 @@ mod tests {
             CertificateError::UnknownIssuer,
         )));
         assert_eq!(failure_in(&nested).map(|f| f.fix), Some(FIX_CA));
+    }
+
+    /// The audit's case: `CI_SERVER_TLS_CA_FILE=/dev/zero` was read for about 1 GB before
+    /// failing. Every PEM file is read up to 1 MiB, and the error says so.
+    #[test]
+    fn a_pem_file_is_read_up_to_its_cap() {
+        let start = std::time::Instant::now();
+        let err = read_certs(Path::new("/dev/zero")).unwrap_err();
+        let text = crate::chain::one_line(&err);
+        assert!(
+            text.starts_with("cannot read /dev/zero: it is larger than 1 MiB"),
+            "{text}"
+        );
+        assert!(read_key(Path::new("/dev/zero")).is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.pem");
+        std::fs::write(&big, vec![b'A'; MAX_PEM_BYTES + 1]).unwrap();
+        assert!(crate::chain::one_line(&read_certs(&big).unwrap_err()).contains("1 MiB"));
+        let net = ClientNet {
+            ca_files: vec![(GITLAB_CA_FILE, "/dev/zero".into())],
+            no_proxy: false,
+        };
+        assert!(net.apply(reqwest::blocking::Client::builder()).is_err());
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
+        // The load test's client does without GitLab's CA.
+        let ssl = ("SSL_CERT_FILE", PathBuf::from("/etc/ssl/cert.pem"));
+        let both = ClientNet {
+            ca_files: vec![(GITLAB_CA_FILE, "/dev/zero".into()), ssl.clone()],
+            no_proxy: true,
+        };
+        let load = both.without(GITLAB_CA_FILE);
+        assert_eq!(load.ca_files, [ssl]);
+        assert!(load.no_proxy);
     }
 
     #[test]

@@ -110,7 +110,11 @@ pub(crate) fn parse_results(text: &str, path: &Path) -> Result<RunResult, Baseli
     };
     let header: Header = serde_json::from_str(text).map_err(parse_err)?;
     match header.schema.as_deref() {
-        Some(SCHEMA) => parse_budgeted(text, path),
+        Some(SCHEMA) => parse_budgeted(text, path).map(|mut r: RunResult| {
+            // One row per name, as every engine's result has now (older files may have two).
+            r.merge_same_names();
+            r
+        }),
         Some(other) => Err(BaselineError::Schema {
             path: path.to_path_buf(),
             found: other.to_string(),

@@ -10,6 +10,7 @@ use crate::{
     error::Error,
     gitlab::{ApiClient, Auth, RetryPolicy},
     modes::BaselineSource,
+    pause::Waited,
     report,
     settings::GateSettings,
 };
@@ -37,23 +38,40 @@ pub(crate) fn load_baseline(
             // never answers.
             let settings = settings.clone();
             let found = crate::pause::interruptible(stop, move || {
+                fail_point();
                 let mut notes = Vec::new();
                 let found = from_gitlab(&settings, &mut notes);
                 (found, notes)
             });
             match found {
-                Some((found, more)) => {
+                Waited::Done((found, more)) => {
                     notes.extend(more);
                     Ok(found)
                 }
-                None => {
+                Waited::Interrupted => {
                     notes.push("No baseline: the lookup was interrupted.".into());
                     Ok(None)
                 }
+                // Not a missing baseline: the lookup's own failure, which would leave
+                // regressions unchecked while the run passed.
+                Waited::Failed(source) => Err(Error::Lookup(source)),
             }
         }
     }
 }
+
+/// Tests make the lookup panic (debug builds only, with
+/// `LOADFORGE_GATE_FAIL_POINT=lookup-panic`) to prove that a crash in it is an error, never
+/// "interrupted" and never a pass with regressions unchecked.
+#[cfg(debug_assertions)]
+fn fail_point() {
+    if std::env::var("LOADFORGE_GATE_FAIL_POINT").as_deref() == Ok("lookup-panic") {
+        panic!("fail point: the baseline lookup panics");
+    }
+}
+
+#[cfg(not(debug_assertions))]
+fn fail_point() {}
 
 /// The previous pipeline's results, through the job token and, when set, the API token.
 fn from_gitlab(settings: &GateSettings, notes: &mut Vec<String>) -> Option<Previous> {

@@ -15,6 +15,7 @@ use crate::{
     gate::{self, Baseline},
     gitlab::{self, comment::CommentSettings},
     modes::CommentMode,
+    pause::Waited,
     report::{self, Document},
     settings::{GateSettings, Settings},
     stats::{CiInfo, Folded, FoldedNames, HostInfo, RunResult, OTHER_ENDPOINTS},
@@ -372,12 +373,21 @@ fn comment_unless_stopped(
         net: settings.net.clone(),
         marker: report::marker(job_of(settings)),
     };
-    let done = crate::pause::interruptible(stop, move || gitlab::comment::post(&comment, &body));
-    if done.is_none() && stop.is_cancelled() {
-        eprintln!("loadforge-gate: comment: interrupted; the reports are written");
-        return true;
+    match crate::pause::interruptible(stop, move || gitlab::comment::post(&comment, &body)) {
+        Waited::Done(()) => false,
+        Waited::Interrupted => {
+            eprintln!("loadforge-gate: comment: interrupted; the reports are written");
+            true
+        }
+        // The verdict does not depend on the comment: said loudly, with its cause.
+        Waited::Failed(e) => {
+            eprintln!(
+                "loadforge-gate: warning: comment: not posted: {}; the verdict is unaffected",
+                crate::error::one_line(&e)
+            );
+            false
+        }
     }
-    false
 }
 
 fn print_outcome(doc: &Document, out: &Path, written: &[std::path::PathBuf]) {

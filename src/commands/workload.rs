@@ -167,8 +167,10 @@ impl Share {
     }
 }
 
-/// Runs the workload on its engine; the result (or what a crashed engine measured) carries the
-/// run's load fingerprint, which the engine itself does not know.
+/// Runs the workload on its engine. The result (or what a crashed engine measured) carries the
+/// run's load fingerprint, which the engine itself does not know, and, whatever the engine,
+/// one row per endpoint name (`stats::merge_same_names`): nothing after this judges, compares
+/// or folds one row of a name and misses another.
 pub(crate) fn run_engine(
     settings: &Settings,
     workload: Workload,
@@ -189,17 +191,19 @@ pub(crate) fn run_engine(
         }
         _ => unreachable!("prepare() builds the workload from the same settings"),
     };
-    Ok(with_load(outcome, load))
+    Ok(finish(outcome, load))
 }
 
-/// `outcome` with the fingerprint in its result, or in the partial result of a crash.
-fn with_load(
+/// An engine's result, or the partial result of its crash, with the fingerprint and one row
+/// per endpoint name.
+fn finish(
     outcome: Result<RunResult, EngineError>,
     load: LoadFingerprint,
 ) -> Result<RunResult, EngineError> {
     match outcome {
         Ok(mut result) => {
             result.run.load = Some(load);
+            result.merge_same_names();
             Ok(result)
         }
         Err(EngineError::Crashed {
@@ -207,6 +211,7 @@ fn with_load(
             partial: Some(mut partial),
         }) => {
             partial.run.load = Some(load);
+            partial.merge_same_names();
             Err(EngineError::Crashed {
                 message,
                 partial: Some(partial),
@@ -282,7 +287,8 @@ fn loadforge_plan(settings: &Settings, lf: &LoadForgeSettings, share: Share) -> 
         poll_interval: lf.poll_interval,
         max_wait: lf.max_wait,
         retry: loadforge::RETRY,
-        net: settings.gate.net.clone(),
+        // GitLab's CA is for the GitLab calls: a bad one fails those, never the load test.
+        net: settings.gate.net.without(crate::tls::GITLAB_CA_FILE),
     }
 }
 

@@ -18,7 +18,7 @@ use crate::{
     defaults::USER_AGENT,
     pause::pause,
     retry::{self, Attempt, GiveUp, Outcome, Policy},
-    secret::Secret,
+    secret::{redact_userinfo, Secret},
     stats::{EndpointStats, LatencySummary, RunMeta, RunResult, ToolInfo, SCHEMA},
 };
 
@@ -479,10 +479,31 @@ fn endpoints(run: &Value, duration_s: f64) -> Vec<EndpointStats> {
         .collect()
 }
 
-/// The run's page in LoadForge, for links in reports.
+/// The run's page in LoadForge, for links in reports: any credentials in it redacted, since
+/// every report shows it.
 fn cloud_url(run: &Value) -> Option<String> {
     ["url", "web_url", "report_url"]
         .iter()
         .find_map(|k| run.get(*k).and_then(Value::as_str))
-        .map(str::to_string)
+        .map(redact_userinfo)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every URL the gate prints is redacted like `--host`: the run's page too.
+    #[test]
+    fn the_cloud_run_link_never_shows_credentials() {
+        let run = json!({"url": "https://me:hunter2@app.loadforge.com/runs/7"});
+        assert_eq!(
+            cloud_url(&run).as_deref(),
+            Some("https://***@app.loadforge.com/runs/7")
+        );
+        let run = json!({"web_url": "https://app.loadforge.com/runs/7"});
+        assert_eq!(
+            cloud_url(&run).as_deref(),
+            Some("https://app.loadforge.com/runs/7")
+        );
+    }
 }

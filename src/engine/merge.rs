@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, HashSet};
 
 use crate::stats::{
-    fold_named, CookiesDropped, EndpointStats, Folded, LatencyHistogram, LatencySummary, Received,
-    RunMeta, RunResult, SecondPoint, ShardInfo, ToolInfo, OTHER_ENDPOINTS, SCHEMA,
+    fold_named, merged_row, CookiesDropped, EndpointStats, Folded, RunMeta, RunResult, SecondPoint,
+    ShardInfo, ToolInfo, OTHER_ENDPOINTS, SCHEMA,
 };
 
 /// Why shard results cannot be merged: they are not every shard of one run, each once.
@@ -302,8 +302,8 @@ fn merged_meta(shards: &[(String, RunResult)], started_at: String, duration_s: f
     }
 }
 
-/// One endpoint per name across the shards: the first shard's order, then any endpoint only
-/// later shards saw.
+/// One endpoint per name across the shards (and within one: a name is one endpoint, see
+/// `stats::merged_row`): the first shard's order, then any endpoint only later shards saw.
 fn merge_endpoints(shards: &[(String, RunResult)], duration_s: f64) -> Vec<EndpointStats> {
     let mut order: Vec<String> = Vec::new();
     let mut by_name: BTreeMap<String, Vec<&EndpointStats>> = BTreeMap::new();
@@ -317,79 +317,11 @@ fn merge_endpoints(shards: &[(String, RunResult)], duration_s: f64) -> Vec<Endpo
     }
     order
         .into_iter()
-        .map(|name| {
-            let parts = &by_name[&name];
-            merge_endpoint(name, parts, duration_s)
+        .filter_map(|name| {
+            let parts = by_name.get(&name)?;
+            Some(merged_row(name, parts, duration_s))
         })
         .collect()
-}
-
-/// One endpoint from its shards' parts: exact when every part has its histogram.
-fn merge_endpoint(name: String, parts: &[&EndpointStats], duration_s: f64) -> EndpointStats {
-    let method = parts.iter().find_map(|p| p.method.clone());
-    let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
-    for p in parts {
-        for (r, n) in &p.failures_by_reason {
-            *reasons.entry(r.clone()).or_default() += n;
-        }
-    }
-    let requests: u64 = parts.iter().map(|p| p.requests).sum();
-    let histograms: Option<Vec<&LatencyHistogram>> =
-        parts.iter().map(|p| p.histogram.as_ref()).collect();
-    let Some(histograms) = histograms else {
-        return without_histograms(name, method, parts, reasons, duration_s);
-    };
-    let mut h = LatencyHistogram::new();
-    for part in histograms {
-        h.add(part);
-    }
-    EndpointStats {
-        received: Received::total(parts.iter().map(|p| p.received)),
-        ..EndpointStats::from_counts(name, method, h, requests, reasons, duration_s)
-    }
-}
-
-/// Without histograms percentiles cannot be merged exactly: only what adds up is kept (counts,
-/// the request-weighted average, the extremes).
-fn without_histograms(
-    name: String,
-    method: Option<String>,
-    parts: &[&EndpointStats],
-    failures_by_reason: BTreeMap<String, u64>,
-    duration_s: f64,
-) -> EndpointStats {
-    let requests: u64 = parts.iter().map(|p| p.requests).sum();
-    let failures: u64 = parts.iter().map(|p| p.failures).sum();
-    let (sum, n) = parts
-        .iter()
-        .fold((0.0, 0u64), |(s, n), p| match p.latency_ms.avg {
-            Some(a) => (s + a * p.requests as f64, n + p.requests),
-            None => (s, n),
-        });
-    EndpointStats {
-        name,
-        method,
-        requests,
-        failures,
-        rps: crate::stats::rate(requests, duration_s),
-        error_rate: crate::stats::percent(failures, requests),
-        latency_ms: LatencySummary {
-            avg: (n > 0).then(|| sum / n as f64),
-            min: parts
-                .iter()
-                .filter_map(|p| p.latency_ms.min)
-                .reduce(f64::min),
-            max: parts
-                .iter()
-                .filter_map(|p| p.latency_ms.max)
-                .reduce(f64::max),
-            ..LatencySummary::default()
-        },
-        failures_by_reason,
-        histogram: None,
-        counts_reported: parts.iter().all(|p| p.counts_reported),
-        received: Received::total(parts.iter().map(|p| p.received)),
-    }
 }
 
 /// Aligns each shard's seconds by wall clock (their start times) and adds them up.
@@ -453,6 +385,7 @@ fn merge_series(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stats::LatencyHistogram;
 
     fn shard(index: u32, count: u32, run: &str, ms: &[u64]) -> (String, RunResult) {
         let mut h = LatencyHistogram::new();
@@ -591,6 +524,26 @@ mod tests {
         // A shard that folded nothing lists nothing, and that is all it folded.
         let (_, plain) = shard(1, 2, "r", &[1]);
         assert!(lists_all_folds(&plain));
+    }
+
+    /// One rule for names: a shard file with two rows of one name (written by a gate before
+    /// the rule, or by hand) is merged with every other shard's row of that name, so neither
+    /// row is judged alone.
+    #[test]
+    fn rows_with_the_same_name_are_judged_together() {
+        let (file, mut a) = shard(1, 2, "r", &[]);
+        a.endpoints = vec![row("GET /dashboard", 90, 0), row("GET /dashboard", 10, 10)];
+        a.aggregate = EndpointStats::aggregate("all requests", &a.endpoints, 10.0);
+        let (file_b, mut b) = shard(2, 2, "r", &[]);
+        b.endpoints = vec![row("GET /dashboard", 50, 5)];
+        b.aggregate = EndpointStats::aggregate("all requests", &b.endpoints, 10.0);
+        let m = merge(vec![(file, a), (file_b, b)], 1000).unwrap();
+        assert_eq!(m.endpoints.len(), 1, "{:?}", m.endpoints);
+        let d = m.endpoint("GET /dashboard").unwrap();
+        assert_eq!((d.requests, d.failures), (150, 15));
+        assert_eq!(d.error_rate, 10.0);
+        assert_eq!(d.histogram.as_ref().map(LatencyHistogram::count), Some(150));
+        assert_eq!(m.aggregate.requests, 150);
     }
 
     #[test]

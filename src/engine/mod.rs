@@ -186,25 +186,32 @@ pub struct NativePlan {
     pub watchdog: Option<Arc<dyn Watchdog>>,
 }
 
-/// Cancelled on SIGINT/SIGTERM; engines stop early and return what they measured.
+/// Cancelled on SIGINT/SIGTERM; engines stop early and return what they measured. A handler
+/// that cannot be installed is said with its cause (the run goes on; a signal then ends the
+/// process without partial results).
 pub(crate) fn install_stop_signal() -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
+    let not_installed = |e: &dyn std::fmt::Display| {
+        eprintln!("loadforge-gate: warning: could not install the signal handler: {e}");
+    };
     let spawned = std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            let rt = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-            else {
-                return;
+            {
+                Ok(rt) => rt,
+                Err(e) => return not_installed(&e),
             };
             rt.block_on(async move {
                 #[cfg(unix)]
                 {
                     use tokio::signal::unix::{signal, SignalKind};
-                    let Ok(mut term) = signal(SignalKind::terminate()) else {
-                        return;
+                    let mut term = match signal(SignalKind::terminate()) {
+                        Ok(term) => term,
+                        Err(e) => return not_installed(&e),
                     };
                     tokio::select! {
                         _ = tokio::signal::ctrl_c() => {}
@@ -219,8 +226,8 @@ pub(crate) fn install_stop_signal() -> CancellationToken {
                 t.cancel();
             });
         });
-    if spawned.is_err() {
-        eprintln!("loadforge-gate: warning: could not install the signal handler");
+    if let Err(e) = spawned {
+        not_installed(&e);
     }
     token
 }

@@ -140,7 +140,8 @@ fn summarise(stat: &str, before: &Sample, after: &Sample) -> Quietness {
         })
         .collect();
     busiest.sort_by(|a, b| b.2.total_cmp(&a.2));
-    let other_cpu_pct = busiest.iter().map(|b| b.2).sum();
+    // Not `sum()`: the sum of no f64 is -0.0, which prints as "-0 %".
+    let other_cpu_pct = busiest.iter().map(|b| b.2).fold(0.0, |a, b| a + b);
     busiest.truncate(3);
     Quietness {
         cpus,
@@ -182,6 +183,20 @@ mod tests {
             Some(2000)
         );
         assert_eq!(load_1m("0.52 0.40 0.30 1/100 42"), Some(0.52));
+    }
+
+    /// The audit's case: `prepare` printed "-0 % of a core" on a host where no other process
+    /// ran in the window.
+    #[test]
+    fn an_idle_host_reads_0_not_minus_0() {
+        let idle = Sample {
+            cpu: CpuTimes::default(),
+            procs: HashMap::from([(7, ("sleeper".into(), 10))]),
+        };
+        let q = summarise(STAT, &idle, &idle);
+        assert!(q.busiest.is_empty());
+        assert_eq!(format!("{:.0}", q.other_cpu_pct), "0");
+        assert!(q.other_cpu_pct.is_sign_positive());
     }
 
     #[test]

@@ -199,8 +199,8 @@ fn trim_float(v: f64) -> String {
 
 /// Splits `[SELECTOR:]REST` at the last colon.
 fn split_selector(expr: &str) -> Result<(Option<Selector>, &str), String> {
-    match expr.rfind(':') {
-        Some(i) => Ok((Some(Selector::parse(&expr[..i])?), &expr[i + 1..])),
+    match expr.rsplit_once(':') {
+        Some((selector, rest)) => Ok((Some(Selector::parse(selector)?), rest)),
         None => Ok((None, expr)),
     }
 }
@@ -263,7 +263,7 @@ impl Threshold {
             Some((rule, delay)) if delay.starts_with('=') => (
                 rule,
                 Some(
-                    crate::duration::parse_duration(&delay[1..])
+                    crate::duration::parse_duration(delay.strip_prefix('=').unwrap_or(delay))
                         .map_err(|e| bad(format!("abort-on-fail delay: {e}")))?,
                 ),
             ),
@@ -281,7 +281,7 @@ impl Threshold {
         } else if let Some(v) = op_text.strip_prefix('<') {
             (Op::Lt, v)
         } else {
-            (Op::Gt, &op_text[1..])
+            (Op::Gt, op_text.strip_prefix('>').unwrap_or(op_text))
         };
         let metric = Metric::parse(metric_text).ok_or_else(|| {
             bad(format!(
@@ -315,16 +315,16 @@ impl Regression {
         let rel = words
             .next()
             .ok_or_else(|| bad("no allowed change; write e.g. `p95 +20%` or `rps -10%`".into()))?;
-        let direction = match rel.chars().next() {
-            Some('+') => Direction::Growth,
-            Some('-') => Direction::Drop,
-            _ => {
-                return Err(bad(format!(
-                    "`{rel}` must start with + (growth) or - (drop)"
-                )))
-            }
+        let (direction, unsigned) = if let Some(r) = rel.strip_prefix('+') {
+            (Direction::Growth, r)
+        } else if let Some(r) = rel.strip_prefix('-') {
+            (Direction::Drop, r)
+        } else {
+            return Err(bad(format!(
+                "`{rel}` must start with + (growth) or - (drop)"
+            )));
         };
-        let pct_text = rel[1..]
+        let pct_text = unsigned
             .strip_suffix('%')
             .ok_or_else(|| bad(format!("`{rel}` must be a percentage such as +20%")))?;
         let relative: f64 = pct_text
@@ -333,18 +333,17 @@ impl Regression {
         let absolute = match words.next() {
             None => None,
             Some(abs) => {
-                let sign = abs.chars().next();
                 let expected = if direction == Direction::Growth {
                     '+'
                 } else {
                     '-'
                 };
-                if sign != Some(expected) {
+                let Some(magnitude) = abs.strip_prefix(expected) else {
                     return Err(bad(format!(
                         "absolute margin `{abs}` must have the same sign as `{rel}`"
                     )));
-                }
-                Some(parse_value(&abs[1..], metric.kind()).map_err(bad)?)
+                };
+                Some(parse_value(magnitude, metric.kind()).map_err(bad)?)
             }
         };
         if let Some(extra) = words.next() {

@@ -180,7 +180,9 @@ struct Bodies {
 pub(crate) struct Check {
     /// Accepted statuses; `None` means any status below 400, as Locust judges by default.
     pub(crate) status: Option<Vec<u16>>,
-    pub(crate) body_contains: Option<String>,
+    /// Rendered like every other field (`${env.X}` at load, `${var}` per response); a
+    /// failure names it as written, so a value from the environment is never printed.
+    pub(crate) body_contains: Option<Template>,
     pub(crate) json_path: Option<(String, JsonPath)>,
 }
 
@@ -571,7 +573,20 @@ impl Compiler<'_> {
             if http::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
                 return Err(self.err(at, format!("`{k}` is not a valid header name")));
             }
-            out.push((k.clone(), self.template(v, &format!("{at}.{k}"))?));
+            let value = self.template(v, &format!("{at}.{k}"))?;
+            // A value known now (a literal, or a variable of the environment) that no header
+            // may carry is refused here, never sent empty; the value itself is not shown, since
+            // it may be a secret.
+            if value
+                .as_static()
+                .is_some_and(|v| http::HeaderValue::from_str(v).is_err())
+            {
+                return Err(self.err(
+                    &format!("{at}.{k}"),
+                    "the value is not a valid header value: it holds a newline or another control character (a variable of the environment is used as it is: check its last character)",
+                ));
+            }
+            out.push((k.clone(), value));
         }
         Ok(out)
     }
@@ -839,13 +854,17 @@ impl Compiler<'_> {
         }
     }
 
-    fn check(&self, c: RawCheck, at: &str) -> Result<Check, ScenarioError> {
+    fn check(&mut self, c: RawCheck, at: &str) -> Result<Check, ScenarioError> {
+        let body_contains = match &c.body_contains {
+            Some(text) => Some(self.template(text, &format!("{at}.check.body_contains"))?),
+            None => None,
+        };
         Ok(Check {
             status: c.status.map(|s| match s {
                 RawStatus::One(c) => vec![c],
                 RawStatus::Many(v) => v,
             }),
-            body_contains: c.body_contains,
+            body_contains,
             json_path: match c.json_path {
                 Some(p) => {
                     let compiled = self.json_path(&p, &format!("{at}.check.json_path"))?;
@@ -940,6 +959,59 @@ mod tests {
             .map(|_| String::new())
             .unwrap_or_else(|e| crate::error::one_line(&e));
         assert!(err.contains("line") && err.contains("column"), "{err}");
+    }
+
+    /// The audit's case: a header from a variable ending in a newline was sent empty, silently.
+    /// Known at load (a literal or an environment variable), it is refused there, naming where
+    /// and never showing the value.
+    #[test]
+    fn an_invalid_header_value_is_never_sent_empty() {
+        let env = |k: &str| (k == "API_TOKEN").then(|| "canary-token\n".to_string());
+        for at in [
+            "defaults:\n  headers:",
+            "tasks:\n  - request:\n      path: /\n      headers:",
+        ] {
+            let text = format!("{at} {{Authorization: \"Bearer ${{env.API_TOKEN}}\"}}\n");
+            let text = if at.starts_with("defaults") {
+                format!("{text}tasks: [{{request: {{path: /}}}}]\n")
+            } else {
+                text
+            };
+            let err = Scenario::parse(&text, Path::new("t.yml"), &env)
+                .map(|_| String::new())
+                .unwrap_or_else(|e| crate::error::one_line(&e));
+            assert!(err.contains("headers.Authorization"), "{err}");
+            assert!(err.contains("not a valid header value"), "{err}");
+            assert!(!err.contains("canary-token"), "{err}");
+        }
+        let steps = "tasks:\n  - steps:\n      - set_headers: {X-A: \"${env.API_TOKEN}\"}\n      - request: {path: /}\n";
+        let err = Scenario::parse(steps, Path::new("t.yml"), &env).unwrap_err();
+        assert!(
+            crate::error::one_line(&err).contains("set_headers.X-A"),
+            "{err}"
+        );
+        // A value rendered per request is checked when it is rendered (a counted failure).
+        let later = "tasks:\n  - request: {path: /, headers: {X-A: \"${v}\"}}\nvariables: {v: a}\n";
+        assert!(Scenario::parse(later, Path::new("t.yml"), &env).is_ok());
+    }
+
+    /// `body_contains` renders `${env.X}` like every other field; a failure names it as
+    /// written (`${env.X}`), never its value.
+    #[test]
+    fn body_contains_renders_environment_variables() {
+        let env = |k: &str| (k == "NEEDLE").then(|| "expected-text".to_string());
+        let s = Scenario::parse(
+            "tasks: [{request: {path: /, check: {body_contains: \"<${env.NEEDLE}>\"}}}]\n",
+            Path::new("t.yml"),
+            &env,
+        )
+        .unwrap();
+        let Step::Request(r) = &s.tasks[0].steps[0] else {
+            panic!("a request");
+        };
+        let needle = r.check.body_contains.as_ref().unwrap();
+        assert_eq!(needle.as_static(), Some("<expected-text>"));
+        assert_eq!(needle.literal_prefix(), "<${env.NEEDLE}>");
     }
 
     /// A default endpoint name shows `${env.NAME}`, never the variable's value: a key in a path

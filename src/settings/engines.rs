@@ -6,8 +6,8 @@ use url::Url;
 
 use super::{
     invalid,
-    load::{duration, whole_seconds},
-    parse_host, Env, Layer, SettingsError,
+    load::{duration, parse_http_url, whole_seconds},
+    Env, Layer, SettingsError,
 };
 use crate::{
     chain::one_line,
@@ -251,11 +251,16 @@ fn loadforge_token(env: Env<'_>) -> Result<Secret, SettingsError> {
         ))
 }
 
-/// The API base, with a trailing slash so relative joins keep its path.
+/// The API base, with a trailing slash so relative joins keep its path. Like `--host`, it is
+/// shown redacted in every message, and credentials in it are refused.
 fn loadforge_url(given: Option<&str>) -> Result<Url, SettingsError> {
     let base = given.unwrap_or(defaults::LOADFORGE_URL);
-    let mut url = parse_host(base)
-        .map_err(|_| invalid("--loadforge-url", format!("`{base}` is not an http(s) URL")))?;
+    let mut url = parse_http_url(
+        base,
+        "--loadforge-url",
+        defaults::LOADFORGE_URL,
+        "which LoadForge does not take (it reads LOADFORGE_API_TOKEN) and which would show in messages; remove them",
+    )?;
     if !url.path().ends_with('/') {
         url.set_path(&format!("{}/", url.path()));
     }

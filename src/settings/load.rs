@@ -8,7 +8,7 @@ use url::Url;
 use super::{invalid, layer::DurationText, EngineSettings, GateSettings, Layer, SettingsError};
 use crate::{
     ci::CiContext, cli::LoadArgs, defaults, duration::parse_duration, modes::EngineKind,
-    stats::ShardInfo,
+    secret::redact_userinfo, stats::ShardInfo,
 };
 
 /// A duration setting, parsed; `None` when not given.
@@ -190,42 +190,43 @@ pub(super) fn host(l: &Layer) -> Result<Url, SettingsError> {
 /// Checks that a host is an absolute http(s) URL with a host part and no credentials. Every
 /// message shows the URL with any credentials replaced by `***`.
 pub(crate) fn parse_host(text: &str) -> Result<Url, SettingsError> {
+    parse_http_url(
+        text,
+        "--host",
+        "https://review.example.com",
+        "which would not be sent and would show in every report; send them as a header from a variable instead (in the scenario: `headers: {Authorization: \"Basic ${env.TARGET_AUTH}\"}`)",
+    )
+}
+
+/// An absolute http(s) URL with a host part and no credentials, for `setting`; every message
+/// shows the URL redacted ([`redact_userinfo`]), suggests `example` and, for credentials,
+/// says why they are refused (`credentials`).
+pub(crate) fn parse_http_url(
+    text: &str,
+    setting: &'static str,
+    example: &str,
+    credentials: &str,
+) -> Result<Url, SettingsError> {
     let shown = redact_userinfo(text);
     let url = Url::parse(text.trim()).map_err(|e| {
         invalid(
-            "--host",
-            format!("`{shown}` is not a URL ({e}); pass e.g. --host https://review.example.com"),
+            setting,
+            format!("`{shown}` is not a URL ({e}); pass e.g. {setting} {example}"),
         )
     })?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(invalid(
-            "--host",
+            setting,
             format!("`{shown}` must be an http:// or https:// URL with a host"),
         ));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(invalid(
-            "--host",
-            format!(
-                "`{shown}` carries credentials, which would not be sent and would show in every report; send them as a header from a variable instead (in the scenario: `headers: {{Authorization: \"Basic ${{env.TARGET_AUTH}}\"}}`)"
-            ),
+            setting,
+            format!("`{shown}` carries credentials, {credentials}"),
         ));
     }
     Ok(url)
-}
-
-/// `scheme://user:password@host/...` as `scheme://***@host/...`; other text unchanged.
-pub(crate) fn redact_userinfo(text: &str) -> String {
-    let Some(start) = text.find("://").map(|i| i + 3) else {
-        return text.to_string();
-    };
-    let authority_end = text[start..]
-        .find(['/', '?', '#'])
-        .map_or(text.len(), |i| start + i);
-    match text[start..authority_end].rfind('@') {
-        Some(at) => format!("{}***{}", &text[..start], &text[start + at..]),
-        None => text.to_string(),
-    }
 }
 
 /// This job's shard, when it runs one; the run id defaults to the pipeline's.

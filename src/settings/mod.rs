@@ -19,7 +19,6 @@ use url::Url;
 pub(crate) use config::ConfigFile;
 pub use engines::{EngineSettings, LoadForgeSettings, LocustSettings, NativeSettings};
 pub(crate) use layer::Layer;
-pub(crate) use load::parse_host;
 
 use crate::{
     ci::CiContext,
@@ -176,10 +175,11 @@ fn file_layer(judge: &JudgeArgs, config_dir: Option<&Path>) -> Result<Layer, Set
 }
 
 /// The API clients trust the system's roots, plus the CA GitLab Runner names for a
-/// self-managed instance and `SSL_CERT_FILE` (read again so it adds to the system's roots).
+/// self-managed instance (for the GitLab calls only) and `SSL_CERT_FILE` (read again so it
+/// adds to the system's roots).
 fn client_net(l: &Layer, env: Env<'_>) -> ClientNet {
     ClientNet {
-        ca_files: ["CI_SERVER_TLS_CA_FILE", "SSL_CERT_FILE"]
+        ca_files: [crate::tls::GITLAB_CA_FILE, "SSL_CERT_FILE"]
             .into_iter()
             .filter_map(|v| {
                 env(v)

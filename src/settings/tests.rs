@@ -178,7 +178,7 @@ fn a_host_with_credentials_is_refused_without_echoing_them() {
         assert!(!err.contains("hunter2"), "{err}");
     }
     assert_eq!(
-        load::redact_userinfo("https://a:b@h.example/x@y"),
+        crate::secret::redact_userinfo("https://a:b@h.example/x@y"),
         "https://***@h.example/x@y"
     );
 }

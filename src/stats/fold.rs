@@ -93,12 +93,15 @@ pub(crate) fn cap_endpoints(result: &mut RunResult, cap: usize) -> Option<Folded
     })
 }
 
-/// [`cap_endpoints`] on rows alone, for an engine that folds while it parses.
+/// [`cap_endpoints`] on rows alone, for an engine that folds while it parses. Rows that share
+/// a name are merged first ([`super::merge_same_names`]): the cap counts names, and a name is
+/// kept or folded whole.
 pub(crate) fn cap_rows(
     rows: &mut Vec<EndpointStats>,
     cap: usize,
     duration_s: f64,
 ) -> Option<Folded> {
+    super::merge_same_names(rows, duration_s);
     let Split {
         mut kept,
         folded,
@@ -262,8 +265,8 @@ fn prefix(name: &str) -> String {
         out.push_str(segment);
         out.push('/');
     }
-    match name.rfind('/') {
-        Some(i) if i > 0 => name[..=i].to_string(),
+    match name.rsplit_once('/') {
+        Some((before, _)) if !before.is_empty() => format!("{before}/"),
         _ => name.to_string(),
     }
 }

@@ -8,6 +8,7 @@ mod histogram;
 mod history;
 mod host;
 mod load;
+mod names;
 mod timeseries;
 
 use std::collections::BTreeMap;
@@ -26,6 +27,7 @@ pub use host::HostInfo;
 pub(crate) use load::tests::fingerprint as load_fixture;
 pub use load::LoadFingerprint;
 pub(crate) use load::{compare_loads, origin, ref_slug_in_host, sha256_hex, LoadMatch};
+pub(crate) use names::{merge_same_names, merged_row, ByName};
 
 pub(crate) use history::pass_on as pass_on_history;
 pub use history::HistoryEntry;
@@ -312,6 +314,32 @@ pub struct LatencySummary {
 }
 
 impl LatencySummary {
+    /// A bucketed percentile can round past the exact fastest or slowest request: each is
+    /// kept between them (from 0 when the fastest is unknown). Nothing changes when the
+    /// slowest is unknown or the extremes make no range (a foreign file's minimum above its
+    /// maximum).
+    pub(crate) fn keep_within_extremes(&mut self) {
+        let Some(hi) = self.max else {
+            return;
+        };
+        let lo = self.min.unwrap_or(0.0);
+        if lo.is_nan() || hi.is_nan() || lo > hi {
+            return;
+        }
+        for p in [
+            &mut self.p50,
+            &mut self.p90,
+            &mut self.p95,
+            &mut self.p99,
+            &mut self.p99_9,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *p = p.clamp(lo, hi);
+        }
+    }
+
     /// Every figure read from one histogram, so they cannot disagree with each other.
     pub(crate) fn from_histogram(h: &LatencyHistogram) -> Self {
         Self {

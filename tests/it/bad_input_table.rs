@@ -191,6 +191,21 @@ const USAGE_ERRORS: &[(&str, &[&str], &str)] = &[
         "--max-wait",
     ),
     (
+        "loadforge url credentials",
+        &[
+            "--engine",
+            "loadforge",
+            "--loadforge-url",
+            "https://deploy:hunter2@api.loadforge.example",
+        ],
+        "--loadforge-url",
+    ),
+    (
+        "loadforge url not http",
+        &["--engine", "loadforge", "--loadforge-url", "ftp://api.example"],
+        "must be an http:// or https:// URL",
+    ),
+    (
         "zero poll interval",
         &["--engine", "loadforge", "--poll-interval", "0"],
         "--poll-interval",
@@ -249,6 +264,10 @@ fn every_usage_error_is_one_line_exit_2_in_run_and_validate() {
             assert!(
                 line.contains(fragment),
                 "{name} ({command}): `{fragment}` not in {line}"
+            );
+            assert!(
+                !line.contains("hunter2"),
+                "{name}: a credential printed: {line}"
             );
             assert!(
                 !out.out_dir().join("results.json").exists(),

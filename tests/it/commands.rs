@@ -223,3 +223,44 @@ fn a_baseline_from_another_engine_is_shown_but_not_comparable() {
         out.file("summary.md")
     );
 }
+
+/// The audit's case: a panic in the baseline look-up's thread read as "the lookup was
+/// interrupted", and the run passed with regressions unchecked. It is an error with its cause
+/// (exit 3), before any load is sent.
+#[test]
+fn a_panic_in_the_baseline_lookup_is_an_error_not_an_interruption() {
+    let app = sample_app(Knobs::default());
+    let out = Gate::new()
+        .env("LOADFORGE_GATE_FAIL_POINT", "lookup-panic")
+        .env("GITLAB_CI", "true")
+        .env("CI_API_V4_URL", "http://127.0.0.1:9/api/v4")
+        .env("CI_PROJECT_ID", "1")
+        .args(["run", "--scenario", &example("shop-cart.yml")])
+        .args(["--host", &app.url(), "--users", "1", "--run-time", "1s"])
+        .args(["--progress", "0", "--comment", "never"])
+        .run()
+        .expect_exit(3);
+    // The panic itself is printed where it happened; then the error and its cause.
+    let error = out
+        .stderr
+        .split_once("loadforge-gate: error: ")
+        .map(|(_, e)| e)
+        .unwrap_or_else(|| panic!("no error line: {}", out.stderr));
+    assert!(
+        error.starts_with("the baseline lookup failed, so regressions cannot be checked"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        error.contains(
+            "\n  caused by: the network thread crashed: fail point: the baseline lookup panics"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("interrupted"), "{}", out.stderr);
+    assert!(
+        !out.out_dir().join("results.json").exists(),
+        "nothing was run"
+    );
+}

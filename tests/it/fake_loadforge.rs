@@ -46,6 +46,8 @@ pub struct Behaviour {
     pub rate_limit: Option<u64>,
     /// Whether `POST /test-runs/{id}/stop/` exists.
     pub stop_supported: bool,
+    /// Rows added as they are to the `endpoints` of a completed run (with `extras`).
+    pub more_endpoints: Vec<Value>,
 }
 
 struct FakeRun {
@@ -246,6 +248,7 @@ async fn poll(
                     r.endpoints
                         .iter()
                         .map(|e| json!({"name": e.name, "method": e.method, "num_requests": e.requests, "num_failures": e.failures, "avg_response_time": e.latency_ms.avg, "p95_response_time": e.latency_ms.p95}))
+                        .chain(b.more_endpoints.iter().cloned())
                         .collect(),
                 );
             }

@@ -18,7 +18,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("capped", &[]),
     ("pause", &[]),
     ("ci", &["secret"]),
-    ("tls", &[]),
+    ("tls", &["capped"]),
     ("proxy", &["secret"]),
     ("stats", &["ci"]),
     ("scenario", &["duration", "defaults"]),

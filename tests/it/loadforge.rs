@@ -103,6 +103,57 @@ fn extras_are_used_when_present_and_the_cloud_run_is_linked() {
         .contains("[Cloud run](https://app.loadforge.com/test-runs/run-1)"));
 }
 
+/// LoadForge's answer may list a name twice; judged on the first row alone, the second's
+/// errors passed. The rows are one endpoint: counts add, and the rule fails.
+#[test]
+fn rows_with_the_same_name_are_judged_together() {
+    let app = sample_app(Knobs::default());
+    let lf = FakeLoadForge::start(Behaviour {
+        extras: true,
+        more_endpoints: vec![serde_json::json!({
+            "name": "/api/v2/orders", "method": "GET", "num_requests": 50, "num_failures": 50,
+            "avg_response_time": 5000.0, "p95_response_time": 5000.0
+        })],
+        ..Behaviour::default()
+    });
+    let out = dispatch(&lf, &app.url())
+        .args(["--threshold", "GET /api/v2/orders: error_rate<1%"])
+        .run()
+        .expect_exit(1);
+    let r = out.results();
+    let rows: Vec<&serde_json::Value> = r["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["name"] == "GET /api/v2/orders")
+        .collect();
+    assert_eq!(rows.len(), 1, "{}", r["endpoints"]);
+    let row = rows[0];
+    let requests = row["requests"].as_u64().unwrap();
+    assert!(requests > 50, "the real rows and the added one: {row}");
+    assert!(row["failures"].as_u64().unwrap() >= 50, "{row}");
+    assert_eq!(
+        row["latency_ms"]["p95"], 5000.0,
+        "the worst part's p95: {row}"
+    );
+    no_token(&out);
+}
+
+/// GitLab's CA file (`CI_SERVER_TLS_CA_FILE`) is for the GitLab calls: one that cannot be
+/// used never stops the load test, on LoadForge either.
+#[test]
+fn a_bad_gitlab_ca_file_does_not_stop_the_load_test() {
+    let app = sample_app(Knobs::default());
+    let lf = FakeLoadForge::start(Behaviour::default());
+    let out = dispatch(&lf, &app.url())
+        .write("not-a-ca.pem", "not a certificate\n")
+        .env("CI_SERVER_TLS_CA_FILE", "not-a-ca.pem")
+        .run()
+        .expect_exit(0);
+    assert_eq!(out.results()["run"]["engine"], "loadforge");
+    assert_eq!(lf.with(|s| s.starts.len()), 1);
+}
+
 #[test]
 fn a_metric_loadforge_never_reports_is_refused_before_the_run() {
     let lf = FakeLoadForge::start(Behaviour::default());

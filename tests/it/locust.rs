@@ -312,6 +312,65 @@ class U(HttpUser):
     assert!(r["notes"].to_string().contains("partial"), "{}", r["notes"]);
 }
 
+/// The audit's case: one task names its request `GET /health`, another requests `/health`
+/// without a name (and fails). Locust reports two entries, `("GET", "GET /health")` and
+/// `("GET", "/health")`, which both read `GET /health`: they are one row, judged on every
+/// request of that name, so the failing one fails the rule.
+#[test]
+fn rows_with_the_same_name_are_judged_together() {
+    let app = sample_app(Knobs::default());
+    let two_entries = r#"
+from locust import HttpUser, task, constant
+
+class U(HttpUser):
+    wait_time = constant(0.05)
+
+    @task
+    def named(self):
+        self.client.get("/health", name="GET /health")
+
+    @task
+    def unnamed(self):
+        with self.client.get("/health", catch_response=True) as r:
+            r.failure("forced failure")
+"#;
+    let out = own_locustfile(
+        "two_entries.py",
+        two_entries,
+        &["--host", &app.url(), "--users", "2", "--spawn-rate", "50"],
+    )
+    .args(["--run-time", "3s", "--baseline", "none"])
+    .args(["--threshold", "GET /health: error_rate<1%"])
+    .run()
+    .expect_exit(1);
+    let r = out.results();
+    let rows: Vec<&serde_json::Value> = r["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["name"] == "GET /health")
+        .collect();
+    assert_eq!(rows.len(), 1, "{}", r["endpoints"]);
+    let row = rows[0];
+    let (requests, failures) = (
+        row["requests"].as_u64().unwrap(),
+        row["failures"].as_u64().unwrap(),
+    );
+    assert!(failures > 0 && failures < requests, "{row}");
+    assert_eq!(
+        row["failures_by_reason"]["forced failure"], failures,
+        "{row}"
+    );
+    assert_eq!(
+        r["aggregate"]["requests"], requests,
+        "every request is in the one row"
+    );
+    assert!(
+        row["histogram"]["data"].is_string(),
+        "the entries' histograms add up"
+    );
+}
+
 #[test]
 fn a_refused_target_fails_the_gate_with_reasons() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")

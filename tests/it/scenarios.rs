@@ -322,6 +322,117 @@ fn sigterm_stops_the_run_publishes_partial_results_and_exits_4() {
     assert!(junit.contains("results are partial"), "{junit}");
 }
 
+/// One rule for names: a request named `GET /health` and one left to its default name (also
+/// `GET /health`) are one endpoint, judged on both.
+#[test]
+fn rows_with_the_same_name_are_judged_together() {
+    let app = sample_app(Knobs::default());
+    let scenario = "tasks:\n  - request: {name: GET /health, path: /health}\n  - request: {path: /health, check: {status: 500}}\nwait: 0.05\n";
+    let out = Gate::new()
+        .write("s.yml", scenario)
+        .args(["run", "--scenario", "s.yml", "--host", &app.url()])
+        .args(["--users", "2", "--run-time", "2s", "--progress", "0"])
+        .args([
+            "--baseline",
+            "none",
+            "--threshold",
+            "GET /health: error_rate<1%",
+        ])
+        .run()
+        .expect_exit(1);
+    let r = out.results();
+    let rows: Vec<&serde_json::Value> = r["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["name"] == "GET /health")
+        .collect();
+    assert_eq!(rows.len(), 1, "{}", r["endpoints"]);
+    let failures = rows[0]["failures"].as_u64().unwrap();
+    assert!(failures > 0, "{}", rows[0]);
+    assert!(
+        rows[0]["requests"].as_u64().unwrap() > failures,
+        "{}",
+        rows[0]
+    );
+}
+
+/// The audit's case: a header whose rendered value no header may carry (a variable holding a
+/// newline) was sent empty, silently. It is a counted request failure with its reason, on a
+/// request's own header and on a session header set by `set_headers`.
+#[test]
+fn an_invalid_header_value_is_never_sent_empty() {
+    let app = sample_app(Knobs::default());
+    let scenario = "tasks:\n  - steps:\n      - set: {v: \"a\\nb\"}\n      - request: {name: own header, path: /health, headers: {X-Probe: \"${v}\"}}\n  - steps:\n      - set: {v: \"a\\nb\"}\n      - set_headers: {X-Probe: \"${v}\"}\n      - request: {name: session header, path: /health}\nwait: 0.05\n";
+    let out = Gate::new()
+        .write("s.yml", scenario)
+        .args(["run", "--scenario", "s.yml", "--host", &app.url()])
+        .args(["--users", "2", "--run-time", "2s", "--progress", "0"])
+        .args(["--baseline", "none", "--threshold", "error_rate<1%"])
+        .run()
+        .expect_exit(1);
+    let r = out.results();
+    let reason =
+        "header `x-probe` rendered to an invalid value (a newline or another control character)";
+    for name in ["own header", "session header"] {
+        let e = r["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("{name}: {}", r["endpoints"]));
+        assert!(e["failures"].as_u64().unwrap() > 0, "{e}");
+        assert_eq!(e["failures"], e["requests"], "{e}");
+        assert_eq!(e["failures_by_reason"][reason], e["failures"], "{e}");
+    }
+}
+
+/// `body_contains` renders `${env.X}` like every other field, and the variable's value, which
+/// may be a secret, is never printed: a failed check names it as written.
+#[test]
+fn body_contains_renders_environment_variables_and_never_prints_them() {
+    let app = sample_app(Knobs::default());
+    let scenario = "tasks:\n  - request: {name: found, path: /health, check: {body_contains: \"${env.NEEDLE_FOUND}\"}}\n  - request: {name: missing, path: /health, check: {body_contains: \"${env.NEEDLE_SECRET}\"}}\nwait: 0.05\n";
+    let out = Gate::new()
+        .write("s.yml", scenario)
+        .env("NEEDLE_FOUND", "ok")
+        .env("NEEDLE_SECRET", "hunter2-canary")
+        .args(["run", "--scenario", "s.yml", "--host", &app.url()])
+        .args(["--users", "2", "--run-time", "2s", "--progress", "0"])
+        .args(["--baseline", "none", "--threshold", "found: error_rate<1%"])
+        .args(["--threshold", "missing: error_rate<1%"])
+        .run()
+        .expect_exit(1);
+    let r = out.results();
+    let row = |name: &str| {
+        r["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name}: {}", r["endpoints"]))
+    };
+    let found = row("found");
+    assert!(found["requests"].as_u64().unwrap() > 0, "{found}");
+    assert_eq!(
+        found["failures"], 0,
+        "the value `ok` was looked for: {found}"
+    );
+    let missing = row("missing");
+    assert_eq!(
+        missing["failures_by_reason"]["body does not contain \"${env.NEEDLE_SECRET}\""],
+        missing["requests"],
+        "{missing}"
+    );
+    assert!(!out.stdout.contains("hunter2") && !out.stderr.contains("hunter2"));
+    for f in REPORTS {
+        if let Ok(text) = std::fs::read_to_string(out.out_dir().join(f)) {
+            assert!(!text.contains("hunter2"), "the value is in {f}");
+        }
+    }
+}
+
 /// A `set_headers` or `set` step whose variable went missing ends its task as a counted failure
 /// (on the request it was preparing), never as a silent skip that sends nothing.
 #[test]

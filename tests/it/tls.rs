@@ -453,6 +453,29 @@ mod gitlab {
         );
         assert!(gl.notes(MR).is_empty());
     }
+
+    /// The audit's case: `CI_SERVER_TLS_CA_FILE=/dev/zero` was read for about 1 GB. It is
+    /// read up to 1 MiB: the GitLab calls (lookup and comment) fail at once saying so, and the
+    /// load test, which never depends on GitLab's CA, runs and passes.
+    #[test]
+    fn a_ca_file_past_the_cap_fails_the_gitlab_calls_at_once() {
+        let (gl, _pki) = tls_gitlab();
+        let target = plain_target();
+        let started = std::time::Instant::now();
+        let out = mr_gate(&gl, &target.url())
+            .env("CI_SERVER_TLS_CA_FILE", "/dev/zero")
+            .run()
+            .expect_exit(0);
+        let said = "cannot use the CA file of CI_SERVER_TLS_CA_FILE: cannot read /dev/zero: it is larger than 1 MiB";
+        assert!(
+            out.stderr.matches(said).count() >= 2,
+            "the lookup and the comment say it: {}",
+            out.stderr
+        );
+        assert!(out.results()["aggregate"]["requests"].as_u64().unwrap() > 0);
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
+        assert!(gl.notes(MR).is_empty());
+    }
 }
 
 #[test]

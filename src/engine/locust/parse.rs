@@ -7,7 +7,7 @@
 //! locustfile with an id in every URL cannot make the gate build a histogram per id.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, HashSet},
     io::Read,
     marker::PhantomData,
     path::Path,
@@ -20,8 +20,8 @@ use serde::{
 
 use super::command::OutputFiles;
 use crate::stats::{
-    cap_rows, split_busiest, EndpointStats, Folded, LatencyHistogram, LatencySummary, SecondPoint,
-    OTHER_ENDPOINTS,
+    cap_rows, split_busiest, ByName, EndpointStats, Folded, LatencyHistogram, LatencySummary,
+    SecondPoint, OTHER_ENDPOINTS,
 };
 
 #[derive(Debug, Deserialize)]
@@ -173,9 +173,8 @@ struct Head {
     num_requests: u64,
 }
 
-/// An entry by its place in the file, under the name the gate gives it.
+/// A name the gate gives, with the requests of every entry that bears it.
 struct Choice {
-    index: usize,
     name: String,
     requests: u64,
 }
@@ -201,24 +200,34 @@ impl Named {
 /// Per-endpoint stats from the JSON file; `None` when Locust did not write it. A locustfile
 /// that requests `f"/orders/{id}"` without `name=` makes thousands of entries, and a histogram
 /// is tens of kilobytes: so the file is read twice, one entry at a time. The first reading
-/// keeps only names and request counts, to choose the `cap` busiest; the second gives those
-/// a histogram each and counts every other entry straight into one `(other endpoints)` row.
-/// The rows equal what [`cap_rows`] makes of every entry's row, at a memory bounded by the cap
-/// (and the folded names, which the gate must keep to judge a rule that names one).
+/// keeps only names and request counts, to choose the `cap` busiest names; the second gives
+/// those a histogram each and counts every other entry straight into one `(other endpoints)`
+/// row. Entries that share a name (`("GET", "/dashboard")` and `("GET", "GET /dashboard")`)
+/// are one endpoint: chosen by their requests together, and merged into one row
+/// ([`ByName`]). The rows equal what [`cap_rows`] makes of every entry's row, at a memory
+/// bounded by the cap (and the folded names, which the gate must keep to judge a rule that
+/// names one).
 pub(crate) fn endpoints_from_json(
     files: &OutputFiles,
     duration_s: f64,
     cap: usize,
 ) -> Option<Rows> {
-    let mut choices = Vec::new();
+    let mut choices: Vec<Choice> = Vec::new();
+    let mut place: HashMap<String, usize> = HashMap::new();
     each_entry(files, |h: Head| {
-        let method = h.method.unwrap_or_default();
-        choices.push(Choice {
-            index: choices.len(),
-            name: endpoint_name(&method, &h.name),
-            requests: h.num_requests,
-        });
+        let name = endpoint_name(h.method.as_deref().unwrap_or_default(), &h.name);
+        match place.get(&name).and_then(|&i| choices.get_mut(i)) {
+            Some(c) => c.requests = c.requests.saturating_add(h.num_requests),
+            None => {
+                place.insert(name.clone(), choices.len());
+                choices.push(Choice {
+                    name,
+                    requests: h.num_requests,
+                });
+            }
+        }
     })?;
+    drop(place);
     let reasons = failures(files);
     let reasons_of = |n: &Named| {
         let listed = reasons.get(&(n.method.clone(), n.entry.name.clone()));
@@ -228,30 +237,35 @@ pub(crate) fn endpoints_from_json(
         let by_reason = reasons_of(&n);
         entry_row(n, by_reason, duration_s)
     };
+    let mut rows = ByName::new(duration_s);
     let Some(split) = split_busiest(&mut choices, cap, |c| (c.name.as_str(), c.requests)) else {
-        let mut endpoints = Vec::with_capacity(choices.len());
-        each_entry(files, |e: Entry| endpoints.push(row(Named::of(e))))?;
+        each_entry(files, |e: Entry| rows.add(row(Named::of(e))))?;
         return Some(Rows {
-            endpoints,
+            endpoints: rows.into_rows(),
             folded: None,
         });
     };
-    // Where each kept entry goes among the rows: the busiest first, as the split chose.
-    let place: HashMap<usize, usize> = (split.kept.iter().enumerate())
-        .map(|(at, c)| (c.index, at))
-        .collect();
-    let mut kept: Vec<Option<EndpointStats>> = (0..place.len()).map(|_| None).collect();
+    let kept: HashSet<&str> = split.kept.iter().map(|c| c.name.as_str()).collect();
     let mut other = OtherRow::default();
-    let mut index = 0;
     each_entry(files, |e: Entry| {
         let n = Named::of(e);
-        match place.get(&index).and_then(|&at| kept.get_mut(at)) {
-            Some(slot) => *slot = Some(row(n)),
-            None => other.add(&n.entry, reasons_of(&n)),
+        if kept.contains(n.name.as_str()) {
+            rows.add(row(n));
+        } else {
+            other.add(&n.entry, reasons_of(&n));
         }
-        index += 1;
     })?;
-    let mut endpoints: Vec<EndpointStats> = kept.into_iter().flatten().collect();
+    // The busiest first, as the split chose.
+    let mut by_name: HashMap<String, EndpointStats> = rows
+        .into_rows()
+        .into_iter()
+        .map(|r| (r.name.clone(), r))
+        .collect();
+    let mut endpoints: Vec<EndpointStats> = split
+        .kept
+        .iter()
+        .filter_map(|c| by_name.remove(&c.name))
+        .collect();
     endpoints.push(other.finish(duration_s));
     let names = split.folded.into_iter().map(|c| c.name).collect();
     Some(Rows {
@@ -328,14 +342,7 @@ fn entry_row(n: Named, by_reason: BTreeMap<String, u64>, duration_s: f64) -> End
         l.avg = Some(e.total_response_time / e.num_requests as f64);
         l.min = e.min_response_time;
         l.max = Some(e.max_response_time);
-        // A bucketed percentile can round past the exact extremes; keep them consistent.
-        let (lo, hi) = (l.min.unwrap_or(0.0), e.max_response_time);
-        for p in [&mut l.p50, &mut l.p90, &mut l.p95, &mut l.p99, &mut l.p99_9]
-            .into_iter()
-            .flatten()
-        {
-            *p = p.clamp(lo, hi);
-        }
+        l.keep_within_extremes();
     }
     s
 }
@@ -610,6 +617,64 @@ mod tests {
         );
         // The failures CSV listed 2 of 3 failures; the one reason takes the rest.
         assert_eq!(eps[1].failures_by_reason.get("HTTP 404"), Some(&3));
+    }
+
+    /// Locust reports `("GET", "/dashboard")` and `("GET", "GET /dashboard")` as two entries
+    /// when one task passes `name="GET /dashboard"` and another requests `/dashboard`: both
+    /// are `GET /dashboard`, one row, and the cap counts their requests together.
+    #[test]
+    fn rows_with_the_same_name_are_judged_together() {
+        let json = r#"[
+          {"name": "GET /dashboard", "method": "GET", "num_requests": 9, "num_failures": 0,
+           "total_response_time": 90.0, "min_response_time": 8.0, "max_response_time": 12.0,
+           "response_times": {"10": 9}},
+          {"name": "GET /health", "method": "GET", "num_requests": 10, "num_failures": 0,
+           "total_response_time": 10.0, "min_response_time": 1.0, "max_response_time": 1.0,
+           "response_times": {"1": 10}},
+          {"name": "/dashboard", "method": "GET", "num_requests": 3, "num_failures": 3,
+           "total_response_time": 15000.0, "min_response_time": 4900.0, "max_response_time": 5100.0,
+           "response_times": {"4900": 1, "5000": 1, "5100": 1}}
+        ]"#;
+        let failures = "Method,Name,Error,Occurrences,First Seen,Last Seen\nGET,/dashboard,\"HTTPError('500 Server Error')\",3,a,b\n";
+        let (_d, files) = files_with(json, failures, "");
+        let eps = endpoints_from_json(&files, 10.0, 1000).unwrap().endpoints;
+        let names: Vec<&str> = eps.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["GET /dashboard", "GET /health"]);
+        let d = &eps[0];
+        assert_eq!((d.requests, d.failures), (12, 3));
+        assert_eq!(d.error_rate, 25.0);
+        assert_eq!(d.failures_by_reason.get("HTTP 500"), Some(&3));
+        assert_eq!(d.latency_ms.max, Some(5100.0));
+        assert_eq!(d.latency_ms.min, Some(8.0));
+        assert_eq!(d.latency_ms.avg, Some(15090.0 / 12.0));
+        // Past a cap of one, the two entries' 12 requests outweigh `GET /health`'s 10.
+        let rows = endpoints_from_json(&files, 10.0, 1).unwrap();
+        let names: Vec<&str> = rows.endpoints.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["GET /dashboard", OTHER_ENDPOINTS]);
+        assert_eq!(rows.endpoints[0].requests, 12);
+        let folded = rows.folded.unwrap();
+        assert_eq!(folded.names, 1);
+        assert!(folded.folded_names.contains("GET /health"));
+        // The partial rows of `_stats.csv` merge the same way.
+        std::fs::write(
+            files.stats(),
+            "Type,Name,Request Count,Failure Count,Average Response Time,Min Response Time,Max Response Time\nGET,GET /dashboard,9,0,10,8,12\nGET,/dashboard,3,3,5000,4900,5100\n,Aggregated,12,3,1260,8,5100\n",
+        )
+        .unwrap();
+        let rows = endpoints_from_stats_csv(&files, 10.0, 1000);
+        assert_eq!(rows.endpoints.len(), 1);
+        assert_eq!(rows.endpoints[0].error_rate, 25.0);
+    }
+
+    /// Locust's file is read back from disk: extremes that make no range are not a panic.
+    #[test]
+    fn a_minimum_above_the_maximum_is_no_panic() {
+        let json = r#"[{"name": "/x", "method": "GET", "num_requests": 2, "num_failures": 0,
+           "total_response_time": 20.0, "min_response_time": 30.0, "max_response_time": 5.0,
+           "response_times": {"10": 2}}]"#;
+        let (_d, files) = files_with(json, "", "");
+        let eps = endpoints_from_json(&files, 1.0, 10).unwrap().endpoints;
+        assert_eq!(eps[0].requests, 2);
     }
 
     /// Fifty entries as a locustfile without `name=` makes them: request counts with ties,

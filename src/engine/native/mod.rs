@@ -31,8 +31,11 @@ use super::{
     progress::{Every, Progress, Snapshot},
     EngineError, NativePlan,
 };
-use crate::stats::{
-    CookiesDropped, EndpointStats, LoadModel, RunMeta, RunResult, SeriesSink, ToolInfo, SCHEMA,
+use crate::{
+    pause::panic_message,
+    stats::{
+        CookiesDropped, EndpointStats, LoadModel, RunMeta, RunResult, SeriesSink, ToolInfo, SCHEMA,
+    },
 };
 use recorder::Recorder;
 use schedule::Schedule;
@@ -399,14 +402,6 @@ fn fail_point(user: u64) {
     if user == 0 && std::env::var("LOADFORGE_GATE_FAIL_POINT").as_deref() == Ok("user-panic") {
         panic!("fail point: user 0 panics");
     }
-}
-
-/// The text of a panic payload (a `String` or a `&str`; anything else is unnamed).
-fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<String>()
-        .cloned()
-        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "unknown panic".into())
 }
 
 /// Runs one worker's users; returns its recorder and, if a user panicked, the panic's message.

@@ -255,7 +255,11 @@ impl VirtualUser {
     fn set_headers(&mut self, headers: &[(String, Template)]) -> Flow {
         for (name, t) in headers {
             match t.render(&self.vars, &mut self.rng) {
-                Ok(v) => self.set_header(name, v, t.uses_env()),
+                Ok(v) => {
+                    if let Err(reason) = self.set_header(name, v, t.uses_env()) {
+                        return Flow::SetFailed(reason);
+                    }
+                }
                 Err(e) => return Flow::SetFailed(Cow::Owned(e.reason())),
             }
         }
@@ -306,22 +310,20 @@ impl VirtualUser {
         }
     }
 
-    /// Sets a session header; `secret` (its value came from `${env.NAME}`) marks it sensitive,
-    /// so a redirect does not carry it to another origin.
-    fn set_header(&mut self, name: &str, value: String, secret: bool) {
-        let (Ok(name), Ok(mut value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(&value),
-        ) else {
-            // An extracted value that cannot be a header (a newline in a token) is dropped;
-            // the requests that needed it then fail visibly (401 and the like).
-            return;
-        };
+    /// Sets a session header; a value no header may carry (a newline in an extracted token)
+    /// is a counted failure with its reason, never a header dropped or sent empty. `secret`
+    /// (its value came from `${env.NAME}`) marks it sensitive, so a redirect does not carry it
+    /// to another origin.
+    fn set_header(&mut self, name: &str, value: String, secret: bool) -> Result<(), Reason> {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| Cow::Owned(format!("`{name}` is not a valid header name")))?;
+        let mut value = HeaderValue::from_str(&value).map_err(|_| invalid_header(&name))?;
         value.set_sensitive(secret);
         match self.headers.iter_mut().find(|(n, _)| *n == name) {
             Some(slot) => slot.1 = value,
             None => self.headers.push((name, value)),
         }
+        Ok(())
     }
 
     async fn wait(&mut self, wait: Wait) {
@@ -506,19 +508,13 @@ impl VirtualUser {
             None => headers.push((name.clone(), value)),
         };
         for (name, value) in &ctx.default_headers {
-            set(
-                name,
-                render_header(value, &self.vars, &mut self.rng).map_err(render_err)?,
-            );
+            set(name, render_header(name, value, &self.vars, &mut self.rng)?);
         }
         for (name, value) in &self.headers {
             set(name, value.clone());
         }
         for (name, value) in &p.headers {
-            set(
-                name,
-                render_header(value, &self.vars, &mut self.rng).map_err(render_err)?,
-            );
+            set(name, render_header(name, value, &self.vars, &mut self.rng)?);
         }
         if let Some(ct) = &p.content_type {
             if !headers.iter().any(|(n, _)| n == header::CONTENT_TYPE) {
@@ -733,8 +729,17 @@ impl VirtualUser {
             _ => {}
         }
         if let Some(needle) = &req.check.body_contains {
-            if !memchr_contains(&resp.body, needle.as_bytes()) {
-                return Some(Cow::Owned(format!("body does not contain {needle:?}")));
+            let text = match needle.as_static() {
+                Some(text) => Cow::Borrowed(text),
+                None => match needle.render(&self.vars, &mut self.rng) {
+                    Ok(text) => Cow::Owned(text),
+                    Err(e) => return Some(render_err(e)),
+                },
+            };
+            if !memchr_contains(&resp.body, text.as_bytes()) {
+                // Named as written: `${env.X}` stays a name, its value is never printed.
+                let shown = needle.literal_prefix();
+                return Some(Cow::Owned(format!("body does not contain {shown:?}")));
             }
         }
         let needs_json = req.check.json_path.is_some()
@@ -855,21 +860,30 @@ fn write_request(
     out.extend_from_slice(body);
 }
 
-/// A prepared header value, rendering its template when it has one.
+/// A prepared header value, rendering its template when it has one. A rendered value no
+/// header may carry fails the request with its reason: it is never sent empty.
 fn render_header(
+    name: &HeaderName,
     v: &HeaderSource,
     vars: &Vars,
     rng: &mut SmallRng,
-) -> Result<HeaderValue, crate::scenario::RenderError> {
+) -> Result<HeaderValue, Reason> {
     match v {
         HeaderSource::Fixed(h) => Ok(h.clone()),
         HeaderSource::Template(t) => {
-            let s = t.render(vars, rng)?;
-            let mut v = HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static(""));
+            let s = t.render(vars, rng).map_err(render_err)?;
+            let mut v = HeaderValue::from_str(&s).map_err(|_| invalid_header(name))?;
             v.set_sensitive(t.uses_env());
             Ok(v)
         }
     }
+}
+
+/// The reason of a header whose value cannot be sent; the value is not shown (a token).
+fn invalid_header(name: &HeaderName) -> Reason {
+    Cow::Owned(format!(
+        "header `{name}` rendered to an invalid value (a newline or another control character)"
+    ))
 }
 
 /// The request target of the serialised request in `out` (between the method and the version).
