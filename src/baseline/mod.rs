@@ -267,8 +267,12 @@ pub(crate) struct Comparison {
         deserialize_with = "differences"
     )]
     pub(crate) load_differences: Vec<String>,
-    /// The aggregate first, then endpoints present in either run.
+    /// The aggregate first, then endpoints present in either run (of those only the baseline
+    /// has, the busiest [`defaults::MAX_ENDPOINTS`]).
     pub(crate) rows: Vec<ComparisonRow>,
+    /// How many endpoints only the baseline has were left out of `rows`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) gone_left_out: usize,
     /// The baseline's aggregate latency histogram and time series, for the overlays of the
     /// HTML report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -306,14 +310,20 @@ pub(crate) fn compare(source: &str, base: &RunResult, current: &RunResult) -> Co
         Some(&current.aggregate),
         Some(&base.aggregate),
     )];
+    let base_by_name: std::collections::HashMap<&str, &EndpointStats> = base
+        .endpoints
+        .iter()
+        .map(|e| (e.name.as_str(), e))
+        .collect();
     for e in &current.endpoints {
-        rows.push(row(&e.name, Some(e), base.endpoint(&e.name)));
+        rows.push(row(
+            &e.name,
+            Some(e),
+            base_by_name.get(e.name.as_str()).copied(),
+        ));
     }
-    for e in &base.endpoints {
-        if current.endpoint(&e.name).is_none() {
-            rows.push(row(&e.name, None, Some(e)));
-        }
-    }
+    let (gone, gone_left_out) = gone_endpoints(base, current);
+    rows.extend(gone.into_iter().map(|e| row(&e.name, None, Some(e))));
     Comparison {
         source: source.to_string(),
         baseline_started_at: base.run.started_at.clone(),
@@ -322,9 +332,48 @@ pub(crate) fn compare(source: &str, base: &RunResult, current: &RunResult) -> Co
         load: load.matched,
         load_differences: load.differences,
         rows,
+        gone_left_out,
         baseline_histogram: base.aggregate.histogram.clone(),
-        baseline_timeseries: base.timeseries.clone(),
+        // The overlay spans this run's seconds: a longer baseline series adds nothing to it.
+        baseline_timeseries: (base.timeseries.iter())
+            .take(current.timeseries.len() + OVERLAY_SLACK_SECONDS)
+            .cloned()
+            .collect(),
     }
+}
+
+/// Seconds of the baseline's time series kept past this run's length, for the overlay.
+const OVERLAY_SLACK_SECONDS: usize = 60;
+
+/// The baseline's endpoints this run does not have, busiest first, at most
+/// [`defaults::MAX_ENDPOINTS`], and how many more were left out. The baseline comes from
+/// outside: with 300,000 names of its own, the comparison (and so results.json, the next
+/// run's baseline) would grow with it, and the chain would break on the size cap.
+fn gone_endpoints<'a>(base: &'a RunResult, current: &RunResult) -> (Vec<&'a EndpointStats>, usize) {
+    let here: std::collections::HashSet<&str> =
+        current.endpoints.iter().map(|e| e.name.as_str()).collect();
+    let mut gone: Vec<&EndpointStats> = (base.endpoints.iter())
+        .filter(|e| !here.contains(e.name.as_str()))
+        .collect();
+    gone.sort_by(|a, b| b.requests.cmp(&a.requests).then(a.name.cmp(&b.name)));
+    let left_out = gone.len().saturating_sub(defaults::MAX_ENDPOINTS);
+    gone.truncate(defaults::MAX_ENDPOINTS);
+    (gone, left_out)
+}
+
+/// How many endpoints only the baseline has went unlisted, said once.
+pub(crate) fn gone_note(c: &Comparison) -> Option<String> {
+    (c.gone_left_out > 0).then(|| {
+        format!(
+            "{} more endpoints that only the baseline has are not listed (the busiest {} are).",
+            c.gone_left_out,
+            defaults::MAX_ENDPOINTS
+        )
+    })
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Plain-text rendering for `loadforge-gate compare`.

@@ -248,6 +248,7 @@ pub(crate) fn judge_and_publish(
     // gate reports its regression checks as not comparable: see `gate::evaluate`.
     if let (Some(b), Some(c)) = (&baseline, &comparison) {
         notes.extend(baseline::history_note(&b.history, c, &result));
+        notes.extend(baseline::gone_note(c));
     }
     let judged_baseline = baseline.as_ref().map(|b| Baseline {
         result: &b.result,

@@ -390,3 +390,59 @@ fn many_small_histograms_in_one_results_file_are_held_to_a_budget() {
     );
     assert!(!out.out_dir().join("results.json").exists(), "no load ran");
 }
+
+/// Finding: comparison rows were serialised without bound, so a baseline of 300,000 endpoints
+/// made a 188 MB results.json that the next run refused, breaking the chain. The endpoints only
+/// the baseline has are listed up to the cap and counted beyond it.
+#[test]
+fn a_baseline_with_many_endpoints_keeps_results_json_bounded() {
+    let app = crate::harness::sample_app(loadforge_gate::sample_app::Knobs::default());
+    let gate = || {
+        Gate::new()
+            .write("s.yml", "tasks: [{request: {path: /health}}]\n")
+            .args(["run", "--scenario", "s.yml", "--host", &app.url()])
+            .args(["--users", "1", "--run-time", "1s", "--progress", "0"])
+            .args(["--regression", "p95 +500% +1s"])
+    };
+    let mut doc = gate()
+        .args(["--baseline", "none"])
+        .run()
+        .expect_exit(0)
+        .results();
+    let mut endpoint = doc["endpoints"][0].clone();
+    let obj = endpoint.as_object_mut().unwrap();
+    obj.remove("histogram");
+    obj.remove("failures_by_reason");
+    let endpoints: Vec<_> = (0..150_000)
+        .map(|i| {
+            let mut e = endpoint.clone();
+            e["name"] = serde_json::Value::String(format!("GET /gone/{i}"));
+            e
+        })
+        .collect();
+    doc["endpoints"] = serde_json::Value::Array(endpoints);
+    let out = gate()
+        .write("big.json", &doc.to_string())
+        .args(["--baseline", "big.json"])
+        .run()
+        .expect_exit(0);
+    let size = std::fs::metadata(out.out_dir().join("results.json"))
+        .unwrap()
+        .len();
+    assert!(size < 4 << 20, "results.json is {size} bytes");
+    let r = out.results();
+    assert_eq!(r["comparison"]["gone_left_out"], 149_000);
+    assert!(
+        r["notes"]
+            .to_string()
+            .contains("149000 more endpoints that only the baseline has are not listed"),
+        "{}",
+        r["notes"]
+    );
+    // The chain holds: the next run reads it as its baseline.
+    gate()
+        .write("prev.json", &out.file("results.json"))
+        .args(["--baseline", "prev.json"])
+        .run()
+        .expect_exit(0);
+}
