@@ -32,10 +32,20 @@ impl fmt::Display for Secret {
 /// `scheme://user:password@host/...` as `scheme://***@host/...`; other text unchanged. Every
 /// URL the gate prints that may carry credentials (`--host`, `--loadforge-url`, LoadForge's
 /// link to a run) goes through this first.
+///
+/// A text that does not parse as a URL is redacted up to its last `@`: a password holding an
+/// unescaped `/`, `?` or `#` (`https://deploy:ab/cd@host`) breaks the URL, and its message must
+/// not print the password because the authority ended early.
 pub(crate) fn redact_userinfo(text: &str) -> String {
     let Some((scheme, rest)) = text.split_once("://") else {
         return text.to_string();
     };
+    if url::Url::parse(text).is_err() {
+        return match rest.rsplit_once('@') {
+            Some((_, after)) => format!("{scheme}://***@{after}"),
+            None => text.to_string(),
+        };
+    }
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     match authority.rsplit_once('@') {
         Some((_, host)) => {
@@ -65,6 +75,15 @@ mod tests {
             let redacted = redact_userinfo(plain);
             assert!(plain == redacted || redacted.contains("***@"), "{plain}");
         }
+        // A password that breaks the URL is still never printed.
+        assert_eq!(
+            redact_userinfo("https://deploy:ab/cd@h.example"),
+            "https://***@h.example"
+        );
+        assert_eq!(
+            redact_userinfo("https://deploy:ab?cd@h.example:99999"),
+            "https://***@h.example:99999"
+        );
         assert_eq!(
             redact_userinfo("https://h.example/a@b"),
             "https://h.example/a@b"

@@ -68,11 +68,20 @@ fn causes(
         return causes;
     };
     causes.extend(artifact_causes(search, misses));
-    if !misses
-        .iter()
-        .any(|m| matches!(m, Miss::NoArtifact { .. } | Miss::Unreadable { .. }))
-    {
-        causes.push(not_run(search, api, misses));
+    if misses.iter().any(|m| matches!(m, Miss::Incomplete { .. })) {
+        causes.push(format!(
+            "The `{}` runs found on `{}` were not whole (interrupted, aborted or partial), and such a run is never a baseline.",
+            search.job, search.base_ref
+        ));
+    }
+    let explained = |m: &Miss| {
+        matches!(
+            m,
+            Miss::NoArtifact { .. } | Miss::Unreadable { .. } | Miss::Incomplete { .. }
+        )
+    };
+    if !misses.iter().any(explained) {
+        causes.push(not_run(search, ci, api, misses));
     }
     causes
 }
@@ -113,16 +122,24 @@ fn artifact_causes(search: &Search<'_>, misses: &[Miss]) -> Vec<String> {
 
 /// The job never ran where it was looked for: on no pipeline at all, only in merge-request
 /// pipelines, or not under this name.
-fn not_run(search: &Search<'_>, api: &ApiClient, misses: &[Miss]) -> String {
+fn not_run(search: &Search<'_>, ci: &CiContext, api: &ApiClient, misses: &[Miss]) -> String {
     let (job, base_ref) = (search.job, search.base_ref);
-    let looked = misses
+    // Each pipeline of the base ref once (the merge base's may be searched twice).
+    let looked: std::collections::BTreeSet<u64> = misses
         .iter()
-        .filter(|m| matches!(m, Miss::NotRun { .. }))
-        .count();
+        .filter_map(|m| match m {
+            Miss::NotRun {
+                pipeline,
+                on_base: true,
+            } => Some(*pipeline),
+            _ => None,
+        })
+        .collect();
+    let looked = looked.len();
     if looked == 0 {
         return format!("`{base_ref}` has no successful pipeline yet.");
     }
-    match ran_in_merge_requests(search, api) {
+    match ran_in_merge_requests(search, ci, api) {
         Some(pipeline) => format!(
             "`{job}` ran only in merge-request pipelines (such as #{pipeline}), which a lookup on `{base_ref}` never sees: run the same job on `{base_ref}` too (the component's default rules do)."
         ),
@@ -135,7 +152,11 @@ fn not_run(search: &Search<'_>, api: &ApiClient, misses: &[Miss]) -> String {
 
 /// A recent merge-request pipeline of the project that ran the job, if any. Errors only cost
 /// the finer diagnosis.
-fn ran_in_merge_requests(search: &Search<'_>, api: &ApiClient) -> Option<u64> {
+fn ran_in_merge_requests(search: &Search<'_>, ci: &CiContext, api: &ApiClient) -> Option<u64> {
+    let current = ci
+        .pipeline_id
+        .as_deref()
+        .and_then(|p| p.parse::<u64>().ok());
     let recent = gitlab::pipelines(
         api,
         search.project,
@@ -145,7 +166,8 @@ fn ran_in_merge_requests(search: &Search<'_>, api: &ApiClient) -> Option<u64> {
     .ok()?;
     recent
         .iter()
-        .filter(|p| p.for_merge_request())
+        // This very pipeline runs the job, and proves nothing.
+        .filter(|p| p.for_merge_request() && Some(p.id) != current)
         .take(MR_PIPELINES_READ)
         .find(|p| {
             gitlab::pipeline_jobs(api, search.project, p.id)

@@ -64,14 +64,27 @@ pub(crate) fn find_previous(
         return Ok(lookup);
     };
     let mut misses = Vec::new();
-    lookup.baseline = search.find(ci, job_client, api_client, &mut misses, &mut lookup.notes)?;
+    let mut api_client = api_client;
+    lookup.baseline = search.find(
+        ci,
+        job_client,
+        &mut api_client,
+        &mut misses,
+        &mut lookup.notes,
+    )?;
     match (&mut lookup.baseline, api_client) {
         (Some(b), Some(api)) if history > 0 && b.history.is_empty() => {
             let current = ci
                 .pipeline_id
                 .as_deref()
                 .and_then(|p| p.parse::<u64>().ok());
-            search.add_history(api, b, current, history, &mut lookup.notes)?;
+            // A history that cannot be read costs the band, never the baseline found.
+            if let Err(e) = search.add_history(api, b, current, history, &mut lookup.notes) {
+                lookup.notes.push(format!(
+                    "The run history could not be read ({}): regressions compared with the baseline run only.",
+                    crate::chain::one_line(&e)
+                ));
+            }
         }
         (None, _) => {
             let why = diagnose::why_none(&search, ci, api_client, &misses);
@@ -95,8 +108,11 @@ pub(super) struct Search<'a> {
 /// Why a pipeline that was looked at gave no baseline, for the diagnosis.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Miss {
-    /// The pipeline did not run the job (or not to the end).
-    NotRun { pipeline: u64 },
+    /// The pipeline did not run the job (or not to the end); `on_base`: it is a pipeline of
+    /// the ref the baseline is looked for on (not a previous tag's).
+    NotRun { pipeline: u64, on_base: bool },
+    /// The job's results are of a run that was not whole (interrupted, aborted, partial).
+    Incomplete { pipeline: u64 },
     /// The job ran but its artifact is not there: expired (with the date) or never kept.
     NoArtifact {
         pipeline: u64,
@@ -138,31 +154,56 @@ impl<'a> Search<'a> {
         })
     }
 
-    /// Each place in turn, best first.
-    fn find(
+    /// Each place in turn, best first. A step of the API token that fails (an expired token,
+    /// a fork's token on the parent project) is a note, and the lookup goes on with the job
+    /// token alone: `api_client` is then `None` for the rest, the diagnosis included.
+    fn find<'c>(
         &self,
         ci: &CiContext,
-        job_client: Option<&ApiClient>,
-        api_client: Option<&ApiClient>,
+        job_client: Option<&'c ApiClient>,
+        api_client: &mut Option<&'c ApiClient>,
         misses: &mut Vec<Miss>,
         notes: &mut Vec<String>,
     ) -> Result<Option<Previous>, GitlabError> {
-        if let Some(api) = api_client {
-            if let Some(found) = self.at_merge_base(api, ci, misses, notes)? {
-                return Ok(Some(found));
-            }
-            if let Some(found) = self.previous_tag(api, ci, misses, notes)? {
-                return Ok(Some(found));
+        if let Some(api) = *api_client {
+            match self.with_api_first(api, ci, misses, notes) {
+                Ok(Some(found)) => return Ok(Some(found)),
+                Ok(None) => {}
+                Err(e) => {
+                    api_token_failed(&e, notes);
+                    *api_client = None;
+                }
             }
         }
-        if let Some(c) = job_client.or(api_client) {
+        if let Some(c) = job_client.or(*api_client) {
             if let Some(found) = self.latest(c, misses, notes)? {
                 return Ok(Some(found));
             }
         }
-        match api_client {
-            Some(api) => self.newest_that_ran(api, ci, misses, notes),
-            None => Ok(None),
+        let Some(api) = *api_client else {
+            return Ok(None);
+        };
+        match self.newest_that_ran(api, ci, misses, notes) {
+            Err(e) => {
+                api_token_failed(&e, notes);
+                *api_client = None;
+                Ok(None)
+            }
+            found => found,
+        }
+    }
+
+    /// What only the API token can find: the merge base's run, the previous tag's.
+    fn with_api_first(
+        &self,
+        api: &ApiClient,
+        ci: &CiContext,
+        misses: &mut Vec<Miss>,
+        notes: &mut Vec<String>,
+    ) -> Result<Option<Previous>, GitlabError> {
+        match self.at_merge_base(api, ci, misses, notes)? {
+            Some(found) => Ok(Some(found)),
+            None => self.previous_tag(api, ci, misses, notes),
         }
     }
 
@@ -186,7 +227,7 @@ impl<'a> Search<'a> {
             ..PipelineFilter::default()
         };
         for p in gitlab::pipelines(api, self.project, filter, 5)? {
-            if let Some((result, history)) = self.in_pipeline(api, p.id, misses, notes)? {
+            if let Some((result, history)) = self.in_pipeline(api, (p.id, true), misses, notes)? {
                 return Ok(Some(Previous {
                     source: format!(
                         "pipeline #{} on {} at the merge base {}",
@@ -225,7 +266,7 @@ impl<'a> Search<'a> {
             if p.ref_name == tag || Some(p.id) == current {
                 continue;
             }
-            if let Some((result, history)) = self.in_pipeline(api, p.id, misses, notes)? {
+            if let Some((result, history)) = self.in_pipeline(api, (p.id, false), misses, notes)? {
                 return Ok(Some(Previous {
                     source: format!("pipeline #{} of the previous tag {}", p.id, p.ref_name),
                     result,
@@ -259,17 +300,25 @@ impl<'a> Search<'a> {
             Err(e) => return Err(e),
         };
         let origin = format!("the latest successful `{job}` on `{base_ref}`");
-        Ok(
-            decode(&bytes, &origin, notes).map(|(result, history)| Previous {
-                source: format!(
-                    "{}the latest successful pipeline on {base_ref} with `{job}` results",
-                    self.tag_prefix()
-                ),
-                result,
-                history,
-                notes: Vec::new(),
-            }),
-        )
+        let found = decode(&bytes, &origin, notes);
+        if let Some((r, _)) = &found {
+            if let Some(why) = r.run.incomplete() {
+                // Not a measure of normal; with an API token an older whole run is looked for.
+                notes.push(format!(
+                    "Baseline skipped: {origin} is not a whole run: {why}."
+                ));
+                return Ok(None);
+            }
+        }
+        Ok(found.map(|(result, history)| Previous {
+            source: format!(
+                "{}the latest successful pipeline on {base_ref} with `{job}` results",
+                self.tag_prefix()
+            ),
+            result,
+            history,
+            notes: Vec::new(),
+        }))
     }
 
     /// "for tag 1.2.0, " when the base is the default branch because this is a tag pipeline:
@@ -300,7 +349,7 @@ impl<'a> Search<'a> {
             if Some(p.id) == current {
                 continue;
             }
-            if let Some((result, history)) = self.in_pipeline(api, p.id, misses, notes)? {
+            if let Some((result, history)) = self.in_pipeline(api, (p.id, true), misses, notes)? {
                 let skipped = if n == 0 {
                     String::new()
                 } else {
@@ -339,11 +388,11 @@ impl<'a> Search<'a> {
             ..PipelineFilter::default()
         };
         let mut misses = Vec::new();
-        for p in gitlab::pipelines(api, self.project, filter, history + 1)? {
+        for p in gitlab::pipelines(api, self.project, filter, history.saturating_add(1))? {
             if Some(p.id) == current {
                 continue;
             }
-            if let Some((r, _)) = self.in_pipeline(api, p.id, &mut misses, notes)? {
+            if let Some((r, _)) = self.in_pipeline(api, (p.id, true), &mut misses, notes)? {
                 // The baseline's own pipeline is usually among the recent successful ones.
                 if r.run.started_at != baseline.result.run.started_at {
                     runs.push(HistoryEntry::of(&r));
@@ -362,7 +411,7 @@ impl<'a> Search<'a> {
     pub(super) fn in_pipeline(
         &self,
         api: &ApiClient,
-        pipeline: u64,
+        (pipeline, on_base): (u64, bool),
         misses: &mut Vec<Miss>,
         notes: &mut Vec<String>,
     ) -> Result<Option<(RunResult, Vec<HistoryEntry>)>, GitlabError> {
@@ -373,7 +422,7 @@ impl<'a> Search<'a> {
             .iter()
             .find(|j| j.name == self.job && matches!(j.status.as_str(), "success" | "failed"))
         else {
-            misses.push(Miss::NotRun { pipeline });
+            misses.push(Miss::NotRun { pipeline, on_base });
             return Ok(None);
         };
         let Some(bytes) = gitlab::job_artifact(api, self.project, j.id, self.artifact)? else {
@@ -392,11 +441,26 @@ impl<'a> Search<'a> {
             &format!("job {} of pipeline #{pipeline}", j.id),
             notes,
         );
-        if found.is_none() {
-            misses.push(Miss::Unreadable { pipeline });
+        match &found {
+            None => misses.push(Miss::Unreadable { pipeline }),
+            // Not a measure of normal: a run cut short is no baseline.
+            Some((r, _)) if r.run.incomplete().is_some() => {
+                misses.push(Miss::Incomplete { pipeline });
+                return Ok(None);
+            }
+            Some(_) => {}
         }
         Ok(found)
     }
+}
+
+/// Says that the API token's part of the lookup failed, and that the job token goes on.
+fn api_token_failed(e: &GitlabError, notes: &mut Vec<String>) {
+    let e = crate::chain::one_line(e);
+    eprintln!("loadforge-gate: warning: baseline lookup with LOADFORGE_GATE_GITLAB_TOKEN: {e}");
+    notes.push(format!(
+        "The baseline lookup with LOADFORGE_GATE_GITLAB_TOKEN failed ({e}); it went on with CI_JOB_TOKEN alone (check the token's expiry, scope `api` and its role, Reporter or more, in this project)."
+    ));
 }
 
 /// The first eight characters of a commit SHA, cut on a character boundary: the variable is

@@ -152,9 +152,14 @@ impl TransportError {
     }
 
     /// A failure after which GitLab may or may not have acted on the request: the answer did
-    /// not come (a timeout, a broken connection) though the request may have arrived.
+    /// not come, or not whole (a timeout, a broken connection, a body cut off or too large),
+    /// though the request may have arrived.
     pub(crate) fn is_uncertain(&self) -> bool {
-        self.is_transient() && !self.is_unsent()
+        let unread = matches!(
+            self,
+            TransportError::Read(_) | TransportError::TooLarge { .. }
+        );
+        unread || (self.is_transient() && !self.is_unsent())
     }
 }
 

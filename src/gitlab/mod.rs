@@ -430,7 +430,16 @@ pub(crate) fn upsert_note(
         posts += 1;
         let err = match create_note(c, project, mr, body) {
             Ok(n) => return Ok(NoteAction::Created(n.id)),
-            Err(e) if !e.may_have_landed() || posts >= MAX_NOTE_POSTS => return Err(e),
+            Err(e) if !e.may_have_landed() => return Err(e),
+            Err(e) if posts >= MAX_NOTE_POSTS => {
+                // One last look: the last POST may have landed too.
+                return match find_note(c, project, mr, mine)? {
+                    Some(n) => {
+                        edit_note(c, project, mr, n.id, body).map(|n| NoteAction::Recovered(n.id))
+                    }
+                    None => Err(e),
+                };
+            }
             Err(e) => e,
         };
         // GitLab may have saved the note before the error: a second POST would be a second

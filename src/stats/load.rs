@@ -93,14 +93,18 @@ pub(crate) fn ref_slug_in_host(origin: &str, slug: &str) -> Option<String> {
         && slug
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    (valid && !host_parts_without(origin, slug).eq(origin)).then(|| slug.to_string())
+    (valid && !host_parts_without(origin, slug, None).eq(origin)).then(|| slug.to_string())
 }
 
-/// `origin` with every whole-part occurrence of `slug` in its host written as `\0`.
-fn host_parts_without(origin: &str, slug: &str) -> String {
+/// `origin` with the whole-part occurrences of `slug` in its host written as `\0`: every one,
+/// or (`only: Some(n)`) the `n`th alone.
+fn host_parts_without(origin: &str, slug: &str, only: Option<usize>) -> String {
     let Some((scheme, rest)) = origin.split_once("://") else {
         return origin.to_string();
     };
+    if slug.is_empty() {
+        return origin.to_string();
+    }
     let (host, port) = match rest.rfind(':') {
         Some(i) if !rest.starts_with('[') => rest.split_at(i),
         _ => (rest, ""),
@@ -108,17 +112,20 @@ fn host_parts_without(origin: &str, slug: &str) -> String {
     let bounded = |b: Option<u8>| b.is_none_or(|b| b == b'.' || b == b'-');
     let mut out = String::new();
     let mut at = 0;
+    let mut place = 0;
     while let Some(i) = host.get(at..).and_then(|h| h.find(slug)).map(|i| i + at) {
         let before = i
             .checked_sub(1)
             .and_then(|j| host.as_bytes().get(j).copied());
         let after = host.as_bytes().get(i + slug.len()).copied();
         out.push_str(host.get(at..i).unwrap_or_default());
-        if bounded(before) && bounded(after) {
+        let whole = bounded(before) && bounded(after);
+        if whole && only.is_none_or(|n| n == place) {
             out.push('\0');
         } else {
             out.push_str(slug);
         }
+        place += usize::from(whole);
         at = i + slug.len();
     }
     out.push_str(host.get(at..).unwrap_or_default());
@@ -126,19 +133,37 @@ fn host_parts_without(origin: &str, slug: &str) -> String {
 }
 
 /// Whether two fingerprints name the same target: the same origin, or per-branch review
-/// hosts that are the same once each run's own ref slug is taken out.
+/// hosts that are the same once each run's own ref slug is taken out (at every place it
+/// stands as a whole part, or at any one of them: `review-example.example.com` of branch
+/// `example` is `review-main.example.com` of `main`).
 fn same_target(a: &LoadFingerprint, b: &LoadFingerprint) -> bool {
     if a.target == b.target {
         return true;
     }
-    match (&a.target_ref_slug, &b.target_ref_slug) {
-        (Some(sa), Some(sb)) => {
-            host_parts_without(&a.target, sa) == host_parts_without(&b.target, sb)
-        }
-        _ => false,
-    }
+    let (Some(sa), Some(sb)) = (&a.target_ref_slug, &b.target_ref_slug) else {
+        return false;
+    };
+    let forms_a = slug_forms(&a.target, sa);
+    slug_forms(&b.target, sb)
+        .iter()
+        .any(|f| forms_a.contains(f))
 }
 
+/// `origin` with its ref slug taken out: everywhere at once, and at each single place.
+fn slug_forms(origin: &str, slug: &str) -> Vec<String> {
+    let mut forms = vec![host_parts_without(origin, slug, None)];
+    for n in 0..MAX_SLUG_PLACES {
+        let one = host_parts_without(origin, slug, Some(n));
+        if one == origin {
+            break;
+        }
+        forms.push(one);
+    }
+    forms
+}
+
+/// The most places of one slug in a host that are tried one at a time.
+const MAX_SLUG_PLACES: usize = 8;
 fn ref_slug<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let s = bounded(d, MAX_REF_SLUG, "load.target_ref_slug")?;
     if s.is_empty()
@@ -443,6 +468,14 @@ pub(crate) mod tests {
             Some("staging".into())
         );
         assert_eq!(ref_slug_in_host("https://x.example.com", "BAD SLUG"), None);
+        // The slug may stand in the host twice: any one place taken out is enough.
+        let example = on_review_app("https://review-example.example.com", "example");
+        assert!(
+            main.differences(&example).is_empty(),
+            "{:?}",
+            main.differences(&example)
+        );
+        assert_eq!(host_parts_without("https://a.b", "", None), "https://a.b");
     }
 
     fn meta(load: Option<LoadFingerprint>) -> RunMeta {

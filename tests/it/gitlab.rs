@@ -624,3 +624,16 @@ fn among_ten_thousand_notes_without_totals_the_gates_note_is_found_first() {
         .count();
     assert_eq!(listed, 1, "one page was enough");
 }
+
+/// The last POST may land too: after the third failed POST the gate looks once more, and
+/// edits the note it finds rather than report a failure.
+#[test]
+fn a_note_saved_by_the_last_post_is_found_by_a_last_look() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    gl.fail_next(Method::POST, "/merge_requests/7/notes", 502, 2, None);
+    gl.fail_after(Method::POST, "/merge_requests/7/notes", 502, 1);
+    let out = mr_gate(&gl, &app.url(), true).run().expect_exit(0);
+    assert_eq!(gl.notes(MR).len(), 1, "{}", out.stderr);
+    assert!(out.stderr.contains("not posted twice"), "{}", out.stderr);
+}

@@ -169,6 +169,22 @@ fn a_default_branch_that_never_ran_the_job_asks_for_a_twin() {
         "perf-load",
         Some(&earlier_results(&app.url())),
     );
+    // This very merge-request pipeline (#9000) runs `perf`: no proof of anything.
+    gl.with(|s| {
+        s.add_pipeline_to(
+            PROJECT,
+            PipelineSpec {
+                ref_name: "refs/merge-requests/7/head",
+                sha: "m1",
+                status: "running",
+                source: "merge_request_event",
+                tag: false,
+                job: "perf",
+                results: None,
+            },
+        );
+        s.pipelines.last_mut().unwrap().id = 9000;
+    });
     let text = notes(&mr_run(&gl, &app.url(), true));
     assert!(
         text.contains("None of the last 1 successful pipelines on `main` ran `perf`")
@@ -287,5 +303,67 @@ fn a_retried_jobs_first_attempt_is_never_the_baseline() {
         let out = mr_run(&gl, &app.url(), api);
         assert!(!notes(&out).contains("Baseline skipped"), "{}", notes(&out));
         assert!(source(&out).contains("on main"), "{}", out.stderr);
+    }
+}
+
+/// An API token GitLab refuses (expired, revoked, or a fork's on the parent project) costs its
+/// own steps only: the lookup goes on with the job token, and says so.
+#[test]
+fn a_refused_api_token_falls_back_to_the_job_token() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    gl.add_pipeline(
+        "main",
+        "a1",
+        "success",
+        "perf",
+        Some(&earlier_results(&app.url())),
+    );
+    let out = short_run(mr_env(&gl), &app.url())
+        .env("LOADFORGE_GATE_GITLAB_TOKEN", "glpat-expired-token")
+        .run()
+        .expect_exit(0);
+    assert_eq!(
+        source(&out),
+        "the latest successful pipeline on main with `perf` results"
+    );
+    let text = notes(&out);
+    assert!(
+        text.contains(
+            "The baseline lookup with LOADFORGE_GATE_GITLAB_TOKEN failed (GitLab answered HTTP 401"
+        ),
+        "{text}"
+    );
+}
+
+/// A run cut short (here: stopped by an abort rule) is no measure of normal: never a baseline.
+#[test]
+fn an_aborted_run_is_never_the_baseline() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    let aborted = Gate::new()
+        .write("s.yml", SCENARIO)
+        .args(["run", "--scenario", "s.yml", "--host", &app.url()])
+        .args(["--users", "1", "--run-time", "20s", "--progress", "0"])
+        .args([
+            "--baseline",
+            "none",
+            "--threshold",
+            "p95<0.001ms abort-on-fail",
+        ])
+        .run()
+        .expect_exit(1);
+    assert!(aborted.results()["run"]["aborted"].is_string());
+    let aborted = aborted.file("results.json");
+    gl.add_pipeline("main", "a1", "success", "perf", Some(&aborted));
+    for api in [false, true] {
+        let out = mr_run(&gl, &app.url(), api);
+        assert_eq!(source(&out), "(none)", "{}", out.stderr);
+        let text = notes(&out);
+        assert!(
+            text.contains("is not a whole run: an abort rule stopped it early")
+                || text.contains("were not whole"),
+            "{text}"
+        );
     }
 }
