@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, HashSet};
 
 use crate::stats::{
-    fold_named, EndpointStats, Folded, LatencyHistogram, LatencySummary, Received, RunMeta,
-    RunResult, SecondPoint, ShardInfo, ToolInfo, OTHER_ENDPOINTS, SCHEMA,
+    fold_named, EndpointStats, Folded, HostInfo, LatencyHistogram, LatencySummary, Received,
+    RunMeta, RunResult, SecondPoint, ShardInfo, ToolInfo, OTHER_ENDPOINTS, SCHEMA,
 };
 
 /// Why shard results cannot be merged: they are not every shard of one run, each once.
@@ -264,8 +264,9 @@ fn earliest_start(
         .unwrap_or_else(|| shards[0].1.run.started_at.clone())
 }
 
-/// The whole run: the load adds up, the longest shard is its length, and a shard that was
-/// interrupted, quantised, aborted or unverified (`--insecure`) makes the whole so.
+/// The whole run: the load adds up, the longest shard is its length, a shard that was
+/// interrupted, quantised, aborted or unverified (`--insecure`) makes the whole so, and the
+/// host findings are the worst shard's (a shard on a busy or shared host flags the whole).
 fn merged_meta(shards: &[(String, RunResult)], started_at: String, duration_s: f64) -> RunMeta {
     let runs = || shards.iter().map(|(_, r)| &r.run);
     let first = &shards[0].1.run;
@@ -278,6 +279,7 @@ fn merged_meta(shards: &[(String, RunResult)], started_at: String, duration_s: f
         rate: runs().map(|r| r.rate).sum::<Option<f64>>(),
         aborted: runs().find_map(|r| r.aborted.clone()),
         tls_insecure: runs().any(|r| r.tls_insecure),
+        host: HostInfo::worst(runs().map(|r| r.host.as_ref())),
         ..RunMeta::new(
             &first.engine,
             first.target.clone(),
