@@ -13,7 +13,10 @@
 //! - exit codes are read as `command.go`'s `waitForCommand` reads them; a call that outlives its
 //!   timeout gets SIGTERM to its process group, SIGKILL after the graceful-kill timeout, and is
 //!   reported as `KillAndWait` reports it (`helpers/process/killer.go`, `killer_unix.go`);
-//! - `run` is called once per stage with a generated bash script; cleanup always runs.
+//! - `run` is called once per stage with a bash script generated as `shells/bash.go`'s
+//!   `BashWriter.Finish` writes one: SIGTERM trapped into `exit 1` in the outer shell and in the
+//!   subshell the commands run in, so a shell waits for its foreground command before it exits;
+//!   cleanup always runs.
 
 use std::{
     cell::RefCell,
@@ -136,6 +139,11 @@ struct Runner {
     variables: Vec<(String, String)>,
     /// Flags after `executor prepare` (the `prepare_args` of config.toml).
     prepare_args: Vec<String>,
+    /// Flags after `executor run`, before the script and the stage the Runner appends (the
+    /// `run_args` of config.toml).
+    run_args: Vec<String>,
+    /// Flags after `executor cleanup` (the `cleanup_args` of config.toml).
+    cleanup_args: Vec<String>,
     stage_timeout: Duration,
     graceful_kill: Duration,
     force_kill: Duration,
@@ -171,6 +179,8 @@ impl Runner {
             ]
             .map(String::from)
             .to_vec(),
+            run_args: Vec::new(),
+            cleanup_args: Vec::new(),
             stage_timeout: Duration::from_secs(120),
             graceful_kill: Duration::from_secs(1),
             force_kill: Duration::from_secs(2),
@@ -260,7 +270,7 @@ impl Runner {
     /// not ended it within the force-kill timeout.
     fn call(&self, args: &[&str], timeout: Duration) -> Call {
         let verb = match args {
-            ["run", _, stage, ..] => format!("run {stage}"),
+            ["run", .., stage] => format!("run {stage}"),
             _ => args.first().copied().unwrap_or_default().to_string(),
         };
         self.history.borrow_mut().push(verb);
@@ -393,35 +403,55 @@ impl Runner {
 
     /// `custom.go` `Run`: `run_exec <script> <stage>`, the script in a new directory of the
     /// executor's (`os.MkdirTemp(tempDir, "script")`, mode 0700) as the bash shell generates
-    /// one: the job's variables exported, then the commands, stopping at the first failure.
+    /// one (`shells/bash.go` `BashWriter.Finish`, without the feature flags): SIGTERM trapped
+    /// into `exit 1`, errexit and pipefail, and the body (the job's variables exported, then
+    /// the commands) evaluated in a subshell that traps SIGTERM the same way, stdin closed.
     fn run(&self, stage: &str, commands: &str) -> Call {
         assert_eq!(self.shell, "bash", "the double generates bash scripts only");
+        let project = self.project_dir();
+        let mut body = String::new();
+        for (k, v) in &self.variables {
+            body.push_str(&format!("export {k}='{v}'\n"));
+        }
+        body.push_str(&format!(
+            "export CI_PROJECT_DIR='{}'\nmkdir -p \"$CI_PROJECT_DIR\"\ncd \"$CI_PROJECT_DIR\"\n{commands}\n",
+            project.display()
+        ));
+        let text = format!(
+            "#!/usr/bin/env bash\n\ntrap 'exit 1' TERM\n\n\
+             case \"$(set -o)\" in *\"pipefail\"*) set -o pipefail;; esac; set -o errexit\n\
+             set +o noclobber\n\
+             (trap 'exit 1' TERM; eval {}) < /dev/null\n\
+             exit 0\n",
+            quote(&body)
+        );
+        self.run_script(stage, &text)
+    }
+
+    /// `run_exec` with a script of the test's own, written where the Runner writes its.
+    fn run_script(&self, stage: &str, text: &str) -> Call {
         let dir = tempfile::Builder::new()
             .prefix("script")
             .tempdir_in(self.tmp())
             .expect("script dir")
             .keep();
         let script = dir.join("script");
-        let project = self.project_dir();
-        let mut text = String::from("#!/usr/bin/env bash\nset -eo pipefail\n");
-        for (k, v) in &self.variables {
-            text.push_str(&format!("export {k}='{v}'\n"));
-        }
-        text.push_str(&format!(
-            "export CI_PROJECT_DIR='{}'\nmkdir -p \"$CI_PROJECT_DIR\"\ncd \"$CI_PROJECT_DIR\"\n{commands}\n",
-            project.display()
-        ));
         std::fs::write(&script, text).expect("script written");
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700))
             .expect("script mode");
         let script = script.display().to_string();
-        self.call(&["run", &script, stage], self.stage_timeout)
+        let mut args = vec!["run"];
+        args.extend(self.run_args.iter().map(String::as_str));
+        args.extend([script.as_str(), stage]);
+        self.call(&args, self.stage_timeout)
     }
 
     /// `custom.go` `Cleanup`: `cleanup_exec` (its own timeout, not the job's), then the
     /// executor's temporary directory, exit-code file and all, is removed.
     fn cleanup(&mut self) -> Call {
-        let call = self.call(&["cleanup"], Duration::from_secs(60));
+        let mut args = vec!["cleanup"];
+        args.extend(self.cleanup_args.iter().map(String::as_str));
+        let call = self.call(&args, Duration::from_secs(60));
         self.tmp = None;
         call
     }
@@ -612,6 +642,12 @@ impl Driver {
     fn output(&self) -> (String, String) {
         (self.stdout.text(), self.stderr.text())
     }
+}
+
+/// `text` as one bash word, in single quotes (the Runner's `helpers.ShellEscape` writes the
+/// same string as `$'...'`).
+fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
 }
 
 /// Live (non-zombie) processes of group `pgid`, from `/proc`.
@@ -977,15 +1013,10 @@ fn a_timeout_sigterm_reaches_the_script_and_its_children() {
     let script = format!("sleep 300 &\necho $$ > '{}'\nsleep 300", pid_file.display());
     let build = runner.run("build_script", &script);
     // The driver passed the SIGTERM on to the script's group, which the Runner's signal to the
-    // driver's own group does not reach, and reported the script's end (143: SIGTERM) as a
-    // build failure, which is what `KillAndWait` hands on.
+    // driver's own group does not reach, and reported the script's end as a build failure,
+    // which is what `KillAndWait` hands on: 1, as the generated script's TERM trap exits.
     assert_eq!(build.signals, ["TERM"]);
-    assert_eq!(
-        build.verdict,
-        Verdict::BuildFailure(143),
-        "{}",
-        build.stderr
-    );
+    assert_eq!(build.verdict, Verdict::BuildFailure(1), "{}", build.stderr);
     assert!(build.stderr.contains("terminated"), "{}", build.stderr);
     let pid: i32 = std::fs::read_to_string(&pid_file)
         .unwrap()
@@ -1099,7 +1130,8 @@ fn the_double_keeps_the_exit_code_file_until_cleanup() {
 }
 
 /// After a timeout the Runner reports how the driver then ended, as for any call: a driver that
-/// exits 2 on SIGTERM is a system failure, one that ignores it dies of SIGKILL (-1).
+/// exits 2 on SIGTERM is a system failure, one that ignores it dies of SIGKILL (-1). The fake
+/// driver runs the script as its own body, so these scripts are the test's, not generated.
 #[test]
 fn the_double_reports_a_timeout_as_kill_and_wait_does() {
     let dir = tempfile::tempdir().unwrap();
@@ -1107,10 +1139,10 @@ fn the_double_reports_a_timeout_as_kill_and_wait_does() {
     let mut runner = Runner::with_driver(dir.path(), "604", &driver);
     runner.config();
     runner.stage_timeout = Duration::from_secs(2);
-    let graceful = runner.run("build_script", "trap 'exit 2' TERM\nsleep 300 &\nwait");
+    let graceful = runner.run_script("build_script", "trap 'exit 2' TERM\nsleep 300 &\nwait");
     assert_eq!(graceful.signals, ["TERM"]);
     assert_eq!(graceful.verdict, Verdict::SystemFailure);
-    let stubborn = runner.run("build_script", "trap '' TERM\nsleep 300");
+    let stubborn = runner.run_script("build_script", "trap '' TERM\nsleep 300");
     assert_eq!(stubborn.signals, ["TERM", "KILL"]);
     assert_eq!(stubborn.verdict, Verdict::Unknown(-1));
     runner.cleanup();
