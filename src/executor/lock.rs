@@ -6,7 +6,7 @@
 //! by a runner that died before its cleanup, and is broken.
 
 use std::{
-    fs::File,
+    fs::{File, OpenOptions},
     path::{Path, PathBuf},
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
@@ -14,7 +14,10 @@ use std::{
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
-use super::ExecutorError;
+use super::{state, ExecutorError};
+
+/// The largest owner record read back.
+const MAX_OWNER: usize = 64 * 1024;
 
 /// Who holds the host.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -80,7 +83,7 @@ impl HostLock {
     fn attempt(&self, job: &str, ttl: Duration) -> Result<Attempt, ExecutorError> {
         let _guard = self.guard()?;
         let now = now_s();
-        if let Some(owner) = self.owner() {
+        if let Some(owner) = self.owner()? {
             let stale = now.saturating_sub(owner.since) > ttl.as_secs();
             if owner.job != job && !stale {
                 return Ok(Attempt::HeldBy(owner.job));
@@ -94,18 +97,17 @@ impl HostLock {
             what: "the lock's owner",
             source,
         })?;
-        std::fs::write(&self.owner, text)
-            .map_err(|e| ExecutorError::io("write", &self.owner, e))?;
+        state::write_atomic(&self.owner, text.as_bytes())?;
         Ok(Attempt::Taken)
     }
 
     /// Releases the host if `job` holds it; idempotent, and never takes it from another job.
     pub(crate) fn release(&self, job: &str) -> Result<(), ExecutorError> {
-        if !self.guard.exists() {
+        if std::fs::symlink_metadata(&self.guard).is_err() {
             return Ok(());
         }
         let _guard = self.guard()?;
-        if self.owner().is_some_and(|o| o.job == job) {
+        if self.owner()?.is_some_and(|o| o.job == job) {
             std::fs::remove_file(&self.owner)
                 .map_err(|e| ExecutorError::io("remove", &self.owner, e))?;
         }
@@ -114,25 +116,22 @@ impl HostLock {
 
     /// True when `job` holds the host now.
     pub(crate) fn held_by(&self, job: &str) -> bool {
-        self.owner().is_some_and(|o| o.job == job)
+        self.owner().ok().flatten().is_some_and(|o| o.job == job)
     }
 
-    fn owner(&self) -> Option<Owner> {
-        let text = std::fs::read_to_string(&self.owner).ok()?;
-        serde_json::from_str(&text).ok()
+    /// The record; `None` when there is none or it is not one (a torn or foreign file is no
+    /// holder). A symbolic link in its place is an error.
+    fn owner(&self) -> Result<Option<Owner>, ExecutorError> {
+        let text = state::read(&self.owner, MAX_OWNER)?;
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
     }
 
     /// The short critical section around the owner record; released when dropped.
     fn guard(&self) -> Result<Flock<File>, ExecutorError> {
-        if let Some(dir) = self.guard.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| ExecutorError::io("create", dir, e))?;
-        }
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&self.guard)
-            .map_err(|e| ExecutorError::io("open", &self.guard, e))?;
+        let file = state::open(
+            &self.guard,
+            OpenOptions::new().create(true).truncate(false).write(true),
+        )?;
         Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, source)| ExecutorError::Flock {
             path: self.guard.clone(),
             source,

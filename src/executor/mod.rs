@@ -2,7 +2,8 @@
 //! dedicated host into a measurement-grade load generator. One job at a time holds the host
 //! (prepare takes an exclusive lock), the host's quietness is measured before the job starts and
 //! handed to the gate (`run.host` in results.json), each script runs in a process group of its
-//! own, and cleanup leaves nothing behind.
+//! own, and cleanup leaves nothing behind. All of it lives in a private state directory
+//! (`state`).
 //!
 //! The protocol as GitLab Runner's source implements it (repository `gitlab-org/gitlab-runner`):
 //! - `executors/custom/custom.go`: the stages (config, prepare, run once per script, cleanup),
@@ -37,6 +38,7 @@ mod prepare;
 mod procs;
 mod quiet;
 mod run;
+mod state;
 
 use std::path::PathBuf;
 
@@ -163,6 +165,10 @@ pub(crate) enum ExecutorError {
     LockTimeout { holder: String, waited: String },
     #[error("the host is too busy to measure on ({reasons}); a job with `retry: when: [runner_system_failure]` is run again, possibly on another runner")]
     TooBusy { reasons: String },
+    #[error("the state directory {} {reason}: give --state-dir (LOADFORGE_GATE_EXECUTOR_DIR) a directory of the runner's own user that no one else can write, e.g. `install -d -m 0700 DIR` run as that user", path.display())]
+    UnsafeStateDir { path: PathBuf, reason: String },
+    #[error("{} is a symbolic link, which the state directory never holds: remove it", path.display())]
+    Symlink { path: PathBuf },
     #[error("cannot start bash for {}", script.display())]
     Spawn {
         script: PathBuf,

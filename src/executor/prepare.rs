@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use super::{config::hostname, lock::HostLock, quiet, Context, ExecutorError, Outcome};
+use super::{config::hostname, lock::HostLock, quiet, state, Context, ExecutorError, Outcome};
 use crate::stats::HostInfo;
 
 /// How long to wait for the host and how quiet it must be, validated.
@@ -59,6 +59,7 @@ impl PrepareOptions {
 
 /// Takes the host for the job, measures it, writes the findings and judges them.
 pub(crate) fn prepare(ctx: &Context, opts: &PrepareOptions) -> Result<Outcome, ExecutorError> {
+    state::ensure_private(&ctx.state_dir)?;
     let job = ctx.job()?;
     job.create()?;
     let lock = HostLock::new(&ctx.state_dir);
@@ -76,12 +77,7 @@ pub(crate) fn prepare(ctx: &Context, opts: &PrepareOptions) -> Result<Outcome, E
         exclusive: lock.held_by(&job.id),
         window_s: opts.window.as_secs_f64(),
     };
-    let path = job.host_report();
-    let text = serde_json::to_string_pretty(&host).map_err(|source| ExecutorError::Json {
-        what: "the host's findings",
-        source,
-    })?;
-    std::fs::write(&path, text).map_err(|e| ExecutorError::io("write", &path, e))?;
+    job.write_host_report(&host)?;
     println!(
         "loadforge-gate executor: host {} held by job {}: other processes {:.0}% of a core, steal {:.1}%, iowait {:.1}%, load {:.2} on {} CPUs, {} MiB available",
         host.hostname, job.id, host.other_cpu_pct, host.steal_pct, host.iowait_pct, host.load_1m, host.cpus, host.mem_available_mib

@@ -24,7 +24,10 @@ use nix::sys::{
     signal::Signal,
 };
 
-use super::{procs, Context, ExecutorError, Outcome, BIN_DIR_VAR, HOST_REPORT_VAR};
+use super::{
+    procs::{self, Group},
+    state, Context, ExecutorError, Outcome, BIN_DIR_VAR, HOST_REPORT_VAR,
+};
 
 /// Between SIGTERM and SIGKILL for the script's group.
 const GRACE: Duration = Duration::from_secs(5);
@@ -40,6 +43,7 @@ const PROTOCOL_VARS: &[&str] = &[
 
 /// Runs `script` for `stage`.
 pub(crate) fn run(ctx: &Context, script: &Path, stage: &str) -> Result<Outcome, ExecutorError> {
+    state::ensure_private(&ctx.state_dir)?;
     let job = ctx.job()?;
     job.create()?;
     if !script.is_file() {
@@ -77,14 +81,31 @@ pub(crate) fn run(ctx: &Context, script: &Path, stage: &str) -> Result<Outcome, 
         script: script.to_path_buf(),
         source,
     })?;
-    let group = i32::try_from(child.id()).unwrap_or(0);
-    if let Err(e) = job.record_group(group) {
-        // Unrecorded, the group would escape cleanup: end it now rather than leave it behind.
-        procs::end_groups(&[group], Duration::ZERO);
-        let _ = child.wait();
-        return Err(e);
-    }
-    let status = wait(&mut child, group, &terminated, script)?;
+    let pgid = i32::try_from(child.id()).unwrap_or(0);
+    // The child is not reaped yet, so its stat is there and its pid is its own.
+    let recorded = procs::stat(pgid)
+        .map(|s| Group {
+            pgid,
+            start: s.start,
+        })
+        .ok_or_else(|| {
+            ExecutorError::io(
+                "read the start time of the script in",
+                Path::new(&format!("/proc/{pgid}/stat")),
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            )
+        })
+        .and_then(|g| job.record_group(&g).map(|()| g));
+    let group = match recorded {
+        Ok(g) => g,
+        Err(e) => {
+            // Unrecorded, the group would escape cleanup: end it now rather than leave it.
+            procs::signal_group(pgid, Signal::SIGKILL);
+            let _ = child.wait();
+            return Err(e);
+        }
+    };
+    let status = wait(&mut child, group.pgid, &terminated, script)?;
     // Whatever the script left behind in its group ends with it.
     procs::end_groups(&[group], Duration::from_secs(1));
     Ok(match exit_code(status) {

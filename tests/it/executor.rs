@@ -1198,3 +1198,106 @@ fn an_oversized_host_report_is_a_note() {
     assert!(notes.contains("larger than 65536 bytes"), "{notes}");
     assert!(out.results()["run"].get("host").is_none());
 }
+
+/// A process's state, group and start time from `/proc/PID/stat`; `None` once it has gone.
+fn proc_stat(pid: i32) -> Option<(String, i32, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some((
+        f.first()?.to_string(),
+        f.get(2)?.parse().ok()?,
+        f.get(19)?.parse().ok()?,
+    ))
+}
+
+/// Finding 10: the state directory is private. One that others can write is refused, with the
+/// fix in one line, at the first call; so is one of another user.
+#[test]
+fn a_state_dir_others_can_write_or_own_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let open = root.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let mut runner = Runner::new(&open, "801");
+    let (config, _) = runner.config_exec();
+    assert_eq!(config.verdict, Verdict::SystemFailure);
+    let error = config.stderr.lines().next().unwrap_or_default();
+    assert!(
+        error.contains("is writable by its group or others (mode 777)")
+            && error.contains("install -d -m 0700"),
+        "{}",
+        config.stderr
+    );
+    runner.cleanup();
+    let job = runner.job("true");
+    assert!(!job.prepare.ready);
+    assert_eq!(runner.history()[2..], ["config", "cleanup"].repeat(3));
+    if nix::unistd::geteuid().is_root() {
+        let theirs = root.path().join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+        let mut runner = Runner::new(&theirs, "802");
+        let (config, _) = runner.config_exec();
+        assert_eq!(config.verdict, Verdict::SystemFailure);
+        assert!(
+            config.stderr.contains("belongs to uid 65534"),
+            "{}",
+            config.stderr
+        );
+    }
+}
+
+/// Finding 10: a symbolic link where the lock's record goes is refused, never written through.
+#[test]
+fn a_symlinked_lock_record_is_refused_not_written_through() {
+    let state = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let victim = elsewhere.path().join("precious");
+    std::fs::write(&victim, "precious").unwrap();
+    std::os::unix::fs::symlink(&victim, state.path().join("host.owner")).unwrap();
+    let mut runner = Runner::new(state.path(), "803");
+    let job = runner.job("true");
+    assert!(!job.prepare.ready);
+    let refusal = &job.prepare.prepares[0];
+    assert_eq!(refusal.verdict, Verdict::SystemFailure);
+    assert!(
+        refusal.stderr.contains("host.owner is a symbolic link"),
+        "{}",
+        refusal.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+}
+
+/// Finding 10: cleanup signals only the groups the job recorded, each only while its leader is
+/// the process that was recorded: a bare pgid (the old format, or planted) and one whose start
+/// time is not its leader's are left alone.
+#[test]
+fn a_planted_process_group_is_not_signalled_by_cleanup() {
+    let state = tempfile::tempdir().unwrap();
+    let mut victim = Command::new("sleep")
+        .arg("300")
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pgid = i32::try_from(victim.id()).unwrap();
+    let (_, _, start) = proc_stat(pgid).unwrap();
+    let job_dir = state.path().join("jobs/804");
+    std::fs::create_dir_all(&job_dir).unwrap();
+    std::fs::write(
+        job_dir.join("process-groups"),
+        format!("{pgid}\n{pgid} {} script\n", start + 1),
+    )
+    .unwrap();
+    let mut runner = Runner::new(state.path(), "804");
+    runner.config();
+    assert_eq!(runner.cleanup().verdict, Verdict::Success);
+    let alive = group_members(pgid);
+    let _ = victim.kill();
+    let _ = victim.wait();
+    assert_eq!(
+        alive,
+        [pgid],
+        "cleanup signalled a process the job never started"
+    );
+}
