@@ -72,9 +72,26 @@ pub(crate) enum ExecutorStage {
         script: PathBuf,
         /// The stage's name (prepare_script, get_sources, build_script, ...).
         stage: String,
+        #[command(flatten)]
+        grace: ExecutorGraceArgs,
     },
     /// End the job's processes, release the lock, remove the job's files (cleanup_exec).
-    Cleanup,
+    Cleanup(ExecutorGraceArgs),
+}
+
+/// `executor run|cleanup`: how long the job's processes get to stop after a SIGTERM.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ExecutorGraceArgs {
+    /// After a SIGTERM (the Runner's timeout or cancel, or cleanup), how long the job's
+    /// processes get to stop on their own before SIGKILL: a gate stops its load (Locust within
+    /// --stop-timeout, 10s, plus a 10s margin) and writes its partial reports. Keep it below
+    /// config.toml's graceful_kill_timeout.
+    #[arg(
+        long,
+        env = "LOADFORGE_GATE_EXECUTOR_TERM_GRACE",
+        default_value = "30s"
+    )]
+    pub(crate) term_grace: String,
 }
 
 /// `executor prepare`: how long to wait for the host and how quiet it must be.

@@ -1,5 +1,5 @@
 //! One job's place on the host: `<state dir>/jobs/<job id>/`, holding prepare's findings, the
-//! process groups its scripts ran in, and its temporary directory.
+//! process groups its scripts and their descendants created, and its temporary directory.
 //! Cleanup removes it all. Every directory is private and no path in it is followed through a
 //! symbolic link (see `state`).
 
@@ -81,7 +81,7 @@ impl Job {
     }
 
     /// The process groups recorded so far; none when the job never ran a script. A line that
-    /// is not a whole record (pgid, start time) is no group of the job's.
+    /// is not a whole record (pgid, start time, kind) is no group of the job's.
     pub(crate) fn groups(&self) -> Result<Vec<Group>, ExecutorError> {
         let text = state::read(&self.groups_file(), MAX_GROUPS_FILE)?.unwrap_or_default();
         Ok(text.lines().filter_map(Group::parse).collect())
@@ -91,7 +91,7 @@ impl Job {
 #[cfg(test)]
 mod tests {
     use super::Job;
-    use crate::executor::procs::Group;
+    use crate::executor::procs::{Group, GroupKind};
 
     #[test]
     fn a_job_id_cannot_leave_the_state_dir() {
@@ -109,11 +109,12 @@ mod tests {
         let g = Group {
             pgid: 4242,
             start: 17,
+            kind: GroupKind::Script,
         };
         job.record_group(&g).unwrap();
         let file = job.dir.join("process-groups");
         let mut text = std::fs::read_to_string(&file).unwrap();
-        text.push_str("999\n1000 x\n");
+        text.push_str("999\n1000 x spawned\n");
         std::fs::write(&file, text).unwrap();
         assert_eq!(job.groups().unwrap(), [g]);
     }

@@ -1,5 +1,5 @@
-//! Process groups seen through `/proc`: who is in one, and ending groups, politely first
-//! (SIGTERM) and then for certain (SIGKILL).
+//! Process groups seen through `/proc`: who is in one, which processes descend from the driver,
+//! and ending groups, politely first (SIGTERM) and then for certain (SIGKILL).
 //!
 //! A recorded group is signalled only while it is still the group that was recorded. Its id is
 //! its leader's pid, and a pid is used again once the process has gone: so the leader's start
@@ -8,22 +8,40 @@
 //! it has members (the kernel gives no new process a pid that is some group's id), which is
 //! checked too: its members started no earlier than the recorded start.
 
-use std::time::{Duration, Instant};
+use std::{
+    collections::{HashMap, HashSet},
+    time::{Duration, Instant},
+};
 
 use nix::{sys::signal::Signal, unistd::Pid};
+
+/// What a group is to the job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GroupKind {
+    /// The group `run` started a script in.
+    Script,
+    /// A group a script's descendant made for itself (Locust leads its own, `setsid`).
+    Spawned,
+}
 
 /// A process group a job's script created, as it was recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Group {
     pub(crate) pgid: i32,
-    /// The leader's start time.
+    /// The leader's start time; for a group first seen without its leader, the earliest start
+    /// among its members.
     pub(crate) start: u64,
+    pub(crate) kind: GroupKind,
 }
 
 impl Group {
-    /// The line of the job's `process-groups` file: `PGID START`.
+    /// The line of the job's `process-groups` file: `PGID START script|spawned`.
     pub(crate) fn line(&self) -> String {
-        format!("{} {}", self.pgid, self.start)
+        let kind = match self.kind {
+            GroupKind::Script => "script",
+            GroupKind::Spawned => "spawned",
+        };
+        format!("{} {} {kind}", self.pgid, self.start)
     }
 
     /// A line of the `process-groups` file; anything else (a bare pgid, a line without its
@@ -32,7 +50,12 @@ impl Group {
         let mut f = line.split_whitespace();
         let pgid: i32 = f.next()?.parse().ok()?;
         let start = f.next()?.parse().ok()?;
-        (f.next().is_none() && pgid > 1).then_some(Group { pgid, start })
+        let kind = match f.next()? {
+            "script" => GroupKind::Script,
+            "spawned" => GroupKind::Spawned,
+            _ => return None,
+        };
+        (f.next().is_none() && pgid > 1).then_some(Group { pgid, start, kind })
     }
 }
 
@@ -88,6 +111,65 @@ fn live_members(all: &[(i32, Stat)], pgid: i32) -> Vec<(i32, u64)> {
         .filter(|(_, s)| s.pgrp == pgid && s.state != 'Z')
         .map(|(pid, s)| (*pid, s.start))
         .collect()
+}
+
+/// The descendants of `root`, through the kernel's `children` lists of every thread (a
+/// child subreaper's adopted orphans may hang under any of them); through the whole of
+/// `/proc` on a kernel without those lists.
+pub(crate) fn descendants(root: i32) -> Vec<(i32, Stat)> {
+    if children_of(root).is_none() {
+        return descendants_by_scan(root, &processes());
+    }
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    let mut queue = vec![root];
+    while let Some(pid) = queue.pop() {
+        for child in children_of(pid).unwrap_or_default() {
+            if !seen.insert(child) {
+                continue;
+            }
+            if let Some(s) = stat(child) {
+                out.push((child, s));
+                queue.push(child);
+            }
+        }
+    }
+    out
+}
+
+/// The children of `pid` from `/proc/PID/task/*/children`; `None` when the kernel has no such
+/// lists (or the process is gone).
+fn children_of(pid: i32) -> Option<Vec<i32>> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut out = Vec::new();
+    let mut any = false;
+    for task in tasks.flatten() {
+        let Ok(text) = std::fs::read_to_string(task.path().join("children")) else {
+            continue;
+        };
+        any = true;
+        out.extend(
+            text.split_whitespace()
+                .filter_map(|c| c.parse::<i32>().ok()),
+        );
+    }
+    any.then_some(out)
+}
+
+fn descendants_by_scan(root: i32, all: &[(i32, Stat)]) -> Vec<(i32, Stat)> {
+    let mut by_parent: HashMap<i32, Vec<(i32, Stat)>> = HashMap::new();
+    for (pid, s) in all {
+        by_parent.entry(s.ppid).or_default().push((*pid, *s));
+    }
+    let mut out = Vec::new();
+    let mut queue = vec![root];
+    while let Some(pid) = queue.pop() {
+        for (child, s) in by_parent.remove(&pid).unwrap_or_default() {
+            out.push((child, s));
+            queue.push(child);
+        }
+    }
+    out
 }
 
 /// Whether `g` is still the group that was recorded: its leader, if alive, is the process
@@ -151,8 +233,18 @@ pub(crate) fn end_groups(groups: &[Group], grace: Duration) -> Vec<i32> {
     alive(&pgids)
 }
 
+/// Ends a job's groups: its scripts' groups first, which get `grace` (the gate in them stops
+/// what it started, Locust included, and writes its reports), then whatever groups are left.
+pub(crate) fn end_job(groups: &[Group], grace: Duration, leftovers: Duration) -> Vec<i32> {
+    let (scripts, spawned): (Vec<Group>, Vec<Group>) =
+        groups.iter().partition(|g| g.kind == GroupKind::Script);
+    let mut stuck = end_groups(&scripts, grace);
+    stuck.extend(end_groups(&spawned, leftovers));
+    stuck
+}
+
 /// Waits until no live process is left in any of `pgids`; false when `within` ran out first.
-fn wait_empty(pgids: &[i32], within: Duration) -> bool {
+pub(crate) fn wait_empty(pgids: &[i32], within: Duration) -> bool {
     let until = Instant::now() + within;
     loop {
         let all = processes();
@@ -170,7 +262,10 @@ fn wait_empty(pgids: &[i32], within: Duration) -> bool {
 mod tests {
     use std::{os::unix::process::CommandExt, time::Duration};
 
-    use super::{end_groups, is_recorded_in, members, parse_stat, stat, Group, Stat};
+    use super::{
+        descendants_by_scan, end_groups, is_recorded_in, members, parse_stat, stat, Group,
+        GroupKind, Stat,
+    };
 
     const LINE: &str = "4242 (a (b) c) S 1 4200 4200 0 -1 4194560 0 0 0 0 7 3 0 0 20 0 1 0 98765 0";
 
@@ -194,12 +289,13 @@ mod tests {
         let g = Group {
             pgid: 4200,
             start: 98765,
+            kind: GroupKind::Spawned,
         };
         assert_eq!(Group::parse(&g.line()), Some(g));
         assert_eq!(Group::parse("4200"), None, "the old format names no start");
-        assert_eq!(Group::parse("1 5"), None, "init is no job's group");
-        assert_eq!(Group::parse("-5 5"), None);
-        assert_eq!(Group::parse("42 5 extra"), None);
+        assert_eq!(Group::parse("1 5 script"), None, "init is no job's group");
+        assert_eq!(Group::parse("-5 5 script"), None);
+        assert_eq!(Group::parse("42 5 script extra"), None);
     }
 
     /// A recorded group whose id now belongs to a process that started at another time is
@@ -209,6 +305,7 @@ mod tests {
         let g = Group {
             pgid: 4200,
             start: 100,
+            kind: GroupKind::Script,
         };
         let leader = |start| {
             Some(Stat {
@@ -237,6 +334,7 @@ mod tests {
         let wrong = Group {
             pgid,
             start: start + 1,
+            kind: GroupKind::Script,
         };
         assert!(end_groups(&[wrong], Duration::ZERO).is_empty());
         assert_eq!(
@@ -247,5 +345,19 @@ mod tests {
         let right = Group { start, ..wrong };
         assert!(end_groups(&[right], Duration::from_secs(2)).is_empty());
         let _ = victim.wait();
+    }
+
+    #[test]
+    fn descendants_are_found_through_their_parents() {
+        let s = |ppid| Stat {
+            state: 'S',
+            ppid,
+            pgrp: 1,
+            start: 0,
+        };
+        let all = vec![(10, s(1)), (11, s(10)), (12, s(11)), (13, s(1))];
+        let mut found: Vec<i32> = descendants_by_scan(10, &all).iter().map(|p| p.0).collect();
+        found.sort();
+        assert_eq!(found, [11, 12]);
     }
 }

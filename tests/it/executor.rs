@@ -973,6 +973,8 @@ fn a_job_killed_on_timeout_leaves_no_process_behind() {
     let mut runner = Runner::new(state.path(), "501");
     assert!(runner.prepare_executor().ready);
     runner.stage_timeout = Duration::from_secs(2);
+    // Cleanup gives the script's group its grace again: short here, since it ignores SIGTERM.
+    runner.cleanup_args = ["--term-grace", "1s"].map(String::from).to_vec();
     // A script that ignores SIGTERM, and so do its children: only SIGKILL ends them.
     let script = format!(
         "trap '' TERM\nsleep 300 &\necho $$ > '{}'\nsleep 300",
@@ -1199,6 +1201,49 @@ fn an_oversized_host_report_is_a_note() {
     assert!(out.results()["run"].get("host").is_none());
 }
 
+/// A locustfile whose users are inside a 15 s task when the run is stopped: Locust waits for
+/// the task (up to `--stop-timeout`) before it exits and the gate writes its reports.
+const LINGERING: &str = r#"import gevent
+from locust import HttpUser, constant, task
+
+
+class Lingering(HttpUser):
+    wait_time = constant(0)
+
+    @task
+    def health_then_linger(self):
+        self.client.get("/health")
+        gevent.sleep(15)
+"#;
+
+/// [`LINGERING`], which also starts two `sleep`s when it is imported, and writes their pids
+/// under `$MARKS`: one in Locust's own process group that ignores SIGTERM (so the gate's
+/// SIGTERM to that group leaves it running, as it leaves Locust lingering), one in a session
+/// of its own.
+fn spawning_locustfile() -> String {
+    format!(
+        r#"import os
+import subprocess
+
+same = subprocess.Popen(["sh", "-c", "trap '' TERM; exec sleep 120"])
+apart = subprocess.Popen(["sleep", "121"], start_new_session=True)
+for name, proc in (("same", same), ("apart", apart)):
+    with open(os.path.join(os.environ["MARKS"], name), "w") as f:
+        f.write(str(proc.pid))
+
+{LINGERING}"#
+    )
+}
+
+/// A Locust run of `locustfile` as a job's script would call it, for a minute.
+fn locust_script(url: &str, locustfile: &Path) -> String {
+    format!(
+        "loadforge-gate run --engine locust --locustfile '{}' --locust-bin '{}' --host '{url}' --users 2 --spawn-rate 10 --run-time 60s --stop-timeout 25 --progress 0 --baseline none",
+        locustfile.display(),
+        crate::locust::locust_bin()
+    )
+}
+
 /// A process's state, group and start time from `/proc/PID/stat`; `None` once it has gone.
 fn proc_stat(pid: i32) -> Option<(String, i32, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -1209,6 +1254,149 @@ fn proc_stat(pid: i32) -> Option<(String, i32, u64)> {
         f.get(2)?.parse().ok()?,
         f.get(19)?.parse().ok()?,
     ))
+}
+
+/// Whether the process that was `pid`, started at `start`, still runs.
+fn still_running(pid: i32, start: u64) -> bool {
+    proc_stat(pid).is_some_and(|(state, _, s)| state != "Z" && s == start)
+}
+
+/// What a test started through the executor, SIGKILLed when the test ends, so that a failing
+/// test leaves nothing running either.
+struct Reaper {
+    processes: Vec<(i32, u64)>,
+    groups: Vec<i32>,
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        for &(pid, start) in &self.processes {
+            if still_running(pid, start) {
+                let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+        for &group in &self.groups {
+            if !group_members(group).is_empty() {
+                let _ = killpg(Pid::from_raw(group), Signal::SIGKILL);
+            }
+        }
+    }
+}
+
+fn read_pid(path: &Path) -> i32 {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Finding 9: a cancelled or timed-out job's gate got a second after its shell had gone, then
+/// SIGKILL, so its partial reports were lost. The Runner's SIGTERM now leaves the script's
+/// group `--term-grace` (30 s) to stop: Locust waits for its users' task, the gate writes its
+/// reports and exits 4, as it does without the executor.
+#[test]
+fn a_sigtermed_gate_keeps_its_partial_reports_under_the_executor() {
+    let state = tempfile::tempdir().unwrap();
+    let marks = tempfile::tempdir().unwrap();
+    let app = sample_app(Knobs::default());
+    let locustfile = marks.path().join("lingering.py");
+    std::fs::write(&locustfile, LINGERING).unwrap();
+    let code = marks.path().join("gate-exit");
+    let mut runner = Runner::new(state.path(), "701");
+    assert!(runner.prepare_executor().ready);
+    // The job's timeout (or a cancel) comes while the users are inside their task; the Runner
+    // then waits up to its graceful-kill timeout for the driver.
+    runner.stage_timeout = Duration::from_secs(6);
+    runner.graceful_kill = Duration::from_secs(90);
+    // The generated script turns SIGTERM into `exit 1` once the gate has exited; a subshell of
+    // the test's own outlives the signal to write down the gate's own exit code.
+    let script = format!(
+        "(trap : TERM; {} || echo $? > '{}')",
+        locust_script(&app.url(), &locustfile),
+        code.display()
+    );
+    let build = runner.run("build_script", &script);
+    assert_eq!(build.signals, ["TERM"], "{}", build.stderr);
+    assert_eq!(build.verdict, Verdict::BuildFailure(1), "{}", build.stderr);
+    assert!(build.stderr.contains("to stop"), "{}", build.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&code)
+            .unwrap_or_else(|_| panic!("the gate never exited on its own: {}", build.stderr))
+            .trim(),
+        "4",
+        "{}",
+        build.stderr
+    );
+    let out = runner.project_dir().join("loadforge-gate");
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["run"]["interrupted"], true);
+    assert!(
+        results["aggregate"]["requests"].as_u64() > Some(0),
+        "{results}"
+    );
+    assert!(out.join("summary.md").is_file());
+    assert_eq!(runner.cleanup().verdict, Verdict::Success);
+}
+
+/// Finding 9: Locust leads a process group of its own, and a locustfile may start processes in
+/// sessions of their own; none of them was recorded, so what a SIGKILLed gate left running
+/// survived cleanup. Every group the job's descendants create is now recorded while the stage
+/// runs, and cleanup ends them: here after the Runner SIGKILLed the driver, and cleanup's own
+/// grace ran out on the gate.
+#[test]
+fn a_locustfile_s_processes_leave_nothing_behind_after_cleanup() {
+    let state = tempfile::tempdir().unwrap();
+    let marks = tempfile::tempdir().unwrap();
+    let app = sample_app(Knobs::default());
+    let locustfile = marks.path().join("spawning.py");
+    std::fs::write(&locustfile, spawning_locustfile()).unwrap();
+    let mut runner = Runner::new(state.path(), "702");
+    assert!(runner.prepare_executor().ready);
+    runner.stage_timeout = Duration::from_secs(8);
+    runner.graceful_kill = Duration::from_secs(1);
+    runner.cleanup_args = ["--term-grace", "1s"].map(String::from).to_vec();
+    let script = format!(
+        "export MARKS='{0}'\necho $$ > '{0}/script'\n{1}",
+        marks.path().display(),
+        locust_script(&app.url(), &locustfile)
+    );
+    let build = runner.run("build_script", &script);
+    assert_eq!(build.signals, ["TERM", "KILL"], "{}", build.stderr);
+    let script_group = read_pid(&marks.path().join("script"));
+    let sleeps: Vec<(i32, u64, i32)> = ["same", "apart"]
+        .iter()
+        .map(|name| {
+            let pid = read_pid(&marks.path().join(name));
+            let (_, group, start) = proc_stat(pid)
+                .unwrap_or_else(|| panic!("sleep {name} ended before cleanup: {}", build.stderr));
+            (pid, start, group)
+        })
+        .collect();
+    let locust_group = sleeps[0].2;
+    let _reaper = Reaper {
+        processes: sleeps
+            .iter()
+            .map(|(pid, start, _)| (*pid, *start))
+            .collect(),
+        groups: vec![locust_group, script_group],
+    };
+    assert_ne!(
+        locust_group, script_group,
+        "Locust leads a group of its own"
+    );
+    let cleanup = runner.cleanup();
+    assert_eq!(cleanup.verdict, Verdict::Success, "{}", cleanup.stderr);
+    for (pid, start, _) in &sleeps {
+        assert!(!still_running(*pid, *start), "sleep {pid} survived cleanup");
+    }
+    assert_eq!(
+        group_members(locust_group),
+        Vec::<i32>::new(),
+        "Locust survived cleanup"
+    );
+    assert_eq!(group_members(script_group), Vec::<i32>::new());
 }
 
 /// Finding 10: the state directory is private. One that others can write is refused, with the
