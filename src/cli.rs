@@ -100,9 +100,16 @@ pub(crate) struct ExecutorPrepareArgs {
     /// Longest wait for another job's host lock before failing as a system failure.
     #[arg(long, env = "LOADFORGE_GATE_EXECUTOR_LOCK_WAIT", default_value = "10m")]
     pub(crate) lock_wait: String,
-    /// A lock older than this is taken to be left by a runner that died, and is broken.
-    #[arg(long, env = "LOADFORGE_GATE_EXECUTOR_LOCK_TTL", default_value = "3h")]
-    pub(crate) lock_ttl: String,
+    /// A holder of the host that shows no sign of life this long (no heartbeat from its
+    /// stages, none of its processes running) is taken to be a runner that died, and its lock
+    /// is taken over. Formerly --lock-ttl.
+    #[arg(
+        long,
+        alias = "lock-ttl",
+        env = "LOADFORGE_GATE_EXECUTOR_LOCK_STALE",
+        default_value = "2m"
+    )]
+    pub(crate) lock_stale: String,
     /// How long to watch the host before judging its quietness.
     #[arg(long, env = "LOADFORGE_GATE_EXECUTOR_WINDOW", default_value = "3s")]
     pub(crate) window: String,

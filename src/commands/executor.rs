@@ -16,7 +16,7 @@ pub(crate) fn execute(args: &ExecutorArgs) -> u8 {
         ExecutorStage::Config => executor::config(&ctx),
         ExecutorStage::Prepare(p) => PrepareOptions::parse(
             &p.lock_wait,
-            &p.lock_ttl,
+            &p.lock_stale,
             &p.window,
             p.max_other_cpu,
             p.max_steal,

@@ -14,6 +14,8 @@ use crate::stats::HostInfo;
 
 /// The largest `process-groups` file read back: far more groups than any job makes.
 const MAX_GROUPS_FILE: usize = 1 << 20;
+/// The largest host report read back (prepare writes a few hundred bytes).
+const MAX_HOST_REPORT: usize = 64 * 1024;
 
 /// A job of the Runner, by its `CI_JOB_ID`.
 #[derive(Debug, Clone)]
@@ -61,6 +63,25 @@ impl Job {
             source,
         })?;
         state::write_atomic(&self.host_report(), text.as_bytes())
+    }
+
+    /// The host was not the job's alone for the whole job (its lock was lost or taken over):
+    /// its findings say so from now on, and the gate that reads them reports a run that was
+    /// not exclusive. True when this changed the findings.
+    pub(crate) fn mark_not_exclusive(&self) -> Result<bool, ExecutorError> {
+        let path = self.host_report();
+        let Some(text) = state::read(&path, MAX_HOST_REPORT)? else {
+            return Ok(false);
+        };
+        let Ok(mut host) = serde_json::from_str::<HostInfo>(&text) else {
+            return Ok(false);
+        };
+        if !host.exclusive {
+            return Ok(false);
+        }
+        host.exclusive = false;
+        self.write_host_report(&host)?;
+        Ok(true)
     }
 
     /// The job's `TMPDIR`: removed with the job.

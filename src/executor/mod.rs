@@ -1,9 +1,9 @@
 //! `loadforge-gate executor`: a driver for GitLab Runner's custom executor that turns a
 //! dedicated host into a measurement-grade load generator. One job at a time holds the host
-//! (prepare takes an exclusive lock), the host's quietness is measured before the job starts and
-//! handed to the gate (`run.host` in results.json), each script runs in a process group of its
-//! own, every group the job creates is recorded, and cleanup leaves nothing behind. All of it
-//! lives in a private state directory (`state`).
+//! (prepare takes an exclusive lock, which the job's stages keep alive), the host's quietness is
+//! measured before the job starts and handed to the gate (`run.host` in results.json), each
+//! script runs in a process group of its own, every group the job creates is recorded, and
+//! cleanup leaves nothing behind. All of it lives in a private state directory (`state`).
 //!
 //! The protocol as GitLab Runner's source implements it (repository `gitlab-org/gitlab-runner`):
 //! - `executors/custom/custom.go`: the stages (config, prepare, run once per script, cleanup),

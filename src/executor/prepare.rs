@@ -14,7 +14,8 @@ use crate::stats::HostInfo;
 #[derive(Debug, Clone)]
 pub(crate) struct PrepareOptions {
     pub(crate) lock_wait: Duration,
-    pub(crate) lock_ttl: Duration,
+    /// How long a holder may show no sign of life before its lock is taken over.
+    pub(crate) lock_stale: Duration,
     pub(crate) window: Duration,
     /// Other processes' CPU allowed, percent of one core.
     pub(crate) max_other_cpu: f64,
@@ -26,7 +27,7 @@ impl PrepareOptions {
     /// From the flags' text.
     pub(crate) fn parse(
         lock_wait: &str,
-        lock_ttl: &str,
+        lock_stale: &str,
         window: &str,
         max_other_cpu: f64,
         max_steal: f64,
@@ -47,9 +48,17 @@ impl PrepareOptions {
                 });
             }
         }
+        let stale = duration("lock-stale", lock_stale)?;
+        if stale < Duration::from_secs(1) {
+            return Err(ExecutorError::Invalid {
+                flag: "lock-stale",
+                value: lock_stale.into(),
+                reason: "expected at least 1s: the holder beats four times per period".into(),
+            });
+        }
         Ok(PrepareOptions {
             lock_wait: duration("lock-wait", lock_wait)?,
-            lock_ttl: duration("lock-ttl", lock_ttl)?,
+            lock_stale: stale,
             window: duration("window", window)?,
             max_other_cpu,
             max_steal,
@@ -63,7 +72,7 @@ pub(crate) fn prepare(ctx: &Context, opts: &PrepareOptions) -> Result<Outcome, E
     let job = ctx.job()?;
     job.create()?;
     let lock = HostLock::new(&ctx.state_dir);
-    lock.acquire(&job.id, opts.lock_wait, opts.lock_ttl)?;
+    lock.acquire(&job.id, opts.lock_wait, opts.lock_stale)?;
     let q = quiet::measure(opts.window);
     let host = HostInfo {
         hostname: hostname(),
@@ -141,6 +150,7 @@ mod tests {
         );
         assert!(why.contains("steals 9.0%"), "{why}");
         assert!(PrepareOptions::parse("1s", "1h", "soon", 50.0, 5.0).is_err());
+        assert!(PrepareOptions::parse("1s", "100ms", "1s", 50.0, 5.0).is_err());
         assert!(PrepareOptions::parse("1s", "1h", "1s", -1.0, 5.0).is_err());
     }
 }

@@ -189,6 +189,11 @@ fn is_recorded_in(
     }
 }
 
+/// Whether anything of the recorded group `g` still runs.
+pub(crate) fn is_alive(g: &Group) -> bool {
+    is_recorded(g) && !members(g.pgid).is_empty()
+}
+
 /// Sends `signal` to every process of group `pgid`; a group that is gone already is fine.
 pub(crate) fn signal_group(pgid: i32, signal: Signal) {
     if pgid > 1 {

@@ -3,8 +3,9 @@
 //! stderr are the log's). A non-zero exit is a build failure whose code goes to
 //! `BUILD_EXIT_CODE_FILE`; not being able to run the script is a system failure.
 //!
-//! While the script runs, every process group its descendants create is recorded (`track`).
-//! When the script ends, what it left running, in its group or in those, is ended too: the Runner reads the driver's output until every writer has
+//! While the script runs, every process group its descendants create is recorded and the job's
+//! host lock is kept alive (`track`). When the script ends, what it left running, in its group
+//! or in those, is ended too: the Runner reads the driver's output until every writer has
 //! closed it, so a forgotten background process would hold the stage open for ever.
 //!
 //! A SIGTERM from the Runner (timeout, cancel) is passed on to the script's group, which then
@@ -33,7 +34,7 @@ use nix::sys::{
 use super::{
     procs::{self, Group, GroupKind},
     state,
-    track::{Tracker, Watch},
+    track::{Heartbeat, Tracker, Watch},
     Context, ExecutorError, Outcome, BIN_DIR_VAR, HOST_REPORT_VAR,
 };
 
@@ -120,7 +121,10 @@ pub(crate) fn run(
             return Err(e);
         }
     };
-    let watch = Watch::start(Tracker::new(job.clone(), group));
+    let watch = Watch::start(
+        Tracker::new(job.clone(), group),
+        Heartbeat::of(&ctx.state_dir, &job),
+    );
     let status = wait(&mut child, &group, &terminated, grace, &watch)
         .map_err(|e| ExecutorError::io("wait for the script", script, e));
     // Whatever the script left behind, in its group or in groups its descendants made, ends

@@ -1489,3 +1489,141 @@ fn a_planted_process_group_is_not_signalled_by_cleanup() {
         "cleanup signalled a process the job never started"
     );
 }
+
+/// Finding 11: past `--lock-ttl` (now `--lock-stale`, of which it is the old name), a second
+/// job took the host while the first still ran. A running job beats, and its processes run:
+/// the second waits.
+#[test]
+fn a_second_job_cannot_take_a_live_jobs_host_after_the_ttl() {
+    let state = tempfile::tempdir().unwrap();
+    let (prepared_tx, prepared_rx) = mpsc::channel();
+    let dir = state.path().to_path_buf();
+    let first = std::thread::spawn(move || {
+        let mut runner = Runner::new(&dir, "901");
+        runner
+            .prepare_args
+            .extend(["--lock-ttl", "2s"].map(String::from));
+        assert!(runner.prepare_executor().ready);
+        prepared_tx.send(()).unwrap();
+        let build = runner.run(
+            "build_script",
+            "sleep 5\ncat \"$LOADFORGE_GATE_HOST_REPORT\"",
+        );
+        assert_eq!(runner.cleanup().verdict, Verdict::Success);
+        build
+    });
+    prepared_rx.recv().expect("the first job prepared");
+    let mut second = Runner::new(state.path(), "902");
+    second
+        .prepare_args
+        .extend(["--lock-ttl", "2s", "--lock-wait", "3s"].map(String::from));
+    let prepare = second.prepare_executor();
+    let build = first.join().expect("first job");
+    let refusal = &prepare.prepares[0];
+    assert_eq!(
+        refusal.verdict,
+        Verdict::SystemFailure,
+        "{}",
+        refusal.stdout
+    );
+    assert!(
+        refusal.stderr.contains("held by job 901"),
+        "{}",
+        refusal.stderr
+    );
+    assert_eq!(build.verdict, Verdict::Success, "{}", build.stderr);
+    assert!(
+        build.stdout.contains("\"exclusive\": true"),
+        "{}",
+        build.stdout
+    );
+    if prepare.ready {
+        second.cleanup();
+    }
+}
+
+/// Finding 11: a runner that died without cleanup kept the host for the lock's TTL (3 h). A
+/// holder with no heartbeat and nothing running is taken over once `--lock-stale` has passed
+/// (2 min by default).
+#[test]
+fn a_dead_holders_lock_is_taken_over_promptly() {
+    let state = tempfile::tempdir().unwrap();
+    // What a runner that died ten minutes ago, between two stages, left: its record.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 600;
+    std::fs::write(
+        state.path().join("host.owner"),
+        format!(r#"{{"job":"911","since":{now},"beat_ms":{}}}"#, now * 1000),
+    )
+    .unwrap();
+    let mut runner = Runner::new(state.path(), "912");
+    runner
+        .prepare_args
+        .extend(["--lock-wait", "3s"].map(String::from));
+    let prepare = runner.prepare_executor();
+    assert!(prepare.ready, "{:?}", prepare.prepares);
+    assert!(
+        prepare.prepares[0]
+            .stdout
+            .contains("job 911 held this host but has shown no sign of life for 10m"),
+        "{}",
+        prepare.prepares[0].stdout
+    );
+    assert_eq!(runner.cleanup().verdict, Verdict::Success);
+    // A job prepared, and then its runner died: the next job takes the host a second later.
+    let mut dead = Runner::new(state.path(), "913");
+    dead.prepare_args
+        .extend(["--lock-stale", "1s"].map(String::from));
+    assert!(dead.prepare_executor().ready);
+    let started = Instant::now();
+    let mut next = Runner::new(state.path(), "914");
+    let prepare = next.prepare_executor();
+    assert!(prepare.ready, "{:?}", prepare.prepares);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(
+        prepare.prepares[0]
+            .stdout
+            .contains("job 913 held this host"),
+        "{}",
+        prepare.prepares[0].stdout
+    );
+    assert_eq!(next.cleanup().verdict, Verdict::Success);
+}
+
+/// Finding 11: `exclusive` is true only if the whole job held the host. A job whose runner went
+/// silent past `--lock-ttl` lost the host to another job, and its gate, run afterwards, reports
+/// a host that was not held exclusively.
+#[test]
+fn exclusive_is_false_when_the_lock_was_lost() {
+    let state = tempfile::tempdir().unwrap();
+    let app = sample_app(Knobs::default());
+    let mut first = Runner::new(state.path(), "921");
+    first
+        .prepare_args
+        .extend(["--lock-ttl", "1s"].map(String::from));
+    assert!(first.prepare_executor().ready);
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut second = Runner::new(state.path(), "922");
+    second
+        .prepare_args
+        .extend(["--lock-ttl", "1s", "--lock-wait", "5s"].map(String::from));
+    assert!(second.prepare_executor().ready);
+    assert_eq!(second.cleanup().verdict, Verdict::Success);
+    let stages = first.stages(&gate_script(&app.url(), "error_rate<50%"));
+    let build = &stages
+        .iter()
+        .find(|(n, _)| n == "build_script")
+        .expect("build_script ran")
+        .1;
+    assert_eq!(build.verdict, Verdict::Success, "{}", build.stderr);
+    assert_eq!(first.cleanup().verdict, Verdict::Success);
+    let out = first.project_dir().join("loadforge-gate");
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["run"]["host"]["exclusive"], false, "{results}");
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("no exclusive lock"), "{summary}");
+}
