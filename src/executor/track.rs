@@ -6,7 +6,8 @@
 //!   and a locustfile may start processes in new sessions. The driver is a child subreaper, so
 //!   a descendant whose parent exits is adopted by it instead of by init and stays in view; it
 //!   looks a few times a second through the kernel's `children` lists, a handful of small
-//!   files, which costs the host next to nothing while it measures;
+//!   files, which costs the host next to nothing while it measures (a kernel built without
+//!   them, `CONFIG_PROC_CHILDREN`, costs a read of every `/proc/PID/stat` instead);
 //! - the job's hold on the host: a heartbeat keeps its lock from looking abandoned, and a lock
 //!   found lost marks the job's findings as not exclusive (see `lock`).
 
