@@ -72,9 +72,26 @@ pub(crate) enum ExecutorStage {
         script: PathBuf,
         /// The stage's name (prepare_script, get_sources, build_script, ...).
         stage: String,
+        #[command(flatten)]
+        grace: ExecutorGraceArgs,
     },
     /// End the job's processes, release the lock, remove the job's files (cleanup_exec).
-    Cleanup,
+    Cleanup(ExecutorGraceArgs),
+}
+
+/// `executor run|cleanup`: how long the job's processes get to stop after a SIGTERM.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ExecutorGraceArgs {
+    /// After a SIGTERM (the Runner's timeout or cancel, or cleanup), how long the job's
+    /// processes get to stop on their own before SIGKILL: a gate stops its load (Locust within
+    /// --stop-timeout, 10s, plus a 10s margin) and writes its partial reports. Keep it below
+    /// config.toml's graceful_kill_timeout.
+    #[arg(
+        long,
+        env = "LOADFORGE_GATE_EXECUTOR_TERM_GRACE",
+        default_value = "30s"
+    )]
+    pub(crate) term_grace: String,
 }
 
 /// `executor prepare`: how long to wait for the host and how quiet it must be.
@@ -83,9 +100,16 @@ pub(crate) struct ExecutorPrepareArgs {
     /// Longest wait for another job's host lock before failing as a system failure.
     #[arg(long, env = "LOADFORGE_GATE_EXECUTOR_LOCK_WAIT", default_value = "10m")]
     pub(crate) lock_wait: String,
-    /// A lock older than this is taken to be left by a runner that died, and is broken.
-    #[arg(long, env = "LOADFORGE_GATE_EXECUTOR_LOCK_TTL", default_value = "3h")]
-    pub(crate) lock_ttl: String,
+    /// A holder of the host that shows no sign of life this long (no heartbeat from its
+    /// stages, none of its processes running) is taken to be a runner that died, and its lock
+    /// is taken over. Formerly --lock-ttl.
+    #[arg(
+        long,
+        alias = "lock-ttl",
+        env = "LOADFORGE_GATE_EXECUTOR_LOCK_STALE",
+        default_value = "2m"
+    )]
+    pub(crate) lock_stale: String,
     /// How long to watch the host before judging its quietness.
     #[arg(long, env = "LOADFORGE_GATE_EXECUTOR_WINDOW", default_value = "3s")]
     pub(crate) window: String,

@@ -16,14 +16,20 @@ pub(crate) fn execute(args: &ExecutorArgs) -> u8 {
         ExecutorStage::Config => executor::config(&ctx),
         ExecutorStage::Prepare(p) => PrepareOptions::parse(
             &p.lock_wait,
-            &p.lock_ttl,
+            &p.lock_stale,
             &p.window,
             p.max_other_cpu,
             p.max_steal,
         )
         .and_then(|opts| executor::prepare(&ctx, &opts)),
-        ExecutorStage::Run { script, stage } => executor::run(&ctx, script, stage),
-        ExecutorStage::Cleanup => executor::cleanup(&ctx),
+        ExecutorStage::Run {
+            script,
+            stage,
+            grace,
+        } => executor::parse_grace(&grace.term_grace)
+            .and_then(|grace| executor::run(&ctx, script, stage, grace)),
+        ExecutorStage::Cleanup(grace) => executor::parse_grace(&grace.term_grace)
+            .and_then(|grace| executor::cleanup(&ctx, grace)),
     };
     ctx.exit_code(result)
 }

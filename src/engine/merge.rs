@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, HashSet};
 
 use crate::stats::{
-    fold_named, merged_row, CookiesDropped, EndpointStats, Folded, RunMeta, RunResult, SecondPoint,
-    ShardInfo, ToolInfo, OTHER_ENDPOINTS, SCHEMA,
+    fold_named, merged_row, CookiesDropped, EndpointStats, Folded, HostInfo, RunMeta, RunResult,
+    SecondPoint, ShardInfo, ToolInfo, OTHER_ENDPOINTS, SCHEMA,
 };
 
 /// Why shard results cannot be merged: they are not every shard of one run, each once.
@@ -270,9 +270,10 @@ fn earliest_start(
         .unwrap_or_else(|| shards[0].1.run.started_at.clone())
 }
 
-/// The whole run: the load and the cookies dropped add up, the longest shard is its length, and
-/// a shard that was interrupted, quantised, aborted or unverified (`--insecure`) makes the
-/// whole so. The load fingerprint is the shards' own: each recorded the whole run's.
+/// The whole run: the load and the cookies dropped add up, the longest shard is its length, a
+/// shard that was interrupted, quantised, aborted or unverified (`--insecure`) makes the whole
+/// so, and the host findings are the worst shard's (a shard on a busy or shared host flags the
+/// whole). The load fingerprint is the shards' own: each recorded the whole run's.
 fn merged_meta(shards: &[(String, RunResult)], started_at: String, duration_s: f64) -> RunMeta {
     let runs = || shards.iter().map(|(_, r)| &r.run);
     let first = &shards[0].1.run;
@@ -291,6 +292,7 @@ fn merged_meta(shards: &[(String, RunResult)], started_at: String, duration_s: f
             sum.add(&r.cookies_dropped);
             sum
         }),
+        host: HostInfo::worst(runs().map(|r| r.host.as_ref())),
         ..RunMeta::new(
             &first.engine,
             first.target.clone(),

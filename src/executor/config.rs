@@ -9,7 +9,7 @@ use std::{collections::BTreeMap, path::Path};
 
 use serde::Serialize;
 
-use super::{Context, ExecutorError, Outcome, BIN_DIR_VAR, STATE_DIR_VAR};
+use super::{state, Context, ExecutorError, Outcome, BIN_DIR_VAR, STATE_DIR_VAR};
 
 #[derive(Serialize)]
 struct ConfigOutput {
@@ -34,6 +34,7 @@ struct Driver {
 
 /// Prints the configuration.
 pub(crate) fn config(ctx: &Context) -> Result<Outcome, ExecutorError> {
+    state::ensure_private(&ctx.state_dir)?;
     let text = serde_json::to_string_pretty(&output(ctx, &bin_dir())).map_err(|source| {
         ExecutorError::Json {
             what: "the configuration",

@@ -1,12 +1,21 @@
 //! One job's place on the host: `<state dir>/jobs/<job id>/`, holding prepare's findings, the
-//! process groups its scripts ran in, and its temporary directory. Cleanup removes it all.
+//! process groups its scripts and their descendants created, and its temporary directory.
+//! Cleanup removes it all. Every directory is private and no path in it is followed through a
+//! symbolic link (see `state`).
 
 use std::{
+    fs::OpenOptions,
     io::Write,
     path::{Path, PathBuf},
 };
 
-use super::ExecutorError;
+use super::{procs::Group, state, ExecutorError};
+use crate::stats::HostInfo;
+
+/// The largest `process-groups` file read back: far more groups than any job makes.
+const MAX_GROUPS_FILE: usize = 1 << 20;
+/// The largest host report read back (prepare writes a few hundred bytes).
+const MAX_HOST_REPORT: usize = 64 * 1024;
 
 /// A job of the Runner, by its `CI_JOB_ID`.
 #[derive(Debug, Clone)]
@@ -33,15 +42,46 @@ impl Job {
         })
     }
 
-    /// Creates the job's directories (idempotent: prepare may be retried).
+    /// Creates the job's directories, each private (idempotent: prepare may be retried).
     pub(crate) fn create(&self) -> Result<(), ExecutorError> {
-        let tmp = self.tmp_dir();
-        std::fs::create_dir_all(&tmp).map_err(|e| ExecutorError::io("create", &tmp, e))
+        if let Some(jobs) = self.dir.parent() {
+            state::private_dir(jobs)?;
+        }
+        state::private_dir(&self.dir)?;
+        state::private_dir(&self.tmp_dir())
     }
 
     /// Prepare's findings, which the gate reads through `LOADFORGE_GATE_HOST_REPORT`.
     pub(crate) fn host_report(&self) -> PathBuf {
         self.dir.join("host.json")
+    }
+
+    /// Writes prepare's findings.
+    pub(crate) fn write_host_report(&self, host: &HostInfo) -> Result<(), ExecutorError> {
+        let text = serde_json::to_string_pretty(host).map_err(|source| ExecutorError::Json {
+            what: "the host's findings",
+            source,
+        })?;
+        state::write_atomic(&self.host_report(), text.as_bytes())
+    }
+
+    /// The host was not the job's alone for the whole job (its lock was lost or taken over):
+    /// its findings say so from now on, and the gate that reads them reports a run that was
+    /// not exclusive. True when this changed the findings.
+    pub(crate) fn mark_not_exclusive(&self) -> Result<bool, ExecutorError> {
+        let path = self.host_report();
+        let Some(text) = state::read(&path, MAX_HOST_REPORT)? else {
+            return Ok(false);
+        };
+        let Ok(mut host) = serde_json::from_str::<HostInfo>(&text) else {
+            return Ok(false);
+        };
+        if !host.exclusive {
+            return Ok(false);
+        }
+        host.exclusive = false;
+        self.write_host_report(&host)?;
+        Ok(true)
     }
 
     /// The job's `TMPDIR`: removed with the job.
@@ -53,32 +93,26 @@ impl Job {
         self.dir.join("process-groups")
     }
 
-    /// Records a process group a script of the job runs in, so cleanup can end it even when
-    /// the Runner SIGKILLed the driver that started it.
-    pub(crate) fn record_group(&self, pgid: i32) -> Result<(), ExecutorError> {
+    /// Records a process group of the job, so cleanup can end it even when the Runner
+    /// SIGKILLed the driver that started it.
+    pub(crate) fn record_group(&self, group: &Group) -> Result<(), ExecutorError> {
         let path = self.groups_file();
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| ExecutorError::io("open", &path, e))?;
-        writeln!(f, "{pgid}").map_err(|e| ExecutorError::io("write", &path, e))
+        let mut f = state::open(&path, OpenOptions::new().create(true).append(true))?;
+        writeln!(f, "{}", group.line()).map_err(|e| ExecutorError::io("write", &path, e))
     }
 
-    /// The process groups recorded so far; none when the job never ran a script.
-    pub(crate) fn groups(&self) -> Vec<i32> {
-        std::fs::read_to_string(self.groups_file())
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .filter(|&g| g > 1)
-            .collect()
+    /// The process groups recorded so far; none when the job never ran a script. A line that
+    /// is not a whole record (pgid, start time, kind) is no group of the job's.
+    pub(crate) fn groups(&self) -> Result<Vec<Group>, ExecutorError> {
+        let text = state::read(&self.groups_file(), MAX_GROUPS_FILE)?.unwrap_or_default();
+        Ok(text.lines().filter_map(Group::parse).collect())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::Job;
+    use crate::executor::procs::{Group, GroupKind};
 
     #[test]
     fn a_job_id_cannot_leave_the_state_dir() {
@@ -86,5 +120,23 @@ mod tests {
         assert!(Job::new(dir, "../../etc").is_err());
         assert!(Job::new(dir, "").is_err());
         assert_eq!(Job::new(dir, "1234").unwrap().dir, dir.join("jobs/1234"));
+    }
+
+    #[test]
+    fn only_whole_group_records_are_read_back() {
+        let state = tempfile::tempdir().unwrap();
+        let job = Job::new(state.path(), "7").unwrap();
+        job.create().unwrap();
+        let g = Group {
+            pgid: 4242,
+            start: 17,
+            kind: GroupKind::Script,
+        };
+        job.record_group(&g).unwrap();
+        let file = job.dir.join("process-groups");
+        let mut text = std::fs::read_to_string(&file).unwrap();
+        text.push_str("999\n1000 x spawned\n");
+        std::fs::write(&file, text).unwrap();
+        assert_eq!(job.groups().unwrap(), [g]);
     }
 }

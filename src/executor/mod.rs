@@ -1,8 +1,9 @@
 //! `loadforge-gate executor`: a driver for GitLab Runner's custom executor that turns a
 //! dedicated host into a measurement-grade load generator. One job at a time holds the host
-//! (prepare takes an exclusive lock), the host's quietness is measured before the job starts and
-//! handed to the gate (`run.host` in results.json), each script runs in a process group of its
-//! own, and cleanup leaves nothing behind.
+//! (prepare takes an exclusive lock, which the job's stages keep alive), the host's quietness is
+//! measured before the job starts and handed to the gate (`run.host` in results.json), each
+//! script runs in a process group of its own, every group the job creates is recorded, and
+//! cleanup leaves nothing behind. All of it lives in a private state directory (`state`).
 //!
 //! The protocol as GitLab Runner's source implements it (repository `gitlab-org/gitlab-runner`):
 //! - `executors/custom/custom.go`: the stages (config, prepare, run once per script, cleanup),
@@ -17,9 +18,14 @@
 //!   line that is not an integer makes it a system failure, so only the integer is written.
 //! - `helpers/process/job_unix.go`, `killer_unix.go`, `killer.go`: the driver is started as the
 //!   leader of its own process group; on a timeout or cancel the Runner sends SIGTERM to that
-//!   group, then SIGKILL after `graceful_kill_timeout`. Since the job's scripts run in groups of
-//!   their own (so the driver can end them as a whole), `run` forwards the SIGTERM, and cleanup
-//!   ends whatever a SIGKILLed driver could not.
+//!   group, then SIGKILL after `graceful_kill_timeout` (10 min unless config.toml says
+//!   otherwise; the Runner does not tell the driver, hence `--term-grace`). Since the job's
+//!   scripts run in groups of their own (so the driver can end them as a whole), `run` forwards
+//!   the SIGTERM and gives the script's group `--term-grace` to stop, and cleanup ends whatever
+//!   a SIGKILLed driver could not, from the groups `run` recorded.
+//! - `shells/bash.go` (`BashWriter.Finish`): the generated script traps SIGTERM into `exit 1`,
+//!   in its outer shell and in the subshell the job's commands run in, so the shell waits for
+//!   the command in the foreground (the gate) before it exits 1.
 //! - `common/build.go` (`retryCreateExecutor`), `common/consts.go`: preparing is tried up to
 //!   `PreparationRetries` (3) times, `PreparationRetryInterval` (3 s) apart, on any failure but
 //!   a build failure; each attempt is a new executor that calls `config_exec` and then
@@ -37,6 +43,8 @@ mod prepare;
 mod procs;
 mod quiet;
 mod run;
+mod state;
+mod track;
 
 use std::path::PathBuf;
 
@@ -44,6 +52,15 @@ pub(crate) use cleanup::cleanup;
 pub(crate) use config::config;
 pub(crate) use prepare::{prepare, PrepareOptions};
 pub(crate) use run::run;
+
+/// `--term-grace`: how long the job's processes get after a SIGTERM before SIGKILL.
+pub(crate) fn parse_grace(text: &str) -> Result<std::time::Duration, ExecutorError> {
+    crate::duration::parse_duration(text).map_err(|reason| ExecutorError::Invalid {
+        flag: "term-grace",
+        value: text.into(),
+        reason,
+    })
+}
 
 /// The variable through which `run` tells the job's `loadforge-gate run` where prepare's
 /// findings are; the gate copies them into `run.host`.
@@ -163,6 +180,10 @@ pub(crate) enum ExecutorError {
     LockTimeout { holder: String, waited: String },
     #[error("the host is too busy to measure on ({reasons}); a job with `retry: when: [runner_system_failure]` is run again, possibly on another runner")]
     TooBusy { reasons: String },
+    #[error("the state directory {} {reason}: give --state-dir (LOADFORGE_GATE_EXECUTOR_DIR) a directory of the runner's own user that no one else can write, e.g. `install -d -m 0700 DIR` run as that user", path.display())]
+    UnsafeStateDir { path: PathBuf, reason: String },
+    #[error("{} is a symbolic link, which the state directory never holds: remove it", path.display())]
+    Symlink { path: PathBuf },
     #[error("cannot start bash for {}", script.display())]
     Spawn {
         script: PathBuf,

@@ -7,14 +7,15 @@
 
 use std::time::Duration;
 
-use super::{config::hostname, lock::HostLock, quiet, Context, ExecutorError, Outcome};
+use super::{config::hostname, lock::HostLock, quiet, state, Context, ExecutorError, Outcome};
 use crate::stats::HostInfo;
 
 /// How long to wait for the host and how quiet it must be, validated.
 #[derive(Debug, Clone)]
 pub(crate) struct PrepareOptions {
     pub(crate) lock_wait: Duration,
-    pub(crate) lock_ttl: Duration,
+    /// How long a holder may show no sign of life before its lock is taken over.
+    pub(crate) lock_stale: Duration,
     pub(crate) window: Duration,
     /// Other processes' CPU allowed, percent of one core.
     pub(crate) max_other_cpu: f64,
@@ -26,7 +27,7 @@ impl PrepareOptions {
     /// From the flags' text.
     pub(crate) fn parse(
         lock_wait: &str,
-        lock_ttl: &str,
+        lock_stale: &str,
         window: &str,
         max_other_cpu: f64,
         max_steal: f64,
@@ -47,9 +48,17 @@ impl PrepareOptions {
                 });
             }
         }
+        let stale = duration("lock-stale", lock_stale)?;
+        if stale < Duration::from_secs(1) {
+            return Err(ExecutorError::Invalid {
+                flag: "lock-stale",
+                value: lock_stale.into(),
+                reason: "expected at least 1s: the holder beats four times per period".into(),
+            });
+        }
         Ok(PrepareOptions {
             lock_wait: duration("lock-wait", lock_wait)?,
-            lock_ttl: duration("lock-ttl", lock_ttl)?,
+            lock_stale: stale,
             window: duration("window", window)?,
             max_other_cpu,
             max_steal,
@@ -59,10 +68,11 @@ impl PrepareOptions {
 
 /// Takes the host for the job, measures it, writes the findings and judges them.
 pub(crate) fn prepare(ctx: &Context, opts: &PrepareOptions) -> Result<Outcome, ExecutorError> {
+    state::ensure_private(&ctx.state_dir)?;
     let job = ctx.job()?;
     job.create()?;
     let lock = HostLock::new(&ctx.state_dir);
-    lock.acquire(&job.id, opts.lock_wait, opts.lock_ttl)?;
+    lock.acquire(&job.id, opts.lock_wait, opts.lock_stale)?;
     let q = quiet::measure(opts.window);
     let host = HostInfo {
         hostname: hostname(),
@@ -76,12 +86,7 @@ pub(crate) fn prepare(ctx: &Context, opts: &PrepareOptions) -> Result<Outcome, E
         exclusive: lock.held_by(&job.id),
         window_s: opts.window.as_secs_f64(),
     };
-    let path = job.host_report();
-    let text = serde_json::to_string_pretty(&host).map_err(|source| ExecutorError::Json {
-        what: "the host's findings",
-        source,
-    })?;
-    std::fs::write(&path, text).map_err(|e| ExecutorError::io("write", &path, e))?;
+    job.write_host_report(&host)?;
     println!(
         "loadforge-gate executor: host {} held by job {}: other processes {:.0}% of a core, steal {:.1}%, iowait {:.1}%, load {:.2} on {} CPUs, {} MiB available",
         host.hostname, job.id, host.other_cpu_pct, host.steal_pct, host.iowait_pct, host.load_1m, host.cpus, host.mem_available_mib
@@ -145,6 +150,7 @@ mod tests {
         );
         assert!(why.contains("steals 9.0%"), "{why}");
         assert!(PrepareOptions::parse("1s", "1h", "soon", 50.0, 5.0).is_err());
+        assert!(PrepareOptions::parse("1s", "100ms", "1s", 50.0, 5.0).is_err());
         assert!(PrepareOptions::parse("1s", "1h", "1s", -1.0, 5.0).is_err());
     }
 }

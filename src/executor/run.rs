@@ -3,10 +3,17 @@
 //! stderr are the log's). A non-zero exit is a build failure whose code goes to
 //! `BUILD_EXIT_CODE_FILE`; not being able to run the script is a system failure.
 //!
-//! When the script ends, what it left running in its group is ended too: the Runner reads the
-//! driver's output until every writer has closed it, so a forgotten background process would
-//! hold the stage open for ever. A SIGTERM from the Runner (timeout, cancel) is passed on to the
-//! script's group, which then gets [`GRACE`] before SIGKILL.
+//! While the script runs, every process group its descendants create is recorded and the job's
+//! host lock is kept alive (`track`). When the script ends, what it left running, in its group
+//! or in those, is ended too: the Runner reads the driver's output until every writer has
+//! closed it, so a forgotten background process would hold the stage open for ever.
+//!
+//! A SIGTERM from the Runner (timeout, cancel) is passed on to the script's group, which then
+//! gets `--term-grace` to stop on its own before SIGKILL: a gate stops its load (Locust within
+//! its `--stop-timeout`, which it gives a margin too) and writes its partial reports. The grace
+//! covers the whole group, not only the script's shell, which may leave first (the Runner's
+//! generated script turns SIGTERM into `exit 1` once the gate has exited; older Runners' scripts
+//! die at once).
 
 use std::{
     os::unix::process::CommandExt,
@@ -24,10 +31,15 @@ use nix::sys::{
     signal::Signal,
 };
 
-use super::{procs, Context, ExecutorError, Outcome, BIN_DIR_VAR, HOST_REPORT_VAR};
+use super::{
+    procs::{self, Group, GroupKind},
+    state,
+    track::{Heartbeat, Tracker, Watch},
+    Context, ExecutorError, Outcome, BIN_DIR_VAR, HOST_REPORT_VAR,
+};
 
-/// Between SIGTERM and SIGKILL for the script's group.
-const GRACE: Duration = Duration::from_secs(5);
+/// How long what a script left behind gets between SIGTERM and SIGKILL once it has ended.
+const LEFTOVERS_GRACE: Duration = Duration::from_secs(1);
 
 /// The protocol's variables, which are the driver's business and not the job's: a script must
 /// not write its own exit code file.
@@ -38,8 +50,14 @@ const PROTOCOL_VARS: &[&str] = &[
     "JOB_RESPONSE_FILE",
 ];
 
-/// Runs `script` for `stage`.
-pub(crate) fn run(ctx: &Context, script: &Path, stage: &str) -> Result<Outcome, ExecutorError> {
+/// Runs `script` for `stage`; after a SIGTERM its processes get `grace` to stop.
+pub(crate) fn run(
+    ctx: &Context,
+    script: &Path,
+    stage: &str,
+    grace: Duration,
+) -> Result<Outcome, ExecutorError> {
+    state::ensure_private(&ctx.state_dir)?;
     let job = ctx.job()?;
     job.create()?;
     if !script.is_file() {
@@ -50,6 +68,7 @@ pub(crate) fn run(ctx: &Context, script: &Path, stage: &str) -> Result<Outcome, 
         ));
     }
     raise_open_files();
+    adopt_orphans();
     let terminated = watch_sigterm();
     let mut cmd = Command::new("bash");
     cmd.arg(script)
@@ -77,48 +96,100 @@ pub(crate) fn run(ctx: &Context, script: &Path, stage: &str) -> Result<Outcome, 
         script: script.to_path_buf(),
         source,
     })?;
-    let group = i32::try_from(child.id()).unwrap_or(0);
-    if let Err(e) = job.record_group(group) {
-        // Unrecorded, the group would escape cleanup: end it now rather than leave it behind.
-        procs::end_groups(&[group], Duration::ZERO);
-        let _ = child.wait();
-        return Err(e);
-    }
-    let status = wait(&mut child, group, &terminated, script)?;
-    // Whatever the script left behind in its group ends with it.
-    procs::end_groups(&[group], Duration::from_secs(1));
-    Ok(match exit_code(status) {
+    let pgid = i32::try_from(child.id()).unwrap_or(0);
+    // The child is not reaped yet, so its stat is there and its pid is its own.
+    let recorded = procs::stat(pgid)
+        .map(|s| Group {
+            pgid,
+            start: s.start,
+            kind: GroupKind::Script,
+        })
+        .ok_or_else(|| {
+            ExecutorError::io(
+                "read the start time of the script in",
+                Path::new(&format!("/proc/{pgid}/stat")),
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            )
+        })
+        .and_then(|g| job.record_group(&g).map(|()| g));
+    let group = match recorded {
+        Ok(g) => g,
+        Err(e) => {
+            // Unrecorded, the group would escape cleanup: end it now rather than leave it.
+            procs::signal_group(pgid, Signal::SIGKILL);
+            let _ = child.wait();
+            return Err(e);
+        }
+    };
+    let watch = Watch::start(
+        Tracker::new(job.clone(), group),
+        Heartbeat::of(&ctx.state_dir, &job),
+    );
+    let status = wait(&mut child, &group, &terminated, grace, &watch)
+        .map_err(|e| ExecutorError::io("wait for the script", script, e));
+    // Whatever the script left behind, in its group or in groups its descendants made, ends
+    // with it.
+    procs::end_groups(&watch.stop(), LEFTOVERS_GRACE);
+    Ok(match exit_code(status?) {
         0 => Outcome::Done,
         code => Outcome::BuildFailed(code),
     })
 }
 
-/// Waits for the script; on SIGTERM passes it on to the group, then SIGKILLs after [`GRACE`].
+/// Waits for the script. On SIGTERM, once every group the job has made is on record, passes
+/// it on to the script's group, then waits for the whole group (not only its shell) for up to
+/// `grace`, and SIGKILLs what is left.
 fn wait(
     child: &mut std::process::Child,
-    group: i32,
+    group: &Group,
     terminated: &AtomicBool,
-    script: &Path,
-) -> Result<ExitStatus, ExecutorError> {
+    grace: Duration,
+    watch: &Watch,
+) -> std::io::Result<ExitStatus> {
+    let mut status = None;
     let mut deadline: Option<Instant> = None;
+    let mut killed = false;
     loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Ok(status),
-            Ok(None) => {}
-            Err(e) => return Err(ExecutorError::io("wait for the script", script, e)),
+        if status.is_none() {
+            status = child.try_wait()?;
         }
-        if terminated.load(Ordering::Relaxed) {
-            match deadline {
-                None => {
-                    eprintln!("loadforge-gate executor: terminated; ending the job's processes");
-                    procs::signal_group(group, Signal::SIGTERM);
-                    deadline = Some(Instant::now() + GRACE);
+        match deadline {
+            None if terminated.load(Ordering::Relaxed) => {
+                watch.scan();
+                eprintln!(
+                    "loadforge-gate executor: terminated; the job's processes get up to {} to stop",
+                    crate::duration::format_duration(grace)
+                );
+                procs::signal_group(group.pgid, Signal::SIGTERM);
+                deadline = Some(Instant::now() + grace);
+            }
+            None => {
+                if let Some(s) = status {
+                    return Ok(s);
                 }
-                Some(d) if Instant::now() >= d => procs::signal_group(group, Signal::SIGKILL),
-                Some(_) => {}
+            }
+            Some(d) => {
+                if let Some(s) = status {
+                    if procs::members(group.pgid).is_empty() {
+                        return Ok(s);
+                    }
+                }
+                if Instant::now() >= d {
+                    if !killed {
+                        procs::signal_group(group.pgid, Signal::SIGKILL);
+                        killed = true;
+                    }
+                    if let Some(s) = status {
+                        return Ok(s);
+                    }
+                }
             }
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(if deadline.is_some() {
+            100
+        } else {
+            20
+        }));
     }
 }
 
@@ -161,6 +232,16 @@ fn watch_sigterm() -> Arc<AtomicBool> {
         let _ = ready_rx.recv_timeout(Duration::from_secs(5));
     }
     flag
+}
+
+/// Makes this driver a child subreaper: a descendant whose parent exits (a daemon, a
+/// `setsid` child) becomes its child instead of init's, so the stage keeps it in view.
+fn adopt_orphans() {
+    if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+        eprintln!(
+            "loadforge-gate executor: warning: cannot adopt the job's orphaned processes: {e}"
+        );
+    }
 }
 
 /// Raises this process's soft open-files limit to the hard one; the script and everything it

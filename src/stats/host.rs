@@ -37,6 +37,8 @@ const BUSY_STEAL_PCT: f64 = 5.0;
 const BUSY_OTHER_CPU_PCT: f64 = 50.0;
 /// I/O wait, in percent of CPU time, from which a host counts as busy.
 const BUSY_IOWAIT_PCT: f64 = 20.0;
+/// How many hosts the worst of several names.
+const NAMED_HOSTS: usize = 5;
 
 impl HostInfo {
     /// What made the host noisy, if anything: each a short phrase (`17.0 % CPU steal`). A run
@@ -59,6 +61,57 @@ impl HostInfo {
             why.push("no exclusive lock (another load job may have run beside it)".into());
         }
         why
+    }
+
+    /// The worst of several hosts' findings, for a run measured on all of them (a merge of
+    /// shards): each figure as the worst host had it (the most steal, I/O wait, other
+    /// processes' CPU and load; the fewest CPUs, the least memory and open files, the
+    /// shortest window), exclusive only if every host was held exclusively, and every host
+    /// named. A part measured without findings (`None`) was on a host no one held: the whole
+    /// is not exclusive. `None` when no part has findings.
+    pub fn worst<'a>(hosts: impl IntoIterator<Item = Option<&'a HostInfo>>) -> Option<HostInfo> {
+        let mut unmeasured = false;
+        let mut worst: Option<HostInfo> = None;
+        let mut names: Vec<&str> = Vec::new();
+        for host in hosts {
+            let Some(h) = host else {
+                unmeasured = true;
+                continue;
+            };
+            if !h.hostname.is_empty() && !names.contains(&h.hostname.as_str()) {
+                names.push(&h.hostname);
+            }
+            worst = Some(match worst {
+                None => h.clone(),
+                Some(w) => HostInfo {
+                    hostname: String::new(),
+                    cpus: w.cpus.min(h.cpus),
+                    load_1m: w.load_1m.max(h.load_1m),
+                    steal_pct: w.steal_pct.max(h.steal_pct),
+                    iowait_pct: w.iowait_pct.max(h.iowait_pct),
+                    other_cpu_pct: w.other_cpu_pct.max(h.other_cpu_pct),
+                    mem_available_mib: w.mem_available_mib.min(h.mem_available_mib),
+                    open_files: match (w.open_files, h.open_files) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    },
+                    exclusive: w.exclusive && h.exclusive,
+                    window_s: w.window_s.min(h.window_s),
+                },
+            });
+        }
+        let mut worst = worst?;
+        worst.exclusive &= !unmeasured;
+        worst.hostname = names
+            .iter()
+            .take(NAMED_HOSTS)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if names.len() > NAMED_HOSTS {
+            worst.hostname += &format!(" and {} more", names.len() - NAMED_HOSTS);
+        }
+        Some(worst)
     }
 }
 
@@ -93,5 +146,32 @@ mod busy_tests {
         let why = noisy.busy();
         assert_eq!(why.len(), 3, "{why:?}");
         assert_eq!(why[0], "17.0 % CPU steal");
+    }
+
+    #[test]
+    fn the_worst_of_several_hosts_keeps_each_worst_finding() {
+        let stolen = HostInfo {
+            hostname: "lg-2".into(),
+            steal_pct: 17.0,
+            mem_available_mib: 1024,
+            ..quiet()
+        };
+        let shared = HostInfo {
+            hostname: "lg-3".into(),
+            other_cpu_pct: 80.0,
+            exclusive: false,
+            ..quiet()
+        };
+        let w = HostInfo::worst([Some(&quiet()), Some(&stolen), Some(&shared)]).unwrap();
+        assert_eq!(w.hostname, "lg-1, lg-2, lg-3");
+        assert_eq!((w.steal_pct, w.other_cpu_pct), (17.0, 80.0));
+        assert_eq!(w.mem_available_mib, 1024);
+        assert!(!w.exclusive);
+        assert_eq!(w.busy().len(), 3, "{:?}", w.busy());
+        // A part measured on no executor's host: the whole was not held.
+        let w = HostInfo::worst([Some(&quiet()), None]).unwrap();
+        assert!(!w.exclusive && w.steal_pct == 0.2);
+        assert_eq!(HostInfo::worst([None, None]), None);
+        assert_eq!(HostInfo::worst([Some(&quiet())]), Some(quiet()));
     }
 }

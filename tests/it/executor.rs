@@ -13,7 +13,10 @@
 //! - exit codes are read as `command.go`'s `waitForCommand` reads them; a call that outlives its
 //!   timeout gets SIGTERM to its process group, SIGKILL after the graceful-kill timeout, and is
 //!   reported as `KillAndWait` reports it (`helpers/process/killer.go`, `killer_unix.go`);
-//! - `run` is called once per stage with a generated bash script; cleanup always runs.
+//! - `run` is called once per stage with a bash script generated as `shells/bash.go`'s
+//!   `BashWriter.Finish` writes one: SIGTERM trapped into `exit 1` in the outer shell and in the
+//!   subshell the commands run in, so a shell waits for its foreground command before it exits;
+//!   cleanup always runs.
 
 use std::{
     cell::RefCell,
@@ -136,6 +139,11 @@ struct Runner {
     variables: Vec<(String, String)>,
     /// Flags after `executor prepare` (the `prepare_args` of config.toml).
     prepare_args: Vec<String>,
+    /// Flags after `executor run`, before the script and the stage the Runner appends (the
+    /// `run_args` of config.toml).
+    run_args: Vec<String>,
+    /// Flags after `executor cleanup` (the `cleanup_args` of config.toml).
+    cleanup_args: Vec<String>,
     stage_timeout: Duration,
     graceful_kill: Duration,
     force_kill: Duration,
@@ -171,6 +179,8 @@ impl Runner {
             ]
             .map(String::from)
             .to_vec(),
+            run_args: Vec::new(),
+            cleanup_args: Vec::new(),
             stage_timeout: Duration::from_secs(120),
             graceful_kill: Duration::from_secs(1),
             force_kill: Duration::from_secs(2),
@@ -260,7 +270,7 @@ impl Runner {
     /// not ended it within the force-kill timeout.
     fn call(&self, args: &[&str], timeout: Duration) -> Call {
         let verb = match args {
-            ["run", _, stage, ..] => format!("run {stage}"),
+            ["run", .., stage] => format!("run {stage}"),
             _ => args.first().copied().unwrap_or_default().to_string(),
         };
         self.history.borrow_mut().push(verb);
@@ -393,35 +403,55 @@ impl Runner {
 
     /// `custom.go` `Run`: `run_exec <script> <stage>`, the script in a new directory of the
     /// executor's (`os.MkdirTemp(tempDir, "script")`, mode 0700) as the bash shell generates
-    /// one: the job's variables exported, then the commands, stopping at the first failure.
+    /// one (`shells/bash.go` `BashWriter.Finish`, without the feature flags): SIGTERM trapped
+    /// into `exit 1`, errexit and pipefail, and the body (the job's variables exported, then
+    /// the commands) evaluated in a subshell that traps SIGTERM the same way, stdin closed.
     fn run(&self, stage: &str, commands: &str) -> Call {
         assert_eq!(self.shell, "bash", "the double generates bash scripts only");
+        let project = self.project_dir();
+        let mut body = String::new();
+        for (k, v) in &self.variables {
+            body.push_str(&format!("export {k}='{v}'\n"));
+        }
+        body.push_str(&format!(
+            "export CI_PROJECT_DIR='{}'\nmkdir -p \"$CI_PROJECT_DIR\"\ncd \"$CI_PROJECT_DIR\"\n{commands}\n",
+            project.display()
+        ));
+        let text = format!(
+            "#!/usr/bin/env bash\n\ntrap 'exit 1' TERM\n\n\
+             case \"$(set -o)\" in *\"pipefail\"*) set -o pipefail;; esac; set -o errexit\n\
+             set +o noclobber\n\
+             (trap 'exit 1' TERM; eval {}) < /dev/null\n\
+             exit 0\n",
+            quote(&body)
+        );
+        self.run_script(stage, &text)
+    }
+
+    /// `run_exec` with a script of the test's own, written where the Runner writes its.
+    fn run_script(&self, stage: &str, text: &str) -> Call {
         let dir = tempfile::Builder::new()
             .prefix("script")
             .tempdir_in(self.tmp())
             .expect("script dir")
             .keep();
         let script = dir.join("script");
-        let project = self.project_dir();
-        let mut text = String::from("#!/usr/bin/env bash\nset -eo pipefail\n");
-        for (k, v) in &self.variables {
-            text.push_str(&format!("export {k}='{v}'\n"));
-        }
-        text.push_str(&format!(
-            "export CI_PROJECT_DIR='{}'\nmkdir -p \"$CI_PROJECT_DIR\"\ncd \"$CI_PROJECT_DIR\"\n{commands}\n",
-            project.display()
-        ));
         std::fs::write(&script, text).expect("script written");
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700))
             .expect("script mode");
         let script = script.display().to_string();
-        self.call(&["run", &script, stage], self.stage_timeout)
+        let mut args = vec!["run"];
+        args.extend(self.run_args.iter().map(String::as_str));
+        args.extend([script.as_str(), stage]);
+        self.call(&args, self.stage_timeout)
     }
 
     /// `custom.go` `Cleanup`: `cleanup_exec` (its own timeout, not the job's), then the
     /// executor's temporary directory, exit-code file and all, is removed.
     fn cleanup(&mut self) -> Call {
-        let call = self.call(&["cleanup"], Duration::from_secs(60));
+        let mut args = vec!["cleanup"];
+        args.extend(self.cleanup_args.iter().map(String::as_str));
+        let call = self.call(&args, Duration::from_secs(60));
         self.tmp = None;
         call
     }
@@ -612,6 +642,12 @@ impl Driver {
     fn output(&self) -> (String, String) {
         (self.stdout.text(), self.stderr.text())
     }
+}
+
+/// `text` as one bash word, in single quotes (the Runner's `helpers.ShellEscape` writes the
+/// same string as `$'...'`).
+fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
 }
 
 /// Live (non-zombie) processes of group `pgid`, from `/proc`.
@@ -937,6 +973,8 @@ fn a_job_killed_on_timeout_leaves_no_process_behind() {
     let mut runner = Runner::new(state.path(), "501");
     assert!(runner.prepare_executor().ready);
     runner.stage_timeout = Duration::from_secs(2);
+    // Cleanup gives the script's group its grace again: short here, since it ignores SIGTERM.
+    runner.cleanup_args = ["--term-grace", "1s"].map(String::from).to_vec();
     // A script that ignores SIGTERM, and so do its children: only SIGKILL ends them.
     let script = format!(
         "trap '' TERM\nsleep 300 &\necho $$ > '{}'\nsleep 300",
@@ -977,15 +1015,10 @@ fn a_timeout_sigterm_reaches_the_script_and_its_children() {
     let script = format!("sleep 300 &\necho $$ > '{}'\nsleep 300", pid_file.display());
     let build = runner.run("build_script", &script);
     // The driver passed the SIGTERM on to the script's group, which the Runner's signal to the
-    // driver's own group does not reach, and reported the script's end (143: SIGTERM) as a
-    // build failure, which is what `KillAndWait` hands on.
+    // driver's own group does not reach, and reported the script's end as a build failure,
+    // which is what `KillAndWait` hands on: 1, as the generated script's TERM trap exits.
     assert_eq!(build.signals, ["TERM"]);
-    assert_eq!(
-        build.verdict,
-        Verdict::BuildFailure(143),
-        "{}",
-        build.stderr
-    );
+    assert_eq!(build.verdict, Verdict::BuildFailure(1), "{}", build.stderr);
     assert!(build.stderr.contains("terminated"), "{}", build.stderr);
     let pid: i32 = std::fs::read_to_string(&pid_file)
         .unwrap()
@@ -1099,7 +1132,8 @@ fn the_double_keeps_the_exit_code_file_until_cleanup() {
 }
 
 /// After a timeout the Runner reports how the driver then ended, as for any call: a driver that
-/// exits 2 on SIGTERM is a system failure, one that ignores it dies of SIGKILL (-1).
+/// exits 2 on SIGTERM is a system failure, one that ignores it dies of SIGKILL (-1). The fake
+/// driver runs the script as its own body, so these scripts are the test's, not generated.
 #[test]
 fn the_double_reports_a_timeout_as_kill_and_wait_does() {
     let dir = tempfile::tempdir().unwrap();
@@ -1107,10 +1141,10 @@ fn the_double_reports_a_timeout_as_kill_and_wait_does() {
     let mut runner = Runner::with_driver(dir.path(), "604", &driver);
     runner.config();
     runner.stage_timeout = Duration::from_secs(2);
-    let graceful = runner.run("build_script", "trap 'exit 2' TERM\nsleep 300 &\nwait");
+    let graceful = runner.run_script("build_script", "trap 'exit 2' TERM\nsleep 300 &\nwait");
     assert_eq!(graceful.signals, ["TERM"]);
     assert_eq!(graceful.verdict, Verdict::SystemFailure);
-    let stubborn = runner.run("build_script", "trap '' TERM\nsleep 300");
+    let stubborn = runner.run_script("build_script", "trap '' TERM\nsleep 300");
     assert_eq!(stubborn.signals, ["TERM", "KILL"]);
     assert_eq!(stubborn.verdict, Verdict::Unknown(-1));
     runner.cleanup();
@@ -1241,4 +1275,431 @@ class U(HttpUser):\n    wait_time = constant(1)\n    @task\n    def t(self):\n  
             );
         }
     }
+}
+
+/// A locustfile whose users are inside a 15 s task when the run is stopped: Locust waits for
+/// the task (up to `--stop-timeout`) before it exits and the gate writes its reports.
+const LINGERING: &str = r#"import gevent
+from locust import HttpUser, constant, task
+
+
+class Lingering(HttpUser):
+    wait_time = constant(0)
+
+    @task
+    def health_then_linger(self):
+        self.client.get("/health")
+        gevent.sleep(15)
+"#;
+
+/// [`LINGERING`], which also starts two `sleep`s when it is imported, and writes their pids
+/// under `$MARKS`: one in Locust's own process group that ignores SIGTERM (so the gate's
+/// SIGTERM to that group leaves it running, as it leaves Locust lingering), one in a session
+/// of its own.
+fn spawning_locustfile() -> String {
+    format!(
+        r#"import os
+import subprocess
+
+same = subprocess.Popen(["sh", "-c", "trap '' TERM; exec sleep 120"])
+apart = subprocess.Popen(["sleep", "121"], start_new_session=True)
+for name, proc in (("same", same), ("apart", apart)):
+    with open(os.path.join(os.environ["MARKS"], name), "w") as f:
+        f.write(str(proc.pid))
+
+{LINGERING}"#
+    )
+}
+
+/// A Locust run of `locustfile` as a job's script would call it, for a minute.
+fn locust_script(url: &str, locustfile: &Path) -> String {
+    format!(
+        "loadforge-gate run --engine locust --locustfile '{}' --locust-bin '{}' --host '{url}' --users 2 --spawn-rate 10 --run-time 60s --stop-timeout 25 --progress 0 --baseline none",
+        locustfile.display(),
+        crate::locust::locust_bin()
+    )
+}
+
+/// A process's state, group and start time from `/proc/PID/stat`; `None` once it has gone.
+fn proc_stat(pid: i32) -> Option<(String, i32, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some((
+        f.first()?.to_string(),
+        f.get(2)?.parse().ok()?,
+        f.get(19)?.parse().ok()?,
+    ))
+}
+
+/// Whether the process that was `pid`, started at `start`, still runs.
+fn still_running(pid: i32, start: u64) -> bool {
+    proc_stat(pid).is_some_and(|(state, _, s)| state != "Z" && s == start)
+}
+
+/// What a test started through the executor, SIGKILLed when the test ends, so that a failing
+/// test leaves nothing running either.
+struct Reaper {
+    processes: Vec<(i32, u64)>,
+    groups: Vec<i32>,
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        for &(pid, start) in &self.processes {
+            if still_running(pid, start) {
+                let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+        for &group in &self.groups {
+            if !group_members(group).is_empty() {
+                let _ = killpg(Pid::from_raw(group), Signal::SIGKILL);
+            }
+        }
+    }
+}
+
+fn read_pid(path: &Path) -> i32 {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Finding 9: a cancelled or timed-out job's gate got a second after its shell had gone, then
+/// SIGKILL, so its partial reports were lost. The Runner's SIGTERM now leaves the script's
+/// group `--term-grace` (30 s) to stop: Locust waits for its users' task, the gate writes its
+/// reports and exits 4, as it does without the executor.
+#[test]
+fn a_sigtermed_gate_keeps_its_partial_reports_under_the_executor() {
+    let state = tempfile::tempdir().unwrap();
+    let marks = tempfile::tempdir().unwrap();
+    let app = sample_app(Knobs::default());
+    let locustfile = marks.path().join("lingering.py");
+    std::fs::write(&locustfile, LINGERING).unwrap();
+    let code = marks.path().join("gate-exit");
+    let mut runner = Runner::new(state.path(), "701");
+    assert!(runner.prepare_executor().ready);
+    // The job's timeout (or a cancel) comes while the users are inside their task; the Runner
+    // then waits up to its graceful-kill timeout for the driver.
+    runner.stage_timeout = Duration::from_secs(6);
+    runner.graceful_kill = Duration::from_secs(90);
+    // The generated script turns SIGTERM into `exit 1` once the gate has exited; a subshell of
+    // the test's own outlives the signal to write down the gate's own exit code.
+    let script = format!(
+        "(trap : TERM; {} || echo $? > '{}')",
+        locust_script(&app.url(), &locustfile),
+        code.display()
+    );
+    let build = runner.run("build_script", &script);
+    assert_eq!(build.signals, ["TERM"], "{}", build.stderr);
+    assert_eq!(build.verdict, Verdict::BuildFailure(1), "{}", build.stderr);
+    assert!(build.stderr.contains("to stop"), "{}", build.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&code)
+            .unwrap_or_else(|_| panic!("the gate never exited on its own: {}", build.stderr))
+            .trim(),
+        "4",
+        "{}",
+        build.stderr
+    );
+    let out = runner.project_dir().join("loadforge-gate");
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["run"]["interrupted"], true);
+    assert!(
+        results["aggregate"]["requests"].as_u64() > Some(0),
+        "{results}"
+    );
+    assert!(out.join("summary.md").is_file());
+    assert_eq!(runner.cleanup().verdict, Verdict::Success);
+}
+
+/// Finding 9: Locust leads a process group of its own, and a locustfile may start processes in
+/// sessions of their own; none of them was recorded, so what a SIGKILLed gate left running
+/// survived cleanup. Every group the job's descendants create is now recorded while the stage
+/// runs, and cleanup ends them: here after the Runner SIGKILLed the driver, and cleanup's own
+/// grace ran out on the gate.
+#[test]
+fn a_locustfile_s_processes_leave_nothing_behind_after_cleanup() {
+    let state = tempfile::tempdir().unwrap();
+    let marks = tempfile::tempdir().unwrap();
+    let app = sample_app(Knobs::default());
+    let locustfile = marks.path().join("spawning.py");
+    std::fs::write(&locustfile, spawning_locustfile()).unwrap();
+    let mut runner = Runner::new(state.path(), "702");
+    assert!(runner.prepare_executor().ready);
+    runner.stage_timeout = Duration::from_secs(8);
+    runner.graceful_kill = Duration::from_secs(1);
+    runner.cleanup_args = ["--term-grace", "1s"].map(String::from).to_vec();
+    let script = format!(
+        "export MARKS='{0}'\necho $$ > '{0}/script'\n{1}",
+        marks.path().display(),
+        locust_script(&app.url(), &locustfile)
+    );
+    let build = runner.run("build_script", &script);
+    assert_eq!(build.signals, ["TERM", "KILL"], "{}", build.stderr);
+    let script_group = read_pid(&marks.path().join("script"));
+    let sleeps: Vec<(i32, u64, i32)> = ["same", "apart"]
+        .iter()
+        .map(|name| {
+            let pid = read_pid(&marks.path().join(name));
+            let (_, group, start) = proc_stat(pid)
+                .unwrap_or_else(|| panic!("sleep {name} ended before cleanup: {}", build.stderr));
+            (pid, start, group)
+        })
+        .collect();
+    let locust_group = sleeps[0].2;
+    let _reaper = Reaper {
+        processes: sleeps
+            .iter()
+            .map(|(pid, start, _)| (*pid, *start))
+            .collect(),
+        groups: vec![locust_group, script_group],
+    };
+    assert_ne!(
+        locust_group, script_group,
+        "Locust leads a group of its own"
+    );
+    let cleanup = runner.cleanup();
+    assert_eq!(cleanup.verdict, Verdict::Success, "{}", cleanup.stderr);
+    for (pid, start, _) in &sleeps {
+        assert!(!still_running(*pid, *start), "sleep {pid} survived cleanup");
+    }
+    assert_eq!(
+        group_members(locust_group),
+        Vec::<i32>::new(),
+        "Locust survived cleanup"
+    );
+    assert_eq!(group_members(script_group), Vec::<i32>::new());
+}
+
+/// Finding 10: the state directory is private. One that others can write is refused, with the
+/// fix in one line, at the first call; so is one of another user.
+#[test]
+fn a_state_dir_others_can_write_or_own_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let open = root.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let mut runner = Runner::new(&open, "801");
+    let (config, _) = runner.config_exec();
+    assert_eq!(config.verdict, Verdict::SystemFailure);
+    let error = config.stderr.lines().next().unwrap_or_default();
+    assert!(
+        error.contains("is writable by its group or others (mode 777)")
+            && error.contains("install -d -m 0700"),
+        "{}",
+        config.stderr
+    );
+    runner.cleanup();
+    let job = runner.job("true");
+    assert!(!job.prepare.ready);
+    assert_eq!(runner.history()[2..], ["config", "cleanup"].repeat(3));
+    if nix::unistd::geteuid().is_root() {
+        let theirs = root.path().join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+        let mut runner = Runner::new(&theirs, "802");
+        let (config, _) = runner.config_exec();
+        assert_eq!(config.verdict, Verdict::SystemFailure);
+        assert!(
+            config.stderr.contains("belongs to uid 65534"),
+            "{}",
+            config.stderr
+        );
+    }
+}
+
+/// Finding 10: a symbolic link where the lock's record goes is refused, never written through.
+#[test]
+fn a_symlinked_lock_record_is_refused_not_written_through() {
+    let state = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let victim = elsewhere.path().join("precious");
+    std::fs::write(&victim, "precious").unwrap();
+    std::os::unix::fs::symlink(&victim, state.path().join("host.owner")).unwrap();
+    let mut runner = Runner::new(state.path(), "803");
+    let job = runner.job("true");
+    assert!(!job.prepare.ready);
+    let refusal = &job.prepare.prepares[0];
+    assert_eq!(refusal.verdict, Verdict::SystemFailure);
+    assert!(
+        refusal.stderr.contains("host.owner is a symbolic link"),
+        "{}",
+        refusal.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+}
+
+/// Finding 10: cleanup signals only the groups the job recorded, each only while its leader is
+/// the process that was recorded: a bare pgid (the old format, or planted) and one whose start
+/// time is not its leader's are left alone.
+#[test]
+fn a_planted_process_group_is_not_signalled_by_cleanup() {
+    let state = tempfile::tempdir().unwrap();
+    let mut victim = Command::new("sleep")
+        .arg("300")
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pgid = i32::try_from(victim.id()).unwrap();
+    let (_, _, start) = proc_stat(pgid).unwrap();
+    let job_dir = state.path().join("jobs/804");
+    std::fs::create_dir_all(&job_dir).unwrap();
+    std::fs::write(
+        job_dir.join("process-groups"),
+        format!("{pgid}\n{pgid} {} script\n", start + 1),
+    )
+    .unwrap();
+    let mut runner = Runner::new(state.path(), "804");
+    runner.config();
+    assert_eq!(runner.cleanup().verdict, Verdict::Success);
+    let alive = group_members(pgid);
+    let _ = victim.kill();
+    let _ = victim.wait();
+    assert_eq!(
+        alive,
+        [pgid],
+        "cleanup signalled a process the job never started"
+    );
+}
+
+/// Finding 11: past `--lock-ttl` (now `--lock-stale`, of which it is the old name), a second
+/// job took the host while the first still ran. A running job beats, and its processes run:
+/// the second waits.
+#[test]
+fn a_second_job_cannot_take_a_live_jobs_host_after_the_ttl() {
+    let state = tempfile::tempdir().unwrap();
+    let (prepared_tx, prepared_rx) = mpsc::channel();
+    let dir = state.path().to_path_buf();
+    let first = std::thread::spawn(move || {
+        let mut runner = Runner::new(&dir, "901");
+        runner
+            .prepare_args
+            .extend(["--lock-ttl", "2s"].map(String::from));
+        assert!(runner.prepare_executor().ready);
+        prepared_tx.send(()).unwrap();
+        let build = runner.run(
+            "build_script",
+            "sleep 5\ncat \"$LOADFORGE_GATE_HOST_REPORT\"",
+        );
+        assert_eq!(runner.cleanup().verdict, Verdict::Success);
+        build
+    });
+    prepared_rx.recv().expect("the first job prepared");
+    let mut second = Runner::new(state.path(), "902");
+    second
+        .prepare_args
+        .extend(["--lock-ttl", "2s", "--lock-wait", "3s"].map(String::from));
+    let prepare = second.prepare_executor();
+    let build = first.join().expect("first job");
+    let refusal = &prepare.prepares[0];
+    assert_eq!(
+        refusal.verdict,
+        Verdict::SystemFailure,
+        "{}",
+        refusal.stdout
+    );
+    assert!(
+        refusal.stderr.contains("held by job 901"),
+        "{}",
+        refusal.stderr
+    );
+    assert_eq!(build.verdict, Verdict::Success, "{}", build.stderr);
+    assert!(
+        build.stdout.contains("\"exclusive\": true"),
+        "{}",
+        build.stdout
+    );
+    if prepare.ready {
+        second.cleanup();
+    }
+}
+
+/// Finding 11: a runner that died without cleanup kept the host for the lock's TTL (3 h). A
+/// holder with no heartbeat and nothing running is taken over once `--lock-stale` has passed
+/// (2 min by default).
+#[test]
+fn a_dead_holders_lock_is_taken_over_promptly() {
+    let state = tempfile::tempdir().unwrap();
+    // What a runner that died ten minutes ago, between two stages, left: its record.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 600;
+    std::fs::write(
+        state.path().join("host.owner"),
+        format!(r#"{{"job":"911","since":{now},"beat_ms":{}}}"#, now * 1000),
+    )
+    .unwrap();
+    let mut runner = Runner::new(state.path(), "912");
+    runner
+        .prepare_args
+        .extend(["--lock-wait", "3s"].map(String::from));
+    let prepare = runner.prepare_executor();
+    assert!(prepare.ready, "{:?}", prepare.prepares);
+    assert!(
+        prepare.prepares[0]
+            .stdout
+            .contains("job 911 held this host but has shown no sign of life for 10m"),
+        "{}",
+        prepare.prepares[0].stdout
+    );
+    assert_eq!(runner.cleanup().verdict, Verdict::Success);
+    // A job prepared, and then its runner died: the next job takes the host a second later.
+    let mut dead = Runner::new(state.path(), "913");
+    dead.prepare_args
+        .extend(["--lock-stale", "1s"].map(String::from));
+    assert!(dead.prepare_executor().ready);
+    let started = Instant::now();
+    let mut next = Runner::new(state.path(), "914");
+    let prepare = next.prepare_executor();
+    assert!(prepare.ready, "{:?}", prepare.prepares);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(
+        prepare.prepares[0]
+            .stdout
+            .contains("job 913 held this host"),
+        "{}",
+        prepare.prepares[0].stdout
+    );
+    assert_eq!(next.cleanup().verdict, Verdict::Success);
+}
+
+/// Finding 11: `exclusive` is true only if the whole job held the host. A job whose runner went
+/// silent past `--lock-ttl` lost the host to another job, and its gate, run afterwards, reports
+/// a host that was not held exclusively.
+#[test]
+fn exclusive_is_false_when_the_lock_was_lost() {
+    let state = tempfile::tempdir().unwrap();
+    let app = sample_app(Knobs::default());
+    let mut first = Runner::new(state.path(), "921");
+    first
+        .prepare_args
+        .extend(["--lock-ttl", "1s"].map(String::from));
+    assert!(first.prepare_executor().ready);
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut second = Runner::new(state.path(), "922");
+    second
+        .prepare_args
+        .extend(["--lock-ttl", "1s", "--lock-wait", "5s"].map(String::from));
+    assert!(second.prepare_executor().ready);
+    assert_eq!(second.cleanup().verdict, Verdict::Success);
+    let stages = first.stages(&gate_script(&app.url(), "error_rate<50%"));
+    let build = &stages
+        .iter()
+        .find(|(n, _)| n == "build_script")
+        .expect("build_script ran")
+        .1;
+    assert_eq!(build.verdict, Verdict::Success, "{}", build.stderr);
+    assert_eq!(first.cleanup().verdict, Verdict::Success);
+    let out = first.project_dir().join("loadforge-gate");
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["run"]["host"]["exclusive"], false, "{results}");
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("no exclusive lock"), "{summary}");
 }

@@ -45,7 +45,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("report", &["stats", "gate", "baseline"]),
     ("sample_app", &["tls"]),
     // The custom executor: the host's findings are `stats::HostInfo`, which the gate records.
-    ("executor", &["stats", "duration", "chain"]),
+    ("executor", &["stats", "duration", "chain", "capped"]),
     ("cli", &["modes", "exit"]),
     (
         "settings",

@@ -276,3 +276,54 @@ fn a_missing_shard_leaves_partial_reports_and_an_error() {
         merged["notes"]
     );
 }
+
+/// Finding 12: `merge` dropped the shards' host findings, so a shard measured on a busy or
+/// shared load-generator host went unflagged. The merged run keeps the worst of them: the
+/// reports say the host was busy, and that it was not held exclusively.
+#[test]
+fn merge_keeps_the_worst_host_finding_of_its_shards() {
+    let app = sample_app(Knobs::default());
+    let dir = tempfile::tempdir().unwrap();
+    let host = |name: &str, steal: f64, exclusive: bool| {
+        let path = dir.path().join(format!("{name}.json"));
+        let text = format!(
+            r#"{{"hostname": "{name}", "cpus": 2, "load_1m": 0.5, "steal_pct": {steal},
+            "iowait_pct": 0.1, "other_cpu_pct": 3.0, "mem_available_mib": 2048,
+            "exclusive": {exclusive}, "window_s": 2.0}}"#
+        );
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let shards: Vec<_> = [host("lg-1", 0.2, true), host("lg-2", 17.0, false)]
+        .iter()
+        .enumerate()
+        .map(|(i, report)| {
+            Gate::new()
+                .env("LOADFORGE_GATE_HOST_REPORT", report)
+                .args(["run", "--scenario", &example("shop-cart.yml")])
+                .args(["--host", &app.url(), "--users", "2", "--run-time", "1s"])
+                .args(["--progress", "0", "--baseline", "none"])
+                .args(["--shard", &format!("{}/2", i + 1), "--run-id", "r12"])
+                .run()
+                .expect_exit(0)
+        })
+        .collect();
+    let mut merge = Gate::new().args(["merge"]);
+    for (i, shard) in shards.iter().enumerate() {
+        merge = merge.arg_path(
+            &shard
+                .out_dir()
+                .join(format!("shards/shard-{}-of-2.json", i + 1)),
+        );
+    }
+    let out = merge.args(["--baseline", "none"]).run().expect_exit(0);
+    let host = &out.results()["run"]["host"];
+    assert_eq!(host["steal_pct"], 17.0, "{host}");
+    assert_eq!(host["exclusive"], false, "{host}");
+    assert_eq!(host["hostname"], "lg-1, lg-2", "{host}");
+    let summary = out.file("summary.md");
+    assert!(
+        summary.contains("host was busy (17.0 % CPU steal, no exclusive lock"),
+        "{summary}"
+    );
+}
