@@ -5,6 +5,7 @@
 
 mod multipart;
 mod raw;
+mod secrets;
 mod template;
 
 use std::{
@@ -340,6 +341,7 @@ impl Scenario {
             follow_redirects: raw.defaults.follow_redirects.unwrap_or(true),
             defined: raw.variables.keys().cloned().collect(),
             used: Vec::new(),
+            sets: Vec::new(),
         }
         .compile(raw, fallback_name)
         .map(|scenario| Scenario {
@@ -408,6 +410,8 @@ struct Compiler<'a> {
     defined: BTreeSet<String>,
     /// Variables read, with where they are read, checked once everything is compiled.
     used: Vec<(String, String)>,
+    /// What each `set:` variable is filled from, to tell which headers carry a secret.
+    sets: Vec<secrets::SetSource>,
 }
 
 impl Compiler<'_> {
@@ -467,7 +471,7 @@ impl Compiler<'_> {
             variables.insert(k, v);
         }
         let cumulative_weights = self.cumulative_weights(&tasks)?;
-        Ok(Scenario {
+        let mut scenario = Scenario {
             name: raw.name.unwrap_or(fallback_name),
             endpoints: self.endpoints,
             variables,
@@ -483,7 +487,9 @@ impl Compiler<'_> {
             source_sha256: String::new(),
             max_cookies,
             max_cookie_bytes,
-        })
+        };
+        secrets::mark_secret_headers(&mut scenario, &self.sets);
+        Ok(scenario)
     }
 
     fn task(&mut self, t: raw::RawTask, at: &str) -> Result<Task, ScenarioError> {
@@ -631,6 +637,13 @@ impl Compiler<'_> {
                 .map_err(|e| self.err(&format!("{at}.set.{k}"), e))?;
             let mut used = Vec::new();
             t.variables(&mut used);
+            self.sets.push(secrets::SetSource {
+                name: k.clone(),
+                reads: used.iter().map(|u| u.to_string()).collect(),
+                // The value's text, before `${env.NAME}` was put in: a literal `$${env.` is
+                // taken for one too, which only ever marks more headers secret.
+                from_env: v.to_string().contains("${env."),
+            });
             for u in used {
                 self.used.push((u.to_string(), format!("{at}.set.{k}")));
             }
@@ -894,6 +907,24 @@ mod tests {
 
     fn parse(text: &str) -> Result<Scenario, ScenarioError> {
         Scenario::parse(text, Path::new("t.yml"), &|_| None)
+    }
+
+    /// A header that reads a variable a `set:` step filled from the environment is a secret
+    /// too: a redirect to another origin must not carry it.
+    #[test]
+    fn a_header_reading_an_env_filled_variable_is_a_secret() {
+        let env = |k: &str| (k == "API_KEY").then(|| "k-123".to_string());
+        let text = "on_start:\n  - set: {raw: \"${env.API_KEY}\"}\n  - set: {key: \"x-${raw}\", page: \"1\"}\n  - set_headers: {X-Api-Key: \"${key}\", X-Page: \"${page}\"}\ntasks:\n  - request: {path: /, headers: {X-Again: \"${key}\"}}\n";
+        let s = Scenario::parse(text, Path::new("t.yml"), &env).unwrap();
+        let Step::SetHeaders(h) = &s.on_start[2] else {
+            panic!("{:?}", s.on_start[2]);
+        };
+        let secret: Vec<(&str, bool)> = h.iter().map(|(n, t)| (n.as_str(), t.uses_env())).collect();
+        assert_eq!(secret, [("X-Api-Key", true), ("X-Page", false)]);
+        let Step::Request(r) = &s.tasks[0].steps[0] else {
+            panic!();
+        };
+        assert!(r.headers[0].1.uses_env());
     }
 
     #[test]

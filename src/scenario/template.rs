@@ -125,6 +125,11 @@ impl Template {
         self.from_env
     }
 
+    /// Marks the value a secret: it reads a variable filled from the environment.
+    pub(crate) fn mark_secret(&mut self) {
+        self.from_env = true;
+    }
+
     /// Variables this template reads, for load-time validation.
     pub(crate) fn variables(&self) -> impl Iterator<Item = &str> {
         self.parts.iter().filter_map(|p| match p {
