@@ -172,8 +172,8 @@ pub(crate) struct CheckRow<'a> {
     /// Empty when the check has no baseline (every threshold).
     pub(crate) baseline: String,
     pub(crate) detail: &'a str,
-    /// A history judgement's word (`within noise; too noisy to judge below +46.0%`).
-    pub(crate) judgement: Option<&'a str>,
+    /// A history judgement's words with their numbers (`within noise: +0.3%, inside ±2.1%`).
+    pub(crate) judgement: Option<String>,
 }
 
 impl<'a> CheckRow<'a> {
@@ -200,7 +200,7 @@ impl<'a> CheckRow<'a> {
             limit_value: c.limit,
             baseline: c.baseline.map(|b| c.unit.format(b)).unwrap_or_default(),
             detail: &c.detail,
-            judgement: c.judgement.as_deref(),
+            judgement: c.words(),
         }
     }
 
