@@ -353,7 +353,8 @@ fn compared_table(out: &mut String, view: &View<'_>, rows: &[&EndpointRow<'_>]) 
         let _ = write!(out, "| {} | {} |", endpoint_name(row), cells.join(" | "));
         if spark {
             let endpoint = (!row.aggregate).then_some(row.name);
-            let _ = write!(out, " `{}` |", sparkline(&view.trend.series(endpoint, P95)));
+            let line = sparkline(&view.trend.series(endpoint, P95));
+            let _ = write!(out, " `{}` {} |", line.bars, line.scale());
         }
         out.push('\n');
     }

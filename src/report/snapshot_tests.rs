@@ -501,7 +501,7 @@ fn a_history_draws_a_sparkline_per_endpoint() {
         .lines()
         .find(|l| l.starts_with("| GET /api/catalog/search"))
         .unwrap();
-    assert!(row.ends_with("`▁▂▂█` |"), "{row}");
+    assert!(row.ends_with("`▁▁▁█` ↕185% |"), "{row}");
     assert!(body.contains("| p95 trend |"), "{body}");
 }
 
