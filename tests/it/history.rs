@@ -78,9 +78,14 @@ fn default_branch_runs_extend_the_chain_and_branch_runs_only_read_it() {
         let summary = same.file("summary.md");
         // (in its words: an unchanged build reads within noise, or a real but allowed change)
         assert!(
-            ["within noise", "below the margin", "improvement", "too noisy"]
-                .iter()
-                .any(|w| summary.contains(&format!("_({w}: "))),
+            [
+                "within noise",
+                "below the margin",
+                "improvement",
+                "too noisy"
+            ]
+            .iter()
+            .any(|w| summary.contains(&format!("_({w}: "))),
             "{summary}"
         );
         assert!(same.file("report.html").contains("p95 per run"));
