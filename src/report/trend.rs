@@ -159,11 +159,12 @@ pub(crate) fn sparkline(values: &[Option<f64>]) -> Sparkline {
         .iter()
         .map(|v| match v {
             None => ' ',
-            Some(v) if !(v - lo > zone) || !(height > zone) => BARS[0],
-            Some(v) => {
+            // NaN-safe: a value not above the noise draws the lowest bar.
+            Some(v) if v - lo > zone && height > zone => {
                 let step = 1.0 + ((v - lo - zone) / (height - zone) * above).floor();
                 BARS[(step as usize).min(BARS.len() - 1)]
             }
+            Some(_) => BARS[0],
         })
         .collect();
     Sparkline {

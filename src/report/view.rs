@@ -174,6 +174,8 @@ pub(crate) struct CheckRow<'a> {
     pub(crate) detail: &'a str,
     /// A history judgement's words with their numbers (`within noise: +0.3%, inside ±2.1%`).
     pub(crate) judgement: Option<String>,
+    /// Which of the judgement's words holds, for a check judged against a history.
+    pub(crate) outcome: Option<crate::gate::Outcome>,
 }
 
 impl<'a> CheckRow<'a> {
@@ -201,6 +203,7 @@ impl<'a> CheckRow<'a> {
             baseline: c.baseline.map(|b| c.unit.format(b)).unwrap_or_default(),
             detail: &c.detail,
             judgement: c.words(),
+            outcome: c.finding.map(|f| f.outcome),
         }
     }
 
