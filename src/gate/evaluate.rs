@@ -321,7 +321,7 @@ fn folded_check(source: &str, part: &FoldedPart, metric: Metric, kind: CheckKind
             part.subject
         ),
         default_rule: false,
-        judgement: None,
+        finding: None,
         not_comparable: false,
     }
 }
@@ -361,7 +361,7 @@ fn threshold_check(t: &Threshold, endpoint: Option<&str>, result: &RunResult) ->
         passed,
         detail,
         default_rule: false,
-        judgement: None,
+        finding: None,
         not_comparable: false,
     }
 }

@@ -19,6 +19,13 @@
 //! A slow creep is judged against the whole history, so five +5 % steps are seen as +28 %
 //! against the older runs, not as five harmless +5 % steps.
 //!
+//! What a passing check says comes from the same arithmetic. A change beyond the **noise** (the
+//! change an unchanged build stays within 99 % of the time, the lower bound of the decision
+//! point) is real, in whichever direction; so a check reads one [`Outcome`]: a *regression*
+//! (past the decision point), a *real change below the rule's margin*, a *real improvement*,
+//! *within noise*, or *too noisy to judge below +X%* (within noise, and the noise hides changes
+//! of the margin's size).
+//!
 //! The arithmetic is Student's t (the spread is estimated from few runs), one-sided, at the
 //! 99th (false alarms) and 95th (catches) percentile.
 
@@ -65,6 +72,9 @@ pub struct Judgement {
     pub runs: usize,
     /// Change from the centre (in the worse direction) above which this run is a regression.
     pub decision: f64,
+    /// The change either way that noise alone stays within 99 % of the time (never above
+    /// `decision`): a change beyond it is real.
+    pub noise: f64,
     /// The smallest change caught 95 % of the time with at most 1 % false alarms.
     pub detectable: f64,
     /// The change this run shows, in the worse direction (negative: better).
@@ -79,6 +89,41 @@ impl Judgement {
     pub fn too_noisy(&self, margin: f64) -> bool {
         self.detectable > margin
     }
+
+    /// What this run shows for a rule of `margin`: [`Outcome::Regression`] exactly when
+    /// `regressed`, else where the change stands against the noise.
+    pub fn outcome(&self, margin: f64) -> Outcome {
+        if self.regressed {
+            Outcome::Regression
+        } else if self.change > self.noise {
+            Outcome::BelowMargin
+        } else if -self.change > self.noise {
+            Outcome::Improvement
+        } else if self.too_noisy(margin) {
+            Outcome::TooNoisy
+        } else {
+            Outcome::WithinNoise
+        }
+    }
+}
+
+/// Which of the judgement's words holds for one run. The order is the reports': a reader looks
+/// first for what failed, then for what moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Beyond the rule's decision point (and so beyond the noise): the check fails.
+    Regression,
+    /// Beyond the noise in the worse direction but within the rule's margin: real, and allowed.
+    BelowMargin,
+    /// Beyond the noise in the better direction.
+    Improvement,
+    /// Indistinguishable from the history's runs.
+    WithinNoise,
+    /// Indistinguishable from the history, whose noise also hides changes of the rule's margin:
+    /// only changes above the judgement's `detectable` could be seen.
+    TooNoisy,
+    // A run whose load generator could not keep up will read `Inconclusive` here.
 }
 
 /// Judges `current` against `history` for a rule whose margin (in the metric's unit) is
@@ -122,10 +167,21 @@ pub fn judge(
         spread,
         runs: history.len(),
         decision,
+        noise: guard,
         detectable: guard + catch,
         change,
         regressed: change > decision,
     })
+}
+
+/// The centre (median) and spread (trimmed standard deviation) of `values`, as [`judge`] takes
+/// them from a history; `None` for no values.
+pub fn centre_and_spread(values: &[f64]) -> Option<(f64, f64)> {
+    if values.is_empty() {
+        return None;
+    }
+    let centre = median(values);
+    Some((centre, trimmed_spread(values, centre).0))
 }
 
 /// The variance of a median of k runs is about π/2 times that of their mean (σ²/k).
@@ -291,6 +347,13 @@ mod tests {
         let same = judge(Worse::Up, |c| c * 0.2, now(103.0), &h, 0.0).unwrap();
         assert!(!same.regressed, "{same:?}");
         assert!(!same.too_noisy(20.0));
+        assert_eq!(slow.outcome(20.0), Outcome::Regression);
+        assert_eq!(same.outcome(20.0), Outcome::WithinNoise);
+        assert!(same.noise <= same.decision && same.noise > 3.0, "{same:?}");
+        let real = judge(Worse::Up, |c| c * 0.2, now(110.0), &h, 0.0).unwrap();
+        assert_eq!(real.outcome(20.0), Outcome::BelowMargin, "{real:?}");
+        let better = judge(Worse::Up, |c| c * 0.2, now(90.0), &h, 0.0).unwrap();
+        assert_eq!(better.outcome(20.0), Outcome::Improvement, "{better:?}");
     }
 
     #[test]
@@ -303,6 +366,7 @@ mod tests {
             "a change inside the noise is not a regression: {j:?}"
         );
         assert!(j.decision > 20.0);
+        assert_eq!(j.outcome(j.centre * 0.2), Outcome::TooNoisy);
     }
 
     #[test]

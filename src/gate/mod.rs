@@ -17,6 +17,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub(crate) use abort::{check_reportable, AbortRules};
 pub(crate) use evaluate::{evaluate, metric_value, resolve_selector, Baseline};
 pub(crate) use expr::{Direction, Metric, MetricKind, Regression, Selector, Threshold};
+pub(crate) use judgement::Outcome;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GateError {
@@ -81,15 +82,99 @@ pub(crate) struct Check {
     /// True for the built-in rules applied because none were configured.
     #[serde(default)]
     pub(crate) default_rule: bool,
-    /// A regression judged against a history: `regression`, `within noise`, and when the noise
-    /// hides changes of the rule's size, `too noisy to judge below +X%`.
+    /// A regression judged against a history: which of the judgement's words holds, and the
+    /// numbers behind it. Every report's words come from here ([`Check::words`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) judgement: Option<String>,
+    pub(crate) finding: Option<Finding>,
     /// A regression rule that could not compare: the baseline ran another load, or has no
     /// value for this endpoint (a new endpoint). Neither passed nor failed: it does not fail
     /// the gate (a changed load is no regression) and never shows as passed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub(crate) not_comparable: bool,
+}
+
+/// What a regression judged against a history found, in the metric's unit; the centre it is
+/// measured from is the check's `baseline`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Finding {
+    pub(crate) outcome: Outcome,
+    /// This run's value minus the centre.
+    pub(crate) change: f64,
+    /// The change either way that noise alone stays within: beyond it a change is real.
+    pub(crate) noise: f64,
+    /// The smallest change in the worse direction the history lets the rule see.
+    pub(crate) detectable: f64,
+    /// The rule's relative margin as a fraction, signed the worse way (`0.2`, `-0.1`; `-0.0`
+    /// for a drop rule of no relative margin).
+    pub(crate) margin_relative: f64,
+    /// The rule's absolute margin, signed the worse way, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) margin_absolute: Option<f64>,
+}
+
+impl Finding {
+    /// `+1` when growth is worse, `-1` when a drop is.
+    fn worse(&self) -> f64 {
+        if self.margin_relative.is_sign_negative() {
+            -1.0
+        } else {
+            1.0
+        }
+    }
+
+    /// The words with their numbers: `below the margin: +14.5% is beyond noise (±0.9%) but
+    /// below the +20% / +10 ms margin`.
+    pub(crate) fn words(&self, centre: f64, unit: Unit) -> String {
+        let pct = |v: f64| {
+            if centre == 0.0 {
+                let sign = if v < 0.0 { "-" } else { "+" };
+                format!("{sign}{}", unit.format(v.abs()))
+            } else {
+                format!("{:+.1}%", v / centre.abs() * 100.0)
+            }
+        };
+        let noise = if centre == 0.0 {
+            format!("±{}", unit.format(self.noise))
+        } else {
+            format!("±{:.1}%", self.noise / centre.abs() * 100.0)
+        };
+        let change = pct(self.change);
+        let margin = self.margin_text(unit);
+        match self.outcome {
+            Outcome::Regression => format!("regression: {change}, beyond the {margin} margin"),
+            Outcome::BelowMargin => format!(
+                "below the margin: {change} is beyond noise ({noise}) but below the {margin} margin"
+            ),
+            Outcome::Improvement => format!("improvement: {change}, beyond noise ({noise})"),
+            Outcome::WithinNoise => format!("within noise: {change}, inside {noise}"),
+            Outcome::TooNoisy => format!(
+                "too noisy to judge below {}: {change} is inside {noise}, the rule asks for {margin}",
+                pct(self.worse() * self.detectable)
+            ),
+        }
+    }
+
+    /// The rule's margin as written: `+20% / +10 ms`.
+    fn margin_text(&self, unit: Unit) -> String {
+        let number = |v: f64| {
+            let s = format!("{:.2}", v.abs());
+            let s = s.trim_end_matches('0').trim_end_matches('.');
+            format!("{}{s}", if v.is_sign_negative() { "-" } else { "+" })
+        };
+        let relative = (self.margin_relative != 0.0 || self.margin_absolute.is_none())
+            .then(|| format!("{}%", number(self.margin_relative * 100.0)));
+        let absolute = self.margin_absolute.map(|a| {
+            let n = number(a);
+            match unit {
+                Unit::Millis => format!("{n} ms"),
+                Unit::Percent => format!("{n}%"),
+                Unit::PerSecond => format!("{n}/s"),
+                Unit::Count => n,
+            }
+        });
+        let parts: Vec<String> = relative.into_iter().chain(absolute).collect();
+        parts.join(" / ")
+    }
 }
 
 /// Where a check stands: the two outcomes of a judgement, and the third of a comparison that
@@ -104,6 +189,12 @@ pub(crate) enum CheckState {
 }
 
 impl Check {
+    /// A history judgement's words with their numbers (see [`Finding::words`]).
+    pub(crate) fn words(&self) -> Option<String> {
+        let f = self.finding.as_ref()?;
+        Some(f.words(self.baseline.unwrap_or(0.0), self.unit))
+    }
+
     /// Failed, not comparable or passed; `not_comparable` wins over a stray `passed` in a file.
     pub(crate) fn state(&self) -> CheckState {
         match (self.not_comparable, self.passed) {

@@ -5,7 +5,7 @@
 use super::{
     evaluate::{check_name, metric_value, quantisation_step, stats_for, Against, Names},
     judgement::{self, Current, Judgement, Point, Worse},
-    Check, CheckKind, Direction, Metric, MetricKind, Regression, Unit,
+    Check, CheckKind, Direction, Finding, Metric, MetricKind, Regression, Unit,
 };
 use crate::stats::{EndpointStats, RunResult};
 
@@ -76,7 +76,7 @@ pub(super) fn regression_check(
         passed: judged.passed,
         detail: judged.detail,
         default_rule: against.default_rule,
-        judgement: judged.word,
+        finding: judged.finding,
         not_comparable: judged.not_comparable,
     }
 }
@@ -123,8 +123,8 @@ struct Judged {
     op: &'static str,
     baseline: Option<f64>,
     detail: String,
-    /// The history judgement's word, for the reports' check tables.
-    word: Option<String>,
+    /// What the history judgement found, for every report's words.
+    finding: Option<Finding>,
 }
 
 impl Judged {
@@ -137,7 +137,7 @@ impl Judged {
             op: "<=",
             baseline,
             detail,
-            word: None,
+            finding: None,
         }
     }
 
@@ -207,30 +207,28 @@ fn by_history(r: &Regression, v: f64, j: &Judgement, margin: f64, s: &Subject) -
         Direction::Growth => (j.centre + j.decision, "<="),
         Direction::Drop => (j.centre - j.decision, ">="),
     };
-    let word = if j.regressed {
-        "regression"
-    } else {
-        "within noise"
+    let sign = match r.direction {
+        Direction::Growth => 1.0,
+        Direction::Drop => -1.0,
     };
-    let mut detail = format!(
-        "{} = {} vs {} (median of {} runs, spread ±{}), {}: {word}, decision point {}",
+    let finding = Finding {
+        outcome: j.outcome(margin),
+        change: v - j.centre,
+        noise: j.noise,
+        detectable: j.detectable,
+        margin_relative: sign * r.relative,
+        margin_absolute: r.absolute.map(|a| sign * a),
+    };
+    let detail = format!(
+        "{} = {} vs {} (median of {} runs, spread ±{}): {}; decision point {}",
         s.text,
         u.format(v),
         u.format(j.centre),
         j.runs,
         u.format(j.spread),
-        change_text(j.change, j.centre, u),
+        finding.words(j.centre, u),
         change_text(j.decision, j.centre, u),
     );
-    let mut word = word.to_string();
-    if j.too_noisy(margin) {
-        let below = change_text(j.detectable, j.centre, u);
-        detail.push_str(&format!(
-            "; too noisy to judge below {below} (the rule asks for {})",
-            change_text(margin, j.centre, u)
-        ));
-        word.push_str(&format!("; too noisy to judge below {below}"));
-    }
     Judged {
         passed: !j.regressed,
         not_comparable: false,
@@ -238,7 +236,7 @@ fn by_history(r: &Regression, v: f64, j: &Judgement, margin: f64, s: &Subject) -
         op,
         baseline: Some(j.centre),
         detail,
-        word: Some(word),
+        finding: Some(finding),
     }
 }
 
@@ -291,38 +289,135 @@ fn by_previous_run(
         op,
         baseline: Some(b),
         detail,
-        word: None,
+        finding: None,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::evaluate::tests::{regress, result_for_noise};
+    use super::super::Outcome;
     use super::*;
 
     fn runs(ms: &[f64]) -> Vec<RunResult> {
         ms.iter().map(|&m| result_for_noise(m)).collect()
     }
 
-    fn detail(current: f64, base: f64, history: &[f64], rule: &str) -> (bool, String) {
+    fn check(current: f64, base: f64, history: &[f64], rule: &str) -> Check {
         let v = regress(
             &result_for_noise(current),
             &result_for_noise(base),
             &runs(history),
             &[Regression::parse(rule).unwrap()],
         );
-        (v.passed, v.checks[0].detail.clone())
+        v.checks[0].clone()
+    }
+
+    fn detail(current: f64, base: f64, history: &[f64], rule: &str) -> (bool, String) {
+        let c = check(current, base, history, rule);
+        (c.passed, c.detail)
+    }
+
+    /// Judged on exact values (no histogram's rounding, no sampling error).
+    fn exact(current: f64, history: &[f64], rule: &str) -> (Judged, String) {
+        let points: Vec<Point> = (history.iter())
+            .map(|&value| Point {
+                value,
+                requests: None,
+            })
+            .collect();
+        let subject = Subject {
+            text: "p95 of all requests".into(),
+            unit: Unit::Millis,
+            step: 0.0,
+        };
+        let judged = judge(
+            &Regression::parse(rule).unwrap(),
+            current,
+            None,
+            &points,
+            &subject,
+        );
+        let centre = judged.baseline.unwrap();
+        let words = judged.finding.unwrap().words(centre, Unit::Millis);
+        (judged, words)
+    }
+
+    fn outcome(c: &Check) -> Outcome {
+        c.finding.expect("judged against a history").outcome
     }
 
     #[test]
     fn a_quiet_history_is_the_baseline_and_its_centre_is_reported() {
         let history = [10.2, 9.8, 10.1, 9.9, 10.0];
-        let (passed, text) = detail(12.5, 10.0, &history, "p95 +20% +1ms");
-        assert!(!passed, "{text}");
-        assert!(text.contains("median of 6 runs"), "{text}");
-        assert!(text.contains(": regression, decision point +"), "{text}");
-        let (passed, text) = detail(10.3, 10.0, &history, "p95 +20% +1ms");
-        assert!(passed && text.contains("within noise"), "{text}");
+        let slow = check(12.5, 10.0, &history, "p95 +20% +1ms");
+        assert!(!slow.passed, "{}", slow.detail);
+        assert_eq!(outcome(&slow), Outcome::Regression);
+        assert!(slow.detail.contains("median of 6 runs"), "{}", slow.detail);
+        assert!(
+            slow.detail
+                .contains(": regression: +24.8%, beyond the +20% / +1 ms margin; decision point +"),
+            "{}",
+            slow.detail
+        );
+        let same = check(10.3, 10.0, &history, "p95 +20% +1ms");
+        assert!(same.passed, "{}", same.detail);
+        assert_eq!(outcome(&same), Outcome::WithinNoise);
+        assert!(same.detail.contains(": within noise: +"), "{}", same.detail);
+        let (same, words) = exact(10.03, &[10.2, 9.8, 10.1, 9.9, 10.0, 10.0], "p95 +20% +1ms");
+        assert_eq!(same.finding.unwrap().outcome, Outcome::WithinNoise);
+        assert_eq!(words, "within noise: +0.3%, inside ±5.3%");
+    }
+
+    /// The example: +14.5 % against a history whose spread is ±0.04 ms is real, and
+    /// merely below the rule's +10 ms margin; it is not "within noise".
+    #[test]
+    fn a_real_change_below_the_margin_says_so_with_its_numbers() {
+        let history = [
+            16.03, 16.15, 16.09, 16.12, 16.05, 16.09, 16.14, 16.04, 16.06, 16.13,
+        ];
+        let (j, words) = exact(18.43, &history, "p95 +20% +10ms");
+        assert!(j.passed, "{}", j.detail);
+        let f = j.finding.unwrap();
+        assert_eq!(f.outcome, Outcome::BelowMargin);
+        assert_eq!(
+            words,
+            "below the margin: +14.5% is beyond noise (±0.8%) but below the +20% / +10 ms margin"
+        );
+        assert!(!j.detail.contains("within noise"), "{}", j.detail);
+        assert!(j.detail.contains("spread ±0.04 ms"), "{}", j.detail);
+        assert!(
+            j.detail
+                .ends_with(&format!(": {words}; decision point +61.6%")),
+            "{}",
+            j.detail
+        );
+        // The same through the whole gate, on a histogram's rounded values.
+        let c = check(18.43, 16.09, &history, "p95 +20% +10ms");
+        assert!(c.passed, "{}", c.detail);
+        assert_eq!(outcome(&c), Outcome::BelowMargin, "{}", c.detail);
+        assert!(c.detail.contains(&c.words().unwrap()), "{}", c.detail);
+    }
+
+    #[test]
+    fn a_real_improvement_is_not_within_noise() {
+        let history = [10.2, 9.8, 10.1, 9.9, 10.0];
+        let c = check(8.0, 10.0, &history, "p95 +20%");
+        assert!(c.passed, "{}", c.detail);
+        assert_eq!(outcome(&c), Outcome::Improvement);
+        assert!(
+            c.words()
+                .unwrap()
+                .starts_with("improvement: -20.1%, beyond noise"),
+            "{}",
+            c.detail
+        );
+        // A throughput rule: the drop is the worse way, and growth the better.
+        let c = check(10.1, 10.0, &history, "p95 -20% -1ms");
+        assert_eq!(outcome(&c), Outcome::WithinNoise, "{}", c.detail);
+        let c = check(8.0, 10.0, &history, "p95 -10%");
+        assert_eq!(outcome(&c), Outcome::Regression, "{}", c.detail);
+        assert!(c.detail.contains("beyond the -10% margin"), "{}", c.detail);
     }
 
     #[test]
@@ -349,8 +444,12 @@ mod tests {
     #[test]
     fn a_noisy_history_says_what_it_cannot_see() {
         let history = [14.0, 7.0, 12.0, 8.0, 13.0, 6.0];
-        let (passed, text) = detail(12.0, 10.0, &history, "p95 +20%");
-        assert!(passed, "{text}");
-        assert!(text.contains("too noisy to judge below +"), "{text}");
+        let c = check(12.0, 10.0, &history, "p95 +20%");
+        assert!(c.passed, "{}", c.detail);
+        assert_eq!(outcome(&c), Outcome::TooNoisy);
+        let words = c.words().unwrap();
+        assert!(words.starts_with("too noisy to judge below +"), "{words}");
+        assert!(words.ends_with("the rule asks for +20%"), "{words}");
+        assert!(c.detail.contains(&words), "{}", c.detail);
     }
 }

@@ -10,7 +10,7 @@ use super::{
     view::{Outcome, View},
     Document,
 };
-use crate::gate::CheckState;
+use crate::gate::{self, CheckState};
 
 /// The console outcome, line by line, each line ending in a newline.
 pub(crate) fn render_outcome(doc: &Document, out: &Path, written: &[PathBuf]) -> String {
@@ -30,6 +30,19 @@ pub(crate) fn render_outcome(doc: &Document, out: &Path, written: &[PathBuf]) ->
     }
     for c in view.checks.iter().filter(|c| c.state == CheckState::Failed) {
         let _ = writeln!(s, "  ✗ {}: {}", c.name, c.detail);
+    }
+    // A real change that passed is still news: the log says so in the judgement's words.
+    for c in view
+        .checks
+        .iter()
+        .filter(|c| c.outcome == Some(gate::Outcome::BelowMargin))
+    {
+        let _ = writeln!(
+            s,
+            "  △ {}: {}",
+            c.name,
+            c.judgement.as_deref().unwrap_or_default()
+        );
     }
     let names: Vec<String> = written
         .iter()

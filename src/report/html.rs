@@ -172,9 +172,10 @@ fn checks(h: &mut String, view: &View<'_>) {
             h,
             "<tr class=\"{row}\"><td><span class=\"pill {pill}\">{word}</span></td><td class=\"name\">{}{}</td><td class=\"name\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"name\">{}</td></tr>",
             esc(c.expression),
-            match c.kind {
-                CheckKind::Threshold => "",
-                CheckKind::Regression => " <em>(regression)</em>",
+            match (c.kind, &c.judgement) {
+                (CheckKind::Threshold, _) => String::new(),
+                (CheckKind::Regression, None) => " <em>(regression)</em>".into(),
+                (CheckKind::Regression, Some(words)) => format!(" <em>({})</em>", esc(words)),
             },
             esc(c.endpoint.unwrap_or(ALL_REQUESTS)),
             c.value,

@@ -214,13 +214,13 @@ fn check_table(out: &mut String, rows: &[&CheckRow<'_>]) {
                 CheckState::NotComparable => "➖",
             },
             check_name(c),
-            match (c.kind, c.state, c.judgement) {
+            match (c.kind, c.state, c.judgement.as_deref()) {
                 (CheckKind::Threshold, _, _) => String::new(),
                 (CheckKind::Regression, CheckState::NotComparable, _) =>
                     " _(regression: not comparable)_".into(),
                 (CheckKind::Regression, _, None) => " _(regression)_".into(),
-                (CheckKind::Regression, _, Some(word)) =>
-                    format!(" _(regression: {})_", escape_markdown(word)),
+                (CheckKind::Regression, _, Some(words)) =>
+                    format!(" _({})_", escape_markdown(words)),
             },
             c.value,
             c.limit_text().replace('<', "&lt;").replace('>', "&gt;"),
@@ -353,7 +353,8 @@ fn compared_table(out: &mut String, view: &View<'_>, rows: &[&EndpointRow<'_>]) 
         let _ = write!(out, "| {} | {} |", endpoint_name(row), cells.join(" | "));
         if spark {
             let endpoint = (!row.aggregate).then_some(row.name);
-            let _ = write!(out, " `{}` |", sparkline(&view.trend.series(endpoint, P95)));
+            let line = sparkline(&view.trend.series(endpoint, P95));
+            let _ = write!(out, " `{}` {} |", line.bars, line.scale());
         }
         out.push('\n');
     }

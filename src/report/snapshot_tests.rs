@@ -501,7 +501,7 @@ fn a_history_draws_a_sparkline_per_endpoint() {
         .lines()
         .find(|l| l.starts_with("| GET /api/catalog/search"))
         .unwrap();
-    assert!(row.ends_with("`▁▂▂█` |"), "{row}");
+    assert!(row.ends_with("`▁▁▁█` ↕185% |"), "{row}");
     assert!(body.contains("| p95 trend |"), "{body}");
 }
 
@@ -528,4 +528,70 @@ fn a_changed_scenario_is_said_and_its_new_and_gone_endpoints_marked() {
         body.contains("❌ Performance gate failed"),
         "still judged: {body}"
     );
+}
+
+/// A real change below the rule's margin, judged against a quiet history: every report says
+/// so in the judgement's words, with its numbers, and none says "within noise".
+#[test]
+fn every_report_says_a_real_change_below_the_margin() {
+    let run = |ms: f64, started: &str| {
+        native_run(
+            vec![endpoint("GET /api/catalog/search", 6000, ms, &[])],
+            started,
+            ms,
+        )
+    };
+    let earlier: Vec<RunResult> = [40.0, 40.2, 39.9, 40.1, 40.0]
+        .iter()
+        .map(|&ms| run(ms, "2026-11-19T10:00:00Z"))
+        .collect();
+    let history: Vec<crate::stats::HistoryEntry> =
+        earlier.iter().map(crate::stats::HistoryEntry::of).collect();
+    let current = run(46.0, "2026-11-23T10:00:00Z");
+    let (t, r) = parse_rules(&[], &["GET /api/catalog/search: p95 +20% +10ms"]);
+    let verdict = gate::evaluate(
+        &current,
+        &gate::Rules::configured(t),
+        &gate::Rules::configured(r),
+        Some(Baseline {
+            result: &earlier[0],
+            history: &history,
+        }),
+    )
+    .unwrap();
+    let check = &verdict.checks[0];
+    assert!(check.passed, "{}", check.detail);
+    let finding = check.finding.expect("judged against the history");
+    assert_eq!(
+        finding.outcome,
+        gate::Outcome::BelowMargin,
+        "{}",
+        check.detail
+    );
+    let words = check.words().unwrap();
+    assert!(
+        words.starts_with("below the margin: +1") && words.ends_with("+20% / +10 ms margin"),
+        "{words}"
+    );
+    let doc = Document {
+        comparison: Some(baseline::compare("a file", &earlier[0], &current)),
+        run: current,
+        verdict: Some(verdict),
+        notes: Vec::new(),
+        history,
+    };
+    for (file, text) in reports(&doc) {
+        if [
+            "summary.md",
+            "comment.md",
+            "report.html",
+            "junit.xml",
+            "console.txt",
+        ]
+        .contains(&file.as_str())
+        {
+            assert!(text.contains(&words), "{file}: {text}");
+        }
+        assert!(!text.contains("within noise"), "{file}: {text}");
+    }
 }

@@ -4,7 +4,7 @@
 
 use super::Document;
 use crate::{
-    gate::{metric_value, Metric},
+    gate::{judgement, metric_value, Metric},
     stats::{EndpointStats, HistoryEntry, RunResult},
 };
 
@@ -86,10 +86,12 @@ pub(crate) fn render_text(trend: &Trend<'_>) -> String {
                 .flatten()
                 .map_or("–".to_string(), |v| format!("{v:.1}"))
         };
+        let line = sparkline(&series);
         out.push_str(&format!(
-            "  {:<40} {}  {} → {} ms\n",
+            "  {:<40} {} {:<6} {} → {} ms\n",
             name.unwrap_or("all requests"),
-            sparkline(&series),
+            line.bars,
+            line.scale(),
             ends(series.first()),
             ends(series.last())
         ));
@@ -100,35 +102,112 @@ pub(crate) fn render_text(trend: &Trend<'_>) -> String {
 /// Eight heights of block, lowest to highest.
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
-/// A sparkline (`▁▂▂▃▅`) of `values` between their own lowest and highest; a run without a
-/// value is a space. Flat when every value is equal.
-pub(crate) fn sparkline(values: &[Option<f64>]) -> String {
-    let known = values.iter().flatten().copied();
-    let (lo, hi) = known.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+/// A run less than this many of the history's spreads above the lowest run draws the lowest
+/// bar: an unchanged build's runs lie within about ±2.5 spreads of the centre (the
+/// judgement's noise), so they draw one flat line.
+const NOISE_SPREADS: f64 = 6.0;
+
+/// ...and so does a run less than this share of the history's centre above it: a history too
+/// quiet to have a spread does not draw its last digit's wobble.
+const MIN_ZONE: f64 = 0.0125;
+
+/// The full height of a sparkline is at least this share of the history's centre (±5 %), so
+/// a small real step does not fill it.
+const MIN_HEIGHT: f64 = 0.10;
+
+/// A sparkline and the change its full height stands for.
+pub(crate) struct Sparkline {
+    /// `▁▁▂▁█`; a run without a value is a space.
+    pub(crate) bars: String,
+    /// The change from `▁` to `█`, in percent of the history's centre; `None` when the centre
+    /// is zero.
+    pub(crate) height_pct: Option<f64>,
+}
+
+impl Sparkline {
+    /// The scale as reports print it beside the bars: `↕10%`; empty without one.
+    pub(crate) fn scale(&self) -> String {
+        match self.height_pct {
+            Some(p) if p >= 10.0 => format!("↕{p:.0}%"),
+            Some(p) => format!("↕{p:.1}%"),
+            None => String::new(),
+        }
+    }
+}
+
+/// A sparkline of `values` (this run last) scaled to the history's noise, the same centre and
+/// spread the judgement takes. The lowest value draws `▁`, and so does every value within the
+/// noise above it ([`NOISE_SPREADS`] spreads, at least [`MIN_ZONE`] of the centre): a change
+/// within the noise draws flat. The values beyond it fill the other bars up to the highest,
+/// on a height of at least [`MIN_HEIGHT`] of the centre, which [`Sparkline::scale`] shows.
+pub(crate) fn sparkline(values: &[Option<f64>]) -> Sparkline {
+    let known: Vec<f64> = values.iter().flatten().copied().collect();
+    let earlier: Vec<f64> = values[..values.len().saturating_sub(1)]
+        .iter()
+        .flatten()
+        .copied()
+        .collect();
+    let band = if earlier.len() >= 2 { &earlier } else { &known };
+    let (centre, spread) = judgement::centre_and_spread(band).unwrap_or((0.0, 0.0));
+    let (lo, hi) = (known.iter()).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
         (lo.min(v), hi.max(v))
     });
-    values
+    let zone = (NOISE_SPREADS * spread).max(MIN_ZONE * centre.abs());
+    let height = (hi - lo).max(MIN_HEIGHT * centre.abs());
+    let above = BARS.len() as f64 - 1.0;
+    let line = values
         .iter()
         .map(|v| match v {
             None => ' ',
-            Some(_) if hi - lo <= f64::EPSILON * hi.abs().max(1.0) => BARS[0],
-            Some(v) => {
-                let step = ((v - lo) / (hi - lo) * (BARS.len() - 1) as f64).round();
+            // NaN-safe: a value not above the noise draws the lowest bar.
+            Some(v) if v - lo > zone && height > zone => {
+                let step = 1.0 + ((v - lo - zone) / (height - zone) * above).floor();
                 BARS[(step as usize).min(BARS.len() - 1)]
             }
+            Some(_) => BARS[0],
         })
-        .collect()
+        .collect();
+    Sparkline {
+        bars: line,
+        height_pct: (centre != 0.0 && !known.is_empty()).then(|| height / centre.abs() * 100.0),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn line(values: &[f64]) -> Sparkline {
+        sparkline(&values.iter().map(|&v| Some(v)).collect::<Vec<_>>())
+    }
+
     #[test]
-    fn sparklines_scale_between_their_own_extremes() {
-        assert_eq!(sparkline(&[Some(1.0), Some(2.0), Some(8.0)]), "▁▂█");
-        assert_eq!(sparkline(&[Some(5.0), None, Some(5.0)]), "▁ ▁");
-        assert_eq!(sparkline(&[]), "");
-        assert_eq!(sparkline(&[None]), " ");
+    fn a_wobble_within_the_noise_draws_flat() {
+        // p95 of 15.999 to 16.127 ms (0.8 %): not a trend.
+        let wobble = line(&[16.0, 16.01, 15.999, 16.07, 16.0, 16.127, 16.12]);
+        assert_eq!(wobble.bars, "▁▁▁▁▁▁▁");
+        assert_eq!(wobble.scale(), "↕10%");
+        // A history with no spread at all: the last digit's wobble still draws flat.
+        assert_eq!(line(&[100.0, 100.0, 100.0, 100.5]).bars, "▁▁▁▁");
+    }
+
+    #[test]
+    fn a_real_step_stands_out_and_fills_the_height() {
+        let step = line(&[16.0, 16.05, 16.02, 16.08, 16.03, 18.43]);
+        assert_eq!(step.bars, "▁▁▁▁▁█");
+        assert_eq!(step.scale(), "↕15%");
+        // A change the other way: the earlier runs stand above this one.
+        assert_eq!(line(&[16.0, 16.05, 16.02, 13.0]).bars, "███▁");
+        // Inside the minimum height, a step is drawn to that scale.
+        assert_eq!(line(&[100.0, 100.1, 99.9, 100.0, 105.0]).bars, "▁▁▁▁▅");
+    }
+
+    #[test]
+    fn runs_without_a_value_are_spaces() {
+        assert_eq!(line(&[5.0, 5.0]).bars, "▁▁");
+        assert_eq!(sparkline(&[Some(5.0), None, Some(5.0)]).bars, "▁ ▁");
+        assert_eq!(sparkline(&[]).bars, "");
+        assert_eq!(sparkline(&[None]).bars, " ");
+        assert_eq!(sparkline(&[None]).scale(), "");
     }
 }

@@ -172,8 +172,10 @@ pub(crate) struct CheckRow<'a> {
     /// Empty when the check has no baseline (every threshold).
     pub(crate) baseline: String,
     pub(crate) detail: &'a str,
-    /// A history judgement's word (`within noise; too noisy to judge below +46.0%`).
-    pub(crate) judgement: Option<&'a str>,
+    /// A history judgement's words with their numbers (`within noise: +0.3%, inside ±2.1%`).
+    pub(crate) judgement: Option<String>,
+    /// Which of the judgement's words holds, for a check judged against a history.
+    pub(crate) outcome: Option<crate::gate::Outcome>,
 }
 
 impl<'a> CheckRow<'a> {
@@ -200,7 +202,8 @@ impl<'a> CheckRow<'a> {
             limit_value: c.limit,
             baseline: c.baseline.map(|b| c.unit.format(b)).unwrap_or_default(),
             detail: &c.detail,
-            judgement: c.judgement.as_deref(),
+            judgement: c.words(),
+            outcome: c.finding.map(|f| f.outcome),
         }
     }
 

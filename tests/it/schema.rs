@@ -120,6 +120,29 @@ fn a_results_file_of_the_previous_version_still_validates_and_reads() {
     );
 }
 
+/// A regression judged against a history carries its finding; the word of earlier versions
+/// still validates.
+#[test]
+fn a_check_with_a_finding_validates() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/results-v1-without-load.json"
+    );
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let check = &mut doc["verdict"]["checks"][0];
+    check["finding"] = serde_json::json!({
+        "outcome": "below_margin", "change": 2.34, "noise": 0.13, "detectable": 0.21,
+        "margin_relative": 0.2, "margin_absolute": 10.0
+    });
+    check["judgement"] = "within noise".into();
+    let v = schema();
+    let errors: Vec<String> = v.iter_errors(&doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    doc["verdict"]["checks"][0]["finding"]["outcome"] = "maybe".into();
+    assert!(!v.is_valid(&doc));
+}
+
 #[test]
 fn the_schema_rejects_a_wrong_document() {
     let v = schema();
