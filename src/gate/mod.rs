@@ -7,6 +7,7 @@ mod abort;
 mod comparable_tests;
 mod evaluate;
 mod expr;
+pub mod changepoint;
 pub mod judgement;
 mod regression;
 
