@@ -81,7 +81,9 @@ pub struct Creep {
 /// What the history shows.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Change {
+    /// A lasting step up.
     Step(Step),
+    /// A sustained rise.
     Creep(Creep),
 }
 
