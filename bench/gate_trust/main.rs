@@ -95,4 +95,22 @@ fn changes(trials: usize) {
             );
         }
     }
+    // The gate's bound: 1,000 endpoints (and all requests) × p95 and error rate × 20 runs.
+    let m = Model {
+        noise: 0.08,
+        requests: 75,
+        history: 20,
+    };
+    let series = m.series(2002, 46);
+    let start = std::time::Instant::now();
+    let found = series
+        .iter()
+        .filter(|v| loadforge_gate::changepoint::find(v, 0.0).is_some())
+        .count();
+    println!();
+    println!(
+        "cost: {} series of 20 runs searched in {:.1} ms ({found} with a change point)",
+        series.len(),
+        start.elapsed().as_secs_f64() * 1000.0
+    );
 }

@@ -157,6 +157,12 @@ impl Model {
             .collect()
     }
 
+    /// `count` unchanged chains of p95 (the cost measurement's input).
+    pub fn series(&self, count: usize, seed: u64) -> Vec<Vec<f64>> {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        (0..count).map(|_| self.chain(&mut rng, |_| 1.0)).collect()
+    }
+
     /// Chains whose newest `after` runs are `step` slower (`after` 0: an unchanged chain): how
     /// often the search places the step at its first run, and how often it reports anything.
     pub fn step_chains(&self, step: f64, after: usize, trials: usize, seed: u64) -> Located {
