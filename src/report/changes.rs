@@ -364,4 +364,57 @@ mod tests {
         assert_eq!(found, 0);
         assert!(took.as_secs_f64() < 5.0, "{took:?}");
     }
+
+    fn failed(endpoint: Option<&str>) -> Check {
+        Check {
+            name: "p95 regression".into(),
+            kind: CheckKind::Regression,
+            expression: "p95 +20% +10ms".into(),
+            endpoint: endpoint.map(str::to_string),
+            metric: Metric::Percentile(95.0),
+            unit: crate::gate::Unit::Millis,
+            value: Some(62.0),
+            op: "<=".into(),
+            limit: 60.0,
+            baseline: Some(50.0),
+            passed: false,
+            detail: String::new(),
+            default_rule: false,
+            judgement: None,
+            not_comparable: false,
+        }
+    }
+
+    #[test]
+    fn a_failed_merge_request_says_whether_its_base_carried_the_step() {
+        let mr = run(62.0, "mr", "9999");
+        let carried = Changes::new(&chain(STEPPED), &mr, &[&failed(Some("GET /api/cart"))]);
+        assert!(
+            carried.base[0].starts_with("The base (pipeline #4572 (commit abc4572f)) already carried this change: p95 of GET /api/cart stepped +22%"),
+            "{:?}",
+            carried.base
+        );
+        let quiet = Changes::new(&chain(&STEPPED[..10]), &mr, &[&failed(None)]);
+        assert_eq!(
+            quiet.base,
+            ["The base (pipeline #4569 (commit abc4569f)) carried no step in p95 of all requests (10 default-branch runs searched): the regression appears with this run."]
+        );
+    }
+
+    #[test]
+    fn the_summary_and_report_html_carry_the_lines() {
+        let doc = Document {
+            run: run(62.0, "mr", "9999"),
+            verdict: None,
+            comparison: None,
+            notes: Vec::new(),
+            history: chain(STEPPED),
+        };
+        let md = super::super::markdown::render_summary(&doc);
+        assert!(md.contains("#### Where it began"), "{md}");
+        assert!(md.contains("- p95 of GET /api/cart stepped +22%"), "{md}");
+        let html = super::super::html::render(&super::super::view::View::new(&doc));
+        assert!(html.contains("<h2>Where it began</h2>"));
+        assert!(html.contains("<li>p95 of GET /api/cart stepped +22%"), "{html}");
+    }
 }
