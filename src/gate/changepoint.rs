@@ -159,7 +159,10 @@ fn newest_step(values: &[f64], base: usize, floor: f64) -> Option<Step> {
 fn divergence(values: &[f64], at: usize) -> f64 {
     let (x, y) = values.split_at(at);
     let (m, k) = (x.len() as f64, y.len() as f64);
-    let between: f64 = x.iter().flat_map(|a| y.iter().map(move |b| (a - b).abs())).sum();
+    let between: f64 = x
+        .iter()
+        .flat_map(|a| y.iter().map(move |b| (a - b).abs()))
+        .sum();
     let within = |v: &[f64]| {
         let pairs = (v.len() * (v.len() - 1) / 2).max(1) as f64;
         let sum: f64 = v
@@ -262,7 +265,6 @@ fn ss(values: &[f64]) -> f64 {
     values.iter().map(|v| (v - m).powi(2)).sum()
 }
 
-
 /// P(T > t) for Student's t with `df` degrees of freedom, t ≥ 0.
 pub fn t_upper(t: f64, df: f64) -> f64 {
     if t <= 0.0 {
@@ -360,7 +362,11 @@ mod tests {
     #[test]
     fn student_t_tails_match_the_tables() {
         // One-sided 99th and 95th percentiles (judgement.rs's table).
-        for (df, q99, q95) in [(2.0, 6.965, 2.920), (5.0, 3.365, 2.015), (20.0, 2.528, 1.725)] {
+        for (df, q99, q95) in [
+            (2.0, 6.965, 2.920),
+            (5.0, 3.365, 2.015),
+            (20.0, 2.528, 1.725),
+        ] {
             assert!((t_upper(q99, df) - 0.01).abs() < 2e-4, "{df}");
             assert!((t_upper(q95, df) - 0.05).abs() < 2e-4, "{df}");
         }
@@ -450,7 +456,8 @@ mod tests {
             let v = chain(&mut rng, 20, |i| if i >= at { 1.25 } else { 1.0 });
             placed += matches!(find(&v, 0.0), Some(Change::Step(s)) if s.at == at) as usize;
             let v = chain(&mut rng, 20, |i| 1.05f64.powi(i.saturating_sub(15) as i32));
-            crept += matches!(find(&v, 0.0), Some(Change::Creep(c)) if c.from.abs_diff(15) <= 1) as usize;
+            crept += matches!(find(&v, 0.0), Some(Change::Creep(c)) if c.from.abs_diff(15) <= 1)
+                as usize;
         }
         eprintln!("quiet {quiet} placed {placed} crept {crept}");
         assert!(quiet >= trials * 99 / 100, "{quiet}");

@@ -3,11 +3,11 @@
 //! value. Plain synchronous functions over immutable results.
 
 mod abort;
+pub mod changepoint;
 #[cfg(test)]
 mod comparable_tests;
 mod evaluate;
 mod expr;
-pub mod changepoint;
 pub mod judgement;
 mod regression;
 

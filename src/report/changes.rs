@@ -415,6 +415,9 @@ mod tests {
         assert!(md.contains("- p95 of GET /api/cart stepped +22%"), "{md}");
         let html = super::super::html::render(&super::super::view::View::new(&doc));
         assert!(html.contains("<h2>Where it began</h2>"));
-        assert!(html.contains("<li>p95 of GET /api/cart stepped +22%"), "{html}");
+        assert!(
+            html.contains("<li>p95 of GET /api/cart stepped +22%"),
+            "{html}"
+        );
     }
 }

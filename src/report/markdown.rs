@@ -212,7 +212,11 @@ fn changes(out: &mut String, view: &View<'_>) {
     if c.is_empty() {
         return;
     }
-    let _ = writeln!(out, "\n#### Where it began\n\n_{}._\n", super::changes::METHOD);
+    let _ = writeln!(
+        out,
+        "\n#### Where it began\n\n_{}._\n",
+        super::changes::METHOD
+    );
     for f in c.found.iter().take(MAX_CHANGE_LINES) {
         let _ = writeln!(out, "- {}", escape_markdown(&super::changes::sentence(f)));
     }

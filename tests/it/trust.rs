@@ -54,9 +54,15 @@ fn change_points_are_placed_and_unchanged_chains_stay_quiet() {
         history: 20,
     };
     let quiet = m.step_chains(1.0, 0, TRIALS, 31);
-    assert!(quiet.any <= 0.01, "A/A chains with a change point: {quiet:?}");
+    assert!(
+        quiet.any <= 0.01,
+        "A/A chains with a change point: {quiet:?}"
+    );
     for after in [3, 5, 10] {
         let step = m.step_chains(1.25, after, TRIALS, 32 + after as u64);
-        assert!(step.exact >= 0.95, "+25% step, {after} runs after: {step:?}");
+        assert!(
+            step.exact >= 0.95,
+            "+25% step, {after} runs after: {step:?}"
+        );
     }
 }
