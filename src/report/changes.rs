@@ -174,11 +174,10 @@ fn base_sentences(runs: &[&HistoryEntry], found: &[Found], failed: &[&Check]) ->
     let base = RunRef::of(base).name();
     let mut out: Vec<String> = Vec::new();
     for c in failed {
-        let metric = match c.metric {
-            Metric::Percentile(q) if q == 95.0 => c.metric,
-            Metric::ErrorRate => c.metric,
-            _ => continue,
-        };
+        let metric = c.metric;
+        if metric != Metric::Percentile(95.0) && metric != Metric::ErrorRate {
+            continue;
+        }
         let subject = subject(metric, c.endpoint.as_deref());
         let sentence = match found
             .iter()

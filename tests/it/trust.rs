@@ -65,4 +65,8 @@ fn change_points_are_placed_and_unchanged_chains_stay_quiet() {
             "+25% step, {after} runs after: {step:?}"
         );
     }
+    let creep = m.creep_chains(0.05, 4, TRIALS, 45);
+    assert!(creep.any >= 0.95, "+5%/run creep for 4 runs: {creep:?}");
+    // The cost line's input is the same model.
+    assert_eq!(m.series(3, 46).len(), 3);
 }
