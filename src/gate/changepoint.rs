@@ -33,8 +33,9 @@
 //! ±8 % uniform noise, sampled p95) measures the real rate and the catch rate.
 //!
 //! **Cost:** at most 20 runs: ≤ 16 candidate splits per level, each an O(n²) divergence
-//! (≤ 400 differences), one t-test per level, and ≤ 10 creep windows. Pure and deterministic:
-//! no randomness at all.
+//! (≤ 400 differences), one t-test per level, and ≤ 7 creep windows: 2,002 series of 20 runs
+//! (1,000 endpoints and all requests, p95 and error rate) take about 10 ms optimised. Pure and
+//! deterministic: no randomness at all.
 
 use super::judgement::{median, trimmed_spread, CENTRE_VARIANCE};
 
