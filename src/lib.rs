@@ -39,6 +39,7 @@ pub(crate) mod tls;
 
 pub use commands::main_with_args;
 /// The statistics behind a regression verdict, public for the trust benchmark (`bench/gate_trust`).
+pub use gate::changepoint;
 pub use gate::judgement;
 
 #[cfg(test)]

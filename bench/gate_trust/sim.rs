@@ -7,6 +7,7 @@
 //! slowdown multiplies every latency. Its p95 is read from its requests like the gate reads it
 //! from a histogram, so sampling error is real, not modelled.
 
+use loadforge_gate::changepoint::{self, Change};
 use loadforge_gate::judgement::{self, Current, Point, Worse};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 
@@ -135,5 +136,68 @@ fn rates(hits: (usize, usize, usize), trials: usize) -> Rates {
         old: of(hits.0),
         new: of(hits.1),
         too_noisy: of(hits.2),
+    }
+}
+
+/// How often the change-point search (`loadforge_gate::changepoint`) found what a chain holds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Located {
+    /// A step reported at the run where it began (a creep: from the run it started from).
+    pub exact: f64,
+    /// A step or creep reported anywhere (for an unchanged chain: its false positives).
+    pub any: f64,
+}
+
+impl Model {
+    /// The p95 of a chain of `self.history` default-branch runs, oldest first, where run `i`
+    /// is slowed down by `slowdown(i)`.
+    fn chain(&self, rng: &mut SmallRng, slowdown: impl Fn(usize) -> f64) -> Vec<f64> {
+        (0..self.history)
+            .map(|i| self.run(rng, slowdown(i)).p95)
+            .collect()
+    }
+
+    /// `count` unchanged chains of p95 (the cost measurement's input).
+    pub fn series(&self, count: usize, seed: u64) -> Vec<Vec<f64>> {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        (0..count).map(|_| self.chain(&mut rng, |_| 1.0)).collect()
+    }
+
+    /// Chains whose newest `after` runs are `step` slower (`after` 0: an unchanged chain): how
+    /// often the search places the step at its first run, and how often it reports anything.
+    pub fn step_chains(&self, step: f64, after: usize, trials: usize, seed: u64) -> Located {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let at = self.history - after;
+        let (mut exact, mut any) = (0, 0);
+        for _ in 0..trials {
+            let values = self.chain(&mut rng, |i| if i >= at { step } else { 1.0 });
+            let found = changepoint::find(&values, 0.0);
+            any += found.is_some() as usize;
+            exact += matches!(found, Some(Change::Step(s)) if s.at == at && after > 0) as usize;
+        }
+        Located {
+            exact: exact as f64 / trials as f64,
+            any: any as f64 / trials as f64,
+        }
+    }
+
+    /// Chains whose newest `runs` runs each grew by `per_run` over the one before: how often
+    /// a creep is reported from the run it started from (± one run), and anything at all.
+    pub fn creep_chains(&self, per_run: f64, runs: usize, trials: usize, seed: u64) -> Located {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let from = self.history - 1 - runs;
+        let (mut exact, mut any) = (0, 0);
+        for _ in 0..trials {
+            let values = self.chain(&mut rng, |i| {
+                (1.0 + per_run).powi(i.saturating_sub(from) as i32)
+            });
+            let found = changepoint::find(&values, 0.0);
+            any += found.is_some() as usize;
+            exact += matches!(found, Some(Change::Creep(c)) if c.from.abs_diff(from) <= 1) as usize;
+        }
+        Located {
+            exact: exact as f64 / trials as f64,
+            any: any as f64 / trials as f64,
+        }
     }
 }

@@ -32,6 +32,14 @@ pub(crate) fn execute(args: &CompareArgs) -> Result<ExitStatus, Error> {
             history: &base.history,
         }),
     )?;
+    let failed: Vec<&gate::Check> = verdict
+        .failed_checks()
+        .filter(|c| c.kind == gate::CheckKind::Regression)
+        .collect();
+    let changes = crate::report::changes_text(&base.history, &current, &failed);
+    if !changes.is_empty() {
+        print!("\n{changes}");
+    }
     println!();
     for c in &verdict.checks {
         println!(

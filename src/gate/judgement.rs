@@ -185,9 +185,9 @@ pub fn centre_and_spread(values: &[f64]) -> Option<(f64, f64)> {
 }
 
 /// The variance of a median of k runs is about π/2 times that of their mean (σ²/k).
-const CENTRE_VARIANCE: f64 = std::f64::consts::FRAC_PI_2;
+pub(crate) const CENTRE_VARIANCE: f64 = std::f64::consts::FRAC_PI_2;
 
-fn median(values: &[f64]) -> f64 {
+pub(crate) fn median(values: &[f64]) -> f64 {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
     let mid = v.len() / 2;
@@ -201,7 +201,7 @@ fn median(values: &[f64]) -> f64 {
 /// The standard deviation of the values within 3.5 robust deviations (scaled MAD) of the
 /// centre, and how many that is: one wild run (a deploy during the test) does not make every
 /// later change look like noise.
-fn trimmed_spread(values: &[f64], centre: f64) -> (f64, usize) {
+pub(crate) fn trimmed_spread(values: &[f64], centre: f64) -> (f64, usize) {
     let deviations: Vec<f64> = values.iter().map(|v| (v - centre).abs()).collect();
     let mad = median(&deviations) * 1.4826;
     let kept: Vec<f64> = values

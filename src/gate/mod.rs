@@ -3,6 +3,7 @@
 //! value. Plain synchronous functions over immutable results.
 
 mod abort;
+pub mod changepoint;
 #[cfg(test)]
 mod comparable_tests;
 mod evaluate;

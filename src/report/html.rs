@@ -80,6 +80,7 @@ pub(crate) fn render(view: &View<'_>) -> String {
     if view.outcome != Outcome::NotJudged {
         checks(&mut h, view);
     }
+    changes(&mut h, view);
     charts_section(&mut h, view);
     endpoints(&mut h, view);
     failures(&mut h, view);
@@ -185,6 +186,28 @@ fn checks(h: &mut String, view: &View<'_>) {
         );
     }
     h.push_str("</tbody></table></div>");
+}
+
+/// Where each change began, every line (the summary shows the first ones).
+fn changes(h: &mut String, view: &View<'_>) {
+    let c = &view.changes;
+    if c.is_empty() {
+        return;
+    }
+    let _ = write!(
+        h,
+        "<h2>Where it began</h2><p>{}.</p><ul>",
+        esc(super::changes::METHOD)
+    );
+    for line in c
+        .found
+        .iter()
+        .map(super::changes::sentence)
+        .chain(c.base.iter().cloned())
+    {
+        let _ = write!(h, "<li>{}</li>", esc(&line));
+    }
+    h.push_str("</ul>");
 }
 
 fn charts_section(h: &mut String, view: &View<'_>) {

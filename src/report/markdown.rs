@@ -107,6 +107,7 @@ pub(crate) fn render(view: &View<'_>) -> String {
     if view.outcome != Outcome::NotJudged {
         checks(&mut out, view);
     }
+    changes(&mut out, view);
     out.push_str("\n#### Endpoints\n\n");
     match &view.baseline {
         None => endpoints(&mut out, view),
@@ -199,6 +200,35 @@ fn checks(out: &mut String, view: &View<'_>) {
             check_table(&mut table, &folded);
             details(out, &format!("{} {what}", folded.len()), &table);
         }
+    }
+}
+
+/// Change points shown in the summary and the comment; report.html has them all.
+const MAX_CHANGE_LINES: usize = 20;
+
+/// Where each change began: one line per endpoint and metric, then the base's sentences.
+fn changes(out: &mut String, view: &View<'_>) {
+    let c = &view.changes;
+    if c.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n#### Where it began\n\n_{}._\n",
+        super::changes::METHOD
+    );
+    for f in c.found.iter().take(MAX_CHANGE_LINES) {
+        let _ = writeln!(out, "- {}", escape_markdown(&super::changes::sentence(f)));
+    }
+    if c.found.len() > MAX_CHANGE_LINES {
+        let _ = writeln!(
+            out,
+            "- … and {} more in report.html",
+            c.found.len() - MAX_CHANGE_LINES
+        );
+    }
+    for b in c.base.iter().take(MAX_CHANGE_LINES) {
+        let _ = writeln!(out, "- {}", escape_markdown(b));
     }
 }
 

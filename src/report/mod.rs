@@ -2,6 +2,7 @@
 //! to bytes. `publish_all` writes them all into the output directory, whatever the verdict.
 
 mod annotations;
+mod changes;
 mod charts;
 mod comment;
 mod console;
@@ -83,6 +84,16 @@ pub(crate) struct Document {
     /// The run history the next run is judged by (see `stats::HistoryEntry`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) history: Vec<crate::stats::HistoryEntry>,
+}
+
+/// Where the changes of `run`'s endpoints began in `history`, as `compare` prints it (empty
+/// when there are none); `failed` are the run's failed regression checks.
+pub(crate) fn changes_text(
+    history: &[crate::stats::HistoryEntry],
+    run: &RunResult,
+    failed: &[&crate::gate::Check],
+) -> String {
+    changes::render_text(&changes::Changes::new(history, run, failed))
 }
 
 /// The p95 trend of `run` after `history` as `compare` prints it (empty below three runs).

@@ -387,6 +387,8 @@ pub(crate) struct View<'a> {
     pub(crate) tool: &'a ToolInfo,
     /// The run history with this run last.
     pub(crate) trend: super::trend::Trend<'a>,
+    /// Where the history's changes began (see `changes.rs`).
+    pub(crate) changes: super::changes::Changes,
 }
 
 impl<'a> View<'a> {
@@ -434,6 +436,7 @@ impl<'a> View<'a> {
             },
             tool: &run.tool,
             trend: super::trend::Trend::of(doc),
+            changes: super::changes::Changes::of(doc),
         }
     }
 

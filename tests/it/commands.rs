@@ -125,6 +125,83 @@ fn compare_applies_regression_rules() {
         .expect_exit(0);
 }
 
+/// A baseline whose history stepped up three runs back: `compare` names the pipeline and commit
+/// where it began.
+#[test]
+fn compare_says_where_a_step_in_the_history_began() {
+    let app = sample_app(Knobs::default());
+    let out = Gate::new()
+        .args([
+            "run",
+            "--scenario",
+            &example("oauth-api.yml"),
+            "--host",
+            &app.url(),
+        ])
+        .args([
+            "--users",
+            "2",
+            "--run-time",
+            "1s",
+            "--progress",
+            "0",
+            "--baseline",
+            "none",
+        ])
+        .run()
+        .expect_exit(0);
+    let current = out.out_dir().join("results.json");
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&current).unwrap()).unwrap();
+    let scaled = |e: &serde_json::Value, by: f64| {
+        let mut e = e.clone();
+        e.as_object_mut().unwrap().remove("histogram");
+        if let Some(p95) = e["latency_ms"]["p95"].as_f64() {
+            e["latency_ms"]["p95"] = serde_json::json!(p95 * by);
+        }
+        e
+    };
+    // Newest first: runs 110 to 112 are 30 % slower than 100 to 109.
+    let history: Vec<serde_json::Value> = (0..13)
+        .rev()
+        .map(|i| {
+            let by = if i >= 10 {
+                1.3
+            } else {
+                1.0 + 0.01 * (i % 3) as f64
+            };
+            serde_json::json!({
+                "commit": format!("c0ffee{i:02}aa"),
+                "pipeline": format!("{}", 100 + i),
+                "started_at": format!("2026-01-{:02}T00:00:00Z", i + 1),
+                "engine": doc["run"]["engine"],
+                "aggregate": scaled(&doc["aggregate"], by),
+                "endpoints": doc["endpoints"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| scaled(e, by))
+                    .collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    doc["history"] = serde_json::Value::Array(history);
+    let base = out.dir.path().join("base.json");
+    std::fs::write(&base, serde_json::to_string(&doc).unwrap()).unwrap();
+    let text = Gate::new()
+        .args(["compare"])
+        .arg_path(&base)
+        .arg_path(&current)
+        .run()
+        .stdout;
+    assert!(text.contains("Where it began: change points"), "{text}");
+    assert!(
+        text.contains("p95 of all requests stepped +2")
+            && text.contains("at pipeline #110 (commit c0ffee10), 3 runs ago"),
+        "{text}"
+    );
+}
+
 #[test]
 fn config_profiles_apply_under_flags() {
     let app = sample_app(Knobs::default());

@@ -42,3 +42,31 @@ fn at_20_percent_noise_the_gate_does_not_flap_and_says_so() {
         "the verdict must say it is too noisy: {same:?}"
     );
 }
+
+/// Where it began: on chains of 20 default-branch runs at ±8 % noise, a +25 % step with three
+/// runs or more at the new level is placed at its first run in at least 95 % of chains, and an
+/// unchanged chain shows a change point in at most 1 % (`gate_trust`'s second table).
+#[test]
+fn change_points_are_placed_and_unchanged_chains_stay_quiet() {
+    let m = Model {
+        noise: 0.08,
+        requests: 75,
+        history: 20,
+    };
+    let quiet = m.step_chains(1.0, 0, TRIALS, 31);
+    assert!(
+        quiet.any <= 0.01,
+        "A/A chains with a change point: {quiet:?}"
+    );
+    for after in [3, 5, 10] {
+        let step = m.step_chains(1.25, after, TRIALS, 32 + after as u64);
+        assert!(
+            step.exact >= 0.95,
+            "+25% step, {after} runs after: {step:?}"
+        );
+    }
+    let creep = m.creep_chains(0.05, 4, TRIALS, 45);
+    assert!(creep.any >= 0.95, "+5%/run creep for 4 runs: {creep:?}");
+    // The cost line's input is the same model.
+    assert_eq!(m.series(3, 46).len(), 3);
+}
