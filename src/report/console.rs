@@ -22,6 +22,10 @@ pub(crate) fn render_outcome(doc: &Document, out: &Path, written: &[PathBuf]) ->
     if let Some(host) = &view.run.host {
         let _ = writeln!(s, "  host {host}");
     }
+    if let Some(g) = &view.run.generator {
+        let mark = if g.starved { "⚠ " } else { "" };
+        let _ = writeln!(s, "  {mark}load generator {}", g.text);
+    }
     if let Some(text) = view.baseline.as_ref().and_then(|b| b.load_text()) {
         let _ = match text.differences {
             [] => writeln!(s, "  ⚠ {}", text.title),

@@ -76,6 +76,13 @@ pub(crate) fn render(view: &View<'_>) -> String {
     head(&mut h, &title);
     header(&mut h, view, class, &title);
     comparability(&mut h, view);
+    if let Some(g) = view.run.generator.as_ref().filter(|g| g.starved) {
+        let _ = write!(
+            h,
+            "<div class=\"notes\"><p><strong>⚠ Load generator {}</strong></p></div>",
+            esc(&g.text)
+        );
+    }
     notes(&mut h, view);
     if view.outcome != Outcome::NotJudged {
         checks(&mut h, view);

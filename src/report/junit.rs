@@ -41,6 +41,9 @@ fn properties(suite: &mut TestSuite, view: &View<'_>) {
     if run.insecure {
         suite.add_property(Property::new("tls", super::INSECURE));
     }
+    if let Some(g) = &run.generator {
+        suite.add_property(Property::new("load generator", g.text.as_str()));
+    }
     if let Some(c) = run.counts {
         suite.add_property(Property::new("requests", c.requests.to_string()));
     }

@@ -140,6 +140,16 @@ fn headline(out: &mut String, view: &View<'_>) {
     if let Some(host) = &run.host {
         let _ = writeln!(out, "\nHost: {}", escape_markdown(host));
     }
+    if let Some(g) = &run.generator {
+        let _ = match g.starved {
+            true => writeln!(
+                out,
+                "\n> ⚠️ **Load generator {}**",
+                escape_markdown(&g.text)
+            ),
+            false => writeln!(out, "\nLoad generator: {}", escape_markdown(&g.text)),
+        };
+    }
     if let Some(url) = view.links.cloud.and_then(markdown_url) {
         let _ = writeln!(out, "\n[Cloud run]({url})");
     }
