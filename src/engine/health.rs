@@ -87,8 +87,8 @@ pub(crate) async fn runtime_meter(meter: Arc<HiccupMeter>) {
 pub(crate) enum Subject {
     /// The gate's own process (the native engine).
     ThisProcess,
-    /// A child process and its descendants (Locust and its workers), once its pid is known.
-    Processes(Arc<Mutex<Option<u32>>>),
+    /// Child processes and their descendants (Locust's master and its local workers).
+    Processes(Vec<u32>),
 }
 
 /// Counters read at one instant.
@@ -111,10 +111,7 @@ impl Counters {
             .unwrap_or_default();
         let (own_s, involuntary) = match subject {
             Subject::ThisProcess => own_usage(),
-            Subject::Processes(root) => {
-                let root = *root.lock().unwrap_or_else(|p| p.into_inner());
-                root.map(tree_usage).unwrap_or_default()
-            }
+            Subject::Processes(roots) => tree_usage(roots),
         };
         Counters {
             host_busy_s,
@@ -158,9 +155,9 @@ fn own_usage() -> (f64, u64) {
     }
 }
 
-/// CPU seconds and involuntary switches of `root` and its living descendants.
-fn tree_usage(root: u32) -> (f64, u64) {
-    let mut pids = vec![root];
+/// CPU seconds and involuntary switches of `roots` and their living descendants.
+fn tree_usage(roots: &[u32]) -> (f64, u64) {
+    let mut pids = roots.to_vec();
     let mut i = 0;
     while i < pids.len() && pids.len() < 4096 {
         let pid = pids[i];
@@ -331,7 +328,12 @@ impl Monitor {
             },
             other_cpu_pct: ((d(|c| c.host_busy_s) - own).max(0.0) * 100.0 / elapsed).max(0.0),
             own_cpu_pct: own * 100.0 / elapsed,
-            cpu_allowance: cpu_allowance(),
+            cpu_allowance: match &self.subject {
+                Subject::ThisProcess => cpu_allowance(),
+                // A Python process runs its users on one core at a time (the GIL): Locust may
+                // use at most one core per process, however many the host offers.
+                Subject::Processes(pids) => cpu_allowance().min(pids.len().max(1) as f64),
+            },
             involuntary_switches: last.involuntary.saturating_sub(self.first.involuntary),
         };
         #[cfg(debug_assertions)]
@@ -441,6 +443,18 @@ mod tests {
         let f = m.figures();
         assert_eq!(f.samples, 3);
         assert!((f.max_ms - 5.0).abs() < 0.05, "{f:?}");
+    }
+
+    #[test]
+    fn a_monitor_measures_child_processes_on_one_core_each() {
+        let m = Monitor::start(Subject::Processes(vec![std::process::id()]), false);
+        let h = m.finish("locust").health;
+        assert!(h.runtime_hiccup.is_none());
+        assert!(h.cpu_allowance <= 1.0 && h.cpu_allowance > 0.0);
+        assert!(
+            tree_usage(&[std::process::id()]).0 > 0.0,
+            "this test's own CPU"
+        );
     }
 
     #[test]

@@ -35,6 +35,13 @@ pub(crate) fn render_outcome(doc: &Document, out: &Path, written: &[PathBuf]) ->
     for c in view.checks.iter().filter(|c| c.state == CheckState::Failed) {
         let _ = writeln!(s, "  ✗ {}: {}", c.name, c.detail);
     }
+    for c in view
+        .checks
+        .iter()
+        .filter(|c| c.state == CheckState::Inconclusive)
+    {
+        let _ = writeln!(s, "  ? {}: {}", c.name, c.detail);
+    }
     let names: Vec<String> = written
         .iter()
         .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
@@ -72,6 +79,12 @@ fn headline(view: &View<'_>) -> String {
                 0 => String::new(),
                 n => format!(", {n} not comparable"),
             }
+        ),
+        Outcome::Inconclusive {
+            inconclusive,
+            checks,
+        } => format!(
+            "INCONCLUSIVE: load generator starved ({inconclusive} of {checks} checks could not be judged)"
         ),
         Outcome::NotJudged => "NOT JUDGED".into(),
     };

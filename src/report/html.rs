@@ -106,6 +106,7 @@ fn title(outcome: Outcome) -> (&'static str, String) {
     match outcome {
         Outcome::Passed { .. } => ("pass", format!("✓ {}", outcome.title())),
         Outcome::Failed { .. } => ("fail", format!("✗ {}", outcome.title())),
+        Outcome::Inconclusive { .. } => ("none", format!("? {}", outcome.title())),
         Outcome::NotJudged => ("none", outcome.title()),
     }
 }
@@ -173,6 +174,7 @@ fn checks(h: &mut String, view: &View<'_>) {
         let (row, pill, word) = match c.state {
             CheckState::Passed => ("", "ok", "pass"),
             CheckState::Failed => ("failed", "bad", "fail"),
+            CheckState::Inconclusive => ("", "nc", "inconclusive"),
             CheckState::NotComparable => ("", "nc", "not comparable"),
         };
         let _ = write!(

@@ -65,6 +65,12 @@ fn test_case(check: &CheckRow<'_>) -> TestCase {
             s.set_description(check.detail);
             s
         }
+        // Neither passed nor failed: the load generator was starved; GitLab lists it apart.
+        CheckState::Inconclusive => {
+            let mut s = TestCaseStatus::skipped();
+            s.set_message(check.detail);
+            s
+        }
         // Neither passed nor failed: GitLab lists a skipped test apart from both.
         CheckState::NotComparable => {
             let mut s = TestCaseStatus::skipped();

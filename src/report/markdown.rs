@@ -121,6 +121,7 @@ fn headline(out: &mut String, view: &View<'_>) {
     let mark = match view.outcome {
         Outcome::Passed { .. } => "✅",
         Outcome::Failed { .. } => "❌",
+        Outcome::Inconclusive { .. } => "❔",
         Outcome::NotJudged => "⚠️",
     };
     let run = &view.run;
@@ -195,7 +196,10 @@ fn checks(out: &mut String, view: &View<'_>) {
     let of = |state| -> Vec<&CheckRow<'_>> {
         rows.iter().copied().filter(|c| c.state == state).collect()
     };
-    let failed = of(CheckState::Failed);
+    let failed: Vec<_> = of(CheckState::Failed)
+        .into_iter()
+        .chain(of(CheckState::Inconclusive))
+        .collect();
     if !failed.is_empty() {
         check_table(out, &failed);
     }
@@ -221,6 +225,7 @@ fn check_table(out: &mut String, rows: &[&CheckRow<'_>]) {
             match c.state {
                 CheckState::Passed => "✅",
                 CheckState::Failed => "❌",
+                CheckState::Inconclusive => "❔",
                 CheckState::NotComparable => "➖",
             },
             check_name(c),

@@ -33,6 +33,8 @@ pub(crate) enum Outcome {
         checks: usize,
         not_comparable: usize,
     },
+    /// No check failed, but some latency check failed while the load generator was starved.
+    Inconclusive { inconclusive: usize, checks: usize },
     /// No verdict: the rules could not be judged (or were never applied).
     NotJudged,
 }
@@ -43,14 +45,21 @@ impl Outcome {
             return Outcome::NotJudged;
         };
         let not_comparable = v.not_comparable_checks().count();
-        if v.passed {
+        let failed = v.failed_checks().count();
+        let inconclusive = v.inconclusive_checks().count();
+        if failed == 0 && inconclusive > 0 {
+            Outcome::Inconclusive {
+                inconclusive,
+                checks: v.checks.len(),
+            }
+        } else if failed == 0 {
             Outcome::Passed {
                 checks: v.checks.len(),
                 not_comparable,
             }
         } else {
             Outcome::Failed {
-                failed: v.failed_checks().count(),
+                failed,
                 checks: v.checks.len(),
                 not_comparable,
             }
@@ -82,6 +91,12 @@ impl Outcome {
                 not_comparable,
             } => format!(
                 "Performance gate failed: {failed} of {checks} checks failed, {not_comparable} not comparable"
+            ),
+            Outcome::Inconclusive {
+                inconclusive,
+                checks,
+            } => format!(
+                "Performance gate inconclusive: load generator starved ({inconclusive} of {checks} checks could not be judged)"
             ),
             Outcome::NotJudged => "Performance gate not judged".into(),
         }
@@ -828,6 +843,34 @@ mod tests {
         );
         let html = super::super::html::render(&view);
         assert!(html.contains("⚠ Load generator STARVED"), "html");
+    }
+
+    #[test]
+    fn a_verdict_with_only_inconclusive_failures_is_inconclusive_everywhere() {
+        let mut doc = judged();
+        let verdict = doc.verdict.as_mut().unwrap();
+        for c in verdict.checks.iter_mut().filter(|c| !c.passed) {
+            c.inconclusive = Some("load generator starved: thread hiccups p99 12.0 ms".into());
+        }
+        verdict.passed = false;
+        let view = View::new(&doc);
+        assert!(
+            matches!(view.outcome, Outcome::Inconclusive { .. }),
+            "{:?}",
+            view.outcome
+        );
+        assert!(view
+            .outcome
+            .title()
+            .starts_with("Performance gate inconclusive: load generator starved"));
+        let console = super::super::render_outcome(&doc, std::path::Path::new("out"), &[]);
+        assert!(
+            console.starts_with("loadforge-gate: INCONCLUSIVE: load generator starved"),
+            "{console}"
+        );
+        assert!(console.contains("\n  ? "), "{console}");
+        let junit = super::super::junit::render(&view).unwrap();
+        assert!(junit.contains("<skipped"), "{junit}");
     }
 
     #[test]
