@@ -220,7 +220,7 @@ pub(crate) fn cpu_allowance() -> f64 {
                 .find_map(|l| l.strip_prefix("0::"))
                 .map(str::to_string)
         })
-        .map(|path| {
+        .and_then(|path| {
             let mut dir = std::path::PathBuf::from("/sys/fs/cgroup");
             dir.push(path.trim().trim_start_matches('/'));
             let mut least: Option<f64> = None;
@@ -236,8 +236,7 @@ pub(crate) fn cpu_allowance() -> f64 {
                 }
             }
             least
-        })
-        .flatten();
+        });
     quota.map_or(cores, |q| q.min(cores))
 }
 
@@ -349,8 +348,9 @@ impl Drop for Monitor {
     }
 }
 
-/// Tests stand in for a starved generator (debug builds only): `LOADFORGE_GATE_TEST_HICCUP_MS`
-/// sets both meters' p99 and max, so the verdict's tests never depend on the machine's load.
+/// Tests stand in for a starved or a healthy generator (debug builds only):
+/// `LOADFORGE_GATE_TEST_HICCUP_MS` sets both meters' p99 (and max, twice that) and clears the
+/// steal, so the verdict's tests never depend on the machine's load.
 #[cfg(debug_assertions)]
 fn inject_hiccups(health: &mut GeneratorHealth) {
     if let Some(ms) = std::env::var("LOADFORGE_GATE_TEST_HICCUP_MS")
@@ -364,6 +364,7 @@ fn inject_hiccups(health: &mut GeneratorHealth) {
             samples: health.thread_hiccup.samples.max(1),
         };
         health.thread_hiccup = fake;
+        health.steal_pct = 0.0;
         if health.runtime_hiccup.is_some() {
             health.runtime_hiccup = Some(fake);
         }
