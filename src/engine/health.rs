@@ -257,7 +257,7 @@ pub(crate) struct Measured {
 /// The thread meter and the counters, on one thread, for the length of a run.
 pub(crate) struct Monitor {
     stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<Vec<GeneratorSecond>>>,
+    handle: Option<JoinHandle<Seconds>>,
     runtime: Option<Arc<HiccupMeter>>,
     thread: Arc<HiccupMeter>,
     subject: Subject,
@@ -305,7 +305,11 @@ impl Monitor {
     /// Stops the meter thread and sums up the run.
     pub(crate) fn finish(mut self, measured: &str) -> Measured {
         self.stop.store(true, Ordering::Relaxed);
-        let seconds = self
+        let Seconds {
+            seconds,
+            own_s,
+            involuntary,
+        } = self
             .handle
             .take()
             .and_then(|h| h.join().ok())
@@ -313,7 +317,9 @@ impl Monitor {
         let last = Counters::read(&self.subject);
         let elapsed = self.started.elapsed().as_secs_f64().max(1e-3);
         let d = |f: fn(&Counters) -> f64| (f(&last) - f(&self.first)).max(0.0);
-        let own = d(|c| c.own_s);
+        // Child processes may be gone by now, their CPU with them: then the seconds' sum,
+        // counted while they lived, is what there is.
+        let own = d(|c| c.own_s).max(own_s);
         let total = d(|c| c.host_total_s);
         let mut health = GeneratorHealth {
             measured: measured.into(),
@@ -333,7 +339,10 @@ impl Monitor {
                 // use at most one core per process, however many the host offers.
                 Subject::Processes(pids) => cpu_allowance().min(pids.len().max(1) as f64),
             },
-            involuntary_switches: last.involuntary.saturating_sub(self.first.involuntary),
+            involuntary_switches: last
+                .involuntary
+                .saturating_sub(self.first.involuntary)
+                .max(involuntary),
         };
         #[cfg(debug_assertions)]
         inject_hiccups(&mut health);
@@ -371,6 +380,16 @@ fn inject_hiccups(health: &mut GeneratorHealth) {
     }
 }
 
+/// What the meter thread counted, second by second.
+#[derive(Default)]
+struct Seconds {
+    seconds: Vec<GeneratorSecond>,
+    /// The generator's CPU seconds and involuntary switches, summed over the seconds (a
+    /// process that exits takes its counters with it, so the run's difference can fall short).
+    own_s: f64,
+    involuntary: u64,
+}
+
 /// The meter thread: sleeps [`HICCUP_INTERVAL`] and records how late it woke; once a second
 /// it reads the counters for that second's figures.
 fn meter_thread(
@@ -379,10 +398,10 @@ fn meter_thread(
     runtime: Option<&HiccupMeter>,
     subject: &Subject,
     mut prev: Counters,
-) -> Vec<GeneratorSecond> {
+) -> Seconds {
     let start = Instant::now();
     let mut next = start + Duration::from_secs(1);
-    let mut seconds = Vec::new();
+    let mut out = Seconds::default();
     while !stop.load(Ordering::Relaxed) {
         let due = Instant::now() + HICCUP_INTERVAL;
         std::thread::sleep(HICCUP_INTERVAL);
@@ -392,9 +411,12 @@ fn meter_thread(
             let c = Counters::read(subject);
             let total = c.host_total_s - prev.host_total_s;
             let thread_max = thread.take_second_max_ms();
-            seconds.push(GeneratorSecond {
+            let own = (c.own_s - prev.own_s).max(0.0);
+            out.own_s += own;
+            out.involuntary += c.involuntary.saturating_sub(prev.involuntary);
+            out.seconds.push(GeneratorSecond {
                 hiccup_max_ms: runtime.map_or(thread_max, HiccupMeter::take_second_max_ms),
-                gen_cpu_pct: ((c.own_s - prev.own_s) * 100.0).max(0.0),
+                gen_cpu_pct: own * 100.0,
                 steal_pct: if total > 0.0 {
                     ((c.host_steal_s - prev.host_steal_s) * 100.0 / total).max(0.0)
                 } else {
@@ -405,7 +427,7 @@ fn meter_thread(
             next += Duration::from_secs(1);
         }
     }
-    seconds
+    out
 }
 
 #[cfg(test)]
