@@ -321,7 +321,7 @@ impl Monitor {
         // counted while they lived, is what there is.
         let own = d(|c| c.own_s).max(own_s);
         let total = d(|c| c.host_total_s);
-        let mut health = GeneratorHealth {
+        let health = GeneratorHealth {
             measured: measured.into(),
             hiccup_interval_ms: HICCUP_INTERVAL.as_secs_f64() * 1000.0,
             runtime_hiccup: self.runtime.as_ref().map(|m| m.figures()),
@@ -345,7 +345,7 @@ impl Monitor {
                 .max(involuntary),
         };
         #[cfg(debug_assertions)]
-        inject_hiccups(&mut health);
+        let health = inject_hiccups(health);
         Measured { health, seconds }
     }
 }
@@ -361,7 +361,7 @@ impl Drop for Monitor {
 /// `LOADFORGE_GATE_TEST_HICCUP_MS` sets both meters' p99 (and max, twice that) and clears the
 /// steal, so the verdict's tests never depend on the machine's load.
 #[cfg(debug_assertions)]
-fn inject_hiccups(health: &mut GeneratorHealth) {
+fn inject_hiccups(mut health: GeneratorHealth) -> GeneratorHealth {
     if let Some(ms) = std::env::var("LOADFORGE_GATE_TEST_HICCUP_MS")
         .ok()
         .and_then(|v| v.parse::<f64>().ok())
@@ -378,6 +378,7 @@ fn inject_hiccups(health: &mut GeneratorHealth) {
             health.runtime_hiccup = Some(fake);
         }
     }
+    health
 }
 
 /// What the meter thread counted, second by second.
