@@ -96,6 +96,8 @@ pub(crate) enum Subject {
 struct Counters {
     /// `/proc/stat`'s first line: every CPU's busy, steal and total time, in seconds.
     host_busy_s: f64,
+    /// The busy seconds of the cores this process may run on (its affinity) alone.
+    cores_busy_s: f64,
     host_steal_s: f64,
     host_total_s: f64,
     /// The generator's CPU time, in seconds.
@@ -105,16 +107,18 @@ struct Counters {
 
 impl Counters {
     fn read(subject: &Subject) -> Counters {
-        let (host_busy_s, host_steal_s, host_total_s) = std::fs::read_to_string("/proc/stat")
-            .ok()
-            .and_then(|t| parse_proc_stat(&t))
-            .unwrap_or_default();
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let (host_busy_s, host_steal_s, host_total_s) = parse_proc_stat(&stat).unwrap_or_default();
+        let cores_busy_s = allowed_cores()
+            .map(|cores| cores_busy(&stat, &cores))
+            .unwrap_or(host_busy_s);
         let (own_s, involuntary) = match subject {
             Subject::ThisProcess => own_usage(),
             Subject::Processes(roots) => tree_usage(roots),
         };
         Counters {
             host_busy_s,
+            cores_busy_s,
             host_steal_s,
             host_total_s,
             own_s,
@@ -138,6 +142,41 @@ fn parse_proc_stat(text: &str) -> Option<(f64, f64, f64)> {
     let steal = at(7);
     let total = busy + at(3) + at(4) + steal;
     Some((busy / USER_HZ, steal / USER_HZ, total / USER_HZ))
+}
+
+/// The cores this process may run on (`Cpus_allowed_list` of `/proc/self/status`, `0-3,6`).
+fn allowed_cores() -> Option<Vec<u32>> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))?;
+    parse_cpu_list(list.trim())
+}
+
+fn parse_cpu_list(list: &str) -> Option<Vec<u32>> {
+    let mut cores = Vec::new();
+    for part in list.split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => cores.extend(a.trim().parse::<u32>().ok()?..=b.trim().parse().ok()?),
+            None => cores.push(part.trim().parse().ok()?),
+        }
+    }
+    (!cores.is_empty() && cores.len() <= 4096).then_some(cores)
+}
+
+/// Busy CPU seconds of the `cpuN` lines of `/proc/stat` for the given cores.
+fn cores_busy(stat: &str, cores: &[u32]) -> f64 {
+    stat.lines()
+        .filter_map(|l| {
+            let (name, _) = l.split_once(' ')?;
+            let n: u32 = name.strip_prefix("cpu")?.parse().ok()?;
+            cores
+                .contains(&n)
+                .then(|| parse_proc_stat(&format!("cpu {}", &l[name.len()..])))
+        })
+        .flatten()
+        .map(|(busy, _, _)| busy)
+        .sum()
 }
 
 /// The gate's own CPU seconds and involuntary context switches, every thread included.
@@ -332,6 +371,11 @@ impl Monitor {
                 0.0
             },
             other_cpu_pct: ((d(|c| c.host_busy_s) - own).max(0.0) * 100.0 / elapsed).max(0.0),
+            // Only the gate's own process shares its cores' counters with the neighbours;
+            // Locust's processes run where the gate may, so the same cores are theirs.
+            neighbour_cpu_pct: (d(|c| c.cores_busy_s) - own).max(0.0) * 100.0
+                / elapsed
+                / allowed_cores().map_or(1, |c| c.len()) as f64,
             own_cpu_pct: own * 100.0 / elapsed,
             cpu_allowance: match &self.subject {
                 Subject::ThisProcess => cpu_allowance(),
@@ -447,6 +491,16 @@ mod tests {
         let text =
             "4242 (locust: worker 1) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 3 0";
         assert_eq!(parse_pid_stat(text), Some(300.0));
+    }
+
+    #[test]
+    fn the_cores_of_an_affinity_are_read_and_their_busy_time_summed() {
+        assert_eq!(parse_cpu_list("0-2,5"), Some(vec![0, 1, 2, 5]));
+        assert_eq!(parse_cpu_list("1"), Some(vec![1]));
+        assert_eq!(parse_cpu_list("x"), None);
+        let stat = "cpu  9 9 9 9 9 9 9 9\ncpu0 100 0 0 0 0 0 0 0\ncpu1 50 0 50 0 0 0 0 0\n";
+        assert_eq!(cores_busy(stat, &[1]), 1.0);
+        assert_eq!(cores_busy(stat, &[0, 1]), 2.0);
     }
 
     #[test]

@@ -53,7 +53,7 @@ fn a_starved_generator_makes_a_failed_latency_check_inconclusive_with_its_figure
     let c = &v.checks[2];
     let why = c.inconclusive.as_deref().unwrap();
     assert!(
-        why.starts_with("load generator starved: runtime hiccups p99 14.0 ms, max 31.0 ms"),
+        why.starts_with("load generator starved: runtime hiccups p99 40.0 ms, max 81.0 ms"),
         "{why}"
     );
     assert!(

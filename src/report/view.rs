@@ -831,7 +831,7 @@ mod tests {
         assert!(
             starved
                 .text
-                .starts_with("STARVED: runtime hiccups p99 14.0 ms"),
+                .starts_with("STARVED: runtime hiccups p99 40.0 ms"),
             "{}",
             starved.text
         );
