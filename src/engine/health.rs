@@ -403,7 +403,7 @@ impl Drop for Monitor {
 
 /// Tests stand in for a starved or a healthy generator (debug builds only):
 /// `LOADFORGE_GATE_TEST_HICCUP_MS` sets both meters' p99 (and max, twice that) and clears the
-/// steal, so the verdict's tests never depend on the machine's load.
+/// steal and the neighbours' share, so the verdict's tests never depend on the machine's load.
 #[cfg(debug_assertions)]
 fn inject_hiccups(mut health: GeneratorHealth) -> GeneratorHealth {
     if let Some(ms) = std::env::var("LOADFORGE_GATE_TEST_HICCUP_MS")
@@ -418,6 +418,7 @@ fn inject_hiccups(mut health: GeneratorHealth) -> GeneratorHealth {
         };
         health.thread_hiccup = fake;
         health.steal_pct = 0.0;
+        health.neighbour_cpu_pct = 0.0;
         if health.runtime_hiccup.is_some() {
             health.runtime_hiccup = Some(fake);
         }
