@@ -230,6 +230,8 @@ fn check_table(out: &mut String, rows: &[&CheckRow<'_>]) {
             },
             check_name(c),
             match (c.kind, c.state, c.judgement) {
+                (_, CheckState::Inconclusive, _) =>
+                    " _(inconclusive: load generator starved)_".into(),
                 (CheckKind::Threshold, _, _) => String::new(),
                 (CheckKind::Regression, CheckState::NotComparable, _) =>
                     " _(regression: not comparable)_".into(),

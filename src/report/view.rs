@@ -871,6 +871,11 @@ mod tests {
         assert!(console.contains("\n  ? "), "{console}");
         let junit = super::super::junit::render(&view).unwrap();
         assert!(junit.contains("<skipped"), "{junit}");
+        let summary = super::super::markdown::render(&view);
+        assert!(
+            summary.contains("_(inconclusive: load generator starved)_"),
+            "{summary}"
+        );
     }
 
     #[test]
