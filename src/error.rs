@@ -89,6 +89,7 @@ mod tests {
             ExitStatus::Usage,
             ExitStatus::Infrastructure,
             ExitStatus::Interrupted,
+            ExitStatus::Inconclusive,
         ] {
             assert!(
                 EXIT_CODES_HELP.contains(&format!("\n  {}  ", s.code())),

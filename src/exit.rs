@@ -14,6 +14,9 @@ pub(crate) enum ExitStatus {
     Infrastructure = 3,
     /// Interrupted by SIGINT/SIGTERM; partial results were published.
     Interrupted = 4,
+    /// Inconclusive: a latency check failed while the load generator was starved, so the
+    /// latencies may be the generator's own; no error-rate check failed. Worth a retry.
+    Inconclusive = 5,
 }
 
 /// `--help`'s table of exit codes; a test checks that it lists every [`ExitStatus`].
@@ -22,7 +25,8 @@ pub(crate) const EXIT_CODES_HELP: &str = "Exit codes:
   1  gate failed: a threshold or regression check failed
   2  usage or configuration error
   3  the test could not run (engine or infrastructure error)
-  4  interrupted: partial results were published";
+  4  interrupted: partial results were published
+  5  inconclusive: a latency check failed while the load generator was starved (retry it)";
 
 impl ExitStatus {
     /// The process exit code.

@@ -47,15 +47,12 @@ pub(crate) fn execute(args: &CompareArgs) -> Result<ExitStatus, Error> {
             match c.state() {
                 gate::CheckState::Passed => "✓",
                 gate::CheckState::Failed => "✗",
+                gate::CheckState::Inconclusive => "?",
                 gate::CheckState::NotComparable => "–",
             },
             c.name,
             c.detail
         );
     }
-    Ok(if verdict.passed {
-        ExitStatus::Passed
-    } else {
-        ExitStatus::GateFailed
-    })
+    Ok(verdict.exit_status())
 }

@@ -277,10 +277,11 @@ pub(crate) fn judge_and_publish(
     }
     Ok(if document.run.run.interrupted || interrupted {
         ExitStatus::Interrupted
-    } else if document.verdict.as_ref().is_some_and(|v| v.passed) {
-        ExitStatus::Passed
     } else {
-        ExitStatus::GateFailed
+        document
+            .verdict
+            .as_ref()
+            .map_or(ExitStatus::GateFailed, gate::Verdict::exit_status)
     })
 }
 

@@ -21,6 +21,7 @@ pub(crate) fn execute(args: &ReportArgs) -> Result<ExitStatus, Error> {
     Ok(match &doc.verdict {
         Some(v) if v.passed => ExitStatus::Passed,
         _ if doc.run.run.interrupted => ExitStatus::Interrupted,
+        Some(v) => v.exit_status(),
         _ => ExitStatus::GateFailed,
     })
 }

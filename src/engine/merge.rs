@@ -270,6 +270,13 @@ fn earliest_start(
         .unwrap_or_else(|| shards[0].1.run.started_at.clone())
 }
 
+/// A generator's worst hiccup p99, to choose the shard whose health speaks for a merged run.
+fn worst_hiccup(g: &crate::stats::GeneratorHealth) -> f64 {
+    g.runtime_hiccup
+        .map_or(0.0, |h| h.p99_ms)
+        .max(g.thread_hiccup.p99_ms)
+}
+
 /// The whole run: the load and the cookies dropped add up, the longest shard is its length, a
 /// shard that was interrupted, quantised, aborted or unverified (`--insecure`) makes the whole
 /// so, and the host findings are the worst shard's (a shard on a busy or shared host flags the
@@ -288,6 +295,10 @@ fn merged_meta(shards: &[(String, RunResult)], started_at: String, duration_s: f
         tls_insecure: runs().any(|r| r.tls_insecure),
         // The whole run's load, which every shard recorded (not its share).
         load: first.load.clone(),
+        // The most troubled shard's generator speaks for the whole: its latencies are in it.
+        generator: runs()
+            .filter_map(|r| r.generator.clone())
+            .max_by(|a, b| worst_hiccup(a).total_cmp(&worst_hiccup(b))),
         cookies_dropped: runs().fold(CookiesDropped::default(), |mut sum, r| {
             sum.add(&r.cookies_dropped);
             sum
@@ -350,6 +361,7 @@ fn merge_series(
                         p95_ms: None,
                         p99_ms: None,
                         users: 0,
+                        generator: None,
                     },
                     0.0,
                     0.0,
@@ -420,6 +432,7 @@ mod tests {
             p95_ms: None,
             p99_ms: None,
             users: 2,
+            generator: None,
         }];
         (format!("shard-{index}.json"), r)
     }

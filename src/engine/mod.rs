@@ -4,6 +4,7 @@
 //! real Locust (`locust/`), the LoadForge cloud (`loadforge.rs`) and the exact merge of shards
 //! (`merge.rs`).
 
+pub(crate) mod health;
 pub(crate) mod loadforge;
 pub(crate) mod locust;
 pub(crate) mod merge;

@@ -1,8 +1,8 @@
 use std::collections::HashMap;
 
 use super::{
-    Check, CheckKind, CheckState, GateError, Metric, Regression, Rules, Selector, Threshold, Unit,
-    Verdict,
+    Check, CheckKind, CheckState, GateError, Metric, MetricKind, Regression, Rules, Selector,
+    Threshold, Unit, Verdict,
 };
 use crate::stats::{
     compare_loads, EndpointStats, HistoryEntry, LoadMatch, RunResult, OTHER_ENDPOINTS,
@@ -193,10 +193,33 @@ pub(crate) fn evaluate(
             }
         }
     }
+    starved_latency_checks(result, &mut checks);
     Ok(Verdict {
-        passed: checks.iter().all(|c| c.state() != CheckState::Failed),
+        passed: checks
+            .iter()
+            .all(|c| matches!(c.state(), CheckState::Passed | CheckState::NotComparable)),
         checks,
     })
+}
+
+/// When the load generator was starved during the run (`GeneratorHealth::starved`), a failed
+/// latency check (threshold or regression) cannot be told from the generator's own stalls: it
+/// is inconclusive, with the figures. Error rates, counts and rates are judged as before.
+fn starved_latency_checks(result: &RunResult, checks: &mut [Check]) {
+    let Some(generator) = &result.run.generator else {
+        return;
+    };
+    let why = generator.starved(result.aggregate.latency_ms.p99);
+    if why.is_empty() {
+        return;
+    }
+    let reason = format!("load generator starved: {}", why.join(", "));
+    for c in checks.iter_mut() {
+        if c.state() == CheckState::Failed && c.metric.kind() == MetricKind::Latency {
+            c.detail = format!("inconclusive ({reason}); {}", c.detail);
+            c.inconclusive = Some(reason.clone());
+        }
+    }
 }
 
 /// What every regression rule of one verdict is judged against, worked out once.
@@ -323,6 +346,7 @@ fn folded_check(source: &str, part: &FoldedPart, metric: Metric, kind: CheckKind
         default_rule: false,
         finding: None,
         not_comparable: false,
+        inconclusive: None,
     }
 }
 
@@ -363,6 +387,7 @@ fn threshold_check(t: &Threshold, endpoint: Option<&str>, result: &RunResult) ->
         default_rule: false,
         finding: None,
         not_comparable: false,
+        inconclusive: None,
     }
 }
 

@@ -10,6 +10,8 @@ mod evaluate;
 mod expr;
 pub mod judgement;
 mod regression;
+#[cfg(test)]
+mod starved_tests;
 
 use std::fmt;
 
@@ -92,6 +94,10 @@ pub(crate) struct Check {
     /// the gate (a changed load is no regression) and never shows as passed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub(crate) not_comparable: bool,
+    /// A latency check that failed while the load generator was starved: why (`load generator
+    /// starved: runtime hiccups p99 14.0 ms ...`). Neither passed nor failed: the gate exits 5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) inconclusive: Option<String>,
 }
 
 /// What a regression judged against a history found, in the metric's unit; the centre it is
@@ -184,6 +190,9 @@ impl Finding {
 pub(crate) enum CheckState {
     /// Failed: first in every report, it is why the reader is there.
     Failed,
+    /// Failed on latency while the load generator was starved: cannot be told from the
+    /// generator's own stalls.
+    Inconclusive,
     /// Compared nothing: neither passed nor failed.
     NotComparable,
     Passed,
@@ -201,6 +210,7 @@ impl Check {
         match (self.not_comparable, self.passed) {
             (true, _) => CheckState::NotComparable,
             (false, true) => CheckState::Passed,
+            (false, false) if self.inconclusive.is_some() => CheckState::Inconclusive,
             (false, false) => CheckState::Failed,
         }
     }
@@ -208,7 +218,8 @@ impl Check {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Verdict {
-    /// No check failed (checks that were not comparable do not fail the gate).
+    /// No check failed or was inconclusive (checks that were not comparable do not fail the
+    /// gate).
     pub(crate) passed: bool,
     pub(crate) checks: Vec<Check>,
 }
@@ -218,6 +229,26 @@ impl Verdict {
         self.checks
             .iter()
             .filter(|c| c.state() == CheckState::Failed)
+    }
+
+    /// Checks that could not be told from a starved generator (see [`Check::inconclusive`]).
+    pub(crate) fn inconclusive_checks(&self) -> impl Iterator<Item = &Check> {
+        self.checks
+            .iter()
+            .filter(|c| c.state() == CheckState::Inconclusive)
+    }
+
+    /// What the pipeline is told: a failed check fails the gate (1); else an inconclusive one
+    /// makes it inconclusive (5); else it passed (0).
+    pub(crate) fn exit_status(&self) -> crate::exit::ExitStatus {
+        use crate::exit::ExitStatus;
+        if self.failed_checks().next().is_some() {
+            ExitStatus::GateFailed
+        } else if self.inconclusive_checks().next().is_some() {
+            ExitStatus::Inconclusive
+        } else {
+            ExitStatus::Passed
+        }
     }
 
     /// Checks that compared nothing (see [`Check::not_comparable`]).

@@ -78,6 +78,7 @@ pub(super) fn regression_check(
         default_rule: against.default_rule,
         finding: judged.finding,
         not_comparable: judged.not_comparable,
+        inconclusive: None,
     }
 }
 

@@ -381,6 +381,7 @@ mod tests {
             default_rule: false,
             finding: None,
             not_comparable: false,
+            inconclusive: None,
         }
     }
 

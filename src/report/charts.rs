@@ -411,6 +411,7 @@ mod tests {
                 p95_ms: Some(9.0),
                 p99_ms: Some(12.0),
                 users: 3,
+                generator: None,
             })
             .collect();
         let s = throughput(&series, &[]).unwrap();

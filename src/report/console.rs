@@ -22,6 +22,10 @@ pub(crate) fn render_outcome(doc: &Document, out: &Path, written: &[PathBuf]) ->
     if let Some(host) = &view.run.host {
         let _ = writeln!(s, "  host {host}");
     }
+    if let Some(g) = &view.run.generator {
+        let mark = if g.starved { "⚠ " } else { "" };
+        let _ = writeln!(s, "  {mark}load generator {}", g.text);
+    }
     if let Some(text) = view.baseline.as_ref().and_then(|b| b.load_text()) {
         let _ = match text.differences {
             [] => writeln!(s, "  ⚠ {}", text.title),
@@ -43,6 +47,13 @@ pub(crate) fn render_outcome(doc: &Document, out: &Path, written: &[PathBuf]) ->
             c.name,
             c.judgement.as_deref().unwrap_or_default()
         );
+    }
+    for c in view
+        .checks
+        .iter()
+        .filter(|c| c.state == CheckState::Inconclusive)
+    {
+        let _ = writeln!(s, "  ? {}: {}", c.name, c.detail);
     }
     let names: Vec<String> = written
         .iter()
@@ -81,6 +92,12 @@ fn headline(view: &View<'_>) -> String {
                 0 => String::new(),
                 n => format!(", {n} not comparable"),
             }
+        ),
+        Outcome::Inconclusive {
+            inconclusive,
+            checks,
+        } => format!(
+            "INCONCLUSIVE: load generator starved ({inconclusive} of {checks} checks could not be judged)"
         ),
         Outcome::NotJudged => "NOT JUDGED".into(),
     };

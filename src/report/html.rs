@@ -76,6 +76,13 @@ pub(crate) fn render(view: &View<'_>) -> String {
     head(&mut h, &title);
     header(&mut h, view, class, &title);
     comparability(&mut h, view);
+    if let Some(g) = view.run.generator.as_ref().filter(|g| g.starved) {
+        let _ = write!(
+            h,
+            "<div class=\"notes\"><p><strong>⚠ Load generator {}</strong></p></div>",
+            esc(&g.text)
+        );
+    }
     notes(&mut h, view);
     if view.outcome != Outcome::NotJudged {
         checks(&mut h, view);
@@ -100,6 +107,7 @@ fn title(outcome: Outcome) -> (&'static str, String) {
     match outcome {
         Outcome::Passed { .. } => ("pass", format!("✓ {}", outcome.title())),
         Outcome::Failed { .. } => ("fail", format!("✗ {}", outcome.title())),
+        Outcome::Inconclusive { .. } => ("none", format!("? {}", outcome.title())),
         Outcome::NotJudged => ("none", outcome.title()),
     }
 }
@@ -167,6 +175,7 @@ fn checks(h: &mut String, view: &View<'_>) {
         let (row, pill, word) = match c.state {
             CheckState::Passed => ("", "ok", "pass"),
             CheckState::Failed => ("failed", "bad", "fail"),
+            CheckState::Inconclusive => ("", "nc", "inconclusive"),
             CheckState::NotComparable => ("", "nc", "not comparable"),
         };
         let _ = write!(

@@ -41,6 +41,9 @@ fn properties(suite: &mut TestSuite, view: &View<'_>) {
     if run.insecure {
         suite.add_property(Property::new("tls", super::INSECURE));
     }
+    if let Some(g) = &run.generator {
+        suite.add_property(Property::new("load generator", g.text.as_str()));
+    }
     if let Some(c) = run.counts {
         suite.add_property(Property::new("requests", c.requests.to_string()));
     }
@@ -60,6 +63,12 @@ fn test_case(check: &CheckRow<'_>) -> TestCase {
             // GitLab shows the element text, not the message attribute: put it in both.
             s.set_message(check.detail);
             s.set_description(check.detail);
+            s
+        }
+        // Neither passed nor failed: the load generator was starved; GitLab lists it apart.
+        CheckState::Inconclusive => {
+            let mut s = TestCaseStatus::skipped();
+            s.set_message(check.detail);
             s
         }
         // Neither passed nor failed: GitLab lists a skipped test apart from both.

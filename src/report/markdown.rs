@@ -122,6 +122,7 @@ fn headline(out: &mut String, view: &View<'_>) {
     let mark = match view.outcome {
         Outcome::Passed { .. } => "✅",
         Outcome::Failed { .. } => "❌",
+        Outcome::Inconclusive { .. } => "❔",
         Outcome::NotJudged => "⚠️",
     };
     let run = &view.run;
@@ -140,6 +141,16 @@ fn headline(out: &mut String, view: &View<'_>) {
     );
     if let Some(host) = &run.host {
         let _ = writeln!(out, "\nHost: {}", escape_markdown(host));
+    }
+    if let Some(g) = &run.generator {
+        let _ = match g.starved {
+            true => writeln!(
+                out,
+                "\n> ⚠️ **Load generator {}**",
+                escape_markdown(&g.text)
+            ),
+            false => writeln!(out, "\nLoad generator: {}", escape_markdown(&g.text)),
+        };
     }
     if let Some(url) = view.links.cloud.and_then(markdown_url) {
         let _ = writeln!(out, "\n[Cloud run]({url})");
@@ -186,7 +197,10 @@ fn checks(out: &mut String, view: &View<'_>) {
     let of = |state| -> Vec<&CheckRow<'_>> {
         rows.iter().copied().filter(|c| c.state == state).collect()
     };
-    let failed = of(CheckState::Failed);
+    let failed: Vec<_> = of(CheckState::Failed)
+        .into_iter()
+        .chain(of(CheckState::Inconclusive))
+        .collect();
     if !failed.is_empty() {
         check_table(out, &failed);
     }
@@ -241,10 +255,13 @@ fn check_table(out: &mut String, rows: &[&CheckRow<'_>]) {
             match c.state {
                 CheckState::Passed => "✅",
                 CheckState::Failed => "❌",
+                CheckState::Inconclusive => "❔",
                 CheckState::NotComparable => "➖",
             },
             check_name(c),
             match (c.kind, c.state, c.judgement.as_deref()) {
+                (_, CheckState::Inconclusive, _) =>
+                    " _(inconclusive: load generator starved)_".into(),
                 (CheckKind::Threshold, _, _) => String::new(),
                 (CheckKind::Regression, CheckState::NotComparable, _) =>
                     " _(regression: not comparable)_".into(),

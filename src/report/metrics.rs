@@ -61,6 +61,11 @@ pub(crate) fn render(view: &View<'_>) -> String {
             "loadforge_checks_not_comparable {}",
             count(CheckState::NotComparable)
         );
+        let _ = writeln!(
+            out,
+            "loadforge_checks_inconclusive {}",
+            count(CheckState::Inconclusive)
+        );
         let _ = writeln!(out, "loadforge_gate_passed {}", u8::from(passed));
     }
     out.push_str("# EOF\n");

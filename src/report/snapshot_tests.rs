@@ -50,6 +50,7 @@ fn series(rps: u64, ms: f64, seconds: u32) -> Vec<SecondPoint> {
                 p95_ms: Some(ms * slow * 1.6),
                 p99_ms: Some(ms * slow * 2.1),
                 users: (t.min(10) * 2).max(1),
+                generator: None,
             }
         })
         .collect()

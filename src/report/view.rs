@@ -33,6 +33,8 @@ pub(crate) enum Outcome {
         checks: usize,
         not_comparable: usize,
     },
+    /// No check failed, but some latency check failed while the load generator was starved.
+    Inconclusive { inconclusive: usize, checks: usize },
     /// No verdict: the rules could not be judged (or were never applied).
     NotJudged,
 }
@@ -43,14 +45,21 @@ impl Outcome {
             return Outcome::NotJudged;
         };
         let not_comparable = v.not_comparable_checks().count();
-        if v.passed {
+        let failed = v.failed_checks().count();
+        let inconclusive = v.inconclusive_checks().count();
+        if failed == 0 && inconclusive > 0 {
+            Outcome::Inconclusive {
+                inconclusive,
+                checks: v.checks.len(),
+            }
+        } else if failed == 0 {
             Outcome::Passed {
                 checks: v.checks.len(),
                 not_comparable,
             }
         } else {
             Outcome::Failed {
-                failed: v.failed_checks().count(),
+                failed,
                 checks: v.checks.len(),
                 not_comparable,
             }
@@ -82,6 +91,12 @@ impl Outcome {
                 not_comparable,
             } => format!(
                 "Performance gate failed: {failed} of {checks} checks failed, {not_comparable} not comparable"
+            ),
+            Outcome::Inconclusive {
+                inconclusive,
+                checks,
+            } => format!(
+                "Performance gate inconclusive: load generator starved ({inconclusive} of {checks} checks could not be judged)"
             ),
             Outcome::NotJudged => "Performance gate not judged".into(),
         }
@@ -129,6 +144,8 @@ pub(crate) struct RunLine<'a> {
     pub(crate) target: &'a str,
     /// How quiet the load generator's host was, when the executor measured it.
     pub(crate) host: Option<String>,
+    /// How the load generator fared (`run.generator`), or why it was not measured.
+    pub(crate) generator: Option<GeneratorLine>,
     pub(crate) counts: Option<Counts>,
     pub(crate) error_rate: f64,
     pub(crate) p95: Option<f64>,
@@ -151,6 +168,38 @@ impl RunLine<'_> {
         } else {
             ""
         }
+    }
+}
+
+/// The load generator's health in one line: healthy, or starved with why.
+pub(crate) struct GeneratorLine {
+    /// `healthy (figures)`, `STARVED: why; figures`, or why nothing was measured.
+    pub(crate) text: String,
+    /// Starved: its latencies may be its own, and every writer says so as a warning.
+    pub(crate) starved: bool,
+}
+
+impl GeneratorLine {
+    fn of(meta: &crate::stats::RunMeta, p99: Option<f64>) -> Option<GeneratorLine> {
+        let Some(g) = &meta.generator else {
+            return (meta.engine == "loadforge").then(|| GeneratorLine {
+                text: "not applicable (LoadForge's cloud generators are not measured by the gate)"
+                    .into(),
+                starved: false,
+            });
+        };
+        let why = g.starved(p99);
+        Some(if why.is_empty() {
+            GeneratorLine {
+                text: format!("healthy ({})", g.summary()),
+                starved: false,
+            }
+        } else {
+            GeneratorLine {
+                text: format!("STARVED: {}; {}", why.join(", "), g.summary()),
+                starved: true,
+            }
+        })
     }
 }
 
@@ -484,6 +533,7 @@ fn run_line(doc: &Document) -> RunLine<'_> {
         insecure: meta.tls_insecure,
         target: &meta.target,
         host: meta.host.as_ref().map(host_text),
+        generator: GeneratorLine::of(meta, agg.latency_ms.p99),
         counts: Counts::of(agg),
         error_rate: agg.error_rate,
         p95: agg.latency_ms.p95,
@@ -629,6 +679,9 @@ fn meta_rows(doc: &Document) -> Vec<MetaRow<'_>> {
     if let Some(host) = &run.host {
         rows.push(text("host", host_text(host)));
     }
+    if let Some(g) = GeneratorLine::of(run, doc.run.aggregate.latency_ms.p99) {
+        rows.push(text("load generator", g.text));
+    }
     if let Some(url) = &run.cloud_url {
         rows.push(link("cloud run", url, url));
     }
@@ -757,6 +810,77 @@ mod tests {
         assert_eq!(
             view.links.artifact("summary.md").as_deref(),
             Some("https://gitlab.example.com/shop/-/jobs/556/artifacts/file/loadforge-gate/summary.md")
+        );
+    }
+
+    #[test]
+    fn every_report_says_how_the_load_generator_fared() {
+        let mut doc = not_judged();
+        assert!(
+            View::new(&doc).run.generator.is_none(),
+            "a file from before"
+        );
+        doc.run.run.generator = Some(crate::stats::healthy_generator());
+        let healthy = View::new(&doc).run.generator.unwrap();
+        assert!(!healthy.starved);
+        assert!(
+            healthy
+                .text
+                .starts_with("healthy (runtime hiccups p99 0.9 ms"),
+            "{}",
+            healthy.text
+        );
+        doc.run.run.generator = Some(crate::stats::starved_generator());
+        let view = View::new(&doc);
+        let starved = view.run.generator.as_ref().unwrap();
+        assert!(starved.starved);
+        assert!(
+            starved
+                .text
+                .starts_with("STARVED: runtime hiccups p99 40.0 ms"),
+            "{}",
+            starved.text
+        );
+        assert!(view.meta.iter().any(|r| r.key == "load generator"));
+        let summary = super::super::markdown::render(&view);
+        assert!(
+            summary.contains("⚠️ **Load generator STARVED: runtime hiccups"),
+            "{summary}"
+        );
+        let html = super::super::html::render(&view);
+        assert!(html.contains("⚠ Load generator STARVED"), "html");
+    }
+
+    #[test]
+    fn a_verdict_with_only_inconclusive_failures_is_inconclusive_everywhere() {
+        let mut doc = judged();
+        let verdict = doc.verdict.as_mut().unwrap();
+        for c in verdict.checks.iter_mut().filter(|c| !c.passed) {
+            c.inconclusive = Some("load generator starved: thread hiccups p99 12.0 ms".into());
+        }
+        verdict.passed = false;
+        let view = View::new(&doc);
+        assert!(
+            matches!(view.outcome, Outcome::Inconclusive { .. }),
+            "{:?}",
+            view.outcome
+        );
+        assert!(view
+            .outcome
+            .title()
+            .starts_with("Performance gate inconclusive: load generator starved"));
+        let console = super::super::render_outcome(&doc, std::path::Path::new("out"), &[]);
+        assert!(
+            console.starts_with("loadforge-gate: INCONCLUSIVE: load generator starved"),
+            "{console}"
+        );
+        assert!(console.contains("\n  ? "), "{console}");
+        let junit = super::super::junit::render(&view).unwrap();
+        assert!(junit.contains("<skipped"), "{junit}");
+        let summary = super::super::markdown::render(&view);
+        assert!(
+            summary.contains("_(inconclusive: load generator starved)_"),
+            "{summary}"
         );
     }
 

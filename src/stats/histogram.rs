@@ -66,7 +66,6 @@ impl LatencyHistogram {
         }
     }
 
-    #[cfg(test)]
     pub(crate) fn count(&self) -> u64 {
         self.0.len()
     }

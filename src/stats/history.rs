@@ -57,9 +57,7 @@ impl HistoryEntry {
             pipeline: run.ci.as_ref().and_then(|c| c.pipeline_id.clone()),
             started_at: run.run.started_at.clone(),
             engine: run.run.engine.clone(),
-            flagged: run.run.host.as_ref().map(|h| h.busy()).and_then(|why| {
-                (!why.is_empty()).then(|| format!("busy host: {}", why.join(", ")))
-            }),
+            flagged: flag_of(run),
             load: run.run.load.clone(),
             aggregate: summary(&run.aggregate),
             endpoints: endpoints.into_iter().map(summary).collect(),
@@ -93,6 +91,24 @@ impl HistoryEntry {
             Some(n) => self.endpoints.iter().find(|e| e.name == n),
         }
     }
+}
+
+/// Why a run stays out of the band: its host was busy (`run.host`), or its load generator was
+/// starved during the run (`run.generator`); both said when both hold.
+fn flag_of(run: &RunResult) -> Option<String> {
+    let mut flags = Vec::new();
+    if let Some(why) = run.run.host.as_ref().map(|h| h.busy()) {
+        if !why.is_empty() {
+            flags.push(format!("busy host: {}", why.join(", ")));
+        }
+    }
+    if let Some(g) = &run.run.generator {
+        let why = g.starved(run.aggregate.latency_ms.p99);
+        if !why.is_empty() {
+            flags.push(format!("load generator starved: {}", why.join(", ")));
+        }
+    }
+    (!flags.is_empty()).then(|| flags.join("; "))
 }
 
 fn summary(e: &EndpointStats) -> EndpointStats {
@@ -190,6 +206,23 @@ mod tests {
         assert!(flag.starts_with("busy host: no exclusive lock"), "{flag}");
         assert!(!chain[0].in_band(&busy.run));
         assert!(chain[1].in_band(&busy.run));
+    }
+
+    #[test]
+    fn a_run_whose_generator_starved_joins_flagged_with_its_figures() {
+        let first = pass_on(&[], &run(2, "t1"), true, 20);
+        let mut healthy = run(2, "t2");
+        healthy.run.generator = Some(crate::stats::healthy_generator());
+        assert!(pass_on(&first, &healthy, true, 20)[0].flagged.is_none());
+        let mut starved = run(2, "t3");
+        starved.run.generator = Some(crate::stats::starved_generator());
+        let chain = pass_on(&first, &starved, true, 20);
+        let flag = chain[0].flagged.as_deref().unwrap_or_default();
+        assert!(
+            flag.starts_with("load generator starved: runtime hiccups p99 40.0 ms"),
+            "{flag}"
+        );
+        assert!(!chain[0].in_band(&starved.run));
     }
 
     #[test]

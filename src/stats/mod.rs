@@ -4,6 +4,7 @@
 
 mod cookies;
 mod fold;
+mod generator;
 mod histogram;
 mod history;
 mod host;
@@ -20,6 +21,9 @@ use crate::ci::CiContext;
 pub use cookies::CookiesDropped;
 pub(crate) use fold::{cap_endpoints, cap_rows, fold_named, split_busiest};
 pub use fold::{Folded, FoldedNames, MAX_LISTED_NAMES, OTHER_ENDPOINTS};
+#[cfg(test)]
+pub(crate) use generator::tests::{healthy as healthy_generator, starved as starved_generator};
+pub use generator::{GeneratorHealth, HiccupFigures};
 pub(crate) use histogram::within_budget;
 pub use histogram::{LatencyHistogram, HISTOGRAM_BUDGET_BYTES};
 pub use host::HostInfo;
@@ -31,7 +35,7 @@ pub(crate) use names::{merge_same_names, merged_row, ByName};
 
 pub(crate) use history::pass_on as pass_on_history;
 pub use history::HistoryEntry;
-pub use timeseries::{SecondPoint, Totals};
+pub use timeseries::{GeneratorSecond, SecondPoint, Totals};
 pub(crate) use timeseries::{SecondSample, SeriesSink, SERIES_SIGFIG};
 
 /// The value of [`RunResult::schema`] this version writes; bump it when the shape changes.
@@ -150,6 +154,10 @@ pub struct RunMeta {
     /// How quiet the host was, when the run was made under `loadforge-gate executor`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<HostInfo>,
+    /// How the load generator itself fared during the run (hiccups, CPU): measured by the
+    /// native and Locust engines, absent for LoadForge's cloud generators and older files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator: Option<GeneratorHealth>,
     /// The load asked for, so a later run can tell whether it is comparable; absent in files
     /// written before fingerprints (their comparability cannot be checked).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -194,6 +202,7 @@ impl RunMeta {
             tls_insecure: false,
             folded: None,
             host: None,
+            generator: None,
             load: None,
             cookies_dropped: CookiesDropped::default(),
         }

@@ -30,6 +30,22 @@ pub struct SecondPoint {
     pub p99_ms: Option<f64>,
     /// Virtual users running in that second.
     pub users: u32,
+    /// The load generator's health in that second (see `run.generator`); absent when it was
+    /// not measured.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub generator: Option<GeneratorSecond>,
+}
+
+/// One second of the load generator's health, beside the second's requests in `timeseries`.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct GeneratorSecond {
+    /// The worst hiccup of the runtime meter (or, for Locust, the thread meter) in that
+    /// second, in milliseconds.
+    pub hiccup_max_ms: f64,
+    /// The generator's own CPU in that second, percent of one core.
+    pub gen_cpu_pct: f64,
+    /// CPU steal in that second, percent of all CPU time.
+    pub steal_pct: f64,
 }
 
 /// One worker's share of one second.
@@ -130,6 +146,7 @@ impl SeriesSink {
                     p95_ms: p.histogram.percentile_ms(95.0),
                     p99_ms: p.histogram.percentile_ms(99.0),
                     users: p.users,
+                    generator: None,
                 });
             }
         }
@@ -167,6 +184,7 @@ impl SeriesSink {
                     p95_ms: None,
                     p99_ms: None,
                     users,
+                    generator: None,
                 });
             }
             out.push(p);
@@ -214,5 +232,30 @@ mod tests {
         let points = sink.finish();
         assert_eq!(points.iter().map(|p| p.t).collect::<Vec<_>>(), [0, 1, 2, 3]);
         assert_eq!(points[1].requests, 0);
+    }
+
+    #[test]
+    fn a_seconds_generator_figures_sit_beside_its_requests_and_may_be_absent() {
+        let mut p = SecondPoint {
+            t: 1,
+            requests: 2,
+            failures: 0,
+            p50_ms: None,
+            p95_ms: None,
+            p99_ms: None,
+            users: 1,
+            generator: None,
+        };
+        let plain = serde_json::to_value(&p).unwrap();
+        assert_eq!(plain.as_object().unwrap().len(), 4, "{plain}");
+        assert_eq!(serde_json::from_value::<SecondPoint>(plain).unwrap(), p);
+        p.generator = Some(GeneratorSecond {
+            hiccup_max_ms: 12.5,
+            gen_cpu_pct: 98.0,
+            steal_pct: 0.5,
+        });
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(json["hiccup_max_ms"], 12.5);
+        assert_eq!(serde_json::from_value::<SecondPoint>(json).unwrap(), p);
     }
 }

@@ -153,6 +153,16 @@ fn template_inputs(spec: &Value) -> BTreeMap<String, Value> {
         .collect()
 }
 
+/// The `allow_failure` a job gets from the hidden job it extends (GitLab merges `extends`).
+fn allow_failure(jobs: &Value, job: &str) -> Value {
+    let hidden = jobs[job]["extends"].as_str().unwrap_or_default();
+    assert!(
+        jobs[job].get("allow_failure").is_none(),
+        "{job} sets it itself"
+    );
+    jobs[hidden]["allow_failure"].clone()
+}
+
 #[test]
 fn the_template_validates_against_gitlab_schema_with_default_and_custom_inputs() {
     let schema = gitlab_schema();
@@ -177,8 +187,14 @@ fn the_template_validates_against_gitlab_schema_with_default_and_custom_inputs()
     let job = &jobs["loadforge-gate"];
     assert_eq!(job["interruptible"], true);
     assert_eq!(
-        job["allow_failure"], false,
-        "a boolean input stays a boolean"
+        allow_failure(&jobs, "loadforge-gate"),
+        json!({"exit_codes": [5]}),
+        "by default only an inconclusive gate (exit 5) is allowed to fail"
+    );
+    assert_eq!(
+        job["retry"],
+        json!({"max": 1, "exit_codes": [5]}),
+        "and it is retried once"
     );
     assert_eq!(job["artifacts"]["when"], "always");
     for report in ["junit", "metrics", "load_performance", "annotations"] {
@@ -208,6 +224,19 @@ fn the_template_validates_against_gitlab_schema_with_default_and_custom_inputs()
     custom.insert("thresholds".into(), json!(["p95<500ms", "error_rate<1%"]));
     let jobs = interpolate(&docs[1], &custom);
     assert_valid(&schema, &jobs, "the jobs with custom inputs");
+    assert_eq!(allow_failure(&jobs, "perf-smoke"), true);
+    for (allow, retries, expected) in [
+        (false, 0, json!(false)),
+        (true, 2, json!({"exit_codes": [5]})),
+    ] {
+        let mut strict = defaults.clone();
+        strict.insert("allow-inconclusive".into(), json!(allow));
+        strict.insert("inconclusive-retries".into(), json!(retries));
+        let jobs = interpolate(&docs[1], &strict);
+        assert_valid(&schema, &jobs, "the jobs with allow-inconclusive");
+        assert_eq!(allow_failure(&jobs, "loadforge-gate"), expected);
+        assert_eq!(jobs["loadforge-gate"]["retry"]["max"], retries);
+    }
     let vars = &jobs["perf-smoke"]["variables"];
     assert_eq!(
         vars["LOADFORGE_GATE_THRESHOLD"], "[\"p95<500ms\", \"error_rate<1%\"]\n",
@@ -416,7 +445,7 @@ fn template_descriptor_and_cli_agree_on_every_input() {
                 let used = match keyword.as_str() {
                     "name" => docs[1].as_object().unwrap().contains_key(&placeholder),
                     "image" => job["image"]["name"] == placeholder.as_str(),
-                    k => job[k] == placeholder.as_str(),
+                    k => job[k].to_string().contains(&placeholder),
                 };
                 assert!(
                     used,
@@ -619,18 +648,23 @@ fn sharded_jobs_all_take_allow_failure_and_rules() {
         .map(|(k, v)| (k, v["default"].clone()))
         .collect();
     let jobs = interpolate(&docs[1], &inputs);
-    for job in jobs.as_object().unwrap().values() {
-        assert_eq!(job["rules"], default_rules(), "{job:#}");
+    let visible = |jobs: &Value| -> Vec<String> {
+        let names = jobs.as_object().unwrap().keys();
+        names.filter(|n| !n.starts_with('.')).cloned().collect()
+    };
+    for name in visible(&jobs) {
+        assert_eq!(jobs[&name]["rules"], default_rules(), "{name}");
+        assert_eq!(allow_failure(&jobs, &name), json!({"exit_codes": [5]}));
     }
     let rules = json!([{"if": "$CI_PIPELINE_SOURCE == \"merge_request_event\""}]);
     inputs.insert("allow-failure".into(), json!(true));
     inputs.insert("rules".into(), rules.clone());
     let jobs = interpolate(&docs[1], &inputs);
     assert_valid(&gitlab_schema(), &jobs, "the sharded jobs with rules");
-    assert_eq!(jobs.as_object().unwrap().len(), 2);
-    for (name, job) in jobs.as_object().unwrap() {
-        assert_eq!(job["allow_failure"], true, "{name}");
-        assert_eq!(job["rules"], rules, "{name}");
+    assert_eq!(visible(&jobs).len(), 2);
+    for name in visible(&jobs) {
+        assert_eq!(allow_failure(&jobs, &name), true, "{name}");
+        assert_eq!(jobs[&name]["rules"], rules, "{name}");
     }
 }
 

@@ -12,6 +12,7 @@ mod emulator;
 mod executor;
 mod fake_gitlab;
 mod fake_loadforge;
+mod generator;
 mod git_server;
 mod gitlab;
 mod harness;

@@ -21,7 +21,11 @@ use tokio_util::sync::CancellationToken;
 use command::OutputFiles;
 pub(crate) use parse::endpoint_name;
 
-use super::{progress::Every, EngineError};
+use super::{
+    health::{Monitor, Subject},
+    progress::Every,
+    EngineError,
+};
 use crate::{
     pause::pause,
     stats::{RunMeta, RunResult, ToolInfo, SCHEMA},
@@ -79,7 +83,14 @@ pub(crate) fn run(plan: &LocustPlan, stop: &CancellationToken) -> Result<RunResu
     let started_at = SystemTime::now();
     let start = Instant::now();
     let mut procs = Processes::start(plan, &files)?;
+    // The gate's view of Locust's processes: their CPU, and the host's hiccups beside them.
+    let pids = std::iter::once(&procs.master)
+        .chain(&procs.workers)
+        .map(Child::id)
+        .collect();
+    let monitor = Monitor::start(Subject::Processes(pids), false);
     let status = supervise(plan, &mut procs, stop, &files, start);
+    let generator = monitor.finish("locust");
     procs.stop_workers();
     let ending = Ending {
         status: status?,
@@ -87,7 +98,13 @@ pub(crate) fn run(plan: &LocustPlan, stop: &CancellationToken) -> Result<RunResu
         elapsed: start.elapsed(),
         started_at,
     };
-    collect(plan, &files, &ending)
+    collect(plan, &files, &ending).map(|mut r| {
+        for p in &mut r.timeseries {
+            p.generator = generator.seconds.get(p.t as usize).copied();
+        }
+        r.run.generator = Some(generator.health);
+        r
+    })
 }
 
 /// The plugin that writes Locust's final failures at quit (its CSV lags by up to a second).

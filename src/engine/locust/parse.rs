@@ -504,6 +504,7 @@ pub(crate) fn timeseries(files: &OutputFiles) -> Vec<SecondPoint> {
             p95_ms: num(get("95%")),
             p99_ms: num(get("99%")),
             users: num(get("User Count")).unwrap_or(0.0) as u32,
+            generator: None,
         };
         prev_req = total;
         prev_fail = failed;

@@ -28,6 +28,7 @@ use std::{
 use tokio_util::sync::CancellationToken;
 
 use super::{
+    health::{self, HiccupMeter, Monitor, Subject},
     progress::{Every, Progress, Snapshot},
     EngineError, NativePlan,
 };
@@ -53,6 +54,8 @@ struct WorkerSetup {
     sink: Arc<SeriesSink>,
     token: CancellationToken,
     start: Instant,
+    /// The runtime hiccup meter this worker's meter task records into.
+    hiccups: Option<Arc<HiccupMeter>>,
 }
 
 /// Runs the plan to its end (or until `stop` is cancelled) and returns what was measured.
@@ -72,12 +75,15 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
     let workers = plan.workers.clamp(1, plan.users.max(1) as usize);
     let sink = Arc::new(SeriesSink::new(workers));
     let started_at = SystemTime::now();
+    let monitor = Monitor::start(Subject::ThisProcess, true);
     let start = Instant::now();
     let token = stop.child_token();
-    let handles = spawn_workers(plan, workers, &connector, &sink, &token, start)?;
+    let hiccups = monitor.runtime_meter();
+    let handles = spawn_workers(plan, workers, (&connector, &sink, &hiccups), &token, start)?;
     let aborted = supervise(plan, &token, start, &sink);
     token.cancel();
     let (recorders, panics) = join_workers(handles)?;
+    let generator = monitor.finish("native");
     let elapsed = start
         .elapsed()
         .min(plan.run_time.max(Duration::from_millis(1)));
@@ -89,9 +95,12 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
         cookies_dropped.add(&r.cookies_dropped);
     }
     let endpoints = merge_endpoints(plan, recorders, duration_s);
-    let timeseries = Arc::try_unwrap(sink)
+    let mut timeseries = Arc::try_unwrap(sink)
         .map(SeriesSink::finish)
         .unwrap_or_default();
+    for p in &mut timeseries {
+        p.generator = generator.seconds.get(p.t as usize).copied();
+    }
     let result = RunResult {
         schema: SCHEMA.into(),
         tool: ToolInfo::current(),
@@ -108,6 +117,7 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
             aborted,
             tls_insecure: insecure,
             cookies_dropped,
+            generator: Some(generator.health),
             ..RunMeta::new(
                 "native",
                 plan.target.url.to_string(),
@@ -163,8 +173,11 @@ type WorkerHandle = std::thread::JoinHandle<Result<(Recorder, Option<String>), E
 fn spawn_workers(
     plan: &NativePlan,
     workers: usize,
-    connector: &Arc<http::Connector>,
-    sink: &Arc<SeriesSink>,
+    (connector, sink, hiccups): (
+        &Arc<http::Connector>,
+        &Arc<SeriesSink>,
+        &Option<Arc<HiccupMeter>>,
+    ),
     token: &CancellationToken,
     start: Instant,
 ) -> Result<Vec<WorkerHandle>, EngineError> {
@@ -178,6 +191,7 @@ fn spawn_workers(
                 sink: sink.clone(),
                 token: token.clone(),
                 start,
+                hiccups: hiccups.clone(),
             };
             std::thread::Builder::new()
                 .name(format!("load-worker-{w}"))
@@ -414,6 +428,7 @@ fn worker(setup: WorkerSetup) -> Result<(Recorder, Option<String>), EngineError>
         sink,
         token,
         start,
+        hiccups,
     } = setup;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -441,12 +456,13 @@ fn worker(setup: WorkerSetup) -> Result<(Recorder, Option<String>), EngineError>
     );
     let panicked = local.block_on(&rt, async {
         let ticker = spawn_ticker(recorder.clone(), token.clone(), start);
+        let meter = hiccups.map(|m| tokio::task::spawn_local(health::runtime_meter(m)));
         let tasks: Vec<_> = users
             .into_iter()
             .map(|u| spawn_user(u, ctx.clone(), recorder.clone(), start))
             .collect();
         token.cancelled().await;
-        for t in &tasks {
+        for t in tasks.iter().chain(&meter) {
             t.abort();
         }
         let mut panicked = None;
