@@ -29,7 +29,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "tls", "proxy", "chain",
         ],
     ),
-    ("gate", &["stats", "duration", "defaults", "engine"]),
+    ("gate", &["stats", "duration", "defaults", "engine", "exit"]),
     (
         "gitlab",
         &[
