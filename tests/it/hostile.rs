@@ -266,13 +266,19 @@ fn a_reset_after_the_headers_is_a_counted_failure() {
 /// A deflated HdrHistogram V2 blob declaring 1 µs to 2^62 µs at five digits: a few bytes that
 /// a trusting decoder turns into gigabytes of counts.
 fn histogram_bomb() -> String {
+    hdr_blob(5, 1 << 62)
+}
+
+/// A deflated HdrHistogram V2 blob with no counts, declaring `digits` significant digits from
+/// 1 to `high`: a few bytes that ask the decoder for a histogram of that size.
+fn hdr_blob(digits: u32, high: u64) -> String {
     use base64::Engine as _;
     use std::io::Write as _;
     let mut inner = Vec::new();
-    for word in [0x1c84_9313u32, 0, 0, 5] {
+    for word in [0x1c84_9313u32, 0, 0, digits] {
         inner.extend_from_slice(&word.to_be_bytes());
     }
-    for long in [1u64, 1 << 62] {
+    for long in [1u64, high] {
         inner.extend_from_slice(&long.to_be_bytes());
     }
     inner.extend_from_slice(&1.0f64.to_be_bytes());
@@ -330,23 +336,7 @@ fn the_body_cap_is_set_by_the_scenario() {
 
 /// A blob of a full-range, three-digit histogram: 48 characters that decode to 188 KB.
 fn full_range_blob() -> String {
-    use base64::Engine as _;
-    use std::io::Write as _;
-    let mut inner = Vec::new();
-    for word in [0x1c84_9313u32, 0, 0, 3] {
-        inner.extend_from_slice(&word.to_be_bytes());
-    }
-    for long in [1u64, 3_600_000_000] {
-        inner.extend_from_slice(&long.to_be_bytes());
-    }
-    inner.extend_from_slice(&1.0f64.to_be_bytes());
-    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
-    z.write_all(&inner).unwrap();
-    let deflated = z.finish().unwrap();
-    let mut outer = 0x1c84_9314u32.to_be_bytes().to_vec();
-    outer.extend_from_slice(&(deflated.len() as u32).to_be_bytes());
-    outer.extend_from_slice(&deflated);
-    base64::engine::general_purpose::STANDARD.encode(outer)
+    hdr_blob(3, 3_600_000_000)
 }
 
 /// Each blob passes its own checks, but 3,000 of them in one baseline would take 560 MB:
