@@ -32,6 +32,7 @@ use nix::sys::{
 };
 
 use super::{
+    job::Job,
     procs::{self, Group, GroupKind},
     state,
     track::{Heartbeat, Tracker, Watch},
@@ -70,6 +71,32 @@ pub(crate) fn run(
     raise_open_files();
     adopt_orphans();
     let terminated = watch_sigterm();
+    let mut child = script_command(&job, script, stage)
+        .spawn()
+        .map_err(|source| ExecutorError::Spawn {
+            script: script.to_path_buf(),
+            source,
+        })?;
+    let group = record_script_group(&job, &mut child)?;
+    let watch = Watch::start(
+        Tracker::new(job.clone(), group),
+        Heartbeat::of(&ctx.state_dir, &job),
+    );
+    let status = wait(&mut child, &group, &terminated, grace, &watch)
+        .map_err(|e| ExecutorError::io("wait for the script", script, e));
+    // Whatever the script left behind, in its group or in groups its descendants made, ends
+    // with it.
+    procs::end_groups(&watch.stop(), LEFTOVERS_GRACE);
+    Ok(match exit_code(status?) {
+        0 => Outcome::Done,
+        code => Outcome::BuildFailed(code),
+    })
+}
+
+/// The script as the stage runs it: bash, leading its own process group, with the job's
+/// temporary directory, the gate's binary first on the PATH, the host report named, and none
+/// of the Runner's protocol variables.
+fn script_command(job: &Job, script: &Path, stage: &str) -> Command {
     let mut cmd = Command::new("bash");
     cmd.arg(script)
         .process_group(0)
@@ -92,10 +119,12 @@ pub(crate) fn run(
     if report.is_file() {
         cmd.env(HOST_REPORT_VAR, report);
     }
-    let mut child = cmd.spawn().map_err(|source| ExecutorError::Spawn {
-        script: script.to_path_buf(),
-        source,
-    })?;
+    cmd
+}
+
+/// Records the script's process group with its leader's start time, so cleanup can end it
+/// (and only it). Unrecorded, the group would escape cleanup: it is ended at once instead.
+fn record_script_group(job: &Job, child: &mut std::process::Child) -> Result<Group, ExecutorError> {
     let pgid = i32::try_from(child.id()).unwrap_or(0);
     // The child is not reaped yet, so its stat is there and its pid is its own.
     let recorded = procs::stat(pgid)
@@ -112,28 +141,11 @@ pub(crate) fn run(
             )
         })
         .and_then(|g| job.record_group(&g).map(|()| g));
-    let group = match recorded {
-        Ok(g) => g,
-        Err(e) => {
-            // Unrecorded, the group would escape cleanup: end it now rather than leave it.
-            procs::signal_group(pgid, Signal::SIGKILL);
-            let _ = child.wait();
-            return Err(e);
-        }
-    };
-    let watch = Watch::start(
-        Tracker::new(job.clone(), group),
-        Heartbeat::of(&ctx.state_dir, &job),
-    );
-    let status = wait(&mut child, &group, &terminated, grace, &watch)
-        .map_err(|e| ExecutorError::io("wait for the script", script, e));
-    // Whatever the script left behind, in its group or in groups its descendants made, ends
-    // with it.
-    procs::end_groups(&watch.stop(), LEFTOVERS_GRACE);
-    Ok(match exit_code(status?) {
-        0 => Outcome::Done,
-        code => Outcome::BuildFailed(code),
-    })
+    if recorded.is_err() {
+        procs::signal_group(pgid, Signal::SIGKILL);
+        let _ = child.wait();
+    }
+    recorded
 }
 
 /// Waits for the script. On SIGTERM, once every group the job has made is on record, passes

@@ -60,18 +60,7 @@ struct WorkerSetup {
 
 /// Runs the plan to its end (or until `stop` is cancelled) and returns what was measured.
 pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, EngineError> {
-    let limits = http::Limits {
-        max_head: plan.scenario.max_head,
-        max_body: plan.scenario.max_body,
-    };
-    let connector = Arc::new(http::Connector::new(&plan.target, limits)?);
-    let insecure = plan.target.tls && plan.target.tls_options.insecure;
-    if insecure {
-        eprintln!(
-            "loadforge-gate: warning: --insecure: the certificate of {} is not verified; every report says so",
-            plan.target.host
-        );
-    }
+    let (connector, insecure) = connector(plan)?;
     let workers = plan.workers.clamp(1, plan.users.max(1) as usize);
     let sink = Arc::new(SeriesSink::new(workers));
     let started_at = SystemTime::now();
@@ -90,10 +79,12 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
     // Rates are over the measured window: the warm-up is not part of it.
     let warmup = plan.warmup.min(elapsed);
     let duration_s = (elapsed - warmup).as_secs_f64().max(1e-3);
-    let mut cookies_dropped = CookiesDropped::default();
-    for r in &recorders {
-        cookies_dropped.add(&r.cookies_dropped);
-    }
+    let cookies_dropped = recorders
+        .iter()
+        .fold(CookiesDropped::default(), |mut sum, r| {
+            sum.add(&r.cookies_dropped);
+            sum
+        });
     let endpoints = merge_endpoints(plan, recorders, duration_s);
     let mut timeseries = Arc::try_unwrap(sink)
         .map(SeriesSink::finish)
@@ -140,6 +131,24 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
         }),
         None => Ok(result),
     }
+}
+
+/// The users' shared connector, and whether the target's certificate goes unverified
+/// (`--insecure`: said once here, and in every report).
+fn connector(plan: &NativePlan) -> Result<(Arc<http::Connector>, bool), EngineError> {
+    let limits = http::Limits {
+        max_head: plan.scenario.max_head,
+        max_body: plan.scenario.max_body,
+    };
+    let connector = Arc::new(http::Connector::new(&plan.target, limits)?);
+    let insecure = plan.target.tls && plan.target.tls_options.insecure;
+    if insecure {
+        eprintln!(
+            "loadforge-gate: warning: --insecure: the certificate of {} is not verified; every report says so",
+            plan.target.host
+        );
+    }
+    Ok((connector, insecure))
 }
 
 /// The users one worker runs: dealt round-robin so each worker ramps up evenly. In the closed
