@@ -27,6 +27,7 @@ pub(crate) mod gate;
 pub(crate) mod gitlab;
 pub(crate) mod modes;
 pub(crate) mod pause;
+pub(crate) mod procfs;
 pub(crate) mod proxy;
 pub(crate) mod report;
 pub(crate) mod retry;

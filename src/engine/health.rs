@@ -133,13 +133,12 @@ impl Counters {
 /// nice, system, irq and softirq (guest time is already inside user); total adds idle, iowait
 /// and steal.
 fn parse_proc_stat(text: &str) -> Option<(f64, f64, f64)> {
-    let line = text.lines().find(|l| l.starts_with("cpu "))?;
-    let v: Vec<f64> = line
-        .split_whitespace()
-        .skip(1)
-        .map(|x| x.parse().unwrap_or(0.0))
-        .collect();
-    let at = |i: usize| v.get(i).copied().unwrap_or(0.0);
+    cpu_seconds(crate::procfs::all_cpus(text)?)
+}
+
+/// `(busy, steal, total)` CPU seconds of one `/proc/stat` CPU line's fields.
+fn cpu_seconds(v: [u64; 8]) -> Option<(f64, f64, f64)> {
+    let at = |i: usize| v[i] as f64;
     let busy = at(0) + at(1) + at(2) + at(5) + at(6);
     let steal = at(7);
     let total = busy + at(3) + at(4) + steal;
@@ -174,7 +173,7 @@ fn cores_busy(stat: &str, cores: &[u32]) -> f64 {
             let n: u32 = name.strip_prefix("cpu")?.parse().ok()?;
             cores
                 .contains(&n)
-                .then(|| parse_proc_stat(&format!("cpu {}", &l[name.len()..])))
+                .then(|| crate::procfs::cpu_fields(l).and_then(cpu_seconds))
         })
         .flatten()
         .map(|(busy, _, _)| busy)
@@ -224,13 +223,9 @@ fn tree_usage(roots: &[u32]) -> (f64, u64) {
     (cpu, switches)
 }
 
-/// utime + stime, in ticks, from `/proc/<pid>/stat` (fields 14 and 15; the command name in
-/// parentheses may hold spaces, so fields count from its closing parenthesis).
+/// utime + stime, in ticks, from `/proc/<pid>/stat`.
 fn parse_pid_stat(text: &str) -> Option<f64> {
-    let rest = &text[text.rfind(')')? + 1..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // After the name: state is field 3, so utime (14) is index 11 and stime (15) index 12.
-    Some(f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?)
+    crate::procfs::process_ticks(text).map(|(_, ticks)| ticks as f64)
 }
 
 /// The involuntary context switches of every thread of `pid`.

@@ -17,17 +17,9 @@ pub(crate) struct CpuTimes {
 /// steal [guest guest_nice]. Guest time is already counted in user time, so it is left out of
 /// the total.
 pub(crate) fn cpu_times(stat: &str) -> Option<CpuTimes> {
-    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
-    let v: Vec<u64> = line
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|f| f.parse().ok())
-        .collect();
-    if v.len() < 8 {
-        return None;
-    }
+    let v = crate::procfs::all_cpus(stat)?;
     Some(CpuTimes {
-        total: v[..8].iter().sum(),
+        total: v.iter().sum(),
         iowait: v[4],
         steal: v[7],
     })
@@ -42,17 +34,7 @@ pub(crate) fn cpu_count(stat: &str) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX).max(1)
 }
 
-/// A process's name and CPU jiffies (`utime` + `stime`) from its `/proc/PID/stat` line.
-pub(crate) fn process_ticks(stat: &str) -> Option<(String, u64)> {
-    let open = stat.find('(')?;
-    let close = stat.rfind(')')?;
-    let name = stat.get(open + 1..close)?.to_string();
-    let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-    // After the name: state is field 3 of the line, utime 14 and stime 15.
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((name, utime + stime))
-}
+pub(crate) use crate::procfs::process_ticks;
 
 /// `MemAvailable` of `/proc/meminfo`, in MiB.
 pub(crate) fn mem_available_mib(meminfo: &str) -> Option<u64> {

@@ -17,6 +17,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("retry", &[]),
     ("capped", &[]),
     ("pause", &[]),
+    ("procfs", &[]),
     ("ci", &["secret"]),
     ("tls", &["capped"]),
     ("proxy", &["secret"]),
@@ -26,7 +27,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "engine",
         &[
             "stats", "scenario", "secret", "duration", "defaults", "retry", "pause", "capped",
-            "tls", "proxy", "chain",
+            "tls", "proxy", "chain", "procfs",
         ],
     ),
     ("gate", &["stats", "duration", "defaults", "engine", "exit"]),
@@ -45,7 +46,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("report", &["stats", "gate", "baseline"]),
     ("sample_app", &["tls"]),
     // The custom executor: the host's findings are `stats::HostInfo`, which the gate records.
-    ("executor", &["stats", "duration", "chain", "capped"]),
+    (
+        "executor",
+        &["stats", "duration", "chain", "capped", "procfs"],
+    ),
     ("cli", &["modes", "exit"]),
     (
         "settings",
