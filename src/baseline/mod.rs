@@ -355,10 +355,18 @@ fn gone_endpoints<'a>(base: &'a RunResult, current: &RunResult) -> (Vec<&'a Endp
     let mut gone: Vec<&EndpointStats> = (base.endpoints.iter())
         .filter(|e| !here.contains(e.name.as_str()))
         .collect();
-    gone.sort_by(|a, b| b.requests.cmp(&a.requests).then(a.name.cmp(&b.name)));
-    let left_out = gone.len().saturating_sub(defaults::MAX_ENDPOINTS);
-    gone.truncate(defaults::MAX_ENDPOINTS);
-    (gone, left_out)
+    // The one rule for which names stay (the cardinality guard's).
+    match crate::stats::split_busiest(&mut gone, defaults::MAX_ENDPOINTS, |e| {
+        (e.name.as_str(), e.requests)
+    }) {
+        None => (gone, 0),
+        Some(split) => {
+            let left_out = split.folded.len();
+            let mut kept = split.kept;
+            kept.extend(split.others);
+            (kept, left_out)
+        }
+    }
 }
 
 /// How many endpoints only the baseline has went unlisted, said once.
