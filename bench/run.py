@@ -14,7 +14,8 @@ another with taskset; runs each generator for the same time with the same number
 interleaved, for several rounds; prints the medians (requests per second, p50, p99, generator
 CPU and peak memory) and loadforge-gate's ratio to each peer. Then the memory figures: the
 resident size per idle virtual user with 10,000 users, and peak memory after 100 thousand and
-after many million requests (flat when statistics are histograms, not sample lists).
+after many million requests (flat when statistics are histograms, not sample lists). Last, the
+generator-health meters' cost: CPU per request with and without them (bench/meters).
 """
 
 import argparse
@@ -68,9 +69,10 @@ def ensure_tools(peers):
         locust = str(ROOT / ".venv/bin/locust")
     print("building loadforge-gate and the floor (release) ...", flush=True)
     sh(["cargo", "build", "--release", "-q"], cwd=ROOT)
-    sh(["cargo", "build", "--release", "-q", "--example", "floor"], cwd=ROOT)
+    sh(["cargo", "build", "--release", "-q", "--example", "floor", "--example", "meters"], cwd=ROOT)
     return {"oha": oha, "locust": locust, "lfg": str(ROOT / "target/release/loadforge-gate"),
-            "floor": str(ROOT / "target/release/examples/floor")}
+            "floor": str(ROOT / "target/release/examples/floor"),
+            "meters": str(ROOT / "target/release/examples/meters")}
 
 
 def raise_fd_limit():
@@ -271,6 +273,16 @@ def memory(args, tools, gen_core, lfg, tmp):
           f" -> {(many - one) / 999:.1f} KiB per endpoint (target: 64 KB)")
 
 
+def meters(args, tools, gen_core):
+    """The generator-health meters' price: the native engine's CPU per request with and without
+    them, in paired rounds in one process (bench/meters), pinned to the generator's core."""
+    print("\nGenerator-health meters (runtime and thread hiccup meters, /proc counters)")
+    pairs = max(args.rounds * 4, 10)
+    out = subprocess.run(["taskset", "-c", gen_core, tools["meters"], URL, str(args.connections), "3", str(pairs)],
+                         capture_output=True, text=True, check=True, preexec_fn=raise_fd_limit)
+    print(out.stdout.rstrip() + " (target: under 1%)")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=5)
@@ -278,6 +290,7 @@ def main():
     ap.add_argument("--connections", type=int, default=50)
     ap.add_argument("--memory-requests", type=int, default=10_000_000, help="requests for the memory-flatness run")
     ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--skip-meters", action="store_true", help="no generator-health meter cost")
     ap.add_argument("--skip-https", action="store_true", help="no HTTPS row (nginx with TLS 1.3 against wrk and oha)")
     ap.add_argument("--https-only", action="store_true", help="only the HTTPS row")
     ap.add_argument("--peers", default="wrk,floor,oha,locust",
@@ -296,6 +309,8 @@ def main():
                 lfg = throughput(chosen(RUNNERS, peers), URL, args, tools, cores_, tmp, "HTTP")
             if not args.skip_https:
                 throughput(chosen(TLS_RUNNERS, peers), TLS_URL, args, tools, cores_, tmp, "HTTPS")
+            if not args.https_only and not args.skip_meters:
+                meters(args, tools, cores_[1])
             if lfg is not None and not args.skip_memory:
                 memory(args, tools, cores_[1], lfg, tmp)
         finally:

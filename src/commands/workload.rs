@@ -248,6 +248,7 @@ fn native_plan(
         rate: share.rate,
         ramp: settings.ramp,
         watchdog,
+        meters: true,
     })
 }
 

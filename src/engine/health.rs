@@ -23,11 +23,13 @@ use std::{
 
 use crate::stats::{GeneratorHealth, GeneratorSecond, HiccupFigures, LatencyHistogram};
 
-/// The hiccup meters' sleep. jHiccup uses 1 ms; on tokio a 2 ms runtime meter cost about 7 %
-/// more CPU per request at 150,000 requests a second on one core (its timer entry is re-armed
-/// on every wake-up), 20 ms about 3 %. Starvation starts at a hiccup p99 of 10 ms
-/// (`stats::generator`), and a sleeper in flight sees a stall's whole length whatever its
-/// interval, so 10 ms loses nothing that is judged: 100 samples a second per meter.
+/// The hiccup meters' sleep. jHiccup uses 1 ms; a tokio sleeper's timer entry is re-armed on
+/// every wake-up, so the interval is the meters' price: at 10 ms they cost +0.2 % ± 0.8 % CPU
+/// per request at 250,000 requests a second on one core (`bench/meters`, paired rounds, the
+/// worst case: a fixed cost per second weighs most at the highest rate). Starvation starts at
+/// a hiccup p99 of 10 ms (`stats::generator`), and a sleeper in flight sees a stall's whole
+/// length whatever its interval, so 10 ms loses nothing that is judged: 100 samples a second
+/// per meter.
 pub(crate) const HICCUP_INTERVAL: Duration = Duration::from_millis(10);
 
 /// The kernel's clock ticks per second in `/proc` (`USER_HZ`, 100 on every Linux ABI).

@@ -185,6 +185,10 @@ pub struct NativePlan {
     pub ramp: Duration,
     /// Stops the run as soon as it names a reason (abort-on-fail).
     pub watchdog: Option<Arc<dyn Watchdog>>,
+    /// Measure the generator's health (`run.generator`: the hiccup meters and the CPU
+    /// counters). Always on in the gate, whose verdict needs it; off only where the meters'
+    /// own cost is priced (`bench/meters`).
+    pub meters: bool,
 }
 
 /// Cancelled on SIGINT/SIGTERM; engines stop early and return what they measured. A handler

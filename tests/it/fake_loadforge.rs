@@ -181,6 +181,8 @@ async fn start(
         rate: None,
         ramp: Duration::ZERO,
         watchdog: None,
+        // LoadForge's own generators: nothing of theirs is ours to measure.
+        meters: false,
     };
     {
         let result = result.clone();

@@ -64,15 +64,17 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
     let workers = plan.workers.clamp(1, plan.users.max(1) as usize);
     let sink = Arc::new(SeriesSink::new(workers));
     let started_at = SystemTime::now();
-    let monitor = Monitor::start(Subject::ThisProcess, true);
+    let monitor = plan
+        .meters
+        .then(|| Monitor::start(Subject::ThisProcess, true));
     let start = Instant::now();
     let token = stop.child_token();
-    let hiccups = monitor.runtime_meter();
+    let hiccups = monitor.as_ref().and_then(Monitor::runtime_meter);
     let handles = spawn_workers(plan, workers, (&connector, &sink, &hiccups), &token, start)?;
     let aborted = supervise(plan, &token, start, &sink);
     token.cancel();
     let (recorders, panics) = join_workers(handles)?;
-    let generator = monitor.finish("native");
+    let generator = monitor.map(|m| m.finish("native"));
     let elapsed = start
         .elapsed()
         .min(plan.run_time.max(Duration::from_millis(1)));
@@ -90,7 +92,9 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
         .map(SeriesSink::finish)
         .unwrap_or_default();
     for p in &mut timeseries {
-        p.generator = generator.seconds.get(p.t as usize).copied();
+        p.generator = generator
+            .as_ref()
+            .and_then(|g| g.seconds.get(p.t as usize).copied());
     }
     let result = RunResult {
         schema: SCHEMA.into(),
@@ -108,7 +112,7 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
             aborted,
             tls_insecure: insecure,
             cookies_dropped,
-            generator: Some(generator.health),
+            generator: generator.map(|g| g.health),
             ..RunMeta::new(
                 "native",
                 plan.target.url.to_string(),
