@@ -1,7 +1,7 @@
 //! The bad-input table: every input that once panicked, allocated without bound or passed
-//! silently, plus the README's bad inputs, each run through the real binary. A row names its
-//! input, the exit code it must give and a fragment of the one-line error; `run` and `validate`
-//! must refuse the same inputs with the same words; no output may hold a panic.
+//! silently, plus the bad inputs docs/limits.md names, each run through the real binary. A row
+//! names its input, the exit code it must give and a fragment of the one-line error; `run` and
+//! `validate` must refuse the same inputs with the same words; no output may hold a panic.
 //!
 //! Each row's full text is pinned by a snapshot (`snapshots/it__bad_input_table__usage_*`).
 

@@ -668,8 +668,8 @@ fn sharded_jobs_all_take_allow_failure_and_rules() {
     }
 }
 
-/// One version, set in Cargo.toml: the descriptor, both templates' image tags, the README's and
-/// the examples' include lines all say it.
+/// One version, set in Cargo.toml: the descriptor, both templates' image tags, the include lines
+/// of the README and docs/ all say it.
 #[test]
 fn one_version_everywhere() {
     let version = env!("CARGO_PKG_VERSION");
@@ -680,19 +680,25 @@ fn one_version_everywhere() {
         let inputs = template_inputs(&documents(&read(path))[0]);
         assert_eq!(inputs["image"]["default"], image.as_str(), "{path}");
     }
-    let readme = read("README.md");
-    let mut includes = 0;
-    for line in readme.lines().filter(|l| l.contains("- component:")) {
-        includes += 1;
+    let mut components = std::collections::BTreeSet::new();
+    for (path, text) in pipeline_docs() {
+        for line in text.lines().filter(|l| l.contains("- component:")) {
+            assert!(
+                line.trim_end().ends_with(&format!("@{version}")),
+                "{path}: {line}"
+            );
+            let name = line.trim_end().rsplit('/').next().unwrap_or_default();
+            components.insert(name.split('@').next().unwrap_or_default().to_string());
+        }
         assert!(
-            line.trim_end().ends_with(&format!("@{version}")),
-            "README: {line}"
+            !text.contains("loadforge-gate:0."),
+            "{path} names another image tag"
         );
     }
-    assert!(includes >= 2, "the README shows both components");
-    assert!(
-        !readme.contains("loadforge-gate:0."),
-        "README names another image tag"
+    assert_eq!(
+        components.into_iter().collect::<Vec<_>>(),
+        ["loadforge-gate", "loadforge-gate-sharded"],
+        "the README and docs/ show both components"
     );
 }
 
@@ -804,6 +810,84 @@ fn the_readme_test_command_works_as_root_and_with_sudo_and_ci_runs_it() {
         ci.lines().any(|l| l == command.trim()),
         ".ci/run does not run the README's test command `{command}`"
     );
+}
+
+/// The pages a reader meets: the README, docs/, CONTRIBUTING.md and bench/README.md.
+fn reader_docs() -> Vec<(String, String)> {
+    let mut docs = pipeline_docs();
+    for path in ["CONTRIBUTING.md", "bench/README.md"] {
+        docs.push((path.to_string(), read(path)));
+    }
+    docs
+}
+
+/// The project's own bookkeeping, which means nothing to a reader: the word "seed" and
+/// references to its internal issues (`#17`, `issue 19`). An upstream reference names its
+/// project (`gitlab-org/gitlab#349316`), and a pipeline's id in quoted output (`pipeline #4570`)
+/// is no issue.
+fn internal_words(text: &str) -> Vec<String> {
+    let lower = text.to_lowercase();
+    let mut found: Vec<String> = lower
+        .match_indices("seed")
+        .map(|(i, _)| format!("`seed` in `{}`", line_at(&lower, i)))
+        .collect();
+    for (i, _) in lower.match_indices('#') {
+        let digits = lower[i + 1..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .count();
+        let token = lower[..i]
+            .rsplit(|c: char| c.is_whitespace() || "(`[".contains(c))
+            .next()
+            .unwrap_or_default();
+        if digits >= 2 && !token.contains('/') && !lower[..i].ends_with("pipeline ") {
+            found.push(format!("an issue reference in `{}`", line_at(&lower, i)));
+        }
+    }
+    for (i, _) in lower.match_indices("issue") {
+        let after = lower[i + "issue".len()..].trim_start_matches('s');
+        let rest = after.trim_start();
+        if rest.len() < after.len() && rest.starts_with(|c: char| c.is_ascii_digit()) {
+            found.push(format!("an issue reference in `{}`", line_at(&lower, i)));
+        }
+    }
+    found
+}
+
+/// The line of `text` that holds byte `at`.
+fn line_at(text: &str, at: usize) -> &str {
+    let start = text[..at].rfind('\n').map_or(0, |n| n + 1);
+    let end = text[at..].find('\n').map_or(text.len(), |n| at + n);
+    &text[start..end]
+}
+
+/// The README stays a newcomer's page (the reference lives in docs/), and no page speaks the
+/// project's internal language.
+#[test]
+fn the_readme_is_short_and_the_docs_speak_to_readers() {
+    let lines = read("README.md").lines().count();
+    assert!(
+        lines <= 300,
+        "README.md has {lines} lines (at most 300): move reference material to docs/"
+    );
+    let problems: Vec<String> = reader_docs()
+        .iter()
+        .flat_map(|(path, text)| {
+            internal_words(text)
+                .into_iter()
+                .map(move |w| format!("{path}: {w}"))
+        })
+        .collect();
+    assert!(problems.is_empty(), "{problems:#?}");
+
+    // It catches what it is for, and leaves upstream references, pipeline ids and PKCS#8 alone.
+    assert_eq!(internal_words("runs the Seed's shop flow").len(), 1);
+    assert_eq!(internal_words("see #22, and Issue 19 item 3").len(), 2);
+    assert_eq!(internal_words("(issue\n#17 item 3)").len(), 1);
+    assert!(internal_words(
+        "gitlab-org/gitlab#349316; at pipeline #4570; PKCS#8; ## Setup; \\#{id}; issues are results"
+    )
+    .is_empty());
 }
 
 /// The license Cargo.toml names is the one the repository ships (the Catalog shows the file).
@@ -1151,11 +1235,27 @@ fn twin_problems(what: &str, doc: &Value) -> Vec<String> {
     problems
 }
 
-/// The README's YAML examples that include the component.
-fn readme_pipelines() -> Vec<Value> {
-    let readme = read("README.md");
-    readme
-        .split("```yaml\n")
+/// The pages that show pipelines: the README first, then every page of docs/, by name.
+fn pipeline_docs() -> Vec<(String, String)> {
+    let mut docs: Vec<String> = std::fs::read_dir(format!("{ROOT}/docs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".md"))
+        .map(|n| format!("docs/{n}"))
+        .collect();
+    docs.sort();
+    std::iter::once("README.md".to_string())
+        .chain(docs)
+        .map(|path| {
+            let text = read(&path);
+            (path, text)
+        })
+        .collect()
+}
+
+/// A page's YAML examples that include the component.
+fn pipelines_in(text: &str) -> Vec<Value> {
+    text.split("```yaml\n")
         .skip(1)
         .filter_map(|b| b.split_once("\n```").map(|(yaml, _)| yaml))
         .filter(|yaml| yaml.contains("- component:"))
@@ -1163,7 +1263,7 @@ fn readme_pipelines() -> Vec<Value> {
         .collect()
 }
 
-/// Every example (and the README's, and our own pipeline) gives each merge-request gate a
+/// Every example (and those of the README and docs/, and our own pipeline) gives each merge-request gate a
 /// default-branch twin: same job name, scenario, load and kind of host.
 #[test]
 fn every_merge_request_gate_has_a_default_branch_twin() {
@@ -1181,11 +1281,19 @@ fn every_merge_request_gate_has_a_default_branch_twin() {
             .filter(|g| rules_run(&g.rules, &merge_request_pipeline()))
             .count();
     }
-    let readme = readme_pipelines();
-    assert!(readme.len() >= 3, "the README's pipelines");
-    for (i, doc) in readme.iter().enumerate() {
-        problems.extend(twin_problems(&format!("README.md pipeline {}", i + 1), doc));
+    let mut shown = 0;
+    for (path, text) in pipeline_docs() {
+        let pipelines = pipelines_in(&text);
+        if path == "README.md" {
+            assert!(!pipelines.is_empty(), "the README's pipeline");
+        }
+        for (i, doc) in pipelines.iter().enumerate() {
+            shown += 1;
+            problems.extend(twin_problems(&format!("{path} pipeline {}", i + 1), doc));
+        }
     }
+    // The README's own, the rules and two-gates examples, the sharded run, the executor's.
+    assert!(shown >= 5, "the pipelines of the README and docs/: {shown}");
     assert!(problems.is_empty(), "{problems:#?}");
     assert!(merge_request_gates >= 2, "the examples gate merge requests");
 

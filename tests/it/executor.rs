@@ -120,7 +120,7 @@ struct Runner {
     state_dir: PathBuf,
     job_id: String,
     /// The program every `*_exec` of config.toml names, and what every `*_args` starts with
-    /// (the README's config.toml: `loadforge-gate executor <stage> ...`).
+    /// (docs/executor.md's config.toml: `loadforge-gate executor <stage> ...`).
     driver: PathBuf,
     driver_args: Vec<String>,
     /// The current executor's temporary directory, `None` before its `config` and after its
@@ -235,7 +235,7 @@ impl Runner {
         let tmp = self.tmp();
         let mut cmd = Command::new(&self.driver);
         cmd.args(&self.driver_args).args(args).env_clear();
-        // The runner service's environment (`os.Environ()`), with the state dir the README
+        // The runner service's environment (`os.Environ()`), with the state dir docs/executor.md
         // has the service set.
         for k in ["PATH", "HOME", "LANG"] {
             if let Ok(v) = std::env::var(k) {
@@ -381,7 +381,7 @@ impl Runner {
     }
 
     /// One attempt: `config`, then, if its call and its JSON were good, `prepare` (with the
-    /// `prepare_exec_timeout` of the README's config.toml).
+    /// `prepare_exec_timeout` of docs/executor.md's config.toml).
     fn attempt(&mut self, p: &mut Preparation) -> Prepared {
         let (config, read) = self.config_exec();
         let mut outcome = Prepared::from(&config.verdict);
