@@ -412,6 +412,7 @@ impl ClientNet {
         &self,
         builder: reqwest::blocking::ClientBuilder,
     ) -> Result<reqwest::blocking::ClientBuilder, TlsError> {
+        install_ring();
         let mut certs = Vec::new();
         for (_, path) in &self.ca_files {
             for der in read_certs(path)? {
@@ -430,6 +431,14 @@ impl ClientNet {
             builder
         })
     }
+}
+
+/// Makes ring the process's rustls crypto provider, for reqwest (the GitLab and LoadForge
+/// clients): built without its own provider (`rustls-no-provider`), it takes the installed
+/// one, so the binary carries one provider, the engine's, and no C crypto build (aws-lc-rs).
+/// Installing twice is harmless: the first stays.
+fn install_ring() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 #[cfg(test)]

@@ -1,5 +1,4 @@
-//! The transport under the `gitlab` crate's endpoint builders: the crate builds paths, query
-//! parameters, form bodies and pagination; this client adds what a CI job needs around them:
+//! The transport under the API calls ([`super::call`]): it adds what a CI job needs around them:
 //! the right auth header, bounded retries ([`crate::retry`]: 429 and 5xx honouring
 //! `Retry-After`, connection errors, within a time budget), timeouts, and redirects that never
 //! carry a token to another host (artifact downloads redirect to object storage).
@@ -7,8 +6,9 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use gitlab::api::{ApiError, Client, RestClient};
 use url::Url;
+
+use super::call::Call;
 
 use crate::{
     defaults::USER_AGENT,
@@ -67,9 +67,6 @@ pub(crate) enum TransportError {
     /// The token is not a valid header value.
     #[error("the token is not a valid header value")]
     InvalidToken,
-    /// The endpoint's request could not be assembled.
-    #[error("cannot build the request")]
-    Request(#[source] http::Error),
     /// No answer: the connection failed, timed out or broke (`kind` says which).
     #[error("{kind}: {target}")]
     Send {
@@ -95,13 +92,13 @@ pub(crate) enum TransportError {
     /// A redirect whose `Location` is not text.
     #[error("a redirect has an unreadable Location header")]
     Location(#[source] http::header::ToStrError),
-    /// The answer could not be handed to the endpoint.
+    /// The answer's head could not be passed on.
     #[error("cannot pass on the answer")]
     Response(#[source] http::Error),
     /// GitLab asked (`Retry-After`) for a wait longer than the retry budget allows.
     #[error("GitLab asked for a longer wait before a retry than the retry budget allows")]
     RetryAfterTooLong,
-    /// Redirected more than [`MAX_REDIRECTS`] times.
+    /// The answer's body broke off.
     #[error("the answer could not be read")]
     Read(#[source] std::io::Error),
     /// GitLab (or whatever answers in its place) sent more than this side reads.
@@ -110,6 +107,7 @@ pub(crate) enum TransportError {
         /// The cap, in bytes.
         cap: usize,
     },
+    /// Redirected more than [`MAX_REDIRECTS`] times.
     #[error("too many redirects")]
     TooManyRedirects,
 }
@@ -163,7 +161,7 @@ impl TransportError {
     }
 }
 
-/// The GitLab REST client under the `gitlab` crate's endpoints.
+/// The GitLab REST client.
 pub(crate) struct ApiClient {
     base: Url,
     auth: Auth,
@@ -180,15 +178,16 @@ impl std::fmt::Debug for ApiClient {
     }
 }
 
-/// One request as an endpoint built it.
+/// One request, ready to send.
 struct Request<'a> {
     method: &'a http::Method,
     url: Url,
-    headers: &'a http::HeaderMap,
-    body: &'a [u8],
+    /// A form body, if any.
+    body: Option<&'a [u8]>,
 }
 
-type Answer = Result<http::Response<Bytes>, TransportError>;
+/// GitLab's answer, whatever its status, or why none came.
+pub(crate) type Answer = Result<http::Response<Bytes>, TransportError>;
 
 impl ApiClient {
     /// `api_url` is `CI_API_V4_URL` (e.g. `https://gitlab.example.com/api/v4`); `net` adds
@@ -221,6 +220,21 @@ impl ApiClient {
             auth,
             http,
             retry,
+        })
+    }
+
+    /// Sends `call`, tried again as the retry policy allows; the answer whatever its status.
+    pub(crate) fn call(&self, call: &Call) -> Answer {
+        let mut url = self.base.join(&call.path)?;
+        if !call.query.is_empty() {
+            url.query_pairs_mut()
+                .extend_pairs(call.query.iter().map(|(k, v)| (*k, v.as_str())));
+        }
+        let body = call.body();
+        self.send(&Request {
+            method: &call.method,
+            url,
+            body: body.as_deref(),
         })
     }
 
@@ -269,11 +283,15 @@ impl ApiClient {
         let origin = req.url.origin();
         let mut url = req.url.clone();
         for _ in 0..=MAX_REDIRECTS {
-            let mut r = self
-                .http
-                .request(req.method.clone(), url.clone())
-                .headers(req.headers.clone())
-                .body(req.body.to_vec());
+            let mut r = self.http.request(req.method.clone(), url.clone());
+            if let Some(body) = req.body {
+                r = r
+                    .header(
+                        http::header::CONTENT_TYPE,
+                        "application/x-www-form-urlencoded",
+                    )
+                    .body(body.to_vec());
+            }
             if url.origin() == origin {
                 let (name, value) = self.auth.header()?;
                 r = r.header(name, value);
@@ -305,7 +323,7 @@ fn source_variable(net: &ClientNet, e: &TlsError) -> &'static str {
         .map_or("a CA variable", |(v, _)| v)
 }
 
-/// The answer as the `gitlab` crate takes it.
+/// The answer, its body read up to the cap.
 fn into_http(resp: reqwest::blocking::Response) -> Answer {
     let mut builder = http::Response::builder().status(resp.status());
     for (k, v) in resp.headers() {
@@ -318,35 +336,4 @@ fn into_http(resp: reqwest::blocking::Response) -> Answer {
     builder
         .body(bytes::Bytes::from(bytes))
         .map_err(TransportError::Response)
-}
-
-impl RestClient for ApiClient {
-    type Error = TransportError;
-
-    fn rest_endpoint(&self, endpoint: &str) -> Result<Url, ApiError<Self::Error>> {
-        self.base
-            .join(endpoint)
-            .map_err(|e| ApiError::client(TransportError::Url(e)))
-    }
-}
-
-impl Client for ApiClient {
-    fn rest(
-        &self,
-        request: http::request::Builder,
-        body: Vec<u8>,
-    ) -> Result<http::Response<Bytes>, ApiError<Self::Error>> {
-        let built = request
-            .body(())
-            .map_err(|e| ApiError::client(TransportError::Request(e)))?;
-        let url = Url::parse(&built.uri().to_string())
-            .map_err(|e| ApiError::client(TransportError::Url(e)))?;
-        let req = Request {
-            method: built.method(),
-            url,
-            headers: built.headers(),
-            body: &body,
-        };
-        self.send(&req).map_err(ApiError::client)
-    }
 }

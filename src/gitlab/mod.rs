@@ -1,23 +1,14 @@
 //! The few GitLab API calls loadforge-gate makes: artifacts (the baseline), pipelines and jobs
-//! (the merge-base baseline and history), merge-request notes (the sticky comment). Endpoints
-//! come from the `gitlab` crate; [`ApiClient`] is the transport under them.
+//! (the merge-base baseline and history), merge-request notes (the sticky comment). The calls
+//! are spelled out in [`call`]; [`ApiClient`] is the transport under them.
 
+mod call;
 mod client;
 pub(crate) mod comment;
 
-use gitlab::api::{
-    self,
-    projects::{
-        jobs::artifacts::{DownloadJobArtifactFile, DownloadRefJobArtifactFile},
-        merge_requests::{
-            notes::{CreateMergeRequestNote, EditMergeRequestNote, MergeRequestNotes, NoteOrderBy},
-            MergeRequestState, MergeRequests,
-        },
-        pipelines::{PipelineJobs, PipelineOrderBy, PipelineScope, PipelineStatus, Pipelines},
-    },
-    ApiError, Endpoint, Pagination, Query, QueryParams,
-};
-use serde::Deserialize;
+use serde::{de::DeserializeOwned, Deserialize};
+
+use call::{directory, segment, Call, Pages};
 
 pub(crate) use crate::retry::Policy as RetryPolicy;
 pub(crate) use client::{ApiClient, Auth, TransportError};
@@ -43,23 +34,14 @@ pub(crate) enum GitlabError {
         #[source]
         source: TransportError,
     },
-    /// An answer came that could not be read (JSON of another shape, pagination).
+    /// An answer came that could not be read (JSON of another shape).
     #[error("GitLab's answer to {what} could not be read")]
     Answer {
         /// The call.
         what: String,
-        /// What the `gitlab` crate could not read.
+        /// Why the JSON did not fit.
         #[source]
-        source: ApiError<TransportError>,
-    },
-    /// The endpoint could not be built from its parameters.
-    #[error("cannot build the GitLab request for {what}")]
-    Build {
-        /// The call.
-        what: String,
-        /// The endpoint builder's error.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        source: serde_json::Error,
     },
 }
 
@@ -80,30 +62,79 @@ impl GitlabError {
             GitlabError::Status { status, .. } => *status >= 500,
             GitlabError::Request { source, .. } => source.is_uncertain(),
             GitlabError::Answer { .. } => true,
-            GitlabError::Build { .. } => false,
         }
     }
 }
 
-fn api_error(what: &str, e: ApiError<TransportError>) -> GitlabError {
-    let what = what.to_string();
-    match e {
-        ApiError::GitlabService { status, .. }
-        | ApiError::GitlabWithStatus { status, .. }
-        | ApiError::GitlabUnrecognizedWithStatus { status, .. } => GitlabError::Status {
-            what,
-            status: status.as_u16(),
-        },
-        ApiError::Client { source } => GitlabError::Request { what, source },
-        source => GitlabError::Answer { what, source },
+/// Sends `call`: the body of a 2xx answer, or the error status.
+fn fetch(c: &ApiClient, call: &Call, what: &str) -> Result<bytes::Bytes, GitlabError> {
+    let answer = c.call(call).map_err(|source| GitlabError::Request {
+        what: what.to_string(),
+        source,
+    })?;
+    if !answer.status().is_success() {
+        return Err(GitlabError::Status {
+            what: what.to_string(),
+            status: answer.status().as_u16(),
+        });
     }
+    Ok(answer.into_body())
 }
 
-fn build_error(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> GitlabError {
-    GitlabError::Build {
+/// Sends `call` and reads its JSON answer.
+fn json<T: DeserializeOwned>(c: &ApiClient, call: &Call, what: &str) -> Result<T, GitlabError> {
+    let body = fetch(c, call, what)?;
+    serde_json::from_slice(&body).map_err(|source| GitlabError::Answer {
         what: what.to_string(),
-        source: Box::new(e),
+        source,
+    })
+}
+
+/// Reads the pages of a list `call` in order, handing each item to `each` until it says
+/// stop, the pages end, or `limit` items were read.
+fn paged<T: DeserializeOwned>(
+    c: &ApiClient,
+    call: &Call,
+    limit: usize,
+    what: &str,
+    mut each: impl FnMut(T) -> std::ops::ControlFlow<()>,
+) -> Result<(), GitlabError> {
+    let pages = Pages::up_to(limit);
+    let mut read = 0;
+    for page in 1.. {
+        let items: Vec<T> = json(c, &pages.page(call, page), what)?;
+        let len = items.len();
+        for item in items.into_iter().take(limit - read) {
+            read += 1;
+            if each(item).is_break() {
+                return Ok(());
+            }
+        }
+        if pages.done(len, read) {
+            break;
+        }
     }
+    Ok(())
+}
+
+/// Every item of a list `call`, at most `limit`.
+fn all<T: DeserializeOwned>(
+    c: &ApiClient,
+    call: &Call,
+    limit: usize,
+    what: &str,
+) -> Result<Vec<T>, GitlabError> {
+    let mut items = Vec::new();
+    paged(c, call, limit, what, |item| {
+        items.push(item);
+        std::ops::ControlFlow::Continue(())
+    })?;
+    Ok(items)
+}
+
+/// The notes of one merge request: `projects/:id/merge_requests/:iid/notes`.
+fn notes_path(project: &str, mr: u64) -> String {
+    format!("projects/{}/merge_requests/{mr}/notes", segment(project))
 }
 
 /// `Ok(None)` for a 404: "no such artifact" is a normal answer.
@@ -181,11 +212,7 @@ struct User {
 
 /// The id of the user the API token belongs to (`GET /user`).
 pub(crate) fn current_user(c: &ApiClient) -> Result<u64, GitlabError> {
-    let what = "the token's own user";
-    let ep = gitlab::api::users::CurrentUser::builder()
-        .build()
-        .map_err(|e| build_error(what, e))?;
-    let user: User = ep.query(c).map_err(|e| api_error(what, e))?;
+    let user: User = json(c, &Call::get("user".into()), "the token's own user")?;
     Ok(user.id)
 }
 
@@ -208,41 +235,19 @@ pub(crate) fn artifact_by_ref(
     path: &str,
 ) -> Result<Option<Vec<u8>>, GitlabError> {
     let what = format!("the {path} artifact of job `{job}` on `{ref_name}`");
-    let ep = DownloadRefJobArtifactFile::builder()
-        .project(project)
-        .ref_name(ref_name)
-        .job(job)
-        .path(path)
-        .build()
-        .map_err(|e| build_error(&what, e))?;
-    found(
-        api::raw(SearchingRecent(ep))
-            .query(c)
-            .map_err(|e| api_error(&what, e)),
-    )
-}
-
-/// The by-ref artifact download with `search_recent_successful_pipelines=true` (GitLab 18.7,
-/// generally available in 18.10; `lib/api/ci/job_artifacts.rb`): the newest of the recent
-/// successful pipelines that ran the job, not only the latest pipeline, which may have skipped
-/// it (gitlab-org/gitlab#349316). An older GitLab ignores the parameter, as Grape ignores any
-/// it does not declare, and looks at the latest pipeline alone.
-struct SearchingRecent<'a>(DownloadRefJobArtifactFile<'a>);
-
-impl Endpoint for SearchingRecent<'_> {
-    fn method(&self) -> http::Method {
-        self.0.method()
-    }
-
-    fn endpoint(&self) -> std::borrow::Cow<'static, str> {
-        self.0.endpoint()
-    }
-
-    fn parameters(&self) -> QueryParams<'_> {
-        let mut params = self.0.parameters();
-        params.push("search_recent_successful_pipelines", true);
-        params
-    }
+    let call = Call::get(format!(
+        "projects/{}/jobs/artifacts/{}/raw/{}",
+        segment(project),
+        segment(ref_name),
+        directory(path)
+    ))
+    .with("job", job)
+    // GitLab 18.7+ (GA in 18.10; `lib/api/ci/job_artifacts.rb`): the newest of the recent
+    // successful pipelines that ran the job, not only the latest pipeline, which may have
+    // skipped it (gitlab-org/gitlab#349316). An older GitLab ignores the parameter, as Grape
+    // ignores any it does not declare, and looks at the latest pipeline alone.
+    .with("search_recent_successful_pipelines", "true");
+    found(fetch(c, &call, &what).map(|b| b.to_vec()))
 }
 
 /// A file from the artifacts of job `job_id`; `None` when there is none.
@@ -253,13 +258,12 @@ pub(crate) fn job_artifact(
     path: &str,
 ) -> Result<Option<Vec<u8>>, GitlabError> {
     let what = format!("the {path} artifact of job {job_id}");
-    let ep = DownloadJobArtifactFile::builder()
-        .project(project)
-        .job(job_id)
-        .path(path)
-        .build()
-        .map_err(|e| build_error(&what, e))?;
-    found(api::raw(ep).query(c).map_err(|e| api_error(&what, e)))
+    let call = Call::get(format!(
+        "projects/{}/jobs/{job_id}/artifacts/{}",
+        segment(project),
+        directory(path)
+    ));
+    found(fetch(c, &call, &what).map(|b| b.to_vec()))
 }
 
 /// Pipelines of `project` that pass `filter`, newest first, at most `limit`.
@@ -274,26 +278,14 @@ pub(crate) fn pipelines(
         (None, true) => "the tag pipelines".to_string(),
         (None, false) => "the pipelines".to_string(),
     };
-    let mut b = Pipelines::builder();
-    b.project(project)
-        .order_by(PipelineOrderBy::Id)
-        .sort(api::common::SortOrder::Descending);
-    if let Some(r) = filter.ref_name {
-        b.ref_(r);
-    }
-    if let Some(sha) = filter.sha {
-        b.sha(sha);
-    }
-    if filter.successful {
-        b.status(PipelineStatus::Success);
-    }
-    if filter.tags {
-        b.scope(PipelineScope::Tags);
-    }
-    let ep = b.build().map_err(|e| build_error(&what, e))?;
-    api::paged(ep, Pagination::Limit(limit.max(1)))
-        .query(c)
-        .map_err(|e| api_error(&what, e))
+    let call = Call::get(format!("projects/{}/pipelines", segment(project)))
+        .with_opt("scope", filter.tags.then_some("tags"))
+        .with_opt("status", filter.successful.then_some("success"))
+        .with_opt("ref", filter.ref_name)
+        .with_opt("sha", filter.sha)
+        .with("order_by", "id")
+        .with("sort", "desc");
+    all(c, &call, limit, &what)
 }
 
 /// Every job of one pipeline (all pages).
@@ -303,14 +295,11 @@ pub(crate) fn pipeline_jobs(
     pipeline: u64,
 ) -> Result<Vec<Job>, GitlabError> {
     let what = format!("the jobs of pipeline {pipeline}");
-    let ep = PipelineJobs::builder()
-        .project(project)
-        .pipeline(pipeline)
-        .build()
-        .map_err(|e| build_error(&what, e))?;
-    api::paged(ep, Pagination::Limit(MAX_JOBS))
-        .query(c)
-        .map_err(|e| api_error(&what, e))
+    let call = Call::get(format!(
+        "projects/{}/pipelines/{pipeline}/jobs",
+        segment(project)
+    ));
+    all(c, &call, MAX_JOBS, &what)
 }
 
 /// The most jobs read from one pipeline, and notes from one merge request: pages are followed
@@ -328,32 +317,29 @@ fn find_note(
     mine: impl Fn(&Note) -> bool,
 ) -> Result<Option<Note>, GitlabError> {
     let what = format!("the notes of merge request !{mr}");
-    let ep = MergeRequestNotes::builder()
-        .project(project)
-        .merge_request(mr)
-        .order_by(NoteOrderBy::UpdatedAt)
-        .sort(api::common::SortOrder::Descending)
-        .build()
-        .map_err(|e| build_error(&what, e))?;
-    for note in api::paged(ep, Pagination::Limit(MAX_NOTES)).iter::<_, Note>(c) {
-        let note = note.map_err(|e| api_error(&what, e))?;
+    let call = Call::get(notes_path(project, mr))
+        .with("order_by", "updated_at")
+        .with("sort", "desc");
+    let mut found = None;
+    paged(c, &call, MAX_NOTES, &what, |note: Note| {
         if mine(&note) {
-            return Ok(Some(note));
+            found = Some(note);
+            return std::ops::ControlFlow::Break(());
         }
-    }
-    Ok(None)
+        std::ops::ControlFlow::Continue(())
+    })?;
+    Ok(found)
 }
 
 /// Adds a note to a merge request.
 fn create_note(c: &ApiClient, project: &str, mr: u64, body: &str) -> Result<Note, GitlabError> {
     let what = format!("a new note on merge request !{mr}");
-    let ep = CreateMergeRequestNote::builder()
-        .project(project)
-        .merge_request(mr)
-        .body(body)
-        .build()
-        .map_err(|e| build_error(&what, e))?;
-    ep.query(c).map_err(|e| api_error(&what, e))
+    let call = Call::write(
+        http::Method::POST,
+        notes_path(project, mr),
+        vec![("body", body.to_string())],
+    );
+    json(c, &call, &what)
 }
 
 /// Replaces the body of one note.
@@ -365,14 +351,12 @@ fn edit_note(
     body: &str,
 ) -> Result<Note, GitlabError> {
     let what = format!("note {note} on merge request !{mr}");
-    let ep = EditMergeRequestNote::builder()
-        .project(project)
-        .merge_request(mr)
-        .note(note)
-        .body(body)
-        .build()
-        .map_err(|e| build_error(&what, e))?;
-    ep.query(c).map_err(|e| api_error(&what, e))
+    let call = Call::write(
+        http::Method::PUT,
+        format!("{}/{note}", notes_path(project, mr)),
+        vec![("body", body.to_string())],
+    );
+    json(c, &call, &what)
 }
 
 /// Open merge requests from `branch`, for comments from branch pipelines.
@@ -382,15 +366,10 @@ pub(crate) fn open_merge_requests(
     branch: &str,
 ) -> Result<Vec<MergeRequest>, GitlabError> {
     let what = format!("the open merge requests of `{branch}`");
-    let ep = MergeRequests::builder()
-        .project(project)
-        .source_branch(branch)
-        .state(MergeRequestState::Opened)
-        .build()
-        .map_err(|e| build_error(&what, e))?;
-    api::paged(ep, Pagination::Limit(20))
-        .query(c)
-        .map_err(|e| api_error(&what, e))
+    let call = Call::get(format!("projects/{}/merge_requests", segment(project)))
+        .with("state", "opened")
+        .with("source_branch", branch);
+    all(c, &call, 20, &what)
 }
 
 /// What happened to the sticky note.
