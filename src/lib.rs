@@ -37,6 +37,7 @@ pub(crate) mod secret;
 pub mod settings;
 pub mod stats;
 pub(crate) mod tls;
+pub(crate) mod yaml;
 
 pub use commands::main_with_args;
 /// The statistics behind a regression verdict, public for the trust benchmark (`bench/gate_trust`).

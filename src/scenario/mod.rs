@@ -51,7 +51,7 @@ pub enum ScenarioError {
         path: PathBuf,
         /// The parser's error, with its line and column.
         #[source]
-        source: serde_yaml::Error,
+        source: crate::yaml::YamlError,
     },
     /// The file parses but does not make sense (no tasks, a zero weight, an undefined
     /// variable, a bad JSON path).
@@ -323,7 +323,7 @@ impl Scenario {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Scenario, ScenarioError> {
         let raw: RawScenario =
-            serde_yaml::from_str(text).map_err(|source| ScenarioError::Yaml {
+            crate::yaml::from_str(text).map_err(|source| ScenarioError::Yaml {
                 path: path.to_path_buf(),
                 source,
             })?;

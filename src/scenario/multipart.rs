@@ -185,7 +185,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("r.csv"), "a,b\n1,2\n").unwrap();
         let yaml = "title: Q1\nreport: {file: r.csv, content_type: text/csv}\n";
-        let raw: BTreeMap<String, RawPart> = serde_yaml::from_str(yaml).unwrap();
+        let raw: BTreeMap<String, RawPart> = crate::yaml::from_str(yaml).unwrap();
         let m = compile(raw, dir.path(), lit).unwrap();
         assert!(m.is_static());
         let body = m
@@ -207,14 +207,14 @@ mod tests {
     fn missing_and_oversized_files_name_the_part() {
         let dir = tempfile::tempdir().unwrap();
         let raw: BTreeMap<String, RawPart> =
-            serde_yaml::from_str("doc: {file: nope.bin}\n").unwrap();
+            crate::yaml::from_str("doc: {file: nope.bin}\n").unwrap();
         let (at, e) = compile(raw, dir.path(), lit).unwrap_err();
         assert_eq!(at, "doc");
         assert!(e.contains("relative to the scenario file"), "{e}");
         let big = std::fs::File::create(dir.path().join("big.bin")).unwrap();
         big.set_len(MAX_FILE_BYTES + 1).unwrap();
         let raw: BTreeMap<String, RawPart> =
-            serde_yaml::from_str("doc: {file: big.bin}\n").unwrap();
+            crate::yaml::from_str("doc: {file: big.bin}\n").unwrap();
         let (_, e) = compile(raw, dir.path(), lit).unwrap_err();
         assert!(e.contains("at most 8 MiB"), "{e}");
     }

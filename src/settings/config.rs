@@ -19,6 +19,11 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use serde::{
+    de::{self, value::MapAccessDeserializer, DeserializeSeed, IntoDeserializer, MapAccess},
+    Deserialize, Deserializer,
+};
+
 use super::{layer::Layer, SettingsError};
 
 #[derive(Debug, Clone, Default)]
@@ -43,22 +48,15 @@ impl ConfigFile {
             section,
             source,
         };
-        let mut map: serde_yaml::Mapping = match serde_yaml::from_str(text) {
-            Ok(serde_yaml::Value::Mapping(m)) => m,
-            Ok(serde_yaml::Value::Null) => serde_yaml::Mapping::new(),
-            Ok(_) => {
-                return Err(SettingsError::ConfigShape {
-                    path: path.to_path_buf(),
-                })
-            }
-            Err(e) => return Err(bad(None, e)),
-        };
-        let profiles_value = map.remove("profiles");
-        let mut base: Layer =
-            serde_yaml::from_value(serde_yaml::Value::Mapping(map)).map_err(|e| bad(None, e))?;
-        let mut profiles: BTreeMap<String, Layer> = match profiles_value {
-            Some(v) => serde_yaml::from_value(v).map_err(|e| bad(Some("profiles"), e))?,
-            None => BTreeMap::new(),
+        let file: Option<FileShape> = crate::yaml::from_str(text).map_err(|e| bad(None, e))?;
+        let FileShape::Mapping(Split {
+            mut base,
+            mut profiles,
+        }) = file.unwrap_or(FileShape::Mapping(Split::default()))
+        else {
+            return Err(SettingsError::ConfigShape {
+                path: path.to_path_buf(),
+            });
         };
         // Relative paths in the file are relative to the file, not to wherever the job runs.
         let dir = path.parent().unwrap_or(Path::new(""));
@@ -101,6 +99,94 @@ impl ConfigFile {
                 }),
             },
         }
+    }
+}
+
+/// The file's top level: a mapping of settings, or anything else (refused by name).
+enum FileShape {
+    Mapping(Split),
+    Other,
+}
+
+/// The top-level mapping, `profiles` taken aside and the rest read as one [`Layer`], in one
+/// pass over the document so every error keeps its line and column.
+#[derive(Default)]
+struct Split {
+    base: Layer,
+    profiles: BTreeMap<String, Layer>,
+}
+
+impl<'de> Deserialize<'de> for FileShape {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Shape;
+        impl<'de> de::Visitor<'de> for Shape {
+            type Value = FileShape;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a mapping of settings")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<FileShape, A::Error> {
+                let mut profiles = None;
+                let base = Layer::deserialize(MapAccessDeserializer::new(WithoutProfiles {
+                    map,
+                    profiles: &mut profiles,
+                }))?;
+                Ok(FileShape::Mapping(Split {
+                    base,
+                    profiles: profiles.unwrap_or_default(),
+                }))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<FileShape, A::Error> {
+                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+                Ok(FileShape::Other)
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<FileShape, E> {
+                Ok(FileShape::Other)
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<FileShape, E> {
+                Ok(FileShape::Other)
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<FileShape, E> {
+                Ok(FileShape::Other)
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<FileShape, E> {
+                Ok(FileShape::Other)
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<FileShape, E> {
+                Ok(FileShape::Other)
+            }
+        }
+        d.deserialize_any(Shape)
+    }
+}
+
+/// The top-level map with its `profiles` entry read into `profiles` and hidden from the
+/// [`Layer`] reading the rest (which refuses keys it does not know).
+struct WithoutProfiles<'p, A> {
+    map: A,
+    profiles: &'p mut Option<BTreeMap<String, Layer>>,
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for WithoutProfiles<'_, A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        while let Some(key) = self.map.next_key::<String>()? {
+            if key != "profiles" {
+                return seed.deserialize(key.into_deserializer()).map(Some);
+            }
+            if self.profiles.is_some() {
+                return Err(de::Error::duplicate_field("profiles"));
+            }
+            *self.profiles = Some(self.map.next_value()?);
+        }
+        Ok(None)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
+        self.map.next_value_seed(seed)
     }
 }
 

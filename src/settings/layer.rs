@@ -142,7 +142,7 @@ mod tests {
 
     #[test]
     fn durations_may_be_bare_numbers_in_yaml() {
-        let l: Layer = serde_yaml::from_str("run_time: 30\nramp: 5s\n").unwrap();
+        let l: Layer = crate::yaml::from_str("run_time: 30\nramp: 5s\n").unwrap();
         assert_eq!(l.run_time, Some(DurationText("30".into())));
         assert_eq!(l.ramp, Some(DurationText("5s".into())));
     }

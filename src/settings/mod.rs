@@ -58,7 +58,7 @@ pub enum SettingsError {
         section: Option<&'static str>,
         /// The parser's error, with its line and column.
         #[source]
-        source: serde_yaml::Error,
+        source: crate::yaml::YamlError,
     },
     /// The config file is YAML but not a mapping of settings (a list, a bare value).
     #[error("config file {}: the top level must be a mapping of settings", path.display())]

@@ -23,12 +23,7 @@ fn gitlab_schema() -> jsonschema::Validator {
 
 /// Every YAML document of a file, as JSON values.
 fn documents(text: &str) -> Vec<Value> {
-    serde_yaml::Deserializer::from_str(text)
-        .map(|d| {
-            let v = serde_yaml::Value::deserialize(d).unwrap();
-            serde_json::to_value(v).unwrap()
-        })
-        .collect()
+    serde_saphyr::from_str_multiple(text).unwrap()
 }
 
 #[track_caller]
@@ -374,7 +369,7 @@ struct DescribedInput {
     name: String,
     #[serde(rename = "type")]
     kind: String,
-    default: serde_yaml::Value,
+    default: Value,
     description: String,
     env: Option<String>,
     flag: Option<String>,
@@ -383,7 +378,7 @@ struct DescribedInput {
 
 #[test]
 fn template_descriptor_and_cli_agree_on_every_input() {
-    let d: Descriptor = serde_yaml::from_str(&read("component.yml")).unwrap();
+    let d: Descriptor = serde_saphyr::from_str(&read("component.yml")).unwrap();
     assert_eq!(d.name, "loadforge-gate");
     assert!(!d.description.is_empty());
     assert!(
@@ -470,7 +465,7 @@ fn component_defaults_are_the_cli_defaults() {
         cli::{Cli, Command},
         settings::Settings,
     };
-    let d: Descriptor = serde_yaml::from_str(&read("component.yml")).unwrap();
+    let d: Descriptor = serde_saphyr::from_str(&read("component.yml")).unwrap();
     let fingerprint = |extra: &[String]| {
         let mut argv = vec![
             "loadforge-gate".to_string(),
@@ -526,7 +521,7 @@ fn component_defaults_are_the_cli_defaults() {
 #[test]
 fn the_sharded_component_validates_and_agrees_with_the_descriptor() {
     let schema = gitlab_schema();
-    let d: Descriptor = serde_yaml::from_str(&read("component.yml")).unwrap();
+    let d: Descriptor = serde_saphyr::from_str(&read("component.yml")).unwrap();
     let docs = documents(&read(&d.sharded.template));
     assert_valid(&schema, &docs[0], "the sharded spec header");
     let inputs = template_inputs(&docs[0]);
@@ -673,7 +668,7 @@ fn sharded_jobs_all_take_allow_failure_and_rules() {
 #[test]
 fn one_version_everywhere() {
     let version = env!("CARGO_PKG_VERSION");
-    let d: Descriptor = serde_yaml::from_str(&read("component.yml")).unwrap();
+    let d: Descriptor = serde_saphyr::from_str(&read("component.yml")).unwrap();
     assert_eq!(d.version, version, "component.yml");
     let image = format!("registry.gitlab.com/loadforge/loadforge-gate:{version}");
     for path in [d.template.as_str(), d.sharded.template.as_str()] {
