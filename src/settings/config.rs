@@ -49,15 +49,15 @@ impl ConfigFile {
             source,
         };
         let file: Option<FileShape> = crate::yaml::from_str(text).map_err(|e| bad(None, e))?;
-        let FileShape::Mapping(Split {
-            mut base,
-            mut profiles,
-        }) = file.unwrap_or(FileShape::Mapping(Split::default()))
-        else {
+        let FileShape::Mapping(split) = file.unwrap_or(FileShape::Mapping(Box::default())) else {
             return Err(SettingsError::ConfigShape {
                 path: path.to_path_buf(),
             });
         };
+        let Split {
+            mut base,
+            mut profiles,
+        } = *split;
         // Relative paths in the file are relative to the file, not to wherever the job runs.
         let dir = path.parent().unwrap_or(Path::new(""));
         let rebase = |l: &mut Layer| {
@@ -104,7 +104,7 @@ impl ConfigFile {
 
 /// The file's top level: a mapping of settings, or anything else (refused by name).
 enum FileShape {
-    Mapping(Split),
+    Mapping(Box<Split>),
     Other,
 }
 
@@ -130,10 +130,10 @@ impl<'de> Deserialize<'de> for FileShape {
                     map,
                     profiles: &mut profiles,
                 }))?;
-                Ok(FileShape::Mapping(Split {
+                Ok(FileShape::Mapping(Box::new(Split {
                     base,
                     profiles: profiles.unwrap_or_default(),
-                }))
+                })))
             }
             fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<FileShape, A::Error> {
                 while seq.next_element::<de::IgnoredAny>()?.is_some() {}
