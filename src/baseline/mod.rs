@@ -377,6 +377,21 @@ mod tests {
         );
     }
 
+    /// A baseline of an engine this version does not know (a newer version's) still reads: it
+    /// is shown as another engine's run, not comparable, and its name is written back as read.
+    #[test]
+    fn a_baseline_of_an_unknown_engine_reads_and_is_not_comparable() {
+        let mut base = current(|l| l.engine = "k6".into());
+        base.run.engine = "k6".into();
+        let text = serde_json::to_string(&base).unwrap();
+        let read: RunResult = results::parse(text.as_bytes(), "k6.json", Role::Baseline).unwrap();
+        assert_eq!(read.run.engine, crate::stats::Engine::Other("k6".into()));
+        let c = compare("k6.json", &read, &current(|_| {}));
+        assert!(c.engine_changed);
+        assert_eq!(c.load, LoadMatch::Different);
+        assert_eq!(c.load_differences, ["engine k6 → native"]);
+    }
+
     #[test]
     fn history_runs_of_another_load_are_counted_once() {
         let base = current(|_| {});

@@ -135,6 +135,25 @@ fn report_refuses_a_results_file_of_another_schema() {
     );
 }
 
+/// `merge` reads shards through the same reader, and its errors say what the file was for.
+#[test]
+fn merge_names_the_shard_it_cannot_read() {
+    let old = stored_run(|d| d["schema"] = "loadforge-gate/results/v0".into());
+    let merge = |shard: &str| {
+        Gate::new()
+            .write("shard-1-of-1.json", &old)
+            .args(["merge", shard, "--baseline", "none"])
+            .run()
+            .expect_exit(2)
+    };
+    assert!(merge("shard-1-of-1.json")
+        .one_line_error()
+        .ends_with("shard-1-of-1.json has schema `loadforge-gate/results/v0`, this version reads `loadforge-gate/results/v1`; run every shard with this version"));
+    assert!(merge("gone.json").error_text().starts_with(
+        "loadforge-gate: error: cannot read shard gone.json; check the paths given to merge"
+    ));
+}
+
 #[test]
 fn compare_applies_regression_rules() {
     // One server made slower between the runs: a baseline of another address would not be
