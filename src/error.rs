@@ -4,9 +4,9 @@
 //! their help text, are defined once in [`crate::exit`].
 
 use crate::{
-    baseline::BaselineError, engine::merge::MergeError, engine::EngineError, gate::GateError,
-    pause::ThreadError, report::ReportError, sample_app::SampleAppError, scenario::ScenarioError,
-    settings::SettingsError,
+    engine::merge::MergeError, engine::EngineError, gate::GateError, pause::ThreadError,
+    report::ReportError, results::ResultsFileError, sample_app::SampleAppError,
+    scenario::ScenarioError, settings::SettingsError,
 };
 
 pub(crate) use crate::{
@@ -28,7 +28,7 @@ pub(crate) enum Error {
     #[error(transparent)]
     Merge(#[from] MergeError),
     #[error(transparent)]
-    Baseline(#[from] BaselineError),
+    ResultsFile(#[from] ResultsFileError),
     #[error(transparent)]
     Report(#[from] ReportError),
     #[error(transparent)]
@@ -45,16 +45,9 @@ impl Error {
     pub(crate) fn exit_status(&self) -> ExitStatus {
         use ExitStatus::{Infrastructure, Interrupted, Usage};
         match self {
-            Error::Settings(_)
-            | Error::Scenario(_)
-            | Error::Gate(_)
-            | Error::Merge(_)
-            | Error::Baseline(_) => Usage,
-            Error::Report(ReportError::OutDir { .. })
-            | Error::Report(ReportError::ReadResults { .. })
-            | Error::Report(ReportError::ParseResults { .. })
-            | Error::Report(ReportError::HistogramBudget { .. })
-            | Error::Report(ReportError::TooLarge { .. }) => Usage,
+            Error::Settings(_) | Error::Scenario(_) | Error::Gate(_) | Error::Merge(_) => Usage,
+            Error::ResultsFile(e) | Error::Report(ReportError::File(e)) => results_file_status(e),
+            Error::Report(ReportError::OutDir { .. }) => Usage,
             Error::Report(ReportError::Write { .. })
             | Error::Report(ReportError::Serialize { .. }) => Infrastructure,
             Error::Engine(EngineError::Config(_)) | Error::Engine(EngineError::Invalid { .. }) => {
@@ -72,6 +65,22 @@ impl Error {
             Error::SampleApp(SampleAppError::Bind { .. })
             | Error::SampleApp(SampleAppError::Serve(_))
             | Error::SampleApp(SampleAppError::Tls(_)) => Infrastructure,
+        }
+    }
+}
+
+/// A results file that cannot be read is bad input (2), whatever it was read for; one that
+/// cannot be written is the machine's failure (3).
+fn results_file_status(e: &ResultsFileError) -> ExitStatus {
+    match e {
+        ResultsFileError::Read { .. }
+        | ResultsFileError::Parse { .. }
+        | ResultsFileError::TooLarge { .. }
+        | ResultsFileError::NoSchema { .. }
+        | ResultsFileError::Schema { .. }
+        | ResultsFileError::HistogramBudget { .. } => ExitStatus::Usage,
+        ResultsFileError::Write { .. } | ResultsFileError::Serialize { .. } => {
+            ExitStatus::Infrastructure
         }
     }
 }
@@ -101,8 +110,9 @@ mod tests {
     #[test]
     fn causes_follow_the_message_one_per_line() {
         let io = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
-        let e = Error::Baseline(BaselineError::Read {
-            path: "b.json".into(),
+        let e = Error::ResultsFile(ResultsFileError::Read {
+            role: crate::results::Role::Baseline,
+            file: "b.json".into(),
             source: io,
         });
         assert_eq!(

@@ -28,9 +28,63 @@ pub(crate) const EXIT_CODES_HELP: &str = "Exit codes:
   4  interrupted: partial results were published
   5  inconclusive: a latency check failed while the load generator was starved (retry it)";
 
+/// What the gate concluded of a run, in the terms the exit codes distinguish
+/// (`gate::Verdict::outcome` gives it), for [`ExitStatus::of`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Every check passed (or compared nothing).
+    Passed,
+    /// A check failed.
+    Failed,
+    /// No check failed, but a latency check could not be told from a starved generator.
+    Inconclusive,
+    /// Not judged here by design: a shard, judged once with the others by `merge`.
+    Deferred,
+}
+
 impl ExitStatus {
     /// The process exit code.
     pub(crate) fn code(self) -> u8 {
         self as u8
+    }
+
+    /// The one place a run's outcome becomes an exit status, so `run`, `report`, `compare`,
+    /// `merge` and a shard cannot disagree about the same run. An interrupted run is 4 whatever
+    /// its verdict: its results are partial, and a pass on part of a run is not a pass. A run
+    /// with no verdict (`None`: a results file without one) was not shown to pass, so it fails.
+    pub(crate) fn of(outcome: Option<Outcome>, interrupted: bool) -> ExitStatus {
+        match (interrupted, outcome) {
+            (true, _) => ExitStatus::Interrupted,
+            (false, Some(Outcome::Passed | Outcome::Deferred)) => ExitStatus::Passed,
+            (false, Some(Outcome::Failed) | None) => ExitStatus::GateFailed,
+            (false, Some(Outcome::Inconclusive)) => ExitStatus::Inconclusive,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ExitStatus, Outcome};
+
+    #[test]
+    fn an_interruption_wins_over_any_verdict() {
+        for outcome in [
+            None,
+            Some(Outcome::Passed),
+            Some(Outcome::Failed),
+            Some(Outcome::Inconclusive),
+            Some(Outcome::Deferred),
+        ] {
+            assert_eq!(ExitStatus::of(outcome, true), ExitStatus::Interrupted);
+        }
+        assert_eq!(
+            ExitStatus::of(Some(Outcome::Inconclusive), false),
+            ExitStatus::Inconclusive
+        );
+        assert_eq!(
+            ExitStatus::of(Some(Outcome::Deferred), false),
+            ExitStatus::Passed
+        );
+        assert_eq!(ExitStatus::of(None, false), ExitStatus::GateFailed);
     }
 }

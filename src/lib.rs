@@ -30,6 +30,7 @@ pub(crate) mod pause;
 pub(crate) mod procfs;
 pub(crate) mod proxy;
 pub(crate) mod report;
+pub(crate) mod results;
 pub(crate) mod retry;
 pub mod sample_app;
 pub mod scenario;

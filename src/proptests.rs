@@ -9,9 +9,9 @@ use std::path::Path;
 use proptest::prelude::*;
 
 use crate::{
-    baseline::parse_results,
     duration::{format_duration, parse_duration},
     gate::{Regression, Threshold},
+    results::{self, Role},
     scenario::{Scenario, Template},
     stats::LatencyHistogram,
 };
@@ -83,7 +83,7 @@ proptest! {
 
     #[test]
     fn results_files_never_panic(text in "(\\{|\\}|\\[|\\]|\"schema\"|\"loadforge-gate/results/v1\"|\"run\"|\"aggregate\"|\"histogram\"|\"data\"|: |, |-?[0-9]{1,20}|null|\"[a-z]{0,4}\"){0,30}") {
-        let _ = parse_results(&text, Path::new("r.json"));
+        let _ = results::parse::<crate::stats::RunResult>(text.as_bytes(), "r.json", Role::Results);
     }
 
     #[test]

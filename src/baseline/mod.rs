@@ -1,10 +1,11 @@
 //! The baseline: a previous run's `results.json`, and the per-endpoint comparison of the current
-//! run against it. Loading refuses files it cannot compare honestly (another schema version).
+//! run against it (its model; `report::comparison` puts it into words). Loading goes through
+//! `results`, which refuses files it cannot compare honestly (another schema version).
 
 mod diagnose;
 mod remote;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub(crate) use remote::{find_previous, Previous};
 
@@ -13,152 +14,35 @@ use serde::{Deserialize, Serialize};
 use crate::{
     defaults,
     gate::{metric_value, Metric, Unit},
-    stats::{compare_loads, EndpointStats, HistoryEntry, LoadMatch, RunResult, SCHEMA},
+    results::{self, ResultsFileError, Role},
+    stats::{compare_loads, EndpointStats, HistoryEntry, LoadMatch, RunResult, ALL_REQUESTS},
 };
 
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum BaselineError {
-    #[error("cannot read results file {}; check the --baseline path", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{} is not a loadforge-gate results file", path.display())]
-    Parse {
-        path: PathBuf,
-        #[source]
-        source: serde_json::Error,
-    },
-    #[error("{} is {size} bytes; results files over {} MiB are refused", path.display(), defaults::MAX_RESULTS_BYTES >> 20)]
-    TooLarge { path: PathBuf, size: u64 },
-    #[error("{} is not a loadforge-gate results file: it has no `schema` field", path.display())]
-    NoSchema { path: PathBuf },
-    #[error("{} has schema `{found}`, this version reads `{SCHEMA}`; regenerate it with this version or pass --baseline none", path.display())]
-    Schema { path: PathBuf, found: String },
-    #[error("{} is refused: its histograms need more than {} MiB of memory decoded, the budget of one results file", path.display(), crate::stats::HISTOGRAM_BUDGET_BYTES >> 20)]
-    HistogramBudget { path: PathBuf },
-}
-
-/// Parses `text` as `T` within one file's histogram budget, naming the file in either error.
-fn parse_budgeted<T: serde::de::DeserializeOwned>(
-    text: &str,
-    path: &Path,
-) -> Result<T, BaselineError> {
-    let (parsed, spent) = crate::stats::within_budget(|| serde_json::from_str(text));
-    parsed.map_err(|source| match spent {
-        true => BaselineError::HistogramBudget {
-            path: path.to_path_buf(),
-        },
-        false => BaselineError::Parse {
-            path: path.to_path_buf(),
-            source,
-        },
-    })
-}
-
-/// Reads a `results.json` (also used for `report` and `compare`), refusing one larger than
-/// [`defaults::MAX_RESULTS_BYTES`] before reading it.
-pub(crate) fn load_results(path: &Path) -> Result<RunResult, BaselineError> {
-    parse_results(&read_results_text(path)?, path)
-}
-
-/// The text of a results file, after its size is checked against the cap.
-fn read_results_text(path: &Path) -> Result<String, BaselineError> {
-    let read_err = |source| BaselineError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let size = std::fs::metadata(path).map_err(read_err)?.len();
-    if size > defaults::MAX_RESULTS_BYTES as u64 {
-        return Err(BaselineError::TooLarge {
-            path: path.to_path_buf(),
-            size,
-        });
-    }
-    // Capped as it is read too: a file that grows after the size check is still cut off.
-    let bytes = std::fs::File::open(path)
-        .and_then(|f| crate::capped::read_capped(f, defaults::MAX_RESULTS_BYTES))
-        .map_err(read_err)?
-        .ok_or_else(|| BaselineError::TooLarge {
-            path: path.to_path_buf(),
-            size: defaults::MAX_RESULTS_BYTES as u64 + 1,
-        })?;
-    String::from_utf8(bytes)
-        .map_err(|e| read_err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
-}
-
-/// Parses a `results.json`; `path` names its origin in errors (a file, or an artifact). The
-/// schema is checked first; the file is then read straight into its types, never into a
-/// generic JSON tree, which costs ten times the file's size.
-pub(crate) fn parse_results(text: &str, path: &Path) -> Result<RunResult, BaselineError> {
-    if text.len() > defaults::MAX_RESULTS_BYTES {
-        return Err(BaselineError::TooLarge {
-            path: path.to_path_buf(),
-            size: text.len() as u64,
-        });
-    }
-    /// Just the schema, so a file of another version is named as such rather than failing on
-    /// whichever field changed.
-    #[derive(Deserialize)]
-    struct Header {
-        schema: Option<String>,
-    }
-    let parse_err = |source| BaselineError::Parse {
-        path: path.to_path_buf(),
-        source,
-    };
-    let header: Header = serde_json::from_str(text).map_err(parse_err)?;
-    match header.schema.as_deref() {
-        Some(SCHEMA) => parse_budgeted(text, path).map(|mut r: RunResult| {
-            // One row per name, as every engine's result has now (older files may have two).
-            r.merge_same_names();
-            r
-        }),
-        Some(other) => Err(BaselineError::Schema {
-            path: path.to_path_buf(),
-            found: other.to_string(),
-        }),
-        None => Err(BaselineError::NoSchema {
-            path: path.to_path_buf(),
-        }),
-    }
-}
-
-/// The run history a results file carries (see `stats::HistoryEntry`), newest first. A file
-/// without one has none; one whose history cannot be read is judged without it, and says so.
-pub(crate) fn parse_history(text: &str, path: &Path) -> Result<Vec<HistoryEntry>, BaselineError> {
-    #[derive(Deserialize)]
-    struct Chain {
-        #[serde(default)]
-        history: Vec<HistoryEntry>,
-    }
-    parse_budgeted::<Chain>(text, path).map(|c| c.history)
-}
-
 /// A results file and the history it carries, for `--baseline FILE`.
-pub(crate) fn load_baseline_file(path: &Path) -> Result<Previous, BaselineError> {
+pub(crate) fn load_baseline_file(path: &Path) -> Result<Previous, ResultsFileError> {
     // Read once; parsed twice (the run, then its history), which costs less than a generic
     // JSON tree of the file.
-    let text = read_results_text(path)?;
-    let result = parse_results(&text, path)?;
+    let bytes = results::read(path, Role::Baseline)?;
+    let source = path.display().to_string();
+    let result = results::parse(&bytes, &source, Role::Baseline)?;
     let mut notes = Vec::new();
-    let history = history_or_note(&text, path, &mut notes);
+    let history = history_or_note(&bytes, &source, &mut notes);
     Ok(Previous {
-        source: path.display().to_string(),
+        source,
         result,
         history,
         notes,
     })
 }
 
-/// The history in `text`, or none and a note saying why.
+/// The history in a baseline's `bytes`, or none and a note saying why: one whose history
+/// cannot be read is judged without it.
 pub(crate) fn history_or_note(
-    text: &str,
-    path: &Path,
+    bytes: &[u8],
+    origin: &str,
     notes: &mut Vec<String>,
 ) -> Vec<HistoryEntry> {
-    parse_history(text, path).unwrap_or_else(|e| {
+    results::parse_history(bytes, origin).unwrap_or_else(|e| {
         notes.push(format!(
             "The baseline's run history was not usable ({}): regressions compared with the baseline run only.",
             crate::chain::one_line(&e)
@@ -306,7 +190,7 @@ fn row(name: &str, cur: Option<&EndpointStats>, base: Option<&EndpointStats>) ->
 pub(crate) fn compare(source: &str, base: &RunResult, current: &RunResult) -> Comparison {
     let load = compare_loads(&base.run, &current.run);
     let mut rows = vec![row(
-        "all requests",
+        ALL_REQUESTS,
         Some(&current.aggregate),
         Some(&base.aggregate),
     )];
@@ -384,35 +268,6 @@ fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 
-/// Plain-text rendering for `loadforge-gate compare`.
-pub(crate) fn render_text(c: &Comparison) -> String {
-    let mut out = format!("baseline: {} ({})\n", c.source, c.baseline_started_at);
-    if let Some(note) = load_note(c) {
-        out.push_str(&format!("note: {note}\n"));
-    }
-    for r in &c.rows {
-        match r.presence.word() {
-            Some(word) => out.push_str(&format!("\n{} ({word})\n", r.endpoint)),
-            None => out.push_str(&format!("\n{}\n", r.endpoint)),
-        }
-        for m in &r.metrics {
-            let fmt = |v: Option<f64>| v.map(|v| m.unit.format(v)).unwrap_or_else(|| "-".into());
-            let change = m
-                .change_pct()
-                .map(|p| format!("{p:+.1}%"))
-                .unwrap_or_else(|| "".into());
-            out.push_str(&format!(
-                "  {:<11} {:>14} -> {:<14} {}\n",
-                m.metric,
-                fmt(m.baseline),
-                fmt(m.current),
-                change
-            ));
-        }
-    }
-    out
-}
-
 /// How many runs of the baseline's history ran another load and were left out of the band the
 /// regressions are judged by (see `gate::regression`), said once; nothing when every run
 /// matched, or when the baseline itself ran another load (no regression is judged then).
@@ -454,23 +309,6 @@ pub(crate) fn history_note(
     })
 }
 
-/// What a reader must know about the baseline's load, in one sentence; `None` when it matched.
-pub(crate) fn load_note(c: &Comparison) -> Option<String> {
-    let listed = c.load_differences.join("; ");
-    match c.load {
-        LoadMatch::Same => None,
-        LoadMatch::Different => Some(format!(
-            "not comparable: the baseline ran another load ({listed}); regressions not judged"
-        )),
-        LoadMatch::ScenarioChanged => Some(format!(
-            "{listed}: the endpoints both runs have are compared; new ones are marked new, missing ones gone"
-        )),
-        LoadMatch::Unknown => Some(
-            "the baseline has no load fingerprint (an older loadforge-gate wrote it): whether it ran the same load could not be checked".into(),
-        ),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -489,11 +327,11 @@ mod tests {
     }
 
     #[test]
-    fn a_file_without_a_fingerprint_still_reads_and_says_it_could_not_be_checked() {
-        let path = Path::new("old.json");
-        let old = parse_results(WITHOUT_LOAD, path).unwrap();
+    fn a_file_without_a_fingerprint_still_reads_as_of_unknown_load() {
+        let bytes = WITHOUT_LOAD.as_bytes();
+        let old: RunResult = results::parse(bytes, "old.json", Role::Baseline).unwrap();
         assert!(old.run.load.is_none());
-        let history = parse_history(WITHOUT_LOAD, path).unwrap();
+        let history = results::parse_history(bytes, "old.json").unwrap();
         assert_eq!(history.len(), 2);
         assert!(history.iter().all(|h| h.load.is_none()));
         // `report` reads the whole document, verdict and comparison included.
@@ -501,7 +339,6 @@ mod tests {
         assert_eq!(doc.comparison.map(|c| c.load), Some(LoadMatch::Unknown));
         let c = compare("old.json", &old, &current(|_| {}));
         assert_eq!(c.load, LoadMatch::Unknown);
-        assert!(load_note(&c).unwrap().contains("could not be checked"));
         // Its history stays in the band: whether it matched cannot be told.
         assert_eq!(history_note(&history, &c, &current(|_| {})), None);
     }
@@ -513,8 +350,6 @@ mod tests {
         let c = compare("b", &base, &smoke);
         assert_eq!(c.load, LoadMatch::Different);
         assert_eq!(c.load_differences, ["users 50 → 5"]);
-        assert!(render_text(&c)
-            .contains("not comparable: the baseline ran another load (users 50 → 5)"));
         let mut edited = current(|l| l.scenario_sha256 = Some("0".repeat(64)));
         let aggregate = base.aggregate.clone();
         let endpoint = |name: &str| crate::stats::EndpointStats {
@@ -535,16 +370,26 @@ mod tests {
         assert_eq!(
             presence,
             [
-                ("all requests", Presence::Both),
+                (ALL_REQUESTS, Presence::Both),
                 ("GET /new", Presence::New),
                 ("GET /gone", Presence::Gone),
             ]
         );
-        let text = render_text(&c);
-        assert!(
-            text.contains("GET /new (new)") && text.contains("GET /gone (gone)"),
-            "{text}"
-        );
+    }
+
+    /// A baseline of an engine this version does not know (a newer version's) still reads: it
+    /// is shown as another engine's run, not comparable, and its name is written back as read.
+    #[test]
+    fn a_baseline_of_an_unknown_engine_reads_and_is_not_comparable() {
+        let mut base = current(|l| l.engine = "k6".into());
+        base.run.engine = "k6".into();
+        let text = serde_json::to_string(&base).unwrap();
+        let read: RunResult = results::parse(text.as_bytes(), "k6.json", Role::Baseline).unwrap();
+        assert_eq!(read.run.engine, crate::stats::Engine::Other("k6".into()));
+        let c = compare("k6.json", &read, &current(|_| {}));
+        assert!(c.engine_changed);
+        assert_eq!(c.load, LoadMatch::Different);
+        assert_eq!(c.load_differences, ["engine k6 → native"]);
     }
 
     #[test]

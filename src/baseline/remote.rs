@@ -13,12 +13,11 @@
 //! artifact from the by-ref endpoint: gitlab-org/gitlab#349316); plus the last few successful
 //! runs, whose spread is the noise band. When nothing is found, [`super::diagnose`] says why.
 
-use std::path::Path;
-
-use super::{diagnose, history_or_note, parse_results};
+use super::{diagnose, history_or_note};
 use crate::{
     ci::CiContext,
     gitlab::{self, ApiClient, GitlabError, PipelineFilter},
+    results::{self, Role},
     stats::{HistoryEntry, RunResult},
 };
 
@@ -476,9 +475,8 @@ fn decode(
     origin: &str,
     notes: &mut Vec<String>,
 ) -> Option<(RunResult, Vec<HistoryEntry>)> {
-    let text = String::from_utf8_lossy(bytes);
-    match parse_results(&text, Path::new(origin)) {
-        Ok(r) => Some((r, history_or_note(&text, Path::new(origin), notes))),
+    match results::parse(bytes, origin, Role::Baseline) {
+        Ok(r) => Some((r, history_or_note(bytes, origin, notes))),
         Err(e) => {
             notes.push(format!("Baseline skipped: {}", crate::chain::one_line(&e)));
             None

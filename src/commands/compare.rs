@@ -3,15 +3,18 @@ use crate::{
     cli::CompareArgs,
     error::{Error, ExitStatus},
     gate::{self, Baseline, Rules},
+    results::{self, Role},
+    stats::RunResult,
 };
 
-/// Prints the per-endpoint diff, then applies the regression rules; exit 1 when one fails.
+/// Prints the per-endpoint diff, then applies the regression rules; exit 1 when one fails (4
+/// when the current run was interrupted, as for `run`).
 pub(crate) fn execute(args: &CompareArgs) -> Result<ExitStatus, Error> {
     let base = baseline::load_baseline_file(&args.baseline)?;
-    let current = baseline::load_results(&args.current)?;
+    let current: RunResult = results::load(&args.current, Role::Results)?;
     let rules = gate::regressions_or_builtin(&args.regressions)?;
     let comparison = baseline::compare(&base.source, &base.result, &current);
-    print!("{}", baseline::render_text(&comparison));
+    print!("{}", crate::report::comparison_text(&comparison));
     for note in &base.notes {
         println!("note: {note}");
     }
@@ -54,5 +57,9 @@ pub(crate) fn execute(args: &CompareArgs) -> Result<ExitStatus, Error> {
             c.detail
         );
     }
-    Ok(verdict.exit_status())
+    // An interrupted run's results are partial: 4, as `run` and `report` say of it.
+    Ok(ExitStatus::of(
+        Some(verdict.outcome()),
+        current.run.interrupted,
+    ))
 }

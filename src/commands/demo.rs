@@ -124,7 +124,9 @@ fn previous_port(results: &Path) -> Option<u16> {
     if !results.is_file() {
         return None;
     }
-    let run = crate::baseline::load_results(results).ok()?.run;
+    let found: crate::stats::RunResult =
+        crate::results::load(results, crate::results::Role::Results).ok()?;
+    let run = found.run;
     let url = url::Url::parse(&run.target).ok()?;
     (url.host_str() == Some("127.0.0.1"))
         .then(|| url.port())

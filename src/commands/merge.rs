@@ -4,13 +4,12 @@
 use std::path::PathBuf;
 
 use crate::{
-    baseline,
     cli::MergeArgs,
     engine::merge::{lists_all_folds, merge_partial},
     error::{Error, ExitStatus},
-    report::ReportError,
+    results::{self, ResultsFileError, Role},
     settings::GateSettings,
-    stats::OTHER_ENDPOINTS,
+    stats::{RunResult, OTHER_ENDPOINTS},
 };
 
 use super::{lookup::load_baseline, pipeline::judge_and_publish, process_env};
@@ -25,8 +24,9 @@ fn shard_files(args: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
         let p = if nested.is_dir() { &nested } else { p };
         if p.is_dir() {
             let mut found: Vec<PathBuf> = std::fs::read_dir(p)
-                .map_err(|source| ReportError::ReadResults {
-                    path: p.clone(),
+                .map_err(|source| ResultsFileError::Read {
+                    role: Role::Shard,
+                    file: p.display().to_string(),
                     source,
                 })?
                 .filter_map(|e| e.ok().map(|e| e.path()))
@@ -43,7 +43,7 @@ fn shard_files(args: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
 
 /// A note for each shard whose file cannot list every name it folded, said in the log too: its
 /// folded names are then every name it did not keep, so none is judged on partial counts.
-fn unlisted_folds(shards: &[(String, crate::stats::RunResult)]) -> Vec<String> {
+fn unlisted_folds(shards: &[(String, RunResult)]) -> Vec<String> {
     let unlisted = shards.iter().filter(|(_, r)| !lists_all_folds(r));
     unlisted
         .map(|(file, r)| {
@@ -64,7 +64,7 @@ pub(crate) fn execute(args: &MergeArgs) -> Result<ExitStatus, Error> {
     let gate = GateSettings::from_args(&args.judge, &process_env, Some(&cwd))?;
     let mut shards = Vec::new();
     for f in shard_files(&args.shards)? {
-        let r = baseline::load_results(&f)?;
+        let r: RunResult = results::load(&f, Role::Shard)?;
         shards.push((f.display().to_string(), r));
     }
     let count = shards.len();

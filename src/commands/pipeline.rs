@@ -12,13 +12,14 @@ use crate::{
     baseline::{self, Previous},
     engine::EngineError,
     error::{Error, ExitStatus},
+    exit::Outcome,
     gate::{self, Baseline},
     gitlab::{self, comment::CommentSettings},
     modes::CommentMode,
     pause::Waited,
     report::{self, Document},
     settings::{GateSettings, Settings},
-    stats::{CiInfo, Folded, FoldedNames, HostInfo, RunResult, OTHER_ENDPOINTS},
+    stats::{CiInfo, Engine, Folded, FoldedNames, HostInfo, RunResult, OTHER_ENDPOINTS},
 };
 
 /// Runs the workload, judges and publishes. Reports are written whatever the verdict (and, when
@@ -174,8 +175,8 @@ fn write_shard(out: &Path, mut result: RunResult) -> Result<ExitStatus, Error> {
         notes: Vec::new(),
         history: Vec::new(),
     };
-    // Written whole then renamed, like results.json: `merge` never reads half a shard.
-    let path = report::write_atomically(&dir, &name, report::results_json(&document)?.as_bytes())?;
+    // Written by the one writer of results files: `merge` never reads half a shard.
+    let path = crate::results::write(&dir, &name, &document)?;
     println!(
         "loadforge-gate: shard {}/{} done · {} requests · written to {}",
         shard.index,
@@ -183,11 +184,10 @@ fn write_shard(out: &Path, mut result: RunResult) -> Result<ExitStatus, Error> {
         document.run.aggregate.requests,
         path.display()
     );
-    Ok(if document.run.run.interrupted {
-        ExitStatus::Interrupted
-    } else {
-        ExitStatus::Passed
-    })
+    Ok(ExitStatus::of(
+        Some(Outcome::Deferred),
+        document.run.run.interrupted,
+    ))
 }
 
 /// The cardinality guard for a scenario, before the run: names past `--max-endpoints` (in the
@@ -275,14 +275,10 @@ pub(crate) fn judge_and_publish(
     if let Some(e) = gate_error {
         return Err(e.into());
     }
-    Ok(if document.run.run.interrupted || interrupted {
-        ExitStatus::Interrupted
-    } else {
-        document
-            .verdict
-            .as_ref()
-            .map_or(ExitStatus::GateFailed, gate::Verdict::exit_status)
-    })
+    Ok(ExitStatus::of(
+        document.verdict.as_ref().map(gate::Verdict::outcome),
+        document.run.run.interrupted || interrupted,
+    ))
 }
 
 /// What every report should say about how the run was judged.
@@ -338,7 +334,7 @@ fn judge(
     ) {
         Ok(v) => {
             let unreported = (!result.aggregate.counts_reported
-                || result.run.engine == "loadforge")
+                || result.run.engine == Engine::LoadForge)
                 .then(|| {
                     v.checks
                         .iter()
@@ -348,7 +344,7 @@ fn judge(
                 .map(|c| gate::GateError::NotReported {
                     expr: c.expression.clone(),
                     metric: c.metric.label(),
-                    engine: result.run.engine.clone(),
+                    engine: result.run.engine.to_string(),
                 });
             (Some(v), unreported)
         }

@@ -1,12 +1,14 @@
 use crate::{
     cli::ReportArgs,
     error::{Error, ExitStatus},
-    report,
+    report::{self, Document},
+    results::{self, Role},
 };
 
-/// Re-publishes every file from a results.json; the verdict stored in it decides the exit code.
+/// Re-publishes every file from a results.json; the verdict stored in it decides the exit code,
+/// as it decided the run's.
 pub(crate) fn execute(args: &ReportArgs) -> Result<ExitStatus, Error> {
-    let doc = report::load_document(&args.results)?;
+    let doc: Document = results::load(&args.results, Role::Results)?;
     report::prepare_out_dir(&args.out)?;
     let written = report::publish_all(&args.out, &doc)?;
     println!(
@@ -18,10 +20,8 @@ pub(crate) fn execute(args: &ReportArgs) -> Result<ExitStatus, Error> {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    Ok(match &doc.verdict {
-        Some(v) if v.passed => ExitStatus::Passed,
-        _ if doc.run.run.interrupted => ExitStatus::Interrupted,
-        Some(v) => v.exit_status(),
-        _ => ExitStatus::GateFailed,
-    })
+    Ok(ExitStatus::of(
+        doc.verdict.as_ref().map(crate::gate::Verdict::outcome),
+        doc.run.run.interrupted,
+    ))
 }

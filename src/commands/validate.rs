@@ -31,7 +31,7 @@ pub(crate) fn execute(args: &RunArgs) -> Result<ExitStatus, Error> {
     // A baseline file is read now, as `run` reads it before any load: a file `run` refuses is
     // refused here too.
     if let crate::modes::BaselineSource::File(path) = &settings.gate.baseline {
-        crate::baseline::load_results(path)?;
+        crate::baseline::load_baseline_file(path)?;
     }
     println!(
         "ok: {what}; {} thresholds{}; {} users at {}/s for {} against {}",

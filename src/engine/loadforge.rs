@@ -432,7 +432,7 @@ fn to_result(
     duration: Duration,
 ) -> Result<RunResult, EngineError> {
     let duration_s = duration.as_secs_f64();
-    let aggregate = stats_from("all requests".into(), None, run, duration_s)
+    let aggregate = stats_from(crate::stats::ALL_REQUESTS.into(), None, run, duration_s)
         .ok_or_else(|| crashed("the completed LoadForge run has no error_rate".into()))?;
     if aggregate.latency_ms.avg.is_none() {
         return Err(crashed(
@@ -445,7 +445,7 @@ fn to_result(
         quantised: true,
         cloud_url: cloud_url(run),
         ..RunMeta::new(
-            "loadforge",
+            crate::stats::Engine::LoadForge,
             plan.host.clone(),
             plan.users,
             plan.spawn_rate,

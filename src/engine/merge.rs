@@ -106,7 +106,7 @@ fn combine(shards: &[(String, RunResult)], cap: usize) -> RunResult {
             )
         },
         ci: shards[0].1.ci.clone(),
-        aggregate: EndpointStats::aggregate("all requests", &endpoints, duration_s),
+        aggregate: EndpointStats::aggregate(crate::stats::ALL_REQUESTS, &endpoints, duration_s),
         endpoints,
         timeseries: merge_series(shards, &starts, earliest),
     }
@@ -305,7 +305,7 @@ fn merged_meta(shards: &[(String, RunResult)], started_at: String, duration_s: f
         }),
         host: HostInfo::worst(runs().map(|r| r.host.as_ref())),
         ..RunMeta::new(
-            &first.engine,
+            first.engine.clone(),
             first.target.clone(),
             runs().map(|r| r.users).sum(),
             runs().map(|r| r.spawn_rate).sum(),
@@ -482,7 +482,7 @@ mod tests {
         let f = Folded::of_names(2, folded.iter().map(|(n, _)| n.to_string()).collect());
         r.run.shard.as_mut().unwrap().folded_names = crate::stats::FoldedNames::of(&f);
         r.run.folded = Some(f);
-        r.aggregate = EndpointStats::aggregate("all requests", &r.endpoints, 10.0);
+        r.aggregate = EndpointStats::aggregate(crate::stats::ALL_REQUESTS, &r.endpoints, 10.0);
         (file, r)
     }
 
@@ -548,10 +548,10 @@ mod tests {
     fn rows_with_the_same_name_are_judged_together() {
         let (file, mut a) = shard(1, 2, "r", &[]);
         a.endpoints = vec![row("GET /dashboard", 90, 0), row("GET /dashboard", 10, 10)];
-        a.aggregate = EndpointStats::aggregate("all requests", &a.endpoints, 10.0);
+        a.aggregate = EndpointStats::aggregate(crate::stats::ALL_REQUESTS, &a.endpoints, 10.0);
         let (file_b, mut b) = shard(2, 2, "r", &[]);
         b.endpoints = vec![row("GET /dashboard", 50, 5)];
-        b.aggregate = EndpointStats::aggregate("all requests", &b.endpoints, 10.0);
+        b.aggregate = EndpointStats::aggregate(crate::stats::ALL_REQUESTS, &b.endpoints, 10.0);
         let m = merge(vec![(file, a), (file_b, b)], 1000).unwrap();
         assert_eq!(m.endpoints.len(), 1, "{:?}", m.endpoints);
         let d = m.endpoint("GET /dashboard").unwrap();

@@ -356,7 +356,7 @@ fn threshold_check(t: &Threshold, endpoint: Option<&str>, result: &RunResult) ->
     let value = stats_for(result, endpoint).and_then(|s| metric_value(s, t.metric));
     let passed = value.is_some_and(|v| t.op.holds(v, t.limit));
     let limit_text = format!("{} {}", t.op.symbol(), unit.format(t.limit));
-    let subject = endpoint.unwrap_or("all requests");
+    let subject = endpoint.unwrap_or(crate::stats::ALL_REQUESTS);
     let detail = match value {
         Some(v) => format!(
             "{} of {subject} = {}, limit {limit_text}",

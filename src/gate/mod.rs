@@ -238,16 +238,16 @@ impl Verdict {
             .filter(|c| c.state() == CheckState::Inconclusive)
     }
 
-    /// What the pipeline is told: a failed check fails the gate (1); else an inconclusive one
-    /// makes it inconclusive (5); else it passed (0).
-    pub(crate) fn exit_status(&self) -> crate::exit::ExitStatus {
-        use crate::exit::ExitStatus;
+    /// What the gate concluded: a failed check fails it; else an inconclusive one makes it
+    /// inconclusive; else it passed. `ExitStatus::of` turns it into the exit status.
+    pub(crate) fn outcome(&self) -> crate::exit::Outcome {
+        use crate::exit::Outcome;
         if self.failed_checks().next().is_some() {
-            ExitStatus::GateFailed
+            Outcome::Failed
         } else if self.inconclusive_checks().next().is_some() {
-            ExitStatus::Inconclusive
+            Outcome::Inconclusive
         } else {
-            ExitStatus::Passed
+            Outcome::Passed
         }
     }
 

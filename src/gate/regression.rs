@@ -40,7 +40,7 @@ pub(super) fn regression_check(
         text: format!(
             "{} of {}",
             r.metric.label(),
-            endpoint.unwrap_or("all requests")
+            endpoint.unwrap_or(crate::stats::ALL_REQUESTS)
         ),
         unit: Unit::from(kind),
         step,

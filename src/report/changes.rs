@@ -200,7 +200,10 @@ fn base_sentences(runs: &[&HistoryEntry], found: &[Found], failed: &[&Check]) ->
 }
 
 fn subject(metric: Metric, endpoint: Option<&str>) -> String {
-    format!("{metric} of {}", endpoint.unwrap_or("all requests"))
+    format!(
+        "{metric} of {}",
+        endpoint.unwrap_or(crate::stats::ALL_REQUESTS)
+    )
 }
 
 fn ago(runs: usize) -> String {

@@ -5,6 +5,7 @@ mod annotations;
 mod changes;
 mod charts;
 mod comment;
+mod comparison;
 mod console;
 mod html;
 mod junit;
@@ -23,11 +24,17 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use crate::{baseline::Comparison, gate::Verdict, stats::RunResult};
+use crate::{
+    baseline::Comparison,
+    gate::Verdict,
+    results::{self, ResultsFileError},
+    stats::RunResult,
+};
 use view::View;
 pub(crate) use view::INSECURE;
 
 pub(crate) use comment::{marker, render_comment};
+pub(crate) use comparison::render_text as comparison_text;
 pub(crate) use console::render_outcome;
 
 #[derive(Debug, thiserror::Error)]
@@ -50,22 +57,9 @@ pub(crate) enum ReportError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    #[error("cannot read results {}; check the path", path.display())]
-    ReadResults {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{} is not a loadforge-gate results file", path.display())]
-    ParseResults {
-        path: PathBuf,
-        #[source]
-        source: serde_json::Error,
-    },
-    #[error("{} is refused: its histograms need more than {} MiB of memory decoded, the budget of one results file", path.display(), crate::stats::HISTOGRAM_BUDGET_BYTES >> 20)]
-    HistogramBudget { path: PathBuf },
-    #[error("{} is larger than {} MiB; results files over that are refused", path.display(), crate::defaults::MAX_RESULTS_BYTES >> 20)]
-    TooLarge { path: PathBuf },
+    /// results.json, or a report written the same way as it (whole, then renamed).
+    #[error(transparent)]
+    File(#[from] ResultsFileError),
 }
 
 /// What `results.json` holds: the run, its verdict and, when there was a baseline, the
@@ -84,6 +78,13 @@ pub(crate) struct Document {
     /// The run history the next run is judged by (see `stats::HistoryEntry`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) history: Vec<crate::stats::HistoryEntry>,
+}
+
+/// `report` reads the whole document back through the one reader of results files.
+impl results::Contents for Document {
+    fn run_mut(&mut self) -> &mut RunResult {
+        &mut self.run
+    }
 }
 
 /// Where the changes of `run`'s endpoints began in `history`, as `compare` prints it (empty
@@ -125,31 +126,6 @@ pub(crate) fn prepare_out_dir(dir: &Path) -> Result<(), ReportError> {
     Ok(())
 }
 
-/// Writes `name` into `dir` through a temporary file and a rename.
-pub(crate) fn write_atomically(
-    dir: &Path,
-    name: &str,
-    bytes: &[u8],
-) -> Result<PathBuf, ReportError> {
-    let path = dir.join(name);
-    // Write then rename, so a reader (or the next pipeline) never sees half a file.
-    let tmp = dir.join(format!(".{name}.tmp"));
-    std::fs::write(&tmp, bytes)
-        .and_then(|_| std::fs::rename(&tmp, &path))
-        .map_err(|source| ReportError::Write {
-            path: path.clone(),
-            source,
-        })?;
-    Ok(path)
-}
-
-pub(crate) fn results_json(doc: &Document) -> Result<String, ReportError> {
-    serde_json::to_string_pretty(doc).map_err(|e| ReportError::Serialize {
-        file: RESULTS_JSON,
-        source: Box::new(e),
-    })
-}
-
 /// Writes every report. `results.json` goes first: it is the one the next pipeline needs, and
 /// the one a later `report` command can rebuild the rest from. The others render one [`View`]
 /// of the document, so they cannot disagree.
@@ -158,9 +134,9 @@ pub(crate) fn publish_all(dir: &Path, doc: &Document) -> Result<Vec<PathBuf>, Re
         path: dir.to_path_buf(),
         source,
     })?;
+    let mut written = vec![results::write(dir, RESULTS_JSON, doc)?];
     let view = View::new(doc);
     let files = [
-        (RESULTS_JSON, results_json(doc)?),
         (JUNIT_XML, junit::render(&view)?),
         (METRICS_TXT, metrics::render(&view)),
         (LOAD_PERFORMANCE_JSON, k6::render(view.aggregate)),
@@ -168,32 +144,8 @@ pub(crate) fn publish_all(dir: &Path, doc: &Document) -> Result<Vec<PathBuf>, Re
         (ANNOTATIONS_JSON, annotations::render(&view)),
         (REPORT_HTML, html::render(&view)),
     ];
-    files
-        .iter()
-        .map(|(name, text)| write_atomically(dir, name, text.as_bytes()))
-        .collect()
-}
-
-/// Reads a `results.json` back, verdict and comparison included.
-pub(crate) fn load_document(path: &Path) -> Result<Document, ReportError> {
-    let read_err = |source| ReportError::ReadResults {
-        path: path.to_path_buf(),
-        source,
-    };
-    let bytes = std::fs::File::open(path)
-        .and_then(|f| crate::capped::read_capped(f, crate::defaults::MAX_RESULTS_BYTES))
-        .map_err(read_err)?
-        .ok_or_else(|| ReportError::TooLarge {
-            path: path.to_path_buf(),
-        })?;
-    let (parsed, spent) = crate::stats::within_budget(|| serde_json::from_slice(&bytes));
-    parsed.map_err(|source| match spent {
-        true => ReportError::HistogramBudget {
-            path: path.to_path_buf(),
-        },
-        false => ReportError::ParseResults {
-            path: path.to_path_buf(),
-            source,
-        },
-    })
+    for (name, text) in &files {
+        written.push(results::write_atomically(dir, name, text.as_bytes())?);
+    }
+    Ok(written)
 }

@@ -6,7 +6,8 @@
 
 use std::{collections::BTreeMap, path::Path};
 
-use super::{publish_all, render_comment, render_outcome, results_json, Document};
+use super::{publish_all, render_comment, render_outcome, Document, RESULTS_JSON};
+use crate::results::{self, Role};
 use crate::{
     baseline,
     gate::{self, Baseline, Regression, Threshold, Verdict},
@@ -326,7 +327,7 @@ pub(super) fn loadforge() -> Document {
     let base = loadforge_run(
         "2026-11-20T09:00:00.000Z",
         vec![counts_unknown("GET /", 100.0, Some(180.0), 0.2)],
-        counts_unknown("all requests", 100.0, Some(180.0), 0.2),
+        counts_unknown(crate::stats::ALL_REQUESTS, 100.0, Some(180.0), 0.2),
     );
     let mut current = loadforge_run(
         "2026-11-23T09:00:00.000Z",
@@ -334,7 +335,7 @@ pub(super) fn loadforge() -> Document {
             counts_unknown("GET /", 130.0, None, 0.7),
             counts_unknown("GET /search", 210.0, None, 0.9),
         ],
-        counts_unknown("all requests", 150.0, Some(240.0), 0.8),
+        counts_unknown(crate::stats::ALL_REQUESTS, 150.0, Some(240.0), 0.8),
     );
     current.ci = Some(CiInfo {
         job_url: Some("https://gitlab.example.com/shop/-/jobs/556/".into()),
@@ -407,7 +408,8 @@ fn every_report_of_a_run_without_request_counts() {
 #[test]
 fn the_fixed_documents_round_trip_through_results_json() {
     for doc in [judged(), not_judged(), loadforge(), not_comparable()] {
-        let back: Document = serde_json::from_str(&results_json(&doc).unwrap()).unwrap();
+        let text = results::to_json(&doc, RESULTS_JSON).unwrap();
+        let back: Document = results::parse(text.as_bytes(), RESULTS_JSON, Role::Results).unwrap();
         assert_eq!(back, doc);
     }
 }
@@ -420,7 +422,8 @@ fn the_fixed_documents_validate_against_the_schema() {
         serde_json::from_str(include_str!("../../schema/results-v1.json")).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
     for doc in [judged(), not_judged(), loadforge(), not_comparable()] {
-        let value: serde_json::Value = serde_json::from_str(&results_json(&doc).unwrap()).unwrap();
+        let value: serde_json::Value =
+            serde_json::from_str(&results::to_json(&doc, RESULTS_JSON).unwrap()).unwrap();
         let errors: Vec<String> = validator
             .iter_errors(&value)
             .map(|e| format!("{e} at {}", e.instance_path))

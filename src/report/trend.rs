@@ -89,7 +89,7 @@ pub(crate) fn render_text(trend: &Trend<'_>) -> String {
         let line = sparkline(&series);
         out.push_str(&format!(
             "  {:<40} {} {:<6} {} → {} ms\n",
-            name.unwrap_or("all requests"),
+            name.unwrap_or(crate::stats::ALL_REQUESTS),
             line.bars,
             line.scale(),
             ends(series.first()),

@@ -12,13 +12,12 @@ use crate::{
     baseline::{Comparison, ComparisonRow, MetricDelta, Presence},
     gate::{Check, CheckKind, CheckState, Metric, Verdict},
     stats::{
-        CiInfo, EndpointStats, HostInfo, LatencyHistogram, LoadMatch, LoadModel, SecondPoint,
-        ToolInfo,
+        CiInfo, EndpointStats, Engine, HostInfo, LatencyHistogram, LoadMatch, LoadModel,
+        SecondPoint, ToolInfo,
     },
 };
 
-/// The name every report gives the aggregate of all requests.
-pub(crate) const ALL_REQUESTS: &str = "all requests";
+pub(crate) use crate::stats::ALL_REQUESTS;
 
 /// Where the gate stands: the first thing every report says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,7 +181,7 @@ pub(crate) struct GeneratorLine {
 impl GeneratorLine {
     fn of(meta: &crate::stats::RunMeta, p99: Option<f64>) -> Option<GeneratorLine> {
         let Some(g) = &meta.generator else {
-            return (meta.engine == "loadforge").then(|| GeneratorLine {
+            return (meta.engine == Engine::LoadForge).then(|| GeneratorLine {
                 text: "not applicable (LoadForge's cloud generators are not measured by the gate)"
                     .into(),
                 starved: false,
@@ -522,7 +521,7 @@ fn run_line(doc: &Document) -> RunLine<'_> {
     let meta = &doc.run.run;
     let agg = &doc.run.aggregate;
     RunLine {
-        engine: &meta.engine,
+        engine: meta.engine.as_str(),
         model: match meta.model {
             LoadModel::Closed => "closed",
             LoadModel::Open => "open",
@@ -657,7 +656,7 @@ pub(crate) const INSECURE: &str =
 fn meta_rows(doc: &Document) -> Vec<MetaRow<'_>> {
     let run = &doc.run.run;
     let mut rows = vec![
-        text("engine", run.engine.clone()),
+        text("engine", run.engine.to_string()),
         text("scenario", run.scenario.as_deref().unwrap_or("–").into()),
         text("target", run.target.clone()),
         text(

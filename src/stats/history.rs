@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{load::LoadFingerprint, EndpointStats, RunMeta, RunResult};
+use super::{load::LoadFingerprint, EndpointStats, Engine, RunMeta, RunResult};
 
 /// Endpoints kept per run in the history, the busiest first: a scenario with thousands of
 /// request names must not make every later results.json grow by its size times the chain.
@@ -26,7 +26,7 @@ pub struct HistoryEntry {
     /// When it started (RFC 3339).
     pub started_at: String,
     /// The engine that measured it: runs of different engines are not compared.
-    pub engine: String,
+    pub engine: Engine,
     /// The load it applied: runs of another load are left out of the band a run is judged
     /// by. Absent in entries written before fingerprints.
     #[serde(default, skip_serializing_if = "Option::is_none")]

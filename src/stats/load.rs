@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::{LoadModel, RunMeta};
+use super::{Engine, LoadModel, RunMeta};
 
 /// Longest engine name read back from a file: a baseline is someone else's file.
 const MAX_ENGINE: usize = 32;
@@ -29,7 +29,7 @@ const MAX_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
 pub struct LoadFingerprint {
     /// `native`, `locust` or `loadforge`.
     #[serde(deserialize_with = "engine_name")]
-    pub engine: String,
+    pub engine: Engine,
     /// Closed (users wait for answers) or open (arrivals on a schedule).
     pub model: LoadModel,
     /// Concurrent users of the whole run (all shards together).
@@ -348,7 +348,7 @@ fn bounded<'de, D: Deserializer<'de>>(d: D, max: usize, what: &str) -> Result<St
 }
 
 /// An engine's name: lowercase letters, digits, `-` and `_`.
-fn engine_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+fn engine_name<'de, D: Deserializer<'de>>(d: D) -> Result<Engine, D::Error> {
     let s = bounded(d, MAX_ENGINE, "load.engine")?;
     if !s
         .bytes()
@@ -358,7 +358,7 @@ fn engine_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
             "load.engine is not an engine name",
         ));
     }
-    Ok(s)
+    Ok(Engine::from(s))
 }
 
 /// An origin as [`origin`] writes it: a URL that is its own origin (no path, no credentials).
@@ -481,7 +481,14 @@ pub(crate) mod tests {
     fn meta(load: Option<LoadFingerprint>) -> RunMeta {
         RunMeta {
             load,
-            ..RunMeta::new("native", "http://a:8080/".into(), 1, 1.0, "t".into(), 1.0)
+            ..RunMeta::new(
+                Engine::Native,
+                "http://a:8080/".into(),
+                1,
+                1.0,
+                "t".into(),
+                1.0,
+            )
         }
     }
 

@@ -3,6 +3,7 @@
 //! serialized form and the next pipeline's baseline, so its shape is versioned.
 
 mod cookies;
+mod engine;
 mod fold;
 mod generator;
 mod histogram;
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::ci::CiContext;
 
 pub use cookies::CookiesDropped;
+pub use engine::Engine;
 pub(crate) use fold::{cap_endpoints, cap_rows, fold_named, split_busiest};
 pub use fold::{Folded, FoldedNames, MAX_LISTED_NAMES, OTHER_ENDPOINTS};
 #[cfg(test)]
@@ -41,6 +43,10 @@ pub(crate) use timeseries::{SecondSample, SeriesSink, SERIES_SIGFIG};
 /// The value of [`RunResult::schema`] this version writes; bump it when the shape changes.
 pub(crate) const SCHEMA: &str = "loadforge-gate/results/v1";
 
+/// The name of the aggregate row (every request of the run together), in the file and in every
+/// report, where a rule or a comparison without an endpoint names what it read.
+pub const ALL_REQUESTS: &str = "all requests";
+
 /// One measured run: the part of `results.json` an engine produces (the verdict, comparison and
 /// notes are added around it when it is published). Its fields are the file's contract,
 /// `schema/results-v1.json`.
@@ -56,7 +62,7 @@ pub struct RunResult {
     /// The GitLab job that ran it; absent outside GitLab CI.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ci: Option<CiInfo>,
-    /// Every request of the run together (named "all requests").
+    /// Every request of the run together (named [`ALL_REQUESTS`]).
     pub aggregate: EndpointStats,
     /// One entry per request name: what thresholds with a selector and the per-endpoint
     /// comparison read.
@@ -102,7 +108,7 @@ pub enum LoadModel {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RunMeta {
     /// The engine that produced the result (`native`, `locust`, `loadforge`).
-    pub engine: String,
+    pub engine: Engine,
     /// Closed (users wait for answers) or open (arrivals on a schedule).
     pub model: LoadModel,
     /// The scenario's or locustfile's name, or the cloud test.
@@ -175,7 +181,7 @@ impl RunMeta {
     /// fingerprint (the commands layer adds that: an engine knows only its share). Set those
     /// with struct update syntax: `RunMeta { interrupted, ..RunMeta::new(..) }`.
     pub(crate) fn new(
-        engine: &str,
+        engine: Engine,
         target: String,
         users: u32,
         spawn_rate: f64,
@@ -183,7 +189,7 @@ impl RunMeta {
         duration_s: f64,
     ) -> RunMeta {
         RunMeta {
-            engine: engine.to_string(),
+            engine,
             model: LoadModel::Closed,
             scenario: None,
             target,
@@ -582,7 +588,7 @@ pub(crate) fn fixture(endpoints: Vec<EndpointStats>, duration_s: f64) -> RunResu
         schema: SCHEMA.into(),
         tool: ToolInfo::current(),
         run: RunMeta::new(
-            "native",
+            Engine::Native,
             "http://x/".into(),
             1,
             1.0,
@@ -590,7 +596,7 @@ pub(crate) fn fixture(endpoints: Vec<EndpointStats>, duration_s: f64) -> RunResu
             duration_s,
         ),
         ci: None,
-        aggregate: EndpointStats::aggregate("all requests", &endpoints, duration_s),
+        aggregate: EndpointStats::aggregate(ALL_REQUESTS, &endpoints, duration_s),
         endpoints,
         timeseries: vec![],
     }
@@ -604,7 +610,7 @@ mod tests {
     fn a_new_run_leaves_what_it_seldom_sets_empty() {
         let started = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_500);
         let meta = RunMeta::new(
-            "locust",
+            Engine::Locust,
             "http://h".into(),
             3,
             1.5,

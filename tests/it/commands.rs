@@ -70,6 +70,90 @@ fn report_republishes_every_file_from_results_json() {
     }
 }
 
+/// A passed run from the version before load fingerprints, with `change` applied to it.
+fn stored_run(change: impl FnOnce(&mut serde_json::Value)) -> String {
+    let mut doc: serde_json::Value =
+        serde_json::from_str(include_str!("../fixtures/results-v1-without-load.json")).unwrap();
+    assert_eq!(doc["verdict"]["passed"], true);
+    change(&mut doc);
+    doc.to_string()
+}
+
+/// One rule turns a run's outcome into its exit status: `report` and `compare` of a stored run
+/// exit as the run did. An interrupted run is 4 even though every check passed on what it
+/// measured (the run itself exited 4; `report` said 0); a starved latency failure is 5.
+#[test]
+fn report_and_compare_exit_as_the_run_did() {
+    let interrupted = stored_run(|d| d["run"]["interrupted"] = true.into());
+    let report = |text: &str| {
+        Gate::new()
+            .write("results.json", text)
+            .args(["report", "results.json", "--out", "again"])
+            .run()
+    };
+    report(&interrupted).expect_exit(4);
+    report(&stored_run(|_| {})).expect_exit(0);
+    let inconclusive = stored_run(|d| {
+        d["verdict"]["passed"] = false.into();
+        let check = &mut d["verdict"]["checks"][1];
+        check["passed"] = false.into();
+        check["inconclusive"] = "load generator starved: runtime hiccups p99 40.0 ms".into();
+    });
+    report(&inconclusive).expect_exit(5);
+    let interrupted_inconclusive = stored_run(|d| {
+        d["run"]["interrupted"] = true.into();
+        d["verdict"]["passed"] = false.into();
+        d["verdict"]["checks"][1]["passed"] = false.into();
+        d["verdict"]["checks"][1]["inconclusive"] = "load generator starved".into();
+    });
+    report(&interrupted_inconclusive).expect_exit(4);
+    Gate::new()
+        .write("base.json", &stored_run(|_| {}))
+        .write("current.json", &interrupted)
+        .args(["compare", "base.json", "current.json"])
+        .run()
+        .expect_exit(4);
+}
+
+/// `report` reads a results file as a baseline is read: one of another schema is refused,
+/// naming the file and the fix (it was once read without any check).
+#[test]
+fn report_refuses_a_results_file_of_another_schema() {
+    let old = stored_run(|d| d["schema"] = "loadforge-gate/results/v0".into());
+    let out = Gate::new()
+        .write("old.json", &old)
+        .args(["report", "old.json", "--out", "again"])
+        .run()
+        .expect_exit(2);
+    assert_eq!(
+        out.one_line_error(),
+        "loadforge-gate: error: old.json has schema `loadforge-gate/results/v0`, this version reads `loadforge-gate/results/v1`; regenerate it with this version"
+    );
+    assert!(
+        !out.dir.path().join("again").exists(),
+        "nothing was published"
+    );
+}
+
+/// `merge` reads shards through the same reader, and its errors say what the file was for.
+#[test]
+fn merge_names_the_shard_it_cannot_read() {
+    let old = stored_run(|d| d["schema"] = "loadforge-gate/results/v0".into());
+    let merge = |shard: &str| {
+        Gate::new()
+            .write("shard-1-of-1.json", &old)
+            .args(["merge", shard, "--baseline", "none"])
+            .run()
+            .expect_exit(2)
+    };
+    assert!(merge("shard-1-of-1.json")
+        .one_line_error()
+        .ends_with("shard-1-of-1.json has schema `loadforge-gate/results/v0`, this version reads `loadforge-gate/results/v1`; run every shard with this version"));
+    assert!(merge("gone.json").error_text().starts_with(
+        "loadforge-gate: error: cannot read shard gone.json; check the paths given to merge"
+    ));
+}
+
 #[test]
 fn compare_applies_regression_rules() {
     // One server made slower between the runs: a baseline of another address would not be

@@ -23,6 +23,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("proxy", &["secret"]),
     ("stats", &["ci"]),
     ("scenario", &["duration", "defaults"]),
+    // results.json and shard files: the one reader and writer of `stats`' file model.
+    ("results", &["stats", "capped", "defaults"]),
     (
         "engine",
         &[
@@ -40,10 +42,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "baseline",
         &[
-            "stats", "gate", "gitlab", "ci", "chain", "defaults", "capped",
+            "stats", "results", "gate", "gitlab", "ci", "chain", "defaults",
         ],
     ),
-    ("report", &["stats", "gate", "baseline"]),
+    ("report", &["stats", "results", "gate", "baseline"]),
     ("sample_app", &["tls"]),
     // The custom executor: the host's findings are `stats::HostInfo`, which the gate records.
     (

@@ -432,7 +432,7 @@ fn collect(plan: &LocustPlan, files: &OutputFiles, end: &Ending) -> Result<RunRe
         interrupted: end.interrupted,
         quantised: true,
         ..RunMeta::new(
-            "locust",
+            crate::stats::Engine::Locust,
             plan.host.clone(),
             plan.users,
             plan.spawn_rate,

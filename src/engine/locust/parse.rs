@@ -448,7 +448,7 @@ pub(crate) fn aggregate_from_stats_csv(
     endpoints: &[EndpointStats],
     duration_s: f64,
 ) -> EndpointStats {
-    let mut agg = EndpointStats::aggregate("all requests", endpoints, duration_s);
+    let mut agg = EndpointStats::aggregate(crate::stats::ALL_REQUESTS, endpoints, duration_s);
     if endpoints.iter().any(|e| e.histogram.is_none()) {
         // Without histograms, percentiles of the whole come from Locust's own aggregate row.
         agg.histogram = None;

@@ -114,7 +114,7 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
             cookies_dropped,
             generator: generator.map(|g| g.health),
             ..RunMeta::new(
-                "native",
+                crate::stats::Engine::Native,
                 plan.target.url.to_string(),
                 plan.users,
                 plan.spawn_rate,
@@ -123,7 +123,7 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
             )
         },
         ci: None,
-        aggregate: EndpointStats::aggregate("all requests", &endpoints, duration_s),
+        aggregate: EndpointStats::aggregate(crate::stats::ALL_REQUESTS, &endpoints, duration_s),
         endpoints,
         timeseries,
     };

@@ -1,0 +1,307 @@
+//! `results.json` and shard files, the contract one run leaves the next: the one reader and the
+//! one writer of them, which every command uses. A file read may come from anywhere (a previous
+//! pipeline's artifact, a path on the command line), so the reader caps its size, checks its
+//! schema before reading it as this version's types, and holds its histograms to one file's
+//! budget. The writer writes a whole file, then renames it. Between `stats` (the file's model)
+//! and everything that reads or writes one.
+
+use std::path::{Path, PathBuf};
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use crate::{
+    defaults::MAX_RESULTS_BYTES,
+    stats::{HistoryEntry, RunResult, HISTOGRAM_BUDGET_BYTES, SCHEMA},
+};
+
+/// What a results file is read for: its errors name it so, with the fix that applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// A baseline: `--baseline FILE`, `compare`'s first file, a previous pipeline's artifact.
+    Baseline,
+    /// A shard's result, read by `merge`.
+    Shard,
+    /// A run's own results, re-published by `report` or judged by `compare`.
+    Results,
+}
+
+impl Role {
+    fn noun(self) -> &'static str {
+        match self {
+            Role::Baseline | Role::Results => "results file",
+            Role::Shard => "shard",
+        }
+    }
+
+    fn where_to_look(self) -> &'static str {
+        match self {
+            Role::Baseline => "check the --baseline path",
+            Role::Shard => "check the paths given to merge",
+            Role::Results => "check the path",
+        }
+    }
+
+    fn regenerate(self) -> &'static str {
+        match self {
+            Role::Baseline => "regenerate it with this version or pass --baseline none",
+            Role::Shard => "run every shard with this version",
+            Role::Results => "regenerate it with this version",
+        }
+    }
+}
+
+/// Why a results file could not be read or written; each names the file.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ResultsFileError {
+    #[error("cannot read {} {file}; {}", role.noun(), role.where_to_look())]
+    Read {
+        role: Role,
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file} is not a loadforge-gate results file")]
+    Parse {
+        file: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{file} is {size} bytes; results files over {} MiB are refused", MAX_RESULTS_BYTES >> 20)]
+    TooLarge { file: String, size: u64 },
+    #[error("{file} is not a loadforge-gate results file: it has no `schema` field")]
+    NoSchema { file: String },
+    #[error("{file} has schema `{found}`, this version reads `{SCHEMA}`; {}", role.regenerate())]
+    Schema {
+        role: Role,
+        file: String,
+        found: String,
+    },
+    #[error("{file} is refused: its histograms need more than {} MiB of memory decoded, the budget of one results file", HISTOGRAM_BUDGET_BYTES >> 20)]
+    HistogramBudget { file: String },
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot serialize {file}")]
+    Serialize {
+        file: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// What a results file is read as: the run alone (a baseline, a shard), or the whole document
+/// around it (`report`).
+pub(crate) trait Contents: DeserializeOwned {
+    /// The run, which the reader tidies the same way whatever it was read as.
+    fn run_mut(&mut self) -> &mut RunResult;
+}
+
+impl Contents for RunResult {
+    fn run_mut(&mut self) -> &mut RunResult {
+        self
+    }
+}
+
+/// The results file at `path`, read for `role`.
+pub(crate) fn load<T: Contents>(path: &Path, role: Role) -> Result<T, ResultsFileError> {
+    parse(&read(path, role)?, &path.display().to_string(), role)
+}
+
+/// The bytes of the results file at `path`, refused past [`MAX_RESULTS_BYTES`] before it is
+/// read, and cut off there while it is read (a file that grows after the check).
+pub(crate) fn read(path: &Path, role: Role) -> Result<Vec<u8>, ResultsFileError> {
+    let file = || path.display().to_string();
+    let read_err = |source| ResultsFileError::Read {
+        role,
+        file: file(),
+        source,
+    };
+    let size = std::fs::metadata(path).map_err(read_err)?.len();
+    if size > MAX_RESULTS_BYTES as u64 {
+        return Err(ResultsFileError::TooLarge { file: file(), size });
+    }
+    std::fs::File::open(path)
+        .and_then(|f| crate::capped::read_capped(f, MAX_RESULTS_BYTES))
+        .map_err(read_err)?
+        .ok_or_else(|| ResultsFileError::TooLarge {
+            file: file(),
+            size: MAX_RESULTS_BYTES as u64 + 1,
+        })
+}
+
+/// Parses the bytes of a results file (read from disk, or a downloaded artifact); `origin`
+/// names it in errors. The schema is checked first, so a file of another version is named as
+/// such rather than failing on whichever field changed; the file is then read straight into
+/// its types, never into a generic JSON tree, which costs ten times the file's size.
+pub(crate) fn parse<T: Contents>(
+    bytes: &[u8],
+    origin: &str,
+    role: Role,
+) -> Result<T, ResultsFileError> {
+    check_size(bytes, origin)?;
+    /// Just the schema.
+    #[derive(Deserialize)]
+    struct Header {
+        schema: Option<String>,
+    }
+    let header: Header =
+        serde_json::from_slice(bytes).map_err(|source| ResultsFileError::Parse {
+            file: origin.to_string(),
+            source,
+        })?;
+    match header.schema.as_deref() {
+        Some(SCHEMA) => parse_budgeted(bytes, origin).map(|mut contents: T| {
+            // One row per name, as every engine's result has now (older files may have two).
+            contents.run_mut().merge_same_names();
+            contents
+        }),
+        Some(other) => Err(ResultsFileError::Schema {
+            role,
+            file: origin.to_string(),
+            // The file's own words in an error message: a line's worth of them.
+            found: other.chars().take(MAX_SCHEMA_SHOWN).collect(),
+        }),
+        None => Err(ResultsFileError::NoSchema {
+            file: origin.to_string(),
+        }),
+    }
+}
+
+/// The most characters of a foreign `schema` value an error repeats.
+const MAX_SCHEMA_SHOWN: usize = 80;
+
+/// The run history a results file carries (see `stats::HistoryEntry`), newest first; none in a
+/// file without one. Read apart from the run, so that a history this version cannot read costs
+/// the history, not the baseline.
+pub(crate) fn parse_history(
+    bytes: &[u8],
+    origin: &str,
+) -> Result<Vec<HistoryEntry>, ResultsFileError> {
+    check_size(bytes, origin)?;
+    #[derive(Deserialize)]
+    struct Chain {
+        #[serde(default)]
+        history: Vec<HistoryEntry>,
+    }
+    parse_budgeted::<Chain>(bytes, origin).map(|c| c.history)
+}
+
+fn check_size(bytes: &[u8], origin: &str) -> Result<(), ResultsFileError> {
+    match bytes.len() > MAX_RESULTS_BYTES {
+        true => Err(ResultsFileError::TooLarge {
+            file: origin.to_string(),
+            size: bytes.len() as u64,
+        }),
+        false => Ok(()),
+    }
+}
+
+/// Parses `bytes` as `T` within one file's histogram budget, naming the file in either error.
+fn parse_budgeted<T: DeserializeOwned>(bytes: &[u8], origin: &str) -> Result<T, ResultsFileError> {
+    let (parsed, spent) = crate::stats::within_budget(|| serde_json::from_slice(bytes));
+    parsed.map_err(|source| match spent {
+        true => ResultsFileError::HistogramBudget {
+            file: origin.to_string(),
+        },
+        false => ResultsFileError::Parse {
+            file: origin.to_string(),
+            source,
+        },
+    })
+}
+
+/// Writes `contents` (a run's results, a shard's) into `dir` as `name`, through
+/// [`write_atomically`]: the next pipeline, or `merge`, never reads half a file.
+pub(crate) fn write<T: Serialize>(
+    dir: &Path,
+    name: &str,
+    contents: &T,
+) -> Result<PathBuf, ResultsFileError> {
+    write_atomically(dir, name, to_json(contents, name)?.as_bytes())
+}
+
+/// The text of a results file `name`, as [`write`] writes it.
+pub(crate) fn to_json<T: Serialize>(contents: &T, name: &str) -> Result<String, ResultsFileError> {
+    serde_json::to_string_pretty(contents).map_err(|source| ResultsFileError::Serialize {
+        file: name.to_string(),
+        source,
+    })
+}
+
+/// Writes `name` into `dir` through a temporary file and a rename, so a reader never sees half
+/// a file; the reports beside a results file are written so too.
+pub(crate) fn write_atomically(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+) -> Result<PathBuf, ResultsFileError> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, bytes)
+        .and_then(|_| std::fs::rename(&tmp, &path))
+        .map_err(|source| ResultsFileError::Write {
+            path: path.clone(),
+            source,
+        })?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_json(schema: &str) -> String {
+        let mut r = crate::stats::fixture(vec![], 1.0);
+        r.schema = schema.into();
+        serde_json::to_string(&r).unwrap()
+    }
+
+    #[test]
+    fn a_file_of_another_schema_is_refused_with_the_fix_for_its_use() {
+        let text = run_json("loadforge-gate/results/v0");
+        let err = |role| {
+            parse::<RunResult>(text.as_bytes(), "old.json", role)
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            err(Role::Baseline),
+            "old.json has schema `loadforge-gate/results/v0`, this version reads `loadforge-gate/results/v1`; regenerate it with this version or pass --baseline none"
+        );
+        assert!(err(Role::Shard).ends_with("; run every shard with this version"));
+        assert!(err(Role::Results).ends_with("; regenerate it with this version"));
+        let long = run_json(&"v".repeat(10_000));
+        let e = parse::<RunResult>(long.as_bytes(), "x.json", Role::Results).unwrap_err();
+        assert!(e.to_string().len() < 300, "{e}");
+    }
+
+    #[test]
+    fn a_file_without_a_schema_or_past_the_cap_is_refused() {
+        let e = parse::<RunResult>(b"{}", "a.json", Role::Shard).unwrap_err();
+        assert!(matches!(e, ResultsFileError::NoSchema { .. }), "{e}");
+        let big = vec![b' '; MAX_RESULTS_BYTES + 1];
+        let e = parse::<RunResult>(&big, "big.json", Role::Results).unwrap_err();
+        assert!(matches!(e, ResultsFileError::TooLarge { .. }), "{e}");
+    }
+
+    #[test]
+    fn what_is_written_reads_back_and_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = crate::stats::fixture(vec![], 1.0);
+        let path = write(dir.path(), "results.json", &run).unwrap();
+        let back: RunResult = load(&path, Role::Results).unwrap();
+        assert_eq!(back, run);
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1);
+        let e = load::<RunResult>(&dir.path().join("gone.json"), Role::Shard).unwrap_err();
+        assert!(
+            e.to_string().starts_with("cannot read shard ")
+                && e.to_string()
+                    .ends_with("gone.json; check the paths given to merge"),
+            "{e}"
+        );
+    }
+}
