@@ -66,21 +66,47 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "cli", "gate", "ci", "modes", "secret", "defaults", "duration", "stats", "tls",
             "proxy", "chain",
         ],
-    ),    // The top tier of errors: every module's typed error folds into one, with its exit code.
+    ), // The top tier of errors: every module's typed error folds into one, with its exit code.
     (
         "error",
         &[
-            "baseline", "chain", "engine", "exit", "gate", "pause", "report", "sample_app",
-            "scenario", "settings",
+            "baseline",
+            "chain",
+            "engine",
+            "exit",
+            "gate",
+            "pause",
+            "report",
+            "sample_app",
+            "scenario",
+            "settings",
         ],
     ),
     // The subcommands, on top of everything.
     (
         "commands",
         &[
-            "baseline", "capped", "chain", "cli", "defaults", "duration", "engine", "error",
-            "executor", "exit", "gate", "gitlab", "modes", "pause", "report", "retry",
-            "sample_app", "scenario", "settings", "stats", "tls",
+            "baseline",
+            "capped",
+            "chain",
+            "cli",
+            "defaults",
+            "duration",
+            "engine",
+            "error",
+            "executor",
+            "exit",
+            "gate",
+            "gitlab",
+            "modes",
+            "pause",
+            "report",
+            "retry",
+            "sample_app",
+            "scenario",
+            "settings",
+            "stats",
+            "tls",
         ],
     ),
 ];
@@ -92,7 +118,6 @@ const KNOWN_CIRCLES: &[&str] = &[
     "src/baseline: diagnose -> remote, remote -> diagnose",
     "src/settings: engines -> load, load -> engines",
 ];
-
 
 /// A module path inside the crate (`["gate", "evaluate"]`); the crate root is empty.
 type ModPath = Vec<String>;
@@ -155,8 +180,7 @@ fn is_test_only(attrs: &[syn::Attribute]) -> bool {
         let tokens = list.tokens.to_string();
         let words = || tokens.split(|c: char| !(c.is_alphanumeric() || c == '_'));
         a.path().is_ident("cfg")
-            && (tokens == "test"
-                || (tokens.starts_with("all") && words().any(|w| w == "test")))
+            && (tokens == "test" || (tokens.starts_with("all") && words().any(|w| w == "test")))
     })
 }
 
@@ -459,7 +483,11 @@ impl Crate {
                 at.truncate(at.len().checked_sub(ups)?);
                 &w.path[ups..]
             }
-            child if self.modules.contains(&[at.clone(), vec![child.to_string()]].concat()) => {
+            child
+                if self
+                    .modules
+                    .contains(&[at.clone(), vec![child.to_string()]].concat()) =>
+            {
                 &w.path[..]
             }
             _ => return None,
@@ -497,9 +525,7 @@ impl Crate {
             let from = &source.module;
             for to in paths {
                 let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
-                if common < from.len()
-                    && common < to.len()
-                    && self.modules.contains(&to[..=common])
+                if common < from.len() && common < to.len() && self.modules.contains(&to[..=common])
                 {
                     let folder = from[..common].to_vec();
                     edges.insert((folder, from[common].clone(), to[common].clone()));
@@ -545,7 +571,8 @@ fn strongly_connected(graph: &BTreeMap<String, BTreeSet<String>>) -> BTreeSet<BT
         }
         seen
     };
-    let reached: BTreeMap<&String, BTreeSet<String>> = graph.keys().map(|n| (n, reach(n))).collect();
+    let reached: BTreeMap<&String, BTreeSet<String>> =
+        graph.keys().map(|n| (n, reach(n))).collect();
     let mut groups = BTreeSet::new();
     for (n, from_n) in &reached {
         let group: BTreeSet<String> = (from_n.iter())
@@ -582,7 +609,9 @@ fn unlisted(krate: &Crate, table: &[(&str, &[&str])]) -> Vec<String> {
         .collect();
     let rows: BTreeSet<&str> = table.iter().map(|(m, _)| *m).collect();
     let missing = top.difference(&rows).map(|m| format!("`{m}` has no row"));
-    let stale = rows.difference(&top).map(|m| format!("`{m}` has a row but no sources"));
+    let stale = rows
+        .difference(&top)
+        .map(|m| format!("`{m}` has a row but no sources"));
     missing.chain(stale).collect()
 }
 
@@ -627,7 +656,10 @@ fn the_files_of_a_folder_import_one_another_one_way() {
         .filter(|k| !circles.iter().any(|c| c == **k))
         .collect();
     assert!(new.is_empty(), "in a circle:\n{new:#?}");
-    assert!(gone.is_empty(), "no longer a circle, remove from KNOWN_CIRCLES:\n{gone:#?}");
+    assert!(
+        gone.is_empty(),
+        "no longer a circle, remove from KNOWN_CIRCLES:\n{gone:#?}"
+    );
 }
 
 /// The top-level modules a text names, read as a file of `src/here.rs`.
@@ -635,7 +667,10 @@ fn imports(text: &str) -> Vec<String> {
     let files = vec![("here.rs".into(), vec!["here".to_string()], text.to_string())];
     let krate = Crate::new(files);
     let (_, paths) = krate.imports().next().unwrap();
-    let heads: BTreeSet<String> = paths.into_iter().filter_map(|p| p.first().cloned()).collect();
+    let heads: BTreeSet<String> = paths
+        .into_iter()
+        .filter_map(|p| p.first().cloned())
+        .collect();
     heads.into_iter().filter(|h| h != "here").collect()
 }
 
@@ -669,7 +704,10 @@ fn after() { super::gate::evaluate(); }";
 #[test]
 fn a_top_level_module_without_a_row_fails_and_so_does_a_row_without_a_module() {
     let file = |m: &str, text: &str| (PathBuf::from(m), vec![m.to_string()], text.to_string());
-    let krate = Crate::new(vec![file("stats", ""), file("gate", "use crate::stats::X;")]);
+    let krate = Crate::new(vec![
+        file("stats", ""),
+        file("gate", "use crate::stats::X;"),
+    ]);
     assert_eq!(
         unlisted(&krate, &[("stats", &[]), ("report", &["stats"])]),
         ["`gate` has no row", "`report` has a row but no sources"]
@@ -691,15 +729,24 @@ fn a_circle_between_sibling_files_is_found_through_super_crate_and_re_exports() 
     let circle = Crate::new(vec![
         file(&["g"], mod_rs),
         file(&["g", "a"], "use super::b::{self, B};"),
-        file(&["g", "b"], "fn f() { crate::g::c::x(); super::Shared::new(); }"),
-        file(&["g", "c"], "fn f() { let _ = self::inner::Y; super::a::go(); }"),
+        file(
+            &["g", "b"],
+            "fn f() { crate::g::c::x(); super::Shared::new(); }",
+        ),
+        file(
+            &["g", "c"],
+            "fn f() { let _ = self::inner::Y; super::a::go(); }",
+        ),
     ]);
     assert_eq!(circle.circles(), ["src/g: a -> b, b -> c, c -> a"]);
     let one_way = Crate::new(vec![
         file(&["g"], mod_rs),
         file(&["g", "a"], "use super::{c::Shared, Check};"),
         file(&["g", "b"], "use super::Shared;"),
-        file(&["g", "c"], "#[cfg(test)] mod tests { use super::super::a; }"),
+        file(
+            &["g", "c"],
+            "#[cfg(test)] mod tests { use super::super::a; }",
+        ),
     ]);
     assert!(one_way.circles().is_empty(), "{:?}", one_way.circles());
 }
