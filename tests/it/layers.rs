@@ -10,7 +10,8 @@ use std::{
 
 use syn::visit::{self, Visit};
 
-/// What each top-level module may import from the crate (besides itself).
+/// What each top-level module may import from the crate (besides itself). Every module of
+/// `src/` has a row: the crate roots (`lib.rs`, `main.rs`) and test-only modules excepted.
 const ALLOWED: &[(&str, &[&str])] = &[
     ("secret", &[]),
     ("defaults", &[]),
