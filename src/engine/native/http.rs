@@ -285,6 +285,7 @@ pub(crate) enum Failure {
     Failed(Reason),
 }
 
+/// What the parser (`wire.rs`) or the body sink refuses is a failure no fresh connection fixes.
 impl From<Reason> for Failure {
     fn from(reason: Reason) -> Failure {
         Failure::Failed(reason)
