@@ -1,49 +1,10 @@
-use std::collections::HashMap;
-
 use super::{
+    metric::{check_name, metric_value, stats_for, Names},
+    regression::{regression_check, Against, Baseline},
     Check, CheckKind, CheckState, GateError, Metric, MetricKind, Regression, Rules, Selector,
     Threshold, Unit, Verdict,
 };
-use crate::stats::{
-    compare_loads, EndpointStats, HistoryEntry, LoadMatch, RunResult, OTHER_ENDPOINTS,
-};
-
-/// The baseline a regression rule compares against, and the run history it is judged by
-/// (newest first; empty: the baseline run alone).
-pub(crate) struct Baseline<'a> {
-    pub(crate) result: &'a RunResult,
-    pub(crate) history: &'a [HistoryEntry],
-}
-
-/// Reads one metric off an endpoint. `None` means not measured (no requests, or an engine that
-/// does not provide that figure): a check on it fails rather than passing silently.
-pub(crate) fn metric_value(stats: &EndpointStats, metric: Metric) -> Option<f64> {
-    let l = &stats.latency_ms;
-    let counts = stats.counts_reported.then_some(stats);
-    // An error rate means something only over some requests; without counts the engine's own
-    // figure is taken as given.
-    let has_requests = stats.requests > 0 || !stats.counts_reported;
-    match metric {
-        Metric::Avg => l.avg,
-        Metric::Min => l.min,
-        Metric::Max => l.max,
-        Metric::Percentile(q) => {
-            let known = match q {
-                50.0 => l.p50,
-                90.0 => l.p90,
-                95.0 => l.p95,
-                99.0 => l.p99,
-                99.9 => l.p99_9,
-                _ => None,
-            };
-            known.or_else(|| stats.histogram.as_ref().and_then(|h| h.percentile_ms(q)))
-        }
-        Metric::ErrorRate => has_requests.then_some(stats.error_rate),
-        Metric::Errors => counts.map(|s| s.failures as f64),
-        Metric::Rps => counts.map(|s| s.rps),
-        Metric::Requests => counts.map(|s| s.requests as f64),
-    }
-}
+use crate::stats::{RunResult, OTHER_ENDPOINTS};
 
 /// The endpoints a selector stands for. `None` stands for the aggregate. An exact name or a glob
 /// that matches nothing is an error: a rule that judges nothing would pass silently.
@@ -101,59 +62,6 @@ fn judged_endpoints<'a>(
     }
 }
 
-/// A rule's name in a verdict: a glob judges each endpoint it matches, named after the rule.
-pub(super) fn check_name(
-    source: &str,
-    endpoint: Option<&str>,
-    selector: Option<&Selector>,
-) -> String {
-    match (endpoint, selector) {
-        (Some(e), Some(sel)) if sel.is_glob() => format!("{source} [{e}]"),
-        _ => source.to_string(),
-    }
-}
-
-pub(super) fn stats_for<'a>(
-    result: &'a RunResult,
-    endpoint: Option<&str>,
-) -> Option<&'a EndpointStats> {
-    match endpoint {
-        None => Some(&result.aggregate),
-        Some(name) => result.endpoint(name),
-    }
-}
-
-/// Locust stores latencies rounded to about two significant digits; a comparison must not call a
-/// change of less than one such bucket a regression.
-pub(super) fn quantisation_step(value_ms: f64) -> f64 {
-    if value_ms < 100.0 {
-        1.0
-    } else if value_ms < 1000.0 {
-        10.0
-    } else {
-        100.0
-    }
-}
-
-pub(super) struct Names(HashMap<String, usize>);
-
-impl Names {
-    pub(super) fn unique(&mut self, base: String) -> String {
-        let n = self.0.entry(base.clone()).or_insert(0);
-        *n += 1;
-        if *n == 1 {
-            base
-        } else {
-            format!("{base} #{n}")
-        }
-    }
-
-    fn named(&mut self, mut check: Check) -> Check {
-        check.name = self.unique(check.name);
-        check
-    }
-}
-
 /// Judges a run: every threshold on the run itself and, with a baseline, every regression rule
 /// against it. A selector that names no endpoint is an error, not a silent pass.
 pub(crate) fn evaluate(
@@ -163,7 +71,7 @@ pub(crate) fn evaluate(
     baseline: Option<Baseline<'_>>,
 ) -> Result<Verdict, GateError> {
     let names: Vec<&str> = result.endpoints.iter().map(|e| e.name.as_str()).collect();
-    let mut unique = Names(HashMap::new());
+    let mut unique = Names::default();
     let mut checks = Vec::new();
     for t in thresholds.iter() {
         let rule = (t.source.as_str(), t.selector.as_ref(), t.metric);
@@ -183,13 +91,7 @@ pub(crate) fn evaluate(
             let (folded, judged) = rule_endpoints(result, &names, rule, CheckKind::Regression)?;
             checks.extend(folded.map(|c| unique.named(c)));
             for endpoint in judged {
-                checks.push(super::regression::regression_check(
-                    &mut unique,
-                    r,
-                    endpoint,
-                    result,
-                    &against,
-                ));
+                checks.push(regression_check(&mut unique, r, endpoint, result, &against));
             }
         }
     }
@@ -218,36 +120,6 @@ fn starved_latency_checks(result: &RunResult, checks: &mut [Check]) {
         if c.state() == CheckState::Failed && c.metric.kind() == MetricKind::Latency {
             c.detail = format!("inconclusive ({reason}); {}", c.detail);
             c.inconclusive = Some(reason.clone());
-        }
-    }
-}
-
-/// What every regression rule of one verdict is judged against, worked out once.
-pub(super) struct Against<'a> {
-    pub(super) baseline: &'a Baseline<'a>,
-    /// Either run's latencies were rounded by the engine.
-    pub(super) quantised: bool,
-    /// The rules are the built-in ones.
-    pub(super) default_rule: bool,
-    /// Set when the baseline ran another load: each difference, for the checks' detail.
-    /// Computed here, from the two runs, so no caller can judge across loads by forgetting to.
-    pub(super) other_load: Option<String>,
-    /// The history's clean runs of this run's load (or whose load is unknown), newest first:
-    /// the band every rule is judged by. Runs of another load, or flagged, are left out.
-    pub(super) band: Vec<&'a HistoryEntry>,
-}
-
-impl<'a> Against<'a> {
-    fn new(baseline: &'a Baseline<'a>, current: &RunResult, default_rule: bool) -> Self {
-        let load = compare_loads(&baseline.result.run, &current.run);
-        Against {
-            baseline,
-            quantised: current.run.quantised || baseline.result.run.quantised,
-            default_rule,
-            other_load: (load.matched == LoadMatch::Different).then(|| load.summary()),
-            band: (baseline.history.iter())
-                .filter(|h| h.in_band(&current.run))
-                .collect(),
         }
     }
 }
@@ -411,7 +283,7 @@ pub(super) mod tests {
             baseline,
         )
     }
-    use crate::stats::LatencyHistogram;
+    use crate::stats::{EndpointStats, HistoryEntry, LatencyHistogram};
 
     /// A result whose endpoints each saw `n` requests at `ms` milliseconds, `failed` of them failed.
     pub(in crate::gate) fn result(endpoints: &[(&str, u64, f64, u64)]) -> RunResult {

@@ -9,6 +9,7 @@ mod comparable_tests;
 mod evaluate;
 mod expr;
 pub mod judgement;
+mod metric;
 mod regression;
 #[cfg(test)]
 mod starved_tests;
@@ -18,9 +19,11 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub(crate) use abort::{check_reportable, AbortRules};
-pub(crate) use evaluate::{evaluate, metric_value, resolve_selector, Baseline};
+pub(crate) use evaluate::{evaluate, resolve_selector};
 pub(crate) use expr::{Direction, Metric, MetricKind, Regression, Selector, Threshold};
 pub(crate) use judgement::Outcome;
+pub(crate) use metric::metric_value;
+pub(crate) use regression::Baseline;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GateError {

@@ -3,11 +3,48 @@
 //! previous run alone, saying so.
 
 use super::{
-    evaluate::{check_name, metric_value, quantisation_step, stats_for, Against, Names},
     judgement::{self, Current, Judgement, Point, Worse},
+    metric::{check_name, metric_value, quantisation_step, stats_for, Names},
     Check, CheckKind, Direction, Finding, Metric, MetricKind, Regression, Unit,
 };
-use crate::stats::{EndpointStats, RunResult};
+use crate::stats::{compare_loads, EndpointStats, HistoryEntry, LoadMatch, RunResult};
+
+/// The baseline a regression rule compares against, and the run history it is judged by
+/// (newest first; empty: the baseline run alone).
+pub(crate) struct Baseline<'a> {
+    pub(crate) result: &'a RunResult,
+    pub(crate) history: &'a [HistoryEntry],
+}
+
+/// What every regression rule of one verdict is judged against, worked out once.
+pub(super) struct Against<'a> {
+    pub(super) baseline: &'a Baseline<'a>,
+    /// Either run's latencies were rounded by the engine.
+    pub(super) quantised: bool,
+    /// The rules are the built-in ones.
+    pub(super) default_rule: bool,
+    /// Set when the baseline ran another load: each difference, for the checks' detail.
+    /// Computed here, from the two runs, so no caller can judge across loads by forgetting to.
+    pub(super) other_load: Option<String>,
+    /// The history's clean runs of this run's load (or whose load is unknown), newest first:
+    /// the band every rule is judged by. Runs of another load, or flagged, are left out.
+    pub(super) band: Vec<&'a HistoryEntry>,
+}
+
+impl<'a> Against<'a> {
+    pub(super) fn new(baseline: &'a Baseline<'a>, current: &RunResult, default_rule: bool) -> Self {
+        let load = compare_loads(&baseline.result.run, &current.run);
+        Against {
+            baseline,
+            quantised: current.run.quantised || baseline.result.run.quantised,
+            default_rule,
+            other_load: (load.matched == LoadMatch::Different).then(|| load.summary()),
+            band: (baseline.history.iter())
+                .filter(|h| h.in_band(&current.run))
+                .collect(),
+        }
+    }
+}
 
 /// What a rule needs to know about the run it judges.
 struct Subject {

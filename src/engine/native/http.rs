@@ -7,6 +7,9 @@
 //! allocation beyond the body handed to checks. Profiling hyper's client here showed its
 //! dispatch (a task per connection, a channel per request) costing about 15 % of throughput
 //! against wrk on one core; this shape is what wrk itself does.
+//!
+//! What is read is parsed in `wire.rs` (the response head, chunk sizes) and kept, dropped or
+//! decoded in `body.rs`; this file does the connecting, the reading and the deadline.
 
 use std::{
     borrow::Cow,
@@ -29,9 +32,13 @@ use tokio::{
 use tokio_rustls::{client::TlsStream, rustls, TlsConnector};
 
 use super::{
-    decode::{DecodeError, Decoder, Encoding, Out},
+    body::Sink,
+    decode::Encoding,
     proxy::{self, ViaProxy},
     recorder::Reason,
+    wire::{
+        chunk_size, head_end, io_reason, malformed, parse_head, too_large, Framing, Head, Meta,
+    },
 };
 use crate::{
     engine::{EngineError, Target},
@@ -271,51 +278,18 @@ pub(crate) struct Response {
     pub(crate) meta: Meta,
 }
 
-/// The response headers a cookie jar and a redirect need. Collected only when asked, and
-/// empty (no allocation) when the response has none, so the plain path costs one scan of the
-/// header names that the framing loop already touches.
-#[derive(Debug, Default)]
-pub(crate) struct Meta {
-    /// Every `Set-Cookie` value that is text; a value that is not UTF-8 is ignored.
-    pub(crate) set_cookies: Vec<String>,
-    /// The first `Location` that is text.
-    pub(crate) location: Option<String>,
-}
-
-impl Meta {
-    fn of(headers: &[httparse::Header<'_>]) -> Meta {
-        let mut meta = Meta::default();
-        for h in headers {
-            if h.name.eq_ignore_ascii_case("set-cookie") {
-                if let Ok(v) = std::str::from_utf8(h.value) {
-                    meta.set_cookies.push(v.to_string());
-                }
-            } else if meta.location.is_none() && h.name.eq_ignore_ascii_case("location") {
-                meta.location = std::str::from_utf8(h.value)
-                    .ok()
-                    .map(|v| v.trim().to_string());
-            }
-        }
-        meta
-    }
-}
-
-/// A parsed response head.
-struct Head {
-    status: u16,
-    /// `None` for an interim (1xx) response.
-    framing: Option<Framing>,
-    close: bool,
-    /// The body's `Content-Encoding`, when this client undoes it.
-    encoding: Encoding,
-    meta: Meta,
-}
-
 /// Why an exchange failed, and whether a fresh connection may simply retry it.
 pub(crate) enum Failure {
     /// A reused connection was already closed by the server: nothing was processed.
     Stale,
     Failed(Reason),
+}
+
+/// What the parser (`wire.rs`) or the body sink refuses is a failure no fresh connection fixes.
+impl From<Reason> for Failure {
+    fn from(reason: Reason) -> Failure {
+        Failure::Failed(reason)
+    }
 }
 
 impl Conn {
@@ -364,7 +338,7 @@ impl Conn {
         match framing {
             Framing::Length(len) if keep && encoding == Encoding::Identity => {
                 if len > max_body {
-                    return Err(too_large(max_body));
+                    return Err(too_large(max_body).into());
                 }
                 while self.read.len() < len {
                     self.fill().await?;
@@ -380,7 +354,7 @@ impl Conn {
             Framing::Chunked => self.chunked(&mut sink).await?,
             Framing::UntilClose => self.copy_to_close(&mut sink).await?,
         }
-        sink.finish()
+        sink.finish().map_err(Failure::from)
     }
 
     /// Moves exactly `len` body bytes from the connection into `sink`.
@@ -428,11 +402,11 @@ impl Conn {
                 match (head.status, head.framing.take()) {
                     (100..=199, _) => continue,
                     (_, Some(framing)) => return Ok((head, framing)),
-                    (_, None) => return Err(malformed("malformed HTTP response")),
+                    (_, None) => return Err(malformed("malformed HTTP response").into()),
                 }
             }
             if self.read.len() > self.limits.max_head {
-                return Err(malformed("header too large"));
+                return Err(malformed("header too large").into());
             }
             self.read_more_of_head(reused).await?;
         }
@@ -492,7 +466,7 @@ impl Conn {
                 self.fill().await?;
             }
             if &self.read[..2] != b"\r\n" {
-                return Err(malformed("malformed chunked body"));
+                return Err(malformed("malformed chunked body").into());
             }
             self.read.advance(2);
         }
@@ -505,7 +479,7 @@ impl Conn {
                 return Ok(i);
             }
             if self.read.len() > 4096 {
-                return Err(malformed("malformed chunk size"));
+                return Err(malformed("malformed chunk size").into());
             }
             self.fill().await?;
         }
@@ -525,16 +499,11 @@ impl Conn {
                 self.fill().await?;
             }
             if seen + self.read.len() > self.limits.max_head {
-                return Err(malformed("header too large"));
+                return Err(malformed("header too large").into());
             }
         }
     }
 }
-
-/// The most response headers a head may carry.
-const MAX_HEADERS: usize = 256;
-/// No real chunk is a terabyte; a size beyond this is a malformed (or hostile) response.
-const MAX_CHUNK: u64 = 1 << 40;
 
 /// How a response is to be read.
 #[derive(Debug, Clone, Copy)]
@@ -555,216 +524,6 @@ impl Reading {
         keep_body: true,
         meta: false,
     };
-}
-
-fn malformed(reason: &'static str) -> Failure {
-    Failure::Failed(Cow::Borrowed(reason))
-}
-
-fn too_large(cap: usize) -> Failure {
-    Failure::Failed(Cow::Owned(format!(
-        "response too large (a body that a check reads is capped at {} KiB; raise defaults.max_body_mib)",
-        cap / 1024
-    )))
-}
-
-/// Where body bytes go: kept up to a cap, dropped, or decoded (and then kept or dropped);
-/// counted on the wire either way.
-struct Sink {
-    wire: u64,
-    to: SinkTo,
-}
-
-enum SinkTo {
-    Keep(BytesMut, usize),
-    Discard,
-    /// Boxed: a decoder's state is a few hundred bytes, and most bodies are not encoded.
-    Decode(Box<Decoder>, usize),
-}
-
-impl Sink {
-    fn new(keep: bool, cap: usize, encoding: Encoding) -> Sink {
-        let to = match Decoder::new(encoding, Out::new(keep, cap)) {
-            Some(d) => SinkTo::Decode(Box::new(d), cap),
-            None if keep => SinkTo::Keep(BytesMut::new(), cap),
-            None => SinkTo::Discard,
-        };
-        Sink { wire: 0, to }
-    }
-
-    fn push(&mut self, bytes: &[u8]) -> Result<(), Failure> {
-        self.wire += bytes.len() as u64;
-        match &mut self.to {
-            SinkTo::Keep(body, cap) => {
-                if body.len() + bytes.len() > *cap {
-                    return Err(too_large(*cap));
-                }
-                body.extend_from_slice(bytes);
-            }
-            SinkTo::Discard => {}
-            SinkTo::Decode(d, cap) => d.write(bytes).map_err(|e| decode_failure(e, *cap))?,
-        }
-        Ok(())
-    }
-
-    fn finish(self) -> Result<(Bytes, Received), Failure> {
-        let wire = self.wire;
-        let plain = |body: Bytes| {
-            let received = Received {
-                wire,
-                decoded: wire,
-            };
-            Ok((body, received))
-        };
-        match self.to {
-            SinkTo::Keep(body, _) => plain(body.freeze()),
-            SinkTo::Discard => plain(Bytes::new()),
-            SinkTo::Decode(d, cap) => {
-                let out = d.finish().map_err(|e| decode_failure(e, cap))?;
-                let received = Received {
-                    wire,
-                    decoded: out.decoded,
-                };
-                Ok((out.kept.map(BytesMut::freeze).unwrap_or_default(), received))
-            }
-        }
-    }
-}
-
-fn decode_failure(e: DecodeError, cap: usize) -> Failure {
-    match e {
-        DecodeError::TooLarge => too_large(cap),
-        DecodeError::Corrupt => malformed("malformed compressed body"),
-    }
-}
-
-/// The end of the head (just past its empty line) once it has arrived. `scanned` remembers how
-/// far earlier calls looked, so each byte is searched about once.
-fn head_end(buf: &[u8], scanned: &mut usize) -> Option<usize> {
-    let from = scanned.saturating_sub(3);
-    *scanned = buf.len();
-    let mut i = from;
-    while let Some(off) = buf.get(i..)?.iter().position(|&b| b == b'\n') {
-        let nl = i + off;
-        match (buf.get(nl + 1), buf.get(nl + 2)) {
-            (Some(b'\n'), _) => return Some(nl + 2),
-            (Some(b'\r'), Some(b'\n')) => return Some(nl + 3),
-            _ => i = nl + 1,
-        }
-    }
-    None
-}
-
-/// The status, framing and `Connection: close` of a complete head (and, when `meta` asks, its
-/// `Set-Cookie` and `Location`); `None` framing for an interim response.
-fn parse_head(bytes: &[u8], head: bool, meta: bool) -> Result<Head, Failure> {
-    // Uninitialised slots: an initialised array of 256 headers is an 8 KiB memset per response,
-    // a measurable share of the engine's own CPU per request; httparse writes only what it uses.
-    let mut headers =
-        [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
-    let mut resp = httparse::Response::new(&mut []);
-    match httparse::ParserConfig::default().parse_response_with_uninit_headers(
-        &mut resp,
-        bytes,
-        &mut headers,
-    ) {
-        Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) => return Err(malformed("malformed HTTP response")),
-        Err(httparse::Error::TooManyHeaders) => {
-            return Err(malformed("too many response headers (more than 256)"))
-        }
-        Err(_) => return Err(malformed("malformed HTTP response")),
-    }
-    let status = resp.code.unwrap_or(0);
-    if (100..200).contains(&status) {
-        return Ok(Head {
-            status,
-            framing: None,
-            close: false,
-            encoding: Encoding::Identity,
-            meta: Meta::default(),
-        });
-    }
-    let (framing, close, encoding) = framing_of(&resp, head, status)?;
-    Ok(Head {
-        status,
-        framing: Some(framing),
-        close,
-        encoding,
-        meta: if meta {
-            Meta::of(resp.headers)
-        } else {
-            Meta::default()
-        },
-    })
-}
-
-/// A chunk-size line: hexadecimal, optionally followed by `;extensions`.
-fn chunk_size(line: &[u8]) -> Result<usize, Failure> {
-    let text = std::str::from_utf8(line).map_err(|_| malformed("malformed chunk size"))?;
-    let digits = text.split(';').next().unwrap_or_default().trim();
-    match u64::from_str_radix(digits, 16) {
-        Ok(n) if n <= MAX_CHUNK => Ok(n as usize),
-        _ => Err(malformed("malformed chunk size")),
-    }
-}
-
-/// How the body is delimited, whether the connection closes after it, and how the body is
-/// encoded (identity for an encoding this client cannot undo: the body stays as it came).
-fn framing_of(
-    resp: &httparse::Response<'_, '_>,
-    head: bool,
-    status: u16,
-) -> Result<(Framing, bool, Encoding), Failure> {
-    let mut framing = Framing::UntilClose;
-    let mut close = resp.version == Some(0);
-    let mut encoding = Encoding::Identity;
-    for h in resp.headers.iter() {
-        if h.name.eq_ignore_ascii_case("content-encoding") {
-            encoding = Encoding::parse(h.value).unwrap_or(Encoding::Identity);
-            continue;
-        }
-        if h.name.eq_ignore_ascii_case("content-length") {
-            let len = std::str::from_utf8(h.value)
-                .ok()
-                .and_then(|v| v.trim().parse::<usize>().ok())
-                .ok_or(Failure::Failed(Cow::Borrowed("malformed HTTP response")))?;
-            if !matches!(framing, Framing::Chunked) {
-                framing = Framing::Length(len);
-            }
-        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            if h.value
-                .windows(7)
-                .any(|w| w.eq_ignore_ascii_case(b"chunked"))
-            {
-                framing = Framing::Chunked;
-            }
-        } else if h.name.eq_ignore_ascii_case("connection") {
-            if h.value.windows(5).any(|w| w.eq_ignore_ascii_case(b"close")) {
-                close = true;
-            } else if h
-                .value
-                .windows(10)
-                .any(|w| w.eq_ignore_ascii_case(b"keep-alive"))
-            {
-                close = false;
-            }
-        }
-    }
-    if head || status == 204 || status == 304 {
-        framing = Framing::Length(0);
-    }
-    if matches!(framing, Framing::Length(0)) {
-        // Nothing to decode (an empty gzip stream would read as a corrupt one).
-        encoding = Encoding::Identity;
-    }
-    Ok((framing, close, encoding))
-}
-
-enum Framing {
-    Length(usize),
-    Chunked,
-    UntilClose,
 }
 
 /// A virtual user's request timer, armed anew for every exchange. One timer for the user's
@@ -836,33 +595,6 @@ pub(crate) async fn send(
                 crate::duration::format_duration(timeout)
             )))
         }
-    }
-}
-
-fn short(e: &dyn std::fmt::Display) -> String {
-    let s = e.to_string();
-    s.lines().next().unwrap_or_default().to_string()
-}
-
-/// Failure reasons are categories, not raw messages: they are counted and grouped, so they must
-/// repeat exactly.
-pub(super) fn io_reason(e: &io::Error) -> Reason {
-    // A TLS alert after the handshake (TLS 1.3 servers refuse a missing client certificate
-    // only once the client has finished) arrives as a read error.
-    if let Some(f) = tls::failure(e) {
-        return Cow::Borrowed(f.reason);
-    }
-    match e.kind() {
-        io::ErrorKind::ConnectionRefused => Cow::Borrowed("connection refused"),
-        io::ErrorKind::ConnectionReset => Cow::Borrowed("connection reset"),
-        io::ErrorKind::ConnectionAborted => Cow::Borrowed("connection aborted"),
-        io::ErrorKind::TimedOut => Cow::Borrowed("connect timeout"),
-        io::ErrorKind::AddrNotAvailable => Cow::Borrowed("address not available"),
-        io::ErrorKind::BrokenPipe => Cow::Borrowed("broken pipe"),
-        io::ErrorKind::UnexpectedEof => {
-            Cow::Borrowed("connection closed before the response completed")
-        }
-        _ => Cow::Owned(format!("connection error: {}", short(e))),
     }
 }
 
@@ -1067,49 +799,5 @@ mod tests {
             assert_eq!(c.unwrap_err(), "timeout after 0.2s");
             assert!(conn.is_none(), "a timed-out connection is not reused");
         });
-    }
-
-    mod properties {
-        use proptest::prelude::*;
-
-        use super::super::{chunk_size, head_end, parse_head};
-
-        proptest! {
-            // 256 cases, or `PROPTEST_CASES` when set.
-            #![proptest_config(ProptestConfig::default())]
-
-            /// Whatever bytes a server sends, parsing a head or a chunk size never panics.
-            #[test]
-            fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
-                let mut scanned = 0;
-                if let Some(end) = head_end(&bytes, &mut scanned) {
-                    let _ = parse_head(&bytes[..end], false, true);
-                }
-                let _ = chunk_size(&bytes);
-            }
-
-            /// The head is found at the same place however the bytes arrive: scanning a prefix
-            /// first, then the whole, agrees with scanning the whole at once.
-            #[test]
-            fn a_head_split_anywhere_ends_at_the_same_place(
-                headers in proptest::collection::vec(("[A-Za-z-]{1,12}", "[ -~]{0,20}"), 0..20),
-                body in "[a-z]{0,20}",
-                cut in any::<prop::sample::Index>(),
-            ) {
-                let mut text = String::from("HTTP/1.1 200 OK\r\n");
-                for (k, v) in &headers {
-                    text.push_str(&format!("{k}: {}\r\n", v.trim()));
-                }
-                text.push_str("\r\n");
-                let head_len = text.len();
-                text.push_str(&body);
-                let bytes = text.as_bytes();
-                let at = cut.index(bytes.len() + 1);
-                let mut scanned = 0;
-                let early = head_end(&bytes[..at], &mut scanned);
-                let whole = head_end(bytes, &mut scanned);
-                prop_assert_eq!(early.or(whole), Some(head_len));
-            }
-        }
     }
 }

@@ -8,6 +8,7 @@
 //! *intended* start, as wrk2 does: when the server stalls, the backlog shows in the percentiles
 //! instead of silently lowering the request rate (coordinated omission).
 
+mod body;
 mod cookies;
 mod decode;
 mod http;
@@ -16,6 +17,7 @@ mod recorder;
 mod redirect;
 mod schedule;
 mod vu;
+mod wire;
 
 use std::{
     cell::RefCell,

@@ -10,7 +10,7 @@ use tokio::{
     net::TcpStream,
 };
 
-use super::{http::io_reason as target_io_reason, recorder::Reason};
+use super::{recorder::Reason, wire::io_reason as target_io_reason};
 use crate::{engine::Target, proxy::Proxy};
 
 /// What to do about a failing proxy, printed once with the first failure.
