@@ -1690,7 +1690,8 @@ fn exclusive_is_false_when_the_lock_was_lost() {
         .prepare_args
         .extend(["--lock-ttl", "1s"].map(String::from));
     assert!(first.prepare_executor().ready);
-    std::thread::sleep(Duration::from_millis(1500));
+    // No sleep: the second job waits (`--lock-wait`) until the first, silent, has held the lock
+    // past `--lock-ttl`, then takes the host.
     let mut second = Runner::new(state.path(), "922");
     second
         .prepare_args

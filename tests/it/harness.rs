@@ -80,6 +80,8 @@ impl Drop for Quiet {
 /// A shared turn of [`LOAD`] for one gate process (none when this thread already holds one).
 pub struct LoadTurn(#[allow(dead_code)] Option<RwLockReadGuard<'static, ()>>);
 
+/// Taken by every gate run of the harness, and by anything else that loads the cores for a
+/// while (the emulator's pipelines), so a [`quiet`] test waits for it.
 pub fn load_turn() -> LoadTurn {
     if TURN_HELD.get() {
         return LoadTurn(None);
