@@ -5,8 +5,9 @@
 //!
 //! gitlab-ci-local is pinned to 4.70.1, the last release that runs on Node 20 (4.73 and later
 //! call `Set.prototype.union`, which Node 20 lacks), and installed on first use into
-//! `target/gitlab-ci-local/`. Without Node, npm, git or rsync these tests say so loudly and
-//! pass; `.ci/run` sets `LOADFORGE_GATE_REQUIRE_EMULATOR`, which makes that a failure.
+//! `target/gitlab-ci-local/`. They are of the full tier (`--features full-tests`). Without Node,
+//! npm, git or rsync they say so loudly and pass; `.ci/run` sets
+//! `LOADFORGE_GATE_REQUIRE_EMULATOR`, which makes that a failure.
 
 use std::{
     io::Write,
