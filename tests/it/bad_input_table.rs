@@ -60,9 +60,24 @@ const USAGE_ERRORS: &[(&str, &[&str], &str)] = &[
         "p95<fast",
     ),
     (
+        "threshold with two comparisons",
+        &["--threshold", "p95<<3"],
+        "`<3` is not a number",
+    ),
+    (
+        "error rate past 100%",
+        &["--threshold", "error_rate<150%"],
+        "more than 100%",
+    ),
+    (
         "malformed regression",
         &["--regression", "p95 +lots"],
         "p95 +lots",
+    ),
+    (
+        "regression without a sign",
+        &["--regression", "p95 20%"],
+        "+ (growth)",
     ),
     (
         "selector matching nothing",
@@ -87,11 +102,21 @@ const USAGE_ERRORS: &[(&str, &[&str], &str)] = &[
     ),
     ("host not a url", &["--host", "not a url"], "--host"),
     (
+        "host not http",
+        &["--host", "ftp://example.com"],
+        "must be an http:// or https:// URL",
+    ),
+    (
         "url credentials",
         &["--host", "http://user:pass@127.0.0.1:9"],
         "--host",
     ),
     ("zero run time", &["--run-time", "0s"], "--run-time"),
+    (
+        "run time in parsecs",
+        &["--run-time", "5 parsecs"],
+        "unknown unit `parsecs`",
+    ),
     ("run time 1e20", &["--run-time", "1e20"], "--run-time"),
     ("warmup 1e20", &["--warmup", "1e20"], "--warmup"),
     ("ramp 1e20", &["--rate", "5", "--ramp", "1e20"], "--ramp"),

@@ -35,6 +35,7 @@ fn run(url: &str, extra: &[&str]) -> Output {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn the_least_busy_names_are_folded_and_the_run_says_how_to_fix_it() {
     let app = sample_app(Knobs::default());
     let out = run(&app.url(), &[]).expect_exit(0);
@@ -69,6 +70,7 @@ fn the_least_busy_names_are_folded_and_the_run_says_how_to_fix_it() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn a_rule_on_a_folded_endpoint_fails_as_not_measured() {
     let app = sample_app(Knobs::default());
     let out = run(&app.url(), &["--threshold", "GET /rare/3: p95<10s"]).expect_exit(1);
@@ -84,6 +86,7 @@ fn a_rule_on_a_folded_endpoint_fails_as_not_measured() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn shards_fold_on_their_own_and_merge_adds_their_folded_rows() {
     let app = sample_app(Knobs::default());
     let shards: Vec<String> = ["1/2", "2/2"]
@@ -238,6 +241,7 @@ fn assert_folded_in_the_merge(merged: &serde_json::Value) {
 /// a row of one shard's counts: both are in `(other endpoints)`, every request once, and a
 /// rule on either is not measured.
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn a_name_folded_in_one_shard_and_kept_in_another_is_folded_in_the_merge() {
     let app = sample_app(Knobs::default());
     let shards = shards_folding_differently(&app.url());
@@ -283,6 +287,7 @@ fn a_name_folded_in_one_shard_and_kept_in_another_is_folded_in_the_merge() {
 /// to it, and since that shard can then not say which names it folded, every name it did not
 /// keep is folded, with a note; nothing panics and nothing is judged on partial counts.
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn a_hostile_list_of_folded_names_is_read_up_to_its_cap() {
     let app = sample_app(Knobs::default());
     let mut shards = shards_folding_differently(&app.url());
@@ -330,6 +335,7 @@ class Ids(HttpUser):
 /// far below a histogram per entry (about 50 KB each), the warning is said once, and a rule on
 /// a folded name fails as not measured.
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: needs Locust")]
 fn locust_entries_past_the_cap_fold_while_read_and_memory_stays_bounded() {
     let app = sample_app(Knobs::default());
     let (out, peak_mib) = Gate::new()

@@ -34,6 +34,7 @@ fn validate_checks_without_sending_a_request() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn report_republishes_every_file_from_results_json() {
     let app = sample_app(Knobs::default());
     let first = Gate::new()
@@ -155,6 +156,7 @@ fn merge_names_the_shard_it_cannot_read() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn compare_applies_regression_rules() {
     // One server made slower between the runs: a baseline of another address would not be
     // comparable. Far apart, so a loaded machine (which slows both) cannot close the gap.

@@ -38,6 +38,7 @@ fn regression_checks(out: &Output) -> Vec<serde_json::Value> {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn a_baseline_of_other_users_and_another_target_is_not_comparable() {
     let fast = slow_app(2);
     let base = run(&fast.url(), "4", true, None).expect_exit(0);
@@ -84,6 +85,7 @@ fn a_baseline_of_other_users_and_another_target_is_not_comparable() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn history_runs_of_another_load_are_left_out_and_counted() {
     let app = slow_app(2);
     let first = run(&app.url(), "4", true, None).expect_exit(0);

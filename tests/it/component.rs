@@ -776,7 +776,8 @@ fn dry_run_test_command(uid: u32, with_sudo: bool) -> String {
 }
 
 /// The README's test command works as root without sudo and as a user through sudo, updates
-/// the package lists before installing, and ends in `cargo test`; `.ci/run` runs that very
+/// the package lists before installing, and ends in the full tier's `cargo test --features
+/// full-tests`; `.ci/run` runs that very
 /// command, word for word.
 #[test]
 fn the_readme_test_command_works_as_root_and_with_sudo_and_ci_runs_it() {
@@ -785,7 +786,12 @@ fn the_readme_test_command_works_as_root_and_with_sudo_and_ci_runs_it() {
     assert!(lines[0].starts_with("apt-get update"), "{root}");
     assert!(lines[1].starts_with("apt-get install"), "{root}");
     assert!(!root.contains("sudo"), "{root}");
-    assert_eq!(lines.last(), Some(&"cargo test"), "{root}");
+    // The full tier: Locust, Chromium and Node are installed for it (Cargo.toml `[features]`).
+    assert_eq!(
+        lines.last(),
+        Some(&"cargo test --features full-tests"),
+        "{root}"
+    );
 
     let user = dry_run_test_command(1000, true);
     assert!(user.starts_with("sudo apt-get update"), "{user}");

@@ -5,8 +5,9 @@
 //!
 //! gitlab-ci-local is pinned to 4.70.1, the last release that runs on Node 20 (4.73 and later
 //! call `Set.prototype.union`, which Node 20 lacks), and installed on first use into
-//! `target/gitlab-ci-local/`. Without Node, npm, git or rsync these tests say so loudly and
-//! pass; `.ci/run` sets `LOADFORGE_GATE_REQUIRE_EMULATOR`, which makes that a failure.
+//! `target/gitlab-ci-local/`. They are of the full tier (`--features full-tests`). Without Node,
+//! npm, git or rsync they say so loudly and pass; `.ci/run` sets
+//! `LOADFORGE_GATE_REQUIRE_EMULATOR`, which makes that a failure.
 
 use std::{
     io::Write,
@@ -20,7 +21,7 @@ use loadforge_gate::sample_app::Knobs;
 use crate::{
     fake_loadforge::{Behaviour, FakeLoadForge, TEST_ID, TOKEN},
     git_server::GitServer,
-    harness::{sample_app, Gate, BIN, REPORTS},
+    harness::{load_turn, sample_app, Gate, LoadTurn, BIN, REPORTS},
 };
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -28,16 +29,16 @@ const EMULATOR_VERSION: &str = "4.70.1";
 const REQUIRED: &str = "LOADFORGE_GATE_REQUIRE_EMULATOR";
 
 /// The emulator's executable, installed once per test process, and a turn to use it: these
-/// tests run one at a time, so a pipeline's jobs (up to four processes, plus Node) do not pile
-/// onto the timing-sensitive tests running beside them on two cores. `None` when the emulator
-/// cannot be had here and [`REQUIRED`] is not set.
-fn emulator() -> Option<(PathBuf, MutexGuard<'static, ()>)> {
+/// tests run one at a time, and never beside a timing-sensitive test (the shared load turn of
+/// `harness::quiet`), so a pipeline's jobs (up to four processes, plus Node) do not pile onto
+/// it on two cores. `None` when the emulator cannot be had here and [`REQUIRED`] is not set.
+fn emulator() -> Option<(PathBuf, (MutexGuard<'static, ()>, LoadTurn))> {
     static ONCE: OnceLock<Option<PathBuf>> = OnceLock::new();
     static TURN: Mutex<()> = Mutex::new(());
     let bin = ONCE.get_or_init(install).clone()?;
     // A test that failed while holding the turn does not make the others fail.
     let turn = TURN.lock().unwrap_or_else(PoisonError::into_inner);
-    Some((bin, turn))
+    Some((bin, (turn, load_turn())))
 }
 
 fn install() -> Option<PathBuf> {
@@ -353,6 +354,7 @@ fn checks(results: &serde_json::Value) -> Vec<String> {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: gitlab-ci-local")]
 fn the_single_job_passes_and_fails_with_every_report_written() {
     let Some((emulator, _turn)) = emulator() else {
         return;
@@ -395,6 +397,7 @@ tasks:
 /// behind `ci_text_interpolation` (Rails escapes `<` as `\u003c`), the emulator with
 /// `JSON.stringify` (`["a","b"]`): all parse. A non-string element is a one-line error, exit 2.
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: gitlab-ci-local")]
 fn array_inputs_parse_as_gitlab_and_the_emulator_write_them() {
     for written in [
         "[\"p95<500ms\", \"error_rate<1%\"]\n",
@@ -434,6 +437,7 @@ fn array_inputs_parse_as_gitlab_and_the_emulator_write_them() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: gitlab-ci-local")]
 fn allow_failure_turns_a_failing_gate_into_a_warning_in_both_templates() {
     let Some((emulator, _turn)) = emulator() else {
         return;
@@ -464,6 +468,7 @@ fn allow_failure_turns_a_failing_gate_into_a_warning_in_both_templates() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: gitlab-ci-local")]
 fn three_shards_and_the_merge_job_add_up() {
     let Some((emulator, _turn)) = emulator() else {
         return;
@@ -500,6 +505,7 @@ fn three_shards_and_the_merge_job_add_up() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: gitlab-ci-local")]
 fn the_rules_input_restricts_every_job_of_the_sharded_component() {
     let Some((emulator, _turn)) = emulator() else {
         return;
@@ -527,6 +533,7 @@ type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], bool);
 /// `--variable` overrides them (an empty value stands for "unset", which `if: $VAR` reads the
 /// same way). `--list-json` evaluates the rules without running any load.
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: gitlab-ci-local")]
 fn default_rules_run_the_gate_once_per_push_in_both_templates() {
     let Some((emulator, _turn)) = emulator() else {
         return;
@@ -595,6 +602,7 @@ fn default_rules_run_the_gate_once_per_push_in_both_templates() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: gitlab-ci-local")]
 fn typed_input_errors_are_rejected_before_any_job_runs() {
     let Some((emulator, _turn)) = emulator() else {
         return;
@@ -622,6 +630,7 @@ fn typed_input_errors_are_rejected_before_any_job_runs() {
 /// The seed's LoadForge pipeline, `examples/gitlab/loadforge-cloud.gitlab-ci.yml`, as written
 /// but for the include's host, a shorter and smaller run and the fake LoadForge's URL.
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: gitlab-ci-local")]
 fn the_loadforge_example_dispatches_through_the_component() {
     let Some((emulator, _turn)) = emulator() else {
         return;

@@ -721,6 +721,7 @@ fn gate_script(url: &str, threshold: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn a_job_runs_a_passing_gate_and_its_reports_say_how_quiet_the_host_was() {
     let state = tempfile::tempdir().unwrap();
     let app = sample_app(Knobs::default());
@@ -776,6 +777,7 @@ fn a_job_runs_a_passing_gate_and_its_reports_say_how_quiet_the_host_was() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn a_failing_gate_is_a_build_failure_with_its_exit_code_in_the_file() {
     let state = tempfile::tempdir().unwrap();
     let app = sample_app(Knobs::default());
@@ -966,6 +968,7 @@ fn a_busy_host_is_refused_as_a_system_failure() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: waits out timeouts")]
 fn a_job_killed_on_timeout_leaves_no_process_behind() {
     let state = tempfile::tempdir().unwrap();
     let marks = tempfile::tempdir().unwrap();
@@ -1135,6 +1138,7 @@ fn the_double_keeps_the_exit_code_file_until_cleanup() {
 /// exits 2 on SIGTERM is a system failure, one that ignores it dies of SIGKILL (-1). The fake
 /// driver runs the script as its own body, so these scripts are the test's, not generated.
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: waits out timeouts")]
 fn the_double_reports_a_timeout_as_kill_and_wait_does() {
     let dir = tempfile::tempdir().unwrap();
     let driver = fake_driver(dir.path(), &fake_config(dir.path()), "exit 0");
@@ -1206,6 +1210,7 @@ fn an_oversized_host_report_is_a_note() {
 /// the gate withholds from Locust (the job token, the gate's own tokens, the repository URL
 /// with its embedded token), whichever name they come under.
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: needs Locust")]
 fn locust_under_the_executor_gets_no_custom_env_twin_of_a_withheld_variable() {
     const CANARIES: &[(&str, &str)] = &[
         ("CI_JOB_TOKEN", "CANARY-executor-job-token-51"),
@@ -1372,6 +1377,7 @@ fn read_pid(path: &Path) -> i32 {
 /// group `--term-grace` (30 s) to stop: Locust waits for its users' task, the gate writes its
 /// reports and exits 4, as it does without the executor.
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: needs Locust")]
 fn a_sigtermed_gate_keeps_its_partial_reports_under_the_executor() {
     let state = tempfile::tempdir().unwrap();
     let marks = tempfile::tempdir().unwrap();
@@ -1422,6 +1428,7 @@ fn a_sigtermed_gate_keeps_its_partial_reports_under_the_executor() {
 /// runs, and cleanup ends them: here after the Runner SIGKILLed the driver, and cleanup's own
 /// grace ran out on the gate.
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: needs Locust")]
 fn a_locustfile_s_processes_leave_nothing_behind_after_cleanup() {
     let state = tempfile::tempdir().unwrap();
     let marks = tempfile::tempdir().unwrap();
@@ -1570,6 +1577,7 @@ fn a_planted_process_group_is_not_signalled_by_cleanup() {
 /// job took the host while the first still ran. A running job beats, and its processes run:
 /// the second waits.
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: waits out timeouts")]
 fn a_second_job_cannot_take_a_live_jobs_host_after_the_ttl() {
     let state = tempfile::tempdir().unwrap();
     let (prepared_tx, prepared_rx) = mpsc::channel();
@@ -1673,6 +1681,7 @@ fn a_dead_holders_lock_is_taken_over_promptly() {
 /// silent past `--lock-ttl` lost the host to another job, and its gate, run afterwards, reports
 /// a host that was not held exclusively.
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn exclusive_is_false_when_the_lock_was_lost() {
     let state = tempfile::tempdir().unwrap();
     let app = sample_app(Knobs::default());
@@ -1681,7 +1690,8 @@ fn exclusive_is_false_when_the_lock_was_lost() {
         .prepare_args
         .extend(["--lock-ttl", "1s"].map(String::from));
     assert!(first.prepare_executor().ready);
-    std::thread::sleep(Duration::from_millis(1500));
+    // No sleep: the second job waits (`--lock-wait`) until the first, silent, has held the lock
+    // past `--lock-ttl`, then takes the host.
     let mut second = Runner::new(state.path(), "922");
     second
         .prepare_args

@@ -83,7 +83,10 @@ fn assert_no_secret(out: &Output) {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: timing-sensitive")]
 fn merge_request_runs_create_then_update_one_note_and_catch_a_regression() {
+    // Latencies are read: no other gate may share the cores meanwhile.
+    let _quiet = crate::harness::quiet();
     let gl = FakeGitlab::start();
     // Artifacts sent to object storage on another host: the token must not follow.
     gl.with(|s| s.redirect_job_artifacts = true);
@@ -150,7 +153,10 @@ fn merge_request_runs_create_then_update_one_note_and_catch_a_regression() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: timing-sensitive")]
 fn without_an_api_token_the_gate_still_judges_and_skips_the_comment() {
+    // Latencies are read: no other gate may share the cores meanwhile.
+    let _quiet = crate::harness::quiet();
     let gl = FakeGitlab::start();
     let app = slow_app(2);
     let base = Gate::new()
@@ -203,6 +209,7 @@ fn without_an_api_token_the_gate_still_judges_and_skips_the_comment() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn a_notes_endpoint_failing_twice_with_500_still_ends_with_exactly_one_note() {
     let gl = FakeGitlab::start();
     let app = slow_app(2);
@@ -218,6 +225,7 @@ fn a_notes_endpoint_failing_twice_with_500_still_ends_with_exactly_one_note() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn rate_limits_are_waited_out_and_api_errors_never_change_the_verdict() {
     let gl = FakeGitlab::start();
     let app = slow_app(2);
@@ -250,6 +258,7 @@ fn rate_limits_are_waited_out_and_api_errors_never_change_the_verdict() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn a_retry_after_beyond_the_retry_budget_fails_the_comment_at_once() {
     let gl = FakeGitlab::start();
     let app = slow_app(2);
@@ -270,6 +279,7 @@ fn a_retry_after_beyond_the_retry_budget_fails_the_comment_at_once() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn the_note_is_found_across_pages_and_system_notes_are_never_edited() {
     let gl = FakeGitlab::start();
     let app = slow_app(2);
@@ -332,6 +342,7 @@ fn the_note_is_found_across_pages_and_system_notes_are_never_edited() {
 /// `comment: always` in a branch pipeline writes on the open merge requests of its branch in
 /// its own project, never on a fork's whose branch has the same name.
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn comment_always_finds_the_merge_request_of_a_branch_pipeline_and_never_a_forks() {
     let gl = FakeGitlab::start();
     let app = slow_app(2);
@@ -367,6 +378,7 @@ fn branch_pipeline(gl: &FakeGitlab, host: &str, branch: &str) -> Gate {
 /// request in the target project (`CI_MERGE_REQUEST_PROJECT_ID` 42): the note lands there, not
 /// on the fork's own merge request that happens to share the iid.
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn a_fork_pipelines_note_lands_on_the_target_projects_merge_request() {
     let gl = FakeGitlab::start();
     let app = slow_app(2);
@@ -400,6 +412,7 @@ pub(crate) fn as_fork(gate: Gate) -> Gate {
 /// GitLab saved the note, then the answer was lost (a 502 from the proxy in front of it): the
 /// gate finds the saved note and edits it instead of posting a second one.
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn a_note_saved_before_a_502_is_not_posted_twice() {
     let gl = FakeGitlab::start();
     let app = slow_app(2);
@@ -420,6 +433,7 @@ fn a_note_saved_before_a_502_is_not_posted_twice() {
 /// A POST that failed before GitLab saved anything (a 502 in front of Rails) is posted again
 /// after a look at the notes, and ends as one note.
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn a_note_refused_with_a_502_is_posted_again_once_after_a_look() {
     let gl = FakeGitlab::start();
     let app = slow_app(2);
@@ -436,7 +450,10 @@ fn a_note_refused_with_a_502_is_posted_again_once_after_a_look() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: timing-sensitive")]
 fn history_from_earlier_pipelines_is_judged_by_its_centre_and_spread() {
+    // Latencies are read: no other gate may share the cores meanwhile.
+    let _quiet = crate::harness::quiet();
     let gl = FakeGitlab::start();
     // One server at each latency in turn, run with the merge request's load: runs of another
     // address or spawn rate would be left out of the band.
@@ -494,6 +511,7 @@ fn history_from_earlier_pipelines_is_judged_by_its_centre_and_spread() {
 /// A person who quotes the marker in their own note keeps their note, and the gate still
 /// writes its own: only notes by the token's user are ever edited.
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn a_marker_quoted_by_someone_else_is_never_edited() {
     let gl = FakeGitlab::start();
     let app = slow_app(2);
@@ -517,30 +535,35 @@ fn a_marker_quoted_by_someone_else_is_never_edited() {
     assert_eq!(notes[0].body, quoted);
 }
 
-/// A GitLab that accepts connections and never answers.
-fn black_hole() -> String {
+/// A GitLab that accepts connections and never answers: its API URL, and how many connections
+/// it has taken so far.
+fn black_hole() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::{atomic::Ordering, Arc};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/api/v4", listener.local_addr().unwrap());
+    let taken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = taken.clone();
     std::thread::spawn(move || {
         let mut held = Vec::new();
         for conn in listener.incoming().flatten() {
             held.push(conn);
+            count.fetch_add(1, Ordering::SeqCst);
         }
     });
-    url
+    (url, taken)
 }
 
 /// A signal during the baseline lookup ends the gate (exit 4), however long the server takes.
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn a_signal_during_the_baseline_lookup_is_honoured() {
     let gl = FakeGitlab::start();
     let app = slow_app(2);
+    let (api, taken) = black_hole();
     let out = mr_gate(&gl, &app.url(), true)
-        .env("CI_API_V4_URL", &black_hole())
-        .run_and_terminate_when({
-            let started = std::time::Instant::now();
-            move |_| started.elapsed() > std::time::Duration::from_millis(1500)
-        })
+        .env("CI_API_V4_URL", &api)
+        // Once the gate has connected to GitLab, it is waiting on the lookup.
+        .run_and_terminate_when(move |_| taken.load(std::sync::atomic::Ordering::SeqCst) > 0)
         .expect_exit(4);
     assert!(
         out.stderr.contains("interrupted before the load started"),
@@ -551,11 +574,12 @@ fn a_signal_during_the_baseline_lookup_is_honoured() {
 
 /// A signal while the comment waits on GitLab ends the gate (exit 4) with every report written.
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn a_signal_during_the_comment_is_honoured_after_the_reports() {
     let gl = FakeGitlab::start();
     let app = slow_app(2);
     let out = mr_gate(&gl, &app.url(), true)
-        .env("CI_API_V4_URL", &black_hole())
+        .env("CI_API_V4_URL", &black_hole().0)
         .args(["--baseline", "none"])
         // Once the reports are written, the gate is waiting on the comment.
         .run_and_terminate_when(|dir| dir.join("loadforge-gate/report.html").exists())
@@ -571,6 +595,7 @@ fn a_signal_during_the_comment_is_honoured_after_the_reports() {
 /// An artifact larger than any results file is not read whole: the baseline is skipped with a
 /// note and the gate still judges (the memory it may take is set by this side, not the server).
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn an_oversized_baseline_artifact_is_skipped_with_a_note() {
     let gl = FakeGitlab::start();
     let app = slow_app(2);
@@ -584,6 +609,7 @@ fn an_oversized_baseline_artifact_is_skipped_with_a_note() {
 /// A server that links one more page of notes forever is followed only so far: the gate
 /// still ends, judges and writes its note.
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn endless_note_pages_are_not_followed_forever() {
     let gl = FakeGitlab::start();
     let app = slow_app(2);
@@ -597,6 +623,7 @@ fn endless_note_pages_are_not_followed_forever() {
 /// Past 10,000 notes GitLab sends no `x-total`, `x-total-pages` or `rel="last"`; the gate's
 /// note, which every pipeline edits, is found on the first page of the most recently updated.
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn among_ten_thousand_notes_without_totals_the_gates_note_is_found_first() {
     let gl = FakeGitlab::start();
     let app = slow_app(2);
@@ -628,6 +655,7 @@ fn among_ten_thousand_notes_without_totals_the_gates_note_is_found_first() {
 /// The last POST may land too: after the third failed POST the gate looks once more, and
 /// edits the note it finds rather than report a failure.
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn a_note_saved_by_the_last_post_is_found_by_a_last_look() {
     let gl = FakeGitlab::start();
     let app = slow_app(2);

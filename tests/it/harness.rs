@@ -1,12 +1,14 @@
 //! A fluent harness around the real binary: `Gate::new().args([..]).env(..).run().expect_exit(1)`.
 
 use std::{
+    cell::Cell,
     collections::BTreeMap,
     io::{Read, Write},
     net::{SocketAddr, TcpStream},
     path::{Path, PathBuf},
     process::Command,
-    time::Duration,
+    sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard},
+    time::{Duration, Instant},
 };
 
 use loadforge_gate::sample_app::{ExtraLatency, Knobs, SampleApp};
@@ -38,6 +40,101 @@ pub fn adjustable_app(latency_ms: u64) -> (SampleApp, ExtraLatency) {
         ..Knobs::default()
     });
     (app, extra)
+}
+
+/// Every gate process this harness starts holds a shared turn of this lock while it runs; a
+/// timing-sensitive test holds it whole ([`quiet`]), so no other gate shares the two cores
+/// while its latencies are measured. Serial rather than wider margins: a margin that holds on a
+/// loaded machine would no longer test what the numbers claim (p50 within 2 %).
+static LOAD: RwLock<()> = RwLock::new(());
+
+thread_local! {
+    /// Whether this thread holds [`LOAD`] whole, or a shared turn of it: its own gate runs
+    /// then take no further turn (a second read lock behind a waiting writer never returns).
+    static TURN_HELD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// [`LOAD`] held whole by a timing-sensitive test: taken once every gate run already going has
+/// ended, and no other starts until it is dropped. The test's own gate runs go ahead.
+pub struct Quiet(#[allow(dead_code)] Option<RwLockWriteGuard<'static, ()>>);
+
+/// Makes the calling test the only one running gates until the result is dropped; take it first
+/// thing in a test whose assertions read latencies.
+pub fn quiet() -> Quiet {
+    if TURN_HELD.get() {
+        return Quiet(None);
+    }
+    let guard = LOAD.write().unwrap_or_else(PoisonError::into_inner);
+    TURN_HELD.set(true);
+    Quiet(Some(guard))
+}
+
+impl Drop for Quiet {
+    fn drop(&mut self) {
+        if self.0.is_some() {
+            TURN_HELD.set(false);
+        }
+    }
+}
+
+/// A shared turn of [`LOAD`] for one gate process (none when this thread already holds one).
+pub struct LoadTurn(#[allow(dead_code)] Option<RwLockReadGuard<'static, ()>>);
+
+/// Taken by every gate run of the harness, and by anything else that loads the cores for a
+/// while (the emulator's pipelines), so a [`quiet`] test waits for it.
+pub fn load_turn() -> LoadTurn {
+    if TURN_HELD.get() {
+        return LoadTurn(None);
+    }
+    let guard = LOAD.read().unwrap_or_else(PoisonError::into_inner);
+    TURN_HELD.set(true);
+    LoadTurn(Some(guard))
+}
+
+impl Drop for LoadTurn {
+    fn drop(&mut self) {
+        if self.0.is_some() {
+            TURN_HELD.set(false);
+        }
+    }
+}
+
+/// Polls `ready` every 20 ms until it holds, for at most `within`; whether it did. Readiness is
+/// waited for, never guessed with a sleep: a loaded machine makes any fixed sleep too short.
+pub fn wait_until(within: Duration, mut ready: impl FnMut() -> bool) -> bool {
+    let until = Instant::now() + within;
+    loop {
+        if ready() {
+            return true;
+        }
+        if Instant::now() >= until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Reads a running gate's stderr until a progress line (`--progress 1`) shows requests being
+/// sent, for at most `within`; whether one did. The rest is drained in the background, so the
+/// gate never blocks on a full pipe.
+pub fn wait_for_requests(stderr: std::process::ChildStderr, within: Duration) -> bool {
+    use std::io::BufRead;
+    let (tx, under_way) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            // `[    1s] users 5/5 ·     123.4 req/s · 0 failed · p95 3.1 ms`
+            let rate = line
+                .split_once(" req/s")
+                .and_then(|(before, _)| before.split_whitespace().last()?.parse::<f64>().ok());
+            if rate.is_some_and(|r| r > 0.0) {
+                let _ = tx.send(());
+            }
+        }
+    });
+    under_way.recv_timeout(within).is_ok()
 }
 
 pub struct Gate {
@@ -101,6 +198,7 @@ impl Gate {
     }
 
     pub fn run(mut self) -> Output {
+        let _turn = load_turn();
         let out = self.cmd.output().expect("binary runs");
         Output {
             code: out.status.code().unwrap_or(-1),
@@ -305,6 +403,7 @@ impl Gate {
     /// `/proc/PID/status`, which only grows) until it exits. Returns the output and the peak
     /// in MiB: memory measured from the kernel, not inferred from time.
     pub fn run_measuring_memory(mut self) -> (Output, f64) {
+        let _turn = load_turn();
         let mut child = self.spawn_piped();
         let status_file = format!("/proc/{}/status", child.id());
         let mut peak_kib = 0u64;
@@ -351,6 +450,7 @@ impl Gate {
     /// for it to end. A gate still alive long after the signal is killed and the test fails:
     /// liveness, not speed.
     pub fn run_and_terminate_when(mut self, ready: impl Fn(&Path) -> bool) -> Output {
+        let _turn = load_turn();
         let mut child = self.spawn_piped();
         for _ in 0..600 {
             if ready(self.dir.path()) || child.try_wait().expect("wait").is_some() {

@@ -49,7 +49,10 @@ fn p95_detail(out: &Output) -> String {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: timing-sensitive")]
 fn default_branch_runs_extend_the_chain_and_branch_runs_only_read_it() {
+    // Latencies are read: no other gate may share the cores meanwhile.
+    let _quiet = crate::harness::quiet();
     let (app, extra) = adjustable_app(50);
     let host = app.url();
     let first = run_on(&host, Some("main"), None).expect_exit(0);
@@ -76,7 +79,8 @@ fn default_branch_runs_extend_the_chain_and_branch_runs_only_read_it() {
         assert!(detail.contains("median of 3 runs"), "{detail}");
         // The comment says how sure the verdict is, and report.html draws the trend.
         let summary = same.file("summary.md");
-        // (in its words: an unchanged build reads within noise, or a real but allowed change)
+        // (in its words: an unchanged build reads within noise, or a real but allowed change;
+        // "too noisy to judge below +X%" on a noisy machine)
         assert!(
             [
                 "within noise",
@@ -85,7 +89,7 @@ fn default_branch_runs_extend_the_chain_and_branch_runs_only_read_it() {
                 "too noisy"
             ]
             .iter()
-            .any(|w| summary.contains(&format!("_({w}: "))),
+            .any(|w| summary.contains(&format!("_({w}"))),
             "{summary}"
         );
         assert!(same.file("report.html").contains("p95 per run"));
@@ -97,6 +101,7 @@ fn default_branch_runs_extend_the_chain_and_branch_runs_only_read_it() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn a_history_that_cannot_be_read_is_a_note_not_a_failure() {
     let app = slow_app(50);
     let first = run_on(&app.url(), Some("main"), None).expect_exit(0);
@@ -171,6 +176,7 @@ fn with_only_the_job_token_the_third_pipeline_shows_a_three_point_trend() {
 /// and became part of "normal". A run stopped by an abort rule is published and judged, but
 /// the chain it passes on is the one it read, and its notes say why.
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn an_aborted_default_branch_run_never_joins_the_history() {
     let app = slow_app(2);
     let first = run_on(&app.url(), Some("main"), None).expect_exit(0);

@@ -182,28 +182,33 @@ fn run_with(mode: Mode, scenario: &str, expect: i32, reason: Option<&str>) {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn an_overflowing_chunk_size_is_a_counted_failure() {
     run_against(Mode::ChunkSizeOverflow, 1, Some("malformed chunk size"));
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn a_garbage_chunk_size_is_a_counted_failure() {
     run_against(Mode::ChunkSizeGarbage, 1, Some("malformed chunk size"));
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn a_truncated_chunk_is_a_counted_failure() {
     run_against(Mode::TruncatedChunk, 1, Some("closed"));
 }
 
 /// Nothing reads the body: it streams through without being buffered, until the timeout.
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn a_huge_content_length_streams_without_buffering() {
     run_against(Mode::HugeContentLength, 1, Some("timeout"));
 }
 
 /// A check reads the body: a length past the cap fails at once, before any body is read.
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn a_huge_content_length_that_a_check_would_read_is_too_large() {
     run_with(
         Mode::HugeContentLength,
@@ -214,16 +219,19 @@ fn a_huge_content_length_that_a_check_would_read_is_too_large() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn endless_headers_are_cut_at_the_header_cap() {
     run_against(Mode::EndlessHeaders, 1, Some("header too large"));
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn an_endless_body_nothing_reads_streams_until_the_timeout() {
     run_against(Mode::EndlessBody, 1, Some("timeout"));
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn an_endless_body_that_a_check_reads_is_cut_at_the_body_cap() {
     run_with(
         Mode::EndlessBody,
@@ -234,31 +242,37 @@ fn an_endless_body_that_a_check_reads_is_cut_at_the_body_cap() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn a_hundred_headers_are_a_valid_response() {
     run_against(Mode::ManyHeaders, 0, None);
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn an_invalid_status_line_is_a_counted_failure() {
     run_against(Mode::InvalidStatusLine, 1, Some("malformed"));
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn an_http_1_0_body_until_close_is_a_valid_response() {
     run_against(Mode::Http10UntilClose, 0, None);
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn a_close_mid_body_is_a_counted_failure() {
     run_against(Mode::CloseMidBody, 1, Some("closed"));
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn a_slowloris_server_times_out() {
     run_against(Mode::Slowloris, 1, Some("timeout"));
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn a_reset_after_the_headers_is_a_counted_failure() {
     run_against(Mode::ResetAfterHeaders, 1, Some("reset"));
 }
@@ -328,6 +342,7 @@ fn a_histogram_bomb_in_a_results_file_is_refused() {
 /// The cap on kept bodies is the scenario's to set: a 2 MiB body passes its check under the
 /// default cap and is `response too large` under `max_body_mib: 1`.
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn the_body_cap_is_set_by_the_scenario() {
     run_with(Mode::TwoMebibytes, &scenario(true), 0, None);
     let capped = scenario(true).replace("{timeout: 1s}", "{timeout: 1s, max_body_mib: 1}");
@@ -385,6 +400,7 @@ fn many_small_histograms_in_one_results_file_are_held_to_a_budget() {
 /// made a 188 MB results.json that the next run refused, breaking the chain. The endpoints only
 /// the baseline has are listed up to the cap and counted beyond it.
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: heavy CPU in debug")]
 fn a_baseline_with_many_endpoints_keeps_results_json_bounded() {
     let app = crate::harness::sample_app(loadforge_gate::sample_app::Knobs::default());
     let gate = || {

@@ -48,6 +48,7 @@ fn browse(file: &Path, extra: &[&str]) -> (String, String) {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: needs Chromium")]
 fn the_report_loads_offline_with_charts_and_no_console_message() {
     let app = sample_app(Knobs {
         error_rate: 0.05,
@@ -131,6 +132,7 @@ fn the_report_loads_offline_with_charts_and_no_console_message() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: needs Chromium")]
 fn hostile_endpoint_names_are_shown_as_text() {
     let app = sample_app(Knobs::default());
     let scenario = "tasks:\n  - request: {name: \"<script>alert(1)</script> | <img src=x onerror=alert(2)>\", path: /health}\nwait: 0.1\n";

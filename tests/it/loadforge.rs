@@ -41,6 +41,7 @@ fn no_token(out: &Output) {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn a_dispatched_run_is_judged_on_what_loadforge_reports() {
     let app = sample_app(Knobs::default());
     let lf = FakeLoadForge::start(Behaviour::default());
@@ -74,6 +75,7 @@ fn a_dispatched_run_is_judged_on_what_loadforge_reports() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn extras_are_used_when_present_and_the_cloud_run_is_linked() {
     let app = sample_app(Knobs::default());
     let lf = FakeLoadForge::start(Behaviour {
@@ -106,6 +108,7 @@ fn extras_are_used_when_present_and_the_cloud_run_is_linked() {
 /// LoadForge's answer may list a name twice; judged on the first row alone, the second's
 /// errors passed. The rows are one endpoint: counts add, and the rule fails.
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn rows_with_the_same_name_are_judged_together() {
     let app = sample_app(Knobs::default());
     let lf = FakeLoadForge::start(Behaviour {
@@ -142,6 +145,7 @@ fn rows_with_the_same_name_are_judged_together() {
 /// GitLab's CA file (`CI_SERVER_TLS_CA_FILE`) is for the GitLab calls: one that cannot be
 /// used never stops the load test, on LoadForge either.
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn a_bad_gitlab_ca_file_does_not_stop_the_load_test() {
     let app = sample_app(Knobs::default());
     let lf = FakeLoadForge::start(Behaviour::default());
@@ -170,6 +174,7 @@ fn a_metric_loadforge_never_reports_is_refused_before_the_run() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn a_metric_loadforge_did_not_return_is_reported_after_the_run() {
     let app = sample_app(Knobs::default());
     let lf = FakeLoadForge::start(Behaviour::default());
@@ -221,6 +226,7 @@ fn wrong_token_and_unknown_test_are_configuration_errors() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn server_errors_and_rate_limits_are_retried() {
     let app = sample_app(Knobs::default());
     let lf = FakeLoadForge::start(Behaviour {
@@ -253,6 +259,7 @@ fn a_retry_after_beyond_the_retry_budget_is_not_waited_for() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn garbage_a_failed_run_and_a_stalled_run_cannot_be_judged() {
     let app = sample_app(Knobs::default());
     let lf = FakeLoadForge::start(Behaviour {
@@ -286,6 +293,7 @@ fn garbage_a_failed_run_and_a_stalled_run_cannot_be_judged() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn sigterm_while_polling_stops_the_cloud_run_and_exits_4() {
     let app = sample_app(Knobs::default());
     for stop_supported in [true, false] {
@@ -317,7 +325,11 @@ fn sigterm_while_polling_stops_the_cloud_run_and_exits_4() {
             .stdout(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(1500));
+        // The start, then a poll: the gate has the run's id and is waiting on it.
+        let polling = crate::harness::wait_until(std::time::Duration::from_secs(30), || {
+            lf.with(|s| s.calls) >= 2
+        });
+        assert!(polling, "the gate never polled the run");
         assert!(std::process::Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status()

@@ -74,26 +74,31 @@ fn clean_run(file: &str, users: &str, run_time: &str) -> Output {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: needs Locust")]
 fn login_dashboard_locustfile_runs_clean() {
     clean_run("login_dashboard.py", "5", "4s");
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: needs Locust")]
 fn oauth_api_locustfile_runs_clean() {
     clean_run("oauth_api.py", "5", "4s");
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: needs Locust")]
 fn web_login_locustfile_runs_clean() {
     clean_run("web_login.py", "5", "4s");
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: needs Locust")]
 fn shop_cart_locustfile_runs_clean() {
     clean_run("shop_cart.py", "5", "4s");
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: needs Locust")]
 fn admin_reports_locustfile_runs_clean() {
     let out = clean_run("admin_reports.py", "12", "6s");
     let r = out.results();
@@ -174,21 +179,25 @@ fn parity(scenario: &str, locustfile_name: &str) {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: needs Locust")]
 fn parity_login_dashboard() {
     parity("login-dashboard.yml", "login_dashboard.py");
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: needs Locust")]
 fn parity_oauth_api() {
     parity("oauth-api.yml", "oauth_api.py");
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: needs Locust")]
 fn parity_shop_cart() {
     parity("shop-cart.yml", "shop_cart.py");
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: needs Locust")]
 fn parity_admin_reports() {
     parity("admin-reports.yml", "admin_reports.py");
 }
@@ -196,6 +205,7 @@ fn parity_admin_reports() {
 /// The web login relies on the session cookie and the redirect after the form on both engines
 /// (Locust's `HttpUser` has both by default): any 401 would fail the run here.
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: needs Locust")]
 fn parity_web_login() {
     parity("web-login.yml", "web_login.py");
 }
@@ -246,6 +256,7 @@ fn own_locustfile(name: &str, text: &str, extra: &[&str]) -> Gate {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: needs Locust")]
 fn locustfile_with_a_python_error() {
     let out = own_locustfile(
         "bad.py",
@@ -263,6 +274,7 @@ fn locustfile_with_a_python_error() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: needs Locust")]
 fn locustfile_without_a_user_class() {
     let out = own_locustfile(
         "empty.py",
@@ -279,6 +291,7 @@ fn locustfile_without_a_user_class() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: needs Locust")]
 fn locust_crashing_mid_run_publishes_partial_results_and_exits_3() {
     let app = sample_app(Knobs::default());
     let crashing = r#"
@@ -317,6 +330,7 @@ class U(HttpUser):
 /// `("GET", "/health")`, which both read `GET /health`: they are one row, judged on every
 /// request of that name, so the failing one fails the rule.
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: needs Locust")]
 fn rows_with_the_same_name_are_judged_together() {
     let app = sample_app(Knobs::default());
     let two_entries = r#"
@@ -372,6 +386,7 @@ class U(HttpUser):
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: needs Locust")]
 fn a_refused_target_fails_the_gate_with_reasons() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -400,6 +415,7 @@ fn a_refused_target_fails_the_gate_with_reasons() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: needs Locust")]
 fn sigterm_is_forwarded_and_partial_results_exit_4() {
     let app = sample_app(Knobs::default());
     let dir = tempfile::tempdir().unwrap();
@@ -432,7 +448,12 @@ fn sigterm_is_forwarded_and_partial_results_exit_4() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(4));
+    // Locust rewrites its stats file every second: SIGTERM once it has counted requests.
+    let stats = dir.path().join("loadforge-gate/locust/locust_stats.csv");
+    let counted = crate::harness::wait_until(std::time::Duration::from_secs(60), || {
+        aggregated_requests(&stats) > 0
+    });
+    assert!(counted, "Locust counted no request within 60 s");
     assert!(std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -447,7 +468,26 @@ fn sigterm_is_forwarded_and_partial_results_exit_4() {
     assert!(r["aggregate"]["requests"].as_u64().unwrap() > 0);
 }
 
+/// The request count of the `Aggregated` row of Locust's stats file (0 until there is one).
+fn aggregated_requests(stats: &std::path::Path) -> u64 {
+    let text = std::fs::read_to_string(stats).unwrap_or_default();
+    let mut rows = csv::Reader::from_reader(text.as_bytes());
+    let Ok(headers) = rows.headers().cloned() else {
+        return 0;
+    };
+    let column = |name: &str| headers.iter().position(|h| h == name);
+    let (Some(name), Some(count)) = (column("Name"), column("Request Count")) else {
+        return 0;
+    };
+    rows.records()
+        .flatten()
+        .find(|r| r.get(name) == Some("Aggregated"))
+        .and_then(|r| r.get(count)?.parse().ok())
+        .unwrap_or(0)
+}
+
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: needs Locust")]
 fn distributed_mode_runs_local_workers() {
     let app = sample_app(Knobs::default());
     let out = locust_gate(&locustfile("oauth_api.py"), &app.url())
@@ -469,6 +509,7 @@ fn distributed_mode_runs_local_workers() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: needs Locust")]
 fn missing_remote_workers_fail_fast() {
     let out = locust_gate(&locustfile("oauth_api.py"), "http://127.0.0.1:9")
         .args([
@@ -493,6 +534,7 @@ fn missing_remote_workers_fail_fast() {
 /// Locust runs the team's code: it gets the job's environment without the gate's tokens and
 /// GitLab's credentials, while the team's own variables still reach it.
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: needs Locust")]
 fn locust_never_sees_the_gates_secrets() {
     let app = sample_app(Knobs::default());
     let dump = "import os\nfrom locust import HttpUser, task, constant\n\
@@ -536,6 +578,7 @@ fn alive(pid: &str) -> bool {
 /// Whatever a locustfile starts is ended with the run: every Locust process leads its own
 /// process group, and the gate ends the groups on every exit path.
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: needs Locust")]
 fn nothing_a_locustfile_starts_outlives_the_run() {
     let app = sample_app(Knobs::default());
     let file = "import subprocess\nfrom locust import HttpUser, task, constant\n\

@@ -338,6 +338,7 @@ fn a_refused_api_token_falls_back_to_the_job_token() {
 
 /// A run cut short (here: stopped by an abort rule) is no measure of normal: never a baseline.
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn an_aborted_run_is_never_the_baseline() {
     let gl = FakeGitlab::start();
     let app = slow_app(2);

@@ -1,5 +1,12 @@
 //! One integration-test binary: real processes of the real binary against a real sample app
 //! over loopback.
+//!
+//! Two tiers. Plain `cargo test` runs the fast one, which needs only the Rust toolchain: the
+//! in-process fakes, and gate runs of a second at most. A test that runs load for longer, or needs
+//! Locust, Chromium or the gitlab-ci-local emulator, carries
+//! `#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: <why>")]`, so the fast tier lists
+//! it as ignored, with why; `cargo test --features full-tests` (what `.ci/run` runs) runs it too.
+//! A test that reads latencies takes `harness::quiet()` first: no other gate runs beside it.
 
 mod bad_input;
 mod bad_input_table;

@@ -317,6 +317,7 @@ mod gitlab {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn the_demo_ignores_a_proxy_in_the_environment() {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()

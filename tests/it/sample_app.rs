@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use loadforge_gate::sample_app::Knobs;
 
-use crate::harness::{http, json, sample_app};
+use crate::harness::{http, json, sample_app, wait_until};
 
 #[test]
 fn protected_routes_need_the_issued_token() {
@@ -112,15 +112,17 @@ fn carts_store_items_and_reports_complete() {
         None,
     );
     assert_eq!(json(&body)["status"], "running");
-    std::thread::sleep(Duration::from_millis(1100));
-    let (_, body) = http(
-        app.addr,
-        "GET",
-        &status_path,
-        &[("Authorization", &admin)],
-        None,
-    );
-    assert_eq!(json(&body)["status"], "completed");
+    let completed = wait_until(Duration::from_secs(30), || {
+        let (_, body) = http(
+            app.addr,
+            "GET",
+            &status_path,
+            &[("Authorization", &admin)],
+            None,
+        );
+        json(&body)["status"] == "completed"
+    });
+    assert!(completed, "the report never completed");
 }
 
 #[test]

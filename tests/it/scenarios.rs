@@ -30,21 +30,25 @@ fn run_flow(file: &str) {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn login_dashboard_flow_runs_clean() {
     run_flow("login-dashboard.yml");
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn oauth_api_flow_runs_clean() {
     run_flow("oauth-api.yml");
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn shop_cart_flow_runs_clean() {
     run_flow("shop-cart.yml");
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn admin_reports_flow_runs_clean_including_the_polled_status() {
     let app = sample_app(Knobs::default());
     let out = Gate::new()
@@ -83,6 +87,7 @@ fn admin_reports_flow_runs_clean_including_the_polled_status() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn demo_passes_and_writes_every_report() {
     let out = Gate::new()
         .args(["demo", "--run-time", "3s", "--users", "10"])
@@ -98,6 +103,7 @@ fn demo_passes_and_writes_every_report() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn a_second_demo_compares_with_the_first() {
     let first = Gate::new()
         .args(["demo", "--run-time", "2s", "--users", "5"])
@@ -136,6 +142,7 @@ fn a_second_demo_compares_with_the_first() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn a_tight_threshold_fails_the_gate_and_every_report_says_so() {
     let app = slow_app(20);
     let out = Gate::new()
@@ -185,6 +192,7 @@ fn a_tight_threshold_fails_the_gate_and_every_report_says_so() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn an_unreachable_host_fails_every_request_and_still_reports() {
     // Bind then drop a listener: the port is free and nothing accepts on it.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -219,6 +227,7 @@ fn an_unreachable_host_fails_every_request_and_still_reports() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn a_json_path_that_matches_nothing_fails_the_request_with_that_reason() {
     let app = sample_app(Knobs::default());
     let scenario = r#"
@@ -277,6 +286,7 @@ fn environment_variables_reach_the_scenario_and_settings() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn sigterm_stops_the_run_publishes_partial_results_and_exits_4() {
     let app = sample_app(Knobs::default());
     let dir = tempfile::tempdir().unwrap();
@@ -295,7 +305,7 @@ fn sigterm_stops_the_run_publishes_partial_results_and_exits_4() {
             "--run-time",
             "60s",
             "--progress",
-            "0",
+            "1",
             "--baseline",
             "none",
         ])
@@ -303,7 +313,9 @@ fn sigterm_stops_the_run_publishes_partial_results_and_exits_4() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let stderr = child.stderr.take().expect("stderr piped");
+    let under_way = crate::harness::wait_for_requests(stderr, std::time::Duration::from_secs(30));
+    assert!(under_way, "no progress line showed requests within 30 s");
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -325,6 +337,7 @@ fn sigterm_stops_the_run_publishes_partial_results_and_exits_4() {
 /// One rule for names: a request named `GET /health` and one left to its default name (also
 /// `GET /health`) are one endpoint, judged on both.
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn rows_with_the_same_name_are_judged_together() {
     let app = sample_app(Knobs::default());
     let scenario = "tasks:\n  - request: {name: GET /health, path: /health}\n  - request: {path: /health, check: {status: 500}}\nwait: 0.05\n";
@@ -361,6 +374,7 @@ fn rows_with_the_same_name_are_judged_together() {
 /// newline) was sent empty, silently. It is a counted request failure with its reason, on a
 /// request's own header and on a session header set by `set_headers`.
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn an_invalid_header_value_is_never_sent_empty() {
     let app = sample_app(Knobs::default());
     let scenario = "tasks:\n  - steps:\n      - set: {v: \"a\\nb\"}\n      - request: {name: own header, path: /health, headers: {X-Probe: \"${v}\"}}\n  - steps:\n      - set: {v: \"a\\nb\"}\n      - set_headers: {X-Probe: \"${v}\"}\n      - request: {name: session header, path: /health}\nwait: 0.05\n";
@@ -390,6 +404,7 @@ fn an_invalid_header_value_is_never_sent_empty() {
 /// `body_contains` renders `${env.X}` like every other field, and the variable's value, which
 /// may be a secret, is never printed: a failed check names it as written.
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn body_contains_renders_environment_variables_and_never_prints_them() {
     let app = sample_app(Knobs::default());
     let scenario = "tasks:\n  - request: {name: found, path: /health, check: {body_contains: \"${env.NEEDLE_FOUND}\"}}\n  - request: {name: missing, path: /health, check: {body_contains: \"${env.NEEDLE_SECRET}\"}}\nwait: 0.05\n";
@@ -436,6 +451,7 @@ fn body_contains_renders_environment_variables_and_never_prints_them() {
 /// A `set_headers` or `set` step whose variable went missing ends its task as a counted failure
 /// (on the request it was preparing), never as a silent skip that sends nothing.
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn a_set_step_that_cannot_render_is_a_counted_failure() {
     let app = sample_app(Knobs::default());
     let scenario = "on_start:\n  - request:\n      name: GET /health\n      path: /health\n      extract: {token: $.token}\n\
@@ -466,6 +482,7 @@ tasks:\n  - steps:\n      - set_headers: {Authorization: \"Bearer ${token}\"}\n 
 /// A panicking virtual user ends the run as a crash (exit 3) naming it, and what the other
 /// users measured is still published: never a pass with requests silently missing.
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn a_panicking_user_is_a_crash_with_partial_reports() {
     let app = sample_app(Knobs::default());
     let out = Gate::new()

@@ -15,6 +15,7 @@ pub fn schema() -> jsonschema::Validator {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn real_results_validate_against_the_schema() {
     let app = sample_app(Knobs {
         error_rate: 0.5,

@@ -152,6 +152,7 @@ fn native_run_and_its_comment_hold_no_secret() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: needs Locust")]
 fn locust_run_its_environment_and_its_comment_hold_no_secret() {
     let app = sample_app(Knobs::default());
     let gl = FakeGitlab::start();
@@ -177,6 +178,7 @@ class U(HttpUser):\n    wait_time = constant(1)\n    @task\n    def t(self):\n  
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn loadforge_dispatch_and_its_comment_hold_no_secret() {
     let app = sample_app(Knobs::default());
     let gl = FakeGitlab::start();

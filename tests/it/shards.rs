@@ -93,6 +93,7 @@ fn assert_exact_union(merged: &serde_json::Value, parts: &[serde_json::Value], s
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn three_shards_merge_into_the_exact_union_and_are_judged_once() {
     let app = sample_app(Knobs::default());
     let dir = tempfile::tempdir().unwrap();

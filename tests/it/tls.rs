@@ -284,6 +284,7 @@ fn tls_settings_come_from_the_config_file_too() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn the_sample_app_serves_https_with_a_ca_written_for_ca_cert() {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();

@@ -468,6 +468,7 @@ fn a_redirect_to_another_scheme_is_a_counted_failure() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn the_web_login_example_runs_clean_against_the_sample_app() {
     let app = sample_app(Knobs::default());
     let out = Gate::new()
