@@ -1,9 +1,10 @@
 //! `loadforge-gate.yml`: project defaults plus named profiles (`smoke`, `load`, `stress`, ...),
 //! so the same repository can run a light gate on merge requests and a heavy one on tags.
 //!
-//! Every field of [`Layer`] is a key that may appear at the top level and in a profile; the
-//! choices that belong to one job, not to the project (`config`, `profile`, `shard`, `run_id`,
-//! `start_at`, `start_delay`), are flags and variables only.
+//! Every field of [`Layer`]'s flags is a key that may appear at the top level and in a profile
+//! ([`super::layer::config_keys`]), except the choices that belong to one job, not to the project
+//! (`config`, `profile`, `shard`, `run_id`, `start_at`, `start_delay`), which are flags and
+//! variables only.
 //!
 //! ```yaml
 //! scenario: perf/shop.yml
@@ -63,16 +64,19 @@ impl ConfigFile {
         // Relative paths in the file are relative to the file, not to wherever the job runs.
         let dir = path.parent().unwrap_or(Path::new(""));
         let rebase = |l: &mut Layer| {
-            for p in [&mut l.scenario, &mut l.locustfile].into_iter().flatten() {
+            let load = &mut l.load;
+            for p in [&mut load.scenario, &mut load.locustfile]
+                .into_iter()
+                .flatten()
+            {
                 if p.is_relative() {
                     *p = dir.join(&*p);
                 }
             }
             // A bare command name (`locust`) is looked up on PATH; a path is the file's.
-            if let Some(bin) = l.locust_bin.as_mut().filter(|b| b.components().count() > 1) {
-                if bin.is_relative() {
-                    *bin = dir.join(&*bin);
-                }
+            let bin = load.locust_bin.as_mut();
+            if let Some(bin) = bin.filter(|b| b.components().count() > 1 && b.is_relative()) {
+                *bin = dir.join(&*bin);
             }
         };
         rebase(&mut base);
@@ -116,9 +120,9 @@ mod tests {
         )
         .unwrap();
         let l = c.layer(Some("stress")).unwrap();
-        assert_eq!(l.users, Some(500));
-        assert_eq!(l.scenario, Some(PathBuf::from("conf/s.yml")));
-        assert_eq!(c.layer(None).unwrap().users, Some(5));
+        assert_eq!(l.load.users, Some(500));
+        assert_eq!(l.load.scenario, Some(PathBuf::from("conf/s.yml")));
+        assert_eq!(c.layer(None).unwrap().load.users, Some(5));
     }
 
     #[test]
