@@ -3,9 +3,9 @@
 //!
 //! The flags that are also config-file keys are declared once, in [`LoadArgs`] and
 //! [`JudgeArgs`]: each struct is both what clap parses and what serde reads from a config file
-//! (a field marked `#[serde(skip)]` belongs to one job and is a flag only), and [`layered!`]
+//! (a field marked `#[serde(skip)]` belongs to one job and is a flag only), and `layered!`
 //! gives it the stacking the settings need. Adding a setting is one field here, its default in
-//! `crate::defaults` and its validation in `settings`.
+//! `defaults.rs` and its validation in `settings`.
 
 use std::path::PathBuf;
 

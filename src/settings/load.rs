@@ -7,8 +7,8 @@ use url::Url;
 
 use super::{invalid, EngineSettings, GateSettings, Layer, SettingsError};
 use crate::{
-    ci::CiContext, cli::LoadArgs, defaults, duration::parse_duration, modes::EngineKind,
-    secret::redact_userinfo, stats::ShardInfo,
+    ci::CiContext, defaults, duration::parse_duration, modes::EngineKind, secret::redact_userinfo,
+    stats::ShardInfo,
 };
 
 /// A duration setting, parsed; `None` when not given.
@@ -62,7 +62,7 @@ impl LoadShape {
                 format!("`{spawn_rate:?}` is slower than one user a day; give a larger rate"),
             ));
         }
-        let run_time = run_time(l)?;
+        let run_time = run_time(layer)?;
         let rate = match l.rate {
             Some(r) if !(r.is_finite() && r >= MIN_RATE) => {
                 return Err(invalid(
@@ -120,8 +120,8 @@ impl LoadShape {
     }
 }
 
-fn run_time(l: &LoadArgs) -> Result<Duration, SettingsError> {
-    let text = l.run_time.as_deref().unwrap_or(defaults::RUN_TIME);
+fn run_time(l: &Layer) -> Result<Duration, SettingsError> {
+    let text = l.load.run_time.as_deref().unwrap_or(defaults::RUN_TIME);
     let run_time = parse_duration(text).map_err(|e| invalid("--run-time", e))?;
     if run_time.is_zero() {
         return Err(invalid(

@@ -21,12 +21,6 @@ pub(crate) use config::ConfigFile;
 pub use engines::{EngineSettings, LoadForgeSettings, LocustSettings, NativeSettings};
 pub(crate) use layer::Layer;
 
-/// Every key a config file (`loadforge-gate.yml`) or one of its profiles may hold, in the order
-/// the flags are declared: what the documentation's key list and the component must agree with.
-pub fn config_keys() -> &'static [&'static str] {
-    layer::config_keys()
-}
-
 use crate::{
     ci::CiContext,
     cli::{JudgeArgs, RunArgs},
@@ -42,6 +36,12 @@ use crate::{
 /// Reads environment variables that clap does not handle (`TARGET_HOST`, `CI_*`, tokens);
 /// injected so tests stay hermetic.
 pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// Every key a config file (`loadforge-gate.yml`) or one of its profiles may hold, in the order
+/// the flags are declared: what the documentation's key list and the component must agree with.
+pub fn config_keys() -> &'static [&'static str] {
+    layer::config_keys()
+}
 
 /// Why the arguments, variables and config file do not make valid settings: always a usage
 /// error (exit 2), each message naming the flag or file to fix.
