@@ -270,6 +270,17 @@ fn the_documented_key_list_is_the_config_keys() {
     }
 }
 
+/// A config key is a flag's own field: `run` has a flag of that id, with a variable.
+#[test]
+fn every_config_key_is_a_flag_of_run() {
+    let flags = run_flags();
+    for key in keys() {
+        let flag = flags.iter().find(|f| f.id == key);
+        assert!(flag.is_some_and(|f| f.env.is_some()), "{key}: {flag:?}");
+    }
+    assert_eq!(keys().len(), config_keys().len(), "a key declared twice");
+}
+
 #[test]
 fn the_documented_job_only_flags_are_the_flags_without_a_key() {
     let lists = documented_job_only_lists();
