@@ -1,11 +1,41 @@
 //! Raw command-line arguments, each CI-relevant one with its environment variable. Nothing here
 //! is validated beyond what clap does: `settings` turns these into typed settings.
+//!
+//! The flags that are also config-file keys are declared once, in [`LoadArgs`] and
+//! [`JudgeArgs`]: each struct is both what clap parses and what serde reads from a config file
+//! (a field marked `#[serde(skip)]` belongs to one job and is a flag only), and `layered!`
+//! gives it the stacking the settings need. Adding a setting is one field here, its default in
+//! `defaults.rs` and its validation in `settings`.
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use serde::{Deserialize, Deserializer};
 
 use crate::modes::{CommentMode, EngineKind};
+
+/// Declares a struct whose fields are all `Option`s, and `over`, which stacks two of them, from
+/// one list of fields: a new field cannot be forgotten in the stacking.
+macro_rules! layered {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $($(#[$field_meta:meta])* $field_vis:vis $field:ident: $ty:ty,)*
+        }
+    ) => {
+        $(#[$meta])*
+        $vis struct $name {
+            $($(#[$field_meta])* $field_vis $field: $ty,)*
+        }
+
+        impl $name {
+            /// `self` wins where it says something; `below` fills the gaps.
+            pub(crate) fn over(self, below: $name) -> $name {
+                $name { $($field: self.$field.or(below.$field),)* }
+            }
+        }
+    };
+}
 
 /// The command line as clap parses it, before any validation.
 #[derive(Debug, Parser)]
@@ -28,7 +58,7 @@ pub enum Command {
     Run(RunArgs),
     /// Start the sample app in-process, run a gate against it and publish every report.
     Demo(DemoArgs),
-    /// Serve the built-in sample app (the seed's endpoints) until Ctrl-C.
+    /// Serve the built-in sample app (the four sample flows' endpoints) until Ctrl-C.
     SampleApp(SampleAppArgs),
     /// Diff two results files per endpoint and apply regression rules.
     Compare(CompareArgs),
@@ -137,7 +167,8 @@ pub struct MergeArgs {
     pub(crate) judge: JudgeArgs,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub(crate) enum EngineArg {
     /// The embedded Rust engine driven by a YAML scenario.
     Native,
@@ -157,7 +188,8 @@ impl From<EngineArg> for EngineKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub(crate) enum CommentArg {
     /// From merge-request pipelines, when LOADFORGE_GATE_GITLAB_TOKEN is set.
     Auto,
@@ -188,162 +220,215 @@ pub struct RunArgs {
     pub(crate) judge: JudgeArgs,
 }
 
-/// Flags that shape the load: used by `run` and `validate`, never by `merge`.
-#[derive(Debug, Clone, Default, Args)]
-#[command(next_help_heading = "Load")]
-pub(crate) struct LoadArgs {
-    /// Load engine.
-    #[arg(long, env = "LOADFORGE_GATE_ENGINE", value_enum)]
-    pub(crate) engine: Option<EngineArg>,
-    /// Native scenario file (YAML).
-    #[arg(long, env = "LOADFORGE_GATE_SCENARIO", value_name = "FILE")]
-    pub(crate) scenario: Option<PathBuf>,
-    /// Locustfile for the locust engine.
-    #[arg(long, env = "LOADFORGE_GATE_LOCUSTFILE", value_name = "FILE")]
-    pub(crate) locustfile: Option<PathBuf>,
-    /// Extra argument passed to Locust as is, repeatable (env: `;`-separated).
-    #[arg(
-        long = "locust-arg",
-        env = "LOADFORGE_GATE_LOCUST_ARGS",
-        value_name = "ARG",
-        value_delimiter = ';',
-        allow_hyphen_values = true
-    )]
-    pub(crate) locust_args: Vec<String>,
-    /// The locust executable [default: locust on PATH].
-    #[arg(long, env = "LOADFORGE_GATE_LOCUST_BIN", value_name = "PATH")]
-    pub(crate) locust_bin: Option<PathBuf>,
-    /// Locust distributed mode on this host: a master and N worker processes.
-    #[arg(long, env = "LOADFORGE_GATE_WORKERS", value_name = "N")]
-    pub(crate) workers: Option<u32>,
-    /// Locust distributed mode across hosts: the master waits for N workers started elsewhere.
-    #[arg(long, env = "LOADFORGE_GATE_REMOTE_WORKERS", value_name = "N")]
-    pub(crate) remote_workers: Option<u32>,
-    /// Seconds the Locust master waits for its workers before failing [default: 60].
-    #[arg(long, env = "LOADFORGE_GATE_WORKERS_MAX_WAIT", value_name = "SECS")]
-    pub(crate) workers_max_wait: Option<u64>,
-    /// Seconds Locust gives users to finish their task when stopping [default: 10].
-    #[arg(long, env = "LOADFORGE_GATE_STOP_TIMEOUT", value_name = "SECS")]
-    pub(crate) stop_timeout: Option<u64>,
-    /// LoadForge test to start [falls back to LOADFORGE_TEST_ID, the seed's variable].
-    #[arg(long, env = "LOADFORGE_GATE_LOADFORGE_TEST_ID", value_name = "ID")]
-    pub(crate) loadforge_test_id: Option<String>,
-    /// LoadForge API base URL [default: https://app.loadforge.com].
-    #[arg(long, env = "LOADFORGE_GATE_LOADFORGE_URL", value_name = "URL")]
-    pub(crate) loadforge_url: Option<String>,
-    /// How often to poll a LoadForge run [default: 15s].
-    #[arg(long, env = "LOADFORGE_GATE_POLL_INTERVAL", value_name = "DUR")]
-    pub(crate) poll_interval: Option<String>,
-    /// Longest wait for a LoadForge run to finish [default: run time + 15m].
-    #[arg(long, env = "LOADFORGE_GATE_MAX_WAIT", value_name = "DUR")]
-    pub(crate) max_wait: Option<String>,
-    /// Target base URL, e.g. https://review-123.example.com (also read from TARGET_HOST).
-    #[arg(long, env = "LOADFORGE_GATE_HOST", value_name = "URL")]
-    pub(crate) host: Option<String>,
-    /// Number of concurrent virtual users.
-    #[arg(long, env = "LOADFORGE_GATE_USERS", value_name = "N")]
-    pub(crate) users: Option<u32>,
-    /// Users started per second.
-    #[arg(long, env = "LOADFORGE_GATE_SPAWN_RATE", value_name = "N")]
-    pub(crate) spawn_rate: Option<f64>,
-    /// Test length: 30s, 5m, 1h30m.
-    #[arg(long, env = "LOADFORGE_GATE_RUN_TIME", value_name = "DUR")]
-    pub(crate) run_time: Option<String>,
-    /// Open model (native engine): task iterations per second on a fixed schedule, latency
-    /// measured from when each was due; --users is then the pool of concurrent users.
-    #[arg(long, env = "LOADFORGE_GATE_RATE", value_name = "PER_SEC")]
-    pub(crate) rate: Option<f64>,
-    /// Open model: raise the rate linearly from zero over this long.
-    #[arg(long, env = "LOADFORGE_GATE_RAMP", value_name = "DUR")]
-    pub(crate) ramp: Option<String>,
-    /// Leave requests of the first DUR out of the verdict (they stay in the time series).
-    #[arg(long, env = "LOADFORGE_GATE_WARMUP", value_name = "DUR")]
-    pub(crate) warmup: Option<String>,
-    /// Run only shard I of N (e.g. 2/3): its share of the users, written for a later `merge`.
-    #[arg(long, env = "LOADFORGE_GATE_SHARD", value_name = "I/N")]
-    pub(crate) shard: Option<String>,
-    /// Identifies the run the shards belong to [default: CI_PIPELINE_ID, else "local"].
-    #[arg(long, env = "LOADFORGE_GATE_RUN_ID", value_name = "ID")]
-    pub(crate) run_id: Option<String>,
-    /// Start the load at this time (RFC 3339), so shards on several runners overlap.
-    #[arg(long, env = "LOADFORGE_GATE_START_AT", value_name = "TIME")]
-    pub(crate) start_at: Option<String>,
-    /// Start the load this long after the pipeline was created (CI_PIPELINE_CREATED_AT).
-    #[arg(long, env = "LOADFORGE_GATE_START_DELAY", value_name = "DUR")]
-    pub(crate) start_delay: Option<String>,
-    /// Threads of the native engine [default: number of CPUs].
-    #[arg(long, env = "LOADFORGE_GATE_THREADS", value_name = "N")]
-    pub(crate) threads: Option<usize>,
-    /// Seconds between progress lines in the log (0 for none).
-    #[arg(long, env = "LOADFORGE_GATE_PROGRESS", value_name = "SECS")]
-    pub(crate) progress: Option<u64>,
-    /// Also trust the CA certificates of this PEM file for the target (a private CA).
-    #[arg(long, env = "LOADFORGE_GATE_CA_CERT", value_name = "FILE")]
-    pub(crate) ca_cert: Option<PathBuf>,
-    /// Client certificate (PEM) for targets that require mutual TLS; needs --client-key.
-    #[arg(long, env = "LOADFORGE_GATE_CLIENT_CERT", value_name = "FILE")]
-    pub(crate) client_cert: Option<PathBuf>,
-    /// Private key (PEM) of --client-cert.
-    #[arg(long, env = "LOADFORGE_GATE_CLIENT_KEY", value_name = "FILE")]
-    pub(crate) client_key: Option<PathBuf>,
-    /// Do not verify the target's TLS certificate; every report then says so. Never for
-    /// production.
-    #[arg(long, env = "LOADFORGE_GATE_INSECURE")]
-    pub(crate) insecure: bool,
+layered! {
+    /// Flags that shape the load: used by `run` and `validate`, never by `merge`. Also the load
+    /// keys of a config file (the field names), except the job-only ones (`serde(skip)`).
+    #[derive(Debug, Clone, Default, Args, Deserialize)]
+    #[command(next_help_heading = "Load")]
+    #[serde(deny_unknown_fields)]
+    pub(crate) struct LoadArgs {
+        /// Load engine.
+        #[arg(long, env = "LOADFORGE_GATE_ENGINE", value_enum)]
+        pub(crate) engine: Option<EngineArg>,
+        /// Native scenario file (YAML).
+        #[arg(long, env = "LOADFORGE_GATE_SCENARIO", value_name = "FILE")]
+        pub(crate) scenario: Option<PathBuf>,
+        /// Locustfile for the locust engine.
+        #[arg(long, env = "LOADFORGE_GATE_LOCUSTFILE", value_name = "FILE")]
+        pub(crate) locustfile: Option<PathBuf>,
+        /// Extra argument passed to Locust as is, repeatable (env: `;`-separated).
+        // Its value may carry a credential (a header, a password), so --help never shows it.
+        #[arg(
+            long = "locust-arg",
+            env = "LOADFORGE_GATE_LOCUST_ARGS",
+            hide_env_values = true,
+            value_name = "ARG",
+            value_delimiter = ';',
+            allow_hyphen_values = true
+        )]
+        pub(crate) locust_args: Option<Vec<String>>,
+        /// The locust executable [default: locust on PATH].
+        #[arg(long, env = "LOADFORGE_GATE_LOCUST_BIN", value_name = "PATH")]
+        pub(crate) locust_bin: Option<PathBuf>,
+        /// Locust distributed mode on this host: a master and N worker processes.
+        #[arg(long, env = "LOADFORGE_GATE_WORKERS", value_name = "N")]
+        pub(crate) workers: Option<u32>,
+        /// Locust distributed mode across hosts: the master waits for N workers started elsewhere.
+        #[arg(long, env = "LOADFORGE_GATE_REMOTE_WORKERS", value_name = "N")]
+        pub(crate) remote_workers: Option<u32>,
+        /// Seconds the Locust master waits for its workers before failing [default: 60].
+        #[arg(long, env = "LOADFORGE_GATE_WORKERS_MAX_WAIT", value_name = "SECS")]
+        pub(crate) workers_max_wait: Option<u64>,
+        /// Seconds Locust gives users to finish their task when stopping [default: 10].
+        #[arg(long, env = "LOADFORGE_GATE_STOP_TIMEOUT", value_name = "SECS")]
+        pub(crate) stop_timeout: Option<u64>,
+        /// LoadForge test to start [falls back to LOADFORGE_TEST_ID, the variable LoadForge's own
+        /// CI examples use].
+        #[arg(long, env = "LOADFORGE_GATE_LOADFORGE_TEST_ID", value_name = "ID")]
+        pub(crate) loadforge_test_id: Option<String>,
+        /// LoadForge API base URL [default: https://app.loadforge.com].
+        // A URL may carry credentials, which every message redacts: --help does not show it.
+        #[arg(
+            long,
+            env = "LOADFORGE_GATE_LOADFORGE_URL",
+            hide_env_values = true,
+            value_name = "URL"
+        )]
+        pub(crate) loadforge_url: Option<String>,
+        /// How often to poll a LoadForge run [default: 15s].
+        #[arg(long, env = "LOADFORGE_GATE_POLL_INTERVAL", value_name = "DUR")]
+        #[serde(default, deserialize_with = "duration_text")]
+        pub(crate) poll_interval: Option<String>,
+        /// Longest wait for a LoadForge run to finish [default: run time + 15m].
+        #[arg(long, env = "LOADFORGE_GATE_MAX_WAIT", value_name = "DUR")]
+        #[serde(default, deserialize_with = "duration_text")]
+        pub(crate) max_wait: Option<String>,
+        /// Target base URL, e.g. https://review-123.example.com (also read from TARGET_HOST).
+        // A URL may carry credentials, which every message redacts: --help does not show it.
+        #[arg(
+            long,
+            env = "LOADFORGE_GATE_HOST",
+            hide_env_values = true,
+            value_name = "URL"
+        )]
+        pub(crate) host: Option<String>,
+        /// Number of concurrent virtual users.
+        #[arg(long, env = "LOADFORGE_GATE_USERS", value_name = "N")]
+        pub(crate) users: Option<u32>,
+        /// Users started per second.
+        #[arg(long, env = "LOADFORGE_GATE_SPAWN_RATE", value_name = "N")]
+        pub(crate) spawn_rate: Option<f64>,
+        /// Test length: 30s, 5m, 1h30m.
+        #[arg(long, env = "LOADFORGE_GATE_RUN_TIME", value_name = "DUR")]
+        #[serde(default, deserialize_with = "duration_text")]
+        pub(crate) run_time: Option<String>,
+        /// Open model (native engine): task iterations per second on a fixed schedule, latency
+        /// measured from when each was due; --users is then the pool of concurrent users.
+        #[arg(long, env = "LOADFORGE_GATE_RATE", value_name = "PER_SEC")]
+        pub(crate) rate: Option<f64>,
+        /// Open model: raise the rate linearly from zero over this long.
+        #[arg(long, env = "LOADFORGE_GATE_RAMP", value_name = "DUR")]
+        #[serde(default, deserialize_with = "duration_text")]
+        pub(crate) ramp: Option<String>,
+        /// Leave requests of the first DUR out of the verdict (they stay in the time series).
+        #[arg(long, env = "LOADFORGE_GATE_WARMUP", value_name = "DUR")]
+        #[serde(default, deserialize_with = "duration_text")]
+        pub(crate) warmup: Option<String>,
+        /// Run only shard I of N (e.g. 2/3): its share of the users, written for a later `merge`.
+        #[arg(long, env = "LOADFORGE_GATE_SHARD", value_name = "I/N")]
+        #[serde(skip)]
+        pub(crate) shard: Option<String>,
+        /// Identifies the run the shards belong to [default: CI_PIPELINE_ID, else "local"].
+        #[arg(long, env = "LOADFORGE_GATE_RUN_ID", value_name = "ID")]
+        #[serde(skip)]
+        pub(crate) run_id: Option<String>,
+        /// Start the load at this time (RFC 3339), so shards on several runners overlap.
+        #[arg(long, env = "LOADFORGE_GATE_START_AT", value_name = "TIME")]
+        #[serde(skip)]
+        pub(crate) start_at: Option<String>,
+        /// Start the load this long after the pipeline was created (CI_PIPELINE_CREATED_AT).
+        #[arg(long, env = "LOADFORGE_GATE_START_DELAY", value_name = "DUR")]
+        #[serde(skip)]
+        pub(crate) start_delay: Option<String>,
+        /// Threads of the native engine [default: number of CPUs].
+        #[arg(long, env = "LOADFORGE_GATE_THREADS", value_name = "N")]
+        pub(crate) threads: Option<usize>,
+        /// Seconds between progress lines in the log (0 for none).
+        #[arg(long, env = "LOADFORGE_GATE_PROGRESS", value_name = "SECS")]
+        pub(crate) progress: Option<u64>,
+        /// Also trust the CA certificates of this PEM file for the target (a private CA).
+        #[arg(long, env = "LOADFORGE_GATE_CA_CERT", value_name = "FILE")]
+        pub(crate) ca_cert: Option<PathBuf>,
+        /// Client certificate (PEM) for targets that require mutual TLS; needs --client-key.
+        #[arg(long, env = "LOADFORGE_GATE_CLIENT_CERT", value_name = "FILE")]
+        pub(crate) client_cert: Option<PathBuf>,
+        /// Private key (PEM) of --client-cert.
+        #[arg(long, env = "LOADFORGE_GATE_CLIENT_KEY", value_name = "FILE")]
+        pub(crate) client_key: Option<PathBuf>,
+        /// Do not verify the target's TLS certificate; every report then says so. Never for
+        /// production.
+        // A switch: clap fills in `Some(false)` when it is absent, which the settings read as
+        // "not given", so a config file's `insecure: true` still applies.
+        #[arg(long, env = "LOADFORGE_GATE_INSECURE", action = ArgAction::SetTrue)]
+        pub(crate) insecure: Option<bool>,
+    }
 }
 
-/// Flags that judge and publish a result: shared by `run`, `validate` and `merge`.
-#[derive(Debug, Clone, Default, Args)]
-#[command(next_help_heading = "Judging and publishing")]
-pub(crate) struct JudgeArgs {
-    /// Threshold, repeatable: `p95<500ms`, `error_rate<1%`, `GET /api/*: p99<1s` (env: `;`-separated).
-    #[arg(
-        long = "threshold",
-        env = "LOADFORGE_GATE_THRESHOLD",
-        value_name = "EXPR"
-    )]
-    pub(crate) thresholds: Vec<String>,
-    /// Regression rule against the baseline, repeatable: `p95 +20% +10ms`, `rps -10%` (env: `;`-separated).
-    #[arg(
-        long = "regression",
-        env = "LOADFORGE_GATE_REGRESSION",
-        value_name = "EXPR"
-    )]
-    pub(crate) regressions: Vec<String>,
-    /// Baseline results: a results.json path, `auto` (previous pipeline in GitLab) or `none`.
-    #[arg(long, env = "LOADFORGE_GATE_BASELINE", value_name = "FILE|auto|none")]
-    pub(crate) baseline: Option<String>,
-    /// Runs kept in the run history that regressions are judged by (default 20); with
-    /// LOADFORGE_GATE_GITLAB_TOKEN and a baseline that carries no history, pipelines read.
-    #[arg(long, env = "LOADFORGE_GATE_BASELINE_HISTORY", value_name = "N")]
-    pub(crate) baseline_history: Option<usize>,
-    /// Distinct endpoint names kept; the least busy past it are counted as one
-    /// `(other endpoints)` row, with a warning saying how to name them [default: 1000].
-    #[arg(long, env = "LOADFORGE_GATE_MAX_ENDPOINTS", value_name = "N")]
-    pub(crate) max_endpoints: Option<usize>,
-    /// Merge-request comment: auto (MR pipelines, when LOADFORGE_GATE_GITLAB_TOKEN is set),
-    /// always (also from branch pipelines with an open MR), never.
-    #[arg(long, env = "LOADFORGE_GATE_COMMENT", value_enum)]
-    pub(crate) comment: Option<CommentArg>,
-    /// Output directory for every report [default: loadforge-gate/].
-    #[arg(long, env = "LOADFORGE_GATE_OUT", value_name = "DIR")]
-    pub(crate) out: Option<PathBuf>,
-    /// Config file [default: ./loadforge-gate.yml when present].
-    #[arg(long, env = "LOADFORGE_GATE_CONFIG", value_name = "FILE")]
-    pub(crate) config: Option<PathBuf>,
-    /// Named profile of the config file (e.g. smoke, load, stress).
-    #[arg(long, env = "LOADFORGE_GATE_PROFILE", value_name = "NAME")]
-    pub(crate) profile: Option<String>,
-    /// Ignore HTTP_PROXY, HTTPS_PROXY and NO_PROXY: connect directly to the target, GitLab and
-    /// LoadForge.
-    #[arg(long, env = "LOADFORGE_GATE_NO_PROXY")]
-    pub(crate) no_proxy: bool,
+layered! {
+    /// Flags that judge and publish a result: shared by `run`, `validate` and `merge`. Also the
+    /// judging keys of a config file, except the job-only ones (`serde(skip)`).
+    #[derive(Debug, Clone, Default, Args, Deserialize)]
+    #[command(next_help_heading = "Judging and publishing")]
+    #[serde(deny_unknown_fields)]
+    pub(crate) struct JudgeArgs {
+        /// Threshold, repeatable: `p95<500ms`, `error_rate<1%`, `GET /api/*: p99<1s` (env: `;`-separated).
+        #[arg(
+            long = "threshold",
+            env = "LOADFORGE_GATE_THRESHOLD",
+            value_name = "EXPR"
+        )]
+        pub(crate) thresholds: Option<Vec<String>>,
+        /// Regression rule against the baseline, repeatable: `p95 +20% +10ms`, `rps -10%` (env: `;`-separated).
+        #[arg(
+            long = "regression",
+            env = "LOADFORGE_GATE_REGRESSION",
+            value_name = "EXPR"
+        )]
+        pub(crate) regressions: Option<Vec<String>>,
+        /// Baseline results: a results.json path, `auto` (previous pipeline in GitLab) or `none`.
+        #[arg(long, env = "LOADFORGE_GATE_BASELINE", value_name = "FILE|auto|none")]
+        pub(crate) baseline: Option<String>,
+        /// Runs kept in the run history that regressions are judged by (default 20); with
+        /// LOADFORGE_GATE_GITLAB_TOKEN and a baseline that carries no history, pipelines read.
+        #[arg(long, env = "LOADFORGE_GATE_BASELINE_HISTORY", value_name = "N")]
+        pub(crate) baseline_history: Option<usize>,
+        /// Distinct endpoint names kept; the least busy past it are counted as one
+        /// `(other endpoints)` row, with a warning saying how to name them [default: 1000].
+        #[arg(long, env = "LOADFORGE_GATE_MAX_ENDPOINTS", value_name = "N")]
+        pub(crate) max_endpoints: Option<usize>,
+        /// Merge-request comment: auto (MR pipelines, when LOADFORGE_GATE_GITLAB_TOKEN is set),
+        /// always (also from branch pipelines with an open MR), never.
+        #[arg(long, env = "LOADFORGE_GATE_COMMENT", value_enum)]
+        pub(crate) comment: Option<CommentArg>,
+        /// Output directory for every report [default: loadforge-gate/].
+        #[arg(long, env = "LOADFORGE_GATE_OUT", value_name = "DIR")]
+        pub(crate) out: Option<PathBuf>,
+        /// Config file [default: ./loadforge-gate.yml when present].
+        #[arg(long, env = "LOADFORGE_GATE_CONFIG", value_name = "FILE")]
+        #[serde(skip)]
+        pub(crate) config: Option<PathBuf>,
+        /// Named profile of the config file (e.g. smoke, load, stress).
+        #[arg(long, env = "LOADFORGE_GATE_PROFILE", value_name = "NAME")]
+        #[serde(skip)]
+        pub(crate) profile: Option<String>,
+        /// Ignore HTTP_PROXY, HTTPS_PROXY and NO_PROXY: connect directly to the target, GitLab and
+        /// LoadForge.
+        // A switch, like --insecure: absent is `Some(false)`, read as "not given".
+        #[arg(long, env = "LOADFORGE_GATE_NO_PROXY", action = ArgAction::SetTrue)]
+        pub(crate) no_proxy: Option<bool>,
+    }
 }
 
-/// `demo`: which seed flow to run against the in-process sample app, and how hard.
+/// A duration as the user wrote it: YAML reads `run_time: 30` as a number, which is taken as
+/// seconds, like the flag's `30`. Parsed when the settings are validated, so the error can name
+/// the setting.
+fn duration_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Number(f64),
+    }
+    Ok(Option::<Raw>::deserialize(d)?.map(|raw| match raw {
+        Raw::Text(t) => t,
+        Raw::Number(n) => n.to_string(),
+    }))
+}
+
+/// `demo`: which sample flow to run against the in-process sample app, and how hard.
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
-    /// Which seed flow to run: login, oauth, shop or admin.
+    /// Which sample flow to run: login, oauth, shop or admin.
     #[arg(long, default_value = "shop")]
     pub(crate) flow: String,
     /// Output directory.
@@ -406,4 +491,45 @@ pub struct ReportArgs {
     pub(crate) results: PathBuf,
     #[arg(long, default_value = "loadforge-gate")]
     pub(crate) out: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// clap's own checks of every declaration (a name used twice, a switch given a value).
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    /// A switch left off says nothing, so the layer below it still counts; one given wins.
+    #[test]
+    fn switches_stack_like_every_other_field() {
+        let on = LoadArgs {
+            insecure: Some(true),
+            ..LoadArgs::default()
+        };
+        let off = LoadArgs {
+            insecure: Some(false),
+            ..LoadArgs::default()
+        };
+        assert_eq!(LoadArgs::default().over(on.clone()).insecure, Some(true));
+        assert_eq!(off.over(on).insecure, Some(false));
+    }
+
+    #[test]
+    fn a_duration_in_a_file_may_be_a_number_of_seconds() {
+        let a: LoadArgs = crate::yaml::from_str("run_time: 30\nwarmup: 1.5\nramp: 5s\n").unwrap();
+        assert_eq!(
+            (
+                a.run_time.as_deref(),
+                a.warmup.as_deref(),
+                a.ramp.as_deref()
+            ),
+            (Some("30"), Some("1.5"), Some("5s"))
+        );
+    }
 }

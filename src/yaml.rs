@@ -88,12 +88,20 @@ fn unknown_key(message: &str) -> Option<&str> {
     rest.split_once('`').map(|(key, _)| key)
 }
 
-/// serde-saphyr's advice to its own callers is no use to a user.
+/// serde-saphyr's advice to its own callers is no use to a user; and a message that already
+/// says where (a value placed by the settings layer) keeps its own place, the more precise one,
+/// not a second one appended for the mapping around it.
 fn tidy(message: &str) -> String {
-    message
+    let mut text = message
         .replace(", set DuplicateKeyPolicy in Options if acceptable", "")
         .trim()
-        .to_string()
+        .to_string();
+    if text.matches(" at line ").count() > 1 {
+        if let Some(last) = text.rfind(" at line ") {
+            text.truncate(last);
+        }
+    }
+    text
 }
 
 #[cfg(test)]
@@ -160,6 +168,15 @@ mod tests {
             "{e}"
         );
         assert_eq!(e.location().map(|l| l.0), Some(2), "{e}");
+    }
+
+    #[test]
+    fn a_message_that_says_where_keeps_one_place() {
+        assert_eq!(
+            tidy("users: bad at line 3, column 27 at line 3, column 19"),
+            "users: bad at line 3, column 27"
+        );
+        assert_eq!(tidy("bad at line 1, column 2"), "bad at line 1, column 2");
     }
 
     #[test]

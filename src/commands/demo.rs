@@ -99,11 +99,11 @@ pub(crate) fn execute(args: &DemoArgs) -> Result<ExitStatus, Error> {
             ..LoadArgs::default()
         },
         judge: JudgeArgs {
-            thresholds,
+            thresholds: Some(thresholds),
             baseline: Some(baseline.unwrap_or_else(|| "none".into())),
             out: Some(args.out.clone()),
             // The sample app is on loopback: a proxy in the environment must not carry the load.
-            no_proxy: true,
+            no_proxy: Some(true),
             ..JudgeArgs::default()
         },
     };

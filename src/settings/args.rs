@@ -1,7 +1,9 @@
 //! The command line (flags and their `LOADFORGE_GATE_*` variables, as clap read them) as the
-//! topmost [`Layer`]. The only place that knows clap's types.
+//! topmost [`Layer`]: the flags are already the layer's own structs, so only what the command
+//! line says differently from a config file is done here (rule lists in one string, a switch
+//! that is off, the CI variables that stand in for a flag).
 
-use super::{invalid, layer::DurationText, Env, Layer, SettingsError};
+use super::{invalid, Env, Layer, SettingsError};
 use crate::cli::{JudgeArgs, LoadArgs, RunArgs};
 
 /// A repeatable rule flag, with the names a user knows it by in each place.
@@ -266,70 +268,38 @@ fn unicode_escape(
     char::from_u32(code).ok_or_else(bad)
 }
 
-fn text(v: &Option<String>) -> Option<DurationText> {
-    v.clone().map(DurationText)
-}
-
-/// The judging flags, shared by `run` and `merge`.
-pub(super) fn judge_layer(a: &JudgeArgs) -> Result<Layer, SettingsError> {
+/// The judging flags (shared by `run` and `merge`) as a layer: the rule lists expanded, a switch
+/// left off counts as not given.
+pub(super) fn judge_flags(a: &JudgeArgs) -> Result<Layer, SettingsError> {
+    let mut judge = a.clone();
+    judge.thresholds = expand_list(a.thresholds.as_deref().unwrap_or_default(), &THRESHOLDS)?;
+    judge.regressions = expand_list(a.regressions.as_deref().unwrap_or_default(), &REGRESSIONS)?;
+    judge.no_proxy = a.no_proxy.filter(|on| *on);
     Ok(Layer {
-        thresholds: expand_list(&a.thresholds, &THRESHOLDS)?,
-        regressions: expand_list(&a.regressions, &REGRESSIONS)?,
-        baseline: a.baseline.clone(),
-        baseline_history: a.baseline_history,
-        max_endpoints: a.max_endpoints,
-        comment: a.comment.map(Into::into),
-        out: a.out.clone(),
-        no_proxy: a.no_proxy.then_some(true),
-        ..Layer::default()
+        load: LoadArgs::default(),
+        judge,
     })
 }
 
-/// The load flags over the judging ones. `TARGET_HOST` and `LOADFORGE_TEST_ID` (the seed's
-/// variables) stand in for an absent `--host` and `--loadforge-test-id`, above the config file.
-pub(super) fn run_layer(a: &RunArgs, env: Env<'_>) -> Result<Layer, SettingsError> {
-    Ok(load_layer(&a.load, env).over(judge_layer(&a.judge)?))
-}
-
-fn load_layer(a: &LoadArgs, env: Env<'_>) -> Layer {
-    let locust_args: Vec<String> = a
-        .locust_args
-        .iter()
+/// The load flags beside the judging ones. `TARGET_HOST` and `LOADFORGE_TEST_ID` (the variables
+/// classic LoadForge pipelines set) stand in for an absent `--host` and `--loadforge-test-id`,
+/// above the config file.
+pub(super) fn run_flags(a: &RunArgs, env: Env<'_>) -> Result<Layer, SettingsError> {
+    let mut load = a.load.clone();
+    let locust_args: Vec<String> = (a.load.locust_args.iter().flatten())
         .filter(|x| !x.is_empty())
         .cloned()
         .collect();
-    Layer {
-        engine: a.engine.map(Into::into),
-        scenario: a.scenario.clone(),
-        locustfile: a.locustfile.clone(),
-        locust_args: (!locust_args.is_empty()).then_some(locust_args),
-        locust_bin: a.locust_bin.clone(),
-        workers: a.workers,
-        remote_workers: a.remote_workers,
-        workers_max_wait: a.workers_max_wait,
-        stop_timeout: a.stop_timeout,
-        loadforge_test_id: a
-            .loadforge_test_id
-            .clone()
-            .or_else(|| env("LOADFORGE_TEST_ID").filter(|t| !t.trim().is_empty())),
-        loadforge_url: a.loadforge_url.clone(),
-        poll_interval: text(&a.poll_interval),
-        max_wait: text(&a.max_wait),
-        host: a.host.clone().or_else(|| env("TARGET_HOST")),
-        users: a.users,
-        spawn_rate: a.spawn_rate,
-        run_time: text(&a.run_time),
-        rate: a.rate,
-        ramp: text(&a.ramp),
-        warmup: text(&a.warmup),
-        threads: a.threads,
-        progress: a.progress,
-        ca_cert: a.ca_cert.clone(),
-        client_cert: a.client_cert.clone(),
-        client_key: a.client_key.clone(),
-        insecure: a.insecure.then_some(true),
-        ..Layer::default()
-    }
+    load.locust_args = (!locust_args.is_empty()).then_some(locust_args);
+    load.loadforge_test_id = load
+        .loadforge_test_id
+        .or_else(|| env("LOADFORGE_TEST_ID").filter(|t| !t.trim().is_empty()));
+    load.host = load.host.or_else(|| env("TARGET_HOST"));
+    load.insecure = load.insecure.filter(|on| *on);
+    Ok(Layer {
+        load,
+        judge: judge_flags(&a.judge)?.judge,
+    })
 }
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
 //! `loadforge-gate.yml`: project defaults plus named profiles (`smoke`, `load`, `stress`, ...),
 //! so the same repository can run a light gate on merge requests and a heavy one on tags.
 //!
-//! Every field of [`Layer`] is a key that may appear at the top level and in a profile; the
-//! choices that belong to one job, not to the project (`config`, `profile`, `shard`, `run_id`,
-//! `start_at`, `start_delay`), are flags and variables only.
+//! Every field of [`Layer`]'s flags is a key that may appear at the top level and in a profile
+//! ([`super::layer::config_keys`]), except the choices that belong to one job, not to the project
+//! (`config`, `profile`, `shard`, `run_id`, `start_at`, `start_delay`), which are flags and
+//! variables only.
 //!
 //! ```yaml
 //! scenario: perf/shop.yml
@@ -61,16 +62,19 @@ impl ConfigFile {
         // Relative paths in the file are relative to the file, not to wherever the job runs.
         let dir = path.parent().unwrap_or(Path::new(""));
         let rebase = |l: &mut Layer| {
-            for p in [&mut l.scenario, &mut l.locustfile].into_iter().flatten() {
+            let load = &mut l.load;
+            for p in [&mut load.scenario, &mut load.locustfile]
+                .into_iter()
+                .flatten()
+            {
                 if p.is_relative() {
                     *p = dir.join(&*p);
                 }
             }
             // A bare command name (`locust`) is looked up on PATH; a path is the file's.
-            if let Some(bin) = l.locust_bin.as_mut().filter(|b| b.components().count() > 1) {
-                if bin.is_relative() {
-                    *bin = dir.join(&*bin);
-                }
+            let bin = load.locust_bin.as_mut();
+            if let Some(bin) = bin.filter(|b| b.components().count() > 1 && b.is_relative()) {
+                *bin = dir.join(&*bin);
             }
         };
         rebase(&mut base);
@@ -195,6 +199,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_bad_value_is_reported_at_its_own_line_and_column() {
+        let text = "host: http://h\nrun_time: 30\nprofiles: {smoke: {users: lots}}\n";
+        let e = ConfigFile::parse(text, Path::new("c.yml")).unwrap_err();
+        let cause = std::error::Error::source(&e).unwrap().to_string();
+        assert_eq!(
+            cause,
+            "profiles.smoke: users: invalid type: string \"lots\", expected u32 at line 3, column 27"
+        );
+        let e = ConfigFile::parse("users: many\n", Path::new("c.yml")).unwrap_err();
+        let cause = std::error::Error::source(&e).unwrap().to_string();
+        assert!(cause.ends_with("at line 1, column 8"), "{cause}");
+        let e = ConfigFile::parse("- a\n", Path::new("c.yml")).unwrap_err();
+        assert!(matches!(e, SettingsError::ConfigShape { .. }), "{e}");
+    }
+
+    #[test]
     fn profile_overrides_base_and_paths_are_relative_to_the_file() {
         let c = ConfigFile::parse(
             "scenario: s.yml\nusers: 5\nprofiles:\n  stress: {users: 500}\n",
@@ -202,9 +222,9 @@ mod tests {
         )
         .unwrap();
         let l = c.layer(Some("stress")).unwrap();
-        assert_eq!(l.users, Some(500));
-        assert_eq!(l.scenario, Some(PathBuf::from("conf/s.yml")));
-        assert_eq!(c.layer(None).unwrap().users, Some(5));
+        assert_eq!(l.load.users, Some(500));
+        assert_eq!(l.load.scenario, Some(PathBuf::from("conf/s.yml")));
+        assert_eq!(c.layer(None).unwrap().load.users, Some(5));
     }
 
     #[test]

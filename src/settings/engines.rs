@@ -11,6 +11,7 @@ use super::{
 };
 use crate::{
     chain::one_line,
+    cli::LoadArgs,
     defaults,
     modes::EngineKind,
     secret::Secret,
@@ -76,7 +77,8 @@ pub(super) fn from_layer(
     env: Env<'_>,
     run_time: Duration,
 ) -> Result<EngineSettings, SettingsError> {
-    let kind = l.engine.unwrap_or(EngineKind::Native);
+    let kind = l.load.engine.map_or(EngineKind::Native, EngineKind::from);
+    let l = &l.load;
     let tls_flags = l.ca_cert.is_some()
         || l.client_cert.is_some()
         || l.client_key.is_some()
@@ -94,7 +96,7 @@ pub(super) fn from_layer(
     })
 }
 
-fn native(l: &Layer) -> Result<NativeSettings, SettingsError> {
+fn native(l: &LoadArgs) -> Result<NativeSettings, SettingsError> {
     if l.locustfile.is_some() {
         return Err(invalid(
             "--locustfile",
@@ -119,7 +121,7 @@ fn native(l: &Layer) -> Result<NativeSettings, SettingsError> {
 
 /// The target's TLS options, each file read now: a wrong path is a usage error before any
 /// load, and `validate` finds it too.
-fn tls_options(l: &Layer) -> Result<TlsOptions, SettingsError> {
+fn tls_options(l: &LoadArgs) -> Result<TlsOptions, SettingsError> {
     let bad = |flag: &'static str, e: tls::TlsError, fix: &str| {
         invalid(flag, format!("{}; {fix}", one_line(&e)))
     };
@@ -166,7 +168,7 @@ fn tls_options(l: &Layer) -> Result<TlsOptions, SettingsError> {
     })
 }
 
-fn locust(l: &Layer) -> Result<LocustSettings, SettingsError> {
+fn locust(l: &LoadArgs) -> Result<LocustSettings, SettingsError> {
     if l.workers.is_some() && l.remote_workers.is_some() {
         return Err(invalid(
             "--workers",
@@ -212,7 +214,7 @@ fn locust_bin(given: Option<PathBuf>) -> PathBuf {
 }
 
 fn loadforge(
-    l: &Layer,
+    l: &LoadArgs,
     env: Env<'_>,
     run_time: Duration,
 ) -> Result<LoadForgeSettings, SettingsError> {

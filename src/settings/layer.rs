@@ -1,123 +1,182 @@
 //! One layer of settings: the command line, the config file's top level, or one of its
-//! profiles. Every field is optional; layers stack with [`Layer::over`], and what is still unset
-//! at the bottom takes its value from [`crate::defaults`].
+//! profiles. It is the command line's own two structs ([`LoadArgs`], [`JudgeArgs`]), so a flag
+//! and its config key cannot drift apart; every field is optional, layers stack with
+//! [`Layer::over`], and what is still unset at the bottom takes its value from
+//! [`crate::defaults`].
 
-use std::path::PathBuf;
+use std::sync::OnceLock;
 
-use serde::{Deserialize, Deserializer};
+use serde::{
+    de::{self, DeserializeOwned},
+    Deserialize, Deserializer,
+};
 
-use crate::modes::{CommentMode, EngineKind};
+use serde_saphyr::Spanned;
 
-/// A duration as the user wrote it (`30s`, `5m`, or a bare number of seconds), parsed when
-/// settings are validated so the error can name the setting.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct DurationText(pub String);
+use crate::cli::{JudgeArgs, LoadArgs};
 
-impl<'de> Deserialize<'de> for DurationText {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        /// YAML reads `run_time: 30` as a number: accept it as seconds, like the flag does.
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Text(String),
-            Number(f64),
+/// Settings from one source; `None` means "this source does not say".
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Layer {
+    /// How the load is made.
+    pub(crate) load: LoadArgs,
+    /// How the result is judged and published.
+    pub(crate) judge: JudgeArgs,
+}
+
+impl Layer {
+    /// `self` wins where it has a value.
+    pub(crate) fn over(self, below: Layer) -> Layer {
+        Layer {
+            load: self.load.over(below.load),
+            judge: self.judge.over(below.judge),
         }
-        Ok(DurationText(match Raw::deserialize(d)? {
-            Raw::Text(t) => t,
-            Raw::Number(n) => n.to_string(),
-        }))
     }
 }
 
-/// Declares [`Layer`] and its stacking from one list of fields, so the two cannot drift apart.
-/// The fields are also the keys a config file may hold: serde refuses any other.
-macro_rules! layer {
-    ($($(#[$doc:meta])* $name:ident: $ty:ty,)*) => {
-        /// Settings from one source; `None` means "this source does not say".
-        #[derive(Debug, Clone, Default, Deserialize)]
-        #[serde(deny_unknown_fields)]
-        pub(crate) struct Layer {
-            $($(#[$doc])* pub(crate) $name: Option<$ty>,)*
-        }
-
-        impl Layer {
-            /// `self` wins where it has a value.
-            pub(crate) fn over(self, below: Layer) -> Layer {
-                Layer { $($name: self.$name.or(below.$name),)* }
-            }
-        }
-    };
+/// Every key a config file (or one of its profiles) may hold: the fields of [`LoadArgs`] and
+/// [`JudgeArgs`] that are not job-only, as serde reads them.
+pub(crate) fn config_keys() -> &'static [&'static str] {
+    static KEYS: OnceLock<Vec<&'static str>> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let mut keys = serde_fields::<LoadArgs>().to_vec();
+        keys.extend_from_slice(serde_fields::<JudgeArgs>());
+        keys
+    })
 }
 
-layer! {
-    /// `native`, `locust` or `loadforge`.
-    engine: EngineKind,
-    /// Native scenario file (YAML).
-    scenario: PathBuf,
-    /// Locustfile for the locust engine.
-    locustfile: PathBuf,
-    /// Extra arguments passed to Locust as they are.
-    locust_args: Vec<String>,
-    /// The locust executable.
-    locust_bin: PathBuf,
-    /// Locust worker processes on this host.
-    workers: u32,
-    /// Locust workers started elsewhere that the master waits for.
-    remote_workers: u32,
-    /// Seconds the Locust master waits for its workers.
-    workers_max_wait: u64,
-    /// Seconds Locust gives users to finish their task when stopping.
-    stop_timeout: u64,
-    /// LoadForge test to start.
-    loadforge_test_id: String,
-    /// LoadForge API base URL.
-    loadforge_url: String,
-    /// How often a LoadForge run is polled.
-    poll_interval: DurationText,
-    /// Longest wait for a LoadForge run.
-    max_wait: DurationText,
-    /// Target base URL.
-    host: String,
-    /// Concurrent virtual users.
-    users: u32,
-    /// Users started per second.
-    spawn_rate: f64,
-    /// Test length.
-    run_time: DurationText,
-    /// Open model: task iterations per second.
-    rate: f64,
-    /// Open model: ramp-up of the rate.
-    ramp: DurationText,
-    /// Requests of the first part of the run left out of the verdict.
-    warmup: DurationText,
-    /// Threshold expressions.
-    thresholds: Vec<String>,
-    /// Regression rules.
-    regressions: Vec<String>,
-    /// `auto`, `none` or a results.json path.
-    baseline: String,
-    /// Earlier runs forming the noise band.
-    baseline_history: usize,
-    /// Distinct endpoint names kept before the rest are folded into one row.
-    max_endpoints: usize,
-    /// When to comment on the merge request.
-    comment: CommentMode,
-    /// Output directory.
-    out: PathBuf,
-    /// Threads of the native engine.
-    threads: usize,
-    /// Seconds between progress lines (0 for none).
-    progress: u64,
-    /// PEM bundle of extra CAs trusted for the target.
-    ca_cert: PathBuf,
-    /// PEM client certificate (chain) for mutual TLS with the target.
-    client_cert: PathBuf,
-    /// PEM private key of `client_cert`.
-    client_key: PathBuf,
-    /// Skip verification of the target's certificate (never a default).
-    insecure: bool,
-    /// Ignore the proxy variables for every connection.
-    no_proxy: bool,
+/// A config file's mapping is split between the two structs by key; a key neither knows is
+/// refused with every key it could have been. Each value is held with its place in the file
+/// (serde-saphyr's `Spanned`) while the mapping is split, so a value that does not fit its
+/// setting is reported at its own line and column.
+impl<'de> Deserialize<'de> for Layer {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Layer, D::Error> {
+        d.deserialize_map(Split)
+    }
+}
+
+/// The visitor that splits one mapping into the two halves of a [`Layer`].
+struct Split;
+
+impl<'de> de::Visitor<'de> for Split {
+    type Value = Layer;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a mapping of settings")
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Layer, A::Error> {
+        let load_keys = serde_fields::<LoadArgs>();
+        let (mut load, mut judge) = (Half::default(), Half::default());
+        while let Some(key) = map.next_key::<Key>()? {
+            let Key::Name(name) = key else {
+                return Err(de::Error::custom("a key must be a setting's name"));
+            };
+            let Some(&name) = config_keys().iter().find(|k| **k == name) else {
+                return Err(de::Error::unknown_field(&name, config_keys()));
+            };
+            let value: Spanned<serde_json::Value> = map.next_value()?;
+            let half = if load_keys.contains(&name) {
+                &mut load
+            } else {
+                &mut judge
+            };
+            half.places.push((name, value.referenced));
+            half.values.insert(name.to_string(), value.value);
+        }
+        Ok(Layer {
+            load: load.read()?,
+            judge: judge.read()?,
+        })
+    }
+}
+
+/// A key of the mapping: a setting's name, or something that cannot be one.
+enum Key {
+    Name(String),
+    NotText,
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Key, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        Ok(match v {
+            serde_json::Value::String(s) => Key::Name(s),
+            _ => Key::NotText,
+        })
+    }
+}
+
+/// The values of one half, with where each stood.
+#[derive(Default)]
+struct Half {
+    values: serde_json::Map<String, serde_json::Value>,
+    places: Vec<(&'static str, serde_saphyr::Location)>,
+}
+
+impl Half {
+    /// The half as its struct; a value that does not fit says which key, and where.
+    fn read<T: DeserializeOwned, E: de::Error>(self) -> Result<T, E> {
+        let value = serde_json::Value::Object(self.values);
+        serde_path_to_error::deserialize(value).map_err(|e| {
+            let key = e
+                .path()
+                .iter()
+                .next()
+                .map(|s| s.to_string())
+                .unwrap_or_default();
+            let place = self
+                .places
+                .iter()
+                .find(|(name, _)| *name == key)
+                .map(|(_, at)| format!(" at line {}, column {}", at.line(), at.column()))
+                .unwrap_or_default();
+            let path = e.path().to_string();
+            E::custom(format!("{path}: {}{place}", e.into_inner()))
+        })
+    }
+}
+
+/// The field names serde's derive gives `T` (skipped fields left out): `T` is asked to
+/// deserialize itself from a deserializer that only records the names it asks for.
+fn serde_fields<T: DeserializeOwned>() -> &'static [&'static str] {
+    #[derive(Debug)]
+    struct Fields(&'static [&'static str]);
+    impl std::fmt::Display for Fields {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("not a struct")
+        }
+    }
+    impl std::error::Error for Fields {}
+    impl de::Error for Fields {
+        fn custom<M: std::fmt::Display>(_: M) -> Fields {
+            Fields(&[])
+        }
+    }
+    struct Probe;
+    impl<'de> Deserializer<'de> for Probe {
+        type Error = Fields;
+        fn deserialize_any<V: de::Visitor<'de>>(self, _: V) -> Result<V::Value, Fields> {
+            Err(Fields(&[]))
+        }
+        fn deserialize_struct<V: de::Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Fields> {
+            Err(Fields(fields))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+            identifier ignored_any
+        }
+    }
+    match T::deserialize(Probe) {
+        Err(Fields(fields)) => fields,
+        Ok(_) => &[],
+    }
 }
 
 #[cfg(test)]
@@ -126,24 +185,72 @@ mod tests {
 
     #[test]
     fn the_upper_layer_wins_and_gaps_fall_through() {
-        let top = Layer {
-            users: Some(5),
-            ..Layer::default()
-        };
-        let below = Layer {
-            users: Some(50),
-            host: Some("http://h".into()),
-            ..Layer::default()
-        };
+        let mut top = Layer::default();
+        top.load.users = Some(5);
+        let mut below = Layer::default();
+        below.load.users = Some(50);
+        below.load.host = Some("http://h".into());
+        below.judge.baseline = Some("none".into());
         let l = top.over(below);
-        assert_eq!(l.users, Some(5));
-        assert_eq!(l.host.as_deref(), Some("http://h"));
+        assert_eq!(l.load.users, Some(5));
+        assert_eq!(l.load.host.as_deref(), Some("http://h"));
+        assert_eq!(l.judge.baseline.as_deref(), Some("none"));
     }
 
     #[test]
     fn durations_may_be_bare_numbers_in_yaml() {
-        let l: Layer = crate::yaml::from_str("run_time: 30\nramp: 5s\n").unwrap();
-        assert_eq!(l.run_time, Some(DurationText("30".into())));
-        assert_eq!(l.ramp, Some(DurationText("5s".into())));
+        let l: Layer = crate::yaml::from_str("run_time: 30\nramp: 5s\nmax_wait: ~\n").unwrap();
+        assert_eq!(l.load.run_time.as_deref(), Some("30"));
+        assert_eq!(l.load.ramp.as_deref(), Some("5s"));
+        assert_eq!(l.load.max_wait, None);
+    }
+
+    /// The keys are the flags' fields, both structs, job-only ones left out.
+    #[test]
+    fn the_config_keys_are_the_fields_that_are_not_job_only() {
+        let keys = config_keys();
+        for key in [
+            "engine",
+            "warmup",
+            "insecure",
+            "thresholds",
+            "no_proxy",
+            "out",
+        ] {
+            assert!(keys.contains(&key), "{key}: {keys:?}");
+        }
+        for job_only in [
+            "shard",
+            "run_id",
+            "start_at",
+            "start_delay",
+            "config",
+            "profile",
+        ] {
+            assert!(!keys.contains(&job_only), "{job_only}");
+        }
+        assert_eq!(keys.len(), 34, "{keys:?}");
+    }
+
+    #[test]
+    fn both_halves_of_a_file_layer_are_read_and_a_job_only_key_is_refused() {
+        let l: Layer =
+            crate::yaml::from_str("users: 3\ncomment: never\ninsecure: false\n").unwrap();
+        assert_eq!(l.load.users, Some(3));
+        assert_eq!(l.load.insecure, Some(false));
+        assert_eq!(l.judge.comment, Some(crate::cli::CommentArg::Never));
+        for text in ["shard: 1/2\n", "profile: smoke\n", "usres: 5\n"] {
+            let err = crate::yaml::from_str::<Layer>(text)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("unknown field") && err.contains("no_proxy"),
+                "{text}: {err}"
+            );
+        }
+        let err = crate::yaml::from_str::<Layer>("users: many\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("invalid type"), "{err}");
     }
 }

@@ -5,19 +5,19 @@ use std::time::{Duration, SystemTime};
 
 use url::Url;
 
-use super::{invalid, layer::DurationText, EngineSettings, GateSettings, Layer, SettingsError};
+use super::{invalid, EngineSettings, GateSettings, Layer, SettingsError};
 use crate::{
-    ci::CiContext, cli::LoadArgs, defaults, duration::parse_duration, modes::EngineKind,
-    secret::redact_userinfo, stats::ShardInfo,
+    ci::CiContext, defaults, duration::parse_duration, modes::EngineKind, secret::redact_userinfo,
+    stats::ShardInfo,
 };
 
 /// A duration setting, parsed; `None` when not given.
 pub(super) fn duration(
-    text: &Option<DurationText>,
+    text: &Option<String>,
     setting: &'static str,
 ) -> Result<Option<Duration>, SettingsError> {
     text.as_ref()
-        .map(|t| parse_duration(&t.0).map_err(|e| invalid(setting, e)))
+        .map(|t| parse_duration(t).map_err(|e| invalid(setting, e)))
         .transpose()
 }
 
@@ -49,7 +49,8 @@ pub(super) struct LoadShape {
 }
 
 impl LoadShape {
-    pub(crate) fn from_layer(l: &Layer) -> Result<LoadShape, SettingsError> {
+    pub(crate) fn from_layer(layer: &Layer) -> Result<LoadShape, SettingsError> {
+        let l = &layer.load;
         let users = l.users.unwrap_or(defaults::USERS);
         if users == 0 {
             return Err(invalid("--users", "must be at least 1"));
@@ -61,7 +62,7 @@ impl LoadShape {
                 format!("`{spawn_rate:?}` is slower than one user a day; give a larger rate"),
             ));
         }
-        let run_time = run_time(l)?;
+        let run_time = run_time(layer)?;
         let rate = match l.rate {
             Some(r) if !(r.is_finite() && r >= MIN_RATE) => {
                 return Err(invalid(
@@ -120,15 +121,12 @@ impl LoadShape {
 }
 
 fn run_time(l: &Layer) -> Result<Duration, SettingsError> {
-    let text = l
-        .run_time
-        .clone()
-        .unwrap_or_else(|| DurationText(defaults::RUN_TIME.into()));
-    let run_time = parse_duration(&text.0).map_err(|e| invalid("--run-time", e))?;
+    let text = l.load.run_time.as_deref().unwrap_or(defaults::RUN_TIME);
+    let run_time = parse_duration(text).map_err(|e| invalid("--run-time", e))?;
     if run_time.is_zero() {
         return Err(invalid(
             "--run-time",
-            format!("`{}` is zero; give a positive duration such as 30s", text.0),
+            format!("`{text}` is zero; give a positive duration such as 30s"),
         ));
     }
     Ok(run_time)
@@ -181,7 +179,7 @@ pub(super) fn check_native_users(
 
 /// The target, required.
 pub(super) fn host(l: &Layer) -> Result<Url, SettingsError> {
-    parse_host(l.host.as_deref().ok_or(SettingsError::Missing(
+    parse_host(l.load.host.as_deref().ok_or(SettingsError::Missing(
         "--host",
         "pass --host URL or set TARGET_HOST",
     ))?)
@@ -231,15 +229,14 @@ pub(crate) fn parse_http_url(
 
 /// This job's shard, when it runs one; the run id defaults to the pipeline's.
 pub(super) fn shard(
-    a: &LoadArgs,
+    l: &Layer,
     ci: &CiContext,
     users: u32,
 ) -> Result<Option<ShardInfo>, SettingsError> {
-    let Some(text) = &a.shard else {
+    let Some(text) = &l.load.shard else {
         return Ok(None);
     };
-    let run_id = a
-        .run_id
+    let run_id = (l.load.run_id)
         .clone()
         .or_else(|| ci.pipeline_id.clone())
         .unwrap_or_else(|| "local".into());
@@ -283,10 +280,10 @@ pub(crate) fn parse_shard(text: &str, run_id: String) -> Result<ShardInfo, Setti
 
 /// The common start time of a sharded run: given, or the pipeline's creation plus a delay.
 pub(super) fn start_at(
-    a: &LoadArgs,
+    l: &Layer,
     env: super::Env<'_>,
 ) -> Result<Option<SystemTime>, SettingsError> {
-    match (&a.start_at, &a.start_delay) {
+    match (&l.load.start_at, &l.load.start_delay) {
         (Some(_), Some(_)) => Err(invalid(
             "--start-at",
             "give either --start-at or --start-delay, not both",

@@ -1,5 +1,6 @@
 //! Raw arguments + environment + config file -> validated [`Settings`], before any I/O beyond
-//! reading the config file. Precedence: flag > environment variable > profile > config file >
+//! reading the config file. Precedence: flag > environment variable > `TARGET_HOST` and
+//! `LOADFORGE_TEST_ID` (for `--host` and `--loadforge-test-id`) > profile > config file >
 //! built-in default (`crate::defaults`). "Not given" is `None` all the way down; a value that
 //! cannot work (a zero wait, a negative rate) is refused here, naming its flag.
 
@@ -35,6 +36,12 @@ use crate::{
 /// Reads environment variables that clap does not handle (`TARGET_HOST`, `CI_*`, tokens);
 /// injected so tests stay hermetic.
 pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// Every key a config file (`loadforge-gate.yml`) or one of its profiles may hold, in the order
+/// the flags are declared: what the documentation's key list and the component must agree with.
+pub fn config_keys() -> &'static [&'static str] {
+    layer::config_keys()
+}
 
 /// Why the arguments, variables and config file do not make valid settings: always a usage
 /// error (exit 2), each message naming the flag or file to fix.
@@ -158,8 +165,9 @@ fn invalid(setting: &'static str, message: impl Into<String>) -> SettingsError {
     }
 }
 
-/// The config file's layer for the chosen profile (empty without a file).
-fn file_layer(judge: &JudgeArgs, config_dir: Option<&Path>) -> Result<Layer, SettingsError> {
+/// The config file's layer for the profile the flags choose (empty without a file).
+fn file_layer(flags: &Layer, config_dir: Option<&Path>) -> Result<Layer, SettingsError> {
+    let judge = &flags.judge;
     let config = match (&judge.config, config_dir) {
         (Some(p), _) => Some(ConfigFile::load(p)?),
         (None, Some(dir)) if dir.join(defaults::CONFIG_FILE).is_file() => {
@@ -187,7 +195,7 @@ fn client_net(l: &Layer, env: Env<'_>) -> ClientNet {
                     .map(|p| (v, PathBuf::from(p)))
             })
             .collect(),
-        no_proxy: l.no_proxy.unwrap_or(false),
+        no_proxy: l.judge.no_proxy.unwrap_or(false),
     }
 }
 
@@ -198,11 +206,13 @@ impl GateSettings {
         env: Env<'_>,
         config_dir: Option<&Path>,
     ) -> Result<GateSettings, SettingsError> {
-        let layer = args::judge_layer(judge)?.over(file_layer(judge, config_dir)?);
-        Self::from_layer(&layer, env)
+        let flags = args::judge_flags(judge)?;
+        let file = file_layer(&flags, config_dir)?;
+        Self::from_layer(&flags.over(file), env)
     }
 
-    fn from_layer(l: &Layer, env: Env<'_>) -> Result<GateSettings, SettingsError> {
+    fn from_layer(layer: &Layer, env: Env<'_>) -> Result<GateSettings, SettingsError> {
+        let l = &layer.judge;
         Ok(GateSettings {
             thresholds: gate::thresholds_or_builtin(l.thresholds.as_deref().unwrap_or_default())?,
             regressions: gate::regressions_or_builtin(
@@ -214,7 +224,7 @@ impl GateSettings {
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(defaults::OUT_DIR)),
             ci: CiContext::from_env(env),
-            comment: l.comment.unwrap_or_default(),
+            comment: l.comment.map(CommentMode::from).unwrap_or_default(),
             gitlab_token: env("LOADFORGE_GATE_GITLAB_TOKEN")
                 .filter(|t| !t.trim().is_empty())
                 .map(Secret::new),
@@ -223,34 +233,36 @@ impl GateSettings {
                 Some(0) => return Err(invalid("--max-endpoints", "must be at least 1")),
                 n => n.unwrap_or(defaults::MAX_ENDPOINTS),
             },
-            net: client_net(l, env),
+            net: client_net(layer, env),
         })
     }
 }
 
 impl Settings {
-    /// `env` reads environment variables not already handled by clap (the seed's `TARGET_HOST`,
-    /// GitLab's `CI_*`); `config_dir` is where the default config file is looked for (none: no
-    /// default config).
+    /// `env` reads environment variables not already handled by clap (`TARGET_HOST`, GitLab's
+    /// `CI_*`); `config_dir` is where the default config file is looked for (none: no default
+    /// config).
     pub fn from_args(
         args: &RunArgs,
         env: Env<'_>,
         config_dir: Option<&Path>,
     ) -> Result<Settings, SettingsError> {
-        let layer = args::run_layer(args, env)?.over(file_layer(&args.judge, config_dir)?);
+        let flags = args::run_flags(args, env)?;
+        let file = file_layer(&flags, config_dir)?;
+        let layer = flags.over(file);
         let gate = GateSettings::from_layer(&layer, env)?;
         let shape = load::LoadShape::from_layer(&layer)?;
         let engine = engines::from_layer(&layer, env, shape.run_time)?;
         shape.check_engine(&engine, &gate)?;
-        let shard = load::shard(&args.load, &gate.ci, shape.users)?;
-        let start_at = load::start_at(&args.load, env)?;
-        let progress =
-            load::whole_seconds(layer.progress, "--progress")?.unwrap_or(defaults::PROGRESS_EVERY);
+        let shard = load::shard(&layer, &gate.ci, shape.users)?;
+        let start_at = load::start_at(&layer, env)?;
+        let progress = load::whole_seconds(layer.load.progress, "--progress")?
+            .unwrap_or(defaults::PROGRESS_EVERY);
         load::check_native_users(&engine, shape.users, shard.as_ref())?;
         let host = load::host(&layer)?;
         // Only the native engine's connections to the target are ours to route; Locust and
         // LoadForge make their own.
-        let proxy = match (&engine, layer.no_proxy) {
+        let proxy = match (&engine, layer.judge.no_proxy) {
             (EngineSettings::Native(_), None | Some(false)) => proxy::for_target(&host, env)?,
             _ => None,
         };

@@ -20,7 +20,7 @@ fn with_load(f: impl FnOnce(&mut LoadArgs)) -> RunArgs {
 
 fn with_thresholds(t: &[&str]) -> RunArgs {
     let mut a = args();
-    a.judge.thresholds = t.iter().map(|s| s.to_string()).collect();
+    a.judge.thresholds = Some(t.iter().map(|s| s.to_string()).collect());
     a
 }
 
@@ -210,4 +210,69 @@ fn a_relative_locust_bin_is_made_absolute() {
     };
     assert!(l.bin.is_absolute(), "{}", l.bin.display());
     assert!(l.bin.ends_with("venv/bin/locust"));
+}
+
+/// `run` parsed by clap, as the binary would (the process's own `LOADFORGE_GATE_*` variables
+/// apply, and tests do not set any).
+fn parsed(argv: &[&str]) -> RunArgs {
+    use clap::Parser;
+    let argv = ["loadforge-gate", "run"].iter().chain(argv);
+    match crate::cli::Cli::try_parse_from(argv).map(|c| c.command) {
+        Ok(crate::cli::Command::Run(args)) => args,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A command line that gives nothing says nothing: no field of the flags' layer may hide a
+/// config file's value (a switch left off is `None`, not `Some(false)`).
+#[test]
+fn an_empty_command_line_is_an_empty_layer() {
+    let flags = args::run_flags(&parsed(&[]), &no_env).unwrap();
+    assert_eq!(format!("{flags:?}"), format!("{:?}", Layer::default()));
+    let flags = args::run_flags(&parsed(&["--insecure", "--no-proxy"]), &no_env).unwrap();
+    assert_eq!(
+        (flags.load.insecure, flags.judge.no_proxy),
+        (Some(true), Some(true))
+    );
+}
+
+/// flag > `TARGET_HOST` > profile > config file, and a switch off on the command line leaves
+/// the file's on; in the file, a profile's `false` turns the top level's `true` off.
+#[test]
+fn precedence_is_flag_then_ci_variable_then_profile_then_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(defaults::CONFIG_FILE),
+        "scenario: s.yml\nhost: http://file\nusers: 3\nno_proxy: true\ninsecure: true\n\
+         profiles:\n  p: {host: 'http://profile', users: 4, insecure: false}\n",
+    )
+    .unwrap();
+    let target = |k: &str| (k == "TARGET_HOST").then(|| "http://target".to_string());
+    let host = |argv: &[&str], env: Env<'_>| {
+        let s = Settings::from_args(&parsed(argv), env, Some(dir.path())).unwrap();
+        (s.host.to_string(), s.users, s.gate.net.no_proxy)
+    };
+    assert_eq!(host(&[], &no_env), ("http://file/".into(), 3, true));
+    assert_eq!(
+        host(&["--profile", "p"], &no_env),
+        ("http://profile/".into(), 4, true)
+    );
+    assert_eq!(
+        host(&["--profile", "p"], &target),
+        ("http://target/".into(), 4, true)
+    );
+    assert_eq!(
+        host(&["--host", "http://flag", "--users", "5"], &target),
+        ("http://flag/".into(), 5, true)
+    );
+    let tls = |argv: &[&str]| {
+        let s = Settings::from_args(&parsed(argv), &no_env, Some(dir.path())).unwrap();
+        match s.engine {
+            EngineSettings::Native(n) => n.tls.insecure,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(tls(&[]), "the file's insecure: true");
+    assert!(!tls(&["--profile", "p"]), "the profile's insecure: false");
+    assert!(tls(&["--profile", "p", "--insecure"]), "the flag");
 }
