@@ -19,14 +19,14 @@ use serde::{Deserialize, Serialize};
 use crate::ci::CiContext;
 
 pub use cookies::CookiesDropped;
-pub(crate) use fold::{cap_endpoints, cap_rows, fold_named, split_busiest};
+pub(crate) use fold::{cap_rows, fold_named, guard, split_busiest, Guarded};
 pub use fold::{Folded, FoldedNames, MAX_LISTED_NAMES, OTHER_ENDPOINTS};
 #[cfg(test)]
 pub(crate) use generator::tests::{healthy as healthy_generator, starved as starved_generator};
 pub use generator::{GeneratorHealth, HiccupFigures};
 pub(crate) use histogram::within_budget;
 pub use histogram::{LatencyHistogram, HISTOGRAM_BUDGET_BYTES};
-pub use host::HostInfo;
+pub use host::{HostFindingsError, HostInfo, MAX_FINDINGS_BYTES};
 #[cfg(test)]
 pub(crate) use load::tests::fingerprint as load_fixture;
 pub use load::LoadFingerprint;

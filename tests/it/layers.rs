@@ -21,7 +21,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("ci", &["secret"]),
     ("tls", &["capped"]),
     ("proxy", &["secret"]),
-    ("stats", &["ci"]),
+    ("stats", &["ci", "capped"]),
     ("scenario", &["duration", "defaults"]),
     (
         "engine",
