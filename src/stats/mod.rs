@@ -9,6 +9,7 @@ mod histogram;
 mod history;
 mod host;
 mod load;
+mod merge;
 mod names;
 mod timeseries;
 
@@ -31,6 +32,9 @@ pub use host::{HostFindingsError, HostInfo, MAX_FINDINGS_BYTES};
 pub(crate) use load::tests::fingerprint as load_fixture;
 pub use load::LoadFingerprint;
 pub(crate) use load::{compare_loads, origin, ref_slug_in_host, sha256_hex, LoadMatch};
+#[cfg(test)]
+pub(crate) use merge::tests::shard as shard_fixture;
+pub(crate) use merge::{lists_all_folds, merge_shards};
 pub(crate) use names::{merge_same_names, merged_row, ByName};
 
 pub(crate) use history::pass_on as pass_on_history;
