@@ -3,16 +3,61 @@
 //! the percentile of the union of all shards' requests. Only the per-second time series is
 //! approximate (per-second percentiles are averaged, weighted by requests): the verdict never
 //! reads it. A name that any shard folded into `(other endpoints)` is folded in every shard's
-//! part, so no merged row holds some shards' counts only. The rows of a name add up through
-//! [`merged_row`] and the whole through [`EndpointStats::aggregate`], as in every engine; which
-//! files may be merged together is the engine's `merge` to check.
+//! part, so no merged row holds some shards' counts only. Rows add up one way, [`Sums`], whether
+//! they are one name's ([`merged_row`]: an engine's duplicates, or shards' parts) or the whole
+//! run's ([`EndpointStats::aggregate`]); which files may be merged together is the engine's
+//! `merge` to check.
 
 use std::collections::{BTreeMap, HashSet};
 
 use super::{
     fold_named, merged_row, CookiesDropped, EndpointStats, Folded, GeneratorHealth, HostInfo,
-    RunMeta, RunResult, SecondPoint, ToolInfo, OTHER_ENDPOINTS, SCHEMA,
+    LatencyHistogram, Received, RunMeta, RunResult, SecondPoint, ToolInfo, OTHER_ENDPOINTS, SCHEMA,
 };
+
+/// What rows add up to exactly, whatever they are parts of: requests, failures (in all and by
+/// reason), histograms and bytes. Counts saturate: a shard file is another job's artifact, and a
+/// sum past `u64::MAX` must neither wrap nor stop the gate.
+#[derive(Debug)]
+pub(super) struct Sums {
+    pub(super) requests: u64,
+    pub(super) failures: u64,
+    pub(super) failures_by_reason: BTreeMap<String, u64>,
+    /// The histograms of the parts that have one, added.
+    pub(super) histogram: LatencyHistogram,
+    /// Whether every part had a histogram; else `histogram` holds some parts' requests only.
+    pub(super) every_histogram: bool,
+    pub(super) received: Option<Received>,
+}
+
+impl Sums {
+    pub(super) fn of<'a>(parts: impl IntoIterator<Item = &'a EndpointStats>) -> Sums {
+        let mut sums = Sums {
+            requests: 0,
+            failures: 0,
+            failures_by_reason: BTreeMap::new(),
+            histogram: LatencyHistogram::new(),
+            every_histogram: true,
+            received: None,
+        };
+        let mut received = Vec::new();
+        for p in parts {
+            sums.requests = sums.requests.saturating_add(p.requests);
+            sums.failures = sums.failures.saturating_add(p.failures);
+            for (r, n) in &p.failures_by_reason {
+                let sum = sums.failures_by_reason.entry(r.clone()).or_default();
+                *sum = sum.saturating_add(*n);
+            }
+            match &p.histogram {
+                Some(h) => sums.histogram.add(h),
+                None => sums.every_histogram = false,
+            }
+            received.push(p.received);
+        }
+        sums.received = Received::total(received);
+        sums
+    }
+}
 
 /// Adds up the shards of one run (all of them, or all that arrived) into one result; `cap` is
 /// the merge's `--max-endpoints`, named in the merged fold. `None` when there is none.
@@ -401,6 +446,34 @@ pub(crate) mod tests {
         assert_eq!(d.error_rate, 10.0);
         assert_eq!(d.histogram.as_ref().map(LatencyHistogram::count), Some(150));
         assert_eq!(m.aggregate.requests, 150);
+    }
+
+    /// Rows add up one way: the whole run's row and one name's merged row count the same
+    /// requests, failures and histogram, and counts past `u64::MAX` (a hostile shard file)
+    /// saturate in both instead of wrapping or stopping the gate.
+    #[test]
+    fn rows_add_up_one_way_and_counts_saturate() {
+        let parts = [row("GET /a", 90, 3), row("GET /a", 10, 2)];
+        let whole = EndpointStats::aggregate("all requests", &parts, 10.0);
+        let one = merged_row("GET /a".into(), &[&parts[0], &parts[1]], 10.0);
+        assert_eq!(
+            (whole.requests, whole.failures),
+            (one.requests, one.failures)
+        );
+        assert_eq!(whole.failures_by_reason, one.failures_by_reason);
+        assert_eq!(whole.histogram, one.histogram);
+        let mut huge = row("GET /a", 1, 1);
+        huge.requests = u64::MAX - 1;
+        huge.failures = u64::MAX - 1;
+        huge.failures_by_reason = BTreeMap::from([
+            ("HTTP 500".to_string(), u64::MAX - 1),
+            ("HTTP 503".to_string(), u64::MAX - 1),
+        ]);
+        let whole = EndpointStats::aggregate("all requests", [&huge, &huge], 10.0);
+        assert_eq!((whole.requests, whole.failures), (u64::MAX, u64::MAX));
+        assert_eq!(whole.failures_by_reason.get("HTTP 503"), Some(&u64::MAX));
+        let one = merged_row("GET /a".into(), &[&huge, &huge], 10.0);
+        assert_eq!((one.requests, one.failures), (u64::MAX, u64::MAX));
     }
 
     #[test]

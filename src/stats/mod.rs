@@ -505,7 +505,9 @@ impl EndpointStats {
         failures_by_reason: BTreeMap<String, u64>,
         duration_s: f64,
     ) -> Self {
-        let failures = failures_by_reason.values().sum();
+        let failures = failures_by_reason
+            .values()
+            .fold(0u64, |sum, n| sum.saturating_add(*n));
         Self {
             name,
             method,
@@ -521,29 +523,24 @@ impl EndpointStats {
         }
     }
 
-    /// The aggregate of several endpoints: counts and histograms add exactly.
+    /// The aggregate of several endpoints: counts and histograms add exactly ([`merge::Sums`],
+    /// as for one name's rows), and every figure is read from the sums.
     pub(crate) fn aggregate<'a>(
         name: &str,
         parts: impl IntoIterator<Item = &'a EndpointStats>,
         duration_s: f64,
     ) -> Self {
-        let mut hist = LatencyHistogram::new();
-        let mut requests = 0;
-        let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
-        let mut received = Vec::new();
-        for p in parts {
-            received.push(p.received);
-            requests += p.requests;
-            if let Some(h) = &p.histogram {
-                hist.add(h);
-            }
-            for (r, n) in &p.failures_by_reason {
-                *reasons.entry(r.clone()).or_default() += n;
-            }
-        }
+        let sums = merge::Sums::of(parts);
         Self {
-            received: Received::total(received),
-            ..Self::from_counts(name.into(), None, hist, requests, reasons, duration_s)
+            received: sums.received,
+            ..Self::from_counts(
+                name.into(),
+                None,
+                sums.histogram,
+                sums.requests,
+                sums.failures_by_reason,
+                duration_s,
+            )
         }
     }
 
