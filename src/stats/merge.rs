@@ -21,16 +21,19 @@ use super::{
 #[derive(Debug)]
 pub(super) struct Sums {
     pub(super) requests: u64,
+    /// The parts' own failure counts added (a part may count failures it gives no reason for).
     pub(super) failures: u64,
     pub(super) failures_by_reason: BTreeMap<String, u64>,
     /// The histograms of the parts that have one, added.
     pub(super) histogram: LatencyHistogram,
     /// Whether every part had a histogram; else `histogram` holds some parts' requests only.
     pub(super) every_histogram: bool,
+    /// The bytes of the parts that counted them; `None` when none did.
     pub(super) received: Option<Received>,
 }
 
 impl Sums {
+    /// The sums of `parts`, added in their order.
     pub(super) fn of<'a>(parts: impl IntoIterator<Item = &'a EndpointStats>) -> Sums {
         let mut sums = Sums {
             requests: 0,
