@@ -1,11 +1,13 @@
 //! One module per subcommand; this one parses arguments, dispatches, and turns every outcome
 //! into an exit code (printing an error with each of its causes on a line of its own).
 
+mod comment;
 mod compare;
 mod demo;
 mod executor;
 mod lookup;
 mod merge;
+mod notes;
 mod pipeline;
 mod report;
 mod run;

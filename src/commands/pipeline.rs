@@ -5,7 +5,9 @@ use std::path::Path;
 use tokio_util::sync::CancellationToken;
 
 use super::{
+    comment::comment_unless_stopped,
     lookup::load_baseline,
+    notes::{announce, fold_endpoints, fold_scenario, host_findings, record_fold, standing_notes},
     workload::{check_selectors, run_engine, Share, Workload},
 };
 use crate::{
@@ -14,12 +16,9 @@ use crate::{
     error::{Error, ExitStatus},
     exit::Outcome,
     gate::{self, Baseline},
-    gitlab::{self, comment::CommentSettings},
-    modes::CommentMode,
-    pause::Waited,
     report::{self, Document},
     settings::{GateSettings, Settings},
-    stats::{CiInfo, Engine, Folded, FoldedNames, HostInfo, RunResult, OTHER_ENDPOINTS},
+    stats::{CiInfo, Engine, FoldedNames, RunResult},
 };
 
 /// Runs the workload, judges and publishes. Reports are written whatever the verdict (and, when
@@ -82,61 +81,6 @@ pub(crate) fn run_gate(
     judge_and_publish(gate, result, baseline, notes, stop)
 }
 
-/// What `loadforge-gate executor prepare` measured of this host, when the job runs under it
-/// (the executor names the file in `LOADFORGE_GATE_HOST_REPORT`). A file that cannot be read
-/// costs a note, not the run: the measurement stands without it.
-fn host_findings(notes: &mut Vec<String>) -> Option<HostInfo> {
-    let path = super::process_env(crate::executor::HOST_REPORT_VAR)?;
-    // The path comes from the environment: read at most a small file's worth.
-    const MAX_HOST_REPORT: usize = 64 * 1024;
-    let parsed = std::fs::File::open(&path)
-        .and_then(|f| crate::capped::read_capped(f, MAX_HOST_REPORT))
-        .map_err(|e| e.to_string())
-        .and_then(|bytes| bytes.ok_or_else(|| format!("larger than {MAX_HOST_REPORT} bytes")))
-        .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| e.to_string()));
-    match parsed {
-        Ok(host) => Some(host),
-        Err(e) => {
-            notes.push(format!(
-                "The executor's host findings ({path}) could not be read: {e}."
-            ));
-            None
-        }
-    }
-}
-
-/// One line before the load starts: who, how much, against what.
-fn announce(settings: &Settings, share: Share) {
-    let shard = settings
-        .shard
-        .as_ref()
-        .map(|s| format!(" (shard {}/{} of run {})", s.index, s.count, s.run_id))
-        .unwrap_or_default();
-    let proxy = settings
-        .proxy
-        .as_ref()
-        .map(|p| format!(" through the proxy {}", p.display()))
-        .unwrap_or_default();
-    eprintln!(
-        "loadforge-gate: {} users ({} per second) against {}{proxy} for {}{shard}",
-        share.users,
-        short_number(share.spawn_rate),
-        settings.host,
-        crate::duration::format_duration(settings.run_time),
-    );
-}
-
-/// A rate for people: at most two decimals, no trailing zeros (`3.33`, `0.5`, `10`).
-fn short_number(x: f64) -> String {
-    let text = format!("{x:.2}");
-    let text = text.trim_end_matches('0').trim_end_matches('.');
-    if text == "-0" {
-        "0".into()
-    } else {
-        text.into()
-    }
-}
-
 /// Sleeps until the common start time (or an interruption), so shards' windows overlap.
 fn wait_until(at: std::time::SystemTime, stop: &CancellationToken) {
     match at.duration_since(std::time::SystemTime::now()) {
@@ -190,46 +134,6 @@ fn write_shard(out: &Path, mut result: RunResult) -> Result<ExitStatus, Error> {
     ))
 }
 
-/// The cardinality guard for a scenario, before the run: names past `--max-endpoints` (in the
-/// order the scenario declares them) are counted under one row, so memory stays bounded.
-fn fold_scenario(gate: &GateSettings, scenario: &mut crate::scenario::Scenario) -> Option<Folded> {
-    let names = scenario.fold_endpoints(gate.max_endpoints, OTHER_ENDPOINTS);
-    if names.is_empty() {
-        return None;
-    }
-    let folded = Folded::of_names(gate.max_endpoints, names);
-    eprintln!("loadforge-gate: warning: {}", folded.warning());
-    Some(folded)
-}
-
-/// What the guard folded before or during the run, in the result and its notes: the scenario's
-/// fold (said before the run), else the engine's own (Locust's parser folds as it reads).
-fn record_fold(scenario: Option<Folded>, result: &mut RunResult, notes: &mut Vec<String>) {
-    match scenario {
-        Some(f) => result.run.folded = Some(f),
-        None => {
-            if let Some(f) = &result.run.folded {
-                eprintln!("loadforge-gate: warning: {}", f.warning());
-            }
-        }
-    }
-    if let Some(f) = &result.run.folded {
-        notes.push(format!("{}.", f.warning()));
-    }
-}
-
-/// The cardinality guard after the run (merged shards, and any engine that did not fold):
-/// past `--max-endpoints` names, the least busy share one row; said once in the log and in
-/// every report.
-fn fold_endpoints(settings: &GateSettings, result: &mut RunResult, notes: &mut Vec<String>) {
-    if let Some(folded) = crate::stats::cap_endpoints(result, settings.max_endpoints) {
-        let warning = folded.warning();
-        eprintln!("loadforge-gate: warning: {warning}");
-        notes.push(format!("{warning}."));
-        result.run.folded = Some(folded);
-    }
-}
-
 /// Judges a finished result, writes every report into `out` and comments. A signal during the
 /// comment ends it at once: the reports are written by then, and the exit status says 4.
 pub(crate) fn judge_and_publish(
@@ -281,43 +185,6 @@ pub(crate) fn judge_and_publish(
     ))
 }
 
-/// What every report should say about how the run was judged.
-fn standing_notes(settings: &GateSettings, result: &RunResult, notes: &mut Vec<String>) {
-    if result.run.tls_insecure {
-        notes.push(format!("Warning: TLS {}.", report::INSECURE));
-    }
-    notes.extend(result.run.cookies_dropped.note());
-    if let Some(why) = result.run.host.as_ref().map(HostInfo::busy) {
-        if !why.is_empty() {
-            notes.push(format!(
-                "The load generator's host was busy ({}): a regression may be the host's noise; re-run on a quiet host before trusting it.",
-                why.join(", ")
-            ));
-        }
-    }
-    if settings.thresholds.is_built_in() {
-        notes.push(format!(
-            "No thresholds configured: applied the default {}.",
-            crate::defaults::THRESHOLDS
-                .iter()
-                .map(|t| format!("`{t}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    if result.run.interrupted {
-        notes.push("The run was interrupted: these results are partial.".into());
-    }
-    if let (true, Some(why)) = (settings.ci.on_default_branch(), result.run.incomplete()) {
-        notes.push(format!(
-            "This run does not join the default branch's run history: {why}."
-        ));
-    }
-    if let Some(reason) = &result.run.aborted {
-        notes.push(format!("Aborted early: {reason}."));
-    }
-}
-
 /// The verdict, and the configuration error to report after publishing, if any: for an engine
 /// that reports only some metrics, a rule on one it left out is a configuration problem, not a
 /// failed check.
@@ -352,60 +219,6 @@ fn judge(
     }
 }
 
-/// Comments on its own thread; true when a signal cut it short.
-fn comment_unless_stopped(
-    settings: &GateSettings,
-    document: &Document,
-    stop: &CancellationToken,
-) -> bool {
-    if settings.comment == CommentMode::Never || !settings.ci.gitlab {
-        return false;
-    }
-    // Rendered here, so the network thread takes the comment's text, not a copy of the whole
-    // document (a histogram per endpoint: tens of megabytes with a thousand endpoints).
-    let body = report::render_comment(document, job_of(settings));
-    let comment = CommentSettings {
-        ci: settings.ci.clone(),
-        mode: settings.comment,
-        token: settings.gitlab_token.clone(),
-        net: settings.net.clone(),
-        marker: report::marker(job_of(settings)),
-    };
-    match crate::pause::interruptible(stop, move || gitlab::comment::post(&comment, &body)) {
-        Waited::Done(()) => false,
-        Waited::Interrupted => {
-            eprintln!("loadforge-gate: comment: interrupted; the reports are written");
-            true
-        }
-        // The verdict does not depend on the comment: said loudly, with its cause.
-        Waited::Failed(e) => {
-            eprintln!(
-                "loadforge-gate: warning: comment: not posted: {}; the verdict is unaffected",
-                crate::error::one_line(&e)
-            );
-            false
-        }
-    }
-}
-
 fn print_outcome(doc: &Document, out: &Path, written: &[std::path::PathBuf]) {
     print!("{}", report::render_outcome(doc, out, written));
-}
-
-/// The job whose comment this is: its marker finds the note to update.
-fn job_of(settings: &GateSettings) -> &str {
-    settings.ci.job_name.as_deref().unwrap_or("loadforge-gate")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::short_number;
-
-    #[test]
-    fn rates_print_short() {
-        assert_eq!(short_number(10.0 / 3.0), "3.33");
-        assert_eq!(short_number(10.0), "10");
-        assert_eq!(short_number(0.5), "0.5");
-        assert_eq!(short_number(0.001), "0");
-    }
 }

@@ -10,12 +10,10 @@ use std::{
 };
 
 use super::{procs::Group, state, ExecutorError};
-use crate::stats::HostInfo;
+use crate::stats::{HostInfo, MAX_FINDINGS_BYTES};
 
 /// The largest `process-groups` file read back: far more groups than any job makes.
 const MAX_GROUPS_FILE: usize = 1 << 20;
-/// The largest host report read back (prepare writes a few hundred bytes).
-const MAX_HOST_REPORT: usize = 64 * 1024;
 
 /// A job of the Runner, by its `CI_JOB_ID`.
 #[derive(Debug, Clone)]
@@ -58,7 +56,7 @@ impl Job {
 
     /// Writes prepare's findings.
     pub(crate) fn write_host_report(&self, host: &HostInfo) -> Result<(), ExecutorError> {
-        let text = serde_json::to_string_pretty(host).map_err(|source| ExecutorError::Json {
+        let text = host.to_findings().map_err(|source| ExecutorError::Json {
             what: "the host's findings",
             source,
         })?;
@@ -70,10 +68,10 @@ impl Job {
     /// not exclusive. True when this changed the findings.
     pub(crate) fn mark_not_exclusive(&self) -> Result<bool, ExecutorError> {
         let path = self.host_report();
-        let Some(text) = state::read(&path, MAX_HOST_REPORT)? else {
+        let Some(text) = state::read(&path, MAX_FINDINGS_BYTES)? else {
             return Ok(false);
         };
-        let Ok(mut host) = serde_json::from_str::<HostInfo>(&text) else {
+        let Ok(mut host) = HostInfo::parse_findings(text.as_bytes()) else {
             return Ok(false);
         };
         if !host.exclusive {

@@ -81,11 +81,34 @@ impl Folded {
     }
 }
 
+/// What the cardinality guard is applied to.
+#[derive(Debug)]
+pub(crate) enum Guarded<'a> {
+    /// Endpoint names declared before the run and already cut at the cap, in the order they
+    /// were declared (a scenario's, so memory stays bounded while it runs): the names cut.
+    Declared(Vec<String>),
+    /// A finished result (merged shards, a shard, any engine that did not fold): past the cap,
+    /// the least busy names share one row, and what was folded before stays folded.
+    Measured(&'a mut RunResult),
+}
+
+/// The cardinality guard, the one policy of every place that folds: what was folded past
+/// `cap`, when anything was, for the caller to record in `run.folded` and to say once in the
+/// log and in every report ([`Folded::warning`]). A measured result's rows are folded here;
+/// its `run.folded` is left to the caller, who reads the answer before keeping it.
+pub(crate) fn guard(cap: usize, what: Guarded<'_>) -> Option<Folded> {
+    match what {
+        Guarded::Declared(names) if names.is_empty() => None,
+        Guarded::Declared(names) => Some(Folded::of_names(cap, names)),
+        Guarded::Measured(result) => cap_endpoints(result, cap),
+    }
+}
+
 /// Keeps the `cap` busiest named endpoints of `result` and folds the rest (with any
 /// `(other endpoints)` row already there, from a shard or the scenario) into one row. What was
 /// folded before (by the shards, the scenario or Locust's parser) stays folded: the answer
 /// lists those names too.
-pub(crate) fn cap_endpoints(result: &mut RunResult, cap: usize) -> Option<Folded> {
+fn cap_endpoints(result: &mut RunResult, cap: usize) -> Option<Folded> {
     let folded = cap_rows(&mut result.endpoints, cap, result.run.duration_s)?;
     Some(match &result.run.folded {
         Some(before) => before.joined(folded),
@@ -351,6 +374,44 @@ mod tests {
             folded.warning(),
             "1 endpoint name past --max-endpoints 1 was counted as `(other endpoints)` (most common prefixes: `GET /orders/` (1)); give such requests one name (`name:` in a scenario, `name=` in Locust) or raise --max-endpoints"
         );
+    }
+
+    /// One guard for both places that fold: names cut before the run are what it folded, as
+    /// they are; a result past the cap is folded and answers with every name folded so far;
+    /// under the cap, or with nothing cut, it folds nothing and says nothing.
+    #[test]
+    fn the_guard_answers_what_it_folded_before_and_after_the_run() {
+        assert_eq!(guard(2, Guarded::Declared(Vec::new())), None);
+        let declared = guard(
+            2,
+            Guarded::Declared(vec!["GET /b/1".into(), "GET /b/2".into()]),
+        );
+        assert_eq!(
+            declared,
+            Some(Folded::of_names(
+                2,
+                vec!["GET /b/1".into(), "GET /b/2".into()]
+            ))
+        );
+        let mut r = fixture(
+            vec![
+                endpoint("GET /a", 3),
+                endpoint("GET /b", 2),
+                endpoint("GET /c", 1),
+            ],
+            10.0,
+        );
+        r.run.folded = declared;
+        let measured = guard(2, Guarded::Measured(&mut r)).unwrap();
+        assert_eq!((measured.cap, measured.names), (2, 3));
+        assert!(measured.folded_names.contains("GET /c"));
+        assert_eq!(r.endpoints.len(), 3, "two kept, one other row");
+        assert_eq!(
+            r.run.folded.as_ref().map(|f| f.names),
+            Some(2),
+            "the caller records the answer"
+        );
+        assert_eq!(guard(3, Guarded::Measured(&mut r)), None);
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! How quiet the load generator's host was, as `loadforge-gate executor prepare` measured it
 //! before the job started. The executor writes it, the gate copies it into `run.host`, the
-//! reports show it: a result from a noisy host can then be told apart from a regression.
+//! reports show it: a result from a noisy host can then be told apart from a regression. The
+//! file's format is here, writer and readers side by side, so the executor and the gate cannot
+//! drift apart.
+
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +33,45 @@ pub struct HostInfo {
     pub exclusive: bool,
     /// The length of the measuring window, in seconds.
     pub window_s: f64,
+}
+
+/// The largest findings file read back: prepare writes a few hundred bytes, and the gate finds
+/// the file's path in its environment, so anything larger is not the executor's.
+pub const MAX_FINDINGS_BYTES: usize = 64 * 1024;
+
+/// Why a findings file gave no findings. The gate says it in a note and measures on without
+/// them; the messages are the causes' own, since the note already names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum HostFindingsError {
+    /// The file could not be opened or read (it may be gone with its job).
+    #[error(transparent)]
+    Read(#[from] std::io::Error),
+    /// The file holds more than [`MAX_FINDINGS_BYTES`]; only that much was read.
+    #[error("larger than {MAX_FINDINGS_BYTES} bytes")]
+    TooLarge,
+    /// The file is not findings as the executor writes them.
+    #[error(transparent)]
+    NotFindings(#[from] serde_json::Error),
+}
+
+impl HostInfo {
+    /// The findings file's text, as `executor prepare` writes it.
+    pub(crate) fn to_findings(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string_pretty(self)
+    }
+
+    /// Findings from a file's bytes (see [`HostInfo::to_findings`]).
+    pub(crate) fn parse_findings(bytes: &[u8]) -> Result<HostInfo, HostFindingsError> {
+        Ok(serde_json::from_slice(bytes)?)
+    }
+
+    /// Reads the findings file at `path`, at most [`MAX_FINDINGS_BYTES`] of it.
+    pub(crate) fn read_findings(path: &Path) -> Result<HostInfo, HostFindingsError> {
+        let file = std::fs::File::open(path)?;
+        let bytes = crate::capped::read_capped(file, MAX_FINDINGS_BYTES)?
+            .ok_or(HostFindingsError::TooLarge)?;
+        HostInfo::parse_findings(&bytes)
+    }
 }
 
 /// Hypervisor steal, in percent of CPU time, from which a host counts as busy.
@@ -116,10 +159,41 @@ impl HostInfo {
 }
 
 #[cfg(test)]
+mod findings_tests {
+    use super::*;
+
+    /// What the executor writes, the gate reads back whole; a file that is gone, too large or
+    /// not findings is an error whose message says which (the gate puts it in a note).
+    #[test]
+    fn findings_are_read_as_written_and_a_bad_file_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("host.json");
+        let host = busy_tests::quiet();
+        std::fs::write(&path, host.to_findings().unwrap()).unwrap();
+        assert_eq!(HostInfo::read_findings(&path).unwrap(), host);
+
+        let gone = HostInfo::read_findings(&dir.path().join("gone.json")).unwrap_err();
+        assert!(
+            matches!(&gone, HostFindingsError::Read(e) if e.kind() == std::io::ErrorKind::NotFound)
+        );
+        assert_eq!(gone.to_string(), "No such file or directory (os error 2)");
+
+        std::fs::write(&path, vec![b' '; MAX_FINDINGS_BYTES + 1]).unwrap();
+        let large = HostInfo::read_findings(&path).unwrap_err();
+        assert_eq!(large.to_string(), "larger than 65536 bytes");
+
+        std::fs::write(&path, "not json").unwrap();
+        let garbage = HostInfo::read_findings(&path).unwrap_err();
+        assert!(matches!(garbage, HostFindingsError::NotFindings(_)));
+        assert_eq!(garbage.to_string(), "expected ident at line 1 column 2");
+    }
+}
+
+#[cfg(test)]
 mod busy_tests {
     use super::*;
 
-    fn quiet() -> HostInfo {
+    pub(super) fn quiet() -> HostInfo {
         HostInfo {
             hostname: "lg-1".into(),
             cpus: 4,

@@ -10,6 +10,7 @@ mod histogram;
 mod history;
 mod host;
 mod load;
+mod merge;
 mod names;
 mod timeseries;
 
@@ -21,18 +22,21 @@ use crate::ci::CiContext;
 
 pub use cookies::CookiesDropped;
 pub use engine::Engine;
-pub(crate) use fold::{cap_endpoints, cap_rows, fold_named, split_busiest};
+pub(crate) use fold::{cap_rows, fold_named, guard, split_busiest, Guarded};
 pub use fold::{Folded, FoldedNames, MAX_LISTED_NAMES, OTHER_ENDPOINTS};
 #[cfg(test)]
 pub(crate) use generator::tests::{healthy as healthy_generator, starved as starved_generator};
 pub use generator::{GeneratorHealth, HiccupFigures};
 pub(crate) use histogram::within_budget;
 pub use histogram::{LatencyHistogram, HISTOGRAM_BUDGET_BYTES};
-pub use host::HostInfo;
+pub use host::{HostFindingsError, HostInfo, MAX_FINDINGS_BYTES};
 #[cfg(test)]
 pub(crate) use load::tests::fingerprint as load_fixture;
 pub use load::LoadFingerprint;
 pub(crate) use load::{compare_loads, origin, ref_slug_in_host, sha256_hex, LoadMatch};
+#[cfg(test)]
+pub(crate) use merge::tests::shard as shard_fixture;
+pub(crate) use merge::{lists_all_folds, merge_shards};
 pub(crate) use names::{merge_same_names, merged_row, ByName};
 
 pub(crate) use history::pass_on as pass_on_history;
@@ -507,7 +511,9 @@ impl EndpointStats {
         failures_by_reason: BTreeMap<String, u64>,
         duration_s: f64,
     ) -> Self {
-        let failures = failures_by_reason.values().sum();
+        let failures = failures_by_reason
+            .values()
+            .fold(0u64, |sum, n| sum.saturating_add(*n));
         Self {
             name,
             method,
@@ -523,29 +529,24 @@ impl EndpointStats {
         }
     }
 
-    /// The aggregate of several endpoints: counts and histograms add exactly.
+    /// The aggregate of several endpoints: counts and histograms add exactly ([`merge::Sums`],
+    /// as for one name's rows), and every figure is read from the sums.
     pub(crate) fn aggregate<'a>(
         name: &str,
         parts: impl IntoIterator<Item = &'a EndpointStats>,
         duration_s: f64,
     ) -> Self {
-        let mut hist = LatencyHistogram::new();
-        let mut requests = 0;
-        let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
-        let mut received = Vec::new();
-        for p in parts {
-            received.push(p.received);
-            requests += p.requests;
-            if let Some(h) = &p.histogram {
-                hist.add(h);
-            }
-            for (r, n) in &p.failures_by_reason {
-                *reasons.entry(r.clone()).or_default() += n;
-            }
-        }
+        let sums = merge::Sums::of(parts);
         Self {
-            received: Received::total(received),
-            ..Self::from_counts(name.into(), None, hist, requests, reasons, duration_s)
+            received: sums.received,
+            ..Self::from_counts(
+                name.into(),
+                None,
+                sums.histogram,
+                sums.requests,
+                sums.failures_by_reason,
+                duration_s,
+            )
         }
     }
 

@@ -7,9 +7,11 @@
 //! builds its rows one at a time, through [`ByName`]), and `merge` adds shards' rows with
 //! [`merged_row`].
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
-use super::{percent, rate, EndpointStats, LatencyHistogram, LatencySummary, Received, RunResult};
+use super::{
+    merge::Sums, percent, rate, EndpointStats, LatencyHistogram, LatencySummary, RunResult,
+};
 
 impl RunResult {
     /// Merges the endpoint rows that share a name (see [`merge_same_names`]); the aggregate,
@@ -83,28 +85,17 @@ impl ByName {
 /// the average are the worst part's, for the same reason.
 pub(crate) fn merged_row(name: String, parts: &[&EndpointStats], duration_s: f64) -> EndpointStats {
     let method = parts.iter().find_map(|p| p.method.clone());
-    let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
-    for p in parts {
-        for (r, n) in &p.failures_by_reason {
-            let sum = reasons.entry(r.clone()).or_default();
-            *sum = sum.saturating_add(*n);
-        }
-    }
-    let requests = parts.iter().fold(0u64, |s, p| s.saturating_add(p.requests));
-    let failures = parts.iter().fold(0u64, |s, p| s.saturating_add(p.failures));
+    let Sums {
+        requests,
+        failures,
+        failures_by_reason,
+        histogram,
+        every_histogram,
+        received,
+    } = Sums::of(parts.iter().copied());
     let counts_reported = parts.iter().all(|p| p.counts_reported);
-    let received = Received::total(parts.iter().map(|p| p.received));
-    let histogram = parts
-        .iter()
-        .map(|p| p.histogram.as_ref())
-        .collect::<Option<Vec<&LatencyHistogram>>>()
-        .map(|hs| {
-            let mut sum = LatencyHistogram::new();
-            for h in hs {
-                sum.add(h);
-            }
-            sum
-        });
+    // Percentiles are read from a histogram only when it holds every part's requests.
+    let histogram = every_histogram.then_some(histogram);
     let latency_ms = latency(parts, histogram.as_ref(), counts_reported);
     let error_rate = if counts_reported {
         percent(failures, requests)
@@ -124,7 +115,7 @@ pub(crate) fn merged_row(name: String, parts: &[&EndpointStats], duration_s: f64
         rps,
         error_rate,
         latency_ms,
-        failures_by_reason: reasons,
+        failures_by_reason,
         histogram,
         counts_reported,
         received,
@@ -204,6 +195,8 @@ fn every(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
     use crate::stats::fixture;
 

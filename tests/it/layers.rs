@@ -26,7 +26,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("ci", &["secret"]),
     ("tls", &["capped"]),
     ("proxy", &["secret"]),
-    ("stats", &["ci"]),
+    ("stats", &["ci", "capped"]),
     ("scenario", &["duration", "defaults"]),
     // results.json and shard files: the one reader and writer of `stats`' file model.
     ("results", &["stats", "capped", "defaults"]),
