@@ -12,6 +12,7 @@ mod host;
 mod load;
 mod merge;
 mod names;
+mod sums;
 mod timeseries;
 
 use std::collections::BTreeMap;
@@ -529,14 +530,14 @@ impl EndpointStats {
         }
     }
 
-    /// The aggregate of several endpoints: counts and histograms add exactly ([`merge::Sums`],
+    /// The aggregate of several endpoints: counts and histograms add exactly ([`sums::Sums`],
     /// as for one name's rows), and every figure is read from the sums.
     pub(crate) fn aggregate<'a>(
         name: &str,
         parts: impl IntoIterator<Item = &'a EndpointStats>,
         duration_s: f64,
     ) -> Self {
-        let sums = merge::Sums::of(parts);
+        let sums = sums::Sums::of(parts);
         Self {
             received: sums.received,
             ..Self::from_counts(

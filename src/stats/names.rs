@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::{
-    merge::Sums, percent, rate, EndpointStats, LatencyHistogram, LatencySummary, RunResult,
+    percent, rate, sums::Sums, EndpointStats, LatencyHistogram, LatencySummary, RunResult,
 };
 
 impl RunResult {

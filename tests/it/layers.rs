@@ -23,11 +23,13 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("capped", &[]),
     ("pause", &[]),
     ("procfs", &[]),
+    // User YAML (scenarios, config files): the one parser.
+    ("yaml", &[]),
     ("ci", &["secret"]),
     ("tls", &["capped"]),
     ("proxy", &["secret"]),
     ("stats", &["ci", "capped"]),
-    ("scenario", &["duration", "defaults"]),
+    ("scenario", &["duration", "defaults", "yaml"]),
     // results.json and shard files: the one reader and writer of `stats`' file model.
     ("results", &["stats", "capped", "defaults"]),
     (
@@ -50,7 +52,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "stats", "results", "gate", "gitlab", "ci", "chain", "defaults",
         ],
     ),
-    ("report", &["stats", "results", "gate", "baseline"]),
+    // `exit`: a report names the outcome the exit status is made of.
+    ("report", &["stats", "results", "gate", "baseline", "exit"]),
     ("sample_app", &["tls"]),
     // The custom executor: the host's findings are `stats::HostInfo`, which the gate records.
     (
@@ -62,9 +65,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "settings",
         &[
             "cli", "gate", "ci", "modes", "secret", "defaults", "duration", "stats", "tls",
-            "proxy", "chain",
+            "proxy", "chain", "yaml",
         ],
-    ), // The top tier of errors: every module's typed error folds into one, with its exit code.
+    ),
+    // The top tier of errors: every module's typed error folds into one, with its exit code.
     (
         "error",
         &[
@@ -75,6 +79,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "gate",
             "pause",
             "report",
+            "results",
             "sample_app",
             "scenario",
             "settings",
@@ -99,6 +104,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "modes",
             "pause",
             "report",
+            "results",
             "retry",
             "sample_app",
             "scenario",
