@@ -32,6 +32,7 @@ pub(crate) mod proxy;
 pub(crate) mod report;
 pub(crate) mod results;
 pub(crate) mod retry;
+pub mod rng;
 pub mod sample_app;
 pub mod scenario;
 pub(crate) mod secret;

@@ -2,7 +2,7 @@
 //! token) and, as far as the token lets GitLab tell, the cause and its fix. "No baseline yet"
 //! alone, forever, is how a gate that can never judge a regression looks like a working one.
 
-use super::remote::{Miss, Search, RECENT_PIPELINES};
+use super::search::{Miss, Search, RECENT_PIPELINES};
 use crate::{
     ci::CiContext,
     gitlab::{self, ApiClient, PipelineFilter},

@@ -4,6 +4,7 @@
 
 mod diagnose;
 mod remote;
+mod search;
 
 use std::path::Path;
 

@@ -13,17 +13,16 @@
 //! artifact from the by-ref endpoint: gitlab-org/gitlab#349316); plus the last few successful
 //! runs, whose spread is the noise band. When nothing is found, [`super::diagnose`] says why.
 
-use super::{diagnose, history_or_note};
+use super::{
+    diagnose, history_or_note,
+    search::{Miss, Search, RECENT_PIPELINES},
+};
 use crate::{
     ci::CiContext,
     gitlab::{self, ApiClient, GitlabError, PipelineFilter},
     results::{self, Role},
     stats::{HistoryEntry, RunResult},
 };
-
-/// How many recent successful pipelines of the ref are searched for the job, with an API
-/// token, when the latest one did not run it.
-pub(super) const RECENT_PIPELINES: usize = 20;
 
 /// A baseline, wherever it came from (a file or a previous pipeline).
 #[derive(Debug)]
@@ -92,36 +91,6 @@ pub(crate) fn find_previous(
         _ => {}
     }
     Ok(lookup)
-}
-
-/// What a lookup searches for: the results of job `job` on `base_ref` in `project`.
-pub(super) struct Search<'a> {
-    pub(super) project: &'a str,
-    pub(super) job: &'a str,
-    pub(super) base_ref: &'a str,
-    pub(super) artifact: &'a str,
-    /// This pipeline's tag, when it is a tag pipeline.
-    pub(super) tag: Option<&'a str>,
-}
-
-/// Why a pipeline that was looked at gave no baseline, for the diagnosis.
-#[derive(Debug, Clone, PartialEq)]
-pub(super) enum Miss {
-    /// The pipeline did not run the job (or not to the end); `on_base`: it is a pipeline of
-    /// the ref the baseline is looked for on (not a previous tag's).
-    NotRun { pipeline: u64, on_base: bool },
-    /// The job's results are of a run that was not whole (interrupted, aborted, partial).
-    Incomplete { pipeline: u64 },
-    /// The job ran but its artifact is not there: expired (with the date) or never kept.
-    NoArtifact {
-        pipeline: u64,
-        job: u64,
-        expired_at: Option<String>,
-    },
-    /// The artifact was there but not a results file this version reads.
-    Unreadable { pipeline: u64 },
-    /// GitLab refused the token (401/403) for the by-ref lookup.
-    Refused { status: u16 },
 }
 
 impl<'a> Search<'a> {

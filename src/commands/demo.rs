@@ -1,5 +1,5 @@
-//! `demo`: the README's first command. Starts the sample app in-process, runs one of the seed
-//! flows against it through the full gate, and publishes every report. A previous demo's
+//! `demo`: the README's first command. Starts the sample app in-process, runs one of the four
+//! sample flows against it through the full gate, and publishes every report. A previous demo's
 //! results.json in the output folder becomes the baseline, so a second run shows a comparison.
 
 use std::{path::Path, time::Duration};
@@ -16,7 +16,7 @@ use crate::{
 
 use super::{process_env, run_gate};
 
-/// The seed's four flows, compiled into the binary so the demo runs from any directory.
+/// The four sample flows, compiled into the binary so the demo runs from any directory.
 pub(crate) const FLOWS: &[(&str, &str, &str)] = &[
     (
         "login",

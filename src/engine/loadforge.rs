@@ -1,4 +1,4 @@
-//! `--engine loadforge`: dispatch the test to LoadForge's cloud, as the seed pipeline does, and
+//! `--engine loadforge`: dispatch the test to LoadForge's cloud, as LoadForge's own CI examples do, and
 //! wait for it. Start a run of a configured test (host, users, spawn rate, run time in seconds),
 //! poll the run until `completed` or `failed`, and map what the API returns into a
 //! [`RunResult`]: the average response time and error rate always; percentiles, counts and

@@ -435,7 +435,7 @@ mod tests {
 
     /// A cheap copy of the trust simulation's model (`bench/gate_trust`): p95 of 75 requests of
     /// 40 ms ± 8 % (per run, uniform) + up to 20 ms (per request, uniform).
-    fn chain(rng: &mut rand::rngs::SmallRng, n: usize, slow: impl Fn(usize) -> f64) -> Vec<f64> {
+    fn chain(rng: &mut crate::rng::Rng64, n: usize, slow: impl Fn(usize) -> f64) -> Vec<f64> {
         use rand::Rng;
         (0..n)
             .map(|i| {
@@ -451,8 +451,7 @@ mod tests {
 
     #[test]
     fn on_the_trust_model_steps_are_placed_and_unchanged_chains_stay_quiet() {
-        use rand::SeedableRng;
-        let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
+        let mut rng = crate::rng::Rng64::starting_at(7);
         let trials = 1000;
         let (mut quiet, mut placed, mut crept) = (0, 0, 0);
         for t in 0..trials {

@@ -1,4 +1,4 @@
-//! The built-in target: the endpoints of the seed's four user flows with real behaviour (tokens
+//! The built-in target: the endpoints of the four sample user flows with real behaviour (tokens
 //! issued on login and checked on every protected route, carts that keep their items, reports
 //! that are queued and then complete), plus knobs that make it slow or failing on purpose so
 //! demos and tests can produce regressions.

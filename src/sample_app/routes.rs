@@ -1,4 +1,4 @@
-//! Routes of the sample app, grouped by the seed flow they serve.
+//! Routes of the sample app, grouped by the sample flow they serve.
 
 use std::{
     sync::{atomic::Ordering, Arc},

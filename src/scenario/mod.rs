@@ -1,5 +1,5 @@
 //! The native scenario: a YAML description of what a virtual user does, rich enough for the
-//! seed's four Locust flows (log in once, keep a token, weighted tasks, multi-step tasks with
+//! four sample Locust flows (log in once, keep a token, weighted tasks, multi-step tasks with
 //! sleeps, random choices, checks). Loading compiles it into a form the engine runs without
 //! re-parsing anything: templates pre-split, JSON paths pre-compiled, endpoints numbered.
 
@@ -203,7 +203,7 @@ impl JsonTemplate {
                 let t = Template::parse(s, env)?;
                 if t.is_static() {
                     JsonTemplate::Static(Value::String(
-                        t.render(&Vars::new(), &mut seedless()).unwrap_or_default(),
+                        t.render(&Vars::new(), &mut fixed_rng()).unwrap_or_default(),
                     ))
                 } else {
                     JsonTemplate::Str(t)
@@ -263,7 +263,7 @@ impl JsonTemplate {
     pub(crate) fn render(
         &self,
         vars: &Vars,
-        rng: &mut rand::rngs::SmallRng,
+        rng: &mut crate::rng::Rng64,
     ) -> Result<Value, RenderError> {
         Ok(match self {
             JsonTemplate::Static(v) => v.clone(),
@@ -293,9 +293,9 @@ impl JsonTemplate {
     }
 }
 
-fn seedless() -> rand::rngs::SmallRng {
-    use rand::SeedableRng;
-    rand::rngs::SmallRng::seed_from_u64(0)
+/// The generator for templates rendered once at load (endpoint names): the same every time.
+fn fixed_rng() -> crate::rng::Rng64 {
+    crate::rng::Rng64::starting_at(0)
 }
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);

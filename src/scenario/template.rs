@@ -13,7 +13,9 @@
 
 use std::collections::HashMap;
 
-use rand::{rngs::SmallRng, Rng};
+use rand::Rng;
+
+use crate::rng::Rng64;
 use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -159,11 +161,7 @@ impl Template {
 
     /// A template that is one single expression renders to a typed value (a number stays a
     /// number in a JSON body); anything else renders to a string.
-    pub(crate) fn render_value(
-        &self,
-        vars: &Vars,
-        rng: &mut SmallRng,
-    ) -> Result<Value, RenderError> {
+    pub(crate) fn render_value(&self, vars: &Vars, rng: &mut Rng64) -> Result<Value, RenderError> {
         if let [single] = self.parts.as_slice() {
             if !matches!(single, Part::Lit(_)) {
                 return render_part(single, vars, rng);
@@ -172,7 +170,7 @@ impl Template {
         self.render(vars, rng).map(Value::String)
     }
 
-    pub(crate) fn render(&self, vars: &Vars, rng: &mut SmallRng) -> Result<String, RenderError> {
+    pub(crate) fn render(&self, vars: &Vars, rng: &mut Rng64) -> Result<String, RenderError> {
         if let [Part::Lit(s)] = self.parts.as_slice() {
             return Ok(s.clone());
         }
@@ -187,7 +185,7 @@ impl Template {
     }
 }
 
-fn render_part(part: &Part, vars: &Vars, rng: &mut SmallRng) -> Result<Value, RenderError> {
+fn render_part(part: &Part, vars: &Vars, rng: &mut Rng64) -> Result<Value, RenderError> {
     Ok(match part {
         Part::Lit(s) => Value::String(s.clone()),
         Part::Var(v) => vars
@@ -283,7 +281,6 @@ fn parse_expr(expr: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Part, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
 
     fn no_env(_: &str) -> Option<String> {
         None
@@ -294,7 +291,7 @@ mod tests {
         let env = |n: &str| (n == "USER_NAME").then(|| "ada".to_string());
         let t = Template::parse("${env.USER_NAME}/${env.MISSING:-x:y}", &env).unwrap();
         assert!(t.is_static());
-        let mut rng = SmallRng::seed_from_u64(1);
+        let mut rng = Rng64::starting_at(1);
         assert_eq!(t.render(&Vars::new(), &mut rng).unwrap(), "ada/x:y");
     }
 
@@ -326,7 +323,7 @@ mod tests {
     #[test]
     fn single_expression_keeps_its_type() {
         let t = Template::parse("${random.int(1, 3)}", &no_env).unwrap();
-        let mut rng = SmallRng::seed_from_u64(7);
+        let mut rng = Rng64::starting_at(7);
         for _ in 0..50 {
             let v = t.render_value(&Vars::new(), &mut rng).unwrap();
             let n = v.as_i64().unwrap();
@@ -340,7 +337,7 @@ mod tests {
         let mut vars = Vars::new();
         vars.insert("ids".into(), serde_json::json!([7]));
         vars.insert("token".into(), serde_json::json!("abc"));
-        let mut rng = SmallRng::seed_from_u64(1);
+        let mut rng = Rng64::starting_at(1);
         assert_eq!(t.render(&vars, &mut rng).unwrap(), "/p/7?t=abc&lit=${x}");
         vars.remove("token");
         assert_eq!(

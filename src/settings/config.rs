@@ -21,11 +21,14 @@ use std::{
 };
 
 use serde::{
-    de::{self, value::MapAccessDeserializer, DeserializeSeed, IntoDeserializer, MapAccess},
+    de::{self, MapAccess},
     Deserialize, Deserializer,
 };
 
-use super::{layer::Layer, SettingsError};
+use super::{
+    layer::{Entries, Key, Layer},
+    SettingsError,
+};
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ConfigFile {
@@ -122,75 +125,62 @@ struct Split {
 
 impl<'de> Deserialize<'de> for FileShape {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Shape;
-        impl<'de> de::Visitor<'de> for Shape {
-            type Value = FileShape;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a mapping of settings")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<FileShape, A::Error> {
-                let mut profiles = None;
-                let base = Layer::deserialize(MapAccessDeserializer::new(WithoutProfiles {
-                    map,
-                    profiles: &mut profiles,
-                }))?;
-                Ok(FileShape::Mapping(Box::new(Split {
-                    base,
-                    profiles: profiles.unwrap_or_default(),
-                })))
-            }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<FileShape, A::Error> {
-                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
-                Ok(FileShape::Other)
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<FileShape, E> {
-                Ok(FileShape::Other)
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<FileShape, E> {
-                Ok(FileShape::Other)
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<FileShape, E> {
-                Ok(FileShape::Other)
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<FileShape, E> {
-                Ok(FileShape::Other)
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<FileShape, E> {
-                Ok(FileShape::Other)
-            }
-        }
         d.deserialize_any(Shape)
     }
 }
 
-/// The top-level map with its `profiles` entry read into `profiles` and hidden from the
-/// [`Layer`] reading the rest (which refuses keys it does not know).
-struct WithoutProfiles<'p, A> {
-    map: A,
-    profiles: &'p mut Option<BTreeMap<String, Layer>>,
-}
+/// Tells a mapping of settings from anything else, and splits the mapping.
+struct Shape;
 
-impl<'de, A: MapAccess<'de>> MapAccess<'de> for WithoutProfiles<'_, A> {
-    type Error = A::Error;
+impl<'de> de::Visitor<'de> for Shape {
+    type Value = FileShape;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, A::Error> {
-        while let Some(key) = self.map.next_key::<String>()? {
-            if key != "profiles" {
-                return seed.deserialize(key.into_deserializer()).map(Some);
-            }
-            if self.profiles.is_some() {
-                return Err(de::Error::duplicate_field("profiles"));
-            }
-            *self.profiles = Some(self.map.next_value()?);
-        }
-        Ok(None)
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a mapping of settings")
     }
 
-    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
-        self.map.next_value_seed(seed)
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FileShape, A::Error> {
+        let (mut entries, mut profiles) = (Entries::default(), None);
+        while let Some(key) = map.next_key::<Key>()? {
+            match key {
+                Key::Name(name) if name == "profiles" => {
+                    if profiles.is_some() {
+                        return Err(de::Error::duplicate_field("profiles"));
+                    }
+                    profiles = Some(map.next_value()?);
+                }
+                key => entries.take(key, &mut map)?,
+            }
+        }
+        Ok(FileShape::Mapping(Box::new(Split {
+            base: entries.finish()?,
+            profiles: profiles.unwrap_or_default(),
+        })))
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<FileShape, A::Error> {
+        while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+        Ok(FileShape::Other)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<FileShape, E> {
+        Ok(FileShape::Other)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<FileShape, E> {
+        Ok(FileShape::Other)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<FileShape, E> {
+        Ok(FileShape::Other)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<FileShape, E> {
+        Ok(FileShape::Other)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<FileShape, E> {
+        Ok(FileShape::Other)
     }
 }
 

@@ -6,7 +6,7 @@ use url::Url;
 
 use super::{
     invalid,
-    load::{duration, parse_http_url, whole_seconds},
+    values::{duration, parse_http_url, whole_seconds},
     Env, Layer, SettingsError,
 };
 use crate::{

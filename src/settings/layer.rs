@@ -66,33 +66,57 @@ impl<'de> de::Visitor<'de> for Split {
     }
 
     fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Layer, A::Error> {
-        let load_keys = serde_fields::<LoadArgs>();
-        let (mut load, mut judge) = (Half::default(), Half::default());
+        let mut entries = Entries::default();
         while let Some(key) = map.next_key::<Key>()? {
-            let Key::Name(name) = key else {
-                return Err(de::Error::custom("a key must be a setting's name"));
-            };
-            let Some(&name) = config_keys().iter().find(|k| **k == name) else {
-                return Err(de::Error::unknown_field(&name, config_keys()));
-            };
-            let value: Spanned<serde_json::Value> = map.next_value()?;
-            let half = if load_keys.contains(&name) {
-                &mut load
-            } else {
-                &mut judge
-            };
-            half.places.push((name, value.referenced));
-            half.values.insert(name.to_string(), value.value);
+            entries.take(key, &mut map)?;
         }
+        entries.finish()
+    }
+}
+
+/// The entries of a mapping of settings, read one by one (a config file's top level reads
+/// `profiles` itself and hands the rest here).
+#[derive(Default)]
+pub(crate) struct Entries {
+    load: Half,
+    judge: Half,
+}
+
+impl Entries {
+    /// Reads the value of `key` from `map`: refused unless `key` names a setting.
+    pub(crate) fn take<'de, A: de::MapAccess<'de>>(
+        &mut self,
+        key: Key,
+        map: &mut A,
+    ) -> Result<(), A::Error> {
+        let Key::Name(name) = key else {
+            return Err(de::Error::custom("a key must be a setting's name"));
+        };
+        let Some(&name) = config_keys().iter().find(|k| **k == name) else {
+            return Err(de::Error::unknown_field(&name, config_keys()));
+        };
+        let value: Spanned<serde_json::Value> = map.next_value()?;
+        let half = if serde_fields::<LoadArgs>().contains(&name) {
+            &mut self.load
+        } else {
+            &mut self.judge
+        };
+        half.places.push((name, value.referenced));
+        half.values.insert(name.to_string(), value.value);
+        Ok(())
+    }
+
+    /// The layer the entries make.
+    pub(crate) fn finish<E: de::Error>(self) -> Result<Layer, E> {
         Ok(Layer {
-            load: load.read()?,
-            judge: judge.read()?,
+            load: self.load.read()?,
+            judge: self.judge.read()?,
         })
     }
 }
 
 /// A key of the mapping: a setting's name, or something that cannot be one.
-enum Key {
+pub(crate) enum Key {
     Name(String),
     NotText,
 }

@@ -5,38 +5,17 @@ use std::time::{Duration, SystemTime};
 
 use url::Url;
 
-use super::{invalid, EngineSettings, GateSettings, Layer, SettingsError};
-use crate::{
-    ci::CiContext, defaults, duration::parse_duration, modes::EngineKind, secret::redact_userinfo,
-    stats::ShardInfo,
+use super::{
+    invalid,
+    values::{duration, parse_http_url},
+    EngineSettings, GateSettings, Layer, SettingsError,
 };
-
-/// A duration setting, parsed; `None` when not given.
-pub(super) fn duration(
-    text: &Option<String>,
-    setting: &'static str,
-) -> Result<Option<Duration>, SettingsError> {
-    text.as_ref()
-        .map(|t| parse_duration(t).map_err(|e| invalid(setting, e)))
-        .transpose()
-}
+use crate::{
+    ci::CiContext, defaults, duration::parse_duration, modes::EngineKind, stats::ShardInfo,
+};
 
 /// The slowest arrival accepted (one a day): slower ones would schedule users beyond any run.
 const MIN_RATE: f64 = 1.0 / 86_400.0;
-
-/// A whole number of seconds from a flag, refused beyond [`crate::duration::MAX_DURATION`].
-pub(super) fn whole_seconds(
-    value: Option<u64>,
-    setting: &'static str,
-) -> Result<Option<Duration>, SettingsError> {
-    match value {
-        Some(s) if s > crate::duration::MAX_DURATION.as_secs() => Err(invalid(
-            setting,
-            format!("{s} seconds is longer than a year; give a shorter time"),
-        )),
-        other => Ok(other.map(Duration::from_secs)),
-    }
-}
 
 /// Users, arrival and length, validated against each other.
 pub(super) struct LoadShape {
@@ -194,37 +173,6 @@ pub(crate) fn parse_host(text: &str) -> Result<Url, SettingsError> {
         "https://review.example.com",
         "which would not be sent and would show in every report; send them as a header from a variable instead (in the scenario: `headers: {Authorization: \"Basic ${env.TARGET_AUTH}\"}`)",
     )
-}
-
-/// An absolute http(s) URL with a host part and no credentials, for `setting`; every message
-/// shows the URL redacted ([`redact_userinfo`]), suggests `example` and, for credentials,
-/// says why they are refused (`credentials`).
-pub(crate) fn parse_http_url(
-    text: &str,
-    setting: &'static str,
-    example: &str,
-    credentials: &str,
-) -> Result<Url, SettingsError> {
-    let shown = redact_userinfo(text);
-    let url = Url::parse(text.trim()).map_err(|e| {
-        invalid(
-            setting,
-            format!("`{shown}` is not a URL ({e}); pass e.g. {setting} {example}"),
-        )
-    })?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(invalid(
-            setting,
-            format!("`{shown}` must be an http:// or https:// URL with a host"),
-        ));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(invalid(
-            setting,
-            format!("`{shown}` carries credentials, {credentials}"),
-        ));
-    }
-    Ok(url)
 }
 
 /// This job's shard, when it runs one; the run id defaults to the pipeline's.

@@ -9,6 +9,7 @@ mod config;
 mod engines;
 mod layer;
 mod load;
+mod values;
 
 use std::{
     path::{Path, PathBuf},
@@ -256,7 +257,7 @@ impl Settings {
         shape.check_engine(&engine, &gate)?;
         let shard = load::shard(&layer, &gate.ci, shape.users)?;
         let start_at = load::start_at(&layer, env)?;
-        let progress = load::whole_seconds(layer.load.progress, "--progress")?
+        let progress = values::whole_seconds(layer.load.progress, "--progress")?
             .unwrap_or(defaults::PROGRESS_EVERY);
         load::check_native_users(&engine, shape.users, shard.as_ref())?;
         let host = load::host(&layer)?;

@@ -306,8 +306,8 @@ mod tests {
     /// 0.1 ms to seconds): every reported percentile within 1 % of the exact one.
     #[test]
     fn percentiles_stay_within_one_percent_of_the_exact_value() {
-        use rand::{Rng, SeedableRng};
-        let mut rng = rand::rngs::SmallRng::seed_from_u64(17);
+        use rand::Rng;
+        let mut rng = crate::rng::Rng64::starting_at(17);
         let mut values: Vec<u64> = (0..200_000)
             .map(|_| {
                 // exp(N(ln 20 ms, 1.2)) by Box-Muller.

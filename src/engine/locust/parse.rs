@@ -38,7 +38,7 @@ struct Entry {
 }
 
 /// The endpoint name the gate uses: Locust's name, prefixed with the method unless the name
-/// already starts with it (the seed's convention is `name="GET /dashboard"`).
+/// already starts with it (a common convention is `name="GET /dashboard"`).
 pub(crate) fn endpoint_name(method: &str, name: &str) -> String {
     if method.is_empty() || name.starts_with(&format!("{method} ")) {
         name.to_string()

@@ -397,8 +397,8 @@ fn spawn_user(
     tokio::task::spawn_local(async move {
         tokio::time::sleep_until(tokio::time::Instant::from_std(start + offset)).await;
         let _active = Active::enter(recorder);
-        let seed = id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ start.elapsed().as_nanos() as u64;
-        let user = VirtualUser::new(ctx, seed);
+        let stream = id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ start.elapsed().as_nanos() as u64;
+        let user = VirtualUser::new(ctx, stream);
         #[cfg(debug_assertions)]
         fail_point(id);
         user.run(schedule).await;

@@ -8,7 +8,9 @@ use ::http::{
     Method, Uri,
 };
 use bytes::Bytes;
-use rand::{rngs::SmallRng, Rng, SeedableRng};
+use rand::Rng;
+
+use crate::rng::Rng64;
 use serde_json::Value;
 
 use url::Url;
@@ -160,7 +162,7 @@ pub(crate) struct VirtualUser {
     vars: Vars,
     /// Headers set by `set_headers`, parsed once when set.
     headers: Vec<(HeaderName, HeaderValue)>,
-    rng: SmallRng,
+    rng: Rng64,
     conn: Option<Conn>,
     /// The user's cookies (used only when the scenario keeps cookies).
     jar: Jar,
@@ -186,7 +188,7 @@ enum Flow {
 }
 
 impl VirtualUser {
-    pub(crate) fn new(ctx: Rc<WorkerCtx>, seed: u64) -> Self {
+    pub(crate) fn new(ctx: Rc<WorkerCtx>, start: u64) -> Self {
         let vars = ctx.scenario.variables.clone();
         let jar = Jar::new(cookies::Caps {
             cookies: ctx.scenario.max_cookies,
@@ -196,7 +198,7 @@ impl VirtualUser {
             ctx,
             vars,
             headers: Vec::new(),
-            rng: SmallRng::seed_from_u64(seed),
+            rng: Rng64::starting_at(start),
             conn: None,
             jar,
             foreign: None,
@@ -866,7 +868,7 @@ fn render_header(
     name: &HeaderName,
     v: &HeaderSource,
     vars: &Vars,
-    rng: &mut SmallRng,
+    rng: &mut Rng64,
 ) -> Result<HeaderValue, Reason> {
     match v {
         HeaderSource::Fixed(h) => Ok(h.clone()),
