@@ -1,5 +1,5 @@
 #!/bin/bash
-# A real starved-generator run (README, "Load generator health"): the sample app on core 0, the
+# A real starved-generator run (docs/generator-health.md): the sample app on core 0, the
 # gate on core 1 with a strict `p99 +10%` rule. Six quiet default-branch runs make the history;
 # then three merge-request runs of the unchanged app with two busy loops beside the gate (expect
 # exit 5 or 0, never 1), and two quiet runs of a slower app (expect exit 1). Needs two cores and

@@ -1,5 +1,5 @@
 //! Every built-in default, in one place: what a run does when neither a flag, a variable nor the
-//! config file says otherwise. `--help`, the README and the component's inputs quote these. A
+//! config file says otherwise. `--help`, docs/settings.md and the component's inputs quote these. A
 //! leaf: it imports nothing of the crate.
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! The one grammar for thresholds and regression rules (the README, "Thresholds and regressions"):
+//! The one grammar for thresholds and regression rules (docs/thresholds-and-regressions.md):
 //!
 //! ```text
 //! threshold:  [SELECTOR ":"] METRIC OP VALUE[UNIT]          p95<500ms   GET /api/*: error_rate<1%

@@ -117,7 +117,6 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
 ];
 
-
 /// A module path inside the crate (`["gate", "evaluate"]`); the crate root is empty.
 type ModPath = Vec<String>;
 
