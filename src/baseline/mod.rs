@@ -254,60 +254,8 @@ fn gone_endpoints<'a>(base: &'a RunResult, current: &RunResult) -> (Vec<&'a Endp
     }
 }
 
-/// How many endpoints only the baseline has went unlisted, said once.
-pub(crate) fn gone_note(c: &Comparison) -> Option<String> {
-    (c.gone_left_out > 0).then(|| {
-        format!(
-            "{} more endpoints that only the baseline has are not listed (the busiest {} are).",
-            c.gone_left_out,
-            defaults::MAX_ENDPOINTS
-        )
-    })
-}
-
 fn is_zero(n: &usize) -> bool {
     *n == 0
-}
-
-/// How many runs of the baseline's history ran another load and were left out of the band the
-/// regressions are judged by (see `gate::regression`), said once; nothing when every run
-/// matched, or when the baseline itself ran another load (no regression is judged then).
-pub(crate) fn history_note(
-    history: &[HistoryEntry],
-    comparison: &Comparison,
-    current: &RunResult,
-) -> Option<String> {
-    if comparison.load == LoadMatch::Different {
-        return None;
-    }
-    let other_load = (history.iter())
-        .filter(|h| h.same_load(&current.run) == Some(false))
-        .count();
-    let flagged = (history.iter())
-        .filter(|h| h.flagged.is_some() && h.same_load(&current.run) != Some(false))
-        .count();
-    let runs = |n: usize| match n {
-        1 => "1 history run".to_string(),
-        n => format!("{n} history runs"),
-    };
-    let mut parts = Vec::new();
-    if other_load > 0 {
-        parts.push(format!("{} with another load shape", runs(other_load)));
-    }
-    if flagged > 0 {
-        parts.push(format!("{} flagged (made on a busy host)", runs(flagged)));
-    }
-    (!parts.is_empty()).then(|| {
-        let verb = if other_load + flagged == 1 {
-            "was"
-        } else {
-            "were"
-        };
-        format!(
-            "{} {verb} left out of the band regressions are judged by.",
-            parts.join(" and ")
-        )
-    })
 }
 
 #[cfg(test)]
@@ -341,7 +289,10 @@ mod tests {
         let c = compare("old.json", &old, &current(|_| {}));
         assert_eq!(c.load, LoadMatch::Unknown);
         // Its history stays in the band: whether it matched cannot be told.
-        assert_eq!(history_note(&history, &c, &current(|_| {})), None);
+        assert_eq!(
+            crate::report::history_note(&history, &c, &current(|_| {})),
+            None
+        );
     }
 
     #[test]
@@ -391,24 +342,5 @@ mod tests {
         assert!(c.engine_changed);
         assert_eq!(c.load, LoadMatch::Different);
         assert_eq!(c.load_differences, ["engine k6 → native"]);
-    }
-
-    #[test]
-    fn history_runs_of_another_load_are_counted_once() {
-        let base = current(|_| {});
-        let entry = |users| HistoryEntry::of(&current(|l| l.users = users));
-        let history = [entry(50), entry(5), entry(5), entry(5)];
-        let c = compare("b", &base, &base);
-        let note = history_note(&history, &c, &base).unwrap();
-        assert!(
-            note.starts_with("3 history runs with another load shape were left out"),
-            "{note}"
-        );
-        assert!(history_note(&history[..2], &c, &base)
-            .unwrap()
-            .starts_with("1 history run "));
-        // Against a baseline of another load nothing is judged: no count to give.
-        let other = compare("b", &current(|l| l.users = 1), &base);
-        assert_eq!(history_note(&history, &other, &base), None);
     }
 }

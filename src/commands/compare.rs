@@ -18,7 +18,7 @@ pub(crate) fn execute(args: &CompareArgs) -> Result<ExitStatus, Error> {
     for note in &base.notes {
         println!("note: {note}");
     }
-    if let Some(note) = baseline::history_note(&base.history, &comparison, &current) {
+    if let Some(note) = crate::report::history_note(&base.history, &comparison, &current) {
         println!("note: {note}");
     }
     let trend = crate::report::trend_text(&base.history, &current);

@@ -151,8 +151,8 @@ pub(crate) fn judge_and_publish(
     // A baseline of another load (engine, users, target...) is shown side by side, and the
     // gate reports its regression checks as not comparable: see `gate::evaluate`.
     if let (Some(b), Some(c)) = (&baseline, &comparison) {
-        notes.extend(baseline::history_note(&b.history, c, &result));
-        notes.extend(baseline::gone_note(c));
+        notes.extend(report::history_note(&b.history, c, &result));
+        notes.extend(report::gone_note(c));
     }
     let judged_baseline = baseline.as_ref().map(|b| Baseline {
         result: &b.result,

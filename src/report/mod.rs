@@ -34,7 +34,7 @@ use view::View;
 pub(crate) use view::INSECURE;
 
 pub(crate) use comment::{marker, render_comment};
-pub(crate) use comparison::render_text as comparison_text;
+pub(crate) use comparison::{gone_note, history_note, render_text as comparison_text};
 pub(crate) use console::render_outcome;
 
 #[derive(Debug, thiserror::Error)]
