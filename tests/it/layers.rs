@@ -54,8 +54,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "stats", "results", "gate", "gitlab", "ci", "chain", "defaults",
         ],
     ),
-    // `exit`: a report names the outcome the exit status is made of.
-    ("report", &["stats", "results", "gate", "baseline", "exit"]),
+    // `exit`: a report names the outcome the exit status is made of; `defaults`: the caps it
+    // quotes.
+    (
+        "report",
+        &["stats", "results", "gate", "baseline", "exit", "defaults"],
+    ),
     ("sample_app", &["tls"]),
     // The custom executor: the host's findings are `stats::HostInfo`, which the gate records.
     (
