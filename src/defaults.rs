@@ -52,6 +52,9 @@ pub const MAX_RESULTS_BYTES: usize = 64 * 1024 * 1024;
 /// a results file is capped at [`MAX_RESULTS_BYTES`], and no other answer comes near it.
 pub const MAX_API_ANSWER_BYTES: usize = MAX_RESULTS_BYTES + 1024 * 1024;
 
+/// The largest scenario or config file read (a user's YAML; far beyond any real one).
+pub const MAX_USER_FILE_BYTES: usize = 16 * 1024 * 1024;
+
 /// The largest response head (status line and headers) the native engine reads; a scenario
 /// may raise it (`defaults.max_head_kib`).
 pub const RESPONSE_HEAD_CAP: usize = 64 * 1024;

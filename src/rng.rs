@@ -8,9 +8,12 @@
 pub struct Rng64(u64);
 
 impl Rng64 {
-    /// A generator whose sequence is fixed by `start`.
+    /// A generator whose sequence is fixed by `start`. The start is mixed first: SplitMix64's
+    /// state moves by a fixed step, so users started at `i × step` would otherwise replay one
+    /// another's numbers one draw apart.
     pub fn starting_at(start: u64) -> Rng64 {
-        Rng64(start)
+        let mut mixer = Rng64(start);
+        Rng64(rand::RngCore::next_u64(&mut mixer))
     }
 }
 
@@ -43,10 +46,19 @@ mod tests {
 
     #[test]
     fn the_sequence_is_splitmix64s() {
-        // The reference values of SplitMix64 from 0 (Vigna's splitmix64.c).
-        let mut r = Rng64::starting_at(0);
+        // The reference values of SplitMix64 from 0 (Vigna's splitmix64.c): the first is the
+        // mixed start, the next the first number drawn from it.
+        let mut r = Rng64(0);
         assert_eq!(r.next_u64(), 0xE220_A839_7B1D_CDAF);
         assert_eq!(r.next_u64(), 0x6E78_9E6A_A1B9_65F4);
+        let step = 0x9E37_79B9_7F4A_7C15u64;
+        let (mut u0, mut u1) = (Rng64::starting_at(0), Rng64::starting_at(step));
+        u0.next_u64();
+        assert_ne!(
+            u0.next_u64(),
+            u1.next_u64(),
+            "user 1 is not user 0 one draw later"
+        );
         let mut a = Rng64::starting_at(7);
         let mut b = Rng64::starting_at(7);
         assert_eq!(

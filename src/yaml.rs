@@ -42,11 +42,14 @@ impl YamlError {
 }
 
 /// The parser's settings: YAML 1.2 booleans (`yes` and `on` stay strings, as in GitLab's
-/// own YAML and as `serde_yaml` read them), duplicate keys refused, and no snippet: errors are
-/// one line, the caller names the file.
+/// own YAML and as `serde_yaml` read them), an empty or `~` value read as text where text is
+/// expected (`headers: {X-Debug: }` is an empty header, as `serde_yaml` read it; an optional
+/// setting left empty is still unset), duplicate keys refused, and no snippet: errors are one
+/// line, the caller names the file.
 fn options() -> serde_saphyr::Options {
     let mut o = serde_saphyr::Options::default();
     o.strict_booleans = true;
+    o.null_as_string = true;
     o.with_snippet = false;
     o
 }
@@ -94,6 +97,10 @@ fn unknown_key(message: &str) -> Option<&str> {
 fn tidy(message: &str) -> String {
     let mut text = message
         .replace(", set DuplicateKeyPolicy in Options if acceptable", "")
+        .replace(
+            "; use from_str_multiple or from_str_multiple_with_options",
+            "; keep one document (no second `---`)",
+        )
         .trim()
         .to_string();
     if text.matches(" at line ").count() > 1 {
@@ -185,6 +192,21 @@ mod tests {
         let text = e.to_string();
         assert!(text.contains("duplicate"), "{text}");
         assert!(!text.contains("Options"), "{text}");
+    }
+
+    #[test]
+    fn an_empty_value_is_empty_text_and_an_empty_option_is_unset() {
+        #[derive(Debug, Deserialize)]
+        struct Headers {
+            headers: BTreeMap<String, String>,
+            #[serde(default)]
+            name: Option<String>,
+            #[serde(default)]
+            weight: Option<u32>,
+        }
+        let h: Headers = from_str("headers: {X-Debug: , X-Null: ~}\nname: ~\nweight:\n").unwrap();
+        assert_eq!(h.headers["X-Debug"], "");
+        assert_eq!((h.name, h.weight), (None, None));
     }
 
     #[test]

@@ -99,6 +99,7 @@ fn paged<T: DeserializeOwned>(
     what: &str,
     mut each: impl FnMut(T) -> std::ops::ControlFlow<()>,
 ) -> Result<(), GitlabError> {
+    let limit = limit.max(1);
     let pages = Pages::up_to(limit);
     let mut read = 0;
     for page in 1.. {
@@ -302,8 +303,9 @@ pub(crate) fn pipeline_jobs(
     all(c, &call, MAX_JOBS, &what)
 }
 
-/// The most jobs read from one pipeline, and notes from one merge request: pages are followed
-/// as the server links them, so a server that links forever must not be followed forever.
+/// The most jobs read from one pipeline, and notes from one merge request: pages are asked for
+/// by number until a short one, so a server that always answers a full page must not be asked
+/// forever.
 const MAX_JOBS: usize = 2_000;
 const MAX_NOTES: usize = 10_000;
 

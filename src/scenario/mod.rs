@@ -308,10 +308,11 @@ impl Scenario {
         path: &Path,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Scenario, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = crate::capped::read_text_file(path, crate::defaults::MAX_USER_FILE_BYTES)
+            .map_err(|source| ScenarioError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
         Self::parse(&text, path, env)
     }
 

@@ -39,10 +39,11 @@ pub(crate) struct ConfigFile {
 
 impl ConfigFile {
     pub(crate) fn load(path: &Path) -> Result<ConfigFile, SettingsError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::ConfigRead {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = crate::capped::read_text_file(path, crate::defaults::MAX_USER_FILE_BYTES)
+            .map_err(|source| SettingsError::ConfigRead {
+                path: path.to_path_buf(),
+                source,
+            })?;
         Self::parse(&text, path)
     }
 
@@ -147,7 +148,9 @@ impl<'de> de::Visitor<'de> for Shape {
                     if profiles.is_some() {
                         return Err(de::Error::duplicate_field("profiles"));
                     }
-                    profiles = Some(map.next_value()?);
+                    // `profiles:` with nothing under it defines none.
+                    let given: Option<BTreeMap<String, Layer>> = map.next_value()?;
+                    profiles = Some(given.unwrap_or_default());
                 }
                 key => entries.take(key, &mut map)?,
             }
@@ -187,6 +190,16 @@ impl<'de> de::Visitor<'de> for Shape {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn empty_profiles_and_an_empty_profile_say_nothing() {
+        for text in ["users: 3\nprofiles:\n", "users: 3\nprofiles: ~\n"] {
+            let c = ConfigFile::parse(text, Path::new("c.yml")).unwrap();
+            assert!(c.profiles.is_empty(), "{text}");
+        }
+        let c = ConfigFile::parse("users: 3\nprofiles:\n  smoke:\n", Path::new("c.yml")).unwrap();
+        assert_eq!(c.layer(Some("smoke")).unwrap().load.users, Some(3));
+    }
 
     #[test]
     fn a_bad_value_is_reported_at_its_own_line_and_column() {

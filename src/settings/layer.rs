@@ -51,7 +51,7 @@ pub(crate) fn config_keys() -> &'static [&'static str] {
 /// setting is reported at its own line and column.
 impl<'de> Deserialize<'de> for Layer {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Layer, D::Error> {
-        d.deserialize_map(Split)
+        d.deserialize_any(Split)
     }
 }
 
@@ -63,6 +63,15 @@ impl<'de> de::Visitor<'de> for Split {
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a mapping of settings")
+    }
+
+    /// An empty profile (`smoke:` with nothing under it) says nothing.
+    fn visit_unit<E: de::Error>(self) -> Result<Layer, E> {
+        Ok(Layer::default())
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Layer, E> {
+        Ok(Layer::default())
     }
 
     fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Layer, A::Error> {

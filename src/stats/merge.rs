@@ -148,7 +148,7 @@ fn merged_meta(
         ..RunMeta::new(
             first.engine.clone(),
             first.target.clone(),
-            runs().map(|r| r.users).sum(),
+            runs().fold(0u32, |sum, r| sum.saturating_add(r.users)),
             runs().map(|r| r.spawn_rate).sum(),
             started_at,
             duration_s,
@@ -191,7 +191,8 @@ fn merge_series(
             _ => 0,
         };
         for p in &r.timeseries {
-            let t = p.t + offset;
+            // Shard files are other jobs' artifacts: a time or a start far off saturates.
+            let t = p.t.saturating_add(offset);
             let (sum, w50, w95, w99) = acc.entry(t).or_insert_with(|| {
                 (
                     SecondPoint {
@@ -209,9 +210,9 @@ fn merge_series(
                     0.0,
                 )
             });
-            sum.requests += p.requests;
-            sum.failures += p.failures;
-            sum.users += p.users;
+            sum.requests = sum.requests.saturating_add(p.requests);
+            sum.failures = sum.failures.saturating_add(p.failures);
+            sum.users = sum.users.saturating_add(p.users);
             let w = p.requests as f64;
             if let Some(v) = p.p50_ms {
                 *w50 += v * w;
@@ -430,6 +431,40 @@ pub(crate) mod tests {
         assert_eq!(whole.failures_by_reason.get("HTTP 503"), Some(&u64::MAX));
         let one = merged_row("GET /a".into(), &[&huge, &huge], 10.0);
         assert_eq!((one.requests, one.failures), (u64::MAX, u64::MAX));
+    }
+
+    /// LoadForge gives no failure reasons: a row's failures without one still count in the
+    /// whole run's row and in a fold, as they do in one name's merged row.
+    #[test]
+    fn failures_without_a_reason_count_in_the_whole() {
+        let mut a = row("GET /a", 100, 0);
+        a.failures = 7;
+        a.error_rate = 7.0;
+        let whole = EndpointStats::aggregate(ALL_REQUESTS, [&a, &row("GET /b", 100, 1)], 10.0);
+        assert_eq!(whole.failures, 8);
+        assert_eq!(whole.error_rate, 4.0);
+        let one = merged_row("GET /a".into(), &[&a, &a], 10.0);
+        assert_eq!(one.failures, 14);
+    }
+
+    /// Hostile shard files: users, seconds and counts at their type's end neither wrap nor
+    /// panic (a debug build checks overflow).
+    #[test]
+    fn shard_figures_at_their_limits_saturate() {
+        let mut a = shard(1, 2, "r", &[1]);
+        let mut b = shard(2, 2, "r", &[1]);
+        for r in [&mut a, &mut b] {
+            r.run.users = u32::MAX;
+            for p in &mut r.timeseries {
+                p.t = u32::MAX;
+                p.requests = u64::MAX;
+                p.users = u32::MAX;
+            }
+        }
+        let merged = merge_shards(&[a, b], 100).unwrap();
+        assert_eq!(merged.run.users, u32::MAX);
+        let last = merged.timeseries.last().unwrap();
+        assert_eq!((last.t, last.requests), (u32::MAX, u64::MAX));
     }
 
     #[test]

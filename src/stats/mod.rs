@@ -538,16 +538,22 @@ impl EndpointStats {
         duration_s: f64,
     ) -> Self {
         let sums = sums::Sums::of(parts);
+        let row = Self::from_counts(
+            name.into(),
+            None,
+            sums.histogram,
+            sums.requests,
+            sums.failures_by_reason,
+            duration_s,
+        );
+        // The parts' own failure counts, not only those given a reason: LoadForge reports no
+        // reasons, and a failure without one is still a failure of the whole.
+        let failures = row.failures.max(sums.failures);
         Self {
             received: sums.received,
-            ..Self::from_counts(
-                name.into(),
-                None,
-                sums.histogram,
-                sums.requests,
-                sums.failures_by_reason,
-                duration_s,
-            )
+            failures,
+            error_rate: percent(failures, row.requests),
+            ..row
         }
     }
 

@@ -31,7 +31,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("tls", &["capped"]),
     ("proxy", &["secret"]),
     ("stats", &["ci", "capped"]),
-    ("scenario", &["duration", "defaults", "yaml", "rng"]),
+    (
+        "scenario",
+        &["duration", "defaults", "yaml", "rng", "capped"],
+    ),
     // results.json and shard files: the one reader and writer of `stats`' file model.
     ("results", &["stats", "capped", "defaults"]),
     (
@@ -71,7 +74,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "settings",
         &[
             "cli", "gate", "ci", "modes", "secret", "defaults", "duration", "stats", "tls",
-            "proxy", "chain", "yaml",
+            "proxy", "chain", "yaml", "capped",
         ],
     ),
     // The top tier of errors: every module's typed error folds into one, with its exit code.
