@@ -59,7 +59,7 @@ impl ConfigFile {
                 path: path.to_path_buf(),
             });
         };
-        let Split {
+        let Sections {
             mut base,
             mut profiles,
         } = *split;
@@ -112,14 +112,14 @@ impl ConfigFile {
 
 /// The file's top level: a mapping of settings, or anything else (refused by name).
 enum FileShape {
-    Mapping(Box<Split>),
+    Mapping(Box<Sections>),
     Other,
 }
 
 /// The top-level mapping, `profiles` taken aside and the rest read as one [`Layer`], in one
 /// pass over the document so every error keeps its line and column.
 #[derive(Default)]
-struct Split {
+struct Sections {
     base: Layer,
     profiles: BTreeMap<String, Layer>,
 }
@@ -155,7 +155,7 @@ impl<'de> de::Visitor<'de> for Shape {
                 key => entries.take(key, &mut map)?,
             }
         }
-        Ok(FileShape::Mapping(Box::new(Split {
+        Ok(FileShape::Mapping(Box::new(Sections {
             base: entries.finish()?,
             profiles: profiles.unwrap_or_default(),
         })))

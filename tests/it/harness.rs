@@ -370,6 +370,14 @@ pub fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
+/// The endpoint rows of a results.json with this name (an endpoint's name is one row: more
+/// than one is a bug the callers check for).
+pub fn rows_named<'a>(results: &'a serde_json::Value, name: &str) -> Vec<&'a serde_json::Value> {
+    (results["endpoints"].as_array().into_iter().flatten())
+        .filter(|e| e["name"] == name)
+        .collect()
+}
+
 /// Failure reasons of every endpoint, merged.
 pub fn reasons(results: &serde_json::Value) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();

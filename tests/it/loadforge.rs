@@ -124,12 +124,7 @@ fn rows_with_the_same_name_are_judged_together() {
         .run()
         .expect_exit(1);
     let r = out.results();
-    let rows: Vec<&serde_json::Value> = r["endpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["name"] == "GET /api/v2/orders")
-        .collect();
+    let rows = crate::harness::rows_named(&r, "GET /api/v2/orders");
     assert_eq!(rows.len(), 1, "{}", r["endpoints"]);
     let row = rows[0];
     let requests = row["requests"].as_u64().unwrap();

@@ -358,12 +358,7 @@ class U(HttpUser):
     .run()
     .expect_exit(1);
     let r = out.results();
-    let rows: Vec<&serde_json::Value> = r["endpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["name"] == "GET /health")
-        .collect();
+    let rows = crate::harness::rows_named(&r, "GET /health");
     assert_eq!(rows.len(), 1, "{}", r["endpoints"]);
     let row = rows[0];
     let (requests, failures) = (

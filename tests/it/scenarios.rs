@@ -354,12 +354,7 @@ fn rows_with_the_same_name_are_judged_together() {
         .run()
         .expect_exit(1);
     let r = out.results();
-    let rows: Vec<&serde_json::Value> = r["endpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["name"] == "GET /health")
-        .collect();
+    let rows = crate::harness::rows_named(&r, "GET /health");
     assert_eq!(rows.len(), 1, "{}", r["endpoints"]);
     let failures = rows[0]["failures"].as_u64().unwrap();
     assert!(failures > 0, "{}", rows[0]);
