@@ -98,7 +98,7 @@ mod tests {
             ExitStatus::Usage,
             ExitStatus::Infrastructure,
             ExitStatus::Interrupted,
-            ExitStatus::Inconclusive,
+            ExitStatus::NotJudged,
         ] {
             assert!(
                 EXIT_CODES_HELP.contains(&format!("\n  {}  ", s.code())),

@@ -14,9 +14,10 @@ pub(crate) enum ExitStatus {
     Infrastructure = 3,
     /// Interrupted by SIGINT/SIGTERM; partial results were published.
     Interrupted = 4,
-    /// Inconclusive: a latency check failed while the load generator was starved, so the
-    /// latencies may be the generator's own; no error-rate check failed. Worth a retry.
-    Inconclusive = 5,
+    /// Not judged: no check failed, but at least one could not be judged (no baseline yet,
+    /// not comparable, generator starved, look-up failed, not measured, too noisy). Never a
+    /// pass: the templates let it through as a warning at most.
+    NotJudged = 5,
 }
 
 /// `--help`'s table of exit codes; a test checks that it lists every [`ExitStatus`].
@@ -26,18 +27,20 @@ pub(crate) const EXIT_CODES_HELP: &str = "Exit codes:
   2  usage or configuration error
   3  the test could not run (engine or infrastructure error)
   4  interrupted: partial results were published
-  5  inconclusive: a latency check failed while the load generator was starved (retry it)";
+  5  not judged: no check failed, but at least one could not be judged (no baseline yet, not
+     comparable, generator starved, look-up failed, not measured, too noisy); never a pass";
 
 /// What the gate concluded of a run, in the terms the exit codes distinguish
 /// (`gate::Verdict::outcome` gives it), for [`ExitStatus::of`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum Outcome {
-    /// Every check passed (or compared nothing).
+    /// Every check was judged and passed.
     Passed,
     /// A check failed.
     Failed,
-    /// No check failed, but a latency check could not be told from a starved generator.
-    Inconclusive,
+    /// No check failed, but at least one was not judged.
+    NotJudged,
     /// Not judged here by design: a shard, judged once with the others by `merge`.
     Deferred,
 }
@@ -57,7 +60,7 @@ impl ExitStatus {
             (true, _) => ExitStatus::Interrupted,
             (false, Some(Outcome::Passed | Outcome::Deferred)) => ExitStatus::Passed,
             (false, Some(Outcome::Failed) | None) => ExitStatus::GateFailed,
-            (false, Some(Outcome::Inconclusive)) => ExitStatus::Inconclusive,
+            (false, Some(Outcome::NotJudged)) => ExitStatus::NotJudged,
         }
     }
 }
@@ -72,14 +75,14 @@ mod tests {
             None,
             Some(Outcome::Passed),
             Some(Outcome::Failed),
-            Some(Outcome::Inconclusive),
+            Some(Outcome::NotJudged),
             Some(Outcome::Deferred),
         ] {
             assert_eq!(ExitStatus::of(outcome, true), ExitStatus::Interrupted);
         }
         assert_eq!(
-            ExitStatus::of(Some(Outcome::Inconclusive), false),
-            ExitStatus::Inconclusive
+            ExitStatus::of(Some(Outcome::NotJudged), false),
+            ExitStatus::NotJudged
         );
         assert_eq!(
             ExitStatus::of(Some(Outcome::Deferred), false),

@@ -11,7 +11,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::{
     defaults::MAX_RESULTS_BYTES,
-    stats::{HistoryEntry, RunResult, HISTOGRAM_BUDGET_BYTES, SCHEMA},
+    stats::{HistoryEntry, RunResult, HISTOGRAM_BUDGET_BYTES, SCHEMA, SCHEMA_V1},
 };
 
 /// What a results file is read for: its errors name it so, with the fix that applies.
@@ -152,10 +152,14 @@ pub(crate) fn parse<T: Contents>(
             file: origin.to_string(),
             source,
         })?;
+    let readable = |schema: &str| schema == SCHEMA || (schema == SCHEMA_V1 && role != Role::Shard);
     match header.schema.as_deref() {
-        Some(SCHEMA) => parse_budgeted(bytes, origin).map(|mut contents: T| {
+        Some(schema) if readable(schema) => parse_budgeted(bytes, origin).map(|mut contents: T| {
+            let run = contents.run_mut();
             // One row per name, as every engine's result has now (older files may have two).
-            contents.run_mut().merge_same_names();
+            run.merge_same_names();
+            // Read into this version's types, it is this version's: written back as such.
+            run.schema = SCHEMA.into();
             contents
         }),
         Some(other) => Err(ResultsFileError::Schema {
@@ -269,13 +273,83 @@ mod tests {
         };
         assert_eq!(
             err(Role::Baseline),
-            "old.json has schema `loadforge-gate/results/v0`, this version reads `loadforge-gate/results/v1`; regenerate it with this version or pass --baseline none"
+            "old.json has schema `loadforge-gate/results/v0`, this version reads `loadforge-gate/results/v2`; regenerate it with this version or pass --baseline none"
         );
         assert!(err(Role::Shard).ends_with("; run every shard with this version"));
         assert!(err(Role::Results).ends_with("; regenerate it with this version"));
         let long = run_json(&"v".repeat(10_000));
         let e = parse::<RunResult>(long.as_bytes(), "x.json", Role::Results).unwrap_err();
         assert!(e.to_string().len() < 300, "{e}");
+    }
+
+    /// A results.json of the previous release (v1: three booleans per check), with a passed,
+    /// a starved (`inconclusive`) and two `not_comparable` checks.
+    const V1: &str = include_str!("../tests/fixtures/results-v1-release.json");
+
+    #[test]
+    fn a_v1_file_reads_as_a_baseline_and_for_report_with_one_state_per_check() {
+        use crate::gate::{CheckState, NotJudged};
+        for role in [Role::Baseline, Role::Results] {
+            let doc: crate::report::Document = parse(V1.as_bytes(), "v1.json", role).unwrap();
+            assert_eq!(
+                doc.run.schema, SCHEMA,
+                "read, it is written back as this version's"
+            );
+            let states: Vec<CheckState> = (doc.verdict.as_ref().unwrap().checks.iter())
+                .map(|c| c.state())
+                .collect();
+            let starved = CheckState::NotJudged(NotJudged::GeneratorStarved);
+            let other_load = CheckState::NotJudged(NotJudged::NotComparable);
+            assert_eq!(
+                states,
+                [
+                    CheckState::Passed,
+                    CheckState::Passed,
+                    CheckState::Passed,
+                    starved,
+                    other_load,
+                    other_load
+                ]
+            );
+            let verdict = doc.verdict.as_ref().unwrap();
+            assert_eq!(verdict.outcome(), crate::exit::Outcome::NotJudged);
+            // Written back, it is a v2 file: one state per check, no v1 boolean left.
+            let json = serde_json::to_value(&doc).unwrap();
+            let check = &json["verdict"]["checks"][4];
+            assert_eq!(check["state"], "not_judged");
+            assert_eq!(check["reason"], "not_comparable");
+            assert!(check.get("passed").is_none() && check.get("not_comparable").is_none());
+            assert_eq!(json["verdict"]["outcome"], "not_judged");
+        }
+        let e = parse::<RunResult>(V1.as_bytes(), "v1.json", Role::Shard).unwrap_err();
+        assert!(
+            e.to_string().ends_with("run every shard with this version"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_check_with_both_forms_or_neither_is_refused() {
+        let v2 = run_json(SCHEMA);
+        let with_checks = |checks: &str| {
+            let mut json: serde_json::Value = serde_json::from_str(&v2).unwrap();
+            let check: serde_json::Value = serde_json::from_str(&format!(
+                r#"{{"name": "c", "kind": "threshold", "expression": "p95<1ms", "metric": "p95", "unit": "ms", "op": "<", "limit": 1.0, "detail": "d", {checks}}}"#
+            ))
+            .unwrap();
+            json["verdict"] = serde_json::json!({"checks": [check]});
+            parse::<crate::report::Document>(json.to_string().as_bytes(), "x.json", Role::Results)
+        };
+        assert!(with_checks(r#""state": "passed""#).is_ok());
+        for bad in [
+            r#""state": "passed", "passed": true"#,
+            r#""state": "not_judged""#,
+            r#""state": "failed", "reason": "too_noisy""#,
+            r#""default_rule": false"#,
+            r#""state": "green""#,
+        ] {
+            assert!(with_checks(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -46,6 +46,9 @@ pub(crate) struct Lookup {
     pub(crate) baseline: Option<Previous>,
     /// What the report should say about the lookup (why there is no baseline, what was skipped).
     pub(crate) notes: Vec<String>,
+    /// Why a part of the look-up failed (GitLab answered 5xx, timed out or sent what cannot
+    /// be read), when one did: without a baseline, the look-up failed rather than found none.
+    pub(crate) failed: Option<String>,
 }
 
 /// Finds the baseline. `job_client` authenticates with the job token, `api_client` (if any)
@@ -59,17 +62,13 @@ pub(crate) fn find_previous(
 ) -> Result<Lookup, GitlabError> {
     let mut lookup = Lookup::default();
     let Some(search) = Search::of(ci, artifact, &mut lookup.notes) else {
+        lookup.failed = Some("the CI variables name nothing to look up".into());
         return Ok(lookup);
     };
     let mut misses = Vec::new();
     let mut api_client = api_client;
-    lookup.baseline = search.find(
-        ci,
-        job_client,
-        &mut api_client,
-        &mut misses,
-        &mut lookup.notes,
-    )?;
+    let found = search.find(ci, job_client, &mut api_client, &mut misses, &mut lookup)?;
+    lookup.baseline = found;
     match (&mut lookup.baseline, api_client) {
         (Some(b), Some(api)) if history > 0 && b.history.is_empty() => {
             let current = ci
@@ -131,29 +130,29 @@ impl<'a> Search<'a> {
         job_client: Option<&'c ApiClient>,
         api_client: &mut Option<&'c ApiClient>,
         misses: &mut Vec<Miss>,
-        notes: &mut Vec<String>,
+        lookup: &mut Lookup,
     ) -> Result<Option<Previous>, GitlabError> {
         if let Some(api) = *api_client {
-            match self.with_api_first(api, ci, misses, notes) {
+            match self.with_api_first(api, ci, misses, &mut lookup.notes) {
                 Ok(Some(found)) => return Ok(Some(found)),
                 Ok(None) => {}
                 Err(e) => {
-                    api_token_failed(&e, notes);
+                    api_token_failed(&e, lookup);
                     *api_client = None;
                 }
             }
         }
         if let Some(c) = job_client.or(*api_client) {
-            if let Some(found) = self.latest(c, misses, notes)? {
+            if let Some(found) = self.latest(c, misses, &mut lookup.notes)? {
                 return Ok(Some(found));
             }
         }
         let Some(api) = *api_client else {
             return Ok(None);
         };
-        match self.newest_that_ran(api, ci, misses, notes) {
+        match self.newest_that_ran(api, ci, misses, &mut lookup.notes) {
             Err(e) => {
-                api_token_failed(&e, notes);
+                api_token_failed(&e, lookup);
                 *api_client = None;
                 Ok(None)
             }
@@ -422,11 +421,18 @@ impl<'a> Search<'a> {
     }
 }
 
-/// Says that the API token's part of the lookup failed, and that the job token goes on.
-fn api_token_failed(e: &GitlabError, notes: &mut Vec<String>) {
-    let e = crate::chain::one_line(e);
+/// Says that the API token's part of the lookup failed, and that the job token goes on. A
+/// refused token (401, 403) is the token's problem, and what the job token finds stands; any
+/// other failure (5xx, no answer, an unreadable one) leaves unknown what the token would have
+/// found, so without a baseline the look-up failed.
+fn api_token_failed(e: &GitlabError, lookup: &mut Lookup) {
+    let line = crate::chain::one_line(e);
+    if !matches!(e.status(), Some(401 | 403)) {
+        lookup.failed.get_or_insert_with(|| line.clone());
+    }
+    let e = line;
     eprintln!("loadforge-gate: warning: baseline lookup with LOADFORGE_GATE_GITLAB_TOKEN: {e}");
-    notes.push(format!(
+    lookup.notes.push(format!(
         "The baseline lookup with LOADFORGE_GATE_GITLAB_TOKEN failed ({e}); it went on with CI_JOB_TOKEN alone (check the token's expiry, scope `api` and its role, Reporter or more, in this project)."
     ));
 }

@@ -2,7 +2,7 @@ use crate::{
     baseline,
     cli::CompareArgs,
     error::{Error, ExitStatus},
-    gate::{self, Baseline, Rules},
+    gate::{self, Baseline, Reference, Rules},
     results::{self, Role},
     stats::RunResult,
 };
@@ -30,7 +30,7 @@ pub(crate) fn execute(args: &CompareArgs) -> Result<ExitStatus, Error> {
         &current,
         &Rules::configured(Vec::new()),
         &rules,
-        Some(Baseline {
+        &Reference::Baseline(Baseline {
             result: &base.result,
             history: &base.history,
         }),
@@ -50,8 +50,7 @@ pub(crate) fn execute(args: &CompareArgs) -> Result<ExitStatus, Error> {
             match c.state() {
                 gate::CheckState::Passed => "✓",
                 gate::CheckState::Failed => "✗",
-                gate::CheckState::Inconclusive => "?",
-                gate::CheckState::NotComparable => "–",
+                gate::CheckState::NotJudged(_) => "?",
             },
             c.name,
             c.detail

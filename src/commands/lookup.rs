@@ -8,6 +8,7 @@ use crate::{
     baseline::{self, Previous},
     defaults,
     error::Error,
+    gate::{Baseline, NotJudged, Reference},
     gitlab::{ApiClient, Auth, RetryPolicy},
     modes::BaselineSource,
     pause::Waited,
@@ -15,23 +16,77 @@ use crate::{
     settings::GateSettings,
 };
 
-/// Resolves the baseline; `notes` collects what the report should say about it. A GitLab
-/// lookup that fails is a note, not an error: a missing baseline never fails a gate.
+/// What the look-up came back with. A missing baseline and a failed look-up are different
+/// things: the first is normal (nothing was published yet), the second leaves the regression
+/// rules unjudged, and neither may read as a pass.
+#[derive(Debug)]
+pub(crate) enum Looked {
+    /// A baseline run, and the history it carries.
+    Found(Box<Previous>),
+    /// `--baseline none`: no comparison asked for.
+    NotAsked,
+    /// Nothing was published to compare with (GitLab answered, and had none; or the run is
+    /// outside GitLab with no `--baseline FILE`).
+    NoneYet,
+    /// The look-up itself failed, after its retries: why, in one line (`GitLab answered HTTP
+    /// 502`).
+    Failed(String),
+}
+
+impl Looked {
+    /// The baseline found, if any.
+    pub(crate) fn found(&self) -> Option<&Previous> {
+        match self {
+            Looked::Found(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// What the regression rules are judged against. Nothing published is no baseline yet:
+    /// the default branch's history starts there (its first run passes, and says so); in a
+    /// merge request, or wherever rules were configured, the rules are not judged; elsewhere
+    /// the built-in rules are not applied. A failed look-up is never "no baseline".
+    pub(crate) fn reference(&self, settings: &GateSettings) -> Reference<'_> {
+        let expected =
+            settings.ci.merge_request_iid.is_some() || !settings.regressions.is_built_in();
+        match self {
+            Looked::Found(b) => Reference::Baseline(Baseline {
+                result: &b.result,
+                history: &b.history,
+            }),
+            Looked::NotAsked => Reference::Unchecked,
+            Looked::Failed(why) => Reference::Missing {
+                reason: NotJudged::LookupFailed,
+                why: format!("the baseline look-up failed ({why})"),
+            },
+            Looked::NoneYet if settings.ci.gitlab && settings.ci.on_default_branch() => {
+                Reference::HistoryStarts
+            }
+            Looked::NoneYet if expected => Reference::Missing {
+                reason: NotJudged::NoBaseline,
+                why: "no earlier run was published (the notes say where the gate looked)".into(),
+            },
+            Looked::NoneYet => Reference::Unchecked,
+        }
+    }
+}
+
+/// Resolves the baseline; `notes` collects what the report should say about it.
 pub(crate) fn load_baseline(
     settings: &GateSettings,
     notes: &mut Vec<String>,
     stop: &CancellationToken,
-) -> Result<Option<Previous>, Error> {
+) -> Result<Looked, Error> {
     match &settings.baseline {
-        BaselineSource::None => Ok(None),
+        BaselineSource::None => Ok(Looked::NotAsked),
         BaselineSource::File(path) => {
             let mut found = baseline::load_baseline_file(path)?;
             notes.append(&mut found.notes);
-            Ok(Some(found))
+            Ok(Looked::Found(Box::new(found)))
         }
         BaselineSource::Auto if !settings.ci.gitlab => {
-            notes.push("No baseline yet: regressions were not checked (outside GitLab, pass --baseline FILE to compare).".into());
-            Ok(None)
+            notes.push("No baseline yet: outside GitLab, pass --baseline FILE to compare.".into());
+            Ok(Looked::NoneYet)
         }
         BaselineSource::Auto => {
             // The lookup runs on its own thread so a signal ends the wait for a server that
@@ -50,7 +105,7 @@ pub(crate) fn load_baseline(
                 }
                 Waited::Interrupted => {
                     notes.push("No baseline: the lookup was interrupted.".into());
-                    Ok(None)
+                    Ok(Looked::Failed("the look-up was interrupted".into()))
                 }
                 // Not a missing baseline: the lookup's own failure, which would leave
                 // regressions unchecked while the run passed.
@@ -74,35 +129,31 @@ fn fail_point() {
 fn fail_point() {}
 
 /// The previous pipeline's results, through the job token and, when set, the API token.
-fn from_gitlab(settings: &GateSettings, notes: &mut Vec<String>) -> Option<Previous> {
-    let Some(api_url) = settings.ci.api_url.as_deref() else {
-        notes.push("No baseline: CI_API_V4_URL is not set.".into());
-        return None;
+fn from_gitlab(settings: &GateSettings, notes: &mut Vec<String>) -> Looked {
+    let failed = |notes: &mut Vec<String>, why: String| {
+        eprintln!("loadforge-gate: warning: the baseline look-up failed: {why}");
+        notes.push(format!("The baseline look-up failed: {why}."));
+        Looked::Failed(why)
     };
-    // A client that cannot be built (an unreadable CI_SERVER_TLS_CA_FILE) is said once; the
-    // lookup then goes on without it, as without a token.
-    let mut said = false;
+    let Some(api_url) = settings.ci.api_url.as_deref() else {
+        return failed(notes, "CI_API_V4_URL is not set".into());
+    };
+    let mut broken = None;
     let mut client =
         |auth| match ApiClient::new(api_url, auth, RetryPolicy::default(), &settings.net) {
             Ok(c) => Some(c),
             Err(e) => {
-                if !std::mem::replace(&mut said, true) {
-                    let e = crate::error::one_line(&e);
-                    eprintln!("loadforge-gate: warning: no baseline from GitLab: {e}");
-                    notes.push(format!("No baseline from GitLab: {e}."));
-                }
+                broken.get_or_insert_with(|| crate::error::one_line(&e));
                 None
             }
         };
-    let job_client = settings
-        .ci
-        .job_token
-        .clone()
-        .and_then(|t| client(Auth::Job(t)));
-    let api_client = settings
-        .gitlab_token
-        .clone()
-        .and_then(|t| client(Auth::Private(t)));
+    let job_client = (settings.ci.job_token.clone()).and_then(|t| client(Auth::Job(t)));
+    let api_client = (settings.gitlab_token.clone()).and_then(|t| client(Auth::Private(t)));
+    // A client that cannot be built (an unreadable CI_SERVER_TLS_CA_FILE) fails the look-up:
+    // what it would have found is unknown.
+    if let Some(why) = broken {
+        return failed(notes, why);
+    }
     let found = baseline::find_previous(
         &settings.ci,
         job_client.as_ref(),
@@ -113,21 +164,20 @@ fn from_gitlab(settings: &GateSettings, notes: &mut Vec<String>) -> Option<Previ
     match found {
         Ok(lookup) => {
             notes.extend(lookup.notes);
-            if let Some(b) = &lookup.baseline {
-                eprintln!(
-                    "loadforge-gate: baseline: {} (a history of {} runs)",
-                    b.source,
-                    b.history.len()
-                );
+            match (lookup.baseline, lookup.failed) {
+                (Some(b), _) => {
+                    eprintln!(
+                        "loadforge-gate: baseline: {} (a history of {} runs)",
+                        b.source,
+                        b.history.len()
+                    );
+                    Looked::Found(Box::new(b))
+                }
+                (None, Some(why)) => failed(notes, why),
+                (None, None) => Looked::NoneYet,
             }
-            lookup.baseline
         }
-        Err(e) => {
-            let e = crate::error::one_line(&e);
-            eprintln!("loadforge-gate: warning: no baseline: {e}");
-            notes.push(format!("No baseline: {e}."));
-            None
-        }
+        Err(e) => failed(notes, crate::error::one_line(&e)),
     }
 }
 

@@ -6,16 +6,16 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     comment::comment_unless_stopped,
-    lookup::load_baseline,
+    lookup::{load_baseline, Looked},
     notes::{announce, fold_endpoints, fold_scenario, host_findings, record_fold, standing_notes},
     workload::{check_selectors, run_engine, Share, Workload},
 };
 use crate::{
-    baseline::{self, Previous},
+    baseline,
     engine::EngineError,
     error::{Error, ExitStatus},
     exit::Outcome,
-    gate::{self, Baseline},
+    gate::{self, Reference},
     report::{self, Document},
     settings::{GateSettings, Settings},
     stats::{CiInfo, Engine, FoldedNames, RunResult},
@@ -139,27 +139,22 @@ fn write_shard(out: &Path, mut result: RunResult) -> Result<ExitStatus, Error> {
 pub(crate) fn judge_and_publish(
     settings: &GateSettings,
     mut result: RunResult,
-    baseline: Option<Previous>,
+    looked: Looked,
     mut notes: Vec<String>,
     stop: &CancellationToken,
 ) -> Result<ExitStatus, Error> {
     fold_endpoints(settings, &mut result, &mut notes);
     standing_notes(settings, &result, &mut notes);
-    let comparison = baseline
-        .as_ref()
-        .map(|b| baseline::compare(&b.source, &b.result, &result));
+    let baseline = looked.found();
+    let comparison = baseline.map(|b| baseline::compare(&b.source, &b.result, &result));
     // A baseline of another load (engine, users, target...) is shown side by side, and the
     // gate reports its regression checks as not comparable: see `gate::evaluate`.
-    if let (Some(b), Some(c)) = (&baseline, &comparison) {
+    if let (Some(b), Some(c)) = (baseline, &comparison) {
         notes.extend(report::history_note(&b.history, c, &result));
         notes.extend(report::gone_note(c));
     }
-    let judged_baseline = baseline.as_ref().map(|b| Baseline {
-        result: &b.result,
-        history: &b.history,
-    });
-    let (verdict, gate_error) = judge(settings, &result, judged_baseline);
-    let read = baseline.as_ref().map_or(&[][..], |b| &b.history[..]);
+    let (verdict, gate_error) = judge(settings, &result, &looked.reference(settings));
+    let read = baseline.map_or(&[][..], |b| &b.history[..]);
     let history = crate::stats::pass_on_history(
         read,
         &result,
@@ -191,13 +186,13 @@ pub(crate) fn judge_and_publish(
 fn judge(
     settings: &GateSettings,
     result: &RunResult,
-    baseline: Option<Baseline<'_>>,
+    reference: &Reference<'_>,
 ) -> (Option<gate::Verdict>, Option<gate::GateError>) {
     match gate::evaluate(
         result,
         &settings.thresholds,
         &settings.regressions,
-        baseline,
+        reference,
     ) {
         Ok(v) => {
             let unreported = (!result.aggregate.counts_reported

@@ -1,10 +1,11 @@
-//! Regression rules against a baseline of another load: never passed, never failed, and the
-//! thresholds alone decide; against a changed scenario: the endpoints both runs have are judged.
+//! Regression rules against a baseline of another load: not judged (never passed), so the run is
+//! not judged unless a threshold failed; against a changed scenario: the endpoints both runs
+//! have are judged, and a new one is not judged (no baseline).
 
 use super::{
     evaluate,
     evaluate::tests::{regress, result},
-    Baseline, CheckKind, CheckState, Regression, Rules, Threshold, Verdict,
+    Baseline, CheckKind, CheckState, NotJudged, Reference, Regression, Rules, Threshold, Verdict,
 };
 use crate::stats::{load_fixture, HistoryEntry, LoadFingerprint, RunResult};
 
@@ -28,7 +29,7 @@ fn verdict(current: &RunResult, base: &RunResult, thresholds: &[&str]) -> Verdic
         current,
         &Rules::configured(thresholds.collect()),
         &Rules::configured(rules(&["p95 +20% +1ms", "rps -10%", "GET /*: p95 +20%"])),
-        Some(Baseline {
+        &Reference::Baseline(Baseline {
             result: base,
             history: &[],
         }),
@@ -36,15 +37,15 @@ fn verdict(current: &RunResult, base: &RunResult, thresholds: &[&str]) -> Verdic
     .unwrap()
 }
 
-/// Every regression check is not comparable and says why; none passed, none failed.
+/// Every regression check is not judged as not comparable and says why.
 fn assert_not_comparable(v: &Verdict, difference: &str) {
     let regressions: Vec<_> = (v.checks.iter())
         .filter(|c| c.kind == CheckKind::Regression)
         .collect();
     assert_eq!(regressions.len(), 3, "{:#?}", v.checks);
     for c in regressions {
-        assert_eq!(c.state(), CheckState::NotComparable, "{c:?}");
-        assert!(!c.passed, "a check that compared nothing reads as passed");
+        let state = CheckState::NotJudged(NotJudged::NotComparable);
+        assert_eq!(c.state(), state, "{c:?}");
         assert!(c.detail.contains("not comparable"), "{}", c.detail);
         assert!(c.detail.contains(difference), "{}", c.detail);
     }
@@ -57,14 +58,19 @@ fn a_baseline_of_other_users_is_not_comparable_and_the_thresholds_decide() {
     let smoke = with_load(result(&[("GET /a", 100, 30.0, 0)]), |l| l.users = 5);
     let v = verdict(&smoke, &base, &["p95<100ms"]);
     assert_not_comparable(&v, "users 50 → 5");
-    assert!(v.passed, "a changed load is no regression: {:#?}", v.checks);
+    assert_eq!(
+        v.outcome(),
+        crate::exit::Outcome::NotJudged,
+        "a changed load is neither a regression nor a pass: {:#?}",
+        v.checks
+    );
     let threshold = &v.checks[0];
     assert_eq!(
         (threshold.kind, threshold.state()),
         (CheckKind::Threshold, CheckState::Passed)
     );
     let v = verdict(&smoke, &base, &["p95<20ms"]);
-    assert!(!v.passed, "the thresholds still decide");
+    assert!(!v.passed(), "the thresholds still decide");
     assert_eq!(v.failed_checks().count(), 1);
     assert_not_comparable(&v, "users 50 → 5");
 }
@@ -77,7 +83,7 @@ fn a_baseline_of_another_target_is_not_comparable() {
     let cur = with_load(result(&[("GET /a", 100, 10.0, 0)]), |_| {});
     let v = verdict(&cur, &base, &[]);
     assert_not_comparable(&v, "target http://a:9090 → http://a:8080");
-    assert!(v.passed);
+    assert_eq!(v.outcome(), crate::exit::Outcome::NotJudged);
 }
 
 #[test]
@@ -94,7 +100,7 @@ fn a_baseline_of_another_engine_is_not_comparable_with_or_without_fingerprints()
     assert_not_comparable(&verdict(&old_cur, &old_base, &[]), "engine locust → native");
     // Same engine, no fingerprint: judged as before (it regressed).
     old_base.run.engine = "native".into();
-    assert!(!verdict(&old_cur, &old_base, &[]).passed);
+    assert!(!verdict(&old_cur, &old_base, &[]).passed());
 }
 
 #[test]
@@ -108,7 +114,7 @@ fn a_changed_scenario_is_judged_on_the_endpoints_both_runs_have() {
         |l| l.scenario_sha256 = Some("0".repeat(64)),
     );
     let v = verdict(&cur, &base, &[]);
-    assert!(!v.passed, "GET /a regressed: {:#?}", v.checks);
+    assert!(!v.passed(), "GET /a regressed: {:#?}", v.checks);
     let state = |endpoint: &str| {
         (v.checks.iter())
             .find(|c| c.endpoint.as_deref() == Some(endpoint))
@@ -117,7 +123,7 @@ fn a_changed_scenario_is_judged_on_the_endpoints_both_runs_have() {
     };
     assert_eq!(state("GET /a").0, CheckState::Failed);
     let (new, detail) = state("GET /new");
-    assert_eq!(new, CheckState::NotComparable);
+    assert_eq!(new, CheckState::NotJudged(NotJudged::NoBaseline));
     assert!(
         detail.contains("new endpoint, not in the baseline"),
         "{detail}"
@@ -147,7 +153,7 @@ fn history_runs_of_another_load_are_left_out_of_the_band() {
     assert!(detail.contains("within noise"), "{detail}");
     // The same band judges a slowdown the smoke runs would have hidden.
     let v = regress(&at(14.0, 50), &base, &earlier, &rules(&["p95 +20% +1ms"]));
-    assert!(!v.passed, "{}", v.checks[0].detail);
+    assert!(!v.passed(), "{}", v.checks[0].detail);
     let entries: Vec<HistoryEntry> = earlier.iter().map(HistoryEntry::of).collect();
     let left_out = (entries.iter())
         .filter(|h| h.same_load(&base.run) == Some(false))

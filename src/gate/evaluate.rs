@@ -1,8 +1,8 @@
 use super::{
     metric::{check_name, metric_value, stats_for, Names},
-    regression::{regression_check, Against, Baseline},
-    Check, CheckKind, CheckState, GateError, Metric, MetricKind, Regression, Rules, Selector,
-    Threshold, Unit, Verdict,
+    regression::{missing_check, regression_check, Against, Reference},
+    Check, CheckKind, CheckState, GateError, Metric, MetricKind, NotJudged, Regression, Rules,
+    Selector, Threshold, Unit, Verdict,
 };
 use crate::stats::{RunResult, OTHER_ENDPOINTS};
 
@@ -62,13 +62,14 @@ fn judged_endpoints<'a>(
     }
 }
 
-/// Judges a run: every threshold on the run itself and, with a baseline, every regression rule
-/// against it. A selector that names no endpoint is an error, not a silent pass.
+/// Judges a run: every threshold on the run itself and every regression rule against what
+/// `reference` says (a baseline, or why there is none). A selector that names no endpoint is
+/// an error, not a silent pass.
 pub(crate) fn evaluate(
     result: &RunResult,
     thresholds: &Rules<Threshold>,
     regressions: &Rules<Regression>,
-    baseline: Option<Baseline<'_>>,
+    reference: &Reference<'_>,
 ) -> Result<Verdict, GateError> {
     let names: Vec<&str> = result.endpoints.iter().map(|e| e.name.as_str()).collect();
     let mut unique = Names::default();
@@ -84,29 +85,53 @@ pub(crate) fn evaluate(
             checks.push(check);
         }
     }
-    if let Some(base) = baseline {
-        let against = Against::new(&base, result, regressions.is_built_in());
-        for r in regressions.iter() {
-            let rule = (r.source.as_str(), r.selector.as_ref(), r.metric);
-            let (folded, judged) = rule_endpoints(result, &names, rule, CheckKind::Regression)?;
-            checks.extend(folded.map(|c| unique.named(c)));
-            for endpoint in judged {
-                checks.push(regression_check(&mut unique, r, endpoint, result, &against));
-            }
+    checks.extend(regression_checks(
+        result,
+        &names,
+        regressions,
+        reference,
+        &mut unique,
+    )?);
+    starved_latency_checks(result, &mut checks);
+    Ok(Verdict::of(
+        checks,
+        matches!(reference, Reference::HistoryStarts),
+    ))
+}
+
+/// Every regression rule's checks: against the baseline, or, when a baseline was expected and
+/// is missing, not judged for that reason. None when no comparison was asked for.
+fn regression_checks(
+    result: &RunResult,
+    names: &[&str],
+    regressions: &Rules<Regression>,
+    reference: &Reference<'_>,
+    unique: &mut Names,
+) -> Result<Vec<Check>, GateError> {
+    let built_in = regressions.is_built_in();
+    let against = match reference {
+        Reference::Baseline(base) => Ok(Against::new(base, result, built_in)),
+        Reference::Missing { reason, why } => Err((*reason, why.as_str())),
+        Reference::Unchecked | Reference::HistoryStarts => return Ok(Vec::new()),
+    };
+    let mut checks = Vec::new();
+    for r in regressions.iter() {
+        let rule = (r.source.as_str(), r.selector.as_ref(), r.metric);
+        let (folded, judged) = rule_endpoints(result, names, rule, CheckKind::Regression)?;
+        checks.extend(folded.map(|c| unique.named(c)));
+        for endpoint in judged {
+            checks.push(match &against {
+                Ok(a) => regression_check(unique, r, endpoint, result, a),
+                Err(missing) => missing_check(unique, r, endpoint, result, *missing, built_in),
+            });
         }
     }
-    starved_latency_checks(result, &mut checks);
-    Ok(Verdict {
-        passed: checks
-            .iter()
-            .all(|c| matches!(c.state(), CheckState::Passed | CheckState::NotComparable)),
-        checks,
-    })
+    Ok(checks)
 }
 
 /// When the load generator was starved during the run (`GeneratorHealth::starved`), a failed
 /// latency check (threshold or regression) cannot be told from the generator's own stalls: it
-/// is inconclusive, with the figures. Error rates, counts and rates are judged as before.
+/// is not judged, with the figures. Error rates, counts and rates are judged as before.
 fn starved_latency_checks(result: &RunResult, checks: &mut [Check]) {
     let Some(generator) = &result.run.generator else {
         return;
@@ -118,8 +143,8 @@ fn starved_latency_checks(result: &RunResult, checks: &mut [Check]) {
     let reason = format!("load generator starved: {}", why.join(", "));
     for c in checks.iter_mut() {
         if c.state() == CheckState::Failed && c.metric.kind() == MetricKind::Latency {
-            c.detail = format!("inconclusive ({reason}); {}", c.detail);
-            c.inconclusive = Some(reason.clone());
+            c.detail = format!("not judged ({reason}); {}", c.detail);
+            c.state = CheckState::NotJudged(NotJudged::GeneratorStarved);
         }
     }
 }
@@ -209,7 +234,7 @@ fn folded_check(source: &str, part: &FoldedPart, metric: Metric, kind: CheckKind
         op: "<".into(),
         limit: 0.0,
         baseline: None,
-        passed: false,
+        state: CheckState::Failed,
         detail: format!(
             "{} of {}: not measured (folded into `{OTHER_ENDPOINTS}` by --max-endpoints; raise it or name the requests)",
             metric.label(),
@@ -217,8 +242,6 @@ fn folded_check(source: &str, part: &FoldedPart, metric: Metric, kind: CheckKind
         ),
         default_rule: false,
         finding: None,
-        not_comparable: false,
-        inconclusive: None,
     }
 }
 
@@ -254,12 +277,10 @@ fn threshold_check(t: &Threshold, endpoint: Option<&str>, result: &RunResult) ->
         op: t.op.symbol().into(),
         limit: t.limit,
         baseline: None,
-        passed,
+        state: CheckState::judged(passed),
         detail,
         default_rule: false,
         finding: None,
-        not_comparable: false,
-        inconclusive: None,
     }
 }
 
@@ -268,19 +289,20 @@ pub(super) mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::gate::Baseline;
 
     /// `evaluate` with configured rules.
     fn judge(
         r: &RunResult,
         thresholds: &[Threshold],
         regressions: &[Regression],
-        baseline: Option<Baseline<'_>>,
+        reference: Reference<'_>,
     ) -> Result<Verdict, GateError> {
         evaluate(
             r,
             &Rules::configured(thresholds.to_vec()),
             &Rules::configured(regressions.to_vec()),
-            baseline,
+            &reference,
         )
     }
     use crate::stats::{EndpointStats, HistoryEntry, LatencyHistogram};
@@ -324,7 +346,7 @@ pub(super) mod tests {
             current,
             &[],
             rules,
-            Some(Baseline {
+            Reference::Baseline(Baseline {
                 result: base,
                 history: &history,
             }),
@@ -347,12 +369,12 @@ pub(super) mod tests {
             &r,
             &[t("p95<100ms"), t("GET /a: p95<100ms"), t("error_rate<1.5%")],
             &[],
-            None,
+            Reference::Unchecked,
         )
         .unwrap();
-        let passed: Vec<bool> = v.checks.iter().map(|c| c.passed).collect();
+        let passed: Vec<bool> = v.checks.iter().map(|c| c.passed()).collect();
         assert_eq!(passed, [false, true, true]);
-        assert!(!v.passed);
+        assert!(!v.passed());
         assert!(
             v.checks[0].detail.contains("p95 of all requests = 200."),
             "{}",
@@ -386,14 +408,14 @@ pub(super) mod tests {
             &folded_result(1, true),
             &[t("GET /e/*: p95<100ms")],
             &[],
-            None,
+            Reference::Unchecked,
         )
         .unwrap();
-        assert!(!v.passed);
+        assert!(!v.passed());
         let details: Vec<(&str, bool)> = v
             .checks
             .iter()
-            .map(|c| (c.detail.as_str(), c.passed))
+            .map(|c| (c.detail.as_str(), c.passed()))
             .collect();
         assert_eq!(
             details,
@@ -407,19 +429,25 @@ pub(super) mod tests {
             &folded_result(0, true),
             &[t("GET /f/*: p95<100ms")],
             &[],
-            None,
+            Reference::Unchecked,
         )
         .unwrap();
         assert_eq!(v.checks.len(), 1);
         assert!(
-            !v.passed
+            !v.passed()
                 && v.checks[0]
                     .detail
                     .contains("1 folded endpoints matching `GET /f/*`")
         );
         // A glob no folded name matches is judged as before.
-        let v = judge(&folded_result(2, true), &[t("GET /e/*: p95<1s")], &[], None).unwrap();
-        assert!(v.passed, "{:?}", v.checks);
+        let v = judge(
+            &folded_result(2, true),
+            &[t("GET /e/*: p95<1s")],
+            &[],
+            Reference::Unchecked,
+        )
+        .unwrap();
+        assert!(v.passed(), "{:?}", v.checks);
     }
 
     #[test]
@@ -428,10 +456,10 @@ pub(super) mod tests {
             &folded_result(2, false),
             &[t("GET /e/*: p95<1s")],
             &[],
-            None,
+            Reference::Unchecked,
         )
         .unwrap();
-        assert!(!v.passed);
+        assert!(!v.passed());
         assert!(
             v.checks[0]
                 .detail
@@ -444,10 +472,10 @@ pub(super) mod tests {
             &folded_result(2, false),
             &[t("GET /e/1: p95<1s")],
             &[],
-            None,
+            Reference::Unchecked,
         )
         .unwrap();
-        assert!(v.passed);
+        assert!(v.passed());
     }
 
     #[test]
@@ -461,7 +489,7 @@ pub(super) mod tests {
             &r,
             &[t("GET /api/*: p95<10ms"), t("p95<10ms"), t("p95<10ms")],
             &[],
-            None,
+            Reference::Unchecked,
         )
         .unwrap();
         let names: Vec<&str> = v.checks.iter().map(|c| c.name.as_str()).collect();
@@ -478,14 +506,20 @@ pub(super) mod tests {
     #[test]
     fn an_exact_endpoint_without_requests_fails_as_not_measured() {
         let r = result(&[("GET /a", 0, 0.0, 0)]);
-        let v = judge(&r, &[t("GET /a: p95<10ms"), t("error_rate<1%")], &[], None).unwrap();
-        assert!(v.checks.iter().all(|c| !c.passed && c.value.is_none()));
+        let v = judge(
+            &r,
+            &[t("GET /a: p95<10ms"), t("error_rate<1%")],
+            &[],
+            Reference::Unchecked,
+        )
+        .unwrap();
+        assert!(v.checks.iter().all(|c| !c.passed() && c.value.is_none()));
     }
 
     #[test]
     fn a_selector_matching_nothing_is_an_error() {
         let r = result(&[("GET /a", 1, 1.0, 0)]);
-        let err = judge(&r, &[t("GET /b*: p95<10ms")], &[], None).unwrap_err();
+        let err = judge(&r, &[t("GET /b*: p95<10ms")], &[], Reference::Unchecked).unwrap_err();
         assert!(err.to_string().contains("`GET /a`"), "{err}");
     }
 
@@ -495,14 +529,14 @@ pub(super) mod tests {
         let rule = [Regression::parse("p95 +20% +10ms").unwrap()];
         let judge = |ms: f64| {
             let cur = result(&[("GET /a", 100, ms, 0)]);
-            regress(&cur, &base, &[], &rule).checks[0].passed
+            regress(&cur, &base, &[], &rule).checks[0].passed()
         };
         assert!(judge(15.0), "+50% but only +5 ms");
         assert!(judge(19.9), "+99% but under +10 ms");
         assert!(!judge(25.0), "+150% and +15 ms");
         let base = result(&[("GET /a", 100, 200.0, 0)]);
         let cur = result(&[("GET /a", 100, 230.0, 0)]);
-        assert!(regress(&cur, &base, &[], &rule).passed, "+15% < 20%");
+        assert!(regress(&cur, &base, &[], &rule).passed(), "+15% < 20%");
     }
 
     #[test]
@@ -511,7 +545,7 @@ pub(super) mod tests {
         let cur = result(&[("GET /a", 800, 10.0, 0)]);
         let rule = [Regression::parse("rps -10%").unwrap()];
         let v = regress(&cur, &base, &[], &rule);
-        assert!(!v.passed, "{}", v.checks[0].detail);
+        assert!(!v.passed(), "{}", v.checks[0].detail);
         assert_eq!(v.checks[0].limit, 90.0);
     }
 
@@ -525,13 +559,13 @@ pub(super) mod tests {
                 cur,
                 &[],
                 &rule,
-                Some(Baseline {
+                Reference::Baseline(Baseline {
                     result: &base,
                     history: &[],
                 }),
             )
             .unwrap()
-            .passed
+            .passed()
         };
         assert!(!judge(&cur), "+5.3% fails on exact numbers");
         cur.run.quantised = true;

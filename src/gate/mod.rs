@@ -13,6 +13,7 @@ mod metric;
 mod regression;
 #[cfg(test)]
 mod starved_tests;
+mod state;
 
 use std::fmt;
 
@@ -23,7 +24,8 @@ pub(crate) use evaluate::{evaluate, resolve_selector};
 pub(crate) use expr::{Direction, Metric, MetricKind, Regression, Selector, Threshold};
 pub(crate) use judgement::Outcome;
 pub(crate) use metric::metric_value;
-pub(crate) use regression::Baseline;
+pub(crate) use regression::{Baseline, Reference};
+pub(crate) use state::{CheckState, NotJudged};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GateError {
@@ -80,9 +82,10 @@ pub(crate) struct Check {
     pub(crate) limit: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) baseline: Option<f64>,
-    /// False for a failed check, and also for one that is [`Check::not_comparable`]: a check
-    /// that compared nothing must never read as passed, even to a reader that knows no more.
-    pub(crate) passed: bool,
+    /// Passed, failed, or not judged and why: written as `"state"` (and `"reason"`) beside
+    /// the other fields; results v1's booleans are read into it.
+    #[serde(flatten, deserialize_with = "state::read")]
+    pub(crate) state: CheckState,
     /// One human sentence: what was measured against what.
     pub(crate) detail: String,
     /// True for the built-in rules applied because none were configured.
@@ -92,15 +95,6 @@ pub(crate) struct Check {
     /// numbers behind it. Every report's words come from here ([`Check::words`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) finding: Option<Finding>,
-    /// A regression rule that could not compare: the baseline ran another load, or has no
-    /// value for this endpoint (a new endpoint). Neither passed nor failed: it does not fail
-    /// the gate (a changed load is no regression) and never shows as passed.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub(crate) not_comparable: bool,
-    /// A latency check that failed while the load generator was starved: why (`load generator
-    /// starved: runtime hiccups p99 14.0 ms ...`). Neither passed nor failed: the gate exits 5.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) inconclusive: Option<String>,
 }
 
 /// What a regression judged against a history found, in the metric's unit; the centre it is
@@ -187,20 +181,6 @@ impl Finding {
     }
 }
 
-/// Where a check stands: the two outcomes of a judgement, and the third of a comparison that
-/// could not be made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum CheckState {
-    /// Failed: first in every report, it is why the reader is there.
-    Failed,
-    /// Failed on latency while the load generator was starved: cannot be told from the
-    /// generator's own stalls.
-    Inconclusive,
-    /// Compared nothing: neither passed nor failed.
-    NotComparable,
-    Passed,
-}
-
 impl Check {
     /// A history judgement's words with their numbers (see [`Finding::words`]).
     pub(crate) fn words(&self) -> Option<String> {
@@ -208,57 +188,88 @@ impl Check {
         Some(f.words(self.baseline.unwrap_or(0.0), self.unit))
     }
 
-    /// Failed, not comparable or passed; `not_comparable` wins over a stray `passed` in a file.
+    /// Passed, failed or not judged.
     pub(crate) fn state(&self) -> CheckState {
-        match (self.not_comparable, self.passed) {
-            (true, _) => CheckState::NotComparable,
-            (false, true) => CheckState::Passed,
-            (false, false) if self.inconclusive.is_some() => CheckState::Inconclusive,
-            (false, false) => CheckState::Failed,
-        }
+        self.state
+    }
+
+    /// Judged, and held.
+    #[cfg(test)]
+    pub(crate) fn passed(&self) -> bool {
+        self.state == CheckState::Passed
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Every check of a run, and what they add up to. Written with the outcome beside the
+/// checks for readers of the file (`"outcome": "not_judged"`); read back, the outcome is worked
+/// out again from the checks, which alone decide it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub(crate) struct Verdict {
-    /// No check failed or was inconclusive (checks that were not comparable do not fail the
-    /// gate).
-    pub(crate) passed: bool,
     pub(crate) checks: Vec<Check>,
+    /// The default branch's first run: nothing was published to compare with, so the
+    /// regression rules start the history rather than judge it. The one case where a run
+    /// passes with rules that compared nothing, and every report says so.
+    #[serde(default)]
+    pub(crate) history_starts: bool,
+}
+
+impl Serialize for Verdict {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Written<'a> {
+            outcome: crate::exit::Outcome,
+            checks: &'a [Check],
+            #[serde(skip_serializing_if = "std::ops::Not::not")]
+            history_starts: bool,
+        }
+        Written {
+            outcome: self.outcome(),
+            checks: &self.checks,
+            history_starts: self.history_starts,
+        }
+        .serialize(serializer)
+    }
 }
 
 impl Verdict {
+    /// The verdict of `checks`.
+    pub(crate) fn of(checks: Vec<Check>, history_starts: bool) -> Self {
+        Verdict {
+            checks,
+            history_starts,
+        }
+    }
+
     pub(crate) fn failed_checks(&self) -> impl Iterator<Item = &Check> {
         self.checks
             .iter()
             .filter(|c| c.state() == CheckState::Failed)
     }
 
-    /// Checks that could not be told from a starved generator (see [`Check::inconclusive`]).
-    pub(crate) fn inconclusive_checks(&self) -> impl Iterator<Item = &Check> {
+    /// Checks that were not judged, each with its reason.
+    pub(crate) fn not_judged_checks(&self) -> impl Iterator<Item = &Check> {
         self.checks
             .iter()
-            .filter(|c| c.state() == CheckState::Inconclusive)
+            .filter(|c| c.state().not_judged().is_some())
     }
 
-    /// What the gate concluded: a failed check fails it; else an inconclusive one makes it
-    /// inconclusive; else it passed. `ExitStatus::of` turns it into the exit status.
+    /// What the gate concluded: a failed check fails it; else a check not judged makes it not
+    /// judged; else it passed. `ExitStatus::of` turns it into the exit status.
     pub(crate) fn outcome(&self) -> crate::exit::Outcome {
         use crate::exit::Outcome;
         if self.failed_checks().next().is_some() {
             Outcome::Failed
-        } else if self.inconclusive_checks().next().is_some() {
-            Outcome::Inconclusive
+        } else if self.not_judged_checks().next().is_some() {
+            Outcome::NotJudged
         } else {
             Outcome::Passed
         }
     }
 
-    /// Checks that compared nothing (see [`Check::not_comparable`]).
-    pub(crate) fn not_comparable_checks(&self) -> impl Iterator<Item = &Check> {
-        self.checks
-            .iter()
-            .filter(|c| c.state() == CheckState::NotComparable)
+    /// Passed: every check was judged and held.
+    #[cfg(test)]
+    pub(crate) fn passed(&self) -> bool {
+        self.outcome() == crate::exit::Outcome::Passed
     }
 }
 

@@ -3,9 +3,10 @@
 //! previous run alone, saying so.
 
 use super::{
-    judgement::{self, Current, Judgement, Point, Worse},
+    judgement::{self, Current, Judgement, Outcome, Point, Worse},
     metric::{check_name, metric_value, quantisation_step, stats_for, Names},
-    Check, CheckKind, Direction, Finding, Metric, MetricKind, Regression, Unit,
+    Check, CheckKind, CheckState, Direction, Finding, Metric, MetricKind, NotJudged, Regression,
+    Unit,
 };
 use crate::stats::{compare_loads, EndpointStats, HistoryEntry, LoadMatch, RunResult};
 
@@ -14,6 +15,22 @@ use crate::stats::{compare_loads, EndpointStats, HistoryEntry, LoadMatch, RunRes
 pub(crate) struct Baseline<'a> {
     pub(crate) result: &'a RunResult,
     pub(crate) history: &'a [HistoryEntry],
+}
+
+/// What the regression rules of a run are judged against. Decided by the caller from the
+/// look-up and the pipeline; every case but a baseline says why nothing was compared.
+pub(crate) enum Reference<'a> {
+    /// A baseline run and the history it carries.
+    Baseline(Baseline<'a>),
+    /// No comparison was asked for here (`--baseline none`, or the built-in rules where no
+    /// baseline is expected): no regression check at all, and the notes say so.
+    Unchecked,
+    /// The default branch's first run: nothing was published yet, so the history starts here
+    /// and the run may pass (the verdict says so).
+    HistoryStarts,
+    /// A baseline was expected and is missing: every regression rule is a check not judged
+    /// for `reason`, and `why` says what happened (`GitLab answered HTTP 502`).
+    Missing { reason: NotJudged, why: String },
 }
 
 /// What every regression rule of one verdict is judged against, worked out once.
@@ -85,10 +102,13 @@ pub(super) fn regression_check(
     let judged = match (&against.other_load, value, history.first()) {
         (Some(why), _, _) => Judged::other_load(value, history.first(), why, &subject),
         (None, Some(v), Some(_)) => judge(r, v, stats, &history, &subject),
-        (None, _, None) => {
-            Judged::not_comparable(None, nothing_to_compare(against, endpoint, &subject))
-        }
-        (None, None, Some(b)) => Judged::not_comparable(
+        (None, _, None) => Judged::not_judged(
+            NotJudged::NoBaseline,
+            None,
+            nothing_to_compare(against, endpoint, &subject),
+        ),
+        (None, None, Some(b)) => Judged::not_judged(
+            NotJudged::NotMeasured,
             Some(b.value),
             format!(
                 "{}: not measured in this run, nothing to compare",
@@ -110,12 +130,48 @@ pub(super) fn regression_check(
         op: judged.op.into(),
         limit: judged.limit,
         baseline: judged.baseline,
-        passed: judged.passed,
+        state: judged.state,
         detail: judged.detail,
         default_rule: against.default_rule,
         finding: judged.finding,
-        not_comparable: judged.not_comparable,
-        inconclusive: None,
+    }
+}
+
+/// A regression rule on one endpoint that had nothing to compare with: not judged, for
+/// `reason`, and `why` says what happened.
+pub(super) fn missing_check(
+    unique: &mut Names,
+    r: &Regression,
+    endpoint: Option<&str>,
+    current: &RunResult,
+    (reason, why): (NotJudged, &str),
+    default_rule: bool,
+) -> Check {
+    let value = stats_for(current, endpoint).and_then(|s| metric_value(s, r.metric));
+    let unit = Unit::from(r.metric.kind());
+    let subject = endpoint.unwrap_or(crate::stats::ALL_REQUESTS);
+    Check {
+        name: unique.unique(format!(
+            "regression: {}",
+            check_name(&r.source, endpoint, r.selector.as_ref())
+        )),
+        kind: CheckKind::Regression,
+        expression: r.source.clone(),
+        endpoint: endpoint.map(str::to_string),
+        metric: r.metric,
+        unit,
+        value,
+        op: "<=".into(),
+        limit: 0.0,
+        baseline: None,
+        state: CheckState::NotJudged(reason),
+        detail: format!(
+            "{} of {subject} = {}; not compared: {why}",
+            r.metric.label(),
+            value.map_or_else(|| "not measured".into(), |v| unit.format(v)),
+        ),
+        default_rule,
+        finding: None,
     }
 }
 
@@ -155,8 +211,7 @@ fn points(against: &Against<'_>, endpoint: Option<&str>, metric: Metric) -> Vec<
 
 /// The outcome of one regression rule on one value.
 struct Judged {
-    passed: bool,
-    not_comparable: bool,
+    state: CheckState,
     limit: f64,
     op: &'static str,
     baseline: Option<f64>,
@@ -166,11 +221,10 @@ struct Judged {
 }
 
 impl Judged {
-    /// Nothing to compare: neither passed nor failed, and says why.
-    fn not_comparable(baseline: Option<f64>, detail: String) -> Judged {
+    /// Nothing to compare: not judged, and says why.
+    fn not_judged(reason: NotJudged, baseline: Option<f64>, detail: String) -> Judged {
         Judged {
-            passed: false,
-            not_comparable: true,
+            state: CheckState::NotJudged(reason),
             limit: baseline.unwrap_or(0.0),
             op: "<=",
             baseline,
@@ -182,7 +236,8 @@ impl Judged {
     /// The baseline ran another load: both values are shown, neither judged.
     fn other_load(value: Option<f64>, base: Option<&Point>, why: &str, s: &Subject) -> Judged {
         let shown = |v: Option<f64>| v.map_or_else(|| "not measured".into(), |v| s.unit.format(v));
-        Judged::not_comparable(
+        Judged::not_judged(
+            NotJudged::NotComparable,
             base.map(|b| b.value),
             format!(
                 "{} = {} vs baseline {}: not comparable, the baseline ran another load ({why})",
@@ -249,8 +304,9 @@ fn by_history(r: &Regression, v: f64, j: &Judgement, margin: f64, s: &Subject) -
         Direction::Growth => 1.0,
         Direction::Drop => -1.0,
     };
+    let outcome = j.outcome(margin);
     let finding = Finding {
-        outcome: j.outcome(margin),
+        outcome,
         change: v - j.centre,
         noise: j.noise,
         detectable: j.detectable,
@@ -267,9 +323,13 @@ fn by_history(r: &Regression, v: f64, j: &Judgement, margin: f64, s: &Subject) -
         finding.words(j.centre, u),
         change_text(j.decision, j.centre, u),
     );
+    let state = match outcome {
+        Outcome::Regression => CheckState::Failed,
+        Outcome::TooNoisy => CheckState::NotJudged(NotJudged::TooNoisy),
+        _ => CheckState::Passed,
+    };
     Judged {
-        passed: !j.regressed,
-        not_comparable: false,
+        state,
         limit,
         op,
         baseline: Some(j.centre),
@@ -321,8 +381,7 @@ fn by_previous_run(
         ));
     }
     Judged {
-        passed: ok,
-        not_comparable: false,
+        state: CheckState::judged(ok),
         limit,
         op,
         baseline: Some(b),
@@ -353,7 +412,7 @@ mod tests {
 
     fn detail(current: f64, base: f64, history: &[f64], rule: &str) -> (bool, String) {
         let c = check(current, base, history, rule);
-        (c.passed, c.detail)
+        (c.passed(), c.detail)
     }
 
     /// Judged on exact values (no histogram's rounding, no sampling error).
@@ -389,7 +448,7 @@ mod tests {
     fn a_quiet_history_is_the_baseline_and_its_centre_is_reported() {
         let history = [10.2, 9.8, 10.1, 9.9, 10.0];
         let slow = check(12.5, 10.0, &history, "p95 +20% +1ms");
-        assert!(!slow.passed, "{}", slow.detail);
+        assert!(!slow.passed(), "{}", slow.detail);
         assert_eq!(outcome(&slow), Outcome::Regression);
         assert!(slow.detail.contains("median of 6 runs"), "{}", slow.detail);
         assert!(
@@ -399,7 +458,7 @@ mod tests {
             slow.detail
         );
         let same = check(10.3, 10.0, &history, "p95 +20% +1ms");
-        assert!(same.passed, "{}", same.detail);
+        assert!(same.passed(), "{}", same.detail);
         assert_eq!(outcome(&same), Outcome::WithinNoise);
         assert!(same.detail.contains(": within noise: +"), "{}", same.detail);
         let (same, words) = exact(10.03, &[10.2, 9.8, 10.1, 9.9, 10.0, 10.0], "p95 +20% +1ms");
@@ -415,7 +474,7 @@ mod tests {
             16.03, 16.15, 16.09, 16.12, 16.05, 16.09, 16.14, 16.04, 16.06, 16.13,
         ];
         let (j, words) = exact(18.43, &history, "p95 +20% +10ms");
-        assert!(j.passed, "{}", j.detail);
+        assert!(j.state == CheckState::Passed, "{}", j.detail);
         let f = j.finding.unwrap();
         assert_eq!(f.outcome, Outcome::BelowMargin);
         assert_eq!(
@@ -432,7 +491,7 @@ mod tests {
         );
         // The same through the whole gate, on a histogram's rounded values.
         let c = check(18.43, 16.09, &history, "p95 +20% +10ms");
-        assert!(c.passed, "{}", c.detail);
+        assert!(c.passed(), "{}", c.detail);
         assert_eq!(outcome(&c), Outcome::BelowMargin, "{}", c.detail);
         assert!(c.detail.contains(&c.words().unwrap()), "{}", c.detail);
     }
@@ -441,7 +500,7 @@ mod tests {
     fn a_real_improvement_is_not_within_noise() {
         let history = [10.2, 9.8, 10.1, 9.9, 10.0];
         let c = check(8.0, 10.0, &history, "p95 +20%");
-        assert!(c.passed, "{}", c.detail);
+        assert!(c.passed(), "{}", c.detail);
         assert_eq!(outcome(&c), Outcome::Improvement);
         assert!(
             c.words()
@@ -483,7 +542,12 @@ mod tests {
     fn a_noisy_history_says_what_it_cannot_see() {
         let history = [14.0, 7.0, 12.0, 8.0, 13.0, 6.0];
         let c = check(12.0, 10.0, &history, "p95 +20%");
-        assert!(c.passed, "{}", c.detail);
+        assert_eq!(
+            c.state(),
+            CheckState::NotJudged(NotJudged::TooNoisy),
+            "too noisy is not a pass: {}",
+            c.detail
+        );
         assert_eq!(outcome(&c), Outcome::TooNoisy);
         let words = c.words().unwrap();
         assert!(words.starts_with("too noisy to judge below +"), "{words}");

@@ -379,12 +379,10 @@ mod tests {
             op: "<=".into(),
             limit: 60.0,
             baseline: Some(50.0),
-            passed: false,
+            state: crate::gate::CheckState::Failed,
             detail: String::new(),
             default_rule: false,
             finding: None,
-            not_comparable: false,
-            inconclusive: None,
         }
     }
 

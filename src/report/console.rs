@@ -48,12 +48,19 @@ pub(crate) fn render_outcome(doc: &Document, out: &Path, written: &[PathBuf]) ->
             c.judgement.as_deref().unwrap_or_default()
         );
     }
-    for c in view
-        .checks
-        .iter()
-        .filter(|c| c.state == CheckState::Inconclusive)
-    {
-        let _ = writeln!(s, "  ? {}: {}", c.name, c.detail);
+    for c in view.checks.iter() {
+        if let CheckState::NotJudged(why) = c.state {
+            let _ = writeln!(
+                s,
+                "  ? {}: not judged, {}: {}",
+                c.name,
+                why.words(),
+                c.detail
+            );
+        }
+    }
+    for (why, _) in view.not_judged() {
+        let _ = writeln!(s, "  → not judged ({}): {}", why.words(), why.remedy());
     }
     let names: Vec<String> = written
         .iter()
@@ -70,36 +77,35 @@ pub(crate) fn render_outcome(doc: &Document, out: &Path, written: &[PathBuf]) ->
 
 /// The verdict in capitals, so it stands out in a job log, and the key figures.
 fn headline(view: &View<'_>) -> String {
-    let verdict = match view.outcome {
+    let verdict = match &view.outcome {
         Outcome::Passed {
             checks,
-            not_comparable: 0,
+            history_starts: false,
         } => format!("PASSED ({checks} checks)"),
         Outcome::Passed {
             checks,
-            not_comparable,
-        } => format!(
-            "PASSED ({} checks passed, {not_comparable} not comparable)",
-            checks - not_comparable
-        ),
+            history_starts: true,
+        } => format!("PASSED ({checks} checks; first run: the history starts here)"),
         Outcome::Failed {
             failed,
             checks,
-            not_comparable,
+            not_judged,
         } => format!(
             "FAILED ({failed} of {checks} checks failed{})",
-            match not_comparable {
+            match not_judged {
                 0 => String::new(),
-                n => format!(", {n} not comparable"),
+                n => format!(", {n} not judged"),
             }
         ),
-        Outcome::Inconclusive {
-            inconclusive,
+        Outcome::NotJudged {
+            not_judged,
             checks,
+            reasons,
         } => format!(
-            "INCONCLUSIVE: load generator starved ({inconclusive} of {checks} checks could not be judged)"
+            "NOT JUDGED ({not_judged} of {checks} checks could not be judged: {})",
+            super::view::reason_words(reasons)
         ),
-        Outcome::NotJudged => "NOT JUDGED".into(),
+        Outcome::NoVerdict => "NO VERDICT".into(),
     };
     let ms = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.1} ms"));
     let run = &view.run;

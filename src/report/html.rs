@@ -39,12 +39,12 @@ fn link(url: &str, text: &str) -> String {
 }
 
 const STYLE: &str = r#"
-:root { --ok: #1a7f37; --bad: #cf222e; --muted: #57606a; --line: #d0d7de; --bg: #f6f8fa; }
+:root { --ok: #1a7f37; --bad: #cf222e; --warn: #9a6700; --muted: #57606a; --line: #d0d7de; --bg: #f6f8fa; }
 * { box-sizing: border-box; }
 body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1f2328; background: #fff; }
 main { max-width: 1120px; margin: 0 auto; padding: 16px; }
 header.verdict { border-radius: 8px; padding: 16px 20px; margin-bottom: 20px; color: #fff; }
-header.pass { background: var(--ok); } header.fail { background: var(--bad); } header.none { background: var(--muted); }
+header.pass { background: var(--ok); } header.fail { background: var(--bad); } header.warn { background: var(--warn); } header.none { background: var(--muted); }
 header h1 { margin: 0 0 4px; font-size: 1.5rem; }
 header p { margin: 0; opacity: .95; }
 h2 { font-size: 1.15rem; margin: 28px 0 8px; border-bottom: 1px solid var(--line); padding-bottom: 4px; }
@@ -53,9 +53,9 @@ table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nu
 th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid var(--line); white-space: nowrap; }
 td.num, th.num { text-align: right; }
 td.name { white-space: normal; word-break: break-word; min-width: 12em; }
-tr.failed td { background: #ffebe9; }
+tr.failed td { background: #ffebe9; } tr.notjudged td { background: #fff8c5; }
 .pill { display: inline-block; border-radius: 10px; padding: 0 8px; font-size: .8rem; color: #fff; }
-.pill.ok { background: var(--ok); } .pill.bad { background: var(--bad); } .pill.nc { background: var(--muted); }
+.pill.ok { background: var(--ok); } .pill.bad { background: var(--bad); } .pill.warn { background: var(--warn); }
 .worse { color: var(--bad); } .better { color: var(--ok); }
 .charts { display: grid; grid-template-columns: 1fr; gap: 16px; }
 @media (min-width: 900px) { .charts { grid-template-columns: 1fr 1fr; } .charts figure.wide { grid-column: 1 / -1; } }
@@ -72,7 +72,7 @@ footer { color: var(--muted); font-size: .8rem; margin: 32px 0 8px; }
 /// The page, section by section.
 pub(crate) fn render(view: &View<'_>) -> String {
     let mut h = String::with_capacity(64 * 1024);
-    let (class, title) = title(view.outcome);
+    let (class, title) = title(&view.outcome);
     head(&mut h, &title);
     header(&mut h, view, class, &title);
     comparability(&mut h, view);
@@ -83,8 +83,17 @@ pub(crate) fn render(view: &View<'_>) -> String {
             esc(&g.text)
         );
     }
+    for (why, n) in view.not_judged() {
+        let _ = write!(
+            h,
+            "<div class=\"notes\"><p><strong>⚠ Not judged: {}</strong> ({n} check{}). {}.</p></div>",
+            why.words(),
+            if n == 1 { "" } else { "s" },
+            esc(&super::markdown::capitalised(why.remedy()))
+        );
+    }
     notes(&mut h, view);
-    if view.outcome != Outcome::NotJudged {
+    if view.outcome != Outcome::NoVerdict {
         checks(&mut h, view);
     }
     changes(&mut h, view);
@@ -103,12 +112,12 @@ pub(crate) fn render(view: &View<'_>) -> String {
 
 /// The header's class and the page's title. Plain symbols, not emoji: they render in every
 /// font, offline and in print.
-fn title(outcome: Outcome) -> (&'static str, String) {
+fn title(outcome: &Outcome) -> (&'static str, String) {
     match outcome {
         Outcome::Passed { .. } => ("pass", format!("✓ {}", outcome.title())),
         Outcome::Failed { .. } => ("fail", format!("✗ {}", outcome.title())),
-        Outcome::Inconclusive { .. } => ("none", format!("? {}", outcome.title())),
-        Outcome::NotJudged => ("none", outcome.title()),
+        Outcome::NotJudged { .. } => ("warn", format!("? {}", outcome.title())),
+        Outcome::NoVerdict => ("none", outcome.title()),
     }
 }
 
@@ -172,12 +181,12 @@ fn notes(h: &mut String, view: &View<'_>) {
 fn checks(h: &mut String, view: &View<'_>) {
     h.push_str("<h2>Checks</h2><div class=\"scroll\"><table><thead><tr><th></th><th>Check</th><th>Endpoint</th><th class=\"num\">Value</th><th class=\"num\">Limit</th><th class=\"num\">Baseline</th><th>Detail</th></tr></thead><tbody>");
     for c in view.checks_failed_first() {
-        let (row, pill, word) = match c.state {
-            CheckState::Passed => ("", "ok", "pass"),
-            CheckState::Failed => ("failed", "bad", "fail"),
-            CheckState::Inconclusive => ("", "nc", "inconclusive"),
-            CheckState::NotComparable => ("", "nc", "not comparable"),
+        let (row, pill) = match c.state {
+            CheckState::Passed => ("", "ok"),
+            CheckState::Failed => ("failed", "bad"),
+            CheckState::NotJudged(_) => ("notjudged", "warn"),
         };
+        let word = c.state.words();
         let _ = write!(
             h,
             "<tr class=\"{row}\"><td><span class=\"pill {pill}\">{word}</span></td><td class=\"name\">{}{}</td><td class=\"name\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"name\">{}</td></tr>",

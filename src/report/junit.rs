@@ -65,16 +65,14 @@ fn test_case(check: &CheckRow<'_>) -> TestCase {
             s.set_description(check.detail);
             s
         }
-        // Neither passed nor failed: the load generator was starved; GitLab lists it apart.
-        CheckState::Inconclusive => {
-            let mut s = TestCaseStatus::skipped();
-            s.set_message(check.detail);
-            s
-        }
-        // Neither passed nor failed: GitLab lists a skipped test apart from both.
-        CheckState::NotComparable => {
-            let mut s = TestCaseStatus::skipped();
-            s.set_message(format!("not comparable: {}", check.detail));
+        // Not judged is not a pass: an error element (GitLab counts it with the failures,
+        // never as skipped or green), its text saying why.
+        CheckState::NotJudged(why) => {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+            let text = format!("not judged: {}: {}", why.words(), check.detail);
+            s.set_type(format!("not judged: {}", why.words()));
+            s.set_message(text.as_str());
+            s.set_description(text);
             s
         }
     };

@@ -104,7 +104,7 @@ pub(crate) fn render(view: &View<'_>) -> String {
     headline(&mut out, view);
     comparability(&mut out, view);
     notes(&mut out, view);
-    if view.outcome != Outcome::NotJudged {
+    if view.outcome != Outcome::NoVerdict {
         checks(&mut out, view);
     }
     changes(&mut out, view);
@@ -122,8 +122,8 @@ fn headline(out: &mut String, view: &View<'_>) {
     let mark = match view.outcome {
         Outcome::Passed { .. } => "✅",
         Outcome::Failed { .. } => "❌",
-        Outcome::Inconclusive { .. } => "❔",
-        Outcome::NotJudged => "⚠️",
+        Outcome::NotJudged { .. } => "⚠️",
+        Outcome::NoVerdict => "➖",
     };
     let run = &view.run;
     let _ = writeln!(out, "### {mark} {}\n", view.outcome.title());
@@ -155,6 +155,23 @@ fn headline(out: &mut String, view: &View<'_>) {
     if let Some(url) = view.links.cloud.and_then(markdown_url) {
         let _ = writeln!(out, "\n[Cloud run]({url})");
     }
+    for (why, n) in view.not_judged() {
+        let _ = writeln!(
+            out,
+            "\n> ⚠️ **Not judged: {}** ({n} check{}). {}.",
+            why.words(),
+            if n == 1 { "" } else { "s" },
+            capitalised(why.remedy())
+        );
+    }
+}
+
+/// `text` with its first letter in capitals.
+pub(crate) fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
 }
 
 /// Whether the baseline ran this run's load: each difference on its own line, then what it
@@ -186,34 +203,23 @@ const FOLD_AFTER: usize = 10;
 /// The most rows one table shows; report.html has them all.
 const MAX_ROWS: usize = 250;
 
-/// Failed checks in the open; those not comparable and the passing ones folded once there are
-/// many.
+/// Failed and not judged checks in the open (either keeps the gate from green); the passing
+/// ones folded once there are many.
 fn checks(out: &mut String, view: &View<'_>) {
     let rows = view.checks_failed_first();
     if rows.len() <= FOLD_AFTER {
         check_table(out, &rows);
         return;
     }
-    let of = |state| -> Vec<&CheckRow<'_>> {
-        rows.iter().copied().filter(|c| c.state == state).collect()
-    };
-    let failed: Vec<_> = of(CheckState::Failed)
-        .into_iter()
-        .chain(of(CheckState::Inconclusive))
-        .collect();
-    if !failed.is_empty() {
-        check_table(out, &failed);
+    let (passed, open): (Vec<&CheckRow<'_>>, Vec<_>) =
+        rows.iter().partition(|c| c.state == CheckState::Passed);
+    if !open.is_empty() {
+        check_table(out, &open);
     }
-    for (state, what) in [
-        (CheckState::NotComparable, "checks not comparable"),
-        (CheckState::Passed, "passing checks"),
-    ] {
-        let folded = of(state);
-        if !folded.is_empty() {
-            let mut table = String::new();
-            check_table(&mut table, &folded);
-            details(out, &format!("{} {what}", folded.len()), &table);
-        }
+    if !passed.is_empty() {
+        let mut table = String::new();
+        check_table(&mut table, &passed);
+        details(out, &format!("{} passing checks", passed.len()), &table);
     }
 }
 
@@ -255,16 +261,13 @@ fn check_table(out: &mut String, rows: &[&CheckRow<'_>]) {
             match c.state {
                 CheckState::Passed => "✅",
                 CheckState::Failed => "❌",
-                CheckState::Inconclusive => "❔",
-                CheckState::NotComparable => "➖",
+                CheckState::NotJudged(_) => "⚠️",
             },
             check_name(c),
             match (c.kind, c.state, c.judgement.as_deref()) {
-                (_, CheckState::Inconclusive, _) =>
-                    " _(inconclusive: load generator starved)_".into(),
+                (_, CheckState::NotJudged(why), _) =>
+                    format!(" _(**not judged**: {})_", why.words()),
                 (CheckKind::Threshold, _, _) => String::new(),
-                (CheckKind::Regression, CheckState::NotComparable, _) =>
-                    " _(regression: not comparable)_".into(),
                 (CheckKind::Regression, _, None) => " _(regression)_".into(),
                 (CheckKind::Regression, _, Some(words)) =>
                     format!(" _({})_", escape_markdown(words)),
@@ -557,7 +560,7 @@ mod snapshot_tests {
             &current,
             &gate::Rules::configured(thresholds.to_vec()),
             &regressions,
-            Some(Baseline {
+            &gate::Reference::Baseline(Baseline {
                 result: &base,
                 history: &[],
             }),

@@ -51,23 +51,16 @@ pub(crate) fn render(view: &View<'_>) -> String {
         };
         lines(&mut out, &prefix, e);
     }
-    if view.outcome != Outcome::NotJudged {
-        let count = |state| view.checks.iter().filter(|c| c.state == state).count();
-        let passed = matches!(view.outcome, Outcome::Passed { .. });
-        let _ = writeln!(out, "loadforge_checks_total {}", view.checks.len());
-        let _ = writeln!(out, "loadforge_checks_failed {}", count(CheckState::Failed));
-        let _ = writeln!(
-            out,
-            "loadforge_checks_not_comparable {}",
-            count(CheckState::NotComparable)
-        );
-        let _ = writeln!(
-            out,
-            "loadforge_checks_inconclusive {}",
-            count(CheckState::Inconclusive)
-        );
-        let _ = writeln!(out, "loadforge_gate_passed {}", u8::from(passed));
-    }
+    // Written in every case: a run without a verdict neither passed nor was judged.
+    let failed = view.checks.iter().filter(|c| c.state == CheckState::Failed);
+    let not_judged = (view.checks.iter()).filter(|c| c.state.not_judged().is_some());
+    let passed = matches!(view.outcome, Outcome::Passed { .. });
+    let judged = !matches!(view.outcome, Outcome::NotJudged { .. } | Outcome::NoVerdict);
+    let _ = writeln!(out, "loadforge_checks_total {}", view.checks.len());
+    let _ = writeln!(out, "loadforge_checks_failed {}", failed.count());
+    let _ = writeln!(out, "loadforge_checks_not_judged {}", not_judged.count());
+    let _ = writeln!(out, "loadforge_gate_passed {}", u8::from(passed));
+    let _ = writeln!(out, "loadforge_gate_judged {}", u8::from(judged));
     out.push_str("# EOF\n");
     out
 }

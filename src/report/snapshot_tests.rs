@@ -125,7 +125,7 @@ fn judge(
         current,
         &gate::Rules::configured(t),
         &gate::Rules::configured(r),
-        Some(Baseline {
+        &gate::Reference::Baseline(Baseline {
             result: base,
             history: &[],
         }),
@@ -419,7 +419,7 @@ fn the_fixed_documents_round_trip_through_results_json() {
 #[test]
 fn the_fixed_documents_validate_against_the_schema() {
     let schema: serde_json::Value =
-        serde_json::from_str(include_str!("../../schema/results-v1.json")).unwrap();
+        serde_json::from_str(include_str!("../../schema/results-v2.json")).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
     for doc in [judged(), not_judged(), loadforge(), not_comparable()] {
         let value: serde_json::Value =
@@ -557,14 +557,14 @@ fn every_report_says_a_real_change_below_the_margin() {
         &current,
         &gate::Rules::configured(t),
         &gate::Rules::configured(r),
-        Some(Baseline {
+        &gate::Reference::Baseline(Baseline {
             result: &earlier[0],
             history: &history,
         }),
     )
     .unwrap();
     let check = &verdict.checks[0];
-    assert!(check.passed, "{}", check.detail);
+    assert!(check.passed(), "{}", check.detail);
     let finding = check.finding.expect("judged against the history");
     assert_eq!(
         finding.outcome,

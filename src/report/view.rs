@@ -10,7 +10,7 @@
 use super::Document;
 use crate::{
     baseline::{Comparison, ComparisonRow, MetricDelta, Presence},
-    gate::{Check, CheckKind, CheckState, Metric, Verdict},
+    gate::{Check, CheckKind, CheckState, Metric, NotJudged, Verdict},
     stats::{
         CiInfo, EndpointStats, Engine, HostInfo, LatencyHistogram, LoadMatch, LoadModel,
         SecondPoint, ToolInfo,
@@ -20,86 +20,103 @@ use crate::{
 pub(crate) use crate::stats::ALL_REQUESTS;
 
 /// Where the gate stands: the first thing every report says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Outcome {
+    /// Every check was judged and passed.
     Passed {
         checks: usize,
-        /// Of the checks, those that compared nothing: never counted as passed.
-        not_comparable: usize,
+        /// The default branch's first run: the regression rules start the history.
+        history_starts: bool,
     },
     Failed {
         failed: usize,
         checks: usize,
-        not_comparable: usize,
+        not_judged: usize,
     },
-    /// No check failed, but some latency check failed while the load generator was starved.
-    Inconclusive { inconclusive: usize, checks: usize },
-    /// No verdict: the rules could not be judged (or were never applied).
-    NotJudged,
+    /// No check failed, but some could not be judged: never a pass.
+    NotJudged {
+        not_judged: usize,
+        checks: usize,
+        /// Each reason once, in the order of [`NotJudged`].
+        reasons: Vec<NotJudged>,
+    },
+    /// No verdict: the rules could not be applied (a configuration error said why).
+    NoVerdict,
 }
 
 impl Outcome {
     fn of(verdict: Option<&Verdict>) -> Self {
         let Some(v) = verdict else {
-            return Outcome::NotJudged;
+            return Outcome::NoVerdict;
         };
-        let not_comparable = v.not_comparable_checks().count();
+        let checks = v.checks.len();
         let failed = v.failed_checks().count();
-        let inconclusive = v.inconclusive_checks().count();
-        if failed == 0 && inconclusive > 0 {
-            Outcome::Inconclusive {
-                inconclusive,
-                checks: v.checks.len(),
-            }
-        } else if failed == 0 {
-            Outcome::Passed {
-                checks: v.checks.len(),
-                not_comparable,
-            }
-        } else {
-            Outcome::Failed {
+        let mut reasons: Vec<NotJudged> = (v.not_judged_checks())
+            .filter_map(|c| c.state().not_judged())
+            .collect();
+        let not_judged = reasons.len();
+        reasons.sort_unstable();
+        reasons.dedup();
+        match (failed, not_judged) {
+            (0, 0) => Outcome::Passed {
+                checks,
+                history_starts: v.history_starts,
+            },
+            (0, _) => Outcome::NotJudged {
+                not_judged,
+                checks,
+                reasons,
+            },
+            _ => Outcome::Failed {
                 failed,
-                checks: v.checks.len(),
-                not_comparable,
-            }
+                checks,
+                not_judged,
+            },
         }
     }
 
     /// The title the reports share, without their own mark (emoji, symbol).
-    pub(crate) fn title(self) -> String {
+    pub(crate) fn title(&self) -> String {
         match self {
             Outcome::Passed {
                 checks,
-                not_comparable: 0,
+                history_starts: false,
             } => format!("Performance gate passed ({checks} checks)"),
             Outcome::Passed {
                 checks,
-                not_comparable,
+                history_starts: true,
             } => format!(
-                "Performance gate passed ({} checks passed, {not_comparable} not comparable)",
-                checks - not_comparable
+                "Performance gate passed ({checks} checks; first run: the history starts here)"
             ),
             Outcome::Failed {
                 failed,
                 checks,
-                not_comparable: 0,
+                not_judged: 0,
             } => format!("Performance gate failed: {failed} of {checks} checks failed"),
             Outcome::Failed {
                 failed,
                 checks,
-                not_comparable,
+                not_judged,
             } => format!(
-                "Performance gate failed: {failed} of {checks} checks failed, {not_comparable} not comparable"
+                "Performance gate failed: {failed} of {checks} checks failed, {not_judged} not judged"
             ),
-            Outcome::Inconclusive {
-                inconclusive,
+            Outcome::NotJudged {
+                not_judged,
                 checks,
+                reasons,
             } => format!(
-                "Performance gate inconclusive: load generator starved ({inconclusive} of {checks} checks could not be judged)"
+                "Performance gate NOT JUDGED: {not_judged} of {checks} checks could not be judged ({})",
+                reason_words(reasons)
             ),
-            Outcome::NotJudged => "Performance gate not judged".into(),
+            Outcome::NoVerdict => "Performance gate: no verdict".into(),
         }
     }
+}
+
+/// `not comparable, generator starved`: each reason's words.
+pub(crate) fn reason_words(reasons: &[NotJudged]) -> String {
+    let words: Vec<&str> = reasons.iter().map(|r| r.words()).collect();
+    words.join(", ")
 }
 
 /// Request counts, when the engine reported them.
@@ -228,7 +245,7 @@ pub(crate) struct CheckRow<'a> {
 
 impl<'a> CheckRow<'a> {
     fn of(c: &'a Check) -> Self {
-        let nc = c.state() == CheckState::NotComparable;
+        let compared_nothing = c.state().not_judged().is_some_and(|w| !w.has_limit());
         CheckRow {
             name: &c.name,
             kind: c.kind,
@@ -242,7 +259,7 @@ impl<'a> CheckRow<'a> {
                 .map(|v| c.unit.format(v))
                 .unwrap_or_else(|| "not measured".into()),
             // A check that compared nothing has no limit to show, only its two values.
-            limit: if nc {
+            limit: if compared_nothing {
                 "–".into()
             } else {
                 c.unit.format(c.limit)
@@ -257,9 +274,10 @@ impl<'a> CheckRow<'a> {
 
     /// The limit with its operator (`<= 56.40 ms`); `–` for a check that compared nothing.
     pub(crate) fn limit_text(&self) -> String {
-        match self.state {
-            CheckState::NotComparable => self.limit.clone(),
-            _ => format!("{} {}", self.op, self.limit),
+        if self.limit == "–" {
+            self.limit.clone()
+        } else {
+            format!("{} {}", self.op, self.limit)
         }
     }
 
@@ -490,6 +508,20 @@ impl<'a> View<'a> {
 
     /// Failed checks first (they are why the reader is here), then those not comparable, then
     /// the passed ones, otherwise in judging order.
+    /// Each reason a check was not judged, once, with what a team does about it: said near
+    /// the top of every report, since any one of them keeps the gate from green.
+    pub(crate) fn not_judged(&self) -> Vec<(NotJudged, usize)> {
+        let mut reasons: Vec<(NotJudged, usize)> = Vec::new();
+        for why in self.checks.iter().filter_map(|c| c.state.not_judged()) {
+            match reasons.iter_mut().find(|(w, _)| *w == why) {
+                Some((_, n)) => *n += 1,
+                None => reasons.push((why, 1)),
+            }
+        }
+        reasons.sort_unstable();
+        reasons
+    }
+
     pub(crate) fn checks_failed_first(&self) -> Vec<&CheckRow<'a>> {
         let mut rows: Vec<_> = self.checks.iter().collect();
         rows.sort_by_key(|c| c.state);
@@ -717,7 +749,7 @@ fn ci_rows(ci: &CiInfo) -> Vec<MetaRow<'_>> {
 mod tests {
     use super::{Outcome, View, P95};
     use crate::{
-        gate::{CheckKind, Metric},
+        gate::{CheckKind, CheckState, Metric, NotJudged},
         report::snapshot_tests::{judged, loadforge, not_judged},
     };
 
@@ -730,7 +762,7 @@ mod tests {
             Outcome::Failed {
                 failed: 4,
                 checks: 9,
-                not_comparable: 0,
+                not_judged: 0,
             }
         );
         let names: Vec<&str> = view.checks.iter().map(|c| c.name).collect();
@@ -793,7 +825,7 @@ mod tests {
     fn without_baseline_or_verdict_there_is_nothing_to_compare_or_list() {
         let doc = not_judged();
         let view = View::new(&doc);
-        assert_eq!(view.outcome, Outcome::NotJudged);
+        assert_eq!(view.outcome, Outcome::NoVerdict);
         assert!(view.checks.is_empty() && view.baseline.is_none());
         assert!(view.endpoints.iter().all(|r| r.delta(P95).is_none()));
         assert_eq!(view.links.artifact("report.html"), None);
@@ -850,36 +882,106 @@ mod tests {
         assert!(html.contains("⚠ Load generator STARVED"), "html");
     }
 
-    #[test]
-    fn a_verdict_with_only_inconclusive_failures_is_inconclusive_everywhere() {
+    /// The failed checks of `judged()` made not judged for `why`.
+    fn not_judged_for(why: NotJudged) -> crate::report::Document {
         let mut doc = judged();
         let verdict = doc.verdict.as_mut().unwrap();
-        for c in verdict.checks.iter_mut().filter(|c| !c.passed) {
-            c.inconclusive = Some("load generator starved: thread hiccups p99 12.0 ms".into());
+        for c in verdict.checks.iter_mut().filter(|c| !c.passed()) {
+            c.state = CheckState::NotJudged(why);
         }
-        verdict.passed = false;
+        doc
+    }
+
+    #[test]
+    fn a_verdict_with_checks_not_judged_says_not_judged_in_every_report() {
+        for why in NotJudged::ALL {
+            let doc = not_judged_for(why);
+            let view = View::new(&doc);
+            assert_eq!(
+                view.outcome,
+                Outcome::NotJudged {
+                    not_judged: 4,
+                    checks: 9,
+                    reasons: vec![why]
+                }
+            );
+            let title = view.outcome.title();
+            assert!(
+                title.starts_with("Performance gate NOT JUDGED: 4 of 9 checks could not be judged")
+                    && title.ends_with(&format!("({})", why.words())),
+                "{title}"
+            );
+            let console = super::super::render_outcome(&doc, std::path::Path::new("out"), &[]);
+            assert!(
+                console.starts_with("loadforge-gate: NOT JUDGED (4 of 9 checks"),
+                "{console}"
+            );
+            assert!(
+                console.contains(&format!("not judged, {}", why.words())),
+                "{console}"
+            );
+            let junit = super::super::junit::render(&view).unwrap();
+            assert!(!junit.contains("<skipped"), "{junit}");
+            assert_eq!(junit.matches("<error").count(), 4, "{junit}");
+            assert!(
+                junit.contains(&format!("not judged: {}", why.words())),
+                "{junit}"
+            );
+            let metrics = super::super::metrics::render(&view);
+            for line in [
+                "loadforge_gate_passed 0",
+                "loadforge_gate_judged 0",
+                "loadforge_checks_not_judged 4",
+            ] {
+                assert!(metrics.contains(line), "{line}: {metrics}");
+            }
+            let summary = super::super::markdown::render(&view);
+            assert!(
+                summary.starts_with("### ⚠️ Performance gate NOT JUDGED"),
+                "{summary}"
+            );
+            let remedy = super::super::markdown::capitalised(why.remedy());
+            assert!(summary.contains(&remedy), "{summary}");
+            let html = super::super::html::render(&view);
+            assert!(html.contains("<header class=\"verdict warn\""), "html");
+            assert!(
+                html.contains(&format!("not judged: {}", why.words())),
+                "html"
+            );
+            assert!(!html.contains("✓ Performance gate"), "html");
+        }
+    }
+
+    #[test]
+    fn a_failed_check_wins_over_checks_not_judged() {
+        let mut doc = not_judged_for(NotJudged::TooNoisy);
+        let verdict = doc.verdict.as_mut().unwrap();
+        let first = (verdict.checks.iter_mut())
+            .find(|c| c.state().not_judged().is_some())
+            .unwrap();
+        first.state = CheckState::Failed;
         let view = View::new(&doc);
-        assert!(
-            matches!(view.outcome, Outcome::Inconclusive { .. }),
-            "{:?}",
-            view.outcome
+        assert_eq!(
+            view.outcome.title(),
+            "Performance gate failed: 1 of 9 checks failed, 3 not judged"
         );
-        assert!(view
-            .outcome
-            .title()
-            .starts_with("Performance gate inconclusive: load generator starved"));
-        let console = super::super::render_outcome(&doc, std::path::Path::new("out"), &[]);
+        let metrics = super::super::metrics::render(&view);
         assert!(
-            console.starts_with("loadforge-gate: INCONCLUSIVE: load generator starved"),
-            "{console}"
+            metrics.contains("loadforge_gate_passed 0\nloadforge_gate_judged 1"),
+            "{metrics}"
         );
-        assert!(console.contains("\n  ? "), "{console}");
-        let junit = super::super::junit::render(&view).unwrap();
-        assert!(junit.contains("<skipped"), "{junit}");
-        let summary = super::super::markdown::render(&view);
-        assert!(
-            summary.contains("_(inconclusive: load generator starved)_"),
-            "{summary}"
+    }
+
+    #[test]
+    fn the_default_branchs_first_run_passes_and_says_the_history_starts() {
+        let mut doc = judged();
+        let verdict = doc.verdict.as_mut().unwrap();
+        verdict.checks.retain(|c| c.passed());
+        verdict.history_starts = true;
+        let view = View::new(&doc);
+        assert_eq!(
+            view.outcome.title(),
+            "Performance gate passed (5 checks; first run: the history starts here)"
         );
     }
 

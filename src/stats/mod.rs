@@ -46,7 +46,12 @@ pub use timeseries::{GeneratorSecond, SecondPoint, Totals};
 pub(crate) use timeseries::{SecondSample, SeriesSink, SERIES_SIGFIG};
 
 /// The value of [`RunResult::schema`] this version writes; bump it when the shape changes.
-pub(crate) const SCHEMA: &str = "loadforge-gate/results/v1";
+/// v2: a check's state is one `state` (with a `reason` when not judged), no longer v1's
+/// `passed`, `not_comparable` and `inconclusive`; the verdict's `passed` became `outcome`.
+pub(crate) const SCHEMA: &str = "loadforge-gate/results/v2";
+/// The previous version, still read as a baseline and by `report` (its checks' booleans are
+/// read into one state); a shard must be of this version's own.
+pub(crate) const SCHEMA_V1: &str = "loadforge-gate/results/v1";
 
 /// The name of the aggregate row (every request of the run together), in the file and in every
 /// report, where a rule or a comparison without an endpoint names what it read.

@@ -75,7 +75,7 @@ fn a_rule_on_a_folded_endpoint_fails_as_not_measured() {
     let app = sample_app(Knobs::default());
     let out = run(&app.url(), &["--threshold", "GET /rare/3: p95<10s"]).expect_exit(1);
     let check = out.results()["verdict"]["checks"][0].clone();
-    assert_eq!(check["passed"], false, "{check}");
+    assert_eq!(check["state"], "failed", "{check}");
     assert!(
         check["detail"]
             .as_str()
@@ -225,7 +225,7 @@ fn assert_folded_in_the_merge(merged: &serde_json::Value) {
     assert_eq!(names, ["GET /k/0", "GET /k/1", "(other endpoints)"]);
     let checks = merged["verdict"]["checks"].as_array().unwrap();
     for check in &checks[..2] {
-        assert_eq!(check["passed"], false, "{check}");
+        assert_eq!(check["state"], "failed", "{check}");
         assert!(
             check["detail"]
                 .as_str()
@@ -234,7 +234,7 @@ fn assert_folded_in_the_merge(merged: &serde_json::Value) {
             "{check}"
         );
     }
-    assert_eq!(checks[2]["passed"], true, "{}", checks[2]);
+    assert_eq!(checks[2]["state"], "passed", "{}", checks[2]);
 }
 
 /// Shard 1 keeps `GET /x` and folds `GET /y`; shard 2 the other way round. Merged, neither is
@@ -379,7 +379,7 @@ fn locust_entries_past_the_cap_fold_while_read_and_memory_stays_bounded() {
     assert_eq!(warnings.len(), 1, "{}", out.stderr);
     assert!(out.file("summary.md").contains("past --max-endpoints 1 "));
     let checks = r["verdict"]["checks"].as_array().unwrap();
-    assert_eq!(checks[0]["passed"], false, "{}", checks[0]);
+    assert_eq!(checks[0]["state"], "failed", "{}", checks[0]);
     assert!(
         checks[0]["detail"]
             .as_str()
@@ -388,7 +388,7 @@ fn locust_entries_past_the_cap_fold_while_read_and_memory_stays_bounded() {
         "{}",
         checks[0]
     );
-    assert_eq!(checks[1]["passed"], true, "{}", checks[1]);
+    assert_eq!(checks[1]["state"], "passed", "{}", checks[1]);
     assert_eq!(
         r["aggregate"]["requests"].as_u64(),
         Some(rows_requests(&r)),

@@ -128,7 +128,7 @@ fn report_refuses_a_results_file_of_another_schema() {
         .expect_exit(2);
     assert_eq!(
         out.one_line_error(),
-        "loadforge-gate: error: old.json has schema `loadforge-gate/results/v0`, this version reads `loadforge-gate/results/v1`; regenerate it with this version"
+        "loadforge-gate: error: old.json has schema `loadforge-gate/results/v0`, this version reads `loadforge-gate/results/v2`; regenerate it with this version"
     );
     assert!(
         !out.dir.path().join("again").exists(),
@@ -149,7 +149,7 @@ fn merge_names_the_shard_it_cannot_read() {
     };
     assert!(merge("shard-1-of-1.json")
         .one_line_error()
-        .ends_with("shard-1-of-1.json has schema `loadforge-gate/results/v0`, this version reads `loadforge-gate/results/v1`; run every shard with this version"));
+        .ends_with("shard-1-of-1.json has schema `loadforge-gate/results/v0`, this version reads `loadforge-gate/results/v2`; run every shard with this version"));
     assert!(merge("gone.json").error_text().starts_with(
         "loadforge-gate: error: cannot read shard gone.json; check the paths given to merge"
     ));
@@ -358,7 +358,7 @@ fn a_baseline_from_another_engine_is_shown_but_not_comparable() {
     let out = run(&["--baseline", "other.json"])
         .write("other.json", &text)
         .run()
-        .expect_exit(0);
+        .expect_exit(5);
     let r = out.results();
     assert_eq!(r["comparison"]["engine_changed"], true);
     assert_eq!(r["comparison"]["load"], "different");
@@ -375,11 +375,12 @@ fn a_baseline_from_another_engine_is_shown_but_not_comparable() {
     assert!(!regressions.is_empty(), "{}", r["verdict"]);
     for c in regressions {
         assert_eq!(
-            (&c["passed"], &c["not_comparable"]),
-            (&false.into(), &true.into()),
+            (&c["state"], &c["reason"]),
+            (&"not_judged".into(), &"not_comparable".into()),
             "{c}"
         );
     }
+    assert_eq!(r["verdict"]["outcome"], "not_judged");
     assert!(
         out.file("summary.md").contains("- engine locust → native"),
         "{}",

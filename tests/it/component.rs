@@ -184,7 +184,7 @@ fn the_template_validates_against_gitlab_schema_with_default_and_custom_inputs()
     assert_eq!(
         allow_failure(&jobs, "loadforge-gate"),
         json!({"exit_codes": [5]}),
-        "by default only an inconclusive gate (exit 5) is allowed to fail"
+        "by default only a gate that could not judge (exit 5) may fail, as a warning, never green"
     );
     assert_eq!(
         job["retry"],
@@ -220,18 +220,6 @@ fn the_template_validates_against_gitlab_schema_with_default_and_custom_inputs()
     let jobs = interpolate(&docs[1], &custom);
     assert_valid(&schema, &jobs, "the jobs with custom inputs");
     assert_eq!(allow_failure(&jobs, "perf-smoke"), true);
-    for (allow, retries, expected) in [
-        (false, 0, json!(false)),
-        (true, 2, json!({"exit_codes": [5]})),
-    ] {
-        let mut strict = defaults.clone();
-        strict.insert("allow-inconclusive".into(), json!(allow));
-        strict.insert("inconclusive-retries".into(), json!(retries));
-        let jobs = interpolate(&docs[1], &strict);
-        assert_valid(&schema, &jobs, "the jobs with allow-inconclusive");
-        assert_eq!(allow_failure(&jobs, "loadforge-gate"), expected);
-        assert_eq!(jobs["loadforge-gate"]["retry"]["max"], retries);
-    }
     let vars = &jobs["perf-smoke"]["variables"];
     assert_eq!(
         vars["LOADFORGE_GATE_THRESHOLD"], "[\"p95<500ms\", \"error_rate<1%\"]\n",
@@ -241,6 +229,33 @@ fn the_template_validates_against_gitlab_schema_with_default_and_custom_inputs()
         vars["LOADFORGE_GATE_USERS"], 50,
         "a number input stays a number (GitLab accepts numeric variables)"
     );
+}
+
+/// `allow-not-judged`, and its deprecated name `allow-inconclusive`: exit 5 is a warning only
+/// when neither refuses it, and the retries follow their input.
+#[test]
+fn exit_5_is_allowed_only_when_neither_input_refuses_it() {
+    let schema = gitlab_schema();
+    let docs = documents(&read("templates/loadforge-gate.yml"));
+    let defaults: BTreeMap<String, Value> = template_inputs(&docs[0])
+        .iter()
+        .map(|(k, v)| (k.clone(), v["default"].clone()))
+        .collect();
+    for (allow, old_name, retries, expected) in [
+        (false, true, 0, json!(false)),
+        (true, false, 0, json!(false)),
+        (false, false, 0, json!(false)),
+        (true, true, 2, json!({"exit_codes": [5]})),
+    ] {
+        let mut strict = defaults.clone();
+        strict.insert("allow-not-judged".into(), json!(allow));
+        strict.insert("allow-inconclusive".into(), json!(old_name));
+        strict.insert("inconclusive-retries".into(), json!(retries));
+        let jobs = interpolate(&docs[1], &strict);
+        assert_valid(&schema, &jobs, "the jobs with allow-not-judged");
+        assert_eq!(allow_failure(&jobs, "loadforge-gate"), expected);
+        assert_eq!(jobs["loadforge-gate"]["retry"]["max"], retries);
+    }
 }
 
 /// An array input of strings reaches the CLI intact however GitLab writes it into the

@@ -369,7 +369,7 @@ fn the_single_job_passes_and_fails_with_every_report_written() {
     let run = forge.project(&pass).run_once(&emulator, &[]).expect(true);
     run.every_report("loadforge-gate");
     let results = run.results("loadforge-gate");
-    assert_eq!(results["verdict"]["passed"], true, "{results:#}");
+    assert_eq!(results["verdict"]["outcome"], "passed", "{results:#}");
     assert_eq!(
         checks(&results),
         ["p95<10s", "error_rate<50%"],
@@ -379,7 +379,10 @@ fn the_single_job_passes_and_fails_with_every_report_written() {
     let fail = single(&forge, &app.url(), "      thresholds: [\"p95<1ms\"]\n");
     let run = forge.project(&fail).run_once(&emulator, &[]).expect(false);
     run.every_report("loadforge-gate");
-    assert_eq!(run.results("loadforge-gate")["verdict"]["passed"], false);
+    assert_eq!(
+        run.results("loadforge-gate")["verdict"]["outcome"],
+        "failed"
+    );
     assert!(run.log.contains("FAIL"), "{}", run.log);
 }
 

@@ -32,7 +32,7 @@ fn run(host: &str, baseline: Option<&str>, hiccup_ms: Option<&str>) -> Output {
 
 #[test]
 #[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
-fn a_starved_generator_makes_a_latency_regression_inconclusive_and_exits_5() {
+fn a_starved_generator_makes_a_latency_regression_not_judged_and_exits_5() {
     let (app, extra) = adjustable_app(10);
     let base = run(&app.url(), None, Some("0")).expect_exit(0);
     let g = &base.results()["run"]["generator"];
@@ -47,7 +47,7 @@ fn a_starved_generator_makes_a_latency_regression_inconclusive_and_exits_5() {
     extra.set(Duration::from_millis(60));
     let baseline = base.file("results.json");
     run(&app.url(), Some(&baseline), Some("0")).expect_exit(1);
-    // ...with a starved one, inconclusive (exit 5), with the figures, flagged in the history.
+    // ...with a starved one, not judged (exit 5), with the figures, flagged in the history.
     let starved = run(&app.url(), Some(&baseline), Some("50")).expect_exit(5);
     let results = starved.results();
     let check = results["verdict"]["checks"]
@@ -56,22 +56,19 @@ fn a_starved_generator_makes_a_latency_regression_inconclusive_and_exits_5() {
         .iter()
         .find(|c| c["expression"] == RULE)
         .unwrap();
-    let why = check["inconclusive"].as_str().unwrap();
+    assert_eq!(check["reason"], "generator_starved", "{check}");
+    let why = check["detail"].as_str().unwrap();
     assert!(
-        why.starts_with("load generator starved: runtime hiccups p99 50.0 ms"),
+        why.starts_with("not judged (load generator starved: runtime hiccups p99 50.0 ms"),
         "{why}"
     );
     let summary = starved.file("summary.md");
     assert!(
-        summary.contains("inconclusive: load generator starved"),
+        summary.contains("_(**not judged**: generator starved)_"),
         "{summary}"
     );
     assert!(summary.contains("**Load generator STARVED"), "{summary}");
-    assert!(
-        starved.stdout.contains("INCONCLUSIVE"),
-        "{}",
-        starved.stdout
-    );
+    assert!(starved.stdout.contains("NOT JUDGED"), "{}", starved.stdout);
     let flag = results["history"][0]["flagged"]
         .as_str()
         .unwrap_or_default();

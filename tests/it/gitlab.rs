@@ -502,7 +502,7 @@ fn history_from_earlier_pipelines_is_judged_by_its_centre_and_spread() {
         .find(|c| c["expression"] == "p95 +20% +10ms")
         .unwrap()
         .clone();
-    assert_eq!(p95["passed"], true, "{p95}");
+    assert_eq!(p95["state"], "passed", "{p95}");
     let detail = p95["detail"].as_str().unwrap();
     assert!(detail.contains("median of 3 runs"), "{detail}");
     assert!(detail.contains("too noisy to judge below"), "{detail}");

@@ -2,6 +2,8 @@
 //! gate says when there is none: the job name, ref, project and token it looked up with, and
 //! the cause as far as the token lets GitLab tell.
 
+use axum::http::Method;
+
 use crate::{
     fake_gitlab::{FakeGitlab, PipelineSpec, FORK, PRIVATE_TOKEN, PROJECT},
     gitlab::{as_fork, mr_env},
@@ -45,7 +47,20 @@ fn mr_run(gl: &FakeGitlab, host: &str, api_token: bool) -> Output {
     if api_token {
         g = g.env("LOADFORGE_GATE_GITLAB_TOKEN", PRIVATE_TOKEN);
     }
-    g.run().expect_exit(0)
+    by_baseline(g.run())
+}
+
+/// A merge request's run exits 0 when it found a baseline, and 5 (not judged: no baseline yet)
+/// when it did not: never 0 with its regression rules unjudged.
+#[track_caller]
+fn by_baseline(out: Output) -> Output {
+    let found = out.results()["comparison"]["source"].is_string();
+    let out = out.expect_exit(if found { 0 } else { 5 });
+    if !found {
+        let checks = out.results()["verdict"]["checks"].to_string();
+        assert!(checks.contains(r#""reason":"no_baseline""#), "{checks}");
+    }
+    out
 }
 
 /// gitlab-org/gitlab#349316: a newer successful pipeline on `main` that did not run `perf`
@@ -206,11 +221,7 @@ fn a_fork_pipeline_looks_in_the_target_project_and_explains_a_refusal() {
         "perf",
         Some(&earlier_results(&app.url())),
     );
-    let fork = || {
-        short_run(as_fork(mr_env(&gl)), &app.url())
-            .run()
-            .expect_exit(0)
-    };
+    let fork = || by_baseline(short_run(as_fork(mr_env(&gl)), &app.url()).run());
     let text = notes(&fork());
     assert!(
         text.contains("GitLab refused this fork pipeline's job token (HTTP 403) for project 42"),
@@ -367,4 +378,102 @@ fn an_aborted_run_is_never_the_baseline() {
             "{text}"
         );
     }
+}
+
+/// `gate` as a push pipeline of `branch` (no merge request).
+fn branch_env(gl: &FakeGitlab, branch: &str) -> Gate {
+    mr_env(gl)
+        .env("CI_MERGE_REQUEST_IID", "")
+        .env("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "")
+        .env("CI_MERGE_REQUEST_DIFF_BASE_SHA", "")
+        .env("CI_PIPELINE_SOURCE", "push")
+        .env("CI_COMMIT_BRANCH", branch)
+        .env("CI_COMMIT_REF_NAME", branch)
+}
+
+/// The regression checks' states and reasons, as results.json has them.
+fn regression_states(out: &Output) -> Vec<(String, String)> {
+    let r = out.results();
+    (r["verdict"]["checks"].as_array().unwrap().iter())
+        .filter(|c| c["kind"] == "regression")
+        .map(|c| {
+            let reason = c["reason"].as_str().unwrap_or_default();
+            (c["state"].as_str().unwrap().to_string(), reason.to_string())
+        })
+        .collect()
+}
+
+/// The audit's case: every GitLab call answered 502, and after the retries the gate passed
+/// with "No baseline". A failed look-up is not "no baseline yet": the regression rules are not
+/// judged (exit 5), in a merge request and on the default branch alike.
+#[test]
+fn a_gitlab_outage_is_a_failed_look_up_never_a_pass() {
+    let app = slow_app(2);
+    for on_default_branch in [false, true] {
+        let gl = FakeGitlab::start();
+        gl.add_pipeline("main", "a1", "success", "perf", None);
+        gl.fail_next(Method::GET, "/projects/", 502, 1000, None);
+        let env = match on_default_branch {
+            true => branch_env(&gl, "main"),
+            false => mr_env(&gl),
+        };
+        let out = short_run(env, &app.url()).run().expect_exit(5);
+        let states = regression_states(&out);
+        assert_eq!(states.len(), 2, "{}", out.stdout);
+        for (state, reason) in &states {
+            assert_eq!(
+                (state.as_str(), reason.as_str()),
+                ("not_judged", "lookup_failed")
+            );
+        }
+        assert!(out.stdout.contains("NOT JUDGED"), "{}", out.stdout);
+        let summary = out.file("summary.md");
+        assert!(summary.contains("Not judged: look-up failed"), "{summary}");
+        assert!(summary.contains("502"), "the cause is named: {summary}");
+        assert!(!summary.contains("Performance gate passed"), "{summary}");
+        assert!(out.file("metrics.txt").contains("loadforge_gate_passed 0"));
+    }
+}
+
+/// Nothing published on the default branch is its first run: it passes, saying that the
+/// history starts here, and its results become the next run's baseline.
+#[test]
+fn the_default_branchs_first_run_starts_the_history() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    let out = short_run(branch_env(&gl, "main"), &app.url())
+        .run()
+        .expect_exit(0);
+    assert!(regression_states(&out).is_empty());
+    let r = out.results();
+    assert_eq!(r["verdict"]["history_starts"], true);
+    assert!(
+        out.stdout.contains("first run: the history starts here"),
+        "{}",
+        out.stdout
+    );
+    assert!(out
+        .file("summary.md")
+        .contains("first run: the history starts here"));
+}
+
+/// A feature branch's push pipeline with nothing to compare: the built-in rules need a
+/// baseline and are not applied (its thresholds decide), while a rule the team configured is
+/// not judged: no baseline yet.
+#[test]
+fn a_branch_without_a_baseline_judges_configured_rules_as_not_judged() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    let out = short_run(branch_env(&gl, "feature"), &app.url())
+        .run()
+        .expect_exit(0);
+    assert!(regression_states(&out).is_empty());
+    let out = short_run(branch_env(&gl, "feature"), &app.url())
+        .args(["--regression", "p95 +20% +10ms"])
+        .run()
+        .expect_exit(5);
+    assert_eq!(
+        regression_states(&out),
+        [("not_judged".to_string(), "no_baseline".to_string())]
+    );
 }

@@ -99,7 +99,7 @@ fn demo_passes_and_writes_every_report() {
     assert!(out.stdout.contains("PASSED"), "{}", out.stdout);
     let r = out.results();
     assert!(r["aggregate"]["requests"].as_u64().unwrap() > 0);
-    assert_eq!(r["verdict"]["passed"], true);
+    assert_eq!(r["verdict"]["outcome"], "passed");
 }
 
 #[test]
@@ -181,7 +181,7 @@ fn a_tight_threshold_fails_the_gate_and_every_report_says_so() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|c| c["passed"] == false)
+        .filter(|c| c["state"] == "failed")
         .collect();
     assert_eq!(failed.len(), 1);
     assert!(

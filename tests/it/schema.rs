@@ -5,12 +5,19 @@ use loadforge_gate::sample_app::Knobs;
 
 use crate::harness::{example, sample_app, Gate};
 
+/// The schema this version writes.
 pub fn schema() -> jsonschema::Validator {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/schema/results-v1.json"
-    ))
-    .unwrap();
+    validator("results-v2.json")
+}
+
+/// The previous release's schema, which its files still validate against.
+fn schema_v1() -> jsonschema::Validator {
+    validator("results-v1.json")
+}
+
+fn validator(file: &str) -> jsonschema::Validator {
+    let path = format!("{}/schema/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(path).unwrap();
     jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).expect("the schema compiles")
 }
 
@@ -105,7 +112,7 @@ fn a_results_file_of_the_previous_version_still_validates_and_reads() {
     let old: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     assert!(old["run"].get("load").is_none());
-    let errors: Vec<String> = schema()
+    let errors: Vec<String> = schema_v1()
         .iter_errors(&old)
         .map(|e| format!("{} at {}", e, e.instance_path))
         .collect();
@@ -137,16 +144,42 @@ fn a_check_with_a_finding_validates() {
         "margin_relative": 0.2, "margin_absolute": 10.0
     });
     check["judgement"] = "within noise".into();
-    let v = schema();
+    let v = schema_v1();
     let errors: Vec<String> = v.iter_errors(&doc).map(|e| e.to_string()).collect();
     assert!(errors.is_empty(), "{errors:#?}");
     doc["verdict"]["checks"][0]["finding"]["outcome"] = "maybe".into();
     assert!(!v.is_valid(&doc));
 }
 
+/// The previous release's results.json (three booleans per check) is re-published by `report`
+/// as a v2 file, one state per check: its starved and not-comparable checks are not judged, so
+/// `report` exits 5, never 0.
+#[test]
+fn a_v1_release_file_is_republished_as_v2_and_not_judged() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/results-v1-release.json"
+    );
+    let out = Gate::new()
+        .args(["report", path, "--out", "again"])
+        .run()
+        .expect_exit(5);
+    let text = std::fs::read_to_string(out.dir.path().join("again/results.json")).unwrap();
+    let new: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let errors: Vec<String> = schema()
+        .iter_errors(&new)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(new["schema"], "loadforge-gate/results/v2");
+    assert_eq!(new["verdict"]["outcome"], "not_judged");
+    assert_eq!(new["verdict"]["checks"][3]["reason"], "generator_starved");
+    assert_eq!(new["verdict"]["checks"][4]["reason"], "not_comparable");
+}
+
 #[test]
 fn the_schema_rejects_a_wrong_document() {
     let v = schema();
-    assert!(!v.is_valid(&serde_json::json!({"schema": "loadforge-gate/results/v1"})));
+    assert!(!v.is_valid(&serde_json::json!({"schema": "loadforge-gate/results/v2"})));
     assert!(!v.is_valid(&serde_json::json!({"schema": "something-else"})));
 }

@@ -138,7 +138,7 @@ fn native_run_and_its_comment_hold_no_secret() {
         .args(["run", "--scenario", "s.yml", "--host", &app.url()])
         .args(["--users", "2", "--run-time", "1s", "--progress", "1"])
         .run()
-        .expect_exit(0);
+        .expect_exit(5);
     assert_commented(&gl, &out);
     assert!(
         out.file("results.json")
@@ -166,7 +166,7 @@ class U(HttpUser):\n    wait_time = constant(1)\n    @task\n    def t(self):\n  
         .args(["--locust-bin", &locust_bin(), "--host", &app.url()])
         .args(["--users", "1", "--run-time", "2s", "--progress", "0"])
         .run()
-        .expect_exit(0);
+        .expect_exit(5);
     assert_commented(&gl, &out);
     let env = files_under(out.dir.path())
         .into_iter()
@@ -196,7 +196,7 @@ fn loadforge_dispatch_and_its_comment_hold_no_secret() {
             "200ms",
         ])
         .run()
-        .expect_exit(0);
+        .expect_exit(5);
     assert_eq!(lf.with(|s| s.starts.len()), 1, "{}", out.stderr);
     assert_commented(&gl, &out);
     assert_no_canary(&out, &gl);
