@@ -18,8 +18,16 @@ use crate::{
     gate::{self, Reference},
     report::{self, Document},
     settings::{GateSettings, Settings},
-    stats::{CiInfo, Engine, FoldedNames, RunResult},
+    stats::{CiInfo, Engine, Folded, FoldedNames, RunResult, ShardInfo},
 };
+
+/// What this process does with its result, decided once before any work: a shard writes its
+/// part for `merge` and nothing else (no baseline look-up, no verdict, no comment); any other
+/// run judges and publishes.
+enum Role {
+    Shard(ShardInfo),
+    Judge,
+}
 
 /// Runs the workload, judges and publishes. Reports are written whatever the verdict (and, when
 /// the engine crashed, from what it measured before); returns the exit status.
@@ -28,6 +36,10 @@ pub(crate) fn run_gate(
     mut workload: Workload,
     stop: &CancellationToken,
 ) -> Result<ExitStatus, Error> {
+    let role = match &settings.shard {
+        Some(shard) => Role::Shard(shard.clone()),
+        None => Role::Judge,
+    };
     let mut folded = None;
     if let Workload::Native(scenario) = &mut workload {
         check_selectors(settings, scenario)?;
@@ -35,7 +47,10 @@ pub(crate) fn run_gate(
     }
     report::prepare_out_dir(&settings.gate.out)?;
     let mut notes = Vec::new();
-    let baseline = load_baseline(&settings.gate, &mut notes, stop)?;
+    let looked = match role {
+        Role::Judge => load_baseline(&settings.gate, &mut notes, stop)?,
+        Role::Shard(_) => Looked::NotAsked,
+    };
     if stop.is_cancelled() {
         eprintln!("loadforge-gate: interrupted before the load started; nothing was measured");
         return Ok(ExitStatus::Interrupted);
@@ -45,40 +60,74 @@ pub(crate) fn run_gate(
         wait_until(at, stop);
     }
     announce(settings, share);
-    let gate = &settings.gate;
-    let mut result = match run_engine(settings, workload, share, stop)? {
-        Ok(r) => r,
+    let (result, crash) = match run_engine(settings, workload, share, stop)? {
+        Ok(r) => (r, None),
+        // What was measured before the crash is finished and published like any result, then
+        // the crash itself is reported.
         Err(EngineError::Crashed {
             message,
             partial: Some(partial),
         }) => {
-            // Publish what was measured before the crash, then report the crash itself.
             let mut partial = *partial;
             partial.run.partial = true;
-            partial.ci = CiInfo::from_context(&gate.ci);
-            record_fold(folded, &mut partial, &mut notes);
             notes.push(format!(
                 "The engine stopped early: {message}. These results are partial."
             ));
-            judge_and_publish(gate, partial, baseline, notes, stop)?;
-            return Err(EngineError::Crashed {
-                message,
-                partial: None,
-            }
-            .into());
+            (partial, Some(message))
         }
         Err(e) => return Err(e.into()),
     };
+    let finished = Finished {
+        result,
+        folded,
+        notes,
+    };
+    let status = finish(&settings.gate, role, finished, looked, stop)?;
+    match crash {
+        Some(message) => Err(EngineError::Crashed {
+            message,
+            partial: None,
+        }
+        .into()),
+        None => Ok(status),
+    }
+}
+
+/// What the engine left, whole or partial, and what was said of it so far.
+struct Finished {
+    result: RunResult,
+    /// What the scenario's cardinality guard folded before the run.
+    folded: Option<Folded>,
+    notes: Vec<String>,
+}
+
+/// The one way a run ends, after a whole run or a crash alike: the CI context, the folds and
+/// the host's findings go into the result, then a shard writes its part and any other run is
+/// judged and published.
+fn finish(
+    gate: &GateSettings,
+    role: Role,
+    finished: Finished,
+    looked: Looked,
+    stop: &CancellationToken,
+) -> Result<ExitStatus, Error> {
+    let Finished {
+        mut result,
+        folded,
+        mut notes,
+    } = finished;
     result.ci = CiInfo::from_context(&gate.ci);
     record_fold(folded, &mut result, &mut notes);
     result.run.host = host_findings(&mut notes);
-    if let Some(shard) = &settings.shard {
-        result.run.shard = Some(shard.clone());
-        // A shard folds too: its file stays small, and `merge` folds what any shard folded.
-        fold_endpoints(gate, &mut result, &mut Vec::new());
-        return write_shard(&gate.out, result);
+    match role {
+        Role::Shard(shard) => {
+            result.run.shard = Some(shard);
+            // A shard folds too: its file stays small, and `merge` folds what any shard folded.
+            fold_endpoints(gate, &mut result, &mut Vec::new());
+            write_shard(&gate.out, result)
+        }
+        Role::Judge => judge_and_publish(gate, result, looked, notes, stop),
     }
-    judge_and_publish(gate, result, baseline, notes, stop)
 }
 
 /// Sleeps until the common start time (or an interruption), so shards' windows overlap.

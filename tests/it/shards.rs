@@ -328,3 +328,54 @@ fn merge_keeps_the_worst_host_finding_of_its_shards() {
         "{summary}"
     );
 }
+
+/// A shard is decided once, before any work: in a merge request's pipeline, with a GitLab
+/// that would answer, it never looks up a baseline it does not use, and when its engine
+/// crashes it writes its partial part and exits 3, with no verdict, no report of its own and
+/// no note (the judging run, `merge`, speaks once for all shards).
+#[test]
+fn a_crashed_shard_writes_its_partial_part_and_exits_3_without_a_look_up_or_a_note() {
+    let gl = crate::fake_gitlab::FakeGitlab::start();
+    let app = sample_app(Knobs::default());
+    let out = crate::gitlab::mr_env(&gl)
+        .env(
+            "LOADFORGE_GATE_GITLAB_TOKEN",
+            crate::fake_gitlab::PRIVATE_TOKEN,
+        )
+        .env("LOADFORGE_GATE_FAIL_POINT", "user-panic")
+        .args([
+            "run",
+            "--scenario",
+            &example("oauth-api.yml"),
+            "--host",
+            &app.url(),
+        ])
+        .args([
+            "--users",
+            "3",
+            "--run-time",
+            "1s",
+            "--progress",
+            "0",
+            "--threads",
+            "1",
+        ])
+        .args(["--shard", "1/2", "--run-id", "r1"])
+        .run()
+        .expect_exit(3);
+    assert!(
+        out.stderr.contains("a virtual user panicked"),
+        "{}",
+        out.stderr
+    );
+    let part = out.out_dir().join("shards").join("shard-1-of-2.json");
+    let part: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(part).unwrap()).unwrap();
+    assert_eq!(part["run"]["partial"], true, "{}", part["run"]);
+    assert!(part.get("verdict").is_none(), "a shard never judges alone");
+    assert!(
+        !out.out_dir().join("results.json").exists(),
+        "a shard publishes no report of its own"
+    );
+    assert!(gl.log().is_empty(), "a shard called GitLab: {:?}", gl.log());
+}
