@@ -272,7 +272,6 @@ impl LoadFingerprint {
     /// Every difference of load between `self` (the baseline) and `other` (this run), the
     /// scenario's content aside: `users 50 → 5`, `target http://a:8080 → http://a:9090`.
     pub(crate) fn differences(&self, other: &LoadFingerprint) -> Vec<String> {
-        let name = |s: &Option<String>| s.clone().unwrap_or_else(|| "(none)".into());
         let model = |m: LoadModel| match m {
             LoadModel::Closed => "closed",
             LoadModel::Open => "open",
@@ -280,7 +279,7 @@ impl LoadFingerprint {
         let per_second = |r: Option<f64>| r.map_or_else(|| "(none)".into(), |r| format!("{r}/s"));
         [
             change("engine", &self.engine, &other.engine),
-            change("scenario", &name(&self.scenario), &name(&other.scenario)),
+            self.scenario_identity_change(other),
             target_change(self, other),
             change("model", model(self.model), model(other.model)),
             change("users", &self.users, &other.users),
@@ -299,14 +298,37 @@ impl LoadFingerprint {
         .collect()
     }
 
+    /// The scenario's name as another load, only where it is the scenario's identity. When both
+    /// runs know the content's hash, the name is a label (a `name:` or a file renamed): the hash
+    /// says whether the scenario changed ([`Self::content_change`]). Without it on either side,
+    /// the name is all that tells two scenarios apart (a LoadForge cloud test's id, a locustfile
+    /// too large to hash), and a changed name is another load, as before.
+    fn scenario_identity_change(&self, other: &LoadFingerprint) -> Option<String> {
+        if self.scenario_sha256.is_some() && other.scenario_sha256.is_some() {
+            return None;
+        }
+        let name = |s: &Option<String>| s.clone().unwrap_or_else(|| "(none)".into());
+        change("scenario", &name(&self.scenario), &name(&other.scenario))
+    }
+
     /// `scenario changed (sha256 1a2b3c4d → 5e6f7a8b)` when both runs know the scenario's
-    /// content and it differs.
+    /// content and it differs, with its new name when it was renamed too.
     pub(crate) fn content_change(&self, other: &LoadFingerprint) -> Option<String> {
         let (Some(a), Some(b)) = (&self.scenario_sha256, &other.scenario_sha256) else {
             return None;
         };
         let short = |h: &str| h.get(..8).unwrap_or(h).to_string();
-        (a != b).then(|| format!("scenario changed (sha256 {} → {})", short(a), short(b)))
+        let renamed = match (&self.scenario, &other.scenario) {
+            (Some(x), Some(y)) if x != y => format!("; renamed {x} → {y}"),
+            _ => String::new(),
+        };
+        (a != b).then(|| {
+            format!(
+                "scenario changed (sha256 {} → {}{renamed})",
+                short(a),
+                short(b)
+            )
+        })
     }
 }
 
@@ -550,6 +572,45 @@ pub(crate) mod tests {
             with("http://a:1", None).differences(&with("http://b:1", Some("shop"))),
             ["target http://a:1 → http://b:1 (target id shop on this run only)"]
         );
+    }
+
+    /// The scenario's `name:` (or its file's name) is a label: with the content's hash known on
+    /// both sides, a rename alone is the same load, and a rename with an edit is a changed
+    /// scenario, never another load. Without a hash the name is the scenario's identity.
+    #[test]
+    fn a_renamed_scenario_is_not_another_load() {
+        let renamed = LoadFingerprint {
+            scenario: Some("checkout".into()),
+            ..fingerprint()
+        };
+        let c = compare_loads(&meta(Some(fingerprint())), &meta(Some(renamed.clone())));
+        assert_eq!(
+            (c.matched, c.differences.len()),
+            (LoadMatch::Same, 0),
+            "{c:?}"
+        );
+        let edited = LoadFingerprint {
+            scenario_sha256: Some(sha256_hex(b"name: checkout\ntasks: []")),
+            ..renamed
+        };
+        let c = compare_loads(&meta(Some(fingerprint())), &meta(Some(edited)));
+        assert_eq!(c.matched, LoadMatch::ScenarioChanged, "{c:?}");
+        assert!(
+            c.summary().starts_with("scenario changed (sha256 ")
+                && c.summary().ends_with("; renamed shop → checkout)"),
+            "{}",
+            c.summary()
+        );
+        // Two LoadForge cloud tests: no content hash, so the name is the test.
+        let cloud = |id: &str| LoadFingerprint {
+            engine: "loadforge".into(),
+            scenario: Some(format!("LoadForge test {id}")),
+            scenario_sha256: None,
+            ..fingerprint()
+        };
+        let c = compare_loads(&meta(Some(cloud("1"))), &meta(Some(cloud("2"))));
+        assert_eq!(c.matched, LoadMatch::Different);
+        assert_eq!(c.summary(), "scenario LoadForge test 1 → LoadForge test 2");
     }
 
     /// Every difference of load is named in plain words, baseline first, in one line.
