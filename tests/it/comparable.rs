@@ -124,6 +124,15 @@ fn history_runs_of_another_load_are_left_out_and_counted() {
     );
 }
 
+/// Output with the target's per-pipeline values or its id validates against the schema.
+fn assert_valid(results: &serde_json::Value) {
+    let errors: Vec<String> = crate::schema::schema()
+        .iter_errors(results)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
 /// The line of `summary.md` that shows the p95 regression rule.
 fn p95_rule_line(out: &Output) -> String {
     let summary = out.file("summary.md");
@@ -164,6 +173,7 @@ fn review_apps_named_after_the_merge_request_are_judged_against_each_other() {
         base.results()["run"]["load"]["target_vars"],
         serde_json::json!({"CI_MERGE_REQUEST_IID": "42"})
     );
+    assert_valid(&base.results());
     // Fifty times slower, at the next merge request's review app.
     let slow = slow_app(100);
     let out = load("http://mr-57.review.test", "2")
@@ -187,6 +197,8 @@ fn two_addresses_of_one_target_id_are_judged_against_each_other() {
         .args(["--target-id", "shop", "--baseline", "none"])
         .run()
         .expect_exit(0);
+    assert_eq!(base.results()["run"]["load"]["target_id"], "shop");
+    assert_valid(&base.results());
     let slow = slow_app(100);
     let mr = |id: &str| {
         load(&slow.url(), "2")
@@ -213,11 +225,7 @@ fn the_previous_releases_review_app_run_is_still_a_baseline() {
     let fixture = include_str!("../fixtures/results-v1-review-app.json");
     let old: serde_json::Value = serde_json::from_str(fixture).unwrap();
     assert_eq!(old["run"]["load"]["target_ref_slug"], "main");
-    let errors: Vec<String> = crate::schema::schema()
-        .iter_errors(&old)
-        .map(|e| format!("{e} at {}", e.instance_path))
-        .collect();
-    assert!(errors.is_empty(), "{errors:#?}");
+    assert_valid(&old);
     // The fixture's load: two users, ten a second, for a second, of this very scenario.
     let slow = slow_app(100);
     let out = Gate::new()
