@@ -26,7 +26,8 @@ const MAX_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
 
 /// What load a run applied: engine, load model, users and arrival, length, warm-up, the
 /// target's origin and the scenario's identity. Two runs are comparable when all of it but the
-/// scenario's content is equal (see [`LoadFingerprint::differences`]).
+/// scenario's content and name is equal, the target as one system rather than one address (see
+/// [`LoadFingerprint::differences`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoadFingerprint {
     /// `native`, `locust` or `loadforge`.
@@ -58,7 +59,8 @@ pub struct LoadFingerprint {
     /// The target's origin, `scheme://host[:port]` (see [`origin`]): no path, no credentials.
     #[serde(deserialize_with = "target_origin")]
     pub target: String,
-    /// The scenario's or locustfile's name, or the cloud test.
+    /// The scenario's or locustfile's name, or the cloud test: a label when the content's hash
+    /// is known, the scenario's identity when it is not.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
