@@ -3,6 +3,29 @@
 
 use crate::secret::Secret;
 
+/// GitLab's predefined variables whose values change from one pipeline (or job) to the next and
+/// that a team builds a review app's address from: the branch, the merge request, the
+/// environment, the commit, the pipeline, the job and the runner's slot for it
+/// (doc/ci/variables/predefined_variables.md). Their values are taken out of the target's host
+/// before two runs' targets are compared (`stats::ci_values_in_host` says which). The branch
+/// name alone, of the variables that repeat it (`CI_COMMIT_BRANCH`, `CI_COMMIT_TAG`,
+/// `CI_MERGE_REQUEST_SOURCE_BRANCH_NAME`), stands for them all.
+pub(crate) const PER_PIPELINE: [&str; 13] = [
+    "CI_COMMIT_REF_SLUG",
+    "CI_COMMIT_REF_NAME",
+    "CI_MERGE_REQUEST_IID",
+    "CI_MERGE_REQUEST_ID",
+    "CI_EXTERNAL_PULL_REQUEST_IID",
+    "CI_ENVIRONMENT_SLUG",
+    "CI_COMMIT_SHORT_SHA",
+    "CI_COMMIT_SHA",
+    "CI_PIPELINE_ID",
+    "CI_PIPELINE_IID",
+    "CI_JOB_ID",
+    "CI_CONCURRENT_ID",
+    "CI_CONCURRENT_PROJECT_ID",
+];
+
 #[derive(Debug, Clone, Default)]
 pub(crate) struct CiContext {
     pub(crate) gitlab: bool,
@@ -29,9 +52,9 @@ pub(crate) struct CiContext {
     pub(crate) commit_branch: Option<String>,
     /// `CI_DEFAULT_BRANCH`.
     pub(crate) default_branch: Option<String>,
-    /// `CI_COMMIT_REF_SLUG`: the branch or tag name as GitLab writes it into host names
-    /// (review apps per branch).
-    pub(crate) ref_slug: Option<String>,
+    /// The [`PER_PIPELINE`] variables that are set, with their values: what a review app's
+    /// host may be built from.
+    pub(crate) per_pipeline: Vec<(&'static str, String)>,
     /// `CI_COMMIT_TAG`: set in tag pipelines only.
     pub(crate) commit_tag: Option<String>,
 }
@@ -58,7 +81,10 @@ impl CiContext {
             merge_request_diff_base_sha: get("CI_MERGE_REQUEST_DIFF_BASE_SHA"),
             commit_branch: get("CI_COMMIT_BRANCH"),
             default_branch: get("CI_DEFAULT_BRANCH"),
-            ref_slug: get("CI_COMMIT_REF_SLUG"),
+            per_pipeline: PER_PIPELINE
+                .iter()
+                .filter_map(|name| get(name).map(|value| (*name, value)))
+                .collect(),
             commit_tag: get("CI_COMMIT_TAG"),
         }
     }
@@ -110,6 +136,25 @@ mod tests {
         assert!(ci.gitlab);
         assert_eq!(ci.commit_sha.as_deref(), Some("abc123"));
         assert!(!format!("{ci:?}").contains("glcbt-secret"));
+    }
+
+    /// The per-pipeline variables that are set, in the list's order; an empty one is unset.
+    #[test]
+    fn reads_the_per_pipeline_variables_that_are_set() {
+        let env = |k: &str| match k {
+            "CI_MERGE_REQUEST_IID" => Some("42".to_string()),
+            "CI_COMMIT_REF_SLUG" => Some("feature-x".to_string()),
+            "CI_ENVIRONMENT_SLUG" => Some(String::new()),
+            _ => None,
+        };
+        let ci = CiContext::from_env(&env);
+        assert_eq!(
+            ci.per_pipeline,
+            [
+                ("CI_COMMIT_REF_SLUG", "feature-x".to_string()),
+                ("CI_MERGE_REQUEST_IID", "42".to_string())
+            ]
+        );
     }
 
     #[test]

@@ -292,6 +292,11 @@ layered! {
             value_name = "URL"
         )]
         pub(crate) host: Option<String>,
+        /// Names the system under test (e.g. shop-staging): a run and its baseline that both
+        /// name one are compared by it instead of by their --host, so two addresses of one
+        /// system stay comparable.
+        #[arg(long, env = "LOADFORGE_GATE_TARGET_ID", value_name = "ID")]
+        pub(crate) target_id: Option<String>,
         /// Number of concurrent virtual users.
         #[arg(long, env = "LOADFORGE_GATE_USERS", value_name = "N")]
         pub(crate) users: Option<u32>,

@@ -329,6 +329,47 @@ mod tests {
         );
     }
 
+    /// A review app's run on the default branch, written by the previous release (1.0.0): it
+    /// recorded the ref slug alone (`target_ref_slug`).
+    const REVIEW_APP: &str = include_str!("../../tests/fixtures/results-v1-review-app.json");
+
+    /// The previous release's review-app run still reads, as a baseline and as history, and a
+    /// merge request's run against its own review app is the same load.
+    #[test]
+    fn a_review_app_run_of_the_previous_release_reads_and_compares() {
+        let bytes = REVIEW_APP.as_bytes();
+        let old: RunResult = results::parse(bytes, "old.json", Role::Baseline).unwrap();
+        let load = old.run.load.clone().unwrap();
+        assert_eq!(load.target, "http://review-main.example.test");
+        assert_eq!(
+            load.target_vars,
+            std::collections::BTreeMap::from([("CI_COMMIT_REF_SLUG".into(), "main".into())])
+        );
+        let history = results::parse_history(bytes, "old.json").unwrap();
+        assert_eq!(history[0].load.as_ref(), Some(&load));
+        let mut mr = old.clone();
+        mr.run.load = Some(LoadFingerprint {
+            target: "http://review-feature-x.example.test".into(),
+            target_vars: [
+                ("CI_COMMIT_REF_SLUG", "feature-x"),
+                ("CI_MERGE_REQUEST_IID", "7"),
+            ]
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect(),
+            ..load.clone()
+        });
+        let c = compare("old.json", &old, &mr);
+        assert_eq!((c.load, c.load_differences.len()), (LoadMatch::Same, 0));
+        assert_eq!(history[0].same_load(&mr.run), Some(true));
+        // Another review domain is another target.
+        mr.run.load = Some(LoadFingerprint {
+            target: "http://review-feature-x.other.test".into(),
+            ..mr.run.load.clone().unwrap()
+        });
+        assert_eq!(compare("old.json", &old, &mr).load, LoadMatch::Different);
+    }
+
     /// A baseline of an engine this version does not know (a newer version's) still reads: it
     /// is shown as another engine's run, not comparable, and its name is written back as read.
     #[test]

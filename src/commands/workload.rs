@@ -19,7 +19,7 @@ use crate::{
     settings::{
         EngineSettings, LoadForgeSettings, LocustSettings, NativeSettings, Settings, SettingsError,
     },
-    stats::{origin, ref_slug_in_host, sha256_hex, LoadFingerprint, LoadModel, RunResult},
+    stats::{ci_values_in_host, origin, sha256_hex, LoadFingerprint, LoadModel, RunResult},
 };
 
 /// What will generate the load, checked and loaded before any load is sent.
@@ -82,12 +82,8 @@ pub(crate) fn fingerprint(settings: &Settings, workload: &Workload) -> LoadFinge
         warmup_s: settings.warmup.as_secs_f64(),
         ramp_s: settings.ramp.as_secs_f64(),
         target: origin(&settings.host),
-        target_ref_slug: settings
-            .gate
-            .ci
-            .ref_slug
-            .as_deref()
-            .and_then(|slug| ref_slug_in_host(&origin(&settings.host), slug)),
+        target_vars: ci_values_in_host(&origin(&settings.host), &settings.gate.ci.per_pipeline),
+        target_id: settings.target_id.clone(),
         scenario,
         scenario_sha256,
     }
@@ -360,15 +356,32 @@ mod tests {
                 target: "http://shop.example".into(),
                 scenario: Some("s".into()),
                 scenario_sha256: Some(hash),
-                target_ref_slug: None,
+                target_vars: Default::default(),
+                target_id: None,
             }
         );
-        // In a pipeline of branch `shop`, a host named after the branch is a review app.
-        let env = |k: &str| (k == "CI_COMMIT_REF_SLUG").then(|| "shop".to_string());
+        // In a pipeline of branch `shop`, a host named after the branch is a review app; the
+        // pipeline's other values are not in the host, and are not recorded.
+        let env = |k: &str| match k {
+            "CI_COMMIT_REF_SLUG" => Some("shop".to_string()),
+            "CI_PIPELINE_ID" => Some("4242".to_string()),
+            _ => None,
+        };
+        let args = crate::cli::RunArgs {
+            load: crate::cli::LoadArgs {
+                target_id: Some(" shop-staging ".into()),
+                ..args.load
+            },
+            ..args
+        };
         let settings = Settings::from_args(&args, &env, None).unwrap();
         let scenario =
             Scenario::parse("tasks: [{request: {path: /}}]", "s.yml".as_ref(), &|_| None).unwrap();
         let load = fingerprint(&settings, &Workload::Native(Box::new(scenario)));
-        assert_eq!(load.target_ref_slug.as_deref(), Some("shop"));
+        assert_eq!(
+            load.target_vars,
+            std::collections::BTreeMap::from([("CI_COMMIT_REF_SLUG".into(), "shop".into())])
+        );
+        assert_eq!(load.target_id.as_deref(), Some("shop-staging"));
     }
 }

@@ -249,6 +249,7 @@ mod tests {
             "thresholds",
             "no_proxy",
             "out",
+            "target_id",
         ] {
             assert!(keys.contains(&key), "{key}: {keys:?}");
         }
@@ -262,7 +263,7 @@ mod tests {
         ] {
             assert!(!keys.contains(&job_only), "{job_only}");
         }
-        assert_eq!(keys.len(), 34, "{keys:?}");
+        assert_eq!(keys.len(), 35, "{keys:?}");
     }
 
     #[test]

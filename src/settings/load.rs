@@ -11,7 +11,11 @@ use super::{
     EngineSettings, GateSettings, Layer, SettingsError,
 };
 use crate::{
-    ci::CiContext, defaults, duration::parse_duration, modes::EngineKind, stats::ShardInfo,
+    ci::CiContext,
+    defaults,
+    duration::parse_duration,
+    modes::EngineKind,
+    stats::{ShardInfo, MAX_TARGET_ID},
 };
 
 /// The slowest arrival accepted (one a day): slower ones would schedule users beyond any run.
@@ -173,6 +177,24 @@ pub(crate) fn parse_host(text: &str) -> Result<Url, SettingsError> {
         "https://review.example.com",
         "which would not be sent and would show in every report; send them as a header from a variable instead (in the scenario: `headers: {Authorization: \"Basic ${env.TARGET_AUTH}\"}`)",
     )
+}
+
+/// The team's name for the target, trimmed; blank is none (an input left empty). Every report
+/// shows it on one line, so it is short and holds no control character.
+pub(super) fn target_id(l: &Layer) -> Result<Option<String>, SettingsError> {
+    let Some(id) = (l.load.target_id.as_deref().map(str::trim)).filter(|id| !id.is_empty()) else {
+        return Ok(None);
+    };
+    if id.len() > MAX_TARGET_ID {
+        return Err(invalid(
+            "--target-id",
+            format!("is longer than {MAX_TARGET_ID} bytes; give a short name"),
+        ));
+    }
+    if id.chars().any(char::is_control) {
+        return Err(invalid("--target-id", "holds a control character"));
+    }
+    Ok(Some(id.to_string()))
 }
 
 /// This job's shard, when it runs one; the run id defaults to the pipeline's.

@@ -113,6 +113,9 @@ pub struct Settings {
     /// The engine that makes the load, with what only it needs.
     pub engine: EngineSettings,
     pub(crate) host: Url,
+    /// `--target-id`: the team's name for the system under test, compared instead of the host
+    /// when a baseline names one too.
+    pub(crate) target_id: Option<String>,
     /// Concurrent virtual users of the whole run (a shard runs its share).
     pub users: u32,
     /// Users started per second while ramping up (a shard uses its share).
@@ -261,6 +264,7 @@ impl Settings {
             .unwrap_or(defaults::PROGRESS_EVERY);
         load::check_native_users(&engine, shape.users, shard.as_ref())?;
         let host = load::host(&layer)?;
+        let target_id = load::target_id(&layer)?;
         // Only the native engine's connections to the target are ours to route; Locust and
         // LoadForge make their own.
         let proxy = match (&engine, layer.judge.no_proxy) {
@@ -270,6 +274,7 @@ impl Settings {
         Ok(Settings {
             engine,
             host,
+            target_id,
             proxy,
             users: shape.users,
             spawn_rate: shape.spawn_rate,

@@ -71,6 +71,43 @@ fn target_host_is_the_fallback() {
     assert_eq!(s.host.as_str(), "https://staging.example.com/");
 }
 
+/// A target id is a short name on one line, trimmed; blank (an input left empty) is none.
+#[test]
+fn a_target_id_is_a_short_name_and_blank_is_none() {
+    let id = |text: &str| {
+        Settings::from_args(
+            &with_load(|l| l.target_id = Some(text.into())),
+            &no_env,
+            None,
+        )
+        .map(|s| s.target_id)
+        .map_err(|e| e.to_string())
+    };
+    assert_eq!(id(" shop-staging "), Ok(Some("shop-staging".into())));
+    assert_eq!(id("   "), Ok(None));
+    assert_eq!(
+        Settings::from_args(&args(), &no_env, None)
+            .unwrap()
+            .target_id,
+        None
+    );
+    let long = id(&"x".repeat(crate::stats::MAX_TARGET_ID + 1)).unwrap_err();
+    assert!(
+        long.starts_with("--target-id: is longer than 128 bytes"),
+        "{long}"
+    );
+    let control = id("shop\u{1b}[31m").unwrap_err();
+    assert!(
+        control.starts_with("--target-id: holds a control character"),
+        "{control}"
+    );
+    // A config file's key, below the flag.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("loadforge-gate.yml"), "target_id: shop\n").unwrap();
+    let s = Settings::from_args(&args(), &no_env, Some(dir.path())).unwrap();
+    assert_eq!(s.target_id.as_deref(), Some("shop"));
+}
+
 #[test]
 fn bad_values_name_the_setting() {
     for (tweak, needle) in [

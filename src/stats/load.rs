@@ -7,9 +7,11 @@
 //! or the measured window), so it is equal between two runs of the same job whatever their
 //! timing, and it survives a `merge` unchanged.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::{Engine, LoadModel, RunMeta};
+use super::{target, Engine, LoadModel, RunMeta};
 
 /// Longest engine name read back from a file: a baseline is someone else's file.
 const MAX_ENGINE: usize = 32;
@@ -24,7 +26,8 @@ const MAX_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
 
 /// What load a run applied: engine, load model, users and arrival, length, warm-up, the
 /// target's origin and the scenario's identity. Two runs are comparable when all of it but the
-/// scenario's content is equal (see [`LoadFingerprint::differences`]).
+/// scenario's content and name is equal, the target as one system rather than one address (see
+/// [`LoadFingerprint::differences`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoadFingerprint {
     /// `native`, `locust` or `loadforge`.
@@ -56,7 +59,8 @@ pub struct LoadFingerprint {
     /// The target's origin, `scheme://host[:port]` (see [`origin`]): no path, no credentials.
     #[serde(deserialize_with = "target_origin")]
     pub target: String,
-    /// The scenario's or locustfile's name, or the cloud test.
+    /// The scenario's or locustfile's name, or the cloud test: a label when the content's hash
+    /// is known, the scenario's identity when it is not.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -70,110 +74,112 @@ pub struct LoadFingerprint {
         deserialize_with = "sha256"
     )]
     pub scenario_sha256: Option<String>,
-    /// The pipeline's `CI_COMMIT_REF_SLUG`, when it is a part of the target's host (a review
-    /// app per branch, `review-$CI_COMMIT_REF_SLUG.example.com`): the same target for every
-    /// branch, so a merge request's review app is compared with the default branch's.
+    /// The per-pipeline CI variables whose values stand in the target's host as whole parts
+    /// (`CI_MERGE_REQUEST_IID: "42"` for `https://mr-42.example.com`; the rule is
+    /// `stats/target.rs`'s): a review app per branch or merge request is the same target for
+    /// every pipeline, so each run's values are written as placeholders before the origins are
+    /// compared. The previous release wrote the slug alone, as `target_ref_slug`: it reads as
+    /// `CI_COMMIT_REF_SLUG`.
+    #[serde(
+        default,
+        alias = "target_ref_slug",
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "target_vars"
+    )]
+    pub target_vars: BTreeMap<String, String>,
+    /// The team's name for the system under test (`--target-id`): when both runs carry one, the
+    /// names are compared instead of the origins, so two addresses of one system (a service
+    /// in the job, a review app at a random address) stay comparable.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "ref_slug"
+        deserialize_with = "target_id"
     )]
-    pub target_ref_slug: Option<String>,
+    pub target_id: Option<String>,
 }
 
-/// The longest `CI_COMMIT_REF_SLUG` GitLab writes.
-const MAX_REF_SLUG: usize = 63;
+/// The longest `--target-id`: it is shown on one line of every report.
+pub(crate) const MAX_TARGET_ID: usize = 128;
+/// The longest variable name read back.
+const MAX_VARIABLE_NAME: usize = 64;
 
-/// `slug` when it stands in `origin`'s host as a whole part: between the start or a `.` or
-/// `-` and the end, a `.`, a `-` or the port. `None` otherwise, so that a short slug that
-/// happens to be inside a word (`a` in `staging`) never counts.
-pub(crate) fn ref_slug_in_host(origin: &str, slug: &str) -> Option<String> {
-    let valid = !slug.is_empty()
-        && slug.len() <= MAX_REF_SLUG
-        && slug
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    (valid && !host_parts_without(origin, slug, None).eq(origin)).then(|| slug.to_string())
-}
-
-/// `origin` with the whole-part occurrences of `slug` in its host written as `\0`: every one,
-/// or (`only: Some(n)`) the `n`th alone.
-fn host_parts_without(origin: &str, slug: &str, only: Option<usize>) -> String {
-    let Some((scheme, rest)) = origin.split_once("://") else {
-        return origin.to_string();
-    };
-    if slug.is_empty() {
-        return origin.to_string();
+/// Whether two fingerprints name the same target, and if not, the difference as people read it.
+/// Target ids, when both runs have one, decide alone; otherwise the origins are compared with
+/// each run's per-pipeline values as placeholders. A run that names a target id compared with
+/// one that does not says so, since naming it on both sides is the fix.
+fn target_change(a: &LoadFingerprint, b: &LoadFingerprint) -> Option<String> {
+    if let (Some(x), Some(y)) = (&a.target_id, &b.target_id) {
+        return change("target id", x, y);
     }
-    let (host, port) = match rest.rfind(':') {
-        Some(i) if !rest.starts_with('[') => rest.split_at(i),
-        _ => (rest, ""),
+    if target::one_system((&a.target, &a.target_vars), (&b.target, &b.target_vars)) {
+        return None;
+    }
+    let only = match (&a.target_id, &b.target_id) {
+        (Some(id), None) => format!(" (target id {id} on the baseline only)"),
+        (None, Some(id)) => format!(" (target id {id} on this run only)"),
+        _ => String::new(),
     };
-    let bounded = |b: Option<u8>| b.is_none_or(|b| b == b'.' || b == b'-');
-    let mut out = String::new();
-    let mut at = 0;
-    let mut place = 0;
-    while let Some(i) = host.get(at..).and_then(|h| h.find(slug)).map(|i| i + at) {
-        let before = i
-            .checked_sub(1)
-            .and_then(|j| host.as_bytes().get(j).copied());
-        let after = host.as_bytes().get(i + slug.len()).copied();
-        out.push_str(host.get(at..i).unwrap_or_default());
-        let whole = bounded(before) && bounded(after);
-        if whole && only.is_none_or(|n| n == place) {
-            out.push('\0');
-        } else {
-            out.push_str(slug);
+    Some(format!("target {} → {}{only}", a.target, b.target))
+}
+
+/// The per-pipeline variables of a file: a map of names to values, or (a file of the previous
+/// release) `target_ref_slug`'s slug alone. Names are upper case, values what a host holds;
+/// whether a value is then taken out of the host is `target::takes_out`'s to say, so an old
+/// file's short slug still reads.
+fn target_vars<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    struct Vars;
+    impl<'de> serde::de::Visitor<'de> for Vars {
+        type Value = BTreeMap<String, String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a map of CI variables to the values found in the target's host")
         }
-        place += usize::from(whole);
-        at = i + slug.len();
-    }
-    out.push_str(host.get(at..).unwrap_or_default());
-    format!("{scheme}://{out}{port}")
-}
-
-/// Whether two fingerprints name the same target: the same origin, or per-branch review
-/// hosts that are the same once each run's own ref slug is taken out (at every place it
-/// stands as a whole part, or at any one of them: `review-example.example.com` of branch
-/// `example` is `review-main.example.com` of `main`).
-fn same_target(a: &LoadFingerprint, b: &LoadFingerprint) -> bool {
-    if a.target == b.target {
-        return true;
-    }
-    let (Some(sa), Some(sb)) = (&a.target_ref_slug, &b.target_ref_slug) else {
-        return false;
-    };
-    let forms_a = slug_forms(&a.target, sa);
-    slug_forms(&b.target, sb)
-        .iter()
-        .any(|f| forms_a.contains(f))
-}
-
-/// `origin` with its ref slug taken out: everywhere at once, and at each single place.
-fn slug_forms(origin: &str, slug: &str) -> Vec<String> {
-    let mut forms = vec![host_parts_without(origin, slug, None)];
-    for n in 0..MAX_SLUG_PLACES {
-        let one = host_parts_without(origin, slug, Some(n));
-        if one == origin {
-            break;
+        fn visit_str<E: serde::de::Error>(self, slug: &str) -> Result<Self::Value, E> {
+            check_host_value(slug).map_err(E::custom)?;
+            Ok(BTreeMap::from([("CI_COMMIT_REF_SLUG".into(), slug.into())]))
         }
-        forms.push(one);
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut m: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some((name, value)) = m.next_entry::<String, String>()? {
+                if out.len() == target::MAX_VARIABLES {
+                    return Err(serde::de::Error::custom(format!(
+                        "load.target_vars holds more than {} variables",
+                        target::MAX_VARIABLES
+                    )));
+                }
+                check_variable_name(&name).map_err(serde::de::Error::custom)?;
+                check_host_value(&value).map_err(serde::de::Error::custom)?;
+                out.insert(name, value);
+            }
+            Ok(out)
+        }
     }
-    forms
+    d.deserialize_any(Vars)
 }
 
-/// The most places of one slug in a host that are tried one at a time.
-const MAX_SLUG_PLACES: usize = 8;
-fn ref_slug<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    let s = bounded(d, MAX_REF_SLUG, "load.target_ref_slug")?;
-    if s.is_empty()
-        || !s
+fn check_variable_name(name: &str) -> Result<(), &'static str> {
+    let ok = name.len() <= MAX_VARIABLE_NAME
+        && name.starts_with(|c: char| c.is_ascii_uppercase())
+        && name
             .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
-        return Err(serde::de::Error::custom(
-            "load.target_ref_slug is not a ref slug",
-        ));
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+    ok.then_some(())
+        .ok_or("load.target_vars names something that is no CI variable")
+}
+
+fn check_host_value(value: &str) -> Result<(), &'static str> {
+    let ok = (1..=target::MAX_VALUE).contains(&value.len()) && value.bytes().all(target::host_byte);
+    ok.then_some(())
+        .ok_or("load.target_vars holds a value no host holds")
+}
+
+/// A name the settings accepted: not blank, short, on one line.
+fn target_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = bounded(d, MAX_TARGET_ID, "load.target_id")?;
+    if s.trim().is_empty() {
+        return Err(serde::de::Error::custom("load.target_id is blank"));
     }
     Ok(Some(s))
 }
@@ -268,7 +274,6 @@ impl LoadFingerprint {
     /// Every difference of load between `self` (the baseline) and `other` (this run), the
     /// scenario's content aside: `users 50 → 5`, `target http://a:8080 → http://a:9090`.
     pub(crate) fn differences(&self, other: &LoadFingerprint) -> Vec<String> {
-        let name = |s: &Option<String>| s.clone().unwrap_or_else(|| "(none)".into());
         let model = |m: LoadModel| match m {
             LoadModel::Closed => "closed",
             LoadModel::Open => "open",
@@ -276,9 +281,8 @@ impl LoadFingerprint {
         let per_second = |r: Option<f64>| r.map_or_else(|| "(none)".into(), |r| format!("{r}/s"));
         [
             change("engine", &self.engine, &other.engine),
-            change("scenario", &name(&self.scenario), &name(&other.scenario)),
-            (!same_target(self, other))
-                .then(|| format!("target {} → {}", self.target, other.target)),
+            self.scenario_identity_change(other),
+            target_change(self, other),
             change("model", model(self.model), model(other.model)),
             change("users", &self.users, &other.users),
             change("rate", &per_second(self.rate), &per_second(other.rate)),
@@ -296,14 +300,37 @@ impl LoadFingerprint {
         .collect()
     }
 
+    /// The scenario's name as another load, only where it is the scenario's identity. When both
+    /// runs know the content's hash, the name is a label (a `name:` or a file renamed): the hash
+    /// says whether the scenario changed ([`Self::content_change`]). Without it on either side,
+    /// the name is all that tells two scenarios apart (a LoadForge cloud test's id, a locustfile
+    /// too large to hash), and a changed name is another load, as before.
+    fn scenario_identity_change(&self, other: &LoadFingerprint) -> Option<String> {
+        if self.scenario_sha256.is_some() && other.scenario_sha256.is_some() {
+            return None;
+        }
+        let name = |s: &Option<String>| s.clone().unwrap_or_else(|| "(none)".into());
+        change("scenario", &name(&self.scenario), &name(&other.scenario))
+    }
+
     /// `scenario changed (sha256 1a2b3c4d → 5e6f7a8b)` when both runs know the scenario's
-    /// content and it differs.
+    /// content and it differs, with its new name when it was renamed too.
     pub(crate) fn content_change(&self, other: &LoadFingerprint) -> Option<String> {
         let (Some(a), Some(b)) = (&self.scenario_sha256, &other.scenario_sha256) else {
             return None;
         };
         let short = |h: &str| h.get(..8).unwrap_or(h).to_string();
-        (a != b).then(|| format!("scenario changed (sha256 {} → {})", short(a), short(b)))
+        let renamed = match (&self.scenario, &other.scenario) {
+            (Some(x), Some(y)) if x != y => format!("; renamed {x} → {y}"),
+            _ => String::new(),
+        };
+        (a != b).then(|| {
+            format!(
+                "scenario changed (sha256 {} → {}{renamed})",
+                short(a),
+                short(b)
+            )
+        })
     }
 }
 
@@ -430,24 +457,31 @@ pub(crate) mod tests {
             target: "http://a:8080".into(),
             scenario: Some("shop".into()),
             scenario_sha256: Some(sha256_hex(b"tasks: []")),
-            target_ref_slug: None,
+            target_vars: BTreeMap::new(),
+            target_id: None,
         }
     }
 
-    /// A run of [`fingerprint`] against `target`, in a pipeline of the ref slugged `slug`.
-    fn on_review_app(target: &str, slug: &str) -> LoadFingerprint {
+    /// A run of [`fingerprint`] against `target`, in a pipeline whose per-pipeline variables
+    /// are `vars`.
+    fn on_review_app(target: &str, vars: &[(&str, &str)]) -> LoadFingerprint {
+        let vars: Vec<(&str, String)> = vars.iter().map(|(n, v)| (*n, v.to_string())).collect();
         LoadFingerprint {
             target: target.into(),
-            target_ref_slug: ref_slug_in_host(target, slug),
+            target_vars: target::ci_values_in_host(target, &vars),
             ..fingerprint()
         }
     }
 
     #[test]
     fn review_apps_per_branch_are_one_target_and_other_hosts_are_not() {
-        let main = on_review_app("https://review-main.example.com", "main");
-        let mr = on_review_app("https://review-feature-x.example.com", "feature-x");
-        assert_eq!(mr.target_ref_slug.as_deref(), Some("feature-x"));
+        let slug = |s| [("CI_COMMIT_REF_SLUG", s)];
+        let main = on_review_app("https://review-main.example.com", &slug("main"));
+        let mr = on_review_app("https://review-feature-x.example.com", &slug("feature-x"));
+        assert_eq!(
+            mr.target_vars,
+            BTreeMap::from([("CI_COMMIT_REF_SLUG".into(), "feature-x".into())])
+        );
         assert!(
             main.differences(&mr).is_empty(),
             "{:?}",
@@ -455,27 +489,200 @@ pub(crate) mod tests {
         );
         // Another review domain, another port, or staging against a review app: different.
         for other in [
-            on_review_app("https://review-feature-x.other.com", "feature-x"),
-            on_review_app("https://review-feature-x.example.com:8443", "feature-x"),
-            on_review_app("https://staging.example.com", "feature-x"),
+            on_review_app("https://review-feature-x.other.com", &slug("feature-x")),
+            on_review_app(
+                "https://review-feature-x.example.com:8443",
+                &slug("feature-x"),
+            ),
+            on_review_app("https://staging.example.com", &slug("feature-x")),
         ] {
             assert_eq!(main.differences(&other).len(), 1, "{}", other.target);
         }
-        // A slug inside a word is not the ref's part of the host.
-        assert_eq!(ref_slug_in_host("https://staging.example.com", "a"), None);
-        assert_eq!(
-            ref_slug_in_host("https://staging.example.com", "staging"),
-            Some("staging".into())
-        );
-        assert_eq!(ref_slug_in_host("https://x.example.com", "BAD SLUG"), None);
         // The slug may stand in the host twice: any one place taken out is enough.
-        let example = on_review_app("https://review-example.example.com", "example");
+        let example = on_review_app("https://review-example.example.com", &slug("example"));
         assert!(
             main.differences(&example).is_empty(),
             "{:?}",
             main.differences(&example)
         );
-        assert_eq!(host_parts_without("https://a.b", "", None), "https://a.b");
+    }
+
+    /// The defect on main: a review app named after the merge request (or the environment, the
+    /// commit, the pipeline) was never the same target as another pipeline's.
+    #[test]
+    fn review_apps_named_by_any_per_pipeline_value_are_one_target() {
+        for (name, a, b) in [
+            ("CI_MERGE_REQUEST_IID", "42", "57"),
+            ("CI_ENVIRONMENT_SLUG", "review-x-1a2b3c", "review-y-4d5e6f"),
+            ("CI_COMMIT_SHORT_SHA", "1a2b3c4d", "5e6f7a8b"),
+            ("CI_PIPELINE_ID", "1234567", "1234568"),
+        ] {
+            let base = on_review_app(&format!("https://app-{a}.example.com"), &[(name, a)]);
+            let cur = on_review_app(&format!("https://app-{b}.example.com"), &[(name, b)]);
+            let c = compare_loads(&meta(Some(base)), &meta(Some(cur)));
+            assert_eq!(
+                (c.matched, c.summary()),
+                (LoadMatch::Same, String::new()),
+                "{name}"
+            );
+        }
+        // The staging host never matches a one-letter slug, and a run without the variable
+        // names another target.
+        let base = on_review_app(
+            "https://staging.example.com",
+            &[("CI_COMMIT_REF_SLUG", "a")],
+        );
+        let cur = on_review_app(
+            "https://stagingb.example.com",
+            &[("CI_COMMIT_REF_SLUG", "b")],
+        );
+        assert_eq!(base.differences(&cur).len(), 1);
+        let base = on_review_app(
+            "https://mr-42.example.com",
+            &[("CI_MERGE_REQUEST_IID", "42")],
+        );
+        let cur = on_review_app("https://mr-57.example.com", &[]);
+        assert_eq!(base.differences(&cur).len(), 1);
+    }
+
+    /// Two runs that name the same target id are one target whatever their addresses; two ids
+    /// are two targets whatever their addresses; a run with an id against one without compares
+    /// the origins, and says which side has the id.
+    #[test]
+    fn target_ids_when_both_runs_have_one_decide_alone() {
+        let with = |target: &str, id: Option<&str>| LoadFingerprint {
+            target: target.into(),
+            target_id: id.map(str::to_string),
+            ..fingerprint()
+        };
+        let shop = with("http://127.0.0.1:40001", Some("shop"));
+        assert!(shop
+            .differences(&with("http://127.0.0.1:40002", Some("shop")))
+            .is_empty());
+        assert_eq!(
+            shop.differences(&with("http://127.0.0.1:40001", Some("cart"))),
+            ["target id shop → cart"]
+        );
+        assert!(shop
+            .differences(&with("http://127.0.0.1:40001", None))
+            .is_empty());
+        assert_eq!(
+            shop.differences(&with("http://127.0.0.1:40002", None)),
+            ["target http://127.0.0.1:40001 → http://127.0.0.1:40002 (target id shop on the baseline only)"]
+        );
+        assert_eq!(
+            with("http://a:1", None).differences(&with("http://b:1", Some("shop"))),
+            ["target http://a:1 → http://b:1 (target id shop on this run only)"]
+        );
+    }
+
+    /// The scenario's `name:` (or its file's name) is a label: with the content's hash known on
+    /// both sides, a rename alone is the same load, and a rename with an edit is a changed
+    /// scenario, never another load. Without a hash the name is the scenario's identity.
+    #[test]
+    fn a_renamed_scenario_is_not_another_load() {
+        let renamed = LoadFingerprint {
+            scenario: Some("checkout".into()),
+            ..fingerprint()
+        };
+        let c = compare_loads(&meta(Some(fingerprint())), &meta(Some(renamed.clone())));
+        assert_eq!(
+            (c.matched, c.differences.len()),
+            (LoadMatch::Same, 0),
+            "{c:?}"
+        );
+        let edited = LoadFingerprint {
+            scenario_sha256: Some(sha256_hex(b"name: checkout\ntasks: []")),
+            ..renamed
+        };
+        let c = compare_loads(&meta(Some(fingerprint())), &meta(Some(edited)));
+        assert_eq!(c.matched, LoadMatch::ScenarioChanged, "{c:?}");
+        assert!(
+            c.summary().starts_with("scenario changed (sha256 ")
+                && c.summary().ends_with("; renamed shop → checkout)"),
+            "{}",
+            c.summary()
+        );
+        // Two LoadForge cloud tests: no content hash, so the name is the test.
+        let cloud = |id: &str| LoadFingerprint {
+            engine: "loadforge".into(),
+            scenario: Some(format!("LoadForge test {id}")),
+            scenario_sha256: None,
+            ..fingerprint()
+        };
+        let c = compare_loads(&meta(Some(cloud("1"))), &meta(Some(cloud("2"))));
+        assert_eq!(c.matched, LoadMatch::Different);
+        assert_eq!(c.summary(), "scenario LoadForge test 1 → LoadForge test 2");
+    }
+
+    /// Every difference of load is named in plain words, baseline first, in one line.
+    #[test]
+    fn the_summary_names_every_difference() {
+        let base = LoadFingerprint {
+            users: 10,
+            run_time_s: 4.0,
+            ..fingerprint()
+        };
+        let cur = LoadFingerprint {
+            engine: "locust".into(),
+            scenario: Some("other".into()),
+            scenario_sha256: None,
+            target: "http://b:8080".into(),
+            model: LoadModel::Open,
+            users: 11,
+            rate: Some(5.0),
+            spawn_rate: 2.0,
+            run_time_s: 5.0,
+            warmup_s: 1.0,
+            ramp_s: 90.0,
+            target_vars: BTreeMap::new(),
+            target_id: None,
+        };
+        let c = compare_loads(&meta(Some(base)), &meta(Some(cur)));
+        assert_eq!(
+            c.summary(),
+            "engine native → locust; scenario shop → other; target http://a:8080 → http://b:8080; \
+             model closed → open; users 10 → 11; rate (none) → 5/s; spawn rate 10/s → 2/s; \
+             run time 4s → 5s; warm-up 0s → 1s; ramp 0s → 1m30s"
+        );
+    }
+
+    /// A file of the previous release names the slug `target_ref_slug`: it reads as the
+    /// `CI_COMMIT_REF_SLUG` of the new map and compares with a run of this one.
+    #[test]
+    fn the_previous_releases_ref_slug_still_reads_and_compares() {
+        let mut old = serde_json::to_value(fingerprint()).unwrap();
+        old["target"] = "https://review-main.example.com".into();
+        old["target_ref_slug"] = "main".into();
+        let old: LoadFingerprint = serde_json::from_value(old).unwrap();
+        assert_eq!(
+            old.target_vars,
+            BTreeMap::from([("CI_COMMIT_REF_SLUG".into(), "main".into())])
+        );
+        let mr = on_review_app(
+            "https://review-feature-x.example.com",
+            &[
+                ("CI_COMMIT_REF_SLUG", "feature-x"),
+                ("CI_MERGE_REQUEST_IID", "7"),
+            ],
+        );
+        assert!(
+            old.differences(&mr).is_empty(),
+            "{:?}",
+            old.differences(&mr)
+        );
+        // Written back, it is the new map, and reads the same.
+        let json = serde_json::to_value(&old).unwrap();
+        assert!(json.get("target_ref_slug").is_none(), "{json}");
+        assert_eq!(json["target_vars"]["CI_COMMIT_REF_SLUG"], "main");
+        assert_eq!(
+            serde_json::from_value::<LoadFingerprint>(json).unwrap(),
+            old
+        );
+        // A one-letter slug the old version recorded still reads; it is no longer taken out.
+        let mut short = serde_json::to_value(fingerprint()).unwrap();
+        short["target_ref_slug"] = "a".into();
+        assert!(serde_json::from_value::<LoadFingerprint>(short).is_ok());
     }
 
     fn meta(load: Option<LoadFingerprint>) -> RunMeta {
@@ -569,8 +776,15 @@ pub(crate) mod tests {
         assert_eq!(c.differences, ["engine locust → native"]);
     }
 
-    /// A baseline is someone else's file: long strings, a bad hash, negative or endless times
-    /// and absurd rates are refused, never carried into a report.
+    fn too_many_vars() -> serde_json::Value {
+        (0..=target::MAX_VARIABLES)
+            .map(|i| (format!("CI_V{i}"), serde_json::json!("ab")))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    }
+
+    /// A baseline is someone else's file: long strings, a bad hash, negative or endless times,
+    /// absurd rates and variables no pipeline sets are refused, never carried into a report.
     #[test]
     fn a_hostile_fingerprint_is_refused() {
         let good = serde_json::to_value(fingerprint()).unwrap();
@@ -593,6 +807,21 @@ pub(crate) mod tests {
             ("target", serde_json::json!("http://user:pw@a:8080")),
             ("target", serde_json::json!("not a url")),
             ("scenario", serde_json::json!("shop\n/close")),
+            (
+                "target_id",
+                serde_json::json!("x".repeat(MAX_TARGET_ID + 1)),
+            ),
+            ("target_id", serde_json::json!("shop\u{1b}[31m")),
+            ("target_id", serde_json::json!("  ")),
+            ("target_vars", serde_json::json!({"ci_lower": "a"})),
+            ("target_vars", serde_json::json!({"CI_X": "Upper"})),
+            ("target_vars", serde_json::json!({"CI_X": ""})),
+            ("target_vars", serde_json::json!({"CI_X": "a/b"})),
+            ("target_vars", serde_json::json!({"CI_X": "a".repeat(254)})),
+            ("target_vars", serde_json::json!({"CI_X": 42})),
+            ("target_vars", serde_json::json!(["CI_X"])),
+            ("target_vars", too_many_vars()),
+            ("target_ref_slug", serde_json::json!("Not A Slug")),
         ] {
             let mut bad = good.clone();
             bad[field] = value;

@@ -13,6 +13,7 @@ mod load;
 mod merge;
 mod names;
 mod sums;
+mod target;
 mod timeseries;
 
 use std::collections::BTreeMap;
@@ -34,11 +35,12 @@ pub use host::{HostFindingsError, HostInfo, MAX_FINDINGS_BYTES};
 #[cfg(test)]
 pub(crate) use load::tests::fingerprint as load_fixture;
 pub use load::LoadFingerprint;
-pub(crate) use load::{compare_loads, origin, ref_slug_in_host, sha256_hex, LoadMatch};
+pub(crate) use load::{compare_loads, origin, sha256_hex, LoadMatch, MAX_TARGET_ID};
 #[cfg(test)]
 pub(crate) use merge::tests::shard as shard_fixture;
 pub(crate) use merge::{lists_all_folds, merge_shards};
 pub(crate) use names::{merge_same_names, merged_row, ByName};
+pub(crate) use target::ci_values_in_host;
 
 pub(crate) use history::pass_on as pass_on_history;
 pub use history::HistoryEntry;

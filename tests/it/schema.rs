@@ -11,7 +11,7 @@ pub fn schema() -> jsonschema::Validator {
 }
 
 /// The previous release's schema, which its files still validate against.
-fn schema_v1() -> jsonschema::Validator {
+pub fn schema_v1() -> jsonschema::Validator {
     validator("results-v1.json")
 }
 
