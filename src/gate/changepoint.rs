@@ -6,7 +6,8 @@
 //! The method is binary segmentation with a Student-t test (the significance test Apache Otava,
 //! formerly Hunter, uses for its E-divisive candidates), on the noise model of the regression
 //! judgement ([`super::judgement`]): each segment's **centre** is its median, its **spread** the
-//! standard deviation of the runs within 3.5 robust deviations of that median, and the variance
+//! standard deviation of the runs within 3.5 robust deviations of that median (never less than
+//! the values' resolution, so that ties still set a wild run aside), and the variance
 //! of a median is taken as π/2 times that of a mean. Histories are short (at most 20 runs), so
 //! the test is parametric rather than a permutation test: a permutation test cannot reach 1 %
 //! on 8 runs at all, and needs about 14 to place a step three runs back.
@@ -185,8 +186,8 @@ fn divergence(values: &[f64], at: usize) -> f64 {
 fn split(values: &[f64], at: usize, floor: f64) -> Option<(f64, f64, f64)> {
     let (pre, post) = values.split_at(at);
     let (cb, ca) = (median(pre), median(post));
-    let (sb, kb) = trimmed_spread(pre, cb);
-    let (sa, ka) = trimmed_spread(post, ca);
+    let (sb, kb) = trimmed_spread(pre, cb, floor);
+    let (sa, ka) = trimmed_spread(post, ca, floor);
     let df = (kb + ka).saturating_sub(2).max(1);
     let pooled = ((kb.saturating_sub(1)) as f64 * sb * sb
         + (ka.saturating_sub(1)) as f64 * sa * sa)
@@ -213,7 +214,7 @@ fn creep(values: &[f64], floor: f64) -> Option<Creep> {
             let from = n - k;
             let (pre, window) = values.split_at(from);
             let (slope, intercept, rss) = line(window);
-            let (sp, kp) = trimmed_spread(pre, median(pre));
+            let (sp, kp) = trimmed_spread(pre, median(pre), floor);
             let df = kp - 1 + k - 2;
             let var = ((kp - 1) as f64 * sp * sp + rss) / df as f64;
             let spread = var.sqrt().max(floor / 2.0).max(f64::MIN_POSITIVE);
