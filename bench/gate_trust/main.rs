@@ -5,7 +5,7 @@
 
 mod sim;
 
-use sim::{Model, Rates};
+use sim::{Model, Rates, Tied, Ties};
 
 fn main() {
     let trials: usize = std::env::args()
@@ -50,7 +50,64 @@ fn main() {
             m.creep(0.05, 5, trials, 3),
         );
     }
+    ties(trials);
     changes(trials);
+}
+
+/// Histories whose runs mostly share one value (their MAD is 0), with and without one wild run:
+/// false alarms, and changes of 1.25 times the rule's margin caught (the p95 +25 % against
+/// `+20%`; the error rate +1.25 points against `+1%`, the margin on a 0 % centre).
+fn ties(trials: usize) {
+    println!();
+    println!("ties: histories of 20 runs that mostly share one value; {trials} trials per row");
+    println!();
+    println!("| history | wild run | case | old rule (previous run) | history judgement | said too noisy |");
+    println!("|---|---|---|---|---|---|");
+    let locust = Tied::LocustP95 { noise: 0.02 };
+    let errors = |requests, rate| Tied::ErrorRate { requests, rate };
+    let (p95, points) = ("+25% caught", "+1.25 points caught");
+    let scenarios = [
+        ("Locust p95 (10 ms steps), ±2%", locust, None, p95),
+        ("Locust p95 (10 ms steps), ±2%", locust, Some(900.0), p95),
+        ("Locust p95 (10 ms steps), ±2%", locust, Some(5000.0), p95),
+        (
+            "errors 0%, 10,000 requests",
+            errors(10_000, 0.0),
+            Some(50.0),
+            points,
+        ),
+        (
+            "errors 1 in 20,000, 10,000 requests",
+            errors(10_000, 0.00005),
+            Some(50.0),
+            points,
+        ),
+        (
+            "errors 0%, 1,000 requests",
+            errors(1_000, 0.0),
+            Some(50.0),
+            points,
+        ),
+    ];
+    for (seed, (name, tied, wild, caught)) in (61..).zip(scenarios) {
+        let m = Ties {
+            tied,
+            history: 20,
+            wild,
+        };
+        let unit = if caught == p95 { " ms" } else { "%" };
+        let wild = wild.map_or("none".to_string(), |w| format!("{w}{unit}"));
+        let row = |case: &str, r: Rates| {
+            println!(
+                "| {name} | {wild} | {case} | {:.1}% | {:.1}% | {:.1}% |",
+                r.old * 100.0,
+                r.new * 100.0,
+                r.too_noisy * 100.0
+            )
+        };
+        row("A/A: false alarms", m.pairs(0.0, trials, seed * 2));
+        row(caught, m.pairs(1.25, trials, seed * 2 + 1));
+    }
 }
 
 /// Where it began: the change-point search over default-branch chains of p95 (75 requests a

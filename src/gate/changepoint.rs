@@ -6,7 +6,8 @@
 //! The method is binary segmentation with a Student-t test (the significance test Apache Otava,
 //! formerly Hunter, uses for its E-divisive candidates), on the noise model of the regression
 //! judgement ([`super::judgement`]): each segment's **centre** is its median, its **spread** the
-//! standard deviation of the runs within 3.5 robust deviations of that median, and the variance
+//! standard deviation of the runs within 3.5 robust deviations of that median (never less than
+//! the values' resolution, so that ties still set a wild run aside), and the variance
 //! of a median is taken as π/2 times that of a mean. Histories are short (at most 20 runs), so
 //! the test is parametric rather than a permutation test: a permutation test cannot reach 1 %
 //! on 8 runs at all, and needs about 14 to place a step three runs back.
@@ -102,7 +103,7 @@ pub fn find(values: &[f64], floor: f64) -> Option<Change> {
         return None;
     }
     let step = newest_step(values, 0, floor).filter(|s| s.after > s.before);
-    let creep = creep(values, floor);
+    let creep = creep(values, floor).filter(|c| !one_wild_run(values, c));
     let found = match (step, creep) {
         (Some(s), Some(c)) => {
             // Compared where both models speak: from the earlier of the two starts on.
@@ -185,8 +186,8 @@ fn divergence(values: &[f64], at: usize) -> f64 {
 fn split(values: &[f64], at: usize, floor: f64) -> Option<(f64, f64, f64)> {
     let (pre, post) = values.split_at(at);
     let (cb, ca) = (median(pre), median(post));
-    let (sb, kb) = trimmed_spread(pre, cb);
-    let (sa, ka) = trimmed_spread(post, ca);
+    let (sb, kb) = trimmed_spread(pre, cb, floor);
+    let (sa, ka) = trimmed_spread(post, ca, floor);
     let df = (kb + ka).saturating_sub(2).max(1);
     let pooled = ((kb.saturating_sub(1)) as f64 * sb * sb
         + (ka.saturating_sub(1)) as f64 * sa * sa)
@@ -213,7 +214,7 @@ fn creep(values: &[f64], floor: f64) -> Option<Creep> {
             let from = n - k;
             let (pre, window) = values.split_at(from);
             let (slope, intercept, rss) = line(window);
-            let (sp, kp) = trimmed_spread(pre, median(pre));
+            let (sp, kp) = trimmed_spread(pre, median(pre), floor);
             let df = kp - 1 + k - 2;
             let var = ((kp - 1) as f64 * sp * sp + rss) / df as f64;
             let spread = var.sqrt().max(floor / 2.0).max(f64::MIN_POSITIVE);
@@ -234,6 +235,18 @@ fn creep(values: &[f64], floor: f64) -> Option<Creep> {
         // Where it started: the window whose kink fits best (a flat level, then the line).
         .min_by(|x, y| kinked_rss(values, x.from).total_cmp(&kinked_rss(values, y.from)))?;
     Some(best)
+}
+
+/// Whether one wild newest run explains `values` at least as well as the creep `c`: a level
+/// with the newest run on its own (two parameters) against a level until `c.from` and a line
+/// after it (three), each model's residual sum of squares over its own degrees of freedom, as
+/// a step and a creep are weighed. A line through a flat window and one jump at its end has a
+/// slope as significant as the jump is large, so without this one bad run reads as a trend; a
+/// single run is what the regression judgement weighs, and a step needs [`MIN_AFTER`] runs.
+fn one_wild_run(values: &[f64], c: &Creep) -> bool {
+    let n = values.len();
+    let wild = ss(&values[..n - 1]) / (n - 2) as f64;
+    wild <= kinked_rss(values, c.from) / (n - 3) as f64
 }
 
 /// Residual sum of squares of a flat level until `from`, then a line.
@@ -431,6 +444,27 @@ mod tests {
         v.push(100.0);
         assert_eq!(find(&v, 0.0), None);
         assert_eq!(find(&[1.0, f64::NAN, 1.0, 1.0, 1.0, 1.0], 0.0), None);
+    }
+
+    /// One run away from the level, the rest at it: neither a creep nor a step, wherever the
+    /// run is among the newest (the "+15 points a run for 4 runs" was one 50 % run).
+    #[test]
+    fn one_wild_newest_run_is_no_creep() {
+        let mut errors = vec![0.0; 19];
+        errors.push(50.0);
+        assert_eq!(find(&errors, 0.01), None);
+        let mut latency = FLAT.to_vec();
+        latency.push(400.0);
+        assert_eq!(find(&latency, 0.0), None);
+        for back in 1..=4 {
+            let mut v = vec![0.0; 20];
+            v[20 - back] = 50.0;
+            assert_eq!(find(&v, 0.01), None, "{back} runs back");
+            let mut v = FLAT.to_vec();
+            let at = v.len() - back;
+            v[at] = 400.0;
+            assert_eq!(find(&v, 0.0), None, "{back} runs back");
+        }
     }
 
     /// A cheap copy of the trust simulation's model (`bench/gate_trust`): p95 of 75 requests of

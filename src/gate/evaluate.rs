@@ -288,6 +288,7 @@ fn threshold_check(t: &Threshold, endpoint: Option<&str>, result: &RunResult) ->
 pub(super) mod tests {
     use std::collections::BTreeMap;
 
+    use super::super::Outcome;
     use super::*;
     use crate::gate::Baseline;
 
@@ -547,6 +548,59 @@ pub(super) mod tests {
         let v = regress(&cur, &base, &[], &rule);
         assert!(!v.passed(), "{}", v.checks[0].detail);
         assert_eq!(v.checks[0].limit, 90.0);
+    }
+
+    /// One wild run in a history of equal values does not blind a rule (issue 29): the MAD of
+    /// ties is 0, and the wild run must be set aside rather than set the spread.
+    #[test]
+    fn twenty_percent_errors_against_nineteen_0_percent_runs_and_one_50_percent_run_regresses() {
+        let errors = |failed: u64| result(&[("GET /a", 100, 40.0, failed)]);
+        let mut earlier: Vec<RunResult> = (0..18).map(|_| errors(0)).collect();
+        earlier.push(errors(50));
+        let rule = [Regression::parse("error_rate +50% +1%").unwrap()];
+        let v = regress(&errors(20), &errors(0), &earlier, &rule);
+        let c = &v.checks[0];
+        assert_eq!(c.state(), CheckState::Failed, "{}", c.detail);
+        assert_eq!(c.finding.map(|f| f.outcome), Some(Outcome::Regression));
+        let same = regress(&errors(0), &errors(0), &earlier, &rule);
+        assert_eq!(same.checks[0].state(), CheckState::Passed);
+    }
+
+    #[test]
+    fn six_times_the_p95_against_nineteen_equal_runs_and_one_5_s_run_regresses() {
+        let mut earlier: Vec<RunResult> = (0..18).map(|_| result_for_noise(40.0)).collect();
+        earlier.push(result_for_noise(5000.0));
+        let rule = [Regression::parse("p95 +20% +10ms").unwrap()];
+        let base = result_for_noise(40.0);
+        let v = regress(&result_for_noise(240.0), &base, &earlier, &rule);
+        let c = &v.checks[0];
+        assert_eq!(c.state(), CheckState::Failed, "{}", c.detail);
+        assert_eq!(c.finding.map(|f| f.outcome), Some(Outcome::Regression));
+        let same = regress(&result_for_noise(40.0), &base, &earlier, &rule);
+        assert_eq!(same.checks[0].state(), CheckState::Passed);
+    }
+
+    /// A value no run produces (from a damaged or hand-made results.json) is left out and
+    /// counted, never the run compared with: 1e308 once made the judgement overflow, and the
+    /// fallback then compared with that very run, passing a 6x slowdown.
+    #[test]
+    fn a_1e308_in_history_is_dropped_and_said() {
+        let mut base = result_for_noise(40.0);
+        base.aggregate.latency_ms.p95 = Some(1e308);
+        let earlier: Vec<RunResult> = (0..19).map(|_| result_for_noise(40.0)).collect();
+        let rule = [Regression::parse("p95 +20% +10ms").unwrap()];
+        let v = regress(&result_for_noise(240.0), &base, &earlier, &rule);
+        let c = &v.checks[0];
+        assert_eq!(c.state(), CheckState::Failed, "{}", c.detail);
+        assert!(c.detail.contains("median of 19 runs"), "{}", c.detail);
+        assert!(
+            c.detail
+                .ends_with("; 1 history run left out: a value no run produces"),
+            "{}",
+            c.detail
+        );
+        let same = regress(&result_for_noise(40.0), &base, &earlier, &rule);
+        assert_eq!(same.checks[0].state(), CheckState::Passed);
     }
 
     #[test]

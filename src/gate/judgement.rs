@@ -7,7 +7,7 @@
 //! With a history of runs, the judgement instead:
 //! 1. takes the **centre** of the history (its median: one odd run does not move it) and its
 //!    **spread** (the standard deviation of the runs after those further than 3.5 robust
-//!    deviations from the median are set aside);
+//!    deviations from the median are set aside, see *ties* below);
 //! 2. adds the **sampling error** of this run where it exceeds what the history's runs had (a
 //!    p95 from 75 requests scatters more than one from 75,000), and the uncertainty of the
 //!    centre itself;
@@ -15,6 +15,19 @@
 //!    time, but never so low that an unchanged build fails more than 1 % of the time. When both
 //!    cannot hold (the margin is smaller than the noise lets anyone see), the point guards the
 //!    1 % and the verdict says which change it can still see: "too noisy to judge below +X%".
+//!
+//! **Ties.** The robust deviation is the scaled MAD (median absolute deviation), and when more
+//! than half the runs share one value (0 % errors in every run, a p95 that Locust rounds to the
+//! same 10 ms, a fixed request count) the MAD is 0. Keeping every run then would let one wild
+//! run set the spread: nineteen runs at 0 % errors and one at 50 % would read a 20 % error rate
+//! as noise. No robust scale helps here (Qn and Sn are also 0 past half ties),
+//! so the deviation has a floor instead: the values' **resolution**, the larger of half their
+//! rounding step (the caller's `floor`) and [`RESOLUTION`] of the median (the histograms keep
+//! two significant digits, so latencies 1 % apart may be one bucket apart). A run within 3.5
+//! resolutions of the tied centre is the measurement's own granularity and stays; one further
+//! away is wild and is set aside, however many runs are tied. At a centre of 0 with exact values
+//! the resolution is 0 and only the tied runs stay: their spread is 0, so the rule's margin
+//! alone is the decision point, which is what the team asked for when the history has no noise.
 //!
 //! A slow creep is judged against the whole history, so five +5 % steps are seen as +28 %
 //! against the older runs, not as five harmless +5 % steps.
@@ -141,7 +154,7 @@ pub fn judge(
     }
     let values: Vec<f64> = history.iter().map(|p| p.value).collect();
     let centre = median(&values);
-    let (spread, kept) = trimmed_spread(&values, centre);
+    let (spread, kept) = trimmed_spread(&values, centre, floor);
     let spread = spread.max(floor / 2.0);
     let df = kept.saturating_sub(1).max(1);
     let extra = extra_sampling(current, history);
@@ -181,8 +194,16 @@ pub fn centre_and_spread(values: &[f64]) -> Option<(f64, f64)> {
         return None;
     }
     let centre = median(values);
-    Some((centre, trimmed_spread(values, centre).0))
+    Some((centre, trimmed_spread(values, centre, 0.0).0))
 }
+
+/// The relative resolution of a measured value: the histograms keep two significant digits,
+/// every value within 1 % of itself (`stats/histogram.rs`). Runs closer than a few of these to
+/// a tied centre are not told apart from it (see the module's *ties*).
+pub(crate) const RESOLUTION: f64 = 0.01;
+
+/// Runs further than this many robust deviations from the centre are set aside as wild.
+const TRIM: f64 = 3.5;
 
 /// The variance of a median of k runs is about π/2 times that of their mean (σ²/k).
 pub(crate) const CENTRE_VARIANCE: f64 = std::f64::consts::FRAC_PI_2;
@@ -198,16 +219,20 @@ pub(crate) fn median(values: &[f64]) -> f64 {
     }
 }
 
-/// The standard deviation of the values within 3.5 robust deviations (scaled MAD) of the
-/// centre, and how many that is: one wild run (a deploy during the test) does not make every
-/// later change look like noise.
-pub(crate) fn trimmed_spread(values: &[f64], centre: f64) -> (f64, usize) {
+/// The standard deviation of the values within [`TRIM`] robust deviations of the centre, and
+/// how many that is: one wild run (a deploy during the test) does not make every later change
+/// look like noise. The robust deviation is the scaled MAD, at least the values' resolution
+/// (half the rounding step `floor`, [`RESOLUTION`] of the centre), so that ties, whose MAD is
+/// 0, still set a wild run aside (the module's *ties*).
+pub(crate) fn trimmed_spread(values: &[f64], centre: f64, floor: f64) -> (f64, usize) {
     let deviations: Vec<f64> = values.iter().map(|v| (v - centre).abs()).collect();
-    let mad = median(&deviations) * 1.4826;
+    let scale = (median(&deviations) * 1.4826)
+        .max(floor / 2.0)
+        .max(RESOLUTION * centre.abs());
     let kept: Vec<f64> = values
         .iter()
         .copied()
-        .filter(|v| mad == 0.0 || (v - centre).abs() <= 3.5 * mad)
+        .filter(|v| (v - centre).abs() <= TRIM * scale)
         .collect();
     let n = kept.len();
     if n < 2 {
@@ -375,6 +400,41 @@ mod tests {
         values.push(400.0);
         let j = judge(Worse::Up, |c| c * 0.2, now(125.0), &points(&values), 0.0).unwrap();
         assert!(j.regressed, "{j:?}");
+    }
+
+    /// Most runs at one value make the MAD 0; the wild run must still be set aside, not
+    /// widen the spread until a 20-point rise reads as noise.
+    #[test]
+    fn ties_do_not_admit_a_wild_run() {
+        let errors = |c: f64| (c.abs() * 0.5).max(1.0);
+        let mut zeros = vec![0.0; 19];
+        zeros.push(50.0);
+        let j = judge(Worse::Up, errors, now(20.0), &points(&zeros), 0.0).unwrap();
+        assert!(j.regressed, "{j:?}");
+        assert_eq!((j.centre, j.spread), (0.0, 0.0), "{j:?}");
+        let same = judge(Worse::Up, errors, now(0.0), &points(&zeros), 0.0).unwrap();
+        assert_eq!(same.outcome(1.0), Outcome::WithinNoise, "{same:?}");
+        let latency = |c: f64| (c * 0.2).max(10.0);
+        let mut equal = vec![40.0; 19];
+        equal.push(5000.0);
+        let j = judge(Worse::Up, latency, now(240.0), &points(&equal), 0.0).unwrap();
+        assert!(j.regressed, "{j:?}");
+        assert!(!j.too_noisy(latency(j.centre)), "{j:?}");
+    }
+
+    /// Runs one rounding step or one histogram bucket (1 %) from the tied centre are the
+    /// values' own resolution, not wild runs: they stay in the spread.
+    #[test]
+    fn ties_keep_the_runs_one_step_away() {
+        let mut quantised = vec![220.0; 12];
+        quantised.extend([210.0, 230.0, 210.0, 230.0, 230.0, 210.0, 230.0, 210.0]);
+        let (_, kept) = trimmed_spread(&quantised, 220.0, 10.0);
+        assert_eq!(kept, 20);
+        let mut bucketed = vec![40.0; 12];
+        bucketed.extend([40.4, 39.6, 40.4, 39.6, 40.8, 39.2]);
+        let (spread, kept) = trimmed_spread(&bucketed, 40.0, 0.0);
+        assert_eq!(kept, 18);
+        assert!(spread > 0.2, "{spread}");
     }
 
     #[test]

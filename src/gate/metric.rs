@@ -5,8 +5,8 @@
 
 use std::collections::HashMap;
 
-use super::{Check, Metric, Selector};
-use crate::stats::{EndpointStats, RunResult};
+use super::{Check, Metric, MetricKind, Selector};
+use crate::stats::{EndpointStats, RunResult, MAX_MICROS};
 
 /// Reads one metric off an endpoint. `None` means not measured (no requests, or an engine that
 /// does not provide that figure): a check on it fails rather than passing silently.
@@ -58,6 +58,28 @@ pub(super) fn stats_for<'a>(
         None => Some(&result.aggregate),
         Some(name) => result.endpoint(name),
     }
+}
+
+/// The longest latency a run can report, in ms: the histograms' range (one hour), to which
+/// every engine's histogram clamps a longer request.
+const MAX_LATENCY_MS: f64 = MAX_MICROS as f64 / 1000.0;
+/// The largest count or rate a run can report: 2^53, past which an `f64` no longer counts in
+/// ones. No run sends that many requests, nor that many a second.
+const MAX_COUNT: f64 = 9_007_199_254_740_992.0;
+
+/// Whether a history run's value is one a run can produce: finite, not negative, an error rate
+/// at most 100 %, a latency at most [`MAX_LATENCY_MS`], a count or rate at most [`MAX_COUNT`].
+/// Anything else comes from a damaged or hand-made file, not a measurement; judged with, it
+/// would set the centre, the spread or the run compared with, and a value near `f64::MAX`
+/// makes the arithmetic overflow. The bounds are what no run can exceed, not what is usual:
+/// a slow or failing run is a measurement, and the judgement's trim weighs it.
+pub(super) fn plausible(kind: MetricKind, value: f64) -> bool {
+    let most = match kind {
+        MetricKind::Latency => MAX_LATENCY_MS,
+        MetricKind::Ratio => 100.0,
+        MetricKind::Count | MetricKind::Rate => MAX_COUNT,
+    };
+    (0.0..=most).contains(&value)
 }
 
 /// Locust stores latencies rounded to about two significant digits; a comparison must not call a

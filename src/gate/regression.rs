@@ -1,10 +1,12 @@
 //! One regression rule on one endpoint: against the history's centre when there is a history
 //! of at least [`judgement::MIN_HISTORY`] runs (see `judgement.rs` for why), else against the
-//! previous run alone, saying so.
+//! previous run alone, saying so. A history value no run produces (`metric::plausible`) is
+//! left out before either, and counted in the check's detail: a damaged file must neither set
+//! the centre nor become the run compared with.
 
 use super::{
     judgement::{self, Current, Judgement, Outcome, Point, Worse},
-    metric::{check_name, metric_value, quantisation_step, stats_for, Names},
+    metric::{check_name, metric_value, plausible, quantisation_step, stats_for, Names},
     Check, CheckKind, CheckState, Direction, Finding, Metric, MetricKind, NotJudged, Regression,
     Unit,
 };
@@ -81,13 +83,19 @@ pub(super) fn regression_check(
     let kind = r.metric.kind();
     let stats = stats_for(current, endpoint);
     let value = stats.and_then(|s| metric_value(s, r.metric));
-    let history = points(against, endpoint, r.metric);
-    let step = match (against.quantised, kind) {
-        (true, MetricKind::Latency) => quantisation_step(
-            value
-                .unwrap_or(0.0)
-                .max(history.iter().map(|p| p.value).fold(0.0, f64::max)),
-        ),
+    let Points {
+        points: history,
+        dropped,
+    } = points(against, endpoint, r.metric);
+    // The rounding at this run's level and the history's typical one: never at its largest
+    // value, or one wild run (a 5 s p95 among 150 ms ones) would make Locust's coarsest
+    // bucket the least margin and blind the rule.
+    let step = match (against.quantised, kind, history.is_empty()) {
+        (true, MetricKind::Latency, false) => {
+            let values: Vec<f64> = history.iter().map(|p| p.value).collect();
+            quantisation_step(value.unwrap_or(0.0).max(judgement::median(&values)))
+        }
+        (true, MetricKind::Latency, true) => quantisation_step(value.unwrap_or(0.0)),
         _ => 0.0,
     };
     let subject = Subject {
@@ -99,9 +107,10 @@ pub(super) fn regression_check(
         unit: Unit::from(kind),
         step,
     };
-    let judged = match (&against.other_load, value, history.first()) {
+    let mut judged = match (&against.other_load, value, history.first()) {
         (Some(why), _, _) => Judged::other_load(value, history.first(), why, &subject),
         (None, Some(v), Some(_)) => judge(r, v, stats, &history, &subject),
+        (None, _, None) if dropped > 0 => Judged::nothing_valid(&subject),
         (None, _, None) => Judged::not_judged(
             NotJudged::NoBaseline,
             None,
@@ -116,6 +125,9 @@ pub(super) fn regression_check(
             ),
         ),
     };
+    if let Some(note) = left_out(dropped) {
+        judged.detail.push_str(&format!("; {note}"));
+    }
     Check {
         name: unique.unique(format!(
             "regression: {}",
@@ -188,25 +200,51 @@ fn nothing_to_compare(against: &Against<'_>, endpoint: Option<&str>, subject: &S
     }
 }
 
+/// A rule's history values, and how many were left out as values no run produces.
+struct Points {
+    /// The values judged with, newest first.
+    points: Vec<Point>,
+    /// Runs whose value was left out (`metric::plausible`).
+    dropped: usize,
+}
+
 /// The metric over the band (the history's runs of the same load, newest first), or over the
-/// baseline run alone when there is no history or none of it ran this load; runs where it was
-/// not measured are left out.
-fn points(against: &Against<'_>, endpoint: Option<&str>, metric: Metric) -> Vec<Point> {
+/// baseline run alone when there is no history or none of it ran this load. Runs where it was
+/// not measured are left out; so are, counted, values no run produces, so that neither the
+/// judgement nor the fallback to the newest run ever uses one.
+fn points(against: &Against<'_>, endpoint: Option<&str>, metric: Metric) -> Points {
     let point = |s: &EndpointStats| {
         Some(Point {
             value: metric_value(s, metric)?,
             requests: s.counts_reported.then_some(s.requests),
         })
     };
-    if against.band.is_empty() {
-        return stats_for(against.baseline.result, endpoint)
+    let all: Vec<Point> = if against.band.is_empty() {
+        stats_for(against.baseline.result, endpoint)
             .and_then(point)
             .into_iter()
-            .collect();
+            .collect()
+    } else {
+        (against.band.iter())
+            .filter_map(|h| h.endpoint(endpoint).and_then(point))
+            .collect()
+    };
+    let (points, dropped): (Vec<Point>, Vec<Point>) = all
+        .into_iter()
+        .partition(|p| plausible(metric.kind(), p.value));
+    Points {
+        points,
+        dropped: dropped.len(),
     }
-    (against.band.iter())
-        .filter_map(|h| h.endpoint(endpoint).and_then(point))
-        .collect()
+}
+
+/// The detail's words for history runs left out as values no run produces.
+fn left_out(dropped: usize) -> Option<String> {
+    match dropped {
+        0 => None,
+        1 => Some("1 history run left out: a value no run produces".into()),
+        n => Some(format!("{n} history runs left out: values no run produces")),
+    }
 }
 
 /// The outcome of one regression rule on one value.
@@ -231,6 +269,17 @@ impl Judged {
             detail,
             finding: None,
         }
+    }
+
+    /// Every history value was one no run produces: nothing valid is left to compare with.
+    /// Told apart from "no baseline" by its words alone, for now: the caller is to make it a
+    /// state of its own (not judged), never a pass.
+    fn nothing_valid(s: &Subject) -> Judged {
+        Judged::not_judged(
+            NotJudged::NoBaseline,
+            None,
+            format!("{}: nothing valid to compare with", s.text),
+        )
     }
 
     /// The baseline ran another load: both values are shown, neither judged.
@@ -348,7 +397,8 @@ fn change_text(change: f64, centre: f64, unit: Unit) -> String {
 }
 
 /// Too little history: the previous run is the baseline, and the value may move by the larger
-/// of the relative and the absolute margin.
+/// of the relative and the absolute margin. `history` holds only valid values (`points`), so
+/// the run compared with is the newest whose value a run can produce.
 fn by_previous_run(
     r: &Regression,
     v: f64,
@@ -393,7 +443,7 @@ fn by_previous_run(
 #[cfg(test)]
 mod tests {
     use super::super::evaluate::tests::{regress, result_for_noise};
-    use super::super::Outcome;
+    use super::super::{CheckState, Outcome};
     use super::*;
 
     fn runs(ms: &[f64]) -> Vec<RunResult> {
@@ -536,6 +586,104 @@ mod tests {
         );
         let (_, alone) = detail(13.0, 10.0, &[], "p95 +20%");
         assert!(!alone.contains("history"), "{alone}");
+    }
+
+    /// A run whose p95 is `ms` as the file says, whatever its requests measured.
+    fn p95_of(ms: f64) -> RunResult {
+        let mut r = result_for_noise(40.0);
+        r.aggregate.latency_ms.p95 = Some(ms);
+        r
+    }
+
+    #[test]
+    fn too_few_valid_runs_compare_with_the_newest_valid_one() {
+        let v = regress(
+            &result_for_noise(240.0),
+            &p95_of(1e308),
+            &runs(&[40.0, 40.0]),
+            &[Regression::parse("p95 +20% +10ms").unwrap()],
+        );
+        let c = &v.checks[0];
+        assert_eq!(c.state(), CheckState::Failed, "{}", c.detail);
+        assert_eq!(c.baseline.map(|b| b.round()), Some(40.0), "{}", c.detail);
+        assert!(
+            c.detail
+                .contains("compared with the previous run only); 1 history run left out"),
+            "{}",
+            c.detail
+        );
+    }
+
+    #[test]
+    fn every_kind_of_value_no_run_produces_is_left_out_and_counted() {
+        let rule = |text: &str| [Regression::parse(text).unwrap()];
+        let mut earlier = runs(&[40.0; 10]);
+        earlier.push(p95_of(-5.0));
+        let v = regress(
+            &result_for_noise(40.0),
+            &p95_of(3.7e6),
+            &earlier,
+            &rule("p95 +20%"),
+        );
+        let c = &v.checks[0];
+        assert_eq!(c.state(), CheckState::Passed, "{}", c.detail);
+        assert!(c.detail.contains("median of 10 runs"), "{}", c.detail);
+        assert!(
+            c.detail
+                .ends_with("; 2 history runs left out: values no run produces"),
+            "{}",
+            c.detail
+        );
+        let mut wrong = result_for_noise(40.0);
+        wrong.aggregate.error_rate = 150.0;
+        let v = regress(
+            &result_for_noise(40.0),
+            &wrong,
+            &earlier,
+            &rule("error_rate +1%"),
+        );
+        assert!(v.checks[0].detail.contains("1 history run left out"));
+    }
+
+    /// Nothing valid left: not a pass, and told apart from "no baseline" by its words.
+    #[test]
+    fn nothing_valid_to_compare_with_is_not_judged() {
+        let v = regress(
+            &result_for_noise(240.0),
+            &p95_of(f64::INFINITY),
+            &[],
+            &[Regression::parse("p95 +20%").unwrap()],
+        );
+        let c = &v.checks[0];
+        assert_eq!(
+            c.state(),
+            CheckState::NotJudged(NotJudged::NoBaseline),
+            "{}",
+            c.detail
+        );
+        assert_eq!(
+            c.detail,
+            "p95 of all requests: nothing valid to compare with; 1 history run left out: a value no run produces"
+        );
+    }
+
+    #[test]
+    fn values_a_run_can_produce_are_plausible() {
+        use MetricKind::*;
+        for (kind, value, ok) in [
+            (Latency, 0.0, true),
+            (Latency, 3_600_000.0, true),
+            (Latency, 3_600_001.0, false),
+            (Latency, -0.5, false),
+            (Latency, f64::NAN, false),
+            (Ratio, 100.0, true),
+            (Ratio, 100.5, false),
+            (Count, 1e15, true),
+            (Rate, 1e17, false),
+            (Count, f64::INFINITY, false),
+        ] {
+            assert_eq!(plausible(kind, value), ok, "{kind:?} {value}");
+        }
     }
 
     #[test]

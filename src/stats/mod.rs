@@ -29,7 +29,7 @@ pub use fold::{Folded, FoldedNames, MAX_LISTED_NAMES, OTHER_ENDPOINTS};
 #[cfg(test)]
 pub(crate) use generator::tests::{healthy as healthy_generator, starved as starved_generator};
 pub use generator::{GeneratorHealth, HiccupFigures};
-pub(crate) use histogram::within_budget;
+pub(crate) use histogram::{within_budget, MAX_MICROS};
 pub use histogram::{LatencyHistogram, HISTOGRAM_BUDGET_BYTES};
 pub use host::{HostFindingsError, HostInfo, MAX_FINDINGS_BYTES};
 #[cfg(test)]

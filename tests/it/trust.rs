@@ -4,7 +4,7 @@
 #[path = "../../bench/gate_trust/sim.rs"]
 mod sim;
 
-use sim::Model;
+use sim::{Model, Tied, Ties};
 
 const TRIALS: usize = 1000;
 
@@ -69,4 +69,34 @@ fn change_points_are_placed_and_unchanged_chains_stay_quiet() {
     assert!(creep.any >= 0.95, "+5%/run creep for 4 runs: {creep:?}");
     // The cost line's input is the same model.
     assert_eq!(m.series(3, 46).len(), 3);
+}
+
+/// Ties (issue 29): histories whose runs mostly share one value (a Locust p95 in 10 ms steps,
+/// 0 % errors), one wild run among them, keep the goals: at most 1 % false alarms, at least
+/// 95 % of changes of 1.25 times the rule's margin caught (`gate_trust`'s ties table). Before
+/// the judgement's resolution floor, the wild run set the spread and caught none of them.
+#[test]
+fn ties_with_one_wild_run_keep_few_false_alarms_and_catch_the_margin() {
+    let locust = Tied::LocustP95 { noise: 0.02 };
+    let errors = |rate| Tied::ErrorRate {
+        requests: 10_000,
+        rate,
+    };
+    for (tied, wild) in [
+        (locust, None),
+        (locust, Some(900.0)),
+        (locust, Some(5000.0)),
+        (errors(0.0), Some(50.0)),
+        (errors(0.00005), Some(50.0)),
+    ] {
+        let m = Ties {
+            tied,
+            history: 20,
+            wild,
+        };
+        let same = m.pairs(0.0, TRIALS, 61);
+        assert!(same.new <= 0.01, "false alarms, {m:?}: {same:?}");
+        let worse = m.pairs(1.25, TRIALS, 62);
+        assert!(worse.new >= 0.95, "caught, {m:?}: {worse:?}");
+    }
 }
