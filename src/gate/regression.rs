@@ -48,6 +48,10 @@ pub(super) struct Against<'a> {
     /// The history's clean runs of this run's load (or whose load is unknown), newest first:
     /// the band every rule is judged by. Runs of another load, or flagged, are left out.
     pub(super) band: Vec<&'a HistoryEntry>,
+    /// Set when every earlier run of this load was flagged (a busy host, a starved generator):
+    /// why the newest was. There is then no clean run to compare with, and the flagged one is
+    /// never used after all.
+    pub(super) all_flagged: Option<String>,
 }
 
 impl<'a> Against<'a> {
@@ -61,7 +65,26 @@ impl<'a> Against<'a> {
             band: (baseline.history.iter())
                 .filter(|h| h.in_band(&current.run))
                 .collect(),
+            all_flagged: all_flagged(baseline, current),
         }
+    }
+}
+
+/// Why the newest earlier run of this load was flagged, when every one was: the history's
+/// runs of this load, or the baseline run alone when it carries no history.
+fn all_flagged(baseline: &Baseline<'_>, current: &RunResult) -> Option<String> {
+    let alone;
+    let runs: Vec<&HistoryEntry> = if baseline.history.is_empty() {
+        alone = HistoryEntry::of(baseline.result);
+        vec![&alone]
+    } else {
+        (baseline.history.iter())
+            .filter(|h| h.same_load(&current.run) != Some(false))
+            .collect()
+    };
+    match runs.iter().all(|h| h.flagged.is_some()) {
+        true => runs.first().and_then(|h| h.flagged.clone()),
+        false => None,
     }
 }
 
@@ -109,6 +132,15 @@ pub(super) fn regression_check(
     };
     let mut judged = match (&against.other_load, value, history.first()) {
         (Some(why), _, _) => Judged::other_load(value, history.first(), why, &subject),
+        (None, _, _) if against.all_flagged.is_some() => Judged::not_judged(
+            NotJudged::NoBaseline,
+            None,
+            format!(
+                "{}: no clean run to compare with, every earlier run of this load was flagged ({})",
+                subject.text,
+                against.all_flagged.as_deref().unwrap_or_default()
+            ),
+        ),
         (None, Some(v), Some(_)) => judge(r, v, stats, &history, &subject),
         (None, _, None) if dropped > 0 => Judged::nothing_valid(&subject),
         (None, _, None) => Judged::not_judged(
@@ -684,6 +716,44 @@ mod tests {
         ] {
             assert_eq!(plausible(kind, value), ok, "{kind:?} {value}");
         }
+    }
+
+    /// The audit's case: when every history run of the band was flagged, the flagged run was
+    /// used after all. There is no clean run to compare with: not judged, saying why.
+    #[test]
+    fn a_band_of_flagged_runs_only_is_not_judged_never_the_flagged_run() {
+        let starved = |ms: f64| {
+            let mut r = result_for_noise(ms);
+            r.run.generator = Some(crate::stats::starved_generator());
+            r
+        };
+        let rule = [Regression::parse("p95 +20%").unwrap()];
+        let slower = result_for_noise(30.0);
+        for earlier in [vec![starved(10.2), starved(9.9), starved(10.1)], vec![]] {
+            let v = regress(&slower, &starved(10.0), &earlier, &rule);
+            let c = &v.checks[0];
+            assert_eq!(
+                c.state(),
+                CheckState::NotJudged(NotJudged::NoBaseline),
+                "{}",
+                c.detail
+            );
+            assert!(
+                c.detail
+                    .contains("every earlier run of this load was flagged (load generator starved"),
+                "{}",
+                c.detail
+            );
+        }
+        // One clean run among them is the band: judged, and the slowdown fails.
+        let earlier = [starved(10.2), result_for_noise(9.9), starved(10.1)];
+        let v = regress(&slower, &starved(10.0), &earlier, &rule);
+        assert_eq!(
+            v.checks[0].state(),
+            CheckState::Failed,
+            "{}",
+            v.checks[0].detail
+        );
     }
 
     #[test]

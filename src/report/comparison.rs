@@ -91,7 +91,10 @@ pub(crate) fn history_note(
         parts.push(format!("{} with another load shape", runs(other_load)));
     }
     if flagged > 0 {
-        parts.push(format!("{} flagged (made on a busy host)", runs(flagged)));
+        parts.push(format!(
+            "{} flagged (a busy host or a starved load generator)",
+            runs(flagged)
+        ));
     }
     (!parts.is_empty()).then(|| {
         let verb = if other_load + flagged == 1 {
