@@ -75,6 +75,31 @@ fn a_baseline_of_other_users_is_not_comparable_and_the_thresholds_decide() {
     assert_not_comparable(&v, "users 50 → 5");
 }
 
+/// The audit's cases: a merge request that made every request 12x slower and ran 11 users
+/// instead of 10, or 5 s instead of 4 s, passed. Another load shape is not judged, never passed.
+#[test]
+fn a_slower_run_of_another_load_shape_is_not_judged_never_passed() {
+    type Change = fn(&mut LoadFingerprint);
+    let changes: [(Change, &str); 2] = [
+        (|l| l.users = 11, "users 10 → 11"),
+        (|l| l.run_time_s = 5.0, "run time 4s → 5s"),
+    ];
+    for (change, difference) in changes {
+        let base = with_load(result(&[("GET /a", 1000, 5.0, 0)]), |l| {
+            l.users = 10;
+            l.run_time_s = 4.0;
+        });
+        let slower = with_load(result(&[("GET /a", 1000, 60.0, 0)]), |l| {
+            l.users = 10;
+            l.run_time_s = 4.0;
+            change(l);
+        });
+        let v = verdict(&slower, &base, &["error_rate<1%"]);
+        assert_not_comparable(&v, difference);
+        assert_eq!(v.outcome(), crate::exit::Outcome::NotJudged, "{difference}");
+    }
+}
+
 #[test]
 fn a_baseline_of_another_target_is_not_comparable() {
     let base = with_load(result(&[("GET /a", 100, 10.0, 0)]), |l| {
