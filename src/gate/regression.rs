@@ -160,24 +160,48 @@ pub(super) fn regression_check(
     if let Some(note) = left_out(dropped) {
         judged.detail.push_str(&format!("; {note}"));
     }
-    Check {
-        name: unique.unique(format!(
-            "regression: {}",
-            check_name(&r.source, endpoint, r.selector.as_ref())
-        )),
-        kind: CheckKind::Regression,
-        expression: r.source.clone(),
-        endpoint: endpoint.map(str::to_string),
-        metric: r.metric,
+    let base = RuleCheck {
+        r,
+        endpoint,
         unit: subject.unit,
         value,
-        op: judged.op.into(),
-        limit: judged.limit,
-        baseline: judged.baseline,
-        state: judged.state,
-        detail: judged.detail,
         default_rule: against.default_rule,
-        finding: judged.finding,
+    };
+    base.check(unique, judged)
+}
+
+/// What a regression check says of its rule, whatever it found.
+struct RuleCheck<'r> {
+    r: &'r Regression,
+    endpoint: Option<&'r str>,
+    unit: Unit,
+    value: Option<f64>,
+    default_rule: bool,
+}
+
+impl RuleCheck<'_> {
+    /// The check of what `judged` found, named uniquely within the verdict.
+    fn check(self, unique: &mut Names, judged: Judged) -> Check {
+        let r = self.r;
+        Check {
+            name: unique.unique(format!(
+                "regression: {}",
+                check_name(&r.source, self.endpoint, r.selector.as_ref())
+            )),
+            kind: CheckKind::Regression,
+            expression: r.source.clone(),
+            endpoint: self.endpoint.map(str::to_string),
+            metric: r.metric,
+            unit: self.unit,
+            value: self.value,
+            op: judged.op.into(),
+            limit: judged.limit,
+            baseline: judged.baseline,
+            state: judged.state,
+            detail: judged.detail,
+            default_rule: self.default_rule,
+            finding: judged.finding,
+        }
     }
 }
 
@@ -194,29 +218,19 @@ pub(super) fn missing_check(
     let value = stats_for(current, endpoint).and_then(|s| metric_value(s, r.metric));
     let unit = Unit::from(r.metric.kind());
     let subject = endpoint.unwrap_or(crate::stats::ALL_REQUESTS);
-    Check {
-        name: unique.unique(format!(
-            "regression: {}",
-            check_name(&r.source, endpoint, r.selector.as_ref())
-        )),
-        kind: CheckKind::Regression,
-        expression: r.source.clone(),
-        endpoint: endpoint.map(str::to_string),
-        metric: r.metric,
+    let detail = format!(
+        "{} of {subject} = {}; not compared: {why}",
+        r.metric.label(),
+        value.map_or_else(|| "not measured".into(), |v| unit.format(v)),
+    );
+    let base = RuleCheck {
+        r,
+        endpoint,
         unit,
         value,
-        op: "<=".into(),
-        limit: 0.0,
-        baseline: None,
-        state: CheckState::NotJudged(reason),
-        detail: format!(
-            "{} of {subject} = {}; not compared: {why}",
-            r.metric.label(),
-            value.map_or_else(|| "not measured".into(), |v| unit.format(v)),
-        ),
         default_rule,
-        finding: None,
-    }
+    };
+    base.check(unique, Judged::not_judged(reason, None, detail))
 }
 
 /// Why the baseline has no value: the endpoint is new (the scenario changed), or the baseline
@@ -303,9 +317,8 @@ impl Judged {
         }
     }
 
-    /// Every history value was one no run produces: nothing valid is left to compare with.
-    /// Told apart from "no baseline" by its words alone, for now: the caller is to make it a
-    /// state of its own (not judged), never a pass.
+    /// Every history value was one no run produces: nothing valid is left to compare with, so
+    /// there is no baseline for this rule (never the damaged value, never a pass).
     fn nothing_valid(s: &Subject) -> Judged {
         Judged::not_judged(
             NotJudged::NoBaseline,

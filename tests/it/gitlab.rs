@@ -365,8 +365,17 @@ fn comment_always_finds_the_merge_request_of_a_branch_pipeline_and_never_a_forks
 
 /// A branch pipeline of `branch` (no merge request variables), with the API token.
 fn branch_pipeline(gl: &FakeGitlab, host: &str, branch: &str) -> Gate {
-    mr_gate(gl, host, true)
-        .env("CI_MERGE_REQUEST_IID", "")
+    as_branch(mr_gate(gl, host, true), branch)
+}
+
+/// [`mr_env`] as a push pipeline of `branch`: no merge request.
+pub(crate) fn branch_env(gl: &FakeGitlab, branch: &str) -> Gate {
+    as_branch(mr_env(gl), branch)
+}
+
+/// `gate` with the merge request's variables emptied, as a push pipeline of `branch`.
+fn as_branch(gate: Gate, branch: &str) -> Gate {
+    gate.env("CI_MERGE_REQUEST_IID", "")
         .env("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "")
         .env("CI_MERGE_REQUEST_DIFF_BASE_SHA", "")
         .env("CI_PIPELINE_SOURCE", "push")

@@ -6,7 +6,7 @@ use axum::http::Method;
 
 use crate::{
     fake_gitlab::{FakeGitlab, PipelineSpec, FORK, PRIVATE_TOKEN, PROJECT},
-    gitlab::{as_fork, mr_env},
+    gitlab::{as_fork, branch_env, mr_env},
     harness::{slow_app, Gate, Output},
 };
 
@@ -378,17 +378,6 @@ fn an_aborted_run_is_never_the_baseline() {
             "{text}"
         );
     }
-}
-
-/// `gate` as a push pipeline of `branch` (no merge request).
-fn branch_env(gl: &FakeGitlab, branch: &str) -> Gate {
-    mr_env(gl)
-        .env("CI_MERGE_REQUEST_IID", "")
-        .env("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "")
-        .env("CI_MERGE_REQUEST_DIFF_BASE_SHA", "")
-        .env("CI_PIPELINE_SOURCE", "push")
-        .env("CI_COMMIT_BRANCH", branch)
-        .env("CI_COMMIT_REF_NAME", branch)
 }
 
 /// The regression checks' states and reasons, as results.json has them.
