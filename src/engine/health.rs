@@ -65,12 +65,31 @@ struct MeterState {
     second_max_us: u64,
 }
 
+/// The most wake-ups one stall stands for in the run's histogram (a stall of 1,000 s at
+/// [`HICCUP_INTERVAL`]): a bound on the work of one record.
+const MAX_MISSED_WAKE_UPS: u64 = 100_000;
+
 impl HiccupMeter {
-    /// Records one wake-up that came `late` past its due time.
+    /// Records one wake-up that came `late` past its due time, and, as jHiccup does, the
+    /// wake-ups the stall made it miss: a 100 ms stall counts as waits of 100, 90, ... 10 ms.
+    /// The sleeper wakes once per stall however long it lasts, so counted once a long stall
+    /// would weigh as little as a short one; counted per interval, the figures weigh each
+    /// stall by its length, which is what a request in flight at a random moment waited
+    /// (`GeneratorHealth::stall_ms` compares them with requests' latencies). Lateness below
+    /// the interval adds nothing.
     pub(crate) fn record(&self, late: Duration) {
         let us = late.as_micros().min(u64::MAX as u128) as u64;
+        let interval = HICCUP_INTERVAL.as_micros() as u64;
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         st.run.record_micros(us);
+        let mut missed = us.saturating_sub(interval);
+        for _ in 0..MAX_MISSED_WAKE_UPS {
+            if missed < interval {
+                break;
+            }
+            st.run.record_micros(missed);
+            missed -= interval;
+        }
         st.second_max_us = st.second_max_us.max(us);
     }
 
@@ -750,6 +769,30 @@ mod tests {
         let f = m.figures();
         assert_eq!(f.samples, 3);
         assert!((f.max_ms - 5.0).abs() < 0.05, "{f:?}");
+    }
+
+    #[test]
+    fn a_long_stall_counts_the_wake_ups_it_made_the_meter_miss() {
+        // Every 10 ms for a second, punctual; then one stall of 200 ms.
+        let m = HiccupMeter::default();
+        for _ in 0..100 {
+            m.record(Duration::from_micros(100));
+        }
+        m.record(Duration::from_millis(200));
+        // 200, 190, ... 10 ms: 20 wake-ups, a sixth of the meter's time.
+        let f = m.figures();
+        assert_eq!(f.samples, 100 + 20);
+        assert!(f.p99_ms >= 180.0, "the stall shows at the p99: {f:?}");
+        assert!((f.max_ms - 200.0).abs() < 2.0, "{f:?}");
+        assert_eq!(
+            m.take_second_max_ms(),
+            200.0,
+            "a second's worst is the stall once"
+        );
+        // A stall of a year records a bounded number of wake-ups.
+        let huge = HiccupMeter::default();
+        huge.record(Duration::from_secs(365 * 24 * 3600));
+        assert_eq!(huge.figures().samples, 1 + MAX_MISSED_WAKE_UPS);
     }
 
     #[test]
