@@ -25,7 +25,8 @@ pub struct HiccupFigures {
     pub p99_ms: f64,
     /// The longest stall.
     pub max_ms: f64,
-    /// Wake-ups measured.
+    /// Wake-ups measured, with those a stall made the meter miss (counted as jHiccup does, so
+    /// that a stall weighs by its length).
     pub samples: u64,
 }
 
