@@ -52,7 +52,9 @@ fn a_starved_generator_makes_a_latency_regression_inconclusive_and_exits_5() {
     let baseline = base.file("results.json");
     run(&app.url(), Some(&baseline), Some("0")).expect_exit(1);
     // ...with a starved one, inconclusive (exit 5), with the figures, flagged in the history.
-    let starved = run(&app.url(), Some(&baseline), Some("50")).expect_exit(5);
+    // Its stall (twice the meters' 1 s) is more than the 60 ms the app slowed down, and more than
+    // what a busy test machine adds to that.
+    let starved = run(&app.url(), Some(&baseline), Some("1000")).expect_exit(5);
     let results = starved.results();
     let check = results["verdict"]["checks"]
         .as_array()
@@ -60,11 +62,10 @@ fn a_starved_generator_makes_a_latency_regression_inconclusive_and_exits_5() {
         .iter()
         .find(|c| c["expression"] == RULE)
         .unwrap();
-    // Twice the meters' 50 ms: a 100 ms stall, and the 60 ms the app slowed down is within it.
     let why = check["inconclusive"].as_str().unwrap();
     assert!(
-        why.starts_with("load generator starved: stall ≤ 100.0 ms, change +")
-            && why.contains("; runtime hiccups p99 50.0 ms"),
+        why.starts_with("load generator starved: stall ≤ 2000.0 ms, change +")
+            && why.contains("; runtime hiccups p99 1000.0 ms"),
         "{why}"
     );
     let summary = starved.file("summary.md");
@@ -195,7 +196,9 @@ fn the_unchanged_app_with_busy_loops_on_the_generators_core_is_never_a_regressio
     let cores = allowed_cores();
     let (gate, app_core) = (cores[0], cores[cores.len() - 1]);
     let knobs = ["--latency-ms", "10", "--jitter-ms", "5"];
-    let (_app, url) = Pinned::sample_app(app_core, "127.0.0.1:0", &knobs);
+    // The app is favoured over the machine's other processes (when this user may raise a
+    // priority): what this test measures is the gate's core crowded, not the app's.
+    let (_app, url) = Pinned::favoured_sample_app(app_core, "127.0.0.1:0", &knobs);
     let (load, rule) = (("8", "3s"), "p99 +10%");
     let base = pinned_run(gate, &url, load, rule, None).expect_exit(0);
     let baseline = base.file("results.json");
