@@ -465,6 +465,9 @@ pub struct SampleAppArgs {
     /// Random extra latency up to this many milliseconds.
     #[arg(long, default_value_t = 0)]
     pub(crate) jitter_ms: u64,
+    /// CPU time burned per request, in microseconds: a build whose requests cost more CPU.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) cpu_us: u64,
     /// Fraction of requests (0..1) answered with HTTP 500.
     #[arg(long, default_value_t = 0.0)]
     pub(crate) error_rate: f64,

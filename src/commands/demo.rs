@@ -153,6 +153,7 @@ pub(crate) fn sample_app(args: &SampleAppArgs) -> Result<ExitStatus, Error> {
     let knobs = Knobs {
         latency: Duration::from_millis(args.latency_ms),
         jitter: Duration::from_millis(args.jitter_ms),
+        cpu: Duration::from_micros(args.cpu_us),
         error_rate: args.error_rate,
         slow,
         extra: Default::default(),

@@ -11,8 +11,11 @@
 //! - Once a second the same thread reads `/proc/stat` (steal, everyone's CPU) and the
 //!   generator's own CPU and involuntary context switches (`getrusage` for the gate's process,
 //!   `/proc/<pid>/stat` and `status` for Locust's processes).
+//! - Every [`RUN_QUEUE_EVERY`] it reads the run-queue delay of the generator's load threads
+//!   (`/proc/<pid>/task/<tid>/schedstat`; see [`RunQueue`] for threads that come and go).
 
 use std::{
+    collections::HashMap,
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc, Mutex,
@@ -35,6 +38,21 @@ pub(crate) const HICCUP_INTERVAL: Duration = Duration::from_millis(10);
 /// The kernel's clock ticks per second in `/proc` (`USER_HZ`, 100 on every Linux ABI).
 const USER_HZ: f64 = 100.0;
 
+/// How often the load threads' run-queue delay is read. A thread that ends takes its counter
+/// with it, so what it waited since its last reading is lost: at 100 ms that is the tail of
+/// the native workers' wind-down (after the run's last request) and, for Locust, a tenth of a
+/// second of a process that exits early. Ten reads a second of a few small files cost nothing
+/// beside the meters' own 100 wake-ups.
+pub(crate) const RUN_QUEUE_EVERY: Duration = Duration::from_millis(100);
+
+/// The name every native load thread starts with (`load-worker-0`, ...): the threads whose
+/// waiting delays requests. The gate's other threads (the supervisor, the meter itself) wake
+/// on their own schedule, and their waits delay no request.
+pub(crate) const WORKER_THREAD: &str = "load-worker";
+
+/// The most threads read for the run-queue delay at one time.
+const MAX_THREADS: usize = 4096;
+
 /// Hiccups recorded by one or more meters: the run's histogram and the current second's worst.
 #[derive(Debug, Default)]
 pub(crate) struct HiccupMeter {
@@ -47,12 +65,31 @@ struct MeterState {
     second_max_us: u64,
 }
 
+/// The most wake-ups one stall stands for in the run's histogram (a stall of 1,000 s at
+/// [`HICCUP_INTERVAL`]): a bound on the work of one record.
+const MAX_MISSED_WAKE_UPS: u64 = 100_000;
+
 impl HiccupMeter {
-    /// Records one wake-up that came `late` past its due time.
+    /// Records one wake-up that came `late` past its due time, and, as jHiccup does, the
+    /// wake-ups the stall made it miss: a 100 ms stall counts as waits of 100, 90, ... 10 ms.
+    /// The sleeper wakes once per stall however long it lasts, so counted once a long stall
+    /// would weigh as little as a short one; counted per interval, the figures weigh each
+    /// stall by its length, which is what a request in flight at a random moment waited
+    /// (`GeneratorHealth::stall_ms` compares them with requests' latencies). Lateness below
+    /// the interval adds nothing.
     pub(crate) fn record(&self, late: Duration) {
         let us = late.as_micros().min(u64::MAX as u128) as u64;
+        let interval = HICCUP_INTERVAL.as_micros() as u64;
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         st.run.record_micros(us);
+        let mut missed = us.saturating_sub(interval);
+        for _ in 0..MAX_MISSED_WAKE_UPS {
+            if missed < interval {
+                break;
+            }
+            st.run.record_micros(missed);
+            missed -= interval;
+        }
         st.second_max_us = st.second_max_us.max(us);
     }
 
@@ -197,11 +234,11 @@ fn own_usage() -> (f64, u64) {
     }
 }
 
-/// CPU seconds and involuntary switches of `roots` and their living descendants.
-fn tree_usage(roots: &[u32]) -> (f64, u64) {
+/// `roots` and their living descendants.
+fn tree_pids(roots: &[u32]) -> Vec<u32> {
     let mut pids = roots.to_vec();
     let mut i = 0;
-    while i < pids.len() && pids.len() < 4096 {
+    while i < pids.len() && pids.len() < MAX_THREADS {
         let pid = pids[i];
         if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
             pids.extend(
@@ -211,9 +248,14 @@ fn tree_usage(roots: &[u32]) -> (f64, u64) {
         }
         i += 1;
     }
+    pids
+}
+
+/// CPU seconds and involuntary switches of `roots` and their living descendants.
+fn tree_usage(roots: &[u32]) -> (f64, u64) {
     let mut cpu = 0.0;
     let mut switches = 0;
-    for pid in pids {
+    for pid in tree_pids(roots) {
         if let Some(ticks) = std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .ok()
             .and_then(|t| parse_pid_stat(&t))
@@ -228,6 +270,104 @@ fn tree_usage(roots: &[u32]) -> (f64, u64) {
 /// utime + stime, in ticks, from `/proc/<pid>/stat`.
 fn parse_pid_stat(text: &str) -> Option<f64> {
     crate::procfs::process_ticks(text).map(|(_, ticks)| ticks as f64)
+}
+
+/// Each load thread's run-queue delay so far, in nanoseconds, by thread id: the gate's
+/// [`WORKER_THREAD`]s, or every thread of Locust's processes (its users run on their main
+/// threads; the few others wait little). A thread whose `schedstat` cannot be read is left out.
+fn thread_waits(subject: &Subject) -> Vec<(u32, u64)> {
+    let mut waits = Vec::new();
+    match subject {
+        Subject::ThisProcess => task_waits("/proc/self/task", Some(WORKER_THREAD), &mut waits),
+        Subject::Processes(roots) => {
+            for pid in tree_pids(roots) {
+                task_waits(&format!("/proc/{pid}/task"), None, &mut waits);
+            }
+        }
+    }
+    waits
+}
+
+/// The run-queue delay of the threads in `dir` (a `/proc/<pid>/task`) whose name starts with
+/// `named`, when given, added to `waits` (at most [`MAX_THREADS`] in all).
+fn task_waits(dir: &str, named: Option<&str>, waits: &mut Vec<(u32, u64)>) {
+    let Ok(tasks) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for task in tasks.flatten() {
+        if waits.len() >= MAX_THREADS {
+            return;
+        }
+        let Some(tid) = task
+            .file_name()
+            .to_str()
+            .and_then(|t| t.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let path = task.path();
+        if named.is_some_and(|prefix| {
+            std::fs::read_to_string(path.join("comm")).map_or(true, |c| !c.starts_with(prefix))
+        }) {
+            continue;
+        }
+        if let Some(ns) = std::fs::read_to_string(path.join("schedstat"))
+            .ok()
+            .and_then(|t| crate::procfs::run_queue_wait_ns(&t))
+        {
+            waits.push((tid, ns));
+        }
+    }
+}
+
+/// The run-queue delay of the generator's load threads over a run, from readings of their
+/// counters. The counters only grow while a thread lives, so: a thread seen at the first
+/// reading counts from there; one born later counts from zero (all its waiting was in the
+/// run); one that ends keeps what it had at its last reading (see [`RUN_QUEUE_EVERY`]); a
+/// counter that goes backwards is a new thread that reused the id, and the old one's count is
+/// kept.
+#[derive(Debug, Default)]
+pub(crate) struct RunQueue {
+    /// Per thread id: its counter at the first reading (zero for a thread born since), and
+    /// at the last.
+    threads: HashMap<u32, (u64, u64)>,
+    /// What threads whose id was reused had waited.
+    gone_ns: u64,
+    /// Whether any thread's counter was read at all: none read is unmeasured, not zero.
+    seen: bool,
+}
+
+impl RunQueue {
+    /// The first reading: the threads alive at the start count from their counters' values.
+    pub(crate) fn start(waits: &[(u32, u64)]) -> RunQueue {
+        RunQueue {
+            threads: waits.iter().map(|&(tid, ns)| (tid, (ns, ns))).collect(),
+            gone_ns: 0,
+            seen: !waits.is_empty(),
+        }
+    }
+
+    /// A later reading.
+    pub(crate) fn update(&mut self, waits: &[(u32, u64)]) {
+        self.seen |= !waits.is_empty();
+        for &(tid, ns) in waits {
+            let (from, last) = self.threads.entry(tid).or_insert((0, 0));
+            if ns < *last {
+                self.gone_ns = self.gone_ns.saturating_add(*last - *from);
+                *from = 0;
+            }
+            *last = ns;
+        }
+    }
+
+    /// The delay so far, in nanoseconds; `None` when no counter was ever read.
+    pub(crate) fn total_ns(&self) -> Option<u64> {
+        self.seen.then(|| {
+            (self.threads.values())
+                .map(|(from, last)| last.saturating_sub(*from))
+                .fold(self.gone_ns, u64::saturating_add)
+        })
+    }
 }
 
 /// The involuntary context switches of every thread of `pid`.
@@ -311,6 +451,7 @@ impl Monitor {
         let thread = Arc::new(HiccupMeter::default());
         let runtime = runtime.then(|| Arc::new(HiccupMeter::default()));
         let first = Counters::read(&subject);
+        let queue = RunQueue::start(&thread_waits(&subject));
         let started = Instant::now();
         let handle = {
             let (stop, thread, runtime, subject) = (
@@ -319,9 +460,10 @@ impl Monitor {
                 runtime.clone(),
                 subject.clone(),
             );
+            let state = Readings::new(first, queue);
             std::thread::Builder::new()
                 .name("hiccup-meter".into())
-                .spawn(move || meter_thread(&stop, &thread, runtime.as_deref(), &subject, first))
+                .spawn(move || meter_thread(&stop, &thread, runtime.as_deref(), &subject, state))
                 .ok()
         };
         Monitor {
@@ -347,12 +489,18 @@ impl Monitor {
             seconds,
             own_s,
             involuntary,
+            run_queue,
         } = self
             .handle
             .take()
             .and_then(|h| h.join().ok())
             .unwrap_or_default();
         let last = Counters::read(&self.subject);
+        // The threads still alive, read once more; without a meter thread, nothing was.
+        let run_queue_ms = run_queue.and_then(|mut q| {
+            q.update(&thread_waits(&self.subject));
+            q.total_ns().map(|ns| ns as f64 / 1e6)
+        });
         let elapsed = self.started.elapsed().as_secs_f64().max(1e-3);
         let d = |f: fn(&Counters) -> f64| (f(&last) - f(&self.first)).max(0.0);
         // Child processes may be gone by now, their CPU with them: then the seconds' sum,
@@ -386,6 +534,9 @@ impl Monitor {
                 .involuntary
                 .saturating_sub(self.first.involuntary)
                 .max(involuntary),
+            run_queue_ms,
+            // Set by the engine, which counts the requests: `GeneratorHealth::with_requests`.
+            run_queue_per_request_ms: None,
         };
         #[cfg(debug_assertions)]
         let health = inject_hiccups(health);
@@ -402,7 +553,8 @@ impl Drop for Monitor {
 
 /// Tests stand in for a starved or a healthy generator (debug builds only):
 /// `LOADFORGE_GATE_TEST_HICCUP_MS` sets both meters' p99 (and max, twice that) and clears the
-/// steal and the neighbours' share, so the verdict's tests never depend on the machine's load.
+/// steal, the neighbours' share and the run-queue delay, so the verdict's tests never depend on
+/// the machine's load.
 #[cfg(debug_assertions)]
 fn inject_hiccups(mut health: GeneratorHealth) -> GeneratorHealth {
     if let Some(ms) = std::env::var("LOADFORGE_GATE_TEST_HICCUP_MS")
@@ -418,6 +570,7 @@ fn inject_hiccups(mut health: GeneratorHealth) -> GeneratorHealth {
         health.thread_hiccup = fake;
         health.steal_pct = 0.0;
         health.neighbour_cpu_pct = 0.0;
+        health.run_queue_ms = health.run_queue_ms.map(|_| 0.0);
         if health.runtime_hiccup.is_some() {
             health.runtime_hiccup = Some(fake);
         }
@@ -433,45 +586,85 @@ struct Seconds {
     /// process that exits takes its counters with it, so the run's difference can fall short).
     own_s: f64,
     involuntary: u64,
+    /// The load threads' run-queue delay as last read.
+    run_queue: Option<RunQueue>,
 }
 
-/// The meter thread: sleeps [`HICCUP_INTERVAL`] and records how late it woke; once a second
-/// it reads the counters for that second's figures.
+/// The meter thread's readings between wake-ups.
+struct Readings {
+    /// The counters at the start of the current second.
+    prev: Counters,
+    queue: RunQueue,
+    /// The run-queue delay at the start of the current second, in nanoseconds.
+    queue_at_second: Option<u64>,
+    out: Seconds,
+}
+
+impl Readings {
+    fn new(first: Counters, queue: RunQueue) -> Readings {
+        Readings {
+            prev: first,
+            queue_at_second: queue.total_ns(),
+            queue,
+            out: Seconds::default(),
+        }
+    }
+
+    /// One second's figures, from the counters and the run-queue delay now.
+    fn second(&mut self, subject: &Subject, hiccup_max_ms: f64) {
+        let c = Counters::read(subject);
+        let total = c.host_total_s - self.prev.host_total_s;
+        let own = (c.own_s - self.prev.own_s).max(0.0);
+        self.out.own_s += own;
+        self.out.involuntary += c.involuntary.saturating_sub(self.prev.involuntary);
+        let queue = self.queue.total_ns();
+        self.out.seconds.push(GeneratorSecond {
+            hiccup_max_ms,
+            gen_cpu_pct: own * 100.0,
+            steal_pct: if total > 0.0 {
+                ((c.host_steal_s - self.prev.host_steal_s) * 100.0 / total).max(0.0)
+            } else {
+                0.0
+            },
+            run_queue_ms: queue
+                .map(|ns| ns.saturating_sub(self.queue_at_second.unwrap_or(0)) as f64 / 1e6),
+        });
+        self.prev = c;
+        self.queue_at_second = queue;
+    }
+}
+
+/// The meter thread: sleeps [`HICCUP_INTERVAL`] and records how late it woke; every
+/// [`RUN_QUEUE_EVERY`] it reads the load threads' run-queue delay, and once a second the
+/// counters for that second's figures.
 fn meter_thread(
     stop: &AtomicBool,
     thread: &HiccupMeter,
     runtime: Option<&HiccupMeter>,
     subject: &Subject,
-    mut prev: Counters,
+    mut state: Readings,
 ) -> Seconds {
     let start = Instant::now();
     let mut next = start + Duration::from_secs(1);
-    let mut out = Seconds::default();
+    let mut next_queue = start + RUN_QUEUE_EVERY;
     while !stop.load(Ordering::Relaxed) {
         let due = Instant::now() + HICCUP_INTERVAL;
         std::thread::sleep(HICCUP_INTERVAL);
         let now = Instant::now();
         thread.record(now.saturating_duration_since(due));
+        if now >= next_queue || now >= next {
+            state.queue.update(&thread_waits(subject));
+            next_queue = now + RUN_QUEUE_EVERY;
+        }
         if now >= next {
-            let c = Counters::read(subject);
-            let total = c.host_total_s - prev.host_total_s;
             let thread_max = thread.take_second_max_ms();
-            let own = (c.own_s - prev.own_s).max(0.0);
-            out.own_s += own;
-            out.involuntary += c.involuntary.saturating_sub(prev.involuntary);
-            out.seconds.push(GeneratorSecond {
-                hiccup_max_ms: runtime.map_or(thread_max, HiccupMeter::take_second_max_ms),
-                gen_cpu_pct: own * 100.0,
-                steal_pct: if total > 0.0 {
-                    ((c.host_steal_s - prev.host_steal_s) * 100.0 / total).max(0.0)
-                } else {
-                    0.0
-                },
-            });
-            prev = c;
+            let hiccup_max_ms = runtime.map_or(thread_max, HiccupMeter::take_second_max_ms);
+            state.second(subject, hiccup_max_ms);
             next += Duration::from_secs(1);
         }
     }
+    let Readings { queue, mut out, .. } = state;
+    out.run_queue = Some(queue);
     out
 }
 
@@ -504,6 +697,61 @@ mod tests {
     }
 
     #[test]
+    fn the_run_queue_counts_threads_that_come_go_and_reuse_an_id() {
+        // Thread 1 lived before the run, 2 is born in it, 3 ends in it; 1's id is reused.
+        let mut q = RunQueue::start(&[(1, 1_000), (3, 500)]);
+        assert_eq!(q.total_ns(), Some(0));
+        q.update(&[(1, 1_400), (2, 300), (3, 800)]);
+        assert_eq!(q.total_ns(), Some(400 + 300 + 300));
+        // 3 has ended: it keeps its 300; 1 is a new thread now (its counter went back).
+        q.update(&[(1, 50), (2, 700)]);
+        assert_eq!(q.total_ns(), Some(400 + 50 + 700 + 300));
+        assert_eq!(
+            RunQueue::start(&[]).total_ns(),
+            None,
+            "nothing read is unmeasured"
+        );
+        let mut late = RunQueue::start(&[]);
+        late.update(&[(9, 2_000)]);
+        assert_eq!(
+            late.total_ns(),
+            Some(2_000),
+            "born during the run: counted whole"
+        );
+    }
+
+    #[test]
+    fn a_process_has_a_run_queue_delay_for_the_threads_named() {
+        // A name of this test's own: other tests of this binary may run load threads meanwhile.
+        const NAME: &str = "rq-probe";
+        let named = |waits: &mut Vec<(u32, u64)>| task_waits("/proc/self/task", Some(NAME), waits);
+        let mut none = Vec::new();
+        named(&mut none);
+        assert!(none.is_empty(), "no such thread yet: {none:?}");
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let (ready_tx, ready) = std::sync::mpsc::channel::<()>();
+        let probe = std::thread::Builder::new()
+            .name(format!("{NAME}-0"))
+            .spawn(move || {
+                // Named by now: a thread names itself as it starts.
+                let _ = ready_tx.send(());
+                rx.recv()
+            })
+            .unwrap();
+        ready.recv().unwrap();
+        let mut waits = Vec::new();
+        named(&mut waits);
+        drop(tx);
+        let _ = probe.join();
+        // A kernel without schedstats has no line to read; with them, the one thread.
+        if std::path::Path::new("/proc/self/schedstat").exists() {
+            assert_eq!(waits.len(), 1, "{waits:?}");
+        }
+        let all = thread_waits(&Subject::Processes(vec![std::process::id()]));
+        assert!(all.len() >= waits.len());
+    }
+
+    #[test]
     fn a_cgroup_quota_is_read_in_cores() {
         assert_eq!(parse_cpu_max("150000 100000\n"), Some(1.5));
         assert_eq!(parse_cpu_max("max 100000\n"), None);
@@ -521,6 +769,30 @@ mod tests {
         let f = m.figures();
         assert_eq!(f.samples, 3);
         assert!((f.max_ms - 5.0).abs() < 0.05, "{f:?}");
+    }
+
+    #[test]
+    fn a_long_stall_counts_the_wake_ups_it_made_the_meter_miss() {
+        // Every 10 ms for a second, punctual; then one stall of 200 ms.
+        let m = HiccupMeter::default();
+        for _ in 0..100 {
+            m.record(Duration::from_micros(100));
+        }
+        m.record(Duration::from_millis(200));
+        // 200, 190, ... 10 ms: 20 wake-ups, a sixth of the meter's time.
+        let f = m.figures();
+        assert_eq!(f.samples, 100 + 20);
+        assert!(f.p99_ms >= 180.0, "the stall shows at the p99: {f:?}");
+        assert!((f.max_ms - 200.0).abs() < 2.0, "{f:?}");
+        assert_eq!(
+            m.take_second_max_ms(),
+            200.0,
+            "a second's worst is the stall once"
+        );
+        // A stall of a year records a bounded number of wake-ups.
+        let huge = HiccupMeter::default();
+        huge.record(Duration::from_secs(365 * 24 * 3600));
+        assert_eq!(huge.figures().samples, 1 + MAX_MISSED_WAKE_UPS);
     }
 
     #[test]

@@ -4,7 +4,7 @@ use super::{
     Check, CheckKind, CheckState, GateError, Metric, MetricKind, NotJudged, Regression, Rules,
     Selector, Threshold, Unit, Verdict,
 };
-use crate::stats::{RunResult, OTHER_ENDPOINTS};
+use crate::stats::{Excuse, RunResult, OTHER_ENDPOINTS};
 
 /// The endpoints a selector stands for. `None` stands for the aggregate. An exact name or a glob
 /// that matches nothing is an error: a rule that judges nothing would pass silently.
@@ -129,24 +129,40 @@ fn regression_checks(
     Ok(checks)
 }
 
-/// When the load generator was starved during the run (`GeneratorHealth::starved`), a failed
-/// latency check (threshold or regression) cannot be told from the generator's own stalls: it
-/// is not judged, with the figures. Error rates, counts and rates are judged as before.
+/// When the load generator was starved or crowded during the run, a failed latency check
+/// (threshold or regression) is not judged if the generator's measured stall could account for
+/// its change, with the figures; beyond that it stays failed and says what was allowed for
+/// (`GeneratorHealth::excuse`, the rule). Error rates, counts and rates are judged as before.
 fn starved_latency_checks(result: &RunResult, checks: &mut [Check]) {
     let Some(generator) = &result.run.generator else {
         return;
     };
-    let why = generator.starved(result.aggregate.latency_ms.p99);
-    if why.is_empty() {
-        return;
-    }
-    let reason = format!("load generator starved: {}", why.join(", "));
     for c in checks.iter_mut() {
         if c.state() == CheckState::Failed && c.metric.kind() == MetricKind::Latency {
-            c.detail = format!("not judged ({reason}); {}", c.detail);
-            c.state = CheckState::NotJudged(NotJudged::GeneratorStarved);
+            let Some(change) = latency_change(c) else {
+                continue;
+            };
+            match generator.excuse(result.aggregate.latency_ms.p99, change) {
+                Some(Excuse::NotJudged(reason)) => {
+                    c.detail = format!("not judged ({reason}); {}", c.detail);
+                    c.state = CheckState::NotJudged(NotJudged::GeneratorStarved);
+                }
+                Some(Excuse::Failed(words)) => c.detail = format!("{words}; {}", c.detail),
+                None => {}
+            }
         }
     }
+}
+
+/// How far a latency check is past what it was held to, in milliseconds: a regression's value
+/// less its baseline, a threshold's value less its limit; `None` when nothing was measured
+/// (a stall accounts for no missing value).
+fn latency_change(c: &Check) -> Option<f64> {
+    let from = match c.kind {
+        CheckKind::Regression => c.baseline?,
+        CheckKind::Threshold => c.limit,
+    };
+    Some(c.value? - from)
 }
 
 /// A rule's source text, selector and metric.

@@ -1,6 +1,7 @@
 //! A verdict that knows its instrument: when the load generator was starved during the run, a
-//! failed latency check is not judged (exit 5); error rates are judged as before. The
-//! generator's figures are injected, never measured, so no test depends on the machine's load.
+//! failed latency check is not judged (exit 5) if the generator's stall could account for its
+//! change, and failed beyond that; error rates are judged as before. The generator's figures
+//! are injected, never measured, so no test depends on the machine's load.
 
 use super::{
     evaluate, evaluate::tests::result, Baseline, CheckState, NotJudged, Reference, Regression,
@@ -8,7 +9,7 @@ use super::{
 };
 use crate::{
     exit::ExitStatus,
-    stats::{healthy_generator, starved_generator, GeneratorHealth, RunResult},
+    stats::{healthy_generator, starved_generator, GeneratorHealth, HiccupFigures, RunResult},
 };
 
 /// The exit status of a verdict on a whole run.
@@ -45,7 +46,7 @@ fn states(v: &Verdict) -> Vec<(String, CheckState)> {
 const STARVED: CheckState = CheckState::NotJudged(NotJudged::GeneratorStarved);
 
 #[test]
-fn a_starved_generator_makes_a_failed_latency_check_inconclusive_with_its_figures() {
+fn a_starved_generator_makes_a_failed_latency_check_not_judged_with_its_figures() {
     let v = verdict(13.0, 0, Some(starved_generator()));
     assert_eq!(
         states(&v),
@@ -61,7 +62,7 @@ fn a_starved_generator_makes_a_failed_latency_check_inconclusive_with_its_figure
     let c = &v.checks[2];
     assert!(
         c.detail.starts_with(
-            "not judged (load generator starved: runtime hiccups p99 40.0 ms, max 81.0 ms"
+            "not judged (load generator starved: stall ≤ 78.0 ms, change +3.0 ms; runtime hiccups p99 40.0 ms, max 81.0 ms (limit 10.0 ms))"
         ),
         "{}",
         c.detail
@@ -103,4 +104,103 @@ fn a_starved_check_reads_back_not_judged() {
     let v = verdict(13.0, 0, Some(starved_generator()));
     let back: Verdict = serde_json::from_str(&serde_json::to_string(&v).unwrap()).unwrap();
     assert_eq!(status(&back), ExitStatus::NotJudged);
+}
+
+/// Both meters at a p99 of `hiccup_ms`, the load threads' run-queue delay at `wait_ms` a
+/// request, and other processes (the application under test among them) on 64 % of the
+/// generator's cores.
+fn crowded(hiccup_ms: f64, wait_ms: f64) -> GeneratorHealth {
+    let h = HiccupFigures {
+        p50_ms: hiccup_ms / 5.0,
+        p99_ms: hiccup_ms,
+        max_ms: hiccup_ms * 2.0,
+        samples: 3000,
+    };
+    GeneratorHealth {
+        runtime_hiccup: Some(h),
+        thread_hiccup: h,
+        neighbour_cpu_pct: 64.0,
+        run_queue_per_request_ms: Some(wait_ms),
+        ..healthy_generator()
+    }
+}
+
+#[test]
+fn a_change_beyond_the_stall_fails_however_crowded_the_generators_cores() {
+    // The app's requests cost 15x more CPU on the generator's own core: +35 ms, while the
+    // generator's meters read 5 ms and its threads hardly waited.
+    let v = verdict(45.0, 0, Some(crowded(5.0, 0.2)));
+    assert_eq!(
+        states(&v),
+        [
+            ("p99<12ms".to_string(), CheckState::Failed),
+            ("error_rate<1%".to_string(), CheckState::Passed),
+            ("p99 +10%".to_string(), CheckState::Failed),
+        ]
+    );
+    assert_eq!(status(&v), ExitStatus::GateFailed);
+    let detail = &v.checks[2].detail;
+    assert!(
+        detail.starts_with(
+            "failed even allowing for a starved generator (stall ≤ 10.2 ms, change +35."
+        ),
+        "{detail}"
+    );
+    assert!(v.not_judged_checks().next().is_none());
+}
+
+#[test]
+fn a_change_within_the_stall_is_not_judged() {
+    // A 14 ms stall: meters at 6.5 ms (twice that, 13 ms) and 1 ms of waiting per request.
+    let g = crowded(6.5, 1.0);
+    assert!((g.stall_ms() - 14.0).abs() < 1e-9, "{}", g.stall_ms());
+    let v = verdict(13.0, 0, Some(g));
+    assert_eq!(v.checks[2].state(), STARVED);
+    assert_eq!(status(&v), ExitStatus::NotJudged);
+    let why = &v.checks[2].detail;
+    assert!(
+        why.starts_with("not judged (load generator starved: stall ≤ 14.0 ms, change +3.0 ms; other processes took 64 % of its cores"),
+        "{why}"
+    );
+}
+
+#[test]
+fn steal_alone_with_quiet_meters_decides_nothing() {
+    let stolen = GeneratorHealth {
+        steal_pct: 5.0,
+        ..healthy_generator()
+    };
+    for ms in [13.0, 45.0] {
+        let v = verdict(ms, 0, Some(stolen.clone()));
+        let plain = verdict(ms, 0, Some(healthy_generator()));
+        assert_eq!(states(&v), states(&plain), "{ms} ms");
+        assert_eq!(status(&v), ExitStatus::GateFailed);
+        assert!(
+            v.checks[2]
+                .detail
+                .starts_with("failed even allowing for a starved generator (stall ≤ 1.8 ms"),
+            "{}",
+            v.checks[2].detail
+        );
+    }
+}
+
+#[test]
+fn a_latency_check_that_measured_nothing_stays_failed() {
+    // No request completed: no change to weigh against the stall, so no excuse.
+    let base = result(&[("GET /a", 1000, 10.0, 0)]);
+    let mut current: RunResult = result(&[("GET /a", 0, 0.0, 0)]);
+    current.run.generator = Some(starved_generator());
+    let v = evaluate(
+        &current,
+        &Rules::configured(vec![Threshold::parse("GET /a: p99<12ms").unwrap()]),
+        &Rules::configured(Vec::new()),
+        &Reference::Baseline(Baseline {
+            result: &base,
+            history: &[],
+        }),
+    )
+    .unwrap();
+    assert_eq!(v.checks[0].state(), CheckState::Failed);
+    assert_eq!(status(&v), ExitStatus::GateFailed);
 }

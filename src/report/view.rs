@@ -189,9 +189,11 @@ impl RunLine<'_> {
 
 /// The load generator's health in one line: healthy, or starved with why.
 pub(crate) struct GeneratorLine {
-    /// `healthy (figures)`, `STARVED: why; figures`, or why nothing was measured.
+    /// `healthy (figures)`, `STARVED: why; stall; figures` (or `under pressure: ...` when only
+    /// its surroundings were busy), or why nothing was measured.
     pub(crate) text: String,
-    /// Starved: its latencies may be its own, and every writer says so as a warning.
+    /// Starved or crowded: its latencies may be partly its own, and every writer says so as a
+    /// warning.
     pub(crate) starved: bool,
 }
 
@@ -204,17 +206,15 @@ impl GeneratorLine {
                 starved: false,
             });
         };
-        let why = g.starved(p99);
-        Some(if why.is_empty() {
-            GeneratorLine {
+        Some(match g.warning(p99) {
+            None => GeneratorLine {
                 text: format!("healthy ({})", g.summary()),
                 starved: false,
-            }
-        } else {
-            GeneratorLine {
-                text: format!("STARVED: {}; {}", why.join(", "), g.summary()),
+            },
+            Some(warning) => GeneratorLine {
+                text: format!("{warning}; {}", g.summary()),
                 starved: true,
-            }
+            },
         })
     }
 }

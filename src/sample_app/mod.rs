@@ -54,6 +54,9 @@ pub struct Knobs {
     pub latency: Duration,
     /// A random extra delay up to this long, so percentiles spread as they do in real life.
     pub jitter: Duration,
+    /// CPU time burned on the serving thread per request, after the delay: unlike a delay, it
+    /// takes a core, so an app on the load generator's cores crowds it as a real one does.
+    pub cpu: Duration,
     /// Fraction (0..=1) of requests answered with a 500.
     pub error_rate: f64,
     /// Extra latency for paths matching a glob (`/api/catalog/*`).

@@ -73,6 +73,7 @@ async fn knobs_layer(AxState(s): AxState<Shared>, req: Request, next: Next) -> R
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
+    burn(knobs.cpu);
     if knobs.error_rate > 0.0 && rand::rng().random_bool(knobs.error_rate.clamp(0.0, 1.0)) {
         return (
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -81,6 +82,35 @@ async fn knobs_layer(AxState(s): AxState<Shared>, req: Request, next: Next) -> R
             .into_response();
     }
     next.run(req).await
+}
+
+/// Spends `cpu` of this thread's CPU time. Counted on the thread's own clock, not the wall
+/// clock, so a request costs the same CPU however often the thread is preempted meanwhile.
+fn burn(cpu: Duration) {
+    if cpu.is_zero() {
+        return;
+    }
+    let Some(start) = thread_cpu() else {
+        return;
+    };
+    let mut x = 0u64;
+    while thread_cpu().is_some_and(|now| now.saturating_sub(start) < cpu) {
+        for i in 0..1000u64 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(i);
+        }
+        std::hint::black_box(x);
+    }
+}
+
+/// The calling thread's CPU time so far (user and system).
+fn thread_cpu() -> Option<Duration> {
+    use nix::sys::resource::{getrusage, UsageWho};
+    let u = getrusage(UsageWho::RUSAGE_THREAD).ok()?;
+    let d = |t: nix::sys::time::TimeVal| {
+        Duration::from_secs(t.tv_sec().max(0) as u64)
+            + Duration::from_micros(t.tv_usec().max(0) as u64)
+    };
+    Some(d(u.user_time()) + d(u.system_time()))
 }
 
 fn new_token(s: &State, prefix: &str) -> String {

@@ -46,6 +46,11 @@ pub struct GeneratorSecond {
     pub gen_cpu_pct: f64,
     /// CPU steal in that second, percent of all CPU time.
     pub steal_pct: f64,
+    /// The generator's load threads' run-queue delay in that second, in milliseconds (see
+    /// `GeneratorHealth::run_queue_ms`); absent in files from before and where the kernel
+    /// keeps no schedstats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_queue_ms: Option<f64>,
 }
 
 /// One worker's share of one second.
@@ -253,9 +258,15 @@ mod tests {
             hiccup_max_ms: 12.5,
             gen_cpu_pct: 98.0,
             steal_pct: 0.5,
+            run_queue_ms: None,
         });
         let json = serde_json::to_value(&p).unwrap();
         assert_eq!(json["hiccup_max_ms"], 12.5);
+        assert!(json.get("run_queue_ms").is_none(), "{json}");
+        assert_eq!(serde_json::from_value::<SecondPoint>(json).unwrap(), p);
+        p.generator.as_mut().unwrap().run_queue_ms = Some(3.25);
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(json["run_queue_ms"], 3.25);
         assert_eq!(serde_json::from_value::<SecondPoint>(json).unwrap(), p);
     }
 }

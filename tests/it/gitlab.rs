@@ -94,7 +94,7 @@ fn merge_request_runs_create_then_update_one_note_and_catch_a_regression() {
     let (fast, extra) = adjustable_app(2);
 
     // First run: nothing on main yet.
-    let first = mr_gate(&gl, &fast.url(), true).run().expect_exit(0);
+    let first = mr_gate(&gl, &fast.url(), true).run().expect_exit(5);
     assert_no_secret(&first);
     let notes = gl.notes(MR);
     assert_eq!(notes.len(), 1, "{}", first.stderr);
@@ -186,7 +186,7 @@ fn without_an_api_token_the_gate_still_judges_and_skips_the_comment() {
         "perf",
         Some(&base.file("results.json")),
     );
-    let out = mr_gate(&gl, &app.url(), false).run().expect_exit(0);
+    let out = mr_gate(&gl, &app.url(), false).run().expect_exit(5);
     assert_no_secret(&out);
     assert!(
         out.stderr
@@ -214,7 +214,7 @@ fn a_notes_endpoint_failing_twice_with_500_still_ends_with_exactly_one_note() {
     let gl = FakeGitlab::start();
     let app = slow_app(2);
     gl.fail_next(Method::GET, "/merge_requests/7/notes", 500, 2, None);
-    let out = mr_gate(&gl, &app.url(), true).run().expect_exit(0);
+    let out = mr_gate(&gl, &app.url(), true).run().expect_exit(5);
     assert_eq!(gl.notes(MR).len(), 1, "{}", out.stderr);
     let failures = gl
         .log()
@@ -230,14 +230,14 @@ fn rate_limits_are_waited_out_and_api_errors_never_change_the_verdict() {
     let gl = FakeGitlab::start();
     let app = slow_app(2);
     gl.fail_next(Method::POST, "/merge_requests/7/notes", 429, 1, Some(1));
-    let out = mr_gate(&gl, &app.url(), true).run().expect_exit(0);
+    let out = mr_gate(&gl, &app.url(), true).run().expect_exit(5);
     assert_eq!(gl.notes(MR).len(), 1, "{}", out.stderr);
 
     // A wrong token: the comment fails, loudly but harmlessly.
     let out = mr_gate(&gl, &app.url(), false)
         .env("LOADFORGE_GATE_GITLAB_TOKEN", "glpat-wrong-token-xyz")
         .run()
-        .expect_exit(0);
+        .expect_exit(5);
     assert!(
         out.stderr
             .contains("comment: failed: GitLab answered HTTP 401"),
@@ -246,9 +246,10 @@ fn rate_limits_are_waited_out_and_api_errors_never_change_the_verdict() {
     );
     assert!(!out.stderr.contains("glpat-wrong-token-xyz"));
 
-    // Notes that keep failing: bounded retries, then a notice; still exit 0.
+    // Notes that keep failing: bounded retries, then a notice; the exit is still the
+    // verdict's (5: this merge request has no baseline yet), whatever the comment did.
     gl.fail_next(Method::GET, "/merge_requests/7/notes", 503, 10, None);
-    let out = mr_gate(&gl, &app.url(), true).run().expect_exit(0);
+    let out = mr_gate(&gl, &app.url(), true).run().expect_exit(5);
     assert!(
         out.stderr
             .contains("comment: failed: GitLab answered HTTP 503"),
@@ -264,7 +265,7 @@ fn a_retry_after_beyond_the_retry_budget_fails_the_comment_at_once() {
     let app = slow_app(2);
     gl.fail_next(Method::POST, "/merge_requests/7/notes", 429, 1, Some(3600));
     let begun = std::time::Instant::now();
-    let out = mr_gate(&gl, &app.url(), true).run().expect_exit(0);
+    let out = mr_gate(&gl, &app.url(), true).run().expect_exit(5);
     assert!(
         begun.elapsed() < std::time::Duration::from_secs(60),
         "waited"
@@ -310,12 +311,12 @@ fn the_note_is_found_across_pages_and_system_notes_are_never_edited() {
         }
         5
     });
-    mr_gate(&gl, &app.url(), true).run().expect_exit(0);
+    mr_gate(&gl, &app.url(), true).run().expect_exit(5);
     let notes = gl.notes(MR);
     assert_eq!(notes.len(), 132, "no new note");
     let updated = notes.iter().find(|n| n.id == ours).unwrap();
     assert!(
-        updated.body.contains("Performance gate passed"),
+        updated.body.contains("Performance gate NOT JUDGED"),
         "{}",
         updated.body
     );
@@ -395,10 +396,10 @@ fn a_fork_pipelines_note_lands_on_the_target_projects_merge_request() {
     let out = as_fork(mr_gate(&gl, &app.url(), false))
         .env("LOADFORGE_GATE_GITLAB_TOKEN", PRIVATE_TOKEN)
         .run()
-        .expect_exit(0);
+        .expect_exit(5);
     let notes = gl.notes_in(PROJECT, MR);
     assert_eq!(notes.len(), 1, "{}", out.stderr);
-    assert!(notes[0].body.contains("Performance gate passed"));
+    assert!(notes[0].body.contains("Performance gate NOT JUDGED"));
     assert!(gl.notes_in(FORK, MR).is_empty());
     assert!(
         gl.log()
@@ -426,10 +427,10 @@ fn a_note_saved_before_a_502_is_not_posted_twice() {
     let gl = FakeGitlab::start();
     let app = slow_app(2);
     gl.fail_after(Method::POST, "/merge_requests/7/notes", 502, 1);
-    let out = mr_gate(&gl, &app.url(), true).run().expect_exit(0);
+    let out = mr_gate(&gl, &app.url(), true).run().expect_exit(5);
     let notes = gl.notes(MR);
     assert_eq!(notes.len(), 1, "{}", out.stderr);
-    assert!(notes[0].body.contains("Performance gate passed"));
+    assert!(notes[0].body.contains("Performance gate NOT JUDGED"));
     assert!(
         out.stderr.contains("found and updated, not posted twice"),
         "{}",
@@ -447,7 +448,7 @@ fn a_note_refused_with_a_502_is_posted_again_once_after_a_look() {
     let gl = FakeGitlab::start();
     let app = slow_app(2);
     gl.fail_next(Method::POST, "/merge_requests/7/notes", 502, 1, None);
-    let out = mr_gate(&gl, &app.url(), true).run().expect_exit(0);
+    let out = mr_gate(&gl, &app.url(), true).run().expect_exit(5);
     assert_eq!(gl.notes(MR).len(), 1, "{}", out.stderr);
     let calls: Vec<String> = gl
         .log()
@@ -502,7 +503,7 @@ fn history_from_earlier_pipelines_is_judged_by_its_centre_and_spread() {
     let out = mr_gate(&gl, &app.url(), true)
         .env("CI_MERGE_REQUEST_DIFF_BASE_SHA", "not-on-main")
         .run()
-        .expect_exit(0);
+        .expect_exit(5);
     let r = out.results();
     let p95 = r["verdict"]["checks"]
         .as_array()
@@ -511,7 +512,12 @@ fn history_from_earlier_pipelines_is_judged_by_its_centre_and_spread() {
         .find(|c| c["expression"] == "p95 +20% +10ms")
         .unwrap()
         .clone();
-    assert_eq!(p95["state"], "passed", "{p95}");
+    // Too noisy is not a pass: not judged, and it says what it cannot see.
+    assert_eq!(
+        (&p95["state"], &p95["reason"]),
+        (&"not_judged".into(), &"too_noisy".into()),
+        "{p95}"
+    );
     let detail = p95["detail"].as_str().unwrap();
     assert!(detail.contains("median of 3 runs"), "{detail}");
     assert!(detail.contains("too noisy to judge below"), "{detail}");
@@ -526,7 +532,7 @@ fn a_marker_quoted_by_someone_else_is_never_edited() {
     let app = slow_app(2);
     let quoted = "I copied this from the bot: <!-- loadforge-gate:perf --> looks slow?";
     gl.with(|s| s.notes_of(MR).push(FakeNote::by(HUMAN_USER, 1, quoted)));
-    let out = mr_gate(&gl, &app.url(), true).run().expect_exit(0);
+    let out = mr_gate(&gl, &app.url(), true).run().expect_exit(5);
     let notes = gl.notes(MR);
     assert_eq!(
         notes.len(),
@@ -535,10 +541,10 @@ fn a_marker_quoted_by_someone_else_is_never_edited() {
         out.stderr
     );
     assert_eq!(notes[0].body, quoted, "the human's note is untouched");
-    assert!(notes[1].body.contains("Performance gate passed"));
+    assert!(notes[1].body.contains("Performance gate NOT JUDGED"));
     assert_eq!(notes[1].author, crate::fake_gitlab::BOT_USER);
     // The second run finds its own note (not the human's) and edits it in place.
-    mr_gate(&gl, &app.url(), true).run().expect_exit(0);
+    mr_gate(&gl, &app.url(), true).run().expect_exit(5);
     let notes = gl.notes(MR);
     assert_eq!(notes.len(), 2);
     assert_eq!(notes[0].body, quoted);
@@ -610,7 +616,7 @@ fn an_oversized_baseline_artifact_is_skipped_with_a_note() {
     let app = slow_app(2);
     let huge = format!("{{\"schema\": \"{}\"}}", "x".repeat(66 << 20));
     gl.add_pipeline("main", "0ld", "success", "perf", Some(&huge));
-    let out = mr_gate(&gl, &app.url(), false).run().expect_exit(0);
+    let out = mr_gate(&gl, &app.url(), false).run().expect_exit(5);
     let notes = out.results()["notes"].to_string();
     assert!(notes.contains("larger than 65 MiB"), "{notes}");
 }
@@ -623,7 +629,7 @@ fn endless_note_pages_are_not_followed_forever() {
     let gl = FakeGitlab::start();
     let app = slow_app(2);
     gl.with(|s| s.endless_note_pages = true);
-    let out = mr_gate(&gl, &app.url(), true).run().expect_exit(0);
+    let out = mr_gate(&gl, &app.url(), true).run().expect_exit(5);
     assert!(out.stderr.contains("created note"), "{}", out.stderr);
     let pages = gl.with(|s| s.log.iter().filter(|l| l.path.ends_with("/notes")).count());
     assert!(pages <= 101, "{pages} pages of notes were read");
@@ -649,10 +655,10 @@ fn among_ten_thousand_notes_without_totals_the_gates_note_is_found_first() {
         // The gate's note was edited by the last pipeline, after every review comment.
         notes[0].updated = 1_000_000;
     });
-    mr_gate(&gl, &app.url(), true).run().expect_exit(0);
+    mr_gate(&gl, &app.url(), true).run().expect_exit(5);
     let notes = gl.notes(MR);
     assert_eq!(notes.len(), 10_051, "no second note");
-    assert!(notes[0].body.contains("Performance gate passed"));
+    assert!(notes[0].body.contains("Performance gate NOT JUDGED"));
     let listed = gl
         .log()
         .iter()
@@ -670,7 +676,7 @@ fn a_note_saved_by_the_last_post_is_found_by_a_last_look() {
     let app = slow_app(2);
     gl.fail_next(Method::POST, "/merge_requests/7/notes", 502, 2, None);
     gl.fail_after(Method::POST, "/merge_requests/7/notes", 502, 1);
-    let out = mr_gate(&gl, &app.url(), true).run().expect_exit(0);
+    let out = mr_gate(&gl, &app.url(), true).run().expect_exit(5);
     assert_eq!(gl.notes(MR).len(), 1, "{}", out.stderr);
     assert!(out.stderr.contains("not posted twice"), "{}", out.stderr);
 }

@@ -137,6 +137,98 @@ pub fn wait_for_requests(stderr: std::process::ChildStderr, within: Duration) ->
     under_way.recv_timeout(within).is_ok()
 }
 
+/// The cores this test process may run on (`Cpus_allowed_list` of `/proc/self/status`:
+/// `0-3,6`); the first core alone when the list cannot be read.
+pub fn allowed_cores() -> Vec<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap_or("0");
+    let mut cores = Vec::new();
+    for part in list.trim().split(',') {
+        let mut ends = part.split('-').map(|n| n.trim().parse::<usize>().ok());
+        if let (Some(Some(a)), end) = (ends.next(), ends.next()) {
+            cores.extend(a..=end.flatten().unwrap_or(a));
+        }
+    }
+    if cores.is_empty() {
+        cores.push(0);
+    }
+    cores
+}
+
+/// A process this test started (`taskset -c CORE program args`), killed and reaped when
+/// dropped: the sample app as its own process, or a busy neighbour.
+pub struct Pinned {
+    child: std::process::Child,
+}
+
+impl Pinned {
+    /// Starts `program args` on `core`, its output discarded unless `stdout` is piped.
+    pub fn start(core: usize, program: &str, args: &[&str], stdout: bool) -> Pinned {
+        use std::process::Stdio;
+        let child = Command::new("taskset")
+            .args(["-c", &core.to_string(), program])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(if stdout {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("taskset runs");
+        Pinned { child }
+    }
+
+    /// A busy loop on `core`: a neighbour that takes all the CPU it is given.
+    pub fn busy(core: usize) -> Pinned {
+        Pinned::start(core, "sh", &["-c", "while :; do :; done"], false)
+    }
+
+    /// `loadforge-gate sample-app` on `core`, listening on `listen` with `knobs` (its
+    /// flags); returns once it listens, with its URL.
+    pub fn sample_app(core: usize, listen: &str, knobs: &[&str]) -> (Pinned, String) {
+        let mut args = vec!["sample-app", "--listen", listen];
+        args.extend(knobs);
+        Pinned::listening(Pinned::start(core, BIN, &args, true))
+    }
+
+    /// [`Pinned::sample_app`] at a higher priority than the machine's other processes
+    /// (`nice -n -10`, when this user may; else at the usual one), so that what else runs on
+    /// this machine slows the app less than it slows what a test measures.
+    pub fn favoured_sample_app(core: usize, listen: &str, knobs: &[&str]) -> (Pinned, String) {
+        let mut args = vec!["-n", "-10", BIN, "sample-app", "--listen", listen];
+        args.extend(knobs);
+        Pinned::listening(Pinned::start(core, "nice", &args, true))
+    }
+
+    /// The sample app `app` once it listens, with its URL.
+    fn listening(mut app: Pinned) -> (Pinned, String) {
+        use std::io::BufRead;
+        let stdout = app.child.stdout.take().expect("stdout piped");
+        // `sample app listening on http://127.0.0.1:PORT`, after any other line.
+        let url = std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|l| {
+                l.split_once("listening on ")
+                    .map(|(_, u)| u.trim().to_string())
+            })
+            .expect("the sample app says where it listens");
+        (app, url)
+    }
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub struct Gate {
     cmd: Command,
     dir: tempfile::TempDir,
@@ -146,8 +238,19 @@ impl Gate {
     /// A gate process in a fresh temporary directory, with an environment free of anything the
     /// developer's shell or this project's own CI might set.
     pub fn new() -> Self {
+        Self::with(Command::new(BIN))
+    }
+
+    /// A gate process pinned to one core (`taskset -c CORE`), for the tests that share that
+    /// core with an application or with busy neighbours on purpose.
+    pub fn pinned(core: usize) -> Self {
+        let mut cmd = Command::new("taskset");
+        cmd.args(["-c", &core.to_string(), BIN]);
+        Self::with(cmd)
+    }
+
+    fn with(mut cmd: Command) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut cmd = Command::new(BIN);
         cmd.current_dir(dir.path());
         for (k, _) in std::env::vars() {
             if k.starts_with("LOADFORGE_")
@@ -168,6 +271,13 @@ impl Gate {
         // 5 instead of 1 (tests/it/generator.rs sets its own figures).
         cmd.env("LOADFORGE_GATE_TEST_HICCUP_MS", "0");
         Self { cmd, dir }
+    }
+
+    /// The load generator's health as this machine makes it (its real meters), not the
+    /// healthy stand-in every other test gets: for the tests of that health itself.
+    pub fn real_generator(mut self) -> Self {
+        self.cmd.env_remove("LOADFORGE_GATE_TEST_HICCUP_MS");
+        self
     }
 
     pub fn path(&self) -> &Path {

@@ -102,7 +102,7 @@ pub(crate) fn run(plan: &LocustPlan, stop: &CancellationToken) -> Result<RunResu
         for p in &mut r.timeseries {
             p.generator = generator.seconds.get(p.t as usize).copied();
         }
-        r.run.generator = Some(generator.health);
+        r.run.generator = Some(generator.health.with_requests(r.aggregate.requests));
         r
     })
 }

@@ -90,6 +90,7 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
             sum
         });
     let endpoints = merge_endpoints(plan, recorders, duration_s);
+    let requests: u64 = endpoints.iter().map(|e| e.requests).sum();
     let mut timeseries = Arc::try_unwrap(sink)
         .map(SeriesSink::finish)
         .unwrap_or_default();
@@ -114,7 +115,7 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
             aborted,
             tls_insecure: insecure,
             cookies_dropped,
-            generator: generator.map(|g| g.health),
+            generator: generator.map(|g| g.health.with_requests(requests)),
             ..RunMeta::new(
                 crate::stats::Engine::Native,
                 plan.target.url.to_string(),
@@ -209,7 +210,7 @@ fn spawn_workers(
                 hiccups: hiccups.clone(),
             };
             std::thread::Builder::new()
-                .name(format!("load-worker-{w}"))
+                .name(format!("{}-{w}", health::WORKER_THREAD))
                 .spawn(move || worker(setup))
                 .map_err(|e| EngineError::Setup {
                     action: "spawn a worker thread".into(),
