@@ -50,12 +50,17 @@ fn mr_run(gl: &FakeGitlab, host: &str, api_token: bool) -> Output {
     by_baseline(g.run())
 }
 
-/// A merge request's run exits 0 when it found a baseline, and 5 (not judged: no baseline yet)
-/// when it did not: never 0 with its regression rules unjudged.
+/// A merge request's run is judged when it found a baseline (0, or 1 when this busy machine
+/// made the one-second run slower: what is tested here is which baseline, not the verdict),
+/// and exits 5 (not judged: no baseline yet) when it did not: never 0 with its regression
+/// rules unjudged.
 #[track_caller]
 fn by_baseline(out: Output) -> Output {
     let found = out.results()["comparison"]["source"].is_string();
-    let out = out.expect_exit(if found { 0 } else { 5 });
+    match found {
+        true => assert!(matches!(out.code, 0 | 1), "{}\n{}", out.stdout, out.stderr),
+        false => assert_eq!(out.code, 5, "{}\n{}", out.stdout, out.stderr),
+    }
     if !found {
         let checks = out.results()["verdict"]["checks"].to_string();
         assert!(checks.contains(r#""reason":"no_baseline""#), "{checks}");

@@ -118,7 +118,8 @@ fn a_second_demo_compares_with_the_first() {
     assert_eq!(
         out.status.code(),
         Some(0),
-        "{}",
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     let r = first.results();
