@@ -12,6 +12,10 @@ mod junit;
 mod k6;
 mod markdown;
 mod metrics;
+/// The schema of results.json, generated from [`Document`]'s types; written to `schema/` by its
+/// test, the one place it is needed.
+#[cfg(test)]
+mod schema;
 #[cfg(test)]
 mod snapshot_tests;
 mod trend;
