@@ -66,8 +66,8 @@ impl Serialize for Engine {
     }
 }
 
-/// Any name, as the reader keeps an unknown one (see above); where a file bounds it (the load
-/// fingerprint's `engine`), the field says so.
+/// Any name, since the reader keeps one it does not know ([`Engine::Other`]); where a file
+/// bounds it (the load fingerprint's `engine`), the field says so.
 impl schemars::JsonSchema for Engine {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "Engine".into()
