@@ -32,8 +32,9 @@ pub(crate) const EXIT_CODES_HELP: &str = "Exit codes:
 
 /// What the gate concluded of a run, in the terms the exit codes distinguish
 /// (`gate::Verdict::outcome` gives it), for [`ExitStatus::of`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[schemars(rename = "VerdictOutcome")]
 pub(crate) enum Outcome {
     /// Every check was judged and passed.
     Passed,
@@ -41,7 +42,9 @@ pub(crate) enum Outcome {
     Failed,
     /// No check failed, but at least one was not judged.
     NotJudged,
-    /// Not judged here by design: a shard, judged once with the others by `merge`.
+    /// Not judged here by design: a shard, judged once with the others by `merge`. Never
+    /// written: a shard's file has no verdict.
+    #[schemars(skip)]
     Deferred,
 }
 

@@ -10,6 +10,7 @@ use std::path::Path;
 
 pub(crate) use remote::{find_previous, Previous};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -61,13 +62,18 @@ pub(crate) const COMPARED: &[Metric] = &[
     Metric::Rps,
 ];
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One figure of an endpoint in both runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub(crate) struct MetricDelta {
     /// Written to results.json as its label (`p95`, `rps`).
     pub(crate) metric: Metric,
+    /// The unit of both values.
     pub(crate) unit: Unit,
+    /// This run's value; absent when it has none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) current: Option<f64>,
+    /// The baseline's value; absent when it has none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) baseline: Option<f64>,
 }
@@ -82,9 +88,13 @@ impl MetricDelta {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One endpoint (or every request together) in both runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub(crate) struct ComparisonRow {
+    /// The endpoint's name, or `all requests`.
     pub(crate) endpoint: String,
+    /// The figures compared, in display order.
     pub(crate) metrics: Vec<MetricDelta>,
     /// Whether both runs have the endpoint; written only for one that is `new` or `gone`.
     #[serde(default, skip_serializing_if = "Presence::is_both")]
@@ -92,9 +102,10 @@ pub(crate) struct ComparisonRow {
 }
 
 /// An endpoint in both runs, or in one of them only (the scenario changed, or the traffic did).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Presence {
+    /// Both runs have it: the writer then leaves `presence` out.
     #[default]
     Both,
     /// Only this run has it: nothing to compare it with.
@@ -133,13 +144,18 @@ fn differences<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
     Ok(list)
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The run against its baseline, endpoint by endpoint: the `comparison` of results.json.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub(crate) struct Comparison {
     /// Where the baseline came from (file path or pipeline).
     pub(crate) source: String,
+    /// When the baseline run started (RFC 3339).
     pub(crate) baseline_started_at: String,
+    /// The commit the baseline measured, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) baseline_commit: Option<String>,
+    /// Another engine measured the baseline.
     pub(crate) engine_changed: bool,
     /// Whether the baseline ran this run's load (`unknown` for a baseline without a
     /// fingerprint, and in files written before this field).
@@ -151,17 +167,20 @@ pub(crate) struct Comparison {
         skip_serializing_if = "Vec::is_empty",
         deserialize_with = "differences"
     )]
+    #[schemars(length(max = MAX_DIFFERENCES), inner(length(max = MAX_DIFFERENCE_LEN)))]
     pub(crate) load_differences: Vec<String>,
     /// The aggregate first, then endpoints present in either run (of those only the baseline
-    /// has, the busiest [`defaults::MAX_ENDPOINTS`]).
+    /// has, the busiest [`defaults::MAX_ENDPOINTS`], 1,000).
     pub(crate) rows: Vec<ComparisonRow>,
     /// How many endpoints only the baseline has were left out of `rows`.
     #[serde(default, skip_serializing_if = "is_zero")]
+    #[schemars(range(min = 1))]
     pub(crate) gone_left_out: usize,
     /// The baseline's aggregate latency histogram and time series, for the overlays of the
     /// HTML report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) baseline_histogram: Option<crate::stats::LatencyHistogram>,
+    /// The baseline's time series, for the same overlays.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) baseline_timeseries: Vec<crate::stats::SecondPoint>,
 }

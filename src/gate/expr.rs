@@ -97,6 +97,9 @@ pub(crate) enum Op {
 }
 
 impl Op {
+    /// Every operator, for the schema of a check's `op`.
+    pub(crate) const ALL: [Op; 4] = [Op::Lt, Op::Le, Op::Gt, Op::Ge];
+
     pub(crate) fn holds(self, value: f64, limit: f64) -> bool {
         match self {
             Op::Lt => value < limit,

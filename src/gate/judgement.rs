@@ -122,8 +122,11 @@ impl Judgement {
 
 /// Which of the judgement's words holds for one run. The order is the reports': a reader looks
 /// first for what failed, then for what moved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
+#[schemars(rename = "FindingOutcome")]
 pub enum Outcome {
     /// Beyond the rule's decision point (and so beyond the noise): the check fails.
     Regression,

@@ -17,6 +17,7 @@ mod state;
 
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub(crate) use abort::{check_reportable, AbortRules};
@@ -55,17 +56,24 @@ pub enum GateError {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// A threshold on the run itself, or a regression rule against a baseline or history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum CheckKind {
     Threshold,
     Regression,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One rule judged on one endpoint (or on every request together).
+// `additionalProperties` rather than `deny_unknown_fields`: the state's `state` and `reason`
+// are flattened in beside the other properties, where `additionalProperties` sees them, and
+// schemars would otherwise write `unevaluatedProperties` for the state's `if`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(extend("additionalProperties" = false))]
 pub(crate) struct Check {
     /// Unique within a verdict (JUnit drops duplicate names).
     pub(crate) name: String,
+    /// A threshold or a regression rule.
     pub(crate) kind: CheckKind,
     /// The rule as written by the user.
     pub(crate) expression: String,
@@ -74,12 +82,17 @@ pub(crate) struct Check {
     pub(crate) endpoint: Option<String>,
     /// Written to results.json as its label (`p95`, `error_rate`).
     pub(crate) metric: Metric,
+    /// The unit of `value`, `limit` and `baseline`.
     pub(crate) unit: Unit,
+    /// The value measured; absent when the run did not measure it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) value: Option<f64>,
     /// The value must satisfy `op limit`.
+    #[schemars(extend("enum" = expr::Op::ALL.map(expr::Op::symbol)))]
     pub(crate) op: String,
+    /// The limit the value is held to.
     pub(crate) limit: f64,
+    /// A regression rule's reference: the baseline's value, or the history's centre.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) baseline: Option<f64>,
     /// Passed, failed, or not judged and why: written as `"state"` (and `"reason"`) beside
@@ -99,14 +112,18 @@ pub(crate) struct Check {
 
 /// What a regression judged against a history found, in the metric's unit; the centre it is
 /// measured from is the check's `baseline`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub(crate) struct Finding {
+    /// Which of the judgement's words holds.
     pub(crate) outcome: Outcome,
     /// This run's value minus the centre.
     pub(crate) change: f64,
     /// The change either way that noise alone stays within: beyond it a change is real.
+    #[schemars(range(min = 0))]
     pub(crate) noise: f64,
     /// The smallest change in the worse direction the history lets the rule see.
+    #[schemars(range(min = 0))]
     pub(crate) detectable: f64,
     /// The rule's relative margin as a fraction, signed the worse way (`0.2`, `-0.1`; `-0.0`
     /// for a drop rule of no relative margin).
@@ -203,7 +220,8 @@ impl Check {
 /// Every check of a run, and what they add up to. Written with the outcome beside the
 /// checks for readers of the file (`"outcome": "not_judged"`); read back, the outcome is worked
 /// out again from the checks, which alone decide it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[schemars(into = "Written<'static>")]
 pub(crate) struct Verdict {
     pub(crate) checks: Vec<Check>,
     /// The default branch's first run: nothing was published to compare with, so the
@@ -213,15 +231,24 @@ pub(crate) struct Verdict {
     pub(crate) history_starts: bool,
 }
 
+/// A [`Verdict`] as results.json has it; its doc comments are the schema's descriptions.
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+struct Written<'a> {
+    /// What the checks add up to: failed when any check failed; else not_judged when any check
+    /// was not judged; else passed. Readers work it out again from the checks, which alone
+    /// decide it.
+    outcome: crate::exit::Outcome,
+    /// Every check of the run.
+    checks: &'a [Check],
+    /// The default branch's first run: nothing was published to compare with, so the
+    /// regression rules started the history instead of judging it. Written only when true.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    history_starts: bool,
+}
+
 impl Serialize for Verdict {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Written<'a> {
-            outcome: crate::exit::Outcome,
-            checks: &'a [Check],
-            #[serde(skip_serializing_if = "std::ops::Not::not")]
-            history_starts: bool,
-        }
         Written {
             outcome: self.outcome(),
             checks: &self.checks,
@@ -345,8 +372,9 @@ fn or_builtin<T>(
     ))
 }
 
-/// The unit of a metric's values, written to results.json as `ms`, `%`, `/s` or empty.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The unit of a metric's values, written to results.json as `ms`, `%`, `/s` or empty:
+/// milliseconds, percent, per second, or a plain count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub(crate) enum Unit {
     #[serde(rename = "ms")]
     Millis,
@@ -386,6 +414,21 @@ impl From<MetricKind> for Unit {
 impl Serialize for Metric {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&self.label())
+    }
+}
+
+/// A label as [`Metric::label`] writes it, the only ones the reader accepts.
+impl JsonSchema for Metric {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Metric".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A metric by the label rules use: p95, p99.9, error_rate, rps, ...",
+            "type": "string",
+            "pattern": r"^(avg|min|max|p[0-9]+(\.[0-9]+)?|error_rate|errors|rps|requests)$",
+        })
     }
 }
 

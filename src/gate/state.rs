@@ -3,10 +3,13 @@
 //! `inconclusive`, results v1), because booleans can disagree, and every state that was not
 //! a pass became a way for a regression to pass: a check that was not judged is never green.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Why a check was not judged. Each one makes the run *not judged* (exit 5), never passed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum NotJudged {
     /// Nothing was published to compare with: no baseline yet, or an endpoint the baseline
@@ -109,18 +112,51 @@ impl CheckState {
     }
 }
 
+/// A state's word in a file, `state`, apart from its reason (read beside it): the words the
+/// reader accepts, and so the schema's.
+#[derive(Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[schemars(inline)]
+enum Word {
+    Passed,
+    Failed,
+    NotJudged,
+}
+
+/// Written flattened into the check as `"state"` and, only beside `not_judged`, `"reason"`:
+/// the rule of [`read`], which refuses a `not_judged` without its reason or a reason beside
+/// another word, is the schema's too, so a reader of someone else's file may rely on it.
+impl JsonSchema for CheckState {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "CheckState".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let mut state = generator.subschema_for::<Word>();
+        state.insert(
+            "description".into(),
+            "passed: judged and held; failed: judged and did not hold; not_judged: could not be judged (see `reason`), never a pass".into(),
+        );
+        let mut reason = generator.subschema_for::<NotJudged>();
+        reason.insert(
+            "description".into(),
+            "Why a check was not judged: present exactly when `state` is `not_judged`".into(),
+        );
+        schemars::json_schema!({
+            "type": "object",
+            "properties": {"state": state, "reason": reason},
+            "required": ["state"],
+            "if": {"properties": {"state": {"const": "not_judged"}}, "required": ["state"]},
+            "then": {"required": ["reason"]},
+            "else": {"not": {"required": ["reason"]}},
+        })
+    }
+}
+
 /// A check's state as a results file has it: v2's `state` (and `reason`), or v1's booleans.
 /// Exactly one of the two forms: a file with both, or neither, is not one this version wrote.
 pub(super) fn read<'de, D: serde::Deserializer<'de>>(d: D) -> Result<CheckState, D::Error> {
     use serde::de::Error;
-    /// The word alone: `reason` is read beside it.
-    #[derive(Deserialize)]
-    #[serde(rename_all = "snake_case")]
-    enum Word {
-        Passed,
-        Failed,
-        NotJudged,
-    }
     #[derive(Deserialize)]
     struct Fields {
         #[serde(default)]

@@ -12,6 +12,10 @@ mod junit;
 mod k6;
 mod markdown;
 mod metrics;
+/// The schema of results.json, generated from [`Document`]'s types; written to `schema/` by its
+/// test, the one place it is needed.
+#[cfg(test)]
+mod schema;
 #[cfg(test)]
 mod snapshot_tests;
 mod trend;
@@ -22,6 +26,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -62,14 +67,20 @@ pub(crate) enum ReportError {
     File(#[from] ResultsFileError),
 }
 
-/// What `results.json` holds: the run, its verdict and, when there was a baseline, the
-/// comparison. Everything any publisher needs is in here, so `report` can re-publish from it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What `results.json` holds: one run of loadforge-gate, its verdict and, when there was a
+/// baseline, its comparison with it. The next pipeline reads it as its baseline, and `report`
+/// re-publishes from it, so everything any publisher needs is in here. Fields an engine cannot
+/// supply are absent, never zero.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub(crate) struct Document {
     #[serde(flatten)]
     pub(crate) run: RunResult,
+    /// Every check and what they add up to; absent in a shard's file (the whole run is judged
+    /// once, by `merge`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) verdict: Option<Verdict>,
+    /// The run against its baseline; absent without one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) comparison: Option<Comparison>,
     /// Things a reader should know (default thresholds used, no baseline yet, ...).

@@ -2,12 +2,14 @@
 //! request that brought it succeeded), so it is counted once per run, by the cap that refused
 //! it, and the run's notes say so; a request that later missed the cookie fails on its own.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// How many cookies the virtual users' jars refused, by the cap that refused each: the
 /// `run.cookies_dropped` object of results.json, absent when none was (and from engines that
 /// keep no jar of their own).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct CookiesDropped {
     /// Name and value together larger than a browser keeps (4096 bytes, the engine's cap).
     #[serde(default, skip_serializing_if = "is_zero")]

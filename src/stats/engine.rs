@@ -66,6 +66,23 @@ impl Serialize for Engine {
     }
 }
 
+/// Any name, since the reader keeps one it does not know ([`Engine::Other`]); where a file
+/// bounds it (the load fingerprint's `engine`), the field says so.
+impl schemars::JsonSchema for Engine {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Engine".into()
+    }
+
+    /// Inline, so a field can add its own bounds to the string.
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string"})
+    }
+}
+
 impl fmt::Display for Engine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

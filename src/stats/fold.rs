@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{EndpointStats, RunResult};
@@ -18,11 +19,14 @@ pub const OTHER_ENDPOINTS: &str = "(other endpoints)";
 const PREFIXES_SHOWN: usize = 3;
 
 /// What the guard folded.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Folded {
     /// The cap (`--max-endpoints`).
+    #[schemars(range(min = 1))]
     pub cap: usize,
-    /// Distinct names counted under [`OTHER_ENDPOINTS`].
+    /// Distinct names counted under `(other endpoints)`.
+    #[schemars(range(min = 1))]
     pub names: usize,
     /// The most frequent path prefixes among them (`GET /orders/`), with how many names each.
     pub prefixes: Vec<(String, usize)>,
@@ -235,6 +239,25 @@ impl FoldedNames {
 impl Serialize for FoldedNames {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.names.serialize(s)
+    }
+}
+
+/// Written as the list of names alone; a reader takes at most [`MAX_LISTED_NAMES`] of them.
+impl JsonSchema for FoldedNames {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "FoldedNames".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "array",
+            "items": {"type": "string"},
+            "maxItems": MAX_LISTED_NAMES,
+        })
     }
 }
 

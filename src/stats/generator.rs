@@ -14,16 +14,21 @@
 //! `getrusage`/`/proc/<pid>/stat` the generator's own: context, since a busy core is not a
 //! stall (the application under test on the generator's own cores is the common case).
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A hiccup meter's figures, in milliseconds of lateness past the intended wake-up.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct HiccupFigures {
     /// The median wake-up's lateness.
+    #[schemars(range(min = 0))]
     pub p50_ms: f64,
     /// The 99th percentile: what starvation is judged by.
+    #[schemars(range(min = 0))]
     pub p99_ms: f64,
     /// The longest stall.
+    #[schemars(range(min = 0))]
     pub max_ms: f64,
     /// Wake-ups measured, with those a stall made the meter miss (counted as jHiccup does, so
     /// that a stall weighs by its length).
@@ -31,12 +36,15 @@ pub struct HiccupFigures {
 }
 
 /// `run.generator`: how the load generator fared over the run.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct GeneratorHealth {
     /// What was measured: `native` (the gate's own process) or `locust` (Locust's processes,
     /// seen from the gate).
+    #[schemars(extend("enum" = ["native", "locust"]))]
     pub measured: String,
     /// The hiccup meters' sleep, in milliseconds.
+    #[schemars(range(min = 0))]
     pub hiccup_interval_ms: f64,
     /// The meter on the engine's runtime (every worker's together); absent for Locust, whose
     /// event loop the gate cannot enter.
@@ -45,17 +53,22 @@ pub struct GeneratorHealth {
     /// The meter on a plain thread outside the runtime: what the host did to the process.
     pub thread_hiccup: HiccupFigures,
     /// CPU time the hypervisor gave to other guests, percent of all CPU time over the run.
+    #[schemars(range(min = 0))]
     pub steal_pct: f64,
     /// CPU used by every other process on the host, in percent of one core.
+    #[schemars(range(min = 0))]
     pub other_cpu_pct: f64,
     /// CPU used by other processes on the very cores the generator may run on (its affinity),
     /// in percent of those cores: neighbours it had to share its cores with.
     #[serde(default)]
+    #[schemars(range(min = 0))]
     pub neighbour_cpu_pct: f64,
     /// The generator's own CPU, in percent of one core.
+    #[schemars(range(min = 0))]
     pub own_cpu_pct: f64,
     /// The cores the generator may use: its CPU affinity, and the cgroup quota
     /// (`/sys/fs/cgroup/cpu.max`) when one is set.
+    #[schemars(range(min = 0))]
     pub cpu_allowance: f64,
     /// Times the generator's threads were preempted (involuntary context switches).
     pub involuntary_switches: u64,
@@ -64,11 +77,13 @@ pub struct GeneratorHealth {
     /// waiting, measured directly rather than inferred from how busy its cores were. Absent in
     /// files from before, and where the kernel keeps no schedstats.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
     pub run_queue_ms: Option<f64>,
     /// [`GeneratorHealth::run_queue_ms`] over the requests measured: the mean wait for a core
     /// behind one request, a part of the stall the verdict allows for
     /// ([`GeneratorHealth::stall_ms`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
     pub run_queue_per_request_ms: Option<f64>,
 }
 

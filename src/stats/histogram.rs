@@ -271,6 +271,27 @@ impl Serialize for LatencyHistogram {
     }
 }
 
+/// The written form, [`Wire`], with the one unit and encoding this version writes and reads.
+impl schemars::JsonSchema for LatencyHistogram {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "LatencyHistogram".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "Every latency of the run, in microseconds: an HdrHistogram (V2, deflated, base64) with its unit and encoding named beside it, so a later reader knows how to merge it.",
+            "type": "object",
+            "properties": {
+                "unit": {"const": "us"},
+                "encoding": {"const": ENCODING},
+                "data": {"type": "string", "contentEncoding": "base64"},
+            },
+            "required": ["unit", "encoding", "data"],
+            "additionalProperties": false,
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for LatencyHistogram {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let w = Wire::deserialize(d)?;

@@ -6,6 +6,7 @@
 //! merge request, a feature branch) passes the chain on unchanged, so a branch's runs never
 //! become the baseline of the default branch's.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{load::LoadFingerprint, EndpointStats, Engine, RunMeta, RunResult};
@@ -15,7 +16,8 @@ use super::{load::LoadFingerprint, EndpointStats, Engine, RunMeta, RunResult};
 pub(crate) const MAX_ENDPOINTS: usize = 1000;
 
 /// One earlier run: who ran it and its summary figures (no histograms, no failure reasons).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct HistoryEntry {
     /// The commit the run measured, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -38,11 +40,13 @@ pub struct HistoryEntry {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "flag"
     )]
+    #[schemars(length(max = MAX_FLAG))]
     pub flagged: Option<String>,
     /// Every request together.
     pub aggregate: EndpointStats,
-    /// Per request name, at most [`MAX_ENDPOINTS`].
+    /// Per request name, at most [`MAX_ENDPOINTS`] (1,000), the busiest first.
     #[serde(default)]
+    #[schemars(length(max = MAX_ENDPOINTS))]
     pub endpoints: Vec<EndpointStats>,
 }
 

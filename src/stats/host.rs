@@ -6,23 +6,30 @@
 
 use std::path::Path;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The host's quietness over prepare's short window: the `run.host` object of results.json.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct HostInfo {
     /// The host's name, so a noisy machine can be found again.
     #[serde(default)]
     pub hostname: String,
     /// Logical CPUs online.
+    #[schemars(range(min = 1))]
     pub cpus: u32,
     /// The one-minute load average when the window ended.
+    #[schemars(range(min = 0))]
     pub load_1m: f64,
     /// CPU time the hypervisor gave to other guests, percent of all CPU time in the window.
+    #[schemars(range(min = 0))]
     pub steal_pct: f64,
     /// CPU time spent waiting for I/O, percent of all CPU time in the window.
+    #[schemars(range(min = 0))]
     pub iowait_pct: f64,
     /// CPU used by processes other than the executor's, in percent of one core.
+    #[schemars(range(min = 0))]
     pub other_cpu_pct: f64,
     /// Memory available to new processes (`MemAvailable`), in MiB.
     pub mem_available_mib: u64,
@@ -32,6 +39,7 @@ pub struct HostInfo {
     /// True when the job held the host's exclusive lock: no other load job ran beside it.
     pub exclusive: bool,
     /// The length of the measuring window, in seconds.
+    #[schemars(range(min = 0))]
     pub window_s: f64,
 }
 

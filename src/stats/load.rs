@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{target, Engine, LoadModel, RunMeta};
@@ -28,10 +29,14 @@ const MAX_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
 /// target's origin and the scenario's identity. Two runs are comparable when all of it but the
 /// scenario's content and name is equal, the target as one system rather than one address (see
 /// [`LoadFingerprint::differences`]).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+// The schema's bounds are those the reader holds a file to (the deserializers below): a
+// baseline is someone else's file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct LoadFingerprint {
     /// `native`, `locust` or `loadforge`.
     #[serde(deserialize_with = "engine_name")]
+    #[schemars(length(max = MAX_ENGINE), pattern(r"^[a-z0-9_-]+$"))]
     pub engine: Engine,
     /// Closed (users wait for answers) or open (arrivals on a schedule).
     pub model: LoadModel,
@@ -43,21 +48,27 @@ pub struct LoadFingerprint {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "some_rate"
     )]
+    #[schemars(range(min = 0, max = MAX_RATE))]
     pub rate: Option<f64>,
     /// Users started per second, all shards together.
     #[serde(deserialize_with = "rate")]
+    #[schemars(range(min = 0, max = MAX_RATE))]
     pub spawn_rate: f64,
     /// The run time asked for (`--run-time`), in seconds: not the measured window.
     #[serde(deserialize_with = "seconds")]
+    #[schemars(range(min = 0, max = MAX_SECONDS))]
     pub run_time_s: f64,
     /// Seconds at the start left out of the statistics.
     #[serde(default, deserialize_with = "seconds")]
+    #[schemars(range(min = 0, max = MAX_SECONDS))]
     pub warmup_s: f64,
     /// Open model: seconds over which the rate rose from zero.
     #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "seconds")]
+    #[schemars(range(min = 0, max = MAX_SECONDS))]
     pub ramp_s: f64,
-    /// The target's origin, `scheme://host[:port]` (see [`origin`]): no path, no credentials.
+    /// The target's origin, `scheme://host[:port]`: no path, no credentials.
     #[serde(deserialize_with = "target_origin")]
+    #[schemars(length(max = MAX_TARGET))]
     pub target: String,
     /// The scenario's or locustfile's name, or the cloud test: a label when the content's hash
     /// is known, the scenario's identity when it is not.
@@ -66,6 +77,7 @@ pub struct LoadFingerprint {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "scenario_name"
     )]
+    #[schemars(length(max = MAX_SCENARIO))]
     pub scenario: Option<String>,
     /// SHA-256 (hex) of the scenario file or locustfile, when the gate could read it.
     #[serde(
@@ -73,6 +85,7 @@ pub struct LoadFingerprint {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "sha256"
     )]
+    #[schemars(pattern(r"^[0-9a-f]{64}$"))]
     pub scenario_sha256: Option<String>,
     /// The per-pipeline CI variables whose values stand in the target's host as whole parts
     /// (`CI_MERGE_REQUEST_IID: "42"` for `https://mr-42.example.com`; the rule is
@@ -86,6 +99,7 @@ pub struct LoadFingerprint {
         skip_serializing_if = "BTreeMap::is_empty",
         deserialize_with = "target_vars"
     )]
+    #[schemars(schema_with = "target_vars_schema")]
     pub target_vars: BTreeMap<String, String>,
     /// The team's name for the system under test (`--target-id`): when both runs carry one, the
     /// names are compared instead of the origins, so two addresses of one system (a service
@@ -95,6 +109,7 @@ pub struct LoadFingerprint {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "target_id"
     )]
+    #[schemars(length(min = 1, max = MAX_TARGET_ID))]
     pub target_id: Option<String>,
 }
 
@@ -159,6 +174,22 @@ fn target_vars<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Strin
     d.deserialize_any(Vars)
 }
 
+/// What [`target_vars`] reads: at most [`target::MAX_VARIABLES`] CI variable names, each
+/// mapped to a value a host holds.
+fn target_vars_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "maxProperties": target::MAX_VARIABLES,
+        "propertyNames": {
+            "pattern": format!("^[A-Z][A-Z0-9_]{{0,{}}}$", MAX_VARIABLE_NAME - 1),
+        },
+        "additionalProperties": {
+            "type": "string",
+            "pattern": format!("^[a-z0-9.-]{{1,{}}}$", target::MAX_VALUE),
+        },
+    })
+}
+
 fn check_variable_name(name: &str) -> Result<(), &'static str> {
     let ok = name.len() <= MAX_VARIABLE_NAME
         && name.starts_with(|c: char| c.is_ascii_uppercase())
@@ -212,7 +243,7 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// How a baseline's load relates to this run's.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum LoadMatch {
     /// The same load (and the same scenario content, as far as it is known).

@@ -18,6 +18,7 @@ mod timeseries;
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::ci::CiContext;
@@ -60,12 +61,14 @@ pub(crate) const SCHEMA_V1: &str = "loadforge-gate/results/v1";
 pub const ALL_REQUESTS: &str = "all requests";
 
 /// One measured run: the part of `results.json` an engine produces (the verdict, comparison and
-/// notes are added around it when it is published). Its fields are the file's contract,
-/// `schema/results-v1.json`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// notes are added around it when it is published). Its fields are the file's contract, whose
+/// schema (`schema/results-v2.json`) is generated from these types.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct RunResult {
-    /// The version of this shape, `loadforge-gate/results/v1`, so a reader can refuse a file
+    /// The version of this shape, `loadforge-gate/results/v2`, so a reader can refuse a file
     /// it does not understand.
+    #[schemars(extend("const" = SCHEMA))]
     pub schema: String,
     /// Which loadforge-gate wrote the file.
     pub tool: ToolInfo,
@@ -86,7 +89,8 @@ pub struct RunResult {
 }
 
 /// The program that wrote a results file, for whoever reads it later.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct ToolInfo {
     /// The crate's name, `loadforge-gate`.
     pub name: String,
@@ -105,7 +109,7 @@ impl ToolInfo {
 
 /// How load was applied. A closed model's latencies are understated when the server stalls
 /// (users wait instead of arriving), so reports must say which model produced them.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LoadModel {
     /// A fixed number of users, each sending its next request when the previous one answered.
@@ -117,7 +121,8 @@ pub enum LoadModel {
 
 /// What was run, how and when: the `run` object of results.json. Engines build it with
 /// `RunMeta::new`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct RunMeta {
     /// The engine that produced the result (`native`, `locust`, `loadforge`).
     pub engine: Engine,
@@ -131,13 +136,17 @@ pub struct RunMeta {
     /// Concurrent users.
     pub users: u32,
     /// Users started per second.
+    #[schemars(range(min = 0))]
     pub spawn_rate: f64,
     /// RFC 3339, UTC.
+    #[schemars(extend("format" = "date-time"))]
     pub started_at: String,
     /// The measured window in seconds (the warm-up excluded): rates are over it.
+    #[schemars(range(min = 0))]
     pub duration_s: f64,
     /// Seconds at the start left out of the statistics.
     #[serde(default)]
+    #[schemars(range(min = 0))]
     pub warmup_s: f64,
     /// Stopped early by SIGINT/SIGTERM.
     #[serde(default)]
@@ -158,6 +167,7 @@ pub struct RunMeta {
     pub cloud_url: Option<String>,
     /// Open model: the target arrival rate (task iterations per second).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
     pub rate: Option<f64>,
     /// Set when an abort-on-fail threshold stopped the run early: which, and when.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -248,11 +258,14 @@ impl RunMeta {
 }
 
 /// Shard `index` (1-based) of `count`, all sharing `run_id` (the pipeline, by default).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct ShardInfo {
     /// Which shard this is, from 1.
+    #[schemars(range(min = 1))]
     pub index: u32,
     /// How many shards the run has in all.
+    #[schemars(range(min = 1))]
     pub count: u32,
     /// What the shards of one run share, so `merge` does not mix runs.
     pub run_id: String,
@@ -263,7 +276,8 @@ pub struct ShardInfo {
 }
 
 /// Where the run happened, for links in reports and for naming the commit a baseline came from.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct CiInfo {
     /// The commit under test (`CI_COMMIT_SHA`), shown beside a baseline's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -312,31 +326,40 @@ impl CiInfo {
 
 /// Latency figures in milliseconds. Each is optional: an engine that cannot supply one (the
 /// LoadForge API gives only an average) leaves it absent rather than zero.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct LatencySummary {
     /// The fastest request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
     pub min: Option<f64>,
     /// The mean: the only figure some cloud APIs give.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
     pub avg: Option<f64>,
     /// The median.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
     pub p50: Option<f64>,
     /// 90th percentile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
     pub p90: Option<f64>,
     /// 95th percentile, what the built-in regression rule compares.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
     pub p95: Option<f64>,
     /// 99th percentile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
     pub p99: Option<f64>,
     /// 99.9th percentile, written `p99.9` in the file.
     #[serde(default, skip_serializing_if = "Option::is_none", rename = "p99.9")]
+    #[schemars(range(min = 0))]
     pub p99_9: Option<f64>,
     /// The slowest request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
     pub max: Option<f64>,
 }
 
@@ -384,7 +407,7 @@ impl LatencySummary {
 
 /// The figures of one endpoint, or of every request together (the aggregate): an entry of
 /// `endpoints` in results.json.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(from = "EndpointWire", into = "EndpointWire")]
 pub struct EndpointStats {
     /// The request name, which by convention carries the method (`GET /dashboard`): what
@@ -445,25 +468,42 @@ impl std::ops::AddAssign for Received {
 }
 
 /// The on-disk form of [`EndpointStats`]: counts are optional there.
-#[derive(Serialize, Deserialize)]
+// Its fields' doc comments are the schema's descriptions of an endpoint's fields.
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct EndpointWire {
+    /// The request name (`GET /dashboard`), or `all requests` for the aggregate.
     name: String,
+    /// The HTTP method, when the engine reports it apart from the name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     method: Option<String>,
+    /// Requests measured (the warm-up excluded); absent when the engine reported no counts
+    /// (the LoadForge API may give only an average and an error rate), as are `failures` and
+    /// `rps`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     requests: Option<u64>,
+    /// Requests that failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     failures: Option<u64>,
+    /// Requests per second over the measured window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
     rps: Option<f64>,
+    /// Percent of requests that failed.
+    #[schemars(range(min = 0, max = 100))]
     error_rate: f64,
+    /// Latency figures in milliseconds, each absent when the engine gave none.
     latency_ms: LatencySummary,
+    /// Failures counted by reason (`HTTP 503`, a timeout, a failed check).
     #[serde(default)]
     failures_by_reason: BTreeMap<String, u64>,
+    /// Every latency; absent when the engine gives only summary figures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     histogram: Option<LatencyHistogram>,
+    /// Response body bytes on the wire (the native engine).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     bytes_received: Option<u64>,
+    /// The same bodies with their Content-Encoding undone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     bytes_received_decoded: Option<u64>,
 }

@@ -5,13 +5,15 @@
 
 use std::{collections::BTreeMap, sync::Mutex};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::LatencyHistogram;
 
 /// One second of a run, reduced to what the charts draw: an entry of `timeseries` in
 /// results.json.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct SecondPoint {
     /// Seconds since the start of the run.
     pub t: u32,
@@ -21,12 +23,15 @@ pub struct SecondPoint {
     pub failures: u64,
     /// Median latency in milliseconds; absent when nothing finished or the engine gave none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
     pub p50_ms: Option<f64>,
     /// 95th percentile in milliseconds; absent when nothing finished or the engine gave none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
     pub p95_ms: Option<f64>,
     /// 99th percentile in milliseconds; absent when nothing finished or the engine gave none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
     pub p99_ms: Option<f64>,
     /// Virtual users running in that second.
     pub users: u32,
@@ -37,19 +42,24 @@ pub struct SecondPoint {
 }
 
 /// One second of the load generator's health, beside the second's requests in `timeseries`.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct GeneratorSecond {
     /// The worst hiccup of the runtime meter (or, for Locust, the thread meter) in that
     /// second, in milliseconds.
+    #[schemars(range(min = 0))]
     pub hiccup_max_ms: f64,
     /// The generator's own CPU in that second, percent of one core.
+    #[schemars(range(min = 0))]
     pub gen_cpu_pct: f64,
     /// CPU steal in that second, percent of all CPU time.
+    #[schemars(range(min = 0))]
     pub steal_pct: f64,
     /// The generator's load threads' run-queue delay in that second, in milliseconds (see
     /// `GeneratorHealth::run_queue_ms`); absent in files from before and where the kernel
     /// keeps no schedstats.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
     pub run_queue_ms: Option<f64>,
 }
 
