@@ -274,10 +274,9 @@ impl<'a> CheckRow<'a> {
 
     /// The limit with its operator (`<= 56.40 ms`); `–` for a check that compared nothing.
     pub(crate) fn limit_text(&self) -> String {
-        if self.limit == "–" {
-            self.limit.clone()
-        } else {
-            format!("{} {}", self.op, self.limit)
+        match self.state.not_judged() {
+            Some(why) if !why.has_limit() => self.limit.clone(),
+            _ => format!("{} {}", self.op, self.limit),
         }
     }
 
