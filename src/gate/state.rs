@@ -61,7 +61,7 @@ impl NotJudged {
     /// What a team does about it, one sentence.
     pub(crate) fn remedy(self) -> &'static str {
         match self {
-            NotJudged::NoBaseline => "let the default branch run the gate once; its results become the baseline",
+            NotJudged::NoBaseline => "let the default branch run the gate once, on a quiet runner (a run flagged for a busy host or a starved generator is never a baseline); its results become the baseline",
             NotJudged::NotComparable => "run the same load as the default branch, or merge the new load and let the default branch run it first (`target-id` names two addresses as one system)",
             NotJudged::GeneratorStarved => "give the load generator its own cores (a dedicated runner, or the target on another host), then retry",
             NotJudged::LookupFailed => "retry the job; if GitLab keeps failing, check its status and the job's token",
