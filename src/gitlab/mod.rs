@@ -8,7 +8,7 @@ pub(crate) mod comment;
 
 use serde::{de::DeserializeOwned, Deserialize};
 
-use call::{directory, segment, Call, Pages};
+use call::{directory, segment, Call, Pages, Progress};
 
 pub(crate) use crate::retry::Policy as RetryPolicy;
 pub(crate) use client::{ApiClient, Auth, TransportError};
@@ -66,8 +66,12 @@ impl GitlabError {
     }
 }
 
-/// Sends `call`: the body of a 2xx answer, or the error status.
-fn fetch(c: &ApiClient, call: &Call, what: &str) -> Result<bytes::Bytes, GitlabError> {
+/// Sends `call`: a 2xx answer, or the error status.
+fn answer(
+    c: &ApiClient,
+    call: &Call,
+    what: &str,
+) -> Result<http::Response<bytes::Bytes>, GitlabError> {
     let answer = c.call(call).map_err(|source| GitlabError::Request {
         what: what.to_string(),
         source,
@@ -78,20 +82,30 @@ fn fetch(c: &ApiClient, call: &Call, what: &str) -> Result<bytes::Bytes, GitlabE
             status: answer.status().as_u16(),
         });
     }
-    Ok(answer.into_body())
+    Ok(answer)
 }
 
-/// Sends `call` and reads its JSON answer.
-fn json<T: DeserializeOwned>(c: &ApiClient, call: &Call, what: &str) -> Result<T, GitlabError> {
-    let body = fetch(c, call, what)?;
-    serde_json::from_slice(&body).map_err(|source| GitlabError::Answer {
+/// Sends `call`: the body of a 2xx answer, or the error status.
+fn fetch(c: &ApiClient, call: &Call, what: &str) -> Result<bytes::Bytes, GitlabError> {
+    answer(c, call, what).map(http::Response::into_body)
+}
+
+/// Reads a JSON answer.
+fn parse<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T, GitlabError> {
+    serde_json::from_slice(body).map_err(|source| GitlabError::Answer {
         what: what.to_string(),
         source,
     })
 }
 
+/// Sends `call` and reads its JSON answer.
+fn json<T: DeserializeOwned>(c: &ApiClient, call: &Call, what: &str) -> Result<T, GitlabError> {
+    parse(&fetch(c, call, what)?, what)
+}
+
 /// Reads the pages of a list `call` in order, handing each item to `each` until it says
-/// stop, the pages end, or `limit` items were read.
+/// stop, the pages end (as GitLab's paging headers say: see [`Pages`]), or `limit` items
+/// were read.
 fn paged<T: DeserializeOwned>(
     c: &ApiClient,
     call: &Call,
@@ -101,21 +115,29 @@ fn paged<T: DeserializeOwned>(
 ) -> Result<(), GitlabError> {
     let limit = limit.max(1);
     let pages = Pages::up_to(limit);
-    let mut read = 0;
-    for page in 1.. {
-        let items: Vec<T> = json(c, &pages.page(call, page), what)?;
-        let len = items.len();
+    let (mut page, mut asked, mut read) = (1, 0, 0);
+    loop {
+        let answer = answer(c, &pages.page(call, page), what)?;
+        asked += 1;
+        let items: Vec<T> = parse(answer.body(), what)?;
+        let on_page = items.len();
         for item in items.into_iter().take(limit - read) {
             read += 1;
             if each(item).is_break() {
                 return Ok(());
             }
         }
-        if pages.done(len, read) {
-            break;
+        let at = Progress {
+            page,
+            pages: asked,
+            on_page,
+            items: read,
+        };
+        match pages.next(answer.headers(), at) {
+            Some(next) => page = next,
+            None => return Ok(()),
         }
     }
-    Ok(())
 }
 
 /// Every item of a list `call`, at most `limit`.
@@ -303,9 +325,8 @@ pub(crate) fn pipeline_jobs(
     all(c, &call, MAX_JOBS, &what)
 }
 
-/// The most jobs read from one pipeline, and notes from one merge request: pages are asked for
-/// by number until a short one, so a server that always answers a full page must not be asked
-/// forever.
+/// The most jobs read from one pipeline, and notes from one merge request: pages are followed
+/// while GitLab names a next one, so a server that always does must not be asked forever.
 const MAX_JOBS: usize = 2_000;
 const MAX_NOTES: usize = 10_000;
 

@@ -680,3 +680,68 @@ fn a_note_saved_by_the_last_post_is_found_by_a_last_look() {
     assert_eq!(gl.notes(MR).len(), 1, "{}", out.stderr);
     assert!(out.stderr.contains("not posted twice"), "{}", out.stderr);
 }
+
+/// The first line of every note of job `perf`.
+const MARKER: &str = "<!-- loadforge-gate:perf -->";
+
+/// A merge-request pipeline `pipeline` of job `perf` running the one-endpoint scenario for a
+/// second, with the API token. This merge request has no baseline, so the gate exits 5 (not
+/// judged) and says so in its note.
+fn pipeline_comments(gl: &FakeGitlab, host: &str, pipeline: u64) -> Output {
+    crate::lookup::short_run(mr_env(gl), host)
+        .env("LOADFORGE_GATE_GITLAB_TOKEN", PRIVATE_TOKEN)
+        .env("CI_PIPELINE_ID", &pipeline.to_string())
+        .env(
+            "CI_PIPELINE_URL",
+            &format!("http://gitlab.example/p/-/pipelines/{pipeline}"),
+        )
+        .run()
+        .expect_exit(5)
+}
+
+/// GitLab cuts a page of notes, then drops the notes the user may not read (`lib/api/notes.rb`):
+/// a first page shortened so is not the last, and the gate's note on the second is edited, not
+/// posted again.
+#[test]
+fn a_notes_page_shortened_by_gitlabs_filter_is_not_the_last() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    gl.with(|s| {
+        let notes = s.notes_of(MR);
+        // The gate's note, last edited before a long review: on the second page, most
+        // recently updated first.
+        notes.push(FakeNote::by(BOT_USER, 5, &format!("{MARKER}\nold summary")));
+        for i in 0..120 {
+            notes.push(FakeNote::by(HUMAN_USER, 10 + i, &format!("review {i}")));
+        }
+        // Cross-references from a project the bot cannot see, on the first page: dropped
+        // after the page is cut, so it holds 93 notes of 100.
+        for i in 0..7 {
+            notes.push(FakeNote::hidden(300 + i, 300 + i));
+        }
+    });
+    let out = pipeline_comments(&gl, &app.url(), 9000);
+    let notes = gl.notes(MR);
+    assert_eq!(notes.len(), 128, "no second note: {}", out.stderr);
+    let ours = notes.iter().find(|n| n.id == 5).unwrap();
+    assert!(
+        ours.body.contains("Performance gate NOT JUDGED"),
+        "{}",
+        ours.body
+    );
+    assert!(
+        out.stderr.contains("updated note 5 on !7"),
+        "{}",
+        out.stderr
+    );
+    let first = gl
+        .log()
+        .into_iter()
+        .find(|l| l.method == Method::GET && l.path.ends_with("/notes"))
+        .unwrap();
+    assert!(first.query.contains("per_page=100"), "{}", first.query);
+    assert!(
+        gl.log().iter().any(|l| l.query.ends_with("&page=2")),
+        "the second page was read"
+    );
+}
