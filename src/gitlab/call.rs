@@ -1,7 +1,7 @@
 //! The REST calls of [`super`], spelled out: method, path under `/api/v4/`, query and form
 //! body, as GitLab's API documentation gives them. Written here rather than taken from the
 //! `gitlab` crate: its endpoints come only with its client feature, which builds reqwest with a
-//! second TLS crypto provider (aws-lc-rs, a C build) beside the engine's ring, for nine calls.
+//! second TLS crypto provider (aws-lc-rs, a C build) beside the engine's ring, for ten calls.
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
 
@@ -66,6 +66,16 @@ impl Call {
             path,
             query: Vec::new(),
             form,
+        }
+    }
+
+    /// A `DELETE` of `path`: no query, no body.
+    pub(crate) fn delete(path: String) -> Call {
+        Call {
+            method: http::Method::DELETE,
+            path,
+            query: Vec::new(),
+            form: Vec::new(),
         }
     }
 

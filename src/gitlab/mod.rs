@@ -1,10 +1,11 @@
 //! The few GitLab API calls loadforge-gate makes: artifacts (the baseline), pipelines and jobs
-//! (the merge-base baseline and history), merge-request notes (the sticky comment). The calls
-//! are spelled out in [`call`]; [`ApiClient`] is the transport under them.
+//! (the merge-base baseline and history), merge-request notes (the sticky comment, [`notes`]).
+//! The calls are spelled out in [`call`]; [`ApiClient`] is the transport under them.
 
 mod call;
 mod client;
 pub(crate) mod comment;
+mod notes;
 
 use serde::{de::DeserializeOwned, Deserialize};
 
@@ -12,6 +13,7 @@ use call::{directory, segment, Call, Pages, Progress};
 
 pub(crate) use crate::retry::Policy as RetryPolicy;
 pub(crate) use client::{ApiClient, Auth, TransportError};
+pub(crate) use notes::{upsert_note, NoteAction, NoteOutcome, Ours, Run, Settled, Stamped, Thread};
 
 /// A GitLab call that failed. `what` names the call in words ("the notes of merge request
 /// !7"); no variant carries a token.
@@ -155,11 +157,6 @@ fn all<T: DeserializeOwned>(
     Ok(items)
 }
 
-/// The notes of one merge request: `projects/:id/merge_requests/:iid/notes`.
-fn notes_path(project: &str, mr: u64) -> String {
-    format!("projects/{}/merge_requests/{mr}/notes", segment(project))
-}
-
 /// `Ok(None)` for a 404: "no such artifact" is a normal answer.
 fn found<T>(r: Result<T, GitlabError>) -> Result<Option<T>, GitlabError> {
     match r {
@@ -212,19 +209,6 @@ pub(crate) struct PipelineFilter<'a> {
     pub(crate) successful: bool,
     /// Only tag pipelines.
     pub(crate) tags: bool,
-}
-
-/// A merge-request note.
-#[derive(Debug, Clone, Deserialize)]
-struct Note {
-    id: u64,
-    #[serde(default)]
-    body: String,
-    #[serde(default)]
-    system: bool,
-    /// Who wrote it; a note without an author is never taken for ours.
-    #[serde(default)]
-    author: Option<User>,
 }
 
 /// A GitLab user, as far as telling our notes from others' needs.
@@ -325,62 +309,9 @@ pub(crate) fn pipeline_jobs(
     all(c, &call, MAX_JOBS, &what)
 }
 
-/// The most jobs read from one pipeline, and notes from one merge request: pages are followed
-/// while GitLab names a next one, so a server that always does must not be asked forever.
+/// The most jobs read from one pipeline: pages are followed while GitLab names a next one, so a
+/// server that always does must not be asked forever.
 const MAX_JOBS: usize = 2_000;
-const MAX_NOTES: usize = 10_000;
-
-/// The first note of a merge request, most recently updated first, that `mine` accepts;
-/// pages are read only until it is found, and never past [`MAX_NOTES`]. The gate's note is
-/// edited by every pipeline, so it sits on the first page however long the discussion.
-fn find_note(
-    c: &ApiClient,
-    project: &str,
-    mr: u64,
-    mine: impl Fn(&Note) -> bool,
-) -> Result<Option<Note>, GitlabError> {
-    let what = format!("the notes of merge request !{mr}");
-    let call = Call::get(notes_path(project, mr))
-        .with("order_by", "updated_at")
-        .with("sort", "desc");
-    let mut found = None;
-    paged(c, &call, MAX_NOTES, &what, |note: Note| {
-        if mine(&note) {
-            found = Some(note);
-            return std::ops::ControlFlow::Break(());
-        }
-        std::ops::ControlFlow::Continue(())
-    })?;
-    Ok(found)
-}
-
-/// Adds a note to a merge request.
-fn create_note(c: &ApiClient, project: &str, mr: u64, body: &str) -> Result<Note, GitlabError> {
-    let what = format!("a new note on merge request !{mr}");
-    let call = Call::write(
-        http::Method::POST,
-        notes_path(project, mr),
-        vec![("body", body.to_string())],
-    );
-    json(c, &call, &what)
-}
-
-/// Replaces the body of one note.
-fn edit_note(
-    c: &ApiClient,
-    project: &str,
-    mr: u64,
-    note: u64,
-    body: &str,
-) -> Result<Note, GitlabError> {
-    let what = format!("note {note} on merge request !{mr}");
-    let call = Call::write(
-        http::Method::PUT,
-        format!("{}/{note}", notes_path(project, mr)),
-        vec![("body", body.to_string())],
-    );
-    json(c, &call, &what)
-}
 
 /// Open merge requests from `branch`, for comments from branch pipelines.
 pub(crate) fn open_merge_requests(
@@ -393,68 +324,6 @@ pub(crate) fn open_merge_requests(
         .with("state", "opened")
         .with("source_branch", branch);
     all(c, &call, 20, &what)
-}
-
-/// What happened to the sticky note.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum NoteAction {
-    /// A new note, with its id.
-    Created(u64),
-    /// The existing note, with its id, was edited.
-    Updated(u64),
-    /// A POST failed, but GitLab had saved the note: it was found, with its id, and edited
-    /// rather than posted twice.
-    Recovered(u64),
-}
-
-/// How often a note is posted at most: a POST that may have landed is followed by a look at
-/// the notes, and posted again only when it did not land.
-const MAX_NOTE_POSTS: u32 = 3;
-
-/// Creates or updates the one note carrying `marker` that user `me` wrote: system notes and
-/// other people's notes are never ours, whatever they quote.
-pub(crate) fn upsert_note(
-    c: &ApiClient,
-    project: &str,
-    mr: u64,
-    me: u64,
-    marker: &str,
-    body: &str,
-) -> Result<NoteAction, GitlabError> {
-    let mine = |n: &Note| {
-        !n.system && n.author.as_ref().is_some_and(|a| a.id == me) && n.body.contains(marker)
-    };
-    if let Some(n) = find_note(c, project, mr, mine)? {
-        return edit_note(c, project, mr, n.id, body).map(|n| NoteAction::Updated(n.id));
-    }
-    let mut posts = 0;
-    loop {
-        posts += 1;
-        let err = match create_note(c, project, mr, body) {
-            Ok(n) => return Ok(NoteAction::Created(n.id)),
-            Err(e) if !e.may_have_landed() => return Err(e),
-            Err(e) if posts >= MAX_NOTE_POSTS => {
-                // One last look: the last POST may have landed too.
-                return match find_note(c, project, mr, mine)? {
-                    Some(n) => {
-                        edit_note(c, project, mr, n.id, body).map(|n| NoteAction::Recovered(n.id))
-                    }
-                    None => Err(e),
-                };
-            }
-            Err(e) => e,
-        };
-        // GitLab may have saved the note before the error: a second POST would be a second
-        // note. Look first; a note of ours is now the one the failed POST created.
-        if let Some(n) = find_note(c, project, mr, mine)? {
-            return edit_note(c, project, mr, n.id, body).map(|n| NoteAction::Recovered(n.id));
-        }
-        eprintln!(
-            "loadforge-gate: comment: {}; the note did not land, posting again",
-            crate::chain::one_line(&err)
-        );
-        std::thread::sleep(RetryPolicy::DEFAULT.backoff(posts - 1));
-    }
 }
 
 #[cfg(test)]

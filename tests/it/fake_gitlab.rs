@@ -24,9 +24,12 @@
 //!   e.g. a system note cross-referencing a private project's issue) is dropped from its page.
 //!   `POST` answers 201; no `body` is `400 {"error":"body is missing"}`; over 1,000,000
 //!   characters is `400 Bad request - Note {:note=>["is too long ..."]}`
-//!   (`Gitlab::Database::MAX_TEXT_SIZE_LIMIT`). `PUT` by anyone but the author, or of a system
-//!   note, is `403 {"message":"403 Forbidden"}` (`app/policies/note_policy.rb`); a note of
-//!   another merge request is `404 Not found` (`noteable.notes.find`).
+//!   (`Gitlab::Database::MAX_TEXT_SIZE_LIMIT`). `PUT` and `DELETE` by anyone but the author,
+//!   or of a system note, are `403 {"message":"403 Forbidden"}` (`authorize! :admin_note`,
+//!   `app/policies/note_policy.rb`); a note of another merge request, or one deleted already,
+//!   is `404 Not found` (`noteable.notes.find`). `DELETE` answers `204` with no body
+//!   (`lib/api/helpers/notes_helpers.rb` `delete_note`, `destroy_conditionally!` in
+//!   `lib/api/helpers.rb`).
 //! - Pagination (`lib/gitlab/pagination/offset_pagination.rb`, `offset_header_builder.rb`):
 //!   `x-per-page` (as clamped), `x-page`, `x-next-page` and `x-prev-page` (empty when there is
 //!   none) and `Link` with `rel="prev"`, `"next"`, `"first"` and `"last"` in that order, each
@@ -203,6 +206,9 @@ pub struct Inner {
     pub before_18_7: bool,
     /// Requests that reached object storage with a GitLab token attached (must stay empty).
     pub leaked_to_storage: usize,
+    /// Holds each note `POST` until this many have arrived (or 20 s passed), so that gates
+    /// commenting at once all find no note and all post: the race of two pipelines.
+    pub posts_meet: Option<Arc<tokio::sync::Barrier>>,
     next_id: u64,
 }
 
@@ -225,6 +231,7 @@ impl Default for Inner {
             fork_allowed: false,
             before_18_7: false,
             leaked_to_storage: 0,
+            posts_meet: None,
             next_id: 0,
         }
     }
@@ -460,7 +467,7 @@ fn router(state: Shared) -> Router {
         )
         .route(
             &format!("{p}/merge_requests/{{mr}}/notes/{{note}}"),
-            put(edit_note),
+            put(edit_note).delete(delete_note),
         )
         .route("/storage/{job}/{*path}", get(storage))
         .layer(middleware::from_fn_with_state(state.clone(), gatekeeper))
@@ -1074,6 +1081,11 @@ async fn create_note(
         Ok(b) => b,
         Err(r) => return *r,
     };
+    let meet = s.0.lock().unwrap().posts_meet.clone();
+    if let Some(barrier) = meet {
+        let wait = std::time::Duration::from_secs(20);
+        let _ = tokio::time::timeout(wait, barrier.wait()).await;
+    }
     let mut st = s.0.lock().unwrap();
     let id = st.id();
     let Some(m) = st.mr_mut(&project, mr) else {
@@ -1116,4 +1128,24 @@ async fn edit_note(
     n.body = body;
     n.updated = stamp;
     Json(note_json(n)).into_response()
+}
+
+/// `DELETE .../notes/:note_id`: `204` with no body, as `destroy_conditionally!` answers.
+async fn delete_note(
+    State(s): State<Shared>,
+    Path((project, mr, note)): Path<(String, u64, u64)>,
+) -> Response {
+    let mut st = s.0.lock().unwrap();
+    let Some(m) = st.mr_mut(&project, mr) else {
+        return not_found();
+    };
+    let Some(at) = m.notes.iter().position(|n| n.id == note) else {
+        return not_found();
+    };
+    // `authorize! :admin_note`: the author alone, for a Developer; never a system note.
+    if m.notes[at].system || m.notes[at].author != BOT_USER {
+        return message(StatusCode::FORBIDDEN, "403 Forbidden");
+    }
+    m.notes.remove(at);
+    StatusCode::NO_CONTENT.into_response()
 }
