@@ -715,6 +715,14 @@ fn note_of_pipeline(pipeline: u64) -> String {
     format!("{MARKER}\nverdict of pipeline {pipeline}\n\n<!-- loadforge-gate-run: pipeline={pipeline} job=1 -->\n")
 }
 
+/// Notes of job `perf` on !7 as pipelines left them, each `(id, pipeline)`.
+fn left_by_pipelines(gl: &FakeGitlab, notes: &[(u64, u64)]) {
+    let left = notes
+        .iter()
+        .map(|(id, p)| FakeNote::by(BOT_USER, *id, &note_of_pipeline(*p)));
+    gl.with(|s| s.notes_of(MR).extend(left));
+}
+
 /// The stamp of a note that pipeline `pipeline`'s job 555 wrote.
 fn stamp_of(pipeline: u64) -> String {
     format!("<!-- loadforge-gate-run: pipeline={pipeline} job=555 -->")
@@ -787,11 +795,7 @@ fn a_notes_page_shortened_by_gitlabs_filter_is_not_the_last() {
 fn two_notes_of_the_job_become_the_oldest_with_the_newest_verdict() {
     let gl = FakeGitlab::start();
     let app = slow_app(2);
-    gl.with(|s| {
-        let notes = s.notes_of(MR);
-        notes.push(FakeNote::by(BOT_USER, 3, &note_of_pipeline(8999)));
-        notes.push(FakeNote::by(BOT_USER, 4, &note_of_pipeline(9001)));
-    });
+    left_by_pipelines(&gl, &[(3, 8999), (4, 9001)]);
     // Pipeline 9000 is older than 9001: 9001's verdict goes on the oldest note.
     let out = pipeline_comments(&gl, &app.url(), 9000);
     let ours = gate_notes(&gl);
@@ -818,10 +822,7 @@ fn two_notes_of_the_job_become_the_oldest_with_the_newest_verdict() {
     );
 
     // Another duplicate, older: pipeline 9002 is the newest, and its own verdict is kept.
-    gl.with(|s| {
-        s.notes_of(MR)
-            .push(FakeNote::by(BOT_USER, 6, &note_of_pipeline(8998)))
-    });
+    left_by_pipelines(&gl, &[(6, 8998)]);
     let out = pipeline_comments(&gl, &app.url(), 9002);
     let ours = gate_notes(&gl);
     assert_eq!(ours.len(), 1, "{}", out.stderr);
@@ -845,10 +846,7 @@ fn two_notes_of_the_job_become_the_oldest_with_the_newest_verdict() {
 fn an_older_pipeline_never_writes_over_a_newer_pipelines_note() {
     let gl = FakeGitlab::start();
     let app = slow_app(2);
-    gl.with(|s| {
-        s.notes_of(MR)
-            .push(FakeNote::by(BOT_USER, 3, &note_of_pipeline(9001)))
-    });
+    left_by_pipelines(&gl, &[(3, 9001)]);
     let out = pipeline_comments(&gl, &app.url(), 9000);
     let notes = gl.notes(MR);
     assert_eq!(notes.len(), 1, "{}", out.stderr);
@@ -898,11 +896,7 @@ fn two_gates_posting_at_once_leave_one_note_with_the_newer_verdict() {
 fn a_delete_that_fails_is_said_once_and_not_tried_forever() {
     let gl = FakeGitlab::start();
     let app = slow_app(2);
-    gl.with(|s| {
-        let notes = s.notes_of(MR);
-        notes.push(FakeNote::by(BOT_USER, 3, &note_of_pipeline(8998)));
-        notes.push(FakeNote::by(BOT_USER, 4, &note_of_pipeline(8999)));
-    });
+    left_by_pipelines(&gl, &[(3, 8998), (4, 8999)]);
     gl.fail_next(Method::DELETE, "/notes/4", 500, 100, None);
     let out = pipeline_comments(&gl, &app.url(), 9000);
     let said = out.stderr.matches("could not delete note 4 on !7").count();
