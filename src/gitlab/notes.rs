@@ -270,6 +270,14 @@ impl Look {
         }
         self.notes.push(found);
     }
+
+    /// The look with each note once: offset pages shift when notes come or go meanwhile, so
+    /// a note can be read on two pages.
+    fn once(mut self) -> Look {
+        self.notes.sort_unstable_by_key(|n| n.id);
+        self.notes.dedup_by_key(|n| n.id);
+        self
+    }
 }
 
 /// What the notes of one job are to become: one, the oldest, with the newest run's text.
@@ -409,7 +417,7 @@ fn list(c: &ApiClient, at: Thread<'_>, ours: Ours<'_>) -> Result<Look, GitlabErr
         }
         ControlFlow::Continue(())
     })?;
-    Ok(look)
+    Ok(look.once())
 }
 
 /// Adds a note to a merge request: `POST .../notes`, 201.
@@ -561,6 +569,13 @@ mod tests {
         let p = plan(&found, run(9001)).unwrap();
         assert!(p.newer.is_none());
         assert!(p.keep.run < p.newest(run(9001)));
+    }
+
+    #[test]
+    fn a_note_read_on_two_pages_counts_once() {
+        let found = look([gate_note(3, 9000), gate_note(4, 9001), gate_note(3, 9000)]).once();
+        let p = plan(&found, run(9002)).unwrap();
+        assert_eq!((found.notes.len(), p.keep.id, p.extra), (2, 3, vec![4]));
     }
 
     #[test]
