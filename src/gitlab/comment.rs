@@ -1,10 +1,14 @@
 //! The sticky merge-request comment: which merge requests a pipeline speaks to, and the one
-//! note per job on each, created once and edited ever after.
+//! note per job on each, created once and edited ever after ([`super::notes`] keeps it one, and
+//! the newest pipeline's), each outcome said in a line.
 //!
 //! Whatever happens here, the verdict and the exit code stay as they are: the comment is a
 //! courtesy, the gate is the contract. Every outcome is one line on stderr.
 
-use super::{ApiClient, Auth, GitlabError, NoteAction, RetryPolicy};
+use super::{
+    ApiClient, Auth, GitlabError, NoteAction, NoteOutcome, Ours, RetryPolicy, Run, Settled,
+    Stamped, Thread,
+};
 use crate::{ci::CiContext, modes::CommentMode, secret::Secret, tls::ClientNet};
 
 /// What the comment needs besides its text.
@@ -45,21 +49,86 @@ pub(crate) fn post(settings: &CommentSettings, body: &str) {
             }
         }
     };
-    // Only a note this token's own user wrote is ever edited: a marker quoted in someone
-    // else's note must neither be overwritten nor stop the gate from commenting.
+    // Only a note this token's own user wrote is ever edited or deleted: a marker quoted in
+    // someone else's note must neither be overwritten nor stop the gate from commenting.
     let me = match super::current_user(&client) {
         Ok(id) => id,
         Err(e) => return failed(&e),
     };
-    for (project, mr) in targets {
-        match super::upsert_note(&client, &project, mr, me, &settings.marker, body) {
-            Ok(NoteAction::Created(id)) => say(&format!("created note {id} on !{mr}")),
-            Ok(NoteAction::Updated(id)) => say(&format!("updated note {id} on !{mr}")),
-            Ok(NoteAction::Recovered(id)) => say(&format!(
-                "created note {id} on !{mr} (GitLab saved it although it answered with an error; found and updated, not posted twice)"
-            )),
+    let ours = Ours {
+        user: me,
+        marker: &settings.marker,
+    };
+    let ci = &settings.ci;
+    let run = Run::new(ci.pipeline_id.as_deref(), ci.job_id.as_deref());
+    let text = Stamped::new(run, body);
+    for (project, iid) in targets {
+        let at = Thread {
+            project: &project,
+            iid,
+        };
+        match super::upsert_note(&client, at, ours, &text) {
+            Ok(outcome) => tell(iid, &outcome),
             Err(e) => failed(&e),
         }
+    }
+}
+
+/// One line for what this run wrote, and one for what the look after it settled.
+fn tell(mr: u64, outcome: &NoteOutcome) {
+    say(&match outcome.action {
+        NoteAction::Created(id) => format!("created note {id} on !{mr}"),
+        NoteAction::Updated(id) => format!("updated note {id} on !{mr}"),
+        NoteAction::Recovered(id) => format!(
+            "created note {id} on !{mr} (GitLab saved it although it answered with an error; found and updated, not posted twice)"
+        ),
+        NoteAction::Newer { id, pipeline } => format!(
+            "note {id} on !{mr} holds the verdict of a newer pipeline{}; this older one is not written over it",
+            pipeline.map(|p| format!(" ({p})")).unwrap_or_default()
+        ),
+    });
+    match &outcome.settled {
+        Ok(None) => {}
+        Ok(Some(s)) => settled(mr, s),
+        Err(e) => say(&format!(
+            "could not look at the notes again after writing: {}; the verdict is unaffected",
+            crate::chain::one_line(e)
+        )),
+    }
+}
+
+/// What the look after writing did: a race's notes brought back to one, or an older verdict
+/// written over this one's set back. A delete that failed is said once.
+fn settled(mr: u64, s: &Settled) {
+    let verdict = s
+        .verdict_of
+        .map(|p| format!("the verdict of pipeline {p}"))
+        .unwrap_or_else(|| "the newest verdict".to_string());
+    if s.found > 1 {
+        let ids = |v: &[u64]| v.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
+        say(&format!(
+            "{} notes of this job on !{mr} (pipelines commenting at once): kept note {}, the oldest, with {verdict}; deleted {}",
+            s.found,
+            s.kept,
+            if s.deleted.is_empty() { "none".to_string() } else { ids(&s.deleted) },
+        ));
+    } else if s.edited {
+        say(&format!(
+            "note {} on !{mr} held an older pipeline's verdict again; set back to {verdict}",
+            s.kept
+        ));
+    }
+    for (id, e) in &s.undeleted {
+        say(&format!(
+            "could not delete note {id} on !{mr}: {}; it stays",
+            crate::chain::one_line(e)
+        ));
+    }
+    if s.left > 0 {
+        say(&format!(
+            "{} more notes of this job on !{mr} are left for the next pipeline",
+            s.left
+        ));
     }
 }
 

@@ -1,17 +1,19 @@
 //! The few GitLab API calls loadforge-gate makes: artifacts (the baseline), pipelines and jobs
-//! (the merge-base baseline and history), merge-request notes (the sticky comment). The calls
-//! are spelled out in [`call`]; [`ApiClient`] is the transport under them.
+//! (the merge-base baseline and history), merge-request notes (the sticky comment, [`notes`]).
+//! The calls are spelled out in [`call`]; [`ApiClient`] is the transport under them.
 
 mod call;
 mod client;
 pub(crate) mod comment;
+mod notes;
 
 use serde::{de::DeserializeOwned, Deserialize};
 
-use call::{directory, segment, Call, Pages};
+use call::{directory, segment, Call, Pages, Progress};
 
 pub(crate) use crate::retry::Policy as RetryPolicy;
 pub(crate) use client::{ApiClient, Auth, TransportError};
+pub(crate) use notes::{upsert_note, NoteAction, NoteOutcome, Ours, Run, Settled, Stamped, Thread};
 
 /// A GitLab call that failed. `what` names the call in words ("the notes of merge request
 /// !7"); no variant carries a token.
@@ -66,8 +68,12 @@ impl GitlabError {
     }
 }
 
-/// Sends `call`: the body of a 2xx answer, or the error status.
-fn fetch(c: &ApiClient, call: &Call, what: &str) -> Result<bytes::Bytes, GitlabError> {
+/// Sends `call`: a 2xx answer, or the error status.
+fn answer(
+    c: &ApiClient,
+    call: &Call,
+    what: &str,
+) -> Result<http::Response<bytes::Bytes>, GitlabError> {
     let answer = c.call(call).map_err(|source| GitlabError::Request {
         what: what.to_string(),
         source,
@@ -78,20 +84,30 @@ fn fetch(c: &ApiClient, call: &Call, what: &str) -> Result<bytes::Bytes, GitlabE
             status: answer.status().as_u16(),
         });
     }
-    Ok(answer.into_body())
+    Ok(answer)
 }
 
-/// Sends `call` and reads its JSON answer.
-fn json<T: DeserializeOwned>(c: &ApiClient, call: &Call, what: &str) -> Result<T, GitlabError> {
-    let body = fetch(c, call, what)?;
-    serde_json::from_slice(&body).map_err(|source| GitlabError::Answer {
+/// Sends `call`: the body of a 2xx answer, or the error status.
+fn fetch(c: &ApiClient, call: &Call, what: &str) -> Result<bytes::Bytes, GitlabError> {
+    answer(c, call, what).map(http::Response::into_body)
+}
+
+/// Reads a JSON answer.
+fn parse<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T, GitlabError> {
+    serde_json::from_slice(body).map_err(|source| GitlabError::Answer {
         what: what.to_string(),
         source,
     })
 }
 
+/// Sends `call` and reads its JSON answer.
+fn json<T: DeserializeOwned>(c: &ApiClient, call: &Call, what: &str) -> Result<T, GitlabError> {
+    parse(&fetch(c, call, what)?, what)
+}
+
 /// Reads the pages of a list `call` in order, handing each item to `each` until it says
-/// stop, the pages end, or `limit` items were read.
+/// stop, the pages end (as GitLab's paging headers say: see [`Pages`]), or `limit` items
+/// were read.
 fn paged<T: DeserializeOwned>(
     c: &ApiClient,
     call: &Call,
@@ -101,21 +117,29 @@ fn paged<T: DeserializeOwned>(
 ) -> Result<(), GitlabError> {
     let limit = limit.max(1);
     let pages = Pages::up_to(limit);
-    let mut read = 0;
-    for page in 1.. {
-        let items: Vec<T> = json(c, &pages.page(call, page), what)?;
-        let len = items.len();
+    let (mut page, mut asked, mut read) = (1, 0, 0);
+    loop {
+        let answer = answer(c, &pages.page(call, page), what)?;
+        asked += 1;
+        let items: Vec<T> = parse(answer.body(), what)?;
+        let on_page = items.len();
         for item in items.into_iter().take(limit - read) {
             read += 1;
             if each(item).is_break() {
                 return Ok(());
             }
         }
-        if pages.done(len, read) {
-            break;
+        let at = Progress {
+            page,
+            pages: asked,
+            on_page,
+            items: read,
+        };
+        match pages.next(answer.headers(), at) {
+            Some(next) => page = next,
+            None => return Ok(()),
         }
     }
-    Ok(())
 }
 
 /// Every item of a list `call`, at most `limit`.
@@ -131,11 +155,6 @@ fn all<T: DeserializeOwned>(
         std::ops::ControlFlow::Continue(())
     })?;
     Ok(items)
-}
-
-/// The notes of one merge request: `projects/:id/merge_requests/:iid/notes`.
-fn notes_path(project: &str, mr: u64) -> String {
-    format!("projects/{}/merge_requests/{mr}/notes", segment(project))
 }
 
 /// `Ok(None)` for a 404: "no such artifact" is a normal answer.
@@ -190,19 +209,6 @@ pub(crate) struct PipelineFilter<'a> {
     pub(crate) successful: bool,
     /// Only tag pipelines.
     pub(crate) tags: bool,
-}
-
-/// A merge-request note.
-#[derive(Debug, Clone, Deserialize)]
-struct Note {
-    id: u64,
-    #[serde(default)]
-    body: String,
-    #[serde(default)]
-    system: bool,
-    /// Who wrote it; a note without an author is never taken for ours.
-    #[serde(default)]
-    author: Option<User>,
 }
 
 /// A GitLab user, as far as telling our notes from others' needs.
@@ -303,63 +309,9 @@ pub(crate) fn pipeline_jobs(
     all(c, &call, MAX_JOBS, &what)
 }
 
-/// The most jobs read from one pipeline, and notes from one merge request: pages are asked for
-/// by number until a short one, so a server that always answers a full page must not be asked
-/// forever.
+/// The most jobs read from one pipeline: pages are followed while GitLab names a next one, so a
+/// server that always does must not be asked forever.
 const MAX_JOBS: usize = 2_000;
-const MAX_NOTES: usize = 10_000;
-
-/// The first note of a merge request, most recently updated first, that `mine` accepts;
-/// pages are read only until it is found, and never past [`MAX_NOTES`]. The gate's note is
-/// edited by every pipeline, so it sits on the first page however long the discussion.
-fn find_note(
-    c: &ApiClient,
-    project: &str,
-    mr: u64,
-    mine: impl Fn(&Note) -> bool,
-) -> Result<Option<Note>, GitlabError> {
-    let what = format!("the notes of merge request !{mr}");
-    let call = Call::get(notes_path(project, mr))
-        .with("order_by", "updated_at")
-        .with("sort", "desc");
-    let mut found = None;
-    paged(c, &call, MAX_NOTES, &what, |note: Note| {
-        if mine(&note) {
-            found = Some(note);
-            return std::ops::ControlFlow::Break(());
-        }
-        std::ops::ControlFlow::Continue(())
-    })?;
-    Ok(found)
-}
-
-/// Adds a note to a merge request.
-fn create_note(c: &ApiClient, project: &str, mr: u64, body: &str) -> Result<Note, GitlabError> {
-    let what = format!("a new note on merge request !{mr}");
-    let call = Call::write(
-        http::Method::POST,
-        notes_path(project, mr),
-        vec![("body", body.to_string())],
-    );
-    json(c, &call, &what)
-}
-
-/// Replaces the body of one note.
-fn edit_note(
-    c: &ApiClient,
-    project: &str,
-    mr: u64,
-    note: u64,
-    body: &str,
-) -> Result<Note, GitlabError> {
-    let what = format!("note {note} on merge request !{mr}");
-    let call = Call::write(
-        http::Method::PUT,
-        format!("{}/{note}", notes_path(project, mr)),
-        vec![("body", body.to_string())],
-    );
-    json(c, &call, &what)
-}
 
 /// Open merge requests from `branch`, for comments from branch pipelines.
 pub(crate) fn open_merge_requests(
@@ -372,68 +324,6 @@ pub(crate) fn open_merge_requests(
         .with("state", "opened")
         .with("source_branch", branch);
     all(c, &call, 20, &what)
-}
-
-/// What happened to the sticky note.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum NoteAction {
-    /// A new note, with its id.
-    Created(u64),
-    /// The existing note, with its id, was edited.
-    Updated(u64),
-    /// A POST failed, but GitLab had saved the note: it was found, with its id, and edited
-    /// rather than posted twice.
-    Recovered(u64),
-}
-
-/// How often a note is posted at most: a POST that may have landed is followed by a look at
-/// the notes, and posted again only when it did not land.
-const MAX_NOTE_POSTS: u32 = 3;
-
-/// Creates or updates the one note carrying `marker` that user `me` wrote: system notes and
-/// other people's notes are never ours, whatever they quote.
-pub(crate) fn upsert_note(
-    c: &ApiClient,
-    project: &str,
-    mr: u64,
-    me: u64,
-    marker: &str,
-    body: &str,
-) -> Result<NoteAction, GitlabError> {
-    let mine = |n: &Note| {
-        !n.system && n.author.as_ref().is_some_and(|a| a.id == me) && n.body.contains(marker)
-    };
-    if let Some(n) = find_note(c, project, mr, mine)? {
-        return edit_note(c, project, mr, n.id, body).map(|n| NoteAction::Updated(n.id));
-    }
-    let mut posts = 0;
-    loop {
-        posts += 1;
-        let err = match create_note(c, project, mr, body) {
-            Ok(n) => return Ok(NoteAction::Created(n.id)),
-            Err(e) if !e.may_have_landed() => return Err(e),
-            Err(e) if posts >= MAX_NOTE_POSTS => {
-                // One last look: the last POST may have landed too.
-                return match find_note(c, project, mr, mine)? {
-                    Some(n) => {
-                        edit_note(c, project, mr, n.id, body).map(|n| NoteAction::Recovered(n.id))
-                    }
-                    None => Err(e),
-                };
-            }
-            Err(e) => e,
-        };
-        // GitLab may have saved the note before the error: a second POST would be a second
-        // note. Look first; a note of ours is now the one the failed POST created.
-        if let Some(n) = find_note(c, project, mr, mine)? {
-            return edit_note(c, project, mr, n.id, body).map(|n| NoteAction::Recovered(n.id));
-        }
-        eprintln!(
-            "loadforge-gate: comment: {}; the note did not land, posting again",
-            crate::chain::one_line(&err)
-        );
-        std::thread::sleep(RetryPolicy::DEFAULT.backoff(posts - 1));
-    }
 }
 
 #[cfg(test)]

@@ -17,14 +17,30 @@
 //!   `order_by` `created_at`, which `order_options_with_tie_breaker` turns into `id`),
 //!   `order_by=updated_at` and `sort=asc` honoured, any other value
 //!   `400 {"error":"sort does not have a valid value"}` (Grape). System notes are listed.
+//!   The page is cut first and filtered after: `paginate(raw_notes)`, then
+//!   `notes.select { |note| note.readable_by?(current_user) }`, so "the current page can have
+//!   less elements than :per_page even if there's more than one page", while the headers
+//!   count the notes before the filter. A note the caller may not read (`readable: false`,
+//!   e.g. a system note cross-referencing a private project's issue) is dropped from its page.
 //!   `POST` answers 201; no `body` is `400 {"error":"body is missing"}`; over 1,000,000
 //!   characters is `400 Bad request - Note {:note=>["is too long ..."]}`
-//!   (`Gitlab::Database::MAX_TEXT_SIZE_LIMIT`). `PUT` by anyone but the author, or of a system
-//!   note, is `403 {"message":"403 Forbidden"}` (`app/policies/note_policy.rb`); a note of
-//!   another merge request is `404 Not found` (`noteable.notes.find`).
-//! - Pagination (`lib/gitlab/pagination/offset_pagination.rb`): `x-page`, `x-per-page`,
-//!   `x-next-page`, `x-prev-page` and `Link`; `x-total`, `x-total-pages` and `rel="last"`
-//!   only up to 10,000 items (`MAX_COUNT_LIMIT`), left out above.
+//!   (`Gitlab::Database::MAX_TEXT_SIZE_LIMIT`). `PUT` and `DELETE` by anyone but the author,
+//!   or of a system note, are `403 {"message":"403 Forbidden"}` (`authorize! :admin_note`,
+//!   `app/policies/note_policy.rb`); a note of another merge request, or one deleted already,
+//!   is `404 Not found` (`noteable.notes.find`). `DELETE` answers `204` with no body
+//!   (`lib/api/helpers/notes_helpers.rb` `delete_note`, `destroy_conditionally!` in
+//!   `lib/api/helpers.rb`).
+//! - Pagination (`lib/gitlab/pagination/offset_pagination.rb`, `offset_header_builder.rb`):
+//!   `x-per-page` (as clamped), `x-page`, `x-next-page` and `x-prev-page` (empty when there is
+//!   none) and `Link` with `rel="prev"`, `"next"`, `"first"` and `"last"` in that order, each
+//!   the request's params (the route's `id` and `noteable_id` among them) with `page` and
+//!   `per_page` set, sorted by key as Rails' `to_query` does, on GitLab's configured host
+//!   (`base_request_uri`; here `localhost`, while the tests call 127.0.0.1). `x-total`,
+//!   `x-total-pages` and `rel="last"` only up to 10,000 items: above, `exceeeds_count?`
+//!   (`total_count_with_limit` > `MAX_COUNT_LIMIT`,
+//!   `config/initializers/kaminari_active_record_relation_methods_with_limit.rb`) pages
+//!   `without_count` and the builder leaves them out (the REST docs' "Pagination response
+//!   headers").
 //! - Artifacts by ref (`lib/api/ci/job_artifacts.rb`, `Project#latest_successful_build_for_ref`):
 //!   the latest successful pipeline of the ref, then the job of that name in it that was not
 //!   retried (`.latest`) and has artifacts; a newer successful pipeline without the job hides
@@ -50,7 +66,7 @@ use std::{
 };
 
 use axum::{
-    extract::{Path, Query, Request, State},
+    extract::{Path, Query, RawQuery, Request, State},
     http::{header, HeaderMap, HeaderValue, Method, StatusCode},
     middleware::{self, Next},
     response::{IntoResponse, Response},
@@ -113,6 +129,9 @@ pub struct FakeNote {
     pub author: u64,
     /// A sequence number standing for `updated_at`.
     pub updated: u64,
+    /// Whether the caller may read it (`Note#readable_by?`); GitLab drops an unreadable note
+    /// from a page already cut.
+    pub readable: bool,
 }
 
 impl FakeNote {
@@ -124,6 +143,18 @@ impl FakeNote {
             system: false,
             author,
             updated: id,
+            readable: true,
+        }
+    }
+
+    /// A system note the caller may not read: a cross-reference from a project it cannot see
+    /// (`Note#readable_by?` is false for it).
+    pub fn hidden(id: u64, updated: u64) -> FakeNote {
+        FakeNote {
+            system: true,
+            updated,
+            readable: false,
+            ..FakeNote::by(HUMAN_USER, id, "mentioned in issue secret/project#1")
         }
     }
 }
@@ -175,6 +206,9 @@ pub struct Inner {
     pub before_18_7: bool,
     /// Requests that reached object storage with a GitLab token attached (must stay empty).
     pub leaked_to_storage: usize,
+    /// Holds each note `POST` until this many have arrived (or 20 s passed), so that gates
+    /// commenting at once all find no note and all post: the race of two pipelines.
+    pub posts_meet: Option<Arc<tokio::sync::Barrier>>,
     next_id: u64,
 }
 
@@ -197,6 +231,7 @@ impl Default for Inner {
             fork_allowed: false,
             before_18_7: false,
             leaked_to_storage: 0,
+            posts_meet: None,
             next_id: 0,
         }
     }
@@ -432,7 +467,7 @@ fn router(state: Shared) -> Router {
         )
         .route(
             &format!("{p}/merge_requests/{{mr}}/notes/{{note}}"),
-            put(edit_note),
+            put(edit_note).delete(delete_note),
         )
         .route("/storage/{job}/{*path}", get(storage))
         .layer(middleware::from_fn_with_state(state.clone(), gatekeeper))
@@ -593,51 +628,95 @@ struct PageQuery {
     per_page: Option<usize>,
 }
 
-/// GitLab's offset pagination: a page of items plus `x-*` and `Link` headers; the totals only
-/// when GitLab would count them.
-fn paginate(items: Vec<Value>, q: &PageQuery, uri_path: &str, s: &Shared) -> Response {
-    let (addr, scheme) = (s.1, s.2);
+/// Where a list's `Link`s point: its path, and the params GitLab puts in each besides `page`
+/// and `per_page` (`page_href`: `params.merge(page:, per_page:)`, Grape's params holding the
+/// route's own, such as `id`; the declared defaults Grape adds, such as `sort=desc`, are left
+/// out here).
+struct Listing {
+    path: String,
+    params: Vec<(String, String)>,
+}
+
+impl Listing {
+    /// The list at `path`, with the route's params and the request's query.
+    fn new(path: String, route: &[(&str, &str)], query: Option<&str>) -> Listing {
+        let mut params: Vec<(String, String)> = route
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let asked = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes());
+        params.extend(
+            asked
+                .into_owned()
+                .filter(|(k, _)| k != "page" && k != "per_page"),
+        );
+        Listing { path, params }
+    }
+
+    /// The link to page `page`: on GitLab's configured host, the params sorted by key
+    /// (`to_query`).
+    fn href(&self, s: &Shared, page: usize, per_page: usize) -> String {
+        let mut params = self.params.clone();
+        params.push(("page".into(), page.to_string()));
+        params.push(("per_page".into(), per_page.to_string()));
+        params.sort_by(|a, b| a.0.cmp(&b.0));
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params)
+            .finish();
+        format!("{}://localhost:{}{}?{query}", s.2, s.1.port(), self.path)
+    }
+}
+
+/// One page of `items` as GitLab's offset pagination cuts it, with the headers
+/// `OffsetHeaderBuilder` sends for it; the totals only when GitLab counts them.
+fn page_of<T>(items: Vec<T>, q: &PageQuery, listing: &Listing, s: &Shared) -> (Vec<T>, HeaderMap) {
     let per_page = q.per_page.unwrap_or(20).clamp(1, 100);
     let page = q.page.unwrap_or(1).max(1);
     let total = items.len();
     let pages = total.div_ceil(per_page).max(1);
     let counted = total <= MAX_COUNT_LIMIT;
-    let slice: Vec<Value> = items
+    let slice: Vec<T> = items
         .into_iter()
         .skip((page - 1) * per_page)
         .take(per_page)
         .collect();
-    let mut r = Json(Value::Array(slice)).into_response();
-    let h = r.headers_mut();
+    let next = (page < pages).then_some(page + 1);
+    let prev = (page > 1).then(|| page - 1);
+    let mut h = HeaderMap::new();
     let num = |n: usize| HeaderValue::from_str(&n.to_string()).unwrap();
     let or_empty = |n: Option<usize>| n.map_or(HeaderValue::from_static(""), num);
-    h.insert("x-page", num(page));
     h.insert("x-per-page", num(per_page));
-    h.insert("x-next-page", or_empty((page < pages).then_some(page + 1)));
-    h.insert("x-prev-page", or_empty((page > 1).then(|| page - 1)));
-    if counted {
-        h.insert("x-total", num(total));
-        h.insert("x-total-pages", num(pages));
-    }
-    let link = |p: usize, rel: &str| {
-        format!("<{scheme}://{addr}{uri_path}?page={p}&per_page={per_page}>; rel=\"{rel}\"")
-    };
-    let mut links = Vec::new();
-    if page < pages {
-        links.push(link(page + 1, "next"));
-    }
-    if page > 1 {
-        links.push(link(page - 1, "prev"));
-    }
+    h.insert("x-page", num(page));
+    h.insert("x-next-page", or_empty(next));
+    h.insert("x-prev-page", or_empty(prev));
+    let link = |p: usize, rel: &str| format!("<{}>; rel=\"{rel}\"", listing.href(s, p, per_page));
+    let mut links: Vec<String> = Vec::new();
+    links.extend(prev.map(|p| link(p, "prev")));
+    links.extend(next.map(|p| link(p, "next")));
     links.push(link(1, "first"));
     if counted {
         links.push(link(pages, "last"));
+        h.insert("x-total", num(total));
+        h.insert("x-total-pages", num(pages));
     }
     h.insert(
         header::LINK,
         HeaderValue::from_str(&links.join(", ")).unwrap(),
     );
+    (slice, h)
+}
+
+/// A page of JSON items with its paging headers.
+fn paged_json(page: Vec<Value>, headers: HeaderMap) -> Response {
+    let mut r = Json(Value::Array(page)).into_response();
+    r.headers_mut().extend(headers);
     r
+}
+
+/// GitLab's offset pagination of a list no filter touches after the page is cut.
+fn paginate(items: Vec<Value>, q: &PageQuery, listing: &Listing, s: &Shared) -> Response {
+    let (page, headers) = page_of(items, q, listing, s);
+    paged_json(page, headers)
 }
 
 #[derive(Deserialize)]
@@ -760,6 +839,7 @@ async fn pipelines(
     State(s): State<Shared>,
     Path(project): Path<String>,
     Query(q): Query<PipelineQuery>,
+    RawQuery(raw): RawQuery,
 ) -> Response {
     if !known_project(&project) {
         return project_not_found();
@@ -796,7 +876,11 @@ async fn pipelines(
             page: q.page,
             per_page: q.per_page,
         },
-        &format!("/api/v4/projects/{project}/pipelines"),
+        &Listing::new(
+            format!("/api/v4/projects/{project}/pipelines"),
+            &[("id", &project)],
+            raw.as_deref(),
+        ),
         &s,
     )
 }
@@ -805,6 +889,7 @@ async fn pipeline_jobs(
     State(s): State<Shared>,
     Path((project, pipeline)): Path<(String, u64)>,
     Query(q): Query<PageQuery>,
+    RawQuery(raw): RawQuery,
 ) -> Response {
     if !known_project(&project) {
         return project_not_found();
@@ -834,7 +919,11 @@ async fn pipeline_jobs(
     paginate(
         items,
         &q,
-        &format!("/api/v4/projects/{project}/pipelines/{pipeline}/jobs"),
+        &Listing::new(
+            format!("/api/v4/projects/{project}/pipelines/{pipeline}/jobs"),
+            &[("id", &project), ("pipeline_id", &pipeline.to_string())],
+            raw.as_deref(),
+        ),
         &s,
     )
 }
@@ -851,6 +940,7 @@ async fn merge_requests(
     State(s): State<Shared>,
     Path(project): Path<String>,
     Query(q): Query<MrQuery>,
+    RawQuery(raw): RawQuery,
 ) -> Response {
     let st = s.0.lock().unwrap();
     let num = |p: &str| p.parse::<u64>().unwrap();
@@ -869,7 +959,11 @@ async fn merge_requests(
             page: q.page,
             per_page: q.per_page,
         },
-        &format!("/api/v4/projects/{project}/merge_requests"),
+        &Listing::new(
+            format!("/api/v4/projects/{project}/merge_requests"),
+            &[("id", &project)],
+            raw.as_deref(),
+        ),
         &s,
     )
 }
@@ -904,6 +998,7 @@ async fn list_notes(
     State(s): State<Shared>,
     Path((project, mr)): Path<(String, u64)>,
     Query(q): Query<NotesQuery>,
+    RawQuery(raw): RawQuery,
 ) -> Response {
     let updated = match q.order_by.as_deref() {
         None | Some("created_at") => false,
@@ -932,22 +1027,25 @@ async fn list_notes(
     if !ascending {
         notes.reverse();
     }
-    let mut items: Vec<Value> = notes.iter().map(note_json).collect();
+    let page = PageQuery {
+        page: q.page,
+        per_page: q.per_page,
+    };
     if endless {
         // Always one page more than the one asked for.
         let per_page = q.per_page.unwrap_or(20).clamp(1, 100);
         let filler = FakeNote::by(HUMAN_USER, 1, "filler");
-        items.resize((q.page.unwrap_or(1) + 1) * per_page, note_json(&filler));
+        notes.resize((q.page.unwrap_or(1) + 1) * per_page, filler);
     }
-    paginate(
-        items,
-        &PageQuery {
-            page: q.page,
-            per_page: q.per_page,
-        },
-        &format!("/api/v4/projects/{project}/merge_requests/{mr}/notes"),
-        &s,
-    )
+    let listing = Listing::new(
+        format!("/api/v4/projects/{project}/merge_requests/{mr}/notes"),
+        &[("id", &project), ("noteable_id", &mr.to_string())],
+        raw.as_deref(),
+    );
+    // `paginate(raw_notes)` first, `readable_by?` after: the page shrinks, its headers do not.
+    let (cut, headers) = page_of(notes, &page, &listing, &s);
+    let readable = cut.iter().filter(|n| n.readable).map(note_json).collect();
+    paged_json(readable, headers)
 }
 
 #[derive(Deserialize)]
@@ -983,6 +1081,11 @@ async fn create_note(
         Ok(b) => b,
         Err(r) => return *r,
     };
+    let meet = s.0.lock().unwrap().posts_meet.clone();
+    if let Some(barrier) = meet {
+        let wait = std::time::Duration::from_secs(20);
+        let _ = tokio::time::timeout(wait, barrier.wait()).await;
+    }
     let mut st = s.0.lock().unwrap();
     let id = st.id();
     let Some(m) = st.mr_mut(&project, mr) else {
@@ -994,6 +1097,7 @@ async fn create_note(
         system: false,
         author: BOT_USER,
         updated: id,
+        readable: true,
     };
     let json = note_json(&note);
     m.notes.push(note);
@@ -1024,4 +1128,24 @@ async fn edit_note(
     n.body = body;
     n.updated = stamp;
     Json(note_json(n)).into_response()
+}
+
+/// `DELETE .../notes/:note_id`: `204` with no body, as `destroy_conditionally!` answers.
+async fn delete_note(
+    State(s): State<Shared>,
+    Path((project, mr, note)): Path<(String, u64, u64)>,
+) -> Response {
+    let mut st = s.0.lock().unwrap();
+    let Some(m) = st.mr_mut(&project, mr) else {
+        return not_found();
+    };
+    let Some(at) = m.notes.iter().position(|n| n.id == note) else {
+        return not_found();
+    };
+    // `authorize! :admin_note`: the author alone, for a Developer; never a system note.
+    if m.notes[at].system || m.notes[at].author != BOT_USER {
+        return message(StatusCode::FORBIDDEN, "403 Forbidden");
+    }
+    m.notes.remove(at);
+    StatusCode::NO_CONTENT.into_response()
 }

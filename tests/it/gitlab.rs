@@ -456,7 +456,11 @@ fn a_note_refused_with_a_502_is_posted_again_once_after_a_look() {
         .filter(|l| l.path.ends_with("/notes"))
         .map(|l| format!("{} {}", l.method, l.status))
         .collect();
-    assert_eq!(calls, ["GET 200", "POST 502", "GET 200", "POST 201"]);
+    // The look before, the POST, the look after it, the POST again, and the look after writing.
+    assert_eq!(
+        calls,
+        ["GET 200", "POST 502", "GET 200", "POST 201", "GET 200"]
+    );
 }
 
 #[test]
@@ -621,8 +625,9 @@ fn an_oversized_baseline_artifact_is_skipped_with_a_note() {
     assert!(notes.contains("larger than 65 MiB"), "{notes}");
 }
 
-/// A server that links one more page of notes forever is followed only so far: the gate
-/// still ends, judges and writes its note.
+/// A server that links one more page of notes forever is followed only so far (100 pages a
+/// look, a look before writing and one after): the gate still ends, judges and writes its
+/// note.
 #[test]
 #[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn endless_note_pages_are_not_followed_forever() {
@@ -632,14 +637,15 @@ fn endless_note_pages_are_not_followed_forever() {
     let out = mr_gate(&gl, &app.url(), true).run().expect_exit(5);
     assert!(out.stderr.contains("created note"), "{}", out.stderr);
     let pages = gl.with(|s| s.log.iter().filter(|l| l.path.ends_with("/notes")).count());
-    assert!(pages <= 101, "{pages} pages of notes were read");
+    assert!(pages <= 2 * 100 + 1, "{pages} pages of notes were read");
 }
 
-/// Past 10,000 notes GitLab sends no `x-total`, `x-total-pages` or `rel="last"`; the gate's
-/// note, which every pipeline edits, is found on the first page of the most recently updated.
+/// Past 10,000 notes GitLab sends no `x-total`, `x-total-pages` or `rel="last"`, and
+/// `x-next-page` goes on: each look reads 100 pages, no more. The gate's note, which every
+/// pipeline edits, is among the most recently updated, so the cap never leaves it out.
 #[test]
 #[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
-fn among_ten_thousand_notes_without_totals_the_gates_note_is_found_first() {
+fn among_ten_thousand_notes_without_totals_the_gates_note_is_found_within_the_cap() {
     let gl = FakeGitlab::start();
     let app = slow_app(2);
     gl.with(|s| {
@@ -664,7 +670,11 @@ fn among_ten_thousand_notes_without_totals_the_gates_note_is_found_first() {
         .iter()
         .filter(|l| l.method == Method::GET && l.path.ends_with("/notes"))
         .count();
-    assert_eq!(listed, 1, "one page was enough");
+    assert_eq!(
+        listed,
+        2 * 100,
+        "a look before writing and one after, 100 pages each"
+    );
 }
 
 /// The last POST may land too: after the third failed POST the gate looks once more, and
@@ -679,4 +689,231 @@ fn a_note_saved_by_the_last_post_is_found_by_a_last_look() {
     let out = mr_gate(&gl, &app.url(), true).run().expect_exit(5);
     assert_eq!(gl.notes(MR).len(), 1, "{}", out.stderr);
     assert!(out.stderr.contains("not posted twice"), "{}", out.stderr);
+}
+
+/// The first line of every note of job `perf`.
+const MARKER: &str = "<!-- loadforge-gate:perf -->";
+
+/// A merge-request pipeline `pipeline` of job `perf` running the one-endpoint scenario for a
+/// second, with the API token. This merge request has no baseline, so the gate exits 5 (not
+/// judged) and says so in its note.
+fn pipeline_comments(gl: &FakeGitlab, host: &str, pipeline: u64) -> Output {
+    crate::lookup::short_run(mr_env(gl), host)
+        .env("LOADFORGE_GATE_GITLAB_TOKEN", PRIVATE_TOKEN)
+        .env("CI_PIPELINE_ID", &pipeline.to_string())
+        .env(
+            "CI_PIPELINE_URL",
+            &format!("http://gitlab.example/p/-/pipelines/{pipeline}"),
+        )
+        .run()
+        .expect_exit(5)
+}
+
+/// A note of job `perf` as pipeline `pipeline` left it: the marker first, the run's hidden
+/// stamp last.
+fn note_of_pipeline(pipeline: u64) -> String {
+    format!("{MARKER}\nverdict of pipeline {pipeline}\n\n<!-- loadforge-gate-run: pipeline={pipeline} job=1 -->\n")
+}
+
+/// Notes of job `perf` on !7 as pipelines left them, each `(id, pipeline)`.
+fn left_by_pipelines(gl: &FakeGitlab, notes: &[(u64, u64)]) {
+    let left = notes
+        .iter()
+        .map(|(id, p)| FakeNote::by(BOT_USER, *id, &note_of_pipeline(*p)));
+    gl.with(|s| s.notes_of(MR).extend(left));
+}
+
+/// The stamp of a note that pipeline `pipeline`'s job 555 wrote.
+fn stamp_of(pipeline: u64) -> String {
+    format!("<!-- loadforge-gate-run: pipeline={pipeline} job=555 -->")
+}
+
+/// The gate's notes of job `perf` on !7.
+fn gate_notes(gl: &FakeGitlab) -> Vec<FakeNote> {
+    gl.notes(MR)
+        .into_iter()
+        .filter(|n| n.author == BOT_USER && n.body.starts_with(MARKER))
+        .collect()
+}
+
+/// GitLab cuts a page of notes, then drops the notes the user may not read (`lib/api/notes.rb`):
+/// a first page shortened so is not the last, and the gate's note on the second is edited, not
+/// posted again.
+#[test]
+fn a_notes_page_shortened_by_gitlabs_filter_is_not_the_last() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    gl.with(|s| {
+        let notes = s.notes_of(MR);
+        // The gate's note, last edited before a long review: on the second page, most
+        // recently updated first.
+        notes.push(FakeNote::by(BOT_USER, 5, &format!("{MARKER}\nold summary")));
+        for i in 0..120 {
+            notes.push(FakeNote::by(HUMAN_USER, 10 + i, &format!("review {i}")));
+        }
+        // Cross-references from a project the bot cannot see, on the first page: dropped
+        // after the page is cut, so it holds 93 notes of 100.
+        for i in 0..7 {
+            notes.push(FakeNote::hidden(300 + i, 300 + i));
+        }
+    });
+    let out = pipeline_comments(&gl, &app.url(), 9000);
+    let notes = gl.notes(MR);
+    assert_eq!(notes.len(), 128, "no second note: {}", out.stderr);
+    let ours = notes.iter().find(|n| n.id == 5).unwrap();
+    assert!(
+        ours.body.contains("Performance gate NOT JUDGED"),
+        "{}",
+        ours.body
+    );
+    assert!(
+        ours.body.ends_with(&format!("{}\n", stamp_of(9000))),
+        "{}",
+        ours.body
+    );
+    assert!(
+        out.stderr.contains("updated note 5 on !7"),
+        "{}",
+        out.stderr
+    );
+    let first = gl
+        .log()
+        .into_iter()
+        .find(|l| l.method == Method::GET && l.path.ends_with("/notes"))
+        .unwrap();
+    assert!(first.query.contains("per_page=100"), "{}", first.query);
+    assert!(
+        gl.log().iter().any(|l| l.query.ends_with("&page=2")),
+        "the second page was read"
+    );
+}
+
+/// Two pipelines that commented at once left two notes of the job: the next to comment keeps
+/// the oldest, with the newest verdict, and deletes the other; an older pipeline keeps the
+/// newer one's verdict rather than write its own.
+#[test]
+fn two_notes_of_the_job_become_the_oldest_with_the_newest_verdict() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    left_by_pipelines(&gl, &[(3, 8999), (4, 9001)]);
+    // Pipeline 9000 is older than 9001: 9001's verdict goes on the oldest note.
+    let out = pipeline_comments(&gl, &app.url(), 9000);
+    let ours = gate_notes(&gl);
+    assert_eq!(ours.len(), 1, "{}", out.stderr);
+    assert_eq!(ours[0].id, 3, "the oldest stays");
+    assert_eq!(ours[0].body, note_of_pipeline(9001), "the newest verdict");
+    assert!(
+        out.stderr.contains("2 notes of this job on !7 (pipelines commenting at once): kept note 3, the oldest, with the verdict of pipeline 9001; deleted 4"),
+        "{}",
+        out.stderr
+    );
+    let deletes: Vec<_> = gl
+        .log()
+        .into_iter()
+        .filter(|l| l.method == Method::DELETE)
+        .map(|l| (l.path, l.status))
+        .collect();
+    assert_eq!(
+        deletes,
+        [(
+            format!("/api/v4/projects/{PROJECT}/merge_requests/7/notes/4"),
+            204
+        )]
+    );
+
+    // Another duplicate, older: pipeline 9002 is the newest, and its own verdict is kept.
+    left_by_pipelines(&gl, &[(6, 8998)]);
+    let out = pipeline_comments(&gl, &app.url(), 9002);
+    let ours = gate_notes(&gl);
+    assert_eq!(ours.len(), 1, "{}", out.stderr);
+    assert_eq!(ours[0].id, 3);
+    assert!(
+        ours[0].body.contains("Performance gate NOT JUDGED"),
+        "{}",
+        ours[0].body
+    );
+    assert!(ours[0].body.contains(&stamp_of(9002)), "{}", ours[0].body);
+    assert!(
+        out.stderr
+            .contains("kept note 3, the oldest, with the verdict of pipeline 9002; deleted 6"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// A pipeline that comments after a newer one (it was slower) leaves the newer verdict alone.
+#[test]
+fn an_older_pipeline_never_writes_over_a_newer_pipelines_note() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    left_by_pipelines(&gl, &[(3, 9001)]);
+    let out = pipeline_comments(&gl, &app.url(), 9000);
+    let notes = gl.notes(MR);
+    assert_eq!(notes.len(), 1, "{}", out.stderr);
+    assert_eq!(notes[0].body, note_of_pipeline(9001), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("note 3 on !7 holds the verdict of a newer pipeline (9001)"),
+        "{}",
+        out.stderr
+    );
+    let writes = gl.log().iter().filter(|l| l.method != Method::GET).count();
+    assert_eq!(writes, 0, "nothing written: {:?}", gl.log());
+}
+
+/// Two gates of one merge request comment at the same moment: both find no note and both post
+/// (the fake holds each POST until both have come). Each then looks again; one note remains,
+/// the oldest, holding the newer pipeline's verdict.
+#[test]
+fn two_gates_posting_at_once_leave_one_note_with_the_newer_verdict() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    gl.with(|s| s.posts_meet = Some(std::sync::Arc::new(tokio::sync::Barrier::new(2))));
+    let (older, newer) = std::thread::scope(|scope| {
+        let older = scope.spawn(|| pipeline_comments(&gl, &app.url(), 9000));
+        let newer = scope.spawn(|| pipeline_comments(&gl, &app.url(), 9001));
+        (older.join().unwrap(), newer.join().unwrap())
+    });
+    let both = format!("{}\n---\n{}", older.stderr, newer.stderr);
+    let posts = gl
+        .log()
+        .iter()
+        .filter(|l| l.method == Method::POST && l.status == 201)
+        .count();
+    assert_eq!(posts, 2, "both posted: {both}");
+    let notes = gl.notes(MR);
+    assert_eq!(notes.len(), 1, "{both}");
+    assert!(notes[0].body.contains(&stamp_of(9001)), "{}", notes[0].body);
+    assert!(notes[0].body.contains("Performance gate NOT JUDGED"));
+    let deletes = gl.with(|s| s.log.iter().filter(|l| l.method == Method::DELETE).count());
+    assert!(deletes >= 1, "the other note was deleted: {both}");
+    assert!(both.contains("kept note"), "{both}");
+}
+
+/// A delete that keeps failing is tried within the client's bounded retries, said once, and
+/// the note stays; the kept note holds the verdict all the same.
+#[test]
+fn a_delete_that_fails_is_said_once_and_not_tried_forever() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    left_by_pipelines(&gl, &[(3, 8998), (4, 8999)]);
+    gl.fail_next(Method::DELETE, "/notes/4", 500, 100, None);
+    let out = pipeline_comments(&gl, &app.url(), 9000);
+    let said = out.stderr.matches("could not delete note 4 on !7").count();
+    assert_eq!(said, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("it stays"), "{}", out.stderr);
+    let tries = gl
+        .log()
+        .iter()
+        .filter(|l| l.method == Method::DELETE)
+        .count();
+    assert!((1..=4).contains(&tries), "{tries} tries");
+    let ours = gate_notes(&gl);
+    assert_eq!(ours.len(), 2);
+    assert!(ours
+        .iter()
+        .find(|n| n.id == 3)
+        .unwrap()
+        .body
+        .contains(&stamp_of(9000)));
 }

@@ -14,7 +14,7 @@ use crate::{
 const SCENARIO: &str = "tasks: [{request: {path: /health}}]\n";
 
 /// `gate` running the one-endpoint scenario against `host` for a second.
-fn short_run(gate: Gate, host: &str) -> Gate {
+pub(crate) fn short_run(gate: Gate, host: &str) -> Gate {
     gate.write("s.yml", SCENARIO)
         .args(["run", "--scenario", "s.yml", "--host", host])
         .args(["--users", "1", "--run-time", "1s", "--progress", "0"])
