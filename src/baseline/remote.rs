@@ -145,41 +145,31 @@ impl<'a> Search<'a> {
                 }
             }
         }
-        let found = self.latest_that_ran(ci, job_client, api_client, misses, lookup)?;
+        // The branch's latest successful run: by ref, then, with the API token, the newest
+        // recent pipeline that ran the job.
+        let found = 'latest: {
+            if let Some(c) = job_client.or(*api_client) {
+                if let Some(found) = self.latest(c, misses, &mut lookup.notes)? {
+                    break 'latest Some(found);
+                }
+            }
+            let Some(api) = *api_client else {
+                break 'latest None;
+            };
+            match self.newest_that_ran(api, ci, misses, &mut lookup.notes) {
+                Ok(found) => found,
+                Err(e) => {
+                    api_token_failed(&e, lookup);
+                    *api_client = None;
+                    None
+                }
+            }
+        };
         if let (Some(_), Some(head)) = (&found, self.target_head) {
-            lookup
-                .notes
-                .push(self.not_the_head(ci, head, api_client.is_some()));
+            let api = api_client.is_some();
+            lookup.notes.push(self.not_the_head(ci, head, api));
         }
         Ok(found)
-    }
-
-    /// The branch's latest successful run of the job: through the by-ref endpoint, then, with
-    /// the API token, the newest recent pipeline that ran it.
-    fn latest_that_ran<'c>(
-        &self,
-        ci: &CiContext,
-        job_client: Option<&'c ApiClient>,
-        api_client: &mut Option<&'c ApiClient>,
-        misses: &mut Vec<Miss>,
-        lookup: &mut Lookup,
-    ) -> Result<Option<Previous>, GitlabError> {
-        if let Some(c) = job_client.or(*api_client) {
-            if let Some(found) = self.latest(c, misses, &mut lookup.notes)? {
-                return Ok(Some(found));
-            }
-        }
-        let Some(api) = *api_client else {
-            return Ok(None);
-        };
-        match self.newest_that_ran(api, ci, misses, &mut lookup.notes) {
-            Err(e) => {
-                api_token_failed(&e, lookup);
-                *api_client = None;
-                Ok(None)
-            }
-            found => found,
-        }
     }
 
     /// What only the API token can find: the run at the target's head a merged-results

@@ -353,6 +353,24 @@ fn sharded(forge: &Forge, host: &str, extra: &str) -> String {
     )
 }
 
+/// Each component with `extra` inputs, against nothing (for listing jobs): its name, the
+/// pipeline and its gate jobs.
+fn both_templates(forge: &Forge, extra: &str) -> [(&'static str, String, Vec<&'static str>); 2] {
+    let host = "http://127.0.0.1:9";
+    [
+        (
+            "loadforge-gate",
+            single(forge, host, extra),
+            vec!["loadforge-gate"],
+        ),
+        (
+            "loadforge-gate-sharded",
+            sharded(forge, host, extra),
+            vec!["loadforge-gate-shard", "loadforge-gate"],
+        ),
+    ]
+}
+
 fn checks(results: &serde_json::Value) -> Vec<String> {
     results["verdict"]["checks"]
         .as_array()
@@ -592,18 +610,7 @@ fn default_rules_run_the_gate_once_per_push_in_both_templates() {
         ),
         ("a tag pipeline", "main", tag, false),
     ];
-    for (template, pipeline, gate) in [
-        (
-            "loadforge-gate",
-            single(&forge, "http://127.0.0.1:9", ""),
-            vec!["loadforge-gate"],
-        ),
-        (
-            "loadforge-gate-sharded",
-            sharded(&forge, "http://127.0.0.1:9", ""),
-            vec!["loadforge-gate-shard", "loadforge-gate"],
-        ),
-    ] {
+    for (template, pipeline, gate) in both_templates(&forge, "") {
         // One project per template: the emulator fetches the include once.
         let project = forge.project(&pipeline);
         for (case, branch, variables, runs) in cases {
@@ -626,18 +633,7 @@ fn merge_trains_skip_leaves_the_gate_out_of_merge_trains_only() {
     };
     let forge = Forge::new();
     let skip = "      merge-trains: skip\n";
-    for (template, pipeline, gate) in [
-        (
-            "loadforge-gate",
-            single(&forge, "http://127.0.0.1:9", skip),
-            vec!["loadforge-gate"],
-        ),
-        (
-            "loadforge-gate-sharded",
-            sharded(&forge, "http://127.0.0.1:9", skip),
-            vec!["loadforge-gate-shard", "loadforge-gate"],
-        ),
-    ] {
+    for (template, pipeline, gate) in both_templates(&forge, skip) {
         let project = forge.project(&pipeline);
         project.checkout("feature");
         for (event, runs) in [
