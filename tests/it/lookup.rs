@@ -67,7 +67,16 @@ fn event_run(gl: &FakeGitlab, host: &str, event: &str, api_token: bool) -> Outpu
     if api_token {
         g = g.env("LOADFORGE_GATE_GITLAB_TOKEN", PRIVATE_TOKEN);
     }
-    by_baseline(g.run())
+    // Which run is the baseline is the point, not the verdict: with three runs on `main` there
+    // is a noise band, which a busy machine can make too noisy to judge (exit 5).
+    let out = g.run();
+    assert!(
+        matches!(out.code, 0 | 1 | 5) && out.results()["comparison"]["source"].is_string(),
+        "exit {}, no baseline:\n{}",
+        out.code,
+        out.stderr
+    );
+    out
 }
 
 /// When the baseline run started, which tells the runs of `main` apart.
