@@ -48,6 +48,16 @@ pub(crate) struct CiContext {
     pub(crate) merge_request_source_project_id: Option<String>,
     pub(crate) merge_request_target_branch: Option<String>,
     pub(crate) merge_request_diff_base_sha: Option<String>,
+    /// `CI_MERGE_REQUEST_EVENT_TYPE`: `detached`, `merged_result` or `merge_train`
+    /// (doc/ci/variables/predefined_variables.md; `pipeline.merge_request_event_type` in
+    /// gitlabhq `lib/gitlab/ci/variables/builder/pipeline.rb`). Unset outside merge-request
+    /// pipelines.
+    pub(crate) merge_request_event_type: Option<String>,
+    /// `CI_MERGE_REQUEST_TARGET_BRANCH_SHA`: "the HEAD SHA of the target branch of the merge
+    /// request", present only in merged-results pipelines (the docs); it is the pipeline's
+    /// `target_sha`, which a merge train sets to the commit its car is merged onto
+    /// (`ee/app/services/merge_trains/create_pipeline_service.rb`).
+    pub(crate) merge_request_target_branch_sha: Option<String>,
     /// `CI_COMMIT_BRANCH`: set in branch pipelines only (not in merge-request pipelines).
     pub(crate) commit_branch: Option<String>,
     /// `CI_DEFAULT_BRANCH`.
@@ -79,6 +89,8 @@ impl CiContext {
             merge_request_source_project_id: get("CI_MERGE_REQUEST_SOURCE_PROJECT_ID"),
             merge_request_target_branch: get("CI_MERGE_REQUEST_TARGET_BRANCH_NAME"),
             merge_request_diff_base_sha: get("CI_MERGE_REQUEST_DIFF_BASE_SHA"),
+            merge_request_event_type: get("CI_MERGE_REQUEST_EVENT_TYPE"),
+            merge_request_target_branch_sha: get("CI_MERGE_REQUEST_TARGET_BRANCH_SHA"),
             commit_branch: get("CI_COMMIT_BRANCH"),
             default_branch: get("CI_DEFAULT_BRANCH"),
             per_pipeline: PER_PIPELINE
@@ -106,6 +118,22 @@ impl CiContext {
             (&self.merge_request_source_project_id, &self.merge_request_project_id),
             (Some(source), Some(target)) if source != target
         )
+    }
+
+    /// The target branch's head that this pipeline's code was merged onto, in a merged-results
+    /// or merge-train pipeline: what the merge request's change is measured against, so the
+    /// baseline is that commit's run, not the merge base's (whose comparison would charge the
+    /// merge request with what the target gained since). `None` in a detached merge-request
+    /// pipeline, whose code is the source branch alone, and for an event type this version
+    /// does not know.
+    pub(crate) fn merged_onto(&self) -> Option<&str> {
+        let merged = matches!(
+            self.merge_request_event_type.as_deref(),
+            Some("merged_result" | "merge_train")
+        );
+        self.merge_request_target_branch_sha
+            .as_deref()
+            .filter(|_| merged && self.merge_request_target_branch.is_some())
     }
 
     /// A run on the default branch: it joins the run history the next runs are judged by.
@@ -155,6 +183,25 @@ mod tests {
                 ("CI_MERGE_REQUEST_IID", "42".to_string())
             ]
         );
+    }
+
+    /// Only merged-results and merge-train pipelines were merged onto the target's head; a
+    /// detached one (or one of an event type GitLab may add later) keeps the merge base.
+    #[test]
+    fn only_merged_results_and_trains_are_merged_onto_the_target_head() {
+        let ci = |event: &'static str| {
+            CiContext::from_env(&move |k: &str| match k {
+                "CI_MERGE_REQUEST_EVENT_TYPE" => Some(event.to_string()),
+                "CI_MERGE_REQUEST_TARGET_BRANCH_NAME" => Some("main".to_string()),
+                "CI_MERGE_REQUEST_TARGET_BRANCH_SHA" => Some("abc".to_string()),
+                _ => None,
+            })
+        };
+        assert_eq!(ci("merged_result").merged_onto(), Some("abc"));
+        assert_eq!(ci("merge_train").merged_onto(), Some("abc"));
+        for other in ["detached", "", "merge_queue"] {
+            assert_eq!(ci(other).merged_onto(), None, "{other}");
+        }
     }
 
     #[test]

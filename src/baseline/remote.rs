@@ -8,10 +8,12 @@
 //! With only `CI_JOB_TOKEN`: the job's artifact in the latest successful pipeline of that ref,
 //! through the artifacts-by-ref endpoint, which looks at that one pipeline only. With an API
 //! token: the target branch's pipeline at the merge base first (the rule GitLab's own
-//! merge-request widgets use); for a tag, the previous release tag's run; then the newest
-//! successful pipeline of the ref that ran the job (a newer pipeline that skipped it hides the
-//! artifact from the by-ref endpoint: gitlab-org/gitlab#349316); plus the last few successful
-//! runs, whose spread is the noise band. When nothing is found, [`super::diagnose`] says why.
+//! merge-request widgets use), or, for a merged-results or merge-train pipeline, at the
+//! target's head it was merged onto (GitLab's rule for merged results); for a tag, the previous
+//! release tag's run; then the newest successful pipeline of the ref that ran the job (a newer
+//! pipeline that skipped it hides the artifact from the by-ref endpoint:
+//! gitlab-org/gitlab#349316); plus the last few successful runs, whose spread is the noise
+//! band. When nothing is found, [`super::diagnose`] says why.
 
 use super::{
     diagnose, history_or_note,
@@ -19,7 +21,7 @@ use super::{
 };
 use crate::{
     ci::CiContext,
-    gitlab::{self, ApiClient, GitlabError, PipelineFilter},
+    gitlab::{self, ApiClient, GitlabError, Pipeline, PipelineFilter},
     results::{self, Role},
     stats::{HistoryEntry, RunResult},
 };
@@ -118,6 +120,7 @@ impl<'a> Search<'a> {
             base_ref,
             artifact,
             tag,
+            target_head: ci.merged_onto(),
         })
     }
 
@@ -142,25 +145,35 @@ impl<'a> Search<'a> {
                 }
             }
         }
-        if let Some(c) = job_client.or(*api_client) {
-            if let Some(found) = self.latest(c, misses, &mut lookup.notes)? {
-                return Ok(Some(found));
+        // The branch's latest successful run: by ref, then, with the API token, the newest
+        // recent pipeline that ran the job.
+        let found = 'latest: {
+            if let Some(c) = job_client.or(*api_client) {
+                if let Some(found) = self.latest(c, misses, &mut lookup.notes)? {
+                    break 'latest Some(found);
+                }
             }
-        }
-        let Some(api) = *api_client else {
-            return Ok(None);
+            let Some(api) = *api_client else {
+                break 'latest None;
+            };
+            match self.newest_that_ran(api, ci, misses, &mut lookup.notes) {
+                Ok(found) => found,
+                Err(e) => {
+                    api_token_failed(&e, lookup);
+                    *api_client = None;
+                    None
+                }
+            }
         };
-        match self.newest_that_ran(api, ci, misses, &mut lookup.notes) {
-            Err(e) => {
-                api_token_failed(&e, lookup);
-                *api_client = None;
-                Ok(None)
-            }
-            found => found,
+        if let (Some(_), Some(head)) = (&found, self.target_head) {
+            let api = api_client.is_some();
+            lookup.notes.push(self.not_the_head(ci, head, api));
         }
+        Ok(found)
     }
 
-    /// What only the API token can find: the merge base's run, the previous tag's.
+    /// What only the API token can find: the run at the target's head a merged-results
+    /// pipeline was merged onto, or at the merge base; the previous tag's.
     fn with_api_first(
         &self,
         api: &ApiClient,
@@ -168,10 +181,33 @@ impl<'a> Search<'a> {
         misses: &mut Vec<Miss>,
         notes: &mut Vec<String>,
     ) -> Result<Option<Previous>, GitlabError> {
-        match self.at_merge_base(api, ci, misses, notes)? {
+        let first = match self.target_head {
+            Some(head) => self.at_target_head(api, ci, head, misses, notes)?,
+            None => self.at_merge_base(api, ci, misses, notes)?,
+        };
+        match first {
             Some(found) => Ok(Some(found)),
             None => self.previous_tag(api, ci, misses, notes),
         }
+    }
+
+    /// A merged-results or merge-train pipeline measures the merge request merged onto the
+    /// target's head: the baseline found elsewhere may hold the target's later changes, or
+    /// miss some of the head's, and the report says so.
+    fn not_the_head(&self, ci: &CiContext, head: &str, api: bool) -> String {
+        let kind = match ci.merge_request_event_type.as_deref() {
+            Some("merge_train") => "merge-train",
+            _ => "merged-results",
+        };
+        let (base_ref, head) = (self.base_ref, short_sha(head));
+        let why = if api {
+            format!("no run of `{}` at or before that commit was found among the last {RECENT_PIPELINES} successful pipelines on `{base_ref}`", self.job)
+        } else {
+            "only LOADFORGE_GATE_GITLAB_TOKEN can look up the run at that commit".to_string()
+        };
+        format!(
+            "This {kind} pipeline tests the merge request merged onto `{base_ref}` at {head}, the target's head; the baseline is the latest successful run on `{base_ref}`, which may not be the target's head: {why}."
+        )
     }
 
     /// In a merge request: the target branch's pipeline at the merge base.
@@ -188,23 +224,102 @@ impl<'a> Search<'a> {
         ) else {
             return Ok(None);
         };
+        let at_base = self.at_commit(api, sha)?;
+        let found = self.first_that_ran(api, &at_base, true, misses, notes)?;
+        Ok(found.map(|ran| {
+            let source = format!(
+                "pipeline #{} on {} at the merge base {}",
+                ran.pipeline.id,
+                self.base_ref,
+                short_sha(sha)
+            );
+            ran.into_previous(source)
+        }))
+    }
+
+    /// The base branch's pipelines at commit `sha`, newest first: a few, since a commit is
+    /// pushed once and then only scheduled or rerun pipelines add to them.
+    fn at_commit(&self, api: &ApiClient, sha: &str) -> Result<Vec<Pipeline>, GitlabError> {
         let filter = PipelineFilter {
             ref_name: Some(self.base_ref),
             sha: Some(sha),
             ..PipelineFilter::default()
         };
-        for p in gitlab::pipelines(api, self.project, filter, 5)? {
-            if let Some((result, history)) = self.in_pipeline(api, (p.id, true), misses, notes)? {
-                return Ok(Some(Previous {
-                    source: format!(
-                        "pipeline #{} on {} at the merge base {}",
-                        p.id,
-                        self.base_ref,
-                        short_sha(sha)
-                    ),
+        gitlab::pipelines(api, self.project, filter, 5)
+    }
+
+    /// In a merged-results or merge-train pipeline: the target branch's run at the head it was
+    /// merged onto, as GitLab compares merged results (`MergeRequest#merge_base_pipeline`, the
+    /// target branch's pipeline at `actual_head_pipeline.target_sha`, app/models/merge_request.rb,
+    /// chosen when the head pipeline is `merged_result_pipeline?`,
+    /// app/serializers/merge_request_widget_entity.rb). When no pipeline there has a run of the
+    /// job (not finished, or it skipped it; a merge train's car behind another is merged onto
+    /// the car ahead, a commit no branch pipeline ran), the nearest older run, said so: the
+    /// merge base's would charge the merge request with what the target gained since.
+    fn at_target_head(
+        &self,
+        api: &ApiClient,
+        ci: &CiContext,
+        head: &str,
+        misses: &mut Vec<Miss>,
+        notes: &mut Vec<String>,
+    ) -> Result<Option<Previous>, GitlabError> {
+        let at_head = self.at_commit(api, head)?;
+        if let Some(ran) = self.first_that_ran(api, &at_head, true, misses, notes)? {
+            let source = format!(
+                "pipeline #{} on {} at {}, the target's head",
+                ran.pipeline.id,
+                self.base_ref,
+                short_sha(head)
+            );
+            return Ok(Some(ran.into_previous(source)));
+        }
+        // GitLab numbers pipelines as it creates them: one older than the head's first (or,
+        // when the head has none, than this pipeline) ran an older commit of the branch.
+        let current = ci.pipeline_id.as_deref().and_then(|p| p.parse().ok());
+        let before = at_head.iter().map(|p| p.id).min().or(current);
+        let recent = self.recent_successful(api)?;
+        let older = recent.iter().filter(|p| before.is_none_or(|b| p.id < b));
+        let found = self.first_that_ran(api, older, true, misses, notes)?;
+        Ok(found.map(|ran| {
+            let source = format!(
+                "pipeline #{} on {}, the nearest run before the target's head {}, which had none",
+                ran.pipeline.id,
+                self.base_ref,
+                short_sha(head)
+            );
+            ran.into_previous(source)
+        }))
+    }
+
+    /// The recent successful pipelines of the base branch, newest first.
+    fn recent_successful(&self, api: &ApiClient) -> Result<Vec<Pipeline>, GitlabError> {
+        let filter = PipelineFilter {
+            ref_name: Some(self.base_ref),
+            successful: true,
+            ..PipelineFilter::default()
+        };
+        gitlab::pipelines(api, self.project, filter, RECENT_PIPELINES)
+    }
+
+    /// The first of `pipelines` whose job kept whole results; `on_base`: they are pipelines of
+    /// the base ref (for the diagnosis).
+    fn first_that_ran<'p>(
+        &self,
+        api: &ApiClient,
+        pipelines: impl IntoIterator<Item = &'p Pipeline>,
+        on_base: bool,
+        misses: &mut Vec<Miss>,
+        notes: &mut Vec<String>,
+    ) -> Result<Option<Ran<'p>>, GitlabError> {
+        for (skipped, pipeline) in pipelines.into_iter().enumerate() {
+            let found = self.in_pipeline(api, (pipeline.id, on_base), misses, notes)?;
+            if let Some((result, history)) = found {
+                return Ok(Some(Ran {
+                    skipped,
+                    pipeline,
                     result,
                     history,
-                    notes: Vec::new(),
                 }));
             }
         }
@@ -229,20 +344,16 @@ impl<'a> Search<'a> {
             tags: true,
             ..PipelineFilter::default()
         };
-        for p in gitlab::pipelines(api, self.project, filter, RECENT_PIPELINES)? {
-            if p.ref_name == tag || Some(p.id) == current {
-                continue;
-            }
-            if let Some((result, history)) = self.in_pipeline(api, (p.id, false), misses, notes)? {
-                return Ok(Some(Previous {
-                    source: format!("pipeline #{} of the previous tag {}", p.id, p.ref_name),
-                    result,
-                    history,
-                    notes: Vec::new(),
-                }));
-            }
-        }
-        Ok(None)
+        let tags = gitlab::pipelines(api, self.project, filter, RECENT_PIPELINES)?;
+        let others = tags
+            .iter()
+            .filter(|p| p.ref_name != tag && Some(p.id) != current);
+        let found = self.first_that_ran(api, others, false, misses, notes)?;
+        Ok(found.map(|ran| {
+            let p = ran.pipeline;
+            let source = format!("pipeline #{} of the previous tag {}", p.id, p.ref_name);
+            ran.into_previous(source)
+        }))
     }
 
     /// The artifact of the latest successful pipeline on the base branch (a job token is
@@ -306,36 +417,22 @@ impl<'a> Search<'a> {
         notes: &mut Vec<String>,
     ) -> Result<Option<Previous>, GitlabError> {
         let current = ci.pipeline_id.as_deref().and_then(|p| p.parse().ok());
-        let filter = PipelineFilter {
-            ref_name: Some(self.base_ref),
-            successful: true,
-            ..PipelineFilter::default()
-        };
-        let recent = gitlab::pipelines(api, self.project, filter, RECENT_PIPELINES)?;
-        for (n, p) in recent.iter().enumerate() {
-            if Some(p.id) == current {
-                continue;
-            }
-            if let Some((result, history)) = self.in_pipeline(api, (p.id, true), misses, notes)? {
-                let skipped = if n == 0 {
-                    String::new()
-                } else {
-                    format!("; the {n} newer successful pipeline(s) did not keep `{}` results, which hides it from GitLab's latest-artifact lookup", self.job)
-                };
-                return Ok(Some(Previous {
-                    source: format!(
-                        "{}pipeline #{} on {}{skipped}",
-                        self.tag_prefix(),
-                        p.id,
-                        self.base_ref
-                    ),
-                    result,
-                    history,
-                    notes: Vec::new(),
-                }));
-            }
-        }
-        Ok(None)
+        let recent = self.recent_successful(api)?;
+        let others = recent.iter().filter(|p| Some(p.id) != current);
+        let found = self.first_that_ran(api, others, true, misses, notes)?;
+        Ok(found.map(|ran| {
+            let skipped = match ran.skipped {
+                0 => String::new(),
+                n => format!("; the {n} newer successful pipeline(s) did not keep `{}` results, which hides it from GitLab's latest-artifact lookup", self.job),
+            };
+            let source = format!(
+                "{}pipeline #{} on {}{skipped}",
+                self.tag_prefix(),
+                ran.pipeline.id,
+                self.base_ref
+            );
+            ran.into_previous(source)
+        }))
     }
 
     /// A history for a baseline that carried none: the baseline run, then up to `history`
@@ -418,6 +515,26 @@ impl<'a> Search<'a> {
             Some(_) => {}
         }
         Ok(found)
+    }
+}
+
+/// A pipeline whose job kept whole results, and how many searched before it had none.
+struct Ran<'p> {
+    skipped: usize,
+    pipeline: &'p Pipeline,
+    result: RunResult,
+    history: Vec<HistoryEntry>,
+}
+
+impl Ran<'_> {
+    /// The baseline, described by `source`.
+    fn into_previous(self, source: String) -> Previous {
+        Previous {
+            source,
+            result: self.result,
+            history: self.history,
+            notes: Vec::new(),
+        }
     }
 }
 

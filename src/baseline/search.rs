@@ -14,6 +14,9 @@ pub(super) struct Search<'a> {
     pub(super) artifact: &'a str,
     /// This pipeline's tag, when it is a tag pipeline.
     pub(super) tag: Option<&'a str>,
+    /// The target's head this merged-results or merge-train pipeline was merged onto
+    /// (`CiContext::merged_onto`): its run is the baseline, not the merge base's.
+    pub(super) target_head: Option<&'a str>,
 }
 
 /// Why a pipeline that was looked at gave no baseline, for the diagnosis.

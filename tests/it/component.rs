@@ -139,6 +139,27 @@ fn interpolate(v: &Value, inputs: &BTreeMap<String, Value>) -> Value {
     }
 }
 
+/// A template's jobs as GitLab reads them with these inputs: interpolated, then each job's
+/// `rules` flattened, since a list nested in it (the `rules` input after the merge-train rule,
+/// as a `!reference` would be) is one list to GitLab (gitlabhq
+/// `lib/gitlab/ci/config/entry/rules.rb`, `[super].flatten`) and to gitlab-ci-local
+/// (`DataExpander.flattenLists`), and GitLab's schema describes the flattened form.
+fn expand_jobs(doc: &Value, inputs: &BTreeMap<String, Value>) -> Value {
+    let mut jobs = interpolate(doc, inputs);
+    for job in jobs.as_object_mut().unwrap().values_mut() {
+        if let Some(Value::Array(rules)) = job.get_mut("rules") {
+            *rules = std::mem::take(rules)
+                .into_iter()
+                .flat_map(|r| match r {
+                    Value::Array(inner) => inner,
+                    rule => vec![rule],
+                })
+                .collect();
+        }
+    }
+    jobs
+}
+
 fn template_inputs(spec: &Value) -> BTreeMap<String, Value> {
     spec["spec"]["inputs"]
         .as_object()
@@ -176,7 +197,7 @@ fn the_template_validates_against_gitlab_schema_with_default_and_custom_inputs()
         .iter()
         .map(|(k, v)| (k.clone(), v["default"].clone()))
         .collect();
-    let jobs = interpolate(&docs[1], &defaults);
+    let jobs = expand_jobs(&docs[1], &defaults);
     assert_valid(&schema, &jobs, "the jobs with default inputs");
     assert!(jobs.get("loadforge-gate").is_some(), "{jobs:#}");
     let job = &jobs["loadforge-gate"];
@@ -217,7 +238,7 @@ fn the_template_validates_against_gitlab_schema_with_default_and_custom_inputs()
     custom.insert("allow-failure".into(), json!(true));
     custom.insert("users".into(), json!(50));
     custom.insert("thresholds".into(), json!(["p95<500ms", "error_rate<1%"]));
-    let jobs = interpolate(&docs[1], &custom);
+    let jobs = expand_jobs(&docs[1], &custom);
     assert_valid(&schema, &jobs, "the jobs with custom inputs");
     assert_eq!(allow_failure(&jobs, "perf-smoke"), true);
     let vars = &jobs["perf-smoke"]["variables"];
@@ -251,7 +272,7 @@ fn exit_5_is_allowed_only_when_neither_input_refuses_it() {
         strict.insert("allow-not-judged".into(), json!(allow));
         strict.insert("allow-inconclusive".into(), json!(old_name));
         strict.insert("inconclusive-retries".into(), json!(retries));
-        let jobs = interpolate(&docs[1], &strict);
+        let jobs = expand_jobs(&docs[1], &strict);
         assert_valid(&schema, &jobs, "the jobs with allow-not-judged");
         assert_eq!(allow_failure(&jobs, "loadforge-gate"), expected);
         assert_eq!(jobs["loadforge-gate"]["retry"]["max"], retries);
@@ -280,7 +301,7 @@ fn array_inputs_reach_the_cli_intact_as_gitlab_writes_them() {
         "error_rate<1%",
     ];
     inputs.insert("thresholds".into(), json!(rules));
-    let jobs = interpolate(&docs[1], &inputs);
+    let jobs = expand_jobs(&docs[1], &inputs);
     let ruby = jobs["loadforge-gate"]["variables"]["LOADFORGE_GATE_THRESHOLD"]
         .as_str()
         .unwrap()
@@ -567,7 +588,7 @@ fn the_sharded_component_validates_and_agrees_with_the_descriptor() {
         .iter()
         .map(|(k, v)| (k.clone(), v["default"].clone()))
         .collect();
-    let jobs = interpolate(&docs[1], &defaults);
+    let jobs = expand_jobs(&docs[1], &defaults);
     assert_valid(&schema, &jobs, "the sharded jobs");
     assert_eq!(
         jobs["loadforge-gate-shard"]["parallel"], 3,
@@ -632,6 +653,17 @@ fn default_rules() -> Value {
     ])
 }
 
+/// The rules a job of the component runs by: the merge-train rule with the `merge-trains`
+/// input in it, then the `rules` input's.
+fn job_rules(merge_trains: &str, rules: &Value) -> Value {
+    let train = format!(
+        "$CI_MERGE_REQUEST_EVENT_TYPE == \"merge_train\" && \"{merge_trains}\" == \"skip\""
+    );
+    let mut all = vec![json!({"if": train, "when": "never"})];
+    all.extend(rules.as_array().unwrap().iter().cloned());
+    Value::Array(all)
+}
+
 #[test]
 fn both_templates_default_to_rules_that_never_run_twice_for_one_push() {
     for path in [
@@ -657,24 +689,81 @@ fn sharded_jobs_all_take_allow_failure_and_rules() {
         .into_iter()
         .map(|(k, v)| (k, v["default"].clone()))
         .collect();
-    let jobs = interpolate(&docs[1], &inputs);
+    let jobs = expand_jobs(&docs[1], &inputs);
     let visible = |jobs: &Value| -> Vec<String> {
         let names = jobs.as_object().unwrap().keys();
         names.filter(|n| !n.starts_with('.')).cloned().collect()
     };
     for name in visible(&jobs) {
-        assert_eq!(jobs[&name]["rules"], default_rules(), "{name}");
+        assert_eq!(
+            jobs[&name]["rules"],
+            job_rules("run", &default_rules()),
+            "{name}"
+        );
         assert_eq!(allow_failure(&jobs, &name), json!({"exit_codes": [5]}));
     }
     let rules = json!([{"if": "$CI_PIPELINE_SOURCE == \"merge_request_event\""}]);
     inputs.insert("allow-failure".into(), json!(true));
     inputs.insert("rules".into(), rules.clone());
-    let jobs = interpolate(&docs[1], &inputs);
+    let jobs = expand_jobs(&docs[1], &inputs);
     assert_valid(&gitlab_schema(), &jobs, "the sharded jobs with rules");
     assert_eq!(visible(&jobs).len(), 2);
     for name in visible(&jobs) {
         assert_eq!(allow_failure(&jobs, &name), true, "{name}");
-        assert_eq!(jobs[&name]["rules"], rules, "{name}");
+        assert_eq!(jobs[&name]["rules"], job_rules("run", &rules), "{name}");
+    }
+}
+
+/// `merge-trains: skip` leaves every job of both components out of a merge train's pipeline,
+/// whatever the `rules` input says, and out of no other pipeline; `run`, the default, keeps
+/// them in. tests/it/emulator.rs runs it for real.
+#[test]
+fn merge_trains_skip_leaves_every_job_out_of_merge_trains_only() {
+    let (detached, main) = (
+        merge_request_pipeline(),
+        default_branch_pipelines().remove(0),
+    );
+    let mut merged_result = merge_request_pipeline();
+    merged_result.insert("CI_MERGE_REQUEST_EVENT_TYPE", "merged_result");
+    let mut train = merge_request_pipeline();
+    train.insert("CI_MERGE_REQUEST_EVENT_TYPE", "merge_train");
+    let own = json!([{"if": "$CI_MERGE_REQUEST_IID"}]);
+    for path in [
+        "templates/loadforge-gate.yml",
+        "templates/loadforge-gate-sharded.yml",
+    ] {
+        let docs = documents(&read(path));
+        let spec = template_inputs(&docs[0]);
+        assert_eq!(spec["merge-trains"]["default"], "run", "{path}");
+        assert_eq!(
+            spec["merge-trains"]["options"],
+            json!(["run", "skip"]),
+            "{path}"
+        );
+        let mut inputs: BTreeMap<String, Value> = (spec.iter())
+            .map(|(k, v)| (k.clone(), v["default"].clone()))
+            .collect();
+        for (skip, rules) in [
+            ("run", default_rules()),
+            ("skip", default_rules()),
+            ("skip", own.clone()),
+        ] {
+            inputs.insert("merge-trains".into(), json!(skip));
+            inputs.insert("rules".into(), rules.clone());
+            let jobs = expand_jobs(&docs[1], &inputs);
+            assert_valid(&gitlab_schema(), &jobs, "the jobs with merge-trains");
+            for (name, job) in jobs.as_object().unwrap() {
+                if name.starts_with('.') {
+                    continue;
+                }
+                assert_eq!(job["rules"], job_rules(skip, &rules), "{path} {name}");
+                let runs = |vars| rules_run(&job["rules"], vars);
+                assert!(runs(&detached), "{path} {name} {skip}");
+                assert!(runs(&merged_result), "{path} {name} {skip}");
+                assert_eq!(runs(&train), skip == "run", "{path} {name} {skip}");
+                assert_eq!(runs(&main), rules != own, "{path} {name} {skip}");
+            }
+        }
     }
 }
 

@@ -253,6 +253,15 @@ impl Project {
             .collect()
     }
 
+    /// [`Self::jobs`], a `parallel:` job once (it is listed once per index, as `NAME: [i/N]`).
+    fn gates(&self, emulator: &Path, variables: &[(&str, &str)]) -> Vec<String> {
+        let mut jobs: Vec<String> = (self.jobs(emulator, variables).into_iter())
+            .map(|j| j.split(": [").next().unwrap_or_default().to_string())
+            .collect();
+        jobs.dedup();
+        jobs
+    }
+
     /// Check out branch `name`, made at `main` if new (the emulator takes `CI_COMMIT_BRANCH`
     /// from `HEAD`), with `origin/HEAD` naming `main` (it takes `CI_DEFAULT_BRANCH` from there).
     fn checkout(&self, name: &str) {
@@ -342,6 +351,24 @@ fn sharded(forge: &Forge, host: &str, extra: &str) -> String {
         "include:\n  - component: {}\n    inputs:\n      scenario: shop-cart.yml\n      host: {host}\n      users: 3\n      run-time: 2s\n      start-delay: 1s\n      shards: 3\n      baseline: none\n{extra}",
         forge.component("loadforge-gate-sharded")
     )
+}
+
+/// Each component with `extra` inputs, against nothing (for listing jobs): its name, the
+/// pipeline and its gate jobs.
+fn both_templates(forge: &Forge, extra: &str) -> [(&'static str, String, Vec<&'static str>); 2] {
+    let host = "http://127.0.0.1:9";
+    [
+        (
+            "loadforge-gate",
+            single(forge, host, extra),
+            vec!["loadforge-gate"],
+        ),
+        (
+            "loadforge-gate-sharded",
+            sharded(forge, host, extra),
+            vec!["loadforge-gate-shard", "loadforge-gate"],
+        ),
+    ]
 }
 
 fn checks(results: &serde_json::Value) -> Vec<String> {
@@ -551,8 +578,15 @@ fn default_rules_run_the_gate_once_per_push_in_both_templates() {
         ("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "main"),
         open_mr,
     ];
+    let merge_train: &[(&str, &str)] = &[
+        ("CI_PIPELINE_SOURCE", "merge_request_event"),
+        ("CI_COMMIT_BRANCH", ""),
+        ("CI_MERGE_REQUEST_IID", "7"),
+        ("CI_MERGE_REQUEST_EVENT_TYPE", "merge_train"),
+        open_mr,
+    ];
     let tag: &[(&str, &str)] = &[("CI_COMMIT_BRANCH", ""), ("CI_COMMIT_TAG", "1.0.0")];
-    let cases: [Case; 6] = [
+    let cases: [Case; 7] = [
         ("a push to the default branch", "main", &[], true),
         (
             "a scheduled pipeline on the default branch",
@@ -561,6 +595,7 @@ fn default_rules_run_the_gate_once_per_push_in_both_templates() {
             true,
         ),
         ("a merge-request pipeline", "feature", merge_request, true),
+        ("a merge train's pipeline", "feature", merge_train, true),
         (
             "a push to a branch without a merge request",
             "feature",
@@ -575,31 +610,46 @@ fn default_rules_run_the_gate_once_per_push_in_both_templates() {
         ),
         ("a tag pipeline", "main", tag, false),
     ];
-    for (template, pipeline, gate) in [
-        (
-            "loadforge-gate",
-            single(&forge, "http://127.0.0.1:9", ""),
-            vec!["loadforge-gate"],
-        ),
-        (
-            "loadforge-gate-sharded",
-            sharded(&forge, "http://127.0.0.1:9", ""),
-            vec!["loadforge-gate-shard", "loadforge-gate"],
-        ),
-    ] {
+    for (template, pipeline, gate) in both_templates(&forge, "") {
         // One project per template: the emulator fetches the include once.
         let project = forge.project(&pipeline);
         for (case, branch, variables, runs) in cases {
             project.checkout(branch);
-            // A `parallel:` job is listed once per index, as `NAME: [i/N]`.
-            let mut jobs: Vec<String> = project
-                .jobs(&emulator, variables)
-                .into_iter()
-                .map(|j| j.split(": [").next().unwrap_or_default().to_string())
-                .collect();
-            jobs.dedup();
+            let jobs = project.gates(&emulator, variables);
             let want: Vec<&str> = if runs { gate.clone() } else { Vec::new() };
             assert_eq!(jobs, want, "{template}, {case}");
+        }
+    }
+}
+
+/// `merge-trains: skip` leaves every job of both components out of a merge train's pipeline
+/// and keeps them in the merge request's own (merged results or not): the merge-train rule
+/// before the `rules` input's, one list once gitlab-ci-local flattens it as GitLab does.
+#[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: gitlab-ci-local")]
+fn merge_trains_skip_leaves_the_gate_out_of_merge_trains_only() {
+    let Some((emulator, _turn)) = emulator() else {
+        return;
+    };
+    let forge = Forge::new();
+    let skip = "      merge-trains: skip\n";
+    for (template, pipeline, gate) in both_templates(&forge, skip) {
+        let project = forge.project(&pipeline);
+        project.checkout("feature");
+        for (event, runs) in [
+            ("merge_train", false),
+            ("merged_result", true),
+            ("detached", true),
+        ] {
+            let variables = [
+                ("CI_PIPELINE_SOURCE", "merge_request_event"),
+                ("CI_COMMIT_BRANCH", ""),
+                ("CI_MERGE_REQUEST_IID", "7"),
+                ("CI_MERGE_REQUEST_EVENT_TYPE", event),
+            ];
+            let jobs = project.gates(&emulator, &variables);
+            let want: Vec<&str> = if runs { gate.clone() } else { Vec::new() };
+            assert_eq!(jobs, want, "{template}, {event}");
         }
     }
 }

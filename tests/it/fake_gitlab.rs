@@ -52,7 +52,10 @@
 //!   `redirect_job_artifacts` mode redirects to "object storage" on another host, as the
 //!   archive endpoint and proxies do, so tests can prove no token follows a redirect.
 //! - Pipelines (`lib/api/ci/pipelines.rb`): `ref`, `sha`, `status`, `scope=tags|branches`
-//!   (the newest pipeline per ref), newest id first; items carry `ref` and `source`.
+//!   (the newest pipeline per ref), newest id first; items carry `ref` and `source`. `ref` and
+//!   `sha` are exact matches (`Ci::PipelinesFinder#by_ref`, `#by_sha`: `where(ref:)`,
+//!   `where(sha:)`), so a short SHA finds nothing, and a branch's filter leaves out its merge
+//!   requests' pipelines (`refs/merge-requests/...`).
 //! - Rate limits (`lib/gitlab/rack_attack.rb`): 429, `text/plain` `Retry later\n`, the
 //!   `RateLimit-*` headers and `Retry-After`.
 //! - Faults on demand: a status for the next N matching requests, struck before the handler
@@ -835,6 +838,9 @@ fn pipeline_json(p: &FakePipeline) -> Value {
     json!({"id": p.id, "iid": p.id, "project_id": p.project.parse::<u64>().unwrap(), "sha": p.sha, "ref": p.ref_name, "status": p.status, "source": p.source, "web_url": format!("http://gitlab.example/p/-/pipelines/{}", p.id)})
 }
 
+/// `GET /projects/:id/pipelines`: `lib/api/ci/pipelines.rb` declares `ref` and `sha` as
+/// optional strings and `Ci::PipelinesFinder` applies each only when present, as an exact
+/// match.
 async fn pipelines(
     State(s): State<Shared>,
     Path(project): Path<String>,

@@ -7,7 +7,7 @@ use axum::http::Method;
 use crate::{
     fake_gitlab::{FakeGitlab, PipelineSpec, FORK, PRIVATE_TOKEN, PROJECT},
     gitlab::{as_fork, branch_env, mr_env},
-    harness::{slow_app, Gate, Output},
+    harness::{json, slow_app, Gate, Output},
 };
 
 /// A scenario of one endpoint, so that runs are short and alike.
@@ -48,6 +48,135 @@ fn mr_run(gl: &FakeGitlab, host: &str, api_token: bool) -> Output {
         g = g.env("LOADFORGE_GATE_GITLAB_TOKEN", PRIVATE_TOKEN);
     }
     by_baseline(g.run())
+}
+
+/// The merge request's merge base on `main`, and the later head of `main` that a merged-results
+/// pipeline merged it onto (full SHAs: GitLab's `sha` filter matches them exactly).
+const MERGE_BASE: &str = "b45e000000000000000000000000000000000001";
+const TARGET_HEAD: &str = "7a46e70000000000000000000000000000000002";
+
+/// A merge-request pipeline of `event` (`detached`, `merged_result`, `merge_train`) as GitLab
+/// sets its variables: the target's head only in merged results and trains
+/// (doc/ci/variables/predefined_variables.md).
+fn event_run(gl: &FakeGitlab, host: &str, event: &str, api_token: bool) -> Output {
+    let head = if event == "detached" { "" } else { TARGET_HEAD };
+    let mut g = short_run(mr_env(gl), host)
+        .env("CI_MERGE_REQUEST_EVENT_TYPE", event)
+        .env("CI_MERGE_REQUEST_DIFF_BASE_SHA", MERGE_BASE)
+        .env("CI_MERGE_REQUEST_TARGET_BRANCH_SHA", head);
+    if api_token {
+        g = g.env("LOADFORGE_GATE_GITLAB_TOKEN", PRIVATE_TOKEN);
+    }
+    // Which run is the baseline is the point, not the verdict: with three runs on `main` there
+    // is a noise band, which a busy machine can make too noisy to judge (exit 5).
+    let out = g.run();
+    assert!(
+        matches!(out.code, 0 | 1 | 5) && out.results()["comparison"]["source"].is_string(),
+        "exit {}, no baseline:\n{}",
+        out.code,
+        out.stderr
+    );
+    out
+}
+
+/// When the baseline run started, which tells the runs of `main` apart.
+fn started(results: &str) -> String {
+    json(results)["run"]["started_at"].to_string()
+}
+
+/// The start of the run a merge request was compared with.
+fn compared_with(out: &Output) -> String {
+    out.results()["comparison"]["baseline_started_at"].to_string()
+}
+
+/// `main` at the merge base, at the target's head and one push later, each with its own `perf`
+/// run; their pipeline ids.
+fn main_at_base_head_and_later(gl: &FakeGitlab, host: &str) -> (u64, u64, String) {
+    let (at_base, at_head) = (earlier_results(host), earlier_results(host));
+    let base = gl.add_pipeline("main", MERGE_BASE, "success", "perf", Some(&at_base));
+    let head = gl.add_pipeline("main", TARGET_HEAD, "success", "perf", Some(&at_head));
+    gl.add_pipeline("main", "1a7e400000000", "success", "perf", Some(&at_base));
+    (base, head, started(&at_head))
+}
+
+/// A merged-results or merge-train pipeline tests the merge request merged onto the target's
+/// head, so it is compared with the head's run, as GitLab compares merged results (not with
+/// the merge base's, which would charge the merge request with what `main` gained since, nor
+/// with a later push's); a detached pipeline, the source branch alone, keeps the merge base.
+#[test]
+fn a_merged_results_pipeline_is_compared_with_the_target_heads_run() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    let (base, head, head_run) = main_at_base_head_and_later(&gl, &app.url());
+    for event in ["merged_result", "merge_train"] {
+        let out = event_run(&gl, &app.url(), event, true);
+        assert_eq!(
+            source(&out),
+            format!("pipeline #{head} on main at 7a46e700, the target's head"),
+            "{event}"
+        );
+        assert_eq!(compared_with(&out), head_run, "{event}");
+        assert!(!notes(&out).contains("may not be"), "{}", notes(&out));
+    }
+    let out = event_run(&gl, &app.url(), "detached", true);
+    assert_eq!(
+        source(&out),
+        format!("pipeline #{base} on main at the merge base b45e0000")
+    );
+    assert_ne!(compared_with(&out), head_run);
+}
+
+/// The target's head has no run of the job (its pipeline skipped it, or has not finished):
+/// the nearest older run on `main` is the baseline, never a later push's, and the report says
+/// so.
+#[test]
+fn a_target_head_without_the_job_gives_the_nearest_older_run_said_so() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    let (older, nearest) = (earlier_results(&app.url()), earlier_results(&app.url()));
+    gl.add_pipeline("main", MERGE_BASE, "success", "perf", Some(&older));
+    let before = gl.add_pipeline("main", "5ec0d00000000", "success", "perf", Some(&nearest));
+    gl.add_pipeline("main", TARGET_HEAD, "success", "docs", None);
+    gl.add_pipeline("main", "1a7e400000000", "success", "perf", Some(&older));
+    let said = format!(
+        "pipeline #{before} on main, the nearest run before the target's head 7a46e700, which had none"
+    );
+    let out = event_run(&gl, &app.url(), "merged_result", true);
+    assert_eq!(source(&out), said);
+    assert_eq!(compared_with(&out), started(&nearest));
+
+    // Not finished yet: its `perf` job still running.
+    gl.with(|s| {
+        let p = s
+            .pipelines
+            .iter_mut()
+            .find(|p| p.sha == TARGET_HEAD)
+            .unwrap();
+        p.status = "running".into();
+        p.jobs[0].name = "perf".into();
+        p.jobs[0].status = "running".into();
+    });
+    let out = event_run(&gl, &app.url(), "merged_result", true);
+    assert_eq!(source(&out), said);
+}
+
+/// The job token cannot list pipelines: a merged-results pipeline gets the latest successful
+/// run of `main` (the by-ref lookup), and the report says it may not be the target's head.
+#[test]
+fn a_merged_results_pipeline_with_the_job_token_alone_says_the_baseline_may_not_be_the_head() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    main_at_base_head_and_later(&gl, &app.url());
+    let out = event_run(&gl, &app.url(), "merged_result", false);
+    assert_eq!(
+        source(&out),
+        "the latest successful pipeline on main with `perf` results"
+    );
+    let text = notes(&out);
+    assert!(
+        text.contains("This merged-results pipeline tests the merge request merged onto `main` at 7a46e700, the target's head; the baseline is the latest successful run on `main`, which may not be the target's head: only LOADFORGE_GATE_GITLAB_TOKEN can look up the run at that commit."),
+        "{text}"
+    );
 }
 
 /// A merge request's run that found a baseline is judged against it (0, or 1 or 5 "too noisy"
