@@ -51,6 +51,9 @@ pub(crate) struct Lookup {
     /// Why a part of the look-up failed (GitLab answered 5xx, timed out or sent what cannot
     /// be read), when one did: without a baseline, the look-up failed rather than found none.
     pub(crate) failed: Option<String>,
+    /// GitLab refused the job token for the by-ref look-up (401, 403), with the status: what
+    /// it would have found is unknown, so no baseline is then no proof of a first run.
+    pub(crate) refused: Option<u16>,
 }
 
 /// Finds the baseline. `job_client` authenticates with the job token, `api_client` (if any)
@@ -88,6 +91,10 @@ pub(crate) fn find_previous(
         (None, _) => {
             let why = diagnose::why_none(&search, ci, api_client, &misses);
             lookup.notes.push(why);
+            lookup.refused = misses.iter().find_map(|m| match m {
+                Miss::Refused { status } => Some(*status),
+                _ => None,
+            });
         }
         _ => {}
     }

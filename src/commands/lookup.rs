@@ -174,7 +174,14 @@ fn from_gitlab(settings: &GateSettings, notes: &mut Vec<String>) -> Looked {
                     Looked::Found(Box::new(b))
                 }
                 (None, Some(why)) => failed(notes, why),
-                (None, None) => Looked::NoneYet,
+                // The default branch's first run passes; a refused token is no proof of one.
+                (None, None) => match lookup.refused {
+                    Some(status) if settings.ci.on_default_branch() => failed(
+                        notes,
+                        format!("GitLab refused the job token (HTTP {status}) for the previous run's results"),
+                    ),
+                    _ => Looked::NoneYet,
+                },
             }
         }
         Err(e) => failed(notes, crate::error::one_line(&e)),

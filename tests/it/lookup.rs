@@ -609,3 +609,29 @@ fn a_branch_without_a_baseline_judges_configured_rules_as_not_judged() {
         [("not_judged".to_string(), "no_baseline".to_string())]
     );
 }
+
+/// The default branch's first run passes; a job token GitLab refuses is no proof of one: with
+/// nothing found because of a 403, the look-up failed (not judged), never "the history starts".
+#[test]
+fn a_refused_job_token_on_the_default_branch_is_no_first_run() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    gl.fail_next(Method::GET, "/artifacts/", 403, 100, None);
+    let out = short_run(branch_env(&gl, "main"), &app.url())
+        .run()
+        .expect_exit(5);
+    assert_ne!(out.results()["verdict"]["history_starts"], true);
+    let states = regression_states(&out);
+    assert!(!states.is_empty());
+    for (state, reason) in &states {
+        assert_eq!(
+            (state.as_str(), reason.as_str()),
+            ("not_judged", "lookup_failed")
+        );
+    }
+    assert!(
+        out.file("summary.md").contains("HTTP 403"),
+        "{}",
+        out.file("summary.md")
+    );
+}
