@@ -77,7 +77,10 @@ fn causes(
     let explained = |m: &Miss| {
         matches!(
             m,
-            Miss::NoArtifact { .. } | Miss::Unreadable { .. } | Miss::Incomplete { .. }
+            Miss::NoArtifact { .. }
+                | Miss::Unreadable { .. }
+                | Miss::UnreadableLatest
+                | Miss::Incomplete { .. }
         )
     };
     if !misses.iter().any(explained) {

@@ -51,9 +51,10 @@ pub(crate) struct Lookup {
     /// Why a part of the look-up failed (GitLab answered 5xx, timed out or sent what cannot
     /// be read), when one did: without a baseline, the look-up failed rather than found none.
     pub(crate) failed: Option<String>,
-    /// GitLab refused the job token for the by-ref look-up (401, 403), with the status: what
-    /// it would have found is unknown, so no baseline is then no proof of a first run.
-    pub(crate) refused: Option<u16>,
+    /// Why finding nothing is no proof that nothing was published: GitLab refused the job
+    /// token for the by-ref look-up (401, 403), or a run's results could not be read. On the
+    /// default branch such a look-up failed; it is never the history's first run.
+    pub(crate) unproven: Option<String>,
 }
 
 /// Finds the baseline. `job_client` authenticates with the job token, `api_client` (if any)
@@ -91,8 +92,13 @@ pub(crate) fn find_previous(
         (None, _) => {
             let why = diagnose::why_none(&search, ci, api_client, &misses);
             lookup.notes.push(why);
-            lookup.refused = misses.iter().find_map(|m| match m {
-                Miss::Refused { status } => Some(*status),
+            lookup.unproven = misses.iter().find_map(|m| match m {
+                Miss::Refused { status } => Some(format!(
+                    "GitLab refused the job token (HTTP {status}) for the previous run's results"
+                )),
+                Miss::Unreadable { .. } | Miss::UnreadableLatest => {
+                    Some("the previous run's results could not be read".to_string())
+                }
                 _ => None,
             });
         }
@@ -386,6 +392,9 @@ impl<'a> Search<'a> {
         };
         let origin = format!("the latest successful `{job}` on `{base_ref}`");
         let found = decode(&bytes, &origin, notes);
+        if found.is_none() {
+            misses.push(Miss::UnreadableLatest);
+        }
         if let Some((r, _)) = &found {
             if let Some(why) = r.run.incomplete() {
                 // Not a measure of normal; with an API token an older whole run is looked for.

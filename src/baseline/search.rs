@@ -37,4 +37,6 @@ pub(super) enum Miss {
     Unreadable { pipeline: u64 },
     /// GitLab refused the token (401/403) for the by-ref lookup.
     Refused { status: u16 },
+    /// The by-ref lookup's artifact was there but not a results file this version reads.
+    UnreadableLatest,
 }

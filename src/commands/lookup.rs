@@ -174,12 +174,10 @@ fn from_gitlab(settings: &GateSettings, notes: &mut Vec<String>) -> Looked {
                     Looked::Found(Box::new(b))
                 }
                 (None, Some(why)) => failed(notes, why),
-                // The default branch's first run passes; a refused token is no proof of one.
-                (None, None) => match lookup.refused {
-                    Some(status) if settings.ci.on_default_branch() => failed(
-                        notes,
-                        format!("GitLab refused the job token (HTTP {status}) for the previous run's results"),
-                    ),
+                // The default branch's first run passes; a refused token or results that could
+                // not be read are no proof of one.
+                (None, None) => match lookup.unproven {
+                    Some(why) if settings.ci.on_default_branch() => failed(notes, why),
                     _ => Looked::NoneYet,
                 },
             }

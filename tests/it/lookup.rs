@@ -635,3 +635,34 @@ fn a_refused_job_token_on_the_default_branch_is_no_first_run() {
         out.file("summary.md")
     );
 }
+
+/// Results GitLab serves but that cannot be read are no proof of a first run either: on the
+/// default branch the look-up failed (not judged), and the run's own results, once published,
+/// are the next run's baseline.
+#[test]
+fn unreadable_results_on_the_default_branch_are_no_first_run() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    gl.add_pipeline(
+        "main",
+        "a1",
+        "success",
+        "perf",
+        Some("{\"not\": \"results\"}"),
+    );
+    let out = short_run(branch_env(&gl, "main"), &app.url())
+        .run()
+        .expect_exit(5);
+    assert_ne!(out.results()["verdict"]["history_starts"], true);
+    for (state, reason) in regression_states(&out) {
+        assert_eq!(
+            (state.as_str(), reason.as_str()),
+            ("not_judged", "lookup_failed")
+        );
+    }
+    assert!(
+        out.file("summary.md").contains("could not be read"),
+        "{}",
+        out.file("summary.md")
+    );
+}
