@@ -769,6 +769,30 @@ mod tests {
         );
     }
 
+    /// An endpoint that stopped getting answers altogether is the worst regression there is:
+    /// its rule, not measured in this run, is not judged (exit 5), never passed.
+    #[test]
+    fn an_endpoint_not_measured_in_this_run_is_not_judged_never_passed() {
+        use crate::gate::evaluate::tests::result;
+        let base = result(&[("GET /a", 100, 10.0, 0), ("GET /b", 100, 10.0, 0)]);
+        let current = result(&[("GET /a", 0, 0.0, 0), ("GET /b", 100, 10.0, 0)]);
+        let rule = [Regression::parse("GET /a: p95 +20%").unwrap()];
+        let v = regress(&current, &base, &[], &rule);
+        let c = &v.checks[0];
+        assert_eq!(
+            c.state(),
+            CheckState::NotJudged(NotJudged::NotMeasured),
+            "{}",
+            c.detail
+        );
+        assert_eq!(v.outcome(), crate::exit::Outcome::NotJudged);
+        assert!(
+            c.detail.contains("not measured in this run"),
+            "{}",
+            c.detail
+        );
+    }
+
     #[test]
     fn a_noisy_history_says_what_it_cannot_see() {
         let history = [14.0, 7.0, 12.0, 8.0, 13.0, 6.0];

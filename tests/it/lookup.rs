@@ -615,9 +615,16 @@ fn a_branch_without_a_baseline_judges_configured_rules_as_not_judged() {
 #[test]
 fn a_refused_job_token_on_the_default_branch_is_no_first_run() {
     let gl = FakeGitlab::start();
-    let app = slow_app(2);
     gl.fail_next(Method::GET, "/artifacts/", 403, 100, None);
-    let out = short_run(branch_env(&gl, "main"), &app.url())
+    assert_default_branch_look_up_failed(&gl, "HTTP 403");
+}
+
+/// A default-branch run against `gl` is not judged, its look-up failed (`cause` in the
+/// summary), and it never passes as the history's first run.
+#[track_caller]
+fn assert_default_branch_look_up_failed(gl: &FakeGitlab, cause: &str) {
+    let app = slow_app(2);
+    let out = short_run(branch_env(gl, "main"), &app.url())
         .run()
         .expect_exit(5);
     assert_ne!(out.results()["verdict"]["history_starts"], true);
@@ -629,11 +636,8 @@ fn a_refused_job_token_on_the_default_branch_is_no_first_run() {
             ("not_judged", "lookup_failed")
         );
     }
-    assert!(
-        out.file("summary.md").contains("HTTP 403"),
-        "{}",
-        out.file("summary.md")
-    );
+    let summary = out.file("summary.md");
+    assert!(summary.contains(cause), "{summary}");
 }
 
 /// Results GitLab serves but that cannot be read are no proof of a first run either: on the
@@ -642,7 +646,6 @@ fn a_refused_job_token_on_the_default_branch_is_no_first_run() {
 #[test]
 fn unreadable_results_on_the_default_branch_are_no_first_run() {
     let gl = FakeGitlab::start();
-    let app = slow_app(2);
     gl.add_pipeline(
         "main",
         "a1",
@@ -650,19 +653,5 @@ fn unreadable_results_on_the_default_branch_are_no_first_run() {
         "perf",
         Some("{\"not\": \"results\"}"),
     );
-    let out = short_run(branch_env(&gl, "main"), &app.url())
-        .run()
-        .expect_exit(5);
-    assert_ne!(out.results()["verdict"]["history_starts"], true);
-    for (state, reason) in regression_states(&out) {
-        assert_eq!(
-            (state.as_str(), reason.as_str()),
-            ("not_judged", "lookup_failed")
-        );
-    }
-    assert!(
-        out.file("summary.md").contains("could not be read"),
-        "{}",
-        out.file("summary.md")
-    );
+    assert_default_branch_look_up_failed(&gl, "could not be read");
 }
