@@ -169,14 +169,46 @@ fn template_inputs(spec: &Value) -> BTreeMap<String, Value> {
         .collect()
 }
 
+/// A job as GitLab reads it after `extends`: the hidden jobs it names, in order, then its own
+/// keys, merged over each other: hashes key by key, anything else replaced
+/// (doc/ci/yaml/yaml_optimization.md, "Merge details").
+fn extended(jobs: &Value, job: &str) -> Value {
+    fn deep_merge(into: &mut Value, from: &Value) {
+        match (into, from) {
+            (Value::Object(a), Value::Object(b)) => {
+                for (k, v) in b {
+                    deep_merge(a.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+            (slot, v) => *slot = v.clone(),
+        }
+    }
+    let names: Vec<String> = match &jobs[job]["extends"] {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(a) => a.iter().map(|v| v.as_str().unwrap().to_string()).collect(),
+        _ => Vec::new(),
+    };
+    let mut out = json!({});
+    for name in names {
+        assert!(
+            jobs.get(&name).is_some(),
+            "{job} extends {name}, which is not there"
+        );
+        deep_merge(&mut out, &jobs[&name]);
+    }
+    let mut own = jobs[job].clone();
+    own.as_object_mut().unwrap().remove("extends");
+    deep_merge(&mut out, &own);
+    out
+}
+
 /// The `allow_failure` a job gets from the hidden job it extends (GitLab merges `extends`).
 fn allow_failure(jobs: &Value, job: &str) -> Value {
-    let hidden = jobs[job]["extends"].as_str().unwrap_or_default();
     assert!(
         jobs[job].get("allow_failure").is_none(),
         "{job} sets it itself"
     );
-    jobs[hidden]["allow_failure"].clone()
+    extended(jobs, job)["allow_failure"].clone()
 }
 
 #[test]
@@ -208,7 +240,7 @@ fn the_template_validates_against_gitlab_schema_with_default_and_custom_inputs()
         "by default only a gate that could not judge (exit 5) may fail, as a warning, never green"
     );
     assert_eq!(
-        job["retry"],
+        extended(&jobs, "loadforge-gate")["retry"],
         json!({"max": 1, "exit_codes": [5]}),
         "and it is retried once"
     );
@@ -275,7 +307,7 @@ fn exit_5_is_allowed_only_when_neither_input_refuses_it() {
         let jobs = expand_jobs(&docs[1], &strict);
         assert_valid(&schema, &jobs, "the jobs with allow-not-judged");
         assert_eq!(allow_failure(&jobs, "loadforge-gate"), expected);
-        assert_eq!(jobs["loadforge-gate"]["retry"]["max"], retries);
+        assert_eq!(extended(&jobs, "loadforge-gate")["retry"]["max"], retries);
     }
 }
 
@@ -476,6 +508,11 @@ fn template_descriptor_and_cli_agree_on_every_input() {
                 let used = match keyword.as_str() {
                     "name" => docs[1].as_object().unwrap().contains_key(&placeholder),
                     "image" => job["image"]["name"] == placeholder.as_str(),
+                    // Through the hidden job the gate job extends.
+                    "allow_failure" => docs[1].as_object().unwrap().iter().any(|(name, j)| {
+                        name.starts_with('.')
+                            && j["allow_failure"].to_string().contains(&placeholder)
+                    }),
                     k => job[k].to_string().contains(&placeholder),
                 };
                 assert!(
@@ -641,47 +678,172 @@ fn both_templates_offer_the_loadforge_engine_and_its_inputs() {
     );
 }
 
-/// The default `rules`: GitLab's documented switch between branch and merge-request pipelines
-/// (doc/ci/yaml/workflow.md, "Switch between branch pipelines and merge request pipelines";
-/// doc/ci/jobs/job_rules.md, "Avoid duplicate pipelines"), so one push never runs the gate twice
-/// and the default branch always builds the baseline. tests/it/emulator.rs runs them.
-fn default_rules() -> Value {
-    json!([
-        {"if": "$CI_PIPELINE_SOURCE == \"merge_request_event\""},
-        {"if": "$CI_COMMIT_BRANCH && $CI_OPEN_MERGE_REQUESTS", "when": "never"},
-        {"if": "$CI_COMMIT_BRANCH"},
+const TEMPLATES: [&str; 2] = [
+    "templates/loadforge-gate.yml",
+    "templates/loadforge-gate-sharded.yml",
+];
+
+/// A template's visible jobs with these inputs over the defaults, each with the rules GitLab
+/// evaluates for it (interpolated, flattened).
+fn jobs_with(path: &str, set: &[(&str, Value)]) -> Vec<(String, Value)> {
+    let docs = documents(&read(path));
+    let mut inputs: BTreeMap<String, Value> = template_inputs(&docs[0])
+        .into_iter()
+        .map(|(k, v)| (k, v["default"].clone()))
+        .collect();
+    for (k, v) in set {
+        inputs.insert(k.to_string(), v.clone());
+    }
+    let jobs = expand_jobs(&docs[1], &inputs);
+    assert_valid(&gitlab_schema(), &jobs, &format!("{path} with {set:?}"));
+    let visible = jobs.as_object().unwrap().iter();
+    visible
+        .filter(|(name, _)| !name.starts_with('.'))
+        .map(|(name, job)| (name.clone(), job["rules"].clone()))
+        .collect()
+}
+
+/// A push (or another source) of `branch`, with an open merge request from it or not.
+fn branch_pipeline(
+    source: &'static str,
+    branch: &'static str,
+    open_mr: bool,
+) -> BTreeMap<&'static str, &'static str> {
+    let mut p = BTreeMap::from([
+        ("CI_PIPELINE_SOURCE", source),
+        ("CI_COMMIT_BRANCH", branch),
+        ("CI_COMMIT_REF_NAME", branch),
+        ("CI_DEFAULT_BRANCH", "main"),
+    ]);
+    if open_mr {
+        p.insert("CI_OPEN_MERGE_REQUESTS", "group/app!7");
+    }
+    p
+}
+
+fn tag_pipeline() -> BTreeMap<&'static str, &'static str> {
+    BTreeMap::from([
+        ("CI_PIPELINE_SOURCE", "push"),
+        ("CI_COMMIT_TAG", "1.2.3"),
+        ("CI_COMMIT_REF_NAME", "1.2.3"),
+        ("CI_DEFAULT_BRANCH", "main"),
     ])
 }
 
-/// The rules a job of the component runs by: the merge-train rule with the `merge-trains`
-/// input in it, then the `rules` input's.
-fn job_rules(merge_trains: &str, rules: &Value) -> Value {
-    let train = format!(
-        "$CI_MERGE_REQUEST_EVENT_TYPE == \"merge_train\" && \"{merge_trains}\" == \"skip\""
-    );
-    let mut all = vec![json!({"if": train, "when": "never"})];
-    all.extend(rules.as_array().unwrap().iter().cloned());
-    Value::Array(all)
-}
-
+/// The defaults: the `pipelines` input picks the rules, `rules` (empty) adds none, and
+/// `branch`, the default, never makes GitLab create a pipeline (no merge-request rule).
 #[test]
-fn both_templates_default_to_rules_that_never_run_twice_for_one_push() {
-    for path in [
-        "templates/loadforge-gate.yml",
-        "templates/loadforge-gate-sharded.yml",
-    ] {
+fn both_templates_default_to_branch_pipelines_and_no_rules_of_their_own() {
+    for path in TEMPLATES {
         let inputs = template_inputs(&documents(&read(path))[0]);
-        assert_eq!(inputs["rules"]["default"], default_rules(), "{path}");
-        let description = inputs["rules"]["description"].as_str().unwrap();
-        assert!(
-            description.contains("never twice") && description.contains("tag"),
-            "{path}: {description}"
+        assert_eq!(inputs["rules"]["default"], json!([]), "{path}");
+        assert_eq!(inputs["pipelines"]["default"], "branch", "{path}");
+        assert_eq!(
+            inputs["pipelines"]["options"],
+            json!(["branch", "merge-request", "custom"]),
+            "{path}"
         );
+        for (name, rules) in jobs_with(path, &[]) {
+            assert!(
+                !rules_run(&rules, &merge_request_pipeline()),
+                "{path} {name}: a merge-request rule makes GitLab create a pipeline for it"
+            );
+        }
     }
 }
 
-/// `allow-failure` and `rules` reach every job of the sharded component, so a failing shard
-/// cannot fail the pipeline (or starve the merge job) and one input restricts them all.
+/// Where each `pipelines` mode runs every job of both templates. `merge-request` is GitLab's
+/// switch between branch and merge-request pipelines with the push guard, so schedules, runs
+/// from the UI or the API and the default branch keep the gate while a merge request is open
+/// from their branch. tests/it/emulator.rs runs the same through gitlab-ci-local.
+#[test]
+fn the_pipelines_input_decides_where_every_job_runs() {
+    let cases = [
+        (
+            "a merge-request pipeline",
+            merge_request_pipeline(),
+            false,
+            true,
+        ),
+        (
+            "a push, no MR",
+            branch_pipeline("push", "feature", false),
+            true,
+            true,
+        ),
+        (
+            "a push, an open MR",
+            branch_pipeline("push", "feature", true),
+            true,
+            false,
+        ),
+        (
+            "a schedule, an open MR",
+            branch_pipeline("schedule", "feature", true),
+            true,
+            true,
+        ),
+        (
+            "a web run, an open MR",
+            branch_pipeline("web", "feature", true),
+            true,
+            true,
+        ),
+        (
+            "the default branch, its MR open",
+            branch_pipeline("push", "main", true),
+            true,
+            true,
+        ),
+        (
+            "a schedule on the default branch",
+            branch_pipeline("schedule", "main", false),
+            true,
+            true,
+        ),
+        ("a tag", tag_pipeline(), true, true),
+    ];
+    for path in TEMPLATES {
+        for (mode, column) in [("branch", 0), ("merge-request", 1), ("custom", 2)] {
+            for (name, rules) in jobs_with(path, &[("pipelines", json!(mode))]) {
+                for (case, vars, branch, merge_request) in &cases {
+                    let want = [*branch, *merge_request, false][column];
+                    assert_eq!(
+                        rules_run(&rules, vars),
+                        want,
+                        "{path} {name} {mode}: {case}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The `rules` input comes first: its first match decides, and a job none of its rules decide
+/// falls to the `pipelines` input's (with `custom`, to none).
+#[test]
+fn the_rules_input_comes_before_the_pipelines_input() {
+    let docs_never = json!([{"if": "$CI_COMMIT_BRANCH == \"docs\"", "when": "never"}]);
+    let tags_only = json!([{"if": "$CI_COMMIT_TAG"}]);
+    for path in TEMPLATES {
+        for (_, rules) in jobs_with(path, &[("rules", docs_never.clone())]) {
+            assert!(!rules_run(&rules, &branch_pipeline("push", "docs", false)));
+            assert!(rules_run(
+                &rules,
+                &branch_pipeline("push", "feature", false)
+            ));
+        }
+        let custom = [("rules", tags_only.clone()), ("pipelines", json!("custom"))];
+        for (_, rules) in jobs_with(path, &custom) {
+            assert!(rules_run(&rules, &tag_pipeline()));
+            assert!(!rules_run(&rules, &branch_pipeline("push", "main", false)));
+        }
+    }
+}
+
+/// `allow-failure`, `rules` and `pipelines` reach every job of the sharded component, so a
+/// failing shard cannot fail the pipeline (or starve the merge job) and one input restricts
+/// them all.
 #[test]
 fn sharded_jobs_all_take_allow_failure_and_rules() {
     let docs = documents(&read("templates/loadforge-gate-sharded.yml"));
@@ -694,12 +856,9 @@ fn sharded_jobs_all_take_allow_failure_and_rules() {
         let names = jobs.as_object().unwrap().keys();
         names.filter(|n| !n.starts_with('.')).cloned().collect()
     };
+    let single = jobs_with("templates/loadforge-gate.yml", &[]);
     for name in visible(&jobs) {
-        assert_eq!(
-            jobs[&name]["rules"],
-            job_rules("run", &default_rules()),
-            "{name}"
-        );
+        assert_eq!(jobs[&name]["rules"], single[0].1, "{name}");
         assert_eq!(allow_failure(&jobs, &name), json!({"exit_codes": [5]}));
     }
     let rules = json!([{"if": "$CI_PIPELINE_SOURCE == \"merge_request_event\""}]);
@@ -710,7 +869,48 @@ fn sharded_jobs_all_take_allow_failure_and_rules() {
     assert_eq!(visible(&jobs).len(), 2);
     for name in visible(&jobs) {
         assert_eq!(allow_failure(&jobs, &name), true, "{name}");
-        assert_eq!(jobs[&name]["rules"], job_rules("run", &rules), "{name}");
+        assert_eq!(jobs[&name]["rules"][1], rules[0], "{name}");
+        assert!(rules_run(&jobs[&name]["rules"], &merge_request_pipeline()));
+    }
+}
+
+/// `retry-on-runner-failure` adds the runner's failures to the exit code 5 retry, one `max`
+/// for both (GitLab retries when the reason is in `when` or the exit code in `exit_codes`:
+/// gitlabhq lib/gitlab/ci/build/auto_retry.rb); `allow-exit-codes` lists the exit codes that
+/// only warn. Both reach every job of both templates through `extends`.
+#[test]
+fn retry_and_allowed_exit_codes_are_inputs_not_overrides() {
+    for path in TEMPLATES {
+        let docs = documents(&read(path));
+        let defaults: BTreeMap<String, Value> = template_inputs(&docs[0])
+            .into_iter()
+            .map(|(k, v)| (k, v["default"].clone()))
+            .collect();
+        let mut set = defaults.clone();
+        set.insert("retry-on-runner-failure".into(), json!(true));
+        set.insert("allow-exit-codes".into(), json!([5, 1]));
+        set.insert("inconclusive-retries".into(), json!(2));
+        let jobs = expand_jobs(&docs[1], &set);
+        assert_valid(&gitlab_schema(), &jobs, "retry and exit codes");
+        let plain = expand_jobs(&docs[1], &defaults);
+        for (name, _) in jobs_with(path, &[]) {
+            let retry = &extended(&jobs, &name)["retry"];
+            assert_eq!(retry["max"], 2, "{path} {name}");
+            assert_eq!(retry["exit_codes"], json!([5]), "{path} {name}");
+            assert_eq!(
+                retry["when"],
+                json!([
+                    "runner_system_failure",
+                    "stuck_or_timeout_failure",
+                    "api_failure",
+                    "scheduler_failure"
+                ]),
+                "{path} {name}"
+            );
+            assert_eq!(allow_failure(&jobs, &name), json!({"exit_codes": [5, 1]}));
+            let retry = &extended(&plain, &name)["retry"];
+            assert!(retry.get("when").is_none(), "{path} {name}: {retry}");
+        }
     }
 }
 
@@ -728,40 +928,30 @@ fn merge_trains_skip_leaves_every_job_out_of_merge_trains_only() {
     let mut train = merge_request_pipeline();
     train.insert("CI_MERGE_REQUEST_EVENT_TYPE", "merge_train");
     let own = json!([{"if": "$CI_MERGE_REQUEST_IID"}]);
-    for path in [
-        "templates/loadforge-gate.yml",
-        "templates/loadforge-gate-sharded.yml",
-    ] {
-        let docs = documents(&read(path));
-        let spec = template_inputs(&docs[0]);
+    for path in TEMPLATES {
+        let spec = template_inputs(&documents(&read(path))[0]);
         assert_eq!(spec["merge-trains"]["default"], "run", "{path}");
         assert_eq!(
             spec["merge-trains"]["options"],
             json!(["run", "skip"]),
             "{path}"
         );
-        let mut inputs: BTreeMap<String, Value> = (spec.iter())
-            .map(|(k, v)| (k.clone(), v["default"].clone()))
-            .collect();
-        for (skip, rules) in [
-            ("run", default_rules()),
-            ("skip", default_rules()),
-            ("skip", own.clone()),
+        for (skip, pipelines, rules) in [
+            ("run", "merge-request", json!([])),
+            ("skip", "merge-request", json!([])),
+            ("skip", "custom", own.clone()),
         ] {
-            inputs.insert("merge-trains".into(), json!(skip));
-            inputs.insert("rules".into(), rules.clone());
-            let jobs = expand_jobs(&docs[1], &inputs);
-            assert_valid(&gitlab_schema(), &jobs, "the jobs with merge-trains");
-            for (name, job) in jobs.as_object().unwrap() {
-                if name.starts_with('.') {
-                    continue;
-                }
-                assert_eq!(job["rules"], job_rules(skip, &rules), "{path} {name}");
-                let runs = |vars| rules_run(&job["rules"], vars);
+            let set = [
+                ("merge-trains", json!(skip)),
+                ("pipelines", json!(pipelines)),
+                ("rules", rules.clone()),
+            ];
+            for (name, rules) in jobs_with(path, &set) {
+                let runs = |vars| rules_run(&rules, vars);
                 assert!(runs(&detached), "{path} {name} {skip}");
                 assert!(runs(&merged_result), "{path} {name} {skip}");
                 assert_eq!(runs(&train), skip == "run", "{path} {name} {skip}");
-                assert_eq!(runs(&main), rules != own, "{path} {name} {skip}");
+                assert_eq!(runs(&main), pipelines != "custom", "{path} {name} {skip}");
             }
         }
     }
@@ -1233,22 +1423,18 @@ struct IncludedGate {
 }
 
 fn included_gates(doc: &Value) -> Vec<IncludedGate> {
-    let spec = |path| template_inputs(&documents(&read(path))[0]);
-    let (single, sharded) = (
-        spec("templates/loadforge-gate.yml"),
-        spec("templates/loadforge-gate-sharded.yml"),
-    );
     let mut gates = Vec::new();
     for include in doc["include"].as_array().into_iter().flatten() {
         let component = include["component"].as_str().unwrap_or_default();
-        let template = if component.contains("/loadforge-gate-sharded@") {
-            &sharded
+        let path = if component.contains("/loadforge-gate-sharded@") {
+            "templates/loadforge-gate-sharded.yml"
         } else if component.contains("/loadforge-gate@") {
-            &single
+            "templates/loadforge-gate.yml"
         } else {
             continue;
         };
-        let mut inputs: BTreeMap<String, Value> = template
+        let docs = documents(&read(path));
+        let mut inputs: BTreeMap<String, Value> = template_inputs(&docs[0])
             .iter()
             .map(|(k, v)| (k.clone(), v["default"].clone()))
             .collect();
@@ -1258,14 +1444,20 @@ fn included_gates(doc: &Value) -> Vec<IncludedGate> {
         let job = inputs["job-prefix"].as_str().unwrap().to_string();
         // A job of that name in the file overrides the component's keys, `rules` included
         // (doc/ci/yaml/includes.md, "Override included configuration values").
-        let rules = doc
-            .get(&job)
-            .and_then(|j| j.get("rules"))
-            .unwrap_or(&inputs["rules"])
-            .clone();
+        let rules = match doc.get(&job).and_then(|j| j.get("rules")) {
+            Some(own) => own.clone(),
+            None => expand_jobs(&docs[1], &inputs)[&job]["rules"].clone(),
+        };
         gates.push(IncludedGate { job, inputs, rules });
     }
     gates
+}
+
+/// Whether a gate judges merge requests: in their merge-request pipelines, or in the branch
+/// pipeline of a branch with an open merge request (`pipelines: branch`).
+fn serves_merge_requests(g: &IncludedGate) -> bool {
+    rules_run(&g.rules, &merge_request_pipeline())
+        || rules_run(&g.rules, &branch_pipeline("push", "feature", true))
 }
 
 /// What shapes a run, and so must be the same for a merge request and its baseline.
@@ -1293,7 +1485,7 @@ const LOAD_INPUTS: [&str; 11] = [
 /// variable, which is empty on the default branch.
 fn twin_problems(what: &str, doc: &Value) -> Vec<String> {
     let gates = included_gates(doc);
-    let (mr, defaults) = (merge_request_pipeline(), default_branch_pipelines());
+    let defaults = default_branch_pipelines();
     let mut problems = Vec::new();
     for (i, g) in gates.iter().enumerate() {
         if gates[..i].iter().any(|o| o.job == g.job) {
@@ -1303,7 +1495,7 @@ fn twin_problems(what: &str, doc: &Value) -> Vec<String> {
             ));
         }
     }
-    for g in gates.iter().filter(|g| rules_run(&g.rules, &mr)) {
+    for g in gates.iter().filter(|g| serves_merge_requests(g)) {
         let twins: Vec<&IncludedGate> = gates
             .iter()
             .filter(|t| t.job == g.job && defaults.iter().any(|p| rules_run(&t.rules, p)))
@@ -1383,7 +1575,7 @@ fn every_merge_request_gate_has_a_default_branch_twin() {
         problems.extend(twin_problems(path, doc));
         merge_request_gates += included_gates(doc)
             .iter()
-            .filter(|g| rules_run(&g.rules, &merge_request_pipeline()))
+            .filter(|g| serves_merge_requests(g))
             .count();
     }
     let mut shown = 0;
@@ -1411,8 +1603,9 @@ fn every_merge_request_gate_has_a_default_branch_twin() {
         ))
         .remove(0)
     };
-    let mr_only =
-        gate("      rules:\n        - if: $CI_PIPELINE_SOURCE == \"merge_request_event\"\n");
+    let mr_only = gate(
+        "      pipelines: custom\n      rules:\n        - if: $CI_PIPELINE_SOURCE == \"merge_request_event\"\n",
+    );
     assert_eq!(twin_problems("mr-only", &mr_only).len(), 1);
     let review = gate("      host: https://review-$CI_MERGE_REQUEST_IID.example.com\n");
     assert_eq!(twin_problems("review", &review).len(), 1);
@@ -1425,17 +1618,21 @@ fn every_merge_request_gate_has_a_default_branch_twin() {
 /// The evaluator reads the default rules as GitLab does (the emulator test runs them for real).
 #[test]
 fn the_rules_evaluator_reads_the_default_rules_as_gitlab_does() {
-    let rules = default_rules();
+    // GitLab's switch between branch and merge-request pipelines (doc/ci/yaml/workflow.md).
+    let rules = json!([
+        {"if": "$CI_PIPELINE_SOURCE == \"merge_request_event\""},
+        {"if": "$CI_COMMIT_BRANCH && $CI_OPEN_MERGE_REQUESTS", "when": "never"},
+        {"if": "$CI_COMMIT_BRANCH"},
+    ]);
     assert!(rules_run(&rules, &merge_request_pipeline()));
     for p in default_branch_pipelines() {
         assert!(rules_run(&rules, &p), "{p:?}");
     }
-    let mut open_mr = default_branch_pipelines().remove(0);
-    open_mr.insert("CI_COMMIT_BRANCH", "feature");
-    open_mr.insert("CI_OPEN_MERGE_REQUESTS", "group/app!7");
-    assert!(!rules_run(&rules, &open_mr));
-    let tag = BTreeMap::from([("CI_PIPELINE_SOURCE", "push"), ("CI_COMMIT_TAG", "1.2.3")]);
-    assert!(!rules_run(&rules, &tag));
+    assert!(!rules_run(
+        &rules,
+        &branch_pipeline("push", "feature", true)
+    ));
+    assert!(!rules_run(&rules, &tag_pipeline()));
     let vars = BTreeMap::from([("A", "x"), ("B", "")]);
     for (expr, want) in [
         ("$A", true),

@@ -42,3 +42,4 @@ mod shards;
 mod tls;
 mod trust;
 mod web;
+mod workflows;
