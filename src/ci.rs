@@ -67,11 +67,76 @@ pub(crate) struct CiContext {
     pub(crate) per_pipeline: Vec<(&'static str, String)>,
     /// `CI_COMMIT_TAG`: set in tag pipelines only.
     pub(crate) commit_tag: Option<String>,
+    /// `CI_PIPELINE_SOURCE`: `push`, `merge_request_event`, `schedule`, `web`, `api`...
+    pub(crate) pipeline_source: Option<String>,
+    /// `CI_PROJECT_PATH`: `group/project`, as `CI_OPEN_MERGE_REQUESTS` names projects.
+    pub(crate) project_path: Option<String>,
+    /// `CI_OPEN_MERGE_REQUESTS`, read: the merge requests from this branch (and project),
+    /// in GitLab's order.
+    pub(crate) open_merge_requests: Vec<MergeRequestRef>,
+    /// What was wrong with `CI_OPEN_MERGE_REQUESTS`, when something was: said once, and the
+    /// entries that could be read are kept.
+    pub(crate) open_merge_requests_unread: Option<String>,
+    /// A branch pipeline that took on the merge request `CI_OPEN_MERGE_REQUESTS` names
+    /// (`commands::speaks_for`): its merge-request fields are set from that merge request, not
+    /// by GitLab.
+    pub(crate) adopted: bool,
+}
+
+/// One entry of `CI_OPEN_MERGE_REQUESTS`: `group/project!iid`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MergeRequestRef {
+    /// The path of the project that holds the merge request (its target project).
+    pub(crate) project: String,
+    pub(crate) iid: u64,
+}
+
+/// At most this many entries are read: GitLab lists up to four
+/// (doc/ci/variables/predefined_variables.md, `CI_OPEN_MERGE_REQUESTS`).
+const MAX_OPEN_MERGE_REQUESTS: usize = 4;
+
+/// The longest project path accepted: GitLab's paths are at most 255 characters a segment and
+/// 20 levels deep; anything longer is not GitLab's.
+const MAX_PROJECT_PATH: usize = 1024;
+
+/// Reads `CI_OPEN_MERGE_REQUESTS` (`gitlab-org/gitlab!333,gitlab-org/gitlab-foss!11`) as
+/// hostile input: entries that are not a project path and a number are left out, and said.
+pub(crate) fn parse_open_merge_requests(value: &str) -> (Vec<MergeRequestRef>, Option<String>) {
+    let mut refs = Vec::new();
+    let mut bad = 0usize;
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let parsed = entry.rsplit_once('!').and_then(|(project, iid)| {
+            let path_ok = !project.is_empty()
+                && project.len() <= MAX_PROJECT_PATH
+                && project
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c));
+            let iid = iid.parse::<u64>().ok().filter(|i| *i > 0)?;
+            path_ok.then(|| MergeRequestRef {
+                project: project.to_string(),
+                iid,
+            })
+        });
+        match parsed {
+            Some(r) if refs.len() < MAX_OPEN_MERGE_REQUESTS => refs.push(r),
+            Some(_) => {}
+            None => bad += 1,
+        }
+    }
+    let unread = (bad > 0).then(|| {
+        format!(
+            "{bad} entries of CI_OPEN_MERGE_REQUESTS are not `group/project!iid` and were left out"
+        )
+    });
+    (refs, unread)
 }
 
 impl CiContext {
     pub(crate) fn from_env(env: &dyn Fn(&str) -> Option<String>) -> CiContext {
         let get = |k: &str| env(k).filter(|v| !v.is_empty());
+        let open = get("CI_OPEN_MERGE_REQUESTS")
+            .map(|v| parse_open_merge_requests(&v))
+            .unwrap_or_default();
         CiContext {
             gitlab: get("GITLAB_CI").as_deref() == Some("true"),
             api_url: get("CI_API_V4_URL"),
@@ -98,6 +163,11 @@ impl CiContext {
                 .filter_map(|name| get(name).map(|value| (*name, value)))
                 .collect(),
             commit_tag: get("CI_COMMIT_TAG"),
+            pipeline_source: get("CI_PIPELINE_SOURCE"),
+            project_path: get("CI_PROJECT_PATH"),
+            open_merge_requests: open.0,
+            open_merge_requests_unread: open.1,
+            adopted: false,
         }
     }
 
@@ -139,6 +209,25 @@ impl CiContext {
     /// A run on the default branch: it joins the run history the next runs are judged by.
     pub(crate) fn on_default_branch(&self) -> bool {
         self.commit_branch.is_some() && self.commit_branch == self.default_branch
+    }
+
+    /// The merge request a branch pipeline speaks for: the first of `CI_OPEN_MERGE_REQUESTS`
+    /// held by this project, else the first (a fork's branch, whose merge request lives
+    /// upstream). None in a merge-request pipeline (it has its own), a tag's, and on the
+    /// default branch, whose runs are the history every merge request is judged by, even when
+    /// a merge request (`main` into `production`) is open from it.
+    pub(crate) fn speaks_for(&self) -> Option<&MergeRequestRef> {
+        if !self.gitlab
+            || self.merge_request_iid.is_some()
+            || self.commit_branch.is_none()
+            || self.on_default_branch()
+        {
+            return None;
+        }
+        let own = self.project_path.as_deref();
+        (self.open_merge_requests.iter())
+            .find(|r| Some(r.project.as_str()) == own)
+            .or_else(|| self.open_merge_requests.first())
     }
 }
 
@@ -201,6 +290,89 @@ mod tests {
         assert_eq!(ci("merge_train").merged_onto(), Some("abc"));
         for other in ["detached", "", "merge_queue"] {
             assert_eq!(ci(other).merged_onto(), None, "{other}");
+        }
+    }
+
+    /// `CI_OPEN_MERGE_REQUESTS` as GitLab writes it, and as nobody should: entries that are not
+    /// `path!iid` are left out and said, never a panic, at most four kept.
+    #[test]
+    fn open_merge_requests_are_read_as_hostile_input() {
+        let (refs, bad) =
+            parse_open_merge_requests("gitlab-org/gitlab!333,gitlab-org/gitlab-foss!11");
+        assert_eq!(
+            refs,
+            [
+                MergeRequestRef {
+                    project: "gitlab-org/gitlab".into(),
+                    iid: 333
+                },
+                MergeRequestRef {
+                    project: "gitlab-org/gitlab-foss".into(),
+                    iid: 11
+                },
+            ]
+        );
+        assert_eq!(bad, None);
+        for hostile in [
+            "!3",
+            "a/b!",
+            "a/b!x",
+            "a/b!0",
+            "a b!3",
+            "a/b!-1",
+            "a/b!99999999999999999999",
+            "a/b\n!3",
+        ] {
+            let (refs, bad) = parse_open_merge_requests(hostile);
+            assert!(refs.is_empty(), "{hostile}");
+            assert!(bad.is_some(), "{hostile}");
+        }
+        let many = (1..=9)
+            .map(|i| format!("g/p!{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        assert_eq!(parse_open_merge_requests(&many).0.len(), 4);
+        let (refs, bad) = parse_open_merge_requests("g/p!2, junk ,g/q!3,");
+        assert_eq!(refs.len(), 2);
+        assert!(bad.unwrap().starts_with("1 entries"));
+    }
+
+    /// Only a branch pipeline of a branch that is not the default one speaks for a merge
+    /// request, and it prefers one of its own project.
+    #[test]
+    fn a_branch_pipeline_speaks_for_its_own_projects_merge_request() {
+        let ci = |vars: &'static [(&'static str, &'static str)]| {
+            CiContext::from_env(&move |k: &str| {
+                let base = [
+                    ("GITLAB_CI", "true"),
+                    ("CI_PROJECT_PATH", "group/app"),
+                    ("CI_DEFAULT_BRANCH", "main"),
+                    ("CI_OPEN_MERGE_REQUESTS", "upstream/app!4,group/app!7"),
+                ];
+                vars.iter()
+                    .chain(base.iter())
+                    .find(|(name, _)| *name == k)
+                    .map(|(_, v)| v.to_string())
+            })
+        };
+        let feature = ci(&[("CI_COMMIT_BRANCH", "feature")]);
+        assert_eq!(feature.speaks_for().map(|r| r.iid), Some(7));
+        let fork = ci(&[
+            ("CI_COMMIT_BRANCH", "feature"),
+            ("CI_PROJECT_PATH", "me/app"),
+        ]);
+        assert_eq!(fork.speaks_for().map(|r| r.iid), Some(4));
+        for none in [
+            ci(&[("CI_COMMIT_BRANCH", "main")]),
+            ci(&[("CI_COMMIT_TAG", "v1")]),
+            ci(&[("CI_MERGE_REQUEST_IID", "7")]),
+            ci(&[("CI_COMMIT_BRANCH", "feature"), ("GITLAB_CI", "false")]),
+            ci(&[
+                ("CI_COMMIT_BRANCH", "feature"),
+                ("CI_OPEN_MERGE_REQUESTS", ""),
+            ]),
+        ] {
+            assert_eq!(none.speaks_for(), None, "{none:?}");
         }
     }
 

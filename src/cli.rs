@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use serde::{Deserialize, Deserializer};
 
-use crate::modes::{CommentMode, EngineKind};
+use crate::modes::{CommentMode, EngineKind, PipelinesMode};
 
 /// Declares a struct whose fields are all `Option`s, and `over`, which stacks two of them, from
 /// one list of fields: a new field cannot be forgotten in the stacking.
@@ -191,12 +191,36 @@ impl From<EngineArg> for EngineKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum CommentArg {
-    /// From merge-request pipelines, when LOADFORGE_GATE_GITLAB_TOKEN is set.
+    /// On the merge request the pipeline is for (a branch pipeline's: the one open from its
+    /// branch), when LOADFORGE_GATE_GITLAB_TOKEN is set.
     Auto,
-    /// Also from branch pipelines that have an open merge request.
+    /// On every open merge request from the branch, in a branch pipeline.
     Always,
     /// Never.
     Never,
+}
+
+/// Which pipelines the component's rules run the gate in (its `pipelines` input); the gate
+/// reads it to say when that choice leaves merge requests without a gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum PipelinesArg {
+    /// Branch and tag pipelines: a branch pipeline speaks for the merge request open from it.
+    Branch,
+    /// Merge-request pipelines, and branch pipelines of branches without one.
+    MergeRequest,
+    /// Only the `rules` input decides.
+    Custom,
+}
+
+impl From<PipelinesArg> for PipelinesMode {
+    fn from(p: PipelinesArg) -> PipelinesMode {
+        match p {
+            PipelinesArg::Branch => PipelinesMode::Branch,
+            PipelinesArg::MergeRequest => PipelinesMode::MergeRequest,
+            PipelinesArg::Custom => PipelinesMode::Custom,
+        }
+    }
 }
 
 impl From<CommentArg> for CommentMode {
@@ -391,10 +415,14 @@ layered! {
         /// `(other endpoints)` row, with a warning saying how to name them [default: 1000].
         #[arg(long, env = "LOADFORGE_GATE_MAX_ENDPOINTS", value_name = "N")]
         pub(crate) max_endpoints: Option<usize>,
-        /// Merge-request comment: auto (MR pipelines, when LOADFORGE_GATE_GITLAB_TOKEN is set),
-        /// always (also from branch pipelines with an open MR), never.
+        /// Merge-request comment: auto (the MR the pipeline is for, when
+        /// LOADFORGE_GATE_GITLAB_TOKEN is set), always (every open MR from the branch), never.
         #[arg(long, env = "LOADFORGE_GATE_COMMENT", value_enum)]
         pub(crate) comment: Option<CommentArg>,
+        /// The pipelines the component runs the gate in (its `pipelines` input): branch,
+        /// merge-request or custom; the gate says when that leaves merge requests ungated.
+        #[arg(long, env = "LOADFORGE_GATE_PIPELINES", value_enum)]
+        pub(crate) pipelines: Option<PipelinesArg>,
         /// Output directory for every report [default: loadforge-gate/].
         #[arg(long, env = "LOADFORGE_GATE_OUT", value_name = "DIR")]
         pub(crate) out: Option<PathBuf>,

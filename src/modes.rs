@@ -41,13 +41,26 @@ impl fmt::Display for EngineKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CommentMode {
-    /// From merge-request pipelines, when an API token is set.
+    /// On the merge request the pipeline is for: its own in a merge-request pipeline, the one
+    /// `CI_OPEN_MERGE_REQUESTS` names in a branch pipeline. Needs an API token.
     #[default]
     Auto,
-    /// Also from branch pipelines that have an open merge request.
+    /// On every open merge request from the branch, in a branch pipeline.
     Always,
     /// Never.
     Never,
+}
+
+/// Which pipelines the component runs the gate in (its `pipelines` input).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PipelinesMode {
+    /// Branch and tag pipelines (the component's default).
+    #[default]
+    Branch,
+    /// Merge-request pipelines, and branch pipelines of branches without one.
+    MergeRequest,
+    /// The user's own rules.
+    Custom,
 }
 
 /// Where the baseline comes from.

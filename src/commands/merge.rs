@@ -90,6 +90,8 @@ pub(crate) fn execute(args: &MergeArgs) -> Result<ExitStatus, Error> {
         ));
     }
     let stop = crate::engine::install_stop_signal();
+    let gate = super::speaks_for::adopt(&gate, &mut notes, &stop);
+    super::setup::check(&gate, &mut notes, &stop);
     let baseline = load_baseline(&gate, &mut notes, &stop)?;
     let status = judge_and_publish(&gate, merged, baseline, notes, &stop)?;
     match missing {

@@ -11,6 +11,8 @@ mod notes;
 mod pipeline;
 mod report;
 mod run;
+mod setup;
+mod speaks_for;
 mod validate;
 mod workload;
 

@@ -47,8 +47,16 @@ pub(crate) fn run_gate(
     }
     report::prepare_out_dir(&settings.gate.out)?;
     let mut notes = Vec::new();
+    // A judge of a branch pipeline judges and comments for the merge request open from it.
+    let gate = match role {
+        Role::Judge => super::speaks_for::adopt(&settings.gate, &mut notes, stop),
+        Role::Shard(_) => settings.gate.clone(),
+    };
+    if let Role::Judge = role {
+        super::setup::check(&gate, &mut notes, stop);
+    }
     let looked = match role {
-        Role::Judge => load_baseline(&settings.gate, &mut notes, stop)?,
+        Role::Judge => load_baseline(&gate, &mut notes, stop)?,
         Role::Shard(_) => Looked::NotAsked,
     };
     if stop.is_cancelled() {
@@ -82,7 +90,7 @@ pub(crate) fn run_gate(
         folded,
         notes,
     };
-    let status = finish(&settings.gate, role, finished, looked, stop)?;
+    let status = finish(&gate, role, finished, looked, stop)?;
     match crash {
         Some(message) => Err(EngineError::Crashed {
             message,

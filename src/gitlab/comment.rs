@@ -185,11 +185,15 @@ fn targets_with_client(settings: &CommentSettings) -> Option<(ApiClient, Targets
 
 /// The merge requests a pipeline speaks to: in a merge-request pipeline its own, in the project
 /// that holds it (`CI_MERGE_REQUEST_PROJECT_ID`: a fork's pipeline runs in the fork, whose
-/// `CI_PROJECT_ID` names another project, where the same iid is another merge request); with
-/// `comment: always` in a branch pipeline, the open ones from this branch. `Ok(None)` when
+/// `CI_PROJECT_ID` names another project, where the same iid is another merge request), or
+/// the one a branch pipeline speaks for (`commands::speaks_for`); with `comment: always` in a
+/// branch pipeline, every open one from this branch. `Ok(None)` when
 /// there are none to look for; `Err` says which variable is missing.
 fn targets(ci: &CiContext, mode: CommentMode) -> Result<Option<Targets>, &'static str> {
-    if let Some(iid) = ci.merge_request_iid.as_deref() {
+    // `always` in a branch pipeline: every open merge request from the branch, not only the
+    // one it speaks for.
+    let every_open = mode == CommentMode::Always && ci.adopted;
+    if let Some(iid) = ci.merge_request_iid.as_deref().filter(|_| !every_open) {
         let project = ci
             .merge_request_project()
             .ok_or("CI_MERGE_REQUEST_PROJECT_ID and CI_PROJECT_ID are not set")?;

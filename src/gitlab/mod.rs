@@ -5,6 +5,7 @@
 mod call;
 mod client;
 pub(crate) mod comment;
+pub(crate) mod merge_request;
 mod notes;
 
 use serde::{de::DeserializeOwned, Deserialize};
@@ -176,6 +177,9 @@ pub(crate) struct Pipeline {
     /// What started it: `push`, `merge_request_event`, `schedule`, ...
     #[serde(default)]
     pub(crate) source: String,
+    /// The commit it ran.
+    #[serde(default)]
+    pub(crate) sha: Option<String>,
 }
 
 impl Pipeline {
@@ -209,6 +213,8 @@ pub(crate) struct PipelineFilter<'a> {
     pub(crate) successful: bool,
     /// Only tag pipelines.
     pub(crate) tags: bool,
+    /// Only those started so (`merge_request_event`, `push`...).
+    pub(crate) source: Option<&'a str>,
 }
 
 /// A GitLab user, as far as telling our notes from others' needs.
@@ -290,6 +296,7 @@ pub(crate) fn pipelines(
         .with_opt("status", filter.successful.then_some("success"))
         .with_opt("ref", filter.ref_name)
         .with_opt("sha", filter.sha)
+        .with_opt("source", filter.source)
         .with("order_by", "id")
         .with("sort", "desc");
     all(c, &call, limit, &what)

@@ -27,7 +27,7 @@ use crate::{
     cli::{JudgeArgs, RunArgs},
     defaults,
     gate::{self, GateError, Regression, Rules, Threshold},
-    modes::{BaselineSource, CommentMode},
+    modes::{BaselineSource, CommentMode, PipelinesMode},
     proxy::{self, Proxy, ProxyError},
     secret::Secret,
     stats::ShardInfo,
@@ -153,6 +153,8 @@ pub struct GateSettings {
     pub(crate) ci: CiContext,
     /// When the merge-request comment is written.
     pub comment: CommentMode,
+    /// Which pipelines the component runs the gate in.
+    pub pipelines: PipelinesMode,
     /// `LOADFORGE_GATE_GITLAB_TOKEN`: an API token for notes and pipeline history.
     pub(crate) gitlab_token: Option<Secret>,
     pub(crate) baseline_history: usize,
@@ -229,6 +231,7 @@ impl GateSettings {
                 .unwrap_or_else(|| PathBuf::from(defaults::OUT_DIR)),
             ci: CiContext::from_env(env),
             comment: l.comment.map(CommentMode::from).unwrap_or_default(),
+            pipelines: l.pipelines.map(PipelinesMode::from).unwrap_or_default(),
             gitlab_token: env("LOADFORGE_GATE_GITLAB_TOKEN")
                 .filter(|t| !t.trim().is_empty())
                 .map(Secret::new),

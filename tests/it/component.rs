@@ -484,47 +484,45 @@ fn template_descriptor_and_cli_agree_on_every_input() {
             i.name
         );
         let placeholder = format!("$[[ inputs.{} ]]", i.name);
-        match (&i.env, &i.flag, &i.job_keyword) {
-            (Some(env), Some(flag), None) => {
-                let value = job["variables"][env].as_str().unwrap_or_default();
-                assert_eq!(
-                    value.trim_end(),
-                    placeholder,
-                    "{}: the template must set {env}",
-                    i.name
-                );
-                let arg = run
-                    .get_arguments()
-                    .find(|a| a.get_long().map(|l| format!("--{l}")) == Some(flag.clone()))
-                    .unwrap_or_else(|| panic!("{}: `run` has no flag {flag}", i.name));
-                assert_eq!(
-                    arg.get_env().and_then(|e| e.to_str()),
-                    Some(env.as_str()),
-                    "{}: {flag} reads another variable",
-                    i.name
-                );
-            }
-            (None, None, Some(keyword)) => {
-                let used = match keyword.as_str() {
-                    "name" => docs[1].as_object().unwrap().contains_key(&placeholder),
-                    "image" => job["image"]["name"] == placeholder.as_str(),
-                    // Through the hidden job the gate job extends.
-                    "allow_failure" => docs[1].as_object().unwrap().iter().any(|(name, j)| {
-                        name.starts_with('.')
-                            && j["allow_failure"].to_string().contains(&placeholder)
-                    }),
-                    k => job[k].to_string().contains(&placeholder),
-                };
-                assert!(
-                    used,
-                    "{}: the template does not use it as `{keyword}`",
-                    i.name
-                );
-            }
-            _ => panic!(
-                "{}: an input maps either to env+flag or to a job keyword",
+        assert!(
+            i.env.is_some() == i.flag.is_some() && (i.env.is_some() || i.job_keyword.is_some()),
+            "{}: an input maps to env+flag, to a job keyword, or to both",
+            i.name
+        );
+        if let (Some(env), Some(flag)) = (&i.env, &i.flag) {
+            let value = job["variables"][env].as_str().unwrap_or_default();
+            assert_eq!(
+                value.trim_end(),
+                placeholder,
+                "{}: the template must set {env}",
                 i.name
-            ),
+            );
+            let arg = run
+                .get_arguments()
+                .find(|a| a.get_long().map(|l| format!("--{l}")) == Some(flag.clone()))
+                .unwrap_or_else(|| panic!("{}: `run` has no flag {flag}", i.name));
+            assert_eq!(
+                arg.get_env().and_then(|e| e.to_str()),
+                Some(env.as_str()),
+                "{}: {flag} reads another variable",
+                i.name
+            );
+        }
+        if let Some(keyword) = &i.job_keyword {
+            let used = match keyword.as_str() {
+                "name" => docs[1].as_object().unwrap().contains_key(&placeholder),
+                "image" => job["image"]["name"] == placeholder.as_str(),
+                // Through the hidden job the gate job extends.
+                "allow_failure" => docs[1].as_object().unwrap().iter().any(|(name, j)| {
+                    name.starts_with('.') && j["allow_failure"].to_string().contains(&placeholder)
+                }),
+                k => job[k].to_string().contains(&placeholder),
+            };
+            assert!(
+                used,
+                "{}: the template does not use it as `{keyword}`",
+                i.name
+            );
         }
     }
 }

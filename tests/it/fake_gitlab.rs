@@ -169,6 +169,10 @@ pub struct FakeMergeRequest {
     pub iid: u64,
     pub source_branch: String,
     pub source_project: String,
+    /// `main` unless a test says otherwise.
+    pub target_branch: String,
+    /// The merge base (`diff_refs.base_sha`), when GitLab has computed the diff.
+    pub base_sha: Option<String>,
     pub notes: Vec<FakeNote>,
 }
 
@@ -225,6 +229,8 @@ impl Default for Inner {
                 iid: 7,
                 source_branch: "feature".into(),
                 source_project: PROJECT.into(),
+                target_branch: "main".into(),
+                base_sha: None,
                 notes: Vec::new(),
             }],
             faults: VecDeque::new(),
@@ -266,6 +272,8 @@ impl Inner {
             iid,
             source_branch: branch.into(),
             source_project: source.into(),
+            target_branch: "main".into(),
+            base_sha: None,
             notes: Vec::new(),
         });
     }
@@ -464,6 +472,7 @@ fn router(state: Shared) -> Router {
             get(pipeline_jobs),
         )
         .route(&format!("{p}/merge_requests"), get(merge_requests))
+        .route(&format!("{p}/merge_requests/{{mr}}"), get(merge_request))
         .route(
             &format!("{p}/merge_requests/{{mr}}/notes"),
             get(list_notes).post(create_note),
@@ -829,6 +838,7 @@ struct PipelineQuery {
     sha: Option<String>,
     status: Option<String>,
     scope: Option<String>,
+    source: Option<String>,
     sort: Option<String>,
     page: Option<usize>,
     per_page: Option<usize>,
@@ -859,6 +869,7 @@ async fn pipelines(
             .filter(|p| q.ref_name.as_ref().is_none_or(|r| &p.ref_name == r))
             .filter(|p| q.sha.as_ref().is_none_or(|sha| &p.sha == sha))
             .filter(|p| q.status.as_ref().is_none_or(|st| &p.status == st))
+            .filter(|p| q.source.as_ref().is_none_or(|src| &p.source == src))
             .filter(|p| match q.scope.as_deref() {
                 Some("tags") => p.tag,
                 Some("branches") => !p.tag,
@@ -949,14 +960,17 @@ async fn merge_requests(
     RawQuery(raw): RawQuery,
 ) -> Response {
     let st = s.0.lock().unwrap();
-    let num = |p: &str| p.parse::<u64>().unwrap();
     let items = st
         .merge_requests
         .iter()
         .filter(|m| m.project == project)
-        .filter(|m| q.source_branch.as_ref().is_none_or(|b| *b == m.source_branch))
+        .filter(|m| {
+            q.source_branch
+                .as_ref()
+                .is_none_or(|b| *b == m.source_branch)
+        })
         .filter(|_| q.state.as_deref().is_none_or(|s| s == "opened"))
-        .map(|m| json!({"iid": m.iid, "id": m.iid + 5000, "project_id": num(&m.project), "source_branch": m.source_branch, "target_branch": "main", "source_project_id": num(&m.source_project), "target_project_id": num(&m.project), "state": "opened"}))
+        .map(merge_request_json)
         .collect();
     drop(st);
     paginate(
@@ -972,6 +986,36 @@ async fn merge_requests(
         ),
         &s,
     )
+}
+
+fn merge_request_json(m: &FakeMergeRequest) -> Value {
+    let num = |p: &str| p.parse::<u64>().unwrap();
+    let diff_refs = m
+        .base_sha
+        .as_ref()
+        .map(|b| json!({"base_sha": b, "head_sha": "f00d", "start_sha": b}));
+    json!({"iid": m.iid, "id": m.iid + 5000, "project_id": num(&m.project), "source_branch": m.source_branch, "target_branch": m.target_branch, "source_project_id": num(&m.source_project), "target_project_id": num(&m.project), "state": "opened", "diff_refs": diff_refs})
+}
+
+/// `GET /projects/:id/merge_requests/:iid` (`lib/api/merge_requests.rb`): an iid the project
+/// does not hold is `404 Not found`. The job token is refused before this (it may not read
+/// merge requests: gitlab-org/gitlab#545150).
+async fn merge_request(
+    State(s): State<Shared>,
+    Path((project, mr)): Path<(String, String)>,
+) -> Response {
+    let Ok(iid) = mr.parse::<u64>() else {
+        return not_found();
+    };
+    let st = s.0.lock().unwrap();
+    match st
+        .merge_requests
+        .iter()
+        .find(|m| m.project == project && m.iid == iid)
+    {
+        Some(m) => Json(merge_request_json(m)).into_response(),
+        None => not_found(),
+    }
 }
 
 fn user_json(id: u64) -> Value {

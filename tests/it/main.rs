@@ -39,6 +39,7 @@ mod schema;
 mod secrets;
 mod settings_keys;
 mod shards;
+mod speaks_for;
 mod tls;
 mod trust;
 mod web;

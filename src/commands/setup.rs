@@ -1,0 +1,131 @@
+//! Says when the component's `pipelines` choice does not fit the project's workflow, which
+//! GitLab never says: a merge-request pipeline that holds only the gate (GitLab made it for the
+//! gate alone; it becomes the merge request's head pipeline, and the team's own jobs no longer
+//! block the merge), or merge requests that get no gate at all (their project makes
+//! merge-request pipelines and no branch pipeline beside them, while the gate runs in branch
+//! pipelines). The first is seen from the pipeline itself; the second cannot be seen from a
+//! merge request's pipeline, so the default branch's run looks for it.
+//!
+//! Every call here is a courtesy: a token GitLab refuses, or any failure, says nothing.
+
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    ci::CiContext,
+    gitlab::{self, ApiClient, Auth, PipelineFilter, RetryPolicy},
+    modes::PipelinesMode,
+    pause::Waited,
+    settings::GateSettings,
+};
+
+/// One try, a short budget: a diagnosis is not worth holding the job for a slow GitLab.
+const COURTESY: RetryPolicy = RetryPolicy {
+    first_backoff: std::time::Duration::from_millis(500),
+    max_backoff: std::time::Duration::from_secs(1),
+    max_attempts: 1,
+    budget: std::time::Duration::from_secs(20),
+};
+
+/// How many recent merge-request pipelines the default branch's run looks at.
+const RECENT_MERGE_REQUEST_PIPELINES: usize = 5;
+
+/// Adds to `notes` (and says on stderr) what is wrong with the setup, if anything is seen.
+pub(crate) fn check(gate: &GateSettings, notes: &mut Vec<String>, stop: &CancellationToken) {
+    let ci = &gate.ci;
+    let merge_request_pipeline =
+        ci.pipeline_source.as_deref() == Some("merge_request_event") && !ci.adopted;
+    let look_for_ungated = ci.on_default_branch() && gate.pipelines == PipelinesMode::Branch;
+    if !ci.gitlab || !(merge_request_pipeline || look_for_ungated) {
+        return;
+    }
+    let clients = clients(gate);
+    let ci = ci.clone();
+    let work = move || {
+        let clients: Vec<&ApiClient> = clients.iter().collect();
+        if merge_request_pipeline {
+            gate_only_pipeline(&ci, &clients)
+        } else {
+            ungated_merge_requests(&ci, &clients)
+        }
+    };
+    if let Waited::Done(Some(said)) = crate::pause::interruptible(stop, work) {
+        eprintln!("loadforge-gate: warning: {said}");
+        notes.push(said);
+    }
+}
+
+/// The job token's client first (GitLab lets it list its own project's pipelines and jobs in
+/// recent versions), then the API token's.
+fn clients(gate: &GateSettings) -> Vec<ApiClient> {
+    let Some(api_url) = gate.ci.api_url.as_deref() else {
+        return Vec::new();
+    };
+    let tokens = [
+        gate.ci.job_token.clone().map(Auth::Job),
+        gate.gitlab_token.clone().map(Auth::Private),
+    ];
+    (tokens.into_iter().flatten())
+        .filter_map(|auth| ApiClient::new(api_url, auth, COURTESY, &gate.net).ok())
+        .collect()
+}
+
+/// The first answer any client gets; `None` when every one fails (refused, or GitLab down).
+fn first_answer<T>(
+    clients: &[&ApiClient],
+    call: impl Fn(&ApiClient) -> Result<T, gitlab::GitlabError>,
+) -> Option<T> {
+    clients.iter().find_map(|c| call(c).ok())
+}
+
+/// A merge-request pipeline whose jobs are all this gate's: its name, or its shards'.
+fn gate_only_pipeline(ci: &CiContext, clients: &[&ApiClient]) -> Option<String> {
+    let (project, pipeline, job) = (
+        ci.project_id.as_deref()?,
+        ci.pipeline_id.as_deref()?.parse::<u64>().ok()?,
+        ci.job_name.as_deref()?,
+    );
+    let jobs = first_answer(clients, |c| gitlab::pipeline_jobs(c, project, pipeline))?;
+    let shard = format!("{job}-shard");
+    let ours = |name: &str| name == job || name.starts_with(&shard);
+    if jobs.is_empty() || !jobs.iter().all(|j| ours(&j.name)) {
+        return None;
+    }
+    Some(
+        "This merge-request pipeline holds only the gate: GitLab made it for the gate alone, and it is the merge request's head pipeline, so your other jobs (in the branch pipeline) no longer block the merge. Use the component's default `pipelines: branch`, or add workflow:rules that make merge-request pipelines for all your jobs (docs/gitlab.md, \"Which pipelines the gate joins\")."
+            .to_string(),
+    )
+}
+
+/// Merge-request pipelines with no branch pipeline at their commit: the gate, in branch
+/// pipelines only, judged none of those merge requests.
+fn ungated_merge_requests(ci: &CiContext, clients: &[&ApiClient]) -> Option<String> {
+    let project = ci.project_id.as_deref()?;
+    let recent = PipelineFilter {
+        source: Some("merge_request_event"),
+        ..PipelineFilter::default()
+    };
+    let mr_pipelines = first_answer(clients, |c| {
+        gitlab::pipelines(c, project, recent, RECENT_MERGE_REQUEST_PIPELINES)
+    })?;
+    let mut ungated = Vec::new();
+    for p in &mr_pipelines {
+        let Some(sha) = p.sha.as_deref() else {
+            continue;
+        };
+        let at = PipelineFilter {
+            sha: Some(sha),
+            ..PipelineFilter::default()
+        };
+        let beside = first_answer(clients, |c| gitlab::pipelines(c, project, at, 20))?;
+        if beside.iter().all(gitlab::Pipeline::for_merge_request) {
+            ungated.push(format!("#{}", p.id));
+        }
+    }
+    if ungated.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "Merge requests of this project run merge-request pipelines with no branch pipeline beside them ({}), and the gate runs in branch pipelines (`pipelines: branch`): those merge requests get no gate. Set the component's input `pipelines: merge-request` (docs/gitlab.md, \"Which pipelines the gate joins\").",
+        ungated.join(", ")
+    ))
+}
