@@ -255,6 +255,11 @@ fn every_workflow_gets_a_gate_for_every_merge_request_and_no_gate_only_pipeline(
             if event.merge_request {
                 assert!(gates > 0, "{what}: the merge request has no gate");
             }
+            if workflow.rules.is_none() {
+                // Including the component added no pipeline: one per push, the team's and
+                // the gate's together.
+                assert_eq!(pipelines.len(), 1, "{what}: {pipelines:?}");
+            }
         }
     }
 }
