@@ -541,7 +541,7 @@ fn the_rules_input_restricts_every_job_of_the_sharded_component() {
         return;
     };
     let forge = Forge::new();
-    let rules = "      rules:\n        - if: $RUN_PERF == \"yes\"\n";
+    let rules = "      pipelines: custom\n      rules:\n        - if: $RUN_PERF == \"yes\"\n";
     let project = forge.project(&sharded(&forge, "http://127.0.0.1:9", rules));
     let run = project.run(&emulator, &[]).expect(true);
     assert_eq!(run.jobs_started(), 0, "no job may run:\n{}", run.log);
@@ -622,8 +622,9 @@ fn default_rules_run_the_gate_once_per_push_in_both_templates() {
 }
 
 /// `merge-trains: skip` leaves every job of both components out of a merge train's pipeline
-/// and keeps them in the merge request's own (merged results or not): the merge-train rule
-/// before the `rules` input's, one list once gitlab-ci-local flattens it as GitLab does.
+/// and keeps them in the merge request's own (merged results or not; `pipelines:
+/// merge-request` runs them there): the merge-train rule before the others, one list once
+/// gitlab-ci-local flattens it as GitLab does.
 #[test]
 #[cfg_attr(not(feature = "full-tests"), ignore = "full tier: gitlab-ci-local")]
 fn merge_trains_skip_leaves_the_gate_out_of_merge_trains_only() {
@@ -631,7 +632,7 @@ fn merge_trains_skip_leaves_the_gate_out_of_merge_trains_only() {
         return;
     };
     let forge = Forge::new();
-    let skip = "      merge-trains: skip\n";
+    let skip = "      merge-trains: skip\n      pipelines: merge-request\n";
     for (template, pipeline, gate) in both_templates(&forge, skip) {
         let project = forge.project(&pipeline);
         project.checkout("feature");
