@@ -108,7 +108,11 @@ fn ungated_merge_requests(ci: &CiContext, clients: &[&ApiClient]) -> Option<Stri
         gitlab::pipelines(c, project, recent, RECENT_MERGE_REQUEST_PIPELINES)
     })?;
     let mut ungated = Vec::new();
-    for p in &mr_pipelines {
+    // Detached ones only (`refs/merge-requests/IID/head`, the source branch's commit): a
+    // merged-results or train pipeline runs a merge commit no branch pipeline ever has
+    // (`MergeRequest#merge_ref_path`, `#train_ref_path` in app/models/merge_request.rb).
+    let detached = mr_pipelines.iter().filter(|p| p.ref_name.ends_with("/head"));
+    for p in detached {
         let Some(sha) = p.sha.as_deref() else {
             continue;
         };
