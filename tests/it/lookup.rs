@@ -160,8 +160,9 @@ fn a_target_head_without_the_job_gives_the_nearest_older_run_said_so() {
     assert_eq!(source(&out), said);
 }
 
-/// The job token cannot list pipelines: a merged-results pipeline gets the latest successful
-/// run of `main` (the by-ref lookup), and the report says it may not be the target's head.
+/// Only the API token looks up the run at a commit: with the job token alone, a merged-results
+/// pipeline gets the latest successful run of `main` (the by-ref lookup), and the report says
+/// it may not be the target's head.
 #[test]
 fn a_merged_results_pipeline_with_the_job_token_alone_says_the_baseline_may_not_be_the_head() {
     let gl = FakeGitlab::start();
