@@ -2,7 +2,10 @@
 //! token) and, as far as the token lets GitLab tell, the cause and its fix. "No baseline yet"
 //! alone, forever, is how a gate that can never judge a regression looks like a working one.
 
-use super::search::{Miss, Search, RECENT_PIPELINES};
+use super::{
+    lister::{Lister, Token},
+    search::{Miss, Search, RECENT_PIPELINES},
+};
 use crate::{
     ci::CiContext,
     gitlab::{self, ApiClient, PipelineFilter},
@@ -12,18 +15,15 @@ use crate::{
 /// calls at most, on a path that has already failed to find anything.
 const MR_PIPELINES_READ: usize = 5;
 
-/// The note for a lookup that found nothing.
+/// The note for a lookup that found nothing; `lister` is the token that could list pipelines
+/// and jobs, if one could (the API token, or the job token where GitLab lets it).
 pub(super) fn why_none(
     search: &Search<'_>,
     ci: &CiContext,
-    api: Option<&ApiClient>,
+    lister: Option<Lister<'_>>,
     misses: &[Miss],
 ) -> String {
-    let token = if api.is_some() {
-        "LOADFORGE_GATE_GITLAB_TOKEN"
-    } else {
-        "CI_JOB_TOKEN"
-    };
+    let token = lister.map_or(Token::Job, |l| l.token).name();
     let tag = search
         .tag
         .map(|t| format!(" (this is tag {t}'s pipeline: a tag compares with the default branch)"))
@@ -32,14 +32,14 @@ pub(super) fn why_none(
         "No baseline yet: no `{}` results on `{}` in project {}{tag}, looked up with {token}; regressions were not checked.",
         search.job, search.base_ref, search.project
     );
-    for cause in causes(search, ci, api, misses) {
+    for cause in causes(search, ci, lister.map(|l| l.client), misses) {
         text.push(' ');
         text.push_str(&cause);
     }
     text
 }
 
-/// Each cause found, one sentence each.
+/// Each cause found, one sentence each; `api` is the client that could list pipelines.
 fn causes(
     search: &Search<'_>,
     ci: &CiContext,
@@ -62,6 +62,8 @@ fn causes(
         ));
     }
     let Some(api) = api else {
+        // Neither token could list pipelines: no API token, and a job token GitLab refuses
+        // there (said in its own note) or none.
         causes.push(
             "LOADFORGE_GATE_GITLAB_TOKEN is not set in this pipeline (missing, or a protected variable, which reaches only protected branches and tags): with it the gate looks further back and names the cause. Usual causes: the job runs only in merge-request pipelines or under another name on the target branch, or its artifacts expired.".into(),
         );
@@ -90,10 +92,19 @@ fn causes(
 }
 
 /// The job token was refused: a fork's, or a project's allowlist.
+///
+/// A fork's merge-request pipeline runs in the fork with the fork's job token. Another
+/// project's job token reads a public or internal project's artifacts without any allowlist
+/// while its CI/CD is visible to everyone with access ("Limit job token scope for public or
+/// internal projects"); a private project's (or one whose CI/CD is for members only) only when
+/// its allowlist admits the fork and the user who triggered the pipeline is a member allowed to
+/// read them ("Control job token access to your project"; both doc/ci/jobs/ci_job_token.md).
+/// The target's visibility is not known here (`CI_PROJECT_VISIBILITY` is the fork's), so the
+/// note names both cases.
 fn refused(search: &Search<'_>, ci: &CiContext, status: u16) -> String {
     if ci.is_fork_pipeline() {
         format!(
-            "GitLab refused this fork pipeline's job token (HTTP {status}) for project {}: a fork's job token reads the target project's artifacts only when that project's job token allowlist admits the fork; or run the merge request's pipeline in the target project.",
+            "GitLab refused this fork pipeline's job token (HTTP {status}) for project {}. A public or internal project needs no allowlist for its pipelines' artifacts unless its CI/CD visibility is \"Only project members\"; a private project admits a fork's job token only when its job token allowlist (Settings > CI/CD > Job token permissions) lists the fork and the pipeline was triggered by one of its members with at least the Reporter role. Otherwise, run the merge request's pipeline in the target project.",
             search.project
         )
     } else {

@@ -3,6 +3,7 @@
 //! `results`, which refuses files it cannot compare honestly (another schema version).
 
 mod diagnose;
+mod lister;
 mod remote;
 mod search;
 

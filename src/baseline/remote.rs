@@ -5,18 +5,21 @@
 //! fork); a tag compares with the default branch (a tag pipeline's own ref is a tag nobody ran
 //! before); any other pipeline with its own branch.
 //!
-//! With only `CI_JOB_TOKEN`: the job's artifact in the latest successful pipeline of that ref,
-//! through the artifacts-by-ref endpoint, which looks at that one pipeline only. With an API
-//! token: the target branch's pipeline at the merge base first (the rule GitLab's own
-//! merge-request widgets use), or, for a merged-results or merge-train pipeline, at the
-//! target's head it was merged onto (GitLab's rule for merged results); for a tag, the previous
-//! release tag's run; then the newest successful pipeline of the ref that ran the job (a newer
+//! With `CI_JOB_TOKEN`: the job's artifact in the latest successful pipeline of that ref,
+//! through the artifacts-by-ref endpoint (which, asked to, searches the recent successful
+//! pipelines: GitLab 18.9 with a flag, every GitLab from 18.10). With an API token: the target
+//! branch's pipeline at the merge base first (the rule GitLab's own merge-request widgets
+//! use), or, for a merged-results or merge-train pipeline, at the target's head it was merged
+//! onto (GitLab's rule for merged results); for a tag, the previous release tag's run. Then,
+//! with the API token or with the job token where GitLab lets it list pipelines
+//! ([`super::lister`]), the newest successful pipeline of the ref that ran the job (a newer
 //! pipeline that skipped it hides the artifact from the by-ref endpoint:
-//! gitlab-org/gitlab#349316); plus the last few successful runs, whose spread is the noise
+//! gitlab-org/gitlab#349316), and the last few successful runs, whose spread is the noise
 //! band. When nothing is found, [`super::diagnose`] says why.
 
 use super::{
     diagnose, history_or_note,
+    lister::{found_note, Token, Tokens},
     search::{Miss, Search, RECENT_PIPELINES},
 };
 use crate::{
@@ -34,8 +37,8 @@ pub(crate) struct Previous {
     /// The baseline run.
     pub(crate) result: RunResult,
     /// The run history regressions are judged against (newest first): the chain the baseline
-    /// carried or, with an API token and no chain, the last successful pipelines' runs. Empty:
-    /// the baseline run alone.
+    /// carried or, with a token that may list pipelines and no chain, the last successful
+    /// pipelines' runs. Empty: the baseline run alone.
     pub(crate) history: Vec<HistoryEntry>,
     /// What the report should say about how the baseline was read.
     pub(crate) notes: Vec<String>,
@@ -72,25 +75,17 @@ pub(crate) fn find_previous(
         return Ok(lookup);
     };
     let mut misses = Vec::new();
-    let mut api_client = api_client;
-    let found = search.find(ci, job_client, &mut api_client, &mut misses, &mut lookup)?;
-    lookup.baseline = found;
-    match (&mut lookup.baseline, api_client) {
-        (Some(b), Some(api)) if history > 0 && b.history.is_empty() => {
-            let current = ci
-                .pipeline_id
-                .as_deref()
-                .and_then(|p| p.parse::<u64>().ok());
-            // A history that cannot be read costs the band, never the baseline found.
-            if let Err(e) = search.add_history(api, b, current, history, &mut lookup.notes) {
-                lookup.notes.push(format!(
-                    "The run history could not be read ({}): regressions compared with the baseline run only.",
-                    crate::chain::one_line(&e)
-                ));
-            }
+    let mut tokens = Tokens::new(job_client, api_client);
+    match search.find(ci, &mut tokens, &mut misses, &mut lookup)? {
+        Some((mut baseline, found_with)) => {
+            let notes = &mut lookup.notes;
+            let read = search.read_history(&mut baseline, ci, &mut tokens, history, notes);
+            let runs = baseline.history.len();
+            notes.push(found_note(found_with, read, runs, search.base_ref));
+            lookup.baseline = Some(baseline);
         }
-        (None, _) => {
-            let why = diagnose::why_none(&search, ci, api_client, &misses);
+        None => {
+            let why = diagnose::why_none(&search, ci, tokens.lister(), &misses);
             lookup.notes.push(why);
             lookup.unproven = misses.iter().find_map(|m| match m {
                 Miss::Refused { status } => Some(format!(
@@ -102,7 +97,6 @@ pub(crate) fn find_previous(
                 _ => None,
             });
         }
-        _ => {}
     }
     Ok(lookup)
 }
@@ -137,52 +131,80 @@ impl<'a> Search<'a> {
         })
     }
 
-    /// Each place in turn, best first. A step of the API token that fails (an expired token,
-    /// a fork's token on the parent project) is a note, and the lookup goes on with the job
-    /// token alone: `api_client` is then `None` for the rest, the diagnosis included.
-    fn find<'c>(
+    /// Each place in turn, best first, and the token that found it. A step of the API token
+    /// that fails (an expired token, a fork's token on the parent project) is a note, and the
+    /// lookup goes on with the job token alone: `tokens.api` is then `None` for the rest, the
+    /// diagnosis included.
+    fn find(
         &self,
         ci: &CiContext,
-        job_client: Option<&'c ApiClient>,
-        api_client: &mut Option<&'c ApiClient>,
+        tokens: &mut Tokens<'_>,
         misses: &mut Vec<Miss>,
         lookup: &mut Lookup,
-    ) -> Result<Option<Previous>, GitlabError> {
-        if let Some(api) = *api_client {
+    ) -> Result<Option<(Previous, Token)>, GitlabError> {
+        if let Some(api) = tokens.api {
             match self.with_api_first(api, ci, misses, &mut lookup.notes) {
-                Ok(Some(found)) => return Ok(Some(found)),
+                Ok(Some(found)) => return Ok(Some((found, Token::Api))),
                 Ok(None) => {}
                 Err(e) => {
                     api_token_failed(&e, lookup);
-                    *api_client = None;
+                    tokens.api = None;
                 }
             }
         }
-        // The branch's latest successful run: by ref, then, with the API token, the newest
-        // recent pipeline that ran the job.
-        let found = 'latest: {
-            if let Some(c) = job_client.or(*api_client) {
-                if let Some(found) = self.latest(c, misses, &mut lookup.notes)? {
-                    break 'latest Some(found);
-                }
-            }
-            let Some(api) = *api_client else {
-                break 'latest None;
-            };
-            match self.newest_that_ran(api, ci, misses, &mut lookup.notes) {
-                Ok(found) => found,
-                Err(e) => {
-                    api_token_failed(&e, lookup);
-                    *api_client = None;
-                    None
-                }
-            }
+        // The branch's latest successful run: by ref, then the newest recent pipeline that ran
+        // the job.
+        let found = match tokens.by_ref() {
+            Some(c) => (self.latest(c.client, misses, &mut lookup.notes)?).map(|f| (f, c.token)),
+            None => None,
+        };
+        if misses.iter().any(|m| matches!(m, Miss::Refused { .. })) {
+            tokens.skip_job_lists();
+        }
+        let found = match found {
+            Some(found) => Some(found),
+            None => self.newest_with_any(ci, tokens, misses, lookup),
         };
         if let (Some(_), Some(head)) = (&found, self.target_head) {
-            let api = api_client.is_some();
+            let api = tokens.api.is_some();
             lookup.notes.push(self.not_the_head(ci, head, api));
         }
         Ok(found)
+    }
+
+    /// [`Self::newest_that_ran`] with the API token, else (or after it failed) with the job
+    /// token. A job token GitLab refuses for the lists is its answer (said once); any other
+    /// failure leaves unknown what the lists held, so without a baseline the look-up failed.
+    fn newest_with_any(
+        &self,
+        ci: &CiContext,
+        tokens: &mut Tokens<'_>,
+        misses: &mut Vec<Miss>,
+        lookup: &mut Lookup,
+    ) -> Option<(Previous, Token)> {
+        while let Some(lister) = tokens.lister() {
+            let e = match self.newest_that_ran(lister.client, ci, misses, &mut lookup.notes) {
+                Ok(found) => return found.map(|f| (f, lister.token)),
+                Err(e) => e,
+            };
+            match lister.token {
+                Token::Api => {
+                    api_token_failed(&e, lookup);
+                    tokens.api = None;
+                }
+                Token::Job => {
+                    if !tokens.job_lists_refused(&e, self.project, &mut lookup.notes) {
+                        let line = crate::chain::one_line(&e);
+                        eprintln!(
+                            "loadforge-gate: warning: baseline lookup with CI_JOB_TOKEN: {line}"
+                        );
+                        lookup.failed.get_or_insert(line);
+                        tokens.skip_job_lists();
+                    }
+                }
+            }
+        }
+        None
     }
 
     /// What only the API token can find: the run at the target's head a merged-results
@@ -423,8 +445,8 @@ impl<'a> Search<'a> {
             .unwrap_or_default()
     }
 
-    /// With an API token, when the latest successful pipeline did not have the job's results:
-    /// the newest recent successful pipeline of the ref that did.
+    /// When the latest successful pipeline did not have the job's results: the newest recent
+    /// successful pipeline of the ref that did, read with a token that may list pipelines.
     fn newest_that_ran(
         &self,
         api: &ApiClient,
@@ -449,6 +471,40 @@ impl<'a> Search<'a> {
             );
             ran.into_previous(source)
         }))
+    }
+
+    /// Reads a history for a baseline that carried none, with whichever token may list
+    /// pipelines; the token that read it, if one did. A history that cannot be read costs the
+    /// band, never the baseline found; a job token GitLab refuses for the lists is said once.
+    fn read_history(
+        &self,
+        baseline: &mut Previous,
+        ci: &CiContext,
+        tokens: &mut Tokens<'_>,
+        history: usize,
+        notes: &mut Vec<String>,
+    ) -> Option<Token> {
+        if history == 0 || !baseline.history.is_empty() {
+            return None;
+        }
+        let lister = tokens.lister()?;
+        let current = ci.pipeline_id.as_deref().and_then(|p| p.parse().ok());
+        match self.add_history(lister.client, baseline, current, history, notes) {
+            Ok(()) => Some(lister.token),
+            Err(e)
+                if lister.token == Token::Job
+                    && tokens.job_lists_refused(&e, self.project, notes) =>
+            {
+                None
+            }
+            Err(e) => {
+                notes.push(format!(
+                    "The run history could not be read ({}): regressions compared with the baseline run only.",
+                    crate::chain::one_line(&e)
+                ));
+                None
+            }
+        }
     }
 
     /// A history for a baseline that carried none: the baseline run, then up to `history`

@@ -2,8 +2,8 @@
 //! the lookup ([`super::remote`]) and its diagnosis ([`super::diagnose`]), which import this
 //! rather than each other.
 
-/// How many recent successful pipelines of the ref are searched for the job, with an API
-/// token, when the latest one did not run it.
+/// How many recent successful pipelines of the ref are searched for the job, with a token that
+/// may list them, when the latest one did not run it.
 pub(super) const RECENT_PIPELINES: usize = 20;
 
 /// What a lookup searches for: the results of job `job` on `base_ref` in `project`.

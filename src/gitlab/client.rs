@@ -27,7 +27,8 @@ const MAX_REDIRECTS: usize = 5;
 pub(crate) enum Auth {
     /// A project or personal access token with `api` scope: `PRIVATE-TOKEN`.
     Private(Secret),
-    /// `CI_JOB_TOKEN`: can read artifacts, cannot list pipelines or write notes.
+    /// `CI_JOB_TOKEN`: reads artifacts, lists pipelines and their jobs only where GitLab lets
+    /// it (recent releases: `baseline::lister`), never writes notes.
     Job(Secret),
 }
 

@@ -1,5 +1,6 @@
 //! The few GitLab API calls loadforge-gate makes: artifacts (the baseline), pipelines and jobs
-//! (the merge-base baseline and history), merge-request notes (the sticky comment, [`notes`]).
+//! (the merge-base baseline and history; the job token may list them where GitLab lets it),
+//! merge-request notes (the sticky comment, [`notes`]).
 //! The calls are spelled out in [`call`]; [`ApiClient`] is the transport under them.
 
 mod call;
@@ -255,10 +256,14 @@ pub(crate) fn artifact_by_ref(
         directory(path)
     ))
     .with("job", job)
-    // GitLab 18.7+ (GA in 18.10; `lib/api/ci/job_artifacts.rb`): the newest of the recent
-    // successful pipelines that ran the job, not only the latest pipeline, which may have
-    // skipped it (gitlab-org/gitlab#349316). An older GitLab ignores the parameter, as Grape
-    // ignores any it does not declare, and looks at the latest pipeline alone.
+    // The newest of the recent successful pipelines that ran the job, not only the latest
+    // pipeline, which may have skipped it (gitlab-org/gitlab#349316): on this raw file
+    // endpoint from GitLab 18.9 behind the project's `ci_search_recent_successful_pipelines`
+    // flag (disabled by default), on every project from 18.10, which removed the flag
+    // (doc/api/job_artifacts.md, "Download a single artifact file by reference name"; the
+    // archive download had it from 18.7; `lib/api/ci/job_artifacts.rb`). An older GitLab
+    // ignores the parameter, as Grape ignores any it does not declare, and so does 18.9
+    // without the flag: they look at the latest pipeline alone.
     .with("search_recent_successful_pipelines", "true");
     found(fetch(c, &call, &what).map(|b| b.to_vec()))
 }

@@ -4,12 +4,31 @@
 //! - Authentication (`lib/api/api_guard.rb`, `lib/api/helpers.rb` `unauthorized!`): a wrong or
 //!   missing token is `401 {"message":"401 Unauthorized"}`. `PRIVATE_TOKEN` is project 42's
 //!   project access token (a bot user, role Developer here: GitLab's default is Maintainer,
-//!   who may edit others' notes; the gate must not rely on that). A job token may only call
-//!   the artifact endpoints (`doc/ci/jobs/ci_job_token.md`), of its own project, or of a
-//!   project whose allowlist admits it; refused across projects with
+//!   who may edit others' notes; the gate must not rely on that). A project access token sees
+//!   its own project only: another is `404 Project Not Found` (`find_project!`).
+//! - The job token (see [`authorize_job`]) is taken only by routes that set
+//!   `job_token_allowed: true` (`find_user_from_job_token`, `lib/gitlab/auth/auth_finders.rb`):
+//!   here the artifact downloads (`lib/api/ci/job_artifacts.rb`) and, on a current GitLab, the
+//!   pipelines list and a pipeline's jobs list (`lib/api/ci/pipelines.rb`, job token policies
+//!   `read_pipelines` and `read_jobs`); any other route is `401` for it. `lists_ignore_job_token`
+//!   is a GitLab whose lists do not take it yet: the request is then anonymous, which reads a
+//!   public project with public pipelines (`200`), is `403 Forbidden` where its pipelines are
+//!   for members only (`authorize! :read_pipeline`) and `404 Project Not Found` on a private or
+//!   internal project (`find_project!`). Its own project's job token is always admitted
+//!   (`Ci::JobToken::Scope#policies_allowed?`: `self_referential?`,
+//!   `app/models/ci/job_token/scope.rb`). Another project's (the fork's) reads project 42
+//!   without any allowlist when 42 is public or internal and its CI/CD is visible to everyone
+//!   with access (`doc/ci/jobs/ci_job_token.md`, "Limit job token scope for public or internal
+//!   projects"; fine-grained permissions not enforced there:
+//!   `allow_public_access_for_enabled_project_features: [:repository, :builds]`); otherwise
+//!   only when 42's allowlist admits it and the user who triggered it is a member
+//!   (`fork_allowed`; "Control job token access to your project"), else
 //!   `403 Forbidden - Authentication by CI/CD job token not allowed from X to Y.`
-//!   (`handle_job_token_failure!`). A project access token sees its own project only:
-//!   another is `404 Project Not Found` (`find_project!`).
+//!   (`handle_job_token_failure!`). An allowlist entry with fine-grained permissions
+//!   (`fork_policies`) grants only the policies it lists: a route needing another is
+//!   `403 Forbidden - Insufficient permissions to access this resource in project X. The
+//!   following token permission is required: read_pipelines.`
+//!   (`job_token_policies_unauthorized_message`; `policies_allowed_for_accessed_project?`).
 //! - Merge requests and notes belong to a project (`app/finders/notes_finder.rb`
 //!   `find_by!`): an unknown iid is `404 {"message":"404 Not found"}` (ActiveRecord's
 //!   `RecordNotFound`, rescued in `lib/api/api.rb`).
@@ -44,9 +63,13 @@
 //! - Artifacts by ref (`lib/api/ci/job_artifacts.rb`, `Project#latest_successful_build_for_ref`):
 //!   the latest successful pipeline of the ref, then the job of that name in it that was not
 //!   retried (`.latest`) and has artifacts; a newer successful pipeline without the job hides
-//!   older ones (gitlab-org/gitlab#349316) unless `search_recent_successful_pipelines=true`
-//!   (18.7 on: the recent successful pipelines, newest first). A miss is `404 Not found`; a
-//!   path missing from the archive is Workhorse's plain-text `404 page not found`.
+//!   older ones (gitlab-org/gitlab#349316) unless `search_recent_successful_pipelines=true`:
+//!   the recent successful pipelines, newest first, on the raw file endpoint from GitLab 18.9
+//!   behind the project's `ci_search_recent_successful_pipelines` flag (disabled by default)
+//!   and on every project from 18.10, which removed the flag (`doc/api/job_artifacts.md`,
+//!   "Download a single artifact file by reference name"; the archive download had it from
+//!   18.7). A miss is `404 Not found`; a path missing from the archive is Workhorse's
+//!   plain-text `404 page not found`.
 //! - A job's artifact file (`GET /jobs/:id/artifacts/*path`): `404 Not Found` unless
 //!   `available_artifacts?` (not expired); streamed by Workhorse, not redirected. The
 //!   `redirect_job_artifacts` mode redirects to "object storage" on another host, as the
@@ -96,6 +119,14 @@ pub const HUMAN_USER: u64 = 99;
 const MAX_COUNT_LIMIT: usize = 10_000;
 /// `Gitlab::Database::MAX_TEXT_SIZE_LIMIT`.
 const MAX_NOTE_CHARS: usize = 1_000_000;
+
+/// A project's visibility level (`CI_PROJECT_VISIBILITY`'s values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visibility {
+    Private,
+    Internal,
+    Public,
+}
 
 #[derive(Debug, Clone)]
 pub struct FakeJob {
@@ -206,11 +237,25 @@ pub struct Inner {
     pub endless_note_pages: bool,
     /// Job artifact files are redirected to object storage instead of streamed.
     pub redirect_job_artifacts: bool,
-    /// Projects whose job token allowlist admits the fork's job token.
+    /// Project 42's allowlist admits the fork's job token, and the user who triggered the
+    /// fork's pipeline is a member of 42 who may read its pipelines.
     pub fork_allowed: bool,
-    /// A GitLab before 18.7: the by-ref download ignores `search_recent_successful_pipelines`
-    /// (Grape ignores undeclared parameters) and looks at the latest pipeline only.
-    pub before_18_7: bool,
+    /// The fork's allowlist entry holds fine-grained permissions: only these job token
+    /// policies (`read_jobs`, `read_pipelines`, ...). `None`: the default permissions.
+    pub fork_policies: Option<Vec<&'static str>>,
+    /// Project 42's visibility.
+    pub visibility: Visibility,
+    /// Project 42's CI/CD is visible to "Everyone with access" (GitLab's default), not
+    /// "Only project members".
+    pub public_pipelines: bool,
+    /// A GitLab whose pipelines and pipeline-jobs lists do not take the job token yet: the
+    /// request is anonymous there.
+    pub lists_ignore_job_token: bool,
+    /// A GitLab before 18.10 (or 18.9 without the project's
+    /// `ci_search_recent_successful_pipelines` flag): the raw by-ref download ignores
+    /// `search_recent_successful_pipelines` (an undeclared parameter before 18.9, which Grape
+    /// ignores; behind the disabled flag in 18.9) and looks at the latest pipeline only.
+    pub before_18_10: bool,
     /// Requests that reached object storage with a GitLab token attached (must stay empty).
     pub leaked_to_storage: usize,
     /// Holds each note `POST` until this many have arrived (or 20 s passed), so that gates
@@ -238,7 +283,11 @@ impl Default for Inner {
             endless_note_pages: false,
             redirect_job_artifacts: false,
             fork_allowed: false,
-            before_18_7: false,
+            fork_policies: None,
+            visibility: Visibility::Private,
+            public_pipelines: true,
+            lists_ignore_job_token: false,
+            before_18_10: false,
             leaked_to_storage: 0,
             posts_meet: None,
             next_id: 0,
@@ -540,18 +589,98 @@ fn authorize(who: Option<Caller>, method: &Method, path: &str, s: &Shared) -> Op
         // A project access token sees its own project only.
         Caller::Bot => (project.is_some() && project != Some(PROJECT)).then(project_not_found),
         Caller::Job(own) => {
-            if *method != Method::GET || !path.contains("/artifacts/") {
-                return Some(message(StatusCode::UNAUTHORIZED, "401 Unauthorized"));
-            }
-            let target = project.unwrap_or_default();
-            let allowed = target == own || s.0.lock().unwrap().fork_allowed;
-            (!allowed).then(|| {
-                message(
-                    StatusCode::FORBIDDEN,
-                    &format!("403 Forbidden - Authentication by CI/CD job token not allowed from {own} to {target}."),
-                )
-            })
+            let st = s.0.lock().unwrap();
+            authorize_job(
+                &st,
+                own,
+                JobRoute::of(method, path),
+                project.unwrap_or_default(),
+            )
         }
+    }
+}
+
+/// A route as the job token meets it, with the job token policy it asks for
+/// (`route_setting :authorization, job_token_policies:`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum JobRoute {
+    /// An artifact download (`lib/api/ci/job_artifacts.rb`): `read_jobs`.
+    Artifacts,
+    /// `GET /projects/:id/pipelines`: `read_pipelines`.
+    Pipelines,
+    /// `GET /projects/:id/pipelines/:pipeline_id/jobs`: `read_jobs`.
+    PipelineJobs,
+    /// Any other: no `job_token_allowed`.
+    Other,
+}
+
+impl JobRoute {
+    fn of(method: &Method, path: &str) -> JobRoute {
+        let rest = path
+            .strip_prefix("/api/v4/projects/")
+            .and_then(|p| p.split_once('/'))
+            .map_or("", |(_, rest)| rest);
+        let parts: Vec<&str> = rest.split('/').collect();
+        match parts.as_slice() {
+            _ if *method != Method::GET => JobRoute::Other,
+            ["jobs", ..] if rest.contains("/artifacts/") => JobRoute::Artifacts,
+            ["pipelines"] => JobRoute::Pipelines,
+            ["pipelines", _, "jobs"] => JobRoute::PipelineJobs,
+            _ => JobRoute::Other,
+        }
+    }
+
+    fn policy(self) -> &'static str {
+        match self {
+            JobRoute::Pipelines => "read_pipelines",
+            _ => "read_jobs",
+        }
+    }
+}
+
+/// The job token of project `own` on `route` of project `target`: `None` when GitLab lets it
+/// through, else its refusal (the rules are in the module's header).
+fn authorize_job(st: &Inner, own: &str, route: JobRoute, target: &str) -> Option<Response> {
+    let list = matches!(route, JobRoute::Pipelines | JobRoute::PipelineJobs);
+    if route == JobRoute::Other {
+        return Some(message(StatusCode::UNAUTHORIZED, "401 Unauthorized"));
+    }
+    if list && st.lists_ignore_job_token {
+        return anonymous(st, target);
+    }
+    if target == own {
+        return None;
+    }
+    let open = st.visibility != Visibility::Private && st.public_pipelines;
+    if open && target == PROJECT {
+        return None;
+    }
+    if !st.fork_allowed {
+        return Some(message(
+            StatusCode::FORBIDDEN,
+            &format!("403 Forbidden - Authentication by CI/CD job token not allowed from {own} to {target}."),
+        ));
+    }
+    match &st.fork_policies {
+        Some(granted) if !granted.contains(&route.policy()) => Some(message(
+            StatusCode::FORBIDDEN,
+            &format!(
+                "403 Forbidden - Insufficient permissions to access this resource in project {target}. The following token permission is required: {}.",
+                route.policy()
+            ),
+        )),
+        _ => None,
+    }
+}
+
+/// An anonymous caller on project `target`'s pipelines: a public project's when its pipelines
+/// are public; `403` when they are for members (`authorize! :read_pipeline`); a private or
+/// internal project is not found (`find_project!`: `can?(nil, :read_project)` is false).
+fn anonymous(st: &Inner, target: &str) -> Option<Response> {
+    match (target == PROJECT).then_some(st.visibility) {
+        Some(Visibility::Public) if st.public_pipelines => None,
+        Some(Visibility::Public) => Some(message(StatusCode::FORBIDDEN, "403 Forbidden")),
+        _ => Some(project_not_found()),
     }
 }
 
@@ -761,8 +890,9 @@ async fn artifact_by_ref(
         .collect();
     successful.sort_by_key(|p| std::cmp::Reverse(p.id));
     // `latest_successful_for_ref`: one pipeline, the newest successful one of the ref; with
-    // `search_recent_successful_pipelines` (18.7 on) the recent ones, newest first.
-    let searched = if q.search_recent_successful_pipelines && !st.before_18_7 {
+    // `search_recent_successful_pipelines` (raw file: 18.9 with the flag, 18.10 on) the
+    // recent ones, newest first (`Ci::Build.latest_with_artifacts_for_ref`).
+    let searched = if q.search_recent_successful_pipelines && !st.before_18_10 {
         RECENT_PIPELINES_SEARCHED
     } else {
         1

@@ -5,7 +5,7 @@
 use axum::http::Method;
 
 use crate::{
-    fake_gitlab::{FakeGitlab, PipelineSpec, FORK, PRIVATE_TOKEN, PROJECT},
+    fake_gitlab::{FakeGitlab, PipelineSpec, Visibility, FORK, PRIVATE_TOKEN, PROJECT},
     gitlab::{as_fork, branch_env, mr_env},
     harness::{json, slow_app, Gate, Output},
 };
@@ -160,8 +160,9 @@ fn a_target_head_without_the_job_gives_the_nearest_older_run_said_so() {
     assert_eq!(source(&out), said);
 }
 
-/// The job token cannot list pipelines: a merged-results pipeline gets the latest successful
-/// run of `main` (the by-ref lookup), and the report says it may not be the target's head.
+/// Only the API token looks up the run at a commit: with the job token alone, a merged-results
+/// pipeline gets the latest successful run of `main` (the by-ref lookup), and the report says
+/// it may not be the target's head.
 #[test]
 fn a_merged_results_pipeline_with_the_job_token_alone_says_the_baseline_may_not_be_the_head() {
     let gl = FakeGitlab::start();
@@ -207,8 +208,10 @@ fn by_baseline(out: Output) -> Output {
 }
 
 /// gitlab-org/gitlab#349316: a newer successful pipeline on `main` that did not run `perf`
-/// hides the older artifact from the by-ref lookup before GitLab 18.7. There the job token can
-/// only say so; an API token finds the older run and says why it is not the latest.
+/// hides the older artifact from the by-ref lookup, unless GitLab searches the recent
+/// pipelines (the raw file endpoint: 18.9 with a flag, 18.10 on). Before that, a job token
+/// that may list pipelines finds the older run itself; one GitLab refuses there can only say
+/// so; an API token finds it on any GitLab, and each says why it is not the latest.
 #[test]
 fn a_newer_pipeline_without_the_job_hides_the_baseline_from_the_job_token_only() {
     let gl = FakeGitlab::start();
@@ -222,7 +225,7 @@ fn a_newer_pipeline_without_the_job_hides_the_baseline_from_the_job_token_only()
     );
     gl.add_pipeline("main", "a2", "success", "docs", None);
 
-    // GitLab 18.7 on searches the recent pipelines when asked to, and the gate asks.
+    // GitLab 18.10 on searches the recent pipelines when asked to, and the gate asks.
     let out = mr_run(&gl, &app.url(), false);
     assert_eq!(
         source(&out),
@@ -237,7 +240,21 @@ fn a_newer_pipeline_without_the_job_hides_the_baseline_from_the_job_token_only()
         .query
         .contains("search_recent_successful_pipelines=true"));
 
-    gl.with(|s| s.before_18_7 = true);
+    // Before 18.10, the job token lists the pipelines where GitLab lets it.
+    gl.with(|s| s.before_18_10 = true);
+    let skipped = format!(
+        "pipeline #{older} on main; the 1 newer successful pipeline(s) did not keep `perf` results"
+    );
+    let out = mr_run(&gl, &app.url(), false);
+    assert!(source(&out).contains(&skipped), "{}", source(&out));
+    assert!(
+        notes(&out).contains("Baseline found with CI_JOB_TOKEN"),
+        "{}",
+        notes(&out)
+    );
+
+    // A GitLab whose lists do not take the job token: nothing found, said so.
+    gl.with(|s| s.lists_ignore_job_token = true);
     let out = mr_run(&gl, &app.url(), false);
     let text = notes(&out);
     assert!(
@@ -255,10 +272,11 @@ fn a_newer_pipeline_without_the_job_hides_the_baseline_from_the_job_token_only()
     );
 
     let out = mr_run(&gl, &app.url(), true);
-    let found = source(&out);
+    assert!(source(&out).contains(&skipped), "{}", source(&out));
     assert!(
-        found.contains(&format!("pipeline #{older} on main; the 1 newer successful pipeline(s) did not keep `perf` results")),
-        "{found}"
+        notes(&out).contains("Baseline found with LOADFORGE_GATE_GITLAB_TOKEN"),
+        "{}",
+        notes(&out)
     );
 }
 
@@ -351,8 +369,10 @@ fn a_default_branch_that_never_ran_the_job_asks_for_a_twin() {
     );
 }
 
-/// A fork's job token is refused by the target project unless its allowlist admits the fork;
-/// the note says which, and with the allowlist the baseline comes from the target project.
+/// A fork's merge-request pipeline looks in the target project with the fork's job token. A
+/// public or internal target's pipeline artifacts need no allowlist while its CI/CD is visible
+/// to everyone; a private one (or one whose CI/CD is for members) refuses the fork unless its
+/// allowlist admits it, and the note says which case needs what.
 #[test]
 fn a_fork_pipeline_looks_in_the_target_project_and_explains_a_refusal() {
     let gl = FakeGitlab::start();
@@ -365,12 +385,33 @@ fn a_fork_pipeline_looks_in_the_target_project_and_explains_a_refusal() {
         Some(&earlier_results(&app.url())),
     );
     let fork = || by_baseline(short_run(as_fork(mr_env(&gl)), &app.url()).run());
-    let text = notes(&fork());
-    assert!(
-        text.contains("GitLab refused this fork pipeline's job token (HTTP 403) for project 42"),
-        "{text}"
-    );
-    gl.with(|s| s.fork_allowed = true);
+    let refused = |out: &Output| {
+        let text = notes(out);
+        for said in [
+            "GitLab refused this fork pipeline's job token (HTTP 403) for project 42.",
+            "A public or internal project needs no allowlist for its pipelines' artifacts unless its CI/CD visibility is",
+            "a private project admits a fork's job token only when its job token allowlist (Settings > CI/CD > Job token permissions) lists the fork and the pipeline was triggered by one of its members",
+        ] {
+            assert!(text.contains(said), "{said}\n{text}");
+        }
+        assert_eq!(source(out), "(none)");
+    };
+    refused(&fork());
+    for visibility in [Visibility::Public, Visibility::Internal] {
+        gl.with(|s| s.visibility = visibility);
+        let out = fork();
+        assert!(
+            source(&out).contains("latest successful pipeline on main"),
+            "{visibility:?}: {}",
+            notes(&out)
+        );
+    }
+    gl.with(|s| s.public_pipelines = false);
+    refused(&fork());
+    gl.with(|s| {
+        s.visibility = Visibility::Private;
+        s.fork_allowed = true;
+    });
     let out = fork();
     assert!(
         source(&out).contains("latest successful pipeline on main"),
@@ -383,6 +424,117 @@ fn a_fork_pipeline_looks_in_the_target_project_and_explains_a_refusal() {
             .all(|l| !l.path.contains(&format!("/projects/{FORK}/"))),
         "the fork's own project was searched"
     );
+}
+
+/// An allowlist entry with fine-grained permissions that grant `read_jobs` but not
+/// `read_pipelines`: the fork's job token downloads the baseline, GitLab refuses it the
+/// pipelines list, and the history falls back to the baseline run alone, said once.
+#[test]
+fn fine_grained_permissions_without_read_pipelines_cost_the_history_only() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    for sha in ["a1", "a2"] {
+        let results = earlier_results(&app.url());
+        gl.add_pipeline("main", sha, "success", "perf", Some(&results));
+    }
+    gl.with(|s| {
+        s.fork_allowed = true;
+        s.fork_policies = Some(vec!["read_jobs"]);
+    });
+    let out = by_baseline(short_run(as_fork(mr_env(&gl)), &app.url()).run());
+    assert!(source(&out).contains("latest successful pipeline on main"));
+    let text = notes(&out);
+    assert!(
+        text.contains("GitLab did not let CI_JOB_TOKEN read the pipeline lists of project 42 (GitLab answered HTTP 403 to the pipelines of `main`)"),
+        "{text}"
+    );
+    assert!(text.contains("Baseline found with CI_JOB_TOKEN."), "{text}");
+    assert_eq!(out.results()["history"].as_array().map_or(0, Vec::len), 0);
+}
+
+/// The run history is a band of earlier runs. A baseline that carries none (older results,
+/// another writer) gets it from the recent successful pipelines: with the job token where
+/// GitLab lets it list them, and the notes say which token found the baseline and which read
+/// the history.
+#[test]
+fn the_job_token_reads_the_history_band_where_gitlab_lets_it_list_pipelines() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    for sha in ["a1", "a2", "a3"] {
+        let results = earlier_results(&app.url());
+        gl.add_pipeline("main", sha, "success", "perf", Some(&results));
+    }
+    let out = mr_run(&gl, &app.url(), false);
+    assert_eq!(out.results()["history"].as_array().map_or(0, Vec::len), 3);
+    let text = notes(&out);
+    assert!(
+        text.contains("Baseline found with CI_JOB_TOKEN; a history of 3 runs read with CI_JOB_TOKEN from the recent successful pipelines on `main`."),
+        "{text}"
+    );
+    let listed = gl
+        .log()
+        .into_iter()
+        .find(|l| l.path.ends_with("/projects/42/pipelines"))
+        .expect("the pipelines were listed");
+    assert_eq!((listed.auth, listed.status), (Some("JOB-TOKEN"), 200));
+
+    let text = notes(&mr_run(&gl, &app.url(), true));
+    assert!(
+        text.contains("Baseline found with CI_JOB_TOKEN; a history of 3 runs read with LOADFORGE_GATE_GITLAB_TOKEN"),
+        "{text}"
+    );
+}
+
+/// A GitLab whose lists do not take the job token answers as for an anonymous caller: `404
+/// Project Not Found` for a private project, `403` for a public one whose pipelines are for
+/// members. The look-up goes on as it did with the job token alone: the baseline found by
+/// ref, its history the baseline run, one note; never a failed look-up, and on the default
+/// branch with nothing published, still the first run.
+#[test]
+fn a_gitlab_that_refuses_the_job_token_for_lists_falls_back_quietly() {
+    let app = slow_app(2);
+    for (visibility, status) in [(Visibility::Private, 404), (Visibility::Public, 403)] {
+        let gl = FakeGitlab::start();
+        gl.with(|s| {
+            s.lists_ignore_job_token = true;
+            s.visibility = visibility;
+            s.public_pipelines = false;
+        });
+        let results = earlier_results(&app.url());
+        gl.add_pipeline("main", "a1", "success", "perf", Some(&results));
+        let out = mr_run(&gl, &app.url(), false);
+        assert_eq!(
+            source(&out),
+            "the latest successful pipeline on main with `perf` results"
+        );
+        assert_eq!(out.results()["history"].as_array().map_or(0, Vec::len), 0);
+        let text = notes(&out);
+        let refused = format!("GitLab did not let CI_JOB_TOKEN read the pipeline lists of project 42 (GitLab answered HTTP {status} to the pipelines of `main`)");
+        assert_eq!(text.matches(&refused).count(), 1, "{text}");
+        assert!(text.contains("Baseline found with CI_JOB_TOKEN."), "{text}");
+        assert!(!text.contains("look-up failed"), "{text}");
+        let lists = gl
+            .log()
+            .iter()
+            .filter(|l| l.path.contains("/pipelines"))
+            .count();
+        assert_eq!(lists, 1, "asked again after a refusal: {:?}", gl.log());
+    }
+    let gl = FakeGitlab::start();
+    gl.with(|s| s.lists_ignore_job_token = true);
+    let out = short_run(branch_env(&gl, "main"), &app.url())
+        .run()
+        .expect_exit(0);
+    assert_eq!(out.results()["verdict"]["history_starts"], true);
+}
+
+/// A job token GitLab lets list pipelines, whose lists then fail (502 after the retries):
+/// what they held is unknown, so the default branch's look-up failed, never its first run.
+#[test]
+fn job_token_lists_that_fail_are_a_failed_look_up() {
+    let gl = FakeGitlab::start();
+    gl.fail_next(Method::GET, "/pipelines", 502, 100, None);
+    assert_default_branch_look_up_failed(&gl, "502");
 }
 
 /// A tag pipeline's own ref is a tag nobody ran before: it compares with the default branch
