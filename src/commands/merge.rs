@@ -91,8 +91,9 @@ pub(crate) fn execute(args: &MergeArgs) -> Result<ExitStatus, Error> {
     }
     let stop = crate::engine::install_stop_signal();
     let gate = super::speaks_for::adopt(&gate, &mut notes, &stop);
-    super::setup::check(&gate, &mut notes, &stop);
+    let setup = super::setup::start(&gate);
     let baseline = load_baseline(&gate, &mut notes, &stop)?;
+    setup.collect(&mut notes);
     let status = judge_and_publish(&gate, merged, baseline, notes, &stop)?;
     match missing {
         Some(m) => Err(m.into()),

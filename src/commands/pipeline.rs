@@ -52,9 +52,10 @@ pub(crate) fn run_gate(
         Role::Judge => super::speaks_for::adopt(&settings.gate, &mut notes, stop),
         Role::Shard(_) => settings.gate.clone(),
     };
-    if let Role::Judge = role {
-        super::setup::check(&gate, &mut notes, stop);
-    }
+    let setup = match role {
+        Role::Judge => super::setup::start(&gate),
+        Role::Shard(_) => super::setup::Pending::none(),
+    };
     let looked = match role {
         Role::Judge => load_baseline(&gate, &mut notes, stop)?,
         Role::Shard(_) => Looked::NotAsked,
@@ -85,6 +86,7 @@ pub(crate) fn run_gate(
         }
         Err(e) => return Err(e.into()),
     };
+    setup.collect(&mut notes);
     let finished = Finished {
         result,
         folded,

@@ -8,49 +8,78 @@
 //!
 //! Every call here is a courtesy: a token GitLab refuses, or any failure, says nothing.
 
-use tokio_util::sync::CancellationToken;
+use std::{sync::mpsc, time::Duration};
 
 use crate::{
     ci::CiContext,
     gitlab::{self, ApiClient, Auth, PipelineFilter, RetryPolicy},
     modes::PipelinesMode,
-    pause::Waited,
     settings::GateSettings,
 };
 
-/// One try, a short budget: a diagnosis is not worth holding the job for a slow GitLab.
+/// One try: a diagnosis is not worth more.
 const COURTESY: RetryPolicy = RetryPolicy {
-    first_backoff: std::time::Duration::from_millis(500),
-    max_backoff: std::time::Duration::from_secs(1),
+    first_backoff: Duration::from_millis(500),
+    max_backoff: Duration::from_secs(1),
     max_attempts: 1,
-    budget: std::time::Duration::from_secs(20),
+    budget: Duration::from_secs(20),
 };
 
 /// How many recent merge-request pipelines the default branch's run looks at.
 const RECENT_MERGE_REQUEST_PIPELINES: usize = 5;
 
-/// Adds to `notes` (and says on stderr) what is wrong with the setup, if anything is seen.
-pub(crate) fn check(gate: &GateSettings, notes: &mut Vec<String>, stop: &CancellationToken) {
+/// A look at the setup running beside the load: it must never hold the gate up, so what it
+/// has not found by the time the verdict is made is left out.
+pub(crate) struct Pending(Option<mpsc::Receiver<Option<String>>>);
+
+/// How long the verdict waits for the look once the load is over.
+const GRACE: Duration = Duration::from_secs(2);
+
+/// Starts looking at the setup, when there is something to look for: in a merge-request
+/// pipeline of this project (a fork's pipeline runs in the fork, whose setup is not the
+/// merge request's), or on the default branch with `pipelines: branch`.
+pub(crate) fn start(gate: &GateSettings) -> Pending {
     let ci = &gate.ci;
-    let merge_request_pipeline =
-        ci.pipeline_source.as_deref() == Some("merge_request_event") && !ci.adopted;
+    let merge_request_pipeline = ci.pipeline_source.as_deref() == Some("merge_request_event")
+        && !ci.adopted
+        && !ci.is_fork_pipeline();
     let look_for_ungated = ci.on_default_branch() && gate.pipelines == PipelinesMode::Branch;
     if !ci.gitlab || !(merge_request_pipeline || look_for_ungated) {
-        return;
+        return Pending(None);
     }
     let clients = clients(gate);
     let ci = ci.clone();
-    let work = move || {
-        let clients: Vec<&ApiClient> = clients.iter().collect();
-        if merge_request_pipeline {
-            gate_only_pipeline(&ci, &clients)
-        } else {
-            ungated_merge_requests(&ci, &clients)
+    let (tx, rx) = mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("setup-check".into())
+        .spawn(move || {
+            let clients: Vec<&ApiClient> = clients.iter().collect();
+            let said = if merge_request_pipeline {
+                gate_only_pipeline(&ci, &clients)
+            } else {
+                ungated_merge_requests(&ci, &clients)
+            };
+            let _ = tx.send(said);
+        });
+    Pending(spawned.ok().map(|_| rx))
+}
+
+impl Pending {
+    /// Nothing to look at (a shard's run).
+    pub(crate) fn none() -> Pending {
+        Pending(None)
+    }
+
+    /// Adds to `notes` (and says on stderr) what the look found wrong, if it is done within
+    /// [`GRACE`].
+    pub(crate) fn collect(self, notes: &mut Vec<String>) {
+        let Some(rx) = self.0 else {
+            return;
+        };
+        if let Ok(Some(said)) = rx.recv_timeout(GRACE) {
+            eprintln!("loadforge-gate: warning: {said}");
+            notes.push(said);
         }
-    };
-    if let Waited::Done(Some(said)) = crate::pause::interruptible(stop, work) {
-        eprintln!("loadforge-gate: warning: {said}");
-        notes.push(said);
     }
 }
 
@@ -111,7 +140,9 @@ fn ungated_merge_requests(ci: &CiContext, clients: &[&ApiClient]) -> Option<Stri
     // Detached ones only (`refs/merge-requests/IID/head`, the source branch's commit): a
     // merged-results or train pipeline runs a merge commit no branch pipeline ever has
     // (`MergeRequest#merge_ref_path`, `#train_ref_path` in app/models/merge_request.rb).
-    let detached = mr_pipelines.iter().filter(|p| p.ref_name.ends_with("/head"));
+    let detached = mr_pipelines
+        .iter()
+        .filter(|p| p.ref_name.ends_with("/head"));
     for p in detached {
         let Some(sha) = p.sha.as_deref() else {
             continue;

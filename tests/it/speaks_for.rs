@@ -197,7 +197,12 @@ fn the_default_branch_says_when_merge_requests_get_no_gate() {
             .args(["--baseline", "none"])
     };
     // A merged-results pipeline runs a merge commit no branch pipeline has: no alarm.
-    pipeline(&gl, "refs/merge-requests/7/merge", "3e4e", "merge_request_event");
+    pipeline(
+        &gl,
+        "refs/merge-requests/7/merge",
+        "3e4e",
+        "merge_request_event",
+    );
     let out = main().run();
     assert!(!out.stderr.contains(UNGATED), "{}", out.stderr);
     let ungated = pipeline(
