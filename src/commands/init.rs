@@ -19,6 +19,21 @@ use crate::{
 
 use super::process_env;
 
+/// `println!` that gives up quietly when stdout is gone (`init ... | head`): what `init` prints
+/// is advice, and the files are written whatever becomes of it.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// [`say!`] for a text that ends its own lines.
+fn say_raw(text: &str) {
+    use std::io::Write as _;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
 pub(crate) fn execute(args: &InitArgs) -> Result<ExitStatus, Error> {
     let host = Host::read(args.host.as_deref())?;
     let requests = requests(&args.paths)?;
@@ -130,7 +145,7 @@ fn client_net() -> ClientNet {
 fn print_checks(host: &str, requests: &[Request], checked: &Look) {
     match checked {
         Look::Answers(answers) => {
-            println!("Look each path on {host}:");
+            say!("Checked each path on {host}:");
             let width = requests.iter().map(|r| r.name().len()).max().unwrap_or(0);
             for (r, a) in requests.iter().zip(answers) {
                 let mark = match a {
@@ -138,13 +153,13 @@ fn print_checks(host: &str, requests: &[Request], checked: &Look) {
                     Answer::NotSent => "-",
                     _ => "ok",
                 };
-                println!("  {mark:<7}  {:<width$}  {}", r.name(), a.words());
+                say!("  {mark:<7}  {:<width$}  {}", r.name(), a.words());
             }
         }
-        Look::Unreachable(why) => println!(
+        Look::Unreachable(why) => say!(
             "{host} did not answer ({why}): the paths were not checked; the files are written all the same"
         ),
-        Look::NotChecked(why) => println!("The paths were not checked: {why}."),
+        Look::NotChecked(why) => say!("The paths were not checked: {why}."),
     }
 }
 
@@ -187,7 +202,7 @@ fn write(path: &Path, text: &str, force: bool) -> Result<(), InitError> {
 
 fn print_written(dir: &Path, requests: usize) {
     let profiles: Vec<&str> = starter::PROFILES.iter().map(|p| p.name).collect();
-    println!(
+    say!(
         "\nWrote {} ({requests} request{}) and {} (profiles {}){}.",
         starter::SCENARIO,
         if requests == 1 { "" } else { "s" },
@@ -201,9 +216,9 @@ fn print_written(dir: &Path, requests: usize) {
 fn print_include(host: &str, pipelines: Pipelines, forced: bool, workflow: &Workflow) {
     let input = pipelines.input();
     if forced {
-        println!("\n--pipelines {input}: the include joins {input} pipelines.");
+        say!("\n--pipelines {input}: the include joins {input} pipelines.");
     } else {
-        println!(
+        say!(
             "\nDoes your project run merge-request pipelines? {}: {}, so the include says `pipelines: {input}`.",
             if pipelines == Pipelines::MergeRequest { "Yes" } else { "No" },
             workflow.why
@@ -211,16 +226,17 @@ fn print_include(host: &str, pipelines: Pipelines, forced: bool, workflow: &Work
     }
     let stage = workflow.stage();
     match &stage {
-        Some((name, why)) => println!("The gates run in stage `{name}`: {why}."),
-        None => println!(
+        Some((name, why)) => say!("The gates run in stage `{name}`: {why}."),
+        None => say!(
             "The gates run in stage `test`, the component's default: they measure what is deployed when they run, so give them a `stage:` after your deploy when it comes later."
         ),
     }
-    println!("\nAdd this to {}:\n", starter::GITLAB_CI);
-    print!(
-        "{}",
-        starter::include(host, pipelines, stage.as_ref().map(|s| s.0.as_str()))
-    );
+    say!("\nAdd this to {}:\n", starter::GITLAB_CI);
+    say_raw(&starter::include(
+        host,
+        pipelines,
+        stage.as_ref().map(|s| s.0.as_str()),
+    ));
 }
 
 /// What to do next, as commands to copy.
@@ -260,11 +276,11 @@ fn print_next(dir: &Path, host: &Host, flagged: bool) {
             starter::GITLAB_CI
         ),
     ]);
-    println!("\nNext:");
+    say!("\nNext:");
     for (i, step) in steps.iter().enumerate() {
-        println!("  {}. {step}", i + 1);
+        say!("  {}. {step}", i + 1);
     }
-    println!("The default branch's first pipeline starts the history; merge requests are compared with it from then on.");
+    say!("The default branch's first pipeline starts the history; merge requests are compared with it from then on.");
 }
 
 /// `name` in the project: as it is in the current directory, else under `dir`.

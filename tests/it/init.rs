@@ -304,3 +304,25 @@ fn a_hostile_gitlab_ci_file_is_a_warning_and_the_flag_wins() {
         "merge-request"
     );
 }
+
+/// A review app's address holds a CI variable: it goes into the include as written (case
+/// kept), is not tried, and stays out of the config file, where nothing would fill it in.
+#[test]
+fn a_host_with_a_ci_variable_goes_into_the_include_unchecked() {
+    let project = tempfile::tempdir().unwrap();
+    let host = "https://review-$CI_COMMIT_REF_SLUG.example.com";
+    let out = init(project.path(), &["--host", host]).expect_exit(0);
+    assert!(out.stdout.contains("were not checked"), "{}", out.stdout);
+    let include = printed_include(&out.stdout);
+    for gate in include["include"].as_array().unwrap() {
+        assert_eq!(gate["inputs"]["host"], host);
+    }
+    let config: Value =
+        serde_saphyr::from_str(&read(project.path(), "loadforge-gate.yml")).unwrap();
+    assert!(config.get("host").is_none(), "{config}");
+    assert!(
+        out.stdout.contains("--profile mr-smoke --host URL"),
+        "{}",
+        out.stdout
+    );
+}
