@@ -66,6 +66,9 @@ pub enum Command {
     Report(ReportArgs),
     /// Check configuration, scenario and thresholds without running anything.
     Validate(RunArgs),
+    /// Start a project's first gate: write a starter scenario and loadforge-gate.yml, and print
+    /// the include for .gitlab-ci.yml. Asks nothing.
+    Init(InitArgs),
     /// Combine shard results exactly, then judge and publish like `run`.
     Merge(MergeArgs),
     /// GitLab Runner custom executor driver: config, prepare, run and cleanup stages.
@@ -519,6 +522,45 @@ pub struct CompareArgs {
     /// Regression rules (default: the built-in ones).
     #[arg(long = "regression", value_name = "EXPR")]
     pub(crate) regressions: Vec<String>,
+}
+
+/// `init`: the target and a few of its paths; everything else is found in the project.
+#[derive(Debug, Clone, Args)]
+pub struct InitArgs {
+    /// Base URL of the system under test, e.g. https://review.example.com (also read from
+    /// TARGET_HOST). One with a CI variable in it (https://review-$CI_COMMIT_REF_SLUG.example.com)
+    /// goes into the include as it is, and is not checked.
+    // A URL may carry credentials, which are refused: --help does not show its value.
+    #[arg(
+        long,
+        env = "LOADFORGE_GATE_HOST",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub(crate) host: Option<String>,
+    /// A path the starter scenario requests, repeatable: `/api/health`, `"POST /login"`; each
+    /// is tried once on the host (GET and HEAD only) and flagged when it fails [default: /].
+    #[arg(long = "path", value_name = "[METHOD] PATH")]
+    pub(crate) paths: Vec<String>,
+    /// The project's directory: where the files are written and .gitlab-ci.yml is read.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub(crate) dir: PathBuf,
+    /// Overwrite perf/scenario.yml and loadforge-gate.yml when they exist.
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// The include's `pipelines` input [default: merge-request when .gitlab-ci.yml's
+    /// workflow:rules create merge-request pipelines, else branch].
+    #[arg(long, value_enum)]
+    pub(crate) pipelines: Option<PipelinesArg>,
+}
+
+/// Which pipelines the gate joins (the component's `pipelines` input).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum PipelinesArg {
+    /// Branch and tag pipelines (the component's default).
+    Branch,
+    /// Merge-request pipelines, for a project whose workflow:rules create them.
+    MergeRequest,
 }
 
 /// `report`: the results file to publish from, and where to.

@@ -6,7 +6,7 @@
 use crate::{
     engine::merge::MergeError, engine::EngineError, gate::GateError, pause::ThreadError,
     report::ReportError, results::ResultsFileError, sample_app::SampleAppError,
-    scenario::ScenarioError, settings::SettingsError,
+    scenario::ScenarioError, settings::SettingsError, starter::InitError,
 };
 
 pub(crate) use crate::{
@@ -33,6 +33,9 @@ pub(crate) enum Error {
     Report(#[from] ReportError),
     #[error(transparent)]
     SampleApp(#[from] SampleAppError),
+    /// `init` wrote nothing: a file exists, a `--path` or `--dir` will not do.
+    #[error(transparent)]
+    Init(#[from] InitError),
     /// The baseline lookup's thread failed (it panicked, or could not start): regressions
     /// could not be checked, so the run must not go on as if there were no baseline.
     #[error("the baseline lookup failed, so regressions cannot be checked; nothing was run (pass --baseline none to run without a baseline)")]
@@ -46,6 +49,8 @@ impl Error {
         use ExitStatus::{Infrastructure, Interrupted, Usage};
         match self {
             Error::Settings(_) | Error::Scenario(_) | Error::Gate(_) | Error::Merge(_) => Usage,
+            // An unwritable --dir is the user's to fix, as an unwritable --out is.
+            Error::Init(_) => Usage,
             Error::ResultsFile(e) | Error::Report(ReportError::File(e)) => results_file_status(e),
             Error::Report(ReportError::OutDir { .. }) => Usage,
             Error::Report(ReportError::Write { .. })

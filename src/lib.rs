@@ -37,6 +37,7 @@ pub mod sample_app;
 pub mod scenario;
 pub(crate) mod secret;
 pub mod settings;
+pub(crate) mod starter;
 pub mod stats;
 pub(crate) mod tls;
 pub(crate) mod yaml;

@@ -5,6 +5,7 @@ mod comment;
 mod compare;
 mod demo;
 mod executor;
+mod init;
 mod lookup;
 mod merge;
 mod notes;
@@ -77,6 +78,7 @@ fn dispatch(cli: Cli) -> Result<u8, Error> {
         Command::Report(args) => report::execute(&args),
         Command::Validate(args) => validate::execute(&args),
         Command::Merge(args) => merge::execute(&args),
+        Command::Init(args) => init::execute(&args),
     }?;
     Ok(status.code())
 }

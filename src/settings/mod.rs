@@ -21,6 +21,7 @@ use url::Url;
 pub(crate) use config::ConfigFile;
 pub use engines::{EngineSettings, LoadForgeSettings, LocustSettings, NativeSettings};
 pub(crate) use layer::Layer;
+pub(crate) use load::parse_host;
 
 use crate::{
     ci::CiContext,

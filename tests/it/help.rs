@@ -78,6 +78,7 @@ fn every_subcommand_help_is_pinned() {
         "report",
         "validate",
         "merge",
+        "init",
         "executor",
     ] {
         assert!(paths.contains(&vec![sub.to_string()]), "{sub}: {paths:?}");

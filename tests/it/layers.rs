@@ -69,6 +69,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "executor",
         &["stats", "duration", "chain", "capped", "procfs"],
     ),
+    // `init`'s starter files, its look at the host and at the project's .gitlab-ci.yml.
+    (
+        "starter",
+        &["capped", "chain", "defaults", "secret", "tls", "yaml"],
+    ),
     ("cli", &["modes", "exit"]),
     (
         "settings",
@@ -92,6 +97,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "sample_app",
             "scenario",
             "settings",
+            "starter",
         ],
     ),
     // The subcommands, on top of everything.
@@ -118,6 +124,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "sample_app",
             "scenario",
             "settings",
+            "starter",
             "stats",
             "tls",
         ],

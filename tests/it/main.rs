@@ -27,6 +27,7 @@ mod help;
 mod history;
 mod hostile;
 mod html_report;
+mod init;
 mod layers;
 mod loadforge;
 mod locust;
