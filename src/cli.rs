@@ -551,12 +551,13 @@ pub struct InitArgs {
     /// The include's `pipelines` input [default: merge-request when .gitlab-ci.yml's
     /// workflow:rules create merge-request pipelines, else branch].
     #[arg(long, value_enum)]
-    pub(crate) pipelines: Option<PipelinesArg>,
+    pub(crate) pipelines: Option<InitPipelinesArg>,
 }
 
-/// Which pipelines the gate joins (the component's `pipelines` input).
+/// Which pipelines the gate joins (the component's `pipelines` input), as `init` writes it:
+/// `custom` needs rules of the user's own, which `init` cannot guess.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum PipelinesArg {
+pub(crate) enum InitPipelinesArg {
     /// Branch and tag pipelines (the component's default).
     Branch,
     /// Merge-request pipelines, for a project whose workflow:rules create them.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use url::Url;
 
 use crate::{
-    cli::{InitArgs, PipelinesArg},
+    cli::{InitArgs, InitPipelinesArg},
     error::{Error, ExitStatus},
     scenario::Scenario,
     settings::{self, ConfigFile, SettingsError},
@@ -62,8 +62,8 @@ pub(crate) fn execute(args: &InitArgs) -> Result<ExitStatus, Error> {
     write(&files[0], &scenario, args.force)?;
     write(&files[1], &config, args.force)?;
     let pipelines = match args.pipelines {
-        Some(PipelinesArg::Branch) => Pipelines::Branch,
-        Some(PipelinesArg::MergeRequest) => Pipelines::MergeRequest,
+        Some(InitPipelinesArg::Branch) => Pipelines::Branch,
+        Some(InitPipelinesArg::MergeRequest) => Pipelines::MergeRequest,
         None => workflow.pipelines,
     };
     print_written(&args.dir, requests.len());

@@ -107,6 +107,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "baseline",
             "capped",
             "chain",
+            "ci",
             "cli",
             "defaults",
             "duration",
