@@ -324,10 +324,11 @@ layered! {
         /// system stay comparable.
         #[arg(long, env = "LOADFORGE_GATE_TARGET_ID", value_name = "ID")]
         pub(crate) target_id: Option<String>,
-        /// Number of concurrent virtual users.
+        /// Number of concurrent virtual users [default: 10; 0: not set, as the component's
+        /// input says, so the config file's profile decides].
         #[arg(long, env = "LOADFORGE_GATE_USERS", value_name = "N")]
         pub(crate) users: Option<u32>,
-        /// Users started per second.
+        /// Users started per second [default: 10; 0: not set, as for --users].
         #[arg(long, env = "LOADFORGE_GATE_SPAWN_RATE", value_name = "N")]
         pub(crate) spawn_rate: Option<f64>,
         /// Test length: 30s, 5m, 1h30m.

@@ -296,6 +296,11 @@ pub(super) fn run_flags(a: &RunArgs, env: Env<'_>) -> Result<Layer, SettingsErro
         .or_else(|| env("LOADFORGE_TEST_ID").filter(|t| !t.trim().is_empty()));
     load.host = load.host.or_else(|| env("TARGET_HOST"));
     load.insecure = load.insecure.filter(|on| *on);
+    // The component's number inputs cannot be empty: their default, 0, is "not set", so a
+    // profile of the config file decides the load (GitLab sets every input's variable).
+    load.users = load.users.filter(|u| *u != 0);
+    load.spawn_rate = load.spawn_rate.filter(|r| *r != 0.0);
+    load.run_time = load.run_time.filter(|t| !t.trim().is_empty());
     Ok(Layer {
         load,
         judge: judge_flags(&a.judge)?.judge,

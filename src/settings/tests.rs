@@ -114,7 +114,6 @@ fn bad_values_name_the_setting() {
         (with_load(|l| l.host = Some("not a url".into())), "--host"),
         (with_load(|l| l.host = Some("ftp://x".into())), "--host"),
         (with_load(|l| l.run_time = Some("0s".into())), "--run-time"),
-        (with_load(|l| l.users = Some(0)), "--users"),
         (with_load(|l| l.spawn_rate = Some(-1.0)), "--spawn-rate"),
         (with_thresholds(&["p95<<3"]), "p95<<3"),
     ] {
@@ -312,4 +311,45 @@ fn precedence_is_flag_then_ci_variable_then_profile_then_file() {
     assert!(tls(&[]), "the file's insecure: true");
     assert!(!tls(&["--profile", "p"]), "the profile's insecure: false");
     assert!(tls(&["--profile", "p", "--insecure"]), "the flag");
+}
+
+/// What the component sets when `users`, `spawn-rate` and `run-time` are left at their
+/// defaults (0, 0, empty: GitLab sets every input's variable) leaves the load to the config
+/// file's profile; given, they win over it.
+#[test]
+fn the_components_unset_load_leaves_it_to_the_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(defaults::CONFIG_FILE),
+        "profiles:\n  stress:\n    users: 300\n    spawn_rate: 25\n    run_time: 10m\n",
+    )
+    .unwrap();
+    let component = |users: &str, rate: &str, time: &str| {
+        let a = parsed(&[
+            "--scenario",
+            "s.yml",
+            "--host",
+            "http://h",
+            "--profile",
+            "stress",
+            "--users",
+            users,
+            "--spawn-rate",
+            rate,
+            "--run-time",
+            time,
+        ]);
+        Settings::from_args(&a, &no_env, Some(dir.path())).unwrap()
+    };
+    let s = component("0", "0", "");
+    assert_eq!((s.users, s.spawn_rate), (300, 25.0));
+    assert_eq!(s.run_time, Duration::from_secs(600));
+    let s = component("20", "5", "1m");
+    assert_eq!((s.users, s.spawn_rate), (20, 5.0));
+    assert_eq!(s.run_time, Duration::from_secs(60));
+    // In a file, 0 users is a mistake.
+    std::fs::write(dir.path().join(defaults::CONFIG_FILE), "users: 0\n").unwrap();
+    let a = parsed(&["--scenario", "s.yml", "--host", "http://h"]);
+    let err = Settings::from_args(&a, &no_env, Some(dir.path())).unwrap_err();
+    assert!(err.to_string().contains("--users"), "{err}");
 }

@@ -149,18 +149,13 @@ pub(crate) fn include(host: &str, pipelines: Pipelines, stage: Option<&str>) -> 
         line("profile", p.name);
         line("scenario", SCENARIO);
         line("host", &scalar(host));
-        line("pipelines", pipelines.input());
-        // The component passes users, spawn-rate and run-time to the gate even when they are
-        // left out (10, 10, 30s), and an input wins over a profile: so they are written out.
-        out.push_str(
-            "      # the component always sets these, and they win over the profile: keep them equal\n",
-        );
-        out.push_str(&format!(
-            "      users: {}\n      spawn-rate: {}\n      run-time: {}\n",
-            p.users, p.spawn_rate, p.run_time
-        ));
+        // The load is the profile's: users, spawn-rate and run-time left out of the include
+        // leave it to the config file. The default-branch gate runs by its own rules alone.
         if p.name == DEFAULT_BRANCH.name {
+            line("pipelines", "custom");
             out.push_str("      rules:\n        - if: $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH\n");
+        } else {
+            line("pipelines", pipelines.input());
         }
     }
     out
@@ -196,7 +191,8 @@ mod tests {
             2,
             "{text}"
         );
-        assert_eq!(text.matches("pipelines: merge-request\n").count(), 2);
+        assert_eq!(text.matches("pipelines: merge-request\n").count(), 1);
+        assert_eq!(text.matches("pipelines: custom\n").count(), 1);
         assert_eq!(text.matches("stage: perf\n").count(), 2);
         assert_eq!(text.matches("rules:").count(), 1, "{text}");
         assert!(!include("https://h.example", Pipelines::Branch, None).contains("stage:"));
