@@ -156,7 +156,9 @@ pub(crate) fn parse<T: Contents>(
     match header.schema.as_deref() {
         Some(schema) if readable(schema) => parse_budgeted(bytes, origin).map(|mut contents: T| {
             let run = contents.run_mut();
-            // One row per name, as every engine's result has now (older files may have two).
+            // No credential in a URL, name or reason, and one row per name, as every engine's
+            // result has now (older files may have two, or a token in `?access_token=`).
+            run.scrub();
             run.merge_same_names();
             // Read into this version's types, it is this version's: written back as such.
             run.schema = SCHEMA.into();
@@ -165,17 +167,14 @@ pub(crate) fn parse<T: Contents>(
         Some(other) => Err(ResultsFileError::Schema {
             role,
             file: origin.to_string(),
-            // The file's own words in an error message: a line's worth of them.
-            found: other.chars().take(MAX_SCHEMA_SHOWN).collect(),
+            // The file's own words in an error message: quoted, a line's worth of them.
+            found: crate::quote::quote(other),
         }),
         None => Err(ResultsFileError::NoSchema {
             file: origin.to_string(),
         }),
     }
 }
-
-/// The most characters of a foreign `schema` value an error repeats.
-const MAX_SCHEMA_SHOWN: usize = 80;
 
 /// The run history a results file carries (see `stats::HistoryEntry`), newest first; none in a
 /// file without one. Read apart from the run, so that a history this version cannot read costs
@@ -190,7 +189,10 @@ pub(crate) fn parse_history(
         #[serde(default)]
         history: Vec<HistoryEntry>,
     }
-    parse_budgeted::<Chain>(bytes, origin).map(|c| c.history)
+    parse_budgeted::<Chain>(bytes, origin).map(|mut c| {
+        c.history.iter_mut().for_each(HistoryEntry::scrub);
+        c.history
+    })
 }
 
 fn check_size(bytes: &[u8], origin: &str) -> Result<(), ResultsFileError> {
@@ -277,9 +279,23 @@ mod tests {
         );
         assert!(err(Role::Shard).ends_with("; run every shard with this version"));
         assert!(err(Role::Results).ends_with("; regenerate it with this version"));
-        let long = run_json(&"v".repeat(10_000));
-        let e = parse::<RunResult>(long.as_bytes(), "x.json", Role::Results).unwrap_err();
-        assert!(e.to_string().len() < 300, "{e}");
+    }
+
+    /// Hardening round 3: a foreign `schema` value was repeated as it was (escape sequences,
+    /// new lines) and cut to no documented length. It is quoted now: one line, at most
+    /// `quote::MAX_QUOTED_CHARS` characters of it.
+    #[test]
+    fn a_foreign_schema_value_is_quoted_escaped_and_cut() {
+        let hostile = format!("evil\n\u{1b}[2J{}", "v".repeat(10_000));
+        let text = run_json(&hostile);
+        let e = parse::<RunResult>(text.as_bytes(), "x.json", Role::Results)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`evil\\n\\u{1b}[2Jvvv"), "{e}");
+        assert!(!e.chars().any(char::is_control), "{e:?}");
+        let quoted = e.split('`').nth(1).unwrap();
+        assert_eq!(quoted.chars().count(), crate::quote::MAX_QUOTED_CHARS, "{e}");
+        assert!(quoted.ends_with(crate::quote::ELLIPSIS), "{e}");
     }
 
     /// A results.json of the previous release (v1: three booleans per check), with a passed,

@@ -4,6 +4,7 @@
 //! requests).
 
 pub(crate) use crate::stats::lists_all_folds;
+use crate::quote::quote;
 use crate::stats::{merge_shards, RunResult, ShardInfo};
 
 /// Why shard results cannot be merged: they are not every shard of one run, each once.
@@ -18,7 +19,8 @@ pub(crate) enum MergeError {
         /// The file it came from.
         file: String,
     },
-    /// Two shards that cannot belong to one run.
+    /// Two shards that cannot belong to one run; the values are the files' own, quoted
+    /// ([`quote`]: one line each, cut to a length).
     #[error("shards of different {what}: `{a}` and `{b}`; merge only the shards of one run")]
     Mismatch {
         /// What differs ("runs", "scenarios", "shard numbering"...).
@@ -85,7 +87,7 @@ fn check(shards: &[(String, RunResult)]) -> Result<(), MergeError> {
             r.run
                 .shard
                 .clone()
-                .ok_or_else(|| MergeError::NotAShard { file: file.clone() })
+                .ok_or_else(|| MergeError::NotAShard { file: quote(file) })
         })
         .collect::<Result<Vec<ShardInfo>, _>>()?;
     same("runs", infos.iter().map(|i| i.run_id.as_str()))?;
@@ -125,8 +127,8 @@ fn same<'a>(what: &'static str, values: impl Iterator<Item = &'a str>) -> Result
             Some(f) if f != v => {
                 return Err(MergeError::Mismatch {
                     what,
-                    a: f.to_string(),
-                    b: v.to_string(),
+                    a: quote(f),
+                    b: quote(v),
                 })
             }
             _ => {}

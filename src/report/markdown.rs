@@ -30,6 +30,8 @@ pub(crate) fn escape_markdown(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
+            // Control characters, and those that hide or reorder text, as `\u{..}`.
+            c if crate::quote::must_escape(c) => crate::quote::push_escaped(&mut out, c),
             _ => out.push(c),
         }
     }

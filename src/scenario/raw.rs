@@ -112,8 +112,36 @@ pub(crate) struct RawRequest {
     #[serde(default)]
     pub(crate) check: RawCheck,
     #[serde(default)]
-    pub(crate) extract: BTreeMap<String, String>,
+    pub(crate) extract: BTreeMap<String, RawExtract>,
     pub(crate) timeout: Option<RawDuration>,
+}
+
+/// `extract: {tok: $.token}`, or `extract: {tok: {from: $.token, secret: true}}` to say
+/// whether the value is a secret (by default it is when its name looks like a credential's).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawExtract {
+    From(String),
+    Spec(RawExtractSpec),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawExtractSpec {
+    /// A JSON path, or `cookie:NAME`.
+    pub(crate) from: String,
+    /// Whether the value is a secret; unset, the variable's name decides.
+    pub(crate) secret: Option<bool>,
+}
+
+impl RawExtract {
+    /// Where the value comes from, and whether the scenario says it is a secret.
+    pub(crate) fn into_parts(self) -> (String, Option<bool>) {
+        match self {
+            RawExtract::From(from) => (from, None),
+            RawExtract::Spec(s) => (s.from, s.secret),
+        }
+    }
 }
 
 fn default_method() -> String {

@@ -38,10 +38,13 @@ struct Entry {
 }
 
 /// The endpoint name the gate uses: Locust's name, prefixed with the method unless the name
-/// already starts with it (a common convention is `name="GET /dashboard"`).
+/// already starts with it (a common convention is `name="GET /dashboard"`), and without the
+/// credentials of its query (Locust names a request by its URL: `/items?api_key=...`), so
+/// that what it folds and merges by is the name every report shows.
 pub(crate) fn endpoint_name(method: &str, name: &str) -> String {
+    let name = crate::secret::redact_query(name);
     if method.is_empty() || name.starts_with(&format!("{method} ")) {
-        name.to_string()
+        name
     } else {
         format!("{method} {name}")
     }
