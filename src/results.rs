@@ -294,7 +294,11 @@ mod tests {
         assert!(e.contains("`evil\\n\\u{1b}[2Jvvv"), "{e}");
         assert!(!e.chars().any(char::is_control), "{e:?}");
         let quoted = e.split('`').nth(1).unwrap();
-        assert_eq!(quoted.chars().count(), crate::quote::MAX_QUOTED_CHARS, "{e}");
+        assert_eq!(
+            quoted.chars().count(),
+            crate::quote::MAX_QUOTED_CHARS,
+            "{e}"
+        );
         assert!(quoted.ends_with(crate::quote::ELLIPSIS), "{e}");
     }
 

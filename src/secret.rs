@@ -181,7 +181,9 @@ mod tests {
         ] {
             assert!(looks_like_credential(name), "{name}");
         }
-        for name in ["page", "q", "monkey", "design", "side", "id", "sort", "X-Plain"] {
+        for name in [
+            "page", "q", "monkey", "design", "side", "id", "sort", "X-Plain",
+        ] {
             assert!(!looks_like_credential(name), "{name}");
         }
     }
@@ -205,7 +207,14 @@ mod tests {
             redact_query("https://h/cb#access_token=T&token_type=bearer"),
             "https://h/cb#access_token=***&token_type=***"
         );
-        for plain in ["https://h/?page=1&q=a", "no url", "a?b", "?=x", "&key=", "x?key"] {
+        for plain in [
+            "https://h/?page=1&q=a",
+            "no url",
+            "a?b",
+            "?=x",
+            "&key=",
+            "x?key",
+        ] {
             assert_eq!(redact_query(plain), plain);
         }
         assert_eq!(redact_query("ü?tök=ö&key=ü"), "ü?tök=ö&key=***");

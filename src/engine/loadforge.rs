@@ -17,8 +17,8 @@ use super::EngineError;
 use crate::{
     defaults::USER_AGENT,
     pause::pause,
-    retry::{self, Attempt, GiveUp, Outcome, Policy},
     quote::quote,
+    retry::{self, Attempt, GiveUp, Outcome, Policy},
     secret::{redact_url, Secret},
     stats::{EndpointStats, LatencySummary, RunMeta, RunResult, ToolInfo, SCHEMA},
 };
@@ -186,7 +186,11 @@ impl<'a> Api<'a> {
                 Err(_) if self.stop.is_cancelled() => return Err(self.stop_run(run_id, &status)),
                 polled => polled?,
             };
-            status = quote(run.get("status").and_then(Value::as_str).unwrap_or("unknown"));
+            status = quote(
+                run.get("status")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown"),
+            );
             match status.as_str() {
                 "completed" => return Ok(run),
                 "failed" => return Err(crashed(format!("the LoadForge run {shown} failed"))),

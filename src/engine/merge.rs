@@ -3,8 +3,8 @@
 //! histograms add exactly, so the merged percentiles are those of the union of the shards'
 //! requests).
 
-pub(crate) use crate::stats::lists_all_folds;
 use crate::quote::quote;
+pub(crate) use crate::stats::lists_all_folds;
 use crate::stats::{merge_shards, RunResult, ShardInfo};
 
 /// Why shard results cannot be merged: they are not every shard of one run, each once.

@@ -769,11 +769,14 @@ impl Compiler<'_> {
         let path = self.template(&r.path, &format!("{at}.path"))?;
         // A name given with a query keeps it, less its credentials (`?api_key=***`): every
         // report shows the name.
-        let name = r.name.map(|n| crate::secret::redact_query(&n)).unwrap_or_else(|| {
-            let shown = path.literal_prefix();
-            let shown = shown.split('?').next().unwrap_or_default().to_string();
-            format!("{method} {shown}")
-        });
+        let name = r
+            .name
+            .map(|n| crate::secret::redact_query(&n))
+            .unwrap_or_else(|| {
+                let shown = path.literal_prefix();
+                let shown = shown.split('?').next().unwrap_or_default().to_string();
+                format!("{method} {shown}")
+            });
         let endpoint = self.endpoint(name, &method);
         let headers = self.headers(&r.headers, &format!("{at}.headers"))?;
         let json_secret = r.json.as_ref().is_some_and(|v| reads_env(v, self.env));
@@ -979,12 +982,65 @@ mod tests {
         let Step::SetHeaders(h) = &s.on_start[2] else {
             panic!("{:?}", s.on_start[2]);
         };
-        let secret: Vec<(&str, bool)> = h.iter().map(|(n, t)| (n.as_str(), t.is_secret())).collect();
+        let secret: Vec<(&str, bool)> =
+            h.iter().map(|(n, t)| (n.as_str(), t.is_secret())).collect();
         assert_eq!(secret, [("X-Api-Key", true), ("X-Page", false)]);
         let Step::Request(r) = &s.tasks[0].steps[0] else {
             panic!();
         };
         assert!(r.headers[0].1.is_secret());
+    }
+
+    /// Secrets by meaning, not spelling: a `set:` value is a secret when the template reader
+    /// says it reads the environment (any spacing in the braces), and an extracted value when
+    /// the scenario says so or its name looks like a credential's; `secret: false` says not.
+    #[test]
+    fn secrets_are_marked_by_meaning_not_spelling() {
+        let env = |k: &str| (k == "API_KEY").then(|| "k-123".to_string());
+        let text = "on_start:\n  - request: {path: /login, extract: {tok: $.t, session_id: 'cookie:s', ref: {from: $.r, secret: true}, page: $.p, token2: {from: $.u, secret: false}}}\n  - set: {spaced: \"x-${ env.API_KEY }\", nested: {a: [\"${  env.API_KEY  }\"]}, literal: \"$${env.API_KEY}\"}\n  - set_headers: {A: \"${tok}\", B: \"${session_id}\", C: \"${ref}\", D: \"${page}\", E: \"${token2}\", F: \"${spaced}\", G: \"${nested}\", H: \"${literal}\"}\ntasks: [{request: {path: /}}]\n";
+        let s = Scenario::parse(text, Path::new("t.yml"), &env).unwrap();
+        let Step::SetHeaders(h) = &s.on_start[2] else {
+            panic!("{:?}", s.on_start[2]);
+        };
+        let secret: Vec<(&str, bool)> =
+            h.iter().map(|(n, t)| (n.as_str(), t.is_secret())).collect();
+        assert_eq!(
+            secret,
+            [
+                ("A", true),
+                ("B", true),
+                ("C", true),
+                ("D", false),
+                ("E", false),
+                ("F", true),
+                ("G", true),
+                ("H", false)
+            ]
+        );
+        let err = parse("tasks: [{request: {path: /, extract: {t: {from: $.t, secrets: true}}}}]")
+            .map(|_| String::new())
+            .unwrap_or_else(|e| crate::error::one_line(&e));
+        assert!(
+            err.contains("tasks[0].request.extract.t: unknown field `secrets`"),
+            "{err}"
+        );
+    }
+
+    /// A request name given with a query shows it without its credentials.
+    #[test]
+    fn a_given_name_keeps_its_query_less_its_credentials() {
+        let s = parse("tasks: [{request: {path: /s, name: 'GET /s?api_key=K3Y&page=1'}}]").unwrap();
+        assert_eq!(s.endpoint_names(), ["GET /s?api_key=***&page=1"]);
+    }
+
+    /// A body that reads a secret is marked, so a `307` never carries it to another origin.
+    #[test]
+    fn a_body_reading_a_secret_is_marked() {
+        let env = |k: &str| (k == "PW").then(|| "pw".to_string());
+        let text = "on_start:\n  - request: {path: /login, extract: {tok: $.t}}\ntasks:\n  - steps:\n      - request: {method: POST, path: /a, json: {p: \"${ env.PW }\"}}\n      - request: {method: POST, path: /b, form: {t: \"${tok}\"}}\n      - request: {method: POST, path: /c, json: {n: 1}, body: null}\n";
+        let s = Scenario::parse(text, Path::new("t.yml"), &env).unwrap();
+        let marked: Vec<bool> = s.requests().iter().map(|r| r.secret_body).collect();
+        assert_eq!(marked, [false, true, true, false]);
     }
 
     #[test]

@@ -62,7 +62,10 @@ pub(super) fn mark_secret_headers(scenario: &mut Scenario, sets: &[SetSource]) {
         match step {
             Step::Request(r) => {
                 mark(&mut r.headers);
-                let reads_secret = r.body.templates().any(|t| t.variables().any(|v| secret.contains(v)));
+                let reads_secret = r
+                    .body
+                    .templates()
+                    .any(|t| t.variables().any(|v| secret.contains(v)));
                 r.secret_body |= reads_secret;
             }
             Step::SetHeaders(h) => mark(h),

@@ -82,7 +82,10 @@ mod tests {
     fn query_credentials_leave_the_target_names_and_reasons() {
         let mut r = crate::stats::fixture(
             vec![
-                row("GET /x?api_key=K3Y", &[("HTTPError('401 for url: /x?api_key=K3Y')", 2)]),
+                row(
+                    "GET /x?api_key=K3Y",
+                    &[("HTTPError('401 for url: /x?api_key=K3Y')", 2)],
+                ),
                 row("GET /x?api_key=OTHER", &[("line\nbreak", 1)]),
             ],
             1.0,

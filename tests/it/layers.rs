@@ -63,7 +63,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // quotes.
     (
         "report",
-        &["stats", "results", "gate", "baseline", "exit", "defaults", "quote"],
+        &[
+            "stats", "results", "gate", "baseline", "exit", "defaults", "quote",
+        ],
     ),
     ("sample_app", &["tls"]),
     // The custom executor: the host's findings are `stats::HostInfo`, which the gate records.
