@@ -213,6 +213,25 @@ mod tests {
         assert!(err.to_string().contains("different scenarios"), "{err}");
     }
 
+    /// Hardening round 3, left open: a shard's `run_id` was quoted in the mismatch as it was
+    /// (escape sequences, new lines, any length). Each value is quoted now: one line, cut.
+    #[test]
+    fn a_shards_run_id_is_quoted_in_the_mismatch() {
+        let hostile = format!("r\n\u{1b}[2J{}", "x".repeat(5000));
+        let err = merge(
+            vec![shard(1, 2, "r1", &[1]), shard(2, 2, &hostile, &[1])],
+            1000,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("`r\\n\\u{1b}[2Jxxx"), "{err}");
+        assert!(!err.chars().any(char::is_control), "{err:?}");
+        assert!(
+            err.chars().count() < 2 * crate::quote::MAX_QUOTED_CHARS,
+            "{err}"
+        );
+    }
+
     /// Each shard recorded the whole run's load, so the shards of one run recorded the same:
     /// shards that recorded different loads are not of one run.
     #[test]

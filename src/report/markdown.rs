@@ -492,6 +492,18 @@ mod tests {
         assert!(!s.contains('<') && !s.contains("|<"), "{s}");
         assert!(s.contains("\\|") && s.contains("&lt;script&gt;") && s.contains("\\`"));
     }
+
+    /// Control characters and those that reorder text (a right-to-left override that makes a
+    /// name read backwards) are shown escaped, never passed on.
+    #[test]
+    fn control_and_reordering_characters_are_escaped() {
+        let s = escape_markdown("GET /a\u{1b}[31m\u{202E}b\tc");
+        assert_eq!(s, "GET /a\\u{1b}\\[31m\\u{202e}b\\tc");
+        assert_eq!(
+            super::super::html::esc("a\u{0}\u{2066}b"),
+            "a\\u{0}\\u{2066}b"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -63,6 +63,8 @@ const EXTRACTED_TOKEN: &str = "CANARY-extracted-token-44";
 const EXTRACTED_SAID: &str = "CANARY-extracted-said-45";
 /// `?access_token=` in `--host`.
 const HOST_QUERY_TOKEN: &str = "CANARY-host-query-46";
+/// `?api_key=` in a locustfile's request, which Locust names it by.
+const LOCUST_QUERY_KEY: &str = "CANARY-locust-query-48";
 /// `?api_key=` in a request's given name.
 const NAME_QUERY_KEY: &str = "CANARY-name-query-47";
 
@@ -80,6 +82,7 @@ fn canaries() -> Vec<&'static str> {
         EXTRACTED_SAID,
         HOST_QUERY_TOKEN,
         NAME_QUERY_KEY,
+        LOCUST_QUERY_KEY,
     ]);
     all
 }
@@ -127,11 +130,13 @@ fn assert_no_canary(out: &Output, gl: &FakeGitlab) -> usize {
         ("stdout".to_string(), out.stdout.clone()),
         ("stderr".to_string(), out.stderr.clone()),
     ];
-    // The scenario is the gate's input, not its output (a name given with `?api_key=` is in it).
+    // The scenario and the locustfile are the gate's input, not its output (a request with
+    // `?api_key=` is in them).
+    let input = |p: &str| p.ends_with("/s.yml") || p.ends_with("/dump.py");
     places.extend(
         files_under(out.dir.path())
             .into_iter()
-            .filter(|(p, _)| !p.ends_with("/s.yml")),
+            .filter(|(p, _)| !input(p)),
     );
     for note in gl.notes(MR) {
         places.push((format!("comment {}", note.id), note.body));
@@ -188,7 +193,9 @@ fn locust_run_its_environment_and_its_comment_hold_no_secret() {
     let gl = FakeGitlab::start();
     let dump = "import os\nfrom locust import HttpUser, task, constant\n\
 with open('env.txt', 'w') as f:\n    f.write('\\n'.join(f'{k}={v}' for k, v in os.environ.items()))\n\
-class U(HttpUser):\n    wait_time = constant(1)\n    @task\n    def t(self):\n        self.client.get('/health')\n";
+class U(HttpUser):\n    wait_time = constant(1)\n    @task\n    def t(self):\n        self.client.get('/health')\n        \
+        with self.client.get('/health?api_key=CANARY-locust-query-48', catch_response=True) as r:\n            \
+        r.failure('refused ' + r.url)\n";
     let gate = with_secrets(&gl).write("dump.py", dump);
     let file = gate.path().join("dump.py").display().to_string();
     let out = gate
@@ -196,7 +203,8 @@ class U(HttpUser):\n    wait_time = constant(1)\n    @task\n    def t(self):\n  
         .args(["--locust-bin", &locust_bin(), "--host", &app.url()])
         .args(["--users", "1", "--run-time", "2s", "--progress", "0"])
         .run()
-        .expect_exit(5);
+        // The failing request fails `error_rate<1%`.
+        .expect_exit(1);
     assert_commented(&gl, &out);
     let env = files_under(out.dir.path())
         .into_iter()
@@ -204,6 +212,10 @@ class U(HttpUser):\n    wait_time = constant(1)\n    @task\n    def t(self):\n  
         .map(|(_, text)| text)
         .unwrap_or_else(|| panic!("the locustfile wrote no env.txt: {}", out.stderr));
     assert!(env.contains("PATH="), "the dump is Locust's environment");
+    // Locust names a request by its URL, and the failure quotes it: both without the key.
+    let results = out.file("results.json");
+    assert!(results.contains("GET /health?api_key=***"), "{results}");
+    assert!(!results.contains(LOCUST_QUERY_KEY), "{results}");
     assert_no_canary(&out, &gl);
 }
 
