@@ -1,27 +1,60 @@
-//! What a result may show. The target's URL, the endpoint names and the failure reasons come
-//! from outside (the command line, a locustfile, a target's answers, LoadForge, a results file
-//! from another job) and every report prints them: a credential in a query string
-//! (`?access_token=...`, `GET /items?api_key=...`) is redacted in each, as user:password is,
-//! and a failure reason is quoted ([`crate::quote::quote`]: one line, a bounded length).
-//! Every engine's result and every results file read passes through [`RunResult::scrub`]
-//! before anything names, judges or shows it.
+//! What a result may show. The target's URL, the endpoint names, the failure reasons and the
+//! run's other words come from outside (the command line, a locustfile, a target's answers,
+//! LoadForge, a results file from another job) and every report prints them: a credential in a
+//! query string (`?access_token=...`, `GET /items?api_key=...`) is redacted in each, as
+//! user:password is, and free text is quoted ([`crate::quote::quote`]: one line, a bounded
+//! length; a URL up to [`MAX_URL_CHARS`]). Every engine's result and every results file read
+//! passes through [`RunResult::scrub`] before anything names, judges or shows it.
 
 use std::collections::BTreeMap;
 
 use super::{EndpointStats, HistoryEntry, RunResult};
-use crate::secret::{redact_query, redact_url};
+use crate::{
+    quote::{quote, quote_at_most},
+    secret::{redact_query, redact_url},
+};
+
+/// The most characters of a URL a result keeps (a target, a pipeline's or a cloud run's page).
+pub(crate) const MAX_URL_CHARS: usize = 2048;
+
+/// A URL as a result keeps it: no credentials, one line, at most [`MAX_URL_CHARS`].
+fn url(text: &str) -> String {
+    quote_at_most(&redact_url(text), MAX_URL_CHARS)
+}
+
+fn quote_in_place(text: &mut String) {
+    *text = quote(text);
+}
 
 impl RunResult {
     /// Redacts the credentials in the target, the cloud link, the endpoint names (and the
-    /// names a shard folded) and the failure reasons, and quotes the reasons. Two names or two
-    /// reasons that read the same afterwards are still two rows until
+    /// names a shard folded) and the failure reasons, and quotes the run's free text (the
+    /// reasons, the scenario's name, the start time, the shard's run id, the CI values). Two
+    /// names or two reasons that read the same afterwards are still two rows until
     /// [`RunResult::merge_same_names`] merges them, which every caller does next.
     pub(crate) fn scrub(&mut self) {
-        self.run.target = redact_url(&self.run.target);
-        if let Some(url) = &mut self.run.cloud_url {
-            *url = redact_url(url);
+        let run = &mut self.run;
+        run.target = url(&run.target);
+        run.cloud_url = run.cloud_url.as_deref().map(url);
+        run.scenario.iter_mut().for_each(quote_in_place);
+        quote_in_place(&mut run.started_at);
+        run.aborted.iter_mut().for_each(quote_in_place);
+        if let Some(ci) = &mut self.ci {
+            for text in [
+                &mut ci.commit_sha,
+                &mut ci.ref_name,
+                &mut ci.pipeline_id,
+                &mut ci.job_id,
+                &mut ci.job_name,
+                &mut ci.merge_request_iid,
+            ] {
+                text.iter_mut().for_each(quote_in_place);
+            }
+            ci.pipeline_url = ci.pipeline_url.as_deref().map(url);
+            ci.job_url = ci.job_url.as_deref().map(url);
         }
         if let Some(shard) = &mut self.run.shard {
+            quote_in_place(&mut shard.run_id);
             for name in &mut shard.folded_names.names {
                 *name = redact_query(name);
             }
@@ -36,6 +69,9 @@ impl RunResult {
 impl HistoryEntry {
     /// A past run's rows as [`RunResult::scrub`] leaves a run's.
     pub(crate) fn scrub(&mut self) {
+        self.commit.iter_mut().for_each(quote_in_place);
+        self.pipeline.iter_mut().for_each(quote_in_place);
+        quote_in_place(&mut self.started_at);
         self.aggregate.scrub();
         self.endpoints.iter_mut().for_each(EndpointStats::scrub);
     }
