@@ -4,7 +4,8 @@
 //! control characters and the characters that reorder or hide text are escaped, so it stays on
 //! one line and reads as what it is, and it is cut to [`MAX_QUOTED_CHARS`] characters, so a
 //! file cannot fill a log or a comment. Each report then escapes it for its medium (markdown,
-//! HTML, XML) as it escapes everything. A leaf: every layer may quote.
+//! HTML, XML) as it escapes everything. A leaf (it reads `secret`'s rule for names): every layer
+//! may quote.
 
 use std::fmt::Write;
 
@@ -18,6 +19,20 @@ pub(crate) const ELLIPSIS: char = '…';
 /// value may pass through this more than once (read back from a results file, say).
 pub(crate) fn quote(text: &str) -> String {
     quote_at_most(text, MAX_QUOTED_CHARS)
+}
+
+/// `text` with what [`must_escape`] names escaped, and nothing cut: for a value whose whole
+/// length is its identity.
+pub(crate) fn escape(text: &str) -> String {
+    quote_at_most(text, usize::MAX)
+}
+
+/// An endpoint name as every engine records it and every report shows it: the credentials of
+/// its query redacted ([`crate::secret::redact_query`]) and its control characters escaped, so
+/// a name from a locustfile, LoadForge or a results file cannot drive a terminal or break a
+/// line. It is not cut: a name is what rules select and runs are compared by.
+pub(crate) fn endpoint_name(name: &str) -> String {
+    escape(&crate::secret::redact_query(name))
 }
 
 /// [`quote`] with a cap of `max` characters (at least 2) instead of [`MAX_QUOTED_CHARS`].

@@ -23,7 +23,7 @@ pub(crate) fn escape_markdown(s: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '|' => out.push_str("\\|"),
-            '\n' | '\r' => out.push(' '),
+            '\n' | '\r' | '\t' => out.push(' '),
             // A zero-width space after `@` keeps `@user` from notifying anybody.
             '@' => out.push_str("@\u{200B}"),
             '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '~' | '!' | '$' => {
@@ -498,7 +498,7 @@ mod tests {
     #[test]
     fn control_and_reordering_characters_are_escaped() {
         let s = escape_markdown("GET /a\u{1b}[31m\u{202E}b\tc");
-        assert_eq!(s, "GET /a\\u{1b}\\[31m\\u{202e}b\\tc");
+        assert_eq!(s, "GET /a\\u{1b}\\[31m\\u{202e}b c");
         assert_eq!(
             super::super::html::esc("a\u{0}\u{2066}b"),
             "a\\u{0}\\u{2066}b"

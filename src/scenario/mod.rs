@@ -767,15 +767,15 @@ impl Compiler<'_> {
             ));
         }
         let path = self.template(&r.path, &format!("{at}.path"))?;
-        // A name given with a query keeps it, less its credentials (`?api_key=***`): every
-        // report shows the name.
+        // A name given with a query keeps it, less its credentials (`?api_key=***`), and its
+        // control characters are escaped: every report shows the name.
         let name = r
             .name
-            .map(|n| crate::secret::redact_query(&n))
+            .map(|n| crate::quote::endpoint_name(&n))
             .unwrap_or_else(|| {
                 let shown = path.literal_prefix();
                 let shown = shown.split('?').next().unwrap_or_default().to_string();
-                format!("{method} {shown}")
+                crate::quote::endpoint_name(&format!("{method} {shown}"))
             });
         let endpoint = self.endpoint(name, &method);
         let headers = self.headers(&r.headers, &format!("{at}.headers"))?;
@@ -1029,8 +1029,18 @@ mod tests {
     /// A request name given with a query shows it without its credentials.
     #[test]
     fn a_given_name_keeps_its_query_less_its_credentials() {
-        let s = parse("tasks: [{request: {path: /s, name: 'GET /s?api_key=K3Y&page=1'}}]").unwrap();
-        assert_eq!(s.endpoint_names(), ["GET /s?api_key=***&page=1"]);
+        let s = parse(
+            "tasks: [{request: {path: /s, name: 'GET /s?api_key=K3Y&page=1'}}, {request: {path: '/x;jsessionid=S1D'}}, {request: {path: /t, name: \"a\\e[2Jb\"}}]",
+        )
+        .unwrap();
+        assert_eq!(
+            s.endpoint_names(),
+            [
+                "GET /s?api_key=***&page=1",
+                "GET /x;jsessionid=***",
+                "a\\u{1b}[2Jb"
+            ]
+        );
     }
 
     /// A body that reads a secret is marked, so a `307` never carries it to another origin.

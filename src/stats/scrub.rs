@@ -56,7 +56,7 @@ impl RunResult {
         if let Some(shard) = &mut self.run.shard {
             quote_in_place(&mut shard.run_id);
             for name in &mut shard.folded_names.names {
-                *name = redact_query(name);
+                *name = crate::quote::endpoint_name(name);
             }
             shard.folded_names.names.sort();
             shard.folded_names.names.dedup();
@@ -81,7 +81,7 @@ impl EndpointStats {
     /// The name without credentials, the reasons without credentials and quoted; reasons that
     /// read the same afterwards are counted as one.
     fn scrub(&mut self) {
-        self.name = redact_query(&self.name);
+        self.name = crate::quote::endpoint_name(&self.name);
         if self
             .failures_by_reason
             .keys()

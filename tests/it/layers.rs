@@ -15,7 +15,7 @@ use syn::visit::{self, Visit};
 const ALLOWED: &[(&str, &[&str])] = &[
     ("secret", &[]),
     // Outside text quoted for a message: escaped, cut to a length.
-    ("quote", &[]),
+    ("quote", &["secret"]),
     ("defaults", &[]),
     ("modes", &[]),
     ("duration", &[]),
@@ -35,7 +35,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("stats", &["ci", "capped", "secret", "quote"]),
     (
         "scenario",
-        &["duration", "defaults", "yaml", "rng", "capped", "secret"],
+        &[
+            "duration", "defaults", "yaml", "rng", "capped", "secret", "quote",
+        ],
     ),
     // results.json and shard files: the one reader and writer of `stats`' file model.
     ("results", &["stats", "capped", "defaults", "quote"]),
