@@ -225,10 +225,12 @@ fn loadforge_dispatch_and_its_comment_hold_no_secret() {
     let app = sample_app(Knobs::default());
     let gl = FakeGitlab::start();
     let lf = FakeLoadForge::start(Behaviour::default());
+    // LoadForge is given the whole host (its generators need the token); no output shows it.
+    let host = format!("{}/?access_token={HOST_QUERY_TOKEN}", app.url());
     let out = with_secrets(&gl)
         .env("LOADFORGE_TEST_ID", TEST_ID)
         .env("LOADFORGE_GATE_LOADFORGE_URL", &lf.url())
-        .args(["run", "--engine", "loadforge", "--host", &app.url()])
+        .args(["run", "--engine", "loadforge", "--host", &host])
         .args([
             "--users",
             "2",
