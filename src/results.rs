@@ -107,13 +107,19 @@ impl Contents for RunResult {
 
 /// The results file at `path`, read for `role`.
 pub(crate) fn load<T: Contents>(path: &Path, role: Role) -> Result<T, ResultsFileError> {
-    parse(&read(path, role)?, &path.display().to_string(), role)
+    parse(&read(path, role)?, &shown(path), role)
+}
+
+/// A file's path as a message names it: quoted, since a directory `merge` lists holds what
+/// other jobs named their files.
+pub(crate) fn shown(path: &Path) -> String {
+    crate::quote::quote(&path.display().to_string())
 }
 
 /// The bytes of the results file at `path`, refused past [`MAX_RESULTS_BYTES`] before it is
 /// read, and cut off there while it is read (a file that grows after the check).
 pub(crate) fn read(path: &Path, role: Role) -> Result<Vec<u8>, ResultsFileError> {
-    let file = || path.display().to_string();
+    let file = || shown(path);
     let read_err = |source| ResultsFileError::Read {
         role,
         file: file(),
@@ -279,6 +285,19 @@ mod tests {
         );
         assert!(err(Role::Shard).ends_with("; run every shard with this version"));
         assert!(err(Role::Results).ends_with("; regenerate it with this version"));
+    }
+
+    /// A file `merge` found in a directory is named as other jobs named it: quoted.
+    #[test]
+    fn a_hostile_file_name_is_quoted_in_its_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shard\n\u{1b}[2J.json");
+        std::fs::write(&path, "{}").unwrap();
+        let e = load::<RunResult>(&path, Role::Shard)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("shard\\n\\u{1b}[2J.json"), "{e}");
+        assert!(!e.chars().any(char::is_control), "{e:?}");
     }
 
     /// Hardening round 3: a foreign `schema` value was repeated as it was (escape sequences,
