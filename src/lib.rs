@@ -29,6 +29,7 @@ pub(crate) mod modes;
 pub(crate) mod pause;
 pub(crate) mod procfs;
 pub(crate) mod proxy;
+pub(crate) mod quote;
 pub(crate) mod report;
 pub(crate) mod results;
 pub(crate) mod retry;

@@ -107,13 +107,19 @@ impl Contents for RunResult {
 
 /// The results file at `path`, read for `role`.
 pub(crate) fn load<T: Contents>(path: &Path, role: Role) -> Result<T, ResultsFileError> {
-    parse(&read(path, role)?, &path.display().to_string(), role)
+    parse(&read(path, role)?, &shown(path), role)
+}
+
+/// A file's path as a message names it: quoted, since a directory `merge` lists holds what
+/// other jobs named their files.
+pub(crate) fn shown(path: &Path) -> String {
+    crate::quote::quote(&path.display().to_string())
 }
 
 /// The bytes of the results file at `path`, refused past [`MAX_RESULTS_BYTES`] before it is
 /// read, and cut off there while it is read (a file that grows after the check).
 pub(crate) fn read(path: &Path, role: Role) -> Result<Vec<u8>, ResultsFileError> {
-    let file = || path.display().to_string();
+    let file = || shown(path);
     let read_err = |source| ResultsFileError::Read {
         role,
         file: file(),
@@ -156,7 +162,9 @@ pub(crate) fn parse<T: Contents>(
     match header.schema.as_deref() {
         Some(schema) if readable(schema) => parse_budgeted(bytes, origin).map(|mut contents: T| {
             let run = contents.run_mut();
-            // One row per name, as every engine's result has now (older files may have two).
+            // No credential in a URL, name or reason, and one row per name, as every engine's
+            // result has now (older files may have two, or a token in `?access_token=`).
+            run.scrub();
             run.merge_same_names();
             // Read into this version's types, it is this version's: written back as such.
             run.schema = SCHEMA.into();
@@ -165,17 +173,14 @@ pub(crate) fn parse<T: Contents>(
         Some(other) => Err(ResultsFileError::Schema {
             role,
             file: origin.to_string(),
-            // The file's own words in an error message: a line's worth of them.
-            found: other.chars().take(MAX_SCHEMA_SHOWN).collect(),
+            // The file's own words in an error message: quoted, a line's worth of them.
+            found: crate::quote::quote(other),
         }),
         None => Err(ResultsFileError::NoSchema {
             file: origin.to_string(),
         }),
     }
 }
-
-/// The most characters of a foreign `schema` value an error repeats.
-const MAX_SCHEMA_SHOWN: usize = 80;
 
 /// The run history a results file carries (see `stats::HistoryEntry`), newest first; none in a
 /// file without one. Read apart from the run, so that a history this version cannot read costs
@@ -190,7 +195,10 @@ pub(crate) fn parse_history(
         #[serde(default)]
         history: Vec<HistoryEntry>,
     }
-    parse_budgeted::<Chain>(bytes, origin).map(|c| c.history)
+    parse_budgeted::<Chain>(bytes, origin).map(|mut c| {
+        c.history.iter_mut().for_each(HistoryEntry::scrub);
+        c.history
+    })
 }
 
 fn check_size(bytes: &[u8], origin: &str) -> Result<(), ResultsFileError> {
@@ -277,9 +285,40 @@ mod tests {
         );
         assert!(err(Role::Shard).ends_with("; run every shard with this version"));
         assert!(err(Role::Results).ends_with("; regenerate it with this version"));
-        let long = run_json(&"v".repeat(10_000));
-        let e = parse::<RunResult>(long.as_bytes(), "x.json", Role::Results).unwrap_err();
-        assert!(e.to_string().len() < 300, "{e}");
+    }
+
+    /// A file `merge` found in a directory is named as other jobs named it: quoted.
+    #[test]
+    fn a_hostile_file_name_is_quoted_in_its_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shard\n\u{1b}[2J.json");
+        std::fs::write(&path, "{}").unwrap();
+        let e = load::<RunResult>(&path, Role::Shard)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("shard\\n\\u{1b}[2J.json"), "{e}");
+        assert!(!e.chars().any(char::is_control), "{e:?}");
+    }
+
+    /// Hardening round 3: a foreign `schema` value was repeated as it was (escape sequences,
+    /// new lines) and cut to no documented length. It is quoted now: one line, at most
+    /// `quote::MAX_QUOTED_CHARS` characters of it.
+    #[test]
+    fn a_foreign_schema_value_is_quoted_escaped_and_cut() {
+        let hostile = format!("evil\n\u{1b}[2J{}", "v".repeat(10_000));
+        let text = run_json(&hostile);
+        let e = parse::<RunResult>(text.as_bytes(), "x.json", Role::Results)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`evil\\n\\u{1b}[2Jvvv"), "{e}");
+        assert!(!e.chars().any(char::is_control), "{e:?}");
+        let quoted = e.split('`').nth(1).unwrap();
+        assert_eq!(
+            quoted.chars().count(),
+            crate::quote::MAX_QUOTED_CHARS,
+            "{e}"
+        );
+        assert!(quoted.ends_with(crate::quote::ELLIPSIS), "{e}");
     }
 
     /// A results.json of the previous release (v1: three booleans per check), with a passed,

@@ -386,7 +386,11 @@ impl<'a> Search<'a> {
         let found = self.first_that_ran(api, others, false, misses, notes)?;
         Ok(found.map(|ran| {
             let p = ran.pipeline;
-            let source = format!("pipeline #{} of the previous tag {}", p.id, p.ref_name);
+            let source = format!(
+                "pipeline #{} of the previous tag {}",
+                p.id,
+                crate::quote::quote(&p.ref_name)
+            );
             ran.into_previous(source)
         }))
     }
@@ -567,8 +571,9 @@ impl<'a> Search<'a> {
                 job: j.id,
                 expired_at: j
                     .artifacts_expire_at
-                    .clone()
-                    .filter(|at| diagnose::is_past(at)),
+                    .as_deref()
+                    .filter(|at| diagnose::is_past(at))
+                    .map(crate::quote::quote),
             });
             return Ok(None);
         };

@@ -65,7 +65,7 @@ pub(crate) fn execute(args: &MergeArgs) -> Result<ExitStatus, Error> {
     let mut shards = Vec::new();
     for f in shard_files(&args.shards)? {
         let r: RunResult = results::load(&f, Role::Shard)?;
-        shards.push((f.display().to_string(), r));
+        shards.push((results::shown(&f), r));
     }
     let count = shards.len();
     let unlisted = unlisted_folds(&shards);

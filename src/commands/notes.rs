@@ -135,7 +135,7 @@ pub(super) fn announce(settings: &Settings, share: Share) {
         "loadforge-gate: {} users ({} per second) against {}{proxy} for {}{shard}",
         share.users,
         short_number(share.spawn_rate),
-        settings.host,
+        crate::secret::redact_url(settings.host.as_str()),
         crate::duration::format_duration(settings.run_time),
     );
 }

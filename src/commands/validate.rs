@@ -44,7 +44,7 @@ pub(crate) fn execute(args: &RunArgs) -> Result<ExitStatus, Error> {
         settings.users,
         settings.spawn_rate,
         crate::duration::format_duration(settings.run_time),
-        settings.host
+        crate::secret::redact_url(settings.host.as_str())
     );
     Ok(ExitStatus::Passed)
 }

@@ -190,8 +190,8 @@ pub(crate) fn run_engine(
     Ok(finish(outcome, load))
 }
 
-/// An engine's result, or the partial result of its crash, with the fingerprint and one row
-/// per endpoint name.
+/// An engine's result, or the partial result of its crash, with the fingerprint, no
+/// credential in its outside text (`RunResult::scrub`) and one row per endpoint name.
 fn finish(
     outcome: Result<RunResult, EngineError>,
     load: LoadFingerprint,
@@ -199,6 +199,7 @@ fn finish(
     match outcome {
         Ok(mut result) => {
             result.run.load = Some(load);
+            result.scrub();
             result.merge_same_names();
             Ok(result)
         }
@@ -207,6 +208,7 @@ fn finish(
             partial: Some(mut partial),
         }) => {
             partial.run.load = Some(load);
+            partial.scrub();
             partial.merge_same_names();
             Err(EngineError::Crashed {
                 message,

@@ -17,8 +17,9 @@ use super::EngineError;
 use crate::{
     defaults::USER_AGENT,
     pause::pause,
+    quote::quote,
     retry::{self, Attempt, GiveUp, Outcome, Policy},
-    secret::{redact_userinfo, Secret},
+    secret::{redact_url, Secret},
     stats::{EndpointStats, LatencySummary, RunMeta, RunResult, ToolInfo, SCHEMA},
 };
 
@@ -77,7 +78,8 @@ pub(crate) fn run(
     let start = Instant::now();
     let run_id = api.start()?;
     eprintln!(
-        "loadforge-gate: LoadForge run {run_id} started for test {}",
+        "loadforge-gate: LoadForge run {} started for test {}",
+        quote(&run_id),
         plan.test_id
     );
     let run = api.wait_for(&run_id, start)?;
@@ -167,6 +169,8 @@ impl<'a> Api<'a> {
     /// stalled run is an error; an interruption stops the run in the cloud.
     fn wait_for(&self, run_id: &str, start: Instant) -> Result<Value, EngineError> {
         let deadline = start + self.plan.max_wait;
+        // LoadForge's words in our messages: quoted (one line, a bounded length).
+        let shown = quote(run_id);
         let mut status = String::from("unknown");
         loop {
             if !pause(self.plan.poll_interval, self.stop) {
@@ -174,7 +178,7 @@ impl<'a> Api<'a> {
             }
             if Instant::now() > deadline {
                 return Err(crashed(format!(
-                    "gave up after waiting {}s for LoadForge run {run_id} (last status: {status}); raise --max-wait",
+                    "gave up after waiting {}s for LoadForge run {shown} (last status: {status}); raise --max-wait",
                     start.elapsed().as_secs()
                 )));
             }
@@ -182,16 +186,16 @@ impl<'a> Api<'a> {
                 Err(_) if self.stop.is_cancelled() => return Err(self.stop_run(run_id, &status)),
                 polled => polled?,
             };
-            status = run
-                .get("status")
-                .and_then(Value::as_str)
-                .unwrap_or("unknown")
-                .to_string();
+            status = quote(
+                run.get("status")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown"),
+            );
             match status.as_str() {
                 "completed" => return Ok(run),
-                "failed" => return Err(crashed(format!("the LoadForge run {run_id} failed"))),
+                "failed" => return Err(crashed(format!("the LoadForge run {shown} failed"))),
                 other => eprintln!(
-                    "[{:>5.0}s] LoadForge run {run_id}: {other}",
+                    "[{:>5.0}s] LoadForge run {shown}: {other}",
                     start.elapsed().as_secs_f64()
                 ),
             }
@@ -204,7 +208,7 @@ impl<'a> Api<'a> {
                 method: Method::GET,
                 path: format!("api/v1/test-runs/{run_id}/"),
                 body: None,
-                what: format!("run {run_id}"),
+                what: format!("run {}", quote(run_id)),
             },
             true,
         )
@@ -212,6 +216,7 @@ impl<'a> Api<'a> {
 
     /// Asks LoadForge to stop the run (where it can) and says what became of it.
     fn stop_run(&self, run_id: &str, status: &str) -> EngineError {
+        let shown = quote(run_id);
         let stopped = self.call(
             &Call {
                 method: Method::POST,
@@ -223,13 +228,13 @@ impl<'a> Api<'a> {
             false,
         );
         match stopped {
-            Ok(_) => eprintln!("loadforge-gate: asked LoadForge to stop run {run_id}"),
+            Ok(_) => eprintln!("loadforge-gate: asked LoadForge to stop run {shown}"),
             Err(_) => eprintln!(
-                "loadforge-gate: LoadForge offers no way to stop run {run_id} here: it keeps running in the cloud until its run time ends"
+                "loadforge-gate: LoadForge offers no way to stop run {shown} here: it keeps running in the cloud until its run time ends"
             ),
         }
         EngineError::Interrupted(format!(
-            "interrupted while LoadForge run {run_id} was {status}"
+            "interrupted while LoadForge run {shown} was {status}"
         ))
     }
 
@@ -485,7 +490,7 @@ fn cloud_url(run: &Value) -> Option<String> {
     ["url", "web_url", "report_url"]
         .iter()
         .find_map(|k| run.get(*k).and_then(Value::as_str))
-        .map(redact_userinfo)
+        .map(redact_url)
 }
 
 #[cfg(test)]

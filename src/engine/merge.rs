@@ -3,6 +3,7 @@
 //! histograms add exactly, so the merged percentiles are those of the union of the shards'
 //! requests).
 
+use crate::quote::quote;
 pub(crate) use crate::stats::lists_all_folds;
 use crate::stats::{merge_shards, RunResult, ShardInfo};
 
@@ -18,7 +19,8 @@ pub(crate) enum MergeError {
         /// The file it came from.
         file: String,
     },
-    /// Two shards that cannot belong to one run.
+    /// Two shards that cannot belong to one run; the values are the files' own, quoted
+    /// ([`quote`]: one line each, cut to a length).
     #[error("shards of different {what}: `{a}` and `{b}`; merge only the shards of one run")]
     Mismatch {
         /// What differs ("runs", "scenarios", "shard numbering"...).
@@ -85,7 +87,7 @@ fn check(shards: &[(String, RunResult)]) -> Result<(), MergeError> {
             r.run
                 .shard
                 .clone()
-                .ok_or_else(|| MergeError::NotAShard { file: file.clone() })
+                .ok_or_else(|| MergeError::NotAShard { file: quote(file) })
         })
         .collect::<Result<Vec<ShardInfo>, _>>()?;
     same("runs", infos.iter().map(|i| i.run_id.as_str()))?;
@@ -125,8 +127,8 @@ fn same<'a>(what: &'static str, values: impl Iterator<Item = &'a str>) -> Result
             Some(f) if f != v => {
                 return Err(MergeError::Mismatch {
                     what,
-                    a: f.to_string(),
-                    b: v.to_string(),
+                    a: quote(f),
+                    b: quote(v),
                 })
             }
             _ => {}
@@ -209,6 +211,25 @@ mod tests {
         other.1.run.scenario = Some("other".into());
         let err = merge(vec![shard(1, 2, "r", &[1]), other], 1000).unwrap_err();
         assert!(err.to_string().contains("different scenarios"), "{err}");
+    }
+
+    /// Hardening round 3, left open: a shard's `run_id` was quoted in the mismatch as it was
+    /// (escape sequences, new lines, any length). Each value is quoted now: one line, cut.
+    #[test]
+    fn a_shards_run_id_is_quoted_in_the_mismatch() {
+        let hostile = format!("r\n\u{1b}[2J{}", "x".repeat(5000));
+        let err = merge(
+            vec![shard(1, 2, "r1", &[1]), shard(2, 2, &hostile, &[1])],
+            1000,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("`r\\n\\u{1b}[2Jxxx"), "{err}");
+        assert!(!err.chars().any(char::is_control), "{err:?}");
+        assert!(
+            err.chars().count() < 2 * crate::quote::MAX_QUOTED_CHARS,
+            "{err}"
+        );
     }
 
     /// Each shard recorded the whole run's load, so the shards of one run recorded the same:

@@ -23,6 +23,10 @@ pub(crate) fn esc(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            // White space as HTML shows it anyway; other control characters, and those that
+            // hide or reorder text, as `\u{..}`.
+            '\n' | '\r' | '\t' => out.push(' '),
+            c if crate::quote::must_escape(c) => crate::quote::push_escaped(&mut out, c),
             _ => out.push(c),
         }
     }

@@ -23,13 +23,15 @@ pub(crate) fn escape_markdown(s: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '|' => out.push_str("\\|"),
-            '\n' | '\r' => out.push(' '),
+            '\n' | '\r' | '\t' => out.push(' '),
             // A zero-width space after `@` keeps `@user` from notifying anybody.
             '@' => out.push_str("@\u{200B}"),
             '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '~' | '!' | '$' => {
                 out.push('\\');
                 out.push(c);
             }
+            // Control characters, and those that hide or reorder text, as `\u{..}`.
+            c if crate::quote::must_escape(c) => crate::quote::push_escaped(&mut out, c),
             _ => out.push(c),
         }
     }
@@ -489,6 +491,18 @@ mod tests {
         let s = escape_markdown("GET /x|<script>alert(1)</script>`*");
         assert!(!s.contains('<') && !s.contains("|<"), "{s}");
         assert!(s.contains("\\|") && s.contains("&lt;script&gt;") && s.contains("\\`"));
+    }
+
+    /// Control characters and those that reorder text (a right-to-left override that makes a
+    /// name read backwards) are shown escaped, never passed on.
+    #[test]
+    fn control_and_reordering_characters_are_escaped() {
+        let s = escape_markdown("GET /a\u{1b}[31m\u{202E}b\tc");
+        assert_eq!(s, "GET /a\\u{1b}\\[31m\\u{202e}b c");
+        assert_eq!(
+            super::super::html::esc("a\u{0}\u{2066}b"),
+            "a\\u{0}\\u{2066}b"
+        );
     }
 }
 

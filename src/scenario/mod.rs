@@ -138,6 +138,9 @@ pub(crate) struct Request {
     pub(crate) timeout: Option<Duration>,
     /// Redirects are followed (up to 10 hops) unless the scenario says otherwise.
     pub(crate) follow_redirects: bool,
+    /// The body holds a secret (`${env.NAME}`, or a secret variable): a `307`/`308` that
+    /// would carry it to another origin is not followed.
+    pub(crate) secret_body: bool,
 }
 
 /// Where an `extract:` takes its value from: the JSON body, or the user's cookie jar
@@ -167,6 +170,26 @@ pub(crate) enum Body {
     Form(Vec<(String, Template)>),
     /// `multipart/form-data`: text fields and files.
     Multipart(multipart::Multipart),
+}
+
+impl Body {
+    /// Every template of the body (JSON strings, text, form fields, multipart text fields).
+    pub(crate) fn templates(&self) -> Box<dyn Iterator<Item = &Template> + '_> {
+        match self {
+            Body::None => Box::new(std::iter::empty()),
+            Body::Json(j) => {
+                let mut out = Vec::new();
+                j.templates(&mut out);
+                Box::new(out.into_iter())
+            }
+            Body::Text(t) => Box::new(std::iter::once(t)),
+            Body::Form(fields) => Box::new(fields.iter().map(|(_, t)| t)),
+            Body::Multipart(m) => Box::new(m.parts.iter().filter_map(|p| match p {
+                multipart::Part::Text(_, t) => Some(t),
+                multipart::Part::File { .. } => None,
+            })),
+        }
+    }
 }
 
 /// The body fields of a request as the YAML gives them; at most one may be set.
@@ -283,6 +306,15 @@ impl JsonTemplate {
         })
     }
 
+    fn templates<'a>(&'a self, out: &mut Vec<&'a Template>) {
+        match self {
+            JsonTemplate::Static(_) => {}
+            JsonTemplate::Str(t) => out.push(t),
+            JsonTemplate::Array(items) => items.iter().for_each(|i| i.templates(out)),
+            JsonTemplate::Object(members) => members.iter().for_each(|(_, m)| m.templates(out)),
+        }
+    }
+
     fn variables<'a>(&'a self, out: &mut Vec<&'a str>) {
         match self {
             JsonTemplate::Static(_) => {}
@@ -290,6 +322,17 @@ impl JsonTemplate {
             JsonTemplate::Array(items) => items.iter().for_each(|i| i.variables(out)),
             JsonTemplate::Object(members) => members.iter().for_each(|(_, m)| m.variables(out)),
         }
+    }
+}
+
+/// Whether any string in `v` is a template whose text comes from the environment: what the
+/// template reader itself says (any spacing inside the braces), never a look at the spelling.
+fn reads_env(v: &Value, env: &dyn Fn(&str) -> Option<String>) -> bool {
+    match v {
+        Value::String(s) => Template::parse(s, env).is_ok_and(|t| t.is_secret()),
+        Value::Array(items) => items.iter().any(|i| reads_env(i, env)),
+        Value::Object(map) => map.values().any(|m| reads_env(m, env)),
+        _ => false,
     }
 }
 
@@ -641,9 +684,8 @@ impl Compiler<'_> {
             self.sets.push(secrets::SetSource {
                 name: k.clone(),
                 reads: used.iter().map(|u| u.to_string()).collect(),
-                // The value's text, before `${env.NAME}` was put in: a literal `$${env.` is
-                // taken for one too, which only ever marks more headers secret.
-                from_env: v.to_string().contains("${env."),
+                // The template reader's own answer, so `${ env.KEY }` counts as `${env.KEY}`.
+                secret: reads_env(&v, self.env),
             });
             for u in used {
                 self.used.push((u.to_string(), format!("{at}.set.{k}")));
@@ -676,10 +718,23 @@ impl Compiler<'_> {
         Ok(out)
     }
 
-    /// One `extract:` entry: `cookie:NAME` reads the jar, anything else is a JSON path.
-    fn extract(&mut self, var: String, p: String, at: &str) -> Result<Extract, ScenarioError> {
+    /// One `extract:` entry: `cookie:NAME` reads the jar, anything else is a JSON path. The
+    /// value is a secret when the entry says so, or by default when its name looks like a
+    /// credential's (`token`, `session_id`).
+    fn extract(
+        &mut self,
+        var: String,
+        raw: raw::RawExtract,
+        at: &str,
+    ) -> Result<Extract, ScenarioError> {
         let at = format!("{at}.extract.{var}");
+        let (p, secret) = raw.into_parts();
         self.defined.insert(var.clone());
+        self.sets.push(secrets::SetSource {
+            name: var.clone(),
+            reads: Vec::new(),
+            secret: secrets::extracted_is_secret(&var, secret),
+        });
         match p.strip_prefix(COOKIE_PREFIX) {
             Some(_) if !self.cookies => Err(self.err(
                 &at,
@@ -712,13 +767,19 @@ impl Compiler<'_> {
             ));
         }
         let path = self.template(&r.path, &format!("{at}.path"))?;
-        let name = r.name.unwrap_or_else(|| {
-            let shown = path.literal_prefix();
-            let shown = shown.split('?').next().unwrap_or_default().to_string();
-            format!("{method} {shown}")
-        });
+        // A name given with a query keeps it, less its credentials (`?api_key=***`), and its
+        // control characters are escaped: every report shows the name.
+        let name = r
+            .name
+            .map(|n| crate::quote::endpoint_name(&n))
+            .unwrap_or_else(|| {
+                let shown = path.literal_prefix();
+                let shown = shown.split('?').next().unwrap_or_default().to_string();
+                crate::quote::endpoint_name(&format!("{method} {shown}"))
+            });
         let endpoint = self.endpoint(name, &method);
         let headers = self.headers(&r.headers, &format!("{at}.headers"))?;
+        let json_secret = r.json.as_ref().is_some_and(|v| reads_env(v, self.env));
         let body = self.body(
             Bodies {
                 json: r.json,
@@ -746,11 +807,12 @@ impl Compiler<'_> {
             method,
             path,
             headers,
-            body,
             check,
             extract,
             timeout,
             follow_redirects: r.follow_redirects.unwrap_or(self.follow_redirects),
+            secret_body: json_secret || body.templates().any(|t| t.is_secret()),
+            body,
         })
     }
 
@@ -920,12 +982,75 @@ mod tests {
         let Step::SetHeaders(h) = &s.on_start[2] else {
             panic!("{:?}", s.on_start[2]);
         };
-        let secret: Vec<(&str, bool)> = h.iter().map(|(n, t)| (n.as_str(), t.uses_env())).collect();
+        let secret: Vec<(&str, bool)> =
+            h.iter().map(|(n, t)| (n.as_str(), t.is_secret())).collect();
         assert_eq!(secret, [("X-Api-Key", true), ("X-Page", false)]);
         let Step::Request(r) = &s.tasks[0].steps[0] else {
             panic!();
         };
-        assert!(r.headers[0].1.uses_env());
+        assert!(r.headers[0].1.is_secret());
+    }
+
+    /// Secrets by meaning, not spelling: a `set:` value is a secret when the template reader
+    /// says it reads the environment (any spacing in the braces), and an extracted value when
+    /// the scenario says so or its name looks like a credential's; `secret: false` says not.
+    #[test]
+    fn secrets_are_marked_by_meaning_not_spelling() {
+        let env = |k: &str| (k == "API_KEY").then(|| "k-123".to_string());
+        let text = "on_start:\n  - request: {path: /login, extract: {tok: $.t, session_id: 'cookie:s', ref: {from: $.r, secret: true}, page: $.p, token2: {from: $.u, secret: false}}}\n  - set: {spaced: \"x-${ env.API_KEY }\", nested: {a: [\"${  env.API_KEY  }\"]}, literal: \"$${env.API_KEY}\"}\n  - set_headers: {A: \"${tok}\", B: \"${session_id}\", C: \"${ref}\", D: \"${page}\", E: \"${token2}\", F: \"${spaced}\", G: \"${nested}\", H: \"${literal}\"}\ntasks: [{request: {path: /}}]\n";
+        let s = Scenario::parse(text, Path::new("t.yml"), &env).unwrap();
+        let Step::SetHeaders(h) = &s.on_start[2] else {
+            panic!("{:?}", s.on_start[2]);
+        };
+        let secret: Vec<(&str, bool)> =
+            h.iter().map(|(n, t)| (n.as_str(), t.is_secret())).collect();
+        assert_eq!(
+            secret,
+            [
+                ("A", true),
+                ("B", true),
+                ("C", true),
+                ("D", false),
+                ("E", false),
+                ("F", true),
+                ("G", true),
+                ("H", false)
+            ]
+        );
+        let err = parse("tasks: [{request: {path: /, extract: {t: {from: $.t, secrets: true}}}}]")
+            .map(|_| String::new())
+            .unwrap_or_else(|e| crate::error::one_line(&e));
+        assert!(
+            err.contains("tasks[0].request.extract.t: unknown field `secrets`"),
+            "{err}"
+        );
+    }
+
+    /// A request name given with a query shows it without its credentials.
+    #[test]
+    fn a_given_name_keeps_its_query_less_its_credentials() {
+        let s = parse(
+            "tasks: [{request: {path: /s, name: 'GET /s?api_key=K3Y&page=1'}}, {request: {path: '/x;jsessionid=S1D'}}, {request: {path: /t, name: \"a\\e[2Jb\"}}]",
+        )
+        .unwrap();
+        assert_eq!(
+            s.endpoint_names(),
+            [
+                "GET /s?api_key=***&page=1",
+                "GET /x;jsessionid=***",
+                "a\\u{1b}[2Jb"
+            ]
+        );
+    }
+
+    /// A body that reads a secret is marked, so a `307` never carries it to another origin.
+    #[test]
+    fn a_body_reading_a_secret_is_marked() {
+        let env = |k: &str| (k == "PW").then(|| "pw".to_string());
+        let text = "on_start:\n  - request: {path: /login, extract: {tok: $.t}}\ntasks:\n  - steps:\n      - request: {method: POST, path: /a, json: {p: \"${ env.PW }\"}}\n      - request: {method: POST, path: /b, form: {t: \"${tok}\"}}\n      - request: {method: POST, path: /c, json: {n: 1}, body: null}\n";
+        let s = Scenario::parse(text, Path::new("t.yml"), &env).unwrap();
+        let marked: Vec<bool> = s.requests().iter().map(|r| r.secret_body).collect();
+        assert_eq!(marked, [false, true, true, false]);
     }
 
     #[test]

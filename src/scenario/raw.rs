@@ -112,8 +112,60 @@ pub(crate) struct RawRequest {
     #[serde(default)]
     pub(crate) check: RawCheck,
     #[serde(default)]
-    pub(crate) extract: BTreeMap<String, String>,
+    pub(crate) extract: BTreeMap<String, RawExtract>,
     pub(crate) timeout: Option<RawDuration>,
+}
+
+/// `extract: {tok: $.token}`, or `extract: {tok: {from: $.token, secret: true}}` to say
+/// whether the value is a secret (by default it is when its name looks like a credential's).
+/// Read by hand rather than as an untagged enum, so a typo in the long form is named
+/// (`unknown field `secrets``) instead of "did not match any variant".
+#[derive(Debug)]
+pub(crate) enum RawExtract {
+    From(String),
+    Spec(RawExtractSpec),
+}
+
+impl<'de> Deserialize<'de> for RawExtract {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RawExtract;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON path, `cookie:NAME`, or `{from: ..., secret: true|false}`")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawExtract, E> {
+                Ok(RawExtract::From(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<RawExtract, A::Error> {
+                RawExtractSpec::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RawExtract::Spec)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawExtractSpec {
+    /// A JSON path, or `cookie:NAME`.
+    pub(crate) from: String,
+    /// Whether the value is a secret; unset, the variable's name decides.
+    pub(crate) secret: Option<bool>,
+}
+
+impl RawExtract {
+    /// Where the value comes from, and whether the scenario says it is a secret.
+    pub(crate) fn into_parts(self) -> (String, Option<bool>) {
+        match self {
+            RawExtract::From(from) => (from, None),
+            RawExtract::Spec(s) => (s.from, s.secret),
+        }
+    }
 }
 
 fn default_method() -> String {

@@ -1,29 +1,38 @@
 //! Which header values are secrets. A header whose value comes from `${env.NAME}` is a
-//! credential that a redirect must not carry to another origin; so is one that reads a
-//! variable a `set:` step filled from the environment (`set: {key: "${env.API_KEY}"}`, then
-//! `X-Api-Key: "${key}"`), however many `set:` steps the value passed through.
+//! credential that a redirect must not carry to another origin; so is one that reads a secret
+//! variable: one a `set:` step filled from the environment (`set: {key: "${ env.API_KEY }"}`,
+//! then `X-Api-Key: "${key}"`), or an extracted one marked secret (`secret: true`, or by
+//! default a name that looks like a credential's: `token`, `session_id`), however many `set:`
+//! steps the value passed through. Whether a `set:` value reads the environment is the template
+//! reader's own answer ([`super::Template::is_secret`]), so no spelling slips past it.
 
 use std::collections::HashSet;
 
 use super::{Scenario, Step, Template};
 
-/// One variable a `set:` step fills: its name, the variables its value reads, and whether the
-/// value's text names an environment variable.
+/// One variable a step fills (`set:` or `extract:`): its name, the variables its value reads,
+/// and whether the value is a secret of its own (it reads the environment, or it was
+/// extracted as a secret).
 #[derive(Debug)]
 pub(super) struct SetSource {
     pub(super) name: String,
     pub(super) reads: Vec<String>,
-    pub(super) from_env: bool,
+    pub(super) secret: bool,
 }
 
-/// The variables that hold a secret: filled from the environment, or from another such
+/// Whether an extracted variable is a secret: as the scenario says, else by its name.
+pub(super) fn extracted_is_secret(var: &str, said: Option<bool>) -> bool {
+    said.unwrap_or_else(|| crate::secret::looks_like_credential(var))
+}
+
+/// The variables that hold a secret: a secret of their own, or filled from another such
 /// variable (to a fixed point, whatever the order of the steps).
 fn secret_variables(sets: &[SetSource]) -> HashSet<&str> {
     let mut secret: HashSet<&str> = HashSet::new();
     loop {
         let before = secret.len();
         for s in sets {
-            if s.from_env || s.reads.iter().any(|r| secret.contains(r.as_str())) {
+            if s.secret || s.reads.iter().any(|r| secret.contains(r.as_str())) {
                 secret.insert(s.name.as_str());
             }
         }
@@ -33,7 +42,8 @@ fn secret_variables(sets: &[SetSource]) -> HashSet<&str> {
     }
 }
 
-/// Marks every header template of `scenario` that reads a secret variable as a secret.
+/// Marks every header template of `scenario` that reads a secret variable as a secret, and
+/// every request whose body reads one as carrying a secret.
 pub(super) fn mark_secret_headers(scenario: &mut Scenario, sets: &[SetSource]) {
     let secret = secret_variables(sets);
     if secret.is_empty() {
@@ -50,7 +60,14 @@ pub(super) fn mark_secret_headers(scenario: &mut Scenario, sets: &[SetSource]) {
     let tasks = scenario.tasks.iter_mut().flat_map(|t| t.steps.iter_mut());
     for step in scenario.on_start.iter_mut().chain(tasks) {
         match step {
-            Step::Request(r) => mark(&mut r.headers),
+            Step::Request(r) => {
+                mark(&mut r.headers);
+                let reads_secret = r
+                    .body
+                    .templates()
+                    .any(|t| t.variables().any(|v| secret.contains(v)));
+                r.secret_body |= reads_secret;
+            }
             Step::SetHeaders(h) => mark(h),
             Step::Sleep(_) | Step::Set(_) | Step::SetCookies(_) => {}
         }
@@ -61,11 +78,11 @@ pub(super) fn mark_secret_headers(scenario: &mut Scenario, sets: &[SetSource]) {
 mod tests {
     use super::*;
 
-    fn set(name: &str, reads: &[&str], from_env: bool) -> SetSource {
+    fn set(name: &str, reads: &[&str], secret: bool) -> SetSource {
         SetSource {
             name: name.into(),
             reads: reads.iter().map(|r| r.to_string()).collect(),
-            from_env,
+            secret,
         }
     }
 

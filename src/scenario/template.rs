@@ -32,9 +32,10 @@ pub(crate) struct Template {
     /// The template as a name shows it: literals, `:var` and `:random` for expressions, and
     /// `${env.NAME}` for an environment variable, never its value (which may be a secret).
     shown: String,
-    /// Some of the text came from `${env.NAME}`: a header with this value is a credential,
-    /// which a redirect does not carry to another origin.
-    from_env: bool,
+    /// Some of the text came from `${env.NAME}`, or the template reads a secret variable (see
+    /// `scenario/secrets.rs`): a header with this value is a credential, which a redirect does
+    /// not carry to another origin.
+    secret: bool,
 }
 
 /// Why a template cannot be rendered at run time.
@@ -63,7 +64,7 @@ impl Template {
         Template {
             parts: vec![Part::Lit(text.to_string())],
             shown: text.to_string(),
-            from_env: false,
+            secret: false,
         }
     }
 
@@ -76,7 +77,7 @@ impl Template {
         let mut parts = Vec::new();
         let mut lit = String::new();
         let mut shown = String::new();
-        let mut from_env = false;
+        let mut secret = false;
         let mut rest = text;
         while let Some(i) = rest.find('$') {
             lit.push_str(&rest[..i]);
@@ -92,7 +93,7 @@ impl Template {
                     .ok_or_else(|| format!("unclosed `${{` in `{text}`"))?;
                 let expr = r[..end].trim();
                 let part = parse_expr(expr, env)?;
-                from_env |= expr.starts_with("env.");
+                secret |= expr.starts_with("env.");
                 shown.push_str(&shown_expr(expr, &part));
                 match part {
                     Part::Lit(s) => lit.push_str(&s),
@@ -118,18 +119,19 @@ impl Template {
         Ok(Template {
             parts,
             shown,
-            from_env,
+            secret,
         })
     }
 
-    /// Whether any of the text comes from `${env.NAME}` (with or without a default).
-    pub(crate) fn uses_env(&self) -> bool {
-        self.from_env
+    /// Whether the value is a secret: some of its text comes from `${env.NAME}` (with or
+    /// without a default, however spaced inside the braces), or it reads a secret variable.
+    pub(crate) fn is_secret(&self) -> bool {
+        self.secret
     }
 
-    /// Marks the value a secret: it reads a variable filled from the environment.
+    /// Marks the value a secret: it reads a variable that holds one.
     pub(crate) fn mark_secret(&mut self) {
-        self.from_env = true;
+        self.secret = true;
     }
 
     /// Variables this template reads, for load-time validation.
@@ -300,15 +302,17 @@ mod tests {
         let env = |n: &str| (n == "KEY").then(|| "v".to_string());
         for (text, from_env) in [
             ("Bearer ${env.KEY}", true),
+            ("Bearer ${ env.KEY }", true),
+            ("x-${  env.NOPE :-d }-y", true),
             ("${env.NOPE:-x}", true),
             ("Bearer ${token}", false),
             ("$${env.KEY}", false),
             ("plain", false),
         ] {
             let t = Template::parse(text, &env).unwrap();
-            assert_eq!(t.uses_env(), from_env, "{text}");
+            assert_eq!(t.is_secret(), from_env, "{text}");
         }
-        assert!(!Template::literal("x").uses_env());
+        assert!(!Template::literal("x").is_secret());
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod host;
 mod load;
 mod merge;
 mod names;
+mod scrub;
 mod sums;
 mod target;
 mod timeseries;

@@ -14,6 +14,8 @@ use syn::visit::{self, Visit};
 /// `src/` has a row: the crate roots (`lib.rs`, `main.rs`) and test-only modules excepted.
 const ALLOWED: &[(&str, &[&str])] = &[
     ("secret", &[]),
+    // Outside text quoted for a message: escaped, cut to a length.
+    ("quote", &["secret"]),
     ("defaults", &[]),
     ("modes", &[]),
     ("duration", &[]),
@@ -30,38 +32,42 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("ci", &["secret"]),
     ("tls", &["capped"]),
     ("proxy", &["secret"]),
-    ("stats", &["ci", "capped"]),
+    ("stats", &["ci", "capped", "secret", "quote"]),
     (
         "scenario",
-        &["duration", "defaults", "yaml", "rng", "capped"],
+        &[
+            "duration", "defaults", "yaml", "rng", "capped", "secret", "quote",
+        ],
     ),
     // results.json and shard files: the one reader and writer of `stats`' file model.
-    ("results", &["stats", "capped", "defaults"]),
+    ("results", &["stats", "capped", "defaults", "quote"]),
     (
         "engine",
         &[
             "stats", "scenario", "secret", "duration", "defaults", "retry", "pause", "capped",
-            "tls", "proxy", "chain", "procfs", "rng",
+            "tls", "proxy", "chain", "procfs", "rng", "quote",
         ],
     ),
     ("gate", &["stats", "duration", "defaults", "engine", "exit"]),
     (
         "gitlab",
         &[
-            "secret", "defaults", "retry", "capped", "tls", "chain", "ci", "modes",
+            "secret", "defaults", "retry", "capped", "tls", "chain", "ci", "modes", "quote",
         ],
     ),
     (
         "baseline",
         &[
-            "stats", "results", "gate", "gitlab", "ci", "chain", "defaults",
+            "stats", "results", "gate", "gitlab", "ci", "chain", "defaults", "quote",
         ],
     ),
     // `exit`: a report names the outcome the exit status is made of; `defaults`: the caps it
     // quotes.
     (
         "report",
-        &["stats", "results", "gate", "baseline", "exit", "defaults"],
+        &[
+            "stats", "results", "gate", "baseline", "exit", "defaults", "quote",
+        ],
     ),
     ("sample_app", &["tls"]),
     // The custom executor: the host's findings are `stats::HostInfo`, which the gate records.
@@ -119,11 +125,13 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "gitlab",
             "modes",
             "pause",
+            "quote",
             "report",
             "results",
             "retry",
             "sample_app",
             "scenario",
+            "secret",
             "settings",
             "starter",
             "stats",

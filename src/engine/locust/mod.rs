@@ -6,6 +6,7 @@
 
 mod command;
 mod parse;
+mod redact;
 
 use std::{
     ffi::{OsStr, OsString},
@@ -98,7 +99,9 @@ pub(crate) fn run(plan: &LocustPlan, stop: &CancellationToken) -> Result<RunResu
         elapsed: start.elapsed(),
         started_at,
     };
-    collect(plan, &files, &ending).map(|mut r| {
+    let collected = collect(plan, &files, &ending);
+    redact::redact_files(&files.dir, &files.plugin());
+    collected.map(|mut r| {
         for p in &mut r.timeseries {
             p.generator = generator.seconds.get(p.t as usize).copied();
         }
@@ -510,16 +513,16 @@ fn no_results(plan: &LocustPlan, log: &str, status: ExitStatus) -> EngineError {
     }
 }
 
-/// The last meaningful line Locust logged: its own error message.
+/// The last meaningful line Locust logged: its own error message, quoted (a locustfile's
+/// words: one line, cut to a length) and without the credentials of a URL in it.
 fn last_error_line(log: &str) -> String {
-    log.lines()
+    let line = log
+        .lines()
         .rev()
         .map(str::trim)
         .find(|l| !l.is_empty() && !l.starts_with("^") && !l.starts_with('~'))
-        .unwrap_or("(no output)")
-        .chars()
-        .take(300)
-        .collect()
+        .unwrap_or("(no output)");
+    crate::quote::quote(&crate::secret::redact_query(line))
 }
 
 /// Finds the locust executable before anything runs, so a missing Locust is one clear error.

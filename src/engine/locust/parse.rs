@@ -38,10 +38,13 @@ struct Entry {
 }
 
 /// The endpoint name the gate uses: Locust's name, prefixed with the method unless the name
-/// already starts with it (a common convention is `name="GET /dashboard"`).
+/// already starts with it (a common convention is `name="GET /dashboard"`), as
+/// [`crate::quote::endpoint_name`] shows it (Locust names a request by its URL:
+/// `/items?api_key=...`), so that what it folds and merges by is the name every report shows.
 pub(crate) fn endpoint_name(method: &str, name: &str) -> String {
+    let name = crate::quote::endpoint_name(name);
     if method.is_empty() || name.starts_with(&format!("{method} ")) {
-        name.to_string()
+        name
     } else {
         format!("{method} {name}")
     }

@@ -22,6 +22,12 @@ pub(crate) const MAX_REDIRECTS: usize = 10;
 /// The failure reason of a chain longer than [`MAX_REDIRECTS`].
 pub(crate) const TOO_MANY: &str = "too many redirects (10)";
 
+/// The failure reason of a `307`/`308` that would carry a body holding a secret (a value from
+/// `${env.NAME}`, a secret variable) to another origin: the hop is not made, since dropping
+/// the body would send another request than the one the redirect asks for.
+pub(crate) const SECRET_BODY: &str =
+    "redirect not followed: it would carry a body holding a secret to another origin";
+
 /// The statuses that redirect; `300` and `304` do not.
 pub(crate) fn is_redirect(status: u16) -> bool {
     matches!(status, 301 | 302 | 303 | 307 | 308)
@@ -104,13 +110,16 @@ pub(crate) fn strip_headers(
 
 /// A header that another origin must not see: `Authorization`, `Cookie` (the scenario's own;
 /// Go's client, and so k6, drops both across domains, `requests` drops `Cookie` on every hop),
-/// `Proxy-Authorization`, and any value marked sensitive, which the engine does for every value
-/// that came from `${env.NAME}` (the scenario's secrets).
+/// `Proxy-Authorization`, any header whose name looks like a credential's (`X-Api-Key`,
+/// `X-Session-Token`: [`crate::secret::looks_like_credential`]), and any value marked
+/// sensitive, which the engine does for every secret of the scenario (a value from
+/// `${env.NAME}`, or one that reads a secret variable: an extracted token, say).
 fn is_credential(name: &HeaderName, value: &HeaderValue) -> bool {
     value.is_sensitive()
         || *name == header::AUTHORIZATION
         || *name == header::COOKIE
         || *name == header::PROXY_AUTHORIZATION
+        || crate::secret::looks_like_credential(name.as_str())
 }
 
 /// The most other origins a worker keeps connectors for; past it, a connector is made per hop
@@ -239,11 +248,15 @@ mod tests {
                 header::PROXY_AUTHORIZATION,
                 HeaderValue::from_static("Basic x"),
             ),
-            (HeaderName::from_static("x-api-key"), secret),
+            (HeaderName::from_static("x-request"), secret),
+            (
+                HeaderName::from_static("x-session-token"),
+                HeaderValue::from_static("t"),
+            ),
             (header::ACCEPT, HeaderValue::from_static("*/*")),
         ];
         strip_headers(&mut headers, false, true);
-        assert_eq!(headers.len(), 4, "the same origin keeps them");
+        assert_eq!(headers.len(), 5, "the same origin keeps them");
         strip_headers(&mut headers, true, true);
         assert_eq!(headers, [(header::ACCEPT, HeaderValue::from_static("*/*"))]);
     }

@@ -65,7 +65,7 @@ fn header_value(name: &str, t: &crate::scenario::Template) -> (HeaderName, Heade
     let name = HeaderName::from_bytes(name.as_bytes()).expect("validated when the scenario loaded");
     let value = match t.as_static().map(HeaderValue::from_str) {
         Some(Ok(mut v)) => {
-            v.set_sensitive(t.uses_env());
+            v.set_sensitive(t.is_secret());
             HeaderSource::Fixed(v)
         }
         _ => HeaderSource::Template(t.clone()),
@@ -258,7 +258,7 @@ impl VirtualUser {
         for (name, t) in headers {
             match t.render(&self.vars, &mut self.rng) {
                 Ok(v) => {
-                    if let Err(reason) = self.set_header(name, v, t.uses_env()) {
+                    if let Err(reason) = self.set_header(name, v, t.is_secret()) {
                         return Flow::SetFailed(reason);
                     }
                 }
@@ -643,8 +643,9 @@ impl VirtualUser {
 
     /// Follows a redirect chain to its end: at most [`redirect::MAX_REDIRECTS`] hops, each
     /// with the request's timeout. Credentials (`Authorization`, the scenario's `Cookie`,
-    /// `Proxy-Authorization`, values from `${env.NAME}`) stop at the first hop to another origin
-    /// and stay dropped for the rest of the chain, as `requests` does with `Authorization`.
+    /// `Proxy-Authorization`, the scenario's secrets) stop at the first hop to another origin
+    /// and stay dropped for the rest of the chain, as `requests` does with `Authorization`; a
+    /// body holding a secret never goes there (the hop fails with [`redirect::SECRET_BODY`]).
     async fn follow(
         &mut self,
         req: &Request,
@@ -660,7 +661,11 @@ impl VirtualUser {
                 _ => return Ok(resp),
             };
             let hop = redirect::next_hop(&url, &method, resp.status, location)?;
-            drop_credentials |= !redirect::same_origin(&self.ctx.origin, &hop.url);
+            let away = !redirect::same_origin(&self.ctx.origin, &hop.url);
+            if away && hop.keep_body && req.secret_body {
+                return Err(Cow::Borrowed(redirect::SECRET_BODY));
+            }
+            drop_credentials |= away;
             self.build_hop(req, &hop, drop_credentials)?;
             let read = self.reading(req, &hop.method);
             let before = resp.received;
@@ -875,7 +880,7 @@ fn render_header(
         HeaderSource::Template(t) => {
             let s = t.render(vars, rng).map_err(render_err)?;
             let mut v = HeaderValue::from_str(&s).map_err(|_| invalid_header(name))?;
-            v.set_sensitive(t.uses_env());
+            v.set_sensitive(t.is_secret());
             Ok(v)
         }
     }
