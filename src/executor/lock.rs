@@ -51,7 +51,7 @@ impl Owner {
             job: job.into(),
             since: now_ms / 1000,
             beat_ms: now_ms,
-            boot: boot_id(),
+            boot: procs::boot_id(),
             stale_ms: millis(stale),
         }
     }
@@ -157,7 +157,7 @@ impl HostLock {
     /// process of the job (by its cgroup or its mark) still running, in the boot it took the
     /// host in.
     fn life(&self, owner: &Owner, now_ms: u64, stale: Duration) -> Life {
-        let boot = boot_id();
+        let boot = procs::boot_id();
         if !owner.boot.is_empty() && !boot.is_empty() && owner.boot != boot {
             return Life::Gone("the host has rebooted since".into());
         }
@@ -268,14 +268,6 @@ fn now_ms() -> u64 {
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// The kernel's id of this boot (empty when unreadable).
-pub(crate) fn boot_id() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .unwrap_or_default()
-        .trim()
-        .to_string()
 }
 
 #[cfg(test)]

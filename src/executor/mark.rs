@@ -50,7 +50,7 @@ impl Mark {
         Some(Mark {
             value: format!("{job_id}.{:032x}", rand::random::<u128>()),
             since: procs::stat(me)?.start,
-            boot: super::lock::boot_id(),
+            boot: procs::boot_id(),
         })
     }
 
@@ -83,7 +83,7 @@ impl Mark {
     /// The live processes that carry this mark, with their start times (see the module's
     /// rules). None after a reboot.
     pub(crate) fn processes(&self) -> Vec<(i32, u64)> {
-        let boot = super::lock::boot_id();
+        let boot = procs::boot_id();
         if !self.boot.is_empty() && !boot.is_empty() && self.boot != boot {
             return Vec::new();
         }

@@ -88,6 +88,14 @@ pub(crate) fn stat(pid: i32) -> Option<Stat> {
     parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
+/// The kernel's id of this boot (empty when unreadable): start times count from it.
+pub(crate) fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
 /// The pid of every process on the host.
 pub(crate) fn pids() -> Vec<i32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
