@@ -22,7 +22,8 @@
 //!   otherwise; the Runner does not tell the driver, hence `--term-grace`). Since the job's
 //!   scripts run in groups of their own (so the driver can end them as a whole), `run` forwards
 //!   the SIGTERM and gives the script's group `--term-grace` to stop, and cleanup ends whatever
-//!   a SIGKILLed driver could not, from the groups `run` recorded.
+//!   a SIGKILLed driver could not: the groups `run` recorded, then whatever else is in the
+//!   job's cgroup or carries the job's mark in its environment (`cgroup`, `mark`).
 //! - `shells/bash.go` (`BashWriter.Finish`): the generated script traps SIGTERM into `exit 1`,
 //!   in its outer shell and in the subshell the job's commands run in, so the shell waits for
 //!   the command in the foreground (the gate) before it exits 1.
