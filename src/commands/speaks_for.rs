@@ -106,7 +106,7 @@ fn adopted_context(ci: &CiContext, mr: &MergeRequestRef, read: Read) -> (CiConte
         };
     }
     let target = match &out.merge_request_target_branch {
-        Some(b) => format!("`{b}`"),
+        Some(b) => format!("`{}`", crate::quote::quote(b)),
         None => "its own branch (CI_DEFAULT_BRANCH is not set)".to_string(),
     };
     let iid = mr.iid;

@@ -9,11 +9,13 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use super::{procs::Group, state, ExecutorError};
+use super::{cgroup::Cgroup, mark::Mark, procs::Group, state, ExecutorError};
 use crate::stats::{HostInfo, MAX_FINDINGS_BYTES};
 
 /// The largest `process-groups` file read back: far more groups than any job makes.
 const MAX_GROUPS_FILE: usize = 1 << 20;
+/// The largest `mark` or `cgroup` file read back: one short line.
+const MAX_LINE_FILE: usize = 64 * 1024;
 
 /// A job of the Runner, by its `CI_JOB_ID`.
 #[derive(Debug, Clone)]
@@ -99,12 +101,69 @@ impl Job {
         writeln!(f, "{}", group.line()).map_err(|e| ExecutorError::io("write", &path, e))
     }
 
+    /// The job's mark (see `mark`), once its first script stage has made it.
+    pub(crate) fn mark(&self) -> Result<Option<Mark>, ExecutorError> {
+        let text = state::read(&self.dir.join("mark"), MAX_LINE_FILE)?;
+        Ok(text.and_then(|t| Mark::parse(t.trim(), &self.id)))
+    }
+
+    /// Records the job's mark, before any process carries it.
+    pub(crate) fn record_mark(&self, mark: &Mark) -> Result<(), ExecutorError> {
+        state::write_atomic(
+            &self.dir.join("mark"),
+            format!("{}\n", mark.line()).as_bytes(),
+        )
+    }
+
+    /// The job's cgroup, when its first script stage made one: the recorded path, if it is
+    /// still a cgroup named after `mark`.
+    pub(crate) fn cgroup(&self, mark: &Mark) -> Result<Option<Cgroup>, ExecutorError> {
+        let text = state::read(&self.dir.join("cgroup"), MAX_LINE_FILE)?;
+        let name = Cgroup::name(&mark.value);
+        Ok(text.and_then(|t| Cgroup::open(Path::new(t.trim_end_matches('\n')), &name)))
+    }
+
+    /// Records the job's cgroup, before any process is moved into it.
+    pub(crate) fn record_cgroup(&self, cgroup: &Cgroup) -> Result<(), ExecutorError> {
+        let mut line = cgroup.path().as_os_str().as_encoded_bytes().to_vec();
+        line.push(b'\n');
+        state::write_atomic(&self.dir.join("cgroup"), &line)
+    }
+
+    /// Whether a process of the job that its cgroup or its mark finds still runs: one that no
+    /// recorded group may hold. Nothing is found where the mark or the cgroup cannot be read.
+    pub(crate) fn runs_unrecorded(&self) -> bool {
+        let Ok(Some(mark)) = self.mark() else {
+            return false;
+        };
+        let cgroup = self.cgroup(&mark).ok().flatten();
+        !processes_of(&mark, cgroup.as_ref()).is_empty()
+    }
+
     /// The process groups recorded so far; none when the job never ran a script. A line that
     /// is not a whole record (pgid, start time, kind) is no group of the job's.
     pub(crate) fn groups(&self) -> Result<Vec<Group>, ExecutorError> {
         let text = state::read(&self.groups_file(), MAX_GROUPS_FILE)?.unwrap_or_default();
         Ok(text.lines().filter_map(Group::parse).collect())
     }
+}
+
+/// The live processes of a job found by its cgroup and its mark, each once, with its start
+/// time.
+pub(crate) fn processes_of(mark: &Mark, cgroup: Option<&Cgroup>) -> Vec<(i32, u64)> {
+    let mut found: Vec<(i32, u64)> = cgroup
+        .map(Cgroup::members)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|pid| {
+            let s = super::procs::stat(pid)?;
+            (s.state != 'Z').then_some((pid, s.start))
+        })
+        .collect();
+    found.extend(mark.processes());
+    found.sort_unstable();
+    found.dedup();
+    found
 }
 
 #[cfg(test)]

@@ -6,7 +6,9 @@
 //!
 //! The lock is held by a live job: every `run` stage beats (refreshes the record) four times per
 //! `--lock-stale`, and a holder counts as alive while its heartbeat is fresh or any process
-//! group it recorded still runs (checked by leader start time, see `procs`). Only a holder
+//! group it recorded still runs (checked by leader start time, see `procs`), or any other
+//! process of the job (in its cgroup or carrying its mark: a driver SIGKILLed before it could
+//! record a group). Only a holder
 //! that is neither, or whose host has rebooted since, is taken to be a runner that died: its
 //! lock is taken over, and its findings are marked as not exclusive, so a run of its that still
 //! reports does not claim the host. A job that finds its lock gone marks its own findings so.
@@ -49,7 +51,7 @@ impl Owner {
             job: job.into(),
             since: now_ms / 1000,
             beat_ms: now_ms,
-            boot: boot_id(),
+            boot: procs::boot_id(),
             stale_ms: millis(stale),
         }
     }
@@ -151,10 +153,11 @@ impl HostLock {
         Ok(Attempt::Taken)
     }
 
-    /// Whether `owner` still uses the host: a fresh heartbeat, or a recorded group still
-    /// running, in the boot it took the host in.
+    /// Whether `owner` still uses the host: a fresh heartbeat, or a recorded group or another
+    /// process of the job (by its cgroup or its mark) still running, in the boot it took the
+    /// host in.
     fn life(&self, owner: &Owner, now_ms: u64, stale: Duration) -> Life {
-        let boot = boot_id();
+        let boot = procs::boot_id();
         if !owner.boot.is_empty() && !boot.is_empty() && owner.boot != boot {
             return Life::Gone("the host has rebooted since".into());
         }
@@ -168,9 +171,11 @@ impl HostLock {
         if silent < stale_ms {
             return Life::Alive;
         }
-        let running = Job::new(&self.state_dir, &owner.job)
-            .and_then(|j| j.groups())
-            .is_ok_and(|groups| groups.iter().any(procs::is_alive));
+        let running = Job::new(&self.state_dir, &owner.job).is_ok_and(|j| {
+            j.groups()
+                .is_ok_and(|groups| groups.iter().any(procs::is_alive))
+                || j.runs_unrecorded()
+        });
         if running {
             return Life::Alive;
         }
@@ -265,14 +270,6 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// The kernel's id of this boot (empty when unreadable).
-fn boot_id() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .unwrap_or_default()
-        .trim()
-        .to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use std::{os::unix::process::CommandExt, time::Duration};
@@ -280,6 +277,7 @@ mod tests {
     use super::{Beat, HostLock};
     use crate::executor::{
         job::Job,
+        mark::{Mark, MARK_VAR},
         procs::{self, Group, GroupKind},
     };
 
@@ -371,5 +369,30 @@ mod tests {
             lock.beat("1", Duration::from_secs(1)).unwrap(),
             Beat::Lost(Some("2".into()))
         );
+    }
+
+    /// A holder whose driver died before it recorded a group keeps the host while a process
+    /// carrying its mark runs.
+    #[test]
+    fn a_holder_with_a_marked_process_running_keeps_the_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = HostLock::new(dir.path());
+        lock.acquire("3", Duration::ZERO, Duration::from_secs(1))
+            .unwrap();
+        let job = Job::new(dir.path(), "3").unwrap();
+        job.create().unwrap();
+        let mark = Mark::new("3").unwrap();
+        job.record_mark(&mark).unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("300")
+            .env(MARK_VAR, &mark.value)
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1100));
+        let kept = lock.acquire("4", Duration::ZERO, STALE).is_err();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(kept, "the host was taken while the job's process ran");
+        lock.acquire("4", Duration::ZERO, STALE).unwrap();
     }
 }

@@ -22,7 +22,8 @@
 //!   otherwise; the Runner does not tell the driver, hence `--term-grace`). Since the job's
 //!   scripts run in groups of their own (so the driver can end them as a whole), `run` forwards
 //!   the SIGTERM and gives the script's group `--term-grace` to stop, and cleanup ends whatever
-//!   a SIGKILLed driver could not, from the groups `run` recorded.
+//!   a SIGKILLed driver could not: the groups `run` recorded, then whatever else is in the
+//!   job's cgroup or carries the job's mark in its environment (`cgroup`, `mark`).
 //! - `shells/bash.go` (`BashWriter.Finish`): the generated script traps SIGTERM into `exit 1`,
 //!   in its outer shell and in the subshell the job's commands run in, so the shell waits for
 //!   the command in the foreground (the gate) before it exits 1.
@@ -35,10 +36,12 @@
 //!   any runner with the job's tags) only under `retry: when: runner_system_failure`;
 //!   cleanup's result does not change the job's (`docs/executors/custom.md`).
 
+mod cgroup;
 mod cleanup;
 mod config;
 mod job;
 mod lock;
+mod mark;
 mod prepare;
 mod procs;
 mod quiet;
@@ -69,6 +72,9 @@ pub(crate) const HOST_REPORT_VAR: &str = "LOADFORGE_GATE_HOST_REPORT";
 pub(crate) const BIN_DIR_VAR: &str = "LOADFORGE_GATE_EXECUTOR_BIN_DIR";
 /// The state directory's variable (also the `--state-dir` flag's), carried by `job_env` too.
 pub(crate) const STATE_DIR_VAR: &str = "LOADFORGE_GATE_EXECUTOR_DIR";
+/// The runner service's variable that turns the jobs' cgroups off (`off`) or leaves them to
+/// where the host allows one (`auto`, the default).
+pub(crate) const CGROUP_VAR: &str = "LOADFORGE_GATE_EXECUTOR_CGROUP";
 
 /// What a stage ended with, when the driver itself did not fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +98,8 @@ pub(crate) struct Context {
     pub(crate) system_failure: u8,
     /// `BUILD_EXIT_CODE_FILE`, when the Runner provides one.
     pub(crate) exit_code_file: Option<PathBuf>,
+    /// [`CGROUP_VAR`], as set.
+    pub(crate) cgroup: Option<String>,
 }
 
 impl Context {
@@ -110,6 +118,20 @@ impl Context {
             exit_code_file: env("BUILD_EXIT_CODE_FILE")
                 .filter(|f| !f.is_empty())
                 .map(PathBuf::from),
+            cgroup: env(CGROUP_VAR),
+        }
+    }
+
+    /// Whether the job gets a cgroup of its own where the host allows one ([`CGROUP_VAR`]).
+    pub(crate) fn wants_cgroup(&self) -> Result<bool, ExecutorError> {
+        match self.cgroup.as_deref().map(str::trim) {
+            None | Some("" | "auto") => Ok(true),
+            Some("off") => Ok(false),
+            Some(other) => Err(ExecutorError::InvalidVariable {
+                name: CGROUP_VAR,
+                value: other.into(),
+                expected: "`auto` or `off`",
+            }),
         }
     }
 
@@ -157,6 +179,12 @@ impl Context {
 pub(crate) enum ExecutorError {
     #[error("{name} is not set: `loadforge-gate executor` is meant to be called by GitLab Runner's custom executor")]
     MissingVariable { name: &'static str },
+    #[error("invalid {name} `{value}`: expected {expected}")]
+    InvalidVariable {
+        name: &'static str,
+        value: String,
+        expected: &'static str,
+    },
     #[error("invalid --{flag} `{value}`: {reason}")]
     Invalid {
         flag: &'static str,
@@ -206,5 +234,32 @@ impl ExecutorError {
             path: path.to_path_buf(),
             source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::Context;
+
+    #[test]
+    fn the_cgroup_variable_says_auto_or_off_and_anything_else_is_named() {
+        let with = |value: Option<&str>| {
+            let env = |name: &str| {
+                (name == super::CGROUP_VAR)
+                    .then(|| value.map(String::from))
+                    .flatten()
+            };
+            Context::from_env(PathBuf::from("/s"), &env).wants_cgroup()
+        };
+        assert!(with(None).unwrap());
+        assert!(with(Some("auto")).unwrap());
+        assert!(!with(Some("off")).unwrap());
+        let err = with(Some("no")).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "invalid LOADFORGE_GATE_EXECUTOR_CGROUP `no`: expected `auto` or `off`"
+        );
     }
 }

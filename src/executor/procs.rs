@@ -88,14 +88,29 @@ pub(crate) fn stat(pid: i32) -> Option<Stat> {
     parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
-/// Every process on the host, zombies included.
-fn processes() -> Vec<(i32, Stat)> {
+/// The kernel's id of this boot (empty when unreadable): start times count from it.
+pub(crate) fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+/// The pid of every process on the host.
+pub(crate) fn pids() -> Vec<i32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     entries
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .collect()
+}
+
+/// Every process on the host, zombies included.
+fn processes() -> Vec<(i32, Stat)> {
+    pids()
+        .into_iter()
         .filter_map(|pid| Some((pid, stat(pid)?)))
         .collect()
 }
@@ -201,6 +216,65 @@ pub(crate) fn signal_group(pgid: i32, signal: Signal) {
     }
 }
 
+/// Sends `signal` to `pid` while it is still the live process that started at `start`: a pid
+/// the kernel gave to another process since is left alone.
+pub(crate) fn signal_process(pid: i32, start: u64, signal: Signal) {
+    let same = stat(pid).is_some_and(|s| s.start == start && s.state != 'Z');
+    if pid > 1 && same {
+        let _ = nix::sys::signal::kill(Pid::from_raw(pid), signal);
+    }
+}
+
+/// Ends the processes `find` names, each with its start time (found anew at every look):
+/// SIGTERM, up to `grace` for them to leave, then SIGKILL (and `kill_all`, which may end them
+/// all at once) for up to [`KILL_ROUNDS`] looks, in case one started while another ended.
+/// Returns the pids still alive.
+pub(crate) fn end_found(
+    find: &dyn Fn() -> Vec<(i32, u64)>,
+    kill_all: &dyn Fn(),
+    grace: Duration,
+) -> Vec<i32> {
+    let found = find();
+    if found.is_empty() {
+        return Vec::new();
+    }
+    for &(pid, start) in &found {
+        signal_process(pid, start, Signal::SIGTERM);
+    }
+    if wait_until(|| find().is_empty(), grace) {
+        return Vec::new();
+    }
+    for _ in 0..KILL_ROUNDS {
+        let left = find();
+        if left.is_empty() {
+            return Vec::new();
+        }
+        kill_all();
+        for &(pid, start) in &left {
+            signal_process(pid, start, Signal::SIGKILL);
+        }
+        wait_until(|| find().is_empty(), Duration::from_secs(1));
+    }
+    find().into_iter().map(|(pid, _)| pid).collect()
+}
+
+/// How many times [`end_found`] looks for what is left and SIGKILLs it.
+const KILL_ROUNDS: usize = 5;
+
+/// Waits until `done`, looking every 50 ms; false when `within` ran out first.
+fn wait_until(done: impl Fn() -> bool, within: Duration) -> bool {
+    let until = Instant::now() + within;
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() >= until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Ends every process of the recorded groups that are still the recorded ones: SIGTERM, up
 /// to `grace` for them to leave, then SIGKILL and a short wait until the kernel has removed
 /// them. Returns the pids still alive (none unless a process is stuck in the kernel).
@@ -250,17 +324,13 @@ pub(crate) fn end_job(groups: &[Group], grace: Duration, leftovers: Duration) ->
 
 /// Waits until no live process is left in any of `pgids`; false when `within` ran out first.
 pub(crate) fn wait_empty(pgids: &[i32], within: Duration) -> bool {
-    let until = Instant::now() + within;
-    loop {
-        let all = processes();
-        if pgids.iter().all(|&g| live_members(&all, g).is_empty()) {
-            return true;
-        }
-        if Instant::now() >= until {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(
+        || {
+            let all = processes();
+            pgids.iter().all(|&g| live_members(&all, g).is_empty())
+        },
+        within,
+    )
 }
 
 #[cfg(test)]

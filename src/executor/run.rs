@@ -32,7 +32,9 @@ use nix::sys::{
 };
 
 use super::{
+    cgroup::Cgroup,
     job::Job,
+    mark::{Mark, MARK_VAR},
     procs::{self, Group, GroupKind},
     state,
     track::{Heartbeat, Tracker, Watch},
@@ -68,10 +70,12 @@ pub(crate) fn run(
             std::io::Error::from(std::io::ErrorKind::NotFound),
         ));
     }
+    let wants_cgroup = ctx.wants_cgroup()?;
     raise_open_files();
     adopt_orphans();
+    let mark = mark_job(&job, wants_cgroup)?;
     let terminated = watch_sigterm();
-    let mut child = script_command(&job, script, stage)
+    let mut child = script_command(&job, script, stage, &mark)
         .spawn()
         .map_err(|source| ExecutorError::Spawn {
             script: script.to_path_buf(),
@@ -93,15 +97,71 @@ pub(crate) fn run(
     })
 }
 
+/// The job's mark, which its first script stage makes, and the job's cgroup, which that stage
+/// makes where the host allows one (and `wants` it) and every stage moves itself into before
+/// starting its script. Each is recorded before any process can be in it or carry it, so
+/// cleanup finds it even after a SIGKILL.
+fn mark_job(job: &Job, wants: bool) -> Result<Mark, ExecutorError> {
+    let (mark, cgroup) = match job.mark()? {
+        Some(mark) => {
+            let cgroup = job.cgroup(&mark)?;
+            (mark, cgroup)
+        }
+        None => {
+            let mark = Mark::new(&job.id).ok_or_else(|| {
+                ExecutorError::io(
+                    "read the start time of the driver in",
+                    Path::new("/proc/self/stat"),
+                    std::io::Error::from(std::io::ErrorKind::NotFound),
+                )
+            })?;
+            job.record_mark(&mark)?;
+            let cgroup = if wants { new_cgroup(job, &mark)? } else { None };
+            (mark, cgroup)
+        }
+    };
+    if let Some(cg) = cgroup {
+        if let Err(e) = cg.add(std::process::id()) {
+            eprintln!(
+                "loadforge-gate executor: warning: {}: cleanup finds this stage's processes by their environment alone",
+                crate::chain::one_line(&e)
+            );
+        }
+    }
+    Ok(mark)
+}
+
+/// A new cgroup for the job, recorded; `None`, said once in the job's log, where the host
+/// allows none.
+fn new_cgroup(job: &Job, mark: &Mark) -> Result<Option<Cgroup>, ExecutorError> {
+    match Cgroup::create(&Cgroup::name(&mark.value)) {
+        Ok(cg) => {
+            if let Err(e) = job.record_cgroup(&cg) {
+                let _ = cg.remove();
+                return Err(e);
+            }
+            Ok(Some(cg))
+        }
+        Err(e) => {
+            eprintln!(
+                "loadforge-gate executor: no cgroup of the job's own ({}); cleanup finds the job's processes by their environment",
+                crate::chain::one_line(&e)
+            );
+            Ok(None)
+        }
+    }
+}
+
 /// The script as the stage runs it: bash, leading its own process group, with the job's
-/// temporary directory, the gate's binary first on the PATH, the host report named, and none
-/// of the Runner's protocol variables.
-fn script_command(job: &Job, script: &Path, stage: &str) -> Command {
+/// temporary directory and mark, the gate's binary first on the PATH, the host report named,
+/// and none of the Runner's protocol variables.
+fn script_command(job: &Job, script: &Path, stage: &str, mark: &Mark) -> Command {
     let mut cmd = Command::new("bash");
     cmd.arg(script)
         .process_group(0)
         .stdin(Stdio::null())
         .env("TMPDIR", job.tmp_dir())
+        .env(MARK_VAR, &mark.value)
         .env("LOADFORGE_GATE_EXECUTOR_STAGE", stage);
     for var in PROTOCOL_VARS {
         cmd.env_remove(var);

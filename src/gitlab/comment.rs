@@ -6,8 +6,8 @@
 //! courtesy, the gate is the contract. Every outcome is one line on stderr.
 
 use super::{
-    ApiClient, Auth, GitlabError, NoteAction, NoteOutcome, Ours, RetryPolicy, Run, Settled,
-    Stamped, Thread,
+    notes::Retired, ApiClient, Auth, GitlabError, NoteAction, NoteOutcome, Ours, RetryPolicy, Run,
+    Settled, Stamped, Thread,
 };
 use crate::{ci::CiContext, modes::CommentMode, secret::Secret, tls::ClientNet};
 
@@ -74,8 +74,10 @@ pub(crate) fn post(settings: &CommentSettings, body: &str) {
     }
 }
 
-/// One line for what this run wrote, and one for what the look after it settled.
+/// One line for what this run wrote, one for what the look after it settled, and one for each
+/// older note of the job by another user that stays.
 fn tell(mr: u64, outcome: &NoteOutcome) {
+    retired(mr, &outcome.retired);
     say(&match outcome.action {
         NoteAction::Created(id) => format!("created note {id} on !{mr}"),
         NoteAction::Updated(id) => format!("updated note {id} on !{mr}"),
@@ -128,6 +130,23 @@ fn settled(mr: u64, s: &Settled) {
         say(&format!(
             "{} more notes of this job on !{mr} are left for the next pipeline",
             s.left
+        ));
+    }
+}
+
+/// What became of the job's notes by another user (a token rotated to another bot).
+fn retired(mr: u64, r: &Retired) {
+    if !r.deleted.is_empty() {
+        let ids: Vec<String> = r.deleted.iter().map(u64::to_string).collect();
+        say(&format!(
+            "deleted note {} on !{mr}: this job's note by another user, written with the token the gate used before",
+            ids.join(", ")
+        ));
+    }
+    for (id, e) in &r.left {
+        say(&format!(
+            "note {id} on !{mr} is this job's note by another user (the token the gate used before) and stays ({}); this run's note names it as stale",
+            crate::chain::one_line(e)
         ));
     }
 }

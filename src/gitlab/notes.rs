@@ -8,6 +8,16 @@
 //! written in each note, a hidden [`Run`] stamp (`CI_PIPELINE_ID`, then `CI_JOB_ID`), so a
 //! pipeline that comments late never writes an older verdict over a newer one.
 //!
+//! A token rotated to another user (a new project access token is a new bot) leaves the old
+//! user's note of the job beside the new one's. The gate tells such a note by its job's marker
+//! line and its run stamp, as only the gate writes them, and deletes it when its run is not
+//! newer than this one. GitLab lets the same users edit and delete a note (`admin_note`, in
+//! `update_note` and `delete_note` of `lib/api/helpers/notes_helpers.rb`): its author, and a
+//! Maintainer or Owner of the project (`app/policies/note_policy.rb` delegates to
+//! `app/policies/project_policy.rb`, which enables `admin_note` for `maintainer_access`). So a
+//! token that may not delete the old note may not turn it into a pointer either: this run's
+//! note points to it as stale instead.
+//!
 //! GitLab cannot edit a note on a condition (`update_note` in
 //! `lib/api/helpers/notes_helpers.rb` checks nothing; only `delete_note` honours
 //! `If-Unmodified-Since`, through `destroy_conditionally!`): an older pipeline that read the note
@@ -88,6 +98,25 @@ impl Ours<'_> {
             && n.author.as_ref().is_some_and(|a| a.id == self.user)
             && n.body.lines().next() == Some(self.marker)
     }
+
+    /// Whether `n` is a note of this job that the gate wrote with another user's token: by
+    /// someone else, not a system note, opening with the job's marker line and ending with a
+    /// run's stamp. A person's note that quotes the marker has no stamp at its end.
+    fn written_by_another(&self, n: &Note) -> bool {
+        !n.system
+            && n.author.as_ref().is_some_and(|a| a.id != self.user)
+            && n.body.lines().next() == Some(self.marker)
+            && ends_with_stamp(&n.body)
+    }
+}
+
+/// Whether the last line of `body` that is not blank is a run's stamp.
+fn ends_with_stamp(body: &str) -> bool {
+    body.lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .is_some_and(|l| l.starts_with(STAMP) && l.ends_with("-->"))
 }
 
 /// Which run wrote a note: a later pipeline is newer, and within one pipeline a later job (a
@@ -151,6 +180,8 @@ impl Run {
 #[derive(Debug, Clone)]
 pub(crate) struct Stamped {
     run: Run,
+    /// The text without the stamp.
+    text: String,
     body: String,
 }
 
@@ -158,10 +189,33 @@ impl Stamped {
     /// `body` stamped as written by `run`. The blank line keeps the stamp out of a table or a
     /// paragraph the text may end with.
     pub(crate) fn new(run: Run, body: &str) -> Stamped {
+        let text = body.trim_end().to_string();
         Stamped {
             run,
-            body: format!("{}\n\n{}\n", body.trim_end(), run.stamp()),
+            body: format!("{text}\n\n{}\n", run.stamp()),
+            text,
         }
+    }
+
+    /// This note with a last paragraph that names `stale`, older notes of the job by another
+    /// user that could not be deleted, as stale; the note itself when there are none.
+    fn pointing_to(&self, stale: &[u64]) -> Stamped {
+        if stale.is_empty() {
+            return self.clone();
+        }
+        let links: Vec<String> = stale
+            .iter()
+            .map(|id| format!("[note {id}](#note_{id})"))
+            .collect();
+        let (are, which, them) = match links.len() {
+            1 => ("is", "an older note", "it"),
+            _ => ("are", "older notes", "them"),
+        };
+        let pointer = format!(
+            "_{} {are} {which} of this job by another user (the token the gate used before), and stale: GitLab lets only its author or a Maintainer of the project delete {them}._",
+            links.join(", ")
+        );
+        Stamped::new(self.run, &format!("{}\n\n{pointer}", self.text))
     }
 }
 
@@ -215,11 +269,24 @@ pub(crate) struct Settled {
     pub(crate) left: usize,
 }
 
+/// What became of this job's notes by another user (the gate's, written with a token used
+/// before) that hold no newer run than this one.
+#[derive(Debug, Default)]
+pub(crate) struct Retired {
+    /// Deleted (or found deleted already).
+    pub(crate) deleted: Vec<u64>,
+    /// Not deleted, with why (a token without `admin_note` on them gets a 403): this run's note
+    /// names them as stale.
+    pub(crate) left: Vec<(u64, GitlabError)>,
+}
+
 /// What became of the note: what this run wrote, then what the look after it settled.
 #[derive(Debug)]
 pub(crate) struct NoteOutcome {
     /// What this run wrote.
     pub(crate) action: NoteAction,
+    /// The job's older notes by another user, deleted or named as stale.
+    pub(crate) retired: Retired,
     /// The look after writing: `Ok(None)` when the job has one note holding the newest verdict.
     pub(crate) settled: Result<Option<Settled>, GitlabError>,
 }
@@ -233,14 +300,33 @@ pub(crate) fn upsert_note(
     text: &Stamped,
 ) -> Result<NoteOutcome, GitlabError> {
     let look = list(c, at, ours)?;
+    let retired = retire(c, at, &look, text.run);
+    let stale: Vec<u64> = retired.left.iter().map(|(id, _)| *id).collect();
+    let text = &text.pointing_to(&stale);
     let action = match plan(&look, text.run) {
         Some(p) => write_over(c, at, text, &p)?,
         None => post(c, at, ours, text)?,
     };
     Ok(NoteOutcome {
         action,
+        retired,
         settled: settle(c, at, ours, text),
     })
+}
+
+/// Deletes the job's notes by another user that hold no newer run than `own` (at most
+/// [`MAX_DELETES`]), each tried once (with the client's bounded retries). Before this run
+/// writes its own, so that the note it writes can name those that stay. A newer one is left
+/// alone: a run with the other token is newer, and its own look deletes this one's.
+fn retire(c: &ApiClient, at: Thread<'_>, look: &Look, own: Run) -> Retired {
+    let mut retired = Retired::default();
+    for id in look.retirable(own) {
+        match delete(c, at, id) {
+            Ok(()) => retired.deleted.push(id),
+            Err(e) => retired.left.push((id, e)),
+        }
+    }
+    retired
 }
 
 /// A note of this job found in a look: its id and the run that wrote it.
@@ -256,6 +342,8 @@ struct Found {
 struct Look {
     notes: Vec<Found>,
     newest: Option<(Found, String)>,
+    /// The job's notes by another user (see [`Ours::written_by_another`]).
+    others: Vec<Found>,
 }
 
 impl Look {
@@ -271,11 +359,22 @@ impl Look {
         self.notes.push(found);
     }
 
+    /// The job's notes by another user to delete for a run `own`: those of no newer run, at
+    /// most [`MAX_DELETES`].
+    fn retirable(&self, own: Run) -> Vec<u64> {
+        (self.others.iter().filter(|n| n.run <= own))
+            .map(|n| n.id)
+            .take(MAX_DELETES)
+            .collect()
+    }
+
     /// The look with each note once: offset pages shift when notes come or go meanwhile, so
     /// a note can be read on two pages.
     fn once(mut self) -> Look {
-        self.notes.sort_unstable_by_key(|n| n.id);
-        self.notes.dedup_by_key(|n| n.id);
+        for notes in [&mut self.notes, &mut self.others] {
+            notes.sort_unstable_by_key(|n| n.id);
+            notes.dedup_by_key(|n| n.id);
+        }
         self
     }
 }
@@ -401,9 +500,9 @@ fn settle(
     }))
 }
 
-/// Every note of this job on the merge request, reading every page GitLab names (a page
-/// shortened by GitLab's filtering is not the last: see `call::Pages`), at most
-/// [`MAX_NOTES`]. Most recently updated first: the note every pipeline edits comes among the
+/// Every note of this job on the merge request (and its notes by another user), reading every
+/// page GitLab names (a page shortened by GitLab's filtering is not the last: see
+/// `call::Pages`), at most [`MAX_NOTES`]. Most recently updated first: the note every pipeline edits comes among the
 /// first, so a discussion longer than the cap leaves out the notes untouched the longest.
 fn list(c: &ApiClient, at: Thread<'_>, ours: Ours<'_>) -> Result<Look, GitlabError> {
     let what = format!("the notes of merge request !{}", at.iid);
@@ -414,6 +513,11 @@ fn list(c: &ApiClient, at: Thread<'_>, ours: Ours<'_>) -> Result<Look, GitlabErr
     paged(c, &call, MAX_NOTES, &what, |note: Note| {
         if ours.hold(&note) {
             look.add(note);
+        } else if ours.written_by_another(&note) {
+            look.others.push(Found {
+                id: note.id,
+                run: Run::of(&note.body),
+            });
         }
         ControlFlow::Continue(())
     })?;
@@ -505,6 +609,56 @@ mod tests {
         let mut anonymous = note(1, 7, &format!("{MARKER}\nx"));
         anonymous.author = None;
         assert!(!ours.hold(&anonymous));
+    }
+
+    /// The job's note by another user is the gate's only with the marker first and a stamp
+    /// last; a rotated token's run deletes those of no newer run.
+    #[test]
+    fn the_jobs_notes_by_another_user_are_told_by_marker_and_stamp() {
+        let ours = Ours {
+            user: 8,
+            marker: MARKER,
+        };
+        let old = gate_note(5, 9000);
+        assert!(ours.written_by_another(&old) && !ours.hold(&old));
+        let mut trailing = gate_note(5, 9000);
+        trailing.body.push_str("\n\n");
+        assert!(ours.written_by_another(&trailing));
+        for body in [
+            format!("{MARKER}\nwhy so slow?"),
+            format!("{MARKER}\n<!-- loadforge-gate-run: pipeline=1 --> and then more"),
+            format!("> {MARKER}\n<!-- loadforge-gate-run: pipeline=1 -->"),
+        ] {
+            assert!(!ours.written_by_another(&note(6, 99, &body)), "{body}");
+        }
+        assert!(!ours.written_by_another(&note(7, 8, &old.body)), "its own");
+        let mut found = look([]);
+        for (id, pipeline) in [(5, 9000), (6, 9002), (7, 9001)] {
+            found.others.push(Found {
+                id,
+                run: run(pipeline),
+            });
+        }
+        assert_eq!(found.retirable(run(9001)), [5, 7]);
+    }
+
+    #[test]
+    fn a_note_that_names_stale_notes_keeps_its_marker_first_and_its_stamp_last() {
+        let text = Stamped::new(run(9001), &format!("{MARKER}\n| a |\n"));
+        assert_eq!(text.pointing_to(&[]).body, text.body);
+        let one = text.pointing_to(&[5]);
+        assert!(one.body.starts_with(MARKER), "{}", one.body);
+        assert!(one
+            .body
+            .contains("| a |\n\n_[note 5](#note_5) is an older note of this job"));
+        assert!(ends_with_stamp(&one.body) && Run::of(&one.body) == run(9001));
+        let two = text.pointing_to(&[5, 9]);
+        assert!(
+            two.body
+                .contains("_[note 5](#note_5), [note 9](#note_9) are older notes of this job"),
+            "{}",
+            two.body
+        );
     }
 
     #[test]

@@ -144,6 +144,8 @@ struct Runner {
     run_args: Vec<String>,
     /// Flags after `executor cleanup` (the `cleanup_args` of config.toml).
     cleanup_args: Vec<String>,
+    /// Variables of the runner service's environment besides `PATH`, `HOME` and `LANG`.
+    service_env: Vec<(String, String)>,
     stage_timeout: Duration,
     graceful_kill: Duration,
     force_kill: Duration,
@@ -181,6 +183,7 @@ impl Runner {
             .to_vec(),
             run_args: Vec::new(),
             cleanup_args: Vec::new(),
+            service_env: Vec::new(),
             stage_timeout: Duration::from_secs(120),
             graceful_kill: Duration::from_secs(1),
             force_kill: Duration::from_secs(2),
@@ -243,6 +246,7 @@ impl Runner {
             }
         }
         cmd.env("LOADFORGE_GATE_EXECUTOR_DIR", &self.state_dir);
+        cmd.envs(self.service_env.iter().map(|(k, v)| (k, v)));
         // `command.go` `New`: the protocol's variables; `TMPDIR` is the executor's directory.
         cmd.env("TMPDIR", tmp)
             .env("BUILD_FAILURE_EXIT_CODE", "1")
@@ -1036,6 +1040,156 @@ fn a_timeout_sigterm_reaches_the_script_and_its_children() {
         "the script's group outlived its driver"
     );
     assert_eq!(runner.cleanup().verdict, Verdict::Success);
+}
+
+/// Finding (hardening round 3): a process group made after the Runner SIGKILLed the driver
+/// escaped cleanup, since groups are recorded only while a driver lives to see them. The script
+/// here ignores SIGTERM, waits for its driver to be gone (the Runner SIGKILLs it after its
+/// graceful-kill timeout), then starts a `setsid` child: a session and group no record names.
+/// Cleanup finds it all the same, in the job's cgroup where this host allows one, else by the
+/// job's mark in its environment.
+#[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: waits out timeouts")]
+fn a_process_group_made_after_the_driver_is_sigkilled_is_ended_by_cleanup() {
+    let state = tempfile::tempdir().unwrap();
+    let mut runner = Runner::new(state.path(), "511");
+    let left = setsid_after_sigkill(&mut runner, "setsid sleep 300");
+    let cleanup = runner.cleanup();
+    assert_eq!(cleanup.verdict, Verdict::Success, "{}", cleanup.stderr);
+    assert!(
+        !still_running(left.pid, left.start),
+        "the setsid child survived cleanup: {}",
+        cleanup.stderr
+    );
+    if let Some(cgroup) = &left.cgroup {
+        assert!(
+            !cgroup.exists(),
+            "the job's cgroup stays: {}",
+            cgroup.display()
+        );
+    }
+}
+
+/// Where this host allows the job a cgroup, a `setsid` child that also empties its environment
+/// (so it carries no mark) is ended by cleanup all the same: it cannot leave the cgroup.
+#[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: waits out timeouts")]
+fn a_child_without_the_jobs_environment_is_ended_through_the_jobs_cgroup() {
+    let state = tempfile::tempdir().unwrap();
+    let mut runner = Runner::new(state.path(), "513");
+    let left = setsid_after_sigkill(&mut runner, "env -i \"$(command -v setsid)\" sleep 300");
+    let cleanup = runner.cleanup();
+    if left.log.contains("no cgroup of the job's own") {
+        eprintln!("SKIPPED: this host gives the job no cgroup: {}", left.log);
+        return;
+    }
+    assert_eq!(cleanup.verdict, Verdict::Success, "{}", cleanup.stderr);
+    assert!(
+        !still_running(left.pid, left.start),
+        "the child survived cleanup: {}",
+        cleanup.stderr
+    );
+    let cgroup = left.cgroup.expect("the job's cgroup is recorded");
+    assert!(
+        !cgroup.exists(),
+        "the job's cgroup stays: {}",
+        cgroup.display()
+    );
+}
+
+/// The same without a cgroup (`LOADFORGE_GATE_EXECUTOR_CGROUP=off`, as on a host that allows
+/// none): the job's mark in the environment finds the `setsid` child, and a process of another
+/// job of the same id (another runner's), started meanwhile and carrying that job's mark, is
+/// left alone.
+#[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: waits out timeouts")]
+fn a_process_group_made_after_the_driver_is_sigkilled_is_found_by_its_mark() {
+    let state = tempfile::tempdir().unwrap();
+    let mut runner = Runner::new(state.path(), "512");
+    runner.service_env = vec![("LOADFORGE_GATE_EXECUTOR_CGROUP".into(), "off".into())];
+    let left = setsid_after_sigkill(&mut runner, "setsid sleep 300");
+    assert_eq!(left.cgroup, None, "no cgroup when turned off");
+    let mut bystander = Command::new("sleep")
+        .arg("300")
+        .env(
+            "LOADFORGE_GATE_EXECUTOR_JOB",
+            format!("512.{}", "0".repeat(32)),
+        )
+        .spawn()
+        .unwrap();
+    let cleanup = runner.cleanup();
+    let spared = bystander.try_wait().unwrap().is_none();
+    let _ = bystander.kill();
+    let _ = bystander.wait();
+    assert_eq!(cleanup.verdict, Verdict::Success, "{}", cleanup.stderr);
+    assert!(
+        !still_running(left.pid, left.start),
+        "the setsid child survived cleanup: {}",
+        cleanup.stderr
+    );
+    assert!(spared, "cleanup ended a process of another job");
+}
+
+/// What a SIGKILLed driver's script left: its `setsid` child, SIGKILLed when the test ends
+/// (whatever cleanup did), and the job's cgroup, if it had one.
+struct LeftRunning {
+    pid: i32,
+    start: u64,
+    cgroup: Option<PathBuf>,
+    /// What the driver said in the job's log.
+    log: String,
+    _reaper: Reaper,
+}
+
+/// A job whose driver the Runner SIGKILLs while its script ignores SIGTERM; the script then
+/// starts `child` (a command that ends in a `setsid` of its own) and waits. Cleanup is the
+/// caller's.
+fn setsid_after_sigkill(runner: &mut Runner, child: &str) -> LeftRunning {
+    let marks = tempfile::tempdir().unwrap();
+    let pid_file = marks.path().join("setsid");
+    runner.config();
+    runner.stage_timeout = Duration::from_secs(1);
+    runner.graceful_kill = Duration::from_secs(1);
+    runner.cleanup_args = ["--term-grace", "1s"].map(String::from).to_vec();
+    // `$PPID` is the driver: once it has gone, a new session, and the script waits on.
+    let script = format!(
+        "trap '' TERM\n\
+         while kill -0 $PPID 2>/dev/null; do sleep 0.05; done\n\
+         {child} >/dev/null 2>&1 < /dev/null &\n\
+         echo $! > '{0}.tmp' && mv '{0}.tmp' '{0}'\n\
+         sleep 300",
+        pid_file.display()
+    );
+    let build = runner.run("build_script", &script);
+    assert_eq!(build.signals, ["TERM", "KILL"], "{}", build.stderr);
+    assert!(
+        crate::harness::wait_until(Duration::from_secs(30), || pid_file.exists()),
+        "the script never started its setsid child: {}",
+        build.stderr
+    );
+    let pid = read_pid(&pid_file);
+    let (_, group, start) = proc_stat(pid).expect("the setsid child runs");
+    let reaper = Reaper {
+        processes: vec![(pid, start)],
+        groups: Vec::new(),
+    };
+    assert_eq!(group, pid, "the child leads a group of its own");
+    let job_dir = runner.state_dir.join("jobs").join(&runner.job_id);
+    let recorded = std::fs::read_to_string(job_dir.join("process-groups")).unwrap_or_default();
+    assert!(
+        !recorded.lines().any(|l| l.starts_with(&format!("{pid} "))),
+        "no driver saw the child's group: {recorded}"
+    );
+    let cgroup = std::fs::read_to_string(job_dir.join("cgroup"))
+        .ok()
+        .map(|p| PathBuf::from(p.trim_end()));
+    LeftRunning {
+        pid,
+        start,
+        cgroup,
+        log: build.stderr,
+        _reaper: reaper,
+    }
 }
 
 /// The double itself, against a driver in bash: every failure of an attempt but a build

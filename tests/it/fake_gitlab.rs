@@ -4,7 +4,8 @@
 //! - Authentication (`lib/api/api_guard.rb`, `lib/api/helpers.rb` `unauthorized!`): a wrong or
 //!   missing token is `401 {"message":"401 Unauthorized"}`. `PRIVATE_TOKEN` is project 42's
 //!   project access token (a bot user, role Developer here: GitLab's default is Maintainer,
-//!   who may edit others' notes; the gate must not rely on that). A project access token sees
+//!   who may edit others' notes; the gate must not rely on that); `MAINTAINER_TOKEN` and
+//!   `REPORTER_TOKEN` are two more, of other bots (a token rotated). A project access token sees
 //!   its own project only: another is `404 Project Not Found` (`find_project!`).
 //! - The job token (see [`authorize_job`]) is taken only by routes that set
 //!   `job_token_allowed: true` (`find_user_from_job_token`, `lib/gitlab/auth/auth_finders.rb`):
@@ -43,9 +44,15 @@
 //!   e.g. a system note cross-referencing a private project's issue) is dropped from its page.
 //!   `POST` answers 201; no `body` is `400 {"error":"body is missing"}`; over 1,000,000
 //!   characters is `400 Bad request - Note {:note=>["is too long ..."]}`
-//!   (`Gitlab::Database::MAX_TEXT_SIZE_LIMIT`). `PUT` and `DELETE` by anyone but the author,
-//!   or of a system note, are `403 {"message":"403 Forbidden"}` (`authorize! :admin_note`,
-//!   `app/policies/note_policy.rb`); a note of another merge request, or one deleted already,
+//!   (`Gitlab::Database::MAX_TEXT_SIZE_LIMIT`). `PUT` and `DELETE` both need `admin_note` on
+//!   the note (`update_note` and `delete_note` in `lib/api/helpers/notes_helpers.rb`:
+//!   `authorize! :admin_note`), which its author has (`app/policies/note_policy.rb`, rule
+//!   `is_author`) and so has a Maintainer or Owner of the project (`NotePolicy` delegates to
+//!   the project, and `app/policies/project_policy.rb` enables `admin_note` under
+//!   `can?(:maintainer_access)`), nobody for a system note (`~editable` prevents it); anyone
+//!   else gets `403 {"message":"403 Forbidden"}`. So whoever may edit another user's note may
+//!   delete it too, and whoever may not do one may do neither. A note of another merge
+//!   request, or one deleted already,
 //!   is `404 Not found` (`noteable.notes.find`). `DELETE` answers `204` with no body
 //!   (`lib/api/helpers/notes_helpers.rb` `delete_note`, `destroy_conditionally!` in
 //!   `lib/api/helpers.rb`).
@@ -113,6 +120,41 @@ pub const PROJECT: &str = "42";
 pub const FORK: &str = "43";
 /// The user the private token belongs to (a project bot, as GitLab creates for project tokens).
 pub const BOT_USER: u64 = 7;
+/// Project 42's access token of another bot, role Maintainer: a token rotated to a new bot.
+pub const MAINTAINER_TOKEN: &str = "glpat-fake-maintainer-token-3456";
+/// The bot [`MAINTAINER_TOKEN`] belongs to.
+pub const MAINTAINER_BOT: u64 = 8;
+/// Project 42's access token of a third bot, role Reporter (what docs/gitlab.md advises).
+pub const REPORTER_TOKEN: &str = "glpat-fake-reporter-token-7890";
+/// The bot [`REPORTER_TOKEN`] belongs to.
+pub const REPORTER_BOT: u64 = 9;
+
+/// A member's role in project 42, as far as the notes tell them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Role {
+    Reporter,
+    Developer,
+    Maintainer,
+}
+
+/// Project 42's access tokens: each one's bot user and role. [`PRIVATE_TOKEN`]'s bot is a
+/// Developer here (GitLab's default for a project token is Maintainer, who may edit and delete
+/// others' notes; the gate must not rely on that).
+const TOKENS: [(&str, u64, Role); 3] = [
+    (PRIVATE_TOKEN, BOT_USER, Role::Developer),
+    (MAINTAINER_TOKEN, MAINTAINER_BOT, Role::Maintainer),
+    (REPORTER_TOKEN, REPORTER_BOT, Role::Reporter),
+];
+
+/// The role of project 42's member `user`, when a token names one.
+fn role_of(user: u64) -> Option<Role> {
+    TOKENS.iter().find(|t| t.1 == user).map(|t| t.2)
+}
+
+/// Whether `user` may edit and delete `note` (`admin_note`, see the module's notes rules).
+fn may_admin(user: u64, note: &FakeNote) -> bool {
+    !note.system && (note.author == user || role_of(user) >= Some(Role::Maintainer))
+}
 /// Somebody else on the merge request.
 pub const HUMAN_USER: u64 = 99;
 /// GitLab counts at most this many items for the `x-total` headers.
@@ -553,10 +595,10 @@ fn project_not_found() -> Response {
     message(StatusCode::NOT_FOUND, "404 Project Not Found")
 }
 
-/// Who is calling: the bot of project 42, or a job of project 42 or of the fork.
+/// Who is calling: a bot of project 42 (its user), or a job of project 42 or of the fork.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Caller {
-    Bot,
+    Bot(u64),
     Job(&'static str),
 }
 
@@ -566,8 +608,9 @@ fn caller(headers: &HeaderMap) -> Option<Caller> {
             .get(name)
             .and_then(|v: &HeaderValue| v.to_str().ok())
     };
-    match (value("PRIVATE-TOKEN"), value("JOB-TOKEN")) {
-        (Some(PRIVATE_TOKEN), _) => Some(Caller::Bot),
+    let bot = value("PRIVATE-TOKEN").and_then(|t| TOKENS.iter().find(|k| k.0 == t));
+    match (bot, value("JOB-TOKEN")) {
+        (Some(&(_, user, _)), _) => Some(Caller::Bot(user)),
         (_, Some(JOB_TOKEN)) => Some(Caller::Job(PROJECT)),
         (_, Some(FORK_JOB_TOKEN)) => Some(Caller::Job(FORK)),
         _ => None,
@@ -587,7 +630,7 @@ fn authorize(who: Option<Caller>, method: &Method, path: &str, s: &Shared) -> Op
     let project = project_of(path);
     match who {
         // A project access token sees its own project only.
-        Caller::Bot => (project.is_some() && project != Some(PROJECT)).then(project_not_found),
+        Caller::Bot(_) => (project.is_some() && project != Some(PROJECT)).then(project_not_found),
         Caller::Job(own) => {
             let st = s.0.lock().unwrap();
             authorize_job(
@@ -1149,10 +1192,11 @@ async fn merge_request(
 }
 
 fn user_json(id: u64) -> Value {
-    let username = if id == BOT_USER {
-        "project_42_bot"
-    } else {
-        "reviewer"
+    let username = match id {
+        BOT_USER => "project_42_bot",
+        MAINTAINER_BOT => "project_42_bot_2",
+        REPORTER_BOT => "project_42_bot_3",
+        _ => "reviewer",
     };
     json!({"id": id, "username": username, "name": username, "state": "active"})
 }
@@ -1162,8 +1206,17 @@ fn note_json(n: &FakeNote) -> Value {
 }
 
 /// `GET /user`: the token's own user (the job token is refused here, as on GitLab).
-async fn current_user() -> Response {
-    Json(user_json(BOT_USER)).into_response()
+async fn current_user(headers: HeaderMap) -> Response {
+    Json(user_json(bot_of(&headers))).into_response()
+}
+
+/// The user of the bot token calling (the gatekeeper has let no other caller through to the
+/// notes and `/user`).
+fn bot_of(headers: &HeaderMap) -> u64 {
+    match caller(headers) {
+        Some(Caller::Bot(user)) => user,
+        _ => BOT_USER,
+    }
 }
 
 #[derive(Deserialize)]
@@ -1275,7 +1328,7 @@ async fn create_note(
         id,
         body,
         system: false,
-        author: BOT_USER,
+        author: bot_of(&headers),
         updated: id,
         readable: true,
     };
@@ -1302,7 +1355,7 @@ async fn edit_note(
     let Some(n) = m.notes.iter_mut().find(|n| n.id == note) else {
         return not_found();
     };
-    if n.system || n.author != BOT_USER {
+    if !may_admin(bot_of(&headers), n) {
         return message(StatusCode::FORBIDDEN, "403 Forbidden");
     }
     n.body = body;
@@ -1314,6 +1367,7 @@ async fn edit_note(
 async fn delete_note(
     State(s): State<Shared>,
     Path((project, mr, note)): Path<(String, u64, u64)>,
+    headers: HeaderMap,
 ) -> Response {
     let mut st = s.0.lock().unwrap();
     let Some(m) = st.mr_mut(&project, mr) else {
@@ -1322,8 +1376,8 @@ async fn delete_note(
     let Some(at) = m.notes.iter().position(|n| n.id == note) else {
         return not_found();
     };
-    // `authorize! :admin_note`: the author alone, for a Developer; never a system note.
-    if m.notes[at].system || m.notes[at].author != BOT_USER {
+    // `authorize! :admin_note`: the author, or a Maintainer; never a system note.
+    if !may_admin(bot_of(&headers), &m.notes[at]) {
         return message(StatusCode::FORBIDDEN, "403 Forbidden");
     }
     m.notes.remove(at);

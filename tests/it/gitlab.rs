@@ -5,8 +5,8 @@ use axum::http::Method;
 
 use crate::{
     fake_gitlab::{
-        FakeGitlab, FakeNote, BOT_USER, FORK, FORK_JOB_TOKEN, HUMAN_USER, JOB_TOKEN, PRIVATE_TOKEN,
-        PROJECT,
+        FakeGitlab, FakeNote, BOT_USER, FORK, FORK_JOB_TOKEN, HUMAN_USER, JOB_TOKEN,
+        MAINTAINER_BOT, MAINTAINER_TOKEN, PRIVATE_TOKEN, PROJECT, REPORTER_BOT, REPORTER_TOKEN,
     },
     harness::{adjustable_app, example, slow_app, Gate, Output},
 };
@@ -698,8 +698,13 @@ const MARKER: &str = "<!-- loadforge-gate:perf -->";
 /// second, with the API token. This merge request has no baseline, so the gate exits 5 (not
 /// judged) and says so in its note.
 fn pipeline_comments(gl: &FakeGitlab, host: &str, pipeline: u64) -> Output {
+    pipeline_comments_with(gl, host, pipeline, PRIVATE_TOKEN)
+}
+
+/// [`pipeline_comments`] with the API token `token`.
+fn pipeline_comments_with(gl: &FakeGitlab, host: &str, pipeline: u64, token: &str) -> Output {
     crate::lookup::short_run(mr_env(gl), host)
-        .env("LOADFORGE_GATE_GITLAB_TOKEN", PRIVATE_TOKEN)
+        .env("LOADFORGE_GATE_GITLAB_TOKEN", token)
         .env("CI_PIPELINE_ID", &pipeline.to_string())
         .env(
             "CI_PIPELINE_URL",
@@ -916,4 +921,80 @@ fn a_delete_that_fails_is_said_once_and_not_tried_forever() {
         .unwrap()
         .body
         .contains(&stamp_of(9000)));
+}
+
+/// Finding (hardening round 3): a token rotated to another bot user left the old user's note
+/// stale beside a new one. A token whose user is a Maintainer may delete another user's note
+/// (`admin_note`, see the fake's notes rules): the old note of the job goes, and one note, the
+/// new user's, remains. A person's note that opens with the marker but carries no run stamp is
+/// not the gate's, and stays.
+#[test]
+fn a_token_rotated_to_another_user_leaves_no_stale_note_beside_the_new_one() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    pipeline_comments(&gl, &app.url(), 9000);
+    let human = format!("{MARKER}\nwhy is this slow?");
+    gl.with(|s| s.notes_of(MR).push(FakeNote::by(HUMAN_USER, 1, &human)));
+    let old = gate_notes(&gl)[0].id;
+    let out = pipeline_comments_with(&gl, &app.url(), 9001, MAINTAINER_TOKEN);
+    let notes = gl.notes(MR);
+    let gates: Vec<&FakeNote> = notes.iter().filter(|n| n.author != HUMAN_USER).collect();
+    assert_eq!(gates.len(), 1, "one note of the job: {}", out.stderr);
+    assert_eq!(gates[0].author, MAINTAINER_BOT);
+    assert!(gates[0].body.contains(&stamp_of(9001)), "{}", gates[0].body);
+    assert!(!gates[0].body.contains("stale"), "{}", gates[0].body);
+    assert!(
+        notes.iter().any(|n| n.body == human),
+        "the person's note stays"
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "deleted note {old} on !7: this job's note by another user"
+        )),
+        "{}",
+        out.stderr
+    );
+    // The next pipeline edits the one note in place.
+    pipeline_comments_with(&gl, &app.url(), 9002, MAINTAINER_TOKEN);
+    let gates: Vec<FakeNote> = gl
+        .notes(MR)
+        .into_iter()
+        .filter(|n| n.author != HUMAN_USER)
+        .collect();
+    assert_eq!(gates.len(), 1);
+    assert!(gates[0].body.contains(&stamp_of(9002)), "{}", gates[0].body);
+}
+
+/// The same rotation to a Reporter (the role docs/gitlab.md advises), who may neither delete
+/// nor edit another user's note: the old note stays as it is, and the new one says it is stale
+/// and links to it, in every later pipeline too.
+#[test]
+fn a_token_rotated_to_a_reporter_names_the_old_users_note_as_stale() {
+    let gl = FakeGitlab::start();
+    let app = slow_app(2);
+    pipeline_comments(&gl, &app.url(), 9000);
+    let old = gate_notes(&gl).remove(0);
+    for pipeline in [9001, 9002] {
+        let out = pipeline_comments_with(&gl, &app.url(), pipeline, REPORTER_TOKEN);
+        let notes = gl.notes(MR);
+        assert_eq!(notes.len(), 2, "{}", out.stderr);
+        assert_eq!(notes[0].body, old.body, "the old note is not written over");
+        let new = &notes[1];
+        assert_eq!(new.author, REPORTER_BOT);
+        assert!(new.body.contains(&stamp_of(pipeline)), "{}", new.body);
+        let pointer = format!(
+            "_[note {0}](#note_{0}) is an older note of this job by another user (the token the gate used before), and stale",
+            old.id
+        );
+        assert!(new.body.contains(&pointer), "{}", new.body);
+        assert!(
+            out.stderr.contains(&format!(
+                "note {} on !7 is this job's note by another user (the token the gate used before) and stays (",
+                old.id
+            )),
+            "{}",
+            out.stderr
+        );
+        assert!(out.stderr.contains("403"), "{}", out.stderr);
+    }
 }
