@@ -382,3 +382,97 @@ fn the_load_performance_templates_variable_names_the_script() {
         "{text}"
     );
 }
+
+/// A stand-in for k6 that reads the script's options as empty and then runs `run_body`.
+fn fake_k6(gate: Gate, run_body: &str) -> (Gate, String) {
+    use std::os::unix::fs::PermissionsExt;
+    let text =
+        format!("#!/bin/sh\nif [ \"$1\" = inspect ]; then echo '{{}}'; exit 0; fi\n{run_body}\n");
+    let gate = gate.write("fake-k6", &text);
+    let bin = gate.path().join("fake-k6");
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (gate, bin.display().to_string())
+}
+
+fn fake_run(run_body: &str) -> Output {
+    let gate = Gate::new().write("s.js", "export default function () {}\n");
+    let (gate, bin) = fake_k6(gate, run_body);
+    gate.args([
+        "run",
+        "--engine",
+        "k6",
+        "--k6-script",
+        "s.js",
+        "--k6-bin",
+        &bin,
+    ])
+    .args([
+        "--host",
+        "http://127.0.0.1:9",
+        "--run-time",
+        "1s",
+        "--progress",
+        "0",
+    ])
+    .args(["--baseline", "none"])
+    .run()
+}
+
+/// k6 that stops with an error of its own: exit 3 with k6's code in words and its message on
+/// one line; the FIFO is gone.
+#[test]
+fn a_k6_crash_is_exit_3_with_its_code_and_message() {
+    let out = fake_run(
+        "echo 'time=\"x\" level=error msg=\"boom from fake k6\\n\" hint=\"x\"' >&2\nexit 104",
+    )
+    .expect_exit(3);
+    let line = out.error_line();
+    assert!(
+        line.contains("k6 exited with code 104 (an invalid configuration): boom from fake k6"),
+        "{line}"
+    );
+    assert!(!out.out_dir().join("k6/k6-samples.fifo").exists());
+}
+
+/// k6 gone between the check and the run (here it deletes itself): one error, and no FIFO left
+/// in the output directory, where GitLab would try to upload it.
+#[test]
+fn no_fifo_is_left_when_k6_cannot_start() {
+    let gate = Gate::new().write("s.js", "export default function () {}\n");
+    let text =
+        "#!/bin/sh\nif [ \"$1\" = inspect ]; then rm -f \"$0\"; echo '{}'; exit 0; fi\nexit 0\n";
+    let gate = gate.write("vanishing-k6", text);
+    let bin = gate.path().join("vanishing-k6");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let bin = bin.display().to_string();
+    let out = gate
+        .args([
+            "run",
+            "--engine",
+            "k6",
+            "--k6-script",
+            "s.js",
+            "--k6-bin",
+            &bin,
+        ])
+        .args([
+            "--host",
+            "http://127.0.0.1:9",
+            "--run-time",
+            "1s",
+            "--progress",
+            "0",
+        ])
+        .args(["--baseline", "none"])
+        .run()
+        .expect_exit(3);
+    assert!(
+        out.error_line().contains("k6 is not installed"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.out_dir().join("k6/k6-samples.fifo").exists());
+}

@@ -116,6 +116,9 @@ pub(crate) fn run(
 ) -> Result<RunResult, EngineError> {
     let files = prepare_output(&plan.out_dir)?;
     let fifo = Fifo::open(&files.samples())?;
+    // A FIFO left in the output directory would be uploaded as an artifact (or hang a reader),
+    // so it goes on every way out of here.
+    let _remove = RemoveOnDrop(files.samples());
     let live = Arc::new(Live::default());
     let started_at = SystemTime::now();
     let start = Instant::now();
@@ -135,10 +138,7 @@ pub(crate) fn run(
     let ingest = reader.join().map_err(|_| EngineError::Crashed {
         message: "the reader of k6's samples crashed".into(),
         partial: None,
-    });
-    // A FIFO left in the output directory would be uploaded as an artifact (or hang a reader).
-    let _ = std::fs::remove_file(files.samples());
-    let ingest = ingest?;
+    })?;
     let ending = Ending {
         status: status?,
         interrupted: stop.is_cancelled(),
@@ -158,6 +158,15 @@ fn read_samples(read: File, mut ingest: Ingest) -> Ingest {
     let mut input = BufReader::with_capacity(256 * 1024, read);
     ingest.read_all(&mut input);
     ingest
+}
+
+/// Removes a file when dropped.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// The FIFO k6 writes its samples to. The gate holds both ends from the start: its read end
