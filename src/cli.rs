@@ -177,6 +177,8 @@ pub(crate) enum EngineArg {
     Native,
     /// Real Locust running the team's locustfile.
     Locust,
+    /// The real k6 binary running the team's k6 script.
+    K6,
     /// Dispatch to the LoadForge cloud (LOADFORGE_API_TOKEN, LOADFORGE_TEST_ID).
     Loadforge,
 }
@@ -186,6 +188,7 @@ impl From<EngineArg> for EngineKind {
         match e {
             EngineArg::Native => EngineKind::Native,
             EngineArg::Locust => EngineKind::Locust,
+            EngineArg::K6 => EngineKind::K6,
             EngineArg::Loadforge => EngineKind::LoadForge,
         }
     }
@@ -277,6 +280,25 @@ layered! {
         /// The locust executable [default: locust on PATH].
         #[arg(long, env = "LOADFORGE_GATE_LOCUST_BIN", value_name = "PATH")]
         pub(crate) locust_bin: Option<PathBuf>,
+        /// k6 script for the k6 engine [falls back to K6_TEST_FILE, the variable of GitLab's
+        /// Load-Performance-Testing template].
+        #[arg(long, env = "LOADFORGE_GATE_K6_SCRIPT", value_name = "FILE")]
+        pub(crate) k6_script: Option<PathBuf>,
+        /// The k6 executable [default: k6 on PATH].
+        #[arg(long, env = "LOADFORGE_GATE_K6_BIN", value_name = "PATH")]
+        pub(crate) k6_bin: Option<PathBuf>,
+        /// Extra argument passed to `k6 run` as is, repeatable (env: `;`-separated) [falls back
+        /// to K6_OPTIONS, split at spaces, as GitLab's Load-Performance-Testing template does].
+        // Its value may carry a credential (`-e TOKEN=...`), so --help never shows it.
+        #[arg(
+            long = "k6-arg",
+            env = "LOADFORGE_GATE_K6_ARGS",
+            hide_env_values = true,
+            value_name = "ARG",
+            value_delimiter = ';',
+            allow_hyphen_values = true
+        )]
+        pub(crate) k6_args: Option<Vec<String>>,
         /// Locust distributed mode on this host: a master and N worker processes.
         #[arg(long, env = "LOADFORGE_GATE_WORKERS", value_name = "N")]
         pub(crate) workers: Option<u32>,

@@ -29,6 +29,9 @@ pub(crate) const LOCUST_WORKERS_MAX_WAIT: Duration = Duration::from_secs(60);
 /// How long Locust gives users to finish their task when stopping.
 pub(crate) const LOCUST_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The k6 executable, looked up on `PATH`.
+pub(crate) const K6_BIN: &str = "k6";
+
 /// LoadForge's API.
 pub(crate) const LOADFORGE_URL: &str = "https://app.loadforge.com";
 /// How often a LoadForge run is polled.

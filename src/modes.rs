@@ -15,6 +15,8 @@ pub(crate) enum EngineKind {
     Native,
     /// Real Locust running the team's locustfile.
     Locust,
+    /// The real k6 binary running the team's k6 script.
+    K6,
     /// A run dispatched to the LoadForge cloud.
     #[serde(rename = "loadforge")]
     LoadForge,
@@ -26,6 +28,7 @@ impl EngineKind {
         match self {
             EngineKind::Native => "native",
             EngineKind::Locust => "locust",
+            EngineKind::K6 => "k6",
             EngineKind::LoadForge => "loadforge",
         }
     }

@@ -394,14 +394,18 @@ mod tests {
     /// is shown as another engine's run, not comparable, and its name is written back as read.
     #[test]
     fn a_baseline_of_an_unknown_engine_reads_and_is_not_comparable() {
-        let mut base = current(|l| l.engine = "k6".into());
-        base.run.engine = "k6".into();
+        let mut base = current(|l| l.engine = "gatling".into());
+        base.run.engine = "gatling".into();
         let text = serde_json::to_string(&base).unwrap();
-        let read: RunResult = results::parse(text.as_bytes(), "k6.json", Role::Baseline).unwrap();
-        assert_eq!(read.run.engine, crate::stats::Engine::Other("k6".into()));
-        let c = compare("k6.json", &read, &current(|_| {}));
+        let read: RunResult =
+            results::parse(text.as_bytes(), "gatling.json", Role::Baseline).unwrap();
+        assert_eq!(
+            read.run.engine,
+            crate::stats::Engine::Other("gatling".into())
+        );
+        let c = compare("gatling.json", &read, &current(|_| {}));
         assert!(c.engine_changed);
         assert_eq!(c.load, LoadMatch::Different);
-        assert_eq!(c.load_differences, ["engine k6 → native"]);
+        assert_eq!(c.load_differences, ["engine gatling → native"]);
     }
 }

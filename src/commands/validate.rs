@@ -24,6 +24,16 @@ pub(crate) fn execute(args: &RunArgs) -> Result<ExitStatus, Error> {
         }
         // Locust's endpoints are only known once it runs; selectors are checked then.
         Workload::Locust(path) => format!("locustfile {}", path.display()),
+        Workload::K6(script) => format!(
+            "k6 script {} ({}; {} thresholds of its own)",
+            script.path.display(),
+            if script.options.own_load.is_some() {
+                "its own load"
+            } else {
+                "load from the flags"
+            },
+            script.options.thresholds.len()
+        ),
         Workload::LoadForge => {
             "LoadForge test (thresholds checked against what LoadForge reports)".to_string()
         }

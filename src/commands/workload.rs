@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     engine::{
         self,
+        k6::{self, K6Load, K6Plan, ScriptOptions},
         loadforge::{self, LoadForgePlan},
         locust::{self, LocustPlan},
         EngineError, NativePlan, Target, Watchdog,
@@ -17,7 +18,8 @@ use crate::{
     modes::EngineKind,
     scenario::Scenario,
     settings::{
-        EngineSettings, LoadForgeSettings, LocustSettings, NativeSettings, Settings, SettingsError,
+        EngineSettings, K6Settings, LoadForgeSettings, LocustSettings, NativeSettings, Settings,
+        SettingsError,
     },
     stats::{ci_values_in_host, origin, sha256_hex, LoadFingerprint, LoadModel, RunResult},
 };
@@ -26,7 +28,16 @@ use crate::{
 pub(crate) enum Workload {
     Native(Box<Scenario>),
     Locust(PathBuf),
+    K6(K6Script),
     LoadForge,
+}
+
+/// A k6 script, found and read by `k6 inspect` before any load.
+pub(crate) struct K6Script {
+    /// Its absolute path.
+    pub(crate) path: PathBuf,
+    /// What its options say.
+    pub(crate) options: ScriptOptions,
 }
 
 /// Loads the scenario or checks the locustfile named by the settings.
@@ -40,6 +51,16 @@ pub(crate) fn prepare(settings: &Settings) -> Result<Workload, Error> {
             let file = locust::check_locustfile(&l.locustfile)?;
             locust::find_bin(&l.bin)?;
             Ok(Workload::Locust(file))
+        }
+        EngineSettings::K6(k) => {
+            let (path, options) = k6::prepare(&k.bin, &k.script, &bare_host(settings))?;
+            if options.own_load.is_some() {
+                eprintln!(
+                    "loadforge-gate: the k6 script {} sets its own load (scenarios, stages, vus, duration or iterations): --users, --spawn-rate and --run-time are not passed to k6",
+                    path.display()
+                );
+            }
+            Ok(Workload::K6(K6Script { path, options }))
         }
         EngineSettings::LoadForge(_) => {
             gate::check_reportable(
@@ -63,13 +84,24 @@ pub(crate) fn fingerprint(settings: &Settings, workload: &Workload) -> LoadFinge
             file.file_name().map(|f| f.to_string_lossy().into_owned()),
             locustfile_sha256(file),
         ),
+        (Workload::K6(script), _) => (
+            script
+                .path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned()),
+            locustfile_sha256(&script.path),
+        ),
         // The cloud test is the scenario; its content is LoadForge's to know.
         (Workload::LoadForge, EngineSettings::LoadForge(lf)) => {
             (Some(format!("LoadForge test {}", lf.test_id)), None)
         }
         (Workload::LoadForge, _) => (None, None),
     };
-    LoadFingerprint {
+    let script_load = match workload {
+        Workload::K6(script) => script.options.own_load.as_deref(),
+        _ => None,
+    };
+    let fingerprint = LoadFingerprint {
         engine: settings.engine.kind().name().into(),
         model: match settings.rate {
             Some(_) => LoadModel::Open,
@@ -86,6 +118,23 @@ pub(crate) fn fingerprint(settings: &Settings, workload: &Workload) -> LoadFinge
         target_id: settings.target_id.clone(),
         scenario,
         scenario_sha256,
+        script_load_sha256: script_load.map(|text| sha256_hex(text.as_bytes())),
+    };
+    match workload {
+        Workload::K6(script) if script_load.is_some() => {
+            script_owned_load(fingerprint, &script.options)
+        }
+        _ => fingerprint,
+    }
+}
+
+/// A k6 script's own load in the fingerprint: its users and length, not the flags it ignored.
+fn script_owned_load(f: LoadFingerprint, options: &ScriptOptions) -> LoadFingerprint {
+    LoadFingerprint {
+        users: options.max_vus.unwrap_or(0),
+        spawn_rate: 0.0,
+        run_time_s: options.total_duration.map_or(0.0, |d| d.as_secs_f64()),
+        ..f
     }
 }
 
@@ -182,6 +231,10 @@ pub(crate) fn run_engine(
         (Workload::Locust(file), EngineSettings::Locust(l)) => {
             locust::run(&locust_plan(settings, l, file, share), stop)
         }
+        (Workload::K6(script), EngineSettings::K6(k)) => {
+            let tags = k6::system_tags(&script.options);
+            k6::run(&k6_plan(settings, k, script, share), &tags, stop)
+        }
         (Workload::LoadForge, EngineSettings::LoadForge(lf)) => {
             loadforge::run(&loadforge_plan(settings, lf, share), stop)
         }
@@ -274,6 +327,28 @@ fn locust_plan(settings: &Settings, l: &LocustSettings, file: PathBuf, share: Sh
     }
 }
 
+fn k6_plan(settings: &Settings, k: &K6Settings, script: K6Script, share: Share) -> K6Plan {
+    let load = match script.options.own_load {
+        Some(_) => K6Load::Script,
+        None => K6Load::Flags {
+            users: share.users,
+            spawn_rate: share.spawn_rate,
+            run_time: settings.run_time,
+        },
+    };
+    K6Plan {
+        bin: k6::find_bin(&k.bin).unwrap_or_else(|_| k.bin.clone()),
+        script: script.path,
+        host: bare_host(settings),
+        load,
+        script_run_time: script.options.total_duration,
+        extra_args: k.extra_args.clone(),
+        out_dir: settings.gate.out.clone(),
+        progress_every: settings.progress_every,
+        max_endpoints: settings.gate.max_endpoints,
+    }
+}
+
 fn loadforge_plan(settings: &Settings, lf: &LoadForgeSettings, share: Share) -> LoadForgePlan {
     LoadForgePlan {
         base_url: lf.base_url.clone(),
@@ -358,6 +433,7 @@ mod tests {
                 target: "http://shop.example".into(),
                 scenario: Some("s".into()),
                 scenario_sha256: Some(hash),
+                script_load_sha256: None,
                 target_vars: Default::default(),
                 target_id: None,
             }

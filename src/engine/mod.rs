@@ -1,10 +1,11 @@
 //! Engines turn a plan into a [`crate::stats::RunResult`]. They know nothing of gates, settings
 //! or reports: a plan comes in, samples are measured, a stop signal and an optional
-//! [`Watchdog`] are obeyed, a result goes out. Four live here: the native engine (`native/`),
-//! real Locust (`locust/`), the LoadForge cloud (`loadforge.rs`) and the exact merge of shards
-//! (`merge.rs`).
+//! [`Watchdog`] are obeyed, a result goes out. Five live here: the native engine (`native/`),
+//! real Locust (`locust/`), real k6 (`k6/`), the LoadForge cloud (`loadforge.rs`) and the exact
+//! merge of shards (`merge.rs`).
 
 pub(crate) mod health;
+pub(crate) mod k6;
 pub(crate) mod loadforge;
 pub(crate) mod locust;
 pub(crate) mod merge;

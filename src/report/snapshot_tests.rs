@@ -84,6 +84,7 @@ fn native_load() -> LoadFingerprint {
         target: "https://review-7.example.com".into(),
         scenario: Some("shop-cart".into()),
         scenario_sha256: Some(sha256_hex(b"name: shop-cart")),
+        script_load_sha256: None,
         target_vars: Default::default(),
         target_id: None,
     }

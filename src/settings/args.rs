@@ -291,6 +291,7 @@ pub(super) fn run_flags(a: &RunArgs, env: Env<'_>) -> Result<Layer, SettingsErro
         .cloned()
         .collect();
     load.locust_args = (!locust_args.is_empty()).then_some(locust_args);
+    k6_fallbacks(&mut load, env);
     load.loadforge_test_id = load
         .loadforge_test_id
         .or_else(|| env("LOADFORGE_TEST_ID").filter(|t| !t.trim().is_empty()));
@@ -307,11 +308,70 @@ pub(super) fn run_flags(a: &RunArgs, env: Env<'_>) -> Result<Layer, SettingsErro
     })
 }
 
+/// GitLab's Load-Performance-Testing template names the script in `K6_TEST_FILE` and passes
+/// `K6_OPTIONS` after it, split at spaces by the shell (gitlabhq
+/// `lib/gitlab/ci/templates/Verify/Load-Performance-Testing.gitlab-ci.yml`: `k6 run
+/// $K6_TEST_FILE --summary-export=load-performance.json $K6_OPTIONS`): a pipeline that moves
+/// to the component keeps both variables. Blank arguments are dropped.
+fn k6_fallbacks(load: &mut LoadArgs, env: Env<'_>) {
+    load.k6_script = load.k6_script.take().or_else(|| {
+        env("K6_TEST_FILE")
+            .filter(|t| !t.trim().is_empty())
+            .map(|t| t.trim().into())
+    });
+    let given: Vec<String> = (load.k6_args.iter().flatten())
+        .filter(|x| !x.is_empty())
+        .cloned()
+        .collect();
+    let args = if given.is_empty() {
+        env("K6_OPTIONS")
+            .map(|o| o.split_whitespace().map(String::from).collect())
+            .unwrap_or_default()
+    } else {
+        given
+    };
+    load.k6_args = (!args.is_empty()).then_some(args);
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    /// A pipeline that moves from GitLab's Load-Performance-Testing template keeps its two
+    /// variables; the gate's own flags and variables win over them.
+    #[test]
+    fn the_load_performance_templates_variables_stand_in_for_the_k6_flags() {
+        let env = |k: &str| match k {
+            "K6_TEST_FILE" => Some(" perf/load.js ".to_string()),
+            "K6_OPTIONS" => Some(" --vus 5   --tag team=shop ".to_string()),
+            _ => None,
+        };
+        let mut load = LoadArgs::default();
+        k6_fallbacks(&mut load, &env);
+        assert_eq!(load.k6_script, Some("perf/load.js".into()));
+        assert_eq!(
+            load.k6_args,
+            Some(vec![
+                "--vus".into(),
+                "5".into(),
+                "--tag".into(),
+                "team=shop".into()
+            ])
+        );
+        let mut given = LoadArgs {
+            k6_script: Some("own.js".into()),
+            k6_args: Some(vec![String::new(), "--quiet".into()]),
+            ..LoadArgs::default()
+        };
+        k6_fallbacks(&mut given, &env);
+        assert_eq!(given.k6_script, Some("own.js".into()));
+        assert_eq!(given.k6_args, Some(vec!["--quiet".into()]));
+        let mut none = LoadArgs::default();
+        k6_fallbacks(&mut none, &|_| None);
+        assert_eq!((none.k6_script, none.k6_args), (None, None));
+    }
 
     fn one(text: &str) -> Result<Option<Vec<String>>, SettingsError> {
         expand_list(&[text.to_string()], &THRESHOLDS)

@@ -25,6 +25,8 @@ pub enum EngineSettings {
     Native(NativeSettings),
     /// Real Locust running the team's locustfile.
     Locust(LocustSettings),
+    /// The real k6 binary running the team's k6 script.
+    K6(K6Settings),
     /// A test dispatched to the LoadForge cloud.
     LoadForge(LoadForgeSettings),
 }
@@ -35,6 +37,7 @@ impl EngineSettings {
         match self {
             EngineSettings::Native(_) => EngineKind::Native,
             EngineSettings::Locust(_) => EngineKind::Locust,
+            EngineSettings::K6(_) => EngineKind::K6,
             EngineSettings::LoadForge(_) => EngineKind::LoadForge,
         }
     }
@@ -59,6 +62,14 @@ pub struct LocustSettings {
     pub(crate) remote_workers: Option<u32>,
     pub(crate) workers_max_wait: Duration,
     pub(crate) stop_timeout: Duration,
+}
+
+/// Which k6 script and k6 executable to run, and what else to pass to `k6 run`.
+#[derive(Debug, Clone)]
+pub struct K6Settings {
+    pub(crate) script: PathBuf,
+    pub(crate) bin: PathBuf,
+    pub(crate) extra_args: Vec<String>,
 }
 
 /// Where the LoadForge API is, which test to start with which token, and how long to wait.
@@ -92,6 +103,7 @@ pub(super) fn from_layer(
     Ok(match kind {
         EngineKind::Native => EngineSettings::Native(native(l)?),
         EngineKind::Locust => EngineSettings::Locust(locust(l)?),
+        EngineKind::K6 => EngineSettings::K6(k6(l)?),
         EngineKind::LoadForge => EngineSettings::LoadForge(loadforge(l, env, run_time)?),
     })
 }
@@ -201,15 +213,39 @@ fn locust(l: &LoadArgs) -> Result<LocustSettings, SettingsError> {
     })
 }
 
+fn k6(l: &LoadArgs) -> Result<K6Settings, SettingsError> {
+    if l.locustfile.is_some() || l.scenario.is_some() {
+        return Err(invalid(
+            "--k6-script",
+            "the k6 engine runs a k6 script; drop --scenario and --locustfile",
+        ));
+    }
+    let script = l.k6_script.clone().ok_or(SettingsError::Missing(
+        "--k6-script",
+        "the k6 engine needs a k6 script (see examples/k6/), or K6_TEST_FILE",
+    ))?;
+    Ok(K6Settings {
+        script,
+        bin: executable(l.k6_bin.clone(), defaults::K6_BIN),
+        extra_args: l.k6_args.clone().unwrap_or_default(),
+    })
+}
+
 /// The locust executable: a bare name is looked up on `PATH`; a relative path is this
 /// directory's, not Locust's working directory (where it runs, it would not be found).
 fn locust_bin(given: Option<PathBuf>) -> PathBuf {
+    executable(given, defaults::LOCUST_BIN)
+}
+
+/// An engine's executable: `default` on `PATH` when none is given; a relative path is this
+/// directory's (the engine may run elsewhere).
+fn executable(given: Option<PathBuf>, default: &str) -> PathBuf {
     match given {
         Some(p) if p.is_relative() && p.components().count() > 1 => {
             std::env::current_dir().map(|cwd| cwd.join(&p)).unwrap_or(p)
         }
         Some(p) => p,
-        None => PathBuf::from(defaults::LOCUST_BIN),
+        None => PathBuf::from(default),
     }
 }
 

@@ -263,7 +263,7 @@ mod tests {
         ] {
             assert!(!keys.contains(&job_only), "{job_only}");
         }
-        assert_eq!(keys.len(), 36, "{keys:?}");
+        assert_eq!(keys.len(), 39, "{keys:?}");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use std::{
 use url::Url;
 
 pub(crate) use config::ConfigFile;
-pub use engines::{EngineSettings, LoadForgeSettings, LocustSettings, NativeSettings};
+pub use engines::{EngineSettings, K6Settings, LoadForgeSettings, LocustSettings, NativeSettings};
 pub(crate) use layer::Layer;
 pub(crate) use load::parse_host;
 
@@ -28,7 +28,7 @@ use crate::{
     cli::{JudgeArgs, RunArgs},
     defaults,
     gate::{self, GateError, Regression, Rules, Threshold},
-    modes::{BaselineSource, CommentMode, PipelinesMode},
+    modes::{BaselineSource, CommentMode, EngineKind, PipelinesMode},
     proxy::{self, Proxy, ProxyError},
     secret::Secret,
     stats::ShardInfo,
@@ -263,6 +263,12 @@ impl Settings {
         let engine = engines::from_layer(&layer, env, shape.run_time)?;
         shape.check_engine(&engine, &gate)?;
         let shard = load::shard(&layer, &gate.ci, shape.users)?;
+        if shard.is_some() && engine.kind() == EngineKind::K6 {
+            return Err(invalid(
+                "--shard",
+                "the k6 engine runs in one job for now; drop --shard (or use the loadforge-gate component, not the sharded one)",
+            ));
+        }
         let start_at = load::start_at(&layer, env)?;
         let progress = values::whole_seconds(layer.load.progress, "--progress")?
             .unwrap_or(defaults::PROGRESS_EVERY);

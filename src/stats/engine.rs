@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize, Serializer};
 
-/// `native`, `locust` or `loadforge` in the file (`run.engine`, `load.engine`,
+/// `native`, `locust`, `k6` or `loadforge` in the file (`run.engine`, `load.engine`,
 /// `history[].engine`).
 ///
 /// A name this version does not know is kept as [`Engine::Other`] rather than refused: the
@@ -21,6 +21,8 @@ pub enum Engine {
     Native,
     /// Real Locust running a locustfile.
     Locust,
+    /// The real k6 binary running a k6 script.
+    K6,
     /// A run dispatched to the LoadForge cloud.
     LoadForge,
     /// A name none of the above has, as the file wrote it. Never one of their names: reading
@@ -34,6 +36,7 @@ impl Engine {
         match self {
             Engine::Native => "native",
             Engine::Locust => "locust",
+            Engine::K6 => "k6",
             Engine::LoadForge => "loadforge",
             Engine::Other(name) => name,
         }
@@ -45,6 +48,7 @@ impl From<&str> for Engine {
         match name {
             "native" => Engine::Native,
             "locust" => Engine::Locust,
+            "k6" => Engine::K6,
             "loadforge" => Engine::LoadForge,
             other => Engine::Other(other.to_string()),
         }
@@ -99,7 +103,8 @@ mod tests {
             (Engine::Native, "native"),
             (Engine::Locust, "locust"),
             (Engine::LoadForge, "loadforge"),
-            (Engine::Other("k6".into()), "k6"),
+            (Engine::K6, "k6"),
+            (Engine::Other("gatling".into()), "gatling"),
         ] {
             let text = serde_json::to_string(&engine).unwrap();
             assert_eq!(text, format!("\"{name}\""));

@@ -87,6 +87,17 @@ pub struct LoadFingerprint {
     )]
     #[schemars(pattern(r"^[0-9a-f]{64}$"))]
     pub scenario_sha256: Option<String>,
+    /// SHA-256 (hex) of the load a k6 script sets itself (its `vus`, `duration`, `iterations`,
+    /// `stages` and `scenarios` options, as `k6 inspect` reads them): the gate then passes k6
+    /// no load flags, `users` and `run_time_s` are the script's, and two runs are the same load
+    /// only when these are equal. Absent when the command line set the load.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "sha256"
+    )]
+    #[schemars(pattern(r"^[0-9a-f]{64}$"))]
+    pub script_load_sha256: Option<String>,
     /// The per-pipeline CI variables whose values stand in the target's host as whole parts
     /// (`CI_MERGE_REQUEST_IID: "42"` for `https://mr-42.example.com`; the rule is
     /// `stats/target.rs`'s): a review app per branch or merge request is the same target for
@@ -325,6 +336,7 @@ impl LoadFingerprint {
             change("run time", &time(self.run_time_s), &time(other.run_time_s)),
             change("warm-up", &time(self.warmup_s), &time(other.warmup_s)),
             change("ramp", &time(self.ramp_s), &time(other.ramp_s)),
+            self.script_load_change(other),
         ]
         .into_iter()
         .flatten()
@@ -342,6 +354,20 @@ impl LoadFingerprint {
         }
         let name = |s: &Option<String>| s.clone().unwrap_or_else(|| "(none)".into());
         change("scenario", &name(&self.scenario), &name(&other.scenario))
+    }
+
+    /// `script load 1a2b3c4d → 5e6f7a8b` when the k6 script's own load options differ, or one
+    /// run set its load on the command line (`(flags)`) and the other in its script.
+    fn script_load_change(&self, other: &LoadFingerprint) -> Option<String> {
+        let short = |h: &Option<String>| match h {
+            Some(h) => h.get(..8).unwrap_or(h).to_string(),
+            None => "(flags)".into(),
+        };
+        change(
+            "script load",
+            &short(&self.script_load_sha256),
+            &short(&other.script_load_sha256),
+        )
     }
 
     /// `scenario changed (sha256 1a2b3c4d → 5e6f7a8b)` when both runs know the scenario's
@@ -488,6 +514,7 @@ pub(crate) mod tests {
             target: "http://a:8080".into(),
             scenario: Some("shop".into()),
             scenario_sha256: Some(sha256_hex(b"tasks: []")),
+            script_load_sha256: None,
             target_vars: BTreeMap::new(),
             target_id: None,
         }
@@ -666,6 +693,7 @@ pub(crate) mod tests {
             run_time_s: 5.0,
             warmup_s: 1.0,
             ramp_s: 90.0,
+            script_load_sha256: Some(sha256_hex(b"{}")),
             target_vars: BTreeMap::new(),
             target_id: None,
         };
@@ -674,7 +702,7 @@ pub(crate) mod tests {
             c.summary(),
             "engine native → locust; scenario shop → other; target http://a:8080 → http://b:8080; \
              model closed → open; users 10 → 11; rate (none) → 5/s; spawn rate 10/s → 2/s; \
-             run time 4s → 5s; warm-up 0s → 1s; ramp 0s → 1m30s"
+             run time 4s → 5s; warm-up 0s → 1s; ramp 0s → 1m30s; script load (flags) → 44136fa3"
         );
     }
 

@@ -655,7 +655,7 @@ fn both_templates_offer_the_loadforge_engine_and_its_inputs() {
         let inputs = template_inputs(&documents(&read(path))[0]);
         assert_eq!(
             inputs["engine"]["options"],
-            json!(["native", "locust", "loadforge"]),
+            json!(["native", "locust", "k6", "loadforge"]),
             "{path}"
         );
         for name in ["loadforge-test-id", "loadforge-url"] {

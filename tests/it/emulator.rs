@@ -663,12 +663,12 @@ fn typed_input_errors_are_rejected_before_any_job_runs() {
     let forge = Forge::new();
     for (bad, says) in [
         ("users: 2", "`users` input: provided value is not a number"),
-        ("run-time: 2s", "`engine` input: `k6` cannot be used"),
+        ("run-time: 2s", "`engine` input: `jmeter` cannot be used"),
     ] {
         let replacement = if bad.starts_with("users") {
             "users: \"abc\"".to_string()
         } else {
-            format!("{bad}\n      engine: k6")
+            format!("{bad}\n      engine: jmeter")
         };
         let pipeline = single(&forge, "http://127.0.0.1:9", "").replace(bad, &replacement);
         let run = forge

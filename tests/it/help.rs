@@ -122,7 +122,7 @@ fn help_speaks_to_users() {
 fn help_never_shows_a_secret() {
     let cli = Cli::command();
     let run = cli.find_subcommand("run").unwrap();
-    for id in ["host", "loadforge_url", "locust_args"] {
+    for id in ["host", "loadforge_url", "locust_args", "k6_args"] {
         let arg = run.get_arguments().find(|a| a.get_id() == id).unwrap();
         assert!(arg.is_hide_env_values_set(), "{id}");
     }

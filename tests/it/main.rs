@@ -28,6 +28,7 @@ mod history;
 mod hostile;
 mod html_report;
 mod init;
+mod k6;
 mod layers;
 mod loadforge;
 mod locust;

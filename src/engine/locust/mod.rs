@@ -243,7 +243,7 @@ fn log_tail(path: &Path) -> String {
 /// Under a GitLab Runner custom executor (`loadforge-gate executor`, or any other), the Runner
 /// hands every job variable to the job's processes a second time as `CUSTOM_ENV_<name>`: each
 /// withheld name is withheld under that prefix too.
-fn withheld(name: &str) -> bool {
+pub(crate) fn withheld(name: &str) -> bool {
     let name = name.strip_prefix(CUSTOM_ENV).unwrap_or(name);
     const CREDENTIALS: &[&str] = &[
         "CI_JOB_TOKEN",
@@ -527,20 +527,19 @@ fn last_error_line(log: &str) -> String {
 
 /// Finds the locust executable before anything runs, so a missing Locust is one clear error.
 pub(crate) fn find_bin(bin: &Path) -> Result<PathBuf, EngineError> {
-    let missing = || not_installed(bin);
+    find_on_path(bin).ok_or_else(|| not_installed(bin))
+}
+
+/// An executable given as a path, or a bare name looked up on `PATH`.
+pub(crate) fn find_on_path(bin: &Path) -> Option<PathBuf> {
     if bin.components().count() > 1 {
-        return if bin.is_file() {
-            Ok(bin.to_path_buf())
-        } else {
-            Err(missing())
-        };
+        return bin.is_file().then(|| bin.to_path_buf());
     }
     std::env::var_os("PATH")
         .into_iter()
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .map(|dir| dir.join(bin))
         .find(|candidate| candidate.is_file())
-        .ok_or_else(missing)
 }
 
 /// Checks a locustfile before anything runs.
