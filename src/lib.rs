@@ -48,3 +48,5 @@ pub use gate::judgement;
 
 #[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod test_memory;
