@@ -111,7 +111,8 @@ pub(crate) fn load<T: Contents>(path: &Path, role: Role) -> Result<T, ResultsFil
 }
 
 /// The bytes of the results file at `path`, refused past [`MAX_RESULTS_BYTES`] before it is
-/// read, and cut off there while it is read (a file that grows after the check).
+/// read, and cut off there while it is read (a file that grows after the check); anything but
+/// a regular file (a FIFO, a device) is refused unread.
 pub(crate) fn read(path: &Path, role: Role) -> Result<Vec<u8>, ResultsFileError> {
     let file = || path.display().to_string();
     let read_err = |source| ResultsFileError::Read {
@@ -123,13 +124,13 @@ pub(crate) fn read(path: &Path, role: Role) -> Result<Vec<u8>, ResultsFileError>
     if size > MAX_RESULTS_BYTES as u64 {
         return Err(ResultsFileError::TooLarge { file: file(), size });
     }
-    std::fs::File::open(path)
-        .and_then(|f| crate::capped::read_capped(f, MAX_RESULTS_BYTES))
-        .map_err(read_err)?
-        .ok_or_else(|| ResultsFileError::TooLarge {
+    crate::capped::read_file(path, MAX_RESULTS_BYTES).map_err(|e| match e.kind() {
+        std::io::ErrorKind::FileTooLarge => ResultsFileError::TooLarge {
             file: file(),
             size: MAX_RESULTS_BYTES as u64 + 1,
-        })
+        },
+        _ => read_err(e),
+    })
 }
 
 /// Parses the bytes of a results file (read from disk, or a downloaded artifact); `origin`
@@ -359,6 +360,18 @@ mod tests {
         let big = vec![b' '; MAX_RESULTS_BYTES + 1];
         let e = parse::<RunResult>(&big, "big.json", Role::Results).unwrap_err();
         assert!(matches!(e, ResultsFileError::TooLarge { .. }), "{e}");
+    }
+
+    /// A FIFO given as a results file (`--baseline`, `compare`, `merge`) is refused unread,
+    /// where it once waited for a writer forever.
+    #[test]
+    fn a_fifo_as_a_results_file_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = crate::capped::Fifo::new(dir.path().join("base.json"), b"{}");
+        let e = read(&fifo.path, Role::Baseline).unwrap_err();
+        assert!(matches!(e, ResultsFileError::Read { .. }), "{e}");
+        let source = std::error::Error::source(&e).map(|s| s.to_string());
+        assert_eq!(source.as_deref(), Some("not a regular file"));
     }
 
     #[test]
