@@ -383,8 +383,9 @@ layered! {
         /// Baseline results: a results.json path, `auto` (previous pipeline in GitLab) or `none`.
         #[arg(long, env = "LOADFORGE_GATE_BASELINE", value_name = "FILE|auto|none")]
         pub(crate) baseline: Option<String>,
-        /// Runs kept in the run history that regressions are judged by (default 20); with
-        /// LOADFORGE_GATE_GITLAB_TOKEN and a baseline that carries no history, pipelines read.
+        /// Runs kept in the run history that regressions are judged by (default 20, at most
+        /// 100); with LOADFORGE_GATE_GITLAB_TOKEN and a baseline that carries no history,
+        /// pipelines read.
         #[arg(long, env = "LOADFORGE_GATE_BASELINE_HISTORY", value_name = "N")]
         pub(crate) baseline_history: Option<usize>,
         /// Distinct endpoint names kept; the least busy past it are counted as one

@@ -17,6 +17,10 @@ pub(crate) const RUN_TIME: &str = "30s";
 /// Runs in the history regressions are judged by (the chain in results.json; with an API token
 /// and no chain, the pipelines read).
 pub(crate) const BASELINE_HISTORY: usize = 20;
+/// The most runs `--baseline-history` may ask for: the look-up walks at most this many
+/// pipelines, and the chain in results.json holds at most this many runs (and at most
+/// `stats::MAX_HISTORY_BYTES`). A band of 100 runs is more than any noise estimate needs.
+pub(crate) const MAX_BASELINE_HISTORY: usize = 100;
 /// Distinct endpoint names kept before the rest are folded into `(other endpoints)`.
 pub(crate) const MAX_ENDPOINTS: usize = 1000;
 /// How often a progress line is printed.

@@ -78,7 +78,8 @@ fn results_file_status(e: &ResultsFileError) -> ExitStatus {
         | ResultsFileError::TooLarge { .. }
         | ResultsFileError::NoSchema { .. }
         | ResultsFileError::Schema { .. }
-        | ResultsFileError::HistogramBudget { .. } => ExitStatus::Usage,
+        | ResultsFileError::HistogramBudget { .. }
+        | ResultsFileError::TooManyEntries { .. } => ExitStatus::Usage,
         ResultsFileError::Write { .. } | ResultsFileError::Serialize { .. } => {
             ExitStatus::Infrastructure
         }

@@ -203,6 +203,19 @@ fn client_net(l: &Layer, env: Env<'_>) -> ClientNet {
     }
 }
 
+/// `--baseline-history`, at most [`defaults::MAX_BASELINE_HISTORY`]: with an API token, the
+/// look-up reads one pipeline's artifact per run asked for, and every run grows results.json.
+fn baseline_history(n: Option<usize>) -> Result<usize, SettingsError> {
+    const MAX: usize = defaults::MAX_BASELINE_HISTORY;
+    match n {
+        Some(n) if n > MAX => Err(invalid(
+            "--baseline-history",
+            format!("{n} runs is more than the history keeps; give at most {MAX}"),
+        )),
+        n => Ok(n.unwrap_or(defaults::BASELINE_HISTORY)),
+    }
+}
+
 impl GateSettings {
     /// The judging part alone (for `merge`): no engine, host or scenario needed.
     pub(crate) fn from_args(
@@ -232,7 +245,7 @@ impl GateSettings {
             gitlab_token: env("LOADFORGE_GATE_GITLAB_TOKEN")
                 .filter(|t| !t.trim().is_empty())
                 .map(Secret::new),
-            baseline_history: l.baseline_history.unwrap_or(defaults::BASELINE_HISTORY),
+            baseline_history: baseline_history(l.baseline_history)?,
             max_endpoints: match l.max_endpoints {
                 Some(0) => return Err(invalid("--max-endpoints", "must be at least 1")),
                 n => n.unwrap_or(defaults::MAX_ENDPOINTS),

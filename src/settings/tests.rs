@@ -123,6 +123,30 @@ fn bad_values_name_the_setting() {
     }
 }
 
+/// Finding (hardening round 3): `--baseline-history` had no upper bound, so with an API token
+/// the look-up could walk every successful pipeline of the branch, and the chain grew
+/// results.json past what the next run reads. At most 100, from the flag or the config file.
+#[test]
+fn baseline_history_has_a_documented_maximum() {
+    let mut a = args();
+    a.judge.baseline_history = Some(100);
+    let s = Settings::from_args(&a, &no_env, None).unwrap();
+    assert_eq!(s.gate.baseline_history, 100);
+    a.judge.baseline_history = Some(101);
+    let err = Settings::from_args(&a, &no_env, None).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "--baseline-history: 101 runs is more than the history keeps; give at most 100"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(defaults::CONFIG_FILE),
+        "baseline_history: 5000\n",
+    )
+    .unwrap();
+    assert!(Settings::from_args(&args(), &no_env, Some(dir.path())).is_err());
+}
+
 fn loadforge_env(k: &str) -> Option<String> {
     (k == "LOADFORGE_API_TOKEN").then(|| "lf-token".to_string())
 }
