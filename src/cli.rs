@@ -407,6 +407,20 @@ layered! {
         #[arg(long, env = "LOADFORGE_GATE_PROFILE", value_name = "NAME")]
         #[serde(skip)]
         pub(crate) profile: Option<String>,
+        /// The most nodes the config file or the scenario may hold [default: 4000000].
+        #[arg(long, env = "LOADFORGE_GATE_YAML_MAX_NODES", value_name = "N")]
+        #[serde(skip)]
+        pub(crate) yaml_max_nodes: Option<usize>,
+        /// How deep the config file's or the scenario's YAML may nest [default: 128, at most
+        /// 1000].
+        #[arg(long, env = "LOADFORGE_GATE_YAML_MAX_DEPTH", value_name = "N")]
+        #[serde(skip)]
+        pub(crate) yaml_max_depth: Option<usize>,
+        /// The most nodes YAML aliases (`*name`) may repeat in the config file or the scenario,
+        /// all together [default: 1000000].
+        #[arg(long, env = "LOADFORGE_GATE_YAML_MAX_ALIASES", value_name = "N")]
+        #[serde(skip)]
+        pub(crate) yaml_max_aliases: Option<usize>,
         /// Ignore HTTP_PROXY, HTTPS_PROXY and NO_PROXY: connect directly to the target, GitLab and
         /// LoadForge.
         // A switch, like --insecure: absent is `Some(false)`, read as "not given".

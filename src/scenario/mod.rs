@@ -303,17 +303,19 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const ACCEPT_ENCODING: &str = "gzip, deflate, br";
 
 impl Scenario {
-    /// Reads, parses and compiles a scenario file, resolving `${env.*}` through `env`.
+    /// Reads, parses and compiles a scenario file, resolving `${env.*}` through `env`, its
+    /// YAML read within `yaml`'s budget.
     pub(crate) fn load(
         path: &Path,
         env: &dyn Fn(&str) -> Option<String>,
+        yaml: &crate::yaml::YamlBudget,
     ) -> Result<Scenario, ScenarioError> {
         let text = crate::capped::read_text_file(path, crate::defaults::MAX_USER_FILE_BYTES)
             .map_err(|source| ScenarioError::Read {
                 path: path.to_path_buf(),
                 source,
             })?;
-        Self::parse(&text, path, env)
+        Self::parse_with(&text, path, env, yaml)
     }
 
     /// Compiles scenario `text`; `path` names the file in errors and, without a `name` key,
@@ -323,8 +325,18 @@ impl Scenario {
         path: &Path,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Scenario, ScenarioError> {
+        Self::parse_with(text, path, env, &crate::yaml::YamlBudget::default())
+    }
+
+    /// [`Scenario::parse`], the YAML read within `yaml`'s budget.
+    pub(crate) fn parse_with(
+        text: &str,
+        path: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+        yaml: &crate::yaml::YamlBudget,
+    ) -> Result<Scenario, ScenarioError> {
         let raw: RawScenario =
-            crate::yaml::from_str(text).map_err(|source| ScenarioError::Yaml {
+            crate::yaml::from_str_with(text, yaml).map_err(|source| ScenarioError::Yaml {
                 path: path.to_path_buf(),
                 source,
             })?;

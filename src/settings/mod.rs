@@ -32,6 +32,7 @@ use crate::{
     secret::Secret,
     stats::ShardInfo,
     tls::ClientNet,
+    yaml::{self, YamlBudget},
 };
 
 /// Reads environment variables that clap does not handle (`TARGET_HOST`, `CI_*`, tokens);
@@ -138,6 +139,8 @@ pub struct Settings {
     pub(crate) proxy: Option<Proxy>,
     /// How the result is judged and published.
     pub gate: GateSettings,
+    /// What the scenario's YAML may make the parser do.
+    pub(crate) yaml: YamlBudget,
 }
 
 /// What judging and publishing need, apart from how the load was made: also what `merge`
@@ -169,13 +172,45 @@ fn invalid(setting: &'static str, message: impl Into<String>) -> SettingsError {
     }
 }
 
+/// What the config file and the scenario may make the YAML parser do: the flags' (or their
+/// variables') budgets, the defaults elsewhere. Job-only settings, since the config file is
+/// read within them.
+fn yaml_budget(judge: &JudgeArgs) -> Result<YamlBudget, SettingsError> {
+    const MAX_COUNT: usize = 100_000_000;
+    let within = |setting: &'static str, n: Option<usize>, default: usize, max: usize| match n {
+        Some(n) if n == 0 || n > max => Err(invalid(setting, format!("{n} must be 1 to {max}"))),
+        n => Ok(n.unwrap_or(default)),
+    };
+    Ok(YamlBudget {
+        nodes: within(
+            "--yaml-max-nodes",
+            judge.yaml_max_nodes,
+            yaml::YAML_MAX_NODES,
+            MAX_COUNT,
+        )?,
+        depth: within(
+            "--yaml-max-depth",
+            judge.yaml_max_depth,
+            yaml::YAML_MAX_DEPTH,
+            yaml::YAML_DEPTH_LIMIT,
+        )?,
+        aliases: within(
+            "--yaml-max-aliases",
+            judge.yaml_max_aliases,
+            yaml::YAML_MAX_ALIASES,
+            MAX_COUNT,
+        )?,
+    })
+}
+
 /// The config file's layer for the profile the flags choose (empty without a file).
 fn file_layer(flags: &Layer, config_dir: Option<&Path>) -> Result<Layer, SettingsError> {
     let judge = &flags.judge;
+    let yaml = yaml_budget(judge)?;
     let config = match (&judge.config, config_dir) {
-        (Some(p), _) => Some(ConfigFile::load(p)?),
+        (Some(p), _) => Some(ConfigFile::load(p, &yaml)?),
         (None, Some(dir)) if dir.join(defaults::CONFIG_FILE).is_file() => {
-            Some(ConfigFile::load(&dir.join(defaults::CONFIG_FILE))?)
+            Some(ConfigFile::load(&dir.join(defaults::CONFIG_FILE), &yaml)?)
         }
         (None, _) => None,
     };
@@ -299,6 +334,7 @@ impl Settings {
             start_at,
             progress_every: (!progress.is_zero()).then_some(progress),
             gate,
+            yaml: yaml_budget(&layer.judge)?,
         })
     }
 }
