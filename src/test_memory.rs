@@ -19,12 +19,27 @@ impl Heap {
     }
 }
 
-/// Runs `f`, measuring the heap it uses on this thread.
+thread_local! {
+    /// The largest peak a helper thread reported for this thread's work (see [`elsewhere`]).
+    static ELSEWHERE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Adds the peak of a helper thread that worked for this one while it waited (the YAML
+/// parser's thread): [`measure`] counts it on top of this thread's own peak.
+pub(crate) fn elsewhere(peak: u64) {
+    ELSEWHERE.set(ELSEWHERE.get().max(peak));
+}
+
+/// Runs `f`, measuring the heap it uses on this thread, and on the helper threads it waited
+/// for (an upper bound: their peaks are added to this thread's).
 pub(crate) fn measure<T>(f: impl FnOnce() -> T) -> (T, Heap) {
     let mut out = None;
+    let outer = ELSEWHERE.replace(0);
     let info = allocation_counter::measure(|| out = Some(f()));
+    let helpers = ELSEWHERE.replace(outer);
+    elsewhere(helpers);
     let heap = Heap {
-        peak: info.bytes_max,
+        peak: info.bytes_max + helpers,
         kept: info.bytes_current,
     };
     (out.expect("the measured call returned"), heap)

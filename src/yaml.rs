@@ -126,16 +126,33 @@ pub(crate) fn from_str_with<T: DeserializeOwned + Send>(
         std::thread::Builder::new()
             .name("yaml".into())
             .stack_size(stack)
-            .spawn_scoped(scope, || parse(text, budget))
+            .spawn_scoped(scope, || measured(|| parse(text, budget)))
             .map(|parser| parser.join())
     });
     match parsed {
-        Ok(Ok(result)) => result,
+        Ok(Ok((result, peak))) => {
+            #[cfg(test)]
+            crate::test_memory::elsewhere(peak);
+            let _ = peak;
+            result
+        }
         // The parser panicked (it is built not to): its message is the one clue.
         Ok(Err(panic)) => std::panic::resume_unwind(panic),
         // No thread to be had: read on this one, as deep as its stack allows.
         Err(_) => parse(text, budget),
     }
+}
+
+/// The parse, and in tests the heap it took on its own thread (so the tests that hold a
+/// caller's memory to a cap see it); nothing is measured otherwise.
+fn measured<T>(parse: impl FnOnce() -> T) -> (T, u64) {
+    #[cfg(test)]
+    {
+        let (value, heap) = crate::test_memory::measure(parse);
+        (value, heap.peak)
+    }
+    #[cfg(not(test))]
+    (parse(), 0)
 }
 
 fn parse<T: DeserializeOwned>(text: &str, budget: &YamlBudget) -> Result<T, YamlError> {
