@@ -6,8 +6,9 @@
 //! case must end without a panic (an abort, a stack overflow, ends the whole test) and within
 //! [`PEAK_LIMIT`] of heap, measured per case.
 //!
-//! Seeded and reproducible (`HOSTILE_SWEEP_SEED`, `HOSTILE_SWEEP_CASES`; CONTRIBUTING.md has
-//! the command): a failing case names its seed, number, file and mutation, and is written out.
+//! Reproducible: the random generator starts from `HOSTILE_SWEEP_START` (31 by default) and
+//! makes `HOSTILE_SWEEP_CASES` cases (2,000); CONTRIBUTING.md has the command. A failing case
+//! names its start, number, file and mutation, and its input is written out.
 
 use std::{
     panic::{catch_unwind, AssertUnwindSafe},
@@ -28,8 +29,8 @@ use crate::{
     stats::{EndpointStats, HistoryEntry, LatencyHistogram, RunResult, SecondPoint},
 };
 
-/// The seed and number of cases of a plain `cargo test`.
-const DEFAULT_SEED: u64 = 31;
+/// Where the random generator starts, and how many cases, in a plain `cargo test`.
+const DEFAULT_START: u64 = 31;
 const DEFAULT_CASES: usize = 2_000;
 
 /// The most heap one case may take. Inputs grow to 256 KiB at most; what the gate reads from
@@ -448,13 +449,13 @@ fn message(panic: &(dyn std::any::Any + Send)) -> String {
 
 #[test]
 fn hostile_input_sweep() {
-    let seed = env_or("HOSTILE_SWEEP_SEED", DEFAULT_SEED);
+    let start = env_or("HOSTILE_SWEEP_START", DEFAULT_START);
     let cases = env_or("HOSTILE_SWEEP_CASES", DEFAULT_CASES);
     let fixtures = fixtures();
     let dir = tempfile::tempdir().expect("a temporary folder");
     let pristine: RunResult = results::parse(&written_results().0, "results.json", Role::Baseline)
         .expect("the written results read back");
-    let mut rng = Rng64::starting_at(seed);
+    let mut rng = Rng64::starting_at(start);
     let mut failures = Vec::new();
     let mut worst = (0u64, String::new());
     let mut per_kind = [0usize; 3];
@@ -473,7 +474,7 @@ fn hostile_input_sweep() {
             }))
         });
         per_kind[f.kind as usize] += 1;
-        let id = format!("seed {seed} case {case}: {} ({what})", f.name);
+        let id = format!("start {start} case {case}: {} ({what})", f.name);
         if heap.peak > worst.0 {
             worst = (heap.peak, id.clone());
         }
@@ -483,14 +484,14 @@ fn hostile_input_sweep() {
             Ok(()) => None,
         };
         if let Some(problem) = problem {
-            let kept = std::env::temp_dir().join(format!("hostile-sweep-{seed}-{case}"));
+            let kept = std::env::temp_dir().join(format!("hostile-sweep-{start}-{case}"));
             let _ = std::fs::write(&kept, &input);
             failures.push(format!("{id} {problem}; input kept in {}", kept.display()));
         }
     }
     // Figures, not pass marks: `cargo test --lib hostile_sweep -- --nocapture` prints them.
     eprintln!(
-        "hostile sweep: seed {seed}, {cases} cases ({} scenarios, {} config files, {} results files), the most heap one took: {:.1} MiB ({})",
+        "hostile sweep: start {start}, {cases} cases ({} scenarios, {} config files, {} results files), the most heap one took: {:.1} MiB ({})",
         per_kind[0],
         per_kind[1],
         per_kind[2],

@@ -131,9 +131,7 @@ pub(crate) fn from_str_with<T: DeserializeOwned + Send>(
     });
     match parsed {
         Ok(Ok((result, peak))) => {
-            #[cfg(test)]
-            crate::test_memory::elsewhere(peak);
-            let _ = peak;
+            report_peak(peak);
             result
         }
         // The parser panicked (it is built not to): its message is the one clue.
@@ -143,17 +141,27 @@ pub(crate) fn from_str_with<T: DeserializeOwned + Send>(
     }
 }
 
-/// The parse, and in tests the heap it took on its own thread (so the tests that hold a
-/// caller's memory to a cap see it); nothing is measured otherwise.
+/// The parse, and in tests the heap it took on its own thread, which [`report_peak`] adds to
+/// the caller's (so the tests that hold a caller's memory to a cap see it).
+#[cfg(test)]
 fn measured<T>(parse: impl FnOnce() -> T) -> (T, u64) {
-    #[cfg(test)]
-    {
-        let (value, heap) = crate::test_memory::measure(parse);
-        (value, heap.peak)
-    }
-    #[cfg(not(test))]
+    let (value, heap) = crate::test_memory::measure(parse);
+    (value, heap.peak)
+}
+
+#[cfg(test)]
+fn report_peak(peak: u64) {
+    crate::test_memory::elsewhere(peak);
+}
+
+/// Outside tests nothing is measured.
+#[cfg(not(test))]
+fn measured<T>(parse: impl FnOnce() -> T) -> (T, u64) {
     (parse(), 0)
 }
+
+#[cfg(not(test))]
+fn report_peak(_: u64) {}
 
 fn parse<T: DeserializeOwned>(text: &str, budget: &YamlBudget) -> Result<T, YamlError> {
     let path = RefCell::new(String::new());
