@@ -433,8 +433,9 @@ layered! {
         /// Baseline results: a results.json path, `auto` (previous pipeline in GitLab) or `none`.
         #[arg(long, env = "LOADFORGE_GATE_BASELINE", value_name = "FILE|auto|none")]
         pub(crate) baseline: Option<String>,
-        /// Runs kept in the run history that regressions are judged by (default 20); with
-        /// LOADFORGE_GATE_GITLAB_TOKEN and a baseline that carries no history, pipelines read.
+        /// Runs kept in the run history that regressions are judged by (default 20, at most
+        /// 100); with LOADFORGE_GATE_GITLAB_TOKEN and a baseline that carries no history,
+        /// pipelines read.
         #[arg(long, env = "LOADFORGE_GATE_BASELINE_HISTORY", value_name = "N")]
         pub(crate) baseline_history: Option<usize>,
         /// Distinct endpoint names kept; the least busy past it are counted as one
@@ -460,6 +461,20 @@ layered! {
         #[arg(long, env = "LOADFORGE_GATE_PROFILE", value_name = "NAME")]
         #[serde(skip)]
         pub(crate) profile: Option<String>,
+        /// The most nodes the config file or the scenario may hold [default: 4000000].
+        #[arg(long, env = "LOADFORGE_GATE_YAML_MAX_NODES", value_name = "N")]
+        #[serde(skip)]
+        pub(crate) yaml_max_nodes: Option<usize>,
+        /// How deep the config file's or the scenario's YAML may nest [default: 128, at most
+        /// 1000].
+        #[arg(long, env = "LOADFORGE_GATE_YAML_MAX_DEPTH", value_name = "N")]
+        #[serde(skip)]
+        pub(crate) yaml_max_depth: Option<usize>,
+        /// The most nodes YAML aliases (`*name`) may repeat in the config file or the scenario,
+        /// all together [default: 1000000].
+        #[arg(long, env = "LOADFORGE_GATE_YAML_MAX_ALIASES", value_name = "N")]
+        #[serde(skip)]
+        pub(crate) yaml_max_aliases: Option<usize>,
         /// Ignore HTTP_PROXY, HTTPS_PROXY and NO_PROXY: connect directly to the target, GitLab and
         /// LoadForge.
         // A switch, like --insecure: absent is `Some(false)`, read as "not given".

@@ -17,6 +17,10 @@ pub(crate) const RUN_TIME: &str = "30s";
 /// Runs in the history regressions are judged by (the chain in results.json; with an API token
 /// and no chain, the pipelines read).
 pub(crate) const BASELINE_HISTORY: usize = 20;
+/// The most runs `--baseline-history` may ask for: the look-up walks at most this many
+/// pipelines, and the chain in results.json holds at most this many runs (and at most
+/// `stats::MAX_HISTORY_BYTES`). A band of 100 runs is more than any noise estimate needs.
+pub(crate) const MAX_BASELINE_HISTORY: usize = 100;
 /// Distinct endpoint names kept before the rest are folded into `(other endpoints)`.
 pub(crate) const MAX_ENDPOINTS: usize = 1000;
 /// How often a progress line is printed.
@@ -76,10 +80,12 @@ pub const COOKIES_PER_DOMAIN: usize = 50;
 /// The most cookies in one user's jar, all domains together (`defaults.max_cookies`): three
 /// domains' worth.
 pub const COOKIES_PER_USER: usize = 3 * COOKIES_PER_DOMAIN;
-/// The most bytes in one user's jar, counting every cookie's name, value, domain and path
-/// (`defaults.max_cookies_kib`): well above what one request's `Cookie` header can carry to
-/// most servers (8 to 16 KiB), so the cap only ever refuses a target that floods the jar. With
-/// [`COOKIES_PER_USER`] it bounds a jar's memory, whatever a target sends.
+/// The most bytes in one user's jar (`defaults.max_cookies_kib`), weighing what the jar keeps
+/// of each cookie: its place (about 240 bytes: expiry, flags and the text's pointers), its name and
+/// value, and its domain and path twice; attributes the jar does not use are not kept. Well
+/// above what one request's `Cookie` header can carry to most servers (8 to 16 KiB), so the cap
+/// only ever refuses a target that floods the jar; it bounds a jar's memory, whatever a target
+/// sends.
 pub const COOKIE_JAR_BYTES: usize = 64 * 1024;
 
 /// The `User-Agent` of every request the tool makes: to targets, GitLab and LoadForge.

@@ -83,7 +83,8 @@ fn results_file_status(e: &ResultsFileError) -> ExitStatus {
         | ResultsFileError::TooLarge { .. }
         | ResultsFileError::NoSchema { .. }
         | ResultsFileError::Schema { .. }
-        | ResultsFileError::HistogramBudget { .. } => ExitStatus::Usage,
+        | ResultsFileError::HistogramBudget { .. }
+        | ResultsFileError::TooManyEntries { .. } => ExitStatus::Usage,
         ResultsFileError::Write { .. } | ResultsFileError::Serialize { .. } => {
             ExitStatus::Infrastructure
         }

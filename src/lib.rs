@@ -49,4 +49,8 @@ pub use gate::changepoint;
 pub use gate::judgement;
 
 #[cfg(test)]
+mod hostile_sweep;
+#[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod test_memory;

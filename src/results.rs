@@ -11,7 +11,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::{
     defaults::MAX_RESULTS_BYTES,
-    stats::{HistoryEntry, RunResult, HISTOGRAM_BUDGET_BYTES, SCHEMA, SCHEMA_V1},
+    stats::{Entries, HistoryEntry, RunResult, HISTOGRAM_BUDGET_BYTES, SCHEMA, SCHEMA_V1},
 };
 
 /// What a results file is read for: its errors name it so, with the fix that applies.
@@ -78,6 +78,8 @@ pub(crate) enum ResultsFileError {
     },
     #[error("{file} is refused: its histograms need more than {} MiB of memory decoded, the budget of one results file", HISTOGRAM_BUDGET_BYTES >> 20)]
     HistogramBudget { file: String },
+    #[error("{file} is refused: it holds more than {} {what}, the most one results file may hold", what.cap())]
+    TooManyEntries { file: String, what: Entries },
     #[error("cannot write {}", path.display())]
     Write {
         path: PathBuf,
@@ -117,7 +119,8 @@ pub(crate) fn shown(path: &Path) -> String {
 }
 
 /// The bytes of the results file at `path`, refused past [`MAX_RESULTS_BYTES`] before it is
-/// read, and cut off there while it is read (a file that grows after the check).
+/// read, and cut off there while it is read (a file that grows after the check); anything but
+/// a regular file (a FIFO, a device) is refused unread.
 pub(crate) fn read(path: &Path, role: Role) -> Result<Vec<u8>, ResultsFileError> {
     let file = || shown(path);
     let read_err = |source| ResultsFileError::Read {
@@ -129,13 +132,13 @@ pub(crate) fn read(path: &Path, role: Role) -> Result<Vec<u8>, ResultsFileError>
     if size > MAX_RESULTS_BYTES as u64 {
         return Err(ResultsFileError::TooLarge { file: file(), size });
     }
-    std::fs::File::open(path)
-        .and_then(|f| crate::capped::read_capped(f, MAX_RESULTS_BYTES))
-        .map_err(read_err)?
-        .ok_or_else(|| ResultsFileError::TooLarge {
+    crate::capped::read_file(path, MAX_RESULTS_BYTES).map_err(|e| match e.kind() {
+        std::io::ErrorKind::FileTooLarge => ResultsFileError::TooLarge {
             file: file(),
             size: MAX_RESULTS_BYTES as u64 + 1,
-        })
+        },
+        _ => read_err(e),
+    })
 }
 
 /// Parses the bytes of a results file (read from disk, or a downloaded artifact); `origin`
@@ -211,17 +214,17 @@ fn check_size(bytes: &[u8], origin: &str) -> Result<(), ResultsFileError> {
     }
 }
 
-/// Parses `bytes` as `T` within one file's histogram budget, naming the file in either error.
+/// Parses `bytes` as `T` within one file's histogram budget and entry caps
+/// (`stats::Entries`), naming the file and what stopped the read in the error.
 fn parse_budgeted<T: DeserializeOwned>(bytes: &[u8], origin: &str) -> Result<T, ResultsFileError> {
-    let (parsed, spent) = crate::stats::within_budget(|| serde_json::from_slice(bytes));
-    parsed.map_err(|source| match spent {
-        true => ResultsFileError::HistogramBudget {
-            file: origin.to_string(),
-        },
-        false => ResultsFileError::Parse {
-            file: origin.to_string(),
-            source,
-        },
+    let ((parsed, spent), over) = crate::stats::within_entry_caps(|| {
+        crate::stats::within_budget(|| serde_json::from_slice(bytes))
+    });
+    let file = origin.to_string();
+    parsed.map_err(|source| match (over, spent) {
+        (Some(what), _) => ResultsFileError::TooManyEntries { file, what },
+        (None, true) => ResultsFileError::HistogramBudget { file },
+        (None, false) => ResultsFileError::Parse { file, source },
     })
 }
 
@@ -398,6 +401,108 @@ mod tests {
         let big = vec![b' '; MAX_RESULTS_BYTES + 1];
         let e = parse::<RunResult>(&big, "big.json", Role::Results).unwrap_err();
         assert!(matches!(e, ResultsFileError::TooLarge { .. }), "{e}");
+    }
+
+    /// A results file whose `placeholder` (a JSON string in `run_json`'s file, at `at`) is
+    /// replaced by `n` entries made by `entry`.
+    fn with_entries(at: &[&str], n: usize, entry: impl Fn(usize) -> String, list: bool) -> Vec<u8> {
+        let mut doc: serde_json::Value = serde_json::from_str(&run_json(SCHEMA)).unwrap();
+        let mut slot = &mut doc;
+        for key in at {
+            slot = &mut slot[*key];
+        }
+        *slot = serde_json::Value::String("@ENTRIES@".into());
+        let (open, close) = if list { ('[', ']') } else { ('{', '}') };
+        let mut entries = String::from(open);
+        for i in 0..n {
+            if i > 0 {
+                entries.push(',');
+            }
+            entries.push_str(&entry(i));
+        }
+        entries.push(close);
+        doc.to_string()
+            .replace("\"@ENTRIES@\"", &entries)
+            .into_bytes()
+    }
+
+    /// Finding (left open by hardening round 2): a results file's decoded size was capped in
+    /// bytes, not entries, and 64 MiB of short entries decode to hundreds of megabytes (a
+    /// failure reason: eight bytes of JSON, some 70 in memory). Each kind of entry that can
+    /// repeat is counted as it is read, and the file refused past its cap with its own error.
+    #[test]
+    fn a_results_file_is_capped_by_entry_counts_each_with_its_own_error() {
+        let mut row = serde_json::to_value(&crate::stats::fixture(vec![], 1.0).aggregate).unwrap();
+        row.as_object_mut().unwrap().remove("histogram");
+        let row = row.to_string();
+        let cases: [(Entries, Vec<u8>); 3] = [
+            (
+                Entries::FailureReasons,
+                with_entries(
+                    &["aggregate", "failures_by_reason"],
+                    2_000_000,
+                    |i| format!("\"r{i}\":1"),
+                    false,
+                ),
+            ),
+            (
+                Entries::Endpoints,
+                with_entries(
+                    &["endpoints"],
+                    150_000,
+                    |i| row.replacen("\"all requests\"", &format!("\"GET /{i}\""), 1),
+                    true,
+                ),
+            ),
+            (
+                Entries::SeriesPoints,
+                with_entries(
+                    &["timeseries"],
+                    600_000,
+                    |i| format!("{{\"t\":{i},\"requests\":0,\"failures\":0,\"users\":0}}"),
+                    true,
+                ),
+            ),
+        ];
+        for (what, bytes) in cases {
+            assert!(
+                bytes.len() < MAX_RESULTS_BYTES,
+                "{what}: within the byte cap"
+            );
+            let (parsed, heap) = crate::test_memory::measure(|| {
+                parse::<RunResult>(&bytes, "many.json", Role::Baseline)
+            });
+            eprintln!(
+                "{what}: a {:.1} MiB file, read with a peak of {:.1} MiB",
+                bytes.len() as f64 / (1 << 20) as f64,
+                heap.peak_mib()
+            );
+            let e = parsed.unwrap_err();
+            assert!(
+                matches!(e, ResultsFileError::TooManyEntries { what: w, .. } if w == what),
+                "{what}: {e}"
+            );
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "many.json is refused: it holds more than {} {what}, the most one results file may hold",
+                    what.cap()
+                )
+            );
+            assert!(heap.peak < 96 << 20, "{what}: peak {} bytes", heap.peak);
+        }
+    }
+
+    /// A FIFO given as a results file (`--baseline`, `compare`, `merge`) is refused unread,
+    /// where it once waited for a writer forever.
+    #[test]
+    fn a_fifo_as_a_results_file_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = crate::capped::Fifo::new(dir.path().join("base.json"), b"{}");
+        let e = read(&fifo.path, Role::Baseline).unwrap_err();
+        assert!(matches!(e, ResultsFileError::Read { .. }), "{e}");
+        let source = std::error::Error::source(&e).map(|s| s.to_string());
+        assert_eq!(source.as_deref(), Some("not a regular file"));
     }
 
     #[test]

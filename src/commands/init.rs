@@ -167,7 +167,11 @@ fn print_checks(host: &str, requests: &[Request], checked: &Look) {
 /// file `init` writes is never one the gate refuses.
 fn read_back(scenario: &str, config: &str, dir: &Path) -> Result<(), Error> {
     Scenario::parse(scenario, Path::new(starter::SCENARIO), &process_env)?;
-    let file = ConfigFile::parse(config, &dir.join(starter::CONFIG))?;
+    let file = ConfigFile::parse_with(
+        config,
+        &dir.join(starter::CONFIG),
+        &crate::yaml::YamlBudget::default(),
+    )?;
     for p in starter::PROFILES {
         file.layer(Some(p.name))?;
     }

@@ -214,12 +214,13 @@ pub(crate) fn judge_and_publish(
     }
     let (verdict, gate_error) = judge(settings, &result, &looked.reference(settings));
     let read = baseline.map_or(&[][..], |b| &b.history[..]);
-    let history = crate::stats::pass_on_history(
+    let mut history = crate::stats::pass_on_history(
         read,
         &result,
         settings.ci.on_default_branch(),
         settings.baseline_history,
     );
+    notes.extend(crate::stats::trim_history(&mut history));
     let document = Document {
         run: result,
         verdict,

@@ -46,6 +46,7 @@ pub(crate) fn prepare(settings: &Settings) -> Result<Workload, Error> {
         EngineSettings::Native(n) => Ok(Workload::Native(Box::new(Scenario::load(
             &n.scenario,
             &super::process_env,
+            &settings.yaml,
         )?))),
         EngineSettings::Locust(l) => {
             let file = locust::check_locustfile(&l.locustfile)?;

@@ -346,17 +346,19 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const ACCEPT_ENCODING: &str = "gzip, deflate, br";
 
 impl Scenario {
-    /// Reads, parses and compiles a scenario file, resolving `${env.*}` through `env`.
+    /// Reads, parses and compiles a scenario file, resolving `${env.*}` through `env`, its
+    /// YAML read within `yaml`'s budget.
     pub(crate) fn load(
         path: &Path,
         env: &dyn Fn(&str) -> Option<String>,
+        yaml: &crate::yaml::YamlBudget,
     ) -> Result<Scenario, ScenarioError> {
         let text = crate::capped::read_text_file(path, crate::defaults::MAX_USER_FILE_BYTES)
             .map_err(|source| ScenarioError::Read {
                 path: path.to_path_buf(),
                 source,
             })?;
-        Self::parse(&text, path, env)
+        Self::parse_with(&text, path, env, yaml)
     }
 
     /// Compiles scenario `text`; `path` names the file in errors and, without a `name` key,
@@ -366,8 +368,18 @@ impl Scenario {
         path: &Path,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Scenario, ScenarioError> {
+        Self::parse_with(text, path, env, &crate::yaml::YamlBudget::default())
+    }
+
+    /// [`Scenario::parse`], the YAML read within `yaml`'s budget.
+    pub(crate) fn parse_with(
+        text: &str,
+        path: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+        yaml: &crate::yaml::YamlBudget,
+    ) -> Result<Scenario, ScenarioError> {
         let raw: RawScenario =
-            crate::yaml::from_str(text).map_err(|source| ScenarioError::Yaml {
+            crate::yaml::from_str_with(text, yaml).map_err(|source| ScenarioError::Yaml {
                 path: path.to_path_buf(),
                 source,
             })?;
@@ -383,6 +395,7 @@ impl Scenario {
             requests: 0,
             cookies: raw.defaults.cookies.unwrap_or(true),
             follow_redirects: raw.defaults.follow_redirects.unwrap_or(true),
+            max_upload: multipart::MAX_FILE_BYTES,
             defined: raw.variables.keys().cloned().collect(),
             used: Vec::new(),
             sets: Vec::new(),
@@ -450,6 +463,8 @@ struct Compiler<'a> {
     cookies: bool,
     /// `defaults.follow_redirects`, which a request may override.
     follow_redirects: bool,
+    /// `defaults.max_upload_mib` in bytes: the largest file a multipart part reads.
+    max_upload: usize,
     /// Variables that something defines (`variables:`, `extract:`, `set:`).
     defined: BTreeSet<String>,
     /// Variables read, with where they are read, checked once everything is compiled.
@@ -491,6 +506,7 @@ impl Compiler<'_> {
         }
         let (max_head, max_body) = self.caps(&raw.defaults)?;
         let (max_cookies, max_cookie_bytes) = self.cookie_caps(&raw.defaults)?;
+        self.max_upload = self.upload_cap(&raw.defaults)?;
         let wait = match &raw.wait {
             Some(w) => self.wait(w, "wait")?,
             None => Wait::None,
@@ -855,6 +871,18 @@ impl Compiler<'_> {
         Ok((count, bytes))
     }
 
+    /// The largest file a multipart part may send, read whole when the scenario loads.
+    fn upload_cap(&self, d: &raw::RawDefaults) -> Result<usize, ScenarioError> {
+        match d.max_upload_mib {
+            Some(m @ 1..=multipart::MAX_UPLOAD_MIB) => Ok(m as usize * 1024 * 1024),
+            Some(m) => Err(self.err(
+                "defaults.max_upload_mib",
+                format!("{m} must be 1 to {}", multipart::MAX_UPLOAD_MIB),
+            )),
+            None => Ok(multipart::MAX_FILE_BYTES),
+        }
+    }
+
     /// The endpoint a request is recorded under, created on first use.
     fn endpoint(&mut self, name: String, method: &str) -> usize {
         if let Some(&i) = self.endpoint_ids.get(&name) {
@@ -915,7 +943,7 @@ impl Compiler<'_> {
     ) -> Result<Body, ScenarioError> {
         let base = self.path.parent().unwrap_or(Path::new(".")).to_path_buf();
         let mut failed = None;
-        let compiled = multipart::compile(parts, &base, |text, name| {
+        let compiled = multipart::compile(parts, &base, self.max_upload, |text, name| {
             self.template(text, &format!("{at}.multipart.{name}"))
                 .map_err(|e| {
                     let line = e.to_string();
@@ -1099,6 +1127,34 @@ mod tests {
             .unwrap_or_else(|e| e.to_string());
             assert!(err.contains("must be 1 to"), "{bad}: {err}");
         }
+    }
+
+    /// A multipart file's cap is the scenario's to set, within bounds.
+    #[test]
+    fn the_upload_cap_is_set_by_the_scenario_and_bounded() {
+        for bad in ["max_upload_mib: 0", "max_upload_mib: 1025"] {
+            let err = parse(&format!(
+                "defaults: {{{bad}}}\ntasks: [{{request: {{path: /}}}}]"
+            ))
+            .map(|_| String::new())
+            .unwrap_or_else(|e| e.to_string());
+            assert!(err.contains("defaults.max_upload_mib: "), "{bad}: {err}");
+            assert!(err.contains("must be 1 to 1024"), "{bad}: {err}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("two.bin");
+        std::fs::File::create(&file)
+            .unwrap()
+            .set_len(2 << 20)
+            .unwrap();
+        let text = |cap: &str| {
+            format!("defaults: {{{cap}}}\ntasks: [{{request: {{method: POST, path: /, multipart: {{f: {{file: two.bin}}}}}}}}]")
+        };
+        let path = dir.path().join("s.yml");
+        let load = |cap: &str| Scenario::parse(&text(cap), &path, &|_| None);
+        assert!(load("max_upload_mib: 2").is_ok());
+        let err = load("max_upload_mib: 1").unwrap_err().to_string();
+        assert!(err.contains("larger than 1 MiB"), "{err}");
     }
 
     #[test]

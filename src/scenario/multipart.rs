@@ -15,8 +15,11 @@ use serde::Deserialize;
 
 use super::Template;
 
-/// The largest file a part may carry: uploads in a load test are fixtures, not payloads.
-pub(crate) const MAX_FILE_BYTES: u64 = 8 << 20;
+/// The largest file a part may carry unless the scenario says otherwise
+/// (`defaults.max_upload_mib`): uploads in a load test are fixtures, not payloads.
+pub(crate) const MAX_FILE_BYTES: usize = 8 << 20;
+/// The most `defaults.max_upload_mib` may raise it to.
+pub(crate) const MAX_UPLOAD_MIB: u32 = 1024;
 
 /// A part as the YAML gives it: a text value, or a file.
 #[derive(Debug, Deserialize)]
@@ -108,6 +111,24 @@ impl Multipart {
     }
 }
 
+/// Why a part's file cannot be sent, and what to do: one line.
+fn refusal(path: &Path, e: &std::io::Error, cap: usize) -> String {
+    let path = path.display();
+    match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            format!("cannot read {path}: {e}; the path is relative to the scenario file")
+        }
+        std::io::ErrorKind::InvalidInput => format!(
+            "{path} is not a regular file (a device, a FIFO or a folder); a file part sends a file"
+        ),
+        std::io::ErrorKind::FileTooLarge => format!(
+            "{path} is larger than {} MiB, the most a file part may be; upload a smaller file or raise `defaults.max_upload_mib` (at most {MAX_UPLOAD_MIB})",
+            cap >> 20
+        ),
+        _ => format!("cannot read {path}: {e}"),
+    }
+}
+
 /// A name or file name inside a quoted header parameter: quotes and line breaks escaped as
 /// browsers do (RFC 7578 4.2), so a name cannot break the part's head.
 fn quoted(s: &str) -> String {
@@ -117,10 +138,11 @@ fn quoted(s: &str) -> String {
 }
 
 /// Compiles `raw`: text values through `template`, files read from `base` (the scenario's
-/// folder). Errors name the part's field and say what to fix.
+/// folder), each of at most `file_cap` bytes. Errors name the part's field and say what to fix.
 pub(crate) fn compile(
     raw: BTreeMap<String, RawPart>,
     base: &Path,
+    file_cap: usize,
     mut template: impl FnMut(&str, &str) -> Result<Template, String>,
 ) -> Result<Multipart, (String, String)> {
     let mut parts = Vec::with_capacity(raw.len());
@@ -129,33 +151,22 @@ pub(crate) fn compile(
             RawPart::Text(v) => {
                 Part::Text(name.clone(), template(&v, &name).map_err(|e| (name, e))?)
             }
-            RawPart::File(f) => file_part(name, f, base)?,
+            RawPart::File(f) => file_part(name, f, base, file_cap)?,
         });
     }
     let boundary = format!("loadforge-gate-{:032x}", rand::random::<u128>());
     Ok(Multipart { parts, boundary })
 }
 
-fn file_part(name: String, f: RawFilePart, base: &Path) -> Result<Part, (String, String)> {
+fn file_part(
+    name: String,
+    f: RawFilePart,
+    base: &Path,
+    cap: usize,
+) -> Result<Part, (String, String)> {
     let path = base.join(&f.file);
-    let fail = |e: String| (name.clone(), e);
-    let size = std::fs::metadata(&path)
-        .map_err(|e| {
-            fail(format!(
-                "cannot read {}: {e}; the path is relative to the scenario file",
-                path.display()
-            ))
-        })?
-        .len();
-    if size > MAX_FILE_BYTES {
-        return Err(fail(format!(
-            "{} is {size} bytes; a file part may be at most {} MiB",
-            path.display(),
-            MAX_FILE_BYTES >> 20
-        )));
-    }
-    let bytes =
-        std::fs::read(&path).map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
+    let bytes = crate::capped::read_file(&path, cap)
+        .map_err(|e| (name.clone(), refusal(&path, &e, cap)))?;
     let filename = f.filename.unwrap_or_else(|| {
         Path::new(&f.file)
             .file_name()
@@ -186,7 +197,7 @@ mod tests {
         std::fs::write(dir.path().join("r.csv"), "a,b\n1,2\n").unwrap();
         let yaml = "title: Q1\nreport: {file: r.csv, content_type: text/csv}\n";
         let raw: BTreeMap<String, RawPart> = crate::yaml::from_str(yaml).unwrap();
-        let m = compile(raw, dir.path(), lit).unwrap();
+        let m = compile(raw, dir.path(), MAX_FILE_BYTES, lit).unwrap();
         assert!(m.is_static());
         let body = m
             .encode(|t| Ok::<_, ()>(t.as_static().unwrap().to_string()))
@@ -208,19 +219,61 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let raw: BTreeMap<String, RawPart> =
             crate::yaml::from_str("doc: {file: nope.bin}\n").unwrap();
-        let (at, e) = compile(raw, dir.path(), lit).unwrap_err();
+        let (at, e) = compile(raw, dir.path(), MAX_FILE_BYTES, lit).unwrap_err();
         assert_eq!(at, "doc");
         assert!(e.contains("relative to the scenario file"), "{e}");
         let big = std::fs::File::create(dir.path().join("big.bin")).unwrap();
-        big.set_len(MAX_FILE_BYTES + 1).unwrap();
-        let raw: BTreeMap<String, RawPart> =
-            crate::yaml::from_str("doc: {file: big.bin}\n").unwrap();
-        let (_, e) = compile(raw, dir.path(), lit).unwrap_err();
-        assert!(e.contains("at most 8 MiB"), "{e}");
+        big.set_len(MAX_FILE_BYTES as u64 + 1).unwrap();
+        let raw = || -> BTreeMap<String, RawPart> {
+            crate::yaml::from_str("doc: {file: big.bin}\n").unwrap()
+        };
+        let (_, e) = compile(raw(), dir.path(), MAX_FILE_BYTES, lit).unwrap_err();
+        assert!(e.contains("larger than 8 MiB"), "{e}");
+        assert!(e.contains("defaults.max_upload_mib"), "{e}");
+        assert!(
+            compile(raw(), dir.path(), 9 << 20, lit).is_ok(),
+            "a raised cap"
+        );
     }
 
+    /// Finding (hardening round 3): a file part was checked by its metadata size, then read
+    /// without a cap, so `file: /dev/zero` (size 0) grew `validate` to 1 GB and killed it.
     #[test]
-    fn a_name_cannot_break_the_part_head() {
-        assert_eq!(quoted("a\"\r\nb"), "a%22%0D%0Ab");
+    fn a_multipart_file_of_dev_zero_is_refused_in_bounded_memory() {
+        let raw: BTreeMap<String, RawPart> =
+            crate::yaml::from_str("doc: {file: /dev/zero}\n").unwrap();
+        let (compiled, heap) =
+            crate::test_memory::measure(|| compile(raw, Path::new("."), MAX_FILE_BYTES, lit));
+        eprintln!(
+            "multipart /dev/zero: peak {:.2} MiB (cap {} MiB)",
+            heap.peak_mib(),
+            MAX_FILE_BYTES >> 20
+        );
+        let (at, e) = compiled.unwrap_err();
+        assert_eq!(at, "doc");
+        assert_eq!(
+            e,
+            "/dev/zero is not a regular file (a device, a FIFO or a folder); a file part sends a file"
+        );
+        assert!(
+            heap.peak <= MAX_FILE_BYTES as u64,
+            "peak {} bytes",
+            heap.peak
+        );
+    }
+
+    /// Finding (hardening round 3): a FIFO as a file part made the scenario's load wait for a
+    /// writer forever. A writer stands by here, so the old reader would have read it rather
+    /// than hang the test; the part is refused.
+    #[test]
+    fn a_fifo_as_a_multipart_file_is_a_clear_error_not_a_hang() {
+        let dir = tempfile::tempdir().unwrap();
+        let _fifo = crate::capped::Fifo::new(dir.path().join("upload.fifo"), b"fifo bytes");
+        let raw: BTreeMap<String, RawPart> =
+            crate::yaml::from_str("doc: {file: upload.fifo}\n").unwrap();
+        let (_, e) =
+            compile(raw, dir.path(), MAX_FILE_BYTES, lit).expect_err("a FIFO is no file to upload");
+        assert!(e.contains("upload.fifo is not a regular file"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
     }
 }

@@ -37,8 +37,10 @@ pub(crate) struct RawDefaults {
     pub(crate) cookies: Option<bool>,
     /// The most cookies in one user's jar, all domains together.
     pub(crate) max_cookies: Option<u32>,
-    /// The most KiB of cookies (names, values, domains, paths) in one user's jar.
+    /// The most KiB of cookies (as the jar keeps them) in one user's jar.
     pub(crate) max_cookies_kib: Option<u32>,
+    /// The largest file a multipart part may send, in MiB.
+    pub(crate) max_upload_mib: Option<u32>,
     /// Whether requests follow redirects (default on, up to 10 hops); a request may override.
     pub(crate) follow_redirects: Option<bool>,
     /// Whether requests ask for compressed answers (default on); they are decoded either way.

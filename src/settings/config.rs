@@ -38,22 +38,36 @@ pub(crate) struct ConfigFile {
 }
 
 impl ConfigFile {
-    pub(crate) fn load(path: &Path) -> Result<ConfigFile, SettingsError> {
+    pub(crate) fn load(
+        path: &Path,
+        yaml: &crate::yaml::YamlBudget,
+    ) -> Result<ConfigFile, SettingsError> {
         let text = crate::capped::read_text_file(path, crate::defaults::MAX_USER_FILE_BYTES)
             .map_err(|source| SettingsError::ConfigRead {
                 path: path.to_path_buf(),
                 source,
             })?;
-        Self::parse(&text, path)
+        Self::parse_with(&text, path, yaml)
     }
 
+    #[cfg(test)]
     pub(crate) fn parse(text: &str, path: &Path) -> Result<ConfigFile, SettingsError> {
+        Self::parse_with(text, path, &crate::yaml::YamlBudget::default())
+    }
+
+    /// The config file's `text`, read within `yaml`'s budget.
+    pub(crate) fn parse_with(
+        text: &str,
+        path: &Path,
+        yaml: &crate::yaml::YamlBudget,
+    ) -> Result<ConfigFile, SettingsError> {
         let bad = |section, source| SettingsError::ConfigParse {
             path: path.to_path_buf(),
             section,
             source,
         };
-        let file: Option<FileShape> = crate::yaml::from_str(text).map_err(|e| bad(None, e))?;
+        let file: Option<FileShape> =
+            crate::yaml::from_str_with(text, yaml).map_err(|e| bad(None, e))?;
         let FileShape::Mapping(split) = file.unwrap_or(FileShape::Mapping(Box::default())) else {
             return Err(SettingsError::ConfigShape {
                 path: path.to_path_buf(),

@@ -33,6 +33,7 @@ use crate::{
     secret::Secret,
     stats::ShardInfo,
     tls::ClientNet,
+    yaml::{self, YamlBudget},
 };
 
 /// Reads environment variables that clap does not handle (`TARGET_HOST`, `CI_*`, tokens);
@@ -139,6 +140,8 @@ pub struct Settings {
     pub(crate) proxy: Option<Proxy>,
     /// How the result is judged and published.
     pub gate: GateSettings,
+    /// What the scenario's YAML may make the parser do.
+    pub(crate) yaml: YamlBudget,
 }
 
 /// What judging and publishing need, apart from how the load was made: also what `merge`
@@ -172,13 +175,45 @@ fn invalid(setting: &'static str, message: impl Into<String>) -> SettingsError {
     }
 }
 
+/// What the config file and the scenario may make the YAML parser do: the flags' (or their
+/// variables') budgets, the defaults elsewhere. Job-only settings, since the config file is
+/// read within them.
+fn yaml_budget(judge: &JudgeArgs) -> Result<YamlBudget, SettingsError> {
+    const MAX_COUNT: usize = 100_000_000;
+    let within = |setting: &'static str, n: Option<usize>, default: usize, max: usize| match n {
+        Some(n) if n == 0 || n > max => Err(invalid(setting, format!("{n} must be 1 to {max}"))),
+        n => Ok(n.unwrap_or(default)),
+    };
+    Ok(YamlBudget {
+        nodes: within(
+            "--yaml-max-nodes",
+            judge.yaml_max_nodes,
+            yaml::YAML_MAX_NODES,
+            MAX_COUNT,
+        )?,
+        depth: within(
+            "--yaml-max-depth",
+            judge.yaml_max_depth,
+            yaml::YAML_MAX_DEPTH,
+            yaml::YAML_DEPTH_LIMIT,
+        )?,
+        aliases: within(
+            "--yaml-max-aliases",
+            judge.yaml_max_aliases,
+            yaml::YAML_MAX_ALIASES,
+            MAX_COUNT,
+        )?,
+    })
+}
+
 /// The config file's layer for the profile the flags choose (empty without a file).
 fn file_layer(flags: &Layer, config_dir: Option<&Path>) -> Result<Layer, SettingsError> {
     let judge = &flags.judge;
+    let yaml = yaml_budget(judge)?;
     let config = match (&judge.config, config_dir) {
-        (Some(p), _) => Some(ConfigFile::load(p)?),
+        (Some(p), _) => Some(ConfigFile::load(p, &yaml)?),
         (None, Some(dir)) if dir.join(defaults::CONFIG_FILE).is_file() => {
-            Some(ConfigFile::load(&dir.join(defaults::CONFIG_FILE))?)
+            Some(ConfigFile::load(&dir.join(defaults::CONFIG_FILE), &yaml)?)
         }
         (None, _) => None,
     };
@@ -203,6 +238,19 @@ fn client_net(l: &Layer, env: Env<'_>) -> ClientNet {
             })
             .collect(),
         no_proxy: l.judge.no_proxy.unwrap_or(false),
+    }
+}
+
+/// `--baseline-history`, at most [`defaults::MAX_BASELINE_HISTORY`]: with an API token, the
+/// look-up reads one pipeline's artifact per run asked for, and every run grows results.json.
+fn baseline_history(n: Option<usize>) -> Result<usize, SettingsError> {
+    const MAX: usize = defaults::MAX_BASELINE_HISTORY;
+    match n {
+        Some(n) if n > MAX => Err(invalid(
+            "--baseline-history",
+            format!("{n} runs is more than the history keeps; give at most {MAX}"),
+        )),
+        n => Ok(n.unwrap_or(defaults::BASELINE_HISTORY)),
     }
 }
 
@@ -236,7 +284,7 @@ impl GateSettings {
             gitlab_token: env("LOADFORGE_GATE_GITLAB_TOKEN")
                 .filter(|t| !t.trim().is_empty())
                 .map(Secret::new),
-            baseline_history: l.baseline_history.unwrap_or(defaults::BASELINE_HISTORY),
+            baseline_history: baseline_history(l.baseline_history)?,
             max_endpoints: match l.max_endpoints {
                 Some(0) => return Err(invalid("--max-endpoints", "must be at least 1")),
                 n => n.unwrap_or(defaults::MAX_ENDPOINTS),
@@ -296,6 +344,7 @@ impl Settings {
             start_at,
             progress_every: (!progress.is_zero()).then_some(progress),
             gate,
+            yaml: yaml_budget(&layer.judge)?,
         })
     }
 }

@@ -122,6 +122,80 @@ fn bad_values_name_the_setting() {
     }
 }
 
+/// Finding (hardening round 3): `--baseline-history` had no upper bound, so with an API token
+/// the look-up could walk every successful pipeline of the branch, and the chain grew
+/// results.json past what the next run reads. At most 100, from the flag or the config file.
+#[test]
+fn baseline_history_has_a_documented_maximum() {
+    let mut a = args();
+    a.judge.baseline_history = Some(100);
+    let s = Settings::from_args(&a, &no_env, None).unwrap();
+    assert_eq!(s.gate.baseline_history, 100);
+    a.judge.baseline_history = Some(101);
+    let err = Settings::from_args(&a, &no_env, None).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "--baseline-history: 101 runs is more than the history keeps; give at most 100"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(defaults::CONFIG_FILE),
+        "baseline_history: 5000\n",
+    )
+    .unwrap();
+    assert!(Settings::from_args(&args(), &no_env, Some(dir.path())).is_err());
+}
+
+/// The YAML budgets are job settings (flags and variables): they govern the config file
+/// itself, which is read within them, and the scenario; each is bounded.
+#[test]
+fn yaml_budgets_are_settings_with_bounds() {
+    let s = Settings::from_args(&args(), &no_env, None).unwrap();
+    assert_eq!(s.yaml, crate::yaml::YamlBudget::default());
+    let mut a = args();
+    a.judge.yaml_max_nodes = Some(5_000_000);
+    a.judge.yaml_max_depth = Some(300);
+    a.judge.yaml_max_aliases = Some(2_000_000);
+    let s = Settings::from_args(&a, &no_env, None).unwrap();
+    assert_eq!(
+        (s.yaml.nodes, s.yaml.depth, s.yaml.aliases),
+        (5_000_000, 300, 2_000_000)
+    );
+    type Tweak = fn(&mut RunArgs);
+    let tweaks: [(Tweak, &str); 3] = [
+        (
+            |a: &mut RunArgs| a.judge.yaml_max_depth = Some(1001),
+            "--yaml-max-depth: 1001 must be 1 to 1000",
+        ),
+        (
+            |a: &mut RunArgs| a.judge.yaml_max_nodes = Some(0),
+            "--yaml-max-nodes: 0 must be 1 to 100000000",
+        ),
+        (
+            |a: &mut RunArgs| a.judge.yaml_max_aliases = Some(100_000_001),
+            "--yaml-max-aliases: 100000001 must be 1 to 100000000",
+        ),
+    ];
+    for (tweak, said) in tweaks {
+        let mut a = args();
+        tweak(&mut a);
+        let err = Settings::from_args(&a, &no_env, None).unwrap_err();
+        assert_eq!(err.to_string(), said);
+    }
+    // The config file is read within the flags' budget.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(defaults::CONFIG_FILE),
+        "users: 3\nrun_time: 5s\n",
+    )
+    .unwrap();
+    let mut a = args();
+    a.judge.yaml_max_nodes = Some(3);
+    let err = Settings::from_args(&a, &no_env, Some(dir.path())).unwrap_err();
+    let text = crate::chain::one_line(&err);
+    assert!(text.contains("--yaml-max-nodes"), "{text}");
+}
+
 fn loadforge_env(k: &str) -> Option<String> {
     (k == "LOADFORGE_API_TOKEN").then(|| "lf-token".to_string())
 }

@@ -181,7 +181,9 @@ const BRANCH_TEMPLATE: &str = "Workflows/Branch-Pipelines.gitlab-ci.yml";
 
 /// What the text of a `.gitlab-ci.yml` says; an error only when it is not YAML at all.
 pub(crate) fn from_text(text: &str) -> Result<Workflow, crate::yaml::YamlError> {
-    let file: CiFile = crate::yaml::from_str::<Option<CiFile>>(text)?.unwrap_or_default();
+    let file: CiFile =
+        crate::yaml::from_str_with::<Option<CiFile>>(text, &crate::yaml::YamlBudget::default())?
+            .unwrap_or_default();
     let stages = file.stages.as_ref().and_then(Loose::get).map(|list| {
         list.iter()
             .filter_map(|s| s.get().cloned())

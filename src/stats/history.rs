@@ -156,6 +156,62 @@ pub(crate) fn pass_on(
         .collect()
 }
 
+/// The most bytes of results.json the run history may take (written as results.json writes
+/// it). A run of 1,000 endpoints takes some 750 KB of it, so the default 20 runs fit, and
+/// whatever `--baseline-history` says (at most 100), the history leaves a 64 MiB results file
+/// room for the run itself: the next run's baseline is never refused for its history's size.
+pub const MAX_HISTORY_BYTES: usize = 16 << 20;
+
+/// Bytes and line breaks written, nothing kept.
+#[derive(Default)]
+struct Measure {
+    bytes: usize,
+    lines: usize,
+}
+
+impl std::io::Write for Measure {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.bytes += buf.len();
+        self.lines += buf.iter().filter(|b| **b == b'\n').count();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What `entry` takes in results.json, where the history is an array of the top-level object:
+/// its pretty JSON, each line indented four more spaces, and the separator.
+fn written_size(entry: &HistoryEntry) -> usize {
+    let mut m = Measure::default();
+    // Writing to a counter cannot fail, and the entry's types always serialise.
+    let _ = serde_json::to_writer_pretty(&mut m, entry);
+    m.bytes + 4 * (m.lines + 1) + 2
+}
+
+/// Cuts `chain` (newest first) to the newest runs that fit in [`MAX_HISTORY_BYTES`]; when it
+/// cuts, the note that says so (the runs judged this time are not affected: only the history
+/// the next run reads is shorter).
+pub(crate) fn trim_to_size(chain: &mut Vec<HistoryEntry>) -> Option<String> {
+    let mut total = 0;
+    let fit = chain
+        .iter()
+        .take_while(|e| {
+            total += written_size(e);
+            total <= MAX_HISTORY_BYTES
+        })
+        .count();
+    let all = chain.len();
+    if fit == all {
+        return None;
+    }
+    chain.truncate(fit);
+    Some(format!(
+        "The run history passed on in results.json keeps the newest {fit} of {all} runs: more would take it past {} MiB (a run keeps up to {MAX_ENDPOINTS} endpoints); lower --baseline-history to keep this note away.",
+        MAX_HISTORY_BYTES >> 20
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,5 +366,49 @@ mod tests {
         assert!(bytes < 3 << 20, "{bytes} bytes");
         let wide = HistoryEntry::of(&run(MAX_ENDPOINTS + 5, "t"));
         assert_eq!(wide.endpoints.len(), MAX_ENDPOINTS);
+    }
+
+    /// Finding (hardening round 3): the chain grew with `--baseline-history` and the
+    /// scenario's endpoints without a byte cap: 100 runs of 1,000 endpoints took results.json
+    /// past its 64 MiB cap, and the next run's baseline was refused. The chain keeps the newest
+    /// runs that fit in 16 MiB, with a note, and reads back within the file's entry caps.
+    #[test]
+    fn the_chain_in_results_json_is_capped_by_bytes_with_a_note() {
+        let mut chain = Vec::new();
+        let wide = run(MAX_ENDPOINTS, "t");
+        let entry = HistoryEntry::of(&wide);
+        for i in 0..100 {
+            chain.insert(
+                0,
+                HistoryEntry {
+                    started_at: format!("t{i}"),
+                    ..entry.clone()
+                },
+            );
+        }
+        let note = trim_to_size(&mut chain).expect("a note when the chain is cut");
+        let kept = chain.len();
+        assert!((10..100).contains(&kept), "{kept} runs kept");
+        assert_eq!(chain[0].started_at, "t99", "the newest runs stay");
+        assert!(
+            note.starts_with(&format!(
+                "The run history passed on in results.json keeps the newest {kept} of 100 runs"
+            )),
+            "{note}"
+        );
+        // As results.json writes it, within the cap; and it reads back.
+        let doc = serde_json::json!({"schema": crate::stats::SCHEMA, "history": chain});
+        let text = serde_json::to_string_pretty(&doc).unwrap();
+        assert!(
+            text.len() <= MAX_HISTORY_BYTES + 1024,
+            "{} bytes",
+            text.len()
+        );
+        let back = crate::results::parse_history(text.as_bytes(), "r.json").unwrap();
+        assert_eq!(back.len(), kept);
+        // A chain that fits is left alone, without a note.
+        let mut short = back[..3].to_vec();
+        assert_eq!(trim_to_size(&mut short), None);
+        assert_eq!(short.len(), 3);
     }
 }

@@ -4,6 +4,7 @@
 
 mod cookies;
 mod engine;
+mod entries;
 mod fold;
 mod generator;
 mod histogram;
@@ -26,6 +27,8 @@ use crate::ci::CiContext;
 
 pub use cookies::CookiesDropped;
 pub use engine::Engine;
+pub(crate) use entries::within_entry_caps;
+pub use entries::{Entries, MAX_FILE_ENDPOINTS, MAX_FILE_FAILURE_REASONS, MAX_FILE_SERIES_POINTS};
 pub(crate) use fold::{cap_rows, fold_named, guard, split_busiest, Guarded};
 pub use fold::{Folded, FoldedNames, MAX_LISTED_NAMES, OTHER_ENDPOINTS};
 #[cfg(test)]
@@ -44,8 +47,8 @@ pub(crate) use merge::{lists_all_folds, merge_shards};
 pub(crate) use names::{merge_same_names, merged_row, ByName};
 pub(crate) use target::ci_values_in_host;
 
-pub(crate) use history::pass_on as pass_on_history;
-pub use history::HistoryEntry;
+pub(crate) use history::{pass_on as pass_on_history, trim_to_size as trim_history};
+pub use history::{HistoryEntry, MAX_HISTORY_BYTES};
 pub use timeseries::{GeneratorSecond, SecondPoint, Totals};
 pub(crate) use timeseries::{SecondSample, SeriesSink, SERIES_SIGFIG};
 
@@ -85,8 +88,13 @@ pub struct RunResult {
     pub endpoints: Vec<EndpointStats>,
     /// Per-second counts and percentiles, warm-up included, for the charts; empty when the
     /// engine reports none.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "series")]
     pub timeseries: Vec<SecondPoint>,
+}
+
+/// The time series, each point counted against [`MAX_FILE_SERIES_POINTS`] as it is read.
+fn series<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<SecondPoint>, D::Error> {
+    entries::counted_seq(d, Entries::SeriesPoints)
 }
 
 /// The program that wrote a results file, for whoever reads it later.
@@ -409,7 +417,7 @@ impl LatencySummary {
 /// The figures of one endpoint, or of every request together (the aggregate): an entry of
 /// `endpoints` in results.json.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
-#[serde(from = "EndpointWire", into = "EndpointWire")]
+#[serde(try_from = "EndpointWire", into = "EndpointWire")]
 pub struct EndpointStats {
     /// The request name, which by convention carries the method (`GET /dashboard`): what
     /// threshold selectors match and the comparison pairs endpoints by.
@@ -496,7 +504,7 @@ struct EndpointWire {
     /// Latency figures in milliseconds, each absent when the engine gave none.
     latency_ms: LatencySummary,
     /// Failures counted by reason (`HTTP 503`, a timeout, a failed check).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "entries::reasons")]
     failures_by_reason: BTreeMap<String, u64>,
     /// Every latency; absent when the engine gives only summary figures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -509,9 +517,10 @@ struct EndpointWire {
     bytes_received_decoded: Option<u64>,
 }
 
-impl From<EndpointWire> for EndpointStats {
-    fn from(w: EndpointWire) -> Self {
-        Self {
+impl EndpointWire {
+    fn into_stats(self) -> EndpointStats {
+        let w = self;
+        EndpointStats {
             counts_reported: w.requests.is_some(),
             name: w.name,
             method: w.method,
@@ -527,6 +536,15 @@ impl From<EndpointWire> for EndpointStats {
                 decoded: w.bytes_received_decoded.unwrap_or(wire),
             }),
         }
+    }
+}
+
+/// A row read back is counted against [`MAX_FILE_ENDPOINTS`].
+impl TryFrom<EndpointWire> for EndpointStats {
+    type Error = String;
+    fn try_from(w: EndpointWire) -> Result<Self, String> {
+        entries::count(Entries::Endpoints)?;
+        Ok(w.into_stats())
     }
 }
 

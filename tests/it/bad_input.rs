@@ -138,3 +138,54 @@ fn shard_and_results_files_with_absurd_numbers() {
         out.stderr
     );
 }
+
+/// Finding (hardening round 3): a multipart `file:` was checked by its metadata size, then read
+/// without a cap: `file: /dev/zero` grew `validate` to 1 GB until it died, and a FIFO hung it.
+/// Both are refused with one line naming the part, in bounded memory (peak printed).
+#[test]
+fn a_multipart_file_of_dev_zero_or_a_fifo_is_refused_by_validate() {
+    let scenario = |file: &str| {
+        format!("tasks: [{{request: {{method: POST, path: /, multipart: {{doc: {{file: {file}}}}}}}}}]\n")
+    };
+    let gate = Gate::new().write("zero.yml", &scenario("/dev/zero"));
+    let (out, peak_mib) = gate
+        .args([
+            "validate",
+            "--scenario",
+            "zero.yml",
+            "--host",
+            "http://127.0.0.1:9",
+        ])
+        .run_measuring_memory();
+    eprintln!("validate with file: /dev/zero: peak {peak_mib:.1} MiB");
+    let out = out.expect_exit(2);
+    assert!(peak_mib < 64.0, "validate peaked at {peak_mib:.0} MiB");
+    let line = out.one_line_error();
+    assert!(
+        line.contains("tasks[0].request.multipart.doc")
+            && line.contains("/dev/zero is not a regular file"),
+        "{line}"
+    );
+    let gate = Gate::new().write("fifo.yml", &scenario("upload.fifo"));
+    nix::unistd::mkfifo(
+        &gate.path().join("upload.fifo"),
+        nix::sys::stat::Mode::S_IRWXU,
+    )
+    .unwrap();
+    let out = gate
+        .args([
+            "validate",
+            "--scenario",
+            "fifo.yml",
+            "--host",
+            "http://127.0.0.1:9",
+        ])
+        .run()
+        .expect_exit(2);
+    assert!(
+        out.one_line_error()
+            .contains("upload.fifo is not a regular file"),
+        "{}",
+        out.stderr
+    );
+}

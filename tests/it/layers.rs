@@ -136,6 +136,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "starter",
             "stats",
             "tls",
+            "yaml",
         ],
     ),
 ];

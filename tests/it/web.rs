@@ -132,8 +132,8 @@ async fn probe(State(p): State<Probe>, req: Request) -> Response {
         }
         "/big" => set_cookies(&[&format!("big={}; Path=/", "b".repeat(5000))]),
         "/fat" => set_cookies(&[
-            &format!("fat1={}; Path=/", "f".repeat(600)),
-            &format!("fat2={}; Path=/", "f".repeat(600)),
+            &format!("fat1={}; Path=/", "f".repeat(1000)),
+            &format!("fat2={}; Path=/", "f".repeat(1000)),
         ]),
         "/few" => set_cookies(&["a=1; Path=/", "b=1; Path=/", "c=1; Path=/"]),
         _ => (StatusCode::OK, Body::from("ok")).into_response(),
@@ -244,13 +244,13 @@ fn the_cookie_jar_is_capped_when_a_target_sets_100_new_cookies_per_response() {
 }
 
 /// The other caps: one cookie's name and value at most 4096 bytes, and the user's jar at most
-/// `defaults.max_cookies` cookies and `defaults.max_cookies_kib` KiB; each drop counted under
-/// the cap that refused it.
+/// `defaults.max_cookies` cookies and `defaults.max_cookies_kib` KiB (each cookie weighing about
+/// 240 bytes besides its text); each drop counted under the cap that refused it.
 #[test]
 fn the_cookie_jar_caps_one_cookies_size_and_the_users_count_and_bytes() {
     let (p, server) = probe_server();
     let scenario = format!(
-        "defaults: {{max_cookies: 3, max_cookies_kib: 1}}\non_start:\n  - request: {{path: /big}}\n  - request: {{path: /fat}}\n  - request: {{path: /few}}\n  - request: {{path: /echo}}\n{IDLE_TASK}"
+        "defaults: {{max_cookies: 3, max_cookies_kib: 2}}\non_start:\n  - request: {{path: /big}}\n  - request: {{path: /fat}}\n  - request: {{path: /few}}\n  - request: {{path: /echo}}\n{IDLE_TASK}"
     );
     let out = run_once(&scenario, &server.url(), 0);
     let echo = p.at("/echo")[0].cookie.clone().unwrap_or_default();

@@ -1,25 +1,28 @@
 //! A virtual user's cookie jar, as a browser or Locust's `HttpUser` session keeps one: cookies
 //! from `Set-Cookie` are stored and sent back by the RFC 6265 rules (domain, path, expiry,
-//! `Secure`), which `cookie_store` implements; this file adapts it to the engine and caps it.
+//! `Secure`), which `cookie_store`'s `Cookie` implements; this file keeps them and caps them.
 //!
-//! The jar is created on the first cookie: a user whose target never sets one pays one
-//! `is_empty` check per request and allocates nothing.
+//! The jar allocates nothing until the first cookie: a user whose target never sets one pays
+//! one `is_empty` check per request.
 //!
 //! The caps are a browser's: one cookie's name and value at most [`COOKIE_MAX_BYTES`], at most
-//! [`COOKIES_PER_DOMAIN`] per domain, and a total per user in count and in bytes (names, values,
-//! domains and paths) that the scenario sets. A cookie past a cap is dropped, as a browser drops
-//! it, and counted by the cap that refused it ([`CookiesDropped`]); a new cookie is refused
-//! rather than an old one evicted, so the cookies a session began with (its login) stay. An
-//! update of a kept cookie is always allowed if it fits, and a cookie a `Set-Cookie` expires
-//! is removed from memory. So a jar's memory is bounded by its caps, whatever a target sends.
+//! [`COOKIES_PER_DOMAIN`] per domain, and a total per user in count and in bytes that the
+//! scenario sets. A cookie past a cap is dropped, as a browser drops it, and counted by the cap
+//! that refused it ([`CookiesDropped`]); a new cookie is refused rather than an old one evicted,
+//! so the cookies a session began with (its login) stay. An update of a kept cookie is always
+//! allowed if it fits, and a cookie a `Set-Cookie` expires is removed from memory.
+//!
+//! The jar keeps only what the rules read (name, value, domain, path, expiry, `Secure`,
+//! `HttpOnly`), never the `Set-Cookie` line itself: attributes it does not use are left behind.
+//! The cookies are one list, without the maps of `cookie_store`'s own store, so the byte cap
+//! weighs exactly what is kept ([`weight`]); a user holds at most 150 cookies by default, and
+//! finding the ones a request takes in such a list costs less than a lookup through three maps.
+//! So a jar's memory is bounded by its caps, whatever a target sends.
 
-use std::{
-    collections::HashMap,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use ::http::HeaderValue;
-use cookie_store::{Cookie, CookieStore, RawCookie, StoreAction};
+use cookie_store::{Cookie, RawCookie};
 use url::Url;
 
 use crate::{
@@ -55,16 +58,14 @@ impl Refusal {
     }
 }
 
-/// One user's cookies; empty (no store at all) until a cookie arrives or a step sets one.
+/// One user's cookies, in the order they were first set.
 pub(crate) struct Jar {
-    store: Option<Box<CookieStore>>,
+    /// Expired ones included until they are purged. Grown one place at a time, so its
+    /// capacity is the most cookies it ever held, never more.
+    cookies: Vec<Cookie<'static>>,
     caps: Caps,
-    /// Cookies held, expired ones included until they are purged.
-    count: usize,
-    /// Their [`weight`]s together.
+    /// The cookies' [`weight`]s together.
     bytes: usize,
-    /// Cookies held per domain (the store's domain key).
-    domains: HashMap<String, usize>,
     /// When the jar last looked for cookies whose time is up (see [`PURGE_EVERY`]).
     purged: Option<Instant>,
 }
@@ -73,26 +74,78 @@ pub(crate) struct Jar {
 /// full jar costs it one scan a second, not one per cookie refused.
 const PURGE_EVERY: Duration = Duration::from_secs(1);
 
-/// What a cookie costs the jar: its name, value, domain and path.
+/// What a kept cookie costs the jar: its place in the list (the cookie's fixed fields: expiry,
+/// flags, the text's pointers) and its text, the domain and path twice (as the attribute
+/// said them and as the rules read them). What no rule reads is not kept, so not weighed.
 fn weight(c: &Cookie<'_>) -> usize {
-    c.name().len() + c.value().len() + c.domain.as_cow().map_or(0, |d| d.len()) + c.path.len()
+    let text = |s: Option<&str>| s.map_or(0, str::len);
+    std::mem::size_of::<Cookie<'static>>()
+        + c.name().len()
+        + c.value().len()
+        + text(c.raw_domain())
+        + text(c.raw_path())
+        + c.domain.as_cow().map_or(0, |d| d.len())
+        + c.path.len()
+}
+
+/// The raw cookie's own `Domain` and `Path`, apart from the parsed ones.
+trait RawParts {
+    fn raw_domain(&self) -> Option<&str>;
+    fn raw_path(&self) -> Option<&str>;
+}
+
+impl RawParts for Cookie<'_> {
+    fn raw_domain(&self) -> Option<&str> {
+        std::ops::Deref::deref(self).domain()
+    }
+    fn raw_path(&self) -> Option<&str> {
+        std::ops::Deref::deref(self).path()
+    }
+}
+
+/// The parts of a parsed `Set-Cookie` the jar uses, in a cookie of their own: a parsed cookie
+/// keeps the whole line it came from, unknown attributes and all, and would keep it in the jar.
+fn slim(raw: &RawCookie<'_>) -> RawCookie<'static> {
+    let mut b = RawCookie::build((raw.name().to_string(), raw.value().to_string()));
+    if let Some(domain) = raw.domain() {
+        b = b.domain(domain.to_string());
+    }
+    if let Some(path) = raw.path() {
+        b = b.path(path.to_string());
+    }
+    if let Some(expires) = raw.expires() {
+        b = b.expires(expires);
+    }
+    if let Some(max_age) = raw.max_age() {
+        b = b.max_age(max_age);
+    }
+    if let Some(secure) = raw.secure() {
+        b = b.secure(secure);
+    }
+    if let Some(http_only) = raw.http_only() {
+        b = b.http_only(http_only);
+    }
+    b.build()
+}
+
+/// Whether `c` is the cookie stored under this key (RFC 6265 5.3, step 11).
+fn keyed(c: &Cookie<'_>, domain: &str, path: &str, name: &str) -> bool {
+    c.name() == name && &*c.path == path && c.domain.as_cow().is_some_and(|d| d == domain)
 }
 
 impl Jar {
     pub(crate) fn new(caps: Caps) -> Jar {
         Jar {
-            store: None,
+            cookies: Vec::new(),
             caps,
-            count: 0,
             bytes: 0,
-            domains: HashMap::new(),
             purged: None,
         }
     }
 
-    /// Whether nothing was ever stored: then no request needs a `Cookie` header or a URL.
+    /// Whether the jar holds no cookie: then no request needs a `Cookie` header or a URL.
     pub(crate) fn is_empty(&self) -> bool {
-        self.store.is_none()
+        self.cookies.is_empty()
     }
 
     /// Stores the `Set-Cookie` values of a response to `url`. A value that does not parse, or
@@ -124,78 +177,71 @@ impl Jar {
     /// Stores one cookie by the RFC's rules and the caps. A cookie the rules refuse is not a
     /// drop: the server's next answer shows whether it mattered.
     fn insert(&mut self, raw: &RawCookie<'_>, url: &Url, dropped: &mut CookiesDropped) {
-        let Ok(cookie) = Cookie::try_from_raw_cookie(raw, url) else {
+        let Ok(cookie) = Cookie::try_from_raw_cookie(&slim(raw), url) else {
             return;
         };
         let Some(domain) = cookie.domain.as_cow().map(|d| d.into_owned()) else {
             return;
         };
-        let (path, name) = (&*cookie.path, cookie.name());
+        let (path, name) = (String::from(&cookie.path), cookie.name().to_string());
         if cookie.is_expired() {
-            return self.remove(&domain, path, name);
+            return self.remove(&domain, &path, &name);
         }
         if name.len() + cookie.value().len() > COOKIE_MAX_BYTES {
             return Refusal::TooLarge.count(dropped);
         }
         let w = weight(&cookie);
-        if self.refusal(&domain, path, name, w).is_some() {
+        if self.refusal(&domain, &path, &name, w).is_some() {
             // Cookies that expired by time still hold their place until purged.
             self.purge_expired();
-            if let Some(refusal) = self.refusal(&domain, path, name, w) {
+            if let Some(refusal) = self.refusal(&domain, &path, &name, w) {
                 return refusal.count(dropped);
             }
         }
-        let old = self.held(&domain, path, name);
-        let store = self.store.get_or_insert_with(Box::default);
-        match store.insert(cookie.into_owned(), url) {
-            Ok(StoreAction::Inserted) => {
-                self.count += 1;
+        match self.position(&domain, &path, &name) {
+            Some(i) => {
+                self.bytes = self.bytes.saturating_sub(weight(&self.cookies[i])) + w;
+                self.cookies[i] = cookie;
+            }
+            None => {
+                self.cookies.reserve_exact(1);
+                self.cookies.push(cookie);
                 self.bytes += w;
-                *self.domains.entry(domain).or_default() += 1;
             }
-            Ok(StoreAction::UpdatedExisting) => {
-                self.bytes = self.bytes.saturating_sub(old.unwrap_or(0)) + w;
-            }
-            Ok(StoreAction::ExpiredExisting) | Err(_) => {}
         }
     }
 
-    /// The weight of the cookie held under this key, if one is.
-    fn held(&self, domain: &str, path: &str, name: &str) -> Option<usize> {
-        self.store.as_ref()?.get_any(domain, path, name).map(weight)
+    /// Where the cookie stored under this key is, if one is.
+    fn position(&self, domain: &str, path: &str, name: &str) -> Option<usize> {
+        self.cookies
+            .iter()
+            .position(|c| keyed(c, domain, path, name))
     }
 
     /// The cap that a cookie of weight `w` under this key would break, if any: an update of a
     /// held cookie only needs its new size to fit; a new one also needs a place.
     fn refusal(&self, domain: &str, path: &str, name: &str, w: usize) -> Option<Refusal> {
-        match self.held(domain, path, name) {
-            Some(old) => {
+        let in_domain = || {
+            (self.cookies.iter())
+                .filter(|c| c.domain.as_cow().is_some_and(|d| d == domain))
+                .count()
+        };
+        match self.position(domain, path, name) {
+            Some(i) => {
+                let old = weight(&self.cookies[i]);
                 (self.bytes.saturating_sub(old) + w > self.caps.bytes).then_some(Refusal::MaxBytes)
             }
-            None if self.domains.get(domain).copied().unwrap_or(0) >= COOKIES_PER_DOMAIN => {
-                Some(Refusal::DomainFull)
-            }
-            None if self.count >= self.caps.cookies => Some(Refusal::MaxCookies),
+            None if in_domain() >= COOKIES_PER_DOMAIN => Some(Refusal::DomainFull),
+            None if self.cookies.len() >= self.caps.cookies => Some(Refusal::MaxCookies),
             None => (self.bytes + w > self.caps.bytes).then_some(Refusal::MaxBytes),
         }
     }
 
     /// Forgets the cookie under this key, if one is held.
     fn remove(&mut self, domain: &str, path: &str, name: &str) {
-        let Some(removed) = self
-            .store
-            .as_mut()
-            .and_then(|s| s.remove(domain, path, name))
-        else {
-            return;
-        };
-        self.count = self.count.saturating_sub(1);
-        self.bytes = self.bytes.saturating_sub(weight(&removed));
-        if let Some(n) = self.domains.get_mut(domain) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.domains.remove(domain);
-            }
+        if let Some(i) = self.position(domain, path, name) {
+            let removed = self.cookies.remove(i);
+            self.bytes = self.bytes.saturating_sub(weight(&removed));
         }
     }
 
@@ -210,31 +256,25 @@ impl Jar {
             return;
         }
         self.purged = Some(now);
-        let Some(store) = self.store.as_ref() else {
-            return;
-        };
-        let expired: Vec<(String, String, String)> = store
-            .iter_any()
-            .filter(|c| c.is_expired())
-            .filter_map(|c| {
-                let domain = c.domain.as_cow()?.into_owned();
-                Some((domain, String::from(&c.path), c.name().to_string()))
-            })
-            .collect();
-        for (domain, path, name) in expired {
-            self.remove(&domain, &path, &name);
-        }
+        let mut freed = 0;
+        self.cookies.retain(|c| {
+            let expired = c.is_expired();
+            if expired {
+                freed += weight(c);
+            }
+            !expired
+        });
+        self.bytes = self.bytes.saturating_sub(freed);
     }
 
     /// The `Cookie` header for a request to `url`, if any cookie matches. `Secure` cookies go
     /// only over https, loopback included: `cookie_store` treats loopback http as secure (as
     /// browsers do), but Locust's `requests` does not, and the engines must agree.
     pub(crate) fn header(&self, url: &Url) -> Option<HeaderValue> {
-        let store = self.store.as_ref()?;
         let https = url.scheme() == "https";
         let mut out = String::new();
-        for c in store.matches(url) {
-            if c.secure() == Some(true) && !https {
+        for c in &self.cookies {
+            if c.is_expired() || !c.matches(url) || (c.secure() == Some(true) && !https) {
                 continue;
             }
             if !out.is_empty() {
@@ -253,10 +293,9 @@ impl Jar {
     /// The value of an unexpired cookie named `name`, whatever its domain or path (for
     /// `extract: {var: "cookie:NAME"}`).
     pub(crate) fn value(&self, name: &str) -> Option<&str> {
-        self.store
-            .as_ref()?
-            .iter_unexpired()
-            .find(|c| c.name() == name)
+        self.cookies
+            .iter()
+            .find(|c| c.name() == name && !c.is_expired())
             .map(|c| c.value())
     }
 }
@@ -409,7 +448,7 @@ mod tests {
         }
         assert_eq!(count(&jar, "http://a.test/"), 50);
         assert_eq!(jar.value("sid"), Some("1"), "the session stays");
-        assert_eq!((jar.count, jar.domains.len()), (50, 1));
+        assert_eq!(jar.cookies.len(), 50);
         // A kept cookie may still change, and another domain has room of its own.
         let dropped = store(&mut jar, &["sid=2; Path=/".into()], &u);
         assert!(dropped.is_empty());
@@ -443,14 +482,18 @@ mod tests {
         // Expiring one makes room for another.
         store(&mut jar, &["c0=x; Path=/; Max-Age=0".into()], &u);
         assert!(store(&mut jar, &["d=1; Path=/".into()], &u).is_empty());
-        // Bytes: names, values, domains and paths.
+        // Bytes: what the jar keeps of each cookie.
         let mut jar = Jar::new(Caps {
             cookies: 100,
             bytes: 1024,
         });
         let dropped = store(&mut jar, &many("f", 2, 600), &u);
         assert_eq!(dropped.max_cookies_kib, 1);
-        assert_eq!(jar.bytes, "f0".len() + 600 + "a.test".len() + "/".len());
+        let cookie = std::mem::size_of::<Cookie<'static>>();
+        assert_eq!(
+            jar.bytes,
+            cookie + "f0".len() + 600 + "a.test".len() + 2 * "/".len()
+        );
         // An update that would not fit is dropped too; the old value stays.
         let dropped = store(&mut jar, &[format!("f0={}; Path=/", "w".repeat(1100))], &u);
         assert_eq!(dropped.too_large + dropped.max_cookies_kib, 1);
@@ -478,7 +521,7 @@ mod tests {
         assert_eq!(store(&mut jar, &["d=1; Path=/".into()], &u).max_cookies, 1);
         std::thread::sleep(std::time::Duration::from_millis(1100));
         assert!(store(&mut jar, &["d=1; Path=/".into()], &u).is_empty());
-        assert_eq!(jar.count, 2);
+        assert_eq!(jar.cookies.len(), 2);
         assert_eq!(jar.value("d"), Some("1"));
     }
 
@@ -495,5 +538,81 @@ mod tests {
         jar.set("a", "2", &u, &mut dropped);
         assert_eq!(dropped.max_cookies, 1);
         assert_eq!(header(&jar, "http://a.test/"), Some("a=2".into()));
+    }
+
+    /// A flood of `n` new cookies per user, each `name=v` with `attribute_bytes` of an
+    /// attribute no cookie rule knows: what a jar keeps, measured on this thread.
+    fn flood(jar: &mut Jar, n: usize, attribute_bytes: usize) -> crate::test_memory::Heap {
+        let u = url("http://a.test/");
+        let lines: Vec<String> = (0..n)
+            .map(|i| format!("c{i}=v; Path=/; X-Pad={}", "p".repeat(attribute_bytes)))
+            .collect();
+        let ((), heap) = crate::test_memory::measure(|| {
+            for line in &lines {
+                store(jar, std::slice::from_ref(line), &u);
+            }
+        });
+        heap
+    }
+
+    /// Finding (hardening round 3): the jar kept each whole `Set-Cookie` line while its caps
+    /// weighed only the name, value, domain and path, so 2-byte cookies with 60 KB of an
+    /// unknown attribute each took 2.4 MB per user against the documented 64 KiB.
+    #[test]
+    fn a_cookie_flood_of_unknown_attributes_stays_under_the_jar_cap() {
+        let mut jar = jar();
+        let heap = flood(&mut jar, 200, 60_000);
+        eprintln!(
+            "cookie flood: the jar kept {} bytes (peak {:.1} MiB while storing), cap {} bytes",
+            heap.kept,
+            heap.peak_mib(),
+            crate::defaults::COOKIE_JAR_BYTES
+        );
+        assert!(!jar.is_empty(), "small cookies are kept");
+        assert!(
+            heap.kept <= crate::defaults::COOKIE_JAR_BYTES as i64,
+            "the jar kept {} bytes",
+            heap.kept
+        );
+    }
+
+    /// The byte cap weighs what the jar holds: the weight of what is kept is the heap it
+    /// takes, give or take the allocator's rounding.
+    #[test]
+    fn a_jar_weighs_what_it_keeps() {
+        for (n, size, paths) in [
+            (1, 1, false),
+            (10, 40, true),
+            (50, 4, false),
+            (50, 300, true),
+        ] {
+            let mut jar = Jar::new(Caps {
+                cookies: 1000,
+                bytes: 1 << 30,
+            });
+            let u = url("http://shop.a.test/cart/items");
+            let lines: Vec<String> = (0..n)
+                .map(|i| {
+                    let path = if paths {
+                        format!("/cart/{i}")
+                    } else {
+                        "/".into()
+                    };
+                    format!("c{i}={}; Path={path}; Domain=a.test", "v".repeat(size))
+                })
+                .collect();
+            let ((), heap) = crate::test_memory::measure(|| {
+                for line in &lines {
+                    store(&mut jar, std::slice::from_ref(line), &u);
+                }
+            });
+            let kept = heap.kept as usize;
+            assert_eq!(jar.cookies.len(), n);
+            assert!(
+                (kept..=kept + kept / 8).contains(&jar.bytes),
+                "{n} x {size}: weight {} for a heap of {kept}",
+                jar.bytes
+            );
+        }
     }
 }
