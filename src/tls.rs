@@ -99,18 +99,22 @@ fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
         path: path.to_path_buf(),
         source,
     };
-    std::fs::File::open(path)
-        .and_then(|f| crate::capped::read_capped(f, MAX_PEM_BYTES))
-        .map_err(read_err)?
-        .ok_or_else(|| {
-            read_err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "it is larger than {} MiB, more than any PEM file of certificates or a key; is it the right file?",
-                    MAX_PEM_BYTES >> 20
-                ),
-            ))
-        })
+    // Opened without blocking and read only when it is a regular file: a FIFO or a device
+    // named by a variable is refused at once, never waited on.
+    crate::capped::read_file(path, MAX_PEM_BYTES).map_err(|e| match e.kind() {
+        io::ErrorKind::FileTooLarge => read_err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "it is larger than {} MiB, more than any PEM file of certificates or a key; is it the right file?",
+                MAX_PEM_BYTES >> 20
+            ),
+        )),
+        io::ErrorKind::InvalidInput => read_err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "it is not a regular file (a device or a FIFO?); name a PEM file",
+        )),
+        _ => read_err(e),
+    })
 }
 
 /// Every certificate of a PEM bundle; at least one, or the file is refused.
@@ -480,18 +484,24 @@ mod tests {
     }
 
     /// The audit's case: `CI_SERVER_TLS_CA_FILE=/dev/zero` was read for about 1 GB before
-    /// failing. Every PEM file is read up to 1 MiB, and the error says so.
+    /// failing. Only a regular file is read (a device or a FIFO is refused at once, never
+    /// waited on), up to 1 MiB, and the error says so.
     #[test]
     fn a_pem_file_is_read_up_to_its_cap() {
         let start = std::time::Instant::now();
         let err = read_certs(Path::new("/dev/zero")).unwrap_err();
         let text = crate::chain::one_line(&err);
         assert!(
-            text.starts_with("cannot read /dev/zero: it is larger than 1 MiB"),
+            text.starts_with("cannot read /dev/zero: it is not a regular file"),
             "{text}"
         );
         assert!(read_key(Path::new("/dev/zero")).is_err());
         let dir = tempfile::tempdir().unwrap();
+        // A FIFO with no writer: refused at once, never waited on.
+        let fifo = dir.path().join("ca.pem");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let text = crate::chain::one_line(&read_certs(&fifo).unwrap_err());
+        assert!(text.contains("not a regular file"), "{text}");
         let big = dir.path().join("big.pem");
         std::fs::write(&big, vec![b'A'; MAX_PEM_BYTES + 1]).unwrap();
         assert!(crate::chain::one_line(&read_certs(&big).unwrap_err()).contains("1 MiB"));

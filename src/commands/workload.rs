@@ -148,12 +148,8 @@ const MAX_LOCUSTFILE_BYTES: usize = 16 << 20;
 /// unreadable or too large: the fingerprint then says nothing of the content rather than
 /// something wrong.
 fn locustfile_sha256(path: &std::path::Path) -> Option<String> {
-    let read = |f: &std::path::Path, cap: usize| {
-        std::fs::File::open(f)
-            .and_then(|file| crate::capped::read_capped(file, cap))
-            .ok()
-            .flatten()
-    };
+    // A regular file only: a FIFO named as the locustfile is never waited on.
+    let read = |f: &std::path::Path, cap: usize| crate::capped::read_file(f, cap).ok();
     if !path.is_dir() {
         return read(path, MAX_LOCUSTFILE_BYTES).map(|bytes| sha256_hex(&bytes));
     }
