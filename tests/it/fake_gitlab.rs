@@ -81,7 +81,7 @@
 //!   `available_artifacts?` (not expired); streamed by Workhorse, not redirected. The
 //!   `redirect_job_artifacts` mode redirects to "object storage" on another host, as the
 //!   archive endpoint and proxies do, so tests can prove no token follows a redirect.
-//! - Pipelines (`lib/api/ci/pipelines.rb`): `ref`, `sha`, `status`, `scope=tags|branches`
+//! - Pipelines (`lib/api/ci/pipelines.rb`): `ref`, `sha`, `status`, `source` (one of `Ci::Pipeline.sources`, else `400`), `scope=tags|branches`
 //!   (the newest pipeline per ref), newest id first; items carry `ref` and `source`. `ref` and
 //!   `sha` are exact matches (`Ci::PipelinesFinder#by_ref`, `#by_sha`: `where(ref:)`,
 //!   `where(sha:)`), so a short SHA finds nothing, and a branch's filter leaves out its merge
@@ -1032,6 +1032,29 @@ async fn pipelines(
 ) -> Response {
     if !known_project(&project) {
         return project_not_found();
+    }
+    // `optional :source, type: String, values: ::Ci::Pipeline.sources.keys`
+    // (lib/api/ci/pipelines.rb; the enum in app/models/concerns/enums/ci/pipeline.rb): any other
+    // value is Grape's 400.
+    const SOURCES: [&str; 15] = [
+        "unknown",
+        "push",
+        "web",
+        "trigger",
+        "schedule",
+        "api",
+        "external",
+        "pipeline",
+        "chat",
+        "webide",
+        "merge_request_event",
+        "external_pull_request_event",
+        "parent_pipeline",
+        "ondemand_dast_scan",
+        "security_orchestration_policy",
+    ];
+    if q.source.as_deref().is_some_and(|s| !SOURCES.contains(&s)) {
+        return grape_error("source does not have a valid value");
     }
     let mut list: Vec<FakePipeline> =
         s.0.lock()
