@@ -205,13 +205,17 @@ export default function () { http.get(`${__ENV.TARGET_HOST}/health`); sleep(0.2)
     let out = own_script("strict.js", text, &app.url())
         .args(["--users", "1", "--run-time", "2s"])
         .run()
-        .expect_exit(0);
+        // Not a crash (3), and never a pass: the gate's own checks pass here, k6's failed.
+        .expect_exit(1);
     assert!(
         out.stderr
             .contains("thresholds failed (exit 99): http_req_duration: p(95)<0.000001"),
         "{}",
         out.stderr
     );
+    let summary = out.file("summary.md");
+    assert!(summary.contains("this run fails (exit 1)"), "{summary}");
+    assert!(out.results()["aggregate"]["requests"].as_u64().unwrap() > 0);
 }
 
 /// A script k6 cannot load stops the gate before any load, with k6's message on one line.

@@ -414,11 +414,18 @@ fn collect(
     }
     if code == Some(THRESHOLDS_FAILED) {
         let failed = summary_failed_thresholds(&files.summary());
-        eprintln!(
-            "loadforge-gate: warning: k6 says the script's own thresholds failed (exit 99){}; the gate judges its own rules",
-            if failed.is_empty() { String::new() } else { format!(": {}", failed.join(", ")) }
+        let message = format!(
+            "k6 says the script's own thresholds failed (exit 99){}",
+            if failed.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", failed.join(", "))
+            }
         );
-        return Ok(result);
+        return Err(EngineError::OwnVerdictFailed {
+            message,
+            result: Some(Box::new(result)),
+        });
     }
     let message = format!(
         "k6 exited with {}: {}",
