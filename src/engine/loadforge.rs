@@ -157,8 +157,14 @@ impl<'a> Api<'a> {
             true,
         )?;
         match started.get("id") {
-            Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+            // The id goes into the next calls' paths: only a plain id is taken, never one that
+            // could name another path (`../`, `?`, `#`) for the token to be sent to.
+            Some(Value::String(s)) if is_plain_id(s) => Ok(s.clone()),
             Some(Value::Number(n)) => Ok(n.to_string()),
+            Some(Value::String(s)) if !s.is_empty() => Err(crashed(format!(
+                "LoadForge started the test but returned a run `id` that is not a plain id: {}",
+                quote(s)
+            ))),
             _ => Err(crashed(
                 "LoadForge started the test but returned no run `id`".into(),
             )),
@@ -493,8 +499,35 @@ fn cloud_url(run: &Value) -> Option<String> {
         .map(redact_url)
 }
 
+/// A run id fit for a URL path: letters, digits, `-` and `_`, at most 128 of them.
+fn is_plain_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 #[cfg(test)]
 mod tests {
+    /// A run id from LoadForge's answer goes into a path only when it is a plain id.
+    #[test]
+    fn only_a_plain_run_id_goes_into_a_path() {
+        for good in ["12345", "run_7-a", "A1"] {
+            assert!(super::is_plain_id(good), "{good}");
+        }
+        for bad in [
+            "",
+            "../tests/1",
+            "1?x=2",
+            "1#f",
+            "a/b",
+            "é",
+            &"9".repeat(129),
+        ] {
+            assert!(!super::is_plain_id(bad), "{bad}");
+        }
+    }
+
     use super::*;
 
     /// Every URL the gate prints is redacted like `--host`: the run's page too.
