@@ -13,6 +13,7 @@ mod host;
 mod load;
 mod merge;
 mod names;
+mod reasons;
 mod scrub;
 mod sums;
 mod target;
@@ -45,6 +46,7 @@ pub(crate) use load::{compare_loads, origin, sha256_hex, LoadMatch, MAX_TARGET_I
 pub(crate) use merge::tests::shard as shard_fixture;
 pub(crate) use merge::{lists_all_folds, merge_shards};
 pub(crate) use names::{merge_same_names, merged_row, ByName};
+pub(crate) use reasons::{cap_reasons, count_reason, MAX_REASONS, OTHER_REASONS};
 pub(crate) use target::ci_values_in_host;
 
 pub(crate) use history::{pass_on as pass_on_history, trim_to_size as trim_history};

@@ -93,6 +93,8 @@ pub(crate) fn merged_row(name: String, parts: &[&EndpointStats], duration_s: f64
         every_histogram,
         received,
     } = Sums::of(parts.iter().copied());
+    let mut failures_by_reason = failures_by_reason;
+    super::cap_reasons(&mut failures_by_reason);
     let counts_reported = parts.iter().all(|p| p.counts_reported);
     // Percentiles are read from a histogram only when it holds every part's requests.
     let histogram = every_histogram.then_some(histogram);

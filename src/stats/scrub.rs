@@ -87,6 +87,7 @@ impl EndpointStats {
             .keys()
             .all(|r| scrubbed_reason(r) == *r)
         {
+            super::cap_reasons(&mut self.failures_by_reason);
             return;
         }
         let mut reasons = BTreeMap::new();
@@ -94,6 +95,7 @@ impl EndpointStats {
             let slot: &mut u64 = reasons.entry(scrubbed_reason(&reason)).or_default();
             *slot = slot.saturating_add(n);
         }
+        super::cap_reasons(&mut reasons);
         self.failures_by_reason = reasons;
     }
 }
@@ -145,5 +147,17 @@ mod tests {
             reasons,
             ["HTTPError('401 for url: /x?api_key=***')", "line\\nbreak"]
         );
+    }
+
+    #[test]
+    fn a_row_of_a_thousand_reasons_keeps_the_cap_and_every_count() {
+        let many: Vec<(String, u64)> = (0..1000).map(|i| (format!("HTTP 500 id={i}"), 1)).collect();
+        let borrowed: Vec<(&str, u64)> = many.iter().map(|(r, n)| (r.as_str(), *n)).collect();
+        let mut r = crate::stats::fixture(vec![row("GET /x", &borrowed)], 1.0);
+        r.scrub();
+        let reasons = &r.endpoints[0].failures_by_reason;
+        assert_eq!(reasons.len(), crate::stats::MAX_REASONS);
+        assert_eq!(reasons.values().sum::<u64>(), 1000);
+        assert_eq!(reasons[crate::stats::OTHER_REASONS], 1000 - 63);
     }
 }

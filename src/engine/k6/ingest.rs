@@ -196,7 +196,7 @@ impl Ingest {
         slot.histogram.record_micros(r.micros);
         let failed = r.failure.is_some();
         if let Some(reason) = r.failure {
-            *slot.by_reason.entry(reason).or_default() += 1;
+            crate::stats::count_reason(&mut slot.by_reason, reason, 1);
         }
         self.live.requests.fetch_add(1, Ordering::Relaxed);
         if failed {

@@ -20,8 +20,8 @@ use serde::{
 
 use super::command::OutputFiles;
 use crate::stats::{
-    cap_rows, split_busiest, ByName, EndpointStats, Folded, LatencyHistogram, LatencySummary,
-    SecondPoint, OTHER_ENDPOINTS,
+    cap_rows, count_reason, split_busiest, ByName, EndpointStats, Folded, LatencyHistogram,
+    LatencySummary, SecondPoint, OTHER_ENDPOINTS,
 };
 
 #[derive(Debug, Deserialize)]
@@ -103,10 +103,11 @@ fn final_failures(files: &OutputFiles) -> Option<HashMap<(String, String), BTree
         serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
     let mut out: HashMap<(String, String), BTreeMap<String, u64>> = HashMap::new();
     for (method, name, error, n) in rows {
-        *out.entry((method, name))
-            .or_default()
-            .entry(normalise_reason(&error))
-            .or_default() += n;
+        count_reason(
+            out.entry((method, name)).or_default(),
+            normalise_reason(&error),
+            n,
+        );
     }
     Some(out)
 }
@@ -123,10 +124,12 @@ fn csv_failures(files: &OutputFiles) -> HashMap<(String, String), BTreeMap<Strin
             continue;
         };
         let n: u64 = n.trim().parse().unwrap_or(0);
-        *out.entry((method.to_string(), name.to_string()))
-            .or_default()
-            .entry(normalise_reason(error))
-            .or_default() += n;
+        count_reason(
+            out.entry((method.to_string(), name.to_string()))
+                .or_default(),
+            normalise_reason(error),
+            n,
+        );
     }
     out
 }

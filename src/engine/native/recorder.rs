@@ -4,12 +4,9 @@
 use std::{borrow::Cow, collections::HashMap, sync::Arc, time::Instant};
 
 use crate::stats::{
-    CookiesDropped, LatencyHistogram, Received, SecondSample, SeriesSink, SERIES_SIGFIG,
+    CookiesDropped, LatencyHistogram, Received, SecondSample, SeriesSink, MAX_REASONS,
+    OTHER_REASONS, SERIES_SIGFIG,
 };
-
-/// Distinct failure reasons kept per endpoint; beyond it they count as "other", so a server
-/// that returns a new error text per request cannot grow memory without bound.
-const MAX_REASONS: usize = 64;
 
 pub(crate) type Reason = Cow<'static, str>;
 
@@ -102,10 +99,12 @@ impl Recorder {
             e.histogram.record_micros(us);
         }
         if let Some(reason) = failure {
-            let key = if e.reasons.len() < MAX_REASONS || e.reasons.contains_key(&reason) {
+            // The cap of `stats::count_reason`, on this map's borrowed keys: a server that
+            // answers each request with a new error text cannot grow memory without bound.
+            let key = if e.reasons.len() < MAX_REASONS - 1 || e.reasons.contains_key(&reason) {
                 reason
             } else {
-                Cow::Borrowed("other (too many distinct failure reasons)")
+                Cow::Borrowed(OTHER_REASONS)
             };
             *e.reasons.entry(key).or_default() += 1;
         }
