@@ -247,3 +247,11 @@ pub(crate) fn install_stop_signal() -> CancellationToken {
     }
     token
 }
+
+/// A script's or locustfile's file name, for the log.
+pub(crate) fn file_name(path: &std::path::Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |f| f.to_string_lossy().into_owned(),
+    )
+}

@@ -99,6 +99,20 @@ impl Progress {
     }
 }
 
+/// Runs `load` inside the collapsible section GitLab's job log shows for the load phase, as the
+/// native engine's own loop does: an engine that runs another program (k6, Locust) prints its
+/// progress lines inside it too.
+pub(crate) fn in_load_section<T>(what: &str, total: Duration, load: impl FnOnce() -> T) -> T {
+    let mut progress = Progress::new(total);
+    progress.section_start(
+        "loadforge_gate_load",
+        &format!("loadforge-gate: load phase ({what})"),
+    );
+    let out = load();
+    progress.section_end("loadforge_gate_load");
+    out
+}
+
 /// A periodic deadline for a polling loop: due once per period, never when there is no period.
 #[derive(Debug)]
 pub(crate) struct Every {

@@ -422,6 +422,42 @@ fn fake_run(run_body: &str) -> Output {
     .run()
 }
 
+/// In GitLab's job log, k6's run and its progress lines sit in the load phase's collapsible
+/// section, as the native engine's do.
+#[test]
+fn k6s_load_phase_is_a_collapsible_section_in_gitlab() {
+    let gate = Gate::new().write("s.js", "export default function () {}\n");
+    let (gate, bin) = fake_k6(gate, "exit 0");
+    let out = gate
+        .args([
+            "run",
+            "--engine",
+            "k6",
+            "--k6-script",
+            "s.js",
+            "--k6-bin",
+            &bin,
+        ])
+        .args(["--host", "http://127.0.0.1:9", "--run-time", "1s"])
+        .args(["--baseline", "none", "--progress", "1"])
+        .env("GITLAB_CI", "true")
+        .run();
+    let start = out.stderr.find("section_start:");
+    let end = out.stderr.find("section_end:");
+    assert!(
+        start.is_some_and(|s| end.is_some_and(|e| s < e)),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(
+            ":loadforge_gate_load[collapsed=false]\r\x1b[0Kloadforge-gate: load phase (k6, s.js)"
+        ),
+        "{}",
+        out.stderr
+    );
+}
+
 /// k6 that stops with an error of its own: exit 3 with k6's code in words and its message on
 /// one line; the FIFO is gone.
 #[test]

@@ -30,7 +30,7 @@ pub(crate) use inspect::ScriptOptions;
 
 use super::{
     health::{Monitor, Subject},
-    progress::Every,
+    progress::{in_load_section, Every},
     EngineError,
 };
 use crate::{
@@ -130,7 +130,10 @@ pub(crate) fn run(
         .map_err(|e| setup("start the reader of k6's samples".into(), e))?;
     let mut child = spawn(plan, &files, system_tags)?;
     let monitor = Monitor::start(Subject::Processes(vec![child.id()]), false);
-    let status = supervise(plan, &mut child, stop, &live, start);
+    let what = format!("k6, {}", super::file_name(&plan.script));
+    let status = in_load_section(&what, length(plan), || {
+        supervise(plan, &mut child, stop, &live, start)
+    });
     let generator = monitor.finish("k6");
     end_group(&mut child);
     // k6 has exited: the gate's own write end closed, the reader reads to the end.
@@ -282,6 +285,14 @@ fn end_group(child: &mut Child) {
     let _ = child.wait();
 }
 
+/// How long the load runs: the gate's run time, or the script's own (an hour when unknown).
+fn length(plan: &K6Plan) -> Duration {
+    match plan.load {
+        K6Load::Flags { run_time, .. } => run_time,
+        K6Load::Script => plan.script_run_time.unwrap_or(Duration::from_secs(3600)),
+    }
+}
+
 /// Waits for k6, forwarding an interruption as SIGTERM and enforcing a hard deadline.
 fn supervise(
     plan: &K6Plan,
@@ -290,10 +301,7 @@ fn supervise(
     live: &Live,
     start: Instant,
 ) -> Result<ExitStatus, EngineError> {
-    let length = match plan.load {
-        K6Load::Flags { run_time, .. } => run_time,
-        K6Load::Script => plan.script_run_time.unwrap_or(Duration::from_secs(3600)),
-    };
+    let length = length(plan);
     // Start-up, the last iterations' graceful stop (30 s by default) and the summary.
     let allowance = Duration::from_secs(90);
     let deadline = start + length + allowance;

@@ -24,7 +24,7 @@ pub(crate) use parse::endpoint_name;
 
 use super::{
     health::{Monitor, Subject},
-    progress::Every,
+    progress::{in_load_section, Every},
     EngineError,
 };
 use crate::{
@@ -90,7 +90,10 @@ pub(crate) fn run(plan: &LocustPlan, stop: &CancellationToken) -> Result<RunResu
         .map(Child::id)
         .collect();
     let monitor = Monitor::start(Subject::Processes(pids), false);
-    let status = supervise(plan, &mut procs, stop, &files, start);
+    let what = format!("Locust, {}", super::file_name(&plan.locustfile));
+    let status = in_load_section(&what, plan.run_time, || {
+        supervise(plan, &mut procs, stop, &files, start)
+    });
     let generator = monitor.finish("locust");
     procs.stop_workers();
     let ending = Ending {
