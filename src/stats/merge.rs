@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use super::{
     fold_named, merged_row, CookiesDropped, EndpointStats, Folded, GeneratorHealth, HostInfo,
+    K6Verdicts,
     RunMeta, RunResult, SecondPoint, ToolInfo, ALL_REQUESTS, OTHER_ENDPOINTS, SCHEMA,
 };
 
@@ -145,6 +146,8 @@ fn merged_meta(
             sum
         }),
         host: HostInfo::worst(runs().map(|r| r.host.as_ref())),
+        // A threshold crossed in any shard is crossed; checks' passes and fails add.
+        k6: K6Verdicts::merge(runs().map(|r| r.k6.as_ref())),
         ..RunMeta::new(
             first.engine.clone(),
             first.target.clone(),
