@@ -32,11 +32,13 @@ pub struct K6Verdicts {
     /// thresholds and checks are then unknown, and never taken as passed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unreadable: Option<String>,
-    /// The script's thresholds, crossed ones first (at most 200).
+    /// The script's thresholds, by metric and expression (at most 200: crossed ones are kept
+    /// first).
     #[serde(default, deserialize_with = "thresholds")]
     #[schemars(length(max = 200))]
     pub thresholds: Vec<K6Threshold>,
-    /// The script's checks, in every group, failed ones first (at most 500).
+    /// The script's checks in every group, by group and name (at most 500: failed ones are
+    /// kept first).
     #[serde(default, deserialize_with = "checks")]
     #[schemars(length(max = 500))]
     pub checks: Vec<K6Check>,
@@ -120,16 +122,23 @@ impl K6Verdicts {
         self.cap();
     }
 
-    /// Holds the lists to their caps, crossed and failed entries first (a stable sort: k6's
-    /// order otherwise), counting what is left out.
+    /// Holds the lists to their caps, crossed thresholds and failed checks kept first, counting
+    /// what is left out, then sorts them by name: every report lists them in the same order
+    /// whatever order k6 wrote them in.
     pub(crate) fn cap(&mut self) {
-        self.thresholds.sort_by_key(|t| !t.crossed);
-        self.checks.sort_by_key(|c| c.fails == 0);
         let over = self.thresholds.len().saturating_sub(MAX_K6_THRESHOLDS)
             + self.checks.len().saturating_sub(MAX_K6_CHECKS);
-        self.thresholds.truncate(MAX_K6_THRESHOLDS);
-        self.checks.truncate(MAX_K6_CHECKS);
-        self.left_out = self.left_out.saturating_add(over as u64);
+        if over > 0 {
+            self.thresholds.sort_by_key(|t| !t.crossed);
+            self.checks.sort_by_key(|c| c.fails == 0);
+            self.thresholds.truncate(MAX_K6_THRESHOLDS);
+            self.checks.truncate(MAX_K6_CHECKS);
+            self.left_out = self.left_out.saturating_add(over as u64);
+        }
+        self.thresholds
+            .sort_by(|a, b| (&a.metric, &a.expression).cmp(&(&b.metric, &b.expression)));
+        self.checks
+            .sort_by(|a, b| (&a.group, &a.name).cmp(&(&b.group, &b.name)));
     }
 
     /// The shards' verdicts as one run's: a threshold is crossed when any shard crossed it
@@ -140,8 +149,8 @@ impl K6Verdicts {
     pub(crate) fn merge<'a>(shards: impl Iterator<Item = Option<&'a K6Verdicts>>) -> Option<Self> {
         let mut any = false;
         let mut out = K6Verdicts::default();
-        let mut thresholds: BTreeMap<(String, String), (usize, bool)> = BTreeMap::new();
-        let mut checks: BTreeMap<(String, String), (usize, u64, u64)> = BTreeMap::new();
+        let mut thresholds: BTreeMap<(String, String), bool> = BTreeMap::new();
+        let mut checks: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
         for v in shards.flatten() {
             any = true;
             out.exit_thresholds_failed |= v.exit_thresholds_failed;
@@ -150,36 +159,27 @@ impl K6Verdicts {
             }
             out.left_out = out.left_out.saturating_add(v.left_out);
             for t in &v.thresholds {
-                let order = thresholds.len();
-                let slot = thresholds
+                *thresholds
                     .entry((t.metric.clone(), t.expression.clone()))
-                    .or_insert((order, false));
-                slot.1 |= t.crossed;
+                    .or_default() |= t.crossed;
             }
             for c in &v.checks {
-                let order = checks.len();
-                let slot = checks
-                    .entry((c.group.clone(), c.name.clone()))
-                    .or_insert((order, 0, 0));
-                slot.1 = slot.1.saturating_add(c.passes);
-                slot.2 = slot.2.saturating_add(c.fails);
+                let slot = checks.entry((c.group.clone(), c.name.clone())).or_default();
+                slot.0 = slot.0.saturating_add(c.passes);
+                slot.1 = slot.1.saturating_add(c.fails);
             }
         }
-        let mut thresholds: Vec<_> = thresholds.into_iter().collect();
-        thresholds.sort_by_key(|(_, (order, _))| *order);
         out.thresholds = thresholds
             .into_iter()
-            .map(|((metric, expression), (_, crossed))| K6Threshold {
+            .map(|((metric, expression), crossed)| K6Threshold {
                 metric,
                 expression,
                 crossed,
             })
             .collect();
-        let mut checks: Vec<_> = checks.into_iter().collect();
-        checks.sort_by_key(|(_, (order, _, _))| *order);
         out.checks = checks
             .into_iter()
-            .map(|((group, name), (_, passes, fails))| K6Check {
+            .map(|((group, name), (passes, fails))| K6Check {
                 group,
                 name,
                 passes,
@@ -247,8 +247,8 @@ mod tests {
         assert_eq!(
             m.thresholds,
             [
-                threshold("http_req_duration", "p(95)<500", true),
                 threshold("checks", "rate>0.9", false),
+                threshold("http_req_duration", "p(95)<500", true),
             ]
         );
         assert_eq!(m.checks, [check("", "ok", 30, 3), check("::g", "ok", 5, 0)]);
@@ -270,8 +270,10 @@ mod tests {
         assert_eq!(v.thresholds.len(), MAX_K6_THRESHOLDS);
         assert_eq!(v.checks.len(), MAX_K6_CHECKS);
         assert_eq!(v.left_out, 6);
-        assert!(v.thresholds[0].crossed, "the crossed one is kept, first");
-        assert_eq!(v.checks[0].fails, 1, "the failed one is kept, first");
+        assert!(v.thresholds.iter().any(|t| t.crossed), "the crossed one is kept");
+        assert!(v.checks.iter().any(|c| c.fails == 1), "the failed one is kept");
+        let names: Vec<&str> = v.checks.iter().map(|c| c.name.as_str()).collect();
+        assert!(names.is_sorted(), "sorted by name");
     }
 
     #[test]
