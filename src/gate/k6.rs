@@ -102,9 +102,8 @@ fn unread_thresholds(k6: &K6Verdicts) -> Option<Check> {
             "k6 exit 99".into(),
             Some(1),
         );
-        c.detail = format!(
-            "k6 exited 99, its thresholds failed, but {why}: which ones could not be read"
-        );
+        c.detail =
+            format!("k6 exited 99, its thresholds failed, but {why}: which ones could not be read");
         return Some(c);
     }
     let why = k6.unreadable.as_ref()?;
@@ -182,12 +181,22 @@ mod tests {
                     CheckKind::K6Threshold,
                     CheckState::Failed
                 ),
-                ("k6 check status is 200", CheckKind::K6Check, CheckState::Passed),
-                ("k6 check login::has token", CheckKind::K6Check, CheckState::Failed),
+                (
+                    "k6 check status is 200",
+                    CheckKind::K6Check,
+                    CheckState::Passed
+                ),
+                (
+                    "k6 check login::has token",
+                    CheckKind::K6Check,
+                    CheckState::Failed
+                ),
             ]
         );
         assert_eq!(checks[3].value, Some(3.0));
-        assert!(checks[3].detail.starts_with("3 of 10 evaluations failed (30.00%)"));
+        assert!(checks[3]
+            .detail
+            .starts_with("3 of 10 evaluations failed (30.00%)"));
     }
 
     #[test]
@@ -216,7 +225,11 @@ mod tests {
                 .collect();
             assert_eq!(unread.len(), 1, "{k6:?}");
             assert_eq!(unread[0].state, CheckState::Failed);
-            assert!(unread[0].detail.starts_with("k6 exited 99"), "{}", unread[0].detail);
+            assert!(
+                unread[0].detail.starts_with("k6 exited 99"),
+                "{}",
+                unread[0].detail
+            );
             assert_eq!(outcome(checks), Outcome::Failed);
             // Without exit 99: only an unreadable summary is not judged, never passed.
             let without = verdicts(k6.clone());

@@ -215,10 +215,7 @@ mod tests {
     #[test]
     fn a_check_is_named_after_its_groups() {
         assert_eq!(check("", "status is 200", 1, 0).path(), "status is 200");
-        assert_eq!(
-            check("::login::cart", "ok", 1, 0).path(),
-            "login::cart::ok"
-        );
+        assert_eq!(check("::login::cart", "ok", 1, 0).path(), "login::cart::ok");
     }
 
     #[test]
@@ -270,8 +267,14 @@ mod tests {
         assert_eq!(v.thresholds.len(), MAX_K6_THRESHOLDS);
         assert_eq!(v.checks.len(), MAX_K6_CHECKS);
         assert_eq!(v.left_out, 6);
-        assert!(v.thresholds.iter().any(|t| t.crossed), "the crossed one is kept");
-        assert!(v.checks.iter().any(|c| c.fails == 1), "the failed one is kept");
+        assert!(
+            v.thresholds.iter().any(|t| t.crossed),
+            "the crossed one is kept"
+        );
+        assert!(
+            v.checks.iter().any(|c| c.fails == 1),
+            "the failed one is kept"
+        );
         let names: Vec<&str> = v.checks.iter().map(|c| c.name.as_str()).collect();
         assert!(names.is_sorted(), "sorted by name");
     }

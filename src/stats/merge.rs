@@ -12,8 +12,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use super::{
     fold_named, merged_row, CookiesDropped, EndpointStats, Folded, GeneratorHealth, HostInfo,
-    K6Verdicts,
-    RunMeta, RunResult, SecondPoint, ToolInfo, ALL_REQUESTS, OTHER_ENDPOINTS, SCHEMA,
+    K6Verdicts, RunMeta, RunResult, SecondPoint, ToolInfo, ALL_REQUESTS, OTHER_ENDPOINTS, SCHEMA,
 };
 
 /// Adds up the shards of one run (all of them, or all that arrived) into one result; `cap` is

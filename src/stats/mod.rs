@@ -41,7 +41,9 @@ pub use generator::{Excuse, GeneratorHealth, HiccupFigures};
 pub(crate) use histogram::{within_budget, MAX_MICROS};
 pub use histogram::{LatencyHistogram, HISTOGRAM_BUDGET_BYTES};
 pub use host::{HostFindingsError, HostInfo, MAX_FINDINGS_BYTES};
-pub use k6::{K6Check, K6Threshold, K6Verdicts, MAX_K6_CHECKS, MAX_K6_GROUP_DEPTH, MAX_K6_THRESHOLDS};
+pub use k6::{
+    K6Check, K6Threshold, K6Verdicts, MAX_K6_CHECKS, MAX_K6_GROUP_DEPTH, MAX_K6_THRESHOLDS,
+};
 #[cfg(test)]
 pub(crate) use load::tests::fingerprint as load_fixture;
 pub use load::LoadFingerprint;

@@ -116,11 +116,16 @@ export default function () {\n\
     assert_eq!(r["run"]["k6"]["exit_thresholds_failed"], true);
     assert_eq!(r["verdict"]["outcome"], "failed");
     let failed = &r["run"]["k6"]["checks"][1];
-    assert_eq!((&failed["group"], &failed["name"]), (&"::edge".into(), &"status is 418".into()));
+    assert_eq!(
+        (&failed["group"], &failed["name"]),
+        (&"::edge".into(), &"status is 418".into())
+    );
     assert!(failed["fails"].as_u64().unwrap() > 0 && failed["passes"] == 0);
     let summary = out.file("summary.md");
     assert!(
-        summary.contains("| ❌ | **http\\_reqs: count&gt;100000000** _(k6 threshold)_ | crossed | not crossed |"),
+        summary.contains(
+            "| ❌ | **http\\_reqs: count&gt;100000000** _(k6 threshold)_ | crossed | not crossed |"
+        ),
         "{summary}"
     );
     let line = summary
@@ -133,7 +138,10 @@ export default function () {\n\
         "{line}"
     );
     let html = out.file("report.html");
-    assert!(html.contains("edge::status is 418 <em>(k6 check)</em>"), "{html}");
+    assert!(
+        html.contains("edge::status is 418 <em>(k6 check)</em>"),
+        "{html}"
+    );
     assert!(
         out.stdout.contains("✗ k6 check edge::status is 418: "),
         "{}",
@@ -192,10 +200,25 @@ fn fake_summary_run(summary: Option<&str>, code: i32, threshold: &str) -> Output
          if [ -f summary-src.json ]; then cat summary-src.json > \"$out\"; fi\nexit {code}"
     );
     let (gate, bin) = fake_k6(gate, &body);
-    gate.args(["run", "--engine", "k6", "--k6-script", "s.js", "--k6-bin", &bin])
-        .args(["--host", "http://127.0.0.1:9", "--run-time", "1s", "--progress", "0"])
-        .args(["--baseline", "none", "--threshold", threshold])
-        .run()
+    gate.args([
+        "run",
+        "--engine",
+        "k6",
+        "--k6-script",
+        "s.js",
+        "--k6-bin",
+        &bin,
+    ])
+    .args([
+        "--host",
+        "http://127.0.0.1:9",
+        "--run-time",
+        "1s",
+        "--progress",
+        "0",
+    ])
+    .args(["--baseline", "none", "--threshold", threshold])
+    .run()
 }
 
 /// The gate's own rule that holds on a run without requests, so k6's verdicts alone decide.
@@ -216,7 +239,11 @@ fn exit_99_with_no_readable_failed_threshold_fails_closed() {
         let out = fake_summary_run(summary, 99, HOLDS).expect_exit(1);
         let cases = k6_cases(&out);
         assert!(
-            cases.contains(&case("k6 thresholds failed (unread)", "k6-thresholds", "failed")),
+            cases.contains(&case(
+                "k6 thresholds failed (unread)",
+                "k6-thresholds",
+                "failed"
+            )),
             "{cases:?}"
         );
         let junit = out.file("junit.xml").replace("&apos;", "'");
@@ -264,15 +291,24 @@ fn a_hostile_summary_is_quoted_and_capped() {
     assert!(names.contains(&"evil\\n\\u{1b}[2Jline"), "{names:?}");
     let cases = k6_cases(&out);
     assert!(
-        cases.contains(&case("k6 check evil\\n\\u{1b}[2Jline", "k6-checks", "failed")),
+        cases.contains(&case(
+            "k6 check evil\\n\\u{1b}[2Jline",
+            "k6-checks",
+            "failed"
+        )),
         "{:?}",
         &cases[..3]
     );
     let threshold = &cases[0].name;
-    assert!(threshold.starts_with("k6 threshold m\\r: xxx"), "{threshold}");
+    assert!(
+        threshold.starts_with("k6 threshold m\\r: xxx"),
+        "{threshold}"
+    );
     assert!(threshold.chars().count() < 300, "{threshold}");
     assert!(!cases.iter().any(|c| c.name.chars().any(char::is_control)));
-    assert!(!cases.iter().any(|c| c.name == "k6 thresholds failed (unread)"));
+    assert!(!cases
+        .iter()
+        .any(|c| c.name == "k6 thresholds failed (unread)"));
     // `report` reads the file back and decides as the run did.
     Gate::new()
         .args(["report"])

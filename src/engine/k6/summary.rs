@@ -13,7 +13,9 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 
 use crate::{
     quote::quote,
-    stats::{K6Check, K6Threshold, K6Verdicts, MAX_K6_CHECKS, MAX_K6_GROUP_DEPTH, MAX_K6_THRESHOLDS},
+    stats::{
+        K6Check, K6Threshold, K6Verdicts, MAX_K6_CHECKS, MAX_K6_GROUP_DEPTH, MAX_K6_THRESHOLDS,
+    },
 };
 
 /// The most summary bytes read.
@@ -408,8 +410,14 @@ mod tests {
         for (bytes, says) in [
             (&b"not json"[..], "not k6's JSON"),
             (b"[1,2]", "not k6's JSON"),
-            (br#"{"metrics":{"m":{"thresholds":{"x<1":"yes"}}}}"#, "not k6's JSON"),
-            (br#"{"root_group":{"checks":{"c":{"passes":-1,"fails":0}}}}"#, "not k6's JSON"),
+            (
+                br#"{"metrics":{"m":{"thresholds":{"x<1":"yes"}}}}"#,
+                "not k6's JSON",
+            ),
+            (
+                br#"{"root_group":{"checks":{"c":{"passes":-1,"fails":0}}}}"#,
+                "not k6's JSON",
+            ),
             (br#"{"metrics":{}} trailing"#, "not k6's JSON"),
         ] {
             std::fs::write(&path, bytes).unwrap();
@@ -435,12 +443,18 @@ mod tests {
         // Over the byte cap: refused without being parsed.
         let big = vec![b' '; MAX_SUMMARY_BYTES + 1];
         std::fs::write(&path, big).unwrap();
-        assert!(read(&path, false).unreadable.unwrap().contains("over 16 MiB"));
+        assert!(read(&path, false)
+            .unreadable
+            .unwrap()
+            .contains("over 16 MiB"));
     }
 
     #[test]
     fn an_empty_or_bare_summary_has_no_rules() {
-        for text in ["{}", r#"{"metrics":{"http_reqs":{"count":3}},"root_group":{}}"#] {
+        for text in [
+            "{}",
+            r#"{"metrics":{"http_reqs":{"count":3}},"root_group":{}}"#,
+        ] {
             let v = parse(text.as_bytes()).unwrap();
             assert!(v.thresholds.is_empty() && v.checks.is_empty(), "{text}");
         }
@@ -451,7 +465,9 @@ mod tests {
         let mut metrics = String::new();
         for i in 0..MAX_K6_THRESHOLDS + 10 {
             let crossed = i == MAX_K6_THRESHOLDS + 9;
-            metrics.push_str(&format!(r#""m{i}":{{"thresholds":{{"count>0":{crossed}}}}},"#));
+            metrics.push_str(&format!(
+                r#""m{i}":{{"thresholds":{{"count>0":{crossed}}}}},"#
+            ));
         }
         metrics.pop();
         let mut checks = String::new();
@@ -465,8 +481,14 @@ mod tests {
         assert_eq!(v.thresholds.len(), MAX_K6_THRESHOLDS);
         assert_eq!(v.checks.len(), MAX_K6_CHECKS);
         assert_eq!(v.left_out, 13);
-        assert!(v.thresholds.iter().any(|t| t.crossed), "the crossed one is kept");
-        assert!(v.checks.iter().any(|c| c.fails == 1), "the failed one is kept");
+        assert!(
+            v.thresholds.iter().any(|t| t.crossed),
+            "the crossed one is kept"
+        );
+        assert!(
+            v.checks.iter().any(|c| c.fails == 1),
+            "the failed one is kept"
+        );
     }
 
     #[test]
