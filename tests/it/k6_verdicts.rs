@@ -318,11 +318,30 @@ fn a_hostile_summary_is_quoted_and_capped() {
         .expect_exit(1);
 }
 
-/// A results file with more k6 rules than any run writes is refused, naming the cap.
+/// A results file read back (`report`, a baseline, a shard) is hostile too: its k6 names are
+/// quoted on the way in, and a file with more k6 rules than any run writes is refused, naming
+/// the cap.
 #[test]
-fn a_results_file_past_the_k6_cap_is_refused() {
+fn results_files_read_back_are_quoted_and_capped() {
     let out = fake_summary_run(Some("{}"), 0, HOLDS).expect_exit(0);
     let mut r = out.results();
+    r["run"]["k6"]["checks"] =
+        serde_json::json!([{"group": "::g\u{1b}[2J", "name": "a\nb", "passes": 1, "fails": 0}]);
+    r["run"]["k6"]["thresholds"] =
+        serde_json::json!([{"metric": "m\r", "expression": "x".repeat(1000), "crossed": false}]);
+    let again = Gate::new()
+        .write("r.json", &r.to_string())
+        .args(["report", "r.json", "--out", "again"])
+        .run()
+        .expect_exit(0);
+    let text = std::fs::read_to_string(again.dir.path().join("again/results.json")).unwrap();
+    let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let k6 = &back["run"]["k6"];
+    assert_eq!(k6["checks"][0]["group"], "::g\\u{1b}[2J");
+    assert_eq!(k6["checks"][0]["name"], "a\\nb");
+    assert_eq!(k6["thresholds"][0]["metric"], "m\\r");
+    let expression = k6["thresholds"][0]["expression"].as_str().unwrap();
+    assert_eq!(expression.chars().count(), 200, "{expression}");
     let check = serde_json::json!({"name": "c", "passes": 1, "fails": 0});
     r["run"]["k6"]["checks"] = vec![check; loadforge_gate::stats::MAX_FILE_K6_RULES + 1].into();
     let gate = Gate::new().write("r.json", &r.to_string());
