@@ -141,6 +141,17 @@ impl K6Verdicts {
             .sort_by(|a, b| (&a.group, &a.name).cmp(&(&b.group, &b.name)));
     }
 
+    /// The note a run whose summary held more than the caps keep carries: what was left out
+    /// (passed ones: crossed thresholds and failed checks are kept first).
+    pub(crate) fn note(&self) -> Option<String> {
+        (self.left_out > 0).then(|| {
+            format!(
+                "k6's summary listed {} more thresholds and checks than the gate keeps ({MAX_K6_THRESHOLDS} thresholds, {MAX_K6_CHECKS} checks, groups {MAX_K6_GROUP_DEPTH} deep); crossed thresholds and failed checks are kept first, and those left out are not shown.",
+                self.left_out
+            )
+        })
+    }
+
     /// The shards' verdicts as one run's: a threshold is crossed when any shard crossed it
     /// (each k6 judged only its own share, and a gate must not pass what one of them failed),
     /// and held only when every shard that reports it held it; a check's passes and fails add;
@@ -263,7 +274,9 @@ mod tests {
                 .collect(),
             ..K6Verdicts::default()
         };
+        assert_eq!(v.note(), None);
         v.scrub();
+        assert!(v.note().unwrap().starts_with("k6's summary listed 6 more"));
         assert_eq!(v.thresholds.len(), MAX_K6_THRESHOLDS);
         assert_eq!(v.checks.len(), MAX_K6_CHECKS);
         assert_eq!(v.left_out, 6);

@@ -282,6 +282,11 @@ fn a_hostile_summary_is_quoted_and_capped() {
     let k6 = &r["run"]["k6"];
     assert_eq!(k6["checks"].as_array().unwrap().len(), 500);
     assert_eq!(k6["left_out"], 101);
+    assert!(
+        out.file("summary.md")
+            .contains("k6's summary listed 101 more thresholds and checks than the gate keeps"),
+        "the note says what was left out"
+    );
     let names: Vec<&str> = k6["checks"]
         .as_array()
         .unwrap()
