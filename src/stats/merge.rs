@@ -481,6 +481,39 @@ pub(crate) mod tests {
         assert_eq!(merged.max_cookies, u64::MAX);
     }
 
+    /// Each shard's k6 judged its own share: a threshold crossed in one shard is crossed in
+    /// the whole run, and a check's evaluations add (`K6Verdicts::merge`, the rule).
+    #[test]
+    fn k6s_verdicts_merge_with_the_shards() {
+        use crate::stats::{K6Check, K6Threshold, K6Verdicts};
+        let with_k6 = |index: u32, crossed: bool, fails: u64| {
+            let mut s = shard(index, 2, "r", &[1]);
+            s.run.k6 = Some(K6Verdicts {
+                exit_thresholds_failed: crossed,
+                thresholds: vec![K6Threshold {
+                    metric: "http_req_duration".into(),
+                    expression: "p(95)<500".into(),
+                    crossed,
+                }],
+                checks: vec![K6Check {
+                    group: String::new(),
+                    name: "ok".into(),
+                    passes: 10,
+                    fails,
+                }],
+                ..K6Verdicts::default()
+            });
+            s
+        };
+        let m = merge(&[with_k6(1, false, 0), with_k6(2, true, 2)], 1000);
+        let k6 = m.run.k6.unwrap();
+        assert!(k6.exit_thresholds_failed && k6.thresholds[0].crossed);
+        assert_eq!((k6.checks[0].passes, k6.checks[0].fails), (20, 2));
+        let held = merge(&[with_k6(1, false, 0), with_k6(2, false, 0)], 1000);
+        assert!(!held.run.k6.unwrap().thresholds[0].crossed);
+        assert_eq!(merge(&[shard(1, 1, "r", &[1])], 1000).run.k6, None);
+    }
+
     /// Each shard ran a share of the users but recorded the whole run's load: the merge keeps
     /// it as it is (a sum would make two shards of 50 users a run of 100).
     #[test]
