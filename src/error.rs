@@ -46,7 +46,7 @@ impl Error {
     /// What the pipeline sees: bad input is a usage error (2), a run that could not happen is an
     /// infrastructure error (3), an interruption is 4.
     pub(crate) fn exit_status(&self) -> ExitStatus {
-        use ExitStatus::{GateFailed, Infrastructure, Interrupted, Usage};
+        use ExitStatus::{Infrastructure, Interrupted, Usage};
         match self {
             Error::Settings(_) | Error::Scenario(_) | Error::Gate(_) | Error::Merge(_) => Usage,
             // An unwritable --dir is the user's to fix, as an unwritable --out is.
@@ -59,7 +59,6 @@ impl Error {
                 Usage
             }
             Error::Engine(EngineError::Interrupted(_)) => Interrupted,
-            Error::Engine(EngineError::OwnVerdictFailed { .. }) => GateFailed,
             Error::Engine(EngineError::Start(_))
             | Error::Engine(EngineError::Setup { .. })
             | Error::Engine(EngineError::Api { .. })

@@ -25,8 +25,10 @@ pub(crate) fn execute(args: &CompareArgs) -> Result<ExitStatus, Error> {
     if !trend.is_empty() {
         print!("\n{trend}");
     }
-    // Judged as `run` judges: against the baseline's history when it carries one.
-    let verdict = gate::evaluate(
+    // Judged as `run` judges: against the baseline's history when it carries one. `compare`
+    // applies the regression rules only: k6's own verdicts are the run's, which `run` and
+    // `report` judge and show.
+    let mut verdict = gate::evaluate(
         &current,
         &Rules::configured(Vec::new()),
         &rules,
@@ -35,6 +37,7 @@ pub(crate) fn execute(args: &CompareArgs) -> Result<ExitStatus, Error> {
             history: &base.history,
         }),
     )?;
+    verdict.checks.retain(|c| !c.kind.is_k6());
     let failed: Vec<&gate::Check> = verdict
         .failed_checks()
         .filter(|c| c.kind == gate::CheckKind::Regression)

@@ -88,6 +88,13 @@ pub(super) fn standing_notes(settings: &GateSettings, result: &RunResult, notes:
         notes.push(format!("Warning: TLS {}.", report::INSECURE));
     }
     notes.extend(result.run.cookies_dropped.note());
+    notes.extend(
+        result
+            .run
+            .k6
+            .as_ref()
+            .and_then(crate::stats::K6Verdicts::note),
+    );
     if let Some(why) = result.run.host.as_ref().map(HostInfo::busy) {
         if !why.is_empty() {
             notes.push(format!(

@@ -69,7 +69,6 @@ pub(crate) fn run_gate(
         wait_until(at, stop);
     }
     announce(settings, share);
-    let mut own_failed = None;
     let (result, crash) = match run_engine(settings, workload, share, stop)? {
         Ok(r) => (r, None),
         // What was measured before the crash is finished and published like any result, then
@@ -85,18 +84,6 @@ pub(crate) fn run_gate(
             ));
             (partial, Some(message))
         }
-        // Published and judged whole, then failed: never a pass while the tool's own rules
-        // failed.
-        Err(EngineError::OwnVerdictFailed {
-            message,
-            result: Some(result),
-        }) => {
-            notes.push(format!(
-                "{message}. The gate does not judge k6's thresholds as checks of its own yet, so this run fails (exit 1) whatever the checks below say."
-            ));
-            own_failed = Some(message);
-            (*result, None)
-        }
         Err(e) => return Err(e.into()),
     };
     setup.collect(&mut notes);
@@ -106,20 +93,13 @@ pub(crate) fn run_gate(
         notes,
     };
     let status = finish(&gate, role, finished, looked, stop)?;
-    match (crash, own_failed) {
-        (Some(message), _) => Err(EngineError::Crashed {
+    match crash {
+        Some(message) => Err(EngineError::Crashed {
             message,
             partial: None,
         }
         .into()),
-        (None, Some(message)) if status != ExitStatus::Interrupted => {
-            Err(EngineError::OwnVerdictFailed {
-                message,
-                result: None,
-            }
-            .into())
-        }
-        (None, _) => Ok(status),
+        None => Ok(status),
     }
 }
 

@@ -265,18 +265,6 @@ fn finish(
                 partial: Some(partial),
             })
         }
-        Err(EngineError::OwnVerdictFailed {
-            message,
-            result: Some(mut result),
-        }) => {
-            result.run.load = Some(load);
-            result.scrub();
-            result.merge_same_names();
-            Err(EngineError::OwnVerdictFailed {
-                message,
-                result: Some(result),
-            })
-        }
         Err(e) => Err(e),
     }
 }

@@ -72,16 +72,6 @@ pub enum EngineError {
         /// The result up to the crash, when there is one worth publishing.
         partial: Option<Box<crate::stats::RunResult>>,
     },
-    /// The tool's own verdict failed (k6's thresholds: exit 99): a whole result, judged and
-    /// published like any, and then a failed run whatever the gate's own checks say, since the
-    /// gate does not yet judge the tool's rules as checks of its own.
-    #[error("{message}")]
-    OwnVerdictFailed {
-        /// Which of the tool's rules failed, in words.
-        message: String,
-        /// The whole result (`None` once it has been published).
-        result: Option<Box<crate::stats::RunResult>>,
-    },
     /// A cloud engine's API could not be reached, or its answer could not be read; nothing
     /// was measured.
     #[error("{message}")]

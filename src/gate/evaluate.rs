@@ -62,9 +62,10 @@ fn judged_endpoints<'a>(
     }
 }
 
-/// Judges a run: every threshold on the run itself and every regression rule against what
-/// `reference` says (a baseline, or why there is none). A selector that names no endpoint is
-/// an error, not a silent pass.
+/// Judges a run: every threshold on the run itself, every regression rule against what
+/// `reference` says (a baseline, or why there is none), and what k6 said of the script's own
+/// thresholds and checks (`gate/k6.rs`). A selector that names no endpoint is an error, not a
+/// silent pass.
 pub(crate) fn evaluate(
     result: &RunResult,
     thresholds: &Rules<Threshold>,
@@ -92,6 +93,8 @@ pub(crate) fn evaluate(
         reference,
         &mut unique,
     )?);
+    // k6's own verdicts on the script's thresholds and checks, beside the gate's rules.
+    checks.extend(super::k6::k6_checks(result, &mut unique));
     starved_latency_checks(result, &mut checks);
     Ok(Verdict::of(
         checks,
@@ -161,6 +164,8 @@ fn latency_change(c: &Check) -> Option<f64> {
     let from = match c.kind {
         CheckKind::Regression => c.baseline?,
         CheckKind::Threshold => c.limit,
+        // Counts k6 reported, never a latency of the gate's.
+        CheckKind::K6Threshold | CheckKind::K6Check => return None,
     };
     Some(c.value? - from)
 }
@@ -234,6 +239,7 @@ fn folded_check(source: &str, part: &FoldedPart, metric: Metric, kind: CheckKind
     let prefix = match kind {
         CheckKind::Threshold => "threshold",
         CheckKind::Regression => "regression",
+        CheckKind::K6Threshold | CheckKind::K6Check => "k6",
     };
     let name = match part.glob {
         true => format!("{prefix}: {source} [{OTHER_ENDPOINTS}]"),

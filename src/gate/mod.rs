@@ -9,6 +9,7 @@ mod comparable_tests;
 mod evaluate;
 mod expr;
 pub mod judgement;
+mod k6;
 mod metric;
 mod regression;
 #[cfg(test)]
@@ -56,12 +57,29 @@ pub enum GateError {
     },
 }
 
-/// A threshold on the run itself, or a regression rule against a baseline or history.
+/// Whose rule a check judges: the gate's own (a threshold on the run, a regression rule
+/// against a baseline or history), or the k6 script's, as k6 itself reported it. Each kind is
+/// a class of its own in junit.xml.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum CheckKind {
+    /// One of the gate's thresholds, on the run itself.
     Threshold,
+    /// One of the gate's regression rules, against a baseline or a history.
     Regression,
+    /// A threshold of the k6 script, as k6 judged it on its own samples: metric `errors`,
+    /// value 1 when k6 crossed it and 0 when it held, limit `<= 0`.
+    K6Threshold,
+    /// A `check()` of the k6 script: metric `errors`, value its failed evaluations, limit
+    /// `<= 0` (any failed evaluation fails it).
+    K6Check,
+}
+
+impl CheckKind {
+    /// A rule of the k6 script's, not of the gate's.
+    pub(crate) fn is_k6(self) -> bool {
+        matches!(self, CheckKind::K6Threshold | CheckKind::K6Check)
+    }
 }
 
 /// One rule judged on one endpoint (or on every request together).
@@ -73,7 +91,7 @@ pub(crate) enum CheckKind {
 pub(crate) struct Check {
     /// Unique within a verdict (JUnit drops duplicate names).
     pub(crate) name: String,
-    /// A threshold or a regression rule.
+    /// The gate's threshold or regression rule, or the k6 script's threshold or check.
     pub(crate) kind: CheckKind,
     /// The rule as written by the user.
     pub(crate) expression: String,

@@ -182,6 +182,9 @@ fn notes(h: &mut String, view: &View<'_>) {
     h.push_str("</div>");
 }
 
+/// What a k6 script's own threshold or check is on, in the endpoint column.
+const K6_SCRIPT: &str = "(the k6 script)";
+
 fn checks(h: &mut String, view: &View<'_>) {
     h.push_str("<h2>Checks</h2><div class=\"scroll\"><table><thead><tr><th></th><th>Check</th><th>Endpoint</th><th class=\"num\">Value</th><th class=\"num\">Limit</th><th class=\"num\">Baseline</th><th>Detail</th></tr></thead><tbody>");
     for c in view.checks_failed_first() {
@@ -197,10 +200,16 @@ fn checks(h: &mut String, view: &View<'_>) {
             esc(c.expression),
             match (c.kind, &c.judgement) {
                 (CheckKind::Threshold, _) => String::new(),
+                (CheckKind::K6Threshold, _) => " <em>(k6 threshold)</em>".into(),
+                (CheckKind::K6Check, _) => " <em>(k6 check)</em>".into(),
                 (CheckKind::Regression, None) => " <em>(regression)</em>".into(),
                 (CheckKind::Regression, Some(words)) => format!(" <em>({})</em>", esc(words)),
             },
-            esc(c.endpoint.unwrap_or(ALL_REQUESTS)),
+            esc(c.endpoint.unwrap_or(if c.kind.is_k6() {
+                K6_SCRIPT
+            } else {
+                ALL_REQUESTS
+            })),
             c.value,
             esc(&c.limit_text()),
             c.baseline,

@@ -1,5 +1,6 @@
 //! `junit.xml`: one test case per check, so GitLab's test report lists every threshold and
-//! regression with its measured value and limit.
+//! regression with its measured value and limit, and each of a k6 script's thresholds and
+//! checks by its name in the script (a class per kind of check).
 
 use std::time::Duration;
 
@@ -80,6 +81,8 @@ fn test_case(check: &CheckRow<'_>) -> TestCase {
     case.set_classname(match check.kind {
         CheckKind::Threshold => "loadforge-gate.thresholds",
         CheckKind::Regression => "loadforge-gate.regressions",
+        CheckKind::K6Threshold => "loadforge-gate.k6-thresholds",
+        CheckKind::K6Check => "loadforge-gate.k6-checks",
     });
     if check.passed() {
         case.set_system_out(check.detail);

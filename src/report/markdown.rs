@@ -270,6 +270,8 @@ fn check_table(out: &mut String, rows: &[&CheckRow<'_>]) {
                 (_, CheckState::NotJudged(why), _) =>
                     format!(" _(**not judged**: {})_", why.words()),
                 (CheckKind::Threshold, _, _) => String::new(),
+                (CheckKind::K6Threshold, _, _) => " _(k6 threshold)_".into(),
+                (CheckKind::K6Check, _, _) => " _(k6 check)_".into(),
                 (CheckKind::Regression, _, None) => " _(regression)_".into(),
                 (CheckKind::Regression, _, Some(words)) =>
                     format!(" _({})_", escape_markdown(words)),

@@ -246,7 +246,7 @@ pub(crate) struct CheckRow<'a> {
 impl<'a> CheckRow<'a> {
     fn of(c: &'a Check) -> Self {
         let compared_nothing = c.state().not_judged().is_some_and(|w| !w.has_limit());
-        CheckRow {
+        let row = CheckRow {
             name: &c.name,
             kind: c.kind,
             state: c.state(),
@@ -269,13 +269,34 @@ impl<'a> CheckRow<'a> {
             detail: &c.detail,
             judgement: c.words(),
             outcome: c.finding.map(|f| f.outcome),
+        };
+        row.in_k6_words(c)
+    }
+
+    /// A k6 script's threshold or check in words rather than its count against `<= 0`: a
+    /// threshold `crossed` or `held`, a check's failed evaluations.
+    fn in_k6_words(mut self, c: &Check) -> Self {
+        let words = match (c.kind, c.value) {
+            (CheckKind::K6Threshold, Some(v)) => (if v > 0.0 { "crossed" } else { "held" }).into(),
+            (CheckKind::K6Check, Some(v)) => format!("{v:.0} failed"),
+            (CheckKind::K6Threshold | CheckKind::K6Check, None) => "not measured".into(),
+            (CheckKind::Threshold | CheckKind::Regression, _) => return self,
+        };
+        self.value = words;
+        self.op = "";
+        self.limit = match c.kind {
+            CheckKind::K6Check => "none failed",
+            _ => "not crossed",
         }
+        .into();
+        self
     }
 
     /// The limit with its operator (`<= 56.40 ms`); `–` for a check that compared nothing.
     pub(crate) fn limit_text(&self) -> String {
         match self.state.not_judged() {
             Some(why) if !why.has_limit() => self.limit.clone(),
+            _ if self.op.is_empty() => self.limit.clone(),
             _ => format!("{} {}", self.op, self.limit),
         }
     }

@@ -21,6 +21,9 @@ pub const MAX_FILE_FAILURE_REASONS: usize = 200_000;
 /// The most time-series points one results file may hold: one a second of a run of 5.8 days,
 /// beyond which a written file passes the byte cap anyway (some 85 MB decoded).
 pub const MAX_FILE_SERIES_POINTS: usize = 500_000;
+/// The most k6 thresholds and checks one results file may hold, together: a file this tool
+/// writes holds at most `stats::MAX_K6_THRESHOLDS` + `stats::MAX_K6_CHECKS` (700).
+pub const MAX_FILE_K6_RULES: usize = 10_000;
 
 /// A kind of entry a results file may hold many of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +34,8 @@ pub enum Entries {
     FailureReasons,
     /// Time-series points (`timeseries`).
     SeriesPoints,
+    /// k6's thresholds and checks (`run.k6`).
+    K6Rules,
 }
 
 impl Entries {
@@ -40,6 +45,7 @@ impl Entries {
             Entries::Endpoints => MAX_FILE_ENDPOINTS,
             Entries::FailureReasons => MAX_FILE_FAILURE_REASONS,
             Entries::SeriesPoints => MAX_FILE_SERIES_POINTS,
+            Entries::K6Rules => MAX_FILE_K6_RULES,
         }
     }
 
@@ -48,6 +54,7 @@ impl Entries {
             Entries::Endpoints => 0,
             Entries::FailureReasons => 1,
             Entries::SeriesPoints => 2,
+            Entries::K6Rules => 3,
         }
     }
 }
@@ -58,6 +65,7 @@ impl fmt::Display for Entries {
             Entries::Endpoints => "endpoint rows",
             Entries::FailureReasons => "failure reasons",
             Entries::SeriesPoints => "time-series points",
+            Entries::K6Rules => "k6 thresholds and checks",
         })
     }
 }
@@ -65,7 +73,7 @@ impl fmt::Display for Entries {
 thread_local! {
     /// The entries counted so far in the file being read on this thread; `None` outside
     /// [`within_entry_caps`].
-    static COUNTED: Cell<Option<[usize; 3]>> = const { Cell::new(None) };
+    static COUNTED: Cell<Option<[usize; 4]>> = const { Cell::new(None) };
     /// The first cap the file being read went past.
     static OVER: Cell<Option<Entries>> = const { Cell::new(None) };
 }
@@ -73,7 +81,7 @@ thread_local! {
 /// Runs `read` (the parse of one results file) with fresh counts; tells which cap, if any,
 /// stopped it.
 pub(crate) fn within_entry_caps<T>(read: impl FnOnce() -> T) -> (T, Option<Entries>) {
-    let outer = COUNTED.replace(Some([0; 3]));
+    let outer = COUNTED.replace(Some([0; 4]));
     let outer_over = OVER.replace(None);
     let value = read();
     let over = OVER.replace(outer_over);

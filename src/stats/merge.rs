@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use super::{
     fold_named, merged_row, CookiesDropped, EndpointStats, Folded, GeneratorHealth, HostInfo,
-    RunMeta, RunResult, SecondPoint, ToolInfo, ALL_REQUESTS, OTHER_ENDPOINTS, SCHEMA,
+    K6Verdicts, RunMeta, RunResult, SecondPoint, ToolInfo, ALL_REQUESTS, OTHER_ENDPOINTS, SCHEMA,
 };
 
 /// Adds up the shards of one run (all of them, or all that arrived) into one result; `cap` is
@@ -145,6 +145,8 @@ fn merged_meta(
             sum
         }),
         host: HostInfo::worst(runs().map(|r| r.host.as_ref())),
+        // A threshold crossed in any shard is crossed; checks' passes and fails add.
+        k6: K6Verdicts::merge(runs().map(|r| r.k6.as_ref())),
         ..RunMeta::new(
             first.engine.clone(),
             first.target.clone(),
@@ -477,6 +479,39 @@ pub(crate) mod tests {
         let merged = merge(&[a, b], 1000).run.cookies_dropped;
         assert_eq!(merged.domain_full, 12);
         assert_eq!(merged.max_cookies, u64::MAX);
+    }
+
+    /// Each shard's k6 judged its own share: a threshold crossed in one shard is crossed in
+    /// the whole run, and a check's evaluations add (`K6Verdicts::merge`, the rule).
+    #[test]
+    fn k6s_verdicts_merge_with_the_shards() {
+        use crate::stats::{K6Check, K6Threshold, K6Verdicts};
+        let with_k6 = |index: u32, crossed: bool, fails: u64| {
+            let mut s = shard(index, 2, "r", &[1]);
+            s.run.k6 = Some(K6Verdicts {
+                exit_thresholds_failed: crossed,
+                thresholds: vec![K6Threshold {
+                    metric: "http_req_duration".into(),
+                    expression: "p(95)<500".into(),
+                    crossed,
+                }],
+                checks: vec![K6Check {
+                    group: String::new(),
+                    name: "ok".into(),
+                    passes: 10,
+                    fails,
+                }],
+                ..K6Verdicts::default()
+            });
+            s
+        };
+        let m = merge(&[with_k6(1, false, 0), with_k6(2, true, 2)], 1000);
+        let k6 = m.run.k6.unwrap();
+        assert!(k6.exit_thresholds_failed && k6.thresholds[0].crossed);
+        assert_eq!((k6.checks[0].passes, k6.checks[0].fails), (20, 2));
+        let held = merge(&[with_k6(1, false, 0), with_k6(2, false, 0)], 1000);
+        assert!(!held.run.k6.unwrap().thresholds[0].crossed);
+        assert_eq!(merge(&[shard(1, 1, "r", &[1])], 1000).run.k6, None);
     }
 
     /// Each shard ran a share of the users but recorded the whole run's load: the merge keeps

@@ -10,6 +10,7 @@ mod generator;
 mod histogram;
 mod history;
 mod host;
+mod k6;
 mod load;
 mod merge;
 mod names;
@@ -29,7 +30,10 @@ use crate::ci::CiContext;
 pub use cookies::CookiesDropped;
 pub use engine::Engine;
 pub(crate) use entries::within_entry_caps;
-pub use entries::{Entries, MAX_FILE_ENDPOINTS, MAX_FILE_FAILURE_REASONS, MAX_FILE_SERIES_POINTS};
+pub use entries::{
+    Entries, MAX_FILE_ENDPOINTS, MAX_FILE_FAILURE_REASONS, MAX_FILE_K6_RULES,
+    MAX_FILE_SERIES_POINTS,
+};
 pub(crate) use fold::{cap_rows, fold_named, guard, split_busiest, Guarded};
 pub use fold::{Folded, FoldedNames, MAX_LISTED_NAMES, OTHER_ENDPOINTS};
 #[cfg(test)]
@@ -38,6 +42,9 @@ pub use generator::{Excuse, GeneratorHealth, HiccupFigures};
 pub(crate) use histogram::{within_budget, MAX_MICROS};
 pub use histogram::{LatencyHistogram, HISTOGRAM_BUDGET_BYTES};
 pub use host::{HostFindingsError, HostInfo, MAX_FINDINGS_BYTES};
+pub use k6::{
+    K6Check, K6Threshold, K6Verdicts, MAX_K6_CHECKS, MAX_K6_GROUP_DEPTH, MAX_K6_THRESHOLDS,
+};
 #[cfg(test)]
 pub(crate) use load::tests::fingerprint as load_fixture;
 pub use load::LoadFingerprint;
@@ -204,6 +211,10 @@ pub struct RunMeta {
     /// Cookies the native engine's jars dropped at their caps, by cap (not failed requests).
     #[serde(default, skip_serializing_if = "CookiesDropped::is_empty")]
     pub cookies_dropped: CookiesDropped,
+    /// What k6 itself said of the script's own thresholds and checks (`--engine k6` only):
+    /// the gate judges each as a check of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k6: Option<K6Verdicts>,
 }
 
 impl RunMeta {
@@ -244,6 +255,7 @@ impl RunMeta {
             generator: None,
             load: None,
             cookies_dropped: CookiesDropped::default(),
+            k6: None,
         }
     }
 

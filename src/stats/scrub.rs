@@ -39,6 +39,7 @@ impl RunResult {
         run.scenario.iter_mut().for_each(quote_in_place);
         quote_in_place(&mut run.started_at);
         run.aborted.iter_mut().for_each(quote_in_place);
+        run.k6.iter_mut().for_each(super::K6Verdicts::scrub);
         if let Some(ci) = &mut self.ci {
             for text in [
                 &mut ci.commit_sha,

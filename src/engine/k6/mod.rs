@@ -3,12 +3,15 @@
 //! per-endpoint histograms (`ingest.rs`): nothing is written to disk, and every request counts
 //! exactly. k6 runs in a clean environment, is stopped with SIGTERM on cancel (it ends its
 //! iterations within their graceful stop and reports), and supervised with a hard deadline.
-//! Its exit code 99 means the script's own thresholds failed: a result, not a crash.
+//! Its exit code 99 means the script's own thresholds failed: a result, not a crash. What k6
+//! said of the script's thresholds and checks is read from its summary (`summary.rs`) into
+//! `run.k6`, for the gate to judge as checks of its own; the engine judges nothing.
 
 mod command;
 mod ingest;
 mod inspect;
 mod line;
+mod summary;
 
 use std::{
     fs::{File, OpenOptions},
@@ -416,25 +419,22 @@ fn collect(
         timeseries,
     };
     let code = end.status.code();
-    let log = log_tail(&files.log());
-    if end.interrupted || code == Some(0) {
+    // What k6 said of the script's thresholds and checks, whatever its exit: data for the
+    // gate, which judges it. Exit 99 (thresholds failed) is a result like exit 0.
+    let result = RunResult {
+        run: RunMeta {
+            k6: Some(summary::read(
+                &files.summary(),
+                code == Some(THRESHOLDS_FAILED),
+            )),
+            ..result.run
+        },
+        ..result
+    };
+    if end.interrupted || code == Some(0) || code == Some(THRESHOLDS_FAILED) {
         return Ok(result);
     }
-    if code == Some(THRESHOLDS_FAILED) {
-        let failed = summary_failed_thresholds(&files.summary());
-        let message = format!(
-            "k6 says the script's own thresholds failed (exit 99){}",
-            if failed.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", failed.join(", "))
-            }
-        );
-        return Err(EngineError::OwnVerdictFailed {
-            message,
-            result: Some(Box::new(result)),
-        });
-    }
+    let log = log_tail(&files.log());
     let message = format!(
         "k6 exited with {}: {}",
         exit_meaning(end.status),
@@ -493,31 +493,6 @@ fn exit_meaning(status: ExitStatus) -> String {
         _ => return format!("code {code}"),
     };
     format!("code {code} ({meaning})")
-}
-
-/// The most summary bytes read.
-const MAX_SUMMARY_BYTES: usize = 16 << 20;
-
-/// The thresholds k6's summary export marks as failed (`metrics.NAME.thresholds.EXPR: true`
-/// means the threshold was crossed), as `metric: expression`.
-fn summary_failed_thresholds(path: &Path) -> Vec<String> {
-    let Ok(Some(bytes)) =
-        File::open(path).and_then(|f| crate::capped::read_capped(f, MAX_SUMMARY_BYTES))
-    else {
-        return Vec::new();
-    };
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for (metric, m) in v["metrics"].as_object().into_iter().flatten() {
-        for (expr, failed) in m["thresholds"].as_object().into_iter().flatten() {
-            if failed.as_bool() == Some(true) {
-                out.push(format!("{metric}: {expr}"));
-            }
-        }
-    }
-    out
 }
 
 /// The end of k6's log, where its errors are.
@@ -598,19 +573,5 @@ mod tests {
         for name in ["APP_PASSWORD", "TARGET_HOST", "CI_JOB_NAME"] {
             assert!(!withheld(name), "{name}");
         }
-    }
-
-    #[test]
-    fn failed_thresholds_are_read_from_the_summary_export() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.json");
-        std::fs::write(
-            &path,
-            r#"{"metrics":{"checks":{"thresholds":{"rate>0.9":true}},"http_req_duration":{"thresholds":{"p(95)<500":false}}}}"#,
-        )
-        .unwrap();
-        assert_eq!(summary_failed_thresholds(&path), ["checks: rate>0.9"]);
-        std::fs::write(&path, "not json").unwrap();
-        assert!(summary_failed_thresholds(&path).is_empty());
     }
 }
