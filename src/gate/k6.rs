@@ -3,7 +3,9 @@
 //! when any of its evaluations failed. A k6 check failing does not fail k6's own run (only its
 //! thresholds do), but it is an assertion the script makes of every response, and a check of
 //! ours that reads green while it did not hold would be the worst bug: so it fails here, and
-//! the script's thresholds on `checks` stay checks of their own beside it. What could not be
+//! the script's thresholds on `checks` stay checks of their own beside it, unless the script
+//! says how many failures it tolerates: a threshold on `checks` (or on `checks{check:NAME}`)
+//! that held makes its checks pass with their failures shown. What could not be
 //! read is never a pass: k6's exit 99 with no crossed threshold to show is one failed check,
 //! an unreadable summary otherwise one not judged.
 //!
@@ -21,7 +23,7 @@ pub(super) fn k6_checks(result: &RunResult, unique: &mut Names) -> Vec<Check> {
     };
     let mut checks: Vec<Check> = k6.thresholds.iter().map(threshold).collect();
     checks.extend(unread_thresholds(k6));
-    checks.extend(k6.checks.iter().map(check));
+    checks.extend(k6.checks.iter().map(|c| check(c, tolerance(k6, c))));
     checks.into_iter().map(|c| unique.named(c)).collect()
 }
 
@@ -61,7 +63,21 @@ fn threshold(t: &K6Threshold) -> Check {
     }
 }
 
-fn check(c: &K6Check) -> Check {
+/// The script's own threshold on its checks that covers `c`, the one on that check alone
+/// (`checks{check:status is 200}`) before the one on them all (`checks`): a script that says how
+/// many failed evaluations it tolerates is taken at its word, as k6 takes it.
+fn tolerance<'a>(k6: &'a K6Verdicts, c: &K6Check) -> Option<&'a K6Threshold> {
+    let bare = |m: &str| {
+        m.chars()
+            .filter(|ch| !ch.is_whitespace())
+            .collect::<String>()
+    };
+    let own = bare(&format!("checks{{check:{}}}", c.name));
+    (k6.thresholds.iter().find(|t| bare(&t.metric) == own))
+        .or_else(|| k6.thresholds.iter().find(|t| bare(&t.metric) == "checks"))
+}
+
+fn check(c: &K6Check, tolerance: Option<&K6Threshold>) -> Check {
     let path = c.path();
     let total = c.passes.saturating_add(c.fails);
     let mut check = zero_count(
@@ -76,6 +92,14 @@ fn check(c: &K6Check) -> Check {
             "k6 counted no evaluation of this check".into()
         }
         _ if c.fails == 0 => format!("all {total} evaluations passed"),
+        _ if tolerance.is_some_and(|t| !t.crossed) => {
+            check.state = CheckState::Passed;
+            format!(
+                "{} of {total} evaluations failed, within the script's threshold `{}`, which held",
+                c.fails,
+                tolerance.map(K6Threshold::text).unwrap_or_default()
+            )
+        }
         _ => format!(
             "{} of {total} evaluations failed ({:.2}%); a k6 check of the gate's fails on any failed evaluation",
             c.fails,
@@ -239,6 +263,36 @@ mod tests {
             };
             assert_eq!(outcome(without), expected, "{k6:?}");
         }
+    }
+
+    #[test]
+    fn a_checks_threshold_that_held_is_the_scripts_tolerance() {
+        let run = |thresholds: Vec<K6Threshold>| {
+            verdicts(K6Verdicts {
+                thresholds,
+                checks: vec![c("", "status is 200", 990, 10), c("", "has body", 5, 5)],
+                ..K6Verdicts::default()
+            })
+        };
+        let states = |checks: &[Check]| -> Vec<CheckState> {
+            checks
+                .iter()
+                .filter(|c| c.kind == CheckKind::K6Check)
+                .map(|c| c.state)
+                .collect()
+        };
+        let strict = run(vec![]);
+        assert_eq!(states(&strict), [CheckState::Failed, CheckState::Failed]);
+        let all = run(vec![t("checks", "rate>0.9", false)]);
+        assert_eq!(states(&all), [CheckState::Passed, CheckState::Passed]);
+        assert!(all[1]
+            .detail
+            .contains("within the script's threshold `checks: rate>0.9`"));
+        let own = run(vec![t("checks{check: status is 200}", "rate>0.98", false)]);
+        assert_eq!(states(&own), [CheckState::Passed, CheckState::Failed]);
+        let crossed = run(vec![t("checks", "rate>0.999", true)]);
+        assert_eq!(states(&crossed), [CheckState::Failed, CheckState::Failed]);
+        assert_eq!(outcome(crossed), Outcome::Failed);
     }
 
     #[test]
