@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     engine::{
         self,
-        k6::{self, K6Load, K6Plan, ScriptOptions},
+        k6::{self, K6Load, K6Plan, OpenModel, ScriptOptions, Segment},
         loadforge::{self, LoadForgePlan},
         locust::{self, LocustPlan},
         EngineError, NativePlan, Target, Watchdog,
@@ -17,6 +17,7 @@ use crate::{
     gate::{self, AbortRules},
     modes::EngineKind,
     scenario::Scenario,
+    settings::too_few_users,
     settings::{
         EngineSettings, K6Settings, LoadForgeSettings, LocustSettings, NativeSettings, Settings,
         SettingsError,
@@ -38,6 +39,8 @@ pub(crate) struct K6Script {
     pub(crate) path: PathBuf,
     /// What its options say.
     pub(crate) options: ScriptOptions,
+    /// k6's version (`k6 version`), when it could be read: the load fingerprint records it.
+    pub(crate) version: Option<String>,
 }
 
 /// Loads the scenario or checks the locustfile named by the settings.
@@ -53,16 +56,7 @@ pub(crate) fn prepare(settings: &Settings) -> Result<Workload, Error> {
             locust::find_bin(&l.bin)?;
             Ok(Workload::Locust(file))
         }
-        EngineSettings::K6(k) => {
-            let (path, options) = k6::prepare(&k.bin, &k.script, &bare_host(settings))?;
-            if options.own_load.is_some() {
-                eprintln!(
-                    "loadforge-gate: the k6 script {} sets its own load (scenarios, stages, vus, duration or iterations): --users, --spawn-rate and --run-time are not passed to k6",
-                    path.display()
-                );
-            }
-            Ok(Workload::K6(K6Script { path, options }))
-        }
+        EngineSettings::K6(k) => prepare_k6(settings, k).map(Workload::K6),
         EngineSettings::LoadForge(_) => {
             gate::check_reportable(
                 &settings.gate.thresholds,
@@ -71,6 +65,45 @@ pub(crate) fn prepare(settings: &Settings) -> Result<Workload, Error> {
             )?;
             Ok(Workload::LoadForge)
         }
+    }
+}
+
+/// Finds k6, reads the script's options and k6's version, and checks that a shard of a load
+/// the command line sets has a user to run.
+fn prepare_k6(settings: &Settings, k: &K6Settings) -> Result<K6Script, Error> {
+    let (path, options) = k6::prepare(&k.bin, &k.script, &bare_host(settings))?;
+    match (&options.own_load, &settings.shard) {
+        (Some(_), shard) => eprintln!(
+            "loadforge-gate: the k6 script {} sets its own load (scenarios, stages, vus, duration or iterations): --users, --spawn-rate, --run-time, --rate and --ramp are not passed to k6{}",
+            path.display(),
+            match shard {
+                Some(s) => format!("; this shard runs k6's execution segment {}", segment(s).segment()),
+                None => String::new(),
+            }
+        ),
+        (None, Some(s)) if settings.users < s.count => {
+            return Err(too_few_users(settings.users, s.count).into())
+        }
+        (None, _) => {}
+    }
+    let version = k6::find_bin(&k.bin).ok().and_then(|bin| k6::version(&bin));
+    if version.is_none() {
+        eprintln!(
+            "loadforge-gate: warning: `k6 version` printed no version the gate can read; the load fingerprint records it as unknown, so this run is not comparable with runs that know theirs"
+        );
+    }
+    Ok(K6Script {
+        path,
+        options,
+        version,
+    })
+}
+
+/// A shard's execution segment of a whole-run k6 load.
+fn segment(shard: &crate::stats::ShardInfo) -> Segment {
+    Segment {
+        index: shard.index,
+        count: shard.count,
     }
 }
 
@@ -120,6 +153,10 @@ pub(crate) fn fingerprint(settings: &Settings, workload: &Workload) -> LoadFinge
         scenario,
         scenario_sha256,
         script_load_sha256: script_load.map(|text| sha256_hex(text.as_bytes())),
+        engine_version: match workload {
+            Workload::K6(script) => script.version.clone(),
+            _ => None,
+        },
     };
     match workload {
         Workload::K6(script) if script_load.is_some() => {
@@ -129,12 +166,16 @@ pub(crate) fn fingerprint(settings: &Settings, workload: &Workload) -> LoadFinge
     }
 }
 
-/// A k6 script's own load in the fingerprint: its users and length, not the flags it ignored.
+/// A k6 script's own load in the fingerprint: its users and length, not the flags it ignored
+/// (its own arrival rates, if any, are in its load's hash).
 fn script_owned_load(f: LoadFingerprint, options: &ScriptOptions) -> LoadFingerprint {
     LoadFingerprint {
+        model: LoadModel::Closed,
         users: options.max_vus.unwrap_or(0),
+        rate: None,
         spawn_rate: 0.0,
         run_time_s: options.total_duration.map_or(0.0, |d| d.as_secs_f64()),
+        ramp_s: 0.0,
         ..f
     }
 }
@@ -230,24 +271,36 @@ pub(crate) fn run_engine(
         }
         (Workload::K6(script), EngineSettings::K6(k)) => {
             let tags = k6::system_tags(&script.options);
-            k6::run(&k6_plan(settings, k, script, share), &tags, stop)
+            let plan = k6_plan(settings, k, script, share);
+            let open = matches!(plan.load, K6Load::Flags { open: Some(_), .. });
+            let outcome = k6::run(&plan, &tags, stop);
+            // The engine reports what it ran; the model is the plan's, as the native engine's.
+            return Ok(finish(outcome, load, |r| {
+                if open {
+                    r.run.model = LoadModel::Open;
+                    r.run.rate = share.rate;
+                }
+            }));
         }
         (Workload::LoadForge, EngineSettings::LoadForge(lf)) => {
             loadforge::run(&loadforge_plan(settings, lf, share), stop)
         }
         _ => unreachable!("prepare() builds the workload from the same settings"),
     };
-    Ok(finish(outcome, load))
+    Ok(finish(outcome, load, |_| {}))
 }
 
-/// An engine's result, or the partial result of its crash, with the fingerprint, no
-/// credential in its outside text (`RunResult::scrub`) and one row per endpoint name.
+/// An engine's result, or the partial result of its crash, with the fingerprint, what
+/// `describe` adds, no credential in its outside text (`RunResult::scrub`) and one row per
+/// endpoint name.
 fn finish(
     outcome: Result<RunResult, EngineError>,
     load: LoadFingerprint,
+    describe: impl Fn(&mut RunResult),
 ) -> Result<RunResult, EngineError> {
     match outcome {
         Ok(mut result) => {
+            describe(&mut result);
             result.run.load = Some(load);
             result.scrub();
             result.merge_same_names();
@@ -257,6 +310,7 @@ fn finish(
             message,
             partial: Some(mut partial),
         }) => {
+            describe(&mut partial);
             partial.run.load = Some(load);
             partial.scrub();
             partial.merge_same_names();
@@ -269,6 +323,7 @@ fn finish(
             message,
             result: Some(mut result),
         }) => {
+            describe(&mut result);
             result.run.load = Some(load);
             result.scrub();
             result.merge_same_names();
@@ -336,6 +391,10 @@ fn locust_plan(settings: &Settings, l: &LocustSettings, file: PathBuf, share: Sh
     }
 }
 
+/// The k6 plan. The closed model's flags are this shard's share, as for the other engines;
+/// a load k6 is given whole (the script's own, or the open model's options, which hold the
+/// whole run's rate and pool of users) is split by k6 itself, each shard running its
+/// execution segment, so the shards together run exactly the whole load.
 fn k6_plan(settings: &Settings, k: &K6Settings, script: K6Script, share: Share) -> K6Plan {
     let load = match script.options.own_load {
         Some(_) => K6Load::Script,
@@ -343,6 +402,12 @@ fn k6_plan(settings: &Settings, k: &K6Settings, script: K6Script, share: Share) 
             users: share.users,
             spawn_rate: share.spawn_rate,
             run_time: settings.run_time,
+            open: settings.rate.map(|rate| OpenModel {
+                rate,
+                ramp: settings.ramp,
+                users: settings.users,
+                run_time: settings.run_time,
+            }),
         },
     };
     K6Plan {
@@ -355,6 +420,7 @@ fn k6_plan(settings: &Settings, k: &K6Settings, script: K6Script, share: Share) 
         out_dir: settings.gate.out.clone(),
         progress_every: settings.progress_every,
         max_endpoints: settings.gate.max_endpoints,
+        segment: settings.shard.as_ref().map(segment),
     }
 }
 
@@ -445,6 +511,7 @@ mod tests {
                 script_load_sha256: None,
                 target_vars: Default::default(),
                 target_id: None,
+                engine_version: None,
             }
         );
         // In a pipeline of branch `shop`, a host named after the branch is a review app; the
