@@ -249,3 +249,27 @@ fn open_model_shards_split_the_rate() {
     assert_eq!(merged["run"]["rate"], 20.0);
     assert_eq!(merged["run"]["model"], "open");
 }
+
+/// The open model against a server too slow for the pool: k6 drops the iterations no user is
+/// free for, and each is a failure of the `(dropped iterations)` row, so the default
+/// `error_rate<1%` fails the run instead of passing on the few requests that were made.
+#[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: needs k6")]
+fn iterations_k6_drops_fail_the_run() {
+    let app = crate::harness::slow_app(200);
+    let out = Gate::new()
+        .write("script.js", HEALTH)
+        .args(["run", "--engine", "k6", "--k6-script", "script.js"])
+        .args(["--k6-bin", &k6_bin(), "--host", &app.url()])
+        .args(["--progress", "0", "--baseline", "none"])
+        .args(["--rate", "20", "--users", "1", "--run-time", "3s"])
+        .run()
+        .expect_exit(1);
+    let r = out.results();
+    let dropped = crate::harness::rows_named(&r, "(dropped iterations)");
+    assert_eq!(dropped.len(), 1, "{}", r["endpoints"]);
+    let failures = dropped[0]["failures"].as_u64().unwrap();
+    // One user at over 200 ms an iteration makes at most 15 of the 60 due.
+    assert!(failures >= 30, "{failures} dropped");
+    assert!(out.file("summary.md").contains("(dropped iterations)"));
+}
