@@ -273,12 +273,13 @@ pub(crate) fn run_engine(
             let tags = k6::system_tags(&script.options);
             let plan = k6_plan(settings, k, script, share);
             let open = matches!(plan.load, K6Load::Flags { open: Some(_), .. });
+            let rate = k6_shard_rate(settings, share);
             let outcome = k6::run(&plan, &tags, stop);
             // The engine reports what it ran; the model is the plan's, as the native engine's.
             return Ok(finish(outcome, load, |r| {
                 if open {
                     r.run.model = LoadModel::Open;
-                    r.run.rate = share.rate;
+                    r.run.rate = rate;
                 }
             }));
         }
@@ -391,6 +392,17 @@ fn locust_plan(settings: &Settings, l: &LocustSettings, file: PathBuf, share: Sh
     }
 }
 
+/// The part of the open model's rate a k6 shard runs. k6 shares a segmented arrival rate out
+/// with the pool of VUs, not by the segments' lengths (each arrival-rate executor re-segments
+/// the sequence by its `maxVUs`, k6 `lib/executor/constant_arrival_rate.go` `Init`), and for
+/// equal segments the pool's split is [`Share::of`]'s: 7 users over 3 shards run 3/7, 2/7 and
+/// 2/7 of the rate. The shards' parts add up to the whole rate.
+fn k6_shard_rate(settings: &Settings, share: Share) -> Option<f64> {
+    settings
+        .rate
+        .map(|rate| rate * f64::from(share.users) / f64::from(settings.users.max(1)))
+}
+
 /// The k6 plan. The closed model's flags are this shard's share, as for the other engines;
 /// a load k6 is given whole (the script's own, or the open model's options, which hold the
 /// whole run's rate and pool of users) is split by k6 itself, each shard running its
@@ -460,6 +472,33 @@ mod tests {
         std::fs::write(dir.path().join("b.py"), "print(2)\n").unwrap();
         assert_ne!(locustfile_sha256(dir.path()).as_ref(), Some(&folder));
         assert_eq!(locustfile_sha256(&dir.path().join("missing.py")), None);
+    }
+
+    /// k6 shares a sharded arrival rate out with the pool of users: the parts follow the
+    /// users' split and add up to the whole rate.
+    #[test]
+    fn a_k6_shard_runs_its_users_part_of_the_rate() {
+        let rates: Vec<f64> = (1..=3)
+            .map(|i| {
+                let args = crate::cli::RunArgs {
+                    load: crate::cli::LoadArgs {
+                        host: Some("http://shop.example".into()),
+                        engine: Some(crate::cli::EngineArg::K6),
+                        k6_script: Some("s.js".into()),
+                        users: Some(7),
+                        rate: Some(7.5),
+                        shard: Some(format!("{i}/3")),
+                        ..Default::default()
+                    },
+                    judge: Default::default(),
+                };
+                let settings = Settings::from_args(&args, &|_| None, None).unwrap();
+                k6_shard_rate(&settings, Share::of(&settings)).unwrap()
+            })
+            .collect();
+        let third = 7.5 / 7.0;
+        assert_eq!(rates, [3.0 * third, 2.0 * third, 2.0 * third]);
+        assert!((rates.iter().sum::<f64>() - 7.5).abs() < 1e-9);
     }
 
     /// A shard runs its share but records the whole run's load, the target as its origin.
