@@ -86,6 +86,14 @@ fn prepare_k6(settings: &Settings, k: &K6Settings) -> Result<K6Script, Error> {
         }
         (None, _) => {}
     }
+    if let (Some(_), Some(s), Some(vus)) = (&options.own_load, &settings.shard, options.max_vus) {
+        if vus < s.count {
+            eprintln!(
+                "loadforge-gate: warning: the script's own load runs at most {vus} VUs, fewer than the {} shards: k6 gives some shards nothing to run",
+                s.count
+            );
+        }
+    }
     let version = k6::find_bin(&k.bin).ok().and_then(|bin| k6::version(&bin));
     if version.is_none() {
         eprintln!(
