@@ -17,10 +17,9 @@ use crate::{
     gate::{self, AbortRules},
     modes::EngineKind,
     scenario::Scenario,
-    settings::too_few_users,
     settings::{
-        EngineSettings, K6Settings, LoadForgeSettings, LocustSettings, NativeSettings, Settings,
-        SettingsError,
+        too_few_users, EngineSettings, K6Settings, LoadForgeSettings, LocustSettings,
+        NativeSettings, Settings, SettingsError,
     },
     stats::{ci_values_in_host, origin, sha256_hex, LoadFingerprint, LoadModel, RunResult},
 };
@@ -72,28 +71,7 @@ pub(crate) fn prepare(settings: &Settings) -> Result<Workload, Error> {
 /// the command line sets has a user to run.
 fn prepare_k6(settings: &Settings, k: &K6Settings) -> Result<K6Script, Error> {
     let (path, options) = k6::prepare(&k.bin, &k.script, &bare_host(settings))?;
-    match (&options.own_load, &settings.shard) {
-        (Some(_), shard) => eprintln!(
-            "loadforge-gate: the k6 script {} sets its own load (scenarios, stages, vus, duration or iterations): --users, --spawn-rate, --run-time, --rate and --ramp are not passed to k6{}",
-            path.display(),
-            match shard {
-                Some(s) => format!("; this shard runs k6's execution segment {}", segment(s).segment()),
-                None => String::new(),
-            }
-        ),
-        (None, Some(s)) if settings.users < s.count => {
-            return Err(too_few_users(settings.users, s.count).into())
-        }
-        (None, _) => {}
-    }
-    if let (Some(_), Some(s), Some(vus)) = (&options.own_load, &settings.shard, options.max_vus) {
-        if vus < s.count {
-            eprintln!(
-                "loadforge-gate: warning: the script's own load runs at most {vus} VUs, fewer than the {} shards: k6 gives some shards nothing to run",
-                s.count
-            );
-        }
-    }
+    announce_k6_load(settings, &path, &options)?;
     let version = k6::find_bin(&k.bin).ok().and_then(|bin| k6::version(&bin));
     if version.is_none() {
         eprintln!(
@@ -105,6 +83,42 @@ fn prepare_k6(settings: &Settings, k: &K6Settings) -> Result<K6Script, Error> {
         options,
         version,
     })
+}
+
+/// Says who sets the load and, for a shard, how k6 splits it; refuses a shard without a user
+/// of the command line's load. A script's own load is k6's to split: fewer VUs than shards
+/// leave some shards nothing to run, which is said, not refused.
+fn announce_k6_load(
+    settings: &Settings,
+    path: &std::path::Path,
+    options: &ScriptOptions,
+) -> Result<(), Error> {
+    let shard = settings.shard.as_ref();
+    if options.own_load.is_none() {
+        return match shard {
+            Some(s) if settings.users < s.count => {
+                Err(too_few_users(settings.users, s.count).into())
+            }
+            _ => Ok(()),
+        };
+    }
+    eprintln!(
+        "loadforge-gate: the k6 script {} sets its own load (scenarios, stages, vus, duration or iterations): --users, --spawn-rate, --run-time, --rate and --ramp are not passed to k6{}",
+        path.display(),
+        shard.map_or_else(String::new, |s| format!(
+            "; this shard runs k6's execution segment {}",
+            segment(s).segment()
+        ))
+    );
+    if let (Some(s), Some(vus)) = (shard, options.max_vus) {
+        if vus < s.count {
+            eprintln!(
+                "loadforge-gate: warning: the script's own load runs at most {vus} VUs, fewer than the {} shards: k6 gives some shards nothing to run",
+                s.count
+            );
+        }
+    }
+    Ok(())
 }
 
 /// A shard's execution segment of a whole-run k6 load.
@@ -507,6 +521,49 @@ mod tests {
         let third = 7.5 / 7.0;
         assert_eq!(rates, [3.0 * third, 2.0 * third, 2.0 * third]);
         assert!((rates.iter().sum::<f64>() - 7.5).abs() < 1e-9);
+    }
+
+    /// A k6 run records k6's version; a script that sets its own load records its users and
+    /// length and none of the flags it ignored, the open model's included.
+    #[test]
+    fn a_k6_fingerprint_records_the_version_and_the_scripts_own_load() {
+        let args = crate::cli::RunArgs {
+            load: crate::cli::LoadArgs {
+                host: Some("http://shop.example".into()),
+                engine: Some(crate::cli::EngineArg::K6),
+                k6_script: Some("s.js".into()),
+                rate: Some(20.0),
+                ramp: Some("5s".into()),
+                ..Default::default()
+            },
+            judge: Default::default(),
+        };
+        let settings = Settings::from_args(&args, &|_| None, None).unwrap();
+        let script = |own_load: Option<&str>| {
+            Workload::K6(K6Script {
+                path: "/repo/s.js".into(),
+                options: ScriptOptions {
+                    own_load: own_load.map(String::from),
+                    total_duration: Some(std::time::Duration::from_secs(40)),
+                    max_vus: Some(3),
+                    ..Default::default()
+                },
+                version: Some("v1.1.0".into()),
+            })
+        };
+        let flags = fingerprint(&settings, &script(None));
+        assert_eq!(flags.engine_version.as_deref(), Some("v1.1.0"));
+        assert_eq!(
+            (flags.model, flags.rate, flags.ramp_s),
+            (LoadModel::Open, Some(20.0), 5.0)
+        );
+        let own = fingerprint(&settings, &script(Some(r#"{"vus":3}"#)));
+        assert_eq!(own.engine_version.as_deref(), Some("v1.1.0"));
+        assert_eq!(
+            (own.model, own.rate, own.ramp_s, own.users, own.run_time_s),
+            (LoadModel::Closed, None, 0.0, 3, 40.0)
+        );
+        assert!(own.script_load_sha256.is_some());
     }
 
     /// A shard runs its share but records the whole run's load, the target as its origin.
