@@ -357,19 +357,22 @@ layered! {
         #[arg(long, env = "LOADFORGE_GATE_RUN_TIME", value_name = "DUR")]
         #[serde(default, deserialize_with = "duration_text")]
         pub(crate) run_time: Option<String>,
-        /// Open model (native engine): task iterations per second on a fixed schedule, latency
-        /// measured from when each was due; --users is then the pool of concurrent users.
+        /// Open model: task iterations per second on a fixed schedule; --users is then the pool
+        /// of concurrent users. The native engine measures latency from when each was due; k6
+        /// runs its arrival-rate executors, which drop an iteration no user is free for.
         #[arg(long, env = "LOADFORGE_GATE_RATE", value_name = "PER_SEC")]
         pub(crate) rate: Option<f64>,
         /// Open model: raise the rate linearly from zero over this long.
         #[arg(long, env = "LOADFORGE_GATE_RAMP", value_name = "DUR")]
         #[serde(default, deserialize_with = "duration_text")]
         pub(crate) ramp: Option<String>,
-        /// Leave requests of the first DUR out of the verdict (they stay in the time series).
+        /// Leave requests of the first DUR out of the verdict (they stay in the time series;
+        /// native engine).
         #[arg(long, env = "LOADFORGE_GATE_WARMUP", value_name = "DUR")]
         #[serde(default, deserialize_with = "duration_text")]
         pub(crate) warmup: Option<String>,
-        /// Run only shard I of N (e.g. 2/3): its share of the users, written for a later `merge`.
+        /// Run only shard I of N (e.g. 2/3): its share of the users, written for a later `merge`
+        /// (k6 runs its execution segment of a load the script sets, or of the open model).
         #[arg(long, env = "LOADFORGE_GATE_SHARD", value_name = "I/N")]
         #[serde(skip)]
         pub(crate) shard: Option<String>,

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     engine::{
         self,
-        k6::{self, K6Load, K6Plan, ScriptOptions},
+        k6::{self, K6Load, K6Plan, OpenModel, ScriptOptions, Segment},
         loadforge::{self, LoadForgePlan},
         locust::{self, LocustPlan},
         EngineError, NativePlan, Target, Watchdog,
@@ -18,8 +18,8 @@ use crate::{
     modes::EngineKind,
     scenario::Scenario,
     settings::{
-        EngineSettings, K6Settings, LoadForgeSettings, LocustSettings, NativeSettings, Settings,
-        SettingsError,
+        too_few_users, EngineSettings, K6Settings, LoadForgeSettings, LocustSettings,
+        NativeSettings, Settings, SettingsError,
     },
     stats::{ci_values_in_host, origin, sha256_hex, LoadFingerprint, LoadModel, RunResult},
 };
@@ -38,6 +38,8 @@ pub(crate) struct K6Script {
     pub(crate) path: PathBuf,
     /// What its options say.
     pub(crate) options: ScriptOptions,
+    /// k6's version (`k6 version`), when it could be read: the load fingerprint records it.
+    pub(crate) version: Option<String>,
 }
 
 /// Loads the scenario or checks the locustfile named by the settings.
@@ -53,16 +55,7 @@ pub(crate) fn prepare(settings: &Settings) -> Result<Workload, Error> {
             locust::find_bin(&l.bin)?;
             Ok(Workload::Locust(file))
         }
-        EngineSettings::K6(k) => {
-            let (path, options) = k6::prepare(&k.bin, &k.script, &bare_host(settings))?;
-            if options.own_load.is_some() {
-                eprintln!(
-                    "loadforge-gate: the k6 script {} sets its own load (scenarios, stages, vus, duration or iterations): --users, --spawn-rate and --run-time are not passed to k6",
-                    path.display()
-                );
-            }
-            Ok(Workload::K6(K6Script { path, options }))
-        }
+        EngineSettings::K6(k) => prepare_k6(settings, k).map(Workload::K6),
         EngineSettings::LoadForge(_) => {
             gate::check_reportable(
                 &settings.gate.thresholds,
@@ -71,6 +64,68 @@ pub(crate) fn prepare(settings: &Settings) -> Result<Workload, Error> {
             )?;
             Ok(Workload::LoadForge)
         }
+    }
+}
+
+/// Finds k6, reads the script's options and k6's version, and checks that a shard of a load
+/// the command line sets has a user to run.
+fn prepare_k6(settings: &Settings, k: &K6Settings) -> Result<K6Script, Error> {
+    let (path, options) = k6::prepare(&k.bin, &k.script, &bare_host(settings))?;
+    announce_k6_load(settings, &path, &options)?;
+    let version = k6::find_bin(&k.bin).ok().and_then(|bin| k6::version(&bin));
+    if version.is_none() {
+        eprintln!(
+            "loadforge-gate: warning: `k6 version` printed no version the gate can read; the load fingerprint records it as unknown, so this run is not comparable with runs that know theirs"
+        );
+    }
+    Ok(K6Script {
+        path,
+        options,
+        version,
+    })
+}
+
+/// Says who sets the load and, for a shard, how k6 splits it; refuses a shard without a user
+/// of the command line's load. A script's own load is k6's to split: fewer VUs than shards
+/// leave some shards nothing to run, which is said, not refused.
+fn announce_k6_load(
+    settings: &Settings,
+    path: &std::path::Path,
+    options: &ScriptOptions,
+) -> Result<(), Error> {
+    let shard = settings.shard.as_ref();
+    if options.own_load.is_none() {
+        return match shard {
+            Some(s) if settings.users < s.count => {
+                Err(too_few_users(settings.users, s.count).into())
+            }
+            _ => Ok(()),
+        };
+    }
+    eprintln!(
+        "loadforge-gate: the k6 script {} sets its own load (scenarios, stages, vus, duration or iterations): --users, --spawn-rate, --run-time, --rate and --ramp are not passed to k6{}",
+        path.display(),
+        shard.map_or_else(String::new, |s| format!(
+            "; this shard runs k6's execution segment {}",
+            segment(s).segment()
+        ))
+    );
+    if let (Some(s), Some(vus)) = (shard, options.max_vus) {
+        if vus < s.count {
+            eprintln!(
+                "loadforge-gate: warning: the script's own load runs at most {vus} VUs, fewer than the {} shards: k6 gives some shards nothing to run",
+                s.count
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A shard's execution segment of a whole-run k6 load.
+fn segment(shard: &crate::stats::ShardInfo) -> Segment {
+    Segment {
+        index: shard.index,
+        count: shard.count,
     }
 }
 
@@ -120,6 +175,10 @@ pub(crate) fn fingerprint(settings: &Settings, workload: &Workload) -> LoadFinge
         scenario,
         scenario_sha256,
         script_load_sha256: script_load.map(|text| sha256_hex(text.as_bytes())),
+        engine_version: match workload {
+            Workload::K6(script) => script.version.clone(),
+            _ => None,
+        },
     };
     match workload {
         Workload::K6(script) if script_load.is_some() => {
@@ -129,12 +188,16 @@ pub(crate) fn fingerprint(settings: &Settings, workload: &Workload) -> LoadFinge
     }
 }
 
-/// A k6 script's own load in the fingerprint: its users and length, not the flags it ignored.
+/// A k6 script's own load in the fingerprint: its users and length, not the flags it ignored
+/// (its own arrival rates, if any, are in its load's hash).
 fn script_owned_load(f: LoadFingerprint, options: &ScriptOptions) -> LoadFingerprint {
     LoadFingerprint {
+        model: LoadModel::Closed,
         users: options.max_vus.unwrap_or(0),
+        rate: None,
         spawn_rate: 0.0,
         run_time_s: options.total_duration.map_or(0.0, |d| d.as_secs_f64()),
+        ramp_s: 0.0,
         ..f
     }
 }
@@ -230,24 +293,37 @@ pub(crate) fn run_engine(
         }
         (Workload::K6(script), EngineSettings::K6(k)) => {
             let tags = k6::system_tags(&script.options);
-            k6::run(&k6_plan(settings, k, script, share), &tags, stop)
+            let plan = k6_plan(settings, k, script, share);
+            let open = matches!(plan.load, K6Load::Flags { open: Some(_), .. });
+            let rate = k6_shard_rate(settings, share);
+            let outcome = k6::run(&plan, &tags, stop);
+            // The engine reports what it ran; the model is the plan's, as the native engine's.
+            return Ok(finish(outcome, load, |r| {
+                if open {
+                    r.run.model = LoadModel::Open;
+                    r.run.rate = rate;
+                }
+            }));
         }
         (Workload::LoadForge, EngineSettings::LoadForge(lf)) => {
             loadforge::run(&loadforge_plan(settings, lf, share), stop)
         }
         _ => unreachable!("prepare() builds the workload from the same settings"),
     };
-    Ok(finish(outcome, load))
+    Ok(finish(outcome, load, |_| {}))
 }
 
-/// An engine's result, or the partial result of its crash, with the fingerprint, no
-/// credential in its outside text (`RunResult::scrub`) and one row per endpoint name.
+/// An engine's result, or the partial result of its crash, with the fingerprint, what
+/// `describe` adds, no credential in its outside text (`RunResult::scrub`) and one row per
+/// endpoint name.
 fn finish(
     outcome: Result<RunResult, EngineError>,
     load: LoadFingerprint,
+    describe: impl Fn(&mut RunResult),
 ) -> Result<RunResult, EngineError> {
     match outcome {
         Ok(mut result) => {
+            describe(&mut result);
             result.run.load = Some(load);
             result.scrub();
             result.merge_same_names();
@@ -257,6 +333,7 @@ fn finish(
             message,
             partial: Some(mut partial),
         }) => {
+            describe(&mut partial);
             partial.run.load = Some(load);
             partial.scrub();
             partial.merge_same_names();
@@ -324,6 +401,21 @@ fn locust_plan(settings: &Settings, l: &LocustSettings, file: PathBuf, share: Sh
     }
 }
 
+/// The part of the open model's rate a k6 shard runs. k6 shares a segmented arrival rate out
+/// with the pool of VUs, not by the segments' lengths (each arrival-rate executor re-segments
+/// the sequence by its `maxVUs`, k6 `lib/executor/constant_arrival_rate.go` `Init`), and for
+/// equal segments the pool's split is [`Share::of`]'s: 7 users over 3 shards run 3/7, 2/7 and
+/// 2/7 of the rate. The shards' parts add up to the whole rate.
+fn k6_shard_rate(settings: &Settings, share: Share) -> Option<f64> {
+    settings
+        .rate
+        .map(|rate| rate * f64::from(share.users) / f64::from(settings.users.max(1)))
+}
+
+/// The k6 plan. The closed model's flags are this shard's share, as for the other engines;
+/// a load k6 is given whole (the script's own, or the open model's options, which hold the
+/// whole run's rate and pool of users) is split by k6 itself, each shard running its
+/// execution segment, so the shards together run exactly the whole load.
 fn k6_plan(settings: &Settings, k: &K6Settings, script: K6Script, share: Share) -> K6Plan {
     let load = match script.options.own_load {
         Some(_) => K6Load::Script,
@@ -331,6 +423,12 @@ fn k6_plan(settings: &Settings, k: &K6Settings, script: K6Script, share: Share) 
             users: share.users,
             spawn_rate: share.spawn_rate,
             run_time: settings.run_time,
+            open: settings.rate.map(|rate| OpenModel {
+                rate,
+                ramp: settings.ramp,
+                users: settings.users,
+                run_time: settings.run_time,
+            }),
         },
     };
     K6Plan {
@@ -343,6 +441,7 @@ fn k6_plan(settings: &Settings, k: &K6Settings, script: K6Script, share: Share) 
         out_dir: settings.gate.out.clone(),
         progress_every: settings.progress_every,
         max_endpoints: settings.gate.max_endpoints,
+        segment: settings.shard.as_ref().map(segment),
     }
 }
 
@@ -382,6 +481,76 @@ mod tests {
         std::fs::write(dir.path().join("b.py"), "print(2)\n").unwrap();
         assert_ne!(locustfile_sha256(dir.path()).as_ref(), Some(&folder));
         assert_eq!(locustfile_sha256(&dir.path().join("missing.py")), None);
+    }
+
+    /// k6 shares a sharded arrival rate out with the pool of users: the parts follow the
+    /// users' split and add up to the whole rate.
+    #[test]
+    fn a_k6_shard_runs_its_users_part_of_the_rate() {
+        let rates: Vec<f64> = (1..=3)
+            .map(|i| {
+                let args = crate::cli::RunArgs {
+                    load: crate::cli::LoadArgs {
+                        host: Some("http://shop.example".into()),
+                        engine: Some(crate::cli::EngineArg::K6),
+                        k6_script: Some("s.js".into()),
+                        users: Some(7),
+                        rate: Some(7.5),
+                        shard: Some(format!("{i}/3")),
+                        ..Default::default()
+                    },
+                    judge: Default::default(),
+                };
+                let settings = Settings::from_args(&args, &|_| None, None).unwrap();
+                k6_shard_rate(&settings, Share::of(&settings)).unwrap()
+            })
+            .collect();
+        let third = 7.5 / 7.0;
+        assert_eq!(rates, [3.0 * third, 2.0 * third, 2.0 * third]);
+        assert!((rates.iter().sum::<f64>() - 7.5).abs() < 1e-9);
+    }
+
+    /// A k6 run records k6's version; a script that sets its own load records its users and
+    /// length and none of the flags it ignored, the open model's included.
+    #[test]
+    fn a_k6_fingerprint_records_the_version_and_the_scripts_own_load() {
+        let args = crate::cli::RunArgs {
+            load: crate::cli::LoadArgs {
+                host: Some("http://shop.example".into()),
+                engine: Some(crate::cli::EngineArg::K6),
+                k6_script: Some("s.js".into()),
+                rate: Some(20.0),
+                ramp: Some("5s".into()),
+                ..Default::default()
+            },
+            judge: Default::default(),
+        };
+        let settings = Settings::from_args(&args, &|_| None, None).unwrap();
+        let script = |own_load: Option<&str>| {
+            Workload::K6(K6Script {
+                path: "/repo/s.js".into(),
+                options: ScriptOptions {
+                    own_load: own_load.map(String::from),
+                    total_duration: Some(std::time::Duration::from_secs(40)),
+                    max_vus: Some(3),
+                    ..Default::default()
+                },
+                version: Some("v1.1.0".into()),
+            })
+        };
+        let flags = fingerprint(&settings, &script(None));
+        assert_eq!(flags.engine_version.as_deref(), Some("v1.1.0"));
+        assert_eq!(
+            (flags.model, flags.rate, flags.ramp_s),
+            (LoadModel::Open, Some(20.0), 5.0)
+        );
+        let own = fingerprint(&settings, &script(Some(r#"{"vus":3}"#)));
+        assert_eq!(own.engine_version.as_deref(), Some("v1.1.0"));
+        assert_eq!(
+            (own.model, own.rate, own.ramp_s, own.users, own.run_time_s),
+            (LoadModel::Closed, None, 0.0, 3, 40.0)
+        );
+        assert!(own.script_load_sha256.is_some());
     }
 
     /// A shard runs its share but records the whole run's load, the target as its origin.
@@ -433,6 +602,7 @@ mod tests {
                 script_load_sha256: None,
                 target_vars: Default::default(),
                 target_id: None,
+                engine_version: None,
             }
         );
         // In a pipeline of branch `shop`, a host named after the branch is a review app; the

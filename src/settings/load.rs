@@ -84,22 +84,51 @@ impl LoadShape {
         })
     }
 
-    /// The open model, the warm-up and abort-on-fail rules are the native engine's alone.
+    /// The open model is the native and the k6 engines' (k6's arrival-rate executors); the
+    /// warm-up and abort-on-fail rules are the native engine's alone.
     pub(crate) fn check_engine(
         &self,
         engine: &EngineSettings,
         gate: &GateSettings,
     ) -> Result<(), SettingsError> {
-        if engine.kind() == EngineKind::Native {
-            return check_abort_rules(gate, true);
-        }
-        if self.rate.is_some() {
-            return Err(invalid("--rate", "the open model needs the native engine"));
+        match engine.kind() {
+            EngineKind::Native => return check_abort_rules(gate, true),
+            EngineKind::K6 => self.check_k6()?,
+            _ if self.rate.is_some() => {
+                return Err(invalid(
+                    "--rate",
+                    "the open model needs the native or the k6 engine",
+                ))
+            }
+            _ => {}
         }
         if !self.warmup.is_zero() {
             return Err(invalid("--warmup", "needs the native engine"));
         }
         check_abort_rules(gate, false)
+    }
+
+    /// k6 runs the open model as a `ramping-arrival-rate` whose stages lie within the run, and
+    /// has no exact warm-up: it starts its load after its own start-up (VUs, `setup()`), at a
+    /// time its samples do not tell, so a warm-up cut by the gate's clock would leave out less
+    /// than asked, by a varying amount; a warm-up is left to the script's own scenarios.
+    fn check_k6(&self) -> Result<(), SettingsError> {
+        if !self.warmup.is_zero() {
+            return Err(invalid(
+                "--warmup",
+                "the k6 engine has no exact warm-up (k6 does not say when its load started); drop --warmup, or give the script a warm-up scenario of its own",
+            ));
+        }
+        if self.rate.is_some() && self.ramp > self.run_time {
+            return Err(invalid(
+                "--ramp",
+                format!(
+                    "the k6 engine ramps the rate within the run; give a ramp of at most the run time ({})",
+                    crate::duration::format_duration(self.run_time)
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -197,11 +226,13 @@ pub(super) fn target_id(l: &Layer) -> Result<Option<String>, SettingsError> {
     Ok(Some(id.to_string()))
 }
 
-/// This job's shard, when it runs one; the run id defaults to the pipeline's.
+/// This job's shard, when it runs one; the run id defaults to the pipeline's. Each shard needs
+/// at least one of `users` when given; the k6 engine's script may set its own load, which
+/// only `k6 inspect` tells (`commands/workload.rs` checks the users when it does not).
 pub(super) fn shard(
     l: &Layer,
     ci: &CiContext,
-    users: u32,
+    users: Option<u32>,
 ) -> Result<Option<ShardInfo>, SettingsError> {
     let Some(text) = &l.load.shard else {
         return Ok(None);
@@ -211,16 +242,20 @@ pub(super) fn shard(
         .or_else(|| ci.pipeline_id.clone())
         .unwrap_or_else(|| "local".into());
     let shard = parse_shard(text, run_id)?;
-    if users < shard.count {
-        return Err(invalid(
-            "--shard",
-            format!(
-                "{users} users cannot be split into {} shards; give at least one user per shard",
-                shard.count
-            ),
-        ));
+    match users {
+        Some(users) if users < shard.count => Err(too_few_users(users, shard.count)),
+        _ => Ok(Some(shard)),
     }
-    Ok(Some(shard))
+}
+
+/// The error of `users` too few for `count` shards.
+pub(crate) fn too_few_users(users: u32, count: u32) -> SettingsError {
+    invalid(
+        "--shard",
+        format!(
+            "{users} users cannot be split into {count} shards; give at least one user per shard"
+        ),
+    )
 }
 
 /// Parses `I/N` (1-based).

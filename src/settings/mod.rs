@@ -21,7 +21,7 @@ use url::Url;
 pub(crate) use config::ConfigFile;
 pub use engines::{EngineSettings, K6Settings, LoadForgeSettings, LocustSettings, NativeSettings};
 pub(crate) use layer::Layer;
-pub(crate) use load::parse_host;
+pub(crate) use load::{parse_host, too_few_users};
 
 use crate::{
     ci::CiContext,
@@ -90,7 +90,7 @@ pub enum SettingsError {
     #[error("--profile {0} was given but there is no config file; create loadforge-gate.yml or pass --config FILE")]
     ProfileWithoutConfig(String),
     /// A value, or a combination of values, that cannot work (a zero wait, a malformed URL,
-    /// `--rate` with an engine other than native).
+    /// `--rate` with the Locust engine).
     #[error("{setting}: {message}")]
     Invalid {
         /// The flag (or variable) at fault, as the user would write it.
@@ -124,7 +124,7 @@ pub struct Settings {
     pub spawn_rate: f64,
     /// How long the load runs, warm-up included.
     pub run_time: Duration,
-    /// Open model: task iterations per second (native engine only).
+    /// Open model: task iterations per second (native and k6 engines).
     pub(crate) rate: Option<f64>,
     /// Open model: the rate rises from zero over this long (zero: no ramp).
     pub(crate) ramp: Duration,
@@ -310,13 +310,9 @@ impl Settings {
         let shape = load::LoadShape::from_layer(&layer)?;
         let engine = engines::from_layer(&layer, env, shape.run_time)?;
         shape.check_engine(&engine, &gate)?;
-        let shard = load::shard(&layer, &gate.ci, shape.users)?;
-        if shard.is_some() && engine.kind() == EngineKind::K6 {
-            return Err(invalid(
-                "--shard",
-                "the k6 engine runs in one job for now; drop --shard (or use the loadforge-gate component, not the sharded one)",
-            ));
-        }
+        // A k6 script may set its own load, which k6 splits itself; known before any load.
+        let shard_users = (engine.kind() != EngineKind::K6).then_some(shape.users);
+        let shard = load::shard(&layer, &gate.ci, shard_users)?;
         let start_at = load::start_at(&layer, env)?;
         let progress = values::whole_seconds(layer.load.progress, "--progress")?
             .unwrap_or(defaults::PROGRESS_EVERY);

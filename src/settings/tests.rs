@@ -427,3 +427,70 @@ fn the_components_unset_load_leaves_it_to_the_profile() {
     let err = Settings::from_args(&a, &no_env, Some(dir.path())).unwrap_err();
     assert!(err.to_string().contains("--users"), "{err}");
 }
+
+fn k6(f: impl FnOnce(&mut LoadArgs)) -> RunArgs {
+    with_load(|l| {
+        l.engine = Some(crate::cli::EngineArg::K6);
+        l.scenario = None;
+        l.k6_script = Some("s.js".into());
+        f(l);
+    })
+}
+
+/// k6 takes the open model (its arrival-rate executors) and shards; a warm-up it cannot keep
+/// exactly and a ramp past the run are refused, naming the flag; Locust still has no open
+/// model.
+#[test]
+fn k6_takes_the_open_model_and_shards_but_no_warmup() {
+    let s = Settings::from_args(
+        &k6(|l| {
+            l.rate = Some(20.0);
+            l.ramp = Some("10s".into());
+            l.run_time = Some("1m".into());
+            l.shard = Some("2/3".into());
+        }),
+        &no_env,
+        None,
+    )
+    .unwrap();
+    assert_eq!(s.rate, Some(20.0));
+    assert_eq!(s.shard.as_ref().map(|s| (s.index, s.count)), Some((2, 3)));
+    // The users are k6's to split when the script sets its own load: not checked here.
+    let few = k6(|l| {
+        l.users = Some(1);
+        l.shard = Some("1/3".into());
+    });
+    assert!(Settings::from_args(&few, &no_env, None).is_ok());
+    let refused = |a: RunArgs| {
+        Settings::from_args(&a, &no_env, None)
+            .unwrap_err()
+            .to_string()
+    };
+    let warm = refused(k6(|l| l.warmup = Some("5s".into())));
+    assert!(
+        warm.starts_with("--warmup: the k6 engine has no exact warm-up"),
+        "{warm}"
+    );
+    let ramp = refused(k6(|l| {
+        l.rate = Some(5.0);
+        l.ramp = Some("2m".into());
+        l.run_time = Some("1m".into());
+    }));
+    assert!(ramp.starts_with("--ramp: "), "{ramp}");
+    let locust = refused(with_load(|l| {
+        l.engine = Some(crate::cli::EngineArg::Locust);
+        l.scenario = None;
+        l.locustfile = Some("l.py".into());
+        l.rate = Some(5.0);
+    }));
+    assert_eq!(
+        locust,
+        "--rate: the open model needs the native or the k6 engine"
+    );
+    // The native engine still needs a user per shard before any load.
+    let native = refused(with_load(|l| {
+        l.users = Some(1);
+        l.shard = Some("1/3".into());
+    }));
+    assert!(native.contains("cannot be split into 3 shards"), "{native}");
+}

@@ -122,6 +122,41 @@ pub struct LoadFingerprint {
     )]
     #[schemars(length(min = 1, max = MAX_TARGET_ID))]
     pub target_id: Option<String>,
+    /// The engine's own version when it is a program of its own whose version the gate reads:
+    /// k6's (`v1.1.0`, from `k6 version`). Another k6 version is another load generator (its
+    /// HTTP client, timings and scheduling change between releases), so two runs whose
+    /// versions differ, or of which only one knows it, are not comparable. Absent for the
+    /// native engine (the gate's own version is `tool.version`) and for Locust and LoadForge.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "engine_version"
+    )]
+    #[schemars(length(min = 1, max = MAX_ENGINE_VERSION), pattern(r"^[0-9A-Za-z][0-9A-Za-z.+_-]*$"))]
+    pub engine_version: Option<String>,
+}
+
+/// The longest engine version read back, or read from an engine.
+pub(crate) const MAX_ENGINE_VERSION: usize = 64;
+
+/// Whether `s` is a version as the fingerprint keeps it: a letter or digit, then letters,
+/// digits, `.`, `+`, `_` and `-`, at most [`MAX_ENGINE_VERSION`] bytes (`v1.1.0`,
+/// `v1.2.0-rc.1+dev`). What an engine prints is outside text: anything else is not recorded.
+pub(crate) fn is_engine_version(s: &str) -> bool {
+    (1..=MAX_ENGINE_VERSION).contains(&s.len())
+        && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'_' | b'-'))
+}
+
+fn engine_version<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    if !is_engine_version(&s) {
+        return Err(serde::de::Error::custom(
+            "load.engine_version is not a version (letters, digits, `.+_-`, at most 64 bytes)",
+        ));
+    }
+    Ok(Some(s))
 }
 
 /// The longest `--target-id`: it is shown on one line of every report.
@@ -323,6 +358,7 @@ impl LoadFingerprint {
         let per_second = |r: Option<f64>| r.map_or_else(|| "(none)".into(), |r| format!("{r}/s"));
         [
             change("engine", &self.engine, &other.engine),
+            self.engine_version_change(other),
             self.scenario_identity_change(other),
             target_change(self, other),
             change("model", model(self.model), model(other.model)),
@@ -341,6 +377,22 @@ impl LoadFingerprint {
         .into_iter()
         .flatten()
         .collect()
+    }
+
+    /// `k6 version v1.0.0 → v1.1.0`: another version of the engine is another load generator.
+    /// Unknown on one side only (a run of an older gate, a `k6 version` the gate could not
+    /// read) is a difference too: fail closed, one run not judged, rather than a tool change
+    /// judged as the application's. Unknown on both sides (native, Locust) is no difference.
+    fn engine_version_change(&self, other: &LoadFingerprint) -> Option<String> {
+        if self.engine_version.is_none() && other.engine_version.is_none() {
+            return None;
+        }
+        let v = |v: &Option<String>| v.clone().unwrap_or_else(|| "(unknown)".into());
+        change(
+            &format!("{} version", other.engine),
+            &v(&self.engine_version),
+            &v(&other.engine_version),
+        )
     }
 
     /// The scenario's name as another load, only where it is the scenario's identity. When both
@@ -517,6 +569,7 @@ pub(crate) mod tests {
             script_load_sha256: None,
             target_vars: BTreeMap::new(),
             target_id: None,
+            engine_version: None,
         }
     }
 
@@ -696,6 +749,7 @@ pub(crate) mod tests {
             script_load_sha256: Some(sha256_hex(b"{}")),
             target_vars: BTreeMap::new(),
             target_id: None,
+            engine_version: None,
         };
         let c = compare_loads(&meta(Some(base)), &meta(Some(cur)));
         assert_eq!(
@@ -886,6 +940,50 @@ pub(crate) mod tests {
             bad[field] = value;
             let err = serde_json::from_value::<LoadFingerprint>(bad);
             assert!(err.is_err(), "{field} accepted");
+        }
+    }
+
+    /// Another k6 version is another load generator: not comparable, and neither is a run
+    /// that knows its version against one that does not. The native engine records none.
+    #[test]
+    fn another_engine_version_is_another_load() {
+        let k6 = |v: Option<&str>| LoadFingerprint {
+            engine: "k6".into(),
+            engine_version: v.map(String::from),
+            ..fingerprint()
+        };
+        assert!(k6(Some("v1.1.0"))
+            .differences(&k6(Some("v1.1.0")))
+            .is_empty());
+        assert_eq!(
+            k6(Some("v1.0.0")).differences(&k6(Some("v1.1.0"))),
+            ["k6 version v1.0.0 → v1.1.0"]
+        );
+        assert_eq!(
+            k6(None).differences(&k6(Some("v1.1.0"))),
+            ["k6 version (unknown) → v1.1.0"]
+        );
+        let meta = |l: LoadFingerprint| RunMeta {
+            load: Some(l),
+            ..crate::stats::fixture(vec![], 1.0).run
+        };
+        assert_eq!(
+            compare_loads(&meta(k6(Some("v1.0.0"))), &meta(k6(Some("v1.1.0")))).matched,
+            LoadMatch::Different
+        );
+        assert!(fingerprint().differences(&fingerprint()).is_empty());
+        // Read back from someone else's file: a version, or the file is refused.
+        let json = |v: &str| {
+            let mut j = serde_json::to_value(k6(None)).unwrap();
+            j["engine_version"] = serde_json::Value::String(v.into());
+            serde_json::from_value::<LoadFingerprint>(j)
+        };
+        assert_eq!(
+            json("v1.1.0").unwrap().engine_version.as_deref(),
+            Some("v1.1.0")
+        );
+        for bad in ["", "v1 (commit)", "v1\n", &"9".repeat(65), "-v1"] {
+            assert!(json(bad).is_err(), "{bad:?}");
         }
     }
 }

@@ -351,24 +351,32 @@ fn a_missing_k6_is_exit_3_with_the_fix() {
     assert!(line.contains("LOADFORGE_GATE_K6_BIN"), "{line}");
 }
 
-/// Shards of a k6 run are not merged yet: refused before anything runs, never half-done.
+/// A shard of a load the command line sets needs a user to run: refused before any load,
+/// once k6 has said the script leaves the load to the flags (k6 shards are tests/it/k6_shards.rs).
 #[test]
-fn k6_shards_are_refused() {
-    let out = Gate::new()
-        .write("s.js", "export default function () {}\n")
+fn a_k6_shard_without_a_user_is_refused() {
+    let gate = Gate::new().write("s.js", "export default function () {}\n");
+    let (gate, bin) = fake_k6(gate, "exit 0");
+    let out = gate
         .args([
             "run",
             "--engine",
             "k6",
             "--k6-script",
             "s.js",
-            "--shard",
-            "1/2",
+            "--k6-bin",
+            &bin,
         ])
+        .args(["--users", "1", "--shard", "1/2"])
         .args(["--host", "http://127.0.0.1:9"])
         .run()
         .expect_exit(2);
-    assert!(out.one_line_error().contains("--shard"), "{}", out.stderr);
+    assert!(
+        out.one_line_error()
+            .contains("--shard: 1 users cannot be split into 2 shards"),
+        "{}",
+        out.stderr
+    );
 }
 
 /// GitLab's Load-Performance-Testing template names the script in K6_TEST_FILE.
@@ -390,8 +398,9 @@ fn the_load_performance_templates_variable_names_the_script() {
 /// A stand-in for k6 that reads the script's options as empty and then runs `run_body`.
 pub(crate) fn fake_k6(gate: Gate, run_body: &str) -> (Gate, String) {
     use std::os::unix::fs::PermissionsExt;
-    let text =
-        format!("#!/bin/sh\nif [ \"$1\" = inspect ]; then echo '{{}}'; exit 0; fi\n{run_body}\n");
+    let text = format!(
+        "#!/bin/sh\nif [ \"$1\" = inspect ]; then echo '{{}}'; exit 0; fi\nif [ \"$1\" = version ]; then echo 'k6 v0.0.0-fake'; exit 0; fi\n{run_body}\n"
+    );
     let gate = gate.write("fake-k6", &text);
     let bin = gate.path().join("fake-k6");
     std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();

@@ -29,6 +29,7 @@ mod hostile;
 mod html_report;
 mod init;
 mod k6;
+mod k6_shards;
 mod k6_verdicts;
 mod layers;
 mod loadforge;

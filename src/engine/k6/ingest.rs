@@ -35,6 +35,15 @@ const LATE_SECONDS: u32 = 3;
 const MAX_TRACKED_VUS: usize = 1_000_000;
 /// The most distinct check names counted.
 const MAX_CHECK_NAMES: usize = 1000;
+/// The row of the iterations k6 dropped (`dropped_iterations`): load that was asked for and
+/// not applied. Each is a failure without a latency, as a request that could not connect is
+/// in the native engine, so the error rate judges it: in the open model a server too slow for
+/// the pool of users makes k6 drop iterations where the native engine would start them late
+/// and count the wait; a gate that read only the requests made would see a fine latency.
+pub(crate) const DROPPED_ITERATIONS: &str = "(dropped iterations)";
+/// Why a dropped iteration failed.
+const DROPPED_REASON: &str =
+    "iteration dropped by k6: no free virtual user, or the scenario's time ran out";
 
 /// Counts the reader shares with the supervisor, for progress lines.
 #[derive(Debug, Default)]
@@ -107,6 +116,7 @@ pub(crate) struct Ingest {
     rows: Vec<Row>,
     at: HashMap<String, usize>,
     other: Row,
+    dropped: Row,
     folded: HashSet<String>,
     vus: HashMap<u64, LastRequest>,
     pending: BTreeMap<u32, Second>,
@@ -131,6 +141,7 @@ impl Ingest {
             rows: Vec::new(),
             at: HashMap::new(),
             other: Row::new(OTHER_ENDPOINTS.into(), String::new()),
+            dropped: Row::new(DROPPED_ITERATIONS.into(), String::new()),
             folded: HashSet::new(),
             vus: HashMap::new(),
             pending: BTreeMap::new(),
@@ -179,6 +190,7 @@ impl Ingest {
                     s.users = s.users.max(value);
                 }
             }
+            Ok(Line::Dropped { count, at }) => self.dropped(count, at),
             Ok(Line::Ignored) => {}
             Err(Bad::Malformed) => self.skipped.malformed += 1,
             Err(Bad::BadValue) => self.skipped.bad_value += 1,
@@ -220,6 +232,20 @@ impl Ingest {
                     },
                 );
             }
+        }
+    }
+
+    /// `count` iterations k6 dropped, each a failure in its own row.
+    fn dropped(&mut self, count: u64, at: SystemTime) {
+        let row = &mut self.dropped;
+        row.requests = row.requests.saturating_add(count);
+        let n = row.by_reason.entry(DROPPED_REASON.into()).or_default();
+        *n = n.saturating_add(count);
+        self.live.failures.fetch_add(count, Ordering::Relaxed);
+        let t = self.second_of(at);
+        if let Some(s) = self.open_second(t) {
+            s.requests = s.requests.saturating_add(count);
+            s.failures = s.failures.saturating_add(count);
         }
     }
 
@@ -373,6 +399,9 @@ impl Ingest {
         if self.other.requests > 0 {
             endpoints.push(row(self.other));
         }
+        if self.dropped.requests > 0 {
+            endpoints.push(row(self.dropped));
+        }
         (endpoints, folded, fill_gaps(self.points))
     }
 }
@@ -519,6 +548,32 @@ mod tests {
             BTreeMap::from([("check failed: has token".into(), 1)])
         );
         assert_eq!(series[0].failures, 1);
+    }
+
+    /// Iterations k6 dropped are failures of their own row, in the error rate and the time
+    /// series, without a latency: load asked for and not applied never reads as fine.
+    #[test]
+    fn dropped_iterations_are_failures_of_their_own_row() {
+        let dropped = |n: u32| {
+            format!(
+                r#"{{"metric":"dropped_iterations","type":"Point","data":{{"time":"2026-01-01T00:00:01Z","value":{n},"tags":{{"scenario":"open_model"}}}}}}"#
+            )
+        };
+        let lines = [req("/a", 10.0, 200, 1, 0), dropped(1), dropped(2)];
+        let i = ingest(&lines, 100);
+        let (rows, _, series) = i.finish(2.0);
+        let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["GET /a", DROPPED_ITERATIONS]);
+        let d = &rows[1];
+        assert_eq!((d.requests, d.failures, d.method.as_deref()), (3, 3, None));
+        assert_eq!(d.failures_by_reason.get(DROPPED_REASON), Some(&3));
+        assert_eq!(d.latency_ms.max, None, "no latency");
+        let whole = EndpointStats::aggregate("all", &rows, 2.0);
+        assert_eq!((whole.requests, whole.failures), (4, 3));
+        assert_eq!(series.iter().map(|p| p.failures).sum::<u64>(), 3);
+        // None dropped: no row.
+        let (rows, _, _) = ingest(&[req("/a", 10.0, 200, 1, 0)], 100).finish(1.0);
+        assert_eq!(rows.len(), 1);
     }
 
     #[test]

@@ -131,45 +131,19 @@ fn run_inspect(
         cmd.arg("--execution-requirements");
     }
     cmd.args(["--env".into(), format!("TARGET_HOST={host}")])
-        .arg(script)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    child_env(&mut cmd);
-    let mut child = cmd.spawn().map_err(|e| match e.kind() {
+        .arg(script);
+    let out = capture(cmd, MAX_INSPECT_BYTES, INSPECT_TIMEOUT).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => not_installed(bin),
         _ => EngineError::Setup {
             action: format!("start `{} inspect`", bin.display()),
             source: e.into(),
         },
     })?;
-    let capped = |r: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(r) = r {
-                let _ = r.take(MAX_INSPECT_BYTES as u64).read_to_end(&mut buf);
-            }
-            buf
-        })
-    };
-    let stdout = capped(child.stdout.take().map(|s| Box::new(s) as _));
-    let stderr = capped(child.stderr.take().map(|s| Box::new(s) as _));
-    let deadline = Instant::now() + INSPECT_TIMEOUT;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    match out.status {
+        Some(s) if s.success() => {
+            serde_json::from_slice(&out.stdout).map_err(|_| unreadable(script))
         }
-    };
-    let out = stdout.join().unwrap_or_default();
-    let err = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
-    match status {
-        Some(s) if s.success() => serde_json::from_slice(&out).map_err(|_| unreadable(script)),
         Some(s) => Err(EngineError::Crashed {
             message: format!(
                 "k6 cannot load {} (exit {}): {}",
@@ -188,6 +162,82 @@ fn run_inspect(
             partial: None,
         }),
     }
+}
+
+/// What a short k6 command left: its exit (`None`: killed at its deadline) and the first
+/// bytes of its output.
+struct Captured {
+    status: Option<std::process::ExitStatus>,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+/// Runs `cmd` in k6's clean environment, reading at most `cap` bytes of each output and
+/// killing it at `timeout`.
+fn capture(mut cmd: Command, cap: usize, timeout: Duration) -> std::io::Result<Captured> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    child_env(&mut cmd);
+    let mut child = cmd.spawn()?;
+    let capped = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(r) = r {
+                let _ = r.take(cap as u64).read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let stdout = capped(child.stdout.take().map(|s| Box::new(s) as _));
+    let stderr = capped(child.stderr.take().map(|s| Box::new(s) as _));
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    Ok(Captured {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
+}
+
+/// The longest `k6 version` may take.
+const VERSION_TIMEOUT: Duration = Duration::from_secs(20);
+/// The most of `k6 version`'s output read: its first line is all the gate wants.
+const MAX_VERSION_BYTES: usize = 4096;
+
+/// k6's version (`v1.1.0`) from `k6 version`, for the load fingerprint: another k6 is
+/// another load generator. Its output is outside text: only a first line of the form
+/// `k6 VERSION ...` with a well-formed version is believed; anything else (a failure, a
+/// timeout, an odd build) is `None`, which the fingerprint records as unknown.
+pub(crate) fn version(bin: &Path) -> Option<String> {
+    let mut cmd = Command::new(bin);
+    cmd.arg("version");
+    let out = capture(cmd, MAX_VERSION_BYTES, VERSION_TIMEOUT).ok()?;
+    if !out.status.is_some_and(|s| s.success()) {
+        return None;
+    }
+    read_version(&out.stdout)
+}
+
+/// The version of `k6 version`'s first line (`k6 v1.1.0 (commit/0e3fb953be, go1.24.4,
+/// linux/amd64)`).
+fn read_version(stdout: &[u8]) -> Option<String> {
+    let first = stdout.split(|b| *b == b'\n').next()?;
+    let first = std::str::from_utf8(first).ok()?;
+    let mut words = first.split_ascii_whitespace();
+    (words.next()? == "k6").then_some(())?;
+    let version = words.next()?;
+    crate::stats::is_engine_version(version).then(|| version.to_string())
 }
 
 #[cfg(test)]
@@ -227,5 +277,32 @@ mod tests {
         let staged = read_options(&json!({"stages": [{"duration": "1m", "target": 10}]})).unwrap();
         assert!(staged.own_load.is_some());
         assert_eq!(read_options(&json!([1])), None);
+    }
+
+    /// Only `k6 VERSION` on the first line is believed, the version well-formed.
+    #[test]
+    fn the_version_is_the_first_lines_second_word() {
+        let v = |s: &str| read_version(s.as_bytes());
+        assert_eq!(
+            v("k6 v1.1.0 (commit/0e3fb953be, go1.24.4, linux/amd64)\n").as_deref(),
+            Some("v1.1.0")
+        );
+        assert_eq!(
+            v("k6 v1.2.0-rc.1 (go1.24.4)\nExtensions:\n  xk6-foo\n").as_deref(),
+            Some("v1.2.0-rc.1")
+        );
+        for bad in [
+            "",
+            "\nk6 v1.1.0",
+            "locust 2.0",
+            "k6",
+            "k6 v1.1.0\u{7}bell",
+            "k6 \u{1b}[31mv1",
+        ] {
+            assert_eq!(v(bad), None, "{bad:?}");
+        }
+        assert_eq!(read_version(b"k6 v1\xff"), None);
+        let long = format!("k6 v{}", "1".repeat(100));
+        assert_eq!(v(&long), None);
     }
 }

@@ -14,6 +14,9 @@ use serde::Deserialize;
 const REQUEST_METRIC: &str = "http_req_duration";
 const CHECK_METRIC: &str = "checks";
 const VUS_METRIC: &str = "vus";
+/// Iterations k6 did not start: an arrival-rate executor's iteration due while every VU was
+/// busy, or iterations left when a scenario's duration ran out (k6 `lib/executor`).
+const DROPPED_METRIC: &str = "dropped_iterations";
 
 /// What a line says that the gate uses.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +38,13 @@ pub(crate) enum Line {
     Vus {
         /// How many.
         value: u32,
+        /// When.
+        at: SystemTime,
+    },
+    /// Iterations k6 dropped: load asked for and not applied.
+    Dropped {
+        /// How many (k6 writes 1 per iteration due, or the number left at a scenario's end).
+        count: u64,
         /// When.
         at: SystemTime,
     },
@@ -114,7 +124,7 @@ pub(crate) fn parse(line: &[u8]) -> Result<Line, Bad> {
     if let Some(rest) = line.strip_prefix(br#"{"metric":""#) {
         let end = rest.iter().position(|&b| b == b'"').ok_or(Bad::Malformed)?;
         let metric = &rest[..end];
-        if ![REQUEST_METRIC, CHECK_METRIC, VUS_METRIC]
+        if ![REQUEST_METRIC, CHECK_METRIC, VUS_METRIC, DROPPED_METRIC]
             .iter()
             .any(|m| m.as_bytes() == metric)
         {
@@ -150,6 +160,11 @@ pub(crate) fn parse(line: &[u8]) -> Result<Line, Bad> {
             at,
         }),
         VUS_METRIC => Err(Bad::BadValue),
+        DROPPED_METRIC if value >= 0.0 => Ok(Line::Dropped {
+            count: value.round().min(u32::MAX as f64) as u64,
+            at,
+        }),
+        DROPPED_METRIC => Err(Bad::BadValue),
         _ => Ok(Line::Ignored),
     }
 }
@@ -264,6 +279,18 @@ mod tests {
         assert!(matches!(
             parse(vus.as_bytes()),
             Ok(Line::Vus { value: 7, .. })
+        ));
+        let dropped = r#"{"metric":"dropped_iterations","type":"Point","data":{"time":"2026-12-07T05:11:59Z","value":1,"tags":{"scenario":"open_model"}}}"#;
+        assert!(matches!(
+            parse(dropped.as_bytes()),
+            Ok(Line::Dropped { count: 1, .. })
+        ));
+        let negative = dropped.replace(r#""value":1"#, r#""value":-3"#);
+        assert_eq!(parse(negative.as_bytes()), Err(Bad::BadValue));
+        let huge = dropped.replace(r#""value":1"#, r#""value":1e300"#);
+        assert!(matches!(
+            parse(huge.as_bytes()),
+            Ok(Line::Dropped { count, .. }) if count == u64::from(u32::MAX)
         ));
         let other = r#"{"metric":"http_req_blocked","type":"Point","data":{"time":"x","value":"not even a number"}}"#;
         assert_eq!(parse(other.as_bytes()), Ok(Line::Ignored));

@@ -26,10 +26,10 @@ use std::{
 use nix::sys::signal::Signal;
 use tokio_util::sync::CancellationToken;
 
-pub(crate) use command::K6Load;
 use command::OutputFiles;
+pub(crate) use command::{K6Load, OpenModel, Segment};
 use ingest::{Ingest, Live};
-pub(crate) use inspect::ScriptOptions;
+pub(crate) use inspect::{version, ScriptOptions};
 
 use super::{
     health::{Monitor, Subject},
@@ -63,6 +63,8 @@ pub(crate) struct K6Plan {
     pub(crate) progress_every: Option<Duration>,
     /// Distinct endpoint names measured on their own (`--max-endpoints`).
     pub(crate) max_endpoints: usize,
+    /// A shard's execution segment of a whole-run load (see `command::Segment`).
+    pub(crate) segment: Option<Segment>,
 }
 
 const INSTALL_HINT: &str =
@@ -118,6 +120,8 @@ pub(crate) fn run(
     stop: &CancellationToken,
 ) -> Result<RunResult, EngineError> {
     let files = prepare_output(&plan.out_dir)?;
+    command::write_options(plan, &files)
+        .map_err(|e| setup(format!("write {}", files.options().display()), e))?;
     let fifo = Fifo::open(&files.samples())?;
     // A FIFO left in the output directory would be uploaded as an artifact (or hang a reader),
     // so it goes on every way out of here.
