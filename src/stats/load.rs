@@ -122,6 +122,18 @@ pub struct LoadFingerprint {
     )]
     #[schemars(length(min = 1, max = MAX_TARGET_ID))]
     pub target_id: Option<String>,
+    /// A paired run (`--compare-host`): the base's origin, measured in alternating slices
+    /// beside the target. Absent for an unpaired run, as in every file from before. Not part of
+    /// what makes two runs comparable: a paired run's change side had the same load, slice by
+    /// slice, as an unpaired run, and its rates are over the time it was measured; the base
+    /// differs from one run to the next by design (the target branch moves).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "compare_origin"
+    )]
+    #[schemars(length(max = MAX_TARGET))]
+    pub compare_target: Option<String>,
 }
 
 /// The longest `--target-id`: it is shown on one line of every report.
@@ -456,6 +468,10 @@ fn target_origin<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     }
 }
 
+fn compare_origin<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    target_origin(d).map(Some)
+}
+
 fn scenario_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     bounded(d, MAX_SCENARIO, "load.scenario").map(Some)
 }
@@ -517,6 +533,7 @@ pub(crate) mod tests {
             script_load_sha256: None,
             target_vars: BTreeMap::new(),
             target_id: None,
+            compare_target: None,
         }
     }
 
@@ -696,6 +713,7 @@ pub(crate) mod tests {
             script_load_sha256: Some(sha256_hex(b"{}")),
             target_vars: BTreeMap::new(),
             target_id: None,
+            compare_target: None,
         };
         let c = compare_loads(&meta(Some(base)), &meta(Some(cur)));
         assert_eq!(

@@ -406,6 +406,7 @@ fn collect(
         ci: None,
         endpoints,
         timeseries,
+        paired: None,
     };
     let code = end.status.code();
     let log = log_tail(&files.log());
