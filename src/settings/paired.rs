@@ -39,8 +39,8 @@ pub(super) fn from_layer(
     sharded: bool,
 ) -> Result<Option<PairedSettings>, SettingsError> {
     let slice = slice(l)?;
-    let warmup = duration(&l.load.paired_warmup, "--paired-warmup")?
-        .unwrap_or(defaults::PAIRED_WARMUP);
+    let warmup =
+        duration(&l.load.paired_warmup, "--paired-warmup")?.unwrap_or(defaults::PAIRED_WARMUP);
     if warmup >= slice {
         return Err(invalid(
             "--paired-warmup",

@@ -611,8 +611,8 @@ pub(crate) mod tests {
             run_queue_ms: Some(queue),
         };
         assert_eq!(slice_stall(&[], 10, None), None);
-        let (stall, starved) = slice_stall(&[second(2.0, 10.0), second(3.0, 10.0)], 100, None)
-            .unwrap();
+        let (stall, starved) =
+            slice_stall(&[second(2.0, 10.0), second(3.0, 10.0)], 100, None).unwrap();
         assert!((stall - (2.0 * 2.0 + 0.2)).abs() < 1e-9, "{stall}");
         assert!(!starved);
         let (_, starved) = slice_stall(&[second(2.0, 0.0), second(12.0, 0.0)], 100, None).unwrap();

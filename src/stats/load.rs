@@ -906,4 +906,26 @@ pub(crate) mod tests {
             assert!(err.is_err(), "{field} accepted");
         }
     }
+
+    /// A paired run's change side had the load of an unpaired run, slice by slice: the base
+    /// it was paired with is recorded, never a reason to refuse a baseline (absent = unpaired,
+    /// as in every file from before).
+    #[test]
+    fn a_paired_run_stays_comparable_with_an_unpaired_one() {
+        let paired = LoadFingerprint {
+            compare_target: Some("http://base:8080".into()),
+            ..fingerprint()
+        };
+        let c = compare_loads(&meta(Some(fingerprint())), &meta(Some(paired.clone())));
+        assert_eq!(c.matched, LoadMatch::Same, "{:?}", c.differences);
+        let json = serde_json::to_value(&paired).unwrap();
+        assert_eq!(json["compare_target"], "http://base:8080");
+        assert!(serde_json::to_value(fingerprint())
+            .unwrap()
+            .get("compare_target")
+            .is_none());
+        let mut bad = json;
+        bad["compare_target"] = "http://base:8080/path?x=1".into();
+        assert!(serde_json::from_value::<LoadFingerprint>(bad).is_err());
+    }
 }

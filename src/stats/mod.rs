@@ -46,11 +46,11 @@ pub(crate) use load::{compare_loads, origin, sha256_hex, LoadMatch, MAX_TARGET_I
 pub(crate) use merge::tests::shard as shard_fixture;
 pub(crate) use merge::{lists_all_folds, merge_shards};
 pub(crate) use names::{merge_same_names, merged_row, ByName};
+#[cfg(test)]
+pub(crate) use paired::tests::{run as paired_fixture, slice as slice_fixture};
 pub use paired::{
     side_of, side_seconds, PairedRun, Side, Slice, SliceMetric, SliceStats, MAX_PAIRED_SLICES,
 };
-#[cfg(test)]
-pub(crate) use paired::tests::{run as paired_fixture, slice as slice_fixture};
 pub(crate) use target::ci_values_in_host;
 
 pub(crate) use history::{pass_on as pass_on_history, trim_to_size as trim_history};

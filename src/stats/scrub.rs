@@ -74,7 +74,9 @@ impl PairedRun {
     fn scrub(&mut self) {
         self.base_target = url(&self.base_target);
         self.base_aggregate.scrub();
-        self.base_endpoints.iter_mut().for_each(EndpointStats::scrub);
+        self.base_endpoints
+            .iter_mut()
+            .for_each(EndpointStats::scrub);
         for slice in &mut self.slices {
             slice.aggregate.name = crate::quote::endpoint_name(&slice.aggregate.name);
             for row in &mut slice.endpoints {

@@ -163,10 +163,8 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
             sum.add(&r.cookies_dropped);
             sum
         });
-    let (change, base): (Vec<_>, Vec<_>) = recorders
-        .into_iter()
-        .map(|r| (r.endpoints, r.base))
-        .unzip();
+    let (change, base): (Vec<_>, Vec<_>) =
+        recorders.into_iter().map(|r| (r.endpoints, r.base)).unzip();
     let endpoints = merge_endpoints(plan, change, duration_s);
     let requests: u64 = endpoints.iter().map(|e| e.requests).sum();
     let mut timeseries = Arc::try_unwrap(sink)

@@ -423,7 +423,11 @@ mod tests {
         assert_eq!(m(Side::Change, 5.5, 5.6), None, "in the slice's warm-up");
         assert_eq!(m(Side::Change, 9.9, 10.1), None, "straddles slices 1 and 2");
         assert_eq!(m(Side::Change, 10.0 + 1.5, 12.0), Some(2));
-        assert_eq!(m(Side::Base, 14.9, 15.5), None, "sent in the change's slice");
+        assert_eq!(
+            m(Side::Base, 14.9, 15.5),
+            None,
+            "sent in the change's slice"
+        );
         assert_eq!(m(Side::Base, 3.5, 3.6), Some(0));
         assert_eq!(m(Side::Base, 1.5, 1.6), None, "in the run's warm-up");
         assert_eq!(m(Side::Base, 31.5, 31.6), None, "past the kept slices");
@@ -450,7 +454,10 @@ mod tests {
         // Slice 1 (change).
         w0.record(Side::Change, 1, Some(8000), false, at(t0, 7.0));
         w0.roll(at(t0, 10.5));
-        assert!(sink.state.lock().unwrap().done.is_empty(), "worker 1 is not past it");
+        assert!(
+            sink.state.lock().unwrap().done.is_empty(),
+            "worker 1 is not past it"
+        );
         w1.roll(at(t0, 10.5));
         w0.finish();
         w1.finish();

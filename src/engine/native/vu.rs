@@ -402,10 +402,14 @@ impl VirtualUser {
         received: Received,
         now: Instant,
     ) {
-        self.ctx
-            .recorder
-            .borrow_mut()
-            .record(self.ctx.side, endpoint, latency, failure, received, now);
+        self.ctx.recorder.borrow_mut().record(
+            self.ctx.side,
+            endpoint,
+            latency,
+            failure,
+            received,
+            now,
+        );
     }
 
     /// Serialises the request into `self.out` (a buffer the user reuses): the request line,
