@@ -43,7 +43,7 @@ pub fn side_of(k: u64) -> Side {
 /// How long, in seconds, `side` is measured between `from_s` and `to_s` (seconds from the
 /// run's start) with slices of `slice_s` seconds: the time its rates are over.
 pub fn side_seconds(side: Side, slice_s: f64, from_s: f64, to_s: f64) -> f64 {
-    if !(slice_s > 0.0) || to_s <= from_s {
+    if slice_s.is_nan() || slice_s <= 0.0 || to_s <= from_s {
         return 0.0;
     }
     let first = (from_s / slice_s).floor() as u64;

@@ -134,8 +134,13 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
     let pairing = Pairing::new(plan, workers, start)?;
     let token = stop.child_token();
     let hiccups = monitor.as_ref().and_then(Monitor::runtime_meter);
-    let shared = (&connector, &sink, &hiccups, &pairing);
-    let handles = spawn_workers(plan, workers, shared, &token, start)?;
+    let shared = Shared {
+        connector: &connector,
+        sink: &sink,
+        hiccups: &hiccups,
+        pairing: &pairing,
+    };
+    let handles = spawn_workers(plan, workers, &shared, &token, start)?;
     let aborted = supervise(plan, &token, start, &sink);
     token.cancel();
     let (recorders, panics) = join_workers(handles)?;
@@ -143,43 +148,17 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
     let elapsed = start
         .elapsed()
         .min(plan.run_time.max(Duration::from_millis(1)));
-    // Rates are over the measured window: the warm-up is not part of it (in a paired run,
-    // nor the other side's slices).
     let warmup = plan.warmup.min(elapsed);
-    let window = |side| match &pairing {
-        None => (elapsed - warmup).as_secs_f64().max(1e-3),
-        Some(p) => crate::stats::side_seconds(
-            side,
-            p.slices.slice_s(),
-            warmup.as_secs_f64(),
-            elapsed.as_secs_f64(),
-        )
-        .max(1e-3),
-    };
-    let duration_s = window(Side::Change);
-    let cookies_dropped = recorders
-        .iter()
-        .fold(CookiesDropped::default(), |mut sum, r| {
-            sum.add(&r.cookies_dropped);
-            sum
-        });
-    let (change, base): (Vec<_>, Vec<_>) =
-        recorders.into_iter().map(|r| (r.endpoints, r.base)).unzip();
-    let endpoints = merge_endpoints(plan, change, duration_s);
+    let Sides {
+        change: (endpoints, duration_s),
+        base,
+        cookies_dropped,
+    } = sides(plan, pairing.as_ref(), recorders, elapsed);
     let requests: u64 = endpoints.iter().map(|e| e.requests).sum();
-    let mut timeseries = Arc::try_unwrap(sink)
-        .map(SeriesSink::finish)
-        .unwrap_or_default();
-    for p in &mut timeseries {
-        p.generator = generator
-            .as_ref()
-            .and_then(|g| g.seconds.get(p.t as usize).copied());
-    }
-    let base_s = window(Side::Base);
-    let paired = pairing.map(|p| {
-        let base = merge_endpoints(plan, base, base_s);
-        p.into_run(plan, (base, base_s), elapsed, &timeseries)
-    });
+    let timeseries = series(sink, generator.as_ref());
+    let paired = pairing
+        .zip(base)
+        .map(|(p, base)| p.into_run(plan, base, elapsed, &timeseries));
     let result = RunResult {
         schema: SCHEMA.into(),
         tool: ToolInfo::current(),
@@ -219,6 +198,66 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
             partial: Some(Box::new(result)),
         }),
         None => Ok(result),
+    }
+}
+
+/// The run's seconds, each with the generator's figures of that second.
+fn series(
+    sink: Arc<SeriesSink>,
+    generator: Option<&health::Measured>,
+) -> Vec<crate::stats::SecondPoint> {
+    let mut timeseries = Arc::try_unwrap(sink)
+        .map(SeriesSink::finish)
+        .unwrap_or_default();
+    for p in &mut timeseries {
+        p.generator = generator.and_then(|g| g.seconds.get(p.t as usize).copied());
+    }
+    timeseries
+}
+
+/// What the workers measured, per side: the rows and the seconds their rates are over.
+struct Sides {
+    change: (Vec<EndpointStats>, f64),
+    /// A paired run's base.
+    base: Option<(Vec<EndpointStats>, f64)>,
+    cookies_dropped: CookiesDropped,
+}
+
+/// Adds the workers' recorders up, side by side. Rates are over the measured window: the
+/// warm-up is not part of it, nor, in a paired run, the other side's slices.
+fn sides(
+    plan: &NativePlan,
+    pairing: Option<&Pairing>,
+    recorders: Vec<Recorder>,
+    elapsed: Duration,
+) -> Sides {
+    let warmup = plan.warmup.min(elapsed);
+    let window = |side| match pairing {
+        None => (elapsed - warmup).as_secs_f64().max(1e-3),
+        Some(p) => crate::stats::side_seconds(
+            side,
+            p.slices.slice_s(),
+            warmup.as_secs_f64(),
+            elapsed.as_secs_f64(),
+        )
+        .max(1e-3),
+    };
+    let cookies_dropped = recorders
+        .iter()
+        .fold(CookiesDropped::default(), |mut sum, r| {
+            sum.add(&r.cookies_dropped);
+            sum
+        });
+    let (change, base): (Vec<_>, Vec<_>) =
+        recorders.into_iter().map(|r| (r.endpoints, r.base)).unzip();
+    let change_s = window(Side::Change);
+    Sides {
+        change: (merge_endpoints(plan, change, change_s), change_s),
+        base: pairing.map(|_| {
+            let base_s = window(Side::Base);
+            (merge_endpoints(plan, base, base_s), base_s)
+        }),
+        cookies_dropped,
     }
 }
 
@@ -271,15 +310,18 @@ fn users_of(plan: &NativePlan, w: usize, workers: usize, start: Instant) -> Vec<
 
 type WorkerHandle = std::thread::JoinHandle<Result<(Recorder, Option<String>), EngineError>>;
 
+/// What every worker is handed a share of.
+struct Shared<'a> {
+    connector: &'a Arc<http::Connector>,
+    sink: &'a Arc<SeriesSink>,
+    hiccups: &'a Option<Arc<HiccupMeter>>,
+    pairing: &'a Option<Pairing>,
+}
+
 fn spawn_workers(
     plan: &NativePlan,
     workers: usize,
-    (connector, sink, hiccups, pairing): (
-        &Arc<http::Connector>,
-        &Arc<SeriesSink>,
-        &Option<Arc<HiccupMeter>>,
-        &Option<Pairing>,
-    ),
+    shared: &Shared<'_>,
     token: &CancellationToken,
     start: Instant,
 ) -> Result<Vec<WorkerHandle>, EngineError> {
@@ -289,12 +331,12 @@ fn spawn_workers(
                 index: w,
                 users: users_of(plan, w, workers, start),
                 plan: plan.clone(),
-                connector: connector.clone(),
-                sink: sink.clone(),
+                connector: shared.connector.clone(),
+                sink: shared.sink.clone(),
                 token: token.clone(),
                 start,
-                hiccups: hiccups.clone(),
-                paired: pairing.clone(),
+                hiccups: shared.hiccups.clone(),
+                paired: shared.pairing.clone(),
             };
             std::thread::Builder::new()
                 .name(format!("{}-{w}", health::WORKER_THREAD))
@@ -528,6 +570,38 @@ fn fail_point(user: u64) {
     }
 }
 
+/// The users' context on this worker, and in a paired run their twins' on the base (the
+/// recorder then keeps the base's rows and the slices too).
+type Contexts = (Rc<WorkerCtx>, Option<Rc<WorkerCtx>>);
+
+fn contexts(
+    plan: &NativePlan,
+    connector: Arc<http::Connector>,
+    recorder: &Rc<RefCell<Recorder>>,
+    paired: Option<&Pairing>,
+    index: usize,
+) -> Result<Contexts, EngineError> {
+    let ctx = |connector, target| {
+        WorkerCtx::new(plan.scenario.clone(), connector, recorder.clone(), target)
+            .map_err(EngineError::Start)
+    };
+    let change = ctx(connector, &plan.target)?;
+    let (Some(p), Some(pp)) = (paired, &plan.paired) else {
+        return Ok((Rc::new(change), None));
+    };
+    recorder.borrow_mut().pair(PairedRec::new(
+        index,
+        p.slices.clone(),
+        p.names.clone(),
+        p.sink.clone(),
+    ));
+    let base = ctx(p.connector.clone(), &pp.base)?;
+    Ok((
+        Rc::new(change.on_side(Side::Change, p.slices.clone())),
+        Some(Rc::new(base.on_side(Side::Base, p.slices.clone()))),
+    ))
+}
+
 /// Runs one worker's users; returns its recorder and, if a user panicked, the panic's message.
 fn worker(setup: WorkerSetup) -> Result<(Recorder, Option<String>), EngineError> {
     let WorkerSetup {
@@ -556,36 +630,7 @@ fn worker(setup: WorkerSetup) -> Result<(Recorder, Option<String>), EngineError>
         plan.warmup,
         sink,
     )));
-    let ctx = WorkerCtx::new(
-        plan.scenario.clone(),
-        connector,
-        recorder.clone(),
-        &plan.target,
-    )
-    .map_err(EngineError::Start)?;
-    let (ctx, twin) = match (&paired, &plan.paired) {
-        (Some(p), Some(pp)) => {
-            recorder.borrow_mut().pair(PairedRec::new(
-                index,
-                p.slices.clone(),
-                p.names.clone(),
-                p.sink.clone(),
-            ));
-            let base = WorkerCtx::new(
-                plan.scenario.clone(),
-                p.connector.clone(),
-                recorder.clone(),
-                &pp.base,
-            )
-            .map_err(EngineError::Start)?;
-            (
-                ctx.on_side(Side::Change, p.slices.clone()),
-                Some(Rc::new(base.on_side(Side::Base, p.slices.clone()))),
-            )
-        }
-        _ => (ctx, None),
-    };
-    let ctx = Rc::new(ctx);
+    let (ctx, twin) = contexts(&plan, connector, &recorder, paired.as_ref(), index)?;
     let panicked = local.block_on(&rt, async {
         let ticker = spawn_ticker(recorder.clone(), token.clone(), start);
         let meter = hiccups.map(|m| tokio::task::spawn_local(health::runtime_meter(m)));
