@@ -409,4 +409,22 @@ pub(crate) mod tests {
         assert_eq!(merged[0].p95_ms, Some(30.0), "the larger percentile");
         assert_eq!(merged[0].mean_ms, Some((5.0 * 40.0 + 15.0 * 10.0) / 50.0));
     }
+
+    #[test]
+    fn a_paired_run_reads_back_as_written_and_an_old_file_reads_as_unpaired() {
+        let mut r = crate::stats::fixture(Vec::new(), 10.0);
+        let old = serde_json::to_string(&r).unwrap();
+        assert!(!old.contains("paired"), "absent when unpaired: {old}");
+        let read: crate::stats::RunResult = serde_json::from_str(&old).unwrap();
+        assert_eq!(read.paired, None);
+        r.paired = Some(run(vec![slice(0, 10.0), slice(1, 12.0)]));
+        let text = serde_json::to_string(&r).unwrap();
+        let (read, over) = crate::stats::within_entry_caps(|| {
+            serde_json::from_str::<crate::stats::RunResult>(&text)
+        });
+        assert_eq!(over, None);
+        assert_eq!(read.unwrap(), r);
+        let hostile = text.replace("\"measured_s\"", "\"measured_secs\"");
+        assert!(serde_json::from_str::<crate::stats::RunResult>(&hostile).is_err());
+    }
 }

@@ -200,3 +200,36 @@ fn the_sides_take_turns_in_the_balanced_order() {
     assert!(seen[0] > 100 && seen[1] > 100, "{seen:?}");
     assert!(wrong.is_empty(), "requests out of turn: {wrong:?}");
 }
+
+/// The open model: one arrival schedule, each arrival going to the side whose slice it falls
+/// in, so each side gets the run's rate over the time it is measured, not the rate over the
+/// whole run (arrivals of the other side's slices held back and sent in a burst).
+#[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: 8 s of load")]
+fn in_the_open_model_each_side_gets_the_arrivals_of_its_own_slices() {
+    let (change, base) = (slow_app(2), slow_app(2));
+    let r = paired_gate(PLAIN, &change.url(), &base.url(), "8s")
+        .args(["--users", "10", "--rate", "50"])
+        .run()
+        .expect_exit(0)
+        .results();
+    let rate = |requests: &serde_json::Value, seconds: &serde_json::Value| {
+        requests.as_u64().unwrap() as f64 / seconds.as_f64().unwrap()
+    };
+    let paired = &r["paired"];
+    let change_rate = rate(&r["aggregate"]["requests"], &r["run"]["duration_s"]);
+    let base_rate = rate(
+        &paired["base_aggregate"]["requests"],
+        &paired["base_duration_s"],
+    );
+    for (side, got) in [("change", change_rate), ("base", base_rate)] {
+        assert!(
+            (got - 50.0).abs() <= 7.5,
+            "{side}: {got:.1}/s, asked for 50/s"
+        );
+    }
+    for s in slices(&r) {
+        let got = rate(&s["aggregate"]["requests"], &s["measured_s"]);
+        assert!((got - 50.0).abs() <= 10.0, "{got:.1}/s in {s}");
+    }
+}
