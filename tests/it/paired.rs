@@ -47,11 +47,26 @@ fn slices(results: &serde_json::Value) -> &Vec<serde_json::Value> {
 fn both_sides_are_measured_and_the_slower_is_slower_in_every_pair() {
     let _quiet = crate::harness::quiet();
     let (change, base) = (slow_app(5), slow_app(30));
-    let r = paired_gate(PLAIN, &change.url(), &base.url(), "12s")
+    let out = paired_gate(PLAIN, &change.url(), &base.url(), "12s")
         .args(["--users", "4", "--spawn-rate", "100"])
         .run()
-        .expect_exit(0)
-        .results();
+        .expect_exit(0);
+    let r = out.results();
+    let errors: Vec<String> = crate::schema::schema()
+        .iter_errors(&r)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    // `report` reads it back (capped, scrubbed) and writes it again whole.
+    let again = Gate::new()
+        .write("results.json", &out.file("results.json"))
+        .args(["report", "results.json", "--out", "again"])
+        .run()
+        .expect_exit(0);
+    let reread = crate::harness::json(
+        &std::fs::read_to_string(again.dir.path().join("again/results.json")).unwrap(),
+    );
+    assert_eq!(reread["paired"], r["paired"]);
     let paired = &r["paired"];
     assert_eq!(paired["base_target"], format!("{}/", base.url()));
     assert_eq!(r["run"]["load"]["compare_target"], base.url());
