@@ -91,6 +91,10 @@ fn both_sides_are_measured_and_the_slower_is_slower_in_every_pair() {
             assert!(s["aggregate"]["requests"].as_u64().unwrap() > 10, "{s}");
             s["endpoints"][0]["p50_ms"].as_f64().unwrap()
         };
+        for s in pair {
+            assert_eq!(s["starved"], false, "the healthy stand-in: {s}");
+            assert!(s["stall_ms"].as_f64().is_some(), "{s}");
+        }
         let (b, c) = (p50_of("base"), p50_of("change"));
         assert!(b > c + 10.0, "base {b} ms, change {c} ms: {pair:?}");
         pairs += 1;
@@ -178,11 +182,18 @@ fn the_sides_take_turns_in_the_balanced_order() {
     let (base_seen, change_seen) = (Arc::default(), Arc::default());
     let base = noting_server(Arc::clone(&base_seen));
     let change = noting_server(Arc::clone(&change_seen));
+    // A generator that stalls 40 ms in every second: every slice says so.
     let r = paired_gate(PLAIN, &change, &base, "12s")
         .args(["--users", "4", "--spawn-rate", "1000"])
+        .env("LOADFORGE_GATE_TEST_HICCUP_MS", "40")
         .run()
         .expect_exit(0)
         .results();
+    assert!(
+        slices(&r).iter().all(|s| s["starved"] == true),
+        "{:?}",
+        slices(&r)
+    );
     let order: Vec<&str> = slices(&r)
         .iter()
         .map(|s| s["side"].as_str().unwrap())
