@@ -473,4 +473,63 @@ mod tests {
         assert_eq!(rows[0].name, "GET /b");
         assert!((rows[0].p95_ms.unwrap() - 8.0).abs() < 0.1);
     }
+    #[test]
+    fn the_section_keeps_each_touched_slice_with_its_generator_figures() {
+        let t0 = Instant::now();
+        let s = slices(t0);
+        let mut done = BTreeMap::new();
+        let row = |requests| SliceStats {
+            name: ALL_REQUESTS.into(),
+            requests,
+            failures: 0,
+            p50_ms: Some(5.0),
+            p95_ms: Some(9.0),
+            p99_ms: Some(12.0),
+            mean_ms: Some(6.0),
+        };
+        done.insert(1, (row(40), Vec::new()));
+        let second = |t: u32, hiccup: f64| SecondPoint {
+            t,
+            requests: 10,
+            failures: 0,
+            p50_ms: None,
+            p95_ms: None,
+            p99_ms: None,
+            users: 1,
+            generator: Some(GeneratorSecond {
+                hiccup_max_ms: hiccup,
+                gen_cpu_pct: 10.0,
+                steal_pct: 0.0,
+                run_queue_ms: None,
+            }),
+        };
+        // Slice 0's seconds are calm, slice 1 stalls 20 ms in its third second.
+        let series: Vec<SecondPoint> = (0..12)
+            .map(|t| second(t, if t == 7 { 20.0 } else { 1.0 }))
+            .collect();
+        let base = (String::from("http://b:1/"), (Vec::new(), 3.0));
+        let run = paired_run(&s, done, base, Duration::from_secs_f64(12.5), &series);
+        let kept: Vec<(u32, Side, f64)> = run
+            .slices
+            .iter()
+            .map(|s| (s.index, s.side, s.measured_s))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                (0, Side::Base, 3.0),
+                (1, Side::Change, 4.0),
+                (2, Side::Change, 1.5)
+            ]
+        );
+        assert_eq!(
+            run.slices[0].aggregate.requests, 0,
+            "nothing measured in it"
+        );
+        assert!(!run.slices[0].starved);
+        assert!(run.slices[1].starved, "{:?}", run.slices[1]);
+        assert_eq!(run.slices[1].stall_ms, Some(38.0));
+        assert_eq!(run.slices_dropped, 0);
+        assert_eq!((run.slice_s, run.slice_warmup_s), (5.0, 1.0));
+    }
 }
