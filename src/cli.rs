@@ -346,6 +346,28 @@ layered! {
         /// system stay comparable.
         #[arg(long, env = "LOADFORGE_GATE_TARGET_ID", value_name = "ID")]
         pub(crate) target_id: Option<String>,
+        /// Paired run (native engine): the base's URL, e.g. the target branch's review app,
+        /// measured beside --host in the same run: the same users and load in alternating
+        /// slices, each side on its own connections and cookies.
+        // A URL may carry credentials, which every message redacts: --help does not show it.
+        #[arg(
+            long,
+            env = "LOADFORGE_GATE_COMPARE_HOST",
+            hide_env_values = true,
+            value_name = "URL"
+        )]
+        pub(crate) compare_host: Option<String>,
+        /// Paired run: the length of one slice, whole seconds [default: 5s].
+        #[arg(long, env = "LOADFORGE_GATE_PAIRED_SLICE", value_name = "DUR")]
+        #[serde(default, deserialize_with = "duration_text")]
+        pub(crate) paired_slice: Option<String>,
+        /// Paired run: the start of each slice left out of its figures [default: 1s].
+        #[arg(long, env = "LOADFORGE_GATE_PAIRED_WARMUP", value_name = "DUR")]
+        #[serde(default, deserialize_with = "duration_text")]
+        pub(crate) paired_warmup: Option<String>,
+        /// Paired run: the most slices one run may have [default: 720].
+        #[arg(long, env = "LOADFORGE_GATE_PAIRED_MAX_SLICES", value_name = "N")]
+        pub(crate) paired_max_slices: Option<u32>,
         /// Number of concurrent virtual users [default: 10; 0: not set, as the component's
         /// input says, so the config file's profile decides].
         #[arg(long, env = "LOADFORGE_GATE_USERS", value_name = "N")]

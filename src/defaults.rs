@@ -25,6 +25,14 @@ pub(crate) const MAX_BASELINE_HISTORY: usize = 100;
 pub(crate) const MAX_ENDPOINTS: usize = 1000;
 /// How often a progress line is printed.
 pub(crate) const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+/// A paired run's slice: long enough that the other side's straddlers and the reopened
+/// connections fit in its warm-up, short enough that a 60 s run holds six pairs.
+pub(crate) const PAIRED_SLICE: Duration = Duration::from_secs(5);
+/// The start of each paired slice left out of its figures.
+pub(crate) const PAIRED_WARMUP: Duration = Duration::from_secs(1);
+/// The most slices a paired run may have: an hour of 5 s slices. Each slice keeps a row per
+/// endpoint in results.json, so this bounds the file as `--max-endpoints` bounds a row.
+pub(crate) const PAIRED_MAX_SLICES: u32 = 720;
 
 /// The locust executable, looked up on `PATH`.
 pub(crate) const LOCUST_BIN: &str = "locust";

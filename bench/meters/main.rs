@@ -43,6 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ramp: Duration::ZERO,
         watchdog: None,
         meters: true,
+        paired: None,
     };
     let (mut on, mut off, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for pair in 0..rounds {

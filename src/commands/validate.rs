@@ -43,8 +43,16 @@ pub(crate) fn execute(args: &RunArgs) -> Result<ExitStatus, Error> {
     if let crate::modes::BaselineSource::File(path) = &settings.gate.baseline {
         crate::baseline::load_baseline_file(path)?;
     }
+    // A paired run names its base too, redacted as the host is.
+    let paired = settings.paired.as_ref().map_or_else(String::new, |p| {
+        format!(
+            ", paired with {} in slices of {}",
+            crate::secret::redact_url(p.compare_host.as_str()),
+            crate::duration::format_duration(p.slice)
+        )
+    });
     println!(
-        "ok: {what}; {} thresholds{}; {} users at {}/s for {} against {}",
+        "ok: {what}; {} thresholds{}; {} users at {}/s for {} against {}{paired}",
         settings.gate.thresholds.len(),
         if settings.gate.thresholds.is_built_in() {
             " (default)"

@@ -172,6 +172,7 @@ pub(crate) fn fingerprint(settings: &Settings, workload: &Workload) -> LoadFinge
         target: origin(&settings.host),
         target_vars: ci_values_in_host(&origin(&settings.host), &settings.gate.ci.per_pipeline),
         target_id: settings.target_id.clone(),
+        compare_target: settings.paired.as_ref().map(|p| origin(&p.compare_host)),
         scenario,
         scenario_sha256,
         script_load_sha256: script_load.map(|text| sha256_hex(text.as_bytes())),
@@ -374,7 +375,31 @@ fn native_plan(
         ramp: settings.ramp,
         watchdog,
         meters: true,
+        paired: paired_plan(settings, native)?,
     })
+}
+
+/// The base of a paired run as a target of its own: the same TLS options as the target's,
+/// the proxy chosen for its own host.
+fn paired_plan(
+    settings: &Settings,
+    native: &NativeSettings,
+) -> Result<Option<engine::PairedPlan>, Error> {
+    let Some(p) = &settings.paired else {
+        return Ok(None);
+    };
+    let base = Target::from_url(&p.compare_host)
+        .map_err(|message| SettingsError::Invalid {
+            setting: "--compare-host",
+            message,
+        })?
+        .with_network(native.tls.clone(), settings.compare_proxy.clone());
+    Ok(Some(engine::PairedPlan {
+        base,
+        slice: p.slice,
+        slice_warmup: p.warmup,
+        max_slices: p.max_slices,
+    }))
 }
 
 /// Locust and LoadForge take the host without a trailing slash (Locust joins paths with `/`).
@@ -603,6 +628,7 @@ mod tests {
                 target_vars: Default::default(),
                 target_id: None,
                 engine_version: None,
+                compare_target: None,
             }
         );
         // In a pipeline of branch `shop`, a host named after the branch is a review app; the

@@ -539,7 +539,7 @@ impl Monitor {
             run_queue_per_request_ms: None,
         };
         #[cfg(debug_assertions)]
-        let health = inject_hiccups(health);
+        let (health, seconds) = (inject_hiccups(health), inject_seconds(seconds));
         Measured { health, seconds }
     }
 }
@@ -576,6 +576,23 @@ fn inject_hiccups(mut health: GeneratorHealth) -> GeneratorHealth {
         }
     }
     health
+}
+
+/// The same stand-in, second by second (a paired run's slices read these): every second's
+/// worst hiccup twice `LOADFORGE_GATE_TEST_HICCUP_MS`, no steal, no run-queue delay.
+#[cfg(debug_assertions)]
+fn inject_seconds(mut seconds: Vec<GeneratorSecond>) -> Vec<GeneratorSecond> {
+    if let Some(ms) = std::env::var("LOADFORGE_GATE_TEST_HICCUP_MS")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+    {
+        for s in &mut seconds {
+            s.hiccup_max_ms = ms * 2.0;
+            s.steal_pct = 0.0;
+            s.run_queue_ms = s.run_queue_ms.map(|_| 0.0);
+        }
+    }
+    seconds
 }
 
 /// What the meter thread counted, second by second.

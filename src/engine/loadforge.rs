@@ -472,6 +472,7 @@ fn to_result(
         aggregate,
         endpoints: endpoints(run, duration_s),
         timeseries: Vec::new(),
+        paired: None,
     })
 }
 

@@ -190,6 +190,23 @@ pub struct NativePlan {
     /// counters). Always on in the gate, whose verdict needs it; off only where the meters'
     /// own cost is priced (`bench/meters`).
     pub meters: bool,
+    /// A paired run: the base measured beside `target` in alternating slices (`None`: the
+    /// target alone, as always).
+    pub paired: Option<PairedPlan>,
+}
+
+/// What a paired run adds to a native plan: a second target, and the slices the two take
+/// turns in (`stats::side_of` says whose turn it is).
+#[derive(Debug, Clone)]
+pub struct PairedPlan {
+    /// The base: same scenario, same users, its own connections and cookies.
+    pub base: Target,
+    /// One slice.
+    pub slice: Duration,
+    /// The start of each slice left out of its figures.
+    pub slice_warmup: Duration,
+    /// Slices past this many are not measured (the run goes on).
+    pub max_slices: u32,
 }
 
 /// Cancelled on SIGINT/SIGTERM; engines stop early and return what they measured. A handler

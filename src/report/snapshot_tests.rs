@@ -88,6 +88,7 @@ fn native_load() -> LoadFingerprint {
         target_vars: Default::default(),
         target_id: None,
         engine_version: None,
+        compare_target: None,
     }
 }
 

@@ -250,6 +250,8 @@ mod tests {
             "no_proxy",
             "out",
             "target_id",
+            "compare_host",
+            "paired_slice",
         ] {
             assert!(keys.contains(&key), "{key}: {keys:?}");
         }
@@ -263,7 +265,7 @@ mod tests {
         ] {
             assert!(!keys.contains(&job_only), "{job_only}");
         }
-        assert_eq!(keys.len(), 39, "{keys:?}");
+        assert_eq!(keys.len(), 43, "{keys:?}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod config;
 mod engines;
 mod layer;
 mod load;
+mod paired;
 mod values;
 
 use std::{
@@ -22,6 +23,7 @@ pub(crate) use config::ConfigFile;
 pub use engines::{EngineSettings, K6Settings, LoadForgeSettings, LocustSettings, NativeSettings};
 pub(crate) use layer::Layer;
 pub(crate) use load::{parse_host, too_few_users};
+pub use paired::PairedSettings;
 
 use crate::{
     ci::CiContext,
@@ -138,6 +140,10 @@ pub struct Settings {
     pub(crate) start_at: Option<SystemTime>,
     /// The forward proxy to the target, from the proxy variables (none with `--no-proxy`).
     pub(crate) proxy: Option<Proxy>,
+    /// A paired run (`--compare-host`): the base measured beside the target.
+    pub(crate) paired: Option<PairedSettings>,
+    /// The forward proxy to the base, chosen for its own host as the target's is.
+    pub(crate) compare_proxy: Option<Proxy>,
     /// How the result is judged and published.
     pub gate: GateSettings,
     /// What the scenario's YAML may make the parser do.
@@ -321,15 +327,23 @@ impl Settings {
         let target_id = load::target_id(&layer)?;
         // Only the native engine's connections to the target are ours to route; Locust and
         // LoadForge make their own.
-        let proxy = match (&engine, layer.judge.no_proxy) {
-            (EngineSettings::Native(_), None | Some(false)) => proxy::for_target(&host, env)?,
-            _ => None,
+        let paired = paired::from_layer(&layer, &engine, shape.run_time, shard.is_some())?;
+        let route = |url: &Url| match (&engine, layer.judge.no_proxy) {
+            (EngineSettings::Native(_), None | Some(false)) => proxy::for_target(url, env),
+            _ => Ok(None),
+        };
+        let proxy = route(&host)?;
+        let compare_proxy = match &paired {
+            Some(p) => route(&p.compare_host)?,
+            None => None,
         };
         Ok(Settings {
             engine,
             host,
             target_id,
             proxy,
+            paired,
+            compare_proxy,
             users: shape.users,
             spawn_rate: shape.spawn_rate,
             run_time: shape.run_time,

@@ -494,3 +494,103 @@ fn k6_takes_the_open_model_and_shards_but_no_warmup() {
     }));
     assert!(native.contains("cannot be split into 3 shards"), "{native}");
 }
+
+/// `--compare-host` is held to `--host`'s rules, shown redacted, and needs the native engine
+/// and one job; blank (an input left empty) is none.
+#[test]
+fn a_compare_host_is_a_plain_url_for_the_native_engine_in_one_job() {
+    let paired = |f: &dyn Fn(&mut LoadArgs)| {
+        Settings::from_args(
+            &with_load(|l| {
+                l.compare_host = Some("http://127.0.0.1:2/app".into());
+                l.run_time = Some("20s".into());
+                f(l);
+            }),
+            &no_env,
+            None,
+        )
+    };
+    let s = paired(&|_| {}).unwrap();
+    let p = s.paired.as_ref().unwrap();
+    assert_eq!(p.compare_host.as_str(), "http://127.0.0.1:2/app");
+    assert_eq!(
+        (p.slice, p.warmup, p.max_slices),
+        (
+            defaults::PAIRED_SLICE,
+            defaults::PAIRED_WARMUP,
+            defaults::PAIRED_MAX_SLICES
+        )
+    );
+    assert!(paired(&|l| l.compare_host = Some("  ".into()))
+        .unwrap()
+        .paired
+        .is_none());
+    let err = |f: &dyn Fn(&mut LoadArgs)| paired(f).unwrap_err().to_string();
+    let e = err(&|l| l.compare_host = Some("https://me:hunter2@base.example".into()));
+    assert!(
+        e.starts_with("--compare-host: ") && e.contains("credentials"),
+        "{e}"
+    );
+    assert!(!e.contains("hunter2"), "{e}");
+    let e = err(&|l| l.compare_host = Some("ftp://base".into()));
+    assert!(e.contains("http:// or https://"), "{e}");
+    let e = err(&|l| {
+        l.engine = Some(crate::cli::EngineArg::Locust);
+        l.locustfile = Some("l.py".into());
+    });
+    assert!(e.contains("--engine native"), "{e}");
+    let e = err(&|l| l.shard = Some("1/2".into()));
+    assert!(e.contains("drop --shard"), "{e}");
+}
+
+#[test]
+fn paired_slices_fit_the_run() {
+    let paired = |slice: &str, warmup: &str, run: &str, max: Option<u32>| {
+        Settings::from_args(
+            &with_load(|l| {
+                l.compare_host = Some("http://127.0.0.1:2".into());
+                l.paired_slice = Some(slice.into());
+                l.paired_warmup = Some(warmup.into());
+                l.run_time = Some(run.into());
+                l.paired_max_slices = max;
+            }),
+            &no_env,
+            None,
+        )
+        .map(|s| s.paired.unwrap().slice)
+        .map_err(|e| e.to_string())
+    };
+    assert_eq!(
+        paired("3s", "500ms", "12s", None),
+        Ok(Duration::from_secs(3))
+    );
+    for (slice, warmup, run, max, want) in [
+        (
+            "2.5s",
+            "1s",
+            "60s",
+            None,
+            "--paired-slice: `2.5s` must be a whole number",
+        ),
+        ("1s", "0s", "60s", None, "at least 2s"),
+        (
+            "5s",
+            "5s",
+            "60s",
+            None,
+            "--paired-warmup: must be shorter than a slice",
+        ),
+        ("5s", "1s", "9s", None, "holds less than one pair"),
+        ("5s", "1s", "60s", Some(10), "makes 12 slices, more than 10"),
+        (
+            "5s",
+            "1s",
+            "60s",
+            Some(1),
+            "--paired-max-slices: 1 must be 2 to",
+        ),
+    ] {
+        let e = paired(slice, warmup, run, max).unwrap_err();
+        assert!(e.contains(want), "{slice} {warmup} {run}: {e}");
+    }
+}

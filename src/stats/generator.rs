@@ -125,6 +125,42 @@ pub const STALL_FLOOR_MS: f64 = 3.0;
 /// that ends a request comes from the socket, not the timer, so that part is no stall.
 pub const RUNTIME_TIMER_TICK_MS: f64 = 1.0;
 
+/// The limit a hiccup p99 or a run-queue delay per request is held to: [`HICCUP_FLOOR_MS`] or
+/// [`HICCUP_LATENCY_FRACTION`] of the p99 latency, whichever is higher.
+pub fn stall_limit_ms(latency_p99_ms: Option<f64>) -> f64 {
+    latency_p99_ms
+        .map_or(HICCUP_FLOOR_MS, |p99| p99 * HICCUP_LATENCY_FRACTION)
+        .max(HICCUP_FLOOR_MS)
+}
+
+/// The generator's figures over a few seconds (a paired run's slice): its stall, by
+/// [`GeneratorHealth::stall_ms`]'s rule, and whether it was starved, by
+/// [`GeneratorHealth::stalls`]' rule and the steal limit. Per second only the worst runtime
+/// hiccup is kept, not a percentile, so a slice reads its worst second's worst hiccup where a
+/// run reads its p99: stricter, which errs towards not judging. `None` when no second was
+/// measured.
+pub fn slice_stall(
+    seconds: &[super::GeneratorSecond],
+    requests: u64,
+    latency_p99_ms: Option<f64>,
+) -> Option<(f64, bool)> {
+    if seconds.is_empty() {
+        return None;
+    }
+    let worst = seconds.iter().map(|s| s.hiccup_max_ms).fold(0.0, f64::max);
+    let queue: f64 = seconds.iter().filter_map(|s| s.run_queue_ms).sum();
+    let per_request = if requests > 0 {
+        queue / requests as f64
+    } else {
+        0.0
+    };
+    let steal = seconds.iter().map(|s| s.steal_pct).sum::<f64>() / seconds.len() as f64;
+    let stall = STALL_HICCUP_FACTOR * (worst - RUNTIME_TIMER_TICK_MS).max(0.0) + per_request;
+    let limit = stall_limit_ms(latency_p99_ms);
+    let starved = worst >= limit || per_request >= limit || steal >= STARVED_STEAL_PCT;
+    Some((stall, starved))
+}
+
 /// What a failed latency check becomes when the generator was starved or crowded
 /// ([`GeneratorHealth::excuse`]).
 #[derive(Debug, Clone, PartialEq)]
@@ -160,9 +196,7 @@ impl GeneratorHealth {
     /// wait for a core per request, each against [`HICCUP_FLOOR_MS`] or
     /// [`HICCUP_LATENCY_FRACTION`] of the run's p99 latency, whichever is higher.
     pub fn stalls(&self, latency_p99_ms: Option<f64>) -> Vec<String> {
-        let limit = latency_p99_ms
-            .map_or(HICCUP_FLOOR_MS, |p99| p99 * HICCUP_LATENCY_FRACTION)
-            .max(HICCUP_FLOOR_MS);
+        let limit = stall_limit_ms(latency_p99_ms);
         let mut why = Vec::new();
         let mut hiccup = |name: &str, h: &HiccupFigures| {
             if h.samples > 0 && h.p99_ms >= limit {
@@ -566,5 +600,27 @@ pub(crate) mod tests {
         let old: GeneratorHealth = serde_json::from_value(json).unwrap();
         assert_eq!(old.run_queue_ms, None);
         assert_eq!(old.run_queue_per_request_ms, None);
+    }
+
+    #[test]
+    fn a_slice_reads_its_worst_second() {
+        let second = |hiccup: f64, queue: f64| crate::stats::GeneratorSecond {
+            hiccup_max_ms: hiccup,
+            gen_cpu_pct: 50.0,
+            steal_pct: 0.0,
+            run_queue_ms: Some(queue),
+        };
+        assert_eq!(slice_stall(&[], 10, None), None);
+        let (stall, starved) =
+            slice_stall(&[second(2.0, 10.0), second(3.0, 10.0)], 100, None).unwrap();
+        assert!((stall - (2.0 * 2.0 + 0.2)).abs() < 1e-9, "{stall}");
+        assert!(!starved);
+        let (_, starved) = slice_stall(&[second(2.0, 0.0), second(12.0, 0.0)], 100, None).unwrap();
+        assert!(starved, "one second's hiccup past the 10 ms floor");
+        let (_, starved) =
+            slice_stall(&[second(2.0, 0.0), second(12.0, 0.0)], 100, Some(100.0)).unwrap();
+        assert!(!starved, "within a quarter of a 100 ms p99");
+        let (_, starved) = slice_stall(&[second(1.0, 2000.0)], 100, None).unwrap();
+        assert!(starved, "20 ms waiting for a core per request");
     }
 }

@@ -134,6 +134,18 @@ pub struct LoadFingerprint {
     )]
     #[schemars(length(min = 1, max = MAX_ENGINE_VERSION), pattern(r"^[0-9A-Za-z][0-9A-Za-z.+_-]*$"))]
     pub engine_version: Option<String>,
+    /// A paired run (`--compare-host`): the base's origin, measured in alternating slices
+    /// beside the target. Absent for an unpaired run, as in every file from before. Not part of
+    /// what makes two runs comparable: a paired run's change side had the same load, slice by
+    /// slice, as an unpaired run, and its rates are over the time it was measured; the base
+    /// differs from one run to the next by design (the target branch moves).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "compare_origin"
+    )]
+    #[schemars(length(max = MAX_TARGET))]
+    pub compare_target: Option<String>,
 }
 
 /// The longest engine version read back, or read from an engine.
@@ -508,6 +520,10 @@ fn target_origin<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     }
 }
 
+fn compare_origin<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    target_origin(d).map(Some)
+}
+
 fn scenario_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     bounded(d, MAX_SCENARIO, "load.scenario").map(Some)
 }
@@ -570,6 +586,7 @@ pub(crate) mod tests {
             target_vars: BTreeMap::new(),
             target_id: None,
             engine_version: None,
+            compare_target: None,
         }
     }
 
@@ -750,6 +767,7 @@ pub(crate) mod tests {
             target_vars: BTreeMap::new(),
             target_id: None,
             engine_version: None,
+            compare_target: None,
         };
         let c = compare_loads(&meta(Some(base)), &meta(Some(cur)));
         assert_eq!(
@@ -985,5 +1003,27 @@ pub(crate) mod tests {
         for bad in ["", "v1 (commit)", "v1\n", &"9".repeat(65), "-v1"] {
             assert!(json(bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// A paired run's change side had the load of an unpaired run, slice by slice: the base
+    /// it was paired with is recorded, never a reason to refuse a baseline (absent = unpaired,
+    /// as in every file from before).
+    #[test]
+    fn a_paired_run_stays_comparable_with_an_unpaired_one() {
+        let paired = LoadFingerprint {
+            compare_target: Some("http://base:8080".into()),
+            ..fingerprint()
+        };
+        let c = compare_loads(&meta(Some(fingerprint())), &meta(Some(paired.clone())));
+        assert_eq!(c.matched, LoadMatch::Same, "{:?}", c.differences);
+        let json = serde_json::to_value(&paired).unwrap();
+        assert_eq!(json["compare_target"], "http://base:8080");
+        assert!(serde_json::to_value(fingerprint())
+            .unwrap()
+            .get("compare_target")
+            .is_none());
+        let mut bad = json;
+        bad["compare_target"] = "http://base:8080/path?x=1".into();
+        assert!(serde_json::from_value::<LoadFingerprint>(bad).is_err());
     }
 }

@@ -43,6 +43,7 @@ pub(crate) fn merge_shards(shards: &[RunResult], cap: usize) -> Option<RunResult
         aggregate: EndpointStats::aggregate(ALL_REQUESTS, &endpoints, duration_s),
         endpoints,
         timeseries: merge_series(shards, &starts, earliest),
+        paired: None,
     })
 }
 

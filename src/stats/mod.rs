@@ -15,6 +15,7 @@ mod load;
 mod merge;
 mod names;
 mod reasons;
+mod paired;
 mod scrub;
 mod sums;
 mod target;
@@ -38,7 +39,7 @@ pub(crate) use fold::{cap_rows, fold_named, guard, split_busiest, Guarded};
 pub use fold::{Folded, FoldedNames, MAX_LISTED_NAMES, OTHER_ENDPOINTS};
 #[cfg(test)]
 pub(crate) use generator::tests::{healthy as healthy_generator, starved as starved_generator};
-pub use generator::{Excuse, GeneratorHealth, HiccupFigures};
+pub use generator::{slice_stall, Excuse, GeneratorHealth, HiccupFigures};
 pub(crate) use histogram::{within_budget, MAX_MICROS};
 pub use histogram::{LatencyHistogram, HISTOGRAM_BUDGET_BYTES};
 pub use host::{HostFindingsError, HostInfo, MAX_FINDINGS_BYTES};
@@ -56,6 +57,11 @@ pub(crate) use merge::tests::shard as shard_fixture;
 pub(crate) use merge::{lists_all_folds, merge_shards};
 pub(crate) use names::{merge_same_names, merged_row, ByName};
 pub(crate) use reasons::{cap_reasons, count_reason, MAX_REASONS, OTHER_REASONS};
+#[cfg(test)]
+pub(crate) use paired::tests::{run as paired_fixture, slice as slice_fixture};
+pub use paired::{
+    side_of, side_seconds, PairedRun, Side, Slice, SliceMetric, SliceStats, MAX_PAIRED_SLICES,
+};
 pub(crate) use target::ci_values_in_host;
 
 pub(crate) use history::{pass_on as pass_on_history, trim_to_size as trim_history};
@@ -101,6 +107,10 @@ pub struct RunResult {
     /// engine reports none.
     #[serde(default, deserialize_with = "series")]
     pub timeseries: Vec<SecondPoint>,
+    /// A paired run (`--compare-host`): the base's rows and both sides' slices. The change's
+    /// rows are `endpoints` above, so every reader of an unpaired run reads its change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paired: Option<PairedRun>,
 }
 
 /// The time series, each point counted against [`MAX_FILE_SERIES_POINTS`] as it is read.
@@ -689,6 +699,7 @@ pub(crate) fn fixture(endpoints: Vec<EndpointStats>, duration_s: f64) -> RunResu
         aggregate: EndpointStats::aggregate(ALL_REQUESTS, &endpoints, duration_s),
         endpoints,
         timeseries: vec![],
+        paired: None,
     }
 }
 

@@ -18,6 +18,9 @@ impl RunResult {
     /// every request once already, stays as it is.
     pub(crate) fn merge_same_names(&mut self) {
         merge_same_names(&mut self.endpoints, self.run.duration_s);
+        if let Some(paired) = &mut self.paired {
+            paired.merge_same_names();
+        }
     }
 }
 

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{EndpointStats, HistoryEntry, RunResult};
+use super::{EndpointStats, HistoryEntry, PairedRun, RunResult};
 use crate::{
     quote::{quote, quote_at_most},
     secret::{redact_query, redact_url},
@@ -64,6 +64,26 @@ impl RunResult {
         }
         self.aggregate.scrub();
         self.endpoints.iter_mut().for_each(EndpointStats::scrub);
+        if let Some(paired) = &mut self.paired {
+            paired.scrub();
+        }
+    }
+}
+
+impl PairedRun {
+    /// The base's address and every name in it as the run's own are scrubbed.
+    fn scrub(&mut self) {
+        self.base_target = url(&self.base_target);
+        self.base_aggregate.scrub();
+        self.base_endpoints
+            .iter_mut()
+            .for_each(EndpointStats::scrub);
+        for slice in &mut self.slices {
+            slice.aggregate.name = crate::quote::endpoint_name(&slice.aggregate.name);
+            for row in &mut slice.endpoints {
+                row.name = crate::quote::endpoint_name(&row.name);
+            }
+        }
     }
 }
 
@@ -160,5 +180,28 @@ mod tests {
         assert_eq!(reasons.len(), crate::stats::MAX_REASONS);
         assert_eq!(reasons.values().sum::<u64>(), 1000);
         assert_eq!(reasons[crate::stats::OTHER_REASONS], 1000 - 63);
+    }
+
+    #[test]
+    fn a_paired_run_keeps_no_credential_either() {
+        let mut r = crate::stats::fixture(vec![row("GET /x", &[])], 1.0);
+        let mut slice = crate::stats::slice_fixture(0, 10.0);
+        slice.endpoints = vec![
+            crate::stats::paired::tests::row("GET /s?token=S3CR3T", 5, 10.0),
+            crate::stats::paired::tests::row("GET /s?token=OTHER", 5, 20.0),
+        ];
+        let mut paired = crate::stats::paired_fixture(vec![slice]);
+        paired.base_target = "https://base.example/?access_token=T0K3N".into();
+        paired.base_endpoints = vec![row("GET /b?api_key=K3Y", &[("401 /b?api_key=K3Y", 1)])];
+        r.paired = Some(paired);
+        r.scrub();
+        r.merge_same_names();
+        let text = format!("{r:?}");
+        for secret in ["T0K3N", "K3Y", "S3CR3T", "OTHER"] {
+            assert!(!text.contains(secret), "{secret}: {text}");
+        }
+        let paired = r.paired.unwrap();
+        assert_eq!(paired.slices[0].endpoints.len(), 1, "merged once scrubbed");
+        assert_eq!(paired.slices[0].endpoints[0].requests, 10);
     }
 }

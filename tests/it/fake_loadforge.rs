@@ -183,6 +183,7 @@ async fn start(
         watchdog: None,
         // LoadForge's own generators: nothing of theirs is ours to measure.
         meters: false,
+        paired: None,
     };
     {
         let result = result.clone();

@@ -36,6 +36,7 @@ mod loadforge;
 mod locust;
 mod lookup;
 mod measurement;
+mod paired;
 mod proxy;
 mod sample_app;
 mod scenarios;

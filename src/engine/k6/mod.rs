@@ -421,6 +421,7 @@ fn collect(
         ci: None,
         endpoints,
         timeseries,
+        paired: None,
     };
     let code = end.status.code();
     // What k6 said of the script's thresholds and checks, whatever its exit: data for the

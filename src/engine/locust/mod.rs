@@ -486,6 +486,7 @@ fn result(files: &OutputFiles, run: RunMeta, rows: parse::Rows) -> RunResult {
         ci: None,
         endpoints,
         timeseries: parse::timeseries(files),
+        paired: None,
     }
 }
 

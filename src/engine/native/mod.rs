@@ -12,6 +12,7 @@ mod body;
 mod cookies;
 mod decode;
 mod http;
+mod paired;
 mod proxy;
 mod recorder;
 mod redirect;
@@ -37,10 +38,12 @@ use super::{
 use crate::{
     pause::panic_message,
     stats::{
-        CookiesDropped, EndpointStats, LoadModel, RunMeta, RunResult, SeriesSink, ToolInfo, SCHEMA,
+        CookiesDropped, EndpointStats, LoadModel, RunMeta, RunResult, SeriesSink, Side, ToolInfo,
+        SCHEMA,
     },
 };
-use recorder::Recorder;
+use paired::{Names, PairedRec, SliceSink, Slices};
+use recorder::{EndpointRec, Recorder};
 use schedule::Schedule;
 use vu::{VirtualUser, WorkerCtx};
 
@@ -58,11 +61,69 @@ struct WorkerSetup {
     start: Instant,
     /// The runtime hiccup meter this worker's meter task records into.
     hiccups: Option<Arc<HiccupMeter>>,
+    /// A paired run's shared parts.
+    paired: Option<Pairing>,
+}
+
+/// What every worker of a paired run shares: the base's connector, the slices, the request
+/// names and the sink their figures go to.
+#[derive(Clone)]
+struct Pairing {
+    connector: Arc<http::Connector>,
+    slices: Arc<Slices>,
+    names: Arc<Names>,
+    sink: Arc<SliceSink>,
+}
+
+impl Pairing {
+    fn new(
+        plan: &NativePlan,
+        workers: usize,
+        start: Instant,
+    ) -> Result<Option<Pairing>, EngineError> {
+        let Some(p) = &plan.paired else {
+            return Ok(None);
+        };
+        let (connector, _) = connector(&p.base, plan)?;
+        let names = Arc::new(Names::new(
+            plan.scenario.endpoints.iter().map(|e| e.name.as_str()),
+        ));
+        Ok(Some(Pairing {
+            connector,
+            slices: Arc::new(Slices::new(start, p, plan.warmup)),
+            sink: Arc::new(SliceSink::new(workers, names.clone())),
+            names,
+        }))
+    }
+}
+
+impl Pairing {
+    /// The paired section of the result: the base's rows, and every slice's figures with the
+    /// generator's stall in it.
+    fn into_run(
+        self,
+        plan: &NativePlan,
+        base: (Vec<EndpointStats>, f64),
+        elapsed: Duration,
+        timeseries: &[crate::stats::SecondPoint],
+    ) -> crate::stats::PairedRun {
+        let done = Arc::try_unwrap(self.sink)
+            .map(SliceSink::finish)
+            .unwrap_or_default();
+        let target = plan.paired.as_ref().map(|p| &p.base.url);
+        paired::paired_run(
+            &self.slices,
+            done,
+            (target.map(ToString::to_string).unwrap_or_default(), base),
+            elapsed,
+            timeseries,
+        )
+    }
 }
 
 /// Runs the plan to its end (or until `stop` is cancelled) and returns what was measured.
 pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, EngineError> {
-    let (connector, insecure) = connector(plan)?;
+    let (connector, insecure) = connector(&plan.target, plan)?;
     let workers = plan.workers.clamp(1, plan.users.max(1) as usize);
     let sink = Arc::new(SeriesSink::new(workers));
     let started_at = SystemTime::now();
@@ -70,9 +131,16 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
         .meters
         .then(|| Monitor::start(Subject::ThisProcess, true));
     let start = Instant::now();
+    let pairing = Pairing::new(plan, workers, start)?;
     let token = stop.child_token();
     let hiccups = monitor.as_ref().and_then(Monitor::runtime_meter);
-    let handles = spawn_workers(plan, workers, (&connector, &sink, &hiccups), &token, start)?;
+    let shared = Shared {
+        connector: &connector,
+        sink: &sink,
+        hiccups: &hiccups,
+        pairing: &pairing,
+    };
+    let handles = spawn_workers(plan, workers, &shared, &token, start)?;
     let aborted = supervise(plan, &token, start, &sink);
     token.cancel();
     let (recorders, panics) = join_workers(handles)?;
@@ -80,25 +148,17 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
     let elapsed = start
         .elapsed()
         .min(plan.run_time.max(Duration::from_millis(1)));
-    // Rates are over the measured window: the warm-up is not part of it.
     let warmup = plan.warmup.min(elapsed);
-    let duration_s = (elapsed - warmup).as_secs_f64().max(1e-3);
-    let cookies_dropped = recorders
-        .iter()
-        .fold(CookiesDropped::default(), |mut sum, r| {
-            sum.add(&r.cookies_dropped);
-            sum
-        });
-    let endpoints = merge_endpoints(plan, recorders, duration_s);
+    let Sides {
+        change: (endpoints, duration_s),
+        base,
+        cookies_dropped,
+    } = sides(plan, pairing.as_ref(), recorders, elapsed);
     let requests: u64 = endpoints.iter().map(|e| e.requests).sum();
-    let mut timeseries = Arc::try_unwrap(sink)
-        .map(SeriesSink::finish)
-        .unwrap_or_default();
-    for p in &mut timeseries {
-        p.generator = generator
-            .as_ref()
-            .and_then(|g| g.seconds.get(p.t as usize).copied());
-    }
+    let timeseries = series(sink, generator.as_ref());
+    let paired = pairing
+        .zip(base)
+        .map(|(p, base)| p.into_run(plan, base, elapsed, &timeseries));
     let result = RunResult {
         schema: SCHEMA.into(),
         tool: ToolInfo::current(),
@@ -129,6 +189,7 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
         aggregate: EndpointStats::aggregate(crate::stats::ALL_REQUESTS, &endpoints, duration_s),
         endpoints,
         timeseries,
+        paired,
     };
     match panics.first() {
         // What the other users measured is published; the run itself is a crash (exit 3).
@@ -140,19 +201,82 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
     }
 }
 
+/// The run's seconds, each with the generator's figures of that second.
+fn series(
+    sink: Arc<SeriesSink>,
+    generator: Option<&health::Measured>,
+) -> Vec<crate::stats::SecondPoint> {
+    let mut timeseries = Arc::try_unwrap(sink)
+        .map(SeriesSink::finish)
+        .unwrap_or_default();
+    for p in &mut timeseries {
+        p.generator = generator.and_then(|g| g.seconds.get(p.t as usize).copied());
+    }
+    timeseries
+}
+
+/// What the workers measured, per side: the rows and the seconds their rates are over.
+struct Sides {
+    change: (Vec<EndpointStats>, f64),
+    /// A paired run's base.
+    base: Option<(Vec<EndpointStats>, f64)>,
+    cookies_dropped: CookiesDropped,
+}
+
+/// Adds the workers' recorders up, side by side. Rates are over the measured window: the
+/// warm-up is not part of it, nor, in a paired run, the other side's slices.
+fn sides(
+    plan: &NativePlan,
+    pairing: Option<&Pairing>,
+    recorders: Vec<Recorder>,
+    elapsed: Duration,
+) -> Sides {
+    let warmup = plan.warmup.min(elapsed);
+    let window = |side| match pairing {
+        None => (elapsed - warmup).as_secs_f64().max(1e-3),
+        Some(p) => crate::stats::side_seconds(
+            side,
+            p.slices.slice_s(),
+            warmup.as_secs_f64(),
+            elapsed.as_secs_f64(),
+        )
+        .max(1e-3),
+    };
+    let cookies_dropped = recorders
+        .iter()
+        .fold(CookiesDropped::default(), |mut sum, r| {
+            sum.add(&r.cookies_dropped);
+            sum
+        });
+    let (change, base): (Vec<_>, Vec<_>) =
+        recorders.into_iter().map(|r| (r.endpoints, r.base)).unzip();
+    let change_s = window(Side::Change);
+    Sides {
+        change: (merge_endpoints(plan, change, change_s), change_s),
+        base: pairing.map(|_| {
+            let base_s = window(Side::Base);
+            (merge_endpoints(plan, base, base_s), base_s)
+        }),
+        cookies_dropped,
+    }
+}
+
 /// The users' shared connector, and whether the target's certificate goes unverified
 /// (`--insecure`: said once here, and in every report).
-fn connector(plan: &NativePlan) -> Result<(Arc<http::Connector>, bool), EngineError> {
+fn connector(
+    target: &super::Target,
+    plan: &NativePlan,
+) -> Result<(Arc<http::Connector>, bool), EngineError> {
     let limits = http::Limits {
         max_head: plan.scenario.max_head,
         max_body: plan.scenario.max_body,
     };
-    let connector = Arc::new(http::Connector::new(&plan.target, limits)?);
-    let insecure = plan.target.tls && plan.target.tls_options.insecure;
+    let connector = Arc::new(http::Connector::new(target, limits)?);
+    let insecure = target.tls && target.tls_options.insecure;
     if insecure {
         eprintln!(
             "loadforge-gate: warning: --insecure: the certificate of {} is not verified; every report says so",
-            plan.target.host
+            target.host
         );
     }
     Ok((connector, insecure))
@@ -186,14 +310,18 @@ fn users_of(plan: &NativePlan, w: usize, workers: usize, start: Instant) -> Vec<
 
 type WorkerHandle = std::thread::JoinHandle<Result<(Recorder, Option<String>), EngineError>>;
 
+/// What every worker is handed a share of.
+struct Shared<'a> {
+    connector: &'a Arc<http::Connector>,
+    sink: &'a Arc<SeriesSink>,
+    hiccups: &'a Option<Arc<HiccupMeter>>,
+    pairing: &'a Option<Pairing>,
+}
+
 fn spawn_workers(
     plan: &NativePlan,
     workers: usize,
-    (connector, sink, hiccups): (
-        &Arc<http::Connector>,
-        &Arc<SeriesSink>,
-        &Option<Arc<HiccupMeter>>,
-    ),
+    shared: &Shared<'_>,
     token: &CancellationToken,
     start: Instant,
 ) -> Result<Vec<WorkerHandle>, EngineError> {
@@ -203,11 +331,12 @@ fn spawn_workers(
                 index: w,
                 users: users_of(plan, w, workers, start),
                 plan: plan.clone(),
-                connector: connector.clone(),
-                sink: sink.clone(),
+                connector: shared.connector.clone(),
+                sink: shared.sink.clone(),
                 token: token.clone(),
                 start,
-                hiccups: hiccups.clone(),
+                hiccups: shared.hiccups.clone(),
+                paired: shared.pairing.clone(),
             };
             std::thread::Builder::new()
                 .name(format!("{}-{w}", health::WORKER_THREAD))
@@ -244,13 +373,10 @@ fn join_workers(handles: Vec<WorkerHandle>) -> Result<(Vec<Recorder>, Vec<String
 /// them would be most of the run's memory).
 fn merge_endpoints(
     plan: &NativePlan,
-    recorders: Vec<Recorder>,
+    recorders: Vec<Vec<EndpointRec>>,
     duration_s: f64,
 ) -> Vec<EndpointStats> {
-    let mut per_worker: Vec<_> = recorders
-        .into_iter()
-        .map(|r| r.endpoints.into_iter())
-        .collect();
+    let mut per_worker: Vec<_> = recorders.into_iter().map(Vec::into_iter).collect();
     plan.scenario
         .endpoints
         .iter()
@@ -389,9 +515,13 @@ fn spawn_ticker(
 /// One virtual user: waits for its start, then runs until the worker aborts its task at the
 /// end of the run. Aborting, rather than racing every poll against the stop token, keeps the
 /// token's lock and waker off the request path (one poll per response, thousands a second).
+///
+/// In a paired run the user has a twin on the base (`twin`): the same random stream, so the
+/// same flows, with its own connections, cookies and variables; the two run in one task and
+/// each sends only in its own side's slices.
 fn spawn_user(
     (id, offset, schedule): UserStart,
-    ctx: Rc<WorkerCtx>,
+    (ctx, twin): (Rc<WorkerCtx>, Option<Rc<WorkerCtx>>),
     recorder: Rc<RefCell<Recorder>>,
     start: Instant,
 ) -> tokio::task::JoinHandle<()> {
@@ -402,7 +532,13 @@ fn spawn_user(
         let user = VirtualUser::new(ctx, stream);
         #[cfg(debug_assertions)]
         fail_point(id);
-        user.run(schedule).await;
+        match twin {
+            None => user.run(schedule).await,
+            Some(base) => {
+                let twin = VirtualUser::new(base, stream);
+                tokio::join!(user.run(schedule.clone()), twin.run(schedule));
+            }
+        }
     })
 }
 
@@ -434,6 +570,38 @@ fn fail_point(user: u64) {
     }
 }
 
+/// The users' context on this worker, and in a paired run their twins' on the base (the
+/// recorder then keeps the base's rows and the slices too).
+type Contexts = (Rc<WorkerCtx>, Option<Rc<WorkerCtx>>);
+
+fn contexts(
+    plan: &NativePlan,
+    connector: Arc<http::Connector>,
+    recorder: &Rc<RefCell<Recorder>>,
+    paired: Option<&Pairing>,
+    index: usize,
+) -> Result<Contexts, EngineError> {
+    let ctx = |connector, target| {
+        WorkerCtx::new(plan.scenario.clone(), connector, recorder.clone(), target)
+            .map_err(EngineError::Start)
+    };
+    let change = ctx(connector, &plan.target)?;
+    let (Some(p), Some(pp)) = (paired, &plan.paired) else {
+        return Ok((Rc::new(change), None));
+    };
+    recorder.borrow_mut().pair(PairedRec::new(
+        index,
+        p.slices.clone(),
+        p.names.clone(),
+        p.sink.clone(),
+    ));
+    let base = ctx(p.connector.clone(), &pp.base)?;
+    Ok((
+        Rc::new(change.on_side(Side::Change, p.slices.clone())),
+        Some(Rc::new(base.on_side(Side::Base, p.slices.clone()))),
+    ))
+}
+
 /// Runs one worker's users; returns its recorder and, if a user panicked, the panic's message.
 fn worker(setup: WorkerSetup) -> Result<(Recorder, Option<String>), EngineError> {
     let WorkerSetup {
@@ -445,6 +613,7 @@ fn worker(setup: WorkerSetup) -> Result<(Recorder, Option<String>), EngineError>
         token,
         start,
         hiccups,
+        paired,
     } = setup;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -461,21 +630,13 @@ fn worker(setup: WorkerSetup) -> Result<(Recorder, Option<String>), EngineError>
         plan.warmup,
         sink,
     )));
-    let ctx = Rc::new(
-        WorkerCtx::new(
-            plan.scenario.clone(),
-            connector,
-            recorder.clone(),
-            &plan.target,
-        )
-        .map_err(EngineError::Start)?,
-    );
+    let (ctx, twin) = contexts(&plan, connector, &recorder, paired.as_ref(), index)?;
     let panicked = local.block_on(&rt, async {
         let ticker = spawn_ticker(recorder.clone(), token.clone(), start);
         let meter = hiccups.map(|m| tokio::task::spawn_local(health::runtime_meter(m)));
         let tasks: Vec<_> = users
             .into_iter()
-            .map(|u| spawn_user(u, ctx.clone(), recorder.clone(), start))
+            .map(|u| spawn_user(u, (ctx.clone(), twin.clone()), recorder.clone(), start))
             .collect();
         token.cancelled().await;
         for t in tasks.iter().chain(&meter) {
@@ -494,10 +655,13 @@ fn worker(setup: WorkerSetup) -> Result<(Recorder, Option<String>), EngineError>
         let _ = ticker.await;
         panicked
     });
-    drop(ctx);
+    drop((ctx, twin));
     let mut rec = Rc::try_unwrap(recorder)
         .map(RefCell::into_inner)
         .map_err(|_| EngineError::Start("recorder still shared at the end of the run".into()))?;
     rec.flush(u32::MAX);
+    if let Some(p) = &mut rec.paired {
+        p.finish();
+    }
     Ok((rec, panicked))
 }

@@ -3,8 +3,9 @@
 
 use std::{borrow::Cow, collections::HashMap, sync::Arc, time::Instant};
 
+use super::paired::PairedRec;
 use crate::stats::{
-    CookiesDropped, LatencyHistogram, Received, SecondSample, SeriesSink, MAX_REASONS,
+    CookiesDropped, LatencyHistogram, Received, SecondSample, SeriesSink, Side, MAX_REASONS,
     OTHER_REASONS, SERIES_SIGFIG,
 };
 
@@ -34,6 +35,11 @@ pub(crate) struct Recorder {
     worker: usize,
     start: Instant,
     pub(crate) endpoints: Vec<EndpointRec>,
+    /// A paired run's base side, over the whole run (empty in an unpaired run, whose every
+    /// request is the change's).
+    pub(crate) base: Vec<EndpointRec>,
+    /// A paired run's slice under way.
+    pub(crate) paired: Option<PairedRec>,
     second: u32,
     second_requests: u64,
     second_failures: u64,
@@ -59,6 +65,8 @@ impl Recorder {
             worker,
             start,
             endpoints: (0..endpoints).map(|_| EndpointRec::empty()).collect(),
+            base: Vec::new(),
+            paired: None,
             second: 0,
             second_requests: 0,
             second_failures: 0,
@@ -70,11 +78,22 @@ impl Recorder {
         }
     }
 
-    /// Records one finished request. `latency` is absent when no response could even be
-    /// attempted (connection refused): such a failure says nothing about the server's speed.
-    /// `received` is what its responses' bodies held (zero when none arrived).
+    /// Makes this a paired run's recorder: the base's rows beside the change's, and the
+    /// slice figures.
+    pub(crate) fn pair(&mut self, paired: PairedRec) {
+        self.base = (0..self.endpoints.len())
+            .map(|_| EndpointRec::empty())
+            .collect();
+        self.paired = Some(paired);
+    }
+
+    /// Records one finished request of `side` (always the change in an unpaired run).
+    /// `latency` is absent when no response could even be attempted (connection refused):
+    /// such a failure says nothing about the server's speed. `received` is what its
+    /// responses' bodies held (zero when none arrived).
     pub(crate) fn record(
         &mut self,
+        side: Side,
         endpoint: usize,
         latency_micros: Option<u64>,
         failure: Option<Reason>,
@@ -89,10 +108,16 @@ impl Recorder {
         if failure.is_some() {
             self.second_failures += 1;
         }
+        if let Some(p) = &mut self.paired {
+            p.record(side, endpoint, latency_micros, failure.is_some(), now);
+        }
         if now < self.warmup_until {
             return;
         }
-        let e = &mut self.endpoints[endpoint];
+        let e = match side {
+            Side::Change => &mut self.endpoints[endpoint],
+            Side::Base => &mut self.base[endpoint],
+        };
         e.requests += 1;
         e.received += received;
         if let Some(us) = latency_micros {
@@ -119,6 +144,9 @@ impl Recorder {
         let sec = self.second_of(now);
         if sec > self.second {
             self.flush(sec);
+        }
+        if let Some(p) = &mut self.paired {
+            p.roll(now);
         }
     }
 

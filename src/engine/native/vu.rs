@@ -18,6 +18,7 @@ use url::Url;
 use super::{
     cookies::{self, Jar},
     http::{self, Conn, Connector},
+    paired::Slices,
     recorder::{Reason, Recorder},
     redirect::{self, Hop, Origins},
 };
@@ -25,7 +26,7 @@ use crate::{
     defaults::USER_AGENT,
     engine::Target,
     scenario::{Body, Extract, JsonTemplate, Request, Scenario, Step, Template, Vars, Wait},
-    stats::Received,
+    stats::{Received, Side},
 };
 
 pub(crate) struct WorkerCtx {
@@ -42,6 +43,11 @@ pub(crate) struct WorkerCtx {
     /// once. Most requests in most scenarios are entirely static.
     prepared: Vec<Prepared>,
     default_headers: Vec<(HeaderName, HeaderSource)>,
+    /// The side these users measure: the change (`--host`) unless this is a paired run's
+    /// base.
+    side: Side,
+    /// A paired run's slices: the users send only during their own side's.
+    slices: Option<Arc<Slices>>,
 }
 
 use std::sync::Arc;
@@ -109,7 +115,18 @@ impl WorkerCtx {
             origins,
             prepared,
             default_headers,
+            side: Side::Change,
+            slices: None,
         })
+    }
+
+    /// Makes these users one side of a paired run.
+    pub(crate) fn on_side(self, side: Side, slices: Arc<Slices>) -> WorkerCtx {
+        WorkerCtx {
+            side,
+            slices: Some(slices),
+            ..self
+        }
     }
 }
 
@@ -219,6 +236,10 @@ impl VirtualUser {
             if let Some(s) = schedule.as_mut() {
                 let due = s.next_due();
                 tokio::time::sleep_until(tokio::time::Instant::from_std(due)).await;
+                if self.off_turn(due) {
+                    // A paired run: this arrival is the other side's (its twin takes it).
+                    continue;
+                }
                 self.intended = Some(due);
             }
             let pick = self.rng.random_range(0..total);
@@ -231,6 +252,24 @@ impl VirtualUser {
             // would otherwise spin without yielding, and the worker would never see the
             // deadline: this yields once the task's cooperative budget is spent.
             tokio::task::consume_budget().await;
+        }
+    }
+
+    /// Whether `t` falls in the other side's slice of a paired run (never in an unpaired one).
+    fn off_turn(&self, t: Instant) -> bool {
+        (self.ctx.slices.as_ref()).is_some_and(|s| !s.is_turn_of(self.ctx.side, t))
+    }
+
+    /// A paired run: waits, before a request, until this side's turn. A user parked through
+    /// the other side's slice counts its next latency from when it sends, not from an arrival
+    /// due before the wait (the wait is the pairing's, not the server's).
+    async fn wait_turn(&mut self) {
+        let Some(slices) = &self.ctx.slices else {
+            return;
+        };
+        if let Some(at) = slices.turn_of(self.ctx.side, Instant::now()) {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+            self.intended = None;
         }
     }
 
@@ -363,10 +402,14 @@ impl VirtualUser {
         received: Received,
         now: Instant,
     ) {
-        self.ctx
-            .recorder
-            .borrow_mut()
-            .record(endpoint, latency, failure, received, now);
+        self.ctx.recorder.borrow_mut().record(
+            self.ctx.side,
+            endpoint,
+            latency,
+            failure,
+            received,
+            now,
+        );
     }
 
     /// Serialises the request into `self.out` (a buffer the user reuses): the request line,
@@ -527,6 +570,7 @@ impl VirtualUser {
     }
 
     async fn request(&mut self, req: &Request) -> Flow {
+        self.wait_turn().await;
         if let Err(reason) = self.build(req) {
             self.record(req.endpoint, None, Some(reason));
             return Flow::EndTask;

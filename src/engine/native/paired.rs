@@ -1,0 +1,535 @@
+//! A paired run's clock and its per-slice figures. Time from the run's start is cut into
+//! slices; `stats::side_of` says whose turn each is. Every virtual user has a twin on the
+//! other side (same random stream, so the same flows; its own connections, cookies and
+//! variables), and each sends only during its own side's slices: before each request it waits
+//! for its turn ([`Slices::turn_of`]), and in the open model an arrival due in the other
+//! side's slice is skipped, so both sides get the arrivals of their own slices of one
+//! schedule. A request in flight at a boundary is attributed to the side it was sent to and
+//! left out of both slices' figures ([`Slices::measured`]).
+//!
+//! Each worker keeps the figures of the slice under way only ([`SliceRec`]), hands them to the
+//! shared [`SliceSink`] when the slice ends, and the sink reduces a slice to its percentiles
+//! as soon as every worker has handed it over, so memory holds about one slice at a time
+//! whatever the run's length.
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use crate::{
+    engine::PairedPlan,
+    stats::{
+        side_of, slice_stall, EndpointStats, GeneratorSecond, LatencyHistogram, PairedRun,
+        SecondPoint, Side, Slice, SliceStats, ALL_REQUESTS, SERIES_SIGFIG,
+    },
+};
+
+/// The slices of one run: when each begins, whose it is, and which part of it is measured.
+#[derive(Debug)]
+pub(crate) struct Slices {
+    start: Instant,
+    slice: Duration,
+    warmup: Duration,
+    /// Requests sent before this are no slice's (the run's own warm-up).
+    measured_from: Instant,
+    /// Slices from this index on are not measured (`--paired-max-slices`).
+    max: u64,
+}
+
+impl Slices {
+    pub(crate) fn new(start: Instant, plan: &PairedPlan, run_warmup: Duration) -> Slices {
+        Slices {
+            start,
+            slice: plan.slice.max(Duration::from_millis(1)),
+            warmup: plan.slice_warmup,
+            measured_from: start + run_warmup,
+            max: plan.max_slices.into(),
+        }
+    }
+
+    /// The slice that `t` falls in.
+    pub(crate) fn index_at(&self, t: Instant) -> u64 {
+        let since = t.saturating_duration_since(self.start).as_nanos();
+        (since / self.slice.as_nanos()) as u64
+    }
+
+    fn start_of(&self, k: u64) -> Instant {
+        self.start + self.slice * (k.min(u32::MAX.into()) as u32)
+    }
+
+    /// Whether `t` falls in one of `side`'s slices.
+    pub(crate) fn is_turn_of(&self, side: Side, t: Instant) -> bool {
+        side_of(self.index_at(t)) == side
+    }
+
+    /// `None` when `now` is in one of `side`'s slices; else when its next one begins (at most
+    /// two slices ahead in the balanced order).
+    pub(crate) fn turn_of(&self, side: Side, now: Instant) -> Option<Instant> {
+        let k = self.index_at(now);
+        if side_of(k) == side {
+            return None;
+        }
+        (k + 1..=k + 2)
+            .find(|j| side_of(*j) == side)
+            .map(|j| self.start_of(j))
+    }
+
+    /// The slice whose figures a request of `side` sent at `sent` and answered at `done`
+    /// belongs to: the one that holds both instants in its measured window (after its
+    /// warm-up and the run's), if that slice is `side`'s and is kept. A straddler belongs to
+    /// none.
+    pub(crate) fn measured(&self, side: Side, sent: Instant, done: Instant) -> Option<u64> {
+        let k = self.index_at(sent);
+        let window = self.start_of(k) + self.warmup;
+        let fits = k < self.max
+            && side_of(k) == side
+            && sent >= window
+            && sent >= self.measured_from
+            && self.index_at(done) == k;
+        fits.then_some(k)
+    }
+
+    /// How many seconds of slice `k` are measured in a run that lasted `elapsed`.
+    pub(crate) fn measured_s(&self, k: u64, elapsed: Duration) -> f64 {
+        let from = (self.start_of(k) + self.warmup).max(self.measured_from);
+        let to = self.start_of(k + 1).min(self.start + elapsed);
+        to.saturating_duration_since(from).as_secs_f64()
+    }
+
+    /// The slices a run that lasted `elapsed` touched, up to the kept ones.
+    pub(crate) fn count(&self, elapsed: Duration) -> (u64, u64) {
+        let touched = (elapsed.as_nanos().div_ceil(self.slice.as_nanos())) as u64;
+        (touched.min(self.max), touched.saturating_sub(self.max))
+    }
+
+    pub(crate) fn slice_s(&self) -> f64 {
+        self.slice.as_secs_f64()
+    }
+
+    pub(crate) fn warmup_s(&self) -> f64 {
+        self.warmup.as_secs_f64()
+    }
+}
+
+/// One name's figures in the slice under way, on one worker.
+#[derive(Debug)]
+pub(crate) struct SliceRec {
+    requests: u64,
+    failures: u64,
+    histogram: LatencyHistogram,
+}
+
+impl SliceRec {
+    fn new() -> SliceRec {
+        SliceRec {
+            requests: 0,
+            failures: 0,
+            histogram: LatencyHistogram::with_sigfig(SERIES_SIGFIG),
+        }
+    }
+
+    fn add(&mut self, o: &SliceRec) {
+        self.requests += o.requests;
+        self.failures += o.failures;
+        self.histogram.add(&o.histogram);
+    }
+
+    fn stats(&self, name: &str) -> SliceStats {
+        SliceStats {
+            name: name.into(),
+            requests: self.requests,
+            failures: self.failures,
+            p50_ms: self.histogram.percentile_ms(50.0),
+            p95_ms: self.histogram.percentile_ms(95.0),
+            p99_ms: self.histogram.percentile_ms(99.0),
+            mean_ms: self.histogram.mean_ms(),
+        }
+    }
+}
+
+/// The request names of a scenario, once each: endpoints that share a name share a slot.
+#[derive(Debug)]
+pub(crate) struct Names {
+    names: Vec<String>,
+    slot_of: Vec<usize>,
+}
+
+impl Names {
+    pub(crate) fn new<'a>(endpoints: impl IntoIterator<Item = &'a str>) -> Names {
+        let mut names: Vec<String> = Vec::new();
+        let slot_of = endpoints
+            .into_iter()
+            .map(|n| match names.iter().position(|m| m == n) {
+                Some(i) => i,
+                None => {
+                    names.push(n.to_string());
+                    names.len() - 1
+                }
+            })
+            .collect();
+        Names { names, slot_of }
+    }
+}
+
+/// One worker's part: the figures of the slice under way.
+#[derive(Debug)]
+pub(crate) struct PairedRec {
+    worker: usize,
+    slices: Arc<Slices>,
+    names: Arc<Names>,
+    sink: Arc<SliceSink>,
+    current: u64,
+    open: Vec<Option<SliceRec>>,
+}
+
+impl PairedRec {
+    pub(crate) fn new(
+        worker: usize,
+        slices: Arc<Slices>,
+        names: Arc<Names>,
+        sink: Arc<SliceSink>,
+    ) -> Self {
+        PairedRec {
+            worker,
+            open: (0..names.names.len()).map(|_| None).collect(),
+            slices,
+            names,
+            sink,
+            current: 0,
+        }
+    }
+
+    /// Counts a request of `side` answered at `now` (`latency` before it, when it was sent)
+    /// in its slice, if it was sent and answered within one slice's measured window.
+    pub(crate) fn record(
+        &mut self,
+        side: Side,
+        endpoint: usize,
+        latency_micros: Option<u64>,
+        failed: bool,
+        now: Instant,
+    ) {
+        self.roll(now);
+        let sent = latency_micros.map_or(now, |us| {
+            now.checked_sub(Duration::from_micros(us)).unwrap_or(now)
+        });
+        if self.slices.measured(side, sent, now) != Some(self.current) {
+            return;
+        }
+        let Some(slot) = self.names.slot_of.get(endpoint).copied() else {
+            return;
+        };
+        let rec = self.open[slot].get_or_insert_with(SliceRec::new);
+        rec.requests += 1;
+        if failed {
+            rec.failures += 1;
+        }
+        if let Some(us) = latency_micros {
+            rec.histogram.record_micros(us);
+        }
+    }
+
+    /// Hands the slice under way over once `now` is past it.
+    pub(crate) fn roll(&mut self, now: Instant) {
+        let k = self.slices.index_at(now);
+        if k > self.current {
+            self.hand_over(k);
+        }
+    }
+
+    /// Hands over what is left at the end of the run.
+    pub(crate) fn finish(&mut self) {
+        self.hand_over(u64::MAX);
+    }
+
+    fn hand_over(&mut self, next: u64) {
+        let recs: Vec<Option<SliceRec>> = self.open.iter_mut().map(Option::take).collect();
+        let any = recs.iter().any(Option::is_some);
+        self.sink
+            .submit(self.worker, any.then_some((self.current, recs)), next);
+        self.current = next;
+    }
+}
+
+/// What the workers hand over, reduced slice by slice.
+#[derive(Debug)]
+pub(crate) struct SliceSink {
+    state: Mutex<SinkState>,
+    names: Arc<Names>,
+}
+
+#[derive(Debug)]
+struct SinkState {
+    /// Per worker: every slice below this one has been handed over.
+    watermarks: Vec<u64>,
+    pending: BTreeMap<u64, Vec<Option<SliceRec>>>,
+    done: BTreeMap<u64, (SliceStats, Vec<SliceStats>)>,
+}
+
+impl SliceSink {
+    pub(crate) fn new(workers: usize, names: Arc<Names>) -> SliceSink {
+        SliceSink {
+            state: Mutex::new(SinkState {
+                watermarks: vec![0; workers],
+                pending: BTreeMap::new(),
+                done: BTreeMap::new(),
+            }),
+            names,
+        }
+    }
+
+    fn submit(&self, worker: usize, part: Option<(u64, Vec<Option<SliceRec>>)>, watermark: u64) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((k, recs)) = part {
+            let into = st
+                .pending
+                .entry(k)
+                .or_insert_with(|| recs.iter().map(|_| None).collect());
+            for (slot, rec) in into.iter_mut().zip(recs) {
+                if let Some(rec) = rec {
+                    match slot {
+                        Some(sum) => sum.add(&rec),
+                        None => *slot = Some(rec),
+                    }
+                }
+            }
+        }
+        if let Some(w) = st.watermarks.get_mut(worker) {
+            *w = (*w).max(watermark);
+        }
+        let below = st.watermarks.iter().copied().min().unwrap_or(0);
+        let ready: Vec<u64> = st.pending.range(..below).map(|(k, _)| *k).collect();
+        for k in ready {
+            if let Some(recs) = st.pending.remove(&k) {
+                let reduced = self.reduce(&recs);
+                st.done.insert(k, reduced);
+            }
+        }
+    }
+
+    /// A slice's rows and their aggregate, its histograms freed.
+    fn reduce(&self, recs: &[Option<SliceRec>]) -> (SliceStats, Vec<SliceStats>) {
+        let mut all = SliceRec::new();
+        let mut rows = Vec::new();
+        for (rec, name) in recs.iter().zip(&self.names.names) {
+            if let Some(rec) = rec {
+                all.add(rec);
+                rows.push(rec.stats(name));
+            }
+        }
+        (all.stats(ALL_REQUESTS), rows)
+    }
+
+    /// Every slice reduced, by index.
+    pub(crate) fn finish(self) -> BTreeMap<u64, (SliceStats, Vec<SliceStats>)> {
+        let st = self.state.into_inner().unwrap_or_else(|p| p.into_inner());
+        st.done
+    }
+}
+
+/// A paired run's section of the result: the base's whole-run rows (`base`: its address, its
+/// rows and the seconds they are over), and each slice the run touched, with the generator's
+/// stall in its seconds of `timeseries`. A slice with no measured time (inside the run's
+/// warm-up) is left out.
+pub(crate) fn paired_run(
+    slices: &Slices,
+    mut done: BTreeMap<u64, (SliceStats, Vec<SliceStats>)>,
+    (base_target, (base_endpoints, base_duration_s)): (String, (Vec<EndpointStats>, f64)),
+    elapsed: Duration,
+    timeseries: &[SecondPoint],
+) -> PairedRun {
+    let (kept, dropped) = slices.count(elapsed);
+    let slice_s = slices.slice_s();
+    let list = (0..kept)
+        .filter_map(|k| {
+            let measured_s = slices.measured_s(k, elapsed);
+            if measured_s <= 0.0 {
+                return None;
+            }
+            let (aggregate, endpoints) = done.remove(&k).unwrap_or_else(|| {
+                let empty = SliceRec::new();
+                (empty.stats(ALL_REQUESTS), Vec::new())
+            });
+            let (from, to) = (k as f64 * slice_s, (k + 1) as f64 * slice_s);
+            let seconds: Vec<GeneratorSecond> = timeseries
+                .iter()
+                .filter(|p| (from..to).contains(&f64::from(p.t)))
+                .filter_map(|p| p.generator)
+                .collect();
+            let stall = slice_stall(&seconds, aggregate.requests, aggregate.p99_ms);
+            Some(Slice {
+                index: k.min(u32::MAX.into()) as u32,
+                side: side_of(k),
+                start_s: from,
+                measured_s,
+                stall_ms: stall.map(|s| s.0),
+                starved: stall.is_some_and(|s| s.1),
+                aggregate,
+                endpoints,
+            })
+        })
+        .collect();
+    PairedRun {
+        base_target,
+        slice_s,
+        slice_warmup_s: slices.warmup_s(),
+        base_duration_s,
+        base_aggregate: EndpointStats::aggregate(ALL_REQUESTS, &base_endpoints, base_duration_s),
+        base_endpoints,
+        slices: list,
+        slices_dropped: dropped,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slices(start: Instant) -> Slices {
+        let plan = PairedPlan {
+            base: crate::engine::Target::from_url(&"http://b:1".parse().unwrap()).unwrap(),
+            slice: Duration::from_secs(5),
+            slice_warmup: Duration::from_secs(1),
+            max_slices: 6,
+        };
+        Slices::new(start, &plan, Duration::from_secs(2))
+    }
+
+    fn at(start: Instant, s: f64) -> Instant {
+        start + Duration::from_secs_f64(s)
+    }
+
+    #[test]
+    fn each_side_waits_for_its_own_slices() {
+        let t0 = Instant::now();
+        let s = slices(t0);
+        // Slices: 0 base, 1 change, 2 change, 3 base.
+        assert_eq!(s.turn_of(Side::Base, at(t0, 0.5)), None);
+        assert_eq!(s.turn_of(Side::Change, at(t0, 0.5)), Some(at(t0, 5.0)));
+        assert_eq!(s.turn_of(Side::Base, at(t0, 6.0)), Some(at(t0, 15.0)));
+        assert_eq!(s.turn_of(Side::Change, at(t0, 14.9)), None);
+        assert!(s.is_turn_of(Side::Base, at(t0, 15.0)));
+        assert!(!s.is_turn_of(Side::Change, at(t0, 15.0)));
+    }
+
+    #[test]
+    fn a_request_counts_in_the_slice_that_holds_it_whole() {
+        let t0 = Instant::now();
+        let s = slices(t0);
+        let m = |side, a, b| s.measured(side, at(t0, a), at(t0, b));
+        assert_eq!(m(Side::Change, 6.5, 6.6), Some(1));
+        assert_eq!(m(Side::Change, 5.5, 5.6), None, "in the slice's warm-up");
+        assert_eq!(m(Side::Change, 9.9, 10.1), None, "straddles slices 1 and 2");
+        assert_eq!(m(Side::Change, 10.0 + 1.5, 12.0), Some(2));
+        assert_eq!(
+            m(Side::Base, 14.9, 15.5),
+            None,
+            "sent in the change's slice"
+        );
+        assert_eq!(m(Side::Base, 3.5, 3.6), Some(0));
+        assert_eq!(m(Side::Base, 1.5, 1.6), None, "in the run's warm-up");
+        assert_eq!(m(Side::Base, 31.5, 31.6), None, "past the kept slices");
+        assert!((s.measured_s(0, Duration::from_secs(60)) - 3.0).abs() < 1e-9);
+        assert!((s.measured_s(1, Duration::from_secs(60)) - 4.0).abs() < 1e-9);
+        assert!((s.measured_s(2, Duration::from_secs_f64(12.5)) - 1.5).abs() < 1e-9);
+        assert_eq!(s.count(Duration::from_secs_f64(12.5)), (3, 0));
+        assert_eq!(s.count(Duration::from_secs(40)), (6, 2));
+    }
+
+    #[test]
+    fn the_sink_reduces_a_slice_once_every_worker_is_past_it() {
+        let t0 = Instant::now();
+        let s = Arc::new(slices(t0));
+        let names = Arc::new(Names::new(["GET /a", "GET /b", "GET /a"]));
+        let sink = Arc::new(SliceSink::new(2, names.clone()));
+        let mut w0 = PairedRec::new(0, s.clone(), names.clone(), sink.clone());
+        let mut w1 = PairedRec::new(1, s.clone(), names.clone(), sink.clone());
+        // Slice 0 (base), measured from 2 s: 2 ms and 4 ms on /a (endpoints 0 and 2 share it).
+        w0.record(Side::Base, 0, Some(2000), false, at(t0, 3.0));
+        w1.record(Side::Base, 2, Some(4000), true, at(t0, 3.5));
+        // A change request finishing in slice 0 was sent there: it belongs to no slice.
+        w1.record(Side::Change, 1, Some(1000), false, at(t0, 4.0));
+        // Slice 1 (change).
+        w0.record(Side::Change, 1, Some(8000), false, at(t0, 7.0));
+        w0.roll(at(t0, 10.5));
+        assert!(
+            sink.state.lock().unwrap().done.is_empty(),
+            "worker 1 is not past it"
+        );
+        w1.roll(at(t0, 10.5));
+        w0.finish();
+        w1.finish();
+        drop((w0, w1));
+        let done = Arc::try_unwrap(sink).unwrap().finish();
+        let (all, rows) = &done[&0];
+        assert_eq!((all.requests, all.failures), (2, 1));
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].name, "GET /a");
+        assert_eq!(rows[0].requests, 2);
+        let (all, rows) = &done[&1];
+        assert_eq!(all.requests, 1);
+        assert_eq!(rows[0].name, "GET /b");
+        assert!((rows[0].p95_ms.unwrap() - 8.0).abs() < 0.1);
+    }
+    #[test]
+    fn the_section_keeps_each_touched_slice_with_its_generator_figures() {
+        let t0 = Instant::now();
+        let s = slices(t0);
+        let mut done = BTreeMap::new();
+        let row = |requests| SliceStats {
+            name: ALL_REQUESTS.into(),
+            requests,
+            failures: 0,
+            p50_ms: Some(5.0),
+            p95_ms: Some(9.0),
+            p99_ms: Some(12.0),
+            mean_ms: Some(6.0),
+        };
+        done.insert(1, (row(40), Vec::new()));
+        let second = |t: u32, hiccup: f64| SecondPoint {
+            t,
+            requests: 10,
+            failures: 0,
+            p50_ms: None,
+            p95_ms: None,
+            p99_ms: None,
+            users: 1,
+            generator: Some(GeneratorSecond {
+                hiccup_max_ms: hiccup,
+                gen_cpu_pct: 10.0,
+                steal_pct: 0.0,
+                run_queue_ms: None,
+            }),
+        };
+        // Slice 0's seconds are calm, slice 1 stalls 20 ms in its third second.
+        let series: Vec<SecondPoint> = (0..12)
+            .map(|t| second(t, if t == 7 { 20.0 } else { 1.0 }))
+            .collect();
+        let base = (String::from("http://b:1/"), (Vec::new(), 3.0));
+        let run = paired_run(&s, done, base, Duration::from_secs_f64(12.5), &series);
+        let kept: Vec<(u32, Side, f64)> = run
+            .slices
+            .iter()
+            .map(|s| (s.index, s.side, s.measured_s))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                (0, Side::Base, 3.0),
+                (1, Side::Change, 4.0),
+                (2, Side::Change, 1.5)
+            ]
+        );
+        assert_eq!(
+            run.slices[0].aggregate.requests, 0,
+            "nothing measured in it"
+        );
+        assert!(!run.slices[0].starved);
+        assert!(run.slices[1].starved, "{:?}", run.slices[1]);
+        assert_eq!(run.slices[1].stall_ms, Some(38.0));
+        assert_eq!(run.slices_dropped, 0);
+        assert_eq!((run.slice_s, run.slice_warmup_s), (5.0, 1.0));
+    }
+}

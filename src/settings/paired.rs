@@ -1,0 +1,131 @@
+//! A paired run (`--compare-host`): the base's address, validated as `--host` is, and the
+//! slices it is measured in, each refused with its flag and the fix.
+
+use std::time::Duration;
+
+use url::Url;
+
+use super::{
+    invalid,
+    values::{duration, parse_http_url},
+    EngineSettings, Layer, SettingsError,
+};
+use crate::{defaults, modes::EngineKind, stats::MAX_PAIRED_SLICES};
+
+/// The shortest slice: its warm-up must leave time to measure.
+const MIN_SLICE: Duration = Duration::from_secs(2);
+
+/// What a paired run needs beyond an unpaired one.
+#[derive(Debug, Clone)]
+pub struct PairedSettings {
+    /// The base's address (`--compare-host`).
+    pub(crate) compare_host: Url,
+    /// One slice (whole seconds, so a slice is a whole number of the time series' seconds).
+    pub(crate) slice: Duration,
+    /// The start of each slice left out of its figures.
+    pub(crate) warmup: Duration,
+    /// The most slices the run may have.
+    pub(crate) max_slices: u32,
+}
+
+/// The paired run the layer asks for, if any: `--compare-host` set (not blank), the native
+/// engine, one job, and a run time that holds at least one pair of slices and at most
+/// `--paired-max-slices` slices. The slice settings are checked even without a base, so a
+/// config file's mistake shows before the day someone sets one.
+pub(super) fn from_layer(
+    l: &Layer,
+    engine: &EngineSettings,
+    run_time: Duration,
+    sharded: bool,
+) -> Result<Option<PairedSettings>, SettingsError> {
+    let slice = slice(l)?;
+    let warmup =
+        duration(&l.load.paired_warmup, "--paired-warmup")?.unwrap_or(defaults::PAIRED_WARMUP);
+    if warmup >= slice {
+        return Err(invalid(
+            "--paired-warmup",
+            format!(
+                "must be shorter than a slice ({}); give a shorter warm-up or a longer --paired-slice",
+                crate::duration::format_duration(slice)
+            ),
+        ));
+    }
+    let max_slices = match l.load.paired_max_slices {
+        Some(n) if !(2..=MAX_PAIRED_SLICES).contains(&n) => {
+            return Err(invalid(
+                "--paired-max-slices",
+                format!("{n} must be 2 to {MAX_PAIRED_SLICES}"),
+            ))
+        }
+        n => n.unwrap_or(defaults::PAIRED_MAX_SLICES),
+    };
+    let Some(text) = (l.load.compare_host.as_deref()).filter(|t| !t.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let compare_host = parse_compare_host(text)?;
+    if engine.kind() != EngineKind::Native {
+        return Err(invalid(
+            "--compare-host",
+            "paired runs need the native engine for now; drop --compare-host or use --engine native",
+        ));
+    }
+    if sharded {
+        return Err(invalid(
+            "--compare-host",
+            "a paired run runs in one job; drop --shard (or --compare-host)",
+        ));
+    }
+    let slices = run_time.as_secs_f64() / slice.as_secs_f64();
+    if slices < 2.0 {
+        return Err(invalid(
+            "--paired-slice",
+            format!(
+                "a run of {} holds less than one pair of {} slices; give a longer --run-time or a shorter --paired-slice",
+                crate::duration::format_duration(run_time),
+                crate::duration::format_duration(slice)
+            ),
+        ));
+    }
+    if slices.ceil() > f64::from(max_slices) {
+        return Err(invalid(
+            "--paired-max-slices",
+            format!(
+                "the run time makes {} slices, more than {max_slices}; give a longer --paired-slice or raise --paired-max-slices",
+                slices.ceil()
+            ),
+        ));
+    }
+    Ok(Some(PairedSettings {
+        compare_host,
+        slice,
+        warmup,
+        max_slices,
+    }))
+}
+
+/// `--paired-slice`: whole seconds, at least [`MIN_SLICE`].
+fn slice(l: &Layer) -> Result<Duration, SettingsError> {
+    let slice = duration(&l.load.paired_slice, "--paired-slice")?.unwrap_or(defaults::PAIRED_SLICE);
+    if slice.subsec_nanos() != 0 || slice < MIN_SLICE {
+        return Err(invalid(
+            "--paired-slice",
+            format!(
+                "`{}` must be a whole number of seconds, at least {}s",
+                crate::duration::format_duration(slice),
+                MIN_SLICE.as_secs()
+            ),
+        ));
+    }
+    Ok(slice)
+}
+
+/// The base's address, held to `--host`'s rules: an absolute http(s) URL with a host and no
+/// credentials; every message shows it redacted.
+pub(crate) fn parse_compare_host(text: &str) -> Result<Url, SettingsError> {
+    parse_http_url(
+        text,
+        "--compare-host",
+        "https://review-main.example.com",
+        "which would not be sent and would show in every report; send them as a header from a variable instead (in the scenario: `headers: {Authorization: \"Basic ${env.TARGET_AUTH}\"}`)",
+    )
+}

@@ -1,0 +1,261 @@
+//! Paired runs (`--compare-host`, issue 33): the same users against two real servers in one
+//! run, taking turns in balanced slices, each side with its own connections and cookies.
+
+use std::{
+    io::{BufRead, BufReader, Write},
+    net::TcpListener,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use loadforge_gate::sample_app::Knobs;
+
+use crate::harness::{example, sample_app, slow_app, Gate};
+
+fn paired_gate(scenario: &str, host: &str, base: &str, run_time: &str) -> Gate {
+    Gate::new().write("s.yml", scenario).args([
+        "run",
+        "--scenario",
+        "s.yml",
+        "--host",
+        host,
+        "--compare-host",
+        base,
+        "--run-time",
+        run_time,
+        "--paired-slice",
+        "2s",
+        "--paired-warmup",
+        "500ms",
+        "--progress",
+        "0",
+        "--baseline",
+        "none",
+    ])
+}
+
+const PLAIN: &str = "tasks: [{request: {name: GET /, method: GET, path: /}}]\n";
+
+fn slices(results: &serde_json::Value) -> &Vec<serde_json::Value> {
+    results["paired"]["slices"].as_array().expect("slices")
+}
+
+/// The base answers in 30 ms, the change in 5 ms: results.json holds both sides whole and per
+/// slice, and in every slice pair the base's latencies are above the change's.
+#[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: 12 s of load")]
+fn both_sides_are_measured_and_the_slower_is_slower_in_every_pair() {
+    let _quiet = crate::harness::quiet();
+    let (change, base) = (slow_app(5), slow_app(30));
+    let out = paired_gate(PLAIN, &change.url(), &base.url(), "12s")
+        .args(["--users", "4", "--spawn-rate", "100"])
+        .run()
+        .expect_exit(0);
+    let r = out.results();
+    let errors: Vec<String> = crate::schema::schema()
+        .iter_errors(&r)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    // `report` reads it back (capped, scrubbed) and writes it again whole.
+    let again = Gate::new()
+        .write("results.json", &out.file("results.json"))
+        .args(["report", "results.json", "--out", "again"])
+        .run()
+        .expect_exit(0);
+    let reread = crate::harness::json(
+        &std::fs::read_to_string(again.dir.path().join("again/results.json")).unwrap(),
+    );
+    assert_eq!(reread["paired"], r["paired"]);
+    let paired = &r["paired"];
+    assert_eq!(paired["base_target"], format!("{}/", base.url()));
+    assert_eq!(r["run"]["load"]["compare_target"], base.url());
+    // The change's side is the run's own rows; the base's its own section.
+    let p50 = |row: &serde_json::Value| row["latency_ms"]["p50"].as_f64().unwrap();
+    assert!(p50(&r["aggregate"]) < 20.0, "{}", r["aggregate"]);
+    assert!(p50(&paired["base_aggregate"]) >= 30.0, "{paired}");
+    assert_eq!(paired["base_endpoints"][0]["name"], "GET /");
+    assert!(
+        r["run"]["duration_s"].as_f64().unwrap() <= 6.5,
+        "half the run each"
+    );
+    let slices = slices(&r);
+    assert_eq!(slices.len(), 6, "{slices:?}");
+    let mut pairs = 0;
+    for pair in slices.chunks(2) {
+        let p50_of = |side: &str| {
+            let s = pair
+                .iter()
+                .find(|s| s["side"] == side)
+                .expect("one of each side");
+            assert!(s["aggregate"]["requests"].as_u64().unwrap() > 10, "{s}");
+            s["endpoints"][0]["p50_ms"].as_f64().unwrap()
+        };
+        for s in pair {
+            assert_eq!(s["starved"], false, "the healthy stand-in: {s}");
+            assert!(s["stall_ms"].as_f64().is_some(), "{s}");
+        }
+        let (b, c) = (p50_of("base"), p50_of("change"));
+        assert!(b > c + 10.0, "base {b} ms, change {c} ms: {pair:?}");
+        pairs += 1;
+    }
+    assert_eq!(pairs, 3);
+}
+
+/// The web login's session cookie: each side logs in on its own server and keeps its own
+/// session. Cookies ignore ports, so one jar shared by both sides would send the base's
+/// session to the change (and the other way), which answers 401 to a session it never made.
+#[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: 8 s of load")]
+fn each_side_keeps_its_own_session_cookie() {
+    let (change, base) = (sample_app(Knobs::default()), sample_app(Knobs::default()));
+    let scenario = std::fs::read_to_string(example("web-login.yml"))
+        .unwrap()
+        .replace("wait: {between: [1, 3]}", "wait: {between: [0.05, 0.1]}");
+    let r = paired_gate(&scenario, &change.url(), &base.url(), "8s")
+        .args(["--users", "3", "--spawn-rate", "100"])
+        .run()
+        .expect_exit(0)
+        .results();
+    let failures = |rows: &serde_json::Value| -> u64 {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["failures"].as_u64().unwrap())
+            .sum()
+    };
+    let paired = &r["paired"];
+    assert_eq!(failures(&r["endpoints"]), 0, "{}", r["endpoints"]);
+    assert_eq!(failures(&paired["base_endpoints"]), 0, "{paired}");
+    let requests = |row: &serde_json::Value| row["requests"].as_u64().unwrap();
+    assert!(requests(&r["aggregate"]) > 20, "{}", r["aggregate"]);
+    assert!(requests(&paired["base_aggregate"]) > 20, "{paired}");
+    let logins = |rows: &serde_json::Value| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == "POST /login")
+            .map_or(0, requests)
+    };
+    assert_eq!(logins(&r["endpoints"]), 3, "one login a user on the change");
+    assert_eq!(logins(&paired["base_endpoints"]), 3, "and one on the base");
+}
+
+/// A keep-alive server that notes when each request arrives.
+fn noting_server(arrivals: Arc<Mutex<Vec<Instant>>>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let arrivals = arrivals.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut out = stream;
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    match reader.read_line(&mut line) {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) if line == "\r\n" => {
+                            arrivals.lock().unwrap().push(Instant::now());
+                            std::thread::sleep(Duration::from_millis(2));
+                            let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                            if out.write_all(ok).is_err() {
+                                return;
+                            }
+                        }
+                        Ok(_) => {}
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Each server sees requests only in its own side's slices, in the order base, change,
+/// change, base, base, change...: counted from the base's first request (the run's start),
+/// with a tenth of a slice of leeway at each boundary for the requests in flight there.
+#[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: 12 s of load")]
+fn the_sides_take_turns_in_the_balanced_order() {
+    let (base_seen, change_seen) = (Arc::default(), Arc::default());
+    let base = noting_server(Arc::clone(&base_seen));
+    let change = noting_server(Arc::clone(&change_seen));
+    // A generator that stalls 40 ms in every second: every slice says so.
+    let r = paired_gate(PLAIN, &change, &base, "12s")
+        .args(["--users", "4", "--spawn-rate", "1000"])
+        .env("LOADFORGE_GATE_TEST_HICCUP_MS", "40")
+        .run()
+        .expect_exit(0)
+        .results();
+    assert!(
+        slices(&r).iter().all(|s| s["starved"] == true),
+        "{:?}",
+        slices(&r)
+    );
+    let order: Vec<&str> = slices(&r)
+        .iter()
+        .map(|s| s["side"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        ["base", "change", "change", "base", "base", "change"]
+    );
+    let base_seen = base_seen.lock().unwrap().clone();
+    let change_seen = change_seen.lock().unwrap().clone();
+    let t0 = *base_seen.first().expect("the base saw requests");
+    let slice = 2.0;
+    let mut wrong = Vec::new();
+    let mut seen = [0usize; 2];
+    for (side, arrivals) in [(0usize, &base_seen), (1, &change_seen)] {
+        for t in arrivals {
+            let s = t.saturating_duration_since(t0).as_secs_f64() / slice;
+            let (k, into) = (s.floor() as u64, s.fract());
+            if !(0.1..0.9).contains(&into) {
+                continue;
+            }
+            seen[side] += 1;
+            // Base, change, change, base: (k / 2 + k % 2) even is the base's.
+            let base_turn = (k / 2 + k % 2) % 2 == 0;
+            if base_turn != (side == 0) {
+                wrong.push((side, k, into));
+            }
+        }
+    }
+    assert!(seen[0] > 100 && seen[1] > 100, "{seen:?}");
+    assert!(wrong.is_empty(), "requests out of turn: {wrong:?}");
+}
+
+/// The open model: one arrival schedule, each arrival going to the side whose slice it falls
+/// in, so each side gets the run's rate over the time it is measured, not the rate over the
+/// whole run (arrivals of the other side's slices held back and sent in a burst).
+#[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: 8 s of load")]
+fn in_the_open_model_each_side_gets_the_arrivals_of_its_own_slices() {
+    let (change, base) = (slow_app(2), slow_app(2));
+    let r = paired_gate(PLAIN, &change.url(), &base.url(), "8s")
+        .args(["--users", "10", "--rate", "50"])
+        .run()
+        .expect_exit(0)
+        .results();
+    let rate = |requests: &serde_json::Value, seconds: &serde_json::Value| {
+        requests.as_u64().unwrap() as f64 / seconds.as_f64().unwrap()
+    };
+    let paired = &r["paired"];
+    let change_rate = rate(&r["aggregate"]["requests"], &r["run"]["duration_s"]);
+    let base_rate = rate(
+        &paired["base_aggregate"]["requests"],
+        &paired["base_duration_s"],
+    );
+    for (side, got) in [("change", change_rate), ("base", base_rate)] {
+        assert!(
+            (got - 50.0).abs() <= 7.5,
+            "{side}: {got:.1}/s, asked for 50/s"
+        );
+    }
+    for s in slices(&r) {
+        let got = rate(&s["aggregate"]["requests"], &s["measured_s"]);
+        assert!((got - 50.0).abs() <= 10.0, "{got:.1}/s in {s}");
+    }
+}
