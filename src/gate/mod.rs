@@ -10,6 +10,7 @@ mod evaluate;
 mod expr;
 pub mod judgement;
 mod metric;
+pub mod paired;
 mod regression;
 #[cfg(test)]
 mod starved_tests;
