@@ -8,27 +8,34 @@
 //! **What is compared.** Per slice pair, the change's value relative to the base's: the log of
 //! their ratio. Runner drift is a factor (a busy core makes every request some percent slower),
 //! so it cancels in the ratio of one window; the log makes that ratio additive and symmetric
-//! (+10 % and the -9.1 % back are one step either way), and the mean of the logs is the
-//! geometric mean ratio, which one slice pair of a busy window cannot drag as a mean of the
-//! ratios can. When any slice of either side reads 0 (an error rate of 0 %, a side that served
-//! nothing) a ratio means nothing, and the differences (change minus base, in the metric's unit)
-//! are compared instead; an error rate of 0 % on both sides in every slice is then a change of
-//! exactly 0, judged, not "too noisy".
+//! (+10 % and the -9.1 % back are one step either way). When any slice of either side reads 0
+//! (an error rate of 0 %, a side that served nothing) a ratio means nothing, and the
+//! differences (change minus base, in the metric's unit) are compared instead; an error rate of
+//! 0 % on both sides in every slice is then a change of exactly 0, judged, not "too noisy".
 //!
-//! **The interval.** Student's t on the per-pair values, not a bootstrap: a run holds 6 to 12
-//! pairs, where a percentile bootstrap's interval is too narrow (it has no n-1 and no t: at 6
-//! pairs it is about 30 % narrower than the t-interval, several times the false alarms it
-//! promises), is made of at most a few hundred distinct resamples, and is random (the same run
-//! would read two ways). The t-interval's weak point, a heavy tail, errs on the closed side:
-//! one wild pair (a busy period that hit only one side's slice) moves the mean by `o/n` and the
-//! standard error by about as much, so alone it can never make a change look real (its t is
-//! about 1); it widens the interval, and the check reads "too noisy" rather than "regression".
+//! **The estimate and its interval: Yuen's trimmed t.** The pairs' values are not normal: most
+//! windows hit both sides alike, but a busy period that starts between a pair's two slices
+//! hits one side only, and that pair reads ±20 % where the others read ±1 %. So the estimate is
+//! the 20 % trimmed mean (the lowest and highest fifth set aside; the log of a trimmed geometric
+//! mean ratio) and its standard error the winsorised one (the set-aside pairs pulled in to the
+//! nearest kept value, so they still widen the interval), with Student's t of the kept pairs
+//! less one degree of freedom (Yuen, 1974; Wilcox, *Introduction to Robust Estimation*). On the
+//! simulated busy runner (`bench/gate_trust/paired.rs`, 30 pairs of 1 s slices) the plain
+//! mean's t-interval raised 1.1 % false alarms, over the 1 % it promises, and read 56 % of
+//! unchanged builds "too noisy"; the trimmed one 0.2 % and 21 %, and caught +10 % changes about
+//! as often (95 % against 96 %). On well-behaved pairs it costs some width (6 pairs keep 4: t
+//! of 3 degrees of freedom).
+//! Not a bootstrap: a run holds 6 to 30 pairs, where a percentile bootstrap's interval is too
+//! narrow (no n-1, no t: at 6 pairs about a third narrower than the t-interval, several times
+//! the false alarms it promises), is made of few distinct resamples, and is random (the same
+//! run would read two ways). Wild pairs err on the closed side: within the trim they are set
+//! aside, beyond it they widen the interval and the check reads "too noisy", not "regression".
 //! The spread is never taken below the values' resolution ([`RESOLUTION`]: the histograms keep
 //! two significant digits), so identical slices do not claim an interval of zero width.
 //!
 //! **The decision** is the history judgement's, with the pairs' standard error `se` where the
 //! history's spread was, so that a check reads the same words for the same evidence:
-//! - the **noise** is `t99 · se` (one-sided 99th percentile of t with n-1 degrees of freedom):
+//! - the **noise** is `t99 · se` (one-sided 99th percentile of t, the kept pairs less one):
 //!   an unchanged build shows a change beyond it at most 1 % of the time. The interval printed
 //!   is `estimate ± noise` (98 %, each end a one-sided 99 % bound);
 //! - the **decision point** is `max(noise, margin - t95 · se)`: a change of the full margin is
@@ -39,8 +46,8 @@
 //!   +X* when the interval holds both no change and a change of the margin (X its upper end).
 //!
 //! Neither "regression only when the whole interval lies beyond the margin" (a change of twice
-//! the margin would pass as often as its interval reaches below the margin: at a +5 % margin
-//! and ±4 % of noise, most +10 % changes) nor "the estimate beyond the margin and the interval
+//! the margin passes whenever its interval reaches below the margin: at a +5 % margin and an
+//! interval of ±4 %, two +10 % changes in five) nor "the estimate beyond the margin and the interval
 //! clear of zero" (a change of exactly the margin passes half the time) holds both of the
 //! project's promises; the decision point does, and it is the one the history keeps already.
 //!
@@ -57,7 +64,7 @@
 //!
 //! **Run until decisive** ([`Paired::decision`]): a run may add slice pairs until the interval
 //! lies wholly beyond the margin or wholly inside it, where more pairs would not change the
-//! words. Until then, the interval's half-width shrinks as `t(n-1)/sqrt(n)`, which estimates how
+//! words. Until then, the interval's half-width shrinks as `t/sqrt(n)`, which estimates how
 //! many more pairs would likely decide it if the estimate and the spread held.
 
 use super::judgement::{median, t_quantile, Outcome, Tail, Worse, RESOLUTION};
@@ -65,6 +72,13 @@ use super::{Direction, Regression, Unit};
 
 /// Fewer slice pairs than this and there is no interval: too noisy to judge.
 pub const MIN_PAIRS: usize = 3;
+
+/// A run until decisive never stops before this many pairs. It looks again after every pair,
+/// and each look is one more chance for a fluke; the first looks, whose few kept pairs make the
+/// spread itself uncertain, are where busy periods that hit a few pairs in a row on one side
+/// could look decisive (in `gate_trust`'s paired table, allowed to stop from 3 pairs, a run
+/// until decisive raised 0.8 % false alarms; from 6, 0.3 to 0.4 %).
+pub const MIN_DECISIVE_PAIRS: usize = 6;
 
 /// More pairs than this past the current ones are never promised: "no number in reach".
 const MAX_MORE_PAIRS: usize = 10_000;
@@ -111,6 +125,8 @@ pub struct Margin {
 
 impl Margin {
     /// The margins of a regression rule.
+    // Read by the paired run's checks once the measurement lands (issue 33 item 1).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn of(rule: &Regression) -> Margin {
         Margin {
             worse: match rule.direction {
@@ -191,10 +207,13 @@ pub enum Decision {
     Decided,
     /// Nothing more pairs add can make the check judged: a starved pair.
     NotJudged,
-    /// The interval holds both sides of the margin: keep adding pairs. `more_pairs`: about how
-    /// many more would likely decide it if the estimate and the spread held (`None`: no number
-    /// within reach, the estimate sits on the margin).
-    Undecided { more_pairs: Option<usize> },
+    /// The interval holds both sides of the margin, or fewer than [`MIN_DECISIVE_PAIRS`] were
+    /// measured: keep adding pairs.
+    Undecided {
+        /// About how many more pairs would likely decide it if the estimate and the spread
+        /// held; `None`: no number within reach (the estimate sits on the margin).
+        more_pairs: Option<usize>,
+    },
 }
 
 /// The pairs' statistics on the worse-direction working scale (positive: worse).
@@ -244,7 +263,7 @@ pub fn judge(pairs: &[Pair], margin: Margin) -> Paired {
             PairedOutcome::Judged(Outcome::TooNoisy),
             f64::INFINITY,
             Decision::Undecided {
-                more_pairs: Some(MIN_PAIRS.saturating_sub(valid.len()).max(1)),
+                more_pairs: Some(MIN_DECISIVE_PAIRS.saturating_sub(valid.len()).max(1)),
             },
         ),
         Some(x) => {
@@ -343,6 +362,11 @@ fn outcome(x: &Sample, noise: f64, margin: f64) -> Outcome {
 /// Decided when the interval lies wholly beyond the margin or wholly inside it; else how many
 /// more pairs would likely shrink it enough, if the mean and the spread held.
 fn decide(x: &Sample, noise: f64, margin: f64) -> Decision {
+    if x.n < MIN_DECISIVE_PAIRS {
+        return Decision::Undecided {
+            more_pairs: Some(MIN_DECISIVE_PAIRS - x.n),
+        };
+    }
     if x.mean - noise > margin || x.mean + noise <= margin {
         return Decision::Decided;
     }
@@ -378,7 +402,12 @@ impl Paired {
     pub fn regressed(&self) -> bool {
         self.outcome == PairedOutcome::Judged(Outcome::Regression)
     }
+}
 
+/// What the reports print. Read by the paired run's checks once the measurement lands (issue 33
+/// item 1); until then by the tests alone.
+#[cfg_attr(not(test), allow(dead_code))]
+impl Paired {
     /// The change with its interval: `+12.3% [+8.1%, +16.4%] over 10 slice pairs`.
     pub(crate) fn interval_text(&self, unit: Unit) -> String {
         let v = |x: f64| self.number(x, unit);
@@ -416,7 +445,9 @@ impl Paired {
             PairedOutcome::Judged(o) => match o {
                 Outcome::Regression => format!("regression: {iv}, beyond the {margin} margin"),
                 Outcome::BelowMargin => {
-                    format!("below the margin: {iv} is a real change, but within the {margin} margin")
+                    format!(
+                        "below the margin: {iv} is a real change, but within the {margin} margin"
+                    )
                 }
                 Outcome::Improvement => format!("improvement: {iv}"),
                 Outcome::WithinNoise => format!("within noise: {iv}, inside the {margin} margin"),
@@ -455,7 +486,11 @@ impl Paired {
     /// the history's words at a centre of 0), `-3.2/s`.
     fn number(&self, x: f64, unit: Unit) -> String {
         if !x.is_finite() {
-            return if x < 0.0 { "-∞".into() } else { "+∞".into() };
+            return if x < 0.0 {
+                "-∞".into()
+            } else {
+                "+∞".into()
+            };
         }
         let magnitude = match self.scale {
             Scale::Relative => format!("{:.1}%", x.abs() * 100.0),
@@ -469,7 +504,11 @@ impl Paired {
 
     /// The rule's margins as written: `+20% / +10 ms`.
     fn margin_text(&self, unit: Unit) -> String {
-        let sign = if self.rule.worse == Worse::Up { "+" } else { "-" };
+        let sign = if self.rule.worse == Worse::Up {
+            "+"
+        } else {
+            "-"
+        };
         let plain = |v: f64| {
             let s = format!("{:.2}", v.abs());
             s.trim_end_matches('0').trim_end_matches('.').to_string()
@@ -486,7 +525,6 @@ impl Paired {
         parts.join(" / ")
     }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -563,7 +601,7 @@ mod tests {
             assert_eq!(
                 p.decision,
                 Decision::Undecided {
-                    more_pairs: Some((MIN_PAIRS - n).max(1))
+                    more_pairs: Some(MIN_DECISIVE_PAIRS - n)
                 }
             );
             assert!(p.words(Unit::Millis).contains("at least 3 needed"));
@@ -585,14 +623,21 @@ mod tests {
             "within noise: +0.00% [+0.00%, +0.00%] over 8 slice pairs, inside the +50% / +1% margin"
         );
         // Even a rule of no margin at all: exactly nothing changed.
-        assert_eq!(outcome(&judge(&zeros, rule("error_rate +0%"))), Outcome::WithinNoise);
+        assert_eq!(
+            outcome(&judge(&zeros, rule("error_rate +0%"))),
+            Outcome::WithinNoise
+        );
         // The change fails 3 % of its requests in every slice, the base none.
-        let failing: Vec<Pair> = (0..8).map(|i| Pair::new(0.0, 2.5 + (i % 2) as f64)).collect();
+        let failing: Vec<Pair> = (0..8)
+            .map(|i| Pair::new(0.0, 2.5 + (i % 2) as f64))
+            .collect();
         let p = judge(&failing, rule("error_rate +50% +1%"));
         assert_eq!(outcome(&p), Outcome::Regression, "{p:?}");
         assert!(p.words(Unit::Percent).starts_with("regression: +3.00% ["));
         // Half a point more: real, within the one-point margin.
-        let some: Vec<Pair> = (0..8).map(|i| Pair::new(0.0, 0.4 + 0.2 * (i % 2) as f64)).collect();
+        let some: Vec<Pair> = (0..8)
+            .map(|i| Pair::new(0.0, 0.4 + 0.2 * (i % 2) as f64))
+            .collect();
         assert_eq!(
             outcome(&judge(&some, rule("error_rate +50% +1%"))),
             Outcome::BelowMargin
@@ -637,7 +682,9 @@ mod tests {
         };
         let p = judge(&small(1.3), rule("p95 +5% +10ms"));
         assert_eq!(outcome(&p), Outcome::BelowMargin, "{p:?}");
-        assert!(p.words(Unit::Millis).contains("within the +5% / +10 ms margin"));
+        assert!(p
+            .words(Unit::Millis)
+            .contains("within the +5% / +10 ms margin"));
         // +60 % is 12 ms: beyond both.
         assert_eq!(
             outcome(&judge(&small(1.6), rule("p95 +5% +10ms"))),
@@ -650,7 +697,10 @@ mod tests {
         let mut pairs: Vec<Pair> = (0..10).map(|_| Pair::new(20.0, 26.0)).collect();
         pairs[0] = Pair::new(0.0, 6.0);
         let p = judge(&pairs, rule("p95 +5% +10ms"));
-        assert_eq!((p.scale, outcome(&p)), (Scale::Absolute, Outcome::BelowMargin));
+        assert_eq!(
+            (p.scale, outcome(&p)),
+            (Scale::Absolute, Outcome::BelowMargin)
+        );
     }
 
     #[test]
@@ -676,7 +726,9 @@ mod tests {
         let p = judge(&pairs, rule("p95 +5%"));
         assert_eq!((p.pairs, p.left_out), (7, 3));
         assert_eq!(outcome(&p), Outcome::Regression, "{p:?}");
-        assert!(p.words(Unit::Millis).contains("over 7 slice pairs (3 left out"));
+        assert!(p
+            .words(Unit::Millis)
+            .contains("over 7 slice pairs (3 left out"));
         let all_bad = vec![Pair::new(f64::NAN, 1.0); 5];
         let p = judge(&all_bad, rule("p95 +5%"));
         assert_eq!(outcome(&p), Outcome::TooNoisy);
@@ -697,7 +749,8 @@ mod tests {
         let p = judge(&pairs, rule("p95 +5%"));
         assert_eq!(outcome(&p), Outcome::TooNoisy, "{p:?}");
         assert!(
-            p.words(Unit::Millis).starts_with("too noisy to judge below +"),
+            p.words(Unit::Millis)
+                .starts_with("too noisy to judge below +"),
             "{}",
             p.words(Unit::Millis)
         );
@@ -726,7 +779,9 @@ mod tests {
         let words = judge(&noisy, rule("p95 +5%")).timed_out_words(Unit::Millis);
         assert!(
             words.starts_with("too noisy to judge below +")
-                && words.ends_with(&format!("about {k} more slice pairs would likely decide it")),
+                && words.ends_with(&format!(
+                    "about {k} more slice pairs would likely decide it"
+                )),
             "{words}"
         );
         // An estimate sitting on the margin: no number of pairs decides it.
