@@ -87,6 +87,7 @@ fn paired_runs(trials: usize) {
                 pairs,
                 requests,
                 history: 20,
+                unpaired: false,
             };
             let ran = if busy_history { "busy alike" } else { "quiet" };
             for (case, slowdown, seed) in [
@@ -106,6 +107,41 @@ fn paired_runs(trials: usize) {
                     t.pairs_used
                 );
             }
+        }
+    }
+    unpaired(trials);
+}
+
+/// The same runs with each change slice matched to the base slice from half a run away: what
+/// the pairing by window adds (the history's columns are the same runs as above).
+fn unpaired(trials: usize) {
+    println!();
+    println!("the same paired runs (history ran quiet), each change slice matched with the base slice half a run away");
+    println!();
+    println!("| slices | case | paired: regression | paired: too noisy | until decisive: regression | until decisive: too noisy | pairs used |");
+    println!("|---|---|---|---|---|---|---|");
+    let pct = |v: f64| format!("{:.1}%", v * 100.0);
+    for (slice_secs, pairs, requests) in [(2.5, 12, 200), (1.0, 30, 80)] {
+        let d = Drift {
+            noise: 0.08,
+            busy: 0.25,
+            busy_history: false,
+            slice_secs,
+            pairs,
+            requests,
+            history: 20,
+            unpaired: true,
+        };
+        for (case, slowdown, seed) in [("A/A: false alarms", 1.0, 71), ("+10% caught", 1.10, 72)] {
+            let t = d.trials(slowdown, trials, seed);
+            println!(
+                "| {pairs} × {slice_secs} s | {case} | {} | {} | {} | {} | {:.1} |",
+                pct(t.paired),
+                pct(t.paired_too_noisy),
+                pct(t.decisive),
+                pct(t.decisive_too_noisy),
+                t.pairs_used
+            );
         }
     }
 }

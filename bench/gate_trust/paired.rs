@@ -37,6 +37,9 @@ pub struct Drift {
     pub requests: usize,
     /// Runs in the history the history judgement sees.
     pub history: usize,
+    /// Match each change slice with the base slice from half a run away instead of its own
+    /// window: what the pairing by window adds, with everything else the same.
+    pub unpaired: bool,
 }
 
 /// How often each judgement said what, over the trials of one case.
@@ -125,7 +128,12 @@ impl Drift {
                 all.extend(change);
                 pair
             })
-            .collect();
+            .collect::<Vec<Pair>>();
+        if self.unpaired {
+            let n = pairs.len();
+            let far = (0..n).map(|i| Pair::new(pairs[(i + n / 2) % n].base, pairs[i].change));
+            return (far.collect(), all);
+        }
         (pairs, all)
     }
 

@@ -120,6 +120,7 @@ fn paired_runs_raise_no_false_alarm_where_the_history_judgement_does() {
         pairs: 30,
         requests: 40,
         history: 20,
+        unpaired: false,
     };
     // Issue 33's measure: 20 unchanged runs, not one regression.
     let twenty = d.trials(1.0, 20, 83);
