@@ -47,6 +47,7 @@ pub use commands::main_with_args;
 /// The statistics behind a regression verdict, public for the trust benchmark (`bench/gate_trust`).
 pub use gate::changepoint;
 pub use gate::judgement;
+pub use gate::paired;
 
 #[cfg(test)]
 mod hostile_sweep;

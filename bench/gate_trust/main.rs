@@ -1,10 +1,14 @@
 //! The gate's trust table: how often each regression judgement cries wolf on an unchanged build
 //! and how often it catches a slowdown, on synthetic runs (see `sim.rs` for the model).
 //!
-//!     cargo run --release --example gate_trust [TRIALS]
+//!     cargo run --release --example gate_trust [TRIALS] [paired]
+//!
+//! `paired` prints only the paired runs' table (issue 33; `paired.rs`).
 
+mod paired;
 mod sim;
 
+use paired::Drift;
 use sim::{Model, Rates, Tied, Ties};
 
 fn main() {
@@ -12,6 +16,10 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(10_000);
+    if std::env::args().nth(2).as_deref() == Some("paired") {
+        paired_runs(trials);
+        return;
+    }
     println!("rule p95 +20% +10ms; {trials} trials per row");
     println!();
     println!("| run noise | requests/run | history | case | old rule (previous run) | history judgement | said too noisy |");
@@ -52,6 +60,90 @@ fn main() {
     }
     ties(trials);
     changes(trials);
+    paired_runs(trials);
+}
+
+/// Paired runs (issue 33): the base and the change in alternating slices of one 60 s job while
+/// the runner drifts, judged by the pairs and, on the same runs, by the history judgement.
+fn paired_runs(trials: usize) {
+    let trials = trials.min(2000);
+    println!();
+    println!(
+        "paired runs: rule p95 +5%; 60 s jobs, 80 requests a second on each side; runner ±8% per run, \
+         busy periods +25% switching every 1-5 s; history of 20 runs; {trials} trials per row"
+    );
+    println!();
+    println!("| history ran | slices | case | history: regression | history: too noisy | paired: regression | paired: too noisy | until decisive: regression | until decisive: too noisy | pairs used |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let pct = |v: f64| format!("{:.1}%", v * 100.0);
+    for busy_history in [false, true] {
+        // 80 requests a second on each side: 200 in a 2.5 s slice, 80 in a 1 s one.
+        for (slice_secs, pairs, requests) in [(2.5, 12, 200), (1.0, 30, 80)] {
+            let d = Drift {
+                noise: 0.08,
+                busy: 0.25,
+                busy_history,
+                slice_secs,
+                pairs,
+                requests,
+                history: 20,
+                unpaired: false,
+            };
+            let ran = if busy_history { "busy alike" } else { "quiet" };
+            for (case, slowdown, seed) in [
+                ("A/A: false alarms", 1.0, 71),
+                ("+10% caught", 1.10, 72),
+                ("+30% caught", 1.30, 73),
+            ] {
+                let t = d.trials(slowdown, trials, seed);
+                println!(
+                    "| {ran} | {pairs} × {slice_secs} s | {case} | {} | {} | {} | {} | {} | {} | {:.1} |",
+                    pct(t.history),
+                    pct(t.history_too_noisy),
+                    pct(t.paired),
+                    pct(t.paired_too_noisy),
+                    pct(t.decisive),
+                    pct(t.decisive_too_noisy),
+                    t.pairs_used
+                );
+            }
+        }
+    }
+    unpaired(trials);
+}
+
+/// The same runs with each change slice matched to the base slice from half a run away: what
+/// the pairing by window adds (the history's columns are the same runs as above).
+fn unpaired(trials: usize) {
+    println!();
+    println!("the same paired runs (history ran quiet), each change slice matched with the base slice half a run away");
+    println!();
+    println!("| slices | case | paired: regression | paired: too noisy | until decisive: regression | until decisive: too noisy | pairs used |");
+    println!("|---|---|---|---|---|---|---|");
+    let pct = |v: f64| format!("{:.1}%", v * 100.0);
+    for (slice_secs, pairs, requests) in [(2.5, 12, 200), (1.0, 30, 80)] {
+        let d = Drift {
+            noise: 0.08,
+            busy: 0.25,
+            busy_history: false,
+            slice_secs,
+            pairs,
+            requests,
+            history: 20,
+            unpaired: true,
+        };
+        for (case, slowdown, seed) in [("A/A: false alarms", 1.0, 71), ("+10% caught", 1.10, 72)] {
+            let t = d.trials(slowdown, trials, seed);
+            println!(
+                "| {pairs} × {slice_secs} s | {case} | {} | {} | {} | {} | {:.1} |",
+                pct(t.paired),
+                pct(t.paired_too_noisy),
+                pct(t.decisive),
+                pct(t.decisive_too_noisy),
+                t.pairs_used
+            );
+        }
+    }
 }
 
 /// Histories whose runs mostly share one value (their MAD is 0), with and without one wild run:

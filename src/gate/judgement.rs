@@ -294,7 +294,7 @@ pub fn rate_sampling_error(rate_pct: f64, requests: u64) -> Option<f64> {
 }
 
 #[derive(Clone, Copy)]
-enum Tail {
+pub(crate) enum Tail {
     /// 99th percentile: at most 1 % of unchanged builds fail.
     FalseAlarm,
     /// 95th percentile: a change of the full margin is caught 95 % of the time.
@@ -302,7 +302,7 @@ enum Tail {
 }
 
 /// Student's t, one-sided, for `df` degrees of freedom (rounded down to the table's rows).
-fn t_quantile(df: usize, tail: Tail) -> f64 {
+pub(crate) fn t_quantile(df: usize, tail: Tail) -> f64 {
     // (df, 99th, 95th)
     const TABLE: &[(usize, f64, f64)] = &[
         (1, 31.821, 6.314),

@@ -11,6 +11,7 @@ mod expr;
 pub mod judgement;
 mod k6;
 mod metric;
+pub mod paired;
 mod regression;
 #[cfg(test)]
 mod starved_tests;

@@ -100,3 +100,55 @@ fn ties_with_one_wild_run_keep_few_false_alarms_and_catch_the_margin() {
         assert!(worse.new >= 0.95, "caught, {m:?}: {worse:?}");
     }
 }
+
+#[path = "../../bench/gate_trust/paired.rs"]
+mod paired;
+
+/// Paired runs (issue 33), simulated (`gate_trust`'s paired table, with fewer requests to stay
+/// quick): 60 s jobs of thirty 1 s slice pairs on a runner whose speed varies ±8 % from run to
+/// run and +25 % while busy periods switch on and off every 1 to 5 s, judged by `p95 +5%`.
+/// Against a history made on quiet runners the history judgement calls most unchanged builds a
+/// regression; the pairs, measured in the same windows, call none of 20 and at most 1 % of 200,
+/// and still catch a +30 % change, stopping early when run until decisive.
+#[test]
+fn paired_runs_raise_no_false_alarm_where_the_history_judgement_does() {
+    let d = paired::Drift {
+        noise: 0.08,
+        busy: 0.25,
+        busy_history: false,
+        slice_secs: 1.0,
+        pairs: 30,
+        requests: 40,
+        history: 20,
+        unpaired: false,
+    };
+    // Issue 33's measure: 20 unchanged runs, not one regression.
+    let twenty = d.trials(1.0, 20, 83);
+    assert!(
+        twenty.history >= 0.5,
+        "the history judgement no longer cries wolf here, the test shows nothing: {twenty:?}"
+    );
+    assert_eq!(twenty.paired, 0.0, "paired false alarms: {twenty:?}");
+    assert_eq!(
+        twenty.decisive, 0.0,
+        "until-decisive false alarms: {twenty:?}"
+    );
+    // And the rate behind it, within the 1 % the judgement promises.
+    let same = d.trials(1.0, 200, 81);
+    assert!(same.history >= 0.5, "{same:?}");
+    assert!(same.paired <= 0.01, "paired false alarms: {same:?}");
+    assert!(
+        same.decisive <= 0.01,
+        "until-decisive false alarms: {same:?}"
+    );
+    let slower = d.trials(1.3, 50, 82);
+    assert!(slower.paired >= 0.95, "+30% caught: {slower:?}");
+    assert!(
+        slower.decisive >= 0.95,
+        "+30% caught until decisive: {slower:?}"
+    );
+    assert!(
+        slower.pairs_used < 12.0,
+        "until decisive did not stop early on +30%: {slower:?}"
+    );
+}
