@@ -1,5 +1,8 @@
+use std::collections::HashSet;
+
 use super::{
     metric::{check_name, metric_value, stats_for, Names},
+    paired_check,
     regression::{missing_check, regression_check, Against, Reference},
     Check, CheckKind, CheckState, GateError, Metric, MetricKind, NotJudged, Regression, Rules,
     Selector, Threshold, Unit, Verdict,
@@ -86,61 +89,75 @@ pub(crate) fn evaluate(
             checks.push(check);
         }
     }
-    checks.extend(regression_checks(
-        result,
-        &names,
-        regressions,
-        reference,
-        &mut unique,
-    )?);
+    let (regressions, paired) =
+        regression_checks(result, &names, regressions, reference, &mut unique)?;
+    checks.extend(regressions);
     // k6's own verdicts on the script's thresholds and checks, beside the gate's rules.
     checks.extend(super::k6::k6_checks(result, &mut unique));
-    starved_latency_checks(result, &mut checks);
+    // A paired check had its starved slices left to its own judgement: the run's stall says
+    // nothing about a change measured against a base that shared it.
+    starved_latency_checks(result, &mut checks, &paired);
     Ok(Verdict::of(
         checks,
         matches!(reference, Reference::HistoryStarts),
     ))
 }
 
-/// Every regression rule's checks: against the baseline, or, when a baseline was expected and
-/// is missing, not judged for that reason. None when no comparison was asked for.
+/// Every regression rule's checks, and the names of those judged on a paired run's slices.
+/// A paired run (`run.paired`) judges each rule whose metric its slices keep against the base
+/// measured beside it, whatever the look-up found: the base is there. Every other rule is
+/// judged against the baseline, or, when a baseline was expected and is missing, not judged
+/// for that reason; none when no comparison was asked for.
 fn regression_checks(
     result: &RunResult,
     names: &[&str],
     regressions: &Rules<Regression>,
     reference: &Reference<'_>,
     unique: &mut Names,
-) -> Result<Vec<Check>, GateError> {
+) -> Result<(Vec<Check>, HashSet<String>), GateError> {
     let built_in = regressions.is_built_in();
     let against = match reference {
-        Reference::Baseline(base) => Ok(Against::new(base, result, built_in)),
-        Reference::Missing { reason, why } => Err((*reason, why.as_str())),
-        Reference::Unchecked | Reference::HistoryStarts => return Ok(Vec::new()),
+        Reference::Baseline(base) => Some(Ok(Against::new(base, result, built_in))),
+        Reference::Missing { reason, why } => Some(Err((*reason, why.as_str()))),
+        Reference::Unchecked | Reference::HistoryStarts => None,
     };
     let mut checks = Vec::new();
+    let mut paired = HashSet::new();
     for r in regressions.iter() {
+        let slices = (result.paired.as_ref()).zip(paired_check::slice_metric(r.metric));
+        if slices.is_none() && against.is_none() {
+            continue;
+        }
         let rule = (r.source.as_str(), r.selector.as_ref(), r.metric);
         let (folded, judged) = rule_endpoints(result, names, rule, CheckKind::Regression)?;
         checks.extend(folded.map(|c| unique.named(c)));
         for endpoint in judged {
-            checks.push(match &against {
-                Ok(a) => regression_check(unique, r, endpoint, result, a),
-                Err(missing) => missing_check(unique, r, endpoint, result, *missing, built_in),
+            checks.push(match (slices, &against) {
+                (Some(s), _) => {
+                    let c = paired_check::paired_check(unique, r, endpoint, result, s, built_in);
+                    paired.insert(c.name.clone());
+                    c
+                }
+                (None, Some(Ok(a))) => regression_check(unique, r, endpoint, result, a),
+                (None, Some(Err(missing))) => {
+                    missing_check(unique, r, endpoint, result, *missing, built_in)
+                }
+                (None, None) => unreachable!("a rule with neither is skipped above"),
             });
         }
     }
-    Ok(checks)
+    Ok((checks, paired))
 }
 
 /// When the load generator was starved or crowded during the run, a failed latency check
 /// (threshold or regression) is not judged if the generator's measured stall could account for
 /// its change, with the figures; beyond that it stays failed and says what was allowed for
 /// (`GeneratorHealth::excuse`, the rule). Error rates, counts and rates are judged as before.
-fn starved_latency_checks(result: &RunResult, checks: &mut [Check]) {
+fn starved_latency_checks(result: &RunResult, checks: &mut [Check], paired: &HashSet<String>) {
     let Some(generator) = &result.run.generator else {
         return;
     };
-    for c in checks.iter_mut() {
+    for c in checks.iter_mut().filter(|c| !paired.contains(&c.name)) {
         if c.state() == CheckState::Failed && c.metric.kind() == MetricKind::Latency {
             let Some(change) = latency_change(c) else {
                 continue;

@@ -12,6 +12,7 @@ pub mod judgement;
 mod k6;
 mod metric;
 pub mod paired;
+mod paired_check;
 mod regression;
 #[cfg(test)]
 mod starved_tests;

@@ -14,8 +14,8 @@ mod k6;
 mod load;
 mod merge;
 mod names;
-mod reasons;
 mod paired;
+mod reasons;
 mod scrub;
 mod sums;
 mod target;
@@ -56,12 +56,12 @@ pub(crate) use load::{
 pub(crate) use merge::tests::shard as shard_fixture;
 pub(crate) use merge::{lists_all_folds, merge_shards};
 pub(crate) use names::{merge_same_names, merged_row, ByName};
-pub(crate) use reasons::{cap_reasons, count_reason, MAX_REASONS, OTHER_REASONS};
 #[cfg(test)]
 pub(crate) use paired::tests::{run as paired_fixture, slice as slice_fixture};
 pub use paired::{
     side_of, side_seconds, PairedRun, Side, Slice, SliceMetric, SliceStats, MAX_PAIRED_SLICES,
 };
+pub(crate) use reasons::{cap_reasons, count_reason, MAX_REASONS, OTHER_REASONS};
 pub(crate) use target::ci_values_in_host;
 
 pub(crate) use history::{pass_on as pass_on_history, trim_to_size as trim_history};
