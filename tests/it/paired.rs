@@ -112,11 +112,19 @@ fn each_side_keeps_its_own_session_cookie() {
     let scenario = std::fs::read_to_string(example("web-login.yml"))
         .unwrap()
         .replace("wait: {between: [1, 3]}", "wait: {between: [0.05, 0.1]}");
-    let r = paired_gate(&scenario, &change.url(), &base.url(), "8s")
+    // 8 s of 2 s slices is two pairs: too few for the paired judgement of the built-in
+    // rules, which are then not judged (exit 5), never passed.
+    let out = paired_gate(&scenario, &change.url(), &base.url(), "8s")
         .args(["--users", "3", "--spawn-rate", "100"])
         .run()
-        .expect_exit(0)
-        .results();
+        .expect_exit(5);
+    assert!(
+        out.stdout
+            .contains("too noisy to judge: 2 slice pairs, at least 3 needed"),
+        "{}",
+        out.stdout
+    );
+    let r = out.results();
     let failures = |rows: &serde_json::Value| -> u64 {
         rows.as_array()
             .unwrap()
@@ -187,7 +195,8 @@ fn the_sides_take_turns_in_the_balanced_order() {
         .args(["--users", "4", "--spawn-rate", "1000"])
         .env("LOADFORGE_GATE_TEST_HICCUP_MS", "40")
         .run()
-        .expect_exit(0)
+        // Starved slices: the paired judgement of the built-in rules is not judged.
+        .expect_exit(5)
         .results();
     assert!(
         slices(&r).iter().all(|s| s["starved"] == true),
@@ -237,7 +246,8 @@ fn in_the_open_model_each_side_gets_the_arrivals_of_its_own_slices() {
     let r = paired_gate(PLAIN, &change.url(), &base.url(), "8s")
         .args(["--users", "10", "--rate", "50"])
         .run()
-        .expect_exit(0)
+        // Two slice pairs: too few to judge the built-in rules on.
+        .expect_exit(5)
         .results();
     let rate = |requests: &serde_json::Value, seconds: &serde_json::Value| {
         requests.as_u64().unwrap() as f64 / seconds.as_f64().unwrap()
@@ -258,4 +268,42 @@ fn in_the_open_model_each_side_gets_the_arrivals_of_its_own_slices() {
         let got = rate(&s["aggregate"]["requests"], &s["measured_s"]);
         assert!((got - 50.0).abs() <= 10.0, "{got:.1}/s in {s}");
     }
+}
+
+/// The change answers in 20 ms where the base answers in 10: judged on the slice pairs, with no
+/// baseline at all (`--baseline none`), the rule `p95 +20%` fails, its detail naming the base
+/// and the interval; the threshold judges the change's own figures as in any run.
+#[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: 16 s of load")]
+fn a_slower_change_fails_its_paired_rule_with_no_baseline() {
+    let _quiet = crate::harness::quiet();
+    let (change, base) = (slow_app(20), slow_app(10));
+    let out = paired_gate(PLAIN, &change.url(), &base.url(), "16s")
+        .args(["--users", "4", "--spawn-rate", "100"])
+        .args(["--regression", "p95 +20%", "--threshold", "error_rate<1%"])
+        .run();
+    let check = out.results()["verdict"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "regression")
+        .cloned()
+        .expect("a regression check");
+    let detail = check["detail"].as_str().unwrap();
+    // A machine busy with other tests may starve the generator in a slice: then, and only
+    // then, the check is not judged (exit 5), never passed.
+    if out.code == 5 {
+        assert_eq!(check["reason"], "generator_starved", "{check}");
+        assert!(detail.contains("load generator was starved"), "{detail}");
+        return;
+    }
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert_eq!(check["state"], "failed", "{check}");
+    assert!(
+        detail.contains(&format!("paired with the base {}/", base.url()))
+            && detail.contains("regression: +")
+            && detail.contains("over 4 slice pairs"),
+        "{detail}"
+    );
+    assert!(out.file("junit.xml").contains("regression: p95 +20%"));
 }
