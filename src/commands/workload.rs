@@ -292,7 +292,8 @@ fn native_plan(
             setting: "--host",
             message,
         })?
-        .with_network(native.tls.clone(), settings.proxy.clone());
+        .with_network(native.tls.clone(), settings.proxy.clone())
+        .with_http2(native.http2.unwrap_or(scenario.http2));
     let watchdog = AbortRules::from_thresholds(&settings.gate.thresholds)
         .map(|rules| Arc::new(rules) as Arc<dyn Watchdog>);
     Ok(NativePlan {

@@ -98,6 +98,8 @@ pub struct Scenario {
     pub(crate) max_cookies: usize,
     /// The most bytes of cookies in one user's jar (`defaults.max_cookies_kib`).
     pub(crate) max_cookie_bytes: usize,
+    /// Whether the native engine speaks HTTP/2 (`defaults.http2`; `--http2` wins over it).
+    pub(crate) http2: crate::modes::Http2Mode,
     pub(crate) wait: Wait,
     pub(crate) on_start: Vec<Step>,
     pub(crate) tasks: Vec<Task>,
@@ -547,6 +549,7 @@ impl Compiler<'_> {
             source_sha256: String::new(),
             max_cookies,
             max_cookie_bytes,
+            http2: raw.defaults.http2.unwrap_or_default(),
         };
         secrets::mark_secret_headers(&mut scenario, &self.sets);
         Ok(scenario)

@@ -10,6 +10,10 @@
 //!
 //! What is read is parsed in `wire.rs` (the response head, chunk sizes) and kept, dropped or
 //! decoded in `body.rs`; this file does the connecting, the reading and the deadline.
+//!
+//! HTTP/2 (`http2: auto | always`) is chosen here, per connection: by ALPN over TLS, by prior
+//! knowledge over plain `http` under `always`. A connection is then a [`Conn::H2`], whose
+//! exchanges `http2.rs` runs with the `h2` crate; everything above (`vu.rs`) is the same.
 
 use std::{
     borrow::Cow,
@@ -17,7 +21,7 @@ use std::{
     net::SocketAddr,
     pin::Pin,
     sync::{
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU8, Ordering},
         Arc,
     },
     task::{Context, Poll},
@@ -34,6 +38,7 @@ use tokio_rustls::{client::TlsStream, rustls, TlsConnector};
 use super::{
     body::Sink,
     decode::Encoding,
+    http2::{self, H2Conn},
     proxy::{self, ViaProxy},
     recorder::Reason,
     wire::{
@@ -42,6 +47,7 @@ use super::{
 };
 use crate::{
     engine::{EngineError, Target},
+    modes::Http2Mode,
     stats::Received,
     tls,
 };
@@ -58,7 +64,22 @@ pub(crate) struct Connector {
     /// The first TLS or proxy failure has been explained in the log: each is counted per
     /// request, but printed once.
     explained: AtomicBool,
+    /// Whether HTTP/2 is offered (ALPN) or spoken (prior knowledge over plain `http`).
+    http2: Http2Mode,
+    /// `https://authority` or `http://authority`: HTTP/2's `:scheme` and `:authority`.
+    origin: String,
+    /// The protocols connections have spoken, [`H1`] and [`H2`] bits: what the run reports.
+    spoken: AtomicU8,
 }
+
+/// [`Connector::spoken`]: a connection spoke HTTP/1.1.
+pub(crate) const H1: u8 = 1;
+/// [`Connector::spoken`]: a connection spoke HTTP/2.
+pub(crate) const H2: u8 = 2;
+
+/// ALPN's names for the protocols offered.
+const ALPN_H2: &[u8] = b"h2";
+const ALPN_H1: &[u8] = b"http/1.1";
 
 /// How much of a response this side reads: the scenario's `defaults.max_head_kib` and
 /// `defaults.max_body_mib`, else [`crate::defaults`].
@@ -79,7 +100,8 @@ impl Default for Limits {
     }
 }
 
-enum Stream {
+/// The socket under a connection of either protocol.
+pub(super) enum Stream {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
 }
@@ -122,8 +144,16 @@ impl AsyncWrite for Stream {
     }
 }
 
-/// A kept-alive connection with its reused buffers.
-pub(crate) struct Conn {
+/// A virtual user's kept-alive connection, in the protocol it negotiated.
+pub(crate) enum Conn {
+    /// HTTP/1.1, this file's own client.
+    H1(H1Conn),
+    /// HTTP/2 (`http2.rs`), boxed: its state is much larger than HTTP/1.1's.
+    H2(Box<H2Conn>),
+}
+
+/// A kept-alive HTTP/1.1 connection with its reused buffers.
+pub(crate) struct H1Conn {
     stream: Stream,
     read: BytesMut,
     /// Whether a response was already read on this connection (a reused connection that the
@@ -146,12 +176,22 @@ impl Connector {
                 Some(_) => format!("proxy: dns lookup failed for {host}: {e}"),
                 None => format!("dns lookup failed for {host}: {e}"),
             });
+        if !target.tls && target.proxy.is_some() && target.http2 == Http2Mode::Always {
+            return Err(EngineError::Start(
+                "http2: always cannot reach a plain-http target through a forward proxy (the proxy is spoken to in HTTP/1.1); use an https target (tunnelled, h2 by ALPN) or http2: auto".into(),
+            ));
+        }
         let tls = if target.tls {
-            let config =
+            let mut config =
                 tls::client_config(&target.tls_options).map_err(|e| EngineError::Setup {
                     action: "set up TLS for the target".into(),
                     source: e.into(),
                 })?;
+            config.alpn_protocols = match target.http2 {
+                Http2Mode::Never => Vec::new(),
+                Http2Mode::Auto => vec![ALPN_H2.to_vec(), ALPN_H1.to_vec()],
+                Http2Mode::Always => vec![ALPN_H2.to_vec()],
+            };
             let name =
                 rustls::pki_types::ServerName::try_from(target.host.clone()).map_err(|e| {
                     EngineError::Start(format!(
@@ -169,7 +209,19 @@ impl Connector {
             limits,
             proxy: target.proxy.as_ref().map(|p| ViaProxy::new(p, target)),
             explained: AtomicBool::new(false),
+            http2: target.http2,
+            origin: format!(
+                "{}://{}",
+                if target.tls { "https" } else { "http" },
+                target.authority
+            ),
+            spoken: AtomicU8::new(0),
         })
+    }
+
+    /// The protocols this connector's connections have spoken so far ([`H1`], [`H2`] bits).
+    pub(crate) fn spoken(&self) -> u8 {
+        self.spoken.load(Ordering::Relaxed)
     }
 
     /// A new connection, through the proxy and TLS as configured; a failure that a flag fixes
@@ -203,21 +255,44 @@ impl Connector {
         if let Some(via) = &self.proxy {
             via.tunnel(&mut stream).await?;
         }
-        let stream = match &self.tls {
-            None => Stream::Plain(stream),
-            Some((connector, name)) => Stream::Tls(Box::new(
-                connector
+        let (stream, h2) = match &self.tls {
+            None => (Stream::Plain(stream), self.http2 == Http2Mode::Always),
+            Some((connector, name)) => {
+                let tls = connector
                     .connect(name.clone(), stream)
                     .await
-                    .map_err(|e| handshake_reason(&e))?,
-            )),
+                    .map_err(|e| self.handshake_reason(&e))?;
+                let h2 = tls.get_ref().1.alpn_protocol() == Some(ALPN_H2);
+                if !h2 && self.http2 == Http2Mode::Always {
+                    return Err(Cow::Borrowed(http2::REFUSED));
+                }
+                (Stream::Tls(Box::new(tls)), h2)
+            }
         };
-        Ok(Conn {
+        self.spoken
+            .fetch_or(if h2 { H2 } else { H1 }, Ordering::Relaxed);
+        if h2 {
+            let prior_knowledge = self.tls.is_none();
+            let conn =
+                http2::handshake(stream, self.origin.clone(), self.limits, prior_knowledge).await?;
+            return Ok(Conn::H2(Box::new(conn)));
+        }
+        Ok(Conn::H1(H1Conn {
             stream,
             read: BytesMut::with_capacity(8 * 1024),
             used: false,
             limits: self.limits,
-        })
+        }))
+    }
+
+    /// A failed TLS handshake as a category that names its cause; under `http2: always`, a
+    /// server that refused the only protocol offered says so.
+    fn handshake_reason(&self, e: &io::Error) -> Reason {
+        let reason = handshake_reason(e);
+        if self.http2 == Http2Mode::Always && reason == "tls: no common ALPN protocol" {
+            return Cow::Borrowed(http2::REFUSED);
+        }
+        reason
     }
 
     /// The request as this connection sends it: as serialised, or in absolute form for a
@@ -236,6 +311,8 @@ impl Connector {
             tls::fix_for(reason)
         } else if reason.starts_with("proxy") {
             Some(proxy::FIX)
+        } else if reason == http2::REFUSED || reason == http2::NOT_H2 {
+            Some(http2::FIX)
         } else {
             None
         };
@@ -293,6 +370,16 @@ impl From<Reason> for Failure {
 }
 
 impl Conn {
+    /// Sends one serialised request and reads the whole response, in the connection's protocol.
+    async fn exchange(&mut self, request: &[u8], read: Reading) -> Result<Response, Failure> {
+        match self {
+            Conn::H1(c) => c.exchange(request, read).await,
+            Conn::H2(c) => c.exchange(request, read).await,
+        }
+    }
+}
+
+impl H1Conn {
     /// Sends one serialised request and reads the whole response (the body is part of the
     /// response time, as in Locust, and must be read for the connection to be reused).
     pub(crate) async fn exchange(

@@ -12,6 +12,7 @@ mod body;
 mod cookies;
 mod decode;
 mod http;
+mod http2;
 mod proxy;
 mod recorder;
 mod redirect;
