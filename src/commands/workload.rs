@@ -21,7 +21,9 @@ use crate::{
         EngineSettings, K6Settings, LoadForgeSettings, LocustSettings, NativeSettings, Settings,
         SettingsError,
     },
-    stats::{ci_values_in_host, origin, sha256_hex, LoadFingerprint, LoadModel, RunResult},
+    stats::{
+        ci_values_in_host, origin, sha256_hex, LoadFingerprint, LoadModel, Protocol, RunResult,
+    },
 };
 
 /// What will generate the load, checked and loaded before any load is sent.
@@ -120,6 +122,8 @@ pub(crate) fn fingerprint(settings: &Settings, workload: &Workload) -> LoadFinge
         scenario,
         scenario_sha256,
         script_load_sha256: script_load.map(|text| sha256_hex(text.as_bytes())),
+        // What the engine's connections spoke, known after the run (`finish`).
+        protocol: None,
     };
     match workload {
         Workload::K6(script) if script_load.is_some() => {
@@ -240,6 +244,15 @@ pub(crate) fn run_engine(
     Ok(finish(outcome, load))
 }
 
+/// The fingerprint in `result`, with the protocol its connections spoke: an HTTP/2 run is
+/// another load than an HTTP/1.1 one.
+fn stamp(result: &mut RunResult, load: LoadFingerprint) {
+    result.run.load = Some(LoadFingerprint {
+        protocol: Protocol::in_fingerprint(result.run.protocol),
+        ..load
+    });
+}
+
 /// An engine's result, or the partial result of its crash, with the fingerprint, no
 /// credential in its outside text (`RunResult::scrub`) and one row per endpoint name.
 fn finish(
@@ -248,7 +261,7 @@ fn finish(
 ) -> Result<RunResult, EngineError> {
     match outcome {
         Ok(mut result) => {
-            result.run.load = Some(load);
+            stamp(&mut result, load);
             result.scrub();
             result.merge_same_names();
             Ok(result)
@@ -257,7 +270,7 @@ fn finish(
             message,
             partial: Some(mut partial),
         }) => {
-            partial.run.load = Some(load);
+            stamp(&mut partial, load);
             partial.scrub();
             partial.merge_same_names();
             Err(EngineError::Crashed {
@@ -269,7 +282,7 @@ fn finish(
             message,
             result: Some(mut result),
         }) => {
-            result.run.load = Some(load);
+            stamp(&mut result, load);
             result.scrub();
             result.merge_same_names();
             Err(EngineError::OwnVerdictFailed {
@@ -446,6 +459,7 @@ mod tests {
                 script_load_sha256: None,
                 target_vars: Default::default(),
                 target_id: None,
+                protocol: None,
             }
         );
         // In a pipeline of branch `shop`, a host named after the branch is a review app; the

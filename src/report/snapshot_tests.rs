@@ -87,6 +87,7 @@ fn native_load() -> LoadFingerprint {
         script_load_sha256: None,
         target_vars: Default::default(),
         target_id: None,
+        protocol: None,
     }
 }
 

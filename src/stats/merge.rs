@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use super::{
     fold_named, merged_row, CookiesDropped, EndpointStats, Folded, GeneratorHealth, HostInfo,
-    RunMeta, RunResult, SecondPoint, ToolInfo, ALL_REQUESTS, OTHER_ENDPOINTS, SCHEMA,
+    Protocol, RunMeta, RunResult, SecondPoint, ToolInfo, ALL_REQUESTS, OTHER_ENDPOINTS, SCHEMA,
 };
 
 /// Adds up the shards of one run (all of them, or all that arrived) into one result; `cap` is
@@ -145,6 +145,7 @@ fn merged_meta(
             sum
         }),
         host: HostInfo::worst(runs().map(|r| r.host.as_ref())),
+        protocol: merged_protocol(runs().map(|r| r.protocol)),
         ..RunMeta::new(
             first.engine.clone(),
             first.target.clone(),
@@ -154,6 +155,14 @@ fn merged_meta(
             duration_s,
         )
     }
+}
+
+/// The shards' protocol: theirs when they agree (those that opened a connection), mixed when
+/// some spoke HTTP/2 and others HTTP/1.1.
+fn merged_protocol(protocols: impl Iterator<Item = Option<Protocol>>) -> Option<Protocol> {
+    protocols
+        .flatten()
+        .reduce(|a, b| if a == b { a } else { Protocol::Mixed })
 }
 
 /// One endpoint per name across the shards (and within one: a name is one endpoint, see

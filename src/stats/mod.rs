@@ -39,8 +39,8 @@ pub use histogram::{LatencyHistogram, HISTOGRAM_BUDGET_BYTES};
 pub use host::{HostFindingsError, HostInfo, MAX_FINDINGS_BYTES};
 #[cfg(test)]
 pub(crate) use load::tests::fingerprint as load_fixture;
-pub use load::LoadFingerprint;
 pub(crate) use load::{compare_loads, origin, sha256_hex, LoadMatch, MAX_TARGET_ID};
+pub use load::{LoadFingerprint, Protocol};
 #[cfg(test)]
 pub(crate) use merge::tests::shard as shard_fixture;
 pub(crate) use merge::{lists_all_folds, merge_shards};
@@ -202,6 +202,11 @@ pub struct RunMeta {
     /// Cookies the native engine's jars dropped at their caps, by cap (not failed requests).
     #[serde(default, skip_serializing_if = "CookiesDropped::is_empty")]
     pub cookies_dropped: CookiesDropped,
+    /// The HTTP version the native engine's connections to the target spoke (`http2`); absent
+    /// for the other engines and for runs that opened no connection. Redirects to another
+    /// origin are not counted: this is the target's protocol.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<Protocol>,
 }
 
 impl RunMeta {
@@ -242,6 +247,7 @@ impl RunMeta {
             generator: None,
             load: None,
             cookies_dropped: CookiesDropped::default(),
+            protocol: None,
         }
     }
 

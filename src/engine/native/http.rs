@@ -72,10 +72,10 @@ pub(crate) struct Connector {
     spoken: AtomicU8,
 }
 
-/// [`Connector::spoken`]: a connection spoke HTTP/1.1.
-pub(crate) const H1: u8 = 1;
-/// [`Connector::spoken`]: a connection spoke HTTP/2.
-pub(crate) const H2: u8 = 2;
+/// `Connector::spoken`: a connection spoke HTTP/1.1.
+const H1: u8 = 1;
+/// `Connector::spoken`: a connection spoke HTTP/2.
+const H2: u8 = 2;
 
 /// ALPN's names for the protocols offered.
 const ALPN_H2: &[u8] = b"h2";
@@ -219,9 +219,16 @@ impl Connector {
         })
     }
 
-    /// The protocols this connector's connections have spoken so far ([`H1`], [`H2`] bits).
-    pub(crate) fn spoken(&self) -> u8 {
-        self.spoken.load(Ordering::Relaxed)
+    /// The protocol this connector's connections have spoken so far: what the run reports
+    /// (`run.protocol`) and its load fingerprint compares. `None` before any connection.
+    pub(crate) fn protocol(&self) -> Option<crate::stats::Protocol> {
+        use crate::stats::Protocol;
+        match self.spoken.load(Ordering::Relaxed) {
+            H1 => Some(Protocol::Http1),
+            H2 => Some(Protocol::H2),
+            0 => None,
+            _ => Some(Protocol::Mixed),
+        }
     }
 
     /// A new connection, through the proxy and TLS as configured; a failure that a flag fixes

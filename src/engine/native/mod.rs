@@ -116,6 +116,7 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
             aborted,
             tls_insecure: insecure,
             cookies_dropped,
+            protocol: connector.protocol(),
             generator: generator.map(|g| g.health.with_requests(requests)),
             ..RunMeta::new(
                 crate::stats::Engine::Native,
