@@ -367,6 +367,9 @@ pub(crate) enum Failure {
     /// A reused connection was already closed by the server: nothing was processed.
     Stale,
     Failed(Reason),
+    /// The server reset the request's own HTTP/2 stream: the request failed, and the
+    /// connection (every other stream's) is as good as before, so it is kept.
+    Stream(Reason),
 }
 
 /// What the parser (`wire.rs`) or the body sink refuses is a failure no fresh connection fixes.
@@ -663,6 +666,10 @@ pub(crate) async fn send(
                 }
                 Err(Failure::Stale) => continue,
                 Err(Failure::Failed(reason)) => return Err(reason),
+                Err(Failure::Stream(reason)) => {
+                    *conn = Some(c);
+                    return Err(reason);
+                }
             }
         }
         Err(Cow::Borrowed(

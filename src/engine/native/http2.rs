@@ -59,6 +59,8 @@ pub(crate) struct H2Conn {
     origin: String,
     /// A response was already read here (a connection the server since closed is retried once).
     used: bool,
+    /// How the connection ended, once it has: it is then not used again.
+    ended: Option<Ended>,
     /// Cleartext HTTP/2 without asking first: a server that answers its first exchange with
     /// anything but HTTP/2 does not speak it ([`NOT_H2`]).
     prior_knowledge: bool,
@@ -91,31 +93,40 @@ pub(super) async fn handshake(
         conn,
         origin,
         used: false,
+        ended: None,
         prior_knowledge,
         limits,
     })
 }
 
-/// How the connection's own future ended, when it ended before the exchange did.
+/// How the connection's own future ended: kept, since a stream cut off by the end reports
+/// only a broken pipe, and the connection's GOAWAY is the reason.
 type Ended = Result<(), ::h2::Error>;
 
 /// Polls `f` to completion while driving the connection's I/O in the same task. When the
-/// connection ends first (GOAWAY, a connection error, the socket closed), `f` is polled once
-/// more, since the end may have settled it, and otherwise the end is returned.
+/// connection ends first (GOAWAY, a connection error, the socket closed), its end is kept in
+/// `ended` and `f` is polled once more, since the end may have settled it; otherwise `Err`.
 async fn drive<T>(
     conn: &mut Connection<Stream, Bytes>,
+    ended: &mut Option<Ended>,
     f: impl Future<Output = T>,
-) -> Result<T, Ended> {
+) -> Result<T, ()> {
     let mut f = pin!(f);
     poll_fn(|cx| {
         if let Poll::Ready(v) = f.as_mut().poll(cx) {
             return Poll::Ready(Ok(v));
         }
+        if ended.is_some() {
+            return Poll::Ready(Err(()));
+        }
         match Pin::new(&mut *conn).poll(cx) {
-            Poll::Ready(end) => Poll::Ready(match f.as_mut().poll(cx) {
-                Poll::Ready(v) => Ok(v),
-                Poll::Pending => Err(end),
-            }),
+            Poll::Ready(end) => {
+                *ended = Some(end);
+                Poll::Ready(match f.as_mut().poll(cx) {
+                    Poll::Ready(v) => Ok(v),
+                    Poll::Pending => Err(()),
+                })
+            }
             Poll::Pending => Poll::Pending,
         }
     })
@@ -132,6 +143,11 @@ impl H2Conn {
     ) -> Result<Response, Failure> {
         let reused = self.used;
         self.used = true;
+        if self.ended.is_some() {
+            // Ended after the last exchange (a GOAWAY that came with its response): nothing
+            // was sent here, so a fresh connection takes the request.
+            return Err(Failure::Stale);
+        }
         let (head, body) = to_h2(request, &self.origin)?;
         let first_of_prior_knowledge = self.prior_knowledge && !reused;
         self.send_and_read(head, body, read, reused)
@@ -152,10 +168,14 @@ impl H2Conn {
         reused: bool,
     ) -> Result<Response, Failure> {
         let H2Conn {
-            send, conn, limits, ..
+            send,
+            conn,
+            limits,
+            ended,
+            ..
         } = self;
-        let ready = drive(conn, poll_fn(|cx| send.poll_ready(cx))).await;
-        settle(ready, reused)?;
+        let ready = drive(conn, ended, poll_fn(|cx| send.poll_ready(cx))).await;
+        settle(ready, ended, reused)?;
         let (response, mut out) = send
             .send_request(head, body.is_empty())
             .map_err(|e| failure(&e, reused))?;
@@ -164,7 +184,8 @@ impl H2Conn {
             // the response is awaited below. The body is already in memory either way.
             out.send_data(body, true).map_err(|e| failure(&e, reused))?;
         }
-        let response = settle(drive(conn, response).await, reused)?;
+        let response = drive(conn, ended, response).await;
+        let response = settle(response, ended, reused)?;
         let status = response.status().as_u16();
         let empty = read.head || status == 204 || status == 304;
         let encoding = match response.headers().get(header::CONTENT_ENCODING) {
@@ -178,9 +199,11 @@ impl H2Conn {
         };
         let mut recv = response.into_body();
         let mut sink = Sink::new(read.keep_body, limits.max_body, encoding);
-        while let Some(chunk) =
-            settle(drive(conn, recv.data()).await.map(Option::transpose), false)?
-        {
+        loop {
+            let data = drive(conn, ended, recv.data()).await;
+            let Some(chunk) = settle(data.map(Option::transpose), ended, false)? else {
+                break;
+            };
             sink.push(&chunk)?;
             // Read (kept, decoded or dropped): the server may send as much again.
             let _ = recv.flow_control().release_capacity(chunk.len());
@@ -205,12 +228,19 @@ fn not_h2(reason: &str) -> bool {
         || reason == "connection reset"
 }
 
-/// A stream's outcome, or the connection's end, as the exchange's result.
-fn settle<T>(r: Result<Result<T, ::h2::Error>, Ended>, reused: bool) -> Result<T, Failure> {
-    match r {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) | Err(Err(e)) => Err(failure(&e, reused)),
-        Err(Ok(())) => Err(if reused {
+/// A stream's outcome, or the connection's end, as the exchange's result. A stream cut off by
+/// the connection's end (a bare I/O error) takes the end's reason: the server's GOAWAY says why.
+fn settle<T>(
+    r: Result<Result<T, ::h2::Error>, ()>,
+    ended: &Option<Ended>,
+    reused: bool,
+) -> Result<T, Failure> {
+    match (r, ended) {
+        (Ok(Ok(v)), _) => Ok(v),
+        (Ok(Err(e)), Some(Err(end))) if e.is_io() => Err(failure(end, reused)),
+        (Ok(Err(e)), _) => Err(failure(&e, reused)),
+        (Err(()), Some(Err(end))) => Err(failure(end, reused)),
+        (Err(()), _) => Err(if reused {
             Failure::Stale
         } else {
             Failure::Failed(Cow::Borrowed(
@@ -222,7 +252,8 @@ fn settle<T>(r: Result<Result<T, ::h2::Error>, Ended>, reused: bool) -> Result<T
 
 /// An `h2` error as a failure. A stream the server surely did not process (refused, or past a
 /// graceful GOAWAY's last stream) is retried once on a fresh connection, as a stale HTTP/1.1
-/// connection is; anything else is counted with its reason.
+/// connection is; anything else is counted with its reason, and a stream the server reset
+/// keeps the connection it was on.
 fn failure(e: &::h2::Error, reused: bool) -> Failure {
     let unprocessed = e.is_remote()
         && match e.reason() {
@@ -232,6 +263,9 @@ fn failure(e: &::h2::Error, reused: bool) -> Failure {
         };
     if unprocessed || (reused && e.is_io()) {
         return Failure::Stale;
+    }
+    if e.is_reset() && e.is_remote() {
+        return Failure::Stream(reason(e));
     }
     Failure::Failed(reason(e))
 }
