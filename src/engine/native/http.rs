@@ -14,6 +14,7 @@
 //! HTTP/2 (`http2: auto | always`) is chosen here, per connection: by ALPN over TLS, by prior
 //! knowledge over plain `http` under `always`. A connection is then a [`Conn::H2`], whose
 //! exchanges `http2.rs` runs with the `h2` crate; everything above (`vu.rs`) is the same.
+//! What an exchange takes and gives, for both, is `exchange.rs`.
 
 use std::{
     borrow::Cow,
@@ -24,26 +25,24 @@ use std::{
         atomic::{AtomicBool, AtomicU8, Ordering},
         Arc,
     },
-    task::{Context, Poll},
     time::Duration,
 };
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::{
-    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf},
+    io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
 };
-use tokio_rustls::{client::TlsStream, rustls, TlsConnector};
+use tokio_rustls::{rustls, TlsConnector};
 
 use super::{
     body::Sink,
     decode::Encoding,
+    exchange::{Failure, Stream},
     http2::{self, H2Conn},
     proxy::{self, ViaProxy},
     recorder::Reason,
-    wire::{
-        chunk_size, head_end, io_reason, malformed, parse_head, too_large, Framing, Head, Meta,
-    },
+    wire::{chunk_size, head_end, io_reason, malformed, parse_head, too_large, Framing, Head},
 };
 use crate::{
     engine::{EngineError, Target},
@@ -51,6 +50,8 @@ use crate::{
     stats::Received,
     tls,
 };
+
+pub(crate) use super::exchange::{Limits, Reading, Response};
 
 /// Opens connections to the target. DNS is resolved once, up front: a load test measures the
 /// server, not the resolver, and a failed lookup then fails every request with one clear reason.
@@ -80,69 +81,6 @@ const H2: u8 = 2;
 /// ALPN's names for the protocols offered.
 const ALPN_H2: &[u8] = b"h2";
 const ALPN_H1: &[u8] = b"http/1.1";
-
-/// How much of a response this side reads: the scenario's `defaults.max_head_kib` and
-/// `defaults.max_body_mib`, else [`crate::defaults`].
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Limits {
-    /// The most bytes a response head (status line, headers, trailers) may take.
-    pub(crate) max_head: usize,
-    /// The most bytes of a body kept for checks and extractions.
-    pub(crate) max_body: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_head: crate::defaults::RESPONSE_HEAD_CAP,
-            max_body: crate::defaults::RESPONSE_BODY_CAP,
-        }
-    }
-}
-
-/// The socket under a connection of either protocol.
-pub(super) enum Stream {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
-    }
-}
 
 /// A virtual user's kept-alive connection, in the protocol it negotiated.
 pub(crate) enum Conn {
@@ -177,7 +115,7 @@ impl Connector {
                 None => format!("dns lookup failed for {host}: {e}"),
             });
         if !target.tls && target.proxy.is_some() && target.http2 == Http2Mode::Always {
-            return Err(EngineError::Start(
+            return Err(EngineError::Config(
                 "http2: always cannot reach a plain-http target through a forward proxy (the proxy is spoken to in HTTP/1.1); use an https target (tunnelled, h2 by ALPN) or http2: auto".into(),
             ));
         }
@@ -188,7 +126,7 @@ impl Connector {
                     source: e.into(),
                 })?;
             config.alpn_protocols = match target.http2 {
-                Http2Mode::Never => Vec::new(),
+                Http2Mode::Never => vec![ALPN_H1.to_vec()],
                 Http2Mode::Auto => vec![ALPN_H2.to_vec(), ALPN_H1.to_vec()],
                 Http2Mode::Always => vec![ALPN_H2.to_vec()],
             };
@@ -346,36 +284,6 @@ fn handshake_reason(e: &io::Error) -> Reason {
             }
             _ => Cow::Owned(format!("tls: handshake failed: {}", io_reason(e))),
         },
-    }
-}
-
-#[derive(Debug)]
-pub(crate) struct Response {
-    pub(crate) status: u16,
-    /// The body when kept, decoded.
-    pub(crate) body: Bytes,
-    /// Body bytes on the wire and decoded.
-    pub(crate) received: Received,
-    /// The server asked to close (or the body ran to the end of the stream).
-    pub(crate) close: bool,
-    /// `Set-Cookie` and `Location`, when [`Reading::meta`] asked for them.
-    pub(crate) meta: Meta,
-}
-
-/// Why an exchange failed, and whether a fresh connection may simply retry it.
-pub(crate) enum Failure {
-    /// A reused connection was already closed by the server: nothing was processed.
-    Stale,
-    Failed(Reason),
-    /// The server reset the request's own HTTP/2 stream: the request failed, and the
-    /// connection (every other stream's) is as good as before, so it is kept.
-    Stream(Reason),
-}
-
-/// What the parser (`wire.rs`) or the body sink refuses is a failure no fresh connection fixes.
-impl From<Reason> for Failure {
-    fn from(reason: Reason) -> Failure {
-        Failure::Failed(reason)
     }
 }
 
@@ -600,27 +508,6 @@ impl H1Conn {
             }
         }
     }
-}
-
-/// How a response is to be read.
-#[derive(Debug, Clone, Copy)]
-pub struct Reading {
-    /// The request was a `HEAD`: no body follows, whatever the headers say.
-    pub head: bool,
-    /// A check or extraction reads the body, so it is kept.
-    pub keep_body: bool,
-    /// A cookie jar or a redirect needs `Set-Cookie` and `Location` ([`Response::meta`]).
-    pub meta: bool,
-}
-
-impl Reading {
-    /// A `GET`-like request whose body is kept.
-    #[cfg(test)]
-    pub const WHOLE: Reading = Reading {
-        head: false,
-        keep_body: true,
-        meta: false,
-    };
 }
 
 /// A virtual user's request timer, armed anew for every exchange. One timer for the user's

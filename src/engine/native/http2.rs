@@ -32,7 +32,7 @@ use bytes::Bytes;
 use super::{
     body::Sink,
     decode::Encoding,
-    http::{Failure, Limits, Reading, Response, Stream},
+    exchange::{Failure, Limits, Reading, Response, Stream},
     recorder::Reason,
     wire::{io_reason, Meta},
 };

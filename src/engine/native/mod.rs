@@ -11,6 +11,7 @@
 mod body;
 mod cookies;
 mod decode;
+mod exchange;
 mod http;
 mod http2;
 mod proxy;
