@@ -1103,6 +1103,29 @@ mod tests {
         assert_ne!(a.source_sha256, edited.source_sha256);
     }
 
+    /// `defaults.http2` is one of three words, `never` unless written: an upgrade never turns
+    /// a scenario's runs into HTTP/2 ones on its own.
+    #[test]
+    fn http2_defaults_to_never_and_takes_only_its_three_words() {
+        use crate::modes::Http2Mode;
+        let s = parse("tasks: [{request: {path: /}}]").unwrap();
+        assert_eq!(s.http2, Http2Mode::Never);
+        for (word, mode) in [
+            ("auto", Http2Mode::Auto),
+            ("always", Http2Mode::Always),
+            ("never", Http2Mode::Never),
+        ] {
+            let s = parse(&format!(
+                "defaults: {{http2: {word}}}\ntasks: [{{request: {{path: /}}}}]"
+            ))
+            .unwrap();
+            assert_eq!(s.http2, mode);
+        }
+        let e = parse("defaults: {http2: yes}\ntasks: [{request: {path: /}}]").unwrap_err();
+        let text = crate::chain::one_line(&e);
+        assert!(text.contains("http2") && text.contains("never"), "{text}");
+    }
+
     #[test]
     fn cookie_jar_caps_default_to_a_browsers_and_are_bounded() {
         let s = parse("tasks: [{request: {path: /}}]").unwrap();

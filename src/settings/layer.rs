@@ -250,6 +250,7 @@ mod tests {
             "no_proxy",
             "out",
             "target_id",
+            "http2",
         ] {
             assert!(keys.contains(&key), "{key}: {keys:?}");
         }
@@ -263,7 +264,7 @@ mod tests {
         ] {
             assert!(!keys.contains(&job_only), "{job_only}");
         }
-        assert_eq!(keys.len(), 39, "{keys:?}");
+        assert_eq!(keys.len(), 40, "{keys:?}");
     }
 
     #[test]
