@@ -101,8 +101,9 @@ pub(crate) enum Failure {
     /// A reused connection was already closed by the server: nothing was processed.
     Stale,
     Failed(Reason),
-    /// The server reset the request's own HTTP/2 stream: the request failed, and the
-    /// connection (every other stream's) is as good as before, so it is kept.
+    /// The request's own HTTP/2 stream was reset (by the server, or by `h2` for what the server
+    /// sent on it): the request failed, and the connection (every other stream's) is as good
+    /// as before, so it is kept.
     Stream(Reason),
 }
 

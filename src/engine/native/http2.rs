@@ -43,6 +43,13 @@ const STREAM_WINDOW: u32 = 1 << 20;
 /// The same for the whole connection (every stream together; one is open at a time).
 const CONNECTION_WINDOW: u32 = 2 << 20;
 
+/// A response header list past the head cap (HTTP/1.1's `header too large`).
+pub(super) const HEADERS_TOO_LARGE: &str =
+    "h2: response header list too large (raise defaults.max_head_kib)";
+/// A response's header block that was malformed or over the head cap: `h2` tells the two
+/// apart only when the list is far over it ([`HEADERS_TOO_LARGE`]).
+pub(super) const BAD_HEADERS: &str =
+    "h2: malformed response headers, or a header list past defaults.max_head_kib";
 /// A reason of its own for a TLS server that would not speak HTTP/2 under `http2: always`.
 pub(super) const REFUSED: &str = "h2: the server does not speak HTTP/2 (ALPN) and http2 is always";
 /// What to do about [`REFUSED`] and its cleartext twin, for the one log line that explains it.
@@ -252,8 +259,8 @@ fn settle<T>(
 
 /// An `h2` error as a failure. A stream the server surely did not process (refused, or past a
 /// graceful GOAWAY's last stream) is retried once on a fresh connection, as a stale HTTP/1.1
-/// connection is; anything else is counted with its reason, and a stream the server reset
-/// keeps the connection it was on.
+/// connection is; anything else is counted with its reason, and a stream reset (by the server,
+/// or by `h2` for what the server sent on it) keeps the connection it was on.
 fn failure(e: &::h2::Error, reused: bool) -> Failure {
     let unprocessed = e.is_remote()
         && match e.reason() {
@@ -264,7 +271,7 @@ fn failure(e: &::h2::Error, reused: bool) -> Failure {
     if unprocessed || (reused && e.is_io()) {
         return Failure::Stale;
     }
-    if e.is_reset() && e.is_remote() {
+    if e.is_reset() {
         return Failure::Stream(reason(e));
     }
     Failure::Failed(reason(e))
@@ -274,6 +281,17 @@ fn failure(e: &::h2::Error, reused: bool) -> Failure {
 pub(super) fn reason(e: &::h2::Error) -> Reason {
     if let Some(io) = e.get_io() {
         return io_reason(io);
+    }
+    // What `h2` does with a header list past `max_header_list_size`: the stream reset with
+    // PROTOCOL_ERROR when it is over (as for a malformed header block: the two look alike),
+    // the connection ended with ENHANCE_YOUR_CALM when it is far over or its CONTINUATION
+    // frames never end.
+    match (e.is_library(), e.is_reset(), e.reason()) {
+        (true, true, Some(H2Reason::PROTOCOL_ERROR)) => return Cow::Borrowed(BAD_HEADERS),
+        (true, false, Some(H2Reason::ENHANCE_YOUR_CALM)) => {
+            return Cow::Borrowed(HEADERS_TOO_LARGE)
+        }
+        _ => {}
     }
     let code = e.reason().map_or("no error code", code_name);
     let what = if e.is_reset() && e.is_remote() {
@@ -391,5 +409,148 @@ mod tests {
         assert_eq!(code_name(H2Reason::ENHANCE_YOUR_CALM), "ENHANCE_YOUR_CALM");
         assert_eq!(code_name(H2Reason::from(0xdead)), "an unknown error code");
         assert_eq!(code_name(H2Reason::from(0xbeef)), "an unknown error code");
+    }
+}
+
+/// Exchanges against an in-process HTTP/2 server (the `h2` crate's server side), through the
+/// same `send` the users call.
+#[cfg(test)]
+mod exchanges {
+    use std::time::Duration;
+
+    use super::super::http::{send, Connector, Deadline};
+    use super::*;
+    use crate::engine::Target;
+
+    /// A cleartext HTTP/2 server; `answer` gets each connection's request number (from 1) and
+    /// the stream's responder, and returns whether to end the connection gracefully after it.
+    fn server(
+        answer: fn(u32, ::h2::server::SendResponse<Bytes>) -> bool,
+    ) -> (Target, std::sync::Arc<std::sync::atomic::AtomicU32>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let counted = connections.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                while let Ok((socket, _)) = listener.accept().await {
+                    counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    tokio::spawn(async move {
+                        let Ok(mut conn) = ::h2::server::handshake(socket).await else {
+                            return;
+                        };
+                        let mut n = 0;
+                        while let Some(Ok((_, respond))) = conn.accept().await {
+                            n += 1;
+                            if answer(n, respond) {
+                                conn.graceful_shutdown();
+                            }
+                        }
+                    });
+                }
+            });
+        });
+        let url = url::Url::parse(&format!("http://{addr}")).unwrap();
+        let target = Target::from_url(&url)
+            .unwrap()
+            .with_http2(crate::modes::Http2Mode::Always);
+        (target, connections)
+    }
+
+    fn ok(mut respond: ::h2::server::SendResponse<Bytes>, headers: &[(&str, String)]) {
+        let mut response = ::http::Response::builder().status(200);
+        for (k, v) in headers {
+            response = response.header(*k, v.as_str());
+        }
+        if let Ok(mut body) = respond.send_response(response.body(()).unwrap(), false) {
+            let _ = body.send_data(Bytes::from_static(b"hello"), true);
+        }
+    }
+
+    const GET: &[u8] = b"GET / HTTP/1.1\r\nhost: x\r\n\r\n";
+
+    fn run<F: Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    /// A server that ends every connection gracefully (GOAWAY `NO_ERROR`) after one answer: the
+    /// request that finds the connection going away was never processed, and is retried on a
+    /// fresh one, as a stale HTTP/1.1 connection is. Nothing fails.
+    #[test]
+    fn a_graceful_goaway_is_a_fresh_connection_not_a_failure() {
+        let (target, connections) = server(|_, respond| {
+            ok(respond, &[]);
+            true
+        });
+        let connector = Connector::new(&target, Limits::default()).unwrap();
+        run(async {
+            let mut d = Deadline::new();
+            let mut conn = None;
+            let t = Duration::from_secs(5);
+            for _ in 0..3 {
+                let r = send(&connector, &mut conn, GET, Reading::WHOLE, (t, &mut d)).await;
+                assert_eq!(&r.unwrap().body[..], b"hello");
+            }
+        });
+        assert!(connections.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+        assert_eq!(connector.protocol(), Some(crate::stats::Protocol::H2));
+    }
+
+    /// A header list past the head cap fails the request with a reason, at once: no hang, no
+    /// buffer past the cap. Within the cap, headers are read (`Set-Cookie`, `Location`).
+    #[test]
+    fn a_header_list_past_the_head_cap_fails_and_one_within_is_read() {
+        let (target, _) = server(|n, respond| {
+            let big = "x".repeat(match n {
+                1 => 100,
+                2 => 20 * 1024,
+                _ => 64 * 1024,
+            });
+            ok(
+                respond,
+                &[
+                    ("set-cookie", "a=1".into()),
+                    ("x-big", big),
+                    ("location", "/next".into()),
+                ],
+            );
+            false
+        });
+        let limits = Limits {
+            max_head: 16 * 1024,
+            ..Limits::default()
+        };
+        let connector = Connector::new(&target, limits).unwrap();
+        run(async {
+            let mut d = Deadline::new();
+            let mut conn = None;
+            let t = Duration::from_secs(5);
+            let read = Reading {
+                meta: true,
+                ..Reading::WHOLE
+            };
+            let r = send(&connector, &mut conn, GET, read, (t, &mut d))
+                .await
+                .unwrap();
+            assert_eq!(r.meta.set_cookies, ["a=1"]);
+            assert_eq!(r.meta.location.as_deref(), Some("/next"));
+            // Over the cap, then far over it (which `h2` answers by ending the connection).
+            for reason in [BAD_HEADERS, HEADERS_TOO_LARGE] {
+                let e = send(&connector, &mut conn, GET, read, (t, &mut d))
+                    .await
+                    .unwrap_err();
+                assert_eq!(e, reason);
+            }
+        });
     }
 }
