@@ -9,7 +9,11 @@ use std::{
     sync::Arc,
 };
 
-use axum::{routing::get, Router};
+use axum::{
+    http::{header, StatusCode},
+    routing::{get, post},
+    Router,
+};
 use loadforge_gate::sample_app::{
     tls::{server_config, Pki, Validity},
     Knobs, SampleApp, Served,
@@ -283,4 +287,45 @@ fn stream_resets_and_goaway_are_counted_failures_with_reasons_and_the_run_ends()
     );
     assert_eq!(r["run"]["interrupted"], false);
     assert_eq!(r["run"]["protocol"], "h2");
+}
+
+/// Over HTTP/2 to the target: a redirect to another origin that speaks only HTTP/1.1 (under
+/// `always`, another origin is offered h2 and answered in what it picks), a form and a
+/// multipart upload (echoed back and checked).
+#[test]
+fn redirects_to_an_http1_origin_forms_and_multipart_work_over_h2() {
+    let other = http1_only_plain();
+    let away = format!("{other}/landing");
+    let echo = || post(|body: String| async move { body });
+    let router = Router::new()
+        .route(
+            "/away",
+            get(move || async move { (StatusCode::FOUND, [(header::LOCATION, away)]) }),
+        )
+        .route("/form", echo())
+        .route("/upload", echo());
+    let target = Served::start("127.0.0.1:0", router, 1).unwrap();
+    let scenario = "tasks:\n  - steps:\n\
+        \x20     - request: {name: away, path: /away, check: {body_contains: ok}}\n\
+        \x20     - request: {name: form, method: POST, path: /form, form: {user: ann, note: a b}, check: {body_contains: note=a+b&user=ann}}\n\
+        \x20     - request: {name: upload, method: POST, path: /upload, multipart: {report: {file: r.csv, content_type: text/csv}}, check: {body_contains: \"north,12\"}}\n";
+    let out = Gate::new()
+        .write("s.yml", scenario)
+        .write("r.csv", "region,total\nnorth,12\n")
+        .args(["run", "--scenario", "s.yml", "--host", &target.url()])
+        .args(["--http2", "always", "--users", "1", "--run-time", "1s"])
+        .args(["--progress", "0", "--baseline", "none"])
+        .args(["--threshold", "error_rate<0.001%"])
+        .run();
+    let r = out.results();
+    assert_eq!(r["aggregate"]["failures"], 0, "{:?}", reasons(&r));
+    out.expect_exit(0);
+    let names: Vec<_> = r["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["away", "form", "upload"]);
+    assert_eq!(r["run"]["protocol"], "h2", "the target's protocol");
 }
