@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use serde::{Deserialize, Deserializer};
 
-use crate::modes::{CommentMode, EngineKind, PipelinesMode};
+use crate::modes::{CommentMode, EngineKind, Http2Mode, PipelinesMode};
 
 /// Declares a struct whose fields are all `Option`s, and `over`, which stacks two of them, from
 /// one list of fields: a new field cannot be forgotten in the stacking.
@@ -229,6 +229,28 @@ impl From<PipelinesArg> for PipelinesMode {
     }
 }
 
+/// `--http2`: whether the native engine speaks HTTP/2 (see [`Http2Mode`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Http2Arg {
+    /// Over TLS, offer h2 and http/1.1 by ALPN and speak what the server picks.
+    Auto,
+    /// HTTP/2 only: by ALPN over TLS, by prior knowledge over plain http.
+    Always,
+    /// HTTP/1.1 only.
+    Never,
+}
+
+impl From<Http2Arg> for Http2Mode {
+    fn from(h: Http2Arg) -> Http2Mode {
+        match h {
+            Http2Arg::Auto => Http2Mode::Auto,
+            Http2Arg::Always => Http2Mode::Always,
+            Http2Arg::Never => Http2Mode::Never,
+        }
+    }
+}
+
 impl From<CommentArg> for CommentMode {
     fn from(c: CommentArg) -> CommentMode {
         match c {
@@ -413,6 +435,11 @@ layered! {
         /// Threads of the native engine [default: number of CPUs].
         #[arg(long, env = "LOADFORGE_GATE_THREADS", value_name = "N")]
         pub(crate) threads: Option<usize>,
+        /// HTTP/2 to the target (native engine): auto (h2 when the TLS server offers it),
+        /// always (h2 only; prior knowledge over http), never; over the scenario's
+        /// `defaults.http2` [default: the scenario's, else never].
+        #[arg(long, env = "LOADFORGE_GATE_HTTP2", value_enum)]
+        pub(crate) http2: Option<Http2Arg>,
         /// Seconds between progress lines in the log (0 for none).
         #[arg(long, env = "LOADFORGE_GATE_PROGRESS", value_name = "SECS")]
         pub(crate) progress: Option<u64>,

@@ -87,3 +87,42 @@ impl BaselineSource {
         }
     }
 }
+
+/// Whether the native engine speaks HTTP/2 to the target (`http2:` in the scenario's
+/// `defaults`, `--http2` over it).
+///
+/// The default is `never` for now: a gate upgraded to a release that speaks HTTP/2 must not
+/// start measuring another protocol on its own. Against an `https` front door that offers h2,
+/// `auto` would turn every existing HTTP/1.1 baseline into a run of another load (which the load
+/// fingerprint then refuses to compare) on the first pipeline after the upgrade, and the h2
+/// path has not yet been measured against h2load (#34). Choosing h2 is the user's act.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Http2Mode {
+    /// Over TLS, offer `h2` and `http/1.1` by ALPN and speak what the server picks; plain
+    /// `http` stays HTTP/1.1 (no cleartext upgrade).
+    Auto,
+    /// HTTP/2 only: by ALPN over TLS (a server that refuses it fails every request with that
+    /// reason), by prior knowledge over plain `http`.
+    Always,
+    /// HTTP/1.1 only, as before HTTP/2 was spoken.
+    #[default]
+    Never,
+}
+
+impl Http2Mode {
+    /// The word the scenario, the flag and the docs use.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Http2Mode::Auto => "auto",
+            Http2Mode::Always => "always",
+            Http2Mode::Never => "never",
+        }
+    }
+}
+
+impl fmt::Display for Http2Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}

@@ -21,7 +21,9 @@ use crate::{
         too_few_users, EngineSettings, K6Settings, LoadForgeSettings, LocustSettings,
         NativeSettings, Settings, SettingsError,
     },
-    stats::{ci_values_in_host, origin, sha256_hex, LoadFingerprint, LoadModel, RunResult},
+    stats::{
+        ci_values_in_host, origin, sha256_hex, LoadFingerprint, LoadModel, Protocol, RunResult,
+    },
 };
 
 /// What will generate the load, checked and loaded before any load is sent.
@@ -180,6 +182,8 @@ pub(crate) fn fingerprint(settings: &Settings, workload: &Workload) -> LoadFinge
             Workload::K6(script) => script.version.clone(),
             _ => None,
         },
+        // What the engine's connections spoke, known after the run (`finish`).
+        protocol: None,
     };
     match workload {
         Workload::K6(script) if script_load.is_some() => {
@@ -314,6 +318,15 @@ pub(crate) fn run_engine(
     Ok(finish(outcome, load, |_| {}))
 }
 
+/// The fingerprint in `result`, with the protocol its connections spoke: an HTTP/2 run is
+/// another load than an HTTP/1.1 one.
+fn stamp(result: &mut RunResult, load: LoadFingerprint) {
+    result.run.load = Some(LoadFingerprint {
+        protocol: Protocol::in_fingerprint(result.run.protocol),
+        ..load
+    });
+}
+
 /// An engine's result, or the partial result of its crash, with the fingerprint, what
 /// `describe` adds, no credential in its outside text (`RunResult::scrub`) and one row per
 /// endpoint name.
@@ -325,7 +338,7 @@ fn finish(
     match outcome {
         Ok(mut result) => {
             describe(&mut result);
-            result.run.load = Some(load);
+            stamp(&mut result, load);
             result.scrub();
             result.merge_same_names();
             Ok(result)
@@ -335,7 +348,7 @@ fn finish(
             partial: Some(mut partial),
         }) => {
             describe(&mut partial);
-            partial.run.load = Some(load);
+            stamp(&mut partial, load);
             partial.scrub();
             partial.merge_same_names();
             Err(EngineError::Crashed {
@@ -358,7 +371,8 @@ fn native_plan(
             setting: "--host",
             message,
         })?
-        .with_network(native.tls.clone(), settings.proxy.clone());
+        .with_network(native.tls.clone(), settings.proxy.clone())
+        .with_http2(native.http2.unwrap_or(scenario.http2));
     let watchdog = AbortRules::from_thresholds(&settings.gate.thresholds)
         .map(|rules| Arc::new(rules) as Arc<dyn Watchdog>);
     Ok(NativePlan {
@@ -629,6 +643,7 @@ mod tests {
                 target_id: None,
                 engine_version: None,
                 compare_target: None,
+                protocol: None,
             }
         );
         // In a pipeline of branch `shop`, a host named after the branch is a review app; the

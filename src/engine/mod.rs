@@ -109,6 +109,8 @@ pub struct Target {
     pub(crate) tls_options: TlsOptions,
     /// The forward proxy to go through, chosen once from the proxy variables.
     pub(crate) proxy: Option<Proxy>,
+    /// Whether HTTP/2 is offered or spoken (`--http2` over the scenario's `defaults.http2`).
+    pub(crate) http2: crate::modes::Http2Mode,
 }
 
 impl Target {
@@ -146,7 +148,13 @@ impl Target {
             base_path: url.path().trim_end_matches('/').to_string(),
             tls_options: TlsOptions::default(),
             proxy: None,
+            http2: crate::modes::Http2Mode::Never,
         })
+    }
+
+    /// The same target spoken to as `http2` says.
+    pub(crate) fn with_http2(self, http2: crate::modes::Http2Mode) -> Target {
+        Target { http2, ..self }
     }
 
     /// The same target reached with these TLS options and through this proxy.

@@ -131,13 +131,14 @@ fn headline(out: &mut String, view: &View<'_>) {
     let _ = writeln!(out, "### {mark} {}\n", view.outcome.title());
     let _ = writeln!(
         out,
-        "**{}** engine ({} model) · {} users · {:.0}s{} · `{}` · {} · {:.2}% errors",
+        "**{}** engine ({} model) · {} users · {:.0}s{} · `{}`{} · {} · {:.2}% errors",
         escape_markdown(run.engine),
         run.model,
         run.users,
         run.duration_s,
         run.interrupted_text(),
         run.target.replace(['`', '\n', '\r'], ""),
+        run.protocol_text(),
         run.counts_text(),
         run.error_rate
     );

@@ -89,6 +89,7 @@ fn native_load() -> LoadFingerprint {
         target_id: None,
         engine_version: None,
         compare_target: None,
+        protocol: None,
     }
 }
 

@@ -12,7 +12,7 @@ use crate::{
     baseline::{Comparison, ComparisonRow, MetricDelta, Presence},
     gate::{Check, CheckKind, CheckState, Metric, NotJudged, Verdict},
     stats::{
-        CiInfo, EndpointStats, Engine, HostInfo, LatencyHistogram, LoadMatch, LoadModel,
+        CiInfo, EndpointStats, Engine, HostInfo, LatencyHistogram, LoadMatch, LoadModel, Protocol,
         SecondPoint, ToolInfo,
     },
 };
@@ -158,6 +158,8 @@ pub(crate) struct RunLine<'a> {
     /// `--insecure`: the target's certificate was not verified.
     pub(crate) insecure: bool,
     pub(crate) target: &'a str,
+    /// The HTTP version the target was spoken to in, when the engine says.
+    pub(crate) protocol: Option<Protocol>,
     /// How quiet the load generator's host was, when the executor measured it.
     pub(crate) host: Option<String>,
     /// How the load generator fared (`run.generator`), or why it was not measured.
@@ -174,6 +176,15 @@ impl RunLine<'_> {
         match self.counts {
             Some(c) => format!("{} requests · {:.1} req/s", c.requests, c.rps),
             None => "request counts not reported".into(),
+        }
+    }
+
+    /// ` over HTTP/2` after the target when it was not HTTP/1.1 (the default, left unsaid in
+    /// the headline; the run metadata names it either way).
+    pub(crate) fn protocol_text(&self) -> String {
+        match self.protocol {
+            Some(p) if p != Protocol::Http1 => format!(" over {}", p.label()),
+            _ => String::new(),
         }
     }
 
@@ -583,6 +594,7 @@ fn run_line(doc: &Document) -> RunLine<'_> {
         interrupted: meta.interrupted,
         insecure: meta.tls_insecure,
         target: &meta.target,
+        protocol: meta.protocol,
         host: meta.host.as_ref().map(host_text),
         generator: GeneratorLine::of(meta, agg.latency_ms.p99),
         counts: Counts::of(agg),
@@ -711,13 +723,18 @@ fn meta_rows(doc: &Document) -> Vec<MetaRow<'_>> {
         text("engine", run.engine.to_string()),
         text("scenario", run.scenario.as_deref().unwrap_or("–").into()),
         text("target", run.target.clone()),
+    ];
+    if let Some(p) = run.protocol {
+        rows.push(text("protocol", p.label().into()));
+    }
+    rows.extend([
         text(
             "users",
             format!("{} (spawn rate {}/s)", run.users, run.spawn_rate),
         ),
         text("started", run.started_at.clone()),
         text("duration", format!("{:.1} s", run.duration_s)),
-    ];
+    ]);
     if run.quantised {
         rows.push(text(
             "latencies",

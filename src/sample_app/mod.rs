@@ -223,6 +223,17 @@ impl Served {
     pub fn sample_app(listen: &str, knobs: Knobs) -> Result<SampleApp, SampleAppError> {
         Served::start(listen, router(knobs), 2)
     }
+
+    /// As [`Served::sample_app`], over HTTPS (HTTP/2 by ALPN, or HTTP/1.1) with a private CA
+    /// made now, whose certificate is written to `dir` (the path returned, for `--ca-cert`).
+    pub fn sample_app_tls(
+        listen: &str,
+        knobs: Knobs,
+        dir: &Path,
+    ) -> Result<(SampleApp, PathBuf), SampleAppError> {
+        let (config, ca) = tls_config(listen, dir)?;
+        Ok((Served::start_tls(listen, router(knobs), 2, config)?, ca))
+    }
 }
 
 /// The CA file `sample-app --tls` writes for clients to pass as `--ca-cert`.

@@ -160,7 +160,11 @@ pub fn server_config(
         None => builder.with_no_client_auth(),
     };
     let mut config = builder.with_single_cert(certs, key).map_err(tls_error)?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // HTTP/2 first, as production front doors offer it: a client that asks for h2 (the native
+    // engine under `http2: auto | always`) gets it, one that does not stays on HTTP/1.1. The
+    // server (hyper-util's auto builder, behind `axum::serve`) speaks whichever the client
+    // starts with, and takes HTTP/2 by prior knowledge on plain `http` too.
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
 

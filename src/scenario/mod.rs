@@ -98,6 +98,8 @@ pub struct Scenario {
     pub(crate) max_cookies: usize,
     /// The most bytes of cookies in one user's jar (`defaults.max_cookies_kib`).
     pub(crate) max_cookie_bytes: usize,
+    /// Whether the native engine speaks HTTP/2 (`defaults.http2`; `--http2` wins over it).
+    pub(crate) http2: crate::modes::Http2Mode,
     pub(crate) wait: Wait,
     pub(crate) on_start: Vec<Step>,
     pub(crate) tasks: Vec<Task>,
@@ -547,6 +549,7 @@ impl Compiler<'_> {
             source_sha256: String::new(),
             max_cookies,
             max_cookie_bytes,
+            http2: raw.defaults.http2.unwrap_or_default(),
         };
         secrets::mark_secret_headers(&mut scenario, &self.sets);
         Ok(scenario)
@@ -1098,6 +1101,29 @@ mod tests {
         assert_eq!(a.source_sha256.len(), 64);
         assert_eq!(a.source_sha256, same.source_sha256);
         assert_ne!(a.source_sha256, edited.source_sha256);
+    }
+
+    /// `defaults.http2` is one of three words, `never` unless written: an upgrade never turns
+    /// a scenario's runs into HTTP/2 ones on its own.
+    #[test]
+    fn http2_defaults_to_never_and_takes_only_its_three_words() {
+        use crate::modes::Http2Mode;
+        let s = parse("tasks: [{request: {path: /}}]").unwrap();
+        assert_eq!(s.http2, Http2Mode::Never);
+        for (word, mode) in [
+            ("auto", Http2Mode::Auto),
+            ("always", Http2Mode::Always),
+            ("never", Http2Mode::Never),
+        ] {
+            let s = parse(&format!(
+                "defaults: {{http2: {word}}}\ntasks: [{{request: {{path: /}}}}]"
+            ))
+            .unwrap();
+            assert_eq!(s.http2, mode);
+        }
+        let e = parse("defaults: {http2: yes}\ntasks: [{request: {path: /}}]").unwrap_err();
+        let text = crate::chain::one_line(&e);
+        assert!(text.contains("http2") && text.contains("never"), "{text}");
     }
 
     #[test]

@@ -45,6 +45,8 @@ pub(crate) struct RawDefaults {
     pub(crate) follow_redirects: Option<bool>,
     /// Whether requests ask for compressed answers (default on); they are decoded either way.
     pub(crate) compression: Option<bool>,
+    /// HTTP/2 to the target: `auto`, `always` or `never` (the default).
+    pub(crate) http2: Option<crate::modes::Http2Mode>,
 }
 
 /// Seconds as a number (`1.5`) or a duration string (`1500ms`).

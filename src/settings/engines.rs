@@ -11,9 +11,9 @@ use super::{
 };
 use crate::{
     chain::one_line,
-    cli::LoadArgs,
+    cli::{Http2Arg, LoadArgs},
     defaults,
-    modes::EngineKind,
+    modes::{EngineKind, Http2Mode},
     secret::Secret,
     tls::{self, TlsOptions},
 };
@@ -50,6 +50,8 @@ pub struct NativeSettings {
     pub(crate) threads: usize,
     /// How TLS to the target is verified, and the client certificate offered.
     pub(crate) tls: TlsOptions,
+    /// `--http2`, which wins over the scenario's `defaults.http2`; unset, the scenario decides.
+    pub(crate) http2: Option<Http2Mode>,
 }
 
 /// Which locustfile and locust executable to run, with its distributed mode and stop timing.
@@ -100,6 +102,12 @@ pub(super) fn from_layer(
             "apply to the native engine only (for Locust, set REQUESTS_CA_BUNDLE to the CA file)",
         ));
     }
+    if kind != EngineKind::Native && matches!(l.http2, Some(h) if h != Http2Arg::Never) {
+        return Err(invalid(
+            "--http2",
+            "applies to the native engine only (Locust speaks HTTP/1.1; k6 and LoadForge choose by ALPN themselves)",
+        ));
+    }
     Ok(match kind {
         EngineKind::Native => EngineSettings::Native(native(l)?),
         EngineKind::Locust => EngineSettings::Locust(locust(l)?),
@@ -128,6 +136,7 @@ fn native(l: &LoadArgs) -> Result<NativeSettings, SettingsError> {
         ))?,
         threads,
         tls: tls_options(l)?,
+        http2: l.http2.map(Http2Mode::from),
     })
 }
 

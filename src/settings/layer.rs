@@ -252,6 +252,7 @@ mod tests {
             "target_id",
             "compare_host",
             "paired_slice",
+            "http2",
         ] {
             assert!(keys.contains(&key), "{key}: {keys:?}");
         }
@@ -265,7 +266,7 @@ mod tests {
         ] {
             assert!(!keys.contains(&job_only), "{job_only}");
         }
-        assert_eq!(keys.len(), 43, "{keys:?}");
+        assert_eq!(keys.len(), 44, "{keys:?}");
     }
 
     #[test]

@@ -594,3 +594,29 @@ fn paired_slices_fit_the_run() {
         assert!(e.contains(want), "{slice} {warmup} {run}: {e}");
     }
 }
+
+/// `--http2` reaches the native engine's settings (over the scenario's, in the plan); the
+/// other engines cannot speak HTTP/2 as asked, so asking for it there is refused, never
+/// silently HTTP/1.1.
+#[test]
+fn http2_is_the_native_engines_and_refused_for_the_others() {
+    let a = with_load(|l| l.http2 = Some(crate::cli::Http2Arg::Always));
+    let s = Settings::from_args(&a, &no_env, None).unwrap();
+    let EngineSettings::Native(n) = s.engine else {
+        panic!("{:?}", s.engine)
+    };
+    assert_eq!(n.http2, Some(crate::modes::Http2Mode::Always));
+    let unset = Settings::from_args(&args(), &no_env, None).unwrap();
+    let EngineSettings::Native(n) = unset.engine else {
+        panic!("{:?}", unset.engine)
+    };
+    assert_eq!(n.http2, None, "unset: the scenario decides");
+    let locust = with_load(|l| {
+        l.engine = Some(crate::cli::EngineArg::Locust);
+        l.scenario = None;
+        l.locustfile = Some("l.py".into());
+        l.http2 = Some(crate::cli::Http2Arg::Auto);
+    });
+    let e = Settings::from_args(&locust, &no_env, None).unwrap_err();
+    assert!(e.to_string().contains("--http2"), "{e}");
+}

@@ -146,6 +146,13 @@ pub struct LoadFingerprint {
     )]
     #[schemars(length(max = MAX_TARGET))]
     pub compare_target: Option<String>,
+    /// The protocol the target was spoken to in, when it was not HTTP/1.1 alone (the native
+    /// engine's `http2`): an HTTP/2 run puts another load on a server than an HTTP/1.1 run
+    /// (one multiplexed connection per client, compressed headers), so the two are not
+    /// compared. Absent means HTTP/1.1, so every run written before HTTP/2 was spoken stays
+    /// comparable with an HTTP/1.1 run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<Protocol>,
 }
 
 /// The longest engine version read back, or read from an engine.
@@ -169,6 +176,43 @@ fn engine_version<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::
         ));
     }
     Ok(Some(s))
+}
+
+
+/// The HTTP version a run's connections to the target spoke (`run.protocol`), by ALPN's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Protocol {
+    /// HTTP/1.1 on every connection.
+    #[serde(rename = "http/1.1")]
+    Http1,
+    /// HTTP/2 on every connection.
+    #[serde(rename = "h2")]
+    H2,
+    /// Some connections HTTP/2, others HTTP/1.1 (`http2: auto` against servers that disagree).
+    #[serde(rename = "mixed")]
+    Mixed,
+}
+
+impl Protocol {
+    /// As reports and the fingerprint's differences name it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Protocol::Http1 => "HTTP/1.1",
+            Protocol::H2 => "HTTP/2",
+            Protocol::Mixed => "HTTP/2 and HTTP/1.1",
+        }
+    }
+
+    /// The fingerprint's form: HTTP/1.1 is the absence of a protocol, as in every older file.
+    pub(crate) fn in_fingerprint(protocol: Option<Protocol>) -> Option<Protocol> {
+        protocol.filter(|p| *p != Protocol::Http1)
+    }
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
 }
 
 /// The longest `--target-id`: it is shown on one line of every report.
@@ -384,6 +428,11 @@ impl LoadFingerprint {
             change("run time", &time(self.run_time_s), &time(other.run_time_s)),
             change("warm-up", &time(self.warmup_s), &time(other.warmup_s)),
             change("ramp", &time(self.ramp_s), &time(other.ramp_s)),
+            change(
+                "protocol",
+                self.protocol.unwrap_or(Protocol::Http1).label(),
+                other.protocol.unwrap_or(Protocol::Http1).label(),
+            ),
             self.script_load_change(other),
         ]
         .into_iter()
@@ -587,6 +636,7 @@ pub(crate) mod tests {
             target_id: None,
             engine_version: None,
             compare_target: None,
+            protocol: None,
         }
     }
 
@@ -681,6 +731,7 @@ pub(crate) mod tests {
         let with = |target: &str, id: Option<&str>| LoadFingerprint {
             target: target.into(),
             target_id: id.map(str::to_string),
+            protocol: None,
             ..fingerprint()
         };
         let shop = with("http://127.0.0.1:40001", Some("shop"));
@@ -768,6 +819,7 @@ pub(crate) mod tests {
             target_id: None,
             engine_version: None,
             compare_target: None,
+            protocol: None,
         };
         let c = compare_loads(&meta(Some(base)), &meta(Some(cur)));
         assert_eq!(
@@ -894,6 +946,41 @@ pub(crate) mod tests {
         assert_eq!(c.differences.len(), 2, "{c:?}");
         let same = compare_loads(&meta(Some(fingerprint())), &meta(Some(fingerprint())));
         assert_eq!((same.matched, same.differences.len()), (LoadMatch::Same, 0));
+    }
+
+    /// An HTTP/2 run is another load than an HTTP/1.1 baseline, and the other way round; a
+    /// file without a protocol (every file before HTTP/2) is HTTP/1.1, so it stays comparable
+    /// with an HTTP/1.1 run, whose fingerprint leaves the protocol out as before.
+    #[test]
+    fn an_http2_run_is_another_load_than_an_http1_one_and_absence_is_http1() {
+        let h2 = LoadFingerprint {
+            protocol: Protocol::in_fingerprint(Some(Protocol::H2)),
+            ..fingerprint()
+        };
+        let h1 = LoadFingerprint {
+            protocol: Protocol::in_fingerprint(Some(Protocol::Http1)),
+            ..fingerprint()
+        };
+        assert_eq!(
+            h1,
+            fingerprint(),
+            "HTTP/1.1 is written as before: no protocol"
+        );
+        let c = compare_loads(&meta(Some(fingerprint())), &meta(Some(h2.clone())));
+        assert_eq!(c.matched, LoadMatch::Different);
+        assert_eq!(c.differences, ["protocol HTTP/1.1 → HTTP/2"]);
+        let back = compare_loads(&meta(Some(h2.clone())), &meta(Some(h1)));
+        assert_eq!(back.differences, ["protocol HTTP/2 → HTTP/1.1"]);
+        let same = compare_loads(&meta(Some(h2.clone())), &meta(Some(h2.clone())));
+        assert_eq!(same.matched, LoadMatch::Same);
+        let text = serde_json::to_value(&h2).unwrap();
+        assert_eq!(text["protocol"], "h2");
+        assert!(serde_json::to_value(fingerprint())
+            .unwrap()
+            .get("protocol")
+            .is_none());
+        let read: LoadFingerprint = serde_json::from_value(text).unwrap();
+        assert_eq!(read, h2);
     }
 
     #[test]

@@ -12,7 +12,8 @@ use std::collections::{BTreeMap, HashSet};
 
 use super::{
     fold_named, merged_row, CookiesDropped, EndpointStats, Folded, GeneratorHealth, HostInfo,
-    K6Verdicts, RunMeta, RunResult, SecondPoint, ToolInfo, ALL_REQUESTS, OTHER_ENDPOINTS, SCHEMA,
+    K6Verdicts, Protocol, RunMeta, RunResult, SecondPoint, ToolInfo, ALL_REQUESTS, OTHER_ENDPOINTS,
+    SCHEMA,
 };
 
 /// Adds up the shards of one run (all of them, or all that arrived) into one result; `cap` is
@@ -148,6 +149,7 @@ fn merged_meta(
         host: HostInfo::worst(runs().map(|r| r.host.as_ref())),
         // A threshold crossed in any shard is crossed; checks' passes and fails add.
         k6: K6Verdicts::merge(runs().map(|r| r.k6.as_ref())),
+        protocol: merged_protocol(runs().map(|r| r.protocol)),
         ..RunMeta::new(
             first.engine.clone(),
             first.target.clone(),
@@ -157,6 +159,14 @@ fn merged_meta(
             duration_s,
         )
     }
+}
+
+/// The shards' protocol: theirs when they agree (those that opened a connection), mixed when
+/// some spoke HTTP/2 and others HTTP/1.1.
+fn merged_protocol(protocols: impl Iterator<Item = Option<Protocol>>) -> Option<Protocol> {
+    protocols
+        .flatten()
+        .reduce(|a, b| if a == b { a } else { Protocol::Mixed })
 }
 
 /// One endpoint per name across the shards (and within one: a name is one endpoint, see

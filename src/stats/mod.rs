@@ -48,7 +48,7 @@ pub use k6::{
 };
 #[cfg(test)]
 pub(crate) use load::tests::fingerprint as load_fixture;
-pub use load::LoadFingerprint;
+pub use load::{LoadFingerprint, Protocol};
 pub(crate) use load::{
     compare_loads, is_engine_version, origin, sha256_hex, LoadMatch, MAX_TARGET_ID,
 };
@@ -227,6 +227,11 @@ pub struct RunMeta {
     /// the gate judges each as a check of its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub k6: Option<K6Verdicts>,
+    /// The HTTP version the native engine's connections to the target spoke (`http2`); absent
+    /// for the other engines and for runs that opened no connection. Redirects to another
+    /// origin are not counted: this is the target's protocol.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<Protocol>,
 }
 
 impl RunMeta {
@@ -268,6 +273,7 @@ impl RunMeta {
             load: None,
             cookies_dropped: CookiesDropped::default(),
             k6: None,
+            protocol: None,
         }
     }
 

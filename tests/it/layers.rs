@@ -36,7 +36,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "scenario",
         &[
-            "duration", "defaults", "yaml", "rng", "capped", "secret", "quote",
+            "duration", "defaults", "yaml", "rng", "capped", "secret", "quote", "modes",
         ],
     ),
     // results.json and shard files: the one reader and writer of `stats`' file model.
@@ -45,7 +45,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "engine",
         &[
             "stats", "scenario", "secret", "duration", "defaults", "retry", "pause", "capped",
-            "tls", "proxy", "chain", "procfs", "rng", "quote",
+            "tls", "proxy", "chain", "procfs", "rng", "quote", "modes",
         ],
     ),
     ("gate", &["stats", "duration", "defaults", "engine", "exit"]),

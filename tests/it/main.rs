@@ -27,6 +27,7 @@ mod help;
 mod history;
 mod hostile;
 mod html_report;
+mod http2;
 mod init;
 mod k6;
 mod k6_shards;

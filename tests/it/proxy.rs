@@ -198,6 +198,42 @@ fn https_goes_through_a_connect_tunnel() {
     );
 }
 
+/// HTTP/2 by ALPN goes through the tunnel end to end (the proxy sees only `CONNECT`).
+#[test]
+fn https_over_http2_goes_through_a_connect_tunnel() {
+    let proxy = Proxy::start(None);
+    let server = TlsServer::valid();
+    let args = ["--ca-cert", "ca.pem", "--http2", "always"];
+    let out = gate(&server.url(), server.pki.ca_pem(), &args)
+        .env("HTTPS_PROXY", &proxy.url)
+        .run()
+        .expect_exit(0);
+    assert_clean(&out);
+    assert_eq!(out.results()["run"]["protocol"], "h2");
+    let authority = server.url().replace("https://", "");
+    let seen = proxy.seen();
+    assert!(!seen.is_empty(), "nothing went through the proxy");
+    assert!(
+        seen.iter()
+            .all(|(l, _)| l == &format!("CONNECT {authority} HTTP/1.1")),
+        "{seen:?}"
+    );
+}
+
+/// A plain-http target through a forward proxy is HTTP/1.1 (absolute form): `http2: always`
+/// cannot be kept there, and is refused before any load, naming the way out.
+#[test]
+fn http2_always_through_a_forward_proxy_to_plain_http_is_refused() {
+    let proxy = Proxy::start(None);
+    let target = plain_target();
+    let out = gate(&target.url(), "", &["--http2", "always"])
+        .env("http_proxy", &proxy.url)
+        .run()
+        .expect_exit(2);
+    assert!(out.stderr.contains("http2: auto"), "{}", out.stderr);
+    assert!(proxy.seen().is_empty(), "no load went out");
+}
+
 #[test]
 fn no_proxy_flag_and_variable_bypass_the_proxy() {
     let proxy = Proxy::start(None);

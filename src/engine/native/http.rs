@@ -10,6 +10,11 @@
 //!
 //! What is read is parsed in `wire.rs` (the response head, chunk sizes) and kept, dropped or
 //! decoded in `body.rs`; this file does the connecting, the reading and the deadline.
+//!
+//! HTTP/2 (`http2: auto | always`) is chosen here, per connection: by ALPN over TLS, by prior
+//! knowledge over plain `http` under `always`. A connection is then a [`Conn::H2`], whose
+//! exchanges `http2.rs` runs with the `h2` crate; everything above (`vu.rs`) is the same.
+//! What an exchange takes and gives, for both, is `exchange.rs`.
 
 use std::{
     borrow::Cow,
@@ -17,34 +22,36 @@ use std::{
     net::SocketAddr,
     pin::Pin,
     sync::{
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU8, Ordering},
         Arc,
     },
-    task::{Context, Poll},
     time::Duration,
 };
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::{
-    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf},
+    io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
 };
-use tokio_rustls::{client::TlsStream, rustls, TlsConnector};
+use tokio_rustls::{rustls, TlsConnector};
 
 use super::{
     body::Sink,
     decode::Encoding,
+    exchange::{Failure, Stream},
+    http2::{self, H2Conn},
     proxy::{self, ViaProxy},
     recorder::Reason,
-    wire::{
-        chunk_size, head_end, io_reason, malformed, parse_head, too_large, Framing, Head, Meta,
-    },
+    wire::{chunk_size, head_end, io_reason, malformed, parse_head, too_large, Framing, Head},
 };
 use crate::{
     engine::{EngineError, Target},
+    modes::Http2Mode,
     stats::Received,
     tls,
 };
+
+pub(crate) use super::exchange::{Limits, Reading, Response};
 
 /// Opens connections to the target. DNS is resolved once, up front: a load test measures the
 /// server, not the resolver, and a failed lookup then fails every request with one clear reason.
@@ -58,72 +65,33 @@ pub(crate) struct Connector {
     /// The first TLS or proxy failure has been explained in the log: each is counted per
     /// request, but printed once.
     explained: AtomicBool,
+    /// Whether HTTP/2 is offered (ALPN) or spoken (prior knowledge over plain `http`).
+    http2: Http2Mode,
+    /// `https://authority` or `http://authority`: HTTP/2's `:scheme` and `:authority`.
+    origin: String,
+    /// The protocols connections have spoken, [`H1`] and [`H2`] bits: what the run reports.
+    spoken: AtomicU8,
 }
 
-/// How much of a response this side reads: the scenario's `defaults.max_head_kib` and
-/// `defaults.max_body_mib`, else [`crate::defaults`].
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Limits {
-    /// The most bytes a response head (status line, headers, trailers) may take.
-    pub(crate) max_head: usize,
-    /// The most bytes of a body kept for checks and extractions.
-    pub(crate) max_body: usize,
+/// `Connector::spoken`: a connection spoke HTTP/1.1.
+const H1: u8 = 1;
+/// `Connector::spoken`: a connection spoke HTTP/2.
+const H2: u8 = 2;
+
+/// ALPN's names for the protocols offered.
+const ALPN_H2: &[u8] = b"h2";
+const ALPN_H1: &[u8] = b"http/1.1";
+
+/// A virtual user's kept-alive connection, in the protocol it negotiated.
+pub(crate) enum Conn {
+    /// HTTP/1.1, this file's own client.
+    H1(H1Conn),
+    /// HTTP/2 (`http2.rs`), boxed: its state is much larger than HTTP/1.1's.
+    H2(Box<H2Conn>),
 }
 
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_head: crate::defaults::RESPONSE_HEAD_CAP,
-            max_body: crate::defaults::RESPONSE_BODY_CAP,
-        }
-    }
-}
-
-enum Stream {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
-    }
-}
-
-/// A kept-alive connection with its reused buffers.
-pub(crate) struct Conn {
+/// A kept-alive HTTP/1.1 connection with its reused buffers.
+pub(crate) struct H1Conn {
     stream: Stream,
     read: BytesMut,
     /// Whether a response was already read on this connection (a reused connection that the
@@ -146,12 +114,22 @@ impl Connector {
                 Some(_) => format!("proxy: dns lookup failed for {host}: {e}"),
                 None => format!("dns lookup failed for {host}: {e}"),
             });
+        if !target.tls && target.proxy.is_some() && target.http2 == Http2Mode::Always {
+            return Err(EngineError::Config(
+                "http2: always cannot reach a plain-http target through a forward proxy (the proxy is spoken to in HTTP/1.1); use an https target (tunnelled, h2 by ALPN) or http2: auto".into(),
+            ));
+        }
         let tls = if target.tls {
-            let config =
+            let mut config =
                 tls::client_config(&target.tls_options).map_err(|e| EngineError::Setup {
                     action: "set up TLS for the target".into(),
                     source: e.into(),
                 })?;
+            config.alpn_protocols = match target.http2 {
+                Http2Mode::Never => vec![ALPN_H1.to_vec()],
+                Http2Mode::Auto => vec![ALPN_H2.to_vec(), ALPN_H1.to_vec()],
+                Http2Mode::Always => vec![ALPN_H2.to_vec()],
+            };
             let name =
                 rustls::pki_types::ServerName::try_from(target.host.clone()).map_err(|e| {
                     EngineError::Start(format!(
@@ -169,7 +147,26 @@ impl Connector {
             limits,
             proxy: target.proxy.as_ref().map(|p| ViaProxy::new(p, target)),
             explained: AtomicBool::new(false),
+            http2: target.http2,
+            origin: format!(
+                "{}://{}",
+                if target.tls { "https" } else { "http" },
+                target.authority
+            ),
+            spoken: AtomicU8::new(0),
         })
+    }
+
+    /// The protocol this connector's connections have spoken so far: what the run reports
+    /// (`run.protocol`) and its load fingerprint compares. `None` before any connection.
+    pub(crate) fn protocol(&self) -> Option<crate::stats::Protocol> {
+        use crate::stats::Protocol;
+        match self.spoken.load(Ordering::Relaxed) {
+            H1 => Some(Protocol::Http1),
+            H2 => Some(Protocol::H2),
+            0 => None,
+            _ => Some(Protocol::Mixed),
+        }
     }
 
     /// A new connection, through the proxy and TLS as configured; a failure that a flag fixes
@@ -203,21 +200,44 @@ impl Connector {
         if let Some(via) = &self.proxy {
             via.tunnel(&mut stream).await?;
         }
-        let stream = match &self.tls {
-            None => Stream::Plain(stream),
-            Some((connector, name)) => Stream::Tls(Box::new(
-                connector
+        let (stream, h2) = match &self.tls {
+            None => (Stream::Plain(stream), self.http2 == Http2Mode::Always),
+            Some((connector, name)) => {
+                let tls = connector
                     .connect(name.clone(), stream)
                     .await
-                    .map_err(|e| handshake_reason(&e))?,
-            )),
+                    .map_err(|e| self.handshake_reason(&e))?;
+                let h2 = tls.get_ref().1.alpn_protocol() == Some(ALPN_H2);
+                if !h2 && self.http2 == Http2Mode::Always {
+                    return Err(Cow::Borrowed(http2::REFUSED));
+                }
+                (Stream::Tls(Box::new(tls)), h2)
+            }
         };
-        Ok(Conn {
+        self.spoken
+            .fetch_or(if h2 { H2 } else { H1 }, Ordering::Relaxed);
+        if h2 {
+            let prior_knowledge = self.tls.is_none();
+            let conn =
+                http2::handshake(stream, self.origin.clone(), self.limits, prior_knowledge).await?;
+            return Ok(Conn::H2(Box::new(conn)));
+        }
+        Ok(Conn::H1(H1Conn {
             stream,
             read: BytesMut::with_capacity(8 * 1024),
             used: false,
             limits: self.limits,
-        })
+        }))
+    }
+
+    /// A failed TLS handshake as a category that names its cause; under `http2: always`, a
+    /// server that refused the only protocol offered says so.
+    fn handshake_reason(&self, e: &io::Error) -> Reason {
+        let reason = handshake_reason(e);
+        if self.http2 == Http2Mode::Always && reason == "tls: no common ALPN protocol" {
+            return Cow::Borrowed(http2::REFUSED);
+        }
+        reason
     }
 
     /// The request as this connection sends it: as serialised, or in absolute form for a
@@ -236,6 +256,8 @@ impl Connector {
             tls::fix_for(reason)
         } else if reason.starts_with("proxy") {
             Some(proxy::FIX)
+        } else if reason == http2::REFUSED || reason == http2::NOT_H2 {
+            Some(http2::FIX)
         } else {
             None
         };
@@ -265,34 +287,17 @@ fn handshake_reason(e: &io::Error) -> Reason {
     }
 }
 
-#[derive(Debug)]
-pub(crate) struct Response {
-    pub(crate) status: u16,
-    /// The body when kept, decoded.
-    pub(crate) body: Bytes,
-    /// Body bytes on the wire and decoded.
-    pub(crate) received: Received,
-    /// The server asked to close (or the body ran to the end of the stream).
-    pub(crate) close: bool,
-    /// `Set-Cookie` and `Location`, when [`Reading::meta`] asked for them.
-    pub(crate) meta: Meta,
-}
-
-/// Why an exchange failed, and whether a fresh connection may simply retry it.
-pub(crate) enum Failure {
-    /// A reused connection was already closed by the server: nothing was processed.
-    Stale,
-    Failed(Reason),
-}
-
-/// What the parser (`wire.rs`) or the body sink refuses is a failure no fresh connection fixes.
-impl From<Reason> for Failure {
-    fn from(reason: Reason) -> Failure {
-        Failure::Failed(reason)
+impl Conn {
+    /// Sends one serialised request and reads the whole response, in the connection's protocol.
+    async fn exchange(&mut self, request: &[u8], read: Reading) -> Result<Response, Failure> {
+        match self {
+            Conn::H1(c) => c.exchange(request, read).await,
+            Conn::H2(c) => c.exchange(request, read).await,
+        }
     }
 }
 
-impl Conn {
+impl H1Conn {
     /// Sends one serialised request and reads the whole response (the body is part of the
     /// response time, as in Locust, and must be read for the connection to be reused).
     pub(crate) async fn exchange(
@@ -505,27 +510,6 @@ impl Conn {
     }
 }
 
-/// How a response is to be read.
-#[derive(Debug, Clone, Copy)]
-pub struct Reading {
-    /// The request was a `HEAD`: no body follows, whatever the headers say.
-    pub head: bool,
-    /// A check or extraction reads the body, so it is kept.
-    pub keep_body: bool,
-    /// A cookie jar or a redirect needs `Set-Cookie` and `Location` ([`Response::meta`]).
-    pub meta: bool,
-}
-
-impl Reading {
-    /// A `GET`-like request whose body is kept.
-    #[cfg(test)]
-    pub const WHOLE: Reading = Reading {
-        head: false,
-        keep_body: true,
-        meta: false,
-    };
-}
-
 /// A virtual user's request timer, armed anew for every exchange. One timer for the user's
 /// life instead of a `tokio::time::timeout` per request: re-arming it to a later instant only
 /// moves its deadline (the timer wheel is touched again only if it fires early), where a fresh
@@ -569,6 +553,10 @@ pub(crate) async fn send(
                 }
                 Err(Failure::Stale) => continue,
                 Err(Failure::Failed(reason)) => return Err(reason),
+                Err(Failure::Stream(reason)) => {
+                    *conn = Some(c);
+                    return Err(reason);
+                }
             }
         }
         Err(Cow::Borrowed(

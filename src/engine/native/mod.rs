@@ -11,8 +11,10 @@
 mod body;
 mod cookies;
 mod decode;
+mod exchange;
 mod http;
 mod paired;
+mod http2;
 mod proxy;
 mod recorder;
 mod redirect;
@@ -175,6 +177,7 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
             aborted,
             tls_insecure: insecure,
             cookies_dropped,
+            protocol: connector.protocol(),
             generator: generator.map(|g| g.health.with_requests(requests)),
             ..RunMeta::new(
                 crate::stats::Engine::Native,

@@ -13,7 +13,7 @@ use super::{
     http::{Connector, Limits},
     recorder::Reason,
 };
-use crate::engine::Target;
+use crate::{engine::Target, modes::Http2Mode};
 
 /// The most redirects followed for one request: what `requests` allows by default is 30, k6 and
 /// browsers' fetch allow 10 and 20; 10 is the choice and k6's.
@@ -158,12 +158,23 @@ impl Origins {
     }
 }
 
+/// How another origin is spoken to: `http2: always` is about the target, so another origin a
+/// redirect leads to is offered h2 (`auto`) and answered in what it picks, HTTP/1.1 included;
+/// `never` stays HTTP/1.1 everywhere.
+fn other_origin(http2: Http2Mode) -> Http2Mode {
+    match http2 {
+        Http2Mode::Never => Http2Mode::Never,
+        Http2Mode::Auto | Http2Mode::Always => Http2Mode::Auto,
+    }
+}
+
 /// The one place a connector to another origin is made: with the target's trust, client
 /// identity and proxy (the proxy chosen for the target's host, not re-chosen per origin).
 fn new_connector(url: &Url, network: &Target, limits: Limits) -> Result<Connector, Reason> {
     let target = Target::from_url(url)
         .map_err(Cow::Owned)?
-        .with_network(network.tls_options.clone(), network.proxy.clone());
+        .with_network(network.tls_options.clone(), network.proxy.clone())
+        .with_http2(other_origin(network.http2));
     Connector::new(&target, limits).map_err(|e| Cow::Owned(crate::chain::one_line(&e)))
 }
 

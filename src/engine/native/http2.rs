@@ -1,0 +1,556 @@
+//! HTTP/2 on a virtual user's one connection, with the `h2` crate doing the framing, HPACK and
+//! flow control.
+//!
+//! The engine stays wrk-like: no connection task, no channel. `h2`'s `Connection` is the
+//! future that reads and writes the socket; it is polled here, inside the user's own task, only
+//! while an exchange is under way (see [`drive`]), alongside the stream's own future. Between
+//! exchanges nothing reads the socket, as with HTTP/1.1: frames the server sends then (a PING,
+//! a GOAWAY) wait in the kernel until the next request, whose exchange answers them.
+//!
+//! A request arrives serialised as HTTP/1.1 (`vu.rs` builds one form for both protocols) and is
+//! turned into a `http::Request` here; the response is read into the same [`Response`] as
+//! HTTP/1.1's, its body through the same sink (`body.rs`: the body cap, decoding).
+//!
+//! One stream at a time per user: a user's flow is sequential, so `max_concurrent_streams` is
+//! honoured by waiting for the connection to be ready (`SendRequest::poll_ready`), which a
+//! server announcing zero streams turns into the request's timeout, never a hang past it.
+
+use std::{
+    borrow::Cow,
+    future::{poll_fn, Future},
+    pin::{pin, Pin},
+    task::Poll,
+};
+
+use ::h2::{
+    client::{Connection, SendRequest},
+    Reason as H2Reason,
+};
+use ::http::{header, HeaderName, HeaderValue, Method, Request, Uri};
+use bytes::Bytes;
+
+use super::{
+    body::Sink,
+    decode::Encoding,
+    exchange::{Failure, Limits, Reading, Response, Stream},
+    recorder::Reason,
+    wire::{io_reason, Meta},
+};
+
+/// The most bytes of a stream's body the server may send ahead of what this side has read:
+/// what one user's connection may hold in memory for a response, whatever the server does.
+const STREAM_WINDOW: u32 = 1 << 20;
+/// The same for the whole connection (every stream together; one is open at a time).
+const CONNECTION_WINDOW: u32 = 2 << 20;
+
+/// A response header list past the head cap (HTTP/1.1's `header too large`).
+pub(super) const HEADERS_TOO_LARGE: &str =
+    "h2: response header list too large (raise defaults.max_head_kib)";
+/// A response's header block that was malformed or over the head cap: `h2` tells the two
+/// apart only when the list is far over it ([`HEADERS_TOO_LARGE`]).
+pub(super) const BAD_HEADERS: &str =
+    "h2: malformed response headers, or a header list past defaults.max_head_kib";
+/// A reason of its own for a TLS server that would not speak HTTP/2 under `http2: always`.
+pub(super) const REFUSED: &str = "h2: the server does not speak HTTP/2 (ALPN) and http2 is always";
+/// What to do about [`REFUSED`] and its cleartext twin, for the one log line that explains it.
+pub(super) const FIX: &str = "set `http2: auto` (h2 where offered, else HTTP/1.1) or `never` in the scenario's defaults, or pass --http2 auto";
+/// A cleartext server that did not answer HTTP/2's preface under `http2: always`.
+pub(super) const NOT_H2: &str =
+    "h2: the server did not answer in HTTP/2 (prior knowledge) and http2 is always";
+
+/// One HTTP/2 connection: the handle that opens streams and the future that does the I/O.
+pub(crate) struct H2Conn {
+    send: SendRequest<Bytes>,
+    conn: Connection<Stream, Bytes>,
+    /// `https://authority` (or `http://`): every request's `:scheme` and `:authority`.
+    origin: String,
+    /// A response was already read here (a connection the server since closed is retried once).
+    used: bool,
+    /// How the connection ended, once it has: it is then not used again.
+    ended: Option<Ended>,
+    /// Cleartext HTTP/2 without asking first: a server that answers its first exchange with
+    /// anything but HTTP/2 does not speak it ([`NOT_H2`]).
+    prior_knowledge: bool,
+    limits: Limits,
+}
+
+/// The handshake: the client preface and settings go out; the server's are read while the
+/// first exchange drives the connection.
+pub(super) async fn handshake(
+    stream: Stream,
+    origin: String,
+    limits: Limits,
+    prior_knowledge: bool,
+) -> Result<H2Conn, Reason> {
+    let max_head = u32::try_from(limits.max_head).unwrap_or(u32::MAX);
+    let (send, conn) = ::h2::client::Builder::new()
+        .enable_push(false)
+        .initial_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        // The response head cap, as HTTP/1.1's: a header list past it fails the stream.
+        .max_header_list_size(max_head)
+        .handshake::<_, Bytes>(stream)
+        .await
+        .map_err(|e| match e.get_io() {
+            Some(io) if !prior_knowledge => io_reason(io),
+            _ => Cow::Borrowed(NOT_H2),
+        })?;
+    Ok(H2Conn {
+        send,
+        conn,
+        origin,
+        used: false,
+        ended: None,
+        prior_knowledge,
+        limits,
+    })
+}
+
+/// How the connection's own future ended: kept, since a stream cut off by the end reports
+/// only a broken pipe, and the connection's GOAWAY is the reason.
+type Ended = Result<(), ::h2::Error>;
+
+/// Polls `f` to completion while driving the connection's I/O in the same task. When the
+/// connection ends first (GOAWAY, a connection error, the socket closed), its end is kept in
+/// `ended` and `f` is polled once more, since the end may have settled it; otherwise `Err`.
+async fn drive<T>(
+    conn: &mut Connection<Stream, Bytes>,
+    ended: &mut Option<Ended>,
+    f: impl Future<Output = T>,
+) -> Result<T, ()> {
+    let mut f = pin!(f);
+    poll_fn(|cx| {
+        if let Poll::Ready(v) = f.as_mut().poll(cx) {
+            return Poll::Ready(Ok(v));
+        }
+        if ended.is_some() {
+            return Poll::Ready(Err(()));
+        }
+        match Pin::new(&mut *conn).poll(cx) {
+            Poll::Ready(end) => {
+                *ended = Some(end);
+                Poll::Ready(match f.as_mut().poll(cx) {
+                    Poll::Ready(v) => Ok(v),
+                    Poll::Pending => Err(()),
+                })
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
+}
+
+impl H2Conn {
+    /// Sends one request (serialised as HTTP/1.1 by the user) on a new stream and reads the
+    /// whole response, as HTTP/1.1's exchange does.
+    pub(super) async fn exchange(
+        &mut self,
+        request: &[u8],
+        read: Reading,
+    ) -> Result<Response, Failure> {
+        let reused = self.used;
+        self.used = true;
+        if self.ended.is_some() {
+            // Ended after the last exchange (a GOAWAY that came with its response): nothing
+            // was sent here, so a fresh connection takes the request.
+            return Err(Failure::Stale);
+        }
+        let (head, body) = to_h2(request, &self.origin)?;
+        let first_of_prior_knowledge = self.prior_knowledge && !reused;
+        self.send_and_read(head, body, read, reused)
+            .await
+            .map_err(|f| match f {
+                Failure::Failed(r) if first_of_prior_knowledge && not_h2(&r) => {
+                    Failure::Failed(Cow::Borrowed(NOT_H2))
+                }
+                f => f,
+            })
+    }
+
+    async fn send_and_read(
+        &mut self,
+        head: Request<()>,
+        body: Bytes,
+        read: Reading,
+        reused: bool,
+    ) -> Result<Response, Failure> {
+        let H2Conn {
+            send,
+            conn,
+            limits,
+            ended,
+            ..
+        } = self;
+        let ready = drive(conn, ended, poll_fn(|cx| send.poll_ready(cx))).await;
+        settle(ready, ended, reused)?;
+        let (response, mut out) = send
+            .send_request(head, body.is_empty())
+            .map_err(|e| failure(&e, reused))?;
+        if !body.is_empty() {
+            // Queued whole: `h2` sends it as the server's flow-control window allows, while
+            // the response is awaited below. The body is already in memory either way.
+            out.send_data(body, true).map_err(|e| failure(&e, reused))?;
+        }
+        let response = drive(conn, ended, response).await;
+        let response = settle(response, ended, reused)?;
+        let status = response.status().as_u16();
+        let empty = read.head || status == 204 || status == 304;
+        let encoding = match response.headers().get(header::CONTENT_ENCODING) {
+            Some(v) if !empty => Encoding::parse(v.as_bytes()).unwrap_or(Encoding::Identity),
+            _ => Encoding::Identity,
+        };
+        let meta = if read.meta {
+            Meta::of_map(response.headers())
+        } else {
+            Meta::default()
+        };
+        let mut recv = response.into_body();
+        let mut sink = Sink::new(read.keep_body, limits.max_body, encoding);
+        loop {
+            let data = drive(conn, ended, recv.data()).await;
+            let Some(chunk) = settle(data.map(Option::transpose), ended, false)? else {
+                break;
+            };
+            sink.push(&chunk)?;
+            // Read (kept, decoded or dropped): the server may send as much again.
+            let _ = recv.flow_control().release_capacity(chunk.len());
+        }
+        let (body, received) = sink.finish()?;
+        Ok(Response {
+            status,
+            body,
+            received,
+            close: false,
+            meta,
+        })
+    }
+}
+
+/// Whether the first exchange's failure on a prior-knowledge connection says the server does
+/// not speak HTTP/2 at all: its answer was no HTTP/2 (an HTTP/1.1 `400` reads as a broken
+/// frame), or it hung up on the preface.
+fn not_h2(reason: &str) -> bool {
+    reason.starts_with("h2: the server broke the protocol")
+        || reason == "connection closed before the response completed"
+        || reason == "connection reset"
+}
+
+/// A stream's outcome, or the connection's end, as the exchange's result. A stream cut off by
+/// the connection's end (a bare I/O error) takes the end's reason: the server's GOAWAY says why.
+fn settle<T>(
+    r: Result<Result<T, ::h2::Error>, ()>,
+    ended: &Option<Ended>,
+    reused: bool,
+) -> Result<T, Failure> {
+    match (r, ended) {
+        (Ok(Ok(v)), _) => Ok(v),
+        (Ok(Err(e)), Some(Err(end))) if e.is_io() => Err(failure(end, reused)),
+        (Ok(Err(e)), _) => Err(failure(&e, reused)),
+        (Err(()), Some(Err(end))) => Err(failure(end, reused)),
+        (Err(()), _) => Err(if reused {
+            Failure::Stale
+        } else {
+            Failure::Failed(Cow::Borrowed(
+                "connection closed before the response completed",
+            ))
+        }),
+    }
+}
+
+/// An `h2` error as a failure. A stream the server surely did not process (refused, or past a
+/// graceful GOAWAY's last stream) is retried once on a fresh connection, as a stale HTTP/1.1
+/// connection is; anything else is counted with its reason, and a stream reset (by the server,
+/// or by `h2` for what the server sent on it) keeps the connection it was on.
+fn failure(e: &::h2::Error, reused: bool) -> Failure {
+    let unprocessed = e.is_remote()
+        && match e.reason() {
+            Some(H2Reason::REFUSED_STREAM) => e.is_reset(),
+            Some(H2Reason::NO_ERROR) => e.is_go_away(),
+            _ => false,
+        };
+    if unprocessed || (reused && e.is_io()) {
+        return Failure::Stale;
+    }
+    if e.is_reset() {
+        return Failure::Stream(reason(e));
+    }
+    Failure::Failed(reason(e))
+}
+
+/// A stable category for an `h2` error: counted and grouped, so never the library's text.
+pub(super) fn reason(e: &::h2::Error) -> Reason {
+    if let Some(io) = e.get_io() {
+        return io_reason(io);
+    }
+    // What `h2` does with a header list past `max_header_list_size`: the stream reset with
+    // PROTOCOL_ERROR when it is over (as for a malformed header block: the two look alike),
+    // the connection ended with ENHANCE_YOUR_CALM when it is far over or its CONTINUATION
+    // frames never end.
+    match (e.is_library(), e.is_reset(), e.reason()) {
+        (true, true, Some(H2Reason::PROTOCOL_ERROR)) => return Cow::Borrowed(BAD_HEADERS),
+        (true, false, Some(H2Reason::ENHANCE_YOUR_CALM)) => {
+            return Cow::Borrowed(HEADERS_TOO_LARGE)
+        }
+        _ => {}
+    }
+    let code = e.reason().map_or("no error code", code_name);
+    let what = if e.is_reset() && e.is_remote() {
+        "h2: stream reset by the server"
+    } else if e.is_go_away() && e.is_remote() {
+        "h2: GOAWAY from the server"
+    } else if e.is_library() {
+        "h2: the server broke the protocol"
+    } else {
+        "h2: request refused by the client library"
+    };
+    Cow::Owned(format!("{what} ({code})"))
+}
+
+/// An error code's name; a code the RFC does not define is one category, not one per number
+/// (a hostile server could otherwise fill the reason table).
+fn code_name(r: H2Reason) -> &'static str {
+    match u32::from(r) {
+        0 => "NO_ERROR",
+        1 => "PROTOCOL_ERROR",
+        2 => "INTERNAL_ERROR",
+        3 => "FLOW_CONTROL_ERROR",
+        4 => "SETTINGS_TIMEOUT",
+        5 => "STREAM_CLOSED",
+        6 => "FRAME_SIZE_ERROR",
+        7 => "REFUSED_STREAM",
+        8 => "CANCEL",
+        9 => "COMPRESSION_ERROR",
+        10 => "CONNECT_ERROR",
+        11 => "ENHANCE_YOUR_CALM",
+        12 => "INADEQUATE_SECURITY",
+        13 => "HTTP_1_1_REQUIRED",
+        _ => "an unknown error code",
+    }
+}
+
+/// Headers HTTP/2 forbids (RFC 9113, 8.2.2): the connection's business in HTTP/1.1. `Host`
+/// becomes `:authority`.
+fn connection_specific(name: &HeaderName, value: &[u8]) -> bool {
+    name == header::HOST
+        || name == header::CONNECTION
+        || name == header::TRANSFER_ENCODING
+        || name == header::UPGRADE
+        || name == "keep-alive"
+        || name == "proxy-connection"
+        || (name == header::TE && !value.eq_ignore_ascii_case(b"trailers"))
+}
+
+/// Credentials are never entered in HPACK's dynamic table (encoded as never-indexed), so no
+/// later header on the connection can be compressed against them.
+fn sensitive(name: &HeaderName) -> bool {
+    name == header::AUTHORIZATION || name == header::COOKIE || name == header::PROXY_AUTHORIZATION
+}
+
+/// The user's HTTP/1.1 request (method, target, headers, body, as `vu.rs` serialised it) as an
+/// HTTP/2 request on `origin`.
+pub(super) fn to_h2(request: &[u8], origin: &str) -> Result<(Request<()>, Bytes), Reason> {
+    let bad = || Cow::Borrowed("h2: the request could not be sent as HTTP/2");
+    let head_len = request
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(bad)?
+        + 4;
+    let lines = request[..head_len]
+        .windows(2)
+        .filter(|w| w == b"\r\n")
+        .count();
+    let mut slots = vec![httparse::EMPTY_HEADER; lines];
+    let mut parsed = httparse::Request::new(&mut slots);
+    match parsed.parse(&request[..head_len]) {
+        Ok(httparse::Status::Complete(_)) => {}
+        _ => return Err(bad()),
+    }
+    let method =
+        Method::from_bytes(parsed.method.ok_or_else(bad)?.as_bytes()).map_err(|_| bad())?;
+    let path = parsed.path.ok_or_else(bad)?;
+    let uri: Uri = format!("{origin}{path}").parse().map_err(|_| bad())?;
+    let mut out = Request::builder()
+        .method(method)
+        .uri(uri)
+        .version(::http::Version::HTTP_2);
+    let headers = out.headers_mut().ok_or_else(bad)?;
+    for h in parsed.headers.iter() {
+        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| bad())?;
+        if connection_specific(&name, h.value) {
+            continue;
+        }
+        let mut value = HeaderValue::from_bytes(h.value).map_err(|_| bad())?;
+        value.set_sensitive(sensitive(&name));
+        headers.append(name, value);
+    }
+    let body = Bytes::copy_from_slice(&request[head_len..]);
+    Ok((out.body(()).map_err(|_| bad())?, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_http1_request_becomes_an_h2_request_without_connection_headers() {
+        let wire = b"POST /a?b=c HTTP/1.1\r\nhost: example.com:8443\r\nuser-agent: x\r\nconnection: keep-alive\r\nte: gzip\r\nauthorization: Bearer t\r\ncontent-length: 2\r\n\r\n{}";
+        let (req, body) = to_h2(wire, "https://example.com:8443").unwrap();
+        assert_eq!(req.method(), Method::POST);
+        assert_eq!(req.uri().to_string(), "https://example.com:8443/a?b=c");
+        assert_eq!(req.version(), ::http::Version::HTTP_2);
+        let names: Vec<_> = req.headers().keys().map(HeaderName::as_str).collect();
+        assert_eq!(names, ["user-agent", "authorization", "content-length"]);
+        assert!(req.headers()[header::AUTHORIZATION].is_sensitive());
+        assert_eq!(&body[..], b"{}");
+    }
+
+    #[test]
+    fn error_codes_are_named_and_unknown_ones_are_one_category() {
+        assert_eq!(code_name(H2Reason::ENHANCE_YOUR_CALM), "ENHANCE_YOUR_CALM");
+        assert_eq!(code_name(H2Reason::from(0xdead)), "an unknown error code");
+        assert_eq!(code_name(H2Reason::from(0xbeef)), "an unknown error code");
+    }
+}
+
+/// Exchanges against an in-process HTTP/2 server (the `h2` crate's server side), through the
+/// same `send` the users call.
+#[cfg(test)]
+mod exchanges {
+    use std::time::Duration;
+
+    use super::super::http::{send, Connector, Deadline};
+    use super::*;
+    use crate::engine::Target;
+
+    /// A cleartext HTTP/2 server; `answer` gets each connection's request number (from 1) and
+    /// the stream's responder, and returns whether to end the connection gracefully after it.
+    fn server(
+        answer: fn(u32, ::h2::server::SendResponse<Bytes>) -> bool,
+    ) -> (Target, std::sync::Arc<std::sync::atomic::AtomicU32>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let counted = connections.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                while let Ok((socket, _)) = listener.accept().await {
+                    counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    tokio::spawn(async move {
+                        let Ok(mut conn) = ::h2::server::handshake(socket).await else {
+                            return;
+                        };
+                        let mut n = 0;
+                        while let Some(Ok((_, respond))) = conn.accept().await {
+                            n += 1;
+                            if answer(n, respond) {
+                                conn.graceful_shutdown();
+                            }
+                        }
+                    });
+                }
+            });
+        });
+        let url = url::Url::parse(&format!("http://{addr}")).unwrap();
+        let target = Target::from_url(&url)
+            .unwrap()
+            .with_http2(crate::modes::Http2Mode::Always);
+        (target, connections)
+    }
+
+    fn ok(mut respond: ::h2::server::SendResponse<Bytes>, headers: &[(&str, String)]) {
+        let mut response = ::http::Response::builder().status(200);
+        for (k, v) in headers {
+            response = response.header(*k, v.as_str());
+        }
+        if let Ok(mut body) = respond.send_response(response.body(()).unwrap(), false) {
+            let _ = body.send_data(Bytes::from_static(b"hello"), true);
+        }
+    }
+
+    const GET: &[u8] = b"GET / HTTP/1.1\r\nhost: x\r\n\r\n";
+
+    fn run<F: Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    /// A server that ends every connection gracefully (GOAWAY `NO_ERROR`) after one answer: the
+    /// request that finds the connection going away was never processed, and is retried on a
+    /// fresh one, as a stale HTTP/1.1 connection is. Nothing fails.
+    #[test]
+    fn a_graceful_goaway_is_a_fresh_connection_not_a_failure() {
+        let (target, connections) = server(|_, respond| {
+            ok(respond, &[]);
+            true
+        });
+        let connector = Connector::new(&target, Limits::default()).unwrap();
+        run(async {
+            let mut d = Deadline::new();
+            let mut conn = None;
+            let t = Duration::from_secs(5);
+            for _ in 0..3 {
+                let r = send(&connector, &mut conn, GET, Reading::WHOLE, (t, &mut d)).await;
+                assert_eq!(&r.unwrap().body[..], b"hello");
+            }
+        });
+        assert!(connections.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+        assert_eq!(connector.protocol(), Some(crate::stats::Protocol::H2));
+    }
+
+    /// A header list past the head cap fails the request with a reason, at once: no hang, no
+    /// buffer past the cap. Within the cap, headers are read (`Set-Cookie`, `Location`).
+    #[test]
+    fn a_header_list_past_the_head_cap_fails_and_one_within_is_read() {
+        let (target, _) = server(|n, respond| {
+            let big = "x".repeat(match n {
+                1 => 100,
+                2 => 20 * 1024,
+                _ => 64 * 1024,
+            });
+            ok(
+                respond,
+                &[
+                    ("set-cookie", "a=1".into()),
+                    ("x-big", big),
+                    ("location", "/next".into()),
+                ],
+            );
+            false
+        });
+        let limits = Limits {
+            max_head: 16 * 1024,
+            ..Limits::default()
+        };
+        let connector = Connector::new(&target, limits).unwrap();
+        run(async {
+            let mut d = Deadline::new();
+            let mut conn = None;
+            let t = Duration::from_secs(5);
+            let read = Reading {
+                meta: true,
+                ..Reading::WHOLE
+            };
+            let r = send(&connector, &mut conn, GET, read, (t, &mut d))
+                .await
+                .unwrap();
+            assert_eq!(r.meta.set_cookies, ["a=1"]);
+            assert_eq!(r.meta.location.as_deref(), Some("/next"));
+            // Over the cap, then far over it (which `h2` answers by ending the connection).
+            for reason in [BAD_HEADERS, HEADERS_TOO_LARGE] {
+                let e = send(&connector, &mut conn, GET, read, (t, &mut d))
+                    .await
+                    .unwrap_err();
+                assert_eq!(e, reason);
+            }
+        });
+    }
+}
