@@ -29,6 +29,7 @@ mod hostile;
 mod html_report;
 mod init;
 mod k6;
+mod k6_agreement;
 mod layers;
 mod loadforge;
 mod locust;
