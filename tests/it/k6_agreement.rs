@@ -383,9 +383,12 @@ fn the_k6_the_tests_run_is_the_pinned_release() {
         .arg("version")
         .output()
         .unwrap_or_else(|e| panic!("{} does not run: {e}", bin.display()));
+    // `k6 v1.1.0 (commit/0e3fb953be, go1.24.4, linux/amd64)`, k6 being the executable's name.
     let version = String::from_utf8_lossy(&out.stdout);
     assert!(
-        version.starts_with(&format!("k6 v{K6_VERSION} (commit/{K6_COMMIT},")),
+        version
+            .split_once(' ')
+            .is_some_and(|(_, v)| v.starts_with(&format!("v{K6_VERSION} (commit/{K6_COMMIT},"))),
         "{} is not k6 {K6_VERSION}: {version}",
         bin.display()
     );
@@ -396,7 +399,7 @@ fn the_k6_the_tests_run_is_the_pinned_release() {
         assert_eq!(
             hex,
             K6_SHA256_LINUX_X86_64,
-            "{} is not the pinned k6 {K6_VERSION} binary (see CONTRIBUTING.md, \"k6\")",
+            "{} is not the pinned k6 {K6_VERSION} binary (see CONTRIBUTING.md, \"k6, pinned and checked\")",
             bin.display()
         );
     }
