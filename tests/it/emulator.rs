@@ -162,6 +162,16 @@ pub(crate) struct Project {
     dir: tempfile::TempDir,
 }
 
+impl Project {
+    /// The project with one more file, committed.
+    fn with_file(self, name: &str, text: &str) -> Project {
+        std::fs::write(self.dir.path().join(name), text).unwrap();
+        git(self.dir.path(), &["add", "."]);
+        git(self.dir.path(), &["commit", "-q", "-m", name]);
+        self
+    }
+}
+
 struct Run {
     code: i32,
     log: String,
@@ -726,4 +736,64 @@ fn the_loadforge_example_dispatches_through_the_component() {
     assert_eq!(results["run"]["engine"], "loadforge", "{results:#}");
     assert_eq!(checks(&results), ["avg<800ms", "error_rate<1.5%"]);
     assert!(!run.log.contains(TOKEN), "the token was printed");
+}
+
+/// A k6 script with its own thresholds and checks, as a team migrating from GitLab's
+/// Load-Performance-Testing template would bring it.
+const K6_SCRIPT: &str = "import http from 'k6/http';\nimport { check } from 'k6';\n\
+export const options = { thresholds: { http_req_duration: ['p(95)<10000'], checks: ['rate>0.9'] } };\n\
+export default function () {\n\
+  const res = http.get(`${__ENV.TARGET_HOST}/health`, { tags: { name: 'GET /health' } });\n\
+  check(res, { 'status is 200': (r) => r.status === 200 });\n\
+}\n";
+
+/// The component with `engine: k6` runs the team's k6 script with the real k6 against the
+/// sample app: every report, k6's samples as the gate's endpoint, and the script's thresholds
+/// and checks as junit cases named as in the script, beside the gate's own threshold.
+#[test]
+#[cfg_attr(
+    not(feature = "full-tests"),
+    ignore = "full tier: gitlab-ci-local and k6"
+)]
+fn a_k6_script_runs_through_the_component_with_its_own_verdicts() {
+    let Some((emulator, _turn)) = emulator() else {
+        return;
+    };
+    let app = sample_app(Knobs::default());
+    let forge = Forge::new();
+    let pipeline = format!(
+        "include:\n  - component: {}\n    inputs:\n      engine: k6\n      k6-script: perf.js\n      host: {}\n      users: 2\n      run-time: 2s\n      baseline: none\n      thresholds: [\"error_rate<1%\"]\n",
+        forge.component("loadforge-gate"),
+        app.url()
+    );
+    let k6 = crate::k6::k6_bin();
+    let run = forge
+        .project(&pipeline)
+        .with_file("perf.js", K6_SCRIPT)
+        .run_once(&emulator, &[("LOADFORGE_GATE_K6_BIN", &k6)])
+        .expect(true);
+    run.every_report("loadforge-gate");
+    let results = run.results("loadforge-gate");
+    assert_eq!(results["run"]["engine"], "k6", "{results:#}");
+    assert!(results["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["name"] == "GET /health" && e["requests"].as_u64() > Some(0)));
+    assert_eq!(
+        checks(&results),
+        [
+            "error_rate<1%",
+            "checks: rate>0.9",
+            "http_req_duration: p(95)<10000",
+            "status is 200"
+        ]
+    );
+    let junit = std::fs::read_to_string(run.artifact("loadforge-gate", "junit.xml")).unwrap();
+    for case in [
+        "k6 threshold http_req_duration: p(95)&lt;10000",
+        "k6 check status is 200",
+    ] {
+        assert!(junit.contains(case), "{case}: {junit}");
+    }
 }
