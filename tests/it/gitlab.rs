@@ -11,7 +11,7 @@ use crate::{
     harness::{adjustable_app, example, slow_app, Gate, Output},
 };
 
-const BASE_SHA: &str = "b45e0000c0ffee";
+pub(crate) const BASE_SHA: &str = "b45e0000c0ffee";
 pub(crate) const MR: u64 = 7;
 
 /// The CI variables of a merge-request pipeline of job `perf` on branch `feature` targeting

@@ -357,3 +357,65 @@ fn results_files_read_back_are_quoted_and_capped() {
         refused.stderr
     );
 }
+
+/// The issue's whole path for a k6 team: the script with its own threshold and check, in a
+/// merge-request pipeline, judged against the previous pipeline's k6 run (the target branch's
+/// at the merge base, from the fake GitLab). The second run is 80 ms slower on every request:
+/// the note, updated in place, shows the endpoint's change and the regression, and junit holds
+/// the script's threshold and check beside the gate's rules.
+#[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: needs k6")]
+fn a_k6_merge_request_is_judged_against_the_previous_pipelines_k6_run() {
+    use crate::{
+        fake_gitlab::{FakeGitlab, PRIVATE_TOKEN},
+        gitlab::{mr_env, BASE_SHA, MR},
+    };
+    let _quiet = crate::harness::quiet();
+    let gl = FakeGitlab::start();
+    let (app, extra) = crate::harness::adjustable_app(2);
+    let script = "import http from 'k6/http';\nimport { check } from 'k6';\n\
+export const options = { thresholds: { http_req_duration: ['p(95)<10000'] } };\n\
+export default function () {\n\
+  const res = http.get(`${__ENV.TARGET_HOST}/health`, { tags: { name: 'GET /health' } });\n\
+  check(res, { 'status is 200': (r) => r.status === 200 });\n\
+}\n";
+    let run = || {
+        let gate = mr_env(&gl).write("perf.js", script);
+        let path = gate.path().join("perf.js").display().to_string();
+        gate.env("LOADFORGE_GATE_GITLAB_TOKEN", PRIVATE_TOKEN)
+            .args(["run", "--engine", "k6", "--k6-script", &path])
+            .args(["--k6-bin", &crate::k6::k6_bin(), "--host", &app.url()])
+            .args(["--users", "4", "--run-time", "3s", "--progress", "0"])
+            .run()
+    };
+    let first = run().expect_exit(5);
+    gl.add_pipeline(
+        "main",
+        BASE_SHA,
+        "success",
+        "perf",
+        Some(&first.file("results.json")),
+    );
+    extra.set(std::time::Duration::from_millis(80));
+    let second = run().expect_exit(1);
+    let notes = gl.notes(MR);
+    assert_eq!(notes.len(), 1, "one note, updated in place");
+    let body = &notes[0].body;
+    assert!(body.contains("GET /health"), "{body}");
+    assert!(body.contains("🔺"), "the endpoint's change: {body}");
+    assert!(body.contains("_(regression)_"), "{body}");
+    let names: Vec<String> = cases(&second.file("junit.xml"))
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    for name in [
+        "k6 threshold http_req_duration: p(95)<10000",
+        "k6 check status is 200",
+    ] {
+        assert!(names.iter().any(|n| n == name), "{name}: {names:?}");
+    }
+    assert!(
+        names.iter().any(|n| n.starts_with("regression: p95")),
+        "{names:?}"
+    );
+}
