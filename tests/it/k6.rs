@@ -355,18 +355,7 @@ fn a_missing_k6_is_exit_3_with_the_fix() {
 /// once k6 has said the script leaves the load to the flags (k6 shards are tests/it/k6_shards.rs).
 #[test]
 fn a_k6_shard_without_a_user_is_refused() {
-    let gate = Gate::new().write("s.js", "export default function () {}\n");
-    let (gate, bin) = fake_k6(gate, "exit 0");
-    let out = gate
-        .args([
-            "run",
-            "--engine",
-            "k6",
-            "--k6-script",
-            "s.js",
-            "--k6-bin",
-            &bin,
-        ])
+    let out = fake_k6_run(Gate::new(), "exit 0")
         .args(["--users", "1", "--shard", "1/2"])
         .args(["--host", "http://127.0.0.1:9"])
         .run()
@@ -407,8 +396,10 @@ pub(crate) fn fake_k6(gate: Gate, run_body: &str) -> (Gate, String) {
     (gate, bin.display().to_string())
 }
 
-fn fake_run(run_body: &str) -> Output {
-    let gate = Gate::new().write("s.js", "export default function () {}\n");
+/// `run --engine k6` of a one-line `s.js` with a stand-in k6 that runs `run_body`, in `gate`
+/// (which may hold other files); the caller adds the rest of the command line.
+pub(crate) fn fake_k6_run(gate: Gate, run_body: &str) -> Gate {
+    let gate = gate.write("s.js", "export default function () {}\n");
     let (gate, bin) = fake_k6(gate, run_body);
     gate.args([
         "run",
@@ -419,34 +410,27 @@ fn fake_run(run_body: &str) -> Output {
         "--k6-bin",
         &bin,
     ])
-    .args([
-        "--host",
-        "http://127.0.0.1:9",
-        "--run-time",
-        "1s",
-        "--progress",
-        "0",
-    ])
-    .args(["--baseline", "none"])
-    .run()
+}
+
+fn fake_run(run_body: &str) -> Output {
+    fake_k6_run(Gate::new(), run_body)
+        .args([
+            "--host",
+            "http://127.0.0.1:9",
+            "--run-time",
+            "1s",
+            "--progress",
+            "0",
+        ])
+        .args(["--baseline", "none"])
+        .run()
 }
 
 /// In GitLab's job log, k6's run and its progress lines sit in the load phase's collapsible
 /// section, as the native engine's do.
 #[test]
 fn k6s_load_phase_is_a_collapsible_section_in_gitlab() {
-    let gate = Gate::new().write("s.js", "export default function () {}\n");
-    let (gate, bin) = fake_k6(gate, "exit 0");
-    let out = gate
-        .args([
-            "run",
-            "--engine",
-            "k6",
-            "--k6-script",
-            "s.js",
-            "--k6-bin",
-            &bin,
-        ])
+    let out = fake_k6_run(Gate::new(), "exit 0")
         .args(["--host", "http://127.0.0.1:9", "--run-time", "1s"])
         .args(["--baseline", "none", "--progress", "1"])
         .env("GITLAB_CI", "true")

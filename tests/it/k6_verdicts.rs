@@ -8,7 +8,7 @@ use loadforge_gate::sample_app::Knobs;
 
 use crate::{
     harness::{sample_app, Gate, Output},
-    k6::{fake_k6, own_script},
+    k6::{fake_k6_run, own_script},
 };
 
 /// One junit test case: its name, class and whether it failed or erred.
@@ -191,7 +191,7 @@ export default function () {\n\
 
 /// A fake k6 that writes `summary` (when given) as its summary export and exits with `code`.
 fn fake_summary_run(summary: Option<&str>, code: i32, threshold: &str) -> Output {
-    let mut gate = Gate::new().write("s.js", "export default function () {}\n");
+    let mut gate = Gate::new();
     if let Some(s) = summary {
         gate = gate.write("summary-src.json", s);
     }
@@ -199,26 +199,17 @@ fn fake_summary_run(summary: Option<&str>, code: i32, threshold: &str) -> Output
         "for a in \"$@\"; do case \"$a\" in --summary-export=*) out=\"${{a#--summary-export=}}\";; esac; done\n\
          if [ -f summary-src.json ]; then cat summary-src.json > \"$out\"; fi\nexit {code}"
     );
-    let (gate, bin) = fake_k6(gate, &body);
-    gate.args([
-        "run",
-        "--engine",
-        "k6",
-        "--k6-script",
-        "s.js",
-        "--k6-bin",
-        &bin,
-    ])
-    .args([
-        "--host",
-        "http://127.0.0.1:9",
-        "--run-time",
-        "1s",
-        "--progress",
-        "0",
-    ])
-    .args(["--baseline", "none", "--threshold", threshold])
-    .run()
+    fake_k6_run(gate, &body)
+        .args([
+            "--host",
+            "http://127.0.0.1:9",
+            "--run-time",
+            "1s",
+            "--progress",
+            "0",
+        ])
+        .args(["--baseline", "none", "--threshold", threshold])
+        .run()
 }
 
 /// The gate's own rule that holds on a run without requests, so k6's verdicts alone decide.
