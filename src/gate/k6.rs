@@ -157,22 +157,7 @@ mod tests {
         super::super::Verdict::of(checks, false).outcome()
     }
 
-    fn t(metric: &str, expression: &str, crossed: bool) -> K6Threshold {
-        K6Threshold {
-            metric: metric.into(),
-            expression: expression.into(),
-            crossed,
-        }
-    }
-
-    fn c(group: &str, name: &str, passes: u64, fails: u64) -> K6Check {
-        K6Check {
-            group: group.into(),
-            name: name.into(),
-            passes,
-            fails,
-        }
-    }
+    use crate::stats::k6_fixtures::{check as c, threshold as t};
 
     #[test]
     fn each_threshold_and_check_is_a_check_named_as_in_the_script() {

@@ -202,11 +202,12 @@ impl K6Verdicts {
     }
 }
 
+/// A threshold and a check as the tests write them.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod fixtures {
+    use super::{K6Check, K6Threshold};
 
-    fn threshold(metric: &str, expression: &str, crossed: bool) -> K6Threshold {
+    pub(crate) fn threshold(metric: &str, expression: &str, crossed: bool) -> K6Threshold {
         K6Threshold {
             metric: metric.into(),
             expression: expression.into(),
@@ -214,7 +215,7 @@ mod tests {
         }
     }
 
-    fn check(group: &str, name: &str, passes: u64, fails: u64) -> K6Check {
+    pub(crate) fn check(group: &str, name: &str, passes: u64, fails: u64) -> K6Check {
         K6Check {
             group: group.into(),
             name: name.into(),
@@ -222,6 +223,12 @@ mod tests {
             fails,
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::{check, threshold};
+    use super::*;
 
     #[test]
     fn a_check_is_named_after_its_groups() {

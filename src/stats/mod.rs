@@ -43,6 +43,8 @@ pub use generator::{slice_stall, Excuse, GeneratorHealth, HiccupFigures};
 pub(crate) use histogram::{within_budget, MAX_MICROS};
 pub use histogram::{LatencyHistogram, HISTOGRAM_BUDGET_BYTES};
 pub use host::{HostFindingsError, HostInfo, MAX_FINDINGS_BYTES};
+#[cfg(test)]
+pub(crate) use k6::fixtures as k6_fixtures;
 pub use k6::{
     K6Check, K6Threshold, K6Verdicts, MAX_K6_CHECKS, MAX_K6_GROUP_DEPTH, MAX_K6_THRESHOLDS,
 };

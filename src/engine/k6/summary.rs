@@ -358,22 +358,7 @@ mod tests {
       }
     }"#;
 
-    fn t(metric: &str, expression: &str, crossed: bool) -> K6Threshold {
-        K6Threshold {
-            metric: metric.into(),
-            expression: expression.into(),
-            crossed,
-        }
-    }
-
-    fn c(group: &str, name: &str, passes: u64, fails: u64) -> K6Check {
-        K6Check {
-            group: group.into(),
-            name: name.into(),
-            passes,
-            fails,
-        }
-    }
+    use crate::stats::k6_fixtures::{check as c, threshold as t};
 
     #[test]
     fn thresholds_and_the_checks_of_every_group_are_read() {
