@@ -211,9 +211,15 @@ fn the_unchanged_app_with_busy_loops_on_the_generators_core_is_never_a_regressio
         );
         let check = check_of(&out.results(), rule);
         if out.code == 5 {
+            // Starved here, or (on a machine busy beyond this test's own busy loops) already
+            // in the baseline run, which is then no clean run to compare with: either way not
+            // judged for the generator, never a regression.
             let why = check["detail"].as_str().unwrap_or_default();
             assert!(
-                why.starts_with("not judged (load generator starved: stall ≤ "),
+                why.starts_with("not judged (load generator starved: stall ≤ ")
+                    || why.contains(
+                        "no clean run to compare with, every earlier run of this load was flagged (load generator starved"
+                    ),
                 "{check}"
             );
         }
