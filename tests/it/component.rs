@@ -1493,7 +1493,17 @@ fn twin_problems(what: &str, doc: &Value) -> Vec<String> {
             ));
         }
     }
-    for g in gates.iter().filter(|g| serves_merge_requests(g)) {
+    // A paired gate (`compare-host`) measures its base beside it in the same job: it needs no
+    // default-branch run to compare with (docs/paired.md).
+    let paired = |g: &IncludedGate| {
+        g.inputs["compare-host"]
+            .as_str()
+            .is_some_and(|h| !h.trim().is_empty())
+    };
+    for g in gates
+        .iter()
+        .filter(|g| serves_merge_requests(g) && !paired(g))
+    {
         let twins: Vec<&IncludedGate> = gates
             .iter()
             .filter(|t| t.job == g.job && defaults.iter().any(|p| rules_run(&t.rules, p)))
@@ -1607,6 +1617,10 @@ fn every_merge_request_gate_has_a_default_branch_twin() {
     assert_eq!(twin_problems("mr-only", &mr_only).len(), 1);
     let review = gate("      host: https://review-$CI_MERGE_REQUEST_IID.example.com\n");
     assert_eq!(twin_problems("review", &review).len(), 1);
+    let paired = gate(
+        "      pipelines: custom\n      rules:\n        - if: $CI_PIPELINE_SOURCE == \"merge_request_event\"\n      host: https://review-$CI_MERGE_REQUEST_IID.example.com\n      compare-host: https://review-base-$CI_MERGE_REQUEST_IID.example.com\n",
+    );
+    assert!(twin_problems("paired", &paired).is_empty());
     let mut twice = gate("");
     let again = twice["include"][0].clone();
     twice["include"].as_array_mut().unwrap().push(again);
