@@ -293,10 +293,11 @@ fn paired(h: &mut String, p: &PairedView<'_>) {
         } else {
             judged.join("<br>")
         };
-        let _ = write!(h, "<td>{cell}</td></tr>");
+        // Wrapped like a name (`td.name`): the words are long.
+        let _ = write!(h, "<td class=\"name\">{cell}</td></tr>");
     }
     h.push_str("</tbody></table></div><div class=\"charts\">");
-    match charts::paired_slices(p.slices) {
+    match charts::paired_slices(p.slices, p.slice_s) {
         Some(svg) => {
             let _ = write!(h, "<figure class=\"wide\">{svg}</figure>");
         }
