@@ -46,6 +46,11 @@ pub(crate) fn execute(args: &CompareArgs) -> Result<ExitStatus, Error> {
     if !changes.is_empty() {
         print!("\n{changes}");
     }
+    // A paired run: its base and change side by side, with what each paired rule found.
+    let paired = crate::report::paired_text(&current, &verdict.checks);
+    if !paired.is_empty() {
+        print!("\n{paired}");
+    }
     println!();
     for c in &verdict.checks {
         println!(

@@ -3,7 +3,7 @@
 
 use plotters::{coord::types::RangedCoordf64, prelude::*};
 
-use crate::stats::{LatencyHistogram, SecondPoint};
+use crate::stats::{LatencyHistogram, SecondPoint, Side, Slice};
 
 const W: u32 = 720;
 const H: u32 = 320;
@@ -184,6 +184,65 @@ pub(crate) fn latency_over_time(
             c.draw_series(LineSeries::new(line(f, series), color.stroke_width(2)))?
                 .label(name)
                 .legend(legend(color));
+        }
+        finish(&mut c, &root)
+    })
+}
+
+/// A paired run's slices over time: the p95 of all requests per slice, the base's and the
+/// change's as two series at each slice's start, so a reviewer sees that a drift hit both.
+/// Slices during which the load generator was starved are ringed in red.
+pub(crate) fn paired_slices(slices: &[Slice], slice_s: f64) -> Option<String> {
+    let side = |side: Side| -> Vec<(f64, f64)> {
+        (slices.iter())
+            .filter(|s| s.side == side)
+            .filter_map(|s| Some((s.start_s, s.aggregate.p95_ms?)))
+            .filter(|(x, y)| x.is_finite() && y.is_finite())
+            .collect()
+    };
+    let (base, change) = (side(Side::Base), side(Side::Change));
+    if base.is_empty() && change.is_empty() {
+        return None;
+    }
+    let starved: Vec<(f64, f64)> = (slices.iter())
+        .filter(|s| s.starved)
+        .filter_map(|s| Some((s.start_s, s.aggregate.p95_ms?)))
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
+        .collect();
+    // To the end of the last slice, so its point is not on the frame.
+    let last = max_of(base.iter().chain(&change).map(|p| p.0));
+    let x_max = last
+        + if slice_s.is_finite() && slice_s > 0.0 {
+            slice_s
+        } else {
+            last * 0.05
+        };
+    let y_max = max_of(base.iter().chain(&change).map(|p| p.1)) * 1.1;
+    svg(|root| {
+        let mut c = frame(
+            &root,
+            "p95 per slice, base and change (ms)",
+            (x_max, y_max),
+            Some("slice start, seconds"),
+            "ms",
+        )?;
+        for (name, points, color) in [("base p95", &base, BASE), ("change p95", &change, CURRENT)] {
+            c.draw_series(LineSeries::new(
+                points.iter().copied(),
+                color.stroke_width(2),
+            ))?
+            .label(name)
+            .legend(legend(color));
+            c.draw_series(points.iter().map(|p| Circle::new(*p, 3, color.filled())))?;
+        }
+        if !starved.is_empty() {
+            c.draw_series(
+                starved
+                    .iter()
+                    .map(|p| Circle::new(*p, 6, FAIL.stroke_width(2))),
+            )?
+            .label("load generator starved")
+            .legend(legend(FAIL));
         }
         finish(&mut c, &root)
     })
@@ -438,5 +497,26 @@ mod tests {
         assert!(super::trend("p95", "ms", &[Some(1.0), Some(2.0)]).is_none());
         let svg = super::trend("p95", "ms", &[Some(1.0), None, Some(2.0), Some(3.0)]).unwrap();
         assert!(svg.contains("this run") && svg.contains("median"), "{svg}");
+    }
+
+    #[test]
+    fn the_slice_chart_draws_both_sides_and_rings_a_starved_slice() {
+        let mut slices: Vec<crate::stats::Slice> = (0..8u32)
+            .map(|i| crate::stats::slice_fixture(i, 10.0 + f64::from(i)))
+            .collect();
+        let svg = super::paired_slices(&slices, 5.0).unwrap();
+        assert!(
+            svg.contains("base p95") && svg.contains("change p95"),
+            "{svg}"
+        );
+        assert!(svg.matches("<circle").count() >= 8, "a point per slice");
+        assert!(!svg.contains("starved"), "{svg}");
+        slices[3].starved = true;
+        let svg = super::paired_slices(&slices, 5.0).unwrap();
+        assert!(svg.contains("load generator starved"), "{svg}");
+        for s in &mut slices {
+            s.aggregate.p95_ms = None;
+        }
+        assert!(super::paired_slices(&slices, 5.0).is_none());
     }
 }

@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use super::{
     charts,
+    paired::{starved_text, PairedView, FIGURES},
     view::{count_cells, ms, BaselineInfo, MetaValue, Outcome, View, ALL_REQUESTS, P95},
 };
 use crate::{
@@ -101,6 +102,9 @@ pub(crate) fn render(view: &View<'_>) -> String {
         checks(&mut h, view);
     }
     changes(&mut h, view);
+    if let Some(p) = &view.paired {
+        paired(&mut h, p);
+    }
     charts_section(&mut h, view);
     endpoints(&mut h, view);
     failures(&mut h, view);
@@ -239,6 +243,69 @@ fn changes(h: &mut String, view: &View<'_>) {
         let _ = write!(h, "<li>{}</li>", esc(&line));
     }
     h.push_str("</ul>");
+}
+
+/// A paired run: the base and the change side by side per endpoint, the paired change each
+/// rule found (the check's words), and both sides' slices over time.
+fn paired(h: &mut String, p: &PairedView<'_>) {
+    let _ = write!(
+        h,
+        "<h2>Base and change, side by side</h2><p>Measured in the same job, in alternating slices of {}s: the base <code>{}</code> and the change ({} slice pairs{}). The paired change is the change against the base within the same slices, with its interval, where a regression rule judged it.</p>",
+        p.slice_s,
+        esc(p.base_target),
+        p.pairs,
+        esc(&starved_text(p))
+    );
+    h.push_str(
+        "<div class=\"scroll\"><table class=\"paired\"><thead><tr><th rowspan=\"2\">Endpoint</th>",
+    );
+    for f in &FIGURES {
+        let _ = write!(h, "<th colspan=\"2\" class=\"num\">{}</th>", f.label);
+    }
+    h.push_str("<th rowspan=\"2\">paired change</th></tr><tr>");
+    h.push_str(&"<th class=\"num\">base</th><th class=\"num\">change</th>".repeat(FIGURES.len()));
+    h.push_str("</tr></thead><tbody>");
+    for row in &p.rows {
+        let name = if row.aggregate {
+            format!("<strong>{}</strong>", row.label())
+        } else {
+            esc(row.name)
+        };
+        let _ = write!(h, "<tr><td class=\"name\">{name}</td>");
+        for f in &FIGURES {
+            for side in [row.base, row.change] {
+                let cell = side.and_then(f.value).map_or("–".into(), f.show);
+                let _ = write!(h, "<td class=\"num\">{cell}</td>");
+            }
+        }
+        let judged: Vec<String> = (row.judged.iter())
+            .map(|j| {
+                let class = if j.state == CheckState::Failed {
+                    "worse"
+                } else {
+                    ""
+                };
+                format!("<span class=\"{class}\">{}</span>", esc(&j.text()))
+            })
+            .collect();
+        let cell = if judged.is_empty() {
+            "–".into()
+        } else {
+            judged.join("<br>")
+        };
+        // Wrapped like a name (`td.name`): the words are long.
+        let _ = write!(h, "<td class=\"name\">{cell}</td></tr>");
+    }
+    h.push_str("</tbody></table></div><div class=\"charts\">");
+    match charts::paired_slices(p.slices, p.slice_s) {
+        Some(svg) => {
+            let _ = write!(h, "<figure class=\"wide\">{svg}</figure>");
+        }
+        None => h.push_str(
+            "<figure class=\"wide\"><figcaption>No slice with a p95 to draw.</figcaption></figure>",
+        ),
+    }
+    h.push_str("</div>");
 }
 
 fn charts_section(h: &mut String, view: &View<'_>) {

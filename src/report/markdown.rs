@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use super::{
+    paired::{starved_text, PairedView, FIGURES},
     trend::sparkline,
     view::{count_cells, ms, BaselineInfo, CheckRow, EndpointRow, Outcome, View, P95},
 };
@@ -110,6 +111,9 @@ pub(crate) fn render(view: &View<'_>) -> String {
         checks(&mut out, view);
     }
     changes(&mut out, view);
+    if let Some(p) = &view.paired {
+        paired(&mut out, p);
+    }
     out.push_str("\n#### Endpoints\n\n");
     match &view.baseline {
         None => endpoints(&mut out, view),
@@ -414,6 +418,48 @@ fn compared_table(out: &mut String, view: &View<'_>, rows: &[&EndpointRow<'_>]) 
         out.push('\n');
     }
     more(out, rows.len());
+}
+
+/// A paired run: the base and the change side by side per endpoint (`base → change`), with the
+/// paired change each rule found on the slices, in the check's words.
+fn paired(out: &mut String, p: &PairedView<'_>) {
+    let _ = writeln!(
+        out,
+        "\n#### Base and change, side by side\n\nMeasured in the same job, in alternating slices of {}s: the base {} and the change ({} slice pairs{}). Each cell reads base → change; the paired change is the change against the base within the same slices, with its interval, where a regression rule judged it.\n",
+        p.slice_s,
+        escape_markdown(p.base_target),
+        p.pairs,
+        starved_text(p)
+    );
+    out.push_str("| Endpoint |");
+    for f in &FIGURES {
+        let _ = write!(out, " {} |", f.label);
+    }
+    out.push_str(" paired change |\n|---|---:|---:|---:|---:|---:|---|\n");
+    for row in p.rows.iter().take(MAX_ROWS) {
+        let name = if row.aggregate {
+            format!("**{}**", row.label())
+        } else {
+            escape_markdown(row.name)
+        };
+        let _ = write!(out, "| {name} |");
+        for f in &FIGURES {
+            let side = |e: Option<&EndpointStats>| e.and_then(f.value).map_or("–".into(), f.show);
+            let _ = write!(out, " {} → {} |", side(row.base), side(row.change));
+        }
+        let judged: Vec<String> = row
+            .judged
+            .iter()
+            .map(|j| escape_markdown(&j.text()))
+            .collect();
+        let cell = if judged.is_empty() {
+            "–".into()
+        } else {
+            judged.join("<br>")
+        };
+        let _ = writeln!(out, " {cell} |");
+    }
+    more(out, p.rows.len());
 }
 
 /// How much an endpoint changed, for ordering: p95's relative change, or 100 % for an

@@ -12,6 +12,7 @@ mod junit;
 mod k6;
 mod markdown;
 mod metrics;
+mod paired;
 /// The schema of results.json, generated from [`Document`]'s types; written to `schema/` by its
 /// test, the one place it is needed.
 #[cfg(test)]
@@ -41,6 +42,7 @@ pub(crate) use view::INSECURE;
 pub(crate) use comment::{marker, render_comment};
 pub(crate) use comparison::{gone_note, history_note, render_text as comparison_text};
 pub(crate) use console::render_outcome;
+pub(crate) use paired::render_text as paired_text;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ReportError {

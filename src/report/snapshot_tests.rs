@@ -12,8 +12,9 @@ use crate::{
     baseline,
     gate::{self, Baseline, Regression, Threshold, Verdict},
     stats::{
-        sha256_hex, CiInfo, EndpointStats, LatencyHistogram, LatencySummary, LoadFingerprint,
-        LoadModel, RunResult, SecondPoint, ToolInfo,
+        sha256_hex, side_of, CiInfo, EndpointStats, LatencyHistogram, LatencySummary,
+        LoadFingerprint, LoadModel, PairedRun, RunResult, SecondPoint, Side, Slice, SliceStats,
+        ToolInfo,
     },
 };
 
@@ -362,6 +363,104 @@ pub(super) fn loadforge() -> Document {
     }
 }
 
+/// One slice's row: `n` requests at `p95` ms (the other figures in proportion).
+fn slice_row(name: &str, n: u64, p95: f64) -> SliceStats {
+    SliceStats {
+        name: name.into(),
+        requests: n,
+        failures: 0,
+        p50_ms: Some(p95 * 0.6),
+        p95_ms: Some(p95),
+        p99_ms: Some(p95 * 1.3),
+        mean_ms: Some(p95 * 0.7),
+    }
+}
+
+/// 24 slices (12 pairs) of 5 s with a drift both sides share (each pair's window another
+/// speed): the search endpoint 1.3 times slower on the change, the rest alike.
+fn paired_slices() -> Vec<Slice> {
+    (0..24u32)
+        .map(|i| {
+            let side = side_of(i.into());
+            let drift = 1.0 + 0.25 * f64::from((i / 2) % 4);
+            let search = match side {
+                Side::Base => 40.0,
+                Side::Change => 52.0,
+            } * drift;
+            let products = 20.0 * drift;
+            Slice {
+                index: i,
+                side,
+                start_s: f64::from(i) * 5.0,
+                measured_s: 4.0,
+                stall_ms: Some(1.0),
+                starved: false,
+                aggregate: slice_row("all requests", 80, search),
+                endpoints: vec![
+                    slice_row("GET /api/catalog/search", 50, search),
+                    slice_row("GET /api/catalog/products/:id", 30, products),
+                ],
+            }
+        })
+        .collect()
+}
+
+/// A paired run (`--compare-host`) judged on its slices with no baseline: the search endpoint
+/// a paired regression, the products endpoint within noise, an endpoint only the base has
+/// (with a hostile name) and a base target whose credential results already redacted.
+pub(super) fn paired() -> Document {
+    let mut current = native_run(
+        vec![
+            endpoint("GET /api/catalog/search", 600, 52.0, &[("HTTP 503", 6)]),
+            endpoint("GET /api/catalog/products/:id", 360, 20.0, &[]),
+        ],
+        "2026-11-23T10:00:00Z",
+        45.0,
+    );
+    current.run.duration_s = 60.0;
+    let base = native_run(
+        vec![
+            endpoint("GET /api/catalog/search", 600, 40.0, &[]),
+            endpoint("GET /api/catalog/products/:id", 360, 20.0, &[]),
+            endpoint("GET /old | <b>x</b> @here", 10, 5.0, &[]),
+        ],
+        "2026-11-23T10:00:00Z",
+        30.0,
+    );
+    current.paired = Some(PairedRun {
+        base_target: "http://base:8081/?token=***&<i>".into(),
+        slice_s: 5.0,
+        slice_warmup_s: 1.0,
+        base_duration_s: 60.0,
+        base_aggregate: base.aggregate.clone(),
+        base_endpoints: base.endpoints.clone(),
+        slices: paired_slices(),
+        slices_dropped: 0,
+    });
+    let (t, r) = parse_rules(
+        &["p95<250ms"],
+        &[
+            "GET /api/catalog/search: p95 +10%",
+            "GET /api/catalog/products/:id: p95 +20%",
+            "p99 +10%",
+        ],
+    );
+    let verdict = gate::evaluate(
+        &current,
+        &gate::Rules::configured(t),
+        &gate::Rules::configured(r),
+        &gate::Reference::Unchecked,
+    )
+    .unwrap();
+    Document {
+        run: current,
+        verdict: Some(verdict),
+        comparison: None,
+        notes: vec![],
+        history: Vec::new(),
+    }
+}
+
 /// Every report of `doc` as `publish_all` writes it, by file name, plus the comment and the
 /// console outcome (for an output directory named `loadforge-gate`).
 fn reports(doc: &Document) -> Vec<(String, String)> {
@@ -404,6 +503,11 @@ fn every_report_of_a_run_neither_compared_nor_judged() {
 }
 
 #[test]
+fn every_report_of_a_paired_run() {
+    assert_reports("paired", &paired());
+}
+
+#[test]
 fn every_report_of_a_run_without_request_counts() {
     assert_reports("loadforge", &loadforge());
 }
@@ -412,7 +516,13 @@ fn every_report_of_a_run_without_request_counts() {
 /// survive the round trip, or the snapshots above would pin something a reader cannot rebuild.
 #[test]
 fn the_fixed_documents_round_trip_through_results_json() {
-    for doc in [judged(), not_judged(), loadforge(), not_comparable()] {
+    for doc in [
+        judged(),
+        not_judged(),
+        loadforge(),
+        not_comparable(),
+        paired(),
+    ] {
         let text = results::to_json(&doc, RESULTS_JSON).unwrap();
         let back: Document = results::parse(text.as_bytes(), RESULTS_JSON, Role::Results).unwrap();
         assert_eq!(back, doc);
@@ -426,7 +536,13 @@ fn the_fixed_documents_validate_against_the_schema() {
     let schema: serde_json::Value =
         serde_json::from_str(include_str!("../../schema/results-v2.json")).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
-    for doc in [judged(), not_judged(), loadforge(), not_comparable()] {
+    for doc in [
+        judged(),
+        not_judged(),
+        loadforge(),
+        not_comparable(),
+        paired(),
+    ] {
         let value: serde_json::Value =
             serde_json::from_str(&results::to_json(&doc, RESULTS_JSON).unwrap()).unwrap();
         let errors: Vec<String> = validator

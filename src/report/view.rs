@@ -486,6 +486,8 @@ pub(crate) struct View<'a> {
     pub(crate) trend: super::trend::Trend<'a>,
     /// Where the history's changes began (see `changes.rs`).
     pub(crate) changes: super::changes::Changes,
+    /// A paired run's base and change side by side; `None` for an unpaired run.
+    pub(crate) paired: Option<super::paired::PairedView<'a>>,
 }
 
 impl<'a> View<'a> {
@@ -534,6 +536,10 @@ impl<'a> View<'a> {
             tool: &run.tool,
             trend: super::trend::Trend::of(doc),
             changes: super::changes::Changes::of(doc),
+            paired: super::paired::PairedView::of(
+                run,
+                doc.verdict.as_ref().map_or(&[][..], |v| &v.checks[..]),
+            ),
         }
     }
 

@@ -175,3 +175,56 @@ fn hostile_endpoint_names_are_shown_as_text() {
     assert!(dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     assert!(!dom.contains("<img src=\"x\""));
 }
+
+/// A paired run's report.html (issue 33 item 4) in the browser: offline with no console
+/// message, the side-by-side table as text, and the slice chart drawn with both sides' lines
+/// beside the other four charts.
+#[test]
+#[cfg_attr(
+    not(feature = "full-tests"),
+    ignore = "full tier: needs Chromium, 8 s of load"
+)]
+fn a_paired_reports_side_by_side_and_slice_chart_render_offline() {
+    let _quiet = crate::harness::quiet();
+    let (change, base) = (crate::harness::slow_app(10), crate::harness::slow_app(5));
+    let out = Gate::new()
+        .write(
+            "s.yml",
+            "tasks: [{request: {name: GET /, method: GET, path: /}}]\n",
+        )
+        .args(["run", "--scenario", "s.yml", "--host", &change.url()])
+        .args(["--compare-host", &base.url(), "--run-time", "8s"])
+        .args(["--paired-slice", "2s", "--paired-warmup", "500ms"])
+        .args(["--users", "4", "--spawn-rate", "100", "--progress", "0"])
+        .args(["--baseline", "none", "--regression", "p95 +20%"])
+        .run();
+    let report = out.out_dir().join("report.html");
+    let html = std::fs::read_to_string(&report).unwrap();
+    for forbidden in ["<script", "<link", "src=\"http", "url(http", "@import"] {
+        assert!(!html.contains(forbidden), "found {forbidden}");
+    }
+    let (dom, log) = browse(&report, &["--dump-dom"]);
+    let console: Vec<&str> = log.lines().filter(|l| l.contains(":CONSOLE")).collect();
+    assert!(console.is_empty(), "console messages: {console:#?}");
+    assert!(dom.contains("Base and change, side by side"), "the table");
+    assert!(
+        dom.contains("p95 per slice, base and change"),
+        "the slice chart"
+    );
+    assert_eq!(
+        dom.matches("<svg").count(),
+        5,
+        "four charts and the slices'"
+    );
+    let screenshots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/report-screenshots");
+    std::fs::create_dir_all(&screenshots).unwrap();
+    let shot = screenshots.join("report-paired.png");
+    browse(
+        &report,
+        &[
+            "--window-size=1280,3200",
+            &format!("--screenshot={}", shot.display()),
+        ],
+    );
+    assert!(std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0) > 20_000);
+}

@@ -307,3 +307,55 @@ fn a_slower_change_fails_its_paired_rule_with_no_baseline() {
     );
     assert!(out.file("junit.xml").contains("regression: p95 +20%"));
 }
+
+/// The reports of a real paired run (issue 33 item 4): summary.md and report.html show the base
+/// and the change side by side with the paired finding, report.html draws both sides' slices,
+/// and `report` and `compare` reading the results back show the same.
+#[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: 12 s of load")]
+fn the_reports_show_the_base_and_the_change_side_by_side() {
+    let _quiet = crate::harness::quiet();
+    let (change, base) = (slow_app(20), slow_app(10));
+    let out = paired_gate(PLAIN, &change.url(), &base.url(), "12s")
+        .args(["--users", "4", "--spawn-rate", "100"])
+        .args(["--regression", "p95 +20%"])
+        .run();
+    assert!(matches!(out.code, 1 | 5), "{}", out.stdout);
+    let summary = out.file("summary.md");
+    assert!(
+        summary.contains("#### Base and change, side by side")
+            && summary.contains(&format!("the base {}/ and the change", base.url())),
+        "{summary}"
+    );
+    let all = summary
+        .lines()
+        .find(|l| l.starts_with("| **all requests** |") && l.contains(" → "))
+        .unwrap_or_else(|| panic!("no side-by-side row: {summary}"));
+    // The check's own finding: a regression, or not judged when a slice was starved.
+    assert!(
+        all.contains("p95 regression: +") || all.contains("p95 not judged"),
+        "{all}"
+    );
+    assert!(summary.contains("| GET / |"), "{summary}");
+    let html = out.file("report.html");
+    assert!(html.contains("<h2>Base and change, side by side</h2>"));
+    assert!(html.contains("p95 per slice, base and change") && html.contains("base p95"));
+    // `report` reads results.json back and shows the same; `compare` prints it.
+    let again = Gate::new()
+        .write("results.json", &out.file("results.json"))
+        .args(["report", "results.json", "--out", "again"])
+        .run();
+    let reread = std::fs::read_to_string(again.dir.path().join("again/summary.md")).unwrap();
+    assert!(reread.contains(all), "{reread}");
+    let compared = Gate::new()
+        .write("results.json", &out.file("results.json"))
+        .args(["compare", "results.json", "results.json"])
+        .args(["--regression", "p95 +20%"])
+        .run();
+    assert!(
+        compared.stdout.contains("paired with the base ")
+            && compared.stdout.contains("  paired      p95 "),
+        "{}",
+        compared.stdout
+    );
+}
