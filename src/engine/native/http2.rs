@@ -258,11 +258,14 @@ fn settle<T>(
 }
 
 /// An `h2` error as a failure. A stream the server surely did not process (refused, or past a
-/// graceful GOAWAY's last stream) is retried once on a fresh connection, as a stale HTTP/1.1
-/// connection is; anything else is counted with its reason, and a stream reset (by the server,
-/// or by `h2` for what the server sent on it) keeps the connection it was on.
+/// graceful GOAWAY's last stream) on a reused connection is retried once on a fresh one, as a
+/// stale HTTP/1.1 connection is; on a fresh connection it is the server's answer and counted
+/// with its reason (a server that says GOAWAY to every new connection would otherwise read as
+/// a vague `connection closed`). Anything else is counted with its reason, and a stream reset
+/// (by the server, or by `h2` for what the server sent on it) keeps the connection it was on.
 fn failure(e: &::h2::Error, reused: bool) -> Failure {
-    let unprocessed = e.is_remote()
+    let unprocessed = reused
+        && e.is_remote()
         && match e.reason() {
             Some(H2Reason::REFUSED_STREAM) => e.is_reset(),
             Some(H2Reason::NO_ERROR) => e.is_go_away(),
