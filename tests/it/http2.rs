@@ -411,6 +411,8 @@ fn ok_response(stream: u32) -> Vec<u8> {
 enum Raw {
     /// SETTINGS frames of 2,000 entries each, without end; no request is answered.
     SettingsFlood,
+    /// One SETTINGS frame of 5,000 entries (30 KB), past the 16 KiB frame size.
+    OversizeSettings,
     /// A response's HEADERS without END_HEADERS, then CONTINUATION frames forever.
     EndlessContinuation,
     /// `INITIAL_WINDOW_SIZE` 0 and never a WINDOW_UPDATE: a request body cannot be sent.
@@ -465,6 +467,7 @@ fn serve_raw(mut s: std::net::TcpStream, mode: Raw) {
     std::thread::spawn(move || discard(reader, tx));
     let mut hello = match mode {
         Raw::ClosedWindow => settings(&[(4, 0)]),
+        Raw::OversizeSettings => settings(&[(0xf000, 1); 5000]),
         _ => settings(&[]),
     };
     hello.extend(frame(SETTINGS, ACK, 0, &[]));
@@ -490,7 +493,7 @@ fn serve_raw(mut s: std::net::TcpStream, mode: Raw) {
             let _ = s.write_all(&out);
             while s.write_all(&more).is_ok() {}
         }),
-        Raw::ClosedWindow => {
+        Raw::ClosedWindow | Raw::OversizeSettings => {
             // Answers nothing: the request's body waits for a window that never opens.
             while requests.recv().is_ok() {}
             Ok(())
@@ -597,6 +600,24 @@ fn a_settings_flood_is_a_timeout_within_bounded_memory() {
     all_failed_with(&r, &found, "timeout after 1s");
 }
 
+/// Thousands of settings in one frame, past the frame size: the connection ends at once with
+/// the protocol error, not as a server that "does not speak HTTP/2" (an HTTP/1.1 answer reads
+/// to `h2` as the same error; the first bytes tell them apart).
+#[test]
+#[cfg_attr(
+    not(feature = "full-tests"),
+    ignore = "full tier: a hostile server for 2 s"
+)]
+fn a_settings_frame_past_the_frame_size_is_a_protocol_error_not_http1() {
+    let (url, _) = raw_h2(Raw::OversizeSettings);
+    let (r, found) = hostile_h2_run(&url, GET_SCENARIO, 1);
+    all_failed_with(
+        &r,
+        &found,
+        "h2: the server broke the protocol (FRAME_SIZE_ERROR)",
+    );
+}
+
 #[test]
 #[cfg_attr(
     not(feature = "full-tests"),
@@ -663,4 +684,34 @@ fn a_header_list_past_the_head_cap_is_a_counted_failure_naming_the_cap() {
         !found.is_empty() && found.keys().all(|k| k.contains("defaults.max_head_kib")),
         "{found:?}"
     );
+}
+
+/// Under the default 30 s timeout, a request whose window never opens is still in flight when
+/// the run ends: the run ends on time all the same (the users are stopped), nothing is counted,
+/// and the gate fails closed (`not measured`), never a pass.
+#[test]
+#[cfg_attr(
+    not(feature = "full-tests"),
+    ignore = "full tier: a hostile server for 2 s"
+)]
+fn a_window_that_never_opens_past_the_run_end_fails_closed() {
+    let (url, _) = raw_h2(Raw::ClosedWindow);
+    let scenario = post_scenario().replace("defaults: {timeout: 1s}\n", "");
+    let (out, peak_mib) = Gate::new()
+        .write("s.yml", &scenario)
+        .args(["run", "--scenario", "s.yml", "--host", &url])
+        .args(["--http2", "always", "--users", "2", "--run-time", "2s"])
+        .args(["--progress", "0", "--baseline", "none"])
+        .args(["--threshold", "error_rate<1%"])
+        .run_measuring_memory();
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    assert!(
+        peak_mib < H2_MEMORY_LIMIT_MIB,
+        "peaked at {peak_mib:.0} MiB"
+    );
+    let out = out.expect_exit(1);
+    assert!(out.stdout.contains("was not measured"), "{}", out.stdout);
+    let r = out.results();
+    assert_eq!(r["run"]["interrupted"], false, "the run ended on time");
+    assert_eq!(r["aggregate"]["requests"], 0);
 }
