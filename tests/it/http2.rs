@@ -329,3 +329,389 @@ fn redirects_to_an_http1_origin_forms_and_multipart_work_over_h2() {
     assert_eq!(names, ["away", "form", "upload"]);
     assert_eq!(r["run"]["protocol"], "h2", "the target's protocol");
 }
+
+// ---- Hostile HTTP/2 servers that write raw frames (#34 item 3) ----
+//
+// The `h2` crate's server refuses to misbehave, so these servers write frames themselves: a
+// 9-byte frame header and a payload, HPACK as one indexed `:status` and literal headers. Each
+// connection's reader discards the client's preface and frames, and passes on the stream id of
+// each request (HEADERS) it sees, so the writer answers on the client's own stream.
+
+/// Frame types (RFC 9113, 6).
+const HEADERS: u8 = 1;
+const SETTINGS: u8 = 4;
+const GOAWAY: u8 = 7;
+const CONTINUATION: u8 = 9;
+const DATA: u8 = 0;
+const END_STREAM: u8 = 1;
+const END_HEADERS: u8 = 4;
+const ACK: u8 = 1;
+
+fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(payload.len()).unwrap().to_be_bytes();
+    let mut f = vec![len[1], len[2], len[3], kind, flags];
+    f.extend_from_slice(&(stream & 0x7fff_ffff).to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// An HPACK integer with a 7-bit prefix (RFC 7541, 5.1), no Huffman.
+fn hpack_int(mut n: usize, out: &mut Vec<u8>) {
+    if n < 127 {
+        out.push(u8::try_from(n).unwrap());
+        return;
+    }
+    out.push(127);
+    n -= 127;
+    while n >= 128 {
+        out.push(u8::try_from(n % 128).unwrap() | 0x80);
+        n /= 128;
+    }
+    out.push(u8::try_from(n).unwrap());
+}
+
+/// One literal header without indexing, new name (RFC 7541, 6.2.2).
+fn literal(name: &str, value: &str) -> Vec<u8> {
+    let mut out = vec![0];
+    hpack_int(name.len(), &mut out);
+    out.extend_from_slice(name.as_bytes());
+    hpack_int(value.len(), &mut out);
+    out.extend_from_slice(value.as_bytes());
+    out
+}
+
+/// `:status: 200`, indexed in HPACK's static table.
+const STATUS_200: u8 = 0x88;
+
+/// SETTINGS with `entries` (identifier, value).
+fn settings(entries: &[(u16, u32)]) -> Vec<u8> {
+    let mut p = Vec::new();
+    for (id, v) in entries {
+        p.extend_from_slice(&id.to_be_bytes());
+        p.extend_from_slice(&v.to_be_bytes());
+    }
+    frame(SETTINGS, 0, 0, &p)
+}
+
+fn goaway(last: u32, code: u32) -> Vec<u8> {
+    let mut p = last.to_be_bytes().to_vec();
+    p.extend_from_slice(&code.to_be_bytes());
+    frame(GOAWAY, 0, 0, &p)
+}
+
+/// `200` with body `ok` on `stream`.
+fn ok_response(stream: u32) -> Vec<u8> {
+    let mut out = frame(HEADERS, END_HEADERS, stream, &[STATUS_200]);
+    out.extend(frame(DATA, END_STREAM, stream, b"ok"));
+    out
+}
+
+/// How a raw server misbehaves.
+#[derive(Debug, Clone, Copy)]
+enum Raw {
+    /// SETTINGS frames of 2,000 entries each, without end; no request is answered.
+    SettingsFlood,
+    /// One SETTINGS frame of 5,000 entries (30 KB), past the 16 KiB frame size.
+    OversizeSettings,
+    /// A response's HEADERS without END_HEADERS, then CONTINUATION frames forever.
+    EndlessContinuation,
+    /// `INITIAL_WINDOW_SIZE` 0 and never a WINDOW_UPDATE: a request body cannot be sent.
+    ClosedWindow,
+    /// GOAWAY (`NO_ERROR`, no stream processed) on every new connection, before any answer.
+    GoawayAtOnce,
+    /// A `200 ok`, then GOAWAY (`NO_ERROR`, that stream processed) and the end, every time.
+    GoawayAfterEach,
+    /// A response whose one header is 100 KiB (past the default 64 KiB head cap), in HEADERS
+    /// and CONTINUATION frames of 16 KiB.
+    HugeHeaderList,
+}
+
+/// A cleartext HTTP/2 server (prior knowledge) that misbehaves as `mode` on every connection;
+/// its URL, and the number of connections it accepted.
+fn raw_h2(mode: Raw) -> (String, Arc<std::sync::atomic::AtomicU64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connections = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = connections.clone();
+    std::thread::spawn(move || {
+        for s in listener.incoming().flatten() {
+            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            std::thread::spawn(move || serve_raw(s, mode));
+        }
+    });
+    (format!("http://{addr}"), connections)
+}
+
+/// Reads and discards what the client sends, passing on each request's stream id.
+fn discard(mut s: std::net::TcpStream, requests: std::sync::mpsc::Sender<u32>) {
+    let mut preface = [0u8; 24];
+    if s.read_exact(&mut preface).is_err() {
+        return;
+    }
+    let mut head = [0u8; 9];
+    while s.read_exact(&mut head).is_ok() {
+        let len = u64::from(u32::from_be_bytes([0, head[0], head[1], head[2]]));
+        let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+        if std::io::copy(&mut (&mut s).take(len), &mut std::io::sink()).unwrap_or(0) != len {
+            return;
+        }
+        if head[3] == HEADERS && requests.send(stream).is_err() {
+            return;
+        }
+    }
+}
+
+fn serve_raw(mut s: std::net::TcpStream, mode: Raw) {
+    let (tx, requests) = std::sync::mpsc::channel();
+    let reader = s.try_clone().unwrap();
+    std::thread::spawn(move || discard(reader, tx));
+    let mut hello = match mode {
+        Raw::ClosedWindow => settings(&[(4, 0)]),
+        Raw::OversizeSettings => settings(&[(0xf000, 1); 5000]),
+        _ => settings(&[]),
+    };
+    hello.extend(frame(SETTINGS, ACK, 0, &[]));
+    if s.write_all(&hello).is_err() {
+        return;
+    }
+    // Every write fails once the client has gone: the thread then ends.
+    let _ = match mode {
+        Raw::SettingsFlood => {
+            let entries: Vec<(u16, u32)> = (0..2000u16).map(|i| (0xf000 + i, 1)).collect();
+            let flood = settings(&entries);
+            loop {
+                if s.write_all(&flood).is_err() {
+                    break Ok(());
+                }
+            }
+        }
+        Raw::EndlessContinuation => requests.recv().map(|id| {
+            let mut block = vec![STATUS_200];
+            block.extend(literal("x-a", "b"));
+            let out = frame(HEADERS, 0, id, &block);
+            let more = frame(CONTINUATION, 0, id, &literal("x-more", "continued"));
+            let _ = s.write_all(&out);
+            while s.write_all(&more).is_ok() {}
+        }),
+        Raw::ClosedWindow | Raw::OversizeSettings => {
+            // Answers nothing: the request's body waits for a window that never opens.
+            while requests.recv().is_ok() {}
+            Ok(())
+        }
+        Raw::GoawayAtOnce => {
+            let _ = s.write_all(&goaway(0, 0));
+            while requests.recv().is_ok() {}
+            Ok(())
+        }
+        Raw::GoawayAfterEach => requests.recv().map(|id| {
+            let mut out = ok_response(id);
+            out.extend(goaway(id, 0));
+            let _ = s.write_all(&out);
+            let _ = s.shutdown(std::net::Shutdown::Write);
+        }),
+        Raw::HugeHeaderList => {
+            while let Ok(id) = requests.recv() {
+                let mut block = vec![STATUS_200];
+                block.extend(literal("x-big", &"x".repeat(100 * 1024)));
+                let mut chunks = block.chunks(16 * 1024).peekable();
+                let mut out = frame(HEADERS, 0, id, chunks.next().unwrap());
+                while let Some(c) = chunks.next() {
+                    let last = chunks.peek().is_none();
+                    out.extend(frame(
+                        CONTINUATION,
+                        if last { END_HEADERS } else { 0 },
+                        id,
+                        c,
+                    ));
+                }
+                out.extend(frame(DATA, END_STREAM, id, b"ok"));
+                if s.write_all(&out).is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        }
+    };
+}
+
+/// The gate's own memory may not grow with what a server sends (as in `hostile.rs`).
+const H2_MEMORY_LIMIT_MIB: f64 = 200.0;
+
+/// A POST with a 32 KiB body: more than a closed window lets through.
+fn post_scenario() -> String {
+    format!(
+        "defaults: {{timeout: 1s}}\ntasks:\n  - request: {{name: POST /, method: POST, path: /, body: \"{}\"}}\n",
+        "p".repeat(32 * 1024)
+    )
+}
+
+const GET_SCENARIO: &str =
+    "defaults: {timeout: 1s}\ntasks:\n  - request: {name: GET /, path: /, check: {body_contains: ok}}\n";
+
+/// 2 users for 2 s under `--http2 always` against `url`, with the gate's peak memory: the run
+/// ends by itself (never interrupted), within the memory cap, without a panic, and recorded
+/// requests. Returns the results and the reasons counted.
+fn hostile_h2_run(
+    url: &str,
+    scenario: &str,
+    expect: i32,
+) -> (serde_json::Value, std::collections::BTreeMap<String, u64>) {
+    let (out, peak_mib) = Gate::new()
+        .write("s.yml", scenario)
+        .args(["run", "--scenario", "s.yml", "--host", url])
+        .args(["--http2", "always", "--users", "2", "--run-time", "2s"])
+        .args(["--progress", "0", "--baseline", "none"])
+        .args(["--threshold", "error_rate<1%"])
+        .run_measuring_memory();
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    // A figure, not a pass mark: `-- --nocapture` prints them.
+    eprintln!("hostile h2 {url}: peak {peak_mib:.1} MiB");
+    let out = out.expect_exit(expect);
+    assert!(
+        peak_mib < H2_MEMORY_LIMIT_MIB,
+        "peaked at {peak_mib:.0} MiB"
+    );
+    let r = out.results();
+    assert_eq!(r["run"]["interrupted"], false, "the run ended on time");
+    assert!(r["aggregate"]["requests"].as_u64().unwrap() > 0);
+    let found = reasons(&r);
+    (r, found)
+}
+
+/// Every request failed, with `reason` alone.
+#[track_caller]
+fn all_failed_with(
+    r: &serde_json::Value,
+    found: &std::collections::BTreeMap<String, u64>,
+    reason: &str,
+) {
+    assert_eq!(found.keys().collect::<Vec<_>>(), vec![reason], "{found:?}");
+    assert_eq!(r["aggregate"]["failures"], r["aggregate"]["requests"]);
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "full-tests"),
+    ignore = "full tier: a hostile server for 2 s"
+)]
+fn a_settings_flood_is_a_timeout_within_bounded_memory() {
+    let (url, _) = raw_h2(Raw::SettingsFlood);
+    let (r, found) = hostile_h2_run(&url, GET_SCENARIO, 1);
+    all_failed_with(&r, &found, "timeout after 1s");
+}
+
+/// Thousands of settings in one frame, past the frame size: the connection ends at once with
+/// the protocol error, not as a server that "does not speak HTTP/2" (an HTTP/1.1 answer reads
+/// to `h2` as the same error; the first bytes tell them apart).
+#[test]
+#[cfg_attr(
+    not(feature = "full-tests"),
+    ignore = "full tier: a hostile server for 2 s"
+)]
+fn a_settings_frame_past_the_frame_size_is_a_protocol_error_not_http1() {
+    let (url, _) = raw_h2(Raw::OversizeSettings);
+    let (r, found) = hostile_h2_run(&url, GET_SCENARIO, 1);
+    all_failed_with(
+        &r,
+        &found,
+        "h2: the server broke the protocol (FRAME_SIZE_ERROR)",
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "full-tests"),
+    ignore = "full tier: a hostile server for 2 s"
+)]
+fn an_endless_continuation_fails_at_once_as_a_header_list_too_large() {
+    let (url, _) = raw_h2(Raw::EndlessContinuation);
+    let (r, found) = hostile_h2_run(&url, GET_SCENARIO, 1);
+    all_failed_with(
+        &r,
+        &found,
+        "h2: response header list too large (raise defaults.max_head_kib)",
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "full-tests"),
+    ignore = "full tier: a hostile server for 2 s"
+)]
+fn a_window_that_never_opens_is_a_timeout_of_the_post() {
+    let (url, _) = raw_h2(Raw::ClosedWindow);
+    let (r, found) = hostile_h2_run(&url, &post_scenario(), 1);
+    all_failed_with(&r, &found, "timeout after 1s");
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "full-tests"),
+    ignore = "full tier: a hostile server for 2 s"
+)]
+fn a_goaway_on_every_new_connection_is_a_counted_goaway() {
+    let (url, _) = raw_h2(Raw::GoawayAtOnce);
+    let (r, found) = hostile_h2_run(&url, GET_SCENARIO, 1);
+    all_failed_with(&r, &found, "h2: GOAWAY from the server (NO_ERROR)");
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "full-tests"),
+    ignore = "full tier: a hostile server for 2 s"
+)]
+fn a_goaway_after_every_response_costs_a_connection_not_a_failure() {
+    let (url, connections) = raw_h2(Raw::GoawayAfterEach);
+    let (r, found) = hostile_h2_run(&url, GET_SCENARIO, 0);
+    assert!(found.is_empty(), "{found:?}");
+    let requests = r["aggregate"]["requests"].as_u64().unwrap();
+    let opened = connections.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        opened >= requests,
+        "{requests} requests on {opened} connections"
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(feature = "full-tests"),
+    ignore = "full tier: a hostile server for 2 s"
+)]
+fn a_header_list_past_the_head_cap_is_a_counted_failure_naming_the_cap() {
+    let (url, _) = raw_h2(Raw::HugeHeaderList);
+    let (_, found) = hostile_h2_run(&url, GET_SCENARIO, 1);
+    assert!(
+        !found.is_empty() && found.keys().all(|k| k.contains("defaults.max_head_kib")),
+        "{found:?}"
+    );
+}
+
+/// Under the default 30 s timeout, a request whose window never opens is still in flight when
+/// the run ends: the run ends on time all the same (the users are stopped), nothing is counted,
+/// and the gate fails closed (`not measured`), never a pass.
+#[test]
+#[cfg_attr(
+    not(feature = "full-tests"),
+    ignore = "full tier: a hostile server for 2 s"
+)]
+fn a_window_that_never_opens_past_the_run_end_fails_closed() {
+    let (url, _) = raw_h2(Raw::ClosedWindow);
+    let scenario = post_scenario().replace("defaults: {timeout: 1s}\n", "");
+    let (out, peak_mib) = Gate::new()
+        .write("s.yml", &scenario)
+        .args(["run", "--scenario", "s.yml", "--host", &url])
+        .args(["--http2", "always", "--users", "2", "--run-time", "2s"])
+        .args(["--progress", "0", "--baseline", "none"])
+        .args(["--threshold", "error_rate<1%"])
+        .run_measuring_memory();
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    assert!(
+        peak_mib < H2_MEMORY_LIMIT_MIB,
+        "peaked at {peak_mib:.0} MiB"
+    );
+    let out = out.expect_exit(1);
+    assert!(out.stdout.contains("was not measured"), "{}", out.stdout);
+    let r = out.results();
+    assert_eq!(r["run"]["interrupted"], false, "the run ended on time");
+    assert_eq!(r["aggregate"]["requests"], 0);
+}

@@ -18,8 +18,13 @@
 use std::{
     borrow::Cow,
     future::{poll_fn, Future},
+    io,
     pin::{pin, Pin},
-    task::Poll,
+    sync::{
+        atomic::{AtomicU8, Ordering},
+        Arc,
+    },
+    task::{Context, Poll},
 };
 
 use ::h2::{
@@ -28,6 +33,7 @@ use ::h2::{
 };
 use ::http::{header, HeaderName, HeaderValue, Method, Request, Uri};
 use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::{
     body::Sink,
@@ -58,10 +64,20 @@ pub(super) const FIX: &str = "set `http2: auto` (h2 where offered, else HTTP/1.1
 pub(super) const NOT_H2: &str =
     "h2: the server did not answer in HTTP/2 (prior knowledge) and http2 is always";
 
+/// How many streams this side reset and still remembers (to ignore the frames the server sends
+/// on them after the reset): a user has one stream open at a time, so a few suffice, and the
+/// memory a server that makes every stream fail can pin stays small.
+const RESET_STREAMS: usize = 16;
+/// How many streams `h2` may reset for what the server sent on them (a header list past the
+/// cap, a malformed block) before it ends the connection: `h2`'s own default, pinned here.
+const LOCAL_ERROR_RESETS: usize = 1024;
+
 /// One HTTP/2 connection: the handle that opens streams and the future that does the I/O.
 pub(crate) struct H2Conn {
     send: SendRequest<Bytes>,
-    conn: Connection<Stream, Bytes>,
+    conn: Connection<Sniff, Bytes>,
+    /// What the server's first bytes looked like ([`Sniff`]).
+    first: Arc<AtomicU8>,
     /// `https://authority` (or `http://`): every request's `:scheme` and `:authority`.
     origin: String,
     /// A response was already read here (a connection the server since closed is retried once).
@@ -83,12 +99,20 @@ pub(super) async fn handshake(
     prior_knowledge: bool,
 ) -> Result<H2Conn, Reason> {
     let max_head = u32::try_from(limits.max_head).unwrap_or(u32::MAX);
+    let first = Arc::new(AtomicU8::new(NOTHING_YET));
+    let stream = Sniff {
+        inner: stream,
+        first: prior_knowledge.then(|| first.clone()),
+    };
     let (send, conn) = ::h2::client::Builder::new()
         .enable_push(false)
         .initial_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
-        // The response head cap, as HTTP/1.1's: a header list past it fails the stream.
+        // The response head cap, as HTTP/1.1's: a header list past it fails the stream (and
+        // bounds `h2`'s count of CONTINUATION frames, so an endless one ends the connection).
         .max_header_list_size(max_head)
+        .max_concurrent_reset_streams(RESET_STREAMS)
+        .max_local_error_reset_streams(Some(LOCAL_ERROR_RESETS))
         .handshake::<_, Bytes>(stream)
         .await
         .map_err(|e| match e.get_io() {
@@ -98,6 +122,7 @@ pub(super) async fn handshake(
     Ok(H2Conn {
         send,
         conn,
+        first,
         origin,
         used: false,
         ended: None,
@@ -110,11 +135,70 @@ pub(super) async fn handshake(
 /// only a broken pipe, and the connection's GOAWAY is the reason.
 type Ended = Result<(), ::h2::Error>;
 
+/// [`Sniff::first`] before the server sent a byte.
+const NOTHING_YET: u8 = 0;
+/// The server's first bytes were an HTTP/1.x status line (`HTTP/`).
+const HTTP1_ANSWER: u8 = 1;
+/// The server's first bytes were something else: HTTP/2 frames, however broken.
+const OTHER_ANSWER: u8 = 2;
+
+/// The socket, noting what the server's first bytes looked like on a prior-knowledge
+/// connection: an HTTP/1.1 answer and a broken HTTP/2 frame both read to `h2` as a protocol
+/// error (`FRAME_SIZE_ERROR`), but only the first means the server does not speak HTTP/2
+/// ([`NOT_H2`]); a hostile HTTP/2 server (a SETTINGS frame past the frame size) keeps its own
+/// reason. Once the first bytes are seen, reads go straight through.
+struct Sniff {
+    inner: Stream,
+    /// Shared with [`H2Conn::first`] until the first bytes are seen; `None` after (and on TLS).
+    first: Option<Arc<AtomicU8>>,
+}
+
+impl AsyncRead for Sniff {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let r = Pin::new(&mut this.inner).poll_read(cx, buf);
+        let new = &buf.filled()[before..];
+        if !new.is_empty() {
+            if let Some(first) = this.first.take() {
+                let n = new.len().min(5);
+                let kind = if new[..n] == b"HTTP/"[..n] {
+                    HTTP1_ANSWER
+                } else {
+                    OTHER_ANSWER
+                };
+                first.store(kind, Ordering::Relaxed);
+            }
+        }
+        r
+    }
+}
+
+impl AsyncWrite for Sniff {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
 /// Polls `f` to completion while driving the connection's I/O in the same task. When the
 /// connection ends first (GOAWAY, a connection error, the socket closed), its end is kept in
 /// `ended` and `f` is polled once more, since the end may have settled it; otherwise `Err`.
 async fn drive<T>(
-    conn: &mut Connection<Stream, Bytes>,
+    conn: &mut Connection<Sniff, Bytes>,
     ended: &mut Option<Ended>,
     f: impl Future<Output = T>,
 ) -> Result<T, ()> {
@@ -157,14 +241,14 @@ impl H2Conn {
         }
         let (head, body) = to_h2(request, &self.origin)?;
         let first_of_prior_knowledge = self.prior_knowledge && !reused;
-        self.send_and_read(head, body, read, reused)
-            .await
-            .map_err(|f| match f {
-                Failure::Failed(r) if first_of_prior_knowledge && not_h2(&r) => {
-                    Failure::Failed(Cow::Borrowed(NOT_H2))
-                }
-                f => f,
-            })
+        let outcome = self.send_and_read(head, body, read, reused).await;
+        let first = self.first.load(Ordering::Relaxed);
+        outcome.map_err(|f| match f {
+            Failure::Failed(r) if first_of_prior_knowledge && not_h2(&r, first) => {
+                Failure::Failed(Cow::Borrowed(NOT_H2))
+            }
+            f => f,
+        })
     }
 
     async fn send_and_read(
@@ -227,12 +311,19 @@ impl H2Conn {
 }
 
 /// Whether the first exchange's failure on a prior-knowledge connection says the server does
-/// not speak HTTP/2 at all: its answer was no HTTP/2 (an HTTP/1.1 `400` reads as a broken
-/// frame), or it hung up on the preface.
-fn not_h2(reason: &str) -> bool {
-    reason.starts_with("h2: the server broke the protocol")
-        || reason == "connection closed before the response completed"
-        || reason == "connection reset"
+/// not speak HTTP/2 at all: it answered in HTTP/1.x (which `h2` reads as a broken frame), or
+/// hung up on the preface without a byte. A server whose first bytes were HTTP/2 frames keeps
+/// its own reason, however it then misbehaves.
+fn not_h2(reason: &str, first: u8) -> bool {
+    match first {
+        HTTP1_ANSWER => true,
+        NOTHING_YET => {
+            reason.starts_with("h2: the server broke the protocol")
+                || reason == "connection closed before the response completed"
+                || reason == "connection reset"
+        }
+        _ => false,
+    }
 }
 
 /// A stream's outcome, or the connection's end, as the exchange's result. A stream cut off by
@@ -258,11 +349,14 @@ fn settle<T>(
 }
 
 /// An `h2` error as a failure. A stream the server surely did not process (refused, or past a
-/// graceful GOAWAY's last stream) is retried once on a fresh connection, as a stale HTTP/1.1
-/// connection is; anything else is counted with its reason, and a stream reset (by the server,
-/// or by `h2` for what the server sent on it) keeps the connection it was on.
+/// graceful GOAWAY's last stream) on a reused connection is retried once on a fresh one, as a
+/// stale HTTP/1.1 connection is; on a fresh connection it is the server's answer and counted
+/// with its reason (a server that says GOAWAY to every new connection would otherwise read as
+/// a vague `connection closed`). Anything else is counted with its reason, and a stream reset
+/// (by the server, or by `h2` for what the server sent on it) keeps the connection it was on.
 fn failure(e: &::h2::Error, reused: bool) -> Failure {
-    let unprocessed = e.is_remote()
+    let unprocessed = reused
+        && e.is_remote()
         && match e.reason() {
             Some(H2Reason::REFUSED_STREAM) => e.is_reset(),
             Some(H2Reason::NO_ERROR) => e.is_go_away(),
