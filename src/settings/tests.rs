@@ -354,7 +354,7 @@ fn precedence_is_flag_then_ci_variable_then_profile_then_file() {
     std::fs::write(
         dir.path().join(defaults::CONFIG_FILE),
         "scenario: s.yml\nhost: http://file\nusers: 3\nno_proxy: true\ninsecure: true\n\
-         profiles:\n  p: {host: 'http://profile', users: 4, insecure: false}\n",
+         profiles:\n  p:\n    host: http://profile\n    users: 4\n    insecure: false\n",
     )
     .unwrap();
     let target = |k: &str| (k == "TARGET_HOST").then(|| "http://target".to_string());
