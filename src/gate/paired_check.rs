@@ -182,6 +182,33 @@ mod tests {
         );
     }
 
+    /// A real +30 % regression meeting each way a paired check can end not judged (a starved
+    /// pair, too few pairs): the run is not judged (exit 5), never passed.
+    #[test]
+    fn a_regression_that_cannot_be_judged_never_reads_green() {
+        use crate::exit::{ExitStatus, Outcome};
+        let mut few = run(1.3, None);
+        if let Some(p) = &mut few.paired {
+            p.slices.truncate(4);
+        }
+        for r in [run(1.3, Some(0)), few] {
+            let rules = Rules::configured(vec![Regression::parse("p95 +10%").unwrap()]);
+            let v = evaluate(
+                &r,
+                &Rules::configured(Vec::new()),
+                &rules,
+                &Reference::Unchecked,
+            )
+            .unwrap();
+            assert_eq!(v.outcome(), Outcome::NotJudged, "{:?}", v.checks);
+            assert_eq!(
+                ExitStatus::of(Some(v.outcome()), false),
+                ExitStatus::NotJudged
+            );
+            assert_eq!(ExitStatus::NotJudged.code(), 5);
+        }
+    }
+
     #[test]
     fn a_metric_the_slices_do_not_keep_is_left_to_the_history() {
         // `max` is not kept per slice: with no baseline asked for, there is no check at all.
