@@ -25,19 +25,13 @@ pub(super) fn slice_metric(metric: Metric) -> Option<SliceMetric> {
     })
 }
 
-/// Per whole slice pair, the base's and the change's value of `metric` for `endpoint`, with
-/// whether the generator was starved in either slice. A pair where a side has no value (no
-/// request of that name completed in its window) is left out.
+/// The run's slice pairs as the judgement reads them.
 fn pairs(run: &PairedRun, endpoint: Option<&str>, metric: SliceMetric) -> Vec<Pair> {
-    run.slice_pairs()
-        .into_iter()
-        .filter_map(|(b, c)| {
-            let value = |s: &crate::stats::Slice| s.row(endpoint)?.value(metric, s.measured_s);
-            Some(Pair {
-                base: value(b)?,
-                change: value(c)?,
-                starved: b.starved || c.starved,
-            })
+    (run.pairs(endpoint, metric).into_iter())
+        .map(|(base, change, starved)| Pair {
+            base,
+            change,
+            starved,
         })
         .collect()
 }

@@ -7,7 +7,8 @@
 //! (which pairs slices by it) must agree on it.
 //!
 //! The seam for the gate is [`PairedRun::pairs`]: per slice pair, the base's value and the
-//! change's value of one metric, measured within the same few seconds.
+//! change's value of one metric, measured within the same few seconds, and whether the
+//! generator was starved in either slice.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -250,26 +251,19 @@ impl PairedRun {
         out
     }
 
-    /// Per slice pair, `(base, change)` values of `metric` for `endpoint` (`None`: every
-    /// request together): what a paired judgement reads. A pair where either side has no
-    /// value (no request of that name completed within its window) is left out, so the
-    /// length says how many pairs the judgement rests on.
-    pub fn pairs(&self, endpoint: Option<&str>, metric: SliceMetric) -> Vec<(f64, f64)> {
+    /// Per slice pair, `(base, change, starved)`: the values of `metric` for `endpoint`
+    /// (`None`: every request together), and whether the generator was starved in either
+    /// slice: what a paired judgement reads. A pair where either side has no value (no request
+    /// of that name completed within its window) is left out, so the length says how many
+    /// pairs the judgement rests on.
+    pub fn pairs(&self, endpoint: Option<&str>, metric: SliceMetric) -> Vec<(f64, f64, bool)> {
         self.slice_pairs()
             .into_iter()
             .filter_map(|(b, c)| {
                 let value = |s: &Slice| s.row(endpoint)?.value(metric, s.measured_s);
-                Some((value(b)?, value(c)?))
+                Some((value(b)?, value(c)?, b.starved || c.starved))
             })
             .collect()
-    }
-
-    /// Whether the generator was starved in any slice of a whole pair: a paired judgement is
-    /// then not judged, as a history one is for a starved run.
-    pub fn any_starved(&self) -> bool {
-        self.slice_pairs()
-            .iter()
-            .any(|(b, c)| b.starved || c.starved)
     }
 
     /// Rows that read the same after scrubbing merged into one, in every slice and in the
@@ -376,14 +370,13 @@ pub(crate) mod tests {
         ]);
         assert_eq!(
             r.pairs(None, SliceMetric::P95),
-            [(10.0, 20.0), (11.0, 21.0)]
+            [(10.0, 20.0, false), (11.0, 21.0, false)]
         );
         assert_eq!(
             r.pairs(Some("GET /a"), SliceMetric::Rps),
-            [(10.0, 10.0), (10.0, 10.0)]
+            [(10.0, 10.0, false), (10.0, 10.0, false)]
         );
         assert!(r.pairs(Some("GET /b"), SliceMetric::P95).is_empty());
-        assert!(!r.any_starved());
     }
 
     #[test]
@@ -392,10 +385,15 @@ pub(crate) mod tests {
         starved.starved = true;
         // Slice 1 missing (past the cap, or an empty window): pair 0 is not whole.
         let r = run(vec![slice(0, 10.0), slice(2, 21.0), starved]);
-        assert_eq!(r.pairs(None, SliceMetric::P95), [(11.0, 21.0)]);
-        assert!(r.any_starved());
-        let r = run(vec![slice(0, 10.0), slice(1, 20.0), slice(4, 1.0)]);
-        assert!(!r.any_starved(), "the half pair counts for nothing");
+        assert_eq!(r.pairs(None, SliceMetric::P95), [(11.0, 21.0, true)]);
+        let mut half = slice(4, 1.0);
+        half.starved = true;
+        let r = run(vec![slice(0, 10.0), slice(1, 20.0), half]);
+        assert_eq!(
+            r.pairs(None, SliceMetric::P95),
+            [(10.0, 20.0, false)],
+            "the half pair counts for nothing"
+        );
     }
 
     #[test]
