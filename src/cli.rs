@@ -390,6 +390,11 @@ layered! {
         /// Paired run: the most slices one run may have [default: 720].
         #[arg(long, env = "LOADFORGE_GATE_PAIRED_MAX_SLICES", value_name = "N")]
         pub(crate) paired_max_slices: Option<u32>,
+        /// Paired run: add slice pairs until every paired regression rule is decided, for at
+        /// most this long (it takes --run-time's place) [default: empty, a run of --run-time].
+        #[arg(long, env = "LOADFORGE_GATE_UNTIL_DECISIVE", value_name = "DUR")]
+        #[serde(default, deserialize_with = "duration_text")]
+        pub(crate) until_decisive: Option<String>,
         /// Number of concurrent virtual users [default: 10; 0: not set, as the component's
         /// input says, so the config file's profile decides].
         #[arg(long, env = "LOADFORGE_GATE_USERS", value_name = "N")]

@@ -46,9 +46,13 @@ pub(crate) fn execute(args: &RunArgs) -> Result<ExitStatus, Error> {
     // A paired run names its base too, redacted as the host is.
     let paired = settings.paired.as_ref().map_or_else(String::new, |p| {
         format!(
-            ", paired with {} in slices of {}",
+            ", paired with {} in slices of {}{}",
             crate::secret::redact_url(p.compare_host.as_str()),
-            crate::duration::format_duration(p.slice)
+            crate::duration::format_duration(p.slice),
+            match p.until_decisive {
+                true => " until decisive (the time is its limit)",
+                false => "",
+            }
         )
     });
     println!(

@@ -14,7 +14,7 @@ use crate::{
         EngineError, NativePlan, Target, Watchdog,
     },
     error::Error,
-    gate::{self, AbortRules},
+    gate::{self, AbortRules, UntilDecisive},
     modes::EngineKind,
     scenario::Scenario,
     settings::{
@@ -413,6 +413,10 @@ fn paired_plan(
         slice: p.slice,
         slice_warmup: p.warmup,
         max_slices: p.max_slices,
+        referee: (p.until_decisive)
+            .then(|| UntilDecisive::of(&settings.gate.regressions))
+            .flatten()
+            .map(|r| Arc::new(r) as Arc<dyn engine::Referee>),
     }))
 }
 

@@ -27,6 +27,15 @@ pub trait Watchdog: Send + Sync + std::fmt::Debug {
     fn check(&self, totals: &Totals, elapsed: Duration) -> Option<String>;
 }
 
+/// Asked in a paired run each time a slice pair has been measured, with every whole pair so
+/// far; `true` stops the run there (`--until-decisive`). The gate supplies it; the engine only
+/// measures and obeys. The pairs it sees carry no starvation yet (that is read from the
+/// generator's seconds at the end), so a run it stops can still end not judged, never passed.
+pub trait Referee: Send + Sync + std::fmt::Debug {
+    /// Whether more slice pairs could still change what the checks say.
+    fn decided(&self, run: &crate::stats::PairedRun) -> bool;
+}
+
 /// An underlying error, kept as the cause of an [`EngineError`] so it prints on its own line.
 pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -215,6 +224,8 @@ pub struct PairedPlan {
     pub slice_warmup: Duration,
     /// Slices past this many are not measured (the run goes on).
     pub max_slices: u32,
+    /// Stops the run once the pairs decide (`--until-decisive`; the run time is its limit).
+    pub referee: Option<Arc<dyn Referee>>,
 }
 
 /// Cancelled on SIGINT/SIGTERM; engines stop early and return what they measured. A handler

@@ -6,6 +6,7 @@ mod abort;
 pub mod changepoint;
 #[cfg(test)]
 mod comparable_tests;
+mod decisive;
 mod evaluate;
 mod expr;
 pub mod judgement;
@@ -24,6 +25,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub(crate) use abort::{check_reportable, AbortRules};
+pub(crate) use decisive::UntilDecisive;
 pub(crate) use evaluate::{evaluate, resolve_selector};
 pub(crate) use expr::{Direction, Metric, MetricKind, Regression, Selector, Threshold};
 pub(crate) use judgement::Outcome;

@@ -457,8 +457,6 @@ impl Paired {
 
     /// The words of a run that added pairs until its time ran out: what it found, and when the
     /// interval still held both sides of the margin, how many more pairs would likely decide it.
-    // For `until-decisive`, whose engine side is still to come.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn timed_out_words(&self, unit: Unit) -> String {
         let words = self.words(unit);
         match self.decision {

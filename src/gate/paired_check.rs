@@ -26,7 +26,7 @@ pub(super) fn slice_metric(metric: Metric) -> Option<SliceMetric> {
 }
 
 /// The run's slice pairs as the judgement reads them.
-fn pairs(run: &PairedRun, endpoint: Option<&str>, metric: SliceMetric) -> Vec<Pair> {
+pub(super) fn pairs(run: &PairedRun, endpoint: Option<&str>, metric: SliceMetric) -> Vec<Pair> {
     (run.pairs(endpoint, metric).into_iter())
         .map(|(base, change, starved)| Pair {
             base,
@@ -77,11 +77,56 @@ pub(super) fn paired_check(
         detail: format!(
             "{subject}, paired with the base {} in the same job: {}",
             run.base_target,
-            judged.words(unit)
+            words(&judged, unit, current, run)
         ),
         default_rule,
         finding: None,
     }
+}
+
+/// The judgement's words, and in a run until decisive how it ended: decided early, or with
+/// its whole limit spent and how far it got. A run stopped otherwise (interrupted,
+/// abort-on-fail) says only what it found.
+fn words(judged: &paired::Paired, unit: Unit, current: &RunResult, run: &PairedRun) -> String {
+    let Some(until) = run.until_decisive else {
+        return judged.words(unit);
+    };
+    let limit = seconds(until.limit_s);
+    if until.decided {
+        let took = seconds(run.slices.last().map_or(0.0, |s| s.start_s + run.slice_s));
+        return format!(
+            "{}; decided after {} slice pairs ({took} of the until-decisive limit of {limit})",
+            judged.words(unit),
+            run.slice_pairs().len()
+        );
+    }
+    if current.run.interrupted || current.run.aborted.is_some() {
+        return judged.words(unit);
+    }
+    let longer = match judged.decision {
+        paired::Decision::Undecided {
+            more_pairs: Some(k),
+        } => format!(
+            "; about {} more would likely decide it",
+            seconds(k as f64 * 2.0 * run.slice_s)
+        ),
+        _ => String::new(),
+    };
+    format!(
+        "{} (it ran the whole until-decisive limit of {limit}{longer})",
+        judged.timed_out_words(unit)
+    )
+}
+
+/// Seconds as a duration's words (`1m 30s`); a value no run has (from a damaged file) is
+/// held to one.
+fn seconds(s: f64) -> String {
+    let s = if s.is_finite() {
+        s.clamp(0.0, 1e9)
+    } else {
+        0.0
+    };
+    crate::duration::format_duration(std::time::Duration::from_secs_f64(s))
 }
 
 /// The base's value moved by the rule's margin the worse way: what the change's value is held
@@ -201,6 +246,51 @@ mod tests {
             );
             assert_eq!(ExitStatus::NotJudged.code(), 5);
         }
+    }
+
+    #[test]
+    fn a_run_until_decisive_says_how_it_ended() {
+        use crate::stats::UntilDecisive;
+        let until = |r: &mut RunResult, decided| {
+            if let Some(p) = &mut r.paired {
+                p.until_decisive = Some(UntilDecisive {
+                    limit_s: 120.0,
+                    decided,
+                });
+            }
+        };
+        let mut stopped = run(1.3, None);
+        until(&mut stopped, true);
+        let c = judge(&stopped, "p95 +10%", &Reference::Unchecked);
+        assert_eq!(c.state, CheckState::Failed);
+        assert!(
+            c.detail.starts_with("p95 of all requests, paired")
+                && c.detail.ends_with(
+                    "; decided after 12 slice pairs (2m of the until-decisive limit of 2m)"
+                ),
+            "{}",
+            c.detail
+        );
+        // Too few pairs when the limit came: too noisy, with how much longer would do.
+        let mut spent = run(1.0, None);
+        if let Some(p) = &mut spent.paired {
+            p.slices.truncate(4);
+        }
+        until(&mut spent, false);
+        let c = judge(&spent, "p95 +10%", &Reference::Unchecked);
+        assert_eq!(c.state, CheckState::NotJudged(NotJudged::TooNoisy));
+        assert!(
+            c.detail.contains("undecided when time ran out")
+                && c.detail.ends_with(
+                    "(it ran the whole until-decisive limit of 2m; about 40s more would likely decide it)"
+                ),
+            "{}",
+            c.detail
+        );
+        // Interrupted: what it found, and no word of a limit it never reached.
+        spent.run.interrupted = true;
+        let c = judge(&spent, "p95 +10%", &Reference::Unchecked);
+        assert!(!c.detail.contains("until-decisive"), "{}", c.detail);
     }
 
     #[test]

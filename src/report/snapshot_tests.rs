@@ -436,6 +436,7 @@ pub(super) fn paired() -> Document {
         base_endpoints: base.endpoints.clone(),
         slices: paired_slices(),
         slices_dropped: 0,
+        until_decisive: None,
     });
     let (t, r) = parse_rules(
         &["p95<250ms"],

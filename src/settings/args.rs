@@ -298,6 +298,7 @@ pub(super) fn run_flags(a: &RunArgs, env: Env<'_>) -> Result<Layer, SettingsErro
     load.host = load.host.or_else(|| env("TARGET_HOST"));
     // The component's input is empty when no base is asked for.
     load.compare_host = load.compare_host.filter(|h| !h.trim().is_empty());
+    load.until_decisive = load.until_decisive.filter(|d| !d.trim().is_empty());
     load.insecure = load.insecure.filter(|on| *on);
     // The component's number inputs cannot be empty: their default, 0, is "not set", so a
     // profile of the config file decides the load (GitLab sets every input's variable).

@@ -266,7 +266,7 @@ mod tests {
         ] {
             assert!(!keys.contains(&job_only), "{job_only}");
         }
-        assert_eq!(keys.len(), 44, "{keys:?}");
+        assert_eq!(keys.len(), 45, "{keys:?}");
     }
 
     #[test]

@@ -132,12 +132,22 @@ impl LoadShape {
     }
 }
 
+/// How long the load runs: `--run-time`, or in a run until decisive its limit, which takes
+/// the run time's place (a pipeline's `run-time` input is always set, so the two never
+/// conflict: the one that asks for more says how long).
 fn run_time(l: &Layer) -> Result<Duration, SettingsError> {
-    let text = l.load.run_time.as_deref().unwrap_or(defaults::RUN_TIME);
-    let run_time = parse_duration(text).map_err(|e| invalid("--run-time", e))?;
+    let until = (l.load.until_decisive.as_deref()).filter(|t| !t.trim().is_empty());
+    let (text, flag) = match until {
+        Some(limit) => (limit, "--until-decisive"),
+        None => (
+            l.load.run_time.as_deref().unwrap_or(defaults::RUN_TIME),
+            "--run-time",
+        ),
+    };
+    let run_time = parse_duration(text).map_err(|e| invalid(flag, e))?;
     if run_time.is_zero() {
         return Err(invalid(
-            "--run-time",
+            flag,
             format!("`{text}` is zero; give a positive duration such as 30s"),
         ));
     }

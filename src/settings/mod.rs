@@ -328,6 +328,14 @@ impl Settings {
         // Only the native engine's connections to the target are ours to route; Locust and
         // LoadForge make their own.
         let paired = paired::from_layer(&layer, &engine, shape.run_time, shard.is_some())?;
+        if paired.as_ref().is_some_and(|p| p.until_decisive)
+            && crate::gate::UntilDecisive::of(&gate.regressions).is_none()
+        {
+            return Err(invalid(
+                "--until-decisive",
+                "no regression rule is on a metric the slices keep (p50, p95, p99, avg, error_rate, rps), so nothing could be decided; add one (`--regression 'p95 +10%'`) or drop --until-decisive",
+            ));
+        }
         let route = |url: &Url| match (&engine, layer.judge.no_proxy) {
             (EngineSettings::Native(_), None | Some(false)) => proxy::for_target(url, env),
             _ => Ok(None),

@@ -26,6 +26,9 @@ pub struct PairedSettings {
     pub(crate) warmup: Duration,
     /// The most slices the run may have.
     pub(crate) max_slices: u32,
+    /// Stop as soon as every paired rule is decided (`--until-decisive`, whose limit is the
+    /// run time).
+    pub(crate) until_decisive: bool,
 }
 
 /// The paired run the layer asks for, if any: `--compare-host` set (not blank), the native
@@ -59,8 +62,15 @@ pub(super) fn from_layer(
         }
         n => n.unwrap_or(defaults::PAIRED_MAX_SLICES),
     };
+    let until_decisive = (l.load.until_decisive.as_deref()).is_some_and(|t| !t.trim().is_empty());
     let Some(text) = (l.load.compare_host.as_deref()).filter(|t| !t.trim().is_empty()) else {
-        return Ok(None);
+        return match until_decisive {
+            true => Err(invalid(
+                "--until-decisive",
+                "decides a paired run, and there is no base; give --compare-host or drop --until-decisive",
+            )),
+            false => Ok(None),
+        };
     };
     let compare_host = parse_compare_host(text)?;
     if engine.kind() != EngineKind::Native {
@@ -100,6 +110,7 @@ pub(super) fn from_layer(
         slice,
         warmup,
         max_slices,
+        until_decisive,
     }))
 }
 

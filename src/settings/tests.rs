@@ -595,6 +595,58 @@ fn paired_slices_fit_the_run() {
     }
 }
 
+/// `--until-decisive` is the run's limit in place of `--run-time`, decides a paired run only,
+/// and needs a rule the slices can decide.
+#[test]
+fn until_decisive_limits_a_paired_run_with_a_rule_to_decide() {
+    let settings = |f: &dyn Fn(&mut LoadArgs)| {
+        Settings::from_args(&with_load(f), &no_env, None).map_err(|e| e.to_string())
+    };
+    let s = settings(&|l| {
+        l.compare_host = Some("http://127.0.0.1:2".into());
+        l.until_decisive = Some("3m".into());
+        l.run_time = Some("30s".into());
+    })
+    .unwrap();
+    assert_eq!(s.run_time, Duration::from_secs(180));
+    assert!(s.paired.unwrap().until_decisive);
+    let s = settings(&|l| {
+        l.compare_host = Some("http://127.0.0.1:2".into());
+        l.run_time = Some("30s".into());
+    })
+    .unwrap();
+    assert_eq!(s.run_time, Duration::from_secs(30));
+    assert!(!s.paired.unwrap().until_decisive);
+    let e = settings(&|l| l.until_decisive = Some("2m".into())).unwrap_err();
+    assert!(
+        e.starts_with("--until-decisive: ") && e.contains("give --compare-host"),
+        "{e}"
+    );
+    let e = settings(&|l| {
+        l.compare_host = Some("http://127.0.0.1:2".into());
+        l.until_decisive = Some("0s".into());
+    })
+    .unwrap_err();
+    assert!(
+        e.starts_with("--until-decisive: ") && e.contains("zero"),
+        "{e}"
+    );
+    let mut a = with_load(|l| {
+        l.compare_host = Some("http://127.0.0.1:2".into());
+        l.until_decisive = Some("2m".into());
+    });
+    a.judge.regressions = Some(vec!["max +10%".into()]);
+    let e = Settings::from_args(&a, &no_env, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("--until-decisive: ") && e.contains("nothing could be decided"),
+        "{e}"
+    );
+    a.judge.regressions = Some(vec!["max +10%".into(), "p99 +10%".into()]);
+    assert!(Settings::from_args(&a, &no_env, None).is_ok());
+}
+
 /// `--http2` reaches the native engine's settings (over the scenario's, in the plan); the
 /// other engines cannot speak HTTP/2 as asked, so asking for it there is refused, never
 /// silently HTTP/1.1.

@@ -61,7 +61,8 @@ pub(crate) use names::{merge_same_names, merged_row, ByName};
 #[cfg(test)]
 pub(crate) use paired::tests::{run as paired_fixture, slice as slice_fixture};
 pub use paired::{
-    side_of, side_seconds, PairedRun, Side, Slice, SliceMetric, SliceStats, MAX_PAIRED_SLICES,
+    side_of, side_seconds, PairedRun, Side, Slice, SliceMetric, SliceStats, UntilDecisive,
+    MAX_PAIRED_SLICES,
 };
 pub(crate) use reasons::{cap_reasons, count_reason, MAX_REASONS, OTHER_REASONS};
 pub(crate) use target::ci_values_in_host;

@@ -88,6 +88,22 @@ pub struct PairedRun {
     /// Slices not kept past `--paired-max-slices`.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub slices_dropped: u64,
+    /// A run that added slice pairs until its judgement was decided (`--until-decisive`):
+    /// its time limit and whether it stopped before it. Absent in a run of fixed length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until_decisive: Option<UntilDecisive>,
+}
+
+/// How a run until decisive ended. The words a check prints rest on it: a run that stopped
+/// early says its interval was decided, one that used its whole limit says how far it got.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct UntilDecisive {
+    /// The longest the run was allowed, warm-up included, in seconds.
+    #[schemars(range(min = 0))]
+    pub limit_s: f64,
+    /// It stopped early: after its last slice pair, every paired rule was decided.
+    pub decided: bool,
 }
 
 /// One slice of one side.
@@ -355,6 +371,7 @@ pub(crate) mod tests {
             base_endpoints: Vec::new(),
             slices,
             slices_dropped: 0,
+            until_decisive: None,
         }
     }
 

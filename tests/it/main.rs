@@ -49,5 +49,6 @@ mod shards;
 mod speaks_for;
 mod tls;
 mod trust;
+mod until_decisive;
 mod web;
 mod workflows;

@@ -331,9 +331,12 @@ fn the_reports_show_the_base_and_the_change_side_by_side() {
         .lines()
         .find(|l| l.starts_with("| **all requests** |") && l.contains(" → "))
         .unwrap_or_else(|| panic!("no side-by-side row: {summary}"));
-    // The check's own finding: a regression, or not judged when a slice was starved.
+    // The check's own finding: a regression, or not judged when a slice was starved or a
+    // busy machine spread three pairs too wide.
     assert!(
-        all.contains("p95 regression: +") || all.contains("p95 not judged"),
+        ["p95 regression: +", "p95 not judged", "p95 too noisy to judge"]
+            .iter()
+            .any(|w| all.contains(w)),
         "{all}"
     );
     assert!(summary.contains("| GET / |"), "{summary}");

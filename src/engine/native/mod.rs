@@ -101,25 +101,55 @@ impl Pairing {
 
 impl Pairing {
     /// The paired section of the result: the base's rows, and every slice's figures with the
-    /// generator's stall in it.
+    /// generator's stall in it. A run its referee stopped keeps the slices it was decided on
+    /// (`decided`: how many), not the part of the next pair it had begun.
     fn into_run(
         self,
         plan: &NativePlan,
         base: (Vec<EndpointStats>, f64),
-        elapsed: Duration,
+        (elapsed, decided): (Duration, Option<u64>),
         timeseries: &[crate::stats::SecondPoint],
     ) -> crate::stats::PairedRun {
         let done = Arc::try_unwrap(self.sink)
             .map(SliceSink::finish)
             .unwrap_or_default();
         let target = plan.paired.as_ref().map(|p| &p.base.url);
-        paired::paired_run(
+        let sliced = decided.map_or(elapsed, |k| self.slices.offset_of(k).min(elapsed));
+        let mut run = paired::paired_run(
             &self.slices,
             done,
             (target.map(ToString::to_string).unwrap_or_default(), base),
-            elapsed,
+            sliced,
             timeseries,
-        )
+        );
+        run.until_decisive = (plan.paired.as_ref())
+            .filter(|p| p.referee.is_some())
+            .map(|_| crate::stats::UntilDecisive {
+                limit_s: plan.run_time.as_secs_f64(),
+                decided: decided.is_some(),
+            });
+        run
+    }
+
+    /// Asks the referee, once per whole pair measured since it was last asked (`asked`), and
+    /// returns the slices the run is decided on, if it is.
+    fn decided(&self, plan: &NativePlan, asked: &mut u64) -> Option<u64> {
+        let referee = plan.paired.as_ref()?.referee.as_ref()?;
+        let (pairs, done) = self.sink.whole_pairs();
+        let pairs = pairs.min(self.slices.max() / 2);
+        if pairs <= *asked {
+            return None;
+        }
+        *asked = pairs;
+        let kept = pairs * 2;
+        let run = paired::paired_run(
+            &self.slices,
+            done,
+            (String::new(), (Vec::new(), 0.0)),
+            self.slices.offset_of(kept),
+            &[],
+        );
+        referee.decided(&run).then_some(kept)
     }
 }
 
@@ -143,7 +173,7 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
         pairing: &pairing,
     };
     let handles = spawn_workers(plan, workers, &shared, &token, start)?;
-    let aborted = supervise(plan, &token, start, &sink);
+    let Ending { aborted, decided } = supervise(plan, &token, start, (&sink, pairing.as_ref()));
     token.cancel();
     let (recorders, panics) = join_workers(handles)?;
     let generator = monitor.map(|m| m.finish("native"));
@@ -160,7 +190,7 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
     let timeseries = series(sink, generator.as_ref());
     let paired = pairing
         .zip(base)
-        .map(|(p, base)| p.into_run(plan, base, elapsed, &timeseries));
+        .map(|(p, base)| p.into_run(plan, base, (elapsed, decided), &timeseries));
     let result = RunResult {
         schema: SCHEMA.into(),
         tool: ToolInfo::current(),
@@ -414,14 +444,23 @@ fn merge_endpoints(
         .collect()
 }
 
-/// Waits for the end of the run, an interruption or the watchdog's reason to stop (which it
-/// returns), reporting progress.
+/// Why a run ended before its time, if it did.
+#[derive(Default)]
+struct Ending {
+    /// The watchdog's reason (abort-on-fail).
+    aborted: Option<String>,
+    /// The referee found the pairs decided: the slices they are.
+    decided: Option<u64>,
+}
+
+/// Waits for the end of the run, an interruption, the watchdog's reason to stop or the
+/// referee's decision, reporting progress.
 fn supervise(
     plan: &NativePlan,
     token: &CancellationToken,
     start: Instant,
-    sink: &SeriesSink,
-) -> Option<String> {
+    (sink, pairing): (&SeriesSink, Option<&Pairing>),
+) -> Ending {
     let deadline = start + plan.run_time;
     let mut progress = Progress::new(plan.run_time);
     progress.section_start(
@@ -431,7 +470,8 @@ fn supervise(
     let mut lines = Every::new(start, plan.progress_every);
     let mut watch = Every::new(start, Some(Duration::from_secs(1)));
     let mut failures = FailureCount::default();
-    let mut aborted = None;
+    let mut ending = Ending::default();
+    let mut asked = 0;
     loop {
         let now = Instant::now();
         if now >= deadline || token.is_cancelled() {
@@ -444,7 +484,17 @@ fn supervise(
             .and_then(|w| w.check(&sink.totals(), start.elapsed()))
         {
             eprintln!("loadforge-gate: abort-on-fail: {reason}");
-            aborted = Some(reason);
+            ending.aborted = Some(reason);
+            break;
+        }
+        if let Some(kept) = pairing.and_then(|p| p.decided(plan, &mut asked)) {
+            eprintln!(
+                "loadforge-gate: until-decisive: decided after {} slice pairs, at {:.0}s of at most {:.0}s",
+                kept / 2,
+                start.elapsed().as_secs_f64(),
+                plan.run_time.as_secs_f64()
+            );
+            ending.decided = Some(kept);
             break;
         }
         crate::pause::pause((deadline - now).min(Duration::from_millis(50)), token);
@@ -454,7 +504,7 @@ fn supervise(
         }
     }
     progress.section_end("loadforge_gate_load");
-    aborted
+    ending
 }
 
 /// Failures over the finished seconds, each second counted once.

@@ -98,6 +98,16 @@ impl Slices {
         to.saturating_duration_since(from).as_secs_f64()
     }
 
+    /// When slice `k` begins, from the run's start.
+    pub(crate) fn offset_of(&self, k: u64) -> Duration {
+        self.start_of(k).saturating_duration_since(self.start)
+    }
+
+    /// The kept slices, at most.
+    pub(crate) fn max(&self) -> u64 {
+        self.max
+    }
+
     /// The slices a run that lasted `elapsed` touched, up to the kept ones.
     pub(crate) fn count(&self, elapsed: Duration) -> (u64, u64) {
         let touched = (elapsed.as_nanos().div_ceil(self.slice.as_nanos())) as u64;
@@ -322,6 +332,15 @@ impl SliceSink {
         (all.stats(ALL_REQUESTS), rows)
     }
 
+    /// The whole slice pairs every worker has handed over, and their slices' figures: what a
+    /// referee judges while the run goes on.
+    pub(crate) fn whole_pairs(&self) -> (u64, BTreeMap<u64, (SliceStats, Vec<SliceStats>)>) {
+        let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let pairs = st.watermarks.iter().copied().min().unwrap_or(0) / 2;
+        let done = st.done.range(..pairs * 2);
+        (pairs, done.map(|(k, v)| (*k, v.clone())).collect())
+    }
+
     /// Every slice reduced, by index.
     pub(crate) fn finish(self) -> BTreeMap<u64, (SliceStats, Vec<SliceStats>)> {
         let st = self.state.into_inner().unwrap_or_else(|p| p.into_inner());
@@ -380,6 +399,7 @@ pub(crate) fn paired_run(
         base_endpoints,
         slices: list,
         slices_dropped: dropped,
+        until_decisive: None,
     }
 }
 
@@ -393,6 +413,7 @@ mod tests {
             slice: Duration::from_secs(5),
             slice_warmup: Duration::from_secs(1),
             max_slices: 6,
+            referee: None,
         };
         Slices::new(start, &plan, Duration::from_secs(2))
     }

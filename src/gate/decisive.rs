@@ -1,0 +1,123 @@
+//! Run until decisive (`--until-decisive`): a paired run adds slice pairs until every paired
+//! regression rule is decided, so a clear change ends the job early and an unclear one gets
+//! the whole limit. The test is the paired judgement's own ([`paired::decisive`]) on the same
+//! pairs the checks read at the end, so a run that stops early ends with the words it stopped
+//! on (unless its generator was starved meanwhile: then not judged, never passed).
+
+use super::{
+    paired::{self, Decision, Margin},
+    paired_check::{pairs, slice_metric},
+    Regression, Rules,
+};
+use crate::stats::{PairedRun, SliceMetric};
+
+/// The engine's [`crate::engine::Referee`] for a run until decisive: the regression rules the
+/// slices can judge.
+#[derive(Debug)]
+pub(crate) struct UntilDecisive {
+    rules: Vec<(Regression, SliceMetric)>,
+}
+
+impl UntilDecisive {
+    /// The referee of `rules`; `None` when no rule is on a metric the slices keep (then nothing
+    /// could ever be decided, and asking for it is a mistake the settings name).
+    pub(crate) fn of(rules: &Rules<Regression>) -> Option<UntilDecisive> {
+        let rules: Vec<(Regression, SliceMetric)> = (rules.iter())
+            .filter_map(|r| slice_metric(r.metric).map(|m| (r.clone(), m)))
+            .collect();
+        (!rules.is_empty()).then_some(UntilDecisive { rules })
+    }
+
+    /// The endpoints a rule judges in the slices so far: every request together, or the
+    /// names its selector matches among those measured. A selector that matches nothing yet
+    /// decides nothing: the run goes on.
+    fn endpoints<'a>(run: &'a PairedRun, r: &Regression) -> Option<Vec<Option<&'a str>>> {
+        let Some(selector) = &r.selector else {
+            return Some(vec![None]);
+        };
+        let mut names: Vec<&str> = (run.slices.iter())
+            .flat_map(|s| s.endpoints.iter().map(|e| e.name.as_str()))
+            .filter(|n| selector.matches(n))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        (!names.is_empty()).then(|| names.into_iter().map(Some).collect())
+    }
+}
+
+impl crate::engine::Referee for UntilDecisive {
+    fn decided(&self, run: &PairedRun) -> bool {
+        self.rules.iter().all(|(r, metric)| {
+            UntilDecisive::endpoints(run, r).is_some_and(|endpoints| {
+                endpoints.into_iter().all(|e| {
+                    let decision = paired::decisive(&pairs(run, e, *metric), Margin::of(r));
+                    matches!(decision, Decision::Decided | Decision::NotJudged)
+                })
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        engine::Referee,
+        stats::{paired_fixture, side_of, slice_fixture, Side},
+    };
+
+    /// `pairs` slice pairs, the base at 10 ms p95 drifting from pair to pair, the change
+    /// `factor` times its base, moved by `wobble` either way in turn.
+    fn run(pairs: u32, factor: f64, wobble: f64) -> PairedRun {
+        let slices = (0..pairs * 2)
+            .map(|i| {
+                let base = 10.0 * (1.0 + 0.2 * f64::from((i / 2) % 3));
+                let sign = if (i / 2) % 2 == 0 { 1.0 } else { -1.0 };
+                let ms = match side_of(i.into()) {
+                    Side::Base => base,
+                    Side::Change => base * factor * (1.0 + sign * wobble),
+                };
+                slice_fixture(i, ms)
+            })
+            .collect();
+        paired_fixture(slices)
+    }
+
+    fn referee(rules: &[&str]) -> Option<UntilDecisive> {
+        let list = rules
+            .iter()
+            .map(|r| Regression::parse(r).unwrap())
+            .collect();
+        UntilDecisive::of(&Rules::configured(list))
+    }
+
+    #[test]
+    fn a_clear_change_is_decided_once_enough_pairs_are_in() {
+        let r = referee(&["p95 +5%"]).unwrap();
+        // Fewer than six pairs never decide, however clear: the first looks are the risky ones.
+        assert!(!r.decided(&run(5, 1.3, 0.01)));
+        assert!(r.decided(&run(6, 1.3, 0.01)));
+        // The same build, steady: inside the margin, decided too.
+        assert!(r.decided(&run(8, 1.0, 0.005)));
+        // A change sitting on the margin with a wide spread is not.
+        assert!(!r.decided(&run(8, 1.05, 0.08)));
+    }
+
+    #[test]
+    fn every_rule_and_endpoint_must_be_decided() {
+        // The second rule's endpoint was never measured: nothing decides it yet.
+        let r = referee(&["p95 +5%", "GET /other: p95 +5%"]).unwrap();
+        assert!(!r.decided(&run(8, 1.3, 0.01)));
+        let r = referee(&["p95 +5%", "GET /*: p95 +5%"]).unwrap();
+        assert!(r.decided(&run(8, 1.3, 0.01)));
+        let r = referee(&["p95 +5%", "GET /*: p95 +5%", "rps -10%"]).unwrap();
+        // The fixture's rows carry equal counts on both sides: rps decided too.
+        assert!(r.decided(&run(8, 1.3, 0.01)));
+    }
+
+    #[test]
+    fn rules_the_slices_cannot_judge_make_no_referee() {
+        assert!(referee(&["max +10%", "p90 +10%"]).is_none());
+        assert!(referee(&["max +10%", "p99 +10%"]).is_some());
+    }
+}
