@@ -334,9 +334,13 @@ fn the_reports_show_the_base_and_the_change_side_by_side() {
     // The check's own finding: a regression, or not judged when a slice was starved or a
     // busy machine spread three pairs too wide.
     assert!(
-        ["p95 regression: +", "p95 not judged", "p95 too noisy to judge"]
-            .iter()
-            .any(|w| all.contains(w)),
+        [
+            "p95 regression: +",
+            "p95 not judged",
+            "p95 too noisy to judge"
+        ]
+        .iter()
+        .any(|w| all.contains(w)),
         "{all}"
     );
     assert!(summary.contains("| GET / |"), "{summary}");

@@ -135,8 +135,7 @@ impl Pairing {
     /// returns the slices the run is decided on, if it is.
     fn decided(&self, plan: &NativePlan, asked: &mut u64) -> Option<u64> {
         let referee = plan.paired.as_ref()?.referee.as_ref()?;
-        let (pairs, done) = self.sink.whole_pairs();
-        let pairs = pairs.min(self.slices.max() / 2);
+        let pairs = self.sink.whole_pairs().min(self.slices.max() / 2);
         if pairs <= *asked {
             return None;
         }
@@ -144,7 +143,7 @@ impl Pairing {
         let kept = pairs * 2;
         let run = paired::paired_run(
             &self.slices,
-            done,
+            self.sink.reduced_below(kept),
             (String::new(), (Vec::new(), 0.0)),
             self.slices.offset_of(kept),
             &[],

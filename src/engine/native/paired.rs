@@ -332,13 +332,18 @@ impl SliceSink {
         (all.stats(ALL_REQUESTS), rows)
     }
 
-    /// The whole slice pairs every worker has handed over, and their slices' figures: what a
-    /// referee judges while the run goes on.
-    pub(crate) fn whole_pairs(&self) -> (u64, BTreeMap<u64, (SliceStats, Vec<SliceStats>)>) {
+    /// How many whole slice pairs every worker has handed over.
+    pub(crate) fn whole_pairs(&self) -> u64 {
         let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let pairs = st.watermarks.iter().copied().min().unwrap_or(0) / 2;
-        let done = st.done.range(..pairs * 2);
-        (pairs, done.map(|(k, v)| (*k, v.clone())).collect())
+        st.watermarks.iter().copied().min().unwrap_or(0) / 2
+    }
+
+    /// The figures of the slices below `end`: what a referee judges while the run goes on.
+    pub(crate) fn reduced_below(&self, end: u64) -> BTreeMap<u64, (SliceStats, Vec<SliceStats>)> {
+        let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        (st.done.range(..end))
+            .map(|(k, v)| (*k, v.clone()))
+            .collect()
     }
 
     /// Every slice reduced, by index.
