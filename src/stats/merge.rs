@@ -149,7 +149,7 @@ fn merged_meta(
         host: HostInfo::worst(runs().map(|r| r.host.as_ref())),
         // A threshold crossed in any shard is crossed; checks' passes and fails add.
         k6: K6Verdicts::merge(runs().map(|r| r.k6.as_ref())),
-        protocol: merged_protocol(runs().map(|r| r.protocol)),
+        protocol: Protocol::of_all(runs().map(|r| r.protocol)),
         ..RunMeta::new(
             first.engine.clone(),
             first.target.clone(),
@@ -159,14 +159,6 @@ fn merged_meta(
             duration_s,
         )
     }
-}
-
-/// The shards' protocol: theirs when they agree (those that opened a connection), mixed when
-/// some spoke HTTP/2 and others HTTP/1.1.
-fn merged_protocol(protocols: impl Iterator<Item = Option<Protocol>>) -> Option<Protocol> {
-    protocols
-        .flatten()
-        .reduce(|a, b| if a == b { a } else { Protocol::Mixed })
 }
 
 /// One endpoint per name across the shards (and within one: a name is one endpoint, see

@@ -20,8 +20,8 @@ use super::line::{self, Bad, Line, Request};
 use crate::{
     engine::locust::endpoint_name,
     stats::{
-        EndpointStats, Folded, LatencyHistogram, SecondPoint, MAX_LISTED_NAMES, OTHER_ENDPOINTS,
-        SERIES_SIGFIG,
+        EndpointStats, Folded, LatencyHistogram, Protocol, SecondPoint, MAX_LISTED_NAMES,
+        OTHER_ENDPOINTS, SERIES_SIGFIG,
     },
 };
 
@@ -60,6 +60,7 @@ struct Row {
     histogram: LatencyHistogram,
     requests: u64,
     by_reason: BTreeMap<String, u64>,
+    protocol: Option<Protocol>,
 }
 
 impl Row {
@@ -70,6 +71,7 @@ impl Row {
             histogram: LatencyHistogram::new(),
             requests: 0,
             by_reason: BTreeMap::new(),
+            protocol: None,
         }
     }
 }
@@ -206,6 +208,7 @@ impl Ingest {
         };
         slot.requests += 1;
         slot.histogram.record_micros(r.micros);
+        slot.protocol = Protocol::join(slot.protocol, r.protocol);
         let failed = r.failure.is_some();
         if let Some(reason) = r.failure {
             crate::stats::count_reason(&mut slot.by_reason, reason, 1);
@@ -380,8 +383,9 @@ impl Ingest {
         duration_s: f64,
     ) -> (Vec<EndpointStats>, Option<Folded>, Vec<SecondPoint>) {
         self.close_before(u32::MAX);
-        let row = |r: Row| {
-            EndpointStats::from_counts(
+        let row = |r: Row| EndpointStats {
+            protocol: r.protocol,
+            ..EndpointStats::from_counts(
                 r.name,
                 (!r.method.is_empty()).then_some(r.method),
                 r.histogram,
