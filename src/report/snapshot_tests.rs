@@ -804,3 +804,26 @@ fn every_report_says_a_real_change_below_the_margin() {
         assert!(!text.contains("within noise"), "{file}: {text}");
     }
 }
+
+/// A results file from elsewhere (a baseline, `report`'s input) whose endpoint names a
+/// protocol this version does not know is refused, the value quoted on one line: never read
+/// as another protocol, never printed as it was written.
+#[test]
+fn an_unknown_endpoint_protocol_refuses_the_file_with_the_value_quoted() {
+    let text = results::to_json(&h2(), RESULTS_JSON).unwrap();
+    let hostile = text.replacen(
+        "\"protocol\": \"mixed\"",
+        "\"protocol\": \"h3\\u001b[2J\"",
+        1,
+    );
+    assert_ne!(hostile, text, "the fixture has a mixed endpoint");
+    for role in [Role::Baseline, Role::Results] {
+        let e = results::parse::<RunResult>(hostile.as_bytes(), "base.json", role).unwrap_err();
+        let shown = crate::chain::one_line(&e);
+        assert!(
+            shown.contains(r"protocol `h3\u{1b}[2J` is not one this version reads"),
+            "{shown}"
+        );
+        assert!(!shown.contains('\u{1b}'), "{shown}");
+    }
+}
