@@ -535,6 +535,35 @@ mod tests {
         assert_eq!(series.iter().map(|p| p.failures).sum::<u64>(), 1);
     }
 
+    /// Each row's protocol is its requests' `proto` tags joined: one protocol, or mixed; a row
+    /// whose lines carry none says nothing.
+    #[test]
+    fn each_rows_protocol_comes_from_its_requests_proto_tags() {
+        let with_proto = |name: &str, proto: &str| {
+            req(name, 10.0, 200, 1, 0).replace(
+                r#""method":"GET","#,
+                &format!(r#""method":"GET","proto":"{proto}","#),
+            )
+        };
+        let lines = [
+            with_proto("/a", "HTTP/2.0"),
+            with_proto("/a", "HTTP/2.0"),
+            with_proto("/sso", "HTTP/2.0"),
+            with_proto("/sso", "HTTP/1.1"),
+            req("/untagged", 10.0, 200, 1, 0),
+        ];
+        let (rows, _, _) = ingest(&lines, 100).finish(1.0);
+        let protocols: Vec<_> = rows.iter().map(|r| (r.name.as_str(), r.protocol)).collect();
+        assert_eq!(
+            protocols,
+            [
+                ("GET /a", Some(Protocol::H2)),
+                ("GET /sso", Some(Protocol::Mixed)),
+                ("GET /untagged", None)
+            ]
+        );
+    }
+
     #[test]
     fn a_failed_check_fails_its_users_last_request_once() {
         let lines = [
