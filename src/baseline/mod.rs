@@ -100,6 +100,10 @@ pub(crate) struct ComparisonRow {
     /// Whether both runs have the endpoint; written only for one that is `new` or `gone`.
     #[serde(default, skip_serializing_if = "Presence::is_both")]
     pub(crate) presence: Presence,
+    /// The HTTP version the baseline's requests to it spoke, when its file says (this run's is
+    /// on its own row): the reports name both when they differ.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) baseline_protocol: Option<crate::stats::Protocol>,
 }
 
 /// An endpoint in both runs, or in one of them only (the scenario changed, or the traffic did).
@@ -194,6 +198,7 @@ fn row(name: &str, cur: Option<&EndpointStats>, base: Option<&EndpointStats>) ->
             (None, Some(_)) => Presence::Gone,
             _ => Presence::Both,
         },
+        baseline_protocol: base.and_then(|s| s.protocol),
         metrics: COMPARED
             .iter()
             .map(|&m| MetricDelta {

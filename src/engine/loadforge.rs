@@ -432,6 +432,7 @@ fn stats_from(
         histogram: None,
         counts_reported: requests.is_some(),
         received: None,
+        protocol: None,
     })
 }
 

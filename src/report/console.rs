@@ -12,6 +12,9 @@ use super::{
 };
 use crate::gate::{self, CheckState};
 
+/// The endpoint names a protocol line of the log shows; the summary and report.html have more.
+const CONSOLE_NAMES: usize = 5;
+
 /// The console outcome, line by line, each line ending in a newline.
 pub(crate) fn render_outcome(doc: &Document, out: &Path, written: &[PathBuf]) -> String {
     let view = View::new(doc);
@@ -25,6 +28,12 @@ pub(crate) fn render_outcome(doc: &Document, out: &Path, written: &[PathBuf]) ->
     if let Some(g) = &view.run.generator {
         let mark = if g.starved { "⚠ " } else { "" };
         let _ = writeln!(s, "  {mark}load generator {}", g.text);
+    }
+    if let Some(p) = &view.protocols {
+        for g in &p.groups {
+            let names = super::protocols::listed(&g.endpoints, CONSOLE_NAMES, str::to_string);
+            let _ = writeln!(s, "  protocol {}: {names}", g.label());
+        }
     }
     if let Some(text) = view.baseline.as_ref().and_then(|b| b.load_text()) {
         let _ = match text.differences {

@@ -107,6 +107,7 @@ pub(crate) fn render(view: &View<'_>) -> String {
     }
     charts_section(&mut h, view);
     endpoints(&mut h, view);
+    protocols(&mut h, view);
     failures(&mut h, view);
     run_meta(&mut h, view);
     let _ = writeln!(
@@ -153,6 +154,19 @@ fn header(h: &mut String, view: &View<'_>, class: &str, title: &str) {
         run.error_rate,
         ms(run.p95)
     );
+}
+
+/// The protocol per endpoint, every name, when the endpoints or the baseline differ.
+fn protocols(h: &mut String, view: &View<'_>) {
+    let Some(p) = &view.protocols else {
+        return;
+    };
+    let _ = write!(h, "<h2>Protocols</h2><p>{}</p><ul>", esc(p.why));
+    for g in &p.groups {
+        let names = super::protocols::listed(&g.endpoints, usize::MAX, esc);
+        let _ = write!(h, "<li>{}: {names}</li>", esc(&g.label()));
+    }
+    h.push_str("</ul>");
 }
 
 /// Whether the baseline ran this run's load, and each difference when it did not.

@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use super::{
     paired::{starved_text, PairedView, FIGURES},
+    protocols::{listed, MAX_NAMES},
     trend::sparkline,
     view::{count_cells, ms, BaselineInfo, CheckRow, EndpointRow, Outcome, View, P95},
 };
@@ -119,6 +120,7 @@ pub(crate) fn render(view: &View<'_>) -> String {
         None => endpoints(&mut out, view),
         Some(b) => compared_endpoints(&mut out, view, b),
     }
+    protocols(&mut out, view);
     failures(&mut out, view);
     links(&mut out, view);
     out
@@ -502,6 +504,18 @@ fn delta_cells(d: Option<&MetricDelta>) -> String {
         })
         .unwrap_or_else(|| "–".into());
     format!("{value} | {}", arrow(d))
+}
+
+/// The protocol per endpoint, when the endpoints or the baseline differ (`protocols.rs`).
+fn protocols(out: &mut String, view: &View<'_>) {
+    let Some(p) = &view.protocols else {
+        return;
+    };
+    let _ = writeln!(out, "\n#### Protocols\n\n{}\n", p.why);
+    for g in &p.groups {
+        let names = listed(&g.endpoints, MAX_NAMES, escape_markdown);
+        let _ = writeln!(out, "- {}: {names}", g.label());
+    }
 }
 
 fn failures(out: &mut String, view: &View<'_>) {

@@ -13,6 +13,7 @@ mod k6;
 mod markdown;
 mod metrics;
 mod paired;
+mod protocols;
 /// The schema of results.json, generated from [`Document`]'s types; written to `schema/` by its
 /// test, the one place it is needed.
 #[cfg(test)]

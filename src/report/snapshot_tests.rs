@@ -1,6 +1,8 @@
-//! Every report, pinned byte for byte for four fixed results: a judged run with a baseline, a
-//! run that was neither compared nor judged, a LoadForge-like run without request counts (and
-//! without a load fingerprint, as older files), and a run whose baseline ran another load.
+//! Every report, pinned byte for byte for fixed results: a judged run with a baseline (over
+//! HTTP/1.1, which no report mentions), a run that was neither compared nor judged, a
+//! LoadForge-like run without request counts (and without a load fingerprint, as older files),
+//! a run whose baseline ran another load, a paired run, and an HTTP/2 run one of whose
+//! endpoints a redirect took to an HTTP/1.1 origin.
 //! The writers are refactored against these snapshots: a changed byte is either a deliberate
 //! fix or a regression.
 
@@ -13,8 +15,8 @@ use crate::{
     gate::{self, Baseline, Regression, Threshold, Verdict},
     stats::{
         sha256_hex, side_of, CiInfo, EndpointStats, LatencyHistogram, LatencySummary,
-        LoadFingerprint, LoadModel, PairedRun, RunResult, SecondPoint, Side, Slice, SliceStats,
-        ToolInfo,
+        LoadFingerprint, LoadModel, PairedRun, Protocol, RunResult, SecondPoint, Side, Slice,
+        SliceStats, ToolInfo,
     },
 };
 
@@ -36,6 +38,14 @@ fn endpoint(name: &str, n: u64, ms: f64, failures: &[(&str, u64)]) -> EndpointSt
         failures.iter().map(|(r, k)| (r.to_string(), *k)).collect();
     let method = name.split_whitespace().next().map(str::to_string);
     EndpointStats::from_counts(name.into(), method, h, n, reasons, 60.0)
+}
+
+/// `e` as the native engine records it: with the protocol its requests spoke.
+fn over(protocol: Protocol, e: EndpointStats) -> EndpointStats {
+    EndpointStats {
+        protocol: Some(protocol),
+        ..e
+    }
 }
 
 /// A per-second series with a ramp-up and a slow middle, so the charts have a shape.
@@ -139,6 +149,13 @@ fn judge(
     .unwrap()
 }
 
+/// Every endpoint of `run` over HTTP/1.1, as a native run records them: no report says so.
+fn http1(run: &mut RunResult) {
+    for e in run.endpoints.iter_mut().chain([&mut run.aggregate]) {
+        e.protocol = Some(Protocol::Http1);
+    }
+}
+
 /// Passing and failing thresholds (one a glob) and regressions, failures by reason, an endpoint
 /// only in the baseline and one only in this run, hostile names, CI links and notes.
 pub(super) fn judged() -> Document {
@@ -152,6 +169,7 @@ pub(super) fn judged() -> Document {
         "2026-11-20T10:00:00Z",
         30.0,
     );
+    http1(&mut base);
     base.ci = Some(CiInfo {
         commit_sha: Some("0ff1ce0012345678".into()),
         ..ci()
@@ -176,6 +194,7 @@ pub(super) fn judged() -> Document {
         "2026-11-23T10:00:00Z",
         45.0,
     );
+    http1(&mut current);
     current.ci = Some(ci());
     let verdict = judge(
         &current,
@@ -306,6 +325,7 @@ fn counts_unknown(name: &str, avg: f64, p95: Option<f64>, error_rate: f64) -> En
         histogram: None,
         counts_reported: false,
         received: None,
+        protocol: None,
     }
 }
 
@@ -462,6 +482,63 @@ pub(super) fn paired() -> Document {
     }
 }
 
+/// An HTTP/2 run against an HTTP/2 baseline (the same load): the sign-on endpoint now
+/// redirects to an HTTP/1.1 origin (mixed), one endpoint is new; the others spoke HTTP/2 in
+/// both. The reports name each endpoint's protocol, and the baseline's where it differs.
+pub(super) fn h2() -> Document {
+    let h2_load = || LoadFingerprint {
+        protocol: Some(Protocol::H2),
+        ..native_load()
+    };
+    let mut base = native_run(
+        vec![
+            over(
+                Protocol::H2,
+                endpoint("GET /api/catalog/search", 600, 40.0, &[]),
+            ),
+            over(Protocol::H2, endpoint("GET /sso/start", 100, 20.0, &[])),
+            over(
+                Protocol::H2,
+                endpoint("POST /api/carts/:id/items", 200, 30.0, &[]),
+            ),
+        ],
+        "2026-11-20T10:00:00Z",
+        30.0,
+    );
+    base.run.protocol = Some(Protocol::H2);
+    base.run.load = Some(h2_load());
+    let mut current = native_run(
+        vec![
+            over(
+                Protocol::H2,
+                endpoint("GET /api/catalog/search", 610, 41.0, &[]),
+            ),
+            over(Protocol::Mixed, endpoint("GET /sso/start", 100, 35.0, &[])),
+            over(
+                Protocol::H2,
+                endpoint("POST /api/carts/:id/items", 190, 29.0, &[]),
+            ),
+            over(
+                Protocol::H2,
+                endpoint("GET /api/recommendations", 50, 20.0, &[]),
+            ),
+        ],
+        "2026-11-23T10:00:00Z",
+        31.0,
+    );
+    current.run.protocol = Some(Protocol::H2);
+    current.run.load = Some(h2_load());
+    current.ci = Some(ci());
+    let verdict = judge(&current, &base, &["p95<250ms"], &["p95 +50% +20ms"]);
+    Document {
+        comparison: Some(baseline::compare("pipeline #8990 on main", &base, &current)),
+        run: current,
+        verdict: Some(verdict),
+        notes: vec![],
+        history: Vec::new(),
+    }
+}
+
 /// Every report of `doc` as `publish_all` writes it, by file name, plus the comment and the
 /// console outcome (for an output directory named `loadforge-gate`).
 fn reports(doc: &Document) -> Vec<(String, String)> {
@@ -509,6 +586,11 @@ fn every_report_of_a_paired_run() {
 }
 
 #[test]
+fn every_report_of_an_h2_run_whose_endpoints_and_baseline_differ_in_protocol() {
+    assert_reports("h2", &h2());
+}
+
+#[test]
 fn every_report_of_a_run_without_request_counts() {
     assert_reports("loadforge", &loadforge());
 }
@@ -523,6 +605,7 @@ fn the_fixed_documents_round_trip_through_results_json() {
         loadforge(),
         not_comparable(),
         paired(),
+        h2(),
     ] {
         let text = results::to_json(&doc, RESULTS_JSON).unwrap();
         let back: Document = results::parse(text.as_bytes(), RESULTS_JSON, Role::Results).unwrap();
@@ -543,6 +626,7 @@ fn the_fixed_documents_validate_against_the_schema() {
         loadforge(),
         not_comparable(),
         paired(),
+        h2(),
     ] {
         let value: serde_json::Value =
             serde_json::from_str(&results::to_json(&doc, RESULTS_JSON).unwrap()).unwrap();
@@ -719,5 +803,28 @@ fn every_report_says_a_real_change_below_the_margin() {
             assert!(text.contains(&words), "{file}: {text}");
         }
         assert!(!text.contains("within noise"), "{file}: {text}");
+    }
+}
+
+/// A results file from elsewhere (a baseline, `report`'s input) whose endpoint names a
+/// protocol this version does not know is refused, the value quoted on one line: never read
+/// as another protocol, never printed as it was written.
+#[test]
+fn an_unknown_endpoint_protocol_refuses_the_file_with_the_value_quoted() {
+    let text = results::to_json(&h2(), RESULTS_JSON).unwrap();
+    let hostile = text.replacen(
+        "\"protocol\": \"mixed\"",
+        "\"protocol\": \"h3\\u001b[2J\"",
+        1,
+    );
+    assert_ne!(hostile, text, "the fixture has a mixed endpoint");
+    for role in [Role::Baseline, Role::Results] {
+        let e = results::parse::<RunResult>(hostile.as_bytes(), "base.json", role).unwrap_err();
+        let shown = crate::chain::one_line(&e);
+        assert!(
+            shown.contains(r"protocol `h3\u{1b}[2J` is not one this version reads"),
+            "{shown}"
+        );
+        assert!(!shown.contains('\u{1b}'), "{shown}");
     }
 }

@@ -332,6 +332,8 @@ pub(crate) struct EndpointRow<'a> {
     deltas: &'a [MetricDelta],
     /// Against a baseline: in both runs, `new` or `gone`.
     pub(crate) presence: Presence,
+    /// The protocol the baseline's requests to it spoke, when its file says.
+    pub(crate) baseline_protocol: Option<Protocol>,
 }
 
 impl<'a> EndpointRow<'a> {
@@ -488,12 +490,23 @@ pub(crate) struct View<'a> {
     pub(crate) changes: super::changes::Changes,
     /// A paired run's base and change side by side; `None` for an unpaired run.
     pub(crate) paired: Option<super::paired::PairedView<'a>>,
+    /// The protocol per endpoint, when the endpoints or the baseline differ.
+    pub(crate) protocols: Option<super::protocols::Protocols<'a>>,
 }
 
 impl<'a> View<'a> {
     pub(crate) fn new(doc: &'a Document) -> Self {
         let run = &doc.run;
         let ci = run.ci.as_ref();
+        let endpoints = endpoint_rows(doc);
+        let protocols =
+            super::protocols::Protocols::of((endpoints.iter().filter(|r| !r.aggregate)).map(|r| {
+                (
+                    r.name,
+                    r.stats.and_then(|s| s.protocol),
+                    r.baseline_protocol,
+                )
+            }));
         View {
             outcome: Outcome::of(doc.verdict.as_ref()),
             run: run_line(doc),
@@ -505,7 +518,8 @@ impl<'a> View<'a> {
                 .flat_map(|v| &v.checks)
                 .map(CheckRow::of)
                 .collect(),
-            endpoints: endpoint_rows(doc),
+            endpoints,
+            protocols,
             baseline: doc.comparison.as_ref().map(baseline_info),
             failures: failure_rows(doc),
             meta: meta_rows(doc),
@@ -621,6 +635,7 @@ fn endpoint_rows(doc: &Document) -> Vec<EndpointRow<'_>> {
         .map(|r| (r.endpoint.as_str(), r))
         .collect();
     let deltas = |name: &str| by_name.get(name).map_or(&[][..], |r| &r.metrics[..]);
+    let baseline_protocol = |name: &str| by_name.get(name).and_then(|r| r.baseline_protocol);
     // A file written before rows said so still marks a row without a baseline value as new.
     let presence = |name: &str| match by_name.get(name) {
         Some(r)
@@ -638,6 +653,7 @@ fn endpoint_rows(doc: &Document) -> Vec<EndpointRow<'_>> {
         stats: Some(&doc.run.aggregate),
         deltas: rows.first().map_or(&[][..], |r| &r.metrics[..]),
         presence: Presence::Both,
+        baseline_protocol: rows.first().and_then(|r| r.baseline_protocol),
     }];
     out.extend(doc.run.endpoints.iter().map(|e| EndpointRow {
         name: &e.name,
@@ -645,6 +661,7 @@ fn endpoint_rows(doc: &Document) -> Vec<EndpointRow<'_>> {
         stats: Some(e),
         deltas: deltas(&e.name),
         presence: presence(&e.name),
+        baseline_protocol: baseline_protocol(&e.name),
     }));
     out.extend(
         rows.iter()
@@ -656,6 +673,7 @@ fn endpoint_rows(doc: &Document) -> Vec<EndpointRow<'_>> {
                 stats: None,
                 deltas: &r.metrics,
                 presence: Presence::Gone,
+                baseline_protocol: r.baseline_protocol,
             }),
     );
     out

@@ -118,10 +118,13 @@ fn flag_of(run: &RunResult) -> Option<String> {
     (!flags.is_empty()).then(|| flags.join("; "))
 }
 
+/// What the history keeps of a row: its figures, not its histogram, reasons or protocol (the
+/// run's protocol is in the entry's load fingerprint; the history is judged by the figures).
 fn summary(e: &EndpointStats) -> EndpointStats {
     EndpointStats {
         histogram: None,
         failures_by_reason: Default::default(),
+        protocol: None,
         ..e.clone()
     }
 }

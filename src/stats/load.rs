@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::{target, Engine, LoadModel, RunMeta};
+use super::{target, Engine, LoadModel, Protocol, RunMeta};
 
 /// Longest engine name read back from a file: a baseline is someone else's file.
 const MAX_ENGINE: usize = 32;
@@ -176,42 +176,6 @@ fn engine_version<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::
         ));
     }
     Ok(Some(s))
-}
-
-/// The HTTP version a run's connections to the target spoke (`run.protocol`), by ALPN's names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub enum Protocol {
-    /// HTTP/1.1 on every connection.
-    #[serde(rename = "http/1.1")]
-    Http1,
-    /// HTTP/2 on every connection.
-    #[serde(rename = "h2")]
-    H2,
-    /// Some connections HTTP/2, others HTTP/1.1 (`http2: auto` against servers that disagree).
-    #[serde(rename = "mixed")]
-    Mixed,
-}
-
-impl Protocol {
-    /// As reports and the fingerprint's differences name it.
-    pub fn label(self) -> &'static str {
-        match self {
-            Protocol::Http1 => "HTTP/1.1",
-            Protocol::H2 => "HTTP/2",
-            Protocol::Mixed => "HTTP/2 and HTTP/1.1",
-        }
-    }
-
-    /// The fingerprint's form: HTTP/1.1 is the absence of a protocol, as in every older file.
-    pub(crate) fn in_fingerprint(protocol: Option<Protocol>) -> Option<Protocol> {
-        protocol.filter(|p| *p != Protocol::Http1)
-    }
-}
-
-impl std::fmt::Display for Protocol {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.label())
-    }
 }
 
 /// The longest `--target-id`: it is shown on one line of every report.

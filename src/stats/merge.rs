@@ -149,7 +149,7 @@ fn merged_meta(
         host: HostInfo::worst(runs().map(|r| r.host.as_ref())),
         // A threshold crossed in any shard is crossed; checks' passes and fails add.
         k6: K6Verdicts::merge(runs().map(|r| r.k6.as_ref())),
-        protocol: merged_protocol(runs().map(|r| r.protocol)),
+        protocol: Protocol::of_all(runs().map(|r| r.protocol)),
         ..RunMeta::new(
             first.engine.clone(),
             first.target.clone(),
@@ -159,14 +159,6 @@ fn merged_meta(
             duration_s,
         )
     }
-}
-
-/// The shards' protocol: theirs when they agree (those that opened a connection), mixed when
-/// some spoke HTTP/2 and others HTTP/1.1.
-fn merged_protocol(protocols: impl Iterator<Item = Option<Protocol>>) -> Option<Protocol> {
-    protocols
-        .flatten()
-        .reduce(|a, b| if a == b { a } else { Protocol::Mixed })
 }
 
 /// One endpoint per name across the shards (and within one: a name is one endpoint, see
@@ -416,6 +408,45 @@ pub(crate) mod tests {
         assert_eq!(d.error_rate, 10.0);
         assert_eq!(d.histogram.as_ref().map(LatencyHistogram::count), Some(150));
         assert_eq!(m.aggregate.requests, 150);
+    }
+
+    /// Each endpoint's protocol merges across shards: the same stays, HTTP/2 in one shard and
+    /// HTTP/1.1 in another is mixed, a shard that cannot tell adds nothing; the run's own
+    /// protocol and the aggregate's merge the same way.
+    #[test]
+    fn endpoint_protocols_merge_across_shards() {
+        use crate::stats::Protocol::{Http1, Mixed, H2};
+        let spoke = |index: u32, rows: [(&str, Option<Protocol>); 3], run: Option<Protocol>| {
+            let mut s = shard(index, 3, "r", &[]);
+            s.endpoints = (rows.iter())
+                .map(|(name, protocol)| EndpointStats {
+                    protocol: *protocol,
+                    ..row(name, 10, 0)
+                })
+                .collect();
+            s.aggregate = EndpointStats::aggregate(ALL_REQUESTS, &s.endpoints, 10.0);
+            s.run.protocol = run;
+            s
+        };
+        let m = merge(
+            &[
+                spoke(1, [("a", Some(H2)), ("b", Some(H2)), ("c", None)], Some(H2)),
+                spoke(
+                    2,
+                    [("a", Some(H2)), ("b", Some(Http1)), ("c", None)],
+                    Some(H2),
+                ),
+                spoke(3, [("a", None), ("b", Some(H2)), ("c", None)], None),
+            ],
+            1000,
+        );
+        let protocol = |name: &str| m.endpoint(name).unwrap().protocol;
+        assert_eq!(
+            [protocol("a"), protocol("b"), protocol("c")],
+            [Some(H2), Some(Mixed), None]
+        );
+        assert_eq!(m.aggregate.protocol, Some(Mixed));
+        assert_eq!(m.run.protocol, Some(H2));
     }
 
     /// Rows add up one way: the whole run's row and one name's merged row count the same

@@ -15,6 +15,7 @@ mod load;
 mod merge;
 mod names;
 mod paired;
+mod protocol;
 mod reasons;
 mod scrub;
 mod sums;
@@ -50,10 +51,10 @@ pub use k6::{
 };
 #[cfg(test)]
 pub(crate) use load::tests::fingerprint as load_fixture;
+pub use load::LoadFingerprint;
 pub(crate) use load::{
     compare_loads, is_engine_version, origin, sha256_hex, LoadMatch, MAX_TARGET_ID,
 };
-pub use load::{LoadFingerprint, Protocol};
 #[cfg(test)]
 pub(crate) use merge::tests::shard as shard_fixture;
 pub(crate) use merge::{lists_all_folds, merge_shards};
@@ -64,6 +65,7 @@ pub use paired::{
     side_of, side_seconds, PairedRun, Side, Slice, SliceMetric, SliceStats, UntilDecisive,
     MAX_PAIRED_SLICES,
 };
+pub use protocol::Protocol;
 pub(crate) use reasons::{cap_reasons, count_reason, MAX_REASONS, OTHER_REASONS};
 pub(crate) use target::ci_values_in_host;
 
@@ -481,6 +483,9 @@ pub struct EndpointStats {
     pub counts_reported: bool,
     /// Response body bytes received, when the engine counts them.
     pub received: Option<Received>,
+    /// The HTTP version its requests spoke, redirects to other origins included; `None` when
+    /// the engine cannot tell (Locust, LoadForge) or no request reached a connection.
+    pub protocol: Option<Protocol>,
 }
 
 /// Response body bytes, as they crossed the wire and once decoded (`Content-Encoding` undone;
@@ -550,6 +555,12 @@ struct EndpointWire {
     /// The same bodies with their Content-Encoding undone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     bytes_received_decoded: Option<u64>,
+    /// The HTTP version the requests spoke (the native engine, and k6 from its `proto` tag):
+    /// `mixed` when some went over HTTP/2 and others over HTTP/1.1 (a redirect from an HTTP/2
+    /// target to an HTTP/1.1 origin, or `http2: auto` against servers that disagree). Absent
+    /// when the engine cannot tell (Locust, LoadForge) or no request reached a connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    protocol: Option<Protocol>,
 }
 
 impl EndpointWire {
@@ -570,6 +581,7 @@ impl EndpointWire {
                 wire,
                 decoded: w.bytes_received_decoded.unwrap_or(wire),
             }),
+            protocol: w.protocol,
         }
     }
 }
@@ -598,6 +610,7 @@ impl From<EndpointStats> for EndpointWire {
             histogram: e.histogram,
             bytes_received: e.received.map(|r| r.wire),
             bytes_received_decoded: e.received.map(|r| r.decoded),
+            protocol: e.protocol,
         }
     }
 }
@@ -628,6 +641,7 @@ impl EndpointStats {
             histogram: Some(histogram),
             counts_reported: true,
             received: None,
+            protocol: None,
         }
     }
 
@@ -652,6 +666,7 @@ impl EndpointStats {
         let failures = row.failures.max(sums.failures);
         Self {
             received: sums.received,
+            protocol: sums.protocol,
             failures,
             error_rate: percent(failures, row.requests),
             ..row

@@ -95,6 +95,7 @@ pub(crate) fn merged_row(name: String, parts: &[&EndpointStats], duration_s: f64
         histogram,
         every_histogram,
         received,
+        protocol,
     } = Sums::of(parts.iter().copied());
     let mut failures_by_reason = failures_by_reason;
     super::cap_reasons(&mut failures_by_reason);
@@ -124,6 +125,7 @@ pub(crate) fn merged_row(name: String, parts: &[&EndpointStats], duration_s: f64
         histogram,
         counts_reported,
         received,
+        protocol,
     }
 }
 
@@ -241,6 +243,7 @@ mod tests {
             histogram: None,
             counts_reported: counts.is_some(),
             received: None,
+            protocol: None,
         }
     }
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{EndpointStats, LatencyHistogram, Received};
+use super::{EndpointStats, LatencyHistogram, Protocol, Received};
 
 /// What rows add up to exactly, whatever they are parts of: requests, failures (in all and by
 /// reason), histograms and bytes. Counts saturate: a shard file is another job's artifact, and a
@@ -20,6 +20,8 @@ pub(super) struct Sums {
     pub(super) every_histogram: bool,
     /// The bytes of the parts that counted them; `None` when none did.
     pub(super) received: Option<Received>,
+    /// The parts' protocols joined: the same, or mixed ([`Protocol::join`]).
+    pub(super) protocol: Option<Protocol>,
 }
 
 impl Sums {
@@ -32,6 +34,7 @@ impl Sums {
             histogram: LatencyHistogram::new(),
             every_histogram: true,
             received: None,
+            protocol: None,
         };
         let mut received = Vec::new();
         for p in parts {
@@ -46,6 +49,7 @@ impl Sums {
                 None => sums.every_histogram = false,
             }
             received.push(p.received);
+            sums.protocol = Protocol::join(sums.protocol, p.protocol);
         }
         sums.received = Received::total(received);
         sums

@@ -423,6 +423,34 @@ fn the_single_job_passes_and_fails_with_every_report_written() {
     assert!(run.log.contains("FAIL"), "{}", run.log);
 }
 
+/// The `http2` input reaches the run through the component: the sample app answers HTTP/2 by
+/// prior knowledge, and results.json says h2 for the run and for each endpoint.
+#[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: gitlab-ci-local")]
+fn the_http2_input_reaches_the_run_and_every_endpoint_says_h2() {
+    let Some((emulator, _turn)) = emulator() else {
+        return;
+    };
+    let app = sample_app(Knobs::default());
+    let forge = Forge::new();
+    let pipeline = single(
+        &forge,
+        &app.url(),
+        "      http2: always\n      thresholds: [\"p95<10s\", \"error_rate<50%\"]\n",
+    );
+    let run = forge
+        .project(&pipeline)
+        .run_once(&emulator, &[])
+        .expect(true);
+    let results = run.results("loadforge-gate");
+    assert_eq!(results["run"]["protocol"], "h2", "{results:#}");
+    for e in results["endpoints"].as_array().unwrap() {
+        if e["requests"].as_u64() > Some(0) {
+            assert_eq!(e["protocol"], "h2", "{e}");
+        }
+    }
+}
+
 /// A one-request scenario whose endpoint name holds what Ruby's inspect escapes.
 const RUBY_NAMED_SCENARIO: &str = r#"name: ruby-escapes
 tasks:

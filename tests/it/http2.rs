@@ -50,6 +50,10 @@ fn run_flow_over_h2(file: &str, url: &str, args: &[&str]) -> Output {
     assert_eq!(r["aggregate"]["failures"], 0, "{file}: {:?}", reasons(&r));
     for e in r["endpoints"].as_array().unwrap() {
         assert_eq!(e["failures"], 0, "{file}: {e}");
+        // An endpoint that got no request in the short run (a polled status) spoke nothing.
+        if e["requests"].as_u64() > Some(0) {
+            assert_eq!(e["protocol"], "h2", "{file}: each endpoint's protocol");
+        }
     }
     assert_eq!(r["run"]["protocol"], "h2", "{file}");
     assert_eq!(
@@ -319,7 +323,7 @@ fn redirects_to_an_http1_origin_forms_and_multipart_work_over_h2() {
         .run();
     let r = out.results();
     assert_eq!(r["aggregate"]["failures"], 0, "{:?}", reasons(&r));
-    out.expect_exit(0);
+    let out = out.expect_exit(0);
     let names: Vec<_> = r["endpoints"]
         .as_array()
         .unwrap()
@@ -328,6 +332,16 @@ fn redirects_to_an_http1_origin_forms_and_multipart_work_over_h2() {
         .collect();
     assert_eq!(names, ["away", "form", "upload"]);
     assert_eq!(r["run"]["protocol"], "h2", "the target's protocol");
+    // Each endpoint's own: the redirect's chain went over both.
+    let protocols: Vec<_> = (r["endpoints"].as_array().unwrap().iter())
+        .map(|e| e["protocol"].as_str().unwrap_or("none").to_string())
+        .collect();
+    assert_eq!(protocols, ["mixed", "h2", "h2"]);
+    let summary = out.file("summary.md");
+    assert!(
+        summary.contains("#### Protocols") && summary.contains("- HTTP/2 and HTTP/1.1: away"),
+        "{summary}"
+    );
 }
 
 // ---- Hostile HTTP/2 servers that write raw frames (#34 item 3) ----

@@ -76,6 +76,10 @@ fn clean_run(file: &str) -> Output {
     assert!(r["aggregate"]["requests"].as_u64().unwrap() > 0);
     assert_eq!(r["aggregate"]["failures"], 0, "{:?}", reasons(&r));
     assert!(r["endpoints"][0]["histogram"]["data"].is_string());
+    assert_eq!(
+        r["endpoints"][0]["protocol"], "http/1.1",
+        "from k6's proto tag"
+    );
     assert!(!r["timeseries"].as_array().unwrap().is_empty());
     assert!(
         !out.out_dir().join("k6/k6-samples.fifo").exists(),

@@ -28,6 +28,7 @@ mod history;
 mod hostile;
 mod html_report;
 mod http2;
+mod http2_input;
 mod init;
 mod k6;
 mod k6_agreement;

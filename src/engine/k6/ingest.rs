@@ -20,8 +20,8 @@ use super::line::{self, Bad, Line, Request};
 use crate::{
     engine::locust::endpoint_name,
     stats::{
-        EndpointStats, Folded, LatencyHistogram, SecondPoint, MAX_LISTED_NAMES, OTHER_ENDPOINTS,
-        SERIES_SIGFIG,
+        EndpointStats, Folded, LatencyHistogram, Protocol, SecondPoint, MAX_LISTED_NAMES,
+        OTHER_ENDPOINTS, SERIES_SIGFIG,
     },
 };
 
@@ -60,6 +60,7 @@ struct Row {
     histogram: LatencyHistogram,
     requests: u64,
     by_reason: BTreeMap<String, u64>,
+    protocol: Option<Protocol>,
 }
 
 impl Row {
@@ -70,6 +71,7 @@ impl Row {
             histogram: LatencyHistogram::new(),
             requests: 0,
             by_reason: BTreeMap::new(),
+            protocol: None,
         }
     }
 }
@@ -206,6 +208,7 @@ impl Ingest {
         };
         slot.requests += 1;
         slot.histogram.record_micros(r.micros);
+        slot.protocol = Protocol::join(slot.protocol, r.protocol);
         let failed = r.failure.is_some();
         if let Some(reason) = r.failure {
             crate::stats::count_reason(&mut slot.by_reason, reason, 1);
@@ -380,8 +383,9 @@ impl Ingest {
         duration_s: f64,
     ) -> (Vec<EndpointStats>, Option<Folded>, Vec<SecondPoint>) {
         self.close_before(u32::MAX);
-        let row = |r: Row| {
-            EndpointStats::from_counts(
+        let row = |r: Row| EndpointStats {
+            protocol: r.protocol,
+            ..EndpointStats::from_counts(
                 r.name,
                 (!r.method.is_empty()).then_some(r.method),
                 r.histogram,
@@ -529,6 +533,35 @@ mod tests {
         assert_eq!(d.latency_ms.max.map(f64::round), Some(30.0));
         assert_eq!(series.iter().map(|p| p.requests).sum::<u64>(), 3);
         assert_eq!(series.iter().map(|p| p.failures).sum::<u64>(), 1);
+    }
+
+    /// Each row's protocol is its requests' `proto` tags joined: one protocol, or mixed; a row
+    /// whose lines carry none says nothing.
+    #[test]
+    fn each_rows_protocol_comes_from_its_requests_proto_tags() {
+        let with_proto = |name: &str, proto: &str| {
+            req(name, 10.0, 200, 1, 0).replace(
+                r#""method":"GET","#,
+                &format!(r#""method":"GET","proto":"{proto}","#),
+            )
+        };
+        let lines = [
+            with_proto("/a", "HTTP/2.0"),
+            with_proto("/a", "HTTP/2.0"),
+            with_proto("/sso", "HTTP/2.0"),
+            with_proto("/sso", "HTTP/1.1"),
+            req("/untagged", 10.0, 200, 1, 0),
+        ];
+        let (rows, _, _) = ingest(&lines, 100).finish(1.0);
+        let protocols: Vec<_> = rows.iter().map(|r| (r.name.as_str(), r.protocol)).collect();
+        assert_eq!(
+            protocols,
+            [
+                ("GET /a", Some(Protocol::H2)),
+                ("GET /sso", Some(Protocol::Mixed)),
+                ("GET /untagged", None)
+            ]
+        );
     }
 
     #[test]

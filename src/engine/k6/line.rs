@@ -8,7 +8,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
+
+use crate::stats::Protocol;
 
 /// The metrics the gate reads; every other metric's point is skipped before it is parsed.
 const REQUEST_METRIC: &str = "http_req_duration";
@@ -67,6 +69,8 @@ pub(crate) struct Request {
     pub(crate) failure: Option<String>,
     /// The virtual user that made it.
     pub(crate) vu: Option<u64>,
+    /// The HTTP version it went over (k6's `proto` tag), when k6 says.
+    pub(crate) protocol: Option<Protocol>,
 }
 
 /// Why a line was skipped.
@@ -116,6 +120,30 @@ struct Tags {
     error_code: Option<String>,
     check: Option<String>,
     vu: Option<String>,
+    /// `HTTP/1.1` or `HTTP/2.0`; read without a string of its own per request.
+    #[serde(default, deserialize_with = "proto")]
+    proto: Option<Protocol>,
+}
+
+/// k6's `proto` tag (Go's `Response.Proto`) as a protocol: `HTTP/2.0` is h2, `HTTP/1.1` and
+/// `HTTP/1.0` are HTTP/1.1; anything else (empty when no response came, or a script's own
+/// value) says nothing. Matched on the borrowed text, so the tag costs no allocation.
+fn proto<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Protocol>, D::Error> {
+    struct Word;
+    impl serde::de::Visitor<'_> for Word {
+        type Value = Option<Protocol>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("k6's proto tag")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(match v {
+                "HTTP/2.0" => Some(Protocol::H2),
+                "HTTP/1.1" | "HTTP/1.0" => Some(Protocol::Http1),
+                _ => None,
+            })
+        }
+    }
+    d.deserialize_str(Word)
 }
 
 /// Reads one line. Points of metrics the gate does not read are recognised by their first
@@ -188,6 +216,7 @@ fn request(value: f64, at: SystemTime, tags: Tags, vu: Option<u64>) -> Result<Li
         at,
         failure,
         vu,
+        protocol: tags.proto,
     }))
 }
 
@@ -266,6 +295,26 @@ mod tests {
         assert_eq!(r.failure.as_deref(), Some("HTTP 401"));
         assert_eq!(r.vu, Some(3));
         assert_eq!(r.at, at("2026-12-07T05:11:59.347988409Z"));
+        assert_eq!(r.protocol, Some(Protocol::Http1));
+    }
+
+    /// k6's `proto` tag: `HTTP/2.0` is h2; no tag, an empty one (no response) or a script's
+    /// own word says nothing, and never skips the request.
+    #[test]
+    fn the_proto_tag_names_the_protocol_or_nothing() {
+        for (tag, protocol) in [
+            (r#""proto":"HTTP/2.0","#, Some(Protocol::H2)),
+            (r#""proto":"HTTP/1.0","#, Some(Protocol::Http1)),
+            (r#""proto":"","#, None),
+            (r#""proto":"h3\u001b","#, None),
+            ("", None),
+        ] {
+            let line = REQ.replace(r#""proto":"HTTP/1.1","#, tag);
+            let Ok(Line::Request(r)) = parse(line.as_bytes()) else {
+                panic!("{tag}: {:?}", parse(line.as_bytes()));
+            };
+            assert_eq!(r.protocol, protocol, "{tag}");
+        }
     }
 
     #[test]

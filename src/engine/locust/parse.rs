@@ -443,6 +443,7 @@ fn stats_csv_rows(files: &OutputFiles, duration_s: f64) -> Vec<EndpointStats> {
             histogram: None,
             counts_reported: true,
             received: None,
+            protocol: None,
         });
     }
     out

@@ -426,10 +426,12 @@ fn merge_endpoints(
                 sum.histogram.add(&part.histogram);
                 sum.requests += part.requests;
                 sum.received += part.received;
+                sum.protocol = crate::stats::Protocol::join(sum.protocol, part.protocol);
                 add_reasons(&part);
             }
             EndpointStats {
                 received: Some(sum.received),
+                protocol: sum.protocol,
                 ..EndpointStats::from_counts(
                     def.name.clone(),
                     (!def.method.is_empty()).then(|| def.method.clone()),

@@ -5,8 +5,8 @@ use std::{borrow::Cow, collections::HashMap, sync::Arc, time::Instant};
 
 use super::paired::PairedRec;
 use crate::stats::{
-    CookiesDropped, LatencyHistogram, Received, SecondSample, SeriesSink, Side, MAX_REASONS,
-    OTHER_REASONS, SERIES_SIGFIG,
+    CookiesDropped, LatencyHistogram, Protocol, Received, SecondSample, SeriesSink, Side,
+    MAX_REASONS, OTHER_REASONS, SERIES_SIGFIG,
 };
 
 pub(crate) type Reason = Cow<'static, str>;
@@ -17,6 +17,8 @@ pub(crate) struct EndpointRec {
     pub(crate) requests: u64,
     pub(crate) reasons: HashMap<Reason, u64>,
     pub(crate) received: Received,
+    /// The protocols its requests went over: one small enum per request, never a string.
+    pub(crate) protocol: Option<Protocol>,
 }
 
 impl EndpointRec {
@@ -26,8 +28,17 @@ impl EndpointRec {
             requests: 0,
             reasons: HashMap::new(),
             received: Received::default(),
+            protocol: None,
         }
     }
+}
+
+/// What a request got beside its latency and failure: its bodies' bytes (zero when none
+/// arrived) and the protocol of the connections it went over (`None` when it reached none).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Answer {
+    pub(crate) received: Received,
+    pub(crate) protocol: Option<Protocol>,
 }
 
 #[derive(Debug)]
@@ -89,15 +100,15 @@ impl Recorder {
 
     /// Records one finished request of `side` (always the change in an unpaired run).
     /// `latency` is absent when no response could even be attempted (connection refused):
-    /// such a failure says nothing about the server's speed. `received` is what its
-    /// responses' bodies held (zero when none arrived).
+    /// such a failure says nothing about the server's speed. `answer` is what its responses'
+    /// bodies held and the protocol they came in.
     pub(crate) fn record(
         &mut self,
         side: Side,
         endpoint: usize,
         latency_micros: Option<u64>,
         failure: Option<Reason>,
-        received: Received,
+        answer: Answer,
         now: Instant,
     ) {
         self.roll(now);
@@ -119,7 +130,8 @@ impl Recorder {
             Side::Base => &mut self.base[endpoint],
         };
         e.requests += 1;
-        e.received += received;
+        e.received += answer.received;
+        e.protocol = Protocol::join(e.protocol, answer.protocol);
         if let Some(us) = latency_micros {
             e.histogram.record_micros(us);
         }

@@ -19,14 +19,14 @@ use super::{
     cookies::{self, Jar},
     http::{self, Conn, Connector},
     paired::Slices,
-    recorder::{Reason, Recorder},
+    recorder::{Answer, Reason, Recorder},
     redirect::{self, Hop, Origins},
 };
 use crate::{
     defaults::USER_AGENT,
     engine::Target,
     scenario::{Body, Extract, JsonTemplate, Request, Scenario, Step, Template, Vars, Wait},
-    stats::{Received, Side},
+    stats::{Protocol, Side},
 };
 
 pub(crate) struct WorkerCtx {
@@ -192,6 +192,8 @@ pub(crate) struct VirtualUser {
     /// Open model: when the current iteration was due. Its first request's latency counts from
     /// here, so time spent behind a stalled server is not hidden.
     intended: Option<Instant>,
+    /// The protocols the request under way has gone over, its redirects' hops included.
+    spoke: Option<Protocol>,
 }
 
 /// What the rest of a task does after a step.
@@ -222,6 +224,7 @@ impl VirtualUser {
             out: Vec::with_capacity(1024),
             deadline: http::Deadline::new(),
             intended: None,
+            spoke: None,
         }
     }
 
@@ -387,7 +390,7 @@ impl VirtualUser {
             endpoint,
             latency,
             failure,
-            Received::default(),
+            Answer::default(),
             Instant::now(),
         );
     }
@@ -399,7 +402,7 @@ impl VirtualUser {
         endpoint: usize,
         latency: Option<u64>,
         failure: Option<Reason>,
-        received: Received,
+        answer: Answer,
         now: Instant,
     ) {
         self.ctx.recorder.borrow_mut().record(
@@ -407,7 +410,7 @@ impl VirtualUser {
             endpoint,
             latency,
             failure,
-            received,
+            answer,
             now,
         );
     }
@@ -588,6 +591,7 @@ impl VirtualUser {
                 }
             }
         }
+        self.spoke = self.conn.as_ref().map(protocol_of);
         let method = &ctx.prepared[req.id].method;
         let read = self.reading(req, method);
         let result = match http::send(
@@ -608,25 +612,21 @@ impl VirtualUser {
         let response = match result {
             Ok(r) => r,
             Err(reason) => {
-                self.record_response(
-                    req.endpoint,
-                    Some(latency),
-                    Some(reason),
-                    Received::default(),
-                    done,
-                );
+                let answer = Answer {
+                    protocol: self.spoke,
+                    ..Answer::default()
+                };
+                self.record_response(req.endpoint, Some(latency), Some(reason), answer, done);
                 return Flow::EndTask;
             }
         };
         let failure = self.judge(req, &response);
         let failed = failure.is_some();
-        self.record_response(
-            req.endpoint,
-            Some(latency),
-            failure,
-            response.received,
-            done,
-        );
+        let answer = Answer {
+            received: response.received,
+            protocol: self.spoke,
+        };
+        self.record_response(req.endpoint, Some(latency), failure, answer, done);
         if failed {
             Flow::EndTask
         } else {
@@ -758,6 +758,10 @@ impl VirtualUser {
             (timeout, &mut self.deadline),
         )
         .await;
+        // The connection it went over, or (closed after the answer) what that origin speaks.
+        let spoke = (conn.as_ref().map(protocol_of))
+            .or_else(|| result.as_ref().ok().and_then(|_| connector.protocol()));
+        self.spoke = Protocol::join(self.spoke, spoke);
         self.foreign = conn.map(|c| (key, c));
         result
     }
@@ -865,6 +869,14 @@ fn requote(uri: &str) -> String {
         }
     }
     out
+}
+
+/// The protocol a connection speaks.
+fn protocol_of(conn: &Conn) -> Protocol {
+    match conn {
+        Conn::H1(_) => Protocol::Http1,
+        Conn::H2(_) => Protocol::H2,
+    }
 }
 
 fn render_err(e: crate::scenario::RenderError) -> Reason {

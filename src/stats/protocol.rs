@@ -1,0 +1,118 @@
+//! The HTTP version requests spoke, as results.json names it: the run's (`run.protocol`), the
+//! fingerprint's (`load.protocol`) and each endpoint's (`protocol` on its row), and how the
+//! protocols of parts add up: the connections of one user, the workers of a run, the shards of a
+//! merge, the hops of a redirect chain, the rows of one name.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// The HTTP version of a run's or an endpoint's requests, by ALPN's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+pub enum Protocol {
+    /// HTTP/1.1 on every connection.
+    #[serde(rename = "http/1.1")]
+    Http1,
+    /// HTTP/2 on every connection.
+    #[serde(rename = "h2")]
+    H2,
+    /// Some connections HTTP/2, others HTTP/1.1 (`http2: auto` against servers that disagree,
+    /// or a redirect from an HTTP/2 target to an HTTP/1.1 origin).
+    #[serde(rename = "mixed")]
+    Mixed,
+}
+
+impl Protocol {
+    /// As reports and the fingerprint's differences name it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Protocol::Http1 => "HTTP/1.1",
+            Protocol::H2 => "HTTP/2",
+            Protocol::Mixed => "HTTP/2 and HTTP/1.1",
+        }
+    }
+
+    /// The fingerprint's form: HTTP/1.1 is the absence of a protocol, as in every older file.
+    pub(crate) fn in_fingerprint(protocol: Option<Protocol>) -> Option<Protocol> {
+        protocol.filter(|p| *p != Protocol::Http1)
+    }
+
+    /// Two parts' protocols as the whole's: the same, else mixed. A part that spoke none (it
+    /// opened no connection, or its engine cannot tell) adds nothing, so one shard of Locust's
+    /// or a worker whose users never connected does not hide what the others spoke.
+    pub(crate) fn join(a: Option<Protocol>, b: Option<Protocol>) -> Option<Protocol> {
+        match (a, b) {
+            (Some(x), Some(y)) if x != y => Some(Protocol::Mixed),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The protocols of every part as the whole's (see [`Protocol::join`]).
+    pub(crate) fn of_all(parts: impl IntoIterator<Item = Option<Protocol>>) -> Option<Protocol> {
+        parts.into_iter().fold(None, Protocol::join)
+    }
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// A value this version does not know refuses the file, with the value quoted (a baseline is
+/// someone else's file: its text never reaches a log as it was written). It is not dropped: an
+/// HTTP/3 baseline read as one of unknown protocol would be compared with an HTTP/1.1 run.
+impl<'de> Deserialize<'de> for Protocol {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Word;
+        impl serde::de::Visitor<'_> for Word {
+            type Value = Protocol;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a protocol: `http/1.1`, `h2` or `mixed`")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Protocol, E> {
+                match v {
+                    "http/1.1" => Ok(Protocol::Http1),
+                    "h2" => Ok(Protocol::H2),
+                    "mixed" => Ok(Protocol::Mixed),
+                    other => Err(E::custom(format!(
+                        "protocol `{}` is not one this version reads (`http/1.1`, `h2` or `mixed`)",
+                        crate::quote::quote(other)
+                    ))),
+                }
+            }
+        }
+        d.deserialize_str(Word)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Protocol::{self, Http1, Mixed, H2};
+
+    #[test]
+    fn parts_join_to_the_same_protocol_or_mixed_and_silent_parts_add_nothing() {
+        assert_eq!(Protocol::join(Some(H2), Some(H2)), Some(H2));
+        assert_eq!(Protocol::join(Some(H2), Some(Http1)), Some(Mixed));
+        assert_eq!(Protocol::join(Some(Mixed), Some(H2)), Some(Mixed));
+        assert_eq!(Protocol::join(None, Some(Http1)), Some(Http1));
+        assert_eq!(Protocol::join(Some(H2), None), Some(H2));
+        assert_eq!(Protocol::of_all([None, None]), None);
+        assert_eq!(Protocol::of_all([Some(Http1), None, Some(H2)]), Some(Mixed));
+    }
+
+    #[test]
+    fn the_files_words_read_back_and_anything_else_is_refused_quoted() {
+        for p in [Http1, H2, Mixed] {
+            let text = serde_json::to_string(&p).unwrap();
+            assert_eq!(serde_json::from_str::<Protocol>(&text).unwrap(), p);
+        }
+        let e = serde_json::from_str::<Protocol>(r#""h3\u001b[31m\nx""#).unwrap_err();
+        let e = e.to_string();
+        assert!(
+            e.starts_with(r"protocol `h3\u{1b}[31m\nx` is not one this version reads"),
+            "{e}"
+        );
+        assert!(!e.contains('\u{1b}') && !e.contains('\n'), "{e}");
+        assert!(serde_json::from_str::<Protocol>("2").is_err());
+    }
+}
