@@ -14,6 +14,7 @@ mod k6;
 mod metric;
 pub mod paired;
 mod paired_check;
+mod paired_stall;
 mod regression;
 #[cfg(test)]
 mod starved_tests;

@@ -57,8 +57,9 @@
 //! drop rule (`rps -10%`) reads the change the other way; a drop of 100 % or more allowed is no
 //! limit at all.
 //!
-//! **Not judged.** A slice pair during which the load generator was starved measured the
-//! generator, not the target: any such pair makes the check not judged. Fewer than
+//! **Not judged.** A [`Pair`] flagged starved makes the judgement not judged. The gate's
+//! checks flag none: they weigh the generator's stall instead, judging the rule again at the
+//! extremes the stall allows (`paired_stall.rs`). Fewer than
 //! [`MIN_PAIRS`] pairs give no spread worth the name: too noisy to judge. A value no slice
 //! produces (negative, not finite) is left out with its pair and counted.
 //!

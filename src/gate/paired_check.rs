@@ -7,8 +7,9 @@
 
 use super::{
     metric::{check_name, metric_value, stats_for, Names},
-    paired::{self, Margin, Pair, PairedOutcome},
-    Check, CheckKind, CheckState, Metric, NotJudged, Regression, Unit,
+    paired::{self, Margin, Pair},
+    paired_stall::{weigh, StallWords, Weighed},
+    Check, CheckKind, Metric, Regression, Unit,
 };
 use crate::stats::{PairedRun, RunResult, SliceMetric};
 
@@ -46,13 +47,15 @@ pub(super) fn paired_check(
     default_rule: bool,
 ) -> Check {
     let unit = Unit::from(r.metric.kind());
-    let judged = paired::judge(&pairs(run, endpoint, metric), Margin::of(r));
-    let state = match judged.outcome {
-        PairedOutcome::Starved => CheckState::NotJudged(NotJudged::GeneratorStarved),
-        PairedOutcome::Judged(super::Outcome::TooNoisy) => {
-            CheckState::NotJudged(NotJudged::TooNoisy)
-        }
-        PairedOutcome::Judged(_) => CheckState::judged(!judged.regressed()),
+    let Weighed {
+        judged,
+        state,
+        stall,
+    } = weigh(run, (endpoint, metric), Margin::of(r), unit);
+    let found = match stall {
+        None => words(&judged, unit, current, run),
+        Some(StallWords::Same(note)) => words(&judged, unit, current, run) + &note,
+        Some(StallWords::Decides(instead)) => instead,
     };
     let subject = format!(
         "{} of {}",
@@ -75,9 +78,8 @@ pub(super) fn paired_check(
         baseline: (judged.pairs > 0).then_some(judged.base),
         state,
         detail: format!(
-            "{subject}, paired with the base {} in the same job: {}",
+            "{subject}, paired with the base {} in the same job: {found}",
             run.base_target,
-            words(&judged, unit, current, run)
         ),
         default_rule,
         finding: None,
@@ -142,7 +144,9 @@ fn limit(base: f64, m: &Margin) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{evaluate, evaluate::tests::result, Reference, Rules};
+    use super::super::{
+        evaluate, evaluate::tests::result, CheckState, NotJudged, Reference, Rules,
+    };
     use super::*;
     use crate::stats::{
         healthy_generator, paired_fixture, side_of, slice_fixture, starved_generator, Side,
@@ -150,7 +154,7 @@ mod tests {
 
     /// A paired run of 12 pairs: the base at 10 ms p95 with a drift both sides share (every
     /// pair's window a different speed), the change `factor` times the base in its window.
-    fn run(factor: f64, starved_pair: Option<u32>) -> RunResult {
+    fn run(factor: f64, starved_pairs: &[u32]) -> RunResult {
         let mut r = result(&[("GET /a", 1000, 10.0 * factor, 0)]);
         let slices = (0..24u32)
             .map(|i| {
@@ -160,7 +164,10 @@ mod tests {
                     Side::Change => 10.0 * drift * factor,
                 };
                 let mut s = slice_fixture(i, ms);
-                s.starved = starved_pair == Some(i / 2);
+                // A stall of 50 ms in those pairs: far more than their difference.
+                if starved_pairs.contains(&(i / 2)) {
+                    (s.starved, s.stall_ms) = (true, Some(50.0));
+                }
                 s
             })
             .collect();
@@ -177,7 +184,7 @@ mod tests {
 
     #[test]
     fn a_paired_run_judges_its_rules_with_no_baseline_at_all() {
-        let slower = judge(&run(1.3, None), "p95 +10%", &Reference::Unchecked);
+        let slower = judge(&run(1.3, &[]), "p95 +10%", &Reference::Unchecked);
         assert_eq!(slower.state, CheckState::Failed, "{}", slower.detail);
         assert!(
             slower
@@ -187,28 +194,40 @@ mod tests {
             "{}",
             slower.detail
         );
-        let same = judge(&run(1.0, None), "p95 +10%", &Reference::Unchecked);
+        let same = judge(&run(1.0, &[]), "p95 +10%", &Reference::Unchecked);
         assert_eq!(same.state, CheckState::Passed, "{}", same.detail);
         let missing = Reference::Missing {
             reason: NotJudged::NoBaseline,
             why: "no baseline yet".into(),
         };
         assert_eq!(
-            judge(&run(1.3, None), "p95 +10%", &missing).state,
+            judge(&run(1.3, &[]), "p95 +10%", &missing).state,
             CheckState::Failed
         );
     }
 
     #[test]
-    fn a_starved_pair_is_not_judged_and_the_runs_stall_excuses_nothing_paired() {
-        let starved = judge(&run(1.3, Some(4)), "p95 +10%", &Reference::Unchecked);
+    fn starved_pairs_are_weighed_and_the_runs_stall_excuses_nothing_paired() {
+        // Every pair stalled far beyond its difference: the generator could decide it.
+        let all: Vec<u32> = (0..12).collect();
+        let starved = judge(&run(1.3, &all), "p95 +10%", &Reference::Unchecked);
         assert_eq!(
             starved.state,
-            CheckState::NotJudged(NotJudged::GeneratorStarved)
+            CheckState::NotJudged(NotJudged::GeneratorStarved),
+            "{}",
+            starved.detail
+        );
+        // One such pair of twelve is set aside by the trimmed mean either way: still failed.
+        let one = judge(&run(1.3, &[4]), "p95 +10%", &Reference::Unchecked);
+        assert_eq!(one.state, CheckState::Failed, "{}", one.detail);
+        assert!(
+            one.detail.ends_with("starved in 1 of 12 slice pairs, and the verdict is the same with its stall taken out either way"),
+            "{}",
+            one.detail
         );
         // A run-level stall large enough to excuse a history check leaves a paired one failed:
         // the base shared it.
-        let mut r = run(1.3, None);
+        let mut r = run(1.3, &[]);
         r.run.generator = Some(starved_generator());
         assert_eq!(
             judge(&r, "p95 +10%", &Reference::Unchecked).state,
@@ -221,16 +240,16 @@ mod tests {
         );
     }
 
-    /// A real +30 % regression meeting each way a paired check can end not judged (a starved
-    /// pair, too few pairs): the run is not judged (exit 5), never passed.
+    /// A real +30 % regression meeting each way a paired check can end not judged (a stall
+    /// that could decide it, too few pairs): the run is not judged (exit 5), never passed.
     #[test]
     fn a_regression_that_cannot_be_judged_never_reads_green() {
         use crate::exit::{ExitStatus, Outcome};
-        let mut few = run(1.3, None);
+        let mut few = run(1.3, &[]);
         if let Some(p) = &mut few.paired {
             p.slices.truncate(4);
         }
-        for r in [run(1.3, Some(0)), few] {
+        for r in [run(1.3, &(0..12).collect::<Vec<_>>()), few] {
             let rules = Rules::configured(vec![Regression::parse("p95 +10%").unwrap()]);
             let v = evaluate(
                 &r,
@@ -259,7 +278,7 @@ mod tests {
                 });
             }
         };
-        let mut stopped = run(1.3, None);
+        let mut stopped = run(1.3, &[]);
         until(&mut stopped, true);
         let c = judge(&stopped, "p95 +10%", &Reference::Unchecked);
         assert_eq!(c.state, CheckState::Failed);
@@ -272,7 +291,7 @@ mod tests {
             c.detail
         );
         // Too few pairs when the limit came: too noisy, with how much longer would do.
-        let mut spent = run(1.0, None);
+        let mut spent = run(1.0, &[]);
         if let Some(p) = &mut spent.paired {
             p.slices.truncate(4);
         }
@@ -298,7 +317,7 @@ mod tests {
         // `max` is not kept per slice: with no baseline asked for, there is no check at all.
         let rules = Rules::configured(vec![Regression::parse("max +10%").unwrap()]);
         let v = evaluate(
-            &run(1.3, None),
+            &run(1.3, &[]),
             &Rules::configured(Vec::new()),
             &rules,
             &Reference::Unchecked,

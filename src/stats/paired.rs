@@ -6,9 +6,9 @@
 //! is here too ([`side_of`]), since both the engine (which obeys it) and a reader of the file
 //! (which pairs slices by it) must agree on it.
 //!
-//! The seam for the gate is [`PairedRun::pairs`]: per slice pair, the base's value and the
-//! change's value of one metric, measured within the same few seconds, and whether the
-//! generator was starved in either slice.
+//! The seam for the gate is [`PairedRun::pair_bounds`]: per slice pair, the base's value and
+//! the change's value of one metric, measured within the same few seconds, each with the range
+//! the generator's stall leaves it in ([`Bounds`]); [`PairedRun::pairs`] gives the values alone.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -126,8 +126,9 @@ pub struct Slice {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub stall_ms: Option<f64>,
-    /// The generator was starved in it (the project's starved rule on its seconds): a paired
-    /// judgement that uses this slice is not judged.
+    /// The generator was starved in it (the project's starved rule on its seconds): its
+    /// values are bounded by its stall ([`Bounds`]), and a paired verdict the stall could
+    /// change is not judged.
     #[serde(default)]
     pub starved: bool,
     /// Every request of the slice together (named `all requests`).
@@ -234,7 +235,52 @@ impl SliceStats {
     }
 }
 
+/// A slice's value of a metric as measured, and the range the target's own value lies in.
+/// A load generator that could not keep up only ever makes its side look worse: requests wait
+/// for it, so their latencies grow by up to its stall; a timeout of its own is a failure; it
+/// sends fewer requests. So a starved slice's own value lies between the measured one and the
+/// measured one with the stall taken out: a latency down to the measured less the slice's
+/// stall (never below 0), an error rate down to 0, a throughput up without limit. A slice that
+/// was not starved is taken as measured (its stall is, by the starved rule, small beside its
+/// latencies).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bounds {
+    /// As measured.
+    pub measured: f64,
+    /// The lowest the target's own value could be.
+    pub low: f64,
+    /// The highest it could be (`f64::INFINITY`: no limit).
+    pub high: f64,
+}
+
+impl Bounds {
+    /// Whether the generator's stall leaves any doubt.
+    pub fn stalled(&self) -> bool {
+        self.low != self.high
+    }
+}
+
 impl Slice {
+    /// The [`Bounds`] of `metric` for `endpoint` in this slice; `None` where it has no value.
+    pub fn bounds(&self, endpoint: Option<&str>, metric: SliceMetric) -> Option<Bounds> {
+        let measured = self.row(endpoint)?.value(metric, self.measured_s)?;
+        let (low, high) = match (self.starved, metric) {
+            (false, _) => (measured, measured),
+            (true, SliceMetric::ErrorRate) => (0.0, measured),
+            (true, SliceMetric::Rps) => (measured, f64::INFINITY),
+            (true, _) => {
+                // A starved slice always has its stall; a file that left it out gives no bound.
+                let stall = self.stall_ms.filter(|s| s.is_finite()).unwrap_or(measured);
+                ((measured - stall.max(0.0)).max(0.0), measured)
+            }
+        };
+        Some(Bounds {
+            measured,
+            low,
+            high,
+        })
+    }
+
     /// The row of `endpoint` (`None`: every request together).
     pub fn row(&self, endpoint: Option<&str>) -> Option<&SliceStats> {
         match endpoint {
@@ -279,6 +325,20 @@ impl PairedRun {
                 let value = |s: &Slice| s.row(endpoint)?.value(metric, s.measured_s);
                 Some((value(b)?, value(c)?, b.starved || c.starved))
             })
+            .collect()
+    }
+
+    /// Per slice pair, the [`Bounds`] of `metric` for `endpoint` on each side, `(base,
+    /// change)`: what the target's own values could have been, given the generator's stall
+    /// in each slice. Left out, as in [`PairedRun::pairs`], where either side has no value.
+    pub fn pair_bounds(
+        &self,
+        endpoint: Option<&str>,
+        metric: SliceMetric,
+    ) -> Vec<(Bounds, Bounds)> {
+        self.slice_pairs()
+            .into_iter()
+            .filter_map(|(b, c)| Some((b.bounds(endpoint, metric)?, c.bounds(endpoint, metric)?)))
             .collect()
     }
 
