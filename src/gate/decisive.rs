@@ -2,7 +2,8 @@
 //! regression rule is decided, so a clear change ends the job early and an unclear one gets
 //! the whole limit. The test is the paired judgement's own ([`paired::decisive`]) on the same
 //! pairs the checks read at the end, so a run that stops early ends with the words it stopped
-//! on (unless its generator was starved meanwhile: then not judged, never passed).
+//! on, unless the generator's stall, read only at the end (`paired_stall.rs`), could decide
+//! the verdict: then not judged, never passed.
 
 use super::{
     paired::{self, Decision, Margin},
@@ -29,13 +30,15 @@ impl UntilDecisive {
     }
 
     /// The endpoints a rule judges in the slices so far: every request together, or the
-    /// names its selector matches among those measured. A selector that matches nothing yet
-    /// decides nothing: the run goes on.
+    /// names its selector matches among those the change answered (as `gate::evaluate` takes
+    /// the change's rows; an endpoint only the base has is judged by no check). A selector that
+    /// matches nothing yet decides nothing: the run goes on.
     fn endpoints<'a>(run: &'a PairedRun, r: &Regression) -> Option<Vec<Option<&'a str>>> {
         let Some(selector) = &r.selector else {
             return Some(vec![None]);
         };
         let mut names: Vec<&str> = (run.slices.iter())
+            .filter(|s| s.side == crate::stats::Side::Change)
             .flat_map(|s| s.endpoints.iter().map(|e| e.name.as_str()))
             .filter(|n| selector.matches(n))
             .collect();
@@ -113,6 +116,17 @@ mod tests {
         let r = referee(&["p95 +5%", "GET /*: p95 +5%", "rps -10%"]).unwrap();
         // The fixture's rows carry equal counts on both sides: rps decided too.
         assert!(r.decided(&run(8, 1.3, 0.01)));
+    }
+
+    #[test]
+    fn an_endpoint_only_the_base_has_holds_up_nothing() {
+        let mut r = run(8, 1.3, 0.01);
+        for s in r.slices.iter_mut().filter(|s| s.side == Side::Base) {
+            let mut gone = s.endpoints[0].clone();
+            gone.name = "GET /gone".into();
+            s.endpoints.push(gone);
+        }
+        assert!(referee(&["GET /*: p95 +5%"]).unwrap().decided(&r));
     }
 
     #[test]

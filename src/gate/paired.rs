@@ -301,6 +301,109 @@ pub fn decisive(pairs: &[Pair], margin: Margin) -> Decision {
     judge(pairs, margin).decision
 }
 
+/// A slice pair's values as ranges: the lowest and highest the base's and the change's own
+/// values could be (`stats::Bounds`, the generator's stall taken out or not).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PairRange {
+    /// The base's `(low, high)`.
+    pub base: (f64, f64),
+    /// The change's `(low, high)`.
+    pub change: (f64, f64),
+}
+
+/// What every value within the ranges would make of a rule, at most: the trimmed mean of the
+/// per-pair log ratios at its best and at its worst (each a bound, the trimmed mean rising with
+/// every value), and the widest spread any of them could have.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reach {
+    /// The change at its best, as measured: `0.05` for +5 % when `relative`, else the
+    /// difference in the metric's unit.
+    pub best: f64,
+    /// The change at its worst.
+    pub worst: f64,
+    /// Whether `best` and `worst` are relative changes.
+    pub relative: bool,
+    /// Every value within the ranges reads a regression.
+    pub always_regression: bool,
+    /// No value within the ranges reads a regression, nor too noisy to judge: the interval
+    /// lies inside the margin even at the worst end with the widest spread.
+    pub never_regression: bool,
+}
+
+/// How far the ranges reach (see [`Reach`]); `None` below [`MIN_PAIRS`] pairs, for a range
+/// that is not one (NaN, reversed, below 0), or when more pairs reach without limit than the
+/// trimmed mean sets aside. Compared as [`judge`] compares: log ratios when every value could
+/// be above 0, differences otherwise. Conservative, not exact: a pass must hold at the worst end
+/// with the widest spread, and a regression must clear its margin and the widest noise at the
+/// best end.
+pub fn reach(ranges: &[PairRange], margin: Margin) -> Option<Reach> {
+    let ok = |(lo, hi): (f64, f64)| lo >= 0.0 && lo <= hi;
+    if ranges.len() < MIN_PAIRS || !ranges.iter().all(|r| ok(r.base) && ok(r.change)) {
+        return None;
+    }
+    let s = margin.sign();
+    let relative = ranges.iter().all(|r| r.base.0 > 0.0 && r.change.0 > 0.0);
+    let median_of = |f: fn(&PairRange) -> f64| median(&ranges.iter().map(f).collect::<Vec<_>>());
+    // Each pair's range on the worse-direction scale; a value without limit is infinite there,
+    // and the trimmed mean sets a few such pairs aside as it does any extreme one.
+    let w: Vec<(f64, f64)> = (ranges.iter())
+        .map(|r| {
+            let (a, b) = match relative {
+                true => ((r.change.0 / r.base.1).ln(), (r.change.1 / r.base.0).ln()),
+                false => (r.change.0 - r.base.1, r.change.1 - r.base.0),
+            };
+            ((s * a).min(s * b), (s * a).max(s * b))
+        })
+        .collect();
+    let floor = match relative {
+        true => RESOLUTION,
+        false => RESOLUTION * median_of(|r| r.base.0),
+    };
+    let lows: Vec<f64> = w.iter().map(|p| p.0).collect();
+    let highs: Vec<f64> = w.iter().map(|p| p.1).collect();
+    let (best, worst) = (sample(&lows, floor)?, sample(&highs, floor)?);
+    let se = widest_se(&lows, &highs, floor);
+    let noise = t_quantile(worst.df, Tail::FalseAlarm) * se;
+    // An absolute margin is a larger share of a smaller base: the least allowed change is at
+    // the highest base, the most at the lowest.
+    let allowed = |base: f64| match relative {
+        true => log_margin(margin, base),
+        false => margin.at(base),
+    };
+    let (least, most) = (
+        allowed(median_of(|r| r.base.1)),
+        allowed(median_of(|r| r.base.0)),
+    );
+    let shown = |m: f64| match relative {
+        true => (s * m).exp_m1(),
+        false => s * m,
+    };
+    Some(Reach {
+        best: shown(best.mean),
+        worst: shown(worst.mean),
+        relative,
+        always_regression: best.mean > noise.max(most),
+        never_regression: worst.mean + noise <= least,
+    })
+}
+
+/// The largest standard error [`sample`] could give for values each within its `(low, high)`:
+/// winsorised, every value lies between the lowest a kept value can be (the `g+1`-th lowest
+/// low) and the highest (the `g+1`-th highest high), and values within a span of `d` have a
+/// standard deviation of at most `d/2` (times `sqrt(n/(n-1))` for the sample's). A bound, not
+/// a search: the values that spread widest are a mix of ends, not either end alone.
+fn widest_se(lows: &[f64], highs: &[f64], floor: f64) -> f64 {
+    let n = lows.len();
+    let g = (TRIM * n as f64).floor() as usize;
+    let h = n - 2 * g;
+    let (mut lows, mut highs) = (lows.to_vec(), highs.to_vec());
+    lows.sort_by(f64::total_cmp);
+    highs.sort_by(f64::total_cmp);
+    let span = (highs[n - 1 - g] - lows[g]).max(0.0);
+    let sd = (span / 2.0 * (n as f64 / (n - 1) as f64).sqrt()).max(floor);
+    sd * ((n - 1) as f64 / (h * (h - 1)) as f64).sqrt()
+}
+
 /// The margin on the worse-direction log-ratio scale, at a base value of `base` (above 0).
 fn log_margin(margin: Margin, base: f64) -> f64 {
     let relative = margin.at(base) / base;

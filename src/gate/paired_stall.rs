@@ -1,24 +1,23 @@
 //! What the load generator's stall could change in a paired judgement. A generator that could
-//! not keep up only ever makes its side look worse (`stats::Bounds`), and under busy
-//! neighbours it stalls in most slices, on both sides. A stall both slices of a pair share does
-//! not cancel in their ratio: 40 ms against 44 ms reads +10 %, and the same pair with 15 ms of
-//! shared stall in each, 25 against 29, was +16 %; a stall in the base's slice alone makes the
-//! change look better than it is. So a pair is not excused or trusted by how its two stalls
-//! compare: the rule is judged three times, as measured and at the two extremes the stalls
-//! allow (the change at its worst with the base at its best, and the other way round), and the
-//! measured verdict stands only when both extremes give it too. Otherwise the check is not
-//! judged, with the three readings, never passed: the generator, not the target, could have
-//! decided it.
+//! not keep up makes its side look worse (`stats::Bounds`), and under busy neighbours it
+//! stalls in most slices, on both sides. A stall both slices of a pair share does not cancel
+//! in their ratio: 40 ms against 44 ms reads +10 %, and the same pair with 15 ms of shared stall
+//! in each, 25 against 29, was +16 %; a stall in the base's slice alone makes the change look
+//! better than it is. So no pair is excused or trusted by how its two stalls compare: the rule
+//! is judged as measured, and over every value the stalls leave possible
+//! ([`paired::reach`]): a pass stands only if the interval lies inside the margin even with the
+//! change at its worst and the widest spread the values could have, a regression only if it
+//! clears the margin and the widest noise with the change at its best. Otherwise the check is
+//! not judged, with what it measured and how far the stall reaches, never passed: the
+//! generator, not the target, could have decided it. (Testing the two ends alone is not
+//! enough: a mix of values inside the ranges can spread wider than either end, and a wider
+//! spread moves the decision point.)
 
 use super::{
-    judgement::Worse,
-    paired::{self, Margin, Pair, Paired, PairedOutcome},
+    paired::{self, Margin, Pair, PairRange, Paired, PairedOutcome},
     CheckState, NotJudged, Unit,
 };
-use crate::stats::{Bounds, PairedRun, SliceMetric};
-
-/// One end of a slice's [`Bounds`].
-type End = fn(&Bounds) -> f64;
+use crate::stats::{PairedRun, SliceMetric};
 
 /// The verdict of a paired rule with the generator's stall weighed.
 pub(super) struct Weighed {
@@ -37,8 +36,8 @@ pub(super) enum StallWords {
     Decides(String),
 }
 
-/// Judges `metric` of `endpoint` on the run's pairs against `margin`, as measured and at the
-/// extremes the generator's stall allows.
+/// Judges `metric` of `endpoint` on the run's pairs against `margin`, as measured and over
+/// every value the generator's stall leaves possible.
 pub(super) fn weigh(
     run: &PairedRun,
     (endpoint, metric): (Option<&str>, SliceMetric),
@@ -46,17 +45,14 @@ pub(super) fn weigh(
     unit: Unit,
 ) -> Weighed {
     let bounds = run.pair_bounds(endpoint, metric);
-    let judge = |base: &dyn Fn(&Bounds) -> f64, change: &dyn Fn(&Bounds) -> f64| {
-        let pairs: Vec<Pair> = (bounds.iter())
-            .map(|(b, c)| Pair::new(base(b), change(c)))
-            .collect();
-        paired::judge(&pairs, margin)
-    };
-    let judged = judge(&|b| b.measured, &|c| c.measured);
+    let measured: Vec<Pair> = (bounds.iter())
+        .map(|(b, c)| Pair::new(b.measured, c.measured))
+        .collect();
+    let judged = paired::judge(&measured, margin);
     let state = state_of(&judged);
     let stalled = bounds
         .iter()
-        .filter(|(b, c)| b.stalled() || c.stalled())
+        .filter(|(b, c)| b.starved || c.starved)
         .count();
     if stalled == 0 {
         return Weighed {
@@ -65,34 +61,52 @@ pub(super) fn weigh(
             stall: None,
         };
     }
-    let (worse, better): (End, End) = match margin.worse {
-        Worse::Up => (|b| b.high, |b| b.low),
-        Worse::Down => (|b| b.low, |b| b.high),
+    let ranges: Vec<PairRange> = (bounds.iter())
+        .map(|(b, c)| PairRange {
+            base: (b.low, b.high),
+            change: (c.low, c.high),
+        })
+        .collect();
+    let reach = paired::reach(&ranges, margin);
+    let holds = match (state, reach) {
+        (CheckState::NotJudged(_), _) => true,
+        (CheckState::Passed, Some(r)) => r.never_regression,
+        (CheckState::Failed, Some(r)) => r.always_regression,
+        (_, None) => false,
     };
-    let at_worst = judge(&better, &worse);
-    let at_best = judge(&worse, &better);
-    let unbounded = bounds
-        .iter()
-        .any(|(b, c)| !(b.high.is_finite() && c.high.is_finite()));
     let of = format!("{stalled} of {} slice pairs", bounds.len());
-    if !unbounded && state_of(&at_worst) == state && state_of(&at_best) == state {
-        let words = format!("; the load generator was starved in {of}, and the verdict is the same with its stall taken out either way");
+    let span = reach.map_or_else(
+        || "a stall that size leaves the target's own values unbounded".to_string(),
+        |r| {
+            let v = |x: f64| match r.relative {
+                true => format!("{:+.1}%", x * 100.0),
+                false => format!(
+                    "{}{}",
+                    if x < 0.0 { "-" } else { "+" },
+                    unit.format(x.abs())
+                ),
+            };
+            format!(
+                "with its stall taken out, the change could read from {} to {}",
+                v(r.best),
+                v(r.worst)
+            )
+        },
+    );
+    if holds {
+        let holds = match state {
+            CheckState::NotJudged(_) => "",
+            _ => ", and the verdict holds throughout",
+        };
+        let words = format!("; the load generator was starved in {of} ({span}){holds}");
         return Weighed {
             judged,
             state,
             stall: Some(StallWords::Same(words)),
         };
     }
-    let extremes = match unbounded {
-        true => "a stall has no size in throughput".to_string(),
-        false => format!(
-            "with its stall taken out, from {} at best to {} at worst",
-            at_best.interval_text(unit),
-            at_worst.interval_text(unit)
-        ),
-    };
     let words = format!(
-        "not judged: the load generator was starved in {of}, and its stall could decide the verdict (as measured, {}; {extremes})",
+        "not judged: the load generator was starved in {of}, and its stall could decide the verdict (as measured, {}; {span})",
         judged.words(unit)
     );
     Weighed {
@@ -182,6 +196,62 @@ mod tests {
         assert_eq!(w.state, CheckState::NotJudged(NotJudged::GeneratorStarved));
     }
 
+    /// Both ends pass, and a mix of values between them reads a regression (8 pairs at the
+    /// full stall, 4 at none: `regression: +6.8% [+1.7%, +12.2%]`): the ends alone are not
+    /// enough, and the widest spread the values could have decides.
+    #[test]
+    fn a_pass_must_hold_for_a_mix_of_values_not_just_at_both_ends() {
+        let mut r = run(99.0, 100.0, None, 0);
+        for s in r.slices.iter_mut() {
+            s.aggregate.p95_ms = Some(if s.side == Side::Base { 99.0 } else { 100.0 });
+            if s.side == Side::Base {
+                (s.starved, s.stall_ms) = (true, Some(7.15));
+            }
+        }
+        let mix = |k: usize| {
+            let pairs: Vec<Pair> = (0..12)
+                .map(|i| Pair::new(if i < k { 91.85 } else { 99.0 }, 100.0))
+                .collect();
+            paired::judge(&pairs, Margin::of(&Regression::parse("p95 +10%").unwrap()))
+        };
+        assert!(!mix(0).regressed() && !mix(12).regressed());
+        assert!(mix(8).regressed(), "{:?}", mix(8));
+        let w = weighed(&r, "p95 +10%", SliceMetric::P95);
+        assert_eq!(state_of(&w.judged), CheckState::Passed);
+        assert_eq!(w.state, CheckState::NotJudged(NotJudged::GeneratorStarved));
+    }
+
+    /// A slice starved by CPU steal alone reads a stall of 0: still starved, weighed at the
+    /// floor, never silently healthy.
+    #[test]
+    fn a_starved_slice_with_no_stall_is_still_weighed() {
+        let w = weighed(&run(40.0, 41.6, Some(0.0), 0), "p95 +5%", SliceMetric::P95);
+        assert!(w.stall.is_some());
+        let mut hostile = run(40.0, 41.6, Some(-5.0), 0);
+        hostile.slices[0].stall_ms = Some(f64::NAN);
+        let w = weighed(&hostile, "p95 +5%", SliceMetric::P95);
+        assert_eq!(w.state, CheckState::NotJudged(NotJudged::GeneratorStarved));
+    }
+
+    /// A starved change that sent far fewer requests than its base put less load on its
+    /// target, which can look faster for it: no upper bound, not judged.
+    #[test]
+    fn a_starved_side_that_sent_less_load_has_no_upper_bound() {
+        let mut r = run(40.0, 40.0, None, 0);
+        for s in r.slices.iter_mut().filter(|s| s.side == Side::Change) {
+            (s.starved, s.stall_ms, s.aggregate.requests) = (true, Some(1.0), 20);
+        }
+        let w = weighed(&r, "p95 +20%", SliceMetric::P95);
+        assert_eq!(w.state, CheckState::NotJudged(NotJudged::GeneratorStarved));
+        for s in r.slices.iter_mut() {
+            s.aggregate.requests = 40;
+        }
+        assert_eq!(
+            weighed(&r, "p95 +20%", SliceMetric::P95).state,
+            CheckState::Passed
+        );
+    }
+
     #[test]
     fn a_regression_beyond_any_stall_fails_and_says_the_stall_changed_nothing() {
         let w = weighed(&run(40.0, 60.0, Some(2.0), 0), "p95 +5%", SliceMetric::P95);
@@ -189,7 +259,10 @@ mod tests {
         let Some(StallWords::Same(words)) = w.stall else {
             panic!("no words")
         };
-        assert!(words.contains("the verdict is the same"), "{words}");
+        assert!(
+            words.contains("and the verdict holds throughout"),
+            "{words}"
+        );
     }
 
     #[test]

@@ -133,8 +133,8 @@ impl LoadShape {
 }
 
 /// How long the load runs: `--run-time`, or in a run until decisive its limit, which takes
-/// the run time's place (a pipeline's `run-time` input is always set, so the two never
-/// conflict: the one that asks for more says how long).
+/// the run time's place whether longer or shorter (a pipeline's `run-time` input is always
+/// set, so the two cannot be refused together).
 fn run_time(l: &Layer) -> Result<Duration, SettingsError> {
     let until = (l.load.until_decisive.as_deref()).filter(|t| !t.trim().is_empty());
     let (text, flag) = match until {

@@ -251,13 +251,8 @@ pub struct Bounds {
     pub low: f64,
     /// The highest it could be (`f64::INFINITY`: no limit).
     pub high: f64,
-}
-
-impl Bounds {
-    /// Whether the generator's stall leaves any doubt.
-    pub fn stalled(&self) -> bool {
-        self.low != self.high
-    }
+    /// The slice was starved (whatever its stall reads).
+    pub starved: bool,
 }
 
 impl Slice {
@@ -269,15 +264,20 @@ impl Slice {
             (true, SliceMetric::ErrorRate) => (0.0, measured),
             (true, SliceMetric::Rps) => (measured, f64::INFINITY),
             (true, _) => {
-                // A starved slice always has its stall; a file that left it out gives no bound.
-                let stall = self.stall_ms.filter(|s| s.is_finite()).unwrap_or(measured);
-                ((measured - stall.max(0.0)).max(0.0), measured)
+                // A starved slice always has its stall, and never less than the floor below
+                // which a generator counts as healthy (a slice starved by CPU steal alone reads
+                // 0); a file that left it out, or wrote nonsense, gives no bound.
+                let stall = (self.stall_ms)
+                    .filter(|s| s.is_finite() && *s >= 0.0)
+                    .map_or(measured, |s| s.max(super::STALL_FLOOR_MS));
+                ((measured - stall).max(0.0), measured)
             }
         };
         Some(Bounds {
             measured,
             low,
             high,
+            starved: self.starved,
         })
     }
 
@@ -331,14 +331,31 @@ impl PairedRun {
     /// Per slice pair, the [`Bounds`] of `metric` for `endpoint` on each side, `(base,
     /// change)`: what the target's own values could have been, given the generator's stall
     /// in each slice. Left out, as in [`PairedRun::pairs`], where either side has no value.
+    ///
+    /// A starved slice that also sent clearly fewer requests than its partner (under nine in
+    /// ten) put less load on its target, which can make that side look better than it is: its
+    /// values then have no upper bound.
     pub fn pair_bounds(
         &self,
         endpoint: Option<&str>,
         metric: SliceMetric,
     ) -> Vec<(Bounds, Bounds)> {
+        let unloaded = |s: &Slice, other: &Slice| {
+            s.starved && (s.aggregate.requests as f64) < 0.9 * other.aggregate.requests as f64
+        };
         self.slice_pairs()
             .into_iter()
-            .filter_map(|(b, c)| Some((b.bounds(endpoint, metric)?, c.bounds(endpoint, metric)?)))
+            .filter_map(|(b, c)| {
+                let (mut base, mut change) =
+                    (b.bounds(endpoint, metric)?, c.bounds(endpoint, metric)?);
+                if unloaded(b, c) {
+                    base.high = f64::INFINITY;
+                }
+                if unloaded(c, b) {
+                    change.high = f64::INFINITY;
+                }
+                Some((base, change))
+            })
             .collect()
     }
 

@@ -195,12 +195,15 @@ fn the_sides_take_turns_in_the_balanced_order() {
         .args(["--users", "4", "--spawn-rate", "1000"])
         .env("LOADFORGE_GATE_TEST_HICCUP_MS", "40")
         .run();
-    // Starved slices, weighed: latencies of a few ms on both sides, so no stall could make
-    // the change 10 ms slower (the built-in rule's absolute margin): judged, and passed.
-    assert_eq!(out.code, 0, "{}", out.stdout);
+    // Starved slices, weighed: with a stall far beyond latencies of a few ms, passed only if
+    // the built-in rules hold over every value the stall leaves possible, else not judged;
+    // never failed for what the generator did.
+    assert!(matches!(out.code, 0 | 5), "{}", out.stdout);
     let r = out.results();
-    let weighed = "and the verdict is the same with its stall taken out either way";
-    assert!(r.to_string().contains(weighed), "{r}");
+    assert!(
+        r.to_string().contains("the load generator was starved in"),
+        "{r}"
+    );
     assert!(
         slices(&r).iter().all(|s| s["starved"] == true),
         "{:?}",
