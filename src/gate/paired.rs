@@ -57,8 +57,12 @@
 //! drop rule (`rps -10%`) reads the change the other way; a drop of 100 % or more allowed is no
 //! limit at all.
 //!
-//! **Not judged.** A slice pair during which the load generator was starved measured the
-//! generator, not the target: any such pair makes the check not judged. Fewer than
+//! **Not judged.** A slice pair whose difference the load generator's stall could account for
+//! measured the generator, not the target: any such pair makes the check not judged. Which
+//! pairs those are is the stats seam's to say (`PairedRun::pairs`, `pair_stall_explains`): a
+//! pair whose slices starved, and whose slower slice stalled more than the other by at least
+//! the difference between them. A stall that hit both slices alike cancels in their ratio, and
+//! a difference beyond the extra stall is the application's, so such pairs are judged. Fewer than
 //! [`MIN_PAIRS`] pairs give no spread worth the name: too noisy to judge. A value no slice
 //! produces (negative, not finite) is left out with its pair and counted.
 //!
@@ -90,7 +94,8 @@ pub struct Pair {
     pub base: f64,
     /// The change's (`host`) value in its slice.
     pub change: f64,
-    /// The load generator could not keep up during either side's slice.
+    /// The load generator's stall in the pair's slices could account for the difference
+    /// between them (`stats::pair_stall_explains`): the pair measured the generator.
     pub starved: bool,
 }
 
@@ -164,7 +169,7 @@ pub enum Scale {
 pub enum PairedOutcome {
     /// The history judgement's words, from the pairs.
     Judged(Outcome),
-    /// The generator was starved during some pair's slices: not judged.
+    /// The generator's stall could account for some pair's difference: not judged.
     Starved,
 }
 
@@ -192,7 +197,7 @@ pub struct Paired {
     pub pairs: usize,
     /// Slice pairs left out: a value no slice produces.
     pub left_out: usize,
-    /// Slice pairs during which the generator was starved.
+    /// Slice pairs whose difference the generator's stall could account for.
     pub starved: usize,
     /// How the interval stands against the margin, for a run that adds pairs until decisive.
     pub decision: Decision,
@@ -431,7 +436,7 @@ impl Paired {
         let total = self.pairs + self.left_out;
         match self.outcome {
             PairedOutcome::Starved => format!(
-                "not judged: the load generator was starved during {} of {total} slice pairs",
+                "not judged: the load generator's stall could account for the difference in {} of {total} slice pairs",
                 self.starved
             ),
             PairedOutcome::Judged(Outcome::TooNoisy) if self.pairs < MIN_PAIRS => format!(
@@ -711,7 +716,7 @@ mod tests {
         assert_eq!(p.decision, Decision::NotJudged);
         assert_eq!(
             p.words(Unit::Millis),
-            "not judged: the load generator was starved during 1 of 10 slice pairs"
+            "not judged: the load generator's stall could account for the difference in 1 of 10 slice pairs"
         );
     }
 

@@ -115,7 +115,11 @@ mod tests {
                     Side::Change => 10.0 * drift * factor,
                 };
                 let mut s = slice_fixture(i, ms);
-                s.starved = starved_pair == Some(i / 2);
+                // The change's slice of that pair starved with a stall of 50 ms beyond the
+                // base's: more than the pair's difference, so the pair is excused.
+                if starved_pair == Some(i / 2) && side_of(i.into()) == Side::Change {
+                    (s.starved, s.stall_ms) = (true, Some(51.0));
+                }
                 s
             })
             .collect();

@@ -161,6 +161,41 @@ pub fn slice_stall(
     Some((stall, starved))
 }
 
+/// Whether the generator's stall in a paired run's slice pair could account for the latency
+/// difference measured between its two slices: the pair's rule, as
+/// [`GeneratorHealth::stall_explains`] is the run's. `base_ms` and `change_ms` are one latency
+/// figure of each slice, `base_stall_ms` and `change_stall_ms` their stalls ([`slice_stall`]).
+///
+/// A stall only makes latencies longer, and a stall that hit both slices alike cancels in
+/// their ratio: what could bias the pair is the one slice's stall beyond the other's (each
+/// taken as 0 below [`STALL_FLOOR_MS`], where a healthy generator reads). So the pair is
+/// excused (not judged) only when the slice that measured slower stalled more than the other by
+/// at least the difference: the change slower by `d` with the change's slice stalling `d` or
+/// more beyond the base's (the "regression" could be the generator), or the base slower by `d`
+/// with the base's slice stalling `d` or more beyond the change's (the generator could be
+/// hiding a regression). A difference beyond the extra stall is the application's, however
+/// starved the slices, and the pair is judged; equal values leave nothing to account for.
+///
+/// Why per pair and not per slice: under busy neighbours nearly every slice reads starved
+/// (a runtime hiccup of 10 ms in any second of it), and a rule that excused every such pair
+/// read every paired check "not judged", a real +10 % included, on exactly the noisy runners
+/// paired runs are for (`bench/paired_trust.py`).
+pub fn pair_stall_explains(
+    base_ms: f64,
+    change_ms: f64,
+    base_stall_ms: f64,
+    change_stall_ms: f64,
+) -> bool {
+    let counted = |s: f64| if s >= STALL_FLOOR_MS { s } else { 0.0 };
+    let extra = counted(change_stall_ms) - counted(base_stall_ms);
+    let d = change_ms - base_ms;
+    if !(d.is_finite() && extra.is_finite()) {
+        // Nothing a stall can be weighed against: no excuse, as when no slice starved.
+        return false;
+    }
+    (d > 0.0 && d <= extra) || (d < 0.0 && -d <= -extra)
+}
+
 /// What a failed latency check becomes when the generator was starved or crowded
 /// ([`GeneratorHealth::excuse`]).
 #[derive(Debug, Clone, PartialEq)]
@@ -622,5 +657,28 @@ pub(crate) mod tests {
         assert!(!starved, "within a quarter of a 100 ms p99");
         let (_, starved) = slice_stall(&[second(1.0, 2000.0)], 100, None).unwrap();
         assert!(starved, "20 ms waiting for a core per request");
+    }
+
+    #[test]
+    fn a_pair_is_excused_only_by_the_extra_stall_of_its_slower_slice() {
+        // The change 8 ms slower, its slice stalled 20 ms, the base's 5: 15 ms extra.
+        assert!(pair_stall_explains(40.0, 48.0, 5.0, 20.0));
+        // A stall that hit both slices alike cancels: a real +8 ms is judged.
+        assert!(!pair_stall_explains(40.0, 48.0, 20.0, 20.0));
+        // A regression beyond the extra stall is the application's.
+        assert!(!pair_stall_explains(40.0, 60.0, 5.0, 20.0));
+        // The base's stall explains no regression: it made the base slower, not the change.
+        assert!(!pair_stall_explains(40.0, 48.0, 20.0, 0.0));
+        // The base slower by 6 ms with its slice stalled 12 ms more: it could be hiding a
+        // regression of the change, so the pair is not judged either way.
+        assert!(pair_stall_explains(46.0, 40.0, 12.0, 0.0));
+        assert!(!pair_stall_explains(46.0, 40.0, 0.0, 12.0));
+        // Stalls below the floor are what a healthy generator reads: they excuse nothing.
+        assert!(!pair_stall_explains(40.0, 42.0, 0.0, STALL_FLOOR_MS - 0.1));
+        assert!(pair_stall_explains(40.0, 42.0, 0.0, STALL_FLOOR_MS));
+        // Nothing to account for, or nothing to weigh it against.
+        assert!(!pair_stall_explains(40.0, 40.0, 0.0, 30.0));
+        assert!(!pair_stall_explains(40.0, f64::NAN, 0.0, 30.0));
+        assert!(!pair_stall_explains(40.0, 41.0, 0.0, f64::INFINITY));
     }
 }

@@ -39,7 +39,7 @@ pub(crate) use fold::{cap_rows, fold_named, guard, split_busiest, Guarded};
 pub use fold::{Folded, FoldedNames, MAX_LISTED_NAMES, OTHER_ENDPOINTS};
 #[cfg(test)]
 pub(crate) use generator::tests::{healthy as healthy_generator, starved as starved_generator};
-pub use generator::{slice_stall, Excuse, GeneratorHealth, HiccupFigures};
+pub use generator::{pair_stall_explains, slice_stall, Excuse, GeneratorHealth, HiccupFigures};
 pub(crate) use histogram::{within_budget, MAX_MICROS};
 pub use histogram::{LatencyHistogram, HISTOGRAM_BUDGET_BYTES};
 pub use host::{HostFindingsError, HostInfo, MAX_FINDINGS_BYTES};

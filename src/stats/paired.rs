@@ -219,6 +219,35 @@ impl SliceStats {
 }
 
 impl Slice {
+    /// Whether the generator's stall in the pair `base`, `change` (slices) could account for
+    /// the difference between their values of `metric`: never when neither slice was starved;
+    /// for a latency, only when the slower slice's stall beyond the other's covers the
+    /// difference ([`super::pair_stall_explains`]: a stall that hit both alike cancels in their
+    /// ratio, and a regression beyond the stall is the application's). A throughput or an error
+    /// rate keeps the per-slice rule (either starved): a stall has no size in their units.
+    pub fn stall_explains(
+        base: &Slice,
+        change: &Slice,
+        metric: SliceMetric,
+        base_value: f64,
+        change_value: f64,
+    ) -> bool {
+        if !(base.starved || change.starved) {
+            return false;
+        }
+        match metric {
+            SliceMetric::P50 | SliceMetric::P95 | SliceMetric::P99 | SliceMetric::Mean => {
+                super::pair_stall_explains(
+                    base_value,
+                    change_value,
+                    base.stall_ms.unwrap_or(0.0),
+                    change.stall_ms.unwrap_or(0.0),
+                )
+            }
+            SliceMetric::ErrorRate | SliceMetric::Rps => true,
+        }
+    }
+
     /// The row of `endpoint` (`None`: every request together).
     pub fn row(&self, endpoint: Option<&str>) -> Option<&SliceStats> {
         match endpoint {
@@ -252,16 +281,21 @@ impl PairedRun {
     }
 
     /// Per slice pair, `(base, change, starved)`: the values of `metric` for `endpoint`
-    /// (`None`: every request together), and whether the generator was starved in either
-    /// slice: what a paired judgement reads. A pair where either side has no value (no request
-    /// of that name completed within its window) is left out, so the length says how many
-    /// pairs the judgement rests on.
+    /// (`None`: every request together), and whether the generator's stall could account for
+    /// the pair's difference ([`Slice::stall_explains`]): what a paired judgement reads. A
+    /// pair where either side has no value (no request of that name completed within its
+    /// window) is left out, so the length says how many pairs the judgement rests on.
     pub fn pairs(&self, endpoint: Option<&str>, metric: SliceMetric) -> Vec<(f64, f64, bool)> {
         self.slice_pairs()
             .into_iter()
             .filter_map(|(b, c)| {
                 let value = |s: &Slice| s.row(endpoint)?.value(metric, s.measured_s);
-                Some((value(b)?, value(c)?, b.starved || c.starved))
+                let (base, change) = (value(b)?, value(c)?);
+                Some((
+                    base,
+                    change,
+                    Slice::stall_explains(b, c, metric, base, change),
+                ))
             })
             .collect()
     }
@@ -381,10 +415,11 @@ pub(crate) mod tests {
 
     #[test]
     fn a_missing_slice_breaks_only_its_pair_and_starvation_is_seen() {
-        let mut starved = slice(3, 11.0);
+        let mut starved = slice(2, 21.0);
         starved.starved = true;
+        starved.stall_ms = Some(15.0);
         // Slice 1 missing (past the cap, or an empty window): pair 0 is not whole.
-        let r = run(vec![slice(0, 10.0), slice(2, 21.0), starved]);
+        let r = run(vec![slice(0, 10.0), starved, slice(3, 11.0)]);
         assert_eq!(r.pairs(None, SliceMetric::P95), [(11.0, 21.0, true)]);
         let mut half = slice(4, 1.0);
         half.starved = true;
@@ -394,6 +429,46 @@ pub(crate) mod tests {
             [(10.0, 20.0, false)],
             "the half pair counts for nothing"
         );
+    }
+
+    /// Busy neighbours flag nearly every slice starved; only a pair whose slower slice
+    /// stalled more than the other by the difference between them is excused.
+    #[test]
+    fn a_starved_pair_is_excused_only_when_its_stall_could_account_for_the_difference() {
+        let starved = |index, p95, stall| {
+            let mut s = slice(index, p95);
+            (s.starved, s.stall_ms) = (true, Some(stall));
+            s
+        };
+        let r = run(vec![
+            // Both slices starved alike: the stall cancels, a +10 % regression is judged.
+            starved(0, 40.0, 12.0),
+            starved(1, 44.0, 12.0),
+            // The change's slice stalled 20 ms more than the base's: +4 ms could be that.
+            starved(2, 44.0, 25.0),
+            starved(3, 40.0, 5.0),
+            // ... but +30 ms is beyond it.
+            starved(4, 40.0, 5.0),
+            starved(5, 70.0, 25.0),
+            // The base's stall makes no regression of the change.
+            starved(6, 44.0, 3.0),
+            starved(7, 40.0, 25.0),
+            // The base slower by 4 ms in a slice that stalled 20 ms more: it could hide one.
+            starved(8, 44.0, 25.0),
+            starved(9, 40.0, 5.0),
+        ]);
+        let excused: Vec<bool> = (r.pairs(None, SliceMetric::P95).iter())
+            .map(|p| p.2)
+            .collect();
+        assert_eq!(excused, [false, true, false, false, true]);
+        // A throughput or an error rate has no stall in its unit: any starved slice excuses.
+        assert!(r.pairs(None, SliceMetric::Rps).iter().all(|p| p.2));
+        assert!(r.pairs(None, SliceMetric::ErrorRate).iter().all(|p| p.2));
+        // No starved slice, no excuse, however large the stall reads.
+        let mut calm = starved(1, 80.0, 60.0);
+        calm.starved = false;
+        let r = run(vec![slice(0, 40.0), calm]);
+        assert_eq!(r.pairs(None, SliceMetric::P95), [(40.0, 80.0, false)]);
     }
 
     #[test]
