@@ -77,17 +77,18 @@ def apps(lfg, args):
 
 
 class Busy:
-    """A busy process on `core`, switched on and off at random (1 to 6 s each way)."""
+    """Busy processes on `core`, switched on and off at random (1 to 6 s each way)."""
 
-    def __init__(self, core, count):
-        self.core, self.count, self.stop = core, count, threading.Event()
+    def __init__(self, core, count, niceness):
+        self.core, self.count, self.niceness, self.stop = core, count, niceness, threading.Event()
         self.thread = threading.Thread(target=self.loop, daemon=True)
         self.on_s = 0.0
 
     def loop(self):
         rng = random.Random()
         while not self.stop.is_set():
-            procs = [subprocess.Popen(["taskset", "-c", self.core, "sh", "-c", "while :; do :; done"])
+            procs = [subprocess.Popen(["nice", "-n", str(self.niceness), "taskset", "-c", self.core,
+                                       "sh", "-c", "while :; do :; done"])
                      for _ in range(self.count)]
             on = rng.uniform(1, 6)
             self.stop.wait(on)
@@ -131,7 +132,7 @@ def gate_run(lfg, args, out, host, base, baseline, history):
 def calibrate(lfg, args, work):
     """p95 of the base and of the slow app, unpaired and quiet, alternated twice each."""
     p95 = {"base": [], "slow": []}
-    for i in range(2):
+    for i in range(3):
         for side in p95:
             out = work / f"calibrate-{side}-{i}"
             saved = args.run_time
@@ -140,7 +141,7 @@ def calibrate(lfg, args, work):
             args.run_time = saved
             p95[side].append(json.loads((out / "results.json").read_text())["aggregate"]["latency_ms"]["p95"])
     b, s = statistics.median(p95["base"]), statistics.median(p95["slow"])
-    print(f"calibration (unpaired, quiet, {args.calibrate} s each, 2 runs): p95 base {b:.1f} ms, "
+    print(f"calibration (unpaired, no busy processes, {args.calibrate} s each, median of 3): p95 base {b:.1f} ms, "
           f"slow {s:.1f} ms: {100 * (s / b - 1):+.1f} %  (runs: {p95})", flush=True)
 
 
@@ -189,12 +190,29 @@ def word(mark, detail):
     return "passed" if mark == "✓" else "other"
 
 
+STALL_FLOOR_MS = 3.0  # src/stats/generator.rs
+
+
+def excused(base, change):
+    """`pair_stall_explains` on the pair's p95 (src/stats/generator.rs), for the counts."""
+    if not (base["starved"] or change["starved"]):
+        return False
+    b, c = base["aggregate"].get("p95_ms"), change["aggregate"].get("p95_ms")
+    if b is None or c is None:
+        return False
+    counted = lambda s: s if (s or 0) >= STALL_FLOOR_MS else 0.0  # noqa: E731
+    extra = counted(change.get("stall_ms")) - counted(base.get("stall_ms"))
+    d = c - b
+    return (0 < d <= extra) or (d < 0 and -d <= -extra)
+
+
 def slice_figures(doc):
-    """Pairs, and of those the pairs with a slice the per-slice rule flags starved."""
+    """Pairs; those with a slice the per-slice rule flags starved; those the pair rule excuses."""
     slices = doc.get("paired", {}).get("slices", [])
-    pairs = [(a, b) for a, b in zip(slices, slices[1:]) if a["index"] % 2 == 0 and b["index"] == a["index"] + 1]
+    pairs = [(a, b) if a["side"] == "base" else (b, a)
+             for a, b in zip(slices, slices[1:]) if a["index"] % 2 == 0 and b["index"] == a["index"] + 1]
     return len(pairs), sum(1 for a, b in pairs if a["starved"] or b["starved"]), \
-        sum(1 for s in slices if s["starved"]), len(slices)
+        sum(1 for a, b in pairs if excused(a, b))
 
 
 def judge_paired(lfg, work, kind):
@@ -205,9 +223,9 @@ def judge_paired(lfg, work, kind):
             continue
         doc = json.loads(res.read_text())
         mark, detail = check_line(lfg, res, res)
-        pairs, starved_pairs, starved_slices, slices = slice_figures(doc)
+        pairs, starved_pairs, excused_pairs = slice_figures(doc)
         rows.append({"run": d.name, "word": word(mark, detail), "detail": detail, "pairs": pairs,
-                     "starved_pairs": starved_pairs, "starved_slices": starved_slices, "slices": slices,
+                     "starved_pairs": starved_pairs, "excused_pairs": excused_pairs,
                      "load1": json.loads((d / "bench.json").read_text())["load1"]})
     return rows
 
@@ -256,14 +274,17 @@ def report(lfg, work):
         pairs = sum(r["pairs"] for r in rows)
         starved = sum(r["starved_pairs"] for r in rows)
         flagged_runs = sum(1 for r in rows if r["starved_pairs"] > 0)
+        excused_pairs = sum(r["excused_pairs"] for r in rows)
+        excused_runs = sum(1 for r in rows if r["excused_pairs"] > 0)
         loads = [r["load1"] for r in rows]
         print(f"\n{name}: {len(rows)} runs: {counts(rows)}")
         print(f"  slice pairs {pairs}, of which {starved} ({100 * starved / max(pairs, 1):.0f} %) hold a slice "
               f"the per-slice rule flags starved; {flagged_runs} of {len(rows)} runs have one "
-              f"(all 'not judged' under a rule that excuses any such pair); load average "
-              f"{min(loads):.2f} to {max(loads):.2f}")
+              f"(all 'not judged' under a rule that excuses any such pair); the pair rule excuses "
+              f"{excused_pairs} pairs, in {excused_runs} runs; load average {min(loads):.2f} to {max(loads):.2f}")
         for r in rows:
-            print(f"  {r['run']}: {r['word']:<16} {r['starved_pairs']:>2}/{r['pairs']} pairs flagged · {r['detail']}")
+            print(f"  {r['run']}: {r['word']:<16} {r['starved_pairs']:>2} flagged, {r['excused_pairs']} excused "
+                  f"of {r['pairs']} pairs · {r['detail']}")
     for keep, name in ((True, "as the gate judges (flagged runs out of the band)"),
                        (False, "flags cleared (every earlier run in the band)")):
         rows = judge_history(lfg, work, keep)
@@ -286,6 +307,8 @@ def main():
     ap.add_argument("--jitter-ms", type=int, default=20, help="the base's random extra latency, up to")
     ap.add_argument("--cpu-us", type=int, default=20, help="the base's CPU burn per request")
     ap.add_argument("--busy", type=int, default=1, help="busy processes per core when on (0: quiet)")
+    ap.add_argument("--busy-nice", type=int, default=0,
+                    help="their niceness: 0 takes half a core from the gate or the apps, 10 about a tenth")
     ap.add_argument("--calibrate", type=int, default=20, help="seconds per unpaired check (0: skip)")
     ap.add_argument("--out", type=Path, default=None, help="where runs are kept (default bench/.paired/<slice>s)")
     ap.add_argument("--lfg", default=None, help="the loadforge-gate binary (default: build release)")
@@ -312,8 +335,9 @@ def main():
         if args.calibrate > 0:
             calibrate(args.lfg, args, work)
         print(f"paired runs: {args.run_time} s, {args.slice} s slices, warm-up {args.slice_warmup}, "
-              f"rate {args.rate}/s, {args.busy} busy process(es) per core switched on and off", flush=True)
-        with Busy("0", args.busy) as b0, Busy("1", args.busy) as b1:
+              f"rate {args.rate}/s, {args.busy} busy process(es) per core at nice {args.busy_nice} switched "
+              f"on and off", flush=True)
+        with Busy("0", args.busy, args.busy_nice) as b0, Busy("1", args.busy, args.busy_nice) as b1:
             started = time.time()
             measure(args.lfg, args, work)
             total = time.time() - started
