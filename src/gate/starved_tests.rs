@@ -204,3 +204,87 @@ fn a_latency_check_that_measured_nothing_stays_failed() {
     assert_eq!(v.checks[0].state(), CheckState::Failed);
     assert_eq!(status(&v), ExitStatus::GateFailed);
 }
+
+/// A paired run under busy neighbours: every slice reads starved (a runtime hiccup past 10 ms
+/// in some second of it) with a stall of `stall(i)` ms; the base at 40 ms p95 with a shared
+/// drift, the change `factor` times it. Judged by `p95 +5%` with no baseline.
+fn busy_paired(factor: f64, stall: impl Fn(u32) -> f64) -> Verdict {
+    use crate::stats::{paired_fixture, side_of, slice_fixture, Side};
+    let mut current = result(&[("GET /a", 1000, 40.0 * factor, 0)]);
+    let slices = (0..24u32)
+        .map(|i| {
+            let drift = 1.0 + 0.02 * f64::from((i / 2) % 3);
+            let ms = match side_of(i.into()) {
+                Side::Base => 40.0 * drift,
+                Side::Change => 40.0 * drift * factor,
+            };
+            let mut s = slice_fixture(i, ms);
+            (s.starved, s.stall_ms) = (true, Some(stall(i)));
+            s
+        })
+        .collect();
+    current.paired = Some(paired_fixture(slices));
+    evaluate(
+        &current,
+        &Rules::configured(Vec::new()),
+        &Rules::configured(vec![Regression::parse("p95 +5%").unwrap()]),
+        &Reference::Unchecked,
+    )
+    .unwrap()
+}
+
+/// A stall every slice shared cancels in the pairs: a real +10 % fails and an unchanged build
+/// passes, where excusing every pair with a starved slice read both "not judged".
+#[test]
+fn a_stall_both_sides_shared_leaves_a_paired_check_judged() {
+    let regression = busy_paired(1.1, |_| 12.0);
+    assert_eq!(
+        status(&regression),
+        ExitStatus::GateFailed,
+        "{:?}",
+        regression.checks
+    );
+    let same = busy_paired(1.0, |_| 12.0);
+    assert_eq!(status(&same), ExitStatus::Passed, "{:?}", same.checks);
+}
+
+/// A change's slice that stalled more than its base's by the pair's difference is the
+/// generator's doing: not judged, never a pass and never a failure on its account; a regression
+/// beyond that extra stall fails however starved the slices.
+#[test]
+fn a_paired_check_is_excused_only_by_the_stall_that_could_account_for_it() {
+    use crate::stats::{side_of, Side};
+    let change_stalls = |i: u32| match side_of(i.into()) {
+        Side::Change => 30.0,
+        Side::Base => 5.0,
+    };
+    // +4 ms a pair against 25 ms of extra stall on the change's side.
+    let excused = busy_paired(1.1, change_stalls);
+    assert_eq!(
+        status(&excused),
+        ExitStatus::NotJudged,
+        "{:?}",
+        excused.checks
+    );
+    assert_eq!(
+        excused.checks[0].state,
+        CheckState::NotJudged(NotJudged::GeneratorStarved)
+    );
+    // +40 ms a pair: beyond the stall, the application's.
+    let beyond = busy_paired(2.0, change_stalls);
+    assert_eq!(
+        status(&beyond),
+        ExitStatus::GateFailed,
+        "{:?}",
+        beyond.checks
+    );
+    // The base stalled more and the change is slower still: a regression the stall only hid
+    // part of, judged.
+    let hidden = busy_paired(1.1, |i| 35.0 - change_stalls(i));
+    assert_eq!(
+        status(&hidden),
+        ExitStatus::GateFailed,
+        "{:?}",
+        hidden.checks
+    );
+}
