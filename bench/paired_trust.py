@@ -14,7 +14,8 @@ What it does: builds loadforge-gate in release mode (or takes --lfg); starts thr
 (`loadforge-gate sample-app`) pinned to core 0: the base and its twin (the same settings: the
 A/A pair, two deployments of one build) and a slower build, whose added latency, jitter and CPU
 burn per request are all 1.1 times the base's, so every latency percentile is +10 % (checked
-first: --calibrate seconds of unpaired runs against each, quiet, before any noise). Then,
+first: --calibrate seconds of unpaired runs against each, median of three, with no busy
+processes). Then,
 with busy processes switched on and off on both cores (each core its own, on for a random 1 to
 6 s, off for a random 1 to 6 s; --busy 0 for a quiet machine), it runs the gate pinned to core 1,
 A/A and A/B interleaved: `run --engine native --compare-host BASE --host TWIN-or-SLOW
