@@ -14,7 +14,8 @@ What it does: builds loadforge-gate in release mode (or takes --lfg); starts thr
 (`loadforge-gate sample-app`) pinned to core 0: the base and its twin (the same settings: the
 A/A pair, two deployments of one build) and a slower build, whose added latency, jitter and CPU
 burn per request are all 1.1 times the base's, so every latency percentile is +10 % (checked
-first: --calibrate seconds of unpaired runs against each, quiet, before any noise). Then,
+first: --calibrate seconds of unpaired runs against each, median of three, with no busy
+processes). Then,
 with busy processes switched on and off on both cores (each core its own, on for a random 1 to
 6 s, off for a random 1 to 6 s; --busy 0 for a quiet machine), it runs the gate pinned to core 1,
 A/A and A/B interleaved: `run --engine native --compare-host BASE --host TWIN-or-SLOW
@@ -42,6 +43,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import statistics
@@ -258,6 +260,12 @@ def judge_history(lfg, work, keep_flags):
     return rows
 
 
+def width(detail):
+    """The interval's width in percentage points, from `[-15.2%, +18.1%]`."""
+    m = re.search(r"\[([-+][0-9.]+)%, ([-+][0-9.]+)%\]", detail)
+    return float(m.group(2)) - float(m.group(1)) if m else None
+
+
 def counts(rows):
     c = {w: 0 for w in WORDS}
     for r in rows:
@@ -277,7 +285,12 @@ def report(lfg, work):
         excused_pairs = sum(r["excused_pairs"] for r in rows)
         excused_runs = sum(1 for r in rows if r["excused_pairs"] > 0)
         loads = [r["load1"] for r in rows]
+        widths = sorted(w for w in (width(r["detail"]) for r in rows) if w is not None)
+        old = sum(1 for r in rows if r["starved_pairs"] > 0 and r["word"] != "regression")
         print(f"\n{name}: {len(rows)} runs: {counts(rows)}")
+        print(f"  median interval width {statistics.median(widths):.0f} points over {len(widths)} runs with one; "
+              f"not judged under the per-slice rule (any pair with a starved slice): {old}"
+              if widths else "  no interval")
         print(f"  slice pairs {pairs}, of which {starved} ({100 * starved / max(pairs, 1):.0f} %) hold a slice "
               f"the per-slice rule flags starved; {flagged_runs} of {len(rows)} runs have one "
               f"(all 'not judged' under a rule that excuses any such pair); the pair rule excuses "

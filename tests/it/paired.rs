@@ -296,11 +296,17 @@ fn a_slower_change_fails_its_paired_rule_with_no_baseline() {
         .cloned()
         .expect("a regression check");
     let detail = check["detail"].as_str().unwrap();
-    // A machine busy with other tests may starve the generator in a slice: then, and only
-    // then, the check is not judged (exit 5), never passed.
+    // A machine busy with other tests may starve the generator in a slice, or make the
+    // pairs disagree: then, and only then, the check is not judged (exit 5), never passed.
     if out.code == 5 {
-        assert_eq!(check["reason"], "generator_starved", "{check}");
-        assert!(detail.contains("load generator was starved"), "{detail}");
+        match check["reason"].as_str() {
+            Some("generator_starved") => assert!(
+                detail.contains("the load generator was starved in"),
+                "{detail}"
+            ),
+            Some("too_noisy") => assert!(detail.contains("too noisy to judge"), "{detail}"),
+            _ => panic!("{check}"),
+        }
         return;
     }
     assert_eq!(out.code, 1, "{}", out.stdout);
