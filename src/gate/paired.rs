@@ -387,21 +387,39 @@ pub fn reach(ranges: &[PairRange], margin: Margin) -> Option<Reach> {
     })
 }
 
-/// The largest standard error [`sample`] could give for values each within its `(low, high)`:
-/// winsorised, every value lies between the lowest a kept value can be (the `g+1`-th lowest
-/// low) and the highest (the `g+1`-th highest high), and values within a span of `d` have a
-/// standard deviation of at most `d/2` (times `sqrt(n/(n-1))` for the sample's). A bound, not
-/// a search: the values that spread widest are a mix of ends, not either end alone.
+/// The largest standard error [`sample`] could give for values each within its `(low, high)`,
+/// or a bound on it. Winsorised, value `i` lies within its own range clamped to `[L, H]` (`L`
+/// the `g+1`-th lowest low, `H` the `g+1`-th highest high: where the kept values can reach),
+/// widened towards `A` (the `g+1`-th highest low) and `B` (the `g+1`-th lowest high), where a
+/// trimmed value is pulled in to. A variance is at most the mean square distance from any
+/// point, so each value at whichever end of that range lies farther from the ranges' centre
+/// bounds the spread of every mix of ends, not just of either end alone (a mix can spread
+/// wider than both). Pairs the stall left alone stay where they are, so a few starved pairs
+/// widen it by what they could add; and it is never more than half the whole span allows.
 fn widest_se(lows: &[f64], highs: &[f64], floor: f64) -> f64 {
     let n = lows.len();
     let g = (TRIM * n as f64).floor() as usize;
     let h = n - 2 * g;
-    let (mut lows, mut highs) = (lows.to_vec(), highs.to_vec());
-    lows.sort_by(f64::total_cmp);
-    highs.sort_by(f64::total_cmp);
-    let span = (highs[n - 1 - g] - lows[g]).max(0.0);
-    let sd = (span / 2.0 * (n as f64 / (n - 1) as f64).sqrt()).max(floor);
-    sd * ((n - 1) as f64 / (h * (h - 1)) as f64).sqrt()
+    let (mut sorted_lows, mut sorted_highs) = (lows.to_vec(), highs.to_vec());
+    sorted_lows.sort_by(f64::total_cmp);
+    sorted_highs.sort_by(f64::total_cmp);
+    let (l, hh) = (sorted_lows[g], sorted_highs[n - 1 - g]);
+    let (a, b) = (sorted_lows[n - 1 - g], sorted_highs[g]);
+    let by_span = ((hh - l).max(0.0) / 2.0).powi(2) * n as f64 / (n - 1) as f64;
+    let clamp = |v: f64| v.max(l).min(hh.max(l));
+    let ranges: Vec<(f64, f64)> = (lows.iter().zip(highs))
+        .map(|(lo, hi)| (clamp(*lo).min(a), clamp(*hi).max(b)))
+        .collect();
+    let centre = ranges.iter().map(|(x, y)| (x + y) / 2.0).sum::<f64>() / n as f64;
+    let by_centre = (ranges.iter())
+        .map(|(x, y)| (x - centre).powi(2).max((y - centre).powi(2)))
+        .sum::<f64>()
+        / (n - 1) as f64;
+    let var = match by_centre.is_nan() {
+        true => by_span,
+        false => by_centre.min(by_span),
+    };
+    var.sqrt().max(floor) * ((n - 1) as f64 / (h * (h - 1)) as f64).sqrt()
 }
 
 /// The margin on the worse-direction log-ratio scale, at a base value of `base` (above 0).
