@@ -627,10 +627,11 @@ mod exchanges {
     use super::*;
     use crate::engine::Target;
 
-    /// A cleartext HTTP/2 server; `answer` gets each connection's request number (from 1) and
-    /// the stream's responder, and returns whether to end the connection gracefully after it.
+    /// A cleartext HTTP/2 server; `answer` gets each connection's request number (from 1), the
+    /// request's path and query, and the stream's responder, and returns whether to end the
+    /// connection gracefully after it.
     fn server(
-        answer: fn(u32, ::h2::server::SendResponse<Bytes>) -> bool,
+        answer: fn(u32, &str, ::h2::server::SendResponse<Bytes>) -> bool,
     ) -> (Target, std::sync::Arc<std::sync::atomic::AtomicU32>) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
@@ -651,9 +652,10 @@ mod exchanges {
                             return;
                         };
                         let mut n = 0;
-                        while let Some(Ok((_, respond))) = conn.accept().await {
+                        while let Some(Ok((request, respond))) = conn.accept().await {
                             n += 1;
-                            if answer(n, respond) {
+                            let path = request.uri().path_and_query().map_or("", |p| p.as_str());
+                            if answer(n, path, respond) {
                                 conn.graceful_shutdown();
                             }
                         }
@@ -668,14 +670,101 @@ mod exchanges {
         (target, connections)
     }
 
-    fn ok(mut respond: ::h2::server::SendResponse<Bytes>, headers: &[(&str, String)]) {
+    fn ok(respond: ::h2::server::SendResponse<Bytes>, headers: &[(&str, String)]) {
+        answer_with(respond, headers, Bytes::from_static(b"hello"));
+    }
+
+    fn answer_with(
+        mut respond: ::h2::server::SendResponse<Bytes>,
+        headers: &[(&str, String)],
+        text: Bytes,
+    ) {
         let mut response = ::http::Response::builder().status(200);
         for (k, v) in headers {
             response = response.header(*k, v.as_str());
         }
         if let Ok(mut body) = respond.send_response(response.body(()).unwrap(), false) {
-            let _ = body.send_data(Bytes::from_static(b"hello"), true);
+            let _ = body.send_data(text, true);
         }
+    }
+
+    /// A request repeated on a connection reuses its translation ([`H2Conn::translate`]); one
+    /// that differs is translated anew, never sent as the last one was.
+    #[test]
+    fn a_repeated_request_and_then_another_each_reach_the_server_as_sent() {
+        let (target, _) = server(|_, path, respond| {
+            answer_with(respond, &[], Bytes::copy_from_slice(path.as_bytes()));
+            false
+        });
+        let connector = Connector::new(&target, Limits::default()).unwrap();
+        run(async {
+            let mut d = Deadline::new();
+            let mut conn = None;
+            let t = Duration::from_secs(5);
+            let a: &[u8] = b"GET /a?x=1 HTTP/1.1\r\nhost: x\r\n\r\n";
+            let b: &[u8] = b"GET /b HTTP/1.1\r\nhost: x\r\n\r\n";
+            for (wire, path) in [(a, "/a?x=1"), (a, "/a?x=1"), (b, "/b"), (a, "/a?x=1")] {
+                let r = send(&connector, &mut conn, wire, Reading::WHOLE, (t, &mut d)).await;
+                assert_eq!(&r.unwrap().body[..], path.as_bytes());
+            }
+        });
+    }
+
+    /// Counts the wake-ups of the task it stands in for, and passes them on.
+    struct Counting {
+        task: Waker,
+        wakes: Arc<std::sync::atomic::AtomicU32>,
+    }
+
+    impl std::task::Wake for Counting {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.wakes.fetch_add(1, Ordering::SeqCst);
+            self.task.wake_by_ref();
+        }
+    }
+
+    /// The user's task is woken by its socket only: about once per exchange, when the response
+    /// arrives. `h2`'s own wake-ups (a frame queued, a response read, a stream closed; about
+    /// three per exchange) would each poll the whole user again for nothing ([`TaskWaker`]).
+    /// Counted over many exchanges, so a response that arrives in two reads now and then does
+    /// not decide it.
+    #[test]
+    fn only_the_socket_wakes_the_users_task() {
+        let (target, _) = server(|_, _, respond| {
+            ok(respond, &[]);
+            false
+        });
+        let connector = Connector::new(&target, Limits::default()).unwrap();
+        const EXCHANGES: u32 = 50;
+        let wakes = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        run(async {
+            let mut d = Deadline::new();
+            let mut conn = None;
+            let t = Duration::from_secs(5);
+            let mut exchanges = pin!(async {
+                for _ in 0..EXCHANGES {
+                    send(&connector, &mut conn, GET, Reading::WHOLE, (t, &mut d))
+                        .await
+                        .unwrap();
+                }
+            });
+            poll_fn(|cx| {
+                let counting = Waker::from(Arc::new(Counting {
+                    task: cx.waker().clone(),
+                    wakes: wakes.clone(),
+                }));
+                exchanges.as_mut().poll(&mut Context::from_waker(&counting))
+            })
+            .await;
+        });
+        let wakes = wakes.load(Ordering::SeqCst);
+        assert!(
+            wakes <= EXCHANGES * 3 / 2,
+            "{wakes} wake-ups for {EXCHANGES} exchanges"
+        );
     }
 
     const GET: &[u8] = b"GET / HTTP/1.1\r\nhost: x\r\n\r\n";
@@ -693,7 +782,7 @@ mod exchanges {
     /// fresh one, as a stale HTTP/1.1 connection is. Nothing fails.
     #[test]
     fn a_graceful_goaway_is_a_fresh_connection_not_a_failure() {
-        let (target, connections) = server(|_, respond| {
+        let (target, connections) = server(|_, _, respond| {
             ok(respond, &[]);
             true
         });
@@ -715,7 +804,7 @@ mod exchanges {
     /// buffer past the cap. Within the cap, headers are read (`Set-Cookie`, `Location`).
     #[test]
     fn a_header_list_past_the_head_cap_fails_and_one_within_is_read() {
-        let (target, _) = server(|n, respond| {
+        let (target, _) = server(|n, _, respond| {
             let big = "x".repeat(match n {
                 1 => 100,
                 2 => 20 * 1024,
