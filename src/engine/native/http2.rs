@@ -349,10 +349,7 @@ impl H2Conn {
                 });
             }
         }
-        let last = self
-            .last
-            .as_ref()
-            .ok_or_else(|| Cow::Borrowed(UNSENDABLE))?;
+        let last = self.last.as_ref().ok_or(Cow::Borrowed(UNSENDABLE))?;
         let mut head = Request::new(());
         *head.method_mut() = last.method.clone();
         *head.uri_mut() = last.uri.clone();
