@@ -8,8 +8,10 @@
 //! a GOAWAY) wait in the kernel until the next request, whose exchange answers them.
 //!
 //! A request arrives serialised as HTTP/1.1 (`vu.rs` builds one form for both protocols) and is
-//! turned into a `http::Request` here; the response is read into the same [`Response`] as
-//! HTTP/1.1's, its body through the same sink (`body.rs`: the body cap, decoding).
+//! turned into a `http::Request` here, once per distinct request on a connection (a repeated
+//! one reuses it: [`H2Conn::translate`]); the response is read into the same [`Response`] as
+//! HTTP/1.1's, its body through the same sink (`body.rs`: the body cap, decoding). Where the
+//! CPU per request goes (mostly inside `h2`) is measured in `bench/README.md`, HTTP/2.
 //!
 //! One stream at a time per user: a user's flow is sequential, so `max_concurrent_streams` is
 //! honoured by waiting for the connection to be ready (`SendRequest::poll_ready`), which a
