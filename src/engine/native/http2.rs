@@ -8,8 +8,10 @@
 //! a GOAWAY) wait in the kernel until the next request, whose exchange answers them.
 //!
 //! A request arrives serialised as HTTP/1.1 (`vu.rs` builds one form for both protocols) and is
-//! turned into a `http::Request` here; the response is read into the same [`Response`] as
-//! HTTP/1.1's, its body through the same sink (`body.rs`: the body cap, decoding).
+//! turned into a `http::Request` here, once per distinct request on a connection (a repeated
+//! one reuses it: [`H2Conn::translate`]); the response is read into the same [`Response`] as
+//! HTTP/1.1's, its body through the same sink (`body.rs`: the body cap, decoding). Where the
+//! CPU per request goes (mostly inside `h2`) is measured in `bench/README.md`, HTTP/2.
 //!
 //! One stream at a time per user: a user's flow is sequential, so `max_concurrent_streams` is
 //! honoured by waiting for the connection to be ready (`SendRequest::poll_ready`), which a
@@ -17,14 +19,16 @@
 
 use std::{
     borrow::Cow,
+    cell::RefCell,
     future::{poll_fn, Future},
     io,
     pin::{pin, Pin},
+    rc::Rc,
     sync::{
         atomic::{AtomicU8, Ordering},
         Arc,
     },
-    task::{Context, Poll},
+    task::{Context, Poll, Waker},
 };
 
 use ::h2::{
@@ -76,6 +80,10 @@ const LOCAL_ERROR_RESETS: usize = 1024;
 pub(crate) struct H2Conn {
     send: SendRequest<Bytes>,
     conn: Connection<Sniff, Bytes>,
+    /// The waker the socket wakes the user with ([`drive`]).
+    task: TaskWaker,
+    /// The last request, as the user serialised it and as built for `h2` ([`Translated`]).
+    last: Option<Translated>,
     /// What the server's first bytes looked like ([`Sniff`]).
     first: Arc<AtomicU8>,
     /// `https://authority` (or `http://`): every request's `:scheme` and `:authority`.
@@ -100,11 +108,13 @@ pub(super) async fn handshake(
 ) -> Result<H2Conn, Reason> {
     let max_head = u32::try_from(limits.max_head).unwrap_or(u32::MAX);
     let first = Arc::new(AtomicU8::new(NOTHING_YET));
+    let task = Rc::new(RefCell::new(Waker::noop().clone()));
     let stream = Sniff {
         inner: stream,
         first: prior_knowledge.then(|| first.clone()),
+        task: task.clone(),
     };
-    let (send, conn) = ::h2::client::Builder::new()
+    let handshake = ::h2::client::Builder::new()
         .enable_push(false)
         .initial_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
@@ -113,7 +123,8 @@ pub(super) async fn handshake(
         .max_header_list_size(max_head)
         .max_concurrent_reset_streams(RESET_STREAMS)
         .max_local_error_reset_streams(Some(LOCAL_ERROR_RESETS))
-        .handshake::<_, Bytes>(stream)
+        .handshake::<_, Bytes>(stream);
+    let (send, conn) = waking(&task, handshake)
         .await
         .map_err(|e| match e.get_io() {
             Some(io) if !prior_knowledge => io_reason(io),
@@ -122,6 +133,8 @@ pub(super) async fn handshake(
     Ok(H2Conn {
         send,
         conn,
+        task,
+        last: None,
         first,
         origin,
         used: false,
@@ -130,6 +143,29 @@ pub(super) async fn handshake(
         limits,
     })
 }
+
+/// Polls `f` with the task's waker set for the socket: the handshake, before any [`drive`].
+async fn waking<T>(task: &TaskWaker, f: impl Future<Output = T>) -> T {
+    let mut f = pin!(f);
+    poll_fn(|cx| {
+        task.borrow_mut().clone_from(cx.waker());
+        f.as_mut().poll(cx)
+    })
+    .await
+}
+
+/// A request as the user serialised it (HTTP/1.1) and as built for `h2` from it
+/// ([`H2Conn::translate`]). Bounded: one request per connection, the size of the user's own.
+struct Translated {
+    wire: Vec<u8>,
+    method: Method,
+    uri: Uri,
+    headers: ::http::HeaderMap,
+    body: Bytes,
+}
+
+/// A serialised request that is not one (never from `vu.rs`'s own serialiser).
+const UNSENDABLE: &str = "h2: the request could not be sent as HTTP/2";
 
 /// How the connection's own future ended: kept, since a stream cut off by the end reports
 /// only a broken pipe, and the connection's GOAWAY is the reason.
@@ -151,17 +187,35 @@ struct Sniff {
     inner: Stream,
     /// Shared with [`H2Conn::first`] until the first bytes are seen; `None` after (and on TLS).
     first: Option<Arc<AtomicU8>>,
+    /// The user task's waker, for the socket's readiness ([`drive`]).
+    task: TaskWaker,
+}
+
+/// The waker the socket registers with the reactor, set by [`drive`] before it polls the
+/// connection. `h2` itself is polled with a waker that does nothing: it wakes "the connection
+/// task" whenever a stream queues a frame or closes, which here is the user's own task, polling
+/// it again for nothing (about one empty poll of the whole user per request). [`drive`] polls
+/// the connection after every step anyway, so only the socket needs a real waker.
+type TaskWaker = Rc<RefCell<Waker>>;
+
+impl Sniff {
+    /// `f` on the socket with the task's real waker in place of `h2`'s idle one.
+    fn with_task<T>(&mut self, f: impl FnOnce(Pin<&mut Stream>, &mut Context<'_>) -> T) -> T {
+        let waker = self.task.borrow();
+        let mut cx = Context::from_waker(&waker);
+        f(Pin::new(&mut self.inner), &mut cx)
+    }
 }
 
 impl AsyncRead for Sniff {
     fn poll_read(
         self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
+        _: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let before = buf.filled().len();
-        let r = Pin::new(&mut this.inner).poll_read(cx, buf);
+        let r = this.with_task(|s, cx| s.poll_read(cx, buf));
         let new = &buf.filled()[before..];
         if !new.is_empty() {
             if let Some(first) = this.first.take() {
@@ -181,44 +235,68 @@ impl AsyncRead for Sniff {
 impl AsyncWrite for Sniff {
     fn poll_write(
         self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
+        _: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        self.get_mut().with_task(|s, cx| s.poll_write(cx, buf))
     }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut()
+            .with_task(|s, cx| s.poll_write_vectored(cx, bufs))
     }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().with_task(|s, cx| s.poll_flush(cx))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().with_task(|s, cx| s.poll_shutdown(cx))
     }
 }
 
 /// Polls `f` to completion while driving the connection's I/O in the same task. When the
 /// connection ends first (GOAWAY, a connection error, the socket closed), its end is kept in
 /// `ended` and `f` is polled once more, since the end may have settled it; otherwise `Err`.
+///
+/// Only the connection's progress (the socket, or a step of this task's) can settle `f`, so
+/// `f` and `h2` are polled with a waker that does nothing, the socket with the task's own
+/// ([`TaskWaker`]), and `f` again after each poll of the connection: a response read by that
+/// poll is taken in the same turn, not in one more wake-up of the task.
 async fn drive<T>(
     conn: &mut Connection<Sniff, Bytes>,
+    task: &TaskWaker,
     ended: &mut Option<Ended>,
     f: impl Future<Output = T>,
 ) -> Result<T, ()> {
     let mut f = pin!(f);
+    let mut idle = Context::from_waker(Waker::noop());
     poll_fn(|cx| {
-        if let Poll::Ready(v) = f.as_mut().poll(cx) {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut idle) {
             return Poll::Ready(Ok(v));
         }
         if ended.is_some() {
             return Poll::Ready(Err(()));
         }
-        match Pin::new(&mut *conn).poll(cx) {
-            Poll::Ready(end) => {
+        if !task.borrow().will_wake(cx.waker()) {
+            task.borrow_mut().clone_from(cx.waker());
+        }
+        let end = Pin::new(&mut *conn).poll(&mut idle);
+        let settled = f.as_mut().poll(&mut idle);
+        match (end, settled) {
+            (Poll::Ready(end), settled) => {
                 *ended = Some(end);
-                Poll::Ready(match f.as_mut().poll(cx) {
+                Poll::Ready(match settled {
                     Poll::Ready(v) => Ok(v),
                     Poll::Pending => Err(()),
                 })
             }
-            Poll::Pending => Poll::Pending,
+            (Poll::Pending, Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            (Poll::Pending, Poll::Pending) => Poll::Pending,
         }
     })
     .await
@@ -239,7 +317,7 @@ impl H2Conn {
             // was sent here, so a fresh connection takes the request.
             return Err(Failure::Stale);
         }
-        let (head, body) = to_h2(request, &self.origin)?;
+        let (head, body) = self.translate(request)?;
         let first_of_prior_knowledge = self.prior_knowledge && !reused;
         let outcome = self.send_and_read(head, body, read, reused).await;
         let first = self.first.load(Ordering::Relaxed);
@@ -249,6 +327,37 @@ impl H2Conn {
             }
             f => f,
         })
+    }
+
+    /// The user's serialised request as `h2` takes it: built anew only when it differs from
+    /// the last one on this connection. A user repeating a request (the usual load) costs a
+    /// comparison and the clone of a few shared buffers, not a parse, a URI and a header map
+    /// built from copies.
+    fn translate(&mut self, request: &[u8]) -> Result<(Request<()>, Bytes), Reason> {
+        match &mut self.last {
+            Some(last) if last.wire == request => {}
+            _ => {
+                let (head, body) = to_h2(request, &self.origin)?;
+                let (parts, ()) = head.into_parts();
+                let mut wire = self.last.take().map(|l| l.wire).unwrap_or_default();
+                wire.clear();
+                wire.extend_from_slice(request);
+                self.last = Some(Translated {
+                    wire,
+                    method: parts.method,
+                    uri: parts.uri,
+                    headers: parts.headers,
+                    body,
+                });
+            }
+        }
+        let last = self.last.as_ref().ok_or(Cow::Borrowed(UNSENDABLE))?;
+        let mut head = Request::new(());
+        *head.method_mut() = last.method.clone();
+        *head.uri_mut() = last.uri.clone();
+        *head.version_mut() = ::http::Version::HTTP_2;
+        *head.headers_mut() = last.headers.clone();
+        Ok((head, last.body.clone()))
     }
 
     async fn send_and_read(
@@ -261,11 +370,12 @@ impl H2Conn {
         let H2Conn {
             send,
             conn,
+            task,
             limits,
             ended,
             ..
         } = self;
-        let ready = drive(conn, ended, poll_fn(|cx| send.poll_ready(cx))).await;
+        let ready = drive(conn, task, ended, poll_fn(|cx| send.poll_ready(cx))).await;
         settle(ready, ended, reused)?;
         let (response, mut out) = send
             .send_request(head, body.is_empty())
@@ -275,7 +385,7 @@ impl H2Conn {
             // the response is awaited below. The body is already in memory either way.
             out.send_data(body, true).map_err(|e| failure(&e, reused))?;
         }
-        let response = drive(conn, ended, response).await;
+        let response = drive(conn, task, ended, response).await;
         let response = settle(response, ended, reused)?;
         let status = response.status().as_u16();
         let empty = read.head || status == 204 || status == 304;
@@ -291,7 +401,7 @@ impl H2Conn {
         let mut recv = response.into_body();
         let mut sink = Sink::new(read.keep_body, limits.max_body, encoding);
         loop {
-            let data = drive(conn, ended, recv.data()).await;
+            let data = drive(conn, task, ended, recv.data()).await;
             let Some(chunk) = settle(data.map(Option::transpose), ended, false)? else {
                 break;
             };
@@ -443,7 +553,7 @@ fn sensitive(name: &HeaderName) -> bool {
 /// The user's HTTP/1.1 request (method, target, headers, body, as `vu.rs` serialised it) as an
 /// HTTP/2 request on `origin`.
 pub(super) fn to_h2(request: &[u8], origin: &str) -> Result<(Request<()>, Bytes), Reason> {
-    let bad = || Cow::Borrowed("h2: the request could not be sent as HTTP/2");
+    let bad = || Cow::Borrowed(UNSENDABLE);
     let head_len = request
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -516,10 +626,11 @@ mod exchanges {
     use super::*;
     use crate::engine::Target;
 
-    /// A cleartext HTTP/2 server; `answer` gets each connection's request number (from 1) and
-    /// the stream's responder, and returns whether to end the connection gracefully after it.
+    /// A cleartext HTTP/2 server; `answer` gets each connection's request number (from 1), the
+    /// request's path and query, and the stream's responder, and returns whether to end the
+    /// connection gracefully after it.
     fn server(
-        answer: fn(u32, ::h2::server::SendResponse<Bytes>) -> bool,
+        answer: fn(u32, &str, ::h2::server::SendResponse<Bytes>) -> bool,
     ) -> (Target, std::sync::Arc<std::sync::atomic::AtomicU32>) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
@@ -540,9 +651,10 @@ mod exchanges {
                             return;
                         };
                         let mut n = 0;
-                        while let Some(Ok((_, respond))) = conn.accept().await {
+                        while let Some(Ok((request, respond))) = conn.accept().await {
                             n += 1;
-                            if answer(n, respond) {
+                            let path = request.uri().path_and_query().map_or("", |p| p.as_str());
+                            if answer(n, path, respond) {
                                 conn.graceful_shutdown();
                             }
                         }
@@ -557,14 +669,101 @@ mod exchanges {
         (target, connections)
     }
 
-    fn ok(mut respond: ::h2::server::SendResponse<Bytes>, headers: &[(&str, String)]) {
+    fn ok(respond: ::h2::server::SendResponse<Bytes>, headers: &[(&str, String)]) {
+        answer_with(respond, headers, Bytes::from_static(b"hello"));
+    }
+
+    fn answer_with(
+        mut respond: ::h2::server::SendResponse<Bytes>,
+        headers: &[(&str, String)],
+        text: Bytes,
+    ) {
         let mut response = ::http::Response::builder().status(200);
         for (k, v) in headers {
             response = response.header(*k, v.as_str());
         }
         if let Ok(mut body) = respond.send_response(response.body(()).unwrap(), false) {
-            let _ = body.send_data(Bytes::from_static(b"hello"), true);
+            let _ = body.send_data(text, true);
         }
+    }
+
+    /// A request repeated on a connection reuses its translation ([`H2Conn::translate`]); one
+    /// that differs is translated anew, never sent as the last one was.
+    #[test]
+    fn a_repeated_request_and_then_another_each_reach_the_server_as_sent() {
+        let (target, _) = server(|_, path, respond| {
+            answer_with(respond, &[], Bytes::copy_from_slice(path.as_bytes()));
+            false
+        });
+        let connector = Connector::new(&target, Limits::default()).unwrap();
+        run(async {
+            let mut d = Deadline::new();
+            let mut conn = None;
+            let t = Duration::from_secs(5);
+            let a: &[u8] = b"GET /a?x=1 HTTP/1.1\r\nhost: x\r\n\r\n";
+            let b: &[u8] = b"GET /b HTTP/1.1\r\nhost: x\r\n\r\n";
+            for (wire, path) in [(a, "/a?x=1"), (a, "/a?x=1"), (b, "/b"), (a, "/a?x=1")] {
+                let r = send(&connector, &mut conn, wire, Reading::WHOLE, (t, &mut d)).await;
+                assert_eq!(&r.unwrap().body[..], path.as_bytes());
+            }
+        });
+    }
+
+    /// Counts the wake-ups of the task it stands in for, and passes them on.
+    struct Counting {
+        task: Waker,
+        wakes: Arc<std::sync::atomic::AtomicU32>,
+    }
+
+    impl std::task::Wake for Counting {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.wakes.fetch_add(1, Ordering::SeqCst);
+            self.task.wake_by_ref();
+        }
+    }
+
+    /// The user's task is woken by its socket only: about once per exchange, when the response
+    /// arrives. `h2`'s own wake-ups (a frame queued, a response read, a stream closed; about
+    /// three per exchange) would each poll the whole user again for nothing ([`TaskWaker`]).
+    /// Counted over many exchanges, so a response that arrives in two reads now and then does
+    /// not decide it.
+    #[test]
+    fn only_the_socket_wakes_the_users_task() {
+        let (target, _) = server(|_, _, respond| {
+            ok(respond, &[]);
+            false
+        });
+        let connector = Connector::new(&target, Limits::default()).unwrap();
+        const EXCHANGES: u32 = 50;
+        let wakes = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        run(async {
+            let mut d = Deadline::new();
+            let mut conn = None;
+            let t = Duration::from_secs(5);
+            let mut exchanges = pin!(async {
+                for _ in 0..EXCHANGES {
+                    send(&connector, &mut conn, GET, Reading::WHOLE, (t, &mut d))
+                        .await
+                        .unwrap();
+                }
+            });
+            poll_fn(|cx| {
+                let counting = Waker::from(Arc::new(Counting {
+                    task: cx.waker().clone(),
+                    wakes: wakes.clone(),
+                }));
+                exchanges.as_mut().poll(&mut Context::from_waker(&counting))
+            })
+            .await;
+        });
+        let wakes = wakes.load(Ordering::SeqCst);
+        assert!(
+            wakes <= EXCHANGES * 3 / 2,
+            "{wakes} wake-ups for {EXCHANGES} exchanges"
+        );
     }
 
     const GET: &[u8] = b"GET / HTTP/1.1\r\nhost: x\r\n\r\n";
@@ -582,7 +781,7 @@ mod exchanges {
     /// fresh one, as a stale HTTP/1.1 connection is. Nothing fails.
     #[test]
     fn a_graceful_goaway_is_a_fresh_connection_not_a_failure() {
-        let (target, connections) = server(|_, respond| {
+        let (target, connections) = server(|_, _, respond| {
             ok(respond, &[]);
             true
         });
@@ -604,7 +803,7 @@ mod exchanges {
     /// buffer past the cap. Within the cap, headers are read (`Set-Cookie`, `Location`).
     #[test]
     fn a_header_list_past_the_head_cap_fails_and_one_within_is_read() {
-        let (target, _) = server(|n, respond| {
+        let (target, _) = server(|n, _, respond| {
             let big = "x".repeat(match n {
                 1 => 100,
                 2 => 20 * 1024,
