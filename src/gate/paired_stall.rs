@@ -75,24 +75,7 @@ pub(super) fn weigh(
         (_, None) => false,
     };
     let of = format!("{stalled} of {} slice pairs", bounds.len());
-    let span = reach.map_or_else(
-        || "a stall that size leaves the target's own values unbounded".to_string(),
-        |r| {
-            let v = |x: f64| match r.relative {
-                true => format!("{:+.1}%", x * 100.0),
-                false => format!(
-                    "{}{}",
-                    if x < 0.0 { "-" } else { "+" },
-                    unit.format(x.abs())
-                ),
-            };
-            format!(
-                "with its stall taken out, the change could read from {} to {}",
-                v(r.best),
-                v(r.worst)
-            )
-        },
-    );
+    let span = span_words(reach, unit);
     if holds {
         let holds = match state {
             CheckState::NotJudged(_) => "",
@@ -114,6 +97,26 @@ pub(super) fn weigh(
         state: CheckState::NotJudged(NotJudged::GeneratorStarved),
         stall: Some(StallWords::Decides(words)),
     }
+}
+
+/// How far the stall reaches, for the words: the change at its best and at its worst.
+fn span_words(reach: Option<paired::Reach>, unit: Unit) -> String {
+    let Some(r) = reach else {
+        return "its stall leaves the target's own values without a bound here".to_string();
+    };
+    let v = |x: f64| match r.relative {
+        true => format!("{:+.1}%", x * 100.0),
+        false => format!(
+            "{}{}",
+            if x < 0.0 { "-" } else { "+" },
+            unit.format(x.abs())
+        ),
+    };
+    format!(
+        "with its stall taken out, the change could read from {} to {}",
+        v(r.best),
+        v(r.worst)
+    )
 }
 
 /// A check's state from a paired judgement: failed for a regression, not judged when too
