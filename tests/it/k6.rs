@@ -402,6 +402,17 @@ pub(crate) fn fake_k6(gate: Gate, run_body: &str) -> (Gate, String) {
 
 /// `run --engine k6` of a one-line `s.js` with a stand-in k6 that runs `run_body`, in `gate`
 /// (which may hold other files); the caller adds the rest of the command line.
+/// A one-second run of a fake k6 against an address nothing answers: the flags every fake run
+/// shares.
+pub(crate) const FAKE_RUN: [&str; 6] = [
+    "--host",
+    "http://127.0.0.1:9",
+    "--run-time",
+    "1s",
+    "--progress",
+    "0",
+];
+
 pub(crate) fn fake_k6_run(gate: Gate, run_body: &str) -> Gate {
     let gate = gate.write("s.js", "export default function () {}\n");
     let (gate, bin) = fake_k6(gate, run_body);
@@ -418,14 +429,7 @@ pub(crate) fn fake_k6_run(gate: Gate, run_body: &str) -> Gate {
 
 fn fake_run(run_body: &str) -> Output {
     fake_k6_run(Gate::new(), run_body)
-        .args([
-            "--host",
-            "http://127.0.0.1:9",
-            "--run-time",
-            "1s",
-            "--progress",
-            "0",
-        ])
+        .args(FAKE_RUN)
         .args(["--baseline", "none"])
         .run()
 }
@@ -495,14 +499,7 @@ fn no_fifo_is_left_when_k6_cannot_start() {
             "--k6-bin",
             &bin,
         ])
-        .args([
-            "--host",
-            "http://127.0.0.1:9",
-            "--run-time",
-            "1s",
-            "--progress",
-            "0",
-        ])
+        .args(FAKE_RUN)
         .args(["--baseline", "none"])
         .run()
         .expect_exit(3);

@@ -200,14 +200,7 @@ fn fake_summary_run(summary: Option<&str>, code: i32, threshold: &str) -> Output
          if [ -f summary-src.json ]; then cat summary-src.json > \"$out\"; fi\nexit {code}"
     );
     fake_k6_run(gate, &body)
-        .args([
-            "--host",
-            "http://127.0.0.1:9",
-            "--run-time",
-            "1s",
-            "--progress",
-            "0",
-        ])
+        .args(crate::k6::FAKE_RUN)
         .args(["--baseline", "none", "--threshold", threshold])
         .run()
 }
