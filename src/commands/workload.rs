@@ -413,6 +413,7 @@ fn paired_plan(
         slice: p.slice,
         slice_warmup: p.warmup,
         max_slices: p.max_slices,
+        order: crate::stats::SliceOrder::keyed(rand::random()),
         referee: (p.until_decisive)
             .then(|| UntilDecisive::of(&settings.gate.regressions))
             .flatten()

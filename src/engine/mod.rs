@@ -213,7 +213,7 @@ pub struct NativePlan {
 }
 
 /// What a paired run adds to a native plan: a second target, and the slices the two take
-/// turns in (`stats::side_of` says whose turn it is).
+/// turns in (`order` says whose turn it is).
 #[derive(Debug, Clone)]
 pub struct PairedPlan {
     /// The base: same scenario, same users, its own connections and cookies.
@@ -224,6 +224,8 @@ pub struct PairedPlan {
     pub slice_warmup: Duration,
     /// Slices past this many are not measured (the run goes on).
     pub max_slices: u32,
+    /// Which side each slice belongs to.
+    pub order: crate::stats::SliceOrder,
     /// Stops the run once the pairs decide (`--until-decisive`; the run time is its limit).
     pub referee: Option<Arc<dyn Referee>>,
 }

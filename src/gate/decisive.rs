@@ -1,14 +1,16 @@
 //! Run until decisive (`--until-decisive`): a paired run adds slice pairs until every paired
 //! regression rule is decided, so a clear change ends the job early and an unclear one gets
-//! the whole limit. The test is the paired judgement's own ([`paired::decisive`]) on the same
-//! pairs the checks read at the end, so a run that stops early ends with the words it stopped
-//! on, unless the generator's stall, read only at the end (`paired_stall.rs`), could decide
-//! the verdict: then not judged, never passed.
+//! the whole limit. The test is the one the checks make at the end: the paired judgement's
+//! decision on the measured pairs, with the generator's stall weighed as `paired_stall.rs`
+//! weighs it. A decision the stall could overturn is no decision yet: more pairs may outweigh
+//! the starved ones, and stopping there would end the run not judged when the limit left time
+//! to judge it.
 
 use super::{
-    paired::{self, Decision, Margin},
-    paired_check::{pairs, slice_metric},
-    Regression, Rules,
+    paired::{Decision, Margin},
+    paired_check::slice_metric,
+    paired_stall::{weigh, StallWords},
+    Regression, Rules, Unit,
 };
 use crate::stats::{PairedRun, SliceMetric};
 
@@ -53,8 +55,10 @@ impl crate::engine::Referee for UntilDecisive {
         self.rules.iter().all(|(r, metric)| {
             UntilDecisive::endpoints(run, r).is_some_and(|endpoints| {
                 endpoints.into_iter().all(|e| {
-                    let decision = paired::decisive(&pairs(run, e, *metric), Margin::of(r));
-                    matches!(decision, Decision::Decided | Decision::NotJudged)
+                    let unit = Unit::from(r.metric.kind());
+                    let w = weigh(run, (e, *metric), Margin::of(r), unit);
+                    let overturnable = matches!(w.stall, Some(StallWords::Decides(_)));
+                    w.judged.decision == Decision::Decided && !overturnable
                 })
             })
         })
@@ -127,6 +131,30 @@ mod tests {
             s.endpoints.push(gone);
         }
         assert!(referee(&["GET /*: p95 +5%"]).unwrap().decided(&r));
+    }
+
+    #[test]
+    fn a_starved_slice_stops_nothing_and_a_stall_that_could_overturn_decides_nothing() {
+        let r = referee(&["p95 +5%"]).unwrap();
+        let starve = |run: &mut PairedRun, slices: std::ops::Range<usize>, stall_ms: f64| {
+            for s in &mut run.slices[slices] {
+                (s.starved, s.stall_ms) = (true, Some(stall_ms));
+            }
+        };
+        // One starved slice in the first pair: too few pairs to decide anything, so the run
+        // goes on (it once stopped there, not judged, whatever its limit).
+        let mut early = run(2, 1.3, 0.01);
+        starve(&mut early, 0..1, 3.0);
+        assert!(!r.decided(&early));
+        // Six pairs of a clear +30 %, a small stall in one slice: decided.
+        let mut small = run(6, 1.3, 0.01);
+        starve(&mut small, 1..2, 1.0);
+        assert!(r.decided(&small));
+        // The same build with every slice stalled by as much as the change measures: the
+        // stall could overturn a pass, so the run goes on.
+        let mut stalled = run(8, 1.0, 0.005);
+        starve(&mut stalled, 0..16, 5.0);
+        assert!(!r.decided(&stalled));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use super::{
     metric::{check_name, metric_value, stats_for, Names},
-    paired::{self, Margin, Pair},
+    paired::{self, Margin},
     paired_stall::{weigh, StallWords, Weighed},
     Check, CheckKind, Metric, Regression, Unit,
 };
@@ -24,17 +24,6 @@ pub(super) fn slice_metric(metric: Metric) -> Option<SliceMetric> {
         Metric::Rps => SliceMetric::Rps,
         _ => return None,
     })
-}
-
-/// The run's slice pairs as the judgement reads them.
-pub(super) fn pairs(run: &PairedRun, endpoint: Option<&str>, metric: SliceMetric) -> Vec<Pair> {
-    (run.pairs(endpoint, metric).into_iter())
-        .map(|(base, change, starved)| Pair {
-            base,
-            change,
-            starved,
-        })
-        .collect()
 }
 
 /// The check of rule `r` on `endpoint`, judged on the paired run's slices.

@@ -456,6 +456,7 @@ pub(super) fn paired() -> Document {
         base_endpoints: base.endpoints.clone(),
         slices: paired_slices(),
         slices_dropped: 0,
+        order_key: None,
         until_decisive: None,
     });
     let (t, r) = parse_rules(

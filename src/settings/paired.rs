@@ -12,8 +12,11 @@ use super::{
 };
 use crate::{defaults, modes::EngineKind, stats::MAX_PAIRED_SLICES};
 
-/// The shortest slice: its warm-up must leave time to measure.
-const MIN_SLICE: Duration = Duration::from_secs(2);
+/// The shortest slice: a whole second of the time series, whose warm-up must still leave time
+/// to measure. Short slices follow a runner whose speed changes every few seconds: a pair of
+/// 1 s slices spans 2 s, so fewer pairs straddle a change than with 2 s slices (4 s) or 5 s
+/// (10 s), and a 60 s run holds 30 pairs.
+const MIN_SLICE: Duration = Duration::from_secs(1);
 
 /// What a paired run needs beyond an unpaired one.
 #[derive(Debug, Clone)]

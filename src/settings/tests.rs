@@ -572,7 +572,7 @@ fn paired_slices_fit_the_run() {
             None,
             "--paired-slice: `2.5s` must be a whole number",
         ),
-        ("1s", "0s", "60s", None, "at least 2s"),
+        ("0s", "0s", "60s", None, "at least 1s"),
         (
             "5s",
             "5s",

@@ -141,14 +141,23 @@ pub fn stall_limit_ms(latency_p99_ms: Option<f64>) -> f64 {
 /// measured.
 pub fn slice_stall(
     seconds: &[super::GeneratorSecond],
-    requests: u64,
+    (requests, measured_s): (u64, f64),
     latency_p99_ms: Option<f64>,
 ) -> Option<(f64, bool)> {
     if seconds.is_empty() {
         return None;
     }
     let worst = seconds.iter().map(|s| s.hiccup_max_ms).fold(0.0, f64::max);
-    let queue: f64 = seconds.iter().filter_map(|s| s.run_queue_ms).sum();
+    // The run-queue time of the slice's measured window only: the requests it is divided by
+    // are the measured ones, not those of the slice's warm-up (with 2 s slices and a 500 ms
+    // warm-up, a quarter of the time). A window that cannot be read counts it all.
+    let share = measured_s / seconds.len() as f64;
+    let share = if share.is_finite() && share > 0.0 {
+        share.min(1.0)
+    } else {
+        1.0
+    };
+    let queue: f64 = seconds.iter().filter_map(|s| s.run_queue_ms).sum::<f64>() * share;
     let per_request = if requests > 0 {
         queue / requests as f64
     } else {
@@ -610,17 +619,36 @@ pub(crate) mod tests {
             steal_pct: 0.0,
             run_queue_ms: Some(queue),
         };
-        assert_eq!(slice_stall(&[], 10, None), None);
+        assert_eq!(slice_stall(&[], (10, 1.0), None), None);
         let (stall, starved) =
-            slice_stall(&[second(2.0, 10.0), second(3.0, 10.0)], 100, None).unwrap();
+            slice_stall(&[second(2.0, 10.0), second(3.0, 10.0)], (100, 2.0), None).unwrap();
         assert!((stall - (2.0 * 2.0 + 0.2)).abs() < 1e-9, "{stall}");
         assert!(!starved);
-        let (_, starved) = slice_stall(&[second(2.0, 0.0), second(12.0, 0.0)], 100, None).unwrap();
+        let two = [second(2.0, 0.0), second(12.0, 0.0)];
+        let (_, starved) = slice_stall(&two, (100, 2.0), None).unwrap();
         assert!(starved, "one second's hiccup past the 10 ms floor");
-        let (_, starved) =
-            slice_stall(&[second(2.0, 0.0), second(12.0, 0.0)], 100, Some(100.0)).unwrap();
+        let (_, starved) = slice_stall(&two, (100, 2.0), Some(100.0)).unwrap();
         assert!(!starved, "within a quarter of a 100 ms p99");
-        let (_, starved) = slice_stall(&[second(1.0, 2000.0)], 100, None).unwrap();
+        let (_, starved) = slice_stall(&[second(1.0, 2000.0)], (100, 1.0), None).unwrap();
         assert!(starved, "20 ms waiting for a core per request");
+    }
+
+    #[test]
+    fn a_slice_divides_only_its_measured_windows_run_queue_by_its_measured_requests() {
+        let second = |queue: f64| crate::stats::GeneratorSecond {
+            hiccup_max_ms: 1.0,
+            gen_cpu_pct: 50.0,
+            steal_pct: 0.0,
+            run_queue_ms: Some(queue),
+        };
+        let slice = [second(100.0), second(100.0)];
+        // 150 requests measured in 1.5 s of a 2 s slice: 150 ms of its 200 ms queue is theirs.
+        let (stall, _) = slice_stall(&slice, (150, 1.5), None).unwrap();
+        assert!((stall - 1.0).abs() < 1e-9, "{stall}");
+        // A window longer than the seconds, or unreadable, counts the whole queue.
+        for odd in [9.0, f64::NAN, f64::INFINITY, -1.0, 0.0] {
+            let (stall, _) = slice_stall(&slice, (200, odd), None).unwrap();
+            assert!((stall - 1.0).abs() < 1e-9, "{odd}: {stall}");
+        }
     }
 }

@@ -62,7 +62,7 @@ pub(crate) use names::{merge_same_names, merged_row, ByName};
 #[cfg(test)]
 pub(crate) use paired::tests::{run as paired_fixture, slice as slice_fixture};
 pub use paired::{
-    side_of, side_seconds, Bounds, PairedRun, Side, Slice, SliceMetric, SliceStats, UntilDecisive,
+    side_of, Bounds, PairedRun, Side, Slice, SliceMetric, SliceOrder, SliceStats, UntilDecisive,
     MAX_PAIRED_SLICES,
 };
 pub use protocol::Protocol;

@@ -29,10 +29,11 @@ pub enum Side {
     Change,
 }
 
-/// The side that slice `k` (from 0) belongs to: `base change change base base change change
-/// base ...` (A B B A). Pairs are slices `2p` and `2p + 1`, one of each side; the order
-/// swaps from one pair to the next, so a drift that rises through the run favours neither
-/// side, as a balanced (ABBA) design intends.
+/// The side that slice `k` (from 0) belongs to in the fixed order: `base change change base
+/// base change change base ...` (A B B A). Pairs are slices `2p` and `2p + 1`, one of each
+/// side; the order swaps from one pair to the next, so a drift that rises through the run
+/// favours neither side, as a balanced (ABBA) design intends. A run's own order is a
+/// [`SliceOrder`]: this one with whole blocks swapped at random.
 pub fn side_of(k: u64) -> Side {
     if ((k / 2) + (k % 2)) % 2 == 0 {
         Side::Base
@@ -41,21 +42,78 @@ pub fn side_of(k: u64) -> Side {
     }
 }
 
-/// How long, in seconds, `side` is measured between `from_s` and `to_s` (seconds from the
-/// run's start) with slices of `slice_s` seconds: the time its rates are over.
-pub fn side_seconds(side: Side, slice_s: f64, from_s: f64, to_s: f64) -> f64 {
-    if slice_s.is_nan() || slice_s <= 0.0 || to_s <= from_s {
-        return 0.0;
+/// Who goes when in one run: blocks of four slices, each `A B B A` or `B A A B`, chosen per
+/// block from the run's key. Each block stays balanced (a linear drift inside it favours
+/// neither side), and the choice is what a fixed order lacks: a disturbance that repeats
+/// every four slices (a cron job, a neighbour's batch, a GC cycle of the same period) hits
+/// the base in one block and the change in the next, so it adds noise to the paired
+/// differences instead of a bias, and a bias is what reads as a regression.
+///
+/// The key is recorded in results.json (`paired.order_key`), so the order a run used can be
+/// told again; readers pair slices by each slice's own `side`, which never needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SliceOrder {
+    key: Option<u32>,
+}
+
+impl SliceOrder {
+    /// [`side_of`]'s fixed order: every block `A B B A`.
+    pub const FIXED: SliceOrder = SliceOrder { key: None };
+
+    /// The order whose blocks `key` swaps.
+    pub fn keyed(key: u32) -> SliceOrder {
+        SliceOrder { key: Some(key) }
     }
-    let first = (from_s / slice_s).floor() as u64;
-    let last = (to_s / slice_s).ceil() as u64;
-    (first..last)
-        .filter(|k| side_of(*k) == side)
-        .map(|k| {
-            let (a, b) = (k as f64 * slice_s, (k + 1) as f64 * slice_s);
-            (b.min(to_s) - a.max(from_s)).max(0.0)
-        })
-        .sum()
+
+    /// The key, when the order has one.
+    pub fn key(self) -> Option<u32> {
+        self.key
+    }
+
+    /// The side slice `k` (from 0) belongs to.
+    pub fn side(self, k: u64) -> Side {
+        let fixed = side_of(k);
+        match self.key {
+            Some(key) if swapped(key, k / 4) => fixed.other(),
+            _ => fixed,
+        }
+    }
+
+    /// How long, in seconds, `side` is measured between `from_s` and `to_s` (seconds from
+    /// the run's start) with slices of `slice_s` seconds: the time its rates are over.
+    pub fn side_seconds(self, side: Side, slice_s: f64, from_s: f64, to_s: f64) -> f64 {
+        if slice_s.is_nan() || slice_s <= 0.0 || to_s <= from_s {
+            return 0.0;
+        }
+        let first = (from_s / slice_s).floor() as u64;
+        let last = (to_s / slice_s).ceil() as u64;
+        (first..last)
+            .filter(|k| self.side(*k) == side)
+            .map(|k| {
+                let (a, b) = (k as f64 * slice_s, (k + 1) as f64 * slice_s);
+                (b.min(to_s) - a.max(from_s)).max(0.0)
+            })
+            .sum()
+    }
+}
+
+/// Whether block `block` is swapped under `key`: one bit of a SplitMix64 finish of the two,
+/// so neighbouring blocks and neighbouring keys are unrelated.
+fn swapped(key: u32, block: u64) -> bool {
+    let mut z = (u64::from(key) << 32 ^ block).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)) & 1 == 1
+}
+
+impl Side {
+    /// The other target.
+    pub fn other(self) -> Side {
+        match self {
+            Side::Base => Side::Change,
+            Side::Change => Side::Base,
+        }
+    }
 }
 
 /// A paired run's own section of results.json (`paired`).
@@ -81,13 +139,17 @@ pub struct PairedRun {
     /// file's endpoint cap as it is read).
     #[serde(default)]
     pub base_endpoints: Vec<EndpointStats>,
-    /// The slices in time order, both sides (see [`side_of`]); each counted as a time-series
+    /// The slices in time order, both sides (see [`SliceOrder`]); each counted as a time-series
     /// point when read back.
     #[serde(default, deserialize_with = "slice_list")]
     pub slices: Vec<Slice>,
     /// Slices not kept past `--paired-max-slices`.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub slices_dropped: u64,
+    /// The key of the run's slice order ([`SliceOrder`]); absent in a run of the fixed order
+    /// (every block `A B B A`), as all runs before it were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_key: Option<u32>,
     /// A run that added slice pairs until its judgement was decided (`--until-decisive`):
     /// its time limit and whether it stopped before it. Absent in a run of fixed length.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -404,13 +466,55 @@ pub(crate) mod tests {
 
     #[test]
     fn each_side_is_measured_half_the_time() {
-        assert_eq!(side_seconds(Side::Base, 5.0, 0.0, 20.0), 10.0);
-        assert_eq!(side_seconds(Side::Change, 5.0, 0.0, 20.0), 10.0);
+        let fixed = SliceOrder::FIXED;
+        assert_eq!(fixed.side_seconds(Side::Base, 5.0, 0.0, 20.0), 10.0);
+        assert_eq!(fixed.side_seconds(Side::Change, 5.0, 0.0, 20.0), 10.0);
         // A warm-up of 2 s cuts into the first (base) slice; the run stops 1 s into slice 4
         // (base).
-        assert_eq!(side_seconds(Side::Base, 5.0, 2.0, 21.0), 3.0 + 5.0 + 1.0);
-        assert_eq!(side_seconds(Side::Change, 5.0, 2.0, 21.0), 10.0);
-        assert_eq!(side_seconds(Side::Change, 0.0, 0.0, 21.0), 0.0);
+        assert_eq!(
+            fixed.side_seconds(Side::Base, 5.0, 2.0, 21.0),
+            3.0 + 5.0 + 1.0
+        );
+        assert_eq!(fixed.side_seconds(Side::Change, 5.0, 2.0, 21.0), 10.0);
+        assert_eq!(fixed.side_seconds(Side::Change, 0.0, 0.0, 21.0), 0.0);
+        // Under any key each block of four is two and two.
+        for key in [1, 7, 0xdead] {
+            let keyed = SliceOrder::keyed(key);
+            assert_eq!(keyed.side_seconds(Side::Base, 5.0, 0.0, 400.0), 200.0);
+            assert_eq!(keyed.side_seconds(Side::Change, 5.0, 0.0, 400.0), 200.0);
+        }
+    }
+
+    #[test]
+    fn a_keyed_order_swaps_whole_blocks_and_no_block_is_unbalanced() {
+        let letters = |order: SliceOrder, n: u64| -> String {
+            (0..n)
+                .map(|k| match order.side(k) {
+                    Side::Base => 'B',
+                    Side::Change => 'C',
+                })
+                .collect()
+        };
+        for key in 0..50 {
+            let text = letters(SliceOrder::keyed(key), 400);
+            for block in text.as_bytes().chunks(4) {
+                assert!(block == b"BCCB" || block == b"CBBC", "key {key}: {text}");
+            }
+        }
+        // The blocks are not all alike: a disturbance every four slices meets both sides.
+        let text = letters(SliceOrder::keyed(3), 400);
+        let swapped = text.as_bytes().chunks(4).filter(|b| b == b"CBBC").count();
+        assert!(
+            (30..=70).contains(&swapped),
+            "{swapped} of 100 blocks swapped"
+        );
+        // Keys differ in their orders; the fixed order is the unkeyed one.
+        assert_ne!(
+            letters(SliceOrder::keyed(1), 64),
+            letters(SliceOrder::keyed(2), 64)
+        );
+        assert_eq!(letters(SliceOrder::FIXED, 8), "BCCBBCCB");
+        assert_eq!(SliceOrder::keyed(9).key(), Some(9));
     }
 
     pub(crate) fn row(name: &str, requests: u64, p95: f64) -> SliceStats {
@@ -448,6 +552,7 @@ pub(crate) mod tests {
             base_endpoints: Vec::new(),
             slices,
             slices_dropped: 0,
+            order_key: None,
             until_decisive: None,
         }
     }

@@ -266,13 +266,16 @@ fn sides(
     let warmup = plan.warmup.min(elapsed);
     let window = |side| match pairing {
         None => (elapsed - warmup).as_secs_f64().max(1e-3),
-        Some(p) => crate::stats::side_seconds(
-            side,
-            p.slices.slice_s(),
-            warmup.as_secs_f64(),
-            elapsed.as_secs_f64(),
-        )
-        .max(1e-3),
+        Some(p) => p
+            .slices
+            .order()
+            .side_seconds(
+                side,
+                p.slices.slice_s(),
+                warmup.as_secs_f64(),
+                elapsed.as_secs_f64(),
+            )
+            .max(1e-3),
     };
     let cookies_dropped = recorders
         .iter()

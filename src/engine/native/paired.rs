@@ -1,5 +1,5 @@
 //! A paired run's clock and its per-slice figures. Time from the run's start is cut into
-//! slices; `stats::side_of` says whose turn each is. Every virtual user has a twin on the
+//! slices; the plan's `stats::SliceOrder` says whose turn each is. Every virtual user has a twin on the
 //! other side (same random stream, so the same flows; its own connections, cookies and
 //! variables), and each sends only during its own side's slices: before each request it waits
 //! for its turn ([`Slices::turn_of`]), and in the open model an arrival due in the other
@@ -21,8 +21,8 @@ use std::{
 use crate::{
     engine::PairedPlan,
     stats::{
-        side_of, slice_stall, EndpointStats, GeneratorSecond, LatencyHistogram, PairedRun,
-        SecondPoint, Side, Slice, SliceStats, ALL_REQUESTS, SERIES_SIGFIG,
+        slice_stall, EndpointStats, GeneratorSecond, LatencyHistogram, PairedRun, SecondPoint,
+        Side, Slice, SliceOrder, SliceStats, ALL_REQUESTS, SERIES_SIGFIG,
     },
 };
 
@@ -36,6 +36,7 @@ pub(crate) struct Slices {
     measured_from: Instant,
     /// Slices from this index on are not measured (`--paired-max-slices`).
     max: u64,
+    order: SliceOrder,
 }
 
 impl Slices {
@@ -46,6 +47,7 @@ impl Slices {
             warmup: plan.slice_warmup,
             measured_from: start + run_warmup,
             max: plan.max_slices.into(),
+            order: plan.order,
         }
     }
 
@@ -61,18 +63,18 @@ impl Slices {
 
     /// Whether `t` falls in one of `side`'s slices.
     pub(crate) fn is_turn_of(&self, side: Side, t: Instant) -> bool {
-        side_of(self.index_at(t)) == side
+        self.order.side(self.index_at(t)) == side
     }
 
     /// `None` when `now` is in one of `side`'s slices; else when its next one begins (at most
-    /// two slices ahead in the balanced order).
+    /// three slices ahead: no side has more than two slices in a row in any order).
     pub(crate) fn turn_of(&self, side: Side, now: Instant) -> Option<Instant> {
         let k = self.index_at(now);
-        if side_of(k) == side {
+        if self.order.side(k) == side {
             return None;
         }
-        (k + 1..=k + 2)
-            .find(|j| side_of(*j) == side)
+        (k + 1..=k + 3)
+            .find(|j| self.order.side(*j) == side)
             .map(|j| self.start_of(j))
     }
 
@@ -84,7 +86,7 @@ impl Slices {
         let k = self.index_at(sent);
         let window = self.start_of(k) + self.warmup;
         let fits = k < self.max
-            && side_of(k) == side
+            && self.order.side(k) == side
             && sent >= window
             && sent >= self.measured_from
             && self.index_at(done) == k;
@@ -120,6 +122,10 @@ impl Slices {
 
     pub(crate) fn warmup_s(&self) -> f64 {
         self.warmup.as_secs_f64()
+    }
+
+    pub(crate) fn order(&self) -> SliceOrder {
+        self.order
     }
 }
 
@@ -382,10 +388,10 @@ pub(crate) fn paired_run(
                 .filter(|p| (from..to).contains(&f64::from(p.t)))
                 .filter_map(|p| p.generator)
                 .collect();
-            let stall = slice_stall(&seconds, aggregate.requests, aggregate.p99_ms);
+            let stall = slice_stall(&seconds, (aggregate.requests, measured_s), aggregate.p99_ms);
             Some(Slice {
                 index: k.min(u32::MAX.into()) as u32,
-                side: side_of(k),
+                side: slices.order.side(k),
                 start_s: from,
                 measured_s,
                 stall_ms: stall.map(|s| s.0),
@@ -404,6 +410,7 @@ pub(crate) fn paired_run(
         base_endpoints,
         slices: list,
         slices_dropped: dropped,
+        order_key: slices.order.key(),
         until_decisive: None,
     }
 }
@@ -413,14 +420,36 @@ mod tests {
     use super::*;
 
     fn slices(start: Instant) -> Slices {
+        keyed_slices(start, SliceOrder::FIXED)
+    }
+
+    fn keyed_slices(start: Instant, order: SliceOrder) -> Slices {
         let plan = PairedPlan {
             base: crate::engine::Target::from_url(&"http://b:1".parse().unwrap()).unwrap(),
             slice: Duration::from_secs(5),
             slice_warmup: Duration::from_secs(1),
             max_slices: 6,
+            order,
             referee: None,
         };
         Slices::new(start, &plan, Duration::from_secs(2))
+    }
+
+    #[test]
+    fn under_any_order_each_side_waits_for_exactly_its_next_slice() {
+        let t0 = Instant::now();
+        for key in 0..40 {
+            let s = keyed_slices(t0, SliceOrder::keyed(key));
+            for k in 0..64u64 {
+                let now = at(t0, k as f64 * 5.0 + 2.5);
+                for side in [Side::Base, Side::Change] {
+                    let next = (k..).find(|j| SliceOrder::keyed(key).side(*j) == side);
+                    let want = next.filter(|j| *j != k).map(|j| at(t0, j as f64 * 5.0));
+                    assert_eq!(s.turn_of(side, now), want, "key {key} slice {k} {side:?}");
+                    assert_eq!(s.is_turn_of(side, now), next == Some(k));
+                }
+            }
+        }
     }
 
     fn at(start: Instant, s: f64) -> Instant {
