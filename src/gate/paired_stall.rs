@@ -17,7 +17,7 @@ use super::{
     paired::{self, Margin, Pair, PairRange, Paired, PairedOutcome},
     CheckState, NotJudged, Unit,
 };
-use crate::stats::{PairedRun, SliceMetric};
+use crate::stats::{Bounds, PairedRun, SliceMetric};
 
 /// The verdict of a paired rule with the generator's stall weighed.
 pub(super) struct Weighed {
@@ -50,11 +50,8 @@ pub(super) fn weigh(
         .collect();
     let judged = paired::judge(&measured, margin);
     let state = state_of(&judged);
-    let stalled = bounds
-        .iter()
-        .filter(|(b, c)| b.starved || c.starved)
-        .count();
-    if stalled == 0 {
+    let uncertain = Uncertain::of(&bounds);
+    if uncertain.pairs == 0 {
         return Weighed {
             judged,
             state,
@@ -74,14 +71,14 @@ pub(super) fn weigh(
         (CheckState::Failed, Some(r)) => r.always_regression,
         (_, None) => false,
     };
-    let of = format!("{stalled} of {} slice pairs", bounds.len());
-    let span = span_words(reach, unit);
+    let cause = uncertain.cause(bounds.len());
+    let span = span_words(reach, unit, uncertain.what());
     if holds {
         let holds = match state {
             CheckState::NotJudged(_) => "",
             _ => ", and the verdict holds throughout",
         };
-        let words = format!("; the load generator was starved in {of} ({span}){holds}");
+        let words = format!("; {cause} ({span}){holds}");
         return Weighed {
             judged,
             state,
@@ -89,20 +86,76 @@ pub(super) fn weigh(
         };
     }
     let words = format!(
-        "not judged: the load generator was starved in {of}, and its stall could decide the verdict (as measured, {}; {span})",
-        judged.words(unit)
+        "not judged: {cause}, and {} could decide the verdict (as measured, {}; {span}){}",
+        uncertain.what(),
+        judged.words(unit),
+        uncertain.fix(),
     );
+    let why = match uncertain.starved {
+        0 => NotJudged::NotMeasured,
+        _ => NotJudged::GeneratorStarved,
+    };
     Weighed {
         judged,
-        state: CheckState::NotJudged(NotJudged::GeneratorStarved),
+        state: CheckState::NotJudged(why),
         stall: Some(StallWords::Decides(words)),
     }
 }
 
+/// The slice pairs whose values are ranges, not points: a slice the generator starved, or one
+/// with requests answered too late for its figures.
+struct Uncertain {
+    starved: usize,
+    late: usize,
+    pairs: usize,
+}
+
+impl Uncertain {
+    fn of(bounds: &[(Bounds, Bounds)]) -> Uncertain {
+        let count = |f: fn(&Bounds) -> bool| bounds.iter().filter(|(b, c)| f(b) || f(c)).count();
+        Uncertain {
+            starved: count(|b| b.starved),
+            late: count(|b| b.late),
+            pairs: count(|b| b.starved || b.late),
+        }
+    }
+
+    fn cause(&self, n: usize) -> String {
+        let starved = format!(
+            "the load generator was starved in {} of {n} slice pairs",
+            self.starved
+        );
+        let late = format!(
+            "requests outlasted their slice in {} of {n} slice pairs",
+            self.late
+        );
+        match (self.starved, self.late) {
+            (_, 0) => starved,
+            (0, _) => late,
+            _ => format!("{starved}, and {late}"),
+        }
+    }
+
+    fn what(&self) -> &'static str {
+        match (self.starved, self.late) {
+            (_, 0) => "its stall",
+            (0, _) => "the late requests",
+            _ => "its stall and the late requests",
+        }
+    }
+
+    fn fix(&self) -> &'static str {
+        match self.late {
+            0 => "",
+            _ => "; give a longer --paired-slice than the slowest requests",
+        }
+    }
+}
+
 /// How far the stall reaches, for the words: the change at its best and at its worst.
-fn span_words(reach: Option<paired::Reach>, unit: Unit) -> String {
+fn span_words(reach: Option<paired::Reach>, unit: Unit, what: &str) -> String {
     let Some(r) = reach else {
-        return "its stall leaves the target's own values without a bound here".to_string();
+        return format!("{what} leaves the target's own values without a bound here");
     };
     let v = |x: f64| match r.relative {
         true => format!("{:+.1}%", x * 100.0),
@@ -112,8 +165,12 @@ fn span_words(reach: Option<paired::Reach>, unit: Unit) -> String {
             unit.format(x.abs())
         ),
     };
+    let taken = match what {
+        "its stall" => "with its stall taken out",
+        _ => "with what it leaves unmeasured",
+    };
     format!(
-        "with its stall taken out, the change could read from {} to {}",
+        "{taken}, the change could read from {} to {}",
         v(r.best),
         v(r.worst)
     )
@@ -285,6 +342,41 @@ mod tests {
         assert_eq!(
             rps.state,
             CheckState::NotJudged(NotJudged::GeneratorStarved)
+        );
+    }
+
+    #[test]
+    fn requests_that_outlast_their_slice_leave_a_pass_unproven_and_name_the_fix() {
+        // The same build, inside the margin as measured; in every pair the change's slice had
+        // requests answered too late for its figures: its p95 could be anything above.
+        let mut r = run(40.0, 40.0, None, 0);
+        for s in r.slices.iter_mut().filter(|s| s.side == Side::Change) {
+            s.aggregate.late = 2;
+        }
+        let w = weighed(&r, "p95 +5%", SliceMetric::P95);
+        assert_eq!(state_of(&w.judged), CheckState::Passed, "as measured");
+        assert_eq!(w.state, CheckState::NotJudged(NotJudged::NotMeasured));
+        let Some(StallWords::Decides(words)) = w.stall else {
+            panic!("no words")
+        };
+        assert!(
+            words.starts_with("not judged: requests outlasted their slice in 12 of 12 slice pairs")
+                && words.contains("the late requests could decide the verdict")
+                && words.ends_with("give a longer --paired-slice than the slowest requests"),
+            "{words}"
+        );
+        // A few such pairs are set aside with the trimmed ones: the verdict holds, and says so.
+        let mut few = run(40.0, 40.0, None, 0);
+        few.slices[1].aggregate.late = 1;
+        let w = weighed(&few, "p95 +5%", SliceMetric::P95);
+        assert_eq!(w.state, CheckState::Passed);
+        let Some(StallWords::Same(words)) = w.stall else {
+            panic!("no words")
+        };
+        assert!(
+            words.contains("requests outlasted their slice in 1 of 12 slice pairs (with what it leaves unmeasured")
+                && words.contains("and the verdict holds throughout"),
+            "{words}"
         );
     }
 }

@@ -389,6 +389,7 @@ fn slice_row(name: &str, n: u64, p95: f64) -> SliceStats {
         name: name.into(),
         requests: n,
         failures: 0,
+        late: 0,
         p50_ms: Some(p95 * 0.6),
         p95_ms: Some(p95),
         p99_ms: Some(p95 * 1.3),

@@ -211,6 +211,11 @@ pub struct SliceStats {
     pub requests: u64,
     /// Of which failed.
     pub failures: u64,
+    /// Requests sent in the slice's measured window and answered only after the next slice
+    /// ended: not in its figures, which could read better than the target was
+    /// ([`Slice::bounds`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub late: u64,
     /// Latency percentiles and mean in milliseconds; absent when none was measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
@@ -274,6 +279,28 @@ impl SliceStats {
         }
     }
 
+    /// `(low, high)` widened by `late` requests the row's figures leave out: each took longer
+    /// than any it measured could have (so a latency has no upper bound), may have failed or
+    /// not, and was sent in the slice (so its rate could be that much higher).
+    fn widened_by_late(
+        &self,
+        late: u64,
+        metric: SliceMetric,
+        measured_s: f64,
+        (low, high): (f64, f64),
+    ) -> (f64, f64) {
+        let (n, f, late) = (self.requests as f64, self.failures as f64, late as f64);
+        match metric {
+            SliceMetric::ErrorRate => (
+                low.min(100.0 * f / (n + late)),
+                high.max(100.0 * (f + late) / (n + late)),
+            ),
+            SliceMetric::Rps if measured_s > 0.0 => (low, high.max((n + late) / measured_s)),
+            SliceMetric::Rps => (low, f64::INFINITY),
+            _ => (low, f64::INFINITY),
+        }
+    }
+
     /// Merges two rows that read the same after scrubbing: counts add, the mean is weighed by
     /// requests, and each percentile is the larger of the two (an upper bound: the exact one
     /// needs histograms a slice does not keep).
@@ -294,6 +321,7 @@ impl SliceStats {
         self.p99_ms = max(self.p99_ms, other.p99_ms);
         self.requests = self.requests.saturating_add(other.requests);
         self.failures = self.failures.saturating_add(other.failures);
+        self.late = self.late.saturating_add(other.late);
     }
 }
 
@@ -315,12 +343,15 @@ pub struct Bounds {
     pub high: f64,
     /// The slice was starved (whatever its stall reads).
     pub starved: bool,
+    /// Some of the row's requests were late ([`SliceStats::late`]).
+    pub late: bool,
 }
 
 impl Slice {
     /// The [`Bounds`] of `metric` for `endpoint` in this slice; `None` where it has no value.
     pub fn bounds(&self, endpoint: Option<&str>, metric: SliceMetric) -> Option<Bounds> {
-        let measured = self.row(endpoint)?.value(metric, self.measured_s)?;
+        let row = self.row(endpoint)?;
+        let measured = row.value(metric, self.measured_s)?;
         let (low, high) = match (self.starved, metric) {
             (false, _) => (measured, measured),
             (true, SliceMetric::ErrorRate) => (0.0, measured),
@@ -335,11 +366,16 @@ impl Slice {
                 ((measured - stall).max(0.0), measured)
             }
         };
+        let (low, high) = match row.late {
+            0 => (low, high),
+            late => row.widened_by_late(late, metric, self.measured_s, (low, high)),
+        };
         Some(Bounds {
             measured,
             low,
             high,
             starved: self.starved,
+            late: row.late > 0,
         })
     }
 
@@ -522,6 +558,7 @@ pub(crate) mod tests {
             name: name.into(),
             requests,
             failures: 0,
+            late: 0,
             p50_ms: Some(p95 / 2.0),
             p95_ms: Some(p95),
             p99_ms: Some(p95 * 1.5),
@@ -555,6 +592,29 @@ pub(crate) mod tests {
             order_key: None,
             until_decisive: None,
         }
+    }
+
+    #[test]
+    fn late_requests_leave_a_latency_unbounded_above_and_widen_rates_by_their_count() {
+        let mut s = slice(1, 20.0);
+        s.aggregate.failures = 4;
+        let b = s.bounds(None, SliceMetric::P95).unwrap();
+        assert_eq!((b.low, b.high, b.late), (20.0, 20.0, false));
+        s.aggregate.late = 10;
+        let b = s.bounds(None, SliceMetric::P95).unwrap();
+        assert_eq!(
+            (b.measured, b.low, b.high, b.late),
+            (20.0, 20.0, f64::INFINITY, true)
+        );
+        // 4 of 40 failed; 10 more unanswered: 4 to 14 of 50.
+        let e = s.bounds(None, SliceMetric::ErrorRate).unwrap();
+        assert_eq!((e.measured, e.low, e.high), (10.0, 8.0, 28.0));
+        // 40 in 4 s; the 10 late were sent in it too.
+        let r = s.bounds(None, SliceMetric::Rps).unwrap();
+        assert_eq!((r.measured, r.low, r.high), (10.0, 10.0, 12.5));
+        // Per row: the endpoint without late requests keeps its point.
+        let row = s.bounds(Some("GET /a"), SliceMetric::P95).unwrap();
+        assert_eq!(row.high, 20.0);
     }
 
     #[test]

@@ -389,12 +389,14 @@ fn the_reports_show_the_base_and_the_change_side_by_side() {
 /// than the latencies themselves: the stall could decide the verdict, so the check is not
 /// judged (exit 5) with its readings, never passed and never a failure the generator made.
 #[test]
-#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: 12 s of load")]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: 20 s of load")]
 fn a_stall_that_could_decide_the_verdict_leaves_it_not_judged() {
     let (change, base) = (slow_app(24), slow_app(20));
-    let out = paired_gate(PLAIN, &change.url(), &base.url(), "12s")
+    // The median, which the stall (a few percent of the requests) leaves alone as measured: a
+    // clear +20 % over five pairs, whatever the order.
+    let out = paired_gate(PLAIN, &change.url(), &base.url(), "20s")
         .args(["--users", "4", "--spawn-rate", "100"])
-        .args(["--regression", "p95 +5%"])
+        .args(["--regression", "p50 +5%"])
         .env("LOADFORGE_GATE_TEST_HICCUP_MS", "40")
         .run()
         .expect_exit(5);

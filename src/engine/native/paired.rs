@@ -4,13 +4,20 @@
 //! variables), and each sends only during its own side's slices: before each request it waits
 //! for its turn ([`Slices::turn_of`]), and in the open model an arrival due in the other
 //! side's slice is skipped, so both sides get the arrivals of their own slices of one
-//! schedule. A request in flight at a boundary is attributed to the side it was sent to and
-//! left out of both slices' figures ([`Slices::measured`]).
+//! schedule.
 //!
-//! Each worker keeps the figures of the slice under way only ([`SliceRec`]), hands them to the
-//! shared [`SliceSink`] when the slice ends, and the sink reduces a slice to its percentiles
-//! as soon as every worker has handed it over, so memory holds about one slice at a time
-//! whatever the run's length.
+//! A request belongs to the slice it was sent in, however late in it, and is counted there when
+//! its answer comes before the next slice ends ([`Slices::place`]). Dropping the requests still
+//! in flight at a slice's end would drop the slow ones more often than the fast (a request in
+//! flight at a given instant is picked in proportion to its length): every slice would read
+//! faster than its target is, and the slower side more so, which hides part of a regression. A
+//! request that outlasts even the next slice is counted as late in its own ([`SliceSink::late`]),
+//! so the judgement knows what its slice could not measure.
+//!
+//! Each worker keeps the figures of the slice under way and the one before it ([`SliceRec`]),
+//! hands a slice to the shared [`SliceSink`] when the one after it ends, and the sink reduces a
+//! slice to its percentiles as soon as every worker has handed it over, so memory holds about
+//! two slices at a time whatever the run's length.
 
 use std::{
     collections::BTreeMap,
@@ -78,19 +85,22 @@ impl Slices {
             .map(|j| self.start_of(j))
     }
 
-    /// The slice whose figures a request of `side` sent at `sent` and answered at `done`
-    /// belongs to: the one that holds both instants in its measured window (after its
-    /// warm-up and the run's), if that slice is `side`'s and is kept. A straddler belongs to
-    /// none.
-    pub(crate) fn measured(&self, side: Side, sent: Instant, done: Instant) -> Option<u64> {
+    /// Where the figures of a request of `side` sent at `sent` and answered at `done` go: the
+    /// slice it was sent in, if it was sent in that slice's measured window (after its warm-up
+    /// and the run's) and the slice is `side`'s and kept; counted there if answered before the
+    /// next slice ends, late otherwise.
+    pub(crate) fn place(&self, side: Side, sent: Instant, done: Instant) -> Place {
         let k = self.index_at(sent);
         let window = self.start_of(k) + self.warmup;
-        let fits = k < self.max
+        let ours = k < self.max
             && self.order.side(k) == side
             && sent >= window
-            && sent >= self.measured_from
-            && self.index_at(done) == k;
-        fits.then_some(k)
+            && sent >= self.measured_from;
+        match (ours, self.index_at(done) <= k + 1) {
+            (false, _) => Place::Nowhere,
+            (true, true) => Place::Counted(k),
+            (true, false) => Place::Late(k),
+        }
     }
 
     /// How many seconds of slice `k` are measured in a run that lasted `elapsed`.
@@ -129,11 +139,23 @@ impl Slices {
     }
 }
 
-/// One name's figures in the slice under way, on one worker.
+/// Where a request's figures go ([`Slices::place`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// In slice `k`'s figures.
+    Counted(u64),
+    /// Sent in slice `k`'s measured window, answered after the slice after it ended.
+    Late(u64),
+    /// In no slice: sent in a warm-up, in the other side's slice, or past the kept slices.
+    Nowhere,
+}
+
+/// One name's figures in a slice still open, on one worker.
 #[derive(Debug)]
 pub(crate) struct SliceRec {
     requests: u64,
     failures: u64,
+    late: u64,
     histogram: LatencyHistogram,
 }
 
@@ -142,6 +164,7 @@ impl SliceRec {
         SliceRec {
             requests: 0,
             failures: 0,
+            late: 0,
             histogram: LatencyHistogram::with_sigfig(SERIES_SIGFIG),
         }
     }
@@ -149,6 +172,7 @@ impl SliceRec {
     fn add(&mut self, o: &SliceRec) {
         self.requests += o.requests;
         self.failures += o.failures;
+        self.late += o.late;
         self.histogram.add(&o.histogram);
     }
 
@@ -157,6 +181,7 @@ impl SliceRec {
             name: name.into(),
             requests: self.requests,
             failures: self.failures,
+            late: self.late,
             p50_ms: self.histogram.percentile_ms(50.0),
             p95_ms: self.histogram.percentile_ms(95.0),
             p99_ms: self.histogram.percentile_ms(99.0),
@@ -189,7 +214,8 @@ impl Names {
     }
 }
 
-/// One worker's part: the figures of the slice under way.
+/// One worker's part: the figures of the slice under way and of the one before it, whose
+/// last requests may still be answered.
 #[derive(Debug)]
 pub(crate) struct PairedRec {
     worker: usize,
@@ -197,7 +223,10 @@ pub(crate) struct PairedRec {
     names: Arc<Names>,
     sink: Arc<SliceSink>,
     current: u64,
+    /// Slice `current`'s figures, per name.
     open: Vec<Option<SliceRec>>,
+    /// Slice `current - 1`'s (none before the first slice ends).
+    previous: Vec<Option<SliceRec>>,
 }
 
 impl PairedRec {
@@ -207,9 +236,11 @@ impl PairedRec {
         names: Arc<Names>,
         sink: Arc<SliceSink>,
     ) -> Self {
+        let empty = || (0..names.names.len()).map(|_| None).collect();
         PairedRec {
             worker,
-            open: (0..names.names.len()).map(|_| None).collect(),
+            open: empty(),
+            previous: empty(),
             slices,
             names,
             sink,
@@ -218,7 +249,7 @@ impl PairedRec {
     }
 
     /// Counts a request of `side` answered at `now` (`latency` before it, when it was sent)
-    /// in its slice, if it was sent and answered within one slice's measured window.
+    /// in the slice it was sent in ([`Slices::place`]).
     pub(crate) fn record(
         &mut self,
         side: Side,
@@ -231,13 +262,25 @@ impl PairedRec {
         let sent = latency_micros.map_or(now, |us| {
             now.checked_sub(Duration::from_micros(us)).unwrap_or(now)
         });
-        if self.slices.measured(side, sent, now) != Some(self.current) {
-            return;
-        }
         let Some(slot) = self.names.slot_of.get(endpoint).copied() else {
             return;
         };
-        let rec = self.open[slot].get_or_insert_with(SliceRec::new);
+        let (k, late) = match self.slices.place(side, sent, now) {
+            Place::Nowhere => return,
+            Place::Counted(k) => (k, false),
+            Place::Late(k) => (k, true),
+        };
+        let open = match self.current.checked_sub(k) {
+            Some(0) => &mut self.open,
+            Some(1) => &mut self.previous,
+            // Already handed over (or, on a clock read out of order, not begun): late.
+            _ => return self.sink.late(k, slot),
+        };
+        let rec = open[slot].get_or_insert_with(SliceRec::new);
+        if late {
+            rec.late += 1;
+            return;
+        }
         rec.requests += 1;
         if failed {
             rec.failures += 1;
@@ -247,7 +290,7 @@ impl PairedRec {
         }
     }
 
-    /// Hands the slice under way over once `now` is past it.
+    /// Hands the slice before the one under way over once `now` is past the one under way.
     pub(crate) fn roll(&mut self, now: Instant) {
         let k = self.slices.index_at(now);
         if k > self.current {
@@ -260,12 +303,29 @@ impl PairedRec {
         self.hand_over(u64::MAX);
     }
 
+    /// Moves on to slice `next`: every slice below `next - 1` is complete on this worker.
     fn hand_over(&mut self, next: u64) {
-        let recs: Vec<Option<SliceRec>> = self.open.iter_mut().map(Option::take).collect();
+        let previous = std::mem::take(&mut self.previous);
+        let open = std::mem::take(&mut self.open);
+        let watermark = next.saturating_sub(1);
+        if let Some(k) = self.current.checked_sub(1) {
+            self.submit(k, previous, watermark);
+        }
+        match next == self.current + 1 {
+            true => self.previous = open,
+            false => {
+                self.submit(self.current, open, watermark);
+                self.previous = (0..self.names.names.len()).map(|_| None).collect();
+            }
+        }
+        self.open = (0..self.names.names.len()).map(|_| None).collect();
+        self.current = next;
+    }
+
+    fn submit(&self, k: u64, recs: Vec<Option<SliceRec>>, watermark: u64) {
         let any = recs.iter().any(Option::is_some);
         self.sink
-            .submit(self.worker, any.then_some((self.current, recs)), next);
-        self.current = next;
+            .submit(self.worker, any.then_some((k, recs)), watermark);
     }
 }
 
@@ -321,6 +381,36 @@ impl SliceSink {
             if let Some(recs) = st.pending.remove(&k) {
                 let reduced = self.reduce(&recs);
                 st.done.insert(k, reduced);
+            }
+        }
+    }
+
+    /// Counts a request of slice `k` under `slot` late: answered after its worker handed the
+    /// slice over. Added to the slice's figures wherever they are, pending or reduced.
+    fn late(&self, k: u64, slot: usize) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let below = st.watermarks.iter().copied().min().unwrap_or(0);
+        if k >= below || st.pending.contains_key(&k) {
+            // Not reduced yet: counted with the slice's other figures when it is.
+            let n = self.names.names.len();
+            let recs = (st.pending.entry(k)).or_insert_with(|| (0..n).map(|_| None).collect());
+            if let Some(rec) = recs.get_mut(slot) {
+                rec.get_or_insert_with(SliceRec::new).late += 1;
+            }
+            return;
+        }
+        let Some(name) = self.names.names.get(slot) else {
+            return;
+        };
+        let (all, rows) =
+            (st.done.entry(k)).or_insert_with(|| (SliceRec::new().stats(ALL_REQUESTS), Vec::new()));
+        all.late += 1;
+        match rows.iter_mut().find(|r| r.name == *name) {
+            Some(row) => row.late += 1,
+            None => {
+                let mut row = SliceRec::new();
+                row.late = 1;
+                rows.push(row.stats(name));
             }
         }
     }
@@ -473,19 +563,41 @@ mod tests {
     fn a_request_counts_in_the_slice_that_holds_it_whole() {
         let t0 = Instant::now();
         let s = slices(t0);
-        let m = |side, a, b| s.measured(side, at(t0, a), at(t0, b));
-        assert_eq!(m(Side::Change, 6.5, 6.6), Some(1));
-        assert_eq!(m(Side::Change, 5.5, 5.6), None, "in the slice's warm-up");
-        assert_eq!(m(Side::Change, 9.9, 10.1), None, "straddles slices 1 and 2");
-        assert_eq!(m(Side::Change, 10.0 + 1.5, 12.0), Some(2));
+        let m = |side, a, b| s.place(side, at(t0, a), at(t0, b));
+        assert_eq!(m(Side::Change, 6.5, 6.6), Place::Counted(1));
+        assert_eq!(
+            m(Side::Change, 5.5, 5.6),
+            Place::Nowhere,
+            "in the slice's warm-up"
+        );
+        assert_eq!(
+            m(Side::Change, 9.9, 10.1),
+            Place::Counted(1),
+            "answered in the next slice: counted where it was sent"
+        );
+        assert_eq!(m(Side::Change, 9.9, 14.99), Place::Counted(1));
+        assert_eq!(
+            m(Side::Change, 9.9, 15.0),
+            Place::Late(1),
+            "past the next slice"
+        );
+        assert_eq!(m(Side::Change, 10.0 + 1.5, 12.0), Place::Counted(2));
         assert_eq!(
             m(Side::Base, 14.9, 15.5),
-            None,
+            Place::Nowhere,
             "sent in the change's slice"
         );
-        assert_eq!(m(Side::Base, 3.5, 3.6), Some(0));
-        assert_eq!(m(Side::Base, 1.5, 1.6), None, "in the run's warm-up");
-        assert_eq!(m(Side::Base, 31.5, 31.6), None, "past the kept slices");
+        assert_eq!(m(Side::Base, 3.5, 3.6), Place::Counted(0));
+        assert_eq!(
+            m(Side::Base, 1.5, 1.6),
+            Place::Nowhere,
+            "in the run's warm-up"
+        );
+        assert_eq!(
+            m(Side::Base, 31.5, 31.6),
+            Place::Nowhere,
+            "past the kept slices"
+        );
         assert!((s.measured_s(0, Duration::from_secs(60)) - 3.0).abs() < 1e-9);
         assert!((s.measured_s(1, Duration::from_secs(60)) - 4.0).abs() < 1e-9);
         assert!((s.measured_s(2, Duration::from_secs_f64(12.5)) - 1.5).abs() < 1e-9);
@@ -514,19 +626,25 @@ mod tests {
             "worker 1 is not past it"
         );
         w1.roll(at(t0, 10.5));
+        let reduced: Vec<u64> = sink.state.lock().unwrap().done.keys().copied().collect();
+        assert_eq!(reduced, [0], "slice 1 stays open for its last answers");
+        // A change request sent late in slice 1 and answered in slice 2 counts in slice 1.
+        w1.record(Side::Change, 1, Some(700_000), false, at(t0, 10.6));
+        // A base request of slice 0 answered in slice 2: late, added to the reduced slice.
+        w0.record(Side::Base, 0, Some(7_200_000), false, at(t0, 10.7));
         w0.finish();
         w1.finish();
         drop((w0, w1));
         let done = Arc::try_unwrap(sink).unwrap().finish();
         let (all, rows) = &done[&0];
-        assert_eq!((all.requests, all.failures), (2, 1));
+        assert_eq!((all.requests, all.failures, all.late), (2, 1, 1));
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].name, "GET /a");
-        assert_eq!(rows[0].requests, 2);
+        assert_eq!((rows[0].requests, rows[0].late), (2, 1));
         let (all, rows) = &done[&1];
-        assert_eq!(all.requests, 1);
+        assert_eq!((all.requests, all.late), (2, 0));
         assert_eq!(rows[0].name, "GET /b");
-        assert!((rows[0].p95_ms.unwrap() - 8.0).abs() < 0.1);
+        assert!((rows[0].p95_ms.unwrap() - 700.0).abs() < 10.0);
     }
     #[test]
     fn the_section_keeps_each_touched_slice_with_its_generator_figures() {
@@ -537,6 +655,7 @@ mod tests {
             name: ALL_REQUESTS.into(),
             requests,
             failures: 0,
+            late: 0,
             p50_ms: Some(5.0),
             p95_ms: Some(9.0),
             p99_ms: Some(12.0),
