@@ -41,6 +41,7 @@ Verdicts are read with `compare` (the stored results.json, judged by the binary 
 
 import argparse
 import json
+import math
 import os
 import random
 import re
@@ -217,6 +218,15 @@ def slice_figures(doc):
         sum(1 for a, b in pairs if excused(a, b))
 
 
+def runner_noise(doc):
+    """How much the runner moved the base during the run: the standard deviation of the log of
+    the base's slice p95 (in percent), the target unchanged throughout; `None` below 3 slices."""
+    values = [s["aggregate"].get("p95_ms") for s in doc.get("paired", {}).get("slices", [])
+              if s["side"] == "base"]
+    logs = [math.log(v) for v in values if v and v > 0]
+    return 100 * statistics.stdev(logs) if len(logs) >= 3 else None
+
+
 def judge_paired(lfg, work, kind):
     rows = []
     for d in sorted(work.glob(f"{kind}-*")):
@@ -227,6 +237,7 @@ def judge_paired(lfg, work, kind):
         mark, detail = check_line(lfg, res, res)
         pairs, starved_pairs, excused_pairs = slice_figures(doc)
         rows.append({"run": d.name, "word": word(mark, detail), "detail": detail, "pairs": pairs,
+                     "noise": runner_noise(doc),
                      "starved_pairs": starved_pairs, "excused_pairs": excused_pairs,
                      "load1": json.loads((d / "bench.json").read_text())["load1"]})
     return rows
@@ -287,7 +298,11 @@ def report(lfg, work):
         loads = [r["load1"] for r in rows]
         widths = sorted(w for w in (width(r["detail"]) for r in rows) if w is not None)
         old = sum(1 for r in rows if r["starved_pairs"] > 0 and r["word"] != "regression")
+        noise = sorted(r["noise"] for r in rows if r["noise"] is not None)
         print(f"\n{name}: {len(rows)} runs: {counts(rows)}")
+        if noise:
+            print(f"  runner noise (sd of the base's slice p95 over a run): median ±{statistics.median(noise):.1f} %, "
+                  f"{noise[0]:.1f} to {noise[-1]:.1f} %")
         print(f"  median interval width {statistics.median(widths):.0f} points over {len(widths)} runs with one; "
               f"not judged under the per-slice rule (any pair with a starved slice): {old}"
               if widths else "  no interval")
@@ -296,8 +311,9 @@ def report(lfg, work):
               f"(all 'not judged' under a rule that excuses any such pair); the pair rule excuses "
               f"{excused_pairs} pairs, in {excused_runs} runs; load average {min(loads):.2f} to {max(loads):.2f}")
         for r in rows:
-            print(f"  {r['run']}: {r['word']:<16} {r['starved_pairs']:>2} flagged, {r['excused_pairs']} excused "
-                  f"of {r['pairs']} pairs · {r['detail']}")
+            spread = f"±{r['noise']:.1f} %" if r["noise"] is not None else "-"
+            print(f"  {r['run']}: {r['word']:<16} noise {spread:>8} {r['starved_pairs']:>2} flagged, "
+                  f"{r['excused_pairs']} excused of {r['pairs']} pairs · {r['detail']}")
     for keep, name in ((True, "as the gate judges (flagged runs out of the band)"),
                        (False, "flags cleared (every earlier run in the band)")):
         rows = judge_history(lfg, work, keep)

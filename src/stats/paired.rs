@@ -351,7 +351,9 @@ impl Slice {
     /// The [`Bounds`] of `metric` for `endpoint` in this slice; `None` where it has no value.
     pub fn bounds(&self, endpoint: Option<&str>, metric: SliceMetric) -> Option<Bounds> {
         let row = self.row(endpoint)?;
-        let measured = row.value(metric, self.measured_s)?;
+        let Some(measured) = row.value(metric, self.measured_s) else {
+            return (row.late > 0).then(|| self.all_late(metric));
+        };
         let (low, high) = match (self.starved, metric) {
             (false, _) => (measured, measured),
             (true, SliceMetric::ErrorRate) => (0.0, measured),
@@ -377,6 +379,26 @@ impl Slice {
             starved: self.starved,
             late: row.late > 0,
         })
+    }
+
+    /// A row whose every request was late: nothing measured, so its value is the least it
+    /// could be (each took longer than the slice's measured window: it was sent in it and
+    /// answered after the next slice ended; a failure rate anywhere) and has no upper bound.
+    /// Left out, the pair would vanish from the judgement, and a change whose slow requests
+    /// all outlast their slice would be judged on its fast ones.
+    fn all_late(&self, metric: SliceMetric) -> Bounds {
+        let (measured, high) = match metric {
+            SliceMetric::ErrorRate => (0.0, 100.0),
+            SliceMetric::Rps => (0.0, f64::INFINITY),
+            _ => (1000.0 * self.measured_s.max(0.0), f64::INFINITY),
+        };
+        Bounds {
+            measured,
+            low: measured,
+            high,
+            starved: self.starved,
+            late: true,
+        }
     }
 
     /// The row of `endpoint` (`None`: every request together).
@@ -566,6 +588,17 @@ pub(crate) mod tests {
         }
     }
 
+    fn row_late_only(name: &str, late: u64) -> SliceStats {
+        SliceStats {
+            late,
+            p50_ms: None,
+            p95_ms: None,
+            p99_ms: None,
+            mean_ms: None,
+            ..row(name, 0, 1.0)
+        }
+    }
+
     pub(crate) fn slice(index: u32, p95: f64) -> Slice {
         Slice {
             index,
@@ -615,6 +648,16 @@ pub(crate) mod tests {
         // Per row: the endpoint without late requests keeps its point.
         let row = s.bounds(Some("GET /a"), SliceMetric::P95).unwrap();
         assert_eq!(row.high, 20.0);
+        // A row whose every request was late still makes a pair: at least the measured
+        // window (4 s here), without limit above.
+        s.endpoints.push(row_late_only("GET /slow", 3));
+        let b = s.bounds(Some("GET /slow"), SliceMetric::P95).unwrap();
+        assert_eq!(
+            (b.measured, b.low, b.high, b.late),
+            (4000.0, 4000.0, f64::INFINITY, true)
+        );
+        let e = s.bounds(Some("GET /slow"), SliceMetric::ErrorRate).unwrap();
+        assert_eq!((e.low, e.high), (0.0, 100.0));
     }
 
     #[test]

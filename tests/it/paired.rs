@@ -43,11 +43,11 @@ fn slices(results: &serde_json::Value) -> &Vec<serde_json::Value> {
 /// The base answers in 30 ms, the change in 5 ms: results.json holds both sides whole and per
 /// slice, and in every slice pair the base's latencies are above the change's.
 #[test]
-#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: 12 s of load")]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: 14 s of load")]
 fn both_sides_are_measured_and_the_slower_is_slower_in_every_pair() {
     let _quiet = crate::harness::quiet();
     let (change, base) = (slow_app(5), slow_app(30));
-    let out = paired_gate(PLAIN, &change.url(), &base.url(), "12s")
+    let out = paired_gate(PLAIN, &change.url(), &base.url(), "14s")
         .args(["--users", "4", "--spawn-rate", "100"])
         .run()
         .expect_exit(0);
@@ -75,9 +75,11 @@ fn both_sides_are_measured_and_the_slower_is_slower_in_every_pair() {
     assert!(p50(&r["aggregate"]) < 20.0, "{}", r["aggregate"]);
     assert!(p50(&paired["base_aggregate"]) >= 30.0, "{paired}");
     assert_eq!(paired["base_endpoints"][0]["name"], "GET /");
+    // Seven slices of 2 s, three or four of them the change's in the run's own order.
+    let change_s = r["run"]["duration_s"].as_f64().unwrap();
     assert!(
-        r["run"]["duration_s"].as_f64().unwrap() <= 6.5,
-        "half the run each"
+        (5.5..=8.5).contains(&change_s),
+        "about half the run each: {change_s}"
     );
     let slices = slices(&r);
     assert_eq!(slices.len(), 6, "{slices:?}");
@@ -106,15 +108,16 @@ fn both_sides_are_measured_and_the_slower_is_slower_in_every_pair() {
 /// session. Cookies ignore ports, so one jar shared by both sides would send the base's
 /// session to the change (and the other way), which answers 401 to a session it never made.
 #[test]
-#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: 8 s of load")]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: 10 s of load")]
 fn each_side_keeps_its_own_session_cookie() {
     let (change, base) = (sample_app(Knobs::default()), sample_app(Knobs::default()));
     let scenario = std::fs::read_to_string(example("web-login.yml"))
         .unwrap()
         .replace("wait: {between: [1, 3]}", "wait: {between: [0.05, 0.1]}");
-    // 8 s of 2 s slices is two pairs: too few for the paired judgement of the built-in
-    // rules, which are then not judged (exit 5), never passed.
-    let out = paired_gate(&scenario, &change.url(), &base.url(), "8s")
+    // 10 s of 2 s slices settles two pairs (the last slice's answers are cut off by the end):
+    // too few for the paired judgement of the built-in rules, which are then not judged
+    // (exit 5), never passed.
+    let out = paired_gate(&scenario, &change.url(), &base.url(), "10s")
         .args(["--users", "3", "--spawn-rate", "100"])
         .run()
         .expect_exit(5);
@@ -216,7 +219,7 @@ fn the_sides_take_turns_in_the_balanced_order() {
         .iter()
         .map(|s| s["side"].as_str().unwrap())
         .collect();
-    assert_eq!(order.len(), 6, "{order:?}");
+    assert_eq!(order.len(), 5, "the last slice is not settled: {order:?}");
     for block in order.chunks(4).map(|b| b.join(" ")) {
         let balanced = ["base change change base", "change base base change"];
         assert!(balanced.iter().any(|b| b.starts_with(&block)), "{order:?}");
@@ -286,11 +289,11 @@ fn in_the_open_model_each_side_gets_the_arrivals_of_its_own_slices() {
 /// baseline at all (`--baseline none`), the rule `p95 +20%` fails, its detail naming the base
 /// and the interval; the threshold judges the change's own figures as in any run.
 #[test]
-#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: 16 s of load")]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: 18 s of load")]
 fn a_slower_change_fails_its_paired_rule_with_no_baseline() {
     let _quiet = crate::harness::quiet();
     let (change, base) = (slow_app(20), slow_app(10));
-    let out = paired_gate(PLAIN, &change.url(), &base.url(), "16s")
+    let out = paired_gate(PLAIN, &change.url(), &base.url(), "18s")
         .args(["--users", "4", "--spawn-rate", "100"])
         .args(["--regression", "p95 +20%", "--threshold", "error_rate<1%"])
         .run();

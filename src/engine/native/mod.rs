@@ -114,7 +114,9 @@ impl Pairing {
             .map(SliceSink::finish)
             .unwrap_or_default();
         let target = plan.paired.as_ref().map(|p| &p.base.url);
-        let sliced = decided.map_or(elapsed, |k| self.slices.offset_of(k).min(elapsed));
+        // A decided run stopped once slice `k` was under way everywhere: slices below it are
+        // settled (`paired_run`), and the part of the one it stopped in is no slice's.
+        let sliced = decided.map_or(elapsed, |k| self.slices.offset_of(k + 1).min(elapsed));
         let mut run = paired::paired_run(
             &self.slices,
             done,
@@ -145,7 +147,7 @@ impl Pairing {
             &self.slices,
             self.sink.reduced_below(kept),
             (String::new(), (Vec::new(), 0.0)),
-            self.slices.offset_of(kept),
+            self.slices.offset_of(kept + 1),
             &[],
         );
         referee.decided(&run).then_some(kept)

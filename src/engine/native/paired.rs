@@ -303,18 +303,19 @@ impl PairedRec {
         self.hand_over(u64::MAX);
     }
 
-    /// Moves on to slice `next`: every slice below `next - 1` is complete on this worker.
+    /// Moves on to slice `next`: every slice below `next - 1` is complete on this worker. Each
+    /// hand-over raises the watermark only past the slice it hands over, so the sink never
+    /// reduces a slice whose figures from this worker are still to come.
     fn hand_over(&mut self, next: u64) {
         let previous = std::mem::take(&mut self.previous);
         let open = std::mem::take(&mut self.open);
-        let watermark = next.saturating_sub(1);
         if let Some(k) = self.current.checked_sub(1) {
-            self.submit(k, previous, watermark);
+            self.submit(k, previous, self.current);
         }
         match next == self.current + 1 {
             true => self.previous = open,
             false => {
-                self.submit(self.current, open, watermark);
+                self.submit(self.current, open, next.saturating_sub(1));
                 self.previous = (0..self.names.names.len()).map(|_| None).collect();
             }
         }
@@ -379,7 +380,18 @@ impl SliceSink {
         let ready: Vec<u64> = st.pending.range(..below).map(|(k, _)| *k).collect();
         for k in ready {
             if let Some(recs) = st.pending.remove(&k) {
-                let reduced = self.reduce(&recs);
+                let mut reduced = self.reduce(&recs);
+                if let Some((all, rows)) = st.done.remove(&k) {
+                    // Late counts that arrived for it first (never figures: those come only
+                    // through `pending`).
+                    reduced.0.late += all.late;
+                    for row in rows {
+                        match reduced.1.iter_mut().find(|r| r.name == row.name) {
+                            Some(r) => r.late += row.late,
+                            None => reduced.1.push(row),
+                        }
+                    }
+                }
                 st.done.insert(k, reduced);
             }
         }
@@ -450,9 +462,12 @@ impl SliceSink {
 }
 
 /// A paired run's section of the result: the base's whole-run rows (`base`: its address, its
-/// rows and the seconds they are over), and each slice the run touched, with the generator's
-/// stall in its seconds of `timeseries`. A slice with no measured time (inside the run's
-/// warm-up) is left out.
+/// rows and the seconds they are over), and each slice the run settled, with the generator's
+/// stall in its seconds of `timeseries`. A slice is settled when the slice after it ended
+/// within `elapsed`: its last requests had their time to be answered (the run's end cuts off
+/// the answers still to come, the slowest most often, so the slice before the end would read
+/// faster than its target was). A slice with no measured time (inside the run's warm-up) is
+/// left out.
 pub(crate) fn paired_run(
     slices: &Slices,
     mut done: BTreeMap<u64, (SliceStats, Vec<SliceStats>)>,
@@ -463,6 +478,7 @@ pub(crate) fn paired_run(
     let (kept, dropped) = slices.count(elapsed);
     let slice_s = slices.slice_s();
     let list = (0..kept)
+        .filter(|k| slices.offset_of(k + 2) <= elapsed)
         .filter_map(|k| {
             let measured_s = slices.measured_s(k, elapsed);
             if measured_s <= 0.0 {
@@ -606,6 +622,41 @@ mod tests {
     }
 
     #[test]
+    fn every_workers_figures_of_a_slice_are_kept_at_the_end_and_after_a_skipped_slice() {
+        let t0 = Instant::now();
+        let s = Arc::new(slices(t0));
+        let names = Arc::new(Names::new(["GET /a"]));
+        let two = |s: &Arc<Slices>| {
+            let sink = Arc::new(SliceSink::new(2, names.clone()));
+            let w = |i| PairedRec::new(i, s.clone(), names.clone(), sink.clone());
+            (w(0), w(1), sink)
+        };
+        let reduced = |sink: Arc<SliceSink>| Arc::try_unwrap(sink).unwrap().finish();
+        // Both measure slice 1 (change); worker 1 moves on slice by slice, worker 0 stalls
+        // through slice 2 and wakes in slice 3.
+        let (mut w0, mut w1, sink) = two(&s);
+        w0.record(Side::Change, 0, Some(1000), false, at(t0, 6.5));
+        w1.record(Side::Change, 0, Some(1000), false, at(t0, 7.5));
+        w1.roll(at(t0, 10.5));
+        w1.roll(at(t0, 15.5));
+        w0.roll(at(t0, 15.5));
+        w0.finish();
+        w1.finish();
+        drop((w0, w1));
+        let done = reduced(sink);
+        assert_eq!(done[&1].0.requests, 2, "{done:?}");
+        // Both measure slice 2, and the run ends in it.
+        let (mut w0, mut w1, sink) = two(&s);
+        w0.record(Side::Change, 0, Some(1000), false, at(t0, 12.5));
+        w1.record(Side::Change, 0, Some(1000), false, at(t0, 13.0));
+        w1.finish();
+        w0.finish();
+        drop((w0, w1));
+        let done = reduced(sink);
+        assert_eq!(done[&2].0.requests, 2, "{done:?}");
+    }
+
+    #[test]
     fn the_sink_reduces_a_slice_once_every_worker_is_past_it() {
         let t0 = Instant::now();
         let s = Arc::new(slices(t0));
@@ -647,7 +698,7 @@ mod tests {
         assert!((rows[0].p95_ms.unwrap() - 700.0).abs() < 10.0);
     }
     #[test]
-    fn the_section_keeps_each_touched_slice_with_its_generator_figures() {
+    fn the_section_keeps_each_settled_slice_with_its_generator_figures() {
         let t0 = Instant::now();
         let s = slices(t0);
         let mut done = BTreeMap::new();
@@ -682,7 +733,9 @@ mod tests {
             .map(|t| second(t, if t == 7 { 20.0 } else { 1.0 }))
             .collect();
         let base = (String::from("http://b:1/"), (Vec::new(), 3.0));
-        let run = paired_run(&s, done, base, Duration::from_secs_f64(12.5), &series);
+        // The run ends 2.5 s into slice 4: slices 0 to 2 are settled, slice 3's last answers
+        // were still to come.
+        let run = paired_run(&s, done, base, Duration::from_secs_f64(22.5), &series);
         let kept: Vec<(u32, Side, f64)> = run
             .slices
             .iter()
@@ -693,7 +746,7 @@ mod tests {
             [
                 (0, Side::Base, 3.0),
                 (1, Side::Change, 4.0),
-                (2, Side::Change, 1.5)
+                (2, Side::Change, 4.0)
             ]
         );
         assert_eq!(
