@@ -6,6 +6,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::Engine;
+
 /// The HTTP version of a run's or an endpoint's requests, by ALPN's names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 pub enum Protocol {
@@ -31,9 +33,25 @@ impl Protocol {
         }
     }
 
-    /// The fingerprint's form: HTTP/1.1 is the absence of a protocol, as in every older file.
-    pub(crate) fn in_fingerprint(protocol: Option<Protocol>) -> Option<Protocol> {
-        protocol.filter(|p| *p != Protocol::Http1)
+    /// The fingerprint's form of what `engine`'s run spoke. The native engine leaves HTTP/1.1
+    /// out, as in every file it wrote before it spoke HTTP/2, so those baselines stay
+    /// comparable. Any other engine writes what it knows, HTTP/1.1 too, so its absence is
+    /// *unknown* (an older file, no response, an engine that cannot tell) and never reads as
+    /// HTTP/1.1 ([`Protocol::in_load`]).
+    pub(crate) fn in_fingerprint(engine: &Engine, protocol: Option<Protocol>) -> Option<Protocol> {
+        match engine {
+            Engine::Native => protocol.filter(|p| *p != Protocol::Http1),
+            _ => protocol,
+        }
+    }
+
+    /// A fingerprint's protocol as it is compared: absent is HTTP/1.1 for the native engine
+    /// (see [`Protocol::in_fingerprint`]) and unknown (`None`) for any other.
+    pub(crate) fn in_load(engine: &Engine, protocol: Option<Protocol>) -> Option<Protocol> {
+        match engine {
+            Engine::Native => protocol.or(Some(Protocol::Http1)),
+            _ => protocol,
+        }
     }
 
     /// Two parts' protocols as the whole's: the same, else mixed. A part that spoke none (it

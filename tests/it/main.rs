@@ -32,6 +32,7 @@ mod http2_input;
 mod init;
 mod k6;
 mod k6_agreement;
+mod k6_protocol;
 mod k6_shards;
 mod k6_verdicts;
 mod layers;

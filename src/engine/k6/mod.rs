@@ -38,7 +38,7 @@ use super::{
 };
 use crate::{
     pause::pause,
-    stats::{EndpointStats, RunMeta, RunResult, ToolInfo, ALL_REQUESTS, SCHEMA},
+    stats::{EndpointStats, Protocol, RunMeta, RunResult, ToolInfo, ALL_REQUESTS, SCHEMA},
 };
 
 /// Everything the k6 engine needs, already validated.
@@ -413,11 +413,19 @@ fn collect(
         )
     };
     let (endpoints, folded, timeseries) = ingest.finish(meta.duration_s);
+    // What the target was spoken to in, from each response's `proto` tag: the run's protocol,
+    // and so the load fingerprint's, as the native engine's connections give it. `None` when no
+    // response said (none came, or the script turned the tag off): unknown, not HTTP/1.1.
+    let protocol = Protocol::of_all(endpoints.iter().map(|e| e.protocol));
     let result = RunResult {
         schema: SCHEMA.into(),
         tool: ToolInfo::current(),
         aggregate: EndpointStats::aggregate(ALL_REQUESTS, &endpoints, meta.duration_s),
-        run: RunMeta { folded, ..meta },
+        run: RunMeta {
+            folded,
+            protocol,
+            ..meta
+        },
         ci: None,
         endpoints,
         timeseries,
