@@ -310,7 +310,7 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// How a baseline's load relates to this run's.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum LoadMatch {
     /// The same load (and the same scenario content, as far as it is known).
@@ -324,6 +324,16 @@ pub(crate) enum LoadMatch {
     #[default]
     Unknown,
 }
+crate::quote::word::words!(
+    LoadMatch,
+    "comparison.load",
+    [
+        LoadMatch::Same,
+        LoadMatch::ScenarioChanged,
+        LoadMatch::Different,
+        LoadMatch::Unknown
+    ]
+);
 
 /// A baseline's load against this run's: how they match, and each difference as people read
 /// it (`users 50 → 5`, baseline first).

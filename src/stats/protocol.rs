@@ -4,7 +4,7 @@
 //! merge, the hops of a redirect chain, the rows of one name.
 
 use schemars::JsonSchema;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::Serialize;
 
 use super::Engine;
 
@@ -76,32 +76,14 @@ impl std::fmt::Display for Protocol {
     }
 }
 
-/// A value this version does not know refuses the file, with the value quoted (a baseline is
-/// someone else's file: its text never reaches a log as it was written). It is not dropped: an
-/// HTTP/3 baseline read as one of unknown protocol would be compared with an HTTP/1.1 run.
-impl<'de> Deserialize<'de> for Protocol {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Word;
-        impl serde::de::Visitor<'_> for Word {
-            type Value = Protocol;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a protocol: `http/1.1`, `h2` or `mixed`")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Protocol, E> {
-                match v {
-                    "http/1.1" => Ok(Protocol::Http1),
-                    "h2" => Ok(Protocol::H2),
-                    "mixed" => Ok(Protocol::Mixed),
-                    other => Err(E::custom(format!(
-                        "protocol `{}` is not one this version reads (`http/1.1`, `h2` or `mixed`)",
-                        crate::quote::quote(other)
-                    ))),
-                }
-            }
-        }
-        d.deserialize_str(Word)
-    }
-}
+// A value this version does not know refuses the file, with the value quoted (a baseline is
+// someone else's file: its text never reaches a log as it was written). It is not dropped: an
+// HTTP/3 baseline read as one of unknown protocol would be compared with an HTTP/1.1 run.
+crate::quote::word::words!(
+    Protocol,
+    "protocol",
+    [Protocol::Http1, Protocol::H2, Protocol::Mixed]
+);
 
 #[cfg(test)]
 mod tests {

@@ -26,6 +26,7 @@ mod harness;
 mod help;
 mod history;
 mod hostile;
+mod hostile_words;
 mod html_report;
 mod http2;
 mod http2_input;

@@ -523,7 +523,8 @@ fn log_tail(path: &Path) -> String {
 }
 
 /// k6's last error as one line: the `msg="..."` of its last `level=error` line (logrus's
-/// format), else its last line.
+/// format), else its last line, [quoted](crate::quote::quote_at_most): what a script logs or a
+/// target answered may carry a terminal escape, and the line reaches the job's log.
 fn last_message(log: &str) -> String {
     let line = log
         .lines()
@@ -550,12 +551,8 @@ fn last_message(log: &str) -> String {
             out
         })
         .unwrap_or_else(|| line.to_string());
-    msg.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .chars()
-        .take(300)
-        .collect()
+    let words = msg.split_whitespace().collect::<Vec<_>>().join(" ");
+    crate::quote::quote_at_most(&words, 300)
 }
 
 #[cfg(test)]
@@ -571,6 +568,10 @@ mod tests {
         );
         assert_eq!(last_message("plain\n\n"), "plain");
         assert_eq!(last_message(""), "(no output)");
+        // A line without logrus's `msg` is k6's (or the script's) as printed: escapes quoted.
+        let red = last_message("panic: \u{1b}[31mred\u{7}\n");
+        assert_eq!(red, r"panic: \u{1b}[31mred\u{7}");
+        assert!(last_message(&"x".repeat(1000)).chars().count() <= 300);
     }
 
     #[test]
