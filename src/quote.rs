@@ -4,10 +4,13 @@
 //! control characters and the characters that reorder or hide text are escaped, so it stays on
 //! one line and reads as what it is, and it is cut to [`MAX_QUOTED_CHARS`] characters, so a
 //! file cannot fill a log or a comment. Each report then escapes it for its medium (markdown,
-//! HTML, XML) as it escapes everything. A leaf (it reads `secret`'s rule for names): every layer
+//! HTML, XML) as it escapes everything. A word of a closed set read from a file is refused
+//! quoted the same way ([`word`]). A leaf (it reads `secret`'s rule for names): every layer
 //! may quote.
 
 use std::fmt::Write;
+
+pub(crate) mod word;
 
 /// The most characters of one outside value a message, note or report shows (docs/limits.md).
 pub(crate) const MAX_QUOTED_CHARS: usize = 200;

@@ -107,7 +107,7 @@ pub(crate) struct ComparisonRow {
 }
 
 /// An endpoint in both runs, or in one of them only (the scenario changed, or the traffic did).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Presence {
     /// Both runs have it: the writer then leaves `presence` out.
@@ -118,6 +118,11 @@ pub(crate) enum Presence {
     /// Only the baseline has it.
     Gone,
 }
+crate::quote::word::words!(
+    Presence,
+    "presence",
+    [Presence::Both, Presence::New, Presence::Gone]
+);
 
 impl Presence {
     fn is_both(&self) -> bool {

@@ -322,7 +322,7 @@ pub(crate) fn run_engine(
 /// another load than an HTTP/1.1 one.
 fn stamp(result: &mut RunResult, load: LoadFingerprint) {
     result.run.load = Some(LoadFingerprint {
-        protocol: Protocol::in_fingerprint(result.run.protocol),
+        protocol: Protocol::in_fingerprint(&result.run.engine, result.run.protocol),
         ..load
     });
 }

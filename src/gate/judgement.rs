@@ -122,9 +122,7 @@ impl Judgement {
 
 /// Which of the judgement's words holds for one run. The order is the reports': a reader looks
 /// first for what failed, then for what moved.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 #[schemars(rename = "FindingOutcome")]
 pub enum Outcome {
@@ -141,6 +139,17 @@ pub enum Outcome {
     TooNoisy,
     // A run whose load generator could not keep up will read `Inconclusive` here.
 }
+crate::quote::word::words!(
+    Outcome,
+    "finding outcome",
+    [
+        Outcome::Regression,
+        Outcome::BelowMargin,
+        Outcome::Improvement,
+        Outcome::WithinNoise,
+        Outcome::TooNoisy
+    ]
+);
 
 /// Judges `current` against `history` for a rule whose margin (in the metric's unit) is
 /// `margin(centre)`. `None` when the history holds fewer than [`MIN_HISTORY`] runs.

@@ -65,7 +65,7 @@ pub enum GateError {
 /// Whose rule a check judges: the gate's own (a threshold on the run, a regression rule
 /// against a baseline or history), or the k6 script's, as k6 itself reported it. Each kind is
 /// a class of its own in junit.xml.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum CheckKind {
     /// One of the gate's thresholds, on the run itself.
@@ -79,6 +79,16 @@ pub(crate) enum CheckKind {
     /// `<= 0` (any failed evaluation fails it).
     K6Check,
 }
+crate::quote::word::words!(
+    CheckKind,
+    "check kind",
+    [
+        CheckKind::Threshold,
+        CheckKind::Regression,
+        CheckKind::K6Threshold,
+        CheckKind::K6Check
+    ]
+);
 
 impl CheckKind {
     /// A rule of the k6 script's, not of the gate's.
@@ -397,7 +407,7 @@ fn or_builtin<T>(
 
 /// The unit of a metric's values, written to results.json as `ms`, `%`, `/s` or empty:
 /// milliseconds, percent, per second, or a plain count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 pub(crate) enum Unit {
     #[serde(rename = "ms")]
     Millis,
@@ -408,6 +418,11 @@ pub(crate) enum Unit {
     #[serde(rename = "")]
     Count,
 }
+crate::quote::word::words!(
+    Unit,
+    "unit",
+    [Unit::Millis, Unit::Percent, Unit::PerSecond, Unit::Count]
+);
 
 impl Unit {
     /// Formats a value in this unit for humans: `12.34 ms`, `0.50%`, `41.2/s`, `1234`.
@@ -462,7 +477,12 @@ impl<'de> Deserialize<'de> for Metric {
         let label = String::deserialize(deserializer)?;
         Metric::parse(&label)
             .filter(|m| m.label() == label)
-            .ok_or_else(|| serde::de::Error::custom(format!("unknown metric `{label}`")))
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "unknown metric `{}`",
+                    crate::quote::quote(&label)
+                ))
+            })
     }
 }
 

@@ -7,9 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Why a check was not judged. Each one makes the run *not judged* (exit 5), never passed.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum NotJudged {
     /// Nothing was published to compare with: no baseline yet, or an endpoint the baseline
@@ -27,6 +25,18 @@ pub(crate) enum NotJudged {
     /// The history's noise hides changes of the rule's margin.
     TooNoisy,
 }
+crate::quote::word::words!(
+    NotJudged,
+    "check reason",
+    [
+        NotJudged::NoBaseline,
+        NotJudged::NotComparable,
+        NotJudged::GeneratorStarved,
+        NotJudged::LookupFailed,
+        NotJudged::NotMeasured,
+        NotJudged::TooNoisy
+    ]
+);
 
 impl NotJudged {
     /// Every reason, in the order the docs' table lists them.
@@ -73,7 +83,7 @@ impl NotJudged {
 
 /// Where a check stands. The order is the reports': a reader looks first for what failed, then
 /// for what could not be judged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case", tag = "state", content = "reason")]
 pub(crate) enum CheckState {
     /// Judged, and it did not hold.
@@ -114,13 +124,25 @@ impl CheckState {
 
 /// A state's word in a file, `state`, apart from its reason (read beside it): the words the
 /// reader accepts, and so the schema's.
-#[derive(Deserialize, JsonSchema)]
+#[derive(Clone, Copy, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 #[schemars(inline)]
 enum Word {
     Passed,
     Failed,
     NotJudged,
+}
+crate::quote::word::words!(
+    Word,
+    "check state",
+    [Word::Passed, Word::Failed, Word::NotJudged]
+);
+
+/// Read as [`read`] reads a check's: the one reader, whose words are quoted when refused.
+impl<'de> Deserialize<'de> for CheckState {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        read(d)
+    }
 }
 
 /// Written flattened into the check as `"state"` and, only beside `not_judged`, `"reason"`:

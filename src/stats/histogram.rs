@@ -298,7 +298,8 @@ impl<'de> Deserialize<'de> for LatencyHistogram {
         if w.encoding != ENCODING || w.unit != "us" {
             return Err(serde::de::Error::custom(format!(
                 "unsupported histogram encoding `{}` in unit `{}`",
-                w.encoding, w.unit
+                crate::quote::quote(&w.encoding),
+                crate::quote::quote(&w.unit)
             )));
         }
         LatencyHistogram::decode(&w.data).map_err(serde::de::Error::custom)

@@ -146,11 +146,13 @@ pub struct LoadFingerprint {
     )]
     #[schemars(length(max = MAX_TARGET))]
     pub compare_target: Option<String>,
-    /// The protocol the target was spoken to in, when it was not HTTP/1.1 alone (the native
-    /// engine's `http2`): an HTTP/2 run puts another load on a server than an HTTP/1.1 run
-    /// (one multiplexed connection per client, compressed headers), so the two are not
-    /// compared. Absent means HTTP/1.1, so every run written before HTTP/2 was spoken stays
-    /// comparable with an HTTP/1.1 run.
+    /// The protocol the target was spoken to in: an HTTP/2 run puts another load on a server
+    /// than an HTTP/1.1 run (one multiplexed connection per client, compressed headers), so the
+    /// two are not compared. The native engine writes it only when it was not HTTP/1.1 alone
+    /// (its `http2`), so every run it wrote before HTTP/2 was spoken stays comparable with an
+    /// HTTP/1.1 run: its absence is HTTP/1.1. k6 writes it from its `proto` tags, HTTP/1.1
+    /// too: its absence (an older file, no response, the tag turned off) is unknown, which
+    /// differs from any known protocol. Locust and LoadForge cannot tell: absent, unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<Protocol>,
 }
@@ -308,7 +310,7 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// How a baseline's load relates to this run's.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum LoadMatch {
     /// The same load (and the same scenario content, as far as it is known).
@@ -322,6 +324,16 @@ pub(crate) enum LoadMatch {
     #[default]
     Unknown,
 }
+crate::quote::word::words!(
+    LoadMatch,
+    "comparison.load",
+    [
+        LoadMatch::Same,
+        LoadMatch::ScenarioChanged,
+        LoadMatch::Different,
+        LoadMatch::Unknown
+    ]
+);
 
 /// A baseline's load against this run's: how they match, and each difference as people read
 /// it (`users 50 → 5`, baseline first).
@@ -391,11 +403,7 @@ impl LoadFingerprint {
             change("run time", &time(self.run_time_s), &time(other.run_time_s)),
             change("warm-up", &time(self.warmup_s), &time(other.warmup_s)),
             change("ramp", &time(self.ramp_s), &time(other.ramp_s)),
-            change(
-                "protocol",
-                self.protocol.unwrap_or(Protocol::Http1).label(),
-                other.protocol.unwrap_or(Protocol::Http1).label(),
-            ),
+            self.protocol_change(other),
             self.script_load_change(other),
         ]
         .into_iter()
@@ -417,6 +425,21 @@ impl LoadFingerprint {
             &v(&self.engine_version),
             &v(&other.engine_version),
         )
+    }
+
+    /// `protocol HTTP/1.1 → HTTP/2`. An unknown protocol (`(unknown)`: see
+    /// [`Protocol::in_load`]) differs from every known one, so a change cannot hide behind it,
+    /// as an unknown k6 version cannot, and equals only another unknown: Locust and LoadForge
+    /// cannot tell, and two of their runs are not refused for it. Beside another engine it adds
+    /// nothing to the engine's own difference.
+    fn protocol_change(&self, other: &LoadFingerprint) -> Option<String> {
+        let a = Protocol::in_load(&self.engine, self.protocol);
+        let b = Protocol::in_load(&other.engine, other.protocol);
+        if (a.is_none() || b.is_none()) && self.engine != other.engine {
+            return None;
+        }
+        let word = |p: Option<Protocol>| p.map_or("(unknown)", Protocol::label);
+        change("protocol", word(a), word(b))
     }
 
     /// The scenario's name as another load, only where it is the scenario's identity. When both
@@ -917,11 +940,11 @@ pub(crate) mod tests {
     #[test]
     fn an_http2_run_is_another_load_than_an_http1_one_and_absence_is_http1() {
         let h2 = LoadFingerprint {
-            protocol: Protocol::in_fingerprint(Some(Protocol::H2)),
+            protocol: Protocol::in_fingerprint(&Engine::Native, Some(Protocol::H2)),
             ..fingerprint()
         };
         let h1 = LoadFingerprint {
-            protocol: Protocol::in_fingerprint(Some(Protocol::Http1)),
+            protocol: Protocol::in_fingerprint(&Engine::Native, Some(Protocol::Http1)),
             ..fingerprint()
         };
         assert_eq!(
@@ -944,6 +967,44 @@ pub(crate) mod tests {
             .is_none());
         let read: LoadFingerprint = serde_json::from_value(text).unwrap();
         assert_eq!(read, h2);
+    }
+
+    /// k6 (and any engine but the native one) writes the protocol it knows, HTTP/1.1 too: an
+    /// HTTP/1.1 run and an HTTP/2 run are other loads in either order, with the native
+    /// engine's words, and a run whose protocol is unknown (a file of an older gate, no
+    /// response) differs from every known one, so no change hides behind it. Locust and
+    /// LoadForge cannot tell: two of their runs, both unknown, stay comparable.
+    #[test]
+    fn other_engines_write_http1_and_an_unknown_protocol_is_no_known_one() {
+        let run = |engine: &str, p: Option<Protocol>| LoadFingerprint {
+            engine: engine.into(),
+            protocol: Protocol::in_fingerprint(&Engine::from(engine), p),
+            ..fingerprint()
+        };
+        let k6 = |p| run("k6", p);
+        let (h1, h2) = (k6(Some(Protocol::Http1)), k6(Some(Protocol::H2)));
+        assert_eq!(serde_json::to_value(&h1).unwrap()["protocol"], "http/1.1");
+        let differences = |a: &LoadFingerprint, b: &LoadFingerprint| {
+            let c = compare_loads(&meta(Some(a.clone())), &meta(Some(b.clone())));
+            let different = c.matched == LoadMatch::Different;
+            assert_eq!(different, !c.differences.is_empty(), "{c:?}");
+            c.differences
+        };
+        assert_eq!(differences(&h1, &h2), ["protocol HTTP/1.1 → HTTP/2"]);
+        assert_eq!(differences(&h2, &h1), ["protocol HTTP/2 → HTTP/1.1"]);
+        assert!(differences(&h2, &h2).is_empty());
+        assert!(differences(&h1, &h1).is_empty());
+        assert_eq!(
+            differences(&k6(None), &h1),
+            ["protocol (unknown) → HTTP/1.1"]
+        );
+        assert_eq!(differences(&h2, &k6(None)), ["protocol HTTP/2 → (unknown)"]);
+        assert!(differences(&k6(None), &k6(None)).is_empty());
+        for engine in ["locust", "loadforge"] {
+            assert!(differences(&run(engine, None), &run(engine, None)).is_empty());
+        }
+        // The native engine's absence is HTTP/1.1, as in every file it wrote.
+        assert!(differences(&fingerprint(), &run("native", Some(Protocol::Http1))).is_empty());
     }
 
     #[test]

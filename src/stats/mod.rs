@@ -144,7 +144,7 @@ impl ToolInfo {
 
 /// How load was applied. A closed model's latencies are understated when the server stalls
 /// (users wait instead of arriving), so reports must say which model produced them.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LoadModel {
     /// A fixed number of users, each sending its next request when the previous one answered.
@@ -153,6 +153,11 @@ pub enum LoadModel {
     /// answered; latency counts from when each was due.
     Open,
 }
+crate::quote::word::words!(
+    LoadModel,
+    "load model",
+    [LoadModel::Closed, LoadModel::Open]
+);
 
 /// What was run, how and when: the `run` object of results.json. Engines build it with
 /// `RunMeta::new`.

@@ -20,7 +20,7 @@ use super::{entries, EndpointStats, Entries, ALL_REQUESTS};
 pub const MAX_PAIRED_SLICES: u32 = 100_000;
 
 /// Which target a request, a user's state or a slice belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
     /// The reference (`--compare-host`), e.g. the target branch's review app.
@@ -28,6 +28,7 @@ pub enum Side {
     /// The system under test (`--host`): the run's own endpoints.
     Change,
 }
+crate::quote::word::words!(Side, "side", [Side::Base, Side::Change]);
 
 /// The side that slice `k` (from 0) belongs to in the fixed order: `base change change base
 /// base change change base ...` (A B B A). Pairs are slices `2p` and `2p + 1`, one of each

@@ -4,7 +4,9 @@
 //! merge, the hops of a redirect chain, the rows of one name.
 
 use schemars::JsonSchema;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::Serialize;
+
+use super::Engine;
 
 /// The HTTP version of a run's or an endpoint's requests, by ALPN's names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
@@ -31,9 +33,25 @@ impl Protocol {
         }
     }
 
-    /// The fingerprint's form: HTTP/1.1 is the absence of a protocol, as in every older file.
-    pub(crate) fn in_fingerprint(protocol: Option<Protocol>) -> Option<Protocol> {
-        protocol.filter(|p| *p != Protocol::Http1)
+    /// The fingerprint's form of what `engine`'s run spoke. The native engine leaves HTTP/1.1
+    /// out, as in every file it wrote before it spoke HTTP/2, so those baselines stay
+    /// comparable. Any other engine writes what it knows, HTTP/1.1 too, so its absence is
+    /// *unknown* (an older file, no response, an engine that cannot tell) and never reads as
+    /// HTTP/1.1 ([`Protocol::in_load`]).
+    pub(crate) fn in_fingerprint(engine: &Engine, protocol: Option<Protocol>) -> Option<Protocol> {
+        match engine {
+            Engine::Native => protocol.filter(|p| *p != Protocol::Http1),
+            _ => protocol,
+        }
+    }
+
+    /// A fingerprint's protocol as it is compared: absent is HTTP/1.1 for the native engine
+    /// (see [`Protocol::in_fingerprint`]) and unknown (`None`) for any other.
+    pub(crate) fn in_load(engine: &Engine, protocol: Option<Protocol>) -> Option<Protocol> {
+        match engine {
+            Engine::Native => protocol.or(Some(Protocol::Http1)),
+            _ => protocol,
+        }
     }
 
     /// Two parts' protocols as the whole's: the same, else mixed. A part that spoke none (it
@@ -58,32 +76,14 @@ impl std::fmt::Display for Protocol {
     }
 }
 
-/// A value this version does not know refuses the file, with the value quoted (a baseline is
-/// someone else's file: its text never reaches a log as it was written). It is not dropped: an
-/// HTTP/3 baseline read as one of unknown protocol would be compared with an HTTP/1.1 run.
-impl<'de> Deserialize<'de> for Protocol {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Word;
-        impl serde::de::Visitor<'_> for Word {
-            type Value = Protocol;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a protocol: `http/1.1`, `h2` or `mixed`")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Protocol, E> {
-                match v {
-                    "http/1.1" => Ok(Protocol::Http1),
-                    "h2" => Ok(Protocol::H2),
-                    "mixed" => Ok(Protocol::Mixed),
-                    other => Err(E::custom(format!(
-                        "protocol `{}` is not one this version reads (`http/1.1`, `h2` or `mixed`)",
-                        crate::quote::quote(other)
-                    ))),
-                }
-            }
-        }
-        d.deserialize_str(Word)
-    }
-}
+// A value this version does not know refuses the file, with the value quoted (a baseline is
+// someone else's file: its text never reaches a log as it was written). It is not dropped: an
+// HTTP/3 baseline read as one of unknown protocol would be compared with an HTTP/1.1 run.
+crate::quote::word::words!(
+    Protocol,
+    "protocol",
+    [Protocol::Http1, Protocol::H2, Protocol::Mixed]
+);
 
 #[cfg(test)]
 mod tests {

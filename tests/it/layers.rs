@@ -48,7 +48,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "tls", "proxy", "chain", "procfs", "rng", "quote", "modes",
         ],
     ),
-    ("gate", &["stats", "duration", "defaults", "engine", "exit"]),
+    (
+        "gate",
+        &["stats", "duration", "defaults", "engine", "exit", "quote"],
+    ),
     (
         "gitlab",
         &[

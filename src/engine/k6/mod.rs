@@ -38,7 +38,7 @@ use super::{
 };
 use crate::{
     pause::pause,
-    stats::{EndpointStats, RunMeta, RunResult, ToolInfo, ALL_REQUESTS, SCHEMA},
+    stats::{EndpointStats, Protocol, RunMeta, RunResult, ToolInfo, ALL_REQUESTS, SCHEMA},
 };
 
 /// Everything the k6 engine needs, already validated.
@@ -413,11 +413,19 @@ fn collect(
         )
     };
     let (endpoints, folded, timeseries) = ingest.finish(meta.duration_s);
+    // What the target was spoken to in, from each response's `proto` tag: the run's protocol,
+    // and so the load fingerprint's, as the native engine's connections give it. `None` when no
+    // response said (none came, or the script turned the tag off): unknown, not HTTP/1.1.
+    let protocol = Protocol::of_all(endpoints.iter().map(|e| e.protocol));
     let result = RunResult {
         schema: SCHEMA.into(),
         tool: ToolInfo::current(),
         aggregate: EndpointStats::aggregate(ALL_REQUESTS, &endpoints, meta.duration_s),
-        run: RunMeta { folded, ..meta },
+        run: RunMeta {
+            folded,
+            protocol,
+            ..meta
+        },
         ci: None,
         endpoints,
         timeseries,
@@ -515,7 +523,8 @@ fn log_tail(path: &Path) -> String {
 }
 
 /// k6's last error as one line: the `msg="..."` of its last `level=error` line (logrus's
-/// format), else its last line.
+/// format), else its last line, [quoted](crate::quote::quote_at_most): what a script logs or a
+/// target answered may carry a terminal escape, and the line reaches the job's log.
 fn last_message(log: &str) -> String {
     let line = log
         .lines()
@@ -542,12 +551,8 @@ fn last_message(log: &str) -> String {
             out
         })
         .unwrap_or_else(|| line.to_string());
-    msg.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .chars()
-        .take(300)
-        .collect()
+    let words = msg.split_whitespace().collect::<Vec<_>>().join(" ");
+    crate::quote::quote_at_most(&words, 300)
 }
 
 #[cfg(test)]
@@ -563,6 +568,10 @@ mod tests {
         );
         assert_eq!(last_message("plain\n\n"), "plain");
         assert_eq!(last_message(""), "(no output)");
+        // A line without logrus's `msg` is k6's (or the script's) as printed: escapes quoted.
+        let red = last_message("panic: \u{1b}[31mred\u{7}\n");
+        assert_eq!(red, r"panic: \u{1b}[31mred\u{7}");
+        assert!(last_message(&"x".repeat(1000)).chars().count() <= 300);
     }
 
     #[test]
