@@ -436,6 +436,8 @@ pub(crate) struct Measured {
 pub(crate) struct Monitor {
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<Seconds>>,
+    /// The seconds measured so far, for a referee that judges while the run goes on.
+    live: Arc<Mutex<Vec<GeneratorSecond>>>,
     runtime: Option<Arc<HiccupMeter>>,
     thread: Arc<HiccupMeter>,
     subject: Subject,
@@ -453,6 +455,7 @@ impl Monitor {
         let first = Counters::read(&subject);
         let queue = RunQueue::start(&thread_waits(&subject));
         let started = Instant::now();
+        let live = Arc::new(Mutex::new(Vec::new()));
         let handle = {
             let (stop, thread, runtime, subject) = (
                 stop.clone(),
@@ -460,7 +463,7 @@ impl Monitor {
                 runtime.clone(),
                 subject.clone(),
             );
-            let state = Readings::new(first, queue);
+            let state = Readings::new(first, queue, live.clone());
             std::thread::Builder::new()
                 .name("hiccup-meter".into())
                 .spawn(move || meter_thread(&stop, &thread, runtime.as_deref(), &subject, state))
@@ -469,6 +472,7 @@ impl Monitor {
         Monitor {
             stop,
             handle,
+            live,
             runtime,
             thread,
             subject,
@@ -480,6 +484,15 @@ impl Monitor {
     /// The runtime meter every worker records into.
     pub(crate) fn runtime_meter(&self) -> Option<Arc<HiccupMeter>> {
         self.runtime.clone()
+    }
+
+    /// The seconds measured so far (one per whole second since the start), as
+    /// [`Monitor::finish`] will give them.
+    pub(crate) fn seconds_so_far(&self) -> Vec<GeneratorSecond> {
+        let seconds = self.live.lock().map(|l| l.clone()).unwrap_or_default();
+        #[cfg(debug_assertions)]
+        let seconds = inject_seconds(seconds);
+        seconds
     }
 
     /// Stops the meter thread and sums up the run.
@@ -615,15 +628,18 @@ struct Readings {
     /// The run-queue delay at the start of the current second, in nanoseconds.
     queue_at_second: Option<u64>,
     out: Seconds,
+    /// A copy of `out.seconds`, shared with the [`Monitor`].
+    live: Arc<Mutex<Vec<GeneratorSecond>>>,
 }
 
 impl Readings {
-    fn new(first: Counters, queue: RunQueue) -> Readings {
+    fn new(first: Counters, queue: RunQueue, live: Arc<Mutex<Vec<GeneratorSecond>>>) -> Readings {
         Readings {
             prev: first,
             queue_at_second: queue.total_ns(),
             queue,
             out: Seconds::default(),
+            live,
         }
     }
 
@@ -635,7 +651,7 @@ impl Readings {
         self.out.own_s += own;
         self.out.involuntary += c.involuntary.saturating_sub(self.prev.involuntary);
         let queue = self.queue.total_ns();
-        self.out.seconds.push(GeneratorSecond {
+        let second = GeneratorSecond {
             hiccup_max_ms,
             gen_cpu_pct: own * 100.0,
             steal_pct: if total > 0.0 {
@@ -645,7 +661,11 @@ impl Readings {
             },
             run_queue_ms: queue
                 .map(|ns| ns.saturating_sub(self.queue_at_second.unwrap_or(0)) as f64 / 1e6),
-        });
+        };
+        self.out.seconds.push(second);
+        if let Ok(mut live) = self.live.lock() {
+            live.push(second);
+        }
         self.prev = c;
         self.queue_at_second = queue;
     }

@@ -82,3 +82,31 @@ fn an_undecided_run_spends_its_limit_and_says_so() {
     );
     assert!(!out.stderr.contains("decided after"), "{}", out.stderr);
 }
+
+/// A clear +30 % measured by a generator that stalls 40 ms every second, longer than the
+/// latencies: the referee weighs the stall as the checks do at the end, so the decision the
+/// pairs read as measured is no decision, and the run goes on to its limit instead of stopping
+/// at six pairs on a verdict its stall could overturn.
+#[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: 34 s of load")]
+fn a_decision_the_stall_could_overturn_does_not_stop_the_run() {
+    let (change, base) = (slow_app(26), slow_app(20));
+    let out = gate(&change.url(), &base.url(), "34s")
+        .args(["--regression", "p50 +5%"])
+        .env("LOADFORGE_GATE_TEST_HICCUP_MS", "40")
+        .run()
+        .expect_exit(5);
+    let r = out.results();
+    assert_eq!(
+        r["paired"]["until_decisive"]["decided"], false,
+        "{}",
+        out.stdout
+    );
+    let slices = r["paired"]["slices"].as_array().unwrap();
+    assert!(slices.len() >= 14, "ran past six pairs: {}", slices.len());
+    assert!(
+        !out.stderr.contains("until-decisive: decided after"),
+        "{}",
+        out.stderr
+    );
+}

@@ -134,21 +134,46 @@ impl Pairing {
     }
 
     /// Asks the referee, once per whole pair measured since it was last asked (`asked`), and
-    /// returns the slices the run is decided on, if it is.
-    fn decided(&self, plan: &NativePlan, asked: &mut u64) -> Option<u64> {
+    /// returns the slices the run is decided on, if it is. The referee sees the generator's
+    /// seconds as the end will (`monitor`), so it weighs the stall the checks will weigh; it is
+    /// asked only once the meter has every second of the pairs.
+    fn decided(
+        &self,
+        plan: &NativePlan,
+        asked: &mut u64,
+        monitor: Option<&Monitor>,
+    ) -> Option<u64> {
         let referee = plan.paired.as_ref()?.referee.as_ref()?;
         let pairs = self.sink.whole_pairs().min(self.slices.max() / 2);
         if pairs <= *asked {
             return None;
         }
-        *asked = pairs;
         let kept = pairs * 2;
+        let seconds = monitor.map(Monitor::seconds_so_far);
+        let needed = self.slices.offset_of(kept).as_secs_f64().ceil() as usize;
+        if seconds.as_ref().is_some_and(|s| s.len() < needed) {
+            return None;
+        }
+        *asked = pairs;
+        let series: Vec<crate::stats::SecondPoint> = (seconds.unwrap_or_default().into_iter())
+            .enumerate()
+            .map(|(t, g)| crate::stats::SecondPoint {
+                t: u32::try_from(t).unwrap_or(u32::MAX),
+                requests: 0,
+                failures: 0,
+                p50_ms: None,
+                p95_ms: None,
+                p99_ms: None,
+                users: 0,
+                generator: Some(g),
+            })
+            .collect();
         let run = paired::paired_run(
             &self.slices,
             self.sink.reduced_below(kept),
             (String::new(), (Vec::new(), 0.0)),
             self.slices.offset_of(kept + 1),
-            &[],
+            &series,
         );
         referee.decided(&run).then_some(kept)
     }
@@ -174,7 +199,12 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
         pairing: &pairing,
     };
     let handles = spawn_workers(plan, workers, &shared, &token, start)?;
-    let Ending { aborted, decided } = supervise(plan, &token, start, (&sink, pairing.as_ref()));
+    let Ending { aborted, decided } = supervise(
+        plan,
+        &token,
+        start,
+        (&sink, pairing.as_ref(), monitor.as_ref()),
+    );
     token.cancel();
     let (recorders, panics) = join_workers(handles)?;
     let generator = monitor.map(|m| m.finish("native"));
@@ -465,7 +495,7 @@ fn supervise(
     plan: &NativePlan,
     token: &CancellationToken,
     start: Instant,
-    (sink, pairing): (&SeriesSink, Option<&Pairing>),
+    (sink, pairing, monitor): (&SeriesSink, Option<&Pairing>, Option<&Monitor>),
 ) -> Ending {
     let deadline = start + plan.run_time;
     let mut progress = Progress::new(plan.run_time);
@@ -493,7 +523,7 @@ fn supervise(
             ending.aborted = Some(reason);
             break;
         }
-        if let Some(kept) = pairing.and_then(|p| p.decided(plan, &mut asked)) {
+        if let Some(kept) = pairing.and_then(|p| p.decided(plan, &mut asked, monitor)) {
             eprintln!(
                 "loadforge-gate: until-decisive: decided after {} slice pairs, at {:.0}s of at most {:.0}s",
                 kept / 2,
