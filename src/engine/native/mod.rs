@@ -199,12 +199,8 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
         pairing: &pairing,
     };
     let handles = spawn_workers(plan, workers, &shared, &token, start)?;
-    let Ending { aborted, decided } = supervise(
-        plan,
-        &token,
-        start,
-        (&sink, pairing.as_ref(), monitor.as_ref()),
-    );
+    let watched = (&*sink, pairing.as_ref(), monitor.as_ref());
+    let Ending { aborted, decided } = supervise(plan, &token, start, watched);
     token.cancel();
     let (recorders, panics) = join_workers(handles)?;
     let generator = monitor.map(|m| m.finish("native"));
