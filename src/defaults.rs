@@ -25,14 +25,16 @@ pub(crate) const MAX_BASELINE_HISTORY: usize = 100;
 pub(crate) const MAX_ENDPOINTS: usize = 1000;
 /// How often a progress line is printed.
 pub(crate) const PROGRESS_EVERY: Duration = Duration::from_secs(5);
-/// A paired run's slice: long enough that the other side's straddlers and the reopened
-/// connections fit in its warm-up, short enough that a 60 s run holds six pairs.
-pub(crate) const PAIRED_SLICE: Duration = Duration::from_secs(5);
+/// A paired run's slice: long enough that the other side's last requests and the reopened
+/// connections fit in its warm-up, short enough that a 60 s run holds 14 settled pairs. The
+/// interval narrows with the pairs: over the same noisy runs, 5 s slices (5 pairs left after
+/// the last) gave intervals about five times as wide as 2 s slices (`bench/README.md`).
+pub(crate) const PAIRED_SLICE: Duration = Duration::from_secs(2);
 /// The start of each paired slice left out of its figures.
-pub(crate) const PAIRED_WARMUP: Duration = Duration::from_secs(1);
-/// The most slices a paired run may have: an hour of 5 s slices. Each slice keeps a row per
+pub(crate) const PAIRED_WARMUP: Duration = Duration::from_millis(500);
+/// The most slices a paired run may have: an hour of 2 s slices. Each slice keeps a row per
 /// endpoint in results.json, so this bounds the file as `--max-endpoints` bounds a row.
-pub(crate) const PAIRED_MAX_SLICES: u32 = 720;
+pub(crate) const PAIRED_MAX_SLICES: u32 = 1800;
 
 /// The locust executable, looked up on `PATH`.
 pub(crate) const LOCUST_BIN: &str = "locust";
