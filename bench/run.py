@@ -341,6 +341,11 @@ TLS_RUNNERS = {"loadforge-gate": run_lfg, "wrk": run_wrk, "oha": run_oha}
 H2_RUNNERS = {"loadforge-gate": run_lfg_h2, "h2load": run_h2load}
 
 
+def load_average():
+    """The 1, 5 and 15 minute load averages, as `uptime` prints them."""
+    return ", ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
 def chosen(runners, peers):
     """loadforge-gate and the peers asked for (`locust` stands for Locust's FastHttpUser)."""
     return {n: f for n, f in runners.items() if n == "loadforge-gate" or n.split()[0] in peers}
@@ -507,7 +512,11 @@ def main():
             if not args.https_only:
                 lfg = throughput(chosen(RUNNERS, peers), URL, args, tools, cores_, tmp, "HTTP")
             if not args.skip_https:
+                # The HTTPS row is held by nginx's one TLS worker when the machine is quiet and
+                # by the scheduler when it is not: its figures mean little without the load.
+                print(f"load average before the HTTPS row: {load_average()}", flush=True)
                 throughput(chosen(TLS_RUNNERS, peers), TLS_URL, args, tools, cores_, tmp, "HTTPS")
+                print(f"load average after the HTTPS row: {load_average()}\n", flush=True)
             if not args.https_only and not args.skip_h2:
                 http2(args, tools, cores_, tmp)
             if not args.https_only and not args.skip_meters:

@@ -182,9 +182,12 @@ pub(crate) fn roots(extra: &[CertificateDer<'static>]) -> RootCertStore {
     store
 }
 
-/// The client configuration for the target: trust, identity and ALPN `http/1.1`.
+/// The client configuration for the target: trust, identity, the cipher suites browsers
+/// prefer ([`browser_order`]) and ALPN `http/1.1`.
 pub(crate) fn client_config(opts: &TlsOptions) -> Result<rustls::ClientConfig, TlsError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut provider = rustls::crypto::ring::default_provider();
+    browser_order(&mut provider.cipher_suites);
+    let provider = Arc::new(provider);
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(TlsError::Config)?;
@@ -207,6 +210,24 @@ pub(crate) fn client_config(opts: &TlsOptions) -> Result<rustls::ClientConfig, T
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
+}
+
+/// AES-128-GCM first, as Chrome, Firefox and Safari offer it, where rustls puts AES-256-GCM
+/// first. A server takes the client's first choice (OpenSSL's default, so nginx's), and a load
+/// test should cost the server what its real clients cost it: with rustls's order every record
+/// was encrypted and decrypted with 14 AES rounds instead of 10, on both sides. TLS 1.3 stays
+/// ahead of TLS 1.2; the order is otherwise unchanged.
+fn browser_order(suites: &mut [rustls::SupportedCipherSuite]) {
+    use rustls::CipherSuite as C;
+    suites.sort_by_key(|s| {
+        let aes128 = matches!(
+            s.suite(),
+            C::TLS13_AES_128_GCM_SHA256
+                | C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+                | C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+        );
+        (s.tls13().is_none(), !aes128)
+    });
 }
 
 /// `--insecure`: accepts any certificate, still checking that the handshake's signatures are
@@ -520,6 +541,37 @@ mod tests {
         let load = both.without(GITLAB_CA_FILE);
         assert_eq!(load.ca_files, [ssl]);
         assert!(load.no_proxy);
+    }
+
+    /// AES-128-GCM first in each protocol version, TLS 1.3 before TLS 1.2.
+    #[test]
+    fn the_cipher_suites_come_in_the_browsers_order() {
+        use rustls::CipherSuite as C;
+        let config = client_config(&TlsOptions {
+            insecure: true,
+            ..TlsOptions::default()
+        })
+        .unwrap();
+        let suites: Vec<C> = (config.crypto_provider().cipher_suites.iter())
+            .map(|s| s.suite())
+            .collect();
+        assert_eq!(
+            suites[..3],
+            [
+                C::TLS13_AES_128_GCM_SHA256,
+                C::TLS13_AES_256_GCM_SHA384,
+                C::TLS13_CHACHA20_POLY1305_SHA256
+            ]
+        );
+        let tls12 = &suites[3..];
+        assert!(matches!(
+            tls12[..2],
+            [
+                C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+                C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+            ]
+        ));
+        assert_eq!(tls12.len(), 6, "{tls12:?}");
     }
 
     #[test]

@@ -19,6 +19,8 @@ mod proxy;
 mod recorder;
 mod redirect;
 mod schedule;
+#[cfg(test)]
+mod tls_wire;
 mod vu;
 mod wire;
 
