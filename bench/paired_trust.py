@@ -6,8 +6,8 @@ history judgement (each run against the runs before it) raises false alarms?
 Prints figures; it is not a test and asserts nothing. Usage (from the repository root, one
 batch of runs under the bench lock, since it measures speed):
 
-    flock /tmp/bench.lock python3 bench/paired_trust.py                 # 20 A/A + 10 A/B, 5 s slices
-    flock /tmp/bench.lock python3 bench/paired_trust.py --slice 2 --slice-warmup 500ms
+    flock /tmp/bench.lock python3 bench/paired_trust.py                 # 20 A/A + 10 A/B, 2 s slices
+    flock /tmp/bench.lock python3 bench/paired_trust.py --slice 1 --slice-warmup 250ms
     python3 bench/paired_trust.py --judge-only bench/.paired/5s         # judge stored runs again
 
 What it does: builds loadforge-gate in release mode (or takes --lfg); starts three sample apps
@@ -328,8 +328,8 @@ def main():
     ap.add_argument("--aa", type=int, default=20, help="A/A runs (default 20)")
     ap.add_argument("--ab", type=int, default=10, help="A/B +10 %% runs (default 10)")
     ap.add_argument("--run-time", type=int, default=60, help="seconds per run (default 60)")
-    ap.add_argument("--slice", type=int, default=5, help="--paired-slice, whole seconds (default 5)")
-    ap.add_argument("--slice-warmup", default="1s", help="--paired-warmup (default 1s)")
+    ap.add_argument("--slice", type=int, default=2, help="--paired-slice, whole seconds (default 2, the gate's)")
+    ap.add_argument("--slice-warmup", default="500ms", help="--paired-warmup (default 500ms, the gate's)")
     ap.add_argument("--users", type=int, default=20)
     ap.add_argument("--rate", type=int, default=100, help="iterations a second (open model)")
     ap.add_argument("--latency-ms", type=int, default=20, help="the base's added latency")

@@ -200,16 +200,7 @@ fn merge_series(
             let t = p.t.saturating_add(offset);
             let (sum, w50, w95, w99) = acc.entry(t).or_insert_with(|| {
                 (
-                    SecondPoint {
-                        t,
-                        requests: 0,
-                        failures: 0,
-                        p50_ms: None,
-                        p95_ms: None,
-                        p99_ms: None,
-                        users: 0,
-                        generator: None,
-                    },
+                    SecondPoint::empty(t),
                     0.0,
                     0.0,
                     0.0,

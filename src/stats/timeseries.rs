@@ -41,6 +41,22 @@ pub struct SecondPoint {
     pub generator: Option<GeneratorSecond>,
 }
 
+impl SecondPoint {
+    /// Second `t` with nothing in it yet.
+    pub(crate) fn empty(t: u32) -> SecondPoint {
+        SecondPoint {
+            t,
+            requests: 0,
+            failures: 0,
+            p50_ms: None,
+            p95_ms: None,
+            p99_ms: None,
+            users: 0,
+            generator: None,
+        }
+    }
+}
+
 /// One second of the load generator's health, beside the second's requests in `timeseries`.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[schemars(deny_unknown_fields)]

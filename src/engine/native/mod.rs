@@ -160,14 +160,8 @@ impl Pairing {
         let series: Vec<crate::stats::SecondPoint> = (seconds.unwrap_or_default().into_iter())
             .enumerate()
             .map(|(t, g)| crate::stats::SecondPoint {
-                t: u32::try_from(t).unwrap_or(u32::MAX),
-                requests: 0,
-                failures: 0,
-                p50_ms: None,
-                p95_ms: None,
-                p99_ms: None,
-                users: 0,
                 generator: Some(g),
+                ..crate::stats::SecondPoint::empty(u32::try_from(t).unwrap_or(u32::MAX))
             })
             .collect();
         let run = paired::paired_run(
