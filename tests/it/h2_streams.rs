@@ -225,6 +225,31 @@ fn a_goaway_with_several_streams_open_fails_each_with_its_reason() {
     assert_eq!(r["run"]["interrupted"], false);
 }
 
+/// A server that allows no stream at all: every lane's request waits for one until its timeout,
+/// is counted as that timeout, and the run ends on time.
+#[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: 2 s of load")]
+fn a_server_allowing_no_streams_gives_timeouts_never_a_hang() {
+    let (url, seen) = recording_server(Serve {
+        max_streams: Some(0),
+        hold_until: 1,
+        goaway: false,
+    });
+    let scenario = scenario(4).replace("timeout: 2s", "timeout: 300ms");
+    let out = run(&url, &scenario, 1, &[]).expect_exit(1);
+    let r = out.results();
+    let (requests, failed, found) = failures(&r);
+    assert_eq!(
+        found.keys().collect::<Vec<_>>(),
+        ["timeout after 0.3s"],
+        "{}",
+        out.stderr
+    );
+    assert!(requests >= 4 && failed == requests, "{requests}");
+    assert_eq!(seen.peak.load(Ordering::SeqCst), 0, "no stream opened");
+    assert_eq!(r["run"]["interrupted"], false);
+}
+
 /// The open model: one user's arrivals are dealt to its lanes in turn, each lane's latency
 /// counted from when its arrival was due. A rate far above what one stream at a time could
 /// serve (answers are held) keeps all 4 lanes busy at once on the one connection.
