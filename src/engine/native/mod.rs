@@ -634,7 +634,7 @@ async fn run_lanes(ctx: Rc<WorkerCtx>, stream: u64, schedule: Option<Schedule>) 
         let user = VirtualUser::new(ctx.clone(), lane_stream).in_pool(pool.clone());
         user.run(schedule)
     });
-    lanes::all(users.collect()).await;
+    lanes::all(&pool, users.collect()).await;
 }
 
 /// A started user, counted in the recorder's active users until its task ends or is aborted.
