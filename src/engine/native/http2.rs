@@ -107,21 +107,43 @@ struct Driver {
     /// anything but HTTP/2 does not speak it ([`NOT_H2`]).
     prior_knowledge: bool,
     limits: Limits,
-    /// Several lanes share the connection: their user's wake-up count ([`Pass`]). A stream's
-    /// future is then polled with the task's own waker, since another lane's poll of the
-    /// connection may be what settles it, and the connection is polled once per wake-up, by
-    /// the first lane there, not by each ([`drive`]).
-    pass: RefCell<Option<Pass>>,
-    /// The wake-up in which a lane last polled the connection.
-    polled: Cell<u64>,
-    /// A lane queued a frame since (a request, a body, a window update): the connection is
-    /// polled again to send it.
-    dirty: Cell<bool>,
+    /// Several lanes share the connection: it is then polled once per wake-up of their user,
+    /// after every lane ([`Shared::poll`], from `lanes::all`), so that what they all queued
+    /// goes out in one write, and their streams' futures with the task's own waker, which `h2`
+    /// wakes when that poll settles them ([`drive`]).
+    shared: Cell<bool>,
 }
 
-/// How many times a user's lanes were polled (`lanes::all` counts them): one count per
-/// wake-up of the user's task.
-pub(crate) type Pass = Rc<Cell<u64>>;
+/// A connection its lanes share, as `lanes::all` polls it once per wake-up of their user;
+/// not kept alive by this (the lanes' handles do that).
+pub(crate) struct Shared(std::rc::Weak<Driver>);
+
+impl Shared {
+    /// Reads and writes what there is on the connection; `false` once it has ended or no lane
+    /// holds it any more (it is then not polled again).
+    pub(crate) fn poll(&self, cx: &mut Context<'_>) -> bool {
+        let Some(driver) = self.0.upgrade() else {
+            return false;
+        };
+        if driver.ended.borrow().is_some() {
+            return false;
+        }
+        if !driver.task.borrow().will_wake(cx.waker()) {
+            driver.task.borrow_mut().clone_from(cx.waker());
+        }
+        let mut idle = Context::from_waker(Waker::noop());
+        let end = Pin::new(&mut *driver.conn.borrow_mut()).poll(&mut idle);
+        match end {
+            Poll::Pending => true,
+            Poll::Ready(end) => {
+                *driver.ended.borrow_mut() = Some(end);
+                // The lanes with an exchange on it see the end in their next poll.
+                cx.waker().wake_by_ref();
+                false
+            }
+        }
+    }
+}
 
 /// The handshake: the client preface and settings go out; the server's are read while the
 /// first exchange drives the connection.
@@ -163,9 +185,7 @@ pub(super) async fn handshake(
         ended: RefCell::new(None),
         prior_knowledge,
         limits,
-        pass: RefCell::new(None),
-        polled: Cell::new(0),
-        dirty: Cell::new(false),
+        shared: Cell::new(false),
     };
     Ok(H2Conn {
         send,
@@ -298,18 +318,17 @@ impl AsyncWrite for Sniff {
 /// `h2` is polled with a waker that does nothing, the socket with the task's own
 /// ([`TaskWaker`]), and `f` again after each poll of the connection: a response read by that
 /// poll is taken in the same turn, not in one more wake-up of the task. `f` too is polled with
-/// the idle waker on a connection of one lane; lanes sharing it ([`Driver::pass`]) poll it
-/// with the task's, so that a response another lane's poll read wakes the task for its own,
-/// and only the first of them in a wake-up polls the connection (again only after a frame was
-/// queued), since one poll reads and writes all there is for every lane.
+/// the idle waker on a connection of one lane. Lanes sharing it ([`Driver::shared`]) poll only
+/// `f`, with the task's waker: the connection is polled once per wake-up of their user, after
+/// all of them ([`Shared`]), and `h2` wakes the task when that poll settles a lane's stream.
 async fn drive<T>(driver: &Driver, f: impl Future<Output = T>) -> Result<T, ()> {
     let mut f = pin!(f);
     let mut idle = Context::from_waker(Waker::noop());
     poll_fn(|cx| {
-        let pass = driver.pass.borrow().as_ref().map(|p| p.get());
-        let mut poll_f = |cx: &mut Context<'_>, idle: &mut Context<'_>| match pass {
-            Some(_) => f.as_mut().poll(cx),
-            None => f.as_mut().poll(idle),
+        let shared = driver.shared.get();
+        let mut poll_f = |cx: &mut Context<'_>, idle: &mut Context<'_>| match shared {
+            true => f.as_mut().poll(cx),
+            false => f.as_mut().poll(idle),
         };
         if let Poll::Ready(v) = poll_f(cx, &mut idle) {
             return Poll::Ready(Ok(v));
@@ -317,15 +336,12 @@ async fn drive<T>(driver: &Driver, f: impl Future<Output = T>) -> Result<T, ()> 
         if driver.ended.borrow().is_some() {
             return Poll::Ready(Err(()));
         }
+        if shared {
+            // `lanes::all` polls the connection after every lane ([`Shared`]).
+            return Poll::Pending;
+        }
         if !driver.task.borrow().will_wake(cx.waker()) {
             driver.task.borrow_mut().clone_from(cx.waker());
-        }
-        if let Some(now) = pass {
-            // Another lane polled the connection in this wake-up, and nothing was queued since.
-            if driver.polled.replace(now) == now && !driver.dirty.get() {
-                return Poll::Pending;
-            }
-            driver.dirty.set(false);
         }
         let end = Pin::new(&mut *driver.conn.borrow_mut()).poll(&mut idle);
         let settled = poll_f(cx, &mut idle);
@@ -347,18 +363,21 @@ async fn drive<T>(driver: &Driver, f: impl Future<Output = T>) -> Result<T, ()> 
 impl H2Conn {
     /// Another handle on this connection, for another lane of the same user: its own stream
     /// opener and request translation, the same connection under both. From now on the
-    /// connection's streams are polled as shared ones, counted in `pass` ([`drive`]).
-    pub(super) fn lane(&self, pass: &Pass) -> H2Conn {
-        self.driver
-            .pass
-            .borrow_mut()
-            .get_or_insert_with(|| pass.clone());
+    /// connection's streams are polled as shared ones ([`drive`]), and the connection by
+    /// whoever holds its [`Shared`].
+    pub(super) fn lane(&self) -> H2Conn {
+        self.driver.shared.set(true);
         H2Conn {
             send: self.send.clone(),
             driver: self.driver.clone(),
             last: None,
             used: true,
         }
+    }
+
+    /// The connection, for the one poll per wake-up of the lanes sharing it.
+    pub(super) fn shared(&self) -> Shared {
+        Shared(Rc::downgrade(&self.driver))
     }
 
     /// Whether `other` is a handle on the same connection.
@@ -383,7 +402,6 @@ impl H2Conn {
         pings
             .send_ping(::h2::Ping::opaque())
             .map_err(|e| reason(&e))?;
-        driver.dirty.set(true);
         let pong = drive(driver, poll_fn(|cx| pings.poll_pong(cx))).await;
         let first = driver.first.load(Ordering::Relaxed);
         match settle(pong, &driver.ended.borrow(), false) {
@@ -469,7 +487,6 @@ impl H2Conn {
         let (response, mut out) = send
             .send_request(head, body.is_empty())
             .map_err(|e| failure(&e, reused))?;
-        driver.dirty.set(true);
         if !body.is_empty() {
             // Queued whole: `h2` sends it as the server's flow-control window allows, while
             // the response is awaited below. The body is already in memory either way.
@@ -499,7 +516,6 @@ impl H2Conn {
             sink.push(&chunk)?;
             // Read (kept, decoded or dropped): the server may send as much again.
             let _ = recv.flow_control().release_capacity(chunk.len());
-            driver.dirty.set(true);
         }
         let (body, received) = sink.finish()?;
         Ok(Response {

@@ -34,8 +34,9 @@ pub(crate) struct Pool {
     changed: Notify,
     /// How many lanes share it (for the one warning when they cannot).
     lanes: u32,
-    /// The lanes' wake-ups, counted by [`all`]: the shared connection is polled once in each.
-    pass: super::http2::Pass,
+    /// The connections the lanes have shared, polled by [`all`] once per wake-up (the one
+    /// in the pool, and older ones that lanes still finish exchanges on): at most one per lane.
+    connections: RefCell<Vec<super::http2::Shared>>,
 }
 
 enum State {
@@ -63,13 +64,13 @@ impl Pool {
             state: RefCell::new(State::Empty),
             changed: Notify::new(),
             lanes,
-            pass: Default::default(),
+            connections: RefCell::new(Vec::new()),
         }
     }
 
     fn step(&self) -> Step {
         match &*self.state.borrow() {
-            State::H2(c) if !c.has_ended() => Step::Take(Conn::H2(Box::new(c.lane(&self.pass)))),
+            State::H2(c) if !c.has_ended() => Step::Take(Conn::H2(Box::new(c.lane()))),
             State::Opening => Step::Wait,
             State::H1 => Step::OpenOwn,
             State::H2(_) | State::Empty => Step::OpenShared,
@@ -91,7 +92,10 @@ impl Pool {
         };
         std::mem::forget(opening);
         self.set(match &conn {
-            Ok(Conn::H2(c)) => State::H2(Box::new(c.lane(&self.pass))),
+            Ok(Conn::H2(c)) => {
+                self.connections.borrow_mut().push(c.shared());
+                State::H2(Box::new(c.lane()))
+            }
             Ok(Conn::H1(_)) => {
                 connector.explain_lanes_on_h1(self.lanes);
                 State::H1
@@ -138,13 +142,13 @@ impl Opener for Pool {
 
 /// Runs every lane to its end in the calling task, polling each one whenever the task is
 /// woken: a lane's response may have been read by another lane's poll of the shared
-/// connection, which wakes the task, not that lane ([`all`] keeps no waker per lane). Each
-/// wake-up is counted in `pool`'s pass.
+/// connection, which wakes the task, not that lane ([`all`] keeps no waker per lane). After
+/// the lanes, `pool`'s connections are polled once: what every lane queued goes out in one
+/// write, and a response read there wakes the task for its lane.
 pub(crate) async fn all<F: Future<Output = ()>>(pool: &Pool, lanes: Vec<F>) {
     let mut lanes: Vec<Option<Pin<Box<F>>>> =
         lanes.into_iter().map(|f| Some(Box::pin(f))).collect();
     poll_fn(|cx| {
-        pool.pass.set(pool.pass.get() + 1);
         let mut pending = false;
         for slot in &mut lanes {
             if let Some(lane) = slot {
@@ -155,6 +159,7 @@ pub(crate) async fn all<F: Future<Output = ()>>(pool: &Pool, lanes: Vec<F>) {
                 }
             }
         }
+        pool.connections.borrow_mut().retain(|c| c.poll(cx));
         if pending {
             Poll::Pending
         } else {
