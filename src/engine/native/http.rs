@@ -615,7 +615,10 @@ pub(crate) async fn send_via(
     let finished = tokio::select! {
         biased;
         r = exchange => Some(r),
-        () = deadline.0.as_mut() => None,
+        // Outside tokio's cooperative budget: a server that keeps the socket readable (a
+        // SETTINGS flood) spends the task's budget in every poll of the exchange, and a
+        // budgeted timer would then never be seen to fire.
+        () = tokio::task::unconstrained(deadline.0.as_mut()) => None,
     };
     match finished {
         Some(Err(reason)) => {
