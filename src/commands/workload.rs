@@ -373,6 +373,7 @@ fn native_plan(
         })?
         .with_network(native.tls.clone(), settings.proxy.clone())
         .with_http2(native.http2.unwrap_or(scenario.http2));
+    let http2 = target.http2;
     let watchdog = AbortRules::from_thresholds(&settings.gate.thresholds)
         .map(|rules| Arc::new(rules) as Arc<dyn Watchdog>);
     Ok(NativePlan {
@@ -389,15 +390,16 @@ fn native_plan(
         ramp: settings.ramp,
         watchdog,
         meters: true,
-        paired: paired_plan(settings, native)?,
+        paired: paired_plan(settings, native, http2)?,
     })
 }
 
-/// The base of a paired run as a target of its own: the same TLS options as the target's,
-/// the proxy chosen for its own host.
+/// The base of a paired run as a target of its own: the same TLS options and HTTP/2 mode as
+/// the target's, the proxy chosen for its own host.
 fn paired_plan(
     settings: &Settings,
     native: &NativeSettings,
+    http2: crate::modes::Http2Mode,
 ) -> Result<Option<engine::PairedPlan>, Error> {
     let Some(p) = &settings.paired else {
         return Ok(None);
@@ -407,7 +409,8 @@ fn paired_plan(
             setting: "--compare-host",
             message,
         })?
-        .with_network(native.tls.clone(), settings.compare_proxy.clone());
+        .with_network(native.tls.clone(), settings.compare_proxy.clone())
+        .with_http2(http2);
     Ok(Some(engine::PairedPlan {
         base,
         slice: p.slice,

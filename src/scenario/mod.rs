@@ -100,6 +100,9 @@ pub struct Scenario {
     pub(crate) max_cookie_bytes: usize,
     /// Whether the native engine speaks HTTP/2 (`defaults.http2`; `--http2` wins over it).
     pub(crate) http2: crate::modes::Http2Mode,
+    /// How many lanes of its flow each virtual user runs at once, over its one HTTP/2
+    /// connection (`defaults.streams_per_user`, 1 unless written; h2load's `-m`).
+    pub(crate) streams_per_user: u32,
     pub(crate) wait: Wait,
     pub(crate) on_start: Vec<Step>,
     pub(crate) tasks: Vec<Task>,
@@ -509,6 +512,7 @@ impl Compiler<'_> {
         let (max_head, max_body) = self.caps(&raw.defaults)?;
         let (max_cookies, max_cookie_bytes) = self.cookie_caps(&raw.defaults)?;
         self.max_upload = self.upload_cap(&raw.defaults)?;
+        let streams_per_user = self.streams_per_user(&raw.defaults)?;
         let wait = match &raw.wait {
             Some(w) => self.wait(w, "wait")?,
             None => Wait::None,
@@ -550,6 +554,7 @@ impl Compiler<'_> {
             max_cookies,
             max_cookie_bytes,
             http2: raw.defaults.http2.unwrap_or_default(),
+            streams_per_user,
         };
         secrets::mark_secret_headers(&mut scenario, &self.sets);
         Ok(scenario)
@@ -874,6 +879,20 @@ impl Compiler<'_> {
         Ok((count, bytes))
     }
 
+    /// Lanes per user: bounded, since each lane is a user's state (variables, cookie jar,
+    /// buffers) and up to a stream window of a response in memory.
+    fn streams_per_user(&self, d: &raw::RawDefaults) -> Result<u32, ScenarioError> {
+        const MAX: u32 = crate::defaults::MAX_STREAMS_PER_USER;
+        match d.streams_per_user {
+            None => Ok(1),
+            Some(n) if (1..=i64::from(MAX)).contains(&n) => Ok(n as u32),
+            Some(n) => Err(self.err(
+                "defaults.streams_per_user",
+                format!("{n} must be 1 to {MAX} (streams at once per virtual user; more users give more load)"),
+            )),
+        }
+    }
+
     /// The largest file a multipart part may send, read whole when the scenario loads.
     fn upload_cap(&self, d: &raw::RawDefaults) -> Result<usize, ScenarioError> {
         match d.max_upload_mib {
@@ -1101,6 +1120,26 @@ mod tests {
         assert_eq!(a.source_sha256.len(), 64);
         assert_eq!(a.source_sha256, same.source_sha256);
         assert_ne!(a.source_sha256, edited.source_sha256);
+    }
+
+    /// `defaults.streams_per_user` is 1 unless written, and bounded: zero, a negative number,
+    /// one past the cap and a huge one are each refused with the key named.
+    #[test]
+    fn streams_per_user_is_one_unless_written_and_bounded() {
+        let s = parse("tasks: [{request: {path: /}}]").unwrap();
+        assert_eq!(s.streams_per_user, 1);
+        let s = parse("defaults: {streams_per_user: 10}\ntasks: [{request: {path: /}}]").unwrap();
+        assert_eq!(s.streams_per_user, 10);
+        let max = crate::defaults::MAX_STREAMS_PER_USER;
+        for bad in ["0", "-1", &(max + 1).to_string(), "99999999999"] {
+            let e = parse(&format!(
+                "defaults: {{streams_per_user: {bad}}}\ntasks: [{{request: {{path: /}}}}]"
+            ))
+            .unwrap_err();
+            let text = crate::chain::one_line(&e);
+            assert!(text.contains("streams_per_user"), "{bad}: {text}");
+            assert!(!text.contains('\n'), "{bad}: {text}");
+        }
     }
 
     /// `defaults.http2` is one of three words, `never` unless written: an upgrade never turns

@@ -47,6 +47,8 @@ pub(crate) struct RawDefaults {
     pub(crate) compression: Option<bool>,
     /// HTTP/2 to the target: `auto`, `always` or `never` (the default).
     pub(crate) http2: Option<crate::modes::Http2Mode>,
+    /// Lanes of each virtual user at once over its one HTTP/2 connection (h2load's `-m`).
+    pub(crate) streams_per_user: Option<i64>,
 }
 
 /// Seconds as a number (`1.5`) or a duration string (`1500ms`).

@@ -134,6 +134,32 @@ fn auto_against_a_server_that_offers_only_http1_speaks_http1() {
     );
 }
 
+/// Several streams per user under `auto` against a server without h2: no stream to share, so
+/// each lane has its own HTTP/1.1 connection (the load of that many users), and the log says
+/// so once, with how to refuse it instead.
+#[test]
+fn auto_falling_back_to_http1_gives_each_lane_its_own_connection_and_says_so() {
+    let (pki, server) = http1_only_tls();
+    let scenario = "defaults: {http2: auto, streams_per_user: 3}\ntasks: [{request: {path: /, check: {body_contains: ok}}}]\n";
+    let out = Gate::new()
+        .write("s.yml", scenario)
+        .write("ca.pem", pki.ca_pem())
+        .args(["run", "--scenario", "s.yml", "--host", &server.url()])
+        .args(["--users", "2", "--run-time", "1s", "--progress", "0"])
+        .args(["--baseline", "none", "--threshold", "error_rate<1%"])
+        .args(["--ca-cert", "ca.pem"])
+        .run()
+        .expect_exit(0);
+    let r = out.results();
+    assert_eq!(r["aggregate"]["failures"], 0, "{:?}", reasons(&r));
+    assert_eq!(r["run"]["protocol"], "http/1.1");
+    let said: Vec<_> = (out.stderr.lines())
+        .filter(|l| l.contains("lanes (defaults.streams_per_user)"))
+        .collect();
+    assert_eq!(said.len(), 1, "{}", out.stderr);
+    assert!(said[0].contains("http2: always"), "{}", said[0]);
+}
+
 /// Every request failed, with `reason` alone, and the log explains it once with the fix.
 #[track_caller]
 fn assert_all_failed_with(out: &Output, reason: &str) {

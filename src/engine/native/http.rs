@@ -71,6 +71,8 @@ pub(crate) struct Connector {
     origin: String,
     /// The protocols connections have spoken, [`H1`] and [`H2`] bits: what the run reports.
     spoken: AtomicU8,
+    /// Lanes of a user found HTTP/1.1 and each opened its own connection: said once.
+    lanes_on_h1: AtomicBool,
 }
 
 /// `Connector::spoken`: a connection spoke HTTP/1.1.
@@ -154,6 +156,7 @@ impl Connector {
                 target.authority
             ),
             spoken: AtomicU8::new(0),
+            lanes_on_h1: AtomicBool::new(false),
         })
     }
 
@@ -246,6 +249,17 @@ impl Connector {
         match &self.proxy {
             Some(via) => via.forward_form(request),
             None => Cow::Borrowed(request),
+        }
+    }
+
+    /// Says, once per run, that the lanes of a user (`defaults.streams_per_user`) each have
+    /// their own HTTP/1.1 connection, since the server did not offer HTTP/2 (`http2: auto`).
+    pub(crate) fn explain_lanes_on_h1(&self, lanes: u32) {
+        if !self.lanes_on_h1.swap(true, Ordering::Relaxed) {
+            eprintln!(
+                "loadforge-gate: warning: {} speaks HTTP/1.1 (no h2 offered): each of a user's {lanes} lanes (defaults.streams_per_user) opens its own connection, {lanes} per user; set `http2: always` to refuse HTTP/1.1",
+                self.origin
+            );
         }
     }
 
@@ -527,11 +541,42 @@ impl Deadline {
     }
 }
 
-/// Sends one request, retrying once on a fresh connection when a reused one turns out to have
-/// been closed by the server while idle. `conn` is left empty when the connection may not be
-/// reused.
+/// Where a user's connection comes from when it has none: its own (the usual, [`Own`]), or
+/// the one its lanes share (`lanes.rs`).
+pub(crate) trait Opener {
+    /// A connection to send on.
+    async fn open(&self, connector: &Connector) -> Result<Conn, Reason>;
+    /// `conn` is given up (it failed, went stale or timed out): not to be handed out again.
+    fn forget(&self, conn: &Conn);
+}
+
+/// Each user (or lane) opens its own connections.
+pub(crate) struct Own;
+
+impl Opener for Own {
+    async fn open(&self, connector: &Connector) -> Result<Conn, Reason> {
+        connector.connect().await
+    }
+    fn forget(&self, _: &Conn) {}
+}
+
+/// Sends one request on the user's own connection ([`send_via`]).
 pub(crate) async fn send(
     connector: &Connector,
+    conn: &mut Option<Conn>,
+    request: &[u8],
+    read: Reading,
+    timeout: (Duration, &mut Deadline),
+) -> Result<Response, Reason> {
+    send_via(connector, &Own, conn, request, read, timeout).await
+}
+
+/// Sends one request, retrying once on a fresh connection when a reused one turns out to have
+/// been closed by the server while idle. `conn` is left empty when the connection may not be
+/// reused; `opener` gives the next one.
+pub(crate) async fn send_via(
+    connector: &Connector,
+    opener: &impl Opener,
     conn: &mut Option<Conn>,
     request: &[u8],
     read: Reading,
@@ -542,7 +587,7 @@ pub(crate) async fn send(
         for _ in 0..2 {
             let mut c = match conn.take() {
                 Some(c) => c,
-                None => connector.connect().await?,
+                None => opener.open(connector).await?,
             };
             match c.exchange(&request, read).await {
                 Ok(r) => {
@@ -551,8 +596,11 @@ pub(crate) async fn send(
                     }
                     return Ok(r);
                 }
-                Err(Failure::Stale) => continue,
-                Err(Failure::Failed(reason)) => return Err(reason),
+                Err(Failure::Stale) => opener.forget(&c),
+                Err(Failure::Failed(reason)) => {
+                    opener.forget(&c);
+                    return Err(reason);
+                }
                 Err(Failure::Stream(reason)) => {
                     *conn = Some(c);
                     return Err(reason);
@@ -567,7 +615,10 @@ pub(crate) async fn send(
     let finished = tokio::select! {
         biased;
         r = exchange => Some(r),
-        () = deadline.0.as_mut() => None,
+        // Outside tokio's cooperative budget: a server that keeps the socket readable (a
+        // SETTINGS flood) spends the task's budget in every poll of the exchange, and a
+        // budgeted timer would then never be seen to fire.
+        () = tokio::task::unconstrained(deadline.0.as_mut()) => None,
     };
     match finished {
         Some(Err(reason)) => {
@@ -577,7 +628,9 @@ pub(crate) async fn send(
         Some(r) => r,
         None => {
             // The connection is in an unknown state; the next request opens a new one.
-            *conn = None;
+            if let Some(c) = conn.take() {
+                opener.forget(&c);
+            }
             Err(Cow::Owned(format!(
                 "timeout after {}",
                 crate::duration::format_duration(timeout)

@@ -13,13 +13,17 @@
 //! HTTP/1.1's, its body through the same sink (`body.rs`: the body cap, decoding). Where the
 //! CPU per request goes (mostly inside `h2`) is measured in `bench/README.md`, HTTP/2.
 //!
-//! One stream at a time per user: a user's flow is sequential, so `max_concurrent_streams` is
-//! honoured by waiting for the connection to be ready (`SendRequest::poll_ready`), which a
-//! server announcing zero streams turns into the request's timeout, never a hang past it.
+//! One stream at a time per user unless the scenario gives each user several lanes
+//! (`defaults.streams_per_user`, `lanes.rs`): the lanes then share one connection, each with
+//! its own handle on it ([`H2Conn::lane`]) and the one [`Driver`] that any lane with an
+//! exchange under way polls. `max_concurrent_streams` is honoured by `h2`, which holds a stream
+//! past the server's limit until another one closes (`SendRequest::poll_ready`, the response's
+//! own future): a server announcing zero streams turns that wait into the request's timeout,
+//! never a hang past it.
 
 use std::{
     borrow::Cow,
-    cell::RefCell,
+    cell::{Cell, RefCell},
     future::{poll_fn, Future},
     io,
     pin::{pin, Pin},
@@ -50,7 +54,7 @@ use super::{
 /// The most bytes of a stream's body the server may send ahead of what this side has read:
 /// what one user's connection may hold in memory for a response, whatever the server does.
 const STREAM_WINDOW: u32 = 1 << 20;
-/// The same for the whole connection (every stream together; one is open at a time).
+/// The same for the whole connection (every stream together: one per lane of the user).
 const CONNECTION_WINDOW: u32 = 2 << 20;
 
 /// A response header list past the head cap (HTTP/1.1's `header too large`).
@@ -76,26 +80,69 @@ const RESET_STREAMS: usize = 16;
 /// cap, a malformed block) before it ends the connection: `h2`'s own default, pinned here.
 const LOCAL_ERROR_RESETS: usize = 1024;
 
-/// One HTTP/2 connection: the handle that opens streams and the future that does the I/O.
+/// One handle on an HTTP/2 connection: what opens streams, and the [`Driver`] it shares with
+/// the other lanes of its user (none unless `defaults.streams_per_user` is above 1).
 pub(crate) struct H2Conn {
     send: SendRequest<Bytes>,
-    conn: Connection<Sniff, Bytes>,
-    /// The waker the socket wakes the user with ([`drive`]).
-    task: TaskWaker,
+    driver: Rc<Driver>,
     /// The last request, as the user serialised it and as built for `h2` ([`Translated`]).
     last: Option<Translated>,
+    /// A response was already read here (a connection the server since closed is retried once).
+    used: bool,
+}
+
+/// The connection itself: the future that does the I/O, polled by whichever handle has an
+/// exchange under way ([`drive`]), and how it ended.
+struct Driver {
+    conn: RefCell<Connection<Sniff, Bytes>>,
+    /// The waker the socket wakes the user with ([`drive`]).
+    task: TaskWaker,
     /// What the server's first bytes looked like ([`Sniff`]).
     first: Arc<AtomicU8>,
     /// `https://authority` (or `http://`): every request's `:scheme` and `:authority`.
     origin: String,
-    /// A response was already read here (a connection the server since closed is retried once).
-    used: bool,
     /// How the connection ended, once it has: it is then not used again.
-    ended: Option<Ended>,
+    ended: RefCell<Option<Ended>>,
     /// Cleartext HTTP/2 without asking first: a server that answers its first exchange with
     /// anything but HTTP/2 does not speak it ([`NOT_H2`]).
     prior_knowledge: bool,
     limits: Limits,
+    /// Several lanes share the connection: it is then polled once per wake-up of their user,
+    /// after every lane ([`Shared::poll`], from `lanes::all`), so that what they all queued
+    /// goes out in one write, and their streams' futures with the task's own waker, which `h2`
+    /// wakes when that poll settles them ([`drive`]).
+    shared: Cell<bool>,
+}
+
+/// A connection its lanes share, as `lanes::all` polls it once per wake-up of their user;
+/// not kept alive by this (the lanes' handles do that).
+pub(crate) struct Shared(std::rc::Weak<Driver>);
+
+impl Shared {
+    /// Reads and writes what there is on the connection; `false` once it has ended or no lane
+    /// holds it any more (it is then not polled again).
+    pub(crate) fn poll(&self, cx: &mut Context<'_>) -> bool {
+        let Some(driver) = self.0.upgrade() else {
+            return false;
+        };
+        if driver.ended.borrow().is_some() {
+            return false;
+        }
+        if !driver.task.borrow().will_wake(cx.waker()) {
+            driver.task.borrow_mut().clone_from(cx.waker());
+        }
+        let mut idle = Context::from_waker(Waker::noop());
+        let end = Pin::new(&mut *driver.conn.borrow_mut()).poll(&mut idle);
+        match end {
+            Poll::Pending => true,
+            Poll::Ready(end) => {
+                *driver.ended.borrow_mut() = Some(end);
+                // The lanes with an exchange on it see the end in their next poll.
+                cx.waker().wake_by_ref();
+                false
+            }
+        }
+    }
 }
 
 /// The handshake: the client preface and settings go out; the server's are read while the
@@ -130,17 +177,21 @@ pub(super) async fn handshake(
             Some(io) if !prior_knowledge => io_reason(io),
             _ => Cow::Borrowed(NOT_H2),
         })?;
-    Ok(H2Conn {
-        send,
-        conn,
+    let driver = Driver {
+        conn: RefCell::new(conn),
         task,
-        last: None,
         first,
         origin,
-        used: false,
-        ended: None,
+        ended: RefCell::new(None),
         prior_knowledge,
         limits,
+        shared: Cell::new(false),
+    };
+    Ok(H2Conn {
+        send,
+        driver: Rc::new(driver),
+        last: None,
+        used: false,
     })
 }
 
@@ -264,32 +315,39 @@ impl AsyncWrite for Sniff {
 /// `ended` and `f` is polled once more, since the end may have settled it; otherwise `Err`.
 ///
 /// Only the connection's progress (the socket, or a step of this task's) can settle `f`, so
-/// `f` and `h2` are polled with a waker that does nothing, the socket with the task's own
+/// `h2` is polled with a waker that does nothing, the socket with the task's own
 /// ([`TaskWaker`]), and `f` again after each poll of the connection: a response read by that
-/// poll is taken in the same turn, not in one more wake-up of the task.
-async fn drive<T>(
-    conn: &mut Connection<Sniff, Bytes>,
-    task: &TaskWaker,
-    ended: &mut Option<Ended>,
-    f: impl Future<Output = T>,
-) -> Result<T, ()> {
+/// poll is taken in the same turn, not in one more wake-up of the task. `f` too is polled with
+/// the idle waker on a connection of one lane. Lanes sharing it ([`Driver::shared`]) poll only
+/// `f`, with the task's waker: the connection is polled once per wake-up of their user, after
+/// all of them ([`Shared`]), and `h2` wakes the task when that poll settles a lane's stream.
+async fn drive<T>(driver: &Driver, f: impl Future<Output = T>) -> Result<T, ()> {
     let mut f = pin!(f);
     let mut idle = Context::from_waker(Waker::noop());
     poll_fn(|cx| {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut idle) {
+        let shared = driver.shared.get();
+        let mut poll_f = |cx: &mut Context<'_>, idle: &mut Context<'_>| match shared {
+            true => f.as_mut().poll(cx),
+            false => f.as_mut().poll(idle),
+        };
+        if let Poll::Ready(v) = poll_f(cx, &mut idle) {
             return Poll::Ready(Ok(v));
         }
-        if ended.is_some() {
+        if driver.ended.borrow().is_some() {
             return Poll::Ready(Err(()));
         }
-        if !task.borrow().will_wake(cx.waker()) {
-            task.borrow_mut().clone_from(cx.waker());
+        if shared {
+            // `lanes::all` polls the connection after every lane ([`Shared`]).
+            return Poll::Pending;
         }
-        let end = Pin::new(&mut *conn).poll(&mut idle);
-        let settled = f.as_mut().poll(&mut idle);
+        if !driver.task.borrow().will_wake(cx.waker()) {
+            driver.task.borrow_mut().clone_from(cx.waker());
+        }
+        let end = Pin::new(&mut *driver.conn.borrow_mut()).poll(&mut idle);
+        let settled = poll_f(cx, &mut idle);
         match (end, settled) {
             (Poll::Ready(end), settled) => {
-                *ended = Some(end);
+                *driver.ended.borrow_mut() = Some(end);
                 Poll::Ready(match settled {
                     Poll::Ready(v) => Ok(v),
                     Poll::Pending => Err(()),
@@ -303,6 +361,61 @@ async fn drive<T>(
 }
 
 impl H2Conn {
+    /// Another handle on this connection, for another lane of the same user: its own stream
+    /// opener and request translation, the same connection under both. From now on the
+    /// connection's streams are polled as shared ones ([`drive`]), and the connection by
+    /// whoever holds its [`Shared`].
+    pub(super) fn lane(&self) -> H2Conn {
+        self.driver.shared.set(true);
+        H2Conn {
+            send: self.send.clone(),
+            driver: self.driver.clone(),
+            last: None,
+            used: true,
+        }
+    }
+
+    /// The connection, for the one poll per wake-up of the lanes sharing it.
+    pub(super) fn shared(&self) -> Shared {
+        Shared(Rc::downgrade(&self.driver))
+    }
+
+    /// Whether `other` is a handle on the same connection.
+    pub(super) fn same_connection(&self, other: &H2Conn) -> bool {
+        Rc::ptr_eq(&self.driver, &other.driver)
+    }
+
+    /// Whether the connection has ended (GOAWAY, an error, the socket closed).
+    pub(super) fn has_ended(&self) -> bool {
+        self.driver.ended.borrow().is_some()
+    }
+
+    /// Waits for the server's SETTINGS, by a PING it answers after them: lanes that start at
+    /// once on a new connection then open no more streams than its `max_concurrent_streams`
+    /// (before the SETTINGS, `h2` may open as many as it is asked to). A server that does not
+    /// speak HTTP/2 fails here as its first exchange would ([`NOT_H2`]).
+    pub(super) async fn settings_in(&mut self) -> Result<(), Reason> {
+        let driver = &*self.driver;
+        let Some(mut pings) = driver.conn.borrow_mut().ping_pong() else {
+            return Ok(());
+        };
+        pings
+            .send_ping(::h2::Ping::opaque())
+            .map_err(|e| reason(&e))?;
+        let pong = drive(driver, poll_fn(|cx| pings.poll_pong(cx))).await;
+        let first = driver.first.load(Ordering::Relaxed);
+        match settle(pong, &driver.ended.borrow(), false) {
+            Ok(_) => Ok(()),
+            Err(Failure::Failed(r) | Failure::Stream(r)) => match driver.prior_knowledge {
+                true if not_h2(&r, first) => Err(Cow::Borrowed(NOT_H2)),
+                _ => Err(r),
+            },
+            Err(Failure::Stale) => Err(Cow::Borrowed(
+                "connection closed before the response completed",
+            )),
+        }
+    }
+
     /// Sends one request (serialised as HTTP/1.1 by the user) on a new stream and reads the
     /// whole response, as HTTP/1.1's exchange does.
     pub(super) async fn exchange(
@@ -312,15 +425,15 @@ impl H2Conn {
     ) -> Result<Response, Failure> {
         let reused = self.used;
         self.used = true;
-        if self.ended.is_some() {
+        if self.driver.ended.borrow().is_some() {
             // Ended after the last exchange (a GOAWAY that came with its response): nothing
             // was sent here, so a fresh connection takes the request.
             return Err(Failure::Stale);
         }
         let (head, body) = self.translate(request)?;
-        let first_of_prior_knowledge = self.prior_knowledge && !reused;
+        let first_of_prior_knowledge = self.driver.prior_knowledge && !reused;
         let outcome = self.send_and_read(head, body, read, reused).await;
-        let first = self.first.load(Ordering::Relaxed);
+        let first = self.driver.first.load(Ordering::Relaxed);
         outcome.map_err(|f| match f {
             Failure::Failed(r) if first_of_prior_knowledge && not_h2(&r, first) => {
                 Failure::Failed(Cow::Borrowed(NOT_H2))
@@ -337,7 +450,7 @@ impl H2Conn {
         match &mut self.last {
             Some(last) if last.wire == request => {}
             _ => {
-                let (head, body) = to_h2(request, &self.origin)?;
+                let (head, body) = to_h2(request, &self.driver.origin)?;
                 let (parts, ()) = head.into_parts();
                 let mut wire = self.last.take().map(|l| l.wire).unwrap_or_default();
                 wire.clear();
@@ -367,16 +480,10 @@ impl H2Conn {
         read: Reading,
         reused: bool,
     ) -> Result<Response, Failure> {
-        let H2Conn {
-            send,
-            conn,
-            task,
-            limits,
-            ended,
-            ..
-        } = self;
-        let ready = drive(conn, task, ended, poll_fn(|cx| send.poll_ready(cx))).await;
-        settle(ready, ended, reused)?;
+        let H2Conn { send, driver, .. } = self;
+        let driver = &**driver;
+        let ready = drive(driver, poll_fn(|cx| send.poll_ready(cx))).await;
+        settle(ready, &driver.ended.borrow(), reused)?;
         let (response, mut out) = send
             .send_request(head, body.is_empty())
             .map_err(|e| failure(&e, reused))?;
@@ -385,8 +492,8 @@ impl H2Conn {
             // the response is awaited below. The body is already in memory either way.
             out.send_data(body, true).map_err(|e| failure(&e, reused))?;
         }
-        let response = drive(conn, task, ended, response).await;
-        let response = settle(response, ended, reused)?;
+        let response = drive(driver, response).await;
+        let response = settle(response, &driver.ended.borrow(), reused)?;
         let status = response.status().as_u16();
         let empty = read.head || status == 204 || status == 304;
         let encoding = match response.headers().get(header::CONTENT_ENCODING) {
@@ -399,10 +506,11 @@ impl H2Conn {
             Meta::default()
         };
         let mut recv = response.into_body();
-        let mut sink = Sink::new(read.keep_body, limits.max_body, encoding);
+        let mut sink = Sink::new(read.keep_body, driver.limits.max_body, encoding);
         loop {
-            let data = drive(conn, task, ended, recv.data()).await;
-            let Some(chunk) = settle(data.map(Option::transpose), ended, false)? else {
+            let data = drive(driver, recv.data()).await;
+            let settled = settle(data.map(Option::transpose), &driver.ended.borrow(), false);
+            let Some(chunk) = settled? else {
                 break;
             };
             sink.push(&chunk)?;

@@ -14,6 +14,7 @@ mod decode;
 mod exchange;
 mod http;
 mod http2;
+mod lanes;
 mod paired;
 mod proxy;
 mod recorder;
@@ -177,6 +178,7 @@ impl Pairing {
 
 /// Runs the plan to its end (or until `stop` is cancelled) and returns what was measured.
 pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, EngineError> {
+    lanes_need_h2(plan)?;
     let (connector, insecure) = connector(&plan.target, plan)?;
     let workers = plan.workers.clamp(1, plan.users.max(1) as usize);
     let sink = Arc::new(SeriesSink::new(workers));
@@ -255,6 +257,23 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
         }),
         None => Ok(result),
     }
+}
+
+/// Several streams per user (`defaults.streams_per_user`) are lanes on one HTTP/2 connection:
+/// under `http2: never` they could only be that many HTTP/1.1 connections, another load than
+/// the one asked for, so the run is refused before it starts (exit 2).
+fn lanes_need_h2(plan: &NativePlan) -> Result<(), EngineError> {
+    let m = plan.scenario.streams_per_user;
+    let base = plan.paired.as_ref().map(|p| &p.base);
+    let never = std::iter::once(&plan.target)
+        .chain(base)
+        .any(|t| t.http2 == crate::modes::Http2Mode::Never);
+    if m > 1 && never {
+        return Err(EngineError::Config(format!(
+            "defaults.streams_per_user is {m} but http2 is never: several streams per user need HTTP/2; set `http2: auto` or `always` in the scenario's defaults (or --http2), or streams_per_user: 1"
+        )));
+    }
+    Ok(())
 }
 
 /// The run's seconds, each with the generator's figures of that second.
@@ -610,17 +629,39 @@ fn spawn_user(
         tokio::time::sleep_until(tokio::time::Instant::from_std(start + offset)).await;
         let _active = Active::enter(recorder);
         let stream = id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ start.elapsed().as_nanos() as u64;
-        let user = VirtualUser::new(ctx, stream);
         #[cfg(debug_assertions)]
         fail_point(id);
         match twin {
-            None => user.run(schedule).await,
+            None => run_lanes(ctx, stream, schedule).await,
             Some(base) => {
-                let twin = VirtualUser::new(base, stream);
-                tokio::join!(user.run(schedule.clone()), twin.run(schedule));
+                tokio::join!(
+                    run_lanes(ctx, stream, schedule.clone()),
+                    run_lanes(base, stream, schedule)
+                );
             }
         }
     })
+}
+
+/// A user's flow, in as many lanes as `defaults.streams_per_user` says (`lanes.rs`): one lane
+/// is the user itself; several share one connection, each with its own random stream (a
+/// paired run's twin has the same ones) and its share of the user's arrivals in the open model.
+async fn run_lanes(ctx: Rc<WorkerCtx>, stream: u64, schedule: Option<Schedule>) {
+    let m = ctx.scenario.streams_per_user;
+    if m <= 1 {
+        return VirtualUser::new(ctx, stream).run(schedule).await;
+    }
+    let pool = Rc::new(lanes::Pool::new(m));
+    let schedules = match &schedule {
+        Some(s) => s.lanes(m).into_iter().map(Some).collect(),
+        None => vec![None; m as usize],
+    };
+    let users = schedules.into_iter().enumerate().map(|(l, schedule)| {
+        let lane_stream = stream.wrapping_add((l as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
+        let user = VirtualUser::new(ctx.clone(), lane_stream).in_pool(pool.clone());
+        user.run(schedule)
+    });
+    lanes::all(&pool, users.collect()).await;
 }
 
 /// A started user, counted in the recorder's active users until its task ends or is aborted.

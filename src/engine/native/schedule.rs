@@ -37,6 +37,20 @@ impl Schedule {
         }
     }
 
+    /// This user's arrivals dealt round-robin to `lanes` lanes (`defaults.streams_per_user`):
+    /// lane `l` takes arrivals `l`, `l + lanes`, ... at the times this schedule has them due,
+    /// so the user's arrivals stay as they were, only spread over its lanes.
+    pub(crate) fn lanes(&self, lanes: u32) -> Vec<Schedule> {
+        let m = f64::from(lanes.max(1));
+        (0..lanes.max(1))
+            .map(|l| Schedule {
+                rate: self.rate / m,
+                phase: (f64::from(l) + self.phase) / m,
+                ..self.clone()
+            })
+            .collect()
+    }
+
     /// The intended start of the next iteration.
     pub(crate) fn next_due(&mut self) -> Instant {
         let at = self.start + Duration::from_secs_f64(self.offset(self.next));
@@ -48,6 +62,18 @@ impl Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A user's arrivals, split over lanes, are the same instants, ramp included.
+    #[test]
+    fn lanes_take_the_users_arrivals_in_turn() {
+        let user = Schedule::new(Instant::now(), 30.0, Duration::from_secs(2), 0.25);
+        let lanes = user.lanes(3);
+        for k in 0..200u64 {
+            let lane = &lanes[(k % 3) as usize];
+            let mine = lane.offset(k / 3);
+            assert!((mine - user.offset(k)).abs() < 1e-9, "arrival {k}");
+        }
+    }
 
     #[test]
     fn a_constant_rate_is_evenly_spaced() {

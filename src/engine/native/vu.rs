@@ -17,7 +17,8 @@ use url::Url;
 
 use super::{
     cookies::{self, Jar},
-    http::{self, Conn, Connector},
+    http::{self, Conn, Connector, Opener},
+    lanes::Pool,
     paired::Slices,
     recorder::{Answer, Reason, Recorder},
     redirect::{self, Hop, Origins},
@@ -194,6 +195,9 @@ pub(crate) struct VirtualUser {
     intended: Option<Instant>,
     /// The protocols the request under way has gone over, its redirects' hops included.
     spoke: Option<Protocol>,
+    /// A lane of a user with several (`defaults.streams_per_user`): the connection its lanes
+    /// share, where `conn` is this lane's handle on it.
+    pool: Option<Rc<Pool>>,
 }
 
 /// What the rest of a task does after a step.
@@ -225,6 +229,15 @@ impl VirtualUser {
             deadline: http::Deadline::new(),
             intended: None,
             spoke: None,
+            pool: None,
+        }
+    }
+
+    /// Makes this user a lane of one with several, sharing `pool`'s connection.
+    pub(crate) fn in_pool(self, pool: Rc<Pool>) -> Self {
+        Self {
+            pool: Some(pool),
+            ..self
         }
     }
 
@@ -582,7 +595,7 @@ impl VirtualUser {
         let started = self.intended.take().unwrap_or_else(Instant::now);
         let ctx = self.ctx.clone();
         if self.conn.is_none() {
-            match ctx.connector.connect().await {
+            match self.connect(timeout).await {
                 Ok(c) => self.conn = Some(c),
                 Err(reason) => {
                     // No connection, no response: this failure says nothing about latency.
@@ -594,15 +607,7 @@ impl VirtualUser {
         self.spoke = self.conn.as_ref().map(protocol_of);
         let method = &ctx.prepared[req.id].method;
         let read = self.reading(req, method);
-        let result = match http::send(
-            &ctx.connector,
-            &mut self.conn,
-            &self.out,
-            read,
-            (timeout, &mut self.deadline),
-        )
-        .await
-        {
+        let result = match self.send_here(read, timeout).await {
             Ok(r) => self.after_first(req, r, method, timeout).await,
             Err(reason) => Err(reason),
         };
@@ -631,6 +636,39 @@ impl VirtualUser {
             Flow::EndTask
         } else {
             Flow::Continue
+        }
+    }
+
+    /// A connection to the target: the user's own, or a lane's handle on its user's shared one,
+    /// which another lane may be opening meanwhile (waited for no longer than the request's
+    /// timeout).
+    async fn connect(&self, timeout: std::time::Duration) -> Result<Conn, Reason> {
+        let Some(pool) = &self.pool else {
+            return self.ctx.connector.connect().await;
+        };
+        match tokio::time::timeout(timeout, pool.open(&self.ctx.connector)).await {
+            Ok(conn) => conn,
+            Err(_) => Err(Cow::Owned(format!(
+                "timeout after {}",
+                crate::duration::format_duration(timeout)
+            ))),
+        }
+    }
+
+    /// Sends `self.out` to the target on the user's connection (a lane's: its pool's).
+    async fn send_here(
+        &mut self,
+        read: http::Reading,
+        timeout: std::time::Duration,
+    ) -> Result<http::Response, Reason> {
+        let ctx = self.ctx.clone();
+        let deadline = (timeout, &mut self.deadline);
+        match self.pool.clone() {
+            Some(pool) => {
+                let (conn, out) = (&mut self.conn, &self.out);
+                http::send_via(&ctx.connector, &*pool, conn, out, read, deadline).await
+            }
+            None => http::send(&ctx.connector, &mut self.conn, &self.out, read, deadline).await,
         }
     }
 
@@ -735,14 +773,7 @@ impl VirtualUser {
     ) -> Result<http::Response, Reason> {
         let ctx = self.ctx.clone();
         if redirect::same_origin(&ctx.origin, url) {
-            return http::send(
-                &ctx.connector,
-                &mut self.conn,
-                &self.out,
-                read,
-                (timeout, &mut self.deadline),
-            )
-            .await;
+            return self.send_here(read, timeout).await;
         }
         let key = url.origin().ascii_serialization();
         let connector = ctx.origins.connector(&key, url)?;
