@@ -198,14 +198,9 @@ fn merge_series(
         for p in &r.timeseries {
             // Shard files are other jobs' artifacts: a time or a start far off saturates.
             let t = p.t.saturating_add(offset);
-            let (sum, w50, w95, w99) = acc.entry(t).or_insert_with(|| {
-                (
-                    SecondPoint::empty(t),
-                    0.0,
-                    0.0,
-                    0.0,
-                )
-            });
+            let (sum, w50, w95, w99) = acc
+                .entry(t)
+                .or_insert_with(|| (SecondPoint::empty(t), 0.0, 0.0, 0.0));
             sum.requests = sum.requests.saturating_add(p.requests);
             sum.failures = sum.failures.saturating_add(p.failures);
             sum.users = sum.users.saturating_add(p.users);
