@@ -39,9 +39,9 @@ pub struct HiccupFigures {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct GeneratorHealth {
-    /// What was measured: `native` (the gate's own process) or `locust` (Locust's processes,
-    /// seen from the gate).
-    #[schemars(extend("enum" = ["native", "locust"]))]
+    /// What was measured: `native` (the gate's own process), `locust` (Locust's processes,
+    /// seen from the gate) or `k6` (k6's process, seen from the gate).
+    #[schemars(extend("enum" = ["native", "locust", "k6"]))]
     pub measured: String,
     /// The hiccup meters' sleep, in milliseconds.
     #[schemars(range(min = 0))]

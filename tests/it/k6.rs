@@ -71,6 +71,15 @@ fn clean_run(file: &str) -> Output {
         assert!(out.out_dir().join(f).is_file(), "{f} missing");
     }
     let r = out.results();
+    let errors: Vec<String> = crate::schema::schema()
+        .iter_errors(&r)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "a k6 run's file holds to the schema: {errors:#?}"
+    );
+    assert_eq!(r["run"]["generator"]["measured"], "k6");
     assert_eq!(r["run"]["engine"], "k6");
     assert_eq!(r["run"]["load"]["engine"], "k6");
     assert!(r["aggregate"]["requests"].as_u64().unwrap() > 0);
