@@ -390,6 +390,41 @@ fn collect(
         (K6Load::Flags { run_time, .. }, true) => end.elapsed.min(*run_time),
         (K6Load::Script, _) => end.elapsed,
     };
+    let result = measured(plan, files, ingest, end, duration);
+    let code = end.status.code();
+    if end.interrupted || code == Some(0) || code == Some(THRESHOLDS_FAILED) {
+        return Ok(result);
+    }
+    let log = log_tail(&files.log());
+    let message = format!(
+        "k6 exited with {}: {}",
+        exit_meaning(end.status),
+        last_message(&log)
+    );
+    let measured = result.aggregate.requests > 0;
+    Err(EngineError::Crashed {
+        message,
+        partial: measured.then(|| {
+            Box::new(RunResult {
+                run: RunMeta {
+                    duration_s: end.elapsed.min(duration).as_secs_f64(),
+                    ..result.run.clone()
+                },
+                ..result
+            })
+        }),
+    })
+}
+
+/// What the run measured, whatever k6's exit: the rows and seconds ingested, and what k6 said
+/// of the script's thresholds and checks.
+fn measured(
+    plan: &K6Plan,
+    files: &OutputFiles,
+    ingest: Ingest,
+    end: &Ending,
+    duration: Duration,
+) -> RunResult {
     let (users, spawn_rate) = match plan.load {
         K6Load::Flags {
             users, spawn_rate, ..
@@ -417,55 +452,27 @@ fn collect(
     // and so the load fingerprint's, as the native engine's connections give it. `None` when no
     // response said (none came, or the script turned the tag off): unknown, not HTTP/1.1.
     let protocol = Protocol::of_all(endpoints.iter().map(|e| e.protocol));
-    let result = RunResult {
+    // What k6 said of the script's thresholds and checks, whatever its exit: data for the
+    // gate, which judges it. Exit 99 (thresholds failed) is a result like exit 0.
+    let k6 = summary::read(
+        &files.summary(),
+        end.status.code() == Some(THRESHOLDS_FAILED),
+    );
+    RunResult {
         schema: SCHEMA.into(),
         tool: ToolInfo::current(),
         aggregate: EndpointStats::aggregate(ALL_REQUESTS, &endpoints, meta.duration_s),
         run: RunMeta {
             folded,
             protocol,
+            k6: Some(k6),
             ..meta
         },
         ci: None,
         endpoints,
         timeseries,
         paired: None,
-    };
-    let code = end.status.code();
-    // What k6 said of the script's thresholds and checks, whatever its exit: data for the
-    // gate, which judges it. Exit 99 (thresholds failed) is a result like exit 0.
-    let result = RunResult {
-        run: RunMeta {
-            k6: Some(summary::read(
-                &files.summary(),
-                code == Some(THRESHOLDS_FAILED),
-            )),
-            ..result.run
-        },
-        ..result
-    };
-    if end.interrupted || code == Some(0) || code == Some(THRESHOLDS_FAILED) {
-        return Ok(result);
     }
-    let log = log_tail(&files.log());
-    let message = format!(
-        "k6 exited with {}: {}",
-        exit_meaning(end.status),
-        last_message(&log)
-    );
-    let measured = result.aggregate.requests > 0;
-    Err(EngineError::Crashed {
-        message,
-        partial: measured.then(|| {
-            Box::new(RunResult {
-                run: RunMeta {
-                    duration_s: end.elapsed.min(duration).as_secs_f64(),
-                    ..result.run.clone()
-                },
-                ..result
-            })
-        }),
-    })
 }
 
 fn warn_about_skipped(ingest: &Ingest) {

@@ -249,8 +249,13 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
         timeseries,
         paired,
     };
+    unless_panicked(result, &panics)
+}
+
+/// The run's result, or a crash (exit 3) when a virtual user panicked: what the other users
+/// measured is still published, as its partial result.
+fn unless_panicked(result: RunResult, panics: &[String]) -> Result<RunResult, EngineError> {
     match panics.first() {
-        // What the other users measured is published; the run itself is a crash (exit 3).
         Some(message) => Err(EngineError::Crashed {
             message: format!("a virtual user panicked ({message}), so requests may be missing"),
             partial: Some(Box::new(result)),
