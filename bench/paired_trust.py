@@ -6,8 +6,8 @@ history judgement (each run against the runs before it) raises false alarms?
 Prints figures; it is not a test and asserts nothing. Usage (from the repository root, one
 batch of runs under the bench lock, since it measures speed):
 
-    flock /tmp/bench.lock python3 bench/paired_trust.py                 # 20 A/A + 10 A/B, 2 s slices
-    flock /tmp/bench.lock python3 bench/paired_trust.py --slice 1 --slice-warmup 250ms
+    flock /tmp/bench.lock python3 bench/paired_trust.py                 # 20 A/A + 10 A/B, the gate's defaults
+    flock /tmp/bench.lock python3 bench/paired_trust.py --slice 2 --turn 2s --slice-warmup 500ms  # whole slices
     python3 bench/paired_trust.py --judge-only bench/.paired/5s         # judge stored runs again
 
 What it does: builds loadforge-gate in release mode (or takes --lfg); starts three sample apps
@@ -121,7 +121,7 @@ def gate_run(lfg, args, out, host, base, baseline, history):
            "--baseline", str(baseline) if baseline else "none"]
     if base:
         cmd += ["--compare-host", f"http://127.0.0.1:{base}", "--paired-slice", f"{args.slice}s",
-                "--paired-warmup", args.slice_warmup]
+                "--paired-turn", args.turn, "--paired-warmup", args.slice_warmup]
     env = dict(os.environ)
     for k in [k for k in env if k.startswith(("CI_", "GITLAB_", "LOADFORGE_GATE_"))]:
         del env[k]
@@ -328,8 +328,9 @@ def main():
     ap.add_argument("--aa", type=int, default=20, help="A/A runs (default 20)")
     ap.add_argument("--ab", type=int, default=10, help="A/B +10 %% runs (default 10)")
     ap.add_argument("--run-time", type=int, default=60, help="seconds per run (default 60)")
-    ap.add_argument("--slice", type=int, default=2, help="--paired-slice, whole seconds (default 2, the gate's)")
-    ap.add_argument("--slice-warmup", default="500ms", help="--paired-warmup (default 500ms, the gate's)")
+    ap.add_argument("--slice", type=int, default=1, help="--paired-slice, whole seconds (default 1, the gate's)")
+    ap.add_argument("--turn", default="250ms", help="--paired-turn (default 250ms, the gate's; the slice for whole slices)")
+    ap.add_argument("--slice-warmup", default="0ms", help="--paired-warmup, per turn (default 0ms, the gate's)")
     ap.add_argument("--users", type=int, default=20)
     ap.add_argument("--rate", type=int, default=100, help="iterations a second (open model)")
     ap.add_argument("--latency-ms", type=int, default=20, help="the base's added latency")
@@ -355,7 +356,7 @@ def main():
         report(args.lfg, args.judge_only)
         return
     bench.raise_fd_limit()
-    work = args.out or ROOT / "bench" / ".paired" / f"{args.slice}s"
+    work = args.out or ROOT / "bench" / ".paired" / f"{args.slice}s-{args.turn}"
     work.mkdir(parents=True, exist_ok=True)
     args.scenario = work / "plain.yml"
     args.scenario.write_text(SCENARIO)
@@ -363,7 +364,7 @@ def main():
     try:
         if args.calibrate > 0:
             calibrate(args.lfg, args, work)
-        print(f"paired runs: {args.run_time} s, {args.slice} s slices, warm-up {args.slice_warmup}, "
+        print(f"paired runs: {args.run_time} s, {args.slice} s slices in {args.turn} turns, warm-up {args.slice_warmup}, "
               f"rate {args.rate}/s, {args.busy} busy process(es) per core at nice {args.busy_nice} switched "
               f"on and off", flush=True)
         with Busy("0", args.busy, args.busy_nice) as b0, Busy("1", args.busy, args.busy_nice) as b1:

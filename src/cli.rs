@@ -379,15 +379,21 @@ layered! {
             value_name = "URL"
         )]
         pub(crate) compare_host: Option<String>,
-        /// Paired run: the length of one slice, whole seconds [default: 5s].
+        /// Paired run: each side's measured time per pair of slices, whole seconds [default:
+        /// 1s].
         #[arg(long, env = "LOADFORGE_GATE_PAIRED_SLICE", value_name = "DUR")]
         #[serde(default, deserialize_with = "duration_text")]
         pub(crate) paired_slice: Option<String>,
-        /// Paired run: the start of each slice left out of its figures [default: 1s].
+        /// Paired run: how long each side's turn lasts inside a pair; a slice must be a whole
+        /// number of turns [default: 250ms].
+        #[arg(long, env = "LOADFORGE_GATE_PAIRED_TURN", value_name = "DUR")]
+        #[serde(default, deserialize_with = "duration_text")]
+        pub(crate) paired_turn: Option<String>,
+        /// Paired run: the start of each turn left out of its figures [default: 0s].
         #[arg(long, env = "LOADFORGE_GATE_PAIRED_WARMUP", value_name = "DUR")]
         #[serde(default, deserialize_with = "duration_text")]
         pub(crate) paired_warmup: Option<String>,
-        /// Paired run: the most slices one run may have [default: 720].
+        /// Paired run: the most slices one run may have [default: 3600].
         #[arg(long, env = "LOADFORGE_GATE_PAIRED_MAX_SLICES", value_name = "N")]
         pub(crate) paired_max_slices: Option<u32>,
         /// Paired run: add slice pairs until every paired regression rule is decided, for at

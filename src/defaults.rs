@@ -25,16 +25,22 @@ pub(crate) const MAX_BASELINE_HISTORY: usize = 100;
 pub(crate) const MAX_ENDPOINTS: usize = 1000;
 /// How often a progress line is printed.
 pub(crate) const PROGRESS_EVERY: Duration = Duration::from_secs(5);
-/// A paired run's slice: long enough that the other side's last requests and the reopened
-/// connections fit in its warm-up, short enough that a 60 s run holds 14 settled pairs. The
-/// interval narrows with the pairs: over the same noisy runs, 5 s slices (5 pairs left after
-/// the last) gave intervals about five times as wide as 2 s slices (`bench/README.md`).
-pub(crate) const PAIRED_SLICE: Duration = Duration::from_secs(2);
-/// The start of each paired slice left out of its figures.
-pub(crate) const PAIRED_WARMUP: Duration = Duration::from_millis(500);
-/// The most slices a paired run may have: an hour of 2 s slices. Each slice keeps a row per
+/// A paired run's slice: each side's measured time per pair. Its turns pool into one p95, so
+/// it must hold enough requests for one (100 at 100 requests a second), and a 60 s run then
+/// holds 29 settled pairs (`bench/README.md`, paired runs).
+pub(crate) const PAIRED_SLICE: Duration = Duration::from_secs(1);
+/// A side's turn inside a pair. Turns far shorter than the runner's changes of speed (a busy
+/// neighbour comes and goes over seconds) put both sides into each change alike, so it cancels
+/// in the pair; whole 2 s slices in turn left one side alone in a busy spell often, and their
+/// intervals were three to five times as wide on the same noisy runner (`bench/README.md`).
+pub(crate) const PAIRED_TURN: Duration = Duration::from_millis(250);
+/// The start of each turn left out of its figures. None by default: a request counts where it
+/// was sent whenever it is answered within the next pair, and the other side's answers still
+/// in flight at a turn's start are the same for both sides, turn after turn.
+pub(crate) const PAIRED_WARMUP: Duration = Duration::ZERO;
+/// The most slices a paired run may have: an hour of 1 s slices. Each slice keeps a row per
 /// endpoint in results.json, so this bounds the file as `--max-endpoints` bounds a row.
-pub(crate) const PAIRED_MAX_SLICES: u32 = 1800;
+pub(crate) const PAIRED_MAX_SLICES: u32 = 3600;
 
 /// The locust executable, looked up on `PATH`.
 pub(crate) const LOCUST_BIN: &str = "locust";

@@ -69,8 +69,14 @@ pub fn seconds(secs: f64, text: &str) -> Result<Duration, String> {
 /// Formats like the input grammar, so messages echo what users would write.
 pub(crate) fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 != 0 {
-        return format!("{:.1}s", d.as_secs_f64());
+    if ms < 1000 && d.subsec_nanos() % 1_000_000 == 0 && ms > 0 {
+        return format!("{ms}ms");
+    }
+    if d.subsec_nanos() != 0 {
+        // Three decimals, as many as a millisecond needs, and none past the last digit
+        // that is not 0 (250ms as 0.25s, not rounded to a 0.2s that is another setting).
+        let text = format!("{:.3}", d.as_secs_f64());
+        return format!("{}s", text.trim_end_matches('0').trim_end_matches('.'));
     }
     let s = d.as_secs();
     let (h, m, s) = (s / 3600, (s / 60) % 60, s % 60);
@@ -113,5 +119,7 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
         assert_eq!(format_duration(Duration::from_secs(30)), "30s");
         assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
+        assert_eq!(format_duration(Duration::from_millis(1250)), "1.25s");
     }
 }

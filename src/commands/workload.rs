@@ -414,6 +414,7 @@ fn paired_plan(
     Ok(Some(engine::PairedPlan {
         base,
         slice: p.slice,
+        turn: p.turn,
         slice_warmup: p.warmup,
         max_slices: p.max_slices,
         order: crate::stats::SliceOrder::keyed(rand::random()),

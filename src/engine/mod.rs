@@ -218,9 +218,11 @@ pub struct NativePlan {
 pub struct PairedPlan {
     /// The base: same scenario, same users, its own connections and cookies.
     pub base: Target,
-    /// One slice.
+    /// One slice: each side's measured time per pair.
     pub slice: Duration,
-    /// The start of each slice left out of its figures.
+    /// Each side's turn inside a pair; a slice is a whole number of them.
+    pub turn: Duration,
+    /// The start of each turn left out of its figures.
     pub slice_warmup: Duration,
     /// Slices past this many are not measured (the run goes on).
     pub max_slices: u32,

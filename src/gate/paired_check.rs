@@ -84,7 +84,12 @@ fn words(judged: &paired::Paired, unit: Unit, current: &RunResult, run: &PairedR
     };
     let limit = seconds(until.limit_s);
     if until.decided {
-        let took = seconds(run.slices.last().map_or(0.0, |s| s.start_s + run.slice_s));
+        // Its last pair's end: the pair holds both sides' slices, whatever their turns.
+        let took = seconds(
+            run.slices
+                .last()
+                .map_or(0.0, |s| f64::from(s.index / 2 + 1) * 2.0 * run.slice_s),
+        );
         return format!(
             "{}; decided after {} slice pairs ({took} of the until-decisive limit of {limit})",
             judged.words(unit),

@@ -451,6 +451,7 @@ pub(super) fn paired() -> Document {
     current.paired = Some(PairedRun {
         base_target: "http://base:8081/?token=***&<i>".into(),
         slice_s: 5.0,
+        turn_s: None,
         slice_warmup_s: 1.0,
         base_duration_s: 60.0,
         base_aggregate: base.aggregate.clone(),

@@ -252,6 +252,7 @@ mod tests {
             "target_id",
             "compare_host",
             "paired_slice",
+            "paired_turn",
             "http2",
         ] {
             assert!(keys.contains(&key), "{key}: {keys:?}");
@@ -266,7 +267,7 @@ mod tests {
         ] {
             assert!(!keys.contains(&job_only), "{job_only}");
         }
-        assert_eq!(keys.len(), 45, "{keys:?}");
+        assert_eq!(keys.len(), 46, "{keys:?}");
     }
 
     #[test]

@@ -18,6 +18,10 @@ use crate::{defaults, modes::EngineKind, stats::MAX_PAIRED_SLICES};
 /// (10 s), and a 60 s run holds 30 pairs.
 const MIN_SLICE: Duration = Duration::from_secs(1);
 
+/// The shortest turn: a few round trips of a fast service, and long enough that the
+/// scheduling of the turns costs the generator nothing worth measuring.
+const MIN_TURN: Duration = Duration::from_millis(50);
+
 /// What a paired run needs beyond an unpaired one.
 #[derive(Debug, Clone)]
 pub struct PairedSettings {
@@ -25,7 +29,9 @@ pub struct PairedSettings {
     pub(crate) compare_host: Url,
     /// One slice (whole seconds, so a slice is a whole number of the time series' seconds).
     pub(crate) slice: Duration,
-    /// The start of each slice left out of its figures.
+    /// Each side's turn inside a pair (a slice is a whole number of them).
+    pub(crate) turn: Duration,
+    /// The start of each turn left out of its figures.
     pub(crate) warmup: Duration,
     /// The most slices the run may have.
     pub(crate) max_slices: u32,
@@ -44,18 +50,7 @@ pub(super) fn from_layer(
     run_time: Duration,
     sharded: bool,
 ) -> Result<Option<PairedSettings>, SettingsError> {
-    let slice = slice(l)?;
-    let warmup =
-        duration(&l.load.paired_warmup, "--paired-warmup")?.unwrap_or(defaults::PAIRED_WARMUP);
-    if warmup >= slice {
-        return Err(invalid(
-            "--paired-warmup",
-            format!(
-                "must be shorter than a slice ({}); give a shorter warm-up or a longer --paired-slice",
-                crate::duration::format_duration(slice)
-            ),
-        ));
-    }
+    let (slice, turn, warmup) = timing(l)?;
     let max_slices = match l.load.paired_max_slices {
         Some(n) if !(2..=MAX_PAIRED_SLICES).contains(&n) => {
             return Err(invalid(
@@ -111,10 +106,42 @@ pub(super) fn from_layer(
     Ok(Some(PairedSettings {
         compare_host,
         slice,
+        turn,
         warmup,
         max_slices,
         until_decisive,
     }))
+}
+
+/// `--paired-slice`, `--paired-turn` and `--paired-warmup`: a slice of whole turns, each
+/// turn longer than its warm-up.
+fn timing(l: &Layer) -> Result<(Duration, Duration, Duration), SettingsError> {
+    let slice = slice(l)?;
+    let turn = duration(&l.load.paired_turn, "--paired-turn")?.unwrap_or(defaults::PAIRED_TURN);
+    if turn < MIN_TURN || turn > slice || slice.as_nanos() % turn.as_nanos() != 0 {
+        return Err(invalid(
+            "--paired-turn",
+            format!(
+                "`{}` must divide a slice ({}) into whole turns of at least {} ms; give e.g. 250ms, 500ms or {}",
+                crate::duration::format_duration(turn),
+                crate::duration::format_duration(slice),
+                MIN_TURN.as_millis(),
+                crate::duration::format_duration(slice),
+            ),
+        ));
+    }
+    let warmup =
+        duration(&l.load.paired_warmup, "--paired-warmup")?.unwrap_or(defaults::PAIRED_WARMUP);
+    if warmup >= turn {
+        return Err(invalid(
+            "--paired-warmup",
+            format!(
+                "must be shorter than a turn ({}); give a shorter warm-up or a longer --paired-turn",
+                crate::duration::format_duration(turn)
+            ),
+        ));
+    }
+    Ok((slice, turn, warmup))
 }
 
 /// `--paired-slice`: whole seconds, at least [`MIN_SLICE`].

@@ -514,9 +514,10 @@ fn a_compare_host_is_a_plain_url_for_the_native_engine_in_one_job() {
     let p = s.paired.as_ref().unwrap();
     assert_eq!(p.compare_host.as_str(), "http://127.0.0.1:2/app");
     assert_eq!(
-        (p.slice, p.warmup, p.max_slices),
+        (p.slice, p.turn, p.warmup, p.max_slices),
         (
             defaults::PAIRED_SLICE,
+            defaults::PAIRED_TURN,
             defaults::PAIRED_WARMUP,
             defaults::PAIRED_MAX_SLICES
         )
@@ -545,53 +546,69 @@ fn a_compare_host_is_a_plain_url_for_the_native_engine_in_one_job() {
 
 #[test]
 fn paired_slices_fit_the_run() {
-    let paired = |slice: &str, warmup: &str, run: &str, max: Option<u32>| {
+    let paired = |timing: (&str, &str, &str), run: &str, max: Option<u32>| {
         Settings::from_args(
             &with_load(|l| {
                 l.compare_host = Some("http://127.0.0.1:2".into());
-                l.paired_slice = Some(slice.into());
-                l.paired_warmup = Some(warmup.into());
+                l.paired_slice = Some(timing.0.into());
+                l.paired_turn = (!timing.1.is_empty()).then(|| timing.1.into());
+                l.paired_warmup = Some(timing.2.into());
                 l.run_time = Some(run.into());
                 l.paired_max_slices = max;
             }),
             &no_env,
             None,
         )
-        .map(|s| s.paired.unwrap().slice)
+        .map(|s| s.paired.map(|p| (p.slice, p.turn)).unwrap())
         .map_err(|e| e.to_string())
     };
     assert_eq!(
-        paired("3s", "500ms", "12s", None),
-        Ok(Duration::from_secs(3))
+        paired(("3s", "", "100ms"), "12s", None),
+        Ok((Duration::from_secs(3), defaults::PAIRED_TURN))
     );
-    for (slice, warmup, run, max, want) in [
+    assert_eq!(
+        paired(("2s", "2s", "500ms"), "12s", None),
+        Ok((Duration::from_secs(2), Duration::from_secs(2))),
+        "a slice of one turn, as before turns"
+    );
+    for (timing, run, max, want) in [
         (
-            "2.5s",
-            "1s",
+            ("2.5s", "", "0s"),
             "60s",
             None,
             "--paired-slice: `2.5s` must be a whole number",
         ),
-        ("0s", "0s", "60s", None, "at least 1s"),
+        (("0s", "", "0s"), "60s", None, "at least 1s"),
         (
-            "5s",
-            "5s",
+            ("5s", "", "250ms"),
             "60s",
             None,
-            "--paired-warmup: must be shorter than a slice",
+            "--paired-warmup: must be shorter than a turn (250ms)",
         ),
-        ("5s", "1s", "9s", None, "holds less than one pair"),
-        ("5s", "1s", "60s", Some(10), "makes 12 slices, more than 10"),
         (
-            "5s",
-            "1s",
+            ("1s", "300ms", "0s"),
+            "60s",
+            None,
+            "--paired-turn: `300ms` must divide a slice (1s) into whole turns",
+        ),
+        (("1s", "20ms", "0s"), "60s", None, "at least 50 ms"),
+        (("1s", "2s", "0s"), "60s", None, "--paired-turn: `2s`"),
+        (("5s", "", "0s"), "9s", None, "holds less than one pair"),
+        (
+            ("5s", "", "0s"),
+            "60s",
+            Some(10),
+            "makes 12 slices, more than 10",
+        ),
+        (
+            ("5s", "", "0s"),
             "60s",
             Some(1),
             "--paired-max-slices: 1 must be 2 to",
         ),
     ] {
-        let e = paired(slice, warmup, run, max).unwrap_err();
-        assert!(e.contains(want), "{slice} {warmup} {run}: {e}");
+        let e = paired(timing, run, max).unwrap_err();
+        assert!(e.contains(want), "{timing:?} {run}: {e}");
     }
 }
 

@@ -126,7 +126,13 @@ pub struct PairedRun {
     /// The length of one slice, in seconds.
     #[schemars(range(min = 0))]
     pub slice_s: f64,
-    /// The start of each slice left out of its figures, in seconds: the other side's
+    /// How long each side's turn lasts inside a pair, in seconds: a slice is the side's turns
+    /// of its pair pooled. Absent in a run whose slices were each one turn (every run before
+    /// turns), which reads as `slice_s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub turn_s: Option<f64>,
+    /// The start of each turn left out of its figures, in seconds: the other side's
     /// requests still in flight, and this side's connections opening again.
     #[schemars(range(min = 0))]
     pub slice_warmup_s: f64,
@@ -617,6 +623,7 @@ pub(crate) mod tests {
         PairedRun {
             base_target: "http://base:8080".into(),
             slice_s: 5.0,
+            turn_s: None,
             slice_warmup_s: 1.0,
             base_duration_s: 10.0,
             base_aggregate: EndpointStats::aggregate(ALL_REQUESTS, &[], 10.0),

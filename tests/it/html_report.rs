@@ -194,7 +194,6 @@ fn a_paired_reports_side_by_side_and_slice_chart_render_offline() {
         )
         .args(["run", "--scenario", "s.yml", "--host", &change.url()])
         .args(["--compare-host", &base.url(), "--run-time", "8s"])
-        .args(["--paired-slice", "2s", "--paired-warmup", "500ms"])
         .args(["--users", "4", "--spawn-rate", "100", "--progress", "0"])
         .args(["--baseline", "none", "--regression", "p95 +20%"])
         .run();

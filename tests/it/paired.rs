@@ -8,7 +8,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use loadforge_gate::sample_app::Knobs;
+use loadforge_gate::{
+    sample_app::Knobs,
+    stats::{Side, SliceOrder},
+};
 
 use crate::harness::{example, sample_app, slow_app, Gate};
 
@@ -23,10 +26,6 @@ fn paired_gate(scenario: &str, host: &str, base: &str, run_time: &str) -> Gate {
         base,
         "--run-time",
         run_time,
-        "--paired-slice",
-        "2s",
-        "--paired-warmup",
-        "500ms",
         "--progress",
         "0",
         "--baseline",
@@ -75,14 +74,14 @@ fn both_sides_are_measured_and_the_slower_is_slower_in_every_pair() {
     assert!(p50(&r["aggregate"]) < 20.0, "{}", r["aggregate"]);
     assert!(p50(&paired["base_aggregate"]) >= 30.0, "{paired}");
     assert_eq!(paired["base_endpoints"][0]["name"], "GET /");
-    // Seven slices of 2 s, three or four of them the change's in the run's own order.
+    // Seven pairs of 1 s slices, each side in 250 ms turns; the last pair is not settled.
     let change_s = r["run"]["duration_s"].as_f64().unwrap();
     assert!(
         (5.5..=8.5).contains(&change_s),
         "about half the run each: {change_s}"
     );
     let slices = slices(&r);
-    assert_eq!(slices.len(), 6, "{slices:?}");
+    assert_eq!(slices.len(), 12, "{slices:?}");
     let mut pairs = 0;
     for pair in slices.chunks(2) {
         let p50_of = |side: &str| {
@@ -101,23 +100,23 @@ fn both_sides_are_measured_and_the_slower_is_slower_in_every_pair() {
         assert!(b > c + 10.0, "base {b} ms, change {c} ms: {pair:?}");
         pairs += 1;
     }
-    assert_eq!(pairs, 3);
+    assert_eq!(pairs, 6);
 }
 
 /// The web login's session cookie: each side logs in on its own server and keeps its own
 /// session. Cookies ignore ports, so one jar shared by both sides would send the base's
 /// session to the change (and the other way), which answers 401 to a session it never made.
 #[test]
-#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: 10 s of load")]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: 6 s of load")]
 fn each_side_keeps_its_own_session_cookie() {
     let (change, base) = (sample_app(Knobs::default()), sample_app(Knobs::default()));
     let scenario = std::fs::read_to_string(example("web-login.yml"))
         .unwrap()
         .replace("wait: {between: [1, 3]}", "wait: {between: [0.05, 0.1]}");
-    // 10 s of 2 s slices settles two pairs (the last slice's answers are cut off by the end):
+    // 6 s of 1 s slices settles two pairs (the last pair's answers are cut off by the end):
     // too few for the paired judgement of the built-in rules, which are then not judged
     // (exit 5), never passed.
-    let out = paired_gate(&scenario, &change.url(), &base.url(), "10s")
+    let out = paired_gate(&scenario, &change.url(), &base.url(), "6s")
         .args(["--users", "3", "--spawn-rate", "100"])
         .run()
         .expect_exit(5);
@@ -184,10 +183,11 @@ fn noting_server(arrivals: Arc<Mutex<Vec<Instant>>>) -> String {
     format!("http://{addr}")
 }
 
-/// Each server sees requests only in its own side's slices, in the run's order (blocks of base,
-/// change, change, base or change, base, base, change, as results.json records them): counted
-/// from the first request either side saw (the run's start), with a tenth of a slice of leeway
-/// at each boundary for the requests in flight there.
+/// Each server sees requests only in its own side's turns, in the run's order (blocks of base,
+/// change, change, base or change, base, base, change, from the key results.json records):
+/// counted from the first request either side saw (the run's start), with a tenth of a turn
+/// of leeway at each boundary for the requests in flight there. Each pair of 2 s slices holds
+/// two 1 s turns of each side, pooled into one slice per side.
 #[test]
 #[cfg_attr(not(feature = "full-tests"), ignore = "full tier: 12 s of load")]
 fn the_sides_take_turns_in_the_balanced_order() {
@@ -197,6 +197,7 @@ fn the_sides_take_turns_in_the_balanced_order() {
     // A generator that stalls 40 ms in every second: every slice says so.
     let out = paired_gate(PLAIN, &change, &base, "12s")
         .args(["--users", "4", "--spawn-rate", "1000"])
+        .args(["--paired-slice", "2s", "--paired-turn", "1s"])
         .env("LOADFORGE_GATE_TEST_HICCUP_MS", "40")
         .run();
     // Starved slices, weighed: with a stall far beyond latencies of a few ms, passed only if
@@ -213,37 +214,36 @@ fn the_sides_take_turns_in_the_balanced_order() {
         "{:?}",
         slices(&r)
     );
-    // The order is the run's own (recorded by its key), in balanced blocks of four.
-    assert!(r["paired"]["order_key"].is_u64(), "{}", r["paired"]);
-    let order: Vec<&str> = slices(&r)
+    assert_eq!(r["paired"]["turn_s"], 1.0, "{}", r["paired"]);
+    let key = r["paired"]["order_key"].as_u64().expect("the order's key");
+    let order = SliceOrder::keyed(u32::try_from(key).unwrap());
+    let sides: Vec<&str> = slices(&r)
         .iter()
         .map(|s| s["side"].as_str().unwrap())
         .collect();
-    assert_eq!(order.len(), 5, "the last slice is not settled: {order:?}");
-    for block in order.chunks(4).map(|b| b.join(" ")) {
-        let balanced = ["base change change base", "change base base change"];
-        assert!(balanced.iter().any(|b| b.starts_with(&block)), "{order:?}");
+    assert_eq!(sides.len(), 4, "the last pair is not settled: {sides:?}");
+    for pair in sides.chunks(2) {
+        assert!(
+            pair == ["base", "change"] || pair == ["change", "base"],
+            "{sides:?}"
+        );
     }
     let base_seen = base_seen.lock().unwrap().clone();
     let change_seen = change_seen.lock().unwrap().clone();
     let first = |seen: &[Instant]| *seen.first().expect("both sides saw requests");
     let t0 = first(&base_seen).min(first(&change_seen));
-    let slice = 2.0;
     let mut wrong = Vec::new();
     let mut seen = [0usize; 2];
-    for (side, arrivals) in [(0usize, &base_seen), (1, &change_seen)] {
+    for (side, arrivals) in [(Side::Base, &base_seen), (Side::Change, &change_seen)] {
         for t in arrivals {
-            let s = t.saturating_duration_since(t0).as_secs_f64() / slice;
-            let (k, into) = (s.floor() as u64, s.fract());
-            if !(0.1..0.9).contains(&into) {
+            let s = t.saturating_duration_since(t0).as_secs_f64();
+            let (j, into) = (s.floor() as u64, s.fract());
+            if !(0.1..0.9).contains(&into) || j >= 12 {
                 continue;
             }
-            let Some(turn) = order.get(k as usize) else {
-                continue;
-            };
-            seen[side] += 1;
-            if (*turn == "base") != (side == 0) {
-                wrong.push((side, k, into));
+            seen[usize::from(side == Side::Change)] += 1;
+            if order.side(j) != side {
+                wrong.push((side, j, into));
             }
         }
     }
@@ -258,7 +258,7 @@ fn the_sides_take_turns_in_the_balanced_order() {
 #[cfg_attr(not(feature = "full-tests"), ignore = "full tier: 8 s of load")]
 fn in_the_open_model_each_side_gets_the_arrivals_of_its_own_slices() {
     let (change, base) = (slow_app(2), slow_app(2));
-    let r = paired_gate(PLAIN, &change.url(), &base.url(), "8s")
+    let r = paired_gate(PLAIN, &change.url(), &base.url(), "6s")
         .args(["--users", "10", "--rate", "50"])
         .run()
         // Two slice pairs: too few to judge the built-in rules on.
@@ -289,11 +289,11 @@ fn in_the_open_model_each_side_gets_the_arrivals_of_its_own_slices() {
 /// baseline at all (`--baseline none`), the rule `p95 +20%` fails, its detail naming the base
 /// and the interval; the threshold judges the change's own figures as in any run.
 #[test]
-#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: 18 s of load")]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: 10 s of load")]
 fn a_slower_change_fails_its_paired_rule_with_no_baseline() {
     let _quiet = crate::harness::quiet();
     let (change, base) = (slow_app(20), slow_app(10));
-    let out = paired_gate(PLAIN, &change.url(), &base.url(), "18s")
+    let out = paired_gate(PLAIN, &change.url(), &base.url(), "10s")
         .args(["--users", "4", "--spawn-rate", "100"])
         .args(["--regression", "p95 +20%", "--threshold", "error_rate<1%"])
         .run();
@@ -392,12 +392,12 @@ fn the_reports_show_the_base_and_the_change_side_by_side() {
 /// than the latencies themselves: the stall could decide the verdict, so the check is not
 /// judged (exit 5) with its readings, never passed and never a failure the generator made.
 #[test]
-#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: 20 s of load")]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: 12 s of load")]
 fn a_stall_that_could_decide_the_verdict_leaves_it_not_judged() {
     let (change, base) = (slow_app(24), slow_app(20));
     // The median, which the stall (a few percent of the requests) leaves alone as measured: a
     // clear +20 % over five pairs, whatever the order.
-    let out = paired_gate(PLAIN, &change.url(), &base.url(), "20s")
+    let out = paired_gate(PLAIN, &change.url(), &base.url(), "12s")
         .args(["--users", "4", "--spawn-rate", "100"])
         .args(["--regression", "p50 +5%"])
         .env("LOADFORGE_GATE_TEST_HICCUP_MS", "40")

@@ -16,10 +16,6 @@ fn gate(host: &str, base: &str, limit: &str) -> Gate {
         base,
         "--until-decisive",
         limit,
-        "--paired-slice",
-        "2s",
-        "--paired-warmup",
-        "500ms",
         "--regression",
         "p95 +5%",
         "--users",
@@ -67,15 +63,15 @@ fn a_clear_regression_stops_the_run_early_and_fails() {
 /// The same build on both sides with a limit too short for the six pairs a decision needs:
 /// the run uses its whole limit, is not judged (exit 5), and says how much longer would do.
 #[test]
-#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: 9 s of load")]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: 5 s of load")]
 fn an_undecided_run_spends_its_limit_and_says_so() {
     let (change, base) = (slow_app(20), slow_app(20));
-    let out = gate(&change.url(), &base.url(), "9s").run().expect_exit(5);
+    let out = gate(&change.url(), &base.url(), "5s").run().expect_exit(5);
     let r = out.results();
     assert_eq!(r["paired"]["until_decisive"]["decided"], false);
     assert!(
         out.stdout
-            .contains("it ran the whole until-decisive limit of 9s; about")
+            .contains("it ran the whole until-decisive limit of 5s; about")
             && out.stdout.contains("more would likely decide it"),
         "{}",
         out.stdout

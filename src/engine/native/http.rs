@@ -837,7 +837,7 @@ mod tests {
                 "not timed out by the first deadline"
             );
             let c = send(&connector, &mut conn, GET, Reading::WHOLE, (t, &mut d)).await;
-            assert_eq!(c.unwrap_err(), "timeout after 0.2s");
+            assert_eq!(c.unwrap_err(), "timeout after 200ms");
             assert!(conn.is_none(), "a timed-out connection is not reused");
         });
     }

@@ -117,9 +117,10 @@ impl Pairing {
             .map(SliceSink::finish)
             .unwrap_or_default();
         let target = plan.paired.as_ref().map(|p| &p.base.url);
-        // A decided run stopped once slice `k` was under way everywhere: slices below it are
-        // settled (`paired_run`), and the part of the one it stopped in is no slice's.
-        let sliced = decided.map_or(elapsed, |k| self.slices.offset_of(k + 1).min(elapsed));
+        // A decided run stopped once the pair after slice `k`'s was under way everywhere:
+        // slices below `k` are settled (`paired_run`), and the part of the pairs it stopped in
+        // is no slice's.
+        let sliced = decided.map_or(elapsed, |k| self.slices.pair_start(k / 2 + 1).min(elapsed));
         let mut run = paired::paired_run(
             &self.slices,
             done,
@@ -153,7 +154,7 @@ impl Pairing {
         }
         let kept = pairs * 2;
         let seconds = monitor.map(Monitor::seconds_so_far);
-        let needed = self.slices.offset_of(kept).as_secs_f64().ceil() as usize;
+        let needed = self.slices.pair_start(pairs).as_secs_f64().ceil() as usize;
         if seconds.as_ref().is_some_and(|s| s.len() < needed) {
             return None;
         }
@@ -169,7 +170,7 @@ impl Pairing {
             &self.slices,
             self.sink.reduced_below(kept),
             (String::new(), (Vec::new(), 0.0)),
-            self.slices.offset_of(kept + 1),
+            self.slices.pair_start(pairs + 1),
             &series,
         );
         referee.decided(&run).then_some(kept)
@@ -319,7 +320,7 @@ fn sides(
             .order()
             .side_seconds(
                 side,
-                p.slices.slice_s(),
+                p.slices.turn_s(),
                 warmup.as_secs_f64(),
                 elapsed.as_secs_f64(),
             )
