@@ -173,6 +173,7 @@ fn each_user_keeps_its_streams_in_flight_on_one_connection() {
     );
     assert!(requests >= 10, "{requests}");
     assert_eq!(r["run"]["protocol"], "h2");
+    assert_eq!(r["run"]["load"]["streams_per_user"], 5, "part of the load");
 }
 
 /// The server allows 2 streams at once; the user has 5 lanes: never more than 2 are open, the
