@@ -444,6 +444,24 @@ pub(crate) fn compare_loads(base: &RunMeta, current: &RunMeta) -> LoadComparison
 }
 
 impl LoadFingerprint {
+    /// The protocol of the load the shards' fingerprints (`loads`, of one engine: `merge`
+    /// checks it) make up together, as a fingerprint writes it ([`Protocol::of_shards`]): a
+    /// shard that does not know it (a k6 shard that got no response) takes the others'; two
+    /// that know different ones are `Err`, with both.
+    pub(crate) fn protocol_of_shards<'a>(
+        loads: impl IntoIterator<Item = &'a LoadFingerprint>,
+    ) -> Result<Option<Protocol>, (Protocol, Protocol)> {
+        let loads: Vec<&LoadFingerprint> = loads.into_iter().collect();
+        let joined = Protocol::of_shards(
+            loads
+                .iter()
+                .map(|l| Protocol::in_load(&l.engine, l.protocol)),
+        )?;
+        Ok(loads
+            .first()
+            .and_then(|l| Protocol::in_fingerprint(&l.engine, joined)))
+    }
+
     /// Every difference of load between `self` (the baseline) and `other` (this run), the
     /// scenario's content aside: `users 50 → 5`, `target http://a:8080 → http://a:9090`.
     pub(crate) fn differences(&self, other: &LoadFingerprint) -> Vec<String> {
