@@ -184,6 +184,11 @@ pub(crate) fn fingerprint(settings: &Settings, workload: &Workload) -> LoadFinge
         },
         // What the engine's connections spoke, known after the run (`finish`).
         protocol: None,
+        // Lanes per user are the native engine's alone; every other engine's user is one.
+        streams_per_user: match workload {
+            Workload::Native(s) => s.streams_per_user,
+            _ => 1,
+        },
     };
     match workload {
         Workload::K6(script) if script_load.is_some() => {
@@ -653,6 +658,7 @@ mod tests {
                 engine_version: None,
                 compare_target: None,
                 protocol: None,
+                streams_per_user: 1,
             }
         );
         // In a pipeline of branch `shop`, a host named after the branch is a review app; the
@@ -678,5 +684,27 @@ mod tests {
             std::collections::BTreeMap::from([("CI_COMMIT_REF_SLUG".into(), "shop".into())])
         );
         assert_eq!(load.target_id.as_deref(), Some("shop-staging"));
+    }
+
+    /// A native scenario's lanes per user are its load's (`defaults.streams_per_user`).
+    #[test]
+    fn the_scenarios_streams_per_user_are_recorded() {
+        let args = crate::cli::RunArgs {
+            load: crate::cli::LoadArgs {
+                host: Some("http://shop.example".into()),
+                scenario: Some("s.yml".into()),
+                ..Default::default()
+            },
+            judge: Default::default(),
+        };
+        let settings = Settings::from_args(&args, &|_| None, None).unwrap();
+        let parse = |text: &str| Scenario::parse(text, "s.yml".as_ref(), &|_| None).unwrap();
+        let ten =
+            parse("defaults: {http2: always, streams_per_user: 10}\ntasks: [{request: {path: /}}]");
+        let load = fingerprint(&settings, &Workload::Native(Box::new(ten)));
+        assert_eq!(load.streams_per_user, 10);
+        let one = parse("tasks: [{request: {path: /}}]");
+        let load = fingerprint(&settings, &Workload::Native(Box::new(one)));
+        assert_eq!(load.streams_per_user, 1);
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::quote::quote;
 pub(crate) use crate::stats::lists_all_folds;
-use crate::stats::{merge_shards, RunResult, ShardInfo};
+use crate::stats::{merge_shards, LoadFingerprint, RunResult, ShardInfo};
 
 /// Why shard results cannot be merged: they are not every shard of one run, each once.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +29,14 @@ pub(crate) enum MergeError {
         a: String,
         /// The other.
         b: String,
+    },
+    /// Shards that spoke different protocols to the target: each measured another load.
+    #[error("shards spoke different protocols to the target, {a} and {b}: they measured different loads and are not merged; make every shard speak one (for the native engine, the scenario's `http2: always` or `never` rather than `auto`)")]
+    Protocols {
+        /// One protocol, as reports name it.
+        a: &'static str,
+        /// The other.
+        b: &'static str,
     },
     /// The same shard twice.
     #[error("shard {index}/{count} appears twice")]
@@ -102,18 +110,25 @@ fn check(shards: &[(String, RunResult)]) -> Result<(), MergeError> {
     // Each shard records its whole run's load, so the shards of one run record the same, but
     // for the per-job values found in the host (`CI_JOB_ID`, `CI_CONCURRENT_ID` differ from one
     // shard job to the next, and may be a part of the host by chance in one of them): the
-    // targets themselves are compared above.
+    // targets themselves are compared above. The protocol is what each shard's connections
+    // spoke, known only to a shard that got an answer: the shards' protocols are joined apart.
     let loads: Vec<String> = shards
         .iter()
         .map(|(_, r)| {
             let load = r.run.load.clone().map(|mut l| {
                 l.target_vars.clear();
+                l.protocol = None;
                 l
             });
             serde_json::to_string(&load).unwrap_or_default()
         })
         .collect();
     same("loads", loads.iter().map(String::as_str))?;
+    LoadFingerprint::protocol_of_shards(shards.iter().filter_map(|(_, r)| r.run.load.as_ref()))
+        .map_err(|(a, b)| MergeError::Protocols {
+            a: a.label(),
+            b: b.label(),
+        })?;
     let counts: Vec<String> = infos.iter().map(|i| i.count.to_string()).collect();
     same("shard counts", counts.iter().map(String::as_str))?;
     check_numbering(&infos)
@@ -178,6 +193,7 @@ fn check_numbering(infos: &[ShardInfo]) -> Result<(), MergeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stats::Protocol;
 
     fn shard(index: u32, count: u32, run: &str, ms: &[u64]) -> (String, RunResult) {
         let r = crate::stats::shard_fixture(index, count, run, ms);
@@ -253,5 +269,81 @@ mod tests {
             l.target_vars.insert("CI_JOB_ID".into(), "8080".into());
         }
         assert!(merge(vec![with_load(1, 50), chance], 1000).is_ok());
+    }
+
+    /// A shard of `engine` whose connections spoke `protocol` (`None`: it got no response, or
+    /// its engine cannot tell), recorded in its result and its load as the run records them.
+    fn spoke(index: u32, engine: &str, protocol: Option<Protocol>) -> (String, RunResult) {
+        let mut s = shard(index, 2, "r", &[1]);
+        let engine = crate::stats::Engine::from(engine.to_string());
+        s.1.run.engine = engine.clone();
+        s.1.run.protocol = protocol;
+        s.1.run.load = Some(crate::stats::LoadFingerprint {
+            engine: engine.clone(),
+            protocol: Protocol::in_fingerprint(&engine, protocol),
+            ..crate::stats::load_fixture()
+        });
+        s
+    }
+
+    /// The defect: a k6 shard that got no response (protocol unknown) beside one answered over
+    /// h2 recorded another fingerprint, and the merge refused the run's shards as of different
+    /// loads. Unknown joins the known protocol, in either order, in the merged load and run.
+    #[test]
+    fn a_shard_of_unknown_protocol_joins_the_answered_shards_protocol() {
+        for shards in [
+            vec![spoke(1, "k6", None), spoke(2, "k6", Some(Protocol::H2))],
+            vec![spoke(1, "k6", Some(Protocol::H2)), spoke(2, "k6", None)],
+        ] {
+            let m = merge(shards, 1000).unwrap();
+            assert_eq!(m.run.protocol, Some(Protocol::H2));
+            let load = m.run.load.unwrap();
+            assert_eq!(load.protocol, Some(Protocol::H2));
+            assert_eq!(serde_json::to_value(&load).unwrap()["protocol"], "h2");
+        }
+        let m = merge(vec![spoke(1, "k6", None), spoke(2, "k6", None)], 1000).unwrap();
+        assert_eq!(m.run.load.unwrap().protocol, None, "still unknown");
+        // The native engine's HTTP/2 shards, as before.
+        let h2 = || spoke(1, "native", Some(Protocol::H2));
+        let m = merge(vec![h2(), spoke(2, "native", Some(Protocol::H2))], 1000).unwrap();
+        assert_eq!(m.run.load.unwrap().protocol, Some(Protocol::H2));
+    }
+
+    /// Two shards that know different protocols measured different things: refused, both
+    /// named, in either order. The native engine's absent protocol is HTTP/1.1, a known one.
+    #[test]
+    fn shards_of_two_known_protocols_are_refused() {
+        for (a, b, words) in [
+            (
+                spoke(1, "k6", Some(Protocol::Http1)),
+                spoke(2, "k6", Some(Protocol::H2)),
+                "HTTP/1.1 and HTTP/2",
+            ),
+            (
+                spoke(1, "k6", Some(Protocol::H2)),
+                spoke(2, "k6", Some(Protocol::Mixed)),
+                "HTTP/2 and HTTP/2 and HTTP/1.1",
+            ),
+            (
+                spoke(1, "native", Some(Protocol::H2)),
+                spoke(2, "native", Some(Protocol::Http1)),
+                "HTTP/2 and HTTP/1.1",
+            ),
+        ] {
+            let err = merge(vec![a, b], 1000).unwrap_err();
+            assert!(matches!(err, MergeError::Protocols { .. }), "{err}");
+            let err = err.to_string();
+            assert!(
+                err.contains(&format!("different protocols to the target, {words}:")),
+                "{err}"
+            );
+        }
+        // Another load beside it is still that.
+        let mut other = spoke(2, "k6", None);
+        if let Some(l) = other.1.run.load.as_mut() {
+            l.users = 7;
+        }
+        let err = merge(vec![spoke(1, "k6", Some(Protocol::H2)), other], 1000).unwrap_err();
+        assert!(err.to_string().contains("different loads"), "{err}");
     }
 }

@@ -111,6 +111,32 @@ fn a_baseline_of_another_target_is_not_comparable() {
     assert_eq!(v.outcome(), crate::exit::Outcome::NotJudged);
 }
 
+/// A baseline at one stream per user against a run at ten (h2load's `-m 10`): ten times the
+/// requests in flight per connection is another load, not judged, and the difference says so.
+/// A baseline written before the setting (no `streams_per_user`) is a one-stream run: a slower
+/// one-stream run is judged against it, and regresses.
+#[test]
+fn a_baseline_at_another_count_of_streams_per_user_is_not_comparable() {
+    let base = with_load(result(&[("GET /a", 1000, 10.0, 0)]), |_| {});
+    let ten = with_load(result(&[("GET /a", 1000, 60.0, 0)]), |l| {
+        l.streams_per_user = 10
+    });
+    let v = verdict(&ten, &base, &[]);
+    assert_not_comparable(&v, "streams per user 1 → 10");
+    assert_eq!(v.outcome(), crate::exit::Outcome::NotJudged);
+    // The baseline as an older gate wrote it: no field at all.
+    let mut json = serde_json::to_value(&base).unwrap();
+    json["run"]["load"]
+        .as_object_mut()
+        .unwrap()
+        .remove("streams_per_user");
+    let old: RunResult = serde_json::from_value(json).unwrap();
+    let one = with_load(result(&[("GET /a", 1000, 60.0, 0)]), |_| {});
+    let v = verdict(&one, &old, &[]);
+    assert_eq!(v.outcome(), crate::exit::Outcome::Failed, "{:#?}", v.checks);
+    assert_not_comparable(&verdict(&ten, &old, &[]), "streams per user 1 → 10");
+}
+
 #[test]
 fn a_baseline_of_another_engine_is_not_comparable_with_or_without_fingerprints() {
     let base = with_load(result(&[("GET /a", 100, 10.0, 0)]), |l| {

@@ -101,6 +101,7 @@ fn native_load() -> LoadFingerprint {
         engine_version: None,
         compare_target: None,
         protocol: None,
+        streams_per_user: 1,
     }
 }
 

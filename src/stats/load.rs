@@ -13,6 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{target, Engine, LoadModel, Protocol, RunMeta};
+use crate::defaults::MAX_STREAMS_PER_USER;
 
 /// Longest engine name read back from a file: a baseline is someone else's file.
 const MAX_ENGINE: usize = 32;
@@ -155,6 +156,70 @@ pub struct LoadFingerprint {
     /// differs from any known protocol. Locust and LoadForge cannot tell: absent, unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<Protocol>,
+    /// Lanes per virtual user on its one HTTP/2 connection (`defaults.streams_per_user`,
+    /// h2load's `-m`): at ten, each connection carries ten requests at once where it carried
+    /// one, another load on the server, so runs at different counts are not compared. Written
+    /// only above 1: every file from before the setting, and every other engine's run, had one
+    /// stream per user, so its absence is 1.
+    #[serde(
+        default = "one_stream",
+        skip_serializing_if = "is_one_stream",
+        deserialize_with = "streams_per_user"
+    )]
+    #[schemars(range(min = 1, max = MAX_STREAMS_PER_USER))]
+    pub streams_per_user: u32,
+}
+
+/// A user's streams in a file without `streams_per_user`: one, as before the setting.
+fn one_stream() -> u32 {
+    1
+}
+
+fn is_one_stream(n: &u32) -> bool {
+    *n == 1
+}
+
+/// A count of streams the scenario accepts (1 to [`MAX_STREAMS_PER_USER`]), or the file is
+/// refused with the field named: a zero, a negative number, a fraction, a huge number or text
+/// is no run's. The file's text is never echoed (a string may be any length).
+fn streams_per_user<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    struct Streams;
+    impl serde::de::Visitor<'_> for Streams {
+        type Value = u32;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(
+                f,
+                "load.streams_per_user as a whole number from 1 to {MAX_STREAMS_PER_USER}"
+            )
+        }
+        fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<u32, E> {
+            match u32::try_from(n) {
+                Ok(n) if (1..=MAX_STREAMS_PER_USER).contains(&n) => Ok(n),
+                _ => Err(E::custom(format!(
+                    "load.streams_per_user `{n}` is outside 1..={MAX_STREAMS_PER_USER}"
+                ))),
+            }
+        }
+        fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<u32, E> {
+            match u64::try_from(n) {
+                Ok(n) => self.visit_u64(n),
+                Err(_) => Err(E::custom(format!(
+                    "load.streams_per_user `{n}` is outside 1..={MAX_STREAMS_PER_USER}"
+                ))),
+            }
+        }
+        fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<u32, E> {
+            Err(E::custom(format!(
+                "load.streams_per_user `{n}` is not a whole number from 1 to {MAX_STREAMS_PER_USER}"
+            )))
+        }
+        fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<u32, E> {
+            Err(E::custom(format!(
+                "load.streams_per_user is text, not a whole number from 1 to {MAX_STREAMS_PER_USER}"
+            )))
+        }
+    }
+    d.deserialize_any(Streams)
 }
 
 /// The longest engine version read back, or read from an engine.
@@ -379,6 +444,24 @@ pub(crate) fn compare_loads(base: &RunMeta, current: &RunMeta) -> LoadComparison
 }
 
 impl LoadFingerprint {
+    /// The protocol of the load the shards' fingerprints (`loads`, of one engine: `merge`
+    /// checks it) make up together, as a fingerprint writes it ([`Protocol::of_shards`]): a
+    /// shard that does not know it (a k6 shard that got no response) takes the others'; two
+    /// that know different ones are `Err`, with both.
+    pub(crate) fn protocol_of_shards<'a>(
+        loads: impl IntoIterator<Item = &'a LoadFingerprint>,
+    ) -> Result<Option<Protocol>, (Protocol, Protocol)> {
+        let loads: Vec<&LoadFingerprint> = loads.into_iter().collect();
+        let joined = Protocol::of_shards(
+            loads
+                .iter()
+                .map(|l| Protocol::in_load(&l.engine, l.protocol)),
+        )?;
+        Ok(loads
+            .first()
+            .and_then(|l| Protocol::in_fingerprint(&l.engine, joined)))
+    }
+
     /// Every difference of load between `self` (the baseline) and `other` (this run), the
     /// scenario's content aside: `users 50 → 5`, `target http://a:8080 → http://a:9090`.
     pub(crate) fn differences(&self, other: &LoadFingerprint) -> Vec<String> {
@@ -404,6 +487,11 @@ impl LoadFingerprint {
             change("warm-up", &time(self.warmup_s), &time(other.warmup_s)),
             change("ramp", &time(self.ramp_s), &time(other.ramp_s)),
             self.protocol_change(other),
+            change(
+                "streams per user",
+                &self.streams_per_user,
+                &other.streams_per_user,
+            ),
             self.script_load_change(other),
         ]
         .into_iter()
@@ -623,6 +711,7 @@ pub(crate) mod tests {
             engine_version: None,
             compare_target: None,
             protocol: None,
+            streams_per_user: 1,
         }
     }
 
@@ -806,6 +895,7 @@ pub(crate) mod tests {
             engine_version: None,
             compare_target: None,
             protocol: None,
+            streams_per_user: 1,
         };
         let c = compare_loads(&meta(Some(base)), &meta(Some(cur)));
         assert_eq!(
@@ -1114,6 +1204,73 @@ pub(crate) mod tests {
         for bad in ["", "v1 (commit)", "v1\n", &"9".repeat(65), "-v1"] {
             assert!(json(bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// Ten streams per user keep ten times the requests in flight: another load than one, both
+    /// ways, named in the difference. A file without the field (every file before the setting,
+    /// every other engine's) reads as one stream and stays comparable with a one-stream run,
+    /// whose fingerprint leaves it out as before.
+    #[test]
+    fn another_count_of_streams_per_user_is_another_load_and_absence_is_one() {
+        let streams = |n| LoadFingerprint {
+            streams_per_user: n,
+            ..fingerprint()
+        };
+        let c = compare_loads(&meta(Some(streams(1))), &meta(Some(streams(10))));
+        assert_eq!(c.matched, LoadMatch::Different);
+        assert_eq!(c.differences, ["streams per user 1 → 10"]);
+        let back = compare_loads(&meta(Some(streams(10))), &meta(Some(streams(1))));
+        assert_eq!(back.differences, ["streams per user 10 → 1"]);
+        let same = compare_loads(&meta(Some(streams(10))), &meta(Some(streams(10))));
+        assert_eq!(same.matched, LoadMatch::Same);
+        // Written above one only; read back as written.
+        let ten = serde_json::to_value(streams(10)).unwrap();
+        assert_eq!(ten["streams_per_user"], 10);
+        assert_eq!(
+            serde_json::from_value::<LoadFingerprint>(ten).unwrap(),
+            streams(10)
+        );
+        let one = serde_json::to_value(streams(1)).unwrap();
+        assert!(one.get("streams_per_user").is_none(), "{one}");
+        // An old file, without the field: one stream, the same load as a one-stream run.
+        let old: LoadFingerprint = serde_json::from_value(one).unwrap();
+        assert_eq!(old.streams_per_user, 1);
+        let c = compare_loads(&meta(Some(old.clone())), &meta(Some(streams(1))));
+        assert_eq!(c.matched, LoadMatch::Same, "{:?}", c.differences);
+        let c = compare_loads(&meta(Some(old)), &meta(Some(streams(10))));
+        assert_eq!(c.differences, ["streams per user 1 → 10"]);
+    }
+
+    /// Someone else's file: a count no scenario accepts (zero, negative, past 256, a fraction,
+    /// text, a map) is refused with the field named, and the file's text is never echoed.
+    #[test]
+    fn a_hostile_streams_per_user_is_refused_naming_the_field() {
+        let good = serde_json::to_value(fingerprint()).unwrap();
+        let text = "x\n\u{1b}[31m".repeat(100);
+        for bad in [
+            serde_json::json!(0),
+            serde_json::json!(-1),
+            serde_json::json!(257),
+            serde_json::json!(1_000_000_000_000u64),
+            serde_json::json!(1e12),
+            serde_json::json!(2.5),
+            serde_json::json!(text),
+            serde_json::json!("10"),
+            serde_json::json!({"a": 1}),
+            serde_json::json!(null),
+        ] {
+            let mut doc = good.clone();
+            doc["streams_per_user"] = bad.clone();
+            let err = serde_json::from_value::<LoadFingerprint>(doc)
+                .expect_err(&bad.to_string())
+                .to_string();
+            assert!(err.contains("load.streams_per_user"), "{bad}: {err}");
+            assert!(!err.contains("[31m"), "{bad}: the text is echoed: {err}");
+        }
+        let mut doc = good;
+        doc["streams_per_user"] = MAX_STREAMS_PER_USER.into();
+        let most = serde_json::from_value::<LoadFingerprint>(doc).unwrap();
+        assert_eq!(most.streams_per_user, MAX_STREAMS_PER_USER);
     }
 
     /// A paired run's change side had the load of an unpaired run, slice by slice: the base

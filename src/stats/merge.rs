@@ -12,8 +12,8 @@ use std::collections::{BTreeMap, HashSet};
 
 use super::{
     fold_named, merged_row, CookiesDropped, EndpointStats, Folded, GeneratorHealth, HostInfo,
-    K6Verdicts, Protocol, RunMeta, RunResult, SecondPoint, ToolInfo, ALL_REQUESTS, OTHER_ENDPOINTS,
-    SCHEMA,
+    K6Verdicts, LoadFingerprint, Protocol, RunMeta, RunResult, SecondPoint, ToolInfo, ALL_REQUESTS,
+    OTHER_ENDPOINTS, SCHEMA,
 };
 
 /// Adds up the shards of one run (all of them, or all that arrived) into one result; `cap` is
@@ -136,8 +136,9 @@ fn merged_meta(
         rate: runs().map(|r| r.rate).sum::<Option<f64>>(),
         aborted: runs().find_map(|r| r.aborted.clone()),
         tls_insecure: runs().any(|r| r.tls_insecure),
-        // The whole run's load, which every shard recorded (not its share).
-        load: first.load.clone(),
+        // The whole run's load, which every shard recorded (not its share), spoken in the
+        // protocol the shards that know one spoke: a k6 shard that got no response knows none.
+        load: merged_load(first, shards),
         // The most troubled shard's generator speaks for the whole: its latencies are in it.
         generator: runs()
             .filter_map(|r| r.generator.clone())
@@ -159,6 +160,20 @@ fn merged_meta(
             duration_s,
         )
     }
+}
+
+/// The first shard's load with the shards' protocols joined ([`LoadFingerprint::protocol_of_shards`]).
+/// Shards that know different protocols are refused before the merge (`engine::merge`); merged
+/// anyway, they are `mixed`, never one of them.
+fn merged_load(first: &RunMeta, shards: &[RunResult]) -> Option<LoadFingerprint> {
+    let loads = || shards.iter().filter_map(|r| r.run.load.as_ref());
+    let protocol = LoadFingerprint::protocol_of_shards(loads()).unwrap_or_else(|_| {
+        Protocol::of_all(loads().map(|l| Protocol::in_load(&l.engine, l.protocol)))
+    });
+    first
+        .load
+        .clone()
+        .map(|l| LoadFingerprint { protocol, ..l })
 }
 
 /// One endpoint per name across the shards (and within one: a name is one endpoint, see

@@ -68,6 +68,24 @@ impl Protocol {
     pub(crate) fn of_all(parts: impl IntoIterator<Item = Option<Protocol>>) -> Option<Protocol> {
         parts.into_iter().fold(None, Protocol::join)
     }
+
+    /// The shards' load protocols (as [`Protocol::in_load`] reads them) as the merged run's.
+    /// A shard that knows none (a k6 shard that got no response) adds nothing: its requests,
+    /// if any, went the way the answered shards' did, so the merge is theirs. Two shards that
+    /// know different protocols measured different things, not parts of one load: `Err` with
+    /// the first two that differ, for the merge to refuse, never `mixed`.
+    pub(crate) fn of_shards(
+        parts: impl IntoIterator<Item = Option<Protocol>>,
+    ) -> Result<Option<Protocol>, (Protocol, Protocol)> {
+        let mut known = None;
+        for p in parts.into_iter().flatten() {
+            match known {
+                Some(k) if k != p => return Err((k, p)),
+                _ => known = Some(p),
+            }
+        }
+        Ok(known)
+    }
 }
 
 impl std::fmt::Display for Protocol {
@@ -98,6 +116,27 @@ mod tests {
         assert_eq!(Protocol::join(Some(H2), None), Some(H2));
         assert_eq!(Protocol::of_all([None, None]), None);
         assert_eq!(Protocol::of_all([Some(Http1), None, Some(H2)]), Some(Mixed));
+    }
+
+    /// Unknown beside a known protocol is that protocol; two known ones that differ (mixed
+    /// included: a shard whose connections disagreed is not the one that spoke h2 alone) are
+    /// refused with both, whatever the order.
+    #[test]
+    fn shards_join_unknown_to_the_known_and_refuse_two_known_ones() {
+        assert_eq!(Protocol::of_shards([None, Some(H2)]), Ok(Some(H2)));
+        assert_eq!(
+            Protocol::of_shards([Some(H2), None, Some(H2)]),
+            Ok(Some(H2))
+        );
+        assert_eq!(Protocol::of_shards([None, None]), Ok(None));
+        assert_eq!(
+            Protocol::of_shards([Some(Http1), Some(H2)]),
+            Err((Http1, H2))
+        );
+        assert_eq!(
+            Protocol::of_shards([None, Some(H2), None, Some(Mixed)]),
+            Err((H2, Mixed))
+        );
     }
 
     #[test]

@@ -272,3 +272,57 @@ fn the_previous_releases_review_app_run_is_still_a_baseline() {
         .run();
     assert_judged_a_regression(out);
 }
+
+/// `defaults.streams_per_user` is part of the load (`run.load.streams_per_user`): a run at 10
+/// compared with a baseline at 1 is not comparable, and every line says why; a fingerprint
+/// without the field (as every file before the setting, and a run at 1, writes it) is 1
+/// stream per user; a value no scenario accepts refuses the file, exit 2, naming the field.
+#[test]
+fn streams_per_user_is_part_of_the_load_and_a_hostile_count_is_refused() {
+    let one = Gate::new()
+        .write("s.yml", "tasks: [{request: {path: /health}}]\n")
+        .args(["run", "--scenario", "s.yml", "--host", "http://127.0.0.1:9"])
+        .args(["--run-time", "1s", "--progress", "0", "--baseline", "none"])
+        .args(["--threshold", "error_rate<=100%"])
+        .run()
+        .expect_exit(0)
+        .results();
+    assert!(one["run"]["load"].get("streams_per_user").is_none());
+    let with = |count: serde_json::Value| {
+        let mut doc = one.clone();
+        doc["run"]["load"]["streams_per_user"] = count;
+        doc.to_string()
+    };
+    let compare = |base: &str, current: &str| {
+        Gate::new()
+            .write("base.json", base)
+            .write("current.json", current)
+            .args(["compare", "base.json", "current.json"])
+            .run()
+    };
+    let another = "the baseline ran another load (streams per user 1 → 10)";
+    let out = compare(&one.to_string(), &with(10.into()));
+    assert!(
+        out.stdout.contains(&format!("not comparable: {another}")),
+        "{}",
+        out.stdout
+    );
+    let out = compare(&with(1.into()), &one.to_string());
+    assert!(!out.stdout.contains("another load"), "{}", out.stdout);
+    for bad in [
+        serde_json::json!(0),
+        serde_json::json!(1_000_000_000_000u64),
+        serde_json::json!(-1),
+        serde_json::json!("ten"),
+    ] {
+        for (base, current) in [
+            (with(bad.clone()), one.to_string()),
+            (one.to_string(), with(bad.clone())),
+        ] {
+            let out = compare(&base, &current);
+            assert_eq!(out.code, 2, "{bad}: {}", out.stderr);
+            let text = out.error_text();
+            assert!(text.contains("load.streams_per_user"), "{bad}: {text}");
+        }
+    }
+}

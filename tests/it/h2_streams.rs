@@ -8,12 +8,15 @@ use std::{
     collections::BTreeMap,
     sync::{
         atomic::{AtomicU64, AtomicUsize, Ordering},
-        Arc,
+        Arc, Mutex,
     },
     time::Duration,
 };
 
-use crate::harness::{reasons, Gate, Output};
+use crate::{
+    h2_server::{h2_server, until_closed, Connection, H2Server},
+    harness::{reasons, Gate, Output},
+};
 
 /// What a recording server saw.
 #[derive(Default)]
@@ -22,7 +25,8 @@ struct Seen {
     peak: AtomicUsize,
     /// Responses sent.
     answered: AtomicU64,
-    connections: AtomicU64,
+    /// Request bodies read to their end, by size in bytes: how many of each.
+    uploads: Mutex<BTreeMap<usize, u64>>,
 }
 
 /// How the recording server answers.
@@ -36,45 +40,49 @@ struct Serve {
     /// Instead of answering: once `hold_until` streams are open, GOAWAY (ENHANCE_YOUR_CALM)
     /// with all of them processed, and the connection's end.
     goaway: bool,
+    /// `SETTINGS_INITIAL_WINDOW_SIZE`, when announced: what a client may send on a stream
+    /// before the server reads it and opens the window again.
+    window: Option<u32>,
+    /// Each answer's body: `ok`, or (`Some(len)`) `len` bytes ending in `|got N bytes|`, N
+    /// the size of the request's body.
+    body: Option<usize>,
+}
+
+impl Serve {
+    /// Answers `ok` at once, with h2's default settings.
+    const OK: Serve = Serve {
+        max_streams: None,
+        hold_until: 1,
+        goaway: false,
+        window: None,
+        body: None,
+    };
 }
 
 /// The longest a stream waits for the others before it is answered anyway.
 const HOLD: Duration = Duration::from_millis(300);
 
-/// A cleartext HTTP/2 server (prior knowledge) answering `ok`, as `serve` says.
-fn recording_server(serve: Serve) -> (String, Arc<Seen>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let seen = Arc::new(Seen::default());
-    let recorded = seen.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            while let Ok((socket, _)) = listener.accept().await {
-                recorded.connections.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(serve_connection(socket, serve, recorded.clone()));
-            }
-        });
-    });
-    (format!("http://{addr}"), seen)
-}
-
-async fn serve_connection(socket: tokio::net::TcpStream, serve: Serve, seen: Arc<Seen>) {
+/// A cleartext HTTP/2 server (prior knowledge) answering as `serve` says, and what it saw.
+fn recording_server(serve: Serve) -> (H2Server, Arc<Seen>) {
     let mut builder = h2::server::Builder::new();
     if let Some(n) = serve.max_streams {
         builder.max_concurrent_streams(n);
     }
-    let Ok(mut conn) = builder.handshake::<_, bytes::Bytes>(socket).await else {
-        return;
-    };
+    if let Some(n) = serve.window {
+        builder.initial_window_size(n);
+    }
+    let seen = Arc::new(Seen::default());
+    let recorded = seen.clone();
+    let server = h2_server(builder, move |conn| {
+        serve_connection(conn, serve, recorded.clone())
+    });
+    (server, seen)
+}
+
+async fn serve_connection(mut conn: Connection, serve: Serve, seen: Arc<Seen>) {
     let open = Arc::new(AtomicUsize::new(0));
     let mut held = Vec::new();
-    while let Some(Ok((_, respond))) = conn.accept().await {
+    while let Some(Ok((request, respond))) = conn.accept().await {
         let now = open.fetch_add(1, Ordering::SeqCst) + 1;
         seen.peak.fetch_max(now, Ordering::SeqCst);
         if serve.goaway {
@@ -85,36 +93,65 @@ async fn serve_connection(socket: tokio::net::TcpStream, serve: Serve, seen: Arc
             continue;
         }
         tokio::spawn(answer(
+            request.into_body(),
             respond,
-            serve.hold_until,
+            serve,
             open.clone(),
             seen.clone(),
         ));
     }
-    let _ = std::future::poll_fn(|cx| conn.poll_closed(cx)).await;
+    until_closed(&mut conn).await;
     drop(held);
 }
 
-/// Answers `ok` once `hold_until` streams are open (or after [`HOLD`]), then counts the stream
-/// closed.
+/// Reads a request's body to its end, opening the window again for each chunk read (as a
+/// server must, or a client with more to send than the window waits for ever): its size, or
+/// `None` when the stream broke first.
+async fn read_body(mut body: h2::RecvStream) -> Option<usize> {
+    let mut got = 0;
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.ok()?;
+        got += chunk.len();
+        body.flow_control().release_capacity(chunk.len()).ok()?;
+    }
+    Some(got)
+}
+
+/// The answer's body: `ok`, or `len` bytes whose end says how many the request sent.
+fn answer_body(serve: Serve, uploaded: usize) -> bytes::Bytes {
+    let Some(len) = serve.body else {
+        return bytes::Bytes::from_static(b"ok");
+    };
+    let tail = format!("|got {uploaded} bytes|");
+    let mut body = vec![b'x'; len - tail.len()];
+    body.extend_from_slice(tail.as_bytes());
+    body.into()
+}
+
+/// Reads the request's body, answers once `hold_until` streams are open (or after [`HOLD`]),
+/// then counts the stream closed. A large answer leaves as the client's windows allow (`h2`
+/// holds the rest until they open).
 async fn answer(
+    request: h2::RecvStream,
     mut respond: h2::server::SendResponse<bytes::Bytes>,
-    hold_until: usize,
+    serve: Serve,
     open: Arc<AtomicUsize>,
     seen: Arc<Seen>,
 ) {
+    let Some(uploaded) = read_body(request).await else {
+        open.fetch_sub(1, Ordering::SeqCst);
+        return;
+    };
+    *seen.uploads.lock().unwrap().entry(uploaded).or_default() += 1;
     let held = tokio::time::Instant::now();
-    while open.load(Ordering::SeqCst) < hold_until && held.elapsed() < HOLD {
+    while open.load(Ordering::SeqCst) < serve.hold_until && held.elapsed() < HOLD {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     // Closed as far as the count goes before the answer leaves, so a client that opens its
     // next stream on the answer never overlaps this one in the count.
     open.fetch_sub(1, Ordering::SeqCst);
     if let Ok(mut body) = respond.send_response(http::Response::new(()), false) {
-        if body
-            .send_data(bytes::Bytes::from_static(b"ok"), true)
-            .is_ok()
-        {
+        if body.send_data(answer_body(serve, uploaded), true).is_ok() {
             seen.answered.fetch_add(1, Ordering::SeqCst);
         }
     }
@@ -153,18 +190,17 @@ fn failures(r: &serde_json::Value) -> (u64, u64, BTreeMap<String, u64>) {
 #[test]
 #[cfg_attr(not(feature = "full-tests"), ignore = "full tier: 2 s of load")]
 fn each_user_keeps_its_streams_in_flight_on_one_connection() {
-    let (url, seen) = recording_server(Serve {
-        max_streams: None,
+    let (server, seen) = recording_server(Serve {
         hold_until: 5,
-        goaway: false,
+        ..Serve::OK
     });
-    let out = run(&url, &scenario(5), 2, &[]);
+    let out = run(&server.url, &scenario(5), 2, &[]);
     let r = out.results();
     let (requests, failed, found) = failures(&r);
     assert_eq!(failed, 0, "{found:?}\n{}", out.stderr);
     let out = out.expect_exit(0);
     assert_eq!(seen.peak.load(Ordering::SeqCst), 5, "{}", out.stderr);
-    assert_eq!(seen.connections.load(Ordering::SeqCst), 2, "one per user");
+    assert_eq!(server.connections(), 2, "one per user");
     let answered = seen.answered.load(Ordering::SeqCst);
     // Answers still on their way when the run ended are the server's only.
     assert!(
@@ -173,6 +209,71 @@ fn each_user_keeps_its_streams_in_flight_on_one_connection() {
     );
     assert!(requests >= 10, "{requests}");
     assert_eq!(r["run"]["protocol"], "h2");
+    assert_eq!(r["run"]["load"]["streams_per_user"], 5, "part of the load");
+}
+
+/// The window the large-body server opens to a client: 16 KiB a stream (h2's default is 64 KiB).
+const SMALL_WINDOW: u32 = 16 * 1024;
+/// Each large answer: 1 MiB, 64 times the server's window and far past any first window of a
+/// client's, so it arrives only as the client reads and opens its windows again.
+const DOWNLOAD: usize = 1 << 20;
+/// Each large request body: 6.25 times the server's window, so it leaves only as the server
+/// reads it.
+const UPLOAD: usize = 100 * 1024;
+
+/// Flow control across lanes: one user's 4 lanes on its one connection, each sending 100 KiB
+/// against a 16 KiB window and receiving 1 MiB answers (the server holds each answer until all
+/// 4 streams are open, so the 4 answers share the connection's window at once). Every answer
+/// arrives whole (its tail is checked, and the bytes add up), every upload arrives whole, nothing
+/// times out, and the run ends at its run time, not interrupted.
+#[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: 3 s of load")]
+fn large_bodies_both_ways_flow_on_every_lane_of_one_connection() {
+    let lanes = 4;
+    let (server, seen) = recording_server(Serve {
+        hold_until: lanes,
+        window: Some(SMALL_WINDOW),
+        body: Some(DOWNLOAD),
+        ..Serve::OK
+    });
+    let scenario = format!(
+        "defaults: {{http2: always, streams_per_user: {lanes}, timeout: 10s}}\n\
+         tasks:\n  - request: {{name: POST /large, method: POST, path: /large, body: {}, \
+         check: {{body_contains: \"|got {UPLOAD} bytes|\"}}}}\n",
+        "p".repeat(UPLOAD)
+    );
+    let out = Gate::new()
+        .write("s.yml", &scenario)
+        .args(["run", "--scenario", "s.yml", "--host", &server.url])
+        .args(["--users", "1", "--run-time", "3s", "--progress", "0"])
+        .args(["--baseline", "none", "--threshold", "error_rate<0.001%"])
+        .run();
+    let r = out.results();
+    let (requests, failed, found) = failures(&r);
+    assert_eq!(failed, 0, "{found:?}\n{}", out.stderr);
+    let out = out.expect_exit(0);
+    assert_eq!(
+        r["run"]["interrupted"], false,
+        "the run ended at its run time"
+    );
+    assert!(
+        requests >= 2 * lanes as u64,
+        "{requests}: each lane more than once"
+    );
+    let received = r["aggregate"]["bytes_received_decoded"].as_u64().unwrap();
+    // A figure, not a pass mark: `-- --nocapture` prints it.
+    eprintln!("large bodies over {lanes} lanes: {requests} requests, {received} bytes received");
+    assert_eq!(received, requests * DOWNLOAD as u64, "{}", out.stderr);
+    assert_eq!(
+        server.connections(),
+        1,
+        "the lanes share the user's connection"
+    );
+    assert_eq!(seen.peak.load(Ordering::SeqCst), lanes, "all lanes at once");
+    // Uploads still on their way when the run ended are the server's only.
+    let uploads = seen.uploads.lock().unwrap().clone();
+    assert_eq!(uploads.keys().collect::<Vec<_>>(), [&UPLOAD], "{uploads:?}");
+    assert!(uploads[&UPLOAD] >= requests, "{uploads:?} for {requests}");
 }
 
 /// The server allows 2 streams at once; the user has 5 lanes: never more than 2 are open, the
@@ -180,18 +281,18 @@ fn each_user_keeps_its_streams_in_flight_on_one_connection() {
 #[test]
 #[cfg_attr(not(feature = "full-tests"), ignore = "full tier: 2 s of load")]
 fn the_servers_max_concurrent_streams_is_honoured() {
-    let (url, seen) = recording_server(Serve {
+    let (server, seen) = recording_server(Serve {
         max_streams: Some(2),
         hold_until: 5,
-        goaway: false,
+        ..Serve::OK
     });
-    let out = run(&url, &scenario(5), 1, &[]);
+    let out = run(&server.url, &scenario(5), 1, &[]);
     let r = out.results();
     let (requests, failed, found) = failures(&r);
     assert_eq!(failed, 0, "{found:?}\n{}", out.stderr);
     out.expect_exit(0);
     assert_eq!(seen.peak.load(Ordering::SeqCst), 2);
-    assert_eq!(seen.connections.load(Ordering::SeqCst), 1);
+    assert_eq!(server.connections(), 1);
     assert!(requests > 0);
 }
 
@@ -201,12 +302,12 @@ fn the_servers_max_concurrent_streams_is_honoured() {
 #[test]
 #[cfg_attr(not(feature = "full-tests"), ignore = "full tier: 2 s of load")]
 fn a_goaway_with_several_streams_open_fails_each_with_its_reason() {
-    let (url, seen) = recording_server(Serve {
-        max_streams: None,
+    let (server, seen) = recording_server(Serve {
         hold_until: 4,
         goaway: true,
+        ..Serve::OK
     });
-    let out = run(&url, &scenario(4), 1, &[]).expect_exit(1);
+    let out = run(&server.url, &scenario(4), 1, &[]).expect_exit(1);
     let r = out.results();
     let (requests, failed, found) = failures(&r);
     assert_eq!(
@@ -217,7 +318,7 @@ fn a_goaway_with_several_streams_open_fails_each_with_its_reason() {
     );
     assert_eq!(failed, requests);
     assert_eq!(seen.peak.load(Ordering::SeqCst), 4);
-    let connections = seen.connections.load(Ordering::SeqCst);
+    let connections = server.connections();
     assert!(
         requests >= 4 && connections >= 2,
         "{requests} on {connections}"
@@ -230,13 +331,12 @@ fn a_goaway_with_several_streams_open_fails_each_with_its_reason() {
 #[test]
 #[cfg_attr(not(feature = "full-tests"), ignore = "full tier: 2 s of load")]
 fn a_server_allowing_no_streams_gives_timeouts_never_a_hang() {
-    let (url, seen) = recording_server(Serve {
+    let (server, seen) = recording_server(Serve {
         max_streams: Some(0),
-        hold_until: 1,
-        goaway: false,
+        ..Serve::OK
     });
     let scenario = scenario(4).replace("timeout: 2s", "timeout: 300ms");
-    let out = run(&url, &scenario, 1, &[]).expect_exit(1);
+    let out = run(&server.url, &scenario, 1, &[]).expect_exit(1);
     let r = out.results();
     let (requests, failed, found) = failures(&r);
     assert_eq!(
@@ -256,17 +356,16 @@ fn a_server_allowing_no_streams_gives_timeouts_never_a_hang() {
 #[test]
 #[cfg_attr(not(feature = "full-tests"), ignore = "full tier: 2 s of load")]
 fn in_the_open_model_a_users_lanes_take_its_arrivals_at_once() {
-    let (url, seen) = recording_server(Serve {
-        max_streams: None,
+    let (server, seen) = recording_server(Serve {
         hold_until: 4,
-        goaway: false,
+        ..Serve::OK
     });
-    let out = run(&url, &scenario(4), 1, &["--rate", "200"]);
+    let out = run(&server.url, &scenario(4), 1, &["--rate", "200"]);
     let r = out.results();
     let (requests, failed, found) = failures(&r);
     assert_eq!(failed, 0, "{found:?}\n{}", out.stderr);
     assert_eq!(seen.peak.load(Ordering::SeqCst), 4);
-    assert_eq!(seen.connections.load(Ordering::SeqCst), 1);
+    assert_eq!(server.connections(), 1);
     assert_eq!(r["run"]["model"], "open");
     assert!(requests > 0);
 }
@@ -278,16 +377,15 @@ fn in_the_open_model_a_users_lanes_take_its_arrivals_at_once() {
 #[cfg_attr(not(feature = "full-tests"), ignore = "full tier: 4 s of load")]
 fn a_paired_run_gives_both_sides_their_lanes() {
     let serve = Serve {
-        max_streams: None,
         hold_until: 3,
-        goaway: false,
+        ..Serve::OK
     };
     let (change, on_change) = recording_server(serve);
     let (base, on_base) = recording_server(serve);
     let out = Gate::new()
         .write("s.yml", &scenario(3))
-        .args(["run", "--scenario", "s.yml", "--host", &change])
-        .args(["--compare-host", &base, "--run-time", "4s"])
+        .args(["run", "--scenario", "s.yml", "--host", &change.url])
+        .args(["--compare-host", &base.url, "--run-time", "4s"])
         .args(["--users", "2", "--spawn-rate", "100", "--progress", "0"])
         .args(["--baseline", "none"])
         .run();
@@ -301,9 +399,9 @@ fn a_paired_run_gives_both_sides_their_lanes() {
     assert!(r["paired"]["base_aggregate"]["requests"].as_u64() > Some(0));
     assert_eq!(r["paired"]["base_endpoints"][0]["protocol"], "h2");
     assert_eq!(r["endpoints"][0]["protocol"], "h2");
-    for seen in [&on_change, &on_base] {
+    for (server, seen) in [(&change, &on_change), (&base, &on_base)] {
         assert_eq!(seen.peak.load(Ordering::SeqCst), 3);
-        assert_eq!(seen.connections.load(Ordering::SeqCst), 2, "one per user");
+        assert_eq!(server.connections(), 2, "one per user");
     }
 }
 

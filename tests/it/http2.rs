@@ -20,6 +20,7 @@ use loadforge_gate::sample_app::{
 };
 
 use crate::{
+    h2_server::{h2_server, until_closed, Connection},
     harness::{example, reasons, Gate, Output},
     tls::{LOOPBACK, SCENARIO},
 };
@@ -232,28 +233,10 @@ fn always_against_a_cleartext_http1_server_fails_with_a_clear_reason() {
 /// resets the second (`RST_STREAM INTERNAL_ERROR`) and ends the connection on the third
 /// (`GOAWAY ENHANCE_YOUR_CALM`).
 fn hostile_h2() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            while let Ok((socket, _)) = listener.accept().await {
-                tokio::spawn(serve_hostile(socket));
-            }
-        });
-    });
-    format!("http://{addr}")
+    h2_server(h2::server::Builder::new(), serve_hostile).url
 }
 
-async fn serve_hostile(socket: tokio::net::TcpStream) {
-    let Ok(mut conn) = h2::server::handshake(socket).await else {
-        return;
-    };
+async fn serve_hostile(mut conn: Connection) {
     let mut n = 0;
     while let Some(Ok((_, mut respond))) = conn.accept().await {
         n += 1;
@@ -269,7 +252,7 @@ async fn serve_hostile(socket: tokio::net::TcpStream) {
         }
     }
     // Drives the GOAWAY out and the connection to its end.
-    let _ = std::future::poll_fn(|cx| conn.poll_closed(cx)).await;
+    until_closed(&mut conn).await;
 }
 
 #[test]

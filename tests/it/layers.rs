@@ -32,7 +32,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("ci", &["secret"]),
     ("tls", &["capped"]),
     ("proxy", &["secret"]),
-    ("stats", &["ci", "capped", "secret", "quote"]),
+    // `defaults`: a results file is held to the bounds the settings are (`streams_per_user`).
+    ("stats", &["ci", "capped", "secret", "quote", "defaults"]),
     (
         "scenario",
         &[

@@ -22,6 +22,7 @@ mod fake_loadforge;
 mod generator;
 mod git_server;
 mod gitlab;
+mod h2_server;
 mod h2_streams;
 mod harness;
 mod help;
