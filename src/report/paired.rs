@@ -55,6 +55,8 @@ pub(crate) struct PairedView<'a> {
     /// The base's address, credentials already redacted in results.
     pub(crate) base_target: &'a str,
     pub(crate) slice_s: f64,
+    /// Each side's turn inside a pair, when shorter than a slice.
+    pub(crate) turn_s: Option<f64>,
     /// Whole slice pairs, and those during which the load generator was starved.
     pub(crate) pairs: usize,
     pub(crate) starved_pairs: usize,
@@ -65,6 +67,15 @@ pub(crate) struct PairedView<'a> {
 }
 
 impl<'a> PairedView<'a> {
+    /// How the sides took turns, for the reports' words: `slices of 1s`, and `in turns of
+    /// 0.25s` when each slice was several turns.
+    pub(crate) fn slicing(&self) -> String {
+        match self.turn_s {
+            Some(t) => format!("slices of {}s, in turns of {t}s", self.slice_s),
+            None => format!("slices of {}s", self.slice_s),
+        }
+    }
+
     /// `None` for an unpaired run.
     pub(crate) fn of(run: &'a RunResult, checks: &'a [Check]) -> Option<Self> {
         let paired = run.paired.as_ref()?;
@@ -72,6 +83,7 @@ impl<'a> PairedView<'a> {
         Some(PairedView {
             base_target: &paired.base_target,
             slice_s: paired.slice_s,
+            turn_s: paired.turn_s.filter(|t| *t > 0.0 && *t < paired.slice_s),
             pairs: pairs.len(),
             starved_pairs: pairs.iter().filter(|(b, c)| b.starved || c.starved).count(),
             rows: rows(run, paired, checks),
@@ -150,10 +162,10 @@ pub(crate) fn render_text(run: &RunResult, checks: &[Check]) -> String {
         return String::new();
     };
     let mut out = format!(
-        "paired with the base {} in the same job: {} slice pairs of {}s{}\n",
+        "paired with the base {} in the same job: {} pairs of {}{}\n",
         view.base_target,
         view.pairs,
-        view.slice_s,
+        view.slicing(),
         starved_text(&view)
     );
     for r in &view.rows {
@@ -354,12 +366,24 @@ mod tests {
 
     #[test]
     fn compare_prints_the_side_by_side_with_the_paired_findings() {
-        let doc = paired();
+        let mut doc = paired();
         let text = render_text(&doc.run, &doc.verdict.as_ref().unwrap().checks);
         assert!(
-            text.starts_with("paired with the base http://base:8081/?token=***&<i> in the same job: 12 slice pairs of 5s\n"),
+            text.starts_with("paired with the base http://base:8081/?token=***&<i> in the same job: 12 pairs of slices of 5s\n"),
             "{text}"
         );
+        // Slices taken in shorter turns say so; a turn as long as the slice is a whole slice.
+        for (turn, want) in [
+            (1.25, "slices of 5s, in turns of 1.25s\n"),
+            (5.0, "slices of 5s\n"),
+        ] {
+            doc.run.paired.as_mut().unwrap().turn_s = Some(turn);
+            let text = render_text(&doc.run, &doc.verdict.as_ref().unwrap().checks);
+            assert!(
+                text.lines().next().unwrap().ends_with(want.trim_end()),
+                "{text}"
+            );
+        }
         assert!(
             text.contains("\nGET /api/catalog/search\n  p50 ms "),
             "{text}"

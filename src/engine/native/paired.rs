@@ -322,20 +322,24 @@ impl PairedRec {
         }
     }
 
-    /// Counts a request of `side` answered at `now` (`latency` before it, when it was sent)
-    /// in the slice it was sent in ([`Slices::place`]).
+    /// Counts a request of `side` answered at `now` in the slice it was sent in
+    /// ([`Slices::place`]): `latency` before `now`, or at `sent` for a failure with no latency
+    /// (a connection that never opened). Taking its end instead would put a timeout into
+    /// whatever turn it ended in, the other side's half the time, and out of every slice.
     pub(crate) fn record(
         &mut self,
         side: Side,
         endpoint: usize,
-        latency_micros: Option<u64>,
+        (latency_micros, sent): (Option<u64>, Option<Instant>),
         failed: bool,
         now: Instant,
     ) {
         self.roll(now);
-        let sent = latency_micros.map_or(now, |us| {
-            now.checked_sub(Duration::from_micros(us)).unwrap_or(now)
-        });
+        let sent = match (latency_micros, sent) {
+            (Some(us), _) => now.checked_sub(Duration::from_micros(us)).unwrap_or(now),
+            (None, Some(sent)) => sent.min(now),
+            (None, None) => now,
+        };
         let Some(slot) = self.names.slot_of.get(endpoint).copied() else {
             return;
         };
@@ -669,6 +673,35 @@ mod tests {
         assert_eq!(s.turn_of(Side::Base, at(t0, 0.3)), Some(at(t0, 0.75)));
     }
 
+    /// A connection that timed out after a second began in the change's turn and ended in the
+    /// base's: it counts in the change's slice, where it was sent, not in none.
+    #[test]
+    fn a_failure_with_no_latency_counts_where_it_was_sent() {
+        let t0 = Instant::now();
+        let s = Arc::new(turned_slices(t0, SliceOrder::FIXED, (1.0, 0.25, 0.0), 0.0));
+        let names = Arc::new(Names::new(["GET /a"]));
+        let sink = Arc::new(SliceSink::new(1, names.clone()));
+        let mut w = PairedRec::new(0, s, names, sink.clone());
+        w.record(
+            Side::Change,
+            0,
+            (None, Some(at(t0, 0.3))),
+            true,
+            at(t0, 1.3),
+        );
+        w.record(Side::Change, 0, (None, None), true, at(t0, 0.8));
+        w.finish();
+        drop(w);
+        let done = Arc::try_unwrap(sink).unwrap().finish();
+        let all = &done[&1].0;
+        assert_eq!((all.requests, all.failures), (1, 1), "{done:?}");
+        assert_eq!(
+            done.len(),
+            1,
+            "the one with no start ended in the base's turn: {done:?}"
+        );
+    }
+
     #[test]
     fn under_any_order_every_pair_gives_each_side_a_slices_worth_of_turns() {
         let t0 = Instant::now();
@@ -785,8 +818,8 @@ mod tests {
         // Both measure slice 1 (change); worker 1 moves on slice by slice, worker 0 stalls
         // through slice 2 and wakes in slice 3.
         let (mut w0, mut w1, sink) = two(&s);
-        w0.record(Side::Change, 0, Some(1000), false, at(t0, 6.5));
-        w1.record(Side::Change, 0, Some(1000), false, at(t0, 7.5));
+        w0.record(Side::Change, 0, (Some(1000), None), false, at(t0, 6.5));
+        w1.record(Side::Change, 0, (Some(1000), None), false, at(t0, 7.5));
         w1.roll(at(t0, 10.5));
         w1.roll(at(t0, 15.5));
         w0.roll(at(t0, 15.5));
@@ -797,8 +830,8 @@ mod tests {
         assert_eq!(done[&1].0.requests, 2, "{done:?}");
         // Both measure slice 2, and the run ends in it.
         let (mut w0, mut w1, sink) = two(&s);
-        w0.record(Side::Change, 0, Some(1000), false, at(t0, 12.5));
-        w1.record(Side::Change, 0, Some(1000), false, at(t0, 13.0));
+        w0.record(Side::Change, 0, (Some(1000), None), false, at(t0, 12.5));
+        w1.record(Side::Change, 0, (Some(1000), None), false, at(t0, 13.0));
         w1.finish();
         w0.finish();
         drop((w0, w1));
@@ -815,12 +848,12 @@ mod tests {
         let mut w0 = PairedRec::new(0, s.clone(), names.clone(), sink.clone());
         let mut w1 = PairedRec::new(1, s.clone(), names.clone(), sink.clone());
         // Slice 0 (base), measured from 2 s: 2 ms and 4 ms on /a (endpoints 0 and 2 share it).
-        w0.record(Side::Base, 0, Some(2000), false, at(t0, 3.0));
-        w1.record(Side::Base, 2, Some(4000), true, at(t0, 3.5));
+        w0.record(Side::Base, 0, (Some(2000), None), false, at(t0, 3.0));
+        w1.record(Side::Base, 2, (Some(4000), None), true, at(t0, 3.5));
         // A change request finishing in slice 0 was sent there: it belongs to no slice.
-        w1.record(Side::Change, 1, Some(1000), false, at(t0, 4.0));
+        w1.record(Side::Change, 1, (Some(1000), None), false, at(t0, 4.0));
         // Slice 1 (change).
-        w0.record(Side::Change, 1, Some(8000), false, at(t0, 7.0));
+        w0.record(Side::Change, 1, (Some(8000), None), false, at(t0, 7.0));
         w0.roll(at(t0, 10.5));
         w1.roll(at(t0, 10.5));
         assert!(
@@ -828,7 +861,13 @@ mod tests {
             "pair 0's slices stay open through pair 1 for their last answers"
         );
         // A change request sent in slice 1 and answered in the next pair counts in slice 1.
-        w1.record(Side::Change, 1, Some(9_900_000), false, at(t0, 16.5));
+        w1.record(
+            Side::Change,
+            1,
+            (Some(9_900_000), None),
+            false,
+            at(t0, 16.5),
+        );
         w0.roll(at(t0, 20.5));
         assert!(
             sink.state.lock().unwrap().done.is_empty(),
@@ -838,7 +877,7 @@ mod tests {
         let reduced: Vec<u64> = sink.state.lock().unwrap().done.keys().copied().collect();
         assert_eq!(reduced, [0, 1]);
         // A base request of slice 0 answered in pair 2: late, added to the reduced slice.
-        w0.record(Side::Base, 0, Some(17_200_000), false, at(t0, 20.7));
+        w0.record(Side::Base, 0, (Some(17_200_000), None), false, at(t0, 20.7));
         w0.finish();
         w1.finish();
         drop((w0, w1));

@@ -106,7 +106,7 @@ impl Recorder {
         &mut self,
         side: Side,
         endpoint: usize,
-        latency_micros: Option<u64>,
+        (latency_micros, sent): (Option<u64>, Option<Instant>),
         failure: Option<Reason>,
         answer: Answer,
         now: Instant,
@@ -120,7 +120,13 @@ impl Recorder {
             self.second_failures += 1;
         }
         if let Some(p) = &mut self.paired {
-            p.record(side, endpoint, latency_micros, failure.is_some(), now);
+            p.record(
+                side,
+                endpoint,
+                (latency_micros, sent),
+                failure.is_some(),
+                now,
+            );
         }
         if now < self.warmup_until {
             return;

@@ -408,6 +408,19 @@ impl VirtualUser {
         );
     }
 
+    /// Records a request that failed with no latency to tell (its connection never opened),
+    /// as sent at `sent`: a paired run counts it in the turn it began in.
+    fn record_unanswered(&self, endpoint: usize, failure: Reason, sent: Instant) {
+        self.ctx.recorder.borrow_mut().record(
+            self.ctx.side,
+            endpoint,
+            (None, Some(sent)),
+            Some(failure),
+            Answer::default(),
+            Instant::now(),
+        );
+    }
+
     /// Records a request that ended at `now` (the instant its latency was measured to: one
     /// clock read per request serves both).
     fn record_response(
@@ -421,7 +434,7 @@ impl VirtualUser {
         self.ctx.recorder.borrow_mut().record(
             self.ctx.side,
             endpoint,
-            latency,
+            (latency, None),
             failure,
             answer,
             now,
@@ -599,7 +612,7 @@ impl VirtualUser {
                 Ok(c) => self.conn = Some(c),
                 Err(reason) => {
                     // No connection, no response: this failure says nothing about latency.
-                    self.record(req.endpoint, None, Some(reason));
+                    self.record_unanswered(req.endpoint, reason, started);
                     return Flow::EndTask;
                 }
             }
