@@ -137,7 +137,8 @@ impl Pairing {
         run
     }
 
-    /// Asks the referee, once per whole pair measured since it was last asked (`asked`), and
+    /// Asks the referee, when enough whole pairs were measured since it was last asked
+    /// ([`paired::next_look`] of `asked`), and
     /// returns the slices the run is decided on, if it is. The referee sees the generator's
     /// seconds as the end will (`monitor`), so it weighs the stall the checks will weigh; it is
     /// asked only once the meter has every second of the pairs.
@@ -149,7 +150,7 @@ impl Pairing {
     ) -> Option<u64> {
         let referee = plan.paired.as_ref()?.referee.as_ref()?;
         let pairs = self.sink.whole_pairs().min(self.slices.max() / 2);
-        if pairs <= *asked {
+        if pairs < paired::next_look(*asked) {
             return None;
         }
         let kept = pairs * 2;

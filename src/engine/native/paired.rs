@@ -593,9 +593,32 @@ pub(crate) fn paired_run(
     }
 }
 
+/// After a look at `asked` pairs, the pairs at which the referee looks next: after every pair
+/// for the first twenty, then after every twentieth part of those so far. Each look judges
+/// every pair so far, so looking after every pair of an hour's run (1,800 pairs) would cost
+/// the generator's core pairs squared; spaced, about 120 looks, and a decision comes at
+/// most 5 % of the run later. Fewer looks are also fewer chances for a fluke to stop the run.
+pub(crate) fn next_look(asked: u64) -> u64 {
+    asked + (asked / 20).max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_referee_looks_after_every_pair_at_first_then_ever_more_sparsely() {
+        let looks: Vec<u64> = std::iter::successors(Some(0), |a| Some(next_look(*a)))
+            .take_while(|a| *a <= 1800)
+            .collect();
+        assert_eq!(looks[..=40], (0..=40).collect::<Vec<_>>()[..]);
+        assert_eq!(&looks[41..44], [42, 44, 46]);
+        assert!(
+            looks.len() < 130,
+            "{} looks in an hour of 1 s slices",
+            looks.len()
+        );
+    }
 
     fn slices(start: Instant) -> Slices {
         keyed_slices(start, SliceOrder::FIXED)
