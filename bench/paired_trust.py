@@ -8,6 +8,7 @@ batch of runs under the bench lock, since it measures speed):
 
     flock /tmp/bench.lock python3 bench/paired_trust.py                 # 20 A/A + 10 A/B, the gate's defaults
     flock /tmp/bench.lock python3 bench/paired_trust.py --slice 2 --turn 2s --slice-warmup 500ms  # whole slices
+    flock /tmp/bench.lock python3 bench/paired_trust.py --also-whole --aa 6 --ab 6  # both designs, run by run
     python3 bench/paired_trust.py --judge-only bench/.paired/5s         # judge stored runs again
 
 What it does: builds loadforge-gate in release mode (or takes --lfg); starts three sample apps
@@ -166,6 +167,15 @@ def measure(lfg, args, work):
         load = os.getloadavg()[0]
         (out / "bench.json").write_text(json.dumps({"rc": rc, "load1": load}))
         print(f"{kind}-{i:02d}: exit {rc}, {time.time() - started:.0f} s, load {load:.2f}", flush=True)
+        if args.also_whole:
+            # The same pair of targets right after, in whole 2 s slices (the design before
+            # turns): the two designs then meet the same runner, run by run.
+            whole = argparse.Namespace(**{**vars(args), "slice": 2, "turn": "2s", "slice_warmup": "500ms"})
+            out = work / f"whole-{kind}-{i:02d}"
+            rc = gate_run(lfg, whole, out, host, PORTS["base"], None, False)
+            load = os.getloadavg()[0]
+            (out / "bench.json").write_text(json.dumps({"rc": rc, "load1": load}))
+            print(f"whole-{kind}-{i:02d}: exit {rc}, load {load:.2f}", flush=True)
 
 
 def check_line(lfg, baseline, current):
@@ -286,7 +296,9 @@ def counts(rows):
 
 def report(lfg, work):
     print(f"\nruns in {work}, judged by {lfg}")
-    for kind, name in (("aa", "A/A (twin vs base)"), ("ab", "A/B +10 % (slow vs base)")):
+    for kind, name in (("aa", "A/A (twin vs base)"), ("ab", "A/B +10 % (slow vs base)"),
+                       ("whole-aa", "A/A in whole 2 s slices (--also-whole)"),
+                       ("whole-ab", "A/B +10 % in whole 2 s slices (--also-whole)")):
         rows = judge_paired(lfg, work, kind)
         if not rows:
             continue
@@ -339,6 +351,8 @@ def main():
     ap.add_argument("--busy", type=int, default=1, help="busy processes per core when on (0: quiet)")
     ap.add_argument("--busy-nice", type=int, default=0,
                     help="their niceness: 0 takes half a core from the gate or the apps, 10 about a tenth")
+    ap.add_argument("--also-whole", action="store_true",
+                    help="after each run, the same targets in whole 2 s slices with a 500 ms warm-up (the design before turns)")
     ap.add_argument("--calibrate", type=int, default=20, help="seconds per unpaired check (0: skip)")
     ap.add_argument("--out", type=Path, default=None, help="where runs are kept (default bench/.paired/<slice>s)")
     ap.add_argument("--lfg", default=None, help="the loadforge-gate binary (default: build release)")
