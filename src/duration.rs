@@ -68,9 +68,10 @@ pub fn seconds(secs: f64, text: &str) -> Result<Duration, String> {
 
 /// Formats like the input grammar, so messages echo what users would write.
 pub(crate) fn format_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 && d.subsec_nanos() % 1_000_000 == 0 && ms > 0 {
-        return format!("{ms}ms");
+    if d < Duration::from_secs(1) && !d.is_zero() {
+        // Milliseconds, with as many decimals as the value has (0.4ms stays 0.4ms, not 0s).
+        let text = format!("{:.6}", d.as_secs_f64() * 1000.0);
+        return format!("{}ms", text.trim_end_matches('0').trim_end_matches('.'));
     }
     if d.subsec_nanos() != 0 {
         // Three decimals, as many as a millisecond needs, and none past the last digit
@@ -120,6 +121,8 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(30)), "30s");
         assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
         assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
+        assert_eq!(format_duration(Duration::from_micros(400)), "0.4ms");
+        assert_eq!(format_duration(Duration::from_micros(1500)), "1.5ms");
         assert_eq!(format_duration(Duration::from_millis(1250)), "1.25s");
     }
 }

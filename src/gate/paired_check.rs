@@ -91,7 +91,7 @@ fn words(judged: &paired::Paired, unit: Unit, current: &RunResult, run: &PairedR
                 .map_or(0.0, |s| f64::from(s.index / 2 + 1) * 2.0 * run.slice_s),
         );
         return format!(
-            "{}; decided after {} slice pairs ({took} of the until-decisive limit of {limit})",
+            "{}; decided on its first {} slice pairs ({took} of the until-decisive limit of {limit})",
             judged.words(unit),
             run.slice_pairs().len()
         );
@@ -281,7 +281,7 @@ mod tests {
         assert!(
             c.detail.starts_with("p95 of all requests, paired")
                 && c.detail.ends_with(
-                    "; decided after 12 slice pairs (2m of the until-decisive limit of 2m)"
+                    "; decided on its first 12 slice pairs (2m of the until-decisive limit of 2m)"
                 ),
             "{}",
             c.detail

@@ -264,7 +264,7 @@ fn changes(h: &mut String, view: &View<'_>) {
 fn paired(h: &mut String, p: &PairedView<'_>) {
     let _ = write!(
         h,
-        "<h2>Base and change, side by side</h2><p>Measured in the same job, in alternating {}: the base <code>{}</code> and the change ({} slice pairs{}). The paired change is the change against the base within the same slices, with its interval, where a regression rule judged it.</p>",
+        "<h2>Base and change, side by side</h2><p>Measured in the same job, in {}: the base <code>{}</code> and the change ({} slice pairs{}). The paired change is the change against the base within the same slices, with its interval, where a regression rule judged it.</p>",
         esc(&p.slicing()),
         esc(p.base_target),
         p.pairs,

@@ -427,7 +427,7 @@ fn compared_table(out: &mut String, view: &View<'_>, rows: &[&EndpointRow<'_>]) 
 fn paired(out: &mut String, p: &PairedView<'_>) {
     let _ = writeln!(
         out,
-        "\n#### Base and change, side by side\n\nMeasured in the same job, in alternating {}: the base {} and the change ({} slice pairs{}). Each cell reads base → change; the paired change is the change against the base within the same slices, with its interval, where a regression rule judged it.\n",
+        "\n#### Base and change, side by side\n\nMeasured in the same job, in {}: the base {} and the change ({} slice pairs{}). Each cell reads base → change; the paired change is the change against the base within the same slices, with its interval, where a regression rule judged it.\n",
         p.slicing(),
         escape_markdown(p.base_target),
         p.pairs,

@@ -67,12 +67,15 @@ pub(crate) struct PairedView<'a> {
 }
 
 impl<'a> PairedView<'a> {
-    /// How the sides took turns, for the reports' words: `slices of 1s`, and `in turns of
-    /// 0.25s` when each slice was several turns.
+    /// How the sides took turns, for the reports' words: `alternating slices of 5s`, or
+    /// `slices of 1s, each of alternating turns of 0.25s` when a slice pooled several turns.
     pub(crate) fn slicing(&self) -> String {
         match self.turn_s {
-            Some(t) => format!("slices of {}s, in turns of {t}s", self.slice_s),
-            None => format!("slices of {}s", self.slice_s),
+            Some(t) => format!(
+                "slices of {}s, each of alternating turns of {t}s",
+                self.slice_s
+            ),
+            None => format!("alternating slices of {}s", self.slice_s),
         }
     }
 
@@ -369,20 +372,20 @@ mod tests {
         let mut doc = paired();
         let text = render_text(&doc.run, &doc.verdict.as_ref().unwrap().checks);
         assert!(
-            text.starts_with("paired with the base http://base:8081/?token=***&<i> in the same job: 12 pairs of slices of 5s\n"),
+            text.starts_with("paired with the base http://base:8081/?token=***&<i> in the same job: 12 pairs of alternating slices of 5s\n"),
             "{text}"
         );
         // Slices taken in shorter turns say so; a turn as long as the slice is a whole slice.
         for (turn, want) in [
-            (1.25, "slices of 5s, in turns of 1.25s\n"),
-            (5.0, "slices of 5s\n"),
+            (
+                1.25,
+                ": 12 pairs of slices of 5s, each of alternating turns of 1.25s",
+            ),
+            (5.0, ": 12 pairs of alternating slices of 5s"),
         ] {
             doc.run.paired.as_mut().unwrap().turn_s = Some(turn);
             let text = render_text(&doc.run, &doc.verdict.as_ref().unwrap().checks);
-            assert!(
-                text.lines().next().unwrap().ends_with(want.trim_end()),
-                "{text}"
-            );
+            assert!(text.lines().next().unwrap().ends_with(want), "{text}");
         }
         assert!(
             text.contains("\nGET /api/catalog/search\n  p50 ms "),

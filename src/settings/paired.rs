@@ -83,23 +83,26 @@ pub(super) fn from_layer(
             "a paired run runs in one job; drop --shard (or --compare-host)",
         ));
     }
+    // A pair counts once the pair after it has ended (its last answers had their time), so a
+    // run keeps one pair fewer than it holds: it must hold two.
     let slices = run_time.as_secs_f64() / slice.as_secs_f64();
-    if slices < 2.0 {
+    if slices < 4.0 {
         return Err(invalid(
             "--paired-slice",
             format!(
-                "a run of {} holds less than one pair of {} slices; give a longer --run-time or a shorter --paired-slice",
+                "a run of {} holds less than two pairs of {} slices (a run keeps one pair fewer than it holds); give a longer --run-time or a shorter --paired-slice",
                 crate::duration::format_duration(run_time),
                 crate::duration::format_duration(slice)
             ),
         ));
     }
-    if slices.ceil() > f64::from(max_slices) {
+    // Whole pairs: a run that begins a pair has both its slices.
+    let made = 2.0 * (slices / 2.0).ceil();
+    if made > f64::from(max_slices) {
         return Err(invalid(
             "--paired-max-slices",
             format!(
-                "the run time makes {} slices, more than {max_slices}; give a longer --paired-slice or raise --paired-max-slices",
-                slices.ceil()
+                "the run time makes {made} slices, more than {max_slices}; give a longer --paired-slice or raise --paired-max-slices"
             ),
         ));
     }
@@ -132,11 +135,12 @@ fn timing(l: &Layer) -> Result<(Duration, Duration, Duration), SettingsError> {
     }
     let warmup =
         duration(&l.load.paired_warmup, "--paired-warmup")?.unwrap_or(defaults::PAIRED_WARMUP);
-    if warmup >= turn {
+    if warmup > turn / 2 {
         return Err(invalid(
             "--paired-warmup",
             format!(
-                "must be shorter than a turn ({}); give a shorter warm-up or a longer --paired-turn",
+                "`{}` must be at most half a turn ({}), or the turn measures next to nothing; give a shorter warm-up or a longer --paired-turn",
+                crate::duration::format_duration(warmup),
                 crate::duration::format_duration(turn)
             ),
         ));

@@ -583,7 +583,7 @@ fn paired_slices_fit_the_run() {
             ("5s", "", "250ms"),
             "60s",
             None,
-            "--paired-warmup: must be shorter than a turn (250ms)",
+            "--paired-warmup: `250ms` must be at most half a turn (250ms)",
         ),
         (
             ("1s", "300ms", "0s"),
@@ -593,7 +593,14 @@ fn paired_slices_fit_the_run() {
         ),
         (("1s", "20ms", "0s"), "60s", None, "at least 50 ms"),
         (("1s", "2s", "0s"), "60s", None, "--paired-turn: `2s`"),
-        (("5s", "", "0s"), "9s", None, "holds less than one pair"),
+        (("5s", "", "0s"), "19s", None, "holds less than two pairs"),
+        (("1s", "", "0s"), "3s", None, "holds less than two pairs"),
+        (
+            ("1s", "", "0s"),
+            "5s",
+            Some(5),
+            "makes 6 slices, more than 5",
+        ),
         (
             ("5s", "", "0s"),
             "60s",

@@ -183,11 +183,11 @@ pub struct Slice {
     pub index: u32,
     /// The target it measured.
     pub side: Side,
-    /// When it began, in seconds from the run's start.
+    /// When its first turn began, in seconds from the run's start.
     #[schemars(range(min = 0))]
     pub start_s: f64,
-    /// How long its figures cover, in seconds: the slice less its warm-up (and less the run's
-    /// warm-up, or the run's end, where they cut into it).
+    /// How long its figures cover, in seconds: its turns less their warm-ups (and less the
+    /// run's warm-up, or the run's end, where they cut into them).
     #[schemars(range(min = 0))]
     pub measured_s: f64,
     /// The load generator's stall in it, in milliseconds (`GeneratorHealth::stall_ms`'s rule on
@@ -218,8 +218,8 @@ pub struct SliceStats {
     pub requests: u64,
     /// Of which failed.
     pub failures: u64,
-    /// Requests sent in the slice's measured window and answered only after the next slice
-    /// ended: not in its figures, which could read better than the target was
+    /// Requests sent in the slice's measured window and answered only after the next pair of
+    /// slices ended: not in its figures, which could read better than the target was
     /// ([`Slice::bounds`]).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub late: u64,
@@ -390,7 +390,7 @@ impl Slice {
 
     /// A row whose every request was late: nothing measured, so its value is the least it
     /// could be (each took longer than the slice's measured window: it was sent in it and
-    /// answered after the next slice ended; a failure rate anywhere) and has no upper bound.
+    /// answered after the next pair ended; a failure rate anywhere) and has no upper bound.
     /// Left out, the pair would vanish from the judgement, and a change whose slow requests
     /// all outlast their slice would be judged on its fast ones.
     fn all_late(&self, metric: SliceMetric) -> Bounds {

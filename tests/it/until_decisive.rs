@@ -54,7 +54,7 @@ fn a_clear_regression_stops_the_run_early_and_fails() {
     );
     assert!(
         out.stdout.contains("in the same job: regression: +")
-            && out.stdout.contains("; decided after "),
+            && out.stdout.contains("; decided on its first "),
         "{}",
         out.stdout
     );

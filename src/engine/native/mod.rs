@@ -202,6 +202,9 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
     let watched = (&*sink, pairing.as_ref(), monitor.as_ref());
     let Ending { aborted, decided } = supervise(plan, &token, start, watched);
     token.cancel();
+    // Answers stop counting here: a pair whose last answers were due after the cancel is not
+    // settled, however long the workers then take to stop.
+    let cut = start.elapsed();
     let (recorders, panics) = join_workers(handles)?;
     let generator = monitor.map(|m| m.finish("native"));
     let elapsed = start
@@ -217,7 +220,7 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
     let timeseries = series(sink, generator.as_ref());
     let paired = pairing
         .zip(base)
-        .map(|(p, base)| p.into_run(plan, base, (elapsed, decided), &timeseries));
+        .map(|(p, base)| p.into_run(plan, base, (elapsed.min(cut), decided), &timeseries));
     let result = RunResult {
         schema: SCHEMA.into(),
         tool: ToolInfo::current(),

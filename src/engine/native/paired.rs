@@ -1,23 +1,24 @@
 //! A paired run's clock and its per-slice figures. Time from the run's start is cut into
-//! slices; the plan's `stats::SliceOrder` says whose turn each is. Every virtual user has a twin on the
-//! other side (same random stream, so the same flows; its own connections, cookies and
-//! variables), and each sends only during its own side's slices: before each request it waits
-//! for its turn ([`Slices::turn_of`]), and in the open model an arrival due in the other
-//! side's slice is skipped, so both sides get the arrivals of their own slices of one
+//! pairs of two slices' length, and each pair into turns; the plan's `stats::SliceOrder` says
+//! whose turn each is, and a side's turns in a pair make up its slice there. Every virtual user
+//! has a twin on the other side (same random stream, so the same flows; its own connections,
+//! cookies and variables), and each sends only during its own side's turns: before each
+//! request it waits for its turn ([`Slices::turn_of`]), and in the open model an arrival due in
+//! the other side's turn is skipped, so both sides get the arrivals of their own turns of one
 //! schedule.
 //!
-//! A request belongs to the slice it was sent in, however late in it, and is counted there when
-//! its answer comes before the next slice ends ([`Slices::place`]). Dropping the requests still
-//! in flight at a slice's end would drop the slow ones more often than the fast (a request in
-//! flight at a given instant is picked in proportion to its length): every slice would read
-//! faster than its target is, and the slower side more so, which hides part of a regression. A
-//! request that outlasts even the next slice is counted as late in its own ([`SliceSink::late`]),
-//! so the judgement knows what its slice could not measure.
+//! A request belongs to the slice of the turn it was sent in, however late in it, and is
+//! counted there when its answer comes before the next pair ends ([`Slices::place`]). Dropping
+//! the requests still in flight at a turn's end would drop the slow ones more often than the
+//! fast (a request in flight at a given instant is picked in proportion to its length): every
+//! slice would read faster than its target is, and the slower side more so, which hides part
+//! of a regression. A request that outlasts even the next pair is counted as late in its own
+//! slice ([`SliceSink::late`]), so the judgement knows what its slice could not measure.
 //!
-//! Each worker keeps the figures of the slice under way and the one before it ([`SliceRec`]),
-//! hands a slice to the shared [`SliceSink`] when the one after it ends, and the sink reduces a
-//! slice to its percentiles as soon as every worker has handed it over, so memory holds about
-//! two slices at a time whatever the run's length.
+//! Each worker keeps the figures of the slices of the pair under way and the one before it
+//! ([`SliceRec`]), hands them to the shared [`SliceSink`] when the pair after them begins, and
+//! the sink reduces a slice to its percentiles as soon as every worker has handed it over, so
+//! memory holds about four slices at a time whatever the run's length.
 
 use std::{
     collections::BTreeMap,
@@ -52,15 +53,27 @@ pub(crate) struct Slices {
 }
 
 impl Slices {
+    /// The slice is taken as a whole number of turns (settings refuse any other), so every
+    /// reckoning of a pair's length agrees. Measuring begins at the first pair the run's
+    /// warm-up leaves whole: a pair it cut into would measure one side's turns and not the
+    /// other's, early in the ramp. Slices are kept in whole pairs.
     pub(crate) fn new(start: Instant, plan: &PairedPlan, run_warmup: Duration) -> Slices {
-        let slice = plan.slice.max(Duration::from_millis(1));
+        let turn = plan.turn.max(Duration::from_millis(1));
+        let n = (plan.slice.as_nanos() / turn.as_nanos()).clamp(1, u32::MAX.into()) as u32;
+        let slice = turn * n;
+        let pairs = run_warmup.as_nanos().div_ceil(2 * slice.as_nanos());
+        let measured_from = (2 * slice)
+            .checked_mul(u32::try_from(pairs).unwrap_or(u32::MAX))
+            .unwrap_or(Duration::MAX);
         Slices {
             start,
             slice,
-            turn: plan.turn.clamp(Duration::from_millis(1), slice),
+            turn,
             warmup: plan.slice_warmup,
-            measured_from: start + run_warmup,
-            max: plan.max_slices.into(),
+            measured_from: start
+                .checked_add(measured_from)
+                .unwrap_or(start + run_warmup),
+            max: u64::from(plan.max_slices) / 2 * 2,
             order: plan.order,
         }
     }
@@ -218,7 +231,7 @@ impl Slices {
 pub(crate) enum Place {
     /// In slice `k`'s figures.
     Counted(u64),
-    /// Sent in slice `k`'s measured window, answered after the slice after it ended.
+    /// Sent in slice `k`'s measured window, answered after the pair after its own ended.
     Late(u64),
     /// In no slice: sent in a warm-up, in the other side's slice, or past the kept slices.
     Nowhere,
@@ -323,9 +336,10 @@ impl PairedRec {
     }
 
     /// Counts a request of `side` answered at `now` in the slice it was sent in
-    /// ([`Slices::place`]): `latency` before `now`, or at `sent` for a failure with no latency
-    /// (a connection that never opened). Taking its end instead would put a timeout into
-    /// whatever turn it ended in, the other side's half the time, and out of every slice.
+    /// ([`Slices::place`]): at `sent` when given, else `latency` before `now`. A failure with
+    /// no latency (a connection that never opened) must give `sent`: taking its end instead
+    /// would put a timeout into whatever turn it ended in, the other side's half the time, and
+    /// out of every slice.
     pub(crate) fn record(
         &mut self,
         side: Side,
@@ -336,8 +350,8 @@ impl PairedRec {
     ) {
         self.roll(now);
         let sent = match (latency_micros, sent) {
-            (Some(us), _) => now.checked_sub(Duration::from_micros(us)).unwrap_or(now),
-            (None, Some(sent)) => sent.min(now),
+            (_, Some(sent)) => sent.min(now),
+            (Some(us), None) => now.checked_sub(Duration::from_micros(us)).unwrap_or(now),
             (None, None) => now,
         };
         let Some(slot) = self.names.slot_of.get(endpoint).copied() else {
@@ -535,11 +549,11 @@ impl SliceSink {
 
 /// A paired run's section of the result: the base's whole-run rows (`base`: its address, its
 /// rows and the seconds they are over), and each slice the run settled, with the generator's
-/// stall in its seconds of `timeseries`. A slice is settled when the slice after it ended
-/// within `elapsed`: its last requests had their time to be answered (the run's end cuts off
-/// the answers still to come, the slowest most often, so the slice before the end would read
-/// faster than its target was). A slice with no measured time (inside the run's warm-up) is
-/// left out.
+/// stall in the seconds of its turns in `timeseries`. A slice is settled when the pair after
+/// its own ended within `elapsed`: its last requests had their time to be answered (the run's
+/// end cuts off the answers still to come, the slowest most often, so the pair before the end
+/// would read faster than its target was). A slice with no measured time (inside the run's
+/// warm-up) is left out.
 pub(crate) fn paired_run(
     slices: &Slices,
     mut done: BTreeMap<u64, (SliceStats, Vec<SliceStats>)>,
@@ -625,9 +639,9 @@ mod tests {
     }
 
     /// 5 s slices of one turn each (so each slice is whole, as before turns), a 1 s warm-up,
-    /// six slices kept, a run warm-up of 2 s.
+    /// six slices kept, no run warm-up.
     fn keyed_slices(start: Instant, order: SliceOrder) -> Slices {
-        turned_slices(start, order, (5.0, 5.0, 1.0), 2.0)
+        turned_slices(start, order, (5.0, 5.0, 1.0), 0.0)
     }
 
     /// Slices of `(slice, turn, warm-up)` seconds.
@@ -637,7 +651,11 @@ mod tests {
         t: (f64, f64, f64),
         run_warmup: f64,
     ) -> Slices {
-        let plan = PairedPlan {
+        Slices::new(start, &plan(t, order), Duration::from_secs_f64(run_warmup))
+    }
+
+    fn plan(t: (f64, f64, f64), order: SliceOrder) -> PairedPlan {
+        PairedPlan {
             base: crate::engine::Target::from_url(&"http://b:1".parse().unwrap()).unwrap(),
             slice: Duration::from_secs_f64(t.0),
             turn: Duration::from_secs_f64(t.1),
@@ -645,8 +663,7 @@ mod tests {
             max_slices: 6,
             order,
             referee: None,
-        };
-        Slices::new(start, &plan, Duration::from_secs_f64(run_warmup))
+        }
     }
 
     #[test]
@@ -725,6 +742,33 @@ mod tests {
         );
     }
 
+    /// A run warm-up of 1.25 s cuts into pair 0 (0 to 2 s): measuring would give the change
+    /// two turns and the base one, early in the ramp. The whole pair is left out instead.
+    #[test]
+    fn measuring_begins_at_the_first_pair_the_run_warmup_leaves_whole() {
+        let t0 = Instant::now();
+        let s = turned_slices(t0, SliceOrder::FIXED, (1.0, 0.25, 0.0), 1.25);
+        let m = |side, a, b| s.place(side, at(t0, a), at(t0, b));
+        assert_eq!(m(Side::Change, 1.6, 1.7), Place::Nowhere);
+        assert_eq!(m(Side::Base, 1.8, 1.9), Place::Nowhere);
+        assert_eq!(m(Side::Base, 2.1, 2.2), Place::Counted(2));
+        for k in [0, 1] {
+            assert_eq!(s.measured_s(k, Duration::from_secs(60)), 0.0);
+        }
+        assert!((s.measured_s(3, Duration::from_secs(60)) - 1.0).abs() < 1e-9);
+        // A slice that is not a whole number of turns is taken as the whole turns it holds,
+        // and an odd cap on the slices keeps whole pairs.
+        let plan = PairedPlan {
+            slice: Duration::from_millis(1100),
+            turn: Duration::from_millis(250),
+            max_slices: 7,
+            ..plan((1.0, 0.25, 0.0), SliceOrder::FIXED)
+        };
+        let s = Slices::new(t0, &plan, Duration::ZERO);
+        assert_eq!(s.pair_start(1), Duration::from_secs(2));
+        assert_eq!(s.count(Duration::from_secs(20)), (6, 14));
+    }
+
     #[test]
     fn under_any_order_every_pair_gives_each_side_a_slices_worth_of_turns() {
         let t0 = Instant::now();
@@ -794,7 +838,7 @@ mod tests {
         assert_eq!(
             m(Side::Change, 9.9, 10.1),
             Place::Counted(1),
-            "answered in the next slice: counted where it was sent"
+            "answered in the next turn: counted where it was sent"
         );
         assert_eq!(m(Side::Change, 9.9, 14.99), Place::Counted(1));
         assert_eq!(m(Side::Change, 9.9, 19.99), Place::Counted(1));
@@ -810,17 +854,13 @@ mod tests {
             "sent in the change's slice"
         );
         assert_eq!(m(Side::Base, 3.5, 3.6), Place::Counted(0));
-        assert_eq!(
-            m(Side::Base, 1.5, 1.6),
-            Place::Nowhere,
-            "in the run's warm-up"
-        );
+        assert_eq!(m(Side::Base, 1.5, 1.6), Place::Counted(0));
         assert_eq!(
             m(Side::Base, 31.5, 31.6),
             Place::Nowhere,
             "past the kept slices"
         );
-        assert!((s.measured_s(0, Duration::from_secs(60)) - 3.0).abs() < 1e-9);
+        assert!((s.measured_s(0, Duration::from_secs(60)) - 4.0).abs() < 1e-9);
         assert!((s.measured_s(1, Duration::from_secs(60)) - 4.0).abs() < 1e-9);
         assert!((s.measured_s(2, Duration::from_secs_f64(12.5)) - 1.5).abs() < 1e-9);
         assert_eq!(s.count(Duration::from_secs_f64(12.5)), (4, 0));
@@ -959,7 +999,7 @@ mod tests {
             .iter()
             .map(|s| (s.index, s.side, s.measured_s))
             .collect();
-        assert_eq!(kept, [(0, Side::Base, 3.0), (1, Side::Change, 4.0)]);
+        assert_eq!(kept, [(0, Side::Base, 4.0), (1, Side::Change, 4.0)]);
         assert_eq!(
             run.slices[0].aggregate.requests, 0,
             "nothing measured in it"

@@ -49,7 +49,7 @@ pub(crate) struct Recorder {
     /// A paired run's base side, over the whole run (empty in an unpaired run, whose every
     /// request is the change's).
     pub(crate) base: Vec<EndpointRec>,
-    /// A paired run's slice under way.
+    /// A paired run's slices still open.
     pub(crate) paired: Option<PairedRec>,
     second: u32,
     second_requests: u64,

@@ -399,13 +399,8 @@ impl VirtualUser {
     }
 
     fn record(&self, endpoint: usize, latency: Option<u64>, failure: Option<Reason>) {
-        self.record_response(
-            endpoint,
-            latency,
-            failure,
-            Answer::default(),
-            Instant::now(),
-        );
+        let now = Instant::now();
+        self.record_response(endpoint, (latency, now), failure, Answer::default(), now);
     }
 
     /// Records a request that failed with no latency to tell (its connection never opened),
@@ -421,12 +416,13 @@ impl VirtualUser {
         );
     }
 
-    /// Records a request that ended at `now` (the instant its latency was measured to: one
-    /// clock read per request serves both).
+    /// Records a request sent at `sent` that ended at `now` (the instant its latency was
+    /// measured to: one clock read per request serves both). The send instant itself goes to
+    /// a paired run, which rebuilt from the latency could land a microsecond past its turn.
     fn record_response(
         &self,
         endpoint: usize,
-        latency: Option<u64>,
+        (latency, sent): (Option<u64>, Instant),
         failure: Option<Reason>,
         answer: Answer,
         now: Instant,
@@ -434,7 +430,7 @@ impl VirtualUser {
         self.ctx.recorder.borrow_mut().record(
             self.ctx.side,
             endpoint,
-            (latency, None),
+            (latency, Some(sent)),
             failure,
             answer,
             now,
@@ -634,7 +630,8 @@ impl VirtualUser {
                     protocol: self.spoke,
                     ..Answer::default()
                 };
-                self.record_response(req.endpoint, Some(latency), Some(reason), answer, done);
+                let at = (Some(latency), started);
+                self.record_response(req.endpoint, at, Some(reason), answer, done);
                 return Flow::EndTask;
             }
         };
@@ -644,7 +641,13 @@ impl VirtualUser {
             received: response.received,
             protocol: self.spoke,
         };
-        self.record_response(req.endpoint, Some(latency), failure, answer, done);
+        self.record_response(
+            req.endpoint,
+            (Some(latency), started),
+            failure,
+            answer,
+            done,
+        );
         if failed {
             Flow::EndTask
         } else {
