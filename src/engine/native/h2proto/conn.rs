@@ -314,7 +314,8 @@ impl Conn {
             sunk = sink(&s.data);
             s.data.clear();
             s.recv_unacked += n as i64;
-            if !s.remote_done && s.recv_unacked >= i64::from(STREAM_WINDOW / 2) {
+            let open = !s.remote_done && self.ended.is_none();
+            if open && s.recv_unacked >= i64::from(STREAM_WINDOW / 2) {
                 let raise = std::mem::take(&mut s.recv_unacked);
                 s.recv_window += raise;
                 frame::write_u32_frame(&mut self.out, frame::WINDOW_UPDATE, id, raise as u32);
@@ -703,4 +704,326 @@ impl Conn {
 /// The server broke the protocol: the connection ends with `code`.
 fn broke(code: u32) -> Result<(), H2Error> {
     Err(H2Error::Protocol(code))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GET: &[u8] = &[0x82, 0x86, 0x84];
+
+    /// A connection past the server's preface (SETTINGS with `entries`), its own output gone.
+    fn open(entries: &[(u16, u32)]) -> Conn {
+        let mut c = Conn::new(16 * 1024);
+        let mut f = Vec::new();
+        frame::write_settings(&mut f, entries);
+        assert_eq!(c.recv(&f), f.len());
+        assert!(c.got_settings() && c.ended().is_none());
+        drain(&mut c);
+        c
+    }
+
+    fn drain(c: &mut Conn) -> Vec<Head> {
+        let out = c.to_write().to_vec();
+        c.wrote(out.len());
+        let mut at = if out.starts_with(frame::PREFACE) {
+            frame::PREFACE.len()
+        } else {
+            0
+        };
+        let mut heads = Vec::new();
+        while at < out.len() {
+            let h = Head::parse(&out[at..]);
+            at += frame::HEAD_LEN + h.len;
+            heads.push(h);
+        }
+        heads
+    }
+
+    fn start(c: &mut Conn, body: &'static [u8]) -> u32 {
+        match c.try_open(GET, &Bytes::from_static(body), false) {
+            Poll::Ready(Ok(id)) => id,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// `:status: 200` then `body`, on `id`.
+    fn answer(id: u32, body: &[u8]) -> Vec<u8> {
+        let mut f = Vec::new();
+        frame::write_headers(&mut f, id, &[0x88], false, 16_384);
+        frame::write_data(&mut f, id, body, true);
+        f
+    }
+
+    fn body_of(c: &mut Conn, id: u32) -> Poll<Result<Vec<u8>, H2Error>> {
+        let mut got = Vec::new();
+        let mut sink = |b: &[u8]| -> Result<(), ()> {
+            got.extend_from_slice(b);
+            Ok(())
+        };
+        c.poll_body(id, &mut sink)
+            .map(|r| r.map(|sunk| sunk.map(|()| got).unwrap()))
+    }
+
+    #[test]
+    fn a_request_is_answered_and_its_stream_forgotten() {
+        let mut c = open(&[]);
+        let id = start(&mut c, b"");
+        let sent = drain(&mut c);
+        assert_eq!(
+            (sent[0].kind, sent[0].flags),
+            (frame::HEADERS, frame::END_STREAM | frame::END_HEADERS)
+        );
+        assert!(c.poll_head(id).is_pending());
+        let f = answer(id, b"hello");
+        assert_eq!(c.recv(&f), f.len());
+        assert!(c.take_progress());
+        let Poll::Ready(Ok(head)) = c.poll_head(id) else {
+            panic!()
+        };
+        assert_eq!(head.status, 200);
+        assert_eq!(body_of(&mut c, id), Poll::Ready(Ok(b"hello".to_vec())));
+        c.finish(id);
+        assert!(drain(&mut c).is_empty(), "a closed stream is not reset");
+        assert!(c.streams.is_empty());
+    }
+
+    /// A partial frame is left for the next read.
+    #[test]
+    fn frames_split_across_reads_are_taken_whole() {
+        let mut c = open(&[]);
+        let id = start(&mut c, b"");
+        let f = answer(id, b"hello");
+        assert_eq!(c.recv(&f[..12]), 10);
+        assert_eq!(c.recv(&f[10..]), f.len() - 10);
+        assert!(c.poll_head(id).is_ready());
+    }
+
+    #[test]
+    fn max_concurrent_streams_is_honoured_and_a_finished_stream_frees_a_slot() {
+        let mut c = open(&[(frame::MAX_CONCURRENT_STREAMS, 1)]);
+        let first = start(&mut c, b"");
+        assert!(c.try_open(GET, &Bytes::new(), false).is_pending());
+        c.finish(first);
+        assert!(c.take_progress(), "the waiting lane is told");
+        assert_eq!(start(&mut c, b""), 3);
+    }
+
+    /// A body goes out as the windows allow: 10 bytes of window, then a WINDOW_UPDATE for the
+    /// rest; the last DATA ends the stream.
+    #[test]
+    fn a_request_body_waits_for_the_window() {
+        let mut c = open(&[(frame::INITIAL_WINDOW_SIZE, 10)]);
+        let id = start(&mut c, b"0123456789abcdef");
+        let sent = drain(&mut c);
+        assert_eq!(sent.len(), 2);
+        assert_eq!(
+            (sent[1].kind, sent[1].len, sent[1].flags),
+            (frame::DATA, 10, 0)
+        );
+        let mut f = Vec::new();
+        frame::write_u32_frame(&mut f, frame::WINDOW_UPDATE, id, 100);
+        c.recv(&f);
+        c.queue_data();
+        let sent = drain(&mut c);
+        assert_eq!(
+            (sent[0].kind, sent[0].len, sent[0].flags),
+            (frame::DATA, 6, frame::END_STREAM)
+        );
+    }
+
+    #[test]
+    fn a_server_past_the_stream_window_breaks_flow_control() {
+        let mut c = open(&[]);
+        let id = start(&mut c, b"");
+        let mut f = Vec::new();
+        frame::write_headers(&mut f, id, &[0x88], false, 16_384);
+        let chunk = vec![0; 16_384];
+        for _ in 0..=(STREAM_WINDOW as usize / chunk.len()) {
+            frame::write_data(&mut f, id, &chunk, false);
+        }
+        c.recv(&f);
+        assert_eq!(
+            c.ended(),
+            Some(&H2Error::Protocol(frame::FLOW_CONTROL_ERROR))
+        );
+        assert_eq!(
+            c.poll_head(id).map(|r| r.map(|h| h.status)),
+            Poll::Ready(Ok(200))
+        );
+        assert!(matches!(body_of(&mut c, id), Poll::Ready(Err(_))));
+        let goaway = drain(&mut c);
+        assert_eq!(goaway.last().map(|h| h.kind), Some(frame::GOAWAY));
+    }
+
+    /// CONTINUATION frames without end: the connection ends once the block passes the cap,
+    /// having held no more than the cap.
+    #[test]
+    fn an_endless_continuation_ends_at_the_cap() {
+        let mut c = open(&[]);
+        let id = start(&mut c, b"");
+        let mut f = Vec::new();
+        frame::write_head(&mut f, 1, frame::HEADERS, 0, id);
+        f.push(0x88);
+        c.recv(&f);
+        for _ in 0..100 {
+            f.clear();
+            frame::write_head(&mut f, 1000, frame::CONTINUATION, 0, id);
+            f.extend([0x40; 1000]);
+            c.recv(&f);
+            assert!(c.block_buf.len() <= 16 * 1024);
+        }
+        assert_eq!(c.ended(), Some(&H2Error::HeadersTooLarge { stream: false }));
+    }
+
+    /// A server that floods SETTINGS (or PING) without reading its acknowledgements: the
+    /// queue stops at its cap and the connection ends.
+    #[test]
+    fn acknowledgements_to_a_server_that_never_reads_are_bounded() {
+        let mut c = open(&[]);
+        let mut f = Vec::new();
+        frame::write_head(&mut f, 8, frame::PING, 0, 0);
+        f.extend([1; 8]);
+        for _ in 0..(OUT_CAP / 17 + 2) {
+            c.recv(&f);
+        }
+        assert_eq!(
+            c.ended(),
+            Some(&H2Error::Protocol(frame::ENHANCE_YOUR_CALM))
+        );
+        assert!(c.to_write().len() <= OUT_CAP + 64);
+    }
+
+    /// A graceful GOAWAY lets the streams up to its last one finish; the others were never
+    /// processed; no new stream opens.
+    #[test]
+    fn a_graceful_goaway_fails_only_the_streams_past_its_last() {
+        let mut c = open(&[]);
+        let (a, b) = (start(&mut c, b""), start(&mut c, b""));
+        let mut f = Vec::new();
+        frame::write_goaway(&mut f, a, frame::NO_ERROR);
+        f.extend(answer(a, b"ok"));
+        c.recv(&f);
+        assert!(!c.accepting());
+        assert!(c.poll_head(a).is_ready());
+        assert_eq!(body_of(&mut c, a), Poll::Ready(Ok(b"ok".to_vec())));
+        let unprocessed = H2Error::GoAway {
+            code: frame::NO_ERROR,
+            processed: false,
+        };
+        assert_eq!(
+            c.poll_head(b).map(|r| r.err()),
+            Poll::Ready(Some(unprocessed.clone()))
+        );
+        assert_eq!(
+            c.try_open(GET, &Bytes::new(), false),
+            Poll::Ready(Err(unprocessed))
+        );
+    }
+
+    #[test]
+    fn protocol_violations_end_the_connection_with_their_code() {
+        let cases: [(&[(u8, u8, u32, &[u8])], u32); 6] = [
+            // A first frame that is not SETTINGS.
+            (&[(frame::PING, 0, 0, &[0; 8])], frame::PROTOCOL_ERROR),
+            (&[(frame::SETTINGS, 0, 0, &[0; 5])], frame::FRAME_SIZE_ERROR),
+            (
+                &[(frame::SETTINGS, 0, 0, &[0, 5, 0, 0, 0, 1])],
+                frame::PROTOCOL_ERROR,
+            ),
+            (
+                &[
+                    (frame::SETTINGS, 0, 0, &[]),
+                    (frame::PUSH_PROMISE, 4, 1, &[0; 4]),
+                ],
+                frame::PROTOCOL_ERROR,
+            ),
+            (
+                &[
+                    (frame::SETTINGS, 0, 0, &[]),
+                    (frame::HEADERS, 4, 2, &[0x88]),
+                ],
+                frame::PROTOCOL_ERROR,
+            ),
+            (
+                &[
+                    (frame::SETTINGS, 0, 0, &[]),
+                    (frame::WINDOW_UPDATE, 0, 0, &[0; 4]),
+                ],
+                frame::PROTOCOL_ERROR,
+            ),
+        ];
+        for (frames, code) in cases {
+            let mut c = Conn::new(16 * 1024);
+            let mut f = Vec::new();
+            for (kind, flags, stream, payload) in frames {
+                frame::write_head(&mut f, payload.len(), *kind, *flags, *stream);
+                f.extend_from_slice(payload);
+            }
+            c.recv(&f);
+            assert_eq!(c.ended(), Some(&H2Error::Protocol(code)), "{frames:?}");
+        }
+        // A frame past the frame size is refused from its header alone.
+        let mut c = Conn::new(16 * 1024);
+        let mut f = Vec::new();
+        frame::write_head(&mut f, 30_000, frame::SETTINGS, 0, 0);
+        c.recv(&f);
+        assert_eq!(c.ended(), Some(&H2Error::Protocol(frame::FRAME_SIZE_ERROR)));
+    }
+
+    /// A bad HPACK block ends the connection; unknown frame types and PRIORITY are ignored;
+    /// a PING is answered with its payload.
+    #[test]
+    fn compression_errors_end_the_connection_and_unknown_frames_are_ignored() {
+        let mut c = open(&[]);
+        let id = start(&mut c, b"");
+        drain(&mut c);
+        let mut f = Vec::new();
+        frame::write_head(&mut f, 3, 0xfa, 0, 0);
+        f.extend([1, 2, 3]);
+        frame::write_head(&mut f, 5, frame::PRIORITY, 0, id);
+        f.extend([0; 5]);
+        frame::write_head(&mut f, 8, frame::PING, 0, 0);
+        f.extend([7; 8]);
+        c.recv(&f);
+        assert!(c.ended().is_none());
+        let sent = drain(&mut c);
+        assert_eq!((sent[0].kind, sent[0].flags), (frame::PING, frame::ACK));
+        f.clear();
+        frame::write_headers(&mut f, id, &[0x80], false, 16_384);
+        c.recv(&f);
+        assert_eq!(
+            c.ended(),
+            Some(&H2Error::Protocol(frame::COMPRESSION_ERROR))
+        );
+    }
+
+    /// A malformed head, and one past the cap, fail their stream only (reset), and the
+    /// connection goes on.
+    #[test]
+    fn a_bad_or_oversized_head_fails_its_stream_only() {
+        let mut c = open(&[]);
+        let (a, b) = (start(&mut c, b""), start(&mut c, b""));
+        drain(&mut c);
+        let mut f = Vec::new();
+        frame::write_headers(&mut f, a, &[0x04, 0x01, b'x'], false, 16_384);
+        // 600 small fields: 3 KB on the wire, 20 KB as RFC 7541 counts a list.
+        let mut big = vec![0x88];
+        for _ in 0..600 {
+            hpack::encode_field(&mut big, b"x", b"v", false);
+        }
+        frame::write_headers(&mut f, b, &big, false, 16_384);
+        c.recv(&f);
+        assert!(c.ended().is_none());
+        assert_eq!(
+            c.poll_head(a).map(|r| r.err()),
+            Poll::Ready(Some(H2Error::BadHeaders))
+        );
+        assert_eq!(
+            c.poll_head(b).map(|r| r.err()),
+            Poll::Ready(Some(H2Error::HeadersTooLarge { stream: true }))
+        );
+        let resets: Vec<_> = drain(&mut c).iter().map(|h| (h.kind, h.stream)).collect();
+        assert_eq!(resets, [(frame::RST_STREAM, a), (frame::RST_STREAM, b)]);
+    }
 }
