@@ -921,9 +921,12 @@ mod tests {
         );
     }
 
+    /// A frame's type, flags, stream and payload.
+    type RawFrame = (u8, u8, u32, &'static [u8]);
+
     #[test]
     fn protocol_violations_end_the_connection_with_their_code() {
-        let cases: [(&[(u8, u8, u32, &[u8])], u32); 6] = [
+        let cases: [(&[RawFrame], u32); 6] = [
             // A first frame that is not SETTINGS.
             (&[(frame::PING, 0, 0, &[0; 8])], frame::PROTOCOL_ERROR),
             (&[(frame::SETTINGS, 0, 0, &[0; 5])], frame::FRAME_SIZE_ERROR),
