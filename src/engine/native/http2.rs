@@ -63,8 +63,10 @@ const UNSENDABLE: &str = "h2: the request could not be sent as HTTP/2";
 /// A connection that ended before the response did.
 const CLOSED: &str = "connection closed before the response completed";
 
-/// The read buffer: a whole frame of the largest size this side accepts, and more.
-const READ_BUF: usize = 32 * 1024;
+/// The read buffer to begin with (as HTTP/1.1's), and the most it grows to: a whole frame of
+/// the largest size this side accepts, and more. An idle user's connection holds the first.
+const READ_BUF: usize = 8 * 1024;
+const READ_BUF_MAX: usize = 32 * 1024;
 /// Reads per poll before the task lets others run: a server that keeps the socket readable (a
 /// SETTINGS flood) may not hold the user's task.
 const READS_PER_POLL: usize = 16;
@@ -98,7 +100,7 @@ struct Driver {
 struct Io {
     stream: Stream,
     conn: Conn,
-    buf: Box<[u8]>,
+    buf: Vec<u8>,
     /// `buf[start..filled]` is read and not yet taken by `conn` (a frame not yet whole).
     start: usize,
     filled: usize,
@@ -144,7 +146,7 @@ pub(super) async fn handshake(
     let io = Io {
         stream,
         conn: Conn::new(limits.max_head),
-        buf: vec![0; READ_BUF].into_boxed_slice(),
+        buf: vec![0; READ_BUF],
         start: 0,
         filled: 0,
         heard: false,
@@ -196,6 +198,11 @@ impl Io {
             self.buf.copy_within(self.start..self.filled, 0);
             self.filled -= self.start;
             self.start = 0;
+        }
+        if self.filled == self.buf.len() {
+            // A frame larger than the buffer, not yet whole (frames past 16 KiB are refused).
+            let grown = (self.buf.len() * 2).min(READ_BUF_MAX);
+            self.buf.resize(grown, 0);
         }
         let mut read = ReadBuf::new(&mut self.buf[self.filled..]);
         let n = match Pin::new(&mut self.stream).poll_read(cx, &mut read) {
@@ -736,6 +743,31 @@ mod exchanges {
                 assert_eq!(&r.unwrap().body[..], path.as_bytes());
             }
         });
+    }
+
+    /// A body larger than both windows this side grants (1 MiB a stream, 2 MiB the
+    /// connection) arrives whole, twice on one connection: the window updates go out as it is
+    /// read, and frames of up to 16 KiB grow the read buffer past its first 8 KiB.
+    #[test]
+    fn a_body_past_the_windows_arrives_whole() {
+        const SIZE: usize = 3 * 1024 * 1024 + 7;
+        let (target, connections) = server(|_, _, respond| {
+            answer_with(respond, &[], Bytes::from(vec![b'z'; SIZE]));
+            false
+        });
+        let connector = Connector::new(&target, Limits::default()).unwrap();
+        run(async {
+            let mut d = Deadline::new();
+            let mut conn = None;
+            let t = Duration::from_secs(10);
+            for _ in 0..2 {
+                let r = send(&connector, &mut conn, GET, Reading::WHOLE, (t, &mut d)).await;
+                let body = r.unwrap().body;
+                assert_eq!(body.len(), SIZE);
+                assert!(body.iter().all(|b| *b == b'z'));
+            }
+        });
+        assert_eq!(connections.load(Ordering::SeqCst), 1);
     }
 
     /// Counts the wake-ups of the task it stands in for, and passes them on.
