@@ -171,13 +171,13 @@ impl Io {
     /// has no more (its readiness then wakes the task) or [`READS_PER_POLL`] reads.
     fn pump(&mut self, cx: &mut Context<'_>, prior_knowledge: bool) {
         self.conn.queue_data();
-        self.flush(cx);
+        self.flush(cx, prior_knowledge);
         for _ in 0..READS_PER_POLL {
             match self.read(cx, prior_knowledge) {
                 Poll::Ready(true) => self.conn.queue_data(),
                 Poll::Ready(false) => break,
                 Poll::Pending => {
-                    self.flush(cx);
+                    self.flush(cx, prior_knowledge);
                     return;
                 }
             }
@@ -186,7 +186,7 @@ impl Io {
             // More may be waiting: the task comes back to it after the others had their turn.
             cx.waker().wake_by_ref();
         }
-        self.flush(cx);
+        self.flush(cx, prior_knowledge);
     }
 
     /// One read; `Ready(false)` when the connection has ended.
@@ -238,7 +238,7 @@ impl Io {
     fn lost(&self, e: H2Error, prior_knowledge: bool) -> H2Error {
         let hung_up = match &e {
             H2Error::Closed => true,
-            H2Error::Io(r) => r == "connection reset",
+            H2Error::Io(r) => r == "connection reset" || r == "broken pipe",
             _ => false,
         };
         match prior_knowledge && !self.heard && hung_up {
@@ -249,7 +249,7 @@ impl Io {
 
     /// Writes what is queued until it is all out or the socket is full (its readiness then
     /// wakes the task).
-    fn flush(&mut self, cx: &mut Context<'_>) {
+    fn flush(&mut self, cx: &mut Context<'_>, prior_knowledge: bool) {
         let mut wrote = false;
         while !self.conn.to_write().is_empty() {
             let pending = self.conn.to_write();
@@ -266,7 +266,7 @@ impl Io {
                     };
                     let all = self.conn.to_write().len();
                     self.conn.wrote(all);
-                    let lost = self.lost(e, false);
+                    let lost = self.lost(e, prior_knowledge);
                     self.conn.end(lost);
                     return;
                 }
