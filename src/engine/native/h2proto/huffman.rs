@@ -29,7 +29,19 @@ pub(crate) fn decode(src: &[u8], out: &mut Vec<u8>) -> Result<(), HuffmanError> 
         if bits == 0 {
             return Ok(());
         }
-        let mut len = 5;
+        // A code of 8 bits or fewer (the letters, digits and most punctuation): one lookup.
+        let fast = match bits >= 8 {
+            true => TABLES.fast[(acc >> 56) as usize],
+            false => 0,
+        };
+        if fast != 0 {
+            let len = u32::from(fast >> 9);
+            out.push((fast & 0xff) as u8);
+            acc <<= len;
+            bits -= len;
+            continue;
+        }
+        let mut len = if bits >= 8 { 9 } else { 5 };
         let symbol = loop {
             if len > bits {
                 // Not a whole code: the padding, which must be a prefix of EOS (all ones).
@@ -65,6 +77,9 @@ struct Tables {
     count: [u32; MAX_LEN + 2],
     offset: [u32; MAX_LEN + 2],
     symbols: [u16; 257],
+    /// By the next 8 bits: the symbol whose code they begin with and its length (`len << 9 |
+    /// symbol`), for codes of 8 bits or fewer; 0 for the longer ones.
+    fast: [u16; 256],
 }
 
 static TABLES: Tables = build();
@@ -75,6 +90,7 @@ const fn build() -> Tables {
         count: [0; MAX_LEN + 2],
         offset: [0; MAX_LEN + 2],
         symbols: [0; 257],
+        fast: [0; 256],
     };
     let mut s = 0;
     while s < 257 {
@@ -97,6 +113,14 @@ const fn build() -> Tables {
         // Past the count of its length when the codes of a length are not consecutive.
         assert!(at < t.offset[len] + t.count[len], "not canonical");
         t.symbols[at as usize] = s as u16;
+        if len <= 8 {
+            let first = (code as usize) << (8 - len);
+            let mut k = 0;
+            while k < 1 << (8 - len) {
+                t.fast[first + k] = ((len as u16) << 9) | s as u16;
+                k += 1;
+            }
+        }
         s += 1;
     }
     t
