@@ -101,9 +101,10 @@ pub(crate) enum Failure {
     /// A reused connection was already closed by the server: nothing was processed.
     Stale,
     Failed(Reason),
-    /// The request's own HTTP/2 stream was reset (by the server, or by `h2` for what the server
-    /// sent on it): the request failed, and the connection (every other stream's) is as good
-    /// as before, so it is kept.
+    /// The request's own HTTP/2 stream failed (reset by the server, or by this side for what
+    /// the server sent on it: a malformed head, one past the cap, a body past its cap): the
+    /// request failed, and the connection (every other stream's) is as good as before, so it
+    /// is kept.
     Stream(Reason),
 }
 

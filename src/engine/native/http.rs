@@ -13,8 +13,8 @@
 //!
 //! HTTP/2 (`http2: auto | always`) is chosen here, per connection: by ALPN over TLS, by prior
 //! knowledge over plain `http` under `always`. A connection is then a [`Conn::H2`], whose
-//! exchanges `http2.rs` runs with the `h2` crate; everything above (`vu.rs`) is the same.
-//! What an exchange takes and gives, for both, is `exchange.rs`.
+//! exchanges `http2.rs` runs with the engine's own HTTP/2 client (`h2proto/`); everything
+//! above (`vu.rs`) is the same. What an exchange takes and gives, for both, is `exchange.rs`.
 
 use std::{
     borrow::Cow,

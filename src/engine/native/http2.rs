@@ -1,45 +1,34 @@
-//! HTTP/2 on a virtual user's one connection, with the `h2` crate doing the framing, HPACK and
-//! flow control.
+//! HTTP/2 on a virtual user's one connection, with this engine's own framing, HPACK and flow
+//! control (`h2proto/`): the `h2` crate spent about 29,000 of the 31,000 instructions of a
+//! request, and h2load's figures were out of its reach (bench/README.md, HTTP/2).
 //!
-//! The engine stays wrk-like: no connection task, no channel. `h2`'s `Connection` is the
-//! future that reads and writes the socket; it is polled here, inside the user's own task, only
-//! while an exchange is under way (see [`drive`]), alongside the stream's own future. Between
-//! exchanges nothing reads the socket, as with HTTP/1.1: frames the server sends then (a PING,
-//! a GOAWAY) wait in the kernel until the next request, whose exchange answers them.
+//! The engine stays wrk-like: no connection task, no channel. The socket is read and written
+//! here, inside the user's own task, only while an exchange is under way (see [`drive`]).
+//! Between exchanges nothing reads the socket, as with HTTP/1.1: frames the server sends then
+//! (a PING, a GOAWAY) wait in the kernel until the next request, whose exchange answers them.
 //!
 //! A request arrives serialised as HTTP/1.1 (`vu.rs` builds one form for both protocols) and is
-//! turned into a `http::Request` here, once per distinct request on a connection (a repeated
-//! one reuses it: [`H2Conn::translate`]); the response is read into the same [`Response`] as
-//! HTTP/1.1's, its body through the same sink (`body.rs`: the body cap, decoding). Where the
-//! CPU per request goes (mostly inside `h2`) is measured in `bench/README.md`, HTTP/2.
+//! turned into an HPACK header block here, once per distinct request on a connection (a
+//! repeated one reuses it: [`H2Conn::translate`]; the block never refers to the dynamic table,
+//! so it is the same every time). The response is read into the same [`Response`] as
+//! HTTP/1.1's, its body through the same sink (`body.rs`: the body cap, decoding).
 //!
 //! One stream at a time per user unless the scenario gives each user several lanes
 //! (`defaults.streams_per_user`, `lanes.rs`): the lanes then share one connection, each with
-//! its own handle on it ([`H2Conn::lane`]) and the one [`Driver`] that any lane with an
-//! exchange under way polls. `max_concurrent_streams` is honoured by `h2`, which holds a stream
-//! past the server's limit until another one closes (`SendRequest::poll_ready`, the response's
-//! own future): a server announcing zero streams turns that wait into the request's timeout,
-//! never a hang past it.
+//! its own handle on it ([`H2Conn::lane`]), and the connection is read and written once per
+//! wake-up of their user, after all of them ([`Shared`]). `max_concurrent_streams` is
+//! honoured: a request past it waits for a stream to close; a server announcing zero streams
+//! turns that wait into the request's timeout, never a hang past it.
 
 use std::{
     borrow::Cow,
     cell::{Cell, RefCell},
-    future::{poll_fn, Future},
-    io,
-    pin::{pin, Pin},
+    future::poll_fn,
+    pin::Pin,
     rc::Rc,
-    sync::{
-        atomic::{AtomicU8, Ordering},
-        Arc,
-    },
-    task::{Context, Poll, Waker},
+    task::{Context, Poll},
 };
 
-use ::h2::{
-    client::{Connection, SendRequest},
-    Reason as H2Reason,
-};
-use ::http::{header, HeaderName, HeaderValue, Method, Request, Uri};
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -47,21 +36,19 @@ use super::{
     body::Sink,
     decode::Encoding,
     exchange::{Failure, Limits, Reading, Response, Stream},
+    h2proto::{
+        conn::{Conn, H2Error},
+        frame, hpack,
+    },
     recorder::Reason,
-    wire::{io_reason, Meta},
+    wire::io_reason,
 };
-
-/// The most bytes of a stream's body the server may send ahead of what this side has read:
-/// what one user's connection may hold in memory for a response, whatever the server does.
-const STREAM_WINDOW: u32 = 1 << 20;
-/// The same for the whole connection (every stream together: one per lane of the user).
-const CONNECTION_WINDOW: u32 = 2 << 20;
 
 /// A response header list past the head cap (HTTP/1.1's `header too large`).
 pub(super) const HEADERS_TOO_LARGE: &str =
     "h2: response header list too large (raise defaults.max_head_kib)";
-/// A response's header block that was malformed or over the head cap: `h2` tells the two
-/// apart only when the list is far over it ([`HEADERS_TOO_LARGE`]).
+/// A malformed response header block (its wording kept from the `h2` crate's days, when a
+/// list over the cap read the same).
 pub(super) const BAD_HEADERS: &str =
     "h2: malformed response headers, or a header list past defaults.max_head_kib";
 /// A reason of its own for a TLS server that would not speak HTTP/2 under `http2: always`.
@@ -71,47 +58,54 @@ pub(super) const FIX: &str = "set `http2: auto` (h2 where offered, else HTTP/1.1
 /// A cleartext server that did not answer HTTP/2's preface under `http2: always`.
 pub(super) const NOT_H2: &str =
     "h2: the server did not answer in HTTP/2 (prior knowledge) and http2 is always";
+/// A serialised request that is not one (never from `vu.rs`'s own serialiser).
+const UNSENDABLE: &str = "h2: the request could not be sent as HTTP/2";
+/// A connection that ended before the response did.
+const CLOSED: &str = "connection closed before the response completed";
 
-/// How many streams this side reset and still remembers (to ignore the frames the server sends
-/// on them after the reset): a user has one stream open at a time, so a few suffice, and the
-/// memory a server that makes every stream fail can pin stays small.
-const RESET_STREAMS: usize = 16;
-/// How many streams `h2` may reset for what the server sent on them (a header list past the
-/// cap, a malformed block) before it ends the connection: `h2`'s own default, pinned here.
-const LOCAL_ERROR_RESETS: usize = 1024;
+/// The read buffer to begin with (as HTTP/1.1's), and the most it grows to: a whole frame of
+/// the largest size this side accepts, and more. An idle user's connection holds the first.
+const READ_BUF: usize = 8 * 1024;
+const READ_BUF_MAX: usize = 32 * 1024;
+/// Reads per poll before the task lets others run: a server that keeps the socket readable (a
+/// SETTINGS flood) may not hold the user's task.
+const READS_PER_POLL: usize = 16;
 
-/// One handle on an HTTP/2 connection: what opens streams, and the [`Driver`] it shares with
-/// the other lanes of its user (none unless `defaults.streams_per_user` is above 1).
+/// One handle on an HTTP/2 connection: what opens streams on it, shared with the other lanes
+/// of its user (none unless `defaults.streams_per_user` is above 1).
 pub(crate) struct H2Conn {
-    send: SendRequest<Bytes>,
     driver: Rc<Driver>,
-    /// The last request, as the user serialised it and as built for `h2` ([`Translated`]).
+    /// The last request, as the user serialised it and as a header block ([`Translated`]).
     last: Option<Translated>,
     /// A response was already read here (a connection the server since closed is retried once).
     used: bool,
 }
 
-/// The connection itself: the future that does the I/O, polled by whichever handle has an
-/// exchange under way ([`drive`]), and how it ended.
+/// The connection: its socket and state, read and written by whichever handle has an exchange
+/// under way ([`drive`]), or once per wake-up of the lanes sharing it ([`Shared`]).
 struct Driver {
-    conn: RefCell<Connection<Sniff, Bytes>>,
-    /// The waker the socket wakes the user with ([`drive`]).
-    task: TaskWaker,
-    /// What the server's first bytes looked like ([`Sniff`]).
-    first: Arc<AtomicU8>,
-    /// `https://authority` (or `http://`): every request's `:scheme` and `:authority`.
-    origin: String,
-    /// How the connection ended, once it has: it is then not used again.
-    ended: RefCell<Option<Ended>>,
-    /// Cleartext HTTP/2 without asking first: a server that answers its first exchange with
-    /// anything but HTTP/2 does not speak it ([`NOT_H2`]).
+    io: RefCell<Io>,
+    /// Every request's `:scheme` and `:authority`.
+    scheme: String,
+    authority: String,
+    /// Cleartext HTTP/2 without asking first: a server that answers with HTTP/1.x, or hangs up
+    /// without a byte, does not speak it ([`NOT_H2`]).
     prior_knowledge: bool,
     limits: Limits,
-    /// Several lanes share the connection: it is then polled once per wake-up of their user,
-    /// after every lane ([`Shared::poll`], from `lanes::all`), so that what they all queued
-    /// goes out in one write, and their streams' futures with the task's own waker, which `h2`
-    /// wakes when that poll settles them ([`drive`]).
+    /// Several lanes share the connection: their exchanges leave the I/O to [`Shared::poll`].
     shared: Cell<bool>,
+}
+
+/// The socket, what was read of it, and the protocol's state.
+struct Io {
+    stream: Stream,
+    conn: Conn,
+    buf: Vec<u8>,
+    /// `buf[start..filled]` is read and not yet taken by `conn` (a frame not yet whole).
+    start: usize,
+    filled: usize,
+    /// The server sent a byte.
+    heard: bool,
 }
 
 /// A connection its lanes share, as `lanes::all` polls it once per wake-up of their user;
@@ -119,256 +113,222 @@ struct Driver {
 pub(crate) struct Shared(std::rc::Weak<Driver>);
 
 impl Shared {
-    /// Reads and writes what there is on the connection; `false` once it has ended or no lane
-    /// holds it any more (it is then not polled again).
+    /// Reads and writes what there is on the connection, and wakes the task when a lane may
+    /// proceed; `false` once it has ended or no lane holds it any more (it is then not polled
+    /// again).
     pub(crate) fn poll(&self, cx: &mut Context<'_>) -> bool {
         let Some(driver) = self.0.upgrade() else {
             return false;
         };
-        if driver.ended.borrow().is_some() {
+        let Ok(mut io) = driver.io.try_borrow_mut() else {
+            return true;
+        };
+        if io.conn.ended().is_some() {
             return false;
         }
-        if !driver.task.borrow().will_wake(cx.waker()) {
-            driver.task.borrow_mut().clone_from(cx.waker());
+        io.pump(cx, driver.prior_knowledge);
+        if io.conn.take_progress() {
+            cx.waker().wake_by_ref();
         }
-        let mut idle = Context::from_waker(Waker::noop());
-        let end = Pin::new(&mut *driver.conn.borrow_mut()).poll(&mut idle);
-        match end {
-            Poll::Pending => true,
-            Poll::Ready(end) => {
-                *driver.ended.borrow_mut() = Some(end);
-                // The lanes with an exchange on it see the end in their next poll.
-                cx.waker().wake_by_ref();
-                false
-            }
-        }
+        io.conn.ended().is_none()
     }
 }
 
-/// The handshake: the client preface and settings go out; the server's are read while the
-/// first exchange drives the connection.
+/// A new connection: the client preface and settings are queued, and go out with the first
+/// exchange, which also reads the server's.
 pub(super) async fn handshake(
     stream: Stream,
     origin: String,
     limits: Limits,
     prior_knowledge: bool,
 ) -> Result<H2Conn, Reason> {
-    let max_head = u32::try_from(limits.max_head).unwrap_or(u32::MAX);
-    let first = Arc::new(AtomicU8::new(NOTHING_YET));
-    let task = Rc::new(RefCell::new(Waker::noop().clone()));
-    let stream = Sniff {
-        inner: stream,
-        first: prior_knowledge.then(|| first.clone()),
-        task: task.clone(),
+    let (scheme, authority) = origin.split_once("://").ok_or(Cow::Borrowed(UNSENDABLE))?;
+    let io = Io {
+        stream,
+        conn: Conn::new(limits.max_head),
+        buf: vec![0; READ_BUF],
+        start: 0,
+        filled: 0,
+        heard: false,
     };
-    let handshake = ::h2::client::Builder::new()
-        .enable_push(false)
-        .initial_window_size(STREAM_WINDOW)
-        .initial_connection_window_size(CONNECTION_WINDOW)
-        // The response head cap, as HTTP/1.1's: a header list past it fails the stream (and
-        // bounds `h2`'s count of CONTINUATION frames, so an endless one ends the connection).
-        .max_header_list_size(max_head)
-        .max_concurrent_reset_streams(RESET_STREAMS)
-        .max_local_error_reset_streams(Some(LOCAL_ERROR_RESETS))
-        .handshake::<_, Bytes>(stream);
-    let (send, conn) = waking(&task, handshake)
-        .await
-        .map_err(|e| match e.get_io() {
-            Some(io) if !prior_knowledge => io_reason(io),
-            _ => Cow::Borrowed(NOT_H2),
-        })?;
     let driver = Driver {
-        conn: RefCell::new(conn),
-        task,
-        first,
-        origin,
-        ended: RefCell::new(None),
+        io: RefCell::new(io),
+        scheme: scheme.to_string(),
+        authority: authority.to_string(),
         prior_knowledge,
         limits,
         shared: Cell::new(false),
     };
     Ok(H2Conn {
-        send,
         driver: Rc::new(driver),
         last: None,
         used: false,
     })
 }
 
-/// Polls `f` with the task's waker set for the socket: the handshake, before any [`drive`].
-async fn waking<T>(task: &TaskWaker, f: impl Future<Output = T>) -> T {
-    let mut f = pin!(f);
+impl Io {
+    /// Writes what is queued, then reads and takes in what the server sent, until the socket
+    /// has no more (its readiness then wakes the task) or [`READS_PER_POLL`] reads.
+    fn pump(&mut self, cx: &mut Context<'_>, prior_knowledge: bool) {
+        self.conn.queue_data();
+        self.flush(cx, prior_knowledge);
+        for _ in 0..READS_PER_POLL {
+            match self.read(cx, prior_knowledge) {
+                Poll::Ready(true) => self.conn.queue_data(),
+                Poll::Ready(false) => break,
+                Poll::Pending => {
+                    self.flush(cx, prior_knowledge);
+                    return;
+                }
+            }
+        }
+        if self.conn.ended().is_none() {
+            // More may be waiting: the task comes back to it after the others had their turn.
+            cx.waker().wake_by_ref();
+        }
+        self.flush(cx, prior_knowledge);
+    }
+
+    /// One read; `Ready(false)` when the connection has ended.
+    fn read(&mut self, cx: &mut Context<'_>, prior_knowledge: bool) -> Poll<bool> {
+        if self.conn.ended().is_some() {
+            return Poll::Ready(false);
+        }
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.filled, 0);
+            self.filled -= self.start;
+            self.start = 0;
+        }
+        if self.filled == self.buf.len() {
+            // A frame larger than the buffer, not yet whole (frames past 16 KiB are refused).
+            let grown = (self.buf.len() * 2).min(READ_BUF_MAX);
+            self.buf.resize(grown, 0);
+        }
+        let mut read = ReadBuf::new(&mut self.buf[self.filled..]);
+        let n = match Pin::new(&mut self.stream).poll_read(cx, &mut read) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(e)) => {
+                let lost = self.lost(H2Error::Io(io_reason(&e)), prior_knowledge);
+                self.conn.end(lost);
+                return Poll::Ready(false);
+            }
+            Poll::Ready(Ok(())) => read.filled().len(),
+        };
+        if n == 0 {
+            let lost = self.lost(H2Error::Closed, prior_knowledge);
+            self.conn.end(lost);
+            return Poll::Ready(false);
+        }
+        let new = &self.buf[self.filled..self.filled + n];
+        if prior_knowledge && !self.heard && new[..n.min(5)] == b"HTTP/"[..n.min(5)] {
+            self.conn.end(H2Error::NotH2);
+            return Poll::Ready(false);
+        }
+        self.heard = true;
+        self.filled += n;
+        self.start += self.conn.recv(&self.buf[self.start..self.filled]);
+        if self.start == self.filled {
+            self.start = 0;
+            self.filled = 0;
+        }
+        Poll::Ready(true)
+    }
+
+    /// A server that hung up on the preface without a byte does not speak HTTP/2.
+    fn lost(&self, e: H2Error, prior_knowledge: bool) -> H2Error {
+        let hung_up = match &e {
+            H2Error::Closed => true,
+            H2Error::Io(r) => r == "connection reset" || r == "broken pipe",
+            _ => false,
+        };
+        match prior_knowledge && !self.heard && hung_up {
+            true => H2Error::NotH2,
+            false => e,
+        }
+    }
+
+    /// Writes what is queued until it is all out or the socket is full (its readiness then
+    /// wakes the task).
+    fn flush(&mut self, cx: &mut Context<'_>, prior_knowledge: bool) {
+        let mut wrote = false;
+        while !self.conn.to_write().is_empty() {
+            let pending = self.conn.to_write();
+            match Pin::new(&mut self.stream).poll_write(cx, pending) {
+                Poll::Ready(Ok(n)) if n > 0 => {
+                    self.conn.wrote(n);
+                    wrote = true;
+                }
+                Poll::Pending => return,
+                failed => {
+                    let e = match failed {
+                        Poll::Ready(Err(e)) => H2Error::Io(io_reason(&e)),
+                        _ => H2Error::Closed,
+                    };
+                    let all = self.conn.to_write().len();
+                    self.conn.wrote(all);
+                    let lost = self.lost(e, prior_knowledge);
+                    self.conn.end(lost);
+                    return;
+                }
+            }
+        }
+        if wrote {
+            // TLS: the records the writes made go out now, not with the next write.
+            let _ = Pin::new(&mut self.stream).poll_flush(cx);
+        }
+    }
+}
+
+/// Polls `f` on the connection's state until it is ready, reading and writing the socket in
+/// between (in the user's own task: its socket's readiness wakes it). Lanes sharing the
+/// connection ([`Driver::shared`]) only poll `f`: the connection is read and written once per
+/// wake-up of their user, after all of them ([`Shared`]), which wakes the task again when
+/// that settles a lane's stream. Every end of the connection settles `f` (its streams fail).
+async fn drive<T>(driver: &Driver, mut f: impl FnMut(&mut Conn) -> Poll<T>) -> T {
     poll_fn(|cx| {
-        task.borrow_mut().clone_from(cx.waker());
-        f.as_mut().poll(cx)
+        let mut io = driver.io.borrow_mut();
+        if let Poll::Ready(v) = f(&mut io.conn) {
+            return Poll::Ready(v);
+        }
+        if driver.shared.get() {
+            return Poll::Pending;
+        }
+        io.pump(cx, driver.prior_knowledge);
+        f(&mut io.conn)
     })
     .await
 }
 
-/// A request as the user serialised it (HTTP/1.1) and as built for `h2` from it
-/// ([`H2Conn::translate`]). Bounded: one request per connection, the size of the user's own.
+/// A stream with an exchange on it: forgotten by the connection when the exchange ends, or is
+/// given up (its timeout, the end of the run), and then reset if still open.
+struct Open<'a> {
+    driver: &'a Driver,
+    id: u32,
+}
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut io) = self.driver.io.try_borrow_mut() {
+            io.conn.finish(self.id);
+        }
+    }
+}
+
+/// A request as the user serialised it (HTTP/1.1) and as a header block and body
+/// ([`H2Conn::translate`]). Bounded: one request per handle, the size of the user's own.
 struct Translated {
     wire: Vec<u8>,
-    method: Method,
-    uri: Uri,
-    headers: ::http::HeaderMap,
+    block: Vec<u8>,
     body: Bytes,
 }
 
-/// A serialised request that is not one (never from `vu.rs`'s own serialiser).
-const UNSENDABLE: &str = "h2: the request could not be sent as HTTP/2";
-
-/// How the connection's own future ended: kept, since a stream cut off by the end reports
-/// only a broken pipe, and the connection's GOAWAY is the reason.
-type Ended = Result<(), ::h2::Error>;
-
-/// [`Sniff::first`] before the server sent a byte.
-const NOTHING_YET: u8 = 0;
-/// The server's first bytes were an HTTP/1.x status line (`HTTP/`).
-const HTTP1_ANSWER: u8 = 1;
-/// The server's first bytes were something else: HTTP/2 frames, however broken.
-const OTHER_ANSWER: u8 = 2;
-
-/// The socket, noting what the server's first bytes looked like on a prior-knowledge
-/// connection: an HTTP/1.1 answer and a broken HTTP/2 frame both read to `h2` as a protocol
-/// error (`FRAME_SIZE_ERROR`), but only the first means the server does not speak HTTP/2
-/// ([`NOT_H2`]); a hostile HTTP/2 server (a SETTINGS frame past the frame size) keeps its own
-/// reason. Once the first bytes are seen, reads go straight through.
-struct Sniff {
-    inner: Stream,
-    /// Shared with [`H2Conn::first`] until the first bytes are seen; `None` after (and on TLS).
-    first: Option<Arc<AtomicU8>>,
-    /// The user task's waker, for the socket's readiness ([`drive`]).
-    task: TaskWaker,
-}
-
-/// The waker the socket registers with the reactor, set by [`drive`] before it polls the
-/// connection. `h2` itself is polled with a waker that does nothing: it wakes "the connection
-/// task" whenever a stream queues a frame or closes, which here is the user's own task, polling
-/// it again for nothing (about one empty poll of the whole user per request). [`drive`] polls
-/// the connection after every step anyway, so only the socket needs a real waker.
-type TaskWaker = Rc<RefCell<Waker>>;
-
-impl Sniff {
-    /// `f` on the socket with the task's real waker in place of `h2`'s idle one.
-    fn with_task<T>(&mut self, f: impl FnOnce(Pin<&mut Stream>, &mut Context<'_>) -> T) -> T {
-        let waker = self.task.borrow();
-        let mut cx = Context::from_waker(&waker);
-        f(Pin::new(&mut self.inner), &mut cx)
-    }
-}
-
-impl AsyncRead for Sniff {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        let r = this.with_task(|s, cx| s.poll_read(cx, buf));
-        let new = &buf.filled()[before..];
-        if !new.is_empty() {
-            if let Some(first) = this.first.take() {
-                let n = new.len().min(5);
-                let kind = if new[..n] == b"HTTP/"[..n] {
-                    HTTP1_ANSWER
-                } else {
-                    OTHER_ANSWER
-                };
-                first.store(kind, Ordering::Relaxed);
-            }
-        }
-        r
-    }
-}
-
-impl AsyncWrite for Sniff {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut().with_task(|s, cx| s.poll_write(cx, buf))
-    }
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut()
-            .with_task(|s, cx| s.poll_write_vectored(cx, bufs))
-    }
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().with_task(|s, cx| s.poll_flush(cx))
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().with_task(|s, cx| s.poll_shutdown(cx))
-    }
-}
-
-/// Polls `f` to completion while driving the connection's I/O in the same task. When the
-/// connection ends first (GOAWAY, a connection error, the socket closed), its end is kept in
-/// `ended` and `f` is polled once more, since the end may have settled it; otherwise `Err`.
-///
-/// Only the connection's progress (the socket, or a step of this task's) can settle `f`, so
-/// `h2` is polled with a waker that does nothing, the socket with the task's own
-/// ([`TaskWaker`]), and `f` again after each poll of the connection: a response read by that
-/// poll is taken in the same turn, not in one more wake-up of the task. `f` too is polled with
-/// the idle waker on a connection of one lane. Lanes sharing it ([`Driver::shared`]) poll only
-/// `f`, with the task's waker: the connection is polled once per wake-up of their user, after
-/// all of them ([`Shared`]), and `h2` wakes the task when that poll settles a lane's stream.
-async fn drive<T>(driver: &Driver, f: impl Future<Output = T>) -> Result<T, ()> {
-    let mut f = pin!(f);
-    let mut idle = Context::from_waker(Waker::noop());
-    poll_fn(|cx| {
-        let shared = driver.shared.get();
-        let mut poll_f = |cx: &mut Context<'_>, idle: &mut Context<'_>| match shared {
-            true => f.as_mut().poll(cx),
-            false => f.as_mut().poll(idle),
-        };
-        if let Poll::Ready(v) = poll_f(cx, &mut idle) {
-            return Poll::Ready(Ok(v));
-        }
-        if driver.ended.borrow().is_some() {
-            return Poll::Ready(Err(()));
-        }
-        if shared {
-            // `lanes::all` polls the connection after every lane ([`Shared`]).
-            return Poll::Pending;
-        }
-        if !driver.task.borrow().will_wake(cx.waker()) {
-            driver.task.borrow_mut().clone_from(cx.waker());
-        }
-        let end = Pin::new(&mut *driver.conn.borrow_mut()).poll(&mut idle);
-        let settled = poll_f(cx, &mut idle);
-        match (end, settled) {
-            (Poll::Ready(end), settled) => {
-                *driver.ended.borrow_mut() = Some(end);
-                Poll::Ready(match settled {
-                    Poll::Ready(v) => Ok(v),
-                    Poll::Pending => Err(()),
-                })
-            }
-            (Poll::Pending, Poll::Ready(v)) => Poll::Ready(Ok(v)),
-            (Poll::Pending, Poll::Pending) => Poll::Pending,
-        }
-    })
-    .await
-}
-
 impl H2Conn {
-    /// Another handle on this connection, for another lane of the same user: its own stream
-    /// opener and request translation, the same connection under both. From now on the
-    /// connection's streams are polled as shared ones ([`drive`]), and the connection by
-    /// whoever holds its [`Shared`].
+    /// Another handle on this connection, for another lane of the same user: its own request
+    /// translation, the same connection under both. From now on the connection's exchanges
+    /// leave its I/O to whoever holds its [`Shared`].
     pub(super) fn lane(&self) -> H2Conn {
         self.driver.shared.set(true);
         H2Conn {
-            send: self.send.clone(),
             driver: self.driver.clone(),
             last: None,
             used: true,
@@ -385,35 +345,22 @@ impl H2Conn {
         Rc::ptr_eq(&self.driver, &other.driver)
     }
 
-    /// Whether the connection has ended (GOAWAY, an error, the socket closed).
+    /// Whether the connection takes no more streams (GOAWAY, an error, the socket closed).
     pub(super) fn has_ended(&self) -> bool {
-        self.driver.ended.borrow().is_some()
+        !self.driver.io.borrow().conn.accepting()
     }
 
-    /// Waits for the server's SETTINGS, by a PING it answers after them: lanes that start at
-    /// once on a new connection then open no more streams than its `max_concurrent_streams`
-    /// (before the SETTINGS, `h2` may open as many as it is asked to). A server that does not
-    /// speak HTTP/2 fails here as its first exchange would ([`NOT_H2`]).
+    /// Waits for the server's SETTINGS: lanes that start at once on a new connection then open
+    /// no more streams than its `max_concurrent_streams`. A server that does not speak HTTP/2
+    /// fails here as its first exchange would ([`NOT_H2`]).
     pub(super) async fn settings_in(&mut self) -> Result<(), Reason> {
-        let driver = &*self.driver;
-        let Some(mut pings) = driver.conn.borrow_mut().ping_pong() else {
-            return Ok(());
-        };
-        pings
-            .send_ping(::h2::Ping::opaque())
-            .map_err(|e| reason(&e))?;
-        let pong = drive(driver, poll_fn(|cx| pings.poll_pong(cx))).await;
-        let first = driver.first.load(Ordering::Relaxed);
-        match settle(pong, &driver.ended.borrow(), false) {
-            Ok(_) => Ok(()),
-            Err(Failure::Failed(r) | Failure::Stream(r)) => match driver.prior_knowledge {
-                true if not_h2(&r, first) => Err(Cow::Borrowed(NOT_H2)),
-                _ => Err(r),
-            },
-            Err(Failure::Stale) => Err(Cow::Borrowed(
-                "connection closed before the response completed",
-            )),
-        }
+        let settled = drive(&self.driver, |c| match c.ended() {
+            Some(e) => Poll::Ready(Err(e.clone())),
+            None if c.got_settings() => Poll::Ready(Ok(())),
+            None => Poll::Pending,
+        })
+        .await;
+        settled.map_err(|e| reason(&e))
     }
 
     /// Sends one request (serialised as HTTP/1.1 by the user) on a new stream and reads the
@@ -425,203 +372,127 @@ impl H2Conn {
     ) -> Result<Response, Failure> {
         let reused = self.used;
         self.used = true;
-        if self.driver.ended.borrow().is_some() {
-            // Ended after the last exchange (a GOAWAY that came with its response): nothing
-            // was sent here, so a fresh connection takes the request.
-            return Err(Failure::Stale);
-        }
-        let (head, body) = self.translate(request)?;
-        let first_of_prior_knowledge = self.driver.prior_knowledge && !reused;
-        let outcome = self.send_and_read(head, body, read, reused).await;
-        let first = self.driver.first.load(Ordering::Relaxed);
-        outcome.map_err(|f| match f {
-            Failure::Failed(r) if first_of_prior_knowledge && not_h2(&r, first) => {
-                Failure::Failed(Cow::Borrowed(NOT_H2))
+        let refused = {
+            let io = self.driver.io.borrow();
+            match (io.conn.accepting(), reused) {
+                (true, _) => None,
+                // Gone since the last exchange (a GOAWAY that came with its response): nothing
+                // is sent here, so a fresh connection takes the request.
+                (false, true) => Some(Failure::Stale),
+                (false, false) => Some(failure(io.conn.ended().unwrap_or(&UNPROCESSED), false)),
             }
-            f => f,
-        })
-    }
-
-    /// The user's serialised request as `h2` takes it: built anew only when it differs from
-    /// the last one on this connection. A user repeating a request (the usual load) costs a
-    /// comparison and the clone of a few shared buffers, not a parse, a URI and a header map
-    /// built from copies.
-    fn translate(&mut self, request: &[u8]) -> Result<(Request<()>, Bytes), Reason> {
-        match &mut self.last {
-            Some(last) if last.wire == request => {}
-            _ => {
-                let (head, body) = to_h2(request, &self.driver.origin)?;
-                let (parts, ()) = head.into_parts();
-                let mut wire = self.last.take().map(|l| l.wire).unwrap_or_default();
-                wire.clear();
-                wire.extend_from_slice(request);
-                self.last = Some(Translated {
-                    wire,
-                    method: parts.method,
-                    uri: parts.uri,
-                    headers: parts.headers,
-                    body,
-                });
-            }
+        };
+        if let Some(f) = refused {
+            return Err(f);
         }
+        self.translate(request)?;
         let last = self.last.as_ref().ok_or(Cow::Borrowed(UNSENDABLE))?;
-        let mut head = Request::new(());
-        *head.method_mut() = last.method.clone();
-        *head.uri_mut() = last.uri.clone();
-        *head.version_mut() = ::http::Version::HTTP_2;
-        *head.headers_mut() = last.headers.clone();
-        Ok((head, last.body.clone()))
-    }
-
-    async fn send_and_read(
-        &mut self,
-        head: Request<()>,
-        body: Bytes,
-        read: Reading,
-        reused: bool,
-    ) -> Result<Response, Failure> {
-        let H2Conn { send, driver, .. } = self;
-        let driver = &**driver;
-        let ready = drive(driver, poll_fn(|cx| send.poll_ready(cx))).await;
-        settle(ready, &driver.ended.borrow(), reused)?;
-        let (response, mut out) = send
-            .send_request(head, body.is_empty())
+        let driver = &*self.driver;
+        let id = drive(driver, |c| c.try_open(&last.block, &last.body, read.meta))
+            .await
             .map_err(|e| failure(&e, reused))?;
-        if !body.is_empty() {
-            // Queued whole: `h2` sends it as the server's flow-control window allows, while
-            // the response is awaited below. The body is already in memory either way.
-            out.send_data(body, true).map_err(|e| failure(&e, reused))?;
-        }
-        let response = drive(driver, response).await;
-        let response = settle(response, &driver.ended.borrow(), reused)?;
-        let status = response.status().as_u16();
-        let empty = read.head || status == 204 || status == 304;
-        let encoding = match response.headers().get(header::CONTENT_ENCODING) {
-            Some(v) if !empty => Encoding::parse(v.as_bytes()).unwrap_or(Encoding::Identity),
-            _ => Encoding::Identity,
-        };
-        let meta = if read.meta {
-            Meta::of_map(response.headers())
+        let open = Open { driver, id };
+        let head = drive(driver, |c| c.poll_head(id))
+            .await
+            .map_err(|e| failure(&e, reused))?;
+        let empty = read.head || head.status == 204 || head.status == 304;
+        let encoding = if empty {
+            Encoding::Identity
         } else {
-            Meta::default()
+            head.encoding
         };
-        let mut recv = response.into_body();
         let mut sink = Sink::new(read.keep_body, driver.limits.max_body, encoding);
-        loop {
-            let data = drive(driver, recv.data()).await;
-            let settled = settle(data.map(Option::transpose), &driver.ended.borrow(), false);
-            let Some(chunk) = settled? else {
-                break;
-            };
-            sink.push(&chunk)?;
-            // Read (kept, decoded or dropped): the server may send as much again.
-            let _ = recv.flow_control().release_capacity(chunk.len());
+        let mut push = |bytes: &[u8]| sink.push(bytes);
+        match drive(driver, |c| c.poll_body(id, &mut push)).await {
+            Err(e) => return Err(failure(&e, false)),
+            // Too large or badly encoded: this stream's failure, reset when `open` goes.
+            Ok(Err(reason)) => return Err(Failure::Stream(reason)),
+            Ok(Ok(())) => {}
         }
-        let (body, received) = sink.finish()?;
+        drop(open);
+        let (body, received) = sink.finish().map_err(Failure::Stream)?;
         Ok(Response {
-            status,
+            status: head.status,
             body,
             received,
             close: false,
-            meta,
+            meta: head.meta,
         })
     }
-}
 
-/// Whether the first exchange's failure on a prior-knowledge connection says the server does
-/// not speak HTTP/2 at all: it answered in HTTP/1.x (which `h2` reads as a broken frame), or
-/// hung up on the preface without a byte. A server whose first bytes were HTTP/2 frames keeps
-/// its own reason, however it then misbehaves.
-fn not_h2(reason: &str, first: u8) -> bool {
-    match first {
-        HTTP1_ANSWER => true,
-        NOTHING_YET => {
-            reason.starts_with("h2: the server broke the protocol")
-                || reason == "connection closed before the response completed"
-                || reason == "connection reset"
+    /// The user's serialised request as a header block and body: built anew only when it
+    /// differs from the last one on this handle. A user repeating a request (the usual load)
+    /// costs a comparison, not a parse and an encoding.
+    fn translate(&mut self, request: &[u8]) -> Result<(), Reason> {
+        if matches!(&self.last, Some(last) if last.wire == request) {
+            return Ok(());
         }
+        let driver = &self.driver;
+        let (block, body) = to_h2(request, &driver.scheme, &driver.authority)?;
+        let mut wire = self.last.take().map(|l| l.wire).unwrap_or_default();
+        wire.clear();
+        wire.extend_from_slice(request);
+        self.last = Some(Translated { wire, block, body });
+        Ok(())
+    }
+}
+
+/// A stream refused by a graceful GOAWAY: never processed.
+const UNPROCESSED: H2Error = H2Error::GoAway {
+    code: frame::NO_ERROR,
+    processed: false,
+};
+
+/// A stream's or the connection's failure as the exchange's. A stream the server surely did
+/// not process (refused, past a graceful GOAWAY's last stream, or on a connection found closed)
+/// on a reused connection is retried once on a fresh one, as a stale HTTP/1.1 connection is;
+/// on a fresh connection it is the server's answer and counted with its reason (a server that
+/// says GOAWAY to every new connection would otherwise read as a vague `connection closed`).
+/// A stream's own failure keeps the connection it was on.
+fn failure(e: &H2Error, reused: bool) -> Failure {
+    let unprocessed = match e {
+        H2Error::Io(_) | H2Error::Closed => true,
+        H2Error::GoAway { code, processed } => *code == frame::NO_ERROR && !processed,
+        H2Error::Reset(code) => *code == frame::REFUSED_STREAM,
         _ => false,
-    }
-}
-
-/// A stream's outcome, or the connection's end, as the exchange's result. A stream cut off by
-/// the connection's end (a bare I/O error) takes the end's reason: the server's GOAWAY says why.
-fn settle<T>(
-    r: Result<Result<T, ::h2::Error>, ()>,
-    ended: &Option<Ended>,
-    reused: bool,
-) -> Result<T, Failure> {
-    match (r, ended) {
-        (Ok(Ok(v)), _) => Ok(v),
-        (Ok(Err(e)), Some(Err(end))) if e.is_io() => Err(failure(end, reused)),
-        (Ok(Err(e)), _) => Err(failure(&e, reused)),
-        (Err(()), Some(Err(end))) => Err(failure(end, reused)),
-        (Err(()), _) => Err(if reused {
-            Failure::Stale
-        } else {
-            Failure::Failed(Cow::Borrowed(
-                "connection closed before the response completed",
-            ))
-        }),
-    }
-}
-
-/// An `h2` error as a failure. A stream the server surely did not process (refused, or past a
-/// graceful GOAWAY's last stream) on a reused connection is retried once on a fresh one, as a
-/// stale HTTP/1.1 connection is; on a fresh connection it is the server's answer and counted
-/// with its reason (a server that says GOAWAY to every new connection would otherwise read as
-/// a vague `connection closed`). Anything else is counted with its reason, and a stream reset
-/// (by the server, or by `h2` for what the server sent on it) keeps the connection it was on.
-fn failure(e: &::h2::Error, reused: bool) -> Failure {
-    let unprocessed = reused
-        && e.is_remote()
-        && match e.reason() {
-            Some(H2Reason::REFUSED_STREAM) => e.is_reset(),
-            Some(H2Reason::NO_ERROR) => e.is_go_away(),
-            _ => false,
-        };
-    if unprocessed || (reused && e.is_io()) {
+    };
+    if reused && unprocessed {
         return Failure::Stale;
     }
-    if e.is_reset() {
-        return Failure::Stream(reason(e));
+    match e {
+        H2Error::Reset(_) | H2Error::BadHeaders | H2Error::HeadersTooLarge { stream: true } => {
+            Failure::Stream(reason(e))
+        }
+        _ => Failure::Failed(reason(e)),
     }
-    Failure::Failed(reason(e))
 }
 
-/// A stable category for an `h2` error: counted and grouped, so never the library's text.
-pub(super) fn reason(e: &::h2::Error) -> Reason {
-    if let Some(io) = e.get_io() {
-        return io_reason(io);
-    }
-    // What `h2` does with a header list past `max_header_list_size`: the stream reset with
-    // PROTOCOL_ERROR when it is over (as for a malformed header block: the two look alike),
-    // the connection ended with ENHANCE_YOUR_CALM when it is far over or its CONTINUATION
-    // frames never end.
-    match (e.is_library(), e.is_reset(), e.reason()) {
-        (true, true, Some(H2Reason::PROTOCOL_ERROR)) => return Cow::Borrowed(BAD_HEADERS),
-        (true, false, Some(H2Reason::ENHANCE_YOUR_CALM)) => {
-            return Cow::Borrowed(HEADERS_TOO_LARGE)
+/// A stable category for a failure: counted and grouped.
+fn reason(e: &H2Error) -> Reason {
+    match e {
+        H2Error::Io(r) => r.clone(),
+        H2Error::Closed => Cow::Borrowed(CLOSED),
+        H2Error::NotH2 => Cow::Borrowed(NOT_H2),
+        H2Error::GoAway { code, .. } => {
+            Cow::Owned(format!("h2: GOAWAY from the server ({})", code_name(*code)))
         }
-        _ => {}
+        H2Error::Reset(code) => Cow::Owned(format!(
+            "h2: stream reset by the server ({})",
+            code_name(*code)
+        )),
+        H2Error::Protocol(code) => Cow::Owned(format!(
+            "h2: the server broke the protocol ({})",
+            code_name(*code)
+        )),
+        H2Error::HeadersTooLarge { .. } => Cow::Borrowed(HEADERS_TOO_LARGE),
+        H2Error::BadHeaders => Cow::Borrowed(BAD_HEADERS),
     }
-    let code = e.reason().map_or("no error code", code_name);
-    let what = if e.is_reset() && e.is_remote() {
-        "h2: stream reset by the server"
-    } else if e.is_go_away() && e.is_remote() {
-        "h2: GOAWAY from the server"
-    } else if e.is_library() {
-        "h2: the server broke the protocol"
-    } else {
-        "h2: request refused by the client library"
-    };
-    Cow::Owned(format!("{what} ({code})"))
 }
 
 /// An error code's name; a code the RFC does not define is one category, not one per number
 /// (a hostile server could otherwise fill the reason table).
-fn code_name(r: H2Reason) -> &'static str {
-    match u32::from(r) {
+fn code_name(code: u32) -> &'static str {
+    match code {
         0 => "NO_ERROR",
         1 => "PROTOCOL_ERROR",
         2 => "INTERNAL_ERROR",
@@ -642,25 +513,26 @@ fn code_name(r: H2Reason) -> &'static str {
 
 /// Headers HTTP/2 forbids (RFC 9113, 8.2.2): the connection's business in HTTP/1.1. `Host`
 /// becomes `:authority`.
-fn connection_specific(name: &HeaderName, value: &[u8]) -> bool {
-    name == header::HOST
-        || name == header::CONNECTION
-        || name == header::TRANSFER_ENCODING
-        || name == header::UPGRADE
-        || name == "keep-alive"
-        || name == "proxy-connection"
-        || (name == header::TE && !value.eq_ignore_ascii_case(b"trailers"))
+fn connection_specific(name: &[u8], value: &[u8]) -> bool {
+    matches!(
+        name,
+        b"host"
+            | b"connection"
+            | b"transfer-encoding"
+            | b"upgrade"
+            | b"keep-alive"
+            | b"proxy-connection"
+    ) || (name == b"te" && !value.eq_ignore_ascii_case(b"trailers"))
 }
 
-/// Credentials are never entered in HPACK's dynamic table (encoded as never-indexed), so no
-/// later header on the connection can be compressed against them.
-fn sensitive(name: &HeaderName) -> bool {
-    name == header::AUTHORIZATION || name == header::COOKIE || name == header::PROXY_AUTHORIZATION
+/// Credentials are never indexed (RFC 7541, 7.1.3): no intermediary's table holds them.
+fn sensitive(name: &[u8]) -> bool {
+    matches!(name, b"authorization" | b"cookie" | b"proxy-authorization")
 }
 
 /// The user's HTTP/1.1 request (method, target, headers, body, as `vu.rs` serialised it) as an
-/// HTTP/2 request on `origin`.
-pub(super) fn to_h2(request: &[u8], origin: &str) -> Result<(Request<()>, Bytes), Reason> {
+/// HTTP/2 header block and body.
+fn to_h2(request: &[u8], scheme: &str, authority: &str) -> Result<(Vec<u8>, Bytes), Reason> {
     let bad = || Cow::Borrowed(UNSENDABLE);
     let head_len = request
         .windows(4)
@@ -677,26 +549,26 @@ pub(super) fn to_h2(request: &[u8], origin: &str) -> Result<(Request<()>, Bytes)
         Ok(httparse::Status::Complete(_)) => {}
         _ => return Err(bad()),
     }
-    let method =
-        Method::from_bytes(parsed.method.ok_or_else(bad)?.as_bytes()).map_err(|_| bad())?;
-    let path = parsed.path.ok_or_else(bad)?;
-    let uri: Uri = format!("{origin}{path}").parse().map_err(|_| bad())?;
-    let mut out = Request::builder()
-        .method(method)
-        .uri(uri)
-        .version(::http::Version::HTTP_2);
-    let headers = out.headers_mut().ok_or_else(bad)?;
-    for h in parsed.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| bad())?;
-        if connection_specific(&name, h.value) {
-            continue;
-        }
-        let mut value = HeaderValue::from_bytes(h.value).map_err(|_| bad())?;
-        value.set_sensitive(sensitive(&name));
-        headers.append(name, value);
+    let method = parsed.method.ok_or_else(bad)?;
+    let path = parsed.path.filter(|p| !p.is_empty()).ok_or_else(bad)?;
+    let mut block = Vec::with_capacity(head_len);
+    for (name, value) in [
+        (":method", method),
+        (":scheme", scheme),
+        (":authority", authority),
+        (":path", path),
+    ] {
+        hpack::encode_field(&mut block, name.as_bytes(), value.as_bytes(), false);
     }
-    let body = Bytes::copy_from_slice(&request[head_len..]);
-    Ok((out.body(()).map_err(|_| bad())?, body))
+    let mut name = Vec::new();
+    for h in parsed.headers.iter() {
+        name.clear();
+        name.extend(h.name.bytes().map(|b| b.to_ascii_lowercase()));
+        if !connection_specific(&name, h.value) {
+            hpack::encode_field(&mut block, &name, h.value, sensitive(&name));
+        }
+    }
+    Ok((block, Bytes::copy_from_slice(&request[head_len..])))
 }
 
 #[cfg(test)]
@@ -704,23 +576,73 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_http1_request_becomes_an_h2_request_without_connection_headers() {
-        let wire = b"POST /a?b=c HTTP/1.1\r\nhost: example.com:8443\r\nuser-agent: x\r\nconnection: keep-alive\r\nte: gzip\r\nauthorization: Bearer t\r\ncontent-length: 2\r\n\r\n{}";
-        let (req, body) = to_h2(wire, "https://example.com:8443").unwrap();
-        assert_eq!(req.method(), Method::POST);
-        assert_eq!(req.uri().to_string(), "https://example.com:8443/a?b=c");
-        assert_eq!(req.version(), ::http::Version::HTTP_2);
-        let names: Vec<_> = req.headers().keys().map(HeaderName::as_str).collect();
-        assert_eq!(names, ["user-agent", "authorization", "content-length"]);
-        assert!(req.headers()[header::AUTHORIZATION].is_sensitive());
+    fn an_http1_request_becomes_an_h2_block_without_connection_headers() {
+        let wire = b"POST /a?b=c HTTP/1.1\r\nHost: example.com:8443\r\nUser-Agent: x\r\nconnection: keep-alive\r\nte: gzip\r\nAuthorization: Bearer t\r\ncontent-length: 2\r\n\r\n{}";
+        let (block, body) = to_h2(wire, "https", "example.com:8443").unwrap();
+        let mut fields = Vec::new();
+        hpack::Decoder::new(hpack::TABLE_SIZE)
+            .decode(&block, |n, v| {
+                let text = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
+                fields.push(format!("{}: {}", text(n), text(v)));
+            })
+            .unwrap();
+        assert_eq!(
+            fields,
+            [
+                ":method: POST",
+                ":scheme: https",
+                ":authority: example.com:8443",
+                ":path: /a?b=c",
+                "user-agent: x",
+                "authorization: Bearer t",
+                "content-length: 2"
+            ]
+        );
+        // The credential is a never-indexed literal (0001xxxx), by the static table's name 23.
+        assert!(block.windows(2).any(|w| w == [0x1f, 0x08]));
         assert_eq!(&body[..], b"{}");
+        assert_eq!(
+            to_h2(b"GET / HTTP/1.1\r\n", "http", "x"),
+            Err(Cow::Borrowed(UNSENDABLE))
+        );
     }
 
     #[test]
     fn error_codes_are_named_and_unknown_ones_are_one_category() {
-        assert_eq!(code_name(H2Reason::ENHANCE_YOUR_CALM), "ENHANCE_YOUR_CALM");
-        assert_eq!(code_name(H2Reason::from(0xdead)), "an unknown error code");
-        assert_eq!(code_name(H2Reason::from(0xbeef)), "an unknown error code");
+        assert_eq!(code_name(11), "ENHANCE_YOUR_CALM");
+        assert_eq!(code_name(0xdead), "an unknown error code");
+        assert_eq!(code_name(0xbeef), "an unknown error code");
+    }
+
+    /// Which failures are retried on a fresh connection (never processed, on a reused one),
+    /// which keep the connection (the stream's own), and the reasons' words.
+    #[test]
+    fn failures_are_retried_kept_or_counted_as_before() {
+        let stale = |e: H2Error| matches!(failure(&e, true), Failure::Stale);
+        assert!(stale(UNPROCESSED));
+        assert!(stale(H2Error::Reset(frame::REFUSED_STREAM)));
+        assert!(stale(H2Error::Closed));
+        assert!(!stale(H2Error::GoAway {
+            code: 11,
+            processed: false
+        }));
+        assert!(!stale(H2Error::Reset(2)));
+        let Failure::Failed(r) = failure(&UNPROCESSED, false) else {
+            panic!("a fresh connection's GOAWAY is counted")
+        };
+        assert_eq!(r, "h2: GOAWAY from the server (NO_ERROR)");
+        let Failure::Stream(r) = failure(&H2Error::Reset(2), true) else {
+            panic!("a reset keeps the connection")
+        };
+        assert_eq!(r, "h2: stream reset by the server (INTERNAL_ERROR)");
+        assert!(matches!(
+            failure(&H2Error::HeadersTooLarge { stream: true }, false),
+            Failure::Stream(r) if r == HEADERS_TOO_LARGE
+        ));
+        assert!(matches!(
+            failure(&H2Error::Protocol(6), true),
+            Failure::Failed(r) if r == "h2: the server broke the protocol (FRAME_SIZE_ERROR)"
+        ));
     }
 }
 
@@ -728,7 +650,13 @@ mod tests {
 /// same `send` the users call.
 #[cfg(test)]
 mod exchanges {
-    use std::time::Duration;
+    use std::{
+        future::Future,
+        pin::pin,
+        sync::{atomic::Ordering, Arc},
+        task::Waker,
+        time::Duration,
+    };
 
     use super::super::http::{send, Connector, Deadline};
     use super::*;
@@ -815,6 +743,31 @@ mod exchanges {
                 assert_eq!(&r.unwrap().body[..], path.as_bytes());
             }
         });
+    }
+
+    /// A body larger than both windows this side grants (1 MiB a stream, 2 MiB the
+    /// connection) arrives whole, twice on one connection: the window updates go out as it is
+    /// read, and frames of up to 16 KiB grow the read buffer past its first 8 KiB.
+    #[test]
+    fn a_body_past_the_windows_arrives_whole() {
+        const SIZE: usize = 3 * 1024 * 1024 + 7;
+        let (target, connections) = server(|_, _, respond| {
+            answer_with(respond, &[], Bytes::from(vec![b'z'; SIZE]));
+            false
+        });
+        let connector = Connector::new(&target, Limits::default()).unwrap();
+        run(async {
+            let mut d = Deadline::new();
+            let mut conn = None;
+            let t = Duration::from_secs(10);
+            for _ in 0..2 {
+                let r = send(&connector, &mut conn, GET, Reading::WHOLE, (t, &mut d)).await;
+                let body = r.unwrap().body;
+                assert_eq!(body.len(), SIZE);
+                assert!(body.iter().all(|b| *b == b'z'));
+            }
+        });
+        assert_eq!(connections.load(Ordering::SeqCst), 1);
     }
 
     /// Counts the wake-ups of the task it stands in for, and passes them on.
@@ -914,7 +867,7 @@ mod exchanges {
         let (target, _) = server(|n, _, respond| {
             let big = "x".repeat(match n {
                 1 => 100,
-                2 => 20 * 1024,
+                2 => 12 * 1024,
                 _ => 64 * 1024,
             });
             ok(
@@ -928,7 +881,7 @@ mod exchanges {
             false
         });
         let limits = Limits {
-            max_head: 16 * 1024,
+            max_head: 8 * 1024,
             ..Limits::default()
         };
         let connector = Connector::new(&target, limits).unwrap();
@@ -945,8 +898,9 @@ mod exchanges {
                 .unwrap();
             assert_eq!(r.meta.set_cookies, ["a=1"]);
             assert_eq!(r.meta.location.as_deref(), Some("/next"));
-            // Over the cap, then far over it (which `h2` answers by ending the connection).
-            for reason in [BAD_HEADERS, HEADERS_TOO_LARGE] {
+            // Over the cap (the block in one frame: the stream fails, the connection stays),
+            // then far over it (in CONTINUATION frames past the cap: the connection ends).
+            for reason in [HEADERS_TOO_LARGE, HEADERS_TOO_LARGE] {
                 let e = send(&connector, &mut conn, GET, read, (t, &mut d))
                     .await
                     .unwrap_err();

@@ -12,6 +12,7 @@ mod body;
 mod cookies;
 mod decode;
 mod exchange;
+mod h2proto;
 mod http;
 mod http2;
 mod lanes;

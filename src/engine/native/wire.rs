@@ -37,27 +37,6 @@ impl Meta {
     }
 }
 
-impl Meta {
-    /// The same, from an HTTP/2 response's header map.
-    pub(super) fn of_map(headers: &::http::HeaderMap) -> Meta {
-        fn text(v: &::http::HeaderValue) -> Option<&str> {
-            std::str::from_utf8(v.as_bytes()).ok()
-        }
-        Meta {
-            set_cookies: headers
-                .get_all(::http::header::SET_COOKIE)
-                .iter()
-                .filter_map(|v| text(v).map(str::to_string))
-                .collect(),
-            location: headers
-                .get_all(::http::header::LOCATION)
-                .iter()
-                .find_map(text)
-                .map(|v| v.trim().to_string()),
-        }
-    }
-}
-
 /// A parsed response head.
 pub(super) struct Head {
     pub(super) status: u16,
