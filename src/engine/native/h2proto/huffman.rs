@@ -181,12 +181,7 @@ const LENGTHS: [u8; 256] = [
 mod tests {
     use super::*;
 
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::engine::native::h2proto::hex;
 
     fn decoded(h: &str) -> Result<Vec<u8>, HuffmanError> {
         let mut out = Vec::new();

@@ -9,3 +9,12 @@ pub(crate) mod frame;
 mod head;
 pub(crate) mod hpack;
 mod huffman;
+
+/// Bytes from hex, for the RFC's examples in tests.
+#[cfg(test)]
+pub(crate) fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
