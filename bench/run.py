@@ -164,6 +164,14 @@ def tls_conf(tmp):
 
 def start_nginx(core, conf=None, port=PORT):
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    # A leftover server on the port (an nginx worker whose master was SIGKILLed) would answer
+    # for ours: nginx retries a taken port for seconds before it gives up, longer than the
+    # check below waits, so the port must be free before it starts.
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        sys.exit(f"port {port} is taken by another process (a leftover nginx worker?); stop it and run again")
+    except OSError:
+        pass
     p = subprocess.Popen(["taskset", "-c", core, nginx, "-c", str(conf or BENCH / "nginx.conf"), "-p", "/tmp"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(100):
         try:
