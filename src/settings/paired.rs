@@ -12,10 +12,9 @@ use super::{
 };
 use crate::{defaults, modes::EngineKind, stats::MAX_PAIRED_SLICES};
 
-/// The shortest slice: a whole second of the time series, whose warm-up must still leave time
-/// to measure. Short slices follow a runner whose speed changes every few seconds: a pair of
-/// 1 s slices spans 2 s, so fewer pairs straddle a change than with 2 s slices (4 s) or 5 s
-/// (10 s), and a 60 s run holds 30 pairs.
+/// The shortest slice: a whole second of the time series. A slice's turns pool into one p95,
+/// so it must hold enough requests for one (100 at 100 requests a second); the turns, not the
+/// slice, follow a runner whose speed changes every few seconds.
 const MIN_SLICE: Duration = Duration::from_secs(1);
 
 /// The shortest turn: a few round trips of a fast service, and long enough that the
@@ -27,7 +26,8 @@ const MIN_TURN: Duration = Duration::from_millis(50);
 pub struct PairedSettings {
     /// The base's address (`--compare-host`).
     pub(crate) compare_host: Url,
-    /// One slice (whole seconds, so a slice is a whole number of the time series' seconds).
+    /// One slice: each side's time per pair (whole seconds, so a slice is a whole number of
+    /// the time series' seconds).
     pub(crate) slice: Duration,
     /// Each side's turn inside a pair (a slice is a whole number of them).
     pub(crate) turn: Duration,
