@@ -8,9 +8,9 @@
 //! (a PING, a GOAWAY) wait in the kernel until the next request, whose exchange answers them.
 //!
 //! A request arrives serialised as HTTP/1.1 (`vu.rs` builds one form for both protocols) and is
-//! turned into an HPACK header block here, once per distinct request on a connection (a
-//! repeated one reuses it: [`H2Conn::translate`]; the block never refers to the dynamic table,
-//! so it is the same every time). The response is read into the same [`Response`] as
+//! turned into HTTP/2 header fields here, once per distinct request on a handle (a repeated one
+//! reuses them: [`H2Conn::translate`]); the connection encodes them (`h2proto/encoder.rs`),
+//! and sends a repeated request's block again while the server's table is unchanged. The response is read into the same [`Response`] as
 //! HTTP/1.1's, its body through the same sink (`body.rs`: the body cap, decoding).
 //!
 //! One stream at a time per user unless the scenario gives each user several lanes
@@ -38,7 +38,8 @@ use super::{
     exchange::{Failure, Limits, Reading, Response, Stream},
     h2proto::{
         conn::{Conn, H2Error},
-        frame, hpack,
+        encoder::{FieldList, RequestBlock},
+        frame,
     },
     recorder::Reason,
     wire::io_reason,
@@ -314,11 +315,11 @@ impl Drop for Open<'_> {
     }
 }
 
-/// A request as the user serialised it (HTTP/1.1) and as a header block and body
+/// A request as the user serialised it (HTTP/1.1) and as header fields and body
 /// ([`H2Conn::translate`]). Bounded: one request per handle, the size of the user's own.
 struct Translated {
     wire: Vec<u8>,
-    block: Vec<u8>,
+    block: RequestBlock,
     body: Bytes,
 }
 
@@ -386,11 +387,13 @@ impl H2Conn {
             return Err(f);
         }
         self.translate(request)?;
-        let last = self.last.as_ref().ok_or(Cow::Borrowed(UNSENDABLE))?;
+        let last = self.last.as_mut().ok_or(Cow::Borrowed(UNSENDABLE))?;
         let driver = &*self.driver;
-        let id = drive(driver, |c| c.try_open(&last.block, &last.body, read.meta))
-            .await
-            .map_err(|e| failure(&e, reused))?;
+        let id = drive(driver, |c| {
+            c.try_open(&mut last.block, &last.body, read.meta)
+        })
+        .await
+        .map_err(|e| failure(&e, reused))?;
         let open = Open { driver, id };
         let head = drive(driver, |c| c.poll_head(id))
             .await
@@ -420,16 +423,24 @@ impl H2Conn {
         })
     }
 
-    /// The user's serialised request as a header block and body: built anew only when it
+    /// The user's serialised request as header fields and body: built anew only when it
     /// differs from the last one on this handle. A user repeating a request (the usual load)
-    /// costs a comparison, not a parse and an encoding.
+    /// costs a comparison, not a parse.
     fn translate(&mut self, request: &[u8]) -> Result<(), Reason> {
         if matches!(&self.last, Some(last) if last.wire == request) {
             return Ok(());
         }
         let driver = &self.driver;
-        let (block, body) = to_h2(request, &driver.scheme, &driver.authority)?;
-        let mut wire = self.last.take().map(|l| l.wire).unwrap_or_default();
+        let (mut wire, mut block) = match self.last.take() {
+            Some(last) => (last.wire, last.block),
+            None => Default::default(),
+        };
+        let body = to_h2(
+            request,
+            &driver.scheme,
+            &driver.authority,
+            block.fields_mut(),
+        )?;
         wire.clear();
         wire.extend_from_slice(request);
         self.last = Some(Translated { wire, block, body });
@@ -525,14 +536,14 @@ fn connection_specific(name: &[u8], value: &[u8]) -> bool {
     ) || (name == b"te" && !value.eq_ignore_ascii_case(b"trailers"))
 }
 
-/// Credentials are never indexed (RFC 7541, 7.1.3): no intermediary's table holds them.
-fn sensitive(name: &[u8]) -> bool {
-    matches!(name, b"authorization" | b"cookie" | b"proxy-authorization")
-}
-
-/// The user's HTTP/1.1 request (method, target, headers, body, as `vu.rs` serialised it) as an
-/// HTTP/2 header block and body.
-fn to_h2(request: &[u8], scheme: &str, authority: &str) -> Result<(Vec<u8>, Bytes), Reason> {
+/// The user's HTTP/1.1 request (method, target, headers, body, as `vu.rs` serialised it) as
+/// HTTP/2 header fields (into `fields`, emptied first) and body.
+fn to_h2(
+    request: &[u8],
+    scheme: &str,
+    authority: &str,
+    fields: &mut FieldList,
+) -> Result<Bytes, Reason> {
     let bad = || Cow::Borrowed(UNSENDABLE);
     let head_len = request
         .windows(4)
@@ -551,24 +562,24 @@ fn to_h2(request: &[u8], scheme: &str, authority: &str) -> Result<(Vec<u8>, Byte
     }
     let method = parsed.method.ok_or_else(bad)?;
     let path = parsed.path.filter(|p| !p.is_empty()).ok_or_else(bad)?;
-    let mut block = Vec::with_capacity(head_len);
+    fields.clear();
     for (name, value) in [
         (":method", method),
         (":scheme", scheme),
         (":authority", authority),
         (":path", path),
     ] {
-        hpack::encode_field(&mut block, name.as_bytes(), value.as_bytes(), false);
+        fields.push(name.as_bytes(), value.as_bytes());
     }
     let mut name = Vec::new();
     for h in parsed.headers.iter() {
         name.clear();
         name.extend(h.name.bytes().map(|b| b.to_ascii_lowercase()));
         if !connection_specific(&name, h.value) {
-            hpack::encode_field(&mut block, &name, h.value, sensitive(&name));
+            fields.push(&name, h.value);
         }
     }
-    Ok((block, Bytes::copy_from_slice(&request[head_len..])))
+    Ok(Bytes::copy_from_slice(&request[head_len..]))
 }
 
 #[cfg(test)]
@@ -578,14 +589,13 @@ mod tests {
     #[test]
     fn an_http1_request_becomes_an_h2_block_without_connection_headers() {
         let wire = b"POST /a?b=c HTTP/1.1\r\nHost: example.com:8443\r\nUser-Agent: x\r\nconnection: keep-alive\r\nte: gzip\r\nAuthorization: Bearer t\r\ncontent-length: 2\r\n\r\n{}";
-        let (block, body) = to_h2(wire, "https", "example.com:8443").unwrap();
-        let mut fields = Vec::new();
-        hpack::Decoder::new(hpack::TABLE_SIZE)
-            .decode(&block, |n, v| {
-                let text = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
-                fields.push(format!("{}: {}", text(n), text(v)));
-            })
-            .unwrap();
+        let mut list = FieldList::default();
+        let body = to_h2(wire, "https", "example.com:8443", &mut list).unwrap();
+        let text = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
+        let fields: Vec<_> = list
+            .iter()
+            .map(|(n, v)| format!("{}: {}", text(n), text(v)))
+            .collect();
         assert_eq!(
             fields,
             [
@@ -598,11 +608,9 @@ mod tests {
                 "content-length: 2"
             ]
         );
-        // The credential is a never-indexed literal (0001xxxx), by the static table's name 23.
-        assert!(block.windows(2).any(|w| w == [0x1f, 0x08]));
         assert_eq!(&body[..], b"{}");
         assert_eq!(
-            to_h2(b"GET / HTTP/1.1\r\n", "http", "x"),
+            to_h2(b"GET / HTTP/1.1\r\n", "http", "x", &mut list),
             Err(Cow::Borrowed(UNSENDABLE))
         );
     }

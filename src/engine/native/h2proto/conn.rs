@@ -13,6 +13,7 @@ use std::task::Poll;
 use bytes::Bytes;
 
 use super::{
+    encoder::{Encoder, RequestBlock},
     frame::{self, Head},
     head::{Collect, ResponseHead, Verdict},
     hpack,
@@ -73,6 +74,7 @@ pub(crate) struct Conn {
     /// Body bytes read (or dropped) since the last connection WINDOW_UPDATE.
     recv_unacked: i64,
     decoder: hpack::Decoder,
+    encoder: Encoder,
     /// A header block whose CONTINUATION frames are still to come, in `block_buf`.
     block: Option<(u32, bool)>,
     block_buf: Vec<u8>,
@@ -142,6 +144,7 @@ impl Conn {
             recv_window: i64::from(CONNECTION_WINDOW),
             recv_unacked: 0,
             decoder: hpack::Decoder::new(hpack::TABLE_SIZE),
+            encoder: Encoder::default(),
             block: None,
             block_buf: Vec::new(),
             max_head,
@@ -211,11 +214,12 @@ impl Conn {
         self.progress = true;
     }
 
-    /// Opens a stream for a request: its header block (HPACK, `hpack::encode_field`) and body.
-    /// Pending while the server's `max_concurrent_streams` are open.
+    /// Opens a stream for a request: its header block, encoded here (so blocks reach the
+    /// server in the order their references to its table were made), and its body. Pending
+    /// while the server's `max_concurrent_streams` are open.
     pub(crate) fn try_open(
         &mut self,
-        block: &[u8],
+        request: &mut RequestBlock,
         body: &Bytes,
         want_meta: bool,
     ) -> Poll<Result<u32, H2Error>> {
@@ -236,6 +240,7 @@ impl Conn {
         }
         let id = self.next_id;
         self.next_id += 2;
+        let block = self.encoder.block(request);
         frame::write_headers(
             &mut self.out,
             id,
@@ -616,7 +621,7 @@ impl Conn {
                 Ok(v @ frame::DEFAULT_MAX_FRAME..=0xff_ffff) => self.peer_max_frame = v,
                 _ => return broke(frame::PROTOCOL_ERROR),
             },
-            // HEADER_TABLE_SIZE: this side's encoder never uses the dynamic table.
+            frame::HEADER_TABLE_SIZE => self.encoder.peer_table_size(value),
             // MAX_HEADER_LIST_SIZE: advisory; unknown settings are ignored.
             _ => {}
         }
@@ -710,7 +715,14 @@ fn broke(code: u32) -> Result<(), H2Error> {
 mod tests {
     use super::*;
 
-    const GET: &[u8] = &[0x82, 0x86, 0x84];
+    /// `GET http:///`.
+    fn get() -> RequestBlock {
+        let mut r = RequestBlock::default();
+        for (n, v) in [(":method", "GET"), (":scheme", "http"), (":path", "/")] {
+            r.fields_mut().push(n.as_bytes(), v.as_bytes());
+        }
+        r
+    }
 
     /// A connection past the server's preface (SETTINGS with `entries`), its own output gone.
     fn open(entries: &[(u16, u32)]) -> Conn {
@@ -741,7 +753,7 @@ mod tests {
     }
 
     fn start(c: &mut Conn, body: &'static [u8]) -> u32 {
-        match c.try_open(GET, &Bytes::from_static(body), false) {
+        match c.try_open(&mut get(), &Bytes::from_static(body), false) {
             Poll::Ready(Ok(id)) => id,
             other => panic!("{other:?}"),
         }
@@ -803,7 +815,7 @@ mod tests {
     fn max_concurrent_streams_is_honoured_and_a_finished_stream_frees_a_slot() {
         let mut c = open(&[(frame::MAX_CONCURRENT_STREAMS, 1)]);
         let first = start(&mut c, b"");
-        assert!(c.try_open(GET, &Bytes::new(), false).is_pending());
+        assert!(c.try_open(&mut get(), &Bytes::new(), false).is_pending());
         c.finish(first);
         assert!(c.take_progress(), "the waiting lane is told");
         assert_eq!(start(&mut c, b""), 3);
@@ -916,7 +928,7 @@ mod tests {
             Poll::Ready(Some(unprocessed.clone()))
         );
         assert_eq!(
-            c.try_open(GET, &Bytes::new(), false),
+            c.try_open(&mut get(), &Bytes::new(), false),
             Poll::Ready(Err(unprocessed))
         );
     }
@@ -1013,7 +1025,7 @@ mod tests {
         // 600 small fields: 3 KB on the wire, 20 KB as RFC 7541 counts a list.
         let mut big = vec![0x88];
         for _ in 0..600 {
-            hpack::encode_field(&mut big, b"x", b"v", false);
+            big.extend_from_slice(&[0x00, 0x01, b'x', 0x01, b'v']);
         }
         frame::write_headers(&mut f, b, &big, false, 16_384);
         c.recv(&f);

@@ -1,7 +1,5 @@
 //! HPACK (RFC 7541): the response header blocks this side decodes, with the static and dynamic
-//! tables, and the request blocks it encodes, from the static table and literals that are never
-//! entered in the server's dynamic table (so a request's block is the same every time, and is
-//! built once per distinct request: `http2.rs`).
+//! tables, and what the request side (`encoder.rs`) shares with it: the tables and integers.
 //!
 //! What a hostile server can make the decoder hold is bounded: the dynamic table by the size
 //! this side announced (the default 4,096 bytes), a string by the block it came in (itself
@@ -32,12 +30,8 @@ pub(crate) const TABLE_SIZE: usize = 4096;
 
 /// A decoder: the server's dynamic table as this side keeps it.
 pub(crate) struct Decoder {
-    /// Newest first; each entry name and value in one allocation.
-    table: VecDeque<Entry>,
-    /// The table's size as RFC 7541 counts it (each entry's bytes and 32).
-    size: usize,
-    /// The size the server last set (at most `limit`).
-    max_size: usize,
+    /// Its maximum size is the one the server last set (at most `limit`).
+    table: Table,
     /// The most the server may set.
     limit: usize,
     /// Huffman-decoded name and value of the field being read.
@@ -72,9 +66,7 @@ enum Indexing {
 impl Decoder {
     pub(crate) fn new(limit: usize) -> Decoder {
         Decoder {
-            table: VecDeque::new(),
-            size: 0,
-            max_size: limit,
+            table: Table::new(limit),
             limit,
             name: Vec::new(),
             value: Vec::new(),
@@ -100,8 +92,7 @@ impl Decoder {
                 if !first || size > self.limit {
                     return Err(HpackError::BadSizeUpdate);
                 }
-                self.max_size = size;
-                self.evict(0);
+                self.table.resize(size);
                 continue;
             } else {
                 // Without indexing (0000) and never indexed (0001) read alike.
@@ -133,7 +124,7 @@ impl Decoder {
         if read.is_ok() {
             field(&name, &value);
             if indexing == Indexing::Incremental {
-                self.insert(&name, &value);
+                self.table.insert(&name, &value);
             }
         }
         self.name = name;
@@ -151,12 +142,69 @@ impl Decoder {
             i => self
                 .table
                 .get(i - STATIC.len() - 1)
-                .map(|e| (e.name(), e.value()))
                 .ok_or(HpackError::BadIndex),
         }
     }
 
-    fn insert(&mut self, name: &[u8], value: &[u8]) {
+    /// The dynamic table's size as RFC 7541 counts it, and its entries, newest first.
+    #[cfg(test)]
+    pub(super) fn dynamic(&self) -> (usize, Vec<(String, String)>) {
+        let text = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
+        let entries = self.table.entries.iter();
+        let entries = entries.map(|e| (text(e.name()), text(e.value())));
+        (self.table.size, entries.collect())
+    }
+}
+
+/// A dynamic table (RFC 7541, 2.3.2): the server's as the decoder keeps it, or the one this
+/// side's encoder fills in the server.
+pub(super) struct Table {
+    /// Newest first; each entry name and value in one allocation.
+    entries: VecDeque<Entry>,
+    /// The table's size as RFC 7541 counts it (each entry's bytes and 32).
+    size: usize,
+    max_size: usize,
+}
+
+impl Table {
+    pub(super) fn new(max_size: usize) -> Table {
+        Table {
+            entries: VecDeque::new(),
+            size: 0,
+            max_size,
+        }
+    }
+
+    pub(super) fn max_size(&self) -> usize {
+        self.max_size
+    }
+
+    /// The entry `i` places from the newest (its index is `STATIC.len() + 1 + i`).
+    pub(super) fn get(&self, i: usize) -> Option<(&[u8], &[u8])> {
+        self.entries.get(i).map(|e| (e.name(), e.value()))
+    }
+
+    /// Where `name` with `value` is, and where `name` is with any value, newest first.
+    pub(super) fn find(&self, name: &[u8], value: &[u8]) -> (Option<usize>, Option<usize>) {
+        let mut named = None;
+        for (i, e) in self.entries.iter().enumerate() {
+            if e.name() == name {
+                if e.value() == value {
+                    return (Some(i), named.or(Some(i)));
+                }
+                named = named.or(Some(i));
+            }
+        }
+        (None, named)
+    }
+
+    /// A new maximum size: the oldest entries past it are evicted.
+    pub(super) fn resize(&mut self, max_size: usize) {
+        self.max_size = max_size;
+        self.evict(0);
+    }
+
+    pub(super) fn insert(&mut self, name: &[u8], value: &[u8]) {
         let size = name.len() + value.len() + 32;
         self.evict(size);
         if size > self.max_size {
@@ -166,7 +214,7 @@ impl Decoder {
         let mut bytes = Vec::with_capacity(name.len() + value.len());
         bytes.extend_from_slice(name);
         bytes.extend_from_slice(value);
-        self.table.push_front(Entry {
+        self.entries.push_front(Entry {
             bytes: bytes.into_boxed_slice(),
             name_len: name.len(),
         });
@@ -176,19 +224,11 @@ impl Decoder {
     /// Evicts the oldest entries until `room` more bytes fit (or the table is empty).
     fn evict(&mut self, room: usize) {
         while self.size + room > self.max_size {
-            let Some(e) = self.table.pop_back() else {
+            let Some(e) = self.entries.pop_back() else {
                 break;
             };
             self.size -= e.size();
         }
-    }
-
-    /// The dynamic table's size as RFC 7541 counts it, and its entries, newest first.
-    #[cfg(test)]
-    fn dynamic(&self) -> (usize, Vec<(String, String)>) {
-        let text = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
-        let entries = self.table.iter().map(|e| (text(e.name()), text(e.value())));
-        (self.size, entries.collect())
     }
 }
 
@@ -235,33 +275,8 @@ fn string(block: &mut &[u8], out: &mut Vec<u8>) -> Result<(), HpackError> {
     Ok(())
 }
 
-/// Appends one field of a request block: indexed when the static table has it whole, else a
-/// literal never entered in the dynamic table, by the static table's name when it has it.
-/// `never`: a credential, which intermediaries must not index either (RFC 7541, 7.1.3).
-pub(crate) fn encode_field(out: &mut Vec<u8>, name: &[u8], value: &[u8], never: bool) {
-    let mut named = 0;
-    for (i, (n, v)) in STATIC.iter().enumerate() {
-        if n.as_bytes() == name {
-            if v.as_bytes() == value {
-                encode_integer(out, 0x80, 7, i + 1);
-                return;
-            }
-            if named == 0 {
-                named = i + 1;
-            }
-        }
-    }
-    encode_integer(out, if never { 0x10 } else { 0 }, 4, named);
-    if named == 0 {
-        encode_integer(out, 0, 7, name.len());
-        out.extend_from_slice(name);
-    }
-    encode_integer(out, 0, 7, value.len());
-    out.extend_from_slice(value);
-}
-
 /// `value` with a `prefix`-bit prefix after the bits `first`.
-fn encode_integer(out: &mut Vec<u8>, first: u8, prefix: u8, value: usize) {
+pub(super) fn encode_integer(out: &mut Vec<u8>, first: u8, prefix: u8, value: usize) {
     let max = (1usize << prefix) - 1;
     if value < max {
         out.push(first | value as u8);
@@ -277,7 +292,7 @@ fn encode_integer(out: &mut Vec<u8>, first: u8, prefix: u8, value: usize) {
 }
 
 /// RFC 7541, Appendix A.
-const STATIC: [(&str, &str); 61] = [
+pub(super) const STATIC: [(&str, &str); 61] = [
     (":authority", ""),
     (":method", "GET"),
     (":method", "POST"),
@@ -527,32 +542,5 @@ mod tests {
         big.extend([b'v'; 40]);
         fields(&mut d, &big).unwrap();
         assert_eq!(d.dynamic(), (0, vec![]));
-    }
-
-    /// What the encoder writes, the decoder reads back; credentials are never indexed and
-    /// nothing enters the decoder's table.
-    #[test]
-    fn encoded_fields_decode_to_themselves() {
-        let list = [
-            (":method", "GET"),
-            (":method", "PATCH"),
-            (":scheme", "https"),
-            (":path", "/a?b=c"),
-            (":authority", "example.com:8443"),
-            ("authorization", "Bearer t"),
-            ("x-custom", &"v".repeat(300)),
-        ];
-        let mut block = Vec::new();
-        for (n, v) in list {
-            encode_field(&mut block, n.as_bytes(), v.as_bytes(), n == "authorization");
-        }
-        assert_eq!(block[0], 0x82, "indexed :method GET");
-        assert!(
-            block.windows(2).any(|w| w == [0x1f, 0x08]),
-            "never indexed, name 23"
-        );
-        let mut d = Decoder::new(TABLE_SIZE);
-        assert_eq!(fields(&mut d, &block).unwrap(), pairs(&list));
-        assert_eq!(d.dynamic().0, 0);
     }
 }
