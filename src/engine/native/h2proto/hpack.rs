@@ -37,10 +37,11 @@ pub(crate) struct Decoder {
     /// Huffman-decoded name and value of the field being read.
     name: Vec<u8>,
     value: Vec<u8>,
+    recent: HuffmanCache,
 }
 
 struct Entry {
-    bytes: Box<[u8]>,
+    bytes: Vec<u8>,
     name_len: usize,
 }
 
@@ -70,6 +71,7 @@ impl Decoder {
             limit,
             name: Vec::new(),
             value: Vec::new(),
+            recent: HuffmanCache::default(),
         }
     }
 
@@ -115,12 +117,12 @@ impl Decoder {
         let mut name = std::mem::take(&mut self.name);
         name.clear();
         let named = match index {
-            0 => string(block, &mut name),
+            0 => string(block, &mut name, &mut self.recent),
             i => self.lookup(i).map(|(n, _)| name.extend_from_slice(n)),
         };
         let mut value = std::mem::take(&mut self.value);
         value.clear();
-        let read = named.and_then(|()| string(block, &mut value));
+        let read = named.and_then(|()| string(block, &mut value, &mut self.recent));
         if read.is_ok() {
             field(&name, &value);
             if indexing == Indexing::Incremental {
@@ -156,6 +158,11 @@ impl Decoder {
     }
 }
 
+/// Evicted entries' buffers kept for reuse, and the largest kept: a reused buffer may be
+/// larger than its new entry, so a table of 128 smallest entries holds at most 16 KiB.
+const SPARE: usize = 4;
+const SPARE_CAPACITY: usize = 128;
+
 /// A dynamic table (RFC 7541, 2.3.2): the server's as the decoder keeps it, or the one this
 /// side's encoder fills in the server.
 pub(super) struct Table {
@@ -164,6 +171,9 @@ pub(super) struct Table {
     /// The table's size as RFC 7541 counts it (each entry's bytes and 32).
     size: usize,
     max_size: usize,
+    /// Buffers of evicted entries, for the next ones: a server that enters four fields per
+    /// response would otherwise cost four allocations and four frees per response.
+    spare: Vec<Vec<u8>>,
 }
 
 impl Table {
@@ -172,6 +182,7 @@ impl Table {
             entries: VecDeque::new(),
             size: 0,
             max_size,
+            spare: Vec::new(),
         }
     }
 
@@ -211,11 +222,11 @@ impl Table {
             // Larger than the table: the table is left empty (RFC 7541, 4.4).
             return;
         }
-        let mut bytes = Vec::with_capacity(name.len() + value.len());
+        let mut bytes = self.spare.pop().unwrap_or_default();
         bytes.extend_from_slice(name);
         bytes.extend_from_slice(value);
         self.entries.push_front(Entry {
-            bytes: bytes.into_boxed_slice(),
+            bytes,
             name_len: name.len(),
         });
         self.size += size;
@@ -224,10 +235,14 @@ impl Table {
     /// Evicts the oldest entries until `room` more bytes fit (or the table is empty).
     fn evict(&mut self, room: usize) {
         while self.size + room > self.max_size {
-            let Some(e) = self.entries.pop_back() else {
+            let Some(mut e) = self.entries.pop_back() else {
                 break;
             };
             self.size -= e.size();
+            if self.spare.len() < SPARE && e.bytes.capacity() <= SPARE_CAPACITY {
+                e.bytes.clear();
+                self.spare.push(e.bytes);
+            }
         }
     }
 }
@@ -260,7 +275,11 @@ fn integer(block: &mut &[u8], prefix: u8) -> Result<usize, HpackError> {
 }
 
 /// A string literal (RFC 7541, 5.2), consumed from `block` and appended to `out`.
-fn string(block: &mut &[u8], out: &mut Vec<u8>) -> Result<(), HpackError> {
+fn string(
+    block: &mut &[u8],
+    out: &mut Vec<u8>,
+    recent: &mut HuffmanCache,
+) -> Result<(), HpackError> {
     let huffman = block.first().is_some_and(|b| b & 0x80 != 0);
     let len = integer(block, 7)?;
     if len > block.len() {
@@ -269,10 +288,48 @@ fn string(block: &mut &[u8], out: &mut Vec<u8>) -> Result<(), HpackError> {
     let (bytes, rest) = block.split_at(len);
     *block = rest;
     match huffman {
-        true => huffman::decode(bytes, out)?,
+        true => recent.decode(bytes, out)?,
         false => out.extend_from_slice(bytes),
     }
     Ok(())
+}
+
+/// The Huffman strings decoded last, by their coded bytes. A server sends the same values in
+/// every response (nginx: `server`, `content-type`, the `date` of this second, as literals each
+/// time), and decoding them bit by bit was a quarter of the engine's instructions per HTTP/2
+/// request (bench/README.md). Bounded: [`HuffmanCache::SLOTS`] strings of at most
+/// [`HuffmanCache::LONGEST`] coded bytes, only ones that decoded without error.
+#[derive(Default)]
+struct HuffmanCache {
+    /// Coded bytes and what they decode to; replaced in turn.
+    slots: Vec<(Vec<u8>, Vec<u8>)>,
+    next: usize,
+}
+
+impl HuffmanCache {
+    const SLOTS: usize = 8;
+    const LONGEST: usize = 64;
+
+    fn decode(&mut self, coded: &[u8], out: &mut Vec<u8>) -> Result<(), HuffmanError> {
+        if let Some((_, plain)) = self.slots.iter().find(|(c, _)| c == coded) {
+            out.extend_from_slice(plain);
+            return Ok(());
+        }
+        let start = out.len();
+        huffman::decode(coded, out)?;
+        if coded.len() <= Self::LONGEST {
+            if self.slots.len() < Self::SLOTS {
+                self.slots.push(Default::default());
+            }
+            let (c, plain) = &mut self.slots[self.next];
+            c.clear();
+            c.extend_from_slice(coded);
+            plain.clear();
+            plain.extend_from_slice(&out[start..]);
+            self.next = (self.next + 1) % Self::SLOTS;
+        }
+        Ok(())
+    }
 }
 
 /// `value` with a `prefix`-bit prefix after the bits `first`.
@@ -533,6 +590,41 @@ mod tests {
     }
 
     /// A field larger than the table empties it and is not kept (RFC 7541, 4.4).
+    /// A string decoded once is taken from the cache the next time, the same bytes; a string
+    /// that fails to decode is never cached and fails every time; more strings than slots
+    /// replace the oldest, and what is taken is always what the coded bytes say.
+    #[test]
+    fn recent_huffman_strings_decode_alike_from_the_cache() {
+        let mut cache = HuffmanCache::default();
+        let www = hex("f1e3c2e5f23a6ba0ab90f4ff");
+        for _ in 0..2 {
+            let mut out = b"x".to_vec();
+            cache.decode(&www, &mut out).unwrap();
+            assert_eq!(out, b"xwww.example.com");
+        }
+        assert_eq!(cache.slots.len(), 1);
+        let eos = [0xff, 0xff, 0xff, 0xff];
+        for _ in 0..2 {
+            assert!(cache.decode(&eos, &mut Vec::new()).is_err());
+        }
+        assert_eq!(cache.slots.len(), 1, "a failure is not cached");
+        // "no-cache", then nine one-symbol strings: the ten 5-bit codes 00000..01001 are
+        // "012aceiost" (RFC 7541, Appendix B), each padded with ones.
+        let no_cache = hex("a8eb10649cbf");
+        cache.decode(&no_cache, &mut Vec::new()).unwrap();
+        for i in 0..HuffmanCache::SLOTS as u8 + 1 {
+            let mut out = Vec::new();
+            cache.decode(&[(i << 3) | 0x07], &mut out).unwrap();
+            assert_eq!(out, [b"012aceiost"[usize::from(i)]]);
+        }
+        assert_eq!(cache.slots.len(), HuffmanCache::SLOTS);
+        for (coded, plain) in [(&www, &b"www.example.com"[..]), (&no_cache, b"no-cache")] {
+            let mut out = Vec::new();
+            cache.decode(coded, &mut out).unwrap();
+            assert_eq!(out, plain);
+        }
+    }
+
     #[test]
     fn an_entry_larger_than_the_table_empties_it() {
         let mut d = Decoder::new(64);
