@@ -155,7 +155,11 @@ impl Uncertain {
 /// How far the stall reaches, for the words: the change at its best and at its worst.
 fn span_words(reach: Option<paired::Reach>, unit: Unit, what: &str) -> String {
     let Some(r) = reach else {
-        return format!("{what} leaves the target's own values without a bound here");
+        let leaves = match what {
+            "its stall" => "leaves",
+            _ => "leave",
+        };
+        return format!("{what} {leaves} the target's own values without a bound here");
     };
     let v = |x: f64| match r.relative {
         true => format!("{:+.1}%", x * 100.0),

@@ -183,6 +183,86 @@ fn noting_server(arrivals: Arc<Mutex<Vec<Instant>>>) -> String {
     format!("http://{addr}")
 }
 
+/// A keep-alive server that answers in 5 ms, and from `hang_after` past its first request on
+/// answers nothing more: it reads on until the client closes, as a hung server does.
+fn hanging_server(hang_after: Option<Duration>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let first: Arc<std::sync::OnceLock<Instant>> = Arc::default();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let first = first.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut out = stream;
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    match reader.read_line(&mut line) {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) if line == "\r\n" => {
+                            let first = *first.get_or_init(Instant::now);
+                            if hang_after.is_some_and(|h| first.elapsed() >= h) {
+                                continue;
+                            }
+                            std::thread::sleep(Duration::from_millis(5));
+                            let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                            if out.write_all(ok).is_err() {
+                                return;
+                            }
+                        }
+                        Ok(_) => {}
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// The change stops answering 6.5 s into a 10 s run of 1 s slices: in pair 3 (6 to 8 s), the
+/// last the run settles. Its requests sent from then on are still unanswered when the run
+/// ends, long after pair 4 did: late in their slice, which then has no upper bound on its
+/// latency. Dropped, the change's slice of pair 3 would hold only the fast answers from before
+/// the hang, and the rule could pass a change that stopped answering.
+#[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: 10 s of load")]
+fn requests_the_run_ends_before_answering_are_late_not_dropped() {
+    let change = hanging_server(Some(Duration::from_millis(6500)));
+    let base = hanging_server(None);
+    let out = paired_gate(PLAIN, &change, &base, "10s")
+        .args(["--users", "4", "--spawn-rate", "100"])
+        .args(["--regression", "p95 +50%"])
+        .run();
+    let r = out.results();
+    let slices = slices(&r);
+    let late = |s: &serde_json::Value| s["aggregate"]["late"].as_u64().unwrap_or(0);
+    let sides: Vec<(&str, u64)> = (slices.iter())
+        .map(|s| (s["side"].as_str().unwrap(), late(s)))
+        .collect();
+    assert_eq!(sides.len(), 8, "four settled pairs: {sides:?}");
+    let last = slices[6..].iter().find(|s| s["side"] == "change").unwrap();
+    assert!(late(last) >= 1, "the hung requests are late: {last}");
+    assert!(
+        last["aggregate"]["requests"].as_u64() > Some(0),
+        "and the answers before the hang counted: {last}"
+    );
+    let check = r["verdict"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "regression" && c["name"].as_str().unwrap().contains("p95"))
+        .cloned()
+        .expect("the p95 rule's check");
+    let detail = check["detail"].as_str().unwrap();
+    assert_ne!(check["state"], "passed", "{check}");
+    assert!(
+        detail.contains("requests outlasted their slice in 1 of 4 slice pairs"),
+        "{detail}"
+    );
+    assert_ne!(out.code, 0, "{}", out.stdout);
+}
+
 /// Each server sees requests only in its own side's turns, in the run's order (blocks of base,
 /// change, change, base or change, base, base, change, from the key results.json records):
 /// counted from the first request either side saw (the run's start), with a tenth of a turn

@@ -13,7 +13,11 @@
 //! fast (a request in flight at a given instant is picked in proportion to its length): every
 //! slice would read faster than its target is, and the slower side more so, which hides part
 //! of a regression. A request that outlasts even the next pair is counted as late in its own
-//! slice ([`SliceSink::late`]), so the judgement knows what its slice could not measure.
+//! slice ([`SliceSink::late`]), so the judgement knows what its slice could not measure. So is
+//! one still unanswered when its slice is handed over, or when the run ends: each request is
+//! noted in flight from its send ([`PairedRec::sent`]) until it is recorded, whatever its
+//! outcome ([`PairedRec::land`]), and those the end of the run cut off are late, never
+//! dropped: they are the slowest requests of the slower side.
 //!
 //! Each worker keeps the figures of the slices of the pair under way and the one before it
 //! ([`SliceRec`]), hands them to the shared [`SliceSink`] when the pair after them begins, and
@@ -146,17 +150,24 @@ impl Slices {
     /// its warm-up and the run's) and the turn is `side`'s and its slice kept; counted there
     /// if answered before the next pair ends, late otherwise.
     pub(crate) fn place(&self, side: Side, sent: Instant, done: Instant) -> Place {
+        match self.slice_sent(side, sent) {
+            None => Place::Nowhere,
+            Some(k) if self.pair_at(done) <= k / 2 + 1 => Place::Counted(k),
+            Some(k) => Place::Late(k),
+        }
+    }
+
+    /// The slice a request of `side` sent at `sent` belongs to: that of the turn it was sent
+    /// in, if the turn is `side`'s, it was sent in the turn's measured window (after its
+    /// warm-up and the run's) and the slice is kept.
+    fn slice_sent(&self, side: Side, sent: Instant) -> Option<u64> {
         let j = self.turn_at(sent);
         let k = self.slice_of(j);
         let ours = k < self.max
             && self.order.side(j) == side
             && sent >= self.turn_start(j) + self.warmup
             && sent >= self.measured_from;
-        match (ours, self.pair_at(done) <= k / 2 + 1) {
-            (false, _) => Place::Nowhere,
-            (true, true) => Place::Counted(k),
-            (true, false) => Place::Late(k),
-        }
+        ours.then_some(k)
     }
 
     /// How many seconds of slice `k` are measured in a run that lasted `elapsed`: its turns
@@ -237,6 +248,17 @@ pub(crate) enum Place {
     Nowhere,
 }
 
+/// A request of a paired run on its way: the slice it was sent in and its name's slot, from
+/// [`PairedRec::sent`] to [`PairedRec::land`]. `NONE` for a request no slice measures (and in
+/// an unpaired run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "a request sent must land, or it is counted late at the run's end"]
+pub(crate) struct Flight(Option<(u64, usize)>);
+
+impl Flight {
+    pub(crate) const NONE: Flight = Flight(None);
+}
+
 /// One name's figures in a slice still open, on one worker.
 #[derive(Debug)]
 pub(crate) struct SliceRec {
@@ -315,6 +337,9 @@ pub(crate) struct PairedRec {
     open: BTreeMap<u64, Vec<Option<SliceRec>>>,
     /// Every slice below this one has been handed over.
     handed: u64,
+    /// Requests sent and not yet recorded, by slice and name slot, in the slices not yet
+    /// handed over: at most the open slices' names, whatever the run's length.
+    flying: BTreeMap<(u64, usize), u64>,
 }
 
 impl PairedRec {
@@ -332,7 +357,45 @@ impl PairedRec {
             sink,
             current: 0,
             handed: 0,
+            flying: BTreeMap::new(),
         }
+    }
+
+    /// Notes a request of `side` for `endpoint` sent at `sent` (as its latency counts it: in
+    /// the open model, when it was due) as in flight until it [lands](Self::land). One whose
+    /// slice is already handed over was due before the pair after its own ended: it is late
+    /// whenever its answer comes, and counted so now.
+    pub(crate) fn sent(&mut self, side: Side, endpoint: usize, sent: Instant) -> Flight {
+        let slot = self.names.slot_of.get(endpoint).copied();
+        let Some((k, slot)) = self.slices.slice_sent(side, sent).zip(slot) else {
+            return Flight::NONE;
+        };
+        if k < self.handed {
+            self.sink.late(k, slot);
+        } else {
+            *self.flying.entry((k, slot)).or_default() += 1;
+        }
+        Flight(Some((k, slot)))
+    }
+
+    /// Takes `flight` off the requests in flight as it is recorded at `now`. False when its
+    /// slice was handed over while it flew: the pair after its own had ended, so it was
+    /// counted late then, and must not be counted again.
+    pub(crate) fn land(&mut self, flight: Flight, now: Instant) -> bool {
+        self.roll(now);
+        let Flight(Some(key)) = flight else {
+            return true;
+        };
+        if key.0 < self.handed {
+            return false;
+        }
+        if let Some(n) = self.flying.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                self.flying.remove(&key);
+            }
+        }
+        true
     }
 
     /// Counts a request of `side` answered at `now` in the slice it was sent in
@@ -392,7 +455,9 @@ impl PairedRec {
         }
     }
 
-    /// Hands over what is left at the end of the run.
+    /// Hands over what is left at the end of the run, every request still in flight counted
+    /// late in its slice: the users' exchanges are abandoned at the end, so no answer of
+    /// theirs will come, and a slice the run settled had its next pair end before it.
     pub(crate) fn finish(&mut self) {
         self.hand_over(u64::MAX);
     }
@@ -401,6 +466,7 @@ impl PairedRec {
     /// them: only then may it reduce them, so it never reduces a slice whose figures from
     /// this worker are still to come.
     fn hand_over(&mut self, below: u64) {
+        self.overdue(below);
         let later = match below {
             u64::MAX => BTreeMap::new(),
             _ => self.open.split_off(&below),
@@ -413,6 +479,26 @@ impl PairedRec {
         }
         self.handed = self.handed.max(below);
         self.sink.submit(self.worker, None, self.handed);
+    }
+
+    /// Counts late every request of a slice below `below` still in flight. A slice is handed
+    /// over once the pair after its own has ended, so its requests still unanswered then are
+    /// late whenever their answers come; or at the run's end, when the users' exchanges are
+    /// abandoned and those answers never come. Left out, they would be the slowest requests
+    /// of the slower side, dropped: the bias the late count exists to stop. (A slice the run
+    /// did not settle is dropped whole, its late requests with it: `paired_run`.)
+    fn overdue(&mut self, below: u64) {
+        let later = match below {
+            u64::MAX => BTreeMap::new(),
+            _ => self.flying.split_off(&(below, 0)),
+        };
+        let n = self.names.names.len();
+        for ((k, slot), late) in std::mem::replace(&mut self.flying, later) {
+            let recs = (self.open.entry(k)).or_insert_with(|| (0..n).map(|_| None).collect());
+            if let Some(rec) = recs.get_mut(slot) {
+                rec.get_or_insert_with(SliceRec::new).late += late;
+            }
+        }
     }
 }
 
@@ -619,6 +705,7 @@ pub(crate) fn next_look(asked: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stats::SliceMetric;
 
     #[test]
     fn the_referee_looks_after_every_pair_at_first_then_ever_more_sparsely() {
@@ -955,6 +1042,89 @@ mod tests {
         assert_eq!(rows[0].name, "GET /b");
         assert!((rows[0].p95_ms.unwrap() - 9900.0).abs() < 100.0);
     }
+
+    /// The run ends (at 22.5 s, in pair 2) with a change request of slice 1 (pair 0) and one
+    /// of slice 2 (pair 1) never answered: their users' exchanges were abandoned. Slice 1 is
+    /// settled: its request outlasted the next pair, so it is late there, and the slice's
+    /// latency has no upper bound, never the fast requests alone. Slice 2 is not settled and
+    /// goes whole, its request with it.
+    #[test]
+    fn a_request_the_run_ends_before_answering_is_late_in_its_settled_slice() {
+        let t0 = Instant::now();
+        let s = Arc::new(slices(t0));
+        let names = Arc::new(Names::new(["GET /a", "GET /b"]));
+        let sink = Arc::new(SliceSink::new(1, names.clone()));
+        let mut w = PairedRec::new(0, s.clone(), names, sink.clone());
+        let answered = w.sent(Side::Change, 0, at(t0, 6.5));
+        assert!(w.land(answered, at(t0, 6.6)));
+        w.record(
+            Side::Change,
+            0,
+            (Some(100_000), Some(at(t0, 6.5))),
+            false,
+            at(t0, 6.6),
+        );
+        let _cut_off = w.sent(Side::Change, 1, at(t0, 7.0));
+        let _unsettled = w.sent(Side::Change, 0, at(t0, 11.5));
+        let nowhere = w.sent(Side::Base, 0, at(t0, 7.5));
+        assert_eq!(nowhere, Flight::NONE, "the change's slice");
+        w.roll(at(t0, 22.5));
+        w.finish();
+        drop(w);
+        let done = Arc::try_unwrap(sink).unwrap().finish();
+        let (all, rows) = &done[&1];
+        assert_eq!((all.requests, all.late), (1, 1), "{done:?}");
+        let late: Vec<(&str, u64)> = rows.iter().map(|r| (r.name.as_str(), r.late)).collect();
+        assert_eq!(late, [("GET /a", 0), ("GET /b", 1)]);
+        let base = (String::new(), (Vec::new(), 1.0));
+        let run = paired_run(&s, done, base, Duration::from_secs_f64(22.5), &[]);
+        let kept: Vec<u32> = run.slices.iter().map(|s| s.index).collect();
+        assert_eq!(kept, [0, 1], "slice 2 is not settled");
+        let p95 = run.slices[1].bounds(None, SliceMetric::P95).unwrap();
+        assert!(p95.late && p95.high.is_infinite(), "{p95:?}");
+        let b = run.slices[1]
+            .bounds(Some("GET /b"), SliceMetric::P95)
+            .unwrap();
+        assert!(b.late && b.high.is_infinite(), "{b:?}");
+    }
+
+    /// A request still in flight when its worker hands its slice over (the pair after its own
+    /// has ended) is late then, once: not again when its answer comes. One whose slice was
+    /// handed over before it went out (in the open model it counts from when it was due) is
+    /// late as it goes.
+    #[test]
+    fn a_request_unanswered_when_its_slice_is_handed_over_is_late_once() {
+        let t0 = Instant::now();
+        let s = Arc::new(slices(t0));
+        let names = Arc::new(Names::new(["GET /a"]));
+        let sink = Arc::new(SliceSink::new(1, names.clone()));
+        let mut w = PairedRec::new(0, s, names, sink.clone());
+        let slow = w.sent(Side::Change, 0, at(t0, 6.5));
+        let quick = w.sent(Side::Change, 0, at(t0, 7.0));
+        assert!(w.land(quick, at(t0, 7.1)));
+        w.record(
+            Side::Change,
+            0,
+            (Some(100_000), Some(at(t0, 7.0))),
+            false,
+            at(t0, 7.1),
+        );
+        w.roll(at(t0, 20.5));
+        assert_eq!(
+            sink.reduced_below(2)[&1].0.late,
+            1,
+            "counted at the hand-over"
+        );
+        assert!(!w.land(slow, at(t0, 21.0)), "already counted");
+        let overdue = w.sent(Side::Change, 0, at(t0, 8.0));
+        assert!(!w.land(overdue, at(t0, 21.5)));
+        w.finish();
+        drop(w);
+        let done = Arc::try_unwrap(sink).unwrap().finish();
+        let (all, _) = &done[&1];
+        assert_eq!((all.requests, all.late), (1, 2), "{done:?}");
+    }
+
     #[test]
     fn the_section_keeps_each_settled_slice_with_its_generator_figures() {
         let t0 = Instant::now();

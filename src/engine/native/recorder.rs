@@ -3,7 +3,7 @@
 
 use std::{borrow::Cow, collections::HashMap, sync::Arc, time::Instant};
 
-use super::paired::PairedRec;
+use super::paired::{Flight, PairedRec};
 use crate::stats::{
     CookiesDropped, LatencyHistogram, Protocol, Received, SecondSample, SeriesSink, Side,
     MAX_REASONS, OTHER_REASONS, SERIES_SIGFIG,
@@ -98,15 +98,25 @@ impl Recorder {
         self.paired = Some(paired);
     }
 
+    /// Notes a request of `side` sent at `sent` as in flight in a paired run's slices until
+    /// it is recorded with the [`Flight`] this returns (`Flight::NONE` in an unpaired run).
+    pub(crate) fn sent(&mut self, side: Side, endpoint: usize, sent: Instant) -> Flight {
+        match &mut self.paired {
+            Some(p) => p.sent(side, endpoint, sent),
+            None => Flight::NONE,
+        }
+    }
+
     /// Records one finished request of `side` (always the change in an unpaired run).
     /// `latency` is absent when no response could even be attempted (connection refused):
-    /// such a failure says nothing about the server's speed. `answer` is what its responses'
-    /// bodies held and the protocol they came in.
+    /// such a failure says nothing about the server's speed. `flight` is what [`Self::sent`]
+    /// gave for it (`Flight::NONE` for a request that never went out). `answer` is what its
+    /// responses' bodies held and the protocol they came in.
     pub(crate) fn record(
         &mut self,
         side: Side,
         endpoint: usize,
-        (latency_micros, sent): (Option<u64>, Option<Instant>),
+        (latency_micros, sent, flight): (Option<u64>, Option<Instant>, Flight),
         failure: Option<Reason>,
         answer: Answer,
         now: Instant,
@@ -120,13 +130,10 @@ impl Recorder {
             self.second_failures += 1;
         }
         if let Some(p) = &mut self.paired {
-            p.record(
-                side,
-                endpoint,
-                (latency_micros, sent),
-                failure.is_some(),
-                now,
-            );
+            if p.land(flight, now) {
+                let timing = (latency_micros, sent);
+                p.record(side, endpoint, timing, failure.is_some(), now);
+            }
         }
         if now < self.warmup_until {
             return;

@@ -19,7 +19,7 @@ use super::{
     cookies::{self, Jar},
     http::{self, Conn, Connector, Opener},
     lanes::Pool,
-    paired::Slices,
+    paired::{Flight, Slices},
     recorder::{Answer, Reason, Recorder},
     redirect::{self, Hop, Origins},
 };
@@ -398,18 +398,31 @@ impl VirtualUser {
         tokio::time::sleep(d).await;
     }
 
+    /// Records a request that never went out (it could not be built).
     fn record(&self, endpoint: usize, latency: Option<u64>, failure: Option<Reason>) {
         let now = Instant::now();
-        self.record_response(endpoint, (latency, now), failure, Answer::default(), now);
+        let at = (latency, now, Flight::NONE);
+        self.record_response(endpoint, at, failure, Answer::default(), now);
+    }
+
+    /// A request going out at `sent` (as its latency counts it): a paired run notes it in
+    /// flight until it is recorded, so one the run's end cuts off is counted late in its
+    /// slice, not dropped. Every exchange from here on ends in a record: a failure, a timeout
+    /// and an answer alike; only the end of the run (its users' tasks aborted) abandons one.
+    fn sent(&self, endpoint: usize, sent: Instant) -> Flight {
+        if self.ctx.slices.is_none() {
+            return Flight::NONE;
+        }
+        (self.ctx.recorder.borrow_mut()).sent(self.ctx.side, endpoint, sent)
     }
 
     /// Records a request that failed with no latency to tell (its connection never opened),
     /// as sent at `sent`: a paired run counts it in the turn it began in.
-    fn record_unanswered(&self, endpoint: usize, failure: Reason, sent: Instant) {
+    fn record_unanswered(&self, endpoint: usize, failure: Reason, sent: (Instant, Flight)) {
         self.ctx.recorder.borrow_mut().record(
             self.ctx.side,
             endpoint,
-            (None, Some(sent)),
+            (None, Some(sent.0), sent.1),
             Some(failure),
             Answer::default(),
             Instant::now(),
@@ -422,7 +435,7 @@ impl VirtualUser {
     fn record_response(
         &self,
         endpoint: usize,
-        (latency, sent): (Option<u64>, Instant),
+        (latency, sent, flight): (Option<u64>, Instant, Flight),
         failure: Option<Reason>,
         answer: Answer,
         now: Instant,
@@ -430,7 +443,7 @@ impl VirtualUser {
         self.ctx.recorder.borrow_mut().record(
             self.ctx.side,
             endpoint,
-            (latency, Some(sent)),
+            (latency, Some(sent), flight),
             failure,
             answer,
             now,
@@ -602,13 +615,14 @@ impl VirtualUser {
         }
         let timeout = req.timeout.unwrap_or(self.ctx.scenario.timeout);
         let started = self.intended.take().unwrap_or_else(Instant::now);
+        let flight = self.sent(req.endpoint, started);
         let ctx = self.ctx.clone();
         if self.conn.is_none() {
             match self.connect(timeout).await {
                 Ok(c) => self.conn = Some(c),
                 Err(reason) => {
                     // No connection, no response: this failure says nothing about latency.
-                    self.record_unanswered(req.endpoint, reason, started);
+                    self.record_unanswered(req.endpoint, reason, (started, flight));
                     return Flow::EndTask;
                 }
             }
@@ -630,7 +644,7 @@ impl VirtualUser {
                     protocol: self.spoke,
                     ..Answer::default()
                 };
-                let at = (Some(latency), started);
+                let at = (Some(latency), started, flight);
                 self.record_response(req.endpoint, at, Some(reason), answer, done);
                 return Flow::EndTask;
             }
@@ -643,7 +657,7 @@ impl VirtualUser {
         };
         self.record_response(
             req.endpoint,
-            (Some(latency), started),
+            (Some(latency), started, flight),
             failure,
             answer,
             done,
