@@ -283,6 +283,38 @@ fn a_slowloris_server_times_out() {
     run_against(Mode::Slowloris, 1, Some("timeout"));
 }
 
+/// A server that accepts connections and never says a word, reached over TLS: each user's
+/// first request waits in the handshake. It must time out as an exchange does, not hold the
+/// request until the run's end, where an unfinished request is dropped unrecorded (before the
+/// fix: no request at all was recorded).
+#[test]
+#[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
+fn a_server_silent_in_the_tls_handshake_times_out() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().flatten() {
+            held.push(conn);
+        }
+    });
+    let out = Gate::new()
+        .write("s.yml", &scenario(false))
+        .args(["run", "--scenario", "s.yml", "--host", &url, "--insecure"])
+        .args(["--users", "2", "--run-time", "3s", "--progress", "0"])
+        .args(["--baseline", "none", "--threshold", "error_rate<1%"])
+        .run()
+        .expect_exit(1);
+    let r = out.results();
+    let reasons = crate::harness::reasons(&r);
+    assert_eq!(
+        reasons.keys().collect::<Vec<_>>(),
+        ["timeout after 1s"],
+        "{reasons:?}"
+    );
+    assert!(r["aggregate"]["requests"].as_u64().unwrap() >= 2, "{r}");
+}
+
 #[test]
 #[cfg_attr(not(feature = "full-tests"), ignore = "full tier: load runs over 1 s")]
 fn a_reset_after_the_headers_is_a_counted_failure() {

@@ -673,10 +673,16 @@ impl VirtualUser {
     /// which another lane may be opening meanwhile (waited for no longer than the request's
     /// timeout).
     async fn connect(&self, timeout: std::time::Duration) -> Result<Conn, Reason> {
-        let Some(pool) = &self.pool else {
-            return self.ctx.connector.connect().await;
+        // Bounded like the exchange: a target that accepts and never finishes the TLS
+        // handshake (or a SYN that is never answered) would otherwise hold the request until
+        // the run's end, where it is dropped unrecorded.
+        let open = async {
+            match &self.pool {
+                Some(pool) => pool.open(&self.ctx.connector).await,
+                None => self.ctx.connector.connect().await,
+            }
         };
-        match tokio::time::timeout(timeout, pool.open(&self.ctx.connector)).await {
+        match tokio::time::timeout(timeout, open).await {
             Ok(conn) => conn,
             Err(_) => Err(Cow::Owned(format!(
                 "timeout after {}",
