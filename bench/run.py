@@ -181,6 +181,8 @@ def start_nginx(core, conf=None, port=PORT):
                 # Another process (another checkout's benchmark) holds the port: its nginx may
                 # stop in the middle of our runs, and every request would then fail at once.
                 sys.exit(f"port {port} is taken by another process; stop it and run again")
+            workers = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True, text=True).stdout.split()
+            TARGET["worker"] = int(workers[0]) if workers else None
             return p
         except OSError:
             time.sleep(0.1)
@@ -189,6 +191,48 @@ def start_nginx(core, conf=None, port=PORT):
 
 
 WAKEUPS = {}
+# The nginx worker serving the runs (its CPU is read around each run: `target_cpu`).
+TARGET = {}
+
+
+def target_cpu():
+    """The nginx worker's (user + kernel, kernel) CPU seconds so far; zeros when unknown."""
+    try:
+        fields = Path(f"/proc/{TARGET['worker']}/stat").read_text().rsplit(")", 1)[1].split()
+    except (KeyError, OSError, TypeError):
+        return 0.0, 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    user, system = int(fields[11]) / tick, int(fields[12]) / tick
+    return user + system, system
+
+
+def client_segments(url):
+    """Data segments the generator's sockets to `url`'s port have sent so far (`ss -ti`): how
+    many writes its requests went out in, after the kernel joined what it could."""
+    port = url.split(":")[2].split("/")[0]
+    out = subprocess.run(["ss", "-tin", "dst", f"127.0.0.1:{port}"], capture_output=True, text=True).stdout
+    return time.monotonic(), sum(int(x) for x in re.findall(r"\bdata_segs_out:(\d+)", out))
+
+
+def sampled(fn, url, dur):
+    """Runs `fn` and returns its figures with the target's CPU during it and the generator's
+    data segments per second in the middle of the run (from 30 % to 80 % of it, while every
+    connection is open), sampled by a thread."""
+    import threading
+    marks = []
+    def sample():
+        time.sleep(dur * 0.3)
+        marks.append(client_segments(url))
+        time.sleep(dur * 0.5)
+        marks.append(client_segments(url))
+    t = threading.Thread(target=sample)
+    before = target_cpu()
+    t.start()
+    figures = fn()
+    t.join()
+    after = target_cpu()
+    (t0, s0), (t1, s1) = marks
+    return figures, after[0] - before[0], after[1] - before[1], (s1 - s0) / max(t1 - t0, 1e-9)
 
 
 def timed(cmd, core, cwd=None):
@@ -216,8 +260,18 @@ def ms(text):
     return {"us": v / 1000, "ms": v, "s": v * 1000}[unit]
 
 
+def same_headers(flag):
+    """The headers the native engine sends with every request (`user-agent` and
+    `accept-encoding`, vu.rs), as `flag` arguments, so that every peer's request is the same
+    on the wire and nginx parses the same bytes for all (wrk sends none; nginx matches a
+    `user-agent` against browser names, about 0.1 µs per request)."""
+    version = re.search(r'^version = "([^"]+)"', (ROOT / "Cargo.toml").read_text(), re.M).group(1)
+    headers = (f"user-agent: loadforge-gate/{version}", "accept-encoding: gzip, deflate, br")
+    return [a for h in headers for a in (flag, h)]
+
+
 def run_wrk(core, conns, dur, tools, tmp, url=URL):
-    out, cpu, rss, wall = timed(["wrk", "-t1", f"-c{conns}", f"-d{dur}s", "--latency", url], core)
+    out, cpu, rss, wall = timed(["wrk", "-t1", f"-c{conns}", f"-d{dur}s", "--latency", *same_headers("-H"), url], core)
     # Anchored at line starts: the "+/- Stdev" column of the thread stats may also read `99%`.
     patterns = (r"Requests/sec:\s+([\d.]+)", r"^\s+50%\s+(\S+)", r"^\s+99%\s+(\S+)")
     found = [re.search(p, out, re.M) for p in patterns]
@@ -229,7 +283,7 @@ def run_wrk(core, conns, dur, tools, tmp, url=URL):
 
 def run_oha(core, conns, dur, tools, tmp, url=URL):
     insecure = ["--insecure"] if url.startswith("https") else []
-    out, cpu, rss, wall = timed([tools["oha"], "-z", f"{dur}s", "-c", str(conns), "--no-tui", "--output-format", "json", *insecure, url], core)
+    out, cpu, rss, wall = timed([tools["oha"], "-z", f"{dur}s", "-c", str(conns), "--no-tui", "--output-format", "json", *insecure, *same_headers("-H"), url], core)
     d = json.loads(out)
     return d["summary"]["requestsPerSec"], d["latencyPercentiles"]["p50"] * 1000, d["latencyPercentiles"]["p99"] * 1000, cpu, rss, wall
 
@@ -237,7 +291,7 @@ def run_oha(core, conns, dur, tools, tmp, url=URL):
 def run_h2load(core, conns, dur, tools, tmp, url=URL, streams=1):
     """h2load with `conns` connections of `streams` streams each (`-m`), one thread. Its output
     has no percentiles: p50 and p99 are NaN here (see h2load_latency)."""
-    out, cpu, rss, wall = timed(["h2load", "-t1", "-c", str(conns), f"-m{streams}", "-D", str(dur), url], core)
+    out, cpu, rss, wall = timed(["h2load", "-t1", "-c", str(conns), f"-m{streams}", "-D", str(dur), *same_headers("-H"), url], core)
     return (*h2load_figures(out), float("nan"), float("nan"), cpu, rss, wall)
 
 
@@ -257,7 +311,7 @@ def h2load_latency(core, conns, dur, url, tmp, streams=1):
     """h2load's p50 and p99 (ms) from a run with --log-file (a line per request: start, status,
     microseconds), which the timed rounds leave out since writing it costs CPU."""
     log = Path(tmp) / "h2load.log"
-    timed(["h2load", "-t1", "-c", str(conns), f"-m{streams}", "-D", str(dur), "--log-file", str(log), url], core)
+    timed(["h2load", "-t1", "-c", str(conns), f"-m{streams}", "-D", str(dur), *same_headers("-H"), "--log-file", str(log), url], core)
     times = sorted(int(line.split()[2]) for line in log.read_text().splitlines() if line.strip())
     log.unlink()
     if not times:
@@ -377,18 +431,23 @@ def throughput(runners, url, args, tools, cores_, tmp, label):
     results = {name: [] for name in runners}
     for r in range(args.rounds):
         for name, fn in runners.items():
-            results[name].append((*fn(gen_core, args.connections, args.duration, tools, tmp, url), WAKEUPS["last"], WAKEUPS["sys"]))
+            run = functools.partial(fn, gen_core, args.connections, args.duration, tools, tmp, url)
+            figures, t_cpu, t_sys, segs_per_s = sampled(run, url, args.duration)
+            results[name].append((*figures, WAKEUPS["last"], WAKEUPS["sys"], t_cpu, t_sys, segs_per_s))
             print(f"{label} round {r + 1}/{args.rounds} {name}: {results[name][-1][0]:,.0f} req/s", flush=True)
-    med = {n: [statistics.median(v[i] for v in runs) for i in range(8)] for n, runs in results.items()}
+    med = {n: [statistics.median(v[i] for v in runs) for i in range(11)] for n, runs in results.items()}
     print(f"\n{label} throughput: {args.connections} connections, {args.duration} s per run, median of {args.rounds} rounds;"
           f" target nginx on core {target_core}, generator on core {gen_core}\n")
-    print(f"| generator | req/s | p50 ms | p99 ms | CPU % | peak RSS MiB | req per CPU-second | µs CPU per request (of it kernel) | wake-ups per 1,000 requests |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"| generator | req/s | p50 ms | p99 ms | CPU % | peak RSS MiB | req per CPU-second | µs CPU per request (of it kernel) | wake-ups per 1,000 requests"
+          f" | target's µs CPU per request (of it kernel) | generator's segments per request |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     cpu_per_req = {}
-    for n, (rps, p50, p99, cpu, rss, wall, wake, system) in med.items():
-        cpu_per_req[n] = cpu / max(rps * wall, 1e-9)
+    for n, (rps, p50, p99, cpu, rss, wall, wake, system, t_cpu, t_sys, segs) in med.items():
+        done = max(rps * wall, 1e-9)
+        cpu_per_req[n] = cpu / done
         print(f"| {n} | {rps:,.0f} | {p50:.3f} | {p99:.3f} | {cpu / wall * 100:.0f} | {rss / 1024:.1f} | {rps * wall / max(cpu, 1e-9):,.0f}"
-              f" | {cpu_per_req[n] * 1e6:.2f} ({system / max(rps * wall, 1e-9) * 1e6:.2f}) | {wake / max(rps * wall, 1) * 1000:.0f} |")
+              f" | {cpu_per_req[n] * 1e6:.2f} ({system / done * 1e6:.2f}) | {wake / max(rps * wall, 1) * 1000:.0f}"
+              f" | {t_cpu / done * 1e6:.2f} ({t_sys / done * 1e6:.2f}) | {segs / max(rps, 1e-9):.3f} |")
     lfg = med["loadforge-gate"][0]
     print()
     for n in runners:
@@ -422,8 +481,11 @@ def same_round_ratios(ours, theirs, name):
     rps = statistics.median(a[0] / max(b[0], 1e-9) for a, b in zip(ours, theirs))
     cpu = statistics.median(per_req(a, 3) / max(per_req(b, 3), 1e-12) for a, b in zip(ours, theirs))
     wake = statistics.median(per_req(a, 6) / max(per_req(b, 6), 1e-12) for a, b in zip(ours, theirs))
+    target = statistics.median(per_req(a, 8) / max(per_req(b, 8), 1e-12) for a, b in zip(ours, theirs))
+    segs = statistics.median((a[10] / max(a[0], 1e-9)) / max(b[10] / max(b[0], 1e-9), 1e-12) for a, b in zip(ours, theirs))
     return (f"loadforge-gate / {name} (same-round ratios, median of {len(ours)} rounds): {rps:.2f}x requests per second, "
-            f"{cpu:.2f}x CPU per request, {wake:.2f}x wake-ups per request")
+            f"{cpu:.2f}x CPU per request, {wake:.2f}x wake-ups per request; the target's CPU per request {target:.2f}x, "
+            f"the generator's segments per request {segs:.2f}x")
 
 
 def memory(args, tools, gen_core, lfg, tmp):
