@@ -87,7 +87,7 @@ pub(super) fn weigh(
     }
     let words = format!(
         "not judged: {cause}, and {} could decide the verdict (as measured, {}; {span}){}",
-        uncertain.what(),
+        uncertain.what().0,
         judged.words(unit),
         uncertain.fix(),
     );
@@ -136,11 +136,12 @@ impl Uncertain {
         }
     }
 
-    fn what(&self) -> &'static str {
+    /// What leaves the verdict uncertain, with its verb agreeing.
+    fn what(&self) -> (&'static str, &'static str) {
         match (self.starved, self.late) {
-            (_, 0) => "its stall",
-            (0, _) => "the late requests",
-            _ => "its stall and the late requests",
+            (_, 0) => ("its stall", "leaves"),
+            (0, _) => ("the late requests", "leave"),
+            _ => ("its stall and the late requests", "leave"),
         }
     }
 
@@ -153,12 +154,8 @@ impl Uncertain {
 }
 
 /// How far the stall reaches, for the words: the change at its best and at its worst.
-fn span_words(reach: Option<paired::Reach>, unit: Unit, what: &str) -> String {
+fn span_words(reach: Option<paired::Reach>, unit: Unit, (what, leaves): (&str, &str)) -> String {
     let Some(r) = reach else {
-        let leaves = match what {
-            "its stall" => "leaves",
-            _ => "leave",
-        };
         return format!("{what} {leaves} the target's own values without a bound here");
     };
     let v = |x: f64| match r.relative {

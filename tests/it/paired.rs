@@ -151,13 +151,15 @@ fn each_side_keeps_its_own_session_cookie() {
     assert_eq!(logins(&paired["base_endpoints"]), 3, "and one on the base");
 }
 
-/// A keep-alive server that notes when each request arrives.
-fn noting_server(arrivals: Arc<Mutex<Vec<Instant>>>) -> String {
+/// A keep-alive server that answers `ok` to every request after the delay `on_request` gives
+/// for it, or never when it gives none (reading on until the client closes, as a hung server
+/// does).
+fn keep_alive_server(on_request: impl Fn() -> Option<Duration> + Clone + Send + 'static) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
-            let arrivals = arrivals.clone();
+            let on_request = on_request.clone();
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
                 let mut out = stream;
@@ -167,8 +169,10 @@ fn noting_server(arrivals: Arc<Mutex<Vec<Instant>>>) -> String {
                     match reader.read_line(&mut line) {
                         Ok(0) | Err(_) => return,
                         Ok(_) if line == "\r\n" => {
-                            arrivals.lock().unwrap().push(Instant::now());
-                            std::thread::sleep(Duration::from_millis(2));
+                            let Some(delay) = on_request() else {
+                                continue;
+                            };
+                            std::thread::sleep(delay);
                             let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
                             if out.write_all(ok).is_err() {
                                 return;
@@ -183,41 +187,23 @@ fn noting_server(arrivals: Arc<Mutex<Vec<Instant>>>) -> String {
     format!("http://{addr}")
 }
 
+/// A keep-alive server that notes when each request arrives, and answers in 2 ms.
+fn noting_server(arrivals: Arc<Mutex<Vec<Instant>>>) -> String {
+    keep_alive_server(move || {
+        arrivals.lock().unwrap().push(Instant::now());
+        Some(Duration::from_millis(2))
+    })
+}
+
 /// A keep-alive server that answers in 5 ms, and from `hang_after` past its first request on
-/// answers nothing more: it reads on until the client closes, as a hung server does.
+/// answers nothing more.
 fn hanging_server(hang_after: Option<Duration>) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
     let first: Arc<std::sync::OnceLock<Instant>> = Arc::default();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let first = first.clone();
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut out = stream;
-                let mut line = String::new();
-                loop {
-                    line.clear();
-                    match reader.read_line(&mut line) {
-                        Ok(0) | Err(_) => return,
-                        Ok(_) if line == "\r\n" => {
-                            let first = *first.get_or_init(Instant::now);
-                            if hang_after.is_some_and(|h| first.elapsed() >= h) {
-                                continue;
-                            }
-                            std::thread::sleep(Duration::from_millis(5));
-                            let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-                            if out.write_all(ok).is_err() {
-                                return;
-                            }
-                        }
-                        Ok(_) => {}
-                    }
-                }
-            });
-        }
-    });
-    format!("http://{addr}")
+    keep_alive_server(move || {
+        let first = *first.get_or_init(Instant::now);
+        let hung = hang_after.is_some_and(|h| first.elapsed() >= h);
+        (!hung).then_some(Duration::from_millis(5))
+    })
 }
 
 /// The change stops answering 6.5 s into a 10 s run of 1 s slices: in pair 3 (6 to 8 s), the

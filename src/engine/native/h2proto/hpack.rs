@@ -223,6 +223,7 @@ impl Table {
             return;
         }
         let mut bytes = self.spare.pop().unwrap_or_default();
+        bytes.reserve_exact(name.len() + value.len());
         bytes.extend_from_slice(name);
         bytes.extend_from_slice(value);
         self.entries.push_front(Entry {
@@ -589,7 +590,6 @@ mod tests {
         );
     }
 
-    /// A field larger than the table empties it and is not kept (RFC 7541, 4.4).
     /// A string decoded once is taken from the cache the next time, the same bytes; a string
     /// that fails to decode is never cached and fails every time; more strings than slots
     /// replace the oldest, and what is taken is always what the coded bytes say.
@@ -625,6 +625,7 @@ mod tests {
         }
     }
 
+    /// A field larger than the table empties it and is not kept (RFC 7541, 4.4).
     #[test]
     fn an_entry_larger_than_the_table_empties_it() {
         let mut d = Decoder::new(64);
