@@ -209,11 +209,7 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
     let handles = spawn_workers(plan, workers, &shared, (&token, &halt), start)?;
     let watched = (&*sink, pairing.as_ref(), monitor.as_ref());
     let Ending { aborted, decided } = supervise(plan, &token, start, watched);
-    if aborted.is_some() {
-        // The verdict is a failure already: no reason to wait for the requests in flight.
-        halt.cancel();
-    }
-    token.cancel();
+    end_users(aborted.is_some(), &token, &halt);
     // The run's measured time ends here, and answers stop counting for a paired run's slices:
     // a pair whose last answers were due after the cancel is not settled, however long the
     // workers then take to drain. The generator's meters stop here too: the drain is no load.
@@ -237,11 +233,7 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
         schema: SCHEMA.into(),
         tool: ToolInfo::current(),
         run: RunMeta {
-            model: if plan.rate.is_some() {
-                LoadModel::Open
-            } else {
-                LoadModel::Closed
-            },
+            model: plan.rate.map_or(LoadModel::Closed, |_| LoadModel::Open),
             scenario: Some(plan.scenario_name.clone()),
             warmup_s: warmup.as_secs_f64(),
             interrupted: stop.is_cancelled(),
@@ -267,6 +259,15 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
         paired,
     };
     unless_panicked(result, &panics)
+}
+
+/// Ends the users' load: they finish what is in flight (`drain`), unless an abort-on-fail
+/// stopped the run, whose verdict is a failure already: no reason to wait, they are halted.
+fn end_users(aborted: bool, token: &CancellationToken, halt: &CancellationToken) {
+    if aborted {
+        halt.cancel();
+    }
+    token.cancel();
 }
 
 /// The run's result, or a crash (exit 3) when a virtual user panicked: what the other users
