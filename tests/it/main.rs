@@ -15,6 +15,7 @@ mod commands;
 mod comparable;
 mod component;
 mod compression;
+mod drain;
 mod emulator;
 mod executor;
 mod fake_gitlab;

@@ -11,6 +11,7 @@
 mod body;
 mod cookies;
 mod decode;
+mod ending;
 mod exchange;
 mod h2proto;
 mod http;
@@ -63,7 +64,10 @@ struct WorkerSetup {
     plan: NativePlan,
     connector: Arc<http::Connector>,
     sink: Arc<SeriesSink>,
+    /// The run's end: users start nothing new, and finish what is in flight.
     token: CancellationToken,
+    /// An interruption or an abort-on-fail: users' tasks are aborted at once.
+    halt: CancellationToken,
     start: Instant,
     /// The runtime hiccup meter this worker's meter task records into.
     hiccups: Option<Arc<HiccupMeter>>,
@@ -191,7 +195,10 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
         .then(|| Monitor::start(Subject::ThisProcess, true));
     let start = Instant::now();
     let pairing = Pairing::new(plan, workers, start)?;
-    let token = stop.child_token();
+    // An interruption (`stop`) or an abort-on-fail halts the users at once; the run's end
+    // (`token`, its time up or the referee's decision) lets them finish what is in flight.
+    let halt = stop.child_token();
+    let token = halt.child_token();
     let hiccups = monitor.as_ref().and_then(Monitor::runtime_meter);
     let shared = Shared {
         connector: &connector,
@@ -199,18 +206,18 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
         hiccups: &hiccups,
         pairing: &pairing,
     };
-    let handles = spawn_workers(plan, workers, &shared, &token, start)?;
+    let handles = spawn_workers(plan, workers, &shared, (&token, &halt), start)?;
     let watched = (&*sink, pairing.as_ref(), monitor.as_ref());
     let Ending { aborted, decided } = supervise(plan, &token, start, watched);
-    token.cancel();
-    // Answers stop counting here: a pair whose last answers were due after the cancel is not
-    // settled, however long the workers then take to stop.
+    end_users(aborted.is_some(), &token, &halt);
+    // The run's measured time ends here, and answers stop counting for a paired run's slices:
+    // a pair whose last answers were due after the cancel is not settled, however long the
+    // workers then take to drain. The generator's meters stop here too: the drain is no load.
     let cut = start.elapsed();
-    let (recorders, panics) = join_workers(handles)?;
     let generator = monitor.map(|m| m.finish("native"));
-    let elapsed = start
-        .elapsed()
-        .min(plan.run_time.max(Duration::from_millis(1)));
+    let (recorders, panics) = join_workers(handles)?;
+    tell_drain(start.elapsed().saturating_sub(cut), plan);
+    let elapsed = cut.min(plan.run_time.max(Duration::from_millis(1)));
     let warmup = plan.warmup.min(elapsed);
     let Sides {
         change: (endpoints, duration_s),
@@ -226,11 +233,7 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
         schema: SCHEMA.into(),
         tool: ToolInfo::current(),
         run: RunMeta {
-            model: if plan.rate.is_some() {
-                LoadModel::Open
-            } else {
-                LoadModel::Closed
-            },
+            model: plan.rate.map_or(LoadModel::Closed, |_| LoadModel::Open),
             scenario: Some(plan.scenario_name.clone()),
             warmup_s: warmup.as_secs_f64(),
             interrupted: stop.is_cancelled(),
@@ -256,6 +259,15 @@ pub fn run(plan: &NativePlan, stop: &CancellationToken) -> Result<RunResult, Eng
         paired,
     };
     unless_panicked(result, &panics)
+}
+
+/// Ends the users' load: they finish what is in flight (`drain`), unless an abort-on-fail
+/// stopped the run, whose verdict is a failure already: no reason to wait, they are halted.
+fn end_users(aborted: bool, token: &CancellationToken, halt: &CancellationToken) {
+    if aborted {
+        halt.cancel();
+    }
+    token.cancel();
 }
 
 /// The run's result, or a crash (exit 3) when a virtual user panicked: what the other users
@@ -411,7 +423,7 @@ fn spawn_workers(
     plan: &NativePlan,
     workers: usize,
     shared: &Shared<'_>,
-    token: &CancellationToken,
+    (token, halt): (&CancellationToken, &CancellationToken),
     start: Instant,
 ) -> Result<Vec<WorkerHandle>, EngineError> {
     (0..workers)
@@ -423,6 +435,7 @@ fn spawn_workers(
                 connector: shared.connector.clone(),
                 sink: shared.sink.clone(),
                 token: token.clone(),
+                halt: halt.clone(),
                 start,
                 hiccups: shared.hiccups.clone(),
                 paired: shared.pairing.clone(),
@@ -623,9 +636,11 @@ fn spawn_ticker(
     })
 }
 
-/// One virtual user: waits for its start, then runs until the worker aborts its task at the
-/// end of the run. Aborting, rather than racing every poll against the stop token, keeps the
-/// token's lock and waker off the request path (one poll per response, thousands a second).
+/// One virtual user: waits for its start, then runs until the run's end, finishing the
+/// request it has in flight then (`ending.rs`), or until the worker aborts its task (an
+/// interruption, the drain's bound). The end is a flag a user reads between steps, not a race
+/// of every poll against the stop token: that keeps the token's lock and waker off the request
+/// path (one poll per response, thousands a second).
 ///
 /// In a paired run the user has a twin on the base (`twin`): the same random stream, so the
 /// same flows, with its own connections, cookies and variables; the two run in one task and
@@ -637,7 +652,10 @@ fn spawn_user(
     start: Instant,
 ) -> tokio::task::JoinHandle<()> {
     tokio::task::spawn_local(async move {
-        tokio::time::sleep_until(tokio::time::Instant::from_std(start + offset)).await;
+        if !ctx.end.sleep_until(start + offset).await {
+            // The run ended before this user's turn to start.
+            return;
+        }
         let _active = Active::enter(recorder);
         let stream = id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ start.elapsed().as_nanos() as u64;
         #[cfg(debug_assertions)]
@@ -712,11 +730,18 @@ fn contexts(
     connector: Arc<http::Connector>,
     recorder: &Rc<RefCell<Recorder>>,
     paired: Option<&Pairing>,
-    index: usize,
+    (index, end): (usize, &Rc<ending::EndSignal>),
 ) -> Result<Contexts, EngineError> {
     let ctx = |connector, target| {
-        WorkerCtx::new(plan.scenario.clone(), connector, recorder.clone(), target)
-            .map_err(EngineError::Start)
+        let recorder = recorder.clone();
+        WorkerCtx::new(
+            plan.scenario.clone(),
+            connector,
+            recorder,
+            target,
+            end.clone(),
+        )
+        .map_err(EngineError::Start)
     };
     let change = ctx(connector, &plan.target)?;
     let (Some(p), Some(pp)) = (paired, &plan.paired) else {
@@ -735,6 +760,60 @@ fn contexts(
     ))
 }
 
+/// Waits for the users to finish the requests they have in flight at the run's end, for at
+/// most `bound` and never past `halt` (an interruption, an abort-on-fail), then aborts what
+/// still runs; returns the message of the first panic of a user, if one panicked.
+async fn drain(
+    mut tasks: Vec<tokio::task::JoinHandle<()>>,
+    halt: &CancellationToken,
+    bound: Duration,
+) -> Option<String> {
+    let mut ended: Vec<Option<Result<(), tokio::task::JoinError>>> =
+        tasks.iter().map(|_| None).collect();
+    let all = async {
+        for (t, slot) in tasks.iter_mut().zip(&mut ended) {
+            *slot = Some(t.await);
+        }
+    };
+    tokio::select! {
+        biased;
+        () = halt.cancelled() => {}
+        () = all => {}
+        () = tokio::time::sleep(bound) => {}
+    }
+    let mut panicked = None;
+    for (t, slot) in tasks.into_iter().zip(ended) {
+        let result = match slot {
+            Some(r) => r,
+            None => {
+                t.abort();
+                t.await
+            }
+        };
+        // A user that panicked must not vanish silently: its requests would be missing from
+        // a result that still passes.
+        if let Err(e) = result {
+            if e.is_panic() {
+                panicked.get_or_insert_with(|| panic_message(e.into_panic()));
+            }
+        }
+    }
+    panicked
+}
+
+/// Says how long the run's end waited for the requests in flight, when that was long enough
+/// to notice: a job's log would otherwise show an unexplained wait after the load phase.
+fn tell_drain(took: Duration, plan: &NativePlan) {
+    if took >= Duration::from_secs(1) {
+        eprintln!(
+            "loadforge-gate: the run's end waited {:.1}s for the requests in flight (at most {}: the longest request timeout and {})",
+            took.as_secs_f64(),
+            crate::duration::format_duration(ending::drain_bound(&plan.scenario)),
+            crate::duration::format_duration(ending::DRAIN_MARGIN),
+        );
+    }
+}
+
 /// Runs one worker's users; returns its recorder and, if a user panicked, the panic's message.
 fn worker(setup: WorkerSetup) -> Result<(Recorder, Option<String>), EngineError> {
     let WorkerSetup {
@@ -744,6 +823,7 @@ fn worker(setup: WorkerSetup) -> Result<(Recorder, Option<String>), EngineError>
         connector,
         sink,
         token,
+        halt,
         start,
         hiccups,
         paired,
@@ -759,11 +839,13 @@ fn worker(setup: WorkerSetup) -> Result<(Recorder, Option<String>), EngineError>
     let recorder = Rc::new(RefCell::new(Recorder::new(
         index,
         plan.scenario.endpoints.len(),
-        start,
+        (start, plan.run_time),
         plan.warmup,
         sink,
     )));
-    let (ctx, twin) = contexts(&plan, connector, &recorder, paired.as_ref(), index)?;
+    let end = Rc::new(ending::EndSignal::new());
+    let (ctx, twin) = contexts(&plan, connector, &recorder, paired.as_ref(), (index, &end))?;
+    let bound = ending::drain_bound(&plan.scenario);
     let panicked = local.block_on(&rt, async {
         let ticker = spawn_ticker(recorder.clone(), token.clone(), start);
         let meter = hiccups.map(|m| tokio::task::spawn_local(health::runtime_meter(m)));
@@ -772,19 +854,12 @@ fn worker(setup: WorkerSetup) -> Result<(Recorder, Option<String>), EngineError>
             .map(|u| spawn_user(u, (ctx.clone(), twin.clone()), recorder.clone(), start))
             .collect();
         token.cancelled().await;
-        for t in tasks.iter().chain(&meter) {
-            t.abort();
+        recorder.borrow_mut().end(Instant::now());
+        end.end();
+        if let Some(m) = &meter {
+            m.abort();
         }
-        let mut panicked = None;
-        for t in tasks {
-            // A user that panicked must not vanish silently: its requests would be missing
-            // from a result that still passes.
-            if let Err(e) = t.await {
-                if e.is_panic() {
-                    panicked.get_or_insert_with(|| panic_message(e.into_panic()));
-                }
-            }
-        }
+        let panicked = drain(tasks, &halt, bound).await;
         let _ = ticker.await;
         panicked
     });

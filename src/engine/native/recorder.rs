@@ -62,13 +62,17 @@ pub(crate) struct Recorder {
     sink: Arc<SeriesSink>,
     /// Until then, requests count only in the time series (warm-up).
     warmup_until: Instant,
+    /// The run's last second in the series: what ends after it (a request the run's end
+    /// let finish) counts in it, the second the request was in flight at the end. The series
+    /// is then as long as the measured run, and its seconds' requests add up to the rows'.
+    last_second: u32,
 }
 
 impl Recorder {
     pub(crate) fn new(
         worker: usize,
         endpoints: usize,
-        start: Instant,
+        (start, run_time): (Instant, std::time::Duration),
         warmup: std::time::Duration,
         sink: Arc<SeriesSink>,
     ) -> Self {
@@ -86,7 +90,15 @@ impl Recorder {
             cookies_dropped: CookiesDropped::default(),
             sink,
             warmup_until: start + warmup,
+            last_second: second_holding(run_time),
         }
+    }
+
+    /// The run ends at `now` (before its time, when it was stopped): the series ends with
+    /// the second that holds it.
+    pub(crate) fn end(&mut self, now: Instant) {
+        let at = now.saturating_duration_since(self.start);
+        self.last_second = self.last_second.min(second_holding(at));
     }
 
     /// Makes this a paired run's recorder: the base's rows beside the change's, and the
@@ -161,7 +173,8 @@ impl Recorder {
     }
 
     fn second_of(&self, now: Instant) -> u32 {
-        now.saturating_duration_since(self.start).as_secs() as u32
+        let t = now.saturating_duration_since(self.start).as_secs();
+        u32::try_from(t).unwrap_or(u32::MAX).min(self.last_second)
     }
 
     /// Closes the current second if `now` is past it, handing it to the sink.
@@ -195,5 +208,68 @@ impl Recorder {
         self.second_failures = 0;
         self.second = watermark.max(self.second);
         self.sink.submit(self.worker, samples, watermark);
+    }
+}
+
+/// The second that holds the instant just before `t` from the start: the last second of a run
+/// that lasted `t` (second 2 for 3 s, as for 2.5 s).
+fn second_holding(t: std::time::Duration) -> u32 {
+    let s = t.as_nanos().saturating_sub(1) / 1_000_000_000;
+    u32::try_from(s).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        sync::Arc,
+        time::{Duration, Instant},
+    };
+
+    use super::{Answer, Recorder};
+    use crate::stats::{SeriesSink, Side};
+
+    /// Requests at `secs` from the start of a run of `run_s` seconds stopped at `end_s`, as
+    /// the series' (second, requests).
+    fn series(run_s: f64, end_s: Option<f64>, secs: &[f64]) -> Vec<(u32, u64)> {
+        let sink = Arc::new(SeriesSink::new(1));
+        let start = Instant::now();
+        let at = |s: f64| start + Duration::from_secs_f64(s);
+        let run = (start, Duration::from_secs_f64(run_s));
+        let mut rec = Recorder::new(0, 1, run, Duration::ZERO, sink.clone());
+        for &s in secs {
+            if end_s.is_some_and(|e| e <= s) {
+                rec.end(at(end_s.unwrap_or(s)));
+            }
+            let timing = (Some(1_000), Some(at(s)), super::Flight::NONE);
+            rec.record(Side::Change, 0, timing, None, Answer::default(), at(s));
+        }
+        rec.flush(u32::MAX);
+        drop(rec);
+        let points = Arc::try_unwrap(sink).unwrap().finish();
+        points.iter().map(|p| (p.t, p.requests)).collect()
+    }
+
+    /// A request the run's end let finish counts in the run's last second, never in a second
+    /// past the run: the series is as long as the run, and holds every request of the rows.
+    #[test]
+    fn requests_answered_after_the_end_count_in_the_runs_last_second() {
+        assert_eq!(
+            series(3.0, None, &[0.5, 1.5, 2.5, 3.0, 4.9]),
+            [(0, 1), (1, 1), (2, 3)]
+        );
+        assert_eq!(
+            series(2.5, None, &[0.5, 2.2, 2.7]),
+            [(0, 1), (1, 0), (2, 2)]
+        );
+    }
+
+    /// A run stopped early (a referee's decision) ends its series with the second it stopped
+    /// in, not at its planned length.
+    #[test]
+    fn a_run_stopped_early_ends_its_series_where_it_stopped() {
+        assert_eq!(
+            series(10.0, Some(1.2), &[0.5, 1.1, 1.8, 6.0]),
+            [(0, 1), (1, 3)]
+        );
     }
 }

@@ -17,6 +17,7 @@ use url::Url;
 
 use super::{
     cookies::{self, Jar},
+    ending::EndSignal,
     http::{self, Conn, Connector, Opener},
     lanes::Pool,
     paired::{Flight, Slices},
@@ -49,6 +50,8 @@ pub(crate) struct WorkerCtx {
     side: Side,
     /// A paired run's slices: the users send only during their own side's.
     slices: Option<Arc<Slices>>,
+    /// The run's end: from then on the users start nothing new (`ending.rs`).
+    pub(crate) end: Rc<EndSignal>,
 }
 
 use std::sync::Arc;
@@ -86,6 +89,7 @@ impl WorkerCtx {
         connector: Arc<Connector>,
         recorder: Rc<RefCell<Recorder>>,
         target: &Target,
+        end: Rc<EndSignal>,
     ) -> Result<WorkerCtx, String> {
         let authority = &target.authority;
         let base_path = target.base_path.clone();
@@ -118,6 +122,7 @@ impl WorkerCtx {
             default_headers,
             side: Side::Change,
             slices: None,
+            end,
         })
     }
 
@@ -241,17 +246,23 @@ impl VirtualUser {
         }
     }
 
-    /// Runs until the caller drops the future (at the deadline or on interruption). With a
-    /// schedule (open model) iterations start when due and the scenario's waits are not used:
-    /// the schedule is the pacing.
+    /// Runs until the run's end, then returns once the request under way (if any) is
+    /// recorded; or until the caller drops the future (an interruption, the drain's bound).
+    /// With a schedule (open model) iterations start when due and the scenario's waits are not
+    /// used: the schedule is the pacing.
     pub(crate) async fn run(mut self, mut schedule: Option<super::schedule::Schedule>) {
         let scenario = self.ctx.scenario.clone();
         self.run_steps(&scenario.on_start).await;
         let total = *scenario.cumulative_weights.last().unwrap_or(&1);
         loop {
+            if self.ctx.end.has_ended() {
+                return;
+            }
             if let Some(s) = schedule.as_mut() {
                 let due = s.next_due();
-                tokio::time::sleep_until(tokio::time::Instant::from_std(due)).await;
+                if !self.ctx.end.sleep_until(due).await {
+                    return;
+                }
                 if self.off_turn(due) {
                     // A paired run: this arrival is the other side's (its twin takes it).
                     continue;
@@ -284,13 +295,17 @@ impl VirtualUser {
             return;
         };
         if let Some(at) = slices.turn_of(self.ctx.side, Instant::now()) {
-            tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+            self.ctx.end.sleep_until(at).await;
             self.intended = None;
         }
     }
 
     async fn run_steps(&mut self, steps: &[Step]) {
         for (i, step) in steps.iter().enumerate() {
+            // Past the run's end no step starts: what is in flight finishes, nothing new.
+            if self.ctx.end.has_ended() {
+                return;
+            }
             let flow = match step {
                 Step::Request(r) => self.request(r).await,
                 Step::Sleep(w) => {
@@ -395,7 +410,7 @@ impl VirtualUser {
                 }
             }
         };
-        tokio::time::sleep(d).await;
+        self.ctx.end.sleep(d).await;
     }
 
     /// Records a request that never went out (it could not be built).
@@ -408,7 +423,9 @@ impl VirtualUser {
     /// A request going out at `sent` (as its latency counts it): a paired run notes it in
     /// flight until it is recorded, so one the run's end cuts off is counted late in its
     /// slice, not dropped. Every exchange from here on ends in a record: a failure, a timeout
-    /// and an answer alike; only the end of the run (its users' tasks aborted) abandons one.
+    /// and an answer alike, the run's end included (its requests in flight finish,
+    /// `ending.rs`); only an interruption or the drain's bound (the users' tasks aborted)
+    /// abandons one.
     fn sent(&self, endpoint: usize, sent: Instant) -> Flight {
         if self.ctx.slices.is_none() {
             return Flight::NONE;
@@ -609,6 +626,10 @@ impl VirtualUser {
 
     async fn request(&mut self, req: &Request) -> Flow {
         self.wait_turn().await;
+        if self.ctx.end.has_ended() {
+            // The run ended during the wait for this side's turn: the request never goes out.
+            return Flow::EndTask;
+        }
         if let Err(reason) = self.build(req) {
             self.record(req.endpoint, None, Some(reason));
             return Flow::EndTask;
