@@ -315,6 +315,21 @@ impl Drop for Open<'_> {
     }
 }
 
+/// A request's place in the queue for a stream slot (`Conn::try_open`): given back if the
+/// exchange is given up while it waits, so the requests behind it are not held.
+struct Queued<'a> {
+    driver: &'a Driver,
+    ticket: Option<u64>,
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        if let (Some(t), Ok(mut io)) = (self.ticket, self.driver.io.try_borrow_mut()) {
+            io.conn.leave_queue(t);
+        }
+    }
+}
+
 /// A request as the user serialised it (HTTP/1.1) and as header fields and body
 /// ([`H2Conn::translate`]). Bounded: one request per handle, the size of the user's own.
 struct Translated {
@@ -389,11 +404,15 @@ impl H2Conn {
         self.translate(request)?;
         let last = self.last.as_mut().ok_or(Cow::Borrowed(UNSENDABLE))?;
         let driver = &*self.driver;
-        let id = drive(driver, |c| {
-            c.try_open(&mut last.block, &last.body, read.meta)
-        })
-        .await
-        .map_err(|e| failure(&e, reused))?;
+        let mut queued = Queued {
+            driver,
+            ticket: None,
+        };
+        let opened = drive(driver, |c| {
+            let body = (&last.body, read.meta);
+            c.try_open(&mut last.block, body, &mut queued.ticket)
+        });
+        let id = opened.await.map_err(|e| failure(&e, reused))?;
         let open = Open { driver, id };
         let head = drive(driver, |c| c.poll_head(id))
             .await

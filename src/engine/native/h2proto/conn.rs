@@ -8,7 +8,7 @@
 //! block and its CONTINUATION frames by the head cap, the dynamic table by its announced size,
 //! replies queued for a server that does not read by [`OUT_CAP`].
 
-use std::task::Poll;
+use std::{collections::VecDeque, task::Poll};
 
 use bytes::Bytes;
 
@@ -87,6 +87,11 @@ pub(crate) struct Conn {
     /// connection are to be polled again (`http2.rs`, `Shared`).
     progress: bool,
     slot_wanted: bool,
+    /// Requests waiting for a stream slot, oldest first (their tickets, [`Conn::try_open`]): a
+    /// slot that frees goes to the oldest, never back to the lane that just closed a stream in
+    /// the same poll, which would starve the others to their timeout. At most one per lane.
+    queue: VecDeque<u64>,
+    next_ticket: u64,
     /// Emptied body buffers of finished streams, for the next ones.
     spare: Vec<Vec<u8>>,
 }
@@ -153,6 +158,8 @@ impl Conn {
             ended: None,
             progress: false,
             slot_wanted: false,
+            queue: VecDeque::new(),
+            next_ticket: 0,
             spare: Vec::new(),
         }
     }
@@ -216,12 +223,14 @@ impl Conn {
 
     /// Opens a stream for a request: its header block, encoded here (so blocks reach the
     /// server in the order their references to its table were made), and its body. Pending
-    /// while the server's `max_concurrent_streams` are open.
+    /// while the server's `max_concurrent_streams` are open, or while requests that came
+    /// first wait for a slot: `ticket` is this request's place in that queue, to be given
+    /// back with [`Conn::leave_queue`] if it gives up.
     pub(crate) fn try_open(
         &mut self,
         request: &mut RequestBlock,
-        body: &Bytes,
-        want_meta: bool,
+        (body, want_meta): (&Bytes, bool),
+        ticket: &mut Option<u64>,
     ) -> Poll<Result<u32, H2Error>> {
         if let Some(e) = &self.ended {
             return Poll::Ready(Err(e.clone()));
@@ -234,9 +243,20 @@ impl Conn {
             return Poll::Ready(Err(unprocessed));
         }
         let open = self.streams.iter().filter(|s| !s.closed()).count();
-        if open >= self.peer_max_streams as usize {
+        let first = self.queue.front().copied();
+        if open >= self.peer_max_streams as usize || first.is_some_and(|f| Some(f) != *ticket) {
+            if ticket.is_none() {
+                *ticket = Some(self.next_ticket);
+                self.queue.push_back(self.next_ticket);
+                self.next_ticket += 1;
+            }
             self.slot_wanted = true;
             return Poll::Pending;
+        }
+        if ticket.take().is_some() {
+            self.queue.pop_front();
+            // The next in line may fit too: the lanes are polled again.
+            self.progress |= !self.queue.is_empty();
         }
         let id = self.next_id;
         self.next_id += 2;
@@ -337,6 +357,15 @@ impl Conn {
             (Ok(()), Some(Ok(()))) => Poll::Ready(Ok(Ok(()))),
             (Ok(()), Some(Err(e))) => Poll::Ready(Err(e)),
             (Ok(()), None) => Poll::Pending,
+        }
+    }
+
+    /// A request waiting for a slot gave up (its timeout, the end of the run): the next in
+    /// line may take its turn.
+    pub(crate) fn leave_queue(&mut self, ticket: u64) {
+        if let Some(i) = self.queue.iter().position(|&t| t == ticket) {
+            self.queue.remove(i);
+            self.progress = true;
         }
     }
 
@@ -753,7 +782,7 @@ mod tests {
     }
 
     fn start(c: &mut Conn, body: &'static [u8]) -> u32 {
-        match c.try_open(&mut get(), &Bytes::from_static(body), false) {
+        match c.try_open(&mut get(), (&Bytes::from_static(body), false), &mut None) {
             Poll::Ready(Ok(id)) => id,
             other => panic!("{other:?}"),
         }
@@ -815,10 +844,40 @@ mod tests {
     fn max_concurrent_streams_is_honoured_and_a_finished_stream_frees_a_slot() {
         let mut c = open(&[(frame::MAX_CONCURRENT_STREAMS, 1)]);
         let first = start(&mut c, b"");
-        assert!(c.try_open(&mut get(), &Bytes::new(), false).is_pending());
+        assert!(c
+            .try_open(&mut get(), (&Bytes::new(), false), &mut None)
+            .is_pending());
         c.finish(first);
         assert!(c.take_progress(), "the waiting lane is told");
         assert_eq!(start(&mut c, b""), 3);
+    }
+
+    /// A slot that frees goes to the request that waited first, not back to the lane whose
+    /// stream just closed (which would otherwise take it in its own poll every time, and
+    /// starve the others to their timeout); one that gives up lets the next one through.
+    #[test]
+    fn a_freed_slot_goes_to_the_request_that_waited_first() {
+        let mut c = open(&[(frame::MAX_CONCURRENT_STREAMS, 1)]);
+        let mut try_open = |c: &mut Conn, ticket: &mut Option<u64>| {
+            c.try_open(&mut get(), (&Bytes::new(), false), ticket)
+        };
+        let (mut a, mut b, mut d) = (None, None, None);
+        let Poll::Ready(Ok(first)) = try_open(&mut c, &mut a) else {
+            panic!("the first request opens")
+        };
+        assert!(try_open(&mut c, &mut b).is_pending(), "no slot");
+        c.finish(first);
+        assert!(try_open(&mut c, &mut a).is_pending(), "b came first");
+        assert!(try_open(&mut c, &mut d).is_pending(), "and a after it, then d");
+        let Poll::Ready(Ok(second)) = try_open(&mut c, &mut b) else {
+            panic!("b takes the slot")
+        };
+        assert_eq!(b, None, "its ticket is spent");
+        c.finish(second);
+        c.take_progress();
+        c.leave_queue(a.take().unwrap());
+        assert!(c.take_progress(), "the lanes are told the queue moved");
+        assert!(try_open(&mut c, &mut d).is_ready(), "d, now first, opens");
     }
 
     /// A body goes out as the windows allow: 10 bytes of window, then a WINDOW_UPDATE for the
@@ -928,7 +987,7 @@ mod tests {
             Poll::Ready(Some(unprocessed.clone()))
         );
         assert_eq!(
-            c.try_open(&mut get(), &Bytes::new(), false),
+            c.try_open(&mut get(), (&Bytes::new(), false), &mut None),
             Poll::Ready(Err(unprocessed))
         );
     }
