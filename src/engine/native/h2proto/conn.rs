@@ -858,7 +858,7 @@ mod tests {
     #[test]
     fn a_freed_slot_goes_to_the_request_that_waited_first() {
         let mut c = open(&[(frame::MAX_CONCURRENT_STREAMS, 1)]);
-        let mut try_open = |c: &mut Conn, ticket: &mut Option<u64>| {
+        let try_open = |c: &mut Conn, ticket: &mut Option<u64>| {
             c.try_open(&mut get(), (&Bytes::new(), false), ticket)
         };
         let (mut a, mut b, mut d) = (None, None, None);
@@ -868,7 +868,10 @@ mod tests {
         assert!(try_open(&mut c, &mut b).is_pending(), "no slot");
         c.finish(first);
         assert!(try_open(&mut c, &mut a).is_pending(), "b came first");
-        assert!(try_open(&mut c, &mut d).is_pending(), "and a after it, then d");
+        assert!(
+            try_open(&mut c, &mut d).is_pending(),
+            "and a after it, then d"
+        );
         let Poll::Ready(Ok(second)) = try_open(&mut c, &mut b) else {
             panic!("b takes the slot")
         };
