@@ -62,8 +62,9 @@ fn run_three_shards(dir: &std::path::Path, host: &str) {
             stderr.contains("waiting"),
             "each shard waited for the common start"
         );
+        // Not "333" anywhere: the target's random port may hold it.
         assert!(
-            !stderr.contains("333"),
+            stderr.contains("(3.33 per second)"),
             "the spawn rate prints short: {stderr}"
         );
     }
