@@ -37,21 +37,16 @@ fn serve() -> (String, Arc<AtomicU64>) {
 
 fn answer(mut conn: TcpStream, seen: &AtomicU64) -> std::io::Result<()> {
     loop {
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            if conn.read(&mut byte)? == 0 {
-                return Ok(());
-            }
-            head.push(byte[0]);
-        }
+        let Some(head) = crate::harness::read_head(&mut conn)? else {
+            return Ok(());
+        };
         seen.fetch_add(1, Ordering::SeqCst);
         let line = String::from_utf8_lossy(&head);
         let path = line.split(' ').nth(1).unwrap_or("/").to_string();
         let ms = |prefix: &str| path.strip_prefix(prefix).and_then(|m| m.parse().ok());
         if path == "/never" {
             // Holds the connection until the client gives up on it.
-            while conn.read(&mut byte)? > 0 {}
+            while conn.read(&mut [0u8; 1])? > 0 {}
             return Ok(());
         }
         if let Some(ms) = ms("/hop/") {

@@ -598,3 +598,17 @@ impl Gate {
         }
     }
 }
+
+/// One request head from a test server's connection, read a byte at a time so nothing past it
+/// is consumed; `None` when the client hung up first.
+pub fn read_head(conn: &mut impl std::io::Read) -> std::io::Result<Option<Vec<u8>>> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if conn.read(&mut byte)? == 0 {
+            return Ok(None);
+        }
+        head.push(byte[0]);
+    }
+    Ok(Some(head))
+}

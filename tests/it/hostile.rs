@@ -3,7 +3,7 @@
 //! gate's memory stays bounded by its own caps, and the verdict fails where requests failed.
 
 use std::{
-    io::{Read, Write},
+    io::Write,
     net::{TcpListener, TcpStream},
     time::Duration,
 };
@@ -46,13 +46,8 @@ fn serve(mode: Mode) -> String {
 /// Reads one request head, then misbehaves. Errors end the connection quietly: the client
 /// hanging up is the expected end of the endless modes.
 fn answer(mut conn: TcpStream, mode: Mode) -> std::io::Result<()> {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if conn.read(&mut byte)? == 0 {
-            return Ok(());
-        }
-        head.push(byte[0]);
+    if crate::harness::read_head(&mut conn)?.is_none() {
+        return Ok(());
     }
     let ok = "HTTP/1.1 200 OK\r\n";
     match mode {
